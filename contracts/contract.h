@@ -1,0 +1,175 @@
+/* The lease contract: what a tenant signs to lease a VM, and the pure,
+ * deterministic rules every validator and auditor applies to it: validation,
+ * the lease state machine and settlement arithmetic.
+ *
+ * Nothing in contracts/ reads the clock, draws random numbers or does I/O:
+ * times and heights are passed in. All money is in micro-units (uint64_t);
+ * there is no floating point anywhere in this directory. */
+#ifndef TALLY_CONTRACT_H
+#define TALLY_CONTRACT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/codec.h"
+#include "lib/crypto.h"
+
+#define CONTRACT_VERSION 1
+#define IMAGE_NAME_MAX 64     /* [a-z0-9._-], 1..64 bytes */
+#define LEASE_ID_LEN HASH_LEN
+#define WHY_MAX 256           /* size of the buffers that receive error text */
+
+struct vm_spec {
+	uint32_t vcpus;
+	uint32_t memory_mib;
+	uint32_t disk_gib;
+	uint32_t gpus;
+	char image[IMAGE_NAME_MAX + 1];
+};
+
+/* Micro-units per unit-second. */
+struct lease_prices {
+	uint64_t vcpu_second;     /* per vCPU-second of CPU time used */
+	uint64_t mem_gib_second;  /* per GiB-second of memory allocated */
+	uint64_t gpu_second;      /* per GPU-second assigned */
+};
+
+/* When the VM's vCPUs waited for a host CPU for more than max_delay_ppm of
+ * the interval's vCPU time (vcpus x interval), the provider owes credit_ppm
+ * of that interval's gross charge back to the tenant. */
+struct lease_sla {
+	uint32_t max_delay_ppm;
+	uint32_t credit_ppm;
+};
+
+struct lease_contract {
+	uint8_t version;
+	char chain_id[CHAIN_ID_MAX + 1];
+	uint8_t tenant[PUBKEY_LEN];
+	uint8_t provider[PUBKEY_LEN];
+	uint64_t nonce;            /* the tenant account's next nonce */
+	uint64_t expiry;           /* unix seconds: must commit in a block at or before it */
+	struct vm_spec vm;
+	uint64_t duration_s;
+	uint64_t deposit;          /* micro-units moved to escrow at open */
+	uint32_t interval_s;       /* metering interval */
+	struct lease_prices prices;
+	struct lease_sla sla;
+};
+
+/* One metering interval of one lease, as the provider signs it. */
+enum gpu_source {
+	GPU_SOURCE_NONE = 0,       /* the lease has no GPU */
+	GPU_SOURCE_KMOD = 1,       /* tallymeter.ko assignment counters */
+	GPU_SOURCE_LIBVIRT = 2,    /* libvirt hostdev lifecycle timestamps */
+};
+
+struct usage_record {
+	uint8_t lease_id[LEASE_ID_LEN];
+	uint64_t seq;                    /* 0, 1, 2, ... per lease */
+	uint8_t prev_hash[HASH_LEN];     /* hash of the previous record's tx; zero for seq 0 */
+	uint64_t start_ns;               /* unix ns; equals the previous record's end_ns */
+	uint64_t end_ns;
+	uint64_t cpu_ns;                 /* CPU time used by all the VM's threads */
+	uint64_t run_delay_ns;           /* vCPU run-queue delay */
+	uint64_t gpu_ns;                 /* GPU time assigned, summed over GPUs */
+	uint32_t mem_mib;                /* memory allocated (billed) */
+	uint64_t mem_peak_bytes;         /* cgroup peak (reported, not billed) */
+	uint8_t gpu_source;              /* enum gpu_source */
+};
+
+/* Canonical encodings (byte layouts in docs/FORMATS.md). The _to/_from forms
+ * embed the object in a larger encoding; decode checks every range. */
+void contract_encode_to(struct enc *e, const struct lease_contract *c);
+void contract_decode_from(struct dec *d, struct lease_contract *c);
+int contract_decode(struct lease_contract *c, const uint8_t *p, size_t n);
+void usage_encode_to(struct enc *e, const struct usage_record *u);
+void usage_decode_from(struct dec *d, struct usage_record *u);
+
+/* Static validation: every rule that does not need ledger state. On failure
+ * returns TALLY_E_CONTRACT (or TALLY_E_CHAIN_ID, TALLY_E_EXPIRED) and writes a
+ * sentence for the user into why[WHY_MAX], e.g.
+ * "deposit 10 is below the first interval's maximum charge 12". */
+int contract_validate(const struct lease_contract *c, const char *chain_id,
+		      uint64_t now_s, char *why);
+
+/* JSON as users write it (contracts/examples/). Keys in hex; amounts as
+ * integers in micro-units. Unknown keys are errors. */
+int contract_from_json(struct lease_contract *c, const char *text, char *why);
+char *contract_to_json(const struct lease_contract *c);   /* malloc'd */
+
+/* Settlement of one usage record (integers only, rounding in docs/FORMATS.md):
+ *   cpu   = floor(cpu_ns * vcpu_second / 1e9)
+ *   mem   = floor(mem_mib * (end_ns - start_ns) * mem_gib_second / (1024 * 1e9))
+ *   gpu   = floor(gpu_ns * gpu_second / 1e9)
+ *   gross = cpu + mem + gpu
+ *   sla_credit = floor(gross * credit_ppm / 1e6) when
+ *                run_delay_ns * 1e6 > max_delay_ppm * vcpus * (end_ns - start_ns)
+ *   net   = gross - sla_credit
+ * Returns TALLY_E_OVERFLOW if any step overflows 64 bits. */
+struct usage_charge {
+	uint64_t cpu, mem, gpu, gross, sla_credit, net;
+};
+int settle_usage(const struct lease_contract *c, const struct usage_record *u,
+		 struct usage_charge *out);
+
+/* The lease state machine: opened -> running -> closed(reason). */
+enum lease_state {
+	LEASE_OPENED = 1,
+	LEASE_RUNNING = 2,
+	LEASE_CLOSED = 3,
+};
+
+enum lease_close_reason {
+	CLOSE_NONE = 0,
+	CLOSE_TERM_ENDED = 1,
+	CLOSE_TENANT = 2,
+	CLOSE_EXHAUSTED = 3,
+	CLOSE_PROVIDER_FAILED = 4,
+	CLOSE_REJECTED = 5,
+};
+
+const char *lease_state_name(enum lease_state s);
+const char *lease_close_reason_name(enum lease_close_reason r);
+
+struct lease {
+	uint8_t id[LEASE_ID_LEN];
+	struct lease_contract contract;
+	uint8_t state;                   /* enum lease_state */
+	uint8_t close_reason;            /* enum lease_close_reason */
+	uint64_t opened_height;
+	uint64_t started_ns;             /* block time of LEASE_START; 0 until then */
+	uint64_t closed_height;
+	uint64_t escrow;                 /* remaining deposit */
+	uint64_t charged;                /* total net paid to the provider */
+	uint64_t sla_credits;            /* total credited to the tenant */
+	uint64_t next_seq;               /* seq the next usage record must carry */
+	uint8_t last_usage_hash[HASH_LEN];
+	uint64_t last_end_ns;            /* end of the last record; next start */
+	uint64_t cpu_ns, run_delay_ns, gpu_ns; /* totals over committed records */
+};
+
+void lease_encode_to(struct enc *e, const struct lease *l);
+int lease_decode(struct lease *l, const uint8_t *p, size_t n);
+
+/* Transitions. Each checks the state and its preconditions and returns a
+ * tally_err with why[WHY_MAX] filled on refusal; on success the lease is
+ * updated and the money that moves is returned through out-parameters for the
+ * ledger to apply to accounts. */
+int lease_open(struct lease *l, const uint8_t id[LEASE_ID_LEN],
+	       const struct lease_contract *c, uint64_t height, char *why);
+int lease_start(struct lease *l, uint64_t time_ns, char *why);
+/* Checks lease id, seq, prev_hash and start_ns contiguity, charges the escrow.
+ * A charge beyond the escrow takes what is left, and the lease closes as
+ * CLOSE_EXHAUSTED (*provider_gets tells how much the provider is paid). */
+int lease_apply_usage(struct lease *l, const struct usage_record *u,
+		      const uint8_t record_hash[HASH_LEN], struct usage_charge *charge,
+		      uint64_t *provider_gets, char *why);
+/* Closes the lease and returns the escrow left for the tenant. */
+int lease_close(struct lease *l, enum lease_close_reason reason, uint64_t height,
+		uint64_t *tenant_refund, char *why);
+/* True when a running lease's term has ended at time_ns. */
+bool lease_term_ended(const struct lease *l, uint64_t time_ns);
+
+#endif

@@ -1,0 +1,253 @@
+#include "lib/crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "lib/codec.h"
+#include "lib/errors.h"
+
+static const char *const domain_names[SIG__COUNT] = {
+	[SIG_TX] = "tx",
+	[SIG_VOTE] = "vote",
+	[SIG_REQUEST] = "request",
+	[SIG_PROPOSAL] = "proposal",
+};
+
+const char *sig_domain_name(enum sig_domain d)
+{
+	return (unsigned)d < SIG__COUNT ? domain_names[d] : NULL;
+}
+
+void sha256(const void *p, size_t n, uint8_t out[HASH_LEN])
+{
+	unsigned int len = HASH_LEN;
+
+	/* EVP_Digest only fails on allocation failure inside OpenSSL; a hash
+	 * that silently came out wrong would be far worse than stopping. */
+	if (!EVP_Digest(p, n, out, &len, EVP_sha256(), NULL))
+		abort();
+}
+
+struct sha256_stream *sha256_begin(void)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		abort();
+	return (struct sha256_stream *)ctx;
+}
+
+void sha256_add(struct sha256_stream *s, const void *p, size_t n)
+{
+	if (!EVP_DigestUpdate((EVP_MD_CTX *)s, p, n))
+		abort();
+}
+
+void sha256_end(struct sha256_stream *s, uint8_t out[HASH_LEN])
+{
+	unsigned int len = HASH_LEN;
+
+	if (!EVP_DigestFinal_ex((EVP_MD_CTX *)s, out, &len))
+		abort();
+	EVP_MD_CTX_free((EVP_MD_CTX *)s);
+}
+
+static int key_fill_pub(struct tally_key *k)
+{
+	size_t len = PUBKEY_LEN;
+
+	if (!EVP_PKEY_get_raw_public_key(k->pkey, k->pub, &len) || len != PUBKEY_LEN)
+		return TALLY_E_KEY;
+	return 0;
+}
+
+int key_generate(struct tally_key *k)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	EVP_PKEY *pkey = NULL;
+	int rc = TALLY_E_CRYPTO;
+
+	memset(k, 0, sizeof(*k));
+	if (ctx && EVP_PKEY_keygen_init(ctx) > 0 && EVP_PKEY_keygen(ctx, &pkey) > 0) {
+		k->pkey = pkey;
+		rc = key_fill_pub(k);
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+int key_from_seed(struct tally_key *k, const uint8_t seed[32])
+{
+	memset(k, 0, sizeof(*k));
+	k->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	if (!k->pkey)
+		return TALLY_E_CRYPTO;
+	return key_fill_pub(k);
+}
+
+int key_load_pem(struct tally_key *k, const char *path)
+{
+	FILE *f = fopen(path, "r");
+
+	memset(k, 0, sizeof(*k));
+	if (!f)
+		return errno == ENOENT ? TALLY_E_NOTFOUND : TALLY_E_IO;
+	EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!pkey)
+		return TALLY_E_KEY;
+	if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(pkey);
+		return TALLY_E_KEY;
+	}
+	k->pkey = pkey;
+	return key_fill_pub(k);
+}
+
+int key_save_pem(const struct tally_key *k, const char *path)
+{
+	char tmp[4096];
+	int rc = TALLY_E_IO;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+		return TALLY_E_INVALID;
+	if (access(path, F_OK) == 0)
+		return TALLY_E_EXISTS;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return TALLY_E_IO;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		goto out_unlink;
+	}
+	if (!PEM_write_PrivateKey(f, k->pkey, NULL, NULL, 0, NULL, NULL)) {
+		fclose(f);
+		rc = TALLY_E_CRYPTO;
+		goto out_unlink;
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		rc = errno == ENOSPC ? TALLY_E_DISKFULL : TALLY_E_IO;
+		fclose(f);
+		goto out_unlink;
+	}
+	if (fclose(f) != 0)
+		goto out_unlink;
+	/* link() rather than rename() so an existing key is never replaced. */
+	if (link(tmp, path) != 0) {
+		rc = errno == EEXIST ? TALLY_E_EXISTS : TALLY_E_IO;
+		goto out_unlink;
+	}
+	rc = 0;
+out_unlink:
+	unlink(tmp);
+	return rc;
+}
+
+void key_free(struct tally_key *k)
+{
+	EVP_PKEY_free(k->pkey);
+	memset(k, 0, sizeof(*k));
+}
+
+int ed25519_sign(const struct tally_key *k, const void *msg, size_t n, uint8_t sig[SIG_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t siglen = SIG_LEN;
+	int rc = TALLY_E_CRYPTO;
+
+	if (ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) > 0 &&
+	    EVP_DigestSign(ctx, sig, &siglen, msg, n) > 0 && siglen == SIG_LEN)
+		rc = 0;
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+int ed25519_verify(const uint8_t pub[PUBKEY_LEN], const void *msg, size_t n,
+		   const uint8_t sig[SIG_LEN])
+{
+	EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, PUBKEY_LEN);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = TALLY_E_CRYPTO;
+
+	if (!pkey) {
+		rc = TALLY_E_KEY;
+		goto out;
+	}
+	if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) <= 0)
+		goto out;
+	rc = EVP_DigestVerify(ctx, sig, SIG_LEN, msg, n) == 1 ? 0 : TALLY_E_SIGNATURE;
+out:
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+/* Builds the domain-separated message described in crypto.h. */
+static int sig_message(struct enc *e, enum sig_domain d, const char *chain_id,
+		       const void *payload, size_t n)
+{
+	const char *name = sig_domain_name(d);
+
+	if (!name || chain_id_valid(chain_id) != 0)
+		return TALLY_E_INVALID;
+	enc_init(e);
+	enc_fixed(e, "tally/v1/", 9);
+	enc_fixed(e, name, strlen(name));
+	enc_u8(e, 0);
+	enc_str(e, chain_id);
+	enc_fixed(e, payload, n);
+	if (enc_error(e)) {
+		enc_free(e);
+		return TALLY_E_NOMEM;
+	}
+	return 0;
+}
+
+int sig_sign(const struct tally_key *k, enum sig_domain d, const char *chain_id,
+	     const void *payload, size_t n, uint8_t sig[SIG_LEN])
+{
+	struct enc e;
+	int rc = sig_message(&e, d, chain_id, payload, n);
+
+	if (rc)
+		return rc;
+	rc = ed25519_sign(k, e.buf, e.len, sig);
+	enc_free(&e);
+	return rc;
+}
+
+int sig_verify(const uint8_t pub[PUBKEY_LEN], enum sig_domain d, const char *chain_id,
+	       const void *payload, size_t n, const uint8_t sig[SIG_LEN])
+{
+	struct enc e;
+	int rc = sig_message(&e, d, chain_id, payload, n);
+
+	if (rc)
+		return rc;
+	rc = ed25519_verify(pub, e.buf, e.len, sig);
+	enc_free(&e);
+	return rc;
+}
+
+int chain_id_valid(const char *chain_id)
+{
+	size_t n = chain_id ? strlen(chain_id) : 0;
+
+	if (n == 0 || n > CHAIN_ID_MAX)
+		return TALLY_E_CHAIN_ID;
+	for (size_t i = 0; i < n; i++) {
+		char c = chain_id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '_' || c == '-'))
+			return TALLY_E_CHAIN_ID;
+	}
+	return 0;
+}

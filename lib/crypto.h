@@ -1,0 +1,71 @@
+/* SHA-256 and Ed25519 through OpenSSL's EVP interface.
+ *
+ * Accounts are identified by their Ed25519 public key. Keys live in PEM files
+ * that `openssl pkey` reads. Every signature is domain separated: the signed
+ * message is
+ *
+ *     "tally/v1/" || domain name || 0x00 || u32 len(chain_id) || chain_id || payload
+ *
+ * so a signature made for one object type or one chain is never valid for
+ * another. */
+#ifndef TALLY_CRYPTO_H
+#define TALLY_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HASH_LEN 32
+#define PUBKEY_LEN 32
+#define SIG_LEN 64
+#define CHAIN_ID_MAX 48   /* bytes; chain ids are printable ASCII */
+
+/* One domain per kind of signed object. The names are in docs/FORMATS.md. */
+enum sig_domain {
+	SIG_TX = 0,        /* "tx": every transaction, including leases and usage */
+	SIG_VOTE,          /* "vote": a validator's prevote/precommit */
+	SIG_REQUEST,       /* "request": a tenant's signed API read request */
+	SIG_PROPOSAL,      /* "proposal": a proposer's block proposal */
+	SIG__COUNT
+};
+
+const char *sig_domain_name(enum sig_domain d);
+
+void sha256(const void *p, size_t n, uint8_t out[HASH_LEN]);
+
+/* Streaming SHA-256 for multi-part inputs. */
+struct sha256_stream;
+struct sha256_stream *sha256_begin(void);
+void sha256_add(struct sha256_stream *s, const void *p, size_t n);
+/* Writes the digest and frees the stream. */
+void sha256_end(struct sha256_stream *s, uint8_t out[HASH_LEN]);
+
+struct tally_key {
+	void *pkey;                 /* EVP_PKEY *, private */
+	uint8_t pub[PUBKEY_LEN];
+};
+
+int key_generate(struct tally_key *k);
+/* From a 32-byte RFC 8032 seed: used by the test vectors and dev keys. */
+int key_from_seed(struct tally_key *k, const uint8_t seed[32]);
+/* A PKCS#8 PEM private key, as `openssl genpkey -algorithm ed25519` writes. */
+int key_load_pem(struct tally_key *k, const char *path);
+/* Written atomically with mode 0600; refuses to overwrite an existing file. */
+int key_save_pem(const struct tally_key *k, const char *path);
+void key_free(struct tally_key *k);
+
+/* Raw Ed25519 over msg, as in RFC 8032 (no domain). */
+int ed25519_sign(const struct tally_key *k, const void *msg, size_t n, uint8_t sig[SIG_LEN]);
+int ed25519_verify(const uint8_t pub[PUBKEY_LEN], const void *msg, size_t n,
+		   const uint8_t sig[SIG_LEN]);
+
+/* Domain-separated signatures; return 0 or a tally_err
+ * (TALLY_E_SIGNATURE when the signature does not verify). */
+int sig_sign(const struct tally_key *k, enum sig_domain d, const char *chain_id,
+	     const void *payload, size_t n, uint8_t sig[SIG_LEN]);
+int sig_verify(const uint8_t pub[PUBKEY_LEN], enum sig_domain d, const char *chain_id,
+	       const void *payload, size_t n, const uint8_t sig[SIG_LEN]);
+
+/* A valid chain id: 1..CHAIN_ID_MAX bytes of [a-z0-9._-]. */
+int chain_id_valid(const char *chain_id);
+
+#endif

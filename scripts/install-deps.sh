@@ -1,0 +1,36 @@
+#!/bin/bash
+# Install the Debian packages tally needs to build, test and demo, only when
+# they are missing. Safe to run repeatedly; a no-op on a prepared machine.
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential pkg-config git clang llvm libbpf-dev bpftool linux-libc-dev
+	libssl-dev libsqlite3-dev sqlite3 check libjansson-dev libmicrohttpd-dev
+	libcurl4-openssl-dev libinih-dev libvirt-dev
+	# runtime: libvirt + QEMU (TCG), NAT network, guest seed images
+	libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
+	dnsmasq-base genisoimage
+	# tiny guest and kernel-module tests
+	linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
+	# benchmarks and tools
+	linux-perf openssl procps psmisc iproute2 util-linux
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed ||
+		missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+	exit 2
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
