@@ -1,0 +1,132 @@
+/* Blocks, votes and commit certificates.
+ *
+ * Header (canonical encoding in this field order):
+ *   u8 version | str chain_id | u64 height | u64 time_ns | fixed32 prev_block_id |
+ *   fixed32 txs_root | u64 usage_size | fixed32 usage_root | fixed32 state_root |
+ *   fixed32 validators_hash | fixed32 next_validators_hash | fixed32 proposer |
+ *   fixed32 last_commit_hash
+ * The block id is SHA-256 of the encoded header. txs_root is the RFC 6962 root
+ * over the block's transactions (leaf = the full signed transaction);
+ * usage_size/usage_root describe the usage log after this block; state_root
+ * commits to accounts, validators and leases after this block;
+ * last_commit_hash is SHA-256 of the previous block's commit certificate
+ * (zero at height 1).
+ *
+ * A block body is the header followed by u32 count and each transaction as
+ * length-prefixed bytes.
+ *
+ * A vote is  u8 type | u64 height | u32 round | fixed32 block_id, signed in
+ * domain SIG_VOTE. A commit certificate is
+ *   u64 height | u32 round | fixed32 block_id | u32 count |
+ *   count x (fixed32 validator | fixed64 precommit signature)
+ * with validators in ascending byte order and no repeats. A block is final
+ * when the signers hold more than 2/3 of the validator set's stake. */
+#ifndef TALLY_BLOCK_H
+#define TALLY_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/codec.h"
+#include "lib/crypto.h"
+
+#define BLOCK_VERSION 1
+#define BLOCK_MAX_TXS 10000
+#define VALIDATORS_MAX 128
+
+struct block_header {
+	uint8_t version;
+	char chain_id[CHAIN_ID_MAX + 1];
+	uint64_t height;                 /* genesis state is height 0; first block is 1 */
+	uint64_t time_ns;                /* unix ns, strictly increasing */
+	uint8_t prev_block_id[HASH_LEN];
+	uint8_t txs_root[HASH_LEN];
+	uint64_t usage_size;
+	uint8_t usage_root[HASH_LEN];
+	uint8_t state_root[HASH_LEN];
+	uint8_t validators_hash[HASH_LEN];
+	uint8_t next_validators_hash[HASH_LEN];
+	uint8_t proposer[PUBKEY_LEN];
+	uint8_t last_commit_hash[HASH_LEN];
+};
+
+void header_encode(struct enc *e, const struct block_header *h);
+int header_decode_from(struct dec *d, struct block_header *h);
+int header_decode(struct block_header *h, const uint8_t *p, size_t n);
+void block_id(const struct block_header *h, uint8_t out[HASH_LEN]);
+
+struct block_tx {
+	uint8_t *bytes;
+	size_t len;
+};
+
+struct block {
+	struct block_header header;
+	size_t ntx;
+	struct block_tx *txs;            /* owned */
+};
+
+void block_encode(struct enc *e, const struct block *b);
+int block_decode(struct block *b, const uint8_t *p, size_t n);
+void block_free(struct block *b);
+/* RFC 6962 root over the block's transactions. */
+void block_txs_root(const struct block *b, uint8_t out[HASH_LEN]);
+
+enum vote_type {
+	VOTE_PREVOTE = 1,
+	VOTE_PRECOMMIT = 2,
+};
+
+struct vote {
+	uint8_t type;
+	uint64_t height;
+	uint32_t round;
+	uint8_t block_id[HASH_LEN];
+};
+
+void vote_encode(struct enc *e, const struct vote *v);
+int vote_sign(const struct vote *v, const struct tally_key *k, const char *chain_id,
+	      uint8_t sig[SIG_LEN]);
+int vote_verify(const struct vote *v, const uint8_t pub[PUBKEY_LEN], const char *chain_id,
+		const uint8_t sig[SIG_LEN]);
+
+struct validator {
+	uint8_t pubkey[PUBKEY_LEN];
+	uint64_t stake;
+	int64_t priority;                /* proposer priority; not hashed */
+};
+
+/* Kept sorted by pubkey. */
+struct validator_set {
+	size_t n;
+	struct validator v[VALIDATORS_MAX];
+};
+
+uint64_t valset_total_stake(const struct validator_set *s);
+const struct validator *valset_find(const struct validator_set *s, const uint8_t pub[PUBKEY_LEN]);
+/* SHA-256 of u32 count | count x (fixed32 pubkey | u64 stake). */
+void valset_hash(const struct validator_set *s, uint8_t out[HASH_LEN]);
+
+struct commit_sig {
+	uint8_t validator[PUBKEY_LEN];
+	uint8_t sig[SIG_LEN];
+};
+
+struct commit_cert {
+	uint64_t height;
+	uint32_t round;
+	uint8_t block_id[HASH_LEN];
+	size_t n;
+	struct commit_sig sigs[VALIDATORS_MAX];
+};
+
+void cert_encode(struct enc *e, const struct commit_cert *c);
+int cert_decode(struct commit_cert *c, const uint8_t *p, size_t n);
+void cert_hash(const struct commit_cert *c, uint8_t out[HASH_LEN]);
+/* Every signature a precommit for (height, round, block_id) by a member of
+ * vals, in ascending validator order, signers' stake * 3 > total * 2.
+ * Returns TALLY_E_CERT, TALLY_E_SIGNATURE or TALLY_E_QUORUM. */
+int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
+		const char *chain_id);
+
+#endif

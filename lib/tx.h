@@ -1,0 +1,106 @@
+/* Transactions: the only way the ledger state changes.
+ *
+ * Every transaction is one signed envelope
+ *
+ *     u8 version | u8 kind | str chain_id | fixed32 signer | u64 nonce | body | fixed64 sig
+ *
+ * where sig is the signer's Ed25519 signature, in domain SIG_TX and the
+ * chain id, over every byte before it. The signer is the account (its public
+ * key); nonce is that account's next nonce, so a transaction can be applied
+ * once only. The transaction hash is SHA-256 of the whole encoding.
+ *
+ * A signed LEASE_OPEN is the signed lease contract (its signer is the tenant
+ * and its nonce the contract's); a signed USAGE is the provider-signed usage
+ * record that the usage log commits to. Lease ids are the hash of the
+ * LEASE_OPEN transaction. */
+#ifndef TALLY_TX_H
+#define TALLY_TX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contracts/contract.h"
+#include "lib/codec.h"
+#include "lib/crypto.h"
+
+#define TX_VERSION 1
+#define TX_MAX_SIZE 4096     /* no transaction encodes larger */
+
+enum tx_kind {
+	TX_LEASE_OPEN = 1,   /* tenant: a lease contract; deposit moves to escrow */
+	TX_LEASE_START = 2,  /* provider: the VM runs */
+	TX_USAGE = 3,        /* provider: one metering interval */
+	TX_LEASE_CLOSE = 4,  /* tenant or provider: end of lease, escrow settles */
+	TX_TRANSFER = 5,     /* any account: move funds */
+	TX_STAKE = 6,        /* validator: bond funds as stake */
+	TX_UNSTAKE = 7,      /* validator: unbond stake */
+	TX_EVIDENCE = 8,     /* two conflicting votes of one validator (defined, not yet used) */
+};
+
+struct tx_lease_ref {
+	uint8_t lease_id[LEASE_ID_LEN];
+};
+
+struct tx_lease_close {
+	uint8_t lease_id[LEASE_ID_LEN];
+	uint8_t reason;              /* enum lease_close_reason */
+};
+
+struct tx_transfer {
+	uint8_t to[PUBKEY_LEN];
+	uint64_t amount;
+};
+
+struct tx_stake {
+	uint64_t amount;
+};
+
+/* Two signed votes (see lib/block.h) for the same height and round with
+ * different block ids. */
+struct tx_evidence {
+	uint8_t vote_a[256];
+	uint32_t vote_a_len;
+	uint8_t vote_b[256];
+	uint32_t vote_b_len;
+};
+
+struct tx {
+	uint8_t version;
+	uint8_t kind;                /* enum tx_kind */
+	char chain_id[CHAIN_ID_MAX + 1];
+	uint8_t signer[PUBKEY_LEN];
+	uint64_t nonce;
+	union {
+		struct lease_contract open;
+		struct tx_lease_ref start;
+		struct usage_record usage;
+		struct tx_lease_close close;
+		struct tx_transfer transfer;
+		struct tx_stake stake;       /* STAKE and UNSTAKE */
+		struct tx_evidence evidence;
+	} u;
+	uint8_t sig[SIG_LEN];
+};
+
+const char *tx_kind_name(enum tx_kind k);
+
+/* The signed payload (everything before the signature). */
+void tx_encode_unsigned(struct enc *e, const struct tx *t);
+/* The full transaction: payload then signature. */
+void tx_encode(struct enc *e, const struct tx *t);
+/* Strict decode of a full transaction; does not check the signature. */
+int tx_decode(struct tx *t, const uint8_t *p, size_t n);
+/* Sets t->sig. */
+int tx_sign(struct tx *t, const struct tally_key *k);
+/* Checks the signature of an encoded transaction (decoded into t). */
+int tx_verify(const struct tx *t, const uint8_t *p, size_t n);
+void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN]);
+
+/* Stateless checks a node makes before the mempool: decodes strictly,
+ * checks chain id, kind-specific static rules (contract_validate for
+ * LEASE_OPEN, signer == tenant and nonce == contract nonce) and the
+ * signature. why[WHY_MAX] receives a sentence on failure. */
+int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
+	     uint64_t now_s, char *why);
+
+#endif
