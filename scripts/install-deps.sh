@@ -12,7 +12,7 @@ PKGS=(
 	libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 	dnsmasq-base genisoimage
 	# tiny guest and kernel-module tests
-	linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
+	linux-image-amd64 linux-headers-amd64 linux-source-6.1 busybox-static cpio kmod
 	# benchmarks and tools
 	linux-perf openssl procps psmisc iproute2 util-linux
 )
