@@ -63,10 +63,13 @@ struct block_tx {
 struct block {
 	struct block_header header;
 	size_t ntx;
-	struct block_tx *txs;            /* owned */
+	struct block_tx *txs;            /* owned: the array and each malloc'd bytes */
 };
 
+/* Sets the encoder's error to TALLY_E_TOOLONG when ntx > BLOCK_MAX_TXS or a
+ * transaction is longer than TX_MAX_SIZE. */
 void block_encode(struct enc *e, const struct block *b);
+/* Strict; copies every transaction. On failure b is left empty (freed). */
 int block_decode(struct block *b, const uint8_t *p, size_t n);
 void block_free(struct block *b);
 /* RFC 6962 root over the block's transactions. */
@@ -84,7 +87,11 @@ struct vote {
 	uint8_t block_id[HASH_LEN];
 };
 
+#define VOTE_LEN (1 + 8 + 4 + HASH_LEN)   /* encoded size of a vote */
+
 void vote_encode(struct enc *e, const struct vote *v);
+/* Strict; type must be VOTE_PREVOTE or VOTE_PRECOMMIT (else TALLY_E_RANGE). */
+int vote_decode(struct vote *v, const uint8_t *p, size_t n);
 int vote_sign(const struct vote *v, const struct tally_key *k, const char *chain_id,
 	      uint8_t sig[SIG_LEN]);
 int vote_verify(const struct vote *v, const uint8_t pub[PUBKEY_LEN], const char *chain_id,
@@ -106,6 +113,9 @@ uint64_t valset_total_stake(const struct validator_set *s);
 const struct validator *valset_find(const struct validator_set *s, const uint8_t pub[PUBKEY_LEN]);
 /* SHA-256 of u32 count | count x (fixed32 pubkey | u64 stake). */
 void valset_hash(const struct validator_set *s, uint8_t out[HASH_LEN]);
+/* 0 when the set is well formed: 1..VALIDATORS_MAX members, pubkeys strictly
+ * ascending, every stake > 0, total stake within 64 bits; else TALLY_E_VALSET. */
+int valset_check(const struct validator_set *s);
 
 struct commit_sig {
 	uint8_t validator[PUBKEY_LEN];
@@ -121,11 +131,15 @@ struct commit_cert {
 };
 
 void cert_encode(struct enc *e, const struct commit_cert *c);
+/* Strict: at most VALIDATORS_MAX signers (TALLY_E_TOOLONG), in strictly
+ * ascending order (TALLY_E_ENCODING), so a certificate has one encoding. */
 int cert_decode(struct commit_cert *c, const uint8_t *p, size_t n);
 void cert_hash(const struct commit_cert *c, uint8_t out[HASH_LEN]);
 /* Every signature a precommit for (height, round, block_id) by a member of
  * vals, in ascending validator order, signers' stake * 3 > total * 2.
- * Returns TALLY_E_CERT, TALLY_E_SIGNATURE or TALLY_E_QUORUM. */
+ * Returns TALLY_E_CERT (signers out of order, repeated or not members),
+ * TALLY_E_SIGNATURE or TALLY_E_QUORUM. That height and block_id are the ones
+ * the caller expects is the caller's check (chain_verify_block makes it). */
 int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
 		const char *chain_id);
 

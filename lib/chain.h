@@ -33,13 +33,24 @@ struct chain_checkpoint {
 };
 
 int chain_verifier_from_genesis(struct chain_verifier *v, const struct genesis *g);
-/* Checks that the checkpoint's header has the pinned id, its certificate
- * verifies against vals when vals hashes to header.validators_hash, and the
- * frontier matches header.usage_size/usage_root. */
+/* Checks that the checkpoint's header has the pinned id (TALLY_E_LINK), that
+ * vals is well formed and hashes to header.next_validators_hash (it signs the
+ * next block; TALLY_E_VALSET), that the certificate names the header
+ * (TALLY_E_CERT) and, when vals also hashes to header.validators_hash (the set
+ * did not change at this block), that it verifies against vals; and that the
+ * frontier matches header.usage_size/usage_root (TALLY_E_USAGEROOT). When
+ * the set did change, the pinned id is the trust and the next block's
+ * last_commit_hash binds the certificate. */
 int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_checkpoint *cp,
 				   const uint8_t pinned_block_id[HASH_LEN]);
 
-/* Verifies the next block and its commit certificate. next_vals is the
+/* Verifies the next block and its commit certificate: version and chain id,
+ * height = last + 1, time strictly after the last (after genesis_time_ns for
+ * block 1; TALLY_E_RANGE), prev_block_id and last_commit_hash links,
+ * validators_hash, proposer a member of the set (TALLY_E_UNAUTHORIZED),
+ * txs_root, every transaction strictly decoded, for this chain and signed,
+ * the usage log after appending each USAGE transaction's bytes, and the
+ * certificate (height, block id, > 2/3 of stake). next_vals is the
  * validator set named by header.next_validators_hash when it differs from
  * the current one (NULL otherwise). On failure returns the specific error
  * (TALLY_E_HEIGHT, TALLY_E_LINK, TALLY_E_TXROOT, TALLY_E_USAGEROOT,

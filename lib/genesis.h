@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "lib/block.h"
+#include "lib/codec.h"
 #include "lib/crypto.h"
 
 #define GENESIS_ACCOUNTS_MAX 100000
@@ -43,6 +44,12 @@ struct genesis {
 int genesis_parse(struct genesis *g, const char *json, char *why);
 int genesis_load(struct genesis *g, const char *path, char *why);
 char *genesis_to_json(const struct genesis *g);   /* malloc'd */
+/* The canonical encoding that genesis_hash hashes (names and API addresses
+ * are not part of it):
+ *   u8 version (1) | str chain_id | u64 genesis_time_ns |
+ *   u32 nval | nval x (fixed32 pubkey | u64 stake) |
+ *   u32 nacc | nacc x (fixed32 pubkey | u64 balance)      */
+void genesis_encode(struct enc *e, const struct genesis *g);
 void genesis_hash(const struct genesis *g, uint8_t out[HASH_LEN]);
 void genesis_free(struct genesis *g);
 

@@ -84,7 +84,9 @@ struct tx {
 
 const char *tx_kind_name(enum tx_kind k);
 
-/* The signed payload (everything before the signature). */
+/* The signed payload (everything before the signature). An unknown kind sets
+ * the encoder's error to TALLY_E_RANGE; an evidence vote above 256 bytes or a
+ * transaction above TX_MAX_SIZE to TALLY_E_TOOLONG. */
 void tx_encode_unsigned(struct enc *e, const struct tx *t);
 /* The full transaction: payload then signature. */
 void tx_encode(struct enc *e, const struct tx *t);
@@ -92,7 +94,9 @@ void tx_encode(struct enc *e, const struct tx *t);
 int tx_decode(struct tx *t, const uint8_t *p, size_t n);
 /* Sets t->sig. */
 int tx_sign(struct tx *t, const struct tally_key *k);
-/* Checks the signature of an encoded transaction (decoded into t). */
+/* Checks the signature of an encoded transaction (decoded into t): the
+ * signature at the end of p over the bytes before it, by t->signer in
+ * t->chain_id. TALLY_E_SIGNATURE when it does not verify. */
 int tx_verify(const struct tx *t, const uint8_t *p, size_t n);
 void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN]);
 

@@ -1,0 +1,273 @@
+/* Chain verification as an auditor does it: every check works on the block
+ * and certificate alone plus what the verifier carried from the block
+ * before, so `tally chain verify` needs no ledger state. */
+#include "lib/chain.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/errors.h"
+#include "lib/tx.h"
+
+#define CHAIN_WHY_MAX 256
+
+static int refuse(char *why, int rc, uint64_t height, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!why)
+		return rc;
+	n = snprintf(why, CHAIN_WHY_MAX, "block %llu: ", (unsigned long long)height);
+	if (n < 0 || n >= CHAIN_WHY_MAX)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(why + n, CHAIN_WHY_MAX - n, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int chain_verifier_from_genesis(struct chain_verifier *v, const struct genesis *g)
+{
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (chain_id_valid(g->chain_id) != 0)
+		return TALLY_E_CHAIN_ID;
+	rc = valset_check(&g->validators);
+	if (rc)
+		return rc;
+	strcpy(v->chain_id, g->chain_id);
+	v->height = 0;
+	v->time_ns = g->genesis_time_ns;
+	genesis_hash(g, v->last_block_id);
+	v->vals = g->validators;
+	merkle_frontier_init(&v->usage);
+	return 0;
+}
+
+static bool frontier_matches(const struct merkle_frontier *f, uint64_t size,
+			     const uint8_t root[HASH_LEN])
+{
+	uint8_t got[HASH_LEN];
+
+	if (f->size != size)
+		return false;
+	merkle_frontier_root(f, got);
+	return memcmp(got, root, HASH_LEN) == 0;
+}
+
+int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_checkpoint *cp,
+				   const uint8_t pinned_block_id[HASH_LEN])
+{
+	const struct block_header *h = &cp->header;
+	uint8_t id[HASH_LEN], vals_hash[HASH_LEN];
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (h->version != BLOCK_VERSION)
+		return TALLY_E_VERSION;
+	if (chain_id_valid(h->chain_id) != 0)
+		return TALLY_E_CHAIN_ID;
+	block_id(h, id);
+	if (memcmp(id, pinned_block_id, HASH_LEN) != 0)
+		return TALLY_E_LINK;
+	rc = valset_check(&cp->vals);
+	if (rc)
+		return rc;
+	valset_hash(&cp->vals, vals_hash);
+	if (memcmp(vals_hash, h->next_validators_hash, HASH_LEN) != 0)
+		return TALLY_E_VALSET;
+	if (cp->cert.height != h->height || memcmp(cp->cert.block_id, id, HASH_LEN) != 0)
+		return TALLY_E_CERT;
+	/* The certificate was signed by the set named in validators_hash. When
+	 * that set is the one handed over, its signatures are checked too; when
+	 * the set changed at this block the pinned id is the trust, and the next
+	 * block's last_commit_hash still binds this certificate. */
+	if (memcmp(vals_hash, h->validators_hash, HASH_LEN) == 0) {
+		rc = cert_verify(&cp->cert, &cp->vals, h->chain_id);
+		if (rc)
+			return rc;
+	}
+	if (!frontier_matches(&cp->usage, h->usage_size, h->usage_root))
+		return TALLY_E_USAGEROOT;
+	strcpy(v->chain_id, h->chain_id);
+	v->height = h->height;
+	v->time_ns = h->time_ns;
+	memcpy(v->last_block_id, id, HASH_LEN);
+	cert_hash(&cp->cert, v->last_cert_hash);
+	v->vals = cp->vals;
+	v->usage = cp->usage;
+	return 0;
+}
+
+/* Links, heights, time, validator set and proposer: what the header claims
+ * about its place in the chain. */
+static int check_header(const struct chain_verifier *v, const struct block_header *h, char *why)
+{
+	uint8_t hash[HASH_LEN];
+	char hex[17];
+
+	if (h->version != BLOCK_VERSION)
+		return refuse(why, TALLY_E_VERSION, h->height, "unknown header version %u",
+			      h->version);
+	if (strcmp(h->chain_id, v->chain_id) != 0)
+		return refuse(why, TALLY_E_CHAIN_ID, h->height,
+			      "block is for chain '%s', this chain is '%s'", h->chain_id,
+			      v->chain_id);
+	if (h->height != v->height + 1)
+		return refuse(why, TALLY_E_HEIGHT, h->height,
+			      "height out of sequence, expected %llu after block %llu",
+			      (unsigned long long)v->height + 1, (unsigned long long)v->height);
+	if (h->time_ns <= v->time_ns)
+		return refuse(why, TALLY_E_RANGE, h->height,
+			      "time %llu ns is not after the previous time %llu ns",
+			      (unsigned long long)h->time_ns, (unsigned long long)v->time_ns);
+	if (memcmp(h->prev_block_id, v->last_block_id, HASH_LEN) != 0)
+		return refuse(why, TALLY_E_LINK, h->height,
+			      v->height ? "previous block id does not match block %llu"
+					: "previous block id is not the genesis hash",
+			      (unsigned long long)v->height);
+	if (memcmp(h->last_commit_hash, v->last_cert_hash, HASH_LEN) != 0)
+		return refuse(why, TALLY_E_LINK, h->height,
+			      "last commit hash does not match the certificate of block %llu",
+			      (unsigned long long)v->height);
+	valset_hash(&v->vals, hash);
+	if (memcmp(h->validators_hash, hash, HASH_LEN) != 0)
+		return refuse(why, TALLY_E_VALSET, h->height,
+			      "validators hash does not match the current validator set");
+	if (!valset_find(&v->vals, h->proposer)) {
+		hex_encode(h->proposer, 8, hex);
+		return refuse(why, TALLY_E_UNAUTHORIZED, h->height,
+			      "proposer %s is not in the validator set", hex);
+	}
+	return 0;
+}
+
+/* Every transaction decodes strictly, is for this chain and is signed by
+ * its signer; USAGE transactions are appended to the usage log. */
+static int check_txs(struct chain_verifier *v, const struct block *b, char *why)
+{
+	uint64_t height = b->header.height;
+	uint8_t root[HASH_LEN];
+	char hex[17];
+	struct tx t;
+	int rc;
+
+	if (b->ntx > BLOCK_MAX_TXS)
+		return refuse(why, TALLY_E_TOOLONG, height, "%zu transactions, above the limit %d",
+			      b->ntx, BLOCK_MAX_TXS);
+	block_txs_root(b, root);
+	if (memcmp(root, b->header.txs_root, HASH_LEN) != 0)
+		return refuse(why, TALLY_E_TXROOT, height, "transactions root mismatch");
+	for (size_t i = 0; i < b->ntx; i++) {
+		const uint8_t *p = b->txs[i].bytes;
+		size_t n = b->txs[i].len;
+
+		rc = tx_decode(&t, p, n);
+		if (rc)
+			return refuse(why, rc, height, "transaction %zu does not decode: %s", i,
+				      tally_strerror(rc));
+		if (strcmp(t.chain_id, v->chain_id) != 0)
+			return refuse(why, TALLY_E_CHAIN_ID, height,
+				      "transaction %zu is for chain '%s'", i, t.chain_id);
+		rc = tx_verify(&t, p, n);
+		if (rc) {
+			hex_encode(t.signer, 8, hex);
+			return refuse(why, rc, height,
+				      "signature of transaction %zu does not verify for signer %s",
+				      i, hex);
+		}
+		if (t.kind == TX_USAGE) {
+			uint8_t leaf[HASH_LEN];
+
+			merkle_leaf_hash(p, n, leaf);
+			merkle_frontier_append(&v->usage, leaf);
+		}
+	}
+	if (!frontier_matches(&v->usage, b->header.usage_size, b->header.usage_root))
+		return refuse(why, TALLY_E_USAGEROOT, height,
+			      "usage log root or size mismatch (recomputed size %llu, header says %llu)",
+			      (unsigned long long)v->usage.size,
+			      (unsigned long long)b->header.usage_size);
+	return 0;
+}
+
+static int check_cert(const struct chain_verifier *v, const struct block_header *h,
+		      const struct commit_cert *cert, char *why)
+{
+	uint8_t id[HASH_LEN];
+	int rc;
+
+	if (!cert)
+		return refuse(why, TALLY_E_CERT, h->height, "no commit certificate");
+	block_id(h, id);
+	if (cert->height != h->height || memcmp(cert->block_id, id, HASH_LEN) != 0)
+		return refuse(why, TALLY_E_CERT, h->height,
+			      "commit certificate is for another block");
+	rc = cert_verify(cert, &v->vals, v->chain_id);
+	switch (rc) {
+	case 0:
+		return 0;
+	case TALLY_E_QUORUM:
+		return refuse(why, rc, h->height,
+			      "commit certificate signers hold 2/3 of the stake or less");
+	case TALLY_E_SIGNATURE:
+		return refuse(why, rc, h->height,
+			      "a commit certificate signature does not verify");
+	default:
+		return refuse(why, rc, h->height,
+			      "commit certificate signers are repeated, out of order or not validators");
+	}
+}
+
+/* The set that signs the next block. */
+static int advance_vals(struct chain_verifier *v, const struct block_header *h,
+			const struct validator_set *next_vals, char *why)
+{
+	uint8_t hash[HASH_LEN];
+
+	if (memcmp(h->next_validators_hash, h->validators_hash, HASH_LEN) == 0)
+		return 0;
+	if (!next_vals)
+		return refuse(why, TALLY_E_VALSET, h->height,
+			      "the validator set changes but the new set was not given");
+	if (valset_check(next_vals) != 0)
+		return refuse(why, TALLY_E_VALSET, h->height,
+			      "the next validator set is malformed");
+	valset_hash(next_vals, hash);
+	if (memcmp(hash, h->next_validators_hash, HASH_LEN) != 0)
+		return refuse(why, TALLY_E_VALSET, h->height,
+			      "the given next validator set does not match next validators hash");
+	v->vals = *next_vals;
+	return 0;
+}
+
+int chain_verify_block(struct chain_verifier *v, const struct block *b,
+		       const struct commit_cert *cert, const struct validator_set *next_vals,
+		       char *why)
+{
+	/* Work on a copy so a failed block leaves the verifier where it was. */
+	struct chain_verifier next = *v;
+	const struct block_header *h = &b->header;
+	int rc;
+
+	if (why)
+		why[0] = '\0';
+	rc = check_header(&next, h, why);
+	if (!rc)
+		rc = check_txs(&next, b, why);
+	if (!rc)
+		rc = check_cert(&next, h, cert, why);
+	if (!rc)
+		rc = advance_vals(&next, h, next_vals, why);
+	if (rc)
+		return rc;
+	next.height = h->height;
+	next.time_ns = h->time_ns;
+	block_id(h, next.last_block_id);
+	cert_hash(cert, next.last_cert_hash);
+	*v = next;
+	return 0;
+}

@@ -1,0 +1,272 @@
+/* Transactions: canonical encoding, strict decoding, signing and the
+ * stateless checks a node makes before a transaction reaches its mempool.
+ * Byte layouts are in docs/FORMATS.md. */
+#include "lib/tx.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/errors.h"
+
+#define EVIDENCE_VOTE_MAX 256
+
+static const char *const kind_names[] = {
+	[TX_LEASE_OPEN] = "LEASE_OPEN",
+	[TX_LEASE_START] = "LEASE_START",
+	[TX_USAGE] = "USAGE",
+	[TX_LEASE_CLOSE] = "LEASE_CLOSE",
+	[TX_TRANSFER] = "TRANSFER",
+	[TX_STAKE] = "STAKE",
+	[TX_UNSTAKE] = "UNSTAKE",
+	[TX_EVIDENCE] = "EVIDENCE",
+};
+
+static bool kind_known(unsigned k)
+{
+	return k >= TX_LEASE_OPEN && k <= TX_EVIDENCE;
+}
+
+const char *tx_kind_name(enum tx_kind k)
+{
+	return kind_known(k) ? kind_names[k] : "UNKNOWN";
+}
+
+static void encode_body(struct enc *e, const struct tx *t)
+{
+	switch (t->kind) {
+	case TX_LEASE_OPEN:
+		contract_encode_to(e, &t->u.open);
+		break;
+	case TX_LEASE_START:
+		enc_fixed(e, t->u.start.lease_id, LEASE_ID_LEN);
+		break;
+	case TX_USAGE:
+		usage_encode_to(e, &t->u.usage);
+		break;
+	case TX_LEASE_CLOSE:
+		enc_fixed(e, t->u.close.lease_id, LEASE_ID_LEN);
+		enc_u8(e, t->u.close.reason);
+		break;
+	case TX_TRANSFER:
+		enc_fixed(e, t->u.transfer.to, PUBKEY_LEN);
+		enc_u64(e, t->u.transfer.amount);
+		break;
+	case TX_STAKE:
+	case TX_UNSTAKE:
+		enc_u64(e, t->u.stake.amount);
+		break;
+	case TX_EVIDENCE:
+		if (t->u.evidence.vote_a_len > EVIDENCE_VOTE_MAX ||
+		    t->u.evidence.vote_b_len > EVIDENCE_VOTE_MAX) {
+			if (!e->err)
+				e->err = TALLY_E_TOOLONG;
+			return;
+		}
+		enc_bytes(e, t->u.evidence.vote_a, t->u.evidence.vote_a_len);
+		enc_bytes(e, t->u.evidence.vote_b, t->u.evidence.vote_b_len);
+		break;
+	default:
+		/* An unknown kind has no encoding; say so instead of emitting
+		 * bytes no decoder accepts. */
+		if (!e->err)
+			e->err = TALLY_E_RANGE;
+		break;
+	}
+}
+
+void tx_encode_unsigned(struct enc *e, const struct tx *t)
+{
+	size_t start = e->len;
+
+	enc_u8(e, t->version);
+	enc_u8(e, t->kind);
+	enc_str(e, t->chain_id);
+	enc_fixed(e, t->signer, PUBKEY_LEN);
+	enc_u64(e, t->nonce);
+	encode_body(e, t);
+	if (!e->err && e->len - start + SIG_LEN > TX_MAX_SIZE)
+		e->err = TALLY_E_TOOLONG;
+}
+
+void tx_encode(struct enc *e, const struct tx *t)
+{
+	tx_encode_unsigned(e, t);
+	enc_fixed(e, t->sig, SIG_LEN);
+}
+
+static void decode_body(struct dec *d, struct tx *t)
+{
+	size_t n;
+	const uint8_t *p;
+
+	switch (t->kind) {
+	case TX_LEASE_OPEN:
+		contract_decode_from(d, &t->u.open);
+		break;
+	case TX_LEASE_START:
+		dec_fixed(d, t->u.start.lease_id, LEASE_ID_LEN);
+		break;
+	case TX_USAGE:
+		usage_decode_from(d, &t->u.usage);
+		break;
+	case TX_LEASE_CLOSE:
+		dec_fixed(d, t->u.close.lease_id, LEASE_ID_LEN);
+		t->u.close.reason = dec_u8(d);
+		if (!dec_error(d) && (t->u.close.reason < CLOSE_TERM_ENDED ||
+				      t->u.close.reason > CLOSE_REJECTED))
+			dec_fail(d, TALLY_E_RANGE);
+		break;
+	case TX_TRANSFER:
+		dec_fixed(d, t->u.transfer.to, PUBKEY_LEN);
+		t->u.transfer.amount = dec_u64(d);
+		if (!dec_error(d) && t->u.transfer.amount == 0)
+			dec_fail(d, TALLY_E_RANGE);
+		break;
+	case TX_STAKE:
+	case TX_UNSTAKE:
+		t->u.stake.amount = dec_u64(d);
+		if (!dec_error(d) && t->u.stake.amount == 0)
+			dec_fail(d, TALLY_E_RANGE);
+		break;
+	case TX_EVIDENCE:
+		p = dec_bytes(d, &n, EVIDENCE_VOTE_MAX);
+		if (p) {
+			memcpy(t->u.evidence.vote_a, p, n);
+			t->u.evidence.vote_a_len = (uint32_t)n;
+		}
+		p = dec_bytes(d, &n, EVIDENCE_VOTE_MAX);
+		if (p) {
+			memcpy(t->u.evidence.vote_b, p, n);
+			t->u.evidence.vote_b_len = (uint32_t)n;
+		}
+		break;
+	default:
+		dec_fail(d, TALLY_E_RANGE);
+		break;
+	}
+}
+
+int tx_decode(struct tx *t, const uint8_t *p, size_t n)
+{
+	struct dec d;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if (n > TX_MAX_SIZE)
+		return TALLY_E_TOOLONG;
+	dec_init(&d, p, n);
+	t->version = dec_u8(&d);
+	if (!dec_error(&d) && t->version != TX_VERSION)
+		dec_fail(&d, TALLY_E_VERSION);
+	t->kind = dec_u8(&d);
+	if (!dec_error(&d) && !kind_known(t->kind))
+		dec_fail(&d, TALLY_E_RANGE);
+	dec_str(&d, t->chain_id, CHAIN_ID_MAX);
+	if (!dec_error(&d) && chain_id_valid(t->chain_id) != 0)
+		dec_fail(&d, TALLY_E_ENCODING);
+	dec_fixed(&d, t->signer, PUBKEY_LEN);
+	t->nonce = dec_u64(&d);
+	decode_body(&d, t);
+	dec_fixed(&d, t->sig, SIG_LEN);
+	rc = dec_finish(&d);
+	if (rc)
+		memset(t, 0, sizeof(*t));
+	return rc;
+}
+
+int tx_sign(struct tx *t, const struct tally_key *k)
+{
+	struct enc e;
+	int rc;
+
+	enc_init(&e);
+	tx_encode_unsigned(&e, t);
+	rc = enc_error(&e);
+	if (!rc)
+		rc = sig_sign(k, SIG_TX, t->chain_id, e.buf, e.len, t->sig);
+	enc_free(&e);
+	return rc;
+}
+
+/* The signature covers the bytes as received: a strict decoder accepts only
+ * the canonical encoding, so they are exactly tx_encode_unsigned(t). */
+int tx_verify(const struct tx *t, const uint8_t *p, size_t n)
+{
+	if (n < SIG_LEN)
+		return TALLY_E_TRUNCATED;
+	return sig_verify(t->signer, SIG_TX, t->chain_id, p, n - SIG_LEN, p + n - SIG_LEN);
+}
+
+void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN])
+{
+	sha256(p, n, out);
+}
+
+static int refuse(char *why, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why) {
+		va_start(ap, fmt);
+		vsnprintf(why, WHY_MAX, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static int check_lease_open(const struct tx *t, uint64_t now_s, char *why)
+{
+	const struct lease_contract *c = &t->u.open;
+	char hex[2 * PUBKEY_LEN + 1];
+
+	if (strcmp(c->chain_id, t->chain_id) != 0)
+		return refuse(why, TALLY_E_CHAIN_ID,
+			      "the contract is for chain '%s' but its transaction is for chain '%s'",
+			      c->chain_id, t->chain_id);
+	if (memcmp(c->tenant, t->signer, PUBKEY_LEN) != 0) {
+		hex_encode(t->signer, 8, hex);
+		return refuse(why, TALLY_E_UNAUTHORIZED,
+			      "a lease contract must be signed by its tenant, not by %s", hex);
+	}
+	if (c->nonce != t->nonce)
+		return refuse(why, TALLY_E_NONCE,
+			      "transaction nonce %llu differs from the contract's nonce %llu",
+			      (unsigned long long)t->nonce, (unsigned long long)c->nonce);
+	return contract_validate(c, t->chain_id, now_s, why);
+}
+
+int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
+	     uint64_t now_s, char *why)
+{
+	char hex[2 * PUBKEY_LEN + 1];
+	int rc;
+
+	if (why)
+		why[0] = '\0';
+	if (n > TX_MAX_SIZE)
+		return refuse(why, TALLY_E_TOOLONG,
+			      "transaction is %zu bytes, above the limit of %d", n, TX_MAX_SIZE);
+	rc = tx_decode(t, p, n);
+	if (rc)
+		return refuse(why, rc, "transaction does not decode: %s", tally_strerror(rc));
+	if (strcmp(t->chain_id, chain_id) != 0)
+		return refuse(why, TALLY_E_CHAIN_ID,
+			      "transaction is for chain '%s', this node runs '%s'",
+			      t->chain_id, chain_id);
+	if (t->kind == TX_LEASE_OPEN) {
+		rc = check_lease_open(t, now_s, why);
+		if (rc)
+			return rc;
+	}
+	rc = tx_verify(t, p, n);
+	if (rc) {
+		hex_encode(t->signer, 8, hex);
+		if (rc == TALLY_E_SIGNATURE || rc == TALLY_E_KEY)
+			return refuse(why, TALLY_E_SIGNATURE,
+				      "signature does not verify for signer %s", hex);
+		return refuse(why, rc, "signature check for signer %s failed: %s", hex,
+			      tally_strerror(rc));
+	}
+	return 0;
+}
