@@ -1,0 +1,67 @@
+/* tallyd's configuration: an INI file (default /etc/tally/tallyd.conf).
+ * The sections and keys are listed in docs/OPERATING.md. */
+#ifndef TALLY_CONFIG_H
+#define TALLY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contracts/contract.h"
+
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_IMAGES_MAX 32
+#define CONFIG_GPUS_MAX 16
+
+struct config_image {
+	char name[IMAGE_NAME_MAX + 1];
+	char path[CONFIG_PATH_MAX];      /* disk image, or empty for kernel boot */
+	char format[16];                 /* qcow2 | raw */
+	char kernel[CONFIG_PATH_MAX];
+	char initrd[CONFIG_PATH_MAX];
+	char cmdline[512];
+	uint32_t min_memory_mib;
+	char gpu_classes[128];           /* comma-separated GPU classes it supports */
+	int cloud_init;                  /* wants a NoCloud seed */
+};
+
+struct config_gpu {
+	char address[32];                /* PCI address, 0000:65:00.0 */
+	char class_name[64];             /* e.g. nvidia-a100 */
+};
+
+struct config {
+	/* [node] */
+	char data_dir[CONFIG_PATH_MAX];
+	char key[CONFIG_PATH_MAX];
+	char genesis[CONFIG_PATH_MAX];
+	char listen[128];                /* host:port */
+	char log_level[16];
+	char log[16];                    /* stderr | syslog */
+	uint32_t block_interval_ms;      /* how often the node proposes a block */
+	/* [metering] */
+	uint32_t interval_s;
+	char pin_dir[CONFIG_PATH_MAX];
+	/* [libvirt] */
+	char uri[256];
+	char domain_type[16];            /* kvm | qemu */
+	char network[16];                /* nat | user | none */
+	char state_dir[CONFIG_PATH_MAX];
+	char archive_dir[CONFIG_PATH_MAX];
+	uint32_t overcommit_cpu_milli;   /* 2.0 -> 2000 */
+	uint32_t overcommit_mem_milli;
+	/* [prices] */
+	struct lease_prices prices;
+	/* [image.NAME] */
+	size_t nimages;
+	struct config_image images[CONFIG_IMAGES_MAX];
+	/* [gpu.ADDRESS] */
+	size_t ngpus;
+	struct config_gpu gpus[CONFIG_GPUS_MAX];
+};
+
+/* Fills defaults, then reads path. why[WHY_MAX] names the file, line and key
+ * of the first error. */
+int config_load(struct config *c, const char *path, char *why);
+void config_defaults(struct config *c);
+
+#endif

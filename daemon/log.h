@@ -1,0 +1,23 @@
+/* Leveled logging for tallyd, to stderr (with a timestamp) or syslog. */
+#ifndef TALLY_LOG_H
+#define TALLY_LOG_H
+
+enum log_level {
+	LOG_LVL_ERROR = 0,
+	LOG_LVL_WARN,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG,
+};
+
+/* level: "error", "warn", "info" or "debug"; returns -1 for anything else. */
+int log_level_parse(const char *s);
+void log_setup(enum log_level level, int use_syslog);
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+#endif
