@@ -20,6 +20,24 @@
 #define LEASE_ID_LEN HASH_LEN
 #define WHY_MAX 256           /* size of the buffers that receive error text */
 
+/* Limits that contract_validate enforces (see contracts/validate.c). */
+#define CONTRACT_VCPUS_MAX 256
+#define CONTRACT_MEMORY_MIB_MIN 64
+#define CONTRACT_MEMORY_MIB_MAX (4u * 1024 * 1024)        /* 4 TiB */
+#define CONTRACT_DISK_GIB_MAX (64u * 1024)                /* 64 TiB */
+#define CONTRACT_GPUS_MAX 16
+#define CONTRACT_INTERVAL_S_MIN 1
+#define CONTRACT_INTERVAL_S_MAX 3600
+#define CONTRACT_DURATION_S_MAX (10ull * 366 * 86400)      /* ten years */
+/* Every other u64 field (nonce, expiry, deposit, prices) is at most this, the
+ * largest integer JSON carries here, so a valid contract always has a JSON form. */
+#define CONTRACT_U64_FIELD_MAX ((uint64_t)INT64_MAX)
+#define PPM_ONE 1000000u      /* 100% in parts per million */
+
+/* 0 when image is 1..IMAGE_NAME_MAX bytes of [a-z0-9._-]; TALLY_E_RANGE for a
+ * bad length, TALLY_E_ENCODING for a bad character. */
+int image_name_valid(const char *image);
+
 struct vm_spec {
 	uint32_t vcpus;
 	uint32_t memory_mib;
@@ -69,9 +87,12 @@ struct usage_record {
 	uint8_t lease_id[LEASE_ID_LEN];
 	uint64_t seq;                    /* 0, 1, 2, ... per lease */
 	uint8_t prev_hash[HASH_LEN];     /* hash of the previous record's tx; zero for seq 0 */
-	uint64_t start_ns;               /* unix ns; equals the previous record's end_ns */
+	uint64_t start_ns;               /* unix ns; equals the previous record's end_ns
+					  * (seq 0: at or after the lease's started_ns) */
 	uint64_t end_ns;
-	uint64_t cpu_ns;                 /* CPU time used by all the VM's threads */
+	uint64_t cpu_ns;                 /* CPU time the VM used; at most vcpus x
+					  * (end_ns - start_ns), so the meter caps
+					  * emulator overhead beyond that */
 	uint64_t run_delay_ns;           /* vCPU run-queue delay */
 	uint64_t gpu_ns;                 /* GPU time assigned, summed over GPUs */
 	uint32_t mem_mib;                /* memory allocated (billed) */
@@ -86,6 +107,7 @@ void contract_decode_from(struct dec *d, struct lease_contract *c);
 int contract_decode(struct lease_contract *c, const uint8_t *p, size_t n);
 void usage_encode_to(struct enc *e, const struct usage_record *u);
 void usage_decode_from(struct dec *d, struct usage_record *u);
+int usage_decode(struct usage_record *u, const uint8_t *p, size_t n);
 
 /* Static validation: every rule that does not need ledger state. On failure
  * returns TALLY_E_CONTRACT (or TALLY_E_CHAIN_ID, TALLY_E_EXPIRED) and writes a
@@ -97,7 +119,9 @@ int contract_validate(const struct lease_contract *c, const char *chain_id,
 /* JSON as users write it (contracts/examples/). Keys in hex; amounts as
  * integers in micro-units. Unknown keys are errors. */
 int contract_from_json(struct lease_contract *c, const char *text, char *why);
-char *contract_to_json(const struct lease_contract *c);   /* malloc'd */
+/* malloc'd; NULL on allocation failure or when a u64 field exceeds
+ * CONTRACT_U64_FIELD_MAX (contract_validate refuses such contracts). */
+char *contract_to_json(const struct lease_contract *c);
 
 /* Settlement of one usage record (integers only, rounding in docs/FORMATS.md):
  *   cpu   = floor(cpu_ns * vcpu_second / 1e9)
@@ -113,6 +137,17 @@ struct usage_charge {
 };
 int settle_usage(const struct lease_contract *c, const struct usage_record *u,
 		 struct usage_charge *out);
+/* The most that `seconds` of this lease can cost before SLA credit: every vCPU
+ * busy, the contract's memory and every GPU assigned the whole time. It equals
+ * settle_usage's gross for such a record:
+ *   vcpus * seconds * vcpu_second
+ *   + floor(memory_mib * seconds * mem_gib_second / 1024)
+ *   + gpus * seconds * gpu_second
+ * Returns TALLY_E_OVERFLOW when it exceeds 64 bits. */
+int settle_max_charge(const struct lease_contract *c, uint64_t seconds, uint64_t *out);
+/* settle_max_charge over one metering interval (interval_s): what the escrow
+ * must hold for the lease to run another interval. */
+int settle_max_interval_charge(const struct lease_contract *c, uint64_t *out);
 
 /* The lease state machine: opened -> running -> closed(reason). */
 enum lease_state {
@@ -151,6 +186,7 @@ struct lease {
 };
 
 void lease_encode_to(struct enc *e, const struct lease *l);
+void lease_decode_from(struct dec *d, struct lease *l);
 int lease_decode(struct lease *l, const uint8_t *p, size_t n);
 
 /* Transitions. Each checks the state and its preconditions and returns a
@@ -160,9 +196,13 @@ int lease_decode(struct lease *l, const uint8_t *p, size_t n);
 int lease_open(struct lease *l, const uint8_t id[LEASE_ID_LEN],
 	       const struct lease_contract *c, uint64_t height, char *why);
 int lease_start(struct lease *l, uint64_t time_ns, char *why);
-/* Checks lease id, seq, prev_hash and start_ns contiguity, charges the escrow.
+/* Checks lease id, seq, prev_hash and start_ns contiguity, the record's span
+ * and quantities (rules at the top of contracts/lease.c), charges the escrow.
  * A charge beyond the escrow takes what is left, and the lease closes as
- * CLOSE_EXHAUSTED (*provider_gets tells how much the provider is paid). */
+ * CLOSE_EXHAUSTED (*provider_gets tells how much the provider is paid); the
+ * caller then sets closed_height, since this transition is given no height.
+ * A refused record leaves the lease unchanged. charge and provider_gets may
+ * be NULL. */
 int lease_apply_usage(struct lease *l, const struct usage_record *u,
 		      const uint8_t record_hash[HASH_LEN], struct usage_charge *charge,
 		      uint64_t *provider_gets, char *why);
@@ -171,5 +211,7 @@ int lease_close(struct lease *l, enum lease_close_reason reason, uint64_t height
 		uint64_t *tenant_refund, char *why);
 /* True when a running lease's term has ended at time_ns. */
 bool lease_term_ended(const struct lease *l, uint64_t time_ns);
+/* started_ns + duration_s * 1e9 (saturating at UINT64_MAX); 0 before start. */
+uint64_t lease_term_end_ns(const struct lease *l);
 
 #endif

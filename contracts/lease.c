@@ -1,0 +1,395 @@
+/* The lease state machine and the lease's canonical encoding.
+ *
+ *   OPENED --start--> RUNNING --usage--> RUNNING
+ *     |                  |  \--usage beyond the escrow--> CLOSED(escrow-exhausted)
+ *     |                  \--close(term-ended | tenant-closed | escrow-exhausted
+ *     |                            | provider-failed)--> CLOSED
+ *     \--close(tenant-closed | provider-failed | rejected)--> CLOSED
+ *
+ * "rejected" is a provider refusing a lease it has not started; "term-ended"
+ * and "escrow-exhausted" need a running lease. A closed lease takes no
+ * further transition. Money is conserved: while a lease is open,
+ * escrow + charged == deposit; closing hands the escrow back to the tenant.
+ *
+ * Usage records form a chain per lease:
+ *  - seq is 0, 1, 2, ... (lease->next_seq); prev_hash is the previous
+ *    record's hash (zero for seq 0);
+ *  - the first record starts at or after started_ns (the block time of
+ *    LEASE_START: metering before it is not billed), and each later record
+ *    starts exactly where the previous one ended, so no time is billed twice
+ *    or skipped;
+ *  - end_ns > start_ns, and end_ns is not past the end of the term
+ *    (started_ns + duration_s * 1e9): the lease keeper cuts the last record
+ *    at the term's end;
+ *  - a record spans at most 2 * interval_s, slack for a late meter or a
+ *    daemon restart; a longer gap must be split into several records;
+ *  - cpu_ns <= vcpus * span: the meter reports CPU time of the VM's vCPUs,
+ *    at most what the contract leases (emulator overhead above that is the
+ *    provider's cost); gpu_ns <= gpus * span; mem_mib is the contract's;
+ *  - gpu_source is "none" exactly when the lease has no GPU.
+ * A refused record changes nothing.
+ *
+ * Lease state encoding (version 1):
+ *
+ *   u8      version          = 1
+ *   fixed32 id
+ *   ...     contract         as contract_encode_to (contracts/contract.c)
+ *   u8      state            1 opened, 2 running, 3 closed
+ *   u8      close_reason     0 while open; 1..5 once closed
+ *   u64     opened_height
+ *   u64     started_ns
+ *   u64     closed_height
+ *   u64     escrow
+ *   u64     charged
+ *   u64     sla_credits
+ *   u64     next_seq
+ *   fixed32 last_usage_hash
+ *   u64     last_end_ns
+ *   u64     cpu_ns
+ *   u64     run_delay_ns
+ *   u64     gpu_ns
+ *
+ * Decoding also checks that state and close reason agree and that money is
+ * conserved (escrow + charged == deposit while open, escrow == 0 and
+ * charged <= deposit once closed): TALLY_E_RANGE otherwise. */
+#include "contracts/contract.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/errors.h"
+
+#define LEASE_VERSION 1
+#define NS_PER_S 1000000000u
+
+typedef unsigned __int128 u128;
+
+static int why_set(char *why, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int why_set(char *why, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why) {
+		va_start(ap, fmt);
+		vsnprintf(why, WHY_MAX, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+const char *lease_state_name(enum lease_state s)
+{
+	switch (s) {
+	case LEASE_OPENED: return "opened";
+	case LEASE_RUNNING: return "running";
+	case LEASE_CLOSED: return "closed";
+	}
+	return "unknown";
+}
+
+const char *lease_close_reason_name(enum lease_close_reason r)
+{
+	switch (r) {
+	case CLOSE_NONE: return "none";
+	case CLOSE_TERM_ENDED: return "term-ended";
+	case CLOSE_TENANT: return "tenant-closed";
+	case CLOSE_EXHAUSTED: return "escrow-exhausted";
+	case CLOSE_PROVIDER_FAILED: return "provider-failed";
+	case CLOSE_REJECTED: return "rejected";
+	}
+	return "unknown";
+}
+
+int lease_open(struct lease *l, const uint8_t id[LEASE_ID_LEN],
+	       const struct lease_contract *c, uint64_t height, char *why)
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l->id, id, LEASE_ID_LEN);
+	l->contract = *c;
+	l->state = LEASE_OPENED;
+	l->close_reason = CLOSE_NONE;
+	l->opened_height = height;
+	l->escrow = c->deposit;
+	if (why)
+		why[0] = '\0';
+	return 0;
+}
+
+int lease_start(struct lease *l, uint64_t time_ns, char *why)
+{
+	if (l->state != LEASE_OPENED)
+		return why_set(why, TALLY_E_STATE, "lease is %s; only an opened lease can start",
+			       lease_state_name(l->state));
+	if (time_ns == 0)
+		return why_set(why, TALLY_E_INVALID, "start time 0 is not a valid block time");
+	l->state = LEASE_RUNNING;
+	l->started_ns = time_ns;
+	l->last_end_ns = time_ns;
+	return 0;
+}
+
+uint64_t lease_term_end_ns(const struct lease *l)
+{
+	u128 end;
+
+	if (l->started_ns == 0)
+		return 0;
+	end = (u128)l->started_ns + (u128)l->contract.duration_s * NS_PER_S;
+	return end > UINT64_MAX ? UINT64_MAX : (uint64_t)end;
+}
+
+bool lease_term_ended(const struct lease *l, uint64_t time_ns)
+{
+	return l->state == LEASE_RUNNING && time_ns >= lease_term_end_ns(l);
+}
+
+/* seq, prev_hash and time contiguity: the record's place in the chain. */
+static int check_chain(const struct lease *l, const struct usage_record *u, char *why)
+{
+	char hex[2 * HASH_LEN + 1];
+
+	if (memcmp(u->lease_id, l->id, LEASE_ID_LEN) != 0)
+		return why_set(why, TALLY_E_INVALID, "usage record is for another lease");
+	if (u->seq < l->next_seq)
+		return why_set(why, TALLY_E_USAGECHAIN,
+			       "expected seq %" PRIu64 ", got %" PRIu64 " (already applied)",
+			       l->next_seq, u->seq);
+	if (u->seq != l->next_seq)
+		return why_set(why, TALLY_E_USAGECHAIN, "expected seq %" PRIu64 ", got %" PRIu64,
+			       l->next_seq, u->seq);
+	if (memcmp(u->prev_hash, l->last_usage_hash, HASH_LEN) != 0) {
+		hex_encode(l->last_usage_hash, HASH_LEN, hex);
+		return why_set(why, TALLY_E_USAGECHAIN,
+			       "record %" PRIu64 " does not link to the previous record (prev_hash must be %s)",
+			       u->seq, hex);
+	}
+	if (u->seq == 0 && u->start_ns < l->started_ns)
+		return why_set(why, TALLY_E_USAGECHAIN,
+			       "first record starts at %" PRIu64 " ns, before the lease started at %" PRIu64 " ns",
+			       u->start_ns, l->started_ns);
+	if (u->seq > 0 && u->start_ns != l->last_end_ns)
+		return why_set(why, TALLY_E_USAGECHAIN,
+			       "record %" PRIu64 " starts at %" PRIu64 " ns, not where the previous one ended (%" PRIu64 " ns)",
+			       u->seq, u->start_ns, l->last_end_ns);
+	return 0;
+}
+
+/* used <= count * span, in 128 bits. */
+static bool within(uint64_t used, uint32_t count, uint64_t span)
+{
+	return (u128)used <= (u128)count * span;
+}
+
+/* The record's span and quantities against the contract. */
+static int check_quantities(const struct lease *l, const struct usage_record *u, char *why)
+{
+	const struct lease_contract *c = &l->contract;
+	uint64_t span, max_span = (uint64_t)2 * c->interval_s * NS_PER_S;
+
+	if (u->end_ns <= u->start_ns)
+		return why_set(why, TALLY_E_RANGE,
+			       "record ends at %" PRIu64 " ns, not after its start %" PRIu64 " ns",
+			       u->end_ns, u->start_ns);
+	span = u->end_ns - u->start_ns;
+	if (span > max_span)
+		return why_set(why, TALLY_E_RANGE,
+			       "record spans %" PRIu64 " ns, more than twice the %u s interval",
+			       span, c->interval_s);
+	if (u->end_ns > lease_term_end_ns(l))
+		return why_set(why, TALLY_E_RANGE,
+			       "record ends at %" PRIu64 " ns, after the term ends at %" PRIu64 " ns",
+			       u->end_ns, lease_term_end_ns(l));
+	if (!within(u->cpu_ns, c->vm.vcpus, span))
+		return why_set(why, TALLY_E_RANGE,
+			       "cpu_ns %" PRIu64 " exceeds %u vCPUs busy for %" PRIu64 " ns",
+			       u->cpu_ns, c->vm.vcpus, span);
+	if (!within(u->gpu_ns, c->vm.gpus, span))
+		return why_set(why, TALLY_E_RANGE,
+			       "gpu_ns %" PRIu64 " exceeds %u GPUs assigned for %" PRIu64 " ns",
+			       u->gpu_ns, c->vm.gpus, span);
+	if (u->mem_mib != c->vm.memory_mib)
+		return why_set(why, TALLY_E_RANGE,
+			       "record bills %u MiB of memory, the contract leases %u MiB",
+			       u->mem_mib, c->vm.memory_mib);
+	if (u->gpu_source > GPU_SOURCE_LIBVIRT)
+		return why_set(why, TALLY_E_RANGE, "gpu_source %u is unknown", u->gpu_source);
+	if ((c->vm.gpus == 0) != (u->gpu_source == GPU_SOURCE_NONE))
+		return why_set(why, TALLY_E_RANGE,
+			       c->vm.gpus ? "record of a GPU lease names no GPU meter"
+					  : "record of a lease without GPU names a GPU meter");
+	return 0;
+}
+
+static bool add_ok(uint64_t a, uint64_t b)
+{
+	return a <= UINT64_MAX - b;
+}
+
+int lease_apply_usage(struct lease *l, const struct usage_record *u,
+		      const uint8_t record_hash[HASH_LEN], struct usage_charge *charge,
+		      uint64_t *provider_gets, char *why)
+{
+	struct usage_charge ch;
+	uint64_t pay;
+	int rc;
+
+	if (l->state != LEASE_RUNNING)
+		return why_set(why, TALLY_E_STATE, "lease is %s; usage applies only to a running lease",
+			       lease_state_name(l->state));
+	rc = check_chain(l, u, why);
+	if (!rc)
+		rc = check_quantities(l, u, why);
+	if (rc)
+		return rc;
+	rc = settle_usage(&l->contract, u, &ch);
+	if (rc)
+		return why_set(why, rc, "charge of record %" PRIu64 " overflows 64 bits", u->seq);
+	if (!add_ok(l->sla_credits, ch.sla_credit) || !add_ok(l->cpu_ns, u->cpu_ns) ||
+	    !add_ok(l->run_delay_ns, u->run_delay_ns) || !add_ok(l->gpu_ns, u->gpu_ns))
+		return why_set(why, TALLY_E_OVERFLOW, "lease totals overflow 64 bits");
+
+	pay = ch.net <= l->escrow ? ch.net : l->escrow;
+	l->escrow -= pay;
+	l->charged += pay;        /* cannot overflow: charged + escrow == deposit */
+	l->sla_credits += ch.sla_credit;
+	l->cpu_ns += u->cpu_ns;
+	l->run_delay_ns += u->run_delay_ns;
+	l->gpu_ns += u->gpu_ns;
+	l->next_seq = u->seq + 1;
+	memcpy(l->last_usage_hash, record_hash, HASH_LEN);
+	l->last_end_ns = u->end_ns;
+	if (ch.net > pay) {
+		/* The ledger records the block height in closed_height: this
+		 * transition is not given one. Nothing is left to refund. */
+		l->state = LEASE_CLOSED;
+		l->close_reason = CLOSE_EXHAUSTED;
+	}
+	if (charge)
+		*charge = ch;
+	if (provider_gets)
+		*provider_gets = pay;
+	if (why)
+		why[0] = '\0';
+	return 0;
+}
+
+static bool reason_allowed(enum lease_state s, enum lease_close_reason r)
+{
+	switch (r) {
+	case CLOSE_TENANT:
+	case CLOSE_PROVIDER_FAILED:
+		return s == LEASE_OPENED || s == LEASE_RUNNING;
+	case CLOSE_REJECTED:
+		return s == LEASE_OPENED;
+	case CLOSE_TERM_ENDED:
+	case CLOSE_EXHAUSTED:
+		return s == LEASE_RUNNING;
+	case CLOSE_NONE:
+		break;
+	}
+	return false;
+}
+
+int lease_close(struct lease *l, enum lease_close_reason reason, uint64_t height,
+		uint64_t *tenant_refund, char *why)
+{
+	if (l->state == LEASE_CLOSED)
+		return why_set(why, TALLY_E_STATE, "lease is already closed (%s)",
+			       lease_close_reason_name(l->close_reason));
+	if (l->state != LEASE_OPENED && l->state != LEASE_RUNNING)
+		return why_set(why, TALLY_E_STATE, "lease is in unknown state %u", l->state);
+	if (reason < CLOSE_TERM_ENDED || reason > CLOSE_REJECTED)
+		return why_set(why, TALLY_E_INVALID, "close reason %d is unknown", (int)reason);
+	if (!reason_allowed(l->state, reason))
+		return why_set(why, TALLY_E_STATE, "a lease that is %s cannot close as %s",
+			       lease_state_name(l->state), lease_close_reason_name(reason));
+	if (tenant_refund)
+		*tenant_refund = l->escrow;
+	l->escrow = 0;
+	l->state = LEASE_CLOSED;
+	l->close_reason = reason;
+	l->closed_height = height;
+	if (why)
+		why[0] = '\0';
+	return 0;
+}
+
+void lease_encode_to(struct enc *e, const struct lease *l)
+{
+	enc_u8(e, LEASE_VERSION);
+	enc_fixed(e, l->id, LEASE_ID_LEN);
+	contract_encode_to(e, &l->contract);
+	enc_u8(e, l->state);
+	enc_u8(e, l->close_reason);
+	enc_u64(e, l->opened_height);
+	enc_u64(e, l->started_ns);
+	enc_u64(e, l->closed_height);
+	enc_u64(e, l->escrow);
+	enc_u64(e, l->charged);
+	enc_u64(e, l->sla_credits);
+	enc_u64(e, l->next_seq);
+	enc_fixed(e, l->last_usage_hash, HASH_LEN);
+	enc_u64(e, l->last_end_ns);
+	enc_u64(e, l->cpu_ns);
+	enc_u64(e, l->run_delay_ns);
+	enc_u64(e, l->gpu_ns);
+}
+
+/* State, reason and money must agree. */
+static bool lease_consistent(const struct lease *l)
+{
+	uint64_t deposit = l->contract.deposit;
+
+	switch (l->state) {
+	case LEASE_OPENED:
+	case LEASE_RUNNING:
+		return l->close_reason == CLOSE_NONE && add_ok(l->escrow, l->charged) &&
+		       l->escrow + l->charged == deposit;
+	case LEASE_CLOSED:
+		return l->close_reason >= CLOSE_TERM_ENDED &&
+		       l->close_reason <= CLOSE_REJECTED && l->escrow == 0 &&
+		       l->charged <= deposit;
+	}
+	return false;
+}
+
+void lease_decode_from(struct dec *d, struct lease *l)
+{
+	uint8_t version;
+
+	memset(l, 0, sizeof(*l));
+	version = dec_u8(d);
+	if (!dec_error(d) && version != LEASE_VERSION)
+		dec_fail(d, TALLY_E_VERSION);
+	dec_fixed(d, l->id, LEASE_ID_LEN);
+	contract_decode_from(d, &l->contract);
+	l->state = dec_u8(d);
+	l->close_reason = dec_u8(d);
+	l->opened_height = dec_u64(d);
+	l->started_ns = dec_u64(d);
+	l->closed_height = dec_u64(d);
+	l->escrow = dec_u64(d);
+	l->charged = dec_u64(d);
+	l->sla_credits = dec_u64(d);
+	l->next_seq = dec_u64(d);
+	dec_fixed(d, l->last_usage_hash, HASH_LEN);
+	l->last_end_ns = dec_u64(d);
+	l->cpu_ns = dec_u64(d);
+	l->run_delay_ns = dec_u64(d);
+	l->gpu_ns = dec_u64(d);
+	if (!dec_error(d) && !lease_consistent(l))
+		dec_fail(d, TALLY_E_RANGE);
+}
+
+int lease_decode(struct lease *l, const uint8_t *p, size_t n)
+{
+	struct dec d;
+
+	dec_init(&d, p, n);
+	lease_decode_from(&d, l);
+	return dec_finish(&d);
+}
