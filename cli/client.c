@@ -1,0 +1,245 @@
+/* HTTP client for the node API (see cli/client.h). */
+#include "cli/client.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli/tally.h"
+
+#define BODY_MAX (256u << 20)   /* refuse answers beyond this */
+
+struct body {
+	char *p;
+	size_t len;
+	int too_big;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void set_err(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+	struct body *b = ctx;
+	size_t add = size * n;
+
+	if (b->len + add > BODY_MAX) {
+		b->too_big = 1;
+		return 0;
+	}
+	char *np = realloc(b->p, b->len + add + 1);
+	if (!np)
+		return 0;
+	memcpy(np + b->len, p, add);
+	b->p = np;
+	b->len += add;
+	b->p[b->len] = 0;
+	return add;
+}
+
+int client_init(struct client *c, const char *base_url)
+{
+	size_t n;
+
+	memset(c, 0, sizeof(*c));
+	c->timeout_s = CLIENT_TIMEOUT_S;
+	n = strlen(base_url);
+	while (n && base_url[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof(c->base)) {
+		set_err(c, "bad node URL '%s'", base_url);
+		return -1;
+	}
+	memcpy(c->base, base_url, n);
+	c->base[n] = 0;
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		set_err(c, "cannot initialise libcurl");
+		return -1;
+	}
+	return 0;
+}
+
+void client_free(struct client *c)
+{
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	c->curl = NULL;
+}
+
+/* "Connection refused" -> "connection refused": a clause inside a sentence. */
+static void lower_first(char *s)
+{
+	if (s[0] && isupper((unsigned char)s[0]) && !isupper((unsigned char)s[1]))
+		s[0] = (char)tolower((unsigned char)s[0]);
+}
+
+static void transport_error(struct client *c, CURLcode rc, const char *curl_err)
+{
+	long os_errno = 0;
+	char why[256];
+
+	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		snprintf(why, sizeof(why), "no answer within %ld s", c->timeout_s);
+	else if (os_errno && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR ||
+			      rc == CURLE_SEND_ERROR))
+		snprintf(why, sizeof(why), "%s", strerror((int)os_errno));
+	else if (curl_err[0])
+		snprintf(why, sizeof(why), "%s", curl_err);
+	else
+		snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
+	lower_first(why);
+	set_err(c, "cannot reach node at %s: %s", c->base, why);
+}
+
+/* The node's {"error", "code"} body, or the status line when there is none. */
+static void http_error(struct client *c, const struct body *b)
+{
+	json_t *j = b->p ? json_loads(b->p, 0, NULL) : NULL;
+	const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
+	const char *code = j ? json_string_value(json_object_get(j, "code")) : NULL;
+
+	snprintf(c->code, sizeof(c->code), "%s", code ? code : "");
+	if (msg)
+		set_err(c, "node refused (HTTP %ld): %s", c->status, msg);
+	else
+		set_err(c, "node answered HTTP %ld", c->status);
+	json_decref(j);
+}
+
+static enum client_rc perform(struct client *c, const char *path, const char *post,
+			      struct body *b)
+{
+	char url[2048], curl_err[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	CURLcode rc;
+
+	memset(b, 0, sizeof(*b));
+	c->status = 0;
+	c->code[0] = 0;
+	if (snprintf(url, sizeof(url), "%s%s", c->base, path) >= (int)sizeof(url)) {
+		set_err(c, "URL too long");
+		return CLIENT_BADREPLY;
+	}
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, curl_err);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->timeout_s);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "tally-cli/1");
+	if (post) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, post);
+	}
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(hdrs);
+	if (rc != CURLE_OK) {
+		if (b->too_big)
+			set_err(c, "node at %s sent an answer above %u MiB", c->base,
+				BODY_MAX >> 20);
+		else
+			transport_error(c, rc, curl_err);
+		free(b->p);
+		b->p = NULL;
+		return b->too_big ? CLIENT_BADREPLY : CLIENT_UNREACHABLE;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->status);
+	if (c->status >= 400) {
+		http_error(c, b);
+		free(b->p);
+		b->p = NULL;
+		return CLIENT_REFUSED;
+	}
+	return CLIENT_OK;
+}
+
+static enum client_rc parse(struct client *c, const char *path, struct body *b, json_t **out)
+{
+	json_error_t jerr;
+
+	*out = json_loadb(b->p ? b->p : "", b->len, 0, &jerr);
+	free(b->p);
+	if (!*out) {
+		set_err(c, "node at %s answered %s with malformed JSON: %s", c->base, path,
+			jerr.text);
+		return CLIENT_BADREPLY;
+	}
+	return CLIENT_OK;
+}
+
+enum client_rc client_get(struct client *c, const char *path, json_t **out)
+{
+	struct body b;
+	enum client_rc rc = perform(c, path, NULL, &b);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	return parse(c, path, &b, out);
+}
+
+enum client_rc client_get_raw(struct client *c, const char *path, char **out, size_t *len)
+{
+	struct body b;
+	enum client_rc rc = perform(c, path, NULL, &b);
+
+	*out = NULL;
+	*len = 0;
+	if (rc)
+		return rc;
+	if (!b.p) {
+		b.p = calloc(1, 1);
+		if (!b.p) {
+			set_err(c, "out of memory");
+			return CLIENT_BADREPLY;
+		}
+	}
+	*out = b.p;
+	*len = b.len;
+	return CLIENT_OK;
+}
+
+enum client_rc client_post(struct client *c, const char *path, const json_t *body, json_t **out)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	struct body b;
+	enum client_rc rc;
+
+	if (out)
+		*out = NULL;
+	if (!text) {
+		set_err(c, "out of memory");
+		return CLIENT_BADREPLY;
+	}
+	rc = perform(c, path, text, &b);
+	free(text);
+	if (rc)
+		return rc;
+	if (!out) {
+		free(b.p);
+		return CLIENT_OK;
+	}
+	return parse(c, path, &b, out);
+}
+
+int client_fail(const struct client *c, enum client_rc rc)
+{
+	err("%s", c->err);
+	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
+}

@@ -1,0 +1,42 @@
+/* HTTP client for the node API (docs/PROTOCOL.md), on libcurl and jansson.
+ * Every call has a timeout; a failure leaves one clear sentence in c->err:
+ *   "cannot reach node at http://127.0.0.1:7654: connection refused"
+ *   "node refused: deposit 5000000 exceeds balance 1200 (balance)" */
+#ifndef TALLY_CLI_CLIENT_H
+#define TALLY_CLI_CLIENT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum client_rc {
+	CLIENT_OK = 0,
+	CLIENT_UNREACHABLE,   /* transport failure or timeout: exit 2 */
+	CLIENT_REFUSED,       /* an HTTP error status from the node: exit 1 */
+	CLIENT_BADREPLY,      /* not the JSON the API promises: exit 2 */
+};
+
+#define CLIENT_TIMEOUT_S 30
+#define CLIENT_ERR_MAX 512
+
+struct client {
+	char base[512];        /* without a trailing slash */
+	long timeout_s;
+	long status;           /* HTTP status of the last answer */
+	char code[32];         /* the node's error code ("balance", "not_found") */
+	char err[CLIENT_ERR_MAX];
+	void *curl;            /* CURL * */
+};
+
+int client_init(struct client *c, const char *base_url);
+void client_free(struct client *c);
+/* GET path (starting with '/'); *out is the parsed JSON body. */
+enum client_rc client_get(struct client *c, const char *path, json_t **out);
+/* GET path; *out the raw body (malloc'd, NUL terminated). */
+enum client_rc client_get_raw(struct client *c, const char *path, char **out, size_t *len);
+/* POST a JSON body; *out (may be NULL) the parsed answer. */
+enum client_rc client_post(struct client *c, const char *path, const json_t *body, json_t **out);
+/* Prints c->err as "tally: ..." and returns the exit code for rc. */
+int client_fail(const struct client *c, enum client_rc rc);
+
+#endif

@@ -1,0 +1,324 @@
+/* tally audit ID: verify a lease from the chain, against a node or an
+ * exported chain file, and recompute its bill (lib/audit.h does the work). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/chainsrc.h"
+#include "cli/tally.h"
+#include "lib/audit.h"
+#include "lib/chainfile.h"
+#include "lib/errors.h"
+
+struct feed {
+	struct auditor *a;
+};
+
+static int feed_block(void *ctx, const struct block *b, const struct commit_cert *cert,
+		      const struct validator_set *next_vals)
+{
+	struct feed *f = ctx;
+
+	if (auditor_add_block(f->a, b, cert, next_vals)) {
+		err("out of memory");
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int report_json(const struct audit_result *r, const char *id)
+{
+	json_t *errs = json_array(), *recs = json_array();
+	char bid[65], root[65], a[32];
+
+	for (size_t i = 0; i < r->nerrors; i++)
+		json_array_append_new(errs, json_string(r->errors[i].msg));
+	if (r->errors_dropped) {
+		char more[64];
+		snprintf(more, sizeof(more), "%zu more errors not listed", r->errors_dropped);
+		json_array_append_new(errs, json_string(more));
+	}
+	for (size_t i = 0; i < r->nrecords; i++) {
+		const struct audit_record *x = &r->records[i];
+		json_array_append_new(recs, json_pack(
+			"{s:I,s:I,s:I,s:b,s:b,s:I,s:I}", "seq", (json_int_t)x->rec.seq,
+			"height", (json_int_t)x->height, "index", (json_int_t)x->index,
+			"signature_ok", x->signature_ok, "proven", x->proven,
+			"gross", (json_int_t)x->charge.gross, "paid", (json_int_t)x->paid));
+	}
+	hex_encode(r->verified_block_id, HASH_LEN, bid);
+	hex_encode(r->usage_root, HASH_LEN, root);
+	(void)a;
+	return print_json(json_pack(
+		"{s:b,s:I,s:o,s:s,s:I,s:s,s:I,s:s,s:b,s:b,s:{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
+		"verified", r->verified, "records", (json_int_t)r->nrecords, "errors", errs,
+		"lease", id, "verified_height", (json_int_t)r->verified_height,
+		"verified_block_id", bid, "usage_size", (json_int_t)r->usage_size,
+		"usage_root", root, "replayed", r->replayed, "compared", r->compared,
+		"bill", "state", lease_state_name(r->lease.state),
+		"close_reason", lease_close_reason_name(r->lease.close_reason),
+		"charged", (json_int_t)r->lease.charged,
+		"sla_credits", (json_int_t)r->lease.sla_credits,
+		"refund", (json_int_t)r->refund, "escrow", (json_int_t)r->lease.escrow,
+		"cpu_ns", (json_int_t)r->lease.cpu_ns,
+		"run_delay_ns", (json_int_t)r->lease.run_delay_ns,
+		"gpu_ns", (json_int_t)r->lease.gpu_ns, "mem_mib_s", (json_int_t)r->mem_mib_s,
+		"record_list", recs));
+}
+
+static void report_human(const struct audit_result *r, const char *id, const char *source)
+{
+	char a[32], b[32], c[32];
+	size_t proven = 0, signed_ok = 0;
+
+	for (size_t i = 0; i < r->nrecords; i++) {
+		proven += r->records[i].proven;
+		signed_ok += r->records[i].signature_ok;
+	}
+	printf("audit of lease %s\n", id);
+	printf("  source          %s\n", source);
+	printf("  chain           %" PRIu64 " blocks read, verified to height %" PRIu64 "\n",
+	       r->blocks_seen, r->verified_height);
+	printf("  usage records   %zu found, %zu signatures valid, %zu inclusion proofs valid"
+	       " (log size %" PRIu64 ")\n", r->nrecords, signed_ok, proven, r->usage_size);
+	if (r->lease_found) {
+		printf("  recomputed      %s%s%s\n", lease_state_name(r->lease.state),
+		       r->lease.state == LEASE_CLOSED ? ", " : "",
+		       r->lease.state == LEASE_CLOSED ?
+		       lease_close_reason_name(r->lease.close_reason) : "");
+		printf("    charged       %s\n    sla credits   %s\n    refund        %s\n",
+		       fmt_amount(r->lease.charged, a), fmt_amount(r->lease.sla_credits, b),
+		       fmt_amount(r->refund, c));
+		printf("    cpu %" PRIu64 " ns, run delay %" PRIu64 " ns, gpu %" PRIu64
+		       " ns, memory %" PRIu64 " MiB*s\n", r->lease.cpu_ns, r->lease.run_delay_ns,
+		       r->lease.gpu_ns, r->mem_mib_s);
+		printf("  settlement      %s\n", r->compared ? "compared with the node's" :
+		       "not compared");
+	}
+	for (size_t i = 0; i < r->nerrors; i++)
+		printf("  FAIL  %s\n", r->errors[i].msg);
+	if (r->errors_dropped)
+		printf("  FAIL  ... and %zu more\n", r->errors_dropped);
+	printf("%s\n", r->verified ? "VERIFIED" : "NOT VERIFIED");
+}
+
+static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool have_cp,
+		      uint64_t cp_height, const uint8_t cp_id[HASH_LEN], struct audit_result *res)
+{
+	struct chainfile f;
+	struct chain_checkpoint *cp = NULL;
+	struct auditor *a = NULL;
+	char why[WHY_MAX];
+	int rc;
+
+	rc = chainfile_load(&f, path, why);
+	if (rc) {
+		err("%s", why);
+		return EXIT_USAGE;
+	}
+	size_t first = 0;
+	if (have_cp) {
+		if (cp_height > f.nblocks) {
+			err("checkpoint height %" PRIu64 " is beyond the file's %zu blocks",
+			    cp_height, f.nblocks);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		cp = calloc(1, sizeof(*cp));
+		if (!cp) {
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		/* The validator set and usage-log frontier at the checkpoint come
+		 * from the file's earlier blocks; the checkpoint check binds them
+		 * to the pinned header. */
+		cp->vals = f.genesis.validators;
+		merkle_frontier_init(&cp->usage);
+		for (size_t i = 0; i < cp_height; i++) {
+			const struct chainfile_block *cb = &f.blocks[i];
+			if (cb->next_vals)
+				cp->vals = *cb->next_vals;
+			for (size_t k = 0; k < cb->block.ntx; k++) {
+				struct tx t;
+				uint8_t leaf[HASH_LEN];
+				if (tx_decode(&t, cb->block.txs[k].bytes, cb->block.txs[k].len) ||
+				    t.kind != TX_USAGE)
+					continue;
+				merkle_leaf_hash(cb->block.txs[k].bytes, cb->block.txs[k].len, leaf);
+				merkle_frontier_append(&cp->usage, leaf);
+			}
+		}
+		cp->header = f.blocks[cp_height - 1].block.header;
+		cp->cert = *f.blocks[cp_height - 1].cert;
+		first = cp_height;
+	}
+	rc = auditor_new(&a, &f.genesis, cp, cp_id, id, chainfile_find_lease(&f, id), why);
+	if (rc) {
+		err("%s", why);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	for (size_t i = first; i < f.nblocks && !rc; i++)
+		rc = auditor_add_block(a, &f.blocks[i].block, f.blocks[i].cert,
+				       f.blocks[i].next_vals);
+	if (!rc)
+		rc = auditor_finish(a, NULL, NULL, res);
+	if (rc) {
+		err("out of memory");
+		rc = EXIT_USAGE;
+	}
+out:
+	auditor_free(a);
+	free(cp);
+	chainfile_free(&f);
+	return rc;
+}
+
+static int audit_node(struct client *cl, const char *idhex, const uint8_t id[LEASE_ID_LEN],
+		      bool have_cp, uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
+		      struct audit_result *res)
+{
+	struct chain_checkpoint *cp = NULL;
+	struct genesis g;
+	struct lease settled;
+	struct feed feed = { NULL };
+	char *gjson = NULL, why[WHY_MAX], path[128];
+	uint64_t tip;
+	json_t *j;
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	/* The settlement first: the blocks read after it cover it. */
+	snprintf(path, sizeof(path), "/v1/leases/%s", idhex);
+	enum client_rc crc = client_get(cl, path, &j);
+	if (crc)
+		return client_fail(cl, crc);
+	rc = lease_from_json(j, &settled, why);
+	json_decref(j);
+	if (rc) {
+		err("the node's lease %.16s: %s", idhex, why);
+		return EXIT_USAGE;
+	}
+	rc = node_genesis(cl, &gjson, &g);
+	if (!rc)
+		rc = node_tip(cl, &tip);
+	if (rc)
+		goto out;
+	if (have_cp) {
+		cp = calloc(1, sizeof(*cp));
+		rc = cp ? node_checkpoint(cl, cp_height, cp) : EXIT_USAGE;
+		if (rc)
+			goto out;
+	}
+	if (auditor_new(&feed.a, &g, cp, cp_id, id, &settled, why)) {
+		err("%s", why);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	rc = node_blocks(cl, have_cp ? cp_height + 1 : 1, tip, feed_block, &feed);
+	if (!rc && auditor_finish(feed.a, node_inclusion_proof, cl, res)) {
+		err("out of memory");
+		rc = EXIT_USAGE;
+	}
+out:
+	auditor_free(feed.a);
+	free(cp);
+	free(gjson);
+	genesis_free(&g);
+	return rc;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	enum { O_CHAIN = 256, O_CP };
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "chain", required_argument, NULL, O_CHAIN },
+		{ "checkpoint", required_argument, NULL, O_CP },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char help[] =
+		"usage: tally audit ID [--node URL | --chain FILE] [--checkpoint HEIGHT:BLOCKID]\n"
+		"                      [--json]\n\n"
+		"Verifies lease ID from genesis (or the pinned checkpoint): every header and\n"
+		"commit certificate, every signature on the lease's transactions, the hash\n"
+		"chain of its usage records (no gap, reorder or duplicate), the inclusion\n"
+		"proof of each record against the latest verified header; then replays the\n"
+		"lease with contracts/ and compares the recomputed bill (charged, SLA\n"
+		"credits, refund) with what the node settled. Each failure names the block\n"
+		"height or the record (seq).\n\n"
+		"  --chain FILE          audit from an exported chain file (tally chain export)\n"
+		"                        instead of a node; the settlement compared is the one\n"
+		"                        the file carries\n"
+		"  --checkpoint H:ID     trust block H with id ID instead of starting at genesis\n"
+		"                        (the lease must open after it)\n"
+		COMMON_USAGE
+		"\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
+		"--json prints {\"verified\", \"records\", \"errors\": [...], \"bill\": {...}, ...}\n";
+	const char *chain = NULL, *cparg = NULL;
+	uint8_t id[LEASE_ID_LEN], cp_id[HASH_LEN];
+	uint64_t cp_height = 0;
+	struct audit_result res;
+	struct common co;
+	struct client cl;
+	char idhex[65], source[600];
+	bool node_given = false;
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c == OPT_NODE)
+			node_given = true;
+		if (common_opt(&co, c, optarg))
+			continue;
+		if (c == O_CHAIN)
+			chain = optarg;
+		else if (c == O_CP)
+			cparg = optarg;
+		else
+			return bad_option("audit", c, argv);
+	}
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (argc - optind != 1)
+		return usage_error("audit", "give one lease ID");
+	if (chain && node_given)
+		return usage_error("audit", "give --node or --chain, not both");
+	if (cparg && parse_checkpoint(cparg, &cp_height, cp_id))
+		return EXIT_USAGE;
+	memset(&res, 0, sizeof(res));
+	if (chain) {
+		if (strlen(argv[optind]) != 64)
+			return usage_error("audit", "with --chain, give the full 64-hex lease id");
+		if (parse_hex32(argv[optind], id, "lease id"))
+			return EXIT_USAGE;
+		memcpy(idhex, argv[optind], 65);
+		snprintf(source, sizeof(source), "chain file %.500s", chain);
+		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &res);
+	} else {
+		if (client_init(&cl, co.node))
+			return err("%s", cl.err), EXIT_USAGE;
+		rc = resolve_lease_id(&cl, argv[optind], idhex);
+		if (!rc) {
+			hex_decode(idhex, id, LEASE_ID_LEN);
+			snprintf(source, sizeof(source), "node %.500s", cl.base);
+			rc = audit_node(&cl, idhex, id, cparg != NULL, cp_height, cp_id, &res);
+		}
+		client_free(&cl);
+	}
+	if (rc) {
+		audit_result_free(&res);
+		return rc;
+	}
+	if (cparg)
+		snprintf(source + strlen(source), sizeof(source) - strlen(source),
+			 ", from checkpoint %" PRIu64, cp_height);
+	if (co.json)
+		report_json(&res, idhex);
+	else
+		report_human(&res, idhex, source);
+	rc = res.verified ? EXIT_OK : EXIT_REFUSED;
+	audit_result_free(&res);
+	return rc;
+}

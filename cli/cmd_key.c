@@ -1,0 +1,113 @@
+/* tally key new | key show: the Ed25519 key that signs your contracts and
+ * transactions, a PEM file that `openssl pkey` reads. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/tally.h"
+#include "lib/errors.h"
+
+/* mkdir -p of the directory holding path, private to the user. */
+static int make_parent(const char *path)
+{
+	char dir[4096];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -1;
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int cmd_key_new(int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	static const char help[] =
+		"usage: tally key new [--key FILE] [--json]\n\n"
+		"Makes a new Ed25519 key and writes it to FILE (mode 0600), creating the\n"
+		"directory if needed. Refuses to overwrite an existing key.\n\n" COMMON_USAGE;
+	struct common co;
+	struct tally_key k;
+	char hex[65];
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		if (!common_opt(&co, c, optarg))
+			return bad_option("key new", c, argv);
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (optind != argc)
+		return usage_error("key new", "unexpected argument '%s'", argv[optind]);
+	if (make_parent(co.key)) {
+		err("cannot create the directory of %s: %s", co.key, strerror(errno));
+		return EXIT_USAGE;
+	}
+	rc = key_generate(&k);
+	if (rc) {
+		err("cannot generate a key: %s", tally_strerror(rc));
+		return EXIT_USAGE;
+	}
+	rc = key_save_pem(&k, co.key);
+	hex_encode(k.pub, PUBKEY_LEN, hex);
+	key_free(&k);
+	if (rc == TALLY_E_EXISTS) {
+		err("%s already exists; not overwriting it (use --key FILE for another key)",
+		    co.key);
+		return EXIT_USAGE;
+	}
+	if (rc) {
+		err("cannot write %s: %s", co.key, tally_strerror(rc));
+		return EXIT_USAGE;
+	}
+	if (co.json)
+		return print_json(json_pack("{s:s,s:s}", "pubkey", hex, "path", co.key));
+	printf("%s\n", hex);
+	fprintf(stderr, "tally: new key written to %s\n", co.key);
+	return EXIT_OK;
+}
+
+int cmd_key_show(int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	static const char help[] =
+		"usage: tally key show [--key FILE] [--json]\n\n"
+		"Prints the public key (64 hex characters): your account on the chain.\n\n"
+		COMMON_USAGE;
+	struct common co;
+	struct tally_key k;
+	char hex[65];
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		if (!common_opt(&co, c, optarg))
+			return bad_option("key show", c, argv);
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (optind != argc)
+		return usage_error("key show", "unexpected argument '%s'", argv[optind]);
+	rc = load_key(&k, co.key);
+	if (rc)
+		return rc;
+	hex_encode(k.pub, PUBKEY_LEN, hex);
+	key_free(&k);
+	if (co.json)
+		return print_json(json_pack("{s:s,s:s}", "pubkey", hex, "path", co.key));
+	printf("%s\n", hex);
+	return EXIT_OK;
+}

@@ -1,0 +1,606 @@
+/* tally lease create | list | show | close: a tenant's leases.
+ *
+ * `lease create` builds the contract from (in increasing priority) defaults
+ * the node offers, a contract JSON file and flags, validates it with
+ * contracts/ exactly as the node will, signs it as a LEASE_OPEN and submits
+ * it. The lease id is the hash of that transaction. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/tally.h"
+#include "contracts/contract.h"
+#include "lib/errors.h"
+#include "lib/tx.h"
+
+#define DEFAULT_EXPIRY_S 600
+#define DEFAULT_WAIT_S 300
+
+int resolve_lease_id(struct client *c, const char *arg, char out[65])
+{
+	size_t n = strlen(arg), i, found = 0;
+	json_t *j, *l;
+	enum client_rc rc;
+
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)arg[i]) || isupper((unsigned char)arg[i]))
+			break;
+	if (i != n || n < 8 || n > 64) {
+		err("lease id '%s' is not 64 lowercase hex characters (or a prefix of 8 or more)",
+		    arg);
+		return EXIT_USAGE;
+	}
+	if (n == 64) {
+		memcpy(out, arg, 65);
+		return EXIT_OK;
+	}
+	rc = client_get(c, "/v1/leases", &j);
+	if (rc)
+		return client_fail(c, rc);
+	json_array_foreach(json_object_get(j, "leases"), i, l) {
+		const char *id = jget_str(l, "id");
+		if (strncmp(id, arg, n) || strlen(id) != 64)
+			continue;
+		if (found++)
+			break;
+		memcpy(out, id, 65);
+	}
+	json_decref(j);
+	if (found == 1)
+		return EXIT_OK;
+	err(found ? "lease id prefix '%s' is ambiguous" : "no lease id starts with '%s'", arg);
+	return EXIT_REFUSED;
+}
+
+/* --- create -------------------------------------------------------------- */
+
+struct create_flags {
+	const char *file;
+	json_t *vm, *top;                 /* flag values, merged last */
+	bool deposit_given;
+	bool wait;
+	uint64_t timeout_s;
+};
+
+/* dst[key] = src[key] for every key; objects one level deep merge. */
+static void merge(json_t *dst, json_t *src)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(src, key, v) {
+		json_t *d = json_object_get(dst, key);
+		if (json_is_object(d) && json_is_object(v))
+			json_object_update(d, v);
+		else
+			json_object_set(dst, key, v);
+	}
+}
+
+/* The node's offer and the tenant's account: the defaults of a contract. */
+static json_t *contract_defaults(struct client *c, const struct tally_key *k)
+{
+	char me[65], path[128];
+	json_t *st, *acct, *prices, *d;
+	enum client_rc rc;
+
+	rc = client_get(c, "/v1/status", &st);
+	if (rc) {
+		client_fail(c, rc);
+		return NULL;
+	}
+	hex_encode(k->pub, PUBKEY_LEN, me);
+	snprintf(path, sizeof(path), "/v1/accounts/%s", me);
+	rc = client_get(c, path, &acct);
+	if (rc) {
+		client_fail(c, rc);
+		json_decref(st);
+		return NULL;
+	}
+	prices = json_object_get(st, "prices");
+	d = json_pack("{s:i,s:s,s:s,s:s,s:I,s:I,"
+		      "s:{s:i,s:i,s:i,s:i,s:s},s:i,s:i,s:I,"
+		      "s:{s:I,s:I,s:I},s:{s:i,s:i}}",
+		      "version", CONTRACT_VERSION, "chain_id", jget_str(st, "chain_id"),
+		      "tenant", me, "provider", jget_str(st, "node"),
+		      "nonce", (json_int_t)jget_u64(acct, "nonce"),
+		      "expiry", (json_int_t)(time(NULL) + DEFAULT_EXPIRY_S),
+		      "vm", "vcpus", 1, "memory_mib", 512, "disk_gib", 1, "gpus", 0,
+		      "image", "tiny",
+		      "duration_s", 3600, "deposit", 1,
+		      "interval_s", (json_int_t)(json_object_get(st, "interval_s")
+						  ? jget_u64(st, "interval_s") : 60),
+		      "prices", "vcpu_second", (json_int_t)jget_u64(prices, "vcpu_second"),
+		      "mem_gib_second", (json_int_t)jget_u64(prices, "mem_gib_second"),
+		      "gpu_second", (json_int_t)jget_u64(prices, "gpu_second"),
+		      "sla", "max_delay_ppm", 50000, "credit_ppm", 100000);
+	json_decref(st);
+	json_decref(acct);
+	if (!d)
+		err("the node's status lacks what a contract needs");
+	return d;
+}
+
+static int build_contract(struct client *cl, const struct tally_key *k,
+			  struct create_flags *f, struct lease_contract *c)
+{
+	json_t *d = contract_defaults(cl, k);
+	json_error_t jerr;
+	char why[WHY_MAX] = "";
+	bool deposit_in_file = false;
+	int rc;
+
+	if (!d)
+		return EXIT_USAGE;
+	if (f->file) {
+		json_t *user = json_load_file(f->file, JSON_REJECT_DUPLICATES, &jerr);
+		if (!user || !json_is_object(user)) {
+			err("%s: %s", f->file, user ? "not a JSON object" : jerr.text);
+			json_decref(user);
+			json_decref(d);
+			return EXIT_USAGE;
+		}
+		deposit_in_file = json_object_get(user, "deposit") != NULL;
+		merge(d, user);
+		json_decref(user);
+	}
+	merge(d, f->top);
+	json_object_update(json_object_get(d, "vm"), f->vm);
+	char *text = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	rc = text ? contract_from_json(c, text, why) : TALLY_E_NOMEM;
+	free(text);
+	if (rc) {
+		err("the contract%s%s is malformed: %s", f->file ? " in " : "",
+		    f->file ? f->file : "", why);
+		return EXIT_USAGE;
+	}
+	/* Without a deposit, escrow the most the whole term can cost. */
+	if (!f->deposit_given && !deposit_in_file &&
+	    settle_max_charge(c, c->duration_s, &c->deposit)) {
+		err("the contract's maximum charge overflows; give --deposit");
+		return EXIT_USAGE;
+	}
+	rc = contract_validate(c, c->chain_id, (uint64_t)time(NULL), why);
+	if (rc) {
+		err("the contract is invalid: %s", why);
+		return EXIT_REFUSED;
+	}
+	return EXIT_OK;
+}
+
+static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
+{
+	char path[128];
+	time_t end = time(NULL) + (time_t)timeout_s;
+	int last = -1;
+
+	snprintf(path, sizeof(path), "/v1/leases/%s", id);
+	for (;;) {
+		json_t *j;
+		enum client_rc rc = client_get(cl, path, &j);
+
+		if (rc == CLIENT_REFUSED && cl->status == 404) {
+			/* not committed yet */
+		} else if (rc) {
+			return client_fail(cl, rc);
+		} else {
+			struct lease l;
+			char why[WHY_MAX];
+			int prc = lease_from_json(j, &l, why);
+			json_decref(j);
+			if (prc) {
+				err("node's answer for lease %.16s: %s", id, why);
+				return EXIT_USAGE;
+			}
+			if (l.state != last && !quiet)
+				fprintf(stderr, "tally: lease %.16s %s (block %" PRIu64 ")\n", id,
+					lease_state_name(l.state), l.opened_height);
+			last = l.state;
+			if (l.state == LEASE_RUNNING)
+				return EXIT_OK;
+			if (l.state == LEASE_CLOSED) {
+				err("lease %.16s closed before it ran: %s", id,
+				    lease_close_reason_name(l.close_reason));
+				return EXIT_REFUSED;
+			}
+		}
+		if (time(NULL) >= end) {
+			err("lease %.16s is not running after %" PRIu64 " s", id, timeout_s);
+			return EXIT_REFUSED;
+		}
+		sleep(1);
+	}
+}
+
+static int flag_u32(json_t *obj, const char *key, const char *arg, const char *what)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v, what))
+		return EXIT_USAGE;
+	if (v > UINT32_MAX) {
+		err("%s %s is too large", what, arg);
+		return EXIT_USAGE;
+	}
+	json_object_set_new(obj, key, json_integer((json_int_t)v));
+	return EXIT_OK;
+}
+
+static int flag_u64(json_t *obj, const char *key, const char *arg, const char *what)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v, what))
+		return EXIT_USAGE;
+	if (v > INT64_MAX) {
+		err("%s %s is too large", what, arg);
+		return EXIT_USAGE;
+	}
+	json_object_set_new(obj, key, json_integer((json_int_t)v));
+	return EXIT_OK;
+}
+
+static int create_opt(struct create_flags *f, int c, const char *arg)
+{
+	switch (c) {
+	case 'c': return flag_u32(f->vm, "vcpus", arg, "--vcpus");
+	case 'm': return flag_u32(f->vm, "memory_mib", arg, "--memory");
+	case 'd': return flag_u32(f->vm, "disk_gib", arg, "--disk");
+	case 'g': return flag_u32(f->vm, "gpus", arg, "--gpus");
+	case 'i': json_object_set_new(f->vm, "image", json_string(arg)); return EXIT_OK;
+	case 'D': return flag_u64(f->top, "duration_s", arg, "--duration");
+	case 'p':
+		f->deposit_given = true;
+		return flag_u64(f->top, "deposit", arg, "--deposit");
+	case 'I': return flag_u32(f->top, "interval_s", arg, "--interval");
+	case 'P': {
+		uint8_t pub[PUBKEY_LEN];
+		if (parse_hex32(arg, pub, "--provider"))
+			return EXIT_USAGE;
+		json_object_set_new(f->top, "provider", json_string(arg));
+		return EXIT_OK;
+	}
+	case 'w': f->wait = true; return EXIT_OK;
+	case 't': return parse_u64(arg, &f->timeout_s, "--timeout");
+	}
+	return -1;
+}
+
+int cmd_lease_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "vcpus", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "gpus", required_argument, NULL, 'g' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'D' },
+		{ "deposit", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'I' },
+		{ "provider", required_argument, NULL, 'P' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char help[] =
+		"usage: tally lease create [CONTRACT.json] [--vcpus N] [--memory MIB] [--disk GIB]\n"
+		"                          [--gpus N] [--image NAME] [--duration S] [--deposit N]\n"
+		"                          [--interval S] [--provider PUBKEY] [--wait [--timeout S]]\n\n"
+		"Signs a lease contract with your key and submits it as a LEASE_OPEN; prints\n"
+		"the lease id. The contract comes from CONTRACT.json (contracts/examples/),\n"
+		"flags override it, and what neither gives is filled in from the node:\n"
+		"chain id, provider (the node), nonce (your account's), prices and interval\n"
+		"(the node's offer), expiry (now + 600 s); VM defaults are 1 vCPU, 512 MiB,\n"
+		"1 GiB, no GPU, image 'tiny', 3600 s; the default deposit is the most the\n"
+		"whole term can cost. The contract is validated locally first: an invalid\n"
+		"one is refused with the reason (exit 1).\n\n"
+		"  --vcpus N, --memory MIB, --disk GIB, --gpus N, --image NAME   the VM\n"
+		"  --duration S     the lease term in seconds\n"
+		"  --deposit N      micro-units moved to escrow\n"
+		"  --interval S     metering interval\n"
+		"  --provider KEY   the provider's public key\n"
+		"  --wait           wait until the VM runs (exit 1 if the lease closes)\n"
+		"  --timeout S      with --wait: give up after S seconds (default 300)\n"
+		COMMON_USAGE;
+	struct create_flags f;
+	struct common co;
+	struct client cl;
+	struct tally_key k;
+	struct lease_contract ct;
+	struct tx t;
+	char id[65], amt[32];
+	int c, rc;
+
+	memset(&f, 0, sizeof(f));
+	f.timeout_s = DEFAULT_WAIT_S;
+	f.vm = json_object();
+	f.top = json_object();
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		rc = create_opt(&f, c, optarg);
+		if (rc < 0)
+			rc = bad_option("lease create", c, argv);
+		if (rc)
+			goto out_flags;
+	}
+	rc = EXIT_OK;
+	if (co.help) {
+		fputs(help, stdout);
+		goto out_flags;
+	}
+	rc = EXIT_USAGE;
+	if (argc - optind > 1) {
+		usage_error("lease create", "unexpected argument '%s'", argv[optind + 1]);
+		goto out_flags;
+	}
+	f.file = optind < argc ? argv[optind] : NULL;
+	if (load_key(&k, co.key))
+		goto out_flags;
+	if (client_init(&cl, co.node)) {
+		err("%s", cl.err);
+		goto out_key;
+	}
+	rc = build_contract(&cl, &k, &f, &ct);
+	if (rc)
+		goto out_client;
+	memset(&t, 0, sizeof(t));
+	t.version = TX_VERSION;
+	t.kind = TX_LEASE_OPEN;
+	strcpy(t.chain_id, ct.chain_id);
+	memcpy(t.signer, k.pub, PUBKEY_LEN);
+	t.nonce = ct.nonce;
+	t.u.open = ct;
+	if (tx_sign(&t, &k)) {
+		err("cannot sign the contract");
+		rc = EXIT_USAGE;
+		goto out_client;
+	}
+	rc = submit_tx(&cl, &t, id);
+	if (rc)
+		goto out_client;
+	if (!co.json) {
+		printf("%s\n", id);
+		fprintf(stderr, "tally: lease submitted: %u vCPU, %u MiB, image %s, %" PRIu64
+			" s, deposit %s\n", ct.vm.vcpus, ct.vm.memory_mib, ct.vm.image,
+			ct.duration_s, fmt_amount(ct.deposit, amt));
+		fflush(stdout);
+	}
+	if (f.wait)
+		rc = wait_running(&cl, id, f.timeout_s, co.json);
+	if (co.json) {
+		char *ctext = contract_to_json(&ct);
+		json_t *cj = ctext ? json_loads(ctext, 0, NULL) : NULL;
+		free(ctext);
+		print_json(json_pack("{s:s,s:o,s:b}", "id", id, "contract",
+				     cj ? cj : json_null(), "running", f.wait && rc == EXIT_OK));
+	}
+out_client:
+	client_free(&cl);
+out_key:
+	key_free(&k);
+out_flags:
+	json_decref(f.vm);
+	json_decref(f.top);
+	return rc;
+}
+
+/* --- list, show ---------------------------------------------------------- */
+
+static void print_lease_row(const json_t *l)
+{
+	const json_t *c = json_object_get(l, "contract"), *vm = json_object_get(c, "vm");
+	char a[32], b[32];
+
+	printf("%-16.16s %-8s %-16s %4" PRIu64 " %8" PRIu64 " %14s %14s\n",
+	       jget_str(l, "id"), jget_str(l, "state"), jget_str(l, "close_reason"),
+	       jget_u64(vm, "vcpus"), jget_u64(vm, "memory_mib"),
+	       fmt_amount(jget_u64(l, "charged"), a), fmt_amount(jget_u64(l, "escrow"), b));
+}
+
+int cmd_lease_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char help[] =
+		"usage: tally lease list [--all] [--key FILE] [--node URL] [--json]\n\n"
+		"Your leases as tenant (the public key of --key); --all lists every lease.\n\n"
+		COMMON_USAGE;
+	struct common co;
+	struct client cl;
+	struct tally_key k;
+	bool all = false;
+	char path[160], me[65];
+	enum client_rc rc;
+	json_t *j, *l;
+	size_t i;
+	int c;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		if (c != 'a')
+			return bad_option("lease list", c, argv);
+		all = true;
+	}
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (optind != argc)
+		return usage_error("lease list", "unexpected argument '%s'", argv[optind]);
+	if (all) {
+		snprintf(path, sizeof(path), "/v1/leases");
+	} else {
+		if (load_key(&k, co.key))
+			return EXIT_USAGE;
+		hex_encode(k.pub, PUBKEY_LEN, me);
+		key_free(&k);
+		snprintf(path, sizeof(path), "/v1/leases?tenant=%s", me);
+	}
+	if (client_init(&cl, co.node))
+		return err("%s", cl.err), EXIT_USAGE;
+	rc = client_get(&cl, path, &j);
+	if (rc) {
+		int ec = client_fail(&cl, rc);
+		client_free(&cl);
+		return ec;
+	}
+	client_free(&cl);
+	if (co.json)
+		return print_json(j);
+	printf("%-16s %-8s %-16s %4s %8s %14s %14s\n", "LEASE", "STATE", "CLOSED AS", "VCPU",
+	       "MEM MiB", "CHARGED", "ESCROW");
+	json_array_foreach(json_object_get(j, "leases"), i, l)
+		print_lease_row(l);
+	if (!json_array_size(json_object_get(j, "leases")))
+		printf("(no leases)\n");
+	json_decref(j);
+	return EXIT_OK;
+}
+
+static void print_lease(const struct lease *l, const char *id)
+{
+	const struct lease_contract *c = &l->contract;
+	char t[65], p[65], a[32], b[32], d[32], s[32];
+
+	hex_encode(c->tenant, PUBKEY_LEN, t);
+	hex_encode(c->provider, PUBKEY_LEN, p);
+	printf("lease       %s\n", id);
+	printf("state       %s", lease_state_name(l->state));
+	if (l->state == LEASE_CLOSED)
+		printf(" (%s, block %" PRIu64 ")", lease_close_reason_name(l->close_reason),
+		       l->closed_height);
+	printf("\ntenant      %s\nprovider    %s\n", t, p);
+	printf("vm          %u vCPU, %u MiB, %u GiB disk, %u GPU, image %s\n", c->vm.vcpus,
+	       c->vm.memory_mib, c->vm.disk_gib, c->vm.gpus, c->vm.image);
+	printf("term        %" PRIu64 " s, metered every %u s\n", c->duration_s, c->interval_s);
+	printf("opened      block %" PRIu64 "\n", l->opened_height);
+	if (l->started_ns)
+		printf("started     %" PRIu64 ".%09" PRIu64 " (unix s)\n",
+		       l->started_ns / 1000000000u, l->started_ns % 1000000000u);
+	printf("deposit     %s\ncharged     %s\nsla credit  %s\nescrow      %s\n",
+	       fmt_amount(c->deposit, d), fmt_amount(l->charged, a),
+	       fmt_amount(l->sla_credits, s), fmt_amount(l->escrow, b));
+	printf("records     %" PRIu64 " (cpu %" PRIu64 " ns, run delay %" PRIu64
+	       " ns, gpu %" PRIu64 " ns)\n", l->next_seq, l->cpu_ns, l->run_delay_ns,
+	       l->gpu_ns);
+}
+
+int cmd_lease_show(int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	static const char help[] =
+		"usage: tally lease show ID [--node URL] [--json]\n\n"
+		"One lease: state, contract, escrow, charges and metered totals. ID is the\n"
+		"lease id or a unique prefix of at least 8 hex characters.\n\n" COMMON_USAGE;
+	struct common co;
+	struct client cl;
+	struct lease l;
+	char id[65], path[128], why[WHY_MAX];
+	enum client_rc crc;
+	json_t *j;
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		if (!common_opt(&co, c, optarg))
+			return bad_option("lease show", c, argv);
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (argc - optind != 1)
+		return usage_error("lease show", "give one lease ID");
+	if (client_init(&cl, co.node))
+		return err("%s", cl.err), EXIT_USAGE;
+	rc = resolve_lease_id(&cl, argv[optind], id);
+	if (rc)
+		goto out;
+	snprintf(path, sizeof(path), "/v1/leases/%s", id);
+	crc = client_get(&cl, path, &j);
+	if (crc) {
+		rc = client_fail(&cl, crc);
+		goto out;
+	}
+	if (co.json) {
+		rc = print_json(j);
+		goto out;
+	}
+	if (lease_from_json(j, &l, why)) {
+		err("the node's answer for lease %.16s: %s", id, why);
+		json_decref(j);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	json_decref(j);
+	print_lease(&l, id);
+out:
+	client_free(&cl);
+	return rc;
+}
+
+/* --- close --------------------------------------------------------------- */
+
+int cmd_lease_close(int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	static const char help[] =
+		"usage: tally lease close ID [--key FILE] [--node URL] [--json]\n\n"
+		"Signs a LEASE_CLOSE (reason tenant-closed) with your key: the node stops\n"
+		"the VM and the escrow left comes back to you. Only the lease's tenant (or\n"
+		"provider) may close it.\n\n" COMMON_USAGE;
+	struct common co;
+	struct client cl;
+	struct tally_key k;
+	struct tx t;
+	char id[65], hash[65];
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		if (!common_opt(&co, c, optarg))
+			return bad_option("lease close", c, argv);
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (argc - optind != 1)
+		return usage_error("lease close", "give one lease ID");
+	if (load_key(&k, co.key))
+		return EXIT_USAGE;
+	if (client_init(&cl, co.node)) {
+		key_free(&k);
+		return err("%s", cl.err), EXIT_USAGE;
+	}
+	memset(&t, 0, sizeof(t));
+	rc = resolve_lease_id(&cl, argv[optind], id);
+	if (!rc)
+		hex_decode(id, t.u.close.lease_id, LEASE_ID_LEN);
+	t.version = TX_VERSION;
+	t.kind = TX_LEASE_CLOSE;
+	t.u.close.reason = CLOSE_TENANT;
+	memcpy(t.signer, k.pub, PUBKEY_LEN);
+	if (!rc)
+		rc = fetch_chain_and_nonce(&cl, k.pub, t.chain_id, &t.nonce);
+	if (!rc && tx_sign(&t, &k)) {
+		err("cannot sign the close");
+		rc = EXIT_USAGE;
+	}
+	if (!rc)
+		rc = submit_tx(&cl, &t, hash);
+	key_free(&k);
+	client_free(&cl);
+	if (rc)
+		return rc;
+	if (co.json)
+		return print_json(json_pack("{s:s,s:s}", "lease", id, "tx", hash));
+	printf("%s\n", hash);
+	fprintf(stderr, "tally: close of lease %.16s submitted\n", id);
+	return EXIT_OK;
+}

@@ -1,0 +1,582 @@
+/* tally node init | node top: what an operator runs.
+ *
+ * `node init --dev DIR` makes a one-node devnet: the node's key (validator
+ * and provider), a funded faucet account, a genesis with this node as the
+ * only validator, and the tallyd.conf that points at them. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/tally.h"
+#include "lib/errors.h"
+#include "lib/genesis.h"
+
+#define DEV_STAKE 1000000u
+#define DEV_FAUCET_BALANCE 1000000000000000ull   /* 1e9 units in micro-units */
+#define FUND_MAX 64
+
+struct init_opts {
+	const char *dir;
+	const char *chain_id;
+	const char *listen;
+	uint64_t interval_s;
+	const char *domain_type;
+	const char *network;
+	const char *image_dir;
+	size_t nfund;
+	struct { uint8_t pub[PUBKEY_LEN]; uint64_t amount; } fund[FUND_MAX];
+};
+
+/* DIR must not exist or be empty: init never mixes with older files. */
+static int prepare_dir(const char *dir)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (mkdir(dir, 0755) == 0)
+		return EXIT_OK;
+	if (errno != EEXIST) {
+		err("cannot create %s: %s", dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	d = opendir(dir);
+	if (!d) {
+		err("cannot open %s: %s", dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			closedir(d);
+			err("%s is not empty; node init refuses to write into it", dir);
+			return EXIT_USAGE;
+		}
+	closedir(d);
+	return EXIT_OK;
+}
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	size_t n = strlen(text);
+
+	if (fd < 0) {
+		err("cannot create %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (write(fd, text, n) != (ssize_t)n || fsync(fd) != 0) {
+		err("cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		return EXIT_USAGE;
+	}
+	close(fd);
+	return EXIT_OK;
+}
+
+static int new_key(const char *dir, const char *name, struct tally_key *k)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rc = key_generate(k);
+	if (!rc)
+		rc = key_save_pem(k, path);
+	if (rc) {
+		err("cannot write %s: %s", path, tally_strerror(rc));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int cmp_account(const void *a, const void *b)
+{
+	return memcmp(json_string_value(json_object_get(*(json_t *const *)a, "pubkey")),
+		      json_string_value(json_object_get(*(json_t *const *)b, "pubkey")), 64);
+}
+
+static json_t *account_json(const uint8_t pub[PUBKEY_LEN], uint64_t balance)
+{
+	char hex[65];
+
+	hex_encode(pub, PUBKEY_LEN, hex);
+	return json_pack("{s:s,s:I}", "pubkey", hex, "balance", (json_int_t)balance);
+}
+
+/* The genesis JSON of lib/genesis.h, checked by genesis_parse before it is
+ * written. Accounts are sorted by pubkey; a key funded twice is an error. */
+static char *genesis_text(const struct init_opts *o, const struct tally_key *node,
+			  const struct tally_key *faucet)
+{
+	json_t *accts[FUND_MAX + 1];
+	size_t n = 0;
+	char hex[65], api[300], why[256] = "";
+	struct timespec now;
+
+	accts[n++] = account_json(faucet->pub, DEV_FAUCET_BALANCE);
+	for (size_t i = 0; i < o->nfund; i++)
+		accts[n++] = account_json(o->fund[i].pub, o->fund[i].amount);
+	qsort(accts, n, sizeof(accts[0]), cmp_account);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, accts[i]);
+	clock_gettime(CLOCK_REALTIME, &now);
+	hex_encode(node->pub, PUBKEY_LEN, hex);
+	snprintf(api, sizeof(api), "http://%s", o->listen);
+	json_t *g = json_pack("{s:s,s:I,s:[{s:s,s:I,s:s,s:s}],s:o}",
+			      "chain_id", o->chain_id,
+			      "genesis_time_ns",
+			      (json_int_t)((uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec),
+			      "validators", "pubkey", hex, "stake", (json_int_t)DEV_STAKE,
+			      "name", "node0", "api", api,
+			      "accounts", arr);
+	char *dumped = g ? json_dumps(g, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	char *text = NULL;
+	if (dumped && asprintf(&text, "%s\n", dumped) < 0)
+		text = NULL;
+	free(dumped);
+	json_decref(g);
+	if (!text) {
+		err("out of memory");
+		return NULL;
+	}
+	struct genesis parsed;
+	memset(&parsed, 0, sizeof(parsed));
+	int rc = genesis_parse(&parsed, text, why);
+	if (rc) {
+		err("the genesis would be invalid: %s", why[0] ? why : tally_strerror(rc));
+		free(text);
+		return NULL;
+	}
+	genesis_free(&parsed);
+	return text;
+}
+
+static char *conf_text(const struct init_opts *o, const char *dir)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f,
+		"# tallyd configuration written by 'tally node init --dev'\n"
+		"[node]\n"
+		"data_dir = %s/data\n"
+		"key = %s/node.pem\n"
+		"genesis = %s/genesis.json\n"
+		"listen = %s\n"
+		"log_level = info\n"
+		"\n[metering]\n"
+		"interval_s = %" PRIu64 "\n"
+		"\n[libvirt]\n"
+		"uri = qemu:///system\n"
+		"domain_type = %s\n"
+		"network = %s\n"
+		"state_dir = %s/vms\n"
+		"overcommit_cpu = 2.0\n"
+		"overcommit_mem = 1.0\n"
+		"\n[prices]\n"
+		"vcpu_second = 20\n"
+		"mem_gib_second = 5\n"
+		"gpu_second = 1000\n",
+		dir, dir, dir, o->listen, o->interval_s, o->domain_type, o->network, dir);
+	if (o->image_dir)
+		fprintf(f,
+			"\n[image.tiny]\n"
+			"kernel = %s/vmlinuz\n"
+			"initrd = %s/initrd.img\n"
+			"cmdline = console=ttyS0 tally.burn=50\n"
+			"min_memory_mib = 64\n",
+			o->image_dir, o->image_dir);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static int parse_fund(struct init_opts *o, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+	char hex[65];
+
+	if (o->nfund == FUND_MAX) {
+		err("at most %d --fund accounts", FUND_MAX);
+		return EXIT_USAGE;
+	}
+	if (!colon || colon - arg != 64) {
+		err("--fund '%s' is not PUBKEY:AMOUNT (64 hex characters, ':', micro-units)", arg);
+		return EXIT_USAGE;
+	}
+	memcpy(hex, arg, 64);
+	hex[64] = 0;
+	if (parse_hex32(hex, o->fund[o->nfund].pub, "--fund public key") ||
+	    parse_u64(colon + 1, &o->fund[o->nfund].amount, "--fund amount"))
+		return EXIT_USAGE;
+	if (o->fund[o->nfund].amount == 0 || o->fund[o->nfund].amount > INT64_MAX) {
+		err("--fund amount must be between 1 and %" PRId64, INT64_MAX);
+		return EXIT_USAGE;
+	}
+	o->nfund++;
+	return EXIT_OK;
+}
+
+static int check_choice(const char *what, const char *v, const char *const *allowed)
+{
+	for (size_t i = 0; allowed[i]; i++)
+		if (!strcmp(v, allowed[i]))
+			return EXIT_OK;
+	err("%s '%s' is not one of the allowed values (see --help)", what, v);
+	return EXIT_USAGE;
+}
+
+static int do_init(struct init_opts *o, const struct common *co)
+{
+	static const char *const files[] = { "node.pem", "faucet.pem", "genesis.json",
+					     "tallyd.conf", "data" };
+	char dir[PATH_MAX], path[PATH_MAX + 32], nodehex[65], faucethex[65];
+	struct tally_key node, faucet;
+	char *genesis = NULL, *conf = NULL;
+	int rc;
+
+	rc = prepare_dir(o->dir);
+	if (rc)
+		return rc;
+	if (!realpath(o->dir, dir)) {
+		err("cannot resolve %s: %s", o->dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	memset(&node, 0, sizeof(node));
+	memset(&faucet, 0, sizeof(faucet));
+	rc = new_key(dir, "node.pem", &node);
+	if (!rc)
+		rc = new_key(dir, "faucet.pem", &faucet);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < o->nfund; i++)
+		if (!memcmp(o->fund[i].pub, node.pub, PUBKEY_LEN)) {
+			/* impossible in practice: the node key is brand new */
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	rc = EXIT_USAGE;
+	genesis = genesis_text(o, &node, &faucet);
+	conf = conf_text(o, dir);
+	if (!genesis || !conf)
+		goto out;
+	snprintf(path, sizeof(path), "%s/genesis.json", dir);
+	if (write_file(path, genesis, 0644))
+		goto out;
+	snprintf(path, sizeof(path), "%s/tallyd.conf", dir);
+	if (write_file(path, conf, 0644))
+		goto out;
+	snprintf(path, sizeof(path), "%s/data", dir);
+	if (mkdir(path, 0700)) {
+		err("cannot create %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = EXIT_OK;
+	hex_encode(node.pub, PUBKEY_LEN, nodehex);
+	hex_encode(faucet.pub, PUBKEY_LEN, faucethex);
+	if (co->json) {
+		json_t *fl = json_array();
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+			json_array_append_new(fl, json_string(path));
+		}
+		print_json(json_pack("{s:s,s:s,s:s,s:s,s:o}", "dir", dir, "chain_id",
+				     o->chain_id, "node", nodehex, "faucet", faucethex,
+				     "files", fl));
+	} else {
+		printf("devnet '%s' in %s\n"
+		       "  node (validator, provider)  %s  key %s/node.pem\n"
+		       "  faucet (funded)             %s  key %s/faucet.pem\n"
+		       "  genesis                     %s/genesis.json\n"
+		       "  config                      %s/tallyd.conf\n"
+		       "start it with:  tallyd -c %s/tallyd.conf\n"
+		       "then lease with: TALLY_KEY=%s/faucet.pem tally lease create --wait\n",
+		       o->chain_id, dir, nodehex, dir, faucethex, dir, dir, dir, dir, dir);
+	}
+out:
+	free(genesis);
+	free(conf);
+	key_free(&node);
+	key_free(&faucet);
+	return rc;
+}
+
+int cmd_node_init(int argc, char **argv)
+{
+	enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG };
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "dev", required_argument, NULL, O_DEV },
+		{ "chain-id", required_argument, NULL, O_CHAIN },
+		{ "fund", required_argument, NULL, O_FUND },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "interval", required_argument, NULL, O_INTERVAL },
+		{ "domain-type", required_argument, NULL, O_DOMAIN },
+		{ "network", required_argument, NULL, O_NET },
+		{ "image-dir", required_argument, NULL, O_IMG },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char help[] =
+		"usage: tally node init --dev DIR [--chain-id ID] [--fund PUBKEY:AMOUNT ...]\n"
+		"                       [--listen ADDR] [--interval S] [--domain-type qemu|kvm]\n"
+		"                       [--network none|user|nat] [--image-dir DIR]\n\n"
+		"Sets up a single-node devnet in DIR (which must be empty or absent):\n"
+		"  DIR/node.pem      the node's key: its validator and provider account\n"
+		"  DIR/faucet.pem    a dev account funded with 1000000000 units\n"
+		"  DIR/genesis.json  this node the only validator; faucet and --fund funded\n"
+		"  DIR/tallyd.conf   the daemon's configuration\n"
+		"  DIR/data/         the ledger's data directory\n\n"
+		"  --dev DIR            where to write (required)\n"
+		"  --chain-id ID        chain id, [a-z0-9._-] (default tally-dev)\n"
+		"  --fund PUBKEY:AMOUNT also fund this account (micro-units); repeatable\n"
+		"  --listen ADDR        API address (default 127.0.0.1:7654)\n"
+		"  --interval S         metering interval in seconds (default 60)\n"
+		"  --domain-type T      libvirt domain type: kvm (default) or qemu (TCG)\n"
+		"  --network N          VM network: nat (default), user or none\n"
+		"  --image-dir DIR      catalogue the 'tiny' kernel+initrd image found in DIR\n\n"
+		COMMON_USAGE;
+	static const char *const domains[] = { "qemu", "kvm", NULL };
+	static const char *const networks[] = { "none", "user", "nat", NULL };
+	struct init_opts o;
+	struct common co;
+	int c;
+
+	memset(&o, 0, sizeof(o));
+	o.chain_id = "tally-dev";
+	o.listen = "127.0.0.1:7654";
+	o.interval_s = 60;
+	o.domain_type = "kvm";
+	o.network = "nat";
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		switch (c) {
+		case O_DEV: o.dir = optarg; break;
+		case O_CHAIN: o.chain_id = optarg; break;
+		case O_FUND:
+			if (parse_fund(&o, optarg))
+				return EXIT_USAGE;
+			break;
+		case O_LISTEN: o.listen = optarg; break;
+		case O_INTERVAL:
+			if (parse_u64(optarg, &o.interval_s, "--interval"))
+				return EXIT_USAGE;
+			break;
+		case O_DOMAIN: o.domain_type = optarg; break;
+		case O_NET: o.network = optarg; break;
+		case O_IMG: o.image_dir = optarg; break;
+		default:
+			return bad_option("node init", c, argv);
+		}
+	}
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (optind != argc)
+		return usage_error("node init", "unexpected argument '%s'", argv[optind]);
+	if (!o.dir)
+		return usage_error("node init", "--dev DIR is required");
+	if (chain_id_valid(o.chain_id) != 0)
+		return usage_error("node init", "chain id '%s' must be 1..%d characters of "
+				   "[a-z0-9._-]", o.chain_id, CHAIN_ID_MAX);
+	if (o.interval_s < 1 || o.interval_s > 3600)
+		return usage_error("node init", "--interval must be 1..3600 seconds");
+	if (check_choice("--domain-type", o.domain_type, domains) ||
+	    check_choice("--network", o.network, networks))
+		return EXIT_USAGE;
+	if (!*o.listen || strchr(o.listen, '/'))
+		return usage_error("node init", "--listen '%s' is not HOST:PORT", o.listen);
+	char imgdir[PATH_MAX];
+	if (o.image_dir) {
+		if (!realpath(o.image_dir, imgdir)) {
+			err("--image-dir %s: %s", o.image_dir, strerror(errno));
+			return EXIT_USAGE;
+		}
+		o.image_dir = imgdir;
+	}
+	return do_init(&o, &co);
+}
+
+/* --- node top ------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The previous sample of one VM, for rates. */
+struct sample {
+	char lease[65];
+	uint64_t cpu_ns, run_delay_ns;
+};
+
+static const struct sample *find_sample(const struct sample *s, size_t n, const char *lease)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s[i].lease, lease))
+			return &s[i];
+	return NULL;
+}
+
+/* One screen: CPU % (of one host CPU) and run delay % from the counters'
+ * change since the previous sample; memory as the node reports it. */
+static void show_top(json_t *vms, const struct sample *prev, size_t nprev, uint64_t dt_ns,
+		     bool json)
+{
+	size_t i;
+	json_t *vm;
+
+	if (!json)
+		printf("%-16s %-24s %5s %8s %8s %10s %10s\n", "LEASE", "DOMAIN", "VCPU",
+		       "CPU%", "DELAY%", "MEM MiB", "PEAK MiB");
+	json_array_foreach(vms, i, vm) {
+		const char *lease = jget_str(vm, "lease");
+		const struct sample *p = find_sample(prev, nprev, lease);
+		uint64_t cpu = jget_u64(vm, "cpu_ns"), delay = jget_u64(vm, "run_delay_ns");
+		double cpu_pct = -1, delay_pct = -1;
+
+		if (json_is_number(json_object_get(vm, "cpu_pct")))
+			cpu_pct = json_number_value(json_object_get(vm, "cpu_pct"));
+		else if (p && dt_ns && cpu >= p->cpu_ns)
+			cpu_pct = 100.0 * (double)(cpu - p->cpu_ns) / (double)dt_ns;
+		if (p && dt_ns && delay >= p->run_delay_ns)
+			delay_pct = 100.0 * (double)(delay - p->run_delay_ns) / (double)dt_ns;
+		if (json) {
+			json_object_set_new(vm, "cpu_pct", cpu_pct < 0 ? json_null()
+								    : json_real(cpu_pct));
+			json_object_set_new(vm, "run_delay_pct",
+					    delay_pct < 0 ? json_null() : json_real(delay_pct));
+			continue;
+		}
+		char cbuf[16] = "-", dbuf[16] = "-";
+		if (cpu_pct >= 0)
+			snprintf(cbuf, sizeof(cbuf), "%.1f", cpu_pct);
+		if (delay_pct >= 0)
+			snprintf(dbuf, sizeof(dbuf), "%.1f", delay_pct);
+		printf("%-16.16s %-24.24s %5" PRIu64 " %8s %8s %10" PRIu64 " %10" PRIu64 "\n",
+		       lease, jget_str(vm, "domain"), jget_u64(vm, "vcpus"), cbuf, dbuf,
+		       jget_u64(vm, "mem_bytes") >> 20, jget_u64(vm, "mem_peak_bytes") >> 20);
+	}
+	if (!json && json_array_size(vms) == 0)
+		printf("(no VMs)\n");
+}
+
+static size_t keep_samples(json_t *vms, struct sample **out)
+{
+	size_t n = json_array_size(vms), i;
+	struct sample *s = calloc(n ? n : 1, sizeof(*s));
+	json_t *vm;
+
+	if (!s)
+		return 0;
+	json_array_foreach(vms, i, vm) {
+		snprintf(s[i].lease, sizeof(s[i].lease), "%s", jget_str(vm, "lease"));
+		s[i].cpu_ns = jget_u64(vm, "cpu_ns");
+		s[i].run_delay_ns = jget_u64(vm, "run_delay_ns");
+	}
+	free(*out);
+	*out = s;
+	return n;
+}
+
+int cmd_node_top(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "once", no_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char help[] =
+		"usage: tally node top [--once] [--node URL] [--json]\n\n"
+		"The node's VMs from GET /v1/node/vms: CPU use (% of one host CPU), vCPU\n"
+		"run-queue delay (%), memory and peak memory. Refreshes every second until\n"
+		"Ctrl-C; --once prints one screen (sampled over one second).\n\n"
+		COMMON_USAGE;
+	struct common co;
+	struct client cl;
+	struct sample *prev = NULL;
+	size_t nprev = 0;
+	bool once = false, first = true;
+	uint64_t t_prev = 0;
+	int c, rc = EXIT_OK;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		if (c == 'o')
+			once = true;
+		else
+			return bad_option("node top", c, argv);
+	}
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (optind != argc)
+		return usage_error("node top", "unexpected argument '%s'", argv[optind]);
+	if (client_init(&cl, co.node)) {
+		err("%s", cl.err);
+		return EXIT_USAGE;
+	}
+	signal(SIGINT, on_sigint);
+	while (!stop) {
+		json_t *j;
+		enum client_rc crc = client_get(&cl, "/v1/node/vms", &j);
+		uint64_t now = mono_ns();
+
+		if (crc) {
+			rc = client_fail(&cl, crc);
+			break;
+		}
+		json_t *vms = json_object_get(j, "vms");
+		if (!json_is_array(vms)) {
+			err("node at %s answered /v1/node/vms without a \"vms\" list", cl.base);
+			json_decref(j);
+			rc = EXIT_USAGE;
+			break;
+		}
+		/* Rates need two samples: --once takes its second one a second later. */
+		if (!(once && first)) {
+			if (!once && !co.json && isatty(STDOUT_FILENO))
+				printf("\033[H\033[2J");
+			show_top(vms, prev, nprev, first ? 0 : now - t_prev, co.json);
+			if (co.json)
+				print_json(json_incref(j));
+			fflush(stdout);
+		}
+		nprev = keep_samples(vms, &prev);
+		json_decref(j);
+		if (once && !first)
+			break;
+		first = false;
+		t_prev = now;
+		sleep(1);
+	}
+	free(prev);
+	client_free(&cl);
+	return rc;
+}

@@ -1,0 +1,86 @@
+/* tally transfer --to PUBKEY AMOUNT: a signed TRANSFER with the sender's
+ * next nonce. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/tally.h"
+#include "lib/errors.h"
+#include "lib/tx.h"
+
+int cmd_transfer(int argc, char **argv)
+{
+	enum { O_TO = 256, O_FROM };
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "to", required_argument, NULL, O_TO },
+		{ "from-key", required_argument, NULL, O_FROM },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char help[] =
+		"usage: tally transfer --to PUBKEY AMOUNT [--from-key FILE] [--node URL] [--json]\n\n"
+		"Sends AMOUNT micro-units to PUBKEY, signed by --from-key (default: --key),\n"
+		"with the sender's next nonce from the node. Prints the transaction hash.\n\n"
+		"  --to PUBKEY      the receiving account (64 hex)\n"
+		"  --from-key FILE  the paying key (e.g. a devnet's faucet.pem)\n"
+		COMMON_USAGE;
+	const char *to = NULL, *from = NULL;
+	struct common co;
+	struct client cl;
+	struct tally_key k;
+	struct tx t;
+	char hash[65], amt[32];
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		if (c == O_TO)
+			to = optarg;
+		else if (c == O_FROM)
+			from = optarg;
+		else
+			return bad_option("transfer", c, argv);
+	}
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (!to)
+		return usage_error("transfer", "--to PUBKEY is required");
+	if (argc - optind != 1)
+		return usage_error("transfer", "give exactly one AMOUNT (micro-units)");
+	memset(&t, 0, sizeof(t));
+	if (parse_hex32(to, t.u.transfer.to, "--to") ||
+	    parse_u64(argv[optind], &t.u.transfer.amount, "amount"))
+		return EXIT_USAGE;
+	if (t.u.transfer.amount == 0)
+		return usage_error("transfer", "the amount must be above 0");
+	if (load_key(&k, from ? from : co.key))
+		return EXIT_USAGE;
+	if (client_init(&cl, co.node)) {
+		key_free(&k);
+		return err("%s", cl.err), EXIT_USAGE;
+	}
+	t.version = TX_VERSION;
+	t.kind = TX_TRANSFER;
+	memcpy(t.signer, k.pub, PUBKEY_LEN);
+	rc = fetch_chain_and_nonce(&cl, k.pub, t.chain_id, &t.nonce);
+	if (!rc && tx_sign(&t, &k)) {
+		err("cannot sign the transfer");
+		rc = EXIT_USAGE;
+	}
+	if (!rc)
+		rc = submit_tx(&cl, &t, hash);
+	key_free(&k);
+	client_free(&cl);
+	if (rc)
+		return rc;
+	if (co.json)
+		return print_json(json_pack("{s:s,s:s,s:I,s:I}", "hash", hash, "to", to,
+					    "amount", (json_int_t)t.u.transfer.amount,
+					    "nonce", (json_int_t)t.nonce));
+	printf("%s\n", hash);
+	fprintf(stderr, "tally: transfer of %s to %.16s... submitted (nonce %" PRIu64 ")\n",
+		fmt_amount(t.u.transfer.amount, amt), to, t.nonce);
+	return EXIT_OK;
+}

@@ -1,0 +1,246 @@
+/* tally usage ID: a lease's metered intervals and what each was charged.
+ *
+ * Each record is decoded from its signed USAGE transaction (not from the
+ * node's JSON summary) and its charge recomputed with contracts/ when the
+ * node sends none. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/tally.h"
+#include "contracts/contract.h"
+#include "lib/errors.h"
+#include "lib/tx.h"
+
+struct totals {
+	uint64_t records, cpu_ns, run_delay_ns, gpu_ns, charged, sla;
+	unsigned __int128 mem_mib_ns;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* One record from the API's entry; 0 or an error with why. */
+static int entry_record(const json_t *e, const struct lease *l, struct usage_record *u,
+			struct usage_charge *ch, char *why)
+{
+	const char *hex = jget_str(e, "tx");
+	size_t n = strlen(hex) / 2;
+	uint8_t buf[TX_MAX_SIZE];
+	struct tx t;
+	int rc;
+
+	if (strlen(hex) % 2 || n > sizeof(buf) || hex_decode(hex, buf, n)) {
+		snprintf(why, WHY_MAX, "its transaction is not hex of at most %d bytes",
+			 TX_MAX_SIZE);
+		return TALLY_E_ENCODING;
+	}
+	rc = tx_decode(&t, buf, n);
+	if (!rc && t.kind != TX_USAGE)
+		rc = TALLY_E_INVALID;
+	if (rc) {
+		snprintf(why, WHY_MAX, "its transaction is not a USAGE record: %s",
+			 tally_strerror(rc));
+		return rc;
+	}
+	*u = t.u.usage;
+	const json_t *cj = json_object_get(e, "charge");
+	if (json_is_object(cj)) {
+		ch->cpu = jget_u64(cj, "cpu");
+		ch->mem = jget_u64(cj, "mem");
+		ch->gpu = jget_u64(cj, "gpu");
+		ch->gross = jget_u64(cj, "gross");
+		ch->sla_credit = jget_u64(cj, "sla_credit");
+		ch->net = jget_u64(cj, "net");
+		return 0;
+	}
+	return settle_usage(&l->contract, u, ch);
+}
+
+static void print_header(void)
+{
+	printf("%5s %20s %8s %14s %14s %12s %8s %12s\n", "SEQ", "START (unix s)", "SECS",
+	       "CPU ns", "DELAY ns", "GPU ns", "MEM MiB", "CHARGE");
+}
+
+static void print_record(const struct usage_record *u, const struct usage_charge *ch)
+{
+	uint64_t span = u->end_ns - u->start_ns;
+	char a[32];
+
+	printf("%5" PRIu64 " %10" PRIu64 ".%09" PRIu64 " %4" PRIu64 ".%03" PRIu64
+	       " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8u %12s%s\n",
+	       u->seq, u->start_ns / 1000000000u, u->start_ns % 1000000000u,
+	       span / 1000000000u, span % 1000000000u / 1000000u, u->cpu_ns, u->run_delay_ns,
+	       u->gpu_ns, u->mem_mib, fmt_amount(ch->net, a), ch->sla_credit ? " (sla)" : "");
+}
+
+static void add_total(struct totals *t, const struct usage_record *u,
+		      const struct usage_charge *ch)
+{
+	t->records++;
+	t->cpu_ns += u->cpu_ns;
+	t->run_delay_ns += u->run_delay_ns;
+	t->gpu_ns += u->gpu_ns;
+	t->charged += ch->net;
+	t->sla += ch->sla_credit;
+	t->mem_mib_ns += (unsigned __int128)u->mem_mib * (u->end_ns - u->start_ns);
+}
+
+static json_t *record_json(const json_t *e, const struct usage_record *u,
+			   const struct usage_charge *ch)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:I}",
+			 "seq", (json_int_t)u->seq, "height", (json_int_t)jget_u64(e, "height"),
+			 "start_ns", (json_int_t)u->start_ns, "end_ns", (json_int_t)u->end_ns,
+			 "cpu_ns", (json_int_t)u->cpu_ns, "run_delay_ns",
+			 (json_int_t)u->run_delay_ns, "gpu_ns", (json_int_t)u->gpu_ns,
+			 "mem_mib", (int)u->mem_mib, "mem_peak_bytes",
+			 (json_int_t)u->mem_peak_bytes, "gross", (json_int_t)ch->gross,
+			 "sla_credit", (json_int_t)ch->sla_credit, "charge", (json_int_t)ch->net);
+}
+
+/* Fetches the lease and its records; prints those with seq >= *next. */
+static int poll_once(struct client *cl, const char *id, bool json, json_t *out,
+		     struct totals *t, uint64_t *next, struct lease *l)
+{
+	char path[160], why[WHY_MAX];
+	json_t *j, *e;
+	size_t i;
+	enum client_rc rc;
+
+	snprintf(path, sizeof(path), "/v1/leases/%s", id);
+	rc = client_get(cl, path, &j);
+	if (rc)
+		return client_fail(cl, rc);
+	int lrc = lease_from_json(j, l, why);
+	json_decref(j);
+	if (lrc) {
+		err("the node's lease %.16s: %s", id, why);
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/leases/%s/usage", id);
+	rc = client_get(cl, path, &j);
+	if (rc)
+		return client_fail(cl, rc);
+	json_array_foreach(json_object_get(j, "records"), i, e) {
+		struct usage_record u;
+		struct usage_charge ch;
+
+		if (entry_record(e, l, &u, &ch, why)) {
+			err("record %zu of lease %.16s: %s", i, id, why);
+			json_decref(j);
+			return EXIT_USAGE;
+		}
+		if (u.seq < *next)
+			continue;
+		*next = u.seq + 1;
+		add_total(t, &u, &ch);
+		if (json)
+			json_array_append_new(out, record_json(e, &u, &ch));
+		else
+			print_record(&u, &ch);
+	}
+	json_decref(j);
+	fflush(stdout);
+	return EXIT_OK;
+}
+
+static void print_totals(const struct totals *t, const struct lease *l)
+{
+	char a[32], b[32];
+
+	printf("total: %" PRIu64 " records, cpu %" PRIu64 " ns, run delay %" PRIu64
+	       " ns, gpu %" PRIu64 " ns, memory %" PRIu64 " MiB*s\n",
+	       t->records, t->cpu_ns, t->run_delay_ns, t->gpu_ns,
+	       (uint64_t)(t->mem_mib_ns / 1000000000u));
+	printf("charged %s, sla credits %s; lease %s", fmt_amount(t->charged, a),
+	       fmt_amount(t->sla, b), lease_state_name(l->state));
+	if (l->state == LEASE_CLOSED)
+		printf(" (%s)", lease_close_reason_name(l->close_reason));
+	printf("\n");
+}
+
+int cmd_usage(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "follow", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char help[] =
+		"usage: tally usage ID [--follow] [--node URL] [--json]\n\n"
+		"The lease's usage records, one per metering interval: seq, start, length,\n"
+		"CPU time, vCPU run-queue delay, GPU time, memory and the charge, then the\n"
+		"totals (cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged\n"
+		"and SLA credits). --follow keeps printing new records until the lease\n"
+		"closes or Ctrl-C.\n\n" COMMON_USAGE;
+	struct common co;
+	struct client cl;
+	struct totals t;
+	struct lease l;
+	bool follow = false;
+	uint64_t next = 0;
+	char id[65];
+	json_t *recs = NULL;
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		if (c != 'f')
+			return bad_option("usage", c, argv);
+		follow = true;
+	}
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (argc - optind != 1)
+		return usage_error("usage", "give one lease ID");
+	if (client_init(&cl, co.node))
+		return err("%s", cl.err), EXIT_USAGE;
+	rc = resolve_lease_id(&cl, argv[optind], id);
+	if (rc)
+		goto out;
+	memset(&t, 0, sizeof(t));
+	recs = json_array();
+	if (!co.json)
+		print_header();
+	signal(SIGINT, on_sigint);
+	for (;;) {
+		rc = poll_once(&cl, id, co.json, recs, &t, &next, &l);
+		if (rc || !follow || stop || l.state == LEASE_CLOSED)
+			break;
+		unsigned wait = l.contract.interval_s > 2 ? l.contract.interval_s / 2 : 1;
+		for (unsigned s = 0; s < wait && !stop; s++)
+			sleep(1);
+		if (stop)
+			break;
+	}
+	if (rc)
+		goto out;
+	if (co.json)
+		print_json(json_pack("{s:s,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:s}",
+				     "lease", id, "records", recs, "totals",
+				     "records", (json_int_t)t.records, "cpu_ns", (json_int_t)t.cpu_ns,
+				     "run_delay_ns", (json_int_t)t.run_delay_ns,
+				     "gpu_ns", (json_int_t)t.gpu_ns,
+				     "mem_mib_s", (json_int_t)(t.mem_mib_ns / 1000000000u),
+				     "charged", (json_int_t)t.charged,
+				     "sla_credits", (json_int_t)t.sla,
+				     "state", lease_state_name(l.state)));
+	else
+		print_totals(&t, &l);
+out:
+	json_decref(recs);
+	client_free(&cl);
+	return rc;
+}

@@ -1,0 +1,447 @@
+/* tally: the command line of the compute-leasing network.
+ *
+ * git-style: one table maps each command to one function (cli/cmd_*.c);
+ * groups such as `tally key` have their own small table. Every command
+ * takes --help, --json, --node URL and --key FILE; exit codes are 0 (ok),
+ * 1 (verification failed or the node refused) and 2 (usage or I/O error).
+ * docs/CLI.md documents them all. */
+#include "cli/tally.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "contracts/contract.h"
+#include "lib/errors.h"
+#include "lib/tx.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "key", cmd_key, "make or show your key (key new, key show)" },
+	{ "node", cmd_node, "operate a node (node init --dev DIR, node top)" },
+	{ "status", cmd_status, "the node's chain, height and offer" },
+	{ "account", cmd_account, "an account's balance and nonce (account show)" },
+	{ "transfer", cmd_transfer, "send funds to another account" },
+	{ "lease", cmd_lease, "lease VMs (lease create, list, show, close)" },
+	{ "usage", cmd_usage, "a lease's metered usage and charges" },
+	{ "audit", cmd_audit, "verify a lease's usage and bill from the chain" },
+	{ "chain", cmd_chain, "export or verify the whole chain (chain export, verify)" },
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tally COMMAND [ARGS] [--node URL] [--key FILE] [--json]\n\n"
+		   "commands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\n'tally COMMAND --help' describes a command.\n"
+		   "exit codes: 0 ok, 1 verification failed or refused by the node, "
+		   "2 usage or I/O error\n");
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(argv[1], c->name))
+			continue;
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+			err("cannot initialise libcurl");
+			return EXIT_USAGE;
+		}
+		rc = c->fn(argc - 1, argv + 1);
+		curl_global_cleanup();
+		return rc;
+	}
+	err("'%s' is not a tally command; see 'tally --help'", argv[1]);
+	return EXIT_USAGE;
+}
+
+/* --- shared helpers ------------------------------------------------------ */
+
+void err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tally: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tally: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nsee 'tally %s --help'\n", cmd);
+	return EXIT_USAGE;
+}
+
+void common_init(struct common *co)
+{
+	static char keypath[4096];
+	const char *env;
+
+	memset(co, 0, sizeof(*co));
+	env = getenv("TALLY_NODE");
+	co->node = env && *env ? env : DEFAULT_NODE;
+	env = getenv("TALLY_KEY");
+	if (env && *env) {
+		co->key = env;
+	} else {
+		const char *home = getenv("HOME");
+		snprintf(keypath, sizeof(keypath), "%s/.config/tally/key.pem",
+			 home && *home ? home : ".");
+		co->key = keypath;
+	}
+	/* Each command parses its own argv from the start, and reports bad
+	 * options itself (bad_option), naming the command. */
+	optind = 0;
+	opterr = 0;
+}
+
+int bad_option(const char *cmd, int c, char **argv)
+{
+	const char *opt = optind > 0 ? argv[optind - 1] : "?";
+
+	if (c == ':')
+		return usage_error(cmd, "option '%s' needs a value", opt);
+	if (optopt && optopt < 256)
+		return usage_error(cmd, "unknown option '-%c'", optopt);
+	return usage_error(cmd, "unknown option '%s'", opt);
+}
+
+bool common_opt(struct common *co, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_HELP:
+		co->help = true;
+		return true;
+	case OPT_JSON:
+		co->json = true;
+		return true;
+	case OPT_NODE:
+		co->node = arg;
+		return true;
+	case OPT_KEY:
+		co->key = arg;
+		return true;
+	}
+	return false;
+}
+
+int load_key(struct tally_key *k, const char *path)
+{
+	int rc = key_load_pem(k, path);
+
+	if (rc == TALLY_E_NOTFOUND)
+		err("no key at %s (make one with 'tally key new')", path);
+	else if (rc)
+		err("cannot load the key %s: %s", path, tally_strerror(rc));
+	return rc ? EXIT_USAGE : EXIT_OK;
+}
+
+int parse_hex32(const char *s, uint8_t out[32], const char *what)
+{
+	if (strlen(s) != 64 || hex_decode(s, out, 32) != 0) {
+		err("%s '%s' is not 64 hex characters", what, s);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+int parse_u64(const char *s, uint64_t *out, const char *what)
+{
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-' || *s == '+') {
+		err("%s '%s' is not a non-negative integer", what, s);
+		return EXIT_USAGE;
+	}
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end) {
+		err("%s '%s' is not a non-negative integer", what, s);
+		return EXIT_USAGE;
+	}
+	*out = v;
+	return EXIT_OK;
+}
+
+int print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(j);
+	return EXIT_OK;
+}
+
+uint64_t jget_u64(const json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		return (uint64_t)json_integer_value(v);
+	if (json_is_string(v)) {
+		/* Large counters may travel as decimal strings. */
+		return strtoull(json_string_value(v), NULL, 10);
+	}
+	return 0;
+}
+
+const char *jget_str(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "";
+}
+
+const char *fmt_amount(uint64_t micro, char *buf)
+{
+	snprintf(buf, 32, "%" PRIu64 ".%06" PRIu64, micro / 1000000, micro % 1000000);
+	return buf;
+}
+
+int fetch_chain_and_nonce(struct client *c, const uint8_t pub[PUBKEY_LEN],
+			  char chain_id[CHAIN_ID_MAX + 1], uint64_t *nonce)
+{
+	char path[128], hex[65];
+	json_t *j;
+	enum client_rc rc;
+
+	rc = client_get(c, "/v1/status", &j);
+	if (rc)
+		return client_fail(c, rc);
+	const char *id = jget_str(j, "chain_id");
+	if (chain_id_valid(id) != 0) {
+		err("node at %s reports no valid chain id", c->base);
+		json_decref(j);
+		return EXIT_USAGE;
+	}
+	snprintf(chain_id, CHAIN_ID_MAX + 1, "%s", id);
+	json_decref(j);
+	hex_encode(pub, PUBKEY_LEN, hex);
+	snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
+	rc = client_get(c, path, &j);
+	if (rc)
+		return client_fail(c, rc);
+	*nonce = jget_u64(j, "nonce");
+	json_decref(j);
+	return EXIT_OK;
+}
+
+int submit_tx(struct client *c, const struct tx *t, char hash_hex[65])
+{
+	uint8_t hash[HASH_LEN];
+	struct enc e;
+	enum client_rc rc;
+	json_t *body, *ans = NULL;
+
+	enc_init(&e);
+	tx_encode(&e, t);
+	if (enc_error(&e)) {
+		err("cannot encode the transaction: %s", tally_strerror(enc_error(&e)));
+		enc_free(&e);
+		return EXIT_USAGE;
+	}
+	tx_hash(e.buf, e.len, hash);
+	hex_encode(hash, HASH_LEN, hash_hex);
+	char *hex = malloc(2 * e.len + 1);
+	if (!hex) {
+		enc_free(&e);
+		err("out of memory");
+		return EXIT_USAGE;
+	}
+	hex_encode(e.buf, e.len, hex);
+	enc_free(&e);
+	body = json_pack("{s:s}", "tx", hex);
+	free(hex);
+	rc = client_post(c, "/v1/tx", body, &ans);
+	json_decref(body);
+	if (rc)
+		return client_fail(c, rc);
+	const char *got = jget_str(ans, "hash");
+	if (*got && strcmp(got, hash_hex))
+		err("warning: the node reports hash %s for transaction %s", got, hash_hex);
+	json_decref(ans);
+	return EXIT_OK;
+}
+
+/* --- a lease from the node's JSON ---------------------------------------- */
+
+int lease_from_json(const json_t *j, struct lease *l, char *why)
+{
+	const char *hex;
+	char cwhy[WHY_MAX] = "";
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	/* Preferred: the canonical encoding, when the node sends it. */
+	hex = json_string_value(json_object_get(j, "encoded"));
+	if (hex) {
+		size_t n = strlen(hex) / 2;
+		uint8_t *buf = malloc(n ? n : 1);
+		if (!buf)
+			return TALLY_E_NOMEM;
+		rc = strlen(hex) % 2 ? TALLY_E_ENCODING : hex_decode(hex, buf, n);
+		if (!rc)
+			rc = lease_decode(l, buf, n);
+		free(buf);
+		if (rc)
+			snprintf(why, WHY_MAX, "the lease encoding does not decode: %s",
+				 tally_strerror(rc));
+		return rc;
+	}
+	hex = jget_str(j, "id");
+	if (strlen(hex) != 64 || hex_decode(hex, l->id, LEASE_ID_LEN)) {
+		snprintf(why, WHY_MAX, "the lease has no valid \"id\"");
+		return TALLY_E_ENCODING;
+	}
+	json_t *c = json_object_get(j, "contract");
+	char *ctext = c ? json_dumps(c, JSON_COMPACT) : NULL;
+	rc = ctext ? contract_from_json(&l->contract, ctext, cwhy) : TALLY_E_INVALID;
+	free(ctext);
+	if (rc) {
+		snprintf(why, WHY_MAX, "the lease's contract: %s", cwhy[0] ? cwhy : "missing");
+		return rc;
+	}
+	json_t *st = json_object_get(j, "state"), *cr = json_object_get(j, "close_reason");
+	int s = -1, r = 0;
+	if (json_is_integer(st))
+		s = (int)json_integer_value(st);
+	else if (json_is_string(st))
+		for (int i = LEASE_OPENED; i <= LEASE_CLOSED; i++)
+			if (!strcmp(json_string_value(st), lease_state_name(i)))
+				s = i;
+	if (json_is_integer(cr))
+		r = (int)json_integer_value(cr);
+	else if (json_is_string(cr)) {
+		r = -1;
+		for (int i = CLOSE_NONE; i <= CLOSE_REJECTED; i++)
+			if (!strcmp(json_string_value(cr), lease_close_reason_name(i)))
+				r = i;
+	}
+	if (s < LEASE_OPENED || s > LEASE_CLOSED || r < 0 || r > CLOSE_REJECTED) {
+		snprintf(why, WHY_MAX, "the lease's state or close reason is unknown");
+		return TALLY_E_RANGE;
+	}
+	l->state = (uint8_t)s;
+	l->close_reason = (uint8_t)r;
+	l->escrow = jget_u64(j, "escrow");
+	l->charged = jget_u64(j, "charged");
+	l->sla_credits = jget_u64(j, "sla_credits");
+	l->next_seq = jget_u64(j, "next_seq");
+	l->cpu_ns = jget_u64(j, "cpu_ns");
+	l->run_delay_ns = jget_u64(j, "run_delay_ns");
+	l->gpu_ns = jget_u64(j, "gpu_ns");
+	l->opened_height = jget_u64(j, "opened_height");
+	l->started_ns = jget_u64(j, "started_ns");
+	l->closed_height = jget_u64(j, "closed_height");
+	l->last_end_ns = jget_u64(j, "last_end_ns");
+	hex = jget_str(j, "last_usage_hash");
+	if (strlen(hex) == 64)
+		hex_decode(hex, l->last_usage_hash, HASH_LEN);
+	return 0;
+}
+
+/* --- groups -------------------------------------------------------------- */
+
+struct subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static int dispatch(const char *group, const struct subcommand *subs, int argc, char **argv)
+{
+	bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+
+	if (argc >= 2 && !help)
+		for (const struct subcommand *s = subs; s->name; s++)
+			if (!strcmp(argv[1], s->name))
+				return s->fn(argc - 1, argv + 1);
+	if (argc >= 2 && !help)
+		err("'%s %s' is not a tally command", group, argv[1]);
+	FILE *f = help ? stdout : stderr;
+	fprintf(f, "usage: tally %s SUBCOMMAND [ARGS]\n\n", group);
+	for (const struct subcommand *s = subs; s->name; s++)
+		fprintf(f, "  %-8s %s\n", s->name, s->summary);
+	fprintf(f, "\n'tally %s SUBCOMMAND --help' describes each.\n", group);
+	return help ? EXIT_OK : EXIT_USAGE;
+}
+
+int cmd_key(int argc, char **argv)
+{
+	static const struct subcommand subs[] = {
+		{ "new", cmd_key_new, "make a new key (refuses to overwrite one)" },
+		{ "show", cmd_key_show, "print your public key" },
+		{ NULL, NULL, NULL },
+	};
+	return dispatch("key", subs, argc, argv);
+}
+
+int cmd_node(int argc, char **argv)
+{
+	static const struct subcommand subs[] = {
+		{ "init", cmd_node_init, "set up a single-node devnet in a directory" },
+		{ "top", cmd_node_top, "live CPU, run delay and memory of the node's VMs" },
+		{ NULL, NULL, NULL },
+	};
+	return dispatch("node", subs, argc, argv);
+}
+
+int cmd_account(int argc, char **argv)
+{
+	static const struct subcommand subs[] = {
+		{ "show", cmd_account_show, "balance, nonce and stake of an account" },
+		{ NULL, NULL, NULL },
+	};
+	return dispatch("account", subs, argc, argv);
+}
+
+int cmd_lease(int argc, char **argv)
+{
+	static const struct subcommand subs[] = {
+		{ "create", cmd_lease_create, "sign a lease contract and submit it" },
+		{ "list", cmd_lease_list, "your leases (--all: every lease)" },
+		{ "show", cmd_lease_show, "one lease: state, contract, money" },
+		{ "close", cmd_lease_close, "close your lease; the escrow left comes back" },
+		{ NULL, NULL, NULL },
+	};
+	return dispatch("lease", subs, argc, argv);
+}
+
+int cmd_chain(int argc, char **argv)
+{
+	static const struct subcommand subs[] = {
+		{ "export", cmd_chain_export, "write the node's chain to a file" },
+		{ "verify", cmd_chain_verify, "verify a chain file or a node's chain" },
+		{ NULL, NULL, NULL },
+	};
+	return dispatch("chain", subs, argc, argv);
+}

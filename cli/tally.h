@@ -1,0 +1,125 @@
+/* The tally command line: what every command shares.
+ *
+ * Each command is one function `int cmd_<name>(int argc, char **argv)` in
+ * cli/cmd_<group>.c, listed in the table in cli/tally.c. argv[0] is the
+ * command's own name ("new" for `tally key new`); it returns the process
+ * exit code. */
+#ifndef TALLY_CLI_H
+#define TALLY_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cli/client.h"
+#include "lib/codec.h"
+#include "lib/crypto.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1,   /* verification failed, or the node refused */
+	EXIT_USAGE = 2,     /* bad usage, or an I/O error (node unreachable, files) */
+};
+
+#define DEFAULT_NODE "http://127.0.0.1:7654"
+
+/* Options every command takes. */
+struct common {
+	const char *node;       /* --node, $TALLY_NODE, DEFAULT_NODE */
+	const char *key;        /* --key, $TALLY_KEY, ~/.config/tally/key.pem */
+	bool json;              /* --json */
+	bool help;              /* --help */
+};
+
+/* Long option values of the common options; a command's own options use
+ * single letters or values from 256 up. */
+enum {
+	OPT_HELP = 'h',
+	OPT_JSON = 1000,
+	OPT_NODE,
+	OPT_KEY,
+};
+
+#define COMMON_LONGOPTS \
+	{ "help", no_argument, NULL, OPT_HELP }, \
+	{ "json", no_argument, NULL, OPT_JSON }, \
+	{ "node", required_argument, NULL, OPT_NODE }, \
+	{ "key", required_argument, NULL, OPT_KEY }
+
+#define COMMON_USAGE \
+	"  --node URL   the node's API (default $TALLY_NODE, else " DEFAULT_NODE ")\n" \
+	"  --key FILE   your key (default $TALLY_KEY, else ~/.config/tally/key.pem)\n" \
+	"  --json       machine-readable output\n" \
+	"  -h, --help   this help\n"
+
+void common_init(struct common *co);
+/* Handles a common option; false when c is not one. */
+bool common_opt(struct common *co, int c, const char *arg);
+/* For getopt's '?' and unknown values: prints usage hint, returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* For getopt_long's ':' (missing value) and '?' (unknown option), with
+ * optstrings that start with ':'. Returns EXIT_USAGE. */
+int bad_option(const char *cmd, int c, char **argv);
+/* "tally: ..." on stderr. */
+void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Loads the key at path with a message on failure (EXIT_USAGE). */
+int load_key(struct tally_key *k, const char *path);
+/* Parses a 64-hex public key or 32-byte id; message naming what on failure. */
+int parse_hex32(const char *s, uint8_t out[32], const char *what);
+/* Parses an unsigned decimal integer strictly. */
+int parse_u64(const char *s, uint64_t *out, const char *what);
+/* Prints j to stdout (indented) and frees it; returns EXIT_OK. */
+int print_json(json_t *j);
+/* Integer from a JSON object (0 when absent). */
+uint64_t jget_u64(const json_t *obj, const char *key);
+const char *jget_str(const json_t *obj, const char *key);
+/* Formats micro-units as "12.345678" into buf[32]. */
+const char *fmt_amount(uint64_t micro, char *buf);
+
+/* The signed-transaction path every writing command takes: fetches the
+ * chain id from /v1/status and the signer's next nonce from
+ * /v1/accounts/{pubkey}. */
+int fetch_chain_and_nonce(struct client *c, const uint8_t pub[PUBKEY_LEN],
+			  char chain_id[CHAIN_ID_MAX + 1], uint64_t *nonce);
+/* Encodes the signed tx, POSTs it to /v1/tx, writes the hash (hex) into
+ * hash_hex[65]. Returns an exit code, with the node's reason on refusal. */
+struct tx;
+int submit_tx(struct client *c, const struct tx *t, char hash_hex[65]);
+
+/* Commands. */
+int cmd_key_new(int argc, char **argv);
+int cmd_key_show(int argc, char **argv);
+int cmd_node_init(int argc, char **argv);
+int cmd_node_top(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_account_show(int argc, char **argv);
+int cmd_transfer(int argc, char **argv);
+int cmd_lease_create(int argc, char **argv);
+int cmd_lease_list(int argc, char **argv);
+int cmd_lease_show(int argc, char **argv);
+int cmd_lease_close(int argc, char **argv);
+int cmd_usage(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_chain_export(int argc, char **argv);
+int cmd_chain_verify(int argc, char **argv);
+
+/* Groups (`tally key ...`) dispatch through their own table. */
+int cmd_key(int argc, char **argv);
+int cmd_node(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_lease(int argc, char **argv);
+int cmd_chain(int argc, char **argv);
+
+/* A lease id from the command line: 64 hex, or a unique prefix of at least
+ * 8 hex characters looked up in GET /v1/leases. Writes 64 hex into out. */
+int resolve_lease_id(struct client *c, const char *arg, char out[65]);
+
+/* Shared by lease show, usage and audit: a lease from the node's JSON. */
+struct lease;
+int lease_from_json(const json_t *j, struct lease *l, char *why);
+
+#endif

@@ -1,0 +1,518 @@
+/* The chain export file (format in lib/chainfile.h and docs/PROTOCOL.md). */
+#include "lib/chainfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/errors.h"
+
+/* snprintf into a why[WHY_MAX] buffer; long paths are cut, which is fine
+ * for a message. */
+__attribute__((format(printf, 2, 3)))
+static void whyf(char *why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, WHY_MAX, fmt, ap);
+	va_end(ap);
+}
+
+void chainfile_init(struct chainfile *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+static void cfblock_free(struct chainfile_block *cb)
+{
+	block_free(&cb->block);
+	free(cb->cert);
+	free(cb->next_vals);
+	memset(cb, 0, sizeof(*cb));
+}
+
+void chainfile_free(struct chainfile *f)
+{
+	for (size_t i = 0; i < f->nblocks; i++)
+		cfblock_free(&f->blocks[i]);
+	free(f->blocks);
+	free(f->leases);
+	free(f->genesis_json);
+	if (f->have_genesis)
+		genesis_free(&f->genesis);
+	chainfile_init(f);
+}
+
+int chainfile_set_genesis(struct chainfile *f, const char *json, char *why)
+{
+	struct genesis g;
+	char gwhy[256] = "";
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	rc = genesis_parse(&g, json, gwhy);
+	if (rc) {
+		whyf(why, "genesis: %s", gwhy[0] ? gwhy : tally_strerror(rc));
+		return rc;
+	}
+	char *copy = strdup(json);
+	if (!copy) {
+		genesis_free(&g);
+		whyf(why, "out of memory");
+		return TALLY_E_NOMEM;
+	}
+	free(f->genesis_json);
+	if (f->have_genesis)
+		genesis_free(&f->genesis);
+	f->genesis_json = copy;
+	f->genesis = g;
+	f->have_genesis = 1;
+	return 0;
+}
+
+static int block_copy(struct block *dst, const struct block *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->header = src->header;
+	if (!src->ntx)
+		return 0;
+	dst->txs = calloc(src->ntx, sizeof(*dst->txs));
+	if (!dst->txs)
+		return TALLY_E_NOMEM;
+	for (size_t i = 0; i < src->ntx; i++) {
+		dst->txs[i].bytes = malloc(src->txs[i].len ? src->txs[i].len : 1);
+		if (!dst->txs[i].bytes) {
+			dst->ntx = i;
+			block_free(dst);
+			return TALLY_E_NOMEM;
+		}
+		memcpy(dst->txs[i].bytes, src->txs[i].bytes, src->txs[i].len);
+		dst->txs[i].len = src->txs[i].len;
+	}
+	dst->ntx = src->ntx;
+	return 0;
+}
+
+static int grow(void **arr, size_t n, size_t elem)
+{
+	/* Capacity is the next power of two at or above n + 1. */
+	if (n & (n - 1) && n != 0)
+		return 0;
+	size_t cap = n ? n * 2 : 1;
+	void *p = realloc(*arr, cap * elem);
+	if (!p)
+		return TALLY_E_NOMEM;
+	*arr = p;
+	return 0;
+}
+
+int chainfile_add_block(struct chainfile *f, const struct block *b,
+			const struct commit_cert *cert, const struct validator_set *next_vals)
+{
+	struct chainfile_block cb;
+	int rc;
+
+	memset(&cb, 0, sizeof(cb));
+	if (grow((void **)&f->blocks, f->nblocks, sizeof(*f->blocks)))
+		return TALLY_E_NOMEM;
+	cb.cert = malloc(sizeof(*cb.cert));
+	if (!cb.cert)
+		return TALLY_E_NOMEM;
+	*cb.cert = *cert;
+	if (next_vals) {
+		cb.next_vals = malloc(sizeof(*cb.next_vals));
+		if (!cb.next_vals) {
+			free(cb.cert);
+			return TALLY_E_NOMEM;
+		}
+		*cb.next_vals = *next_vals;
+	}
+	rc = block_copy(&cb.block, b);
+	if (rc) {
+		free(cb.cert);
+		free(cb.next_vals);
+		return rc;
+	}
+	f->blocks[f->nblocks++] = cb;
+	return 0;
+}
+
+int chainfile_add_lease(struct chainfile *f, const struct lease *l)
+{
+	if (grow((void **)&f->leases, f->nleases, sizeof(*f->leases)))
+		return TALLY_E_NOMEM;
+	f->leases[f->nleases++] = *l;
+	return 0;
+}
+
+const struct lease *chainfile_find_lease(const struct chainfile *f,
+					 const uint8_t id[LEASE_ID_LEN])
+{
+	for (size_t i = 0; i < f->nleases; i++)
+		if (!memcmp(f->leases[i].id, id, LEASE_ID_LEN))
+			return &f->leases[i];
+	return NULL;
+}
+
+/* --- validator sets ------------------------------------------------------- */
+
+void chainfile_valset_encode(struct enc *e, const struct validator_set *s)
+{
+	enc_u32(e, (uint32_t)s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		enc_fixed(e, s->v[i].pubkey, PUBKEY_LEN);
+		enc_u64(e, s->v[i].stake);
+	}
+}
+
+int chainfile_valset_decode(struct dec *d, struct validator_set *s)
+{
+	uint32_t n = dec_u32(d);
+
+	memset(s, 0, sizeof(*s));
+	if (dec_error(d))
+		return dec_error(d);
+	if (n == 0 || n > VALIDATORS_MAX) {
+		dec_fail(d, n ? TALLY_E_TOOLONG : TALLY_E_RANGE);
+		return dec_error(d);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		dec_fixed(d, s->v[i].pubkey, PUBKEY_LEN);
+		s->v[i].stake = dec_u64(d);
+		if (dec_error(d))
+			return dec_error(d);
+		if (s->v[i].stake == 0 ||
+		    (i && memcmp(s->v[i - 1].pubkey, s->v[i].pubkey, PUBKEY_LEN) >= 0)) {
+			dec_fail(d, TALLY_E_RANGE);
+			return dec_error(d);
+		}
+	}
+	s->n = n;
+	return 0;
+}
+
+/* --- encoding ------------------------------------------------------------- */
+
+void chainfile_encode(struct enc *e, const struct chainfile *f)
+{
+	struct enc sub;
+
+	enc_fixed(e, CHAINFILE_MAGIC, CHAINFILE_MAGIC_LEN);
+	enc_u32(e, CHAINFILE_VERSION);
+	enc_str(e, f->genesis_json ? f->genesis_json : "");
+	enc_u64(e, f->states_height);
+	enc_u64(e, f->nblocks);
+	for (size_t i = 0; i < f->nblocks; i++) {
+		const struct chainfile_block *cb = &f->blocks[i];
+
+		enc_init(&sub);
+		block_encode(&sub, &cb->block);
+		if (enc_error(&sub))
+			e->err = enc_error(&sub);
+		enc_bytes(e, sub.buf, sub.len);
+		enc_free(&sub);
+		cert_encode(&sub, cb->cert);
+		if (enc_error(&sub))
+			e->err = enc_error(&sub);
+		enc_bytes(e, sub.buf, sub.len);
+		enc_free(&sub);
+		enc_bool(e, cb->next_vals != NULL);
+		if (cb->next_vals)
+			chainfile_valset_encode(e, cb->next_vals);
+	}
+	enc_u32(e, (uint32_t)f->nleases);
+	for (size_t i = 0; i < f->nleases; i++) {
+		enc_init(&sub);
+		lease_encode_to(&sub, &f->leases[i]);
+		if (enc_error(&sub))
+			e->err = enc_error(&sub);
+		enc_bytes(e, sub.buf, sub.len);
+		enc_free(&sub);
+	}
+}
+
+/* --- strict decoding ------------------------------------------------------ */
+
+static int fail(char *why, int rc, const char *what)
+{
+	whyf(why, "%s: %s", what, tally_strerror(rc));
+	return rc;
+}
+
+static int decode_genesis(struct chainfile *f, struct dec *d, char *why)
+{
+	size_t n;
+	const uint8_t *p = dec_bytes(d, &n, CHAINFILE_GENESIS_MAX);
+
+	if (dec_error(d))
+		return fail(why, dec_error(d), "genesis");
+	if (memchr(p, 0, n))
+		return fail(why, TALLY_E_ENCODING, "genesis");
+	char *json = malloc(n + 1);
+	if (!json)
+		return fail(why, TALLY_E_NOMEM, "genesis");
+	memcpy(json, p, n);
+	json[n] = 0;
+	int rc = chainfile_set_genesis(f, json, why);
+	free(json);
+	return rc;
+}
+
+static int decode_block(struct chainfile *f, struct dec *d, uint64_t height, char *why)
+{
+	struct chainfile_block *cb;
+	const uint8_t *p;
+	char where[64];
+	size_t n;
+	int rc;
+
+	snprintf(where, sizeof(where), "block at height %llu", (unsigned long long)height);
+	if (grow((void **)&f->blocks, f->nblocks, sizeof(*f->blocks)))
+		return fail(why, TALLY_E_NOMEM, where);
+	cb = &f->blocks[f->nblocks];
+	memset(cb, 0, sizeof(*cb));
+	p = dec_bytes(d, &n, CHAINFILE_BLOCK_MAX);
+	if (dec_error(d))
+		return fail(why, dec_error(d), where);
+	rc = block_decode(&cb->block, p, n);
+	if (rc)
+		return fail(why, rc, where);
+	f->nblocks++;           /* owned from here on: chainfile_free frees it */
+	if (cb->block.header.height != height) {
+		whyf(why, "block at position %llu claims height %llu",
+			 (unsigned long long)height,
+			 (unsigned long long)cb->block.header.height);
+		return TALLY_E_HEIGHT;
+	}
+	cb->cert = malloc(sizeof(*cb->cert));
+	if (!cb->cert)
+		return fail(why, TALLY_E_NOMEM, where);
+	p = dec_bytes(d, &n, CHAINFILE_CERT_MAX);
+	if (dec_error(d))
+		return fail(why, dec_error(d), where);
+	rc = cert_decode(cb->cert, p, n);
+	if (rc) {
+		whyf(why, "%s: commit certificate: %s", where, tally_strerror(rc));
+		return rc;
+	}
+	bool has_next = dec_bool(d);
+	if (dec_error(d))
+		return fail(why, dec_error(d), where);
+	if (!has_next)
+		return 0;
+	cb->next_vals = malloc(sizeof(*cb->next_vals));
+	if (!cb->next_vals)
+		return fail(why, TALLY_E_NOMEM, where);
+	rc = chainfile_valset_decode(d, cb->next_vals);
+	if (rc) {
+		whyf(why, "%s: next validator set: %s", where, tally_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int decode_leases(struct chainfile *f, struct dec *d, char *why)
+{
+	uint32_t count = dec_u32(d);
+
+	if (dec_error(d))
+		return fail(why, dec_error(d), "lease count");
+	/* Each lease takes at least its 4-byte length: refuse counts the input
+	 * cannot hold before allocating for them. */
+	if (count > CHAINFILE_LEASES_MAX || count > dec_remaining(d) / 4)
+		return fail(why, TALLY_E_TRUNCATED, "lease count");
+	for (uint32_t i = 0; i < count; i++) {
+		struct lease l;
+		size_t n;
+		const uint8_t *p = dec_bytes(d, &n, CHAINFILE_LEASE_MAX);
+		char where[48];
+		int rc;
+
+		snprintf(where, sizeof(where), "lease %u", i);
+		if (dec_error(d))
+			return fail(why, dec_error(d), where);
+		rc = lease_decode(&l, p, n);
+		if (rc)
+			return fail(why, rc, where);
+		if (chainfile_add_lease(f, &l))
+			return fail(why, TALLY_E_NOMEM, where);
+	}
+	return 0;
+}
+
+int chainfile_decode(struct chainfile *f, const uint8_t *p, size_t n, char *why)
+{
+	uint8_t magic[CHAINFILE_MAGIC_LEN];
+	struct dec d;
+	int rc;
+
+	chainfile_init(f);
+	dec_init(&d, p, n);
+	dec_fixed(&d, magic, sizeof(magic));
+	if (dec_error(&d)) {
+		rc = fail(why, dec_error(&d), "chain file header");
+		goto err;
+	}
+	if (memcmp(magic, CHAINFILE_MAGIC, CHAINFILE_MAGIC_LEN)) {
+		whyf(why, "not a tally chain file (bad magic)");
+		rc = TALLY_E_ENCODING;
+		goto err;
+	}
+	uint32_t version = dec_u32(&d);
+	if (dec_error(&d)) {
+		rc = fail(why, dec_error(&d), "chain file header");
+		goto err;
+	}
+	if (version != CHAINFILE_VERSION) {
+		whyf(why, "chain file version %u is not supported (expected %u)",
+			 version, CHAINFILE_VERSION);
+		rc = TALLY_E_VERSION;
+		goto err;
+	}
+	rc = decode_genesis(f, &d, why);
+	if (rc)
+		goto err;
+	f->states_height = dec_u64(&d);
+	uint64_t count = dec_u64(&d);
+	if (dec_error(&d)) {
+		rc = fail(why, dec_error(&d), "chain file header");
+		goto err;
+	}
+	/* A block entry takes at least 9 bytes (two lengths and a flag). */
+	if (count > dec_remaining(&d) / 9) {
+		rc = fail(why, TALLY_E_TRUNCATED, "block count");
+		goto err;
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		rc = decode_block(f, &d, i + 1, why);
+		if (rc)
+			goto err;
+	}
+	rc = decode_leases(f, &d, why);
+	if (rc)
+		goto err;
+	rc = dec_finish(&d);
+	if (rc) {
+		fail(why, rc, "after the last lease");
+		goto err;
+	}
+	return 0;
+err:
+	chainfile_free(f);
+	return rc;
+}
+
+/* --- files ---------------------------------------------------------------- */
+
+int chainfile_load(struct chainfile *f, const char *path, char *why)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	chainfile_init(f);
+	if (!fp) {
+		whyf(why, "cannot open %s: %s", path, strerror(errno));
+		return errno == ENOENT ? TALLY_E_NOTFOUND : TALLY_E_IO;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 1 << 16;
+			uint8_t *nb = realloc(buf, cap);
+			if (!nb) {
+				rc = TALLY_E_NOMEM;
+				whyf(why, "%s: out of memory", path);
+				goto out;
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + len, 1, cap - len, fp);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		rc = TALLY_E_IO;
+		whyf(why, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	char inner[WHY_MAX];
+	rc = chainfile_decode(f, buf, len, inner);
+	if (rc)
+		whyf(why, "%s: %s", path, inner);
+out:
+	free(buf);
+	fclose(fp);
+	return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == ENOSPC ? TALLY_E_DISKFULL : TALLY_E_IO;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int chainfile_save(const struct chainfile *f, const char *path, char *why)
+{
+	char tmp[4096];
+	struct enc e;
+	int rc, fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+		whyf(why, "path too long");
+		return TALLY_E_INVALID;
+	}
+	enc_init(&e);
+	chainfile_encode(&e, f);
+	if (enc_error(&e)) {
+		rc = enc_error(&e);
+		whyf(why, "encoding the chain file: %s", tally_strerror(rc));
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = TALLY_E_IO;
+		whyf(why, "cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	rc = write_all(fd, e.buf, e.len);
+	if (!rc && fsync(fd) != 0)
+		rc = TALLY_E_IO;
+	if (close(fd) != 0 && !rc)
+		rc = TALLY_E_IO;
+	if (!rc && rename(tmp, path) != 0)
+		rc = TALLY_E_IO;
+	if (rc) {
+		whyf(why, "cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	/* Make the rename itself durable. */
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+out:
+	enc_free(&e);
+	return rc;
+}

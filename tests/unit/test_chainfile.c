@@ -1,0 +1,237 @@
+/* The chain export file: a round trip keeps every byte, and the decoder is
+ * strict (every truncation, trailing bytes, bad magic, bad version, a block
+ * out of place). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/audit.h"
+#include "lib/chainfile.h"
+#include "lib/errors.h"
+#include "tests/unit/chain_fixture.h"
+
+static struct fixture fx;
+static uint8_t *bytes;
+static size_t nbytes;
+
+static char *genesis_json(void)
+{
+	char *json = genesis_to_json(&fx.genesis);
+
+	ck_assert_ptr_nonnull(json);
+	return json;
+}
+
+/* The fixture as a chain file, with one lease state and one validator-set
+ * change record on block 3 (its header does not announce a change, but the
+ * format carries what it is given). */
+static void setup(void)
+{
+	struct chainfile f;
+	char why[WHY_MAX] = "";
+	struct enc e;
+
+	fixture_build(&fx);
+	chainfile_init(&f);
+	char *json = genesis_json();
+	ck_assert_msg(chainfile_set_genesis(&f, json, why) == 0, "%s", why);
+	free(json);
+	f.states_height = FIXTURE_BLOCKS;
+	for (size_t i = 0; i < FIXTURE_BLOCKS; i++)
+		ck_assert_int_eq(chainfile_add_block(&f, &fx.blocks[i], &fx.certs[i],
+						     i == 2 ? &fx.genesis.validators : NULL), 0);
+	ck_assert_int_eq(chainfile_add_lease(&f, &fx.settled), 0);
+	enc_init(&e);
+	chainfile_encode(&e, &f);
+	ck_assert_int_eq(enc_error(&e), 0);
+	bytes = enc_take(&e, &nbytes);
+	chainfile_free(&f);
+}
+
+static void teardown(void)
+{
+	free(bytes);
+	fixture_free(&fx);
+}
+
+START_TEST(round_trip_keeps_every_byte)
+{
+	struct chainfile f;
+	char why[WHY_MAX] = "";
+	struct enc e;
+
+	ck_assert_msg(chainfile_decode(&f, bytes, nbytes, why) == 0, "%s", why);
+	ck_assert_uint_eq(f.nblocks, FIXTURE_BLOCKS);
+	ck_assert_uint_eq(f.nleases, 1);
+	ck_assert_uint_eq(f.states_height, FIXTURE_BLOCKS);
+	ck_assert_ptr_nonnull(f.blocks[2].next_vals);
+	ck_assert_ptr_null(f.blocks[3].next_vals);
+	ck_assert_str_eq(f.genesis.chain_id, fx.genesis.chain_id);
+	const struct lease *l = chainfile_find_lease(&f, fx.lease_id);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(l->charged, FIXTURE_CHARGED);
+	for (size_t i = 0; i < FIXTURE_BLOCKS; i++) {
+		uint8_t a[HASH_LEN], b[HASH_LEN];
+		block_id(&f.blocks[i].block.header, a);
+		block_id(&fx.blocks[i].header, b);
+		ck_assert_mem_eq(a, b, HASH_LEN);
+		ck_assert_uint_eq(f.blocks[i].block.ntx, fx.blocks[i].ntx);
+	}
+	enc_init(&e);
+	chainfile_encode(&e, &f);
+	ck_assert_uint_eq(e.len, nbytes);
+	ck_assert_mem_eq(e.buf, bytes, nbytes);
+	enc_free(&e);
+	chainfile_free(&f);
+}
+END_TEST
+
+START_TEST(every_truncation_fails)
+{
+	struct chainfile f;
+	char why[WHY_MAX];
+
+	for (size_t n = 0; n < nbytes; n++) {
+		int rc = chainfile_decode(&f, bytes, n, why);
+		ck_assert_msg(rc != 0, "a file cut at %zu of %zu bytes decoded", n, nbytes);
+		ck_assert_ptr_null(f.blocks);
+	}
+}
+END_TEST
+
+START_TEST(trailing_bytes_fail)
+{
+	uint8_t *longer = malloc(nbytes + 1);
+	struct chainfile f;
+	char why[WHY_MAX] = "";
+
+	memcpy(longer, bytes, nbytes);
+	longer[nbytes] = 0;
+	ck_assert_int_eq(chainfile_decode(&f, longer, nbytes + 1, why), TALLY_E_TRAILING);
+	ck_assert_ptr_nonnull(strstr(why, "after the last lease"));
+	free(longer);
+}
+END_TEST
+
+START_TEST(bad_magic_and_version_fail)
+{
+	struct chainfile f;
+	char why[WHY_MAX] = "";
+
+	bytes[0] ^= 0x20;
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), TALLY_E_ENCODING);
+	ck_assert_ptr_nonnull(strstr(why, "magic"));
+	bytes[0] ^= 0x20;
+	bytes[CHAINFILE_MAGIC_LEN] = 2;         /* version 2 */
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), TALLY_E_VERSION);
+	bytes[CHAINFILE_MAGIC_LEN] = 1;
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
+	chainfile_free(&f);
+}
+END_TEST
+
+START_TEST(a_block_out_of_place_fails)
+{
+	struct chainfile f, g;
+	char why[WHY_MAX] = "";
+	struct enc e;
+
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
+	/* Drop block 2: block 3 then sits at position 2. */
+	chainfile_init(&g);
+	ck_assert_int_eq(chainfile_set_genesis(&g, f.genesis_json, why), 0);
+	for (size_t i = 0; i < f.nblocks; i++)
+		if (i != 1)
+			ck_assert_int_eq(chainfile_add_block(&g, &f.blocks[i].block,
+							     f.blocks[i].cert, NULL), 0);
+	chainfile_free(&f);
+	enc_init(&e);
+	chainfile_encode(&e, &g);
+	ck_assert_int_eq(chainfile_decode(&f, e.buf, e.len, why), TALLY_E_HEIGHT);
+	ck_assert_ptr_nonnull(strstr(why, "position 2 claims height 3"));
+	enc_free(&e);
+	chainfile_free(&g);
+}
+END_TEST
+
+START_TEST(a_valset_out_of_order_fails)
+{
+	struct chainfile f;
+	struct validator_set two;
+	struct enc e;
+	struct dec d;
+
+	memset(&two, 0, sizeof(two));
+	two.n = 2;
+	memset(two.v[0].pubkey, 2, PUBKEY_LEN);
+	memset(two.v[1].pubkey, 1, PUBKEY_LEN);
+	two.v[0].stake = two.v[1].stake = 1;
+	enc_init(&e);
+	chainfile_valset_encode(&e, &two);
+	struct validator_set out;
+	dec_init(&d, e.buf, e.len);
+	ck_assert_int_eq(chainfile_valset_decode(&d, &out), TALLY_E_RANGE);
+	enc_free(&e);
+	(void)f;
+}
+END_TEST
+
+START_TEST(save_and_load_a_file)
+{
+	char path[] = "/tmp/tally-chainfile-XXXXXX";
+	struct chainfile f, g;
+	char why[WHY_MAX] = "";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
+	ck_assert_msg(chainfile_save(&f, path, why) == 0, "%s", why);
+	ck_assert_msg(chainfile_load(&g, path, why) == 0, "%s", why);
+	unlink(path);
+	ck_assert_uint_eq(g.nblocks, FIXTURE_BLOCKS);
+
+	/* The audit reads the same from the file as from memory. */
+	struct audit_block blocks[FIXTURE_BLOCKS];
+	struct audit_input in;
+	struct audit_result res;
+	memset(&in, 0, sizeof(in));
+	for (size_t i = 0; i < g.nblocks; i++) {
+		blocks[i].block = &g.blocks[i].block;
+		blocks[i].cert = g.blocks[i].cert;
+		blocks[i].next_vals = NULL;
+	}
+	in.genesis = &g.genesis;
+	in.blocks = blocks;
+	in.nblocks = g.nblocks;
+	memcpy(in.lease_id, fx.lease_id, LEASE_ID_LEN);
+	in.settled = chainfile_find_lease(&g, fx.lease_id);
+	ck_assert_int_eq(audit_run(&in, &res, why), 0);
+	ck_assert(res.verified);
+	ck_assert_uint_eq(res.lease.charged, FIXTURE_CHARGED);
+	audit_result_free(&res);
+	chainfile_free(&f);
+	chainfile_free(&g);
+
+	ck_assert_int_eq(chainfile_load(&g, path, why), TALLY_E_NOTFOUND);
+}
+END_TEST
+
+Suite *chainfile_suite(void)
+{
+	Suite *s = suite_create("chainfile");
+	TCase *tc = tcase_create("chainfile");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, round_trip_keeps_every_byte);
+	tcase_add_test(tc, every_truncation_fails);
+	tcase_add_test(tc, trailing_bytes_fail);
+	tcase_add_test(tc, bad_magic_and_version_fail);
+	tcase_add_test(tc, a_block_out_of_place_fails);
+	tcase_add_test(tc, a_valset_out_of_order_fails);
+	tcase_add_test(tc, save_and_load_a_file);
+	suite_add_tcase(s, tc);
+	return s;
+}
