@@ -1,0 +1,74 @@
+# eBPF CPU meter: the BPF object and its skeleton, the integration tests
+# (root, host kernel, libvirt), and the overhead benchmark.
+#
+#   make check-ebpf        integration tests (tests/ebpf/)
+#   make bench-cpumeter    perf bench sched pipe with and without the meter
+#   make EBPF_VMLINUX=btf  build the programs against a vmlinux.h dumped from
+#                          this kernel's BTF instead of ebpf/vmlinux/vmlinux.h
+
+BPF_CLANG    ?= clang
+BPFTOOL      ?= bpftool
+EBPF_VMLINUX ?= min
+BPF_ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_CFLAGS   := -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -g -O2 -Wall -Werror -I.
+
+EBPF_GEN       := $(BUILD)/gen
+EBPF_BTF_DIR   := $(EBPF_GEN)/vmlinux-btf
+ifeq ($(EBPF_VMLINUX),btf)
+EBPF_VMLINUX_DIR := $(EBPF_BTF_DIR)
+else
+EBPF_VMLINUX_DIR := ebpf/vmlinux
+endif
+
+$(EBPF_BTF_DIR)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp
+	mv $@.tmp $@
+
+$(EBPF_GEN)/%.bpf.o: ebpf/%.bpf.c ebpf/%.h $(EBPF_VMLINUX_DIR)/vmlinux.h
+	@mkdir -p $(@D)
+	$(BPF_CLANG) $(BPF_CFLAGS) -I$(EBPF_VMLINUX_DIR) -c $< -o $@
+
+.SECONDARY: $(EBPF_GEN)/cpumeter.bpf.o
+$(EBPF_GEN)/%.skel.h: $(EBPF_GEN)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $* > $@.tmp
+	mv $@.tmp $@
+
+# The same program against the full BTF header, so that the hand-written
+# one cannot drift from what a real vmlinux.h declares (built by check-ebpf
+# where the kernel has BTF).
+$(EBPF_GEN)/btf-check/cpumeter.bpf.o: ebpf/cpumeter.bpf.c ebpf/cpumeter.h \
+		$(EBPF_BTF_DIR)/vmlinux.h
+	@mkdir -p $(@D)
+	$(BPF_CLANG) $(BPF_CFLAGS) -I$(EBPF_BTF_DIR) -c $< -o $@
+
+# daemon/meter includes the skeleton, so it must exist before any of those
+# objects compile; later changes are tracked by the compiler's .d files.
+$(call obj,$(wildcard daemon/meter/*.c)): | $(EBPF_GEN)/cpumeter.skel.h
+
+METER_SRCS := daemon/meter/cpumeter.c daemon/meter/cgroup.c \
+	      daemon/meter/meter_top.c
+EBPF_TEST_SRCS := $(wildcard tests/ebpf/*.c)
+
+# The test binary links the meter's own objects (not all of libtallyd), so
+# it does not depend on other areas' work in progress.
+$(BUILD)/tests/ebpf: $(call obj,$(EBPF_TEST_SRCS) $(METER_SRCS)) $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/bench/cpumeter_bench: $(call obj,bench/cpumeter_bench.c $(METER_SRCS)) \
+		$(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+EBPF_BTF_CHECK := $(if $(wildcard /sys/kernel/btf/vmlinux),$(EBPF_GEN)/btf-check/cpumeter.bpf.o)
+
+.PHONY: check-ebpf bench-cpumeter
+check-ebpf: $(BUILD)/tests/ebpf $(EBPF_BTF_CHECK)
+	TALLY_SRCDIR=$(CURDIR) $(BUILD)/tests/ebpf
+
+bench-cpumeter: $(BUILD)/bench/cpumeter_bench
+	$(BUILD)/bench/cpumeter_bench
+
+CHECK_TARGETS += check-ebpf
+BENCH_TARGETS += bench-cpumeter
