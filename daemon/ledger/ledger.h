@@ -1,0 +1,159 @@
+/* The ledger engine, as tallyd uses it: a store in a data directory bound to
+ * one genesis, a mempool, block production by this node's validator (the
+ * devnet: one validator proposes, votes and certifies), application of
+ * blocks made elsewhere, and reads for the API.
+ *
+ * Files in the data directory:
+ *   ledger.sqlite (+ -wal, -shm)   the store (daemon/ledger/store.c)
+ *   signer_state                   what the validator last signed (consensus.h)
+ *
+ * Every function takes the engine's lock (a recursive mutex), so the API
+ * server may call from several threads, and the commit hook may call the
+ * getters. Functions return 0 or a tally_err; where a why[WHY_MAX] buffer is
+ * given it receives a sentence for the user. */
+#ifndef TALLY_LEDGER_H
+#define TALLY_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contracts/contract.h"
+#include "daemon/ledger/store.h"
+#include "lib/block.h"
+#include "lib/genesis.h"
+#include "lib/merkle.h"
+#include "lib/tx.h"
+
+#define LEDGER_MEMPOOL_DEFAULT 100000
+
+struct ledger;
+
+/* What a committed block hands to the hook: everything borrowed for the
+ * duration of the call. */
+struct ledger_committed {
+	const struct block_header *header;
+	const uint8_t *block_id;            /* HASH_LEN */
+	size_t ntx;
+	const struct tx *txs;               /* decoded, in block order */
+	const uint8_t (*hashes)[HASH_LEN];  /* tx hashes */
+	const struct block_tx *raw;         /* the signed bytes */
+};
+typedef void (*ledger_hook_fn)(void *ctx, const struct ledger_committed *c);
+
+struct ledger_config {
+	const char *data_dir;               /* created (0700) if missing */
+	const struct genesis *genesis;
+	const struct tally_key *validator_key;  /* NULL on a non-validating node; borrowed */
+	size_t mempool_max;                 /* 0: LEDGER_MEMPOOL_DEFAULT */
+	size_t block_max_txs;               /* 0: BLOCK_MAX_TXS */
+	/* Log lines (a transaction dropped from a block, ...); NULL: stderr. */
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
+};
+
+/* Creates the store from the genesis (state at height 0) or reopens it,
+ * refusing a store made for another genesis or chain id. */
+int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why);
+void ledger_close(struct ledger *l);
+
+/* Checks a signed transaction (tx_check with the wall clock, then the
+ * mempool's stateful checks) and queues it. hash receives its hash. */
+int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t hash[HASH_LEN],
+		  char *why);
+
+struct ledger_block_result {
+	uint64_t height;
+	uint8_t id[HASH_LEN];
+	size_t ntx;                          /* transactions committed */
+	size_t ndropped;                     /* refused at apply time, left out */
+};
+
+/* Builds, certifies and commits the next block from the mempool, in order.
+ * time_ns must be above the previous block's time. A transaction that fails
+ * at apply time is left out (and logged). The block commits in one SQLite
+ * transaction; on any failure nothing is stored (TALLY_E_DISKFULL when the
+ * disk is full) and the mempool is unchanged. An empty block is produced
+ * when the mempool is empty. */
+int ledger_produce_block(struct ledger *l, uint64_t time_ns, struct ledger_block_result *res,
+			 char *why);
+
+/* Applies a block made by another node (or replays a stored one): every
+ * transaction must apply, every header field must match the recomputed one
+ * and the certificate must verify against the current validator set. */
+int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
+		       const uint8_t *cert, size_t cert_len, char *why);
+
+void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx);
+
+struct ledger_status {
+	char chain_id[CHAIN_ID_MAX + 1];
+	uint8_t genesis_hash[HASH_LEN];
+	uint64_t height;                     /* 0 before the first block */
+	uint8_t last_block_id[HASH_LEN];     /* the genesis hash at height 0 */
+	uint64_t time_ns;                    /* of the last block (genesis time at 0) */
+	uint8_t state_root[HASH_LEN];
+	uint64_t usage_size;
+	uint8_t usage_root[HASH_LEN];
+	size_t mempool_size;
+};
+int ledger_status(struct ledger *l, struct ledger_status *st);
+
+/* Missing accounts read as zeros with TALLY_E_NOTFOUND. */
+int ledger_account(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct account *a);
+/* The nonce the account's next transaction must carry, counting its
+ * transactions pending in the mempool. */
+int ledger_next_nonce(struct ledger *l, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
+int ledger_validator(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v);
+int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease *out);
+/* Leases matching the filter, in id order; *out is malloc'd. */
+int ledger_leases(struct ledger *l, const struct lease_filter *f, struct lease **out, size_t *n);
+
+struct ledger_usage {
+	uint64_t index;                      /* position in the usage log */
+	uint64_t seq;
+	uint8_t tx_hash[HASH_LEN];
+	uint8_t *tx;                         /* the signed USAGE transaction */
+	size_t tx_len;
+};
+/* A lease's usage records in seq order; free with ledger_usage_free(). */
+int ledger_lease_usage(struct ledger *l, const uint8_t id[LEASE_ID_LEN],
+		       struct ledger_usage **out, size_t *n);
+void ledger_usage_free(struct ledger_usage *u, size_t n);
+
+/* Stored blobs of a block (free with stored_block_free()), or decoded parts. */
+int ledger_block_raw(struct ledger *l, uint64_t height, struct stored_block *out);
+int ledger_block(struct ledger *l, uint64_t height, struct block *out);   /* block_free() */
+int ledger_header(struct ledger *l, uint64_t height, struct block_header *out);
+int ledger_cert(struct ledger *l, uint64_t height, struct commit_cert *out);
+/* The validator set that signs block `height` (1 .. tip + 1). */
+int ledger_valset(struct ledger *l, uint64_t height, struct validator_set *out);
+
+/* Usage log: root at any size up to the current one, inclusion of the
+ * record at index in the tree of `size` leaves (leaf_hash receives the
+ * record's leaf hash), consistency between two sizes. proof holds up to
+ * MERKLE_MAX_PROOF hashes. */
+int ledger_usage_root(struct ledger *l, uint64_t size, uint8_t root[HASH_LEN]);
+int ledger_usage_inclusion(struct ledger *l, uint64_t index, uint64_t size,
+			   uint8_t leaf_hash[HASH_LEN], uint8_t proof[][HASH_LEN], size_t *n);
+int ledger_usage_consistency(struct ledger *l, uint64_t old_size, uint64_t new_size,
+			     uint8_t proof[][HASH_LEN], size_t *n);
+
+/* A committed transaction by hash; *bytes is malloc'd. */
+int ledger_tx(struct ledger *l, const uint8_t hash[HASH_LEN], uint8_t **bytes, size_t *len,
+	      uint64_t *height, uint32_t *index);
+
+/* The state root as kept incrementally, and recomputed from every state
+ * entry (slow: for tests and audits). */
+int ledger_state_roots(struct ledger *l, uint8_t incremental[HASH_LEN],
+		       uint8_t from_scratch[HASH_LEN]);
+
+/* Verifies the chain stored in data_dir from the genesis, as an auditor
+ * would (lib/chain.h), reading every stored blob; also checks that each
+ * stored header blob equals the header inside the stored body. Opens its own
+ * connection, so it may run while the ledger is open. *height receives the
+ * last verified height. */
+int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t *height,
+			char *why);
+
+#endif
