@@ -103,6 +103,9 @@ check: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_TARGETS)
 
+demo: deps
+	@scripts/demo.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/tallyd bin/tally $(DESTDIR)$(PREFIX)/bin/

@@ -14,7 +14,7 @@ PKGS=(
 	# tiny guest and kernel-module tests
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1 busybox-static cpio kmod
 	# benchmarks and tools
-	linux-perf openssl procps psmisc iproute2 util-linux
+	linux-perf openssl procps psmisc iproute2 util-linux jq curl
 )
 
 missing=()

@@ -1,7 +1,17 @@
 #!/bin/bash
 # Run each area's test target, keep going when one fails, and fail at the end
-# if any did. Each target prints its own Check summary line.
+# if any did. Each target prints its own Check summary line. libvirt is
+# started once for all of them, and stopped again if this script started it.
 set -uo pipefail
+cd "$(dirname "$0")/.."
+
+state=$(mktemp /tmp/tally-libvirt.XXXXXX)
+trap 'scripts/libvirt.sh down "$state"' EXIT
+if ! scripts/libvirt.sh up "$state"; then
+	echo "run-checks: cannot start libvirt" >&2
+	exit 1
+fi
+
 failed=()
 for t in "$@"; do
 	echo "=== $t"
