@@ -1,0 +1,171 @@
+/* Inventory and reservation: whether the host can hold one more lease.
+ *
+ * CPUs and memory come from libvirt (virNodeGetInfo, virNodeGetFreeMemory)
+ * scaled by the node's overcommit ratios; what tally's own leases already
+ * hold is subtracted. GPUs come from the node's inventory, each checked
+ * against libvirt's node devices so that a GPU the configuration lists but
+ * the host does not have is never handed out. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/provision/domxml.h"
+#include "daemon/provision/prov_internal.h"
+#include "lib/errors.h"
+
+struct held {
+	uint64_t vcpus;
+	uint64_t memory_mib;
+};
+
+static struct held held_by_leases(const struct prov *p)
+{
+	struct held h = { 0, 0 };
+
+	for (const struct prov_lease *l = p->leases; l; l = l->next) {
+		h.vcpus += l->vm.vcpus;
+		h.memory_mib += l->vm.memory_mib;
+	}
+	return h;
+}
+
+static int check_cpus(const struct prov *p, const virNodeInfo *ni, const struct held *h,
+		      uint32_t want, char *why)
+{
+	uint64_t cap = (uint64_t)floor(ni->cpus * p->cfg.cpu_overcommit);
+	uint64_t room = cap > h->vcpus ? cap - h->vcpus : 0;
+
+	if (want <= room)
+		return 0;
+	return prov_fail(why, TALLY_E_CAPACITY,
+			 "lease needs %u vCPUs but the host can hold %llu more "
+			 "(%u host CPUs x overcommit %.1f, %llu in use)",
+			 want, (unsigned long long)room, ni->cpus, p->cfg.cpu_overcommit,
+			 (unsigned long long)h->vcpus);
+}
+
+static int check_memory(const struct prov *p, const virNodeInfo *ni, const struct held *h,
+			uint32_t want, char *why)
+{
+	uint64_t total = ni->memory / 1024;   /* KiB -> MiB */
+	uint64_t cap = (uint64_t)floor((double)total * p->cfg.mem_overcommit);
+	uint64_t room = cap > h->memory_mib ? cap - h->memory_mib : 0;
+	unsigned long long free_bytes;
+
+	if (want > room)
+		return prov_fail(why, TALLY_E_CAPACITY,
+				 "lease needs %u MiB of memory but the host can hold %llu MiB more "
+				 "(%llu MiB x overcommit %.1f, %llu MiB in use)",
+				 want, (unsigned long long)room, (unsigned long long)total,
+				 p->cfg.mem_overcommit, (unsigned long long)h->memory_mib);
+	/* Without overcommit the memory must also be free right now: other
+	 * processes on the host use memory tally does not account for. */
+	if (p->cfg.mem_overcommit > 1.0)
+		return 0;
+	free_bytes = virNodeGetFreeMemory(p->conn);
+	if (free_bytes == 0)
+		return prov_fail(why, TALLY_E_INTERNAL, "cannot read the host's free memory: %s",
+				 prov_virt_error());
+	if ((unsigned long long)want * 1024 * 1024 > free_bytes)
+		return prov_fail(why, TALLY_E_CAPACITY,
+				 "lease needs %u MiB of memory but the host has only %llu MiB free",
+				 want, free_bytes / (1024 * 1024));
+	return 0;
+}
+
+static bool image_takes_class(const struct prov_image *img, const char *cls)
+{
+	for (size_t i = 0; i < img->n_gpu_classes; i++)
+		if (strcmp(img->gpu_classes[i], cls) == 0)
+			return true;
+	return false;
+}
+
+static bool gpu_held(const struct prov *p, const char *addr)
+{
+	for (const struct prov_lease *l = p->leases; l; l = l->next)
+		for (size_t i = 0; i < l->n_gpus; i++)
+			if (strcmp(l->gpus[i], addr) == 0)
+				return true;
+	return false;
+}
+
+static bool gpu_present(const struct prov *p, const char *addr)
+{
+	struct pci_addr a;
+	char devname[32];
+	virNodeDevicePtr dev;
+
+	if (pci_addr_parse(addr, &a))
+		return false;
+	pci_addr_nodedev_name(&a, devname);
+	dev = virNodeDeviceLookupByName(p->conn, devname);
+	if (!dev)
+		return false;
+	virNodeDeviceFree(dev);
+	return true;
+}
+
+static int pick_gpus(struct prov *p, uint32_t want, const struct prov_image *img,
+		     struct prov_lease *l, char *why)
+{
+	char missing[WHY_MAX / 2] = "";
+	size_t mlen = 0, eligible = 0, held = 0, free_now;
+
+	l->n_gpus = 0;
+	if (want == 0)
+		return 0;
+	if (want > PROV_GPUS_MAX)
+		return prov_fail(why, TALLY_E_INVALID, "lease asks for %u GPUs; at most %d fit one VM",
+				 want, PROV_GPUS_MAX);
+	if (img->n_gpu_classes == 0)
+		return prov_fail(why, TALLY_E_CAPACITY,
+				 "image '%s' supports no GPUs, but the lease asks for %u",
+				 img->name, want);
+	for (size_t i = 0; i < p->cfg.n_gpus && l->n_gpus < want; i++) {
+		const struct prov_gpu *g = &p->gpus[i];
+
+		if (!image_takes_class(img, g->class_name))
+			continue;
+		eligible++;
+		if (gpu_held(p, g->pci_addr)) {
+			held++;
+			continue;
+		}
+		if (!gpu_present(p, g->pci_addr)) {
+			mlen += (size_t)snprintf(missing + mlen, mlen < sizeof(missing) ?
+						 sizeof(missing) - mlen : 0, "%s%s",
+						 mlen ? ", " : "", g->pci_addr);
+			continue;
+		}
+		strcpy(l->gpus[l->n_gpus++], g->pci_addr);
+	}
+	if (l->n_gpus == want)
+		return 0;
+	free_now = l->n_gpus;
+	l->n_gpus = 0;
+	return prov_fail(why, TALLY_E_CAPACITY,
+			 "lease needs %u GPU%s for image '%s' but the host has %zu free "
+			 "(the inventory holds %zu of the image's classes, %zu in use%s%s%s)",
+			 want, want == 1 ? "" : "s", img->name, free_now, eligible, held,
+			 mlen ? "; not present on this host: " : "", missing,
+			 mlen >= sizeof(missing) ? "..." : "");
+}
+
+int prov_reserve(struct prov *p, const struct vm_spec *vm,
+		 const struct prov_image *img, struct prov_lease *l, char *why)
+{
+	struct held h = held_by_leases(p);
+	virNodeInfo ni;
+	int err;
+
+	if (virNodeGetInfo(p->conn, &ni) < 0)
+		return prov_fail(why, TALLY_E_INTERNAL, "cannot read the host's CPUs and memory: %s",
+				 prov_virt_error());
+	err = check_cpus(p, &ni, &h, vm->vcpus, why);
+	if (!err)
+		err = check_memory(p, &ni, &h, vm->memory_mib, why);
+	if (!err)
+		err = pick_gpus(p, vm->gpus, img, l, why);
+	return err;
+}

@@ -1,0 +1,211 @@
+/* The VM provisioner: turns a lease's VM spec into a libvirt domain and takes
+ * it away again, leaving nothing behind.
+ *
+ * Everything goes through the libvirt C API (never virsh). Per lease it
+ * makes, in the node's state directory:
+ *
+ *     <name>.qcow2        the lease's disk: a qcow2 overlay on the catalogue's
+ *                         base image (or an empty qcow2 for kernel-only images)
+ *     <name>.seed.iso     a cloud-init NoCloud seed (images that want one)
+ *     <name>.console.log  the serial console log (archived on stop)
+ *
+ * where <name> is the domain name, <prefix><first 12 hex digits of the lease
+ * id> (prefix "tally-" by default). The domain carries the lease id in its
+ * metadata:
+ *
+ *     <tally:lease xmlns:tally="https://tally.dev/xmlns/lease/1" id="<64 hex>" .../>
+ *
+ * Overlays and the empty disks are made with `qemu-img create` and seeds with
+ * `genisoimage`, run as subprocesses; libvirt itself is only ever used through
+ * its API.
+ *
+ * Threads: one libvirt event loop thread per process runs lifecycle
+ * callbacks. Every function below may be called from any thread; the event
+ * callback runs on the event thread and must not call prov_* functions that
+ * wait (prov_stop, prov_close). */
+#ifndef TALLY_PROVISION_H
+#define TALLY_PROVISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "contracts/contract.h"
+
+#define PROV_XMLNS "https://tally.dev/xmlns/lease/1"
+#define PROV_XMLNS_PREFIX "tally"
+#define PROV_DEFAULT_URI "qemu:///system"
+#define PROV_DEFAULT_PREFIX "tally-"
+#define PROV_NAME_MAX 64          /* domain names, with their NUL */
+#define PROV_PREFIX_MAX 40        /* name prefix, without its NUL */
+#define PROV_PATH_MAX 1024
+#define PROV_CMDLINE_MAX 1024
+#define PROV_CLASS_MAX 64         /* GPU class names: [a-z0-9._-], with NUL */
+#define PROV_IMAGE_CLASSES_MAX 8  /* GPU classes one image supports */
+#define PROV_PCI_ADDR_LEN 12      /* "dddd:bb:ss.f" */
+#define PROV_GPUS_MAX 16          /* GPUs one lease can hold */
+#define PROV_HOSTNAME_MAX 63
+#define PROV_SSH_KEY_MAX 8192
+#define PROV_LEASE_HEX_PREFIX 12  /* hex digits of the lease id in the name */
+
+enum prov_domain_type {
+	PROV_DOMAIN_KVM = 0,      /* production default */
+	PROV_DOMAIN_QEMU = 1,     /* TCG: hosts where KVM can't run a normal guest */
+};
+
+enum prov_net_mode {
+	PROV_NET_NAT = 0,         /* libvirt's "default" NAT network (made when missing) */
+	PROV_NET_USER = 1,        /* QEMU user-mode (slirp) networking */
+	PROV_NET_NONE = 2,        /* no NIC */
+};
+
+/* One entry of the operator's image catalogue. An image boots either from its
+ * disk (disk_path set, kernel empty) or directly from a kernel + initrd
+ * (kernel set); a kernel image may also name a base disk to overlay. */
+struct prov_image {
+	char name[IMAGE_NAME_MAX + 1];
+	char disk_path[PROV_PATH_MAX];       /* base image; "" when none */
+	char disk_format[16];                /* "qcow2" or "raw" */
+	char kernel[PROV_PATH_MAX];          /* "" for disk-booted images */
+	char initrd[PROV_PATH_MAX];
+	char cmdline[PROV_CMDLINE_MAX];
+	uint32_t min_memory_mib;
+	char gpu_classes[PROV_IMAGE_CLASSES_MAX][PROV_CLASS_MAX];
+	size_t n_gpu_classes;
+	bool cloud_init;                     /* wants a NoCloud seed */
+};
+
+/* One GPU of the node's inventory. */
+struct prov_gpu {
+	char pci_addr[PROV_PCI_ADDR_LEN + 1]; /* "0000:65:00.0" */
+	char class_name[PROV_CLASS_MAX];      /* e.g. "a100"; matched against images */
+};
+
+enum prov_event_kind {
+	PROV_EV_STARTED = 1,              /* the domain is running */
+	PROV_EV_STOPPED,                  /* tally stopped it (prov_stop) */
+	PROV_EV_SHUTDOWN,                 /* the guest powered itself off */
+	PROV_EV_CRASHED,                  /* guest panic or QEMU died: provider failure */
+	PROV_EV_DESTROYED_EXTERNALLY,     /* killed outside tally: provider failure */
+};
+
+/* Runs on the libvirt event thread (or, for nothing else, never). */
+typedef void (*prov_event_fn)(void *arg, const uint8_t lease_id[LEASE_ID_LEN],
+			      enum prov_event_kind kind, const char *detail);
+
+/* True for the kinds that end a lease as CLOSE_PROVIDER_FAILED. */
+bool prov_event_is_provider_failure(enum prov_event_kind kind);
+const char *prov_event_name(enum prov_event_kind kind);
+
+struct prov_config {
+	const char *uri;                     /* NULL: qemu:///system */
+	enum prov_domain_type domain_type;   /* default kvm */
+	const char *name_prefix;             /* NULL: "tally-"; reconcile touches only these */
+	const struct prov_image *images;     /* the image catalogue */
+	size_t n_images;
+	const struct prov_gpu *gpus;         /* the GPU inventory */
+	size_t n_gpus;
+	double cpu_overcommit;               /* vCPUs per host CPU; 0 means 1.0 */
+	double mem_overcommit;               /* guest MiB per host MiB; 0 means 1.0 */
+	const char *state_dir;               /* overlays, seeds, console logs (required) */
+	const char *log_archive_dir;         /* console logs go here on stop; NULL: deleted */
+	enum prov_net_mode net;
+	prov_event_fn on_event;              /* may be NULL */
+	void *event_arg;
+	/* Test hook: called inside prov_create after the domain is defined and
+	 * before it is started. NULL in production. */
+	void (*after_define)(void *arg, const char *domain_name);
+	void *hook_arg;
+};
+
+/* What the lease keeper asks for. */
+struct prov_request {
+	uint8_t lease_id[LEASE_ID_LEN];
+	struct vm_spec vm;
+	const char *ssh_pubkey;   /* optional, one OpenSSH public key line */
+	const char *hostname;     /* optional; defaults to the domain name */
+};
+
+/* A provisioned VM, for the lease keeper and the meter. */
+struct prov_vm_info {
+	uint8_t lease_id[LEASE_ID_LEN];
+	char name[PROV_NAME_MAX];
+	char uuid[40];
+	int domain_id;                 /* libvirt's id while running, else -1 */
+	pid_t qemu_pid;                /* QEMU's PID while running, else 0 */
+	bool running;
+	struct vm_spec vm;
+	size_t n_gpus;
+	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
+	char console_log[PROV_PATH_MAX];
+};
+
+struct prov_reconcile_report {
+	unsigned adopted;          /* running, active lease: now managed */
+	unsigned removed_orphans;  /* tally domains of leases that are not active */
+	unsigned removed_stopped;  /* active lease, but its domain was not running */
+	unsigned removed_files;    /* state-dir files no domain owned */
+};
+
+/* Says whether a lease is one this node should still be running a VM for
+ * (opened and assigned to it, or running). */
+typedef bool (*prov_is_active_fn)(void *arg, const uint8_t lease_id[LEASE_ID_LEN]);
+
+struct prov;
+
+/* Every function returns 0 or a tally_err; why[WHY_MAX] (may be NULL) gets
+ * a sentence for the operator on failure. */
+
+/* Connects to libvirt, checks the catalogue and GPU inventory, makes the
+ * state and archive directories and, in nat mode, the default network. The
+ * config is copied. */
+int prov_open(struct prov **out, const struct prov_config *cfg, char *why);
+/* Deregisters events and disconnects. VMs keep running. */
+void prov_close(struct prov *p);
+
+/* Adopts running domains of active leases and removes the rest (domains
+ * named with this node's prefix that carry tally metadata, and unowned
+ * files in the state dir). Call once after prov_open, before prov_create. */
+int prov_reconcile(struct prov *p, prov_is_active_fn is_active, void *arg,
+		   struct prov_reconcile_report *report, char *why);
+
+/* Checks the spec against the catalogue and the host's free capacity,
+ * reserves it, makes the disk and seed, defines and starts the domain.
+ * Nothing is left behind on failure. TALLY_E_EXISTS when the lease already
+ * has a VM or its name is taken, TALLY_E_CAPACITY when the host can't hold
+ * it, TALLY_E_NOTFOUND for an image missing from the catalogue,
+ * TALLY_E_INVALID for a malformed spec. info may be NULL. */
+int prov_create(struct prov *p, const struct prov_request *req,
+		struct prov_vm_info *info, char *why);
+
+/* The checks of prov_create without creating or reserving anything: for
+ * admitting a lease before it is committed. Same errors as prov_create. */
+int prov_admit_check(struct prov *p, const struct vm_spec *vm, char *why);
+
+/* Graceful ACPI shutdown, waiting up to timeout_ms (0: destroy at once),
+ * then destroy; undefines the domain, archives the console log and deletes
+ * every file made for the lease. *graceful (may be NULL) says whether the
+ * guest went down by itself. TALLY_E_NOTFOUND for an unknown lease. */
+int prov_stop(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN],
+	      unsigned timeout_ms, bool *graceful, char *why);
+
+int prov_lookup(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN],
+		struct prov_vm_info *info);
+/* The guest's IPv4 address as the NAT network's DHCP server leased it, into
+ * buf[64]. TALLY_E_NOTFOUND when it has none (yet), and always in user and
+ * none network modes. */
+int prov_vm_address(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN], char *buf);
+/* Every VM this provisioner manages; *out is malloc'd (free it). */
+int prov_list(struct prov *p, struct prov_vm_info **out, size_t *n);
+
+/* The domain XML prov_create would define for req, without creating
+ * anything (for tests and the benchmark). *xml is malloc'd. */
+int prov_render_xml(struct prov *p, const struct prov_request *req, char **xml,
+		    char *why);
+
+/* The domain name for a lease under this provisioner's prefix. */
+void prov_domain_name(const struct prov *p, const uint8_t lease_id[LEASE_ID_LEN],
+		      char name[PROV_NAME_MAX]);
+
+#endif
