@@ -23,6 +23,7 @@ void config_defaults(struct config *c)
 	snprintf(c->uri, sizeof(c->uri), "qemu:///system");
 	snprintf(c->domain_type, sizeof(c->domain_type), "kvm");
 	snprintf(c->network, sizeof(c->network), "nat");
+	snprintf(c->name_prefix, sizeof(c->name_prefix), "tally-");
 	c->overcommit_cpu_milli = 1000;
 	c->overcommit_mem_milli = 1000;
 }
@@ -140,6 +141,8 @@ static int libvirt_key(struct config *c, const char *k, const char *v)
 			return TALLY_E_RANGE;
 		return set_str(c->network, sizeof(c->network), v);
 	}
+	if (!strcmp(k, "name_prefix"))
+		return set_str(c->name_prefix, sizeof(c->name_prefix), v);
 	if (!strcmp(k, "state_dir"))
 		return set_str(c->state_dir, sizeof(c->state_dir), v);
 	if (!strcmp(k, "archive_dir"))

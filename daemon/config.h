@@ -45,6 +45,7 @@ struct config {
 	char uri[256];
 	char domain_type[16];            /* kvm | qemu */
 	char network[16];                /* nat | user | none */
+	char name_prefix[40];            /* domain names: <prefix><lease id prefix> */
 	char state_dir[CONFIG_PATH_MAX];
 	char archive_dir[CONFIG_PATH_MAX];
 	uint32_t overcommit_cpu_milli;   /* 2.0 -> 2000 */

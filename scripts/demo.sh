@@ -24,6 +24,7 @@ ls -l build/guest
 
 step "3. libvirt"
 DIR=$(mktemp -d /tmp/tally-demo.XXXXXX)
+chmod 0755 "$DIR"   # QEMU runs as libvirt-qemu and reads the VM files below it
 PIN=/sys/fs/bpf/tally-demo-$$
 NODE_PID=
 cleanup() {

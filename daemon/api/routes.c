@@ -1,0 +1,615 @@
+/* The node's HTTP API (docs/PROTOCOL.md): one handler per route. Handlers
+ * only read the ledger or hand it a signed transaction; they never trust the
+ * request beyond what the strict decoders accept. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/api/views.h"
+#include "daemon/keeper.h"
+#include "daemon/node.h"
+#include "lib/codec.h"
+#include "lib/errors.h"
+
+#define BLOCKS_PER_CALL 1000
+
+static uint64_t now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+/* A path segment that must be 64 hex characters (an id or a key). */
+static int seg_hash(const struct http_request *req, size_t i, uint8_t out[HASH_LEN],
+		    struct http_response *resp)
+{
+	if (i >= req->nseg || hex_decode(req->seg[i], out, HASH_LEN)) {
+		http_error(resp, 400, "encoding", "'%s' is not 64 hex characters",
+			   i < req->nseg ? req->seg[i] : "");
+		return TALLY_E_ENCODING;
+	}
+	return 0;
+}
+
+static int seg_u64(const struct http_request *req, size_t i, uint64_t *out,
+		   struct http_response *resp)
+{
+	const char *s = req->seg[i];
+	char *end;
+
+	*out = strtoull(s, &end, 10);
+	if (!*s || *end || s[0] == '-' || s[0] == '+' || (s[0] == '0' && s[1])) {
+		http_error(resp, 400, "encoding", "'%s' is not a height", s);
+		return TALLY_E_ENCODING;
+	}
+	return 0;
+}
+
+static void get_healthz(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	(void)ctx;
+	(void)req;
+	resp->status = 200;
+	resp->text = strdup("ok\n");
+}
+
+static json_t *prices_json(const struct lease_prices *p)
+{
+	return json_pack("{s:I, s:I, s:I}", "vcpu_second", (json_int_t)p->vcpu_second,
+			 "mem_gib_second", (json_int_t)p->mem_gib_second, "gpu_second",
+			 (json_int_t)p->gpu_second);
+}
+
+static void get_status(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	struct ledger_status st;
+	struct validator_set vals;
+	(void)req;
+
+	if (ledger_status(n->ledger, &st) || ledger_valset(n->ledger, st.height + 1, &vals)) {
+		http_error(resp, 500, "internal", "cannot read the ledger status");
+		return;
+	}
+	json_t *images = json_array();
+	for (size_t i = 0; i < n->cfg.nimages; i++)
+		json_array_append_new(images, json_string(n->cfg.images[i].name));
+	http_json(resp, 200, json_pack("{s:s, s:o, s:I, s:o, s:I, s:o, s:I, s:o, s:o, s:I, s:o,"
+				       " s:o, s:I, s:I}",
+				       "chain_id", st.chain_id,
+				       "genesis_hash", json_hex(st.genesis_hash, HASH_LEN),
+				       "height", (json_int_t)st.height,
+				       "block_id", json_hex(st.last_block_id, HASH_LEN),
+				       "time_ns", (json_int_t)st.time_ns,
+				       "state_root", json_hex(st.state_root, HASH_LEN),
+				       "usage_size", (json_int_t)st.usage_size,
+				       "usage_root", json_hex(st.usage_root, HASH_LEN),
+				       "node", json_hex(n->key.pub, PUBKEY_LEN),
+				       "mempool", (json_int_t)st.mempool_size,
+				       "validators", view_valset(&vals),
+				       "prices", prices_json(&n->cfg.prices),
+				       "interval_s", (json_int_t)n->cfg.interval_s,
+				       "vms", (json_int_t)(n->keeper ? keeper_vm_count(n->keeper) : 0)));
+	json_object_set_new(resp->json, "images", images);
+}
+
+static void get_genesis(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	(void)req;
+
+	resp->status = 200;
+	resp->text = genesis_to_json(&n->genesis);
+	resp->content_type = "application/json";
+	if (!resp->text)
+		http_error(resp, 500, "internal", "out of memory");
+}
+
+static void get_account(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	uint8_t pub[PUBKEY_LEN];
+	struct account a = { 0 };
+	struct validator_entry v = { 0 };
+
+	if (seg_hash(req, 2, pub, resp))
+		return;
+	int rc = ledger_account(n->ledger, pub, &a);
+	if (rc && rc != TALLY_E_NOTFOUND) {
+		http_error_from(resp, rc, "cannot read the account");
+		return;
+	}
+	if (ledger_validator(n->ledger, pub, &v))
+		memset(&v, 0, sizeof(v));
+	http_json(resp, 200, json_pack("{s:s, s:I, s:I, s:I}", "pubkey", req->seg[2],
+				       "balance", (json_int_t)a.balance, "nonce",
+				       (json_int_t)a.nonce, "stake", (json_int_t)v.stake));
+}
+
+static int parse_state(const char *s, uint8_t *state)
+{
+	for (uint8_t st = LEASE_OPENED; st <= LEASE_CLOSED; st++) {
+		if (!strcmp(s, lease_state_name(st))) {
+			*state = st;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void get_leases(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	uint8_t tenant[PUBKEY_LEN], provider[PUBKEY_LEN];
+	struct lease_filter f = { 0 };
+	const char *q;
+	struct lease *leases = NULL;
+	size_t count = 0;
+
+	if ((q = http_query(req, "tenant"))) {
+		if (hex_decode(q, tenant, PUBKEY_LEN)) {
+			http_error(resp, 400, "encoding", "tenant is not 64 hex characters");
+			return;
+		}
+		f.tenant = tenant;
+	}
+	if ((q = http_query(req, "provider"))) {
+		if (hex_decode(q, provider, PUBKEY_LEN)) {
+			http_error(resp, 400, "encoding", "provider is not 64 hex characters");
+			return;
+		}
+		f.provider = provider;
+	}
+	if ((q = http_query(req, "state")) && parse_state(q, &f.state)) {
+		http_error(resp, 400, "invalid", "state must be opened, running or closed");
+		return;
+	}
+	int rc = ledger_leases(n->ledger, &f, &leases, &count);
+	if (rc) {
+		http_error_from(resp, rc, "cannot list leases");
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(arr, view_lease(&leases[i]));
+	free(leases);
+	http_json(resp, 200, json_pack("{s:o}", "leases", arr));
+}
+
+static int find_lease(struct node *n, const struct http_request *req, struct lease *l,
+		      struct http_response *resp)
+{
+	uint8_t id[LEASE_ID_LEN];
+
+	if (seg_hash(req, 2, id, resp))
+		return TALLY_E_ENCODING;
+	int rc = ledger_lease(n->ledger, id, l);
+	if (rc == TALLY_E_NOTFOUND)
+		http_error(resp, 404, "not_found", "no lease %s", req->seg[2]);
+	else if (rc)
+		http_error_from(resp, rc, "cannot read the lease");
+	return rc;
+}
+
+static void get_lease(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct lease l;
+
+	if (!find_lease(ctx, req, &l, resp))
+		http_json(resp, 200, view_lease(&l));
+}
+
+static json_t *usage_entry(struct node *n, const struct lease *l, const struct ledger_usage *u)
+{
+	struct tx t;
+	struct usage_charge charge = { 0 };
+	uint64_t height = 0;
+	uint32_t index = 0;
+	uint8_t *bytes = NULL;
+	size_t len;
+
+	if (tx_decode(&t, u->tx, u->tx_len) || t.kind != TX_USAGE)
+		return NULL;
+	settle_usage(&l->contract, &t.u.usage, &charge);
+	if (!ledger_tx(n->ledger, u->tx_hash, &bytes, &len, &height, &index))
+		free(bytes);
+	return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "seq", (json_int_t)u->seq,
+			 "index", (json_int_t)u->index, "height", (json_int_t)height,
+			 "hash", json_hex(u->tx_hash, HASH_LEN), "tx", json_hex(u->tx, u->tx_len),
+			 "record", view_usage_record(&t.u.usage), "charge", view_charge(&charge));
+}
+
+static void get_lease_usage(void *ctx, const struct http_request *req,
+			    struct http_response *resp)
+{
+	struct node *n = ctx;
+	struct lease l;
+	struct ledger_usage *u = NULL;
+	size_t count = 0;
+
+	if (find_lease(n, req, &l, resp))
+		return;
+	int rc = ledger_lease_usage(n->ledger, l.id, &u, &count);
+	if (rc) {
+		http_error_from(resp, rc, "cannot read usage records");
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(arr, usage_entry(n, &l, &u[i]));
+	ledger_usage_free(u, count);
+	http_json(resp, 200, json_pack("{s:o}", "records", arr));
+}
+
+static void get_lease_private(void *ctx, const struct http_request *req,
+			      struct http_response *resp)
+{
+	struct node *n = ctx;
+	struct lease l;
+	uint8_t signer[PUBKEY_LEN];
+	json_t *info = NULL;
+
+	if (auth_check(&n->auth, req, n->genesis.chain_id, now_s(), signer, resp))
+		return;
+	if (find_lease(n, req, &l, resp))
+		return;
+	if (memcmp(signer, l.contract.tenant, PUBKEY_LEN)) {
+		http_error(resp, 403, "unauthorized", "only the lease's tenant may read this");
+		return;
+	}
+	int rc = n->keeper ? keeper_vm_private(n->keeper, l.id, &info) : TALLY_E_NOTFOUND;
+	if (rc == TALLY_E_NOTFOUND)
+		http_error(resp, 404, "not_found", "this node runs no VM for lease %s (state %s)",
+			   req->seg[2], lease_state_name(l.state));
+	else if (rc)
+		http_error_from(resp, rc, "cannot read the VM");
+	else
+		http_json(resp, 200, info);
+}
+
+static json_t *block_entry(struct node *n, uint64_t height, int *rc)
+{
+	struct stored_block sb;
+	struct block_header h;
+
+	*rc = ledger_block_raw(n->ledger, height, &sb);
+	if (*rc)
+		return NULL;
+	*rc = header_decode(&h, sb.header, sb.header_len);
+	json_t *j = *rc ? NULL : json_pack("{s:I, s:o, s:o, s:o, s:o}", "height",
+					   (json_int_t)height, "id", json_hex(sb.id, HASH_LEN),
+					   "header", view_header(&h),
+					   "block", json_hex(sb.body, sb.body_len),
+					   "cert", json_hex(sb.cert, sb.cert_len));
+	stored_block_free(&sb);
+	return j;
+}
+
+static void get_block(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	uint64_t height;
+	int rc;
+
+	if (seg_u64(req, 2, &height, resp))
+		return;
+	json_t *j = block_entry(ctx, height, &rc);
+	if (rc == TALLY_E_NOTFOUND)
+		http_error(resp, 404, "not_found", "no block at height %" PRIu64, height);
+	else if (rc)
+		http_error_from(resp, rc, "cannot read the block");
+	else
+		http_json(resp, 200, j);
+}
+
+static void get_blocks(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	struct ledger_status st;
+	uint64_t from = 1, to;
+
+	if (ledger_status(n->ledger, &st)) {
+		http_error(resp, 500, "internal", "cannot read the ledger status");
+		return;
+	}
+	to = st.height;
+	int rf = http_query_u64(req, "from", &from), rt = http_query_u64(req, "to", &to);
+	if (rf == TALLY_E_RANGE || rt == TALLY_E_RANGE || from == 0 || from > to + 1) {
+		http_error(resp, 400, "range", "from and to must be heights with 1 <= from <= to");
+		return;
+	}
+	if (to > st.height)
+		to = st.height;
+	if (to >= from && to - from >= BLOCKS_PER_CALL)
+		to = from + BLOCKS_PER_CALL - 1;
+	json_t *arr = json_array();
+	for (uint64_t h = from; h <= to; h++) {
+		int rc;
+		json_t *e = block_entry(n, h, &rc);
+		if (rc) {
+			json_decref(arr);
+			http_error_from(resp, rc, "cannot read a block");
+			return;
+		}
+		json_array_append_new(arr, e);
+	}
+	http_json(resp, 200, json_pack("{s:o, s:I}", "blocks", arr, "height",
+				       (json_int_t)st.height));
+}
+
+static void get_validators(void *ctx, const struct http_request *req,
+			   struct http_response *resp)
+{
+	struct node *n = ctx;
+	struct ledger_status st;
+	struct validator_set vals;
+	uint64_t height;
+
+	if (ledger_status(n->ledger, &st)) {
+		http_error(resp, 500, "internal", "cannot read the ledger status");
+		return;
+	}
+	height = st.height;
+	if (http_query_u64(req, "height", &height) == TALLY_E_RANGE || height > st.height) {
+		http_error(resp, 400, "range", "height must be at most %" PRIu64, st.height);
+		return;
+	}
+	int rc = ledger_valset(n->ledger, height + 1, &vals);
+	if (rc) {
+		http_error_from(resp, rc, "cannot read the validator set");
+		return;
+	}
+	http_json(resp, 200, json_pack("{s:I, s:o}", "height", (json_int_t)height,
+				       "validators", view_valset(&vals)));
+}
+
+static void get_tx(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	uint8_t hash[HASH_LEN];
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	uint64_t height;
+	uint32_t index;
+	struct tx t;
+
+	if (seg_hash(req, 2, hash, resp))
+		return;
+	int rc = ledger_tx(n->ledger, hash, &bytes, &len, &height, &index);
+	if (rc == TALLY_E_NOTFOUND) {
+		http_error(resp, 404, "not_found", "transaction %s is not committed", req->seg[2]);
+		return;
+	}
+	if (rc || tx_decode(&t, bytes, len)) {
+		free(bytes);
+		http_error(resp, 500, "internal", "cannot read the transaction");
+		return;
+	}
+	http_json(resp, 200, json_pack("{s:s, s:I, s:I, s:s, s:o}", "hash", req->seg[2],
+				       "height", (json_int_t)height, "index", (json_int_t)index,
+				       "kind", tx_kind_name(t.kind), "tx", json_hex(bytes, len)));
+	free(bytes);
+}
+
+static json_t *proof_json(uint8_t proof[][HASH_LEN], size_t count)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(arr, json_hex(proof[i], HASH_LEN));
+	return arr;
+}
+
+static void get_inclusion(void *ctx, const struct http_request *req,
+			  struct http_response *resp)
+{
+	struct node *n = ctx;
+	uint8_t proof[MERKLE_MAX_PROOF][HASH_LEN], leaf[HASH_LEN], root[HASH_LEN];
+	uint64_t index, size;
+	size_t count;
+
+	if (http_query_u64(req, "index", &index) || http_query_u64(req, "size", &size)) {
+		http_error(resp, 400, "invalid", "index and size are required decimal integers");
+		return;
+	}
+	int rc = ledger_usage_inclusion(n->ledger, index, size, leaf, proof, &count);
+	if (!rc)
+		rc = ledger_usage_root(n->ledger, size, root);
+	if (rc) {
+		http_error_from(resp, rc == TALLY_E_PROOF_INDEX ? TALLY_E_RANGE : rc,
+				"no such index or size in the usage log");
+		return;
+	}
+	http_json(resp, 200, json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)index,
+				       "size", (json_int_t)size, "leaf_hash",
+				       json_hex(leaf, HASH_LEN), "root", json_hex(root, HASH_LEN),
+				       "proof", proof_json(proof, count)));
+}
+
+static void get_consistency(void *ctx, const struct http_request *req,
+			    struct http_response *resp)
+{
+	struct node *n = ctx;
+	uint8_t proof[MERKLE_MAX_PROOF][HASH_LEN], old_root[HASH_LEN], new_root[HASH_LEN];
+	uint64_t old_size, new_size;
+	size_t count;
+
+	if (http_query_u64(req, "old", &old_size) || http_query_u64(req, "new", &new_size)) {
+		http_error(resp, 400, "invalid", "old and new are required decimal integers");
+		return;
+	}
+	int rc = ledger_usage_consistency(n->ledger, old_size, new_size, proof, &count);
+	if (!rc)
+		rc = ledger_usage_root(n->ledger, old_size, old_root);
+	if (!rc)
+		rc = ledger_usage_root(n->ledger, new_size, new_root);
+	if (rc) {
+		http_error_from(resp, rc == TALLY_E_PROOF_RANGE ? TALLY_E_RANGE : rc,
+				"no such sizes in the usage log");
+		return;
+	}
+	http_json(resp, 200, json_pack("{s:I, s:I, s:o, s:o, s:o}", "old", (json_int_t)old_size,
+				       "new", (json_int_t)new_size, "old_root",
+				       json_hex(old_root, HASH_LEN), "new_root",
+				       json_hex(new_root, HASH_LEN), "proof",
+				       proof_json(proof, count)));
+}
+
+static void get_node_vms(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	(void)req;
+
+	if (!n->keeper) {
+		http_json(resp, 200, json_pack("{s:[]}", "vms"));
+		return;
+	}
+	http_json(resp, 200, keeper_vms_json(n->keeper));
+}
+
+/* A lease addressed to this node must also pass the node's own rules
+ * (prices, images, capacity) before it is accepted: refusing it later would
+ * move the tenant's deposit for nothing. */
+static int admit_lease(struct node *n, const uint8_t *bytes, size_t len, char *why)
+{
+	struct tx t;
+
+	if (!n->keeper || tx_decode(&t, bytes, len) || t.kind != TX_LEASE_OPEN ||
+	    memcmp(t.u.open.provider, n->key.pub, PUBKEY_LEN))
+		return 0;   /* ledger_submit judges everything else */
+	return keeper_admit(n->keeper, &t.u.open, why);
+}
+
+static void post_tx(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	json_error_t jerr;
+	uint8_t hash[HASH_LEN];
+	char why[WHY_MAX] = "";
+
+	json_t *body = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES,
+				  &jerr);
+	const char *hex = json_string_value(json_object_get(body, "tx"));
+	if (!body || !hex || json_object_size(body) != 1) {
+		json_decref(body);
+		http_error(resp, 400, "invalid", "body must be {\"tx\": \"<hex of a signed "
+			   "transaction>\"}");
+		return;
+	}
+	size_t hexlen = strlen(hex);
+	if (hexlen % 2 || hexlen / 2 > TX_MAX_SIZE) {
+		json_decref(body);
+		http_error(resp, 400, "encoding", "tx is not hex of at most %d bytes", TX_MAX_SIZE);
+		return;
+	}
+	uint8_t *bytes = malloc(hexlen / 2 + 1);
+	if (!bytes || hex_decode(hex, bytes, hexlen / 2)) {
+		free(bytes);
+		json_decref(body);
+		http_error(resp, 400, "encoding", "tx is not hex");
+		return;
+	}
+	json_decref(body);
+	int rc = admit_lease(n, bytes, hexlen / 2, why);
+	if (!rc)
+		rc = ledger_submit(n->ledger, bytes, hexlen / 2, hash, why);
+	free(bytes);
+	if (rc) {
+		http_error_from(resp, rc, why);
+		return;
+	}
+	http_json(resp, 202, json_pack("{s:o}", "hash", json_hex(hash, HASH_LEN)));
+}
+
+static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp);
+
+const struct http_route api_routes[] = {
+	{ "GET", "/healthz", get_healthz },
+	{ "GET", "/metrics", get_metrics },
+	{ "GET", "/v1/status", get_status },
+	{ "GET", "/v1/genesis", get_genesis },
+	{ "GET", "/v1/accounts/*", get_account },
+	{ "GET", "/v1/leases", get_leases },
+	{ "GET", "/v1/leases/*", get_lease },
+	{ "GET", "/v1/leases/*/usage", get_lease_usage },
+	{ "GET", "/v1/leases/*/private", get_lease_private },
+	{ "GET", "/v1/blocks", get_blocks },
+	{ "GET", "/v1/blocks/*", get_block },
+	{ "GET", "/v1/validators", get_validators },
+	{ "GET", "/v1/tx/*", get_tx },
+	{ "POST", "/v1/tx", post_tx },
+	{ "GET", "/v1/proofs/inclusion", get_inclusion },
+	{ "GET", "/v1/proofs/consistency", get_consistency },
+	{ "GET", "/v1/node/vms", get_node_vms },
+};
+const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
+
+/* Prometheus text exposition. Lease totals come from the committed state, so
+ * they are what was billed, not an estimate. */
+static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct node *n = ctx;
+	struct ledger_status st;
+	struct lease *leases = NULL;
+	size_t count = 0, by_state[4] = { 0 };
+	uint64_t cpu = 0, delay = 0, gpu = 0, charged = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	(void)req;
+
+	if (ledger_status(n->ledger, &st) ||
+	    ledger_leases(n->ledger, &(struct lease_filter){ 0 }, &leases, &count)) {
+		http_error(resp, 500, "internal", "cannot read the ledger");
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (leases[i].state <= LEASE_CLOSED)
+			by_state[leases[i].state]++;
+		cpu += leases[i].cpu_ns;
+		delay += leases[i].run_delay_ns;
+		gpu += leases[i].gpu_ns;
+		charged += leases[i].charged;
+	}
+	free(leases);
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		http_error(resp, 500, "internal", "out of memory");
+		return;
+	}
+	fprintf(f, "# HELP tally_block_height Height of the last committed block.\n"
+		   "# TYPE tally_block_height gauge\ntally_block_height %" PRIu64 "\n",
+		st.height);
+	fprintf(f, "# HELP tally_mempool_transactions Transactions waiting for a block.\n"
+		   "# TYPE tally_mempool_transactions gauge\ntally_mempool_transactions %zu\n",
+		st.mempool_size);
+	fprintf(f, "# HELP tally_usage_records Usage records in the usage log.\n"
+		   "# TYPE tally_usage_records gauge\ntally_usage_records %" PRIu64 "\n",
+		st.usage_size);
+	fprintf(f, "# HELP tally_leases Leases by state.\n# TYPE tally_leases gauge\n");
+	for (uint8_t s = LEASE_OPENED; s <= LEASE_CLOSED; s++)
+		fprintf(f, "tally_leases{state=\"%s\"} %zu\n", lease_state_name(s), by_state[s]);
+	fprintf(f, "# HELP tally_vms VMs this node runs.\n# TYPE tally_vms gauge\n"
+		   "tally_vms %zu\n", n->keeper ? keeper_vm_count(n->keeper) : (size_t)0);
+	fprintf(f, "# HELP tally_metered_cpu_seconds_total CPU time billed in usage records.\n"
+		   "# TYPE tally_metered_cpu_seconds_total counter\n"
+		   "tally_metered_cpu_seconds_total %" PRIu64 ".%09" PRIu64 "\n",
+		cpu / 1000000000, cpu % 1000000000);
+	fprintf(f, "# HELP tally_metered_run_delay_seconds_total vCPU run-queue delay recorded.\n"
+		   "# TYPE tally_metered_run_delay_seconds_total counter\n"
+		   "tally_metered_run_delay_seconds_total %" PRIu64 ".%09" PRIu64 "\n",
+		delay / 1000000000, delay % 1000000000);
+	fprintf(f, "# HELP tally_metered_gpu_seconds_total GPU assignment time recorded.\n"
+		   "# TYPE tally_metered_gpu_seconds_total counter\n"
+		   "tally_metered_gpu_seconds_total %" PRIu64 ".%09" PRIu64 "\n",
+		gpu / 1000000000, gpu % 1000000000);
+	fprintf(f, "# HELP tally_charged_micros_total Amount charged to tenants, micro-units.\n"
+		   "# TYPE tally_charged_micros_total counter\n"
+		   "tally_charged_micros_total %" PRIu64 "\n", charged);
+	fprintf(f, "# HELP tally_api_errors_total API requests answered with an error.\n"
+		   "# TYPE tally_api_errors_total counter\ntally_api_errors_total %" PRIu64 "\n",
+		http_server_errors(n->http));
+	fclose(f);
+	resp->status = 200;
+	resp->text = buf;
+	resp->content_type = "text/plain; version=0.0.4";
+}

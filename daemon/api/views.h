@@ -1,0 +1,18 @@
+/* JSON views of ledger objects for the API. JSON is for people and clients;
+ * anything a client must verify is also given as hex of its canonical bytes. */
+#ifndef TALLY_VIEWS_H
+#define TALLY_VIEWS_H
+
+#include <jansson.h>
+
+#include "contracts/contract.h"
+#include "lib/block.h"
+
+json_t *json_hex(const void *p, size_t n);
+json_t *view_lease(const struct lease *l);
+json_t *view_usage_record(const struct usage_record *u);
+json_t *view_charge(const struct usage_charge *c);
+json_t *view_header(const struct block_header *h);
+json_t *view_valset(const struct validator_set *s);
+
+#endif

@@ -1,0 +1,676 @@
+/* The lease keeper (see keeper.h). One thread drives every lease of this
+ * node by comparing the committed ledger state with the VMs it runs:
+ *
+ *   opened lease, no VM      -> provision it, commit LEASE_START
+ *                               (or LEASE_CLOSE rejected when it can't)
+ *   running lease            -> every interval, one USAGE record: read the
+ *                               meters (two-phase, see daemon/meter/cpumeter.h),
+ *                               sign, submit; the next waits for its commit
+ *   term ended               -> last record up to the end, LEASE_CLOSE term-ended
+ *   escrow below one interval-> last record, LEASE_CLOSE escrow-exhausted
+ *   VM failed (event)        -> LEASE_CLOSE provider-failed, no further charge
+ *   closed lease, VM exists  -> stop the VM, delete its files
+ *
+ * Because every decision is taken from committed state, a restart (even
+ * after SIGKILL) resumes where the chain is: the next record starts where the
+ * last committed one ended, and the meter's uncommitted sample is dropped so
+ * its usage goes into that record instead of being counted twice. */
+#include "daemon/keeper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/meter/cpumeter.h"
+#include "daemon/meter/gpu.h"
+#include "daemon/node.h"
+#include "daemon/provision/provision.h"
+#include "lib/codec.h"
+#include "lib/errors.h"
+#include "lib/tx.h"
+
+#define NS_PER_S 1000000000ull
+#define TICK_MS 200
+#define STOP_TIMEOUT_MS 5000
+#define FAILURES_MAX 64
+#define CONSOLE_TAIL 4096
+
+enum kept_phase {
+	KEPT_STARTING,      /* VM up, LEASE_START submitted, not yet committed */
+	KEPT_RUNNING,       /* metering */
+	KEPT_CLOSING,       /* LEASE_CLOSE submitted */
+};
+
+struct kept {
+	uint8_t id[LEASE_ID_LEN];
+	char hex[2 * LEASE_ID_LEN + 1];
+	char vm[PROV_NAME_MAX];          /* domain name, also the meter's VM name */
+	enum kept_phase phase;
+	bool metered;                    /* registered with the CPU meter */
+	bool inflight;                   /* a USAGE record awaits its commit */
+	uint64_t inflight_seq;
+	uint64_t submitted_ns;           /* when the last tx of this lease went out */
+	size_t ngpus;
+	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
+	/* for the operator view */
+	uint64_t top_cpu_ns, top_at_ns;
+	double cpu_pct;
+};
+
+struct keeper {
+	struct node *node;
+	struct prov *prov;
+	struct meter *meter;
+	struct gpu_meter gpu;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	struct kept *kept;
+	size_t nkept;
+	/* Failure events from the libvirt thread, handled by the keeper thread. */
+	uint8_t failed[FAILURES_MAX][LEASE_ID_LEN];
+	size_t nfailed;
+};
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static struct kept *kept_find(struct keeper *k, const uint8_t id[LEASE_ID_LEN])
+{
+	for (size_t i = 0; i < k->nkept; i++)
+		if (!memcmp(k->kept[i].id, id, LEASE_ID_LEN))
+			return &k->kept[i];
+	return NULL;
+}
+
+static struct kept *kept_add(struct keeper *k, const uint8_t id[LEASE_ID_LEN])
+{
+	struct kept *grown = realloc(k->kept, (k->nkept + 1) * sizeof(*grown));
+
+	if (!grown)
+		return NULL;
+	k->kept = grown;
+	struct kept *e = &k->kept[k->nkept++];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, id, LEASE_ID_LEN);
+	hex_encode(id, LEASE_ID_LEN, e->hex);
+	prov_domain_name(k->prov, id, e->vm);
+	return e;
+}
+
+static void kept_remove(struct keeper *k, struct kept *e)
+{
+	size_t i = (size_t)(e - k->kept);
+
+	memmove(&k->kept[i], &k->kept[i + 1], (k->nkept - i - 1) * sizeof(*e));
+	k->nkept--;
+}
+
+/* Signs tx as this node and hands it to the ledger. */
+static int submit(struct keeper *k, struct tx *t, const char *what, const char *lease_hex)
+{
+	struct node *n = k->node;
+	uint8_t hash[HASH_LEN];
+	char why[WHY_MAX] = "";
+	struct enc e;
+	int rc;
+
+	t->version = TX_VERSION;
+	snprintf(t->chain_id, sizeof(t->chain_id), "%s", n->genesis.chain_id);
+	memcpy(t->signer, n->key.pub, PUBKEY_LEN);
+	if ((rc = ledger_next_nonce(n->ledger, n->key.pub, &t->nonce)))
+		return rc;
+	if ((rc = tx_sign(t, &n->key)))
+		return rc;
+	enc_init(&e);
+	tx_encode(&e, t);
+	rc = enc_error(&e);
+	if (!rc)
+		rc = ledger_submit(n->ledger, e.buf, e.len, hash, why);
+	enc_free(&e);
+	if (rc)
+		log_warn("lease %.12s: %s not submitted: %s", lease_hex, what,
+			 why[0] ? why : tally_strerror(rc));
+	else
+		log_info("lease %.12s: %s submitted", lease_hex, what);
+	return rc;
+}
+
+static int submit_close(struct keeper *k, struct kept *e, enum lease_close_reason reason)
+{
+	struct tx t = { .kind = TX_LEASE_CLOSE };
+	char what[64];
+
+	memcpy(t.u.close.lease_id, e->id, LEASE_ID_LEN);
+	t.u.close.reason = (uint8_t)reason;
+	snprintf(what, sizeof(what), "LEASE_CLOSE (%s)", lease_close_reason_name(reason));
+	int rc = submit(k, &t, what, e->hex);
+	if (!rc) {
+		e->phase = KEPT_CLOSING;
+		e->submitted_ns = wall_ns();
+	}
+	return rc;
+}
+
+static bool is_active(void *arg, const uint8_t id[LEASE_ID_LEN])
+{
+	struct keeper *k = arg;
+	struct lease l;
+
+	if (ledger_lease(k->node->ledger, id, &l))
+		return false;
+	return l.state != LEASE_CLOSED && !memcmp(l.contract.provider, k->node->key.pub, PUBKEY_LEN);
+}
+
+static void on_prov_event(void *arg, const uint8_t id[LEASE_ID_LEN], enum prov_event_kind kind,
+			  const char *detail)
+{
+	struct keeper *k = arg;
+	char hex[2 * LEASE_ID_LEN + 1];
+
+	hex_encode(id, LEASE_ID_LEN, hex);
+	log_info("lease %.12s: VM %s%s%s", hex, prov_event_name(kind), detail ? ": " : "",
+		 detail ? detail : "");
+	if (!prov_event_is_provider_failure(kind) && kind != PROV_EV_SHUTDOWN)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (k->nfailed < FAILURES_MAX)
+		memcpy(k->failed[k->nfailed++], id, LEASE_ID_LEN);
+	pthread_cond_signal(&k->wake);
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* The node's own admission rules for a lease addressed to it. */
+static int admit(struct keeper *k, const struct lease_contract *c, char *why)
+{
+	const struct lease_prices *offer = &k->node->cfg.prices;
+
+	if (c->prices.vcpu_second < offer->vcpu_second ||
+	    c->prices.mem_gib_second < offer->mem_gib_second ||
+	    c->prices.gpu_second < offer->gpu_second) {
+		snprintf(why, WHY_MAX, "prices are below this node's offer (vcpu_second %" PRIu64
+			 ", mem_gib_second %" PRIu64 ", gpu_second %" PRIu64 ")",
+			 offer->vcpu_second, offer->mem_gib_second, offer->gpu_second);
+		return TALLY_E_CONTRACT;
+	}
+	return prov_admit_check(k->prov, &c->vm, why);
+}
+
+int keeper_admit(struct keeper *k, const struct lease_contract *c, char *why)
+{
+	return admit(k, c, why);
+}
+
+static void meter_register(struct keeper *k, struct kept *e, const struct lease *l)
+{
+	char why[WHY_MAX] = "";
+
+	if (e->metered)
+		return;
+	int rc = meter_vm_register_domain(k->meter, e->vm, NULL, l->contract.vm.memory_mib, why);
+	if (rc) {
+		log_warn("lease %.12s: VM %s not metered yet: %s", e->hex, e->vm, why);
+		return;
+	}
+	e->metered = true;
+	/* The committed records are the truth: a sample prepared but never
+	 * committed by a previous run is dropped and counted again. */
+	if (l->next_seq > 0)
+		meter_vm_commit(k->meter, e->vm, l->next_seq - 1);
+}
+
+static void start_lease(struct keeper *k, const struct lease *l)
+{
+	struct prov_request req = { .vm = l->contract.vm };
+	struct prov_vm_info info;
+	char why[WHY_MAX] = "";
+	struct kept *e = kept_add(k, l->id);
+
+	if (!e)
+		return;
+	memcpy(req.lease_id, l->id, LEASE_ID_LEN);
+	/* A VM adopted at reconcile (the node died between define and
+	 * LEASE_START) is used as it is. */
+	int rc = prov_lookup(k->prov, l->id, &info);
+	if (rc) {
+		rc = admit(k, &l->contract, why);
+		if (!rc)
+			rc = prov_create(k->prov, &req, &info, why);
+	}
+	if (rc) {
+		log_warn("lease %.12s: rejected: %s", e->hex, why);
+		submit_close(k, e, CLOSE_REJECTED);
+		return;
+	}
+	e->ngpus = info.n_gpus;
+	memcpy(e->gpus, info.gpus, sizeof(e->gpus));
+	if (gpu_meter_attach(&k->gpu, l->id, (const char (*)[13])e->gpus, e->ngpus, why))
+		log_warn("lease %.12s: %s", e->hex, why);
+	meter_register(k, e, l);
+	struct tx t = { .kind = TX_LEASE_START };
+	memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
+	if (!submit(k, &t, "LEASE_START", e->hex)) {
+		e->phase = KEPT_STARTING;
+		e->submitted_ns = wall_ns();
+	}
+}
+
+/* Builds, signs and submits the next usage record of a running lease, for
+ * [last end, end_ns]. */
+static int submit_usage(struct keeper *k, struct kept *e, const struct lease *l, uint64_t end_ns)
+{
+	const struct lease_contract *c = &l->contract;
+	uint64_t start_ns = l->next_seq ? l->last_end_ns : l->started_ns;
+	struct meter_sample s;
+	struct tx t = { .kind = TX_USAGE };
+	struct usage_record *u = &t.u.usage;
+	char what[48];
+
+	if (end_ns <= start_ns)
+		return TALLY_E_RANGE;
+	int rc = meter_vm_prepare(k->meter, e->vm, l->next_seq, &s);
+	if (rc) {
+		log_warn("lease %.12s: meter read failed: %s", e->hex, tally_strerror(rc));
+		return rc;
+	}
+	uint64_t span = end_ns - start_ns;
+	memcpy(u->lease_id, l->id, LEASE_ID_LEN);
+	u->seq = l->next_seq;
+	memcpy(u->prev_hash, l->last_usage_hash, HASH_LEN);
+	u->start_ns = start_ns;
+	u->end_ns = end_ns;
+	/* QEMU's own threads (emulator, I/O) can use more host CPU than the
+	 * VM's vCPUs could; the tenant pays for at most its vCPUs' worth. */
+	u->cpu_ns = s.delta.cpu_ns;
+	if ((unsigned __int128)u->cpu_ns > (unsigned __int128)c->vm.vcpus * span)
+		u->cpu_ns = (uint64_t)c->vm.vcpus * span;
+	u->run_delay_ns = s.delta.run_delay_ns;
+	u->mem_mib = c->vm.memory_mib;
+	u->mem_peak_bytes = s.mem_peak_bytes;
+	uint64_t gpu_total = 0;
+	rc = gpu_meter_lease_ns(&k->gpu, l->id, (const char (*)[13])e->gpus, e->ngpus,
+				end_ns - l->started_ns, &gpu_total, &u->gpu_source);
+	if (rc)
+		return rc;
+	u->gpu_ns = gpu_total > l->gpu_ns ? gpu_total - l->gpu_ns : 0;
+	if ((unsigned __int128)u->gpu_ns > (unsigned __int128)c->vm.gpus * span)
+		u->gpu_ns = (uint64_t)c->vm.gpus * span;
+	snprintf(what, sizeof(what), "USAGE %" PRIu64, u->seq);
+	rc = submit(k, &t, what, e->hex);
+	if (!rc) {
+		e->inflight = true;
+		e->inflight_seq = u->seq;
+		e->submitted_ns = wall_ns();
+	}
+	return rc;
+}
+
+static void stop_vm(struct keeper *k, struct kept *e, const struct lease *l)
+{
+	char why[WHY_MAX] = "";
+	bool graceful = false;
+
+	if (e->metered) {
+		meter_vm_unregister(k->meter, e->vm);
+		e->metered = false;
+	}
+	gpu_meter_detach(&k->gpu, e->id, (const char (*)[13])e->gpus, e->ngpus);
+	int rc = prov_stop(k->prov, e->id, STOP_TIMEOUT_MS, &graceful, why);
+	if (rc && rc != TALLY_E_NOTFOUND)
+		log_error("lease %.12s: VM not stopped: %s", e->hex, why);
+	else
+		log_info("lease %.12s: closed (%s), VM %s removed", e->hex,
+			 lease_close_reason_name(l->close_reason), e->vm);
+}
+
+/* One running lease: commit the meter sample of a committed record, then
+ * decide whether the lease must end or the next record is due. */
+static void tend_running(struct keeper *k, struct kept *e, const struct lease *l, uint64_t now)
+{
+	const struct lease_contract *c = &l->contract;
+	uint64_t interval = (uint64_t)c->interval_s * NS_PER_S;
+	uint64_t term_end = l->started_ns + c->duration_s * NS_PER_S;
+	uint64_t last = l->next_seq ? l->last_end_ns : l->started_ns;
+
+	e->phase = e->phase == KEPT_CLOSING ? KEPT_CLOSING : KEPT_RUNNING;
+	meter_register(k, e, l);
+	if (!e->metered)
+		return;
+	if (e->inflight) {
+		if (l->next_seq <= e->inflight_seq) {
+			/* Not committed yet. A record refused at apply time never
+			 * commits: after a while, send it again. */
+			if (now - e->submitted_ns > 4 * interval + 10 * NS_PER_S)
+				e->inflight = false;
+			return;
+		}
+		meter_vm_commit(k->meter, e->vm, e->inflight_seq);
+		e->inflight = false;
+	}
+	if (e->phase == KEPT_CLOSING) {
+		if (now - e->submitted_ns > 10 * NS_PER_S)
+			e->phase = KEPT_RUNNING;   /* the close was lost; decide again */
+		return;
+	}
+	uint64_t max_charge = 0;
+	bool exhausted = settle_max_interval_charge(c, &max_charge) || l->escrow < max_charge;
+	bool term_over = now >= term_end;
+	if (term_over || exhausted) {
+		uint64_t end = term_over ? term_end : now;
+		if (end > last) {
+			submit_usage(k, e, l, end);   /* the last record; close after it */
+			return;
+		}
+		submit_close(k, e, term_over ? CLOSE_TERM_ENDED : CLOSE_EXHAUSTED);
+		return;
+	}
+	if (now - last >= interval) {
+		/* After downtime, catch up in records no longer than the contract
+		 * allows; the CPU cap per record keeps this in the tenant's favour. */
+		uint64_t end = now - last > 2 * interval ? last + 2 * interval : now;
+		submit_usage(k, e, l, end);
+	}
+}
+
+static void tend_failed(struct keeper *k)
+{
+	for (size_t i = 0; i < k->nfailed; i++) {
+		struct kept *e = kept_find(k, k->failed[i]);
+		struct lease l;
+		if (!e || e->phase == KEPT_CLOSING || ledger_lease(k->node->ledger, e->id, &l) ||
+		    l.state == LEASE_CLOSED)
+			continue;
+		/* No record for the interval the VM failed in: the tenant does
+		 * not pay for it. */
+		e->inflight = false;
+		submit_close(k, e, CLOSE_PROVIDER_FAILED);
+	}
+	k->nfailed = 0;
+}
+
+static void tend(struct keeper *k)
+{
+	struct node *n = k->node;
+	struct lease_filter f = { .provider = n->key.pub };
+	struct lease *leases = NULL;
+	size_t count = 0;
+	uint64_t now = wall_ns();
+
+	tend_failed(k);
+	if (ledger_leases(n->ledger, &f, &leases, &count))
+		return;
+	for (size_t i = 0; i < count; i++) {
+		const struct lease *l = &leases[i];
+		struct kept *e = kept_find(k, l->id);
+		switch (l->state) {
+		case LEASE_OPENED:
+			if (!e)
+				start_lease(k, l);
+			else if (e->phase == KEPT_STARTING && now - e->submitted_ns > 10 * NS_PER_S) {
+				struct tx t = { .kind = TX_LEASE_START };
+				memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
+				if (!submit(k, &t, "LEASE_START (again)", e->hex))
+					e->submitted_ns = now;
+			}
+			break;
+		case LEASE_RUNNING:
+			if (!e) {
+				/* Running on the chain but this node has no VM for it
+				 * (lost while the node was down): a provider failure. */
+				e = kept_add(k, l->id);
+				if (e && prov_lookup(k->prov, l->id, &(struct prov_vm_info){ 0 }))
+					submit_close(k, e, CLOSE_PROVIDER_FAILED);
+				break;
+			}
+			tend_running(k, e, l, now);
+			break;
+		case LEASE_CLOSED:
+			if (e) {
+				stop_vm(k, e, l);
+				kept_remove(k, e);
+			}
+			break;
+		}
+	}
+	free(leases);
+}
+
+static void *keeper_main(void *arg)
+{
+	struct keeper *k = arg;
+
+	pthread_mutex_lock(&k->lock);
+	while (!k->stop) {
+		tend(k);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += TICK_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&k->wake, &k->lock, &until);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+static void on_commit(void *ctx, const struct ledger_committed *c)
+{
+	struct keeper *k = ctx;
+	(void)c;
+
+	/* Only a nudge: the keeper thread reads the committed state itself. */
+	pthread_cond_signal(&k->wake);
+}
+
+static int open_prov(struct keeper *k, char *why)
+{
+	const struct config *cfg = &k->node->cfg;
+	struct prov_image images[CONFIG_IMAGES_MAX];
+	struct prov_gpu gpus[CONFIG_GPUS_MAX];
+
+	memset(images, 0, sizeof(images));
+	memset(gpus, 0, sizeof(gpus));
+	for (size_t i = 0; i < cfg->nimages; i++) {
+		const struct config_image *ci = &cfg->images[i];
+		struct prov_image *pi = &images[i];
+		snprintf(pi->name, sizeof(pi->name), "%s", ci->name);
+		snprintf(pi->disk_path, sizeof(pi->disk_path), "%s", ci->path);
+		snprintf(pi->disk_format, sizeof(pi->disk_format), "%s", ci->format);
+		snprintf(pi->kernel, sizeof(pi->kernel), "%s", ci->kernel);
+		snprintf(pi->initrd, sizeof(pi->initrd), "%s", ci->initrd);
+		snprintf(pi->cmdline, sizeof(pi->cmdline), "%s", ci->cmdline);
+		pi->min_memory_mib = ci->min_memory_mib;
+		pi->cloud_init = ci->cloud_init;
+		char classes[sizeof(ci->gpu_classes)], *save = NULL;
+		snprintf(classes, sizeof(classes), "%s", ci->gpu_classes);
+		for (char *tok = strtok_r(classes, ", ", &save);
+		     tok && pi->n_gpu_classes < PROV_IMAGE_CLASSES_MAX;
+		     tok = strtok_r(NULL, ", ", &save))
+			snprintf(pi->gpu_classes[pi->n_gpu_classes++], PROV_CLASS_MAX, "%s", tok);
+	}
+	for (size_t i = 0; i < cfg->ngpus; i++) {
+		snprintf(gpus[i].pci_addr, sizeof(gpus[i].pci_addr), "%.12s", cfg->gpus[i].address);
+		snprintf(gpus[i].class_name, sizeof(gpus[i].class_name), "%s",
+			 cfg->gpus[i].class_name);
+	}
+	struct prov_config pc = {
+		.uri = cfg->uri,
+		.name_prefix = cfg->name_prefix,
+		.domain_type = strcmp(cfg->domain_type, "qemu") ? PROV_DOMAIN_KVM : PROV_DOMAIN_QEMU,
+		.images = images,
+		.n_images = cfg->nimages,
+		.gpus = gpus,
+		.n_gpus = cfg->ngpus,
+		.cpu_overcommit = cfg->overcommit_cpu_milli / 1000.0,
+		.mem_overcommit = cfg->overcommit_mem_milli / 1000.0,
+		.state_dir = cfg->state_dir,
+		.log_archive_dir = cfg->archive_dir,
+		.net = !strcmp(cfg->network, "nat") ? PROV_NET_NAT :
+		       !strcmp(cfg->network, "user") ? PROV_NET_USER : PROV_NET_NONE,
+		.on_event = on_prov_event,
+		.event_arg = k,
+	};
+	return prov_open(&k->prov, &pc, why);
+}
+
+int keeper_start(struct keeper **out, struct node *n, char *why)
+{
+	struct keeper *k = calloc(1, sizeof(*k));
+	struct meter_opts mo = { .pin_dir = n->cfg.pin_dir };
+	struct prov_reconcile_report rep;
+	char note[WHY_MAX] = "";
+	int rc;
+
+	if (!k)
+		return TALLY_E_NOMEM;
+	k->node = n;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->wake, NULL);
+	if ((rc = meter_open(&k->meter, &mo, why)))
+		goto err;
+	log_info("CPU meter attached (%s), pinned in %s", meter_attach_kind(k->meter),
+		 n->cfg.pin_dir);
+	gpu_meter_open(&k->gpu, NULL, note);
+	log_info("%s", note);
+	if ((rc = open_prov(k, why)))
+		goto err;
+	if ((rc = prov_reconcile(k->prov, is_active, k, &rep, why)))
+		goto err;
+	log_info("reconciled VMs: %u adopted, %u orphans removed, %u stopped removed, "
+		 "%u stray files removed", rep.adopted, rep.removed_orphans, rep.removed_stopped,
+		 rep.removed_files);
+	ledger_set_commit_hook(n->ledger, on_commit, k);
+	if ((rc = pthread_create(&k->thread, NULL, keeper_main, k))) {
+		snprintf(why, WHY_MAX, "cannot start the keeper thread: %s", strerror(rc));
+		rc = TALLY_E_INTERNAL;
+		ledger_set_commit_hook(n->ledger, NULL, NULL);
+		goto err;
+	}
+	*out = k;
+	return 0;
+err:
+	if (k->prov)
+		prov_close(k->prov);
+	gpu_meter_close(&k->gpu);
+	if (k->meter)
+		meter_close(k->meter);
+	free(k);
+	return rc;
+}
+
+void keeper_stop(struct keeper *k)
+{
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	pthread_cond_signal(&k->wake);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	ledger_set_commit_hook(k->node->ledger, NULL, NULL);
+	/* VMs keep running and meters keep counting: a restarted node takes
+	 * over where this one stopped. */
+	prov_close(k->prov);
+	gpu_meter_close(&k->gpu);
+	meter_close(k->meter);
+	free(k->kept);
+	pthread_cond_destroy(&k->wake);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static json_t *console_tail(const char *path)
+{
+	char buf[CONSOLE_TAIL + 1];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return json_string("");
+	off_t size = lseek(fd, 0, SEEK_END);
+	off_t from = size > CONSOLE_TAIL ? size - CONSOLE_TAIL : 0;
+	ssize_t got = pread(fd, buf, CONSOLE_TAIL, from);
+	close(fd);
+	if (got < 0)
+		got = 0;
+	buf[got] = '\0';
+	/* jansson refuses invalid UTF-8; a console log can hold anything. */
+	for (ssize_t i = 0; i < got; i++)
+		if ((unsigned char)buf[i] >= 0x80 || (buf[i] < 0x20 && buf[i] != '\n' &&
+						      buf[i] != '\t'))
+			buf[i] = '?';
+	return json_string(buf);
+}
+
+int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], json_t **out)
+{
+	struct prov_vm_info info;
+
+	int rc = prov_lookup(k->prov, lease_id, &info);
+	if (rc)
+		return TALLY_E_NOTFOUND;
+	const char *net = k->node->cfg.network;
+	*out = json_pack("{s:s, s:s, s:b, s:s, s:o}", "domain", info.name, "network", net,
+			 "running", info.running, "address",
+			 !strcmp(net, "none") ? "none (no network)" :
+			 !strcmp(net, "user") ? "user-mode network, outbound only" :
+						"NAT, see the guest's DHCP lease",
+			 "console", console_tail(info.console_log));
+	return *out ? 0 : TALLY_E_NOMEM;
+}
+
+json_t *keeper_vms_json(struct keeper *k)
+{
+	json_t *arr = json_array();
+	uint64_t now = wall_ns();
+
+	pthread_mutex_lock(&k->lock);
+	for (size_t i = 0; i < k->nkept; i++) {
+		struct kept *e = &k->kept[i];
+		struct meter_sample s;
+		struct lease l;
+		if (!e->metered || meter_vm_read(k->meter, e->vm, &s) ||
+		    ledger_lease(k->node->ledger, e->id, &l))
+			continue;
+		if (e->top_at_ns && now > e->top_at_ns && s.total.cpu_ns >= e->top_cpu_ns)
+			e->cpu_pct = 100.0 * (double)(s.total.cpu_ns - e->top_cpu_ns) /
+				     (double)(now - e->top_at_ns);
+		e->top_cpu_ns = s.total.cpu_ns;
+		e->top_at_ns = now;
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I, s:I,"
+						     " s:I, s:I}",
+						     "lease", e->hex, "domain", e->vm, "state",
+						     lease_state_name(l.state),
+						     "vcpus", (json_int_t)l.contract.vm.vcpus,
+						     "memory_mib",
+						     (json_int_t)l.contract.vm.memory_mib,
+						     "cpu_ns", (json_int_t)s.total.cpu_ns,
+						     "cpu_pct", e->cpu_pct,
+						     "run_delay_ns", (json_int_t)s.total.run_delay_ns,
+						     "mem_bytes", (json_int_t)s.mem_current_bytes,
+						     "mem_peak_bytes", (json_int_t)s.mem_peak_bytes,
+						     "gpu_ns", (json_int_t)l.gpu_ns));
+	}
+	pthread_mutex_unlock(&k->lock);
+	return json_pack("{s:I, s:o}", "time_ns", (json_int_t)now, "vms", arr);
+}
+
+size_t keeper_vm_count(struct keeper *k)
+{
+	pthread_mutex_lock(&k->lock);
+	size_t n = k->nkept;
+	pthread_mutex_unlock(&k->lock);
+	return n;
+}

@@ -1,0 +1,35 @@
+/* The lease keeper: turns committed lease transactions into VMs and VMs into
+ * usage records. It provisions the VM of every lease addressed to this node
+ * and commits LEASE_START; every metering interval it reads the meters and
+ * submits a USAGE record chained to the lease's previous one; it stops the
+ * VM and commits LEASE_CLOSE at the end of the term, on the tenant's close,
+ * when the escrow runs out, or when the VM fails on the provider's side. */
+#ifndef TALLY_KEEPER_H
+#define TALLY_KEEPER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contracts/contract.h"
+
+struct node;
+struct keeper;
+
+int keeper_start(struct keeper **out, struct node *n, char *why);
+void keeper_stop(struct keeper *k);
+
+/* This node's own rules for a lease addressed to it, checked before the
+ * LEASE_OPEN enters the mempool: prices at or above the node's offer, an
+ * image from the catalogue, and room on the host. */
+int keeper_admit(struct keeper *k, const struct lease_contract *c, char *why);
+
+/* The VM's private details for its tenant: {"domain", "address", "console"}.
+ * TALLY_E_NOTFOUND when this node runs no VM for the lease. */
+int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], json_t **out);
+/* The operator view: {"vms": [{"lease", "domain", "vcpus", "cpu_ns", "cpu_pct",
+ * "run_delay_ns", "mem_bytes", "mem_peak_bytes", "gpu_ns"}]}. */
+json_t *keeper_vms_json(struct keeper *k);
+size_t keeper_vm_count(struct keeper *k);
+
+#endif

@@ -1,0 +1,30 @@
+/* One running tallyd: what the API handlers and the lease keeper share. */
+#ifndef TALLY_NODE_H
+#define TALLY_NODE_H
+
+#include <stdint.h>
+
+#include "daemon/api/auth.h"
+#include "daemon/api/http.h"
+#include "daemon/config.h"
+#include "daemon/ledger/ledger.h"
+#include "lib/crypto.h"
+#include "lib/genesis.h"
+
+struct keeper;
+
+struct node {
+	struct config cfg;
+	struct genesis genesis;
+	struct tally_key key;            /* validator and provider key */
+	struct ledger *ledger;
+	struct keeper *keeper;           /* NULL when the node runs no VMs */
+	struct http_server *http;
+	struct auth_cache auth;
+};
+
+/* The API's route table (daemon/api/routes.c). */
+extern const struct http_route api_routes[];
+extern const size_t api_nroutes;
+
+#endif

@@ -1,0 +1,125 @@
+# Shared set-up for the end-to-end tests: a real devnet (bin/tallyd), the real
+# CLI (bin/tally), libvirtd with QEMU (TCG) guests, eBPF meters on the host.
+# Each test sources this file, calls e2e_init NAME PORT, runs its checks with
+# `check`, and ends with e2e_done. Everything it made is removed on exit,
+# pass or fail: the node, its VMs, its pinned BPF objects, its files.
+set -euo pipefail
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TALLY="$E2E_ROOT/bin/tally"
+TALLYD="$E2E_ROOT/bin/tallyd"
+GUEST_DIR="$E2E_ROOT/build/guest"
+E2E_CHECKS=0
+E2E_FAILS=0
+E2E_NODE_PID=
+
+e2e_log() { echo "# $*"; }
+
+# check "what a user would check" command...
+check() {
+	local what=$1
+	shift
+	E2E_CHECKS=$((E2E_CHECKS + 1))
+	if "$@" >/dev/null; then
+		echo "ok $E2E_CHECKS - $what"
+	else
+		echo "not ok $E2E_CHECKS - $what"
+		E2E_FAILS=$((E2E_FAILS + 1))
+	fi
+}
+
+skip_all() {
+	echo "SKIP: $*"
+	echo "# result: 0 checks, 0 failures"
+	exit 0
+}
+
+e2e_cleanup() {
+	set +e
+	if [ -n "$E2E_NODE_PID" ] && kill -0 "$E2E_NODE_PID" 2>/dev/null; then
+		kill -TERM "$E2E_NODE_PID"
+		wait "$E2E_NODE_PID" 2>/dev/null
+	fi
+	for d in $(virsh -q -c qemu:///system list --all --name 2>/dev/null | grep "^$E2E_PREFIX"); do
+		virsh -q -c qemu:///system destroy "$d" >/dev/null 2>&1
+		virsh -q -c qemu:///system undefine --nvram "$d" >/dev/null 2>&1 ||
+			virsh -q -c qemu:///system undefine "$d" >/dev/null 2>&1
+	done
+	rm -rf "$E2E_PIN"
+	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
+}
+
+# e2e_init NAME PORT: a devnet in a temp dir, a funded tenant key, and tallyd
+# configured for TCG guests without a network, metering every 2 s.
+e2e_init() {
+	E2E_NAME=$1
+	E2E_PORT=$2
+	[ "$(id -u)" -eq 0 ] || skip_all "end-to-end tests need root (libvirt, eBPF)"
+	[ -d /sys/fs/bpf ] || skip_all "no BPF file system at /sys/fs/bpf"
+	E2E_DIR=$(mktemp -d "/tmp/tally-e2e-$E2E_NAME.XXXXXX")
+	# QEMU runs as libvirt-qemu and must reach the VM files below it.
+	chmod 0755 "$E2E_DIR"
+	E2E_PREFIX="tally-e2e-$E2E_NAME-"
+	E2E_PIN="/sys/fs/bpf/tally-e2e-$E2E_NAME-$$"
+	trap e2e_cleanup EXIT
+	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null
+	export TALLY_NODE="http://127.0.0.1:$E2E_PORT"
+	export TALLY_KEY="$E2E_DIR/tenant.pem"
+	TENANT=$("$TALLY" key new --key "$TALLY_KEY" 2>/dev/null)
+	"$TALLY" node init --dev "$E2E_DIR/node" --chain-id "e2e-$E2E_NAME" \
+		--listen "127.0.0.1:$E2E_PORT" --interval 2 --domain-type qemu --network none \
+		--image-dir "$GUEST_DIR" --fund "$TENANT:100000000" >/dev/null
+	cat >>"$E2E_DIR/node/tallyd.conf" <<CONF
+[metering]
+pin_dir = $E2E_PIN
+[libvirt]
+name_prefix = $E2E_PREFIX
+[node]
+block_interval_ms = 500
+CONF
+}
+
+e2e_start_node() {
+	"$TALLYD" -c "$E2E_DIR/node/tallyd.conf" >>"$E2E_DIR/tallyd.log" 2>&1 &
+	E2E_NODE_PID=$!
+	for _ in $(seq 1 100); do
+		curl -sf "$TALLY_NODE/healthz" >/dev/null 2>&1 && return 0
+		kill -0 "$E2E_NODE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# tallyd did not come up:"
+	sed 's/^/#   /' "$E2E_DIR/tallyd.log"
+	return 1
+}
+
+e2e_stop_node() {
+	kill -"${1:-TERM}" "$E2E_NODE_PID"
+	wait "$E2E_NODE_PID" 2>/dev/null || true
+	E2E_NODE_PID=
+}
+
+# wait_for SECONDS command...: until the command succeeds.
+wait_for() {
+	local limit=$1
+	shift
+	local end=$((SECONDS + limit))
+	while [ $SECONDS -lt $end ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+lease_field() { "$TALLY" lease show "$1" --json | jq -r ".$2"; }
+lease_state_is() { [ "$(lease_field "$1" state)" = "$2" ]; }
+domain_exists() { virsh -q -c qemu:///system list --all --name | grep -q "^$1"; }
+
+e2e_done() {
+	if [ "$E2E_FAILS" -gt 0 ]; then
+		echo "# tallyd log:"
+		sed 's/^/#   /' "$E2E_DIR/tallyd.log" | tail -n 60
+	fi
+	# tests/e2e/run.sh adds these up into the one Check-style summary line.
+	echo "# result: $E2E_CHECKS checks, $E2E_FAILS failures"
+	[ "$E2E_FAILS" -eq 0 ] && [ "$E2E_CHECKS" -gt 0 ]
+}
