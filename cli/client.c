@@ -7,9 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include <curl/curl.h>
+#include <openssl/rand.h>
 
 #include "cli/tally.h"
+#include "lib/codec.h"
+#include "lib/crypto.h"
+#include "lib/request.h"
 
 #define BODY_MAX (256u << 20)   /* refuse answers beyond this */
 
@@ -120,10 +126,9 @@ static void http_error(struct client *c, const struct body *b)
 }
 
 static enum client_rc perform(struct client *c, const char *path, const char *post,
-			      struct body *b)
+			      struct curl_slist *hdrs, struct body *b)
 {
 	char url[2048], curl_err[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hdrs = NULL;
 	CURLcode rc;
 
 	memset(b, 0, sizeof(*b));
@@ -144,9 +149,10 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "tally-cli/1");
 	if (post) {
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, post);
 	}
+	if (hdrs)
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
@@ -186,7 +192,7 @@ static enum client_rc parse(struct client *c, const char *path, struct body *b, 
 enum client_rc client_get(struct client *c, const char *path, json_t **out)
 {
 	struct body b;
-	enum client_rc rc = perform(c, path, NULL, &b);
+	enum client_rc rc = perform(c, path, NULL, NULL, &b);
 
 	*out = NULL;
 	if (rc)
@@ -197,7 +203,7 @@ enum client_rc client_get(struct client *c, const char *path, json_t **out)
 enum client_rc client_get_raw(struct client *c, const char *path, char **out, size_t *len)
 {
 	struct body b;
-	enum client_rc rc = perform(c, path, NULL, &b);
+	enum client_rc rc = perform(c, path, NULL, NULL, &b);
 
 	*out = NULL;
 	*len = 0;
@@ -227,7 +233,7 @@ enum client_rc client_post(struct client *c, const char *path, const json_t *bod
 		set_err(c, "out of memory");
 		return CLIENT_BADREPLY;
 	}
-	rc = perform(c, path, text, &b);
+	rc = perform(c, path, text, NULL, &b);
 	free(text);
 	if (rc)
 		return rc;
@@ -242,4 +248,42 @@ int client_fail(const struct client *c, enum client_rc rc)
 {
 	err("%s", c->err);
 	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
+}
+
+enum client_rc client_get_signed(struct client *c, const char *path, const void *key,
+				 const char *chain_id, json_t **out)
+{
+	const struct tally_key *k = key;
+	char ts[32], nonce[33], msg[2048], hdr[256], hex[2 * SIG_LEN + 1];
+	uint8_t raw[16], sig[SIG_LEN];
+	struct curl_slist *hdrs = NULL;
+	struct body b;
+
+	*out = NULL;
+	/* The nonce only has to be fresh; RAND_bytes makes it unguessable too. */
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		set_err(c, "cannot make a request nonce");
+		return CLIENT_BADREPLY;
+	}
+	hex_encode(raw, sizeof(raw), nonce);
+	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+	if (request_message(msg, sizeof(msg), "GET", path, ts, nonce) ||
+	    sig_sign(k, SIG_REQUEST, chain_id, msg, strlen(msg), sig)) {
+		set_err(c, "cannot sign the request for %s", path);
+		return CLIENT_BADREPLY;
+	}
+	hex_encode(k->pub, PUBKEY_LEN, hex);
+	snprintf(hdr, sizeof(hdr), "X-Tally-Key: %s", hex);
+	hdrs = curl_slist_append(hdrs, hdr);
+	snprintf(hdr, sizeof(hdr), "X-Tally-Timestamp: %s", ts);
+	hdrs = curl_slist_append(hdrs, hdr);
+	snprintf(hdr, sizeof(hdr), "X-Tally-Nonce: %s", nonce);
+	hdrs = curl_slist_append(hdrs, hdr);
+	hex_encode(sig, SIG_LEN, hex);
+	snprintf(hdr, sizeof(hdr), "X-Tally-Signature: %s", hex);
+	hdrs = curl_slist_append(hdrs, hdr);
+	enum client_rc rc = perform(c, path, NULL, hdrs, &b);
+	if (rc)
+		return rc;
+	return parse(c, path, &b, out);
 }

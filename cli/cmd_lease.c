@@ -604,3 +604,55 @@ int cmd_lease_close(int argc, char **argv)
 	fprintf(stderr, "tally: close of lease %.16s submitted\n", id);
 	return EXIT_OK;
 }
+
+int cmd_lease_console(int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	static const char help[] =
+		"usage: tally lease console ID [--key FILE] [--node URL] [--json]\n\n"
+		"Prints your VM's private details: its domain, network address and the tail\n"
+		"of its serial console. The request is signed with your key; only the\n"
+		"lease's tenant may read them.\n\n" COMMON_USAGE;
+	struct common co;
+	struct client cl;
+	struct tally_key k;
+	char id[65], chain[CHAIN_ID_MAX + 1], path[128];
+	uint64_t nonce;
+	json_t *j = NULL;
+	int c, rc;
+
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		if (!common_opt(&co, c, optarg))
+			return bad_option("lease console", c, argv);
+	if (co.help)
+		return fputs(help, stdout), EXIT_OK;
+	if (argc - optind != 1)
+		return usage_error("lease console", "give one lease ID");
+	if (load_key(&k, co.key))
+		return EXIT_USAGE;
+	if (client_init(&cl, co.node)) {
+		key_free(&k);
+		return err("%s", cl.err), EXIT_USAGE;
+	}
+	rc = resolve_lease_id(&cl, argv[optind], id);
+	if (!rc)
+		rc = fetch_chain_and_nonce(&cl, k.pub, chain, &nonce);
+	if (!rc) {
+		snprintf(path, sizeof(path), "/v1/leases/%s/private", id);
+		enum client_rc crc = client_get_signed(&cl, path, &k, chain, &j);
+		if (crc)
+			rc = client_fail(&cl, crc);
+	}
+	key_free(&k);
+	client_free(&cl);
+	if (rc)
+		return rc;
+	if (co.json)
+		return print_json(j);
+	printf("domain   %s\nnetwork  %s\naddress  %s\nrunning  %s\n--- console (tail)\n%s",
+	       jget_str(j, "domain"), jget_str(j, "network"), jget_str(j, "address"),
+	       json_is_true(json_object_get(j, "running")) ? "yes" : "no", jget_str(j, "console"));
+	json_decref(j);
+	return EXIT_OK;
+}

@@ -431,6 +431,7 @@ int cmd_lease(int argc, char **argv)
 		{ "list", cmd_lease_list, "your leases (--all: every lease)" },
 		{ "show", cmd_lease_show, "one lease: state, contract, money" },
 		{ "close", cmd_lease_close, "close your lease; the escrow left comes back" },
+		{ "console", cmd_lease_console, "your VM's console and address (signed request)" },
 		{ NULL, NULL, NULL },
 	};
 	return dispatch("lease", subs, argc, argv);

@@ -102,6 +102,7 @@ int cmd_lease_create(int argc, char **argv);
 int cmd_lease_list(int argc, char **argv);
 int cmd_lease_show(int argc, char **argv);
 int cmd_lease_close(int argc, char **argv);
+int cmd_lease_console(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_chain_export(int argc, char **argv);

@@ -2,6 +2,17 @@
 .PHONY: check-e2e
 CHECK_TARGETS += check-e2e
 
-check-e2e: bin/tallyd bin/tally
+$(BUILD)/tests/forge: $(call obj,tests/e2e/forge.c) $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+check-e2e: bin/tallyd bin/tally $(BUILD)/tests/forge
 	@scripts/build-guest-image.sh build/guest
-	@tests/e2e/run.sh
+	@TALLY_FORGE=$(CURDIR)/$(BUILD)/tests/forge TALLY_TAMPER=$(CURDIR)/$(BUILD)/tests/tamper \
+		tests/e2e/run.sh
+
+$(BUILD)/tests/tamper: $(call obj,tests/e2e/tamper.c) $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+check-e2e: $(BUILD)/tests/tamper

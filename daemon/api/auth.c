@@ -7,19 +7,12 @@
 
 #include "lib/codec.h"
 #include "lib/errors.h"
+#include "lib/request.h"
 
 void auth_cache_init(struct auth_cache *c)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
-}
-
-int auth_message(char *out, size_t cap, const char *method, const char *path,
-		 const char *timestamp, const char *nonce)
-{
-	int n = snprintf(out, cap, "%s\n%s\n%s\n%s", method, path, timestamp, nonce);
-
-	return n < 0 || (size_t)n >= cap ? TALLY_E_TOOLONG : 0;
 }
 
 static int nonce_valid(const char *nonce)
@@ -101,7 +94,7 @@ int auth_check(struct auth_cache *c, const struct http_request *req, const char 
 			   "characters");
 		return TALLY_E_ENCODING;
 	}
-	if (auth_message(msg, sizeof(msg), req->method, req->path, ts, nonce)) {
+	if (request_message(msg, sizeof(msg), req->method, req->path, ts, nonce)) {
 		http_error(resp, 400, "too_long", "request path too long");
 		return TALLY_E_TOOLONG;
 	}

@@ -33,8 +33,4 @@ void auth_cache_init(struct auth_cache *c);
 int auth_check(struct auth_cache *c, const struct http_request *req, const char *chain_id,
 	       uint64_t now_s, uint8_t signer[PUBKEY_LEN], struct http_response *resp);
 
-/* The bytes a client signs (domain SIG_REQUEST): METHOD\nPATH\nTS\nNONCE. */
-int auth_message(char *out, size_t cap, const char *method, const char *path,
-		 const char *timestamp, const char *nonce);
-
 #endif

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Privacy: a tenant reads its own lease's private details (console, address)
+# with a signed request; another tenant can neither read nor close it.
+. "$(dirname "$0")/lib.sh"
+e2e_init privacy 7716
+e2e_start_node
+MALLORY="$E2E_DIR/mallory.pem"
+MPUB=$("$TALLY" key new --key "$MALLORY" 2>/dev/null)
+"$TALLY" transfer --to "$MPUB" 1000000 --from-key "$E2E_DIR/node/faucet.pem" >/dev/null
+check "the other tenant is funded" \
+	wait_for 20 bash -c "[ \$($TALLY account show $MPUB --json | jq .balance) -gt 0 ]"
+
+LEASE=$("$TALLY" lease create --image tiny --vcpus 1 --memory 128 --duration 600 \
+	--deposit 30000000 --wait --timeout 120)
+check "the lease runs" lease_state_is "$LEASE" running
+
+check "the tenant reads its VM's console" \
+	wait_for 30 bash -c "$TALLY lease console $LEASE | grep -q 'tally-guest: init reached'"
+check "another tenant cannot read it" \
+	bash -c "! TALLY_KEY=$MALLORY $TALLY lease console $LEASE"
+check "an unsigned request cannot read it" \
+	bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $TALLY_NODE/v1/leases/$LEASE/private) = 401 ]"
+rc=0
+TALLY_KEY=$MALLORY "$TALLY" lease close "$LEASE" >"$E2E_DIR/close.out" 2>&1 || rc=$?
+e2e_log "another tenant's close: exit $rc: $(cat "$E2E_DIR/close.out")"
+check "another tenant's close is refused (exit 1)" [ "$rc" -eq 1 ]
+sleep 2
+check "the lease is still running" lease_state_is "$LEASE" running
+"$TALLY" lease close "$LEASE" >/dev/null
+check "its own tenant closes it" wait_for 30 lease_state_is "$LEASE" closed
+e2e_done

@@ -1,0 +1,87 @@
+#!/bin/bash
+# Rejected contracts: each bad LEASE_OPEN gets a clear refusal, no VM is made
+# and no balance moves.
+. "$(dirname "$0")/lib.sh"
+FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
+e2e_init reject 7712
+e2e_start_node
+OTHER="$E2E_DIR/other.pem"
+"$TALLY" key new --key "$OTHER" >/dev/null 2>&1
+
+STATUS=$("$TALLY" status --json)
+NODE=$(jq -r .node <<<"$STATUS")
+CHAIN=$(jq -r .chain_id <<<"$STATUS")
+balance() { "$TALLY" account show --json | jq .balance; }
+nonce() { "$TALLY" account show --json | jq .nonce; }
+
+# contract FIELD=VALUE...: a valid contract for this node, with changes.
+contract() {
+	local j
+	j=$(jq -n --arg t "$TENANT" --arg p "$NODE" --arg c "$CHAIN" --argjson n "$(nonce)" \
+		--argjson e $(($(date +%s) + 600)) --argjson pr "$(jq .prices <<<"$STATUS")" '{
+		version: 1, chain_id: $c, tenant: $t, provider: $p, nonce: $n, expiry: $e,
+		vm: {vcpus: 1, memory_mib: 128, disk_gib: 0, gpus: 0, image: "tiny"},
+		duration_s: 30, deposit: 5000000, interval_s: 2, prices: $pr,
+		sla: {max_delay_ppm: 100000, credit_ppm: 100000}}')
+	for kv in "$@"; do j=$(jq "$kv" <<<"$j"); done
+	echo "$j" >"$E2E_DIR/contract.json"
+}
+
+# submit HEX: POST it; prints "HTTP-code error-text".
+submit() {
+	curl -s -o "$E2E_DIR/answer.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d "{\"tx\":\"$1\"}" "$TALLY_NODE/v1/tx"
+	echo " $(jq -r '.error // .hash' "$E2E_DIR/answer.json")"
+}
+
+# refused NAME EXPECTED-CODE-PATTERN MESSAGE-PATTERN HEX
+refused() {
+	local name=$1 code=$2 msg=$3 hex=$4 before answer
+	before=$(balance)
+	answer=$(submit "$hex")
+	e2e_log "$name -> $answer"
+	check "$name is refused with a clear message" \
+		grep -Eq "^$code .*($msg)" <<<"$answer"
+	sleep 1.5   # a block interval: a wrongly accepted tx would commit now
+	check "$name moves no balance" [ "$(balance)" = "$before" ]
+}
+
+contract '.'
+refused "an unsigned contract" 400 "signature does not verify" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --unsigned)"
+refused "a contract signed by another key" 400 "signature does not verify" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$OTHER")"
+contract ".expiry = $(($(date +%s) - 60))"
+refused "an expired contract" 400 "expir" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract '.chain_id = "another-chain"'
+refused "a contract for another chain" 400 "chain" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract ".deposit = $(( $(balance) + 1 ))"
+refused "a deposit beyond the balance" 402 "exceeds balance" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract '.vm.vcpus = 64'
+refused "more vCPUs than the host has" 409 "vCPUs" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract '.vm.memory_mib = 4000000'
+refused "more memory than the host has" 409 "memory|MiB" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract '.vm.image = "no-such-image"'
+refused "an image the node does not offer" 404 "catalogue" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+check "no VM was made for any refused contract" \
+	bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$E2E_PREFIX'"
+
+# A replay: the same signed contract again, after it was accepted.
+contract '.'
+HEX=$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")
+first=$(submit "$HEX")
+check "a valid contract is accepted" grep -Eq '^202 [0-9a-f]{64}$' <<<"$first"
+LEASE=${first#202 }
+check "its lease runs" wait_for 90 lease_state_is "$LEASE" running
+refused "the same contract replayed" 409 "already used|replay|already" "$HEX"
+check "only one VM runs for it" \
+	[ "$(virsh -q -c qemu:///system list --all --name | grep -c "^$E2E_PREFIX")" -eq 1 ]
+"$TALLY" lease close "$LEASE" >/dev/null
+check "the lease closes" wait_for 30 lease_state_is "$LEASE" closed
+e2e_done
