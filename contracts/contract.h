@@ -14,11 +14,11 @@
 
 #include "lib/codec.h"
 #include "lib/crypto.h"
+#include "lib/errors.h"
 
 #define CONTRACT_VERSION 1
 #define IMAGE_NAME_MAX 64     /* [a-z0-9._-], 1..64 bytes */
 #define LEASE_ID_LEN HASH_LEN
-#define WHY_MAX 256           /* size of the buffers that receive error text */
 
 /* Limits that contract_validate enforces (see contracts/validate.c). */
 #define CONTRACT_VCPUS_MAX 256

@@ -66,21 +66,6 @@
 
 typedef unsigned __int128 u128;
 
-static int why_set(char *why, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_set(char *why, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 const char *lease_state_name(enum lease_state s)
 {
 	switch (s) {

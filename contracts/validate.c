@@ -29,21 +29,6 @@
 
 #include "lib/errors.h"
 
-static int why_set(char *why, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_set(char *why, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 static int check_identity(const struct lease_contract *c, const char *chain_id,
 			  uint64_t now_s, char *why)
 {

@@ -57,6 +57,8 @@ struct kept {
 	bool inflight;                   /* a USAGE record awaits its commit */
 	uint64_t inflight_seq;
 	uint64_t submitted_ns;           /* when the last tx of this lease went out */
+	uint64_t final_end_ns;           /* the lease is ending: its last record ends here */
+	uint8_t final_reason;            /* ... and it closes for this reason */
 	size_t ngpus;
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
 	/* for the operator view */
@@ -368,13 +370,17 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 	uint64_t max_charge = 0;
 	bool exhausted = settle_max_interval_charge(c, &max_charge) || l->escrow < max_charge;
 	bool term_over = now >= term_end;
-	if (term_over || exhausted) {
-		uint64_t end = term_over ? term_end : now;
-		if (end > last) {
-			submit_usage(k, e, l, end);   /* the last record; close after it */
-			return;
-		}
-		submit_close(k, e, term_over ? CLOSE_TERM_ENDED : CLOSE_EXHAUSTED);
+	if (!e->final_end_ns && (term_over || exhausted)) {
+		/* Decide once where the last record ends, so the lease ends with
+		 * one final record and a close rather than a trickle of records. */
+		e->final_end_ns = term_over ? term_end : now;
+		e->final_reason = term_over ? CLOSE_TERM_ENDED : CLOSE_EXHAUSTED;
+	}
+	if (e->final_end_ns) {
+		if (last < e->final_end_ns)
+			submit_usage(k, e, l, e->final_end_ns);
+		else
+			submit_close(k, e, e->final_reason);
 		return;
 	}
 	if (now - last >= interval) {

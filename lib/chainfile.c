@@ -13,18 +13,6 @@
 
 #include "lib/errors.h"
 
-/* snprintf into a why[WHY_MAX] buffer; long paths are cut, which is fine
- * for a message. */
-__attribute__((format(printf, 2, 3)))
-static void whyf(char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, WHY_MAX, fmt, ap);
-	va_end(ap);
-}
-
 void chainfile_init(struct chainfile *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -59,13 +47,13 @@ int chainfile_set_genesis(struct chainfile *f, const char *json, char *why)
 	memset(&g, 0, sizeof(g));
 	rc = genesis_parse(&g, json, gwhy);
 	if (rc) {
-		whyf(why, "genesis: %s", gwhy[0] ? gwhy : tally_strerror(rc));
+		why_set(why, 0, "genesis: %s", gwhy[0] ? gwhy : tally_strerror(rc));
 		return rc;
 	}
 	char *copy = strdup(json);
 	if (!copy) {
 		genesis_free(&g);
-		whyf(why, "out of memory");
+		why_set(why, 0, "out of memory");
 		return TALLY_E_NOMEM;
 	}
 	free(f->genesis_json);
@@ -242,7 +230,7 @@ void chainfile_encode(struct enc *e, const struct chainfile *f)
 
 static int fail(char *why, int rc, const char *what)
 {
-	whyf(why, "%s: %s", what, tally_strerror(rc));
+	why_set(why, 0, "%s: %s", what, tally_strerror(rc));
 	return rc;
 }
 
@@ -286,7 +274,7 @@ static int decode_block(struct chainfile *f, struct dec *d, uint64_t height, cha
 		return fail(why, rc, where);
 	f->nblocks++;           /* owned from here on: chainfile_free frees it */
 	if (cb->block.header.height != height) {
-		whyf(why, "block at position %llu claims height %llu",
+		why_set(why, 0, "block at position %llu claims height %llu",
 			 (unsigned long long)height,
 			 (unsigned long long)cb->block.header.height);
 		return TALLY_E_HEIGHT;
@@ -299,7 +287,7 @@ static int decode_block(struct chainfile *f, struct dec *d, uint64_t height, cha
 		return fail(why, dec_error(d), where);
 	rc = cert_decode(cb->cert, p, n);
 	if (rc) {
-		whyf(why, "%s: commit certificate: %s", where, tally_strerror(rc));
+		why_set(why, 0, "%s: commit certificate: %s", where, tally_strerror(rc));
 		return rc;
 	}
 	bool has_next = dec_bool(d);
@@ -312,7 +300,7 @@ static int decode_block(struct chainfile *f, struct dec *d, uint64_t height, cha
 		return fail(why, TALLY_E_NOMEM, where);
 	rc = chainfile_valset_decode(d, cb->next_vals);
 	if (rc) {
-		whyf(why, "%s: next validator set: %s", where, tally_strerror(rc));
+		why_set(why, 0, "%s: next validator set: %s", where, tally_strerror(rc));
 		return rc;
 	}
 	return 0;
@@ -361,7 +349,7 @@ int chainfile_decode(struct chainfile *f, const uint8_t *p, size_t n, char *why)
 		goto err;
 	}
 	if (memcmp(magic, CHAINFILE_MAGIC, CHAINFILE_MAGIC_LEN)) {
-		whyf(why, "not a tally chain file (bad magic)");
+		why_set(why, 0, "not a tally chain file (bad magic)");
 		rc = TALLY_E_ENCODING;
 		goto err;
 	}
@@ -371,7 +359,7 @@ int chainfile_decode(struct chainfile *f, const uint8_t *p, size_t n, char *why)
 		goto err;
 	}
 	if (version != CHAINFILE_VERSION) {
-		whyf(why, "chain file version %u is not supported (expected %u)",
+		why_set(why, 0, "chain file version %u is not supported (expected %u)",
 			 version, CHAINFILE_VERSION);
 		rc = TALLY_E_VERSION;
 		goto err;
@@ -420,7 +408,7 @@ int chainfile_load(struct chainfile *f, const char *path, char *why)
 
 	chainfile_init(f);
 	if (!fp) {
-		whyf(why, "cannot open %s: %s", path, strerror(errno));
+		why_set(why, 0, "cannot open %s: %s", path, strerror(errno));
 		return errno == ENOENT ? TALLY_E_NOTFOUND : TALLY_E_IO;
 	}
 	for (;;) {
@@ -429,7 +417,7 @@ int chainfile_load(struct chainfile *f, const char *path, char *why)
 			uint8_t *nb = realloc(buf, cap);
 			if (!nb) {
 				rc = TALLY_E_NOMEM;
-				whyf(why, "%s: out of memory", path);
+				why_set(why, 0, "%s: out of memory", path);
 				goto out;
 			}
 			buf = nb;
@@ -441,13 +429,13 @@ int chainfile_load(struct chainfile *f, const char *path, char *why)
 	}
 	if (ferror(fp)) {
 		rc = TALLY_E_IO;
-		whyf(why, "cannot read %s: %s", path, strerror(errno));
+		why_set(why, 0, "cannot read %s: %s", path, strerror(errno));
 		goto out;
 	}
 	char inner[WHY_MAX];
 	rc = chainfile_decode(f, buf, len, inner);
 	if (rc)
-		whyf(why, "%s: %s", path, inner);
+		why_set(why, 0, "%s: %s", path, inner);
 out:
 	free(buf);
 	fclose(fp);
@@ -476,20 +464,20 @@ int chainfile_save(const struct chainfile *f, const char *path, char *why)
 	int rc, fd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-		whyf(why, "path too long");
+		why_set(why, 0, "path too long");
 		return TALLY_E_INVALID;
 	}
 	enc_init(&e);
 	chainfile_encode(&e, f);
 	if (enc_error(&e)) {
 		rc = enc_error(&e);
-		whyf(why, "encoding the chain file: %s", tally_strerror(rc));
+		why_set(why, 0, "encoding the chain file: %s", tally_strerror(rc));
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = TALLY_E_IO;
-		whyf(why, "cannot create %s: %s", tmp, strerror(errno));
+		why_set(why, 0, "cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	rc = write_all(fd, e.buf, e.len);
@@ -500,7 +488,7 @@ int chainfile_save(const struct chainfile *f, const char *path, char *why)
 	if (!rc && rename(tmp, path) != 0)
 		rc = TALLY_E_IO;
 	if (rc) {
-		whyf(why, "cannot write %s: %s", path, strerror(errno));
+		why_set(why, 0, "cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
 		goto out;
 	}

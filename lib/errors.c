@@ -1,5 +1,8 @@
 #include "lib/errors.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const char *const messages[TALLY_E__COUNT] = {
 	[TALLY_OK] = "success",
 	[TALLY_E_NOMEM] = "out of memory",
@@ -52,4 +55,16 @@ const char *tally_strerror(int err)
 	if (err >= TALLY_E__COUNT || !messages[err])
 		return "unknown error";
 	return messages[err];
+}
+
+int why_set(char *why, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why) {
+		va_start(ap, fmt);
+		vsnprintf(why, WHY_MAX, fmt, ap);
+		va_end(ap);
+	}
+	return err;
 }

@@ -55,7 +55,14 @@ enum tally_err {
 	TALLY_E__COUNT
 };
 
+/* Size of the buffers that receive a sentence for the user ("why"). */
+#define WHY_MAX 256
+
 /* A short, human-readable description of an error code. */
 const char *tally_strerror(int err);
+
+/* Writes a sentence for the user into why[WHY_MAX] (when why is not NULL)
+ * and returns err, so a refusal is one line: return why_set(why, E, ...). */
+int why_set(char *why, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

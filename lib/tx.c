@@ -203,34 +203,22 @@ void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN])
 	sha256(p, n, out);
 }
 
-static int refuse(char *why, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static int check_lease_open(const struct tx *t, uint64_t now_s, char *why)
 {
 	const struct lease_contract *c = &t->u.open;
 	char hex[2 * PUBKEY_LEN + 1];
 
 	if (strcmp(c->chain_id, t->chain_id) != 0)
-		return refuse(why, TALLY_E_CHAIN_ID,
+		return why_set(why, TALLY_E_CHAIN_ID,
 			      "the contract is for chain '%s' but its transaction is for chain '%s'",
 			      c->chain_id, t->chain_id);
 	if (memcmp(c->tenant, t->signer, PUBKEY_LEN) != 0) {
 		hex_encode(t->signer, 8, hex);
-		return refuse(why, TALLY_E_UNAUTHORIZED,
+		return why_set(why, TALLY_E_UNAUTHORIZED,
 			      "a lease contract must be signed by its tenant, not by %s", hex);
 	}
 	if (c->nonce != t->nonce)
-		return refuse(why, TALLY_E_NONCE,
+		return why_set(why, TALLY_E_NONCE,
 			      "transaction nonce %llu differs from the contract's nonce %llu",
 			      (unsigned long long)t->nonce, (unsigned long long)c->nonce);
 	return contract_validate(c, t->chain_id, now_s, why);
@@ -245,13 +233,13 @@ int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
 	if (why)
 		why[0] = '\0';
 	if (n > TX_MAX_SIZE)
-		return refuse(why, TALLY_E_TOOLONG,
+		return why_set(why, TALLY_E_TOOLONG,
 			      "transaction is %zu bytes, above the limit of %d", n, TX_MAX_SIZE);
 	rc = tx_decode(t, p, n);
 	if (rc)
-		return refuse(why, rc, "transaction does not decode: %s", tally_strerror(rc));
+		return why_set(why, rc, "transaction does not decode: %s", tally_strerror(rc));
 	if (strcmp(t->chain_id, chain_id) != 0)
-		return refuse(why, TALLY_E_CHAIN_ID,
+		return why_set(why, TALLY_E_CHAIN_ID,
 			      "transaction is for chain '%s', this node runs '%s'",
 			      t->chain_id, chain_id);
 	if (t->kind == TX_LEASE_OPEN) {
@@ -263,9 +251,9 @@ int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
 	if (rc) {
 		hex_encode(t->signer, 8, hex);
 		if (rc == TALLY_E_SIGNATURE || rc == TALLY_E_KEY)
-			return refuse(why, TALLY_E_SIGNATURE,
+			return why_set(why, TALLY_E_SIGNATURE,
 				      "signature does not verify for signer %s", hex);
-		return refuse(why, rc, "signature check for signer %s failed: %s", hex,
+		return why_set(why, rc, "signature check for signer %s failed: %s", hex,
 			      tally_strerror(rc));
 	}
 	return 0;

@@ -90,21 +90,6 @@ struct ledger {
 	uint8_t building_id[HASH_LEN];
 };
 
-static int why_fmt(char *why, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_fmt(char *why, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 static void logf_(struct ledger *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void logf_(struct ledger *l, const char *fmt, ...)
@@ -232,7 +217,7 @@ static int create_store(struct ledger *l, const struct genesis *g, char *why)
 	int rc = store_begin(l->st);
 
 	if (rc)
-		return why_fmt(why, rc, "cannot start the genesis transaction: %s",
+		return why_set(why, rc, "cannot start the genesis transaction: %s",
 			       store_errmsg(l->st));
 	for (size_t i = 0; i < s1.n; i++)
 		s1.v[i].priority = 0;
@@ -253,7 +238,7 @@ static int create_store(struct ledger *l, const struct genesis *g, char *why)
 		rc = store_commit(l->st);
 	if (rc) {
 		store_rollback(l->st);
-		return why_fmt(why, rc, "cannot write the genesis state: %s", store_errmsg(l->st));
+		return why_set(why, rc, "cannot write the genesis state: %s", store_errmsg(l->st));
 	}
 	return 0;
 }
@@ -266,21 +251,21 @@ static int check_store_genesis(struct ledger *l, const struct genesis *g, uint8_
 	int rc;
 
 	if (cid_len != strlen(g->chain_id) || memcmp(cid, g->chain_id, cid_len))
-		return why_fmt(why, TALLY_E_CHAIN_ID, "the store belongs to chain '%.*s', not '%s'",
+		return why_set(why, TALLY_E_CHAIN_ID, "the store belongs to chain '%.*s', not '%s'",
 			       (int)(cid_len > CHAIN_ID_MAX ? CHAIN_ID_MAX : cid_len), cid,
 			       g->chain_id);
 	rc = store_meta_get(l->st, "genesis_hash", &gh, &ghl);
 	if (!rc && (ghl != HASH_LEN || memcmp(gh, l->genesis_hash, HASH_LEN)))
-		rc = why_fmt(why, TALLY_E_INVALID,
+		rc = why_set(why, TALLY_E_INVALID,
 			     "the store was created from another genesis file");
 	else if (rc)
-		why_fmt(why, rc, "the store has no genesis hash");
+		why_set(why, rc, "the store has no genesis hash");
 	if (!rc) {
 		rc = store_meta_get(l->st, "schema_version", &ver, &verl);
 		if (!rc && (verl != 4 || ver[0] != STORE_SCHEMA_VERSION || ver[1] || ver[2] || ver[3]))
-			rc = why_fmt(why, TALLY_E_VERSION, "the store's schema version is unknown");
+			rc = why_set(why, TALLY_E_VERSION, "the store's schema version is unknown");
 		else if (rc)
-			why_fmt(why, rc, "the store has no schema version");
+			why_set(why, rc, "the store has no schema version");
 	}
 	free(gh);
 	free(ver);
@@ -299,7 +284,7 @@ static int load_tip(struct ledger *l, char *why)
 	int rc = store_tip_height(l->st, &height);
 
 	if (rc)
-		return why_fmt(why, rc, "cannot read the chain tip: %s", store_errmsg(l->st));
+		return why_set(why, rc, "cannot read the chain tip: %s", store_errmsg(l->st));
 	l->height = height;
 	l->time_ns = l->genesis_time_ns;
 	memcpy(l->last_id, l->genesis_hash, HASH_LEN);
@@ -308,7 +293,7 @@ static int load_tip(struct ledger *l, char *why)
 	if (height) {
 		rc = store_block_get(l->st, height, &sb);
 		if (rc)
-			return why_fmt(why, rc, "cannot read block %" PRIu64, height);
+			return why_set(why, rc, "cannot read block %" PRIu64, height);
 		rc = header_decode(&h, sb.header, sb.header_len);
 		if (!rc)
 			rc = cert_decode(&c, sb.cert, sb.cert_len);
@@ -320,7 +305,7 @@ static int load_tip(struct ledger *l, char *why)
 		}
 		stored_block_free(&sb);
 		if (rc)
-			return why_fmt(why, TALLY_E_STORE, "stored block %" PRIu64 " does not decode",
+			return why_set(why, TALLY_E_STORE, "stored block %" PRIu64 " does not decode",
 				       height);
 	}
 	rc = store_meta_get(l->st, "priorities", &pr, &prl);
@@ -328,10 +313,10 @@ static int load_tip(struct ledger *l, char *why)
 		rc = priorities_decode(&l->vals, pr, prl);
 	free(pr);
 	if (rc)
-		return why_fmt(why, TALLY_E_STORE, "the stored validator priorities are unreadable");
+		return why_set(why, TALLY_E_STORE, "the stored validator priorities are unreadable");
 	rc = state_tree_load(&l->tree, l->st);
 	if (rc)
-		return why_fmt(why, rc, "cannot load the state-root buckets");
+		return why_set(why, rc, "cannot load the state-root buckets");
 	return 0;
 }
 
@@ -343,10 +328,10 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	int rc;
 
 	if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST)
-		return why_fmt(why, TALLY_E_IO, "cannot create %s: %s", cfg->data_dir,
+		return why_set(why, TALLY_E_IO, "cannot create %s: %s", cfg->data_dir,
 			       strerror(errno));
 	if (snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_DB) >= (int)sizeof(path))
-		return why_fmt(why, TALLY_E_INVALID, "data directory path too long");
+		return why_set(why, TALLY_E_INVALID, "data directory path too long");
 	rc = store_open(&l->st, path, why);
 	if (rc)
 		return rc;
@@ -356,7 +341,7 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	else if (!rc)
 		rc = check_store_genesis(l, cfg->genesis, cid, cid_len, why);
 	else
-		why_fmt(why, rc, "cannot read %s: %s", path, store_errmsg(l->st));
+		why_set(why, rc, "cannot read %s: %s", path, store_errmsg(l->st));
 	free(cid);
 	if (!rc)
 		rc = load_tip(l, why);
@@ -463,7 +448,7 @@ int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t ha
 	unlock(l);
 out:
 	if (rc && !why[0])
-		why_fmt(why, rc, "%s", tally_strerror(rc));
+		why_set(why, rc, "%s", tally_strerror(rc));
 	free(t);
 	return rc;
 }
@@ -667,10 +652,10 @@ static int certify(struct ledger *l, struct build *bd, struct commit_cert *cert,
 	if (!rc)
 		rc = loop_drain(l);
 	if (rc)
-		return why_fmt(why, rc, "consensus at height %" PRIu64 ": %s",
+		return why_set(why, rc, "consensus at height %" PRIu64 ": %s",
 			       bd->b.header.height, l->cs.why[0] ? l->cs.why : tally_strerror(rc));
 	if (!cs_decided(&l->cs, cert))
-		return why_fmt(why, TALLY_E_QUORUM, "no commit at height %" PRIu64 ": this node's"
+		return why_set(why, TALLY_E_QUORUM, "no commit at height %" PRIu64 ": this node's"
 			       " validator holds 2/3 of the stake or less, and votes from peers are"
 			       " not wired yet", bd->b.header.height);
 	return 0;
@@ -714,13 +699,13 @@ static int produce_locked(struct ledger *l, uint64_t time_ns, struct ledger_bloc
 	int rc;
 
 	if (!l->has_pv)
-		return why_fmt(why, TALLY_E_UNAUTHORIZED, "this node has no validator key");
+		return why_set(why, TALLY_E_UNAUTHORIZED, "this node has no validator key");
 	if (time_ns <= l->time_ns)
-		return why_fmt(why, TALLY_E_INVALID, "block time %" PRIu64 " ns is not after the"
+		return why_set(why, TALLY_E_INVALID, "block time %" PRIu64 " ns is not after the"
 			       " previous block's %" PRIu64 " ns", time_ns, l->time_ns);
 	cs_start(&l->cs, l->height + 1, start_round(l), &l->vals);
 	if (!cs_is_proposer(&l->cs))
-		return why_fmt(why, TALLY_E_UNAUTHORIZED, "this node is not the proposer at"
+		return why_set(why, TALLY_E_UNAUTHORIZED, "this node is not the proposer at"
 			       " height %" PRIu64 " round %u", l->height + 1, l->cs.round);
 	rc = build_init(&bd, cap);
 	if (rc)
@@ -729,14 +714,14 @@ static int produce_locked(struct ledger *l, uint64_t time_ns, struct ledger_bloc
 	memcpy(bd.b.header.proposer, cs_proposer(&l->cs), PUBKEY_LEN);
 	rc = store_begin(l->st);
 	if (rc) {
-		why_fmt(why, rc, "cannot start the block's transaction: %s", store_errmsg(l->st));
+		why_set(why, rc, "cannot start the block's transaction: %s", store_errmsg(l->st));
 		goto out_free;
 	}
 	rc = produce_txs(l, &bd);
 	if (!rc)
 		rc = build_finish(l, &bd);
 	if (rc) {
-		why_fmt(why, rc, "building block %" PRIu64 ": %s (%s)", bd.ac.height,
+		why_set(why, rc, "building block %" PRIu64 ": %s (%s)", bd.ac.height,
 			tally_strerror(rc), store_errmsg(l->st));
 		goto out_abort;
 	}
@@ -745,7 +730,7 @@ static int produce_locked(struct ledger *l, uint64_t time_ns, struct ledger_bloc
 		goto out_abort;
 	rc = build_commit(l, &bd, &cert);
 	if (rc) {
-		why_fmt(why, rc, "committing block %" PRIu64 ": %s (%s)", bd.ac.height,
+		why_set(why, rc, "committing block %" PRIu64 ": %s (%s)", bd.ac.height,
 			tally_strerror(rc), store_errmsg(l->st));
 		goto out_abort;
 	}
@@ -785,17 +770,17 @@ static int header_mismatch(const struct block_header *want, const struct block_h
 	uint64_t hgt = want->height;
 
 	if (memcmp(want->txs_root, got->txs_root, HASH_LEN))
-		return why_fmt(why, TALLY_E_TXROOT, "block %" PRIu64 ": transactions root mismatch", hgt);
+		return why_set(why, TALLY_E_TXROOT, "block %" PRIu64 ": transactions root mismatch", hgt);
 	if (want->usage_size != got->usage_size || memcmp(want->usage_root, got->usage_root, HASH_LEN))
-		return why_fmt(why, TALLY_E_USAGEROOT, "block %" PRIu64 ": usage log mismatch", hgt);
+		return why_set(why, TALLY_E_USAGEROOT, "block %" PRIu64 ": usage log mismatch", hgt);
 	if (memcmp(want->state_root, got->state_root, HASH_LEN))
-		return why_fmt(why, TALLY_E_STATEROOT, "block %" PRIu64 ": state root mismatch", hgt);
+		return why_set(why, TALLY_E_STATEROOT, "block %" PRIu64 ": state root mismatch", hgt);
 	if (memcmp(want->validators_hash, got->validators_hash, HASH_LEN) ||
 	    memcmp(want->next_validators_hash, got->next_validators_hash, HASH_LEN))
-		return why_fmt(why, TALLY_E_VALSET, "block %" PRIu64 ": validator set mismatch", hgt);
+		return why_set(why, TALLY_E_VALSET, "block %" PRIu64 ": validator set mismatch", hgt);
 	if (memcmp(want->last_commit_hash, got->last_commit_hash, HASH_LEN))
-		return why_fmt(why, TALLY_E_CERT, "block %" PRIu64 ": last commit hash mismatch", hgt);
-	return why_fmt(why, TALLY_E_INVALID, "block %" PRIu64 ": header differs", hgt);
+		return why_set(why, TALLY_E_CERT, "block %" PRIu64 ": last commit hash mismatch", hgt);
+	return why_set(why, TALLY_E_INVALID, "block %" PRIu64 ": header differs", hgt);
 }
 
 static int apply_precheck(struct ledger *l, const struct block *in, const struct commit_cert *cert,
@@ -806,28 +791,28 @@ static int apply_precheck(struct ledger *l, const struct block *in, const struct
 	int rc;
 
 	if (strcmp(h->chain_id, l->chain_id))
-		return why_fmt(why, TALLY_E_CHAIN_ID, "block is for chain '%s'", h->chain_id);
+		return why_set(why, TALLY_E_CHAIN_ID, "block is for chain '%s'", h->chain_id);
 	if (h->height != l->height + 1)
-		return why_fmt(why, TALLY_E_HEIGHT, "block height %" PRIu64 " is not the next (%"
+		return why_set(why, TALLY_E_HEIGHT, "block height %" PRIu64 " is not the next (%"
 			       PRIu64 ")", h->height, l->height + 1);
 	if (memcmp(h->prev_block_id, l->last_id, HASH_LEN))
-		return why_fmt(why, TALLY_E_LINK, "block %" PRIu64 " does not link to the tip",
+		return why_set(why, TALLY_E_LINK, "block %" PRIu64 " does not link to the tip",
 			       h->height);
 	if (h->time_ns <= l->time_ns)
-		return why_fmt(why, TALLY_E_INVALID, "block %" PRIu64 " time is not after the tip's",
+		return why_set(why, TALLY_E_INVALID, "block %" PRIu64 " time is not after the tip's",
 			       h->height);
 	if (!valset_find(&l->vals, h->proposer))
-		return why_fmt(why, TALLY_E_UNAUTHORIZED, "block %" PRIu64 " proposer is not a"
+		return why_set(why, TALLY_E_UNAUTHORIZED, "block %" PRIu64 " proposer is not a"
 			       " validator", h->height);
 	if (in->ntx > BLOCK_MAX_TXS)
-		return why_fmt(why, TALLY_E_TOOLONG, "block %" PRIu64 " has too many transactions",
+		return why_set(why, TALLY_E_TOOLONG, "block %" PRIu64 " has too many transactions",
 			       h->height);
 	block_id(h, id);
 	if (cert->height != h->height || memcmp(cert->block_id, id, HASH_LEN))
-		return why_fmt(why, TALLY_E_CERT, "the certificate is for another block");
+		return why_set(why, TALLY_E_CERT, "the certificate is for another block");
 	rc = cert_verify(cert, &l->vals, l->chain_id);
 	if (rc)
-		return why_fmt(why, rc, "block %" PRIu64 " certificate: %s", h->height,
+		return why_set(why, rc, "block %" PRIu64 " certificate: %s", h->height,
 			       tally_strerror(rc));
 	return 0;
 }
@@ -851,14 +836,14 @@ static int apply_txs(struct ledger *l, struct build *bd, const struct block *in,
 		} else {
 			rc = tx_check(t, p, n, l->chain_id, in->header.time_ns / 1000000000ull, sub);
 			if (rc) {
-				why_fmt(why, rc, "block %" PRIu64 " transaction %zu: %s",
+				why_set(why, rc, "block %" PRIu64 " transaction %zu: %s",
 					in->header.height, i, sub);
 				break;
 			}
 		}
 		rc = build_add(bd, t, p, n, hash, sub);
 		if (rc)
-			why_fmt(why, rc, "block %" PRIu64 " transaction %zu does not apply: %s",
+			why_set(why, rc, "block %" PRIu64 " transaction %zu does not apply: %s",
 				in->header.height, i, sub[0] ? sub : tally_strerror(rc));
 	}
 	free(t);
@@ -881,14 +866,14 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	memcpy(bd.b.header.proposer, in->header.proposer, PUBKEY_LEN);
 	rc = store_begin(l->st);
 	if (rc) {
-		why_fmt(why, rc, "cannot start the block's transaction: %s", store_errmsg(l->st));
+		why_set(why, rc, "cannot start the block's transaction: %s", store_errmsg(l->st));
 		goto out_free;
 	}
 	rc = apply_txs(l, &bd, in, why);
 	if (!rc) {
 		rc = build_finish(l, &bd);
 		if (rc)
-			why_fmt(why, rc, "applying block %" PRIu64 ": %s", in->header.height,
+			why_set(why, rc, "applying block %" PRIu64 ": %s", in->header.height,
 				tally_strerror(rc));
 	}
 	if (rc)
@@ -906,7 +891,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 		goto out_abort;
 	rc = build_commit(l, &bd, cert);
 	if (rc) {
-		why_fmt(why, rc, "committing block %" PRIu64 ": %s", in->header.height,
+		why_set(why, rc, "committing block %" PRIu64 ": %s", in->header.height,
 			tally_strerror(rc));
 		goto out_abort;
 	}
@@ -930,11 +915,11 @@ int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
 	memset(&b, 0, sizeof(b));
 	rc = block_decode(&b, block, block_len);
 	if (rc)
-		return why_fmt(why, rc, "the block does not decode: %s", tally_strerror(rc));
+		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
 	rc = cert_decode(&c, cert, cert_len);
 	if (rc) {
 		block_free(&b);
-		return why_fmt(why, rc, "the certificate does not decode: %s", tally_strerror(rc));
+		return why_set(why, rc, "the certificate does not decode: %s", tally_strerror(rc));
 	}
 	lock(l);
 	rc = apply_locked(l, &b, &c, why);
@@ -1300,28 +1285,28 @@ static int verify_one(struct store *st, struct chain_verifier *v, uint64_t h, ch
 
 	memset(&b, 0, sizeof(b));
 	if (rc)
-		return why_fmt(why, rc, "block %" PRIu64 " cannot be read", h);
+		return why_set(why, rc, "block %" PRIu64 " cannot be read", h);
 	rc = header_decode(&hdr, sb.header, sb.header_len);
 	if (rc) {
-		why_fmt(why, rc, "block %" PRIu64 ": stored header does not decode", h);
+		why_set(why, rc, "block %" PRIu64 ": stored header does not decode", h);
 		goto out;
 	}
 	rc = block_decode(&b, sb.body, sb.body_len);
 	if (rc) {
-		why_fmt(why, rc, "block %" PRIu64 ": stored body does not decode", h);
+		why_set(why, rc, "block %" PRIu64 ": stored body does not decode", h);
 		goto out;
 	}
 	enc_init(&e);
 	header_encode(&e, &b.header);
 	if (e.len != sb.header_len || memcmp(e.buf, sb.header, e.len))
-		rc = why_fmt(why, TALLY_E_LINK, "block %" PRIu64 ": stored header differs from the"
+		rc = why_set(why, TALLY_E_LINK, "block %" PRIu64 ": stored header differs from the"
 			     " header in the stored body", h);
 	enc_free(&e);
 	if (rc)
 		goto out;
 	rc = cert_decode(&cert, sb.cert, sb.cert_len);
 	if (rc) {
-		why_fmt(why, rc, "block %" PRIu64 ": stored certificate does not decode", h);
+		why_set(why, rc, "block %" PRIu64 ": stored certificate does not decode", h);
 		goto out;
 	}
 	if (sb.next_vals) {
@@ -1332,7 +1317,7 @@ static int verify_one(struct store *st, struct chain_verifier *v, uint64_t h, ch
 		if (!rc)
 			rc = dec_finish(&d);
 		if (rc) {
-			why_fmt(why, rc, "block %" PRIu64 ": stored next validator set does not"
+			why_set(why, rc, "block %" PRIu64 ": stored next validator set does not"
 				" decode", h);
 			goto out;
 		}
@@ -1365,7 +1350,7 @@ int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t 
 	genesis_hash(g, want);
 	rc = store_meta_get(st, "genesis_hash", &gh, &ghl);
 	if (!rc && (ghl != HASH_LEN || memcmp(gh, want, HASH_LEN)))
-		rc = why_fmt(why, TALLY_E_INVALID, "the store was made from another genesis");
+		rc = why_set(why, TALLY_E_INVALID, "the store was made from another genesis");
 	if (!rc)
 		rc = chain_verifier_from_genesis(&v, g);
 	if (!rc)
@@ -1376,7 +1361,7 @@ int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t 
 			*height = h;
 	}
 	if (rc && !why[0])
-		why_fmt(why, rc, "%s", tally_strerror(rc));
+		why_set(why, rc, "%s", tally_strerror(rc));
 	free(gh);
 	store_close(st);
 	return rc;

@@ -172,19 +172,6 @@ bool mempool_next_nonce(const struct mempool *m, const uint8_t pub[PUBKEY_LEN], 
 
 /* --- stateful checks ------------------------------------------------------- */
 
-static int why_fmt(char *why, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_fmt(char *why, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, WHY_MAX, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 static void short_hex(const uint8_t *p, char out[16])
 {
 	hex_encode(p, 4, out);
@@ -220,22 +207,22 @@ static int check_lease(struct store *s, const struct tx *t, char *why)
 
 	hex_encode(id, LEASE_ID_LEN, hex);
 	if (rc == TALLY_E_NOTFOUND)
-		return why_fmt(why, rc, "lease %s does not exist", hex);
+		return why_set(why, rc, "lease %s does not exist", hex);
 	if (rc)
 		return rc;
 	is_provider = !memcmp(t->signer, l.contract.provider, PUBKEY_LEN);
 	is_tenant = !memcmp(t->signer, l.contract.tenant, PUBKEY_LEN);
 	if (t->kind != TX_LEASE_CLOSE && !is_provider)
-		return why_fmt(why, TALLY_E_UNAUTHORIZED, "only lease %s's provider may send %s",
+		return why_set(why, TALLY_E_UNAUTHORIZED, "only lease %s's provider may send %s",
 			       hex, tx_kind_name(t->kind));
 	if (t->kind == TX_LEASE_CLOSE && !is_provider && !is_tenant)
-		return why_fmt(why, TALLY_E_UNAUTHORIZED,
+		return why_set(why, TALLY_E_UNAUTHORIZED,
 			       "only lease %s's tenant or provider may close it", hex);
 	if (l.state == LEASE_CLOSED)
-		return why_fmt(why, TALLY_E_STATE, "lease %s is closed (%s)", hex,
+		return why_set(why, TALLY_E_STATE, "lease %s is closed (%s)", hex,
 			       lease_close_reason_name(l.close_reason));
 	if (t->kind == TX_LEASE_START && l.state != LEASE_OPENED)
-		return why_fmt(why, TALLY_E_STATE, "lease %s is %s; only an opened lease can start",
+		return why_set(why, TALLY_E_STATE, "lease %s is %s; only an opened lease can start",
 			       hex, lease_state_name(l.state));
 	return 0;
 }
@@ -256,20 +243,20 @@ static int stateful(struct mempool *m, struct store *s, const struct tx *t,
 	short_hex(t->signer, who);
 	expected = sg ? sg->next_nonce : a.nonce;
 	if (t->nonce < a.nonce)
-		return why_fmt(why, TALLY_E_REPLAY, "nonce %" PRIu64 " already used by account %s",
+		return why_set(why, TALLY_E_REPLAY, "nonce %" PRIu64 " already used by account %s",
 			       t->nonce, who);
 	if (t->nonce < expected)
-		return why_fmt(why, TALLY_E_REPLAY, "nonce %" PRIu64 " already used by a pending"
+		return why_set(why, TALLY_E_REPLAY, "nonce %" PRIu64 " already used by a pending"
 			       " transaction of account %s", t->nonce, who);
 	if (t->nonce > expected)
-		return why_fmt(why, TALLY_E_NONCE, "nonce %" PRIu64 " leaves a gap: account %s's"
+		return why_set(why, TALLY_E_NONCE, "nonce %" PRIu64 " leaves a gap: account %s's"
 			       " next nonce is %" PRIu64, t->nonce, who, expected);
 	if (debit) {
 		uint64_t pending = sg ? sg->debits : 0;
 		uint64_t avail = a.balance > pending ? a.balance - pending : 0;
 
 		if (debit > avail)
-			return why_fmt(why, TALLY_E_BALANCE, "%s %" PRIu64 " exceeds balance %" PRIu64
+			return why_set(why, TALLY_E_BALANCE, "%s %" PRIu64 " exceeds balance %" PRIu64
 				       "%s", debit_name(t), debit, avail,
 				       pending ? " (after pending transactions)" : "");
 	}
@@ -285,11 +272,11 @@ static int stateful(struct mempool *m, struct store *s, const struct tx *t,
 
 		rc = store_validator_get(s, t->signer, &v);
 		if (rc == TALLY_E_NOTFOUND)
-			rc = why_fmt(why, TALLY_E_UNAUTHORIZED, "account %s is not a validator", who);
+			rc = why_set(why, TALLY_E_UNAUTHORIZED, "account %s is not a validator", who);
 		break;
 	}
 	case TX_EVIDENCE:
-		rc = why_fmt(why, TALLY_E_STATE, "evidence transactions are not supported yet");
+		rc = why_set(why, TALLY_E_STATE, "evidence transactions are not supported yet");
 		break;
 	}
 	if (rc)
@@ -325,10 +312,10 @@ int mempool_add(struct mempool *m, struct store *s, const struct tx *t, const ui
 	why[0] = '\0';
 	if (table_get(&m->by_hash, hash)) {
 		hex_encode(hash, HASH_LEN, hex);
-		return why_fmt(why, TALLY_E_REPLAY, "transaction %s is already pending", hex);
+		return why_set(why, TALLY_E_REPLAY, "transaction %s is already pending", hex);
 	}
 	if (m->n >= m->max)
-		return why_fmt(why, TALLY_E_CAPACITY, "the mempool is full (%zu transactions);"
+		return why_set(why, TALLY_E_CAPACITY, "the mempool is full (%zu transactions);"
 			       " try again after the next block", m->n);
 	rc = stateful(m, s, t, &sg, why);
 	if (rc)

@@ -38,21 +38,6 @@
 
 #define NS_PER_S 1000000000ull
 
-static int why_fmt(char *why, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_fmt(char *why, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 /* "ab12cd34…": enough of a key for a message. */
 static const char *short_hex(const uint8_t *p, char buf[16])
 {
@@ -254,7 +239,7 @@ static int account_ref(struct txn *x, const uint8_t pub[PUBKEY_LEN], struct acco
 static int debit(struct txn *x, struct account *a, uint64_t amount, const char *what)
 {
 	if (a->balance < amount)
-		return why_fmt(x->why, TALLY_E_BALANCE, "%s %" PRIu64 " exceeds balance %" PRIu64,
+		return why_set(x->why, TALLY_E_BALANCE, "%s %" PRIu64 " exceeds balance %" PRIu64,
 			       what, amount, a->balance);
 	a->balance -= amount;
 	return 0;
@@ -263,7 +248,7 @@ static int debit(struct txn *x, struct account *a, uint64_t amount, const char *
 static int credit(struct txn *x, struct account *a, uint64_t amount)
 {
 	if (a->balance > UINT64_MAX - amount)
-		return why_fmt(x->why, TALLY_E_OVERFLOW, "balance %" PRIu64 " + %" PRIu64
+		return why_set(x->why, TALLY_E_OVERFLOW, "balance %" PRIu64 " + %" PRIu64
 			       " overflows 64 bits", a->balance, amount);
 	a->balance += amount;
 	return 0;
@@ -285,7 +270,7 @@ static int lease_load(struct txn *x, const uint8_t id[LEASE_ID_LEN], struct leas
 
 	if (rc == TALLY_E_NOTFOUND) {
 		hex_encode(id, LEASE_ID_LEN, hex);
-		return why_fmt(x->why, TALLY_E_NOTFOUND, "lease %s does not exist", hex);
+		return why_set(x->why, TALLY_E_NOTFOUND, "lease %s does not exist", hex);
 	}
 	return rc;
 }
@@ -300,7 +285,7 @@ static int apply_open(struct txn *x, struct account *signer)
 	if (rc)
 		return rc;
 	if (store_lease_get(x->c->store, x->hash, &l) == 0)
-		return why_fmt(x->why, TALLY_E_REPLAY, "lease already exists");
+		return why_set(x->why, TALLY_E_REPLAY, "lease already exists");
 	rc = debit(x, signer, c->deposit, "deposit");
 	if (!rc)
 		rc = lease_open(&l, x->hash, c, x->c->height, x->why);
@@ -315,7 +300,7 @@ static int not_provider(struct txn *x, const struct lease *l)
 {
 	char a[16], b[16];
 
-	return why_fmt(x->why, TALLY_E_UNAUTHORIZED, "account %s is not the provider %s of the lease",
+	return why_set(x->why, TALLY_E_UNAUTHORIZED, "account %s is not the provider %s of the lease",
 		       short_hex(x->t->signer, a), short_hex(l->contract.provider, b));
 }
 
@@ -355,7 +340,7 @@ static int apply_usage(struct txn *x, const uint8_t *bytes, size_t len)
 	if (rc)
 		return rc;
 	if (escrow_before - l.escrow != gets)
-		return why_fmt(x->why, TALLY_E_INTERNAL, "usage settlement does not conserve money");
+		return why_set(x->why, TALLY_E_INTERNAL, "usage settlement does not conserve money");
 	if (l.state == LEASE_CLOSED)
 		l.closed_height = x->c->height;
 	rc = account_ref(x, l.contract.provider, &prov);
@@ -385,18 +370,18 @@ static int close_allowed(struct txn *x, const struct lease *l, uint8_t reason)
 	uint64_t max_charge;
 
 	if (!tenant && !provider)
-		return why_fmt(x->why, TALLY_E_UNAUTHORIZED,
+		return why_set(x->why, TALLY_E_UNAUTHORIZED,
 			       "only the lease's tenant or provider can close it");
 	if (reason == CLOSE_TENANT && tenant)
 		return 0;
 	if (!provider)
-		return why_fmt(x->why, TALLY_E_UNAUTHORIZED,
+		return why_set(x->why, TALLY_E_UNAUTHORIZED,
 			       "the tenant can close a lease only as tenant-closed, not %s",
 			       lease_close_reason_name(reason));
 	switch (reason) {
 	case CLOSE_TERM_ENDED:
 		if (!lease_term_ended(l, x->c->time_ns))
-			return why_fmt(x->why, TALLY_E_STATE,
+			return why_set(x->why, TALLY_E_STATE,
 				       "the lease's term has not ended at block time %" PRIu64 " ns",
 				       x->c->time_ns);
 		return 0;
@@ -404,7 +389,7 @@ static int close_allowed(struct txn *x, const struct lease *l, uint8_t reason)
 		if (settle_max_interval_charge(&l->contract, &max_charge))
 			max_charge = UINT64_MAX;   /* no escrow can cover it */
 		if (l->state == LEASE_RUNNING && l->escrow >= max_charge)
-			return why_fmt(x->why, TALLY_E_STATE,
+			return why_set(x->why, TALLY_E_STATE,
 				       "escrow %" PRIu64 " still covers an interval (at most %" PRIu64 ")",
 				       l->escrow, max_charge);
 		return 0;
@@ -412,7 +397,7 @@ static int close_allowed(struct txn *x, const struct lease *l, uint8_t reason)
 	case CLOSE_REJECTED:
 		return 0;
 	}
-	return why_fmt(x->why, TALLY_E_UNAUTHORIZED, "the provider cannot close a lease as %s",
+	return why_set(x->why, TALLY_E_UNAUTHORIZED, "the provider cannot close a lease as %s",
 		       lease_close_reason_name(reason));
 }
 
@@ -478,7 +463,7 @@ static int apply_stake(struct txn *x, struct account *signer, bool bond)
 	int rc = store_validator_get(x->c->store, x->t->signer, &v);
 
 	if (rc == TALLY_E_NOTFOUND)
-		return why_fmt(x->why, TALLY_E_UNAUTHORIZED,
+		return why_set(x->why, TALLY_E_UNAUTHORIZED,
 			       "account %s is not a validator (joining the set is not supported yet)",
 			       short_hex(x->t->signer, a));
 	if (rc)
@@ -488,17 +473,17 @@ static int apply_stake(struct txn *x, struct account *signer, bool bond)
 		if (rc)
 			return rc;
 		if (v.stake > UINT64_MAX - amount)
-			return why_fmt(x->why, TALLY_E_OVERFLOW, "stake overflows 64 bits");
+			return why_set(x->why, TALLY_E_OVERFLOW, "stake overflows 64 bits");
 		v.stake += amount;
 	} else {
 		if (amount > v.stake)
-			return why_fmt(x->why, TALLY_E_BALANCE, "unstake %" PRIu64
+			return why_set(x->why, TALLY_E_BALANCE, "unstake %" PRIu64
 				       " exceeds stake %" PRIu64, amount, v.stake);
 		rc = store_validator_each(x->c->store, sum_stake, &sum);
 		if (rc)
 			return rc;
 		if (!v.jailed && sum.total - amount == 0)
-			return why_fmt(x->why, TALLY_E_STATE,
+			return why_set(x->why, TALLY_E_STATE,
 				       "unstaking %" PRIu64 " would leave the validator set without stake",
 				       amount);
 		v.stake -= amount;
@@ -517,14 +502,14 @@ static int check_nonce(struct txn *x, const struct account *a)
 	char h[16];
 
 	if (x->t->nonce < a->nonce)
-		return why_fmt(x->why, TALLY_E_REPLAY, "nonce %" PRIu64 " already used by account %s",
+		return why_set(x->why, TALLY_E_REPLAY, "nonce %" PRIu64 " already used by account %s",
 			       x->t->nonce, short_hex(x->t->signer, h));
 	if (x->t->nonce > a->nonce)
-		return why_fmt(x->why, TALLY_E_NONCE, "nonce %" PRIu64 " is ahead of account %s's"
+		return why_set(x->why, TALLY_E_NONCE, "nonce %" PRIu64 " is ahead of account %s's"
 			       " next nonce %" PRIu64, x->t->nonce, short_hex(x->t->signer, h),
 			       a->nonce);
 	if (a->nonce == UINT64_MAX)
-		return why_fmt(x->why, TALLY_E_OVERFLOW, "nonce space exhausted");
+		return why_set(x->why, TALLY_E_OVERFLOW, "nonce space exhausted");
 	return 0;
 }
 
@@ -538,7 +523,7 @@ int state_apply_tx(struct apply_ctx *c, const struct tx *t, const uint8_t *bytes
 	if (why)
 		why[0] = '\0';
 	if (strcmp(t->chain_id, c->chain_id))
-		return why_fmt(why, TALLY_E_CHAIN_ID, "transaction is for chain %s, not %s",
+		return why_set(why, TALLY_E_CHAIN_ID, "transaction is for chain %s, not %s",
 			       t->chain_id, c->chain_id);
 	rc = account_ref(&x, t->signer, &signer);
 	if (!rc)
@@ -563,7 +548,7 @@ int state_apply_tx(struct apply_ctx *c, const struct tx *t, const uint8_t *bytes
 	case TX_UNSTAKE:
 		return apply_stake(&x, signer, false);
 	case TX_EVIDENCE:
-		return why_fmt(why, TALLY_E_STATE, "evidence transactions are not supported yet");
+		return why_set(why, TALLY_E_STATE, "evidence transactions are not supported yet");
 	}
-	return why_fmt(why, TALLY_E_INVALID, "unknown transaction kind %u", t->kind);
+	return why_set(why, TALLY_E_INVALID, "unknown transaction kind %u", t->kind);
 }

@@ -21,17 +21,6 @@
 
 #define LIBVIRT_QEMU_RUN_DIR "/run/libvirt/qemu"
 
-/* A sentence for the caller's why[WHY_MAX]; truncated if it must be. */
-__attribute__((format(printf, 2, 3)))
-static void whyf(char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, WHY_MAX, fmt, ap);
-	va_end(ap);
-}
-
 static void close_file(FILE **f)
 {
 	if (*f)
@@ -292,12 +281,12 @@ static int read_pidfile(const char *domain_name, pid_t *pid, char *why)
 		 domain_name);
 	f = fopen(path, "re");
 	if (!f) {
-		whyf(why, "domain %s: no QEMU pid file %s: %s",
+		why_set(why, 0, "domain %s: no QEMU pid file %s: %s",
 		     domain_name, path, strerror(errno));
 		return TALLY_E_NOTFOUND;
 	}
 	if (fscanf(f, "%d", &v) != 1 || v <= 1) {
-		whyf(why, "domain %s: %s holds no pid",
+		why_set(why, 0, "domain %s: %s holds no pid",
 		     domain_name, path);
 		return TALLY_E_ENCODING;
 	}
@@ -336,19 +325,19 @@ int cg_domain_resolve(const char *domain_name, struct cg_domain *out,
 		return err;
 	err = cg2_root(root);
 	if (err) {
-		whyf(why, "no cgroup v2 hierarchy is mounted");
+		why_set(why, 0, "no cgroup v2 hierarchy is mounted");
 		return err;
 	}
 	err = cg_pid_path(out->pid, NULL, rel);
 	if (err) {
-		whyf(why, "domain %s: QEMU pid %d has no cgroup-v2 "
+		why_set(why, 0, "domain %s: QEMU pid %d has no cgroup-v2 "
 		     "path: %s", domain_name, (int)out->pid,
 		     tally_strerror(err));
 		return err;
 	}
 	n = cg_libvirt_vm_prefix(rel);
 	if (!n) {
-		whyf(why, "domain %s: QEMU pid %d is in cgroup %s, "
+		why_set(why, 0, "domain %s: QEMU pid %d is in cgroup %s, "
 		     "which is not a libvirt VM cgroup", domain_name,
 		     (int)out->pid, rel);
 		return TALLY_E_NOTFOUND;

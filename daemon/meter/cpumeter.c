@@ -34,17 +34,6 @@
 
 #define BPFFS_MOUNT "/sys/fs/bpf"
 
-/* A sentence for the caller's why[WHY_MAX]; truncated if it must be. */
-__attribute__((format(printf, 2, 3)))
-static void whyf(char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, WHY_MAX, fmt, ap);
-	va_end(ap);
-}
-
 enum {
 	MAP_COUNTERS, MAP_CG_INDEX, MAP_QUEUED_AT, MAP_LEDGER,
 	MAP_CG_SLOT,            /* cgroup storage: Linux 6.2 */
@@ -99,24 +88,24 @@ static int prepare_pin_dir(const char *pin_dir, bool create, char *why)
 	snprintf(parent, sizeof(parent), "%s", pin_dir);
 	slash = strrchr(parent, '/');
 	if (!slash || slash == parent) {
-		whyf(why, "pin directory %s must be below a bpf "
+		why_set(why, 0, "pin directory %s must be below a bpf "
 		     "file system such as %s", pin_dir, BPFFS_MOUNT);
 		return TALLY_E_INVALID;
 	}
 	*slash = '\0';
 	if (!is_bpffs(parent) && !strcmp(parent, BPFFS_MOUNT) && create &&
 	    mount("bpf", BPFFS_MOUNT, "bpf", 0, "mode=0700") < 0) {
-		whyf(why, "cannot mount the bpf file system on "
+		why_set(why, 0, "cannot mount the bpf file system on "
 		     "%s: %s", BPFFS_MOUNT, strerror(errno));
 		return TALLY_E_IO;
 	}
 	if (!is_bpffs(parent)) {
-		whyf(why, "%s is not on a bpf file system "
+		why_set(why, 0, "%s is not on a bpf file system "
 		     "(mount -t bpf bpf %s)", parent, parent);
 		return TALLY_E_IO;
 	}
 	if (create && mkdir(pin_dir, 0700) < 0 && errno != EEXIST) {
-		whyf(why, "cannot create %s: %s", pin_dir,
+		why_set(why, 0, "cannot create %s: %s", pin_dir,
 		     strerror(errno));
 		return TALLY_E_IO;
 	}
@@ -174,7 +163,7 @@ static int load_skeleton(struct meter *m, const struct meter_opts *o,
 	m->skel = cpumeter__open_opts(&oo);
 	if (!m->skel) {
 		*sys_err = -errno;
-		whyf(why, "cannot open the meter's BPF object: %s",
+		why_set(why, 0, "cannot open the meter's BPF object: %s",
 		     strerror(errno));
 		return TALLY_E_STATE;
 	}
@@ -190,11 +179,11 @@ static int load_skeleton(struct meter *m, const struct meter_opts *o,
 	if (err) {
 		*sys_err = err;
 		if (err == -ENOSYS)
-			whyf(why, "this kernel has no bpf() system call "
+			why_set(why, 0, "this kernel has no bpf() system call "
 			     "(CONFIG_BPF_SYSCALL off, or filtered): the "
 			     "meter needs eBPF");
 		else
-			whyf(why, "the kernel refused the meter's %s "
+			why_set(why, 0, "the kernel refused the meter's %s "
 			     "programs: %s%s", btf ? "tp_btf" : "raw_tp",
 			     strerror(-err), err == -EPERM ?
 			     " (kernel lockdown, or CAP_BPF missing)" : "");
@@ -260,7 +249,7 @@ static int attach_hook(struct meter *m, int hook, bool btf, char *why)
 	}
 	link = bpf_program__attach(hook_prog(m->skel, hook, btf));
 	if (!link) {
-		whyf(why, "cannot attach the meter to "
+		why_set(why, 0, "cannot attach the meter to "
 		     "sched_%s: %s", hook == HOOK_RUNTIME ? "stat_runtime" :
 		     hook_names[hook], strerror(errno));
 		return TALLY_E_STATE;
@@ -272,7 +261,7 @@ static int attach_hook(struct meter *m, int hook, bool btf, char *why)
 	bpf_link__disconnect(link);
 	bpf_link__destroy(link);
 	if (err || m->link_fd[hook] < 0) {
-		whyf(why, "cannot pin %s: %s", path,
+		why_set(why, 0, "cannot pin %s: %s", path,
 		     strerror(err ? -err : errno));
 		return TALLY_E_IO;
 	}
@@ -285,7 +274,7 @@ static int open_loaded(struct meter *m, const struct meter_opts *o, char *why)
 	int err, i, sys_err = 0;
 
 	if (!btf && !o->btf_path && access("/sys/kernel/btf/vmlinux", R_OK)) {
-		whyf(why, "the kernel has no BTF "
+		why_set(why, 0, "the kernel has no BTF "
 		     "(/sys/kernel/btf/vmlinux), so the meter cannot be "
 		     "relocated to it; give a BTF file for this kernel");
 		return TALLY_E_STATE;
@@ -327,7 +316,7 @@ static int open_pinned(struct meter *m, char *why)
 		if (m->map_fd[i] < 0) {
 			int e = errno;
 
-			whyf(why, "no meter is pinned at %s: %s",
+			why_set(why, 0, "no meter is pinned at %s: %s",
 			     m->pin_dir, strerror(e));
 			return e == EACCES || e == EPERM ?
 			       TALLY_E_UNAUTHORIZED : TALLY_E_NOTFOUND;
@@ -355,7 +344,7 @@ int meter_open(struct meter **out, const struct meter_opts *o, char *why)
 	if (!o)
 		o = &defaults;
 	if (!o->read_only && geteuid() != 0) {
-		whyf(why, "the CPU meter must run as root: it loads "
+		why_set(why, 0, "the CPU meter must run as root: it loads "
 		     "eBPF programs and pins them under %s",
 		     o->pin_dir ? o->pin_dir : METER_PIN_DIR_DEFAULT);
 		return TALLY_E_UNAUTHORIZED;
@@ -371,14 +360,14 @@ int meter_open(struct meter **out, const struct meter_opts *o, char *why)
 	if (snprintf(m->pin_dir, sizeof(m->pin_dir), "%s",
 		     o->pin_dir ? o->pin_dir : METER_PIN_DIR_DEFAULT) >=
 	    (int)sizeof(m->pin_dir) - 32) {
-		whyf(why, "the pin directory's path is too long");
+		why_set(why, 0, "the pin directory's path is too long");
 		err = TALLY_E_TOOLONG;
 		goto fail;
 	}
 	m->ncpus = libbpf_num_possible_cpus();
 	err = m->ncpus > 0 ? 0 : TALLY_E_IO;
 	if (err) {
-		whyf(why, "cannot count the possible CPUs");
+		why_set(why, 0, "cannot count the possible CPUs");
 		goto fail;
 	}
 	if (o->cgroup2_root)
@@ -386,7 +375,7 @@ int meter_open(struct meter **out, const struct meter_opts *o, char *why)
 	else if (cg2_root(m->cg2_root))
 		m->cg2_root[0] = '\0';
 	if (!m->cg2_root[0] || !cg2_is_cgroup(m->cg2_root)) {
-		whyf(why, "no cgroup v2 hierarchy is mounted: the "
+		why_set(why, 0, "no cgroup v2 hierarchy is mounted: the "
 		     "meter counts per cgroup-v2 id (mount cgroup2 at "
 		     "/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid "
 		     "host)");
@@ -567,12 +556,12 @@ static int register_cgroup(const char *path, void *arg)
 	if (err == TALLY_E_NOTFOUND && !is_root)
 		return 0;               /* removed while we walked */
 	if (err) {
-		whyf(c->why, "%s: not a cgroup: %s", path, tally_strerror(err));
+		why_set(c->why, 0, "%s: not a cgroup: %s", path, tally_strerror(err));
 		return err;
 	}
 	if (!bpf_map_lookup_elem(m->map_fd[MAP_LEDGER], &id, &l)) {
 		if (strcmp(l.vm, c->vm)) {
-			whyf(c->why, "cgroup %s is already metered for VM %s",
+			why_set(c->why, 0, "cgroup %s is already metered for VM %s",
 			     path, l.vm);
 			return TALLY_E_EXISTS;
 		}
@@ -601,7 +590,7 @@ static int register_cgroup(const char *path, void *arg)
 		err = publish_slot(m, path, id, &l);
 out:
 	if (err) {
-		whyf(c->why, "cannot meter cgroup %s: %s%s", path, strerror(err),
+		why_set(c->why, 0, "cannot meter cgroup %s: %s%s", path, strerror(err),
 		     err == E2BIG || err == ENOSPC ?
 		     " (the meter's maps are full)" : "");
 		return err == E2BIG || err == ENOSPC ? TALLY_E_CAPACITY :
@@ -621,18 +610,18 @@ int meter_vm_register(struct meter *m, const struct meter_vm_spec *s,
 	int err;
 
 	if (m->read_only) {
-		whyf(why, "the meter was opened read-only");
+		why_set(why, 0, "the meter was opened read-only");
 		return TALLY_E_STATE;
 	}
 	if (!valid_vm_name(s->name)) {
-		whyf(why, "a VM name is 1 to %d bytes without "
+		why_set(why, 0, "a VM name is 1 to %d bytes without "
 		     "'/' or control characters", METER_VM_NAME_MAX);
 		return TALLY_E_INVALID;
 	}
 	if (!s->cgroup_dir || s->cgroup_dir[0] != '/' ||
 	    strlen(s->cgroup_dir) >= TALLY_PATH_LEN ||
 	    !cg2_is_cgroup(s->cgroup_dir)) {
-		whyf(why, "VM %s: %s is not a cgroup-v2 directory",
+		why_set(why, 0, "VM %s: %s is not a cgroup-v2 directory",
 		     s->name, s->cgroup_dir ? s->cgroup_dir : "(none)");
 		return TALLY_E_INVALID;
 	}

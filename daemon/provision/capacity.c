@@ -37,7 +37,7 @@ static int check_cpus(const struct prov *p, const virNodeInfo *ni, const struct 
 
 	if (want <= room)
 		return 0;
-	return prov_fail(why, TALLY_E_CAPACITY,
+	return why_set(why, TALLY_E_CAPACITY,
 			 "lease needs %u vCPUs but the host can hold %llu more "
 			 "(%u host CPUs x overcommit %.1f, %llu in use)",
 			 want, (unsigned long long)room, ni->cpus, p->cfg.cpu_overcommit,
@@ -53,7 +53,7 @@ static int check_memory(const struct prov *p, const virNodeInfo *ni, const struc
 	unsigned long long free_bytes;
 
 	if (want > room)
-		return prov_fail(why, TALLY_E_CAPACITY,
+		return why_set(why, TALLY_E_CAPACITY,
 				 "lease needs %u MiB of memory but the host can hold %llu MiB more "
 				 "(%llu MiB x overcommit %.1f, %llu MiB in use)",
 				 want, (unsigned long long)room, (unsigned long long)total,
@@ -64,10 +64,10 @@ static int check_memory(const struct prov *p, const virNodeInfo *ni, const struc
 		return 0;
 	free_bytes = virNodeGetFreeMemory(p->conn);
 	if (free_bytes == 0)
-		return prov_fail(why, TALLY_E_INTERNAL, "cannot read the host's free memory: %s",
+		return why_set(why, TALLY_E_INTERNAL, "cannot read the host's free memory: %s",
 				 prov_virt_error());
 	if ((unsigned long long)want * 1024 * 1024 > free_bytes)
-		return prov_fail(why, TALLY_E_CAPACITY,
+		return why_set(why, TALLY_E_CAPACITY,
 				 "lease needs %u MiB of memory but the host has only %llu MiB free",
 				 want, free_bytes / (1024 * 1024));
 	return 0;
@@ -116,10 +116,10 @@ static int pick_gpus(struct prov *p, uint32_t want, const struct prov_image *img
 	if (want == 0)
 		return 0;
 	if (want > PROV_GPUS_MAX)
-		return prov_fail(why, TALLY_E_INVALID, "lease asks for %u GPUs; at most %d fit one VM",
+		return why_set(why, TALLY_E_INVALID, "lease asks for %u GPUs; at most %d fit one VM",
 				 want, PROV_GPUS_MAX);
 	if (img->n_gpu_classes == 0)
-		return prov_fail(why, TALLY_E_CAPACITY,
+		return why_set(why, TALLY_E_CAPACITY,
 				 "image '%s' supports no GPUs, but the lease asks for %u",
 				 img->name, want);
 	for (size_t i = 0; i < p->cfg.n_gpus && l->n_gpus < want; i++) {
@@ -144,7 +144,7 @@ static int pick_gpus(struct prov *p, uint32_t want, const struct prov_image *img
 		return 0;
 	free_now = l->n_gpus;
 	l->n_gpus = 0;
-	return prov_fail(why, TALLY_E_CAPACITY,
+	return why_set(why, TALLY_E_CAPACITY,
 			 "lease needs %u GPU%s for image '%s' but the host has %zu free "
 			 "(the inventory holds %zu of the image's classes, %zu in use%s%s%s)",
 			 want, want == 1 ? "" : "s", img->name, free_now, eligible, held,
@@ -160,7 +160,7 @@ int prov_reserve(struct prov *p, const struct vm_spec *vm,
 	int err;
 
 	if (virNodeGetInfo(p->conn, &ni) < 0)
-		return prov_fail(why, TALLY_E_INTERNAL, "cannot read the host's CPUs and memory: %s",
+		return why_set(why, TALLY_E_INTERNAL, "cannot read the host's CPUs and memory: %s",
 				 prov_virt_error());
 	err = check_cpus(p, &ni, &h, vm->vcpus, why);
 	if (!err)

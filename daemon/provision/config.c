@@ -30,27 +30,27 @@ static int check_image(const struct prov *p, size_t idx, char *why)
 	const struct prov_image *img = &p->images[idx];
 
 	if (!name_chars_ok(img->name, IMAGE_NAME_MAX))
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "catalogue image name '%s' is not 1..%d of [a-z0-9._-]",
 				 img->name, IMAGE_NAME_MAX);
 	for (size_t j = 0; j < idx; j++)
 		if (strcmp(p->images[j].name, img->name) == 0)
-			return prov_fail(why, TALLY_E_INVALID,
+			return why_set(why, TALLY_E_INVALID,
 					 "catalogue lists image '%s' twice", img->name);
 	if (!img->disk_path[0] && !img->kernel[0])
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "image '%s' has neither a disk nor a kernel", img->name);
 	if (img->disk_path[0] && strcmp(img->disk_format, "qcow2") &&
 	    strcmp(img->disk_format, "raw"))
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "image '%s': disk format '%s' is not qcow2 or raw",
 				 img->name, img->disk_format);
 	if (img->n_gpu_classes > PROV_IMAGE_CLASSES_MAX)
-		return prov_fail(why, TALLY_E_INVALID, "image '%s' lists too many GPU classes",
+		return why_set(why, TALLY_E_INVALID, "image '%s' lists too many GPU classes",
 				 img->name);
 	for (size_t c = 0; c < img->n_gpu_classes; c++)
 		if (!name_chars_ok(img->gpu_classes[c], PROV_CLASS_MAX - 1))
-			return prov_fail(why, TALLY_E_INVALID,
+			return why_set(why, TALLY_E_INVALID,
 					 "image '%s': GPU class '%s' is not [a-z0-9._-]",
 					 img->name, img->gpu_classes[c]);
 	{
@@ -58,7 +58,7 @@ static int check_image(const struct prov *p, size_t idx, char *why)
 
 		for (size_t f = 0; f < 3; f++)
 			if (files[f][0] && access(files[f], R_OK))
-				return prov_fail(why, TALLY_E_NOTFOUND, "image '%s': cannot read %s: %s",
+				return why_set(why, TALLY_E_NOTFOUND, "image '%s': cannot read %s: %s",
 						 img->name, files[f], strerror(errno));
 	}
 	return 0;
@@ -70,15 +70,15 @@ static int check_gpu(const struct prov *p, size_t idx, char *why)
 	struct pci_addr a;
 
 	if (pci_addr_parse(g->pci_addr, &a))
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "GPU inventory: '%s' is not a PCI address like 0000:65:00.0",
 				 g->pci_addr);
 	if (!name_chars_ok(g->class_name, PROV_CLASS_MAX - 1))
-		return prov_fail(why, TALLY_E_INVALID, "GPU %s: class '%s' is not [a-z0-9._-]",
+		return why_set(why, TALLY_E_INVALID, "GPU %s: class '%s' is not [a-z0-9._-]",
 				 g->pci_addr, g->class_name);
 	for (size_t j = 0; j < idx; j++)
 		if (strcasecmp(p->gpus[j].pci_addr, g->pci_addr) == 0)
-			return prov_fail(why, TALLY_E_INVALID, "GPU inventory lists %s twice",
+			return why_set(why, TALLY_E_INVALID, "GPU inventory lists %s twice",
 					 g->pci_addr);
 	return 0;
 }
@@ -94,7 +94,7 @@ int prov_config_copy(struct prov *p, const struct prov_config *cfg, char *why)
 	p->gpus = calloc(cfg->n_gpus + 1, sizeof(*p->gpus));
 	if (!p->uri || !p->prefix || (cfg->state_dir && !p->state_dir) ||
 	    (cfg->log_archive_dir && !p->archive_dir) || !p->images || !p->gpus)
-		return prov_fail(why, TALLY_E_NOMEM, "out of memory");
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	if (cfg->n_images)
 		memcpy(p->images, cfg->images, cfg->n_images * sizeof(*p->images));
 	if (cfg->n_gpus)
@@ -118,20 +118,20 @@ int prov_config_check(const struct prov *p, char *why)
 	int err;
 
 	if (!p->state_dir || p->state_dir[0] != '/')
-		return prov_fail(why, TALLY_E_INVALID, "the state dir must be an absolute path");
+		return why_set(why, TALLY_E_INVALID, "the state dir must be an absolute path");
 	if (p->archive_dir && p->archive_dir[0] != '/')
-		return prov_fail(why, TALLY_E_INVALID, "the log archive dir must be an absolute path");
+		return why_set(why, TALLY_E_INVALID, "the log archive dir must be an absolute path");
 	if (!name_chars_ok(p->prefix, PROV_PREFIX_MAX))
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "domain name prefix '%s' is not 1..%d of [a-z0-9._-]",
 				 p->prefix, PROV_PREFIX_MAX);
 	if (c->domain_type != PROV_DOMAIN_KVM && c->domain_type != PROV_DOMAIN_QEMU)
-		return prov_fail(why, TALLY_E_INVALID, "domain type must be kvm or qemu");
+		return why_set(why, TALLY_E_INVALID, "domain type must be kvm or qemu");
 	if (c->net != PROV_NET_NAT && c->net != PROV_NET_USER && c->net != PROV_NET_NONE)
-		return prov_fail(why, TALLY_E_INVALID, "network mode must be nat, user or none");
+		return why_set(why, TALLY_E_INVALID, "network mode must be nat, user or none");
 	if (!(c->cpu_overcommit > 0 && c->cpu_overcommit <= 64) ||
 	    !(c->mem_overcommit > 0 && c->mem_overcommit <= 64))
-		return prov_fail(why, TALLY_E_INVALID, "overcommit ratios must be in (0, 64]");
+		return why_set(why, TALLY_E_INVALID, "overcommit ratios must be in (0, 64]");
 	for (size_t i = 0; i < c->n_images; i++)
 		if ((err = check_image(p, i, why)))
 			return err;

@@ -74,13 +74,13 @@ int prov_loop_get(char *why)
 
 	pthread_once(&loop_once, loop_init);
 	if (loop_init_rc < 0)
-		return prov_fail(why, TALLY_E_INTERNAL, "cannot set up libvirt's event loop: %s",
+		return why_set(why, TALLY_E_INTERNAL, "cannot set up libvirt's event loop: %s",
 				 prov_virt_error());
 	pthread_mutex_lock(&loop_lock);
 	if (loop_users == 0) {
 		atomic_store(&loop_quit, false);
 		if (pthread_create(&loop_thread, NULL, loop_main, NULL))
-			err = prov_fail(why, TALLY_E_INTERNAL, "cannot start the event thread");
+			err = why_set(why, TALLY_E_INTERNAL, "cannot start the event thread");
 	}
 	if (!err)
 		loop_users++;

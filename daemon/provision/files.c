@@ -39,18 +39,18 @@ int prov_mkdir_p(const char *dir, char *why)
 	size_t n = strlen(dir);
 
 	if (n == 0 || n >= sizeof(path))
-		return prov_fail(why, TALLY_E_INVALID, "directory path '%s' is empty or too long", dir);
+		return why_set(why, TALLY_E_INVALID, "directory path '%s' is empty or too long", dir);
 	memcpy(path, dir, n + 1);
 	for (char *s = path + 1; *s; s++) {
 		if (*s != '/')
 			continue;
 		*s = '\0';
 		if (mkdir(path, 0755) && errno != EEXIST)
-			return prov_fail(why, TALLY_E_IO, "cannot make %s: %s", path, strerror(errno));
+			return why_set(why, TALLY_E_IO, "cannot make %s: %s", path, strerror(errno));
 		*s = '/';
 	}
 	if (mkdir(path, 0755) && errno != EEXIST)
-		return prov_fail(why, TALLY_E_IO, "cannot make %s: %s", path, strerror(errno));
+		return why_set(why, TALLY_E_IO, "cannot make %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -66,7 +66,7 @@ static int run_tool(char *const argv[], char *why)
 	ssize_t r;
 
 	if (pipe2(fds, O_CLOEXEC))
-		return prov_fail(why, TALLY_E_IO, "pipe: %s", strerror(errno));
+		return why_set(why, TALLY_E_IO, "pipe: %s", strerror(errno));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
@@ -76,7 +76,7 @@ static int run_tool(char *const argv[], char *why)
 	close(fds[1]);
 	if (err) {
 		close(fds[0]);
-		return prov_fail(why, TALLY_E_IO, "cannot run %s: %s", argv[0], strerror(err));
+		return why_set(why, TALLY_E_IO, "cannot run %s: %s", argv[0], strerror(err));
 	}
 	while ((r = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0 ||
 	       (r < 0 && errno == EINTR)) {
@@ -96,7 +96,7 @@ static int run_tool(char *const argv[], char *why)
 	{
 		char *last = strrchr(out, '\n');
 
-		return prov_fail(why, TALLY_E_IO, "%s failed: %s", argv[0],
+		return why_set(why, TALLY_E_IO, "%s failed: %s", argv[0],
 				 last ? last + 1 : (len ? out : "no output"));
 	}
 }
@@ -111,21 +111,21 @@ static int base_disk_size(const struct prov_image *img, uint64_t *size, char *wh
 	ssize_t n;
 
 	if (fd < 0)
-		return prov_fail(why, TALLY_E_IO, "image '%s': cannot open %s: %s",
+		return why_set(why, TALLY_E_IO, "image '%s': cannot open %s: %s",
 				 img->name, img->disk_path, strerror(errno));
 	if (strcmp(img->disk_format, "raw") == 0) {
 		int err = fstat(fd, &st);
 
 		close(fd);
 		if (err)
-			return prov_fail(why, TALLY_E_IO, "image '%s': %s", img->name, strerror(errno));
+			return why_set(why, TALLY_E_IO, "image '%s': %s", img->name, strerror(errno));
 		*size = (uint64_t)st.st_size;
 		return 0;
 	}
 	n = pread(fd, hdr, sizeof(hdr), 0);
 	close(fd);
 	if (n != sizeof(hdr) || memcmp(hdr, "QFI\xfb", 4) != 0)
-		return prov_fail(why, TALLY_E_IO, "image '%s': %s is not a qcow2 file",
+		return why_set(why, TALLY_E_IO, "image '%s': %s is not a qcow2 file",
 				 img->name, img->disk_path);
 	*size = 0;
 	for (int i = 24; i < 32; i++)
@@ -144,7 +144,7 @@ int prov_check_disk_size(const struct prov_image *img, uint32_t disk_gib, char *
 	if (err)
 		return err;
 	if ((uint64_t)disk_gib * GIB < base)
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "image '%s' has a %.1f GiB disk; the lease's %u GiB cannot hold it",
 				 img->name, (double)base / GIB, disk_gib);
 	return 0;
@@ -187,10 +187,10 @@ static int write_file(const char *path, const char *text, char *why)
 	FILE *f = fopen(path, "we");
 
 	if (!f)
-		return prov_fail(why, TALLY_E_IO, "cannot write %s: %s", path, strerror(errno));
+		return why_set(why, TALLY_E_IO, "cannot write %s: %s", path, strerror(errno));
 	fputs(text, f);
 	if (fclose(f))
-		return prov_fail(why, TALLY_E_IO, "cannot write %s: %s", path, strerror(errno));
+		return why_set(why, TALLY_E_IO, "cannot write %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -233,12 +233,12 @@ int prov_make_seed(const struct prov *p, const char *name,
 	snprintf(md, sizeof(md), "%s/meta-data", dir);
 	hex_encode(lease_id, LEASE_ID_LEN, hex);
 	if (mkdir(dir, 0700) && errno != EEXIST)
-		return prov_fail(why, TALLY_E_IO, "cannot make %s: %s", dir, strerror(errno));
+		return why_set(why, TALLY_E_IO, "cannot make %s: %s", dir, strerror(errno));
 	if (asprintf(&user, "#cloud-config\nhostname: \"%s\"\n%s%s%s", hostname,
 		     ssh_pubkey ? "ssh_authorized_keys:\n  - \"" : "",
 		     ssh_pubkey ? ssh_pubkey : "", ssh_pubkey ? "\"\n" : "") < 0 ||
 	    asprintf(&meta, "instance-id: tally-%s\nlocal-hostname: %s\n", hex, hostname) < 0) {
-		err = prov_fail(why, TALLY_E_NOMEM, "out of memory making the seed");
+		err = why_set(why, TALLY_E_NOMEM, "out of memory making the seed");
 		goto out;
 	}
 	err = write_file(ud, user, why);

@@ -40,9 +40,6 @@ struct prov {
 	struct prov_lease *leases;
 };
 
-/* why[WHY_MAX], when not NULL, gets the formatted sentence. Returns err. */
-int prov_fail(char *why, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 /* libvirt's last error message, never NULL. */
 const char *prov_virt_error(void);
 

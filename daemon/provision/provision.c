@@ -22,18 +22,6 @@
 #define STOP_EVENT_WAIT_MS 3000
 #define POLL_MS 50
 
-int prov_fail(char *why, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 const char *prov_virt_error(void)
 {
 	const char *m = virGetLastErrorMessage();
@@ -104,11 +92,11 @@ static int ensure_nat_network(struct prov *p, char *why)
 	if (!net)
 		net = virNetworkDefineXML(p->conn, default_network_xml);
 	if (!net)
-		return prov_fail(why, TALLY_E_INTERNAL, "cannot define the default network: %s",
+		return why_set(why, TALLY_E_INTERNAL, "cannot define the default network: %s",
 				 prov_virt_error());
 	if (virNetworkIsActive(net) != 1) {
 		if (virNetworkCreate(net) < 0)
-			err = prov_fail(why, TALLY_E_INTERNAL,
+			err = why_set(why, TALLY_E_INTERNAL,
 					"cannot start the default network: %s", prov_virt_error());
 		else
 			virNetworkSetAutostart(net, 1);
@@ -143,7 +131,7 @@ int prov_open(struct prov **out, const struct prov_config *cfg, char *why)
 	int err;
 
 	if (!p)
-		return prov_fail(why, TALLY_E_NOMEM, "out of memory");
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->changed, NULL);
 	p->lifecycle_cb = -1;
@@ -160,7 +148,7 @@ int prov_open(struct prov **out, const struct prov_config *cfg, char *why)
 		goto fail;
 	p->conn = virConnectOpen(p->uri);
 	if (!p->conn) {
-		err = prov_fail(why, TALLY_E_INTERNAL, "cannot connect to libvirt at %s: %s",
+		err = why_set(why, TALLY_E_INTERNAL, "cannot connect to libvirt at %s: %s",
 				p->uri, prov_virt_error());
 		goto fail;
 	}
@@ -170,7 +158,7 @@ int prov_open(struct prov **out, const struct prov_config *cfg, char *why)
 			VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(prov_on_lifecycle),
 			p, prov_lifecycle_released);
 	if (p->lifecycle_cb < 0) {
-		err = prov_fail(why, TALLY_E_INTERNAL, "cannot register for domain events: %s",
+		err = why_set(why, TALLY_E_INTERNAL, "cannot register for domain events: %s",
 				prov_virt_error());
 		goto fail;
 	}
@@ -243,26 +231,26 @@ static int check_request(const struct prov *p, const struct prov_request *req,
 	const struct prov_image *img;
 
 	if (vm->vcpus == 0)
-		return prov_fail(why, TALLY_E_INVALID, "lease asks for 0 vCPUs; a VM needs at least 1");
+		return why_set(why, TALLY_E_INVALID, "lease asks for 0 vCPUs; a VM needs at least 1");
 	if (vm->memory_mib == 0)
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "lease asks for 0 MiB of memory; a VM needs some");
 	if (memchr(vm->image, '\0', sizeof(vm->image)) == NULL)
-		return prov_fail(why, TALLY_E_INVALID, "image name is not terminated");
+		return why_set(why, TALLY_E_INVALID, "image name is not terminated");
 	img = prov_find_image(p, vm->image);
 	if (!img)
-		return prov_fail(why, TALLY_E_NOTFOUND, "image '%s' is not in this node's catalogue",
+		return why_set(why, TALLY_E_NOTFOUND, "image '%s' is not in this node's catalogue",
 				 vm->image);
 	if (vm->memory_mib < img->min_memory_mib)
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "image '%s' needs at least %u MiB of memory; the lease asks for %u MiB",
 				 img->name, img->min_memory_mib, vm->memory_mib);
 	if (req->hostname && !hostname_ok(req->hostname))
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "hostname '%s' is not 1..63 letters, digits and inner hyphens",
 				 req->hostname);
 	if (req->ssh_pubkey && !ssh_key_ok(req->ssh_pubkey))
-		return prov_fail(why, TALLY_E_INVALID,
+		return why_set(why, TALLY_E_INVALID,
 				 "the SSH public key is not one OpenSSH key line (type, key, comment)");
 	*imgp = img;
 	return prov_check_disk_size(img, vm->disk_gib, why);
@@ -285,15 +273,15 @@ static int check_name_free(struct prov *p, const char *name,
 	meta = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, PROV_XMLNS, 0);
 	virDomainFree(dom);
 	if (!meta || domxml_parse_meta(meta, &m)) {
-		err = prov_fail(why, TALLY_E_EXISTS,
+		err = why_set(why, TALLY_E_EXISTS,
 				"domain name '%s' is already used by a domain tally does not manage",
 				name);
 	} else if (memcmp(m.lease_id, lease_id, LEASE_ID_LEN) == 0) {
-		err = prov_fail(why, TALLY_E_EXISTS,
+		err = why_set(why, TALLY_E_EXISTS,
 				"lease already has domain '%s' (reconcile adopts or removes it)", name);
 	} else {
 		hex_encode(m.lease_id, LEASE_ID_LEN, hex);
-		err = prov_fail(why, TALLY_E_EXISTS,
+		err = why_set(why, TALLY_E_EXISTS,
 				"domain name '%s' is already taken by lease %s "
 				"(the first %d hex digits of the lease ids collide)",
 				name, hex, PROV_LEASE_HEX_PREFIX);
@@ -330,13 +318,13 @@ static int render(struct prov *p, const struct prov_lease *l, const struct prov_
 	/* Our own UUID makes libvirt refuse a same-named domain instead of
 	 * silently redefining it. */
 	if (getrandom(uuid, sizeof(uuid), 0) != sizeof(uuid))
-		return prov_fail(why, TALLY_E_INTERNAL, "getrandom: %s", strerror(errno));
+		return why_set(why, TALLY_E_INTERNAL, "getrandom: %s", strerror(errno));
 	uuid[6] = (uuid[6] & 0x0f) | 0x40;
 	uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	memcpy(dp.uuid, uuid, sizeof(uuid));
 	err = domxml_build(&dp, xml);
 	if (err)
-		return prov_fail(why, err, "cannot build the domain XML for %s", l->name);
+		return why_set(why, err, "cannot build the domain XML for %s", l->name);
 	return 0;
 }
 
@@ -364,10 +352,10 @@ static int admit(struct prov *p, struct prov_lease *l, const struct prov_image *
 
 	pthread_mutex_lock(&p->lock);
 	if (prov_find_lease(p, l->lease_id)) {
-		err = prov_fail(why, TALLY_E_EXISTS, "lease already has domain '%s'", l->name);
+		err = why_set(why, TALLY_E_EXISTS, "lease already has domain '%s'", l->name);
 	} else if ((other = prov_find_lease_by_name(p, l->name))) {
 		hex_encode(other->lease_id, LEASE_ID_LEN, hex);
-		err = prov_fail(why, TALLY_E_EXISTS,
+		err = why_set(why, TALLY_E_EXISTS,
 				"domain name '%s' is already taken by lease %s "
 				"(the first %d hex digits of the lease ids collide)",
 				l->name, hex, PROV_LEASE_HEX_PREFIX);
@@ -421,7 +409,7 @@ int prov_create(struct prov *p, const struct prov_request *req,
 		return err;
 	l = new_lease(p, req);
 	if (!l)
-		return prov_fail(why, TALLY_E_NOMEM, "out of memory");
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	err = admit(p, l, img, why);
 	if (err) {
 		free(l);
@@ -437,14 +425,14 @@ int prov_create(struct prov *p, const struct prov_request *req,
 		goto fail_files;
 	dom = virDomainDefineXML(p->conn, xml);
 	if (!dom) {
-		err = prov_fail(why, TALLY_E_INTERNAL, "libvirt refused to define %s: %s",
+		err = why_set(why, TALLY_E_INTERNAL, "libvirt refused to define %s: %s",
 				l->name, prov_virt_error());
 		goto fail_files;
 	}
 	if (p->cfg.after_define)
 		p->cfg.after_define(p->cfg.hook_arg, l->name);
 	if (virDomainCreate(dom) < 0) {
-		err = prov_fail(why, TALLY_E_INTERNAL, "libvirt could not start %s: %s",
+		err = why_set(why, TALLY_E_INTERNAL, "libvirt could not start %s: %s",
 				l->name, prov_virt_error());
 		goto fail_defined;
 	}
@@ -495,7 +483,7 @@ int prov_render_xml(struct prov *p, const struct prov_request *req, char **xml, 
 		return err;
 	l = new_lease(p, req);
 	if (!l)
-		return prov_fail(why, TALLY_E_NOMEM, "out of memory");
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	/* The first GPUs of a class the image takes, without reserving them. */
 	for (size_t i = 0; i < p->cfg.n_gpus && l->n_gpus < req->vm.gpus &&
 	     l->n_gpus < PROV_GPUS_MAX; i++)
@@ -580,7 +568,7 @@ static int halt_domain(struct prov *p, struct prov_lease *l, virDomainPtr dom,
 	if (timeout_ms > 0 && virDomainShutdown(dom) == 0)
 		*graceful = wait_inactive(dom, timeout_ms);
 	if (!*graceful && destroy_domain(dom) < 0)
-		return prov_fail(why, TALLY_E_INTERNAL, "cannot destroy %s: %s", l->name,
+		return why_set(why, TALLY_E_INTERNAL, "cannot destroy %s: %s", l->name,
 				 prov_virt_error());
 	wait_stop_event(p, l);
 	return 0;
@@ -597,13 +585,13 @@ int prov_stop(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN],
 	pthread_mutex_lock(&p->lock);
 	l = prov_find_lease(p, lease_id);
 	if (l && (l->stopping || l->state == PROV_LS_CREATING))
-		err = prov_fail(why, TALLY_E_STATE, "%s is being %s", l->name,
+		err = why_set(why, TALLY_E_STATE, "%s is being %s", l->name,
 				l->stopping ? "stopped" : "created");
 	else if (l)
 		l->stopping = true;
 	pthread_mutex_unlock(&p->lock);
 	if (!l)
-		return prov_fail(why, TALLY_E_NOTFOUND, "no VM for this lease on this node");
+		return why_set(why, TALLY_E_NOTFOUND, "no VM for this lease on this node");
 	if (err)
 		return err;
 	dom = virDomainLookupByName(p->conn, l->name);

@@ -51,10 +51,10 @@ static int adopt(struct prov *p, virDomainPtr dom, const struct domxml_lease_met
 	virDomainInfo di;
 
 	if (!l)
-		return prov_fail(why, TALLY_E_NOMEM, "out of memory");
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	if (virDomainGetInfo(dom, &di) < 0) {
 		free(l);
-		return prov_fail(why, TALLY_E_INTERNAL, "cannot read %s: %s",
+		return why_set(why, TALLY_E_INTERNAL, "cannot read %s: %s",
 				 virDomainGetName(dom), prov_virt_error());
 	}
 	memcpy(l->lease_id, m->lease_id, LEASE_ID_LEN);
@@ -82,7 +82,7 @@ static int reconcile_domains(struct prov *p, prov_is_active_fn is_active, void *
 	int err = 0;
 
 	if (n < 0)
-		return prov_fail(why, TALLY_E_INTERNAL, "cannot list domains: %s",
+		return why_set(why, TALLY_E_INTERNAL, "cannot list domains: %s",
 				 prov_virt_error());
 	for (int i = 0; i < n; i++) {
 		struct domxml_lease_meta m;
