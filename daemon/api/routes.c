@@ -400,6 +400,23 @@ static json_t *proof_json(uint8_t proof[][HASH_LEN], size_t count)
 	return arr;
 }
 
+/* Proofs are only for trees the log has had: sizes up to its current one. */
+static int usage_size_check(struct node *n, uint64_t size, struct http_response *resp)
+{
+	struct ledger_status st;
+
+	if (ledger_status(n->ledger, &st)) {
+		http_error(resp, 500, "internal", "cannot read the ledger status");
+		return -1;
+	}
+	if (size > st.usage_size) {
+		http_error(resp, 400, "range", "size %" PRIu64 " is beyond the usage log's %" PRIu64
+			   " records", size, st.usage_size);
+		return -1;
+	}
+	return 0;
+}
+
 static void get_inclusion(void *ctx, const struct http_request *req,
 			  struct http_response *resp)
 {
@@ -410,6 +427,13 @@ static void get_inclusion(void *ctx, const struct http_request *req,
 
 	if (http_query_u64(req, "index", &index) || http_query_u64(req, "size", &size)) {
 		http_error(resp, 400, "invalid", "index and size are required decimal integers");
+		return;
+	}
+	if (usage_size_check(n, size, resp))
+		return;
+	if (index >= size) {
+		http_error(resp, 400, "range", "index %" PRIu64 " is not below size %" PRIu64, index,
+			   size);
 		return;
 	}
 	int rc = ledger_usage_inclusion(n->ledger, index, size, leaf, proof, &count);
@@ -436,6 +460,13 @@ static void get_consistency(void *ctx, const struct http_request *req,
 
 	if (http_query_u64(req, "old", &old_size) || http_query_u64(req, "new", &new_size)) {
 		http_error(resp, 400, "invalid", "old and new are required decimal integers");
+		return;
+	}
+	if (usage_size_check(n, new_size, resp))
+		return;
+	if (old_size > new_size) {
+		http_error(resp, 400, "range", "old size %" PRIu64 " is above new size %" PRIu64,
+			   old_size, new_size);
 		return;
 	}
 	int rc = ledger_usage_consistency(n->ledger, old_size, new_size, proof, &count);
