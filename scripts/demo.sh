@@ -41,7 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 scripts/libvirt.sh up "$DIR.libvirt"
-virsh -c qemu:///system version | head -n 3
+virsh -c qemu:///system version
 
 step "4. devnet with one validator, and tallyd"
 export TALLY_NODE=http://127.0.0.1:$PORT
