@@ -31,6 +31,10 @@ check "records are contiguous in time" \
 	jq -e '[.records as $r | range(1; $r | length) | $r[.].start_ns == $r[. - 1].end_ns] | all' \
 	"$E2E_DIR/usage.json"
 check "charges accrue" [ "$(lease_field "$LEASE" charged)" -gt 0 ]
+check "/metrics shows the running lease and its metered CPU" \
+	bash -c "curl -sf $TALLY_NODE/metrics | grep -q '^tally_leases{state=\"running\"} 1' &&
+		 curl -sf $TALLY_NODE/metrics | awk '/^tally_metered_cpu_seconds_total/ { exit !(\$2 > 0) }'"
+check "tally node top lists the VM" bash -c "$TALLY node top --once | grep -q ${LEASE:0:12}"
 
 "$TALLY" lease close "$LEASE" >/dev/null
 check "the lease closes as tenant-closed" wait_for 30 lease_state_is "$LEASE" closed

@@ -19,6 +19,7 @@ check "it has several usage records" [ "$NREC" -ge 4 ]
 CHAIN="$E2E_DIR/chain.tally"
 check "chain export writes the chain" "$TALLY" chain export "$CHAIN"
 check "chain verify accepts the honest export" "$TALLY" chain verify "$CHAIN"
+check "chain verify accepts the node's chain" "$TALLY" chain verify --node "$TALLY_NODE"
 check "the honest export audits clean" "$TALLY" audit "$LEASE" --chain "$CHAIN"
 
 # audit_fails NAME PATTERN TAMPER-ARGS...
