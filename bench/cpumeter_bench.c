@@ -6,7 +6,7 @@
  *   meter    meter attached; the benchmark's tasks are not metered (what
  *            every host process pays)
  *   metered  meter attached; the tasks sit in a registered vCPU cgroup (what
- *            a VM's threads pay: CPU counter, wakeup stamp, run delay)
+ *            a VM's threads pay: CPU counter, run delay)
  * and prints the medians, their ratios against base, and the added
  * nanoseconds per context switch (target: at most 60). Then one more
  * metered run with the kernel's BPF statistics on gives each program's
@@ -130,7 +130,7 @@ static struct meter *attach(void)
 static unsigned long long print_prog_stats(unsigned long long *runs)
 {
 	static const char *const links[] = {
-		"link_runtime", "link_wakeup", "link_wakeup_new", "link_switch",
+		"link_runtime", "link_switch",
 	};
 	unsigned long long total = 0;
 	size_t i;
@@ -165,38 +165,52 @@ static unsigned long long print_prog_stats(unsigned long long *runs)
 }
 
 /* What the statistics themselves add to each run (two clock reads): the
- * kernel's figure for an empty program on sched_switch. */
-static double empty_prog_ns(void)
+ * kernel's figure for empty programs on the meter's two tracepoints, with
+ * the benchmark's tasks in the same cgroup as the run it is set against
+ * (a task in a child cgroup makes the scheduler touch more memory, which
+ * the programs' loads then pay for too). */
+static double empty_prog_ns(const char *dir)
 {
+	static const char *const tps[] = { "sched_switch", "sched_stat_runtime" };
 	struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	struct bpf_prog_info pi = {};
-	__u32 len = sizeof(pi);
-	double ns = 0;
-	int pfd, lfd;
+	unsigned long long runs = 0, ns = 0;
+	int pfd[2], lfd[2], i;
 
-	pfd = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, "empty", "GPL",
-			    insns, 2, NULL);
-	if (pfd < 0)
-		return 0;
-	lfd = bpf_raw_tracepoint_open("sched_switch", pfd);
-	if (lfd >= 0) {
-		run_pipe(NULL);
-		if (!bpf_obj_get_info_by_fd(pfd, &pi, &len) && pi.run_cnt)
-			ns = (double)pi.run_time_ns / pi.run_cnt;
-		close(lfd);
+	for (i = 0; i < 2; i++) {
+		pfd[i] = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, "empty",
+				       "GPL", insns, 2, NULL);
+		lfd[i] = pfd[i] < 0 ? -1 :
+			 bpf_raw_tracepoint_open(tps[i], pfd[i]);
 	}
-	close(pfd);
-	return ns;
+	if (lfd[0] >= 0 && lfd[1] >= 0)
+		run_pipe(dir);
+	for (i = 0; i < 2; i++) {
+		struct bpf_prog_info pi = {};
+		__u32 len = sizeof(pi);
+
+		if (lfd[0] >= 0 && lfd[1] >= 0 &&
+		    !bpf_obj_get_info_by_fd(pfd[i], &pi, &len)) {
+			runs += pi.run_cnt;
+			ns += pi.run_time_ns;
+		}
+		if (lfd[i] >= 0)
+			close(lfd[i]);
+		if (pfd[i] >= 0)
+			close(pfd[i]);
+	}
+	return runs ? (double)ns / runs : 0;
 }
 
-/* One run with BPF statistics on. They cost `floor` ns per program run
- * themselves, which the net figure takes out. */
-static int stats_run(const char *dir, const char *label, double floor)
+/* One run with BPF statistics on. They cost what empty programs cost per
+ * run, measured just before in the same cgroup; the net figure takes that
+ * out. */
+static int stats_run(const char *dir, const char *label)
 {
 	unsigned long long c0, switches, bpf_ns, runs = 0;
+	double floor = empty_prog_ns(dir);
 	struct meter *m = attach();
 
 	if (!m)
@@ -205,7 +219,8 @@ static int stats_run(const char *dir, const char *label, double floor)
 	if (run_pipe(dir) < 0)
 		return 1;
 	switches = ctxt_switches() - c0;
-	printf("  %s:\n", label);
+	printf("  %s (an empty program costs %.1f ns/run here):\n", label,
+	       floor);
 	bpf_ns = print_prog_stats(&runs);
 	printf("    BPF time per context switch: %.1f ns measured, %.1f ns net "
 	       "of the stats' own cost\n",
@@ -219,7 +234,7 @@ static int stats_run(const char *dir, const char *label, double floor)
 
 static int bench(void)
 {
-	double t[NCONFIG][ROUNDS], med[NCONFIG], per_op, floor;
+	double t[NCONFIG][ROUNDS], med[NCONFIG], per_op;
 	unsigned long long c0, switches = 0;
 	struct meter *m;
 	int r, stats_fd;
@@ -262,11 +277,10 @@ static int bench(void)
 			strerror(errno));
 		return 1;
 	}
-	floor = empty_prog_ns();
-	printf("BPF program cost by the kernel's stats (run_time_ns / run_cnt); "
-	       "an empty program costs %.1f ns/run here:\n", floor);
-	if (stats_run(NULL, "meter (tasks not metered)", floor) ||
-	    stats_run(cg_dir, "metered (tasks in a vCPU cgroup)", floor)) {
+	printf("BPF program cost by the kernel's stats (run_time_ns / "
+	       "run_cnt):\n");
+	if (stats_run(NULL, "meter (tasks not metered)") ||
+	    stats_run(cg_dir, "metered (tasks in a vCPU cgroup)")) {
 		close(stats_fd);
 		return 1;
 	}

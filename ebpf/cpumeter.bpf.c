@@ -9,15 +9,28 @@
  * may update a runqueue from another CPU.
  *
  * Run-queue delay of vCPU threads: the time from becoming runnable (woken,
- * or preempted while still runnable) to being switched in, which is what the
- * kernel's schedstat run_delay counts. A VM's tenant waits this long for a
- * host CPU; it is the evidence for SLA credits.
+ * or preempted while still runnable) to being switched in. The kernel keeps
+ * exactly this per thread, in sched_info.run_delay (what /proc/TID/schedstat
+ * shows), and counts the switch-ins in sched_info.pcount. It adds a wait when
+ * the thread is switched in, right after the sched_switch tracepoint; so
+ * when a vCPU thread leaves a CPU, its run_delay holds every wait up to its
+ * last switch-in, and the growth since it last left a CPU is the wait that
+ * ended then. The switch program adds that growth to the VM's counter. It
+ * needs no wakeup hook and no clock of its own, and its figure is the
+ * kernel's, to the nanosecond: a wait is reported once the thread leaves
+ * the CPU again (a thread that ends leaves it one last time).
  *
- * A metered cgroup has a slot in the per-CPU counters. The tp_btf programs
- * find it in the cgroup's own BPF storage, so a task of any other cgroup
- * costs one pointer test; the raw_tp programs (for kernels where tp_btf
- * cannot attach, or before cgroup storage in 6.2) look it up by cgroup id.
- * The loader enables one of the two sets at load time. */
+ * A growth is counted only when pcount moved by exactly one since the last
+ * look, that is, when no switch-in was missed: a thread seen for the first
+ * time (or again after it was not metered) only sets its baseline, except a
+ * thread born metered, whose first wait is all its run_delay.
+ *
+ * Which cgroups are metered: cg_table (see ebpf/cpumeter.h), an array the
+ * verifier inlines, so that the common case, a task nobody meters, costs a
+ * pointer chase and one compare. The tp_btf programs read fields directly
+ * and keep a thread's last look in its own BPF storage; the raw_tp programs
+ * (for kernels where tp_btf cannot attach) go through bpf_probe_read_kernel
+ * and an LRU hash by thread id. The loader enables one of the two sets. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -26,7 +39,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TASK_RUNNING 0
+#define TASK_DEAD 0x80
 
 /* Per-CPU counters, one entry per slot (see ebpf/cpumeter.h). */
 struct {
@@ -37,16 +50,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } counters SEC(".maps");
 
-/* A metered cgroup's slot, in the cgroup's own storage (tp_btf path). */
+/* Metered cgroups by the low bits of their id (see ebpf/cpumeter.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct tally_cg_slot);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TALLY_CG_BUCKETS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cg_slot SEC(".maps");
+} cg_table SEC(".maps");
 
-/* The same by cgroup-v2 id (raw_tp path). */
+/* Every metered cgroup by id: for those whose cg_table bucket is taken. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TALLY_MAX_CGROUPS);
@@ -55,23 +69,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cg_index SEC(".maps");
 
-/* When a vCPU thread started waiting for a CPU (ktime ns; 0: not waiting):
- * in the task's own storage for tp_btf, by thread id for raw_tp. */
+/* A vCPU thread's last look: in its own storage for tp_btf, by thread id
+ * for raw_tp (LRU: an entry lost to eviction costs one wait, never a
+ * wrong one). */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
+	__type(value, struct tally_thread_seen);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} queued_since SEC(".maps");
+} thread_seen SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TALLY_MAX_QUEUED);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TALLY_MAX_THREADS);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct tally_thread_seen);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} queued_at SEC(".maps");
+} tid_seen SEC(".maps");
 
 /* The reader's ledger (see ebpf/cpumeter.h). No program touches it; it is
  * here so that it is created and pinned with the others. */
@@ -89,70 +104,43 @@ struct task_struct___pre514 {
 	long state;
 } __attribute__((preserve_access_index));
 
-/* Field reads. `typed` is a compile-time constant: tp_btf programs get
- * typed, trusted task pointers, read fields directly and find a cgroup's
- * slot in its own storage; the raw_tp programs go through
- * bpf_probe_read_kernel and a hash by cgroup id. */
-static __always_inline struct tally_cg_slot *task_slot(struct task_struct *t,
-						       bool typed)
+/* `typed` is a compile-time constant: tp_btf programs get typed, trusted
+ * task pointers and read fields directly; the raw_tp ones go through
+ * bpf_probe_read_kernel. */
+static __always_inline __u64 task_cgid(struct task_struct *t, bool typed)
 {
-	__u64 cgid;
-
 	if (typed)
-		return bpf_cgrp_storage_get(&cg_slot, t->cgroups->dfl_cgrp, 0, 0);
-	cgid = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
-	return bpf_map_lookup_elem(&cg_index, &cgid);
+		return t->cgroups->dfl_cgrp->kn->id;
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
-static __always_inline __u32 task_tid(struct task_struct *t)
+/* The task's slot, when its cgroup is metered. */
+static __always_inline bool task_slot(struct task_struct *t, bool typed,
+				      struct tally_cg_slot *out)
 {
-	return BPF_CORE_READ(t, pid);
-}
+	__u64 cgid = task_cgid(t, typed), word;
+	__u32 bucket = cgid & TALLY_CG_BUCKET_MASK;
+	struct tally_cg_slot *s;
+	__u64 *w;
 
-/* Start (now != 0) or cancel (now == 0) a thread's wait. */
-static __always_inline void wait_mark(struct task_struct *t, __u64 now,
-				      bool typed)
-{
-	__u64 *since;
-	__u32 tid;
-
-	if (typed) {
-		since = bpf_task_storage_get(&queued_since, t, 0, now ?
-					     BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-		if (since)
-			*since = now;
-		return;
+	w = bpf_map_lookup_elem(&cg_table, &bucket);
+	if (!w)
+		return false;
+	word = *w;              /* one load: a consistent entry */
+	if (!word)
+		return false;
+	if (tally_cge_is(word, cgid)) {
+		out->slot = tally_cge_slot(word);
+		out->flags = word & TALLY_CGE_VCPU ? TALLY_CG_VCPU : 0;
+		return true;
 	}
-	tid = task_tid(t);
-	if (now)
-		bpf_map_update_elem(&queued_at, &tid, &now, BPF_ANY);
-	else
-		bpf_map_delete_elem(&queued_at, &tid);
-}
-
-/* End a thread's wait at `now`: how long it was, 0 when it was not
- * waiting. */
-static __always_inline __u64 wait_end(struct task_struct *t, __u64 now,
-				      bool typed)
-{
-	__u64 *since, waited;
-	__u32 tid;
-
-	if (typed) {
-		since = bpf_task_storage_get(&queued_since, t, 0, 0);
-		if (!since || !*since)
-			return 0;
-		waited = now > *since ? now - *since : 0;
-		*since = 0;
-		return waited;
-	}
-	tid = task_tid(t);
-	since = bpf_map_lookup_elem(&queued_at, &tid);
-	if (!since)
-		return 0;
-	waited = now > *since ? now - *since : 0;
-	bpf_map_delete_elem(&queued_at, &tid);
-	return waited;
+	if (!(word & TALLY_CGE_MORE))
+		return false;
+	s = bpf_map_lookup_elem(&cg_index, &cgid);
+	if (!s)
+		return false;
+	*out = *s;
+	return true;
 }
 
 static __always_inline long task_state(struct task_struct *t, bool typed)
@@ -164,64 +152,79 @@ static __always_inline long task_state(struct task_struct *t, bool typed)
 	return typed ? old->state : BPF_CORE_READ(old, state);
 }
 
-static __always_inline struct tally_counters *slot_counters(
-	const struct tally_cg_slot *s)
+static __always_inline struct tally_counters *slot_counters(__u32 slot)
 {
-	__u32 slot = s->slot;
-
 	return bpf_map_lookup_elem(&counters, &slot);
 }
 
 static __always_inline void on_runtime(struct task_struct *t, __u64 runtime,
 				       bool typed)
 {
-	struct tally_cg_slot *s = task_slot(t, typed);
+	struct tally_cg_slot s;
 	struct tally_counters *c;
 
-	if (!s)
+	if (!task_slot(t, typed, &s))
 		return;
-	c = slot_counters(s);
+	c = slot_counters(s.slot);
 	if (c)
 		c->cpu_ns += runtime;
 }
 
-/* A vCPU thread became runnable: start its wait. */
-static __always_inline void queue_start(struct task_struct *t, bool typed)
+/* The thread's last look; a new one reads as zeros (a thread never seen,
+ * which counts its first wait only if it was born metered). */
+static __always_inline struct tally_thread_seen *thread_last(
+	struct task_struct *t, bool typed, __u32 *tid)
 {
-	struct tally_cg_slot *s = task_slot(t, typed);
+	struct tally_thread_seen *seen, fresh = {};
 
-	if (s && (s->flags & TALLY_CG_VCPU))
-		wait_mark(t, bpf_ktime_get_ns(), typed);
+	if (typed)
+		return bpf_task_storage_get(&thread_seen, t, 0,
+					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	*tid = BPF_CORE_READ(t, pid);
+	fresh.start_ns = BPF_CORE_READ(t, start_time);
+	seen = bpf_map_lookup_elem(&tid_seen, tid);
+	if (seen && seen->start_ns == fresh.start_ns)
+		return seen;
+	/* None, or left by an ended thread whose id was reused. */
+	bpf_map_update_elem(&tid_seen, tid, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&tid_seen, tid);
 }
 
-static __always_inline void on_switch(struct task_struct *prev,
-				      struct task_struct *next, bool typed)
+/* prev is leaving its CPU: count the wait that ended when it came on. */
+static __always_inline void on_switch(struct task_struct *prev, bool typed)
 {
-	struct tally_cg_slot *ps = task_slot(prev, typed);
-	struct tally_cg_slot *ns = task_slot(next, typed);
-	bool prev_vcpu = ps && (ps->flags & TALLY_CG_VCPU);
-	bool next_vcpu = ns && (ns->flags & TALLY_CG_VCPU);
+	struct tally_thread_seen *seen;
 	struct tally_counters *c;
-	__u64 now, waited;
+	struct tally_cg_slot s;
+	__u64 delay, arrivals;
+	__u32 tid = 0;
 
-	if (!prev_vcpu && !next_vcpu)
+	if (!bpf_core_field_exists(prev->sched_info))
+		return;         /* a kernel without CONFIG_SCHED_INFO */
+	if (!task_slot(prev, typed, &s) || !(s.flags & TALLY_CG_VCPU))
 		return;
-	now = bpf_ktime_get_ns();       /* one clock read serves both */
-
-	/* prev leaves the CPU: still runnable means it waits again (the kernel
-	 * does the same in sched_info_depart); blocked means any wakeup stamp
-	 * it got while it was still on the CPU is void. */
-	if (prev_vcpu)
-		wait_mark(prev, task_state(prev, typed) == TASK_RUNNING ?
-			  now : 0, typed);
-	if (!next_vcpu)
-		return;
-	waited = wait_end(next, now, typed);
-	c = waited ? slot_counters(ns) : NULL;
-	if (c) {
-		c->run_delay_ns += waited;
-		c->run_delay_count++;
+	if (typed) {
+		delay = prev->sched_info.run_delay;
+		arrivals = prev->sched_info.pcount;
+	} else {
+		delay = BPF_CORE_READ(prev, sched_info.run_delay);
+		arrivals = BPF_CORE_READ(prev, sched_info.pcount);
 	}
+	seen = thread_last(prev, typed, &tid);
+	if (!seen)
+		return;
+	if (arrivals == seen->pcount + 1 && delay >= seen->run_delay) {
+		c = slot_counters(s.slot);
+		if (c) {
+			c->run_delay_ns += delay - seen->run_delay;
+			c->run_delay_count++;
+		}
+	}
+	seen->run_delay = delay;
+	seen->pcount = arrivals;
+	/* Its last switch: free the entry now rather than by eviction. */
+	if (!typed && (task_state(prev, typed) & TASK_DEAD))
+		bpf_map_delete_elem(&tid_seen, &tid);
 }
 
 SEC("tp_btf/sched_stat_runtime")
@@ -231,25 +234,11 @@ int BPF_PROG(runtime_btf, struct task_struct *t, __u64 runtime)
 	return 0;
 }
 
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(wakeup_btf, struct task_struct *t)
-{
-	queue_start(t, true);
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(wakeup_new_btf, struct task_struct *t)
-{
-	queue_start(t, true);
-	return 0;
-}
-
 SEC("tp_btf/sched_switch")
 int BPF_PROG(switch_btf, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	on_switch(prev, next, true);
+	on_switch(prev, true);
 	return 0;
 }
 
@@ -260,24 +249,10 @@ int BPF_PROG(runtime_raw, struct task_struct *t, __u64 runtime)
 	return 0;
 }
 
-SEC("raw_tp/sched_wakeup")
-int BPF_PROG(wakeup_raw, struct task_struct *t)
-{
-	queue_start(t, false);
-	return 0;
-}
-
-SEC("raw_tp/sched_wakeup_new")
-int BPF_PROG(wakeup_new_raw, struct task_struct *t)
-{
-	queue_start(t, false);
-	return 0;
-}
-
 SEC("raw_tp/sched_switch")
 int BPF_PROG(switch_raw, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	on_switch(prev, next, false);
+	on_switch(prev, false);
 	return 0;
 }

@@ -1,10 +1,9 @@
 /* The CPU meter's loader and reader (see cpumeter.h).
  *
  * Pinned under the pin directory:
- *   counters, cg_slot, cg_index,
- *   queued_at, ledger                       the maps of ebpf/cpumeter.bpf.c
- *   link_runtime, link_wakeup,
- *   link_wakeup_new, link_switch            the attached programs
+ *   counters, cg_table, cg_index,
+ *   thread_seen, tid_seen, ledger           the maps of ebpf/cpumeter.bpf.c
+ *   link_runtime, link_switch               the attached programs
  * A pinned link keeps its program attached after the daemon exits, so the
  * counting never stops; a new daemon adopts the links it finds instead of
  * attaching a second copy (which would count everything twice). */
@@ -20,6 +19,7 @@
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -35,34 +35,40 @@
 #define BPFFS_MOUNT "/sys/fs/bpf"
 
 enum {
-	MAP_COUNTERS, MAP_CG_INDEX, MAP_QUEUED_AT, MAP_LEDGER,
-	MAP_CG_SLOT,            /* cgroup storage: Linux 6.2 */
-	MAP_QUEUED_SINCE,       /* task storage: Linux 5.11 */
+	MAP_COUNTERS, MAP_CG_TABLE, MAP_CG_INDEX, MAP_TID_SEEN, MAP_LEDGER,
+	MAP_THREAD_SEEN,        /* task storage: Linux 5.11 */
 	MAP__COUNT
 };
 static const char *const map_names[MAP__COUNT] = {
-	"counters", "cg_index", "queued_at", "ledger", "cg_slot",
-	"queued_since",
+	"counters", "cg_table", "cg_index", "tid_seen", "ledger",
+	"thread_seen",
 };
-
-/* Not in the 6.1 UAPI headers this may build against. */
-#define TALLY_MAP_TYPE_CGRP_STORAGE 32
 
 /* Maps only the tp_btf programs use, which an older kernel cannot make. */
 static bool map_optional(int i)
 {
-	return i == MAP_CG_SLOT || i == MAP_QUEUED_SINCE;
+	return i == MAP_THREAD_SEEN;
 }
 
-enum { HOOK_RUNTIME, HOOK_WAKEUP, HOOK_WAKEUP_NEW, HOOK_SWITCH, HOOK__COUNT };
+enum { HOOK_RUNTIME, HOOK_SWITCH, HOOK__COUNT };
 static const char *const hook_names[HOOK__COUNT] = {
-	"runtime", "wakeup", "wakeup_new", "switch",
+	"runtime", "switch",
 };
+
+/* What earlier versions of the meter pinned and this one does not use: an
+ * old link left attached would keep costing every context switch. */
+static const char *const stale_pins[] = {
+	"link_wakeup", "link_wakeup_new", "cg_slot", "queued_at",
+	"queued_since",
+};
+
+#define CG_TABLE_BYTES (TALLY_CG_BUCKETS * sizeof(uint64_t))
 
 struct meter {
 	struct cpumeter *skel;         /* NULL when read_only */
 	int map_fd[MAP__COUNT];
 	int link_fd[HOOK__COUNT];
+	uint64_t *cg_table;            /* cg_table mapped; NULL when read_only */
 	char kind[8];                  /* "tp_btf" / "raw_tp" */
 	char pin_dir[PATH_MAX];
 	char cg2_root[CG_PATH_MAX];
@@ -120,14 +126,13 @@ static void pin_path(const struct meter *m, const char *name, char *out)
 }
 
 /* The tp_btf programs need the kernel's own BTF with the tracepoint's typed
- * prototype, and cgroup storage (Linux 6.2). */
+ * prototype, and task storage (Linux 5.11). */
 static bool kernel_has_tp_btf(void)
 {
 	struct btf *btf;
 	bool ok;
 
-	if (libbpf_probe_bpf_map_type(TALLY_MAP_TYPE_CGRP_STORAGE, NULL) != 1 ||
-	    libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) != 1)
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) != 1)
 		return false;
 	btf = btf__load_vmlinux_btf();
 	if (!btf)
@@ -143,10 +148,6 @@ static struct bpf_program *hook_prog(struct cpumeter *s, int hook, bool btf)
 	switch (hook) {
 	case HOOK_RUNTIME:
 		return btf ? s->progs.runtime_btf : s->progs.runtime_raw;
-	case HOOK_WAKEUP:
-		return btf ? s->progs.wakeup_btf : s->progs.wakeup_raw;
-	case HOOK_WAKEUP_NEW:
-		return btf ? s->progs.wakeup_new_btf : s->progs.wakeup_new_raw;
 	default:
 		return btf ? s->progs.switch_btf : s->progs.switch_raw;
 	}
@@ -171,10 +172,8 @@ static int load_skeleton(struct meter *m, const struct meter_opts *o,
 		bpf_program__set_autoload(hook_prog(m->skel, hook, true), btf);
 		bpf_program__set_autoload(hook_prog(m->skel, hook, false), !btf);
 	}
-	if (libbpf_probe_bpf_map_type(TALLY_MAP_TYPE_CGRP_STORAGE, NULL) != 1)
-		bpf_map__set_autocreate(m->skel->maps.cg_slot, false);
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) != 1)
-		bpf_map__set_autocreate(m->skel->maps.queued_since, false);
+		bpf_map__set_autocreate(m->skel->maps.thread_seen, false);
 	err = cpumeter__load(m->skel);
 	if (err) {
 		*sys_err = err;
@@ -195,21 +194,33 @@ static int load_skeleton(struct meter *m, const struct meter_opts *o,
 	return 0;
 }
 
+static bool prog_uses_map(const __u32 *ids, __u32 n, int map_fd)
+{
+	struct bpf_map_info mi = {};
+	__u32 len = sizeof(mi), i;
+
+	if (bpf_obj_get_info_by_fd(map_fd, &mi, &len))
+		return false;
+	for (i = 0; i < n; i++)
+		if (ids[i] == mi.id)
+			return true;
+	return false;
+}
+
 /* A pinned link is adopted only if its program still feeds our counters
- * map; one left from a deleted map would count into nowhere. */
-static bool link_feeds_counters(int link_fd, int counters_fd, char *prog_name)
+ * map from our cg_table; one left from a deleted map would count into
+ * nowhere, and one from an earlier version of the meter would not see the
+ * cgroups registered in cg_table. */
+static bool link_feeds_counters(const struct meter *m, int link_fd,
+				char *prog_name)
 {
 	struct bpf_link_info li = {};
 	struct bpf_prog_info pi = {};
-	struct bpf_map_info mi = {};
-	__u32 len = sizeof(li), ids[16], i;
+	__u32 len = sizeof(li), ids[16];
 	int prog_fd;
 	bool ok = false;
 
 	if (bpf_obj_get_info_by_fd(link_fd, &li, &len))
-		return false;
-	len = sizeof(mi);
-	if (bpf_obj_get_info_by_fd(counters_fd, &mi, &len))
 		return false;
 	prog_fd = bpf_prog_get_fd_by_id(li.prog_id);
 	if (prog_fd < 0)
@@ -218,8 +229,10 @@ static bool link_feeds_counters(int link_fd, int counters_fd, char *prog_name)
 	pi.map_ids = (__u64)(unsigned long)ids;
 	len = sizeof(pi);
 	if (!bpf_obj_get_info_by_fd(prog_fd, &pi, &len)) {
-		for (i = 0; i < pi.nr_map_ids && i < 16; i++)
-			ok |= ids[i] == mi.id;
+		if (pi.nr_map_ids > 16)
+			pi.nr_map_ids = 16;
+		ok = prog_uses_map(ids, pi.nr_map_ids, m->map_fd[MAP_COUNTERS]) &&
+		     prog_uses_map(ids, pi.nr_map_ids, m->map_fd[MAP_CG_TABLE]);
 		snprintf(prog_name, 17, "%s", pi.name);
 	}
 	close(prog_fd);
@@ -236,7 +249,7 @@ static int attach_hook(struct meter *m, int hook, bool btf, char *why)
 	pin_path(m, name, path);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
-		if (link_feeds_counters(fd, m->map_fd[MAP_COUNTERS], prog_name)) {
+		if (link_feeds_counters(m, fd, prog_name)) {
 			m->link_fd[hook] = fd;
 			if (hook == HOOK_RUNTIME)
 				snprintf(m->kind, sizeof(m->kind), "%s",
@@ -268,11 +281,40 @@ static int attach_hook(struct meter *m, int hook, bool btf, char *why)
 	return 0;
 }
 
+static void remove_stale_pins(const struct meter *m)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(stale_pins) / sizeof(stale_pins[0]); i++) {
+		pin_path(m, stale_pins[i], path);
+		if (path[0])
+			unlink(path);
+	}
+}
+
+static int map_cg_table(struct meter *m, char *why)
+{
+	void *p = mmap(NULL, CG_TABLE_BYTES, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, m->map_fd[MAP_CG_TABLE], 0);
+
+	if (p == MAP_FAILED) {
+		why_set(why, 0, "cannot map the meter's cgroup table: %s",
+			strerror(errno));
+		return TALLY_E_IO;
+	}
+	m->cg_table = p;
+	return 0;
+}
+
+static int republish_all(struct meter *m, char *why);
+
 static int open_loaded(struct meter *m, const struct meter_opts *o, char *why)
 {
 	bool btf = !o->force_raw_tp && kernel_has_tp_btf();
 	int err, i, sys_err = 0;
 
+	remove_stale_pins(m);
 	if (!btf && !o->btf_path && access("/sys/kernel/btf/vmlinux", R_OK)) {
 		why_set(why, 0, "the kernel has no BTF "
 		     "(/sys/kernel/btf/vmlinux), so the meter cannot be "
@@ -295,12 +337,14 @@ static int open_loaded(struct meter *m, const struct meter_opts *o, char *why)
 		if (m->map_fd[i] < 0)
 			return TALLY_E_IO;
 	}
-	for (i = 0; i < HOOK__COUNT; i++) {
+	err = map_cg_table(m, why);
+	/* Point the programs at every cgroup the ledger meters (pinned maps
+	 * of an earlier meter may have the ledger but not the table). */
+	if (!err)
+		err = republish_all(m, why);
+	for (i = 0; !err && i < HOOK__COUNT; i++)
 		err = attach_hook(m, i, strcmp(m->kind, "raw_tp") != 0, why);
-		if (err)
-			return err;
-	}
-	return 0;
+	return err;
 }
 
 static int open_pinned(struct meter *m, char *why)
@@ -326,7 +370,7 @@ static int open_pinned(struct meter *m, char *why)
 	fd = bpf_obj_get(path);
 	snprintf(m->kind, sizeof(m->kind), "none");
 	if (fd >= 0) {
-		if (link_feeds_counters(fd, m->map_fd[MAP_COUNTERS], prog_name))
+		if (link_feeds_counters(m, fd, prog_name))
 			snprintf(m->kind, sizeof(m->kind), "%s",
 				 strstr(prog_name, "_btf") ? "tp_btf" : "raw_tp");
 		close(fd);
@@ -407,6 +451,8 @@ void meter_close(struct meter *m)
 	for (i = 0; i < HOOK__COUNT; i++)
 		if (m->link_fd[i] >= 0)
 			close(m->link_fd[i]);
+	if (m->cg_table)
+		munmap(m->cg_table, CG_TABLE_BYTES);
 	cpumeter__destroy(m->skel);
 	free(m);
 }
@@ -414,10 +460,16 @@ void meter_close(struct meter *m)
 int meter_unpin(const char *pin_dir)
 {
 	char path[PATH_MAX];
+	size_t j;
 	int i, err = 0;
 
 	for (i = 0; i < HOOK__COUNT; i++) {
 		snprintf(path, sizeof(path), "%s/link_%s", pin_dir, hook_names[i]);
+		if (unlink(path) < 0 && errno != ENOENT)
+			err = TALLY_E_IO;
+	}
+	for (j = 0; j < sizeof(stale_pins) / sizeof(stale_pins[0]); j++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, stale_pins[j]);
 		if (unlink(path) < 0 && errno != ENOENT)
 			err = TALLY_E_IO;
 	}
@@ -514,28 +566,88 @@ static int take_slot(struct reg_ctx *c, __u32 *slot)
 	return 0;
 }
 
-/* Point the programs at the cgroup's slot: by id (raw_tp) and in the
- * cgroup's own storage (tp_btf). Idempotent, so that a registration cut
- * short by a crash is completed by the next one. */
-static int publish_slot(struct meter *m, const char *path, uint64_t id,
+/* cg_table words are read by the programs with one load at any moment, so
+ * they are only ever written whole, with one atomic store. */
+static uint64_t *table_word(struct meter *m, uint64_t id)
+{
+	return &m->cg_table[id & TALLY_CG_BUCKET_MASK];
+}
+
+/* Point the programs at the cgroup's slot: in cg_index, then in its
+ * cg_table bucket if the bucket is free or already its own, or else by
+ * marking the bucket to send the programs to cg_index. Idempotent, so that
+ * a registration cut short by a crash is completed by the next one. */
+static int publish_slot(struct meter *m, uint64_t id,
 			const struct tally_ledger *l)
 {
+	bool vcpu = l->flags & TALLY_LEDGER_VCPU;
 	struct tally_cg_slot cs = {
-		.slot = l->slot,
-		.flags = l->flags & TALLY_LEDGER_VCPU ? TALLY_CG_VCPU : 0,
+		.slot = l->slot, .flags = vcpu ? TALLY_CG_VCPU : 0,
 	};
-	int fd, err = 0;
+	uint64_t *w = table_word(m, id), cur;
 
 	if (bpf_map_update_elem(m->map_fd[MAP_CG_INDEX], &id, &cs, BPF_ANY))
 		return errno;
-	if (m->map_fd[MAP_CG_SLOT] < 0)
-		return 0;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : errno;
-	if (bpf_map_update_elem(m->map_fd[MAP_CG_SLOT], &fd, &cs, BPF_ANY))
-		err = errno;
-	close(fd);
+	cur = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	if (!(cur & TALLY_CGE_VALID) || tally_cge_is(cur, id))
+		__atomic_store_n(w, tally_cge_make(id, l->slot, vcpu) |
+				 (cur & TALLY_CGE_MORE), __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_or(w, TALLY_CGE_MORE, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int map_keys(int fd, uint64_t **keys, size_t *n);
+
+/* Rewrite the bucket of a cgroup just taken out of cg_index from what
+ * cg_index still holds: its owner stays if it is still metered, else
+ * another cgroup of the bucket takes it over. */
+static void table_rebuild(struct meter *m, uint64_t gone_id,
+			  const uint64_t *keys, size_t n)
+{
+	uint64_t bucket = gone_id & TALLY_CG_BUCKET_MASK;
+	uint64_t *w = table_word(m, gone_id), cur, owner = 0, word = 0;
+	struct tally_cg_slot cs;
+	size_t i, others = 0;
+
+	cur = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	for (i = 0; i < n; i++) {
+		if ((keys[i] & TALLY_CG_BUCKET_MASK) != bucket)
+			continue;
+		if (!owner || tally_cge_is(cur, keys[i]))
+			owner = keys[i];
+		others++;
+	}
+	if (owner && !bpf_map_lookup_elem(m->map_fd[MAP_CG_INDEX], &owner, &cs)) {
+		word = tally_cge_make(owner, cs.slot, cs.flags & TALLY_CG_VCPU);
+		others--;
+	}
+	if (others)
+		word |= TALLY_CGE_MORE;
+	__atomic_store_n(w, word, __ATOMIC_RELEASE);
+}
+
+/* Publish every cgroup in the ledger (at open: the programs and the table
+ * may be newer than the ledger). */
+static int republish_all(struct meter *m, char *why)
+{
+	struct tally_ledger l;
+	uint64_t *keys;
+	size_t n, i;
+	int err;
+
+	err = map_keys(m->map_fd[MAP_LEDGER], &keys, &n);
+	for (i = 0; !err && i < n; i++) {
+		if (bpf_map_lookup_elem(m->map_fd[MAP_LEDGER], &keys[i], &l))
+			continue;
+		err = publish_slot(m, keys[i], &l);
+		if (err) {
+			why_set(why, 0, "cannot meter cgroup %s again: %s",
+				l.path, strerror(err));
+			err = TALLY_E_IO;
+		}
+	}
+	free(keys);
 	return err;
 }
 
@@ -565,7 +677,7 @@ static int register_cgroup(const char *path, void *arg)
 			     path, l.vm);
 			return TALLY_E_EXISTS;
 		}
-		err = publish_slot(m, path, id, &l);
+		err = publish_slot(m, id, &l);
 		goto out;
 	}
 	memset(&l, 0, sizeof(l));
@@ -587,7 +699,7 @@ static int register_cgroup(const char *path, void *arg)
 					BPF_NOEXIST))
 		err = errno;
 	if (!err)
-		err = publish_slot(m, path, id, &l);
+		err = publish_slot(m, id, &l);
 out:
 	if (err) {
 		why_set(c->why, 0, "cannot meter cgroup %s: %s%s", path, strerror(err),
@@ -672,18 +784,21 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A snapshot of the ledger's keys, sorted and without duplicates (the
- * kernel's iteration may restart if a key goes away meanwhile). */
-static int ledger_keys(struct meter *m, uint64_t **keys, size_t *n)
+/* A snapshot of a map's keys (the ledger's or cg_index's), sorted and
+ * without duplicates (the kernel's iteration may restart if a key goes away
+ * meanwhile). */
+static int map_keys(int fd, uint64_t **keys, size_t *n)
 {
 	uint64_t *k = malloc(TALLY_MAX_CGROUPS * 2 * sizeof(*k)), key;
 	size_t cnt = 0, i, j;
 	void *prev = NULL;
 
+	*keys = NULL;
+	*n = 0;
 	if (!k)
 		return TALLY_E_NOMEM;
 	while (cnt < TALLY_MAX_CGROUPS * 2 &&
-	       !bpf_map_get_next_key(m->map_fd[MAP_LEDGER], prev, &key)) {
+	       !bpf_map_get_next_key(fd, prev, &key)) {
 		k[cnt++] = key;
 		prev = &k[cnt - 1];
 	}
@@ -694,6 +809,11 @@ static int ledger_keys(struct meter *m, uint64_t **keys, size_t *n)
 	*keys = k;
 	*n = j;
 	return 0;
+}
+
+static int ledger_keys(struct meter *m, uint64_t **keys, size_t *n)
+{
+	return map_keys(m->map_fd[MAP_LEDGER], keys, n);
 }
 
 static void sum_counters(struct meter *m, __u32 slot, struct tally_totals *t)
@@ -931,7 +1051,8 @@ int meter_vm_commit(struct meter *m, const char *vm, uint64_t seq)
 int meter_vm_unregister(struct meter *m, const char *vm)
 {
 	struct vm_view v;
-	size_t i;
+	uint64_t *keys;
+	size_t i, nkeys;
 	int err;
 
 	if (m->read_only)
@@ -940,21 +1061,17 @@ int meter_vm_unregister(struct meter *m, const char *vm)
 	if (err)
 		return err;
 	/* The programs' entries first, then the ledger's, which frees the
-	 * slot. A removed cgroup took its storage entry with it. */
-	for (i = 0; i < v.n; i++) {
-		int fd = m->map_fd[MAP_CG_SLOT] < 0 ? -1 :
-			 open(v.cg[i].l.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		uint64_t id;
-
-		if (fd >= 0 && !cg_id(v.cg[i].l.path, &id) && id == v.cg[i].id)
-			bpf_map_delete_elem(m->map_fd[MAP_CG_SLOT], &fd);
-		if (fd >= 0)
-			close(fd);
+	 * slots. */
+	for (i = 0; i < v.n; i++)
 		bpf_map_delete_elem(m->map_fd[MAP_CG_INDEX], &v.cg[i].id);
+	err = map_keys(m->map_fd[MAP_CG_INDEX], &keys, &nkeys);
+	for (i = 0; !err && i < v.n; i++)
+		table_rebuild(m, v.cg[i].id, keys, nkeys);
+	free(keys);
+	for (i = 0; !err && i < v.n; i++)
 		if (bpf_map_delete_elem(m->map_fd[MAP_LEDGER], &v.cg[i].id) &&
 		    errno != ENOENT)
 			err = TALLY_E_IO;
-	}
 	view_free(&v);
 	return err;
 }

@@ -39,8 +39,8 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,
-	BPF_MAP_TYPE_CGRP_STORAGE = 32,
 };
 
 enum {
@@ -51,6 +51,7 @@ enum {
 
 enum {
 	BPF_F_NO_PREALLOC = 1,
+	BPF_F_MMAPABLE = 1024,
 };
 
 enum {
@@ -71,9 +72,17 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 };
 
+/* CONFIG_SCHED_INFO: what /proc/TID/schedstat shows. */
+struct sched_info {
+	unsigned long pcount;			/* times switched in */
+	unsigned long long run_delay;		/* ns spent waiting to run */
+};
+
 struct task_struct {
 	unsigned int __state;	/* `long state` before Linux 5.14 */
+	struct sched_info sched_info;
 	pid_t pid;
+	u64 start_time;
 	struct css_set *cgroups;
 };
 

@@ -30,6 +30,7 @@
 #include "contracts/contract.h"
 #include "daemon/meter/cgroup.h"
 #include "daemon/meter/cpumeter.h"
+#include "ebpf/cpumeter.h"
 #include "lib/errors.h"
 
 #define GUEST_KERNEL "/boot/vmlinuz-6.1.0-56-amd64"
@@ -398,30 +399,125 @@ START_TEST(ended_vm_reported_in_full)
 }
 END_TEST
 
+/* --- two cgroups in one cg_table bucket -------------------------------------- */
+
+static uint64_t cgroup_id_of(const char *dir)
+{
+	uint64_t id = 0;
+
+	ck_assert_msg(!cg_id(dir, &id), "no cgroup id for %s", dir);
+	return id;
+}
+
+static void assert_vm_matches(struct meter *m, const char *vm,
+			      const char *dir, struct meter_sample *prev,
+			      uint64_t *u_prev)
+{
+	struct meter_sample now = read_vm(m, vm);
+	uint64_t u_now = usage_ns(dir);
+
+	ck_assert_uint_gt(now.total.cpu_ns - prev->total.cpu_ns, 20 * MS);
+	assert_close(vm, now.total.cpu_ns - prev->total.cpu_ns,
+		     u_now - *u_prev, 1 * MS, 1000);
+	*prev = now;
+	*u_prev = u_now;
+}
+
+/* The programs find most cgroups in cg_table's bucket for the low bits of
+ * their id, and the others through cg_index: both must count, and the
+ * second must keep counting when the bucket's owner goes. cgroup ids count
+ * up, so making and removing cgroups finds one that shares a bucket. */
+START_TEST(shared_bucket_both_counted)
+{
+	char a[CG_PATH_MAX], b[CG_PATH_MAX];
+	struct meter_sample sa, sb;
+	uint64_t ida, idb = 0, ua, ub;
+	pid_t burn_a, burn_b;
+	struct meter *m;
+	int tries;
+
+	if (skip())
+		return;
+	m = open_meter(_i == 1);
+	test_cgroup("bucket-a", a);
+	ida = cgroup_id_of(a);
+	register_vm(m, "bucket-a", a, 0);
+	ck_assert(snprintf(b, sizeof(b), "%s/%s-bucket-b", cg2, prefix) <
+		  (int)sizeof(b));
+	for (tries = 0; tries < 4 * (int)TALLY_CG_BUCKETS; tries++) {
+		ck_assert_msg(mkdir(b, 0755) == 0, "mkdir %s: %s", b,
+			      strerror(errno));
+		idb = cgroup_id_of(b);
+		if (!((idb ^ ida) & TALLY_CG_BUCKET_MASK))
+			break;
+		ck_assert_int_eq(rmdir(b), 0);
+	}
+	printf("shared bucket (%s): cgroup ids %#" PRIx64 " and %#" PRIx64
+	       " after %d tries\n", meter_attach_kind(m), ida, idb, tries);
+	ck_assert_uint_ne(ida, idb);
+	ck_assert_uint_eq(ida & TALLY_CG_BUCKET_MASK, idb & TALLY_CG_BUCKET_MASK);
+	register_vm(m, "bucket-b", b, 0);
+	burn_a = start_burner(a, -1);
+	burn_b = start_burner(b, -1);
+	sleep_ms(100);
+	sa = read_vm(m, "bucket-a");
+	ua = usage_ns(a);
+	sb = read_vm(m, "bucket-b");
+	ub = usage_ns(b);
+	sleep_ms(400);
+	assert_vm_matches(m, "bucket-a", a, &sa, &ua);
+	assert_vm_matches(m, "bucket-b", b, &sb, &ub);
+
+	/* a goes: b takes its bucket over and is still counted in full. */
+	stop_burner(burn_a);
+	ck_assert_int_eq(meter_vm_unregister(m, "bucket-a"), 0);
+	sleep_ms(400);
+	assert_vm_matches(m, "bucket-b", b, &sb, &ub);
+	stop_burner(burn_b);
+	ck_assert_int_eq(meter_vm_unregister(m, "bucket-b"), 0);
+	ck_assert_int_eq(rmdir(a), 0);
+	ck_assert_int_eq(rmdir(b), 0);
+	meter_close(m);
+}
+END_TEST
+
 /* --- vCPU run-queue delay against schedstat --------------------------------- */
 
-static uint64_t schedstat_run_delay(pid_t tid)
+/* /proc/TID/schedstat: run time, run delay, times switched in. */
+static uint64_t schedstat_run_delay(pid_t tid, uint64_t *switched_in)
 {
 	char path[64];
-	unsigned long long run, delay;
+	unsigned long long run, delay, pcount;
 	FILE *f;
 	int n;
 
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)tid);
 	f = fopen(path, "re");
 	ck_assert_msg(f, "open %s: %s", path, strerror(errno));
-	n = fscanf(f, "%llu %llu", &run, &delay);
+	n = fscanf(f, "%llu %llu %llu", &run, &delay, &pcount);
 	fclose(f);
-	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(n, 3);
+	if (switched_in)
+		*switched_in = pcount;
 	return delay;
+}
+
+/* Kill a burner and wait until it has ended, leaving it a zombie whose
+ * schedstat still holds its final figures. */
+static void end_burner_keep_zombie(pid_t pid)
+{
+	siginfo_t si;
+
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
 }
 
 START_TEST(run_delay_matches_schedstat)
 {
 	const char *vm = "rundelay";
 	char vdir[CG_PATH_MAX], odir[CG_PATH_MAX];
-	struct meter_sample s0, s1;
-	uint64_t d0, d1;
+	struct meter_sample s0, s1, s2;
+	uint64_t d0, d1, d2, n0, n1, n2;
 	struct meter *m;
 	pid_t vcpu, other;
 
@@ -437,10 +533,10 @@ START_TEST(run_delay_matches_schedstat)
 	sleep_ms(300);
 
 	s0 = read_vm(m, vm);
-	d0 = schedstat_run_delay(vcpu);
+	d0 = schedstat_run_delay(vcpu, &n0);
 	sleep_ms(2000);
 	s1 = read_vm(m, vm);
-	d1 = schedstat_run_delay(vcpu);
+	d1 = schedstat_run_delay(vcpu, &n1);
 
 	printf("run delay (%s, two burners on CPU 1), %" PRIu64 " waits:\n",
 	       meter_attach_kind(m),
@@ -450,7 +546,21 @@ START_TEST(run_delay_matches_schedstat)
 	ck_assert_uint_gt(s1.total.run_delay_count, s0.total.run_delay_count);
 	assert_close("vCPU run delay", s1.total.run_delay_ns - s0.total.run_delay_ns,
 		     d1 - d0, UINT64_MAX, 50000);
-	stop_burner(vcpu);
+	/* Each wait is one switch-in (schedstat's third field). */
+	assert_close("vCPU waits (a count)", s1.total.run_delay_count -
+		     s0.total.run_delay_count, n1 - n0, UINT64_MAX, 50000);
+
+	/* The vCPU thread ends (a VM stopping): its last waits are in the
+	 * next read, in full. */
+	sleep_ms(300);
+	end_burner_keep_zombie(vcpu);
+	d2 = schedstat_run_delay(vcpu, &n2);
+	s2 = read_vm(m, vm);
+	assert_close("ended vCPU's run delay", s2.total.run_delay_ns -
+		     s0.total.run_delay_ns, d2 - d0, UINT64_MAX, 50000);
+	assert_close("ended vCPU's waits (a count)", s2.total.run_delay_count -
+		     s0.total.run_delay_count, n2 - n0, UINT64_MAX, 50000);
+	waitpid(vcpu, NULL, 0);
 	stop_burner(other);
 	ck_assert_int_eq(meter_vm_unregister(m, vm), 0);
 	ck_assert_int_eq(rmdir(vdir), 0);
@@ -904,6 +1014,7 @@ static Suite *cpumeter_suite(void)
 	tcase_add_test(tc, restart_loses_and_repeats_nothing);
 	tcase_add_test(tc, ended_vm_reported_in_full);
 	tcase_add_loop_test(tc, run_delay_matches_schedstat, 0, 2);
+	tcase_add_loop_test(tc, shared_bucket_both_counted, 0, 2);
 	tcase_add_test(tc, top_shows_live_vm);
 	tcase_add_test(tc, libvirt_vm_matches_cgroup_and_libvirt);
 	suite_add_tcase(s, tc);
