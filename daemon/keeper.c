@@ -551,6 +551,11 @@ int keeper_start(struct keeper **out, struct node *n, char *why)
 		goto err;
 	log_info("CPU meter attached (%s), pinned in %s", meter_attach_kind(k->meter),
 		 n->cfg.pin_dir);
+	/* The meter takes run delay from the kernel's per-thread sched_info,
+	 * which only kernels with CONFIG_SCHED_INFO keep (/proc/PID/schedstat). */
+	if (access("/proc/self/schedstat", R_OK) != 0)
+		log_warn("this kernel keeps no scheduler run delay (no CONFIG_SCHED_INFO): "
+			 "usage records will show run_delay_ns = 0 and no SLA credit");
 	gpu_meter_open(&k->gpu, NULL, note);
 	log_info("%s", note);
 	if ((rc = open_prov(k, why)))
