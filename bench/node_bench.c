@@ -1,0 +1,999 @@
+/* The USAGE records per second that a real node accepts and commits, against
+ * raw Ed25519 verification measured in the same run.
+ *
+ * The bench writes a single-validator devnet into a temp dir (node key,
+ * genesis with a funded tenant, tallyd.conf with block_interval_ms = 100)
+ * and starts bin/tallyd on a free loopback port with --no-vms: the ledger and
+ * the API only, so nothing but this bench signs transactions. Then, over the
+ * HTTP API:
+ *
+ *   1. as the tenant it opens LEASES leases (LEASE_OPEN);
+ *   2. as the provider, which is the node's own key, it starts them
+ *      (LEASE_START) and reads each lease's started_ns;
+ *   3. it signs RECORDS usage records per lease with synthetic meter input,
+ *      chained per lease (seq, prev_hash = hash of the previous USAGE tx,
+ *      each start where the last one ended), provider nonces in order,
+ *      leases interleaved;
+ *   4. it submits them through POST /v1/tx (curl multi, keep-alive): the
+ *      first half of the rounds on one connection, the second half on CONNS
+ *      connections at once; each half is timed from its first submit until
+ *      GET /v1/status counts every one of its records in the usage log.
+ *
+ * Signing is done before the clock starts: it is the provider's cost, not
+ * the node's. The baseline is OpenSSL Ed25519 verification of messages as
+ * long as the signed payload of one USAGE transaction. The node's figure
+ * includes everything a record costs it (HTTP, JSON, strict decode,
+ * signature, mempool, block application, SQLite with synchronous=FULL, the
+ * usage log), and the bench's own client work, which shares the CPUs.
+ *
+ * One signer signs every record, and the mempool takes an account's
+ * transactions in nonce order only. Requests on parallel connections can
+ * overtake one another inside the node (its HTTP server runs four threads);
+ * the one that arrives early is refused with 409 "nonce" (a gap) and sent
+ * again once its predecessor is in. The bench counts these resends and
+ * prints them with the figures.
+ *
+ * The node is stopped and the temp dir removed at the end, pass or fail. */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "contracts/contract.h"
+#include "lib/codec.h"
+#include "lib/crypto.h"
+#include "lib/errors.h"
+#include "lib/genesis.h"
+#include "lib/tx.h"
+
+#define CHAIN "tally-node-bench"
+#define SEC 1000000000ull
+#define LEASES 500
+#define RECORDS 40             /* per lease: LEASES x RECORDS USAGE transactions */
+#define CONNS 4                /* concurrent connections (tallyd serves 4 threads) */
+#define INTERVAL_S 60
+#define VCPUS 2
+#define MEMORY_MIB 1024
+#define RAW_N 20000
+#define WAIT_S 60              /* longest wait for any one step */
+
+/* --- process state and cleanup ---------------------------------------------- */
+
+static char g_dir[] = "/tmp/tally-node-bench-XXXXXX";
+static int g_have_dir;
+static pid_t g_node = -1;
+static char g_base[64];        /* http://127.0.0.1:PORT */
+static volatile sig_atomic_t g_interrupted;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void print_node_log(void)
+{
+	char path[sizeof(g_dir) + 16], line[1024];
+	FILE *f;
+	long lines = 0, skip;
+
+	if (!g_have_dir)
+		return;
+	snprintf(path, sizeof(path), "%s/tallyd.log", g_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	skip = lines > 20 ? lines - 20 : 0;
+	rewind(f);
+	if (lines)
+		fprintf(stderr, "node_bench: last lines of the node's log:\n");
+	for (long i = 0; fgets(line, sizeof(line), f); i++)
+		if (i >= skip)
+			fprintf(stderr, "  %s", line);
+	fclose(f);
+}
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "node_bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	print_node_log();
+	exit(1);
+}
+
+static void stop_node(void)
+{
+	int status;
+
+	if (g_node <= 0)
+		return;
+	kill(g_node, SIGTERM);
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(g_node, &status, WNOHANG) == g_node) {
+			g_node = -1;
+			return;
+		}
+		usleep(50000);
+	}
+	kill(g_node, SIGKILL);
+	waitpid(g_node, &status, 0);
+	g_node = -1;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+/* atexit: runs on success and after die() alike. */
+static void cleanup(void)
+{
+	stop_node();
+	if (g_have_dir)
+		nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	g_have_dir = 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_interrupted = 1;
+}
+
+/* Every wait loop calls this: a node that died or a ^C ends the bench. */
+static void check_alive(void)
+{
+	int status;
+
+	if (g_interrupted)
+		die("interrupted");
+	if (g_node > 0 && waitpid(g_node, &status, WNOHANG) == g_node) {
+		g_node = -1;
+		die("tallyd exited (%s %d)", WIFEXITED(status) ? "status" : "signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	}
+}
+
+/* --- baseline --------------------------------------------------------------- */
+
+static double raw_verify_rate(size_t msg_len)
+{
+	struct tally_key k;
+	uint8_t *msg = malloc(msg_len * RAW_N);
+	uint8_t (*sig)[SIG_LEN] = malloc(sizeof(*sig) * RAW_N);
+	double t;
+	int rc;
+
+	if (!msg || !sig)
+		die("out of memory");
+	if ((rc = key_generate(&k)))
+		die("key: %s", tally_strerror(rc));
+	for (int i = 0; i < RAW_N; i++) {
+		uint8_t *m = msg + (size_t)i * msg_len;
+
+		memset(m, i & 0xff, msg_len);
+		memcpy(m, &i, sizeof(i));
+		if ((rc = ed25519_sign(&k, m, msg_len, sig[i])))
+			die("sign: %s", tally_strerror(rc));
+	}
+	/* A warm-up pass, untimed: the first verifications of a run are slower. */
+	for (int i = 0; i < RAW_N / 10; i++)
+		ed25519_verify(k.pub, msg + (size_t)i * msg_len, msg_len, sig[i]);
+	t = now_s();
+	for (int i = 0; i < RAW_N; i++)
+		if ((rc = ed25519_verify(k.pub, msg + (size_t)i * msg_len, msg_len, sig[i])))
+			die("raw verify: %s", tally_strerror(rc));
+	t = now_s() - t;
+	key_free(&k);
+	free(msg);
+	free(sig);
+	return RAW_N / t;
+}
+
+/* --- the devnet ------------------------------------------------------------- */
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len))
+		die("no free loopback port: %s", strerror(errno));
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		die("cannot write %s: %s", path, strerror(errno));
+}
+
+/* node.pem, genesis.json (the node the only validator, the tenant funded)
+ * and tallyd.conf in g_dir. */
+static void make_devnet(const struct tally_key *node, const struct tally_key *tenant,
+			uint64_t tenant_funds, int port)
+{
+	struct genesis g;
+	struct genesis_account acc = { .balance = tenant_funds };
+	char path[256], conf[2048];
+	char *json;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/node.pem", g_dir);
+	if ((rc = key_save_pem(node, path)))
+		die("cannot write %s: %s", path, tally_strerror(rc));
+
+	memset(&g, 0, sizeof(g));
+	strcpy(g.chain_id, CHAIN);
+	g.genesis_time_ns = wall_ns() - SEC;
+	g.validators.n = 1;
+	memcpy(g.validators.v[0].pubkey, node->pub, PUBKEY_LEN);
+	g.validators.v[0].stake = 1000000;
+	strcpy(g.info[0].name, "node0");
+	snprintf(g.info[0].api, sizeof(g.info[0].api), "%s", g_base);
+	memcpy(acc.pubkey, tenant->pub, PUBKEY_LEN);
+	g.naccounts = 1;
+	g.accounts = &acc;
+	json = genesis_to_json(&g);
+	if (!json)
+		die("genesis_to_json: out of memory");
+	snprintf(path, sizeof(path), "%s/genesis.json", g_dir);
+	write_text(path, json);
+	free(json);
+
+	snprintf(conf, sizeof(conf),
+		 "[node]\n"
+		 "data_dir = %s/data\n"
+		 "key = %s/node.pem\n"
+		 "genesis = %s/genesis.json\n"
+		 "listen = 127.0.0.1:%d\n"
+		 "log_level = warn\n"
+		 "block_interval_ms = 100\n"
+		 "\n[metering]\n"
+		 "interval_s = %d\n",
+		 g_dir, g_dir, g_dir, port, INTERVAL_S);
+	snprintf(path, sizeof(path), "%s/tallyd.conf", g_dir);
+	write_text(path, conf);
+}
+
+static void start_node(const char *tallyd)
+{
+	char conf[256], log[256];
+
+	snprintf(conf, sizeof(conf), "%s/tallyd.conf", g_dir);
+	snprintf(log, sizeof(log), "%s/tallyd.log", g_dir);
+	g_node = fork();
+	if (g_node < 0)
+		die("fork: %s", strerror(errno));
+	if (g_node == 0) {
+		FILE *f = fopen(log, "w");
+
+		/* The node must not outlive a bench killed with SIGKILL. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (f) {
+			dup2(fileno(f), STDOUT_FILENO);
+			dup2(fileno(f), STDERR_FILENO);
+		}
+		execl(tallyd, "tallyd", "-c", conf, "--no-vms", (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", tallyd, strerror(errno));
+		_exit(127);
+	}
+}
+
+/* --- HTTP ------------------------------------------------------------------- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct buf *b = ctx;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+static CURL *g_get;            /* for the bench's reads */
+static struct buf g_get_buf;
+
+/* GET base + path; the JSON body of a 200 answer, or NULL (no answer yet,
+ * or another status) when may_fail, else dies. */
+static json_t *get_json(const char *path, int may_fail)
+{
+	char url[256];
+	long status = 0;
+	json_t *j;
+	CURLcode rc;
+
+	snprintf(url, sizeof(url), "%s%s", g_base, path);
+	g_get_buf.len = 0;
+	curl_easy_setopt(g_get, CURLOPT_URL, url);
+	rc = curl_easy_perform(g_get);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(g_get, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK || status != 200) {
+		if (may_fail)
+			return NULL;
+		die("GET %s: %s", path, rc != CURLE_OK ? curl_easy_strerror(rc) :
+		    g_get_buf.p ? g_get_buf.p : "(no body)");
+	}
+	j = json_loadb(g_get_buf.p, g_get_buf.len, 0, NULL);
+	if (!j)
+		die("GET %s: the answer is not JSON", path);
+	return j;
+}
+
+static uint64_t json_u64(json_t *obj, const char *key, const char *what)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		die("%s: no integer \"%s\" in the answer", what, key);
+	return (uint64_t)json_integer_value(v);
+}
+
+static void get_setup(void)
+{
+	g_get = curl_easy_init();
+	if (!g_get)
+		die("cannot initialise libcurl");
+	curl_easy_setopt(g_get, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(g_get, CURLOPT_WRITEDATA, &g_get_buf);
+	curl_easy_setopt(g_get, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(g_get, CURLOPT_NOSIGNAL, 1L);
+}
+
+/* Until the API answers; up to 10 s for the node to open its store. */
+static void wait_healthy(void)
+{
+	double end = now_s() + 10;
+
+	while (now_s() < end) {
+		json_t *j;
+
+		check_alive();
+		j = get_json("/v1/status", 1);
+		if (j) {
+			json_decref(j);
+			return;
+		}
+		usleep(50000);
+	}
+	die("tallyd did not answer on %s within 10 s", g_base);
+}
+
+static uint64_t account_nonce(const uint8_t pub[PUBKEY_LEN])
+{
+	char path[128], hex[2 * PUBKEY_LEN + 1];
+	json_t *j;
+	uint64_t nonce;
+
+	hex_encode(pub, PUBKEY_LEN, hex);
+	snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
+	j = get_json(path, 0);
+	nonce = json_u64(j, "nonce", path);
+	json_decref(j);
+	return nonce;
+}
+
+/* Until the account's committed nonce reaches want. */
+static void wait_nonce(const uint8_t pub[PUBKEY_LEN], uint64_t want, const char *what)
+{
+	double end = now_s() + WAIT_S;
+
+	while (account_nonce(pub) < want) {
+		check_alive();
+		if (now_s() > end)
+			die("%s: not committed within %d s", what, WAIT_S);
+		usleep(20000);
+	}
+}
+
+/* --- signed transactions and their submission -------------------------------- */
+
+struct signed_tx {
+	char *body;                    /* {"tx":"<hex>"} */
+	size_t len;                    /* of the binary transaction */
+	uint8_t hash[HASH_LEN];
+};
+
+static void tx_base(struct tx *t, enum tx_kind kind, const struct tally_key *k, uint64_t nonce)
+{
+	memset(t, 0, sizeof(*t));
+	t->version = TX_VERSION;
+	t->kind = kind;
+	strcpy(t->chain_id, CHAIN);
+	memcpy(t->signer, k->pub, PUBKEY_LEN);
+	t->nonce = nonce;
+}
+
+static void sign_tx(struct tx *t, const struct tally_key *k, struct signed_tx *out)
+{
+	static const char head[] = "{\"tx\":\"", tail[] = "\"}";
+	struct enc e;
+	int rc = tx_sign(t, k);
+
+	if (rc)
+		die("tx_sign: %s", tally_strerror(rc));
+	enc_init(&e);
+	tx_encode(&e, t);
+	if (enc_error(&e))
+		die("tx_encode: %s", tally_strerror(enc_error(&e)));
+	tx_hash(e.buf, e.len, out->hash);
+	out->len = e.len;
+	out->body = malloc(sizeof(head) - 1 + 2 * e.len + sizeof(tail));
+	if (!out->body)
+		die("out of memory");
+	strcpy(out->body, head);
+	hex_encode(e.buf, e.len, out->body + sizeof(head) - 1);
+	strcat(out->body, tail);
+	enc_free(&e);
+}
+
+enum { TX_NEW, TX_FLIGHT, TX_RETRY, TX_DONE };
+
+/* A list of one signer's transactions in nonce order, sent on nconns
+ * connections. */
+struct batch {
+	const struct signed_tx *txs;
+	size_t n;
+	uint8_t *state;
+	size_t lo;                     /* lowest index not yet accepted */
+	size_t fresh;                  /* next index never sent */
+	size_t nretry;                 /* in TX_RETRY now */
+	size_t resent;                 /* resends after a nonce gap, in all */
+};
+
+struct conn {
+	CURL *h;
+	struct buf resp;
+	long idx;                      /* transaction in flight; -1 when idle */
+};
+
+struct submitter {
+	CURLM *multi;
+	struct curl_slist *hdrs;
+	char url[128];
+	struct conn c[CONNS];
+	int nconns;                    /* in use: 1..CONNS */
+};
+
+static void submitter_init(struct submitter *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->nconns = CONNS;
+	s->multi = curl_multi_init();
+	s->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (!s->multi || !s->hdrs)
+		die("cannot initialise libcurl");
+	/* One connection per easy handle, kept alive. */
+	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CONNS);
+	snprintf(s->url, sizeof(s->url), "%s/v1/tx", g_base);
+	for (int i = 0; i < CONNS; i++) {
+		struct conn *c = &s->c[i];
+
+		c->h = curl_easy_init();
+		if (!c->h)
+			die("cannot initialise libcurl");
+		c->idx = -1;
+		curl_easy_setopt(c->h, CURLOPT_URL, s->url);
+		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->hdrs);
+		curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->resp);
+		curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 30L);
+		curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c->h, CURLOPT_PRIVATE, c);
+	}
+}
+
+static void submitter_free(struct submitter *s)
+{
+	for (int i = 0; i < CONNS; i++) {
+		if (s->c[i].idx >= 0)
+			curl_multi_remove_handle(s->multi, s->c[i].h);
+		curl_easy_cleanup(s->c[i].h);
+		free(s->c[i].resp.p);
+	}
+	curl_multi_cleanup(s->multi);
+	curl_slist_free_all(s->hdrs);
+}
+
+/* The next transaction to send, or -1 for none now. After a refusal nothing
+ * behind the refused transaction can be accepted before it is, and it can
+ * be only once every transaction before it has been: so it is sent again as
+ * soon as that holds, and nothing else is sent meanwhile. */
+static long next_to_send(struct batch *b)
+{
+	if (b->nretry) {
+		if (b->state[b->lo] != TX_RETRY)
+			return -1;
+		b->nretry--;
+		b->resent++;
+		return (long)b->lo;
+	}
+	if (b->fresh < b->n)
+		return (long)b->fresh++;
+	return -1;
+}
+
+static void send_one(struct submitter *s, struct conn *c, struct batch *b, long idx)
+{
+	c->idx = idx;
+	c->resp.len = 0;
+	b->state[idx] = TX_FLIGHT;
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, b->txs[idx].body);
+	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
+		die("curl_multi_add_handle failed");
+}
+
+/* 202: accepted. 409 "nonce": it overtook its predecessor; send it again.
+ * Anything else is a failure of the bench or the node. */
+static void on_answer(struct conn *c, struct batch *b, CURLcode rc)
+{
+	long status = 0, idx = c->idx;
+	const char *code = NULL;
+	json_t *j = NULL;
+
+	c->idx = -1;
+	if (rc != CURLE_OK)
+		die("POST /v1/tx: %s", curl_easy_strerror(rc));
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 202) {
+		b->state[idx] = TX_DONE;
+		while (b->lo < b->n && b->state[b->lo] == TX_DONE)
+			b->lo++;
+		return;
+	}
+	if (c->resp.p)
+		j = json_loadb(c->resp.p, c->resp.len, 0, NULL);
+	code = json_string_value(json_object_get(j, "code"));
+	if (status == 409 && code && !strcmp(code, "nonce")) {
+		b->state[idx] = TX_RETRY;
+		b->nretry++;
+		json_decref(j);
+		return;
+	}
+	die("POST /v1/tx (transaction %ld of %zu): HTTP %ld: %s", idx, b->n, status,
+	    c->resp.p ? c->resp.p : "(no body)");
+}
+
+/* Sends every transaction of b until the node has accepted them all. */
+static void submit_batch(struct submitter *s, struct batch *b)
+{
+	int running;
+
+	b->state = calloc(b->n, 1);
+	if (!b->state)
+		die("out of memory");
+	b->lo = b->fresh = b->nretry = b->resent = 0;
+	while (b->lo < b->n) {
+		CURLMsg *m;
+		int left, answered = 0;
+
+		for (int i = 0; i < s->nconns; i++) {
+			long idx;
+
+			if (s->c[i].idx >= 0 || (idx = next_to_send(b)) < 0)
+				continue;
+			send_one(s, &s->c[i], b, idx);
+		}
+		if (curl_multi_perform(s->multi, &running) != CURLM_OK)
+			die("curl_multi_perform failed");
+		while ((m = curl_multi_info_read(s->multi, &left))) {
+			struct conn *c;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+			CURLcode rc = m->data.result;
+
+			curl_multi_remove_handle(s->multi, c->h);
+			on_answer(c, b, rc);
+			answered++;
+		}
+		check_alive();
+		/* A connection fell idle: give it the next transaction at once
+		 * rather than wait for the others. */
+		if (answered)
+			continue;
+		if (curl_multi_poll(s->multi, NULL, 0, 100, NULL) != CURLM_OK)
+			die("curl_multi_poll failed");
+	}
+	free(b->state);
+	b->state = NULL;
+}
+
+/* --- the leases ------------------------------------------------------------- */
+
+static void make_contract(struct lease_contract *c, const struct tally_key *tenant,
+			  const struct tally_key *provider, uint64_t nonce)
+{
+	uint64_t max;
+
+	memset(c, 0, sizeof(*c));
+	c->version = CONTRACT_VERSION;
+	strcpy(c->chain_id, CHAIN);
+	memcpy(c->tenant, tenant->pub, PUBKEY_LEN);
+	memcpy(c->provider, provider->pub, PUBKEY_LEN);
+	c->nonce = nonce;
+	c->expiry = wall_ns() / SEC + 3600;
+	c->vm.vcpus = VCPUS;
+	c->vm.memory_mib = MEMORY_MIB;
+	c->vm.disk_gib = 10;
+	strcpy(c->vm.image, "tiny");
+	c->duration_s = (uint64_t)RECORDS * INTERVAL_S;
+	c->interval_s = INTERVAL_S;
+	c->prices.vcpu_second = 20;
+	c->prices.mem_gib_second = 5;
+	c->sla.max_delay_ppm = 50000;
+	c->sla.credit_ppm = 100000;
+	/* Enough for the whole term at full use: no record can exhaust it. */
+	if (settle_max_charge(c, c->duration_s, &max))
+		die("the contract's maximum charge overflows");
+	c->deposit = max;
+}
+
+/* Synthetic meter input: CPU between 5% and 100% of the vCPUs, run delay
+ * sometimes above the SLA's threshold, memory as contracted. */
+static void make_usage(struct usage_record *u, const uint8_t lease_id[LEASE_ID_LEN],
+		       uint64_t seq, const uint8_t prev[HASH_LEN], uint64_t start_ns, size_t lease)
+{
+	uint64_t span = (uint64_t)INTERVAL_S * SEC;
+	uint64_t cap = (uint64_t)VCPUS * span;
+
+	memset(u, 0, sizeof(*u));
+	memcpy(u->lease_id, lease_id, LEASE_ID_LEN);
+	u->seq = seq;
+	if (seq)
+		memcpy(u->prev_hash, prev, HASH_LEN);
+	u->start_ns = start_ns;
+	u->end_ns = start_ns + span;
+	u->cpu_ns = cap / 20 * (1 + (lease * 7 + seq * 3) % 20);
+	u->run_delay_ns = ((lease + seq) % 5) * 2 * SEC;
+	u->mem_mib = MEMORY_MIB;
+	u->mem_peak_bytes = ((uint64_t)MEMORY_MIB / 2 + (lease + seq) % 256) << 20;
+	u->gpu_source = GPU_SOURCE_NONE;
+}
+
+static struct signed_tx *alloc_txs(size_t n)
+{
+	struct signed_tx *t = calloc(n, sizeof(*t));
+
+	if (!t)
+		die("out of memory");
+	return t;
+}
+
+static void free_txs(struct signed_tx *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(t[i].body);
+	free(t);
+}
+
+static uint64_t lease_started_ns(const uint8_t id[LEASE_ID_LEN])
+{
+	char path[128], hex[2 * LEASE_ID_LEN + 1];
+	const char *state;
+	uint64_t started;
+	json_t *j;
+
+	hex_encode(id, LEASE_ID_LEN, hex);
+	snprintf(path, sizeof(path), "/v1/leases/%s", hex);
+	j = get_json(path, 0);
+	state = json_string_value(json_object_get(j, "state"));
+	if (!state || strcmp(state, "running"))
+		die("lease %.16s is %s, not running", hex, state ? state : "(no state)");
+	started = json_u64(j, "started_ns", path);
+	json_decref(j);
+	return started;
+}
+
+struct status {
+	uint64_t height, usage_size, mempool;
+};
+
+static void get_status(struct status *st)
+{
+	json_t *j = get_json("/v1/status", 0);
+
+	st->height = json_u64(j, "height", "/v1/status");
+	st->usage_size = json_u64(j, "usage_size", "/v1/status");
+	st->mempool = json_u64(j, "mempool", "/v1/status");
+	json_decref(j);
+}
+
+/* Until the usage log holds want records. A record that the node accepted
+ * but left out of a block (it logs why) would never arrive: an empty
+ * mempool with records still missing ends the wait. */
+static void wait_usage(uint64_t want, struct status *st)
+{
+	double end = now_s() + WAIT_S;
+	int empty_polls = 0;
+
+	for (;;) {
+		get_status(st);
+		if (st->usage_size >= want)
+			return;
+		empty_polls = st->mempool == 0 ? empty_polls + 1 : 0;
+		if (empty_polls >= 3)
+			die("only %" PRIu64 " of %" PRIu64 " usage records were committed; the "
+			    "node dropped the rest", st->usage_size, want);
+		check_alive();
+		if (now_s() > end)
+			die("only %" PRIu64 " of %" PRIu64 " usage records committed after %d s",
+			    st->usage_size, want, WAIT_S);
+		usleep(5000);
+	}
+}
+
+/* --- the run ----------------------------------------------------------------- */
+
+struct bench {
+	struct tally_key node, tenant;     /* the node's key is the provider */
+	struct submitter sub;
+	uint8_t lease_id[LEASES][LEASE_ID_LEN];
+	uint8_t prev[LEASES][HASH_LEN];    /* hash of each lease's last USAGE tx */
+	uint64_t next_start[LEASES];       /* where each lease's next record starts */
+	uint64_t provider_nonce;           /* the provider's next nonce */
+	size_t msg_len;                    /* of a signed USAGE payload */
+};
+
+/* The baseline's message length: a USAGE transaction has a fixed-size
+ * encoding, so any one will do. */
+static size_t usage_payload_len(const struct bench *bn)
+{
+	static const uint8_t zero[HASH_LEN];
+	struct signed_tx s;
+	struct tx t;
+
+	tx_base(&t, TX_USAGE, &bn->node, 0);
+	make_usage(&t.u.usage, zero, 0, zero, wall_ns(), 0);
+	sign_tx(&t, &bn->node, &s);
+	free(s.body);
+	return s.len - SIG_LEN;
+}
+
+/* 1. The tenant opens LEASES leases. */
+static void open_leases(struct bench *bn)
+{
+	struct signed_tx *opens = alloc_txs(LEASES);
+	struct batch b = { .txs = opens, .n = LEASES };
+	struct tx t;
+
+	for (size_t i = 0; i < LEASES; i++) {
+		tx_base(&t, TX_LEASE_OPEN, &bn->tenant, i);
+		make_contract(&t.u.open, &bn->tenant, &bn->node, i);
+		sign_tx(&t, &bn->tenant, &opens[i]);
+		memcpy(bn->lease_id[i], opens[i].hash, LEASE_ID_LEN);
+	}
+	submit_batch(&bn->sub, &b);
+	wait_nonce(bn->tenant.pub, LEASES, "the LEASE_OPEN transactions");
+	free_txs(opens, LEASES);
+}
+
+/* 2. The provider starts them; each lease's first record starts at its
+ * started_ns. */
+static void start_leases(struct bench *bn)
+{
+	struct signed_tx *starts = alloc_txs(LEASES);
+	struct batch b = { .txs = starts, .n = LEASES };
+	struct tx t;
+
+	bn->provider_nonce = account_nonce(bn->node.pub);
+	for (size_t i = 0; i < LEASES; i++) {
+		tx_base(&t, TX_LEASE_START, &bn->node, bn->provider_nonce++);
+		memcpy(t.u.start.lease_id, bn->lease_id[i], LEASE_ID_LEN);
+		sign_tx(&t, &bn->node, &starts[i]);
+	}
+	submit_batch(&bn->sub, &b);
+	wait_nonce(bn->node.pub, bn->provider_nonce, "the LEASE_START transactions");
+	for (size_t i = 0; i < LEASES; i++)
+		bn->next_start[i] = lease_started_ns(bn->lease_id[i]);
+	free_txs(starts, LEASES);
+}
+
+/* 3. Every usage record, signed before the clock starts: round r of every
+ * lease before round r + 1, as the meters of concurrent leases deliver
+ * them, provider nonces in that order. */
+static struct signed_tx *sign_usage(struct bench *bn)
+{
+	struct signed_tx *usage = alloc_txs((size_t)LEASES * RECORDS);
+	struct tx t;
+
+	for (size_t r = 0; r < RECORDS; r++) {
+		for (size_t i = 0; i < LEASES; i++) {
+			struct signed_tx *s = &usage[r * LEASES + i];
+
+			tx_base(&t, TX_USAGE, &bn->node, bn->provider_nonce++);
+			make_usage(&t.u.usage, bn->lease_id[i], r, bn->prev[i], bn->next_start[i], i);
+			bn->next_start[i] = t.u.usage.end_ns;
+			sign_tx(&t, &bn->node, s);
+			memcpy(bn->prev[i], s->hash, HASH_LEN);
+		}
+	}
+	if (usage[0].len - SIG_LEN != bn->msg_len)
+		die("a USAGE payload is %zu bytes, not %zu", usage[0].len - SIG_LEN, bn->msg_len);
+	return usage;
+}
+
+struct result {
+	int conns;
+	size_t n;
+	double accepted_s, committed_s;
+	uint64_t blocks;
+	size_t resent;
+};
+
+/* 4. Submits n records on conns connections and waits until the usage log
+ * holds them all, after the before_n committed earlier. */
+static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
+		      uint64_t before_n, int conns, struct result *res)
+{
+	struct batch b = { .txs = usage, .n = n };
+	struct status st0, st;
+	double t0;
+
+	get_status(&st0);
+	if (st0.usage_size != before_n)
+		die("the usage log holds %" PRIu64 " records, not %" PRIu64, st0.usage_size,
+		    before_n);
+	bn->sub.nconns = conns;
+	t0 = now_s();
+	submit_batch(&bn->sub, &b);
+	res->accepted_s = now_s() - t0;
+	wait_usage(before_n + n, &st);
+	res->committed_s = now_s() - t0;
+	res->blocks = st.height - st0.height;
+	res->resent = b.resent;
+	res->conns = conns;
+	res->n = n;
+}
+
+static void report_run(const struct result *res, double raw)
+{
+	double rate = res->n / res->committed_s;
+
+	printf("node_bench: node USAGE accept+commit, %d connection%s: %.0f records/s;"
+	       " ratio node / raw verify: %.3f\n", res->conns, res->conns > 1 ? "s" : "", rate,
+	       rate / raw);
+	printf("node_bench:   %zu records: all accepted (202) after %.2f s, all committed after"
+	       " %.2f s, in %" PRIu64 " blocks; %zu submits (%.1f%%) sent again after"
+	       " overtaking their predecessor's nonce\n", res->n, res->accepted_s,
+	       res->committed_s, res->blocks, res->resent, 100.0 * res->resent / res->n);
+}
+
+static void report(const struct result *serial, const struct result *conc, double raw_before,
+		   double raw_after, size_t msg_len)
+{
+	double raw = (raw_before + raw_after) / 2;
+
+	printf("node_bench: raw Ed25519 verify: %.0f /s (mean of %.0f before and %.0f after the"
+	       " node; %d signatures, %zu-byte messages: a signed USAGE payload)\n", raw,
+	       raw_before, raw_after, RAW_N, msg_len);
+	printf("node_bench: %d leases x %d records through POST /v1/tx, block_interval_ms 100\n",
+	       LEASES, RECORDS);
+	report_run(serial, raw);
+	report_run(conc, raw);
+}
+
+int main(int argc, char **argv)
+{
+	const char *tallyd = argc > 1 ? argv[1] : "bin/tallyd";
+	const size_t nusage = (size_t)LEASES * RECORDS, half = (size_t)LEASES * (RECORDS / 2);
+	static struct bench bn;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct lease_contract probe;
+	struct signed_tx *usage;
+	struct result serial, concurrent;
+	double raw_before, raw_after;
+	int rc, port;
+
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		fprintf(stderr, "usage: node_bench [PATH-TO-TALLYD]   (default bin/tallyd)\n");
+		return 2;
+	}
+	if (access(tallyd, X_OK))
+		die("%s: %s (build it with make bin/tallyd)", tallyd, strerror(errno));
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		die("cannot initialise libcurl");
+	atexit(cleanup);
+
+	if ((rc = key_generate(&bn.node)) || (rc = key_generate(&bn.tenant)))
+		die("key: %s", tally_strerror(rc));
+	bn.msg_len = usage_payload_len(&bn);
+	/* The baseline before the node starts and again after it stops; the
+	 * figure is their mean, as other work on the machine may come and go. */
+	raw_before = raw_verify_rate(bn.msg_len);
+
+	if (!mkdtemp(g_dir))
+		die("mkdtemp: %s", strerror(errno));
+	g_have_dir = 1;
+	port = free_port();
+	snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d", port);
+	make_contract(&probe, &bn.tenant, &bn.node, 0);
+	make_devnet(&bn.node, &bn.tenant, (uint64_t)LEASES * probe.deposit + 1000000, port);
+	start_node(tallyd);
+	get_setup();
+	wait_healthy();
+	submitter_init(&bn.sub);
+
+	open_leases(&bn);
+	start_leases(&bn);
+	usage = sign_usage(&bn);
+	/* The first half of the rounds on one connection, the second half on
+	 * CONNS at once. */
+	run_usage(&bn, usage, half, 0, 1, &serial);
+	run_usage(&bn, usage + half, nusage - half, half, CONNS, &concurrent);
+
+	stop_node();
+	raw_after = raw_verify_rate(bn.msg_len);
+	report(&serial, &concurrent, raw_before, raw_after, bn.msg_len);
+
+	submitter_free(&bn.sub);
+	curl_easy_cleanup(g_get);
+	free(g_get_buf.p);
+	free_txs(usage, nusage);
+	key_free(&bn.node);
+	key_free(&bn.tenant);
+	curl_global_cleanup();
+	return 0;
+}
