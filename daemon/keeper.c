@@ -436,9 +436,16 @@ static void tend(struct keeper *k)
 			if (!e) {
 				/* Running on the chain but this node has no VM for it
 				 * (lost while the node was down): a provider failure. */
+				struct prov_vm_info info;
 				e = kept_add(k, l->id);
-				if (e && prov_lookup(k->prov, l->id, &(struct prov_vm_info){ 0 }))
+				if (!e)
+					break;
+				if (prov_lookup(k->prov, l->id, &info)) {
 					submit_close(k, e, CLOSE_PROVIDER_FAILED);
+					break;
+				}
+				e->ngpus = info.n_gpus;   /* adopted after a restart */
+				memcpy(e->gpus, info.gpus, sizeof(e->gpus));
 				break;
 			}
 			tend_running(k, e, l, now);
