@@ -41,6 +41,9 @@ cleanup() {
 }
 trap cleanup EXIT
 scripts/libvirt.sh up "$DIR.libvirt"
+# QEMU runs as libvirt-qemu: give it a copy of the guest it can surely read.
+mkdir -m 0755 "$DIR/guest"
+cp build/guest/vmlinuz build/guest/initrd.img "$DIR/guest/"
 virsh -c qemu:///system version
 
 step "4. devnet with one validator, and tallyd"
@@ -49,7 +52,7 @@ export TALLY_KEY=$DIR/tenant.pem
 TENANT=$("$TALLY" key new)
 echo "tenant key: $TENANT"
 "$TALLY" node init --dev "$DIR/node" --chain-id tally-demo --listen "127.0.0.1:$PORT" \
-	--interval 5 --domain-type qemu --network none --image-dir "$PWD/build/guest" \
+	--interval 5 --domain-type qemu --network none --image-dir "$DIR/guest" \
 	--fund "$TENANT:50000000"
 cat >>"$DIR/node/tallyd.conf" <<CONF
 [metering]

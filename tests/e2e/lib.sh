@@ -63,12 +63,15 @@ e2e_init() {
 	E2E_PIN="/sys/fs/bpf/tally-e2e-$E2E_NAME-$$"
 	trap e2e_cleanup EXIT
 	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null
+	# QEMU runs as libvirt-qemu: give it a copy it can surely read.
+	mkdir -m 0755 "$E2E_DIR/guest"
+	cp "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$E2E_DIR/guest/"
 	export TALLY_NODE="http://127.0.0.1:$E2E_PORT"
 	export TALLY_KEY="$E2E_DIR/tenant.pem"
 	TENANT=$("$TALLY" key new --key "$TALLY_KEY" 2>/dev/null)
 	"$TALLY" node init --dev "$E2E_DIR/node" --chain-id "e2e-$E2E_NAME" \
 		--listen "127.0.0.1:$E2E_PORT" --interval 2 --domain-type qemu --network none \
-		--image-dir "$GUEST_DIR" --fund "$TENANT:100000000" >/dev/null
+		--image-dir "$E2E_DIR/guest" --fund "$TENANT:100000000" >/dev/null
 	cat >>"$E2E_DIR/node/tallyd.conf" <<CONF
 [metering]
 pin_dir = $E2E_PIN
