@@ -29,7 +29,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tallyd [-c FILE] [--no-vms] [--foreground]\n"
+		"usage: tallyd [-c FILE] [--no-vms]\n"
 		"\n"
 		"Runs a tally provider node: the ledger, the HTTP API on the configured\n"
 		"listen address, and the lease keeper that boots, meters and settles VMs.\n"
