@@ -49,7 +49,6 @@ static int add_leases(struct client *cl, struct chainfile *f)
 
 int cmd_chain_export(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally chain export FILE [--node URL] [--json]\n\n"
 		"Writes the node's chain to FILE (atomically): the genesis, every block with\n"
@@ -62,14 +61,11 @@ int cmd_chain_export(int argc, char **argv)
 	struct genesis g;
 	char *gjson = NULL, why[WHY_MAX];
 	uint64_t tip1 = 0, tip2 = 0;
-	int c, rc;
+	int rc;
 
-	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		if (!common_opt(&co, c, optarg))
-			return bad_option("chain export", c, argv);
-	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+	rc = parse_common_args(&co, argc, argv, "chain export", help);
+	if (rc != ARGS_PARSED)
+		return rc;
 	if (argc - optind != 1)
 		return usage_error("chain export", "give one FILE");
 	if (client_init(&cl, co.node))

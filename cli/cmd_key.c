@@ -33,9 +33,17 @@ static int make_parent(const char *path)
 	return 0;
 }
 
+/* The public key on stdout; with --json, with the key file's path. */
+static void print_pubkey(const char *hex, const struct common *co)
+{
+	if (co->json)
+		print_json(json_pack("{s:s,s:s}", "pubkey", hex, "path", co->key));
+	else
+		printf("%s\n", hex);
+}
+
 int cmd_key_new(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally key new [--key FILE] [--json]\n\n"
 		"Makes a new Ed25519 key and writes it to FILE (mode 0600), creating the\n"
@@ -43,14 +51,11 @@ int cmd_key_new(int argc, char **argv)
 	struct common co;
 	struct tally_key k;
 	char hex[65];
-	int c, rc;
+	int rc;
 
-	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		if (!common_opt(&co, c, optarg))
-			return bad_option("key new", c, argv);
-	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+	rc = parse_common_args(&co, argc, argv, "key new", help);
+	if (rc != ARGS_PARSED)
+		return rc;
 	if (optind != argc)
 		return usage_error("key new", "unexpected argument '%s'", argv[optind]);
 	if (make_parent(co.key)) {
@@ -74,16 +79,14 @@ int cmd_key_new(int argc, char **argv)
 		err("cannot write %s: %s", co.key, tally_strerror(rc));
 		return EXIT_USAGE;
 	}
-	if (co.json)
-		return print_json(json_pack("{s:s,s:s}", "pubkey", hex, "path", co.key));
-	printf("%s\n", hex);
-	fprintf(stderr, "tally: new key written to %s\n", co.key);
+	print_pubkey(hex, &co);
+	if (!co.json)
+		fprintf(stderr, "tally: new key written to %s\n", co.key);
 	return EXIT_OK;
 }
 
 int cmd_key_show(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally key show [--key FILE] [--json]\n\n"
 		"Prints the public key (64 hex characters): your account on the chain.\n\n"
@@ -91,14 +94,11 @@ int cmd_key_show(int argc, char **argv)
 	struct common co;
 	struct tally_key k;
 	char hex[65];
-	int c, rc;
+	int rc;
 
-	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		if (!common_opt(&co, c, optarg))
-			return bad_option("key show", c, argv);
-	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+	rc = parse_common_args(&co, argc, argv, "key show", help);
+	if (rc != ARGS_PARSED)
+		return rc;
 	if (optind != argc)
 		return usage_error("key show", "unexpected argument '%s'", argv[optind]);
 	rc = load_key(&k, co.key);
@@ -106,8 +106,6 @@ int cmd_key_show(int argc, char **argv)
 		return rc;
 	hex_encode(k.pub, PUBKEY_LEN, hex);
 	key_free(&k);
-	if (co.json)
-		return print_json(json_pack("{s:s,s:s}", "pubkey", hex, "path", co.key));
-	printf("%s\n", hex);
+	print_pubkey(hex, &co);
 	return EXIT_OK;
 }

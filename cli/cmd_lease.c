@@ -217,27 +217,15 @@ static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, b
 	}
 }
 
-static int flag_u32(json_t *obj, const char *key, const char *arg, const char *what)
+/* A numeric flag of at most max, set as obj[key]. */
+static int flag_uint(json_t *obj, const char *key, const char *arg, const char *what,
+		     uint64_t max)
 {
 	uint64_t v;
 
 	if (parse_u64(arg, &v, what))
 		return EXIT_USAGE;
-	if (v > UINT32_MAX) {
-		err("%s %s is too large", what, arg);
-		return EXIT_USAGE;
-	}
-	json_object_set_new(obj, key, json_integer((json_int_t)v));
-	return EXIT_OK;
-}
-
-static int flag_u64(json_t *obj, const char *key, const char *arg, const char *what)
-{
-	uint64_t v;
-
-	if (parse_u64(arg, &v, what))
-		return EXIT_USAGE;
-	if (v > INT64_MAX) {
+	if (v > max) {
 		err("%s %s is too large", what, arg);
 		return EXIT_USAGE;
 	}
@@ -248,16 +236,16 @@ static int flag_u64(json_t *obj, const char *key, const char *arg, const char *w
 static int create_opt(struct create_flags *f, int c, const char *arg)
 {
 	switch (c) {
-	case 'c': return flag_u32(f->vm, "vcpus", arg, "--vcpus");
-	case 'm': return flag_u32(f->vm, "memory_mib", arg, "--memory");
-	case 'd': return flag_u32(f->vm, "disk_gib", arg, "--disk");
-	case 'g': return flag_u32(f->vm, "gpus", arg, "--gpus");
+	case 'c': return flag_uint(f->vm, "vcpus", arg, "--vcpus", UINT32_MAX);
+	case 'm': return flag_uint(f->vm, "memory_mib", arg, "--memory", UINT32_MAX);
+	case 'd': return flag_uint(f->vm, "disk_gib", arg, "--disk", UINT32_MAX);
+	case 'g': return flag_uint(f->vm, "gpus", arg, "--gpus", UINT32_MAX);
 	case 'i': json_object_set_new(f->vm, "image", json_string(arg)); return EXIT_OK;
-	case 'D': return flag_u64(f->top, "duration_s", arg, "--duration");
+	case 'D': return flag_uint(f->top, "duration_s", arg, "--duration", INT64_MAX);
 	case 'p':
 		f->deposit_given = true;
-		return flag_u64(f->top, "deposit", arg, "--deposit");
-	case 'I': return flag_u32(f->top, "interval_s", arg, "--interval");
+		return flag_uint(f->top, "deposit", arg, "--deposit", INT64_MAX);
+	case 'I': return flag_uint(f->top, "interval_s", arg, "--interval", UINT32_MAX);
 	case 'P': {
 		uint8_t pub[PUBKEY_LEN];
 		if (parse_hex32(arg, pub, "--provider"))
@@ -342,28 +330,17 @@ int cmd_lease_create(int argc, char **argv)
 		goto out_flags;
 	}
 	f.file = optind < argc ? argv[optind] : NULL;
-	if (load_key(&k, co.key))
+	if (open_key_and_client(&k, co.key, &cl, co.node))
 		goto out_flags;
-	if (client_init(&cl, co.node)) {
-		err("%s", cl.err);
-		goto out_key;
-	}
 	rc = build_contract(&cl, &k, &f, &ct);
 	if (rc)
 		goto out_client;
 	memset(&t, 0, sizeof(t));
-	t.version = TX_VERSION;
 	t.kind = TX_LEASE_OPEN;
 	strcpy(t.chain_id, ct.chain_id);
-	memcpy(t.signer, k.pub, PUBKEY_LEN);
 	t.nonce = ct.nonce;
 	t.u.open = ct;
-	if (tx_sign(&t, &k)) {
-		err("cannot sign the contract");
-		rc = EXIT_USAGE;
-		goto out_client;
-	}
-	rc = submit_tx(&cl, &t, id);
+	rc = sign_and_submit(&cl, &k, &t, "contract", id);
 	if (rc)
 		goto out_client;
 	if (!co.json) {
@@ -384,7 +361,6 @@ int cmd_lease_create(int argc, char **argv)
 	}
 out_client:
 	client_free(&cl);
-out_key:
 	key_free(&k);
 out_flags:
 	json_decref(f.vm);
@@ -417,14 +393,12 @@ int cmd_lease_list(int argc, char **argv)
 		"Your leases as tenant (the public key of --key); --all lists every lease.\n\n"
 		COMMON_USAGE;
 	struct common co;
-	struct client cl;
 	struct tally_key k;
 	bool all = false;
 	char path[160], me[65];
-	enum client_rc rc;
 	json_t *j, *l;
 	size_t i;
-	int c;
+	int c, rc;
 
 	common_init(&co);
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -447,15 +421,9 @@ int cmd_lease_list(int argc, char **argv)
 		key_free(&k);
 		snprintf(path, sizeof(path), "/v1/leases?tenant=%s", me);
 	}
-	if (client_init(&cl, co.node))
-		return err("%s", cl.err), EXIT_USAGE;
-	rc = client_get(&cl, path, &j);
-	if (rc) {
-		int ec = client_fail(&cl, rc);
-		client_free(&cl);
-		return ec;
-	}
-	client_free(&cl);
+	rc = fetch_json(co.node, path, &j);
+	if (rc)
+		return rc;
 	if (co.json)
 		return print_json(j);
 	printf("%-16s %-8s %-16s %4s %8s %14s %14s\n", "LEASE", "STATE", "CLOSED AS", "VCPU",
@@ -498,7 +466,6 @@ static void print_lease(const struct lease *l, const char *id)
 
 int cmd_lease_show(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally lease show ID [--node URL] [--json]\n\n"
 		"One lease: state, contract, escrow, charges and metered totals. ID is the\n"
@@ -509,14 +476,11 @@ int cmd_lease_show(int argc, char **argv)
 	char id[65], path[128], why[WHY_MAX];
 	enum client_rc crc;
 	json_t *j;
-	int c, rc;
+	int rc;
 
-	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		if (!common_opt(&co, c, optarg))
-			return bad_option("lease show", c, argv);
-	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+	rc = parse_common_args(&co, argc, argv, "lease show", help);
+	if (rc != ARGS_PARSED)
+		return rc;
 	if (argc - optind != 1)
 		return usage_error("lease show", "give one lease ID");
 	if (client_init(&cl, co.node))
@@ -551,7 +515,6 @@ out:
 
 int cmd_lease_close(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally lease close ID [--key FILE] [--node URL] [--json]\n\n"
 		"Signs a LEASE_CLOSE (reason tenant-closed) with your key: the node stops\n"
@@ -562,38 +525,25 @@ int cmd_lease_close(int argc, char **argv)
 	struct tally_key k;
 	struct tx t;
 	char id[65], hash[65];
-	int c, rc;
+	int rc;
 
-	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		if (!common_opt(&co, c, optarg))
-			return bad_option("lease close", c, argv);
-	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+	rc = parse_common_args(&co, argc, argv, "lease close", help);
+	if (rc != ARGS_PARSED)
+		return rc;
 	if (argc - optind != 1)
 		return usage_error("lease close", "give one lease ID");
-	if (load_key(&k, co.key))
+	if (open_key_and_client(&k, co.key, &cl, co.node))
 		return EXIT_USAGE;
-	if (client_init(&cl, co.node)) {
-		key_free(&k);
-		return err("%s", cl.err), EXIT_USAGE;
-	}
 	memset(&t, 0, sizeof(t));
 	rc = resolve_lease_id(&cl, argv[optind], id);
 	if (!rc)
 		hex_decode(id, t.u.close.lease_id, LEASE_ID_LEN);
-	t.version = TX_VERSION;
 	t.kind = TX_LEASE_CLOSE;
 	t.u.close.reason = CLOSE_TENANT;
-	memcpy(t.signer, k.pub, PUBKEY_LEN);
 	if (!rc)
 		rc = fetch_chain_and_nonce(&cl, k.pub, t.chain_id, &t.nonce);
-	if (!rc && tx_sign(&t, &k)) {
-		err("cannot sign the close");
-		rc = EXIT_USAGE;
-	}
 	if (!rc)
-		rc = submit_tx(&cl, &t, hash);
+		rc = sign_and_submit(&cl, &k, &t, "close", hash);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)
@@ -607,7 +557,6 @@ int cmd_lease_close(int argc, char **argv)
 
 int cmd_lease_console(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally lease console ID [--key FILE] [--node URL] [--json]\n\n"
 		"Prints your VM's private details: its domain, network address and the tail\n"
@@ -619,22 +568,15 @@ int cmd_lease_console(int argc, char **argv)
 	char id[65], chain[CHAIN_ID_MAX + 1], path[128];
 	uint64_t nonce;
 	json_t *j = NULL;
-	int c, rc;
+	int rc;
 
-	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		if (!common_opt(&co, c, optarg))
-			return bad_option("lease console", c, argv);
-	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+	rc = parse_common_args(&co, argc, argv, "lease console", help);
+	if (rc != ARGS_PARSED)
+		return rc;
 	if (argc - optind != 1)
 		return usage_error("lease console", "give one lease ID");
-	if (load_key(&k, co.key))
+	if (open_key_and_client(&k, co.key, &cl, co.node))
 		return EXIT_USAGE;
-	if (client_init(&cl, co.node)) {
-		key_free(&k);
-		return err("%s", cl.err), EXIT_USAGE;
-	}
 	rc = resolve_lease_id(&cl, argv[optind], id);
 	if (!rc)
 		rc = fetch_chain_and_nonce(&cl, k.pub, chain, &nonce);

@@ -6,36 +6,24 @@
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally status [--node URL] [--json]\n\n"
 		"The node's chain id, height, last block, usage log, validators and the\n"
 		"prices and metering interval it offers (GET /v1/status).\n\n" COMMON_USAGE;
 	struct common co;
-	struct client cl;
-	enum client_rc rc;
 	json_t *j, *v, *prices;
 	char a[32], b[32], g[32];
 	size_t i;
-	int c;
+	int rc;
 
-	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		if (!common_opt(&co, c, optarg))
-			return bad_option("status", c, argv);
-	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+	rc = parse_common_args(&co, argc, argv, "status", help);
+	if (rc != ARGS_PARSED)
+		return rc;
 	if (optind != argc)
 		return usage_error("status", "unexpected argument '%s'", argv[optind]);
-	if (client_init(&cl, co.node))
-		return err("%s", cl.err), EXIT_USAGE;
-	rc = client_get(&cl, "/v1/status", &j);
-	if (rc) {
-		int ec = client_fail(&cl, rc);
-		client_free(&cl);
-		return ec;
-	}
-	client_free(&cl);
+	rc = fetch_json(co.node, "/v1/status", &j);
+	if (rc)
+		return rc;
 	if (co.json)
 		return print_json(j);
 	printf("chain      %s\n", jget_str(j, "chain_id"));

@@ -55,22 +55,12 @@ int cmd_transfer(int argc, char **argv)
 		return EXIT_USAGE;
 	if (t.u.transfer.amount == 0)
 		return usage_error("transfer", "the amount must be above 0");
-	if (load_key(&k, from ? from : co.key))
+	if (open_key_and_client(&k, from ? from : co.key, &cl, co.node))
 		return EXIT_USAGE;
-	if (client_init(&cl, co.node)) {
-		key_free(&k);
-		return err("%s", cl.err), EXIT_USAGE;
-	}
-	t.version = TX_VERSION;
 	t.kind = TX_TRANSFER;
-	memcpy(t.signer, k.pub, PUBKEY_LEN);
 	rc = fetch_chain_and_nonce(&cl, k.pub, t.chain_id, &t.nonce);
-	if (!rc && tx_sign(&t, &k)) {
-		err("cannot sign the transfer");
-		rc = EXIT_USAGE;
-	}
 	if (!rc)
-		rc = submit_tx(&cl, &t, hash);
+		rc = sign_and_submit(&cl, &k, &t, "transfer", hash);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)

@@ -32,7 +32,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "the node's chain, height and offer" },
 	{ "account", cmd_account, "an account's balance and nonce (account show)" },
 	{ "transfer", cmd_transfer, "send funds to another account" },
-	{ "lease", cmd_lease, "lease VMs (lease create, list, show, close)" },
+	{ "lease", cmd_lease, "lease VMs (lease create, list, show, close, console)" },
 	{ "usage", cmd_usage, "a lease's metered usage and charges" },
 	{ "audit", cmd_audit, "verify a lease's usage and bill from the chain" },
 	{ "chain", cmd_chain, "export or verify the whole chain (chain export, verify)" },
@@ -136,6 +136,21 @@ int bad_option(const char *cmd, int c, char **argv)
 	return usage_error(cmd, "unknown option '%s'", opt);
 }
 
+int parse_common_args(struct common *co, int argc, char **argv, const char *cmd,
+		      const char *help)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	int c;
+
+	common_init(co);
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		if (!common_opt(co, c, optarg))
+			return bad_option(cmd, c, argv);
+	if (co->help)
+		return fputs(help, stdout), EXIT_OK;
+	return ARGS_PARSED;
+}
+
 bool common_opt(struct common *co, int c, const char *arg)
 {
 	switch (c) {
@@ -164,6 +179,34 @@ int load_key(struct tally_key *k, const char *path)
 	else if (rc)
 		err("cannot load the key %s: %s", path, tally_strerror(rc));
 	return rc ? EXIT_USAGE : EXIT_OK;
+}
+
+int open_key_and_client(struct tally_key *k, const char *key_path, struct client *c,
+			const char *node)
+{
+	if (load_key(k, key_path))
+		return EXIT_USAGE;
+	if (client_init(c, node)) {
+		key_free(k);
+		err("%s", c->err);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+int fetch_json(const char *node, const char *path, json_t **out)
+{
+	struct client cl;
+	enum client_rc rc;
+	int ec = EXIT_OK;
+
+	if (client_init(&cl, node))
+		return err("%s", cl.err), EXIT_USAGE;
+	rc = client_get(&cl, path, out);
+	if (rc)
+		ec = client_fail(&cl, rc);
+	client_free(&cl);
+	return ec;
 }
 
 int parse_hex32(const char *s, uint8_t out[32], const char *what)
@@ -290,6 +333,18 @@ int submit_tx(struct client *c, const struct tx *t, char hash_hex[65])
 		err("warning: the node reports hash %s for transaction %s", got, hash_hex);
 	json_decref(ans);
 	return EXIT_OK;
+}
+
+int sign_and_submit(struct client *c, const struct tally_key *k, struct tx *t,
+		    const char *what, char hash_hex[65])
+{
+	t->version = TX_VERSION;
+	memcpy(t->signer, k->pub, PUBKEY_LEN);
+	if (tx_sign(t, k)) {
+		err("cannot sign the %s", what);
+		return EXIT_USAGE;
+	}
+	return submit_tx(c, t, hash_hex);
 }
 
 /* --- a lease from the node's JSON ---------------------------------------- */

@@ -55,6 +55,14 @@ enum {
 	"  -h, --help   this help\n"
 
 void common_init(struct common *co);
+/* What parse_common_args returns when the command should go on. */
+#define ARGS_PARSED (-1)
+/* For commands that take only the common options: common_init, then
+ * parses argv, printing help for --help. Returns ARGS_PARSED, or the exit
+ * code the command returns now (after --help or a bad option); the operands
+ * are argv[optind..argc-1]. */
+int parse_common_args(struct common *co, int argc, char **argv, const char *cmd,
+		      const char *help);
 /* Handles a common option; false when c is not one. */
 bool common_opt(struct common *co, int c, const char *arg);
 /* For getopt's '?' and unknown values: prints usage hint, returns EXIT_USAGE. */
@@ -68,6 +76,13 @@ void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Loads the key at path with a message on failure (EXIT_USAGE). */
 int load_key(struct tally_key *k, const char *path);
+/* Loads the key at key_path, then connects a client to node; a message and
+ * EXIT_USAGE (nothing left to free) on failure. */
+int open_key_and_client(struct tally_key *k, const char *key_path, struct client *c,
+			const char *node);
+/* One GET of path from the node at node (its own client); the exit code,
+ * with the message printed, on failure. */
+int fetch_json(const char *node, const char *path, json_t **out);
 /* Parses a 64-hex public key or 32-byte id; message naming what on failure. */
 int parse_hex32(const char *s, uint8_t out[32], const char *what);
 /* Parses an unsigned decimal integer strictly. */
@@ -89,6 +104,11 @@ int fetch_chain_and_nonce(struct client *c, const uint8_t pub[PUBKEY_LEN],
  * hash_hex[65]. Returns an exit code, with the node's reason on refusal. */
 struct tx;
 int submit_tx(struct client *c, const struct tx *t, char hash_hex[65]);
+/* Makes t (kind, body, chain id and nonce filled in) a TX_VERSION
+ * transaction of k's, signs it and submits it (submit_tx); what names it
+ * in "cannot sign the <what>". */
+int sign_and_submit(struct client *c, const struct tally_key *k, struct tx *t,
+		    const char *what, char hash_hex[65]);
 
 /* Commands. */
 int cmd_key_new(int argc, char **argv);
