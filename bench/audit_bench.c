@@ -21,7 +21,6 @@
  * indices (each proof verified against the root), next to the bound
  * ceil(log2 n). */
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "daemon/ledger/ledger.h"
 #include "lib/audit.h"
 #include "lib/chain.h"
@@ -50,25 +50,11 @@
 static char g_dir[] = "/tmp/tally-audit-bench-XXXXXX";
 static int g_have_dir;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
 /* atexit: the temp dir goes, pass or fail. */
 static void cleanup(void)
 {
 	if (g_have_dir)
-		nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_tree(g_dir);
 	g_have_dir = 0;
 }
 
@@ -95,33 +81,13 @@ static void log_line(void *ctx, const char *line)
 
 static double raw_verify_rate(size_t n, size_t msg_len)
 {
-	struct tally_key k;
-	uint8_t *msg = malloc(msg_len * n);
-	uint8_t (*sig)[SIG_LEN] = malloc(sizeof(*sig) * n);
-	double t;
-	int rc;
+	enum raw_verify_step failed;
+	double rate;
+	int rc = bench_raw_verify_rate(n, msg_len, 0, &rate, &failed);
 
-	if (!msg || !sig)
-		die("out of memory");
-	if ((rc = key_generate(&k)))
-		die("key: %s", tally_strerror(rc));
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *m = msg + i * msg_len;
-
-		memset(m, (int)(i & 0xff), msg_len);
-		memcpy(m, &i, sizeof(i));
-		if ((rc = ed25519_sign(&k, m, msg_len, sig[i])))
-			die("sign: %s", tally_strerror(rc));
-	}
-	t = now_s();
-	for (size_t i = 0; i < n; i++)
-		if ((rc = ed25519_verify(k.pub, msg + i * msg_len, msg_len, sig[i])))
-			die("raw verify: %s", tally_strerror(rc));
-	t = now_s() - t;
-	key_free(&k);
-	free(msg);
-	free(sig);
-	return n / t;
+	if (rc)
+		die("%s", bench_raw_verify_failure(failed, rc));
+	return rate;
 }
 
 /* --- the chain -------------------------------------------------------------- */
@@ -135,16 +101,6 @@ struct bench_chain {
 	uint8_t lease_id[LEASE_ID_LEN];
 	size_t usage_len;              /* bytes of one signed USAGE transaction */
 };
-
-static void tx_base(struct tx *t, enum tx_kind kind, const struct tally_key *k, uint64_t nonce)
-{
-	memset(t, 0, sizeof(*t));
-	t->version = TX_VERSION;
-	t->kind = kind;
-	strcpy(t->chain_id, CHAIN);
-	memcpy(t->signer, k->pub, PUBKEY_LEN);
-	t->nonce = nonce;
-}
 
 /* Signs t, submits it to the ledger and returns its hash and length. */
 static size_t submit(struct bench_chain *c, struct tx *t, const struct tally_key *k,
@@ -187,7 +143,7 @@ static void open_lease(struct bench_chain *c)
 	struct tx t;
 	uint8_t hash[HASH_LEN];
 
-	tx_base(&t, TX_LEASE_OPEN, &c->tenant, 0);
+	bench_tx_base(&t, CHAIN, TX_LEASE_OPEN, &c->tenant, 0);
 	k = &t.u.open;
 	k->version = CONTRACT_VERSION;
 	strcpy(k->chain_id, CHAIN);
@@ -210,7 +166,7 @@ static void open_lease(struct bench_chain *c)
 	submit(c, &t, &c->tenant, c->lease_id);
 	produce(c, 1);
 
-	tx_base(&t, TX_LEASE_START, &c->val, 0);
+	bench_tx_base(&t, CHAIN, TX_LEASE_START, &c->val, 0);
 	memcpy(t.u.start.lease_id, c->lease_id, LEASE_ID_LEN);
 	submit(c, &t, &c->val, hash);
 	produce(c, 1);
@@ -233,7 +189,7 @@ static void add_usage(struct bench_chain *c)
 	for (size_t seq = 0; seq < RECORDS; seq++) {
 		struct usage_record *u = &t.u.usage;
 
-		tx_base(&t, TX_USAGE, &c->val, 1 + seq);
+		bench_tx_base(&t, CHAIN, TX_USAGE, &c->val, 1 + seq);
 		memcpy(u->lease_id, c->lease_id, LEASE_ID_LEN);
 		u->seq = seq;
 		memcpy(u->prev_hash, prev, HASH_LEN);
@@ -256,7 +212,7 @@ static void close_lease(struct bench_chain *c)
 	uint8_t hash[HASH_LEN];
 	struct tx t;
 
-	tx_base(&t, TX_LEASE_CLOSE, &c->tenant, 1);
+	bench_tx_base(&t, CHAIN, TX_LEASE_CLOSE, &c->tenant, 1);
 	memcpy(t.u.close.lease_id, c->lease_id, LEASE_ID_LEN);
 	t.u.close.reason = CLOSE_TENANT;
 	submit(c, &t, &c->tenant, hash);
@@ -338,13 +294,13 @@ static double time_chain_verify(const struct genesis *g, const struct chain_read
 
 	if (!v)
 		die("out of memory");
-	t = now_s();
+	t = bench_now_s();
 	if ((rc = chain_verifier_from_genesis(v, g)))
 		die("chain verifier: %s", tally_strerror(rc));
 	for (size_t i = 0; i < r->n; i++)
 		if ((rc = chain_verify_block(v, &r->blocks[i], &r->certs[i], NULL, why)))
 			die("chain verification: %s", why);
-	t = now_s() - t;
+	t = bench_now_s() - t;
 	free(v);
 	return t;
 }
@@ -363,9 +319,9 @@ static double time_audit(const struct bench_chain *c, const struct chain_read *r
 	int rc;
 
 	memcpy(in.lease_id, c->lease_id, LEASE_ID_LEN);
-	t = now_s();
+	t = bench_now_s();
 	rc = audit_run(&in, &res, why);
-	t = now_s() - t;
+	t = bench_now_s() - t;
 	if (rc)
 		die("%s", why);
 	if (!res.verified || res.nrecords != RECORDS || !res.compared) {
@@ -401,16 +357,6 @@ static unsigned ceil_log2(uint64_t n)
 	return k;
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng_below(uint64_t n)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state % n;
-}
-
 /* Min and max length of PATH(m, D[n]) over the first, last and middle
  * leaves and PROOF_SAMPLES random ones; every proof is verified. */
 static void proof_size(uint64_t n, size_t *min, size_t *max)
@@ -431,7 +377,7 @@ static void proof_size(uint64_t n, size_t *min, size_t *max)
 	*min = SIZE_MAX;
 	*max = 0;
 	for (size_t k = 0; k < PROOF_SAMPLES + 3; k++) {
-		uint64_t m = k == 0 ? 0 : k == 1 ? n - 1 : k == 2 ? n / 2 : rng_below(n);
+		uint64_t m = k == 0 ? 0 : k == 1 ? n - 1 : k == 2 ? n / 2 : bench_rng_below(n);
 		size_t len;
 
 		if ((rc = merkle_inclusion_proof(s, m, n, proof, &len)))

@@ -8,12 +8,11 @@
  * before the clock starts: signing is the provider's cost, not the ledger's.
  * The ratio measured / baseline is the figure (target >= 0.6: signature
  * checking should be the only real cost). */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "daemon/ledger/ledger.h"
 #include "lib/errors.h"
 
@@ -30,14 +29,6 @@ struct signed_tx {
 	size_t len;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what, int rc, const char *why)
 {
 	fprintf(stderr, "ledger_bench: %s: %s%s%s\n", what, tally_strerror(rc),
@@ -47,29 +38,15 @@ static void die(const char *what, int rc, const char *why)
 
 static double raw_verify_rate(void)
 {
-	struct tally_key k;
-	uint8_t (*msg)[200] = malloc(sizeof(*msg) * RAW_N);
-	uint8_t (*sig)[SIG_LEN] = malloc(sizeof(*sig) * RAW_N);
-	double t;
-	int rc;
+	enum raw_verify_step failed;
+	double rate;
+	int rc = bench_raw_verify_rate(RAW_N, 200, 0, &rate, &failed);
 
-	if (!msg || !sig || key_generate(&k))
+	if (rc && (failed == RAW_VERIFY_ALLOC || failed == RAW_VERIFY_KEY))
 		die("setup", TALLY_E_NOMEM, NULL);
-	for (int i = 0; i < RAW_N; i++) {
-		memset(msg[i], i & 0xff, sizeof(msg[i]));
-		memcpy(msg[i], &i, sizeof(i));
-		if ((rc = ed25519_sign(&k, msg[i], sizeof(msg[i]), sig[i])))
-			die("sign", rc, NULL);
-	}
-	t = now_s();
-	for (int i = 0; i < RAW_N; i++)
-		if ((rc = ed25519_verify(k.pub, msg[i], sizeof(msg[i]), sig[i])))
-			die("verify", rc, NULL);
-	t = now_s() - t;
-	key_free(&k);
-	free(msg);
-	free(sig);
-	return RAW_N / t;
+	if (rc)
+		die(failed == RAW_VERIFY_SIGN ? "sign" : "verify", rc, NULL);
+	return rate;
 }
 
 static struct signed_tx sign_tx(struct tx *t, const struct tally_key *k)
@@ -86,16 +63,6 @@ static struct signed_tx sign_tx(struct tx *t, const struct tally_key *k)
 		die("tx_encode", enc_error(&e), NULL);
 	s.bytes = enc_take(&e, &s.len);
 	return s;
-}
-
-static void tx_base(struct tx *t, enum tx_kind kind, const struct tally_key *k, uint64_t nonce)
-{
-	memset(t, 0, sizeof(*t));
-	t->version = TX_VERSION;
-	t->kind = kind;
-	strcpy(t->chain_id, CHAIN);
-	memcpy(t->signer, k->pub, PUBKEY_LEN);
-	t->nonce = nonce;
 }
 
 static void submit_all(struct ledger *l, struct signed_tx *s, size_t n)
@@ -121,12 +88,6 @@ static void produce(struct ledger *l, uint64_t t, size_t want)
 		die("produce", rc, why);
 	if (r.ntx != want)
 		die("produce", TALLY_E_INTERNAL, "a transaction was dropped");
-}
-
-static int rm_one(const char *p, const struct stat *sb, int f, struct FTW *w)
-{
-	(void)sb; (void)f; (void)w;
-	return remove(p);
 }
 
 static void quiet(void *ctx, const char *line)
@@ -172,7 +133,7 @@ int main(void)
 	for (int i = 0; i < LEASES; i++) {
 		struct lease_contract *c = &tx.u.open;
 
-		tx_base(&tx, TX_LEASE_OPEN, &tenant, i);
+		bench_tx_base(&tx, CHAIN, TX_LEASE_OPEN, &tenant, i);
 		c->version = CONTRACT_VERSION;
 		strcpy(c->chain_id, CHAIN);
 		memcpy(c->tenant, tenant.pub, PUBKEY_LEN);
@@ -192,7 +153,7 @@ int main(void)
 		c->sla.credit_ppm = 100000;
 		opens[i] = sign_tx(&tx, &tenant);
 		tx_hash(opens[i].bytes, opens[i].len, lease_id[i]);
-		tx_base(&tx, TX_LEASE_START, &val, i);
+		bench_tx_base(&tx, CHAIN, TX_LEASE_START, &val, i);
 		memcpy(tx.u.start.lease_id, lease_id[i], LEASE_ID_LEN);
 		starts[i] = sign_tx(&tx, &val);
 	}
@@ -206,7 +167,7 @@ int main(void)
 		for (int i = 0; i < LEASES; i++) {
 			struct usage_record *u = &tx.u.usage;
 
-			tx_base(&tx, TX_USAGE, &val, (uint64_t)LEASES + (uint64_t)r * LEASES + i);
+			bench_tx_base(&tx, CHAIN, TX_USAGE, &val, (uint64_t)LEASES + (uint64_t)r * LEASES + i);
 			memcpy(u->lease_id, lease_id[i], LEASE_ID_LEN);
 			u->seq = r;
 			if (r)
@@ -223,7 +184,7 @@ int main(void)
 		}
 	}
 
-	el = now_s();
+	el = bench_now_s();
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int b = 0; b < LEASES; b += BLOCK_TXS) {
 			int n = LEASES - b < BLOCK_TXS ? LEASES - b : BLOCK_TXS;
@@ -232,7 +193,7 @@ int main(void)
 			produce(l, t += SEC, n);
 		}
 	}
-	el = now_s() - el;
+	el = bench_now_s() - el;
 	rate = (double)ROUNDS * LEASES / el;
 
 	printf("ledger_bench: raw Ed25519 verify: %.0f /s (%d messages of 200 bytes)\n", raw, RAW_N);
@@ -241,7 +202,7 @@ int main(void)
 	printf("ledger_bench: ratio ledger / raw verify: %.2f (target >= 0.60)\n", rate / raw);
 
 	ledger_close(l);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_tree(dir);
 	for (int i = 0; i < LEASES; i++) {
 		free(opens[i].bytes);
 		free(starts[i].bytes);

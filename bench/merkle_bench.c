@@ -5,35 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 
+#include "bench/bench_util.h"
 #include "lib/crypto.h"
 #include "lib/errors.h"
 #include "lib/merkle.h"
 
 #define LEAVES 1000000ull
 #define SAMPLES 200000
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A fixed-seed xorshift: the same indices on every run. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng_below(uint64_t n)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state % n;
-}
 
 static uint8_t sink;   /* keeps results observable */
 
@@ -59,13 +40,13 @@ static double baseline_rate(void)
 
 	if (!md)
 		die("EVP_MD_fetch", TALLY_E_CRYPTO);
-	t = now();
+	t = bench_now_s();
 	for (unsigned i = 0; i < n; i++) {
 		if (!EVP_Digest(in, sizeof(in), out, &len, md, NULL))
 			die("EVP_Digest", TALLY_E_CRYPTO);
 		memcpy(in + 1, out, HASH_LEN);   /* chained, like a tree */
 	}
-	t = now() - t;
+	t = bench_now_s() - t;
 	fold(out);
 	EVP_MD_free(md);
 	return n / t;
@@ -107,20 +88,20 @@ int main(void)
 	base_before = baseline_rate();
 
 	/* Append. */
-	t = now();
+	t = bench_now_s();
 	for (uint64_t i = 0; i < LEAVES; i++) {
 		rc = merkle_append(s, i, leaf[i]);
 		if (rc)
 			die("merkle_append", rc);
 	}
-	record("append", LEAVES / (now() - t));
+	record("append", LEAVES / (bench_now_s() - t));
 
 	struct merkle_frontier f;
 	merkle_frontier_init(&f);
-	t = now();
+	t = bench_now_s();
 	for (uint64_t i = 0; i < LEAVES; i++)
 		merkle_frontier_append(&f, leaf[i]);
-	record("frontier append", LEAVES / (now() - t));
+	record("frontier append", LEAVES / (bench_now_s() - t));
 	merkle_frontier_root(&f, root);
 
 	uint8_t check[HASH_LEN];
@@ -130,8 +111,8 @@ int main(void)
 
 	/* Inclusion proofs for random leaves at the full size. */
 	for (int i = 0; i < SAMPLES; i++)
-		sample_a[i] = rng_below(LEAVES);
-	t = now();
+		sample_a[i] = bench_rng_below(LEAVES);
+	t = bench_now_s();
 	for (int i = 0; i < SAMPLES; i++) {
 		rc = merkle_inclusion_proof(s, sample_a[i], LEAVES, proof, &n);
 		if (rc)
@@ -142,31 +123,31 @@ int main(void)
 		if (n > max_len)
 			max_len = n;
 	}
-	record("inclusion proof generation", SAMPLES / (now() - t));
+	record("inclusion proof generation", SAMPLES / (bench_now_s() - t));
 
 	rc = merkle_inclusion_proof(s, sample_a[0], LEAVES, proof, &n);
 	if (rc)
 		die("merkle_inclusion_proof", rc);
-	t = now();
+	t = bench_now_s();
 	for (int i = 0; i < SAMPLES; i++) {
 		rc = merkle_inclusion_verify(sample_a[0], LEAVES, leaf[sample_a[0]],
 					     (const uint8_t (*)[HASH_LEN])proof, n, root);
 		if (rc)
 			die("merkle_inclusion_verify", rc);
 	}
-	record("inclusion proof verification", SAMPLES / (now() - t));
+	record("inclusion proof verification", SAMPLES / (bench_now_s() - t));
 
 	/* Consistency proofs from random earlier sizes to the full size. */
 	for (int i = 0; i < SAMPLES; i++)
-		sample_b[i] = 1 + rng_below(LEAVES - 1);
-	t = now();
+		sample_b[i] = 1 + bench_rng_below(LEAVES - 1);
+	t = bench_now_s();
 	for (int i = 0; i < SAMPLES; i++) {
 		rc = merkle_consistency_proof(s, sample_b[i], LEAVES, proof, &n);
 		if (rc)
 			die("merkle_consistency_proof", rc);
 		fold(proof[0]);
 	}
-	record("consistency proof generation", SAMPLES / (now() - t));
+	record("consistency proof generation", SAMPLES / (bench_now_s() - t));
 
 	uint8_t old_root[HASH_LEN];
 	rc = merkle_root(s, sample_b[0], old_root);
@@ -174,14 +155,14 @@ int main(void)
 		rc = merkle_consistency_proof(s, sample_b[0], LEAVES, proof, &n);
 	if (rc)
 		die("merkle_consistency_proof", rc);
-	t = now();
+	t = bench_now_s();
 	for (int i = 0; i < SAMPLES; i++) {
 		rc = merkle_consistency_verify(sample_b[0], LEAVES, old_root, root,
 					       (const uint8_t (*)[HASH_LEN])proof, n);
 		if (rc)
 			die("merkle_consistency_verify", rc);
 	}
-	record("consistency proof verification", SAMPLES / (now() - t));
+	record("consistency proof verification", SAMPLES / (bench_now_s() - t));
 
 	base_after = baseline_rate();
 	base = (base_before + base_after) / 2;

@@ -35,7 +35,6 @@
  *
  * The node is stopped and the temp dir removed at the end, pass or fail. */
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -53,6 +52,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "bench/bench_util.h"
 #include "contracts/contract.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
@@ -78,14 +78,6 @@ static int g_have_dir;
 static pid_t g_node = -1;
 static char g_base[64];        /* http://127.0.0.1:PORT */
 static volatile sig_atomic_t g_interrupted;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t wall_ns(void)
 {
@@ -152,18 +144,12 @@ static void stop_node(void)
 	g_node = -1;
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
 /* atexit: runs on success and after die() alike. */
 static void cleanup(void)
 {
 	stop_node();
 	if (g_have_dir)
-		nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_tree(g_dir);
 	g_have_dir = 0;
 }
 
@@ -189,38 +175,17 @@ static void check_alive(void)
 
 /* --- baseline --------------------------------------------------------------- */
 
+/* A warm-up pass of RAW_N / 10, untimed: the first verifications of a run
+ * are slower. */
 static double raw_verify_rate(size_t msg_len)
 {
-	struct tally_key k;
-	uint8_t *msg = malloc(msg_len * RAW_N);
-	uint8_t (*sig)[SIG_LEN] = malloc(sizeof(*sig) * RAW_N);
-	double t;
-	int rc;
+	enum raw_verify_step failed;
+	double rate;
+	int rc = bench_raw_verify_rate(RAW_N, msg_len, RAW_N / 10, &rate, &failed);
 
-	if (!msg || !sig)
-		die("out of memory");
-	if ((rc = key_generate(&k)))
-		die("key: %s", tally_strerror(rc));
-	for (int i = 0; i < RAW_N; i++) {
-		uint8_t *m = msg + (size_t)i * msg_len;
-
-		memset(m, i & 0xff, msg_len);
-		memcpy(m, &i, sizeof(i));
-		if ((rc = ed25519_sign(&k, m, msg_len, sig[i])))
-			die("sign: %s", tally_strerror(rc));
-	}
-	/* A warm-up pass, untimed: the first verifications of a run are slower. */
-	for (int i = 0; i < RAW_N / 10; i++)
-		ed25519_verify(k.pub, msg + (size_t)i * msg_len, msg_len, sig[i]);
-	t = now_s();
-	for (int i = 0; i < RAW_N; i++)
-		if ((rc = ed25519_verify(k.pub, msg + (size_t)i * msg_len, msg_len, sig[i])))
-			die("raw verify: %s", tally_strerror(rc));
-	t = now_s() - t;
-	key_free(&k);
-	free(msg);
-	free(sig);
-	return RAW_N / t;
+	if (rc)
+		die("%s", bench_raw_verify_failure(failed, rc));
+	return rate;
 }
 
 /* --- the devnet ------------------------------------------------------------- */
@@ -401,9 +366,9 @@ static void get_setup(void)
 /* Until the API answers; up to 10 s for the node to open its store. */
 static void wait_healthy(void)
 {
-	double end = now_s() + 10;
+	double end = bench_now_s() + 10;
 
-	while (now_s() < end) {
+	while (bench_now_s() < end) {
 		json_t *j;
 
 		check_alive();
@@ -434,11 +399,11 @@ static uint64_t account_nonce(const uint8_t pub[PUBKEY_LEN])
 /* Until the account's committed nonce reaches want. */
 static void wait_nonce(const uint8_t pub[PUBKEY_LEN], uint64_t want, const char *what)
 {
-	double end = now_s() + WAIT_S;
+	double end = bench_now_s() + WAIT_S;
 
 	while (account_nonce(pub) < want) {
 		check_alive();
-		if (now_s() > end)
+		if (bench_now_s() > end)
 			die("%s: not committed within %d s", what, WAIT_S);
 		usleep(20000);
 	}
@@ -451,16 +416,6 @@ struct signed_tx {
 	size_t len;                    /* of the binary transaction */
 	uint8_t hash[HASH_LEN];
 };
-
-static void tx_base(struct tx *t, enum tx_kind kind, const struct tally_key *k, uint64_t nonce)
-{
-	memset(t, 0, sizeof(*t));
-	t->version = TX_VERSION;
-	t->kind = kind;
-	strcpy(t->chain_id, CHAIN);
-	memcpy(t->signer, k->pub, PUBKEY_LEN);
-	t->nonce = nonce;
-}
 
 static void sign_tx(struct tx *t, const struct tally_key *k, struct signed_tx *out)
 {
@@ -763,7 +718,7 @@ static void get_status(struct status *st)
  * mempool with records still missing ends the wait. */
 static void wait_usage(uint64_t want, struct status *st)
 {
-	double end = now_s() + WAIT_S;
+	double end = bench_now_s() + WAIT_S;
 	int empty_polls = 0;
 
 	for (;;) {
@@ -775,7 +730,7 @@ static void wait_usage(uint64_t want, struct status *st)
 			die("only %" PRIu64 " of %" PRIu64 " usage records were committed; the "
 			    "node dropped the rest", st->usage_size, want);
 		check_alive();
-		if (now_s() > end)
+		if (bench_now_s() > end)
 			die("only %" PRIu64 " of %" PRIu64 " usage records committed after %d s",
 			    st->usage_size, want, WAIT_S);
 		usleep(5000);
@@ -802,7 +757,7 @@ static size_t usage_payload_len(const struct bench *bn)
 	struct signed_tx s;
 	struct tx t;
 
-	tx_base(&t, TX_USAGE, &bn->node, 0);
+	bench_tx_base(&t, CHAIN, TX_USAGE, &bn->node, 0);
 	make_usage(&t.u.usage, zero, 0, zero, wall_ns(), 0);
 	sign_tx(&t, &bn->node, &s);
 	free(s.body);
@@ -817,7 +772,7 @@ static void open_leases(struct bench *bn)
 	struct tx t;
 
 	for (size_t i = 0; i < LEASES; i++) {
-		tx_base(&t, TX_LEASE_OPEN, &bn->tenant, i);
+		bench_tx_base(&t, CHAIN, TX_LEASE_OPEN, &bn->tenant, i);
 		make_contract(&t.u.open, &bn->tenant, &bn->node, i);
 		sign_tx(&t, &bn->tenant, &opens[i]);
 		memcpy(bn->lease_id[i], opens[i].hash, LEASE_ID_LEN);
@@ -837,7 +792,7 @@ static void start_leases(struct bench *bn)
 
 	bn->provider_nonce = account_nonce(bn->node.pub);
 	for (size_t i = 0; i < LEASES; i++) {
-		tx_base(&t, TX_LEASE_START, &bn->node, bn->provider_nonce++);
+		bench_tx_base(&t, CHAIN, TX_LEASE_START, &bn->node, bn->provider_nonce++);
 		memcpy(t.u.start.lease_id, bn->lease_id[i], LEASE_ID_LEN);
 		sign_tx(&t, &bn->node, &starts[i]);
 	}
@@ -860,7 +815,7 @@ static struct signed_tx *sign_usage(struct bench *bn)
 		for (size_t i = 0; i < LEASES; i++) {
 			struct signed_tx *s = &usage[r * LEASES + i];
 
-			tx_base(&t, TX_USAGE, &bn->node, bn->provider_nonce++);
+			bench_tx_base(&t, CHAIN, TX_USAGE, &bn->node, bn->provider_nonce++);
 			make_usage(&t.u.usage, bn->lease_id[i], r, bn->prev[i], bn->next_start[i], i);
 			bn->next_start[i] = t.u.usage.end_ns;
 			sign_tx(&t, &bn->node, s);
@@ -894,11 +849,11 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 		die("the usage log holds %" PRIu64 " records, not %" PRIu64, st0.usage_size,
 		    before_n);
 	bn->sub.nconns = conns;
-	t0 = now_s();
+	t0 = bench_now_s();
 	submit_batch(&bn->sub, &b);
-	res->accepted_s = now_s() - t0;
+	res->accepted_s = bench_now_s() - t0;
 	wait_usage(before_n + n, &st);
-	res->committed_s = now_s() - t0;
+	res->committed_s = bench_now_s() - t0;
 	res->blocks = st.height - st0.height;
 	res->resent = b.resent;
 	res->conns = conns;

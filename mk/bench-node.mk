@@ -10,11 +10,11 @@
 NODE_BENCH  := $(BUILD)/bench/node_bench
 AUDIT_BENCH := $(BUILD)/bench/audit_bench
 
-$(NODE_BENCH): $(call obj,bench/node_bench.c) $(LIBTALLYD) $(LIBTALLY)
+$(NODE_BENCH): $(call obj,bench/node_bench.c) $(call obj,bench/bench_util.c) $(LIBTALLYD) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(AUDIT_BENCH): $(call obj,bench/audit_bench.c) $(LIBTALLYD) $(LIBTALLY)
+$(AUDIT_BENCH): $(call obj,bench/audit_bench.c) $(call obj,bench/bench_util.c) $(LIBTALLYD) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

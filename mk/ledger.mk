@@ -5,7 +5,7 @@
 
 LEDGER_BENCH := $(BUILD)/bench/ledger_bench
 
-$(LEDGER_BENCH): $(call obj,bench/ledger_bench.c) $(LIBTALLYD) $(LIBTALLY)
+$(LEDGER_BENCH): $(call obj,bench/ledger_bench.c) $(call obj,bench/bench_util.c) $(LIBTALLYD) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -3,7 +3,7 @@
 
 MERKLE_BENCH := $(BUILD)/bench/merkle_bench
 
-$(MERKLE_BENCH): $(call obj,bench/merkle_bench.c) $(LIBTALLY)
+$(MERKLE_BENCH): $(call obj,bench/merkle_bench.c) $(call obj,bench/bench_util.c) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -1103,41 +1103,49 @@ int ledger_block_raw(struct ledger *l, uint64_t height, struct stored_block *out
 	return rc;
 }
 
-int ledger_block(struct ledger *l, uint64_t height, struct block *out)
+/* The stored parts of a block that ledger_block, ledger_header and
+ * ledger_cert decode. */
+enum block_part { PART_BODY, PART_HEADER, PART_CERT };
+
+/* Reads the block at height and decodes one part of it into out (a struct
+ * block, block_header or commit_cert, by part); a part that does not decode
+ * is TALLY_E_STORE. */
+static int decode_block_part(struct ledger *l, uint64_t height, enum block_part part, void *out)
 {
 	struct stored_block sb;
 	int rc = ledger_block_raw(l, height, &sb);
 
-	memset(out, 0, sizeof(*out));
 	if (rc)
 		return rc;
-	rc = block_decode(out, sb.body, sb.body_len) ? TALLY_E_STORE : 0;
+	switch (part) {
+	case PART_BODY:
+		rc = block_decode(out, sb.body, sb.body_len);
+		break;
+	case PART_HEADER:
+		rc = header_decode(out, sb.header, sb.header_len);
+		break;
+	case PART_CERT:
+		rc = cert_decode(out, sb.cert, sb.cert_len);
+		break;
+	}
 	stored_block_free(&sb);
-	return rc;
+	return rc ? TALLY_E_STORE : 0;
+}
+
+int ledger_block(struct ledger *l, uint64_t height, struct block *out)
+{
+	memset(out, 0, sizeof(*out));
+	return decode_block_part(l, height, PART_BODY, out);
 }
 
 int ledger_header(struct ledger *l, uint64_t height, struct block_header *out)
 {
-	struct stored_block sb;
-	int rc = ledger_block_raw(l, height, &sb);
-
-	if (rc)
-		return rc;
-	rc = header_decode(out, sb.header, sb.header_len) ? TALLY_E_STORE : 0;
-	stored_block_free(&sb);
-	return rc;
+	return decode_block_part(l, height, PART_HEADER, out);
 }
 
 int ledger_cert(struct ledger *l, uint64_t height, struct commit_cert *out)
 {
-	struct stored_block sb;
-	int rc = ledger_block_raw(l, height, &sb);
-
-	if (rc)
-		return rc;
-	rc = cert_decode(out, sb.cert, sb.cert_len) ? TALLY_E_STORE : 0;
-	stored_block_free(&sb);
-	return rc;
+	return decode_block_part(l, height, PART_CERT, out);
 }
 
 static int valset_at(struct store *st, const struct validator_set *genesis_set, uint64_t height,

@@ -165,6 +165,30 @@ static void finish(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 }
 
+/* Steps a statement that returns at most one row: 0 with the row ready to
+ * read, TALLY_E_NOTFOUND when there is none. The caller finishes st. */
+static int step_row(struct store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
+}
+
+/* step_row() for a statement keyed by one blob, bound as parameter 1. */
+static int row_by_blob(struct store *s, sqlite3_stmt *st, const void *key, int len)
+{
+	sqlite3_bind_blob(st, 1, key, len, SQLITE_STATIC);
+	return step_row(s, st);
+}
+
+/* What a loop over sqlite3_step() returns once it stops on code rc. */
+static int rows_end(struct store *s, int rc)
+{
+	return rc == SQLITE_DONE ? 0 : map_err(s, rc);
+}
+
 static int blob_copy(sqlite3_stmt *st, int col, void *out, size_t n)
 {
 	if (sqlite3_column_bytes(st, col) != (int)n)
@@ -202,11 +226,9 @@ static int merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[HAS
 
 	sqlite3_bind_int(st, 1, level);
 	sqlite3_bind_int64(st, 2, (int64_t)index);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	rc = step_row(s, st);
+	if (!rc)
 		rc = blob_copy(st, 0, out, HASH_LEN);
-	else
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
 	finish(st);
 	return rc;
 }
@@ -314,11 +336,9 @@ int store_meta_get(struct store *s, const char *key, uint8_t **val, size_t *len)
 	int rc;
 
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	rc = step_row(s, st);
+	if (!rc)
 		rc = blob_dup(st, 0, val, len);
-	else
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
 	finish(st);
 	return rc;
 }
@@ -394,69 +414,62 @@ void validator_value_encode(struct enc *e, const struct validator_entry *v)
 	enc_bool(e, v->jailed);
 }
 
-int store_account_get(struct store *s, const uint8_t pub[PUBKEY_LEN], struct account *a)
+/* Accounts and validators are both a pubkey with two integers (balance and
+ * nonce; stake and jailed) and a bucket. Reads the two integers of pub with
+ * statement id: 0, or TALLY_E_NOTFOUND with both zero. */
+static int pubkey_pair_get(struct store *s, enum stmt_id id, const uint8_t pub[PUBKEY_LEN],
+			   uint64_t *x, uint64_t *y)
 {
-	sqlite3_stmt *st = s->st[ST_ACC_GET];
-	int rc;
+	sqlite3_stmt *st = s->st[id];
+	int rc = row_by_blob(s, st, pub, PUBKEY_LEN);
 
-	memset(a, 0, sizeof(*a));
-	sqlite3_bind_blob(st, 1, pub, PUBKEY_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		a->balance = (uint64_t)sqlite3_column_int64(st, 0);
-		a->nonce = (uint64_t)sqlite3_column_int64(st, 1);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
-	}
+	*x = rc ? 0 : (uint64_t)sqlite3_column_int64(st, 0);
+	*y = rc ? 0 : (uint64_t)sqlite3_column_int64(st, 1);
 	finish(st);
 	return rc;
 }
 
-int store_account_put(struct store *s, const uint8_t pub[PUBKEY_LEN], const struct account *a)
+/* Writes the two integers of pub, a key of type, and marks its bucket dirty. */
+static int pubkey_pair_put(struct store *s, enum stmt_id id, uint8_t type,
+			   const uint8_t pub[PUBKEY_LEN], uint64_t x, uint64_t y)
 {
-	sqlite3_stmt *st = s->st[ST_ACC_PUT];
-	uint32_t bucket = state_bucket_of(STATE_KEY_ACCOUNT, pub);
+	sqlite3_stmt *st = s->st[id];
+	uint32_t bucket = state_bucket_of(type, pub);
 
 	sqlite3_bind_blob(st, 1, pub, PUBKEY_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)a->balance);
-	sqlite3_bind_int64(st, 3, (int64_t)a->nonce);
+	sqlite3_bind_int64(st, 2, (int64_t)x);
+	sqlite3_bind_int64(st, 3, (int64_t)y);
 	sqlite3_bind_int(st, 4, (int)bucket);
 	mark_dirty(s, bucket);
 	return run(s, st);
 }
 
+int store_account_get(struct store *s, const uint8_t pub[PUBKEY_LEN], struct account *a)
+{
+	memset(a, 0, sizeof(*a));
+	return pubkey_pair_get(s, ST_ACC_GET, pub, &a->balance, &a->nonce);
+}
+
+int store_account_put(struct store *s, const uint8_t pub[PUBKEY_LEN], const struct account *a)
+{
+	return pubkey_pair_put(s, ST_ACC_PUT, STATE_KEY_ACCOUNT, pub, a->balance, a->nonce);
+}
+
 int store_validator_get(struct store *s, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v)
 {
-	sqlite3_stmt *st = s->st[ST_VAL_GET];
+	uint64_t jailed;
 	int rc;
 
 	memset(v, 0, sizeof(*v));
-	sqlite3_bind_blob(st, 1, pub, PUBKEY_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		v->stake = (uint64_t)sqlite3_column_int64(st, 0);
-		v->jailed = sqlite3_column_int(st, 1) != 0;
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
-	}
-	finish(st);
+	rc = pubkey_pair_get(s, ST_VAL_GET, pub, &v->stake, &jailed);
+	v->jailed = jailed != 0;
 	return rc;
 }
 
 int store_validator_put(struct store *s, const uint8_t pub[PUBKEY_LEN],
 			const struct validator_entry *v)
 {
-	sqlite3_stmt *st = s->st[ST_VAL_PUT];
-	uint32_t bucket = state_bucket_of(STATE_KEY_VALIDATOR, pub);
-
-	sqlite3_bind_blob(st, 1, pub, PUBKEY_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)v->stake);
-	sqlite3_bind_int(st, 3, v->jailed);
-	sqlite3_bind_int(st, 4, (int)bucket);
-	mark_dirty(s, bucket);
-	return run(s, st);
+	return pubkey_pair_put(s, ST_VAL_PUT, STATE_KEY_VALIDATOR, pub, v->stake, v->jailed);
 }
 
 int store_validator_each(struct store *s,
@@ -478,7 +491,7 @@ int store_validator_each(struct store *s,
 		if (rc)
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : map_err(s, rc);
+	rc = rows_end(s, rc);
 out:
 	finish(st);
 	return rc;
@@ -495,12 +508,9 @@ int store_lease_get(struct store *s, const uint8_t id[LEASE_ID_LEN], struct leas
 	sqlite3_stmt *st = s->st[ST_LEASE_GET];
 	int rc;
 
-	sqlite3_bind_blob(st, 1, id, LEASE_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	rc = row_by_blob(s, st, id, LEASE_ID_LEN);
+	if (!rc)
 		rc = lease_from_row(st, 0, l);
-	else
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
 	finish(st);
 	return rc;
 }
@@ -549,7 +559,7 @@ int store_lease_each(struct store *s, const struct lease_filter *f,
 		if (rc)
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : map_err(s, rc);
+	rc = rows_end(s, rc);
 out:
 	finish(st);
 	return rc;
@@ -577,16 +587,13 @@ int store_tx_get(struct store *s, const uint8_t hash[HASH_LEN], uint8_t **bytes,
 	sqlite3_stmt *st = s->st[ST_TX_GET];
 	int rc;
 
-	sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = row_by_blob(s, st, hash, HASH_LEN);
+	if (!rc) {
 		rc = blob_dup(st, 0, bytes, len);
 		if (height)
 			*height = (uint64_t)sqlite3_column_int64(st, 1);
 		if (index)
 			*index = (uint32_t)sqlite3_column_int64(st, 2);
-	} else {
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
 	}
 	finish(st);
 	return rc;
@@ -622,7 +629,7 @@ int store_usage_each(struct store *s, const uint8_t lease_id[LEASE_ID_LEN],
 		if (rc)
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : map_err(s, rc);
+	rc = rows_end(s, rc);
 out:
 	finish(st);
 	return rc;
@@ -635,15 +642,13 @@ int store_usage_at(struct store *s, uint64_t index, uint8_t tx_hash[HASH_LEN],
 	int rc;
 
 	sqlite3_bind_int64(st, 1, (int64_t)index);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = step_row(s, st);
+	if (!rc) {
 		rc = blob_copy(st, 0, tx_hash, HASH_LEN);
 		if (!rc)
 			rc = blob_copy(st, 1, lease_id, LEASE_ID_LEN);
 		if (seq)
 			*seq = (uint64_t)sqlite3_column_int64(st, 2);
-	} else {
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
 	}
 	finish(st);
 	return rc;
@@ -686,11 +691,9 @@ int store_block_get(struct store *s, uint64_t height, struct stored_block *b)
 
 	memset(b, 0, sizeof(*b));
 	sqlite3_bind_int64(st, 1, (int64_t)height);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		rc = rc == SQLITE_DONE ? TALLY_E_NOTFOUND : map_err(s, rc);
+	rc = step_row(s, st);
+	if (rc)
 		goto out;
-	}
 	b->height = height;
 	rc = blob_copy(st, 0, b->id, HASH_LEN);
 	if (!rc)
@@ -781,7 +784,7 @@ static int bucket_rows(struct store *s, enum stmt_id id, uint32_t bucket,
 			goto out;
 		*any = true;
 	}
-	rc = rc == SQLITE_DONE ? 0 : map_err(s, rc);
+	rc = rows_end(s, rc);
 out:
 	finish(st);
 	return rc;
@@ -841,7 +844,7 @@ int store_bucket_each(struct store *s,
 		if (rc)
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : map_err(s, rc);
+	rc = rows_end(s, rc);
 out:
 	finish(st);
 	return rc;

@@ -1,0 +1,114 @@
+/* Helpers the benchmarks share (see bench_util.h). */
+#include "bench/bench_util.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/errors.h"
+
+double bench_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+uint64_t bench_rng_below(uint64_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state % n;
+}
+
+void bench_tx_base(struct tx *t, const char *chain_id, enum tx_kind kind,
+		   const struct tally_key *k, uint64_t nonce)
+{
+	memset(t, 0, sizeof(*t));
+	t->version = TX_VERSION;
+	t->kind = kind;
+	strcpy(t->chain_id, chain_id);
+	memcpy(t->signer, k->pub, PUBKEY_LEN);
+	t->nonce = nonce;
+}
+
+/* Signs n messages, each filled with its index, into msg and sig. */
+static int sign_messages(const struct tally_key *k, uint8_t *msg, uint8_t (*sig)[SIG_LEN],
+			 size_t n, size_t msg_len)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *m = msg + i * msg_len;
+
+		memset(m, (int)(i & 0xff), msg_len);
+		memcpy(m, &i, msg_len < sizeof(i) ? msg_len : sizeof(i));
+		if ((rc = ed25519_sign(k, m, msg_len, sig[i])))
+			return rc;
+	}
+	return 0;
+}
+
+int bench_raw_verify_rate(size_t n, size_t msg_len, size_t warmup, double *rate,
+			  enum raw_verify_step *failed)
+{
+	struct tally_key k;
+	uint8_t *msg = malloc(msg_len * n);
+	uint8_t (*sig)[SIG_LEN] = malloc(sizeof(*sig) * n);
+	double t;
+	int rc = TALLY_E_NOMEM;
+
+	*failed = RAW_VERIFY_ALLOC;
+	if (!msg || !sig)
+		goto out_free;
+	*failed = RAW_VERIFY_KEY;
+	if ((rc = key_generate(&k)))
+		goto out_free;
+	*failed = RAW_VERIFY_SIGN;
+	if ((rc = sign_messages(&k, msg, sig, n, msg_len)))
+		goto out;
+	for (size_t i = 0; i < warmup && i < n; i++)
+		ed25519_verify(k.pub, msg + i * msg_len, msg_len, sig[i]);
+	*failed = RAW_VERIFY_CHECK;
+	t = bench_now_s();
+	for (size_t i = 0; i < n; i++)
+		if ((rc = ed25519_verify(k.pub, msg + i * msg_len, msg_len, sig[i])))
+			goto out;
+	t = bench_now_s() - t;
+	*rate = n / t;
+out:
+	key_free(&k);
+out_free:
+	free(msg);
+	free(sig);
+	return rc;
+}
+
+const char *bench_raw_verify_failure(enum raw_verify_step step, int rc)
+{
+	static char msg[128];
+	const char *what = step == RAW_VERIFY_KEY ? "key" :
+			   step == RAW_VERIFY_SIGN ? "sign" : "raw verify";
+
+	if (step == RAW_VERIFY_ALLOC)
+		return "out of memory";
+	snprintf(msg, sizeof(msg), "%s: %s", what, tally_strerror(rc));
+	return msg;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+void bench_rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}

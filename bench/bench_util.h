@@ -1,0 +1,47 @@
+/* Helpers the benchmarks in bench/ share: a monotonic clock, a fixed-seed
+ * random index, the transaction skeleton they sign, the raw Ed25519
+ * verification baseline and temp-dir removal. Each benchmark keeps its own
+ * die(): the messages name the benchmark. */
+#ifndef TALLY_BENCH_UTIL_H
+#define TALLY_BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/crypto.h"
+#include "lib/tx.h"
+
+/* Seconds on CLOCK_MONOTONIC. */
+double bench_now_s(void);
+
+/* A fixed-seed xorshift below n: the same indices on every run. */
+uint64_t bench_rng_below(uint64_t n);
+
+/* Zeroes t and fills in the fields every transaction has. */
+void bench_tx_base(struct tx *t, const char *chain_id, enum tx_kind kind,
+		   const struct tally_key *k, uint64_t nonce);
+
+/* The step of bench_raw_verify_rate() that failed. */
+enum raw_verify_step {
+	RAW_VERIFY_ALLOC,
+	RAW_VERIFY_KEY,
+	RAW_VERIFY_SIGN,
+	RAW_VERIFY_CHECK,
+};
+
+/* The baseline: Ed25519 verifications per second over n distinct signed
+ * msg_len-byte messages under one key, after `warmup` untimed ones (at
+ * most n). Returns 0 and sets *rate, or the error of the step it names in
+ * *failed (TALLY_E_NOMEM for RAW_VERIFY_ALLOC). */
+int bench_raw_verify_rate(size_t n, size_t msg_len, size_t warmup, double *rate,
+			  enum raw_verify_step *failed);
+
+/* What went wrong in bench_raw_verify_rate(): "out of memory", or the step
+ * ("key", "sign", "raw verify") and error rc, as "sign: <message>". The
+ * text lives in a static buffer until the next call. */
+const char *bench_raw_verify_failure(enum raw_verify_step step, int rc);
+
+/* Removes dir and all below it, best effort. */
+void bench_rm_tree(const char *dir);
+
+#endif
