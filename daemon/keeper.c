@@ -77,6 +77,7 @@ struct keeper {
 	bool stop;
 	struct kept *kept;
 	size_t nkept;
+	unsigned stopping;           /* VMs being stopped on their own threads */
 	/* Failure events from the libvirt thread, handled by the keeper thread. */
 	uint8_t failed[FAILURES_MAX][LEASE_ID_LEN];
 	size_t nfailed;
@@ -320,22 +321,74 @@ static int submit_usage(struct keeper *k, struct kept *e, const struct lease *l,
 	return rc;
 }
 
-static void stop_vm(struct keeper *k, struct kept *e, const struct lease *l)
+/* A VM being taken down: a graceful shutdown may take STOP_TIMEOUT_MS, so it
+ * runs on its own thread and never holds up the other leases' records. */
+struct vm_stop {
+	struct keeper *k;
+	uint8_t id[LEASE_ID_LEN];
+	char hex[2 * LEASE_ID_LEN + 1];
+	char vm[PROV_NAME_MAX];
+	uint8_t reason;
+};
+
+static void finish_stop(struct vm_stop *st)
 {
 	char why[WHY_MAX] = "";
 	bool graceful = false;
+
+	int rc = prov_stop(st->k->prov, st->id, STOP_TIMEOUT_MS, &graceful, why);
+	if (rc && rc != TALLY_E_NOTFOUND)
+		log_error("lease %.12s: VM not stopped: %s", st->hex, why);
+	else
+		log_info("lease %.12s: closed (%s), VM %s removed", st->hex,
+			 lease_close_reason_name(st->reason), st->vm);
+}
+
+static void *stop_thread(void *arg)
+{
+	struct vm_stop *st = arg;
+	struct keeper *k = st->k;
+
+	finish_stop(st);
+	free(st);
+	pthread_mutex_lock(&k->lock);
+	k->stopping--;
+	pthread_cond_broadcast(&k->wake);
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+/* Called with k->lock held. */
+static void stop_vm(struct keeper *k, struct kept *e, const struct lease *l)
+{
+	struct vm_stop *st = calloc(1, sizeof(*st));
+	pthread_attr_t attr;
+	pthread_t t;
 
 	if (e->metered) {
 		meter_vm_unregister(k->meter, e->vm);
 		e->metered = false;
 	}
 	gpu_meter_detach(&k->gpu, e->id, (const char (*)[13])e->gpus, e->ngpus);
-	int rc = prov_stop(k->prov, e->id, STOP_TIMEOUT_MS, &graceful, why);
-	if (rc && rc != TALLY_E_NOTFOUND)
-		log_error("lease %.12s: VM not stopped: %s", e->hex, why);
-	else
-		log_info("lease %.12s: closed (%s), VM %s removed", e->hex,
-			 lease_close_reason_name(l->close_reason), e->vm);
+	if (!st) {
+		log_error("lease %.12s: out of memory; VM %s left for the next reconcile",
+			  e->hex, e->vm);
+		return;
+	}
+	st->k = k;
+	memcpy(st->id, e->id, LEASE_ID_LEN);
+	memcpy(st->hex, e->hex, sizeof(st->hex));
+	memcpy(st->vm, e->vm, sizeof(st->vm));
+	st->reason = l->close_reason;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	k->stopping++;
+	if (pthread_create(&t, &attr, stop_thread, st)) {
+		k->stopping--;
+		finish_stop(st);     /* no thread to spare: stop it here */
+		free(st);
+	}
+	pthread_attr_destroy(&attr);
 }
 
 /* One running lease: commit the meter sample of a committed record, then
@@ -599,6 +652,10 @@ void keeper_stop(struct keeper *k)
 	pthread_mutex_unlock(&k->lock);
 	pthread_join(k->thread, NULL);
 	ledger_set_commit_hook(k->node->ledger, NULL, NULL);
+	pthread_mutex_lock(&k->lock);
+	while (k->stopping)
+		pthread_cond_wait(&k->wake, &k->lock);
+	pthread_mutex_unlock(&k->lock);
 	/* VMs keep running and meters keep counting: a restarted node takes
 	 * over where this one stopped. */
 	prov_close(k->prov);
