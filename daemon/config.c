@@ -191,8 +191,9 @@ static int image_key(struct config_image *im, const char *k, const char *v)
 
 static int gpu_key(struct config_gpu *g, const char *k, const char *v)
 {
-	if (!strcmp(k, "class"))
-		return set_str(g->class_name, sizeof(g->class_name), v);
+	if (!strcmp(k, "class"))   /* the provisioner's class names are at most 31 bytes */
+		return strlen(v) < 32 ? set_str(g->class_name, sizeof(g->class_name), v)
+				      : TALLY_E_TOOLONG;
 	return TALLY_E_NOTFOUND;
 }
 
@@ -208,6 +209,21 @@ static struct config_image *image_section(struct config *c, const char *name)
 	snprintf(im->format, sizeof(im->format), "qcow2");
 	im->min_memory_mib = 64;
 	return im;
+}
+
+/* dddd:bb:ss.f in lowercase hex, as libvirt and sysfs spell it. */
+static int pci_address_valid(const char *a)
+{
+	static const char shape[] = "xxxx:xx:xx.x";
+
+	if (strlen(a) != sizeof(shape) - 1)
+		return 0;
+	for (size_t i = 0; shape[i]; i++) {
+		int hex = (a[i] >= '0' && a[i] <= '9') || (a[i] >= 'a' && a[i] <= 'f');
+		if (shape[i] == 'x' ? !hex : a[i] != shape[i])
+			return 0;
+	}
+	return 1;
 }
 
 static struct config_gpu *gpu_section(struct config *c, const char *addr)
@@ -245,6 +261,12 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		struct config_image *im = image_section(c, section + 6);
 		rc = im ? image_key(im, key, value) : TALLY_E_RANGE;
 	} else if (!strncmp(section, "gpu.", 4)) {
+		if (!pci_address_valid(section + 4)) {
+			snprintf(ps->why, WHY_MAX, "[%s]: a GPU section names its PCI address as "
+				 "dddd:bb:ss.f in lowercase hex", section);
+			ps->failed = 1;
+			return 0;
+		}
 		struct config_gpu *g = gpu_section(c, section + 4);
 		rc = g ? gpu_key(g, key, value) : TALLY_E_RANGE;
 	} else {

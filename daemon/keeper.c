@@ -460,58 +460,71 @@ static void tend_failed(struct keeper *k)
 	k->nfailed = 0;
 }
 
+static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
+{
+	struct kept *e = kept_find(k, l->id);
+
+	switch (l->state) {
+	case LEASE_OPENED:
+		if (!e)
+			start_lease(k, l);
+		else if (e->phase == KEPT_STARTING && now - e->submitted_ns > 10 * NS_PER_S) {
+			struct tx t = { .kind = TX_LEASE_START };
+			memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
+			if (!submit(k, &t, "LEASE_START (again)", e->hex))
+				e->submitted_ns = now;
+		}
+		break;
+	case LEASE_RUNNING:
+		if (!e) {
+			/* Running on the chain but this node has no VM for it
+			 * (lost while the node was down): a provider failure. */
+			struct prov_vm_info info;
+			e = kept_add(k, l->id);
+			if (!e)
+				break;
+			if (prov_lookup(k->prov, l->id, &info)) {
+				submit_close(k, e, CLOSE_PROVIDER_FAILED);
+				break;
+			}
+			e->ngpus = info.n_gpus;   /* adopted after a restart */
+			memcpy(e->gpus, info.gpus, sizeof(e->gpus));
+			break;
+		}
+		tend_running(k, e, l, now);
+		break;
+	}
+}
+
+/* Only opened and running leases are listed, so a node's history of closed
+ * leases costs nothing here; a lease this node still keeps that is no longer
+ * among them has closed. */
 static void tend(struct keeper *k)
 {
+	static const uint8_t active[] = { LEASE_OPENED, LEASE_RUNNING };
 	struct node *n = k->node;
-	struct lease_filter f = { .provider = n->key.pub };
-	struct lease *leases = NULL;
-	size_t count = 0;
 	uint64_t now = wall_ns();
 
 	tend_failed(k);
-	if (ledger_leases(n->ledger, &f, &leases, &count))
-		return;
-	for (size_t i = 0; i < count; i++) {
-		const struct lease *l = &leases[i];
-		struct kept *e = kept_find(k, l->id);
-		switch (l->state) {
-		case LEASE_OPENED:
-			if (!e)
-				start_lease(k, l);
-			else if (e->phase == KEPT_STARTING && now - e->submitted_ns > 10 * NS_PER_S) {
-				struct tx t = { .kind = TX_LEASE_START };
-				memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
-				if (!submit(k, &t, "LEASE_START (again)", e->hex))
-					e->submitted_ns = now;
-			}
-			break;
-		case LEASE_RUNNING:
-			if (!e) {
-				/* Running on the chain but this node has no VM for it
-				 * (lost while the node was down): a provider failure. */
-				struct prov_vm_info info;
-				e = kept_add(k, l->id);
-				if (!e)
-					break;
-				if (prov_lookup(k->prov, l->id, &info)) {
-					submit_close(k, e, CLOSE_PROVIDER_FAILED);
-					break;
-				}
-				e->ngpus = info.n_gpus;   /* adopted after a restart */
-				memcpy(e->gpus, info.gpus, sizeof(e->gpus));
-				break;
-			}
-			tend_running(k, e, l, now);
-			break;
-		case LEASE_CLOSED:
-			if (e) {
-				stop_vm(k, e, l);
-				kept_remove(k, e);
-			}
-			break;
-		}
+	for (size_t s = 0; s < sizeof(active); s++) {
+		struct lease_filter f = { .provider = n->key.pub, .state = active[s] };
+		struct lease *leases = NULL;
+		size_t count = 0;
+
+		if (ledger_leases(n->ledger, &f, &leases, &count))
+			return;
+		for (size_t i = 0; i < count; i++)
+			tend_lease(k, &leases[i], now);
+		free(leases);
 	}
-	free(leases);
+	for (size_t i = k->nkept; i-- > 0;) {
+		struct kept *e = &k->kept[i];
+		struct lease l;
+		if (ledger_lease(n->ledger, e->id, &l) || l.state != LEASE_CLOSED)
+			continue;
+		stop_vm(k, e, &l);
+		kept_remove(k, e);
+	}
 }
 
 static void *keeper_main(void *arg)

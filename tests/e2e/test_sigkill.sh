@@ -31,11 +31,15 @@ check "records are numbered without gaps" \
 check "records are contiguous in time: no gap, no interval twice" \
 	jq -e '[.records as $r | range(1; $r | length) | $r[.].start_ns == $r[. - 1].end_ns] | all' \
 	"$E2E_DIR/usage.json"
-# CPU across the outage was metered by the pinned programs and billed once:
-# the whole lease used at most one vCPU's worth over its wall time.
-check "CPU billed over the outage is at most one vCPU's worth" \
-	jq -e '(.records | map(.cpu_ns) | add) <= (.records[-1].end_ns - .records[0].start_ns)' \
-	"$E2E_DIR/usage.json"
+# CPU across the outage was metered by the pinned programs and billed once.
+# The guest burns 50% of its vCPU: losing the outage's CPU or counting an
+# interval twice moves the lease's average well outside this window (the
+# outage is about a third of the lease so far).
+RATIO=$(jq '(.records | map(.cpu_ns) | add) / (.records[-1].end_ns - .records[0].start_ns)' \
+	"$E2E_DIR/usage.json")
+e2e_log "CPU billed over the lease, outage included: $RATIO of one vCPU"
+check "CPU billed over the outage matches the guest's 50% burn (0.35..0.8 of a vCPU)" \
+	jq -e -n "$RATIO > 0.35 and $RATIO < 0.8"
 "$TALLY" lease close "$LEASE" >/dev/null
 check "the lease closes" wait_for 30 lease_state_is "$LEASE" closed
 check "the audit passes" "$TALLY" audit "$LEASE"

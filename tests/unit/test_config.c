@@ -1,0 +1,107 @@
+/* tallyd's configuration file: defaults, every section, and a clear error
+ * naming the line and key for each kind of bad input. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "lib/errors.h"
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+	snprintf(path, sizeof(path), "/tmp/tally-config-test.XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Loads text; returns the error and leaves the sentence in why. */
+static int load(const char *text, struct config *c, char *why)
+{
+	write_conf(text);
+	int rc = config_load(c, path, why);
+	unlink(path);
+	return rc;
+}
+
+START_TEST(a_full_file_is_read)
+{
+	struct config c;
+	char why[WHY_MAX] = "";
+
+	ck_assert_int_eq(load("[node]\ndata_dir = /srv/t\nlisten = [::1]:9000\n"
+			      "[metering]\ninterval_s = 5\n"
+			      "[libvirt]\ndomain_type = qemu\nnetwork = none\novercommit_cpu = 2.5\n"
+			      "[prices]\nvcpu_second = 20\n"
+			      "[image.tiny]\nkernel = /k\ninitrd = /i\nmin_memory_mib = 64\n"
+			      "[gpu.0000:65:00.0]\nclass = a100\n", &c, why), 0);
+	ck_assert_str_eq(c.data_dir, "/srv/t");
+	ck_assert_str_eq(c.state_dir, "/srv/t/vms");
+	ck_assert_str_eq(c.listen, "[::1]:9000");
+	ck_assert_uint_eq(c.interval_s, 5);
+	ck_assert_str_eq(c.domain_type, "qemu");
+	ck_assert_uint_eq(c.overcommit_cpu_milli, 2500);
+	ck_assert_uint_eq(c.overcommit_mem_milli, 1000);
+	ck_assert_uint_eq(c.prices.vcpu_second, 20);
+	ck_assert_uint_eq(c.nimages, 1);
+	ck_assert_str_eq(c.images[0].name, "tiny");
+	ck_assert_uint_eq(c.ngpus, 1);
+	ck_assert_str_eq(c.gpus[0].class_name, "a100");
+}
+END_TEST
+
+START_TEST(each_bad_input_names_its_line)
+{
+	static const struct {
+		const char *text;
+		const char *says;
+	} bad[] = {
+		{ "[node]\nlisten = x\nbogus = 1\n", ":3: unknown key 'bogus' in [node]" },
+		{ "[nodes]\nkey = /k\n", ":2: unknown section [nodes]" },
+		{ "[metering]\ninterval_s = 0\n", ":2: bad value '0' for 'interval_s'" },
+		{ "[metering]\ninterval_s = -5\n", ":2: bad value '-5'" },
+		{ "[prices]\nvcpu_second = 1e3\n", ":2: bad value '1e3'" },
+		{ "[libvirt]\ndomain_type = xen\n", ":2: bad value 'xen'" },
+		{ "[libvirt]\novercommit_cpu = 0\n", ":2: bad value '0'" },
+		{ "[libvirt]\novercommit_cpu = 2.x\n", ":2: bad value '2.x'" },
+		{ "[gpu.0000:65:00]\nclass = a\n", ":2: [gpu.0000:65:00]: a GPU section" },
+		{ "[image.t]\nkernel = /k\npath = /d\n", "needs exactly one of path or kernel" },
+		{ "[node\n", ":1: syntax error" },
+	};
+	struct config c;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char why[WHY_MAX] = "";
+		ck_assert_int_ne(load(bad[i].text, &c, why), 0);
+		ck_assert_msg(strstr(why, bad[i].says), "case %zu: '%s' lacks '%s'", i, why,
+			      bad[i].says);
+	}
+}
+END_TEST
+
+START_TEST(a_missing_file_is_an_io_error)
+{
+	struct config c;
+	char why[WHY_MAX] = "";
+
+	ck_assert_int_eq(config_load(&c, "/nonexistent/tallyd.conf", why), TALLY_E_IO);
+	ck_assert_ptr_nonnull(strstr(why, "cannot open"));
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("file");
+
+	tcase_add_test(tc, a_full_file_is_read);
+	tcase_add_test(tc, each_bad_input_names_its_line);
+	tcase_add_test(tc, a_missing_file_is_an_io_error);
+	suite_add_tcase(s, tc);
+	return s;
+}
