@@ -21,8 +21,10 @@
  *  - end_ns > start_ns, and end_ns is not past the end of the term
  *    (started_ns + duration_s * 1e9): the lease keeper cuts the last record
  *    at the term's end;
- *  - a record spans at most 2 * interval_s, slack for a late meter or a
- *    daemon restart; a longer gap must be split into several records;
+ *  - a record may span more than one interval: after the provider's node was
+ *    down, one record covers the whole gap with the CPU metered across it,
+ *    so nothing is lost or counted twice (splitting it would have to guess
+ *    how the usage fell within the gap);
  *  - cpu_ns <= vcpus * span: the meter reports CPU time of the VM's vCPUs,
  *    at most what the contract leases (emulator overhead above that is the
  *    provider's cost); gpu_ns <= gpus * span; mem_mib is the contract's;
@@ -173,17 +175,13 @@ static bool within(uint64_t used, uint32_t count, uint64_t span)
 static int check_quantities(const struct lease *l, const struct usage_record *u, char *why)
 {
 	const struct lease_contract *c = &l->contract;
-	uint64_t span, max_span = (uint64_t)2 * c->interval_s * NS_PER_S;
+	uint64_t span;
 
 	if (u->end_ns <= u->start_ns)
 		return why_set(why, TALLY_E_RANGE,
 			       "record ends at %" PRIu64 " ns, not after its start %" PRIu64 " ns",
 			       u->end_ns, u->start_ns);
 	span = u->end_ns - u->start_ns;
-	if (span > max_span)
-		return why_set(why, TALLY_E_RANGE,
-			       "record spans %" PRIu64 " ns, more than twice the %u s interval",
-			       span, c->interval_s);
 	if (u->end_ns > lease_term_end_ns(l))
 		return why_set(why, TALLY_E_RANGE,
 			       "record ends at %" PRIu64 " ns, after the term ends at %" PRIu64 " ns",

@@ -436,12 +436,10 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 			submit_close(k, e, e->final_reason);
 		return;
 	}
-	if (now - last >= interval) {
-		/* After downtime, catch up in records no longer than the contract
-		 * allows; the CPU cap per record keeps this in the tenant's favour. */
-		uint64_t end = now - last > 2 * interval ? last + 2 * interval : now;
-		submit_usage(k, e, l, end);
-	}
+	/* After downtime the record covers the whole gap: the pinned meter
+	 * counted through it, and the contract takes a span of any length. */
+	if (now - last >= interval)
+		submit_usage(k, e, l, now);
 }
 
 static void tend_failed(struct keeper *k)
