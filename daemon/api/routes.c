@@ -200,22 +200,16 @@ static void get_lease(void *ctx, const struct http_request *req, struct http_res
 		http_json(resp, 200, view_lease(&l));
 }
 
-static json_t *usage_entry(struct node *n, const struct lease *l, const struct ledger_usage *u)
+static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u)
 {
 	struct tx t;
 	struct usage_charge charge = { 0 };
-	uint64_t height = 0;
-	uint32_t index = 0;
-	uint8_t *bytes = NULL;
-	size_t len;
 
 	if (tx_decode(&t, u->tx, u->tx_len) || t.kind != TX_USAGE)
 		return NULL;
 	settle_usage(&l->contract, &t.u.usage, &charge);
-	if (!ledger_tx(n->ledger, u->tx_hash, &bytes, &len, &height, &index))
-		free(bytes);
 	return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "seq", (json_int_t)u->seq,
-			 "index", (json_int_t)u->index, "height", (json_int_t)height,
+			 "index", (json_int_t)u->index, "height", (json_int_t)u->height,
 			 "hash", json_hex(u->tx_hash, HASH_LEN), "tx", json_hex(u->tx, u->tx_len),
 			 "record", view_usage_record(&t.u.usage), "charge", view_charge(&charge));
 }
@@ -237,7 +231,7 @@ static void get_lease_usage(void *ctx, const struct http_request *req,
 	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < count; i++)
-		json_array_append_new(arr, usage_entry(n, &l, &u[i]));
+		json_array_append_new(arr, usage_entry(&l, &u[i]));
 	ledger_usage_free(u, count);
 	http_json(resp, 200, json_pack("{s:o}", "records", arr));
 }

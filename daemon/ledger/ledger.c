@@ -1081,7 +1081,8 @@ int ledger_lease_usage(struct ledger *l, const uint8_t id[LEASE_ID_LEN],
 	rc = store_usage_each(l->st, id, usage_list_add, &ul);
 	/* Fetch the bytes after the iteration: one statement at a time. */
 	for (size_t i = 0; i < ul.n && !rc; i++)
-		rc = store_tx_get(l->st, ul.v[i].tx_hash, &ul.v[i].tx, &ul.v[i].tx_len, NULL, NULL);
+		rc = store_tx_get(l->st, ul.v[i].tx_hash, &ul.v[i].tx, &ul.v[i].tx_len,
+				  &ul.v[i].height, NULL);
 	unlock(l);
 	if (rc) {
 		ledger_usage_free(ul.v, ul.n);

@@ -113,6 +113,7 @@ struct ledger_usage {
 	uint64_t index;                      /* position in the usage log */
 	uint64_t seq;
 	uint8_t tx_hash[HASH_LEN];
+	uint64_t height;                     /* of the block that committed it */
 	uint8_t *tx;                         /* the signed USAGE transaction */
 	size_t tx_len;
 };

@@ -662,6 +662,15 @@ START_TEST(test_lease_flow_balances)
 		struct tx t;
 
 		ck_assert_uint_eq(u[i].seq, i);
+		/* The height it reports is the block that really holds it. */
+		uint8_t *bytes;
+		size_t len;
+		uint64_t height;
+		uint32_t index;
+		ck_assert_int_eq(ledger_tx(l, u[i].tx_hash, &bytes, &len, &height, &index), 0);
+		free(bytes);
+		ck_assert_uint_gt(u[i].height, 0);
+		ck_assert_uint_eq(u[i].height, height);
 		ck_assert_int_eq(tx_decode(&t, u[i].tx, u[i].tx_len), 0);
 		ck_assert_uint_eq(t.u.usage.seq, i);
 		ck_assert_int_eq(ledger_usage_inclusion(l, u[i].index, h.usage_size, leaf, proof,
