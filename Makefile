@@ -39,6 +39,9 @@ LIB_SRCS    := $(wildcard lib/*.c contracts/*.c)
 DAEMON_SRCS := $(filter-out daemon/tallyd.c,$(wildcard daemon/*.c daemon/*/*.c))
 CLI_SRCS    := $(wildcard cli/*.c)
 
+# The tiny test guest (scripts/build-guest-image.sh); tests boot copies of it.
+GUEST_DIR := build/guest
+
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBTALLY  := $(BUILD)/libtally.a
@@ -87,12 +90,19 @@ check-unit: $(BUILD)/tests/unit
 	cd tests/unit && TALLY_SRCDIR=$(CURDIR) $(CURDIR)/$(BUILD)/tests/unit
 
 # Areas append their test targets to CHECK_TARGETS and benchmarks to BENCH_TARGETS.
-CHECK_TARGETS :=
+CHECK_TARGETS := check-lint
 BENCH_TARGETS :=
 include $(wildcard mk/*.mk)
 
 deps:
 	@scripts/install-deps.sh
+
+# Fast checks of the tree itself: no pinned kernel versions (and the lint
+# shown to fail on one).
+.PHONY: check-lint
+check-lint:
+	@scripts/lint-pins.sh --self-test
+	@scripts/lint-pins.sh
 
 # `make check` works on a fresh Debian 12 machine: packages first, then a
 # recursive make so pkg-config sees them.

@@ -64,8 +64,11 @@ $(BUILD)/bench/cpumeter_bench: $(call obj,bench/cpumeter_bench.c $(METER_SRCS)) 
 EBPF_BTF_CHECK := $(if $(wildcard /sys/kernel/btf/vmlinux),$(EBPF_GEN)/btf-check/cpumeter.bpf.o)
 
 .PHONY: check-ebpf bench-cpumeter
-check-ebpf: $(BUILD)/tests/ebpf $(EBPF_BTF_CHECK)
-	TALLY_SRCDIR=$(CURDIR) $(BUILD)/tests/ebpf
+# The libvirt test boots the tiny guest (mk/provision.mk), from a
+# world-readable copy as check-provision does.
+check-ebpf: $(BUILD)/tests/ebpf $(EBPF_BTF_CHECK) guest-image
+	@g=$$(scripts/guest-copy.sh $(GUEST_DIR)) && \
+	TALLY_SRCDIR=$(CURDIR) TALLY_GUEST_DIR=$$g $(BUILD)/tests/ebpf; rc=$$?; rm -rf "$$g"; exit $$rc
 
 bench-cpumeter: $(BUILD)/bench/cpumeter_bench
 	$(BUILD)/bench/cpumeter_bench

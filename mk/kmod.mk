@@ -4,19 +4,12 @@
 #   make check-kmod    W=1 build with no warnings, checkpatch.pl when present,
 #                      then the guest test (tests/kmod/run.sh)
 #
-# KDIR defaults to the running kernel's build tree and otherwise to the newest
-# installed Debian linux-headers-*-amd64 whose kernel image is in /boot (the
-# guest test boots that image), else the newest headers at all.
+# KDIR defaults to the headers of the Debian kernel that scripts/kernel.sh
+# picks (the newest release with image, modules and headers installed), so
+# the module is built for exactly the kernel the guest test boots.
 
 ifeq ($(origin KDIR),undefined)
-KDIR := $(shell d=/lib/modules/$$(uname -r)/build; \
-	if [ -d "$$d" ]; then echo "$$d"; exit; fi; \
-	all=$$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V); \
-	for h in $$all; do \
-		v=$$(echo "$$h" | sed 's,.*/linux-headers-,,'); \
-		[ -e "/boot/vmlinuz-$$v" ] && best=$$h; \
-	done; \
-	echo "$${best:-$$(echo "$$all" | tail -n1)}")
+KDIR := $(shell scripts/kernel.sh --field headers 2>/dev/null)
 endif
 KMOD_KVER := $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
 	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
@@ -36,7 +29,7 @@ KMOD_SRC_TAR := $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
 
 define kmod_need_kdir
 	@if [ -z "$(KDIR)" ] || [ ! -f "$(KDIR)/Makefile" ]; then \
-		echo "kmod: no kernel build tree; install linux-headers-amd64 or set KDIR" >&2; \
+		echo "kmod: no kernel build tree: scripts/kernel.sh found no Debian kernel with headers (run it with --install as root) or set KDIR" >&2; \
 		exit 1; \
 	fi
 endef
@@ -69,7 +62,7 @@ KMOD_CHECKPATCH := $(or $(CHECKPATCH),$(if $(KMOD_SRC_TAR),$(KMOD_OUT)/checkpatc
 
 kmod-checkpatch: $(KMOD_CHECKPATCH)
 	@if [ -z "$(KMOD_CHECKPATCH)" ]; then \
-		echo "kmod: checkpatch.pl not available (install linux-source-6.1 or set CHECKPATCH): not run"; \
+		echo "kmod: checkpatch.pl not available (install linux-source or set CHECKPATCH): not run"; \
 	else \
 		perl $(KMOD_CHECKPATCH) --no-tree --strict --quiet -f $(KMOD_LINT) && \
 		echo "kmod: checkpatch.pl --no-tree --strict clean"; \

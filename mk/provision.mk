@@ -8,7 +8,6 @@
 # The test and bench binaries link only the provisioner's objects and the
 # parts of lib/ they use, so that other areas' work in progress can't break them.
 
-GUEST_DIR    := build/guest
 PROV_SRCS    := $(wildcard daemon/provision/*.c)
 PROV_OBJS    := $(call obj,$(PROV_SRCS) lib/codec.c lib/errors.c)
 PROV_TESTS   := $(wildcard tests/provision/*.c)

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Build tally's tiny test guest from Debian packages: the installed
-# linux-image-amd64 kernel plus a busybox initramfs that
+# Build tally's tiny test guest from Debian packages: the installed Debian
+# kernel that scripts/kernel.sh picks plus a busybox initramfs that
 #   - prints "tally-guest: init reached" on the serial console (ttyS0),
 #   - burns tally.burn=N percent of one vCPU (kernel command line), so the
 #     meter has real CPU time to measure,
@@ -16,12 +16,9 @@ out=${1:-build/guest}
 here=$(cd "$(dirname "$0")" && pwd)
 self="$here/$(basename "$0")"
 
-kernel=$(ls -1 /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -z "$kernel" ]; then
-	echo "build-guest-image: no /boot/vmlinuz-*-amd64; install linux-image-amd64" >&2
-	exit 1
-fi
-kver=${kernel#/boot/vmlinuz-}
+# The kernel every guest and the module build share (scripts/kernel.sh).
+kver=$("$here/kernel.sh") || exit 1
+kernel=/boot/vmlinuz-$kver
 busybox=/bin/busybox
 ldd_says=$(ldd "$busybox" 2>&1 || true)
 if ! grep -q 'not a dynamic' <<<"$ldd_says"; then

@@ -12,7 +12,7 @@ PKGS=(
 	libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 	dnsmasq-base genisoimage
 	# tiny guest and kernel-module tests
-	linux-image-amd64 linux-headers-amd64 linux-source-6.1 busybox-static cpio kmod
+	linux-image-amd64 linux-headers-amd64 linux-source busybox-static cpio kmod
 	# benchmarks and tools
 	linux-perf openssl procps psmisc iproute2 util-linux jq curl
 )
@@ -23,7 +23,15 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 done
 
+# The guests and the module need one kernel release with both image and
+# headers; Debian's two metapackages can briefly point at different ones.
+kernel_pair() {
+	[ "$(id -u)" -eq 0 ] && "$(dirname "$0")/kernel.sh" --install >/dev/null
+	return 0
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+	kernel_pair
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -34,3 +42,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+kernel_pair
