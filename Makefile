@@ -33,19 +33,28 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I$(BUILD)/gen \
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   := $(PKG_LIBS) -lm -lpthread
 
-# libtally: everything daemon, CLI and auditor share.
-LIB_SRCS    := $(wildcard lib/*.c contracts/*.c)
+# The layers, each its own archive; an include may only point down
+# (scripts/check-layers.sh, run by `make check`):
+#   lib/        base: canonical codec, keys and signatures, errors, Merkle log
+#   contracts/  the lease contract's pure rules and settlement     (uses base)
+#   lib/chain/  transactions, blocks, genesis, chain verification, the state
+#               transition, audit, chain file           (uses base, contracts)
+#   daemon/ and cli/ on top, neither including the other.
+BASE_SRCS      := $(wildcard lib/*.c)
+CONTRACTS_SRCS := $(wildcard contracts/*.c)
+CHAIN_SRCS     := $(wildcard lib/chain/*.c)
 # libtallyd: the node's parts, without main().
 DAEMON_SRCS := $(filter-out daemon/tallyd.c,$(wildcard daemon/*.c daemon/*/*.c))
 CLI_SRCS    := $(wildcard cli/*.c)
 
-# The tiny test guest (scripts/build-guest-image.sh); tests boot copies of it.
-GUEST_DIR := build/guest
-
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-LIBTALLY  := $(BUILD)/libtally.a
-LIBTALLYD := $(BUILD)/libtallyd.a
+LIBBASE      := $(BUILD)/libtally-base.a
+LIBCONTRACTS := $(BUILD)/libtally-contracts.a
+LIBCHAIN     := $(BUILD)/libtally-chain.a
+# What daemon, CLI, tests and benchmarks link, in link order (top first).
+LIBTALLY     := $(LIBCHAIN) $(LIBCONTRACTS) $(LIBBASE)
+LIBTALLYD    := $(BUILD)/libtallyd.a
 
 .PHONY: all check check-unit bench kmod demo install clean deps
 all: bin/tallyd bin/tally
@@ -54,11 +63,11 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIBTALLY): $(call obj,$(LIB_SRCS))
-	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
-
+$(LIBBASE): $(call obj,$(BASE_SRCS))
+$(LIBCONTRACTS): $(call obj,$(CONTRACTS_SRCS))
+$(LIBCHAIN): $(call obj,$(CHAIN_SRCS))
 $(LIBTALLYD): $(call obj,$(DAEMON_SRCS))
+$(LIBTALLY) $(LIBTALLYD):
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
@@ -74,6 +83,8 @@ bin/tally: $(call obj,$(CLI_SRCS)) $(LIBTALLY)
 # Every tests/unit/*.c defines one or more `Suite *<name>_suite(void)`; the
 # runner is generated from them, so adding a test file needs no other edit.
 UNIT_SRCS := $(filter-out tests/unit/runner.c,$(wildcard tests/unit/*.c))
+# Fixtures shared by the unit tests and the test tools.
+TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
 
 $(BUILD)/gen/unit_suites.h: $(UNIT_SRCS)
 	@mkdir -p $(@D)
@@ -82,7 +93,8 @@ $(BUILD)/gen/unit_suites.h: $(UNIT_SRCS)
 
 $(call obj,tests/unit/runner.c): $(BUILD)/gen/unit_suites.h
 
-$(BUILD)/tests/unit: $(call obj,tests/unit/runner.c $(UNIT_SRCS)) $(LIBTALLYD) $(LIBTALLY)
+$(BUILD)/tests/unit: $(call obj,tests/unit/runner.c $(UNIT_SRCS) $(TEST_SUPPORT_SRCS)) \
+		$(LIBTALLYD) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 

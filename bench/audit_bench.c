@@ -7,10 +7,10 @@
  * one-minute usage records (a week of metering), every transaction signed,
  * committed BLOCK_RECORDS to a block with commit certificates, then closed
  * by the tenant. The bench reads the blocks and certificates back and times
- * lib/audit.h's audit_run over them from genesis, with the inclusion proofs
+ * lib/chain/audit.h's audit_run over them from genesis, with the inclusion proofs
  * computed from the blocks (as `tally audit --chain FILE` does), comparing
  * with the settlement the ledger reports. It also times chain verification
- * alone (lib/chain.h over the same blocks), which is part of the audit.
+ * alone (lib/chain/verify.h over the same blocks), which is part of the audit.
  *
  * The baseline is OpenSSL Ed25519 verification of RECORDS messages as long
  * as a signed USAGE payload. An audit verifies at least one signature per
@@ -30,8 +30,8 @@
 
 #include "bench/bench_util.h"
 #include "daemon/ledger/ledger.h"
-#include "lib/audit.h"
-#include "lib/chain.h"
+#include "lib/chain/audit.h"
+#include "lib/chain/verify.h"
 #include "lib/errors.h"
 #include "lib/merkle.h"
 
@@ -421,10 +421,10 @@ int main(void)
 	printf("audit_bench: raw Ed25519 verify: %.0f /s (%d signatures, %zu-byte messages: a"
 	       " signed USAGE payload; best of %d)\n", raw, RECORDS, c.usage_len - SIG_LEN,
 	       ROUNDS);
-	printf("audit_bench: audit (lib/audit.h, from genesis, proofs from the blocks): %.0f"
+	printf("audit_bench: audit (lib/chain/audit.h, from genesis, proofs from the blocks): %.0f"
 	       " records/s (%d records of one lease in %zu blocks, %.2f s; best of %d)\n", rate,
 	       RECORDS, r.n, t_audit, ROUNDS);
-	printf("audit_bench:   of which chain verification (lib/chain.h) alone: %.2f s"
+	printf("audit_bench:   of which chain verification (lib/chain/verify.h) alone: %.2f s"
 	       " (%.0f records/s)\n", t_chain, RECORDS / t_chain);
 	printf("audit_bench: ratio audit / raw verify: %.3f\n", rate / raw);
 

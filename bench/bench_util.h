@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "lib/crypto.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 /* Seconds on CLOCK_MONOTONIC. */
 double bench_now_s(void);

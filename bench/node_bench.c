@@ -57,8 +57,8 @@
 #include "lib/codec.h"
 #include "lib/crypto.h"
 #include "lib/errors.h"
-#include "lib/genesis.h"
-#include "lib/tx.h"
+#include "lib/chain/genesis.h"
+#include "lib/chain/tx.h"
 
 #define CHAIN "tally-node-bench"
 #define SEC 1000000000ull

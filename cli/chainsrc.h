@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 #include "cli/client.h"
-#include "lib/block.h"
-#include "lib/chain.h"
-#include "lib/genesis.h"
+#include "lib/chain/block.h"
+#include "lib/chain/verify.h"
+#include "lib/chain/genesis.h"
 
 /* Called for each block in height order; returns 0 to go on. */
 typedef int (*block_fn)(void *ctx, const struct block *b, const struct commit_cert *cert,

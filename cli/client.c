@@ -12,10 +12,9 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
-#include "cli/tally.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
-#include "lib/request.h"
+#include "lib/chain/request.h"
 
 #define BODY_MAX (256u << 20)   /* refuse answers beyond this */
 
@@ -244,11 +243,6 @@ enum client_rc client_post(struct client *c, const char *path, const json_t *bod
 	return parse(c, path, &b, out);
 }
 
-int client_fail(const struct client *c, enum client_rc rc)
-{
-	err("%s", c->err);
-	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
-}
 
 enum client_rc client_get_signed(struct client *c, const char *path, const void *key,
 				 const char *chain_id, json_t **out)

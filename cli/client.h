@@ -40,7 +40,5 @@ enum client_rc client_get_signed(struct client *c, const char *path, const void 
 				 const char *chain_id, json_t **out);
 /* POST a JSON body; *out (may be NULL) the parsed answer. */
 enum client_rc client_post(struct client *c, const char *path, const json_t *body, json_t **out);
-/* Prints c->err as "tally: ..." and returns the exit code for rc. */
-int client_fail(const struct client *c, enum client_rc rc);
 
 #endif

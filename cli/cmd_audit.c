@@ -1,5 +1,5 @@
 /* tally audit ID: verify a lease from the chain, against a node or an
- * exported chain file, and recompute its bill (lib/audit.h does the work). */
+ * exported chain file, and recompute its bill (lib/chain/audit.h does the work). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,8 +7,8 @@
 
 #include "cli/chainsrc.h"
 #include "cli/tally.h"
-#include "lib/audit.h"
-#include "lib/chainfile.h"
+#include "lib/chain/audit.h"
+#include "lib/chain/chainfile.h"
 #include "lib/errors.h"
 
 struct feed {

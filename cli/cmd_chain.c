@@ -1,5 +1,7 @@
 /* tally chain export FILE | chain verify FILE|--node URL: the whole chain
- * as one file (lib/chainfile.h), and its verification from genesis. */
+ * as one file (lib/chain/chainfile.h), and its verification from genesis:
+ * every block replayed (lib/chain/replay.h), and the lease states a file
+ * carries compared with the state the chain committed at their height. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,8 +9,8 @@
 
 #include "cli/chainsrc.h"
 #include "cli/tally.h"
-#include "lib/chain.h"
-#include "lib/chainfile.h"
+#include "lib/chain/chainfile.h"
+#include "lib/chain/replay.h"
 #include "lib/errors.h"
 
 static int add_block(void *ctx, const struct block *b, const struct commit_cert *cert,
@@ -21,15 +23,23 @@ static int add_block(void *ctx, const struct block *b, const struct commit_cert 
 	return EXIT_OK;
 }
 
-static int add_leases(struct client *cl, struct chainfile *f)
+/* The node's leases and the height of the state they were read at. */
+static int add_leases(struct client *cl, struct chainfile *f, uint64_t *height)
 {
-	json_t *j, *l;
+	json_t *j, *l, *h;
 	size_t i;
 	char why[WHY_MAX];
 	enum client_rc rc = client_get(cl, "/v1/leases", &j);
 
 	if (rc)
 		return client_fail(cl, rc);
+	h = json_object_get(j, "height");
+	if (!json_is_integer(h) || json_integer_value(h) < 0) {
+		json_decref(j);
+		err("the node's lease list does not say at which height it was read");
+		return EXIT_USAGE;
+	}
+	*height = (uint64_t)json_integer_value(h);
 	json_array_foreach(json_object_get(j, "leases"), i, l) {
 		struct lease lease;
 		if (lease_from_json(l, &lease, why)) {
@@ -60,7 +70,7 @@ int cmd_chain_export(int argc, char **argv)
 	struct chainfile f;
 	struct genesis g;
 	char *gjson = NULL, why[WHY_MAX];
-	uint64_t tip1 = 0, tip2 = 0;
+	uint64_t tip1 = 0, tip2 = 0, states_height = 0;
 	int rc;
 
 	rc = parse_common_args(&co, argc, argv, "chain export", help);
@@ -84,16 +94,21 @@ int cmd_chain_export(int argc, char **argv)
 	if (!rc && tip1)
 		rc = node_blocks(&cl, 1, tip1, add_block, &f);
 	if (!rc)
-		rc = add_leases(&cl, &f);
-	/* Blocks committed while the leases were read: the file holds every
-	 * block up to a height at or after the lease states. */
+		rc = add_leases(&cl, &f, &states_height);
+	/* Blocks committed since: the file holds every block up to a height
+	 * at or after the lease states'. */
 	if (!rc)
 		rc = node_tip(&cl, &tip2);
 	if (!rc && tip2 > tip1)
 		rc = node_blocks(&cl, tip1 + 1, tip2, add_block, &f);
+	if (!rc && states_height > tip2) {
+		err("the node read its leases at height %" PRIu64 ", above its tip %" PRIu64,
+		    states_height, tip2);
+		rc = EXIT_USAGE;
+	}
 	if (rc)
 		goto out;
-	f.states_height = tip2;
+	f.states_height = states_height;
 	if (chainfile_save(&f, argv[optind], why)) {
 		err("%s", why);
 		rc = EXIT_USAGE;
@@ -115,11 +130,56 @@ out:
 }
 
 struct verify {
-	struct chain_verifier v;
+	struct replay rp;
 	uint64_t blocks;
+	uint8_t genesis_hash[HASH_LEN];
+	const struct chainfile *file;    /* its lease states are compared, or NULL */
+	uint64_t leases_compared;
 	int failed;
-	char why[256];
+	char why[WHY_MAX];
 };
+
+/* Every lease the file carries against the state the chain committed at
+ * the file's states_height (the replay's state now). */
+static int compare_leases(struct verify *s)
+{
+	const struct chainfile *f = s->file;
+
+	for (size_t i = 0; i < f->nleases; i++) {
+		const struct lease *claim = &f->leases[i];
+		struct lease l;
+		struct enc a, b;
+		char hex[17];
+		int rc = state_lease_get(&s->rp.state, claim->id, &l), same;
+
+		hex_encode(claim->id, 8, hex);
+		if (rc) {
+			why_set(s->why, rc, "lease %s: the file holds it, the chain's state at height"
+				" %" PRIu64 " does not", hex, f->states_height);
+			s->failed = 1;
+			return EXIT_REFUSED;
+		}
+		enc_init(&a);
+		enc_init(&b);
+		lease_encode_to(&a, claim);
+		lease_encode_to(&b, &l);
+		same = !enc_error(&a) && !enc_error(&b) && a.len == b.len &&
+		       !memcmp(a.buf, b.buf, a.len);
+		enc_free(&a);
+		enc_free(&b);
+		if (!same) {
+			why_set(s->why, TALLY_E_STATEROOT, "lease %s: the file's state (%s, charged %"
+				PRIu64 ", escrow %" PRIu64 ") is not what the chain committed at height"
+				" %" PRIu64 " (%s, charged %" PRIu64 ", escrow %" PRIu64 ")", hex,
+				lease_state_name(claim->state), claim->charged, claim->escrow,
+				f->states_height, lease_state_name(l.state), l.charged, l.escrow);
+			s->failed = 1;
+			return EXIT_REFUSED;
+		}
+		s->leases_compared++;
+	}
+	return EXIT_OK;
+}
 
 static int verify_block(void *ctx, const struct block *b, const struct commit_cert *cert,
 			const struct validator_set *next_vals)
@@ -127,35 +187,59 @@ static int verify_block(void *ctx, const struct block *b, const struct commit_ce
 	struct verify *s = ctx;
 
 	s->blocks++;
-	if (chain_verify_block(&s->v, b, cert, next_vals, s->why)) {
+	if (replay_block(&s->rp, b, cert, next_vals, NULL, s->why)) {
 		s->failed = 1;
 		return EXIT_REFUSED;
 	}
+	if (s->file && b->header.height == s->file->states_height)
+		return compare_leases(s);
 	return EXIT_OK;
 }
 
 static int verify_report(const struct verify *s, const struct common *co, const char *source)
 {
-	char id[65], root[65];
+	const struct chain_verifier *v = &s->rp.v;
+	char id[65], root[65], sroot[65], gh[65];
 	uint8_t r[HASH_LEN];
 
-	hex_encode(s->v.last_block_id, HASH_LEN, id);
-	merkle_frontier_root(&s->v.usage, r);
+	hex_encode(v->last_block_id, HASH_LEN, id);
+	merkle_frontier_root(&v->usage, r);
 	hex_encode(r, HASH_LEN, root);
+	state_root(&s->rp.state, r);
+	hex_encode(r, HASH_LEN, sroot);
+	hex_encode(s->genesis_hash, HASH_LEN, gh);
 	if (co->json)
-		print_json(json_pack("{s:b,s:s,s:I,s:I,s:s,s:I,s:s,s:o}", "verified", !s->failed,
-				     "chain_id", s->v.chain_id, "blocks", (json_int_t)s->blocks,
-				     "height", (json_int_t)s->v.height, "block_id", id,
-				     "usage_size", (json_int_t)s->v.usage.size, "usage_root", root,
+		print_json(json_pack("{s:b,s:s,s:s,s:I,s:I,s:s,s:s,s:I,s:s,s:I,s:o}",
+				     "verified", !s->failed, "chain_id", v->chain_id,
+				     "genesis_hash", gh, "blocks", (json_int_t)s->blocks,
+				     "height", (json_int_t)v->height, "block_id", id,
+				     "state_root", sroot, "usage_size", (json_int_t)v->usage.size,
+				     "usage_root", root, "leases_compared",
+				     (json_int_t)s->leases_compared,
 				     "errors", s->failed ? json_pack("[s]", s->why) : json_array()));
 	else if (s->failed)
 		printf("chain '%s' from %s NOT VERIFIED: %s (verified up to height %" PRIu64 ")\n",
-		       s->v.chain_id, source, s->why, s->v.height);
+		       v->chain_id, source, s->why, v->height);
 	else
-		printf("chain '%s' from %s verified: %" PRIu64 " blocks, height %" PRIu64
-		       ", block %s, usage log %" PRIu64 " records\n", s->v.chain_id, source,
-		       s->blocks, s->v.height, id, s->v.usage.size);
+		printf("chain '%s' from %s verified: %" PRIu64 " blocks replayed, height %" PRIu64
+		       ", block %s, state root %s, usage log %" PRIu64 " records%s\n",
+		       v->chain_id, source, s->blocks, v->height, id, sroot, v->usage.size,
+		       s->file ? (s->leases_compared == s->file->nleases ?
+				  ", every lease state in the file matches the chain" : "") : "");
 	return s->failed ? EXIT_REFUSED : EXIT_OK;
+}
+
+/* The replay from the chain's genesis (where names it in a message). */
+static int start(struct verify *s, const struct genesis *g, const char *where)
+{
+	char why[WHY_MAX];
+
+	genesis_hash(g, s->genesis_hash);
+	if (replay_init(&s->rp, g, why)) {
+		err("the genesis of %s: %s", where, why);
+		return EXIT_REFUSED;
+	}
+	return EXIT_OK;
 }
 
 int cmd_chain_verify(int argc, char **argv)
@@ -163,10 +247,12 @@ int cmd_chain_verify(int argc, char **argv)
 	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	static const char help[] =
 		"usage: tally chain verify FILE | --node URL [--json]\n\n"
-		"Verifies a whole chain from its genesis: links, heights, times, transaction\n"
-		"and usage-log roots, every transaction signature, validator sets and commit\n"
-		"certificates (more than 2/3 of the stake). FILE is a `tally chain export`\n"
-		"file; with --node the chain is read from that node instead.\n\n"
+		"Replays a whole chain from its genesis as every validator applies it: links,\n"
+		"heights, times, transaction and usage-log roots, every transaction signature,\n"
+		"every transaction's rules and the state root after each block, validator sets\n"
+		"and commit certificates (more than 2/3 of the stake). FILE is a `tally chain\n"
+		"export` file, whose lease states are also compared with what the chain\n"
+		"committed; with --node the chain is read from that node instead.\n\n"
 		COMMON_USAGE "\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n";
 	struct common co;
 	struct verify *s;
@@ -197,14 +283,21 @@ int cmd_chain_verify(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		snprintf(source, sizeof(source), "%.500s", argv[optind]);
-		rc = chain_verifier_from_genesis(&s->v, &f.genesis);
-		if (rc) {
-			err("the genesis in %s is invalid: %s", argv[optind], tally_strerror(rc));
-			rc = EXIT_REFUSED;
+		rc = start(s, &f.genesis, argv[optind]);
+		if (!rc && f.states_height > f.nblocks) {
+			err("%s: the lease states are of height %" PRIu64 ", beyond its %zu blocks",
+			    argv[optind], f.states_height, f.nblocks);
+			rc = EXIT_USAGE;
 		}
+		s->file = &f;
+		if (!rc && f.states_height == 0)
+			rc = compare_leases(s);
 		for (size_t i = 0; !rc && i < f.nblocks; i++)
 			rc = verify_block(s, &f.blocks[i].block, f.blocks[i].cert,
 					  f.blocks[i].next_vals);
+		if (!rc || s->failed)
+			rc = verify_report(s, &co, source);
+		s->file = NULL;
 		chainfile_free(&f);
 	} else {
 		struct client cl;
@@ -218,20 +311,19 @@ int cmd_chain_verify(int argc, char **argv)
 		snprintf(source, sizeof(source), "node %.500s", cl.base);
 		memset(&g, 0, sizeof(g));
 		rc = node_genesis(&cl, &gjson, &g);
-		if (!rc && chain_verifier_from_genesis(&s->v, &g)) {
-			err("the node's genesis is invalid");
-			rc = EXIT_REFUSED;
-		}
+		if (!rc)
+			rc = start(s, &g, "the node");
 		if (!rc)
 			rc = node_tip(&cl, &tip);
 		if (!rc && tip)
 			rc = node_blocks(&cl, 1, tip, verify_block, s);
+		if (!rc || s->failed)
+			rc = verify_report(s, &co, source);
 		free(gjson);
 		genesis_free(&g);
 		client_free(&cl);
 	}
-	if (!rc || s->failed)
-		rc = verify_report(s, &co, source);
+	replay_free(&s->rp);
 	free(s);
 	return rc;
 }

@@ -15,7 +15,7 @@
 #include "cli/tally.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define DEFAULT_EXPIRY_S 600
 #define DEFAULT_WAIT_S 300

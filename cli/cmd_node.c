@@ -18,7 +18,7 @@
 
 #include "cli/tally.h"
 #include "lib/errors.h"
-#include "lib/genesis.h"
+#include "lib/chain/genesis.h"
 
 #define DEV_STAKE 1000000u
 #define DEV_FAUCET_BALANCE 1000000000000000ull   /* 1e9 units in micro-units */
@@ -111,7 +111,7 @@ static json_t *account_json(const uint8_t pub[PUBKEY_LEN], uint64_t balance)
 	return json_pack("{s:s,s:I}", "pubkey", hex, "balance", (json_int_t)balance);
 }
 
-/* The genesis JSON of lib/genesis.h, checked by genesis_parse before it is
+/* The genesis JSON of lib/chain/genesis.h, checked by genesis_parse before it is
  * written. Accounts are sorted by pubkey; a key funded twice is an error. */
 static char *genesis_text(const struct init_opts *o, const struct tally_key *node,
 			  const struct tally_key *faucet)

@@ -6,7 +6,7 @@
 
 #include "cli/tally.h"
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 int cmd_transfer(int argc, char **argv)
 {

@@ -13,7 +13,7 @@
 #include "cli/tally.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 struct totals {
 	uint64_t records, cpu_ns, run_delay_ns, gpu_ns, charged, sla;

@@ -18,7 +18,7 @@
 
 #include "contracts/contract.h"
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 struct command {
 	const char *name;
@@ -88,6 +88,12 @@ void err(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int client_fail(const struct client *c, enum client_rc rc)
+{
+	err("%s", c->err);
+	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
 }
 
 int usage_error(const char *cmd, const char *fmt, ...)

@@ -71,6 +71,8 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 /* For getopt_long's ':' (missing value) and '?' (unknown option), with
  * optstrings that start with ':'. Returns EXIT_USAGE. */
 int bad_option(const char *cmd, int c, char **argv);
+/* Prints c->err as "tally: ..." and returns the exit code for rc. */
+int client_fail(const struct client *c, enum client_rc rc);
 /* "tally: ..." on stderr. */
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

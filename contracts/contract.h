@@ -189,25 +189,59 @@ void lease_encode_to(struct enc *e, const struct lease *l);
 void lease_decode_from(struct dec *d, struct lease *l);
 int lease_decode(struct lease *l, const uint8_t *p, size_t n);
 
-/* Transitions. Each checks the state and its preconditions and returns a
- * tally_err with why[WHY_MAX] filled on refusal; on success the lease is
- * updated and the money that moves is returned through out-parameters for the
- * ledger to apply to accounts. */
+/* Who a key is to a lease. Tenant and provider are different keys
+ * (contract_validate), so a key is at most one of them. */
+enum lease_party {
+	PARTY_NONE = 0,
+	PARTY_TENANT = 1,
+	PARTY_PROVIDER = 2,
+};
+enum lease_party lease_party_of(const struct lease *l, const uint8_t key[PUBKEY_LEN]);
+
+/* The rules of a LEASE_OPEN that need no ledger state: signed by the
+ * contract's tenant (TALLY_E_UNAUTHORIZED), with the transaction's nonce
+ * equal to the contract's (TALLY_E_NONCE) and for the transaction's chain
+ * (TALLY_E_CHAIN_ID), and contract_validate at now_s. The node checks them
+ * at admission with its clock, and the state transition again at the
+ * block's time, so validators and auditors apply them alike. */
+int contract_check_open(const struct lease_contract *c, const uint8_t signer[PUBKEY_LEN],
+			uint64_t tx_nonce, const char *tx_chain_id, const char *chain_id,
+			uint64_t now_s, char *why);
+
+/* Transitions. Each checks who signed, the state and its preconditions, and
+ * returns a tally_err with why[WHY_MAX] filled on refusal (a refused
+ * transition leaves the lease unchanged); on success the lease is updated
+ * and the money that moves is returned through out-parameters for the
+ * ledger to apply to accounts. These are the only lease rules: the state
+ * transition (lib/chain/state.c) and the auditor both call them. */
 int lease_open(struct lease *l, const uint8_t id[LEASE_ID_LEN],
 	       const struct lease_contract *c, uint64_t height, char *why);
-int lease_start(struct lease *l, uint64_t time_ns, char *why);
-/* Checks lease id, seq, prev_hash and start_ns contiguity, the record's span
- * and quantities (rules at the top of contracts/lease.c), charges the escrow.
+/* Only the provider starts a lease (TALLY_E_UNAUTHORIZED), and only an
+ * opened one (TALLY_E_STATE); time_ns (the block's time) becomes started_ns. */
+int lease_start(struct lease *l, const uint8_t signer[PUBKEY_LEN], uint64_t time_ns, char *why);
+/* Only the provider bills (TALLY_E_UNAUTHORIZED). Checks lease id, seq,
+ * prev_hash and start_ns contiguity, the record's span and quantities (rules
+ * at the top of contracts/lease.c), charges the escrow.
  * A charge beyond the escrow takes what is left, and the lease closes as
  * CLOSE_EXHAUSTED (*provider_gets tells how much the provider is paid); the
  * caller then sets closed_height, since this transition is given no height.
- * A refused record leaves the lease unchanged. charge and provider_gets may
- * be NULL. */
-int lease_apply_usage(struct lease *l, const struct usage_record *u,
-		      const uint8_t record_hash[HASH_LEN], struct usage_charge *charge,
-		      uint64_t *provider_gets, char *why);
-/* Closes the lease and returns the escrow left for the tenant. */
-int lease_close(struct lease *l, enum lease_close_reason reason, uint64_t height,
+ * charge and provider_gets may be NULL. */
+int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
+		      const struct usage_record *u, const uint8_t record_hash[HASH_LEN],
+		      struct usage_charge *charge, uint64_t *provider_gets, char *why);
+/* Closes the lease at block `height` and time time_ns and returns the escrow
+ * left for the tenant. Who may close with which reason:
+ *   tenant    CLOSE_TENANT, while opened or running;
+ *   provider  CLOSE_TERM_ENDED once the term has ended at time_ns;
+ *             CLOSE_EXHAUSTED when the escrow cannot pay one more interval at
+ *             the contract's maximum (settle_max_interval_charge);
+ *             CLOSE_PROVIDER_FAILED while opened or running;
+ *             CLOSE_REJECTED while still opened;
+ *   anyone else: nothing (TALLY_E_UNAUTHORIZED).
+ * A reason the party may not give is TALLY_E_UNAUTHORIZED; one the lease's
+ * state or time does not allow is TALLY_E_STATE. */
+int lease_close(struct lease *l, const uint8_t signer[PUBKEY_LEN],
+		enum lease_close_reason reason, uint64_t height, uint64_t time_ns,
 		uint64_t *tenant_refund, char *why);
 /* True when a running lease's term has ended at time_ns. */
 bool lease_term_ended(const struct lease *l, uint64_t time_ns);

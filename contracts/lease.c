@@ -6,9 +6,12 @@
  *     |                            | provider-failed)--> CLOSED
  *     \--close(tenant-closed | provider-failed | rejected)--> CLOSED
  *
- * "rejected" is a provider refusing a lease it has not started; "term-ended"
- * and "escrow-exhausted" need a running lease. A closed lease takes no
- * further transition. Money is conserved: while a lease is open,
+ * Only the provider starts a lease and signs its usage records. The tenant
+ * may close it as "tenant-closed"; the provider as "term-ended" (once the
+ * term has ended at the block's time), "escrow-exhausted" (once the escrow
+ * cannot pay one more interval), "provider-failed", or "rejected" (a lease it
+ * has not started). "term-ended" and "escrow-exhausted" need a running
+ * lease. A closed lease takes no further transition. Money is conserved: while a lease is open,
  * escrow + charged == deposit; closing hands the escrow back to the tenant.
  *
  * Usage records form a chain per lease:
@@ -106,8 +109,40 @@ int lease_open(struct lease *l, const uint8_t id[LEASE_ID_LEN],
 	return 0;
 }
 
-int lease_start(struct lease *l, uint64_t time_ns, char *why)
+enum lease_party lease_party_of(const struct lease *l, const uint8_t key[PUBKEY_LEN])
 {
+	if (!memcmp(key, l->contract.tenant, PUBKEY_LEN))
+		return PARTY_TENANT;
+	if (!memcmp(key, l->contract.provider, PUBKEY_LEN))
+		return PARTY_PROVIDER;
+	return PARTY_NONE;
+}
+
+/* "ab12cd34": enough of a key for a message. */
+static const char *short_key(const uint8_t key[PUBKEY_LEN], char buf[9])
+{
+	hex_encode(key, 4, buf);
+	return buf;
+}
+
+static int provider_only(const struct lease *l, const uint8_t signer[PUBKEY_LEN],
+			 const char *what, char *why)
+{
+	char a[9], b[9];
+
+	if (lease_party_of(l, signer) == PARTY_PROVIDER)
+		return 0;
+	return why_set(why, TALLY_E_UNAUTHORIZED,
+		       "%s of a lease must be signed by its provider %s, not by %s", what,
+		       short_key(l->contract.provider, b), short_key(signer, a));
+}
+
+int lease_start(struct lease *l, const uint8_t signer[PUBKEY_LEN], uint64_t time_ns, char *why)
+{
+	int rc = provider_only(l, signer, "the start", why);
+
+	if (rc)
+		return rc;
 	if (l->state != LEASE_OPENED)
 		return why_set(why, TALLY_E_STATE, "lease is %s; only an opened lease can start",
 			       lease_state_name(l->state));
@@ -212,14 +247,16 @@ static bool add_ok(uint64_t a, uint64_t b)
 	return a <= UINT64_MAX - b;
 }
 
-int lease_apply_usage(struct lease *l, const struct usage_record *u,
-		      const uint8_t record_hash[HASH_LEN], struct usage_charge *charge,
-		      uint64_t *provider_gets, char *why)
+int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
+		      const struct usage_record *u, const uint8_t record_hash[HASH_LEN],
+		      struct usage_charge *charge, uint64_t *provider_gets, char *why)
 {
 	struct usage_charge ch;
 	uint64_t pay;
-	int rc;
+	int rc = provider_only(l, signer, "a usage record", why);
 
+	if (rc)
+		return rc;
 	if (l->state != LEASE_RUNNING)
 		return why_set(why, TALLY_E_STATE, "lease is %s; usage applies only to a running lease",
 			       lease_state_name(l->state));
@@ -277,9 +314,54 @@ static bool reason_allowed(enum lease_state s, enum lease_close_reason r)
 	return false;
 }
 
-int lease_close(struct lease *l, enum lease_close_reason reason, uint64_t height,
+/* Which party may give which reason, and when (see lease_close in
+ * contracts/contract.h). The state itself is checked by lease_close. */
+static int close_allowed(const struct lease *l, enum lease_party who,
+			 enum lease_close_reason reason, uint64_t time_ns, char *why)
+{
+	uint64_t max_charge;
+
+	if (who == PARTY_NONE)
+		return why_set(why, TALLY_E_UNAUTHORIZED,
+			       "only the lease's tenant or provider can close it");
+	if (who == PARTY_TENANT)
+		return reason == CLOSE_TENANT ? 0 :
+		       why_set(why, TALLY_E_UNAUTHORIZED,
+			       "the tenant can close a lease only as tenant-closed, not %s",
+			       lease_close_reason_name(reason));
+	switch (reason) {
+	case CLOSE_TERM_ENDED:
+		if (l->state == LEASE_RUNNING && !lease_term_ended(l, time_ns))
+			return why_set(why, TALLY_E_STATE,
+				       "the lease's term has not ended at block time %" PRIu64
+				       " ns (it ends at %" PRIu64 " ns)", time_ns,
+				       lease_term_end_ns(l));
+		return 0;
+	case CLOSE_EXHAUSTED:
+		if (settle_max_interval_charge(&l->contract, &max_charge))
+			max_charge = UINT64_MAX;   /* no escrow can cover it */
+		if (l->state == LEASE_RUNNING && l->escrow >= max_charge)
+			return why_set(why, TALLY_E_STATE,
+				       "escrow %" PRIu64 " still covers an interval (at most %"
+				       PRIu64 ")", l->escrow, max_charge);
+		return 0;
+	case CLOSE_PROVIDER_FAILED:
+	case CLOSE_REJECTED:
+		return 0;
+	case CLOSE_TENANT:
+	case CLOSE_NONE:
+		break;
+	}
+	return why_set(why, TALLY_E_UNAUTHORIZED, "the provider cannot close a lease as %s",
+		       lease_close_reason_name(reason));
+}
+
+int lease_close(struct lease *l, const uint8_t signer[PUBKEY_LEN],
+		enum lease_close_reason reason, uint64_t height, uint64_t time_ns,
 		uint64_t *tenant_refund, char *why)
 {
+	int rc;
+
 	if (l->state == LEASE_CLOSED)
 		return why_set(why, TALLY_E_STATE, "lease is already closed (%s)",
 			       lease_close_reason_name(l->close_reason));
@@ -287,6 +369,9 @@ int lease_close(struct lease *l, enum lease_close_reason reason, uint64_t height
 		return why_set(why, TALLY_E_STATE, "lease is in unknown state %u", l->state);
 	if (reason < CLOSE_TERM_ENDED || reason > CLOSE_REJECTED)
 		return why_set(why, TALLY_E_INVALID, "close reason %d is unknown", (int)reason);
+	rc = close_allowed(l, lease_party_of(l, signer), reason, time_ns, why);
+	if (rc)
+		return rc;
 	if (!reason_allowed(l->state, reason))
 		return why_set(why, TALLY_E_STATE, "a lease that is %s cannot close as %s",
 			       lease_state_name(l->state), lease_close_reason_name(reason));

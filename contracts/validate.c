@@ -180,3 +180,25 @@ int contract_validate(const struct lease_contract *c, const char *chain_id,
 		why[0] = '\0';
 	return rc;
 }
+
+int contract_check_open(const struct lease_contract *c, const uint8_t signer[PUBKEY_LEN],
+			uint64_t tx_nonce, const char *tx_chain_id, const char *chain_id,
+			uint64_t now_s, char *why)
+{
+	char hex[2 * PUBKEY_LEN + 1];
+
+	if (strcmp(c->chain_id, tx_chain_id) != 0)
+		return why_set(why, TALLY_E_CHAIN_ID,
+			       "the contract is for chain '%.*s' but its transaction is for chain '%s'",
+			       CHAIN_ID_MAX, c->chain_id, tx_chain_id);
+	if (memcmp(c->tenant, signer, PUBKEY_LEN) != 0) {
+		hex_encode(signer, 8, hex);
+		return why_set(why, TALLY_E_UNAUTHORIZED,
+			       "a lease contract must be signed by its tenant, not by %s", hex);
+	}
+	if (c->nonce != tx_nonce)
+		return why_set(why, TALLY_E_NONCE,
+			       "transaction nonce %" PRIu64 " differs from the contract's nonce %" PRIu64,
+			       tx_nonce, c->nonce);
+	return contract_validate(c, chain_id, now_s, why);
+}

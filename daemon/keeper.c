@@ -34,7 +34,7 @@
 #include "daemon/provision/provision.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define NS_PER_S 1000000000ull
 #define TICK_MS 200

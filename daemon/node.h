@@ -9,7 +9,7 @@
 #include "daemon/config.h"
 #include "daemon/ledger/ledger.h"
 #include "lib/crypto.h"
-#include "lib/genesis.h"
+#include "lib/chain/genesis.h"
 
 struct keeper;
 

@@ -458,6 +458,45 @@ void merkle_frontier_root(const struct merkle_frontier *f, uint8_t out[HASH_LEN]
 	}
 }
 
+int merkle_frontier_load(struct merkle_store *s, uint64_t size, struct merkle_frontier *f)
+{
+	uint64_t start = 0;
+	int rc;
+
+	merkle_frontier_init(f);
+	/* Left to right, the largest perfect subtree first. */
+	for (int k = MERKLE_LEVELS - 1; k >= 0; k--) {
+		uint64_t width = (uint64_t)1 << k;
+
+		if (!(size & width))
+			continue;
+		rc = s->get(s->ctx, (unsigned)k, start >> k, f->edge[k]);
+		if (rc)
+			return rc;
+		start += width;
+	}
+	f->size = size;
+	return 0;
+}
+
+int merkle_store_seed(struct merkle_store *s, const struct merkle_frontier *f)
+{
+	uint64_t start = 0;
+	int rc;
+
+	for (int k = MERKLE_LEVELS - 1; k >= 0; k--) {
+		uint64_t width = (uint64_t)1 << k;
+
+		if (!(f->size & width))
+			continue;
+		rc = s->put(s->ctx, (unsigned)k, start >> k, f->edge[k]);
+		if (rc)
+			return rc;
+		start += width;
+	}
+	return 0;
+}
+
 void merkle_root_of(const uint8_t leaf_hashes[][HASH_LEN], size_t n, uint8_t out[HASH_LEN])
 {
 	struct merkle_frontier f;

@@ -102,6 +102,14 @@ void merkle_frontier_init(struct merkle_frontier *f);
 void merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[HASH_LEN]);
 void merkle_frontier_root(const struct merkle_frontier *f, uint8_t out[HASH_LEN]);
 
+/* The frontier of the first `size` leaves of a stored tree (0, or the
+ * store's error). */
+int merkle_frontier_load(struct merkle_store *s, uint64_t size, struct merkle_frontier *f);
+/* The inverse: stores the frontier's perfect subtrees, all that appends and
+ * proofs of later leaves need from before it (an auditor starting at a
+ * checkpoint). */
+int merkle_store_seed(struct merkle_store *s, const struct merkle_frontier *f);
+
 /* Root over a list of leaves in memory (transactions root of a block). */
 void merkle_root_of(const uint8_t leaf_hashes[][HASH_LEN], size_t n, uint8_t out[HASH_LEN]);
 

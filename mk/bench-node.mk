@@ -3,7 +3,7 @@
 #
 #   make bench-node    USAGE records/s a real tallyd (--no-vms, loopback HTTP)
 #                      accepts and commits, against raw Ed25519 verification
-#   make bench-audit   lib/audit.h's records/s over a lease of many records,
+#   make bench-audit   lib/chain/audit.h's records/s over a lease of many records,
 #                      against raw Ed25519 verification; the inclusion proof
 #                      size at 10^6 records
 

@@ -7,7 +7,7 @@
 
 #include "lib/codec.h"
 #include "lib/errors.h"
-#include "lib/request.h"
+#include "lib/chain/request.h"
 
 void auth_cache_init(struct auth_cache *c)
 {

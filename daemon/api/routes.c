@@ -165,7 +165,8 @@ static void get_leases(void *ctx, const struct http_request *req, struct http_re
 		http_error(resp, 400, "invalid", "state must be opened, running or closed");
 		return;
 	}
-	int rc = ledger_leases(n->ledger, &f, &leases, &count);
+	uint64_t height = 0;
+	int rc = ledger_leases_at(n->ledger, &f, &leases, &count, &height);
 	if (rc) {
 		http_error_from(resp, rc, "cannot list leases");
 		return;
@@ -174,7 +175,8 @@ static void get_leases(void *ctx, const struct http_request *req, struct http_re
 	for (size_t i = 0; i < count; i++)
 		json_array_append_new(arr, view_lease(&leases[i]));
 	free(leases);
-	http_json(resp, 200, json_pack("{s:o}", "leases", arr));
+	/* The height tells an exporter which state these leases are. */
+	http_json(resp, 200, json_pack("{s:o,s:I}", "leases", arr, "height", (json_int_t)height));
 }
 
 static int find_lease(struct node *n, const struct http_request *req, struct lease *l,

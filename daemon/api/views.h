@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "contracts/contract.h"
-#include "lib/block.h"
+#include "lib/chain/block.h"
 
 json_t *json_hex(const void *p, size_t n);
 json_t *view_lease(const struct lease *l);

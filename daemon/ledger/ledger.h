@@ -20,10 +20,10 @@
 
 #include "contracts/contract.h"
 #include "daemon/ledger/store.h"
-#include "lib/block.h"
-#include "lib/genesis.h"
+#include "lib/chain/block.h"
+#include "lib/chain/genesis.h"
 #include "lib/merkle.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define LEDGER_MEMPOOL_DEFAULT 100000
 
@@ -108,6 +108,9 @@ int ledger_validator(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct val
 int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease *out);
 /* Leases matching the filter, in id order; *out is malloc'd. */
 int ledger_leases(struct ledger *l, const struct lease_filter *f, struct lease **out, size_t *n);
+/* The same, with the height of the state they were read at. */
+int ledger_leases_at(struct ledger *l, const struct lease_filter *f, struct lease **out,
+		     size_t *n, uint64_t *height);
 
 struct ledger_usage {
 	uint64_t index;                      /* position in the usage log */
@@ -144,16 +147,12 @@ int ledger_usage_consistency(struct ledger *l, uint64_t old_size, uint64_t new_s
 int ledger_tx(struct ledger *l, const uint8_t hash[HASH_LEN], uint8_t **bytes, size_t *len,
 	      uint64_t *height, uint32_t *index);
 
-/* The state root as kept incrementally, and recomputed from every state
- * entry (slow: for tests and audits). */
-int ledger_state_roots(struct ledger *l, uint8_t incremental[HASH_LEN],
-		       uint8_t from_scratch[HASH_LEN]);
-
 /* Verifies the chain stored in data_dir from the genesis, as an auditor
- * would (lib/chain.h), reading every stored blob; also checks that each
- * stored header blob equals the header inside the stored body. Opens its own
- * connection, so it may run while the ledger is open. *height receives the
- * last verified height. */
+ * would: every stored block replayed (lib/chain/replay.h: signatures,
+ * certificates, every transaction's rules and every state root), and each
+ * stored header blob equal to the header inside the stored body. Opens its
+ * own connection, so it may run while the ledger is open. *height receives
+ * the last verified height. */
 int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t *height,
 			char *why);
 

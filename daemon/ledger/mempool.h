@@ -1,28 +1,29 @@
 /* The mempool: signed transactions waiting for a block.
  *
  * A transaction enters after tx_check() (strict decode, chain id, static
- * contract rules, signature) and the stateful checks here, made against the
- * committed state plus the transactions already pending:
- *   - its hash is not pending already (TALLY_E_REPLAY);
- *   - its nonce is the signer's next one, counting pending transactions of
- *     the same signer (used: TALLY_E_REPLAY, gap: TALLY_E_NONCE);
- *   - a LEASE_OPEN deposit, TRANSFER or STAKE amount fits in the balance left
- *     after the signer's pending debits (TALLY_E_BALANCE);
- *   - START/USAGE/CLOSE name a committed lease in a state that allows them,
- *     signed by its provider (START, USAGE) or tenant/provider (CLOSE);
- *   - STAKE/UNSTAKE come from a validator; EVIDENCE is refused for now;
- *   - the pool holds fewer than its bound (TALLY_E_CAPACITY).
+ * contract rules, signature) when it applies, by the chain's own state
+ * transition (lib/chain/state.h), to a check state: the committed state
+ * plus every transaction already pending, in memory over the store
+ * (memstate_new_overlay). So admission refuses exactly what a block would:
+ * a used or skipped nonce, a debit beyond the balance left after pending
+ * ones, a lease transaction its lease's rules refuse (contracts/), and so
+ * on. Beyond that, a transaction already pending is TALLY_E_REPLAY and a
+ * full pool TALLY_E_CAPACITY.
+ *
  * Transactions leave in arrival order, which is nonce order per signer.
- * Entries keep the decoded transaction, so block production does not decode
- * or verify a signature twice. Not thread safe: the ledger's lock covers it. */
+ * After each block the check state is rebuilt over the new committed state
+ * and the pending transactions are applied to it again in order; those
+ * that no longer apply are dropped. Entries keep the decoded transaction, so
+ * block production does not decode or verify a signature twice. Not thread
+ * safe: the ledger's lock covers it. */
 #ifndef TALLY_LEDGER_MEMPOOL_H
 #define TALLY_LEDGER_MEMPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "daemon/ledger/store.h"
-#include "lib/tx.h"
+#include "lib/chain/state.h"
+#include "lib/chain/tx.h"
 
 struct mempool_entry {
 	struct mempool_entry *next, *prev;
@@ -34,24 +35,32 @@ struct mempool_entry {
 
 struct mempool;
 
-struct mempool *mempool_new(size_t max);
+/* A pool of at most max transactions over the committed state (borrowed;
+ * it must outlive the pool). */
+struct mempool *mempool_new(size_t max, struct state *committed);
 void mempool_free(struct mempool *m);
 size_t mempool_size(const struct mempool *m);
 
-/* Stateful checks, then add. t must have passed tx_check(). */
-int mempool_add(struct mempool *m, struct store *s, const struct tx *t, const uint8_t *bytes,
-		size_t len, const uint8_t hash[HASH_LEN], char *why);
+/* Applies t (which passed tx_check()) to the check state in the block bc
+ * (the next height, the node's time), then queues it. */
+int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
+		const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why);
 /* The oldest entry, and the next one after e (NULL at the end). */
 const struct mempool_entry *mempool_first(const struct mempool *m);
 const struct mempool_entry *mempool_next(const struct mempool_entry *e);
 /* The entry with this hash (a transaction whose signature was verified). */
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN]);
-/* The next nonce of a signer with pending transactions (false if none). */
-bool mempool_next_nonce(const struct mempool *m, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
+/* The nonce the account's next transaction must carry, counting its pending
+ * ones. */
+int mempool_next_nonce(struct mempool *m, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
 void mempool_remove(struct mempool *m, const uint8_t hash[HASH_LEN]);
-/* After a block: run the stateful checks again over every entry, in order,
- * against the new state, and drop the ones that no longer pass. Returns
- * the number dropped, or a negative tally_err if the store failed. */
-long mempool_recheck(struct mempool *m, struct store *s);
+/* After a block (the committed state changed): a new check state, every
+ * pending transaction applied to it again in order at bc, and the ones that
+ * no longer apply dropped, each reported to dropped (may be NULL) with the
+ * reason. Returns the number dropped, or a negative tally_err if the store
+ * failed. */
+long mempool_recheck(struct mempool *m, const struct block_ctx *bc,
+		     void (*dropped)(void *ctx, const struct mempool_entry *e, const char *why),
+		     void *ctx);
 
 #endif

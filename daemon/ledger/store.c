@@ -1,16 +1,17 @@
 /* The ledger's SQLite store (see store.h).
  *
- * Schema (version 1):
+ * Schema (version 2):
  *   meta(key TEXT PK, value BLOB)            chain_id, genesis_hash, schema_version,
- *                                            usage_size, priorities, ...
+ *                                            priorities, ...
  *   blocks(height PK, id UNIQUE, header, body, cert, next_vals)
  *                                            body = block_encode() (header + txs);
  *                                            next_vals = the validator set for the
  *                                            next height when it changes, else NULL
  *   txs(hash PK, height -> blocks, idx, kind, signer, bytes)
- *   accounts(pubkey PK, balance, nonce, bucket)
- *   validators(pubkey PK, stake, jailed, bucket)
- *   leases(id PK, tenant, provider, state, bucket, value = lease_encode_to())
+ *   state(key PK, bucket, value)             the state entries of lib/chain/state.h
+ *   leases(id PK, tenant, provider, state, key)
+ *                                            an index of the lease entries (key:
+ *                                            theirs in state), for the API's lists
  *   usage(idx PK, tx_hash -> txs, lease_id, seq)   UNIQUE(lease_id, seq)
  *   usage_nodes(level, idx, hash) PK(level, idx)  perfect-subtree hashes
  *   buckets(bucket PK, hash)                 non-empty state-root buckets only
@@ -44,16 +45,11 @@ static const char schema_sql[] =
 	/* Foreign-key children need indexes: without them SQLite scans the
 	 * child table whenever a parent row is inserted. */
 	"CREATE INDEX IF NOT EXISTS txs_height ON txs(height);"
-	"CREATE TABLE IF NOT EXISTS accounts(pubkey BLOB PRIMARY KEY, balance INTEGER NOT NULL,"
-	" nonce INTEGER NOT NULL, bucket INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS accounts_bucket ON accounts(bucket, pubkey);"
-	"CREATE TABLE IF NOT EXISTS validators(pubkey BLOB PRIMARY KEY, stake INTEGER NOT NULL,"
-	" jailed INTEGER NOT NULL, bucket INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS validators_bucket ON validators(bucket, pubkey);"
-	"CREATE TABLE IF NOT EXISTS leases(id BLOB PRIMARY KEY, tenant BLOB NOT NULL,"
-	" provider BLOB NOT NULL, state INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+	"CREATE TABLE IF NOT EXISTS state(key BLOB PRIMARY KEY, bucket INTEGER NOT NULL,"
 	" value BLOB NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS leases_bucket ON leases(bucket, id);"
+	"CREATE INDEX IF NOT EXISTS state_bucket ON state(bucket, key);"
+	"CREATE TABLE IF NOT EXISTS leases(id BLOB PRIMARY KEY, tenant BLOB NOT NULL,"
+	" provider BLOB NOT NULL, state INTEGER NOT NULL, key BLOB NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS leases_tenant ON leases(tenant, id);"
 	"CREATE INDEX IF NOT EXISTS leases_provider ON leases(provider, id);"
 	"CREATE TABLE IF NOT EXISTS usage(idx INTEGER PRIMARY KEY, tx_hash BLOB NOT NULL"
@@ -67,14 +63,13 @@ static const char schema_sql[] =
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_META_GET, ST_META_PUT,
-	ST_ACC_GET, ST_ACC_PUT,
-	ST_VAL_GET, ST_VAL_PUT, ST_VAL_ALL,
-	ST_LEASE_GET, ST_LEASE_PUT, ST_LEASE_ALL,
+	ST_STATE_GET, ST_STATE_PUT, ST_STATE_TYPE, ST_STATE_BUCKET,
+	ST_LEASE_IDX_PUT, ST_LEASE_ALL,
 	ST_TX_PUT, ST_TX_GET,
 	ST_USAGE_PUT, ST_USAGE_OF, ST_USAGE_AT,
 	ST_NODE_GET, ST_NODE_PUT,
 	ST_BLOCK_PUT, ST_BLOCK_GET, ST_TIP,
-	ST_BKT_ACC, ST_BKT_VAL, ST_BKT_LEASE, ST_BKT_PUT, ST_BKT_DEL, ST_BKT_ALL,
+	ST_BKT_PUT, ST_BKT_DEL, ST_BKT_ALL,
 	ST__COUNT
 };
 
@@ -84,19 +79,16 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
-	[ST_ACC_GET] = "SELECT balance, nonce FROM accounts WHERE pubkey = ?1",
-	[ST_ACC_PUT] = "INSERT OR REPLACE INTO accounts(pubkey, balance, nonce, bucket)"
-		       " VALUES (?1, ?2, ?3, ?4)",
-	[ST_VAL_GET] = "SELECT stake, jailed FROM validators WHERE pubkey = ?1",
-	[ST_VAL_PUT] = "INSERT OR REPLACE INTO validators(pubkey, stake, jailed, bucket)"
-		       " VALUES (?1, ?2, ?3, ?4)",
-	[ST_VAL_ALL] = "SELECT pubkey, stake, jailed FROM validators ORDER BY pubkey",
-	[ST_LEASE_GET] = "SELECT value FROM leases WHERE id = ?1",
-	[ST_LEASE_PUT] = "INSERT OR REPLACE INTO leases(id, tenant, provider, state, bucket, value)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_LEASE_ALL] = "SELECT value FROM leases WHERE (?1 IS NULL OR tenant = ?1)"
-			 " AND (?2 IS NULL OR provider = ?2) AND (?3 = 0 OR state = ?3)"
-			 " ORDER BY id",
+	[ST_STATE_GET] = "SELECT value FROM state WHERE key = ?1",
+	[ST_STATE_PUT] = "INSERT OR REPLACE INTO state(key, bucket, value) VALUES (?1, ?2, ?3)",
+	/* Keys of one type: from the type byte up to (not including) the next. */
+	[ST_STATE_TYPE] = "SELECT key, value FROM state WHERE key >= ?1 AND key < ?2 ORDER BY key",
+	[ST_STATE_BUCKET] = "SELECT key, value FROM state WHERE bucket = ?1 ORDER BY key",
+	[ST_LEASE_IDX_PUT] = "INSERT OR REPLACE INTO leases(id, tenant, provider, state, key)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_LEASE_ALL] = "SELECT s.value FROM leases l JOIN state s ON s.key = l.key"
+			 " WHERE (?1 IS NULL OR l.tenant = ?1) AND (?2 IS NULL OR l.provider = ?2)"
+			 " AND (?3 = 0 OR l.state = ?3) ORDER BY l.id",
 	[ST_TX_PUT] = "INSERT INTO txs(hash, height, idx, kind, signer, bytes)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_TX_GET] = "SELECT bytes, height, idx FROM txs WHERE hash = ?1",
@@ -109,10 +101,6 @@ static const char *const stmt_sql[ST__COUNT] = {
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_BLOCK_GET] = "SELECT id, header, body, cert, next_vals FROM blocks WHERE height = ?1",
 	[ST_TIP] = "SELECT COALESCE(MAX(height), 0) FROM blocks",
-	[ST_BKT_ACC] = "SELECT pubkey, balance, nonce FROM accounts WHERE bucket = ?1 ORDER BY pubkey",
-	[ST_BKT_VAL] = "SELECT pubkey, stake, jailed FROM validators WHERE bucket = ?1"
-		       " ORDER BY pubkey",
-	[ST_BKT_LEASE] = "SELECT id, value FROM leases WHERE bucket = ?1 ORDER BY id",
 	[ST_BKT_PUT] = "INSERT OR REPLACE INTO buckets(bucket, hash) VALUES (?1, ?2)",
 	[ST_BKT_DEL] = "DELETE FROM buckets WHERE bucket = ?1",
 	[ST_BKT_ALL] = "SELECT bucket, hash FROM buckets ORDER BY bucket",
@@ -122,9 +110,6 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	struct merkle_store merkle;
-	uint8_t dirty_bits[STATE_BUCKETS / 8];
-	uint32_t *dirty;
-	size_t ndirty;
 };
 
 static int map_err(struct store *s, int rc)
@@ -252,11 +237,6 @@ int store_open(struct store **out, const char *path, char *why)
 	*out = NULL;
 	if (!s)
 		return TALLY_E_NOMEM;
-	s->dirty = malloc(sizeof(uint32_t) * STATE_BUCKETS);
-	if (!s->dirty) {
-		free(s);
-		return TALLY_E_NOMEM;
-	}
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -303,7 +283,6 @@ void store_close(struct store *s)
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
-	free(s->dirty);
 	free(s);
 }
 
@@ -327,7 +306,6 @@ void store_rollback(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		run(s, s->st[ST_ROLLBACK]);
-	store_clear_dirty(s);
 }
 
 int store_meta_get(struct store *s, const char *key, uint8_t **val, size_t *len)
@@ -352,142 +330,70 @@ int store_meta_put(struct store *s, const char *key, const void *val, size_t len
 	return run(s, st);
 }
 
-/* --- state entries and their buckets -------------------------------------- */
+/* --- state entries (struct state_backend) ---------------------------------- */
 
-uint32_t state_bucket_of(uint8_t type, const uint8_t id[32])
+static int state_get(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
+		     size_t *vlen)
 {
-	uint8_t key[33], h[HASH_LEN];
+	struct store *s = ctx;
+	sqlite3_stmt *st = s->st[ST_STATE_GET];
+	int rc = row_by_blob(s, st, key, (int)klen);
+	int n;
 
-	key[0] = type;
-	memcpy(key + 1, id, 32);
-	sha256(key, sizeof(key), h);
-	return (uint32_t)h[0] << 8 | h[1];
-}
-
-static void mark_dirty(struct store *s, uint32_t bucket)
-{
-	uint8_t bit = 1u << (bucket & 7);
-
-	if (s->dirty_bits[bucket >> 3] & bit)
-		return;
-	s->dirty_bits[bucket >> 3] |= bit;
-	s->dirty[s->ndirty++] = bucket;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-int store_take_dirty(struct store *s, uint32_t **out, size_t *n)
-{
-	*out = NULL;
-	*n = s->ndirty;
-	if (!s->ndirty)
-		return 0;
-	*out = malloc(sizeof(uint32_t) * s->ndirty);
-	if (!*out)
-		return TALLY_E_NOMEM;
-	memcpy(*out, s->dirty, sizeof(uint32_t) * s->ndirty);
-	qsort(*out, *n, sizeof(uint32_t), cmp_u32);
-	store_clear_dirty(s);
-	return 0;
-}
-
-void store_clear_dirty(struct store *s)
-{
-	memset(s->dirty_bits, 0, sizeof(s->dirty_bits));
-	s->ndirty = 0;
-}
-
-void account_value_encode(struct enc *e, const struct account *a)
-{
-	enc_u64(e, a->balance);
-	enc_u64(e, a->nonce);
-}
-
-void validator_value_encode(struct enc *e, const struct validator_entry *v)
-{
-	enc_u64(e, v->stake);
-	enc_bool(e, v->jailed);
-}
-
-/* Accounts and validators are both a pubkey with two integers (balance and
- * nonce; stake and jailed) and a bucket. Reads the two integers of pub with
- * statement id: 0, or TALLY_E_NOTFOUND with both zero. */
-static int pubkey_pair_get(struct store *s, enum stmt_id id, const uint8_t pub[PUBKEY_LEN],
-			   uint64_t *x, uint64_t *y)
-{
-	sqlite3_stmt *st = s->st[id];
-	int rc = row_by_blob(s, st, pub, PUBKEY_LEN);
-
-	*x = rc ? 0 : (uint64_t)sqlite3_column_int64(st, 0);
-	*y = rc ? 0 : (uint64_t)sqlite3_column_int64(st, 1);
+	if (!rc) {
+		n = sqlite3_column_bytes(st, 0);
+		if ((size_t)n > cap) {
+			rc = TALLY_E_STORE;
+		} else {
+			memcpy(val, sqlite3_column_blob(st, 0), n);
+			*vlen = (size_t)n;
+		}
+	}
 	finish(st);
 	return rc;
 }
 
-/* Writes the two integers of pub, a key of type, and marks its bucket dirty. */
-static int pubkey_pair_put(struct store *s, enum stmt_id id, uint8_t type,
-			   const uint8_t pub[PUBKEY_LEN], uint64_t x, uint64_t y)
+/* A lease entry also updates the index the API's lists read. */
+static int lease_index_put(struct store *s, const uint8_t *key, size_t klen,
+			   const uint8_t *val, size_t vlen)
 {
-	sqlite3_stmt *st = s->st[id];
-	uint32_t bucket = state_bucket_of(type, pub);
+	sqlite3_stmt *st = s->st[ST_LEASE_IDX_PUT];
+	struct lease l;
 
-	sqlite3_bind_blob(st, 1, pub, PUBKEY_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)x);
-	sqlite3_bind_int64(st, 3, (int64_t)y);
-	sqlite3_bind_int(st, 4, (int)bucket);
-	mark_dirty(s, bucket);
+	if (lease_decode(&l, val, vlen))
+		return TALLY_E_STORE;
+	sqlite3_bind_blob(st, 1, l.id, LEASE_ID_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, l.contract.tenant, PUBKEY_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, l.contract.provider, PUBKEY_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 4, l.state);
+	sqlite3_bind_blob(st, 5, key, (int)klen, SQLITE_STATIC);
 	return run(s, st);
 }
 
-int store_account_get(struct store *s, const uint8_t pub[PUBKEY_LEN], struct account *a)
+static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+		     size_t vlen)
 {
-	memset(a, 0, sizeof(*a));
-	return pubkey_pair_get(s, ST_ACC_GET, pub, &a->balance, &a->nonce);
-}
-
-int store_account_put(struct store *s, const uint8_t pub[PUBKEY_LEN], const struct account *a)
-{
-	return pubkey_pair_put(s, ST_ACC_PUT, STATE_KEY_ACCOUNT, pub, a->balance, a->nonce);
-}
-
-int store_validator_get(struct store *s, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v)
-{
-	uint64_t jailed;
+	struct store *s = ctx;
+	sqlite3_stmt *st = s->st[ST_STATE_PUT];
 	int rc;
 
-	memset(v, 0, sizeof(*v));
-	rc = pubkey_pair_get(s, ST_VAL_GET, pub, &v->stake, &jailed);
-	v->jailed = jailed != 0;
+	sqlite3_bind_blob(st, 1, key, (int)klen, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)state_bucket_of(key, klen));
+	sqlite3_bind_blob(st, 3, val, (int)vlen, SQLITE_STATIC);
+	rc = run(s, st);
+	if (!rc && klen == STATE_KEY_LEN && key[0] == STATE_KEY_LEASE)
+		rc = lease_index_put(s, key, klen, val, vlen);
 	return rc;
 }
 
-int store_validator_put(struct store *s, const uint8_t pub[PUBKEY_LEN],
-			const struct validator_entry *v)
+/* Runs fn over the rows (key, value) of a prepared statement. */
+static int entry_rows(struct store *s, sqlite3_stmt *st, state_entry_fn fn, void *fctx)
 {
-	return pubkey_pair_put(s, ST_VAL_PUT, STATE_KEY_VALIDATOR, pub, v->stake, v->jailed);
-}
-
-int store_validator_each(struct store *s,
-			 int (*fn)(void *ctx, const uint8_t pub[PUBKEY_LEN],
-				   const struct validator_entry *v), void *ctx)
-{
-	sqlite3_stmt *st = s->st[ST_VAL_ALL];
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint8_t pub[PUBKEY_LEN];
-		struct validator_entry v = {
-			.stake = (uint64_t)sqlite3_column_int64(st, 1),
-			.jailed = sqlite3_column_int(st, 2) != 0,
-		};
-		rc = blob_copy(st, 0, pub, PUBKEY_LEN);
-		if (!rc)
-			rc = fn(ctx, pub, &v);
+		rc = fn(fctx, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0),
+			sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
 		if (rc)
 			goto out;
 	}
@@ -497,46 +403,109 @@ out:
 	return rc;
 }
 
-static int lease_from_row(sqlite3_stmt *st, int col, struct lease *l)
+static int state_scan_type(void *ctx, uint8_t type, state_entry_fn fn, void *fctx)
 {
-	return lease_decode(l, sqlite3_column_blob(st, col), sqlite3_column_bytes(st, col)) ?
-	       TALLY_E_STORE : 0;
+	struct store *s = ctx;
+	sqlite3_stmt *st = s->st[ST_STATE_TYPE];
+	uint8_t lo = type, hi = (uint8_t)(type + 1);
+
+	sqlite3_bind_blob(st, 1, &lo, 1, SQLITE_TRANSIENT);
+	if (type == 0xff)
+		sqlite3_bind_blob(st, 2, "\xff\xff", 2, SQLITE_STATIC);  /* above every 0xff key */
+	else
+		sqlite3_bind_blob(st, 2, &hi, 1, SQLITE_TRANSIENT);
+	return entry_rows(s, st, fn, fctx);
 }
 
-int store_lease_get(struct store *s, const uint8_t id[LEASE_ID_LEN], struct lease *l)
+static int state_scan_bucket(void *ctx, uint32_t bucket, state_entry_fn fn, void *fctx)
 {
-	sqlite3_stmt *st = s->st[ST_LEASE_GET];
+	struct store *s = ctx;
+	sqlite3_stmt *st = s->st[ST_STATE_BUCKET];
+
+	sqlite3_bind_int(st, 1, (int)bucket);
+	return entry_rows(s, st, fn, fctx);
+}
+
+static int state_usage_append(void *ctx, uint64_t index, const uint8_t leaf_hash[HASH_LEN],
+			      const uint8_t tx_hash[HASH_LEN],
+			      const uint8_t lease_id[LEASE_ID_LEN], uint64_t seq)
+{
+	struct store *s = ctx;
+	sqlite3_stmt *st = s->st[ST_USAGE_PUT];
+	int rc = merkle_append(&s->merkle, index, leaf_hash);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, (int64_t)index);
+	sqlite3_bind_blob(st, 2, tx_hash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, lease_id, LEASE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (int64_t)seq);
+	return run(s, st);
+}
+
+static int state_usage_root(void *ctx, uint64_t size, uint8_t out[HASH_LEN])
+{
+	struct store *s = ctx;
+
+	return merkle_root(&s->merkle, size, out);
+}
+
+static int state_bucket_hash_put(void *ctx, uint32_t bucket, const uint8_t hash[HASH_LEN])
+{
+	static const uint8_t zero[HASH_LEN];
+	struct store *s = ctx;
+	sqlite3_stmt *st;
+
+	if (!memcmp(hash, zero, HASH_LEN)) {
+		st = s->st[ST_BKT_DEL];
+		sqlite3_bind_int(st, 1, (int)bucket);
+		return run(s, st);
+	}
+	st = s->st[ST_BKT_PUT];
+	sqlite3_bind_int(st, 1, (int)bucket);
+	sqlite3_bind_blob(st, 2, hash, HASH_LEN, SQLITE_STATIC);
+	return run(s, st);
+}
+
+static int state_bucket_hash_each(void *ctx,
+				  int (*fn)(void *fctx, uint32_t bucket,
+					    const uint8_t hash[HASH_LEN]), void *fctx)
+{
+	struct store *s = ctx;
+	sqlite3_stmt *st = s->st[ST_BKT_ALL];
 	int rc;
 
-	rc = row_by_blob(s, st, id, LEASE_ID_LEN);
-	if (!rc)
-		rc = lease_from_row(st, 0, l);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint8_t h[HASH_LEN];
+		int64_t b = sqlite3_column_int64(st, 0);
+
+		rc = (b < 0 || b >= STATE_BUCKETS) ? TALLY_E_STORE : blob_copy(st, 1, h, HASH_LEN);
+		if (!rc)
+			rc = fn(fctx, (uint32_t)b, h);
+		if (rc)
+			goto out;
+	}
+	rc = rows_end(s, rc);
+out:
 	finish(st);
 	return rc;
 }
 
-int store_lease_put(struct store *s, const struct lease *l)
+struct state_backend store_state_backend(struct store *s)
 {
-	sqlite3_stmt *st = s->st[ST_LEASE_PUT];
-	uint32_t bucket = state_bucket_of(STATE_KEY_LEASE, l->id);
-	struct enc e;
-	int rc;
+	struct state_backend be = {
+		.ctx = s,
+		.get = state_get,
+		.put = state_put,
+		.scan_type = state_scan_type,
+		.scan_bucket = state_scan_bucket,
+		.usage_append = state_usage_append,
+		.usage_root = state_usage_root,
+		.bucket_hash_put = state_bucket_hash_put,
+		.bucket_hash_each = state_bucket_hash_each,
+	};
 
-	enc_init(&e);
-	lease_encode_to(&e, l);
-	if ((rc = enc_error(&e)))
-		goto out;
-	sqlite3_bind_blob(st, 1, l->id, LEASE_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, l->contract.tenant, PUBKEY_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, l->contract.provider, PUBKEY_LEN, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, l->state);
-	sqlite3_bind_int(st, 5, (int)bucket);
-	sqlite3_bind_blob(st, 6, e.buf, (int)e.len, SQLITE_STATIC);
-	mark_dirty(s, bucket);
-	rc = run(s, st);
-out:
-	enc_free(&e);
-	return rc;
+	return be;
 }
 
 int store_lease_each(struct store *s, const struct lease_filter *f,
@@ -553,7 +522,8 @@ int store_lease_each(struct store *s, const struct lease_filter *f,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct lease l;
 
-		rc = lease_from_row(st, 0, &l);
+		rc = lease_decode(&l, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0)) ?
+		     TALLY_E_STORE : 0;
 		if (!rc)
 			rc = fn(ctx, &l);
 		if (rc)
@@ -597,18 +567,6 @@ int store_tx_get(struct store *s, const uint8_t hash[HASH_LEN], uint8_t **bytes,
 	}
 	finish(st);
 	return rc;
-}
-
-int store_usage_put(struct store *s, uint64_t index, const uint8_t tx_hash[HASH_LEN],
-		    const uint8_t lease_id[LEASE_ID_LEN], uint64_t seq)
-{
-	sqlite3_stmt *st = s->st[ST_USAGE_PUT];
-
-	sqlite3_bind_int64(st, 1, (int64_t)index);
-	sqlite3_bind_blob(st, 2, tx_hash, HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, lease_id, LEASE_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (int64_t)seq);
-	return run(s, st);
 }
 
 int store_usage_each(struct store *s, const uint8_t lease_id[LEASE_ID_LEN],
@@ -722,130 +680,6 @@ int store_tip_height(struct store *s, uint64_t *height)
 	} else {
 		rc = map_err(s, rc);
 	}
-	finish(st);
-	return rc;
-}
-
-/* --- state-root buckets ---------------------------------------------------- */
-
-/* One entry of a bucket: u32 len key | key | u32 len value | value. */
-static void bucket_entry(struct sha256_stream *h, uint8_t type, const void *id,
-			 const struct enc *value)
-{
-	struct enc e;
-	size_t len;
-	uint8_t *buf;
-
-	enc_init(&e);
-	enc_u32(&e, 33);
-	enc_u8(&e, type);
-	enc_fixed(&e, id, 32);
-	enc_u32(&e, (uint32_t)value->len);
-	enc_fixed(&e, value->buf, value->len);
-	if (enc_error(&e))
-		abort();   /* a wrong state root is worse than stopping */
-	buf = enc_take(&e, &len);
-	sha256_add(h, buf, len);
-	free(buf);
-}
-
-static int bucket_rows(struct store *s, enum stmt_id id, uint32_t bucket,
-		       struct sha256_stream *h, bool *any)
-{
-	sqlite3_stmt *st = s->st[id];
-	int rc;
-
-	sqlite3_bind_int(st, 1, (int)bucket);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct enc v;
-
-		if (sqlite3_column_bytes(st, 0) != 32) {
-			rc = TALLY_E_STORE;
-			goto out;
-		}
-		enc_init(&v);
-		if (id == ST_BKT_ACC) {
-			struct account a = { (uint64_t)sqlite3_column_int64(st, 1),
-					     (uint64_t)sqlite3_column_int64(st, 2) };
-			account_value_encode(&v, &a);
-			bucket_entry(h, STATE_KEY_ACCOUNT, sqlite3_column_blob(st, 0), &v);
-		} else if (id == ST_BKT_VAL) {
-			struct validator_entry ve = { (uint64_t)sqlite3_column_int64(st, 1),
-						      sqlite3_column_int(st, 2) != 0 };
-			validator_value_encode(&v, &ve);
-			bucket_entry(h, STATE_KEY_VALIDATOR, sqlite3_column_blob(st, 0), &v);
-		} else {
-			enc_fixed(&v, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
-			bucket_entry(h, STATE_KEY_LEASE, sqlite3_column_blob(st, 0), &v);
-		}
-		rc = enc_error(&v);
-		enc_free(&v);
-		if (rc)
-			goto out;
-		*any = true;
-	}
-	rc = rows_end(s, rc);
-out:
-	finish(st);
-	return rc;
-}
-
-int store_bucket_compute(struct store *s, uint32_t bucket, uint8_t out[HASH_LEN])
-{
-	struct sha256_stream *h = sha256_begin();
-	const uint8_t tag = 0x02;
-	bool any = false;
-	int rc;
-
-	sha256_add(h, &tag, 1);
-	/* Key order = type byte first, so accounts, then validators, then
-	 * leases, each in ascending id order (SQLite compares BLOBs with memcmp). */
-	rc = bucket_rows(s, ST_BKT_ACC, bucket, h, &any);
-	if (!rc)
-		rc = bucket_rows(s, ST_BKT_VAL, bucket, h, &any);
-	if (!rc)
-		rc = bucket_rows(s, ST_BKT_LEASE, bucket, h, &any);
-	sha256_end(h, out);
-	if (!any)
-		memset(out, 0, HASH_LEN);
-	return rc;
-}
-
-int store_bucket_put(struct store *s, uint32_t bucket, const uint8_t hash[HASH_LEN])
-{
-	static const uint8_t zero[HASH_LEN];
-	sqlite3_stmt *st;
-
-	if (!memcmp(hash, zero, HASH_LEN)) {
-		st = s->st[ST_BKT_DEL];
-		sqlite3_bind_int(st, 1, (int)bucket);
-		return run(s, st);
-	}
-	st = s->st[ST_BKT_PUT];
-	sqlite3_bind_int(st, 1, (int)bucket);
-	sqlite3_bind_blob(st, 2, hash, HASH_LEN, SQLITE_STATIC);
-	return run(s, st);
-}
-
-int store_bucket_each(struct store *s,
-		      int (*fn)(void *ctx, uint32_t bucket, const uint8_t hash[HASH_LEN]),
-		      void *ctx)
-{
-	sqlite3_stmt *st = s->st[ST_BKT_ALL];
-	int rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint8_t h[HASH_LEN];
-		int64_t b = sqlite3_column_int64(st, 0);
-
-		rc = (b < 0 || b >= STATE_BUCKETS) ? TALLY_E_STORE : blob_copy(st, 1, h, HASH_LEN);
-		if (!rc)
-			rc = fn(ctx, (uint32_t)b, h);
-		if (rc)
-			goto out;
-	}
-	rc = rows_end(s, rc);
-out:
 	finish(st);
 	return rc;
 }

@@ -1,11 +1,11 @@
-/* The ledger's SQLite store: blocks, transactions, state (accounts,
- * validators, leases), the usage log and its Merkle nodes, state-root bucket
- * hashes and metadata, in one database file.
+/* The ledger's SQLite store: blocks, transactions, the state entries of
+ * lib/chain/state.h (through the struct state_backend it provides), the
+ * usage log and its Merkle nodes, state-root bucket hashes and metadata, in
+ * one database file.
  *
  * Every write of a block happens between store_begin() and store_commit(),
  * in ONE SQLite transaction, so a crash leaves a block wholly there or wholly
- * absent. Writes to state entries mark their state-root bucket dirty; the
- * state-root code (state.c) takes the dirty list at the end of a block.
+ * absent.
  *
  * SQLite errors map to TALLY_E_DISKFULL (SQLITE_FULL, or an I/O error whose
  * cause is ENOSPC) or TALLY_E_STORE. */
@@ -17,28 +17,11 @@
 #include <stdint.h>
 
 #include "contracts/contract.h"
+#include "lib/chain/state.h"
 #include "lib/crypto.h"
 #include "lib/merkle.h"
 
-#define STORE_SCHEMA_VERSION 1
-#define STATE_BUCKETS 65536
-
-/* Key types of state entries (first byte of the state key). */
-enum state_key_type {
-	STATE_KEY_ACCOUNT = 1,
-	STATE_KEY_VALIDATOR = 2,
-	STATE_KEY_LEASE = 3,
-};
-
-struct account {
-	uint64_t balance;
-	uint64_t nonce;
-};
-
-struct validator_entry {
-	uint64_t stake;
-	bool jailed;
-};
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -57,18 +40,8 @@ void store_rollback(struct store *s);
 int store_meta_get(struct store *s, const char *key, uint8_t **val, size_t *len);
 int store_meta_put(struct store *s, const char *key, const void *val, size_t len);
 
-/* Missing accounts read as zero balance and nonce with TALLY_E_NOTFOUND. */
-int store_account_get(struct store *s, const uint8_t pub[PUBKEY_LEN], struct account *a);
-int store_account_put(struct store *s, const uint8_t pub[PUBKEY_LEN], const struct account *a);
-int store_validator_get(struct store *s, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v);
-int store_validator_put(struct store *s, const uint8_t pub[PUBKEY_LEN],
-			const struct validator_entry *v);
-/* Every validator in ascending pubkey order. */
-int store_validator_each(struct store *s,
-			 int (*fn)(void *ctx, const uint8_t pub[PUBKEY_LEN],
-				   const struct validator_entry *v), void *ctx);
-int store_lease_get(struct store *s, const uint8_t id[LEASE_ID_LEN], struct lease *l);
-int store_lease_put(struct store *s, const struct lease *l);
+/* The state entries, for state_open(). */
+struct state_backend store_state_backend(struct store *s);
 
 /* Leases matching the filter (NULL/0 fields match anything), in id order. */
 struct lease_filter {
@@ -85,8 +58,6 @@ int store_tx_put(struct store *s, const uint8_t hash[HASH_LEN], uint64_t height,
 int store_tx_get(struct store *s, const uint8_t hash[HASH_LEN], uint8_t **bytes, size_t *len,
 		 uint64_t *height, uint32_t *index);
 
-int store_usage_put(struct store *s, uint64_t index, const uint8_t tx_hash[HASH_LEN],
-		    const uint8_t lease_id[LEASE_ID_LEN], uint64_t seq);
 /* A lease's usage records in seq order: log index and tx hash. */
 int store_usage_each(struct store *s, const uint8_t lease_id[LEASE_ID_LEN],
 		     int (*fn)(void *ctx, uint64_t index, uint64_t seq,
@@ -110,24 +81,5 @@ int store_block_get(struct store *s, uint64_t height, struct stored_block *b);
 void stored_block_free(struct stored_block *b);
 /* Highest stored height, 0 when there is no block. */
 int store_tip_height(struct store *s, uint64_t *height);
-
-/* State-root buckets. */
-uint32_t state_bucket_of(uint8_t type, const uint8_t id[32]);
-/* Computes a bucket's hash from the state tables (32 zero bytes if empty). */
-int store_bucket_compute(struct store *s, uint32_t bucket, uint8_t out[HASH_LEN]);
-/* Stores a bucket hash; an all-zero hash deletes the row. */
-int store_bucket_put(struct store *s, uint32_t bucket, const uint8_t hash[HASH_LEN]);
-int store_bucket_each(struct store *s,
-		      int (*fn)(void *ctx, uint32_t bucket, const uint8_t hash[HASH_LEN]),
-		      void *ctx);
-/* Buckets written since the last call (each once), in ascending order.
- * *out is malloc'd (may be NULL when n is 0). */
-int store_take_dirty(struct store *s, uint32_t **out, size_t *n);
-/* Forget dirty marks (after a rollback). */
-void store_clear_dirty(struct store *s);
-
-/* Encoded state values, as hashed into buckets. */
-void account_value_encode(struct enc *e, const struct account *a);
-void validator_value_encode(struct enc *e, const struct validator_entry *v);
 
 #endif

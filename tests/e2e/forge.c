@@ -11,7 +11,7 @@
 
 #include "contracts/contract.h"
 #include "lib/codec.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 static char *slurp(const char *path)
 {

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/chainfile.h"
+#include "lib/chain/chainfile.h"
 #include "lib/codec.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 struct where {
 	struct block *b;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/chain/exec.h"
+#include "lib/chain/memstate.h"
 #include "lib/merkle.h"
 
 #define CHAIN_ID "audit-test"
@@ -85,11 +87,18 @@ static void add(struct pending *p, uint8_t *bytes, size_t len)
 	p->lens[p->n++] = len;
 }
 
+/* The chain's state as its blocks are built: each header's roots are what
+ * executing its transactions produces, as a validator computes them. */
+static struct memstate *mem;
+static struct state state;
+
 static void finish_block(struct fixture *f, size_t i, struct pending *p,
 			 struct merkle_frontier *usage)
 {
 	struct block *b = &f->blocks[i];
 	struct block_header *h = &b->header;
+	struct exec_result r;
+	char why[WHY_MAX] = "";
 	struct vote v;
 	struct tx t;
 
@@ -115,11 +124,10 @@ static void finish_block(struct fixture *f, size_t i, struct pending *p,
 		genesis_hash(&f->genesis, h->prev_block_id);
 	else
 		block_id(&f->blocks[i - 1].header, h->prev_block_id);
-	block_txs_root(b, h->txs_root);
-	h->usage_size = usage->size;
-	merkle_frontier_root(usage, h->usage_root);
+	ck_assert_msg(exec_block(&state, b, NULL, NULL, &r, NULL, why) == 0, "%s", why);
+	exec_fill_header(h, &r);
+	ck_assert_uint_eq(h->usage_size, usage->size);
 	valset_hash(&f->genesis.validators, h->validators_hash);
-	memcpy(h->next_validators_hash, h->validators_hash, HASH_LEN);
 	memcpy(h->proposer, f->validator.pub, PUBKEY_LEN);
 	if (i > 0)
 		cert_hash(&f->certs[i - 1], h->last_commit_hash);
@@ -176,6 +184,12 @@ void fixture_build(struct fixture *f)
 	seed_key(&f->tenant, 0x22);
 	make_genesis(f);
 	merkle_frontier_init(&usage);
+	mem = memstate_new();
+	ck_assert_ptr_nonnull(mem);
+	struct state_backend be = memstate_backend(mem);
+	ck_assert_int_eq(state_open(&state, &be, 0), 0);
+	ck_assert_int_eq(state_load_genesis(&state, &f->genesis), 0);
+	ck_assert_int_eq(state_root_update(&state), 0);
 
 	memset(&t, 0, sizeof(t));
 	t.kind = TX_TRANSFER;
@@ -219,6 +233,8 @@ void fixture_build(struct fixture *f)
 	bytes = sign_tx(&t, &f->tenant, &len);
 	add(&p, bytes, len);
 	finish_block(f, 6, &p, &usage);
+	state_close(&state);
+	memstate_free(mem);
 
 	/* What the ledger settled, written out by hand from the prices. */
 	struct lease *s = &f->settled;

@@ -1,8 +1,8 @@
 /* A small, real chain built in memory for the auditor and chain-file tests:
  * one validator (also the provider), one tenant, one lease with four usage
- * records and a tenant close, every transaction signed, every block with a
- * valid transactions root, usage-log root and commit certificate. The state
- * root is zero: neither the auditor nor chain verification checks it.
+ * records and a tenant close, every transaction signed, every block with the
+ * transactions root, usage log, state root and next validator set that
+ * executing it gives (lib/chain/exec.h), and a commit certificate.
  *
  *   block 1  TRANSFER (tenant -> provider), so that the lease opens later
  *   block 2  LEASE_OPEN
@@ -19,9 +19,9 @@
 #define TALLY_TEST_CHAIN_FIXTURE_H
 
 #include "contracts/contract.h"
-#include "lib/block.h"
-#include "lib/genesis.h"
-#include "lib/tx.h"
+#include "lib/chain/block.h"
+#include "lib/chain/genesis.h"
+#include "lib/chain/tx.h"
 
 #define FIXTURE_BLOCKS 7
 #define FIXTURE_RECORDS 4

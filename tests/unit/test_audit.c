@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/audit.h"
+#include "lib/chain/audit.h"
 #include "lib/errors.h"
 #include "tests/unit/chain_fixture.h"
 

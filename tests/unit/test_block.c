@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/block.h"
+#include "lib/chain/block.h"
 #include "lib/errors.h"
 #include "lib/merkle.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define CHAIN "tally-test"
 #define NKEYS 3

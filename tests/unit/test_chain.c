@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/chain.h"
+#include "lib/chain/verify.h"
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define CHAIN "tally-test"
 #define T0 1700000000000000000ull

@@ -12,6 +12,15 @@
 #define T0 1700000000000000000ull   /* block time of LEASE_START, unix ns */
 #define TERM (3600 * S)
 
+static const uint8_t TENANT[PUBKEY_LEN] = { 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+					    0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+					    0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+					    0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11 };
+static const uint8_t PROVIDER[PUBKEY_LEN] = { 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
+					      0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
+					      0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
+					      0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22 };
+
 /* 2 vCPUs, 2 GiB, no GPU, an hour metered by the minute: one vCPU busy
  * for a minute costs 60 x 12 + 240 = 960, both busy 1680. */
 static void make_contract(struct lease_contract *c)
@@ -52,7 +61,7 @@ static void running_lease(struct lease *l, uint64_t deposit)
 	make_contract(&c);
 	c.deposit = deposit;
 	open_lease(l, &c);
-	ck_assert_int_eq(lease_start(l, T0, why), 0);
+	ck_assert_int_eq(lease_start(l, PROVIDER, T0, why), 0);
 }
 
 /* The record that correctly follows the lease's last one. */
@@ -91,7 +100,7 @@ static uint64_t apply_ok(struct lease *l, const struct usage_record *u)
 	char why[WHY_MAX];
 
 	record_hash(u, h);
-	ck_assert_msg(lease_apply_usage(l, u, h, &ch, &paid, why) == 0, "%s", why);
+	ck_assert_msg(lease_apply_usage(l, PROVIDER, u, h, &ch, &paid, why) == 0, "%s", why);
 	ck_assert_mem_eq(l->last_usage_hash, h, HASH_LEN);
 	return paid;
 }
@@ -109,7 +118,7 @@ static void apply_refused(struct lease *l, const struct usage_record *u, int wan
 
 	memcpy(&before, l, sizeof(before));   /* padding too, for memcmp */
 	record_hash(u, h);
-	rc = lease_apply_usage(l, u, h, &ch, &paid, why);
+	rc = lease_apply_usage(l, PROVIDER, u, h, &ch, &paid, why);
 	ck_assert_msg(rc == want_rc, "rc %d (%s), want %d", rc, why, want_rc);
 	ck_assert_msg(strstr(why, want_why) != NULL, "message \"%s\" lacks \"%s\"", why, want_why);
 	ck_assert_mem_eq(l, &before, sizeof(before));
@@ -133,15 +142,15 @@ START_TEST(open_and_start)
 	ck_assert_mem_eq(l.id, lease_id, LEASE_ID_LEN);
 	ck_assert_uint_eq(lease_term_end_ns(&l), 0);
 
-	ck_assert_int_eq(lease_start(&l, 0, why), TALLY_E_INVALID);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, 0, why), TALLY_E_INVALID);
 	ck_assert_uint_eq(l.state, LEASE_OPENED);
-	ck_assert_int_eq(lease_start(&l, T0, why), 0);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, T0, why), 0);
 	ck_assert_uint_eq(l.state, LEASE_RUNNING);
 	ck_assert_uint_eq(l.started_ns, T0);
 	ck_assert_uint_eq(l.last_end_ns, T0);
 	ck_assert_uint_eq(lease_term_end_ns(&l), T0 + TERM);
 
-	ck_assert_int_eq(lease_start(&l, T0 + S, why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, T0 + S, why), TALLY_E_STATE);
 	ck_assert_str_eq(why, "lease is running; only an opened lease can start");
 	ck_assert_uint_eq(l.started_ns, T0);
 }
@@ -304,7 +313,7 @@ START_TEST(gpu_lease_records)
 	c.vm.gpus = 2;
 	c.prices.gpu_second = 700;
 	open_lease(&l, &c);
-	ck_assert_int_eq(lease_start(&l, T0, why), 0);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, T0, why), 0);
 	next_record(&l, &u, 60, 0);
 	u.gpu_source = GPU_SOURCE_NONE;
 	apply_refused(&l, &u, TALLY_E_RANGE, "record of a GPU lease names no GPU meter");
@@ -359,7 +368,7 @@ START_TEST(escrow_exhausted)
 	/* 960 owed, 320 left: the provider gets what is left and the lease ends. */
 	next_record(&l, &u, 60, 60 * S);
 	record_hash(&u, h);
-	ck_assert_int_eq(lease_apply_usage(&l, &u, h, &ch, &paid, why), 0);
+	ck_assert_int_eq(lease_apply_usage(&l, PROVIDER, &u, h, &ch, &paid, why), 0);
 	ck_assert_uint_eq(ch.net, 960);
 	ck_assert_uint_eq(paid, 320);
 	ck_assert_uint_eq(l.escrow, 0);
@@ -370,7 +379,7 @@ START_TEST(escrow_exhausted)
 
 	next_record(&l, &u, 60, 0);
 	apply_refused(&l, &u, TALLY_E_STATE, "lease is closed");
-	ck_assert_int_eq(lease_close(&l, CLOSE_TENANT, 20, &refund, why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + TERM, &refund, why), TALLY_E_STATE);
 	ck_assert_str_eq(why, "lease is already closed (escrow-exhausted)");
 	ck_assert_uint_eq(refund, 99);
 	ck_assert(!lease_term_ended(&l, UINT64_MAX));
@@ -391,7 +400,7 @@ START_TEST(escrow_exactly_spent)
 	ck_assert_uint_eq(apply_ok(&l, &u), 1680);
 	ck_assert_uint_eq(l.state, LEASE_RUNNING);
 	ck_assert_uint_eq(l.escrow, 0);
-	ck_assert_int_eq(lease_close(&l, CLOSE_EXHAUSTED, 30, &refund, why), 0);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_EXHAUSTED, 30, T0 + TERM, &refund, why), 0);
 	ck_assert_uint_eq(refund, 0);
 	ck_assert_uint_eq(l.close_reason, CLOSE_EXHAUSTED);
 }
@@ -407,33 +416,34 @@ START_TEST(close_from_running)
 	running_lease(&l, 120000);
 	next_record(&l, &u, 60, 60 * S);
 	apply_ok(&l, &u);
-	ck_assert_int_eq(lease_close(&l, CLOSE_REJECTED, 20, &refund, why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_REJECTED, 20, T0 + TERM, &refund, why), TALLY_E_STATE);
 	ck_assert_str_eq(why, "a lease that is running cannot close as rejected");
-	ck_assert_int_eq(lease_close(&l, CLOSE_NONE, 20, &refund, why), TALLY_E_INVALID);
-	ck_assert_int_eq(lease_close(&l, (enum lease_close_reason)9, 20, &refund, why),
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_NONE, 20, T0 + TERM, &refund, why), TALLY_E_INVALID);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, (enum lease_close_reason)9, 20, T0 + TERM, &refund, why),
 			 TALLY_E_INVALID);
 	ck_assert_uint_eq(l.state, LEASE_RUNNING);
 
-	ck_assert_int_eq(lease_close(&l, CLOSE_TENANT, 20, &refund, why), 0);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + TERM, &refund, why), 0);
 	ck_assert_uint_eq(refund, 120000 - 960);
 	ck_assert_uint_eq(refund + l.charged, 120000);
 	ck_assert_uint_eq(l.escrow, 0);
 	ck_assert_uint_eq(l.state, LEASE_CLOSED);
 	ck_assert_uint_eq(l.close_reason, CLOSE_TENANT);
 	ck_assert_uint_eq(l.closed_height, 20);
-	ck_assert_int_eq(lease_close(&l, CLOSE_TENANT, 21, &refund, why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 21, T0 + TERM, &refund, why), TALLY_E_STATE);
 	ck_assert_str_eq(why, "lease is already closed (tenant-closed)");
 	ck_assert_uint_eq(l.closed_height, 20);
 	ck_assert(!lease_term_ended(&l, T0 + TERM));
 
-	/* Every reason but "rejected" may close a running lease. */
+	/* Every reason but "rejected" may close a running lease (at the term's
+	 * end, with an escrow below one interval's 1680). */
 	static const enum lease_close_reason ok[] = {
 		CLOSE_TERM_ENDED, CLOSE_EXHAUSTED, CLOSE_PROVIDER_FAILED,
 	};
 	for (size_t i = 0; i < 3; i++) {
-		running_lease(&l, 5000);
-		ck_assert_int_eq(lease_close(&l, ok[i], 20, &refund, why), 0);
-		ck_assert_uint_eq(refund, 5000);
+		running_lease(&l, 1000);
+		ck_assert_int_eq(lease_close(&l, PROVIDER, ok[i], 20, T0 + TERM, &refund, why), 0);
+		ck_assert_uint_eq(refund, 1000);
 	}
 }
 END_TEST
@@ -447,24 +457,24 @@ START_TEST(close_from_opened)
 
 	make_contract(&c);
 	open_lease(&l, &c);
-	ck_assert_int_eq(lease_close(&l, CLOSE_TERM_ENDED, 20, &refund, why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_TERM_ENDED, 20, T0 + TERM, &refund, why), TALLY_E_STATE);
 	ck_assert_str_eq(why, "a lease that is opened cannot close as term-ended");
-	ck_assert_int_eq(lease_close(&l, CLOSE_EXHAUSTED, 20, &refund, why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_EXHAUSTED, 20, T0 + TERM, &refund, why), TALLY_E_STATE);
 	ck_assert_uint_eq(l.state, LEASE_OPENED);
 	ck_assert_uint_eq(l.escrow, 120000);
 
 	/* The provider refuses it: the whole deposit goes back. */
-	ck_assert_int_eq(lease_close(&l, CLOSE_REJECTED, 20, &refund, why), 0);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_REJECTED, 20, T0 + TERM, &refund, why), 0);
 	ck_assert_uint_eq(refund, 120000);
 	ck_assert_uint_eq(l.close_reason, CLOSE_REJECTED);
-	ck_assert_int_eq(lease_start(&l, T0, why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, T0, why), TALLY_E_STATE);
 	ck_assert_str_eq(why, "lease is closed; only an opened lease can start");
 
 	open_lease(&l, &c);
-	ck_assert_int_eq(lease_close(&l, CLOSE_TENANT, 20, &refund, why), 0);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + TERM, &refund, why), 0);
 	ck_assert_uint_eq(refund, 120000);
 	open_lease(&l, &c);
-	ck_assert_int_eq(lease_close(&l, CLOSE_PROVIDER_FAILED, 20, NULL, NULL), 0);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_PROVIDER_FAILED, 20, T0 + TERM, NULL, NULL), 0);
 	ck_assert_uint_eq(l.close_reason, CLOSE_PROVIDER_FAILED);
 }
 END_TEST
@@ -542,12 +552,12 @@ START_TEST(lease_round_trip_each_state)
 	make_contract(&c);
 	open_lease(&l, &c);
 	assert_round_trip(&l);
-	ck_assert_int_eq(lease_start(&l, T0, why), 0);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, T0, why), 0);
 	next_record(&l, &u, 60, 30 * S);
 	u.run_delay_ns = 7 * S;
 	apply_ok(&l, &u);
 	assert_round_trip(&l);
-	ck_assert_int_eq(lease_close(&l, CLOSE_TERM_ENDED, 99, NULL, why), 0);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_TERM_ENDED, 99, T0 + TERM, NULL, why), 0);
 	assert_round_trip(&l);
 }
 END_TEST

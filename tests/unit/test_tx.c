@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define CHAIN "tally-test"
 #define NOW_S 1700000000ull
@@ -409,7 +409,7 @@ START_TEST(test_check_wrong_chain)
 
 	make_tx(&t, TX_TRANSFER);
 	ck_assert_int_eq(check_tx(&t, "other-chain", why), TALLY_E_CHAIN_ID);
-	ck_assert_str_eq(why, "transaction is for chain 'tally-test', this node runs 'other-chain'");
+	ck_assert_str_eq(why, "transaction is for chain 'tally-test', this chain is 'other-chain'");
 }
 END_TEST
 

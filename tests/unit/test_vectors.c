@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/chain.h"
+#include "lib/chain/verify.h"
 #include "tests/vectors/examples.h"
 
 static struct examples x;

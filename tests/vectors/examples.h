@@ -11,13 +11,13 @@
 #include <string.h>
 
 #include "contracts/contract.h"
-#include "lib/block.h"
+#include "lib/chain/block.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
 #include "lib/errors.h"
-#include "lib/genesis.h"
+#include "lib/chain/genesis.h"
 #include "lib/merkle.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define EXAMPLE_CHAIN "tally-dev"
 #define EXAMPLE_GENESIS_TIME_NS 1700000000000000000ull

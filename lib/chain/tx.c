@@ -1,7 +1,7 @@
 /* Transactions: canonical encoding, strict decoding, signing and the
  * stateless checks a node makes before a transaction reaches its mempool.
  * Byte layouts are in docs/FORMATS.md. */
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -203,25 +203,18 @@ void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN])
 	sha256(p, n, out);
 }
 
-static int check_lease_open(const struct tx *t, uint64_t now_s, char *why)
+int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, char *why)
 {
-	const struct lease_contract *c = &t->u.open;
-	char hex[2 * PUBKEY_LEN + 1];
-
-	if (strcmp(c->chain_id, t->chain_id) != 0)
+	if (why)
+		why[0] = '\0';
+	if (strcmp(t->chain_id, chain_id) != 0)
 		return why_set(why, TALLY_E_CHAIN_ID,
-			      "the contract is for chain '%s' but its transaction is for chain '%s'",
-			      c->chain_id, t->chain_id);
-	if (memcmp(c->tenant, t->signer, PUBKEY_LEN) != 0) {
-		hex_encode(t->signer, 8, hex);
-		return why_set(why, TALLY_E_UNAUTHORIZED,
-			      "a lease contract must be signed by its tenant, not by %s", hex);
-	}
-	if (c->nonce != t->nonce)
-		return why_set(why, TALLY_E_NONCE,
-			      "transaction nonce %llu differs from the contract's nonce %llu",
-			      (unsigned long long)t->nonce, (unsigned long long)c->nonce);
-	return contract_validate(c, t->chain_id, now_s, why);
+			      "transaction is for chain '%s', this chain is '%s'",
+			      t->chain_id, chain_id);
+	if (t->kind == TX_LEASE_OPEN)
+		return contract_check_open(&t->u.open, t->signer, t->nonce, t->chain_id, chain_id,
+					   now_s, why);
+	return 0;
 }
 
 int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
@@ -238,15 +231,9 @@ int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
 	rc = tx_decode(t, p, n);
 	if (rc)
 		return why_set(why, rc, "transaction does not decode: %s", tally_strerror(rc));
-	if (strcmp(t->chain_id, chain_id) != 0)
-		return why_set(why, TALLY_E_CHAIN_ID,
-			      "transaction is for chain '%s', this node runs '%s'",
-			      t->chain_id, chain_id);
-	if (t->kind == TX_LEASE_OPEN) {
-		rc = check_lease_open(t, now_s, why);
-		if (rc)
-			return rc;
-	}
+	rc = tx_check_rules(t, chain_id, now_s, why);
+	if (rc)
+		return rc;
 	rc = tx_verify(t, p, n);
 	if (rc) {
 		hex_encode(t->signer, 8, hex);

@@ -7,7 +7,7 @@
  *
  *   fixed8  magic            "TALLYCHN"
  *   u32     version          1
- *   bytes   genesis          the genesis JSON text (lib/genesis.h), <= 16 MiB
+ *   bytes   genesis          the genesis JSON text (lib/chain/genesis.h), <= 16 MiB
  *   u64     states_height    the chain height when the lease states were read
  *   u64     block count      blocks 1..count, in height order
  *   count x
@@ -36,10 +36,10 @@
 #include <stdint.h>
 
 #include "contracts/contract.h"
-#include "lib/block.h"
+#include "lib/chain/block.h"
 #include "lib/codec.h"
-#include "lib/genesis.h"
-#include "lib/tx.h"
+#include "lib/chain/genesis.h"
+#include "lib/chain/tx.h"
 
 #define CHAINFILE_MAGIC "TALLYCHN"
 #define CHAINFILE_MAGIC_LEN 8
@@ -90,8 +90,5 @@ int chainfile_decode(struct chainfile *f, const uint8_t *p, size_t n, char *why)
 int chainfile_load(struct chainfile *f, const char *path, char *why);
 int chainfile_save(const struct chainfile *f, const char *path, char *why);
 
-/* The validator-set encoding above (also what valset_hash hashes). */
-void chainfile_valset_encode(struct enc *e, const struct validator_set *s);
-int chainfile_valset_decode(struct dec *d, struct validator_set *s);
 
 #endif

@@ -34,9 +34,9 @@
 #include <stdint.h>
 
 #include "contracts/contract.h"
-#include "lib/block.h"
-#include "lib/chain.h"
-#include "lib/genesis.h"
+#include "lib/chain/block.h"
+#include "lib/chain/verify.h"
+#include "lib/chain/genesis.h"
 #include "lib/merkle.h"
 
 #define AUDIT_ERRORS_MAX 200     /* further errors are counted, not kept */

@@ -1,5 +1,5 @@
-/* The chain export file (format in lib/chainfile.h and docs/PROTOCOL.md). */
-#include "lib/chainfile.h"
+/* The chain export file (format in lib/chain/chainfile.h and docs/PROTOCOL.md). */
+#include "lib/chain/chainfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,41 +151,6 @@ const struct lease *chainfile_find_lease(const struct chainfile *f,
 
 /* --- validator sets ------------------------------------------------------- */
 
-void chainfile_valset_encode(struct enc *e, const struct validator_set *s)
-{
-	enc_u32(e, (uint32_t)s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		enc_fixed(e, s->v[i].pubkey, PUBKEY_LEN);
-		enc_u64(e, s->v[i].stake);
-	}
-}
-
-int chainfile_valset_decode(struct dec *d, struct validator_set *s)
-{
-	uint32_t n = dec_u32(d);
-
-	memset(s, 0, sizeof(*s));
-	if (dec_error(d))
-		return dec_error(d);
-	if (n == 0 || n > VALIDATORS_MAX) {
-		dec_fail(d, n ? TALLY_E_TOOLONG : TALLY_E_RANGE);
-		return dec_error(d);
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		dec_fixed(d, s->v[i].pubkey, PUBKEY_LEN);
-		s->v[i].stake = dec_u64(d);
-		if (dec_error(d))
-			return dec_error(d);
-		if (s->v[i].stake == 0 ||
-		    (i && memcmp(s->v[i - 1].pubkey, s->v[i].pubkey, PUBKEY_LEN) >= 0)) {
-			dec_fail(d, TALLY_E_RANGE);
-			return dec_error(d);
-		}
-	}
-	s->n = n;
-	return 0;
-}
-
 /* --- encoding ------------------------------------------------------------- */
 
 void chainfile_encode(struct enc *e, const struct chainfile *f)
@@ -213,7 +178,7 @@ void chainfile_encode(struct enc *e, const struct chainfile *f)
 		enc_free(&sub);
 		enc_bool(e, cb->next_vals != NULL);
 		if (cb->next_vals)
-			chainfile_valset_encode(e, cb->next_vals);
+			valset_encode(e, cb->next_vals);
 	}
 	enc_u32(e, (uint32_t)f->nleases);
 	for (size_t i = 0; i < f->nleases; i++) {
@@ -298,7 +263,7 @@ static int decode_block(struct chainfile *f, struct dec *d, uint64_t height, cha
 	cb->next_vals = malloc(sizeof(*cb->next_vals));
 	if (!cb->next_vals)
 		return fail(why, TALLY_E_NOMEM, where);
-	rc = chainfile_valset_decode(d, cb->next_vals);
+	rc = valset_decode_from(d, cb->next_vals);
 	if (rc) {
 		why_set(why, 0, "%s: next validator set: %s", where, tally_strerror(rc));
 		return rc;

@@ -111,7 +111,13 @@ struct validator_set {
 
 uint64_t valset_total_stake(const struct validator_set *s);
 const struct validator *valset_find(const struct validator_set *s, const uint8_t pub[PUBKEY_LEN]);
-/* SHA-256 of u32 count | count x (fixed32 pubkey | u64 stake). */
+/* u32 count | count x (fixed32 pubkey | u64 stake): what valset_hash
+ * hashes and what stores and export files hold. */
+void valset_encode(struct enc *e, const struct validator_set *s);
+/* Strict: the decoded set must pass valset_check (TALLY_E_VALSET), the one
+ * rule for sets; a count above VALIDATORS_MAX is TALLY_E_TOOLONG. */
+int valset_decode_from(struct dec *d, struct validator_set *s);
+/* SHA-256 of valset_encode. */
 void valset_hash(const struct validator_set *s, uint8_t out[HASH_LEN]);
 /* 0 when the set is well formed: 1..VALIDATORS_MAX members, pubkeys strictly
  * ascending, every stake > 0, total stake within 64 bits; else TALLY_E_VALSET. */
@@ -142,5 +148,17 @@ void cert_hash(const struct commit_cert *c, uint8_t out[HASH_LEN]);
  * the caller expects is the caller's check (chain_verify_block makes it). */
 int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
 		const char *chain_id);
+
+/* A proposer's proposal of a block for (height, round). */
+struct proposal {
+	uint64_t height;
+	uint32_t round;
+	int32_t pol_round;           /* -1: no proof-of-lock round */
+	uint8_t block_id[HASH_LEN];
+};
+
+/* u64 height | u32 round | u32 pol_round (two's complement) | fixed32 block_id,
+ * signed in domain SIG_PROPOSAL. */
+void proposal_encode(struct enc *e, const struct proposal *p);
 
 #endif

@@ -1,5 +1,5 @@
-/* The lease auditor (see lib/audit.h for what it checks and why). */
-#include "lib/audit.h"
+/* The lease auditor (see lib/chain/audit.h for what it checks and why). */
+#include "lib/chain/audit.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -7,16 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/chain/replay.h"
+#include "lib/chain/tx.h"
 #include "lib/errors.h"
-#include "lib/tx.h"
 
 #define NS_PER_S 1000000000u
 
 struct auditor {
-	/* chain_verify_block checked every signature of the block being scanned */
+	/* The chain: replayed from genesis (every rule, every state root), or
+	 * only verified from a checkpoint, whose state the auditor lacks. */
+	bool full;
+	struct replay rp;            /* full */
+	struct chain_verifier cv;    /* from a checkpoint */
+	struct chain_verifier *v;    /* &rp.v or &cv */
+	/* chain verification checked every signature of the block being scanned */
 	bool block_verified;
-	struct chain_verifier v;
 	bool chain_broken;           /* a block failed: later ones are not verified */
+	uint64_t failed_height;      /* where, when it did */
 	uint8_t lease_id[LEASE_ID_LEN];
 	char lease_hex[17];          /* short id for messages */
 
@@ -98,25 +105,6 @@ static struct audit_record *add_record(struct auditor *a)
 	return rec;
 }
 
-/* Seeds the store with the checkpoint's frontier: the perfect subtrees left
- * of the checkpoint are all that proofs of later leaves need from before it. */
-static int seed_store(struct merkle_store *s, const struct merkle_frontier *f)
-{
-	uint64_t start = 0;
-	int rc;
-
-	for (int k = 63; k >= 0; k--) {
-		uint64_t width = (uint64_t)1 << k;
-		if (!(f->size & width))
-			continue;
-		rc = s->put(s->ctx, (unsigned)k, start >> k, f->edge[k]);
-		if (rc)
-			return rc;
-		start += width;
-	}
-	return 0;
-}
-
 int auditor_new(struct auditor **out, const struct genesis *g,
 		const struct chain_checkpoint *cp, const uint8_t pinned[HASH_LEN],
 		const uint8_t lease_id[LEASE_ID_LEN], const struct lease *settled, char *why)
@@ -130,18 +118,19 @@ int auditor_new(struct auditor **out, const struct genesis *g,
 		return TALLY_E_NOMEM;
 	}
 	if (cp) {
-		rc = chain_verifier_from_checkpoint(&a->v, cp, pinned);
+		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned);
 		if (rc) {
 			snprintf(why, WHY_MAX, "checkpoint at height %" PRIu64 " does not verify: %s",
 				 cp->header.height, tally_strerror(rc));
 			goto err;
 		}
+		a->v = &a->cv;
 	} else {
-		rc = chain_verifier_from_genesis(&a->v, g);
-		if (rc) {
-			snprintf(why, WHY_MAX, "genesis does not verify: %s", tally_strerror(rc));
+		rc = replay_init(&a->rp, g, why);
+		if (rc)
 			goto err;
-		}
+		a->full = true;
+		a->v = &a->rp.v;
 	}
 	a->store = merkle_mem_store_new();
 	if (!a->store) {
@@ -149,8 +138,8 @@ int auditor_new(struct auditor **out, const struct genesis *g,
 		snprintf(why, WHY_MAX, "out of memory");
 		goto err;
 	}
-	a->usage_index = a->v.usage.size;
-	a->store_err = seed_store(a->store, &a->v.usage);
+	a->usage_index = a->v->usage.size;
+	a->store_err = merkle_store_seed(a->store, &a->v->usage);
 	memcpy(a->lease_id, lease_id, LEASE_ID_LEN);
 	hex_encode(lease_id, 8, a->lease_hex);
 	if (settled) {
@@ -170,6 +159,8 @@ void auditor_free(struct auditor *a)
 		return;
 	if (a->store)
 		merkle_mem_store_free(a->store);
+	if (a->full)
+		replay_free(&a->rp);
 	audit_result_free(&a->res);
 	free(a);
 }
@@ -209,37 +200,49 @@ static bool opened_or_report(struct auditor *a, uint64_t height, const char *wha
 	return false;
 }
 
-/* A verified block had every signature checked by chain_verify_block; only
- * blocks beyond the verified chain need their own check here. */
+/* A verified block had every signature checked by chain verification;
+ * only blocks beyond the verified chain need their own check here. */
 static bool tx_signature_bad(const struct auditor *a, const struct tx *t, const uint8_t *p,
 			     size_t n)
 {
 	return !a->block_verified && tx_verify(t, p, n) != 0;
 }
 
+/* A lease rule refused a transaction. When the chain replay already failed
+ * at this very block it said so, naming the transaction and the rule: the
+ * lease's own replay stops without saying it twice. */
+static bool refusal_is_new(const struct auditor *a, uint64_t height)
+{
+	return !(a->full && a->chain_broken && a->failed_height == height);
+}
+
 static void on_open(struct auditor *a, const struct tx *t, const uint8_t *p, size_t n,
-		    uint64_t height)
+		    const struct block_header *h)
 {
 	char why[WHY_MAX];
+	int rc;
 
 	if (a->opened) {
-		add_error(a, TALLY_E_REPLAY, height, false, 0,
+		add_error(a, TALLY_E_REPLAY, h->height, false, 0,
 			  "block %" PRIu64 ": the LEASE_OPEN of lease %s appears a second time",
-			  height, a->lease_hex);
+			  h->height, a->lease_hex);
 		return;
 	}
 	if (tx_signature_bad(a, t, p, n))
-		add_error(a, TALLY_E_SIGNATURE, height, false, 0,
+		add_error(a, TALLY_E_SIGNATURE, h->height, false, 0,
 			  "block %" PRIu64 ": the tenant's signature on the contract of lease %s "
-			  "does not verify", height, a->lease_hex);
-	if (memcmp(t->signer, t->u.open.tenant, PUBKEY_LEN))
-		add_error(a, TALLY_E_UNAUTHORIZED, height, false, 0,
-			  "block %" PRIu64 ": the contract of lease %s is not signed by its tenant",
-			  height, a->lease_hex);
-	if (lease_open(&a->lease, a->lease_id, &t->u.open, height, why)) {
-		add_error(a, TALLY_E_CONTRACT, height, false, 0,
-			  "block %" PRIu64 ": lease %s does not open: %s", height, a->lease_hex, why);
+			  "does not verify", h->height, a->lease_hex);
+	/* The contract's rules at the block's time, as the chain applies them. */
+	rc = tx_check_rules(t, a->v->chain_id, h->time_ns / NS_PER_S, why);
+	if (!rc)
+		rc = lease_open(&a->lease, a->lease_id, &t->u.open, h->height, why);
+	if (rc) {
+		if (refusal_is_new(a, h->height))
+			add_error(a, rc, h->height, false, 0,
+				  "block %" PRIu64 ": lease %s does not open: %s", h->height,
+				  a->lease_hex, why);
 		a->replay_broken = true;
+		lease_open(&a->lease, a->lease_id, &t->u.open, h->height, why);
 	}
 	a->opened = true;
 	note_state(a);
@@ -249,23 +252,22 @@ static void on_start(struct auditor *a, const struct tx *t, const uint8_t *p, si
 		     const struct block_header *h)
 {
 	char why[WHY_MAX];
+	int rc;
 
 	if (!opened_or_report(a, h->height, "the LEASE_START"))
 		return;
-	if (memcmp(t->signer, a->lease.contract.provider, PUBKEY_LEN))
-		add_error(a, TALLY_E_UNAUTHORIZED, h->height, false, 0,
-			  "block %" PRIu64 ": LEASE_START of lease %s is not signed by its provider",
-			  h->height, a->lease_hex);
-	else if (tx_signature_bad(a, t, p, n))
+	if (tx_signature_bad(a, t, p, n))
 		add_error(a, TALLY_E_SIGNATURE, h->height, false, 0,
-			  "block %" PRIu64 ": the provider's signature on LEASE_START of lease %s "
+			  "block %" PRIu64 ": the signature on LEASE_START of lease %s "
 			  "does not verify", h->height, a->lease_hex);
 	if (a->replay_broken)
 		return;
-	if (lease_start(&a->lease, h->time_ns, why)) {
-		add_error(a, TALLY_E_STATE, h->height, false, 0,
-			  "block %" PRIu64 ": LEASE_START of lease %s refused: %s",
-			  h->height, a->lease_hex, why);
+	rc = lease_start(&a->lease, t->signer, h->time_ns, why);
+	if (rc) {
+		if (refusal_is_new(a, h->height))
+			add_error(a, rc, h->height, false, 0,
+				  "block %" PRIu64 ": LEASE_START of lease %s refused: %s",
+				  h->height, a->lease_hex, why);
 		a->replay_broken = true;
 		return;
 	}
@@ -273,28 +275,27 @@ static void on_start(struct auditor *a, const struct tx *t, const uint8_t *p, si
 }
 
 static void on_close(struct auditor *a, const struct tx *t, const uint8_t *p, size_t n,
-		     uint64_t height)
+		     const struct block_header *h)
 {
 	char why[WHY_MAX];
 	uint64_t refund = 0;
+	int rc;
 
-	if (!opened_or_report(a, height, "the LEASE_CLOSE"))
+	if (!opened_or_report(a, h->height, "the LEASE_CLOSE"))
 		return;
-	if (memcmp(t->signer, a->lease.contract.tenant, PUBKEY_LEN) &&
-	    memcmp(t->signer, a->lease.contract.provider, PUBKEY_LEN))
-		add_error(a, TALLY_E_UNAUTHORIZED, height, false, 0,
-			  "block %" PRIu64 ": LEASE_CLOSE of lease %s is signed by neither its "
-			  "tenant nor its provider", height, a->lease_hex);
-	else if (tx_signature_bad(a, t, p, n))
-		add_error(a, TALLY_E_SIGNATURE, height, false, 0,
+	if (tx_signature_bad(a, t, p, n))
+		add_error(a, TALLY_E_SIGNATURE, h->height, false, 0,
 			  "block %" PRIu64 ": the signature on LEASE_CLOSE of lease %s does not verify",
-			  height, a->lease_hex);
+			  h->height, a->lease_hex);
 	if (a->replay_broken)
 		return;
-	if (lease_close(&a->lease, t->u.close.reason, height, &refund, why)) {
-		add_error(a, TALLY_E_STATE, height, false, 0,
-			  "block %" PRIu64 ": LEASE_CLOSE of lease %s refused: %s",
-			  height, a->lease_hex, why);
+	rc = lease_close(&a->lease, t->signer, t->u.close.reason, h->height, h->time_ns, &refund,
+			 why);
+	if (rc) {
+		if (refusal_is_new(a, h->height))
+			add_error(a, rc, h->height, false, 0,
+				  "block %" PRIu64 ": LEASE_CLOSE of lease %s refused: %s",
+				  h->height, a->lease_hex, why);
 		a->replay_broken = true;
 		return;
 	}
@@ -373,20 +374,24 @@ static bool check_link(struct auditor *a, const struct audit_record *r)
 	return true;
 }
 
-static void replay_usage(struct auditor *a, struct audit_record *r)
+static void replay_usage(struct auditor *a, struct audit_record *r,
+			 const uint8_t signer[PUBKEY_LEN])
 {
 	char why[WHY_MAX];
 	uint64_t span;
+	int rc;
 
 	if (!a->opened || a->replay_broken) {
 		if (a->opened)
 			settle_usage(&a->lease.contract, &r->rec, &r->charge);
 		return;
 	}
-	if (lease_apply_usage(&a->lease, &r->rec, r->hash, &r->charge, &r->paid, why)) {
-		add_error(a, TALLY_E_USAGECHAIN, r->height, true, r->rec.seq,
-			  "usage record seq %" PRIu64 " (block %" PRIu64 "): refused by the "
-			  "contract rules: %s", r->rec.seq, r->height, why);
+	rc = lease_apply_usage(&a->lease, signer, &r->rec, r->hash, &r->charge, &r->paid, why);
+	if (rc) {
+		if (refusal_is_new(a, r->height))
+			add_error(a, rc == TALLY_E_UNAUTHORIZED ? rc : TALLY_E_USAGECHAIN, r->height,
+				  true, r->rec.seq, "usage record seq %" PRIu64 " (block %" PRIu64
+				  "): refused by the contract rules: %s", r->rec.seq, r->height, why);
 		a->replay_broken = true;
 		return;
 	}
@@ -415,13 +420,7 @@ static void on_usage(struct auditor *a, const struct tx *t, const uint8_t *p, si
 		add_error(a, TALLY_E_SIGNATURE, height, true, r->rec.seq,
 			  "usage record seq %" PRIu64 " (block %" PRIu64 "): the provider's "
 			  "signature does not verify", r->rec.seq, height);
-	if (opened_or_report(a, height, "a usage record") &&
-	    memcmp(t->signer, a->lease.contract.provider, PUBKEY_LEN)) {
-		r->signature_ok = false;
-		add_error(a, TALLY_E_UNAUTHORIZED, height, true, r->rec.seq,
-			  "usage record seq %" PRIu64 " (block %" PRIu64 "): signed by a key "
-			  "that is not the lease's provider", r->rec.seq, height);
-	}
+	opened_or_report(a, height, "a usage record");
 	bool linked = check_link(a, r);
 	if (!a->have_prev || r->rec.seq > a->prev_seq) {
 		a->have_prev = true;
@@ -431,7 +430,7 @@ static void on_usage(struct auditor *a, const struct tx *t, const uint8_t *p, si
 	}
 	if (!linked)
 		a->replay_broken = true;
-	replay_usage(a, r);
+	replay_usage(a, r, t->signer);
 }
 
 /* A transaction that mentions the lease id but does not decode may be a
@@ -466,7 +465,7 @@ static void scan_txs(struct auditor *a, const struct block *b)
 		switch (t.kind) {
 		case TX_LEASE_OPEN:
 			if (!memcmp(hash, a->lease_id, LEASE_ID_LEN))
-				on_open(a, &t, p, n, h->height);
+				on_open(a, &t, p, n, h);
 			break;
 		case TX_LEASE_START:
 			if (!memcmp(t.u.start.lease_id, a->lease_id, LEASE_ID_LEN))
@@ -483,7 +482,7 @@ static void scan_txs(struct auditor *a, const struct block *b)
 		}
 		case TX_LEASE_CLOSE:
 			if (!memcmp(t.u.close.lease_id, a->lease_id, LEASE_ID_LEN))
-				on_close(a, &t, p, n, h->height);
+				on_close(a, &t, p, n, h);
 			break;
 		default:
 			break;
@@ -494,17 +493,22 @@ static void scan_txs(struct auditor *a, const struct block *b)
 int auditor_add_block(struct auditor *a, const struct block *b, const struct commit_cert *cert,
 		      const struct validator_set *next_vals)
 {
-	char why[256];
+	char why[WHY_MAX];
 
 	a->blocks_seen++;
 	a->block_verified = false;
 	if (!a->chain_broken) {
-		int rc = chain_verify_block(&a->v, b, cert, next_vals, why);
+		int rc = a->full ? replay_block(&a->rp, b, cert, next_vals, NULL, why)
+				 : chain_verify_block(&a->cv, b, cert, next_vals, why);
 		a->block_verified = rc == 0;
 		if (rc) {
 			add_error(a, rc, b->header.height, false, 0, "%s",
 				  why[0] ? why : tally_strerror(rc));
 			a->chain_broken = true;
+			a->failed_height = b->header.height;
+			/* A block whose transactions do not apply had its
+			 * signatures and certificate checked all the same. */
+			a->block_verified = a->full && a->rp.signed_ok;
 		}
 	}
 	scan_txs(a, b);
@@ -546,16 +550,16 @@ static void append_seq(char *list, size_t cap, uint64_t count, uint64_t seq)
 static void prove_records(struct auditor *a, audit_proof_fn fn, void *ctx)
 {
 	uint8_t proof[MERKLE_MAX_PROOF][HASH_LEN], root[HASH_LEN];
-	uint64_t size = a->v.usage.size, first = 0, nunproven = 0;
+	uint64_t size = a->v->usage.size, first = 0, nunproven = 0;
 	char why[WHY_MAX], list[200] = "";
 
-	merkle_frontier_root(&a->v.usage, root);
+	merkle_frontier_root(&a->v->usage, root);
 	for (size_t i = 0; i < a->res.nrecords; i++) {
 		struct audit_record *r = &a->res.records[i];
 		size_t n = 0;
 		int rc;
 
-		if (r->height > a->v.height || r->index >= size) {
+		if (r->height > a->v->height || r->index >= size) {
 			if (!nunproven++)
 				first = r->rec.seq;
 			append_seq(list, sizeof(list), nunproven, r->rec.seq);
@@ -578,16 +582,16 @@ static void prove_records(struct auditor *a, audit_proof_fn fn, void *ctx)
 			add_error(a, rc, r->height, true, r->rec.seq,
 				  "usage record seq %" PRIu64 " (block %" PRIu64 "): inclusion "
 				  "proof at log index %" PRIu64 " against block %" PRIu64 " fails: %s",
-				  r->rec.seq, r->height, r->index, a->v.height, tally_strerror(rc));
+				  r->rec.seq, r->height, r->index, a->v->height, tally_strerror(rc));
 			continue;
 		}
 		r->proven = true;
 	}
 	if (nunproven)
-		add_error(a, TALLY_E_PROOF_INDEX, a->v.height + 1, true, first,
+		add_error(a, TALLY_E_PROOF_INDEX, a->v->height + 1, true, first,
 			  "%" PRIu64 " usage record(s) (seq %s) lie in blocks after the last "
 			  "verified block %" PRIu64 " and are not proven",
-			  nunproven, list, a->v.height);
+			  nunproven, list, a->v->height);
 }
 
 #define CMP_FIELD(field, label) do { \
@@ -651,11 +655,11 @@ int auditor_finish(struct auditor *a, audit_proof_fn proof_fn, void *proof_ctx,
 			  "lease %s: its LEASE_OPEN is in none of the %" PRIu64 " blocks audited",
 			  a->lease_hex, a->blocks_seen);
 	compare_settlement(a);
-	r->verified_height = a->v.height;
-	memcpy(r->verified_block_id, a->v.last_block_id, HASH_LEN);
+	r->verified_height = a->v->height;
+	memcpy(r->verified_block_id, a->v->last_block_id, HASH_LEN);
 	r->blocks_seen = a->blocks_seen;
-	r->usage_size = a->v.usage.size;
-	merkle_frontier_root(&a->v.usage, r->usage_root);
+	r->usage_size = a->v->usage.size;
+	merkle_frontier_root(&a->v->usage, r->usage_root);
 	r->lease_found = a->opened;
 	r->replayed = a->opened && !a->replay_broken;
 	r->lease = a->lease;

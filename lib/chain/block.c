@@ -1,13 +1,13 @@
 /* Block headers, blocks, votes, validator sets and commit certificates.
- * Byte layouts are in lib/block.h and docs/FORMATS.md. */
-#include "lib/block.h"
+ * Byte layouts are in lib/chain/block.h and docs/FORMATS.md. */
+#include "lib/chain/block.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/errors.h"
 #include "lib/merkle.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 /* --- header ------------------------------------------------------------- */
 
@@ -264,16 +264,45 @@ int valset_check(const struct validator_set *s)
 	return 0;
 }
 
+void valset_encode(struct enc *e, const struct validator_set *s)
+{
+	enc_u32(e, (uint32_t)s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		enc_fixed(e, s->v[i].pubkey, PUBKEY_LEN);
+		enc_u64(e, s->v[i].stake);
+	}
+}
+
+int valset_decode_from(struct dec *d, struct validator_set *s)
+{
+	uint32_t n = dec_u32(d);
+
+	memset(s, 0, sizeof(*s));
+	if (!dec_error(d) && (n == 0 || n > VALIDATORS_MAX))
+		dec_fail(d, n ? TALLY_E_TOOLONG : TALLY_E_VALSET);
+	for (uint32_t i = 0; i < n && !dec_error(d); i++) {
+		dec_fixed(d, s->v[i].pubkey, PUBKEY_LEN);
+		s->v[i].stake = dec_u64(d);
+	}
+	if (dec_error(d)) {
+		memset(s, 0, sizeof(*s));
+		return dec_error(d);
+	}
+	s->n = n;
+	/* The set's own rule, the one every user of a set applies. */
+	if (valset_check(s)) {
+		memset(s, 0, sizeof(*s));
+		dec_fail(d, TALLY_E_VALSET);
+	}
+	return dec_error(d);
+}
+
 void valset_hash(const struct validator_set *s, uint8_t out[HASH_LEN])
 {
 	struct enc e;
 
 	enc_init(&e);
-	enc_u32(&e, (uint32_t)s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		enc_fixed(&e, s->v[i].pubkey, PUBKEY_LEN);
-		enc_u64(&e, s->v[i].stake);
-	}
+	valset_encode(&e, s);
 	if (enc_error(&e))
 		abort();
 	sha256(e.buf, e.len, out);
@@ -370,4 +399,12 @@ int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
 	if (!(signed_stake * 3 > total * 2))
 		return TALLY_E_QUORUM;
 	return 0;
+}
+
+void proposal_encode(struct enc *e, const struct proposal *p)
+{
+	enc_u64(e, p->height);
+	enc_u32(e, p->round);
+	enc_u32(e, (uint32_t)p->pol_round);
+	enc_fixed(e, p->block_id, HASH_LEN);
 }

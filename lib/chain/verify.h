@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/block.h"
-#include "lib/genesis.h"
+#include "lib/chain/block.h"
+#include "lib/chain/genesis.h"
 #include "lib/merkle.h"
 
 struct chain_verifier {
@@ -20,6 +20,10 @@ struct chain_verifier {
 	uint8_t last_cert_hash[HASH_LEN];    /* zero at height 0 */
 	struct validator_set vals;           /* signs the next block */
 	struct merkle_frontier usage;        /* usage log, recomputed from USAGE txs */
+	/* Optional: true when this transaction's signature was already checked
+	 * (a node's mempool); NULL checks every one. */
+	bool (*tx_verified)(void *ctx, const uint8_t hash[HASH_LEN]);
+	void *tx_verified_ctx;
 };
 
 /* A trusted starting point: a header the auditor pins (by block id), its
@@ -57,6 +61,16 @@ int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_
  * TALLY_E_VALSET, TALLY_E_CERT, TALLY_E_QUORUM, TALLY_E_SIGNATURE,
  * TALLY_E_CHAIN_ID, ...) and a sentence naming the height in why[256];
  * the verifier is left unchanged. */
+/* chain_verify_block in two steps, for a node that executes the block in
+ * between to learn the next validator set: the header, transactions and
+ * certificate against v (which it does not change; *usage receives the usage
+ * log after the block), then advancing v past the block. */
+int chain_verify_header(const struct chain_verifier *v, const struct block *b,
+			const struct commit_cert *cert, struct merkle_frontier *usage, char *why);
+int chain_advance(struct chain_verifier *v, const struct block *b,
+		  const struct commit_cert *cert, const struct merkle_frontier *usage,
+		  const struct validator_set *next_vals, char *why);
+
 int chain_verify_block(struct chain_verifier *v, const struct block *b,
 		       const struct commit_cert *cert, const struct validator_set *next_vals,
 		       char *why);

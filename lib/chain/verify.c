@@ -1,14 +1,14 @@
 /* Chain verification as an auditor does it: every check works on the block
  * and certificate alone plus what the verifier carried from the block
  * before, so `tally chain verify` needs no ledger state. */
-#include "lib/chain.h"
+#include "lib/chain/verify.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "lib/errors.h"
-#include "lib/tx.h"
+#include "lib/chain/tx.h"
 
 #define CHAIN_WHY_MAX 256
 
@@ -146,8 +146,20 @@ static int check_header(const struct chain_verifier *v, const struct block_heade
 }
 
 /* Every transaction decodes strictly, is for this chain and is signed by
- * its signer; USAGE transactions are appended to the usage log. */
-static int check_txs(struct chain_verifier *v, const struct block *b, char *why)
+ * its signer (unless v->tx_verified says this node checked it already);
+ * USAGE transactions are appended to the usage log. */
+static bool tx_already_verified(const struct chain_verifier *v, const uint8_t *p, size_t n)
+{
+	uint8_t hash[HASH_LEN];
+
+	if (!v->tx_verified)
+		return false;
+	tx_hash(p, n, hash);
+	return v->tx_verified(v->tx_verified_ctx, hash);
+}
+
+static int check_txs(const struct chain_verifier *v, const struct block *b,
+		     struct merkle_frontier *usage, char *why)
 {
 	uint64_t height = b->header.height;
 	uint8_t root[HASH_LEN];
@@ -172,7 +184,7 @@ static int check_txs(struct chain_verifier *v, const struct block *b, char *why)
 		if (strcmp(t.chain_id, v->chain_id) != 0)
 			return refuse(why, TALLY_E_CHAIN_ID, height,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
-		rc = tx_verify(&t, p, n);
+		rc = tx_already_verified(v, p, n) ? 0 : tx_verify(&t, p, n);
 		if (rc) {
 			hex_encode(t.signer, 8, hex);
 			return refuse(why, rc, height,
@@ -183,13 +195,13 @@ static int check_txs(struct chain_verifier *v, const struct block *b, char *why)
 			uint8_t leaf[HASH_LEN];
 
 			merkle_leaf_hash(p, n, leaf);
-			merkle_frontier_append(&v->usage, leaf);
+			merkle_frontier_append(usage, leaf);
 		}
 	}
-	if (!frontier_matches(&v->usage, b->header.usage_size, b->header.usage_root))
+	if (!frontier_matches(usage, b->header.usage_size, b->header.usage_root))
 		return refuse(why, TALLY_E_USAGEROOT, height,
 			      "usage log root or size mismatch (recomputed size %llu, header says %llu)",
-			      (unsigned long long)v->usage.size,
+			      (unsigned long long)usage->size,
 			      (unsigned long long)b->header.usage_size);
 	return 0;
 }
@@ -244,30 +256,52 @@ static int advance_vals(struct chain_verifier *v, const struct block_header *h,
 	return 0;
 }
 
+int chain_verify_header(const struct chain_verifier *v, const struct block *b,
+			const struct commit_cert *cert, struct merkle_frontier *usage, char *why)
+{
+	const struct block_header *h = &b->header;
+	int rc;
+
+	if (why)
+		why[0] = '\0';
+	*usage = v->usage;
+	rc = check_header(v, h, why);
+	if (!rc)
+		rc = check_txs(v, b, usage, why);
+	if (!rc)
+		rc = check_cert(v, h, cert, why);
+	return rc;
+}
+
+int chain_advance(struct chain_verifier *v, const struct block *b,
+		  const struct commit_cert *cert, const struct merkle_frontier *usage,
+		  const struct validator_set *next_vals, char *why)
+{
+	const struct block_header *h = &b->header;
+	int rc = advance_vals(v, h, next_vals, why);
+
+	if (rc)
+		return rc;
+	v->usage = *usage;
+	v->height = h->height;
+	v->time_ns = h->time_ns;
+	block_id(h, v->last_block_id);
+	cert_hash(cert, v->last_cert_hash);
+	return 0;
+}
+
 int chain_verify_block(struct chain_verifier *v, const struct block *b,
 		       const struct commit_cert *cert, const struct validator_set *next_vals,
 		       char *why)
 {
 	/* Work on a copy so a failed block leaves the verifier where it was. */
 	struct chain_verifier next = *v;
-	const struct block_header *h = &b->header;
-	int rc;
+	struct merkle_frontier usage;
+	int rc = chain_verify_header(v, b, cert, &usage, why);
 
-	if (why)
-		why[0] = '\0';
-	rc = check_header(&next, h, why);
 	if (!rc)
-		rc = check_txs(&next, b, why);
+		rc = chain_advance(&next, b, cert, &usage, next_vals, why);
 	if (!rc)
-		rc = check_cert(&next, h, cert, why);
-	if (!rc)
-		rc = advance_vals(&next, h, next_vals, why);
-	if (rc)
-		return rc;
-	next.height = h->height;
-	next.time_ns = h->time_ns;
-	block_id(h, next.last_block_id);
-	cert_hash(cert, next.last_cert_hash);
-	*v = next;
-	return 0;
+		*v = next;
+	return rc;
 }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/block.h"
+#include "lib/chain/block.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
 

@@ -1,5 +1,5 @@
 /* Genesis: strict JSON in, canonical encoding and hash out. */
-#include "lib/genesis.h"
+#include "lib/chain/genesis.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "lib/request.h"
+#include "lib/chain/request.h"
 
 #include <stdio.h>
 

@@ -55,7 +55,7 @@ struct tx_stake {
 	uint64_t amount;
 };
 
-/* Two signed votes (see lib/block.h) for the same height and round with
+/* Two signed votes (see lib/chain/block.h) for the same height and round with
  * different block ids. */
 struct tx_evidence {
 	uint8_t vote_a[256];
@@ -100,10 +100,15 @@ int tx_sign(struct tx *t, const struct tally_key *k);
 int tx_verify(const struct tx *t, const uint8_t *p, size_t n);
 void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN]);
 
+/* The rules of a decoded transaction that need no ledger state: for this
+ * chain (TALLY_E_CHAIN_ID), and for a LEASE_OPEN contract_check_open at
+ * now_s (unix seconds). The state transition applies them at the block's
+ * time, the node at admission with its clock. */
+int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, char *why);
+
 /* Stateless checks a node makes before the mempool: decodes strictly,
- * checks chain id, kind-specific static rules (contract_validate for
- * LEASE_OPEN, signer == tenant and nonce == contract nonce) and the
- * signature. why[WHY_MAX] receives a sentence on failure. */
+ * tx_check_rules at now_s, and the signature. why[WHY_MAX] receives a
+ * sentence on failure. */
 int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
 	     uint64_t now_s, char *why);
 

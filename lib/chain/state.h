@@ -1,0 +1,213 @@
+/* The ledger state and its transition: accounts, validators, leases and the
+ * usage log, and what each transaction does to them.
+ *
+ * This is the one rule set. It is pure: the state lives behind a small
+ * storage interface (struct state_backend: SQLite in the node,
+ * lib/chain/memstate.h in the auditor and the tests), nothing here reads a
+ * clock, draws a random number or does I/O, and iteration is in key order.
+ * Validators and auditors run this same code, so an audit is exactly as
+ * strict as the chain and recomputes every state root.
+ *
+ * State entries are (key, value) pairs of bytes:
+ *   account   key = 0x01 || pubkey(32)   value = u64 balance | u64 nonce
+ *   validator key = 0x02 || pubkey(32)   value = u64 stake | u8 jailed (0/1)
+ *   lease     key = 0x03 || lease id(32) value = lease_encode_to() of the lease
+ * (integers little-endian, as everywhere in lib/codec.h). An account appears
+ * once it has been credited or has sent a transaction; one with balance and
+ * nonce 0 that never existed is absent.
+ *
+ * State root (byte-exact; docs/FORMATS.md section 9):
+ *   - bucket(key) = big-endian u16 of the first 2 bytes of SHA-256(key);
+ *   - bucket hash = SHA-256(0x02 || for each entry of the bucket in ascending
+ *     key order (bytewise): u32 len(key) || key || u32 len(value) || value);
+ *     a bucket with no entry hashes to 32 zero bytes;
+ *   - the state root is the binary Merkle tree over the 65536 bucket hashes
+ *     in bucket order, node = SHA-256(0x01 || left || right), 16 levels (the
+ *     bucket hashes are used as they are, with no 0x00 leaf hashing).
+ * The tree lives in memory (2 x 65536 hashes); after each block only the
+ * buckets written in it and their 16 ancestors are recomputed.
+ *
+ * Transaction rules (beyond tx_check_rules, which state_apply_tx applies at
+ * the block's time; signatures are the caller's: chain_verify_block or the
+ * node's admission):
+ *   - every kind: nonce == the signer's account nonce (lower:
+ *     TALLY_E_REPLAY, higher: TALLY_E_NONCE); on success the nonce is
+ *     incremented. A missing account reads as balance 0, nonce 0.
+ *   - LEASE_OPEN: the deposit moves from the tenant's balance to the
+ *     lease's escrow; lease id = the transaction's hash.
+ *   - LEASE_START, USAGE, LEASE_CLOSE: the lease rules of contracts/
+ *     (lease_start, lease_apply_usage, lease_close: who may sign what, and
+ *     when). USAGE appends the full signed transaction to the usage log
+ *     (leaf = merkle_leaf_hash(tx bytes)), charges the escrow and credits
+ *     the provider; a close returns the escrow left to the tenant.
+ *   - TRANSFER: amount from the signer's balance to `to`.
+ *   - STAKE / UNSTAKE: only by an account that is already a validator
+ *     (joining the set is not supported yet); STAKE moves balance to stake,
+ *     UNSTAKE moves stake back to balance at once (no unbonding period yet)
+ *     and may not leave the validator set without stake.
+ *   - EVIDENCE: refused (TALLY_E_STATE), not supported yet.
+ * All arithmetic is on uint64_t with explicit overflow checks. A
+ * transaction reads what it touches into local copies, checks every rule,
+ * and only then writes, so a refused transaction writes nothing. */
+#ifndef TALLY_CHAIN_STATE_H
+#define TALLY_CHAIN_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contracts/contract.h"
+#include "lib/chain/block.h"
+#include "lib/chain/genesis.h"
+#include "lib/chain/tx.h"
+#include "lib/crypto.h"
+
+#define STATE_BUCKETS 65536
+#define STATE_TREE_LEVELS 16
+#define STATE_KEY_LEN 33          /* type byte + 32-byte id */
+#define STATE_VALUE_MAX 4096      /* no entry's value encodes larger */
+
+/* Key types of state entries (first byte of the key). */
+enum state_key_type {
+	STATE_KEY_ACCOUNT = 1,
+	STATE_KEY_VALIDATOR = 2,
+	STATE_KEY_LEASE = 3,
+};
+
+struct account {
+	uint64_t balance;
+	uint64_t nonce;
+};
+
+struct validator_entry {
+	uint64_t stake;
+	bool jailed;
+};
+
+/* Called for each entry, in ascending key order; a non-zero return stops
+ * the scan and is returned. */
+typedef int (*state_entry_fn)(void *ctx, const uint8_t *key, size_t klen,
+			      const uint8_t *val, size_t vlen);
+
+/* Where the state lives. Every function returns 0 or a tally_err; a
+ * failure of the store itself is TALLY_E_STORE, TALLY_E_DISKFULL or
+ * TALLY_E_NOMEM (state_err_is_fatal). */
+struct state_backend {
+	void *ctx;
+	/* The value of key into val[cap]; TALLY_E_NOTFOUND when absent. */
+	int (*get)(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
+		   size_t *vlen);
+	int (*put)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+	/* Every entry whose key starts with type, in ascending key order. */
+	int (*scan_type)(void *ctx, uint8_t type, state_entry_fn fn, void *fctx);
+	/* Every entry of one bucket, in ascending key order. */
+	int (*scan_bucket)(void *ctx, uint32_t bucket, state_entry_fn fn, void *fctx);
+	/* The usage log: leaf_hash appended at index (the log's size), and the
+	 * record it came from (its tx hash, lease and seq) for the node's reads. */
+	int (*usage_append)(void *ctx, uint64_t index, const uint8_t leaf_hash[HASH_LEN],
+			    const uint8_t tx_hash[HASH_LEN], const uint8_t lease_id[LEASE_ID_LEN],
+			    uint64_t seq);
+	int (*usage_root)(void *ctx, uint64_t size, uint8_t out[HASH_LEN]);
+	/* Optional (NULL in memory): keep bucket hashes, so that opening a
+	 * large state does not rehash every entry. An all-zero hash deletes. */
+	int (*bucket_hash_put)(void *ctx, uint32_t bucket, const uint8_t hash[HASH_LEN]);
+	int (*bucket_hash_each)(void *ctx,
+				int (*fn)(void *fctx, uint32_t bucket, const uint8_t hash[HASH_LEN]),
+				void *fctx);
+};
+
+struct state {
+	struct state_backend be;
+	uint64_t usage_size;                 /* usage log size */
+	uint8_t (*node)[HASH_LEN];           /* the tree: node[1] the root, node[65536 + b] bucket b */
+	uint8_t empty[STATE_TREE_LEVELS + 1][HASH_LEN];   /* empty subtree hash by height */
+	uint8_t *dirty_bits;                 /* buckets written since the last root update */
+	uint32_t *dirty;
+	size_t ndirty;
+};
+
+/* Binds s to a backend holding a state whose usage log has usage_size
+ * leaves, and builds the tree (from the kept bucket hashes when the backend
+ * keeps them, else from every entry). */
+int state_open(struct state *s, const struct state_backend *be, uint64_t usage_size);
+/* A state with no root (the mempool's check state): the transition runs,
+ * state_root_update is TALLY_E_STATE. */
+void state_open_scratch(struct state *s, const struct state_backend *be, uint64_t usage_size);
+void state_close(struct state *s);
+/* After the backend rolled back: forget the written buckets and rebuild the
+ * tree from the backend, with the usage log at usage_size. */
+int state_reload(struct state *s, uint64_t usage_size);
+
+/* Recomputes the buckets written since the last call (storing their hashes
+ * where the backend keeps them) and their ancestors. */
+int state_root_update(struct state *s);
+void state_root(const struct state *s, uint8_t out[HASH_LEN]);
+/* From scratch, every bucket from the entries (slow: tests and audits). */
+int state_root_recompute(struct state *s, uint8_t out[HASH_LEN]);
+/* bucket(key) as above. */
+uint32_t state_bucket_of(const uint8_t *key, size_t klen);
+/* Marks the bucket of an entry just written (every entry write calls it). */
+void state_mark_dirty(struct state *s, uint32_t bucket);
+/* SHA-256 hash of one bucket from its entries (zero when empty). */
+int state_bucket_hash(struct state *s, uint32_t bucket, uint8_t out[HASH_LEN]);
+
+/* Typed entries. A missing account reads as zeros with TALLY_E_NOTFOUND;
+ * a missing validator or lease is TALLY_E_NOTFOUND. A stored value that
+ * does not decode is TALLY_E_STORE. */
+int state_account_get(struct state *s, const uint8_t pub[PUBKEY_LEN], struct account *a);
+int state_account_put(struct state *s, const uint8_t pub[PUBKEY_LEN], const struct account *a);
+int state_validator_get(struct state *s, const uint8_t pub[PUBKEY_LEN],
+			struct validator_entry *v);
+int state_validator_put(struct state *s, const uint8_t pub[PUBKEY_LEN],
+			const struct validator_entry *v);
+/* Every validator entry in ascending pubkey order. */
+int state_validator_each(struct state *s,
+			 int (*fn)(void *ctx, const uint8_t pub[PUBKEY_LEN],
+				   const struct validator_entry *v), void *ctx);
+int state_lease_get(struct state *s, const uint8_t id[LEASE_ID_LEN], struct lease *l);
+int state_lease_put(struct state *s, const struct lease *l);
+/* The staked, unjailed validators in pubkey order, priorities 0: the set
+ * that signs the next block (TALLY_E_VALSET when it would be empty). */
+int state_validator_set(struct state *s, struct validator_set *out);
+
+/* Value encodings, as hashed into buckets (decoders are strict). */
+void account_value_encode(struct enc *e, const struct account *a);
+int account_value_decode(struct account *a, const uint8_t *p, size_t n);
+void validator_value_encode(struct enc *e, const struct validator_entry *v);
+int validator_value_decode(struct validator_entry *v, const uint8_t *p, size_t n);
+
+/* Genesis accounts and validators into an empty state. */
+int state_load_genesis(struct state *s, const struct genesis *g);
+
+/* The block a transaction is applied in. */
+struct block_ctx {
+	const char *chain_id;
+	uint64_t height;
+	uint64_t time_ns;        /* the block's time, unix ns */
+};
+
+/* What applying one transaction did, for the node's logs and the auditor's
+ * report. */
+struct tx_receipt {
+	uint8_t kind;                    /* enum tx_kind */
+	bool has_lease;
+	uint8_t lease_id[LEASE_ID_LEN];  /* the lease it concerns */
+	uint8_t lease_state;             /* the lease's state after it */
+	uint8_t close_reason;
+	struct usage_charge charge;      /* USAGE: the record's charge */
+	uint64_t paid;                   /* USAGE: escrow paid to the provider */
+	uint64_t usage_index;            /* USAGE: its position in the usage log */
+	uint64_t refund;                 /* a close: escrow back to the tenant */
+};
+
+/* Applies a transaction whose signature was already checked. On a rule
+ * failure nothing is written and why[WHY_MAX] says why; a store failure
+ * (state_err_is_fatal) may leave partial writes, and the caller must roll
+ * the block back. r may be NULL. */
+int state_apply_tx(struct state *s, const struct block_ctx *b, const struct tx *t,
+		   const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+		   struct tx_receipt *r, char *why);
+/* True for errors that mean the store failed rather than the transaction. */
+bool state_err_is_fatal(int err);
+
+#endif

@@ -1,0 +1,253 @@
+/* The state root: bucket hashes and the 16-level tree over them, kept up to
+ * date incrementally (the rules are in lib/chain/state.h). */
+#include "lib/chain/state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/errors.h"
+#include "lib/merkle.h"
+
+#define LEAVES STATE_BUCKETS
+
+uint32_t state_bucket_of(const uint8_t *key, size_t klen)
+{
+	uint8_t h[HASH_LEN];
+
+	sha256(key, klen, h);
+	return (uint32_t)h[0] << 8 | h[1];
+}
+
+/* Recompute the ancestors of the given leaves (ascending, unique); idx is
+ * used as scratch. */
+static void fix_paths(struct state *s, uint32_t *idx, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		idx[i] += LEAVES;
+	for (int level = 0; level < STATE_TREE_LEVELS; level++) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			uint32_t parent = idx[i] >> 1;
+
+			if (m && idx[m - 1] == parent)
+				continue;
+			merkle_node_hash(s->node[2 * parent], s->node[2 * parent + 1],
+					 s->node[parent]);
+			idx[m++] = parent;
+		}
+		n = m;
+	}
+}
+
+static void tree_reset(struct state *s)
+{
+	/* Node i sits at depth floor(log2 i); its subtree height is 16 - depth. */
+	for (uint32_t i = 1, depth = 0; i < 2 * LEAVES; i++) {
+		if (i == (2u << depth))
+			depth++;
+		memcpy(s->node[i], s->empty[STATE_TREE_LEVELS - depth], HASH_LEN);
+	}
+	memset(s->dirty_bits, 0, LEAVES / 8);
+	s->ndirty = 0;
+}
+
+/* One entry of a bucket into the running hash: u32 len(key) | key |
+ * u32 len(value) | value. */
+static int hash_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+		      size_t vlen)
+{
+	struct sha256_stream *h = ctx;
+	uint8_t len[4];
+
+	for (int i = 0; i < 4; i++)
+		len[i] = (uint8_t)(klen >> (8 * i));
+	sha256_add(h, len, 4);
+	sha256_add(h, key, klen);
+	for (int i = 0; i < 4; i++)
+		len[i] = (uint8_t)(vlen >> (8 * i));
+	sha256_add(h, len, 4);
+	sha256_add(h, val, vlen);
+	return 0;
+}
+
+static int count_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+		       size_t vlen)
+{
+	(void)key, (void)klen, (void)val, (void)vlen;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+int state_bucket_hash(struct state *s, uint32_t bucket, uint8_t out[HASH_LEN])
+{
+	const uint8_t tag = 0x02;
+	struct sha256_stream *h;
+	size_t n = 0;
+	int rc = s->be.scan_bucket(s->be.ctx, bucket, count_entry, &n);
+
+	memset(out, 0, HASH_LEN);
+	if (rc || n == 0)
+		return rc;
+	h = sha256_begin();
+	if (!h)
+		return TALLY_E_NOMEM;
+	sha256_add(h, &tag, 1);
+	rc = s->be.scan_bucket(s->be.ctx, bucket, hash_entry, h);
+	sha256_end(h, out);
+	if (rc)
+		memset(out, 0, HASH_LEN);
+	return rc;
+}
+
+struct load_ctx {
+	struct state *s;
+	uint32_t *idx;
+	size_t n;
+};
+
+static int load_one(void *ctx, uint32_t bucket, const uint8_t hash[HASH_LEN])
+{
+	struct load_ctx *lc = ctx;
+
+	if (bucket >= LEAVES || (lc->n && lc->idx[lc->n - 1] >= bucket))
+		return TALLY_E_STORE;     /* kept hashes must come in bucket order */
+	memcpy(lc->s->node[LEAVES + bucket], hash, HASH_LEN);
+	lc->idx[lc->n++] = bucket;
+	return 0;
+}
+
+/* The tree from the kept bucket hashes, or from every entry. */
+static int tree_build(struct state *s)
+{
+	struct load_ctx lc = { s, malloc(sizeof(uint32_t) * LEAVES), 0 };
+	int rc = 0;
+
+	if (!lc.idx)
+		return TALLY_E_NOMEM;
+	tree_reset(s);
+	if (s->be.bucket_hash_each) {
+		rc = s->be.bucket_hash_each(s->be.ctx, load_one, &lc);
+	} else {
+		for (uint32_t b = 0; b < LEAVES && !rc; b++) {
+			uint8_t h[HASH_LEN];
+			static const uint8_t zero[HASH_LEN];
+
+			rc = state_bucket_hash(s, b, h);
+			if (!rc && memcmp(h, zero, HASH_LEN))
+				rc = load_one(&lc, b, h);
+		}
+	}
+	if (!rc)
+		fix_paths(s, lc.idx, lc.n);
+	free(lc.idx);
+	return rc;
+}
+
+int state_open(struct state *s, const struct state_backend *be, uint64_t usage_size)
+{
+	memset(s, 0, sizeof(*s));
+	s->be = *be;
+	s->usage_size = usage_size;
+	s->node = malloc(sizeof(*s->node) * 2 * LEAVES);
+	s->dirty_bits = calloc(LEAVES / 8, 1);
+	s->dirty = malloc(sizeof(*s->dirty) * LEAVES);
+	if (!s->node || !s->dirty_bits || !s->dirty) {
+		state_close(s);
+		return TALLY_E_NOMEM;
+	}
+	memset(s->empty[0], 0, HASH_LEN);
+	for (int h = 1; h <= STATE_TREE_LEVELS; h++)
+		merkle_node_hash(s->empty[h - 1], s->empty[h - 1], s->empty[h]);
+	return tree_build(s);
+}
+
+void state_open_scratch(struct state *s, const struct state_backend *be, uint64_t usage_size)
+{
+	memset(s, 0, sizeof(*s));
+	s->be = *be;
+	s->usage_size = usage_size;
+}
+
+void state_close(struct state *s)
+{
+	free(s->node);
+	free(s->dirty_bits);
+	free(s->dirty);
+	s->node = NULL;
+	s->dirty_bits = NULL;
+	s->dirty = NULL;
+}
+
+int state_reload(struct state *s, uint64_t usage_size)
+{
+	s->usage_size = usage_size;
+	return s->node ? tree_build(s) : 0;
+}
+
+void state_mark_dirty(struct state *s, uint32_t bucket)
+{
+	uint8_t bit = 1u << (bucket & 7);
+
+	if (!s->dirty_bits)
+		return;     /* a scratch state keeps no root */
+	if (s->dirty_bits[bucket >> 3] & bit)
+		return;
+	s->dirty_bits[bucket >> 3] |= bit;
+	s->dirty[s->ndirty++] = bucket;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int state_root_update(struct state *s)
+{
+	int rc = 0;
+
+	if (!s->node)
+		return TALLY_E_STATE;
+	qsort(s->dirty, s->ndirty, sizeof(*s->dirty), cmp_u32);
+	for (size_t i = 0; i < s->ndirty && !rc; i++) {
+		uint32_t b = s->dirty[i];
+		uint8_t h[HASH_LEN];
+
+		rc = state_bucket_hash(s, b, h);
+		if (!rc && s->be.bucket_hash_put)
+			rc = s->be.bucket_hash_put(s->be.ctx, b, h);
+		if (!rc)
+			memcpy(s->node[LEAVES + b], h, HASH_LEN);
+	}
+	if (rc)
+		return rc;
+	fix_paths(s, s->dirty, s->ndirty);
+	memset(s->dirty_bits, 0, LEAVES / 8);
+	s->ndirty = 0;
+	return 0;
+}
+
+void state_root(const struct state *s, uint8_t out[HASH_LEN])
+{
+	memcpy(out, s->node[1], HASH_LEN);
+}
+
+int state_root_recompute(struct state *s, uint8_t out[HASH_LEN])
+{
+	uint8_t (*level)[HASH_LEN] = malloc(sizeof(*level) * LEAVES);
+	int rc = 0;
+
+	if (!level)
+		return TALLY_E_NOMEM;
+	for (uint32_t b = 0; b < LEAVES && !rc; b++)
+		rc = state_bucket_hash(s, b, level[b]);
+	for (uint32_t n = LEAVES; n > 1 && !rc; n /= 2)
+		for (uint32_t i = 0; i < n / 2; i++)
+			merkle_node_hash(level[2 * i], level[2 * i + 1], level[i]);
+	if (!rc)
+		memcpy(out, level[0], HASH_LEN);
+	free(level);
+	return rc;
+}

@@ -1,0 +1,413 @@
+/* rulebreak: writes small chain export files, each certified by its
+ * validator's key and each breaking exactly one rule that validators
+ * enforce, plus a control that breaks none. tests/rules/run.sh then checks
+ * that `tally audit --chain` and `tally chain verify` refuse every one,
+ * naming the height and the rule, and verify the control: an auditor that
+ * is looser than the chain fails it.
+ *
+ *   rulebreak DIR     writes DIR/<name>.chain and prints one line a file:
+ *                     NAME LEASE-ID HEIGHT PHRASE...
+ *                     (HEIGHT 0 and PHRASE "VERIFIED" for the control)
+ *
+ * Every chain starts the same: block 1 opens a lease (tenant), block 2
+ * starts it (provider), block 3 holds its usage record seq 0. The break
+ * comes in block 4 unless the scenario says otherwise. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/support/chainbuild.h"
+
+#define G 1700000000000000000ull          /* genesis time */
+#define BT(h) (G + (uint64_t)(h) * 10 * CB_SEC)   /* time of block h */
+
+struct base {
+	struct chainbuild c;
+	uint8_t lease[HASH_LEN];
+	uint8_t last_usage[HASH_LEN];
+	uint64_t started_ns;
+};
+
+static void base_build(struct base *b)
+{
+	struct tx t;
+
+	cb_init(&b->c, "rules-test", G);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_LEASE_OPEN;
+	cb_contract(&b->c, &t.u.open, BT(1));
+	cb_tx(&b->c, &t, CB_TENANT, false, b->lease);
+	cb_seal(&b->c, BT(1), false, NULL, NULL);
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_LEASE_START;
+	memcpy(t.u.start.lease_id, b->lease, LEASE_ID_LEN);
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+	cb_seal(&b->c, BT(2), false, NULL, NULL);
+	b->started_ns = BT(2);
+
+	cb_usage(&t, b->lease, 0, NULL, b->started_ns, CB_SEC, CB_SEC / 2);
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, b->last_usage);
+	cb_seal(&b->c, BT(3), false, NULL, NULL);
+}
+
+static void close_tx(struct base *b, enum cb_who who, uint8_t reason)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_LEASE_CLOSE;
+	memcpy(t.u.close.lease_id, b->lease, LEASE_ID_LEN);
+	t.u.close.reason = reason;
+	cb_tx(&b->c, &t, who, false, NULL);
+}
+
+static void transfer_tx(struct base *b, enum cb_who who, uint64_t amount, bool keep_nonce,
+			uint64_t nonce)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_TRANSFER;
+	t.nonce = nonce;
+	memcpy(t.u.transfer.to, b->c.key[CB_VALIDATOR].pub, PUBKEY_LEN);
+	t.u.transfer.amount = amount;
+	cb_tx(&b->c, &t, who, keep_nonce, NULL);
+}
+
+/* A second lease's contract, to be spoiled by the scenario. */
+static void open_tx(struct base *b, struct tx *t, enum cb_who who, bool keep_nonce)
+{
+	cb_tx(&b->c, t, who, keep_nonce, NULL);
+}
+
+static void contract(struct base *b, struct tx *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->kind = TX_LEASE_OPEN;
+	cb_contract(&b->c, &t->u.open, BT(4));
+}
+
+/* The next usage record (seq 1), for the scenario to spoil. */
+static void usage1(struct base *b, struct tx *t)
+{
+	cb_usage(t, b->lease, 1, b->last_usage, b->started_ns + CB_SEC, CB_SEC, CB_SEC / 2);
+}
+
+static void zero_state_root(struct block_header *h, void *ctx)
+{
+	(void)ctx;
+	h->state_root[0] ^= 1;
+}
+
+static void other_next_vals(struct block_header *h, void *ctx)
+{
+	(void)ctx;
+	h->next_validators_hash[0] ^= 1;
+}
+
+static void other_usage_size(struct block_header *h, void *ctx)
+{
+	(void)ctx;
+	h->usage_size += 1;
+}
+
+struct scenario {
+	const char *name;
+	const char *phrase;      /* what the refusal must say */
+	void (*build)(struct base *b);   /* queue block 4's transactions */
+	void (*tamper)(struct block_header *h, void *ctx);
+};
+
+static void s_control(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+	close_tx(b, CB_TENANT, CLOSE_TENANT);
+}
+
+static void s_tenant_provider_failed(struct base *b)
+{
+	close_tx(b, CB_TENANT, CLOSE_PROVIDER_FAILED);
+}
+
+static void s_term_not_ended(struct base *b)
+{
+	close_tx(b, CB_VALIDATOR, CLOSE_TERM_ENDED);
+}
+
+static void s_exhausted_covered(struct base *b)
+{
+	close_tx(b, CB_VALIDATOR, CLOSE_EXHAUSTED);
+}
+
+static void s_stranger_close(struct base *b)
+{
+	close_tx(b, CB_STRANGER, CLOSE_TENANT);
+}
+
+static void s_tenant_close_reason(struct base *b)
+{
+	close_tx(b, CB_TENANT, CLOSE_TERM_ENDED);
+}
+
+static void s_provider_close_tenant(struct base *b)
+{
+	close_tx(b, CB_VALIDATOR, CLOSE_TENANT);
+}
+
+static void s_start_by_tenant(struct base *b)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_LEASE_START;
+	memcpy(t.u.start.lease_id, b->lease, LEASE_ID_LEN);
+	cb_tx(&b->c, &t, CB_TENANT, false, NULL);
+}
+
+static void s_start_twice(struct base *b)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_LEASE_START;
+	memcpy(t.u.start.lease_id, b->lease, LEASE_ID_LEN);
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_by_tenant(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	cb_tx(&b->c, &t, CB_TENANT, false, NULL);
+}
+
+static void s_nonce_ahead(struct base *b)
+{
+	transfer_tx(b, CB_TENANT, 1, true, b->c.nonce[CB_TENANT] + 5);
+}
+
+static void s_nonce_used(struct base *b)
+{
+	transfer_tx(b, CB_TENANT, 1, true, 0);
+}
+
+static void s_transfer_above_balance(struct base *b)
+{
+	transfer_tx(b, CB_STRANGER, 2000000, false, 0);
+}
+
+static void s_deposit_above_balance(struct base *b)
+{
+	struct tx t;
+
+	contract(b, &t);
+	memcpy(t.u.open.tenant, b->c.key[CB_STRANGER].pub, PUBKEY_LEN);
+	t.u.open.nonce = b->c.nonce[CB_STRANGER];
+	t.u.open.deposit = 2000000;
+	open_tx(b, &t, CB_STRANGER, false);
+}
+
+static void s_contract_expired(struct base *b)
+{
+	struct tx t;
+
+	contract(b, &t);
+	t.u.open.expiry = BT(4) / CB_SEC - 1;
+	open_tx(b, &t, CB_TENANT, false);
+}
+
+static void s_deposit_below_interval(struct base *b)
+{
+	struct tx t;
+
+	contract(b, &t);
+	t.u.open.deposit = 1;
+	open_tx(b, &t, CB_TENANT, false);
+}
+
+static void s_contract_nonce(struct base *b)
+{
+	struct tx t;
+
+	contract(b, &t);
+	t.u.open.nonce += 7;
+	open_tx(b, &t, CB_TENANT, false);
+}
+
+static void s_contract_chain(struct base *b)
+{
+	struct tx t;
+
+	contract(b, &t);
+	snprintf(t.u.open.chain_id, sizeof(t.u.open.chain_id), "other-chain");
+	open_tx(b, &t, CB_TENANT, false);
+}
+
+static void s_contract_not_tenant(struct base *b)
+{
+	struct tx t;
+
+	contract(b, &t);
+	t.nonce = b->c.nonce[CB_STRANGER];
+	t.u.open.nonce = t.nonce;
+	open_tx(b, &t, CB_STRANGER, false);
+}
+
+static void s_usage_gap(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	t.u.usage.seq = 2;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_prev_hash(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	t.u.usage.prev_hash[5] ^= 1;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_gap_in_time(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	t.u.usage.start_ns += CB_SEC;
+	t.u.usage.end_ns += CB_SEC;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_cpu(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	t.u.usage.cpu_ns = 2 * CB_SEC;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_memory(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	t.u.usage.mem_mib = 1024;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_after_term(struct base *b)
+{
+	struct tx t;
+
+	usage1(b, &t);
+	t.u.usage.end_ns = b->started_ns + 3601 * CB_SEC;
+	t.u.usage.cpu_ns = 0;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_after_close(struct base *b)
+{
+	struct tx t;
+
+	close_tx(b, CB_TENANT, CLOSE_TENANT);
+	usage1(b, &t);
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_unstake_all(struct base *b)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_UNSTAKE;
+	t.u.stake.amount = 100;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_stake_stranger(struct base *b)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_STAKE;
+	t.u.stake.amount = 100;
+	cb_tx(&b->c, &t, CB_STRANGER, false, NULL);
+}
+
+static void s_nothing(struct base *b)
+{
+	(void)b;
+}
+
+static const struct scenario scenarios[] = {
+	{ "control", "VERIFIED", s_control, NULL },
+	{ "close-tenant-provider-failed", "only as tenant-closed", s_tenant_provider_failed, NULL },
+	{ "close-tenant-term-ended", "only as tenant-closed", s_tenant_close_reason, NULL },
+	{ "close-provider-tenant-closed", "cannot close a lease as tenant-closed",
+	  s_provider_close_tenant, NULL },
+	{ "close-term-not-ended", "term has not ended", s_term_not_ended, NULL },
+	{ "close-exhausted-covered", "still covers an interval", s_exhausted_covered, NULL },
+	{ "close-by-stranger", "only the lease's tenant or provider", s_stranger_close, NULL },
+	{ "start-by-tenant", "signed by its provider", s_start_by_tenant, NULL },
+	{ "start-twice", "only an opened lease can start", s_start_twice, NULL },
+	{ "usage-by-tenant", "signed by its provider", s_usage_by_tenant, NULL },
+	{ "nonce-ahead", "is ahead of", s_nonce_ahead, NULL },
+	{ "nonce-used", "already used", s_nonce_used, NULL },
+	{ "transfer-above-balance", "exceeds balance", s_transfer_above_balance, NULL },
+	{ "deposit-above-balance", "deposit 2000000 exceeds balance", s_deposit_above_balance,
+	  NULL },
+	{ "contract-expired", "expired", s_contract_expired, NULL },
+	{ "deposit-below-interval", "first interval", s_deposit_below_interval, NULL },
+	{ "contract-nonce", "differs from the contract's nonce", s_contract_nonce, NULL },
+	{ "contract-chain", "the contract is for chain", s_contract_chain, NULL },
+	{ "contract-not-tenant", "signed by its tenant", s_contract_not_tenant, NULL },
+	{ "usage-seq-gap", "expected seq 1, got 2", s_usage_gap, NULL },
+	{ "usage-prev-hash", "does not link", s_usage_prev_hash, NULL },
+	{ "usage-time-gap", "not where the previous one ended", s_usage_gap_in_time, NULL },
+	{ "usage-cpu-above-vcpus", "exceeds 1 vCPUs", s_usage_cpu, NULL },
+	{ "usage-memory", "MiB of memory", s_usage_memory, NULL },
+	{ "usage-after-term", "after the term ends", s_usage_after_term, NULL },
+	{ "usage-after-close", "usage applies only to a running lease", s_usage_after_close,
+	  NULL },
+	{ "unstake-all", "without stake", s_unstake_all, NULL },
+	{ "stake-by-stranger", "is not a validator", s_stake_stranger, NULL },
+	{ "state-root", "state root", s_nothing, zero_state_root },
+	{ "next-validators", "next validator set", s_nothing, other_next_vals },
+	{ "usage-log-size", "usage log", s_nothing, other_usage_size },
+};
+
+int main(int argc, char **argv)
+{
+	char path[4096], lease[2 * HASH_LEN + 1];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: rulebreak DIR\n");
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+		const struct scenario *s = &scenarios[i];
+		struct base *b = calloc(1, sizeof(*b));
+
+		if (!b)
+			return 2;
+		base_build(b);
+		s->build(b);
+		cb_seal(&b->c, BT(4), true, s->tamper, NULL);
+		snprintf(path, sizeof(path), "%s/%s.chain", argv[1], s->name);
+		cb_write_file(&b->c, path);
+		hex_encode(b->lease, HASH_LEN, lease);
+		printf("%s %s %d %s\n", s->name, lease, i == 0 ? 0 : 4, s->phrase);
+		cb_free(&b->c);
+		free(b);
+	}
+	return 0;
+}
