@@ -109,8 +109,11 @@ static size_t submit(struct bench_chain *c, struct tx *t, const struct tally_key
 	char why[WHY_MAX];
 	struct enc e;
 	size_t len;
-	int rc = tx_sign(t, k);
+	uint8_t gh[HASH_LEN];
+	int rc;
 
+	genesis_hash(&c->g, gh);
+	rc = tx_sign(t, k, gh);
 	if (rc)
 		die("tx_sign: %s", tally_strerror(rc));
 	enc_init(&e);

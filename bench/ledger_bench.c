@@ -49,11 +49,14 @@ static double raw_verify_rate(void)
 	return rate;
 }
 
+/* The bench chain's genesis hash: signatures are bound to it. */
+static uint8_t g_genesis_hash[HASH_LEN];
+
 static struct signed_tx sign_tx(struct tx *t, const struct tally_key *k)
 {
 	struct signed_tx s;
 	struct enc e;
-	int rc = tx_sign(t, k);
+	int rc = tx_sign(t, k, g_genesis_hash);
 
 	if (rc)
 		die("tx_sign", rc, NULL);
@@ -124,6 +127,7 @@ int main(void)
 	acc.balance = (uint64_t)LEASES * 1000000;
 	g.naccounts = 1;
 	g.accounts = &acc;
+	genesis_hash(&g, g_genesis_hash);
 	cfg.data_dir = dir;
 	cfg.validator_key = &val;     /* the validator is also the provider */
 	if ((rc = ledger_open(&l, &cfg, why)))

@@ -211,6 +211,9 @@ static void write_text(const char *path, const char *text)
 		die("cannot write %s: %s", path, strerror(errno));
 }
 
+/* The devnet's genesis hash (make_devnet): signatures are bound to it. */
+static uint8_t g_genesis_hash[HASH_LEN];
+
 /* node.pem, genesis.json (the node the only validator, the tenant funded)
  * and tallyd.conf in g_dir. */
 static void make_devnet(const struct tally_key *node, const struct tally_key *tenant,
@@ -237,6 +240,7 @@ static void make_devnet(const struct tally_key *node, const struct tally_key *te
 	memcpy(acc.pubkey, tenant->pub, PUBKEY_LEN);
 	g.naccounts = 1;
 	g.accounts = &acc;
+	genesis_hash(&g, g_genesis_hash);
 	json = genesis_to_json(&g);
 	if (!json)
 		die("genesis_to_json: out of memory");
@@ -421,7 +425,7 @@ static void sign_tx(struct tx *t, const struct tally_key *k, struct signed_tx *o
 {
 	static const char head[] = "{\"tx\":\"", tail[] = "\"}";
 	struct enc e;
-	int rc = tx_sign(t, k);
+	int rc = tx_sign(t, k, g_genesis_hash);
 
 	if (rc)
 		die("tx_sign: %s", tally_strerror(rc));

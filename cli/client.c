@@ -245,7 +245,7 @@ enum client_rc client_post(struct client *c, const char *path, const json_t *bod
 
 
 enum client_rc client_get_signed(struct client *c, const char *path, const void *key,
-				 const char *chain_id, json_t **out)
+				 const uint8_t chain[32], json_t **out)
 {
 	const struct tally_key *k = key;
 	char ts[32], nonce[33], msg[2048], hdr[256], hex[2 * SIG_LEN + 1];
@@ -262,7 +262,7 @@ enum client_rc client_get_signed(struct client *c, const char *path, const void 
 	hex_encode(raw, sizeof(raw), nonce);
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
 	if (request_message(msg, sizeof(msg), "GET", path, ts, nonce) ||
-	    sig_sign(k, SIG_REQUEST, chain_id, msg, strlen(msg), sig)) {
+	    sig_sign(k, SIG_REQUEST, chain, msg, strlen(msg), sig)) {
 		set_err(c, "cannot sign the request for %s", path);
 		return CLIENT_BADREPLY;
 	}

@@ -6,6 +6,7 @@
 #define TALLY_CLI_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -35,9 +36,10 @@ enum client_rc client_get(struct client *c, const char *path, json_t **out);
 /* GET path; *out the raw body (malloc'd, NUL terminated). */
 enum client_rc client_get_raw(struct client *c, const char *path, char **out, size_t *len);
 /* GET path as a signed request (docs/PROTOCOL.md, "Private reads"),
- * signed by key (a struct tally_key *) for chain_id. */
+ * signed by key (a struct tally_key *) for the chain whose genesis hash is
+ * chain. */
 enum client_rc client_get_signed(struct client *c, const char *path, const void *key,
-				 const char *chain_id, json_t **out);
+				 const uint8_t chain[32], json_t **out);
 /* POST a JSON body; *out (may be NULL) the parsed answer. */
 enum client_rc client_post(struct client *c, const char *path, const json_t *body, json_t **out);
 

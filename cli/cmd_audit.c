@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/chainsrc.h"
+#include "cli/genesis_pin.h"
 #include "cli/tally.h"
 #include "lib/chain/audit.h"
 #include "lib/chain/chainfile.h"
@@ -27,8 +28,10 @@ static int feed_block(void *ctx, const struct block *b, const struct commit_cert
 	return EXIT_OK;
 }
 
-static int report_json(const struct audit_result *r, const char *id)
+static int report_json(const struct audit_result *r, const char *id,
+		       const struct genesis_pin *pin)
 {
+	char gh[65];
 	json_t *errs = json_array(), *recs = json_array();
 	char bid[65], root[65], a[32];
 
@@ -49,10 +52,14 @@ static int report_json(const struct audit_result *r, const char *id)
 	}
 	hex_encode(r->verified_block_id, HASH_LEN, bid);
 	hex_encode(r->usage_root, HASH_LEN, root);
+	hex_encode(r->genesis_hash, HASH_LEN, gh);
 	(void)a;
 	return print_json(json_pack(
-		"{s:b,s:I,s:o,s:s,s:I,s:s,s:I,s:s,s:b,s:b,s:{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
-		"verified", r->verified, "records", (json_int_t)r->nrecords, "errors", errs,
+		"{s:b,s:s,s:b,s:b,s:I,s:o,s:s,s:I,s:s,s:I,s:s,s:b,s:b,"
+		"s:{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
+		"verified", r->verified, "genesis_hash", gh, "genesis_pinned", pin->set,
+		"state_replayed", r->replayed_state,
+		"records", (json_int_t)r->nrecords, "errors", errs,
 		"lease", id, "verified_height", (json_int_t)r->verified_height,
 		"verified_block_id", bid, "usage_size", (json_int_t)r->usage_size,
 		"usage_root", root, "replayed", r->replayed, "compared", r->compared,
@@ -67,8 +74,10 @@ static int report_json(const struct audit_result *r, const char *id)
 		"record_list", recs));
 }
 
-static void report_human(const struct audit_result *r, const char *id, const char *source)
+static void report_human(const struct audit_result *r, const char *id, const char *source,
+			 const struct genesis_pin *pin)
 {
+	char gh[65];
 	char a[32], b[32], c[32];
 	size_t proven = 0, signed_ok = 0;
 
@@ -76,8 +85,13 @@ static void report_human(const struct audit_result *r, const char *id, const cha
 		proven += r->records[i].proven;
 		signed_ok += r->records[i].signature_ok;
 	}
+	hex_encode(r->genesis_hash, HASH_LEN, gh);
 	printf("audit of lease %s\n", id);
 	printf("  source          %s\n", source);
+	printf("  genesis         %s (%s)\n", gh, genesis_pin_word(pin));
+	printf("  state           %s\n", r->replayed_state ?
+	       "every transaction replayed, every state root checked" :
+	       "not replayed (from a checkpoint, or the chain broke first)");
 	printf("  chain           %" PRIu64 " blocks read, verified to height %" PRIu64 "\n",
 	       r->blocks_seen, r->verified_height);
 	printf("  usage records   %zu found, %zu signatures valid, %zu inclusion proofs valid"
@@ -104,8 +118,10 @@ static void report_human(const struct audit_result *r, const char *id, const cha
 }
 
 static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool have_cp,
-		      uint64_t cp_height, const uint8_t cp_id[HASH_LEN], struct audit_result *res)
+		      uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
+		      const struct genesis_pin *pin, struct audit_result *res)
 {
+	uint8_t gh[HASH_LEN];
 	struct chainfile f;
 	struct chain_checkpoint *cp = NULL;
 	struct auditor *a = NULL;
@@ -117,6 +133,9 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 		err("%s", why);
 		return EXIT_USAGE;
 	}
+	rc = genesis_pin_check(pin, &f.genesis, gh);
+	if (rc)
+		goto out;
 	size_t first = 0;
 	if (have_cp) {
 		if (cp_height > f.nblocks) {
@@ -177,8 +196,9 @@ out:
 
 static int audit_node(struct client *cl, const char *idhex, const uint8_t id[LEASE_ID_LEN],
 		      bool have_cp, uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
-		      struct audit_result *res)
+		      const struct genesis_pin *pin, struct audit_result *res)
 {
+	uint8_t gh[HASH_LEN];
 	struct chain_checkpoint *cp = NULL;
 	struct genesis g;
 	struct lease settled;
@@ -201,6 +221,8 @@ static int audit_node(struct client *cl, const char *idhex, const uint8_t id[LEA
 		return EXIT_USAGE;
 	}
 	rc = node_genesis(cl, &gjson, &g);
+	if (!rc)
+		rc = genesis_pin_check(pin, &g, gh);
 	if (!rc)
 		rc = node_tip(cl, &tip);
 	if (rc)
@@ -231,23 +253,28 @@ out:
 
 int cmd_audit(int argc, char **argv)
 {
-	enum { O_CHAIN = 256, O_CP };
+	enum { O_CHAIN = 256, O_CP, O_GENESIS };
 	static const struct option opts[] = {
 		COMMON_LONGOPTS,
 		{ "chain", required_argument, NULL, O_CHAIN },
 		{ "checkpoint", required_argument, NULL, O_CP },
+		{ "genesis", required_argument, NULL, O_GENESIS },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char help[] =
-		"usage: tally audit ID [--node URL | --chain FILE] [--checkpoint HEIGHT:BLOCKID]\n"
-		"                      [--json]\n\n"
+		"usage: tally audit ID [--node URL | --chain FILE] [--genesis FILE|HASH]\n"
+		"                      [--checkpoint HEIGHT:BLOCKID] [--json]\n\n"
 		"Verifies lease ID from genesis (or the pinned checkpoint): every header and\n"
-		"commit certificate, every signature on the lease's transactions, the hash\n"
-		"chain of its usage records (no gap, reorder or duplicate), the inclusion\n"
-		"proof of each record against the latest verified header; then replays the\n"
-		"lease with contracts/ and compares the recomputed bill (charged, SLA\n"
-		"credits, refund) with what the node settled. Each failure names the block\n"
-		"height or the record (seq).\n\n"
+		"commit certificate and every signature; from genesis, every transaction of\n"
+		"the chain replayed through the validators' own rules with the state root\n"
+		"checked at every height; the hash chain of the lease's usage records (no\n"
+		"gap, reorder or duplicate), the inclusion proof of each record against the\n"
+		"latest verified header; and the recomputed bill (charged, SLA credits,\n"
+		"refund) compared with what the node settled. Each failure names the block\n"
+		"height or the record (seq), and the rule.\n\n"
+		"  --genesis FILE|HASH   the chain to trust: a genesis file or its hash; a node\n"
+		"                        or file of another chain is refused. Without it the\n"
+		"                        genesis is taken from the node or file, and printed\n"
 		"  --chain FILE          audit from an exported chain file (tally chain export)\n"
 		"                        instead of a node; the settlement compared is the one\n"
 		"                        the file carries\n"
@@ -257,6 +284,7 @@ int cmd_audit(int argc, char **argv)
 		"\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
 		"--json prints {\"verified\", \"records\", \"errors\": [...], \"bill\": {...}, ...}\n";
 	const char *chain = NULL, *cparg = NULL;
+	struct genesis_pin pin = { 0 };
 	uint8_t id[LEASE_ID_LEN], cp_id[HASH_LEN];
 	uint64_t cp_height = 0;
 	struct audit_result res;
@@ -276,6 +304,10 @@ int cmd_audit(int argc, char **argv)
 			chain = optarg;
 		else if (c == O_CP)
 			cparg = optarg;
+		else if (c == O_GENESIS) {
+			if (genesis_pin_parse(optarg, &pin))
+				return EXIT_USAGE;
+		}
 		else
 			return bad_option("audit", c, argv);
 	}
@@ -295,7 +327,7 @@ int cmd_audit(int argc, char **argv)
 			return EXIT_USAGE;
 		memcpy(idhex, argv[optind], 65);
 		snprintf(source, sizeof(source), "chain file %.500s", chain);
-		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &res);
+		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &pin, &res);
 	} else {
 		if (client_init(&cl, co.node))
 			return err("%s", cl.err), EXIT_USAGE;
@@ -303,7 +335,8 @@ int cmd_audit(int argc, char **argv)
 		if (!rc) {
 			hex_decode(idhex, id, LEASE_ID_LEN);
 			snprintf(source, sizeof(source), "node %.500s", cl.base);
-			rc = audit_node(&cl, idhex, id, cparg != NULL, cp_height, cp_id, &res);
+			rc = audit_node(&cl, idhex, id, cparg != NULL, cp_height, cp_id, &pin,
+					&res);
 		}
 		client_free(&cl);
 	}
@@ -315,9 +348,9 @@ int cmd_audit(int argc, char **argv)
 		snprintf(source + strlen(source), sizeof(source) - strlen(source),
 			 ", from checkpoint %" PRIu64, cp_height);
 	if (co.json)
-		report_json(&res, idhex);
+		report_json(&res, idhex, &pin);
 	else
-		report_human(&res, idhex, source);
+		report_human(&res, idhex, source, &pin);
 	rc = res.verified ? EXIT_OK : EXIT_REFUSED;
 	audit_result_free(&res);
 	return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/chainsrc.h"
+#include "cli/genesis_pin.h"
 #include "cli/tally.h"
 #include "lib/chain/chainfile.h"
 #include "lib/chain/replay.h"
@@ -133,6 +134,7 @@ struct verify {
 	struct replay rp;
 	uint64_t blocks;
 	uint8_t genesis_hash[HASH_LEN];
+	struct genesis_pin pin;
 	const struct chainfile *file;    /* its lease states are compared, or NULL */
 	uint64_t leases_compared;
 	int failed;
@@ -209,21 +211,24 @@ static int verify_report(const struct verify *s, const struct common *co, const 
 	hex_encode(r, HASH_LEN, sroot);
 	hex_encode(s->genesis_hash, HASH_LEN, gh);
 	if (co->json)
-		print_json(json_pack("{s:b,s:s,s:s,s:I,s:I,s:s,s:s,s:I,s:s,s:I,s:o}",
+		print_json(json_pack("{s:b,s:s,s:s,s:b,s:I,s:I,s:s,s:s,s:I,s:s,s:I,s:o}",
 				     "verified", !s->failed, "chain_id", v->chain_id,
-				     "genesis_hash", gh, "blocks", (json_int_t)s->blocks,
+				     "genesis_hash", gh, "genesis_pinned", s->pin.set,
+				     "blocks", (json_int_t)s->blocks,
 				     "height", (json_int_t)v->height, "block_id", id,
 				     "state_root", sroot, "usage_size", (json_int_t)v->usage.size,
 				     "usage_root", root, "leases_compared",
 				     (json_int_t)s->leases_compared,
 				     "errors", s->failed ? json_pack("[s]", s->why) : json_array()));
 	else if (s->failed)
-		printf("chain '%s' from %s NOT VERIFIED: %s (verified up to height %" PRIu64 ")\n",
-		       v->chain_id, source, s->why, v->height);
+		printf("chain '%s' (genesis %s, %s) from %s NOT VERIFIED: %s (verified up to"
+		       " height %" PRIu64 ")\n", v->chain_id, gh, genesis_pin_word(&s->pin), source,
+		       s->why, v->height);
 	else
-		printf("chain '%s' from %s verified: %" PRIu64 " blocks replayed, height %" PRIu64
-		       ", block %s, state root %s, usage log %" PRIu64 " records%s\n",
-		       v->chain_id, source, s->blocks, v->height, id, sroot, v->usage.size,
+		printf("chain '%s' (genesis %s, %s) from %s verified: %" PRIu64 " blocks"
+		       " replayed, height %" PRIu64 ", block %s, state root %s, usage log %" PRIu64
+		       " records%s\n", v->chain_id, gh, genesis_pin_word(&s->pin), source,
+		       s->blocks, v->height, id, sroot, v->usage.size,
 		       s->file ? (s->leases_compared == s->file->nleases ?
 				  ", every lease state in the file matches the chain" : "") : "");
 	return s->failed ? EXIT_REFUSED : EXIT_OK;
@@ -234,7 +239,8 @@ static int start(struct verify *s, const struct genesis *g, const char *where)
 {
 	char why[WHY_MAX];
 
-	genesis_hash(g, s->genesis_hash);
+	if (genesis_pin_check(&s->pin, g, s->genesis_hash))
+		return EXIT_REFUSED;
 	if (replay_init(&s->rp, g, why)) {
 		err("the genesis of %s: %s", where, why);
 		return EXIT_REFUSED;
@@ -244,15 +250,23 @@ static int start(struct verify *s, const struct genesis *g, const char *where)
 
 int cmd_chain_verify(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	enum { O_GENESIS = 256 };
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "genesis", required_argument, NULL, O_GENESIS },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct genesis_pin pin = { 0 };
 	static const char help[] =
-		"usage: tally chain verify FILE | --node URL [--json]\n\n"
+		"usage: tally chain verify FILE | --node URL [--genesis FILE|HASH] [--json]\n\n"
 		"Replays a whole chain from its genesis as every validator applies it: links,\n"
 		"heights, times, transaction and usage-log roots, every transaction signature,\n"
 		"every transaction's rules and the state root after each block, validator sets\n"
 		"and commit certificates (more than 2/3 of the stake). FILE is a `tally chain\n"
 		"export` file, whose lease states are also compared with what the chain\n"
 		"committed; with --node the chain is read from that node instead.\n\n"
+		"  --genesis FILE|HASH   the chain to trust: a genesis file or its hash; a\n"
+		"                        chain with another genesis is refused (exit 1)\n"
 		COMMON_USAGE "\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n";
 	struct common co;
 	struct verify *s;
@@ -264,6 +278,11 @@ int cmd_chain_verify(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c == OPT_NODE)
 			node_given = true;
+		if (c == O_GENESIS) {
+			if (genesis_pin_parse(optarg, &pin))
+				return EXIT_USAGE;
+			continue;
+		}
 		if (!common_opt(&co, c, optarg))
 			return bad_option("chain verify", c, argv);
 	}
@@ -274,6 +293,7 @@ int cmd_chain_verify(int argc, char **argv)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return err("out of memory"), EXIT_USAGE;
+	s->pin = pin;
 	if (!node_given) {
 		struct chainfile f;
 		char why[WHY_MAX];

@@ -302,6 +302,7 @@ int cmd_lease_create(int argc, char **argv)
 	struct tally_key k;
 	struct lease_contract ct;
 	struct tx t;
+	struct chain_ref chain;
 	char id[65], amt[32];
 	int c, rc;
 
@@ -335,12 +336,19 @@ int cmd_lease_create(int argc, char **argv)
 	rc = build_contract(&cl, &k, &f, &ct);
 	if (rc)
 		goto out_client;
+	rc = fetch_chain(&cl, &chain);
+	if (rc)
+		goto out_client;
+	if (strcmp(chain.id, ct.chain_id)) {
+		err("the contract is for chain '%s', the node runs '%s'", ct.chain_id, chain.id);
+		rc = EXIT_USAGE;
+		goto out_client;
+	}
 	memset(&t, 0, sizeof(t));
 	t.kind = TX_LEASE_OPEN;
-	strcpy(t.chain_id, ct.chain_id);
 	t.nonce = ct.nonce;
 	t.u.open = ct;
-	rc = sign_and_submit(&cl, &k, &t, "contract", id);
+	rc = sign_and_submit(&cl, &k, &chain, &t, "contract", id);
 	if (rc)
 		goto out_client;
 	if (!co.json) {
@@ -524,6 +532,7 @@ int cmd_lease_close(int argc, char **argv)
 	struct client cl;
 	struct tally_key k;
 	struct tx t;
+	struct chain_ref chain;
 	char id[65], hash[65];
 	int rc;
 
@@ -541,9 +550,9 @@ int cmd_lease_close(int argc, char **argv)
 	t.kind = TX_LEASE_CLOSE;
 	t.u.close.reason = CLOSE_TENANT;
 	if (!rc)
-		rc = fetch_chain_and_nonce(&cl, k.pub, t.chain_id, &t.nonce);
+		rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
 	if (!rc)
-		rc = sign_and_submit(&cl, &k, &t, "close", hash);
+		rc = sign_and_submit(&cl, &k, &chain, &t, "close", hash);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)
@@ -565,8 +574,8 @@ int cmd_lease_console(int argc, char **argv)
 	struct common co;
 	struct client cl;
 	struct tally_key k;
-	char id[65], chain[CHAIN_ID_MAX + 1], path[128];
-	uint64_t nonce;
+	char id[65], path[128];
+	struct chain_ref chain;
 	json_t *j = NULL;
 	int rc;
 
@@ -579,10 +588,10 @@ int cmd_lease_console(int argc, char **argv)
 		return EXIT_USAGE;
 	rc = resolve_lease_id(&cl, argv[optind], id);
 	if (!rc)
-		rc = fetch_chain_and_nonce(&cl, k.pub, chain, &nonce);
+		rc = fetch_chain(&cl, &chain);
 	if (!rc) {
 		snprintf(path, sizeof(path), "/v1/leases/%s/private", id);
-		enum client_rc crc = client_get_signed(&cl, path, &k, chain, &j);
+		enum client_rc crc = client_get_signed(&cl, path, &k, chain.genesis, &j);
 		if (crc)
 			rc = client_fail(&cl, crc);
 	}

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -341,7 +342,7 @@ int cmd_node_init(int argc, char **argv)
 		"  DIR/tallyd.conf   the daemon's configuration\n"
 		"  DIR/data/         the ledger's data directory\n\n"
 		"  --dev DIR            where to write (required)\n"
-		"  --chain-id ID        chain id, [a-z0-9._-] (default tally-dev)\n"
+		"  --chain-id ID        chain id, [a-z0-9._-] (default tally-dev-XXXXXXXX, random)\n"
 		"  --fund PUBKEY:AMOUNT also fund this account (micro-units); repeatable\n"
 		"  --listen ADDR        API address (default 127.0.0.1:7654)\n"
 		"  --interval S         metering interval in seconds (default 60)\n"
@@ -356,7 +357,7 @@ int cmd_node_init(int argc, char **argv)
 	int c;
 
 	memset(&o, 0, sizeof(o));
-	o.chain_id = "tally-dev";
+	o.chain_id = NULL;
 	o.listen = "127.0.0.1:7654";
 	o.interval_s = 60;
 	o.domain_type = "kvm";
@@ -390,6 +391,19 @@ int cmd_node_init(int argc, char **argv)
 		return usage_error("node init", "unexpected argument '%s'", argv[optind]);
 	if (!o.dir)
 		return usage_error("node init", "--dev DIR is required");
+	/* A chain id of its own, so that two devnets are two chains by name as
+	 * well as by genesis hash. */
+	static char unique_id[32];
+	if (!o.chain_id) {
+		uint8_t r[4];
+		char hex[9];
+
+		if (getrandom(r, sizeof(r), 0) != sizeof(r))
+			return err("cannot draw a random chain id"), EXIT_USAGE;
+		hex_encode(r, sizeof(r), hex);
+		snprintf(unique_id, sizeof(unique_id), "tally-dev-%s", hex);
+		o.chain_id = unique_id;
+	}
 	if (chain_id_valid(o.chain_id) != 0)
 		return usage_error("node init", "chain id '%s' must be 1..%d characters of "
 				   "[a-z0-9._-]", o.chain_id, CHAIN_ID_MAX);

@@ -29,6 +29,7 @@ int cmd_transfer(int argc, char **argv)
 	struct client cl;
 	struct tally_key k;
 	struct tx t;
+	struct chain_ref chain;
 	char hash[65], amt[32];
 	int c, rc;
 
@@ -58,9 +59,9 @@ int cmd_transfer(int argc, char **argv)
 	if (open_key_and_client(&k, from ? from : co.key, &cl, co.node))
 		return EXIT_USAGE;
 	t.kind = TX_TRANSFER;
-	rc = fetch_chain_and_nonce(&cl, k.pub, t.chain_id, &t.nonce);
+	rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
 	if (!rc)
-		rc = sign_and_submit(&cl, &k, &t, "transfer", hash);
+		rc = sign_and_submit(&cl, &k, &chain, &t, "transfer", hash);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)

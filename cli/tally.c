@@ -276,24 +276,36 @@ const char *fmt_amount(uint64_t micro, char *buf)
 	return buf;
 }
 
-int fetch_chain_and_nonce(struct client *c, const uint8_t pub[PUBKEY_LEN],
-			  char chain_id[CHAIN_ID_MAX + 1], uint64_t *nonce)
+int fetch_chain(struct client *c, struct chain_ref *chain)
 {
-	char path[128], hex[65];
-	json_t *j;
 	enum client_rc rc;
+	json_t *j;
 
 	rc = client_get(c, "/v1/status", &j);
 	if (rc)
 		return client_fail(c, rc);
 	const char *id = jget_str(j, "chain_id");
-	if (chain_id_valid(id) != 0) {
-		err("node at %s reports no valid chain id", c->base);
+	if (chain_id_valid(id) != 0 ||
+	    hex_decode(jget_str(j, "genesis_hash"), chain->genesis, HASH_LEN)) {
+		err("node at %s reports no valid chain id and genesis hash", c->base);
 		json_decref(j);
 		return EXIT_USAGE;
 	}
-	snprintf(chain_id, CHAIN_ID_MAX + 1, "%s", id);
+	snprintf(chain->id, sizeof(chain->id), "%s", id);
 	json_decref(j);
+	return EXIT_OK;
+}
+
+int fetch_chain_and_nonce(struct client *c, const uint8_t pub[PUBKEY_LEN],
+			  struct chain_ref *chain, uint64_t *nonce)
+{
+	char path[128], hex[65];
+	json_t *j;
+	enum client_rc rc;
+	int ex = fetch_chain(c, chain);
+
+	if (ex)
+		return ex;
 	hex_encode(pub, PUBKEY_LEN, hex);
 	snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
 	rc = client_get(c, path, &j);
@@ -341,12 +353,13 @@ int submit_tx(struct client *c, const struct tx *t, char hash_hex[65])
 	return EXIT_OK;
 }
 
-int sign_and_submit(struct client *c, const struct tally_key *k, struct tx *t,
-		    const char *what, char hash_hex[65])
+int sign_and_submit(struct client *c, const struct tally_key *k, const struct chain_ref *chain,
+		    struct tx *t, const char *what, char hash_hex[65])
 {
 	t->version = TX_VERSION;
+	snprintf(t->chain_id, sizeof(t->chain_id), "%s", chain->id);
 	memcpy(t->signer, k->pub, PUBKEY_LEN);
-	if (tx_sign(t, k)) {
+	if (tx_sign(t, k, chain->genesis)) {
 		err("cannot sign the %s", what);
 		return EXIT_USAGE;
 	}

@@ -97,20 +97,27 @@ const char *jget_str(const json_t *obj, const char *key);
 /* Formats micro-units as "12.345678" into buf[32]. */
 const char *fmt_amount(uint64_t micro, char *buf);
 
-/* The signed-transaction path every writing command takes: fetches the
- * chain id from /v1/status and the signer's next nonce from
- * /v1/accounts/{pubkey}. */
+/* The chain a node runs: its id and genesis hash, which every signature is
+ * bound to. */
+struct chain_ref {
+	char id[CHAIN_ID_MAX + 1];
+	uint8_t genesis[HASH_LEN];
+};
+/* The chain from /v1/status. */
+int fetch_chain(struct client *c, struct chain_ref *chain);
+/* The signed-transaction path every writing command takes: the chain from
+ * /v1/status and the signer's next nonce from /v1/accounts/{pubkey}. */
 int fetch_chain_and_nonce(struct client *c, const uint8_t pub[PUBKEY_LEN],
-			  char chain_id[CHAIN_ID_MAX + 1], uint64_t *nonce);
+			  struct chain_ref *chain, uint64_t *nonce);
 /* Encodes the signed tx, POSTs it to /v1/tx, writes the hash (hex) into
  * hash_hex[65]. Returns an exit code, with the node's reason on refusal. */
 struct tx;
 int submit_tx(struct client *c, const struct tx *t, char hash_hex[65]);
-/* Makes t (kind, body, chain id and nonce filled in) a TX_VERSION
- * transaction of k's, signs it and submits it (submit_tx); what names it
- * in "cannot sign the <what>". */
-int sign_and_submit(struct client *c, const struct tally_key *k, struct tx *t,
-		    const char *what, char hash_hex[65]);
+/* Makes t (kind, body and nonce filled in) a TX_VERSION transaction of k's
+ * for chain, signs it and submits it (submit_tx); what names it in "cannot
+ * sign the <what>". */
+int sign_and_submit(struct client *c, const struct tally_key *k, const struct chain_ref *chain,
+		    struct tx *t, const char *what, char hash_hex[65]);
 
 /* Commands. */
 int cmd_key_new(int argc, char **argv);

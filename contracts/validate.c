@@ -5,7 +5,8 @@
  *  1. version is CONTRACT_VERSION;
  *  2. the chain id is well formed and is this chain's (TALLY_E_CHAIN_ID);
  *  3. expiry >= now: it may still commit (TALLY_E_EXPIRED);
- *  4. tenant and provider are different keys;
+ *  4. tenant and provider are different keys, each accepted by key_check
+ *     (TALLY_E_KEY: not small order, canonically encoded);
  *  5. 1 <= vcpus <= 256; 64 <= memory_mib <= 4 TiB; disk_gib <= 64 TiB (zero
  *     is allowed: a kernel+initrd image needs no disk); gpus <= 16;
  *  6. the image name is 1..64 bytes of [a-z0-9._-];
@@ -52,6 +53,12 @@ static int check_identity(const struct lease_contract *c, const char *chain_id,
 	if (memcmp(c->tenant, c->provider, PUBKEY_LEN) == 0)
 		return why_set(why, TALLY_E_CONTRACT,
 			       "tenant and provider are the same key");
+	if (key_check(c->tenant))
+		return why_set(why, TALLY_E_KEY, "the tenant's key is not a valid Ed25519 key"
+			       " (small order or not canonical)");
+	if (key_check(c->provider))
+		return why_set(why, TALLY_E_KEY, "the provider's key is not a valid Ed25519 key"
+			       " (small order or not canonical)");
 	return 0;
 }
 

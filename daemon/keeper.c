@@ -136,7 +136,7 @@ static int submit(struct keeper *k, struct tx *t, const char *what, const char *
 	memcpy(t->signer, n->key.pub, PUBKEY_LEN);
 	if ((rc = ledger_next_nonce(n->ledger, n->key.pub, &t->nonce)))
 		return rc;
-	if ((rc = tx_sign(t, &n->key)))
+	if ((rc = tx_sign(t, &n->key, n->genesis_hash)))
 		return rc;
 	enc_init(&e);
 	tx_encode(&e, t);

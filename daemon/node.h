@@ -16,6 +16,7 @@ struct keeper;
 struct node {
 	struct config cfg;
 	struct genesis genesis;
+	uint8_t genesis_hash[HASH_LEN];  /* every signature is bound to it */
 	struct tally_key key;            /* validator and provider key */
 	struct ledger *ledger;
 	struct keeper *keeper;           /* NULL when the node runs no VMs */

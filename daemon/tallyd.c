@@ -80,6 +80,7 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 		log_error("genesis %s: %s", n->cfg.genesis, why);
 		return rc;
 	}
+	genesis_hash(&n->genesis, n->genesis_hash);
 	auth_cache_init(&n->auth);
 	struct ledger_config lc = {
 		.data_dir = n->cfg.data_dir,

@@ -1,6 +1,7 @@
 #include "lib/crypto.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -198,13 +199,88 @@ int ed25519_sign(const struct tally_key *k, const void *msg, size_t n, uint8_t s
 	return rc;
 }
 
+/* y of a point's encoding (the sign bit of x cleared) is at least
+ * p = 2^255 - 19: bytes 1..30 all 0xff, byte 31 0x7f, byte 0 from 0xed. */
+static bool y_not_canonical(const uint8_t enc[32])
+{
+	if ((enc[31] & 0x7f) != 0x7f || enc[0] < 0xed)
+		return false;
+	for (int i = 1; i < 31; i++)
+		if (enc[i] != 0xff)
+			return false;
+	return true;
+}
+
+/* The y coordinates (little-endian, sign bit cleared) of the eight points of
+ * order 1, 2, 4 and 8 on edwards25519: the identity (y = 1), order 2
+ * (y = p - 1), order 4 (y = 0, x = +-sqrt(-1)) and order 8 (y = +-y8 with
+ * y8^2 = (-1 + sqrt(1 + d)) / d, the points whose double has y = 0).
+ * docs/FORMATS.md section 3 derives them. */
+static const uint8_t small_order_y[5][32] = {
+	{ 0 },
+	{ 1 },
+	{ 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0x7f },
+	{ 0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+	  0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+	  0x6d, 0x53, 0xfc, 0x05 },
+	{ 0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+	  0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+	  0x92, 0xac, 0x03, 0x7a },
+};
+
+int ed25519_point_check(const uint8_t enc[32])
+{
+	uint8_t y[32];
+
+	if (y_not_canonical(enc))
+		return TALLY_E_KEY;
+	memcpy(y, enc, 32);
+	y[31] &= 0x7f;
+	for (size_t i = 0; i < sizeof(small_order_y) / sizeof(small_order_y[0]); i++)
+		if (!memcmp(y, small_order_y[i], 32))
+			return TALLY_E_KEY;
+	return 0;
+}
+
+int key_check(const uint8_t pub[PUBKEY_LEN])
+{
+	return ed25519_point_check(pub);
+}
+
+/* The group order L = 2^252 + 27742317777372353535851937790883648493,
+ * little-endian: S must be below it. */
+static const uint8_t group_order[32] = {
+	0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+	0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x10,
+};
+
+static bool scalar_canonical(const uint8_t s[32])
+{
+	for (int i = 31; i >= 0; i--) {
+		if (s[i] != group_order[i])
+			return s[i] < group_order[i];
+	}
+	return false;   /* S == L */
+}
+
 int ed25519_verify(const uint8_t pub[PUBKEY_LEN], const void *msg, size_t n,
 		   const uint8_t sig[SIG_LEN])
 {
-	EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, PUBKEY_LEN);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_PKEY *pkey;
+	EVP_MD_CTX *ctx;
 	int rc = TALLY_E_CRYPTO;
 
+	/* Strict RFC 8032 (section 5.1.7) plus what it leaves open: A and R
+	 * canonical and of large order, S below L. */
+	if (key_check(pub))
+		return TALLY_E_KEY;
+	if (ed25519_point_check(sig) || !scalar_canonical(sig + 32))
+		return TALLY_E_SIGNATURE;
+	pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, PUBKEY_LEN);
+	ctx = EVP_MD_CTX_new();
 	if (!pkey) {
 		rc = TALLY_E_KEY;
 		goto out;
@@ -219,18 +295,18 @@ out:
 }
 
 /* Builds the domain-separated message described in crypto.h. */
-static int sig_message(struct enc *e, enum sig_domain d, const char *chain_id,
+static int sig_message(struct enc *e, enum sig_domain d, const uint8_t chain[HASH_LEN],
 		       const void *payload, size_t n)
 {
 	const char *name = sig_domain_name(d);
 
-	if (!name || chain_id_valid(chain_id) != 0)
+	if (!name || !chain)
 		return TALLY_E_INVALID;
 	enc_init(e);
-	enc_fixed(e, "tally/v1/", 9);
+	enc_fixed(e, "tally/v2/", 9);
 	enc_fixed(e, name, strlen(name));
 	enc_u8(e, 0);
-	enc_str(e, chain_id);
+	enc_fixed(e, chain, HASH_LEN);
 	enc_fixed(e, payload, n);
 	if (enc_error(e)) {
 		enc_free(e);
@@ -239,11 +315,11 @@ static int sig_message(struct enc *e, enum sig_domain d, const char *chain_id,
 	return 0;
 }
 
-int sig_sign(const struct tally_key *k, enum sig_domain d, const char *chain_id,
+int sig_sign(const struct tally_key *k, enum sig_domain d, const uint8_t chain[HASH_LEN],
 	     const void *payload, size_t n, uint8_t sig[SIG_LEN])
 {
 	struct enc e;
-	int rc = sig_message(&e, d, chain_id, payload, n);
+	int rc = sig_message(&e, d, chain, payload, n);
 
 	if (rc)
 		return rc;
@@ -252,11 +328,11 @@ int sig_sign(const struct tally_key *k, enum sig_domain d, const char *chain_id,
 	return rc;
 }
 
-int sig_verify(const uint8_t pub[PUBKEY_LEN], enum sig_domain d, const char *chain_id,
+int sig_verify(const uint8_t pub[PUBKEY_LEN], enum sig_domain d, const uint8_t chain[HASH_LEN],
 	       const void *payload, size_t n, const uint8_t sig[SIG_LEN])
 {
 	struct enc e;
-	int rc = sig_message(&e, d, chain_id, payload, n);
+	int rc = sig_message(&e, d, chain, payload, n);
 
 	if (rc)
 		return rc;

@@ -1,13 +1,19 @@
 /* SHA-256 and Ed25519 through OpenSSL's EVP interface.
  *
  * Accounts are identified by their Ed25519 public key. Keys live in PEM files
- * that `openssl pkey` reads. Every signature is domain separated: the signed
- * message is
+ * that `openssl pkey` reads. Every signature is domain separated and bound to
+ * one chain: the signed message is
  *
- *     "tally/v1/" || domain name || 0x00 || u32 len(chain_id) || chain_id || payload
+ *     "tally/v2/" || domain name || 0x00 || genesis hash (32 bytes) || payload
  *
- * so a signature made for one object type or one chain is never valid for
- * another. */
+ * so a signature made for one object type or one chain (two chains with the
+ * same chain id have different genesis hashes) is never valid for another.
+ *
+ * Verification is strict (docs/FORMATS.md section 3): a public key or a
+ * signature's R that is not a canonical encoding (y >= p) or is a point of
+ * small order (1, 2, 4 or 8) is refused, and so is an S not below the group
+ * order; key_check is the one function that decides whether a key may enter
+ * the chain, wherever it does. */
 #ifndef TALLY_CRYPTO_H
 #define TALLY_CRYPTO_H
 
@@ -53,16 +59,27 @@ int key_load_pem(struct tally_key *k, const char *path);
 int key_save_pem(const struct tally_key *k, const char *path);
 void key_free(struct tally_key *k);
 
-/* Raw Ed25519 over msg, as in RFC 8032 (no domain). */
+/* Raw Ed25519 over msg, as in RFC 8032 (no domain). Verification is
+ * strict: TALLY_E_KEY for a public key key_check refuses, TALLY_E_SIGNATURE
+ * for a non-canonical or small-order R, an S not below the group order, or a
+ * signature that does not verify. */
 int ed25519_sign(const struct tally_key *k, const void *msg, size_t n, uint8_t sig[SIG_LEN]);
 int ed25519_verify(const uint8_t pub[PUBKEY_LEN], const void *msg, size_t n,
 		   const uint8_t sig[SIG_LEN]);
+/* 0 when the 32 bytes are a canonical encoding of a point of large order;
+ * TALLY_E_KEY otherwise. */
+int ed25519_point_check(const uint8_t enc[32]);
+/* Whether a public key may enter the chain (as a signer, a recipient, a
+ * tenant or provider, a validator, a genesis account, a request or peer
+ * key): ed25519_point_check. 0 or TALLY_E_KEY. */
+int key_check(const uint8_t pub[PUBKEY_LEN]);
 
-/* Domain-separated signatures; return 0 or a tally_err
- * (TALLY_E_SIGNATURE when the signature does not verify). */
-int sig_sign(const struct tally_key *k, enum sig_domain d, const char *chain_id,
+/* Domain-separated signatures bound to the chain whose genesis hash is
+ * chain; return 0 or a tally_err (TALLY_E_SIGNATURE when the signature does
+ * not verify, TALLY_E_KEY for a refused key). */
+int sig_sign(const struct tally_key *k, enum sig_domain d, const uint8_t chain[HASH_LEN],
 	     const void *payload, size_t n, uint8_t sig[SIG_LEN]);
-int sig_verify(const uint8_t pub[PUBKEY_LEN], enum sig_domain d, const char *chain_id,
+int sig_verify(const uint8_t pub[PUBKEY_LEN], enum sig_domain d, const uint8_t chain[HASH_LEN],
 	       const void *payload, size_t n, const uint8_t sig[SIG_LEN]);
 
 /* A valid chain id: 1..CHAIN_ID_MAX bytes of [a-z0-9._-]. */

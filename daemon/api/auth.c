@@ -56,7 +56,8 @@ out:
 	return rc;
 }
 
-int auth_check(struct auth_cache *c, const struct http_request *req, const char *chain_id,
+int auth_check(struct auth_cache *c, const struct http_request *req,
+	       const uint8_t chain[HASH_LEN],
 	       uint64_t now_s, uint8_t signer[PUBKEY_LEN], struct http_response *resp)
 {
 	const char *key = http_header(req, "X-Tally-Key");
@@ -98,7 +99,7 @@ int auth_check(struct auth_cache *c, const struct http_request *req, const char 
 		http_error(resp, 400, "too_long", "request path too long");
 		return TALLY_E_TOOLONG;
 	}
-	if (sig_verify(signer, SIG_REQUEST, chain_id, msg, strlen(msg), sig)) {
+	if (sig_verify(signer, SIG_REQUEST, chain, msg, strlen(msg), sig)) {
 		http_error(resp, 401, "signature", "request signature does not verify");
 		return TALLY_E_SIGNATURE;
 	}

@@ -30,7 +30,8 @@ void auth_cache_init(struct auth_cache *c);
 /* Checks the X-Tally-* headers of req at time now_s. On success *signer is
  * the key that signed; on failure resp holds the error (401 or 400) and a
  * non-zero tally_err is returned. */
-int auth_check(struct auth_cache *c, const struct http_request *req, const char *chain_id,
+int auth_check(struct auth_cache *c, const struct http_request *req,
+	       const uint8_t chain[HASH_LEN],
 	       uint64_t now_s, uint8_t signer[PUBKEY_LEN], struct http_response *resp);
 
 #endif

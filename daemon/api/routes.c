@@ -246,7 +246,7 @@ static void get_lease_private(void *ctx, const struct http_request *req,
 	uint8_t signer[PUBKEY_LEN];
 	json_t *info = NULL;
 
-	if (auth_check(&n->auth, req, n->genesis.chain_id, now_s(), signer, resp))
+	if (auth_check(&n->auth, req, n->genesis_hash, now_s(), signer, resp))
 		return;
 	if (find_lease(n, req, &l, resp))
 		return;

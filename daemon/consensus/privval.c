@@ -174,7 +174,7 @@ regress:
 	return TALLY_E_STATE;
 }
 
-static int privval_sign(struct privval *pv, const char *chain_id, enum sig_domain dom,
+static int privval_sign(struct privval *pv, const uint8_t chain[HASH_LEN], enum sig_domain dom,
 			uint64_t height, uint32_t round, uint8_t step,
 			const uint8_t block_id[HASH_LEN], const struct enc *payload,
 			uint8_t sig[SIG_LEN], char *why)
@@ -190,7 +190,7 @@ static int privval_sign(struct privval *pv, const char *chain_id, enum sig_domai
 		return 0;
 	}
 	next = *pv;
-	rc = sig_sign(pv->key, dom, chain_id, payload->buf, payload->len, next.sig);
+	rc = sig_sign(pv->key, dom, chain, payload->buf, payload->len, next.sig);
 	if (rc) {
 		snprintf(why, WHY_MAX, "signing failed: %s", tally_strerror(rc));
 		return rc;
@@ -208,7 +208,7 @@ static int privval_sign(struct privval *pv, const char *chain_id, enum sig_domai
 	return 0;
 }
 
-int privval_sign_vote(struct privval *pv, const char *chain_id, const struct vote *v,
+int privval_sign_vote(struct privval *pv, const uint8_t chain[HASH_LEN], const struct vote *v,
 		      uint8_t sig[SIG_LEN], char *why)
 {
 	struct enc e;
@@ -220,14 +220,15 @@ int privval_sign_vote(struct privval *pv, const char *chain_id, const struct vot
 	vote_encode(&e, v);
 	rc = enc_error(&e);
 	if (!rc)
-		rc = privval_sign(pv, chain_id, SIG_VOTE, v->height, v->round,
+		rc = privval_sign(pv, chain, SIG_VOTE, v->height, v->round,
 				  v->type == VOTE_PREVOTE ? SIGN_PREVOTE : SIGN_PRECOMMIT,
 				  v->block_id, &e, sig, why);
 	enc_free(&e);
 	return rc;
 }
 
-int privval_sign_proposal(struct privval *pv, const char *chain_id, const struct proposal *p,
+int privval_sign_proposal(struct privval *pv, const uint8_t chain[HASH_LEN],
+			  const struct proposal *p,
 			  uint8_t sig[SIG_LEN], char *why)
 {
 	struct enc e;
@@ -237,7 +238,7 @@ int privval_sign_proposal(struct privval *pv, const char *chain_id, const struct
 	proposal_encode(&e, p);
 	rc = enc_error(&e);
 	if (!rc)
-		rc = privval_sign(pv, chain_id, SIG_PROPOSAL, p->height, p->round, SIGN_PROPOSAL,
+		rc = privval_sign(pv, chain, SIG_PROPOSAL, p->height, p->round, SIGN_PROPOSAL,
 				  p->block_id, &e, sig, why);
 	enc_free(&e);
 	return rc;

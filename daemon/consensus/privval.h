@@ -32,9 +32,11 @@ struct privval {
 
 int privval_open(struct privval *pv, const char *path, const struct tally_key *key, char *why);
 void privval_close(struct privval *pv);
-int privval_sign_vote(struct privval *pv, const char *chain_id, const struct vote *v,
+/* Sign for the chain whose genesis hash is chain, if the guard allows. */
+int privval_sign_vote(struct privval *pv, const uint8_t chain[HASH_LEN], const struct vote *v,
 		      uint8_t sig[SIG_LEN], char *why);
-int privval_sign_proposal(struct privval *pv, const char *chain_id, const struct proposal *p,
+int privval_sign_proposal(struct privval *pv, const uint8_t chain[HASH_LEN],
+			  const struct proposal *p,
 			  uint8_t sig[SIG_LEN], char *why);
 
 #endif

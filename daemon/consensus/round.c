@@ -27,11 +27,11 @@
 
 static const uint8_t nil_id[HASH_LEN];
 
-void cs_init(struct consensus *cs, const char *chain_id, struct privval *pv,
+void cs_init(struct consensus *cs, const uint8_t chain[HASH_LEN], struct privval *pv,
 	     const struct cs_transport *tr)
 {
 	memset(cs, 0, sizeof(*cs));
-	snprintf(cs->chain_id, sizeof(cs->chain_id), "%s", chain_id);
+	memcpy(cs->chain, chain, HASH_LEN);
 	cs->pv = pv;
 	cs->tr = *tr;
 }
@@ -87,7 +87,7 @@ static int sign_and_send_vote(struct consensus *cs, uint8_t type, const uint8_t 
 	if (!cs->pv || val_index(cs, cs->pv->key->pub) < 0)
 		return 0;   /* not a validator of this height: watch only */
 	memcpy(v.block_id, id, HASH_LEN);
-	rc = privval_sign_vote(cs->pv, cs->chain_id, &v, sig, cs->why);
+	rc = privval_sign_vote(cs->pv, cs->chain, &v, sig, cs->why);
 	if (rc)
 		return rc;
 	cs->tr.send_vote(cs->tr.ctx, &v, cs->pv->key->pub, sig);
@@ -106,7 +106,7 @@ int cs_propose(struct consensus *cs, const uint8_t block_id[HASH_LEN])
 	memcpy(p.block_id, cs->locked ? cs->locked_id : block_id, HASH_LEN);
 	if (cs->locked)
 		p.pol_round = (int32_t)cs->locked_round;
-	rc = privval_sign_proposal(cs->pv, cs->chain_id, &p, sig, cs->why);
+	rc = privval_sign_proposal(cs->pv, cs->chain, &p, sig, cs->why);
 	if (rc)
 		return rc;
 	cs->tr.send_proposal(cs->tr.ctx, &p, sig);
@@ -144,7 +144,7 @@ int cs_on_proposal(struct consensus *cs, const struct proposal *p, const uint8_t
 	proposal_encode(&e, p);
 	rc = enc_error(&e);
 	if (!rc)
-		rc = sig_verify(who, SIG_PROPOSAL, cs->chain_id, e.buf, e.len, sig);
+		rc = sig_verify(who, SIG_PROPOSAL, cs->chain, e.buf, e.len, sig);
 	enc_free(&e);
 	if (rc)
 		return rc;
@@ -241,7 +241,7 @@ int cs_on_vote(struct consensus *cs, const struct vote *v, const uint8_t validat
 	i = val_index(cs, validator);
 	if (i < 0)
 		return TALLY_E_UNAUTHORIZED;
-	rc = vote_verify(v, validator, cs->chain_id, sig);
+	rc = vote_verify(v, validator, cs->chain, sig);
 	if (rc)
 		return rc;
 	if (v->type == VOTE_PREVOTE)

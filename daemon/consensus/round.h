@@ -43,7 +43,7 @@ struct vote_tally {
 };
 
 struct consensus {
-	char chain_id[CHAIN_ID_MAX + 1];
+	uint8_t chain[HASH_LEN];         /* the genesis hash signatures are bound to */
 	struct privval *pv;              /* NULL on a non-validating node */
 	struct cs_transport tr;
 	/* Asked before prevoting for a proposed block: 0 when the block is valid. */
@@ -64,7 +64,7 @@ struct consensus {
 	char why[256];                   /* the last refusal, for logs */
 };
 
-void cs_init(struct consensus *cs, const char *chain_id, struct privval *pv,
+void cs_init(struct consensus *cs, const uint8_t chain[HASH_LEN], struct privval *pv,
 	     const struct cs_transport *tr);
 /* Enter round `round` of `height` with S_height. */
 void cs_start(struct consensus *cs, uint64_t height, uint32_t round,

@@ -105,7 +105,7 @@ void ledger_consensus_init(struct ledger *l)
 		.send_vote = loop_send_vote,
 	};
 
-	cs_init(&l->cs, l->chain_id, l->has_pv ? &l->pv : NULL, &tr);
+	cs_init(&l->cs, l->genesis_hash, l->has_pv ? &l->pv : NULL, &tr);
 	l->cs.block_valid = loop_block_valid;
 	l->cs.app_ctx = l;
 }

@@ -301,7 +301,7 @@ int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t ha
 	if (!t)
 		return TALLY_E_NOMEM;
 	clock_gettime(CLOCK_REALTIME, &now);
-	rc = tx_check(t, bytes, len, l->chain_id, (uint64_t)now.tv_sec, why);
+	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, (uint64_t)now.tv_sec, why);
 	if (rc)
 		goto out;
 	tx_hash(bytes, len, hash);

@@ -117,8 +117,16 @@ int auditor_new(struct auditor **out, const struct genesis *g,
 		snprintf(why, WHY_MAX, "out of memory");
 		return TALLY_E_NOMEM;
 	}
+	if (!g) {
+		snprintf(why, WHY_MAX, "no genesis: every signature is bound to the genesis hash");
+		rc = TALLY_E_INVALID;
+		goto err;
+	}
 	if (cp) {
-		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned);
+		uint8_t gh[HASH_LEN];
+
+		genesis_hash(g, gh);
+		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned, gh);
 		if (rc) {
 			snprintf(why, WHY_MAX, "checkpoint at height %" PRIu64 " does not verify: %s",
 				 cp->header.height, tally_strerror(rc));
@@ -205,7 +213,7 @@ static bool opened_or_report(struct auditor *a, uint64_t height, const char *wha
 static bool tx_signature_bad(const struct auditor *a, const struct tx *t, const uint8_t *p,
 			     size_t n)
 {
-	return !a->block_verified && tx_verify(t, p, n) != 0;
+	return !a->block_verified && tx_verify(t, p, n, a->v->genesis_hash) != 0;
 }
 
 /* A lease rule refused a transaction. When the chain replay already failed
@@ -655,6 +663,8 @@ int auditor_finish(struct auditor *a, audit_proof_fn proof_fn, void *proof_ctx,
 			  "lease %s: its LEASE_OPEN is in none of the %" PRIu64 " blocks audited",
 			  a->lease_hex, a->blocks_seen);
 	compare_settlement(a);
+	memcpy(r->genesis_hash, a->v->genesis_hash, HASH_LEN);
+	r->replayed_state = a->full && !a->chain_broken;
 	r->verified_height = a->v->height;
 	memcpy(r->verified_block_id, a->v->last_block_id, HASH_LEN);
 	r->blocks_seen = a->blocks_seen;

@@ -65,6 +65,8 @@ struct audit_record {
 
 struct audit_result {
 	bool verified;             /* nothing failed */
+	uint8_t genesis_hash[HASH_LEN];   /* the chain audited: signatures are bound to it */
+	bool replayed_state;       /* from genesis: every transaction and state root replayed */
 	uint64_t verified_height;  /* last block whose header and certificate verified */
 	uint8_t verified_block_id[HASH_LEN];
 	uint64_t blocks_seen;

@@ -196,7 +196,7 @@ static void vote_bytes(const struct vote *v, uint8_t out[VOTE_LEN])
 	memcpy(p, v->block_id, HASH_LEN);
 }
 
-int vote_sign(const struct vote *v, const struct tally_key *k, const char *chain_id,
+int vote_sign(const struct vote *v, const struct tally_key *k, const uint8_t chain[HASH_LEN],
 	      uint8_t sig[SIG_LEN])
 {
 	uint8_t msg[VOTE_LEN];
@@ -204,16 +204,16 @@ int vote_sign(const struct vote *v, const struct tally_key *k, const char *chain
 	if (v->type != VOTE_PREVOTE && v->type != VOTE_PRECOMMIT)
 		return TALLY_E_INVALID;
 	vote_bytes(v, msg);
-	return sig_sign(k, SIG_VOTE, chain_id, msg, sizeof(msg), sig);
+	return sig_sign(k, SIG_VOTE, chain, msg, sizeof(msg), sig);
 }
 
-int vote_verify(const struct vote *v, const uint8_t pub[PUBKEY_LEN], const char *chain_id,
-		const uint8_t sig[SIG_LEN])
+int vote_verify(const struct vote *v, const uint8_t pub[PUBKEY_LEN],
+		const uint8_t chain[HASH_LEN], const uint8_t sig[SIG_LEN])
 {
 	uint8_t msg[VOTE_LEN];
 
 	vote_bytes(v, msg);
-	return sig_verify(pub, SIG_VOTE, chain_id, msg, sizeof(msg), sig);
+	return sig_verify(pub, SIG_VOTE, chain, msg, sizeof(msg), sig);
 }
 
 /* --- validator sets ----------------------------------------------------- */
@@ -377,7 +377,7 @@ void cert_hash(const struct commit_cert *c, uint8_t out[HASH_LEN])
 }
 
 int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
-		const char *chain_id)
+		const uint8_t chain[HASH_LEN])
 {
 	struct vote v = { .type = VOTE_PRECOMMIT, .height = c->height, .round = c->round };
 	unsigned __int128 signed_stake = 0, total = 0;
@@ -392,7 +392,7 @@ int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
 
 		if (!m)
 			return TALLY_E_CERT;
-		if (vote_verify(&v, m->pubkey, chain_id, c->sigs[i].sig) != 0)
+		if (vote_verify(&v, m->pubkey, chain, c->sigs[i].sig) != 0)
 			return TALLY_E_SIGNATURE;
 		signed_stake += m->stake;
 	}

@@ -92,10 +92,12 @@ struct vote {
 void vote_encode(struct enc *e, const struct vote *v);
 /* Strict; type must be VOTE_PREVOTE or VOTE_PRECOMMIT (else TALLY_E_RANGE). */
 int vote_decode(struct vote *v, const uint8_t *p, size_t n);
-int vote_sign(const struct vote *v, const struct tally_key *k, const char *chain_id,
+/* Signatures in domain SIG_VOTE, bound to the chain whose genesis hash is
+ * chain. */
+int vote_sign(const struct vote *v, const struct tally_key *k, const uint8_t chain[HASH_LEN],
 	      uint8_t sig[SIG_LEN]);
-int vote_verify(const struct vote *v, const uint8_t pub[PUBKEY_LEN], const char *chain_id,
-		const uint8_t sig[SIG_LEN]);
+int vote_verify(const struct vote *v, const uint8_t pub[PUBKEY_LEN],
+		const uint8_t chain[HASH_LEN], const uint8_t sig[SIG_LEN]);
 
 struct validator {
 	uint8_t pubkey[PUBKEY_LEN];
@@ -147,7 +149,7 @@ void cert_hash(const struct commit_cert *c, uint8_t out[HASH_LEN]);
  * TALLY_E_SIGNATURE or TALLY_E_QUORUM. That height and block_id are the ones
  * the caller expects is the caller's check (chain_verify_block makes it). */
 int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
-		const char *chain_id);
+		const uint8_t chain[HASH_LEN]);
 
 /* A proposer's proposal of a block for (height, round). */
 struct proposal {

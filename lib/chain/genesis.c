@@ -70,6 +70,9 @@ static int get_pubkey(json_t *obj, uint8_t out[PUBKEY_LEN], const char *where, c
 	if (!json_is_string(v) || hex_decode(json_string_value(v), out, PUBKEY_LEN) != 0)
 		return fail(why, TALLY_E_ENCODING, "%s: \"pubkey\" must be %d hex digits",
 			    where, 2 * PUBKEY_LEN);
+	if (key_check(out))
+		return fail(why, TALLY_E_KEY, "%s: \"pubkey\" is not a valid Ed25519 key (small"
+			    " order or not canonical)", where);
 	return 0;
 }
 

@@ -175,7 +175,7 @@ int tx_decode(struct tx *t, const uint8_t *p, size_t n)
 	return rc;
 }
 
-int tx_sign(struct tx *t, const struct tally_key *k)
+int tx_sign(struct tx *t, const struct tally_key *k, const uint8_t chain[HASH_LEN])
 {
 	struct enc e;
 	int rc;
@@ -184,18 +184,18 @@ int tx_sign(struct tx *t, const struct tally_key *k)
 	tx_encode_unsigned(&e, t);
 	rc = enc_error(&e);
 	if (!rc)
-		rc = sig_sign(k, SIG_TX, t->chain_id, e.buf, e.len, t->sig);
+		rc = sig_sign(k, SIG_TX, chain, e.buf, e.len, t->sig);
 	enc_free(&e);
 	return rc;
 }
 
 /* The signature covers the bytes as received: a strict decoder accepts only
  * the canonical encoding, so they are exactly tx_encode_unsigned(t). */
-int tx_verify(const struct tx *t, const uint8_t *p, size_t n)
+int tx_verify(const struct tx *t, const uint8_t *p, size_t n, const uint8_t chain[HASH_LEN])
 {
 	if (n < SIG_LEN)
 		return TALLY_E_TRUNCATED;
-	return sig_verify(t->signer, SIG_TX, t->chain_id, p, n - SIG_LEN, p + n - SIG_LEN);
+	return sig_verify(t->signer, SIG_TX, chain, p, n - SIG_LEN, p + n - SIG_LEN);
 }
 
 void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN])
@@ -211,6 +211,12 @@ int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, cha
 		return why_set(why, TALLY_E_CHAIN_ID,
 			      "transaction is for chain '%s', this chain is '%s'",
 			      t->chain_id, chain_id);
+	if (key_check(t->signer))
+		return why_set(why, TALLY_E_KEY, "the signer's key is not a valid Ed25519 key"
+			       " (small order or not canonical)");
+	if (t->kind == TX_TRANSFER && key_check(t->u.transfer.to))
+		return why_set(why, TALLY_E_KEY, "the recipient's key is not a valid Ed25519 key"
+			       " (small order or not canonical)");
 	if (t->kind == TX_LEASE_OPEN)
 		return contract_check_open(&t->u.open, t->signer, t->nonce, t->chain_id, chain_id,
 					   now_s, why);
@@ -218,7 +224,7 @@ int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, cha
 }
 
 int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
-	     uint64_t now_s, char *why)
+	     const uint8_t chain[HASH_LEN], uint64_t now_s, char *why)
 {
 	char hex[2 * PUBKEY_LEN + 1];
 	int rc;
@@ -234,7 +240,7 @@ int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
 	rc = tx_check_rules(t, chain_id, now_s, why);
 	if (rc)
 		return rc;
-	rc = tx_verify(t, p, n);
+	rc = tx_verify(t, p, n, chain);
 	if (rc) {
 		hex_encode(t->signer, 8, hex);
 		if (rc == TALLY_E_SIGNATURE || rc == TALLY_E_KEY)

@@ -4,8 +4,8 @@
  *
  *     u8 version | u8 kind | str chain_id | fixed32 signer | u64 nonce | body | fixed64 sig
  *
- * where sig is the signer's Ed25519 signature, in domain SIG_TX and the
- * chain id, over every byte before it. The signer is the account (its public
+ * where sig is the signer's Ed25519 signature, in domain SIG_TX and bound to
+ * the chain's genesis hash, over every byte before it. The signer is the account (its public
  * key); nonce is that account's next nonce, so a transaction can be applied
  * once only. The transaction hash is SHA-256 of the whole encoding.
  *
@@ -92,17 +92,19 @@ void tx_encode_unsigned(struct enc *e, const struct tx *t);
 void tx_encode(struct enc *e, const struct tx *t);
 /* Strict decode of a full transaction; does not check the signature. */
 int tx_decode(struct tx *t, const uint8_t *p, size_t n);
-/* Sets t->sig. */
-int tx_sign(struct tx *t, const struct tally_key *k);
+/* Sets t->sig: the signature in domain SIG_TX, bound to the chain whose
+ * genesis hash is chain. */
+int tx_sign(struct tx *t, const struct tally_key *k, const uint8_t chain[HASH_LEN]);
 /* Checks the signature of an encoded transaction (decoded into t): the
  * signature at the end of p over the bytes before it, by t->signer in
  * t->chain_id. TALLY_E_SIGNATURE when it does not verify. */
-int tx_verify(const struct tx *t, const uint8_t *p, size_t n);
+int tx_verify(const struct tx *t, const uint8_t *p, size_t n, const uint8_t chain[HASH_LEN]);
 void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN]);
 
 /* The rules of a decoded transaction that need no ledger state: for this
- * chain (TALLY_E_CHAIN_ID), and for a LEASE_OPEN contract_check_open at
- * now_s (unix seconds). The state transition applies them at the block's
+ * chain (TALLY_E_CHAIN_ID), every key it names accepted by key_check
+ * (TALLY_E_KEY: the signer, a transfer's recipient), and for a LEASE_OPEN
+ * contract_check_open at now_s (unix seconds). The state transition applies them at the block's
  * time, the node at admission with its clock. */
 int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, char *why);
 
@@ -110,6 +112,6 @@ int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, cha
  * tx_check_rules at now_s, and the signature. why[WHY_MAX] receives a
  * sentence on failure. */
 int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
-	     uint64_t now_s, char *why);
+	     const uint8_t chain[HASH_LEN], uint64_t now_s, char *why);
 
 #endif

@@ -41,7 +41,8 @@ int chain_verifier_from_genesis(struct chain_verifier *v, const struct genesis *
 	strcpy(v->chain_id, g->chain_id);
 	v->height = 0;
 	v->time_ns = g->genesis_time_ns;
-	genesis_hash(g, v->last_block_id);
+	genesis_hash(g, v->genesis_hash);
+	memcpy(v->last_block_id, v->genesis_hash, HASH_LEN);
 	v->vals = g->validators;
 	merkle_frontier_init(&v->usage);
 	return 0;
@@ -59,7 +60,8 @@ static bool frontier_matches(const struct merkle_frontier *f, uint64_t size,
 }
 
 int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_checkpoint *cp,
-				   const uint8_t pinned_block_id[HASH_LEN])
+				   const uint8_t pinned_block_id[HASH_LEN],
+				   const uint8_t genesis_hash[HASH_LEN])
 {
 	const struct block_header *h = &cp->header;
 	uint8_t id[HASH_LEN], vals_hash[HASH_LEN];
@@ -86,13 +88,14 @@ int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_
 	 * the set changed at this block the pinned id is the trust, and the next
 	 * block's last_commit_hash still binds this certificate. */
 	if (memcmp(vals_hash, h->validators_hash, HASH_LEN) == 0) {
-		rc = cert_verify(&cp->cert, &cp->vals, h->chain_id);
+		rc = cert_verify(&cp->cert, &cp->vals, genesis_hash);
 		if (rc)
 			return rc;
 	}
 	if (!frontier_matches(&cp->usage, h->usage_size, h->usage_root))
 		return TALLY_E_USAGEROOT;
 	strcpy(v->chain_id, h->chain_id);
+	memcpy(v->genesis_hash, genesis_hash, HASH_LEN);
 	v->height = h->height;
 	v->time_ns = h->time_ns;
 	memcpy(v->last_block_id, id, HASH_LEN);
@@ -184,7 +187,7 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		if (strcmp(t.chain_id, v->chain_id) != 0)
 			return refuse(why, TALLY_E_CHAIN_ID, height,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
-		rc = tx_already_verified(v, p, n) ? 0 : tx_verify(&t, p, n);
+		rc = tx_already_verified(v, p, n) ? 0 : tx_verify(&t, p, n, v->genesis_hash);
 		if (rc) {
 			hex_encode(t.signer, 8, hex);
 			return refuse(why, rc, height,
@@ -218,7 +221,7 @@ static int check_cert(const struct chain_verifier *v, const struct block_header 
 	if (cert->height != h->height || memcmp(cert->block_id, id, HASH_LEN) != 0)
 		return refuse(why, TALLY_E_CERT, h->height,
 			      "commit certificate is for another block");
-	rc = cert_verify(cert, &v->vals, v->chain_id);
+	rc = cert_verify(cert, &v->vals, v->genesis_hash);
 	switch (rc) {
 	case 0:
 		return 0;

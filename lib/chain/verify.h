@@ -14,6 +14,7 @@
 
 struct chain_verifier {
 	char chain_id[CHAIN_ID_MAX + 1];
+	uint8_t genesis_hash[HASH_LEN];      /* every signature is bound to it */
 	uint64_t height;                     /* last verified height */
 	uint64_t time_ns;
 	uint8_t last_block_id[HASH_LEN];     /* genesis hash at height 0 */
@@ -46,7 +47,8 @@ int chain_verifier_from_genesis(struct chain_verifier *v, const struct genesis *
  * the set did change, the pinned id is the trust and the next block's
  * last_commit_hash binds the certificate. */
 int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_checkpoint *cp,
-				   const uint8_t pinned_block_id[HASH_LEN]);
+				   const uint8_t pinned_block_id[HASH_LEN],
+				   const uint8_t genesis_hash[HASH_LEN]);
 
 /* Verifies the next block and its commit certificate: version and chain id,
  * height = last + 1, time strictly after the last (after genesis_time_ns for

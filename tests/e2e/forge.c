@@ -4,6 +4,8 @@
  *
  *   forge CONTRACT.json [--sign-with KEY.pem | --unsigned]
  *
+ * Signatures are bound to the chain whose genesis hash (64 hex) is in
+ * $TALLY_GENESIS_HASH.
  * The signer field is always the contract's tenant. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +53,14 @@ int main(int argc, char **argv)
 	memcpy(t.signer, t.u.open.tenant, PUBKEY_LEN);
 	t.nonce = t.u.open.nonce;
 	if (!strcmp(argv[2], "--sign-with") && argc == 4) {
-		if (key_load_pem(&key, argv[3]) || tx_sign(&t, &key)) {
+		const char *gh_hex = getenv("TALLY_GENESIS_HASH");
+		uint8_t gh[HASH_LEN];
+
+		if (!gh_hex || hex_decode(gh_hex, gh, HASH_LEN)) {
+			fprintf(stderr, "forge: set TALLY_GENESIS_HASH to the chain's genesis hash\n");
+			return 2;
+		}
+		if (key_load_pem(&key, argv[3]) || tx_sign(&t, &key, gh)) {
 			fprintf(stderr, "forge: cannot sign with %s\n", argv[3]);
 			return 2;
 		}

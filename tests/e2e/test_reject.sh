@@ -5,6 +5,8 @@
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
 e2e_init reject 7712
 e2e_start_node
+TALLY_GENESIS_HASH=$(curl -s "$TALLY_NODE/v1/status" | jq -r .genesis_hash)
+export TALLY_GENESIS_HASH
 OTHER="$E2E_DIR/other.pem"
 "$TALLY" key new --key "$OTHER" >/dev/null 2>&1
 

@@ -54,6 +54,7 @@ void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_n
 	if (genesis_parse(&c->genesis, json, why))
 		die("genesis: %s", why);
 	c->genesis_json = json;
+	genesis_hash(&c->genesis, c->genesis_hash);
 	c->mem = memstate_new();
 	if (!c->mem)
 		die("out of memory");
@@ -96,7 +97,7 @@ void cb_tx(struct chainbuild *c, struct tx *t, enum cb_who who, bool keep_nonce,
 	memcpy(t->signer, c->key[who].pub, PUBKEY_LEN);
 	if (!keep_nonce)
 		t->nonce = c->nonce[who]++;
-	if (tx_sign(t, &c->key[who]))
+	if (tx_sign(t, &c->key[who], c->genesis_hash))
 		die("cannot sign");
 	enc_init(&e);
 	tx_encode(&e, t);
@@ -231,7 +232,7 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	memcpy(cert->block_id, v.block_id, HASH_LEN);
 	cert->n = 1;
 	memcpy(cert->sigs[0].validator, c->key[CB_VALIDATOR].pub, PUBKEY_LEN);
-	if (vote_sign(&v, &c->key[CB_VALIDATOR], c->chain_id, cert->sigs[0].sig))
+	if (vote_sign(&v, &c->key[CB_VALIDATOR], c->genesis_hash, cert->sigs[0].sig))
 		die("cannot sign the precommit");
 
 	c->next_vals[c->nblocks] = NULL;

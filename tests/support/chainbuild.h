@@ -34,6 +34,7 @@ struct cb_pending {
 struct chainbuild {
 	char chain_id[CHAIN_ID_MAX + 1];
 	struct genesis genesis;
+	uint8_t genesis_hash[HASH_LEN];
 	char *genesis_json;
 	struct tally_key key[CB_NKEYS];
 	uint64_t nonce[CB_NKEYS];            /* next nonce of each key, as sent */

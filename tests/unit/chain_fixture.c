@@ -22,6 +22,9 @@ static void seed_key(struct tally_key *k, uint8_t byte)
 	ck_assert_int_eq(key_from_seed(k, seed), 0);
 }
 
+/* The genesis hash the fixture's signatures are bound to. */
+static uint8_t gh[HASH_LEN];
+
 static void make_genesis(struct fixture *f)
 {
 	char vhex[65], thex[65], json[1024], why[256] = "";
@@ -35,6 +38,7 @@ static void make_genesis(struct fixture *f)
 		 " \"accounts\": [{\"pubkey\": \"%s\", \"balance\": 1000000000}]}",
 		 (unsigned long long)T0, vhex, thex);
 	ck_assert_msg(genesis_parse(&f->genesis, json, why) == 0, "genesis: %s", why);
+	genesis_hash(&f->genesis, gh);
 }
 
 /* Encodes and signs t; returns malloc'd bytes. */
@@ -45,7 +49,7 @@ static uint8_t *sign_tx(struct tx *t, const struct tally_key *k, size_t *len)
 	t->version = TX_VERSION;
 	strcpy(t->chain_id, CHAIN_ID);
 	memcpy(t->signer, k->pub, PUBKEY_LEN);
-	ck_assert_int_eq(tx_sign(t, k), 0);
+	ck_assert_int_eq(tx_sign(t, k, gh), 0);
 	enc_init(&e);
 	tx_encode(&e, t);
 	ck_assert_int_eq(enc_error(&e), 0);
@@ -143,7 +147,7 @@ static void finish_block(struct fixture *f, size_t i, struct pending *p,
 	memcpy(c->block_id, v.block_id, HASH_LEN);
 	c->n = 1;
 	memcpy(c->sigs[0].validator, f->validator.pub, PUBKEY_LEN);
-	ck_assert_int_eq(vote_sign(&v, &f->validator, CHAIN_ID, c->sigs[0].sig), 0);
+	ck_assert_int_eq(vote_sign(&v, &f->validator, gh, c->sigs[0].sig), 0);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -260,6 +260,7 @@ START_TEST(a_checkpoint_starts_the_audit)
 	struct audit_input in;
 	char why[WHY_MAX] = "";
 	memset(&in, 0, sizeof(in));
+	in.genesis = &fx.genesis;
 	in.checkpoint = &cp;
 	pinned[0] ^= 1;
 	in.pinned_id = pinned;

@@ -9,6 +9,9 @@
 #include "lib/chain/tx.h"
 
 #define CHAIN "tally-test"
+/* The genesis hash signatures are bound to (any 32 bytes will do here). */
+#define GH ((const uint8_t *)"tally-test genesis hash (32 B)..")
+#define GH_OTHER ((const uint8_t *)"another chain's genesis hash....")
 #define NKEYS 3
 
 static struct tally_key keys[NKEYS];   /* sorted by public key */
@@ -258,15 +261,15 @@ START_TEST(test_votes)
 	ck_assert_int_eq(vote_decode(&back, e.buf, e.len - 1), TALLY_E_TRUNCATED);
 	enc_free(&e);
 
-	ck_assert_int_eq(vote_sign(&v, &keys[0], CHAIN, sig), 0);
-	ck_assert_int_eq(vote_verify(&v, keys[0].pub, CHAIN, sig), 0);
-	ck_assert_int_eq(vote_verify(&v, keys[1].pub, CHAIN, sig), TALLY_E_SIGNATURE);
-	ck_assert_int_eq(vote_verify(&v, keys[0].pub, "other", sig), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(vote_sign(&v, &keys[0], GH, sig), 0);
+	ck_assert_int_eq(vote_verify(&v, keys[0].pub, GH, sig), 0);
+	ck_assert_int_eq(vote_verify(&v, keys[1].pub, GH, sig), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(vote_verify(&v, keys[0].pub, GH_OTHER, sig), TALLY_E_SIGNATURE);
 	v.round = 3;
-	ck_assert_int_eq(vote_verify(&v, keys[0].pub, CHAIN, sig), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(vote_verify(&v, keys[0].pub, GH, sig), TALLY_E_SIGNATURE);
 	v.round = 2;
 	v.type = VOTE_PREVOTE;
-	ck_assert_int_eq(vote_verify(&v, keys[0].pub, CHAIN, sig), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(vote_verify(&v, keys[0].pub, GH, sig), TALLY_E_SIGNATURE);
 	/* The vote domain: the same payload signed as a transaction is not a vote. */
 	uint8_t msg[VOTE_LEN];
 	v.type = VOTE_PRECOMMIT;
@@ -274,10 +277,10 @@ START_TEST(test_votes)
 	vote_encode(&e, &v);
 	memcpy(msg, e.buf, VOTE_LEN);
 	enc_free(&e);
-	ck_assert_int_eq(sig_sign(&keys[0], SIG_TX, CHAIN, msg, VOTE_LEN, sig), 0);
-	ck_assert_int_eq(vote_verify(&v, keys[0].pub, CHAIN, sig), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(sig_sign(&keys[0], SIG_TX, GH, msg, VOTE_LEN, sig), 0);
+	ck_assert_int_eq(vote_verify(&v, keys[0].pub, GH, sig), TALLY_E_SIGNATURE);
 	v.type = 9;
-	ck_assert_int_eq(vote_sign(&v, &keys[0], CHAIN, sig), TALLY_E_INVALID);
+	ck_assert_int_eq(vote_sign(&v, &keys[0], GH, sig), TALLY_E_INVALID);
 }
 END_TEST
 
@@ -348,7 +351,7 @@ static void make_cert(struct commit_cert *c, unsigned mask)
 		if (!(mask & (1u << i)))
 			continue;
 		memcpy(c->sigs[c->n].validator, keys[i].pub, PUBKEY_LEN);
-		ck_assert_int_eq(vote_sign(&v, &keys[i], CHAIN, c->sigs[c->n].sig), 0);
+		ck_assert_int_eq(vote_sign(&v, &keys[i], GH, c->sigs[c->n].sig), 0);
 		c->n++;
 	}
 }
@@ -401,45 +404,45 @@ START_TEST(test_cert_verify_members_and_sigs)
 
 	make_valset(&s, stakes);
 	make_cert(&c, 7);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), 0);
-	ck_assert_int_eq(cert_verify(&c, &s, "other-chain"), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), 0);
+	ck_assert_int_eq(cert_verify(&c, &s, GH_OTHER), TALLY_E_SIGNATURE);
 
 	/* A duplicate signer: the same validator's stake must not count twice. */
 	make_cert(&c, 3);
 	c.sigs[2] = c.sigs[1];
 	c.n = 3;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_CERT);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_CERT);
 	/* Out of order. */
 	make_cert(&c, 7);
 	struct commit_sig t = c.sigs[0];
 	c.sigs[0] = c.sigs[1];
 	c.sigs[1] = t;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_CERT);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_CERT);
 	/* A signer outside the set: the set without validator 2. */
 	make_cert(&c, 7);
 	s.n = 2;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_CERT);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_CERT);
 	s.n = 3;
 	/* A bad signature, even when the others alone would be a quorum. */
 	make_cert(&c, 7);
 	c.sigs[1].sig[5] ^= 0x01;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_SIGNATURE);
 	/* Signatures over another block, round or height. */
 	make_cert(&c, 7);
 	c.block_id[0] ^= 1;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_SIGNATURE);
 	make_cert(&c, 7);
 	c.round = 2;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_SIGNATURE);
 	make_cert(&c, 7);
 	c.height = 8;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_SIGNATURE);
 	/* Prevotes are not precommits. */
 	struct vote pv = { .type = VOTE_PREVOTE, .height = 7, .round = 1 };
 	make_cert(&c, 7);
 	memcpy(pv.block_id, c.block_id, HASH_LEN);
-	ck_assert_int_eq(vote_sign(&pv, &keys[0], CHAIN, c.sigs[0].sig), 0);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(vote_sign(&pv, &keys[0], GH, c.sigs[0].sig), 0);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_SIGNATURE);
 }
 END_TEST
 
@@ -452,31 +455,31 @@ START_TEST(test_cert_quorum)
 	static const uint64_t equal[NKEYS] = { 100, 100, 100 };
 	make_valset(&s, equal);
 	make_cert(&c, 3);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_QUORUM);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_QUORUM);
 	make_cert(&c, 1);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_QUORUM);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_QUORUM);
 	make_cert(&c, 0);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_QUORUM);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_QUORUM);
 	make_cert(&c, 7);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), 0);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), 0);
 
 	/* One unit more on a signer tips it over: 201 of 301. */
 	static const uint64_t over[NKEYS] = { 101, 100, 100 };
 	make_valset(&s, over);
 	make_cert(&c, 3);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), 0);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), 0);
 	make_cert(&c, 6);   /* 200 of 301 */
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_QUORUM);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_QUORUM);
 
 	/* Stakes whose products overflow 64 bits: 2^62 each, total 3 * 2^62. */
 	static const uint64_t huge[NKEYS] = { 1ull << 62, 1ull << 62, 1ull << 62 };
 	make_valset(&s, huge);
 	make_cert(&c, 3);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_QUORUM);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_QUORUM);
 	s.v[0].stake++;
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), 0);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), 0);
 	make_cert(&c, 6);
-	ck_assert_int_eq(cert_verify(&c, &s, CHAIN), TALLY_E_QUORUM);
+	ck_assert_int_eq(cert_verify(&c, &s, GH), TALLY_E_QUORUM);
 }
 END_TEST
 

@@ -22,6 +22,7 @@ struct tchain {
 	struct tally_key vkeys[NVAL];          /* sorted by public key */
 	struct tally_key tenant, provider;
 	struct genesis g;
+	uint8_t gh[HASH_LEN];                  /* its hash: signatures are bound to it */
 	struct genesis_account accounts[2];
 	/* what the builder carries from block to block */
 	struct validator_set vals;
@@ -68,7 +69,7 @@ static struct block_tx sign_tx(struct tx *t, const struct tally_key *k, uint64_t
 		strcpy(t->chain_id, CHAIN);
 	memcpy(t->signer, k->pub, PUBKEY_LEN);
 	t->nonce = (*nonce)++;
-	ck_assert_int_eq(tx_sign(t, k), 0);
+	ck_assert_int_eq(tx_sign(t, k, ch.gh), 0);
 	enc_init(&e);
 	tx_encode(&e, t);
 	ck_assert_int_eq(enc_error(&e), 0);
@@ -155,7 +156,7 @@ static void sign_cert(struct commit_cert *c, const struct block_header *h, unsig
 		if (!(signers & (1u << i)))
 			continue;
 		memcpy(c->sigs[c->n].validator, ch.vkeys[i].pub, PUBKEY_LEN);
-		ck_assert_int_eq(vote_sign(&v, &ch.vkeys[i], CHAIN, c->sigs[c->n].sig), 0);
+		ck_assert_int_eq(vote_sign(&v, &ch.vkeys[i], ch.gh, c->sigs[c->n].sig), 0);
 		c->n++;
 	}
 }
@@ -252,6 +253,7 @@ static void chain_setup(void)
 	merkle_frontier_init(&ch.usage);
 	ch.time_ns = T0;
 	genesis_hash(g, ch.last_id);
+	genesis_hash(g, ch.gh);
 
 	joined.n = 3;
 	int k = 0;
@@ -625,7 +627,7 @@ START_TEST(test_checkpoint)
 	build_chain();
 	checkpoint_at(&cp, 2);
 	block_id(&ch.blocks[1].header, pin);
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), 0);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), 0);
 	verifier_at(&full, 2);
 	assert_same_verifier(&v, &full);
 	verify_ok(&v, 2);
@@ -637,32 +639,32 @@ START_TEST(test_checkpoint)
 	uint8_t other[HASH_LEN];
 	memcpy(other, pin, HASH_LEN);
 	other[0] ^= 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, other), TALLY_E_LINK);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, other, ch.gh), TALLY_E_LINK);
 	/* A usage frontier that is not the header's log. */
 	checkpoint_at(&cp, 2);
 	cp.usage.edge[0][0] ^= 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), TALLY_E_USAGEROOT);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_USAGEROOT);
 	checkpoint_at(&cp, 2);
 	merkle_frontier_init(&cp.usage);
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), TALLY_E_USAGEROOT);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_USAGEROOT);
 	/* A validator set other than the header names. */
 	checkpoint_at(&cp, 2);
 	cp.vals.v[0].stake++;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), TALLY_E_VALSET);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_VALSET);
 	/* A forged or too thin certificate. */
 	checkpoint_at(&cp, 2);
 	cp.cert.sigs[0].sig[0] ^= 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_SIGNATURE);
 	checkpoint_at(&cp, 2);
 	cp.cert.n = 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), TALLY_E_QUORUM);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_QUORUM);
 	checkpoint_at(&cp, 2);
 	cp.cert = ch.certs[0];
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), TALLY_E_CERT);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_CERT);
 	/* The checkpoint's certificate is the one block 3 links to. */
 	checkpoint_at(&cp, 2);
 	sign_cert(&cp.cert, &cp.header, 7);   /* valid, but not the chain's */
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), 0);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), 0);
 	char why[256];
 	ck_assert_int_eq(chain_verify_block(&v, &ch.blocks[2], &ch.certs[2], NULL, why),
 			 TALLY_E_LINK);
@@ -688,11 +690,11 @@ START_TEST(test_checkpoint_across_set_change)
 	checkpoint_at(&cp, 5);
 	ck_assert_mem_eq(&cp.vals, &joined, sizeof(joined));
 	block_id(&ch.blocks[4].header, pin);
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), 0);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), 0);
 	verify_ok(&v, 5);
 	/* The old set is not the one the next block needs. */
 	cp.vals = ch.g.validators;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin), TALLY_E_VALSET);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_VALSET);
 }
 END_TEST
 
@@ -824,15 +826,20 @@ START_TEST(test_genesis_strict)
 	expect_bad_genesis(strdup("[1, 2]"), "must be a JSON object");
 	/* Stakes that together pass 2^64 - 1. */
 	char *big;
-	char b[65];
+	char b[65], c[65];
 	hex_encode(ch.vkeys[0].pub, PUBKEY_LEN, b);
+	hex_encode(ch.vkeys[2].pub, PUBKEY_LEN, c);
 	ck_assert_int_gt(asprintf(&big,
 		"{ \"chain_id\": \"t\", \"genesis_time_ns\": 1, \"validators\": ["
 		" { \"pubkey\": \"%s\", \"stake\": 9223372036854775807 },"
 		" { \"pubkey\": \"%s\", \"stake\": 9223372036854775807 },"
 		" { \"pubkey\": \"%s\", \"stake\": 9223372036854775807 } ], \"accounts\": [] }",
-		a, b, "0000000000000000000000000000000000000000000000000000000000000000"), 0);
+		a, b, c), 0);
 	expect_bad_genesis(big, "exceeds 2^64 - 1");
+	/* A small-order key (the identity), as a validator or an account. */
+	expect_bad_genesis(genesis_json("", "5",
+			   "0100000000000000000000000000000000000000000000000000000000000000"),
+			   "not a valid Ed25519 key");
 }
 END_TEST
 

@@ -224,10 +224,16 @@ static void test_key(struct tally_key *k)
 	ck_assert_int_eq(key_from_seed(k, seed), 0);
 }
 
+/* Three chains: two share a chain id but not a genesis. */
+static const uint8_t chains[3][HASH_LEN] = {
+	"genesis hash of tally-dev, one..",
+	"genesis hash of tally-dev, two..",
+	"genesis hash of tally-testnet...",
+};
+
 START_TEST(test_domain_separation)
 {
 	static const char payload[] = "usage record 7";
-	static const char *const chains[] = { "tally-devnet", "tally-testnet", "x" };
 	uint8_t sig[SIG_LEN];
 	struct tally_key k;
 
@@ -240,9 +246,8 @@ START_TEST(test_domain_separation)
 					int want = d == d2 && c == c2 ? 0 : TALLY_E_SIGNATURE;
 					ck_assert_msg(sig_verify(k.pub, d2, chains[c2], payload,
 								 sizeof(payload), sig) == want,
-						      "signed %s/%s, verified %s/%s",
-						      sig_domain_name(d), chains[c],
-						      sig_domain_name(d2), chains[c2]);
+						      "signed %s/%zu, verified %s/%zu",
+						      sig_domain_name(d), c, sig_domain_name(d2), c2);
 				}
 			}
 			/* Never valid as a raw signature of the payload. */
@@ -258,23 +263,18 @@ START_TEST(test_signed_message_layout)
 {
 	/* The documented message, built by hand: Ed25519 is deterministic,
 	 * so the raw signature over it equals sig_sign's. */
-	static const uint8_t msg[] = {
-		't', 'a', 'l', 'l', 'y', '/', 'v', '1', '/', 'v', 'o', 't', 'e', 0x00,
-		0x07, 0x00, 0x00, 0x00, 'c', 'h', 'a', 'i', 'n', '-', 'x',
-		'p', 'a', 'y',
-	};
+	uint8_t msg[9 + 4 + 1 + HASH_LEN + 3];
 	uint8_t a[SIG_LEN], b[SIG_LEN];
 	struct tally_key k;
 
+	memcpy(msg, "tally/v2/vote", 13);
+	msg[13] = 0x00;
+	memcpy(msg + 14, chains[0], HASH_LEN);
+	memcpy(msg + 14 + HASH_LEN, "pay", 3);
 	test_key(&k);
-	ck_assert_int_eq(sig_sign(&k, SIG_VOTE, "chain-x", "pay", 3, a), 0);
+	ck_assert_int_eq(sig_sign(&k, SIG_VOTE, chains[0], "pay", 3, a), 0);
 	ck_assert_int_eq(ed25519_sign(&k, msg, sizeof(msg), b), 0);
 	ck_assert_mem_eq(a, b, SIG_LEN);
-
-	/* The chain id's length prefix keeps chain and payload apart:
-	 * chain "ab" with payload "cX" is not chain "abc" with payload "X". */
-	ck_assert_int_eq(sig_sign(&k, SIG_TX, "ab", "cX", 2, a), 0);
-	ck_assert_int_eq(sig_verify(k.pub, SIG_TX, "abc", "X", 1, a), TALLY_E_SIGNATURE);
 	key_free(&k);
 }
 END_TEST
@@ -285,17 +285,100 @@ START_TEST(test_sign_bad_arguments)
 	struct tally_key k;
 
 	test_key(&k);
-	ck_assert_int_eq(sig_sign(&k, SIG__COUNT, "chain", "p", 1, sig), TALLY_E_INVALID);
-	ck_assert_int_eq(sig_sign(&k, SIG_TX, "Chain", "p", 1, sig), TALLY_E_INVALID);
-	ck_assert_int_eq(sig_sign(&k, SIG_TX, "", "p", 1, sig), TALLY_E_INVALID);
+	ck_assert_int_eq(sig_sign(&k, SIG__COUNT, chains[0], "p", 1, sig), TALLY_E_INVALID);
+	ck_assert_int_eq(sig_sign(&k, SIG_TX, NULL, "p", 1, sig), TALLY_E_INVALID);
 	ck_assert_int_eq(sig_verify(k.pub, SIG_TX, NULL, "p", 1, sig), TALLY_E_INVALID);
-	ck_assert_int_eq(sig_verify(k.pub, (enum sig_domain)-1, "chain", "p", 1, sig),
+	ck_assert_int_eq(sig_verify(k.pub, (enum sig_domain)-1, chains[0], "p", 1, sig),
 			 TALLY_E_INVALID);
 	ck_assert_str_eq(sig_domain_name(SIG_TX), "tx");
 	ck_assert_str_eq(sig_domain_name(SIG_VOTE), "vote");
 	ck_assert_str_eq(sig_domain_name(SIG_REQUEST), "request");
 	ck_assert_str_eq(sig_domain_name(SIG_PROPOSAL), "proposal");
 	ck_assert_ptr_null(sig_domain_name(SIG__COUNT));
+	key_free(&k);
+}
+END_TEST
+
+/* Strict verification: the eight points of small order (and each with its
+ * sign bit set), and non-canonical encodings (y >= p), are refused as keys
+ * and as a signature's R; an S at or above the group order is refused. */
+static void hex32(const char *hex, uint8_t out[32])
+{
+	ck_assert_int_eq(hex_decode(hex, out, 32), 0);
+}
+
+static const char *const small_order[] = {
+	"0000000000000000000000000000000000000000000000000000000000000000",
+	"0100000000000000000000000000000000000000000000000000000000000000",
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+};
+
+START_TEST(test_strict_keys)
+{
+	uint8_t k[32];
+	struct tally_key good;
+
+	for (size_t i = 0; i < sizeof(small_order) / sizeof(small_order[0]); i++) {
+		hex32(small_order[i], k);
+		ck_assert_int_eq(key_check(k), TALLY_E_KEY);
+		k[31] |= 0x80;      /* the other x: the same y, still small order */
+		ck_assert_int_eq(key_check(k), TALLY_E_KEY);
+	}
+	/* y = p .. 2^255 - 1 are not canonical (p is 0, p + 1 is 1, ...). */
+	hex32("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", k);
+	ck_assert_int_eq(key_check(k), TALLY_E_KEY);
+	hex32("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", k);
+	ck_assert_int_eq(key_check(k), TALLY_E_KEY);
+	hex32("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", k);
+	ck_assert_int_eq(key_check(k), TALLY_E_KEY);
+	/* p - 2 is canonical (whether it is a point is OpenSSL's to say). */
+	hex32("ebffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", k);
+	ck_assert_int_eq(key_check(k), 0);
+	test_key(&good);
+	ck_assert_int_eq(key_check(good.pub), 0);
+	key_free(&good);
+}
+END_TEST
+
+START_TEST(test_strict_signatures)
+{
+	static const uint8_t L[32] = {
+		0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde,
+		0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+	};
+	uint8_t sig[SIG_LEN], bad[SIG_LEN], id[32];
+	struct tally_key k;
+
+	test_key(&k);
+	ck_assert_int_eq(ed25519_sign(&k, "m", 1, sig), 0);
+	ck_assert_int_eq(ed25519_verify(k.pub, "m", 1, sig), 0);
+	/* S + L is the same scalar mod L: refused, not accepted as malleable. */
+	memcpy(bad, sig, SIG_LEN);
+	unsigned carry = 0;
+	for (int i = 0; i < 32; i++) {
+		unsigned v = bad[32 + i] + L[i] + carry;
+		bad[32 + i] = (uint8_t)v;
+		carry = v >> 8;
+	}
+	if (!carry && bad[63] < 0x20)     /* fits 256 bits, as it does for a random S */
+		ck_assert_int_eq(ed25519_verify(k.pub, "m", 1, bad), TALLY_E_SIGNATURE);
+	memcpy(bad, sig, 32);
+	memcpy(bad + 32, L, 32);
+	ck_assert_int_eq(ed25519_verify(k.pub, "m", 1, bad), TALLY_E_SIGNATURE);
+	/* A small-order R, and the issue's forgery: identity key, R = identity,
+	 * S = 0, which passes the unchecked equation for any message. */
+	for (size_t i = 0; i < sizeof(small_order) / sizeof(small_order[0]); i++) {
+		memcpy(bad, sig, SIG_LEN);
+		hex32(small_order[i], bad);
+		ck_assert_int_eq(ed25519_verify(k.pub, "m", 1, bad), TALLY_E_SIGNATURE);
+	}
+	hex32(small_order[1], id);
+	memset(bad, 0, SIG_LEN);
+	bad[0] = 1;
+	ck_assert_int_eq(ed25519_verify(id, "anything", 8, bad), TALLY_E_KEY);
+	ck_assert_int_eq(sig_verify(id, SIG_TX, chains[0], "x", 1, bad), TALLY_E_KEY);
 	key_free(&k);
 }
 END_TEST
@@ -395,8 +478,8 @@ START_TEST(test_pem_round_trip)
 
 	ck_assert_int_eq(key_load_pem(&back, path), 0);
 	ck_assert_mem_eq(back.pub, k.pub, PUBKEY_LEN);
-	ck_assert_int_eq(sig_sign(&back, SIG_TX, "tally-devnet", "x", 1, sig), 0);
-	ck_assert_int_eq(sig_verify(k.pub, SIG_TX, "tally-devnet", "x", 1, sig), 0);
+	ck_assert_int_eq(sig_sign(&back, SIG_TX, chains[2], "x", 1, sig), 0);
+	ck_assert_int_eq(sig_verify(k.pub, SIG_TX, chains[2], "x", 1, sig), 0);
 
 	/* OpenSSL's own tool reads the file, and finds the same public key
 	 * (the last 32 bytes of its SubjectPublicKeyInfo). */
@@ -557,6 +640,8 @@ Suite *crypto_suite(void)
 	tcase_add_test(tc, test_domain_separation);
 	tcase_add_test(tc, test_signed_message_layout);
 	tcase_add_test(tc, test_sign_bad_arguments);
+	tcase_add_test(tc, test_strict_keys);
+	tcase_add_test(tc, test_strict_signatures);
 	tcase_add_test(tc, test_chain_id_valid);
 	suite_add_tcase(s, tc);
 

@@ -58,6 +58,15 @@ enum { K_VAL, K_TENANT, K_PROV, K_OTHER, NKEYS };
 
 static struct tally_key keys[NKEYS];
 static struct genesis gen;
+
+/* The genesis hash every signature of the test chain is bound to. */
+static const uint8_t *gen_hash(void)
+{
+	static uint8_t h[HASH_LEN];
+
+	genesis_hash(&gen, h);
+	return h;
+}
 static struct genesis_account gen_accounts[2];
 static char base[32];   /* per test case, made in the runner's process */
 static char dir[64];    /* per test, inside base */
@@ -180,7 +189,7 @@ static void tx_finish(struct tx *t, int who, struct signed_tx *out)
 {
 	struct enc e;
 
-	ck_assert_int_eq(tx_sign(t, &keys[who]), 0);
+	ck_assert_int_eq(tx_sign(t, &keys[who], gen_hash()), 0);
 	enc_init(&e);
 	tx_encode(&e, t);
 	ck_assert_int_eq(enc_error(&e), 0);
@@ -1070,23 +1079,23 @@ START_TEST(test_signing_guard_survives_restart)
 	snprintf(path, sizeof(path), "%s/signer_state", dir);
 	ck_assert_int_eq(privval_open(&pv, path, &keys[K_VAL], why), 0);
 	memset(v.block_id, 0xaa, HASH_LEN);
-	ck_assert_int_eq(privval_sign_vote(&pv, CHAIN, &v, sig1, why), 0);
+	ck_assert_int_eq(privval_sign_vote(&pv, gen_hash(), &v, sig1, why), 0);
 	privval_close(&pv);
 
 	ck_assert_int_eq(privval_open(&pv, path, &keys[K_VAL], why), 0);
 	memset(v.block_id, 0xbb, HASH_LEN);
-	ck_assert_int_eq(privval_sign_vote(&pv, CHAIN, &v, sig2, why), TALLY_E_STATE);
+	ck_assert_int_eq(privval_sign_vote(&pv, gen_hash(), &v, sig2, why), TALLY_E_STATE);
 	ck_assert_ptr_nonnull(strstr(why, "conflicting"));
 	memset(v.block_id, 0xaa, HASH_LEN);
-	ck_assert_int_eq(privval_sign_vote(&pv, CHAIN, &v, sig2, why), 0);
+	ck_assert_int_eq(privval_sign_vote(&pv, gen_hash(), &v, sig2, why), 0);
 	ck_assert_mem_eq(sig1, sig2, SIG_LEN);
 	v.height = 4;
-	ck_assert_int_eq(privval_sign_vote(&pv, CHAIN, &v, sig2, why), TALLY_E_STATE);
+	ck_assert_int_eq(privval_sign_vote(&pv, gen_hash(), &v, sig2, why), TALLY_E_STATE);
 	v.height = 5;
 	v.type = VOTE_PRECOMMIT;
 	memset(v.block_id, 0xbb, HASH_LEN);
-	ck_assert_int_eq(privval_sign_vote(&pv, CHAIN, &v, sig2, why), 0);
-	ck_assert_int_eq(vote_verify(&v, keys[K_VAL].pub, CHAIN, sig2), 0);
+	ck_assert_int_eq(privval_sign_vote(&pv, gen_hash(), &v, sig2, why), 0);
+	ck_assert_int_eq(vote_verify(&v, keys[K_VAL].pub, gen_hash(), sig2), 0);
 	privval_close(&pv);
 }
 END_TEST
@@ -1139,7 +1148,7 @@ START_TEST(test_certificate_is_real)
 	ck_assert_uint_eq(c.n, 1);
 	ck_assert_mem_eq(c.sigs[0].validator, keys[K_VAL].pub, PUBKEY_LEN);
 	ck_assert_mem_eq(h.proposer, keys[K_VAL].pub, PUBKEY_LEN);
-	ck_assert_int_eq(cert_verify(&c, &vals, CHAIN), 0);
+	ck_assert_int_eq(cert_verify(&c, &vals, gen_hash()), 0);
 	ledger_close(l);
 }
 END_TEST

@@ -8,6 +8,8 @@
 #include "lib/chain/tx.h"
 
 #define CHAIN "tally-test"
+/* The genesis hash signatures are bound to (any 32 bytes will do here). */
+#define GH ((const uint8_t *)"tally-test genesis hash (32 B)..")
 #define NOW_S 1700000000ull
 
 static struct tally_key tenant, provider;
@@ -113,7 +115,7 @@ static uint8_t *signed_bytes(struct tx *t, size_t *n)
 {
 	struct enc e;
 
-	ck_assert_int_eq(tx_sign(t, key_of(t)), 0);
+	ck_assert_int_eq(tx_sign(t, key_of(t), GH), 0);
 	enc_init(&e);
 	tx_encode(&e, t);
 	ck_assert_int_eq(enc_error(&e), 0);
@@ -145,7 +147,7 @@ START_TEST(test_round_trip_every_kind)
 		ck_assert_uint_eq(back.nonce, t.nonce);
 		ck_assert_mem_eq(back.signer, t.signer, PUBKEY_LEN);
 		ck_assert_mem_eq(back.sig, t.sig, SIG_LEN);
-		ck_assert_int_eq(tx_verify(&back, p, n), 0);
+		ck_assert_int_eq(tx_verify(&back, p, n, GH), 0);
 		uint8_t *q = reencode(&back, &n2);
 		ck_assert_uint_eq(n2, n);
 		ck_assert_mem_eq(q, p, n);
@@ -346,19 +348,19 @@ START_TEST(test_signature_checks)
 	for (size_t i = 0; i < n; i++) {
 		p[i] ^= 0x01;
 		if (tx_decode(&back, p, n) == 0)
-			ck_assert_msg(tx_verify(&back, p, n) != 0, "flip at %zu verified", i);
+			ck_assert_msg(tx_verify(&back, p, n, GH) != 0, "flip at %zu verified", i);
 		p[i] ^= 0x01;
 	}
 	ck_assert_int_eq(tx_decode(&back, p, n), 0);
-	ck_assert_int_eq(tx_verify(&back, p, n), 0);
+	ck_assert_int_eq(tx_verify(&back, p, n, GH), 0);
 	free(p);
 
 	/* Signed by a key other than the signer field. */
 	make_tx(&t, TX_TRANSFER);
-	ck_assert_int_eq(tx_sign(&t, &tenant), 0);
+	ck_assert_int_eq(tx_sign(&t, &tenant, GH), 0);
 	p = reencode(&t, &n);
 	ck_assert_int_eq(tx_decode(&back, p, n), 0);
-	ck_assert_int_eq(tx_verify(&back, p, n), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(tx_verify(&back, p, n, GH), TALLY_E_SIGNATURE);
 	free(p);
 }
 END_TEST
@@ -383,7 +385,7 @@ static int check_tx(struct tx *t, const char *chain, char *why)
 	size_t n;
 	uint8_t *p = signed_bytes(t, &n);
 	struct tx back;
-	int rc = tx_check(&back, p, n, chain, NOW_S, why);
+	int rc = tx_check(&back, p, n, chain, GH, NOW_S, why);
 
 	free(p);
 	return rc;
@@ -423,7 +425,7 @@ START_TEST(test_check_bad_signature)
 	make_tx(&t, TX_USAGE);
 	p = signed_bytes(&t, &n);
 	p[n - 1] ^= 0x80;
-	ck_assert_int_eq(tx_check(&back, p, n, CHAIN, NOW_S, why), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(tx_check(&back, p, n, CHAIN, GH, NOW_S, why), TALLY_E_SIGNATURE);
 	hex_encode(provider.pub, 8, hex);
 	ck_assert_ptr_nonnull(strstr(why, "signature does not verify for signer"));
 	ck_assert_ptr_nonnull(strstr(why, hex));
@@ -432,12 +434,12 @@ START_TEST(test_check_bad_signature)
 	/* A payload byte changed after signing: cpu_ns, for instance. */
 	p = signed_bytes(&t, &n);
 	p[110 - SIG_LEN + strlen(CHAIN) + 32 + 8 + 32 + 16] ^= 0x01;
-	ck_assert_int_eq(tx_check(&back, p, n, CHAIN, NOW_S, why), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(tx_check(&back, p, n, CHAIN, GH, NOW_S, why), TALLY_E_SIGNATURE);
 	free(p);
 
 	/* Garbage does not decode, and says so. */
 	uint8_t junk[3] = { 1, 3, 0 };
-	ck_assert_int_eq(tx_check(&back, junk, sizeof(junk), CHAIN, NOW_S, why),
+	ck_assert_int_eq(tx_check(&back, junk, sizeof(junk), CHAIN, GH, NOW_S, why),
 			 TALLY_E_TRUNCATED);
 	ck_assert_ptr_nonnull(strstr(why, "does not decode"));
 }

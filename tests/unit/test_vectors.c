@@ -154,11 +154,12 @@ START_TEST(test_domain_construction)
 {
 	const struct example_vector *msg = get("lease_open.signed_message");
 	const struct example_vector *tx = get("lease_open.tx");
-	static const uint8_t prefix[] = {
-		't', 'a', 'l', 'l', 'y', '/', 'v', '1', '/', 't', 'x', 0x00,
-		9, 0, 0, 0, 't', 'a', 'l', 'l', 'y', '-', 'd', 'e', 'v',
-	};
+	uint8_t prefix[12 + HASH_LEN];
 
+	memcpy(prefix, "tally/v2/tx", 11);
+	prefix[11] = 0x00;
+	memcpy(prefix + 12, x.genesis_hash, HASH_LEN);
+	ck_assert_mem_eq(x.genesis_hash, get("genesis.hash")->bytes, HASH_LEN);
 	ck_assert_mem_eq(msg->bytes, prefix, sizeof(prefix));
 	ck_assert_uint_eq(msg->len, sizeof(prefix) + tx->len - SIG_LEN);
 	ck_assert_mem_eq(msg->bytes + sizeof(prefix), tx->bytes, tx->len - SIG_LEN);
@@ -176,7 +177,7 @@ START_TEST(test_objects_valid)
 		const struct example_vector *v = get(txs[i]);
 		struct tx t;
 
-		ck_assert_msg(tx_check(&t, v->bytes, v->len, EXAMPLE_CHAIN, EXAMPLE_NOW_S, why) == 0,
+		ck_assert_msg(tx_check(&t, v->bytes, v->len, EXAMPLE_CHAIN, x.genesis_hash, EXAMPLE_NOW_S, why) == 0,
 			      "%s: %s", txs[i], why);
 	}
 	struct lease_contract c;
@@ -200,7 +201,7 @@ START_TEST(test_objects_valid)
 
 	/* The precommit's signature in the certificate, over the vote vector. */
 	const struct example_vector *pv = get("block1.precommit");
-	ck_assert_int_eq(sig_verify(x.provider.pub, SIG_VOTE, EXAMPLE_CHAIN, pv->bytes, pv->len,
+	ck_assert_int_eq(sig_verify(x.provider.pub, SIG_VOTE, x.genesis_hash, pv->bytes, pv->len,
 				    cert.sigs[0].sig), 0);
 }
 END_TEST

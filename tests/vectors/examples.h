@@ -35,6 +35,7 @@ struct examples {
 	 * also the only validator of the example chain */
 	struct tally_key tenant, provider;
 	struct genesis genesis;
+	uint8_t genesis_hash[HASH_LEN];      /* every signature is bound to it */
 	struct genesis_account accounts[2];
 	struct lease_contract contract;
 	struct tx open, start, usage;
@@ -115,7 +116,7 @@ static inline struct example_vector *example_tx(struct examples *x, struct tx *t
 {
 	struct enc e;
 
-	if (tx_sign(t, k))
+	if (tx_sign(t, k, x->genesis_hash))
 		abort();
 	enc_init(&e);
 	tx_encode(&e, t);
@@ -172,9 +173,9 @@ static inline void example_txs(struct examples *x, uint8_t lease_id[HASH_LEN])
 	x->open.u.open = x->contract;
 	/* The exact bytes Ed25519 signs, to show the domain construction. */
 	enc_init(&e);
-	enc_fixed(&e, "tally/v1/tx", 11);
+	enc_fixed(&e, "tally/v2/tx", 11);
 	enc_u8(&e, 0);
-	enc_str(&e, EXAMPLE_CHAIN);
+	enc_fixed(&e, x->genesis_hash, HASH_LEN);
 	tx_encode_unsigned(&e, &x->open);
 	example_add_enc(x, "lease_open.signed_message", &e);
 	v = example_tx(x, &x->open, &x->tenant, "lease_open.tx");
@@ -284,7 +285,7 @@ static inline void example_block(struct examples *x, const uint8_t genesis_hash[
 	memcpy(x->cert.block_id, id, HASH_LEN);
 	x->cert.n = 1;
 	memcpy(x->cert.sigs[0].validator, x->provider.pub, PUBKEY_LEN);
-	if (vote_sign(&vote, &x->provider, EXAMPLE_CHAIN, x->cert.sigs[0].sig))
+	if (vote_sign(&vote, &x->provider, x->genesis_hash, x->cert.sigs[0].sig))
 		abort();
 	enc_init(&e);
 	cert_encode(&e, &x->cert);
@@ -307,6 +308,7 @@ static inline void examples_build(struct examples *x)
 	example_add(x, "key.provider", x->provider.pub, PUBKEY_LEN);
 	example_genesis(x);
 	genesis_hash(&x->genesis, gen_hash);
+	memcpy(x->genesis_hash, gen_hash, HASH_LEN);
 	example_txs(x, lease_id);
 	example_block(x, gen_hash);
 }
