@@ -466,19 +466,38 @@ static uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static unsigned header_count(struct MHD_Connection *conn, const char *name)
+{
+	struct header_count hc = { .name = name };
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hc);
+	return hc.n;
+}
+
 /* What can be refused from the request line and headers alone, before any
- * body is read: a client over its request rate, a body declared too large. */
+ * body is read: a client over its request rate; a body whose length is
+ * ambiguous (two Content-Length headers, or one with Transfer-Encoding: a
+ * proxy in front may read it differently, RFC 9112 section 6.3); a body
+ * declared too large. */
 static int refuse_early(struct http_server *s, struct MHD_Connection *conn,
 			struct http_response *resp)
 {
 	uint32_t wait_s = ratelimit_take(s->limit, client_addr(conn), monotonic_ms());
 	const char *cl;
+	unsigned ncl, nte;
 
 	if (wait_s) {
 		__atomic_add_fetch(&s->limited, 1, __ATOMIC_RELAXED);
 		http_error(resp, 429, "too_many_requests", "too many requests from your "
 			   "address; retry in %u s", wait_s);
 		resp->retry_after_s = wait_s;
+		return 1;
+	}
+	ncl = header_count(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	nte = header_count(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (ncl > 1 || nte > 1 || (ncl && nte)) {
+		http_error(resp, 400, "invalid", "the body's length is ambiguous: Content-Length "
+			   "%u times, Transfer-Encoding %u times", ncl, nte);
 		return 1;
 	}
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
