@@ -83,7 +83,7 @@ refused "the image name '..' (allowed characters, not in the catalogue)" 404 "ca
 rc=0
 "$TALLY" lease create --image '../../etc/passwd' --duration 30 >"$E2E_DIR/out" 2>&1 || rc=$?
 check "tally lease create refuses a path as an image name (exit $rc)" \
-	bash -c "[ $rc = 2 ] && grep -q 'image name' '$E2E_DIR/out'"
+	bash -c "[ $rc = 1 ] && grep -q 'image name' '$E2E_DIR/out'"
 check "no VM was made for any refused contract" \
 	bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$E2E_PREFIX'"
 
