@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -53,6 +53,13 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 	return add;
 }
 
+static const char *default_cacert = "";
+
+void client_set_cacert(const char *path)
+{
+	default_cacert = path ? path : "";
+}
+
 int client_init(struct client *c, const char *base_url)
 {
 	size_t n;
@@ -62,10 +69,18 @@ int client_init(struct client *c, const char *base_url)
 	n = strlen(base_url);
 	while (n && base_url[n - 1] == '/')
 		n--;
-	if (n == 0 || n >= sizeof(c->base)) {
-		set_err(c, "bad node URL '%s'", base_url);
+	if (n == 0 || n >= sizeof(c->base) ||
+	    (strncasecmp(base_url, "http://", 7) && strncasecmp(base_url, "https://", 8)) ||
+	    n <= (size_t)(base_url[4] == ':' ? 7 : 8)) {
+		set_err(c, "bad node URL '%s' (want http://HOST:PORT or https://HOST:PORT)",
+			base_url);
 		return -1;
 	}
+	if (strlen(default_cacert) >= sizeof(c->cacert)) {
+		set_err(c, "--cacert path too long");
+		return -1;
+	}
+	snprintf(c->cacert, sizeof(c->cacert), "%s", default_cacert);
 	memcpy(c->base, base_url, n);
 	c->base[n] = 0;
 	c->curl = curl_easy_init();
@@ -96,6 +111,12 @@ static void transport_error(struct client *c, CURLcode rc, const char *curl_err)
 	char why[256];
 
 	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+	if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+		snprintf(why, sizeof(why), "%s (the node's TLS certificate is not trusted: give "
+			 "its CA with --cacert FILE)", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+		set_err(c, "cannot reach node at %s: %s", c->base, why);
+		return;
+	}
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		snprintf(why, sizeof(why), "no answer within %ld s", c->timeout_s);
 	else if (os_errno && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR ||
@@ -146,6 +167,14 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "tally-cli/1");
+	/* Only the API's schemes, also after a redirect; verification is
+	 * libcurl's default and stays on. */
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->cacert[0])
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->cacert);
 	if (post) {
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, post);

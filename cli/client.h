@@ -1,5 +1,8 @@
 /* HTTP client for the node API (docs/PROTOCOL.md), on libcurl and jansson.
- * Every call has a timeout; a failure leaves one clear sentence in c->err:
+ * Node URLs are http:// or https://; over https the node's certificate is
+ * verified as curl does (the system's CAs, or the file given by
+ * client_set_cacert(), and the host name). Every call has a timeout; a
+ * failure leaves one clear sentence in c->err:
  *   "cannot reach node at http://127.0.0.1:7654: connection refused"
  *   "node refused: deposit 5000000 exceeds balance 1200 (balance)" */
 #ifndef TALLY_CLI_CLIENT_H
@@ -26,9 +29,15 @@ struct client {
 	long status;           /* HTTP status of the last answer */
 	char code[32];         /* the node's error code ("balance", "not_found") */
 	char err[CLIENT_ERR_MAX];
+	char cacert[4096];     /* PEM file of trusted CAs; empty: the system's */
 	void *curl;            /* CURL * */
 };
 
+/* The CA file every client made after this call trusts (--cacert,
+ * $TALLY_CACERT); NULL or "" for the system's CAs. */
+void client_set_cacert(const char *path);
+/* base_url is http://HOST:PORT or https://HOST:PORT (a path is allowed);
+ * -1 with c->err set for anything else. */
 int client_init(struct client *c, const char *base_url);
 void client_free(struct client *c);
 /* GET path (starting with '/'); *out is the parsed JSON body. */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/devcert.h"
 #include "cli/tally.h"
 #include "lib/errors.h"
 #include "lib/chain/genesis.h"
@@ -33,6 +34,7 @@ struct init_opts {
 	const char *domain_type;
 	const char *network;
 	const char *image_dir;
+	bool tls;
 	size_t nfund;
 	struct { uint8_t pub[PUBKEY_LEN]; uint64_t amount; } fund[FUND_MAX];
 };
@@ -131,7 +133,7 @@ static char *genesis_text(const struct init_opts *o, const struct tally_key *nod
 		json_array_append_new(arr, accts[i]);
 	clock_gettime(CLOCK_REALTIME, &now);
 	hex_encode(node->pub, PUBKEY_LEN, hex);
-	snprintf(api, sizeof(api), "http://%s", o->listen);
+	snprintf(api, sizeof(api), "%s://%s", o->tls ? "https" : "http", o->listen);
 	json_t *g = json_pack("{s:s,s:I,s:[{s:s,s:I,s:s,s:s}],s:o}",
 			      "chain_id", o->chain_id,
 			      "genesis_time_ns",
@@ -199,6 +201,8 @@ static char *conf_text(const struct init_opts *o, const char *dir)
 			"cmdline = console=ttyS0 tally.burn=50\n"
 			"min_memory_mib = 64\n",
 			o->image_dir, o->image_dir);
+	if (o->tls)
+		fprintf(f, "\n[api]\ntls_cert = %s/tls.crt\ntls_key = %s/tls.key\n", dir, dir);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -241,6 +245,38 @@ static int check_choice(const char *what, const char *v, const char *const *allo
 	return EXIT_USAGE;
 }
 
+static const char *api_url(const struct init_opts *o)
+{
+	static char url[300];
+
+	snprintf(url, sizeof(url), "%s://%s", o->tls ? "https" : "http", o->listen);
+	return url;
+}
+
+/* DIR/tls.crt and DIR/tls.key for the listen address's host. */
+static int write_devcert(const struct init_opts *o, const char *dir)
+{
+	char host[128], cert[PATH_MAX + 16], key[PATH_MAX + 16], why[256] = "";
+	const char *colon = strrchr(o->listen, ':');
+	size_t n = colon ? (size_t)(colon - o->listen) : strlen(o->listen);
+
+	if (n >= sizeof(host))
+		n = sizeof(host) - 1;
+	memcpy(host, o->listen, n);
+	host[n] = '\0';
+	if (host[0] == '[' && n >= 2 && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	snprintf(cert, sizeof(cert), "%s/tls.crt", dir);
+	snprintf(key, sizeof(key), "%s/tls.key", dir);
+	if (devcert_write(cert, key, host, why)) {
+		err("%s", why);
+		return -1;
+	}
+	return 0;
+}
+
 static int do_init(struct init_opts *o, const struct common *co)
 {
 	static const char *const files[] = { "node.pem", "faucet.pem", "genesis.json",
@@ -281,6 +317,8 @@ static int do_init(struct init_opts *o, const struct common *co)
 	snprintf(path, sizeof(path), "%s/tallyd.conf", dir);
 	if (write_file(path, conf, 0644))
 		goto out;
+	if (o->tls && write_devcert(o, dir))
+		goto out;
 	snprintf(path, sizeof(path), "%s/data", dir);
 	if (mkdir(path, 0700)) {
 		err("cannot create %s: %s", path, strerror(errno));
@@ -291,13 +329,15 @@ static int do_init(struct init_opts *o, const struct common *co)
 	hex_encode(faucet.pub, PUBKEY_LEN, faucethex);
 	if (co->json) {
 		json_t *fl = json_array();
-		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) + 2 * o->tls; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir,
+				 i < sizeof(files) / sizeof(files[0]) ? files[i] :
+				 i == sizeof(files) / sizeof(files[0]) ? "tls.crt" : "tls.key");
 			json_array_append_new(fl, json_string(path));
 		}
-		print_json(json_pack("{s:s,s:s,s:s,s:s,s:o}", "dir", dir, "chain_id",
+		print_json(json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "dir", dir, "chain_id",
 				     o->chain_id, "node", nodehex, "faucet", faucethex,
-				     "files", fl));
+				     "files", fl, "api", api_url(o)));
 	} else {
 		printf("devnet '%s' in %s\n"
 		       "  node (validator, provider)  %s  key %s/node.pem\n"
@@ -307,6 +347,10 @@ static int do_init(struct init_opts *o, const struct common *co)
 		       "start it with:  tallyd -c %s/tallyd.conf\n"
 		       "then lease with: TALLY_KEY=%s/faucet.pem tally lease create --wait\n",
 		       o->chain_id, dir, nodehex, dir, faucethex, dir, dir, dir, dir, dir);
+		if (o->tls)
+			printf("the API is HTTPS with a self-signed certificate; clients use\n"
+			       "  --node %s --cacert %s/tls.crt\n"
+			       "  (or TALLY_NODE and TALLY_CACERT)\n", api_url(o), dir);
 	}
 out:
 	free(genesis);
@@ -318,7 +362,8 @@ out:
 
 int cmd_node_init(int argc, char **argv)
 {
-	enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG };
+	enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG,
+	       O_TLS };
 	static const struct option opts[] = {
 		COMMON_LONGOPTS,
 		{ "dev", required_argument, NULL, O_DEV },
@@ -329,18 +374,20 @@ int cmd_node_init(int argc, char **argv)
 		{ "domain-type", required_argument, NULL, O_DOMAIN },
 		{ "network", required_argument, NULL, O_NET },
 		{ "image-dir", required_argument, NULL, O_IMG },
+		{ "tls", no_argument, NULL, O_TLS },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char help[] =
 		"usage: tally node init --dev DIR [--chain-id ID] [--fund PUBKEY:AMOUNT ...]\n"
 		"                       [--listen ADDR] [--interval S] [--domain-type qemu|kvm]\n"
-		"                       [--network none|user|nat] [--image-dir DIR]\n\n"
+		"                       [--network none|user|nat] [--image-dir DIR] [--tls]\n\n"
 		"Sets up a single-node devnet in DIR (which must be empty or absent):\n"
 		"  DIR/node.pem      the node's key: its validator and provider account\n"
 		"  DIR/faucet.pem    a dev account funded with 1000000000 units\n"
 		"  DIR/genesis.json  this node the only validator; faucet and --fund funded\n"
 		"  DIR/tallyd.conf   the daemon's configuration\n"
-		"  DIR/data/         the ledger's data directory\n\n"
+		"  DIR/data/         the ledger's data directory\n"
+		"  DIR/tls.crt, DIR/tls.key   with --tls: a self-signed certificate and its key\n\n"
 		"  --dev DIR            where to write (required)\n"
 		"  --chain-id ID        chain id, [a-z0-9._-] (default tally-dev-XXXXXXXX, random)\n"
 		"  --fund PUBKEY:AMOUNT also fund this account (micro-units); repeatable\n"
@@ -348,7 +395,9 @@ int cmd_node_init(int argc, char **argv)
 		"  --interval S         metering interval in seconds (default 60)\n"
 		"  --domain-type T      libvirt domain type: kvm (default) or qemu (TCG)\n"
 		"  --network N          VM network: nat (default), user or none\n"
-		"  --image-dir DIR      catalogue the 'tiny' kernel+initrd image found in DIR\n\n"
+		"  --image-dir DIR      catalogue the 'tiny' kernel+initrd image found in DIR\n"
+		"  --tls                serve the API over HTTPS with a self-signed certificate\n"
+		"                       for the listen address (clients: --cacert DIR/tls.crt)\n\n"
 		COMMON_USAGE;
 	static const char *const domains[] = { "qemu", "kvm", NULL };
 	static const char *const networks[] = { "none", "user", "nat", NULL };
@@ -381,6 +430,7 @@ int cmd_node_init(int argc, char **argv)
 		case O_DOMAIN: o.domain_type = optarg; break;
 		case O_NET: o.network = optarg; break;
 		case O_IMG: o.image_dir = optarg; break;
+		case O_TLS: o.tls = true; break;
 		default:
 			return bad_option("node init", c, argv);
 		}

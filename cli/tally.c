@@ -116,6 +116,7 @@ void common_init(struct common *co)
 	memset(co, 0, sizeof(*co));
 	env = getenv("TALLY_NODE");
 	co->node = env && *env ? env : DEFAULT_NODE;
+	client_set_cacert(getenv("TALLY_CACERT"));
 	env = getenv("TALLY_KEY");
 	if (env && *env) {
 		co->key = env;
@@ -171,6 +172,9 @@ bool common_opt(struct common *co, int c, const char *arg)
 		return true;
 	case OPT_KEY:
 		co->key = arg;
+		return true;
+	case OPT_CACERT:
+		client_set_cacert(arg);
 		return true;
 	}
 	return false;

@@ -40,17 +40,21 @@ enum {
 	OPT_JSON = 1000,
 	OPT_NODE,
 	OPT_KEY,
+	OPT_CACERT,
 };
 
 #define COMMON_LONGOPTS \
 	{ "help", no_argument, NULL, OPT_HELP }, \
 	{ "json", no_argument, NULL, OPT_JSON }, \
 	{ "node", required_argument, NULL, OPT_NODE }, \
-	{ "key", required_argument, NULL, OPT_KEY }
+	{ "key", required_argument, NULL, OPT_KEY }, \
+	{ "cacert", required_argument, NULL, OPT_CACERT }
 
 #define COMMON_USAGE \
 	"  --node URL   the node's API (default $TALLY_NODE, else " DEFAULT_NODE ")\n" \
 	"  --key FILE   your key (default $TALLY_KEY, else ~/.config/tally/key.pem)\n" \
+	"  --cacert FILE  trust the CAs in FILE for an https:// node (default\n" \
+	"               $TALLY_CACERT, else the system's CAs)\n" \
 	"  --json       machine-readable output\n" \
 	"  -h, --help   this help\n"
 

@@ -18,6 +18,11 @@ void config_defaults(struct config *c)
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	snprintf(c->log, sizeof(c->log), "stderr");
 	c->block_interval_ms = 1000;
+	c->api.max_connections = 256;
+	c->api.max_connections_per_ip = 32;
+	c->api.timeout_s = 15;
+	c->api.requests_per_s = 100;
+	c->api.request_burst = 200;
 	c->interval_s = 60;
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/tally");
 	snprintf(c->uri, sizeof(c->uri), "qemu:///system");
@@ -115,6 +120,25 @@ static int node_key(struct config *c, const char *k, const char *v)
 		return set_str(c->log, sizeof(c->log), v);
 	if (!strcmp(k, "block_interval_ms"))
 		return set_u32(&c->block_interval_ms, v, 50, 600000);
+	return TALLY_E_NOTFOUND;
+}
+
+static int api_key(struct config_api *a, const char *k, const char *v)
+{
+	if (!strcmp(k, "tls_cert"))
+		return set_str(a->tls_cert, sizeof(a->tls_cert), v);
+	if (!strcmp(k, "tls_key"))
+		return set_str(a->tls_key, sizeof(a->tls_key), v);
+	if (!strcmp(k, "max_connections"))
+		return set_u32(&a->max_connections, v, 1, 65536);
+	if (!strcmp(k, "max_connections_per_ip"))
+		return set_u32(&a->max_connections_per_ip, v, 1, 65536);
+	if (!strcmp(k, "timeout_s"))
+		return set_u32(&a->timeout_s, v, 1, 3600);
+	if (!strcmp(k, "requests_per_s"))
+		return set_u32(&a->requests_per_s, v, 0, 1000000);
+	if (!strcmp(k, "request_burst"))
+		return set_u32(&a->request_burst, v, 1, 1000000);
 	return TALLY_E_NOTFOUND;
 }
 
@@ -251,6 +275,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
 
 	if (!strcmp(section, "node")) {
 		rc = node_key(c, key, value);
+	} else if (!strcmp(section, "api")) {
+		rc = api_key(&c->api, key, value);
 	} else if (!strcmp(section, "metering")) {
 		rc = metering_key(c, key, value);
 	} else if (!strcmp(section, "libvirt")) {
@@ -303,6 +329,16 @@ int config_load(struct config *c, const char *path, char *why)
 		snprintf(c->state_dir, sizeof(c->state_dir), "%.1000s/vms", c->data_dir);
 	if (!c->archive_dir[0])
 		snprintf(c->archive_dir, sizeof(c->archive_dir), "%.1000s/archive", c->data_dir);
+	if (!c->api.tls_cert[0] != !c->api.tls_key[0]) {
+		snprintf(why, WHY_MAX, "%s: [api] needs both tls_cert and tls_key, or neither",
+			 path);
+		return TALLY_E_INVALID;
+	}
+	if (c->api.max_connections_per_ip > c->api.max_connections) {
+		snprintf(why, WHY_MAX, "%s: [api] max_connections_per_ip is above max_connections",
+			 path);
+		return TALLY_E_INVALID;
+	}
 	for (size_t i = 0; i < c->nimages; i++) {
 		const struct config_image *im = &c->images[i];
 		if (!im->path[0] == !im->kernel[0]) {

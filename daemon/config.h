@@ -29,6 +29,17 @@ struct config_gpu {
 	char class_name[64];             /* e.g. nvidia-a100 */
 };
 
+/* [api]: how the HTTP server guards itself (docs/OPERATING.md, "The API"). */
+struct config_api {
+	char tls_cert[CONFIG_PATH_MAX];  /* PEM certificate chain; empty: plain HTTP */
+	char tls_key[CONFIG_PATH_MAX];   /* PEM private key of the certificate */
+	uint32_t max_connections;        /* open connections in all */
+	uint32_t max_connections_per_ip; /* open connections from one address */
+	uint32_t timeout_s;              /* a connection idle this long is closed */
+	uint32_t requests_per_s;         /* per address, sustained; 0 = no limit */
+	uint32_t request_burst;          /* per address, at once */
+};
+
 struct config {
 	/* [node] */
 	char data_dir[CONFIG_PATH_MAX];
@@ -38,6 +49,8 @@ struct config {
 	char log_level[16];
 	char log[16];                    /* stderr | syslog */
 	uint32_t block_interval_ms;      /* how often the node proposes a block */
+	/* [api] */
+	struct config_api api;
 	/* [metering] */
 	uint32_t interval_s;
 	char pin_dir[CONFIG_PATH_MAX];

@@ -96,7 +96,8 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 		log_error("lease keeper: %s", why);
 		return rc;
 	}
-	if ((rc = http_server_start(&n->http, n->cfg.listen, api_routes, api_nroutes, n, why))) {
+	if ((rc = http_server_start(&n->http, n->cfg.listen, &n->cfg.api, api_routes, api_nroutes,
+				     n, why))) {
 		log_error("API: %s", why);
 		return rc;
 	}
@@ -111,6 +112,7 @@ static void node_close(struct node *n)
 		keeper_stop(n->keeper);
 	if (n->ledger)
 		ledger_close(n->ledger);
+	auth_cache_free(&n->auth);
 	genesis_free(&n->genesis);
 	key_free(&n->key);
 }

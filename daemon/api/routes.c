@@ -238,30 +238,45 @@ static void get_lease_usage(void *ctx, const struct http_request *req,
 	http_json(resp, 200, json_pack("{s:o}", "records", arr));
 }
 
+/* Only the lease's tenant may read this, so the checks that need no replay
+ * state come first: a stranger's request, or one for a lease this node runs
+ * no VM for, is refused before its nonce is recorded (docs/PROTOCOL.md). */
 static void get_lease_private(void *ctx, const struct http_request *req,
 			      struct http_response *resp)
 {
 	struct node *n = ctx;
 	struct lease l;
-	uint8_t signer[PUBKEY_LEN];
+	struct auth_signed as;
 	json_t *info = NULL;
 
-	if (auth_check(&n->auth, req, n->genesis_hash, now_s(), signer, resp))
+	if (!req->tls && !req->from_loopback) {
+		http_error(resp, 403, "tls_required", "private reads from another host need the "
+			   "API over TLS ([api] tls_cert and tls_key)");
+		return;
+	}
+	if (auth_verify(req, n->genesis_hash, now_s(), &as, resp))
 		return;
 	if (find_lease(n, req, &l, resp))
 		return;
-	if (memcmp(signer, l.contract.tenant, PUBKEY_LEN)) {
+	if (memcmp(as.key, l.contract.tenant, PUBKEY_LEN)) {
 		http_error(resp, 403, "unauthorized", "only the lease's tenant may read this");
 		return;
 	}
 	int rc = n->keeper ? keeper_vm_private(n->keeper, l.id, &info) : TALLY_E_NOTFOUND;
-	if (rc == TALLY_E_NOTFOUND)
+	if (rc == TALLY_E_NOTFOUND) {
 		http_error(resp, 404, "not_found", "this node runs no VM for lease %s (state %s)",
 			   req->seg[2], lease_state_name(l.state));
-	else if (rc)
+		return;
+	}
+	if (rc) {
 		http_error_from(resp, rc, "cannot read the VM");
-	else
-		http_json(resp, 200, info);
+		return;
+	}
+	if (auth_spend_nonce(&n->auth, &as, now_s(), resp)) {
+		json_decref(info);
+		return;
+	}
+	http_json(resp, 200, info);
 }
 
 static json_t *block_entry(struct node *n, uint64_t height, int *rc)
@@ -635,6 +650,12 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 	fprintf(f, "# HELP tally_api_errors_total API requests answered with an error.\n"
 		   "# TYPE tally_api_errors_total counter\ntally_api_errors_total %" PRIu64 "\n",
 		http_server_errors(n->http));
+	fprintf(f, "# HELP tally_api_faults_total API requests answered 5xx: the node's own faults.\n"
+		   "# TYPE tally_api_faults_total counter\ntally_api_faults_total %" PRIu64 "\n",
+		http_server_faults(n->http));
+	fprintf(f, "# HELP tally_api_rate_limited_total API requests refused by the per-address "
+		   "rate limit.\n# TYPE tally_api_rate_limited_total counter\n"
+		   "tally_api_rate_limited_total %" PRIu64 "\n", http_server_limited(n->http));
 	fclose(f);
 	resp->status = 200;
 	resp->text = buf;

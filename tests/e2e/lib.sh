@@ -49,11 +49,13 @@ e2e_cleanup() {
 	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
 }
 
-# e2e_init NAME PORT: a devnet in a temp dir, a funded tenant key, and tallyd
-# configured for TCG guests without a network, metering every 2 s.
+# e2e_init NAME PORT [NODE-INIT-OPTION...]: a devnet in a temp dir, a funded
+# tenant key, and tallyd configured for TCG guests without a network,
+# metering every 2 s.
 e2e_init() {
 	E2E_NAME=$1
 	E2E_PORT=$2
+	shift 2
 	[ "$(id -u)" -eq 0 ] || skip_all "end-to-end tests need root (libvirt, eBPF)"
 	[ -d /sys/fs/bpf ] || skip_all "no BPF file system at /sys/fs/bpf"
 	E2E_DIR=$(mktemp -d "/tmp/tally-e2e-$E2E_NAME.XXXXXX")
@@ -71,7 +73,7 @@ e2e_init() {
 	TENANT=$("$TALLY" key new --key "$TALLY_KEY" 2>/dev/null)
 	"$TALLY" node init --dev "$E2E_DIR/node" --chain-id "e2e-$E2E_NAME" \
 		--listen "127.0.0.1:$E2E_PORT" --interval 2 --domain-type qemu --network none \
-		--image-dir "$E2E_DIR/guest" --fund "$TENANT:100000000" >/dev/null
+		--image-dir "$E2E_DIR/guest" --fund "$TENANT:100000000" "$@" >/dev/null
 	cat >>"$E2E_DIR/node/tallyd.conf" <<CONF
 [metering]
 pin_dir = $E2E_PIN
@@ -82,11 +84,13 @@ block_interval_ms = 500
 CONF
 }
 
+# e2e_start_node [TALLYD-OPTION...], e.g. --no-vms for the API-only tests.
 e2e_start_node() {
-	"$TALLYD" -c "$E2E_DIR/node/tallyd.conf" >>"$E2E_DIR/tallyd.log" 2>&1 &
+	"$TALLYD" -c "$E2E_DIR/node/tallyd.conf" "$@" >>"$E2E_DIR/tallyd.log" 2>&1 &
 	E2E_NODE_PID=$!
 	for _ in $(seq 1 100); do
-		curl -sf "$TALLY_NODE/healthz" >/dev/null 2>&1 && return 0
+		curl -sf ${TALLY_CACERT:+--cacert "$TALLY_CACERT"} "$TALLY_NODE/healthz" \
+			>/dev/null 2>&1 && return 0
 		kill -0 "$E2E_NODE_PID" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -1,8 +1,12 @@
 #!/bin/bash
 # Privacy: a tenant reads its own lease's private details (console, address)
-# with a signed request; another tenant can neither read nor close it.
+# with a signed request; another tenant can neither read nor close it, nor
+# lock the tenant out by flooding the node with signed reads.
 . "$(dirname "$0")/lib.sh"
+HOSTILE=${TALLY_HOSTILE:-$E2E_ROOT/build/out/tests/hostile}
 e2e_init privacy 7716
+# The flood below must reach the signed-read checks, not the rate limit.
+printf '[api]\nrequests_per_s = 0\n' >>"$E2E_DIR/node/tallyd.conf"
 e2e_start_node
 MALLORY="$E2E_DIR/mallory.pem"
 MPUB=$("$TALLY" key new --key "$MALLORY" 2>/dev/null)
@@ -21,6 +25,17 @@ TALLY_KEY=$MALLORY "$TALLY" lease console "$LEASE" >"$E2E_DIR/peek.out" 2>&1 || 
 e2e_log "another tenant's read: exit $rc: $(cat "$E2E_DIR/peek.out")"
 check "another tenant cannot read it (exit 1, HTTP 403)" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'HTTP 403' '$E2E_DIR/peek.out' && ! grep -q 'tally-guest' '$E2E_DIR/peek.out'"
+# The "replay ring" (issue 12): 4200 signed reads from a self-made key used to
+# fill the node's shared replay state and lock the tenant out for minutes.
+CHAIN=$(curl -s "$TALLY_NODE/v1/status" | jq -r .genesis_hash)
+out=$("$HOSTILE" signed "$E2E_PORT" "$MALLORY" "$CHAIN" 4200 "/v1/leases/$LEASE/private")
+e2e_log "4200 signed reads by another key: $(tr '\n' ' ' <<<"$out")"
+check "all 4200 of the other key's signed reads are refused with 403" \
+	bash -c "[ \"\$(awk '\$2 == 403 { print \$3 }' <<<'$out')\" = 4200 ] && [ \$(wc -l <<<'$out') = 1 ]"
+rc=0
+"$TALLY" lease console "$LEASE" >"$E2E_DIR/after.out" 2>&1 || rc=$?
+check "right after, the tenant still reads its console (exit $rc)" \
+	bash -c "[ $rc = 0 ] && grep -q 'tally-guest' '$E2E_DIR/after.out'"
 check "an unsigned request cannot read it" \
 	bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $TALLY_NODE/v1/leases/$LEASE/private) = 401 ]"
 rc=0

@@ -71,6 +71,21 @@ refused "more memory than the host has" 409 "memory|MiB" \
 contract '.vm.image = "no-such-image"'
 refused "an image the node does not offer" 404 "catalogue" \
 	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+# Path traversal and XML or shell metacharacters in the image name: the
+# contract's strict decoder refuses the bytes before anything uses them (the
+# name is spliced into 4 bytes of a signed "tinx" contract).
+contract '.vm.image = "tinx"'
+HEX=$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")
+for bad in '2e2e2f78 ../x' '3c783b3e <x;>' '27242829 '"'"'$()' '2f657463 /etc'; do
+	refused "the image name '${bad#* }'" 400 "non-canonical encoding" "${HEX/74696e78/${bad%% *}}"
+done
+contract '.vm.image = ".."'
+refused "the image name '..' (allowed characters, not in the catalogue)" 404 "catalogue" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+rc=0
+"$TALLY" lease create --image '../../etc/passwd' --duration 30 >"$E2E_DIR/out" 2>&1 || rc=$?
+check "tally lease create refuses a path as an image name (exit $rc)" \
+	bash -c "[ $rc = 1 ] && grep -q 'image name' '$E2E_DIR/out'"
 check "no VM was made for any refused contract" \
 	bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$E2E_PREFIX'"
 

@@ -39,7 +39,10 @@ START_TEST(a_full_file_is_read)
 			      "[libvirt]\ndomain_type = qemu\nnetwork = none\novercommit_cpu = 2.5\n"
 			      "[prices]\nvcpu_second = 20\n"
 			      "[image.tiny]\nkernel = /k\ninitrd = /i\nmin_memory_mib = 64\n"
-			      "[gpu.0000:65:00.0]\nclass = a100\n", &c, why), 0);
+			      "[gpu.0000:65:00.0]\nclass = a100\n"
+			      "[api]\ntls_cert = /c.pem\ntls_key = /k.pem\nmax_connections = 64\n"
+			      "max_connections_per_ip = 8\ntimeout_s = 5\nrequests_per_s = 0\n",
+			      &c, why), 0);
 	ck_assert_str_eq(c.data_dir, "/srv/t");
 	ck_assert_str_eq(c.state_dir, "/srv/t/vms");
 	ck_assert_str_eq(c.listen, "[::1]:9000");
@@ -52,6 +55,13 @@ START_TEST(a_full_file_is_read)
 	ck_assert_str_eq(c.images[0].name, "tiny");
 	ck_assert_uint_eq(c.ngpus, 1);
 	ck_assert_str_eq(c.gpus[0].class_name, "a100");
+	ck_assert_str_eq(c.api.tls_cert, "/c.pem");
+	ck_assert_str_eq(c.api.tls_key, "/k.pem");
+	ck_assert_uint_eq(c.api.max_connections, 64);
+	ck_assert_uint_eq(c.api.max_connections_per_ip, 8);
+	ck_assert_uint_eq(c.api.timeout_s, 5);
+	ck_assert_uint_eq(c.api.requests_per_s, 0);
+	ck_assert_uint_eq(c.api.request_burst, 200);
 }
 END_TEST
 
@@ -72,6 +82,11 @@ START_TEST(each_bad_input_names_its_line)
 		{ "[gpu.0000:65:00]\nclass = a\n", ":2: [gpu.0000:65:00]: a GPU section" },
 		{ "[image.t]\nkernel = /k\npath = /d\n", "needs exactly one of path or kernel" },
 		{ "[node\n", ":1: syntax error" },
+		{ "[api]\ntls_cert = /c.pem\n", "needs both tls_cert and tls_key" },
+		{ "[api]\nmax_connections = 0\n", ":2: bad value '0' for 'max_connections'" },
+		{ "[api]\nmax_connections = 4\nmax_connections_per_ip = 5\n",
+		  "max_connections_per_ip is above max_connections" },
+		{ "[api]\ntimeout_s = 0\n", ":2: bad value '0' for 'timeout_s'" },
 	};
 	struct config c;
 
