@@ -40,7 +40,7 @@
 
 #include "lib/codec.h"
 #include "lib/crypto.h"
-#include "lib/request.h"
+#include "lib/chain/request.h"
 
 #define ANSWER_MAX (1 << 20)
 
