@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/api/table.h"
+#include "lib/table.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 #include "lib/chain/request.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/api/table.h"
+#include "lib/table.h"
 #include "lib/errors.h"
 
 #define ADDR_KEY_LEN 9   /* family byte, then 4 (IPv4) or 8 (IPv6 /64) bytes */

@@ -1,10 +1,9 @@
 /* The mempool (see mempool.h).
  *
- * An open-addressing hash table (linear probing, backward-shift deletion)
- * indexes the entries by tx hash; the key is uniformly distributed bytes,
- * so its first 8 bytes serve as the hash. The table is sized to twice the
- * bound at creation and never grows. A doubly linked list keeps arrival
- * order. */
+ * A uthash table indexes the entries by tx hash, hashed with the
+ * per-process keyed hash (lib/table.h): a submitter can grind transaction
+ * hashes, so their bytes alone must not choose the bucket. A doubly linked
+ * list keeps arrival order. */
 #include "daemon/ledger/mempool.h"
 
 #include <inttypes.h>
@@ -15,89 +14,16 @@
 
 #include "lib/chain/memstate.h"
 #include "lib/errors.h"
-
-struct slot {
-	uint8_t key[HASH_LEN];
-	void *val;            /* NULL: empty */
-};
-
-struct table {
-	struct slot *s;
-	size_t mask;
-};
+#include "lib/table.h"
 
 struct mempool {
 	size_t max, n;
 	struct mempool_entry *head, *tail;
-	struct table by_hash;
+	struct mempool_entry *by_hash;   /* uthash table, keyed by tx hash */
 	struct state *committed;
 	struct memstate *pending;        /* the check state's entries */
 	struct state check;              /* committed + pending */
 };
-
-static size_t home(const struct table *t, const uint8_t key[HASH_LEN])
-{
-	uint64_t h;
-
-	memcpy(&h, key, sizeof(h));
-	return (size_t)h & t->mask;
-}
-
-static int table_init(struct table *t, size_t max)
-{
-	size_t cap = 16;
-
-	while (cap < 2 * max)
-		cap *= 2;
-	t->s = calloc(cap, sizeof(*t->s));
-	t->mask = cap - 1;
-	return t->s ? 0 : TALLY_E_NOMEM;
-}
-
-static size_t table_slot(const struct table *t, const uint8_t key[HASH_LEN])
-{
-	size_t i = home(t, key);
-
-	while (t->s[i].val && memcmp(t->s[i].key, key, HASH_LEN))
-		i = (i + 1) & t->mask;
-	return i;
-}
-
-static void *table_get(const struct table *t, const uint8_t key[HASH_LEN])
-{
-	return t->s[table_slot(t, key)].val;
-}
-
-static void table_put(struct table *t, const uint8_t key[HASH_LEN], void *val)
-{
-	size_t i = table_slot(t, key);
-
-	memcpy(t->s[i].key, key, HASH_LEN);
-	t->s[i].val = val;
-}
-
-static void table_del(struct table *t, const uint8_t key[HASH_LEN])
-{
-	size_t i = table_slot(t, key), j = i;
-
-	if (!t->s[i].val)
-		return;
-	t->s[i].val = NULL;
-	/* Shift back later members of the probe run that can move into the hole. */
-	for (;;) {
-		j = (j + 1) & t->mask;
-		if (!t->s[j].val)
-			return;
-		size_t k = home(t, t->s[j].key);
-		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-
-		if (stays)
-			continue;
-		t->s[i] = t->s[j];
-		t->s[j].val = NULL;
-		i = j;
-	}
-}
 
 /* A check state with nothing pending. */
 static int check_reset(struct mempool *m)
@@ -122,7 +48,7 @@ struct mempool *mempool_new(size_t max, struct state *committed)
 		return NULL;
 	m->max = max;
 	m->committed = committed;
-	if (table_init(&m->by_hash, max) || check_reset(m)) {
+	if (check_reset(m)) {
 		mempool_free(m);
 		return NULL;
 	}
@@ -140,8 +66,8 @@ void mempool_free(struct mempool *m)
 		free(e->bytes);
 		free(e);
 	}
+	HASH_CLEAR(hh, m->by_hash);
 	memstate_free(m->pending);
-	free(m->by_hash.s);
 	free(m);
 }
 
@@ -162,7 +88,10 @@ const struct mempool_entry *mempool_next(const struct mempool_entry *e)
 
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN])
 {
-	return table_get(&m->by_hash, hash);
+	struct mempool_entry *e;
+
+	HASH_FIND(hh, m->by_hash, hash, HASH_LEN, e);
+	return e;
 }
 
 int mempool_next_nonce(struct mempool *m, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce)
@@ -174,6 +103,23 @@ int mempool_next_nonce(struct mempool *m, const uint8_t pub[PUBKEY_LEN], uint64_
 	return rc == TALLY_E_NOTFOUND ? 0 : rc;
 }
 
+static void unlink_entry(struct mempool *m, struct mempool_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		m->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		m->tail = e->prev;
+	if (!e->oom)
+		HASH_DELETE(hh, m->by_hash, e);
+	m->n--;
+	free(e->bytes);
+	free(e);
+}
+
 int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
 		const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why)
 {
@@ -182,7 +128,7 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 	int rc;
 
 	why[0] = '\0';
-	if (table_get(&m->by_hash, hash)) {
+	if (mempool_find(m, hash)) {
 		hex_encode(hash, HASH_LEN, hex);
 		return why_set(why, TALLY_E_REPLAY, "transaction %s is already pending", hex);
 	}
@@ -215,29 +161,19 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 		m->head = e;
 	m->tail = e;
 	m->n++;
-	table_put(&m->by_hash, e->hash, e);
+	e->oom = 0;
+	HASH_ADD(hh, m->by_hash, hash, HASH_LEN, e);
+	if (e->oom) {
+		unlink_entry(m, e);
+		return TALLY_E_NOMEM;
+	}
 	return 0;
 }
 
-static void unlink_entry(struct mempool *m, struct mempool_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		m->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		m->tail = e->prev;
-	table_del(&m->by_hash, e->hash);
-	m->n--;
-	free(e->bytes);
-	free(e);
-}
 
 void mempool_remove(struct mempool *m, const uint8_t hash[HASH_LEN])
 {
-	struct mempool_entry *e = table_get(&m->by_hash, hash);
+	struct mempool_entry *e = (struct mempool_entry *)mempool_find(m, hash);
 
 	if (e)
 		unlink_entry(m, e);

@@ -24,6 +24,7 @@
 
 #include "lib/chain/state.h"
 #include "lib/chain/tx.h"
+#include "lib/table.h"
 
 struct mempool_entry {
 	struct mempool_entry *next, *prev;
@@ -31,6 +32,8 @@ struct mempool_entry {
 	struct tx tx;
 	uint8_t *bytes;
 	size_t len;
+	int oom;                     /* uthash could not index it */
+	UT_hash_handle hh;           /* by hash */
 };
 
 struct mempool;
