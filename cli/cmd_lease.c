@@ -185,7 +185,22 @@ static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, b
 		enum client_rc rc = client_get(cl, path, &j);
 
 		if (rc == CLIENT_REFUSED && cl->status == 404) {
-			/* not committed yet */
+			/* Not committed yet, or never: the node says which. */
+			char spath[160];
+			json_t *st;
+
+			snprintf(spath, sizeof(spath), "/v1/tx/%s/status", id);
+			if (client_get(cl, spath, &st) == CLIENT_OK) {
+				bool dropped = !strcmp(jget_str(st, "status"), "dropped");
+
+				if (dropped)
+					err("lease %.16s never opened: the node left it out of block %"
+					    PRIu64 ": %s", id, jget_u64(st, "height"),
+					    jget_str(st, "reason"));
+				json_decref(st);
+				if (dropped)
+					return EXIT_REFUSED;
+			}
 		} else if (rc) {
 			return client_fail(cl, rc);
 		} else {

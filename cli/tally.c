@@ -18,6 +18,7 @@
 
 #include "contracts/contract.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 #include "lib/chain/tx.h"
 
 struct command {
@@ -256,15 +257,9 @@ int print_json(json_t *j)
 
 uint64_t jget_u64(const json_t *obj, const char *key)
 {
-	json_t *v = json_object_get(obj, key);
+	uint64_t v = 0;
 
-	if (json_is_integer(v) && json_integer_value(v) >= 0)
-		return (uint64_t)json_integer_value(v);
-	if (json_is_string(v)) {
-		/* Large counters may travel as decimal strings. */
-		return strtoull(json_string_value(v), NULL, 10);
-	}
-	return 0;
+	return json_u64_get(json_object_get(obj, key), &v) ? 0 : v;
 }
 
 const char *jget_str(const json_t *obj, const char *key)
@@ -413,18 +408,18 @@ int lease_from_json(const json_t *j, struct lease *l, char *why)
 	if (json_is_integer(st))
 		s = (int)json_integer_value(st);
 	else if (json_is_string(st))
-		for (int i = LEASE_OPENED; i <= LEASE_CLOSED; i++)
+		for (int i = LEASE_OPENED; i <= LEASE_STATE_MAX; i++)
 			if (!strcmp(json_string_value(st), lease_state_name(i)))
 				s = i;
 	if (json_is_integer(cr))
 		r = (int)json_integer_value(cr);
 	else if (json_is_string(cr)) {
 		r = -1;
-		for (int i = CLOSE_NONE; i <= CLOSE_REJECTED; i++)
+		for (int i = CLOSE_NONE; i <= CLOSE_REASON_MAX; i++)
 			if (!strcmp(json_string_value(cr), lease_close_reason_name(i)))
 				r = i;
 	}
-	if (s < LEASE_OPENED || s > LEASE_CLOSED || r < 0 || r > CLOSE_REJECTED) {
+	if (s < LEASE_OPENED || s > LEASE_STATE_MAX || r < 0 || r > CLOSE_REASON_MAX) {
 		snprintf(why, WHY_MAX, "the lease's state or close reason is unknown");
 		return TALLY_E_RANGE;
 	}
@@ -437,6 +432,8 @@ int lease_from_json(const json_t *j, struct lease *l, char *why)
 	l->cpu_ns = jget_u64(j, "cpu_ns");
 	l->run_delay_ns = jget_u64(j, "run_delay_ns");
 	l->gpu_ns = jget_u64(j, "gpu_ns");
+	l->closing_ns = jget_u64(j, "closing_ns");
+	l->close_asked_ns = jget_u64(j, "close_asked_ns");
 	l->opened_height = jget_u64(j, "opened_height");
 	l->started_ns = jget_u64(j, "started_ns");
 	l->closed_height = jget_u64(j, "closed_height");

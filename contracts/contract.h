@@ -20,7 +20,10 @@
 #define IMAGE_NAME_MAX 64     /* [a-z0-9._-], 1..64 bytes */
 #define LEASE_ID_LEN HASH_LEN
 
-/* Limits that contract_validate enforces (see contracts/validate.c). */
+/* Limits that contract_validate enforces (see contracts/validate.c). Beyond
+ * each field's own limit, vcpus x duration_s x 1e9 and gpus x duration_s x 1e9
+ * (the most CPU and GPU nanoseconds a term can bill) are at most 2^63 - 1,
+ * so a lease's totals always fit a signed 64-bit JSON integer. */
 #define CONTRACT_VCPUS_MAX 256
 #define CONTRACT_MEMORY_MIB_MIN 64
 #define CONTRACT_MEMORY_MIB_MAX (4u * 1024 * 1024)        /* 4 TiB */
@@ -149,12 +152,17 @@ int settle_max_charge(const struct lease_contract *c, uint64_t seconds, uint64_t
  * must hold for the lease to run another interval. */
 int settle_max_interval_charge(const struct lease_contract *c, uint64_t *out);
 
-/* The lease state machine: opened -> running -> closed(reason). */
+/* The lease state machine (contracts/lease.c): opened -> running ->
+ * [closing ->] closed(reason). "closing" is a running lease its tenant asked
+ * to close: the provider bills the time up to the request with one last
+ * record, which closes it. */
 enum lease_state {
 	LEASE_OPENED = 1,
 	LEASE_RUNNING = 2,
 	LEASE_CLOSED = 3,
+	LEASE_CLOSING = 4,
 };
+#define LEASE_STATE_MAX LEASE_CLOSING
 
 enum lease_close_reason {
 	CLOSE_NONE = 0,
@@ -163,7 +171,18 @@ enum lease_close_reason {
 	CLOSE_EXHAUSTED = 3,
 	CLOSE_PROVIDER_FAILED = 4,
 	CLOSE_REJECTED = 5,
+	CLOSE_GUEST_STOPPED = 6,   /* the tenant's guest powered itself off */
 };
+#define CLOSE_REASON_MAX CLOSE_GUEST_STOPPED
+
+/* How far a usage record may end after the time of the block that commits
+ * it: clocks of the provider and the proposer differ a little, but no record
+ * bills time that has not happened. */
+#define USAGE_MAX_AHEAD_NS (5ull * 1000000000ull)
+/* How long the provider has, after a tenant's close, to bill the time up to
+ * it before the tenant may close without that record: two intervals, and at
+ * least a minute. */
+uint64_t lease_close_grace_ns(const struct lease_contract *c);
 
 const char *lease_state_name(enum lease_state s);
 const char *lease_close_reason_name(enum lease_close_reason r);
@@ -183,6 +202,9 @@ struct lease {
 	uint8_t last_usage_hash[HASH_LEN];
 	uint64_t last_end_ns;            /* end of the last record; next start */
 	uint64_t cpu_ns, run_delay_ns, gpu_ns; /* totals over committed records */
+	uint64_t closing_ns;             /* closing: the last record ends here, at
+					  * the tenant's close or the term's end */
+	uint64_t close_asked_ns;         /* closing: block time of the tenant's close */
 };
 
 void lease_encode_to(struct enc *e, const struct lease *l);
@@ -220,26 +242,41 @@ int lease_open(struct lease *l, const uint8_t id[LEASE_ID_LEN],
  * opened one (TALLY_E_STATE); time_ns (the block's time) becomes started_ns. */
 int lease_start(struct lease *l, const uint8_t signer[PUBKEY_LEN], uint64_t time_ns, char *why);
 /* Only the provider bills (TALLY_E_UNAUTHORIZED). Checks lease id, seq,
- * prev_hash and start_ns contiguity, the record's span and quantities (rules
- * at the top of contracts/lease.c), charges the escrow.
- * A charge beyond the escrow takes what is left, and the lease closes as
- * CLOSE_EXHAUSTED (*provider_gets tells how much the provider is paid); the
- * caller then sets closed_height, since this transition is given no height.
- * charge and provider_gets may be NULL. */
+ * prev_hash and start_ns contiguity, the record's span and quantities, that
+ * it ends no later than USAGE_MAX_AHEAD_NS after time_ns (the block's time;
+ * TALLY_E_RANGE), and charges the escrow (rules at the top of
+ * contracts/lease.c). A charge beyond the escrow takes what is left, and the
+ * lease closes as CLOSE_EXHAUSTED; a closing lease's record that reaches
+ * closing_ns closes it as CLOSE_TENANT and returns the escrow left
+ * (*tenant_refund). *provider_gets tells how much the provider is paid. The
+ * lease closes at block `height`. charge, provider_gets and tenant_refund
+ * may be NULL. */
 int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		      const struct usage_record *u, const uint8_t record_hash[HASH_LEN],
-		      struct usage_charge *charge, uint64_t *provider_gets, char *why);
-/* Closes the lease at block `height` and time time_ns and returns the escrow
- * left for the tenant. Who may close with which reason:
- *   tenant    CLOSE_TENANT, while opened or running;
+		      uint64_t height, uint64_t time_ns, struct usage_charge *charge,
+		      uint64_t *provider_gets, uint64_t *tenant_refund, char *why);
+/* A LEASE_CLOSE at block `height` and time time_ns. Who may close with which
+ * reason:
+ *   tenant    CLOSE_TENANT: an opened lease closes at once; a running one
+ *             becomes closing, with closing_ns the earlier of time_ns and
+ *             the term's end (closed at once when its last record already
+ *             ends there); a closing one closes once lease_close_grace_ns
+ *             has passed since the tenant asked, without the last record;
  *   provider  CLOSE_TERM_ENDED once the term has ended at time_ns;
  *             CLOSE_EXHAUSTED when the escrow cannot pay one more interval at
  *             the contract's maximum (settle_max_interval_charge);
- *             CLOSE_PROVIDER_FAILED while opened or running;
+ *             CLOSE_GUEST_STOPPED while running: the guest powered itself off
+ *             (the provider's last record ends where it stopped);
+ *             CLOSE_PROVIDER_FAILED while opened, running or closing: the
+ *             time since the last record is not billed;
  *             CLOSE_REJECTED while still opened;
+ *             CLOSE_TENANT while closing: it takes the tenant's close
+ *             without billing the time since its last record;
  *   anyone else: nothing (TALLY_E_UNAUTHORIZED).
  * A reason the party may not give is TALLY_E_UNAUTHORIZED; one the lease's
- * state or time does not allow is TALLY_E_STATE. */
+ * state or time does not allow is TALLY_E_STATE. When the lease closes, the
+ * escrow left is returned through *tenant_refund (0 while it only becomes
+ * closing). */
 int lease_close(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		enum lease_close_reason reason, uint64_t height, uint64_t time_ns,
 		uint64_t *tenant_refund, char *why);

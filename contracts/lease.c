@@ -2,45 +2,61 @@
  *
  *   OPENED --start--> RUNNING --usage--> RUNNING
  *     |                  |  \--usage beyond the escrow--> CLOSED(escrow-exhausted)
- *     |                  \--close(term-ended | tenant-closed | escrow-exhausted
- *     |                            | provider-failed)--> CLOSED
+ *     |                  |--close(term-ended | escrow-exhausted | guest-stopped
+ *     |                  |        | provider-failed)--> CLOSED
+ *     |                  \--close(tenant-closed, by the tenant)--> CLOSING
+ *     |
+ *     |   CLOSING --usage reaching closing_ns--> CLOSED(tenant-closed)
+ *     |      \--close(tenant-closed: by the provider, or by the tenant once
+ *     |               the grace has passed | provider-failed)--> CLOSED
  *     \--close(tenant-closed | provider-failed | rejected)--> CLOSED
  *
  * Only the provider starts a lease and signs its usage records. The tenant
  * may close it as "tenant-closed"; the provider as "term-ended" (once the
  * term has ended at the block's time), "escrow-exhausted" (once the escrow
- * cannot pay one more interval), "provider-failed", or "rejected" (a lease it
- * has not started). "term-ended" and "escrow-exhausted" need a running
- * lease. A closed lease takes no further transition. Money is conserved: while a lease is open,
+ * cannot pay one more interval), "guest-stopped" (the guest powered itself
+ * off), "provider-failed", or "rejected" (a lease it has not started). A
+ * closed lease takes no further transition.
+ *
+ * Every second of a lease is billed once, from the LEASE_START block time to
+ * its end, in the way its end says: a tenant's close, a term's end and a guest
+ * stopping itself are billed up to that moment by the provider's last record
+ * (for a tenant's close, the lease waits in "closing" for it, and the tenant
+ * may close without it once lease_close_grace_ns has passed); escrow
+ * exhaustion bills what the escrow holds; a provider's failure favours the
+ * tenant: the time since the last record is not billed. Money is conserved: while a lease is open,
  * escrow + charged == deposit; closing hands the escrow back to the tenant.
  *
  * Usage records form a chain per lease:
  *  - seq is 0, 1, 2, ... (lease->next_seq); prev_hash is the previous
  *    record's hash (zero for seq 0);
- *  - the first record starts at or after started_ns (the block time of
+ *  - the first record starts exactly at started_ns (the block time of
  *    LEASE_START: metering before it is not billed), and each later record
  *    starts exactly where the previous one ended, so no time is billed twice
  *    or skipped;
  *  - end_ns > start_ns, and end_ns is not past the end of the term
  *    (started_ns + duration_s * 1e9): the lease keeper cuts the last record
- *    at the term's end;
+ *    at the term's end; nor, for a closing lease, past closing_ns;
+ *  - end_ns is at most USAGE_MAX_AHEAD_NS after the time of the block that
+ *    commits it: no record bills time that has not happened;
  *  - a record may span more than one interval: after the provider's node was
  *    down, one record covers the whole gap with the CPU metered across it,
  *    so nothing is lost or counted twice (splitting it would have to guess
  *    how the usage fell within the gap);
  *  - cpu_ns <= vcpus * span: the meter reports CPU time of the VM's vCPUs,
  *    at most what the contract leases (emulator overhead above that is the
- *    provider's cost); gpu_ns <= gpus * span; mem_mib is the contract's;
+ *    provider's cost); run_delay_ns <= vcpus * span (a vCPU waits at most
+ *    all the time); gpu_ns <= gpus * span; mem_mib is the contract's;
  *  - gpu_source is "none" exactly when the lease has no GPU.
  * A refused record changes nothing.
  *
- * Lease state encoding (version 1):
+ * Lease state encoding (version 2):
  *
- *   u8      version          = 1
+ *   u8      version          = 2
  *   fixed32 id
  *   ...     contract         as contract_encode_to (contracts/contract.c)
- *   u8      state            1 opened, 2 running, 3 closed
- *   u8      close_reason     0 while open; 1..5 once closed
+ *   u8      state            1 opened, 2 running, 3 closed, 4 closing
+ *   u8      close_reason     0 while open; 1..6 once closed (2 while closing)
  *   u64     opened_height
  *   u64     started_ns
  *   u64     closed_height
@@ -53,10 +69,12 @@
  *   u64     cpu_ns
  *   u64     run_delay_ns
  *   u64     gpu_ns
+ *   u64     closing_ns       0 unless closing (or closed from closing)
+ *   u64     close_asked_ns   0 unless closing (or closed from closing)
  *
  * Decoding also checks that state and close reason agree and that money is
- * conserved (escrow + charged == deposit while open, escrow == 0 and
- * charged <= deposit once closed): TALLY_E_RANGE otherwise. */
+ * conserved (escrow + charged == deposit while open or closing, escrow == 0
+ * and charged <= deposit once closed): TALLY_E_RANGE otherwise. */
 #include "contracts/contract.h"
 
 #include <inttypes.h>
@@ -66,7 +84,7 @@
 
 #include "lib/errors.h"
 
-#define LEASE_VERSION 1
+#define LEASE_VERSION 2
 #define NS_PER_S 1000000000u
 
 typedef unsigned __int128 u128;
@@ -77,6 +95,7 @@ const char *lease_state_name(enum lease_state s)
 	case LEASE_OPENED: return "opened";
 	case LEASE_RUNNING: return "running";
 	case LEASE_CLOSED: return "closed";
+	case LEASE_CLOSING: return "closing";
 	}
 	return "unknown";
 }
@@ -90,8 +109,16 @@ const char *lease_close_reason_name(enum lease_close_reason r)
 	case CLOSE_EXHAUSTED: return "escrow-exhausted";
 	case CLOSE_PROVIDER_FAILED: return "provider-failed";
 	case CLOSE_REJECTED: return "rejected";
+	case CLOSE_GUEST_STOPPED: return "guest-stopped";
 	}
 	return "unknown";
+}
+
+uint64_t lease_close_grace_ns(const struct lease_contract *c)
+{
+	uint64_t s = 2 * (uint64_t)c->interval_s;
+
+	return (s < 60 ? 60 : s) * NS_PER_S;
 }
 
 int lease_open(struct lease *l, const uint8_t id[LEASE_ID_LEN],
@@ -189,10 +216,10 @@ static int check_chain(const struct lease *l, const struct usage_record *u, char
 			       "record %" PRIu64 " does not link to the previous record (prev_hash must be %s)",
 			       u->seq, hex);
 	}
-	if (u->seq == 0 && u->start_ns < l->started_ns)
+	if (u->seq == 0 && u->start_ns != l->started_ns)
 		return why_set(why, TALLY_E_USAGECHAIN,
-			       "first record starts at %" PRIu64 " ns, before the lease started at %" PRIu64 " ns",
-			       u->start_ns, l->started_ns);
+			       "first record starts at %" PRIu64 " ns, not when the lease started (%"
+			       PRIu64 " ns, the LEASE_START block's time)", u->start_ns, l->started_ns);
 	if (u->seq > 0 && u->start_ns != l->last_end_ns)
 		return why_set(why, TALLY_E_USAGECHAIN,
 			       "record %" PRIu64 " starts at %" PRIu64 " ns, not where the previous one ended (%" PRIu64 " ns)",
@@ -221,6 +248,14 @@ static int check_quantities(const struct lease *l, const struct usage_record *u,
 		return why_set(why, TALLY_E_RANGE,
 			       "record ends at %" PRIu64 " ns, after the term ends at %" PRIu64 " ns",
 			       u->end_ns, lease_term_end_ns(l));
+	if (l->state == LEASE_CLOSING && u->end_ns > l->closing_ns)
+		return why_set(why, TALLY_E_RANGE,
+			       "record ends at %" PRIu64 " ns, after the tenant closed the lease at %"
+			       PRIu64 " ns", u->end_ns, l->closing_ns);
+	if (!within(u->run_delay_ns, c->vm.vcpus, span))
+		return why_set(why, TALLY_E_RANGE,
+			       "run_delay_ns %" PRIu64 " exceeds %u vCPUs waiting for %" PRIu64 " ns",
+			       u->run_delay_ns, c->vm.vcpus, span);
 	if (!within(u->cpu_ns, c->vm.vcpus, span))
 		return why_set(why, TALLY_E_RANGE,
 			       "cpu_ns %" PRIu64 " exceeds %u vCPUs busy for %" PRIu64 " ns",
@@ -249,15 +284,16 @@ static bool add_ok(uint64_t a, uint64_t b)
 
 int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		      const struct usage_record *u, const uint8_t record_hash[HASH_LEN],
-		      struct usage_charge *charge, uint64_t *provider_gets, char *why)
+		      uint64_t height, uint64_t time_ns, struct usage_charge *charge,
+		      uint64_t *provider_gets, uint64_t *tenant_refund, char *why)
 {
 	struct usage_charge ch;
-	uint64_t pay;
+	uint64_t pay, refund = 0;
 	int rc = provider_only(l, signer, "a usage record", why);
 
 	if (rc)
 		return rc;
-	if (l->state != LEASE_RUNNING)
+	if (l->state != LEASE_RUNNING && l->state != LEASE_CLOSING)
 		return why_set(why, TALLY_E_STATE, "lease is %s; usage applies only to a running lease",
 			       lease_state_name(l->state));
 	rc = check_chain(l, u, why);
@@ -265,6 +301,12 @@ int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		rc = check_quantities(l, u, why);
 	if (rc)
 		return rc;
+	if (u->end_ns > time_ns && u->end_ns - time_ns > USAGE_MAX_AHEAD_NS)
+		return why_set(why, TALLY_E_RANGE,
+			       "record %" PRIu64 " ends at %" PRIu64 " ns, %" PRIu64 " ms after the"
+			       " block that commits it (%" PRIu64 " ns): it bills time that has not"
+			       " happened", u->seq, u->end_ns, (u->end_ns - time_ns) / 1000000,
+			       time_ns);
 	rc = settle_usage(&l->contract, u, &ch);
 	if (rc)
 		return why_set(why, rc, "charge of record %" PRIu64 " overflows 64 bits", u->seq);
@@ -283,15 +325,24 @@ int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 	memcpy(l->last_usage_hash, record_hash, HASH_LEN);
 	l->last_end_ns = u->end_ns;
 	if (ch.net > pay) {
-		/* The ledger records the block height in closed_height: this
-		 * transition is not given one. Nothing is left to refund. */
+		/* Nothing is left to refund. */
 		l->state = LEASE_CLOSED;
 		l->close_reason = CLOSE_EXHAUSTED;
+		l->closed_height = height;
+	} else if (l->state == LEASE_CLOSING && u->end_ns == l->closing_ns) {
+		/* The last record of a tenant's close: the rest goes back. */
+		refund = l->escrow;
+		l->escrow = 0;
+		l->state = LEASE_CLOSED;
+		l->close_reason = CLOSE_TENANT;
+		l->closed_height = height;
 	}
 	if (charge)
 		*charge = ch;
 	if (provider_gets)
 		*provider_gets = pay;
+	if (tenant_refund)
+		*tenant_refund = refund;
 	if (why)
 		why[0] = '\0';
 	return 0;
@@ -302,11 +353,12 @@ static bool reason_allowed(enum lease_state s, enum lease_close_reason r)
 	switch (r) {
 	case CLOSE_TENANT:
 	case CLOSE_PROVIDER_FAILED:
-		return s == LEASE_OPENED || s == LEASE_RUNNING;
+		return s == LEASE_OPENED || s == LEASE_RUNNING || s == LEASE_CLOSING;
 	case CLOSE_REJECTED:
 		return s == LEASE_OPENED;
 	case CLOSE_TERM_ENDED:
 	case CLOSE_EXHAUSTED:
+	case CLOSE_GUEST_STOPPED:
 		return s == LEASE_RUNNING;
 	case CLOSE_NONE:
 		break;
@@ -315,21 +367,33 @@ static bool reason_allowed(enum lease_state s, enum lease_close_reason r)
 }
 
 /* Which party may give which reason, and when (see lease_close in
- * contracts/contract.h). The state itself is checked by lease_close. */
+ * contracts/contract.h). The state itself is checked by reason_allowed. */
 static int close_allowed(const struct lease *l, enum lease_party who,
 			 enum lease_close_reason reason, uint64_t time_ns, char *why)
 {
-	uint64_t max_charge;
+	uint64_t max_charge, until;
 
 	if (who == PARTY_NONE)
 		return why_set(why, TALLY_E_UNAUTHORIZED,
 			       "only the lease's tenant or provider can close it");
-	if (who == PARTY_TENANT)
-		return reason == CLOSE_TENANT ? 0 :
-		       why_set(why, TALLY_E_UNAUTHORIZED,
-			       "the tenant can close a lease only as tenant-closed, not %s",
-			       lease_close_reason_name(reason));
+	if (who == PARTY_TENANT) {
+		if (reason != CLOSE_TENANT)
+			return why_set(why, TALLY_E_UNAUTHORIZED,
+				       "the tenant can close a lease only as tenant-closed, not %s",
+				       lease_close_reason_name(reason));
+		until = l->close_asked_ns + lease_close_grace_ns(&l->contract);
+		if (l->state == LEASE_CLOSING && time_ns < until)
+			return why_set(why, TALLY_E_STATE,
+				       "the lease is closing: its provider may bill the time up to"
+				       " the close until %" PRIu64 " ns (block time now %" PRIu64
+				       " ns)", until, time_ns);
+		return 0;
+	}
 	switch (reason) {
+	case CLOSE_TENANT:
+		if (l->state == LEASE_CLOSING)
+			return 0;   /* the provider takes the close without a last record */
+		break;
 	case CLOSE_TERM_ENDED:
 		if (l->state == LEASE_RUNNING && !lease_term_ended(l, time_ns))
 			return why_set(why, TALLY_E_STATE,
@@ -345,36 +409,56 @@ static int close_allowed(const struct lease *l, enum lease_party who,
 				       "escrow %" PRIu64 " still covers an interval (at most %"
 				       PRIu64 ")", l->escrow, max_charge);
 		return 0;
+	case CLOSE_GUEST_STOPPED:
 	case CLOSE_PROVIDER_FAILED:
 	case CLOSE_REJECTED:
 		return 0;
-	case CLOSE_TENANT:
 	case CLOSE_NONE:
 		break;
 	}
-	return why_set(why, TALLY_E_UNAUTHORIZED, "the provider cannot close a lease as %s",
-		       lease_close_reason_name(reason));
+	return why_set(why, TALLY_E_UNAUTHORIZED, "the provider cannot close a %s lease as %s",
+		       lease_state_name(l->state), lease_close_reason_name(reason));
 }
 
 int lease_close(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		enum lease_close_reason reason, uint64_t height, uint64_t time_ns,
 		uint64_t *tenant_refund, char *why)
 {
+	enum lease_party who = lease_party_of(l, signer);
+	uint64_t term_end;
 	int rc;
 
 	if (l->state == LEASE_CLOSED)
 		return why_set(why, TALLY_E_STATE, "lease is already closed (%s)",
 			       lease_close_reason_name(l->close_reason));
-	if (l->state != LEASE_OPENED && l->state != LEASE_RUNNING)
+	if (l->state < LEASE_OPENED || l->state > LEASE_STATE_MAX)
 		return why_set(why, TALLY_E_STATE, "lease is in unknown state %u", l->state);
-	if (reason < CLOSE_TERM_ENDED || reason > CLOSE_REJECTED)
+	if (reason < CLOSE_TERM_ENDED || reason > CLOSE_REASON_MAX)
 		return why_set(why, TALLY_E_INVALID, "close reason %d is unknown", (int)reason);
-	rc = close_allowed(l, lease_party_of(l, signer), reason, time_ns, why);
+	rc = close_allowed(l, who, reason, time_ns, why);
 	if (rc)
 		return rc;
 	if (!reason_allowed(l->state, reason))
 		return why_set(why, TALLY_E_STATE, "a lease that is %s cannot close as %s",
 			       lease_state_name(l->state), lease_close_reason_name(reason));
+	/* A tenant's close of a running lease waits for the provider's last
+	 * record, unless the last record already ends where it would. */
+	term_end = lease_term_end_ns(l);
+	if (who == PARTY_TENANT && l->state == LEASE_RUNNING) {
+		uint64_t at = time_ns < term_end ? time_ns : term_end;
+
+		if (l->last_end_ns < at) {
+			if (tenant_refund)
+				*tenant_refund = 0;
+			l->state = LEASE_CLOSING;
+			l->close_reason = CLOSE_TENANT;
+			l->closing_ns = at;
+			l->close_asked_ns = time_ns;
+			if (why)
+				why[0] = '\0';
+			return 0;
+		}
+	}
 	if (tenant_refund)
 		*tenant_refund = l->escrow;
 	l->escrow = 0;
@@ -405,21 +489,27 @@ void lease_encode_to(struct enc *e, const struct lease *l)
 	enc_u64(e, l->cpu_ns);
 	enc_u64(e, l->run_delay_ns);
 	enc_u64(e, l->gpu_ns);
+	enc_u64(e, l->closing_ns);
+	enc_u64(e, l->close_asked_ns);
 }
 
 /* State, reason and money must agree. */
 static bool lease_consistent(const struct lease *l)
 {
 	uint64_t deposit = l->contract.deposit;
+	bool money_open = add_ok(l->escrow, l->charged) && l->escrow + l->charged == deposit;
+	bool no_closing = l->closing_ns == 0 && l->close_asked_ns == 0;
 
 	switch (l->state) {
 	case LEASE_OPENED:
 	case LEASE_RUNNING:
-		return l->close_reason == CLOSE_NONE && add_ok(l->escrow, l->charged) &&
-		       l->escrow + l->charged == deposit;
+		return l->close_reason == CLOSE_NONE && money_open && no_closing;
+	case LEASE_CLOSING:
+		return l->close_reason == CLOSE_TENANT && money_open && l->closing_ns > 0 &&
+		       l->close_asked_ns >= l->closing_ns && l->last_end_ns < l->closing_ns;
 	case LEASE_CLOSED:
 		return l->close_reason >= CLOSE_TERM_ENDED &&
-		       l->close_reason <= CLOSE_REJECTED && l->escrow == 0 &&
+		       l->close_reason <= CLOSE_REASON_MAX && l->escrow == 0 &&
 		       l->charged <= deposit;
 	}
 	return false;
@@ -449,6 +539,8 @@ void lease_decode_from(struct dec *d, struct lease *l)
 	l->cpu_ns = dec_u64(d);
 	l->run_delay_ns = dec_u64(d);
 	l->gpu_ns = dec_u64(d);
+	l->closing_ns = dec_u64(d);
+	l->close_asked_ns = dec_u64(d);
 	if (!dec_error(d) && !lease_consistent(l))
 		dec_fail(d, TALLY_E_RANGE);
 }

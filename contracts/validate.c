@@ -12,7 +12,8 @@
  *  6. the image name is 1..64 bytes of [a-z0-9._-];
  *  7. 1 s <= interval_s <= 3600 s; interval_s <= duration_s <= ten years.
  *     The duration need not be a multiple of the interval: the last record
- *     of a term may be shorter than the others;
+ *     of a term may be shorter than the others. vcpus x duration_s x 1e9 is
+ *     at most 2^63 - 1 (the lease's CPU and run-delay totals);
  *  8. both SLA ppm values are at most 1000000;
  *  9. nonce, expiry, deposit and prices are at most 2^63 - 1
  *     (CONTRACT_U64_FIELD_MAX), so the contract has a JSON form;
@@ -113,6 +114,16 @@ static int check_terms(const struct lease_contract *c, char *why)
 		return why_set(why, TALLY_E_CONTRACT,
 			       "duration %" PRIu64 " s exceeds the maximum %llu s (ten years)",
 			       c->duration_s, CONTRACT_DURATION_S_MAX);
+	/* The most CPU nanoseconds the term can bill (and run delay, bounded
+	 * the same way) must fit a lease's totals and a signed 64-bit JSON
+	 * integer. */
+	if ((unsigned __int128)c->vm.vcpus * c->duration_s * 1000000000u > INT64_MAX)
+		return why_set(why, TALLY_E_CONTRACT,
+			       "%u vCPUs for %" PRIu64 " s could bill more CPU time than a lease's"
+			       " totals hold (2^63 ns); lease for at most %" PRIu64 " s",
+			       c->vm.vcpus, c->duration_s,
+			       (uint64_t)(INT64_MAX / ((uint64_t)c->vm.vcpus * 1000000000u)));
+	/* GPUs need no such rule: 16 GPUs for ten years is 5.1e18 ns. */
 	if (c->sla.max_delay_ppm > PPM_ONE)
 		return why_set(why, TALLY_E_CONTRACT,
 			       "SLA max_delay_ppm %u exceeds %u (100%%)",

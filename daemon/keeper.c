@@ -5,11 +5,25 @@
  *                               (or LEASE_CLOSE rejected when it can't)
  *   running lease            -> every interval, one USAGE record: read the
  *                               meters (two-phase, see daemon/meter/cpumeter.h),
- *                               sign, submit; the next waits for its commit
+ *                               sign, submit; the next waits for its commit;
+ *                               the meter starts counting when LEASE_START
+ *                               commits, so boot time before it is not billed
  *   term ended               -> last record up to the end, LEASE_CLOSE term-ended
  *   escrow below one interval-> last record, LEASE_CLOSE escrow-exhausted
+ *   tenant closed (closing)  -> last record up to the close, which closes it
+ *   guest powered off (event)-> last record up to the stop, LEASE_CLOSE
+ *                               guest-stopped
  *   VM failed (event)        -> LEASE_CLOSE provider-failed, no further charge
  *   closed lease, VM exists  -> stop the VM, delete its files
+ *
+ * A transaction the ledger left out of a block (its lease closed meanwhile,
+ * or an earlier transaction of this node was dropped and its nonce with it)
+ * is noticed at the next tick through ledger_tx_status and sent again with
+ * a fresh nonce, so one dropped transaction never stalls the others.
+ *
+ * Capacity is promised once: a LEASE_OPEN admitted through this node's API
+ * holds its room (a promise) from admission until its VM exists or it will
+ * never need one, and admission counts every promise as well as the VMs.
  *
  * Because every decision is taken from committed state, a restart (even
  * after SIGKILL) resumes where the chain is: the next record starts where the
@@ -27,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/clock.h"
 #include "daemon/log.h"
 #include "daemon/meter/cpumeter.h"
 #include "daemon/meter/gpu.h"
@@ -40,6 +55,7 @@
 #define TICK_MS 200
 #define STOP_TIMEOUT_MS 5000
 #define FAILURES_MAX 64
+#define PROMISES_MAX 256
 #define CONSOLE_TAIL 4096
 
 enum kept_phase {
@@ -56,6 +72,7 @@ struct kept {
 	bool metered;                    /* registered with the CPU meter */
 	bool inflight;                   /* a USAGE record awaits its commit */
 	uint64_t inflight_seq;
+	uint8_t last_tx[HASH_LEN];       /* the last transaction sent for this lease */
 	uint64_t submitted_ns;           /* when the last tx of this lease went out */
 	uint64_t final_end_ns;           /* the lease is ending: its last record ends here */
 	uint8_t final_reason;            /* ... and it closes for this reason */
@@ -78,17 +95,24 @@ struct keeper {
 	struct kept *kept;
 	size_t nkept;
 	unsigned stopping;           /* VMs being stopped on their own threads */
-	/* Failure events from the libvirt thread, handled by the keeper thread. */
+	/* Events from the libvirt thread, handled by the keeper thread:
+	 * provider failures, and guests that powered themselves off (when). */
 	uint8_t failed[FAILURES_MAX][LEASE_ID_LEN];
 	size_t nfailed;
+	uint8_t shut[FAILURES_MAX][LEASE_ID_LEN];
+	uint64_t shut_ns[FAILURES_MAX];
+	size_t nshut;
+	/* Room held for leases admitted but not yet provisioned. */
+	struct promise {
+		uint8_t id[LEASE_ID_LEN];
+		struct vm_spec vm;
+	} promised[PROMISES_MAX];
+	size_t npromised;
 };
 
 static uint64_t wall_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+	return node_clock_ns();
 }
 
 static struct kept *kept_find(struct keeper *k, const uint8_t id[LEASE_ID_LEN])
@@ -122,8 +146,10 @@ static void kept_remove(struct keeper *k, struct kept *e)
 	k->nkept--;
 }
 
-/* Signs tx as this node and hands it to the ledger. */
-static int submit(struct keeper *k, struct tx *t, const char *what, const char *lease_hex)
+/* Signs tx as this node and hands it to the ledger; hash (may be NULL)
+ * receives its hash. */
+static int submit(struct keeper *k, struct tx *t, const char *what, const char *lease_hex,
+		  uint8_t *hash_out)
 {
 	struct node *n = k->node;
 	uint8_t hash[HASH_LEN];
@@ -149,7 +175,23 @@ static int submit(struct keeper *k, struct tx *t, const char *what, const char *
 			 why[0] ? why : tally_strerror(rc));
 	else
 		log_info("lease %.12s: %s submitted", lease_hex, what);
+	if (!rc && hash_out)
+		memcpy(hash_out, hash, HASH_LEN);
 	return rc;
+}
+
+/* A transaction this keeper sent that will never commit: the ledger left
+ * it out of a block, or forgot it. */
+static bool tx_lost(struct keeper *k, const uint8_t hash[HASH_LEN])
+{
+	struct ledger_tx_status st;
+
+	if (ledger_tx_status(k->node->ledger, hash, &st))
+		return false;
+	if (st.status == LEDGER_TX_DROPPED)
+		log_info("transaction %02x%02x%02x%02x... was dropped: %s; sending again", hash[0],
+			 hash[1], hash[2], hash[3], st.why);
+	return st.status == LEDGER_TX_DROPPED || st.status == LEDGER_TX_UNKNOWN;
 }
 
 static int submit_close(struct keeper *k, struct kept *e, enum lease_close_reason reason)
@@ -160,7 +202,7 @@ static int submit_close(struct keeper *k, struct kept *e, enum lease_close_reaso
 	memcpy(t.u.close.lease_id, e->id, LEASE_ID_LEN);
 	t.u.close.reason = (uint8_t)reason;
 	snprintf(what, sizeof(what), "LEASE_CLOSE (%s)", lease_close_reason_name(reason));
-	int rc = submit(k, &t, what, e->hex);
+	int rc = submit(k, &t, what, e->hex, e->last_tx);
 	if (!rc) {
 		e->phase = KEPT_CLOSING;
 		e->submitted_ns = wall_ns();
@@ -190,14 +232,54 @@ static void on_prov_event(void *arg, const uint8_t id[LEASE_ID_LEN], enum prov_e
 	if (!prov_event_is_provider_failure(kind) && kind != PROV_EV_SHUTDOWN)
 		return;
 	pthread_mutex_lock(&k->lock);
-	if (k->nfailed < FAILURES_MAX)
+	if (kind == PROV_EV_SHUTDOWN && k->nshut < FAILURES_MAX) {
+		/* The tenant's own act: billed up to the moment it happened. */
+		k->shut_ns[k->nshut] = wall_ns();
+		memcpy(k->shut[k->nshut++], id, LEASE_ID_LEN);
+	} else if (kind != PROV_EV_SHUTDOWN && k->nfailed < FAILURES_MAX) {
 		memcpy(k->failed[k->nfailed++], id, LEASE_ID_LEN);
+	}
 	pthread_cond_signal(&k->wake);
 	pthread_mutex_unlock(&k->lock);
 }
 
-/* The node's own admission rules for a lease addressed to it. */
-static int admit(struct keeper *k, const struct lease_contract *c, char *why)
+/* Room for vm beside every promise but the one of lease `except`. Called
+ * with k->lock held. */
+static int room_for(struct keeper *k, const struct vm_spec *vm,
+		    const uint8_t except[LEASE_ID_LEN], char *why)
+{
+	struct vm_spec all = *vm;
+	size_t n = 0;
+	int rc = prov_admit_check(k->prov, vm, why);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < k->npromised; i++) {
+		const struct vm_spec *p = &k->promised[i].vm;
+
+		if (except && !memcmp(k->promised[i].id, except, LEASE_ID_LEN))
+			continue;
+		all.vcpus += p->vcpus;
+		all.memory_mib += p->memory_mib;
+		all.gpus += p->gpus;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	rc = prov_admit_check(k->prov, &all, why);
+	if (rc == TALLY_E_CAPACITY)
+		snprintf(why, WHY_MAX, "the host has room for this lease alone, but not beside"
+			 " the %zu lease%s promised and not yet started (%u vCPUs, %u MiB, %u GPUs"
+			 " more)", n, n == 1 ? "" : "s", all.vcpus - vm->vcpus,
+			 all.memory_mib - vm->memory_mib, all.gpus - vm->gpus);
+	return rc;
+}
+
+/* The node's own admission rules for a lease addressed to it: its prices
+ * and metering interval, an image from the catalogue, and room on the host.
+ * Called with k->lock held. */
+static int admit(struct keeper *k, const struct lease_contract *c,
+		 const uint8_t except[LEASE_ID_LEN], char *why)
 {
 	const struct lease_prices *offer = &k->node->cfg.prices;
 
@@ -209,12 +291,68 @@ static int admit(struct keeper *k, const struct lease_contract *c, char *why)
 			 offer->vcpu_second, offer->mem_gib_second, offer->gpu_second);
 		return TALLY_E_CONTRACT;
 	}
-	return prov_admit_check(k->prov, &c->vm, why);
+	if (c->interval_s != k->node->cfg.interval_s) {
+		snprintf(why, WHY_MAX, "the contract meters every %u s; this node meters every"
+			 " %u s", c->interval_s, k->node->cfg.interval_s);
+		return TALLY_E_CONTRACT;
+	}
+	return room_for(k, &c->vm, except, why);
 }
 
-int keeper_admit(struct keeper *k, const struct lease_contract *c, char *why)
+static void unpromise(struct keeper *k, const uint8_t id[LEASE_ID_LEN])
 {
-	return admit(k, c, why);
+	for (size_t i = 0; i < k->npromised; i++) {
+		if (memcmp(k->promised[i].id, id, LEASE_ID_LEN))
+			continue;
+		k->promised[i] = k->promised[--k->npromised];
+		return;
+	}
+}
+
+int keeper_admit(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN],
+		 const struct lease_contract *c, char *why)
+{
+	int rc;
+
+	pthread_mutex_lock(&k->lock);
+	rc = admit(k, c, NULL, why);
+	if (!rc && k->npromised == PROMISES_MAX)
+		rc = why_set(why, TALLY_E_CAPACITY, "this node has %d leases waiting to start;"
+			     " try again in a moment", PROMISES_MAX);
+	if (!rc) {
+		memcpy(k->promised[k->npromised].id, lease_id, LEASE_ID_LEN);
+		k->promised[k->npromised++].vm = c->vm;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
+void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN])
+{
+	pthread_mutex_lock(&k->lock);
+	unpromise(k, lease_id);
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* Promises whose lease will never need the room: the LEASE_OPEN was left
+ * out or forgotten, or the lease is past opened. (A lease still opened keeps
+ * its promise until start_lease provisions it.) */
+static void tend_promises(struct keeper *k)
+{
+	for (size_t i = k->npromised; i-- > 0;) {
+		struct ledger_tx_status st;
+		struct lease l;
+		const uint8_t *id = k->promised[i].id;
+
+		if (ledger_tx_status(k->node->ledger, id, &st))
+			continue;
+		if (st.status == LEDGER_TX_PENDING)
+			continue;
+		if (st.status == LEDGER_TX_COMMITTED && !ledger_lease(k->node->ledger, id, &l) &&
+		    l.state == LEASE_OPENED)
+			continue;
+		unpromise(k, id);
+	}
 }
 
 static void meter_register(struct keeper *k, struct kept *e, const struct lease *l)
@@ -249,10 +387,11 @@ static void start_lease(struct keeper *k, const struct lease *l)
 	 * LEASE_START) is used as it is. */
 	int rc = prov_lookup(k->prov, l->id, &info);
 	if (rc) {
-		rc = admit(k, &l->contract, why);
+		rc = admit(k, &l->contract, l->id, why);
 		if (!rc)
 			rc = prov_create(k->prov, &req, &info, why);
 	}
+	unpromise(k, l->id);    /* the VM exists now, or never will */
 	if (rc) {
 		log_warn("lease %.12s: rejected: %s", e->hex, why);
 		submit_close(k, e, CLOSE_REJECTED);
@@ -262,10 +401,11 @@ static void start_lease(struct keeper *k, const struct lease *l)
 	memcpy(e->gpus, info.gpus, sizeof(e->gpus));
 	if (gpu_meter_attach(&k->gpu, l->id, (const char (*)[13])e->gpus, e->ngpus, why))
 		log_warn("lease %.12s: %s", e->hex, why);
-	meter_register(k, e, l);
+	/* The CPU meter starts when LEASE_START commits (tend_running): the
+	 * boot before it is not the tenant's. */
 	struct tx t = { .kind = TX_LEASE_START };
 	memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
-	if (!submit(k, &t, "LEASE_START", e->hex)) {
+	if (!submit(k, &t, "LEASE_START", e->hex, e->last_tx)) {
 		e->phase = KEPT_STARTING;
 		e->submitted_ns = wall_ns();
 	}
@@ -295,12 +435,16 @@ static int submit_usage(struct keeper *k, struct kept *e, const struct lease *l,
 	memcpy(u->prev_hash, l->last_usage_hash, HASH_LEN);
 	u->start_ns = start_ns;
 	u->end_ns = end_ns;
-	/* QEMU's own threads (emulator, I/O) can use more host CPU than the
-	 * VM's vCPUs could; the tenant pays for at most its vCPUs' worth. */
-	u->cpu_ns = s.delta.cpu_ns;
-	if ((unsigned __int128)u->cpu_ns > (unsigned __int128)c->vm.vcpus * span)
-		u->cpu_ns = (uint64_t)c->vm.vcpus * span;
-	u->run_delay_ns = s.delta.run_delay_ns;
+	/* The meter counts all of QEMU's threads (emulator, I/O too), and reads
+	 * the counters a little after end_ns: both CPU time and run-queue
+	 * delay can exceed what the VM's vCPUs could have in the span. The
+	 * record carries at most the vCPUs' worth of each (the chain's rule,
+	 * contracts/lease.c): the tenant pays for no more than it leased, and
+	 * an SLA breach is judged against the same vCPUs x span. */
+	unsigned __int128 all = (unsigned __int128)c->vm.vcpus * span;
+	uint64_t vcpu_span = all > UINT64_MAX ? UINT64_MAX : (uint64_t)all;
+	u->cpu_ns = s.delta.cpu_ns < vcpu_span ? s.delta.cpu_ns : vcpu_span;
+	u->run_delay_ns = s.delta.run_delay_ns < vcpu_span ? s.delta.run_delay_ns : vcpu_span;
 	u->mem_mib = c->vm.memory_mib;
 	u->mem_peak_bytes = s.mem_peak_bytes;
 	uint64_t gpu_total = 0;
@@ -312,7 +456,7 @@ static int submit_usage(struct keeper *k, struct kept *e, const struct lease *l,
 	if ((unsigned __int128)u->gpu_ns > (unsigned __int128)c->vm.gpus * span)
 		u->gpu_ns = (uint64_t)c->vm.gpus * span;
 	snprintf(what, sizeof(what), "USAGE %" PRIu64, u->seq);
-	rc = submit(k, &t, what, e->hex);
+	rc = submit(k, &t, what, e->hex, e->last_tx);
 	if (!rc) {
 		e->inflight = true;
 		e->inflight_seq = u->seq;
@@ -406,9 +550,10 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 		return;
 	if (e->inflight) {
 		if (l->next_seq <= e->inflight_seq) {
-			/* Not committed yet. A record refused at apply time never
-			 * commits: after a while, send it again. */
-			if (now - e->submitted_ns > 4 * interval + 10 * NS_PER_S)
+			/* Not committed yet. One the ledger left out never
+			 * commits: send it again at once (with a fresh nonce). */
+			if (tx_lost(k, e->last_tx) ||
+			    now - e->submitted_ns > 4 * interval + 10 * NS_PER_S)
 				e->inflight = false;
 			return;
 		}
@@ -416,9 +561,21 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 		e->inflight = false;
 	}
 	if (e->phase == KEPT_CLOSING) {
-		if (now - e->submitted_ns > 10 * NS_PER_S)
+		if (tx_lost(k, e->last_tx) || now - e->submitted_ns > 10 * NS_PER_S)
 			e->phase = KEPT_RUNNING;   /* the close was lost; decide again */
 		return;
+	}
+	if (l->state == LEASE_CLOSING) {
+		/* The tenant closed: one last record up to the close closes it. */
+		e->final_end_ns = l->closing_ns;
+		e->final_reason = CLOSE_NONE;
+		if (now - l->close_asked_ns > lease_close_grace_ns(c) / 2 && last < l->closing_ns &&
+		    now - e->submitted_ns > interval) {
+			/* The record keeps failing: take the close without it
+			 * before the grace runs out, so the escrow is not held. */
+			submit_close(k, e, CLOSE_TENANT);
+			return;
+		}
 	}
 	uint64_t max_charge = 0;
 	bool exhausted = settle_max_interval_charge(c, &max_charge) || l->escrow < max_charge;
@@ -432,7 +589,7 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 	if (e->final_end_ns) {
 		if (last < e->final_end_ns)
 			submit_usage(k, e, l, e->final_end_ns);
-		else
+		else if (e->final_reason != CLOSE_NONE)
 			submit_close(k, e, e->final_reason);
 		return;
 	}
@@ -440,6 +597,27 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 	 * counted through it, and the contract takes a span of any length. */
 	if (now - last >= interval)
 		submit_usage(k, e, l, now);
+}
+
+/* Guests that powered themselves off: the tenant's act, billed up to the
+ * moment it happened by a last record, then closed as guest-stopped. */
+static void tend_shutdowns(struct keeper *k)
+{
+	for (size_t i = 0; i < k->nshut; i++) {
+		struct kept *e = kept_find(k, k->shut[i]);
+		struct lease l;
+		uint64_t at = k->shut_ns[i], term_end;
+
+		if (!e || e->final_end_ns || ledger_lease(k->node->ledger, e->id, &l) ||
+		    l.state != LEASE_RUNNING)
+			continue;
+		term_end = lease_term_end_ns(&l);
+		e->final_end_ns = at < term_end ? at : term_end;
+		if (e->final_end_ns < l.last_end_ns)
+			e->final_end_ns = l.last_end_ns;
+		e->final_reason = CLOSE_GUEST_STOPPED;
+	}
+	k->nshut = 0;
 }
 
 static void tend_failed(struct keeper *k)
@@ -466,13 +644,15 @@ static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
 	case LEASE_OPENED:
 		if (!e)
 			start_lease(k, l);
-		else if (e->phase == KEPT_STARTING && now - e->submitted_ns > 10 * NS_PER_S) {
+		else if (e->phase == KEPT_STARTING &&
+			 (tx_lost(k, e->last_tx) || now - e->submitted_ns > 10 * NS_PER_S)) {
 			struct tx t = { .kind = TX_LEASE_START };
 			memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
-			if (!submit(k, &t, "LEASE_START (again)", e->hex))
+			if (!submit(k, &t, "LEASE_START (again)", e->hex, e->last_tx))
 				e->submitted_ns = now;
 		}
 		break;
+	case LEASE_CLOSING:
 	case LEASE_RUNNING:
 		if (!e) {
 			/* Running on the chain but this node has no VM for it
@@ -482,7 +662,9 @@ static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
 			if (!e)
 				break;
 			if (prov_lookup(k->prov, l->id, &info)) {
-				submit_close(k, e, CLOSE_PROVIDER_FAILED);
+				/* Closing: take the tenant's close without a record. */
+				submit_close(k, e, l->state == LEASE_CLOSING ? CLOSE_TENANT
+									    : CLOSE_PROVIDER_FAILED);
 				break;
 			}
 			e->ngpus = info.n_gpus;   /* adopted after a restart */
@@ -494,15 +676,17 @@ static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
 	}
 }
 
-/* Only opened and running leases are listed, so a node's history of closed
+/* Only opened, running and closing leases are listed, so a node's history of closed
  * leases costs nothing here; a lease this node still keeps that is no longer
  * among them has closed. */
 static void tend(struct keeper *k)
 {
-	static const uint8_t active[] = { LEASE_OPENED, LEASE_RUNNING };
+	static const uint8_t active[] = { LEASE_OPENED, LEASE_RUNNING, LEASE_CLOSING };
 	struct node *n = k->node;
 	uint64_t now = wall_ns();
 
+	tend_promises(k);
+	tend_shutdowns(k);
 	tend_failed(k);
 	for (size_t s = 0; s < sizeof(active); s++) {
 		struct lease_filter f = { .provider = n->key.pub, .state = active[s] };
@@ -533,7 +717,9 @@ static void *keeper_main(void *arg)
 	while (!k->stop) {
 		tend(k);
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		/* The condition waits on the monotonic clock: a step of the
+		 * wall clock neither skips nor stalls a tick. */
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += TICK_MS * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
@@ -616,8 +802,13 @@ int keeper_start(struct keeper **out, struct node *n, char *why)
 	if (!k)
 		return TALLY_E_NOMEM;
 	k->node = n;
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&k->lock, NULL);
-	pthread_cond_init(&k->wake, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	if ((rc = meter_open(&k->meter, &mo, why)))
 		goto err;
 	log_info("CPU meter attached (%s), pinned in %s", meter_attach_kind(k->meter),

@@ -20,9 +20,15 @@ int keeper_start(struct keeper **out, struct node *n, char *why);
 void keeper_stop(struct keeper *k);
 
 /* This node's own rules for a lease addressed to it, checked before the
- * LEASE_OPEN enters the mempool: prices at or above the node's offer, an
- * image from the catalogue, and room on the host. */
-int keeper_admit(struct keeper *k, const struct lease_contract *c, char *why);
+ * LEASE_OPEN enters the mempool: prices at or above the node's offer, its
+ * metering interval, an image from the catalogue, and room on the host
+ * counting the leases already promised. On success the room is promised to
+ * lease_id (the LEASE_OPEN's hash) until its VM exists or it will never need
+ * one; keeper_release gives it back at once (the submission failed).
+ * TALLY_E_CAPACITY when it does not fit. */
+int keeper_admit(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN],
+		 const struct lease_contract *c, char *why);
+void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN]);
 
 /* The VM's private details for its tenant: {"domain", "address", "console"}.
  * TALLY_E_NOTFOUND when this node runs no VM for the lease. */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/clock.h"
 #include "daemon/keeper.h"
 #include "daemon/log.h"
 #include "daemon/node.h"
@@ -42,13 +43,6 @@ static void usage(FILE *f)
 		"Stops cleanly on SIGINT or SIGTERM. See docs/OPERATING.md.\n");
 }
 
-static uint64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void ledger_log(void *ctx, const char *line)
 {
@@ -127,17 +121,29 @@ static void produce_blocks(struct node *n)
 		.tv_nsec = (long)(n->cfg.block_interval_ms % 1000) * 1000000,
 	};
 
+	uint64_t last_warn_ns = 0;
+
 	while (!stopping) {
 		struct ledger_status st;
 		struct ledger_block_result res;
 		char why[WHY_MAX] = "";
 
 		nanosleep(&tick, NULL);
+		/* Read every tick, so that a step is told from a slew. */
+		uint64_t t = node_clock_ns();
 		if (ledger_status(n->ledger, &st) || st.mempool_size == 0)
 			continue;
-		uint64_t t = wall_ns();
-		if (t <= st.time_ns)
-			t = st.time_ns + 1;
+		/* Blocks take the node's clock, never a time made up to follow
+		 * the chain: a chain ahead of this clock waits for it. */
+		if (t <= st.time_ns) {
+			if (t - last_warn_ns > 60000000000ull || !last_warn_ns) {
+				log_warn("the last block is %llu ms ahead of this node's clock;"
+					 " waiting for the clock to pass it",
+					 (unsigned long long)((st.time_ns - t) / 1000000));
+				last_warn_ns = t;
+			}
+			continue;
+		}
 		int rc = ledger_produce_block(n->ledger, t, &res, why);
 		if (rc)
 			log_error("block %llu not produced: %s", (unsigned long long)st.height + 1,
@@ -189,6 +195,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	node_clock_start();
 
 	memset(&n, 0, sizeof(n));
 	int rc = node_open(&n, config_path, run_vms);

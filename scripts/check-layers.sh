@@ -9,7 +9,7 @@
 #
 # and inside the daemon, each part only the parts below it:
 #
-#   0 daemon/config, daemon/log       2 daemon/ledger
+#   0 daemon/config, log, clock       2 daemon/ledger
 #   1 daemon/consensus, daemon/meter, 3 daemon/keeper*, daemon/usage_record
 #     daemon/provision                4 daemon/api
 #                                     5 daemon/node.h, daemon/tallyd.c
@@ -35,7 +35,7 @@ area_of() {
 	lib/chain/*) echo "chain 2" ;;
 	lib/*) echo "base 0" ;;
 	contracts/*) echo "contracts 1" ;;
-	daemon/config.* | daemon/log.*) echo "daemon 3.0" ;;
+	daemon/config.* | daemon/log.* | daemon/clock.*) echo "daemon 3.0" ;;
 	daemon/consensus/* | daemon/meter/* | daemon/provision/*) echo "daemon 3.1" ;;
 	daemon/ledger/*) echo "daemon 3.2" ;;
 	daemon/keeper* | daemon/usage_record.*) echo "daemon 3.3" ;;

@@ -15,6 +15,8 @@ PKGS=(
 	linux-image-amd64 linux-headers-amd64 linux-source busybox-static cpio kmod
 	# benchmarks and tools
 	linux-perf openssl procps psmisc iproute2 util-linux jq curl
+	# a wall clock that jumps (tests/e2e/test_clock.sh)
+	faketime
 )
 
 missing=()

@@ -227,20 +227,39 @@ static const struct {
 	{ TALLY_E_CONTRACT, 400, "contract" },
 	{ TALLY_E_CAPACITY, 409, "capacity" },
 	{ TALLY_E_DISKFULL, 507, "disk_full" },
+	{ TALLY_E_USAGECHAIN, 409, "usage_chain" },
+	{ TALLY_E_BILL, 400, "bill" },
+	{ TALLY_E_LINK, 400, "link" },
+	{ TALLY_E_HEIGHT, 400, "height" },
+	{ TALLY_E_TXROOT, 400, "txs_root" },
+	{ TALLY_E_USAGEROOT, 400, "usage_root" },
+	{ TALLY_E_STATEROOT, 400, "state_root" },
+	{ TALLY_E_VALSET, 400, "validators" },
+	{ TALLY_E_CERT, 400, "certificate" },
+	{ TALLY_E_QUORUM, 400, "quorum" },
+	{ TALLY_E_PROOF_INDEX, 400, "range" },
+	{ TALLY_E_PROOF_SIZE, 400, "proof" },
+	{ TALLY_E_PROOF_ROOT, 400, "proof" },
+	{ TALLY_E_PROOF_RANGE, 400, "range" },
 };
+
+unsigned http_status_of(int err, const char **code)
+{
+	for (size_t i = 0; i < sizeof(error_map) / sizeof(error_map[0]); i++) {
+		if (error_map[i].err == err) {
+			*code = error_map[i].code;
+			return error_map[i].status;
+		}
+	}
+	*code = "internal";     /* the node's own failures: store, crypto, bugs */
+	return 500;
+}
 
 void http_error_from(struct http_response *resp, int err, const char *why)
 {
-	unsigned status = 500;
-	const char *code = "internal";
+	const char *code;
+	unsigned status = http_status_of(err, &code);
 
-	for (size_t i = 0; i < sizeof(error_map) / sizeof(error_map[0]); i++) {
-		if (error_map[i].err == err) {
-			status = error_map[i].status;
-			code = error_map[i].code;
-			break;
-		}
-	}
 	http_error(resp, status, code, "%s", why && *why ? why : tally_strerror(err));
 }
 

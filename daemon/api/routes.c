@@ -8,10 +8,12 @@
 #include <time.h>
 
 #include "daemon/api/views.h"
+#include "daemon/clock.h"
 #include "daemon/keeper.h"
 #include "daemon/node.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 
 #define BLOCKS_PER_CALL 1000
 
@@ -56,9 +58,9 @@ static void get_healthz(void *ctx, const struct http_request *req, struct http_r
 
 static json_t *prices_json(const struct lease_prices *p)
 {
-	return json_pack("{s:I, s:I, s:I}", "vcpu_second", (json_int_t)p->vcpu_second,
-			 "mem_gib_second", (json_int_t)p->mem_gib_second, "gpu_second",
-			 (json_int_t)p->gpu_second);
+	return json_pack("{s:o, s:o, s:o}", "vcpu_second", json_u64(p->vcpu_second),
+			 "mem_gib_second", json_u64(p->mem_gib_second), "gpu_second",
+			 json_u64(p->gpu_second));
 }
 
 static void get_status(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -122,14 +124,14 @@ static void get_account(void *ctx, const struct http_request *req, struct http_r
 	}
 	if (ledger_validator(n->ledger, pub, &v))
 		memset(&v, 0, sizeof(v));
-	http_json(resp, 200, json_pack("{s:s, s:I, s:I, s:I}", "pubkey", req->seg[2],
-				       "balance", (json_int_t)a.balance, "nonce",
-				       (json_int_t)a.nonce, "stake", (json_int_t)v.stake));
+	http_json(resp, 200, json_pack("{s:s, s:o, s:o, s:o}", "pubkey", req->seg[2],
+				       "balance", json_u64(a.balance), "nonce",
+				       json_u64(a.nonce), "stake", json_u64(v.stake)));
 }
 
 static int parse_state(const char *s, uint8_t *state)
 {
-	for (uint8_t st = LEASE_OPENED; st <= LEASE_CLOSED; st++) {
+	for (uint8_t st = LEASE_OPENED; st <= LEASE_STATE_MAX; st++) {
 		if (!strcmp(s, lease_state_name(st))) {
 			*state = st;
 			return 0;
@@ -402,6 +404,34 @@ static void get_tx(void *ctx, const struct http_request *req, struct http_respon
 	free(bytes);
 }
 
+/* GET /v1/tx/{hash}/status: what became of a transaction this node
+ * admitted: committed (and where), pending, dropped (and why), or unknown. */
+static void get_tx_status(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	static const char *const names[] = {
+		[LEDGER_TX_UNKNOWN] = "unknown", [LEDGER_TX_PENDING] = "pending",
+		[LEDGER_TX_COMMITTED] = "committed", [LEDGER_TX_DROPPED] = "dropped",
+	};
+	struct node *n = ctx;
+	struct ledger_tx_status st;
+	uint8_t hash[HASH_LEN];
+	json_t *j;
+
+	if (seg_hash(req, 2, hash, resp))
+		return;
+	int rc = ledger_tx_status(n->ledger, hash, &st);
+	if (rc) {
+		http_error_from(resp, rc, "cannot read the transaction's status");
+		return;
+	}
+	j = json_pack("{s:s, s:s}", "hash", req->seg[2], "status", names[st.status]);
+	if (st.status == LEDGER_TX_COMMITTED || st.status == LEDGER_TX_DROPPED)
+		json_object_set_new(j, "height", json_integer((json_int_t)st.height));
+	if (st.status == LEDGER_TX_DROPPED)
+		json_object_set_new(j, "reason", json_string(st.why));
+	http_json(resp, 200, j);
+}
+
 static json_t *proof_json(uint8_t proof[][HASH_LEN], size_t count)
 {
 	json_t *arr = json_array();
@@ -451,7 +481,7 @@ static void get_inclusion(void *ctx, const struct http_request *req,
 	if (!rc)
 		rc = ledger_usage_root(n->ledger, size, root);
 	if (rc) {
-		http_error_from(resp, rc == TALLY_E_PROOF_INDEX ? TALLY_E_RANGE : rc,
+		http_error_from(resp, rc,
 				"no such index or size in the usage log");
 		return;
 	}
@@ -486,7 +516,7 @@ static void get_consistency(void *ctx, const struct http_request *req,
 	if (!rc)
 		rc = ledger_usage_root(n->ledger, new_size, new_root);
 	if (rc) {
-		http_error_from(resp, rc == TALLY_E_PROOF_RANGE ? TALLY_E_RANGE : rc,
+		http_error_from(resp, rc,
 				"no such sizes in the usage log");
 		return;
 	}
@@ -510,16 +540,26 @@ static void get_node_vms(void *ctx, const struct http_request *req, struct http_
 }
 
 /* A lease addressed to this node must also pass the node's own rules
- * (prices, images, capacity) before it is accepted: refusing it later would
- * move the tenant's deposit for nothing. */
-static int admit_lease(struct node *n, const uint8_t *bytes, size_t len, char *why)
+ * (prices, interval, images, capacity) before it is accepted: refusing it
+ * later would move the tenant's deposit for nothing. Called once the
+ * transaction is known valid, so a contract the chain refuses is refused
+ * for that, not for the node's capacity. */
+static int admit_lease(void *ctx, const struct tx *t, const uint8_t hash[HASH_LEN], char *why)
 {
-	struct tx t;
+	struct node *n = ctx;
 
-	if (!n->keeper || tx_decode(&t, bytes, len) || t.kind != TX_LEASE_OPEN ||
-	    memcmp(t.u.open.provider, n->key.pub, PUBKEY_LEN))
-		return 0;   /* ledger_submit judges everything else */
-	return keeper_admit(n->keeper, &t.u.open, why);
+	if (!n->keeper || t->kind != TX_LEASE_OPEN ||
+	    memcmp(t->u.open.provider, n->key.pub, PUBKEY_LEN))
+		return 0;
+	return keeper_admit(n->keeper, hash, &t->u.open, why);
+}
+
+static void release_lease(void *ctx, const uint8_t hash[HASH_LEN])
+{
+	struct node *n = ctx;
+
+	if (n->keeper)
+		keeper_release(n->keeper, hash);
 }
 
 static void post_tx(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -552,9 +592,8 @@ static void post_tx(void *ctx, const struct http_request *req, struct http_respo
 		return;
 	}
 	json_decref(body);
-	int rc = admit_lease(n, bytes, hexlen / 2, why);
-	if (!rc)
-		rc = ledger_submit(n->ledger, bytes, hexlen / 2, hash, why);
+	struct ledger_admission adm = { n, admit_lease, release_lease };
+	int rc = ledger_submit_admitted(n->ledger, bytes, hexlen / 2, &adm, hash, why);
 	free(bytes);
 	if (rc) {
 		http_error_from(resp, rc, why);
@@ -579,6 +618,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/v1/blocks/*", get_block },
 	{ "GET", "/v1/validators", get_validators },
 	{ "GET", "/v1/tx/*", get_tx },
+	{ "GET", "/v1/tx/*/status", get_tx_status },
 	{ "POST", "/v1/tx", post_tx },
 	{ "GET", "/v1/proofs/inclusion", get_inclusion },
 	{ "GET", "/v1/proofs/consistency", get_consistency },
@@ -593,7 +633,7 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 	struct node *n = ctx;
 	struct ledger_status st;
 	struct lease *leases = NULL;
-	size_t count = 0, by_state[4] = { 0 };
+	size_t count = 0, by_state[LEASE_STATE_MAX + 1] = { 0 };
 	uint64_t cpu = 0, delay = 0, gpu = 0, charged = 0;
 	char *buf = NULL;
 	size_t len = 0;
@@ -605,7 +645,7 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 		return;
 	}
 	for (size_t i = 0; i < count; i++) {
-		if (leases[i].state <= LEASE_CLOSED)
+		if (leases[i].state <= LEASE_STATE_MAX)
 			by_state[leases[i].state]++;
 		cpu += leases[i].cpu_ns;
 		delay += leases[i].run_delay_ns;
@@ -621,6 +661,10 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 	fprintf(f, "# HELP tally_block_height Height of the last committed block.\n"
 		   "# TYPE tally_block_height gauge\ntally_block_height %" PRIu64 "\n",
 		st.height);
+	fprintf(f, "# HELP tally_clock_skew_seconds How far the wall clock stands from the"
+		   " node's clock (wall - node; a step the node did not follow).\n"
+		   "# TYPE tally_clock_skew_seconds gauge\ntally_clock_skew_seconds %.3f\n",
+		(double)node_clock_skew_ns() / 1e9);
 	fprintf(f, "# HELP tally_mempool_transactions Transactions waiting for a block.\n"
 		   "# TYPE tally_mempool_transactions gauge\ntally_mempool_transactions %zu\n",
 		st.mempool_size);
@@ -628,7 +672,7 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 		   "# TYPE tally_usage_records gauge\ntally_usage_records %" PRIu64 "\n",
 		st.usage_size);
 	fprintf(f, "# HELP tally_leases Leases by state.\n# TYPE tally_leases gauge\n");
-	for (uint8_t s = LEASE_OPENED; s <= LEASE_CLOSED; s++)
+	for (uint8_t s = LEASE_OPENED; s <= LEASE_STATE_MAX; s++)
 		fprintf(f, "tally_leases{state=\"%s\"} %zu\n", lease_state_name(s), by_state[s]);
 	fprintf(f, "# HELP tally_vms VMs this node runs.\n# TYPE tally_vms gauge\n"
 		   "tally_vms %zu\n", n->keeper ? keeper_vm_count(n->keeper) : (size_t)0);

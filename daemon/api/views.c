@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "lib/codec.h"
+#include "lib/json_u64.h"
 
 json_t *json_hex(const void *p, size_t n)
 {
@@ -17,7 +18,6 @@ json_t *json_hex(const void *p, size_t n)
 	return j;
 }
 
-#define U64(v) ((json_int_t)(v))
 
 json_t *view_lease(const struct lease *l)
 {
@@ -32,24 +32,26 @@ json_t *view_lease(const struct lease *l)
 	lease_encode_to(&e, l);
 	json_t *encoded = enc_error(&e) ? json_null() : json_hex(e.buf, e.len);
 	enc_free(&e);
-	json_t *j = json_pack("{s:o, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I,"
-			 " s:I, s:I, s:I, s:I}",
+	json_t *j = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+			 " s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", json_hex(l->id, LEASE_ID_LEN),
 			 "state", lease_state_name(l->state),
 			 "close_reason", lease_close_reason_name(l->close_reason),
 			 "contract", contract,
-			 "escrow", U64(l->escrow),
-			 "charged", U64(l->charged),
-			 "sla_credits", U64(l->sla_credits),
-			 "next_seq", U64(l->next_seq),
-			 "opened_height", U64(l->opened_height),
-			 "started_ns", U64(l->started_ns),
+			 "escrow", json_u64(l->escrow),
+			 "charged", json_u64(l->charged),
+			 "sla_credits", json_u64(l->sla_credits),
+			 "next_seq", json_u64(l->next_seq),
+			 "opened_height", json_u64(l->opened_height),
+			 "started_ns", json_u64(l->started_ns),
 			 "last_usage_hash", json_hex(l->last_usage_hash, HASH_LEN),
-			 "last_end_ns", U64(l->last_end_ns),
-			 "closed_height", U64(l->closed_height),
-			 "cpu_ns", U64(l->cpu_ns),
-			 "run_delay_ns", U64(l->run_delay_ns),
-			 "gpu_ns", U64(l->gpu_ns));
+			 "last_end_ns", json_u64(l->last_end_ns),
+			 "closed_height", json_u64(l->closed_height),
+			 "cpu_ns", json_u64(l->cpu_ns),
+			 "run_delay_ns", json_u64(l->run_delay_ns),
+			 "gpu_ns", json_u64(l->gpu_ns),
+			 "closing_ns", json_u64(l->closing_ns),
+			 "close_asked_ns", json_u64(l->close_asked_ns));
 	/* The canonical bytes, so an exported chain carries the exact state. */
 	json_object_set_new(j, "encoded", encoded);
 	return j;
@@ -59,37 +61,37 @@ json_t *view_usage_record(const struct usage_record *u)
 {
 	static const char *const sources[] = { "none", "kmod", "libvirt" };
 
-	return json_pack("{s:o, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
 			 "lease_id", json_hex(u->lease_id, LEASE_ID_LEN),
-			 "seq", U64(u->seq),
+			 "seq", json_u64(u->seq),
 			 "prev_hash", json_hex(u->prev_hash, HASH_LEN),
-			 "start_ns", U64(u->start_ns),
-			 "end_ns", U64(u->end_ns),
-			 "cpu_ns", U64(u->cpu_ns),
-			 "run_delay_ns", U64(u->run_delay_ns),
-			 "gpu_ns", U64(u->gpu_ns),
-			 "mem_mib", U64(u->mem_mib),
-			 "mem_peak_bytes", U64(u->mem_peak_bytes),
+			 "start_ns", json_u64(u->start_ns),
+			 "end_ns", json_u64(u->end_ns),
+			 "cpu_ns", json_u64(u->cpu_ns),
+			 "run_delay_ns", json_u64(u->run_delay_ns),
+			 "gpu_ns", json_u64(u->gpu_ns),
+			 "mem_mib", json_u64(u->mem_mib),
+			 "mem_peak_bytes", json_u64(u->mem_peak_bytes),
 			 "gpu_source", u->gpu_source <= 2 ? sources[u->gpu_source] : "unknown");
 }
 
 json_t *view_charge(const struct usage_charge *c)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "cpu", U64(c->cpu), "mem", U64(c->mem),
-			 "gpu", U64(c->gpu), "gross", U64(c->gross),
-			 "sla_credit", U64(c->sla_credit), "net", U64(c->net));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "cpu", json_u64(c->cpu), "mem", json_u64(c->mem),
+			 "gpu", json_u64(c->gpu), "gross", json_u64(c->gross),
+			 "sla_credit", json_u64(c->sla_credit), "net", json_u64(c->net));
 }
 
 json_t *view_header(const struct block_header *h)
 {
-	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "version", h->version,
 			 "chain_id", h->chain_id,
-			 "height", U64(h->height),
-			 "time_ns", U64(h->time_ns),
+			 "height", json_u64(h->height),
+			 "time_ns", json_u64(h->time_ns),
 			 "prev_block_id", json_hex(h->prev_block_id, HASH_LEN),
 			 "txs_root", json_hex(h->txs_root, HASH_LEN),
-			 "usage_size", U64(h->usage_size),
+			 "usage_size", json_u64(h->usage_size),
 			 "usage_root", json_hex(h->usage_root, HASH_LEN),
 			 "state_root", json_hex(h->state_root, HASH_LEN),
 			 "validators_hash", json_hex(h->validators_hash, HASH_LEN),
@@ -103,8 +105,8 @@ json_t *view_valset(const struct validator_set *s)
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && i < s->n; i++)
-		json_array_append_new(arr, json_pack("{s:o, s:I}", "pubkey",
+		json_array_append_new(arr, json_pack("{s:o, s:o}", "pubkey",
 						     json_hex(s->v[i].pubkey, PUBKEY_LEN),
-						     "stake", U64(s->v[i].stake)));
+						     "stake", json_u64(s->v[i].stake)));
 	return arr;
 }

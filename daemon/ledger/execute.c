@@ -245,6 +245,7 @@ static void log_dropped(void *ctx, const struct mempool_entry *e, const char *wh
 	hex_encode(e->hash, HASH_LEN, hex);
 	ledger_logf(l, "height %" PRIu64 ": pending %s transaction %s no longer applies and was"
 		    " dropped: %s", l->tip.height, tx_kind_name(e->tx.kind), hex, why);
+	ledger_note_dropped(l, e->hash, l->tip.height, why);
 }
 
 static void after_commit(struct ledger *l, struct build *bd)
@@ -347,6 +348,7 @@ static int produce_txs(struct ledger *l, struct build *bd)
 		hex_encode(e->hash, HASH_LEN, hex);
 		ledger_logf(l, "height %" PRIu64 ": dropping %s transaction %s: %s", bd->bc.height,
 			    tx_kind_name(e->tx.kind), hex, why);
+		ledger_note_dropped(l, e->hash, bd->bc.height, why);
 		memcpy(bd->dropped[bd->ndropped++], e->hash, HASH_LEN);
 	}
 	return 0;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "daemon/clock.h"
 #include "daemon/consensus/proposer.h"
 #include "lib/errors.h"
 
@@ -27,6 +28,56 @@ void ledger_logf(struct ledger *l, const char *fmt, ...)
 		l->log(l->log_ctx, line);
 	else
 		fprintf(stderr, "tallyd: ledger: %s\n", line);
+}
+
+void ledger_note_dropped(struct ledger *l, const uint8_t hash[HASH_LEN], uint64_t height,
+			 const char *why)
+{
+	struct dropped_tx *d;
+
+	if (!l->dropped)
+		return;
+	d = &l->dropped[l->dropped_next++ % LEDGER_DROPPED_MAX];
+	memcpy(d->hash, hash, HASH_LEN);
+	d->height = height;
+	snprintf(d->why, sizeof(d->why), "%s", why);
+}
+
+int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
+		     struct ledger_tx_status *st)
+{
+	uint8_t *bytes = NULL;
+	size_t len;
+	uint32_t index;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	ledger_lock(l);
+	rc = store_tx_get(l->st, hash, &bytes, &len, &st->height, &index);
+	free(bytes);
+	if (rc == 0) {
+		st->status = LEDGER_TX_COMMITTED;
+	} else if (rc == TALLY_E_NOTFOUND) {
+		rc = 0;
+		if (mempool_find(l->mp, hash)) {
+			st->status = LEDGER_TX_PENDING;
+		} else {
+			st->status = LEDGER_TX_UNKNOWN;
+			/* The newest drop of this hash wins. */
+			for (size_t i = 0; l->dropped && i < LEDGER_DROPPED_MAX; i++) {
+				size_t k = (l->dropped_next + LEDGER_DROPPED_MAX - 1 - i) %
+					   LEDGER_DROPPED_MAX;
+				if (memcmp(l->dropped[k].hash, hash, HASH_LEN))
+					continue;
+				st->status = LEDGER_TX_DROPPED;
+				st->height = l->dropped[k].height;
+				snprintf(st->why, sizeof(st->why), "%s", l->dropped[k].why);
+				break;
+			}
+		}
+	}
+	ledger_unlock(l);
+	return rc;
 }
 
 void ledger_lock(struct ledger *l)
@@ -235,6 +286,11 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	l->log_ctx = cfg->log_ctx;
 	l->block_max_txs = cfg->block_max_txs && cfg->block_max_txs < BLOCK_MAX_TXS ?
 			   cfg->block_max_txs : BLOCK_MAX_TXS;
+	l->dropped = calloc(LEDGER_DROPPED_MAX, sizeof(*l->dropped));
+	if (!l->dropped) {
+		rc = TALLY_E_NOMEM;
+		goto err;
+	}
 	rc = chain_verifier_from_genesis(&l->tip, cfg->genesis);
 	if (rc) {
 		why_set(why, rc, "the genesis does not verify: %s", tally_strerror(rc));
@@ -273,6 +329,7 @@ void ledger_close(struct ledger *l)
 	if (l->has_pv)
 		privval_close(&l->pv);
 	mempool_free(l->mp);
+	free(l->dropped);
 	state_close(&l->state);
 	store_close(l->st);
 	pthread_mutex_destroy(&l->mu);
@@ -292,7 +349,13 @@ void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx)
 int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t hash[HASH_LEN],
 		  char *why)
 {
-	struct timespec now;
+	return ledger_submit_admitted(l, bytes, len, NULL, hash, why);
+}
+
+int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
+			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], char *why)
+{
+	uint64_t now_ns = node_clock_ns();
 	struct block_ctx bc;
 	struct tx *t = malloc(sizeof(*t));
 	int rc;
@@ -300,18 +363,24 @@ int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t ha
 	why[0] = '\0';
 	if (!t)
 		return TALLY_E_NOMEM;
-	clock_gettime(CLOCK_REALTIME, &now);
-	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, (uint64_t)now.tv_sec, why);
+	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull, why);
 	if (rc)
 		goto out;
 	tx_hash(bytes, len, hash);
+	if (adm && adm->admit && (rc = adm->admit(adm->ctx, t, hash, why)) != 0)
+		goto out;
 	ledger_lock(l);
-	/* Admission applies it as the next block would, at the node's time. */
+	/* Admission applies it as the next block would, at the node's time
+	 * (never before the tip's: the next block cannot be). */
 	bc.chain_id = l->chain_id;
 	bc.height = l->tip.height + 1;
-	bc.time_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	bc.time_ns = now_ns;
+	if (bc.time_ns <= l->tip.time_ns)
+		bc.time_ns = l->tip.time_ns + 1;
 	rc = mempool_add(l->mp, &bc, t, bytes, len, hash, why);
 	ledger_unlock(l);
+	if (rc && adm && adm->undo)
+		adm->undo(adm->ctx, hash);
 out:
 	if (rc && !why[0])
 		why_set(why, rc, "%s", tally_strerror(rc));

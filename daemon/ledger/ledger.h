@@ -61,6 +61,17 @@ void ledger_close(struct ledger *l);
  * mempool's stateful checks) and queues it. hash receives its hash. */
 int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t hash[HASH_LEN],
 		  char *why);
+/* The same, with the node's own admission between the two: admit (may be
+ * NULL) is called with the decoded, signature-checked transaction and its
+ * hash, and a non-zero return refuses it with that error. When the mempool
+ * then refuses it, undo (may be NULL) is called with the hash. */
+struct ledger_admission {
+	void *ctx;
+	int (*admit)(void *ctx, const struct tx *t, const uint8_t hash[HASH_LEN], char *why);
+	void (*undo)(void *ctx, const uint8_t hash[HASH_LEN]);
+};
+int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
+			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], char *why);
 
 struct ledger_block_result {
 	uint64_t height;
@@ -142,6 +153,21 @@ int ledger_usage_inclusion(struct ledger *l, uint64_t index, uint64_t size,
 			   uint8_t leaf_hash[HASH_LEN], uint8_t proof[][HASH_LEN], size_t *n);
 int ledger_usage_consistency(struct ledger *l, uint64_t old_size, uint64_t new_size,
 			     uint8_t proof[][HASH_LEN], size_t *n);
+
+/* What became of a transaction this node admitted. */
+enum ledger_tx_state {
+	LEDGER_TX_UNKNOWN = 0,       /* never seen, or dropped too long ago */
+	LEDGER_TX_PENDING,           /* in the mempool */
+	LEDGER_TX_COMMITTED,         /* in block `height` */
+	LEDGER_TX_DROPPED,           /* left out of block `height`: why says why */
+};
+struct ledger_tx_status {
+	enum ledger_tx_state status;
+	uint64_t height;
+	char why[WHY_MAX];
+};
+int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
+		     struct ledger_tx_status *st);
 
 /* A committed transaction by hash; *bytes is malloc'd. */
 int ledger_tx(struct ledger *l, const uint8_t hash[HASH_LEN], uint8_t **bytes, size_t *len,

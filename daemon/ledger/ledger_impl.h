@@ -17,6 +17,15 @@
 #define LEDGER_DB "ledger.sqlite"
 #define LEDGER_SIGNER_STATE "signer_state"
 #define LOOP_QUEUE_MAX 16
+#define LEDGER_DROPPED_MAX 1024
+
+/* A transaction admitted and later left out of a block, and why: kept so
+ * that its sender can learn what became of it. */
+struct dropped_tx {
+	uint8_t hash[HASH_LEN];
+	uint64_t height;                     /* the block it was left out of */
+	char why[WHY_MAX];
+};
 
 /* The devnet transport: messages this node sends come back to it. */
 struct loop_msg {
@@ -50,6 +59,10 @@ struct ledger {
 	struct chain_verifier tip;
 	struct validator_set vals;           /* S_{height + 1}, with priorities */
 
+	/* The last LEDGER_DROPPED_MAX transactions left out, a ring. */
+	struct dropped_tx *dropped;
+	size_t dropped_next;
+
 	/* Consensus loopback. */
 	struct loop_msg queue[LOOP_QUEUE_MAX];
 	size_t nqueue;
@@ -57,6 +70,9 @@ struct ledger {
 };
 
 void ledger_lock(struct ledger *l);
+/* Remembers a transaction left out of block `height` (with the lock held). */
+void ledger_note_dropped(struct ledger *l, const uint8_t hash[HASH_LEN], uint64_t height,
+			 const char *why);
 void ledger_unlock(struct ledger *l);
 void ledger_logf(struct ledger *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -394,7 +394,10 @@ static void replay_usage(struct auditor *a, struct audit_record *r,
 			settle_usage(&a->lease.contract, &r->rec, &r->charge);
 		return;
 	}
-	rc = lease_apply_usage(&a->lease, signer, &r->rec, r->hash, &r->charge, &r->paid, why);
+	uint64_t refund = 0;
+
+	rc = lease_apply_usage(&a->lease, signer, &r->rec, r->hash, r->height, r->time_ns,
+			       &r->charge, &r->paid, &refund, why);
 	if (rc) {
 		if (refusal_is_new(a, r->height))
 			add_error(a, rc == TALLY_E_UNAUTHORIZED ? rc : TALLY_E_USAGECHAIN, r->height,
@@ -403,22 +406,24 @@ static void replay_usage(struct auditor *a, struct audit_record *r,
 		a->replay_broken = true;
 		return;
 	}
-	if (a->lease.state == LEASE_CLOSED)      /* the escrow ran out */
-		a->lease.closed_height = r->height;
+	if (a->lease.state == LEASE_CLOSED)      /* the escrow ran out, or the last record */
+		a->refund = refund;
 	span = r->rec.end_ns - r->rec.start_ns;
 	a->mem_mib_ns += (unsigned __int128)r->rec.mem_mib * span;
 	note_state(a);
 }
 
 static void on_usage(struct auditor *a, const struct tx *t, const uint8_t *p, size_t n,
-		     uint64_t height, uint64_t index, const uint8_t hash[HASH_LEN],
+		     const struct block_header *h, uint64_t index, const uint8_t hash[HASH_LEN],
 		     const uint8_t leaf[HASH_LEN])
 {
 	struct audit_record *r = add_record(a);
+	uint64_t height = h->height;
 
 	if (!r)
 		return;
 	r->height = height;
+	r->time_ns = h->time_ns;
 	r->index = index;
 	memcpy(r->hash, hash, HASH_LEN);
 	memcpy(r->leaf_hash, leaf, HASH_LEN);
@@ -485,7 +490,7 @@ static void scan_txs(struct auditor *a, const struct block *b)
 			if (!a->store_err)
 				a->store_err = merkle_append(a->store, index, leaf);
 			if (!memcmp(t.u.usage.lease_id, a->lease_id, LEASE_ID_LEN))
-				on_usage(a, &t, p, n, h->height, index, hash, leaf);
+				on_usage(a, &t, p, n, h, index, hash, leaf);
 			break;
 		}
 		case TX_LEASE_CLOSE:

@@ -53,6 +53,7 @@ struct audit_error {
 /* One usage record of the lease, as found in the chain. */
 struct audit_record {
 	uint64_t height;           /* block that committed it */
+	uint64_t time_ns;          /* that block's time */
 	uint64_t index;            /* position in the usage log */
 	uint8_t hash[HASH_LEN];    /* SHA-256 of the USAGE transaction */
 	uint8_t leaf_hash[HASH_LEN];    /* its usage-log leaf: SHA-256(0x00 || tx) */

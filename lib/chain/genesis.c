@@ -209,18 +209,26 @@ static int parse_accounts(struct genesis *g, json_t *arr, char *why)
 	return 0;
 }
 
-/* Everything that exists at genesis must fit one u64 counter of supply. */
+/* Everything that exists at genesis is the whole supply, and no rule mints:
+ * capping it at 2^63 - 1 keeps every balance, stake, escrow and sum of them
+ * a signed 64-bit integer as well (exact in JSON, docs/PROTOCOL.md). */
 static int check_supply(const struct genesis *g, char *why)
 {
-	uint64_t total = valset_total_stake(&g->validators);
+	uint64_t total = 0;
 
+	for (size_t i = 0; i < g->validators.n; i++) {
+		if (g->validators.v[i].stake > (uint64_t)INT64_MAX - total)
+			goto over;
+		total += g->validators.v[i].stake;
+	}
 	for (size_t i = 0; i < g->naccounts; i++) {
-		if (g->accounts[i].balance > UINT64_MAX - total)
-			return fail(why, TALLY_E_OVERFLOW,
-				    "the total of stakes and balances exceeds 2^64 - 1");
+		if (g->accounts[i].balance > (uint64_t)INT64_MAX - total)
+			goto over;
 		total += g->accounts[i].balance;
 	}
 	return 0;
+over:
+	return fail(why, TALLY_E_OVERFLOW, "the total of stakes and balances exceeds 2^63 - 1");
 }
 
 static int parse_root(struct genesis *g, json_t *root, char *why)

@@ -152,8 +152,8 @@ static int apply_usage(struct txn *x, const uint8_t *bytes, size_t len)
 {
 	const struct usage_record *u = &x->t->u.usage;
 	struct usage_charge ch;
-	struct account *prov;
-	uint64_t gets = 0, escrow_before;
+	struct account *prov, *tenant;
+	uint64_t gets = 0, refund = 0, escrow_before;
 	uint8_t leaf[HASH_LEN];
 	struct lease l;
 	int rc = lease_load(x, u->lease_id, &l);
@@ -161,16 +161,19 @@ static int apply_usage(struct txn *x, const uint8_t *bytes, size_t len)
 	if (rc)
 		return rc;
 	escrow_before = l.escrow;
-	rc = lease_apply_usage(&l, x->t->signer, u, x->hash, &ch, &gets, x->why);
+	rc = lease_apply_usage(&l, x->t->signer, u, x->hash, x->b->height, x->b->time_ns, &ch,
+			       &gets, &refund, x->why);
 	if (rc)
 		return rc;
-	if (escrow_before - l.escrow != gets)
+	if (escrow_before - l.escrow != gets + refund)
 		return why_set(x->why, TALLY_E_INTERNAL, "usage settlement does not conserve money");
-	if (l.state == LEASE_CLOSED)
-		l.closed_height = x->b->height;
 	rc = account_ref(x, l.contract.provider, &prov);
 	if (!rc)
 		rc = credit(x, prov, gets);
+	if (!rc && refund)
+		rc = account_ref(x, l.contract.tenant, &tenant);
+	if (!rc && refund)
+		rc = credit(x, tenant, refund);
 	if (rc)
 		return rc;
 	/* Every check passed: now write. */
@@ -184,6 +187,7 @@ static int apply_usage(struct txn *x, const uint8_t *bytes, size_t len)
 	if (x->r) {
 		x->r->charge = ch;
 		x->r->paid = gets;
+		x->r->refund = refund;
 		x->r->usage_index = x->s->usage_size;
 	}
 	x->s->usage_size++;

@@ -114,7 +114,7 @@ static void decode_body(struct dec *d, struct tx *t)
 		dec_fixed(d, t->u.close.lease_id, LEASE_ID_LEN);
 		t->u.close.reason = dec_u8(d);
 		if (!dec_error(d) && (t->u.close.reason < CLOSE_TERM_ENDED ||
-				      t->u.close.reason > CLOSE_REJECTED))
+				      t->u.close.reason > CLOSE_REASON_MAX))
 			dec_fail(d, TALLY_E_RANGE);
 		break;
 	case TX_TRANSFER:

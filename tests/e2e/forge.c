@@ -1,8 +1,12 @@
-/* forge: builds LEASE_OPEN transactions that a well-behaved client would
- * never send (unsigned, signed by the wrong key), so the end-to-end tests can
- * check that the node refuses them. Prints the transaction as hex.
+/* forge: builds transactions that a well-behaved client or provider would
+ * never send (unsigned, signed by the wrong key, billing time that has not
+ * happened), so the end-to-end tests can check that the node refuses them.
+ * Prints the transaction as hex.
  *
  *   forge CONTRACT.json [--sign-with KEY.pem | --unsigned]
+ *   forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB NONCE KEY.pem
+ *       a USAGE record (PREV: 64 hex, or 0 for none) signed by KEY.pem, for
+ *       the chain id in $TALLY_CHAIN_ID
  *
  * Signatures are bound to the chain whose genesis hash (64 hex) is in
  * $TALLY_GENESIS_HASH.
@@ -32,8 +36,54 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+static int forge_usage(int argc, char **argv)
+{
+	struct tx t = { .version = TX_VERSION, .kind = TX_USAGE };
+	struct usage_record *u = &t.u.usage;
+	const char *chain = getenv("TALLY_CHAIN_ID"), *gh_hex = getenv("TALLY_GENESIS_HASH");
+	uint8_t gh[HASH_LEN];
+	struct tally_key key;
+	struct enc e;
+
+	if (argc != 11 || !chain || !gh_hex || hex_decode(gh_hex, gh, HASH_LEN) ||
+	    hex_decode(argv[2], u->lease_id, LEASE_ID_LEN) ||
+	    (strcmp(argv[4], "0") && hex_decode(argv[4], u->prev_hash, HASH_LEN))) {
+		fprintf(stderr, "usage: forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB"
+			" NONCE KEY.pem (with TALLY_CHAIN_ID and TALLY_GENESIS_HASH set)\n");
+		return 2;
+	}
+	u->seq = strtoull(argv[3], NULL, 10);
+	u->start_ns = strtoull(argv[5], NULL, 10);
+	u->end_ns = strtoull(argv[6], NULL, 10);
+	u->cpu_ns = strtoull(argv[7], NULL, 10);
+	u->mem_mib = (uint32_t)strtoul(argv[8], NULL, 10);
+	u->gpu_source = GPU_SOURCE_NONE;
+	t.nonce = strtoull(argv[9], NULL, 10);
+	snprintf(t.chain_id, sizeof(t.chain_id), "%s", chain);
+	if (key_load_pem(&key, argv[10])) {
+		fprintf(stderr, "forge: cannot load %s\n", argv[10]);
+		return 2;
+	}
+	memcpy(t.signer, key.pub, PUBKEY_LEN);
+	if (tx_sign(&t, &key, gh))
+		return 2;
+	key_free(&key);
+	enc_init(&e);
+	tx_encode(&e, &t);
+	char *hex = malloc(2 * e.len + 1);
+	if (enc_error(&e) || !hex)
+		return 2;
+	hex_encode(e.buf, e.len, hex);
+	printf("%s\n", hex);
+	free(hex);
+	enc_free(&e);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "usage"))
+		return forge_usage(argc, argv);
 	struct tx t = { .version = TX_VERSION, .kind = TX_LEASE_OPEN };
 	char why[WHY_MAX] = "";
 	struct tally_key key;

@@ -117,6 +117,9 @@ wait_for() {
 	return 1
 }
 
+# json_int KEY < JSON: the first KEY's integer exactly as the node wrote it
+# (jq reads numbers as doubles: nanosecond times lose their last digits).
+json_int() { grep -oE "\"$1\": ?\"?[0-9]+" | head -n 1 | grep -oE '[0-9]+$'; }
 lease_field() { "$TALLY" lease show "$1" --json | jq -r ".$2"; }
 lease_state_is() { [ "$(lease_field "$1" state)" = "$2" ]; }
 domain_exists() { virsh -q -c qemu:///system list --all --name | grep -q "^$1"; }

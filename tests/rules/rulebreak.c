@@ -319,8 +319,35 @@ static void s_usage_after_close(struct base *b)
 	struct tx t;
 
 	close_tx(b, CB_TENANT, CLOSE_TENANT);
+	close_tx(b, CB_VALIDATOR, CLOSE_TENANT);    /* the provider takes the close */
 	usage1(b, &t);
 	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_past_close(struct base *b)
+{
+	struct tx t;
+
+	close_tx(b, CB_TENANT, CLOSE_TENANT);       /* closing at block 4's time */
+	cb_usage(&t, b->lease, 1, b->last_usage, b->started_ns + CB_SEC,
+		 BT(4) + CB_SEC - (b->started_ns + CB_SEC), 0);
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_usage_in_future(struct base *b)
+{
+	struct tx t;
+
+	/* 600 s of usage committed 20 s after the start. */
+	cb_usage(&t, b->lease, 1, b->last_usage, b->started_ns + CB_SEC, 600 * CB_SEC,
+		 600 * CB_SEC);
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
+}
+
+static void s_close_twice_early(struct base *b)
+{
+	close_tx(b, CB_TENANT, CLOSE_TENANT);
+	close_tx(b, CB_TENANT, CLOSE_TENANT);
 }
 
 static void s_unstake_all(struct base *b)
@@ -352,7 +379,7 @@ static const struct scenario scenarios[] = {
 	{ "control", "VERIFIED", s_control, NULL },
 	{ "close-tenant-provider-failed", "only as tenant-closed", s_tenant_provider_failed, NULL },
 	{ "close-tenant-term-ended", "only as tenant-closed", s_tenant_close_reason, NULL },
-	{ "close-provider-tenant-closed", "cannot close a lease as tenant-closed",
+	{ "close-provider-tenant-closed", "cannot close a running lease as tenant-closed",
 	  s_provider_close_tenant, NULL },
 	{ "close-term-not-ended", "term has not ended", s_term_not_ended, NULL },
 	{ "close-exhausted-covered", "still covers an interval", s_exhausted_covered, NULL },
@@ -378,6 +405,10 @@ static const struct scenario scenarios[] = {
 	{ "usage-after-term", "after the term ends", s_usage_after_term, NULL },
 	{ "usage-after-close", "usage applies only to a running lease", s_usage_after_close,
 	  NULL },
+	{ "usage-past-tenant-close", "after the tenant closed the lease", s_usage_past_close,
+	  NULL },
+	{ "usage-in-the-future", "bills time that has not happened", s_usage_in_future, NULL },
+	{ "tenant-close-before-grace", "the lease is closing", s_close_twice_early, NULL },
 	{ "unstake-all", "without stake", s_unstake_all, NULL },
 	{ "stake-by-stranger", "is not a validator", s_stake_stranger, NULL },
 	{ "state-root", "state root", s_nothing, zero_state_root },

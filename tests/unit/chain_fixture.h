@@ -10,7 +10,8 @@
  *   block 4  USAGE seq 0, USAGE seq 1
  *   block 5  USAGE seq 2 (run delay above the SLA: 10% credit)
  *   block 6  USAGE seq 3
- *   block 7  LEASE_CLOSE (tenant-closed)
+ *   block 7  LEASE_CLOSE (tenant-closed) by the tenant, then by the provider,
+ *            which takes the close without a last record
  *
  * Each record: 1 s, cpu 0.5 s at 20 per vCPU-second = 10, 512 MiB at 5 per
  * GiB-second = 2, gross 12; seq 2 nets 11 after a 1 credit. Charged 47,

@@ -261,6 +261,27 @@ START_TEST(rate_limit_table_is_bounded_and_fails_open)
 }
 END_TEST
 
+/* Bad input never gets a 5xx: every error a client's request can cause maps
+ * to a 4xx with its own code; only the node's own failures are 5xx. */
+START_TEST(only_the_nodes_failures_are_5xx)
+{
+	for (int err = TALLY_E_NOMEM; err < TALLY_E__COUNT; err++) {
+		const char *code = NULL;
+		unsigned status = http_status_of(err, &code);
+		bool node_fault = err == TALLY_E_NOMEM || err == TALLY_E_IO ||
+				  err == TALLY_E_INTERNAL || err == TALLY_E_CRYPTO ||
+				  err == TALLY_E_STORE || err == TALLY_E_DISKFULL;
+
+		ck_assert_ptr_nonnull(code);
+		if (node_fault)
+			ck_assert_msg(status >= 500, "%s -> %u", tally_strerror(err), status);
+		else
+			ck_assert_msg(status >= 400 && status < 500 && strcmp(code, "internal"),
+				      "%s -> %u %s", tally_strerror(err), status, code);
+	}
+}
+END_TEST
+
 Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -274,6 +295,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, replay_state_is_bounded_and_forgets_old_keys);
 	tcase_add_test(tc, rate_limit_is_per_address);
 	tcase_add_test(tc, rate_limit_table_is_bounded_and_fails_open);
+	tcase_add_test(tc, only_the_nodes_failures_are_5xx);
 	suite_add_tcase(s, tc);
 	return s;
 }

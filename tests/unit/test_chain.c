@@ -824,18 +824,18 @@ START_TEST(test_genesis_strict)
 	expect_bad_genesis(strdup("{ \"chain_id\": \"t\", \"genesis_time_ns\": 1,"
 				  " \"accounts\": [] }"), "\"validators\" is missing");
 	expect_bad_genesis(strdup("[1, 2]"), "must be a JSON object");
-	/* Stakes that together pass 2^64 - 1. */
+	/* Stakes that together pass 2^63 - 1, the cap on the supply. */
 	char *big;
 	char b[65], c[65];
 	hex_encode(ch.vkeys[0].pub, PUBKEY_LEN, b);
 	hex_encode(ch.vkeys[2].pub, PUBKEY_LEN, c);
 	ck_assert_int_gt(asprintf(&big,
 		"{ \"chain_id\": \"t\", \"genesis_time_ns\": 1, \"validators\": ["
-		" { \"pubkey\": \"%s\", \"stake\": 9223372036854775807 },"
-		" { \"pubkey\": \"%s\", \"stake\": 9223372036854775807 },"
-		" { \"pubkey\": \"%s\", \"stake\": 9223372036854775807 } ], \"accounts\": [] }",
+		" { \"pubkey\": \"%s\", \"stake\": 4611686018427387904 },"
+		" { \"pubkey\": \"%s\", \"stake\": 4611686018427387903 },"
+		" { \"pubkey\": \"%s\", \"stake\": 1 } ], \"accounts\": [] }",
 		a, b, c), 0);
-	expect_bad_genesis(big, "exceeds 2^64 - 1");
+	expect_bad_genesis(big, "exceeds 2^63 - 1");
 	/* A small-order key (the identity), as a validator or an account. */
 	expect_bad_genesis(genesis_json("", "5",
 			   "0100000000000000000000000000000000000000000000000000000000000000"),

@@ -536,9 +536,12 @@ static const struct rule_case rule_cases[] = {
 	{ "free", TALLY_E_CONTRACT, "all prices are zero: at least one must be set" },
 	{ "no deposit", TALLY_E_CONTRACT, "deposit is zero" },
 	{ "term overflows", TALLY_E_CONTRACT,
-	  "the most the full term of 316224000 s can cost overflows 64 bits" },
+	  "the most the full term of 3600 s can cost overflows 64 bits" },
 	{ "small deposit", TALLY_E_CONTRACT,
 	  "deposit 10 is below the first interval's maximum charge 12" },
+	{ "CPU totals overflow", TALLY_E_CONTRACT,
+	  "256 vCPUs for 316224000 s could bill more CPU time than a lease's totals hold"
+	  " (2^63 ns); lease for at most 36028797 s" },
 };
 
 /* Breaks exactly one rule of a valid contract; returns the chain to check against. */
@@ -571,8 +574,8 @@ static const char *break_rule(struct lease_contract *c, size_t i, uint64_t *now)
 	case 22: memset(&c->prices, 0, sizeof(c->prices)); break;
 	case 23: c->deposit = 0; break;
 	case 24:
-		c->vm.vcpus = 256;
-		c->duration_s = CONTRACT_DURATION_S_MAX;
+		c->vm.vcpus = 1;
+		c->duration_s = 3600;
 		c->prices.vcpu_second = (uint64_t)INT64_MAX;
 		break;
 	case 25:
@@ -581,6 +584,10 @@ static const char *break_rule(struct lease_contract *c, size_t i, uint64_t *now)
 		c->prices.vcpu_second = 12;
 		c->prices.mem_gib_second = 0;
 		c->deposit = 10;
+		break;
+	case 26:
+		c->vm.vcpus = 256;
+		c->duration_s = CONTRACT_DURATION_S_MAX;
 		break;
 	}
 	return CHAIN;

@@ -100,7 +100,7 @@ static uint64_t apply_ok(struct lease *l, const struct usage_record *u)
 	char why[WHY_MAX];
 
 	record_hash(u, h);
-	ck_assert_msg(lease_apply_usage(l, PROVIDER, u, h, &ch, &paid, why) == 0, "%s", why);
+	ck_assert_msg(lease_apply_usage(l, PROVIDER, u, h, 30, (u)->end_ns, &ch, &paid, NULL, why) == 0, "%s", why);
 	ck_assert_mem_eq(l->last_usage_hash, h, HASH_LEN);
 	return paid;
 }
@@ -118,7 +118,7 @@ static void apply_refused(struct lease *l, const struct usage_record *u, int wan
 
 	memcpy(&before, l, sizeof(before));   /* padding too, for memcmp */
 	record_hash(u, h);
-	rc = lease_apply_usage(l, PROVIDER, u, h, &ch, &paid, why);
+	rc = lease_apply_usage(l, PROVIDER, u, h, 30, (u)->end_ns, &ch, &paid, NULL, why);
 	ck_assert_msg(rc == want_rc, "rc %d (%s), want %d", rc, why, want_rc);
 	ck_assert_msg(strstr(why, want_why) != NULL, "message \"%s\" lacks \"%s\"", why, want_why);
 	ck_assert_mem_eq(l, &before, sizeof(before));
@@ -239,18 +239,19 @@ START_TEST(chain_links_and_contiguity)
 	struct lease l;
 
 	running_lease(&l, 120000);
-	/* The first record may not start before the lease did... */
+	/* The first record starts exactly when the lease did: not before... */
 	next_record(&l, &u, 60, 0);
 	u.start_ns = T0 - 1;
-	apply_refused(&l, &u, TALLY_E_USAGECHAIN, "before the lease started");
+	apply_refused(&l, &u, TALLY_E_USAGECHAIN, "not when the lease started");
+	/* ...nor after, which would leave time unbilled... */
+	next_record(&l, &u, 60, 0);
+	u.start_ns = T0 + 5 * S;
+	apply_refused(&l, &u, TALLY_E_USAGECHAIN, "not when the lease started");
 	/* ...and must link to nothing. */
 	next_record(&l, &u, 60, 0);
 	u.prev_hash[0] = 1;
 	apply_refused(&l, &u, TALLY_E_USAGECHAIN, "record 0 does not link to the previous record");
-	/* Metering may begin after the start: that time is not billed. */
 	next_record(&l, &u, 60, 0);
-	u.start_ns += 5 * S;
-	u.end_ns += 5 * S;
 	apply_ok(&l, &u);
 
 	next_record(&l, &u, 60, 0);
@@ -368,7 +369,7 @@ START_TEST(escrow_exhausted)
 	/* 960 owed, 320 left: the provider gets what is left and the lease ends. */
 	next_record(&l, &u, 60, 60 * S);
 	record_hash(&u, h);
-	ck_assert_int_eq(lease_apply_usage(&l, PROVIDER, &u, h, &ch, &paid, why), 0);
+	ck_assert_int_eq(lease_apply_usage(&l, PROVIDER, &u, h, 30, (&u)->end_ns, &ch, &paid, NULL, why), 0);
 	ck_assert_uint_eq(ch.net, 960);
 	ck_assert_uint_eq(paid, 320);
 	ck_assert_uint_eq(l.escrow, 0);
@@ -406,6 +407,39 @@ START_TEST(escrow_exactly_spent)
 }
 END_TEST
 
+/* A record cannot bill time that has not happened: it ends at most
+ * USAGE_MAX_AHEAD_NS after the block that commits it. */
+START_TEST(records_bill_only_past_time)
+{
+	struct usage_record u;
+	struct usage_charge ch;
+	struct lease l, before;
+	uint8_t h[HASH_LEN];
+	uint64_t paid;
+	char why[WHY_MAX];
+
+	running_lease(&l, 120000);
+	/* The case: a 600 s record sent 6 s after the start. */
+	next_record(&l, &u, 600, 600 * S);
+	u.cpu_ns = 2 * 600 * S;
+	record_hash(&u, h);
+	memcpy(&before, &l, sizeof(before));
+	ck_assert_int_eq(lease_apply_usage(&l, PROVIDER, &u, h, 2, T0 + 6 * S, &ch, &paid, NULL,
+					   why), TALLY_E_RANGE);
+	ck_assert_ptr_nonnull(strstr(why, "bills time that has not happened"));
+	ck_assert_mem_eq(&l, &before, sizeof(l));
+	/* Within the allowed skew it applies. */
+	next_record(&l, &u, 60, 0);
+	record_hash(&u, h);
+	ck_assert_int_eq(lease_apply_usage(&l, PROVIDER, &u, h, 2, u.end_ns - USAGE_MAX_AHEAD_NS,
+					   &ch, &paid, NULL, why), 0);
+	/* A vCPU cannot wait longer than the record lasts. */
+	next_record(&l, &u, 60, 0);
+	u.run_delay_ns = 2 * 60 * S + 1;
+	apply_refused(&l, &u, TALLY_E_RANGE, "run_delay_ns");
+}
+END_TEST
+
 START_TEST(close_from_running)
 {
 	struct usage_record u;
@@ -423,24 +457,70 @@ START_TEST(close_from_running)
 			 TALLY_E_INVALID);
 	ck_assert_uint_eq(l.state, LEASE_RUNNING);
 
-	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + TERM, &refund, why), 0);
-	ck_assert_uint_eq(refund, 120000 - 960);
+	/* The tenant closes 90 s in: the lease waits, closing, for the
+	 * provider's record of the last 30 s, which closes it. */
+	refund = 77;
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + 90 * S, &refund, why), 0);
+	ck_assert_uint_eq(refund, 0);
+	ck_assert_uint_eq(l.state, LEASE_CLOSING);
+	ck_assert_uint_eq(l.closing_ns, T0 + 90 * S);
+	ck_assert_uint_eq(l.escrow + l.charged, 120000);
+	/* Nothing past the close, and the tenant waits for the grace. */
+	next_record(&l, &u, 60, 0);
+	apply_refused(&l, &u, TALLY_E_RANGE, "after the tenant closed the lease");
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 21, T0 + 91 * S, &refund, why),
+			 TALLY_E_STATE);
+	ck_assert_ptr_nonnull(strstr(why, "the lease is closing"));
+	next_record(&l, &u, 30, 30 * S);
+	struct usage_charge ch;
+	uint8_t h[HASH_LEN];
+	uint64_t paid;
+	record_hash(&u, h);
+	ck_assert_int_eq(lease_apply_usage(&l, PROVIDER, &u, h, 22, T0 + 92 * S, &ch, &paid,
+					   &refund, why), 0);
+	ck_assert_uint_eq(paid, 30 * 12 + 120);
+	ck_assert_uint_eq(refund, 120000 - 960 - 480);
 	ck_assert_uint_eq(refund + l.charged, 120000);
 	ck_assert_uint_eq(l.escrow, 0);
 	ck_assert_uint_eq(l.state, LEASE_CLOSED);
 	ck_assert_uint_eq(l.close_reason, CLOSE_TENANT);
-	ck_assert_uint_eq(l.closed_height, 20);
-	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 21, T0 + TERM, &refund, why), TALLY_E_STATE);
+	ck_assert_uint_eq(l.closed_height, 22);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 23, T0 + TERM, &refund, why), TALLY_E_STATE);
 	ck_assert_str_eq(why, "lease is already closed (tenant-closed)");
-	ck_assert_uint_eq(l.closed_height, 20);
+	ck_assert_uint_eq(l.closed_height, 22);
 	ck_assert(!lease_term_ended(&l, T0 + TERM));
 
-	/* Every reason but "rejected" may close a running lease (at the term's
-	 * end, with an escrow below one interval's 1680). */
+	/* Without the provider's record: the tenant closes after the grace
+	 * (two intervals, at least a minute), or the provider takes the close. */
+	running_lease(&l, 120000);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + 10 * S, &refund, why), 0);
+	ck_assert_uint_eq(l.state, LEASE_CLOSING);
+	ck_assert_uint_eq(lease_close_grace_ns(&l.contract), 120 * S);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 21, T0 + 129 * S, &refund, why),
+			 TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 21, T0 + 130 * S, &refund, why), 0);
+	ck_assert_uint_eq(refund, 120000);
+	ck_assert_uint_eq(l.state, LEASE_CLOSED);
+	running_lease(&l, 120000);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_TENANT, 20, T0 + 10 * S, &refund, why),
+			 TALLY_E_UNAUTHORIZED);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + 10 * S, &refund, why), 0);
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_TENANT, 21, T0 + 11 * S, &refund, why), 0);
+	ck_assert_uint_eq(refund, 120000);
+	ck_assert_uint_eq(l.close_reason, CLOSE_TENANT);
+	/* A close at or after the term's end asks for the record up to the
+	 * term's end only. */
+	running_lease(&l, 120000);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 20, T0 + TERM + 50 * S, &refund,
+				     why), 0);
+	ck_assert_uint_eq(l.closing_ns, T0 + TERM);
+
+	/* Every reason but "rejected" and "tenant-closed" may close a running
+	 * lease (at the term's end, with an escrow below one interval's 1680). */
 	static const enum lease_close_reason ok[] = {
-		CLOSE_TERM_ENDED, CLOSE_EXHAUSTED, CLOSE_PROVIDER_FAILED,
+		CLOSE_TERM_ENDED, CLOSE_EXHAUSTED, CLOSE_PROVIDER_FAILED, CLOSE_GUEST_STOPPED,
 	};
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		running_lease(&l, 1000);
 		ck_assert_int_eq(lease_close(&l, PROVIDER, ok[i], 20, T0 + TERM, &refund, why), 0);
 		ck_assert_uint_eq(refund, 1000);
@@ -507,7 +587,9 @@ START_TEST(names)
 	ck_assert_str_eq(lease_close_reason_name(CLOSE_EXHAUSTED), "escrow-exhausted");
 	ck_assert_str_eq(lease_close_reason_name(CLOSE_PROVIDER_FAILED), "provider-failed");
 	ck_assert_str_eq(lease_close_reason_name(CLOSE_REJECTED), "rejected");
-	ck_assert_str_eq(lease_close_reason_name((enum lease_close_reason)6), "unknown");
+	ck_assert_str_eq(lease_close_reason_name(CLOSE_GUEST_STOPPED), "guest-stopped");
+	ck_assert_str_eq(lease_close_reason_name((enum lease_close_reason)7), "unknown");
+	ck_assert_str_eq(lease_state_name(LEASE_CLOSING), "closing");
 }
 END_TEST
 
@@ -530,7 +612,7 @@ static void assert_round_trip(const struct lease *l)
 	uint8_t *buf = encode_lease(l, &n);
 
 	ck_assert_uint_eq(n, 1 + 32 + 157 + strlen(l->contract.chain_id) +
-			  strlen(l->contract.vm.image) + 2 + 11 * 8 + 32);
+			  strlen(l->contract.vm.image) + 2 + 13 * 8 + 32);
 	ck_assert_int_eq(lease_decode(&back, buf, n), 0);
 	uint8_t *again = encode_lease(&back, &n2);
 	ck_assert_uint_eq(n, n2);
@@ -585,15 +667,15 @@ START_TEST(lease_decode_strict)
 	free(longer);
 
 	ck_assert_uint_eq(buf[state_at], LEASE_RUNNING);
-	buf[0] = 2;
-	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_VERSION);
 	buf[0] = 1;
+	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_VERSION);
+	buf[0] = 2;
 	buf[33] = 2;                                 /* the contract's version */
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_VERSION);
 	buf[33] = 1;
 	ck_assert_int_eq(lease_decode(&back, buf, n), 0);
 
-	buf[state_at] = 4;                           /* no such state */
+	buf[state_at] = 5;                           /* no such state */
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_RANGE);
 	buf[state_at] = 0;
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_RANGE);
@@ -623,6 +705,7 @@ Suite *lease_suite(void)
 	tcase_add_test(tc, escrow_exhausted);
 	tcase_add_test(tc, escrow_exactly_spent);
 	tcase_add_test(tc, close_from_running);
+	tcase_add_test(tc, records_bill_only_past_time);
 	tcase_add_test(tc, close_from_opened);
 	tcase_add_test(tc, term_end);
 	tcase_add_test(tc, names);

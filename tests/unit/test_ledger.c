@@ -360,6 +360,8 @@ static void flow_open(struct ledger *l, struct flow *f, uint64_t deposit)
 	ck_assert_uint_eq(f->started_ns, f->time);
 }
 
+/* n records of INTERVAL s each, committed in a block once their time has
+ * passed: a record may not end after the block that commits it. */
 static void flow_usage(struct ledger *l, struct flow *f, int n)
 {
 	struct signed_tx s;
@@ -371,7 +373,10 @@ static void flow_usage(struct ledger *l, struct flow *f, int n)
 		memcpy(f->last_usage, s.hash, HASH_LEN);
 		f->seq++;
 	}
-	produce(l, f->time += SEC);
+	f->time += SEC;
+	if (f->time < f->started_ns + f->seq * INTERVAL * SEC)
+		f->time = f->started_ns + f->seq * INTERVAL * SEC;
+	produce(l, f->time);
 }
 
 static void build_chain(struct ledger *l, struct flow *f)
@@ -671,23 +676,31 @@ START_TEST(test_lease_flow_balances)
 	ck_assert_uint_eq(le.charged, 5 * RECORD_CHARGE);
 	ck_assert_uint_eq(total_supply(l), supply0);
 
+	/* The tenant closes one interval after the last record: the lease
+	 * waits, closing, for the provider's record of that interval. */
 	make_close(&s, K_TENANT, f.lease, f.tenant_nonce++, CLOSE_TENANT);
 	submit_ok(l, &s);
-	produce(l, f.time += SEC);
+	f.time = f.started_ns + (f.seq + 1) * INTERVAL * SEC;
+	produce(l, f.time);
+	ck_assert_int_eq(ledger_lease(l, f.lease, &le), 0);
+	ck_assert_int_eq(le.state, LEASE_CLOSING);
+	ck_assert_uint_eq(le.closing_ns, f.time);
+	ck_assert_uint_eq(le.escrow, deposit - 5 * RECORD_CHARGE);
+	flow_usage(l, &f, 1);
 	ck_assert_int_eq(ledger_lease(l, f.lease, &le), 0);
 	ck_assert_int_eq(le.state, LEASE_CLOSED);
 	ck_assert_int_eq(le.close_reason, CLOSE_TENANT);
 	ck_assert_uint_eq(le.escrow, 0);
-	ck_assert_uint_eq(balance(l, K_TENANT), TENANT_FUNDS - 5 * RECORD_CHARGE);
-	ck_assert_uint_eq(balance(l, K_PROV), 5 * RECORD_CHARGE);
+	ck_assert_uint_eq(balance(l, K_TENANT), TENANT_FUNDS - 6 * RECORD_CHARGE);
+	ck_assert_uint_eq(balance(l, K_PROV), 6 * RECORD_CHARGE);
 	ck_assert_uint_eq(total_supply(l), supply0);
 
 	/* Records in seq order, each provably in the log of the last header. */
 	ck_assert_int_eq(ledger_lease_usage(l, f.lease, &u, &n), 0);
-	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(n, 6);
 	ck_assert_int_eq(ledger_status(l, &st), 0);
 	ck_assert_int_eq(ledger_header(l, st.height, &h), 0);
-	ck_assert_uint_eq(h.usage_size, 5);
+	ck_assert_uint_eq(h.usage_size, 6);
 	for (size_t i = 0; i < n; i++) {
 		struct tx t;
 
@@ -725,7 +738,7 @@ START_TEST(test_lease_flow_balances)
 		ck_assert_int_eq(ledger_tx(l, s.hash, &bytes, &len, &height, &idx), 0);
 		ck_assert_uint_eq(len, s.len);
 		ck_assert_mem_eq(bytes, s.bytes, len);
-		ck_assert_uint_eq(height, st.height);
+		ck_assert_uint_eq(height, st.height - 1);   /* the close; then the last record */
 		ck_assert_uint_eq(idx, 0);
 		free(bytes);
 		ck_assert_int_eq(ledger_leases(l, &flt, &ls, &n), 0);
@@ -769,7 +782,7 @@ START_TEST(test_escrow_exhaustion)
 		   f.started_ns + f.seq * INTERVAL * SEC);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_STATE);
 	ck_assert_msg(strstr(why, "lease is closed") != NULL, "%s", why);
-	r = produce(l, f.time += SEC);
+	r = produce(l, f.time = f.started_ns + f.seq * INTERVAL * SEC);
 	ck_assert_uint_eq(r.ntx, 1);
 	ck_assert_uint_eq(r.ndropped, 0);
 	ck_assert_int_eq(ledger_lease(l, f.lease, &le), 0);

@@ -277,7 +277,7 @@ START_TEST(test_out_of_range_bodies)
 		t.u.close.reason = (uint8_t)reason;
 		p = signed_bytes(&t, &n);
 		ck_assert_int_eq(tx_decode(&back, p, n),
-				 reason >= 1 && reason <= 5 ? 0 : TALLY_E_RANGE);
+				 reason >= 1 && reason <= CLOSE_REASON_MAX ? 0 : TALLY_E_RANGE);
 		free(p);
 	}
 	make_tx(&t, TX_TRANSFER);

@@ -1,0 +1,45 @@
+/* Unsigned 64-bit counters in JSON (see json_u64.h). */
+#include "lib/json_u64.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+json_t *json_u64(uint64_t v)
+{
+	char s[24];
+
+	if (v <= INT64_MAX)
+		return json_integer((json_int_t)v);
+	snprintf(s, sizeof(s), "%" PRIu64, v);
+	return json_string(s);
+}
+
+int json_u64_get(const json_t *j, uint64_t *v)
+{
+	const char *s;
+	size_t n;
+	uint64_t x = 0;
+
+	if (json_is_integer(j)) {
+		if (json_integer_value(j) < 0)
+			return -1;
+		*v = (uint64_t)json_integer_value(j);
+		return 0;
+	}
+	if (!json_is_string(j))
+		return -1;
+	s = json_string_value(j);
+	n = json_string_length(j);
+	if (n == 0 || n > 20 || strlen(s) != n || (s[0] == '0' && n > 1))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}

@@ -1,0 +1,84 @@
+/* u64 counters in API JSON (lib/json_u64.c): exact on both sides of 2^63,
+ * never a negative number, and a strict reader. */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/json_u64.h"
+
+static char *dump(uint64_t v)
+{
+	json_t *a = json_array();
+
+	json_array_append_new(a, json_u64(v));
+	char *s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+START_TEST(test_written_exactly)
+{
+	static const struct { uint64_t v; const char *text; } cases[] = {
+		{ 0, "[0]" },
+		{ INT64_MAX, "[9223372036854775807]" },
+		{ (uint64_t)INT64_MAX + 1, "[\"9223372036854775808\"]" },
+		/* the cpu_ns that printed -8758884873709551616 */
+		{ 9687859200000000000ull, "[\"9687859200000000000\"]" },
+		{ UINT64_MAX, "[\"18446744073709551615\"]" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = dump(cases[i].v);
+		ck_assert_str_eq(s, cases[i].text);
+		free(s);
+	}
+}
+END_TEST
+
+START_TEST(test_read_back)
+{
+	static const uint64_t values[] = { 0, 1, INT64_MAX, (uint64_t)INT64_MAX + 1, UINT64_MAX };
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		json_t *j = json_u64(values[i]);
+		uint64_t v = 7;
+
+		ck_assert_int_eq(json_u64_get(j, &v), 0);
+		ck_assert_uint_eq(v, values[i]);
+		json_decref(j);
+	}
+}
+END_TEST
+
+START_TEST(test_reader_is_strict)
+{
+	static const char *const bad[] = {
+		"[-1]", "[1.5]", "[\"\"]", "[\"-1\"]", "[\"+1\"]", "[\"01\"]", "[\" 1\"]",
+		"[\"1 \"]", "[\"18446744073709551616\"]", "[\"99999999999999999999\"]",
+		"[\"123456789012345678901\"]", "[\"0x10\"]", "[null]", "[true]", "[\"1\\u00002\"]",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *a = json_loads(bad[i], JSON_ALLOW_NUL, NULL);
+		uint64_t v = 7;
+
+		ck_assert_msg(a != NULL, "%s", bad[i]);
+		ck_assert_msg(json_u64_get(json_array_get(a, 0), &v) == -1, "%s accepted", bad[i]);
+		ck_assert_uint_eq(v, 7);
+		json_decref(a);
+	}
+}
+END_TEST
+
+Suite *json_u64_suite(void)
+{
+	Suite *s = suite_create("json_u64");
+	TCase *tc = tcase_create("exact");
+
+	tcase_add_test(tc, test_written_exactly);
+	tcase_add_test(tc, test_read_back);
+	tcase_add_test(tc, test_reader_is_strict);
+	suite_add_tcase(s, tc);
+	return s;
+}
