@@ -7,6 +7,9 @@
  *   forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB NONCE KEY.pem
  *       a USAGE record (PREV: 64 hex, or 0 for none) signed by KEY.pem, for
  *       the chain id in $TALLY_CHAIN_ID
+ *   forge transfer TO AMOUNT NONCE KEY.pem
+ *       a TRANSFER to any 64 hex, a weak key too, signed by KEY.pem, for the
+ *       chain id in $TALLY_CHAIN_ID
  *
  * Signatures are bound to the chain whose genesis hash (64 hex) is in
  * $TALLY_GENESIS_HASH.
@@ -36,40 +39,31 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-static int forge_usage(int argc, char **argv)
+/* Signs t with KEY.pem for $TALLY_CHAIN_ID and $TALLY_GENESIS_HASH and
+ * prints it as hex; 2 on any failure. */
+static int sign_and_print(struct tx *t, const char *key_path)
 {
-	struct tx t = { .version = TX_VERSION, .kind = TX_USAGE };
-	struct usage_record *u = &t.u.usage;
 	const char *chain = getenv("TALLY_CHAIN_ID"), *gh_hex = getenv("TALLY_GENESIS_HASH");
 	uint8_t gh[HASH_LEN];
 	struct tally_key key;
 	struct enc e;
 
-	if (argc != 11 || !chain || !gh_hex || hex_decode(gh_hex, gh, HASH_LEN) ||
-	    hex_decode(argv[2], u->lease_id, LEASE_ID_LEN) ||
-	    (strcmp(argv[4], "0") && hex_decode(argv[4], u->prev_hash, HASH_LEN))) {
-		fprintf(stderr, "usage: forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB"
-			" NONCE KEY.pem (with TALLY_CHAIN_ID and TALLY_GENESIS_HASH set)\n");
+	if (!chain || !gh_hex || hex_decode(gh_hex, gh, HASH_LEN)) {
+		fprintf(stderr, "forge: set TALLY_CHAIN_ID and TALLY_GENESIS_HASH\n");
 		return 2;
 	}
-	u->seq = strtoull(argv[3], NULL, 10);
-	u->start_ns = strtoull(argv[5], NULL, 10);
-	u->end_ns = strtoull(argv[6], NULL, 10);
-	u->cpu_ns = strtoull(argv[7], NULL, 10);
-	u->mem_mib = (uint32_t)strtoul(argv[8], NULL, 10);
-	u->gpu_source = GPU_SOURCE_NONE;
-	t.nonce = strtoull(argv[9], NULL, 10);
-	snprintf(t.chain_id, sizeof(t.chain_id), "%s", chain);
-	if (key_load_pem(&key, argv[10])) {
-		fprintf(stderr, "forge: cannot load %s\n", argv[10]);
+	snprintf(t->chain_id, sizeof(t->chain_id), "%s", chain);
+	if (key_load_pem(&key, key_path)) {
+		fprintf(stderr, "forge: cannot load %s\n", key_path);
 		return 2;
 	}
-	memcpy(t.signer, key.pub, PUBKEY_LEN);
-	if (tx_sign(&t, &key, gh))
-		return 2;
+	memcpy(t->signer, key.pub, PUBKEY_LEN);
+	int rc = tx_sign(t, &key, gh);
 	key_free(&key);
+	if (rc)
+		return 2;
 	enc_init(&e);
-	tx_encode(&e, &t);
+	tx_encode(&e, t);
 	char *hex = malloc(2 * e.len + 1);
 	if (enc_error(&e) || !hex)
 		return 2;
@@ -80,10 +74,46 @@ static int forge_usage(int argc, char **argv)
 	return 0;
 }
 
+static int forge_transfer(int argc, char **argv)
+{
+	struct tx t = { .version = TX_VERSION, .kind = TX_TRANSFER };
+
+	if (argc != 6 || hex_decode(argv[2], t.u.transfer.to, PUBKEY_LEN)) {
+		fprintf(stderr, "usage: forge transfer TO AMOUNT NONCE KEY.pem\n");
+		return 2;
+	}
+	t.u.transfer.amount = strtoull(argv[3], NULL, 10);
+	t.nonce = strtoull(argv[4], NULL, 10);
+	return sign_and_print(&t, argv[5]);
+}
+
+static int forge_usage(int argc, char **argv)
+{
+	struct tx t = { .version = TX_VERSION, .kind = TX_USAGE };
+	struct usage_record *u = &t.u.usage;
+
+	if (argc != 11 || hex_decode(argv[2], u->lease_id, LEASE_ID_LEN) ||
+	    (strcmp(argv[4], "0") && hex_decode(argv[4], u->prev_hash, HASH_LEN))) {
+		fprintf(stderr, "usage: forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB"
+			" NONCE KEY.pem\n");
+		return 2;
+	}
+	u->seq = strtoull(argv[3], NULL, 10);
+	u->start_ns = strtoull(argv[5], NULL, 10);
+	u->end_ns = strtoull(argv[6], NULL, 10);
+	u->cpu_ns = strtoull(argv[7], NULL, 10);
+	u->mem_mib = (uint32_t)strtoul(argv[8], NULL, 10);
+	u->gpu_source = GPU_SOURCE_NONE;
+	t.nonce = strtoull(argv[9], NULL, 10);
+	return sign_and_print(&t, argv[10]);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "usage"))
 		return forge_usage(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "transfer"))
+		return forge_transfer(argc, argv);
 	struct tx t = { .version = TX_VERSION, .kind = TX_LEASE_OPEN };
 	char why[WHY_MAX] = "";
 	struct tally_key key;
