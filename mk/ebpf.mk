@@ -46,8 +46,7 @@ $(EBPF_GEN)/btf-check/cpumeter.bpf.o: ebpf/cpumeter.bpf.c ebpf/cpumeter.h \
 # objects compile; later changes are tracked by the compiler's .d files.
 $(call obj,$(wildcard daemon/meter/*.c)): | $(EBPF_GEN)/cpumeter.skel.h
 
-METER_SRCS := daemon/meter/cpumeter.c daemon/meter/cgroup.c \
-	      daemon/meter/meter_top.c
+METER_SRCS := $(filter-out daemon/meter/gpu%,$(wildcard daemon/meter/*.c))
 EBPF_TEST_SRCS := $(wildcard tests/ebpf/*.c)
 
 # The test binary links the meter's own objects (not all of libtallyd), so
