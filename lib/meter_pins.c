@@ -125,7 +125,7 @@ static int unlink_pass(const char *dir, DIR *d, bool links,
 			return why_set(why, TALLY_E_IO, "cannot remove %s: %s", path,
 				       strerror(errno));
 		if (r->nremoved < METER_PINS_MAX)
-			snprintf(r->removed[r->nremoved++], sizeof(r->removed[0]), "%.31s",
+			snprintf(r->removed[r->nremoved++], sizeof(r->removed[0]), "%.63s",
 				 de->d_name);
 	}
 	return 0;

@@ -39,7 +39,7 @@ struct meter_pins_removal {
 	bool found;                 /* dir existed */
 	bool dir_removed;
 	size_t nremoved;            /* pins unlinked */
-	char removed[METER_PINS_MAX][32];
+	char removed[METER_PINS_MAX][64];
 	size_t nkept;               /* entries that are not a meter's, left */
 	char kept[METER_PINS_MAX][64];
 };

@@ -35,6 +35,11 @@ check "/metrics shows the running lease and its metered CPU" \
 	bash -c "curl -sf $TALLY_NODE/metrics | grep -q '^tally_leases{state=\"running\"} 1' &&
 		 curl -sf $TALLY_NODE/metrics | awk '/^tally_metered_cpu_seconds_total/ { exit !(\$2 > 0) }'"
 check "tally node top lists the VM" bash -c "$TALLY node top --once | grep -q ${LEASE:0:12}"
+check "the node computes the VM's CPU and wait shares" \
+	bash -c "$TALLY node top --once --json | jq -e '.vms[0].cpu_pct > 0 and .vms[0].run_delay_pct >= 0'"
+check "detaching the meter of a running node is refused, naming it" \
+	bash -c "out=\$($TALLY node meter-detach --config $E2E_DIR/node/tallyd.conf 2>&1);
+		 [ \$? -eq 1 ] && echo \"\$out\" | grep -q 'in use by tallyd' && [ -e $E2E_PIN/link_exit ]"
 
 "$TALLY" lease close "$LEASE" >/dev/null
 check "the lease closes as tenant-closed" wait_for 30 lease_state_is "$LEASE" closed
@@ -53,4 +58,11 @@ SUM=$("$TALLY" usage "$LEASE" --json | jq '[.records[].charge] | add')
 check "the settlement equals the sum of the recomputed record charges" [ "$CHARGED" = "$SUM" ]
 check "the tenant got the rest of the deposit back" \
 	[ "$("$TALLY" account show --json | jq .balance)" -eq $((100000000 - CHARGED)) ]
+
+e2e_stop_node
+check "the stopped node's meter is still pinned (it keeps counting)" [ -e "$E2E_PIN/link_exit" ]
+check "tally node meter-detach takes it away" \
+	bash -c "$TALLY node meter-detach --config $E2E_DIR/node/tallyd.conf --json |
+		 jq -e '.found and .dir_removed and (.removed | index(\"link_exit\"))' &&
+		 [ ! -e $E2E_PIN ]"
 e2e_done
