@@ -44,8 +44,9 @@ static bool is_bpffs(const char *path)
 }
 
 /* The pin directory must sit on a bpf file system. A host without one
- * mounted at /sys/fs/bpf (no systemd to do it) gets it mounted here. */
-static int prepare_pin_dir(const char *pin_dir, bool create, char *why)
+ * mounted at /sys/fs/bpf (no systemd to do it) gets it mounted here.
+ * *made: the directory is new (an open that fails removes it again). */
+static int prepare_pin_dir(const char *pin_dir, bool create, bool *made, char *why)
 {
 	char parent[PATH_MAX], *slash;
 
@@ -62,7 +63,11 @@ static int prepare_pin_dir(const char *pin_dir, bool create, char *why)
 	if (!is_bpffs(parent))
 		return why_set(why, TALLY_E_IO, "%s is not on a bpf file system "
 			       "(mount -t bpf bpf %s)", parent, parent);
-	if (create && mkdir(pin_dir, 0700) < 0 && errno != EEXIST)
+	if (!create)
+		return 0;
+	if (mkdir(pin_dir, 0700) == 0)
+		*made = true;
+	else if (errno != EEXIST)
 		return why_set(why, TALLY_E_IO, "cannot create %s: %s", pin_dir,
 			       strerror(errno));
 	return 0;
@@ -397,7 +402,9 @@ static void held_set(int fd, int value)
 int meter_open(struct meter **out, const struct meter_opts *o, char *why)
 {
 	static const struct meter_opts defaults;
+	char path_buf[PATH_MAX];
 	struct meter *m;
+	bool made = false;
 	int err, i;
 
 	*out = NULL;
@@ -433,7 +440,7 @@ int meter_open(struct meter **out, const struct meter_opts *o, char *why)
 	if (!err)
 		err = check_schedstat(why);
 	if (!err)
-		err = prepare_pin_dir(m->pin_dir, !o->read_only, why);
+		err = prepare_pin_dir(m->pin_dir, !o->read_only, &made, why);
 	if (!err)
 		err = o->read_only ? open_pinned(m, why) : open_loaded(m, o, why);
 	if (err)
@@ -443,7 +450,12 @@ int meter_open(struct meter **out, const struct meter_opts *o, char *why)
 	*out = m;
 	return 0;
 fail:
+	/* A meter this open began from nothing goes again, half-attached
+	 * programs included; one it found pinned is left as it was. */
+	snprintf(path_buf, sizeof(path_buf), "%s", m->pin_dir);
 	meter_close(m);
+	if (made)
+		meter_unpin(path_buf, NULL);
 	return err;
 }
 

@@ -1117,6 +1117,8 @@ START_TEST(clear_errors)
 	printf("no bpf(): %s\n", why);
 	ck_assert_int_eq(err, TALLY_E_STATE);
 	ck_assert_ptr_nonnull(strstr(why, "no bpf() system call"));
+	/* An open that fails leaves no pin directory it made behind. */
+	ck_assert_int_ne(access(pin_dir, F_OK), 0);
 
 	o.cgroup2_root = "/tmp";
 	err = open_in_child(as_is, &o, why);
