@@ -122,9 +122,9 @@ struct meter_sample {
  * that ended a moment ago counts with its last known figures until the
  * kernel has freed it (within an RCU grace period); totals never go down. */
 int meter_vm_read(struct meter *m, const char *vm, struct meter_sample *out);
-/* Phase one: read, and remember the totals as the pending sample seq. It
- * waits (up to 2 s) for the final figures of threads that just ended, so
- * that the last sample of a VM that ended holds all of its usage. */
+/* Phase one: read, and remember the totals as the pending sample seq. For
+ * a VM whose cgroup is gone it waits (up to 2.5 s) for the final figures of
+ * threads that just ended, so that its last sample holds all of its usage. */
 int meter_vm_prepare(struct meter *m, const char *vm, uint64_t seq,
 		     struct meter_sample *out);
 /* Phase two: the pending sample seq becomes the baseline. TALLY_E_NOTFOUND

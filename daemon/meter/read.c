@@ -194,7 +194,12 @@ static int look(struct meter *m, const char *vm, struct vm_view *v,
 			meter_view_free(v);
 			return err;
 		}
-		*pending = c.pending;
+		/* While the top cgroup exists its cpu.stat holds the CPU of
+		 * threads that just ended: what is pending is at most the
+		 * last microseconds of their run delay, which the next
+		 * reading has. Once it is gone, their final figures are the
+		 * VM's last CPU, worth waiting for. */
+		*pending = have ? 0 : c.pending;
 		return 0;
 	}
 	return TALLY_E_STATE;
