@@ -1,11 +1,13 @@
 /* The CPU meter: per-VM CPU time, vCPU run-queue delay and memory.
  *
- * The kernel keeps, for every thread, its CPU time, the time it waited
- * runnable for a CPU and how often it was switched in (/proc/TID/schedstat);
- * the meter sums them over a VM's threads. eBPF programs on two tracepoints
- * that fire once per thread's life (ebpf/cpumeter.bpf.c) keep the final
- * figures of threads that end, which the kernel forgets; nothing of the
- * meter runs when the scheduler switches tasks. The programs and the
+ * The meter bills what the kernel counts: a VM's CPU is its cgroup's
+ * cpu.stat usage, its vCPU run delay the sum over its vCPU threads of the
+ * time each waited runnable for a CPU and how often it was switched in
+ * (/proc/TID/schedstat). eBPF programs on two tracepoints that fire once per
+ * thread's life (ebpf/cpumeter.bpf.c) keep the final figures of threads that
+ * end, which the kernel forgets, so that a VM that ends between two reads
+ * loses nothing; nothing of the meter runs when the scheduler switches
+ * tasks. The programs and the
  * reader's state live under a bpffs pin directory (default
  * /sys/fs/bpf/tally): they keep recording while no daemon runs, and a
  * restarted daemon finds both.

@@ -1,10 +1,15 @@
 /* Reading the meter: a VM's totals now, and the two-phase reads that make
  * each usage record's delta exactly-once across crashes (see cpumeter.h).
  *
- * A VM's totals are its ended threads' shares, folded into its root ledger
- * entry, plus its other threads' shares now (threads.c). The root entry also
- * holds the baseline: the totals of the last committed sample, and those of
- * a prepared one waiting for its commit. */
+ * A VM's CPU is its top cgroup's cpu.stat usage since registration: the
+ * kernel's own count, to the microsecond, of every thread that ran in it,
+ * those that ended included. Each reading also keeps the threads' own sum
+ * (threads.c), read with it; once the cgroup is gone (the VM ended and
+ * libvirt removed it) the CPU is its last reading plus what the threads used
+ * since, from their final figures. Run delay is the threads' sum: their
+ * shares now plus those of ended threads, folded into the root ledger entry.
+ * The root entry also holds the baseline: the totals of the last committed
+ * sample, and those of a prepared one waiting for its commit. */
 #include "daemon/meter/meter_int.h"
 
 #include <bpf/bpf.h>

@@ -2,9 +2,11 @@
  * read of the meter.
  *
  * The kernel keeps each thread's CPU time, run delay and switch-in count
- * (/proc/TID/schedstat): a VM's totals are the sum, over every thread that
- * ran in its cgroups since registration, of its figures now minus its
- * figures when metering of it began. A thread comes from three places:
+ * (/proc/TID/schedstat): the census sums, over every thread that ran in the
+ * VM's cgroups since registration, its figures now minus its figures when
+ * metering of it began. That sum is the VM's run delay; its CPU is the VM's
+ * once the VM's own cgroup, whose cpu.stat read.c prefers, is gone. A thread
+ * comes from three places:
  *   - the cgroup.threads files of the VM's cgroups: the live ones;
  *   - the threads map: the ones this reader has seen, with their baseline
  *     and their last figures;
