@@ -52,6 +52,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "bench/bench_quiet.h"
 #include "bench/bench_util.h"
 #include "contracts/contract.h"
 #include "lib/codec.h"
@@ -900,6 +901,7 @@ int main(int argc, char **argv)
 	struct lease_contract probe;
 	struct signed_tx *usage;
 	struct result serial, concurrent;
+	struct quiet_report quiet;
 	double raw_before, raw_after;
 	int rc, port;
 
@@ -916,6 +918,9 @@ int main(int argc, char **argv)
 		die("cannot initialise libcurl");
 	atexit(cleanup);
 
+	/* The baseline and the node share the machine: say what else runs. */
+	quiet_probe(&quiet, NULL, 0, 0);
+	quiet_print(stdout, "node_bench: ", &quiet);
 	if ((rc = key_generate(&bn.node)) || (rc = key_generate(&bn.tenant)))
 		die("key: %s", tally_strerror(rc));
 	bn.msg_len = usage_payload_len(&bn);

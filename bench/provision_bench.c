@@ -13,6 +13,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "bench/bench_quiet.h"
 #include "daemon/provision/provision.h"
 #include "lib/errors.h"
 
@@ -172,6 +173,7 @@ int main(void)
 	struct prov_config cfg;
 	double prov_ms[ROUNDS], raw_ms[ROUNDS], disk_ms[ROUNDS], prep_ms[ROUNDS];
 	virConnectPtr c = connect_or_start();
+	struct quiet_report quiet;
 	struct prov *p = NULL;
 	int err = 0;
 
@@ -180,6 +182,9 @@ int main(void)
 		return 1;
 	}
 	sweep(c);
+	/* QEMU start times move with the load: say what else runs. */
+	quiet_probe(&quiet, NULL, 0, 0);
+	quiet_print(stdout, "provision: ", &quiet);
 	memset(&img, 0, sizeof(img));
 	strcpy(img.name, "tiny");
 	snprintf(img.kernel, sizeof(img.kernel), "%.1000s/vmlinuz", guest);

@@ -485,87 +485,39 @@ static void on_sigint(int sig)
 	stop = 1;
 }
 
-static uint64_t mono_ns(void)
+/* A share the node computed (% of one host CPU), or "-" while it has
+ * read the VM only once. */
+static void share_text(json_t *vm, const char *key, char out[16])
 {
-	struct timespec ts;
+	json_t *v = json_object_get(vm, key);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (json_is_number(v))
+		snprintf(out, 16, "%.1f", json_number_value(v));
+	else
+		snprintf(out, 16, "-");
 }
 
-/* The previous sample of one VM, for rates. */
-struct sample {
-	char lease[65];
-	uint64_t cpu_ns, run_delay_ns;
-};
-
-static const struct sample *find_sample(const struct sample *s, size_t n, const char *lease)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(s[i].lease, lease))
-			return &s[i];
-	return NULL;
-}
-
-/* One screen: CPU % (of one host CPU) and run delay % from the counters'
- * change since the previous sample; memory as the node reports it. */
-static void show_top(json_t *vms, const struct sample *prev, size_t nprev, uint64_t dt_ns,
-		     bool json)
+/* One screen of the node's answer: CPU and run delay as shares of one host
+ * CPU, as the node computed them (daemon/meter/rate.c); memory. */
+static void show_top(json_t *vms)
 {
 	size_t i;
 	json_t *vm;
 
-	if (!json)
-		printf("%-16s %-24s %5s %8s %8s %10s %10s\n", "LEASE", "DOMAIN", "VCPU",
-		       "CPU%", "DELAY%", "MEM MiB", "PEAK MiB");
+	printf("%-16s %-24s %5s %8s %8s %10s %10s\n", "LEASE", "DOMAIN", "VCPU",
+	       "CPU%", "DELAY%", "MEM MiB", "PEAK MiB");
 	json_array_foreach(vms, i, vm) {
-		const char *lease = jget_str(vm, "lease");
-		const struct sample *p = find_sample(prev, nprev, lease);
-		uint64_t cpu = jget_u64(vm, "cpu_ns"), delay = jget_u64(vm, "run_delay_ns");
-		double cpu_pct = -1, delay_pct = -1;
+		char cpu[16], delay[16];
 
-		if (json_is_number(json_object_get(vm, "cpu_pct")))
-			cpu_pct = json_number_value(json_object_get(vm, "cpu_pct"));
-		else if (p && dt_ns && cpu >= p->cpu_ns)
-			cpu_pct = 100.0 * (double)(cpu - p->cpu_ns) / (double)dt_ns;
-		if (p && dt_ns && delay >= p->run_delay_ns)
-			delay_pct = 100.0 * (double)(delay - p->run_delay_ns) / (double)dt_ns;
-		if (json) {
-			json_object_set_new(vm, "cpu_pct", cpu_pct < 0 ? json_null()
-								    : json_real(cpu_pct));
-			json_object_set_new(vm, "run_delay_pct",
-					    delay_pct < 0 ? json_null() : json_real(delay_pct));
-			continue;
-		}
-		char cbuf[16] = "-", dbuf[16] = "-";
-		if (cpu_pct >= 0)
-			snprintf(cbuf, sizeof(cbuf), "%.1f", cpu_pct);
-		if (delay_pct >= 0)
-			snprintf(dbuf, sizeof(dbuf), "%.1f", delay_pct);
+		share_text(vm, "cpu_pct", cpu);
+		share_text(vm, "run_delay_pct", delay);
 		printf("%-16.16s %-24.24s %5" PRIu64 " %8s %8s %10" PRIu64 " %10" PRIu64 "\n",
-		       lease, jget_str(vm, "domain"), jget_u64(vm, "vcpus"), cbuf, dbuf,
-		       jget_u64(vm, "mem_bytes") >> 20, jget_u64(vm, "mem_peak_bytes") >> 20);
+		       jget_str(vm, "lease"), jget_str(vm, "domain"), jget_u64(vm, "vcpus"),
+		       cpu, delay, jget_u64(vm, "mem_bytes") >> 20,
+		       jget_u64(vm, "mem_peak_bytes") >> 20);
 	}
-	if (!json && json_array_size(vms) == 0)
+	if (json_array_size(vms) == 0)
 		printf("(no VMs)\n");
-}
-
-static size_t keep_samples(json_t *vms, struct sample **out)
-{
-	size_t n = json_array_size(vms), i;
-	struct sample *s = calloc(n ? n : 1, sizeof(*s));
-	json_t *vm;
-
-	if (!s)
-		return 0;
-	json_array_foreach(vms, i, vm) {
-		snprintf(s[i].lease, sizeof(s[i].lease), "%s", jget_str(vm, "lease"));
-		s[i].cpu_ns = jget_u64(vm, "cpu_ns");
-		s[i].run_delay_ns = jget_u64(vm, "run_delay_ns");
-	}
-	free(*out);
-	*out = s;
-	return n;
 }
 
 int cmd_node_top(int argc, char **argv)
@@ -578,15 +530,14 @@ int cmd_node_top(int argc, char **argv)
 	static const char help[] =
 		"usage: tally node top [--once] [--node URL] [--json]\n\n"
 		"The node's VMs from GET /v1/node/vms: CPU use (% of one host CPU), vCPU\n"
-		"run-queue delay (%), memory and peak memory. Refreshes every second until\n"
-		"Ctrl-C; --once prints one screen (sampled over one second).\n\n"
+		"run-queue delay (%), memory and peak memory. The node computes the shares\n"
+		"over its last second or two of readings. Refreshes every second until\n"
+		"Ctrl-C; --once prints one screen (the node's second reading, a second\n"
+		"after the first). With --json, the node's answer as it is.\n\n"
 		COMMON_USAGE;
 	struct common co;
 	struct client cl;
-	struct sample *prev = NULL;
-	size_t nprev = 0;
 	bool once = false, first = true;
-	uint64_t t_prev = 0;
 	int c, rc = EXIT_OK;
 
 	common_init(&co);
@@ -610,7 +561,6 @@ int cmd_node_top(int argc, char **argv)
 	while (!stop) {
 		json_t *j;
 		enum client_rc crc = client_get(&cl, "/v1/node/vms", &j);
-		uint64_t now = mono_ns();
 
 		if (crc) {
 			rc = client_fail(&cl, crc);
@@ -623,24 +573,24 @@ int cmd_node_top(int argc, char **argv)
 			rc = EXIT_USAGE;
 			break;
 		}
-		/* Rates need two samples: --once takes its second one a second later. */
+		/* The node's shares need two of its readings: --once shows its
+		 * second, a second after the first. */
 		if (!(once && first)) {
-			if (!once && !co.json && isatty(STDOUT_FILENO))
-				printf("\033[H\033[2J");
-			show_top(vms, prev, nprev, first ? 0 : now - t_prev, co.json);
-			if (co.json)
+			if (co.json) {
 				print_json(json_incref(j));
+			} else {
+				if (!once && isatty(STDOUT_FILENO))
+					printf("\033[H\033[2J");
+				show_top(vms);
+			}
 			fflush(stdout);
 		}
-		nprev = keep_samples(vms, &prev);
 		json_decref(j);
 		if (once && !first)
 			break;
 		first = false;
-		t_prev = now;
 		sleep(1);
 	}
-	free(prev);
 	client_free(&cl);
 	return rc;
 }

@@ -29,7 +29,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "key", cmd_key, "make or show your key (key new, key show)" },
-	{ "node", cmd_node, "operate a node (node init --dev DIR, node top)" },
+	{ "node", cmd_node, "operate a node (node init --dev DIR, node top, node meter-detach)" },
 	{ "status", cmd_status, "the node's chain, height and offer" },
 	{ "account", cmd_account, "an account's balance and nonce (account show)" },
 	{ "transfer", cmd_transfer, "send funds to another account" },
@@ -485,6 +485,7 @@ int cmd_node(int argc, char **argv)
 	static const struct subcommand subs[] = {
 		{ "init", cmd_node_init, "set up a single-node devnet in a directory" },
 		{ "top", cmd_node_top, "live CPU, run delay and memory of the node's VMs" },
+		{ "meter-detach", cmd_node_meter_detach, "detach and remove a node's pinned CPU meter" },
 		{ NULL, NULL, NULL },
 	};
 	return dispatch("node", subs, argc, argv);

@@ -128,6 +128,7 @@ int cmd_key_new(int argc, char **argv);
 int cmd_key_show(int argc, char **argv);
 int cmd_node_init(int argc, char **argv);
 int cmd_node_top(int argc, char **argv);
+int cmd_node_meter_detach(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_account_show(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);

@@ -78,9 +78,7 @@ struct kept {
 	uint8_t final_reason;            /* ... and it closes for this reason */
 	size_t ngpus;
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
-	/* for the operator view */
-	uint64_t top_cpu_ns, top_at_ns;
-	double cpu_pct;
+	struct meter_rate rate;          /* the operator view's CPU and wait % */
 };
 
 struct keeper {
@@ -813,11 +811,6 @@ int keeper_start(struct keeper **out, struct node *n, char *why)
 		goto err;
 	log_info("CPU meter attached (%s), pinned in %s", meter_attach_kind(k->meter),
 		 n->cfg.pin_dir);
-	/* The meter takes run delay from the kernel's per-thread sched_info,
-	 * which only kernels with CONFIG_SCHED_INFO keep (/proc/PID/schedstat). */
-	if (access("/proc/self/schedstat", R_OK) != 0)
-		log_warn("this kernel keeps no scheduler run delay (no CONFIG_SCHED_INFO): "
-			 "usage records will show run_delay_ns = 0 and no SLA credit");
 	gpu_meter_open(&k->gpu, NULL, note);
 	log_info("%s", note);
 	if ((rc = open_prov(k, why)))
@@ -917,25 +910,24 @@ json_t *keeper_vms_json(struct keeper *k)
 	for (size_t i = 0; i < k->nkept; i++) {
 		struct kept *e = &k->kept[i];
 		struct meter_sample s;
+		struct meter_share sh;
 		struct lease l;
 		if (!e->metered || meter_vm_read(k->meter, e->vm, &s) ||
 		    ledger_lease(k->node->ledger, e->id, &l))
 			continue;
-		if (e->top_at_ns && now > e->top_at_ns && s.total.cpu_ns >= e->top_cpu_ns)
-			e->cpu_pct = 100.0 * (double)(s.total.cpu_ns - e->top_cpu_ns) /
-				     (double)(now - e->top_at_ns);
-		e->top_cpu_ns = s.total.cpu_ns;
-		e->top_at_ns = now;
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I, s:I,"
-						     " s:I, s:I}",
+		bool known = meter_rate_update(&e->rate, &s.total, &sh);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:I, s:o,"
+						     " s:I, s:I, s:I}",
 						     "lease", e->hex, "domain", e->vm, "state",
 						     lease_state_name(l.state),
 						     "vcpus", (json_int_t)l.contract.vm.vcpus,
 						     "memory_mib",
 						     (json_int_t)l.contract.vm.memory_mib,
 						     "cpu_ns", (json_int_t)s.total.cpu_ns,
-						     "cpu_pct", e->cpu_pct,
+						     "cpu_pct", known ? json_real(sh.cpu_pct) : json_null(),
 						     "run_delay_ns", (json_int_t)s.total.run_delay_ns,
+						     "run_delay_pct",
+						     known ? json_real(sh.wait_pct) : json_null(),
 						     "mem_bytes", (json_int_t)s.mem_current_bytes,
 						     "mem_peak_bytes", (json_int_t)s.mem_peak_bytes,
 						     "gpu_ns", (json_int_t)l.gpu_ns));

@@ -34,7 +34,9 @@ void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN]);
  * TALLY_E_NOTFOUND when this node runs no VM for the lease. */
 int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], json_t **out);
 /* The operator view: {"vms": [{"lease", "domain", "vcpus", "cpu_ns", "cpu_pct",
- * "run_delay_ns", "mem_bytes", "mem_peak_bytes", "gpu_ns"}]}. */
+ * "run_delay_ns", "run_delay_pct", "mem_bytes", "mem_peak_bytes", "gpu_ns"}]}.
+ * The two shares (% of one host CPU, daemon/meter/rate.c) are null until the
+ * node has read a VM twice. */
 json_t *keeper_vms_json(struct keeper *k);
 size_t keeper_vm_count(struct keeper *k);
 

@@ -1,36 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
-/* tally's CPU meter, kernel side.
+/* tally's CPU meter, kernel side: what the kernel forgets when a thread ends.
  *
- * CPU time: the scheduler reports every slice of runtime it charges to a task
- * through sched_stat_runtime(task, runtime), in the same place where it
- * charges the task's cgroup (cgroup_account_cputime), so summing `runtime`
- * per cgroup-v2 id of that task reproduces the cgroup's cpu.stat usage_usec
- * to the nanosecond. The task is the argument, not `current`: the scheduler
- * may update a runqueue from another CPU.
+ * The kernel keeps, for every thread, exactly the figures the meter bills:
+ * its CPU time (se.sum_exec_runtime, charged in the same place and by the
+ * same amount as its cgroup's cpu.stat usage) and, with CONFIG_SCHED_INFO,
+ * how long it waited runnable for a CPU and how often it was switched in
+ * (sched_info.run_delay, .pcount): /proc/TID/schedstat. The reader
+ * (daemon/meter/) sums those for a VM's live threads, so nothing runs on the
+ * scheduler's hot path: a context switch on the host costs what it costs
+ * without the meter, for VM threads and every other task alike.
  *
- * Run-queue delay of vCPU threads: the time from becoming runnable (woken,
- * or preempted while still runnable) to being switched in. The kernel keeps
- * exactly this per thread, in sched_info.run_delay (what /proc/TID/schedstat
- * shows), and counts the switch-ins in sched_info.pcount. It adds a wait when
- * the thread is switched in, right after the sched_switch tracepoint; so
- * when a vCPU thread leaves a CPU, its run_delay holds every wait up to its
- * last switch-in, and the growth since it last left a CPU is the wait that
- * ended then. The switch program adds that growth to the VM's counter. It
- * needs no wakeup hook and no clock of its own, and its figure is the
- * kernel's, to the nanosecond: a wait is reported once the thread leaves
- * the CPU again (a thread that ends leaves it one last time).
+ * What is lost is a thread's last figures once it ends and is reaped. These
+ * programs keep them, for threads of metered cgroups only (the ledger map):
+ *   sched_process_exit  the thread starts to exit: its figures so far and
+ *                       when, so that the reader knows to wait for the
+ *                       final ones (and how long it has waited)
+ *   sched_process_free  the thread is gone and can never run again: its
+ *                       final figures (TALLY_EXIT_FINAL)
+ * Both fire once per thread's life, never per context switch. The kernel
+ * frees a task one RCU grace period after its last switch, usually; some
+ * kernels put it off much longer, and then the figures taken at exit are
+ * what the reader has (see daemon/meter/threads.c).
  *
- * A growth is counted only when pcount moved by exactly one since the last
- * look, that is, when no switch-in was missed: a thread seen for the first
- * time (or again after it was not metered) only sets its baseline, except a
- * thread born metered, whose first wait is all its run_delay.
- *
- * Which cgroups are metered: cg_table (see ebpf/cpumeter.h), an array the
- * verifier inlines, so that the common case, a task nobody meters, costs a
- * pointer chase and one compare. The tp_btf programs read fields directly
- * and keep a thread's last look in its own BPF storage; the raw_tp programs
- * (for kernels where tp_btf cannot attach) go through bpf_probe_read_kernel
- * and an LRU hash by thread id. The loader enables one of the two sets. */
+ * The tp_btf programs read fields directly; the raw_tp ones (for kernels
+ * where tp_btf cannot attach) go through bpf_probe_read_kernel. The loader
+ * enables one of the two sets. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -39,57 +33,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TASK_DEAD 0x80
+/* Nanoseconds per clock tick (USER_HZ) of /proc/TID/stat's start time, set
+ * by the loader from sysconf(_SC_CLK_TCK). */
+const volatile __u64 ns_per_tick = 10000000;
 
-/* Per-CPU counters, one entry per slot (see ebpf/cpumeter.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TALLY_MAX_CGROUPS);
-	__type(key, __u32);
-	__type(value, struct tally_counters);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} counters SEC(".maps");
-
-/* Metered cgroups by the low bits of their id (see ebpf/cpumeter.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TALLY_CG_BUCKETS);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cg_table SEC(".maps");
-
-/* Every metered cgroup by id: for those whose cg_table bucket is taken. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TALLY_MAX_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct tally_cg_slot);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cg_index SEC(".maps");
-
-/* A vCPU thread's last look: in its own storage for tp_btf, by thread id
- * for raw_tp (LRU: an entry lost to eviction costs one wait, never a
- * wrong one). */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct tally_thread_seen);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} thread_seen SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TALLY_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct tally_thread_seen);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} tid_seen SEC(".maps");
-
-/* The reader's ledger (see ebpf/cpumeter.h). No program touches it; it is
- * here so that it is created and pinned with the others. */
+/* The metered cgroups (see ebpf/cpumeter.h); the programs only look up. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TALLY_MAX_CGROUPS);
@@ -99,9 +47,30 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ledger SEC(".maps");
 
-/* Before 5.14 the task state field was `long state`. */
-struct task_struct___pre514 {
-	long state;
+/* Ended threads of metered cgroups. Preallocated: the raw_tp programs of
+ * older kernels may not allocate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TALLY_MAX_EXITS);
+	__type(key, struct tally_thread_key);
+	__type(value, struct tally_exit);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exits SEC(".maps");
+
+/* The reader's threads (see ebpf/cpumeter.h). No program touches it; it is
+ * here so that it is created and pinned with the others. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TALLY_MAX_THREADS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tally_thread_key);
+	__type(value, struct tally_thread);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} threads SEC(".maps");
+
+/* Before 5.5 the boot-based start time was `real_start_time`. */
+struct task_struct___pre55 {
+	u64 real_start_time;
 } __attribute__((preserve_access_index));
 
 /* `typed` is a compile-time constant: tp_btf programs get typed, trusted
@@ -114,145 +83,97 @@ static __always_inline __u64 task_cgid(struct task_struct *t, bool typed)
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
-/* The task's slot, when its cgroup is metered. */
-static __always_inline bool task_slot(struct task_struct *t, bool typed,
-				      struct tally_cg_slot *out)
+/* The thread's key, as the reader builds it from /proc/TID/stat. */
+static __always_inline void task_key(struct task_struct *t, bool typed,
+				     struct tally_thread_key *k)
 {
-	__u64 cgid = task_cgid(t, typed), word;
-	__u32 bucket = cgid & TALLY_CG_BUCKET_MASK;
-	struct tally_cg_slot *s;
-	__u64 *w;
+	struct task_struct___pre55 *old = (void *)t;
+	__u64 boot;
 
-	w = bpf_map_lookup_elem(&cg_table, &bucket);
-	if (!w)
-		return false;
-	word = *w;              /* one load: a consistent entry */
-	if (!word)
-		return false;
-	if (tally_cge_is(word, cgid)) {
-		out->slot = tally_cge_slot(word);
-		out->flags = word & TALLY_CGE_VCPU ? TALLY_CG_VCPU : 0;
-		return true;
-	}
-	if (!(word & TALLY_CGE_MORE))
-		return false;
-	s = bpf_map_lookup_elem(&cg_index, &cgid);
-	if (!s)
-		return false;
-	*out = *s;
-	return true;
+	if (bpf_core_field_exists(t->start_boottime))
+		boot = typed ? t->start_boottime : BPF_CORE_READ(t, start_boottime);
+	else
+		boot = typed ? old->real_start_time :
+		       BPF_CORE_READ(old, real_start_time);
+	k->tid = typed ? t->pid : BPF_CORE_READ(t, pid);
+	k->zero = 0;
+	k->start_ticks = boot / ns_per_tick;
 }
 
-static __always_inline long task_state(struct task_struct *t, bool typed)
+static __always_inline void task_sched(struct task_struct *t, bool typed,
+				       struct tally_sched *s)
 {
-	struct task_struct___pre514 *old = (void *)t;
-
-	if (bpf_core_field_exists(t->__state))
-		return typed ? t->__state : BPF_CORE_READ(t, __state);
-	return typed ? old->state : BPF_CORE_READ(old, state);
-}
-
-static __always_inline struct tally_counters *slot_counters(__u32 slot)
-{
-	return bpf_map_lookup_elem(&counters, &slot);
-}
-
-static __always_inline void on_runtime(struct task_struct *t, __u64 runtime,
-				       bool typed)
-{
-	struct tally_cg_slot s;
-	struct tally_counters *c;
-
-	if (!task_slot(t, typed, &s))
-		return;
-	c = slot_counters(s.slot);
-	if (c)
-		c->cpu_ns += runtime;
-}
-
-/* The thread's last look; a new one reads as zeros (a thread never seen,
- * which counts its first wait only if it was born metered). */
-static __always_inline struct tally_thread_seen *thread_last(
-	struct task_struct *t, bool typed, __u32 *tid)
-{
-	struct tally_thread_seen *seen, fresh = {};
-
-	if (typed)
-		return bpf_task_storage_get(&thread_seen, t, 0,
-					    BPF_LOCAL_STORAGE_GET_F_CREATE);
-	*tid = BPF_CORE_READ(t, pid);
-	fresh.start_ns = BPF_CORE_READ(t, start_time);
-	seen = bpf_map_lookup_elem(&tid_seen, tid);
-	if (seen && seen->start_ns == fresh.start_ns)
-		return seen;
-	/* None, or left by an ended thread whose id was reused. */
-	bpf_map_update_elem(&tid_seen, tid, &fresh, BPF_ANY);
-	return bpf_map_lookup_elem(&tid_seen, tid);
-}
-
-/* prev is leaving its CPU: count the wait that ended when it came on. */
-static __always_inline void on_switch(struct task_struct *prev, bool typed)
-{
-	struct tally_thread_seen *seen;
-	struct tally_counters *c;
-	struct tally_cg_slot s;
-	__u64 delay, arrivals;
-	__u32 tid = 0;
-
-	if (!bpf_core_field_exists(prev->sched_info))
-		return;         /* a kernel without CONFIG_SCHED_INFO */
-	if (!task_slot(prev, typed, &s) || !(s.flags & TALLY_CG_VCPU))
-		return;
 	if (typed) {
-		delay = prev->sched_info.run_delay;
-		arrivals = prev->sched_info.pcount;
-	} else {
-		delay = BPF_CORE_READ(prev, sched_info.run_delay);
-		arrivals = BPF_CORE_READ(prev, sched_info.pcount);
-	}
-	seen = thread_last(prev, typed, &tid);
-	if (!seen)
-		return;
-	if (arrivals == seen->pcount + 1 && delay >= seen->run_delay) {
-		c = slot_counters(s.slot);
-		if (c) {
-			c->run_delay_ns += delay - seen->run_delay;
-			c->run_delay_count++;
+		s->cpu_ns = t->se.sum_exec_runtime;
+		if (bpf_core_field_exists(t->sched_info)) {
+			s->run_delay_ns = t->sched_info.run_delay;
+			s->pcount = t->sched_info.pcount;
 		}
+		return;
 	}
-	seen->run_delay = delay;
-	seen->pcount = arrivals;
-	/* Its last switch: free the entry now rather than by eviction. */
-	if (!typed && (task_state(prev, typed) & TASK_DEAD))
-		bpf_map_delete_elem(&tid_seen, &tid);
+	s->cpu_ns = BPF_CORE_READ(t, se.sum_exec_runtime);
+	if (bpf_core_field_exists(t->sched_info)) {
+		s->run_delay_ns = BPF_CORE_READ(t, sched_info.run_delay);
+		s->pcount = BPF_CORE_READ(t, sched_info.pcount);
+	}
 }
 
-SEC("tp_btf/sched_stat_runtime")
-int BPF_PROG(runtime_btf, struct task_struct *t, __u64 runtime)
+/* A thread of a metered cgroup starts to exit. */
+static __always_inline void on_exit(struct task_struct *t, bool typed)
 {
-	on_runtime(t, runtime, true);
+	struct tally_exit e = {};
+	struct tally_thread_key k;
+
+	e.cgid = task_cgid(t, typed);
+	if (!bpf_map_lookup_elem(&ledger, &e.cgid))
+		return;
+	e.exit_ns = bpf_ktime_get_ns();
+	task_key(t, typed, &k);
+	task_sched(t, typed, &e.at);
+	bpf_map_update_elem(&exits, &k, &e, BPF_NOEXIST);
+}
+
+/* A thread is freed: if it ended in a metered cgroup, its figures are final.
+ * The entry is replaced whole, so that a reader sees either version. */
+static __always_inline void on_free(struct task_struct *t, bool typed)
+{
+	struct tally_thread_key k;
+	struct tally_exit *e, fin;
+
+	task_key(t, typed, &k);
+	e = bpf_map_lookup_elem(&exits, &k);
+	if (!e)
+		return;
+	fin = *e;
+	task_sched(t, typed, &fin.at);
+	fin.flags |= TALLY_EXIT_FINAL;
+	bpf_map_update_elem(&exits, &k, &fin, BPF_EXIST);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_btf, struct task_struct *t)
+{
+	on_exit(t, true);
 	return 0;
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(switch_btf, bool preempt, struct task_struct *prev,
-	     struct task_struct *next)
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(free_btf, struct task_struct *t)
 {
-	on_switch(prev, true);
+	on_free(t, true);
 	return 0;
 }
 
-SEC("raw_tp/sched_stat_runtime")
-int BPF_PROG(runtime_raw, struct task_struct *t, __u64 runtime)
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(exit_raw, struct task_struct *t)
 {
-	on_runtime(t, runtime, false);
+	on_exit(t, false);
 	return 0;
 }
 
-SEC("raw_tp/sched_switch")
-int BPF_PROG(switch_raw, bool preempt, struct task_struct *prev,
-	     struct task_struct *next)
+SEC("raw_tp/sched_process_free")
+int BPF_PROG(free_raw, struct task_struct *t)
 {
-	on_switch(prev, false);
+	on_free(t, false);
 	return 0;
 }

@@ -10,7 +10,8 @@
 NODE_BENCH  := $(BUILD)/bench/node_bench
 AUDIT_BENCH := $(BUILD)/bench/audit_bench
 
-$(NODE_BENCH): $(call obj,bench/node_bench.c) $(call obj,bench/bench_util.c) $(LIBTALLYD) $(LIBTALLY)
+$(NODE_BENCH): $(call obj,bench/node_bench.c bench/bench_util.c bench/bench_quiet.c) \
+		$(LIBTALLYD) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -3,6 +3,7 @@
 #
 #   make check-ebpf        integration tests (tests/ebpf/)
 #   make bench-cpumeter    perf bench sched pipe with and without the meter
+#                          (CPUMETER_BENCH_ARGS=--as-baseline: see the bench)
 #   make EBPF_VMLINUX=btf  build the programs against a vmlinux.h dumped from
 #                          this kernel's BTF instead of ebpf/vmlinux/vmlinux.h
 
@@ -46,8 +47,7 @@ $(EBPF_GEN)/btf-check/cpumeter.bpf.o: ebpf/cpumeter.bpf.c ebpf/cpumeter.h \
 # objects compile; later changes are tracked by the compiler's .d files.
 $(call obj,$(wildcard daemon/meter/*.c)): | $(EBPF_GEN)/cpumeter.skel.h
 
-METER_SRCS := daemon/meter/cpumeter.c daemon/meter/cgroup.c \
-	      daemon/meter/meter_top.c
+METER_SRCS := $(filter-out daemon/meter/gpu%,$(wildcard daemon/meter/*.c))
 EBPF_TEST_SRCS := $(wildcard tests/ebpf/*.c)
 
 # The test binary links the meter's own objects (not all of libtallyd), so
@@ -56,8 +56,8 @@ $(BUILD)/tests/ebpf: $(call obj,$(EBPF_TEST_SRCS) $(METER_SRCS)) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
-$(BUILD)/bench/cpumeter_bench: $(call obj,bench/cpumeter_bench.c $(METER_SRCS)) \
-		$(LIBTALLY)
+$(BUILD)/bench/cpumeter_bench: $(call obj,bench/cpumeter_bench.c bench/bench_quiet.c \
+		$(METER_SRCS)) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -70,8 +70,10 @@ check-ebpf: $(BUILD)/tests/ebpf $(EBPF_BTF_CHECK) guest-image
 	@g=$$(scripts/guest-copy.sh $(GUEST_DIR)) && \
 	TALLY_SRCDIR=$(CURDIR) TALLY_GUEST_DIR=$$g $(BUILD)/tests/ebpf; rc=$$?; rm -rf "$$g"; exit $$rc
 
+# CPUMETER_BENCH_ARGS=--as-baseline measures over BPF programs already on
+# the switch path (the bench refuses to, by default).
 bench-cpumeter: $(BUILD)/bench/cpumeter_bench
-	$(BUILD)/bench/cpumeter_bench
+	$(BUILD)/bench/cpumeter_bench $(CPUMETER_BENCH_ARGS)
 
 CHECK_TARGETS += check-ebpf
 BENCH_TARGETS += bench-cpumeter

@@ -21,7 +21,8 @@ $(BUILD)/tests/provision: $(call obj,$(PROV_TESTS)) $(PROV_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
-$(BUILD)/bench/provision_bench: $(call obj,bench/provision_bench.c) $(PROV_OBJS)
+$(BUILD)/bench/provision_bench: $(call obj,bench/provision_bench.c bench/bench_quiet.c \
+		lib/meter_pins.c) $(PROV_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

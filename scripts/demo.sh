@@ -35,7 +35,10 @@ cleanup() {
 		virsh -q -c qemu:///system destroy "$d" >/dev/null 2>&1
 		virsh -q -c qemu:///system undefine "$d" >/dev/null 2>&1
 	done
-	rm -rf "$PIN" "$DIR"
+	# tallyd leaves its meter attached on purpose (it keeps counting across
+	# restarts); the demo is over, so take it away.
+	"$TALLY" node meter-detach --pin-dir "$PIN" || rm -rf "$PIN"
+	rm -rf "$DIR"
 	scripts/libvirt.sh down "$DIR.libvirt"
 	echo "done"
 }

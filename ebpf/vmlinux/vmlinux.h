@@ -36,11 +36,6 @@ enum { false = 0, true = 1 };
 /* From the UAPI (include/uapi/linux/bpf.h): stable values. */
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
-	BPF_MAP_TYPE_ARRAY = 2,
-	BPF_MAP_TYPE_PERCPU_HASH = 5,
-	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
-	BPF_MAP_TYPE_LRU_HASH = 9,
-	BPF_MAP_TYPE_TASK_STORAGE = 29,
 };
 
 enum {
@@ -51,11 +46,6 @@ enum {
 
 enum {
 	BPF_F_NO_PREALLOC = 1,
-	BPF_F_MMAPABLE = 1024,
-};
-
-enum {
-	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
 };
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
@@ -78,11 +68,15 @@ struct sched_info {
 	unsigned long long run_delay;		/* ns spent waiting to run */
 };
 
+struct sched_entity {
+	u64 sum_exec_runtime;			/* ns of CPU */
+};
+
 struct task_struct {
-	unsigned int __state;	/* `long state` before Linux 5.14 */
+	struct sched_entity se;
 	struct sched_info sched_info;
 	pid_t pid;
-	u64 start_time;
+	u64 start_boottime;	/* `real_start_time` before Linux 5.5 */
 	struct css_set *cgroups;
 };
 

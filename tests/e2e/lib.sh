@@ -45,7 +45,8 @@ e2e_cleanup() {
 		virsh -q -c qemu:///system undefine --nvram "$d" >/dev/null 2>&1 ||
 			virsh -q -c qemu:///system undefine "$d" >/dev/null 2>&1
 	done
-	rm -rf "$E2E_PIN"
+	# The node's meter stays attached when tallyd stops: detach it.
+	"$TALLY" node meter-detach --pin-dir "$E2E_PIN" >/dev/null || rm -rf "$E2E_PIN"
 	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
 }
 

@@ -24,9 +24,12 @@ check "every record has CPU time above zero" \
 # The guest burns 50% of its one vCPU (tally.burn=50); TCG adds its own
 # overhead and the first record includes the boot, so allow a wide window
 # over the later records.
-check "CPU use is close to the guest's burn setting (50% of one vCPU)" \
-	jq -e '[.records[1:][]] | (map(.cpu_ns) | add) / (map(.end_ns - .start_ns) | add)
-	       | . > 0.3 and . < 1.0' "$E2E_DIR/usage.json"
+# On a busy host the vCPU gets less than it asks for, and waits the rest:
+# what it ran plus what it waited for a host CPU is what it asked for.
+check "CPU use is close to the guest's burn setting (50% of one vCPU), waits included" \
+	jq -e '[.records[1:][]] | (map(.end_ns - .start_ns) | add) as $t
+	       | (map(.cpu_ns) | add) / $t < 1.0 and
+	         (map(.cpu_ns + .run_delay_ns) | add) / $t > 0.3' "$E2E_DIR/usage.json"
 check "records are contiguous in time" \
 	jq -e '[.records as $r | range(1; $r | length) | $r[.].start_ns == $r[. - 1].end_ns] | all' \
 	"$E2E_DIR/usage.json"
@@ -35,6 +38,11 @@ check "/metrics shows the running lease and its metered CPU" \
 	bash -c "curl -sf $TALLY_NODE/metrics | grep -q '^tally_leases{state=\"running\"} 1' &&
 		 curl -sf $TALLY_NODE/metrics | awk '/^tally_metered_cpu_seconds_total/ { exit !(\$2 > 0) }'"
 check "tally node top lists the VM" bash -c "$TALLY node top --once | grep -q ${LEASE:0:12}"
+check "the node computes the VM's CPU and wait shares" \
+	bash -c "$TALLY node top --once --json | jq -e '.vms[0].cpu_pct > 0 and .vms[0].run_delay_pct >= 0'"
+check "detaching the meter of a running node is refused, naming it" \
+	bash -c "out=\$($TALLY node meter-detach --config $E2E_DIR/node/tallyd.conf 2>&1);
+		 [ \$? -eq 1 ] && echo \"\$out\" | grep -q 'in use by tallyd' && [ -e $E2E_PIN/link_exit ]"
 
 "$TALLY" lease close "$LEASE" >/dev/null
 check "the lease closes as tenant-closed" wait_for 30 lease_state_is "$LEASE" closed
@@ -53,4 +61,11 @@ SUM=$("$TALLY" usage "$LEASE" --json | jq '[.records[].charge] | add')
 check "the settlement equals the sum of the recomputed record charges" [ "$CHARGED" = "$SUM" ]
 check "the tenant got the rest of the deposit back" \
 	[ "$("$TALLY" account show --json | jq .balance)" -eq $((100000000 - CHARGED)) ]
+
+e2e_stop_node
+check "the stopped node's meter is still pinned (it keeps counting)" [ -e "$E2E_PIN/link_exit" ]
+check "tally node meter-detach takes it away" \
+	bash -c "$TALLY node meter-detach --config $E2E_DIR/node/tallyd.conf --json |
+		 jq -e '.found and .dir_removed and (.removed | index(\"link_exit\"))' &&
+		 [ ! -e $E2E_PIN ]"
 e2e_done
