@@ -11,7 +11,7 @@
 # Each area adds its own rules in mk/<area>.mk, so the areas build independently.
 
 CC       ?= cc
-PKGS     := libvirt libbpf libcrypto sqlite3 jansson libmicrohttpd libcurl inih
+PKGS     := libvirt libxml-2.0 libbpf libcrypto sqlite3 jansson libmicrohttpd libcurl inih
 PREFIX   ?= /usr/local
 SAN      ?= 0
 
