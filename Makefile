@@ -5,7 +5,7 @@
 #   make check-unit   fast Check unit tests (SAN=1 for ASan+UBSan)
 #   make bench        benchmarks (each prints a ratio against a same-run baseline)
 #   make kmod         build kmod/tallymeter.ko against KDIR
-#   make demo         lease a VM end to end on a devnet
+#   make demo         lease a VM end to end on a devnet (GUEST=debian-12: with SSH)
 #   make install      install binaries under PREFIX (default /usr/local)
 #
 # Each area adds its own rules in mk/<area>.mk, so the areas build independently.
@@ -114,7 +114,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_TARGETS)
 
 demo: deps
-	@scripts/demo.sh
+	@GUEST=$(GUEST) scripts/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
