@@ -56,13 +56,18 @@ e2e_cleanup() {
 # 127.0.0.1 (a range of this run's own).
 e2e_init() {
 	E2E_NAME=$1
-	E2E_PORT=$2
+	# A port and names of this run's own: other checkouts on the host may run
+	# the same test at the same time.
+	E2E_PORT=$(($2 + 40 * ($$ % 500)))
+	while (exec 3<>"/dev/tcp/127.0.0.1/$E2E_PORT") 2>/dev/null; do
+		E2E_PORT=$((E2E_PORT + 1))
+	done
 	[ "$(id -u)" -eq 0 ] || skip_all "end-to-end tests need root (libvirt, eBPF)"
 	[ -d /sys/fs/bpf ] || skip_all "no BPF file system at /sys/fs/bpf"
 	E2E_DIR=$(mktemp -d "/tmp/tally-e2e-$E2E_NAME.XXXXXX")
 	# QEMU runs as libvirt-qemu and must reach the VM files below it.
 	chmod 0755 "$E2E_DIR"
-	E2E_PREFIX="tally-e2e-$E2E_NAME-"
+	E2E_PREFIX="tally-e2e-$E2E_NAME-$$-"
 	E2E_PIN="/sys/fs/bpf/tally-e2e-$E2E_NAME-$$"
 	trap e2e_cleanup EXIT
 	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null
