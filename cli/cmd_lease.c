@@ -530,6 +530,15 @@ static void print_lease(const struct lease *l, const char *id)
 	printf("\ntenant      %s\nprovider    %s\n", t, p);
 	printf("vm          %u vCPU, %u MiB, %u GiB disk, %u GPU, image %s\n", c->vm.vcpus,
 	       c->vm.memory_mib, c->vm.disk_gib, c->vm.gpus, c->vm.image);
+	if (c->vm.hostname[0])
+		printf("hostname    %s\n", c->vm.hostname);
+	if (c->vm.ssh_key[0]) {
+		const char *comment = strchr(c->vm.ssh_key, ' ');
+
+		comment = comment ? strchr(comment + 1, ' ') : NULL;
+		printf("ssh key     %.*s%s%s\n", (int)strcspn(c->vm.ssh_key, " "), c->vm.ssh_key,
+		       comment ? "," : "", comment ? comment : "");
+	}
 	printf("term        %" PRIu64 " s, metered every %u s\n", c->duration_s, c->interval_s);
 	printf("opened      block %" PRIu64 "\n", l->opened_height);
 	if (l->started_ns)
