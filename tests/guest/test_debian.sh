@@ -4,7 +4,7 @@
 # its own hostname, reached with `tally lease ssh` through the port the node
 # forwards on 127.0.0.1. Two boots in all, side by side.
 . "$(dirname "$0")/../e2e/lib.sh"
-BOOT_LIMIT_S=${TALLY_GUEST_BOOT_LIMIT_S:-600}   # TCG on a shared 2-core host
+BOOT_LIMIT_S=${TALLY_GUEST_BOOT_LIMIT_S:-900}   # TCG, two guests, a shared busy 2-core host
 E2E_DEBIAN=1 e2e_init debian 7731
 e2e_start_node
 SSHDIR="$E2E_DIR/ssh"

@@ -8,6 +8,7 @@
 
 #include "contracts/contract.h"
 #include "lib/errors.h"
+#include "lib/tx.h"
 
 #define CHAIN "tally-devnet"
 #define NOW 1700000000ull          /* before the examples' expiry (2030) */
@@ -799,6 +800,27 @@ START_TEST(guest_access_encoding)
 	buf[at + 5] = (SSH_KEY_MAX + 1) >> 8;
 	ck_assert_int_eq(contract_decode(&back, buf, n), TALLY_E_TOOLONG);
 	free(buf);
+
+	/* The largest contract still fits one transaction. */
+	{
+		struct tx t = { .version = TX_VERSION, .kind = TX_LEASE_OPEN };
+		struct tx tback;
+		struct enc e;
+
+		make_contract(&t.u.open);
+		memset(t.u.open.chain_id, 'c', CHAIN_ID_MAX);
+		memset(t.u.open.vm.image, 'i', IMAGE_NAME_MAX);
+		memset(t.u.open.vm.hostname, 'h', HOSTNAME_MAX);
+		memset(t.u.open.vm.ssh_key, 'k', SSH_KEY_MAX);
+		memcpy(t.chain_id, t.u.open.chain_id, sizeof(t.chain_id));
+		enc_init(&e);
+		tx_encode(&e, &t);
+		ck_assert_int_eq(enc_error(&e), 0);
+		ck_assert_uint_le(e.len, TX_MAX_SIZE);
+		ck_assert_int_eq(tx_decode(&tback, e.buf, e.len), 0);
+		ck_assert_str_eq(tback.u.open.vm.ssh_key, t.u.open.vm.ssh_key);
+		enc_free(&e);
+	}
 
 	/* Absent from JSON, they are empty; a NUL inside is refused (by jansson). */
 	ck_assert_int_eq(contract_from_json(&back, "{\"version\":2}", why), TALLY_E_INVALID);
