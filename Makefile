@@ -5,13 +5,13 @@
 #   make check-unit   fast Check unit tests (SAN=1 for ASan+UBSan)
 #   make bench        benchmarks (each prints a ratio against a same-run baseline)
 #   make kmod         build kmod/tallymeter.ko against KDIR
-#   make demo         lease a VM end to end on a devnet
+#   make demo         lease a VM end to end on a devnet (GUEST=debian-12: with SSH)
 #   make install      install binaries under PREFIX (default /usr/local)
 #
 # Each area adds its own rules in mk/<area>.mk, so the areas build independently.
 
 CC       ?= cc
-PKGS     := libvirt libbpf libcrypto sqlite3 jansson libmicrohttpd libcurl inih
+PKGS     := libvirt libxml-2.0 libbpf libcrypto sqlite3 jansson libmicrohttpd libcurl inih
 PREFIX   ?= /usr/local
 SAN      ?= 0
 
@@ -129,7 +129,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_TARGETS)
 
 demo: deps
-	@scripts/demo.sh
+	@GUEST=$(GUEST) scripts/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

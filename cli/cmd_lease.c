@@ -5,6 +5,7 @@
  * contracts/ exactly as the node will, signs it as a LEASE_OPEN and submits
  * it. The lease id is the hash of that transaction. */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,8 @@ int resolve_lease_id(struct client *c, const char *arg, char out[65])
 struct create_flags {
 	const char *file;
 	json_t *vm, *top;                 /* flag values, merged last */
+	const char *ssh_key_file;         /* --ssh-key; NULL: the default, if any */
+	bool no_ssh_key;                  /* --no-ssh-key */
 	bool deposit_given;
 	bool wait;
 	uint64_t timeout_s;
@@ -125,6 +128,61 @@ static json_t *contract_defaults(struct client *c, const struct tally_key *k)
 	return d;
 }
 
+/* The first line of an OpenSSH public key file, without its line end. A
+ * file with more than one key is refused: the contract holds one. */
+static int read_ssh_key(const char *path, json_t *vm)
+{
+	char line[SSH_KEY_MAX + 2], rest[64];
+	FILE *fp = fopen(path, "re");
+	size_t n;
+
+	if (!fp) {
+		err("--ssh-key %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (!fgets(line, sizeof(line), fp))
+		line[0] = '\0';
+	n = strcspn(line, "\r\n");
+	if (n == strlen(line) && !feof(fp)) {
+		fclose(fp);
+		err("%s: the key is longer than %d bytes", path, SSH_KEY_MAX);
+		return EXIT_USAGE;
+	}
+	line[n] = '\0';
+	while (fgets(rest, sizeof(rest), fp))
+		if (rest[strspn(rest, " \t\r\n")]) {
+			fclose(fp);
+			err("%s holds more than one line; a lease takes one public key", path);
+			return EXIT_USAGE;
+		}
+	fclose(fp);
+	if (!line[0]) {
+		err("%s is empty", path);
+		return EXIT_USAGE;
+	}
+	json_object_set_new(vm, "ssh_key", json_string(line));
+	return EXIT_OK;
+}
+
+/* --ssh-key FILE, or ~/.ssh/id_ed25519.pub when it exists and neither a
+ * flag nor the contract file says otherwise. */
+static int add_ssh_key(struct create_flags *f, const json_t *user_vm)
+{
+	char def[4096];
+	const char *home = getenv("HOME");
+
+	if (f->no_ssh_key) {
+		json_object_set_new(f->vm, "ssh_key", json_string(""));
+		return EXIT_OK;
+	}
+	if (f->ssh_key_file)
+		return read_ssh_key(f->ssh_key_file, f->vm);
+	if (json_object_get(user_vm, "ssh_key") || !home || !*home)
+		return EXIT_OK;
+	snprintf(def, sizeof(def), "%s/.ssh/id_ed25519.pub", home);
+	return access(def, R_OK) == 0 ? read_ssh_key(def, f->vm) : EXIT_OK;
+}
+
 static int build_contract(struct client *cl, const struct tally_key *k,
 			  struct create_flags *f, struct lease_contract *c)
 {
@@ -145,8 +203,15 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 			return EXIT_USAGE;
 		}
 		deposit_in_file = json_object_get(user, "deposit") != NULL;
+		rc = add_ssh_key(f, json_object_get(user, "vm"));
 		merge(d, user);
 		json_decref(user);
+	} else {
+		rc = add_ssh_key(f, NULL);
+	}
+	if (rc) {
+		json_decref(d);
+		return rc;
 	}
 	merge(d, f->top);
 	json_object_update(json_object_get(d, "vm"), f->vm);
@@ -256,6 +321,9 @@ static int create_opt(struct create_flags *f, int c, const char *arg)
 	case 'd': return flag_uint(f->vm, "disk_gib", arg, "--disk", UINT32_MAX);
 	case 'g': return flag_uint(f->vm, "gpus", arg, "--gpus", UINT32_MAX);
 	case 'i': json_object_set_new(f->vm, "image", json_string(arg)); return EXIT_OK;
+	case 'H': json_object_set_new(f->vm, "hostname", json_string(arg)); return EXIT_OK;
+	case 'K': f->ssh_key_file = arg; return EXIT_OK;
+	case 'N': f->no_ssh_key = true; return EXIT_OK;
 	case 'D': return flag_uint(f->top, "duration_s", arg, "--duration", INT64_MAX);
 	case 'p':
 		f->deposit_given = true;
@@ -283,6 +351,9 @@ int cmd_lease_create(int argc, char **argv)
 		{ "disk", required_argument, NULL, 'd' },
 		{ "gpus", required_argument, NULL, 'g' },
 		{ "image", required_argument, NULL, 'i' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "ssh-key", required_argument, NULL, 'K' },
+		{ "no-ssh-key", no_argument, NULL, 'N' },
 		{ "duration", required_argument, NULL, 'D' },
 		{ "deposit", required_argument, NULL, 'p' },
 		{ "interval", required_argument, NULL, 'I' },
@@ -293,7 +364,8 @@ int cmd_lease_create(int argc, char **argv)
 	};
 	static const char help[] =
 		"usage: tally lease create [CONTRACT.json] [--vcpus N] [--memory MIB] [--disk GIB]\n"
-		"                          [--gpus N] [--image NAME] [--duration S] [--deposit N]\n"
+		"                          [--gpus N] [--image NAME] [--hostname NAME]\n"
+		"                          [--ssh-key FILE | --no-ssh-key] [--duration S] [--deposit N]\n"
 		"                          [--interval S] [--provider PUBKEY] [--wait [--timeout S]]\n\n"
 		"Signs a lease contract with your key and submits it as a LEASE_OPEN; prints\n"
 		"the lease id. The contract comes from CONTRACT.json (contracts/examples/),\n"
@@ -301,9 +373,16 @@ int cmd_lease_create(int argc, char **argv)
 		"chain id, provider (the node), nonce (your account's), prices and interval\n"
 		"(the node's offer), expiry (now + 600 s); VM defaults are 1 vCPU, 512 MiB,\n"
 		"1 GiB, no GPU, image 'tiny', 3600 s; the default deposit is the most the\n"
-		"whole term can cost. The contract is validated locally first: an invalid\n"
-		"one is refused with the reason (exit 1).\n\n"
+		"whole term can cost; the SSH key is ~/.ssh/id_ed25519.pub when it exists.\n"
+		"The contract is validated locally first: an invalid one is refused with\n"
+		"the reason (exit 1).\n\n"
 		"  --vcpus N, --memory MIB, --disk GIB, --gpus N, --image NAME   the VM\n"
+		"  --hostname NAME  the guest's hostname: a-z, 0-9 and inner '-', at most 63\n"
+		"                   (default: the node names it)\n"
+		"  --ssh-key FILE   the OpenSSH public key (one line) cloud-init installs for\n"
+		"                   the image's login user (tally lease ssh); it is public,\n"
+		"                   on the chain with the contract\n"
+		"  --no-ssh-key     no key, not even the default\n"
 		"  --duration S     the lease term in seconds\n"
 		"  --deposit N      micro-units moved to escrow\n"
 		"  --interval S     metering interval\n"
@@ -474,6 +553,15 @@ static void print_lease(const struct lease *l, const char *id)
 	printf("\ntenant      %s\nprovider    %s\n", t, p);
 	printf("vm          %u vCPU, %u MiB, %u GiB disk, %u GPU, image %s\n", c->vm.vcpus,
 	       c->vm.memory_mib, c->vm.disk_gib, c->vm.gpus, c->vm.image);
+	if (c->vm.hostname[0])
+		printf("hostname    %s\n", c->vm.hostname);
+	if (c->vm.ssh_key[0]) {
+		const char *comment = strchr(c->vm.ssh_key, ' ');
+
+		comment = comment ? strchr(comment + 1, ' ') : NULL;
+		printf("ssh key     %.*s%s%s\n", (int)strcspn(c->vm.ssh_key, " "), c->vm.ssh_key,
+		       comment ? "," : "", comment ? comment : "");
+	}
 	printf("term        %" PRIu64 " s, metered every %u s\n", c->duration_s, c->interval_s);
 	printf("opened      block %" PRIu64 "\n", l->opened_height);
 	if (l->started_ns)
@@ -579,18 +667,31 @@ int cmd_lease_close(int argc, char **argv)
 	return EXIT_OK;
 }
 
+int fetch_lease_private(struct client *cl, const struct tally_key *k, const char *id,
+			json_t **out)
+{
+	struct chain_ref chain;
+	char path[128];
+	int rc = fetch_chain(cl, &chain);
+
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "/v1/leases/%s/private", id);
+	enum client_rc crc = client_get_signed(cl, path, k, chain.genesis, out);
+	return crc ? client_fail(cl, crc) : EXIT_OK;
+}
+
 int cmd_lease_console(int argc, char **argv)
 {
 	static const char help[] =
 		"usage: tally lease console ID [--key FILE] [--node URL] [--json]\n\n"
-		"Prints your VM's private details: its domain, network address and the tail\n"
-		"of its serial console. The request is signed with your key; only the\n"
-		"lease's tenant may read them.\n\n" COMMON_USAGE;
+		"Prints your VM's private details: its domain, hostname, network address,\n"
+		"SSH host and port, and the tail of its serial console. The request is\n"
+		"signed with your key; only the lease's tenant may read them.\n\n" COMMON_USAGE;
 	struct common co;
 	struct client cl;
 	struct tally_key k;
-	char id[65], path[128];
-	struct chain_ref chain;
+	char id[65];
 	json_t *j = NULL;
 	int rc;
 
@@ -603,22 +704,22 @@ int cmd_lease_console(int argc, char **argv)
 		return EXIT_USAGE;
 	rc = resolve_lease_id(&cl, argv[optind], id);
 	if (!rc)
-		rc = fetch_chain(&cl, &chain);
-	if (!rc) {
-		snprintf(path, sizeof(path), "/v1/leases/%s/private", id);
-		enum client_rc crc = client_get_signed(&cl, path, &k, chain.genesis, &j);
-		if (crc)
-			rc = client_fail(&cl, crc);
-	}
+		rc = fetch_lease_private(&cl, &k, id, &j);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)
 		return rc;
 	if (co.json)
 		return print_json(j);
-	printf("domain   %s\nnetwork  %s\naddress  %s\nrunning  %s\n--- console (tail)\n%s",
-	       jget_str(j, "domain"), jget_str(j, "network"), jget_str(j, "address"),
-	       json_is_true(json_object_get(j, "running")) ? "yes" : "no", jget_str(j, "console"));
+	printf("domain   %s\nhostname %s\nnetwork  %s\naddress  %s\nrunning  %s\n",
+	       jget_str(j, "domain"), jget_str(j, "hostname"), jget_str(j, "network"),
+	       jget_str(j, "address"),
+	       json_is_true(json_object_get(j, "running")) ? "yes" : "no");
+	const json_t *ssh = json_object_get(j, "ssh");
+	if (json_is_object(ssh))
+		printf("ssh      %s@%s port %" PRIu64 " (tally lease ssh %.16s)\n",
+		       jget_str(ssh, "user"), jget_str(ssh, "host"), jget_u64(ssh, "port"), id);
+	printf("--- console (tail)\n%s", jget_str(j, "console"));
 	json_decref(j);
 	return EXIT_OK;
 }

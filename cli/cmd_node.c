@@ -163,6 +163,14 @@ static char *genesis_text(const struct init_opts *o, const struct tally_key *nod
 	return text;
 }
 
+static bool has_file(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, R_OK) == 0;
+}
+
 static char *conf_text(const struct init_opts *o, const char *dir)
 {
 	char *text = NULL;
@@ -187,13 +195,21 @@ static char *conf_text(const struct init_opts *o, const char *dir)
 		"network = %s\n"
 		"state_dir = %s/vms\n"
 		"overcommit_cpu = 2.0\n"
-		"overcommit_mem = 1.0\n"
+		"overcommit_mem = 1.0\n",
+		dir, dir, dir, o->listen, o->interval_s, o->domain_type, o->network, dir);
+	if (!strcmp(o->network, "user"))
+		fprintf(f,
+			"# the guests' SSH ports, on loopback; guests cannot connect out\n"
+			"forward_address = 127.0.0.1\n"
+			"forward_ports = 22000-22099\n"
+			"guest_outbound = no\n");
+	fprintf(f,
 		"\n[prices]\n"
 		"vcpu_second = 20\n"
 		"mem_gib_second = 5\n"
-		"gpu_second = 1000\n",
-		dir, dir, dir, o->listen, o->interval_s, o->domain_type, o->network, dir);
-	if (o->image_dir)
+		"gpu_second = 1000\n");
+	if (o->image_dir && has_file(o->image_dir, "vmlinuz") &&
+	    has_file(o->image_dir, "initrd.img"))
 		fprintf(f,
 			"\n[image.tiny]\n"
 			"kernel = %s/vmlinuz\n"
@@ -203,6 +219,21 @@ static char *conf_text(const struct init_opts *o, const char *dir)
 			o->image_dir, o->image_dir);
 	if (o->tls)
 		fprintf(f, "\n[api]\ntls_cert = %s/tls.crt\ntls_key = %s/tls.key\n", dir, dir);
+	/* The Debian cloud guest (make guest-debian), whenever it was built. */
+	if (o->image_dir && has_file(o->image_dir, "debian-12.qcow2") &&
+	    has_file(o->image_dir, "debian-12.vmlinuz") &&
+	    has_file(o->image_dir, "debian-12.initrd.img"))
+		fprintf(f,
+			"\n[image.debian-12]\n"
+			"path = %s/debian-12.qcow2\n"
+			"format = qcow2\n"
+			"kernel = %s/debian-12.vmlinuz\n"
+			"initrd = %s/debian-12.initrd.img\n"
+			"cmdline = root=/dev/vda rw console=ttyS0\n"
+			"min_memory_mib = 384\n"
+			"cloud_init = yes\n"
+			"ssh_user = debian\n",
+			o->image_dir, o->image_dir, o->image_dir);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -394,8 +425,11 @@ int cmd_node_init(int argc, char **argv)
 		"  --listen ADDR        API address (default 127.0.0.1:7654)\n"
 		"  --interval S         metering interval in seconds (default 60)\n"
 		"  --domain-type T      libvirt domain type: kvm (default) or qemu (TCG)\n"
-		"  --network N          VM network: nat (default), user or none\n"
-		"  --image-dir DIR      catalogue the 'tiny' kernel+initrd image found in DIR\n"
+		"  --network N          VM network: nat (default), user or none; user forwards\n"
+		"                       ports 22000-22099 on 127.0.0.1 to the guests' SSH\n"
+		"  --image-dir DIR      catalogue the images found in DIR: 'tiny' (vmlinuz and\n"
+		"                       initrd.img, make guest-image) and 'debian-12'\n"
+		"                       (debian-12.qcow2, .vmlinuz, .initrd.img, make guest-debian)\n"
 		"  --tls                serve the API over HTTPS with a self-signed certificate\n"
 		"                       for the listen address (clients: --cacert DIR/tls.crt)\n\n"
 		COMMON_USAGE;

@@ -33,7 +33,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "the node's chain, height and offer" },
 	{ "account", cmd_account, "an account's balance and nonce (account show)" },
 	{ "transfer", cmd_transfer, "send funds to another account" },
-	{ "lease", cmd_lease, "lease VMs (lease create, list, show, close, console)" },
+	{ "lease", cmd_lease, "lease VMs (lease create, list, show, close, console, ssh)" },
 	{ "usage", cmd_usage, "a lease's metered usage and charges" },
 	{ "audit", cmd_audit, "verify a lease's usage and bill from the chain" },
 	{ "chain", cmd_chain, "export or verify the whole chain (chain export, verify)" },
@@ -508,6 +508,7 @@ int cmd_lease(int argc, char **argv)
 		{ "show", cmd_lease_show, "one lease: state, contract, money" },
 		{ "close", cmd_lease_close, "close your lease; the escrow left comes back" },
 		{ "console", cmd_lease_console, "your VM's console and address (signed request)" },
+		{ "ssh", cmd_lease_ssh, "log in to your VM with ssh (its host key checked)" },
 		{ NULL, NULL, NULL },
 	};
 	return dispatch("lease", subs, argc, argv);

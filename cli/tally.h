@@ -137,6 +137,7 @@ int cmd_lease_list(int argc, char **argv);
 int cmd_lease_show(int argc, char **argv);
 int cmd_lease_close(int argc, char **argv);
 int cmd_lease_console(int argc, char **argv);
+int cmd_lease_ssh(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_chain_export(int argc, char **argv);
@@ -152,6 +153,11 @@ int cmd_chain(int argc, char **argv);
 /* A lease id from the command line: 64 hex, or a unique prefix of at least
  * 8 hex characters looked up in GET /v1/leases. Writes 64 hex into out. */
 int resolve_lease_id(struct client *c, const char *arg, char out[65]);
+
+/* The lease's private details (GET /v1/leases/{id}/private, signed with k):
+ * an exit code, with the message printed, on failure. */
+int fetch_lease_private(struct client *c, const struct tally_key *k, const char *id,
+			json_t **out);
 
 /* Shared by lease show, usage and audit: a lease from the node's JSON. */
 struct lease;

@@ -4,9 +4,9 @@
  * "fixed32" is 32 raw bytes with no length prefix, and "str" is a u32
  * little-endian byte count followed by that many bytes (no terminating NUL).
  *
- * Lease contract (version 1), in this order:
+ * Lease contract (version 2), in this order:
  *
- *   u8      version          = 1; any other value: TALLY_E_VERSION
+ *   u8      version          = 2; any other value: TALLY_E_VERSION
  *   str     chain_id         1..48 bytes of [a-z0-9._-]
  *   fixed32 tenant           Ed25519 public key
  *   fixed32 provider         Ed25519 public key
@@ -17,6 +17,8 @@
  *   u32     disk_gib
  *   u32     gpus
  *   str     image            1..64 bytes of [a-z0-9._-]
+ *   str     hostname         0..63 bytes (rules: hostname_check)
+ *   str     ssh_key          0..2048 bytes (rules: ssh_key_check)
  *   u64     duration_s
  *   u64     deposit          micro-units
  *   u32     interval_s
@@ -27,14 +29,17 @@
  *   u32     credit_ppm       0..1000000
  *
  * That is 1 + (4 + len(chain_id)) + 32 + 32 + 8 + 8 + 4*4 + (4 + len(image))
- * + 8 + 8 + 4 + 3*8 + 4 + 4 = 157 + len(chain_id) + len(image) bytes.
+ * + (4 + len(hostname)) + (4 + len(ssh_key)) + 8 + 8 + 4 + 3*8 + 4 + 4
+ * = 165 + len(chain_id) + len(image) + len(hostname) + len(ssh_key) bytes.
  *
- * Decoding is strict. A chain id or image longer than its maximum is
- * TALLY_E_TOOLONG; empty, or holding a byte outside [a-z0-9._-], is
- * TALLY_E_ENCODING; a ppm above 1000000 is TALLY_E_RANGE; bytes after the
- * contract are TALLY_E_TRAILING and a short input TALLY_E_TRUNCATED. The other
- * fields take any value here: whether they make sense is contract_validate's
- * question, which needs the chain id and the time.
+ * Decoding is strict. A chain id, image, hostname or SSH key longer than its
+ * maximum is TALLY_E_TOOLONG; a chain id or image that is empty or holds a
+ * byte outside [a-z0-9._-] is TALLY_E_ENCODING, and so is a NUL byte in any
+ * string; a ppm above 1000000 is TALLY_E_RANGE; bytes after the contract are
+ * TALLY_E_TRAILING and a short input TALLY_E_TRUNCATED. The other fields take
+ * any value here: whether they make sense (the hostname's and the key's
+ * alphabets too, so that a refusal can say what is wrong) is
+ * contract_validate's question, which needs the chain id and the time.
  *
  * Usage record (no version byte of its own: it travels inside a versioned
  * USAGE transaction), 125 bytes:
@@ -90,6 +95,8 @@ void contract_encode_to(struct enc *e, const struct lease_contract *c)
 	enc_u32(e, c->vm.disk_gib);
 	enc_u32(e, c->vm.gpus);
 	enc_str(e, c->vm.image);
+	enc_str(e, c->vm.hostname);
+	enc_str(e, c->vm.ssh_key);
 	enc_u64(e, c->duration_s);
 	enc_u64(e, c->deposit);
 	enc_u32(e, c->interval_s);
@@ -129,6 +136,8 @@ void contract_decode_from(struct dec *d, struct lease_contract *c)
 	dec_str(d, c->vm.image, IMAGE_NAME_MAX);
 	if (!dec_error(d) && image_name_valid(c->vm.image) != 0)
 		dec_fail(d, TALLY_E_ENCODING);
+	dec_str(d, c->vm.hostname, HOSTNAME_MAX);
+	dec_str(d, c->vm.ssh_key, SSH_KEY_MAX);
 	c->duration_s = dec_u64(d);
 	c->deposit = dec_u64(d);
 	c->interval_s = dec_u32(d);

@@ -16,8 +16,10 @@
 #include "lib/crypto.h"
 #include "lib/errors.h"
 
-#define CONTRACT_VERSION 1
+#define CONTRACT_VERSION 2   /* 2 added the guest's hostname and SSH key */
 #define IMAGE_NAME_MAX 64     /* [a-z0-9._-], 1..64 bytes */
+#define HOSTNAME_MAX 63       /* an RFC 1123 label: [a-z0-9-], 0..63 bytes */
+#define SSH_KEY_MAX 2048      /* one OpenSSH public key line, 0..2048 bytes */
 #define LEASE_ID_LEN HASH_LEN
 
 /* Limits that contract_validate enforces (see contracts/validate.c). Beyond
@@ -41,12 +43,32 @@
  * bad length, TALLY_E_ENCODING for a bad character. */
 int image_name_valid(const char *image);
 
+/* What reaches the guest (contracts/access.c). Both fields end up in the
+ * cloud-init seed and the domain's metadata, so they are held to alphabets
+ * that need no quoting in YAML or XML. Each returns 0, or TALLY_E_CONTRACT
+ * with a sentence for the user in why[WHY_MAX] (may be NULL).
+ *
+ * hostname: empty (the node names the guest), or 1..63 bytes of [a-z0-9-]
+ * that neither start nor end with '-' (one RFC 1123 label, lowercase so
+ * that one name has one spelling). */
+int hostname_check(const char *hostname, char *why);
+/* ssh_key: empty (no key), or one OpenSSH public key line
+ * "TYPE BASE64 [COMMENT]" of at most SSH_KEY_MAX bytes: TYPE one of
+ * ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521,
+ * sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com; BASE64 a
+ * canonical base64 key blob that names the same TYPE and consists of
+ * whole SSH strings (RFC 4253 section 6.6); COMMENT of [A-Za-z0-9 ._@+=:,/-].
+ * No options, quotes, backslashes, newlines or control bytes. */
+int ssh_key_check(const char *ssh_key, char *why);
+
 struct vm_spec {
 	uint32_t vcpus;
 	uint32_t memory_mib;
 	uint32_t disk_gib;
 	uint32_t gpus;
 	char image[IMAGE_NAME_MAX + 1];
+	char hostname[HOSTNAME_MAX + 1];  /* "": the node names the guest */
+	char ssh_key[SSH_KEY_MAX + 1];    /* "": no key is installed */
 };
 
 /* Micro-units per unit-second. */

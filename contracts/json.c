@@ -3,12 +3,14 @@
  *
  *   { "version": 1, "chain_id": "...", "tenant": "<64 hex>", "provider": "<64 hex>",
  *     "nonce": N, "expiry": N,
- *     "vm": { "vcpus": N, "memory_mib": N, "disk_gib": N, "gpus": N, "image": "..." },
+ *     "vm": { "vcpus": N, "memory_mib": N, "disk_gib": N, "gpus": N, "image": "...",
+ *             "hostname": "...", "ssh_key": "..." },
  *     "duration_s": N, "deposit": N, "interval_s": N,
  *     "prices": { "vcpu_second": N, "mem_gib_second": N, "gpu_second": N },
  *     "sla": { "max_delay_ppm": N, "credit_ppm": N } }
  *
- * Parsing is strict: every field is required, unknown and duplicate keys are
+ * Parsing is strict: every field is required except vm.hostname and
+ * vm.ssh_key (left out, they are empty), unknown and duplicate keys are
  * errors, numbers are JSON integers (no fraction, no exponent) within the
  * field's range and not negative. JSON integers here reach 2^63 - 1, the
  * limit of jansson; contract_validate holds u64 fields to the same limit, so
@@ -39,20 +41,24 @@ static const char *json_type_name(const json_t *v)
 	return "unknown";
 }
 
-/* Which keys an object may hold; "where" names it in messages ("vm."). */
+static bool listed(const char *key, const char *const *keys)
+{
+	for (size_t i = 0; keys && keys[i]; i++)
+		if (strcmp(key, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Which keys an object must hold, and which it may; "where" names it in
+ * messages ("vm."). */
 static int check_keys(const json_t *obj, const char *where, const char *const *keys,
-		      char *why)
+		      const char *const *optional, char *why)
 {
 	const char *key;
 	json_t *val;
 
 	json_object_foreach((json_t *)obj, key, val) {
-		size_t i;
-
-		for (i = 0; keys[i]; i++)
-			if (strcmp(key, keys[i]) == 0)
-				break;
-		if (!keys[i])
+		if (!listed(key, keys) && !listed(key, optional))
 			return why_set(why, TALLY_E_INVALID, "unknown key \"%s%s\"", where, key);
 	}
 	for (size_t i = 0; keys[i]; i++)
@@ -130,7 +136,7 @@ static int get_key(const json_t *obj, const char *key, uint8_t out[PUBKEY_LEN], 
 }
 
 static int get_object(const json_t *obj, const char *key, const char *const *keys,
-		      const json_t **out, char *why)
+		      const char *const *optional, const json_t **out, char *why)
 {
 	const json_t *v = json_object_get(obj, key);
 	char where[32];
@@ -140,7 +146,7 @@ static int get_object(const json_t *obj, const char *key, const char *const *key
 			       key, json_type_name(v));
 	snprintf(where, sizeof(where), "%s.", key);
 	*out = v;
-	return check_keys(v, where, keys, why);
+	return check_keys(v, where, keys, optional, why);
 }
 
 static const char *const top_keys[] = {
@@ -150,6 +156,7 @@ static const char *const top_keys[] = {
 static const char *const vm_keys[] = {
 	"vcpus", "memory_mib", "disk_gib", "gpus", "image", NULL
 };
+static const char *const vm_optional_keys[] = { "hostname", "ssh_key", NULL };
 static const char *const price_keys[] = {
 	"vcpu_second", "mem_gib_second", "gpu_second", NULL
 };
@@ -158,7 +165,7 @@ static const char *const sla_keys[] = { "max_delay_ppm", "credit_ppm", NULL };
 static int parse_vm(const json_t *root, struct vm_spec *vm, char *why)
 {
 	const json_t *o;
-	int rc = get_object(root, "vm", vm_keys, &o, why);
+	int rc = get_object(root, "vm", vm_keys, vm_optional_keys, &o, why);
 
 	if (!rc)
 		rc = get_u32(o, "vm.", "vcpus", &vm->vcpus, why);
@@ -170,13 +177,17 @@ static int parse_vm(const json_t *root, struct vm_spec *vm, char *why)
 		rc = get_u32(o, "vm.", "gpus", &vm->gpus, why);
 	if (!rc)
 		rc = get_str(o, "vm.", "image", vm->image, IMAGE_NAME_MAX, why);
+	if (!rc && json_object_get(o, "hostname"))
+		rc = get_str(o, "vm.", "hostname", vm->hostname, HOSTNAME_MAX, why);
+	if (!rc && json_object_get(o, "ssh_key"))
+		rc = get_str(o, "vm.", "ssh_key", vm->ssh_key, SSH_KEY_MAX, why);
 	return rc;
 }
 
 static int parse_prices(const json_t *root, struct lease_prices *p, char *why)
 {
 	const json_t *o;
-	int rc = get_object(root, "prices", price_keys, &o, why);
+	int rc = get_object(root, "prices", price_keys, NULL, &o, why);
 
 	if (!rc)
 		rc = get_u64(o, "prices.", "vcpu_second", &p->vcpu_second, why);
@@ -190,7 +201,7 @@ static int parse_prices(const json_t *root, struct lease_prices *p, char *why)
 static int parse_sla(const json_t *root, struct lease_sla *s, char *why)
 {
 	const json_t *o;
-	int rc = get_object(root, "sla", sla_keys, &o, why);
+	int rc = get_object(root, "sla", sla_keys, NULL, &o, why);
 
 	if (!rc)
 		rc = get_u32(o, "sla.", "max_delay_ppm", &s->max_delay_ppm, why);
@@ -207,7 +218,7 @@ static int parse_contract(const json_t *root, struct lease_contract *c, char *wh
 	if (!json_is_object(root))
 		return why_set(why, TALLY_E_INVALID, "a contract must be a JSON object, not %s",
 			       json_type_name(root));
-	rc = check_keys(root, "", top_keys, why);
+	rc = check_keys(root, "", top_keys, NULL, why);
 	if (!rc)
 		rc = get_uint(root, "", "version", UINT8_MAX, &version, why);
 	if (!rc) {
@@ -292,7 +303,7 @@ char *contract_to_json(const struct lease_contract *c)
 		return NULL;
 	/* "o" steals the key strings; on failure json_pack releases them. */
 	root = json_pack("{s:I, s:s%, s:o, s:o, s:I, s:I,"
-			 " s:{s:I, s:I, s:I, s:I, s:s%},"
+			 " s:{s:I, s:I, s:I, s:I, s:s%, s:s%, s:s%},"
 			 " s:I, s:I, s:I,"
 			 " s:{s:I, s:I, s:I},"
 			 " s:{s:I, s:I}}",
@@ -308,6 +319,8 @@ char *contract_to_json(const struct lease_contract *c)
 			 "disk_gib", JI(c->vm.disk_gib),
 			 "gpus", JI(c->vm.gpus),
 			 "image", c->vm.image, strnlen(c->vm.image, IMAGE_NAME_MAX),
+			 "hostname", c->vm.hostname, strnlen(c->vm.hostname, HOSTNAME_MAX),
+			 "ssh_key", c->vm.ssh_key, strnlen(c->vm.ssh_key, SSH_KEY_MAX),
 			 "duration_s", JI(c->duration_s),
 			 "deposit", JI(c->deposit),
 			 "interval_s", JI(c->interval_s),

@@ -9,7 +9,8 @@
  *     (TALLY_E_KEY: not small order, canonically encoded);
  *  5. 1 <= vcpus <= 256; 64 <= memory_mib <= 4 TiB; disk_gib <= 64 TiB (zero
  *     is allowed: a kernel+initrd image needs no disk); gpus <= 16;
- *  6. the image name is 1..64 bytes of [a-z0-9._-];
+ *  6. the image name is 1..64 bytes of [a-z0-9._-]; the hostname and the SSH
+ *     key follow hostname_check and ssh_key_check (contracts/access.c);
  *  7. 1 s <= interval_s <= 3600 s; interval_s <= duration_s <= ten years.
  *     The duration need not be a multiple of the interval: the last record
  *     of a term may be shorter than the others. vcpus x duration_s x 1e9 is
@@ -87,7 +88,7 @@ static int check_vm(const struct vm_spec *vm, char *why)
 			       vm->gpus, CONTRACT_GPUS_MAX);
 	switch (image_name_valid(vm->image)) {
 	case 0:
-		return 0;
+		break;
 	case TALLY_E_ENCODING:
 		return why_set(why, TALLY_E_CONTRACT,
 			       "image name \"%s\" may hold only a-z, 0-9, '.', '_' and '-'",
@@ -98,6 +99,8 @@ static int check_vm(const struct vm_spec *vm, char *why)
 		return why_set(why, TALLY_E_CONTRACT,
 			       "image name is longer than %d bytes", IMAGE_NAME_MAX);
 	}
+	int rc = hostname_check(vm->hostname, why);
+	return rc ? rc : ssh_key_check(vm->ssh_key, why);
 }
 
 static int check_terms(const struct lease_contract *c, char *why)

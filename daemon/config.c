@@ -31,6 +31,7 @@ void config_defaults(struct config *c)
 	snprintf(c->name_prefix, sizeof(c->name_prefix), "tally-");
 	c->overcommit_cpu_milli = 1000;
 	c->overcommit_mem_milli = 1000;
+	c->guest_outbound = 1;
 }
 
 struct parse_state {
@@ -90,6 +91,21 @@ static int set_milli(uint32_t *dst, const char *value)
 	if (*p || whole >= 1000 || (whole == 0 && frac == 0))
 		return TALLY_E_RANGE;
 	*dst = whole * 1000 + frac;
+	return 0;
+}
+
+/* "MIN-MAX", two ports with MIN <= MAX. */
+static int set_port_range(uint32_t *min, uint32_t *max, const char *value)
+{
+	char lo[8];
+	size_t n = strcspn(value, "-");
+
+	if (n == 0 || n >= sizeof(lo) || value[n] != '-')
+		return TALLY_E_RANGE;
+	memcpy(lo, value, n);
+	lo[n] = '\0';
+	if (set_u32(min, lo, 1, 65535) || set_u32(max, value + n + 1, *min, 65535))
+		return TALLY_E_RANGE;
 	return 0;
 }
 
@@ -171,6 +187,14 @@ static int libvirt_key(struct config *c, const char *k, const char *v)
 		return set_str(c->state_dir, sizeof(c->state_dir), v);
 	if (!strcmp(k, "archive_dir"))
 		return set_str(c->archive_dir, sizeof(c->archive_dir), v);
+	if (!strcmp(k, "forward_address"))
+		return set_str(c->forward_address, sizeof(c->forward_address), v);
+	if (!strcmp(k, "forward_ports"))
+		return set_port_range(&c->forward_port_min, &c->forward_port_max, v);
+	if (!strcmp(k, "public_host"))
+		return set_str(c->public_host, sizeof(c->public_host), v);
+	if (!strcmp(k, "guest_outbound"))
+		return set_bool(&c->guest_outbound, v);
 	if (!strcmp(k, "overcommit_cpu"))
 		return set_milli(&c->overcommit_cpu_milli, v);
 	if (!strcmp(k, "overcommit_mem"))
@@ -210,6 +234,8 @@ static int image_key(struct config_image *im, const char *k, const char *v)
 		return set_str(im->gpu_classes, sizeof(im->gpu_classes), v);
 	if (!strcmp(k, "cloud_init"))
 		return set_bool(&im->cloud_init, v);
+	if (!strcmp(k, "ssh_user"))
+		return set_str(im->ssh_user, sizeof(im->ssh_user), v);
 	return TALLY_E_NOTFOUND;
 }
 
@@ -327,6 +353,12 @@ int config_load(struct config *c, const char *path, char *why)
 	}
 	if (!c->state_dir[0])
 		snprintf(c->state_dir, sizeof(c->state_dir), "%.1000s/vms", c->data_dir);
+	if (c->forward_port_min && !c->forward_address[0]) {
+		snprintf(why, WHY_MAX, "%s: forward_ports needs a forward_address", path);
+		return TALLY_E_INVALID;
+	}
+	if (!c->public_host[0])
+		snprintf(c->public_host, sizeof(c->public_host), "%s", c->forward_address);
 	if (!c->archive_dir[0])
 		snprintf(c->archive_dir, sizeof(c->archive_dir), "%.1000s/archive", c->data_dir);
 	if (!c->api.tls_cert[0] != !c->api.tls_key[0]) {
@@ -341,8 +373,8 @@ int config_load(struct config *c, const char *path, char *why)
 	}
 	for (size_t i = 0; i < c->nimages; i++) {
 		const struct config_image *im = &c->images[i];
-		if (!im->path[0] == !im->kernel[0]) {
-			snprintf(why, WHY_MAX, "%s: image '%s' needs exactly one of path or kernel",
+		if (!im->path[0] && !im->kernel[0]) {
+			snprintf(why, WHY_MAX, "%s: image '%s' needs a path, a kernel or both",
 				 path, im->name);
 			return TALLY_E_INVALID;
 		}

@@ -22,6 +22,7 @@ struct config_image {
 	uint32_t min_memory_mib;
 	char gpu_classes[128];           /* comma-separated GPU classes it supports */
 	int cloud_init;                  /* wants a NoCloud seed */
+	char ssh_user[32];               /* login user of an image that runs sshd */
 };
 
 struct config_gpu {
@@ -61,6 +62,10 @@ struct config {
 	char name_prefix[40];            /* domain names: <prefix><lease id prefix> */
 	char state_dir[CONFIG_PATH_MAX];
 	char archive_dir[CONFIG_PATH_MAX];
+	char forward_address[64];        /* user network: forwarded ports listen here */
+	uint32_t forward_port_min, forward_port_max;   /* forward_ports = MIN-MAX */
+	char public_host[256];           /* what tenants connect to (default forward_address) */
+	int guest_outbound;              /* user network: guests may connect out */
 	uint32_t overcommit_cpu_milli;   /* 2.0 -> 2000 */
 	uint32_t overcommit_mem_milli;
 	/* [prices] */

@@ -757,6 +757,7 @@ static int open_prov(struct keeper *k, char *why)
 		snprintf(pi->cmdline, sizeof(pi->cmdline), "%s", ci->cmdline);
 		pi->min_memory_mib = ci->min_memory_mib;
 		pi->cloud_init = ci->cloud_init;
+		snprintf(pi->ssh_user, sizeof(pi->ssh_user), "%s", ci->ssh_user);
 		char classes[sizeof(ci->gpu_classes)], *save = NULL;
 		snprintf(classes, sizeof(classes), "%s", ci->gpu_classes);
 		for (char *tok = strtok_r(classes, ", ", &save);
@@ -783,6 +784,10 @@ static int open_prov(struct keeper *k, char *why)
 		.log_archive_dir = cfg->archive_dir,
 		.net = !strcmp(cfg->network, "nat") ? PROV_NET_NAT :
 		       !strcmp(cfg->network, "user") ? PROV_NET_USER : PROV_NET_NONE,
+		.forward_address = cfg->forward_address,
+		.forward_port_min = (uint16_t)cfg->forward_port_min,
+		.forward_port_max = (uint16_t)cfg->forward_port_max,
+		.guest_outbound = cfg->guest_outbound,
 		.on_event = on_prov_event,
 		.event_arg = k,
 	};
@@ -884,20 +889,46 @@ static json_t *console_tail(const char *path)
 	return json_string(buf);
 }
 
+/* How the tenant logs in: host, port and user, and the guest's host keys
+ * once cloud-init has printed them on the console. */
+static json_t *ssh_json(struct keeper *k, const struct prov_vm_info *info)
+{
+	struct prov_host_keys *hk = calloc(1, sizeof(*hk));
+	json_t *keys = json_array(), *fps = json_array();
+
+	if (hk && prov_host_keys_read(info->console_log, hk) == 0) {
+		for (size_t i = 0; i < hk->n_keys; i++)
+			json_array_append_new(keys, json_string(hk->keys[i]));
+		for (size_t i = 0; i < hk->n_fingerprints; i++)
+			json_array_append_new(fps, json_string(hk->fingerprints[i]));
+	}
+	free(hk);
+	return json_pack("{s:s, s:i, s:s, s:o, s:o}", "host", k->node->cfg.public_host,
+			 "port", info->ssh_port, "user", info->ssh_user,
+			 "host_keys", keys, "host_key_fingerprints", fps);
+}
+
 int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], json_t **out)
 {
-	struct prov_vm_info info;
+	struct prov_vm_info *info = malloc(sizeof(*info));
 
-	int rc = prov_lookup(k->prov, lease_id, &info);
-	if (rc)
+	if (!info)
+		return TALLY_E_NOMEM;
+	if (prov_lookup(k->prov, lease_id, info)) {
+		free(info);
 		return TALLY_E_NOTFOUND;
+	}
 	const char *net = k->node->cfg.network;
-	*out = json_pack("{s:s, s:s, s:b, s:s, s:o}", "domain", info.name, "network", net,
-			 "running", info.running, "address",
+	*out = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "domain", info->name,
+			 "hostname", info->hostname, "network", net, "running", info->running,
+			 "address",
 			 !strcmp(net, "none") ? "none (no network)" :
-			 !strcmp(net, "user") ? "user-mode network, outbound only" :
+			 !strcmp(net, "user") ? (info->ssh_port ? "user-mode network, SSH forwarded" :
+						 "user-mode network, no forwarded port") :
 						"NAT, see the guest's DHCP lease",
-			 "console", console_tail(info.console_log));
+			 "ssh", info->ssh_port ? ssh_json(k, info) : json_null(),
+			 "console", console_tail(info->console_log));
+	free(info);
 	return *out ? 0 : TALLY_E_NOMEM;
 }
 

@@ -30,7 +30,9 @@ int keeper_admit(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN],
 		 const struct lease_contract *c, char *why);
 void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN]);
 
-/* The VM's private details for its tenant: {"domain", "address", "console"}.
+/* The VM's private details for its tenant: {"domain", "hostname", "network",
+ * "running", "address", "ssh", "console"}; "ssh" is null without a forwarded
+ * port, else {"host", "port", "user", "host_keys", "host_key_fingerprints"}.
  * TALLY_E_NOTFOUND when this node runs no VM for the lease. */
 int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], json_t **out);
 /* The operator view: {"vms": [{"lease", "domain", "vcpus", "cpu_ns", "cpu_pct",

@@ -9,7 +9,9 @@
 # parts of lib/ they use, so that other areas' work in progress can't break them.
 
 PROV_SRCS    := $(wildcard daemon/provision/*.c)
-PROV_OBJS    := $(call obj,$(PROV_SRCS) lib/codec.c lib/errors.c)
+PROV_OBJS    := $(call obj,$(PROV_SRCS) contracts/access.c contracts/contract.c lib/codec.c \
+                lib/crypto.c \
+                lib/errors.c)
 PROV_TESTS   := $(wildcard tests/provision/*.c)
 
 .PHONY: guest-image check-provision bench-provision

@@ -5,11 +5,19 @@
 #   3. start libvirt when needed     6. close the lease and audit it
 #   4. init a devnet, start tallyd   7. print the settlement
 #                                    8. stop everything it started
+# GUEST=debian-12 (make demo GUEST=debian-12) leases the Debian cloud guest
+# instead, with a fresh SSH key, and logs in to it with `tally lease ssh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT=${TALLY_DEMO_PORT:-7654}
 DURATION=${TALLY_DEMO_SECONDS:-60}
+GUEST=${GUEST:-tiny}
+case $GUEST in
+tiny) NETWORK=none ;;
+debian-12) NETWORK=user DURATION=${TALLY_DEMO_SECONDS:-600} ;;
+*) echo "demo: GUEST must be tiny or debian-12" >&2; exit 2 ;;
+esac
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. packages"
@@ -20,6 +28,11 @@ TALLYD=$PWD/bin/tallyd
 
 step "2. tiny guest image (Debian kernel + busybox initramfs)"
 scripts/build-guest-image.sh build/guest
+if [ "$GUEST" = debian-12 ]; then
+	echo "Debian cloud guest (built once, about 5 minutes, then reused):"
+	scripts/build-debian-image.sh build/guest
+	cat build/guest/debian-12.info
+fi
 ls -l build/guest
 
 step "3. libvirt"
@@ -47,6 +60,11 @@ scripts/libvirt.sh up "$DIR.libvirt"
 # QEMU runs as libvirt-qemu: give it a copy of the guest it can surely read.
 mkdir -m 0755 "$DIR/guest"
 cp build/guest/vmlinuz build/guest/initrd.img "$DIR/guest/"
+if [ "$GUEST" = debian-12 ]; then
+	ln build/guest/debian-12.qcow2 "$DIR/guest/" 2>/dev/null ||
+		cp build/guest/debian-12.qcow2 "$DIR/guest/"
+	cp build/guest/debian-12.vmlinuz build/guest/debian-12.initrd.img "$DIR/guest/"
+fi
 virsh -c qemu:///system version
 
 step "4. devnet with one validator, and tallyd"
@@ -55,7 +73,7 @@ export TALLY_KEY=$DIR/tenant.pem
 TENANT=$("$TALLY" key new)
 echo "tenant key: $TENANT"
 "$TALLY" node init --dev "$DIR/node" --chain-id tally-demo --listen "127.0.0.1:$PORT" \
-	--interval 5 --domain-type qemu --network none --image-dir "$DIR/guest" \
+	--interval 5 --domain-type qemu --network "$NETWORK" --image-dir "$DIR/guest" \
 	--fund "$TENANT:50000000"
 cat >>"$DIR/node/tallyd.conf" <<CONF
 [metering]
@@ -69,17 +87,33 @@ for _ in $(seq 1 100); do curl -sf "$TALLY_NODE/healthz" >/dev/null && break; sl
 "$TALLY" status
 "$TALLY" account show
 
-step "5. lease a VM (1 vCPU burning 50%, 128 MiB) for ${DURATION} s"
-LEASE=$("$TALLY" lease create --image tiny --vcpus 1 --memory 128 --duration "$DURATION" \
-	--deposit 20000000 --wait --timeout 120)
-echo "lease: $LEASE"
-"$TALLY" lease show "$LEASE"
-end=$((SECONDS + DURATION - 10))
-while [ $SECONDS -lt $end ]; do
-	sleep 10
-	echo
+if [ "$GUEST" = tiny ]; then
+	step "5. lease a VM (1 vCPU burning 50%, 128 MiB) for ${DURATION} s"
+	LEASE=$("$TALLY" lease create --image tiny --vcpus 1 --memory 128 \
+		--duration "$DURATION" --deposit 20000000 --no-ssh-key --wait --timeout 120)
+	echo "lease: $LEASE"
+	"$TALLY" lease show "$LEASE"
+	end=$((SECONDS + DURATION - 10))
+	while [ $SECONDS -lt $end ]; do
+		sleep 10
+		echo
+		"$TALLY" usage "$LEASE" | tail -n 6
+	done
+else
+	step "5. lease the Debian cloud guest (1 vCPU, 512 MiB, 3 GiB) and log in"
+	ssh-keygen -q -t ed25519 -N '' -C demo-tenant -f "$DIR/id_ed25519"
+	LEASE=$("$TALLY" lease create --image debian-12 --vcpus 1 --memory 512 --disk 3 \
+		--hostname tally-demo --ssh-key "$DIR/id_ed25519.pub" --duration "$DURATION" \
+		--deposit 40000000 --wait --timeout 300)
+	echo "lease: $LEASE"
+	"$TALLY" lease show "$LEASE"
+	booted=$SECONDS
+	echo "\$ tally lease ssh $LEASE -- 'uname -a; cat /etc/hostname; cloud-init status'"
+	"$TALLY" lease ssh "$LEASE" -i "$DIR/id_ed25519" --timeout 600 \
+		-- 'uname -a; cat /etc/hostname; cloud-init status'
+	echo "(first login $((SECONDS - booted)) s after the VM started, host key checked)"
 	"$TALLY" usage "$LEASE" | tail -n 6
-done
+fi
 
 step "6. close the lease and audit it"
 "$TALLY" lease close "$LEASE" || true

@@ -7,12 +7,14 @@ PKGS=(
 	# build
 	build-essential pkg-config git clang llvm libbpf-dev bpftool linux-libc-dev
 	libssl-dev libsqlite3-dev sqlite3 check libjansson-dev libmicrohttpd-dev
-	libcurl4-openssl-dev libinih-dev libvirt-dev uthash-dev
+	libcurl4-openssl-dev libinih-dev libvirt-dev uthash-dev libxml2-dev
 	# runtime: libvirt + QEMU (TCG), NAT network, guest seed images
 	libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 	dnsmasq-base genisoimage
 	# tiny guest and kernel-module tests
 	linux-image-amd64 linux-headers-amd64 linux-source busybox-static cpio kmod
+	# the Debian cloud guest (make guest-debian) and tenants' SSH (tally lease ssh)
+	debootstrap e2fsprogs openssh-client
 	# benchmarks and tools
 	linux-perf openssl procps psmisc iproute2 util-linux jq curl
 	# a wall clock that jumps (tests/e2e/test_clock.sh)

@@ -4,8 +4,15 @@
  * scaled by the node's overcommit ratios; what tally's own leases already
  * hold is subtracted. GPUs come from the node's inventory, each checked
  * against libvirt's node devices so that a GPU the configuration lists but
- * the host does not have is never handed out. */
+ * the host does not have is never handed out. A forwarded SSH port comes from
+ * the node's range: one no lease holds and nothing else on the host is
+ * bound to right now. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -152,6 +159,58 @@ static int pick_gpus(struct prov *p, uint32_t want, const struct prov_image *img
 			 mlen >= sizeof(missing) ? "..." : "");
 }
 
+static bool port_held(const struct prov *p, uint16_t port)
+{
+	for (const struct prov_lease *l = p->leases; l; l = l->next)
+		if (l->ssh_port == port)
+			return true;
+	return false;
+}
+
+/* Whether address:port can be bound now, as QEMU will bind it (with
+ * SO_REUSEADDR, so a port in TIME_WAIT counts as free). */
+static bool port_bindable(const char *address, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	bool ok;
+
+	if (fd < 0 || inet_pton(AF_INET, address, &sa.sin_addr) != 1) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static int pick_port(struct prov *p, const struct prov_image *img, struct prov_lease *l,
+		     char *why)
+{
+	const struct prov_config *c = &p->cfg;
+	unsigned held = 0, busy = 0;
+
+	l->ssh_port = 0;
+	if (c->net != PROV_NET_USER || !c->forward_port_min || !img->ssh_user[0])
+		return 0;
+	for (unsigned port = c->forward_port_min; port <= c->forward_port_max; port++) {
+		if (port_held(p, (uint16_t)port)) {
+			held++;
+		} else if (!port_bindable(c->forward_address, (uint16_t)port)) {
+			busy++;
+		} else {
+			l->ssh_port = (uint16_t)port;
+			return 0;
+		}
+	}
+	return why_set(why, TALLY_E_CAPACITY,
+			 "no free port in the forward range %u-%u on %s (%u held by leases, %u in "
+			 "use by other programs)", c->forward_port_min, c->forward_port_max,
+			 c->forward_address, held, busy);
+}
+
 int prov_reserve(struct prov *p, const struct vm_spec *vm,
 		 const struct prov_image *img, struct prov_lease *l, char *why)
 {
@@ -167,5 +226,7 @@ int prov_reserve(struct prov *p, const struct vm_spec *vm,
 		err = check_memory(p, &ni, &h, vm->memory_mib, why);
 	if (!err)
 		err = pick_gpus(p, vm->gpus, img, l, why);
+	if (!err)
+		err = pick_port(p, img, l, why);
 	return err;
 }

@@ -1,6 +1,7 @@
 /* The node's provisioning configuration: copied at prov_open and checked
  * (catalogue entries, GPU inventory, directories, ratios) before anything
  * else happens, so that a bad entry is an error at start, not at a lease. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +26,20 @@ static bool name_chars_ok(const char *s, size_t max)
 	return true;
 }
 
+/* A login name cloud-init can make and a YAML scalar needs no quoting for. */
+static bool user_name_ok(const char *s)
+{
+	size_t n = strnlen(s, PROV_USER_MAX);
+
+	if (n == 0 || n >= PROV_USER_MAX || !(islower((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	for (; *s; s++)
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_' ||
+		      *s == '-'))
+			return false;
+	return true;
+}
+
 static int check_image(const struct prov *p, size_t idx, char *why)
 {
 	const struct prov_image *img = &p->images[idx];
@@ -37,6 +52,10 @@ static int check_image(const struct prov *p, size_t idx, char *why)
 		if (strcmp(p->images[j].name, img->name) == 0)
 			return why_set(why, TALLY_E_INVALID,
 					 "catalogue lists image '%s' twice", img->name);
+	if (img->ssh_user[0] && !user_name_ok(img->ssh_user))
+		return why_set(why, TALLY_E_INVALID,
+				 "image '%s': login user '%s' is not 1..31 of [a-z0-9_-] "
+				 "starting with a letter or '_'", img->name, img->ssh_user);
 	if (!img->disk_path[0] && !img->kernel[0])
 		return why_set(why, TALLY_E_INVALID,
 				 "image '%s' has neither a disk nor a kernel", img->name);
@@ -90,10 +109,12 @@ int prov_config_copy(struct prov *p, const struct prov_config *cfg, char *why)
 	p->prefix = strdup(cfg->name_prefix ? cfg->name_prefix : PROV_DEFAULT_PREFIX);
 	p->state_dir = cfg->state_dir ? strdup(cfg->state_dir) : NULL;
 	p->archive_dir = cfg->log_archive_dir ? strdup(cfg->log_archive_dir) : NULL;
+	p->forward_address = strdup(cfg->forward_address ? cfg->forward_address : "");
 	p->images = calloc(cfg->n_images + 1, sizeof(*p->images));
 	p->gpus = calloc(cfg->n_gpus + 1, sizeof(*p->gpus));
 	if (!p->uri || !p->prefix || (cfg->state_dir && !p->state_dir) ||
-	    (cfg->log_archive_dir && !p->archive_dir) || !p->images || !p->gpus)
+	    (cfg->log_archive_dir && !p->archive_dir) || !p->forward_address || !p->images ||
+	    !p->gpus)
 		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	if (cfg->n_images)
 		memcpy(p->images, cfg->images, cfg->n_images * sizeof(*p->images));
@@ -103,6 +124,7 @@ int prov_config_copy(struct prov *p, const struct prov_config *cfg, char *why)
 	p->cfg.name_prefix = p->prefix;
 	p->cfg.state_dir = p->state_dir;
 	p->cfg.log_archive_dir = p->archive_dir;
+	p->cfg.forward_address = p->forward_address;
 	p->cfg.images = p->images;
 	p->cfg.gpus = p->gpus;
 	if (p->cfg.cpu_overcommit == 0)
@@ -129,6 +151,20 @@ int prov_config_check(const struct prov *p, char *why)
 		return why_set(why, TALLY_E_INVALID, "domain type must be kvm or qemu");
 	if (c->net != PROV_NET_NAT && c->net != PROV_NET_USER && c->net != PROV_NET_NONE)
 		return why_set(why, TALLY_E_INVALID, "network mode must be nat, user or none");
+	if (c->forward_port_min || c->forward_port_max) {
+		struct in_addr a;
+
+		if (c->net != PROV_NET_USER)
+			return why_set(why, TALLY_E_INVALID,
+					 "forwarded ports need the user network mode");
+		if (!c->forward_port_min || c->forward_port_min > c->forward_port_max)
+			return why_set(why, TALLY_E_INVALID, "forward port range %u-%u is empty",
+					 c->forward_port_min, c->forward_port_max);
+		if (inet_pton(AF_INET, c->forward_address, &a) != 1)
+			return why_set(why, TALLY_E_INVALID,
+					 "forward address '%s' is not an IPv4 address",
+					 c->forward_address);
+	}
 	if (!(c->cpu_overcommit > 0 && c->cpu_overcommit <= 64) ||
 	    !(c->mem_overcommit > 0 && c->mem_overcommit <= 64))
 		return why_set(why, TALLY_E_INVALID, "overcommit ratios must be in (0, 64]");

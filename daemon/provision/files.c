@@ -215,12 +215,38 @@ static void remove_tree(const char *path)
 	rmdir(path);
 }
 
+/* cloud-init's user-data. The hostname and the key hold only characters
+ * that need no quoting in a YAML double-quoted scalar (contracts/access.c),
+ * so quoting them is enough. */
+static char *user_data(const char *hostname, const char *ssh_user, const char *ssh_key)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "#cloud-config\nhostname: \"%s\"\nmanage_etc_hosts: true\n", hostname);
+	if (ssh_user[0]) {
+		fprintf(f, "users:\n  - name: \"%s\"\n    shell: /bin/bash\n"
+			"    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n    lock_passwd: true\n", ssh_user);
+		if (ssh_key[0])
+			fprintf(f, "    ssh_authorized_keys:\n      - \"%s\"\n", ssh_key);
+	} else if (ssh_key[0]) {
+		fprintf(f, "ssh_authorized_keys:\n  - \"%s\"\n", ssh_key);
+	}
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 /* cloud-init NoCloud: a volume labelled "cidata" with user-data and
- * meta-data at its root. The SSH key and hostname were checked by the
- * caller (one line, no quotes or backslashes), so quoting them is enough. */
+ * meta-data at its root. */
 int prov_make_seed(const struct prov *p, const char *name,
 		   const uint8_t lease_id[LEASE_ID_LEN], const char *hostname,
-		   const char *ssh_pubkey, char *why)
+		   const char *ssh_user, const char *ssh_key, char *why)
 {
 	char dir[PROV_PATH_MAX], iso[PROV_PATH_MAX], ud[PROV_PATH_MAX + 16],
 	     md[PROV_PATH_MAX + 16], hex[2 * LEASE_ID_LEN + 1];
@@ -234,10 +260,10 @@ int prov_make_seed(const struct prov *p, const char *name,
 	hex_encode(lease_id, LEASE_ID_LEN, hex);
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return why_set(why, TALLY_E_IO, "cannot make %s: %s", dir, strerror(errno));
-	if (asprintf(&user, "#cloud-config\nhostname: \"%s\"\n%s%s%s", hostname,
-		     ssh_pubkey ? "ssh_authorized_keys:\n  - \"" : "",
-		     ssh_pubkey ? ssh_pubkey : "", ssh_pubkey ? "\"\n" : "") < 0 ||
+	user = user_data(hostname, ssh_user, ssh_key);
+	if (!user ||
 	    asprintf(&meta, "instance-id: tally-%s\nlocal-hostname: %s\n", hex, hostname) < 0) {
+		meta = NULL;
 		err = why_set(why, TALLY_E_NOMEM, "out of memory making the seed");
 		goto out;
 	}

@@ -21,6 +21,7 @@ struct prov_lease {
 	struct vm_spec vm;
 	size_t n_gpus;
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
+	uint16_t ssh_port;      /* forwarded to the guest's port 22; 0: none */
 	enum prov_lease_state state;
 	bool stopping;          /* prov_stop is taking it down */
 	bool stop_seen;         /* ... and libvirt has reported it stopped */
@@ -30,7 +31,7 @@ struct prov_lease {
 struct prov {
 	virConnectPtr conn;
 	struct prov_config cfg;         /* pointers below replace the caller's */
-	char *uri, *prefix, *state_dir, *archive_dir;
+	char *uri, *prefix, *state_dir, *archive_dir, *forward_address;
 	struct prov_image *images;
 	struct prov_gpu *gpus;
 	int lifecycle_cb;               /* -1 when not registered */
@@ -60,8 +61,9 @@ bool prov_deregister_events(struct prov *p);
 int prov_config_copy(struct prov *p, const struct prov_config *cfg, char *why);
 int prov_config_check(const struct prov *p, char *why);
 
-/* capacity.c — called with p->lock held. Checks CPUs, memory and GPUs
- * against the host and the leases already held, and fills l->gpus. */
+/* capacity.c — called with p->lock held. Checks CPUs, memory, GPUs and a
+ * forwarded port against the host and the leases already held, and fills
+ * l->gpus and l->ssh_port. */
 int prov_reserve(struct prov *p, const struct vm_spec *vm,
 		 const struct prov_image *img, struct prov_lease *l, char *why);
 
@@ -80,9 +82,12 @@ void prov_file_path(const struct prov *p, const char *name, enum prov_file which
 int prov_make_disk(const struct prov *p, const struct prov_image *img,
 		   const char *name, uint32_t disk_gib, bool *made, char *why);
 int prov_check_disk_size(const struct prov_image *img, uint32_t disk_gib, char *why);
+/* The NoCloud seed: hostname and, when ssh_key is not empty, the key for
+ * the image's ssh_user (or cloud-init's default user when it has none).
+ * Both were checked with hostname_check and ssh_key_check. */
 int prov_make_seed(const struct prov *p, const char *name,
 		   const uint8_t lease_id[LEASE_ID_LEN], const char *hostname,
-		   const char *ssh_pubkey, char *why);
+		   const char *ssh_user, const char *ssh_key, char *why);
 /* Archives the console logs and deletes every file made for the domain.
  * Returns how many files were removed. */
 unsigned prov_remove_files(const struct prov *p, const char *name,

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libxml/parser.h>
+
 #include "daemon/provision/domxml.h"
 #include "daemon/provision/prov_internal.h"
 #include "lib/codec.h"
@@ -119,6 +121,7 @@ static void free_prov(struct prov *p)
 	free(p->prefix);
 	free(p->state_dir);
 	free(p->archive_dir);
+	free(p->forward_address);
 	free(p->images);
 	free(p->gpus);
 	free(p);
@@ -132,6 +135,7 @@ int prov_open(struct prov **out, const struct prov_config *cfg, char *why)
 
 	if (!p)
 		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	xmlInitParser();        /* once, before threads share libxml2 */
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->changed, NULL);
 	p->lifecycle_cb = -1;
@@ -192,36 +196,24 @@ void prov_close(struct prov *p)
 
 /* ---- create ------------------------------------------------------------- */
 
-static bool hostname_ok(const char *h)
+/* The guest's hostname: the contract's, or the domain name made into one
+ * RFC 1123 label (a prefix may hold '.' or '_'). */
+static void effective_hostname(const struct vm_spec *vm, const char *name,
+			       char out[HOSTNAME_MAX + 1])
 {
-	size_t n = strlen(h);
+	size_t n = 0;
 
-	if (n == 0 || n > PROV_HOSTNAME_MAX || h[0] == '-' || h[n - 1] == '-')
-		return false;
-	for (; *h; h++)
-		if (!(isalnum((unsigned char)*h) || *h == '-'))
-			return false;
-	return true;
-}
-
-/* One OpenSSH public key line. Quotes, backslashes and control characters
- * are refused, so the key can be quoted into YAML as it is. */
-static bool ssh_key_ok(const char *k)
-{
-	static const char *const types[] = { "ssh-", "ecdsa-", "sk-" };
-	size_t n = strlen(k);
-	bool typed = false;
-
-	if (n == 0 || n > PROV_SSH_KEY_MAX)
-		return false;
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		typed |= strncmp(k, types[i], strlen(types[i])) == 0;
-	if (!typed || !strchr(k, ' '))
-		return false;
-	for (; *k; k++)
-		if ((unsigned char)*k < 0x20 || *k == 0x7f || *k == '"' || *k == '\\')
-			return false;
-	return true;
+	if (vm->hostname[0]) {
+		snprintf(out, HOSTNAME_MAX + 1, "%s", vm->hostname);
+		return;
+	}
+	for (const char *s = name; *s && n < HOSTNAME_MAX; s++)
+		out[n++] = (islower((unsigned char)*s) || isdigit((unsigned char)*s)) ? *s : '-';
+	while (n && out[n - 1] == '-')
+		n--;
+	out[n] = '\0';
+	while (out[0] == '-')
+		memmove(out, out + 1, n--);
 }
 
 static int check_request(const struct prov *p, const struct prov_request *req,
@@ -245,13 +237,9 @@ static int check_request(const struct prov *p, const struct prov_request *req,
 		return why_set(why, TALLY_E_INVALID,
 				 "image '%s' needs at least %u MiB of memory; the lease asks for %u MiB",
 				 img->name, img->min_memory_mib, vm->memory_mib);
-	if (req->hostname && !hostname_ok(req->hostname))
-		return why_set(why, TALLY_E_INVALID,
-				 "hostname '%s' is not 1..63 letters, digits and inner hyphens",
-				 req->hostname);
-	if (req->ssh_pubkey && !ssh_key_ok(req->ssh_pubkey))
-		return why_set(why, TALLY_E_INVALID,
-				 "the SSH public key is not one OpenSSH key line (type, key, comment)");
+	/* The contract's rules, checked again: these reach YAML and XML. */
+	if (hostname_check(vm->hostname, why) || ssh_key_check(vm->ssh_key, why))
+		return TALLY_E_INVALID;
 	*imgp = img;
 	return prov_check_disk_size(img, vm->disk_gib, why);
 }
@@ -296,19 +284,26 @@ static int render(struct prov *p, const struct prov_lease *l, const struct prov_
 	char disk_path[PROV_PATH_MAX], seed_path[PROV_PATH_MAX], log_path[PROV_PATH_MAX];
 	struct domxml_params dp = {
 		.name = l->name,
-		.lease_id = l->lease_id,
 		.type = p->cfg.domain_type,
 		.vcpus = vm->vcpus,
 		.memory_mib = vm->memory_mib,
-		.disk_gib = vm->disk_gib,
 		.image = img,
 		.net = p->cfg.net,
-		.n_gpus = l->n_gpus,
-		.gpus = l->gpus,
 		.console_log = log_path,
+		.forward_address = p->cfg.forward_address,
+		.guest_outbound = p->cfg.guest_outbound,
 	};
 	uint8_t uuid[16];
 	int err;
+
+	memcpy(dp.meta.lease_id, l->lease_id, LEASE_ID_LEN);
+	snprintf(dp.meta.image, sizeof(dp.meta.image), "%s", img->name);
+	dp.meta.disk_gib = vm->disk_gib;
+	dp.meta.n_gpus = l->n_gpus;
+	memcpy(dp.meta.gpus, l->gpus, sizeof(dp.meta.gpus));
+	dp.meta.ssh_port = l->ssh_port;
+	if (seed)
+		effective_hostname(vm, l->name, dp.meta.hostname);
 
 	prov_file_path(p, l->name, PROV_FILE_DISK, disk_path);
 	prov_file_path(p, l->name, PROV_FILE_SEED, seed_path);
@@ -386,10 +381,12 @@ static int make_files(struct prov *p, const struct prov_request *req,
 
 	*seed = false;
 	if (!err && img->cloud_init) {
+		char hostname[HOSTNAME_MAX + 1];
+
 		*seed = true;
-		err = prov_make_seed(p, l->name, l->lease_id,
-				     req->hostname ? req->hostname : l->name,
-				     req->ssh_pubkey, why);
+		effective_hostname(&req->vm, l->name, hostname);
+		err = prov_make_seed(p, l->name, l->lease_id, hostname, img->ssh_user,
+				     req->vm.ssh_key, why);
 	}
 	return err;
 }
@@ -492,6 +489,9 @@ int prov_render_xml(struct prov *p, const struct prov_request *req, char **xml, 
 				strcpy(l->gpus[l->n_gpus++], p->gpus[i].pci_addr);
 				break;
 			}
+	/* The first port of the range, without reserving it. */
+	if (p->cfg.net == PROV_NET_USER && img->ssh_user[0])
+		l->ssh_port = p->cfg.forward_port_min;
 	err = render(p, l, img, &req->vm, img->disk_path[0] || req->vm.disk_gib,
 		     img->cloud_init, xml, why);
 	free(l);
@@ -653,6 +653,7 @@ static pid_t qemu_pid(const char *name)
 
 static void fill_info(struct prov *p, const struct prov_lease *l, struct prov_vm_info *info)
 {
+	const struct prov_image *img;
 	virDomainPtr dom;
 
 	memset(info, 0, sizeof(*info));
@@ -663,6 +664,16 @@ static void fill_info(struct prov *p, const struct prov_lease *l, struct prov_vm
 	memcpy(info->gpus, l->gpus, sizeof(info->gpus));
 	prov_file_path(p, l->name, PROV_FILE_CONSOLE, info->console_log);
 	info->domain_id = -1;
+	info->ssh_port = l->ssh_port;
+	if (l->ssh_port)
+		snprintf(info->ssh_address, sizeof(info->ssh_address), "%s",
+			 p->cfg.forward_address);
+	img = prov_find_image(p, l->vm.image);
+	if (img) {
+		snprintf(info->ssh_user, sizeof(info->ssh_user), "%s", img->ssh_user);
+		if (img->cloud_init)
+			effective_hostname(&l->vm, l->name, info->hostname);
+	}
 	dom = virDomainLookupByName(p->conn, l->name);
 	if (!dom)
 		return;

@@ -9,11 +9,16 @@
  *     <name>.seed.iso     a cloud-init NoCloud seed (images that want one)
  *     <name>.console.log  the serial console log (archived on stop)
  *
+ * In user network mode a lease of an image with a login user (ssh_user) gets
+ * a port from the node's forward range, on its forward address, forwarded to
+ * the guest's port 22; the port is free again when prov_stop drops the lease.
+ *
  * where <name> is the domain name, <prefix><first 12 hex digits of the lease
  * id> (prefix "tally-" by default). The domain carries the lease id in its
  * metadata:
  *
  *     <tally:lease xmlns:tally="https://tally.dev/xmlns/lease/1" id="<64 hex>" .../>
+ * (domxml.h).
  *
  * Overlays and the empty disks are made with `qemu-img create` and seeds with
  * `genisoimage`, run as subprocesses; libvirt itself is only ever used through
@@ -45,8 +50,9 @@
 #define PROV_IMAGE_CLASSES_MAX 8  /* GPU classes one image supports */
 #define PROV_PCI_ADDR_LEN 12      /* "dddd:bb:ss.f" */
 #define PROV_GPUS_MAX 16          /* GPUs one lease can hold */
-#define PROV_HOSTNAME_MAX 63
-#define PROV_SSH_KEY_MAX 8192
+#define PROV_USER_MAX 32           /* login user names, with their NUL */
+#define PROV_ADDR_MAX 64           /* textual IP addresses, with their NUL */
+#define PROV_HOST_KEYS_MAX 8       /* guest host keys read from the console */
 #define PROV_LEASE_HEX_PREFIX 12  /* hex digits of the lease id in the name */
 
 enum prov_domain_type {
@@ -56,7 +62,7 @@ enum prov_domain_type {
 
 enum prov_net_mode {
 	PROV_NET_NAT = 0,         /* libvirt's "default" NAT network (made when missing) */
-	PROV_NET_USER = 1,        /* QEMU user-mode (slirp) networking */
+	PROV_NET_USER = 1,        /* QEMU user-mode (slirp) networking, with the SSH forward */
 	PROV_NET_NONE = 2,        /* no NIC */
 };
 
@@ -74,6 +80,8 @@ struct prov_image {
 	char gpu_classes[PROV_IMAGE_CLASSES_MAX][PROV_CLASS_MAX];
 	size_t n_gpu_classes;
 	bool cloud_init;                     /* wants a NoCloud seed */
+	char ssh_user[PROV_USER_MAX];        /* sshd on port 22 and cloud-init put the
+					      * tenant's key for this user; "": none */
 };
 
 /* One GPU of the node's inventory. */
@@ -111,6 +119,11 @@ struct prov_config {
 	const char *state_dir;               /* overlays, seeds, console logs (required) */
 	const char *log_archive_dir;         /* console logs go here on stop; NULL: deleted */
 	enum prov_net_mode net;
+	/* User mode: the node's address (an IPv4 literal) its forwarded ports
+	 * listen on, and the range they come from; forward_port_min 0: none. */
+	const char *forward_address;
+	uint16_t forward_port_min, forward_port_max;
+	bool guest_outbound;                 /* user mode: guests may connect out */
 	prov_event_fn on_event;              /* may be NULL */
 	void *event_arg;
 	/* Test hook: called inside prov_create after the domain is defined and
@@ -119,12 +132,11 @@ struct prov_config {
 	void *hook_arg;
 };
 
-/* What the lease keeper asks for. */
+/* What the lease keeper asks for. vm.hostname (empty: the domain name)
+ * and vm.ssh_key (empty: none) go into the cloud-init seed. */
 struct prov_request {
 	uint8_t lease_id[LEASE_ID_LEN];
 	struct vm_spec vm;
-	const char *ssh_pubkey;   /* optional, one OpenSSH public key line */
-	const char *hostname;     /* optional; defaults to the domain name */
 };
 
 /* A provisioned VM, for the lease keeper and the meter. */
@@ -139,6 +151,20 @@ struct prov_vm_info {
 	size_t n_gpus;
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
 	char console_log[PROV_PATH_MAX];
+	uint16_t ssh_port;             /* forwarded to the guest's 22; 0: none */
+	char ssh_address[PROV_ADDR_MAX];   /* where ssh_port listens */
+	char ssh_user[PROV_USER_MAX];  /* the image's login user */
+	char hostname[HOSTNAME_MAX + 1];   /* what the seed set ("" when unknown) */
+};
+
+/* The guest's SSH host keys as cloud-init printed them on its console:
+ * its "SSH HOST KEY KEYS" block (one OpenSSH key line each, checked with
+ * ssh_key_check) and its "SSH HOST KEY FINGERPRINTS" block ("256
+ * SHA256:... (ED25519)"), from the last complete pair of blocks. */
+struct prov_host_keys {
+	size_t n_keys, n_fingerprints;
+	char keys[PROV_HOST_KEYS_MAX][SSH_KEY_MAX + 1];
+	char fingerprints[PROV_HOST_KEYS_MAX][128];
 };
 
 struct prov_reconcile_report {
@@ -196,6 +222,9 @@ int prov_lookup(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN],
  * buf[64]. TALLY_E_NOTFOUND when it has none (yet), and always in user and
  * none network modes. */
 int prov_vm_address(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN], char *buf);
+/* Reads the host keys from a console log (at most its last 1 MiB).
+ * TALLY_E_NOTFOUND until cloud-init has printed them. */
+int prov_host_keys_read(const char *console_log, struct prov_host_keys *out);
 /* Every VM this provisioner manages; *out is malloc'd (free it). */
 int prov_list(struct prov *p, struct prov_vm_info **out, size_t *n);
 

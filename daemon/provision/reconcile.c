@@ -5,6 +5,7 @@
  * files. Only domains named with this node's prefix and carrying tally
  * metadata are touched; everything else belongs to someone else. */
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,8 @@ static int adopt(struct prov *p, virDomainPtr dom, const struct domxml_lease_met
 	l->vm.disk_gib = m->disk_gib;
 	l->vm.gpus = (uint32_t)m->n_gpus;
 	snprintf(l->vm.image, sizeof(l->vm.image), "%s", m->image);
+	snprintf(l->vm.hostname, sizeof(l->vm.hostname), "%s", m->hostname);
+	l->ssh_port = m->ssh_port;
 	l->n_gpus = m->n_gpus;
 	memcpy(l->gpus, m->gpus, sizeof(l->gpus));
 	l->state = PROV_LS_RUNNING;

@@ -50,30 +50,53 @@ e2e_cleanup() {
 	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
 }
 
+# free_port FROM: the first port from FROM up that nothing on 127.0.0.1
+# answers on.
+free_port() {
+	local p=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+		p=$((p + 1))
+	done
+	echo "$p"
+}
+
 # e2e_init NAME PORT [NODE-INIT-OPTION...]: a devnet in a temp dir, a funded
 # tenant key, and tallyd configured for TCG guests without a network,
-# metering every 2 s.
+# metering every 2 s. With E2E_DEBIAN=1 the Debian cloud guest (make
+# guest-debian) is catalogued too, and the guests get QEMU's user network
+# with their SSH ports forwarded to 127.0.0.1 (a range of this run's own).
 e2e_init() {
 	E2E_NAME=$1
-	E2E_PORT=$2
+	# A port and names of this run's own: other checkouts on the host may run
+	# the same test at the same time.
+	E2E_PORT=$(free_port $(($2 + 40 * ($$ % 500))))
 	shift 2
 	[ "$(id -u)" -eq 0 ] || skip_all "end-to-end tests need root (libvirt, eBPF)"
 	[ -d /sys/fs/bpf ] || skip_all "no BPF file system at /sys/fs/bpf"
 	E2E_DIR=$(mktemp -d "/tmp/tally-e2e-$E2E_NAME.XXXXXX")
 	# QEMU runs as libvirt-qemu and must reach the VM files below it.
 	chmod 0755 "$E2E_DIR"
-	E2E_PREFIX="tally-e2e-$E2E_NAME-"
+	E2E_PREFIX="tally-e2e-$E2E_NAME-$$-"
 	E2E_PIN="/sys/fs/bpf/tally-e2e-$E2E_NAME-$$"
 	trap e2e_cleanup EXIT
 	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null
 	# QEMU runs as libvirt-qemu: give it a copy it can surely read.
 	mkdir -m 0755 "$E2E_DIR/guest"
 	cp "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$E2E_DIR/guest/"
+	local network=none
+	if [ -n "${E2E_DEBIAN:-}" ]; then
+		"$E2E_ROOT/scripts/build-debian-image.sh" "$GUEST_DIR" >/dev/null
+		# A link, not a copy, of the base disk where the file system allows.
+		ln "$GUEST_DIR/debian-12.qcow2" "$E2E_DIR/guest/" 2>/dev/null ||
+			cp "$GUEST_DIR/debian-12.qcow2" "$E2E_DIR/guest/"
+		cp "$GUEST_DIR/debian-12.vmlinuz" "$GUEST_DIR/debian-12.initrd.img" "$E2E_DIR/guest/"
+		network=user
+	fi
 	export TALLY_NODE="http://127.0.0.1:$E2E_PORT"
 	export TALLY_KEY="$E2E_DIR/tenant.pem"
 	TENANT=$("$TALLY" key new --key "$TALLY_KEY" 2>/dev/null)
 	"$TALLY" node init --dev "$E2E_DIR/node" --chain-id "e2e-$E2E_NAME" \
-		--listen "127.0.0.1:$E2E_PORT" --interval 2 --domain-type qemu --network none \
+		--listen "127.0.0.1:$E2E_PORT" --interval 2 --domain-type qemu --network "$network" \
 		--image-dir "$E2E_DIR/guest" --fund "$TENANT:100000000" "$@" >/dev/null
 	cat >>"$E2E_DIR/node/tallyd.conf" <<CONF
 [metering]
@@ -83,6 +106,11 @@ name_prefix = $E2E_PREFIX
 [node]
 block_interval_ms = 500
 CONF
+	if [ -n "${E2E_DEBIAN:-}" ]; then
+		E2E_PORTS_MIN=$((23000 + ($$ % 2000) * 8))
+		printf '[libvirt]\nforward_ports = %d-%d\n' "$E2E_PORTS_MIN" \
+			$((E2E_PORTS_MIN + 7)) >>"$E2E_DIR/node/tallyd.conf"
+	fi
 }
 
 # e2e_start_node [TALLYD-OPTION...], e.g. --no-vms for the API-only tests.

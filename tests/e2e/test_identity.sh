@@ -15,12 +15,13 @@ FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
 e2e_init identity 7721
 e2e_start_node --no-vms
 A=$TALLY_NODE
-B=http://127.0.0.1:7722
+B_PORT=$(free_port $((E2E_PORT + 1)))
+B=http://127.0.0.1:$B_PORT
 NODE2_PID=
 trap '[ -z "$NODE2_PID" ] || { kill "$NODE2_PID"; wait "$NODE2_PID"; } 2>/dev/null; e2e_cleanup' EXIT
 # The second devnet: same chain id, the same tenant funded, its own genesis
 # (its own validator key and faucet).
-"$TALLY" node init --dev "$E2E_DIR/node2" --chain-id e2e-identity --listen 127.0.0.1:7722 \
+"$TALLY" node init --dev "$E2E_DIR/node2" --chain-id e2e-identity --listen "127.0.0.1:$B_PORT" \
 	--interval 2 --domain-type qemu --network none --fund "$TENANT:100000000" >/dev/null
 "$TALLYD" -c "$E2E_DIR/node2/tallyd.conf" --no-vms >>"$E2E_DIR/tallyd2.log" 2>&1 &
 NODE2_PID=$!

@@ -19,7 +19,7 @@ LEASE=$("$TALLY" lease create --image tiny --vcpus 1 --memory 128 --duration 600
 check "the lease runs" lease_state_is "$LEASE" running
 
 check "the tenant reads its VM's console" \
-	wait_for 30 bash -c "$TALLY lease console $LEASE | grep -q 'tally-guest: init reached'"
+	wait_for 120 bash -c "$TALLY lease console $LEASE | grep -q 'tally-guest: init reached'"
 rc=0
 TALLY_KEY=$MALLORY "$TALLY" lease console "$LEASE" >"$E2E_DIR/peek.out" 2>&1 || rc=$?
 e2e_log "another tenant's read: exit $rc: $(cat "$E2E_DIR/peek.out")"

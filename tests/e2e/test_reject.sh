@@ -21,7 +21,7 @@ contract() {
 	local j
 	j=$(jq -n --arg t "$TENANT" --arg p "$NODE" --arg c "$CHAIN" --argjson n "$(nonce)" \
 		--argjson e $(($(date +%s) + 600)) --argjson pr "$(jq .prices <<<"$STATUS")" '{
-		version: 1, chain_id: $c, tenant: $t, provider: $p, nonce: $n, expiry: $e,
+		version: 2, chain_id: $c, tenant: $t, provider: $p, nonce: $n, expiry: $e,
 		vm: {vcpus: 1, memory_mib: 128, disk_gib: 0, gpus: 0, image: "tiny"},
 		duration_s: 30, deposit: 5000000, interval_s: 2, prices: $pr,
 		sla: {max_delay_ppm: 100000, credit_ppm: 100000}}')
@@ -86,6 +86,43 @@ rc=0
 "$TALLY" lease create --image '../../etc/passwd' --duration 30 >"$E2E_DIR/out" 2>&1 || rc=$?
 check "tally lease create refuses a path as an image name (exit $rc)" \
 	bash -c "[ $rc = 1 ] && grep -q 'image name' '$E2E_DIR/out'"
+# What reaches the guest's cloud-init YAML and the domain's XML.
+contract '.vm.hostname = "web\nruncmd: [reboot]"'
+refused "a hostname with a newline" 400 "hostname may hold only" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract '.vm.hostname = "web\"/><x"'
+refused "a hostname with XML metacharacters" 400 "hostname may hold only" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+KEY="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRkm"
+contract ".vm.ssh_key = \"$KEY\\nruncmd: [reboot]\""
+refused "an SSH key with a newline (YAML injection)" 400 "SSH key holds a control" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract ".vm.ssh_key = \"$KEY a\\\"<b>&\""
+refused "an SSH key comment with quotes and XML" 400 "SSH key comment may hold only" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract '.vm.ssh_key = "command=\"reboot\" ssh-ed25519 AAAA"'
+refused "an SSH key with options" 400 "key options are not accepted" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+# The CLI refuses the same before it signs anything.
+rc=0
+"$TALLY" lease create --image tiny --memory 128 --hostname 'web<1>' --no-ssh-key \
+	>"$E2E_DIR/cli.out" 2>&1 || rc=$?
+e2e_log "lease create --hostname 'web<1>': exit $rc: $(cat "$E2E_DIR/cli.out")"
+check "the CLI refuses a hostile hostname (exit 1)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'hostname may hold only' '$E2E_DIR/cli.out'"
+head -c 3000 /dev/zero | tr '\0' 'A' | sed "s|^|ssh-ed25519 |" >"$E2E_DIR/huge.pub"
+rc=0
+"$TALLY" lease create --image tiny --memory 128 --ssh-key "$E2E_DIR/huge.pub" \
+	>"$E2E_DIR/cli.out" 2>&1 || rc=$?
+e2e_log "lease create with a 3 KB key: exit $rc: $(cat "$E2E_DIR/cli.out")"
+check "the CLI refuses a huge SSH key" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'longer than 2048 bytes' '$E2E_DIR/cli.out'"
+printf '%s me\n%s other\n' "$KEY" "$KEY" >"$E2E_DIR/two.pub"
+rc=0
+"$TALLY" lease create --image tiny --memory 128 --ssh-key "$E2E_DIR/two.pub" \
+	>"$E2E_DIR/cli.out" 2>&1 || rc=$?
+check "the CLI refuses a key file of two lines" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'more than one line' '$E2E_DIR/cli.out'"
 check "no VM was made for any refused contract" \
 	bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$E2E_PREFIX'"
 

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,16 +35,25 @@
 #include "lib/errors.h"
 
 #define URI "qemu:///system"
-#define PREFIX "tallyprovtest-"
-#define ROOT "/tmp/tally-provtest"
-#define STATE ROOT "/state"
-#define ARCHIVE ROOT "/archive"
-#define BASE_DISK ROOT "/base.qcow2"
+/* Names of this run's own (with the PID), so that runs in parallel (other
+ * checkouts on the same host) never sweep each other's domains or files. */
+static char PREFIX[32], ROOT[64], STATE[80], ARCHIVE[80], BASE_DISK[80];
+
+static void name_this_run(void)
+{
+	snprintf(PREFIX, sizeof(PREFIX), "tallyprov%d-", (int)getpid());
+	snprintf(ROOT, sizeof(ROOT), "/tmp/tally-provtest-%d", (int)getpid());
+	snprintf(STATE, sizeof(STATE), "%s/state", ROOT);
+	snprintf(ARCHIVE, sizeof(ARCHIVE), "%s/archive", ROOT);
+	snprintf(BASE_DISK, sizeof(BASE_DISK), "%s/base.qcow2", ROOT);
+}
 #define ABSENT_GPU "0000:7f:1f.7"   /* checked absent from this host below */
 #define INIT_MARKER "tally-guest: init reached"
 #define BOOT_TIMEOUT_S 180          /* TCG on a busy 2-core host */
 #define EVENT_TIMEOUT_S 30
-#define SSH_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRhbGx5LXRlc3Qta2V5LW5vdC1yZWFs tenant@test"
+#define SSH_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRkm " \
+	"tenant@test"
+#define FORWARD_ADDRESS "127.0.0.1"
 
 static char guest_dir[PATH_MAX];
 
@@ -182,6 +194,7 @@ static bool wait_event(const uint8_t id[LEASE_ID_LEN], enum prov_event_kind kind
 
 static struct prov_image images[3];
 static struct prov_gpu gpus[1];
+static uint16_t port_min;        /* this run's forward range: 8 ports from here */
 
 static void set_path(char *dst, const char *dir, const char *file)
 {
@@ -207,6 +220,7 @@ static void setup_catalogue(void)
 	strcpy(seeded->disk_path, BASE_DISK);
 	strcpy(seeded->disk_format, "qcow2");
 	seeded->cloud_init = true;
+	strcpy(seeded->ssh_user, "tenant");   /* no sshd in the tiny guest: the port is QEMU's */
 
 	*gpu = *tiny;
 	strcpy(gpu->name, "tiny-gpu");
@@ -234,6 +248,11 @@ static struct prov_config config(enum prov_net_mode net)
 		.net = net,
 		.on_event = record_event,
 	};
+	if (net == PROV_NET_USER) {
+		c.forward_address = FORWARD_ADDRESS;
+		c.forward_port_min = port_min;
+		c.forward_port_max = (uint16_t)(port_min + 7);
+	}
 	return c;
 }
 
@@ -337,6 +356,20 @@ static int count_test_domains(virConnectPtr c, const char *hex, int *with_id)
 	return mine;
 }
 
+/* Whether something accepts TCP connections on FORWARD_ADDRESS:port. */
+static bool port_listens(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	ck_assert_int_ge(fd, 0);
+	inet_pton(AF_INET, FORWARD_ADDRESS, &sa.sin_addr);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
 static char *run_capture(const char *cmd)
 {
 	char *buf = NULL;
@@ -378,15 +411,23 @@ START_TEST(test_domain_xml)
 	r.vm.gpus = 1;
 	ck_assert_msg(prov_render_xml(p, &r, &xml, why) == 0, "%s", why);
 	lease_hex(r.lease_id, hex);
-	ck_assert_ptr_nonnull(strstr(xml, "<domain type='qemu'>"));
-	ck_assert_ptr_nonnull(strstr(xml, "machine='q35'"));
-	ck_assert_ptr_nonnull(strstr(xml, "<vcpu placement='static'>1</vcpu>"));
-	ck_assert_ptr_nonnull(strstr(xml, "<memory unit='MiB'>96</memory>"));
-	ck_assert_ptr_nonnull(strstr(xml, "<hostdev mode='subsystem' type='pci' managed='yes'>"));
-	ck_assert_ptr_nonnull(strstr(xml, "<driver name='vfio'/>"));
-	ck_assert_ptr_nonnull(strstr(xml, "bus='0x7f' slot='0x1f' function='0x7'"));
-	ck_assert_ptr_nonnull(strstr(xml, "<interface type='user'>"));
-	ck_assert_ptr_nonnull(strstr(xml, "<log file='" STATE "/"));
+	ck_assert_ptr_nonnull(strstr(xml, "<domain xmlns:qemu=\"http://libvirt.org/schemas/"
+				     "domain/qemu/1.0\" type=\"qemu\">"));
+	ck_assert_ptr_nonnull(strstr(xml, "machine=\"q35\""));
+	ck_assert_ptr_nonnull(strstr(xml, "<vcpu placement=\"static\">1</vcpu>"));
+	ck_assert_ptr_nonnull(strstr(xml, "<memory unit=\"MiB\">96</memory>"));
+	ck_assert_ptr_nonnull(strstr(xml, "<hostdev mode=\"subsystem\" type=\"pci\" "
+				     "managed=\"yes\">"));
+	ck_assert_ptr_nonnull(strstr(xml, "<driver name=\"vfio\"/>"));
+	ck_assert_ptr_nonnull(strstr(xml, "bus=\"0x7f\" slot=\"0x1f\" function=\"0x7\""));
+	ck_assert_ptr_nonnull(strstr(xml, "&quot;netdev&quot;:&quot;tallynet0&quot;"));
+	ck_assert_ptr_null(strstr(xml, "hostfwd"));   /* tiny-gpu has no login user */
+	{
+		char log_attr[128];
+
+		snprintf(log_attr, sizeof(log_attr), "<log file=\"%s/", STATE);
+		ck_assert_ptr_nonnull(strstr(xml, log_attr));
+	}
 	ck_assert_ptr_nonnull(strstr(xml, hex));
 
 	dom = virDomainDefineXML(c, xml);
@@ -399,7 +440,7 @@ START_TEST(test_domain_xml)
 	ck_assert_ptr_nonnull(strstr(back, "<driver name='vfio'/>"));
 	ck_assert_ptr_nonnull(strstr(back, "machine='pc-q35"));
 	ck_assert_ptr_nonnull(meta);
-	ck_assert_int_eq(domxml_parse_meta(meta, &m), 0);
+	ck_assert_msg(domxml_parse_meta(meta, &m) == 0, "libvirt's metadata: %s", meta);
 	ck_assert_mem_eq(m.lease_id, r.lease_id, LEASE_ID_LEN);
 	ck_assert_str_eq(m.image, "tiny-gpu");
 	ck_assert_uint_eq(m.n_gpus, 1);
@@ -408,39 +449,43 @@ START_TEST(test_domain_xml)
 	free(meta);
 	free(xml);
 
-	/* Strict metadata: a short id, or a stray GPU separator, is refused. */
-	ck_assert_int_eq(domxml_parse_meta("<tally:lease id=\"abcd\" image=\"x\" "
-					   "disk-gib=\"1\" gpus=\"\"/>", &m), TALLY_E_ENCODING);
-	ck_assert_int_eq(domxml_parse_meta("<tally:lease id=\"" "00000000000000000000000000000000"
-					   "00000000000000000000000000000000\" image=\"x\" "
-					   "disk-gib=\"1\" gpus=\"0000:01:00.0 \"/>", &m),
-			 TALLY_E_ENCODING);
-	/* The production shapes: kvm, the NAT network, a disk-booted image, and
-	 * text that needs escaping. */
+	/* The production shapes: kvm (which libvirt refuses on this host), the
+	 * NAT network, a disk-booted image, and text that needs escaping. */
 	{
-		struct prov_image disk_img = { .name = "disk", .disk_path = "/srv/a&b.qcow2",
-					       .disk_format = "qcow2" };
+		struct prov_image disk_img = { .name = "disk", .disk_format = "qcow2" };
+		char kname[64], kdisk[128], klog[128];
 		struct domxml_params dp = {
-			.name = "tally-0123456789ab", .lease_id = r.lease_id,
-			.type = PROV_DOMAIN_KVM, .vcpus = 4, .memory_mib = 8192, .disk_gib = 20,
-			.image = &disk_img, .disk_path = "/var/lib/tally/x<y>.qcow2",
-			.console_log = "/var/lib/tally/x.console.log", .net = PROV_NET_NAT,
+			.name = kname, .type = PROV_DOMAIN_KVM, .vcpus = 4,
+			.memory_mib = 8192, .image = &disk_img,
+			.disk_path = kdisk, .console_log = klog, .net = PROV_NET_NAT,
 		};
 		char *kx = NULL;
 
+		strcpy(disk_img.disk_path, BASE_DISK);
+		snprintf(kname, sizeof(kname), "%skvmshape", PREFIX);
+		snprintf(kdisk, sizeof(kdisk), "%s/x<y>&.qcow2", STATE);
+		snprintf(klog, sizeof(klog), "%s/x.console.log", STATE);
+
+		memcpy(dp.meta.lease_id, r.lease_id, LEASE_ID_LEN);
+		strcpy(dp.meta.image, "disk");
 		ck_assert_int_eq(domxml_build(&dp, &kx), 0);
-		ck_assert_ptr_nonnull(strstr(kx, "<domain type='kvm'>"));
-		ck_assert_ptr_nonnull(strstr(kx, "<cpu mode='host-passthrough'/>"));
-		ck_assert_ptr_nonnull(strstr(kx, "<interface type='network'>\n"
-					     "      <source network='default'/>"));
-		ck_assert_ptr_nonnull(strstr(kx, "<boot dev='hd'/>"));
+		ck_assert_ptr_nonnull(strstr(kx, "<domain type=\"kvm\">"));
+		ck_assert_ptr_nonnull(strstr(kx, "<cpu mode=\"host-passthrough\"/>"));
+		ck_assert_ptr_nonnull(strstr(kx, "<interface type=\"network\">\n"
+					     "      <source network=\"default\"/>"));
+		ck_assert_ptr_nonnull(strstr(kx, "<boot dev=\"hd\"/>"));
 		ck_assert_ptr_null(strstr(kx, "<kernel>"));
-		ck_assert_ptr_nonnull(strstr(kx, "x&lt;y&gt;.qcow2"));
+		ck_assert_ptr_nonnull(strstr(kx, "x&lt;y&gt;&amp;.qcow2"));
 		ck_assert_ptr_null(strstr(kx, "hostdev"));
 		free(kx);
 	}
 	/* Nothing rendered was created. */
-	assert_nothing_left(c, PREFIX "0000");
+	{
+		char none[64];
+
+		snprintf(none, sizeof(none), "%s0000", PREFIX);
+		assert_nothing_left(c, none);
+	}
 	virConnectClose(c);
 	prov_close(p);
 }
@@ -459,7 +504,8 @@ START_TEST(test_boot_and_stop)
 
 	lease_hex(r.lease_id, hex);
 	ck_assert_msg(prov_create(p, &r, &info, why) == 0, "prov_create: %s", why);
-	ck_assert_str_eq(info.name, PREFIX "3f464d545b62");
+	ck_assert_str_eq(info.name + strlen(PREFIX), "3f464d545b62");
+	ck_assert_int_eq(strncmp(info.name, PREFIX, strlen(PREFIX)), 0);
 	ck_assert(info.running);
 	ck_assert_int_gt(info.domain_id, 0);
 	ck_assert_int_gt(info.qemu_pid, 0);
@@ -508,7 +554,7 @@ START_TEST(test_boot_and_stop)
 	/* The console log was archived, not lost. */
 	archived = dir_listing(ARCHIVE);
 	ck_assert_msg(strstr(archived, hex) != NULL, "archive:\n%s", archived);
-	snprintf(cmd, sizeof(cmd), "cat " ARCHIVE "/%s-*.console.log", hex);
+	snprintf(cmd, sizeof(cmd), "cat %s/%s-*.console.log", ARCHIVE, hex);
 	out = run_capture(cmd);
 	ck_assert_ptr_nonnull(strstr(out, INIT_MARKER));
 	free(out);
@@ -734,7 +780,7 @@ static void expect_refused(struct prov *p, const struct prov_request *r, int wan
 	int err;
 
 	/* The admission check (no lease id, so no name checks) says the same. */
-	if (want_err != TALLY_E_EXISTS && !r->ssh_pubkey) {
+	if (want_err != TALLY_E_EXISTS) {
 		err = prov_admit_check(p, &r->vm, why_admit);
 		ck_assert_msg(err == want_err, "admit: want %s, got %s (%s)",
 			      tally_strerror(want_err), tally_strerror(err), why_admit);
@@ -780,9 +826,17 @@ START_TEST(test_bad_specs)
 	r = request(7, "tiny", 96);
 	r.vm.gpus = 1;
 	expect_refused(p, &r, TALLY_E_CAPACITY, "supports no GPUs");
+	/* Contract fields that reach the seed's YAML and the domain's XML are
+	 * held to the contract's own rules (contracts/access.c). */
 	r = request(7, "tiny-seeded", 96);
-	r.ssh_pubkey = "ssh-ed25519 AAAA\"\nruncmd: [reboot]";
-	expect_refused(p, &r, TALLY_E_INVALID, "SSH public key");
+	snprintf(r.vm.ssh_key, sizeof(r.vm.ssh_key), "%s", "ssh-ed25519 AAAA\"\nruncmd: [reboot]");
+	expect_refused(p, &r, TALLY_E_INVALID, "SSH key holds a control or non-ASCII byte 0x0a");
+	r = request(7, "tiny-seeded", 96);
+	snprintf(r.vm.ssh_key, sizeof(r.vm.ssh_key), "%s", SSH_KEY "\" <x/>");
+	expect_refused(p, &r, TALLY_E_INVALID, "SSH key comment may hold only");
+	r = request(7, "tiny-seeded", 96);
+	snprintf(r.vm.hostname, sizeof(r.vm.hostname), "%s", "box\"><x/");
+	expect_refused(p, &r, TALLY_E_INVALID, "hostname may hold only a-z, 0-9 and '-'");
 
 	/* A domain tally does not manage holds the lease's name. */
 	r = request(7, "tiny", 96);
@@ -821,12 +875,12 @@ START_TEST(test_two_leases)
 	virConnectPtr c = connect_or_start();
 	struct prov_vm_info ia, ib, ib2;
 	char why[WHY_MAX], hexa[65], seed[PROV_PATH_MAX + 32], cmd[PROV_PATH_MAX + 64];
-	char disk_b[PROV_PATH_MAX + 16], *xml, *out;
+	char disk_b[PROV_PATH_MAX + 16], backing[PROV_PATH_MAX + 32], *xml, *out;
 	virDomainPtr dom;
 	struct stat st;
 
-	a.ssh_pubkey = SSH_KEY;
-	a.hostname = "tenant-box";
+	snprintf(a.vm.ssh_key, sizeof(a.vm.ssh_key), "%s", SSH_KEY);
+	strcpy(a.vm.hostname, "tenant-box");
 	ck_assert_msg(prov_create(p, &a, &ia, why) == 0, "a: %s", why);
 	ck_assert_msg(prov_create(p, &b, &ib, why) == 0, "b: %s", why);
 
@@ -847,19 +901,29 @@ START_TEST(test_two_leases)
 	xml = virDomainGetXMLDesc(dom, 0);
 	snprintf(seed, sizeof(seed), "%s/%s.seed.iso", STATE, ia.name);
 	ck_assert_ptr_nonnull(strstr(xml, seed));
-	ck_assert_ptr_nonnull(strstr(xml, "<interface type='user'>"));
+	ck_assert_ptr_nonnull(strstr(xml, "tallynet0"));
 	free(xml);
 	virDomainFree(dom);
+	/* a's image has a login user: a port of the range, on the loopback
+	 * address, that QEMU itself listens on; b's has none. */
+	ck_assert_uint_eq(ia.ssh_port, port_min);
+	ck_assert_str_eq(ia.ssh_address, FORWARD_ADDRESS);
+	ck_assert_str_eq(ia.ssh_user, "tenant");
+	ck_assert_str_eq(ia.hostname, "tenant-box");
+	ck_assert_uint_eq(ib.ssh_port, 0);
+	ck_assert_msg(port_listens(ia.ssh_port), "nothing listens on port %u", ia.ssh_port);
 	/* a's disk is a qcow2 overlay on the catalogue's base image. */
 	snprintf(cmd, sizeof(cmd), "qemu-img info -U --output=json %s/%s.qcow2", STATE, ia.name);
 	out = run_capture(cmd);
-	ck_assert_msg(strstr(out, "\"backing-filename\": \"" BASE_DISK "\"") &&
+	snprintf(backing, sizeof(backing), "\"backing-filename\": \"%s\"", BASE_DISK);
+	ck_assert_msg(strstr(out, backing) &&
 		      strstr(out, "\"virtual-size\": 1073741824"), "qemu-img info:\n%s", out);
 	free(out);
 	snprintf(cmd, sizeof(cmd), "isoinfo -J -i %s -x /user-data", seed);
 	out = run_capture(cmd);
-	ck_assert_msg(strstr(out, SSH_KEY) && strstr(out, "hostname: \"tenant-box\""),
-		      "user-data:\n%s", out);
+	ck_assert_msg(strstr(out, "ssh_authorized_keys:\n      - \"" SSH_KEY "\"") &&
+		      strstr(out, "hostname: \"tenant-box\"") &&
+		      strstr(out, "  - name: \"tenant\""), "user-data:\n%s", out);
 	free(out);
 	snprintf(cmd, sizeof(cmd), "isoinfo -d -i %s", seed);
 	out = run_capture(cmd);
@@ -871,8 +935,9 @@ START_TEST(test_two_leases)
 	free(xml);
 	virDomainFree(dom);
 
-	/* Ending a leaves b exactly as it was. */
+	/* Ending a leaves b exactly as it was, and a's port answers no more. */
 	ck_assert_msg(prov_stop(p, a.lease_id, 0, NULL, why) == 0, "%s", why);
+	ck_assert_msg(!port_listens(ia.ssh_port), "port %u still listens", ia.ssh_port);
 	ck_assert_ptr_null(virDomainLookupByName(c, ia.name));
 	ck_assert_int_eq(prov_lookup(p, b.lease_id, &ib2), 0);
 	ck_assert(ib2.running);
@@ -930,6 +995,9 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
+	name_this_run();
+	/* A forward range of this run's own, so parallel runs do not meet. */
+	port_min = (uint16_t)(30000 + (getpid() % 3000) * 8);
 	if (!realpath(dir ? dir : "build/guest", guest_dir)) {
 		fprintf(stderr, "provision tests: no guest image in %s "
 			"(run scripts/build-guest-image.sh)\n", guest_dir);

@@ -80,7 +80,12 @@ START_TEST(each_bad_input_names_its_line)
 		{ "[libvirt]\novercommit_cpu = 0\n", ":2: bad value '0'" },
 		{ "[libvirt]\novercommit_cpu = 2.x\n", ":2: bad value '2.x'" },
 		{ "[gpu.0000:65:00]\nclass = a\n", ":2: [gpu.0000:65:00]: a GPU section" },
-		{ "[image.t]\nkernel = /k\npath = /d\n", "needs exactly one of path or kernel" },
+		{ "[image.t]\ncmdline = x\n", "image 't' needs a path, a kernel or both" },
+		{ "[libvirt]\nforward_ports = 22100\n", ":2: bad value '22100'" },
+		{ "[libvirt]\nforward_ports = 22100-22000\n", ":2: bad value '22100-22000'" },
+		{ "[libvirt]\nforward_ports = 0-10\n", ":2: bad value '0-10'" },
+		{ "[libvirt]\nforward_ports = 22000-22100\n", "forward_ports needs a forward_address" },
+		{ "[libvirt]\nguest_outbound = maybe\n", ":2: bad value 'maybe'" },
 		{ "[node\n", ":1: syntax error" },
 		{ "[api]\ntls_cert = /c.pem\n", "needs both tls_cert and tls_key" },
 		{ "[api]\nmax_connections = 0\n", ":2: bad value '0' for 'max_connections'" },
@@ -96,6 +101,29 @@ START_TEST(each_bad_input_names_its_line)
 		ck_assert_msg(strstr(why, bad[i].says), "case %zu: '%s' lacks '%s'", i, why,
 			      bad[i].says);
 	}
+}
+END_TEST
+
+START_TEST(forwarding_is_read)
+{
+	struct config c;
+	char why[WHY_MAX] = "";
+
+	ck_assert_msg(load("[libvirt]\nnetwork = user\nforward_address = 127.0.0.1\n"
+			   "forward_ports = 22000-22099\nguest_outbound = no\n"
+			   "[image.deb]\npath = /d.qcow2\nkernel = /k\nssh_user = debian\n",
+			   &c, why) == 0, "%s", why);
+	ck_assert_str_eq(c.forward_address, "127.0.0.1");
+	ck_assert_uint_eq(c.forward_port_min, 22000);
+	ck_assert_uint_eq(c.forward_port_max, 22099);
+	ck_assert_str_eq(c.public_host, "127.0.0.1");   /* defaults to the address */
+	ck_assert_int_eq(c.guest_outbound, 0);
+	ck_assert_str_eq(c.images[0].ssh_user, "debian");
+	ck_assert_str_eq(c.images[0].path, "/d.qcow2");
+	ck_assert_str_eq(c.images[0].kernel, "/k");
+	config_defaults(&c);
+	ck_assert_int_eq(c.guest_outbound, 1);
+	ck_assert_uint_eq(c.forward_port_min, 0);
 }
 END_TEST
 
@@ -116,6 +144,7 @@ Suite *config_suite(void)
 
 	tcase_add_test(tc, a_full_file_is_read);
 	tcase_add_test(tc, each_bad_input_names_its_line);
+	tcase_add_test(tc, forwarding_is_read);
 	tcase_add_test(tc, a_missing_file_is_an_io_error);
 	suite_add_tcase(s, tc);
 	return s;

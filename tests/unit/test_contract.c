@@ -8,11 +8,20 @@
 
 #include "contracts/contract.h"
 #include "lib/errors.h"
+#include "lib/chain/tx.h"
 
 #define CHAIN "tally-devnet"
 #define NOW 1700000000ull          /* before the examples' expiry (2030) */
 
 /* The cpu-small.json example, built by hand. */
+/* Real keys made by ssh-keygen (OpenSSH 9.2). */
+#define KEY_ED25519 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRkm"
+#define KEY_ECDSA "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBIgM+5BV" \
+	"uwSFRUG8ru5J/DtxcrdErgJLMZ7PFc8A3N5/kofHtBkf2v4g6Z/2Mwx+j9cxAixmnJxhbaebqJLFquI="
+#define KEY_RSA "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC/9ytHl0p6EQFOMzqNp4Cjpo42H6AC16NgpVTUmv3KSqjc" \
+	"e5szuRHk+F1eeo6NkoMp+qcrKExZXynhPxe3P4YGoZbFBm4r0EYOtncR/OIP4hqPcL1h4jNp1+LqF4ruOieLFF+" \
+	"6wWoGLXwHjTHadsJCKEppZZCSloZopsXJU3rRqQ=="
+
 static void make_contract(struct lease_contract *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -74,7 +83,7 @@ static char *read_example(const char *name)
 /* The encoding of make_contract(), written out field by field from the layout
  * documented in contracts/contract.c. */
 static const char contract_vector_hex[] =
-	"01"                                     /* version */
+	"02"                                     /* version */
 	"0c000000" "74616c6c792d6465766e6574"    /* chain_id "tally-devnet" */
 	"1111111111111111111111111111111111111111111111111111111111111111"
 	"2222222222222222222222222222222222222222222222222222222222222222"
@@ -82,6 +91,7 @@ static const char contract_vector_hex[] =
 	"80d8db7000000000"                       /* expiry 1893456000 */
 	"02000000" "00080000" "0a000000" "00000000" /* vcpus, memory, disk, gpus */
 	"09000000" "64656269616e2d3132"          /* image "debian-12" */
+	"00000000" "00000000"                    /* hostname "", ssh_key "" */
 	"100e000000000000"                       /* duration 3600 */
 	"c0d4010000000000"                       /* deposit 120000 */
 	"3c000000"                               /* interval 60 */
@@ -97,7 +107,7 @@ START_TEST(contract_layout_matches_vector)
 	make_contract(&c);
 	uint8_t *buf = encode_contract(&c, &n);
 	ck_assert_int_eq(hex_decode(contract_vector_hex, want, want_n), 0);
-	ck_assert_uint_eq(n, 157 + strlen(CHAIN) + strlen("debian-12"));
+	ck_assert_uint_eq(n, 165 + strlen(CHAIN) + strlen("debian-12"));
 	ck_assert_uint_eq(n, want_n);
 	ck_assert_mem_eq(buf, want, n);
 	free(buf);
@@ -156,7 +166,9 @@ START_TEST(contract_trailing_and_version)
 	memcpy(longer, buf, n);
 	longer[n] = 0;
 	ck_assert_int_eq(contract_decode(&back, longer, n + 1), TALLY_E_TRAILING);
-	buf[0] = 2;
+	buf[0] = 1;      /* version 1 had no hostname and SSH key */
+	ck_assert_int_eq(contract_decode(&back, buf, n), TALLY_E_VERSION);
+	buf[0] = 3;
 	ck_assert_int_eq(contract_decode(&back, buf, n), TALLY_E_VERSION);
 	buf[0] = 0;
 	ck_assert_int_eq(contract_decode(&back, buf, n), TALLY_E_VERSION);
@@ -230,10 +242,10 @@ END_TEST
 START_TEST(example_encodings_match_vectors)
 {
 	static const struct { const char *file; size_t len; const char *sha256; } vec[] = {
-		{ "cpu-small.json", 178,
-		  "30babdd053e2002436f7dc0258e8d5c02813d928d9e52000662b3ba7db6b0b07" },
-		{ "gpu-day.json", 186,
-		  "b972fdec78967f35623df582514bbca462446cfa211f24135a05128a64ed019c" },
+		{ "cpu-small.json", 288,
+		  "9d46949147233ffbe0bcdabac76ab6d60ffbe46660582942c1e86024f7f98e7e" },
+		{ "gpu-day.json", 194,
+		  "a05805019ccadcaa17a4aa8970dee2bbe9fafccbdb14b01ad6fcf4236edec2e7" },
 	};
 	struct lease_contract c;
 	char why[WHY_MAX], hex[2 * HASH_LEN + 1];
@@ -502,7 +514,7 @@ struct rule_case {
 };
 
 static const struct rule_case rule_cases[] = {
-	{ "version", TALLY_E_CONTRACT, "contract version 2 is not supported (expected 1)" },
+	{ "version", TALLY_E_CONTRACT, "contract version 1 is not supported (expected 2)" },
 	{ "chain id chars", TALLY_E_CHAIN_ID,
 	  "chain id \"Tally!\" is not 1..48 characters of [a-z0-9._-]" },
 	{ "other chain", TALLY_E_CHAIN_ID,
@@ -542,6 +554,11 @@ static const struct rule_case rule_cases[] = {
 	{ "CPU totals overflow", TALLY_E_CONTRACT,
 	  "256 vCPUs for 316224000 s could bill more CPU time than a lease's totals hold"
 	  " (2^63 ns); lease for at most 36028797 s" },
+	{ "hostname chars", TALLY_E_CONTRACT,
+	  "hostname may hold only a-z, 0-9 and '-' (byte 3 is 0x3c)" },
+	{ "ssh key newline", TALLY_E_CONTRACT,
+	  "SSH key holds a control or non-ASCII byte 0x0a at 80 (one line of printable "
+	  "ASCII is expected)" },
 };
 
 /* Breaks exactly one rule of a valid contract; returns the chain to check against. */
@@ -549,7 +566,7 @@ static const char *break_rule(struct lease_contract *c, size_t i, uint64_t *now)
 {
 	*now = NOW;
 	switch (i) {
-	case 0: c->version = 2; break;
+	case 0: c->version = 1; break;
 	case 1: strcpy(c->chain_id, "Tally!"); break;
 	case 2: return "tally-main";
 	case 3: c->expiry = NOW - 1; break;
@@ -588,6 +605,10 @@ static const char *break_rule(struct lease_contract *c, size_t i, uint64_t *now)
 	case 26:
 		c->vm.vcpus = 256;
 		c->duration_s = CONTRACT_DURATION_S_MAX;
+		break;
+	case 27: strcpy(c->vm.hostname, "web<b>"); break;
+	case 28:
+		strcpy(c->vm.ssh_key, KEY_ED25519 "\nssh-rsa AAAA injected");
 		break;
 	}
 	return CHAIN;
@@ -663,6 +684,169 @@ START_TEST(rule_boundaries_accepted)
 }
 END_TEST
 
+/* What reaches the guest's YAML seed and the domain's XML: every hostile
+ * hostname and key is refused with a sentence, before anything is made. */
+START_TEST(guest_access_rules)
+{
+	static const char *const good_hosts[] = {
+		"", "a", "web-1", "0", "x123456789012345678901234567890123456789012345678901234567890ab",
+	};
+	static const struct { const char *host, *why; } bad_hosts[] = {
+		{ "-web", "hostname \"-web\" starts or ends with '-'" },
+		{ "web-", "hostname \"web-\" starts or ends with '-'" },
+		{ "Web", "hostname may hold only a-z, 0-9 and '-' (byte 0 is 0x57)" },
+		{ "a.b", "hostname may hold only a-z, 0-9 and '-' (byte 1 is 0x2e)" },
+		{ "a\nb", "hostname may hold only a-z, 0-9 and '-' (byte 1 is 0x0a)" },
+		{ "a\"b", "hostname may hold only a-z, 0-9 and '-' (byte 1 is 0x22)" },
+		{ "a: b", "hostname may hold only a-z, 0-9 and '-' (byte 1 is 0x3a)" },
+		{ "&amp;", "hostname may hold only a-z, 0-9 and '-' (byte 0 is 0x26)" },
+	};
+	static const char *const good_keys[] = {
+		"", KEY_ED25519, KEY_ED25519 " alice@laptop", KEY_ECDSA, KEY_ECDSA " ", KEY_RSA " bob",
+		KEY_ED25519 " Alice Smith, build host 2024-01-01 id=7/x",
+	};
+	static const struct { const char *key, *why; } bad_keys[] = {
+		{ "ssh-ed25519", "SSH key has no key data after its type" },
+		{ "ssh-dss AAAAB3NzaC1kc3M=", "SSH key type \"ssh-dss\" is not one of ssh-ed25519, "
+		  "ssh-rsa, ecdsa-sha2-nistp256/384/521 or their sk- forms (key options are not "
+		  "accepted)" },
+		{ "command=\"reboot\" " KEY_ED25519, "SSH key type \"command=\"reboot\"\" is not one "
+		  "of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521 or their sk- forms (key "
+		  "options are not accepted)" },
+		{ KEY_ED25519 " a\"b", "SSH key comment may hold only letters, digits, spaces and "
+		  "._@+=:,/- (it has '\"')" },
+		{ KEY_ED25519 " <x>", "SSH key comment may hold only letters, digits, spaces and "
+		  "._@+=:,/- (it has '<')" },
+		{ KEY_ED25519 " a\\b", "SSH key comment may hold only letters, digits, spaces and "
+		  "._@+=:,/- (it has '\\')" },
+		{ KEY_ED25519 " #x", "SSH key comment may hold only letters, digits, spaces and "
+		  "._@+=:,/- (it has '#')" },
+		{ KEY_ED25519 "\r", "SSH key holds a control or non-ASCII byte 0x0d at 80 (one "
+		  "line of printable ASCII is expected)" },
+		{ KEY_ED25519 "\t", "SSH key holds a control or non-ASCII byte 0x09 at 80 (one "
+		  "line of printable ASCII is expected)" },
+		{ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRk",
+		  "SSH key: the key data is not base64 (its length 67 is not a multiple of 4)" },
+		{ "ssh-ed25519 AAAA*3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRkm",
+		  "SSH key: the key data is not base64 (byte 4)" },
+		{ "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRkm",
+		  "SSH key: the key blob is not a ssh-rsa key" },
+		{ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QQ==",
+		  "SSH key: the key blob is truncated (field 1)" },
+		{ "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBIgM+5BV"
+		  "uwSFRUG8ru5J/DtxcrdErgJLMZ7PFc8A3N5/kofHtBkf2v4g6Z/2Mwx+j9cxAixmnJxhbaebqJLFquJ=",
+		  "SSH key: the key data is not canonical base64" },
+		{ "ssh-ed25519 ====", "SSH key: the key data is not base64 (byte 0)" },
+	};
+	char why[WHY_MAX], huge[SSH_KEY_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(good_hosts) / sizeof(good_hosts[0]); i++)
+		ck_assert_msg(hostname_check(good_hosts[i], why) == 0, "%s: %s", good_hosts[i], why);
+	for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+		ck_assert_int_eq(hostname_check(bad_hosts[i].host, why), TALLY_E_CONTRACT);
+		ck_assert_str_eq(why, bad_hosts[i].why);
+	}
+	memset(huge, 'a', HOSTNAME_MAX + 1);
+	huge[HOSTNAME_MAX + 1] = '\0';
+	ck_assert_int_eq(hostname_check(huge, why), TALLY_E_CONTRACT);
+	ck_assert_str_eq(why, "hostname is longer than 63 bytes");
+
+	for (size_t i = 0; i < sizeof(good_keys) / sizeof(good_keys[0]); i++)
+		ck_assert_msg(ssh_key_check(good_keys[i], why) == 0, "%s: %s", good_keys[i], why);
+	for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+		ck_assert_int_eq(ssh_key_check(bad_keys[i].key, why), TALLY_E_CONTRACT);
+		ck_assert_str_eq(why, bad_keys[i].why);
+	}
+	snprintf(huge, sizeof(huge), "%s ", KEY_ED25519);
+	memset(huge + strlen(huge), 'x', sizeof(huge) - 1 - strlen(huge));
+	huge[sizeof(huge) - 1] = '\0';
+	ck_assert_int_eq(ssh_key_check(huge, why), TALLY_E_CONTRACT);
+	ck_assert_str_eq(why, "SSH key is longer than 2048 bytes");
+	huge[SSH_KEY_MAX] = '\0';                 /* exactly the limit: accepted */
+	ck_assert_msg(ssh_key_check(huge, why) == 0, "%s", why);
+}
+END_TEST
+
+/* The fields round-trip through the encoding and JSON; longer than their
+ * maxima they do not decode. */
+START_TEST(guest_access_encoding)
+{
+	struct lease_contract c, back;
+	char why[WHY_MAX];
+	size_t n;
+
+	make_contract(&c);
+	memset(c.vm.hostname, 'h', HOSTNAME_MAX);
+	snprintf(c.vm.ssh_key, sizeof(c.vm.ssh_key), "%s %s", KEY_RSA, "bob@example");
+	ck_assert_int_eq(contract_validate(&c, CHAIN, NOW, why), 0);
+	uint8_t *buf = encode_contract(&c, &n);
+	ck_assert_uint_eq(n, 165 + strlen(CHAIN) + strlen("debian-12") + HOSTNAME_MAX +
+			  strlen(c.vm.ssh_key));
+	ck_assert_int_eq(contract_decode(&back, buf, n), 0);
+	ck_assert_str_eq(back.vm.hostname, c.vm.hostname);
+	ck_assert_str_eq(back.vm.ssh_key, c.vm.ssh_key);
+	free(buf);
+
+	char *text = contract_to_json(&c);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(contract_from_json(&back, text, why), 0);
+	ck_assert_str_eq(back.vm.ssh_key, c.vm.ssh_key);
+	ck_assert_str_eq(back.vm.hostname, c.vm.hostname);
+	free(text);
+
+	/* A hostname one byte over its maximum, in the encoding. */
+	c.vm.hostname[0] = '\0';
+	c.vm.ssh_key[0] = '\0';
+	buf = encode_contract(&c, &n);
+	size_t at = 1 + 4 + strlen(CHAIN) + 2 * PUBKEY_LEN + 16 + 16 + 4 + strlen("debian-12");
+	ck_assert_uint_eq(buf[at], 0);
+	buf[at] = HOSTNAME_MAX + 1;
+	ck_assert_int_eq(contract_decode(&back, buf, n), TALLY_E_TOOLONG);
+	buf[at] = 0;
+	buf[at + 4] = (SSH_KEY_MAX + 1) & 0xff;
+	buf[at + 5] = (SSH_KEY_MAX + 1) >> 8;
+	ck_assert_int_eq(contract_decode(&back, buf, n), TALLY_E_TOOLONG);
+	free(buf);
+
+	/* The largest contract still fits one transaction. */
+	{
+		struct tx t = { .version = TX_VERSION, .kind = TX_LEASE_OPEN };
+		struct tx tback;
+		struct enc e;
+
+		make_contract(&t.u.open);
+		memset(t.u.open.chain_id, 'c', CHAIN_ID_MAX);
+		memset(t.u.open.vm.image, 'i', IMAGE_NAME_MAX);
+		memset(t.u.open.vm.hostname, 'h', HOSTNAME_MAX);
+		memset(t.u.open.vm.ssh_key, 'k', SSH_KEY_MAX);
+		memcpy(t.chain_id, t.u.open.chain_id, sizeof(t.chain_id));
+		enc_init(&e);
+		tx_encode(&e, &t);
+		ck_assert_int_eq(enc_error(&e), 0);
+		ck_assert_uint_le(e.len, TX_MAX_SIZE);
+		ck_assert_int_eq(tx_decode(&tback, e.buf, e.len), 0);
+		ck_assert_str_eq(tback.u.open.vm.ssh_key, t.u.open.vm.ssh_key);
+		enc_free(&e);
+	}
+
+	/* Absent from JSON, they are empty; a NUL inside is refused (by jansson). */
+	ck_assert_int_eq(contract_from_json(&back, "{\"version\":2}", why), TALLY_E_INVALID);
+	text = read_example("gpu-day.json");
+	ck_assert_int_eq(contract_from_json(&back, text, why), 0);
+	ck_assert_str_eq(back.vm.hostname, "");
+	ck_assert_str_eq(back.vm.ssh_key, "");
+	char *nul = strstr(text, "\"image\"");
+	ck_assert_ptr_nonnull(nul);
+	char *patched = NULL;
+	ck_assert_int_ge(asprintf(&patched, "%.*s\"hostname\": \"a\\u0000b\", %s",
+				  (int)(nul - text), text, nul), 0);
+	ck_assert_int_eq(contract_from_json(&back, patched, why), TALLY_E_ENCODING);
+	ck_assert_ptr_nonnull(strstr(why, "is not allowed"));
+	free(patched);
+	free(text);
+}
+END_TEST
+
 START_TEST(image_names)
 {
 	ck_assert_int_eq(image_name_valid("debian-12.4_x"), 0);
@@ -702,6 +886,8 @@ Suite *contract_suite(void)
 	tcase_add_loop_test(tc, each_rule_has_its_sentence, 0,
 			    (int)(sizeof(rule_cases) / sizeof(rule_cases[0])));
 	tcase_add_test(tc, rule_sentences_are_distinct);
+	tcase_add_test(tc, guest_access_rules);
+	tcase_add_test(tc, guest_access_encoding);
 	tcase_add_test(tc, rule_boundaries_accepted);
 	tcase_add_test(tc, image_names);
 	suite_add_tcase(s, tc);

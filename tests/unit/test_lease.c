@@ -611,7 +611,7 @@ static void assert_round_trip(const struct lease *l)
 	size_t n, n2;
 	uint8_t *buf = encode_lease(l, &n);
 
-	ck_assert_uint_eq(n, 1 + 32 + 157 + strlen(l->contract.chain_id) +
+	ck_assert_uint_eq(n, 1 + 32 + 165 + strlen(l->contract.chain_id) +
 			  strlen(l->contract.vm.image) + 2 + 13 * 8 + 32);
 	ck_assert_int_eq(lease_decode(&back, buf, n), 0);
 	uint8_t *again = encode_lease(&back, &n2);
@@ -650,7 +650,7 @@ START_TEST(lease_decode_strict)
 	struct lease l, back;
 	size_t n;
 	/* Offsets of the fields after the contract. */
-	size_t state_at = 1 + 32 + 157 + strlen("tally-devnet") + strlen("debian-12");
+	size_t state_at = 1 + 32 + 165 + strlen("tally-devnet") + strlen("debian-12");
 	size_t escrow_at = state_at + 2 + 3 * 8;
 
 	running_lease(&l, 120000);
@@ -670,9 +670,9 @@ START_TEST(lease_decode_strict)
 	buf[0] = 1;
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_VERSION);
 	buf[0] = 2;
-	buf[33] = 2;                                 /* the contract's version */
+	buf[33] = 1;                                 /* the contract's old version */
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_VERSION);
-	buf[33] = 1;
+	buf[33] = CONTRACT_VERSION;
 	ck_assert_int_eq(lease_decode(&back, buf, n), 0);
 
 	buf[state_at] = 5;                           /* no such state */

@@ -183,7 +183,9 @@ START_TEST(test_objects_valid)
 	struct lease_contract c;
 	const struct example_vector *cv = get("contract");
 	ck_assert_int_eq(contract_decode(&c, cv->bytes, cv->len), 0);
-	ck_assert_uint_eq(cv->len, 157 + strlen(EXAMPLE_CHAIN) + strlen("debian-12"));
+	ck_assert_uint_eq(cv->len, 165 + strlen(EXAMPLE_CHAIN) + strlen("debian-12") +
+			  strlen(c.vm.hostname) + strlen(c.vm.ssh_key));
+	ck_assert_str_eq(c.vm.hostname, "web-1");
 	ck_assert_uint_eq(get("usage.record")->len, 125);
 	ck_assert_uint_eq(get("block1.header")->len, 285 + strlen(EXAMPLE_CHAIN));
 	ck_assert_uint_eq(get("block1.precommit")->len, VOTE_LEN);

@@ -101,6 +101,9 @@ static inline void example_contract(struct examples *x)
 	c->vm.disk_gib = 20;
 	c->vm.gpus = 0;
 	strcpy(c->vm.image, "debian-12");
+	strcpy(c->vm.hostname, "web-1");
+	strcpy(c->vm.ssh_key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBERERERERERERERERERERERERE"
+	       "RERERERERERERERER tenant@example");
 	c->duration_s = 3600;
 	c->deposit = 10000000;             /* 10 units */
 	c->interval_s = 60;
