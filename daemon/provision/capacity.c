@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "daemon/provision/domxml.h"
-#include "daemon/provision/prov_internal.h"
+#include "daemon/provision/provision_impl.h"
 #include "lib/errors.h"
 
 struct held {

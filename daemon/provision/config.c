@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/provision/domxml.h"
-#include "daemon/provision/prov_internal.h"
+#include "daemon/provision/provision_impl.h"
 #include "lib/errors.h"
 
 static bool name_chars_ok(const char *s, size_t max)

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/provision/provision.h"
+#include "daemon/provision/catalogue.h"
 
 #define DOMXML_QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
 

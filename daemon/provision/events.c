@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/provision/prov_internal.h"
+#include "daemon/provision/provision_impl.h"
 #include "lib/errors.h"
 
 bool prov_event_is_provider_failure(enum prov_event_kind kind)

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/provision/prov_internal.h"
+#include "daemon/provision/provision_impl.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 

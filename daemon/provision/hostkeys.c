@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/provision/prov_internal.h"
+#include "daemon/provision/provision_impl.h"
 #include "lib/errors.h"
 
 #define LOG_TAIL_MAX (1024 * 1024)

@@ -15,7 +15,7 @@
 #include <libxml/parser.h>
 
 #include "daemon/provision/domxml.h"
-#include "daemon/provision/prov_internal.h"
+#include "daemon/provision/provision_impl.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 

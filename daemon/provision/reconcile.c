@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "daemon/provision/domxml.h"
-#include "daemon/provision/prov_internal.h"
+#include "daemon/provision/provision_impl.h"
 #include "lib/errors.h"
 
 enum verdict { SKIP, ADOPT, REMOVE_ORPHAN, REMOVE_STOPPED };

@@ -1,6 +1,6 @@
 /* Shared between the provisioner's source files; not for other modules. */
-#ifndef TALLY_PROVISION_INTERNAL_H
-#define TALLY_PROVISION_INTERNAL_H
+#ifndef TALLY_PROVISION_IMPL_H
+#define TALLY_PROVISION_IMPL_H
 
 #include <pthread.h>
 #include <libvirt/libvirt.h>
