@@ -377,11 +377,14 @@ static bool keep_one(struct conn *c)
 	for (struct conn *o = n->conns; o; o = o->next) {
 		if (o == c || o->state != CONN_READY || memcmp(o->key, c->key, PUBKEY_LEN))
 			continue;
+		/* Both sides dialed: not news for the operator. */
 		if (!c_preferred) {
-			conn_close(c, "already connected the other way");
+			log_debug("peers: %s: already connected the other way", c->addr);
+			conn_close(c, NULL);
 			return false;
 		}
-		conn_close(o, "already connected the other way");
+		log_debug("peers: %s: already connected the other way", o->addr);
+		conn_close(o, NULL);
 	}
 	return true;
 }
