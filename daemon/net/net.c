@@ -560,17 +560,24 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	if (c->state == CONN_TLS) {
 		unsigned long e = bufferevent_get_openssl_error(c->bev);
+		int sock_err = EVUTIL_SOCKET_ERROR();
 		char ssl_err[160] = "";
 
-		if (e)
+		if (e && ERR_GET_LIB(e))
 			ERR_error_string_n(e, ssl_err, sizeof(ssl_err));
-		STAT_ADD(n, handshakes_refused, 1);
-		if (c->refusal[0])
+		if (c->refusal[0]) {
 			log_warn("peers: refused %s: %s", conn_name(c, name), c->refusal);
-		else
-			log_info("peers: TLS handshake with %s failed: %s", conn_name(c, name),
-				 e ? ssl_err : (what & BEV_EVENT_EOF) ? "closed by the peer"
-								      : strerror(errno));
+		} else if (c->outbound) {
+			/* A peer that is down: retried with backoff, not news. */
+			log_debug("peers: cannot reach %s: %s", c->addr,
+				  ssl_err[0] ? ssl_err : (what & BEV_EVENT_EOF) ? "closed by the peer"
+						       : evutil_socket_error_to_string(sock_err));
+		} else {
+			log_info("peers: TLS handshake from %s failed: %s", c->addr,
+				 ssl_err[0] ? ssl_err : "closed or not TLS");
+		}
+		if (!c->outbound || c->refusal[0])
+			STAT_ADD(n, handshakes_refused, 1);
 		addr_failed(c);
 		conn_close(c, NULL);
 		return;
