@@ -112,8 +112,10 @@ static int read_msg(SSL *ssl, struct wire_msg *m, uint8_t **body, int *closed)
 	while (got < WIRE_HEAD_LEN) {
 		int r = SSL_read(ssl, head + got, (int)(WIRE_HEAD_LEN - got));
 		if (r <= 0) {
+			/* A receive timeout (SO_RCVTIMEO) is a retry to OpenSSL. */
 			int e = SSL_get_error(ssl, r);
-			*closed = !(e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
+			*closed = !(e == SSL_ERROR_WANT_READ ||
+				    (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)));
 			return -1;
 		}
 		got += (size_t)r;
@@ -271,6 +273,7 @@ int main(int argc, char **argv)
 		puts(outcome(ssl));
 	} else if (!strcmp(mode, "flood")) {
 		long n = argc > 6 ? atol(argv[6]) : 100000, sent = 0;
+		const char *o = NULL;
 		hello(ssl, &k, genesis, node_height);
 		struct wire_msg ping = { .type = WIRE_PING };
 		for (; sent < n; sent++) {
@@ -280,11 +283,14 @@ int main(int argc, char **argv)
 			wire_encode(&e, &ping);
 			int w = SSL_write(ssl, e.buf, (int)e.len);
 			enc_free(&e);
-			if (w <= 0)
+			if (w <= 0) {
+				/* A send timeout: the node stopped reading but kept
+				 * the connection; anything else: it closed it. */
+				o = SSL_get_error(ssl, w) == SSL_ERROR_WANT_WRITE ? "open" : "closed";
 				break;
+			}
 		}
-		const char *o = outcome(ssl);
-		printf("%s after %ld\n", o, sent);
+		printf("%s after %ld\n", o ? o : outcome(ssl), sent);
 	} else if (!strcmp(mode, "bad-block")) {
 		hello(ssl, &k, genesis, node_height + 5);
 		const char *o = "open";
