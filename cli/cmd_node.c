@@ -93,6 +93,20 @@ static int prepare_dir(const char *dir)
 	return EXIT_OK;
 }
 
+/* prepare_dir, then the absolute path of dir into out[PATH_MAX]. */
+static int fresh_dir(const char *dir, char *out)
+{
+	int rc = prepare_dir(dir);
+
+	if (rc)
+		return rc;
+	if (!realpath(dir, out)) {
+		err("cannot resolve %s: %s", dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
 static int write_file(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -322,6 +336,35 @@ static int split_listen(const char *listen, char *host, size_t hostlen, uint64_t
 	return *end || !colon[1] || *port == 0 || *port > 65535 ? -1 : 0;
 }
 
+/* --peer [KEY@]HOST:PORT, as tallyd's [peers] reads it. */
+static int check_peer(const char *arg)
+{
+	const char *at = strchr(arg, '@'), *addr = at ? at + 1 : arg;
+	uint8_t key[PUBKEY_LEN];
+	char host[128], hex[65];
+	uint64_t port;
+
+	if (at) {
+		if (at - arg != 64) {
+			err("--peer '%s': the key before '@' is 64 hex characters", arg);
+			return EXIT_USAGE;
+		}
+		memcpy(hex, arg, 64);
+		hex[64] = '\0';
+		if (parse_hex32(hex, key, "--peer key"))
+			return EXIT_USAGE;
+		if (key_check(key)) {
+			err("--peer '%s': not a valid Ed25519 public key", arg);
+			return EXIT_USAGE;
+		}
+	}
+	if (split_listen(addr, host, sizeof(host), &port) || strpbrk(addr, " \t/@")) {
+		err("--peer '%s' is not [KEY@]HOST:PORT", arg);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
 /* DIR/tls.crt and DIR/tls.key for the listen address's host. */
 static int write_devcert(const char *listen, const char *dir)
 {
@@ -376,13 +419,9 @@ static int do_init(struct init_opts *o, const struct common *co)
 	char *genesis = NULL;
 	int rc;
 
-	rc = prepare_dir(o->dir);
+	rc = fresh_dir(o->dir, dir);
 	if (rc)
 		return rc;
-	if (!realpath(o->dir, dir)) {
-		err("cannot resolve %s: %s", o->dir, strerror(errno));
-		return EXIT_USAGE;
-	}
 	memset(&node, 0, sizeof(node));
 	memset(&faucet, 0, sizeof(faucet));
 	snprintf(node.dir, sizeof(node.dir), "%s", dir);
@@ -468,13 +507,7 @@ static int do_init_devnet(struct init_opts *o, const struct common *co)
 				 port + total - 1, peer_port, peer_port + total - 1);
 		goto out;
 	}
-	if ((rc = prepare_dir(o->dir)))
-		goto out;
-	if (!realpath(o->dir, dir)) {
-		rc = (err("cannot resolve %s: %s", o->dir, strerror(errno)), EXIT_USAGE);
-		goto out;
-	}
-	if ((rc = new_key(dir, "faucet.pem", &faucet)))
+	if ((rc = fresh_dir(o->dir, dir)) || (rc = new_key(dir, "faucet.pem", &faucet)))
 		goto out;
 	for (size_t i = 0; i < total; i++) {
 		struct dev_node *nd = &nodes[i];
@@ -581,12 +614,8 @@ static int do_init_join(struct init_opts *o, const struct common *co)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if ((rc = prepare_dir(o->dir)))
+	if ((rc = fresh_dir(o->dir, dir)))
 		goto out;
-	if (!realpath(o->dir, dir)) {
-		rc = (err("cannot resolve %s: %s", o->dir, strerror(errno)), EXIT_USAGE);
-		goto out;
-	}
 	snprintf(node.dir, sizeof(node.dir), "%s", dir);
 	snprintf(node.listen, sizeof(node.listen), "%s", o->listen);
 	snprintf(node.peer_listen, sizeof(node.peer_listen), "%s",
@@ -741,6 +770,8 @@ int cmd_node_init(int argc, char **argv)
 		case O_PEER:
 			if (o.npeers == JOIN_PEERS_MAX)
 				return usage_error("node init", "at most %d --peer", JOIN_PEERS_MAX);
+			if (check_peer(optarg))
+				return EXIT_USAGE;
 			o.peers[o.npeers++] = optarg;
 			break;
 		case O_DIR: o.dir = optarg; break;

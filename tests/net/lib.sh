@@ -24,7 +24,7 @@ net_cleanup() {
 			virsh -q -c qemu:///system undefine "$d" >/dev/null 2>&1
 	done
 	rm -rf "$NET_PIN"-*
-	[ -n "${E2E_KEEP:-}" ] || rm -rf "$NET_DIR"
+	[ -n "${E2E_KEEP:-}" ] || [ -z "${NET_DIR:-$E2E_DIR}" ] || rm -rf "${NET_DIR:-$E2E_DIR}"
 }
 
 # net_init NAME BASEPORT VALIDATORS FULL_NODES: the devnet in $NET_DIR/net,
@@ -36,15 +36,10 @@ net_init() {
 	NET_BASE=$2
 	NET_N=$(($3 + $4))
 	[ "$(id -u)" -eq 0 ] || skip_all "network tests need root (libvirt, eBPF)"
-	NET_DIR=$(mktemp -d "/tmp/tally-net-$NET_NAME.XXXXXX")
-	chmod 0755 "$NET_DIR"
-	E2E_DIR=$NET_DIR
 	NET_PREFIX="tally-net-$NET_NAME-"
 	NET_PIN="/sys/fs/bpf/tally-net-$NET_NAME-$$"
-	trap net_cleanup EXIT
-	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null
-	mkdir -m 0755 "$NET_DIR/guest"
-	cp "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$NET_DIR/guest/"
+	e2e_workdir net "$NET_NAME" net_cleanup
+	NET_DIR=$E2E_DIR
 	export TALLY_KEY="$NET_DIR/tenant.pem"
 	TENANT=$("$TALLY" key new --key "$TALLY_KEY" 2>/dev/null)
 	"$TALLY" node init --dev "$NET_DIR/net" --validators "$3" --full-nodes "$4" \
@@ -65,7 +60,9 @@ CONF
 	done
 }
 
-url() { echo "http://127.0.0.1:$((NET_BASE + $1 - 1))"; }
+# Node K's API: port BASEPORT+K-1, unless NET_API[K] says otherwise.
+declare -A NET_API=()
+url() { echo "http://127.0.0.1:${NET_API[$1]:-$((NET_BASE + $1 - 1))}"; }
 peer_port() { jq -r ".nodes[$(($1 - 1))].peers" "$NET_DIR/init.json" | sed 's/.*://'; }
 node_key() { jq -r ".nodes[$(($1 - 1))].key" "$NET_DIR/init.json"; }
 conf() { echo "$NET_DIR/net/node-$1/tallyd.conf"; }

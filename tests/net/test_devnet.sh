@@ -63,4 +63,26 @@ check "the new node counts the blocks it synced" metric_ge 5 tally_sync_blocks_t
 H=$(transfer_via 5 777)
 check "a transaction submitted to the new node commits everywhere" \
 	wait_for 30 committed_everywhere "$H" 1 2 3 4 5
+
+# An operator joins: node init --join, dialing node 2, whose operator then
+# allows the new key.
+NET_API[6]=$((NET_BASE + 20))
+"$TALLY" node init --join "$NET_DIR/net/genesis.json" --dir "$NET_DIR/net/node-6" \
+	--peer "$(node_key 2)@127.0.0.1:$(peer_port 2)" --listen "127.0.0.1:${NET_API[6]}" \
+	--domain-type qemu --network none --json >"$NET_DIR/join.json"
+JK=$(jq -r .node "$NET_DIR/join.json")
+check "node init --join writes a node that names the network's genesis" \
+	[ "$(jq -r .genesis_hash "$NET_DIR/join.json")" = "$(status 1 | jq -r .genesis_hash)" ]
+start 6 --no-vms
+check "node 2 refuses the joining node while its key is unknown" \
+	wait_for 15 grep -q "refused .*key ${JK:0:16} is unknown" "$(log_of 2)"
+check "the joining node says it cannot know whether it is caught up" \
+	bash -c "$TALLY status --node $(url 6) | grep -q '^sync       unknown: no peer connected'"
+printf '[peers]\nallow = %s\n' "$JK" >>"$(conf 2)"
+stop 2
+start 2 --no-vms
+TIP=$(height 1)
+check "once node 2's operator allows it, the joining node syncs to the tip" \
+	wait_for 60 same_chain "$TIP" 1 6
+check "and says it is caught up" wait_for 10 caught_up 6
 net_done
