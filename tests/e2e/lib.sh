@@ -7,7 +7,7 @@ set -euo pipefail
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TALLY="$E2E_ROOT/bin/tally"
-TALLYD="$E2E_ROOT/bin/tallyd"
+TALLYD=${TALLY_TALLYD:-$E2E_ROOT/bin/tallyd}   # another build: TALLY_TALLYD=PATH
 GUEST_DIR="$E2E_ROOT/build/guest"
 E2E_CHECKS=0
 E2E_FAILS=0
