@@ -18,6 +18,9 @@
  *                       the node's GET_BLOCKS with a well-formed block that
  *                       does not verify (wrong links, no signatures)
  *       hello           a correct HELLO only (is the key accepted now?)
+ *       consensus       a correct HELLO, then a VOTE twice and a PROPOSAL
+ *                       with a small block (unsigned: only the transport's
+ *                       decoding and deduplication are the point)
  *
  * Prints one line: "closed" when the node closed the connection (a TLS
  * refusal counts: "refused" when the handshake failed), "open" when it
@@ -254,6 +257,23 @@ int main(int argc, char **argv)
 
 	if (!strcmp(mode, "unknown") || !strcmp(mode, "hello")) {
 		hello(ssl, &k, genesis, node_height);
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "consensus")) {
+		uint8_t blk[64];
+		struct wire_msg v = { .type = WIRE_VOTE }, p = { .type = WIRE_PROPOSAL };
+
+		hello(ssl, &k, genesis, node_height);
+		v.u.vote.v.type = VOTE_PREVOTE;
+		v.u.vote.v.height = node_height + 1;
+		memcpy(v.u.vote.validator, k.pub, PUBKEY_LEN);
+		send_msg(ssl, &v);
+		send_msg(ssl, &v);
+		memset(blk, 7, sizeof(blk));
+		p.u.proposal.p.height = node_height + 1;
+		p.u.proposal.p.pol_round = -1;
+		p.u.proposal.block = blk;
+		p.u.proposal.block_len = sizeof(blk);
+		send_msg(ssl, &p);
 		puts(outcome(ssl));
 	} else if (!strcmp(mode, "wrong-genesis")) {
 		genesis[0] ^= 0xff;
