@@ -11,7 +11,8 @@
 # Each area adds its own rules in mk/<area>.mk, so the areas build independently.
 
 CC       ?= cc
-PKGS     := libvirt libxml-2.0 libbpf libcrypto sqlite3 jansson libmicrohttpd libcurl inih
+PKGS     := libvirt libxml-2.0 libbpf libssl libcrypto sqlite3 jansson libmicrohttpd libcurl \
+            inih libevent_openssl libevent_pthreads
 PREFIX   ?= /usr/local
 SAN      ?= 0
 

@@ -1,8 +1,14 @@
-/* tally node init | node top: what an operator runs.
+/* tally node init: what an operator runs first.
  *
  * `node init --dev DIR` makes a one-node devnet: the node's key (validator
  * and provider), a funded faucet account, a genesis with this node as the
- * only validator, and the tallyd.conf that points at them. */
+ * only validator, and the tallyd.conf that points at them.
+ * `node init --dev DIR --validators N [--full-nodes M]` makes a devnet of
+ * N validators and M full nodes on this machine, DIR/node-1 ... each with
+ * its key, configuration and data directory, all peers of each other, one
+ * genesis and one faucet.
+ * `node init --join GENESIS.json --peer ADDR ... --dir DIR` sets up a node
+ * that joins an existing network. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +31,8 @@
 #define DEV_STAKE 1000000u
 #define DEV_FAUCET_BALANCE 1000000000000000ull   /* 1e9 units in micro-units */
 #define FUND_MAX 64
+#define DEV_NODES_MAX 32
+#define JOIN_PEERS_MAX 64
 
 struct init_opts {
 	const char *dir;
@@ -37,6 +45,25 @@ struct init_opts {
 	bool tls;
 	size_t nfund;
 	struct { uint8_t pub[PUBKEY_LEN]; uint64_t amount; } fund[FUND_MAX];
+	/* a devnet of several nodes */
+	uint64_t validators;             /* 0: the single-node layout */
+	uint64_t full_nodes;
+	uint64_t peer_port;              /* first peer port; 0: after the API ports */
+	/* joining */
+	const char *join;                /* genesis file */
+	const char *peer_listen;
+	size_t npeers;
+	const char *peers[JOIN_PEERS_MAX];
+};
+
+/* One node of a devnet being written. */
+struct dev_node {
+	char name[24];
+	char dir[PATH_MAX];
+	char listen[192];                /* API */
+	char peer_listen[192];
+	struct tally_key key;
+	bool validator;
 };
 
 /* DIR must not exist or be empty: init never mixes with older files. */
@@ -63,6 +90,20 @@ static int prepare_dir(const char *dir)
 			return EXIT_USAGE;
 		}
 	closedir(d);
+	return EXIT_OK;
+}
+
+/* prepare_dir, then the absolute path of dir into out[PATH_MAX]. */
+static int fresh_dir(const char *dir, char *out)
+{
+	int rc = prepare_dir(dir);
+
+	if (rc)
+		return rc;
+	if (!realpath(dir, out)) {
+		err("cannot resolve %s: %s", dir, strerror(errno));
+		return EXIT_USAGE;
+	}
 	return EXIT_OK;
 }
 
@@ -100,6 +141,18 @@ static int new_key(const char *dir, const char *name, struct tally_key *k)
 	return EXIT_OK;
 }
 
+static int mkdir_data(const char *dir)
+{
+	char path[PATH_MAX + 8];
+
+	snprintf(path, sizeof(path), "%s/data", dir);
+	if (mkdir(path, 0700)) {
+		err("cannot create %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
 static int cmp_account(const void *a, const void *b)
 {
 	return memcmp(json_string_value(json_object_get(*(json_t *const *)a, "pubkey")),
@@ -114,9 +167,15 @@ static json_t *account_json(const uint8_t pub[PUBKEY_LEN], uint64_t balance)
 	return json_pack("{s:s,s:I}", "pubkey", hex, "balance", (json_int_t)balance);
 }
 
-/* The genesis JSON of lib/chain/genesis.h, checked by genesis_parse before it is
- * written. Accounts are sorted by pubkey; a key funded twice is an error. */
-static char *genesis_text(const struct init_opts *o, const struct tally_key *node,
+static const char *scheme(const struct init_opts *o)
+{
+	return o->tls ? "https" : "http";
+}
+
+/* The genesis JSON of lib/chain/genesis.h, checked by genesis_parse before it
+ * is written: the validators among nodes, equal stakes; accounts sorted by
+ * pubkey, a key funded twice is an error. */
+static char *genesis_text(const struct init_opts *o, const struct dev_node *nodes, size_t nnodes,
 			  const struct tally_key *faucet)
 {
 	json_t *accts[FUND_MAX + 1];
@@ -131,16 +190,23 @@ static char *genesis_text(const struct init_opts *o, const struct tally_key *nod
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, accts[i]);
+	json_t *vals = json_array();
+	for (size_t i = 0; i < nnodes; i++) {
+		if (!nodes[i].validator)
+			continue;
+		hex_encode(nodes[i].key.pub, PUBKEY_LEN, hex);
+		snprintf(api, sizeof(api), "%s://%s", scheme(o), nodes[i].listen);
+		json_array_append_new(vals, json_pack("{s:s,s:I,s:s,s:s}", "pubkey", hex, "stake",
+						      (json_int_t)DEV_STAKE, "name",
+						      nnodes == 1 ? "node0" : nodes[i].name,
+						      "api", api));
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	hex_encode(node->pub, PUBKEY_LEN, hex);
-	snprintf(api, sizeof(api), "%s://%s", o->tls ? "https" : "http", o->listen);
-	json_t *g = json_pack("{s:s,s:I,s:[{s:s,s:I,s:s,s:s}],s:o}",
+	json_t *g = json_pack("{s:s,s:I,s:o,s:o}",
 			      "chain_id", o->chain_id,
 			      "genesis_time_ns",
 			      (json_int_t)((uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec),
-			      "validators", "pubkey", hex, "stake", (json_int_t)DEV_STAKE,
-			      "name", "node0", "api", api,
-			      "accounts", arr);
+			      "validators", vals, "accounts", arr);
 	char *dumped = g ? json_dumps(g, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	char *text = NULL;
 	if (dumped && asprintf(&text, "%s\n", dumped) < 0)
@@ -171,7 +237,11 @@ static bool has_file(const char *dir, const char *name)
 	return access(path, R_OK) == 0;
 }
 
-static char *conf_text(const struct init_opts *o, const char *dir)
+/* tallyd.conf for a node in dir; genesis is the genesis file's path; a
+ * [peers] section when peer_listen or peer lines are given. */
+static char *conf_text(const struct init_opts *o, const char *dir, const char *genesis,
+		       const char *listen, const char *peer_listen, const char *const *peers,
+		       size_t npeers)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -180,11 +250,11 @@ static char *conf_text(const struct init_opts *o, const char *dir)
 	if (!f)
 		return NULL;
 	fprintf(f,
-		"# tallyd configuration written by 'tally node init --dev'\n"
+		"# tallyd configuration written by 'tally node init'\n"
 		"[node]\n"
 		"data_dir = %s/data\n"
 		"key = %s/node.pem\n"
-		"genesis = %s/genesis.json\n"
+		"genesis = %s\n"
 		"listen = %s\n"
 		"log_level = info\n"
 		"\n[metering]\n"
@@ -196,7 +266,7 @@ static char *conf_text(const struct init_opts *o, const char *dir)
 		"state_dir = %s/vms\n"
 		"overcommit_cpu = 2.0\n"
 		"overcommit_mem = 1.0\n",
-		dir, dir, dir, o->listen, o->interval_s, o->domain_type, o->network, dir);
+		dir, dir, genesis, listen, o->interval_s, o->domain_type, o->network, dir);
 	if (!strcmp(o->network, "user"))
 		fprintf(f,
 			"# the guests' SSH ports, on loopback; guests cannot connect out\n"
@@ -234,6 +304,13 @@ static char *conf_text(const struct init_opts *o, const char *dir)
 			"cloud_init = yes\n"
 			"ssh_user = debian\n",
 			o->image_dir, o->image_dir, o->image_dir);
+	if ((peer_listen && *peer_listen) || npeers) {
+		fprintf(f, "\n[peers]\n");
+		if (peer_listen && *peer_listen)
+			fprintf(f, "listen = %s\n", peer_listen);
+		for (size_t i = 0; i < npeers; i++)
+			fprintf(f, "peer = %s\n", peers[i]);
+	}
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -276,24 +353,59 @@ static int check_choice(const char *what, const char *v, const char *const *allo
 	return EXIT_USAGE;
 }
 
-static const char *api_url(const struct init_opts *o)
+/* HOST:PORT into its host (brackets kept) and port. */
+static int split_listen(const char *listen, char *host, size_t hostlen, uint64_t *port)
 {
-	static char url[300];
+	const char *colon = strrchr(listen, ':');
+	char *end;
 
-	snprintf(url, sizeof(url), "%s://%s", o->tls ? "https" : "http", o->listen);
-	return url;
+	if (!colon || colon == listen || (size_t)(colon - listen) >= hostlen)
+		return -1;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	*port = strtoull(colon + 1, &end, 10);
+	return *end || !colon[1] || *port == 0 || *port > 65535 ? -1 : 0;
+}
+
+/* --peer [KEY@]HOST:PORT, as tallyd's [peers] reads it. */
+static int check_peer(const char *arg)
+{
+	const char *at = strchr(arg, '@'), *addr = at ? at + 1 : arg;
+	uint8_t key[PUBKEY_LEN];
+	char host[128], hex[65];
+	uint64_t port;
+
+	if (at) {
+		if (at - arg != 64) {
+			err("--peer '%s': the key before '@' is 64 hex characters", arg);
+			return EXIT_USAGE;
+		}
+		memcpy(hex, arg, 64);
+		hex[64] = '\0';
+		if (parse_hex32(hex, key, "--peer key"))
+			return EXIT_USAGE;
+		if (key_check(key)) {
+			err("--peer '%s': not a valid Ed25519 public key", arg);
+			return EXIT_USAGE;
+		}
+	}
+	if (split_listen(addr, host, sizeof(host), &port) || strpbrk(addr, " \t/@")) {
+		err("--peer '%s' is not [KEY@]HOST:PORT", arg);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
 }
 
 /* DIR/tls.crt and DIR/tls.key for the listen address's host. */
-static int write_devcert(const struct init_opts *o, const char *dir)
+static int write_devcert(const char *listen, const char *dir)
 {
 	char host[128], cert[PATH_MAX + 16], key[PATH_MAX + 16], why[256] = "";
-	const char *colon = strrchr(o->listen, ':');
-	size_t n = colon ? (size_t)(colon - o->listen) : strlen(o->listen);
+	const char *colon = strrchr(listen, ':');
+	size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
 
 	if (n >= sizeof(host))
 		n = sizeof(host) - 1;
-	memcpy(host, o->listen, n);
+	memcpy(host, listen, n);
 	host[n] = '\0';
 	if (host[0] == '[' && n >= 2 && host[n - 1] == ']') {
 		memmove(host, host + 1, n - 2);
@@ -308,56 +420,60 @@ static int write_devcert(const struct init_opts *o, const char *dir)
 	return 0;
 }
 
+/* The files of one node in node->dir: key (already made), tallyd.conf,
+ * data/, the TLS pair. */
+static int write_node(const struct init_opts *o, const struct dev_node *node, const char *genesis,
+		      const char *const *peers, size_t npeers)
+{
+	char path[PATH_MAX + 32];
+	char *conf = conf_text(o, node->dir, genesis, node->listen, node->peer_listen, peers,
+			       npeers);
+	int rc = EXIT_USAGE;
+
+	if (!conf)
+		return err("out of memory"), EXIT_USAGE;
+	snprintf(path, sizeof(path), "%s/tallyd.conf", node->dir);
+	if (!write_file(path, conf, 0644) && !(o->tls && write_devcert(node->listen, node->dir)) &&
+	    !mkdir_data(node->dir))
+		rc = EXIT_OK;
+	free(conf);
+	return rc;
+}
+
 static int do_init(struct init_opts *o, const struct common *co)
 {
 	static const char *const files[] = { "node.pem", "faucet.pem", "genesis.json",
 					     "tallyd.conf", "data" };
-	char dir[PATH_MAX], path[PATH_MAX + 32], nodehex[65], faucethex[65];
-	struct tally_key node, faucet;
-	char *genesis = NULL, *conf = NULL;
+	char dir[PATH_MAX], path[PATH_MAX + 32], nodehex[65], faucethex[65], api[300];
+	struct dev_node node;
+	struct tally_key faucet;
+	char *genesis = NULL;
 	int rc;
 
-	rc = prepare_dir(o->dir);
+	rc = fresh_dir(o->dir, dir);
 	if (rc)
 		return rc;
-	if (!realpath(o->dir, dir)) {
-		err("cannot resolve %s: %s", o->dir, strerror(errno));
-		return EXIT_USAGE;
-	}
 	memset(&node, 0, sizeof(node));
 	memset(&faucet, 0, sizeof(faucet));
-	rc = new_key(dir, "node.pem", &node);
+	snprintf(node.dir, sizeof(node.dir), "%s", dir);
+	snprintf(node.listen, sizeof(node.listen), "%s", o->listen);
+	node.validator = true;
+	rc = new_key(dir, "node.pem", &node.key);
 	if (!rc)
 		rc = new_key(dir, "faucet.pem", &faucet);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < o->nfund; i++)
-		if (!memcmp(o->fund[i].pub, node.pub, PUBKEY_LEN)) {
-			/* impossible in practice: the node key is brand new */
-			rc = EXIT_USAGE;
-			goto out;
-		}
 	rc = EXIT_USAGE;
-	genesis = genesis_text(o, &node, &faucet);
-	conf = conf_text(o, dir);
-	if (!genesis || !conf)
+	genesis = genesis_text(o, &node, 1, &faucet);
+	if (!genesis)
 		goto out;
 	snprintf(path, sizeof(path), "%s/genesis.json", dir);
-	if (write_file(path, genesis, 0644))
+	if (write_file(path, genesis, 0644) || write_node(o, &node, path, NULL, 0))
 		goto out;
-	snprintf(path, sizeof(path), "%s/tallyd.conf", dir);
-	if (write_file(path, conf, 0644))
-		goto out;
-	if (o->tls && write_devcert(o, dir))
-		goto out;
-	snprintf(path, sizeof(path), "%s/data", dir);
-	if (mkdir(path, 0700)) {
-		err("cannot create %s: %s", path, strerror(errno));
-		goto out;
-	}
 	rc = EXIT_OK;
-	hex_encode(node.pub, PUBKEY_LEN, nodehex);
+	hex_encode(node.key.pub, PUBKEY_LEN, nodehex);
 	hex_encode(faucet.pub, PUBKEY_LEN, faucethex);
+	snprintf(api, sizeof(api), "%s://%s", scheme(o), o->listen);
 	if (co->json) {
 		json_t *fl = json_array();
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) + 2 * o->tls; i++) {
@@ -368,7 +484,7 @@ static int do_init(struct init_opts *o, const struct common *co)
 		}
 		print_json(json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "dir", dir, "chain_id",
 				     o->chain_id, "node", nodehex, "faucet", faucethex,
-				     "files", fl, "api", api_url(o)));
+				     "files", fl, "api", api));
 	} else {
 		printf("devnet '%s' in %s\n"
 		       "  node (validator, provider)  %s  key %s/node.pem\n"
@@ -381,20 +497,195 @@ static int do_init(struct init_opts *o, const struct common *co)
 		if (o->tls)
 			printf("the API is HTTPS with a self-signed certificate; clients use\n"
 			       "  --node %s --cacert %s/tls.crt\n"
-			       "  (or TALLY_NODE and TALLY_CACERT)\n", api_url(o), dir);
+			       "  (or TALLY_NODE and TALLY_CACERT)\n", api, dir);
 	}
 out:
 	free(genesis);
-	free(conf);
-	key_free(&node);
+	key_free(&node.key);
 	key_free(&faucet);
+	return rc;
+}
+
+/* A devnet of validators and full nodes, DIR/node-1 ... DIR/node-N; every
+ * node a peer of every other, by key. */
+static int do_init_devnet(struct init_opts *o, const struct common *co)
+{
+	size_t total = (size_t)(o->validators + o->full_nodes);
+	struct dev_node *nodes = calloc(total, sizeof(*nodes));
+	char dir[PATH_MAX], host[128], path[PATH_MAX + 32], gpath[PATH_MAX + 32];
+	char faucethex[65];
+	char (*peer)[256] = calloc(total, sizeof(*peer));
+	const char **others = calloc(total, sizeof(*others));
+	struct tally_key faucet;
+	char *genesis = NULL;
+	uint64_t port, peer_port;
+	int rc;
+
+	memset(&faucet, 0, sizeof(faucet));
+	if (!nodes || !peer || !others) {
+		rc = (err("out of memory"), EXIT_USAGE);
+		goto out;
+	}
+	if (split_listen(o->listen, host, sizeof(host), &port)) {
+		rc = usage_error("node init", "--listen '%s' is not HOST:PORT", o->listen);
+		goto out;
+	}
+	peer_port = o->peer_port ? o->peer_port : port + total;
+	if (port + total - 1 > 65535 || peer_port + total - 1 > 65535 ||
+	    (peer_port < port + total && peer_port + total > port)) {
+		rc = usage_error("node init", "the API ports %" PRIu64 "..%" PRIu64 " and peer ports "
+				 "%" PRIu64 "..%" PRIu64 " must be valid and apart", port,
+				 port + total - 1, peer_port, peer_port + total - 1);
+		goto out;
+	}
+	if ((rc = fresh_dir(o->dir, dir)) || (rc = new_key(dir, "faucet.pem", &faucet)))
+		goto out;
+	for (size_t i = 0; i < total; i++) {
+		struct dev_node *nd = &nodes[i];
+		char hex[65];
+
+		snprintf(nd->name, sizeof(nd->name), "node-%u", (unsigned)(i + 1));
+		snprintf(nd->dir, sizeof(nd->dir), "%.4000s/%s", dir, nd->name);
+		snprintf(nd->listen, sizeof(nd->listen), "%s:%" PRIu64, host, port + i);
+		snprintf(nd->peer_listen, sizeof(nd->peer_listen), "%s:%" PRIu64, host,
+			 peer_port + i);
+		nd->validator = i < o->validators;
+		if (mkdir(nd->dir, 0755)) {
+			rc = (err("cannot create %s: %s", nd->dir, strerror(errno)), EXIT_USAGE);
+			goto out;
+		}
+		if ((rc = new_key(nd->dir, "node.pem", &nd->key)))
+			goto out;
+		hex_encode(nd->key.pub, PUBKEY_LEN, hex);
+		snprintf(peer[i], sizeof(peer[i]), "%s@%s", hex, nd->peer_listen);
+	}
+	rc = EXIT_USAGE;
+	genesis = genesis_text(o, nodes, total, &faucet);
+	if (!genesis)
+		goto out;
+	snprintf(gpath, sizeof(gpath), "%s/genesis.json", dir);
+	if (write_file(gpath, genesis, 0644))
+		goto out;
+	for (size_t i = 0; i < total; i++) {
+		size_t k = 0;
+		for (size_t j = 0; j < total; j++)
+			if (j != i)
+				others[k++] = peer[j];
+		if (write_node(o, &nodes[i], gpath, others, k))
+			goto out;
+	}
+	rc = EXIT_OK;
+	hex_encode(faucet.pub, PUBKEY_LEN, faucethex);
+	if (co->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < total; i++) {
+			char hex[65], api[300];
+			hex_encode(nodes[i].key.pub, PUBKEY_LEN, hex);
+			snprintf(api, sizeof(api), "%s://%s", scheme(o), nodes[i].listen);
+			snprintf(path, sizeof(path), "%s/tallyd.conf", nodes[i].dir);
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:s}",
+							     "name", nodes[i].name, "dir",
+							     nodes[i].dir, "key", hex, "validator",
+							     nodes[i].validator, "api", api, "peers",
+							     nodes[i].peer_listen, "config", path));
+		}
+		print_json(json_pack("{s:s,s:s,s:s,s:s,s:o}", "dir", dir, "chain_id", o->chain_id,
+				     "faucet", faucethex, "genesis", gpath, "nodes", arr));
+	} else {
+		printf("devnet '%s' in %s: %" PRIu64 " validator(s), %" PRIu64 " full node(s)\n",
+		       o->chain_id, dir, o->validators, o->full_nodes);
+		for (size_t i = 0; i < total; i++) {
+			char hex[65];
+			hex_encode(nodes[i].key.pub, PUBKEY_LEN, hex);
+			printf("  %-8s %-10s %.16s  API %s://%s  peers %s\n", nodes[i].name,
+			       nodes[i].validator ? "validator" : "full node", hex, scheme(o),
+			       nodes[i].listen, nodes[i].peer_listen);
+		}
+		printf("  faucet (funded) %s  key %s/faucet.pem\n"
+		       "  genesis         %s\n"
+		       "start each with:  tallyd -c %s/node-K/tallyd.conf\n",
+		       faucethex, dir, gpath, dir);
+		if (o->validators > 1)
+			printf("note: until the consensus engine lands, blocks are produced only when one\n"
+			       "validator holds more than 2/3 of the stake (--validators 1)\n");
+	}
+out:
+	if (nodes)
+		for (size_t i = 0; i < total; i++)
+			key_free(&nodes[i].key);
+	free(nodes);
+	free(peer);
+	free(others);
+	free(genesis);
+	key_free(&faucet);
+	return rc;
+}
+
+/* A node joining a network: its key, the network's genesis (checked), and
+ * a tallyd.conf dialing the given peers. */
+static int do_init_join(struct init_opts *o, const struct common *co)
+{
+	char dir[PATH_MAX], gpath[PATH_MAX + 32], why[256] = "", hex[65], ghex[65];
+	uint8_t gh[HASH_LEN];
+	struct genesis g;
+	struct dev_node node;
+	char *text = NULL;
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	memset(&node, 0, sizeof(node));
+	rc = genesis_load(&g, o->join, why);
+	if (rc) {
+		err("--join %s: %s", o->join, why[0] ? why : tally_strerror(rc));
+		return EXIT_USAGE;
+	}
+	genesis_hash(&g, gh);
+	text = genesis_to_json(&g);
+	if (!text) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((rc = fresh_dir(o->dir, dir)))
+		goto out;
+	snprintf(node.dir, sizeof(node.dir), "%s", dir);
+	snprintf(node.listen, sizeof(node.listen), "%s", o->listen);
+	snprintf(node.peer_listen, sizeof(node.peer_listen), "%s",
+		 o->peer_listen ? o->peer_listen : "");
+	snprintf(gpath, sizeof(gpath), "%s/genesis.json", dir);
+	if ((rc = new_key(dir, "node.pem", &node.key)) ||
+	    (rc = write_file(gpath, text, 0644)) ||
+	    (rc = write_node(o, &node, gpath, o->peers, o->npeers)))
+		goto out;
+	hex_encode(node.key.pub, PUBKEY_LEN, hex);
+	hex_encode(gh, HASH_LEN, ghex);
+	if (co->json) {
+		json_t *pl = json_array();
+		for (size_t i = 0; i < o->npeers; i++)
+			json_array_append_new(pl, json_string(o->peers[i]));
+		print_json(json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "dir", dir, "chain_id", g.chain_id,
+				     "genesis_hash", ghex, "node", hex, "config",
+				     "tallyd.conf", "peers", pl));
+	} else {
+		printf("node for chain '%s' (genesis %.16s...) in %s\n"
+		       "  node key  %s  (%s/node.pem)\n"
+		       "  config    %s/tallyd.conf, dialing %zu peer(s)\n"
+		       "Peers accept only keys they know: ask their operators to add\n"
+		       "  allow = %s\n"
+		       "under [peers] in their tallyd.conf (validators' keys need no entry), then\n"
+		       "start it with:  tallyd -c %s/tallyd.conf\n",
+		       g.chain_id, ghex, dir, hex, dir, dir, o->npeers, hex, dir);
+	}
+out:
+	free(text);
+	genesis_free(&g);
+	key_free(&node.key);
 	return rc;
 }
 
 int cmd_node_init(int argc, char **argv)
 {
 	enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG,
-	       O_TLS };
+	       O_TLS, O_VALS, O_FULL, O_PEERPORT, O_JOIN, O_PEER, O_DIR, O_PEERLISTEN };
 	static const struct option opts[] = {
 		COMMON_LONGOPTS,
 		{ "dev", required_argument, NULL, O_DEV },
@@ -406,20 +697,46 @@ int cmd_node_init(int argc, char **argv)
 		{ "network", required_argument, NULL, O_NET },
 		{ "image-dir", required_argument, NULL, O_IMG },
 		{ "tls", no_argument, NULL, O_TLS },
+		{ "validators", required_argument, NULL, O_VALS },
+		{ "full-nodes", required_argument, NULL, O_FULL },
+		{ "peer-port", required_argument, NULL, O_PEERPORT },
+		{ "join", required_argument, NULL, O_JOIN },
+		{ "peer", required_argument, NULL, O_PEER },
+		{ "dir", required_argument, NULL, O_DIR },
+		{ "peer-listen", required_argument, NULL, O_PEERLISTEN },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char help[] =
-		"usage: tally node init --dev DIR [--chain-id ID] [--fund PUBKEY:AMOUNT ...]\n"
-		"                       [--listen ADDR] [--interval S] [--domain-type qemu|kvm]\n"
-		"                       [--network none|user|nat] [--image-dir DIR] [--tls]\n\n"
-		"Sets up a single-node devnet in DIR (which must be empty or absent):\n"
+		"usage: tally node init --dev DIR [--validators N [--full-nodes M] [--peer-port P]]\n"
+		"                       [--chain-id ID] [--fund PUBKEY:AMOUNT ...] [--listen ADDR]\n"
+		"                       [--interval S] [--domain-type qemu|kvm]\n"
+		"                       [--network none|user|nat] [--image-dir DIR] [--tls]\n"
+		"       tally node init --join GENESIS.json --peer [KEY@]HOST:PORT ... --dir DIR\n"
+		"                       [--listen ADDR] [--peer-listen ADDR] [other options as above]\n\n"
+		"--dev DIR alone sets up a single-node devnet in DIR (which must be empty or absent):\n"
 		"  DIR/node.pem      the node's key: its validator and provider account\n"
 		"  DIR/faucet.pem    a dev account funded with 1000000000 units\n"
 		"  DIR/genesis.json  this node the only validator; faucet and --fund funded\n"
 		"  DIR/tallyd.conf   the daemon's configuration\n"
 		"  DIR/data/         the ledger's data directory\n"
 		"  DIR/tls.crt, DIR/tls.key   with --tls: a self-signed certificate and its key\n\n"
-		"  --dev DIR            where to write (required)\n"
+		"With --validators N a devnet of N validators and M full nodes on this machine:\n"
+		"  DIR/faucet.pem, DIR/genesis.json (the N validators, equal stake)\n"
+		"  DIR/node-K/{node.pem,tallyd.conf,data/} for K = 1 .. N+M, API on ports\n"
+		"  PORT, PORT+1, ... of --listen, peers on P, P+1, ... (default P: after the\n"
+		"  API ports); each node dials every other by key.\n\n"
+		"--join sets up a node of an existing network in --dir DIR: a new key, a copy\n"
+		"of the network's genesis, and a tallyd.conf dialing each --peer (KEY@HOST:PORT\n"
+		"accepts only that key there; HOST:PORT any validator's). It prints the line\n"
+		"the peers' operators add to accept the new node.\n\n"
+		"  --dev DIR            where to write a devnet\n"
+		"  --validators N       validators in the devnet (1..32; with --full-nodes)\n"
+		"  --full-nodes M       non-validating nodes in the devnet (default 0)\n"
+		"  --peer-port P        first peer port of the devnet\n"
+		"  --join GENESIS.json  the network to join\n"
+		"  --peer ADDR          a peer to dial, [KEY@]HOST:PORT; repeatable\n"
+		"  --dir DIR            where to write the joining node\n"
+		"  --peer-listen ADDR   accept peers on ADDR (joining node; default: dial only)\n"
 		"  --chain-id ID        chain id, [a-z0-9._-] (default tally-dev-XXXXXXXX, random)\n"
 		"  --fund PUBKEY:AMOUNT also fund this account (micro-units); repeatable\n"
 		"  --listen ADDR        API address (default 127.0.0.1:7654)\n"
@@ -437,6 +754,7 @@ int cmd_node_init(int argc, char **argv)
 	static const char *const networks[] = { "none", "user", "nat", NULL };
 	struct init_opts o;
 	struct common co;
+	bool full_given = false, port_given = false;
 	int c;
 
 	memset(&o, 0, sizeof(o));
@@ -465,6 +783,33 @@ int cmd_node_init(int argc, char **argv)
 		case O_NET: o.network = optarg; break;
 		case O_IMG: o.image_dir = optarg; break;
 		case O_TLS: o.tls = true; break;
+		case O_VALS:
+			if (parse_u64(optarg, &o.validators, "--validators"))
+				return EXIT_USAGE;
+			if (o.validators < 1 || o.validators > DEV_NODES_MAX)
+				return usage_error("node init", "--validators must be 1..%d",
+						   DEV_NODES_MAX);
+			break;
+		case O_FULL:
+			if (parse_u64(optarg, &o.full_nodes, "--full-nodes"))
+				return EXIT_USAGE;
+			full_given = true;
+			break;
+		case O_PEERPORT:
+			if (parse_u64(optarg, &o.peer_port, "--peer-port"))
+				return EXIT_USAGE;
+			port_given = true;
+			break;
+		case O_JOIN: o.join = optarg; break;
+		case O_PEER:
+			if (o.npeers == JOIN_PEERS_MAX)
+				return usage_error("node init", "at most %d --peer", JOIN_PEERS_MAX);
+			if (check_peer(optarg))
+				return EXIT_USAGE;
+			o.peers[o.npeers++] = optarg;
+			break;
+		case O_DIR: o.dir = optarg; break;
+		case O_PEERLISTEN: o.peer_listen = optarg; break;
 		default:
 			return bad_option("node init", c, argv);
 		}
@@ -474,7 +819,18 @@ int cmd_node_init(int argc, char **argv)
 	if (optind != argc)
 		return usage_error("node init", "unexpected argument '%s'", argv[optind]);
 	if (!o.dir)
-		return usage_error("node init", "--dev DIR is required");
+		return usage_error("node init", o.join ? "--dir DIR is required with --join"
+						       : "--dev DIR (or --join) is required");
+	if (o.join && !o.npeers)
+		return usage_error("node init", "--join needs at least one --peer [KEY@]HOST:PORT");
+	if (!o.join && (o.npeers || o.peer_listen))
+		return usage_error("node init", "--peer and --peer-listen go with --join");
+	if ((full_given || port_given) && !o.validators)
+		return usage_error("node init", "--full-nodes and --peer-port go with --validators");
+	if (o.join && o.validators)
+		return usage_error("node init", "--join and --validators do not mix");
+	if (o.validators + o.full_nodes > DEV_NODES_MAX)
+		return usage_error("node init", "a devnet has at most %d nodes", DEV_NODES_MAX);
 	/* A chain id of its own, so that two devnets are two chains by name as
 	 * well as by genesis hash. */
 	static char unique_id[32];
@@ -506,7 +862,9 @@ int cmd_node_init(int argc, char **argv)
 		}
 		o.image_dir = imgdir;
 	}
-	return do_init(&o, &co);
+	if (o.join)
+		return do_init_join(&o, &co);
+	return o.validators ? do_init_devnet(&o, &co) : do_init(&o, &co);
 }
 
 /* --- node top ------------------------------------------------------------ */

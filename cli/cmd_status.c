@@ -1,15 +1,48 @@
-/* tally status: the node's chain, height and what it offers. */
+/* tally status: the node's chain, height, peers, sync and what it offers. */
 #include <inttypes.h>
 #include <stdio.h>
 
 #include "cli/tally.h"
 
+/* "caught up" or how far behind, from the node's own view of its peers. */
+static void show_sync(json_t *j)
+{
+	json_t *s = json_object_get(j, "sync");
+
+	if (!json_is_object(s))
+		return;
+	if (json_is_true(json_object_get(s, "caught_up")))
+		printf("sync       caught up");
+	else if (jget_u64(s, "best_peer_height") > jget_u64(j, "height"))
+		printf("sync       behind: a peer is at %" PRIu64, jget_u64(s, "best_peer_height"));
+	else
+		printf("sync       unknown: no peer connected");
+	printf(" (%" PRIu64 " blocks synced from peers)\n", jget_u64(s, "blocks_synced"));
+}
+
+static void show_peers(json_t *j)
+{
+	json_t *p = json_object_get(j, "peers"), *c;
+	size_t i;
+
+	if (!json_is_object(p))
+		return;
+	printf("peers      %zu connected of %" PRIu64 " configured\n",
+	       json_array_size(json_object_get(p, "connected")), jget_u64(p, "configured"));
+	json_array_foreach(json_object_get(p, "connected"), i, c)
+		printf("peer       %.16s  %-21s %-7s height %" PRIu64 "  up %" PRIu64 " s\n",
+		       jget_str(c, "key"), jget_str(c, "address"), jget_str(c, "direction"),
+		       jget_u64(c, "height"), jget_u64(c, "connected_s"));
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const char help[] =
 		"usage: tally status [--node URL] [--json]\n\n"
-		"The node's chain id, height, last block, usage log, validators and the\n"
-		"prices and metering interval it offers (GET /v1/status).\n\n" COMMON_USAGE;
+		"The node's chain id, height, last block, usage log, whether it is caught up\n"
+		"with its peers, the peers it is connected to, the validator set with stake\n"
+		"and voting power, and the prices and metering interval it offers\n"
+		"(GET /v1/status).\n\n" COMMON_USAGE;
 	struct common co;
 	json_t *j, *v, *prices;
 	char a[32], b[32], g[32];
@@ -29,7 +62,10 @@ int cmd_status(int argc, char **argv)
 	printf("chain      %s\n", jget_str(j, "chain_id"));
 	printf("height     %" PRIu64 "\n", jget_u64(j, "height"));
 	printf("block      %s\n", jget_str(j, "block_id"));
-	printf("node       %s\n", jget_str(j, "node"));
+	printf("node       %s%s%s\n", jget_str(j, "node"),
+	       json_object_get(j, "role") ? "  " : "", json_object_get(j, "role") ?
+	       jget_str(j, "role") : "");
+	show_sync(j);
 	printf("usage log  %" PRIu64 " records, root %s\n", jget_u64(j, "usage_size"),
 	       jget_str(j, "usage_root"));
 	prices = json_object_get(j, "prices");
@@ -43,10 +79,15 @@ int cmd_status(int argc, char **argv)
 	json_array_foreach(json_object_get(j, "validators"), i, v) {
 		if (json_is_string(v))
 			printf("validator  %s\n", json_string_value(v));
+		else if (json_is_number(json_object_get(v, "power_pct")))
+			printf("validator  %s  stake %" PRIu64 "  power %.2f%%\n",
+			       jget_str(v, "pubkey"), jget_u64(v, "stake"),
+			       json_number_value(json_object_get(v, "power_pct")));
 		else
 			printf("validator  %s  stake %" PRIu64 "\n", jget_str(v, "pubkey"),
 			       jget_u64(v, "stake"));
 	}
+	show_peers(j);
 	json_decref(j);
 	return EXIT_OK;
 }

@@ -483,7 +483,7 @@ int cmd_key(int argc, char **argv)
 int cmd_node(int argc, char **argv)
 {
 	static const struct subcommand subs[] = {
-		{ "init", cmd_node_init, "set up a single-node devnet in a directory" },
+		{ "init", cmd_node_init, "set up a devnet (one node or several) or a node joining a network" },
 		{ "top", cmd_node_top, "live CPU, run delay and memory of the node's VMs" },
 		{ "meter-detach", cmd_node_meter_detach, "detach and remove a node's pinned CPU meter" },
 		{ NULL, NULL, NULL },

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/codec.h"
+#include "lib/crypto.h"
 #include "lib/errors.h"
 
 void config_defaults(struct config *c)
@@ -23,6 +25,9 @@ void config_defaults(struct config *c)
 	c->api.timeout_s = 15;
 	c->api.requests_per_s = 100;
 	c->api.request_burst = 200;
+	c->peers.max_peers = 64;
+	c->peers.max_msgs_per_s = 1000;
+	c->peers.max_msg_burst = 4000;
 	c->interval_s = 60;
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/tally");
 	snprintf(c->uri, sizeof(c->uri), "qemu:///system");
@@ -155,6 +160,76 @@ static int api_key(struct config_api *a, const char *k, const char *v)
 		return set_u32(&a->requests_per_s, v, 0, 1000000);
 	if (!strcmp(k, "request_burst"))
 		return set_u32(&a->request_burst, v, 1, 1000000);
+	return TALLY_E_NOTFOUND;
+}
+
+/* HOST:PORT or [V6]:PORT with a port of 1..65535; the host is resolved when
+ * the node dials. */
+static int addr_valid(const char *a)
+{
+	const char *colon = strrchr(a, ':');
+	char *end;
+
+	if (!colon || colon == a || strlen(a) >= CONFIG_ADDR_MAX || strpbrk(a, " \t/@"))
+		return 0;
+	if (a[0] == '[' && colon[-1] != ']')
+		return 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	return colon[1] >= '0' && colon[1] <= '9' && !*end && port >= 1 && port <= 65535;
+}
+
+static int set_key(uint8_t out[32], const char *hex)
+{
+	if (strlen(hex) != 64 || hex_decode(hex, out, 32) || key_check(out))
+		return TALLY_E_KEY;
+	return 0;
+}
+
+static int peers_key(struct config_peers *p, const char *k, const char *v)
+{
+	if (!strcmp(k, "listen")) {
+		if (*v && !addr_valid(v))
+			return TALLY_E_RANGE;
+		return set_str(p->listen, sizeof(p->listen), v);
+	}
+	if (!strcmp(k, "peer")) {
+		struct config_peer *cp = &p->peers[p->npeers];
+		const char *at = strchr(v, '@');
+
+		if (p->npeers == CONFIG_PEERS_MAX)
+			return TALLY_E_TOOLONG;
+		memset(cp, 0, sizeof(*cp));
+		if (at) {
+			char hex[65];
+			if (at - v != 64)
+				return TALLY_E_KEY;
+			memcpy(hex, v, 64);
+			hex[64] = '\0';
+			if (set_key(cp->key, hex))
+				return TALLY_E_KEY;
+			cp->has_key = 1;
+			v = at + 1;
+		}
+		if (!addr_valid(v))
+			return TALLY_E_RANGE;
+		snprintf(cp->addr, sizeof(cp->addr), "%s", v);
+		p->npeers++;
+		return 0;
+	}
+	if (!strcmp(k, "allow")) {
+		if (p->nallow == CONFIG_ALLOW_MAX)
+			return TALLY_E_TOOLONG;
+		if (set_key(p->allow[p->nallow], v))
+			return TALLY_E_KEY;
+		p->nallow++;
+		return 0;
+	}
+	if (!strcmp(k, "max_peers"))
+		return set_u32(&p->max_peers, v, 1, 1024);
+	if (!strcmp(k, "max_msgs_per_s"))
+		return set_u32(&p->max_msgs_per_s, v, 10, 1000000);
+	if (!strcmp(k, "max_msg_burst"))
+		return set_u32(&p->max_msg_burst, v, 10, 1000000);
 	return TALLY_E_NOTFOUND;
 }
 
@@ -303,6 +378,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		rc = node_key(c, key, value);
 	} else if (!strcmp(section, "api")) {
 		rc = api_key(&c->api, key, value);
+	} else if (!strcmp(section, "peers")) {
+		rc = peers_key(&c->peers, key, value);
 	} else if (!strcmp(section, "metering")) {
 		rc = metering_key(c, key, value);
 	} else if (!strcmp(section, "libvirt")) {
@@ -328,6 +405,13 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	}
 	if (rc == TALLY_E_NOTFOUND)
 		snprintf(ps->why, WHY_MAX, "unknown key '%s' in [%s]", key, section);
+	else if (rc == TALLY_E_KEY)
+		snprintf(ps->why, WHY_MAX, "bad value '%.80s' for '%s' in [%s]: a key is 64 hex "
+			 "characters of a valid Ed25519 public key (KEY@HOST:PORT for a peer)", value,
+			 key, section);
+	else if (rc == TALLY_E_TOOLONG)
+		snprintf(ps->why, WHY_MAX, "too many '%s' entries in [%s] (at most %d)", key,
+			 section, !strcmp(key, "peer") ? CONFIG_PEERS_MAX : CONFIG_ALLOW_MAX);
 	else if (rc)
 		snprintf(ps->why, WHY_MAX, "bad value '%s' for '%s' in [%s]", value, key,
 			 section);
@@ -364,6 +448,10 @@ int config_load(struct config *c, const char *path, char *why)
 	if (!c->api.tls_cert[0] != !c->api.tls_key[0]) {
 		snprintf(why, WHY_MAX, "%s: [api] needs both tls_cert and tls_key, or neither",
 			 path);
+		return TALLY_E_INVALID;
+	}
+	if (c->peers.max_msg_burst < c->peers.max_msgs_per_s) {
+		snprintf(why, WHY_MAX, "%s: [peers] max_msg_burst is below max_msgs_per_s", path);
 		return TALLY_E_INVALID;
 	}
 	if (c->api.max_connections_per_ip > c->api.max_connections) {

@@ -11,6 +11,9 @@
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_IMAGES_MAX 32
 #define CONFIG_GPUS_MAX 16
+#define CONFIG_PEERS_MAX 64
+#define CONFIG_ALLOW_MAX 128
+#define CONFIG_ADDR_MAX 128
 
 struct config_image {
 	char name[IMAGE_NAME_MAX + 1];
@@ -41,6 +44,27 @@ struct config_api {
 	uint32_t request_burst;          /* per address, at once */
 };
 
+/* One `peer =` line of [peers]: an address to dial, and the key the peer
+ * must prove there ("KEY@HOST:PORT"), or any validator's or allowed key
+ * ("HOST:PORT"). */
+struct config_peer {
+	char addr[CONFIG_ADDR_MAX];      /* host:port, [v6]:port */
+	int has_key;
+	uint8_t key[32];
+};
+
+/* [peers]: the peer transport (daemon/net/, docs/OPERATING.md "Networks"). */
+struct config_peers {
+	char listen[CONFIG_ADDR_MAX];    /* host:port for peers; empty: dial only */
+	size_t npeers;
+	struct config_peer peers[CONFIG_PEERS_MAX];
+	size_t nallow;                   /* keys that may connect without being dialed */
+	uint8_t allow[CONFIG_ALLOW_MAX][32];
+	uint32_t max_peers;              /* connected peers at once */
+	uint32_t max_msgs_per_s;         /* per peer, sustained; more is a flood */
+	uint32_t max_msg_burst;          /* per peer, at once */
+};
+
 struct config {
 	/* [node] */
 	char data_dir[CONFIG_PATH_MAX];
@@ -52,6 +76,8 @@ struct config {
 	uint32_t block_interval_ms;      /* how often the node proposes a block */
 	/* [api] */
 	struct config_api api;
+	/* [peers] */
+	struct config_peers peers;
 	/* [metering] */
 	uint32_t interval_s;
 	char pin_dir[CONFIG_PATH_MAX];

@@ -2,12 +2,14 @@
 #ifndef TALLY_NODE_H
 #define TALLY_NODE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "daemon/api/auth.h"
 #include "daemon/api/http.h"
 #include "daemon/config.h"
 #include "daemon/ledger/ledger.h"
+#include "daemon/net/net.h"
 #include "lib/crypto.h"
 #include "lib/chain/genesis.h"
 
@@ -20,6 +22,8 @@ struct node {
 	struct tally_key key;            /* validator and provider key */
 	struct ledger *ledger;
 	struct keeper *keeper;           /* NULL when the node runs no VMs */
+	struct net *net;                 /* NULL without a [peers] section */
+	bool validator;                  /* its key is in the genesis validator set */
 	struct http_server *http;
 	struct auth_cache auth;
 };

@@ -76,15 +76,29 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 	}
 	genesis_hash(&n->genesis, n->genesis_hash);
 	auth_cache_init(&n->auth);
+	n->validator = valset_find(&n->genesis.validators, n->key.pub) != NULL;
 	struct ledger_config lc = {
 		.data_dir = n->cfg.data_dir,
 		.genesis = &n->genesis,
-		.validator_key = valset_find(&n->genesis.validators, n->key.pub) ? &n->key : NULL,
+		.validator_key = n->validator ? &n->key : NULL,
 		.log = ledger_log,
 	};
 	if ((rc = ledger_open(&n->ledger, &lc, why))) {
 		log_error("ledger in %s: %s", n->cfg.data_dir, why);
 		return rc;
+	}
+	if (n->cfg.peers.listen[0] || n->cfg.peers.npeers) {
+		struct net_config nc = {
+			.peers = &n->cfg.peers,
+			.key = &n->key,
+			.genesis_hash = n->genesis_hash,
+			.chain_id = n->genesis.chain_id,
+			.ledger = n->ledger,
+		};
+		if ((rc = net_start(&n->net, &nc, why))) {
+			log_error("peers: %s", why);
+			return rc;
+		}
 	}
 	if (run_vms && (rc = keeper_start(&n->keeper, n, why))) {
 		log_error("lease keeper: %s", why);
@@ -104,6 +118,7 @@ static void node_close(struct node *n)
 	http_server_stop(n->http);
 	if (n->keeper)
 		keeper_stop(n->keeper);
+	net_stop(n->net);
 	if (n->ledger)
 		ledger_close(n->ledger);
 	auth_cache_free(&n->auth);
@@ -152,6 +167,16 @@ static void produce_blocks(struct node *n)
 			log_info("block %llu committed: %zu transactions (%zu dropped)",
 				 (unsigned long long)res.height, res.ntx, res.ndropped);
 	}
+}
+
+/* A node without a validator key follows the chain: the peer transport's
+ * block sync applies what the validators commit. */
+static void follow_chain(void)
+{
+	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000000L };
+
+	while (!stopping)
+		nanosleep(&tick, NULL);
 }
 
 int main(int argc, char **argv)
@@ -203,10 +228,14 @@ int main(int argc, char **argv)
 		{
 			char pub[2 * PUBKEY_LEN + 1];
 			hex_encode(n.key.pub, PUBKEY_LEN, pub);
-			log_info("node %s serving chain %s on %s", pub, n.genesis.chain_id,
-				 n.cfg.listen);
+			log_info("node %s serving chain %s on %s%s%s (%s)", pub, n.genesis.chain_id,
+				 n.cfg.listen, n.cfg.peers.listen[0] ? ", peers on " : "",
+				 n.cfg.peers.listen, n.validator ? "validator" : "full node");
 		}
-		produce_blocks(&n);
+		if (n.validator)
+			produce_blocks(&n);
+		else
+			follow_chain();
 		log_info("stopping");
 	}
 	node_close(&n);

@@ -10,8 +10,9 @@
 # and inside the daemon, each part only the parts below it:
 #
 #   0 daemon/config, log, clock       2 daemon/ledger
-#   1 daemon/consensus, daemon/meter, 3 daemon/keeper*, daemon/usage_record
-#     daemon/provision                4 daemon/api
+#   1 daemon/consensus, daemon/meter, 3 daemon/keeper*, daemon/usage_record,
+#     daemon/provision                  daemon/net (peers: uses the ledger)
+#                                     4 daemon/api
 #                                     5 daemon/node.h, daemon/tallyd.c
 #
 # Includes within one folder are free, but no two modules may use each
@@ -38,7 +39,7 @@ area_of() {
 	daemon/config.* | daemon/log.* | daemon/clock.*) echo "daemon 3.0" ;;
 	daemon/consensus/* | daemon/meter/* | daemon/provision/*) echo "daemon 3.1" ;;
 	daemon/ledger/*) echo "daemon 3.2" ;;
-	daemon/keeper* | daemon/usage_record.*) echo "daemon 3.3" ;;
+	daemon/keeper* | daemon/usage_record.* | daemon/net/*) echo "daemon 3.3" ;;
 	daemon/api/*) echo "daemon 3.4" ;;
 	daemon/*) echo "daemon 3.5" ;;
 	cli/*) echo "cli 3" ;;
@@ -126,6 +127,9 @@ if [ "${1:-}" = --self-test ]; then
 	fresh
 	echo '#include "daemon/api/http.h"' >>"$tmp/t/daemon/ledger/store.c"
 	expect_fail "the ledger including the API" "daemon/ledger/store.c"
+	fresh
+	echo '#include "daemon/keeper.h"' >>"$tmp/t/daemon/net/net.c"
+	expect_fail "the peer transport including the keeper" "points sideways inside the daemon"
 	fresh
 	echo '#include "lib/merkle.h"' >>"$tmp/t/lib/codec.h"
 	echo '#include "lib/codec.h"' >>"$tmp/t/lib/merkle.c"

@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	build-essential pkg-config git clang llvm libbpf-dev bpftool linux-libc-dev
 	libssl-dev libsqlite3-dev sqlite3 check libjansson-dev libmicrohttpd-dev
-	libcurl4-openssl-dev libinih-dev libvirt-dev uthash-dev libxml2-dev
+	libcurl4-openssl-dev libinih-dev libvirt-dev uthash-dev libxml2-dev libevent-dev
 	# runtime: libvirt + QEMU (TCG), NAT network, guest seed images
 	libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 	dnsmasq-base genisoimage

@@ -2,6 +2,7 @@
  * only read the ledger or hand it a signed transaction; they never trust the
  * request beyond what the strict decoders accept. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,17 +64,72 @@ static json_t *prices_json(const struct lease_prices *p)
 			 json_u64(p->gpu_second));
 }
 
+#define STATUS_PEERS_MAX 256
+
+/* The peer transport's figures; a node without one is its own chain. */
+static void net_snapshot(struct node *n, const struct ledger_status *ls, struct net_stats *st,
+			 struct net_peer_info *peers, size_t max, size_t *npeers)
+{
+	if (n->net) {
+		net_status(n->net, st, peers, max, npeers);
+		return;
+	}
+	memset(st, 0, sizeof(*st));
+	st->caught_up = true;
+	st->height = ls->height;
+	*npeers = 0;
+}
+
+/* Validators with their share of the voting power (stake / total stake). */
+static json_t *valset_with_power(const struct validator_set *vals)
+{
+	json_t *arr = view_valset(vals), *v;
+	uint64_t total = valset_total_stake(vals);
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		json_object_set_new(v, "power_pct", json_real(total ? 100.0 * (double)vals->v[i].stake /
+								 (double)total : 0.0));
+	return arr;
+}
+
+static json_t *peers_json(const struct net_stats *ns, const struct net_peer_info *p, size_t np)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < np; i++)
+		json_array_append_new(list, json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I}",
+					"key", json_hex(p[i].key, PUBKEY_LEN), "address", p[i].addr,
+					"direction", p[i].outbound ? "dialed" : "inbound",
+					"height", (json_int_t)p[i].height,
+					"connected_s", (json_int_t)p[i].connected_s,
+					"msgs_in", (json_int_t)p[i].msgs_in,
+					"msgs_out", (json_int_t)p[i].msgs_out));
+	return json_pack("{s:o, s:I}", "connected", list, "configured", (json_int_t)ns->configured);
+}
+
 static void get_status(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct node *n = ctx;
 	struct ledger_status st;
 	struct validator_set vals;
+	struct net_stats ns;
+	struct net_peer_info *peers = calloc(STATUS_PEERS_MAX, sizeof(*peers));
+	size_t np = 0;
 	(void)req;
 
-	if (ledger_status(n->ledger, &st) || ledger_valset(n->ledger, st.height + 1, &vals)) {
+	if (!peers || ledger_status(n->ledger, &st) ||
+	    ledger_valset(n->ledger, st.height + 1, &vals)) {
+		free(peers);
 		http_error(resp, 500, "internal", "cannot read the ledger status");
 		return;
 	}
+	net_snapshot(n, &st, &ns, peers, STATUS_PEERS_MAX, &np);
+	json_t *sync = json_pack("{s:b, s:I, s:I}", "caught_up", ns.caught_up,
+				 "best_peer_height", (json_int_t)ns.best_peer_height,
+				 "blocks_synced", (json_int_t)ns.blocks_synced);
+	json_t *pj = peers_json(&ns, peers, np);
+	free(peers);
 	json_t *images = json_array();
 	for (size_t i = 0; i < n->cfg.nimages; i++)
 		json_array_append_new(images, json_string(n->cfg.images[i].name));
@@ -89,11 +145,15 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				       "usage_root", json_hex(st.usage_root, HASH_LEN),
 				       "node", json_hex(n->key.pub, PUBKEY_LEN),
 				       "mempool", (json_int_t)st.mempool_size,
-				       "validators", view_valset(&vals),
+				       "validators", valset_with_power(&vals),
 				       "prices", prices_json(&n->cfg.prices),
 				       "interval_s", (json_int_t)n->cfg.interval_s,
 				       "vms", (json_int_t)(n->keeper ? keeper_vm_count(n->keeper) : 0)));
 	json_object_set_new(resp->json, "images", images);
+	json_object_set_new(resp->json, "role", json_string(n->validator ? "validator"
+									  : "full node"));
+	json_object_set_new(resp->json, "peers", pj);
+	json_object_set_new(resp->json, "sync", sync);
 }
 
 static void get_genesis(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -626,6 +686,50 @@ const struct http_route api_routes[] = {
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
+/* The peer transport's figures for /metrics. */
+static void metrics_peers(FILE *f, struct node *n, const struct ledger_status *ls)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} m[] = {
+#define NS(field) offsetof(struct net_stats, field)
+		{ "tally_sync_blocks_total", "counter", "Blocks fetched from peers and applied.",
+		  NS(blocks_synced) },
+		{ "tally_sync_requests_total", "counter", "Requests for blocks sent to peers.",
+		  NS(sync_requests) },
+		{ "tally_sync_blocks_served_total", "counter", "Blocks sent to peers that asked.",
+		  NS(blocks_served) },
+		{ "tally_gossip_txs_received_total", "counter",
+		  "Transactions from peers admitted to the mempool.", NS(txs_in) },
+		{ "tally_gossip_txs_sent_total", "counter", "Transactions sent to peers.",
+		  NS(txs_out) },
+		{ "tally_consensus_messages_received_total", "counter",
+		  "Proposals and votes received from peers.", NS(consensus_in) },
+		{ "tally_peers_dropped_total", "counter",
+		  "Peers disconnected for breaking the protocol.", NS(peers_dropped) },
+		{ "tally_peer_handshakes_refused_total", "counter",
+		  "Connections refused: unknown key, another chain, failed TLS.",
+		  NS(handshakes_refused) },
+#undef NS
+	};
+	struct net_stats st;
+	size_t np;
+
+	net_snapshot(n, ls, &st, NULL, 0, &np);
+	fprintf(f, "# HELP tally_peers Peers connected.\n# TYPE tally_peers gauge\n"
+		   "tally_peers %zu\n", st.peers);
+	fprintf(f, "# HELP tally_peer_best_height Highest tip a connected peer reported.\n"
+		   "# TYPE tally_peer_best_height gauge\ntally_peer_best_height %" PRIu64 "\n",
+		st.best_peer_height);
+	fprintf(f, "# HELP tally_sync_caught_up 1 when no connected peer is ahead of this node.\n"
+		   "# TYPE tally_sync_caught_up gauge\ntally_sync_caught_up %d\n", st.caught_up);
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", m[i].name, m[i].help,
+			m[i].name, m[i].type, m[i].name,
+			*(const uint64_t *)((const char *)&st + m[i].off));
+}
+
 /* Prometheus text exposition. Lease totals come from the committed state, so
  * they are what was billed, not an estimate. */
 static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -691,6 +795,7 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 	fprintf(f, "# HELP tally_charged_micros_total Amount charged to tenants, micro-units.\n"
 		   "# TYPE tally_charged_micros_total counter\n"
 		   "tally_charged_micros_total %" PRIu64 "\n", charged);
+	metrics_peers(f, n, &st);
 	fprintf(f, "# HELP tally_api_errors_total API requests answered with an error.\n"
 		   "# TYPE tally_api_errors_total counter\ntally_api_errors_total %" PRIu64 "\n",
 		http_server_errors(n->http));

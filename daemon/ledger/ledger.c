@@ -344,6 +344,28 @@ void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx)
 	ledger_unlock(l);
 }
 
+void ledger_set_admit_hook(struct ledger *l, ledger_admit_fn fn, void *ctx)
+{
+	ledger_lock(l);
+	l->admit = fn;
+	l->admit_ctx = ctx;
+	ledger_unlock(l);
+}
+
+int ledger_pending_each(struct ledger *l,
+			int (*fn)(void *ctx, const uint8_t *bytes, size_t len,
+				  const uint8_t hash[HASH_LEN]),
+			void *ctx)
+{
+	int rc = 0;
+
+	ledger_lock(l);
+	for (const struct mempool_entry *e = mempool_first(l->mp); e && !rc; e = mempool_next(e))
+		rc = fn(ctx, e->bytes, e->len, e->hash);
+	ledger_unlock(l);
+	return rc;
+}
+
 /* --- submit ----------------------------------------------------------------- */
 
 int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t hash[HASH_LEN],
@@ -378,6 +400,8 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	if (bc.time_ns <= l->tip.time_ns)
 		bc.time_ns = l->tip.time_ns + 1;
 	rc = mempool_add(l->mp, &bc, t, bytes, len, hash, why);
+	if (!rc && l->admit)
+		l->admit(l->admit_ctx, bytes, len, hash);
 	ledger_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);

@@ -97,6 +97,23 @@ int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
 
 void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx);
 
+/* Called once for each transaction that enters the mempool, whoever
+ * submitted it (the API, the keeper, a peer), with its signed bytes and
+ * hash, on the submitter's thread and under the ledger's lock: copy what is
+ * needed and return; never call back into the ledger. The peer transport
+ * gossips transactions from here. */
+typedef void (*ledger_admit_fn)(void *ctx, const uint8_t *bytes, size_t len,
+				const uint8_t hash[HASH_LEN]);
+void ledger_set_admit_hook(struct ledger *l, ledger_admit_fn fn, void *ctx);
+
+/* Each pending transaction in mempool order, under the ledger's lock (fn
+ * copies and must not call back into the ledger); stops at fn's first
+ * non-zero return and returns it. For a peer that just connected. */
+int ledger_pending_each(struct ledger *l,
+			int (*fn)(void *ctx, const uint8_t *bytes, size_t len,
+				  const uint8_t hash[HASH_LEN]),
+			void *ctx);
+
 struct ledger_status {
 	char chain_id[CHAIN_ID_MAX + 1];
 	uint8_t genesis_hash[HASH_LEN];

@@ -52,6 +52,8 @@ struct ledger {
 	void *log_ctx;
 	ledger_hook_fn hook;
 	void *hook_ctx;
+	ledger_admit_fn admit;
+	void *admit_ctx;
 
 	/* The tip, as an auditor's verifier holds it: height, time, last block
 	 * and certificate, the set that signs the next block, the usage log's

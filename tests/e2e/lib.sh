@@ -7,7 +7,7 @@ set -euo pipefail
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TALLY="$E2E_ROOT/bin/tally"
-TALLYD="$E2E_ROOT/bin/tallyd"
+TALLYD=${TALLY_TALLYD:-$E2E_ROOT/bin/tallyd}   # another build: TALLY_TALLYD=PATH
 GUEST_DIR="$E2E_ROOT/build/guest"
 E2E_CHECKS=0
 E2E_FAILS=0
@@ -60,6 +60,19 @@ free_port() {
 	echo "$p"
 }
 
+# e2e_workdir KIND NAME CLEANUP: E2E_DIR, a fresh directory that CLEANUP
+# (set as the EXIT trap) removes, with a copy of the tiny guest in guest/.
+e2e_workdir() {
+	E2E_DIR=$(mktemp -d "/tmp/tally-$1-$2.XXXXXX")
+	trap "$3" EXIT
+	# QEMU runs as libvirt-qemu and must reach the VM files below it.
+	chmod 0755 "$E2E_DIR"
+	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null
+	# QEMU runs as libvirt-qemu: give it a copy it can surely read.
+	mkdir -m 0755 "$E2E_DIR/guest"
+	cp "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$E2E_DIR/guest/"
+}
+
 # e2e_init NAME PORT [NODE-INIT-OPTION...]: a devnet in a temp dir, a funded
 # tenant key, and tallyd configured for TCG guests without a network,
 # metering every 2 s. With E2E_DEBIAN=1 the Debian cloud guest (make
@@ -73,16 +86,9 @@ e2e_init() {
 	shift 2
 	[ "$(id -u)" -eq 0 ] || skip_all "end-to-end tests need root (libvirt, eBPF)"
 	[ -d /sys/fs/bpf ] || skip_all "no BPF file system at /sys/fs/bpf"
-	E2E_DIR=$(mktemp -d "/tmp/tally-e2e-$E2E_NAME.XXXXXX")
-	# QEMU runs as libvirt-qemu and must reach the VM files below it.
-	chmod 0755 "$E2E_DIR"
 	E2E_PREFIX="tally-e2e-$E2E_NAME-$$-"
 	E2E_PIN="/sys/fs/bpf/tally-e2e-$E2E_NAME-$$"
-	trap e2e_cleanup EXIT
-	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null
-	# QEMU runs as libvirt-qemu: give it a copy it can surely read.
-	mkdir -m 0755 "$E2E_DIR/guest"
-	cp "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$E2E_DIR/guest/"
+	e2e_workdir e2e "$E2E_NAME" e2e_cleanup
 	local network=none
 	if [ -n "${E2E_DEBIAN:-}" ]; then
 		"$E2E_ROOT/scripts/build-debian-image.sh" "$GUEST_DIR" >/dev/null

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs every tests/e2e/test_*.sh (or those named) and prints one Check-style
-# summary line over all of them.
+# summary line over all of them, named $TALLY_SUITE (default e2e).
 set -uo pipefail
 cd "$(dirname "$0")"
 total=0 failed=0 status=0
@@ -21,5 +21,5 @@ for t in "${tests[@]}"; do
 done
 pct=100
 [ $total -gt 0 ] && pct=$(((total - failed) * 100 / total))
-echo "e2e $pct%: Checks: $total, Failures: $failed, Errors: 0"
+echo "${TALLY_SUITE:-e2e} $pct%: Checks: $total, Failures: $failed, Errors: 0"
 exit $status

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/provision/domxml.h"
+#include "daemon/provision/provision.h"
 #include "lib/errors.h"
 
 #define KEY_ED "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRkm"

@@ -1,0 +1,182 @@
+/* The transport's insides, shared by its files: net.c (loop, connections,
+ * handshake, frames, limits), gossip.c (transactions and consensus
+ * messages), sync.c (block sync). Everything here runs on the network
+ * thread unless it says otherwise. Nothing outside daemon/net/ includes it. */
+#ifndef TALLY_NET_IMPL_H
+#define TALLY_NET_IMPL_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "daemon/net/net.h"
+#include "daemon/net/seen.h"
+#include "daemon/net/wire.h"
+#include "lib/codec.h"
+
+#define NET_TICK_MS 100
+#define NET_HANDSHAKE_MS 10000        /* TLS and HELLO must be done by then */
+#define NET_PING_MS 10000             /* a PING when nothing was sent for this long */
+#define NET_IDLE_MS 45000             /* nothing received for this long: gone */
+#define NET_DIAL_MIN_MS 250           /* reconnect backoff: first wait ... */
+#define NET_DIAL_MAX_MS 30000         /* ... doubling up to this */
+#define NET_BAN_MIN_MS 5000           /* first ban of a misbehaving key/address */
+#define NET_BAN_MAX_MS 600000
+#define NET_BANS_MAX 256
+#define NET_ADDR_FAILS_PER_S 1
+#define NET_ADDR_FAILS_BURST 10
+#define NET_PREAUTH_PER_ADDR 8        /* connections from one address before HELLO */
+#define NET_PREAUTH_SLACK 16          /* beyond max_peers, for handshakes */
+#define NET_SYNC_TIMEOUT_MS 15000     /* a GET_BLOCKS not answered by then: ask another */
+#define NET_OUTBUF_MAX (64u << 20)    /* stop serving blocks above this much unsent */
+#define NET_PENDING_SEND_MAX 10000    /* mempool transactions sent to a new peer */
+#define NET_SEEN_TXS 100000
+#define NET_SEEN_CONSENSUS 20000
+#define NET_QUEUE_MAX 20000           /* outgoing messages from other threads */
+
+enum conn_state {
+	CONN_TLS,          /* TCP up, TLS handshake running */
+	CONN_HELLO,        /* TLS up, HELLO sent, waiting for the peer's */
+	CONN_READY,        /* a peer */
+	CONN_DEAD,         /* closed; freed at the next tick */
+};
+
+struct bucket {
+	double tokens;
+	uint64_t at_ms;
+};
+
+struct conn {
+	struct net *net;
+	struct conn *next;
+	struct bufferevent *bev;
+	SSL *ssl;
+	enum conn_state state;
+	bool outbound;
+	int dial;                          /* index in net->dials it came from, or -1 */
+	char addr[128];                    /* remote host:port, for logs */
+	struct sockaddr_storage sa;
+	bool key_known;
+	uint8_t key[PUBKEY_LEN];
+	char refusal[160];                 /* why the verify callback refused the key */
+	uint64_t opened_ms, ready_ms, last_rx_ms, last_tx_ms;
+	struct bucket msgs;
+	uint64_t msgs_in, msgs_out;
+	/* The peer's tip. */
+	uint64_t height;
+	uint8_t last_block_id[HASH_LEN];
+	/* Block sync: the range asked of this peer, the next height expected. */
+	bool sync_asked;
+	uint64_t sync_next, sync_to, sync_deadline_ms;
+	uint64_t sync_skip_until_ms;       /* did not answer: ask others first */
+};
+
+/* A `peer =` line: when to dial it next. */
+struct dial {
+	const struct config_peer *cfg;
+	uint64_t next_ms;
+	uint64_t backoff_ms;
+	struct conn *conn;                 /* the attempt or connection, or NULL */
+	bool key_learned;                  /* a key-less line: the key found there */
+	uint8_t key[PUBKEY_LEN];
+};
+
+/* A key that broke the protocol, or an address whose handshakes keep
+ * failing: refused until until_ms. An address spends a token per failed
+ * handshake (NET_ADDR_FAILS_PER_S, burst NET_ADDR_FAILS_BURST) and is banned
+ * when it has none, so an honest node retrying with backoff never is. */
+struct ban {
+	bool used, is_key;
+	uint8_t id[PUBKEY_LEN];            /* key, or the address's bytes */
+	uint64_t until_ms;
+	unsigned strikes;
+	struct bucket fails;               /* addresses only */
+};
+
+/* A frame queued by another thread for every peer. */
+struct outmsg {
+	uint8_t *frame;
+	size_t len;
+	uint8_t hash[HASH_LEN];            /* seen-set entry */
+	bool consensus;                    /* which seen-set */
+	const struct conn *except;         /* its source (network thread only) */
+	struct outmsg *next;
+};
+
+struct net {
+	struct config_peers cfg;
+	const struct tally_key *key;
+	uint8_t genesis_hash[HASH_LEN];
+	char chain_id[CHAIN_ID_MAX + 1];
+	struct ledger *ledger;
+
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct event *tick, *wake;
+	SSL_CTX *tls;
+	pthread_t thread;
+	bool running;
+
+	/* Guards conns (the list and what net_status reads of each), the
+	 * stats, the out queue and the consensus engine. The network thread
+	 * takes it to change them; other threads to read. */
+	pthread_mutex_t mu;
+	struct conn *conns;
+	struct dial *dials;
+	size_t ndials;
+	struct ban bans[NET_BANS_MAX];
+	struct seen *seen_tx, *seen_cs;
+	struct outmsg *outq, *outq_tail;
+	size_t noutq;
+	bool stopping;
+	struct net_consensus cs;
+	struct net_stats st;
+	uint64_t tip_height;               /* the ledger's, as last announced */
+	uint8_t tip_id[HASH_LEN];
+	bool sync_active;                  /* one GET_BLOCKS out at a time */
+};
+
+uint64_t net_now_ms(void);
+
+/* Counters that net_status reads from other threads. */
+#define STAT_ADD(n, field, v) __atomic_fetch_add(&(n)->st.field, (v), __ATOMIC_RELAXED)
+#define STAT_GET(n, field) __atomic_load_n(&(n)->st.field, __ATOMIC_RELAXED)
+
+/* net.c */
+/* Encodes m and queues it on c; 0 or an encoder error. */
+int conn_send(struct conn *c, const struct wire_msg *m);
+/* Queues an encoded frame on c. */
+void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len);
+/* Drops c for breaking the protocol: logs why, bans its key (or address)
+ * for a doubling while, closes it. */
+void conn_misbehave(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conn_close(struct conn *c, const char *why);
+const char *conn_name(const struct conn *c, char buf[80]);
+bool conn_ready(const struct conn *c);
+
+/* gossip.c */
+void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN]);
+/* Sends what other threads queued; on the network thread. */
+void gossip_flush(struct net *n);
+void gossip_on_tx(struct conn *c, const struct wire_msg *m);
+void gossip_on_consensus(struct conn *c, const struct wire_msg *m, const uint8_t *body,
+			 size_t len);
+/* A new peer gets the transactions pending here. */
+void gossip_greet(struct conn *c);
+/* Frees whatever is still queued (at stop). */
+void gossip_free_queue(struct net *n);
+
+/* sync.c */
+/* The tip changed or time passed: announce a new tip, ask for blocks. */
+void sync_tick(struct net *n);
+void sync_on_block(struct conn *c, const struct wire_msg *m);
+void sync_on_no_block(struct conn *c, const struct wire_msg *m);
+void sync_on_get_blocks(struct conn *c, const struct wire_msg *m);
+/* c is going away: forget what was asked of it. */
+void sync_forget(struct conn *c);
+
+#endif

@@ -1,0 +1,84 @@
+/* The bounded seen-set (see seen.h): a uthash table under the keyed hash
+ * (lib/table.h), and a ring of its entries in insertion order for eviction. */
+#include "daemon/net/seen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/table.h"
+
+struct seen_entry {
+	uint8_t hash[HASH_LEN];
+	int oom;
+	UT_hash_handle hh;
+};
+
+struct seen {
+	struct seen_entry *table;
+	struct seen_entry **ring;    /* oldest at head */
+	size_t cap, head, n;
+};
+
+struct seen *seen_new(size_t cap)
+{
+	struct seen *s = calloc(1, sizeof(*s));
+
+	if (!s || !cap || !(s->ring = calloc(cap, sizeof(*s->ring)))) {
+		free(s);
+		return NULL;
+	}
+	s->cap = cap;
+	return s;
+}
+
+void seen_free(struct seen *s)
+{
+	if (!s)
+		return;
+	HASH_CLEAR(hh, s->table);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->ring[(s->head + i) % s->cap]);
+	free(s->ring);
+	free(s);
+}
+
+bool seen_has(const struct seen *s, const uint8_t hash[HASH_LEN])
+{
+	struct seen_entry *e;
+
+	HASH_FIND(hh, s->table, hash, HASH_LEN, e);
+	return e != NULL;
+}
+
+bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN])
+{
+	struct seen_entry *e;
+
+	if (seen_has(s, hash))
+		return false;
+	if (s->n == s->cap) {
+		struct seen_entry *old = s->ring[s->head];
+
+		HASH_DEL(s->table, old);
+		free(old);
+		s->head = (s->head + 1) % s->cap;
+		s->n--;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return false;
+	memcpy(e->hash, hash, HASH_LEN);
+	HASH_ADD(hh, s->table, hash, HASH_LEN, e);
+	if (e->oom) {
+		free(e);
+		return false;
+	}
+	s->ring[(s->head + s->n) % s->cap] = e;
+	s->n++;
+	return true;
+}
+
+size_t seen_size(const struct seen *s)
+{
+	return s->n;
+}

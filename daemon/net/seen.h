@@ -1,0 +1,27 @@
+/* A bounded set of hashes: the transactions (and consensus messages) this
+ * node has already relayed or refused, so gossip never sends one twice to a
+ * peer nor loops between peers. It holds at most `cap` hashes and forgets the
+ * oldest first; a forgotten hash that comes back is judged again by the
+ * mempool, which refuses what it holds or what has committed. Not thread
+ * safe (the network thread owns it). */
+#ifndef TALLY_NET_SEEN_H
+#define TALLY_NET_SEEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/crypto.h"
+
+struct seen;
+
+struct seen *seen_new(size_t cap);
+void seen_free(struct seen *s);
+bool seen_has(const struct seen *s, const uint8_t hash[HASH_LEN]);
+/* Adds hash (forgetting the oldest when full). Returns true when it was not
+ * there before; false when it was, or when memory ran out (then the caller
+ * treats it as seen: never relaying is the safe side). */
+bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN]);
+size_t seen_size(const struct seen *s);
+
+#endif

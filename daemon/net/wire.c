@@ -1,0 +1,234 @@
+/* Peer messages and frames (see wire.h; the byte layouts are in
+ * docs/PROTOCOL.md, "Peer protocol"). */
+#include "daemon/net/wire.h"
+
+#include <string.h>
+
+#include "lib/errors.h"
+
+static const char *const names[WIRE__COUNT] = {
+	[WIRE_HELLO] = "HELLO",         [WIRE_STATUS] = "STATUS",
+	[WIRE_TX] = "TX",               [WIRE_GET_BLOCKS] = "GET_BLOCKS",
+	[WIRE_BLOCK] = "BLOCK",         [WIRE_NO_BLOCK] = "NO_BLOCK",
+	[WIRE_PROPOSAL] = "PROPOSAL",   [WIRE_VOTE] = "VOTE",
+	[WIRE_PING] = "PING",           [WIRE_PONG] = "PONG",
+};
+
+const char *wire_type_name(uint8_t type)
+{
+	return type && type < WIRE__COUNT ? names[type] : "unknown";
+}
+
+/* Each maximum is the type byte plus the largest body its decoder accepts. */
+size_t wire_max_len(uint8_t type)
+{
+	switch (type) {
+	case WIRE_HELLO:
+		return 1 + 8 + 2 + HASH_LEN + 4 + CHAIN_ID_MAX + PUBKEY_LEN + 8 + HASH_LEN;
+	case WIRE_STATUS:
+		return 1 + 8 + HASH_LEN;
+	case WIRE_TX:
+		return 1 + 4 + TX_MAX_SIZE;
+	case WIRE_GET_BLOCKS:
+		return 1 + 8 + 4;
+	case WIRE_BLOCK:
+		return 1 + 8 + 4 + WIRE_BLOCK_MAX + 4 + WIRE_CERT_MAX;
+	case WIRE_NO_BLOCK:
+	case WIRE_PING:
+	case WIRE_PONG:
+		return 1 + 8;
+	case WIRE_PROPOSAL:
+		return 1 + 8 + 4 + 4 + HASH_LEN + SIG_LEN + 4 + WIRE_BLOCK_MAX;
+	case WIRE_VOTE:
+		return 1 + VOTE_LEN + PUBKEY_LEN + SIG_LEN;
+	default:
+		return 0;
+	}
+}
+
+static void encode_body(struct enc *e, const struct wire_msg *m)
+{
+	const struct wire_hello *h = &m->u.hello;
+
+	switch (m->type) {
+	case WIRE_HELLO:
+		enc_fixed(e, WIRE_MAGIC, 8);
+		enc_u16(e, h->version);
+		enc_fixed(e, h->genesis_hash, HASH_LEN);
+		enc_str(e, h->chain_id);
+		enc_fixed(e, h->node_key, PUBKEY_LEN);
+		enc_u64(e, h->height);
+		enc_fixed(e, h->last_block_id, HASH_LEN);
+		break;
+	case WIRE_STATUS:
+		enc_u64(e, m->u.status.height);
+		enc_fixed(e, m->u.status.last_block_id, HASH_LEN);
+		break;
+	case WIRE_TX:
+		enc_bytes(e, m->u.tx.bytes, m->u.tx.len);
+		break;
+	case WIRE_GET_BLOCKS:
+		enc_u64(e, m->u.get_blocks.from);
+		enc_u32(e, m->u.get_blocks.count);
+		break;
+	case WIRE_BLOCK:
+		enc_u64(e, m->u.block.height);
+		enc_bytes(e, m->u.block.block, m->u.block.block_len);
+		enc_bytes(e, m->u.block.cert, m->u.block.cert_len);
+		break;
+	case WIRE_NO_BLOCK:
+		enc_u64(e, m->u.no_block);
+		break;
+	case WIRE_PING:
+	case WIRE_PONG:
+		enc_u64(e, m->u.ping);
+		break;
+	case WIRE_PROPOSAL:
+		proposal_encode(e, &m->u.proposal.p);
+		enc_fixed(e, m->u.proposal.sig, SIG_LEN);
+		enc_bytes(e, m->u.proposal.block, m->u.proposal.block_len);
+		break;
+	case WIRE_VOTE:
+		vote_encode(e, &m->u.vote.v);
+		enc_fixed(e, m->u.vote.validator, PUBKEY_LEN);
+		enc_fixed(e, m->u.vote.sig, SIG_LEN);
+		break;
+	}
+}
+
+void wire_encode(struct enc *e, const struct wire_msg *m)
+{
+	size_t max = wire_max_len(m->type), start = e->len;
+
+	if (!max) {
+		if (!e->err)
+			e->err = TALLY_E_RANGE;
+		return;
+	}
+	enc_u32(e, 0);                 /* the length, filled in below */
+	enc_u8(e, m->type);
+	encode_body(e, m);
+	if (e->err)
+		return;
+	size_t len = e->len - start - 4;
+	if (len > max) {
+		e->err = TALLY_E_TOOLONG;
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		e->buf[start + i] = (uint8_t)(len >> (8 * i));
+}
+
+int wire_head(const uint8_t head[WIRE_HEAD_LEN], uint8_t *type, size_t *body_len)
+{
+	uint32_t len = (uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16 |
+		       (uint32_t)head[3] << 24;
+	size_t max = wire_max_len(head[4]);
+
+	*type = head[4];
+	*body_len = 0;
+	if (len == 0)
+		return TALLY_E_TRUNCATED;
+	if (!max)
+		return TALLY_E_RANGE;
+	if (len > max)
+		return TALLY_E_TOOLONG;
+	*body_len = len - 1;
+	return 0;
+}
+
+static void decode_hello(struct dec *d, struct wire_hello *h)
+{
+	uint8_t magic[8];
+
+	dec_fixed(d, magic, sizeof(magic));
+	h->version = dec_u16(d);
+	if (!dec_error(d) && (memcmp(magic, WIRE_MAGIC, 8) || h->version != WIRE_VERSION))
+		dec_fail(d, TALLY_E_VERSION);
+	dec_fixed(d, h->genesis_hash, HASH_LEN);
+	dec_str(d, h->chain_id, CHAIN_ID_MAX);
+	dec_fixed(d, h->node_key, PUBKEY_LEN);
+	h->height = dec_u64(d);
+	dec_fixed(d, h->last_block_id, HASH_LEN);
+}
+
+static void decode_proposal(struct dec *d, struct wire_proposal *p)
+{
+	p->p.height = dec_u64(d);
+	p->p.round = dec_u32(d);
+	p->p.pol_round = (int32_t)dec_u32(d);
+	/* -1 (no proof-of-lock round) or an earlier round of the same height. */
+	if (!dec_error(d) && (p->p.pol_round < -1 ||
+			      (p->p.pol_round >= 0 && (uint32_t)p->p.pol_round >= p->p.round)))
+		dec_fail(d, TALLY_E_RANGE);
+	dec_fixed(d, p->p.block_id, HASH_LEN);
+	dec_fixed(d, p->sig, SIG_LEN);
+	p->block = dec_bytes(d, &p->block_len, WIRE_BLOCK_MAX);
+}
+
+static void decode_vote(struct dec *d, struct wire_vote *v)
+{
+	uint8_t raw[VOTE_LEN];
+
+	dec_fixed(d, raw, VOTE_LEN);
+	if (!dec_error(d)) {
+		int rc = vote_decode(&v->v, raw, VOTE_LEN);
+		if (rc)
+			dec_fail(d, rc);
+	}
+	dec_fixed(d, v->validator, PUBKEY_LEN);
+	dec_fixed(d, v->sig, SIG_LEN);
+}
+
+int wire_decode(uint8_t type, const uint8_t *body, size_t len, struct wire_msg *m)
+{
+	struct dec d;
+
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	dec_init(&d, body, len);
+	switch (type) {
+	case WIRE_HELLO:
+		decode_hello(&d, &m->u.hello);
+		break;
+	case WIRE_STATUS:
+		m->u.status.height = dec_u64(&d);
+		dec_fixed(&d, m->u.status.last_block_id, HASH_LEN);
+		break;
+	case WIRE_TX:
+		m->u.tx.bytes = dec_bytes(&d, &m->u.tx.len, TX_MAX_SIZE);
+		if (!dec_error(&d) && m->u.tx.len == 0)
+			dec_fail(&d, TALLY_E_TRUNCATED);
+		break;
+	case WIRE_GET_BLOCKS:
+		m->u.get_blocks.from = dec_u64(&d);
+		m->u.get_blocks.count = dec_u32(&d);
+		if (!dec_error(&d) && (m->u.get_blocks.from == 0 || m->u.get_blocks.count == 0 ||
+				       m->u.get_blocks.count > WIRE_BLOCKS_MAX))
+			dec_fail(&d, TALLY_E_RANGE);
+		break;
+	case WIRE_BLOCK:
+		m->u.block.height = dec_u64(&d);
+		m->u.block.block = dec_bytes(&d, &m->u.block.block_len, WIRE_BLOCK_MAX);
+		m->u.block.cert = dec_bytes(&d, &m->u.block.cert_len, WIRE_CERT_MAX);
+		if (!dec_error(&d) && m->u.block.height == 0)
+			dec_fail(&d, TALLY_E_RANGE);
+		break;
+	case WIRE_NO_BLOCK:
+		m->u.no_block = dec_u64(&d);
+		break;
+	case WIRE_PING:
+	case WIRE_PONG:
+		m->u.ping = dec_u64(&d);
+		break;
+	case WIRE_PROPOSAL:
+		decode_proposal(&d, &m->u.proposal);
+		break;
+	case WIRE_VOTE:
+		decode_vote(&d, &m->u.vote);
+		break;
+	default:
+		return TALLY_E_RANGE;
+	}
+	return dec_finish(&d);
+}

@@ -1,0 +1,15 @@
+# The peer network: real tallyd processes on 127.0.0.1 (tests/net/).
+#
+#   make check-net     devnets of several nodes: gossip, block sync, restarts,
+#                      a late full node, hostile peers, leases across providers
+.PHONY: check-net
+CHECK_TARGETS += check-net
+
+$(BUILD)/tests/peer_hostile: $(call obj,tests/net/peer_hostile.c) $(LIBTALLYD) $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+check-net: bin/tallyd bin/tally $(BUILD)/tests/peer_hostile
+	@scripts/build-guest-image.sh build/guest
+	@TALLY_PEER_HOSTILE=$(CURDIR)/$(BUILD)/tests/peer_hostile TALLY_SUITE=net \
+		tests/e2e/run.sh $(sort $(wildcard $(CURDIR)/tests/net/test_*.sh))

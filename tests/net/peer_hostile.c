@@ -1,0 +1,340 @@
+/* peer_hostile: a peer that breaks the peer protocol on purpose, for
+ * tests/net/. It speaks TLS 1.3 with its own Ed25519 key over blocking
+ * sockets (no libevent: it must not share the node's code paths beyond the
+ * message encodings), from a chosen loopback source address, so a node's
+ * per-address limits see it apart from honest peers.
+ *
+ *   peer_hostile garbage PORT SRC
+ *       random bytes instead of a TLS handshake.
+ *   peer_hostile unknown PORT SRC GENESIS
+ *       a fresh key the node does not know.
+ *   peer_hostile MODE PORT SRC GENESIS KEY.pem [N]
+ *       with a key the node accepts, after TLS:
+ *       wrong-genesis   a HELLO of another chain
+ *       oversized       a correct HELLO, then a frame head announcing 64 MiB
+ *       garbage-frame   a correct HELLO, then a TX frame of random bytes
+ *       flood           a correct HELLO, then N PINGs as fast as they go
+ *       bad-block       a HELLO announcing a tip 5 above the node's; answers
+ *                       the node's GET_BLOCKS with a well-formed block that
+ *                       does not verify (wrong links, no signatures)
+ *       hello           a correct HELLO only (is the key accepted now?)
+ *       consensus       a correct HELLO, then a VOTE twice and a PROPOSAL
+ *                       with a small block (unsigned: only the transport's
+ *                       decoding and deduplication are the point)
+ *
+ * Prints one line: "closed" when the node closed the connection (a TLS
+ * refusal counts: "refused" when the handshake failed), "open" when it
+ * was still open after 5 s; modes that send many messages add how many went
+ * out ("closed after K"). Exit 0 whatever the node did: the test judges. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "daemon/net/tlsid.h"
+#include "daemon/net/wire.h"
+#include "lib/chain/block.h"
+#include "lib/codec.h"
+#include "lib/crypto.h"
+
+static int dial(int port, const char *src)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	struct timeval tv = { 5, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	inet_pton(AF_INET, src, &from.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof(from)) ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to))) {
+		perror("peer_hostile: connect");
+		exit(2);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static int accept_any(int ok, X509_STORE_CTX *st)
+{
+	(void)ok;
+	(void)st;
+	return 1;
+}
+
+/* TLS as a client with key k; NULL when the node refused the handshake. */
+static SSL *tls(int fd, const struct tally_key *k)
+{
+	char why[256] = "";
+	SSL_CTX *ctx;
+
+	if (tlsid_ctx_new(&ctx, k, accept_any, why)) {
+		fprintf(stderr, "peer_hostile: %s\n", why);
+		exit(2);
+	}
+	SSL *ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* TLS 1.3: the server judges the client's certificate after the
+	 * client's handshake ends; a refusal arrives as an alert on the first
+	 * read. */
+	return ssl;
+}
+
+static void send_msg(SSL *ssl, const struct wire_msg *m)
+{
+	struct enc e;
+
+	enc_init(&e);
+	wire_encode(&e, m);
+	if (e.len)
+		SSL_write(ssl, e.buf, (int)e.len);
+	enc_free(&e);
+}
+
+/* Reads one frame; 0, or -1 when the connection closed or timed out
+ * (*closed says which). */
+static int read_msg(SSL *ssl, struct wire_msg *m, uint8_t **body, int *closed)
+{
+	uint8_t head[WIRE_HEAD_LEN], type;
+	size_t len, got = 0;
+
+	*closed = 0;
+	while (got < WIRE_HEAD_LEN) {
+		int r = SSL_read(ssl, head + got, (int)(WIRE_HEAD_LEN - got));
+		if (r <= 0) {
+			/* A receive timeout (SO_RCVTIMEO) is a retry to OpenSSL. */
+			int e = SSL_get_error(ssl, r);
+			*closed = !(e == SSL_ERROR_WANT_READ ||
+				    (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)));
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	if (wire_head(head, &type, &len))
+		return -1;
+	free(*body);
+	*body = malloc(len + 1);
+	for (got = 0; got < len;) {
+		int r = SSL_read(ssl, *body + got, (int)(len - got));
+		if (r <= 0) {
+			*closed = 1;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return wire_decode(type, *body, len, m) ? -1 : 0;
+}
+
+/* Waits up to 5 s for the node to close; "closed" or "open". */
+static const char *outcome(SSL *ssl)
+{
+	struct wire_msg m;
+	uint8_t *body = NULL;
+	int closed = 0;
+
+	/* Messages the node sends meanwhile (STATUS, PING) are read past. */
+	for (int i = 0; i < 1000; i++) {
+		memset(&m, 0, sizeof(m));
+		if (read_msg(ssl, &m, &body, &closed) == 0)
+			continue;
+		free(body);
+		return closed ? "closed" : "open";   /* not closed: 5 s of silence */
+	}
+	free(body);
+	return "open";
+}
+
+static void hello(SSL *ssl, const struct tally_key *k, const uint8_t genesis[HASH_LEN],
+		  uint64_t height)
+{
+	struct wire_msg m = { .type = WIRE_HELLO };
+
+	m.u.hello.version = WIRE_VERSION;
+	memcpy(m.u.hello.genesis_hash, genesis, HASH_LEN);
+	snprintf(m.u.hello.chain_id, sizeof(m.u.hello.chain_id), "hostile");
+	memcpy(m.u.hello.node_key, k->pub, PUBKEY_LEN);
+	m.u.hello.height = height;
+	send_msg(ssl, &m);
+}
+
+/* A block at height h that decodes but verifies against nothing. */
+static void bad_block(SSL *ssl, uint64_t h)
+{
+	struct block b;
+	struct commit_cert c;
+	struct enc eb, ec;
+	struct wire_msg m = { .type = WIRE_BLOCK };
+
+	memset(&b, 0, sizeof(b));
+	memset(&c, 0, sizeof(c));
+	b.header.version = BLOCK_VERSION;
+	snprintf(b.header.chain_id, sizeof(b.header.chain_id), "hostile");
+	b.header.height = h;
+	b.header.time_ns = 1;
+	memset(b.header.prev_block_id, 0xab, HASH_LEN);
+	c.height = h;
+	block_id(&b.header, c.block_id);
+	enc_init(&eb);
+	enc_init(&ec);
+	block_encode(&eb, &b);
+	cert_encode(&ec, &c);
+	m.u.block.height = h;
+	m.u.block.block = eb.buf;
+	m.u.block.block_len = eb.len;
+	m.u.block.cert = ec.buf;
+	m.u.block.cert_len = ec.len;
+	send_msg(ssl, &m);
+	enc_free(&eb);
+	enc_free(&ec);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: peer_hostile garbage PORT SRC | unknown PORT SRC GENESIS |\n"
+			"       peer_hostile MODE PORT SRC GENESIS KEY.pem [N]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	uint8_t genesis[HASH_LEN];
+	struct tally_key k;
+	struct wire_msg m;
+	uint8_t *body = NULL;
+	int closed;
+
+	if (argc < 4)
+		usage();
+	const char *mode = argv[1], *src = argv[3];
+	int port = atoi(argv[2]);
+	int fd = dial(port, src);
+
+	if (!strcmp(mode, "garbage")) {
+		uint8_t junk[4096];
+		for (size_t i = 0; i < sizeof(junk); i++)
+			junk[i] = (uint8_t)rand();
+		ssize_t w = write(fd, junk, sizeof(junk));
+		(void)w;
+		char buf[256];
+		ssize_t r;
+		while ((r = read(fd, buf, sizeof(buf))) > 0)
+			;
+		puts(r == 0 || errno == ECONNRESET ? "closed" : "open");
+		return 0;
+	}
+	if (argc < 5 || hex_decode(argv[4], genesis, HASH_LEN))
+		usage();
+	if (!strcmp(mode, "unknown")) {
+		key_generate(&k);
+	} else {
+		if (argc < 6 || key_load_pem(&k, argv[5]))
+			usage();
+	}
+	SSL *ssl = tls(fd, &k);
+	if (!ssl) {
+		puts("refused");
+		return 0;
+	}
+	/* The node's HELLO comes first once it accepted our key. */
+	if (read_msg(ssl, &m, &body, &closed) || m.type != WIRE_HELLO) {
+		puts(closed ? "refused" : "open");
+		return 0;
+	}
+	uint64_t node_height = m.u.hello.height;
+
+	if (!strcmp(mode, "unknown") || !strcmp(mode, "hello")) {
+		hello(ssl, &k, genesis, node_height);
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "consensus")) {
+		uint8_t blk[64];
+		struct wire_msg v = { .type = WIRE_VOTE }, p = { .type = WIRE_PROPOSAL };
+
+		hello(ssl, &k, genesis, node_height);
+		v.u.vote.v.type = VOTE_PREVOTE;
+		v.u.vote.v.height = node_height + 1;
+		memcpy(v.u.vote.validator, k.pub, PUBKEY_LEN);
+		send_msg(ssl, &v);
+		send_msg(ssl, &v);
+		memset(blk, 7, sizeof(blk));
+		p.u.proposal.p.height = node_height + 1;
+		p.u.proposal.p.pol_round = -1;
+		p.u.proposal.block = blk;
+		p.u.proposal.block_len = sizeof(blk);
+		send_msg(ssl, &p);
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "wrong-genesis")) {
+		genesis[0] ^= 0xff;
+		hello(ssl, &k, genesis, node_height);
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "oversized")) {
+		hello(ssl, &k, genesis, node_height);
+		uint8_t head[WIRE_HEAD_LEN] = { 0, 0, 0, 4, WIRE_TX };   /* 64 MiB */
+		SSL_write(ssl, head, sizeof(head));
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "garbage-frame")) {
+		hello(ssl, &k, genesis, node_height);
+		uint8_t f[WIRE_HEAD_LEN + 200] = { 201, 0, 0, 0, WIRE_TX };
+		for (size_t i = WIRE_HEAD_LEN; i < sizeof(f); i++)
+			f[i] = (uint8_t)rand();
+		SSL_write(ssl, f, sizeof(f));
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "flood")) {
+		long n = argc > 6 ? atol(argv[6]) : 100000, sent = 0;
+		const char *o = NULL;
+		hello(ssl, &k, genesis, node_height);
+		struct wire_msg ping = { .type = WIRE_PING };
+		for (; sent < n; sent++) {
+			struct enc e;
+			enc_init(&e);
+			ping.u.ping = (uint64_t)sent;
+			wire_encode(&e, &ping);
+			int w = SSL_write(ssl, e.buf, (int)e.len);
+			enc_free(&e);
+			if (w <= 0) {
+				/* A send timeout: the node stopped reading but kept
+				 * the connection; anything else: it closed it. */
+				o = SSL_get_error(ssl, w) == SSL_ERROR_WANT_WRITE ? "open" : "closed";
+				break;
+			}
+		}
+		printf("%s after %ld\n", o ? o : outcome(ssl), sent);
+	} else if (!strcmp(mode, "bad-block")) {
+		hello(ssl, &k, genesis, node_height + 5);
+		const char *o = "open";
+		for (int i = 0; i < 20; i++) {
+			if (read_msg(ssl, &m, &body, &closed)) {
+				if (closed) {
+					o = "closed";
+					break;
+				}
+				continue;
+			}
+			if (m.type == WIRE_GET_BLOCKS) {
+				bad_block(ssl, m.u.get_blocks.from);
+				o = outcome(ssl);
+				break;
+			}
+		}
+		puts(o);
+	} else {
+		usage();
+	}
+	free(body);
+	SSL_free(ssl);
+	close(fd);
+	key_free(&k);
+	return 0;
+}

@@ -1,0 +1,88 @@
+#!/bin/bash
+# A devnet of one validator and three full nodes (plus a fifth that joins
+# late), each a real tallyd on 127.0.0.1 without VMs: a transaction
+# submitted to any node commits and every node holds the same blocks; a
+# full node killed with SIGKILL catches up after its restart; a new full
+# node started from genesis syncs to the tip and verifies.
+. "$(dirname "$0")/lib.sh"
+net_init devnet 17810 1 4
+for k in 1 2 3 4; do start "$k" --no-vms; done
+
+check "every node connects to the three others" wait_for 30 peers_are 3 1 2 3 4
+check "node 2 says it is a full node and node 1 a validator" \
+	bash -c "[ \"\$(curl -sf $(url 2)/v1/status | jq -r .role)\" = 'full node' ] &&
+		 [ \"\$(curl -sf $(url 1)/v1/status | jq -r .role)\" = validator ]"
+
+# One transfer submitted to each node; only node 1 makes blocks. Each waits
+# for the previous one: the CLI takes the faucet's next nonce from the node
+# it talks to.
+HASHES=()
+for k in 1 2 3 4; do
+	HASHES+=("$(transfer_via "$k" $((1000 + k)))")
+	check "the transaction submitted to node $k commits on every node" \
+		wait_for 30 committed_everywhere "${HASHES[$((k - 1))]}" 1 2 3 4
+done
+check "the tenant received all four transfers (read from node 4)" \
+	bash -c "[ \$($TALLY account show $TENANT --node $(url 4) --json | jq .balance) -eq \
+		 $((100000000 + 1001 + 1002 + 1003 + 1004)) ]"
+check "all four nodes hold the same block ids" wait_for 30 same_chain 1 1 2 3 4
+check "tally status on a full node shows its peers, the validator's power and that it is caught up" \
+	bash -c "out=\$($TALLY status --node $(url 3)); echo \"\$out\" | grep -q '^sync       caught up' &&
+		 echo \"\$out\" | grep -q '^peers      3 connected of 4 configured' &&
+		 echo \"\$out\" | grep -q \"^validator  $(node_key 1)  stake 1000000  power 100.00%\""
+check "/metrics on a full node: 3 peers" [ "$(metric 2 tally_peers)" = 3 ]
+check "/metrics on a full node: blocks synced from peers" metric_ge 2 tally_sync_blocks_total 1
+check "/metrics on a full node: caught up" [ "$(metric 2 tally_sync_caught_up)" = 1 ]
+check "gossip reached the validator: it admitted transactions from peers" \
+	metric_ge 1 tally_gossip_txs_received_total 3
+
+# SIGKILL a full node; the others go on; it catches up after its restart.
+stop 3 KILL
+BEFORE=$(height 1)
+MORE=()
+for i in 1 2 3; do
+	MORE+=("$(transfer_via 2 $((2000 + i)))")
+	wait_for 30 committed_at 2 "${MORE[$((i - 1))]}" || true
+done
+check "with node 3 killed, transactions submitted to node 2 still commit" \
+	wait_for 30 committed_everywhere "${MORE[2]}" 1 2 4
+check "the validator went on past height $BEFORE" [ "$(height 1)" -gt "$BEFORE" ]
+start 3 --no-vms
+check "the restarted node catches up to the same blocks" wait_for 30 same_chain $((BEFORE + 1)) 1 2 3 4
+check "the restarted node has the transactions made while it was down" \
+	committed_everywhere "${MORE[0]}" 3
+check "the restarted node says it is caught up" wait_for 10 caught_up 3
+
+# A new full node from genesis: node 5 has never run.
+TIP=$(height 1)
+start 5 --no-vms
+check "a new full node syncs from genesis to the tip" wait_for 60 same_chain "$TIP" 1 5
+check "tally chain verify --node against the new node passes" \
+	"$TALLY" chain verify --node "$(url 5)" --genesis "$NET_DIR/net/genesis.json"
+check "the new node counts the blocks it synced" metric_ge 5 tally_sync_blocks_total "$TIP"
+H=$(transfer_via 5 777)
+check "a transaction submitted to the new node commits everywhere" \
+	wait_for 30 committed_everywhere "$H" 1 2 3 4 5
+
+# An operator joins: node init --join, dialing node 2, whose operator then
+# allows the new key.
+NET_API[6]=$((NET_BASE + 20))
+"$TALLY" node init --join "$NET_DIR/net/genesis.json" --dir "$NET_DIR/net/node-6" \
+	--peer "$(node_key 2)@127.0.0.1:$(peer_port 2)" --listen "127.0.0.1:${NET_API[6]}" \
+	--domain-type qemu --network none --json >"$NET_DIR/join.json"
+JK=$(jq -r .node "$NET_DIR/join.json")
+check "node init --join writes a node that names the network's genesis" \
+	[ "$(jq -r .genesis_hash "$NET_DIR/join.json")" = "$(status 1 | jq -r .genesis_hash)" ]
+start 6 --no-vms
+check "node 2 refuses the joining node while its key is unknown" \
+	wait_for 15 grep -q "refused .*key ${JK:0:16} is unknown" "$(log_of 2)"
+check "the joining node says it cannot know whether it is caught up" \
+	bash -c "$TALLY status --node $(url 6) | grep -q '^sync       unknown: no peer connected'"
+printf '[peers]\nallow = %s\n' "$JK" >>"$(conf 2)"
+stop 2
+start 2 --no-vms
+TIP=$(height 1)
+check "once node 2's operator allows it, the joining node syncs to the tip" \
+	wait_for 60 same_chain "$TIP" 1 6
+check "and says it is caught up" wait_for 10 caught_up 6
+net_done

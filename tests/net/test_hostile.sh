@@ -1,0 +1,81 @@
+#!/bin/bash
+# Hostile peers against a validator and a full node: garbage instead of
+# TLS, an unknown key, another chain, an oversized frame, an undecodable
+# message, a flood and a block that does not verify are each refused or
+# dropped, the offender's key is refused for a while afterwards, and the
+# node keeps serving its API and its honest peer throughout. The hostile
+# peer connects from other loopback addresses than the honest nodes.
+. "$(dirname "$0")/lib.sh"
+net_init hostile 17830 1 1
+# Keys node 1 accepts, as an operator would new full nodes: one per case,
+# since each offence bans its key for a while.
+CASES="control genesis oversized frame flood block"
+printf '[peers]\n' >>"$(conf 1)"
+for c in $CASES; do
+	printf 'allow = %s\n' "$("$TALLY" key new --key "$NET_DIR/$c.pem" 2>/dev/null)" >>"$(conf 1)"
+done
+start 1 --no-vms
+start 2 --no-vms
+check "the two nodes connect" wait_for 30 peers_are 1 1 2
+GH=$(status 1 | jq -r .genesis_hash)
+P=$(peer_port 1)
+
+hostile() { "$PEER_HOSTILE" "$1" "$P" "$2" "$GH" "${@:3}"; }
+dropped() { metric 1 tally_peers_dropped_total; }
+serving() { curl -sf "$(url 1)/healthz" >/dev/null && [ "$(peers_of 1)" = 1 ]; }
+
+check "random bytes instead of a TLS handshake: closed" \
+	[ "$(hostile garbage 127.0.0.2 2>/dev/null || "$PEER_HOSTILE" garbage "$P" 127.0.0.2)" = closed ]
+check "a key the node does not know: refused in the TLS handshake" \
+	[ "$(hostile unknown 127.0.0.3)" = refused ]
+check "the refusal is in the node's log with the reason" \
+	grep -q "refused 127.0.0.3.*key [0-9a-f]* is unknown" "$(log_of 1)"
+check "an accepted key is taken (the control case)" \
+	[ "$(hostile hello 127.0.0.4 "$NET_DIR/control.pem")" = open ]
+check "a vote (twice) and a proposal are taken without a consensus engine" \
+	[ "$(hostile consensus 127.0.0.4 "$NET_DIR/control.pem")" = open ]
+check "the node counted two consensus messages: the repeated vote was recognised" \
+	[ "$(metric 1 tally_consensus_messages_received_total)" = 2 ]
+
+D0=$(dropped)
+check "a HELLO of another chain: closed" \
+	[ "$(hostile wrong-genesis 127.0.0.4 "$NET_DIR/genesis.pem")" = closed ]
+check "the node says the peer is on another chain" grep -q "it is on another chain" "$(log_of 1)"
+check "that key is refused for a while afterwards" \
+	[ "$(hostile hello 127.0.0.4 "$NET_DIR/genesis.pem")" = refused ]
+check "the node counts a dropped peer" [ "$(dropped)" -gt "$D0" ]
+check "the node still serves its API and its honest peer" serving
+unbanned() { [ "$(hostile hello 127.0.0.4 "$NET_DIR/genesis.pem")" = open ]; }
+check "the ban ends (5 s for a first offence)" wait_for 30 unbanned
+
+check "a frame head announcing 64 MiB: closed before the body" \
+	[ "$(hostile oversized 127.0.0.4 "$NET_DIR/oversized.pem")" = closed ]
+check "the node names the oversized frame" grep -q "above its type's size limit" "$(log_of 1)"
+check "a TX frame of random bytes: closed" \
+	[ "$(hostile garbage-frame 127.0.0.4 "$NET_DIR/frame.pem")" = closed ]
+check "the node names the undecodable message" grep -q "TX message that does not decode" "$(log_of 1)"
+FLOOD=$(hostile flood 127.0.0.4 "$NET_DIR/flood.pem" 200000)
+check "a flood of PINGs: closed long before the 200000th ($FLOOD)" \
+	bash -c "[[ '$FLOOD' =~ ^closed\ after\ [0-9]+$ ]] && [ ${FLOOD##* } -lt 200000 ]"
+check "the node names the flood" grep -q "flooding: more than" "$(log_of 1)"
+check "the node still serves its API and its honest peer" serving
+
+# A peer that claims a longer chain and serves a block that does not verify.
+# Node 2 (the full node) is the one that syncs from it.
+printf '[peers]\nallow = %s\n' "$("$TALLY" key show --key "$NET_DIR/block.pem")" >>"$(conf 2)"
+stop 2
+start 2 --no-vms
+check "node 2 reconnects to node 1" wait_for 30 peers_are 1 1 2
+P=$(peer_port 2)
+check "a block that does not verify: the serving peer is dropped" \
+	[ "$(hostile bad-block 127.0.0.5 "$NET_DIR/block.pem")" = closed ]
+check "node 2 says why" grep -q "served block 1 that does not verify" "$(log_of 2)"
+check "node 2 stays on the real chain (height 0, no block from the hostile peer)" \
+	[ "$(height 2)" = "$(height 1)" ]
+
+H=$(transfer_via 2 4242)
+check "after all this a transaction sent to the full node commits on both" \
+	wait_for 30 committed_everywhere "$H" 1 2
+check "and both hold the same blocks" wait_for 30 same_chain 1 1 2
+check "the validator never stopped serving" serving
+net_done

@@ -1,0 +1,71 @@
+#!/bin/bash
+# Leases across providers: a devnet of one validator (node 1, no VMs), two
+# providers that run VMs (nodes 2 and 3: the tiny guest under TCG, metered
+# by eBPF) and a node that runs none (node 4). A tenant submits one lease
+# naming node 2 and one naming node 3, both through node 4: each is
+# provisioned by the provider it names and by no other node, metered and
+# billed; every node holds the same chain; the audit against node 4 verifies.
+. "$(dirname "$0")/lib.sh"
+[ -d /sys/fs/bpf ] || skip_all "no BPF file system at /sys/fs/bpf"
+net_init leases 17850 1 3
+start 1 --no-vms
+start 2
+start 3
+start 4 --no-vms
+check "the four nodes connect" wait_for 30 peers_are 3 1 2 3 4
+
+create() {
+	"$TALLY" lease create --provider "$(node_key "$1")" --node "$(url 4)" --image tiny \
+		--vcpus 1 --memory 128 --duration 90 --deposit 20000000 2>>"$NET_DIR/cli.err"
+}
+LA=$(create 2)
+check "a lease naming node 2 is accepted by node 4" [ ${#LA} -eq 64 ]
+# The second lease's nonce counts the first, pending in node 4's mempool.
+LB=$(create 3)
+check "a lease naming node 3 is accepted by node 4" [ ${#LB} -eq 64 ]
+[ ${#LA} -eq 64 ] && [ ${#LB} -eq 64 ] || { cat "$NET_DIR/cli.err"; net_done; exit 1; }
+
+state_on() { "$TALLY" lease show "$2" --node "$(url "$1")" --json | jq -r .state; }
+running_on() { [ "$(state_on "$1" "$2")" = running ]; }
+check "node 2 starts the lease that names it (seen from node 4)" wait_for 180 running_on 4 "$LA"
+check "node 3 starts the lease that names it (seen from node 4)" wait_for 180 running_on 4 "$LB"
+domain() { virsh -q -c qemu:///system list --all --name | grep -q "^$NET_PREFIX$1-${2:0:12}"; }
+check "lease A runs in node 2's domain" domain 2 "$LA"
+check "lease B runs in node 3's domain" domain 3 "$LB"
+check "no other node made a domain for lease A" \
+	bash -c "! virsh -q -c qemu:///system list --all --name | grep -v '^$NET_PREFIX""2-' | grep -q '${LA:0:12}'"
+check "no other node made a domain for lease B" \
+	bash -c "! virsh -q -c qemu:///system list --all --name | grep -v '^$NET_PREFIX""3-' | grep -q '${LB:0:12}'"
+vms_of() { curl -sf "$(url "$1")/v1/node/vms" | jq -r '[.vms[].lease] | sort | join(",")'; }
+check "node 2 keeps exactly lease A" [ "$(vms_of 2)" = "$LA" ]
+check "node 3 keeps exactly lease B" [ "$(vms_of 3)" = "$LB" ]
+check "node 4 (no VMs) and the validator keep none" \
+	bash -c "[ -z \"\$(curl -sf $(url 4)/v1/node/vms | jq -r '.vms[]')\" ] &&
+		 [ -z \"\$(curl -sf $(url 1)/v1/node/vms | jq -r '.vms[]')\" ]"
+
+records() { "$TALLY" usage "$2" --node "$(url "$1")" --json | jq '.records | length'; }
+has_records() { [ "$(records "$1" "$2")" -ge "$3" ]; }
+check "node 2's usage records for lease A reach the validator" wait_for 60 has_records 1 "$LA" 3
+check "node 3's usage records for lease B reach the validator" wait_for 60 has_records 1 "$LB" 3
+check "lease A's provider is node 2's key, lease B's node 3's" \
+	bash -c "[ \"\$(curl -sf $(url 1)/v1/leases/$LA | jq -r .contract.provider)\" = $(node_key 2) ] &&
+		 [ \"\$(curl -sf $(url 1)/v1/leases/$LB | jq -r .contract.provider)\" = $(node_key 3) ]"
+
+"$TALLY" lease close "$LA" --node "$(url 4)" >/dev/null 2>>"$NET_DIR/cli.err"
+check "lease A closes by the tenant's close sent to node 4" \
+	wait_for 60 bash -c "[ \"\$($TALLY lease show $LA --node $(url 1) --json | jq -r .state)\" = closed ]"
+check "node 2 stops lease A's VM" wait_for 60 bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$NET_PREFIX""2-${LA:0:12}'"
+check "lease B still runs" running_on 1 "$LB"
+"$TALLY" lease close "$LB" --node "$(url 2)" >/dev/null 2>>"$NET_DIR/cli.err"
+check "lease B closes by the tenant's close sent to node 2" \
+	wait_for 60 bash -c "[ \"\$($TALLY lease show $LB --node $(url 4) --json | jq -r .state)\" = closed ]"
+check "node 3 stops lease B's VM" wait_for 60 bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$NET_PREFIX""3-${LB:0:12}'"
+check "every node holds the same chain" wait_for 30 same_chain 1 1 2 3 4
+"$TALLY" audit "$LB" --node "$(url 4)" --json >"$NET_DIR/audit-b.json" 2>/dev/null || true
+"$TALLY" audit "$LA" --node "$(url 1)" --json >"$NET_DIR/audit-a.json" 2>/dev/null || true
+check "the audit of lease B against node 4 verifies" jq -e '.verified == true' "$NET_DIR/audit-b.json"
+check "the audit of lease A against the validator verifies" \
+	jq -e '.verified == true' "$NET_DIR/audit-a.json"
+check "lease A's bill is the same on node 3 as on node 2" \
+	[ "$(curl -sf "$(url 3)/v1/leases/$LA" | jq .charged)" = "$(curl -sf "$(url 2)/v1/leases/$LA" | jq .charged)" ]
+net_done

@@ -1,0 +1,311 @@
+/* The peer protocol's pure parts: frames and messages round-trip and every
+ * malformed one is refused with its own error; the seen-set forgets the
+ * oldest first; the TLS identity carries exactly the node key; [peers] in
+ * the configuration. The transport itself runs in tests/net/ with real
+ * tallyd processes. */
+#include <check.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/net/seen.h"
+#include "daemon/net/tlsid.h"
+#include "daemon/net/wire.h"
+#include "lib/errors.h"
+
+/* Encodes m, checks the head, decodes the body into out. */
+static int round_trip(const struct wire_msg *m, struct wire_msg *out, struct enc *e)
+{
+	uint8_t type;
+	size_t body_len;
+
+	enc_init(e);
+	wire_encode(e, m);
+	ck_assert_int_eq(enc_error(e), 0);
+	ck_assert_int_eq(wire_head(e->buf, &type, &body_len), 0);
+	ck_assert_uint_eq(type, m->type);
+	ck_assert_uint_eq(body_len + WIRE_HEAD_LEN, e->len);
+	return wire_decode(type, e->buf + WIRE_HEAD_LEN, body_len, out);
+}
+
+START_TEST(messages_round_trip)
+{
+	struct wire_msg m = { .type = WIRE_HELLO }, out;
+	struct enc e;
+	uint8_t blk[100], cert[40];
+
+	m.u.hello.version = WIRE_VERSION;
+	memset(m.u.hello.genesis_hash, 7, HASH_LEN);
+	snprintf(m.u.hello.chain_id, sizeof(m.u.hello.chain_id), "tally-dev");
+	memset(m.u.hello.node_key, 9, PUBKEY_LEN);
+	m.u.hello.height = 42;
+	ck_assert_int_eq(round_trip(&m, &out, &e), 0);
+	ck_assert(!memcmp(&out.u.hello, &m.u.hello, sizeof(m.u.hello)));
+	enc_free(&e);
+
+	memset(blk, 1, sizeof(blk));
+	memset(cert, 2, sizeof(cert));
+	m = (struct wire_msg){ .type = WIRE_BLOCK };
+	m.u.block.height = 5;
+	m.u.block.block = blk;
+	m.u.block.block_len = sizeof(blk);
+	m.u.block.cert = cert;
+	m.u.block.cert_len = sizeof(cert);
+	ck_assert_int_eq(round_trip(&m, &out, &e), 0);
+	ck_assert_uint_eq(out.u.block.height, 5);
+	ck_assert_uint_eq(out.u.block.block_len, sizeof(blk));
+	ck_assert(!memcmp(out.u.block.block, blk, sizeof(blk)));
+	ck_assert(!memcmp(out.u.block.cert, cert, sizeof(cert)));
+	enc_free(&e);
+
+	m = (struct wire_msg){ .type = WIRE_VOTE };
+	m.u.vote.v.type = VOTE_PRECOMMIT;
+	m.u.vote.v.height = 3;
+	m.u.vote.v.round = 1;
+	memset(m.u.vote.validator, 4, PUBKEY_LEN);
+	memset(m.u.vote.sig, 5, SIG_LEN);
+	ck_assert_int_eq(round_trip(&m, &out, &e), 0);
+	ck_assert(!memcmp(&out.u.vote, &m.u.vote, sizeof(m.u.vote)));
+	enc_free(&e);
+
+	m = (struct wire_msg){ .type = WIRE_PROPOSAL };
+	m.u.proposal.p.height = 3;
+	m.u.proposal.p.round = 2;
+	m.u.proposal.p.pol_round = -1;
+	m.u.proposal.block = blk;
+	m.u.proposal.block_len = sizeof(blk);
+	ck_assert_int_eq(round_trip(&m, &out, &e), 0);
+	ck_assert_int_eq(out.u.proposal.p.pol_round, -1);
+	ck_assert_uint_eq(out.u.proposal.block_len, sizeof(blk));
+	enc_free(&e);
+
+	m = (struct wire_msg){ .type = WIRE_GET_BLOCKS };
+	m.u.get_blocks.from = 1;
+	m.u.get_blocks.count = WIRE_BLOCKS_MAX;
+	ck_assert_int_eq(round_trip(&m, &out, &e), 0);
+	ck_assert_uint_eq(out.u.get_blocks.count, WIRE_BLOCKS_MAX);
+	enc_free(&e);
+}
+END_TEST
+
+/* Encodes m and returns wire_decode's verdict on its body, after fix()
+ * changed the frame (may be NULL). */
+static int decode_changed(struct wire_msg *m, void (*fix)(struct enc *e))
+{
+	struct wire_msg out;
+	struct enc e;
+	int rc;
+
+	enc_init(&e);
+	wire_encode(&e, m);
+	ck_assert_int_eq(enc_error(&e), 0);
+	if (fix)
+		fix(&e);
+	rc = wire_decode(e.buf[4], e.buf + WIRE_HEAD_LEN, e.len - WIRE_HEAD_LEN, &out);
+	enc_free(&e);
+	return rc;
+}
+
+static void flip_magic(struct enc *e) { e->buf[WIRE_HEAD_LEN] ^= 1; }
+static void bump_version(struct enc *e) { e->buf[WIRE_HEAD_LEN + 8]++; }
+static void add_byte(struct enc *e) { enc_u8(e, 0); }
+static void cut_byte(struct enc *e) { e->len--; }
+
+START_TEST(malformed_messages_are_refused)
+{
+	struct wire_msg m = { .type = WIRE_HELLO };
+
+	m.u.hello.version = WIRE_VERSION;
+	snprintf(m.u.hello.chain_id, sizeof(m.u.hello.chain_id), "c");
+	ck_assert_int_eq(decode_changed(&m, flip_magic), TALLY_E_VERSION);
+	ck_assert_int_eq(decode_changed(&m, bump_version), TALLY_E_VERSION);
+	ck_assert_int_eq(decode_changed(&m, add_byte), TALLY_E_TRAILING);
+	ck_assert_int_eq(decode_changed(&m, cut_byte), TALLY_E_TRUNCATED);
+
+	m = (struct wire_msg){ .type = WIRE_GET_BLOCKS };
+	m.u.get_blocks.from = 1;
+	m.u.get_blocks.count = WIRE_BLOCKS_MAX + 1;
+	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_RANGE);
+	m.u.get_blocks.count = 0;
+	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_RANGE);
+	m.u.get_blocks.count = 1;
+	m.u.get_blocks.from = 0;
+	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_RANGE);
+
+	/* A proof-of-lock round must be -1 or an earlier round. */
+	m = (struct wire_msg){ .type = WIRE_PROPOSAL };
+	m.u.proposal.p.round = 2;
+	m.u.proposal.p.pol_round = 2;
+	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_RANGE);
+	m.u.proposal.p.pol_round = -2;
+	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_RANGE);
+
+	/* A vote of an unknown type. */
+	m = (struct wire_msg){ .type = WIRE_VOTE };
+	m.u.vote.v.type = 3;
+	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_RANGE);
+
+	/* An empty transaction, and one above TX_MAX_SIZE. */
+	uint8_t big[TX_MAX_SIZE + 1];
+	memset(big, 0, sizeof(big));
+	m = (struct wire_msg){ .type = WIRE_TX };
+	m.u.tx.bytes = big;
+	m.u.tx.len = 0;
+	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_TRUNCATED);
+	struct enc e;
+	enc_init(&e);
+	m.u.tx.len = sizeof(big);
+	wire_encode(&e, &m);
+	ck_assert_int_eq(enc_error(&e), TALLY_E_TOOLONG);
+	enc_free(&e);
+	ck_assert_int_eq(wire_decode(99, big, 4, &m), TALLY_E_RANGE);
+}
+END_TEST
+
+START_TEST(frame_heads_are_judged_before_the_body)
+{
+	uint8_t head[WIRE_HEAD_LEN], type;
+	size_t len;
+
+	/* The largest block frame is accepted, one byte more is not. */
+	size_t max = wire_max_len(WIRE_BLOCK);
+	for (int i = 0; i < 4; i++)
+		head[i] = (uint8_t)(max >> (8 * i));
+	head[4] = WIRE_BLOCK;
+	ck_assert_int_eq(wire_head(head, &type, &len), 0);
+	ck_assert_uint_eq(len, max - 1);
+	max++;
+	for (int i = 0; i < 4; i++)
+		head[i] = (uint8_t)(max >> (8 * i));
+	ck_assert_int_eq(wire_head(head, &type, &len), TALLY_E_TOOLONG);
+	/* A PING of 1 GiB, an unknown type, a zero length. */
+	memcpy(head, "\x00\x00\x00\x40\x09", 5);
+	ck_assert_int_eq(wire_head(head, &type, &len), TALLY_E_TOOLONG);
+	memcpy(head, "\x09\x00\x00\x00\x63", 5);
+	ck_assert_int_eq(wire_head(head, &type, &len), TALLY_E_RANGE);
+	memcpy(head, "\x00\x00\x00\x00\x09", 5);
+	ck_assert_int_eq(wire_head(head, &type, &len), TALLY_E_TRUNCATED);
+	/* Every type's limit fits the u32 length. */
+	for (uint8_t t = 1; t < WIRE__COUNT; t++)
+		ck_assert(wire_max_len(t) > 0 && wire_max_len(t) < UINT32_MAX);
+}
+END_TEST
+
+START_TEST(the_seen_set_forgets_the_oldest)
+{
+	struct seen *s = seen_new(3);
+	uint8_t h[5][HASH_LEN];
+
+	ck_assert_ptr_nonnull(s);
+	for (int i = 0; i < 5; i++)
+		memset(h[i], i + 1, HASH_LEN);
+	ck_assert(seen_add(s, h[0]));
+	ck_assert(!seen_add(s, h[0]));
+	ck_assert(seen_add(s, h[1]));
+	ck_assert(seen_add(s, h[2]));
+	ck_assert(seen_add(s, h[3]));     /* h[0] goes */
+	ck_assert_uint_eq(seen_size(s), 3);
+	ck_assert(!seen_has(s, h[0]));
+	ck_assert(seen_has(s, h[1]) && seen_has(s, h[2]) && seen_has(s, h[3]));
+	ck_assert(seen_add(s, h[4]));     /* h[1] goes */
+	ck_assert(!seen_has(s, h[1]));
+	seen_free(s);
+}
+END_TEST
+
+static int accept_all(int ok, X509_STORE_CTX *st)
+{
+	(void)ok;
+	(void)st;
+	return 1;
+}
+
+START_TEST(the_tls_certificate_carries_the_node_key)
+{
+	struct tally_key k;
+	SSL_CTX *ctx;
+	uint8_t pub[PUBKEY_LEN];
+	char why[WHY_MAX] = "";
+
+	ck_assert_int_eq(key_generate(&k), 0);
+	ck_assert_int_eq(tlsid_ctx_new(&ctx, &k, accept_all, why), 0);
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+	ck_assert_int_eq(tlsid_cert_key(cert, pub), 0);
+	ck_assert(!memcmp(pub, k.pub, PUBKEY_LEN));
+	/* Self-signed by that key. */
+	ck_assert_int_eq(X509_verify(cert, X509_get0_pubkey(cert)), 1);
+	ck_assert_int_eq(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);
+	SSL_CTX_free(ctx);
+	key_free(&k);
+}
+END_TEST
+
+static int load_peers(const char *text, struct config *c, char *why)
+{
+	char path[] = "/tmp/tally-net-config.XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	int rc = config_load(c, path, why);
+	unlink(path);
+	return rc;
+}
+
+START_TEST(the_peers_section_is_read_strictly)
+{
+	static const char key[] =
+		"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
+	struct config c;
+	char why[WHY_MAX] = "", text[1024];
+
+	snprintf(text, sizeof(text), "[peers]\nlisten = 127.0.0.1:7700\npeer = %s@127.0.0.1:7701\n"
+		 "peer = [::1]:7702\nallow = %s\nmax_peers = 8\n", key, key);
+	ck_assert_int_eq(load_peers(text, &c, why), 0);
+	ck_assert_str_eq(c.peers.listen, "127.0.0.1:7700");
+	ck_assert_uint_eq(c.peers.npeers, 2);
+	ck_assert(c.peers.peers[0].has_key);
+	ck_assert_str_eq(c.peers.peers[0].addr, "127.0.0.1:7701");
+	ck_assert(!c.peers.peers[1].has_key);
+	ck_assert_str_eq(c.peers.peers[1].addr, "[::1]:7702");
+	ck_assert_uint_eq(c.peers.nallow, 1);
+	ck_assert_uint_eq(c.peers.max_peers, 8);
+
+	static const char *const bad[] = {
+		"[peers]\npeer = 127.0.0.1\n",                 /* no port */
+		"[peers]\npeer = 127.0.0.1:0\n",               /* port 0 */
+		"[peers]\npeer = 127.0.0.1:70000\n",
+		"[peers]\npeer = abc@127.0.0.1:7000\n",        /* not a key */
+		"[peers]\nallow = 00\n",
+		/* 64 hex digits that are not a point of large order (zero) */
+		"[peers]\nallow = 0000000000000000000000000000000000000000000000000000000000000000\n",
+		"[peers]\nlisten = nowhere\n",
+		"[peers]\nmax_peers = 0\n",
+		"[peers]\nfriends = all\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		ck_assert_int_eq(load_peers(bad[i], &c, why), TALLY_E_INVALID);
+		ck_assert_msg(strstr(why, "[peers]"), "'%s' gave '%s'", bad[i], why);
+	}
+}
+END_TEST
+
+Suite *net_suite(void)
+{
+	Suite *s = suite_create("net");
+	TCase *tc = tcase_create("wire");
+
+	tcase_add_test(tc, messages_round_trip);
+	tcase_add_test(tc, malformed_messages_are_refused);
+	tcase_add_test(tc, frame_heads_are_judged_before_the_body);
+	tcase_add_test(tc, the_seen_set_forgets_the_oldest);
+	tcase_add_test(tc, the_tls_certificate_carries_the_node_key);
+	tcase_add_test(tc, the_peers_section_is_read_strictly);
+	suite_add_tcase(s, tc);
+	return s;
+}
