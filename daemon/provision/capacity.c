@@ -1,6 +1,6 @@
 /* Inventory and reservation: whether the host can hold one more lease.
  *
- * CPUs and memory come from libvirt (virNodeGetInfo, virNodeGetFreeMemory)
+ * CPUs and memory come from libvirt (virNodeGetInfo, virNodeGetMemoryStats)
  * scaled by the node's overcommit ratios; what tally's own leases already
  * hold is subtracted. GPUs come from the node's inventory, each checked
  * against libvirt's node devices so that a GPU the configuration lists but
@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/provision/domxml.h"
@@ -51,6 +52,30 @@ static int check_cpus(const struct prov *p, const virNodeInfo *ni, const struct 
 			 (unsigned long long)h->vcpus);
 }
 
+/* Memory the host could give a new guest now, in bytes: free memory plus
+ * buffers and page cache, which the kernel drops under pressure (libvirt's
+ * node memory statistics, all NUMA cells; free alone counts a host whose
+ * cache holds a recent image build as full). 0 when libvirt cannot say. */
+static unsigned long long available_bytes(const struct prov *p)
+{
+	virNodeMemoryStatsPtr st = NULL;
+	int n = 0;
+	unsigned long long kib = 0;
+
+	if (virNodeGetMemoryStats(p->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &n, 0) < 0 ||
+	    n <= 0 || !(st = calloc((size_t)n, sizeof(*st))))
+		return 0;
+	if (virNodeGetMemoryStats(p->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, st, &n, 0) == 0) {
+		for (int i = 0; i < n; i++)
+			if (!strcmp(st[i].field, VIR_NODE_MEMORY_STATS_FREE) ||
+			    !strcmp(st[i].field, VIR_NODE_MEMORY_STATS_BUFFERS) ||
+			    !strcmp(st[i].field, VIR_NODE_MEMORY_STATS_CACHED))
+				kib += st[i].value;
+	}
+	free(st);
+	return kib * 1024;
+}
+
 static int check_memory(const struct prov *p, const virNodeInfo *ni, const struct held *h,
 			uint32_t want, char *why)
 {
@@ -69,13 +94,14 @@ static int check_memory(const struct prov *p, const virNodeInfo *ni, const struc
 	 * processes on the host use memory tally does not account for. */
 	if (p->cfg.mem_overcommit > 1.0)
 		return 0;
-	free_bytes = virNodeGetFreeMemory(p->conn);
+	free_bytes = available_bytes(p);
 	if (free_bytes == 0)
 		return why_set(why, TALLY_E_INTERNAL, "cannot read the host's free memory: %s",
 				 prov_virt_error());
 	if ((unsigned long long)want * 1024 * 1024 > free_bytes)
 		return why_set(why, TALLY_E_CAPACITY,
-				 "lease needs %u MiB of memory but the host has only %llu MiB free",
+				 "lease needs %u MiB of memory but the host has only %llu MiB free"
+				 " (free, buffers and page cache)",
 				 want, free_bytes / (1024 * 1024));
 	return 0;
 }
