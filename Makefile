@@ -113,12 +113,14 @@ include $(wildcard mk/*.mk)
 deps:
 	@scripts/install-deps.sh
 
-# Fast checks of the tree itself: no pinned kernel versions (and the lint
-# shown to fail on one).
+# Fast checks of the tree itself: no pinned kernel versions, and every
+# #include pointing down the layers (each lint shown to fail first).
 .PHONY: check-lint
 check-lint:
 	@scripts/lint-pins.sh --self-test
 	@scripts/lint-pins.sh
+	@scripts/check-layers.sh --self-test
+	@scripts/check-layers.sh
 
 # `make check` works on a fresh Debian 12 machine: packages first, then a
 # recursive make so pkg-config sees them.

@@ -45,7 +45,6 @@
 #include "daemon/log.h"
 #include "daemon/meter/cpumeter.h"
 #include "daemon/meter/gpu.h"
-#include "daemon/node.h"
 #include "daemon/provision/provision.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
@@ -82,7 +81,7 @@ struct kept {
 };
 
 struct keeper {
-	struct node *node;
+	struct keeper_deps d;
 	struct prov *prov;
 	struct meter *meter;
 	struct gpu_meter gpu;
@@ -149,24 +148,24 @@ static void kept_remove(struct keeper *k, struct kept *e)
 static int submit(struct keeper *k, struct tx *t, const char *what, const char *lease_hex,
 		  uint8_t *hash_out)
 {
-	struct node *n = k->node;
+	const struct keeper_deps *d = &k->d;
 	uint8_t hash[HASH_LEN];
 	char why[WHY_MAX] = "";
 	struct enc e;
 	int rc;
 
 	t->version = TX_VERSION;
-	snprintf(t->chain_id, sizeof(t->chain_id), "%s", n->genesis.chain_id);
-	memcpy(t->signer, n->key.pub, PUBKEY_LEN);
-	if ((rc = ledger_next_nonce(n->ledger, n->key.pub, &t->nonce)))
+	snprintf(t->chain_id, sizeof(t->chain_id), "%s", d->chain_id);
+	memcpy(t->signer, d->key->pub, PUBKEY_LEN);
+	if ((rc = ledger_next_nonce(d->ledger, d->key->pub, &t->nonce)))
 		return rc;
-	if ((rc = tx_sign(t, &n->key, n->genesis_hash)))
+	if ((rc = tx_sign(t, d->key, d->genesis_hash)))
 		return rc;
 	enc_init(&e);
 	tx_encode(&e, t);
 	rc = enc_error(&e);
 	if (!rc)
-		rc = ledger_submit(n->ledger, e.buf, e.len, hash, why);
+		rc = ledger_submit(d->ledger, e.buf, e.len, hash, why);
 	enc_free(&e);
 	if (rc)
 		log_warn("lease %.12s: %s not submitted: %s", lease_hex, what,
@@ -184,7 +183,7 @@ static bool tx_lost(struct keeper *k, const uint8_t hash[HASH_LEN])
 {
 	struct ledger_tx_status st;
 
-	if (ledger_tx_status(k->node->ledger, hash, &st))
+	if (ledger_tx_status(k->d.ledger, hash, &st))
 		return false;
 	if (st.status == LEDGER_TX_DROPPED)
 		log_info("transaction %02x%02x%02x%02x... was dropped: %s; sending again", hash[0],
@@ -213,9 +212,9 @@ static bool is_active(void *arg, const uint8_t id[LEASE_ID_LEN])
 	struct keeper *k = arg;
 	struct lease l;
 
-	if (ledger_lease(k->node->ledger, id, &l))
+	if (ledger_lease(k->d.ledger, id, &l))
 		return false;
-	return l.state != LEASE_CLOSED && !memcmp(l.contract.provider, k->node->key.pub, PUBKEY_LEN);
+	return l.state != LEASE_CLOSED && !memcmp(l.contract.provider, k->d.key->pub, PUBKEY_LEN);
 }
 
 static void on_prov_event(void *arg, const uint8_t id[LEASE_ID_LEN], enum prov_event_kind kind,
@@ -279,7 +278,7 @@ static int room_for(struct keeper *k, const struct vm_spec *vm,
 static int admit(struct keeper *k, const struct lease_contract *c,
 		 const uint8_t except[LEASE_ID_LEN], char *why)
 {
-	const struct lease_prices *offer = &k->node->cfg.prices;
+	const struct lease_prices *offer = &k->d.cfg->prices;
 
 	if (c->prices.vcpu_second < offer->vcpu_second ||
 	    c->prices.mem_gib_second < offer->mem_gib_second ||
@@ -289,9 +288,9 @@ static int admit(struct keeper *k, const struct lease_contract *c,
 			 offer->vcpu_second, offer->mem_gib_second, offer->gpu_second);
 		return TALLY_E_CONTRACT;
 	}
-	if (c->interval_s != k->node->cfg.interval_s) {
+	if (c->interval_s != k->d.cfg->interval_s) {
 		snprintf(why, WHY_MAX, "the contract meters every %u s; this node meters every"
-			 " %u s", c->interval_s, k->node->cfg.interval_s);
+			 " %u s", c->interval_s, k->d.cfg->interval_s);
 		return TALLY_E_CONTRACT;
 	}
 	return room_for(k, &c->vm, except, why);
@@ -342,11 +341,11 @@ static void tend_promises(struct keeper *k)
 		struct lease l;
 		const uint8_t *id = k->promised[i].id;
 
-		if (ledger_tx_status(k->node->ledger, id, &st))
+		if (ledger_tx_status(k->d.ledger, id, &st))
 			continue;
 		if (st.status == LEDGER_TX_PENDING)
 			continue;
-		if (st.status == LEDGER_TX_COMMITTED && !ledger_lease(k->node->ledger, id, &l) &&
+		if (st.status == LEDGER_TX_COMMITTED && !ledger_lease(k->d.ledger, id, &l) &&
 		    l.state == LEASE_OPENED)
 			continue;
 		unpromise(k, id);
@@ -606,7 +605,7 @@ static void tend_shutdowns(struct keeper *k)
 		struct lease l;
 		uint64_t at = k->shut_ns[i], term_end;
 
-		if (!e || e->final_end_ns || ledger_lease(k->node->ledger, e->id, &l) ||
+		if (!e || e->final_end_ns || ledger_lease(k->d.ledger, e->id, &l) ||
 		    l.state != LEASE_RUNNING)
 			continue;
 		term_end = lease_term_end_ns(&l);
@@ -623,7 +622,7 @@ static void tend_failed(struct keeper *k)
 	for (size_t i = 0; i < k->nfailed; i++) {
 		struct kept *e = kept_find(k, k->failed[i]);
 		struct lease l;
-		if (!e || e->phase == KEPT_CLOSING || ledger_lease(k->node->ledger, e->id, &l) ||
+		if (!e || e->phase == KEPT_CLOSING || ledger_lease(k->d.ledger, e->id, &l) ||
 		    l.state == LEASE_CLOSED)
 			continue;
 		/* No record for the interval the VM failed in: the tenant does
@@ -680,18 +679,18 @@ static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
 static void tend(struct keeper *k)
 {
 	static const uint8_t active[] = { LEASE_OPENED, LEASE_RUNNING, LEASE_CLOSING };
-	struct node *n = k->node;
+	const struct keeper_deps *d = &k->d;
 	uint64_t now = wall_ns();
 
 	tend_promises(k);
 	tend_shutdowns(k);
 	tend_failed(k);
 	for (size_t s = 0; s < sizeof(active); s++) {
-		struct lease_filter f = { .provider = n->key.pub, .state = active[s] };
+		struct lease_filter f = { .provider = d->key->pub, .state = active[s] };
 		struct lease *leases = NULL;
 		size_t count = 0;
 
-		if (ledger_leases(n->ledger, &f, &leases, &count))
+		if (ledger_leases(d->ledger, &f, &leases, &count))
 			return;
 		for (size_t i = 0; i < count; i++)
 			tend_lease(k, &leases[i], now);
@@ -700,7 +699,7 @@ static void tend(struct keeper *k)
 	for (size_t i = k->nkept; i-- > 0;) {
 		struct kept *e = &k->kept[i];
 		struct lease l;
-		if (ledger_lease(n->ledger, e->id, &l) || l.state != LEASE_CLOSED)
+		if (ledger_lease(d->ledger, e->id, &l) || l.state != LEASE_CLOSED)
 			continue;
 		stop_vm(k, e, &l);
 		kept_remove(k, e);
@@ -740,7 +739,7 @@ static void on_commit(void *ctx, const struct ledger_committed *c)
 
 static int open_prov(struct keeper *k, char *why)
 {
-	const struct config *cfg = &k->node->cfg;
+	const struct config *cfg = k->d.cfg;
 	struct prov_image images[CONFIG_IMAGES_MAX];
 	struct prov_gpu gpus[CONFIG_GPUS_MAX];
 
@@ -794,17 +793,17 @@ static int open_prov(struct keeper *k, char *why)
 	return prov_open(&k->prov, &pc, why);
 }
 
-int keeper_start(struct keeper **out, struct node *n, char *why)
+int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why)
 {
 	struct keeper *k = calloc(1, sizeof(*k));
-	struct meter_opts mo = { .pin_dir = n->cfg.pin_dir };
+	struct meter_opts mo = { .pin_dir = deps->cfg->pin_dir };
 	struct prov_reconcile_report rep;
 	char note[WHY_MAX] = "";
 	int rc;
 
 	if (!k)
 		return TALLY_E_NOMEM;
-	k->node = n;
+	k->d = *deps;
 	pthread_condattr_t ca;
 
 	pthread_mutex_init(&k->lock, NULL);
@@ -815,7 +814,7 @@ int keeper_start(struct keeper **out, struct node *n, char *why)
 	if ((rc = meter_open(&k->meter, &mo, why)))
 		goto err;
 	log_info("CPU meter attached (%s), pinned in %s", meter_attach_kind(k->meter),
-		 n->cfg.pin_dir);
+		 deps->cfg->pin_dir);
 	gpu_meter_open(&k->gpu, NULL, note);
 	log_info("%s", note);
 	if ((rc = open_prov(k, why)))
@@ -825,11 +824,11 @@ int keeper_start(struct keeper **out, struct node *n, char *why)
 	log_info("reconciled VMs: %u adopted, %u orphans removed, %u stopped removed, "
 		 "%u stray files removed", rep.adopted, rep.removed_orphans, rep.removed_stopped,
 		 rep.removed_files);
-	ledger_set_commit_hook(n->ledger, on_commit, k);
+	ledger_set_commit_hook(deps->ledger, on_commit, k);
 	if ((rc = pthread_create(&k->thread, NULL, keeper_main, k))) {
 		snprintf(why, WHY_MAX, "cannot start the keeper thread: %s", strerror(rc));
 		rc = TALLY_E_INTERNAL;
-		ledger_set_commit_hook(n->ledger, NULL, NULL);
+		ledger_set_commit_hook(deps->ledger, NULL, NULL);
 		goto err;
 	}
 	*out = k;
@@ -851,7 +850,7 @@ void keeper_stop(struct keeper *k)
 	pthread_cond_signal(&k->wake);
 	pthread_mutex_unlock(&k->lock);
 	pthread_join(k->thread, NULL);
-	ledger_set_commit_hook(k->node->ledger, NULL, NULL);
+	ledger_set_commit_hook(k->d.ledger, NULL, NULL);
 	pthread_mutex_lock(&k->lock);
 	while (k->stopping)
 		pthread_cond_wait(&k->wake, &k->lock);
@@ -903,7 +902,7 @@ static json_t *ssh_json(struct keeper *k, const struct prov_vm_info *info)
 			json_array_append_new(fps, json_string(hk->fingerprints[i]));
 	}
 	free(hk);
-	return json_pack("{s:s, s:i, s:s, s:o, s:o}", "host", k->node->cfg.public_host,
+	return json_pack("{s:s, s:i, s:s, s:o, s:o}", "host", k->d.cfg->public_host,
 			 "port", info->ssh_port, "user", info->ssh_user,
 			 "host_keys", keys, "host_key_fingerprints", fps);
 }
@@ -918,7 +917,7 @@ int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], js
 		free(info);
 		return TALLY_E_NOTFOUND;
 	}
-	const char *net = k->node->cfg.network;
+	const char *net = k->d.cfg->network;
 	*out = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "domain", info->name,
 			 "hostname", info->hostname, "network", net, "running", info->running,
 			 "address",
@@ -944,7 +943,7 @@ json_t *keeper_vms_json(struct keeper *k)
 		struct meter_share sh;
 		struct lease l;
 		if (!e->metered || meter_vm_read(k->meter, e->vm, &s) ||
-		    ledger_lease(k->node->ledger, e->id, &l))
+		    ledger_lease(k->d.ledger, e->id, &l))
 			continue;
 		bool known = meter_rate_update(&e->rate, &s.total, &sh);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:I, s:o,"

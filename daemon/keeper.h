@@ -12,11 +12,24 @@
 #include <stdint.h>
 
 #include "contracts/contract.h"
+#include "daemon/config.h"
+#include "daemon/ledger/ledger.h"
+#include "lib/crypto.h"
 
-struct node;
 struct keeper;
 
-int keeper_start(struct keeper **out, struct node *n, char *why);
+/* What the keeper acts with, borrowed for its whole life. */
+struct keeper_deps {
+	const struct config *cfg;         /* [libvirt], [metering], [prices], images */
+	const struct tally_key *key;      /* the node's: signs LEASE_START, USAGE, LEASE_CLOSE */
+	const char *chain_id;
+	const uint8_t *genesis_hash;      /* HASH_LEN bytes; signatures are bound to it */
+	struct ledger *ledger;
+};
+
+/* Opens the provisioner and the meters, reconciles the VMs on the host with
+ * the chain, and starts the keeper's thread. why[WHY_MAX]. */
+int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why);
 void keeper_stop(struct keeper *k);
 
 /* This node's own rules for a lease addressed to it, checked before the

@@ -1,12 +1,11 @@
-/* One running tallyd: what the API handlers and the lease keeper share. */
+/* One running tallyd: its configuration, keys and parts. */
 #ifndef TALLY_NODE_H
 #define TALLY_NODE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/api/auth.h"
-#include "daemon/api/http.h"
+#include "daemon/api/routes.h"
 #include "daemon/config.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/net/net.h"
@@ -24,12 +23,7 @@ struct node {
 	struct keeper *keeper;           /* NULL when the node runs no VMs */
 	struct net *net;                 /* NULL without a [peers] section */
 	bool validator;                  /* its key is in the genesis validator set */
-	struct http_server *http;
-	struct auth_cache auth;
+	struct api api;                  /* the API handlers' view of the node */
 };
-
-/* The API's route table (daemon/api/routes.c). */
-extern const struct http_route api_routes[];
-extern const size_t api_nroutes;
 
 #endif

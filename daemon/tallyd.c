@@ -75,7 +75,6 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 		return rc;
 	}
 	genesis_hash(&n->genesis, n->genesis_hash);
-	auth_cache_init(&n->auth);
 	n->validator = valset_find(&n->genesis.validators, n->key.pub) != NULL;
 	struct ledger_config lc = {
 		.data_dir = n->cfg.data_dir,
@@ -100,12 +99,30 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 			return rc;
 		}
 	}
-	if (run_vms && (rc = keeper_start(&n->keeper, n, why))) {
+	struct keeper_deps kd = {
+		.cfg = &n->cfg,
+		.key = &n->key,
+		.chain_id = n->genesis.chain_id,
+		.genesis_hash = n->genesis_hash,
+		.ledger = n->ledger,
+	};
+	if (run_vms && (rc = keeper_start(&n->keeper, &kd, why))) {
 		log_error("lease keeper: %s", why);
 		return rc;
 	}
-	if ((rc = http_server_start(&n->http, n->cfg.listen, &n->cfg.api, api_routes, api_nroutes,
-				     n, why))) {
+	n->api = (struct api){
+		.cfg = &n->cfg,
+		.genesis = &n->genesis,
+		.genesis_hash = n->genesis_hash,
+		.node_pub = n->key.pub,
+		.validator = n->validator,
+		.ledger = n->ledger,
+		.keeper = n->keeper,
+		.net = n->net,
+	};
+	auth_cache_init(&n->api.auth);
+	if ((rc = http_server_start(&n->api.http, n->cfg.listen, &n->cfg.api, api_routes,
+				     api_nroutes, &n->api, why))) {
 		log_error("API: %s", why);
 		return rc;
 	}
@@ -115,13 +132,13 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 static void node_close(struct node *n)
 {
 	/* The API goes first so nothing new arrives while the rest shuts down. */
-	http_server_stop(n->http);
+	http_server_stop(n->api.http);
 	if (n->keeper)
 		keeper_stop(n->keeper);
 	net_stop(n->net);
 	if (n->ledger)
 		ledger_close(n->ledger);
-	auth_cache_free(&n->auth);
+	auth_cache_free(&n->api.auth);
 	genesis_free(&n->genesis);
 	key_free(&n->key);
 }

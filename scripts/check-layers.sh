@@ -15,7 +15,7 @@
 #                                     4 daemon/api
 #                                     5 daemon/node.h, daemon/tallyd.c
 #
-# Includes within one folder are free, but no two modules may use each
+# Includes within one folder and rank are free, but no two modules may use each
 # other, directly or through others (a cycle): the module graph must sort
 # topologically. x.c, x.h and a private header x_impl.h are module x.
 #
@@ -55,12 +55,12 @@ allowed() {
 	[ "$fr" = - ] && return 0                  # tests, bench: anything
 	[ "$tr" = - ] && { [ "$fl" = daemon ] || [ "$fl" = cli ]; } && return 0  # ebpf/, kmod/ ABI headers
 	[ "$tr" = - ] && { echo "includes $to, outside the layers"; return 1; }
-	if [ "$fl" = cli ] && [ "$tl" = daemon ] || [ "$fl" = daemon ] && [ "$tl" = cli ]; then
+	if { [ "$fl" = cli ] && [ "$tl" = daemon ]; } || { [ "$fl" = daemon ] && [ "$tl" = cli ]; }; then
 		echo "points sideways ($fl includes $tl)"
 		return 1
 	fi
-	# Same folder is free (cycles are checked separately).
-	[ "$(dirname "$from")" = "$(dirname "$to")" ] && return 0
+	# Same folder and rank is free (cycles are checked separately).
+	[ "$(dirname "$from")" = "$(dirname "$to")" ] && [ "$fr" = "$tr" ] && return 0
 	if awk -v a="$fr" -v b="$tr" 'BEGIN { exit !(b + 0 > a + 0) }'; then
 		echo "points up ($fl rank $fr includes $tl rank $tr)"
 		return 1

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/api/routes.h"
 #include "daemon/api/views.h"
 #include "daemon/clock.h"
 #include "daemon/keeper.h"
-#include "daemon/node.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 #include "lib/json_u64.h"
@@ -67,7 +67,7 @@ static json_t *prices_json(const struct lease_prices *p)
 #define STATUS_PEERS_MAX 256
 
 /* The peer transport's figures; a node without one is its own chain. */
-static void net_snapshot(struct node *n, const struct ledger_status *ls, struct net_stats *st,
+static void net_snapshot(struct api *n, const struct ledger_status *ls, struct net_stats *st,
 			 struct net_peer_info *peers, size_t max, size_t *npeers)
 {
 	if (n->net) {
@@ -110,7 +110,7 @@ static json_t *peers_json(const struct net_stats *ns, const struct net_peer_info
 
 static void get_status(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	struct ledger_status st;
 	struct validator_set vals;
 	struct net_stats ns;
@@ -131,8 +131,8 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 	json_t *pj = peers_json(&ns, peers, np);
 	free(peers);
 	json_t *images = json_array();
-	for (size_t i = 0; i < n->cfg.nimages; i++)
-		json_array_append_new(images, json_string(n->cfg.images[i].name));
+	for (size_t i = 0; i < n->cfg->nimages; i++)
+		json_array_append_new(images, json_string(n->cfg->images[i].name));
 	http_json(resp, 200, json_pack("{s:s, s:o, s:I, s:o, s:I, s:o, s:I, s:o, s:o, s:I, s:o,"
 				       " s:o, s:I, s:I}",
 				       "chain_id", st.chain_id,
@@ -143,11 +143,11 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				       "state_root", json_hex(st.state_root, HASH_LEN),
 				       "usage_size", (json_int_t)st.usage_size,
 				       "usage_root", json_hex(st.usage_root, HASH_LEN),
-				       "node", json_hex(n->key.pub, PUBKEY_LEN),
+				       "node", json_hex(n->node_pub, PUBKEY_LEN),
 				       "mempool", (json_int_t)st.mempool_size,
 				       "validators", valset_with_power(&vals),
-				       "prices", prices_json(&n->cfg.prices),
-				       "interval_s", (json_int_t)n->cfg.interval_s,
+				       "prices", prices_json(&n->cfg->prices),
+				       "interval_s", (json_int_t)n->cfg->interval_s,
 				       "vms", (json_int_t)(n->keeper ? keeper_vm_count(n->keeper) : 0)));
 	json_object_set_new(resp->json, "images", images);
 	json_object_set_new(resp->json, "role", json_string(n->validator ? "validator"
@@ -158,11 +158,11 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 
 static void get_genesis(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	(void)req;
 
 	resp->status = 200;
-	resp->text = genesis_to_json(&n->genesis);
+	resp->text = genesis_to_json(n->genesis);
 	resp->content_type = "application/json";
 	if (!resp->text)
 		http_error(resp, 500, "internal", "out of memory");
@@ -170,7 +170,7 @@ static void get_genesis(void *ctx, const struct http_request *req, struct http_r
 
 static void get_account(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	uint8_t pub[PUBKEY_LEN];
 	struct account a = { 0 };
 	struct validator_entry v = { 0 };
@@ -202,7 +202,7 @@ static int parse_state(const char *s, uint8_t *state)
 
 static void get_leases(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	uint8_t tenant[PUBKEY_LEN], provider[PUBKEY_LEN];
 	struct lease_filter f = { 0 };
 	const char *q;
@@ -241,7 +241,7 @@ static void get_leases(void *ctx, const struct http_request *req, struct http_re
 	http_json(resp, 200, json_pack("{s:o,s:I}", "leases", arr, "height", (json_int_t)height));
 }
 
-static int find_lease(struct node *n, const struct http_request *req, struct lease *l,
+static int find_lease(struct api *n, const struct http_request *req, struct lease *l,
 		      struct http_response *resp)
 {
 	uint8_t id[LEASE_ID_LEN];
@@ -281,7 +281,7 @@ static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u)
 static void get_lease_usage(void *ctx, const struct http_request *req,
 			    struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	struct lease l;
 	struct ledger_usage *u = NULL;
 	size_t count = 0;
@@ -306,7 +306,7 @@ static void get_lease_usage(void *ctx, const struct http_request *req,
 static void get_lease_private(void *ctx, const struct http_request *req,
 			      struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	struct lease l;
 	struct auth_signed as;
 	json_t *info = NULL;
@@ -341,7 +341,7 @@ static void get_lease_private(void *ctx, const struct http_request *req,
 	http_json(resp, 200, info);
 }
 
-static json_t *block_entry(struct node *n, uint64_t height, int *rc)
+static json_t *block_entry(struct api *n, uint64_t height, int *rc)
 {
 	struct stored_block sb;
 	struct block_header h;
@@ -377,7 +377,7 @@ static void get_block(void *ctx, const struct http_request *req, struct http_res
 
 static void get_blocks(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	struct ledger_status st;
 	uint64_t from = 1, to;
 
@@ -413,7 +413,7 @@ static void get_blocks(void *ctx, const struct http_request *req, struct http_re
 static void get_validators(void *ctx, const struct http_request *req,
 			   struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	struct ledger_status st;
 	struct validator_set vals;
 	uint64_t height;
@@ -438,7 +438,7 @@ static void get_validators(void *ctx, const struct http_request *req,
 
 static void get_tx(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	uint8_t hash[HASH_LEN];
 	uint8_t *bytes = NULL;
 	size_t len = 0;
@@ -472,7 +472,7 @@ static void get_tx_status(void *ctx, const struct http_request *req, struct http
 		[LEDGER_TX_UNKNOWN] = "unknown", [LEDGER_TX_PENDING] = "pending",
 		[LEDGER_TX_COMMITTED] = "committed", [LEDGER_TX_DROPPED] = "dropped",
 	};
-	struct node *n = ctx;
+	struct api *n = ctx;
 	struct ledger_tx_status st;
 	uint8_t hash[HASH_LEN];
 	json_t *j;
@@ -502,7 +502,7 @@ static json_t *proof_json(uint8_t proof[][HASH_LEN], size_t count)
 }
 
 /* Proofs are only for trees the log has had: sizes up to its current one. */
-static int usage_size_check(struct node *n, uint64_t size, struct http_response *resp)
+static int usage_size_check(struct api *n, uint64_t size, struct http_response *resp)
 {
 	struct ledger_status st;
 
@@ -521,7 +521,7 @@ static int usage_size_check(struct node *n, uint64_t size, struct http_response 
 static void get_inclusion(void *ctx, const struct http_request *req,
 			  struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	uint8_t proof[MERKLE_MAX_PROOF][HASH_LEN], leaf[HASH_LEN], root[HASH_LEN];
 	uint64_t index, size;
 	size_t count;
@@ -554,7 +554,7 @@ static void get_inclusion(void *ctx, const struct http_request *req,
 static void get_consistency(void *ctx, const struct http_request *req,
 			    struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	uint8_t proof[MERKLE_MAX_PROOF][HASH_LEN], old_root[HASH_LEN], new_root[HASH_LEN];
 	uint64_t old_size, new_size;
 	size_t count;
@@ -589,7 +589,7 @@ static void get_consistency(void *ctx, const struct http_request *req,
 
 static void get_node_vms(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	(void)req;
 
 	if (!n->keeper) {
@@ -606,17 +606,17 @@ static void get_node_vms(void *ctx, const struct http_request *req, struct http_
  * for that, not for the node's capacity. */
 static int admit_lease(void *ctx, const struct tx *t, const uint8_t hash[HASH_LEN], char *why)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 
 	if (!n->keeper || t->kind != TX_LEASE_OPEN ||
-	    memcmp(t->u.open.provider, n->key.pub, PUBKEY_LEN))
+	    memcmp(t->u.open.provider, n->node_pub, PUBKEY_LEN))
 		return 0;
 	return keeper_admit(n->keeper, hash, &t->u.open, why);
 }
 
 static void release_lease(void *ctx, const uint8_t hash[HASH_LEN])
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 
 	if (n->keeper)
 		keeper_release(n->keeper, hash);
@@ -624,7 +624,7 @@ static void release_lease(void *ctx, const uint8_t hash[HASH_LEN])
 
 static void post_tx(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	json_error_t jerr;
 	uint8_t hash[HASH_LEN];
 	char why[WHY_MAX] = "";
@@ -687,7 +687,7 @@ const struct http_route api_routes[] = {
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
 /* The peer transport's figures for /metrics. */
-static void metrics_peers(FILE *f, struct node *n, const struct ledger_status *ls)
+static void metrics_peers(FILE *f, struct api *n, const struct ledger_status *ls)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -734,7 +734,7 @@ static void metrics_peers(FILE *f, struct node *n, const struct ledger_status *l
  * they are what was billed, not an estimate. */
 static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-	struct node *n = ctx;
+	struct api *n = ctx;
 	struct ledger_status st;
 	struct lease *leases = NULL;
 	size_t count = 0, by_state[LEASE_STATE_MAX + 1] = { 0 };
