@@ -162,6 +162,27 @@ int state_open(struct state *s, const struct state_backend *be, uint64_t usage_s
 	return tree_build(s);
 }
 
+int state_open_copy(struct state *s, const struct state_backend *be, const struct state *base)
+{
+	memset(s, 0, sizeof(*s));
+	/* A base with writes not yet in its root would give a tree that is
+	 * neither its before nor its after. */
+	if (!base->node || base->ndirty)
+		return TALLY_E_STATE;
+	s->be = *be;
+	s->usage_size = base->usage_size;
+	s->node = malloc(sizeof(*s->node) * 2 * LEAVES);
+	s->dirty_bits = calloc(LEAVES / 8, 1);
+	s->dirty = malloc(sizeof(*s->dirty) * LEAVES);
+	if (!s->node || !s->dirty_bits || !s->dirty) {
+		state_close(s);
+		return TALLY_E_NOMEM;
+	}
+	memcpy(s->node, base->node, sizeof(*s->node) * 2 * LEAVES);
+	memcpy(s->empty, base->empty, sizeof(s->empty));
+	return 0;
+}
+
 void state_open_scratch(struct state *s, const struct state_backend *be, uint64_t usage_size)
 {
 	memset(s, 0, sizeof(*s));

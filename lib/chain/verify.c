@@ -259,20 +259,27 @@ static int advance_vals(struct chain_verifier *v, const struct block_header *h,
 	return 0;
 }
 
-int chain_verify_header(const struct chain_verifier *v, const struct block *b,
-			const struct commit_cert *cert, struct merkle_frontier *usage, char *why)
+int chain_verify_proposal(const struct chain_verifier *v, const struct block *b,
+			  struct merkle_frontier *usage, char *why)
 {
-	const struct block_header *h = &b->header;
 	int rc;
 
 	if (why)
 		why[0] = '\0';
 	*usage = v->usage;
-	rc = check_header(v, h, why);
+	rc = check_header(v, &b->header, why);
 	if (!rc)
 		rc = check_txs(v, b, usage, why);
+	return rc;
+}
+
+int chain_verify_header(const struct chain_verifier *v, const struct block *b,
+			const struct commit_cert *cert, struct merkle_frontier *usage, char *why)
+{
+	int rc = chain_verify_proposal(v, b, usage, why);
+
 	if (!rc)
-		rc = check_cert(v, h, cert, why);
+		rc = check_cert(v, &b->header, cert, why);
 	return rc;
 }
 

@@ -67,6 +67,11 @@ int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_
  * between to learn the next validator set: the header, transactions and
  * certificate against v (which it does not change; *usage receives the usage
  * log after the block), then advancing v past the block. */
+/* What a validator checks of a proposed block before executing it: the
+ * header, transactions and usage log as chain_verify_header does, without a
+ * certificate (a proposal has none yet). */
+int chain_verify_proposal(const struct chain_verifier *v, const struct block *b,
+			  struct merkle_frontier *usage, char *why);
 int chain_verify_header(const struct chain_verifier *v, const struct block *b,
 			const struct commit_cert *cert, struct merkle_frontier *usage, char *why);
 int chain_advance(struct chain_verifier *v, const struct block *b,
