@@ -258,7 +258,11 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 			goto err;
 		l->has_pv = true;
 	}
-	ledger_consensus_init(l);
+	l->evidence = cfg->evidence;
+	l->evidence_ctx = cfg->evidence_ctx;
+	rc = ledger_consensus_open(l, cfg, why);
+	if (rc)
+		goto err;
 	*out = l;
 	return 0;
 err:
@@ -270,6 +274,7 @@ void ledger_close(struct ledger *l)
 {
 	if (!l)
 		return;
+	ledger_consensus_close(l);
 	if (l->has_pv)
 		privval_close(&l->pv);
 	mempool_free(l->mp);
