@@ -18,11 +18,16 @@
 #define NEXT_PROPOSALS_MAX 2
 #define NEXT_VOTES_PER_VALIDATOR 4
 
-/* A block this height's proposals carried (or this node built). */
+/* A block this height's proposals carried (or this node built), with the
+ * previous block's certificate that came with it. */
 struct blk {
 	uint8_t id[HASH_LEN];
 	uint8_t *bytes;
 	size_t len;
+	uint8_t *prev;                   /* cert_encode, or NULL at height 1 */
+	size_t prev_len;
+	bool has_prev;
+	struct commit_cert prev_cert;
 	bool checked, valid;
 };
 
@@ -140,16 +145,25 @@ static struct blk *blk_find(struct engine *e, const uint8_t id[HASH_LEN])
 	return NULL;
 }
 
-/* Keeps a block (taking bytes, which is malloc'd). */
+/* Keeps a block (taking bytes, which is malloc'd) with the previous block's
+ * certificate (copied; prev_len 0 for none). NULL when out of memory or the
+ * certificate does not decode (*err). */
 static struct blk *blk_keep(struct engine *e, const uint8_t id[HASH_LEN], uint8_t *bytes,
-			    size_t len)
+			    size_t len, const uint8_t *prev, size_t prev_len, int *err)
 {
 	struct blk *b = blk_find(e, id);
+	struct commit_cert pc;
 
+	*err = TALLY_E_NOMEM;
 	if (b) {
 		free(bytes);
 		return b;
 	}
+	if (prev_len && (*err = cert_decode(&pc, prev, prev_len))) {
+		free(bytes);
+		return NULL;
+	}
+	*err = TALLY_E_NOMEM;
 	if (e->nblocks == e->blocks_cap) {
 		size_t cap = e->blocks_cap ? 2 * e->blocks_cap : 4;
 		struct blk *grown = realloc(e->blocks, cap * sizeof(*grown));
@@ -161,11 +175,24 @@ static struct blk *blk_keep(struct engine *e, const uint8_t id[HASH_LEN], uint8_
 		e->blocks = grown;
 		e->blocks_cap = cap;
 	}
-	b = &e->blocks[e->nblocks++];
+	b = &e->blocks[e->nblocks];
 	memset(b, 0, sizeof(*b));
+	if (prev_len) {
+		b->prev = malloc(prev_len);
+		if (!b->prev) {
+			free(bytes);
+			return NULL;
+		}
+		memcpy(b->prev, prev, prev_len);
+		b->prev_len = prev_len;
+		b->has_prev = true;
+		b->prev_cert = pc;
+	}
+	e->nblocks++;
 	memcpy(b->id, id, HASH_LEN);
 	b->bytes = bytes;
 	b->len = len;
+	*err = 0;
 	return b;
 }
 
@@ -178,8 +205,10 @@ static void held_free(struct held *h, size_t n)
 
 static void drop_height(struct engine *e)
 {
-	for (size_t i = 0; i < e->nblocks; i++)
+	for (size_t i = 0; i < e->nblocks; i++) {
 		free(e->blocks[i].bytes);
+		free(e->blocks[i].prev);
+	}
 	e->nblocks = 0;
 	e->nreported = 0;
 }
@@ -321,9 +350,15 @@ static int judge_block(struct engine *e, const struct cs_msg *m, const struct wa
 		if (!copy)
 			return TALLY_E_NOMEM;
 		memcpy(copy, m->block, m->block_len);
-		b = blk_keep(e, id, copy, m->block_len);
+		b = blk_keep(e, id, copy, m->block_len, m->prev_cert, m->prev_cert_len, &rc);
 		if (!b)
-			return TALLY_E_NOMEM;
+			return why_set(why, rc, "the certificate the proposal carries: %s",
+				       tally_strerror(rc));
+	} else if (b->prev_len != m->prev_cert_len ||
+		   (b->prev_len && memcmp(b->prev, m->prev_cert, b->prev_len))) {
+		/* Only one certificate hashes to what the block names. */
+		return why_set(why, TALLY_E_CERT, "the proposal carries another certificate for"
+			       " the previous block than its block was checked with");
 	}
 	if (from) {
 		/* As judged when it arrived: the replay acts as the node did. */
@@ -336,7 +371,8 @@ static int judge_block(struct engine *e, const struct cs_msg *m, const struct wa
 	if (!b->checked) {
 		char sub[WHY_MAX] = "";
 
-		rc = e->app.check(e->app.ctx, b->bytes, b->len, sub);
+		rc = e->app.check(e->app.ctx, b->bytes, b->len, b->has_prev ? &b->prev_cert : NULL,
+				  sub);
 		if (rc && state_err_is_fatal(rc))
 			return why_set(why, rc, "cannot check the proposed block: %s",
 				       sub[0] ? sub : tally_strerror(rc));
@@ -368,7 +404,7 @@ static int handle_msg(struct engine *e, const uint8_t *bytes, size_t len,
 	struct wal_rec rec = { .kind = WAL_MESSAGE, .msg = bytes, .msg_len = len };
 	enum csm_check c;
 	struct cs_msg m;
-	bool valid = false, timely = false;
+	bool valid = false, timely = false, equivocation = false;
 	int err = 0, rc;
 
 	*verdict = CSM_REFUSED;
@@ -376,17 +412,19 @@ static int handle_msg(struct engine *e, const uint8_t *bytes, size_t len,
 	if (rc)
 		return why_set(why, rc, "the consensus message does not decode: %s",
 			       tally_strerror(rc));
-	c = m.kind == CS_MSG_PROPOSAL ? csm_check_proposal(&e->m, &m.p, m.sig, &err) :
-					csm_check_vote(&e->m, &m.v, m.validator, m.sig, &err);
+	c = m.kind == CS_MSG_PROPOSAL ?
+	    csm_check_proposal(&e->m, &m.p, m.sig, &err) :
+	    csm_check_vote(&e->m, &m.v, m.validator, m.sig, &err, &equivocation);
 	*verdict = c;
+	/* Reported when it arrives; a replay does not report it again. */
+	if (equivocation && !from)
+		surface_evidence(e, &m);
 	switch (c) {
 	case CSM_ACCEPT:
 		break;
 	case CSM_REFUSED:
 		return why_set(why, err, "consensus message refused: %s", tally_strerror(err));
 	case CSM_EQUIVOCATION:
-		if (m.kind == CS_MSG_VOTE)
-			surface_evidence(e, &m);
 		return 0;
 	case CSM_NEXT_HEIGHT:
 		hold_next(e, &m, bytes, len);
@@ -534,6 +572,7 @@ static void propose(struct engine *e, const struct csm_action *a, struct queue *
 		struct block_header h;
 		uint8_t id[HASH_LEN], *bytes = NULL;
 		size_t len = 0;
+		struct enc prev;
 		struct dec d;
 
 		/* Never before the last block: the chain's times only increase. */
@@ -552,9 +591,17 @@ static void propose(struct engine *e, const struct csm_action *a, struct queue *
 			return;
 		}
 		block_id(&h, id);
-		b = blk_keep(e, id, bytes, len);
+		/* It names the certificate this node holds for the last block. */
+		enc_init(&prev);
+		if (e->tip.height)
+			cert_encode(&prev, &e->tip.last_cert);
+		rc = enc_error(&prev);
+		if (rc)
+			free(bytes);
+		b = rc ? NULL : blk_keep(e, id, bytes, len, prev.buf, prev.len, &rc);
+		enc_free(&prev);
 		if (!b) {
-			fail(e, TALLY_E_NOMEM, "out of memory for the block built");
+			fail(e, rc, "cannot keep the block built");
 			return;
 		}
 		/* Built by executing it: no need to check it again. */
@@ -566,6 +613,8 @@ static void propose(struct engine *e, const struct csm_action *a, struct queue *
 	memcpy(m.p.block_id, b->id, HASH_LEN);
 	m.block = b->bytes;
 	m.block_len = b->len;
+	m.prev_cert = b->prev;
+	m.prev_cert_len = b->prev_len;
 	rc = privval_sign_proposal(e->cfg.pv, e->chain, &m.p, m.sig, why);
 	if (rc) {
 		fail(e, rc, why);
@@ -597,7 +646,8 @@ static void commit(struct engine *e, struct queue *q)
 		fail(e, rc ? rc : TALLY_E_INTERNAL, "the decided block or its certificate is missing");
 		return;
 	}
-	rc = e->app.commit(e->app.ctx, b->bytes, b->len, &cert, why);
+	rc = e->app.commit(e->app.ctx, b->bytes, b->len, &cert,
+			   b->has_prev ? &b->prev_cert : NULL, why);
 	if (rc) {
 		fail(e, rc, why);
 		if (e->started && !e->replaying) {
@@ -954,22 +1004,33 @@ static void send_msg(struct engine *e, const struct cs_msg *m)
 	enc_free(&enc);
 }
 
+static void send_vote(struct engine *e, uint32_t round, uint8_t type, size_t idx,
+		      const uint8_t id[HASH_LEN], const uint8_t sig[SIG_LEN])
+{
+	struct cs_msg m = { .kind = CS_MSG_VOTE };
+
+	m.v.type = type;
+	m.v.height = e->m.height;
+	m.v.round = round;
+	memcpy(m.v.block_id, id, HASH_LEN);
+	memcpy(m.validator, e->m.vals.v[idx].pubkey, PUBKEY_LEN);
+	memcpy(m.sig, sig, SIG_LEN);
+	send_msg(e, &m);
+}
+
+/* Every vote kept, an equivocator's further ones too: a proof-of-lock some
+ * validators saw reaches the others whatever they received first. */
 static void send_votes(struct engine *e, uint32_t round, uint8_t type)
 {
-	for (size_t i = 0; i < e->m.vals.n; i++) {
-		const struct vs_vote *v = csm_vote(&e->m, round, type, i);
-		struct cs_msg m = { .kind = CS_MSG_VOTE };
+	const struct vote_set *s = csm_votes(&e->m, round, type);
 
-		if (!v)
-			continue;
-		m.v.type = type;
-		m.v.height = e->m.height;
-		m.v.round = round;
-		memcpy(m.v.block_id, v->id, HASH_LEN);
-		memcpy(m.validator, e->m.vals.v[i].pubkey, PUBKEY_LEN);
-		memcpy(m.sig, v->sig, SIG_LEN);
-		send_msg(e, &m);
-	}
+	if (!s)
+		return;
+	for (size_t i = 0; i < e->m.vals.n; i++)
+		if (s->v[i].have)
+			send_vote(e, round, type, i, s->v[i].id, s->v[i].sig);
+	for (size_t i = 0; i < s->nx; i++)
+		send_vote(e, round, type, s->x[i].idx, s->x[i].id, s->x[i].sig);
 }
 
 void engine_regossip(struct engine *e)
@@ -987,6 +1048,8 @@ void engine_regossip(struct engine *e)
 			memcpy(m.sig, pr->sig, SIG_LEN);
 			m.block = b->bytes;
 			m.block_len = b->len;
+			m.prev_cert = b->prev;
+			m.prev_cert_len = b->prev_len;
 			send_msg(e, &m);
 		}
 		if (pr->p.pol_round >= 0)

@@ -68,6 +68,10 @@ struct engine_tip {
 	uint64_t height;                 /* of the last committed block (0: genesis) */
 	uint64_t time_ns;                /* its time (the genesis time at 0) */
 	struct validator_set vals;       /* S_{height+1} with proposer priorities */
+	/* The last block's certificate as this node holds it (n = 0 at height 0):
+	 * the one a block this node builds names (last_commit_hash) and its
+	 * proposal carries. */
+	struct commit_cert last_cert;
 };
 
 struct engine_app {
@@ -79,13 +83,17 @@ struct engine_app {
 	int (*build)(void *ctx, uint64_t height, uint64_t time_ns,
 		     const uint8_t proposer[PUBKEY_LEN], uint8_t **block, size_t *len, char *why);
 	/* 0 when the block verifies (lib/chain/verify.h, without certificate) and
-	 * executes (lib/chain/exec.h) on the state after the tip; the rule it
-	 * breaks otherwise; a store failure (state_err_is_fatal) when it could
-	 * not be checked now. Nothing is committed. */
-	int (*check)(void *ctx, const uint8_t *block, size_t len, char *why);
-	/* Verify and commit a decided block with its certificate. */
+	 * executes (lib/chain/exec.h) on the state after the tip, the last
+	 * block's certificate being prev, the one the proposal carried (NULL at
+	 * height 1; chain_adopt_last_cert); the rule it breaks otherwise; a store
+	 * failure (state_err_is_fatal) when it could not be checked now. Nothing
+	 * is committed. */
+	int (*check)(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *prev,
+		     char *why);
+	/* Verify and commit a decided block with its certificate, prev becoming
+	 * the last block's certificate in the store first. */
 	int (*commit)(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *cert,
-		      char *why);
+		      const struct commit_cert *prev, char *why);
 	/* Optional: transactions wait (for engine_config.wait_for_txs). */
 	bool (*has_txs)(void *ctx);
 	/* Optional: a validator signed two conflicting votes (reported once per

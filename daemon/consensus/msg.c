@@ -10,7 +10,7 @@ void cs_msg_encode(struct enc *e, const struct cs_msg *m)
 	enc_u8(e, m->kind);
 	switch (m->kind) {
 	case CS_MSG_PROPOSAL:
-		if (m->block_len > CS_BLOCK_BYTES_MAX) {
+		if (m->block_len > CS_BLOCK_BYTES_MAX || m->prev_cert_len > CS_CERT_BYTES_MAX) {
 			if (!e->err)
 				e->err = TALLY_E_TOOLONG;
 			return;
@@ -18,6 +18,7 @@ void cs_msg_encode(struct enc *e, const struct cs_msg *m)
 		proposal_encode(e, &m->p);
 		enc_fixed(e, m->sig, SIG_LEN);
 		enc_bytes(e, m->block, m->block_len);
+		enc_bytes(e, m->prev_cert, m->prev_cert_len);
 		return;
 	case CS_MSG_VOTE:
 		vote_encode(e, &m->v);
@@ -44,6 +45,7 @@ int cs_msg_decode(struct cs_msg *m, const uint8_t *p, size_t n)
 			proposal_decode_from(&d, &m->p);
 			dec_fixed(&d, m->sig, SIG_LEN);
 			m->block = dec_bytes(&d, &m->block_len, CS_BLOCK_BYTES_MAX);
+			m->prev_cert = dec_bytes(&d, &m->prev_cert_len, CS_CERT_BYTES_MAX);
 			break;
 		case CS_MSG_VOTE:
 			vote_decode_from(&d, &m->v);

@@ -143,13 +143,29 @@ static const struct vote_set *set_of(const struct round_votes *r, uint8_t type)
 	return type == VOTE_PREVOTE ? &r->prevotes : &r->precommits;
 }
 
-const struct vs_vote *csm_vote(const struct csm *m, uint32_t round, uint8_t type, size_t idx)
+const struct vote_set *csm_votes(const struct csm *m, uint32_t round, uint8_t type)
 {
 	const struct round_votes *r = height_votes_round(&m->votes, round);
 
 	if (!r || (type != VOTE_PREVOTE && type != VOTE_PRECOMMIT))
 		return NULL;
-	return vote_set_get(set_of(r, type), idx);
+	return set_of(r, type);
+}
+
+const struct vs_vote *csm_vote(const struct csm *m, uint32_t round, uint8_t type, size_t idx)
+{
+	const struct vote_set *s = csm_votes(m, round, type);
+
+	return s ? vote_set_get(s, idx) : NULL;
+}
+
+/* A proposal of this height carries block id (valid or not). */
+static bool knows_block(const struct csm *m, const uint8_t id[HASH_LEN])
+{
+	for (size_t i = 0; i < m->nprops; i++)
+		if (!memcmp(m->props[i].prop.p.block_id, id, HASH_LEN))
+			return true;
+	return false;
 }
 
 int csm_cert(const struct csm *m, struct commit_cert *cert)
@@ -212,13 +228,16 @@ enum csm_check csm_check_proposal(const struct csm *m, const struct proposal *p,
 }
 
 enum csm_check csm_check_vote(const struct csm *m, const struct vote *v,
-			      const uint8_t who[PUBKEY_LEN], const uint8_t sig[SIG_LEN], int *err)
+			      const uint8_t who[PUBKEY_LEN], const uint8_t sig[SIG_LEN], int *err,
+			      bool *equivocation)
 {
 	const struct vs_vote *have;
 	ssize_t idx;
 	enum csm_check c = check_height(m, v->height);
 
 	*err = 0;
+	if (equivocation)
+		*equivocation = false;
 	if (c != CSM_ACCEPT)
 		return c;
 	if (v->type != VOTE_PREVOTE && v->type != VOTE_PRECOMMIT) {
@@ -231,7 +250,7 @@ enum csm_check csm_check_vote(const struct csm *m, const struct vote *v,
 		return CSM_REFUSED;
 	}
 	have = csm_vote(m, v->round, v->type, (size_t)idx);
-	if (have && !memcmp(have->id, v->block_id, HASH_LEN))
+	if (have && vote_set_sig_for(csm_votes(m, v->round, v->type), (size_t)idx, v->block_id))
 		return CSM_DUPLICATE;
 	if (!have && !height_votes_admits(&m->votes, v->round, m->round, (size_t)idx))
 		return CSM_IGNORED;
@@ -239,7 +258,14 @@ enum csm_check csm_check_vote(const struct csm *m, const struct vote *v,
 		*err = TALLY_E_SIGNATURE;
 		return CSM_REFUSED;
 	}
-	return have ? CSM_EQUIVOCATION : CSM_ACCEPT;
+	if (!have)
+		return CSM_ACCEPT;
+	if (equivocation)
+		*equivocation = true;
+	/* Kept for a block that can matter, so a faulty validator cannot fill
+	 * the set with votes for blocks nobody proposed. */
+	return cs_is_nil(v->block_id) || knows_block(m, v->block_id) ? CSM_ACCEPT :
+									 CSM_EQUIVOCATION;
 }
 
 /* --- the rules ----------------------------------------------------------------- */
@@ -443,10 +469,11 @@ int csm_on_vote(struct csm *m, const struct vote *v, const uint8_t who[PUBKEY_LE
 	if (v->height != m->height || m->step == CS_DECIDED || idx < 0)
 		return 0;
 	rc = height_votes_open(&m->votes, v->round, &r);
+	if (!rc)
+		rc = vote_set_add(v->type == VOTE_PREVOTE ? &r->prevotes : &r->precommits,
+				  (size_t)idx, v->block_id, sig);
 	if (rc)
 		return rc;
-	vote_set_add(v->type == VOTE_PREVOTE ? &r->prevotes : &r->precommits, (size_t)idx,
-		     v->block_id, sig);
 	progress(m, out);
 	return 0;
 }

@@ -104,7 +104,8 @@ enum csm_check {
 	CSM_ACCEPT = 0,      /* new: log it, then feed it in */
 	CSM_DUPLICATE,       /* held already */
 	CSM_EQUIVOCATION,    /* a second, different message signed by the same validator
-			      * for the same height, round and type: not counted */
+			      * for the same height, round and type, not kept (a
+			      * proposal, or a vote for a block this node does not know) */
 	CSM_OLD,             /* an earlier height, or this height is decided */
 	CSM_NEXT_HEIGHT,     /* the next height: keep it until then */
 	CSM_AHEAD,           /* a later height: this node is behind */
@@ -155,8 +156,13 @@ int csm_start_height(struct csm *m, uint64_t height, const struct validator_set 
  * TALLY_E_UNAUTHORIZED, TALLY_E_RANGE). */
 enum csm_check csm_check_proposal(const struct csm *m, const struct proposal *p,
 				  const uint8_t sig[SIG_LEN], int *err);
+/* *equivocation (may be NULL) is set when the vote is a validator's second,
+ * different one for a height, round and type (evidence): it is accepted
+ * (counted for its block, see voteset.h) when its block is nil or the block
+ * of a proposal this node holds, else CSM_EQUIVOCATION. */
 enum csm_check csm_check_vote(const struct csm *m, const struct vote *v,
-			      const uint8_t who[PUBKEY_LEN], const uint8_t sig[SIG_LEN], int *err);
+			      const uint8_t who[PUBKEY_LEN], const uint8_t sig[SIG_LEN], int *err,
+			      bool *equivocation);
 
 /* Events. A message must have been checked (CSM_ACCEPT) in the same state.
  * Return 0 or TALLY_E_NOMEM (the message is then not counted). */
@@ -177,8 +183,10 @@ const uint8_t *csm_proposer(const struct csm *m, uint32_t round);
 const struct csm_proposal *csm_proposal(const struct csm *m, uint32_t round);
 /* A valid proposal of this height (any round) of block id, or NULL. */
 const struct csm_proposal *csm_valid_block(const struct csm *m, const uint8_t id[HASH_LEN]);
-/* Validator idx's vote of type in round, or NULL. */
+/* Validator idx's (first) vote of type in round, or NULL. */
 const struct vs_vote *csm_vote(const struct csm *m, uint32_t round, uint8_t type, size_t idx);
+/* The votes of type in round, or NULL when none was kept. */
+const struct vote_set *csm_votes(const struct csm *m, uint32_t round, uint8_t type);
 /* The commit certificate of the decision (TALLY_E_STATE before one). */
 int csm_cert(const struct csm *m, struct commit_cert *cert);
 

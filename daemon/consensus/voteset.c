@@ -33,8 +33,8 @@ int vote_set_init(struct vote_set *s, const struct validator_set *vals, uint8_t 
 	s->type = type;
 	s->round = round;
 	s->v = calloc(n, sizeof(*s->v));
-	/* At most one distinct id per validator. */
 	s->t = calloc(n, sizeof(*s->t));
+	s->tcap = n;
 	if (!s->v || !s->t) {
 		vote_set_free(s);
 		return TALLY_E_NOMEM;
@@ -45,14 +45,29 @@ int vote_set_init(struct vote_set *s, const struct validator_set *vals, uint8_t 
 void vote_set_free(struct vote_set *s)
 {
 	free(s->v);
+	free(s->x);
 	free(s->t);
 	s->v = NULL;
+	s->x = NULL;
 	s->t = NULL;
+	s->nx = s->xcap = s->nt = s->tcap = 0;
 }
 
 const struct vs_vote *vote_set_get(const struct vote_set *s, size_t idx)
 {
 	return idx < s->vals->n && s->v[idx].have ? &s->v[idx] : NULL;
+}
+
+const uint8_t *vote_set_sig_for(const struct vote_set *s, size_t idx, const uint8_t id[HASH_LEN])
+{
+	if (idx >= s->vals->n || !s->v[idx].have)
+		return NULL;
+	if (!memcmp(s->v[idx].id, id, HASH_LEN))
+		return s->v[idx].sig;
+	for (size_t i = 0; i < s->nx; i++)
+		if (s->x[i].idx == idx && !memcmp(s->x[i].id, id, HASH_LEN))
+			return s->x[i].sig;
+	return NULL;
 }
 
 static struct vs_tally *tally_of(const struct vote_set *s, const uint8_t id[HASH_LEN])
@@ -63,27 +78,53 @@ static struct vs_tally *tally_of(const struct vote_set *s, const uint8_t id[HASH
 	return NULL;
 }
 
-void vote_set_add(struct vote_set *s, size_t idx, const uint8_t id[HASH_LEN],
-		  const uint8_t sig[SIG_LEN])
+int vote_set_add(struct vote_set *s, size_t idx, const uint8_t id[HASH_LEN],
+		 const uint8_t sig[SIG_LEN])
 {
 	struct vs_tally *t;
-	uint64_t stake;
+	bool first;
 
-	if (idx >= s->vals->n || s->v[idx].have)
-		return;
-	stake = s->vals->v[idx].stake;
-	s->v[idx].have = true;
-	memcpy(s->v[idx].id, id, HASH_LEN);
-	memcpy(s->v[idx].sig, sig, SIG_LEN);
+	if (idx >= s->vals->n || vote_set_sig_for(s, idx, id))
+		return 0;
+	first = !s->v[idx].have;
 	t = tally_of(s, id);
+	if (!t && s->nt == s->tcap) {
+		size_t cap = 2 * s->tcap;
+		struct vs_tally *grown = realloc(s->t, cap * sizeof(*grown));
+
+		if (!grown)
+			return TALLY_E_NOMEM;
+		s->t = grown;
+		s->tcap = cap;
+	}
+	if (!first && s->nx == s->xcap) {
+		size_t cap = s->xcap ? 2 * s->xcap : 4;
+		struct vs_extra *grown = realloc(s->x, cap * sizeof(*grown));
+
+		if (!grown)
+			return TALLY_E_NOMEM;
+		s->x = grown;
+		s->xcap = cap;
+	}
+	if (first) {
+		s->v[idx].have = true;
+		memcpy(s->v[idx].id, id, HASH_LEN);
+		memcpy(s->v[idx].sig, sig, SIG_LEN);
+		/* A valid set's total stake fits in 64 bits: no sum overflows. */
+		s->stake += s->vals->v[idx].stake;
+	} else {
+		s->x[s->nx].idx = (uint32_t)idx;
+		memcpy(s->x[s->nx].id, id, HASH_LEN);
+		memcpy(s->x[s->nx].sig, sig, SIG_LEN);
+		s->nx++;
+	}
 	if (!t) {
 		t = &s->t[s->nt++];
 		memcpy(t->id, id, HASH_LEN);
 		t->stake = 0;
 	}
-	/* A valid set's total stake fits in 64 bits, so no partial sum overflows. */
-	t->stake += stake;
-	s->stake += stake;
+	t->stake += s->vals->v[idx].stake;
+	return 0;
 }
 
 uint64_t vote_set_stake_for(const struct vote_set *s, const uint8_t id[HASH_LEN])
@@ -123,10 +164,12 @@ int vote_set_cert(const struct vote_set *s, uint64_t height, const uint8_t id[HA
 	memcpy(cert->block_id, id, HASH_LEN);
 	/* The set is sorted by key, so the signers come out ascending. */
 	for (size_t i = 0; i < s->vals->n; i++) {
-		if (!s->v[i].have || memcmp(s->v[i].id, id, HASH_LEN))
+		const uint8_t *sig = vote_set_sig_for(s, i, id);
+
+		if (!sig)
 			continue;
 		memcpy(cert->sigs[cert->n].validator, s->vals->v[i].pubkey, PUBKEY_LEN);
-		memcpy(cert->sigs[cert->n].sig, s->v[i].sig, SIG_LEN);
+		memcpy(cert->sigs[cert->n].sig, sig, SIG_LEN);
 		cert->n++;
 	}
 	return 0;

@@ -5,9 +5,16 @@
  * (Buchman, Kwon, Milosevic, 2018), where n = total stake and f < n/3:
  *   quorum ("2f+1"):  stake * 3 > total * 2
  *   one honest ("f+1"): stake * 3 > total
- * A validator has at most one vote in a set: a second, different one is
- * equivocation and is not counted (the caller surfaces it as evidence).
- * The block id of nil is 32 zero bytes. */
+ * A correct validator has one vote in a set. A faulty one may sign several,
+ * for different blocks (equivocation, which the caller surfaces as
+ * evidence): each is counted for its own block, as the paper's conditions
+ * count the messages for one value ("2f+1 <PREVOTE, h, r, id(v)>"), so a
+ * proof-of-lock seen by some correct validators can be seen by all of them
+ * whatever they received first. Quorum intersection still holds: two
+ * quorums for different blocks share more than 1/3 of the stake, which a
+ * correct validator must be part of. Which further votes the caller keeps
+ * is its choice (round.c: those for a block it knows, so the set stays
+ * bounded). The block id of nil is 32 zero bytes. */
 #ifndef TALLY_CONSENSUS_VOTESET_H
 #define TALLY_CONSENSUS_VOTESET_H
 
@@ -30,6 +37,12 @@ struct vs_vote {
 	uint8_t sig[SIG_LEN];
 };
 
+struct vs_extra {
+	uint32_t idx;                        /* the validator */
+	uint8_t id[HASH_LEN];
+	uint8_t sig[SIG_LEN];
+};
+
 struct vs_tally {
 	uint8_t id[HASH_LEN];
 	uint64_t stake;
@@ -39,28 +52,32 @@ struct vote_set {
 	const struct validator_set *vals;    /* borrowed: S_height */
 	uint8_t type;                        /* VOTE_PREVOTE or VOTE_PRECOMMIT */
 	uint32_t round;
-	struct vs_vote *v;                   /* vals->n of them, by validator index */
+	struct vs_vote *v;                   /* vals->n: each validator's first vote */
+	struct vs_extra *x;                  /* further votes of equivocating validators */
+	size_t nx, xcap;
 	struct vs_tally *t;                  /* distinct ids voted for, in first-seen order */
-	size_t nt;
-	uint64_t stake;                      /* behind every vote of the set */
+	size_t nt, tcap;
+	uint64_t stake;                      /* of the validators with a vote in the set */
 };
 
 int vote_set_init(struct vote_set *s, const struct validator_set *vals, uint8_t type,
 		  uint32_t round);
 void vote_set_free(struct vote_set *s);
-/* Validator idx's vote, or NULL. */
+/* Validator idx's first vote, or NULL. */
 const struct vs_vote *vote_set_get(const struct vote_set *s, size_t idx);
-/* Records validator idx's vote (the caller checked its signature and that
- * idx has none yet). */
-void vote_set_add(struct vote_set *s, size_t idx, const uint8_t id[HASH_LEN],
-		  const uint8_t sig[SIG_LEN]);
+/* The signature of validator idx's vote for id, or NULL when it has none. */
+const uint8_t *vote_set_sig_for(const struct vote_set *s, size_t idx, const uint8_t id[HASH_LEN]);
+/* Records validator idx's vote for id (the caller checked its signature);
+ * nothing when idx voted for id already. TALLY_E_NOMEM. */
+int vote_set_add(struct vote_set *s, size_t idx, const uint8_t id[HASH_LEN],
+		 const uint8_t sig[SIG_LEN]);
 uint64_t vote_set_stake_for(const struct vote_set *s, const uint8_t id[HASH_LEN]);
 /* +2/3 of the stake voted, for anything. */
 bool vote_set_quorum_any(const struct vote_set *s);
 /* The id (possibly nil) that +2/3 of the stake voted for, if one did. */
 bool vote_set_quorum_id(const struct vote_set *s, uint8_t id[HASH_LEN]);
 /* The commit certificate of a precommit set for id at height: every
- * precommit for id, signers in ascending key order. TALLY_E_QUORUM when they
+ * precommit for id (one per validator), signers in ascending key order. TALLY_E_QUORUM when they
  * hold 2/3 of the stake or less, TALLY_E_INVALID for a prevote set. */
 int vote_set_cert(const struct vote_set *s, uint64_t height, const uint8_t id[HASH_LEN],
 		  struct commit_cert *cert);

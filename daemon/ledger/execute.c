@@ -135,10 +135,13 @@ static int build_commit(struct ledger *l, struct build *bd, const struct commit_
 	if (!rc)
 		rc = ledger_put_priorities(l, &next);
 	if (!rc)
+		rc = ledger_put_last_set(l, &l->vals);
+	if (!rc)
 		rc = store_commit(l->st);
 	if (rc)
 		goto out;
 	l->tip = *next_tip;
+	l->tip_cert = *cert;
 	l->vals = next;
 out:
 	enc_free(&eh);
@@ -193,12 +196,14 @@ static void after_commit(struct ledger *l, struct build *bd)
 			    l->tip.height, tally_strerror((int)-dropped));
 }
 
-/* Steps 4 and 5 for a block whose transactions are applied, with the usage
- * log after it that chain_verify_header gave. */
-static int verify_and_commit(struct ledger *l, struct build *bd, const struct commit_cert *cert,
-			     const struct merkle_frontier *usage, char *why)
+/* Steps 4 and 5 for a block whose transactions are applied, with the tip it
+ * was verified against and the usage log after it that chain_verify_header
+ * gave. */
+static int verify_and_commit(struct ledger *l, struct build *bd, const struct chain_verifier *tip,
+			     const struct commit_cert *cert, const struct merkle_frontier *usage,
+			     char *why)
 {
-	struct chain_verifier next = l->tip;
+	struct chain_verifier next = *tip;
 	int rc = chain_advance(&next, &bd->b, cert, usage, &bd->r.next_vals, why);
 
 	if (rc)
@@ -319,8 +324,19 @@ int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t propose
 	return rc;
 }
 
-static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len, char *why)
+/* The tip to verify the next block against: with the last block's
+ * certificate that block names (prev; NULL: the one stored). */
+static int tip_naming(struct ledger *l, const struct commit_cert *prev, struct chain_verifier *v,
+		      char *why)
 {
+	*v = l->tip;
+	return prev ? chain_adopt_last_cert(v, prev, why) : 0;
+}
+
+static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len,
+			const struct commit_cert *prev, char *why)
+{
+	struct chain_verifier v;
 	struct merkle_frontier usage;
 	struct exec_result r;
 	struct trial t;
@@ -330,7 +346,9 @@ static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len, char
 	if (rc)
 		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
 	/* What verification refuses is never executed. */
-	rc = chain_verify_proposal(&l->tip, &b, &usage, why);
+	rc = tip_naming(l, prev, &v, why);
+	if (!rc)
+		rc = chain_verify_proposal(&v, &b, &usage, why);
 	if (!rc) {
 		rc = trial_begin(&t, &l->state, &l->tip.usage);
 		if (rc) {
@@ -346,13 +364,14 @@ static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len, char
 	return rc;
 }
 
-int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len, char *why)
+int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len,
+		       const struct commit_cert *prev, char *why)
 {
 	int rc;
 
 	why[0] = '\0';
 	ledger_lock(l);
-	rc = check_locked(l, block, len, why);
+	rc = check_locked(l, block, len, prev, why);
 	ledger_unlock(l);
 	return rc;
 }
@@ -360,19 +379,24 @@ int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len, char 
 /* --- applying a block from elsewhere ---------------------------------------------- */
 
 static int apply_locked(struct ledger *l, const struct block *in, const struct commit_cert *cert,
-			char *why)
+			const struct commit_cert *prev, char *why)
 {
+	struct chain_verifier tip;
 	struct merkle_frontier usage;
+	bool adopt;
 	size_t failed_at;
 	struct build bd;
 	int rc;
 
 	memset(&bd, 0, sizeof(bd));
-	/* Links, signatures and the certificate first: a block that does not
+	/* Links, signatures and the certificates first: a block that does not
 	 * verify is never executed. */
-	rc = chain_verify_header(&l->tip, in, cert, &usage, why);
+	rc = tip_naming(l, prev, &tip, why);
+	if (!rc)
+		rc = chain_verify_header(&tip, in, cert, &usage, why);
 	if (rc)
 		return rc;
+	adopt = memcmp(tip.last_cert_hash, l->tip.last_cert_hash, HASH_LEN) != 0;
 	rc = build_init(l, &bd, in->ntx, in->header.time_ns);
 	if (rc)
 		goto out_free;
@@ -380,6 +404,22 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	if (rc) {
 		why_set(why, rc, "cannot start the block's transaction: %s", store_errmsg(l->st));
 		goto out_free;
+	}
+	if (adopt) {
+		/* The last block's certificate becomes the one this block names. */
+		struct enc e;
+
+		enc_init(&e);
+		cert_encode(&e, prev);
+		rc = enc_error(&e);
+		if (!rc)
+			rc = store_cert_put(l->st, l->tip.height, e.buf, e.len);
+		enc_free(&e);
+		if (rc) {
+			why_set(why, rc, "cannot store the certificate of block %" PRIu64 ": %s",
+				l->tip.height, store_errmsg(l->st));
+			goto out_abort;
+		}
 	}
 	rc = exec_block(&l->state, in, NULL, NULL, &bd.r, &failed_at, why);
 	for (size_t i = 0; !rc && i < in->ntx; i++) {
@@ -396,7 +436,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	if (rc)
 		goto out_abort;
 	bd.b.header = in->header;
-	rc = verify_and_commit(l, &bd, cert, &usage, why);
+	rc = verify_and_commit(l, &bd, &tip, cert, &usage, why);
 	if (rc)
 		goto out_abort;
 	after_commit(l, &bd);
@@ -411,7 +451,7 @@ out_free:
 /* A block and its certificate, decoded and committed; the last commit's
  * figures kept for ledger_produce_block and the devnet's log. */
 static int commit_bytes(struct ledger *l, const uint8_t *block, size_t block_len,
-			const struct commit_cert *cert, char *why)
+			const struct commit_cert *cert, const struct commit_cert *prev, char *why)
 {
 	struct block b;
 	int rc;
@@ -420,7 +460,7 @@ static int commit_bytes(struct ledger *l, const uint8_t *block, size_t block_len
 	rc = block_decode(&b, block, block_len);
 	if (rc)
 		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
-	rc = apply_locked(l, &b, cert, why);
+	rc = apply_locked(l, &b, cert, prev, why);
 	if (!rc) {
 		l->last.height = l->tip.height;
 		memcpy(l->last.id, l->tip.last_block_id, HASH_LEN);
@@ -432,18 +472,22 @@ static int commit_bytes(struct ledger *l, const uint8_t *block, size_t block_len
 	return rc;
 }
 
-int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
-		       const uint8_t *cert, size_t cert_len, char *why)
+int ledger_apply_synced_block(struct ledger *l, const uint8_t *block, size_t block_len,
+			      const uint8_t *cert, size_t cert_len, const uint8_t *prev_cert,
+			      size_t prev_len, char *why)
 {
-	struct commit_cert c;
+	struct commit_cert c, p;
 	int rc;
 
 	why[0] = '\0';
 	rc = cert_decode(&c, cert, cert_len);
 	if (rc)
 		return why_set(why, rc, "the certificate does not decode: %s", tally_strerror(rc));
+	if (prev_cert && (rc = cert_decode(&p, prev_cert, prev_len)))
+		return why_set(why, rc, "the previous block's certificate does not decode: %s",
+			       tally_strerror(rc));
 	ledger_lock(l);
-	rc = commit_bytes(l, block, block_len, &c, why);
+	rc = commit_bytes(l, block, block_len, &c, prev_cert ? &p : NULL, why);
 	/* Block sync moved the tip: the engine leaves that height. */
 	if (!rc && l->cs && !l->in_engine) {
 		l->in_engine = true;
@@ -452,6 +496,12 @@ int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
 	}
 	ledger_unlock(l);
 	return rc;
+}
+
+int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
+		       const uint8_t *cert, size_t cert_len, char *why)
+{
+	return ledger_apply_synced_block(l, block, block_len, cert, cert_len, NULL, 0, why);
 }
 
 /* --- the application the consensus engine drives ------------------------------------- */
@@ -463,6 +513,7 @@ static int app_tip(void *ctx, struct engine_tip *t)
 	t->height = l->tip.height;
 	t->time_ns = l->tip.time_ns;
 	t->vals = l->vals;
+	t->last_cert = l->tip_cert;
 	return 0;
 }
 
@@ -478,15 +529,16 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 	return build_locked(l, time_ns, proposer, block, len, &dropped, why);
 }
 
-static int app_check(void *ctx, const uint8_t *block, size_t len, char *why)
+static int app_check(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *prev,
+		     char *why)
 {
-	return check_locked(ctx, block, len, why);
+	return check_locked(ctx, block, len, prev, why);
 }
 
 static int app_commit(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *cert,
-		      char *why)
+		      const struct commit_cert *prev, char *why)
 {
-	return commit_bytes(ctx, block, len, cert, why);
+	return commit_bytes(ctx, block, len, cert, prev, why);
 }
 
 static bool app_has_txs(void *ctx)

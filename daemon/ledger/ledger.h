@@ -101,6 +101,14 @@ int ledger_produce_block(struct ledger *l, uint64_t time_ns, struct ledger_block
  * consensus engine moves on to the next height (block sync). */
 int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
 		       const uint8_t *cert, size_t cert_len, char *why);
+/* The same for a block fetched from a peer (block sync), with the
+ * certificate of the block before it that its header names (prev_cert,
+ * encoded; NULL: the one stored). Validators may hold different
+ * certificates for a block; the next block's names the chain's, and this
+ * node stores that one in place of its own (chain_adopt_last_cert). */
+int ledger_apply_synced_block(struct ledger *l, const uint8_t *block, size_t block_len,
+			      const uint8_t *cert, size_t cert_len, const uint8_t *prev_cert,
+			      size_t prev_len, char *why);
 
 /* What the consensus engine asks of the ledger (struct engine_app), also
  * usable alone. Neither commits anything: the block is executed on a trial
@@ -109,11 +117,13 @@ int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
  *     with this proposer; transactions that no longer apply are left out
  *     (*dropped counts them). *block is malloc'd (block_encode).
  *   ledger_check_block: 0 when a proposed block verifies as the next one
- *     (lib/chain/verify.h, without certificate) and executes to the roots its
- *     header names; else the rule it breaks, with why. */
+ *     (lib/chain/verify.h, without certificate; prev, when not NULL, the
+ *     last block's certificate its proposal carried) and executes to the
+ *     roots its header names; else the rule it breaks, with why. */
 int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
 		       uint8_t **block, size_t *len, size_t *dropped, char *why);
-int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len, char *why);
+int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len,
+		       const struct commit_cert *prev, char *why);
 
 /* Consensus. The engine opens with the ledger (replaying its WAL,
  * consensus.wal in the data directory) when the node has a validator key or

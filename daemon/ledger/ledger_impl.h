@@ -47,6 +47,7 @@ struct ledger {
 	 * and certificate, the set that signs the next block, the usage log's
 	 * frontier. Blocks are checked against it by lib/chain/verify.h. */
 	struct chain_verifier tip;
+	struct commit_cert tip_cert;         /* the stored certificate of the tip block */
 	struct validator_set vals;           /* S_{height + 1}, with priorities */
 
 	/* Consensus (consensus.c): the engine, and its I/O until a transport
@@ -73,8 +74,10 @@ void ledger_logf(struct ledger *l, const char *fmt, ...) __attribute__((format(p
 /* Tip, usage frontier, priorities and the state from the store (at open,
  * and after a failed block to drop whatever it left in memory). */
 int ledger_load_tip(struct ledger *l, char *why);
-/* The proposer priorities of S_{height + 1}, into the store's metadata. */
+/* The proposer priorities of S_{height + 1}, into the store's metadata;
+ * and the set that signed the tip block (S_height). */
 int ledger_put_priorities(struct ledger *l, const struct validator_set *s);
+int ledger_put_last_set(struct ledger *l, const struct validator_set *s);
 /* The application interface the consensus engine drives (execute.c). */
 struct engine_app ledger_engine_app(struct ledger *l);
 /* Opens the engine at ledger_open (consensus.c): the WAL in data_dir

@@ -108,7 +108,7 @@ static enum csm_check vote_as(int k, uint8_t type, uint64_t height, uint32_t rou
 
 	memcpy(v.block_id, id ? id : cs_nil_id, HASH_LEN);
 	ck_assert_int_eq(vote_sign(&v, &key[k], GH, sig), 0);
-	c = csm_check_vote(&m, &v, key[k].pub, sig, err);
+	c = csm_check_vote(&m, &v, key[k].pub, sig, err, NULL);
 	if (c == CSM_ACCEPT)
 		ck_assert_int_eq(csm_on_vote(&m, &v, key[k].pub, sig, &out), 0);
 	return c;
@@ -572,25 +572,44 @@ START_TEST(test_duplicate_conflicting_and_forged_votes)
 	begin();
 	vote(other(0), VOTE_PREVOTE, 0, a);
 	ck_assert_int_eq(vote_as(other(0), VOTE_PREVOTE, H, 0, a, &err), CSM_DUPLICATE);
-	/* The same validator, another block: equivocation, not counted. */
-	ck_assert_int_eq(vote_as(other(0), VOTE_PREVOTE, H, 0, b, &err), CSM_EQUIVOCATION);
-	ck_assert_uint_eq(vote_set_stake_for(&height_votes_round(&m.votes, 0)->prevotes, b), 0);
-	ck_assert_uint_eq(vote_set_stake_for(&height_votes_round(&m.votes, 0)->prevotes, a), 10);
+	/* The same validator, a block nobody proposed: equivocation, not kept. */
+	struct vote vb = { .type = VOTE_PREVOTE, .height = H, .round = 0 };
+	bool equivocation = false;
+
+	memcpy(vb.block_id, b, HASH_LEN);
+	ck_assert_int_eq(vote_sign(&vb, &key[other(0)], GH, sig), 0);
+	ck_assert_int_eq(csm_check_vote(&m, &vb, key[other(0)].pub, sig, &err, &equivocation),
+			 CSM_EQUIVOCATION);
+	ck_assert(equivocation);
+	ck_assert_uint_eq(vote_set_stake_for(csm_votes(&m, 0, VOTE_PREVOTE), b), 0);
+	/* Once b is proposed, the second vote counts for b (the paper counts
+	 * messages per value), still as equivocation, and the first still for a;
+	 * "+2/3 for anything" counts the validator once. */
+	propose(0, -1, b, true, true);
+	equivocation = false;
+	ck_assert_int_eq(csm_check_vote(&m, &vb, key[other(0)].pub, sig, &err, &equivocation),
+			 CSM_ACCEPT);
+	ck_assert(equivocation);
+	ck_assert_int_eq(csm_on_vote(&m, &vb, key[other(0)].pub, sig, &out), 0);
+	ck_assert_uint_eq(vote_set_stake_for(csm_votes(&m, 0, VOTE_PREVOTE), b), 10);
+	ck_assert_uint_eq(vote_set_stake_for(csm_votes(&m, 0, VOTE_PREVOTE), a), 10);
+	ck_assert_uint_eq(csm_votes(&m, 0, VOTE_PREVOTE)->stake, 10);   /* counted once */
+	ck_assert_int_eq(vote_as(other(0), VOTE_PREVOTE, H, 0, b, &err), CSM_DUPLICATE);
 	/* A precommit is another type: taken. */
 	vote(other(0), VOTE_PRECOMMIT, 0, b);
 	/* A signature by another key, or over another vote: refused. */
 	memcpy(v.block_id, a, HASH_LEN);
 	ck_assert_int_eq(vote_sign(&v, &key[other(2)], GH, sig), 0);
-	ck_assert_int_eq(csm_check_vote(&m, &v, key[other(1)].pub, sig, &err), CSM_REFUSED);
+	ck_assert_int_eq(csm_check_vote(&m, &v, key[other(1)].pub, sig, &err, NULL), CSM_REFUSED);
 	ck_assert_int_eq(err, TALLY_E_SIGNATURE);
 	v.round = 1;
-	ck_assert_int_eq(csm_check_vote(&m, &v, key[other(2)].pub, sig, &err), CSM_REFUSED);
+	ck_assert_int_eq(csm_check_vote(&m, &v, key[other(2)].pub, sig, &err, NULL), CSM_REFUSED);
 	ck_assert_int_eq(err, TALLY_E_SIGNATURE);
 	/* Signed for another chain: refused. */
 	v.round = 0;
 	ck_assert_int_eq(vote_sign(&v, &key[other(2)], (const uint8_t *)"another chain's genesis hash...",
 				   sig), 0);
-	ck_assert_int_eq(csm_check_vote(&m, &v, key[other(2)].pub, sig, &err), CSM_REFUSED);
+	ck_assert_int_eq(csm_check_vote(&m, &v, key[other(2)].pub, sig, &err, NULL), CSM_REFUSED);
 }
 END_TEST
 
