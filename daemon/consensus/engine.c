@@ -642,8 +642,14 @@ static void commit(struct engine *e, struct queue *q)
 
 	e->commit_pending = true;
 	rc = csm_cert(&e->m, &cert);
-	if (rc || !b) {
-		fail(e, rc ? rc : TALLY_E_INTERNAL, "the decided block or its certificate is missing");
+	if (rc) {
+		snprintf(why, sizeof(why), "no certificate for the decided block: %s",
+			 tally_strerror(rc));
+		fail(e, rc, why);
+		return;
+	}
+	if (!b) {
+		fail(e, TALLY_E_INTERNAL, "the decided block is not held");
 		return;
 	}
 	rc = e->app.commit(e->app.ctx, b->bytes, b->len, &cert,

@@ -33,6 +33,7 @@
  *              others it sent for the same height, round and step;
  *   evidence   what an engine surfaces is two valid conflicting votes, of
  *              the byzantine validator only;
+ *   no engine error at an honest node (nothing here fails a disk);
  *   progress   after the faults heal, every honest node commits two more
  *              heights than any node had at the heal within 60 s.
  *
@@ -596,6 +597,18 @@ void sim_on_evidence(struct sim *s, int node, const struct cs_evidence *ev)
 		  who, ev->a.height, ev->a.round);
 }
 
+/* Nothing fails inside an honest engine here (no disk fails, no crash
+ * comes inside an event): an error it reports is a bug. */
+static void check_engines(struct sim *s)
+{
+	for (int i = 0; i < s->n && !s->failed; i++) {
+		char why[WHY_MAX];
+
+		if (s->node[i].up && !s->node[i].byzantine && engine_take_error(s->node[i].eng, why))
+			sim_fail(s, "node %d's engine failed: %s", i, why);
+	}
+}
+
 /* After the heal: every honest node gets PROGRESS_HEIGHTS past the highest
  * height any node had then. */
 static bool progress_done(struct sim *s)
@@ -1032,6 +1045,7 @@ static struct run_result run(const struct sim_opts *o)
 		handle(s, &e);
 		free(e.bytes);
 		free(e.bytes2);
+		check_engines(s);
 		if (healed && !s->failed && progress_done(s)) {
 			s->progress_at = s->now;
 			break;
