@@ -916,21 +916,36 @@ void engine_close(struct engine *e)
 
 /* --- inputs ---------------------------------------------------------------------------------- */
 
+/* Every input first finishes what a failure left (a commit to retry, a
+ * height to begin), and last carries out what it led to. */
+static int enter(struct engine *e, struct queue *q)
+{
+	memset(q, 0, sizeof(*q));
+	if (!e->started)
+		return TALLY_E_STATE;
+	catch_up(e, q);
+	drain(e, q);
+	return 0;
+}
+
+static void leave(struct engine *e, struct queue *q)
+{
+	drain(e, q);
+	free(q->a);
+}
+
 int engine_receive(struct engine *e, const uint8_t *msg, size_t len, enum csm_check *verdict,
 		   char *why)
 {
-	struct queue q = { 0 };
 	enum csm_check v = CSM_IGNORED;
+	struct queue q;
 	int rc;
 
 	why[0] = '\0';
-	if (!e->started)
+	if (enter(e, &q))
 		return why_set(why, TALLY_E_STATE, "consensus has not started");
-	catch_up(e, &q);
-	drain(e, &q);
 	rc = handle_msg(e, msg, len, NULL, &v, &q, why);
-	drain(e, &q);
-	free(q.a);
+	leave(e, &q);
 	if (verdict)
 		*verdict = v;
 	return rc;
@@ -938,33 +953,27 @@ int engine_receive(struct engine *e, const uint8_t *msg, size_t len, enum csm_ch
 
 int engine_on_timeout(struct engine *e, const struct cs_timeout *t)
 {
-	struct queue q = { 0 };
-	int rc = 0;
+	struct queue q;
+	int rc = enter(e, &q);
 
-	if (!e->started)
-		return TALLY_E_STATE;
-	catch_up(e, &q);
-	drain(e, &q);
+	if (rc)
+		return rc;
 	if (!e->commit_pending)
 		rc = handle_timeout(e, t, false, false, &q);
-	drain(e, &q);
-	free(q.a);
+	leave(e, &q);
 	return rc;
 }
 
 static int start_now(struct engine *e, bool force)
 {
-	struct queue q = { 0 };
-	int rc = 0;
+	struct queue q;
+	int rc = enter(e, &q);
 
-	if (!e->started)
-		return TALLY_E_STATE;
-	catch_up(e, &q);
-	drain(e, &q);
+	if (rc)
+		return rc;
 	if (e->m.step == CS_NEW_HEIGHT && (e->idle || force))
 		rc = wake(e, &q);
-	drain(e, &q);
-	free(q.a);
+	leave(e, &q);
 	return rc;
 }
 

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/consensus/durable.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 
@@ -132,23 +132,6 @@ static int io_err(char *why, const char *what, const char *path)
 	return why_set(why, rc, "consensus WAL %s: cannot %s: %s", path, what, strerror(errno));
 }
 
-static int fsync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = 0;
-
-	if (!copy)
-		return TALLY_E_NOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd < 0)
-		return TALLY_E_IO;
-	if (fsync(fd))
-		rc = TALLY_E_IO;
-	close(fd);
-	return rc;
-}
-
 static int read_all(struct wal *w, char *why)
 {
 	struct stat st;
@@ -228,7 +211,7 @@ int wal_open(struct wal **out, const char *path, char *why)
 		rc = io_err(why, "open", path);
 		goto err;
 	}
-	if (created && fsync_dir(path)) {
+	if (created && durable_dir_of(path)) {
 		rc = io_err(why, "record the new file in its directory", path);
 		goto err;
 	}

@@ -51,8 +51,6 @@ struct build {
 
 static int build_init(struct ledger *l, struct build *bd, size_t cap, uint64_t time_ns)
 {
-	struct block_header *h = &bd->b.header;
-
 	memset(bd, 0, sizeof(*bd));
 	bd->cap = cap;
 	bd->b.txs = calloc(cap ? cap : 1, sizeof(*bd->b.txs));
@@ -60,15 +58,8 @@ static int build_init(struct ledger *l, struct build *bd, size_t cap, uint64_t t
 	bd->hash = malloc((cap ? cap : 1) * sizeof(*bd->hash));
 	if (!bd->b.txs || !bd->dtx || !bd->hash)
 		return TALLY_E_NOMEM;
-	h->version = BLOCK_VERSION;
-	snprintf(h->chain_id, sizeof(h->chain_id), "%s", l->chain_id);
-	h->height = l->tip.height + 1;
-	h->time_ns = time_ns;
-	memcpy(h->prev_block_id, l->tip.last_block_id, HASH_LEN);
-	memcpy(h->last_commit_hash, l->tip.last_cert_hash, HASH_LEN);
-	valset_hash(&l->tip.vals, h->validators_hash);
 	bd->bc.chain_id = l->chain_id;
-	bd->bc.height = h->height;
+	bd->bc.height = l->tip.height + 1;
 	bd->bc.time_ns = time_ns;
 	return 0;
 }
@@ -217,21 +208,6 @@ static int verify_and_commit(struct ledger *l, struct build *bd, const struct ch
 
 /* --- trying a block: building and checking ---------------------------------------- */
 
-/* The header of the next block, before execution fills its roots. */
-static void next_header(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
-			struct block_header *h)
-{
-	memset(h, 0, sizeof(*h));
-	h->version = BLOCK_VERSION;
-	snprintf(h->chain_id, sizeof(h->chain_id), "%s", l->chain_id);
-	h->height = l->tip.height + 1;
-	h->time_ns = time_ns;
-	memcpy(h->prev_block_id, l->tip.last_block_id, HASH_LEN);
-	memcpy(h->last_commit_hash, l->tip.last_cert_hash, HASH_LEN);
-	valset_hash(&l->tip.vals, h->validators_hash);
-	memcpy(h->proposer, proposer, PUBKEY_LEN);
-}
-
 /* Mempool transactions in order, each applied to the trial; one that the
  * state refuses now is left out (the mempool drops it after the next
  * commit, when it no longer applies). */
@@ -278,7 +254,7 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		return why_set(why, TALLY_E_INVALID, "block time %" PRIu64 " ns is not after the"
 			       " previous block's %" PRIu64 " ns", time_ns, l->tip.time_ns);
 	memset(&b, 0, sizeof(b));
-	next_header(l, time_ns, proposer, &b.header);
+	trial_next_header(&l->tip, time_ns, proposer, &b.header);
 	b.txs = calloc(cap ? cap : 1, sizeof(*b.txs));
 	if (!b.txs)
 		return TALLY_E_NOMEM;
@@ -324,42 +300,15 @@ int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t propose
 	return rc;
 }
 
-/* The tip to verify the next block against: with the last block's
- * certificate that block names (prev; NULL: the one stored). */
-static int tip_naming(struct ledger *l, const struct commit_cert *prev, struct chain_verifier *v,
-		      char *why)
-{
-	*v = l->tip;
-	return prev ? chain_adopt_last_cert(v, prev, why) : 0;
-}
-
 static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len,
 			const struct commit_cert *prev, char *why)
 {
-	struct chain_verifier v;
-	struct merkle_frontier usage;
-	struct exec_result r;
-	struct trial t;
 	struct block b;
 	int rc = block_decode(&b, bytes, len);
 
 	if (rc)
 		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
-	/* What verification refuses is never executed. */
-	rc = tip_naming(l, prev, &v, why);
-	if (!rc)
-		rc = chain_verify_proposal(&v, &b, &usage, why);
-	if (!rc) {
-		rc = trial_begin(&t, &l->state, &l->tip.usage);
-		if (rc) {
-			why_set(why, rc, "cannot try a block: %s", tally_strerror(rc));
-		} else {
-			rc = exec_block(&t.state, &b, NULL, NULL, &r, NULL, why);
-			if (!rc)
-				rc = exec_check_header(&b.header, &r, why);
-			trial_end(&t);
-		}
-	}
+	rc = trial_check_block(&l->tip, &l->state, &b, prev, why);
 	block_free(&b);
 	return rc;
 }
@@ -390,8 +339,13 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 
 	memset(&bd, 0, sizeof(bd));
 	/* Links, signatures and the certificates first: a block that does not
-	 * verify is never executed. */
-	rc = tip_naming(l, prev, &tip, why);
+	 * verify is never executed. The last block's certificate is the one
+	 * this block names. */
+	tip = l->tip;
+	if (prev)
+		rc = chain_adopt_last_cert(&tip, prev, why);
+	else
+		rc = 0;
 	if (!rc)
 		rc = chain_verify_header(&tip, in, cert, &usage, why);
 	if (rc)

@@ -3,8 +3,10 @@
  * so that exec_finish gets the root the block would give. */
 #include "lib/chain/trial.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "lib/chain/exec.h"
 #include "lib/errors.h"
 
 static struct state_backend overlay_of(struct trial *t)
@@ -95,4 +97,43 @@ void trial_end(struct trial *t)
 	state_close(&t->state);
 	memstate_free(t->over);
 	t->over = NULL;
+}
+
+void trial_next_header(const struct chain_verifier *v, uint64_t time_ns,
+		       const uint8_t proposer[PUBKEY_LEN], struct block_header *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = BLOCK_VERSION;
+	snprintf(h->chain_id, sizeof(h->chain_id), "%s", v->chain_id);
+	h->height = v->height + 1;
+	h->time_ns = time_ns;
+	memcpy(h->prev_block_id, v->last_block_id, HASH_LEN);
+	memcpy(h->last_commit_hash, v->last_cert_hash, HASH_LEN);
+	valset_hash(&v->vals, h->validators_hash);
+	memcpy(h->proposer, proposer, PUBKEY_LEN);
+}
+
+int trial_check_block(const struct chain_verifier *v, const struct state *s, const struct block *b,
+		      const struct commit_cert *prev, char *why)
+{
+	struct chain_verifier next = *v;
+	struct merkle_frontier usage;
+	struct exec_result r;
+	struct trial t;
+	int rc = prev ? chain_adopt_last_cert(&next, prev, why) : 0;
+
+	/* What verification refuses is never executed. */
+	if (!rc)
+		rc = chain_verify_proposal(&next, b, &usage, why);
+	if (rc)
+		return rc;
+	rc = trial_begin(&t, s, &v->usage);
+	if (rc)
+		return why_set(why, rc, "cannot try block %llu: %s",
+			       (unsigned long long)b->header.height, tally_strerror(rc));
+	rc = exec_block(&t.state, b, NULL, NULL, &r, NULL, why);
+	if (!rc)
+		rc = exec_check_header(&b->header, &r, why);
+	trial_end(&t);
+	return rc;
 }

@@ -133,14 +133,9 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 	int rc;
 
 	memset(&b, 0, sizeof(b));
-	h->version = BLOCK_VERSION;
-	snprintf(h->chain_id, sizeof(h->chain_id), "%s", c->r.v.chain_id);
-	h->height = height;
-	h->time_ns = time_ns;
-	memcpy(h->prev_block_id, c->r.v.last_block_id, HASH_LEN);
-	memcpy(h->last_commit_hash, c->r.v.last_cert_hash, HASH_LEN);
-	valset_hash(&c->r.v.vals, h->validators_hash);
-	memcpy(h->proposer, proposer, PUBKEY_LEN);
+	if (height != c->r.v.height + 1)
+		return why_set(why, TALLY_E_HEIGHT, "asked for block %" PRIu64, height);
+	trial_next_header(&c->r.v, time_ns, proposer, h);
 	b.txs = calloc(BLOCK_TXS_MAX, sizeof(*b.txs));
 	if (!b.txs)
 		return TALLY_E_NOMEM;
@@ -182,24 +177,12 @@ static int app_check(void *ctx, const uint8_t *bytes, size_t len, const struct c
 		     char *why)
 {
 	struct chain *c = ctx;
-	struct chain_verifier v = c->r.v;
-	struct merkle_frontier usage;
-	struct exec_result r;
-	struct trial t;
 	struct block b;
 	int rc = block_decode(&b, bytes, len);
 
 	if (rc)
 		return why_set(why, rc, "the block does not decode");
-	rc = prev ? chain_adopt_last_cert(&v, prev, why) : 0;
-	if (!rc)
-		rc = chain_verify_proposal(&v, &b, &usage, why);
-	if (!rc && !(rc = trial_begin(&t, &c->r.state, &c->r.v.usage))) {
-		rc = exec_block(&t.state, &b, NULL, NULL, &r, NULL, why);
-		if (!rc)
-			rc = exec_check_header(&b.header, &r, why);
-		trial_end(&t);
-	}
+	rc = trial_check_block(&c->r.v, &c->r.state, &b, prev, why);
 	block_free(&b);
 	return rc;
 }
