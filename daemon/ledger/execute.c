@@ -343,7 +343,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	 * this block names. */
 	tip = l->tip;
 	if (prev)
-		rc = chain_adopt_last_cert(&tip, prev, why);
+		rc = chain_adopt_last_cert(&tip, &in->header, prev, why);
 	else
 		rc = 0;
 	if (!rc)

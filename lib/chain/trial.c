@@ -120,7 +120,7 @@ int trial_check_block(const struct chain_verifier *v, const struct state *s, con
 	struct merkle_frontier usage;
 	struct exec_result r;
 	struct trial t;
-	int rc = prev ? chain_adopt_last_cert(&next, prev, why) : 0;
+	int rc = prev ? chain_adopt_last_cert(&next, &b->header, prev, why) : 0;
 
 	/* What verification refuses is never executed. */
 	if (!rc)

@@ -305,12 +305,17 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
 	return 0;
 }
 
-int chain_adopt_last_cert(struct chain_verifier *v, const struct commit_cert *c, char *why)
+int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,
+			  const struct commit_cert *c, char *why)
 {
 	int rc;
 
 	if (why)
 		why[0] = '\0';
+	if (next->height != v->height + 1)
+		return refuse(why, TALLY_E_HEIGHT, next->height,
+			      "height out of sequence, expected %llu after block %llu",
+			      (unsigned long long)v->height + 1, (unsigned long long)v->height);
 	if (v->height == 0 || c->height != v->height ||
 	    memcmp(c->block_id, v->last_block_id, HASH_LEN) != 0)
 		return refuse(why, TALLY_E_CERT, v->height + 1,

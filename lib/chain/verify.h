@@ -79,17 +79,20 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
 		  const struct commit_cert *cert, const struct merkle_frontier *usage,
 		  const struct validator_set *next_vals, char *why);
 
-/* The certificate of the last block that the next block names.
+/* The certificate of the last block that the next block, whose header is
+ * next, names.
  *
  * Validators each assemble a certificate for a block from the precommits
  * they received (any signers with more than 2/3 of the stake), so theirs
  * may differ; the next block's last_commit_hash names one, the one its
  * proposer held, and that one becomes the chain's (as CometBFT's LastCommit
- * does). A node that holds another one adopts it: c must be a certificate
- * for the last block (height and id, TALLY_E_CERT) that verifies against
- * the set that signed it (v->last_vals; TALLY_E_VALSET when unknown), and
- * v->last_cert_hash becomes its hash. v is unchanged on failure. */
-int chain_adopt_last_cert(struct chain_verifier *v, const struct commit_cert *c, char *why);
+ * does). A node that holds another one adopts it: next must be the next
+ * height (TALLY_E_HEIGHT), c a certificate for the last block (height and
+ * id, TALLY_E_CERT) that verifies against the set that signed it
+ * (v->last_vals; TALLY_E_VALSET when unknown); v->last_cert_hash becomes its
+ * hash. v is unchanged on failure. */
+int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,
+			  const struct commit_cert *c, char *why);
 
 int chain_verify_block(struct chain_verifier *v, const struct block *b,
 		       const struct commit_cert *cert, const struct validator_set *next_vals,

@@ -198,7 +198,7 @@ int chain_commit(struct chain *c, const uint8_t *bytes, size_t len,
 	if (rc)
 		return why_set(why, rc, "the block does not decode");
 	/* The last block's certificate becomes the one this block names. */
-	rc = prev ? chain_adopt_last_cert(&c->r.v, prev, why) : 0;
+	rc = prev ? chain_adopt_last_cert(&c->r.v, &b.header, prev, why) : 0;
 	if (!rc)
 		rc = replay_block(&c->r, &b, cert, NULL, NULL, why);
 	if (rc) {

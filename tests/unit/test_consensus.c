@@ -253,10 +253,13 @@ static uint64_t height_of(struct tnet *n, int i)
 /* Node i fetches the blocks it lacks from node j, as block sync does. */
 static void sync_from(struct tnet *n, int i, int j)
 {
-	uint64_t hi = height_of(n, i), hj = height_of(n, j);
+	uint64_t hj = height_of(n, j);
 	char why[WHY_MAX];
 
-	for (uint64_t h = hi + 1; h <= hj; h++) {
+	/* Each applied block can let the engine decide the next one itself
+	 * (messages it held for that height): the next to fetch is always the
+	 * one after its tip. */
+	for (uint64_t h = height_of(n, i) + 1; h <= hj; h = height_of(n, i) + 1) {
 		struct stored_block sb, prev;
 		int rc;
 
