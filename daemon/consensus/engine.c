@@ -1048,11 +1048,34 @@ static void send_votes(struct engine *e, uint32_t round, uint8_t type)
 		send_vote(e, round, type, s->x[i].idx, s->x[i].id, s->x[i].sig);
 }
 
+/* The precommits of the last block's certificate: a peer still deciding
+ * that height (it missed them) decides with them, as CometBFT's LastCommit
+ * gossip does. */
+static void send_last_commit(struct engine *e)
+{
+	const struct commit_cert *c = &e->tip.last_cert;
+
+	for (size_t i = 0; e->tip.height && i < c->n; i++) {
+		struct cs_msg m = { .kind = CS_MSG_VOTE };
+
+		m.v.type = VOTE_PRECOMMIT;
+		m.v.height = c->height;
+		m.v.round = c->round;
+		memcpy(m.v.block_id, c->block_id, HASH_LEN);
+		memcpy(m.validator, c->sigs[i].validator, PUBKEY_LEN);
+		memcpy(m.sig, c->sigs[i].sig, SIG_LEN);
+		send_msg(e, &m);
+	}
+}
+
 void engine_regossip(struct engine *e)
 {
 	const struct csm_proposal *pr;
 
-	if (!e->started || e->m.step == CS_NEW_HEIGHT || e->m.step == CS_DECIDED)
+	if (!e->started)
+		return;
+	send_last_commit(e);
+	if (e->m.step == CS_NEW_HEIGHT || e->m.step == CS_DECIDED)
 		return;
 	pr = csm_proposal(&e->m, e->m.round);
 	if (pr) {

@@ -167,9 +167,11 @@ int engine_skip_wait(struct engine *e);
 /* The application's tip moved (blocks applied by block sync): leave the
  * height being decided for the one after the tip. */
 int engine_on_committed(struct engine *e);
-/* Sends again this height's proposal and votes of the current round (and
- * the proof-of-lock prevotes a proposal refers to), for peers that missed
- * them: the I/O layer calls it on a timer or when a peer connects. */
+/* Sends again, for peers that missed them, the precommits of the last
+ * block's certificate (a peer still at that height decides with them), this
+ * height's proposal of the current round, the proof-of-lock prevotes it
+ * names and every vote of the current round: the I/O layer calls it on a
+ * timer or when a peer connects. */
 void engine_regossip(struct engine *e);
 
 void engine_status(const struct engine *e, struct engine_status *st);

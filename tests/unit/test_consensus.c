@@ -316,7 +316,7 @@ static bool net_step(struct tnet *n)
 
 		ck_assert_msg(rc == 0 || rc == TALLY_E_DISKFULL, "node %d refused a message: %s",
 			      m.to, why);
-		/* Behind: sync from the sender's peers, as a transport would. */
+		/* Behind: sync from the peers ahead, as a transport would. */
 		if (verdict == CSM_AHEAD)
 			for (int j = 0; j < NV; j++)
 				if (height_of(n, j) > height_of(n, m.to))
@@ -367,6 +367,27 @@ static bool net_run(struct tnet *n, uint64_t target, long max)
 				ledger_consensus_regossip(n->l[i]);
 	}
 	return false;
+}
+
+/* What each node is doing, for a failure message. */
+static const char *net_state(struct tnet *n)
+{
+	static char buf[512];
+	size_t off = 0;
+
+	for (int i = 0; i < NV; i++) {
+		struct engine_status st;
+
+		ledger_consensus_status(n->l[i], &st);
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+					"%snode %d: tip %llu, height %llu round %u %s%s", i ? "; " : "",
+					i, (unsigned long long)height_of(n, i),
+					(unsigned long long)st.height, st.round, cs_step_name(st.step),
+					st.idle ? " idle" : "");
+	}
+	snprintf(buf + off, sizeof(buf) - off, "; %zu timers, %zu queued", n->ntimers,
+		 n->qn - n->qhead);
+	return buf;
 }
 
 /* --- checks ------------------------------------------------------------------------ */
@@ -468,12 +489,13 @@ START_TEST(test_four_validators_agree)
 	struct tnet n;
 
 	net_open(&n);
-	ck_assert_msg(net_run(&n, 12, 200000), "the chain stalled");
+	ck_assert_msg(net_run(&n, 12, 200000), "the chain stalled: %s", net_state(&n));
 	check_agreement(&n);
 	net_close(&n);
 	/* Reopened, each replays its WAL and they go on. */
 	net_open(&n);
-	ck_assert_msg(net_run(&n, 16, 200000), "the chain stalled after a restart");
+	ck_assert_msg(net_run(&n, 16, 200000), "the chain stalled after a restart: %s",
+		      net_state(&n));
 	check_agreement(&n);
 	net_close(&n);
 	/* At least a quorum prevoted and precommitted each height. */
@@ -525,8 +547,8 @@ START_TEST(test_sigkill_at_random_moments)
 		net_open(&n);
 		check_agreement(&n);
 		reached = height_of(&n, 0);
-		ck_assert_msg(net_run(&n, reached + 3, 200000), "the chain stalled after kill %d",
-			      run + 1);
+		ck_assert_msg(net_run(&n, reached + 3, 200000), "the chain stalled after kill %d: %s",
+			      run + 1, net_state(&n));
 		check_agreement(&n);
 		net_close(&n);
 	}
