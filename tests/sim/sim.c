@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,14 @@
 
 static struct sim S;
 static const char *g_argv0 = "sim";
+/* SIGINT or SIGTERM: stop at the next event, still removing the run's files. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
 
 /* --- output ------------------------------------------------------------------------- */
 
@@ -1029,7 +1038,7 @@ static struct run_result run(const struct sim_opts *o)
 	for (int i = 0; i < s->n && !s->failed; i++)
 		if (node_start(s, &s->node[i], why))
 			sim_fail(s, "node %d cannot start: %s", i, why);
-	while (!s->failed && queue_pop(&s->q, &e)) {
+	while (!s->failed && !interrupted && queue_pop(&s->q, &e)) {
 		if (e.at > s->end_at) {
 			free(e.bytes);
 			free(e.bytes2);
@@ -1050,6 +1059,11 @@ static struct run_result run(const struct sim_opts *o)
 			s->progress_at = s->now;
 			break;
 		}
+	}
+	if (interrupted) {
+		teardown(s);
+		res.ok = false;
+		return res;
 	}
 	if (!s->failed)
 		check_same_chain(s);
@@ -1192,12 +1206,16 @@ int main(int argc, char **argv)
 		own_dir = true;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Output cut short (| head) must not leave the run's files behind. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	if (!nseeds) {
 		nseeds = 1;
 		from = o.seed;
 	}
 	t0 = wall_s();
-	for (uint64_t i = 0; i < nseeds; i++) {
+	for (uint64_t i = 0; i < nseeds && !interrupted; i++) {
 		struct run_result r;
 
 		o.seed = from + i;
@@ -1231,6 +1249,10 @@ int main(int argc, char **argv)
 	}
 	if (own_dir)
 		rmdir(dir);
+	if (interrupted) {
+		fprintf(stderr, "sim: interrupted\n");
+		return 1;
+	}
 	if (nseeds > 1 || expect_fail) {
 		double t = wall_s() - t0;
 		uint64_t ok = ran - failed;
