@@ -112,16 +112,27 @@ static void setup(void)
 	gen.accounts = accounts;
 	gen.naccounts = 1;
 	genesis_hash(&gen, gh);
-	strcpy(base, "/tmp/tally-consensus-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
 }
 
 static void teardown(void)
 {
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	for (int i = 0; i < NV; i++)
 		key_free(&vkey[i]);
 	key_free(&user);
+}
+
+/* The directory lives in the runner's process (an unchecked fixture), so
+ * it goes even when a test fails inside its fork. */
+static void base_setup(void)
+{
+	strcpy(base, "/tmp/tally-consensus-XXXXXX");
+	if (!mkdtemp(base))
+		abort();
+}
+
+static void base_teardown(void)
+{
+	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* --- the network ----------------------------------------------------------------- */
@@ -561,6 +572,7 @@ Suite *consensus_suite(void)
 	Suite *s = suite_create("consensus");
 	TCase *tc = tcase_create("consensus");
 
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_four_validators_agree);

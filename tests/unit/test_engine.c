@@ -181,21 +181,38 @@ static void setup(void)
 	self = (int)valset_proposer(&vals, 0);
 	memset(&A, 0, sizeof(A));
 	A.time_ns = T0;
-	strcpy(dir, "/tmp/tally-engine-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(wal_path, sizeof(wal_path), "%s/consensus.wal", dir);
-	snprintf(pv_path, sizeof(pv_path), "%s/signer_state", dir);
+	/* Each test starts with no WAL and no signer state. */
+	unlink(wal_path);
+	unlink(pv_path);
 }
 
 static void teardown(void)
 {
 	clear_sent();
-	unlink(wal_path);
-	unlink(pv_path);
-	unlink(strcat(strcpy((char[160]){ 0 }, pv_path), ".tmp"));
-	rmdir(dir);
 	for (int i = 0; i < NV; i++)
 		key_free(&key[i]);
+}
+
+/* The directory lives in the runner's process (an unchecked fixture), so
+ * it goes even when a test fails inside its fork. */
+static void dir_setup(void)
+{
+	strcpy(dir, "/tmp/tally-engine-XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(wal_path, sizeof(wal_path), "%s/consensus.wal", dir);
+	snprintf(pv_path, sizeof(pv_path), "%s/signer_state", dir);
+}
+
+static void dir_teardown(void)
+{
+	char tmp[160];
+
+	unlink(wal_path);
+	unlink(pv_path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", pv_path);
+	unlink(tmp);
+	rmdir(dir);
 }
 
 static struct engine *start(bool wait_for_txs)
@@ -452,6 +469,7 @@ Suite *engine_suite(void)
 	Suite *s = suite_create("engine");
 	TCase *tc = tcase_create("engine");
 
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_decided_block_survives_failed_commit);
 	tcase_add_test(tc, test_restart_resends_what_was_signed);
