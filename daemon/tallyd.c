@@ -44,6 +44,13 @@ static void usage(FILE *f)
 }
 
 
+static void sleep_ms(uint32_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
 static void ledger_log(void *ctx, const char *line)
 {
 	(void)ctx;
@@ -81,7 +88,10 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 		.genesis = &n->genesis,
 		.validator_key = n->validator ? &n->key : NULL,
 		.log = ledger_log,
+		.timeouts = cs_timeouts_default(),
 	};
+	/* The devnet proposes at most every block_interval_ms. */
+	lc.timeouts.commit_ns = (uint64_t)n->cfg.block_interval_ms * 1000000ull;
 	if ((rc = ledger_open(&n->ledger, &lc, why))) {
 		log_error("ledger in %s: %s", n->cfg.data_dir, why);
 		return rc;
@@ -143,57 +153,41 @@ static void node_close(struct node *n)
 	key_free(&n->key);
 }
 
-/* The devnet's consensus: this node is the only validator, so it proposes
- * and certifies a block whenever transactions wait, at most every
- * block_interval_ms. */
-static void produce_blocks(struct node *n)
+/* The devnet's consensus: the ledger's engine with the loopback I/O (this
+ * node is the only validator). Its timers fire here; between heights it
+ * waits block_interval_ms and then for transactions, so an idle chain makes
+ * no empty blocks. */
+#define POLL_MS 50
+
+static void run_consensus(struct node *n)
 {
-	struct timespec tick = {
-		.tv_sec = n->cfg.block_interval_ms / 1000,
-		.tv_nsec = (long)(n->cfg.block_interval_ms % 1000) * 1000000,
-	};
+	struct engine_status es;
+	char why[WHY_MAX] = "";
+	int rc;
 
-	uint64_t last_warn_ns = 0;
-
-	while (!stopping) {
-		struct ledger_status st;
-		struct ledger_block_result res;
-		char why[WHY_MAX] = "";
-
-		nanosleep(&tick, NULL);
-		/* Read every tick, so that a step is told from a slew. */
-		uint64_t t = node_clock_ns();
-		if (ledger_status(n->ledger, &st) || st.mempool_size == 0)
-			continue;
-		/* Blocks take the node's clock, never a time made up to follow
-		 * the chain: a chain ahead of this clock waits for it. */
-		if (t <= st.time_ns) {
-			if (t - last_warn_ns > 60000000000ull || !last_warn_ns) {
-				log_warn("the last block is %llu ms ahead of this node's clock;"
-					 " waiting for the clock to pass it",
-					 (unsigned long long)((st.time_ns - t) / 1000000));
-				last_warn_ns = t;
-			}
-			continue;
-		}
-		int rc = ledger_produce_block(n->ledger, t, &res, why);
-		if (rc)
-			log_error("block %llu not produced: %s", (unsigned long long)st.height + 1,
-				  why[0] ? why : tally_strerror(rc));
-		else
-			log_info("block %llu committed: %zu transactions (%zu dropped)",
-				 (unsigned long long)res.height, res.ntx, res.ndropped);
+	if (ledger_consensus_status(n->ledger, &es)) {
+		log_info("this node's key is not a validator of the chain: it serves the chain"
+			 " as stored and produces no blocks");
+		while (!stopping)
+			sleep_ms(POLL_MS * 10);
+		return;
 	}
-}
+	if ((rc = ledger_consensus_start(n->ledger, why)))
+		log_error("consensus: %s", why[0] ? why : tally_strerror(rc));
+	while (!stopping) {
+		struct ledger_tick t;
+		uint64_t now = node_clock_ns(), next = ledger_consensus_next_ns(n->ledger);
+		uint64_t poll = now + POLL_MS * 1000000ull;
 
-/* A node without a validator key follows the chain: the peer transport's
- * block sync applies what the validators commit. */
-static void follow_chain(void)
-{
-	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000000L };
-
-	while (!stopping)
-		nanosleep(&tick, NULL);
+		if (next > now)
+			sleep_ms((uint32_t)(((next < poll ? next : poll) - now) / 1000000));
+		ledger_consensus_tick(n->ledger, node_clock_ns(), &t);
+		if (t.err)
+			log_error("consensus: %s", t.why[0] ? t.why : tally_strerror(t.err));
+		if (t.committed)
+			log_info("block %llu committed: %zu transactions (%zu dropped)",
+				 (unsigned long long)t.last.height, t.last.ntx, t.last.ndropped);
+	}
 }
 
 int main(int argc, char **argv)
@@ -249,10 +243,7 @@ int main(int argc, char **argv)
 				 n.cfg.listen, n.cfg.peers.listen[0] ? ", peers on " : "",
 				 n.cfg.peers.listen, n.validator ? "validator" : "full node");
 		}
-		if (n.validator)
-			produce_blocks(&n);
-		else
-			follow_chain();
+		run_consensus(&n);
 		log_info("stopping");
 	}
 	node_close(&n);

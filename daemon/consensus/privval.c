@@ -4,12 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/consensus/durable.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 
@@ -75,23 +75,6 @@ void privval_close(struct privval *pv)
 	pv->path = NULL;
 }
 
-static int fsync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = 0;
-
-	if (!copy)
-		return TALLY_E_NOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd < 0)
-		return TALLY_E_IO;
-	if (fsync(fd) != 0)
-		rc = TALLY_E_IO;
-	close(fd);
-	return rc;
-}
-
 /* Write the new last-signed state durably: temp file, fsync, rename, fsync
  * the directory. Only then may the signature leave. */
 static int privval_persist(const struct privval *next, char *why)
@@ -126,7 +109,7 @@ static int privval_persist(const struct privval *next, char *why)
 		unlink(tmp);
 		goto out;
 	}
-	rc = fsync_dir_of(next->path);
+	rc = durable_dir_of(next->path);
 out:
 	if (rc)
 		snprintf(why, WHY_MAX, "cannot record the signing state in %s: %s", next->path,

@@ -1,18 +1,17 @@
-/* Blocks in the node: building one from the mempool and committing it, and
- * applying one made elsewhere. Both run the chain layer's own block
- * execution (lib/chain/exec.h) on the SQLite state and check the result
- * with the auditor's verification (lib/chain/verify.h):
- *   1. BEGIN IMMEDIATE;
- *   2. apply each transaction to the state (state_apply_tx); its row goes
- *      into txs, USAGE appends to the usage log;
- *   3. the state root, usage log and next validator set (exec_finish);
- *   4. certify: a block this node builds runs the consensus round state
- *      machine with a loopback transport (the devnet validator proposes,
- *      prevotes and precommits; its precommit is the certificate); a block
- *      from elsewhere brings its certificate;
- *   5. chain_verify_header + chain_advance against the tip, exactly as
- *      `tally audit` checks the block;
- *   6. write the block row (header, body, cert, next set) and the proposer
+/* Blocks in the node: the application side of consensus (building a block
+ * from the mempool and checking a proposed one, both on a trial of the
+ * state that is then forgotten; committing a decided one) and applying a
+ * block made elsewhere. Every path runs the chain layer's own block
+ * execution (lib/chain/exec.h) and checks the result with the auditor's
+ * verification (lib/chain/verify.h). A block is committed as
+ *   1. chain_verify_header: links, transactions, usage log, certificate;
+ *   2. BEGIN IMMEDIATE; apply each transaction to the SQLite state
+ *      (state_apply_tx); its row goes into txs, USAGE appends to the usage
+ *      log;
+ *   3. the state root, usage log and next validator set (exec_finish),
+ *      compared with the header (exec_check_header);
+ *   4. chain_advance against the tip, exactly as `tally audit` does;
+ *   5. write the block row (header, body, cert, next set) and the proposer
  *      priorities, then COMMIT.
  * Any failure rolls the SQLite transaction back and reloads the tip and the
  * state tree from the store, so memory never runs ahead of the disk; the
@@ -20,12 +19,12 @@
  *
  * Signatures: a transaction in the mempool was verified when it was
  * submitted; verification skips it (chain_verifier.tx_verified). Every other
- * transaction of an applied block is verified.
+ * transaction of a block is verified.
  *
- * If the process dies after the validator recorded a signature but before
- * the COMMIT, the block is absent on restart and the signing guard refuses
- * to sign another block at that (height, round): production resumes at the
- * next round, as a Tendermint validator would after a timeout. */
+ * Which block commits is the consensus engine's decision
+ * (daemon/consensus/engine.h, hosted by consensus.c), and what happens after
+ * a crash is its WAL's: a block decided before the crash is committed when
+ * the engine replays its height. */
 #include "daemon/ledger/ledger_impl.h"
 
 #include <inttypes.h>
@@ -33,82 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/chain/chainfile.h"
 #include "lib/chain/exec.h"
+#include "lib/chain/trial.h"
 #include "lib/errors.h"
-
-/* --- loopback transport ----------------------------------------------------- */
-
-static struct loop_msg *loop_slot(struct ledger *l)
-{
-	struct loop_msg *m;
-
-	if (l->nqueue == LOOP_QUEUE_MAX)
-		return NULL;
-	m = &l->queue[l->nqueue++];
-	memset(m, 0, sizeof(*m));
-	return m;
-}
-
-static void loop_send_proposal(void *ctx, const struct proposal *p, const uint8_t sig[SIG_LEN])
-{
-	struct loop_msg *m = loop_slot(ctx);
-
-	if (!m)
-		return;
-	m->p = *p;
-	memcpy(m->sig, sig, SIG_LEN);
-}
-
-static void loop_send_vote(void *ctx, const struct vote *v, const uint8_t who[PUBKEY_LEN],
-			   const uint8_t sig[SIG_LEN])
-{
-	struct loop_msg *m = loop_slot(ctx);
-
-	if (!m)
-		return;
-	m->is_vote = true;
-	m->v = *v;
-	memcpy(m->who, who, PUBKEY_LEN);
-	memcpy(m->sig, sig, SIG_LEN);
-}
-
-/* This node prevotes only for the block it built itself. */
-static int loop_block_valid(void *ctx, const uint8_t block_id[HASH_LEN])
-{
-	struct ledger *l = ctx;
-
-	return memcmp(block_id, l->building_id, HASH_LEN) ? TALLY_E_INVALID : 0;
-}
-
-static int loop_drain(struct ledger *l)
-{
-	size_t i = 0;
-	int rc = 0;
-
-	/* Handlers may enqueue further messages; process in order. */
-	while (i < l->nqueue && !rc) {
-		struct loop_msg m = l->queue[i++];
-
-		rc = m.is_vote ? cs_on_vote(&l->cs, &m.v, m.who, m.sig)
-			       : cs_on_proposal(&l->cs, &m.p, m.sig);
-	}
-	l->nqueue = 0;
-	return rc;
-}
-
-void ledger_consensus_init(struct ledger *l)
-{
-	struct cs_transport tr = {
-		.ctx = l,
-		.send_proposal = loop_send_proposal,
-		.send_vote = loop_send_vote,
-	};
-
-	cs_init(&l->cs, l->genesis_hash, l->has_pv ? &l->pv : NULL, &tr);
-	l->cs.block_valid = loop_block_valid;
-	l->cs.app_ctx = l;
-}
 
 /* --- a block in the making ----------------------------------------------------- */
 
@@ -119,33 +45,21 @@ struct build {
 	struct tx *dtx;
 	uint8_t (*hash)[HASH_LEN];
 	size_t cap;
-	uint8_t (*dropped)[HASH_LEN];
-	size_t ndropped;
 	struct block_ctx bc;
 	struct exec_result r;
 };
 
 static int build_init(struct ledger *l, struct build *bd, size_t cap, uint64_t time_ns)
 {
-	struct block_header *h = &bd->b.header;
-
 	memset(bd, 0, sizeof(*bd));
 	bd->cap = cap;
 	bd->b.txs = calloc(cap ? cap : 1, sizeof(*bd->b.txs));
 	bd->dtx = malloc((cap ? cap : 1) * sizeof(*bd->dtx));
 	bd->hash = malloc((cap ? cap : 1) * sizeof(*bd->hash));
-	bd->dropped = malloc((cap ? cap : 1) * sizeof(*bd->dropped));
-	if (!bd->b.txs || !bd->dtx || !bd->hash || !bd->dropped)
+	if (!bd->b.txs || !bd->dtx || !bd->hash)
 		return TALLY_E_NOMEM;
-	h->version = BLOCK_VERSION;
-	snprintf(h->chain_id, sizeof(h->chain_id), "%s", l->chain_id);
-	h->height = l->tip.height + 1;
-	h->time_ns = time_ns;
-	memcpy(h->prev_block_id, l->tip.last_block_id, HASH_LEN);
-	memcpy(h->last_commit_hash, l->tip.last_cert_hash, HASH_LEN);
-	valset_hash(&l->tip.vals, h->validators_hash);
 	bd->bc.chain_id = l->chain_id;
-	bd->bc.height = h->height;
+	bd->bc.height = l->tip.height + 1;
 	bd->bc.time_ns = time_ns;
 	return 0;
 }
@@ -155,7 +69,6 @@ static void build_free(struct build *bd)
 	free(bd->b.txs);   /* the bytes are borrowed */
 	free(bd->dtx);
 	free(bd->hash);
-	free(bd->dropped);
 }
 
 /* Records an applied transaction in the block and in the txs table. */
@@ -213,10 +126,13 @@ static int build_commit(struct ledger *l, struct build *bd, const struct commit_
 	if (!rc)
 		rc = ledger_put_priorities(l, &next);
 	if (!rc)
+		rc = ledger_put_last_set(l, &l->vals);
+	if (!rc)
 		rc = store_commit(l->st);
 	if (rc)
 		goto out;
 	l->tip = *next_tip;
+	l->tip_cert = *cert;
 	l->vals = next;
 out:
 	enc_free(&eh);
@@ -266,30 +182,22 @@ static void after_commit(struct ledger *l, struct build *bd)
 		l->hook(l->hook_ctx, &c);
 	for (size_t i = 0; i < bd->b.ntx; i++)
 		mempool_remove(l->mp, bd->hash[i]);
-	for (size_t i = 0; i < bd->ndropped; i++)
-		mempool_remove(l->mp, bd->dropped[i]);
 	dropped = mempool_recheck(l->mp, &next, log_dropped, l);
 	if (dropped < 0)
 		ledger_logf(l, "height %" PRIu64 ": rechecking the mempool failed: %s",
 			    l->tip.height, tally_strerror((int)-dropped));
 }
 
-/* Steps 5 and 6 for a block whose transactions are applied and whose
- * certificate is known: the auditor's checks (unless chain_verify_header
- * already ran and gave the usage log after the block), then the commit. */
-static int verify_and_commit(struct ledger *l, struct build *bd, const struct commit_cert *cert,
-			     const struct merkle_frontier *verified_usage, char *why)
+/* Steps 4 and 5 for a block whose transactions are applied, with the tip it
+ * was verified against and the usage log after it that chain_verify_header
+ * gave. */
+static int verify_and_commit(struct ledger *l, struct build *bd, const struct chain_verifier *tip,
+			     const struct commit_cert *cert, const struct merkle_frontier *usage,
+			     char *why)
 {
-	struct chain_verifier next = l->tip;
-	struct merkle_frontier usage;
-	int rc = 0;
+	struct chain_verifier next = *tip;
+	int rc = chain_advance(&next, &bd->b, cert, usage, &bd->r.next_vals, why);
 
-	if (verified_usage)
-		usage = *verified_usage;
-	else
-		rc = chain_verify_header(&l->tip, &bd->b, cert, &usage, why);
-	if (!rc)
-		rc = chain_advance(&next, &bd->b, cert, &usage, &bd->r.next_vals, why);
 	if (rc)
 		return rc;
 	rc = build_commit(l, bd, cert, &next);
@@ -299,126 +207,121 @@ static int verify_and_commit(struct ledger *l, struct build *bd, const struct co
 	return rc;
 }
 
-/* --- producing ---------------------------------------------------------------- */
+/* --- trying a block: building and checking ---------------------------------------- */
 
-static int certify(struct ledger *l, struct build *bd, struct commit_cert *cert, char *why)
+/* Mempool transactions in order, each applied to the trial; one that the
+ * state refuses now is left out (the mempool drops it after the next
+ * commit, when it no longer applies). */
+static int build_txs(struct ledger *l, struct trial *t, struct block *b, size_t *dropped)
 {
-	int rc;
-
-	block_id(&bd->b.header, l->building_id);
-	l->nqueue = 0;
-	rc = cs_propose(&l->cs, l->building_id);
-	if (!rc)
-		rc = loop_drain(l);
-	if (rc)
-		return why_set(why, rc, "consensus at height %" PRIu64 ": %s",
-			       bd->b.header.height, l->cs.why[0] ? l->cs.why : tally_strerror(rc));
-	if (!cs_decided(&l->cs, cert))
-		return why_set(why, TALLY_E_QUORUM, "no commit at height %" PRIu64 ": this node's"
-			       " validator holds 2/3 of the stake or less, and votes from peers are"
-			       " not wired yet", bd->b.header.height);
-	return 0;
-}
-
-/* The first round this validator may still sign at for the next height. */
-static uint32_t start_round(const struct ledger *l)
-{
-	if (l->pv.any && l->pv.height == l->tip.height + 1)
-		return l->pv.round + 1;
-	return 0;
-}
-
-/* Mempool transactions in order; one that the state refuses now is left
- * out (and dropped from the pool after the commit). */
-static int produce_txs(struct ledger *l, struct build *bd)
-{
+	struct block_ctx bc = { l->chain_id, b->header.height, b->header.time_ns };
 	const struct mempool_entry *e;
 	char why[WHY_MAX], hex[2 * HASH_LEN + 1];
 	int rc;
 
-	for (e = mempool_first(l->mp); e && bd->b.ntx < l->block_max_txs; e = mempool_next(e)) {
-		rc = state_apply_tx(&l->state, &bd->bc, &e->tx, e->bytes, e->len, e->hash, NULL,
-				    why);
-		if (!rc)
-			rc = build_record(l, bd, &e->tx, e->bytes, e->len, e->hash);
-		if (!rc)
+	for (e = mempool_first(l->mp); e && b->ntx < l->block_max_txs; e = mempool_next(e)) {
+		rc = state_apply_tx(&t->state, &bc, &e->tx, e->bytes, e->len, e->hash, NULL, why);
+		if (!rc) {
+			b->txs[b->ntx].bytes = e->bytes;   /* borrowed */
+			b->txs[b->ntx].len = e->len;
+			b->ntx++;
 			continue;
+		}
 		if (state_err_is_fatal(rc))
 			return rc;
 		hex_encode(e->hash, HASH_LEN, hex);
-		ledger_logf(l, "height %" PRIu64 ": dropping %s transaction %s: %s", bd->bc.height,
+		ledger_logf(l, "height %" PRIu64 ": leaving out %s transaction %s: %s", bc.height,
 			    tx_kind_name(e->tx.kind), hex, why);
-		ledger_note_dropped(l, e->hash, bd->bc.height, why);
-		memcpy(bd->dropped[bd->ndropped++], e->hash, HASH_LEN);
+		(*dropped)++;
 	}
 	return 0;
 }
 
-static int produce_locked(struct ledger *l, uint64_t time_ns, struct ledger_block_result *res,
-			  char *why)
+static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
+			uint8_t **out, size_t *len, size_t *dropped, char *why)
 {
 	size_t cap = mempool_size(l->mp) < l->block_max_txs ? mempool_size(l->mp) :
 		     l->block_max_txs;
-	struct commit_cert cert;
-	struct build bd;
+	struct exec_result r;
+	struct trial t;
+	struct block b;
+	struct enc e;
 	int rc;
 
-	memset(&bd, 0, sizeof(bd));
-	if (!l->has_pv)
-		return why_set(why, TALLY_E_UNAUTHORIZED, "this node has no validator key");
+	*out = NULL;
+	*len = 0;
+	*dropped = 0;
 	if (time_ns <= l->tip.time_ns)
 		return why_set(why, TALLY_E_INVALID, "block time %" PRIu64 " ns is not after the"
 			       " previous block's %" PRIu64 " ns", time_ns, l->tip.time_ns);
-	cs_start(&l->cs, l->tip.height + 1, start_round(l), &l->vals);
-	if (!cs_is_proposer(&l->cs))
-		return why_set(why, TALLY_E_UNAUTHORIZED, "this node is not the proposer at"
-			       " height %" PRIu64 " round %u", l->tip.height + 1, l->cs.round);
-	rc = build_init(l, &bd, cap, time_ns);
-	if (rc)
-		goto out_free;
-	memcpy(bd.b.header.proposer, cs_proposer(&l->cs), PUBKEY_LEN);
-	rc = store_begin(l->st);
+	memset(&b, 0, sizeof(b));
+	trial_next_header(&l->tip, time_ns, proposer, &b.header);
+	b.txs = calloc(cap ? cap : 1, sizeof(*b.txs));
+	if (!b.txs)
+		return TALLY_E_NOMEM;
+	rc = trial_begin(&t, &l->state, &l->tip.usage);
 	if (rc) {
-		why_set(why, rc, "cannot start the block's transaction: %s", store_errmsg(l->st));
-		goto out_free;
+		free(b.txs);
+		return why_set(why, rc, "cannot try a block: %s", tally_strerror(rc));
 	}
-	rc = produce_txs(l, &bd);
+	rc = build_txs(l, &t, &b, dropped);
 	if (!rc)
-		rc = exec_finish(&l->state, &bd.b, &bd.r);
+		rc = exec_finish(&t.state, &b, &r);
+	trial_end(&t);
 	if (rc) {
-		why_set(why, rc, "building block %" PRIu64 ": %s (%s)", bd.bc.height,
-			tally_strerror(rc), store_errmsg(l->st));
-		goto out_abort;
+		free(b.txs);
+		return why_set(why, rc, "building block %" PRIu64 ": %s (%s)", b.header.height,
+			       tally_strerror(rc), store_errmsg(l->st));
 	}
-	exec_fill_header(&bd.b.header, &bd.r);
-	rc = certify(l, &bd, &cert, why);
-	if (!rc)
-		rc = verify_and_commit(l, &bd, &cert, NULL, why);
-	if (rc)
-		goto out_abort;
-	if (res) {
-		res->height = l->tip.height;
-		memcpy(res->id, l->tip.last_block_id, HASH_LEN);
-		res->ntx = bd.b.ntx;
-		res->ndropped = bd.ndropped;
+	exec_fill_header(&b.header, &r);
+	enc_init(&e);
+	block_encode(&e, &b);
+	free(b.txs);   /* the bytes were borrowed */
+	rc = enc_error(&e);
+	if (rc) {
+		enc_free(&e);
+		return why_set(why, rc, "cannot encode block %" PRIu64, b.header.height);
 	}
-	after_commit(l, &bd);
-	goto out_free;
-out_abort:
-	build_abort(l);
-out_free:
-	build_free(&bd);
+	*out = enc_take(&e, len);
+	block_id(&b.header, l->built_id);
+	l->built_dropped = *dropped;
+	return 0;
+}
+
+int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
+		       uint8_t **block, size_t *len, size_t *dropped, char *why)
+{
+	size_t d;
+	int rc;
+
+	why[0] = '\0';
+	ledger_lock(l);
+	rc = build_locked(l, time_ns, proposer, block, len, dropped ? dropped : &d, why);
+	ledger_unlock(l);
 	return rc;
 }
 
-int ledger_produce_block(struct ledger *l, uint64_t time_ns, struct ledger_block_result *res,
-			 char *why)
+static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len,
+			const struct commit_cert *prev, char *why)
+{
+	struct block b;
+	int rc = block_decode(&b, bytes, len);
+
+	if (rc)
+		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
+	rc = trial_check_block(&l->tip, &l->state, &b, prev, why);
+	block_free(&b);
+	return rc;
+}
+
+int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len,
+		       const struct commit_cert *prev, char *why)
 {
 	int rc;
 
 	why[0] = '\0';
 	ledger_lock(l);
-	rc = produce_locked(l, time_ns, res, why);
+	rc = check_locked(l, block, len, prev, why);
 	ledger_unlock(l);
 	return rc;
 }
@@ -426,19 +329,29 @@ int ledger_produce_block(struct ledger *l, uint64_t time_ns, struct ledger_block
 /* --- applying a block from elsewhere ---------------------------------------------- */
 
 static int apply_locked(struct ledger *l, const struct block *in, const struct commit_cert *cert,
-			char *why)
+			const struct commit_cert *prev, char *why)
 {
+	struct chain_verifier tip;
 	struct merkle_frontier usage;
+	bool adopt;
 	size_t failed_at;
 	struct build bd;
 	int rc;
 
 	memset(&bd, 0, sizeof(bd));
-	/* Links, signatures and the certificate first: a block that does not
-	 * verify is never executed. */
-	rc = chain_verify_header(&l->tip, in, cert, &usage, why);
+	/* Links, signatures and the certificates first: a block that does not
+	 * verify is never executed. The last block's certificate is the one
+	 * this block names. */
+	tip = l->tip;
+	if (prev)
+		rc = chain_adopt_last_cert(&tip, &in->header, prev, why);
+	else
+		rc = 0;
+	if (!rc)
+		rc = chain_verify_header(&tip, in, cert, &usage, why);
 	if (rc)
 		return rc;
+	adopt = memcmp(tip.last_cert_hash, l->tip.last_cert_hash, HASH_LEN) != 0;
 	rc = build_init(l, &bd, in->ntx, in->header.time_ns);
 	if (rc)
 		goto out_free;
@@ -446,6 +359,22 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	if (rc) {
 		why_set(why, rc, "cannot start the block's transaction: %s", store_errmsg(l->st));
 		goto out_free;
+	}
+	if (adopt) {
+		/* The last block's certificate becomes the one this block names. */
+		struct enc e;
+
+		enc_init(&e);
+		cert_encode(&e, prev);
+		rc = enc_error(&e);
+		if (!rc)
+			rc = store_cert_put(l->st, l->tip.height, e.buf, e.len);
+		enc_free(&e);
+		if (rc) {
+			why_set(why, rc, "cannot store the certificate of block %" PRIu64 ": %s",
+				l->tip.height, store_errmsg(l->st));
+			goto out_abort;
+		}
 	}
 	rc = exec_block(&l->state, in, NULL, NULL, &bd.r, &failed_at, why);
 	for (size_t i = 0; !rc && i < in->ntx; i++) {
@@ -462,7 +391,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	if (rc)
 		goto out_abort;
 	bd.b.header = in->header;
-	rc = verify_and_commit(l, &bd, cert, &usage, why);
+	rc = verify_and_commit(l, &bd, &tip, cert, &usage, why);
 	if (rc)
 		goto out_abort;
 	after_commit(l, &bd);
@@ -474,26 +403,132 @@ out_free:
 	return rc;
 }
 
-int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
-		       const uint8_t *cert, size_t cert_len, char *why)
+/* A block and its certificate, decoded and committed; the last commit's
+ * figures kept for ledger_produce_block and the devnet's log. */
+static int commit_bytes(struct ledger *l, const uint8_t *block, size_t block_len,
+			const struct commit_cert *cert, const struct commit_cert *prev, char *why)
 {
-	struct commit_cert c;
 	struct block b;
 	int rc;
 
-	why[0] = '\0';
 	memset(&b, 0, sizeof(b));
 	rc = block_decode(&b, block, block_len);
 	if (rc)
 		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
-	rc = cert_decode(&c, cert, cert_len);
-	if (rc) {
-		block_free(&b);
-		return why_set(why, rc, "the certificate does not decode: %s", tally_strerror(rc));
+	rc = apply_locked(l, &b, cert, prev, why);
+	if (!rc) {
+		l->last.height = l->tip.height;
+		memcpy(l->last.id, l->tip.last_block_id, HASH_LEN);
+		l->last.ntx = b.ntx;
+		l->last.ndropped = memcmp(l->last.id, l->built_id, HASH_LEN) ? 0 : l->built_dropped;
+		l->ncommitted++;
 	}
-	ledger_lock(l);
-	rc = apply_locked(l, &b, &c, why);
-	ledger_unlock(l);
 	block_free(&b);
 	return rc;
+}
+
+int ledger_apply_synced_block(struct ledger *l, const uint8_t *block, size_t block_len,
+			      const uint8_t *cert, size_t cert_len, const uint8_t *prev_cert,
+			      size_t prev_len, char *why)
+{
+	struct commit_cert c, p;
+	int rc;
+
+	why[0] = '\0';
+	rc = cert_decode(&c, cert, cert_len);
+	if (rc)
+		return why_set(why, rc, "the certificate does not decode: %s", tally_strerror(rc));
+	if (prev_cert && (rc = cert_decode(&p, prev_cert, prev_len)))
+		return why_set(why, rc, "the previous block's certificate does not decode: %s",
+			       tally_strerror(rc));
+	ledger_lock(l);
+	rc = commit_bytes(l, block, block_len, &c, prev_cert ? &p : NULL, why);
+	/* Block sync moved the tip: the engine leaves that height. */
+	if (!rc && l->cs && !l->in_engine) {
+		l->in_engine = true;
+		engine_on_committed(l->cs);
+		l->in_engine = false;
+	}
+	ledger_unlock(l);
+	return rc;
+}
+
+int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
+		       const uint8_t *cert, size_t cert_len, char *why)
+{
+	return ledger_apply_synced_block(l, block, block_len, cert, cert_len, NULL, 0, why);
+}
+
+/* --- the application the consensus engine drives ------------------------------------- */
+
+static int app_tip(void *ctx, struct engine_tip *t)
+{
+	struct ledger *l = ctx;
+
+	t->height = l->tip.height;
+	t->time_ns = l->tip.time_ns;
+	t->vals = l->vals;
+	t->last_cert = l->tip_cert;
+	return 0;
+}
+
+static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
+		     const uint8_t proposer[PUBKEY_LEN], uint8_t **block, size_t *len, char *why)
+{
+	struct ledger *l = ctx;
+	size_t dropped;
+
+	if (height != l->tip.height + 1)
+		return why_set(why, TALLY_E_HEIGHT, "asked for block %" PRIu64 " after block %"
+			       PRIu64, height, l->tip.height);
+	return build_locked(l, time_ns, proposer, block, len, &dropped, why);
+}
+
+static int app_check(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *prev,
+		     char *why)
+{
+	return check_locked(ctx, block, len, prev, why);
+}
+
+static int app_commit(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *cert,
+		      const struct commit_cert *prev, char *why)
+{
+	return commit_bytes(ctx, block, len, cert, prev, why);
+}
+
+static bool app_has_txs(void *ctx)
+{
+	struct ledger *l = ctx;
+
+	return mempool_size(l->mp) > 0;
+}
+
+static void app_evidence(void *ctx, const struct cs_evidence *ev)
+{
+	struct ledger *l = ctx;
+
+	/* The engine logged it; the node submits EVIDENCE once its rules exist. */
+	if (l->evidence)
+		l->evidence(l->evidence_ctx, ev);
+}
+
+static void app_log(void *ctx, const char *line)
+{
+	ledger_logf(ctx, "%s", line);
+}
+
+struct engine_app ledger_engine_app(struct ledger *l)
+{
+	struct engine_app app = {
+		.ctx = l,
+		.tip = app_tip,
+		.build = app_build,
+		.check = app_check,
+		.commit = app_commit,
+		.has_txs = app_has_txs,
+		.evidence = app_evidence,
+		.log = app_log,
+	};
+
+	return app;
 }

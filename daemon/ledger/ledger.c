@@ -111,6 +111,29 @@ int ledger_put_priorities(struct ledger *l, const struct validator_set *s)
 	return put_set(l, "priorities", s);
 }
 
+int ledger_put_last_set(struct ledger *l, const struct validator_set *s)
+{
+	return put_set(l, "last_set", s);
+}
+
+/* The set that signed the tip block: kept since consensus adopts
+ * certificates (chain_adopt_last_cert); recomputed for older stores. */
+static int load_last_set(struct ledger *l, struct validator_set *out)
+{
+	uint8_t *p = NULL;
+	size_t n;
+	int rc = store_meta_get(l->st, "last_set", &p, &n);
+
+	if (!rc)
+		rc = priorities_decode(out, p, n);
+	free(p);
+	if (rc == TALLY_E_NOTFOUND)
+		rc = ledger_valset(l, l->tip.height, out);
+	for (size_t i = 0; !rc && i < out->n; i++)
+		out->v[i].priority = 0;
+	return rc;
+}
+
 static int create_store(struct ledger *l, const struct genesis *g, char *why)
 {
 	uint8_t ver[4] = { STORE_SCHEMA_VERSION, 0, 0, 0 };
@@ -200,6 +223,7 @@ int ledger_load_tip(struct ledger *l, char *why)
 			l->tip.time_ns = h.time_ns;
 			block_id(&h, l->tip.last_block_id);
 			cert_hash(&c, l->tip.last_cert_hash);
+			l->tip_cert = c;
 			rc = merkle_frontier_load(store_merkle(l->st), h.usage_size, &l->tip.usage);
 		}
 		stored_block_free(&sb);
@@ -216,6 +240,9 @@ int ledger_load_tip(struct ledger *l, char *why)
 	l->tip.vals = l->vals;
 	for (size_t i = 0; i < l->tip.vals.n; i++)
 		l->tip.vals.v[i].priority = 0;
+	if (height && load_last_set(l, &l->tip.last_vals))
+		return why_set(why, TALLY_E_STORE, "the validator set of block %" PRIu64
+			       " is unreadable", height);
 	rc = state_reload(&l->state, l->tip.usage.size);
 	if (rc)
 		return why_set(why, rc, "cannot load the state-root buckets");
@@ -314,7 +341,11 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 			goto err;
 		l->has_pv = true;
 	}
-	ledger_consensus_init(l);
+	l->evidence = cfg->evidence;
+	l->evidence_ctx = cfg->evidence_ctx;
+	rc = ledger_consensus_open(l, cfg, why);
+	if (rc)
+		goto err;
 	*out = l;
 	return 0;
 err:
@@ -326,6 +357,7 @@ void ledger_close(struct ledger *l)
 {
 	if (!l)
 		return;
+	ledger_consensus_close(l);
 	if (l->has_pv)
 		privval_close(&l->pv);
 	mempool_free(l->mp);

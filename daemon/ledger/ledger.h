@@ -1,11 +1,12 @@
 /* The ledger engine, as tallyd uses it: a store in a data directory bound to
- * one genesis, a mempool, block production by this node's validator (the
- * devnet: one validator proposes, votes and certifies), application of
- * blocks made elsewhere, and reads for the API.
+ * one genesis, a mempool, the application side of consensus (building,
+ * checking and committing blocks for daemon/consensus/engine.h, which it
+ * hosts), application of blocks made elsewhere, and reads for the API.
  *
  * Files in the data directory:
  *   ledger.sqlite (+ -wal, -shm)   the store (daemon/ledger/store.c)
- *   signer_state                   what the validator last signed (consensus.h)
+ *   signer_state                   what the validator last signed (privval.h)
+ *   consensus.wal                  the height being decided (wal.h)
  *
  * Every function takes the engine's lock (a recursive mutex), so the API
  * server may call from several threads, and the commit hook may call the
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "contracts/contract.h"
+#include "daemon/consensus/engine.h"
 #include "daemon/ledger/store.h"
 #include "lib/chain/block.h"
 #include "lib/chain/genesis.h"
@@ -50,6 +52,18 @@ struct ledger_config {
 	/* Log lines (a transaction dropped from a block, ...); NULL: stderr. */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
+	/* Consensus (daemon/consensus/engine.h); zeros give the defaults. */
+	struct cs_timeouts timeouts;         /* all zero: cs_timeouts_default() */
+	uint64_t max_future_ns;              /* 0: CS_MAX_FUTURE_MS */
+	bool empty_blocks;                   /* false: between heights, wait for transactions */
+	/* The transport carrying consensus messages and timers; NULL: the
+	 * devnet's loopback (this node is its only peer; ledger_consensus_tick
+	 * fires its timers). With a transport the engine runs on a node without
+	 * a validator key too, following consensus without voting. */
+	const struct engine_io *consensus_io;
+	/* A validator's two conflicting votes (NULL: logged only). */
+	void (*evidence)(void *ctx, const struct cs_evidence *ev);
+	void *evidence_ctx;
 };
 
 /* Creates the store from the genesis (state at height 0) or reopens it,
@@ -80,20 +94,73 @@ struct ledger_block_result {
 	size_t ndropped;                     /* refused at apply time, left out */
 };
 
-/* Builds, certifies and commits the next block from the mempool, in order.
- * time_ns must be above the previous block's time. A transaction that fails
- * at apply time is left out (and logged). The block commits in one SQLite
- * transaction; on any failure nothing is stored (TALLY_E_DISKFULL when the
- * disk is full) and the mempool is unchanged. An empty block is produced
- * when the mempool is empty. */
+/* The devnet's block production: runs this node's consensus engine through
+ * one height now, with the loopback I/O and its clock at time_ns, and
+ * commits the block decided (this node's validator must hold more than 2/3
+ * of the stake: TALLY_E_QUORUM otherwise). The block holds the mempool's
+ * transactions in order; one that fails at apply time is left out (and
+ * logged). time_ns must be above the previous block's time. On any failure
+ * nothing is stored (TALLY_E_DISKFULL when the disk is full) and the
+ * mempool is unchanged. An empty block is produced when the mempool is
+ * empty. */
 int ledger_produce_block(struct ledger *l, uint64_t time_ns, struct ledger_block_result *res,
 			 char *why);
 
 /* Applies a block made by another node (or replays a stored one): every
  * transaction must apply, every header field must match the recomputed one
- * and the certificate must verify against the current validator set. */
+ * and the certificate must verify against the current validator set. The
+ * consensus engine moves on to the next height (block sync). */
 int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
 		       const uint8_t *cert, size_t cert_len, char *why);
+/* The same for a block fetched from a peer (block sync), with the
+ * certificate of the block before it that its header names (prev_cert,
+ * encoded; NULL: the one stored). Validators may hold different
+ * certificates for a block; the next block's names the chain's, and this
+ * node stores that one in place of its own (chain_adopt_last_cert). */
+int ledger_apply_synced_block(struct ledger *l, const uint8_t *block, size_t block_len,
+			      const uint8_t *cert, size_t cert_len, const uint8_t *prev_cert,
+			      size_t prev_len, char *why);
+
+/* What the consensus engine asks of the ledger (struct engine_app), also
+ * usable alone. Neither commits anything: the block is executed on a trial
+ * of the state (lib/chain/trial.h).
+ *   ledger_build_block: the next block from the mempool, in order, at time_ns
+ *     with this proposer; transactions that no longer apply are left out
+ *     (*dropped counts them). *block is malloc'd (block_encode).
+ *   ledger_check_block: 0 when a proposed block verifies as the next one
+ *     (lib/chain/verify.h, without certificate; prev, when not NULL, the
+ *     last block's certificate its proposal carried) and executes to the
+ *     roots its header names; else the rule it breaks, with why. */
+int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
+		       uint8_t **block, size_t *len, size_t *dropped, char *why);
+int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len,
+		       const struct commit_cert *prev, char *why);
+
+/* Consensus. The engine opens with the ledger (replaying its WAL,
+ * consensus.wal in the data directory) when the node has a validator key or
+ * a transport; nothing is signed or sent before ledger_consensus_start.
+ * Each call runs under the ledger's lock. TALLY_E_STATE without an engine. */
+int ledger_consensus_start(struct ledger *l, char *why);
+/* A message from a peer (engine_receive). */
+int ledger_consensus_receive(struct ledger *l, const uint8_t *msg, size_t len,
+			     enum csm_check *verdict, char *why);
+/* A timer of the transport fired (engine_on_timeout). */
+int ledger_consensus_timeout(struct ledger *l, const struct cs_timeout *t);
+void ledger_consensus_regossip(struct ledger *l);
+int ledger_consensus_status(struct ledger *l, struct engine_status *st);
+
+/* The devnet's loop (loopback I/O): fires the timers due at now_ns and
+ * starts a height when transactions wait. out (may be NULL) receives what
+ * was committed and the last error of the engine, if any. */
+struct ledger_tick {
+	uint64_t committed;                  /* blocks committed by this call */
+	struct ledger_block_result last;     /* the last of them */
+	int err;                             /* an engine error, or 0 */
+	char why[WHY_MAX];
+};
+int ledger_consensus_tick(struct ledger *l, uint64_t now_ns, struct ledger_tick *out);
+/* When the loopback's next timer is due (unix ns); UINT64_MAX when none. */
+uint64_t ledger_consensus_next_ns(struct ledger *l);
 
 void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx);
 

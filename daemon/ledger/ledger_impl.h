@@ -7,7 +7,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "daemon/consensus/round.h"
+#include "daemon/consensus/engine.h"
+#include "daemon/consensus/privval.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/mempool.h"
 #include "daemon/ledger/store.h"
@@ -16,7 +17,6 @@
 
 #define LEDGER_DB "ledger.sqlite"
 #define LEDGER_SIGNER_STATE "signer_state"
-#define LOOP_QUEUE_MAX 16
 #define LEDGER_DROPPED_MAX 1024
 
 /* A transaction admitted and later left out of a block, and why: kept so
@@ -26,14 +26,12 @@ struct dropped_tx {
 	uint64_t height;                     /* the block it was left out of */
 	char why[WHY_MAX];
 };
+#define LEDGER_CONSENSUS_WAL "consensus.wal"
 
-/* The devnet transport: messages this node sends come back to it. */
-struct loop_msg {
-	bool is_vote;
-	struct proposal p;
-	struct vote v;
-	uint8_t who[PUBKEY_LEN];
-	uint8_t sig[SIG_LEN];
+/* A timer the devnet's loopback I/O holds for the engine. */
+struct loop_timer {
+	uint64_t at_ns;
+	struct cs_timeout t;
 };
 
 struct ledger {
@@ -45,7 +43,6 @@ struct ledger {
 	const struct tally_key *key;
 	bool has_pv;
 	struct privval pv;
-	struct consensus cs;
 	struct mempool *mp;
 	size_t block_max_txs;
 	void (*log)(void *ctx, const char *line);
@@ -54,21 +51,36 @@ struct ledger {
 	void *hook_ctx;
 	ledger_admit_fn admit;
 	void *admit_ctx;
+	void (*evidence)(void *ctx, const struct cs_evidence *ev);
+	void *evidence_ctx;
 
 	/* The tip, as an auditor's verifier holds it: height, time, last block
 	 * and certificate, the set that signs the next block, the usage log's
 	 * frontier. Blocks are checked against it by lib/chain/verify.h. */
 	struct chain_verifier tip;
+	struct commit_cert tip_cert;         /* the stored certificate of the tip block */
 	struct validator_set vals;           /* S_{height + 1}, with priorities */
 
 	/* The last LEDGER_DROPPED_MAX transactions left out, a ring. */
 	struct dropped_tx *dropped;
 	size_t dropped_next;
 
-	/* Consensus loopback. */
-	struct loop_msg queue[LOOP_QUEUE_MAX];
-	size_t nqueue;
-	uint8_t building_id[HASH_LEN];
+
+	/* Consensus (consensus.c): the engine, and its I/O until a transport
+	 * is given: the devnet's loopback, whose only peer is this node. */
+	struct engine *cs;
+	bool cs_started;
+	bool cs_loopback;
+	struct engine_io cs_io;
+	bool in_engine;                      /* the engine is calling the ledger */
+	uint64_t loop_clock_ns;              /* 0: the wall clock */
+	struct loop_timer *timers;
+	size_t ntimers, timers_cap;
+	/* The block this node built last, and the last committed one. */
+	uint8_t built_id[HASH_LEN];
+	size_t built_dropped;
+	struct ledger_block_result last;
+	uint64_t ncommitted;                 /* blocks committed since open */
 };
 
 void ledger_lock(struct ledger *l);
@@ -81,10 +93,17 @@ void ledger_logf(struct ledger *l, const char *fmt, ...) __attribute__((format(p
 /* Tip, usage frontier, priorities and the state from the store (at open,
  * and after a failed block to drop whatever it left in memory). */
 int ledger_load_tip(struct ledger *l, char *why);
-/* The proposer priorities of S_{height + 1}, into the store's metadata. */
+/* The proposer priorities of S_{height + 1}, into the store's metadata;
+ * and the set that signed the tip block (S_height). */
 int ledger_put_priorities(struct ledger *l, const struct validator_set *s);
-/* The loopback transport and the consensus round for a block this node
- * built (execute.c). */
-void ledger_consensus_init(struct ledger *l);
+int ledger_put_last_set(struct ledger *l, const struct validator_set *s);
+/* The application interface the consensus engine drives (execute.c). */
+struct engine_app ledger_engine_app(struct ledger *l);
+/* Opens the engine at ledger_open (consensus.c): the WAL in data_dir
+ * replayed. */
+int ledger_consensus_open(struct ledger *l, const struct ledger_config *cfg, char *why);
+void ledger_consensus_close(struct ledger *l);
+/* Starts the engine's I/O if it has not started (consensus.c). */
+int ledger_consensus_ensure_started(struct ledger *l, char *why);
 
 #endif

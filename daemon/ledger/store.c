@@ -68,7 +68,7 @@ enum stmt_id {
 	ST_TX_PUT, ST_TX_GET,
 	ST_USAGE_PUT, ST_USAGE_OF, ST_USAGE_AT,
 	ST_NODE_GET, ST_NODE_PUT,
-	ST_BLOCK_PUT, ST_BLOCK_GET, ST_TIP,
+	ST_BLOCK_PUT, ST_BLOCK_GET, ST_CERT_PUT, ST_TIP,
 	ST_BKT_PUT, ST_BKT_DEL, ST_BKT_ALL,
 	ST__COUNT
 };
@@ -100,6 +100,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BLOCK_PUT] = "INSERT INTO blocks(height, id, header, body, cert, next_vals)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_BLOCK_GET] = "SELECT id, header, body, cert, next_vals FROM blocks WHERE height = ?1",
+	[ST_CERT_PUT] = "UPDATE blocks SET cert = ?2 WHERE height = ?1",
 	[ST_TIP] = "SELECT COALESCE(MAX(height), 0) FROM blocks",
 	[ST_BKT_PUT] = "INSERT OR REPLACE INTO buckets(bucket, hash) VALUES (?1, ?2)",
 	[ST_BKT_DEL] = "DELETE FROM buckets WHERE bucket = ?1",
@@ -631,6 +632,19 @@ int store_block_put(struct store *s, const struct stored_block *b)
 	if (b->next_vals)
 		sqlite3_bind_blob(st, 6, b->next_vals, (int)b->next_vals_len, SQLITE_STATIC);
 	return run(s, st);
+}
+
+int store_cert_put(struct store *s, uint64_t height, const uint8_t *cert, size_t len)
+{
+	sqlite3_stmt *st = s->st[ST_CERT_PUT];
+	int rc;
+
+	sqlite3_bind_int64(st, 1, (int64_t)height);
+	sqlite3_bind_blob(st, 2, cert, (int)len, SQLITE_STATIC);
+	rc = run(s, st);
+	if (!rc && sqlite3_changes(s->db) != 1)
+		rc = TALLY_E_NOTFOUND;
+	return rc;
 }
 
 void stored_block_free(struct stored_block *b)

@@ -78,6 +78,9 @@ struct stored_block {
 int store_block_put(struct store *s, const struct stored_block *b);
 /* Fills b with malloc'd copies; free with stored_block_free(). */
 int store_block_get(struct store *s, uint64_t height, struct stored_block *b);
+/* Replaces the stored certificate of a block (with the one the next block
+ * names: lib/chain/verify.h, chain_adopt_last_cert). */
+int store_cert_put(struct store *s, uint64_t height, const uint8_t *cert, size_t len);
 void stored_block_free(struct stored_block *b);
 /* Highest stored height, 0 when there is no block. */
 int store_tip_height(struct store *s, uint64_t *height);

@@ -168,18 +168,24 @@ void vote_encode(struct enc *e, const struct vote *v)
 	enc_fixed(e, v->block_id, HASH_LEN);
 }
 
+int vote_decode_from(struct dec *d, struct vote *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->type = dec_u8(d);
+	if (!dec_error(d) && v->type != VOTE_PREVOTE && v->type != VOTE_PRECOMMIT)
+		dec_fail(d, TALLY_E_RANGE);
+	v->height = dec_u64(d);
+	v->round = dec_u32(d);
+	dec_fixed(d, v->block_id, HASH_LEN);
+	return dec_error(d);
+}
+
 int vote_decode(struct vote *v, const uint8_t *p, size_t n)
 {
 	struct dec d;
 
-	memset(v, 0, sizeof(*v));
 	dec_init(&d, p, n);
-	v->type = dec_u8(&d);
-	if (!dec_error(&d) && v->type != VOTE_PREVOTE && v->type != VOTE_PRECOMMIT)
-		dec_fail(&d, TALLY_E_RANGE);
-	v->height = dec_u64(&d);
-	v->round = dec_u32(&d);
-	dec_fixed(&d, v->block_id, HASH_LEN);
+	vote_decode_from(&d, v);
 	return dec_finish(&d);
 }
 
@@ -407,4 +413,40 @@ void proposal_encode(struct enc *e, const struct proposal *p)
 	enc_u32(e, p->round);
 	enc_u32(e, (uint32_t)p->pol_round);
 	enc_fixed(e, p->block_id, HASH_LEN);
+}
+
+int proposal_decode_from(struct dec *d, struct proposal *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->height = dec_u64(d);
+	p->round = dec_u32(d);
+	p->pol_round = (int32_t)dec_u32(d);
+	dec_fixed(d, p->block_id, HASH_LEN);
+	if (!dec_error(d) && (p->pol_round < -1 || (int64_t)p->pol_round >= (int64_t)p->round))
+		dec_fail(d, TALLY_E_RANGE);
+	return dec_error(d);
+}
+
+int proposal_decode(struct proposal *p, const uint8_t *b, size_t n)
+{
+	struct dec d;
+
+	dec_init(&d, b, n);
+	proposal_decode_from(&d, p);
+	return dec_finish(&d);
+}
+
+int proposal_verify(const struct proposal *p, const uint8_t pub[PUBKEY_LEN],
+		    const uint8_t chain[HASH_LEN], const uint8_t sig[SIG_LEN])
+{
+	struct enc e;
+	int rc;
+
+	enc_init(&e);
+	proposal_encode(&e, p);
+	rc = enc_error(&e);
+	if (!rc)
+		rc = sig_verify(pub, SIG_PROPOSAL, chain, e.buf, e.len, sig);
+	enc_free(&e);
+	return rc;
 }

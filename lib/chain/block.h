@@ -92,6 +92,8 @@ struct vote {
 void vote_encode(struct enc *e, const struct vote *v);
 /* Strict; type must be VOTE_PREVOTE or VOTE_PRECOMMIT (else TALLY_E_RANGE). */
 int vote_decode(struct vote *v, const uint8_t *p, size_t n);
+/* The same, reading from d (for a vote inside a larger message). */
+int vote_decode_from(struct dec *d, struct vote *v);
 /* Signatures in domain SIG_VOTE, bound to the chain whose genesis hash is
  * chain. */
 int vote_sign(const struct vote *v, const struct tally_key *k, const uint8_t chain[HASH_LEN],
@@ -162,5 +164,11 @@ struct proposal {
 /* u64 height | u32 round | u32 pol_round (two's complement) | fixed32 block_id,
  * signed in domain SIG_PROPOSAL. */
 void proposal_encode(struct enc *e, const struct proposal *p);
+#define PROPOSAL_LEN (8 + 4 + 4 + HASH_LEN)   /* encoded size of a proposal */
+/* Strict; pol_round must be -1 or below round (else TALLY_E_RANGE). */
+int proposal_decode(struct proposal *p, const uint8_t *b, size_t n);
+int proposal_decode_from(struct dec *d, struct proposal *p);
+int proposal_verify(const struct proposal *p, const uint8_t pub[PUBKEY_LEN],
+		    const uint8_t chain[HASH_LEN], const uint8_t sig[SIG_LEN]);
 
 #endif

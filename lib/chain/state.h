@@ -130,6 +130,12 @@ struct state {
  * leaves, and builds the tree (from the kept bucket hashes when the backend
  * keeps them, else from every entry). */
 int state_open(struct state *s, const struct state_backend *be, uint64_t usage_size);
+/* A state over be, which holds base's entries and takes the writes (a
+ * memory overlay over base's backend), whose tree starts as a copy of
+ * base's: a block tried on it gives the roots it would give on base, and
+ * base is not changed (lib/chain/trial.h). TALLY_E_STATE when base keeps no
+ * tree or has writes not yet in its root. */
+int state_open_copy(struct state *s, const struct state_backend *be, const struct state *base);
 /* A state with no root (the mempool's check state): the transition runs,
  * state_root_update is TALLY_E_STATE. */
 void state_open_scratch(struct state *s, const struct state_backend *be, uint64_t usage_size);

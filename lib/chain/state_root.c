@@ -144,7 +144,8 @@ static int tree_build(struct state *s)
 	return rc;
 }
 
-int state_open(struct state *s, const struct state_backend *be, uint64_t usage_size)
+/* A state over be with room for its tree. */
+static int tree_alloc(struct state *s, const struct state_backend *be, uint64_t usage_size)
 {
 	memset(s, 0, sizeof(*s));
 	s->be = *be;
@@ -156,10 +157,36 @@ int state_open(struct state *s, const struct state_backend *be, uint64_t usage_s
 		state_close(s);
 		return TALLY_E_NOMEM;
 	}
+	return 0;
+}
+
+int state_open(struct state *s, const struct state_backend *be, uint64_t usage_size)
+{
+	int rc = tree_alloc(s, be, usage_size);
+
+	if (rc)
+		return rc;
 	memset(s->empty[0], 0, HASH_LEN);
 	for (int h = 1; h <= STATE_TREE_LEVELS; h++)
 		merkle_node_hash(s->empty[h - 1], s->empty[h - 1], s->empty[h]);
 	return tree_build(s);
+}
+
+int state_open_copy(struct state *s, const struct state_backend *be, const struct state *base)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	/* A base with writes not yet in its root would give a tree that is
+	 * neither its before nor its after. */
+	if (!base->node || base->ndirty)
+		return TALLY_E_STATE;
+	rc = tree_alloc(s, be, base->usage_size);
+	if (rc)
+		return rc;
+	memcpy(s->node, base->node, sizeof(*s->node) * 2 * LEAVES);
+	memcpy(s->empty, base->empty, sizeof(s->empty));
+	return 0;
 }
 
 void state_open_scratch(struct state *s, const struct state_backend *be, uint64_t usage_size)

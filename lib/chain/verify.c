@@ -101,6 +101,9 @@ int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_
 	memcpy(v->last_block_id, id, HASH_LEN);
 	cert_hash(&cp->cert, v->last_cert_hash);
 	v->vals = cp->vals;
+	/* The set that signed the checkpoint is known when it did not change. */
+	if (memcmp(vals_hash, h->validators_hash, HASH_LEN) == 0)
+		v->last_vals = cp->vals;
 	v->usage = cp->usage;
 	return 0;
 }
@@ -259,20 +262,27 @@ static int advance_vals(struct chain_verifier *v, const struct block_header *h,
 	return 0;
 }
 
-int chain_verify_header(const struct chain_verifier *v, const struct block *b,
-			const struct commit_cert *cert, struct merkle_frontier *usage, char *why)
+int chain_verify_proposal(const struct chain_verifier *v, const struct block *b,
+			  struct merkle_frontier *usage, char *why)
 {
-	const struct block_header *h = &b->header;
 	int rc;
 
 	if (why)
 		why[0] = '\0';
 	*usage = v->usage;
-	rc = check_header(v, h, why);
+	rc = check_header(v, &b->header, why);
 	if (!rc)
 		rc = check_txs(v, b, usage, why);
+	return rc;
+}
+
+int chain_verify_header(const struct chain_verifier *v, const struct block *b,
+			const struct commit_cert *cert, struct merkle_frontier *usage, char *why)
+{
+	int rc = chain_verify_proposal(v, b, usage, why);
+
 	if (!rc)
-		rc = check_cert(v, h, cert, why);
+		rc = check_cert(v, &b->header, cert, why);
 	return rc;
 }
 
@@ -281,15 +291,46 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
 		  const struct validator_set *next_vals, char *why)
 {
 	const struct block_header *h = &b->header;
+	struct validator_set signers = v->vals;
 	int rc = advance_vals(v, h, next_vals, why);
 
 	if (rc)
 		return rc;
+	v->last_vals = signers;
 	v->usage = *usage;
 	v->height = h->height;
 	v->time_ns = h->time_ns;
 	block_id(h, v->last_block_id);
 	cert_hash(cert, v->last_cert_hash);
+	return 0;
+}
+
+int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,
+			  const struct commit_cert *c, char *why)
+{
+	int rc;
+
+	if (why)
+		why[0] = '\0';
+	if (next->height != v->height + 1)
+		return refuse(why, TALLY_E_HEIGHT, next->height,
+			      "height out of sequence, expected %llu after block %llu",
+			      (unsigned long long)v->height + 1, (unsigned long long)v->height);
+	if (v->height == 0 || c->height != v->height ||
+	    memcmp(c->block_id, v->last_block_id, HASH_LEN) != 0)
+		return refuse(why, TALLY_E_CERT, v->height + 1,
+			      "the certificate it names is not one for block %llu",
+			      (unsigned long long)v->height);
+	if (v->last_vals.n == 0)
+		return refuse(why, TALLY_E_VALSET, v->height + 1,
+			      "the validator set that signed block %llu is not known",
+			      (unsigned long long)v->height);
+	rc = cert_verify(c, &v->last_vals, v->genesis_hash);
+	if (rc)
+		return refuse(why, rc, v->height + 1,
+			      "the certificate it names for block %llu does not verify: %s",
+			      (unsigned long long)v->height, tally_strerror(rc));
+	cert_hash(c, v->last_cert_hash);
 	return 0;
 }
 

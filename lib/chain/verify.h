@@ -20,6 +20,7 @@ struct chain_verifier {
 	uint8_t last_block_id[HASH_LEN];     /* genesis hash at height 0 */
 	uint8_t last_cert_hash[HASH_LEN];    /* zero at height 0 */
 	struct validator_set vals;           /* signs the next block */
+	struct validator_set last_vals;      /* signed the last block (n = 0: none, or not known) */
 	struct merkle_frontier usage;        /* usage log, recomputed from USAGE txs */
 	/* Optional: true when this transaction's signature was already checked
 	 * (a node's mempool); NULL checks every one. */
@@ -67,11 +68,31 @@ int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_
  * between to learn the next validator set: the header, transactions and
  * certificate against v (which it does not change; *usage receives the usage
  * log after the block), then advancing v past the block. */
+/* What a validator checks of a proposed block before executing it: the
+ * header, transactions and usage log as chain_verify_header does, without a
+ * certificate (a proposal has none yet). */
+int chain_verify_proposal(const struct chain_verifier *v, const struct block *b,
+			  struct merkle_frontier *usage, char *why);
 int chain_verify_header(const struct chain_verifier *v, const struct block *b,
 			const struct commit_cert *cert, struct merkle_frontier *usage, char *why);
 int chain_advance(struct chain_verifier *v, const struct block *b,
 		  const struct commit_cert *cert, const struct merkle_frontier *usage,
 		  const struct validator_set *next_vals, char *why);
+
+/* The certificate of the last block that the next block, whose header is
+ * next, names.
+ *
+ * Validators each assemble a certificate for a block from the precommits
+ * they received (any signers with more than 2/3 of the stake), so theirs
+ * may differ; the next block's last_commit_hash names one, the one its
+ * proposer held, and that one becomes the chain's (as CometBFT's LastCommit
+ * does). A node that holds another one adopts it: next must be the next
+ * height (TALLY_E_HEIGHT), c a certificate for the last block (height and
+ * id, TALLY_E_CERT) that verifies against the set that signed it
+ * (v->last_vals; TALLY_E_VALSET when unknown); v->last_cert_hash becomes its
+ * hash. v is unchanged on failure. */
+int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,
+			  const struct commit_cert *c, char *why);
 
 int chain_verify_block(struct chain_verifier *v, const struct block *b,
 		       const struct commit_cert *cert, const struct validator_set *next_vals,

@@ -1,0 +1,139 @@
+/* Trying a block (see lib/chain/trial.h). The overlay keeps entries; the
+ * usage log, which a memory overlay only counts, is kept here as a frontier
+ * so that exec_finish gets the root the block would give. */
+#include "lib/chain/trial.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/chain/exec.h"
+#include "lib/errors.h"
+
+static struct state_backend overlay_of(struct trial *t)
+{
+	return memstate_backend(t->over);
+}
+
+static int t_get(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
+		 size_t *vlen)
+{
+	struct state_backend be = overlay_of(ctx);
+
+	return be.get(be.ctx, key, klen, val, cap, vlen);
+}
+
+static int t_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct state_backend be = overlay_of(ctx);
+
+	return be.put(be.ctx, key, klen, val, vlen);
+}
+
+static int t_scan_type(void *ctx, uint8_t type, state_entry_fn fn, void *fctx)
+{
+	struct state_backend be = overlay_of(ctx);
+
+	return be.scan_type(be.ctx, type, fn, fctx);
+}
+
+static int t_scan_bucket(void *ctx, uint32_t bucket, state_entry_fn fn, void *fctx)
+{
+	struct state_backend be = overlay_of(ctx);
+
+	return be.scan_bucket(be.ctx, bucket, fn, fctx);
+}
+
+static int t_usage_append(void *ctx, uint64_t index, const uint8_t leaf_hash[HASH_LEN],
+			  const uint8_t tx_hash[HASH_LEN], const uint8_t lease_id[LEASE_ID_LEN],
+			  uint64_t seq)
+{
+	struct trial *t = ctx;
+
+	(void)tx_hash, (void)lease_id, (void)seq;
+	if (index != t->usage.size)
+		return TALLY_E_STATE;
+	merkle_frontier_append(&t->usage, leaf_hash);
+	return 0;
+}
+
+static int t_usage_root(void *ctx, uint64_t size, uint8_t out[HASH_LEN])
+{
+	struct trial *t = ctx;
+
+	if (size != t->usage.size)
+		return TALLY_E_STATE;   /* only the log as it stands is known */
+	merkle_frontier_root(&t->usage, out);
+	return 0;
+}
+
+int trial_begin(struct trial *t, const struct state *base, const struct merkle_frontier *usage)
+{
+	struct state_backend be = {
+		.ctx = t,
+		.get = t_get,
+		.put = t_put,
+		.scan_type = t_scan_type,
+		.scan_bucket = t_scan_bucket,
+		.usage_append = t_usage_append,
+		.usage_root = t_usage_root,
+	};
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if (usage->size != base->usage_size)
+		return TALLY_E_STATE;
+	t->usage = *usage;
+	t->over = memstate_new_overlay(&base->be);
+	if (!t->over)
+		return TALLY_E_NOMEM;
+	rc = state_open_copy(&t->state, &be, base);
+	if (rc)
+		trial_end(t);
+	return rc;
+}
+
+void trial_end(struct trial *t)
+{
+	state_close(&t->state);
+	memstate_free(t->over);
+	t->over = NULL;
+}
+
+void trial_next_header(const struct chain_verifier *v, uint64_t time_ns,
+		       const uint8_t proposer[PUBKEY_LEN], struct block_header *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = BLOCK_VERSION;
+	snprintf(h->chain_id, sizeof(h->chain_id), "%s", v->chain_id);
+	h->height = v->height + 1;
+	h->time_ns = time_ns;
+	memcpy(h->prev_block_id, v->last_block_id, HASH_LEN);
+	memcpy(h->last_commit_hash, v->last_cert_hash, HASH_LEN);
+	valset_hash(&v->vals, h->validators_hash);
+	memcpy(h->proposer, proposer, PUBKEY_LEN);
+}
+
+int trial_check_block(const struct chain_verifier *v, const struct state *s, const struct block *b,
+		      const struct commit_cert *prev, char *why)
+{
+	struct chain_verifier next = *v;
+	struct merkle_frontier usage;
+	struct exec_result r;
+	struct trial t;
+	int rc = prev ? chain_adopt_last_cert(&next, &b->header, prev, why) : 0;
+
+	/* What verification refuses is never executed. */
+	if (!rc)
+		rc = chain_verify_proposal(&next, b, &usage, why);
+	if (rc)
+		return rc;
+	rc = trial_begin(&t, s, &v->usage);
+	if (rc)
+		return why_set(why, rc, "cannot try block %llu: %s",
+			       (unsigned long long)b->header.height, tally_strerror(rc));
+	rc = exec_block(&t.state, b, NULL, NULL, &r, NULL, why);
+	if (!rc)
+		rc = exec_check_header(&b->header, &r, why);
+	trial_end(&t);
+	return rc;
+}

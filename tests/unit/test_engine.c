@@ -1,0 +1,482 @@
+/* The consensus engine (daemon/consensus/engine.h) with a small in-memory
+ * application and its real WAL and signing guard in a temporary directory;
+ * the other three validators are played by the test, which signs their
+ * votes. A decided block whose commit failed is committed when the engine
+ * replays its WAL; after a restart the engine sends again exactly what it
+ * had signed; a WAL for a later height than the chain's is refused; a
+ * message of the next height waits for it; an idle engine starts on
+ * transactions or on a peer's message; evidence is surfaced once. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/consensus/engine.h"
+#include "daemon/consensus/wal.h"
+#include "lib/errors.h"
+
+#define NV 4
+#define T0 1700000000000000000ull
+#define GH ((const uint8_t *)"tally-engine-test genesis hash.")
+
+static struct tally_key key[NV];
+static struct validator_set vals;
+static int self;                              /* the engine's validator */
+static char dir[64], wal_path[128], pv_path[128];
+
+/* --- the application ------------------------------------------------------------- */
+
+struct app {
+	uint64_t height, time_ns;
+	struct commit_cert last_cert;
+	uint8_t last_id[HASH_LEN];
+	bool fail_commit, txs;
+	int commits, evidence;
+	struct cs_evidence ev;
+} A;
+
+static int a_tip(void *ctx, struct engine_tip *t)
+{
+	(void)ctx;
+	memset(t, 0, sizeof(*t));
+	t->height = A.height;
+	t->time_ns = A.time_ns;
+	t->vals = vals;
+	t->last_cert = A.last_cert;
+	return 0;
+}
+
+static int a_build(void *ctx, uint64_t height, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
+		   uint8_t **out, size_t *len, char *why)
+{
+	struct block b;
+	struct enc e;
+
+	(void)ctx, (void)why;
+	memset(&b, 0, sizeof(b));
+	b.header.version = BLOCK_VERSION;
+	strcpy(b.header.chain_id, "tally-engine-test");
+	b.header.height = height;
+	b.header.time_ns = time_ns;
+	memcpy(b.header.proposer, proposer, PUBKEY_LEN);
+	memcpy(b.header.prev_block_id, A.last_id, HASH_LEN);
+	enc_init(&e);
+	block_encode(&e, &b);
+	*out = enc_take(&e, len);
+	return 0;
+}
+
+static int a_check(void *ctx, const uint8_t *b, size_t len, const struct commit_cert *prev,
+		   char *why)
+{
+	(void)ctx, (void)b, (void)len, (void)prev, (void)why;
+	return 0;
+}
+
+static int a_commit(void *ctx, const uint8_t *bytes, size_t len, const struct commit_cert *cert,
+		    const struct commit_cert *prev, char *why)
+{
+	struct block b;
+
+	(void)ctx, (void)prev;
+	if (A.fail_commit)
+		return why_set(why, TALLY_E_STORE, "the store failed (the test says so)");
+	ck_assert_int_eq(block_decode(&b, bytes, len), 0);
+	ck_assert_uint_eq(b.header.height, A.height + 1);
+	ck_assert_int_eq(cert_verify(cert, &vals, GH), 0);
+	block_id(&b.header, A.last_id);
+	ck_assert_mem_eq(cert->block_id, A.last_id, HASH_LEN);
+	A.height = b.header.height;
+	A.time_ns = b.header.time_ns;
+	A.last_cert = *cert;
+	A.commits++;
+	block_free(&b);
+	return 0;
+}
+
+static bool a_has_txs(void *ctx)
+{
+	(void)ctx;
+	return A.txs;
+}
+
+static void a_evidence(void *ctx, const struct cs_evidence *ev)
+{
+	(void)ctx;
+	A.evidence++;
+	A.ev = *ev;
+}
+
+static const struct engine_app app = {
+	.tip = a_tip, .build = a_build, .check = a_check, .commit = a_commit,
+	.has_txs = a_has_txs, .evidence = a_evidence,
+};
+
+/* --- the I/O: what the engine sends is kept ---------------------------------------- */
+
+#define SENT_MAX 256
+static struct { uint8_t *bytes; size_t len; } sent[SENT_MAX];
+static size_t nsent;
+static uint64_t clock_ns = T0 + 5000000000ull;
+
+static void io_broadcast(void *ctx, const uint8_t *msg, size_t len)
+{
+	(void)ctx;
+	ck_assert_uint_lt(nsent, SENT_MAX);
+	sent[nsent].bytes = malloc(len);
+	memcpy(sent[nsent].bytes, msg, len);
+	sent[nsent].len = len;
+	nsent++;
+}
+
+static void io_schedule(void *ctx, uint64_t at, const struct cs_timeout *t)
+{
+	(void)ctx, (void)at, (void)t;
+}
+
+static uint64_t io_now(void *ctx)
+{
+	(void)ctx;
+	return clock_ns;
+}
+
+static const struct engine_io io = { .broadcast = io_broadcast, .schedule = io_schedule,
+				     .now_ns = io_now };
+
+static void clear_sent(void)
+{
+	for (size_t i = 0; i < nsent; i++)
+		free(sent[i].bytes);
+	nsent = 0;
+}
+
+/* --- fixture ------------------------------------------------------------------------ */
+
+static struct privval pv;
+
+static void setup(void)
+{
+	uint8_t seed[32];
+
+	for (int i = 0; i < NV; i++) {
+		memset(seed, 0x91 + i, sizeof(seed));
+		ck_assert_int_eq(key_from_seed(&key[i], seed), 0);
+	}
+	for (int i = 0; i < NV; i++)
+		for (int j = i + 1; j < NV; j++)
+			if (memcmp(key[j].pub, key[i].pub, PUBKEY_LEN) < 0) {
+				struct tally_key t = key[i];
+
+				key[i] = key[j];
+				key[j] = t;
+			}
+	memset(&vals, 0, sizeof(vals));
+	vals.n = NV;
+	for (int i = 0; i < NV; i++) {
+		memcpy(vals.v[i].pubkey, key[i].pub, PUBKEY_LEN);
+		vals.v[i].stake = 10;
+	}
+	/* The engine proposes height 1, round 0. */
+	self = (int)valset_proposer(&vals, 0);
+	memset(&A, 0, sizeof(A));
+	A.time_ns = T0;
+	/* Each test starts with no WAL and no signer state. */
+	unlink(wal_path);
+	unlink(pv_path);
+}
+
+static void teardown(void)
+{
+	clear_sent();
+	for (int i = 0; i < NV; i++)
+		key_free(&key[i]);
+}
+
+/* The directory lives in the runner's process (an unchecked fixture), so
+ * it goes even when a test fails inside its fork. */
+static void dir_setup(void)
+{
+	strcpy(dir, "/tmp/tally-engine-XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(wal_path, sizeof(wal_path), "%s/consensus.wal", dir);
+	snprintf(pv_path, sizeof(pv_path), "%s/signer_state", dir);
+}
+
+static void dir_teardown(void)
+{
+	char tmp[160];
+
+	unlink(wal_path);
+	unlink(pv_path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", pv_path);
+	unlink(tmp);
+	rmdir(dir);
+}
+
+static struct engine *start(bool wait_for_txs)
+{
+	struct engine_config cfg = { .chain = GH, .wal_path = wal_path, .pv = &pv,
+				     .wait_for_txs = wait_for_txs };
+	struct engine *e;
+	char why[WHY_MAX];
+
+	ck_assert_int_eq(privval_open(&pv, pv_path, &key[self], why), 0);
+	ck_assert_msg(engine_open(&e, &cfg, &app, why) == 0, "%s", why);
+	ck_assert_msg(engine_start(e, &io, why) == 0, "%s", why);
+	return e;
+}
+
+static void stop(struct engine *e)
+{
+	engine_close(e);
+	privval_close(&pv);
+}
+
+static int other(int i)
+{
+	return i < self ? i : i + 1;
+}
+
+static enum csm_check send_vote(struct engine *e, int k, uint8_t type, uint64_t height,
+				uint32_t round, const uint8_t id[HASH_LEN])
+{
+	struct cs_msg m = { .kind = CS_MSG_VOTE };
+	enum csm_check verdict;
+	char why[WHY_MAX];
+	struct enc enc;
+	int rc;
+
+	m.v.type = type;
+	m.v.height = height;
+	m.v.round = round;
+	memcpy(m.v.block_id, id, HASH_LEN);
+	memcpy(m.validator, key[k].pub, PUBKEY_LEN);
+	ck_assert_int_eq(vote_sign(&m.v, &key[k], GH, m.sig), 0);
+	enc_init(&enc);
+	cs_msg_encode(&enc, &m);
+	rc = engine_receive(e, enc.buf, enc.len, &verdict, why);
+	ck_assert_msg(rc == 0, "%s", why);
+	enc_free(&enc);
+	return verdict;
+}
+
+/* The block of the proposal the engine sent, and its own votes' ids. */
+static bool find_sent(uint8_t kind, uint8_t type, struct cs_msg *out)
+{
+	for (size_t i = 0; i < nsent; i++) {
+		struct cs_msg m;
+
+		ck_assert_int_eq(cs_msg_decode(&m, sent[i].bytes, sent[i].len), 0);
+		if (m.kind == kind && (kind == CS_MSG_PROPOSAL || m.v.type == type)) {
+			*out = m;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Height 1 up to this node's precommit of its own block; the block id. */
+static void to_precommit(struct engine *e, uint8_t id[HASH_LEN])
+{
+	struct cs_msg m;
+
+	ck_assert_int_eq(engine_skip_wait(e), 0);
+	ck_assert(find_sent(CS_MSG_PROPOSAL, 0, &m));
+	memcpy(id, m.p.block_id, HASH_LEN);
+	ck_assert(find_sent(CS_MSG_VOTE, VOTE_PREVOTE, &m));
+	ck_assert_mem_eq(m.v.block_id, id, HASH_LEN);
+	ck_assert_int_eq(send_vote(e, other(0), VOTE_PREVOTE, 1, 0, id), CSM_ACCEPT);
+	ck_assert_int_eq(send_vote(e, other(1), VOTE_PREVOTE, 1, 0, id), CSM_ACCEPT);
+	ck_assert(find_sent(CS_MSG_VOTE, VOTE_PRECOMMIT, &m));
+	ck_assert_mem_eq(m.v.block_id, id, HASH_LEN);
+}
+
+/* --- tests ---------------------------------------------------------------------------- */
+
+START_TEST(test_decided_block_survives_failed_commit)
+{
+	struct engine *e = start(false);
+	struct engine_status st;
+	uint8_t id[HASH_LEN];
+
+	to_precommit(e, id);
+	A.fail_commit = true;
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	engine_status(e, &st);
+	ck_assert_uint_eq(st.step, CS_DECIDED);
+	ck_assert_int_eq(A.commits, 0);
+	ck_assert_int_eq(engine_take_error(e, NULL), TALLY_E_STORE);
+	stop(e);
+	/* The store works again: the replay decides and commits the block. */
+	A.fail_commit = false;
+	e = start(false);
+	ck_assert_int_eq(A.commits, 1);
+	ck_assert_uint_eq(A.height, 1);
+	ck_assert_mem_eq(A.last_id, id, HASH_LEN);
+	ck_assert_uint_eq(A.last_cert.n, 3);
+	engine_status(e, &st);
+	ck_assert_uint_eq(st.height, 2);
+	ck_assert_uint_eq(st.step, CS_NEW_HEIGHT);
+	ck_assert_uint_gt(st.replayed, 4);
+	stop(e);
+}
+END_TEST
+
+START_TEST(test_restart_resends_what_was_signed)
+{
+	struct engine *e = start(false);
+	uint8_t id[HASH_LEN];
+	uint8_t *before[SENT_MAX];
+	size_t lens[SENT_MAX], n;
+
+	to_precommit(e, id);
+	n = nsent;
+	for (size_t i = 0; i < n; i++) {
+		before[i] = sent[i].bytes;
+		lens[i] = sent[i].len;
+	}
+	nsent = 0;
+	stop(e);
+	/* After a restart it sends its proposal and votes again, byte for byte. */
+	e = start(false);
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nsent && !found; j++)
+			found = sent[j].len == lens[i] && !memcmp(sent[j].bytes, before[i], lens[i]);
+		ck_assert_msg(found, "message %zu was not sent again as it was", i);
+		free(before[i]);
+	}
+	/* Every message it sends now is one it had signed already. */
+	for (size_t j = 0; j < nsent; j++) {
+		struct cs_msg m;
+
+		ck_assert_int_eq(cs_msg_decode(&m, sent[j].bytes, sent[j].len), 0);
+		if (m.kind == CS_MSG_VOTE && !memcmp(m.validator, key[self].pub, PUBKEY_LEN))
+			ck_assert_mem_eq(m.v.block_id, id, HASH_LEN);
+	}
+	/* The decision then goes through. */
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_int_eq(A.commits, 1);
+	stop(e);
+}
+END_TEST
+
+START_TEST(test_wal_of_a_later_height_refused)
+{
+	struct engine_config cfg = { .chain = GH, .wal_path = wal_path, .pv = &pv };
+	struct engine *e;
+	struct wal *w;
+	char why[WHY_MAX];
+
+	ck_assert_int_eq(wal_open(&w, wal_path, why), 0);
+	ck_assert_int_eq(wal_start_height(w, 5, why), 0);
+	wal_close(w);
+	ck_assert_int_eq(privval_open(&pv, pv_path, &key[self], why), 0);
+	ck_assert_int_eq(engine_open(&e, &cfg, &app, why), TALLY_E_STATE);
+	ck_assert_ptr_nonnull(strstr(why, "height 5"));
+	privval_close(&pv);
+}
+END_TEST
+
+START_TEST(test_next_height_message_waits)
+{
+	struct engine *e = start(false);
+	uint8_t id[HASH_LEN], nil[HASH_LEN] = { 0 };
+
+	to_precommit(e, id);
+	/* A peer already at height 2. */
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 2, 0, nil), CSM_NEXT_HEIGHT);
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 3, 0, nil), CSM_AHEAD);
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_uint_eq(A.height, 1);
+	/* Height 2 took the waiting vote. */
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 2, 0, nil), CSM_DUPLICATE);
+	ck_assert_int_eq(send_vote(e, other(0), VOTE_PREVOTE, 1, 0, id), CSM_OLD);
+	stop(e);
+}
+END_TEST
+
+START_TEST(test_idle_until_transactions_or_a_peer)
+{
+	struct cs_timeout t = { .height = 1, .round = 0, .wait = CS_WAIT_COMMIT };
+	struct engine_status st;
+	struct engine *e = start(true);
+	uint8_t nil[HASH_LEN] = { 0 };
+
+	ck_assert_int_eq(engine_on_timeout(e, &t), 0);
+	engine_status(e, &st);
+	ck_assert(st.idle);
+	ck_assert_uint_eq(st.step, CS_NEW_HEIGHT);
+	ck_assert_uint_eq(nsent, 0);
+	/* Transactions arrive: round 0 starts and this node proposes. */
+	A.txs = true;
+	ck_assert_int_eq(engine_txs_available(e), 0);
+	engine_status(e, &st);
+	ck_assert(!st.idle);
+	ck_assert_uint_ge(st.step, CS_PROPOSE);
+	ck_assert_uint_gt(nsent, 0);
+	stop(e);
+	/* Idle again after a restart; a peer's message of this height wakes it. */
+	A.txs = false;
+	clear_sent();
+	unlink(wal_path);
+	unlink(pv_path);
+	e = start(true);
+	ck_assert_int_eq(engine_on_timeout(e, &t), 0);
+	engine_status(e, &st);
+	ck_assert(st.idle);
+	ck_assert_int_eq(send_vote(e, other(1), VOTE_PREVOTE, 1, 0, nil), CSM_ACCEPT);
+	engine_status(e, &st);
+	ck_assert(!st.idle);
+	ck_assert_uint_ge(st.step, CS_PROPOSE);
+	stop(e);
+}
+END_TEST
+
+START_TEST(test_evidence_surfaced_once)
+{
+	struct engine *e = start(false);
+	struct engine_status st;
+	uint8_t id[HASH_LEN], nil[HASH_LEN] = { 0 }, junk[HASH_LEN];
+
+	to_precommit(e, id);
+	memset(junk, 0x5a, HASH_LEN);
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 1, 0, nil), CSM_ACCEPT);
+	/* For the proposed block: counted for it, and evidence. */
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 1, 0, id), CSM_ACCEPT);
+	ck_assert_int_eq(A.evidence, 1);
+	ck_assert_mem_eq(A.ev.validator, key[other(2)].pub, PUBKEY_LEN);
+	ck_assert_int_eq(vote_verify(&A.ev.a, A.ev.validator, GH, A.ev.sig_a), 0);
+	ck_assert_int_eq(vote_verify(&A.ev.b, A.ev.validator, GH, A.ev.sig_b), 0);
+	ck_assert_mem_ne(A.ev.a.block_id, A.ev.b.block_id, HASH_LEN);
+	/* For a block nobody proposed: not kept, and not reported again. */
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 1, 0, junk), CSM_EQUIVOCATION);
+	ck_assert_int_eq(A.evidence, 1);
+	engine_status(e, &st);
+	ck_assert_uint_eq(st.evidence, 1);
+	stop(e);
+}
+END_TEST
+
+Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("engine");
+
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_decided_block_survives_failed_commit);
+	tcase_add_test(tc, test_restart_resends_what_was_signed);
+	tcase_add_test(tc, test_wal_of_a_later_height_refused);
+	tcase_add_test(tc, test_next_height_message_waits);
+	tcase_add_test(tc, test_idle_until_transactions_or_a_peer);
+	tcase_add_test(tc, test_evidence_surfaced_once);
+	suite_add_tcase(s, tc);
+	return s;
+}
