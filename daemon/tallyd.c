@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "daemon/clock.h"
-#include "daemon/keeper.h"
+#include "daemon/keeper/keeper.h"
 #include "daemon/log.h"
 #include "daemon/node.h"
 #include "lib/codec.h"

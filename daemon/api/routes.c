@@ -11,7 +11,7 @@
 #include "daemon/api/routes.h"
 #include "daemon/api/views.h"
 #include "daemon/clock.h"
-#include "daemon/keeper.h"
+#include "daemon/keeper/keeper.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 #include "lib/json_u64.h"

@@ -10,7 +10,7 @@
 #include "daemon/api/auth.h"
 #include "daemon/api/http.h"
 #include "daemon/config.h"
-#include "daemon/keeper.h"
+#include "daemon/keeper/keeper.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/net/net.h"
 #include "lib/chain/genesis.h"

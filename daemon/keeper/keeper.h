@@ -4,8 +4,8 @@
  * submits a USAGE record chained to the lease's previous one; it stops the
  * VM and commits LEASE_CLOSE at the end of the term, on the tenant's close,
  * when the escrow runs out, or when the VM fails on the provider's side. */
-#ifndef TALLY_KEEPER_H
-#define TALLY_KEEPER_H
+#ifndef TALLY_KEEPER_KEEPER_H
+#define TALLY_KEEPER_KEEPER_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -1,0 +1,510 @@
+/* The lease keeper (see keeper.h). One thread drives every lease of this
+ * node by comparing the committed ledger state with the VMs it runs:
+ *
+ *   opened lease, no VM      -> provision it, commit LEASE_START
+ *                               (or LEASE_CLOSE rejected when it can't)
+ *   running lease            -> every interval, one USAGE record: read the
+ *                               meters (two-phase, see daemon/meter/cpumeter.h),
+ *                               sign, submit; the next waits for its commit;
+ *                               the meter starts counting when LEASE_START
+ *                               commits, so boot time before it is not billed
+ *   term ended               -> last record up to the end, LEASE_CLOSE term-ended
+ *   escrow below one interval-> last record, LEASE_CLOSE escrow-exhausted
+ *   tenant closed (closing)  -> last record up to the close, which closes it
+ *   guest powered off (event)-> last record up to the stop, LEASE_CLOSE
+ *                               guest-stopped
+ *   VM failed (event)        -> LEASE_CLOSE provider-failed, no further charge
+ *   closed lease, VM exists  -> stop the VM, delete its files
+ *
+ * A transaction the ledger left out of a block (its lease closed meanwhile,
+ * or an earlier transaction of this node was dropped and its nonce with it)
+ * is noticed at the next tick through ledger_tx_status and sent again with
+ * a fresh nonce, so one dropped transaction never stalls the others.
+ *
+ * Capacity is promised once: a LEASE_OPEN admitted through this node's API
+ * holds its room (a promise) from admission until its VM exists or it will
+ * never need one, and admission counts every promise as well as the VMs.
+ *
+ * Because every decision is taken from committed state, a restart (even
+ * after SIGKILL) resumes where the chain is: the next record starts where the
+ * last committed one ended, and the meter's uncommitted sample is dropped so
+ * its usage goes into that record instead of being counted twice. */
+#include "daemon/keeper/keeper_impl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/clock.h"
+#include "daemon/log.h"
+#include "lib/codec.h"
+#include "lib/errors.h"
+
+
+uint64_t keeper_now(void)
+{
+	return node_clock_ns();
+}
+
+struct kept *kept_find(struct keeper *k, const uint8_t id[LEASE_ID_LEN])
+{
+	for (size_t i = 0; i < k->nkept; i++)
+		if (!memcmp(k->kept[i].id, id, LEASE_ID_LEN))
+			return &k->kept[i];
+	return NULL;
+}
+
+struct kept *kept_add(struct keeper *k, const uint8_t id[LEASE_ID_LEN])
+{
+	struct kept *grown = realloc(k->kept, (k->nkept + 1) * sizeof(*grown));
+
+	if (!grown)
+		return NULL;
+	k->kept = grown;
+	struct kept *e = &k->kept[k->nkept++];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, id, LEASE_ID_LEN);
+	hex_encode(id, LEASE_ID_LEN, e->hex);
+	prov_domain_name(k->prov, id, e->vm);
+	return e;
+}
+
+void kept_remove(struct keeper *k, struct kept *e)
+{
+	size_t i = (size_t)(e - k->kept);
+
+	memmove(&k->kept[i], &k->kept[i + 1], (k->nkept - i - 1) * sizeof(*e));
+	k->nkept--;
+}
+
+/* Signs tx as this node and hands it to the ledger; hash (may be NULL)
+ * receives its hash. */
+int keeper_submit(struct keeper *k, struct tx *t, const char *what, const char *lease_hex,
+		  uint8_t *hash_out)
+{
+	const struct keeper_deps *d = &k->d;
+	uint8_t hash[HASH_LEN];
+	char why[WHY_MAX] = "";
+	struct enc e;
+	int rc;
+
+	t->version = TX_VERSION;
+	snprintf(t->chain_id, sizeof(t->chain_id), "%s", d->chain_id);
+	memcpy(t->signer, d->key->pub, PUBKEY_LEN);
+	if ((rc = ledger_next_nonce(d->ledger, d->key->pub, &t->nonce)))
+		return rc;
+	if ((rc = tx_sign(t, d->key, d->genesis_hash)))
+		return rc;
+	enc_init(&e);
+	tx_encode(&e, t);
+	rc = enc_error(&e);
+	if (!rc)
+		rc = ledger_submit(d->ledger, e.buf, e.len, hash, why);
+	enc_free(&e);
+	if (rc)
+		log_warn("lease %.12s: %s not submitted: %s", lease_hex, what,
+			 why[0] ? why : tally_strerror(rc));
+	else
+		log_info("lease %.12s: %s submitted", lease_hex, what);
+	if (!rc && hash_out)
+		memcpy(hash_out, hash, HASH_LEN);
+	return rc;
+}
+
+/* A transaction this keeper sent that will never commit: the ledger left
+ * it out of a block, or forgot it. */
+bool keeper_tx_lost(struct keeper *k, const uint8_t hash[HASH_LEN])
+{
+	struct ledger_tx_status st;
+
+	if (ledger_tx_status(k->d.ledger, hash, &st))
+		return false;
+	if (st.status == LEDGER_TX_DROPPED)
+		log_info("transaction %02x%02x%02x%02x... was dropped: %s; sending again", hash[0],
+			 hash[1], hash[2], hash[3], st.why);
+	return st.status == LEDGER_TX_DROPPED || st.status == LEDGER_TX_UNKNOWN;
+}
+
+int keeper_submit_close(struct keeper *k, struct kept *e, enum lease_close_reason reason)
+{
+	struct tx t = { .kind = TX_LEASE_CLOSE };
+	char what[64];
+
+	memcpy(t.u.close.lease_id, e->id, LEASE_ID_LEN);
+	t.u.close.reason = (uint8_t)reason;
+	snprintf(what, sizeof(what), "LEASE_CLOSE (%s)", lease_close_reason_name(reason));
+	int rc = keeper_submit(k, &t, what, e->hex, e->last_tx);
+	if (!rc) {
+		e->phase = KEPT_CLOSING;
+		e->submitted_ns = keeper_now();
+	}
+	return rc;
+}
+
+static bool is_active(void *arg, const uint8_t id[LEASE_ID_LEN])
+{
+	struct keeper *k = arg;
+	struct lease l;
+
+	if (ledger_lease(k->d.ledger, id, &l))
+		return false;
+	return l.state != LEASE_CLOSED && !memcmp(l.contract.provider, k->d.key->pub, PUBKEY_LEN);
+}
+
+static void meter_register(struct keeper *k, struct kept *e, const struct lease *l)
+{
+	char why[WHY_MAX] = "";
+
+	if (e->metered)
+		return;
+	int rc = meter_vm_register_domain(k->meter, e->vm, NULL, l->contract.vm.memory_mib, why);
+	if (rc) {
+		log_warn("lease %.12s: VM %s not metered yet: %s", e->hex, e->vm, why);
+		return;
+	}
+	e->metered = true;
+	/* The committed records are the truth: a sample prepared but never
+	 * committed by a previous run is dropped and counted again. */
+	if (l->next_seq > 0)
+		meter_vm_commit(k->meter, e->vm, l->next_seq - 1);
+}
+
+static void start_lease(struct keeper *k, const struct lease *l)
+{
+	struct prov_request req = { .vm = l->contract.vm };
+	struct prov_vm_info info;
+	char why[WHY_MAX] = "";
+	struct kept *e = kept_add(k, l->id);
+
+	if (!e)
+		return;
+	memcpy(req.lease_id, l->id, LEASE_ID_LEN);
+	/* A VM adopted at reconcile (the node died between define and
+	 * LEASE_START) is used as it is. */
+	int rc = prov_lookup(k->prov, l->id, &info);
+	if (rc) {
+		rc = keeper_check_admission(k, &l->contract, l->id, why);
+		if (!rc)
+			rc = prov_create(k->prov, &req, &info, why);
+	}
+	keeper_unpromise(k, l->id);    /* the VM exists now, or never will */
+	if (rc) {
+		log_warn("lease %.12s: rejected: %s", e->hex, why);
+		keeper_submit_close(k, e, CLOSE_REJECTED);
+		return;
+	}
+	e->ngpus = info.n_gpus;
+	memcpy(e->gpus, info.gpus, sizeof(e->gpus));
+	if (gpu_meter_attach(&k->gpu, l->id, (const char (*)[13])e->gpus, e->ngpus, why))
+		log_warn("lease %.12s: %s", e->hex, why);
+	/* The CPU meter starts when LEASE_START commits (tend_running): the
+	 * boot before it is not the tenant's. */
+	struct tx t = { .kind = TX_LEASE_START };
+	memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
+	if (!keeper_submit(k, &t, "LEASE_START", e->hex, e->last_tx)) {
+		e->phase = KEPT_STARTING;
+		e->submitted_ns = keeper_now();
+	}
+}
+
+/* One running lease: commit the meter sample of a committed record, then
+ * decide whether the lease must end or the next record is due. */
+static void tend_running(struct keeper *k, struct kept *e, const struct lease *l, uint64_t now)
+{
+	const struct lease_contract *c = &l->contract;
+	uint64_t interval = (uint64_t)c->interval_s * NS_PER_S;
+	uint64_t term_end = l->started_ns + c->duration_s * NS_PER_S;
+	uint64_t last = l->next_seq ? l->last_end_ns : l->started_ns;
+
+	e->phase = e->phase == KEPT_CLOSING ? KEPT_CLOSING : KEPT_RUNNING;
+	meter_register(k, e, l);
+	if (!e->metered)
+		return;
+	if (e->inflight) {
+		if (l->next_seq <= e->inflight_seq) {
+			/* Not committed yet. One the ledger left out never
+			 * commits: send it again at once (with a fresh nonce). */
+			if (keeper_tx_lost(k, e->last_tx) ||
+			    now - e->submitted_ns > 4 * interval + 10 * NS_PER_S)
+				e->inflight = false;
+			return;
+		}
+		meter_vm_commit(k->meter, e->vm, e->inflight_seq);
+		e->inflight = false;
+	}
+	if (e->phase == KEPT_CLOSING) {
+		if (keeper_tx_lost(k, e->last_tx) || now - e->submitted_ns > 10 * NS_PER_S)
+			e->phase = KEPT_RUNNING;   /* the close was lost; decide again */
+		return;
+	}
+	if (l->state == LEASE_CLOSING) {
+		/* The tenant closed: one last record up to the close closes it. */
+		e->final_end_ns = l->closing_ns;
+		e->final_reason = CLOSE_NONE;
+		if (now - l->close_asked_ns > lease_close_grace_ns(c) / 2 && last < l->closing_ns &&
+		    now - e->submitted_ns > interval) {
+			/* The record keeps failing: take the close without it
+			 * before the grace runs out, so the escrow is not held. */
+			keeper_submit_close(k, e, CLOSE_TENANT);
+			return;
+		}
+	}
+	uint64_t max_charge = 0;
+	bool exhausted = settle_max_interval_charge(c, &max_charge) || l->escrow < max_charge;
+	bool term_over = now >= term_end;
+	if (!e->final_end_ns && (term_over || exhausted)) {
+		/* Decide once where the last record ends, so the lease ends with
+		 * one final record and a close rather than a trickle of records. */
+		e->final_end_ns = term_over ? term_end : now;
+		e->final_reason = term_over ? CLOSE_TERM_ENDED : CLOSE_EXHAUSTED;
+	}
+	if (e->final_end_ns) {
+		if (last < e->final_end_ns)
+			keeper_submit_usage(k, e, l, e->final_end_ns);
+		else if (e->final_reason != CLOSE_NONE)
+			keeper_submit_close(k, e, e->final_reason);
+		return;
+	}
+	/* After downtime the record covers the whole gap: the pinned meter
+	 * counted through it, and the contract takes a span of any length. */
+	if (now - last >= interval)
+		keeper_submit_usage(k, e, l, now);
+}
+
+
+static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
+{
+	struct kept *e = kept_find(k, l->id);
+
+	switch (l->state) {
+	case LEASE_OPENED:
+		if (!e)
+			start_lease(k, l);
+		else if (e->phase == KEPT_STARTING &&
+			 (keeper_tx_lost(k, e->last_tx) || now - e->submitted_ns > 10 * NS_PER_S)) {
+			struct tx t = { .kind = TX_LEASE_START };
+			memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
+			if (!keeper_submit(k, &t, "LEASE_START (again)", e->hex, e->last_tx))
+				e->submitted_ns = now;
+		}
+		break;
+	case LEASE_CLOSING:
+	case LEASE_RUNNING:
+		if (!e) {
+			/* Running on the chain but this node has no VM for it
+			 * (lost while the node was down): a provider failure. */
+			struct prov_vm_info info;
+			e = kept_add(k, l->id);
+			if (!e)
+				break;
+			if (prov_lookup(k->prov, l->id, &info)) {
+				/* Closing: take the tenant's close without a record. */
+				keeper_submit_close(k, e, l->state == LEASE_CLOSING ? CLOSE_TENANT
+									    : CLOSE_PROVIDER_FAILED);
+				break;
+			}
+			e->ngpus = info.n_gpus;   /* adopted after a restart */
+			memcpy(e->gpus, info.gpus, sizeof(e->gpus));
+			break;
+		}
+		tend_running(k, e, l, now);
+		break;
+	}
+}
+
+/* Only opened, running and closing leases are listed, so a node's history of closed
+ * leases costs nothing here; a lease this node still keeps that is no longer
+ * among them has closed. */
+static void tend(struct keeper *k)
+{
+	static const uint8_t active[] = { LEASE_OPENED, LEASE_RUNNING, LEASE_CLOSING };
+	const struct keeper_deps *d = &k->d;
+	uint64_t now = keeper_now();
+
+	keeper_tend_promises(k);
+	keeper_tend_shutdowns(k);
+	keeper_tend_failed(k);
+	for (size_t s = 0; s < sizeof(active); s++) {
+		struct lease_filter f = { .provider = d->key->pub, .state = active[s] };
+		struct lease *leases = NULL;
+		size_t count = 0;
+
+		if (ledger_leases(d->ledger, &f, &leases, &count))
+			return;
+		for (size_t i = 0; i < count; i++)
+			tend_lease(k, &leases[i], now);
+		free(leases);
+	}
+	for (size_t i = k->nkept; i-- > 0;) {
+		struct kept *e = &k->kept[i];
+		struct lease l;
+		if (ledger_lease(d->ledger, e->id, &l) || l.state != LEASE_CLOSED)
+			continue;
+		keeper_stop_vm(k, e, &l);
+		kept_remove(k, e);
+	}
+}
+
+static void *keeper_main(void *arg)
+{
+	struct keeper *k = arg;
+
+	pthread_mutex_lock(&k->lock);
+	while (!k->stop) {
+		tend(k);
+		struct timespec until;
+		/* The condition waits on the monotonic clock: a step of the
+		 * wall clock neither skips nor stalls a tick. */
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += TICK_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&k->wake, &k->lock, &until);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+static void on_commit(void *ctx, const struct ledger_committed *c)
+{
+	struct keeper *k = ctx;
+	(void)c;
+
+	/* Only a nudge: the keeper thread reads the committed state itself. */
+	pthread_cond_signal(&k->wake);
+}
+
+static int open_prov(struct keeper *k, char *why)
+{
+	const struct config *cfg = k->d.cfg;
+	struct prov_image images[CONFIG_IMAGES_MAX];
+	struct prov_gpu gpus[CONFIG_GPUS_MAX];
+
+	memset(images, 0, sizeof(images));
+	memset(gpus, 0, sizeof(gpus));
+	for (size_t i = 0; i < cfg->nimages; i++) {
+		const struct config_image *ci = &cfg->images[i];
+		struct prov_image *pi = &images[i];
+		snprintf(pi->name, sizeof(pi->name), "%s", ci->name);
+		snprintf(pi->disk_path, sizeof(pi->disk_path), "%s", ci->path);
+		snprintf(pi->disk_format, sizeof(pi->disk_format), "%s", ci->format);
+		snprintf(pi->kernel, sizeof(pi->kernel), "%s", ci->kernel);
+		snprintf(pi->initrd, sizeof(pi->initrd), "%s", ci->initrd);
+		snprintf(pi->cmdline, sizeof(pi->cmdline), "%s", ci->cmdline);
+		pi->min_memory_mib = ci->min_memory_mib;
+		pi->cloud_init = ci->cloud_init;
+		snprintf(pi->ssh_user, sizeof(pi->ssh_user), "%s", ci->ssh_user);
+		char classes[sizeof(ci->gpu_classes)], *save = NULL;
+		snprintf(classes, sizeof(classes), "%s", ci->gpu_classes);
+		for (char *tok = strtok_r(classes, ", ", &save);
+		     tok && pi->n_gpu_classes < PROV_IMAGE_CLASSES_MAX;
+		     tok = strtok_r(NULL, ", ", &save))
+			snprintf(pi->gpu_classes[pi->n_gpu_classes++], PROV_CLASS_MAX, "%s", tok);
+	}
+	for (size_t i = 0; i < cfg->ngpus; i++) {
+		snprintf(gpus[i].pci_addr, sizeof(gpus[i].pci_addr), "%.12s", cfg->gpus[i].address);
+		snprintf(gpus[i].class_name, sizeof(gpus[i].class_name), "%s",
+			 cfg->gpus[i].class_name);
+	}
+	struct prov_config pc = {
+		.uri = cfg->uri,
+		.name_prefix = cfg->name_prefix,
+		.domain_type = strcmp(cfg->domain_type, "qemu") ? PROV_DOMAIN_KVM : PROV_DOMAIN_QEMU,
+		.images = images,
+		.n_images = cfg->nimages,
+		.gpus = gpus,
+		.n_gpus = cfg->ngpus,
+		.cpu_overcommit = cfg->overcommit_cpu_milli / 1000.0,
+		.mem_overcommit = cfg->overcommit_mem_milli / 1000.0,
+		.state_dir = cfg->state_dir,
+		.log_archive_dir = cfg->archive_dir,
+		.net = !strcmp(cfg->network, "nat") ? PROV_NET_NAT :
+		       !strcmp(cfg->network, "user") ? PROV_NET_USER : PROV_NET_NONE,
+		.forward_address = cfg->forward_address,
+		.forward_port_min = (uint16_t)cfg->forward_port_min,
+		.forward_port_max = (uint16_t)cfg->forward_port_max,
+		.guest_outbound = cfg->guest_outbound,
+		.on_event = keeper_on_prov_event,
+		.event_arg = k,
+	};
+	return prov_open(&k->prov, &pc, why);
+}
+
+int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why)
+{
+	struct keeper *k = calloc(1, sizeof(*k));
+	struct meter_opts mo = { .pin_dir = deps->cfg->pin_dir };
+	struct prov_reconcile_report rep;
+	char note[WHY_MAX] = "";
+	int rc;
+
+	if (!k)
+		return TALLY_E_NOMEM;
+	k->d = *deps;
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rc = meter_open(&k->meter, &mo, why)))
+		goto err;
+	log_info("CPU meter attached (%s), pinned in %s", meter_attach_kind(k->meter),
+		 deps->cfg->pin_dir);
+	gpu_meter_open(&k->gpu, NULL, note);
+	log_info("%s", note);
+	if ((rc = open_prov(k, why)))
+		goto err;
+	if ((rc = prov_reconcile(k->prov, is_active, k, &rep, why)))
+		goto err;
+	log_info("reconciled VMs: %u adopted, %u orphans removed, %u stopped removed, "
+		 "%u stray files removed", rep.adopted, rep.removed_orphans, rep.removed_stopped,
+		 rep.removed_files);
+	ledger_set_commit_hook(deps->ledger, on_commit, k);
+	if ((rc = pthread_create(&k->thread, NULL, keeper_main, k))) {
+		snprintf(why, WHY_MAX, "cannot start the keeper thread: %s", strerror(rc));
+		rc = TALLY_E_INTERNAL;
+		ledger_set_commit_hook(deps->ledger, NULL, NULL);
+		goto err;
+	}
+	*out = k;
+	return 0;
+err:
+	if (k->prov)
+		prov_close(k->prov);
+	gpu_meter_close(&k->gpu);
+	if (k->meter)
+		meter_close(k->meter);
+	free(k);
+	return rc;
+}
+
+void keeper_stop(struct keeper *k)
+{
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	pthread_cond_signal(&k->wake);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	ledger_set_commit_hook(k->d.ledger, NULL, NULL);
+	pthread_mutex_lock(&k->lock);
+	while (k->stopping)
+		pthread_cond_wait(&k->wake, &k->lock);
+	pthread_mutex_unlock(&k->lock);
+	/* VMs keep running and meters keep counting: a restarted node takes
+	 * over where this one stopped. */
+	prov_close(k->prov);
+	gpu_meter_close(&k->gpu);
+	meter_close(k->meter);
+	free(k->kept);
+	pthread_cond_destroy(&k->wake);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
