@@ -711,10 +711,12 @@ int cmd_lease_console(int argc, char **argv)
 		return rc;
 	if (co.json)
 		return print_json(j);
-	printf("domain   %s\nhostname %s\nnetwork  %s\naddress  %s\nrunning  %s\n",
+	const char *state = jget_str(j, "state");
+	printf("domain   %s\nhostname %s\nnetwork  %s\naddress  %s\nrunning  %s%s%s%s\n",
 	       jget_str(j, "domain"), jget_str(j, "hostname"), jget_str(j, "network"),
 	       jget_str(j, "address"),
-	       json_is_true(json_object_get(j, "running")) ? "yes" : "no");
+	       json_is_true(json_object_get(j, "running")) ? "yes" : "no",
+	       *state ? " (" : "", state, *state ? ")" : "");
 	const json_t *ssh = json_object_get(j, "ssh");
 	if (json_is_object(ssh))
 		printf("ssh      %s@%s port %" PRIu64 " (tally lease ssh %.16s)\n",

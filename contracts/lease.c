@@ -46,7 +46,9 @@
  *  - cpu_ns <= vcpus * span: the meter reports CPU time of the VM's vCPUs,
  *    at most what the contract leases (emulator overhead above that is the
  *    provider's cost); run_delay_ns <= vcpus * span (a vCPU waits at most
- *    all the time); gpu_ns <= gpus * span; mem_mib is the contract's;
+ *    all the time); gpu_ns <= gpus * span; mem_mib is the contract's, or 0
+ *    for a span in which the host kept the VM paused (the tenant could not
+ *    use its memory, so it is not billed; a provider may only bill less);
  *  - gpu_source is "none" exactly when the lease has no GPU.
  * A refused record changes nothing.
  *
@@ -264,10 +266,10 @@ static int check_quantities(const struct lease *l, const struct usage_record *u,
 		return why_set(why, TALLY_E_RANGE,
 			       "gpu_ns %" PRIu64 " exceeds %u GPUs assigned for %" PRIu64 " ns",
 			       u->gpu_ns, c->vm.gpus, span);
-	if (u->mem_mib != c->vm.memory_mib)
+	if (u->mem_mib != c->vm.memory_mib && u->mem_mib != 0)
 		return why_set(why, TALLY_E_RANGE,
-			       "record bills %u MiB of memory, the contract leases %u MiB",
-			       u->mem_mib, c->vm.memory_mib);
+			       "record bills %u MiB of memory, the contract leases %u MiB (or 0 for"
+			       " a span the VM was paused)", u->mem_mib, c->vm.memory_mib);
 	if (u->gpu_source > GPU_SOURCE_LIBVIRT)
 		return why_set(why, TALLY_E_RANGE, "gpu_source %u is unknown", u->gpu_source);
 	if ((c->vm.gpus == 0) != (u->gpu_source == GPU_SOURCE_NONE))

@@ -46,6 +46,7 @@ static const char *const messages[TALLY_E__COUNT] = {
 	[TALLY_E_BILL] = "recomputed bill differs from settlement",
 	[TALLY_E_STORE] = "store failure",
 	[TALLY_E_DISKFULL] = "disk full",
+	[TALLY_E_UNAVAILABLE] = "temporarily unavailable",
 };
 
 const char *tally_strerror(int err)

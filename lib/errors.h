@@ -52,6 +52,7 @@ enum tally_err {
 	TALLY_E_BILL,           /* recomputed bill differs from the settlement */
 	TALLY_E_STORE,          /* the SQLite store failed */
 	TALLY_E_DISKFULL,
+	TALLY_E_UNAVAILABLE,    /* a service the node needs (libvirt) is down for now */
 	TALLY_E__COUNT
 };
 

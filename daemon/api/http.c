@@ -227,6 +227,7 @@ static const struct {
 	{ TALLY_E_CONTRACT, 400, "contract" },
 	{ TALLY_E_CAPACITY, 409, "capacity" },
 	{ TALLY_E_DISKFULL, 507, "disk_full" },
+	{ TALLY_E_UNAVAILABLE, 503, "unavailable" },
 	{ TALLY_E_USAGECHAIN, 409, "usage_chain" },
 	{ TALLY_E_BILL, 400, "bill" },
 	{ TALLY_E_LINK, 400, "link" },

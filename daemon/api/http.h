@@ -83,8 +83,8 @@ void http_error(struct http_response *resp, unsigned status, const char *code,
 void http_error_from(struct http_response *resp, int err, const char *why);
 /* The HTTP status and short code (docs/PROTOCOL.md) of a TALLY_E_* error:
  * 4xx for what a client sent, 5xx only for the node's own failures
- * (TALLY_E_IO, _INTERNAL, _CRYPTO, _STORE: 500; _NOMEM: 503; _DISKFULL:
- * 507). */
+ * (TALLY_E_IO, _INTERNAL, _CRYPTO, _STORE: 500; _NOMEM, _UNAVAILABLE: 503;
+ * _DISKFULL: 507). */
 unsigned http_status_of(int err, const char **code);
 void http_json(struct http_response *resp, unsigned status, json_t *body);
 

@@ -236,6 +236,11 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 		meter_vm_commit(k->meter, e->vm, e->inflight_seq);
 		e->inflight = false;
 	}
+	/* Pauses and resumes the committed records have reached. */
+	while (e->ncuts && e->cuts[0].at_ns <= last) {
+		e->paused = e->cuts[0].paused;
+		memmove(e->cuts, e->cuts + 1, --e->ncuts * sizeof(e->cuts[0]));
+	}
 	if (e->phase == KEPT_CLOSING) {
 		if (keeper_tx_lost(k, e->last_tx) || now - e->submitted_ns > 10 * NS_PER_S)
 			e->phase = KEPT_RUNNING;   /* the close was lost; decide again */
@@ -262,9 +267,16 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 		e->final_end_ns = term_over ? term_end : now;
 		e->final_reason = term_over ? CLOSE_TERM_ENDED : CLOSE_EXHAUSTED;
 	}
+	/* A pause or resume ends the record at its time, so that no record
+	 * mixes running and paused time. */
+	if (e->ncuts && e->cuts[0].at_ns <= now &&
+	    (!e->final_end_ns || e->cuts[0].at_ns < e->final_end_ns)) {
+		keeper_submit_usage(k, e, l, e->cuts[0].at_ns, e->paused);
+		return;
+	}
 	if (e->final_end_ns) {
 		if (last < e->final_end_ns)
-			keeper_submit_usage(k, e, l, e->final_end_ns);
+			keeper_submit_usage(k, e, l, e->final_end_ns, e->paused);
 		else if (e->final_reason != CLOSE_NONE)
 			keeper_submit_close(k, e, e->final_reason);
 		return;
@@ -272,7 +284,7 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 	/* After downtime the record covers the whole gap: the pinned meter
 	 * counted through it, and the contract takes a span of any length. */
 	if (now - last >= interval)
-		keeper_submit_usage(k, e, l, now);
+		keeper_submit_usage(k, e, l, now, e->paused);
 }
 
 
@@ -282,7 +294,7 @@ static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
 
 	switch (l->state) {
 	case LEASE_OPENED:
-		if (!e)
+		if (!e && !k->libvirt_down)     /* no VM can start without libvirt */
 			start_lease(k, l);
 		else if (e->phase == KEPT_STARTING &&
 			 (keeper_tx_lost(k, e->last_tx) || now - e->submitted_ns > 10 * NS_PER_S)) {
@@ -316,6 +328,38 @@ static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
 	}
 }
 
+/* libvirtd died or restarted: reconnect (at most every second), and have
+ * the provisioner deliver what happened to the VMs meanwhile. Metering goes
+ * on through the outage (the meter reads cgroups, not libvirt). Called with
+ * k->lock held; the provisioner's events take it, so it is let go around
+ * the reconnect. */
+static void tend_connection(struct keeper *k, uint64_t now)
+{
+	char why[WHY_MAX] = "";
+	unsigned checked = 0;
+	int rc;
+
+	if (!k->libvirt_down && prov_connected(k->prov))
+		return;
+	if (!k->libvirt_down) {
+		k->libvirt_down = true;
+		k->reconnect_ns = 0;
+		log_warn("libvirt connection lost: VMs keep running and are metered; starting"
+			 " and stopping VMs waits until libvirt is back");
+	}
+	if (k->reconnect_ns && now - k->reconnect_ns < NS_PER_S)
+		return;
+	k->reconnect_ns = now;
+	pthread_mutex_unlock(&k->lock);
+	rc = prov_reconnect(k->prov, &checked, why);
+	pthread_mutex_lock(&k->lock);
+	if (rc)
+		return;
+	k->libvirt_down = false;
+	log_info("libvirt is back: events registered again, %u VM%s checked", checked,
+		 checked == 1 ? "" : "s");
+}
+
 /* Only opened, running and closing leases are listed, so a node's history of closed
  * leases costs nothing here; a lease this node still keeps that is no longer
  * among them has closed. */
@@ -325,7 +369,11 @@ static void tend(struct keeper *k)
 	const struct keeper_deps *d = &k->d;
 	uint64_t now = keeper_now();
 
+	tend_connection(k, now);
+	if (!k->libvirt_down)
+		keeper_retry_stops(k);
 	keeper_tend_promises(k);
+	keeper_tend_pauses(k);
 	keeper_tend_shutdowns(k);
 	keeper_tend_failed(k);
 	for (size_t s = 0; s < sizeof(active); s++) {
@@ -497,6 +545,11 @@ void keeper_stop(struct keeper *k)
 	pthread_mutex_lock(&k->lock);
 	while (k->stopping)
 		pthread_cond_wait(&k->wake, &k->lock);
+	/* Stops still waiting for libvirt: the next start's reconcile removes
+	 * those VMs (their leases are closed). */
+	for (size_t i = 0; i < k->nrestops; i++)
+		free(k->restops[i]);
+	k->nrestops = 0;
 	pthread_mutex_unlock(&k->lock);
 	/* VMs keep running and meters keep counting: a restarted node takes
 	 * over where this one stopped. */

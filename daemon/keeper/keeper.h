@@ -44,7 +44,10 @@ int keeper_admit(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN],
 void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN]);
 
 /* The VM's private details for its tenant: {"domain", "hostname", "network",
- * "running", "address", "ssh", "console"}; "ssh" is null without a forwarded
+ * "running", "state", "address", "ssh", "console"}; "running" is true only
+ * for a VM that runs now, "state" is "running", "paused", "stopped" or
+ * "unknown" (libvirt unreachable and no QEMU process found), as libvirt or
+ * the QEMU process says at the time of the read; "ssh" is null without a forwarded
  * port, else {"host", "port", "user", "host_keys", "host_key_fingerprints"}.
  * TALLY_E_NOTFOUND when this node runs no VM for the lease. */
 int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], json_t **out);

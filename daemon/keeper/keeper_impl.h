@@ -17,6 +17,7 @@
 #define TICK_MS 200
 #define STOP_TIMEOUT_MS 5000
 #define FAILURES_MAX 64
+#define CUTS_MAX 8
 #define PROMISES_MAX 256
 #define CONSOLE_TAIL 4096
 
@@ -38,10 +39,21 @@ struct kept {
 	uint64_t submitted_ns;           /* when the last tx of this lease went out */
 	uint64_t final_end_ns;           /* the lease is ending: its last record ends here */
 	uint8_t final_reason;            /* ... and it closes for this reason */
+	/* Pauses and resumes no record has reached yet: each ends a record at
+	 * its time, so a record is all running or all paused, and a paused one
+	 * bills no memory (mem_mib 0). */
+	bool paused;                     /* as of the last record's end */
+	struct cut {
+		uint64_t at_ns;
+		bool paused;             /* from at_ns on */
+	} cuts[CUTS_MAX];
+	size_t ncuts;
 	size_t ngpus;
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
 	struct meter_rate rate;          /* the operator view's CPU and wait % */
 };
+
+struct vm_stop;
 
 struct keeper {
 	struct keeper_deps d;
@@ -62,6 +74,17 @@ struct keeper {
 	uint8_t shut[FAILURES_MAX][LEASE_ID_LEN];
 	uint64_t shut_ns[FAILURES_MAX];
 	size_t nshut;
+	struct pause_event {
+		uint8_t id[LEASE_ID_LEN];
+		uint64_t at_ns;
+		bool paused;
+	} pauses[FAILURES_MAX];
+	size_t npauses;
+	/* Stops of closed leases' VMs that found libvirt unreachable. */
+	struct vm_stop *restops[FAILURES_MAX];
+	size_t nrestops;
+	bool libvirt_down;               /* an outage is under way (logged once) */
+	uint64_t reconnect_ns;           /* the last try to reconnect */
 	/* Room held for leases admitted but not yet provisioned. */
 	struct promise {
 		uint8_t id[LEASE_ID_LEN];
@@ -69,8 +92,6 @@ struct keeper {
 	} promised[PROMISES_MAX];
 	size_t npromised;
 };
-
-struct vm_stop;
 
 /* keeper.c */
 uint64_t keeper_now(void);
@@ -87,7 +108,7 @@ int keeper_submit_close(struct keeper *k, struct kept *e, enum lease_close_reaso
 
 /* record.c: the next usage record of a running lease, for [last end, end_ns]. */
 int keeper_submit_usage(struct keeper *k, struct kept *e, const struct lease *l,
-			uint64_t end_ns);
+			uint64_t end_ns, bool paused);
 
 /* admission.c, called with k->lock held. */
 int keeper_check_admission(struct keeper *k, const struct lease_contract *c,
@@ -95,13 +116,16 @@ int keeper_check_admission(struct keeper *k, const struct lease_contract *c,
 void keeper_unpromise(struct keeper *k, const uint8_t id[LEASE_ID_LEN]);
 void keeper_tend_promises(struct keeper *k);
 
-/* vmstop.c, called with k->lock held. */
+/* vmstop.c, called with k->lock held: stop a closed lease's VM; try again
+ * the stops that found libvirt unreachable. */
 void keeper_stop_vm(struct keeper *k, struct kept *e, const struct lease *l);
+void keeper_retry_stops(struct keeper *k);
 
 /* vm_events.c: libvirt's events (any thread), handled at the next tick. */
 void keeper_on_prov_event(void *arg, const uint8_t id[LEASE_ID_LEN], enum prov_event_kind kind,
 			  const char *detail);
 void keeper_tend_shutdowns(struct keeper *k);
+void keeper_tend_pauses(struct keeper *k);
 void keeper_tend_failed(struct keeper *k);
 
 #endif

@@ -12,7 +12,8 @@
 
 /* Builds, signs and submits the next usage record of a running lease, for
  * [last end, end_ns]. */
-int keeper_submit_usage(struct keeper *k, struct kept *e, const struct lease *l, uint64_t end_ns)
+int keeper_submit_usage(struct keeper *k, struct kept *e, const struct lease *l, uint64_t end_ns,
+			bool paused)
 {
 	const struct lease_contract *c = &l->contract;
 	uint64_t start_ns = l->next_seq ? l->last_end_ns : l->started_ns;
@@ -44,7 +45,13 @@ int keeper_submit_usage(struct keeper *k, struct kept *e, const struct lease *l,
 	uint64_t vcpu_span = all > UINT64_MAX ? UINT64_MAX : (uint64_t)all;
 	u->cpu_ns = s.delta.cpu_ns < vcpu_span ? s.delta.cpu_ns : vcpu_span;
 	u->run_delay_ns = s.delta.run_delay_ns < vcpu_span ? s.delta.run_delay_ns : vcpu_span;
-	u->mem_mib = c->vm.memory_mib;
+	if (paused) {
+		/* No vCPU ran for the tenant: what QEMU's own threads used while
+		 * the host kept the VM paused is the provider's. */
+		u->cpu_ns = 0;
+		u->run_delay_ns = 0;
+	}
+	u->mem_mib = paused ? 0 : c->vm.memory_mib;    /* paused: its memory was not the tenant's */
 	u->mem_peak_bytes = s.mem_peak_bytes;
 	uint64_t gpu_total = 0;
 	rc = gpu_meter_lease_ns(&k->gpu, l->id, (const char (*)[13])e->gpus, e->ngpus,

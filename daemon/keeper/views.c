@@ -65,8 +65,9 @@ int keeper_vm_private(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN], js
 		return TALLY_E_NOTFOUND;
 	}
 	const char *net = k->d.cfg->network;
-	*out = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "domain", info->name,
+	*out = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:o, s:o}", "domain", info->name,
 			 "hostname", info->hostname, "network", net, "running", info->running,
+			 "state", info->state,
 			 "address",
 			 !strcmp(net, "none") ? "none (no network)" :
 			 !strcmp(net, "user") ? (info->ssh_port ? "user-mode network, SSH forwarded" :

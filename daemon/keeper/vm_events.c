@@ -19,14 +19,22 @@ void keeper_on_prov_event(void *arg, const uint8_t id[LEASE_ID_LEN], enum prov_e
 	hex_encode(id, LEASE_ID_LEN, hex);
 	log_info("lease %.12s: VM %s%s%s", hex, prov_event_name(kind), detail ? ": " : "",
 		 detail ? detail : "");
-	if (!prov_event_is_provider_failure(kind) && kind != PROV_EV_SHUTDOWN)
+	if (!prov_event_is_provider_failure(kind) && kind != PROV_EV_SHUTDOWN &&
+	    kind != PROV_EV_SUSPENDED && kind != PROV_EV_RESUMED)
 		return;
 	pthread_mutex_lock(&k->lock);
-	if (kind == PROV_EV_SHUTDOWN && k->nshut < FAILURES_MAX) {
+	if ((kind == PROV_EV_SUSPENDED || kind == PROV_EV_RESUMED) &&
+	    k->npauses < FAILURES_MAX) {
+		struct pause_event *pe = &k->pauses[k->npauses++];
+
+		memcpy(pe->id, id, LEASE_ID_LEN);
+		pe->at_ns = keeper_now();
+		pe->paused = kind == PROV_EV_SUSPENDED;
+	} else if (kind == PROV_EV_SHUTDOWN && k->nshut < FAILURES_MAX) {
 		/* The tenant's own act: billed up to the moment it happened. */
 		k->shut_ns[k->nshut] = keeper_now();
 		memcpy(k->shut[k->nshut++], id, LEASE_ID_LEN);
-	} else if (kind != PROV_EV_SHUTDOWN && k->nfailed < FAILURES_MAX) {
+	} else if (prov_event_is_provider_failure(kind) && k->nfailed < FAILURES_MAX) {
 		memcpy(k->failed[k->nfailed++], id, LEASE_ID_LEN);
 	}
 	pthread_cond_signal(&k->wake);
@@ -68,4 +76,29 @@ void keeper_tend_failed(struct keeper *k)
 		keeper_submit_close(k, e, CLOSE_PROVIDER_FAILED);
 	}
 	k->nfailed = 0;
+}
+
+/* Pauses and resumes become cuts of the lease's record stream (see struct
+ * kept): the host paused the VM (from outside tally, or on an I/O error),
+ * so the tenant could use neither its vCPUs nor its memory until it
+ * resumed, and the span is billed as paused. */
+void keeper_tend_pauses(struct keeper *k)
+{
+	for (size_t i = 0; i < k->npauses; i++) {
+		const struct pause_event *pe = &k->pauses[i];
+		struct kept *e = kept_find(k, pe->id);
+		bool last = e && e->ncuts ? e->cuts[e->ncuts - 1].paused : e && e->paused;
+
+		if (!e || last == pe->paused)
+			continue;
+		if (e->ncuts == CUTS_MAX) {
+			/* Flapping faster than records commit: merge into the
+			 * last cut, billing the doubt as paused. */
+			e->cuts[CUTS_MAX - 1].paused = true;
+			continue;
+		}
+		e->cuts[e->ncuts].at_ns = pe->at_ns;
+		e->cuts[e->ncuts++].paused = pe->paused;
+	}
+	k->npauses = 0;
 }

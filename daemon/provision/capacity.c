@@ -62,10 +62,10 @@ static unsigned long long available_bytes(const struct prov *p)
 	int n = 0;
 	unsigned long long kib = 0;
 
-	if (virNodeGetMemoryStats(p->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &n, 0) < 0 ||
+	if (virNodeGetMemoryStats(prov_conn(p), VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &n, 0) < 0 ||
 	    n <= 0 || !(st = calloc((size_t)n, sizeof(*st))))
 		return 0;
-	if (virNodeGetMemoryStats(p->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, st, &n, 0) == 0) {
+	if (virNodeGetMemoryStats(prov_conn(p), VIR_NODE_MEMORY_STATS_ALL_CELLS, st, &n, 0) == 0) {
 		for (int i = 0; i < n; i++)
 			if (!strcmp(st[i].field, VIR_NODE_MEMORY_STATS_FREE) ||
 			    !strcmp(st[i].field, VIR_NODE_MEMORY_STATS_BUFFERS) ||
@@ -132,7 +132,7 @@ static bool gpu_present(const struct prov *p, const char *addr)
 	if (pci_addr_parse(addr, &a))
 		return false;
 	pci_addr_nodedev_name(&a, devname);
-	dev = virNodeDeviceLookupByName(p->conn, devname);
+	dev = virNodeDeviceLookupByName(prov_conn(p), devname);
 	if (!dev)
 		return false;
 	virNodeDeviceFree(dev);
@@ -244,7 +244,7 @@ int prov_reserve(struct prov *p, const struct vm_spec *vm,
 	virNodeInfo ni;
 	int err;
 
-	if (virNodeGetInfo(p->conn, &ni) < 0)
+	if (virNodeGetInfo(prov_conn(p), &ni) < 0)
 		return why_set(why, TALLY_E_INTERNAL, "cannot read the host's CPUs and memory: %s",
 				 prov_virt_error());
 	err = check_cpus(p, &ni, &h, vm->vcpus, why);

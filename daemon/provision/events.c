@@ -23,6 +23,8 @@ const char *prov_event_name(enum prov_event_kind kind)
 	case PROV_EV_SHUTDOWN: return "shutdown";
 	case PROV_EV_CRASHED: return "crashed";
 	case PROV_EV_DESTROYED_EXTERNALLY: return "destroyed-externally";
+	case PROV_EV_SUSPENDED: return "paused";
+	case PROV_EV_RESUMED: return "resumed";
 	}
 	return "unknown";
 }
@@ -130,6 +132,75 @@ static enum prov_event_kind classify_stop(int detail, const char **text)
 	}
 }
 
+enum prov_event_kind prov_classify_shutoff(int reason, const char **text)
+{
+	switch (reason) {
+	case VIR_DOMAIN_SHUTOFF_SHUTDOWN:
+		*text = "the guest powered itself off while libvirt was unreachable";
+		return PROV_EV_SHUTDOWN;
+	case VIR_DOMAIN_SHUTOFF_CRASHED:
+	case VIR_DOMAIN_SHUTOFF_FAILED:
+		*text = "the guest crashed or QEMU failed while libvirt was unreachable";
+		return PROV_EV_CRASHED;
+	case VIR_DOMAIN_SHUTOFF_DESTROYED:
+		*text = "the domain was destroyed outside tally while libvirt was unreachable";
+		return PROV_EV_DESTROYED_EXTERNALLY;
+	default:
+		*text = "the domain stopped while libvirt was unreachable, for a reason it did"
+			" not name";
+		return PROV_EV_DESTROYED_EXTERNALLY;
+	}
+}
+
+/* What a SUSPENDED event means: tally itself never pauses a VM. */
+static const char *suspend_text(int detail)
+{
+	switch (detail) {
+	case VIR_DOMAIN_EVENT_SUSPENDED_PAUSED:
+		return "paused outside tally (virsh suspend or another libvirt client)";
+	case VIR_DOMAIN_EVENT_SUSPENDED_IOERROR:
+		return "paused by QEMU on a disk I/O error on the host";
+	case VIR_DOMAIN_EVENT_SUSPENDED_WATCHDOG:
+		return "paused by its watchdog";
+	case VIR_DOMAIN_EVENT_SUSPENDED_API_ERROR:
+		return "paused after a failed libvirt operation";
+	default:
+		return "paused";
+	}
+}
+
+void prov_deliver(struct prov *p, const char *name, enum prov_event_kind kind,
+		  const char *text)
+{
+	uint8_t id[LEASE_ID_LEN];
+	struct prov_lease *l;
+
+	pthread_mutex_lock(&p->lock);
+	l = prov_find_lease_by_name(p, name);
+	if (l) {
+		switch (kind) {
+		case PROV_EV_STARTED:
+			l->state = PROV_LS_RUNNING;
+			l->paused = false;
+			break;
+		case PROV_EV_SUSPENDED:
+			l->paused = true;
+			break;
+		case PROV_EV_RESUMED:
+			l->paused = false;
+			break;
+		default:                /* every kind of stop */
+			l->state = PROV_LS_DOWN;
+			l->paused = false;
+			break;
+		}
+		memcpy(id, l->lease_id, LEASE_ID_LEN);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (l && p->cfg.on_event)
+		p->cfg.on_event(p->cfg.event_arg, id, kind, text);
+}
+
 int prov_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
 			void *opaque)
 {
@@ -137,20 +208,23 @@ int prov_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detai
 	const char *name = virDomainGetName(dom);
 	const char *text = NULL;
 	enum prov_event_kind kind = 0;
-	uint8_t id[LEASE_ID_LEN];
 	struct prov_lease *l;
 
-	(void)conn;
-	if (!name)
-		return 0;
+	if (!name || conn != prov_conn(p))
+		return 0;               /* a connection a reconnect replaced */
 	pthread_mutex_lock(&p->lock);
 	l = prov_find_lease_by_name(p, name);
 	if (l && event == VIR_DOMAIN_EVENT_STARTED) {
-		l->state = PROV_LS_RUNNING;
 		kind = PROV_EV_STARTED;
 		text = "the domain is running";
+	} else if (l && event == VIR_DOMAIN_EVENT_SUSPENDED && !l->paused) {
+		kind = PROV_EV_SUSPENDED;
+		text = suspend_text(detail);
+	} else if (l && event == VIR_DOMAIN_EVENT_RESUMED && l->paused) {
+		/* (libvirt also sends one as a domain first boots) */
+		kind = PROV_EV_RESUMED;
+		text = "resumed";
 	} else if (l && event == VIR_DOMAIN_EVENT_STOPPED) {
-		l->state = PROV_LS_DOWN;
 		if (l->stopping) {
 			l->stop_seen = true;
 			pthread_cond_broadcast(&p->changed);
@@ -162,11 +236,9 @@ int prov_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detai
 			kind = classify_stop(detail, &text);
 		}
 	}
-	if (kind)
-		memcpy(id, l->lease_id, LEASE_ID_LEN);
 	pthread_mutex_unlock(&p->lock);
-	if (kind && p->cfg.on_event)
-		p->cfg.on_event(p->cfg.event_arg, id, kind, text);
+	if (kind)
+		prov_deliver(p, name, kind, text);
 	return 0;
 }
 
@@ -177,7 +249,7 @@ void prov_lifecycle_released(void *opaque)
 	struct prov *p = opaque;
 
 	pthread_mutex_lock(&p->lock);
-	p->cb_released = true;
+	p->cb_live--;
 	pthread_cond_broadcast(&p->changed);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -188,17 +260,19 @@ bool prov_deregister_events(struct prov *p)
 	struct timespec until;
 	bool released;
 
-	if (p->lifecycle_cb < 0)
-		return true;
-	virConnectDomainEventDeregisterAny(p->conn, p->lifecycle_cb);
+	if (p->lifecycle_cb >= 0 && prov_conn(p))
+		virConnectDomainEventDeregisterAny(prov_conn(p), p->lifecycle_cb);
 	p->lifecycle_cb = -1;
+	/* Closing the connections (the retired ones too) releases whatever
+	 * registration a dead connection could not take back. */
+	prov_disconnect(p);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 5;
 	pthread_mutex_lock(&p->lock);
-	while (!p->cb_released)
+	while (p->cb_live > 0)
 		if (pthread_cond_timedwait(&p->changed, &p->lock, &until) == ETIMEDOUT)
 			break;
-	released = p->cb_released;
+	released = p->cb_live == 0;
 	pthread_mutex_unlock(&p->lock);
 	if (!released)
 		fprintf(stderr, "tally: provisioner: libvirt kept the event callback; "

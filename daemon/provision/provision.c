@@ -88,11 +88,11 @@ static const char default_network_xml[] =
 
 static int ensure_nat_network(struct prov *p, char *why)
 {
-	virNetworkPtr net = virNetworkLookupByName(p->conn, "default");
+	virNetworkPtr net = virNetworkLookupByName(prov_conn(p), "default");
 	int err = 0;
 
 	if (!net)
-		net = virNetworkDefineXML(p->conn, default_network_xml);
+		net = virNetworkDefineXML(prov_conn(p), default_network_xml);
 	if (!net)
 		return why_set(why, TALLY_E_INTERNAL, "cannot define the default network: %s",
 				 prov_virt_error());
@@ -150,30 +150,14 @@ int prov_open(struct prov **out, const struct prov_config *cfg, char *why)
 		looping = true;
 	if (err)
 		goto fail;
-	p->conn = virConnectOpen(p->uri);
-	if (!p->conn) {
-		err = why_set(why, TALLY_E_INTERNAL, "cannot connect to libvirt at %s: %s",
-				p->uri, prov_virt_error());
+	if ((err = prov_connect(p, why)))
 		goto fail;
-	}
-	/* Notice a dead libvirtd instead of waiting on it forever. */
-	virConnectSetKeepAlive(p->conn, 5, 3);
-	p->lifecycle_cb = virConnectDomainEventRegisterAny(p->conn, NULL,
-			VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(prov_on_lifecycle),
-			p, prov_lifecycle_released);
-	if (p->lifecycle_cb < 0) {
-		err = why_set(why, TALLY_E_INTERNAL, "cannot register for domain events: %s",
-				prov_virt_error());
-		goto fail;
-	}
 	if (p->cfg.net == PROV_NET_NAT && (err = ensure_nat_network(p, why)))
 		goto fail;
 	*out = p;
 	return 0;
 fail:
 	released = prov_deregister_events(p);
-	if (p->conn)
-		virConnectClose(p->conn);
 	if (looping)
 		prov_loop_put();
 	if (released)
@@ -188,13 +172,20 @@ void prov_close(struct prov *p)
 	if (!p)
 		return;
 	released = prov_deregister_events(p);
-	virConnectClose(p->conn);
 	prov_loop_put();
 	if (released)
 		free_prov(p);
 }
 
 /* ---- create ------------------------------------------------------------- */
+
+static int require_connection(struct prov *p, char *why)
+{
+	if (prov_connected(p))
+		return 0;
+	return why_set(why, TALLY_E_UNAVAILABLE, "libvirt at %s is unreachable; try again in"
+			 " a moment", p->uri);
+}
 
 /* The guest's hostname: the contract's, or the domain name made into one
  * RFC 1123 label (a prefix may hold '.' or '_'). */
@@ -250,7 +241,7 @@ static int check_request(const struct prov *p, const struct prov_request *req,
 static int check_name_free(struct prov *p, const char *name,
 			   const uint8_t lease_id[LEASE_ID_LEN], char *why)
 {
-	virDomainPtr dom = virDomainLookupByName(p->conn, name);
+	virDomainPtr dom = virDomainLookupByName(prov_conn(p), name);
 	struct domxml_lease_meta m;
 	char hex[2 * LEASE_ID_LEN + 1];
 	char *meta;
@@ -402,6 +393,8 @@ int prov_create(struct prov *p, const struct prov_request *req,
 	int err;
 
 	err = check_request(p, req, &img, why);
+	if (!err)
+		err = require_connection(p, why);
 	if (err)
 		return err;
 	l = new_lease(p, req);
@@ -420,7 +413,7 @@ int prov_create(struct prov *p, const struct prov_request *req,
 		err = render(p, l, img, &req->vm, disk, seed, &xml, why);
 	if (err)
 		goto fail_files;
-	dom = virDomainDefineXML(p->conn, xml);
+	dom = virDomainDefineXML(prov_conn(p), xml);
 	if (!dom) {
 		err = why_set(why, TALLY_E_INTERNAL, "libvirt refused to define %s: %s",
 				l->name, prov_virt_error());
@@ -461,6 +454,8 @@ int prov_admit_check(struct prov *p, const struct vm_spec *vm, char *why)
 	struct prov_lease scratch;
 	int err = check_request(p, &req, &img, why);
 
+	if (!err)
+		err = require_connection(p, why);
 	if (err)
 		return err;
 	memset(&scratch, 0, sizeof(scratch));
@@ -594,9 +589,19 @@ int prov_stop(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN],
 		return why_set(why, TALLY_E_NOTFOUND, "no VM for this lease on this node");
 	if (err)
 		return err;
-	dom = virDomainLookupByName(p->conn, l->name);
-	if (dom) {
+	/* Only what libvirt says counts: a VM it cannot be asked about is not
+	 * stopped, and its lease and files stay until it can. */
+	if (!prov_connected(p)) {
+		err = why_set(why, TALLY_E_UNAVAILABLE, "libvirt at %s is unreachable; %s is"
+				" stopped once it is back", p->uri, l->name);
+	} else if (!(dom = virDomainLookupByName(prov_conn(p), l->name))) {
+		if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+			err = why_set(why, TALLY_E_UNAVAILABLE, "cannot look up %s: %s", l->name,
+					prov_virt_error());
+	} else {
 		err = halt_domain(p, l, dom, timeout_ms, &went_gracefully, why);
+		if (err && !prov_connected(p))
+			err = TALLY_E_UNAVAILABLE;
 		if (!err)
 			prov_undefine_domain(dom);
 		virDomainFree(dom);
@@ -657,6 +662,7 @@ static void fill_info(struct prov *p, const struct prov_lease *l, struct prov_vm
 	virDomainPtr dom;
 
 	memset(info, 0, sizeof(*info));
+	info->state = "unknown";
 	memcpy(info->lease_id, l->lease_id, LEASE_ID_LEN);
 	snprintf(info->name, sizeof(info->name), "%s", l->name);
 	info->vm = l->vm;
@@ -674,12 +680,28 @@ static void fill_info(struct prov *p, const struct prov_lease *l, struct prov_vm
 		if (img->cloud_init)
 			effective_hostname(&l->vm, l->name, info->hostname);
 	}
-	dom = virDomainLookupByName(p->conn, l->name);
-	if (!dom)
+	dom = virDomainLookupByName(prov_conn(p), l->name);
+	if (!dom) {
+		if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+			info->state = "stopped";
+			return;
+		}
+		/* libvirt cannot say: QEMU's own process can. */
+		info->qemu_pid = qemu_pid(l->name);
+		info->running = info->qemu_pid && !l->paused;
+		info->state = !info->qemu_pid ? "unknown" : l->paused ? "paused" : "running";
 		return;
+	}
 	virDomainGetUUIDString(dom, info->uuid);
-	info->running = virDomainIsActive(dom) == 1;
-	if (info->running) {
+	int state = 0, reason = 0;
+	if (virDomainGetState(dom, &state, &reason, 0) < 0)
+		state = -1;
+	info->running = state == VIR_DOMAIN_RUNNING;
+	info->state = state == VIR_DOMAIN_RUNNING ? "running" :
+		      state == VIR_DOMAIN_PAUSED ? "paused" :
+		      state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED ? "stopped" :
+		      "unknown";
+	if (state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED) {
 		info->domain_id = (int)virDomainGetID(dom);
 		info->qemu_pid = qemu_pid(l->name);
 	}
@@ -718,7 +740,7 @@ int prov_vm_address(struct prov *p, const uint8_t lease_id[LEASE_ID_LEN], char *
 	if (err < 0)
 		return TALLY_E_NOTFOUND;
 	prov_domain_name(p, lease_id, name);
-	dom = virDomainLookupByName(p->conn, name);
+	dom = virDomainLookupByName(prov_conn(p), name);
 	if (!dom)
 		return TALLY_E_NOTFOUND;
 	n = virDomainInterfaceAddresses(dom, &ifaces, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0);

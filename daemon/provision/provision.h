@@ -45,6 +45,8 @@ enum prov_event_kind {
 	PROV_EV_SHUTDOWN,                 /* the guest powered itself off */
 	PROV_EV_CRASHED,                  /* guest panic or QEMU died: provider failure */
 	PROV_EV_DESTROYED_EXTERNALLY,     /* killed outside tally: provider failure */
+	PROV_EV_SUSPENDED,                /* paused outside tally, or on a host I/O error */
+	PROV_EV_RESUMED,                  /* running again after a pause */
 };
 
 /* Runs on the libvirt event thread (or, for nothing else, never). */
@@ -95,7 +97,9 @@ struct prov_vm_info {
 	char uuid[40];
 	int domain_id;                 /* libvirt's id while running, else -1 */
 	pid_t qemu_pid;                /* QEMU's PID while running, else 0 */
-	bool running;
+	bool running;                  /* running, not paused */
+	const char *state;             /* "running", "paused", "stopped", or "unknown"
+					* (libvirt unreachable and no QEMU process seen) */
 	struct vm_spec vm;
 	size_t n_gpus;
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
@@ -138,6 +142,17 @@ struct prov;
 int prov_open(struct prov **out, const struct prov_config *cfg, char *why);
 /* Deregisters events and disconnects. VMs keep running. */
 void prov_close(struct prov *p);
+/* Whether the libvirt connection is up. A libvirtd that dies or restarts
+ * closes it (keepalive: within about 15 s if it hangs). */
+bool prov_connected(struct prov *p);
+/* When the connection is down, opens a new one, registers the events again
+ * and delivers through on_event what happened to each VM meanwhile (a VM
+ * destroyed, shut down, crashed, paused or resumed while nobody listened).
+ * 0 when connected (*checked: VMs looked at; 0 when it was up already), or
+ * TALLY_E_UNAVAILABLE while libvirt cannot be reached. While it is down,
+ * prov_create, prov_stop and prov_admit_check fail with TALLY_E_UNAVAILABLE
+ * and change nothing; a VM is never reported stopped unless libvirt said so. */
+int prov_reconnect(struct prov *p, unsigned *checked, char *why);
 
 /* Adopts running domains of active leases and removes the rest (domains
  * named with this node's prefix that carry tally metadata, and unowned

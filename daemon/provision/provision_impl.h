@@ -3,6 +3,7 @@
 #define TALLY_PROVISION_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -23,21 +24,27 @@ struct prov_lease {
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
 	uint16_t ssh_port;      /* forwarded to the guest's port 22; 0: none */
 	enum prov_lease_state state;
+	bool paused;            /* libvirt says the domain is paused */
 	bool stopping;          /* prov_stop is taking it down */
 	bool stop_seen;         /* ... and libvirt has reported it stopped */
 	struct prov_lease *next;
 };
 
+#define PROV_RETIRED_MAX 16
+
 struct prov {
-	virConnectPtr conn;
+	virConnectPtr conn;             /* read it with prov_conn(): reconnect replaces it */
+	atomic_bool conn_lost;          /* libvirt closed it (libvirtd died or restarted) */
+	virConnectPtr retired[PROV_RETIRED_MAX];   /* replaced, closed at prov_close */
+	size_t nretired;
 	struct prov_config cfg;         /* pointers below replace the caller's */
 	char *uri, *prefix, *state_dir, *archive_dir, *forward_address;
 	struct prov_image *images;
 	struct prov_gpu *gpus;
-	int lifecycle_cb;               /* -1 when not registered */
-	bool cb_released;               /* libvirt is done with the callback */
+	int lifecycle_cb;               /* on conn; -1 when not registered */
+	unsigned cb_live;               /* registrations libvirt has not released */
 	pthread_mutex_t lock;           /* guards leases and each lease's fields */
-	pthread_cond_t changed;         /* stop_seen or cb_released became true */
+	pthread_cond_t changed;         /* stop_seen became true or cb_live fell */
 	struct prov_lease *leases;
 };
 
@@ -48,13 +55,25 @@ const struct prov_image *prov_find_image(const struct prov *p, const char *name)
 struct prov_lease *prov_find_lease(struct prov *p, const uint8_t id[LEASE_ID_LEN]);
 struct prov_lease *prov_find_lease_by_name(struct prov *p, const char *name);
 
+/* connection.c: the current connection; opening it (prov_open) and closing
+ * it and the retired ones (prov_close, after the events are deregistered). */
+virConnectPtr prov_conn(const struct prov *p);
+int prov_connect(struct prov *p, char *why);
+void prov_disconnect(struct prov *p);
+
 /* events.c: the event loop is shared by every handle in the process. */
 int prov_loop_get(char *why);
 void prov_loop_put(void);
 int prov_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
 		      void *opaque);
 void prov_lifecycle_released(void *opaque);
-/* False when libvirt still holds the callback: p must then not be freed. */
+/* Updates the VM of domain `name` for an event and tells the keeper. */
+void prov_deliver(struct prov *p, const char *name, enum prov_event_kind kind,
+		  const char *text);
+/* The event a shut-off domain's state reason (VIR_DOMAIN_SHUTOFF_*) stands for. */
+enum prov_event_kind prov_classify_shutoff(int reason, const char **text);
+/* Deregisters the events and closes every connection. False when libvirt
+ * still holds a callback: p must then not be freed. */
 bool prov_deregister_events(struct prov *p);
 
 /* config.c: copies cfg into p (owned strings, defaults filled in), checks it. */

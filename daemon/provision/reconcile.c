@@ -81,7 +81,7 @@ static int reconcile_domains(struct prov *p, prov_is_active_fn is_active, void *
 			     struct prov_reconcile_report *r, char *why)
 {
 	virDomainPtr *doms = NULL;
-	int n = virConnectListAllDomains(p->conn, &doms, 0);
+	int n = virConnectListAllDomains(prov_conn(p), &doms, 0);
 	int err = 0;
 
 	if (n < 0)

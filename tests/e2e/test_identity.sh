@@ -84,7 +84,7 @@ check "a signed read by a small-order key is refused (4xx, never served)" \
 PROVIDER_A=$(status "$A" | jq -r .node)
 NONCE=$(account "$B" "$TENANT" | jq .nonce)
 cat >"$E2E_DIR/contract.json" <<JSON
-{ "version": 1, "chain_id": "e2e-identity", "tenant": "$TENANT", "provider": "$PROVIDER_A",
+{ "version": 2, "chain_id": "e2e-identity", "tenant": "$TENANT", "provider": "$PROVIDER_A",
   "nonce": $NONCE, "expiry": $(($(date +%s) + 600)),
   "vm": { "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "gpus": 0, "image": "tiny" },
   "duration_s": 600, "deposit": 6187, "interval_s": 2,

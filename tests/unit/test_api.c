@@ -270,7 +270,8 @@ START_TEST(only_the_nodes_failures_are_5xx)
 		unsigned status = http_status_of(err, &code);
 		bool node_fault = err == TALLY_E_NOMEM || err == TALLY_E_IO ||
 				  err == TALLY_E_INTERNAL || err == TALLY_E_CRYPTO ||
-				  err == TALLY_E_STORE || err == TALLY_E_DISKFULL;
+				  err == TALLY_E_STORE || err == TALLY_E_DISKFULL ||
+				  err == TALLY_E_UNAVAILABLE;
 
 		ck_assert_ptr_nonnull(code);
 		if (node_fault)

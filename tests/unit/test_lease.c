@@ -300,6 +300,13 @@ START_TEST(record_quantities_checked)
 	/* After the provider was down, one record covers the whole gap. */
 	next_record(&l, &u, 600, 1200 * S);     /* ten intervals, both vCPUs busy */
 	ck_assert_uint_eq(apply_ok(&l, &u), 10 * 1680);
+	/* A span the host kept the VM paused bills no memory (and no CPU ran). */
+	next_record(&l, &u, 60, 0);
+	u.mem_mib = 0;
+	ck_assert_uint_eq(apply_ok(&l, &u), 0);
+	next_record(&l, &u, 60, 0);
+	u.mem_mib = 1;
+	apply_refused(&l, &u, TALLY_E_RANGE, "record bills 1 MiB of memory");
 }
 END_TEST
 
