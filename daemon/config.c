@@ -20,6 +20,7 @@ void config_defaults(struct config *c)
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	snprintf(c->log, sizeof(c->log), "stderr");
 	c->block_interval_ms = 1000;
+	c->min_free_mib = 64;
 	c->api.max_connections = 256;
 	c->api.max_connections_per_ip = 32;
 	c->api.timeout_s = 15;
@@ -141,6 +142,8 @@ static int node_key(struct config *c, const char *k, const char *v)
 		return set_str(c->log, sizeof(c->log), v);
 	if (!strcmp(k, "block_interval_ms"))
 		return set_u32(&c->block_interval_ms, v, 50, 600000);
+	if (!strcmp(k, "min_free_mib"))
+		return set_u32(&c->min_free_mib, v, 0, 1048576);
 	return TALLY_E_NOTFOUND;
 }
 

@@ -86,6 +86,7 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 	struct ledger_config lc = {
 		.data_dir = n->cfg.data_dir,
 		.genesis = &n->genesis,
+		.min_free_bytes = (uint64_t)n->cfg.min_free_mib << 20,
 		.validator_key = n->validator ? &n->key : NULL,
 		.log = ledger_log,
 		.timeouts = cs_timeouts_default(),

@@ -173,6 +173,12 @@ int engine_on_committed(struct engine *e);
  * names and every vote of the current round: the I/O layer calls it on a
  * timer or when a peer connects. */
 void engine_regossip(struct engine *e);
+/* Tries again, at most once a second, what a failure left undone: a vote
+ * or proposal whose signing state could not be stored, a commit that could
+ * not be written (a full disk), a height that could not begin. The I/O
+ * layer calls it on its timer; without it a validator whose disk filled
+ * would stay silent after the space came back. */
+void engine_retry(struct engine *e);
 
 void engine_status(const struct engine *e, struct engine_status *st);
 /* The last error of an action (signing, logging, building, committing), or

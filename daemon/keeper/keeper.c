@@ -226,11 +226,20 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 		return;
 	if (e->inflight) {
 		if (l->next_seq <= e->inflight_seq) {
-			/* Not committed yet. One the ledger left out never
-			 * commits: send it again at once (with a fresh nonce). */
-			if (keeper_tx_lost(k, e->last_tx) ||
-			    now - e->submitted_ns > 4 * interval + 10 * NS_PER_S)
+			/* Not committed yet. One the ledger left out or forgot
+			 * never commits: send it again at once (with a fresh
+			 * nonce). One still pending waits for a block, however
+			 * long blocks take (a full disk, no quorum): sending the
+			 * same record again could only be refused. */
+			if (keeper_tx_lost(k, e->last_tx))
 				e->inflight = false;
+			else if (now - e->submitted_ns > 4 * interval + 10 * NS_PER_S &&
+				 now - e->warned_ns > 60 * NS_PER_S) {
+				log_warn("lease %.12s: USAGE %" PRIu64 " has waited %" PRIu64 " s for a"
+					 " block", e->hex, e->inflight_seq,
+					 (uint64_t)((now - e->submitted_ns) / NS_PER_S));
+				e->warned_ns = now;
+			}
 			return;
 		}
 		meter_vm_commit(k->meter, e->vm, e->inflight_seq);

@@ -37,6 +37,7 @@ struct kept {
 	uint64_t inflight_seq;
 	uint8_t last_tx[HASH_LEN];       /* the last transaction sent for this lease */
 	uint64_t submitted_ns;           /* when the last tx of this lease went out */
+	uint64_t warned_ns;              /* the last "waits for a block" warning */
 	uint64_t final_end_ns;           /* the lease is ending: its last record ends here */
 	uint8_t final_reason;            /* ... and it closes for this reason */
 	/* Pauses and resumes no record has reached yet: each ends a record at

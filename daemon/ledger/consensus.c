@@ -226,6 +226,8 @@ int ledger_consensus_tick(struct ledger *l, uint64_t now_ns, struct ledger_tick 
 	}
 	if (!rc && mempool_size(l->mp))
 		engine_txs_available(l->cs);
+	if (!rc)
+		engine_retry(l->cs);
 	l->in_engine = false;
 	if (!rc)
 		rc = engine_take_error(l->cs, why);

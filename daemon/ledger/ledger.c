@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -307,6 +308,8 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	pthread_mutex_init(&l->mu, &attr);
 	pthread_mutexattr_destroy(&attr);
 	snprintf(l->chain_id, sizeof(l->chain_id), "%s", cfg->genesis->chain_id);
+	snprintf(l->data_dir, sizeof(l->data_dir), "%s", cfg->data_dir);
+	l->min_free_bytes = cfg->min_free_bytes;
 	genesis_hash(cfg->genesis, l->genesis_hash);
 	l->key = cfg->validator_key;
 	l->log = cfg->log;
@@ -406,6 +409,24 @@ int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t ha
 	return ledger_submit_admitted(l, bytes, len, NULL, hash, why);
 }
 
+/* New work waits while data_dir is short of its reserve: what was admitted
+ * can still be committed with what is left, and reads go on. */
+static int check_free_space(const struct ledger *l, char *why)
+{
+	struct statvfs sv;
+	uint64_t free_bytes;
+
+	if (!l->min_free_bytes || statvfs(l->data_dir, &sv) != 0)
+		return 0;
+	free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (free_bytes >= l->min_free_bytes)
+		return 0;
+	return why_set(why, TALLY_E_DISKFULL, "the node's disk is nearly full (%" PRIu64 " MiB"
+		       " free in %s, %" PRIu64 " MiB kept in reserve): it takes no new transactions"
+		       " until space is freed; reads go on", free_bytes >> 20, l->data_dir,
+		       l->min_free_bytes >> 20);
+}
+
 int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], char *why)
 {
@@ -417,6 +438,8 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	why[0] = '\0';
 	if (!t)
 		return TALLY_E_NOMEM;
+	if ((rc = check_free_space(l, why)))
+		goto out;
 	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull, why);
 	if (rc)
 		goto out;

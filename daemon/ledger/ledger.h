@@ -49,6 +49,10 @@ struct ledger_config {
 	const struct tally_key *validator_key;  /* NULL on a non-validating node; borrowed */
 	size_t mempool_max;                 /* 0: LEDGER_MEMPOOL_DEFAULT */
 	size_t block_max_txs;               /* 0: BLOCK_MAX_TXS */
+	/* Free bytes data_dir keeps in reserve: with less, ledger_submit refuses
+	 * new transactions (TALLY_E_DISKFULL), so those already admitted can
+	 * still commit. 0: no reserve. */
+	uint64_t min_free_bytes;
 	/* Log lines (a transaction dropped from a block, ...); NULL: stderr. */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;

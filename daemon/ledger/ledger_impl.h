@@ -4,6 +4,7 @@
 #ifndef TALLY_LEDGER_IMPL_H
 #define TALLY_LEDGER_IMPL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -45,6 +46,8 @@ struct ledger {
 	struct privval pv;
 	struct mempool *mp;
 	size_t block_max_txs;
+	char data_dir[PATH_MAX];
+	uint64_t min_free_bytes;             /* data_dir's reserve (ledger_config) */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
 	ledger_hook_fn hook;

@@ -929,7 +929,9 @@ END_TEST
 
 #define CRASH_BATCH 400
 
-static void crash_child(const char *path)
+/* Opens the ledger, says so on ready (one byte), then commits blocks of
+ * transfers until it is killed. */
+static void crash_child(const char *path, int ready)
 {
 	struct ledger *l = open_at(path, true);
 	struct ledger_status st;
@@ -939,6 +941,8 @@ static void crash_child(const char *path)
 
 	ledger_status(l, &st);
 	ledger_account(l, keys[K_TENANT].pub, &a);
+	if (write(ready, "r", 1) != 1)
+		_exit(4);
 	for (uint64_t round = 0;; round++) {
 		for (int i = 0; i < CRASH_BATCH; i++) {
 			uint8_t h[HASH_LEN];
@@ -963,13 +967,21 @@ START_TEST(test_sigkill_mid_commit)
 		uint8_t scratch[HASH_LEN];
 		struct block_header h;
 		struct ledger *l;
-		int status;
-		pid_t pid = fork();
+		int status, ready[2];
+		char c;
+		pid_t pid;
 
+		ck_assert_int_eq(pipe(ready), 0);
+		pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0)
-			crash_child(dir);
-		usleep(150000 + rand_r(&seed) % 600000);
+			crash_child(dir, ready[1]);
+		/* Killed inside the commits, not while the store is first made
+		 * (a store never made is "not found", as it should be). */
+		ck_assert_int_eq(read(ready[0], &c, 1), 1);
+		close(ready[0]);
+		close(ready[1]);
+		usleep(rand_r(&seed) % 600000);
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		ck_assert_msg(WIFSIGNALED(status), "child exited early with %d",
