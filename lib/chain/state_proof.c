@@ -256,13 +256,11 @@ int state_proof_lease(const struct state_proof *p, const uint8_t id[LEASE_ID_LEN
 	state_key(key, STATE_KEY_LEASE, id);
 	rc = state_proof_verify(p, key, sizeof(key), root, &val, &vlen);
 	if (rc == TALLY_E_PROOF_INDEX)
-		return why_set(why, rc, "lease %s: the proof opens bucket %" PRIu32 ", not the"
-			       " lease's", hex, p->bucket);
+		return why_set(why, rc, "its state proof opens bucket %" PRIu32 ", not the"
+			       " lease's", p->bucket);
 	if (rc)
-		return why_set(why, rc, "lease %s: the state proof does not lead to the state"
-			       " root", hex);
+		return why_set(why, rc, "its state proof does not lead to the block's state root");
 	if (!val)
-		return why_set(why, TALLY_E_NOTFOUND, "lease %s: the state proven holds no such"
-			       " lease", hex);
+		return why_set(why, TALLY_E_NOTFOUND, "the state proven holds no lease %s", hex);
 	return state_proof_lease_value(p, id, out, why);
 }

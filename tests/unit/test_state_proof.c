@@ -104,7 +104,7 @@ START_TEST(a_proof_leads_to_the_root)
 	ck_assert_int_eq(state_root_update(&st), 0);
 	state_root(&st, again);
 	ck_assert_int_eq(state_proof_lease(&p, lease.id, again, &got, why), TALLY_E_PROOF_ROOT);
-	ck_assert_ptr_nonnull(strstr(why, "does not lead to the state root"));
+	ck_assert_ptr_nonnull(strstr(why, "does not lead to the block's state root"));
 	state_proof_free(&p);
 }
 END_TEST
