@@ -264,6 +264,47 @@ static void get_lease(void *ctx, const struct http_request *req, struct http_res
 		http_json(resp, 200, view_lease(&l));
 }
 
+/* The lease's state proven against the committed state root: what an
+ * exporter writes and an auditor checks (docs/FORMATS.md, "State proofs"). */
+static void get_lease_proof(void *ctx, const struct http_request *req,
+			    struct http_response *resp)
+{
+	struct api *n = ctx;
+	uint8_t id[LEASE_ID_LEN], key[STATE_KEY_LEN], root[HASH_LEN];
+	struct state_proof p;
+	uint64_t height;
+	struct enc e;
+	int rc;
+
+	if (seg_hash(req, 2, id, resp))
+		return;
+	state_key(key, STATE_KEY_LEASE, id);
+	rc = ledger_state_proof(n->ledger, key, &p, &height, root);
+	if (rc) {
+		http_error_from(resp, rc, "cannot prove the lease's state");
+		return;
+	}
+	/* The proof holds the whole bucket: a lease it does not hold is not
+	 * in the state (and the proof says so), but this route is for leases. */
+	if (state_proof_lease_value(&p, id, &(struct lease){ 0 }, NULL) == TALLY_E_NOTFOUND) {
+		state_proof_free(&p);
+		http_error(resp, 404, "not_found", "no lease %s", req->seg[2]);
+		return;
+	}
+	enc_init(&e);
+	state_proof_encode(&e, &p);
+	state_proof_free(&p);
+	if (enc_error(&e)) {
+		enc_free(&e);
+		http_error_from(resp, TALLY_E_NOMEM, "cannot encode the proof");
+		return;
+	}
+	http_json(resp, 200, json_pack("{s:o,s:I,s:o,s:o}", "id", json_hex(id, LEASE_ID_LEN),
+				       "height", (json_int_t)height, "state_root",
+				       json_hex(root, HASH_LEN), "proof", json_hex(e.buf, e.len)));
+	enc_free(&e);
+}
+
 static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u)
 {
 	struct tx t;
@@ -673,6 +714,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/v1/leases", get_leases },
 	{ "GET", "/v1/leases/*", get_lease },
 	{ "GET", "/v1/leases/*/usage", get_lease_usage },
+	{ "GET", "/v1/leases/*/proof", get_lease_proof },
 	{ "GET", "/v1/leases/*/private", get_lease_private },
 	{ "GET", "/v1/blocks", get_blocks },
 	{ "GET", "/v1/blocks/*", get_block },

@@ -24,6 +24,7 @@
 #include "daemon/ledger/store.h"
 #include "lib/chain/block.h"
 #include "lib/chain/genesis.h"
+#include "lib/chain/state_proof.h"
 #include "lib/merkle.h"
 #include "lib/chain/tx.h"
 
@@ -205,6 +206,10 @@ int ledger_account(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct accou
 int ledger_next_nonce(struct ledger *l, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
 int ledger_validator(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v);
 int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease *out);
+/* The state proof (lib/chain/state_proof.h) of key in the committed state,
+ * with the height and state root it is of; free with state_proof_free. */
+int ledger_state_proof(struct ledger *l, const uint8_t key[STATE_KEY_LEN],
+		       struct state_proof *p, uint64_t *height, uint8_t root[HASH_LEN]);
 /* Leases matching the filter, in id order; *out is malloc'd. */
 int ledger_leases(struct ledger *l, const struct lease_filter *f, struct lease **out, size_t *n);
 /* The same, with the height of the state they were read at. */

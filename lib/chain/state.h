@@ -156,6 +156,15 @@ uint32_t state_bucket_of(const uint8_t *key, size_t klen);
 void state_mark_dirty(struct state *s, uint32_t bucket);
 /* SHA-256 hash of one bucket from its entries (zero when empty). */
 int state_bucket_hash(struct state *s, uint32_t bucket, uint8_t out[HASH_LEN]);
+/* Hands every entry of one bucket, in ascending key order, to fn. */
+typedef int (*state_scan_fn)(void *sctx, state_entry_fn fn, void *fctx);
+/* The bucket hash of the entries scan gives (the rule above; zero for
+ * none): the one computation behind state_bucket_hash and state proofs
+ * (lib/chain/state_proof.h). Returns scan's error, or TALLY_E_NOMEM. */
+int state_bucket_hash_scan(state_scan_fn scan, void *sctx, uint8_t out[HASH_LEN]);
+
+/* The key of an entry: type (enum state_key_type) || id. */
+void state_key(uint8_t key[STATE_KEY_LEN], uint8_t type, const uint8_t id[32]);
 
 /* Typed entries. A missing account reads as zeros with TALLY_E_NOTFOUND;
  * a missing validator or lease is TALLY_E_NOTFOUND. A stored value that
