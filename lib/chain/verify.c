@@ -305,6 +305,20 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
 	return 0;
 }
 
+int chain_check_block_time(uint64_t time_ns, uint64_t now_ns, uint64_t max_future_ns,
+			   char *why)
+{
+	uint64_t bound = now_ns + max_future_ns;
+
+	if (bound < now_ns)
+		bound = UINT64_MAX;
+	if (time_ns <= bound)
+		return 0;
+	return why_set(why, TALLY_E_FUTURE, "its time is %llu ms ahead of this node's clock (at"
+		       " most %llu ms is taken)", (unsigned long long)((time_ns - now_ns) / 1000000),
+		       (unsigned long long)(max_future_ns / 1000000));
+}
+
 int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,
 			  const struct commit_cert *c, char *why)
 {
