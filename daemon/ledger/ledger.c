@@ -14,6 +14,7 @@
 
 #include "daemon/clock.h"
 #include "daemon/consensus/proposer.h"
+#include "lib/chain/evidence.h"
 #include "lib/errors.h"
 
 void ledger_logf(struct ledger *l, const char *fmt, ...)
@@ -418,6 +419,9 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	if (!t)
 		return TALLY_E_NOMEM;
 	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull, why);
+	/* The signatures an EVIDENCE carries besides its signer's. */
+	if (!rc && t->kind == TX_EVIDENCE)
+		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
 	if (rc)
 		goto out;
 	tx_hash(bytes, len, hash);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/errors.h"
+#include "lib/chain/evidence.h"
 #include "lib/chain/tx.h"
 
 #define CHAIN_WHY_MAX 256
@@ -190,7 +191,7 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		if (strcmp(t.chain_id, v->chain_id) != 0)
 			return refuse(why, TALLY_E_CHAIN_ID, height,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
-		rc = tx_already_verified(v, p, n) ? 0 : tx_verify(&t, p, n, v->genesis_hash);
+		rc = tx_already_verified(v, p, n) ? 0 : tx_verify_all(&t, p, n, v->genesis_hash);
 		if (rc) {
 			hex_encode(t.signer, 8, hex);
 			return refuse(why, rc, height,
