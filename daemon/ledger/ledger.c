@@ -343,6 +343,7 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 		l->has_pv = true;
 	}
 	l->evidence = cfg->evidence;
+	l->max_future_ns = cfg->max_future_ns ? cfg->max_future_ns : CHAIN_MAX_FUTURE_NS;
 	l->evidence_ctx = cfg->evidence_ctx;
 	rc = ledger_consensus_open(l, cfg, why);
 	if (rc)
@@ -363,6 +364,7 @@ void ledger_close(struct ledger *l)
 		privval_close(&l->pv);
 	mempool_free(l->mp);
 	free(l->dropped);
+	free(l->vstats);
 	state_close(&l->state);
 	store_close(l->st);
 	pthread_mutex_destroy(&l->mu);

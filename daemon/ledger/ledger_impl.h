@@ -53,6 +53,7 @@ struct ledger {
 	void *admit_ctx;
 	void (*evidence)(void *ctx, const struct cs_evidence *ev);
 	void *evidence_ctx;
+	uint64_t max_future_ns;              /* the chain's clock rule's bound */
 
 	/* The tip, as an auditor's verifier holds it: height, time, last block
 	 * and certificate, the set that signs the next block, the usage log's
@@ -81,6 +82,11 @@ struct ledger {
 	size_t built_dropped;
 	struct ledger_block_result last;
 	uint64_t ncommitted;                 /* blocks committed since open */
+	/* Per validator since open: blocks whose chain certificate holds its
+	 * precommit, and blocks of its set whose certificate does not
+	 * (execute.c, as each next block fixes the certificate). */
+	struct ledger_vote_stat *vstats;
+	size_t nvstats;
 };
 
 void ledger_lock(struct ledger *l);

@@ -18,9 +18,11 @@
  *                       the node's GET_BLOCKS with a well-formed block that
  *                       does not verify (wrong links, no signatures)
  *       hello           a correct HELLO only (is the key accepted now?)
- *       consensus       a correct HELLO, then a VOTE twice and a PROPOSAL
- *                       with a small block (unsigned: only the transport's
- *                       decoding and deduplication are the point)
+ *       consensus       a correct HELLO, then a vote twice and a proposal
+ *                       with a small block, for a height far ahead
+ *                       (unsigned: a node behind would take them to be
+ *                       news of its peers' heights; only the transport's
+ *                       decoding is the point)
  *
  * Prints one line: "closed" when the node closed the connection (a TLS
  * refusal counts: "refused" when the handshake failed), "open" when it
@@ -101,6 +103,20 @@ static void send_msg(SSL *ssl, const struct wire_msg *m)
 	wire_encode(&e, m);
 	if (e.len)
 		SSL_write(ssl, e.buf, (int)e.len);
+	enc_free(&e);
+}
+
+/* One consensus message in the engine's encoding, in a CONSENSUS frame. */
+static void send_consensus(SSL *ssl, const struct cs_msg *cm)
+{
+	struct wire_msg m = { .type = WIRE_CONSENSUS };
+	struct enc e;
+
+	enc_init(&e);
+	cs_msg_encode(&e, cm);
+	m.u.consensus.bytes = e.buf;
+	m.u.consensus.len = e.len;
+	send_msg(ssl, &m);
 	enc_free(&e);
 }
 
@@ -260,20 +276,20 @@ int main(int argc, char **argv)
 		puts(outcome(ssl));
 	} else if (!strcmp(mode, "consensus")) {
 		uint8_t blk[64];
-		struct wire_msg v = { .type = WIRE_VOTE }, p = { .type = WIRE_PROPOSAL };
+		struct cs_msg v = { .kind = CS_MSG_VOTE }, p = { .kind = CS_MSG_PROPOSAL };
 
 		hello(ssl, &k, genesis, node_height);
-		v.u.vote.v.type = VOTE_PREVOTE;
-		v.u.vote.v.height = node_height + 1;
-		memcpy(v.u.vote.validator, k.pub, PUBKEY_LEN);
-		send_msg(ssl, &v);
-		send_msg(ssl, &v);
+		v.v.type = VOTE_PREVOTE;
+		v.v.height = node_height + 1000;
+		memcpy(v.validator, k.pub, PUBKEY_LEN);
+		send_consensus(ssl, &v);
+		send_consensus(ssl, &v);
 		memset(blk, 7, sizeof(blk));
-		p.u.proposal.p.height = node_height + 1;
-		p.u.proposal.p.pol_round = -1;
-		p.u.proposal.block = blk;
-		p.u.proposal.block_len = sizeof(blk);
-		send_msg(ssl, &p);
+		p.p.height = node_height + 1000;
+		p.p.pol_round = -1;
+		p.block = blk;
+		p.block_len = sizeof(blk);
+		send_consensus(ssl, &p);
 		puts(outcome(ssl));
 	} else if (!strcmp(mode, "wrong-genesis")) {
 		genesis[0] ^= 0xff;
