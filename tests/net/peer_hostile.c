@@ -18,6 +18,15 @@
  *                       the node's GET_BLOCKS with a well-formed block that
  *                       does not verify (wrong links, no signatures)
  *       hello           a correct HELLO only (is the key accepted now?)
+ *       forged-vote     a correct HELLO, then a precommit for the node's next
+ *                       height naming validator key VKEY (the 64 hex of
+ *                       argument 6) with a signature that does not verify
+ *   peer_hostile equivocate PORT SRC GENESIS KEY.pem VALIDATOR.pem HEIGHT ROUND
+ *       a byzantine validator: after a correct HELLO, two precommits for
+ *       HEIGHT and ROUND for two different (made-up) blocks, both signed
+ *       with VALIDATOR.pem's key, as that validator would if it
+ *       equivocated; prints "open K1 K2" with the two block ids' first 8
+ *       bytes in hex (or "closed")
  *       consensus       a correct HELLO, then a vote twice and a proposal
  *                       with a small block, for a height far ahead
  *                       (unsigned: a node behind would take them to be
@@ -220,7 +229,9 @@ static void bad_block(SSL *ssl, uint64_t h)
 static void usage(void)
 {
 	fprintf(stderr, "usage: peer_hostile garbage PORT SRC | unknown PORT SRC GENESIS |\n"
-			"       peer_hostile MODE PORT SRC GENESIS KEY.pem [N]\n");
+			"       peer_hostile MODE PORT SRC GENESIS KEY.pem [N | VKEY]\n"
+			"       peer_hostile equivocate PORT SRC GENESIS KEY.pem VALIDATOR.pem HEIGHT"
+			" ROUND\n");
 	exit(2);
 }
 
@@ -291,6 +302,47 @@ int main(int argc, char **argv)
 		p.block_len = sizeof(blk);
 		send_consensus(ssl, &p);
 		puts(outcome(ssl));
+	} else if (!strcmp(mode, "forged-vote")) {
+		struct cs_msg v = { .kind = CS_MSG_VOTE };
+
+		if (argc < 7 || hex_decode(argv[6], v.validator, PUBKEY_LEN))
+			usage();
+		hello(ssl, &k, genesis, node_height);
+		v.v.type = VOTE_PRECOMMIT;
+		v.v.height = node_height + 1;
+		memset(v.v.block_id, 0x5a, HASH_LEN);
+		memset(v.sig, 0x33, SIG_LEN);
+		send_consensus(ssl, &v);
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "equivocate")) {
+		struct tally_key val;
+		struct cs_msg v = { .kind = CS_MSG_VOTE };
+		char a[17], b[17];
+
+		if (argc < 9 || key_load_pem(&val, argv[6]))
+			usage();
+		srand((unsigned)getpid());
+		hello(ssl, &k, genesis, node_height);
+		v.v.type = VOTE_PRECOMMIT;
+		v.v.height = strtoull(argv[7], NULL, 10);
+		v.v.round = (uint32_t)strtoul(argv[8], NULL, 10);
+		memcpy(v.validator, val.pub, PUBKEY_LEN);
+		for (int i = 0; i < 2; i++) {
+			for (size_t j = 0; j < HASH_LEN; j++)
+				v.v.block_id[j] = (uint8_t)rand();
+			if (vote_sign(&v.v, &val, genesis, v.sig)) {
+				fprintf(stderr, "peer_hostile: cannot sign\n");
+				exit(2);
+			}
+			hex_encode(v.v.block_id, 8, i ? b : a);
+			send_consensus(ssl, &v);
+		}
+		const char *o = outcome(ssl);
+		if (!strcmp(o, "open"))
+			printf("open %s %s\n", a, b);
+		else
+			puts(o);
+		key_free(&val);
 	} else if (!strcmp(mode, "wrong-genesis")) {
 		genesis[0] ^= 0xff;
 		hello(ssl, &k, genesis, node_height);
