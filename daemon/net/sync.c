@@ -140,7 +140,8 @@ void sync_on_block(struct conn *c, const struct wire_msg *m)
 		log_error("peers: block %" PRIu64 " from %s not applied: %s; this node's clock may"
 			  " be behind (compare it with the validators'): docs/OPERATING.md, \"The"
 			  " node's clock\"", b->height, conn_name(c, name), why);
-		sync_forget(c);
+		/* The rest of the batch still comes (and is passed over): this
+		 * peer is not asked again for a while. */
 		c->sync_skip_until_ms = net_now_ms() + NET_SYNC_TIMEOUT_MS;
 		return;
 	} else if (rc && local_fault(rc)) {

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/net/tlsid.h"
@@ -163,23 +164,25 @@ static int read_msg(SSL *ssl, struct wire_msg *m, uint8_t **body, int *closed)
 	return wire_decode(type, *body, len, m) ? -1 : 0;
 }
 
-/* Waits up to 5 s for the node to close; "closed" or "open". */
+/* Waits 5 s for the node to close; "closed" or "open". */
 static const char *outcome(SSL *ssl)
 {
 	struct wire_msg m;
 	uint8_t *body = NULL;
 	int closed = 0;
+	time_t end = time(NULL) + 5;
 
-	/* Messages the node sends meanwhile (STATUS, PING) are read past. */
-	for (int i = 0; i < 1000; i++) {
+	/* Messages the node sends meanwhile (STATUS, PING, consensus) are read
+	 * past: it may send some every second. */
+	while (time(NULL) < end) {
 		memset(&m, 0, sizeof(m));
 		if (read_msg(ssl, &m, &body, &closed) == 0)
 			continue;
-		free(body);
-		return closed ? "closed" : "open";   /* not closed: 5 s of silence */
+		if (closed)
+			break;
 	}
 	free(body);
-	return "open";
+	return closed ? "closed" : "open";
 }
 
 static void hello(SSL *ssl, const struct tally_key *k, const uint8_t genesis[HASH_LEN],
