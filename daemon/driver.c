@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "daemon/clock.h"
+#include "daemon/consensus/timers.h"
 #include "daemon/log.h"
 #include "lib/chain/evidence.h"
 #include "lib/errors.h"
@@ -26,11 +27,6 @@ struct dmsg {
 	struct dmsg *next;
 };
 
-struct dtimer {
-	uint64_t at_ns;                  /* node clock */
-	struct cs_timeout t;
-};
-
 struct driver {
 	bool networked;
 	struct engine_io io;
@@ -45,8 +41,7 @@ struct driver {
 	struct dmsg *q, *qtail;
 	size_t nq, qbytes;
 	uint64_t dropped;                 /* messages refused for a full queue */
-	struct dtimer *timers;
-	size_t ntimers, timers_cap;
+	struct cs_timers timers;          /* on the node's clock */
 	bool regossip;                    /* a peer connected */
 	struct cs_evidence evidence[EVIDENCE_MAX];
 	size_t nevidence;
@@ -80,29 +75,9 @@ static void io_schedule(void *ctx, uint64_t at_ns, const struct cs_timeout *t)
 	struct driver *d = ctx;
 
 	pthread_mutex_lock(&d->mu);
-	for (size_t i = 0; i < d->ntimers; i++)
-		if (!memcmp(&d->timers[i].t, t, sizeof(*t))) {
-			d->timers[i].at_ns = at_ns;
-			goto out;
-		}
-	if (d->ntimers == d->timers_cap) {
-		size_t cap = d->timers_cap ? 2 * d->timers_cap : 16;
-		struct dtimer *grown = realloc(d->timers, cap * sizeof(*grown));
-
-		if (!grown) {
-			log_error("consensus: out of memory for a timer (height %" PRIu64
-				  " round %u); regossip and peers' messages move on without it",
-				  t->height, t->round);
-			goto out;
-		}
-		d->timers = grown;
-		d->timers_cap = cap;
-	}
-	memset(&d->timers[d->ntimers], 0, sizeof(d->timers[0]));
-	d->timers[d->ntimers].at_ns = at_ns;
-	d->timers[d->ntimers].t = *t;
-	d->ntimers++;
-out:
+	if (cs_timers_set(&d->timers, at_ns, t))
+		log_error("consensus: out of memory for a timer (height %" PRIu64 " round %u);"
+			  " regossip and peers' messages move on without it", t->height, t->round);
 	wake_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
@@ -218,7 +193,7 @@ void driver_free(struct driver *d)
 		free(m->bytes);
 		free(m);
 	}
-	free(d->timers);
+	cs_timers_free(&d->timers);
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
@@ -346,36 +321,6 @@ static void deliver(struct driver *d, const struct dmsg *m)
 		net_sync_soon(d->d.net);
 }
 
-/* The timers due at now, earliest first, out of the list (mu held). */
-static size_t take_due(struct driver *d, uint64_t now, struct dtimer *out, size_t max)
-{
-	size_t n = 0;
-
-	while (n < max) {
-		size_t best = d->ntimers;
-
-		for (size_t i = 0; i < d->ntimers; i++)
-			if (d->timers[i].at_ns <= now &&
-			    (best == d->ntimers || d->timers[i].at_ns < d->timers[best].at_ns))
-				best = i;
-		if (best == d->ntimers)
-			break;
-		out[n++] = d->timers[best];
-		d->timers[best] = d->timers[--d->ntimers];
-	}
-	return n;
-}
-
-static uint64_t next_timer_locked(const struct driver *d)
-{
-	uint64_t next = UINT64_MAX;
-
-	for (size_t i = 0; i < d->ntimers; i++)
-		if (d->timers[i].at_ns < next)
-			next = d->timers[i].at_ns;
-	return next;
-}
-
 #define DUE_MAX 64
 
 static void run_networked(struct driver *d, volatile sig_atomic_t *stopping)
@@ -383,7 +328,7 @@ static void run_networked(struct driver *d, volatile sig_atomic_t *stopping)
 	uint64_t next_regossip = node_clock_ns() + DRIVER_REGOSSIP_MS * MS, reported = 0;
 
 	while (!*stopping) {
-		struct dtimer due[DUE_MAX];
+		struct cs_timeout due[DUE_MAX];
 		struct cs_evidence ev[EVIDENCE_MAX];
 		struct ledger_tick tick;
 		struct dmsg *q;
@@ -392,7 +337,7 @@ static void run_networked(struct driver *d, volatile sig_atomic_t *stopping)
 		uint64_t now = node_clock_ns(), until, dropped;
 
 		pthread_mutex_lock(&d->mu);
-		until = next_timer_locked(d);
+		until = cs_timers_next(&d->timers);
 		if (until > next_regossip)
 			until = next_regossip;
 		if (until > now + POLL_MS * MS)
@@ -403,7 +348,8 @@ static void run_networked(struct driver *d, volatile sig_atomic_t *stopping)
 		q = d->q;
 		d->q = d->qtail = NULL;
 		d->nq = d->qbytes = 0;
-		ndue = take_due(d, now, due, DUE_MAX);
+		for (ndue = 0; ndue < DUE_MAX && cs_timers_pop(&d->timers, now, &due[ndue]); ndue++)
+			;
 		regossip = d->regossip || now >= next_regossip;
 		d->regossip = false;
 		nev = d->nevidence;
@@ -422,7 +368,7 @@ static void run_networked(struct driver *d, volatile sig_atomic_t *stopping)
 			free(m);
 		}
 		for (size_t i = 0; i < ndue; i++)
-			ledger_consensus_timeout(d->d.ledger, &due[i].t);
+			ledger_consensus_timeout(d->d.ledger, &due[i]);
 		if (regossip) {
 			ledger_consensus_regossip(d->d.ledger);
 			next_regossip = now + DRIVER_REGOSSIP_MS * MS;

@@ -768,6 +768,22 @@ static void metrics_peers(FILE *f, struct api *n, const struct ledger_status *ls
 			*(const uint64_t *)((const char *)&st + m[i].off));
 }
 
+/* tally_validator_{signed,missed}_blocks_total, one line per validator. */
+static void vote_counter(FILE *f, const char *what, const char *verb,
+			 const struct ledger_vote_stat *vs, size_t nvs)
+{
+	fprintf(f, "# HELP tally_validator_%s_blocks_total Blocks whose certificate %s the"
+		   " validator's precommit, since this node started.\n"
+		   "# TYPE tally_validator_%s_blocks_total counter\n", what, verb, what);
+	for (size_t i = 0; i < nvs; i++) {
+		char hex[2 * PUBKEY_LEN + 1];
+
+		hex_encode(vs[i].validator, PUBKEY_LEN, hex);
+		fprintf(f, "tally_validator_%s_blocks_total{validator=\"%s\"} %" PRIu64 "\n", what,
+			hex, *what == 'm' ? vs[i].missed_blocks : vs[i].signed_blocks);
+	}
+}
+
 /* The consensus engine's figures, the last block interval and each
  * validator's power and votes. */
 static void metrics_consensus(FILE *f, struct api *n, const struct ledger_status *ls)
@@ -811,26 +827,8 @@ static void metrics_consensus(FILE *f, struct api *n, const struct ledger_status
 				(double)vals.v[i].stake / (double)total);
 		}
 	}
-	fprintf(f, "# HELP tally_validator_missed_blocks_total Blocks whose certificate lacks"
-		   " the validator's precommit, since this node started.\n"
-		   "# TYPE tally_validator_missed_blocks_total counter\n");
-	for (size_t i = 0; i < nvs; i++) {
-		char hex[2 * PUBKEY_LEN + 1];
-
-		hex_encode(vs[i].validator, PUBKEY_LEN, hex);
-		fprintf(f, "tally_validator_missed_blocks_total{validator=\"%s\"} %" PRIu64 "\n",
-			hex, vs[i].missed_blocks);
-	}
-	fprintf(f, "# HELP tally_validator_signed_blocks_total Blocks whose certificate holds"
-		   " the validator's precommit, since this node started.\n"
-		   "# TYPE tally_validator_signed_blocks_total counter\n");
-	for (size_t i = 0; i < nvs; i++) {
-		char hex[2 * PUBKEY_LEN + 1];
-
-		hex_encode(vs[i].validator, PUBKEY_LEN, hex);
-		fprintf(f, "tally_validator_signed_blocks_total{validator=\"%s\"} %" PRIu64 "\n",
-			hex, vs[i].signed_blocks);
-	}
+	vote_counter(f, "missed", "lacks", vs, nvs);
+	vote_counter(f, "signed", "holds", vs, nvs);
 	free(vs);
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "daemon/consensus/engine.h"
+#include "daemon/consensus/timers.h"
 #include "daemon/consensus/privval.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/mempool.h"
@@ -28,11 +29,6 @@ struct dropped_tx {
 };
 #define LEDGER_CONSENSUS_WAL "consensus.wal"
 
-/* A timer the devnet's loopback I/O holds for the engine. */
-struct loop_timer {
-	uint64_t at_ns;
-	struct cs_timeout t;
-};
 
 struct ledger {
 	pthread_mutex_t mu;
@@ -75,8 +71,7 @@ struct ledger {
 	struct engine_io cs_io;
 	bool in_engine;                      /* the engine is calling the ledger */
 	uint64_t loop_clock_ns;              /* 0: the wall clock */
-	struct loop_timer *timers;
-	size_t ntimers, timers_cap;
+	struct cs_timers timers;             /* the loopback's */
 	/* The block this node built last, and the last committed one. */
 	uint8_t built_id[HASH_LEN];
 	size_t built_dropped;
