@@ -238,6 +238,7 @@ static const struct {
 	{ TALLY_E_VALSET, 400, "validators" },
 	{ TALLY_E_CERT, 400, "certificate" },
 	{ TALLY_E_QUORUM, 400, "quorum" },
+	{ TALLY_E_FUTURE, 400, "future" },
 	{ TALLY_E_PROOF_INDEX, 400, "range" },
 	{ TALLY_E_PROOF_SIZE, 400, "proof" },
 	{ TALLY_E_PROOF_ROOT, 400, "proof" },

@@ -9,6 +9,7 @@
 
 #include "daemon/consensus/wal.h"
 #include "lib/chain/state.h"
+#include "lib/chain/verify.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 
@@ -390,13 +391,13 @@ static int judge_block(struct engine *e, const struct cs_msg *m, const struct wa
 	}
 	*valid = b->valid;
 	{
-		uint64_t t = now(e), bound = t + e->cfg.max_future_ns;
+		/* The chain's clock rule, against this node's clock (the I/O's). */
+		char sub[WHY_MAX] = "";
 
-		*timely = h.time_ns <= (bound < t ? UINT64_MAX : bound);
+		*timely = !chain_check_block_time(h.time_ns, now(e), e->cfg.max_future_ns, sub);
 		if (!*timely)
-			elog(e, "height %" PRIu64 " round %u: the proposed block's time is %" PRIu64
-			     " ms ahead of this node's clock", m->p.height, m->p.round,
-			     (h.time_ns - t) / 1000000);
+			elog(e, "height %" PRIu64 " round %u: the proposed block is not timely: %s",
+			     m->p.height, m->p.round, sub);
 	}
 	return 0;
 }

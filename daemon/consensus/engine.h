@@ -44,10 +44,11 @@
 #include "daemon/consensus/round.h"
 #include "daemon/consensus/timeout.h"
 #include "lib/chain/block.h"
+#include "lib/chain/verify.h"
 
 /* How far ahead of this node's clock a new block's time may be before the
- * node prevotes nil on it. */
-#define CS_MAX_FUTURE_MS 3000
+ * node prevotes nil on it (chain_check_block_time, lib/chain/verify.h). */
+#define CS_MAX_FUTURE_MS (CHAIN_MAX_FUTURE_NS / 1000000ull)
 
 struct cs_timeout {
 	uint64_t height;

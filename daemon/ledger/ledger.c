@@ -15,6 +15,7 @@
 
 #include "daemon/clock.h"
 #include "daemon/consensus/proposer.h"
+#include "lib/chain/evidence.h"
 #include "lib/errors.h"
 
 void ledger_logf(struct ledger *l, const char *fmt, ...)
@@ -345,6 +346,7 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 		l->has_pv = true;
 	}
 	l->evidence = cfg->evidence;
+	l->max_future_ns = cfg->max_future_ns ? cfg->max_future_ns : CHAIN_MAX_FUTURE_NS;
 	l->evidence_ctx = cfg->evidence_ctx;
 	rc = ledger_consensus_open(l, cfg, why);
 	if (rc)
@@ -365,6 +367,7 @@ void ledger_close(struct ledger *l)
 		privval_close(&l->pv);
 	mempool_free(l->mp);
 	free(l->dropped);
+	free(l->vstats);
 	state_close(&l->state);
 	store_close(l->st);
 	pthread_mutex_destroy(&l->mu);
@@ -441,6 +444,9 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	if ((rc = check_free_space(l, why)))
 		goto out;
 	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull, why);
+	/* The signatures an EVIDENCE carries besides its signer's. */
+	if (!rc && t->kind == TX_EVIDENCE)
+		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
 	if (rc)
 		goto out;
 	tx_hash(bytes, len, hash);

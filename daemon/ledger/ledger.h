@@ -59,7 +59,7 @@ struct ledger_config {
 	void *log_ctx;
 	/* Consensus (daemon/consensus/engine.h); zeros give the defaults. */
 	struct cs_timeouts timeouts;         /* all zero: cs_timeouts_default() */
-	uint64_t max_future_ns;              /* 0: CS_MAX_FUTURE_MS */
+	uint64_t max_future_ns;              /* 0: CS_MAX_FUTURE_MS (proposals and synced blocks) */
 	bool empty_blocks;                   /* false: between heights, wait for transactions */
 	/* The transport carrying consensus messages and timers; NULL: the
 	 * devnet's loopback (this node is its only peer; ledger_consensus_tick
@@ -121,7 +121,11 @@ int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
  * certificate of the block before it that its header names (prev_cert,
  * encoded; NULL: the one stored). Validators may hold different
  * certificates for a block; the next block's names the chain's, and this
- * node stores that one in place of its own (chain_adopt_last_cert). */
+ * node stores that one in place of its own (chain_adopt_last_cert). Both
+ * also refuse a block dated more than max_future_ns ahead of the node's
+ * clock (chain_check_block_time: TALLY_E_FUTURE, checked once its
+ * certificate verified), so a node never takes its chain ahead of its
+ * clock. */
 int ledger_apply_synced_block(struct ledger *l, const uint8_t *block, size_t block_len,
 			      const uint8_t *cert, size_t cert_len, const uint8_t *prev_cert,
 			      size_t prev_len, char *why);
@@ -185,6 +189,18 @@ int ledger_pending_each(struct ledger *l,
 			int (*fn)(void *ctx, const uint8_t *bytes, size_t len,
 				  const uint8_t hash[HASH_LEN]),
 			void *ctx);
+
+/* Per validator, counted since this node opened its ledger, for each block
+ * whose certificate the chain fixed (the one the next block names, so the
+ * same figures on every node): the blocks that certificate holds its
+ * precommit for, and the blocks it was in the signing set of but is missing
+ * from. Up to max entries into out in key order; *n receives how many. */
+struct ledger_vote_stat {
+	uint8_t validator[PUBKEY_LEN];
+	uint64_t signed_blocks;
+	uint64_t missed_blocks;
+};
+int ledger_vote_stats(struct ledger *l, struct ledger_vote_stat *out, size_t max, size_t *n);
 
 struct ledger_status {
 	char chain_id[CHAIN_ID_MAX + 1];

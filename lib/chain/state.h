@@ -45,7 +45,10 @@
  *     (joining the set is not supported yet); STAKE moves balance to stake,
  *     UNSTAKE moves stake back to balance at once (no unbonding period yet)
  *     and may not leave the validator set without stake.
- *   - EVIDENCE: refused (TALLY_E_STATE), not supported yet.
+ *   - EVIDENCE: lib/chain/evidence.h's rules, the accused a validator the
+ *     state knows (TALLY_E_UNAUTHORIZED) and the votes' height not above
+ *     the block's (TALLY_E_RANGE); recorded in its block, no effect beyond
+ *     the signer's nonce (slashing is not defined yet).
  * All arithmetic is on uint64_t with explicit overflow checks. A
  * transaction reads what it touches into local copies, checks every rule,
  * and only then writes, so a refused transaction writes nothing. */
