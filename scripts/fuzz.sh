@@ -78,7 +78,7 @@ for t in "$@"; do
 		"$result" | tee -a "$summary.tmp"
 	if [ "$result" != ok ]; then
 		failed+=("$t")
-		grep -E 'ERROR|property failed|SUMMARY|Test unit written|deadly|leak' "$log" |
+		grep -aE 'ERROR|property failed|SUMMARY|Test unit written|deadly|leak' "$log" |
 			head -n 20 >&2
 	fi
 done
