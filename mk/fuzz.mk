@@ -9,7 +9,8 @@
 #                         the seeds (part of `make check`)
 #   make fuzz-seeds       regenerate the seed corpus from the FORMATS.md vectors,
 #                         contracts/examples/ and the fixed test chain
-#   make reliability      check-fuzz, the torn-file tests, and the summary
+#   make reliability      make fuzz, the torn-file tests, and their summary
+#                         (build/reliability.txt; docs/RELIABILITY.md)
 #
 # The targets build with clang in FUZZ=1 mode (Makefile: build/fuzz/, every
 # object instrumented); these rules run a sub-make in that mode.
@@ -48,3 +49,10 @@ check-fuzz:
 	@scripts/fuzz.sh --check $(FUZZ_CHECK_SECONDS) $(FUZZ_TARGETS)
 
 CHECK_TARGETS += check-fuzz
+
+# Fuzzing for FUZZ_SECONDS per target and the torn-file tests, then the
+# summary that docs/RELIABILITY.md records.
+reliability: deps
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	@$(MAKE) --no-print-directory $(BUILD)/tests/unit
+	@scripts/reliability.sh $(FUZZ_SECONDS) $(BUILD)/tests/unit $(FUZZ_TARGETS)

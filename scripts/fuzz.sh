@@ -55,6 +55,7 @@ for t in "$@"; do
 	else
 		work=$scratch/corpus-$t
 	fi
+	rm -rf "${out:?}/crashes/$t"
 	mkdir -p "$work" "$out/crashes/$t" "$scratch/tmp-$t"
 	TMPDIR=$scratch/tmp-$t "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$out/crashes/$t/" \
