@@ -61,12 +61,8 @@ static void node_up(void)
 	for (size_t i = 0; i < fx.c.nblocks; i++) {
 		struct enc b, c;
 
-		enc_init(&b);
-		block_encode(&b, &fx.c.blocks[i]);
-		enc_init(&c);
-		cert_encode(&c, &fx.c.certs[i]);
-		if (enc_error(&b) || enc_error(&c) ||
-		    ledger_apply_block(n.ledger, b.buf, b.len, c.buf, c.len, why))
+		fixchain_encode_block(&fx, i, &b, &c);
+		if (ledger_apply_block(n.ledger, b.buf, b.len, c.buf, c.len, why))
 			die("block", why);
 		enc_free(&b);
 		enc_free(&c);

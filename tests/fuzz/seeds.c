@@ -167,16 +167,14 @@ static void seed_blocks(const struct examples *x, const struct fixchain *fx)
 	seed_vector(x, "cert", "block1.cert");
 	seed_vector(x, "vote", "block1.precommit");
 	for (size_t i = 0; i < fx->c.nblocks; i++) {
+		struct enc c;
 		snprintf(name, sizeof(name), "fix-%zu", i + 1);
-		enc_init(&e);
-		block_encode(&e, &fx->c.blocks[i]);
+		fixchain_encode_block(fx, i, &e, &c);
 		seed_enc("block", name, &e);
+		seed_enc("cert", name, &c);
 		enc_init(&e);
 		header_encode(&e, &fx->c.blocks[i].header);
 		seed_enc("header", name, &e);
-		enc_init(&e);
-		cert_encode(&e, &fx->c.certs[i]);
-		seed_enc("cert", name, &e);
 		if (fx->c.next_vals[i]) {
 			enc_init(&e);
 			valset_encode(&e, fx->c.next_vals[i]);

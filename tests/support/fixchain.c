@@ -1,6 +1,8 @@
 /* The fixed chain of fixchain.h. */
 #include "tests/support/fixchain.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage_tx(struct fixchain *f, uint64_t seq, const uint8_t *prev, uint8_t out[HASH_LEN])
@@ -57,4 +59,17 @@ void fixchain_build(struct fixchain *f)
 void fixchain_free(struct fixchain *f)
 {
 	cb_free(&f->c);
+}
+
+void fixchain_encode_block(const struct fixchain *f, size_t i, struct enc *block,
+			   struct enc *cert)
+{
+	enc_init(block);
+	block_encode(block, &f->c.blocks[i]);
+	enc_init(cert);
+	cert_encode(cert, &f->c.certs[i]);
+	if (enc_error(block) || enc_error(cert)) {
+		fprintf(stderr, "fixchain: block %zu does not encode\n", i + 1);
+		abort();
+	}
 }

@@ -27,5 +27,9 @@ struct fixchain {
 
 void fixchain_build(struct fixchain *f);
 void fixchain_free(struct fixchain *f);
+/* Block i + 1 and its certificate, encoded as a peer sends them (what
+ * ledger_apply_block takes); free both with enc_free(). */
+void fixchain_encode_block(const struct fixchain *f, size_t i, struct enc *block,
+			   struct enc *cert);
 
 #endif
