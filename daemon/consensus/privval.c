@@ -114,9 +114,8 @@ static int privval_persist(const struct privval *next, char *why)
 {
 	char tmp[4096];
 	struct enc e;
-	int fd, rc = TALLY_E_IO;
-
 	uint8_t sum[HASH_LEN];
+	int fd, rc = TALLY_E_IO;
 
 	enc_init(&e);
 	enc_u8(&e, PRIVVAL_VERSION);
@@ -275,7 +274,6 @@ int privval_sign_proposal(struct privval *pv, const uint8_t chain[HASH_LEN],
 	enc_free(&e);
 	return rc;
 }
-
 
 int privval_repair(const char *path, uint64_t next_height, char *why)
 {
