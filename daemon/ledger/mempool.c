@@ -61,12 +61,13 @@ void mempool_free(struct mempool *m)
 
 	if (!m)
 		return;
+	/* The table lives in the entries' handles: clear it before they go. */
+	HASH_CLEAR(hh, m->by_hash);
 	for (e = m->head; e; e = next) {
 		next = e->next;
 		free(e->bytes);
 		free(e);
 	}
-	HASH_CLEAR(hh, m->by_hash);
 	memstate_free(m->pending);
 	free(m);
 }
