@@ -54,6 +54,9 @@ CHAIN_SRCS     := $(wildcard lib/chain/*.c)
 DAEMON_SRCS := $(filter-out daemon/tallyd.c,$(wildcard daemon/*.c daemon/*/*.c))
 CLI_SRCS    := $(wildcard cli/*.c)
 
+# The tiny test guest (scripts/build-guest-image.sh); tests boot copies of it.
+GUEST_DIR := build/guest
+
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBBASE      := $(BUILD)/libtally-base.a
