@@ -390,6 +390,14 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	} else if (!strcmp(section, "prices")) {
 		rc = prices_key(c, key, value);
 	} else if (!strncmp(section, "image.", 6)) {
+		/* Contracts name the image: one rule for both. */
+		if (image_name_valid(section + 6)) {
+			snprintf(ps->why, WHY_MAX, "[%.80s]: an image section's name is 1..%d "
+				 "characters of [a-z0-9._-], as contracts name it", section,
+				 IMAGE_NAME_MAX);
+			ps->failed = 1;
+			return 0;
+		}
 		struct config_image *im = image_section(c, section + 6);
 		rc = im ? image_key(im, key, value) : TALLY_E_RANGE;
 	} else if (!strncmp(section, "gpu.", 4)) {

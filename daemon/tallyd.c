@@ -30,13 +30,17 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tallyd [-c FILE] [--no-vms]\n"
+		"usage: tallyd [-c FILE] [--no-vms] [--repair-signer-state]\n"
 		"\n"
 		"Runs a tally provider node: the ledger, the HTTP API on the configured\n"
 		"listen address, and the lease keeper that boots, meters and settles VMs.\n"
 		"\n"
 		"  -c, --config FILE   configuration (default /etc/tally/tallyd.conf)\n"
 		"      --no-vms        run the ledger and API only, without libvirt and meters\n"
+		"      --repair-signer-state\n"
+		"                      replace a damaged signer_state with a guard past\n"
+		"                      anything this validator can have signed (only when\n"
+		"                      the data directory is its newest; docs/OPERATING.md)\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n"
 		"\n"
@@ -50,7 +54,7 @@ static void ledger_log(void *ctx, const char *line)
 	log_warn("ledger: %s", line);
 }
 
-static int node_open(struct node *n, const char *config_path, int run_vms)
+static int node_open(struct node *n, const char *config_path, int run_vms, int repair_signer)
 {
 	char why[WHY_MAX] = "";
 	int rc;
@@ -89,6 +93,7 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 		.genesis = &n->genesis,
 		.min_free_bytes = (uint64_t)n->cfg.min_free_mib << 20,
 		.validator_key = n->validator ? &n->key : NULL,
+		.repair_signer_state = repair_signer,
 		.log = ledger_log,
 		.timeouts = cs_timeouts_default(),
 		.consensus_io = driver_io(n->driver),
@@ -172,12 +177,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "no-vms", no_argument, NULL, 'n' },
+		{ "repair-signer-state", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = "/etc/tally/tallyd.conf";
-	int run_vms = 1, c;
+	int run_vms = 1, repair_signer = 0, c;
 	struct node n;
 
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -187,6 +193,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			run_vms = 0;
+			break;
+		case 'r':
+			repair_signer = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -211,7 +220,7 @@ int main(int argc, char **argv)
 	node_clock_start();
 
 	memset(&n, 0, sizeof(n));
-	int rc = node_open(&n, config_path, run_vms);
+	int rc = node_open(&n, config_path, run_vms, repair_signer);
 	if (rc == 0) {
 		{
 			char pub[2 * PUBKEY_LEN + 1];

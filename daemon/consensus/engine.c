@@ -699,6 +699,7 @@ static void next_height(struct engine *e, struct queue *q)
 		fail(e, rc, "the application's validator set is ill-formed");
 		return;
 	}
+	csm_set_first_round(&e->m, privval_first_round(e->cfg.pv, e->tip.height + 1));
 	e->height_pending = false;
 	e->idle = false;
 	queue_out(e, q, &out);
@@ -801,6 +802,7 @@ static int replay(struct engine *e, char *why)
 	rc = csm_start_height(&e->m, height, &e->tip.vals, &out);
 	if (rc)
 		return why_set(why, rc, "the chain's validator set is ill-formed");
+	csm_set_first_round(&e->m, privval_first_round(e->cfg.pv, height));
 	e->replaying = true;
 	queue_out(e, &q, &out);
 	drain(e, &q);

@@ -281,6 +281,8 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	free(cid);
 	if (!rc)
 		rc = ledger_load_tip(l, why);
+	if (rc && store_corrupt(l->st))
+		why_set(why, rc, "%s is damaged (%s)" STORE_WHAT_TO_DO, path, store_errmsg(l->st));
 	return rc;
 }
 
@@ -290,6 +292,36 @@ static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
 	struct ledger *l = ctx;
 
 	return mempool_find(l->mp, hash) != NULL;
+}
+
+/* The signing guard, checked against the store: it cannot have signed
+ * above the tip + 1 unless the store lost committed blocks, and a damaged
+ * file is repaired only when the operator asks. */
+static int open_signer_state(struct ledger *l, const struct ledger_config *cfg,
+			     const char *path, char *why)
+{
+	int rc = privval_open(&l->pv, path, l->key, why);
+
+	if (rc == TALLY_E_ENCODING && cfg->repair_signer_state) {
+		ledger_logf(l, "%s; repairing it", why);
+		rc = privval_repair(path, l->tip.height + 1, why);
+		if (!rc)
+			rc = privval_open(&l->pv, path, l->key, why);
+		if (!rc)
+			ledger_logf(l, "signer_state repaired: signing resumes at height %" PRIu64
+				    " round %u (the damaged file is %s.damaged)",
+				    l->tip.height + 1, PRIVVAL_REPAIR_ROUND + 1, path);
+	}
+	if (rc)
+		return rc;
+	if (l->pv.any && l->pv.height > l->tip.height + 1) {
+		rc = why_set(why, TALLY_E_STORE, "%s says this validator signed at height %" PRIu64
+			     " but the ledger in %s ends at %" PRIu64 ": the store lost committed"
+			     " blocks; restore the data directory", path, l->pv.height,
+			     cfg->data_dir, l->tip.height);
+		privval_close(&l->pv);
+	}
+	return rc;
 }
 
 int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
@@ -340,7 +372,7 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	}
 	if (l->key) {
 		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_SIGNER_STATE);
-		rc = privval_open(&l->pv, path, l->key, why);
+		rc = open_signer_state(l, cfg, path, why);
 		if (rc)
 			goto err;
 		l->has_pv = true;

@@ -48,6 +48,9 @@ struct ledger_config {
 	const char *data_dir;               /* created (0700) if missing */
 	const struct genesis *genesis;
 	const struct tally_key *validator_key;  /* NULL on a non-validating node; borrowed */
+	/* A damaged signer_state is replaced by privval_repair() at the
+	 * store's tip + 1 (tallyd --repair-signer-state) instead of refused. */
+	bool repair_signer_state;
 	size_t mempool_max;                 /* 0: LEDGER_MEMPOOL_DEFAULT */
 	size_t block_max_txs;               /* 0: BLOCK_MAX_TXS */
 	/* Free bytes data_dir keeps in reserve: with less, ledger_submit refuses

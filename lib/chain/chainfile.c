@@ -464,8 +464,14 @@ int chainfile_load(struct chainfile *f, const char *path, char *why)
 	}
 	char inner[WHY_MAX];
 	rc = chainfile_decode(f, buf, len, inner);
-	if (rc)
+	/* A file cut short (an interrupted copy) or damaged is never read in
+	 * part; the cure is a fresh export. */
+	if (rc == TALLY_E_NOMEM)
 		why_set(why, 0, "%s: %s", path, inner);
+	else if (rc)
+		why_set(why, 0, "%s is %s: export it again with `tally chain export` (%s)", path,
+			rc == TALLY_E_TRUNCATED ? "cut short" : "damaged or not a chain file",
+			inner);
 out:
 	free(buf);
 	fclose(fp);
