@@ -33,7 +33,7 @@ endif
 
 # The seed generator is an ordinary program (no fuzzer runtime).
 $(BUILD)/tests/fuzz-seeds: $(call obj,tests/fuzz/seeds.c tests/support/chainbuild.c \
-		tests/support/fixchain.c) $(LIBTALLY)
+		tests/support/fixchain.c) $(LIBTALLYD) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

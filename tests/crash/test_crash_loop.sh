@@ -103,6 +103,6 @@ check "the audit of A verifies" "$TALLY" audit "$A"
 check "the audit of B verifies" "$TALLY" audit "$B"
 check "the whole chain replays (tally chain verify)" "$TALLY" chain verify --node "$TALLY_NODE"
 mkdir -p "$E2E_ROOT/build/reliability"
-printf 'crash_cycles %d\ncrash_lost_blocks %d\ncrash_changed_blocks %d\ncrash_seed %d\n' \
-	"$cycles" "$lost" "$changed" "$SEED" >"$E2E_ROOT/build/reliability/crash.txt"
+printf 'crash_cycles %d\ncrash_lost_blocks %d\ncrash_changed_blocks %d\ncrash_seed %d\ncrash_failed_checks %d\n' \
+	"$cycles" "$lost" "$changed" "$SEED" "$E2E_FAILS" >"$E2E_ROOT/build/reliability/crash.txt"
 e2e_done

@@ -106,4 +106,6 @@ check "the whole chain replays" "$TALLY" chain verify --node "$TALLY_NODE"
 "$TALLY" lease close "$A" >/dev/null || true
 check "the lease closes" wait_for 90 lease_state_is "$A" closed
 check "its audit verifies" "$TALLY" audit "$A"
+mkdir -p "$E2E_ROOT/build/reliability"
+printf 'disk_episodes 2\ndisk_failed_checks %d\n' "$E2E_FAILS" >"$E2E_ROOT/build/reliability/disk.txt"
 e2e_done

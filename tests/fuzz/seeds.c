@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "daemon/consensus/msg.h"
+#include "daemon/net/wire.h"
 #include "lib/chain/chainfile.h"
 #include "lib/chain/request.h"
 #include "tests/support/fixchain.h"
@@ -377,6 +379,99 @@ static void seed_http(const struct fixchain *fx)
 	seed_text("http", "http10", "GET /v1/status HTTP/1.0\r\n\r\n");
 }
 
+/* Peer frames of every type and the consensus messages they carry, around
+ * the fixed chain's blocks. */
+static void seed_peer(const struct examples *x, const struct fixchain *fx)
+{
+	struct enc b1, c1, b2, c2, tx, e, msg;
+	struct wire_msg m;
+	struct cs_msg cm;
+
+	fixchain_encode_block(fx, 0, &b1, &c1);
+	fixchain_encode_block(fx, 1, &b2, &c2);
+	enc_init(&tx);
+	tx_encode(&tx, &x->open);
+
+	memset(&cm, 0, sizeof(cm));
+	cm.kind = CS_MSG_VOTE;
+	cm.v = (struct vote){ .type = VOTE_PRECOMMIT, .height = 2, .round = 1 };
+	block_id(&fx->c.blocks[1].header, cm.v.block_id);
+	memcpy(cm.validator, x->provider.pub, PUBKEY_LEN);
+	enc_init(&msg);
+	cs_msg_encode(&msg, &cm);
+	seed("consensus", "precommit", msg.buf, msg.len);
+	memset(&cm, 0, sizeof(cm));
+	cm.kind = CS_MSG_PROPOSAL;
+	cm.p = (struct proposal){ .height = 2, .round = 1, .pol_round = 0 };
+	block_id(&fx->c.blocks[1].header, cm.p.block_id);
+	cm.block = b2.buf;
+	cm.block_len = b2.len;
+	cm.prev_cert = c1.buf;
+	cm.prev_cert_len = c1.len;
+	enc_init(&e);
+	cs_msg_encode(&e, &cm);
+	seed_enc("consensus", "proposal", &e);
+
+	memset(&m, 0, sizeof(m));
+	m.type = WIRE_HELLO;
+	m.u.hello.version = WIRE_VERSION;
+	memcpy(m.u.hello.genesis_hash, x->genesis_hash, HASH_LEN);
+	snprintf(m.u.hello.chain_id, sizeof(m.u.hello.chain_id), "%s", x->genesis.chain_id);
+	memcpy(m.u.hello.node_key, x->provider.pub, PUBKEY_LEN);
+	m.u.hello.height = 2;
+	block_id(&fx->c.blocks[1].header, m.u.hello.last_block_id);
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "hello", &e);
+	m.type = WIRE_STATUS;
+	m.u.status.height = 2;
+	block_id(&fx->c.blocks[1].header, m.u.status.last_block_id);
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "status", &e);
+	m.type = WIRE_TX;
+	m.u.tx.bytes = tx.buf;
+	m.u.tx.len = tx.len;
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "tx", &e);
+	m.type = WIRE_GET_BLOCKS;
+	m.u.get_blocks.from = 1;
+	m.u.get_blocks.count = 5;
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "get-blocks", &e);
+	m.type = WIRE_BLOCK;
+	m.u.block = (struct wire_block){ .height = 2, .block = b2.buf, .block_len = b2.len,
+					 .cert = c2.buf, .cert_len = c2.len,
+					 .prev_cert = c1.buf, .prev_cert_len = c1.len };
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "block", &e);
+	m.type = WIRE_NO_BLOCK;
+	m.u.no_block = 9;
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "no-block", &e);
+	m.type = WIRE_CONSENSUS;
+	m.u.consensus.bytes = msg.buf;
+	m.u.consensus.len = msg.len;
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "consensus-precommit", &e);
+	m.type = WIRE_PING;
+	m.u.ping = 0x0123456789abcdefull;
+	enc_init(&e);
+	wire_encode(&e, &m);
+	seed_enc("peer", "ping", &e);
+	enc_free(&msg);
+	enc_free(&tx);
+	enc_free(&b1);
+	enc_free(&c1);
+	enc_free(&b2);
+	enc_free(&c2);
+}
+
 int main(int argc, char **argv)
 {
 	const char *srcdir = getenv("TALLY_SRCDIR");
@@ -401,6 +496,7 @@ int main(int argc, char **argv)
 	seed_json_u64();
 	seed_auth(&x, vector(&x, "lease_open.hash")->bytes);
 	seed_http(&fx);
+	seed_peer(&x, &fx);
 	printf("fuzz-seeds: %u seeds in %s\n", written, root);
 	fixchain_free(&fx);
 	examples_free(&x);
