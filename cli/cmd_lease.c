@@ -110,7 +110,8 @@ static json_t *contract_defaults(struct client *c, const struct tally_key *k)
 		      "s:{s:I,s:I,s:I},s:{s:i,s:i}}",
 		      "version", CONTRACT_VERSION, "chain_id", jget_str(st, "chain_id"),
 		      "tenant", me, "provider", jget_str(st, "node"),
-		      "nonce", (json_int_t)jget_u64(acct, "nonce"),
+		      "nonce", (json_int_t)jget_u64(acct, json_object_get(acct, "next_nonce")
+							     ? "next_nonce" : "nonce"),
 		      "expiry", (json_int_t)(time(NULL) + DEFAULT_EXPIRY_S),
 		      "vm", "vcpus", 1, "memory_mib", 512, "disk_gib", 1, "gpus", 0,
 		      "image", "tiny",

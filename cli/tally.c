@@ -310,7 +310,8 @@ int fetch_chain_and_nonce(struct client *c, const uint8_t pub[PUBKEY_LEN],
 	rc = client_get(c, path, &j);
 	if (rc)
 		return client_fail(c, rc);
-	*nonce = jget_u64(j, "nonce");
+	/* next_nonce counts the node's mempool (nodes before it only "nonce") */
+	*nonce = jget_u64(j, json_object_get(j, "next_nonce") ? "next_nonce" : "nonce");
 	json_decref(j);
 	return EXIT_OK;
 }

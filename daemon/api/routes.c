@@ -219,9 +219,16 @@ static void get_account(void *ctx, const struct http_request *req, struct http_r
 	}
 	if (ledger_validator(n->ledger, pub, &v))
 		memset(&v, 0, sizeof(v));
-	http_json(resp, 200, json_pack("{s:s, s:o, s:o, s:o}", "pubkey", req->seg[2],
+	/* The nonce a new transaction of this account takes here: after the
+	 * ones waiting in this node's mempool, so that commands sent one after
+	 * another do not reuse a nonce before the first commits. */
+	uint64_t next = a.nonce;
+	if (ledger_next_nonce(n->ledger, pub, &next))
+		next = a.nonce;
+	http_json(resp, 200, json_pack("{s:s, s:o, s:o, s:o, s:o}", "pubkey", req->seg[2],
 				       "balance", json_u64(a.balance), "nonce",
-				       json_u64(a.nonce), "stake", json_u64(v.stake)));
+				       json_u64(a.nonce), "next_nonce", json_u64(next),
+				       "stake", json_u64(v.stake)));
 }
 
 static int parse_state(const char *s, uint8_t *state)

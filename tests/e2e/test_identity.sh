@@ -127,4 +127,15 @@ e2e_log "chain verify of devnet B pinned to devnet A: exit $rc: $(tail -n 1 <<<"
 check "chain verify of the other devnet pinned to this genesis is refused" [ "$rc" -ne 0 ]
 out=$("$TALLY" chain verify --node "$B" 2>&1) || true
 check "chain verify without a pin prints the genesis it trusted" grep -q "$GH_B" <<<"$out"
+
+# --- commands one after another, before the first commits ---------------------
+# tally signs with the account's next_nonce, which counts the node's mempool.
+PAYEE=$("$TALLY" key new --key "$E2E_DIR/payee.pem" 2>/dev/null)
+H=()
+for i in 1 2 3; do H+=("$(TALLY_NODE=$A "$TALLY" transfer --to "$PAYEE" $i 2>>"$E2E_DIR/transfers.err" || true)"); done
+e2e_log "three transfers back to back: ${H[*]} $(tr "\n" " " <"$E2E_DIR/transfers.err")"
+check "three transfers sent back to back are all accepted" \
+	bash -c 'for h; do [[ $h =~ ^[0-9a-f]{64}$ ]] || exit 1; done' _ "${H[@]}"
+check "... and all three commit" wait_for 30 bash -c \
+	"[ \$(curl -s $A/v1/accounts/$PAYEE | jq .balance) -eq 6 ]"
 e2e_done
