@@ -5,7 +5,8 @@
 #   make check-unit   fast Check unit tests (SAN=1 for ASan+UBSan)
 #   make bench        benchmarks (each prints a ratio against a same-run baseline)
 #   make kmod         build kmod/tallymeter.ko against KDIR
-#   make demo         lease a VM end to end on a devnet (GUEST=debian-12: with SSH)
+#   make demo         lease a VM end to end on a devnet of four validators
+#                     (GUEST=debian-12: with SSH)
 #   make install      install binaries under PREFIX (default /usr/local)
 #
 # Each area adds its own rules in mk/<area>.mk, so the areas build independently.

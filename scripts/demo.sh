@@ -1,9 +1,13 @@
 #!/bin/bash
-# make demo: one lease end to end on a single-node devnet.
-#   1. install what is missing       5. lease a VM for about a minute
-#   2. build the tiny guest image       and show usage as it accrues
-#   3. start libvirt when needed     6. close the lease and audit it
-#   4. init a devnet, start tallyd   7. print the settlement
+# make demo: one lease end to end on a network of four validators, each a
+# tallyd on this machine deciding every block together with the others.
+#   1. install what is missing       5. lease a VM for about a minute,
+#   2. build the tiny guest image       submitted through node 1 and run by
+#   3. start libvirt when needed        node 2; usage followed on node 3
+#   4. init a devnet of four         6. close the lease, audit it against
+#      validators, start them           node 4
+#                                    7. kill node 3: the chain goes on;
+#                                       print the settlement
 #                                    8. stop everything it started
 # GUEST=debian-12 (make demo GUEST=debian-12) leases the Debian cloud guest
 # instead, with a fresh SSH key, and logs in to it with `tally lease ssh`.
@@ -39,18 +43,20 @@ step "3. libvirt"
 DIR=$(mktemp -d /tmp/tally-demo.XXXXXX)
 chmod 0755 "$DIR"   # QEMU runs as libvirt-qemu and reads the VM files below it
 PIN=/sys/fs/bpf/tally-demo-$$
-NODE_PID=
+PREFIX=tally-demo-$$-
+declare -A NODE_PID=()
 cleanup() {
 	set +e
 	step "8. stopping everything the demo started"
-	[ -n "$NODE_PID" ] && kill -TERM "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
-	for d in $(virsh -q -c qemu:///system list --all --name 2>/dev/null | grep '^tally-demo-'); do
+	for k in "${!NODE_PID[@]}"; do kill -TERM "${NODE_PID[$k]}" 2>/dev/null; done
+	for k in "${!NODE_PID[@]}"; do wait "${NODE_PID[$k]}" 2>/dev/null; done
+	for d in $(virsh -q -c qemu:///system list --all --name 2>/dev/null | grep "^$PREFIX"); do
 		virsh -q -c qemu:///system destroy "$d" >/dev/null 2>&1
 		virsh -q -c qemu:///system undefine "$d" >/dev/null 2>&1
 	done
 	# tallyd leaves its meter attached on purpose (it keeps counting across
 	# restarts); the demo is over, so take it away.
-	"$TALLY" node meter-detach --pin-dir "$PIN" || rm -rf "$PIN"
+	[ -e "$PIN" ] && { "$TALLY" node meter-detach --pin-dir "$PIN" || rm -rf "$PIN"; }
 	rm -rf "$DIR"
 	scripts/libvirt.sh down "$DIR.libvirt"
 	echo "done"
@@ -67,63 +73,96 @@ if [ "$GUEST" = debian-12 ]; then
 fi
 virsh -c qemu:///system version
 
-step "4. devnet with one validator, and tallyd"
-export TALLY_NODE=http://127.0.0.1:$PORT
+step "4. a devnet of four validators, each a tallyd on 127.0.0.1"
 export TALLY_KEY=$DIR/tenant.pem
 TENANT=$("$TALLY" key new)
 echo "tenant key: $TENANT"
-"$TALLY" node init --dev "$DIR/node" --chain-id tally-demo --listen "127.0.0.1:$PORT" \
-	--interval 5 --domain-type qemu --network "$NETWORK" --image-dir "$DIR/guest" \
-	--fund "$TENANT:50000000"
-cat >>"$DIR/node/tallyd.conf" <<CONF
+"$TALLY" node init --dev "$DIR/net" --validators 4 --chain-id tally-demo \
+	--listen "127.0.0.1:$PORT" --interval 5 --domain-type qemu --network "$NETWORK" \
+	--image-dir "$DIR/guest" --fund "$TENANT:50000000"
+url() { echo "http://127.0.0.1:$((PORT + $1 - 1))"; }
+node_key() { curl -sf "$(url "$1")/v1/status" | jq -r .node; }
+for k in 1 2 3 4; do
+	cat >>"$DIR/net/node-$k/tallyd.conf" <<CONF
+[node]
+block_interval_ms = 500
 [metering]
 pin_dir = $PIN
 [libvirt]
-name_prefix = tally-demo-
+name_prefix = $PREFIX
 CONF
-"$TALLYD" -c "$DIR/node/tallyd.conf" 2>"$DIR/tallyd.log" &
-NODE_PID=$!
-for _ in $(seq 1 100); do curl -sf "$TALLY_NODE/healthz" >/dev/null && break; sleep 0.1; done
-"$TALLY" status
-"$TALLY" account show
+	# Node 2 is the provider of the demo's lease; the others run no VMs.
+	if [ "$k" = 2 ]; then opt=; else opt=--no-vms; fi
+	"$TALLYD" -c "$DIR/net/node-$k/tallyd.conf" $opt 2>"$DIR/node-$k.log" &
+	NODE_PID[$k]=$!
+done
+for k in 1 2 3 4; do
+	for _ in $(seq 1 100); do curl -sf "$(url "$k")/healthz" >/dev/null && break; sleep 0.1; done
+done
+for _ in $(seq 1 100); do
+	[ "$(curl -sf "$(url 1)/v1/status" | jq '.peers.connected | length')" = 3 ] && break
+	sleep 0.2
+done
+"$TALLY" status --node "$(url 1)"
+"$TALLY" account show --node "$(url 1)"
+PROVIDER=$(node_key 2)
 
 if [ "$GUEST" = tiny ]; then
-	step "5. lease a VM (1 vCPU burning 50%, 128 MiB) for ${DURATION} s"
-	LEASE=$("$TALLY" lease create --image tiny --vcpus 1 --memory 128 \
-		--duration "$DURATION" --deposit 20000000 --no-ssh-key --wait --timeout 120)
+	step "5. lease a VM (1 vCPU burning 50%, 128 MiB) for ${DURATION} s from node 2, submitted to node 1"
+	LEASE=$("$TALLY" lease create --node "$(url 1)" --provider "$PROVIDER" --image tiny \
+		--vcpus 1 --memory 128 --duration "$DURATION" --deposit 20000000 --no-ssh-key \
+		--wait --timeout 180)
 	echo "lease: $LEASE"
-	"$TALLY" lease show "$LEASE"
+	"$TALLY" lease show "$LEASE" --node "$(url 1)"
+	echo "node 2 runs it: $(curl -sf "$(url 2)/v1/node/vms" | jq -c '[.vms[].lease[0:16]]')"
+	echo "usage, followed on node 3:"
 	end=$((SECONDS + DURATION - 10))
 	while [ $SECONDS -lt $end ]; do
 		sleep 10
 		echo
-		"$TALLY" usage "$LEASE" | tail -n 6
+		"$TALLY" usage "$LEASE" --node "$(url 3)" | tail -n 6
 	done
 else
-	step "5. lease the Debian cloud guest (1 vCPU, 512 MiB, 3 GiB) and log in"
+	step "5. lease the Debian cloud guest (1 vCPU, 512 MiB, 3 GiB) from node 2, submitted to node 1, and log in"
 	ssh-keygen -q -t ed25519 -N '' -C demo-tenant -f "$DIR/id_ed25519"
-	LEASE=$("$TALLY" lease create --image debian-12 --vcpus 1 --memory 512 --disk 3 \
-		--hostname tally-demo --ssh-key "$DIR/id_ed25519.pub" --duration "$DURATION" \
-		--deposit 40000000 --wait --timeout 300)
+	LEASE=$("$TALLY" lease create --node "$(url 1)" --provider "$PROVIDER" --image debian-12 \
+		--vcpus 1 --memory 512 --disk 3 --hostname tally-demo \
+		--ssh-key "$DIR/id_ed25519.pub" --duration "$DURATION" --deposit 40000000 \
+		--wait --timeout 300)
 	echo "lease: $LEASE"
-	"$TALLY" lease show "$LEASE"
+	"$TALLY" lease show "$LEASE" --node "$(url 1)"
 	booted=$SECONDS
-	echo "\$ tally lease ssh $LEASE -- 'uname -a; cat /etc/hostname; cloud-init status'"
-	"$TALLY" lease ssh "$LEASE" -i "$DIR/id_ed25519" --timeout 600 \
+	echo "\$ tally lease ssh $LEASE --node $(url 2) -- 'uname -a; cat /etc/hostname; cloud-init status'"
+	"$TALLY" lease ssh "$LEASE" --node "$(url 2)" -i "$DIR/id_ed25519" --timeout 600 \
 		-- 'uname -a; cat /etc/hostname; cloud-init status'
 	echo "(first login $((SECONDS - booted)) s after the VM started, host key checked)"
-	"$TALLY" usage "$LEASE" | tail -n 6
+	echo "usage, followed on node 3:"
+	"$TALLY" usage "$LEASE" --node "$(url 3)" | tail -n 6
 fi
 
-step "6. close the lease and audit it"
-"$TALLY" lease close "$LEASE" || true
+step "6. close the lease (sent to node 1) and audit it against node 4"
+"$TALLY" lease close "$LEASE" --node "$(url 1)" || true
 for _ in $(seq 1 60); do
-	[ "$("$TALLY" lease show "$LEASE" --json | jq -r .state)" = closed ] && break
+	[ "$("$TALLY" lease show "$LEASE" --node "$(url 4)" --json | jq -r .state)" = closed ] && break
 	sleep 1
 done
-"$TALLY" usage "$LEASE"
-"$TALLY" audit "$LEASE"
+"$TALLY" usage "$LEASE" --node "$(url 4)"
+"$TALLY" audit "$LEASE" --node "$(url 4)"
 
-step "7. settlement"
-"$TALLY" lease show "$LEASE"
-"$TALLY" account show
+step "7. kill validator 3 (SIGKILL): the three others go on"
+kill -KILL "${NODE_PID[3]}"
+wait "${NODE_PID[3]}" 2>/dev/null || true
+unset "NODE_PID[3]"
+BEFORE=$(curl -sf "$(url 1)/v1/status" | jq .height)
+echo "height before: $BEFORE"
+H=$("$TALLY" transfer --node "$(url 4)" --to "$PROVIDER" 1000)
+for _ in $(seq 1 60); do curl -sf "$(url 1)/v1/tx/$H" >/dev/null && break; sleep 0.5; done
+for k in 1 2 4; do
+	echo "node $k: height $(curl -sf "$(url "$k")/v1/status" | jq .height)," \
+		"transfer ${H:0:16} in block $(curl -sf "$(url "$k")/v1/tx/$H" | jq .height)"
+done
+"$TALLY" status --node "$(url 1)" | grep -E '^(height|consensus|validator)' || true
+echo
+echo "settlement:"
+"$TALLY" lease show "$LEASE" --node "$(url 2)"
+"$TALLY" account show --node "$(url 2)"

@@ -1,0 +1,751 @@
+/* Four validators on loopback: commit latency, blocks per second and
+ * transfers committed per second, each against a baseline measured in the
+ * same run.
+ *
+ * The bench makes a devnet with `tally node init --dev DIR --validators N`
+ * (the same command an operator runs), funds its own sender keys in the
+ * genesis, sets block_interval_ms = 100 on every node, and starts N real
+ * `tallyd --no-vms` processes on free loopback ports. It does so twice in
+ * one run: once with N = 1 (the baseline: the same node, the same API, the
+ * same block interval, without the network and its votes) and once with
+ * N = 4. Then, against each devnet:
+ *
+ *   idle:  PROBES transfers, one at a time, each submitted (POST /v1/tx) to
+ *          the next node in turn and awaited before the next, so that the
+ *          mempool is empty when each arrives;
+ *   load:  SENDERS senders at once, each sending LOAD transfers one after
+ *          the other (each POST answered before the next) to node
+ *          (sender mod N) + 1.
+ *
+ * A watcher thread polls node 1's GET /v1/status and notes the first time
+ * it sees each height; after each phase the bench reads every transaction's
+ * height (GET /v1/tx/HASH), and a transaction's commit latency is the time
+ * its height was first seen minus the time its POST was sent. The watcher's
+ * poll (a loopback round trip, about a millisecond) bounds the resolution.
+ * Blocks per second are the heights made during the phase over its
+ * duration; transfers per second, under load, the transfers over the time
+ * from the first submit until the last was seen committed.
+ *
+ * Transfers, not USAGE records: a USAGE record needs a lease opened by a
+ * tenant and started by its provider first (bench/node_bench.c does that
+ * for one node); a transfer costs a node the same signature check, decode
+ * and block application without the lease set-up, so it measures the
+ * consensus path and leaves the usage log to bench-node. The raw Ed25519
+ * verification baseline uses messages as long as a signed transfer.
+ *
+ * Everything the bench started is stopped and its temp dir removed at the
+ * end, pass or fail (also on ^C; the nodes get SIGTERM if the bench itself
+ * is killed). */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "bench/bench_util.h"
+#include "lib/codec.h"
+#include "lib/crypto.h"
+#include "lib/errors.h"
+#include "lib/chain/tx.h"
+
+#define CHAIN "tally-net-bench"
+#define MAX_NODES 4
+#define SENDERS 8              /* concurrent senders under load */
+#define LOAD 300               /* transfers per sender under load */
+#define PROBES 40              /* one-at-a-time transfers with an empty mempool */
+#define BLOCK_MS 100
+#define RAW_N 20000
+#define WAIT_S 90              /* longest wait for any one step */
+#define MAX_HEIGHT 100000
+
+/* --- process state and cleanup ---------------------------------------------- */
+
+static char g_dir[] = "/tmp/tally-net-bench-XXXXXX";
+static int g_have_dir;
+static char g_net[sizeof(g_dir) + 32];      /* the current devnet's dir */
+static pid_t g_node[MAX_NODES];
+static int g_nodes;
+static int g_port;                          /* node 1's API port */
+static volatile sig_atomic_t g_interrupted;
+
+static void print_node_log(void)
+{
+	char path[sizeof(g_net) + 32], line[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/node-1.log", g_net);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	fprintf(stderr, "net_bench: node 1's log:\n");
+	while (fgets(line, sizeof(line), f))
+		fprintf(stderr, "  %s", line);
+	fclose(f);
+}
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "net_bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (g_have_dir)
+		print_node_log();
+	exit(1);
+}
+
+static void stop_nodes(void)
+{
+	int status;
+
+	for (int i = 0; i < g_nodes; i++)
+		if (g_node[i] > 0)
+			kill(g_node[i], SIGTERM);
+	for (int i = 0; i < g_nodes; i++) {
+		if (g_node[i] <= 0)
+			continue;
+		for (int t = 0; t < 100 && waitpid(g_node[i], &status, WNOHANG) != g_node[i]; t++)
+			usleep(50000);
+		if (kill(g_node[i], 0) == 0) {
+			kill(g_node[i], SIGKILL);
+			waitpid(g_node[i], &status, 0);
+		}
+		g_node[i] = -1;
+	}
+	g_nodes = 0;
+}
+
+/* atexit: runs on success and after die() alike. */
+static void cleanup(void)
+{
+	stop_nodes();
+	if (g_have_dir)
+		bench_rm_tree(g_dir);
+	g_have_dir = 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_interrupted = 1;
+}
+
+/* Every wait loop calls this: a node that died or a ^C ends the bench. */
+static void check_alive(void)
+{
+	int status;
+
+	if (g_interrupted)
+		die("interrupted");
+	for (int i = 0; i < g_nodes; i++)
+		if (g_node[i] > 0 && waitpid(g_node[i], &status, WNOHANG) == g_node[i]) {
+			g_node[i] = -1;
+			die("node %d's tallyd exited (%s %d)", i + 1,
+			    WIFEXITED(status) ? "status" : "signal",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		}
+}
+
+/* --- the devnet ------------------------------------------------------------- */
+
+/* A base port with 2 x n free ports from it on 127.0.0.1 (API ports, then
+ * the peer ports `tally node init` gives by default). */
+static int free_ports(int n)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		int base = 20000 + (int)((getpid() * 7919u + tries * 104729u) % 30000u);
+		int ok = 1;
+
+		for (int p = base; ok && p < base + 2 * n; p++) {
+			struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p),
+						  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+			ok = fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+			if (fd >= 0)
+				close(fd);
+		}
+		if (ok)
+			return base;
+	}
+	die("no free loopback ports");
+}
+
+/* Runs argv to its end with stdout and stderr to log; dies unless it
+ * exits 0. */
+static void run(char *const argv[], const char *log)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		FILE *f = fopen(log, "a");
+
+		if (f) {
+			dup2(fileno(f), STDOUT_FILENO);
+			dup2(fileno(f), STDERR_FILENO);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("%s %s failed (see %s)", argv[0], argv[1], log);
+}
+
+static void start_node(const char *tallyd, int k)
+{
+	char conf[sizeof(g_net) + 32], log[sizeof(g_net) + 32];
+	pid_t pid;
+
+	snprintf(conf, sizeof(conf), "%s/node-%d/tallyd.conf", g_net, k);
+	snprintf(log, sizeof(log), "%s/node-%d.log", g_net, k);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		FILE *f = fopen(log, "w");
+
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (f) {
+			dup2(fileno(f), STDOUT_FILENO);
+			dup2(fileno(f), STDERR_FILENO);
+		}
+		execl(tallyd, "tallyd", "-c", conf, "--no-vms", (char *)NULL);
+		_exit(127);
+	}
+	g_node[g_nodes++] = pid;
+}
+
+/* --- HTTP ------------------------------------------------------------------- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct buf *b = ctx;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 1024;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap)))
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+/* One keep-alive connection's handle and answer buffer; one per thread. */
+struct http {
+	CURL *h;
+	struct buf body;
+	struct curl_slist *hdrs;
+};
+
+static void http_init(struct http *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (!(c->h = curl_easy_init()))
+		die("cannot initialise libcurl");
+	c->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+}
+
+static void http_free(struct http *c)
+{
+	curl_easy_cleanup(c->h);
+	curl_slist_free_all(c->hdrs);
+	free(c->body.p);
+}
+
+/* GET (body NULL) or POST body to node k's path; the HTTP status, 0 when
+ * there was no answer. The answer is in c->body. */
+static long http_do(struct http *c, int k, const char *path, const char *body)
+{
+	char url[256];
+	long status = 0;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_port + k - 1, path);
+	c->body.len = 0;
+	if (c->body.p)
+		c->body.p[0] = '\0';
+	curl_easy_setopt(c->h, CURLOPT_URL, url);
+	if (body) {
+		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
+	} else {
+		curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+	}
+	if (curl_easy_perform(c->h) == CURLE_OK)
+		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+	return status;
+}
+
+/* The integer or hex string field of a 200 answer to GET path on node k;
+ * NULL/-1 when there is none (yet). */
+static json_t *get_json(struct http *c, int k, const char *path)
+{
+	if (http_do(c, k, path, NULL) != 200)
+		return NULL;
+	return json_loadb(c->body.p, c->body.len, 0, NULL);
+}
+
+static int64_t get_int(struct http *c, int k, const char *path, const char *key)
+{
+	json_t *j = get_json(c, k, path);
+	json_t *v = j ? json_object_get(j, key) : NULL;
+	int64_t r = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+
+	json_decref(j);
+	return r;
+}
+
+/* --- transactions ----------------------------------------------------------- */
+
+struct sent {
+	char *body;                    /* {"tx":"<hex>"} */
+	char hash[2 * HASH_LEN + 1];
+	double submit_s;               /* when its POST was sent */
+	int64_t height;                /* where it committed */
+};
+
+static uint8_t g_genesis_hash[HASH_LEN];
+static size_t g_tx_len;
+
+static void sign_transfer(const struct tally_key *from, uint64_t nonce, const uint8_t to[PUBKEY_LEN],
+			  struct sent *out)
+{
+	static const char head[] = "{\"tx\":\"", tail[] = "\"}";
+	struct tx t;
+	struct enc e;
+	uint8_t h[HASH_LEN];
+	int rc;
+
+	bench_tx_base(&t, CHAIN, TX_TRANSFER, from, nonce);
+	memcpy(t.u.transfer.to, to, PUBKEY_LEN);
+	t.u.transfer.amount = 1 + nonce;
+	if ((rc = tx_sign(&t, from, g_genesis_hash)))
+		die("tx_sign: %s", tally_strerror(rc));
+	enc_init(&e);
+	tx_encode(&e, &t);
+	if (enc_error(&e))
+		die("tx_encode: %s", tally_strerror(enc_error(&e)));
+	tx_hash(e.buf, e.len, h);
+	hex_encode(h, HASH_LEN, out->hash);
+	g_tx_len = e.len;
+	if (!(out->body = malloc(sizeof(head) - 1 + 2 * e.len + sizeof(tail))))
+		die("out of memory");
+	strcpy(out->body, head);
+	hex_encode(e.buf, e.len, out->body + sizeof(head) - 1);
+	strcat(out->body, tail);
+	enc_free(&e);
+	out->height = -1;
+}
+
+/* --- the height watcher ----------------------------------------------------- */
+
+static double g_seen[MAX_HEIGHT];       /* first time node 1 showed each height */
+static int64_t g_top;                   /* highest height seen */
+static volatile int g_watch_stop;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *watch(void *arg)
+{
+	struct http c;
+	(void)arg;
+
+	http_init(&c);
+	while (!g_watch_stop) {
+		int64_t h = get_int(&c, 1, "/v1/status", "height");
+		double now = bench_now_s();
+
+		pthread_mutex_lock(&g_mu);
+		for (int64_t i = g_top + 1; h > 0 && i <= h && i < MAX_HEIGHT; i++)
+			g_seen[i] = now;
+		if (h > g_top)
+			g_top = h;
+		pthread_mutex_unlock(&g_mu);
+		usleep(500);
+	}
+	http_free(&c);
+	return NULL;
+}
+
+static int64_t top(void)
+{
+	int64_t h;
+
+	pthread_mutex_lock(&g_mu);
+	h = g_top;
+	pthread_mutex_unlock(&g_mu);
+	return h;
+}
+
+/* Until node 1 shows the transaction committed; sets its height. */
+static void wait_committed(struct http *c, struct sent *s)
+{
+	char path[128];
+	double end = bench_now_s() + WAIT_S;
+
+	snprintf(path, sizeof(path), "/v1/tx/%s", s->hash);
+	while ((s->height = get_int(c, 1, path, "height")) < 0) {
+		check_alive();
+		if (bench_now_s() > end)
+			die("transaction %.16s not committed within %d s", s->hash, WAIT_S);
+		usleep(2000);
+	}
+	/* The watcher may not have polled since. */
+	while (top() < s->height) {
+		check_alive();
+		usleep(500);
+	}
+}
+
+/* --- senders ---------------------------------------------------------------- */
+
+struct sender {
+	pthread_t th;
+	int node;                      /* 1-based */
+	struct sent *txs;
+	size_t n;
+	int failed;                    /* HTTP status of a refusal, or 0 */
+};
+
+static void *send_all(void *arg)
+{
+	struct sender *s = arg;
+	struct http c;
+
+	http_init(&c);
+	for (size_t i = 0; i < s->n && !s->failed; i++) {
+		long st;
+
+		s->txs[i].submit_s = bench_now_s();
+		st = http_do(&c, s->node, "/v1/tx", s->txs[i].body);
+		if (st != 200 && st != 202)
+			s->failed = st ? (int)st : -1;
+	}
+	http_free(&c);
+	return NULL;
+}
+
+/* --- one devnet's figures ---------------------------------------------------- */
+
+struct figures {
+	double idle_p50_ms, idle_p99_ms, idle_blocks_s;
+	double load_p50_ms, load_p99_ms, load_blocks_s, load_tx_s;
+	int64_t load_blocks;
+	size_t load_n;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (nearest rank) of n sorted values. */
+static double quantile(const double *v, size_t n, double q)
+{
+	size_t i = (size_t)(q * (double)n + 0.999999);
+
+	return v[(i ? i : 1) - 1];
+}
+
+static void latencies(struct sent *txs, size_t n, double *p50, double *p99)
+{
+	double *l = malloc(n * sizeof(*l));
+
+	if (!l)
+		die("out of memory");
+	pthread_mutex_lock(&g_mu);
+	for (size_t i = 0; i < n; i++)
+		l[i] = 1000 * (g_seen[txs[i].height] - txs[i].submit_s);
+	pthread_mutex_unlock(&g_mu);
+	qsort(l, n, sizeof(*l), cmp_double);
+	*p50 = quantile(l, n, 0.50);
+	*p99 = quantile(l, n, 0.99);
+	free(l);
+}
+
+static void make_devnet(const char *tally, int n, struct tally_key *keys, int nkeys)
+{
+	char net[sizeof(g_net)], log[sizeof(g_net) + 16], nv[8], listen[32];
+	char fund[SENDERS + 1][2 * PUBKEY_LEN + 16];
+	char *argv[32 + 2 * (SENDERS + 1)];
+	int a = 0;
+
+	snprintf(g_net, sizeof(g_net), "%s/net-%d", g_dir, n);
+	snprintf(net, sizeof(net), "%s", g_net);
+	snprintf(log, sizeof(log), "%s.init.log", g_net);
+	snprintf(nv, sizeof(nv), "%d", n);
+	g_port = free_ports(n);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", g_port);
+	argv[a++] = (char *)tally;
+	argv[a++] = "node";
+	argv[a++] = "init";
+	argv[a++] = "--dev";
+	argv[a++] = net;
+	argv[a++] = "--validators";
+	argv[a++] = nv;
+	argv[a++] = "--chain-id";
+	argv[a++] = CHAIN;
+	argv[a++] = "--listen";
+	argv[a++] = listen;
+	for (int i = 0; i < nkeys; i++) {
+		char hex[2 * PUBKEY_LEN + 1];
+
+		hex_encode(keys[i].pub, PUBKEY_LEN, hex);
+		snprintf(fund[i], sizeof(fund[i]), "%s:1000000000", hex);
+		argv[a++] = "--fund";
+		argv[a++] = fund[i];
+	}
+	argv[a] = NULL;
+	run(argv, log);
+	for (int k = 1; k <= n; k++) {
+		char conf[sizeof(g_net) + 32];
+		FILE *f;
+
+		snprintf(conf, sizeof(conf), "%s/node-%d/tallyd.conf", g_net, k);
+		if (!(f = fopen(conf, "a")))
+			die("%s: %s", conf, strerror(errno));
+		fprintf(f, "[node]\nblock_interval_ms = %d\n[api]\nrequests_per_s = 0\n", BLOCK_MS);
+		fclose(f);
+	}
+}
+
+/* Until every node answers and, in a network, is connected to all others. */
+static void wait_ready(struct http *c, int n)
+{
+	double end = bench_now_s() + WAIT_S;
+
+	for (int k = 1; k <= n; k++) {
+		for (;;) {
+			json_t *j = get_json(c, k, "/v1/status");
+			json_t *conn = json_object_get(json_object_get(j, "peers"), "connected");
+			int ok = j && (n == 1 || (int)json_array_size(conn) == n - 1);
+
+			json_decref(j);
+			if (ok)
+				break;
+			check_alive();
+			if (bench_now_s() > end)
+				die("node %d not ready within %d s", k, WAIT_S);
+			usleep(50000);
+		}
+	}
+	json_t *j = get_json(c, 1, "/v1/status");
+	const char *gh = json_string_value(json_object_get(j, "genesis_hash"));
+
+	if (!gh || hex_decode(gh, g_genesis_hash, HASH_LEN))
+		die("no genesis_hash in node 1's status");
+	json_decref(j);
+}
+
+static void run_devnet(const char *tally, const char *tallyd, int n, struct tally_key *keys,
+		       struct figures *f)
+{
+	struct http c;
+	pthread_t watcher;
+	struct sent probes[PROBES];
+	struct sender snd[SENDERS];
+	const uint8_t *to = keys[SENDERS].pub;
+	double t0, t1;
+	int64_t h0;
+
+	memset(g_seen, 0, sizeof(g_seen));
+	g_top = 0;
+	g_watch_stop = 0;
+	make_devnet(tally, n, keys, SENDERS + 1);
+	for (int k = 1; k <= n; k++)
+		start_node(tallyd, k);
+	http_init(&c);
+	wait_ready(&c, n);
+	if (pthread_create(&watcher, NULL, watch, NULL))
+		die("pthread_create failed");
+
+	/* Idle: one transfer at a time from the last key, to each node in turn. */
+	h0 = top();
+	t0 = bench_now_s();
+	for (size_t i = 0; i < PROBES; i++) {
+		long st;
+
+		sign_transfer(&keys[SENDERS], i, keys[0].pub, &probes[i]);
+		probes[i].submit_s = bench_now_s();
+		st = http_do(&c, (int)(i % (size_t)n) + 1, "/v1/tx", probes[i].body);
+		if (st != 200 && st != 202)
+			die("POST /v1/tx: %ld %s", st, c.body.p ? c.body.p : "");
+		wait_committed(&c, &probes[i]);
+		/* A pause of two block intervals: the next arrives at an idle chain. */
+		usleep(2 * BLOCK_MS * 1000);
+	}
+	t1 = bench_now_s();
+	latencies(probes, PROBES, &f->idle_p50_ms, &f->idle_p99_ms);
+	f->idle_blocks_s = (double)(top() - h0) / (t1 - t0);
+
+	/* Load: every sender at once, all signed before the clock starts. */
+	for (int s = 0; s < SENDERS; s++) {
+		snd[s] = (struct sender){ .node = s % n + 1, .n = LOAD };
+		if (!(snd[s].txs = calloc(LOAD, sizeof(struct sent))))
+			die("out of memory");
+		for (size_t i = 0; i < LOAD; i++)
+			sign_transfer(&keys[s], i, to, &snd[s].txs[i]);
+	}
+	h0 = top();
+	t0 = bench_now_s();
+	for (int s = 0; s < SENDERS; s++)
+		if (pthread_create(&snd[s].th, NULL, send_all, &snd[s]))
+			die("pthread_create failed");
+	for (int s = 0; s < SENDERS; s++)
+		pthread_join(snd[s].th, NULL);
+	for (int s = 0; s < SENDERS; s++)
+		if (snd[s].failed)
+			die("sender %d: a transfer was refused (HTTP %d)", s, snd[s].failed);
+	for (int s = 0; s < SENDERS; s++)
+		wait_committed(&c, &snd[s].txs[LOAD - 1]);
+	int64_t last = 0;
+	for (int s = 0; s < SENDERS; s++)
+		if (snd[s].txs[LOAD - 1].height > last)
+			last = snd[s].txs[LOAD - 1].height;
+	pthread_mutex_lock(&g_mu);
+	t1 = g_seen[last];
+	pthread_mutex_unlock(&g_mu);
+	f->load_n = (size_t)SENDERS * LOAD;
+	f->load_blocks = last - h0;
+	f->load_blocks_s = (double)(last - h0) / (t1 - t0);
+	f->load_tx_s = (double)f->load_n / (t1 - t0);
+
+	/* Each transfer's height, then the latencies of all of them. */
+	struct sent *all = malloc(f->load_n * sizeof(*all));
+	if (!all)
+		die("out of memory");
+	for (int s = 0; s < SENDERS; s++)
+		for (size_t i = 0; i < LOAD; i++) {
+			wait_committed(&c, &snd[s].txs[i]);
+			all[(size_t)s * LOAD + i] = snd[s].txs[i];
+		}
+	latencies(all, f->load_n, &f->load_p50_ms, &f->load_p99_ms);
+	free(all);
+
+	g_watch_stop = 1;
+	pthread_join(watcher, NULL);
+	for (int s = 0; s < SENDERS; s++) {
+		for (size_t i = 0; i < LOAD; i++)
+			free(snd[s].txs[i].body);
+		free(snd[s].txs);
+	}
+	for (size_t i = 0; i < PROBES; i++)
+		free(probes[i].body);
+	http_free(&c);
+	stop_nodes();
+}
+
+/* --- report ----------------------------------------------------------------- */
+
+static double raw_verify_rate(size_t msg_len)
+{
+	enum raw_verify_step failed;
+	double rate;
+	int rc = bench_raw_verify_rate(RAW_N, msg_len, RAW_N / 10, &rate, &failed);
+
+	if (rc)
+		die("%s", bench_raw_verify_failure(failed, rc));
+	return rate;
+}
+
+static void line(const char *what, double v, double base, const char *unit)
+{
+	printf("  %-34s %9.1f %-6s (1 validator: %8.1f)  ratio %.2f\n", what, v, unit, base,
+	       base > 0 ? v / base : 0.0);
+}
+
+int main(int argc, char **argv)
+{
+	struct tally_key keys[SENDERS + 1];
+	struct figures one, four;
+	double raw_before, raw_after, raw;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: net_bench PATH/TO/tally PATH/TO/tallyd\n"
+				"Four validators on loopback against one, and transfers/s against\n"
+				"raw Ed25519 verification (bench/README.md).\n");
+		return 2;
+	}
+	if (!mkdtemp(g_dir))
+		die("mkdtemp: %s", strerror(errno));
+	g_have_dir = 1;
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	for (int i = 0; i <= SENDERS; i++)
+		if (key_generate(&keys[i]))
+			die("key_generate failed");
+
+	/* g_tx_len is set by the first signed transfer: sign one first. */
+	struct sent probe;
+	sign_transfer(&keys[0], 0, keys[1].pub, &probe);
+	free(probe.body);
+	raw_before = raw_verify_rate(g_tx_len - SIG_LEN);
+	run_devnet(argv[1], argv[2], 1, keys, &one);
+	run_devnet(argv[1], argv[2], 4, keys, &four);
+	raw_after = raw_verify_rate(g_tx_len - SIG_LEN);
+	raw = (raw_before + raw_after) / 2;
+
+	printf("net_bench: 4 validators (real tallyd --no-vms on loopback, block_interval_ms = %d)"
+	       " against 1, same run\n", BLOCK_MS);
+	printf("empty mempool (%d transfers one at a time, each to the next node):\n", PROBES);
+	line("commit latency p50", four.idle_p50_ms, one.idle_p50_ms, "ms");
+	line("commit latency p99", four.idle_p99_ms, one.idle_p99_ms, "ms");
+	line("blocks per second", four.idle_blocks_s, one.idle_blocks_s, "/s");
+	printf("under load (%d senders x %d transfers at once, sender i to node i mod N + 1;"
+	       " %" PRId64 " blocks):\n", SENDERS, LOAD, four.load_blocks);
+	line("commit latency p50", four.load_p50_ms, one.load_p50_ms, "ms");
+	line("commit latency p99", four.load_p99_ms, one.load_p99_ms, "ms");
+	line("blocks per second", four.load_blocks_s, one.load_blocks_s, "/s");
+	line("transfers committed per second", four.load_tx_s, one.load_tx_s, "/s");
+	printf("raw Ed25519 verification (%zu-byte messages, one core): %.0f/s"
+	       " (before %.0f, after %.0f)\n", g_tx_len - SIG_LEN, raw, raw_before, raw_after);
+	printf("  transfers committed by 4 validators / raw verification: ratio %.3f"
+	       " (target >= 0.25)\n", four.load_tx_s / raw);
+	printf("  transfers committed by 1 validator  / raw verification: ratio %.3f\n",
+	       one.load_tx_s / raw);
+	printf("targets (issue 14, printed, not enforced): p50 commit latency <= 50 ms"
+	       " (measured %.1f ms idle, %.1f ms under load)\n", four.idle_p50_ms, four.load_p50_ms);
+	for (int i = 0; i <= SENDERS; i++)
+		key_free(&keys[i]);
+	curl_global_cleanup();
+	return 0;
+}
