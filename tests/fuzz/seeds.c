@@ -379,6 +379,15 @@ static void seed_http(const struct fixchain *fx)
 	seed_text("http", "http10", "GET /v1/status HTTP/1.0\r\n\r\n");
 }
 
+static void seed_frame(const struct wire_msg *m, const char *name)
+{
+	struct enc e;
+
+	enc_init(&e);
+	wire_encode(&e, m);
+	seed_enc("peer", name, &e);
+}
+
 /* Peer frames of every type and the consensus messages they carry, around
  * the fixed chain's blocks. */
 static void seed_peer(const struct examples *x, const struct fixchain *fx)
@@ -420,50 +429,34 @@ static void seed_peer(const struct examples *x, const struct fixchain *fx)
 	memcpy(m.u.hello.node_key, x->provider.pub, PUBKEY_LEN);
 	m.u.hello.height = 2;
 	block_id(&fx->c.blocks[1].header, m.u.hello.last_block_id);
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "hello", &e);
+	seed_frame(&m, "hello");
 	m.type = WIRE_STATUS;
 	m.u.status.height = 2;
 	block_id(&fx->c.blocks[1].header, m.u.status.last_block_id);
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "status", &e);
+	seed_frame(&m, "status");
 	m.type = WIRE_TX;
 	m.u.tx.bytes = tx.buf;
 	m.u.tx.len = tx.len;
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "tx", &e);
+	seed_frame(&m, "tx");
 	m.type = WIRE_GET_BLOCKS;
 	m.u.get_blocks.from = 1;
 	m.u.get_blocks.count = 5;
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "get-blocks", &e);
+	seed_frame(&m, "get-blocks");
 	m.type = WIRE_BLOCK;
 	m.u.block = (struct wire_block){ .height = 2, .block = b2.buf, .block_len = b2.len,
 					 .cert = c2.buf, .cert_len = c2.len,
 					 .prev_cert = c1.buf, .prev_cert_len = c1.len };
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "block", &e);
+	seed_frame(&m, "block");
 	m.type = WIRE_NO_BLOCK;
 	m.u.no_block = 9;
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "no-block", &e);
+	seed_frame(&m, "no-block");
 	m.type = WIRE_CONSENSUS;
 	m.u.consensus.bytes = msg.buf;
 	m.u.consensus.len = msg.len;
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "consensus-precommit", &e);
+	seed_frame(&m, "consensus-precommit");
 	m.type = WIRE_PING;
 	m.u.ping = 0x0123456789abcdefull;
-	enc_init(&e);
-	wire_encode(&e, &m);
-	seed_enc("peer", "ping", &e);
+	seed_frame(&m, "ping");
 	enc_free(&msg);
 	enc_free(&tx);
 	enc_free(&b1);
