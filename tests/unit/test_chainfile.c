@@ -25,6 +25,25 @@ static char *genesis_json(void)
 	return json;
 }
 
+/* The audit of the fixture's lease over the file's blocks, with the state
+ * the file claims for it (cl); blocks holds FIXTURE_BLOCKS entries. */
+static void audit_input_from(struct audit_input *in, struct audit_block *blocks,
+			     const struct chainfile *g, const struct chainfile_lease *cl)
+{
+	memset(in, 0, sizeof(*in));
+	for (size_t i = 0; i < g->nblocks; i++) {
+		blocks[i].block = &g->blocks[i].block;
+		blocks[i].cert = g->blocks[i].cert;
+		blocks[i].next_vals = NULL;
+	}
+	in->genesis = &g->genesis;
+	in->blocks = blocks;
+	in->nblocks = g->nblocks;
+	memcpy(in->lease_id, fx.lease_id, LEASE_ID_LEN);
+	in->settled_proof = &cl->proof;
+	in->settled_height = cl->height;
+}
+
 /* The fixture as a chain file, with one lease state and one validator-set
  * change record on block 3 (its header does not announce a change, but the
  * format carries what it is given). */
@@ -222,19 +241,7 @@ START_TEST(save_and_load_a_file)
 	struct audit_block blocks[FIXTURE_BLOCKS];
 	struct audit_input in;
 	struct audit_result res;
-	memset(&in, 0, sizeof(in));
-	for (size_t i = 0; i < g.nblocks; i++) {
-		blocks[i].block = &g.blocks[i].block;
-		blocks[i].cert = g.blocks[i].cert;
-		blocks[i].next_vals = NULL;
-	}
-	in.genesis = &g.genesis;
-	in.blocks = blocks;
-	in.nblocks = g.nblocks;
-	memcpy(in.lease_id, fx.lease_id, LEASE_ID_LEN);
-	const struct chainfile_lease *cl = chainfile_find_lease(&g, fx.lease_id);
-	in.settled_proof = &cl->proof;
-	in.settled_height = cl->height;
+	audit_input_from(&in, blocks, &g, chainfile_find_lease(&g, fx.lease_id));
 	ck_assert_int_eq(audit_run(&in, &res, why), 0);
 	ck_assert(res.verified);
 	ck_assert(res.compared);
@@ -275,18 +282,7 @@ START_TEST(a_changed_lease_state_is_refused)
 	struct audit_block blocks[FIXTURE_BLOCKS];
 	struct audit_input in;
 	struct audit_result res;
-	memset(&in, 0, sizeof(in));
-	for (size_t i = 0; i < g.nblocks; i++) {
-		blocks[i].block = &g.blocks[i].block;
-		blocks[i].cert = g.blocks[i].cert;
-		blocks[i].next_vals = NULL;
-	}
-	in.genesis = &g.genesis;
-	in.blocks = blocks;
-	in.nblocks = g.nblocks;
-	memcpy(in.lease_id, fx.lease_id, LEASE_ID_LEN);
-	in.settled_proof = &g.leases[0].proof;
-	in.settled_height = g.leases[0].height;
+	audit_input_from(&in, blocks, &g, &g.leases[0]);
 	ck_assert_int_eq(audit_run(&in, &res, why), 0);
 	ck_assert(!res.verified);
 	ck_assert_uint_ge(res.nerrors, 1);
