@@ -26,12 +26,12 @@
  * signature, mempool, block application, SQLite with synchronous=FULL, the
  * usage log), and the bench's own client work, which shares the CPUs.
  *
- * One signer signs every record, and the mempool takes an account's
- * transactions in nonce order only. Requests on parallel connections can
+ * One signer signs every record. Requests on parallel connections can
  * overtake one another inside the node (its HTTP server runs four threads);
- * the one that arrives early is refused with 409 "nonce" (a gap) and sent
- * again once its predecessor is in. The bench counts these resends and
- * prints them with the figures.
+ * the mempool holds one that arrives early, up to 64 nonces ahead, until
+ * its predecessors are in (daemon/ledger/mempool.h). One further ahead is
+ * refused with 409 "nonce" and sent again once its predecessor is in: the
+ * bench counts these resends and prints them with the figures.
  *
  * The node is stopped and the temp dir removed at the end, pass or fail. */
 #include <errno.h>
@@ -550,7 +550,8 @@ static void send_one(struct submitter *s, struct conn *c, struct batch *b, long 
 		die("curl_multi_add_handle failed");
 }
 
-/* 202: accepted. 409 "nonce": it overtook its predecessor; send it again.
+/* 202: accepted (queued or held). 409 "nonce": it overtook its predecessor
+ * by more than the node holds; send it again.
  * Anything else is a failure of the bench or the node. */
 static void on_answer(struct conn *c, struct batch *b, CURLcode rc)
 {
