@@ -714,6 +714,22 @@ static uint64_t wall_now_ns(void)
 	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
 }
 
+/* The held transaction hash was dropped, the only one so far, with a
+ * reason that says `reason`; the status after it. */
+static struct ledger_status held_dropped(struct ledger *l, const uint8_t hash[HASH_LEN],
+					 const char *reason)
+{
+	struct ledger_tx_status ts;
+	struct ledger_status st;
+
+	ck_assert_int_eq(ledger_tx_status(l, hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
+	ck_assert_msg(strstr(ts.why, reason) != NULL, "%s", ts.why);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.held_dropped, 1);
+	return st;
+}
+
 /* A gap that never fills: the held transaction goes once it has waited
  * longer than the timeout (block time), with a reason its sender can read. */
 START_TEST(test_hold_gap_never_fills)
@@ -731,12 +747,8 @@ START_TEST(test_hold_gap_never_fills)
 	ck_assert_int_eq(ledger_tx_status(l, s.hash, &ts), 0);
 	ck_assert_int_eq(ts.status, LEDGER_TX_HELD);
 	produce(l, t0 + 60 * SEC);
-	ck_assert_int_eq(ledger_tx_status(l, s.hash, &ts), 0);
-	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
-	ck_assert_msg(strstr(ts.why, "never arrived") != NULL, "%s", ts.why);
-	ck_assert_int_eq(ledger_status(l, &st), 0);
+	st = held_dropped(l, s.hash, "never arrived");
 	ck_assert_uint_eq(st.mempool_held, 0);
-	ck_assert_uint_eq(st.held_dropped, 1);
 	/* The gap fills now: nothing follows it. */
 	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
 	submit_ok(l, &s);
@@ -752,19 +764,14 @@ START_TEST(test_hold_becomes_invalid)
 {
 	struct ledger *l = open_at(dir, true);
 	struct signed_tx s1, s0;
-	struct ledger_tx_status ts;
 	struct ledger_status st;
 
 	make_transfer(&s1, K_OTHER, K_TENANT, 1, OTHER_FUNDS - 1000);
 	ck_assert(submit_held(l, &s1));
 	make_transfer(&s0, K_OTHER, K_TENANT, 0, 2000);
 	ck_assert(!submit_held(l, &s0));
-	ck_assert_int_eq(ledger_tx_status(l, s1.hash, &ts), 0);
-	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
-	ck_assert_msg(strstr(ts.why, "exceeds balance") != NULL, "%s", ts.why);
-	ck_assert_int_eq(ledger_status(l, &st), 0);
+	st = held_dropped(l, s1.hash, "exceeds balance");
 	ck_assert_uint_eq(st.mempool_size, 1);
-	ck_assert_uint_eq(st.held_dropped, 1);
 	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 1);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS - 2000);
 	ledger_close(l);
