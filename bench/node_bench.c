@@ -26,12 +26,12 @@
  * signature, mempool, block application, SQLite with synchronous=FULL, the
  * usage log), and the bench's own client work, which shares the CPUs.
  *
- * One signer signs every record, and the mempool takes an account's
- * transactions in nonce order only. Requests on parallel connections can
+ * One signer signs every record. Requests on parallel connections can
  * overtake one another inside the node (its HTTP server runs four threads);
- * the one that arrives early is refused with 409 "nonce" (a gap) and sent
- * again once its predecessor is in. The bench counts these resends and
- * prints them with the figures.
+ * the mempool holds one that arrives early, up to 64 nonces ahead, until
+ * its predecessors are in (daemon/ledger/mempool.h). One further ahead is
+ * refused with 409 "nonce" and sent again once its predecessor is in: the
+ * bench counts these resends and prints them with the figures.
  *
  * The node is stopped and the temp dir removed at the end, pass or fail. */
 #include <errno.h>
@@ -67,6 +67,12 @@
 #define RECORDS 40             /* per lease: LEASES x RECORDS USAGE transactions */
 #define CONNS 4                /* concurrent connections (tallyd serves 4 threads) */
 #define INTERVAL_S 60
+/* A record may not bill time that has not happened yet (it ends at most
+ * USAGE_MAX_AHEAD_NS after the block that commits it), and the records are
+ * signed before they are sent: each spans 20 ms, so a lease's RECORDS
+ * records end within a second of its start. The span changes nothing of
+ * what a record costs the node (a USAGE transaction has a fixed size). */
+#define SPAN_NS 20000000ull
 #define VCPUS 2
 #define MEMORY_MIB 1024
 #define RAW_N 20000
@@ -257,6 +263,9 @@ static void make_devnet(const struct tally_key *node, const struct tally_key *te
 		 "listen = 127.0.0.1:%d\n"
 		 "log_level = warn\n"
 		 "block_interval_ms = 100\n"
+		 /* The bench is one client sending as fast as the node takes. */
+		 "\n[api]\n"
+		 "requests_per_s = 0\n"
 		 "\n[metering]\n"
 		 "interval_s = %d\n",
 		 g_dir, g_dir, g_dir, port, INTERVAL_S);
@@ -541,7 +550,8 @@ static void send_one(struct submitter *s, struct conn *c, struct batch *b, long 
 		die("curl_multi_add_handle failed");
 }
 
-/* 202: accepted. 409 "nonce": it overtook its predecessor; send it again.
+/* 202: accepted (queued or held). 409 "nonce": it overtook its predecessor
+ * by more than the node holds; send it again.
  * Anything else is a failure of the bench or the node. */
 static void on_answer(struct conn *c, struct batch *b, CURLcode rc)
 {
@@ -648,12 +658,12 @@ static void make_contract(struct lease_contract *c, const struct tally_key *tena
 	c->deposit = max;
 }
 
-/* Synthetic meter input: CPU between 5% and 100% of the vCPUs, run delay
- * sometimes above the SLA's threshold, memory as contracted. */
+/* Synthetic meter input over SPAN_NS: CPU between 5% and 100% of the vCPUs,
+ * run delay sometimes above the SLA's threshold, memory as contracted. */
 static void make_usage(struct usage_record *u, const uint8_t lease_id[LEASE_ID_LEN],
 		       uint64_t seq, const uint8_t prev[HASH_LEN], uint64_t start_ns, size_t lease)
 {
-	uint64_t span = (uint64_t)INTERVAL_S * SEC;
+	uint64_t span = SPAN_NS;
 	uint64_t cap = (uint64_t)VCPUS * span;
 
 	memset(u, 0, sizeof(*u));
@@ -664,7 +674,7 @@ static void make_usage(struct usage_record *u, const uint8_t lease_id[LEASE_ID_L
 	u->start_ns = start_ns;
 	u->end_ns = start_ns + span;
 	u->cpu_ns = cap / 20 * (1 + (lease * 7 + seq * 3) % 20);
-	u->run_delay_ns = ((lease + seq) % 5) * 2 * SEC;
+	u->run_delay_ns = ((lease + seq) % 5) * (span / 8);
 	u->mem_mib = MEMORY_MIB;
 	u->mem_peak_bytes = ((uint64_t)MEMORY_MIB / 2 + (lease + seq) % 256) << 20;
 	u->gpu_source = GPU_SOURCE_NONE;

@@ -553,6 +553,7 @@ static void get_tx_status(void *ctx, const struct http_request *req, struct http
 {
 	static const char *const names[] = {
 		[LEDGER_TX_UNKNOWN] = "unknown", [LEDGER_TX_PENDING] = "pending",
+		[LEDGER_TX_HELD] = "held",
 		[LEDGER_TX_COMMITTED] = "committed", [LEDGER_TX_DROPPED] = "dropped",
 	};
 	struct api *n = ctx;
@@ -736,13 +737,15 @@ static void post_tx(void *ctx, const struct http_request *req, struct http_respo
 	}
 	json_decref(body);
 	struct ledger_admission adm = { n, admit_lease, release_lease };
-	int rc = ledger_submit_admitted(n->ledger, bytes, hexlen / 2, &adm, hash, why);
+	bool held;
+	int rc = ledger_submit_admitted(n->ledger, bytes, hexlen / 2, &adm, hash, &held, why);
 	free(bytes);
 	if (rc) {
 		http_error_from(resp, rc, why);
 		return;
 	}
-	http_json(resp, 202, json_pack("{s:o}", "hash", json_hex(hash, HASH_LEN)));
+	http_json(resp, 202, json_pack("{s:o, s:s}", "hash", json_hex(hash, HASH_LEN), "status",
+				       held ? "held" : "pending"));
 }
 
 static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp);
@@ -923,6 +926,13 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 	fprintf(f, "# HELP tally_mempool_transactions Transactions waiting for a block.\n"
 		   "# TYPE tally_mempool_transactions gauge\ntally_mempool_transactions %zu\n",
 		st.mempool_size);
+	fprintf(f, "# HELP tally_mempool_held_transactions Transactions held until an earlier"
+		   " nonce of their account arrives.\n# TYPE tally_mempool_held_transactions gauge\n"
+		   "tally_mempool_held_transactions %zu\n", st.mempool_held);
+	fprintf(f, "# HELP tally_mempool_held_dropped_total Held transactions dropped: their gap"
+		   " outlived the timeout, their nonce was used, or they no longer applied.\n"
+		   "# TYPE tally_mempool_held_dropped_total counter\n"
+		   "tally_mempool_held_dropped_total %" PRIu64 "\n", st.held_dropped);
 	fprintf(f, "# HELP tally_usage_records Usage records in the usage log.\n"
 		   "# TYPE tally_usage_records gauge\ntally_usage_records %" PRIu64 "\n",
 		st.usage_size);

@@ -63,6 +63,8 @@ int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
 		rc = 0;
 		if (mempool_find(l->mp, hash)) {
 			st->status = LEDGER_TX_PENDING;
+		} else if (mempool_is_held(l->mp, hash)) {
+			st->status = LEDGER_TX_HELD;
 		} else {
 			st->status = LEDGER_TX_UNKNOWN;
 			/* The newest drop of this hash wins. */
@@ -286,6 +288,26 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	return rc;
 }
 
+/* A transaction joined the mempool's queue (submitted, or held until its
+ * gap filled): peers hear of it. */
+static void entered_mempool(void *ctx, const struct mempool_entry *e)
+{
+	struct ledger *l = ctx;
+
+	if (l->admit)
+		l->admit(l->admit_ctx, e->bytes, e->len, e->hash);
+}
+
+static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *why)
+{
+	struct ledger *l = ctx;
+	char hex[2 * HASH_LEN + 1];
+
+	hex_encode(hash, HASH_LEN, hex);
+	ledger_logf(l, "held transaction %s dropped: %s", hex, why);
+	ledger_note_dropped(l, hash, l->tip.height, why);
+}
+
 /* The mempool says it verified a transaction's signature at admission. */
 static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
 {
@@ -370,6 +392,9 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 		rc = TALLY_E_NOMEM;
 		goto err;
 	}
+	if (cfg->hold)
+		mempool_set_hold(l->mp, cfg->hold);
+	mempool_set_hooks(l->mp, entered_mempool, held_dropped, l);
 	if (l->key) {
 		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_SIGNER_STATE);
 		rc = open_signer_state(l, cfg, path, why);
@@ -441,7 +466,7 @@ int ledger_pending_each(struct ledger *l,
 int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t hash[HASH_LEN],
 		  char *why)
 {
-	return ledger_submit_admitted(l, bytes, len, NULL, hash, why);
+	return ledger_submit_admitted(l, bytes, len, NULL, hash, NULL, why);
 }
 
 /* New work waits while data_dir is short of its reserve: what was admitted
@@ -463,7 +488,8 @@ static int check_free_space(const struct ledger *l, char *why)
 }
 
 int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
-			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], char *why)
+			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], bool *held,
+			   char *why)
 {
 	uint64_t now_ns = node_clock_ns();
 	struct block_ctx bc;
@@ -492,9 +518,7 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	bc.time_ns = now_ns;
 	if (bc.time_ns <= l->tip.time_ns)
 		bc.time_ns = l->tip.time_ns + 1;
-	rc = mempool_add(l->mp, &bc, t, bytes, len, hash, why);
-	if (!rc && l->admit)
-		l->admit(l->admit_ctx, bytes, len, hash);
+	rc = mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
 	ledger_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);
@@ -518,6 +542,8 @@ int ledger_status(struct ledger *l, struct ledger_status *st)
 	st->usage_size = l->tip.usage.size;
 	merkle_frontier_root(&l->tip.usage, st->usage_root);
 	st->mempool_size = mempool_size(l->mp);
+	st->mempool_held = mempool_held(l->mp);
+	st->held_dropped = mempool_held_dropped(l->mp);
 	ledger_unlock(l);
 	return 0;
 }

@@ -31,6 +31,7 @@
 #define LEDGER_MEMPOOL_DEFAULT 100000
 
 struct ledger;
+struct mempool_hold;                     /* daemon/ledger/mempool.h */
 
 /* What a committed block hands to the hook: everything borrowed for the
  * duration of the call. */
@@ -52,6 +53,9 @@ struct ledger_config {
 	 * store's tip + 1 (tallyd --repair-signer-state) instead of refused. */
 	bool repair_signer_state;
 	size_t mempool_max;                 /* 0: LEDGER_MEMPOOL_DEFAULT */
+	/* Bounds of the transactions held for a nonce gap (mempool.h); NULL:
+	 * the MEMPOOL_HOLD_* defaults. */
+	const struct mempool_hold *hold;
 	size_t block_max_txs;               /* 0: BLOCK_MAX_TXS */
 	/* Free bytes data_dir keeps in reserve: with less, ledger_submit refuses
 	 * new transactions (TALLY_E_DISKFULL), so those already admitted can
@@ -80,20 +84,24 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 void ledger_close(struct ledger *l);
 
 /* Checks a signed transaction (tx_check with the wall clock, then the
- * mempool's stateful checks) and queues it. hash receives its hash. */
+ * mempool's stateful checks) and queues it, or holds it when its nonce is
+ * ahead within the mempool's window (daemon/ledger/mempool.h). hash
+ * receives its hash. */
 int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t hash[HASH_LEN],
 		  char *why);
 /* The same, with the node's own admission between the two: admit (may be
  * NULL) is called with the decoded, signature-checked transaction and its
  * hash, and a non-zero return refuses it with that error. When the mempool
- * then refuses it, undo (may be NULL) is called with the hash. */
+ * then refuses it, undo (may be NULL) is called with the hash. *held (held
+ * may be NULL) says whether it waits for a nonce gap to fill. */
 struct ledger_admission {
 	void *ctx;
 	int (*admit)(void *ctx, const struct tx *t, const uint8_t hash[HASH_LEN], char *why);
 	void (*undo)(void *ctx, const uint8_t hash[HASH_LEN]);
 };
 int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
-			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], char *why);
+			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], bool *held,
+			   char *why);
 
 struct ledger_block_result {
 	uint64_t height;
@@ -215,6 +223,8 @@ struct ledger_status {
 	uint64_t usage_size;
 	uint8_t usage_root[HASH_LEN];
 	size_t mempool_size;
+	size_t mempool_held;                 /* waiting for a nonce gap to fill */
+	uint64_t held_dropped;               /* held ones dropped since open */
 };
 int ledger_status(struct ledger *l, struct ledger_status *st);
 
@@ -270,6 +280,7 @@ int ledger_usage_consistency(struct ledger *l, uint64_t old_size, uint64_t new_s
 enum ledger_tx_state {
 	LEDGER_TX_UNKNOWN = 0,       /* never seen, or dropped too long ago */
 	LEDGER_TX_PENDING,           /* in the mempool */
+	LEDGER_TX_HELD,              /* in the mempool, waiting for a nonce gap to fill */
 	LEDGER_TX_COMMITTED,         /* in block `height` */
 	LEDGER_TX_DROPPED,           /* left out of block `height`: why says why */
 };

@@ -3,10 +3,15 @@
  * A uthash table indexes the entries by tx hash, hashed with the
  * per-process keyed hash (lib/table.h): a submitter can grind transaction
  * hashes, so their bytes alone must not choose the bucket. A doubly linked
- * list keeps arrival order. */
+ * list keeps arrival order.
+ *
+ * Held transactions live apart from the queue: in a table by (signer,
+ * nonce), which finds the one that follows a queued transaction, in a table
+ * by hash, and in a list in arrival order, which the expiry walks. */
 #include "daemon/ledger/mempool.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +21,28 @@
 #include "lib/errors.h"
 #include "lib/table.h"
 
+struct held_tx {
+	struct held_tx *next, *prev;     /* arrival order */
+	uint8_t key[PUBKEY_LEN + 8];     /* signer || nonce (big-endian) */
+	uint8_t hash[HASH_LEN];
+	struct tx tx;
+	uint8_t *bytes;
+	size_t len;
+	uint64_t since_ns;               /* block time when it arrived */
+	int oom;
+	UT_hash_handle hh;               /* by key */
+	UT_hash_handle hh_hash;          /* by hash */
+};
+
 struct mempool {
 	size_t max, n;
+	struct mempool_hold hold;
+	struct held_tx *held_by_key, *held_by_hash, *held_head, *held_tail;
+	size_t nheld;
+	uint64_t held_dropped;
+	void (*entered)(void *ctx, const struct mempool_entry *e);
+	void (*on_held_dropped)(void *ctx, const uint8_t hash[HASH_LEN], const char *why);
+	void *hook_ctx;
 	struct mempool_entry *head, *tail;
 	struct mempool_entry *by_hash;   /* uthash table, keyed by tx hash */
 	struct state *committed;
@@ -48,6 +73,8 @@ struct mempool *mempool_new(size_t max, struct state *committed)
 		return NULL;
 	m->max = max;
 	m->committed = committed;
+	m->hold = (struct mempool_hold){ MEMPOOL_HOLD_AHEAD, MEMPOOL_HOLD_MAX,
+					 MEMPOOL_HOLD_TIMEOUT_NS };
 	if (check_reset(m)) {
 		mempool_free(m);
 		return NULL;
@@ -61,8 +88,15 @@ void mempool_free(struct mempool *m)
 
 	if (!m)
 		return;
-	/* The table lives in the entries' handles: clear it before they go. */
+	/* The tables live in the entries' handles: clear them before they go. */
 	HASH_CLEAR(hh, m->by_hash);
+	HASH_CLEAR(hh, m->held_by_key);
+	HASH_CLEAR(hh_hash, m->held_by_hash);
+	for (struct held_tx *h = m->held_head, *hn; h; h = hn) {
+		hn = h->next;
+		free(h->bytes);
+		free(h);
+	}
 	for (e = m->head; e; e = next) {
 		next = e->next;
 		free(e->bytes);
@@ -72,9 +106,91 @@ void mempool_free(struct mempool *m)
 	free(m);
 }
 
+void mempool_set_hold(struct mempool *m, const struct mempool_hold *h)
+{
+	m->hold = *h;
+}
+
+void mempool_set_hooks(struct mempool *m,
+		       void (*entered)(void *ctx, const struct mempool_entry *e),
+		       void (*held_dropped)(void *ctx, const uint8_t hash[HASH_LEN], const char *why),
+		       void *ctx)
+{
+	m->entered = entered;
+	m->on_held_dropped = held_dropped;
+	m->hook_ctx = ctx;
+}
+
 size_t mempool_size(const struct mempool *m)
 {
 	return m->n;
+}
+
+size_t mempool_held(const struct mempool *m)
+{
+	return m->nheld;
+}
+
+uint64_t mempool_held_dropped(const struct mempool *m)
+{
+	return m->held_dropped;
+}
+
+static struct held_tx *held_find_hash(const struct mempool *m, const uint8_t hash[HASH_LEN])
+{
+	struct held_tx *h;
+
+	HASH_FIND(hh_hash, m->held_by_hash, hash, HASH_LEN, h);
+	return h;
+}
+
+bool mempool_is_held(const struct mempool *m, const uint8_t hash[HASH_LEN])
+{
+	return held_find_hash(m, hash) != NULL;
+}
+
+static void held_key(uint8_t key[PUBKEY_LEN + 8], const uint8_t pub[PUBKEY_LEN], uint64_t nonce)
+{
+	memcpy(key, pub, PUBKEY_LEN);
+	for (int i = 0; i < 8; i++)
+		key[PUBKEY_LEN + i] = (uint8_t)(nonce >> (56 - 8 * i));
+}
+
+static struct held_tx *held_find(const struct mempool *m, const uint8_t pub[PUBKEY_LEN],
+				 uint64_t nonce)
+{
+	uint8_t key[PUBKEY_LEN + 8];
+	struct held_tx *h;
+
+	held_key(key, pub, nonce);
+	HASH_FIND(hh, m->held_by_key, key, sizeof(key), h);
+	return h;
+}
+
+/* Takes h out of the held set; the caller frees it or queues its bytes. */
+static void held_unlink(struct mempool *m, struct held_tx *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		m->held_head = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	else
+		m->held_tail = h->prev;
+	HASH_DELETE(hh, m->held_by_key, h);
+	HASH_DELETE(hh_hash, m->held_by_hash, h);
+	m->nheld--;
+}
+
+static void held_drop(struct mempool *m, struct held_tx *h, const char *why)
+{
+	held_unlink(m, h);
+	m->held_dropped++;
+	if (m->on_held_dropped)
+		m->on_held_dropped(m->hook_ctx, h->hash, why);
+	free(h->bytes);
+	free(h);
 }
 
 const struct mempool_entry *mempool_first(const struct mempool *m)
@@ -121,31 +237,28 @@ static void unlink_entry(struct mempool *m, struct mempool_entry *e)
 	free(e);
 }
 
-int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
-		const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why)
+/* Applies and queues; e's bytes are taken over (freed on failure). */
+static int queue_tx(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
+		    uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why)
 {
 	struct mempool_entry *e;
-	char hex[2 * HASH_LEN + 1];
 	int rc;
 
-	why[0] = '\0';
-	if (mempool_find(m, hash)) {
-		hex_encode(hash, HASH_LEN, hex);
-		return why_set(why, TALLY_E_REPLAY, "transaction %s is already pending", hex);
-	}
-	if (m->n >= m->max)
+	if (m->n >= m->max) {
+		free(bytes);
 		return why_set(why, TALLY_E_CAPACITY, "the mempool is full (%zu transactions);"
 			       " try again after the next block", m->n);
+	}
 	e = calloc(1, sizeof(*e));
-	if (!e || !(e->bytes = malloc(len))) {
-		free(e);
+	if (!e) {
+		free(bytes);
 		return TALLY_E_NOMEM;
 	}
 	/* A refused transaction writes nothing, so the check state stays as
 	 * it was; after a store failure it is unknown, so it is rebuilt. */
 	rc = state_apply_tx(&m->check, bc, t, bytes, len, hash, NULL, why);
 	if (rc) {
-		free(e->bytes);
+		free(bytes);
 		free(e);
 		if (state_err_is_fatal(rc))
 			mempool_recheck(m, bc, NULL, NULL);
@@ -153,7 +266,7 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 	}
 	memcpy(e->hash, hash, HASH_LEN);
 	e->tx = *t;
-	memcpy(e->bytes, bytes, len);
+	e->bytes = bytes;
 	e->len = len;
 	e->prev = m->tail;
 	if (m->tail)
@@ -168,9 +281,126 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 		unlink_entry(m, e);
 		return TALLY_E_NOMEM;
 	}
+	if (m->entered)
+		m->entered(m->hook_ctx, e);
 	return 0;
 }
 
+/* The held transactions of pub that follow its next nonce, in order, until
+ * a gap; one that no longer applies is dropped, and its successors wait
+ * (for their own expiry, or for another transaction with its nonce). */
+static void promote(struct mempool *m, const struct block_ctx *bc, const uint8_t pub[PUBKEY_LEN])
+{
+	char why[WHY_MAX], line[WHY_MAX + 64];
+	uint64_t next;
+	struct held_tx *h;
+
+	while (mempool_next_nonce(m, pub, &next) == 0 && (h = held_find(m, pub, next))) {
+		uint8_t hash[HASH_LEN];
+		struct tx t = h->tx;
+		uint8_t *bytes = h->bytes;
+		size_t len = h->len;
+		int rc;
+
+		memcpy(hash, h->hash, HASH_LEN);
+		held_unlink(m, h);
+		free(h);
+		rc = queue_tx(m, bc, &t, bytes, len, hash, why);
+		if (rc == 0)
+			continue;
+		snprintf(line, sizeof(line), "held until its nonce's turn, then refused: %s", why);
+		m->held_dropped++;
+		if (m->on_held_dropped)
+			m->on_held_dropped(m->hook_ctx, hash, line);
+		break;
+	}
+}
+
+static int hold_tx(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
+		   const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why)
+{
+	struct held_tx *h;
+
+	if (m->nheld >= m->hold.max || m->n + m->nheld >= m->max)
+		return why_set(why, TALLY_E_CAPACITY, "nonce %" PRIu64 " leaves a gap and the"
+			       " node holds no more early transactions (%zu held, %zu pending);"
+			       " send the missing ones first", t->nonce, m->nheld, m->n);
+	h = calloc(1, sizeof(*h));
+	if (!h || !(h->bytes = malloc(len))) {
+		free(h);
+		return TALLY_E_NOMEM;
+	}
+	held_key(h->key, t->signer, t->nonce);
+	memcpy(h->hash, hash, HASH_LEN);
+	h->tx = *t;
+	memcpy(h->bytes, bytes, len);
+	h->len = len;
+	h->since_ns = bc->time_ns;
+	h->oom = 0;
+	HASH_ADD(hh, m->held_by_key, key, sizeof(h->key), h);
+	if (h->oom) {
+		free(h->bytes);
+		free(h);
+		return TALLY_E_NOMEM;
+	}
+	HASH_ADD(hh_hash, m->held_by_hash, hash, HASH_LEN, h);
+	if (h->oom) {
+		HASH_DELETE(hh, m->held_by_key, h);
+		free(h->bytes);
+		free(h);
+		return TALLY_E_NOMEM;
+	}
+	h->prev = m->held_tail;
+	if (m->held_tail)
+		m->held_tail->next = h;
+	else
+		m->held_head = h;
+	m->held_tail = h;
+	m->nheld++;
+	return 0;
+}
+
+int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
+		const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], bool *held,
+		char *why)
+{
+	char hex[2 * HASH_LEN + 1];
+	struct held_tx *h;
+	uint8_t *copy;
+	uint64_t next;
+	int rc;
+
+	why[0] = '\0';
+	if (held)
+		*held = false;
+	if (mempool_find(m, hash) || held_find_hash(m, hash)) {
+		hex_encode(hash, HASH_LEN, hex);
+		return why_set(why, TALLY_E_REPLAY, "transaction %s is already pending", hex);
+	}
+	if ((rc = mempool_next_nonce(m, t->signer, &next)))
+		return rc;
+	if (t->nonce > next && t->nonce - next <= m->hold.ahead) {
+		if ((h = held_find(m, t->signer, t->nonce)))
+			return why_set(why, TALLY_E_REPLAY, "nonce %" PRIu64 " is already held for"
+				       " another transaction of this account", t->nonce);
+		if ((rc = hold_tx(m, bc, t, bytes, len, hash, why)))
+			return rc;
+		if (held)
+			*held = true;
+		return 0;
+	}
+	if (m->n >= m->max)
+		return why_set(why, TALLY_E_CAPACITY, "the mempool is full (%zu transactions);"
+			       " try again after the next block", m->n);
+	copy = malloc(len);
+	if (!copy)
+		return TALLY_E_NOMEM;
+	memcpy(copy, bytes, len);
+	if ((rc = queue_tx(m, bc, t, copy, len, hash, why)))
+		return rc;
+	promote(m, bc, t->signer);
+	return 0;
+}
 
 void mempool_remove(struct mempool *m, const uint8_t hash[HASH_LEN])
 {
@@ -178,6 +408,47 @@ void mempool_remove(struct mempool *m, const uint8_t hash[HASH_LEN])
 
 	if (e)
 		unlink_entry(m, e);
+}
+
+/* Held transactions after a block: those whose nonce was used meanwhile, or
+ * whose gap outlived the timeout, go; those whose turn came are queued. */
+static void recheck_held(struct mempool *m, const struct block_ctx *bc)
+{
+	char why[WHY_MAX];
+	struct held_tx *h, *hn;
+	uint64_t next;
+
+	for (h = m->held_head; h; h = hn) {
+		hn = h->next;
+		if (mempool_next_nonce(m, h->tx.signer, &next))
+			return;
+		if (h->tx.nonce < next) {
+			snprintf(why, sizeof(why), "held for nonce %" PRIu64 ", which another"
+				 " transaction of the account used", h->tx.nonce);
+			held_drop(m, h, why);
+		} else if (bc->time_ns > h->since_ns &&
+			   bc->time_ns - h->since_ns > m->hold.timeout_ns) {
+			snprintf(why, sizeof(why), "held for nonce %" PRIu64 " for more than %" PRIu64
+				 " s, and the account's nonce %" PRIu64 " never arrived",
+				 h->tx.nonce, (uint64_t)(m->hold.timeout_ns / 1000000000ull), next);
+			held_drop(m, h, why);
+		}
+	}
+	/* Promotion takes only the account's own entries out of the list: go
+	 * on from the first entry of another account after h. */
+	for (h = m->held_head; h; h = hn) {
+		uint8_t pub[PUBKEY_LEN];
+
+		if (mempool_next_nonce(m, h->tx.signer, &next))
+			return;
+		hn = h->next;
+		if (h->tx.nonce != next)
+			continue;
+		memcpy(pub, h->tx.signer, PUBKEY_LEN);
+		while (hn && !memcmp(hn->tx.signer, pub, PUBKEY_LEN))
+			hn = hn->next;
+		promote(m, bc, pub);
+	}
 }
 
 long mempool_recheck(struct mempool *m, const struct block_ctx *bc,
@@ -203,5 +474,6 @@ long mempool_recheck(struct mempool *m, const struct block_ctx *bc,
 			ndropped++;
 		}
 	}
+	recheck_held(m, bc);
 	return ndropped;
 }

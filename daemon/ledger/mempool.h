@@ -15,7 +15,21 @@
  * and the pending transactions are applied to it again in order; those
  * that no longer apply are dropped. Entries keep the decoded transaction, so
  * block production does not decode or verify a signature twice. Not thread
- * safe: the ledger's lock covers it. */
+ * safe: the ledger's lock covers it.
+ *
+ * Held transactions. Clients that submit an account's transactions on
+ * several connections cannot keep them in order: a transaction whose nonce
+ * is ahead of the account's next one (counting its pending transactions) by
+ * at most hold.ahead is held, outside the queue, until the gap fills; then
+ * it is applied like any other (and refused then if it no longer applies).
+ * The window bounds an account's held transactions (hold.ahead at most),
+ * hold.max bounds them in all. A held transaction is dropped, and reported
+ * to the held_dropped hook, when its gap is still open hold.timeout_ns of
+ * block time after it arrived, when its nonce was used by another
+ * transaction, when it no longer applies once its turn comes, or when the
+ * pool is full at that moment. A nonce further ahead, a nonce already used,
+ * the same bytes or another transaction for a held nonce are refused as
+ * before (TALLY_E_NONCE, TALLY_E_REPLAY). */
 #ifndef TALLY_LEDGER_MEMPOOL_H
 #define TALLY_LEDGER_MEMPOOL_H
 
@@ -38,16 +52,44 @@ struct mempool_entry {
 
 struct mempool;
 
+/* Bounds of the held transactions (see above). */
+#define MEMPOOL_HOLD_AHEAD 64                          /* nonces past the next one */
+#define MEMPOOL_HOLD_MAX 4096                          /* held in all */
+#define MEMPOOL_HOLD_TIMEOUT_NS (30ull * 1000000000ull)  /* of block time */
+struct mempool_hold {
+	uint64_t ahead;                  /* 0: nothing is held (a gap is refused) */
+	size_t max;
+	uint64_t timeout_ns;
+};
+
 /* A pool of at most max transactions over the committed state (borrowed;
- * it must outlive the pool). */
+ * it must outlive the pool), holding with the MEMPOOL_HOLD_* bounds. */
 struct mempool *mempool_new(size_t max, struct state *committed);
 void mempool_free(struct mempool *m);
+void mempool_set_hold(struct mempool *m, const struct mempool_hold *h);
+/* Called under the caller's lock: entered for each transaction that joins
+ * the queue (the one added, and held ones whose gap it filled), in queue
+ * order; held_dropped for each held transaction dropped, with the reason.
+ * Either may be NULL. */
+void mempool_set_hooks(struct mempool *m,
+		       void (*entered)(void *ctx, const struct mempool_entry *e),
+		       void (*held_dropped)(void *ctx, const uint8_t hash[HASH_LEN], const char *why),
+		       void *ctx);
+/* Transactions queued; held; held ones dropped since the pool was made. */
 size_t mempool_size(const struct mempool *m);
+size_t mempool_held(const struct mempool *m);
+uint64_t mempool_held_dropped(const struct mempool *m);
+/* Whether a transaction with this hash is held. */
+bool mempool_is_held(const struct mempool *m, const uint8_t hash[HASH_LEN]);
 
 /* Applies t (which passed tx_check()) to the check state in the block bc
- * (the next height, the node's time), then queues it. */
+ * (the next height, the node's time), then queues it, and after it the held
+ * transactions of its signer that now follow in nonce order. A nonce ahead
+ * within the window holds t instead: 0 with *held true (held may be NULL
+ * when the caller does not ask). */
 int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
-		const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why);
+		const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], bool *held,
+		char *why);
 /* The oldest entry, and the next one after e (NULL at the end). */
 const struct mempool_entry *mempool_first(const struct mempool *m);
 const struct mempool_entry *mempool_next(const struct mempool_entry *e);
@@ -60,8 +102,9 @@ void mempool_remove(struct mempool *m, const uint8_t hash[HASH_LEN]);
 /* After a block (the committed state changed): a new check state, every
  * pending transaction applied to it again in order at bc, and the ones that
  * no longer apply dropped, each reported to dropped (may be NULL) with the
- * reason. Returns the number dropped, or a negative tally_err if the store
- * failed. */
+ * reason; then the held transactions whose turn came are queued, and those
+ * that can never fit dropped (held_dropped hook). Returns the number of
+ * pending ones dropped, or a negative tally_err if the store failed. */
 long mempool_recheck(struct mempool *m, const struct block_ctx *bc,
 		     void (*dropped)(void *ctx, const struct mempool_entry *e, const char *why),
 		     void *ctx);

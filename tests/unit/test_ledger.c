@@ -1,7 +1,8 @@
 /* The ledger engine on real SQLite files in temporary directories:
  * persistence across reopen, chain verification of the stored chain and
  * detection of any changed byte, mempool refusals (replay, wrong chain,
- * nonce gap, overspending, capacity), the full lease flow with exact
+ * overspending, capacity), transactions held for a nonce gap (order,
+ * bounds, expiry, replays, one that no longer applies), the full lease flow with exact
  * balances, escrow exhaustion, deterministic headers, incremental vs
  * from-scratch state roots, SIGKILL in the middle of commits, a full disk,
  * proposer selection and the validator's signing guard. */
@@ -22,6 +23,7 @@
 
 #include "daemon/consensus/round.h"
 #include "daemon/ledger/ledger.h"
+#include "daemon/ledger/mempool.h"
 #include "daemon/ledger/store.h"
 #include "lib/chain/evidence.h"
 #include "lib/errors.h"
@@ -295,6 +297,18 @@ static int submit_err(struct ledger *l, const struct signed_tx *s, char *why)
 	return ledger_submit(l, s->bytes, s->len, hash, why);
 }
 
+/* Accepted: true when held for a nonce gap, false when queued. */
+static bool submit_held(struct ledger *l, const struct signed_tx *s)
+{
+	uint8_t hash[HASH_LEN];
+	char why[WHY_MAX];
+	bool held;
+	int rc = ledger_submit_admitted(l, s->bytes, s->len, NULL, hash, &held, why);
+
+	ck_assert_msg(rc == 0, "submit: %s (%s)", why, tally_strerror(rc));
+	return held;
+}
+
 static struct ledger_block_result produce(struct ledger *l, uint64_t time_ns)
 {
 	struct ledger_block_result r;
@@ -562,27 +576,204 @@ START_TEST(test_replay_and_wrong_chain)
 }
 END_TEST
 
+/* A nonce ahead of the account's next one is held until the gap fills,
+ * then queued in nonce order with its successors. */
 START_TEST(test_nonce_gap)
 {
 	struct ledger *l = open_at(dir, true);
-	struct signed_tx s;
-	char why[WHY_MAX];
+	struct signed_tx s[4];
+	struct ledger_tx_status ts;
+	struct ledger_status st;
 	uint64_t next;
 
-	make_transfer(&s, K_TENANT, K_OTHER, 2, 5);
-	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
-	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
-	make_transfer(&s, K_TENANT, K_OTHER, 0, 5);
-	submit_ok(l, &s);
+	make_transfer(&s[2], K_TENANT, K_OTHER, 2, 5);
+	ck_assert(submit_held(l, &s[2]));
+	ck_assert_int_eq(ledger_tx_status(l, s[2].hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_HELD);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 0);
+	ck_assert_uint_eq(st.mempool_held, 1);
+	make_transfer(&s[0], K_TENANT, K_OTHER, 0, 5);
+	ck_assert(!submit_held(l, &s[0]));
+	/* Held ones do not count for the next nonce. */
 	ck_assert_int_eq(ledger_next_nonce(l, keys[K_TENANT].pub, &next), 0);
 	ck_assert_uint_eq(next, 1);
-	make_transfer(&s, K_TENANT, K_OTHER, 2, 5);
-	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
-	make_transfer(&s, K_TENANT, K_OTHER, 1, 5);
-	submit_ok(l, &s);
-	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 2);
+	make_transfer(&s[1], K_TENANT, K_OTHER, 1, 5);
+	ck_assert(!submit_held(l, &s[1]));
 	ck_assert_int_eq(ledger_next_nonce(l, keys[K_TENANT].pub, &next), 0);
-	ck_assert_uint_eq(next, 2);
+	ck_assert_uint_eq(next, 3);
+	ck_assert_int_eq(ledger_tx_status(l, s[2].hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_PENDING);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 3);
+	ck_assert_uint_eq(st.mempool_held, 0);
+	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 3);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 15);
+	ledger_close(l);
+}
+END_TEST
+
+/* The nonces of block `height`'s transactions, in block order. */
+static size_t block_nonces(struct ledger *l, uint64_t height, uint64_t *out, size_t max)
+{
+	struct block b;
+	struct tx t;
+	size_t n;
+
+	ck_assert_int_eq(ledger_block(l, height, &b), 0);
+	for (n = 0; n < b.ntx && n < max; n++) {
+		ck_assert_int_eq(tx_decode(&t, b.txs[n].bytes, b.txs[n].len), 0);
+		out[n] = t.nonce;
+	}
+	n = b.ntx;
+	block_free(&b);
+	return n;
+}
+
+/* Submitted backwards, committed in nonce order; two accounts' gaps do
+ * not disturb each other. */
+START_TEST(test_hold_order)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx s;
+	uint64_t nonces[16];
+	struct ledger_block_result r;
+
+	for (int i = 5; i >= 1; i--) {
+		make_transfer(&s, K_TENANT, K_OTHER, (uint64_t)i, 1);
+		ck_assert(submit_held(l, &s));
+		make_transfer(&s, K_OTHER, K_TENANT, (uint64_t)i, 1);
+		ck_assert(submit_held(l, &s));
+	}
+	make_transfer(&s, K_OTHER, K_TENANT, 0, 1);
+	ck_assert(!submit_held(l, &s));
+	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
+	ck_assert(!submit_held(l, &s));
+	r = produce(l, T0 + SEC);
+	ck_assert_uint_eq(r.ntx, 12);
+	ck_assert_uint_eq(block_nonces(l, r.height, nonces, 16), 12);
+	for (int i = 0; i < 6; i++) {
+		ck_assert_uint_eq(nonces[i], (uint64_t)i);          /* K_OTHER's, 0..5 */
+		ck_assert_uint_eq(nonces[6 + i], (uint64_t)i);      /* K_TENANT's */
+	}
+	ledger_close(l);
+}
+END_TEST
+
+static struct ledger *open_holding(const struct mempool_hold *h)
+{
+	struct ledger_config cfg = {
+		.data_dir = dir, .genesis = &gen, .validator_key = &keys[K_VAL],
+		.log = quiet, .hold = h,
+	};
+	struct ledger *l = NULL;
+	char why[WHY_MAX];
+
+	ck_assert_msg(ledger_open(&l, &cfg, why) == 0, "%s", why);
+	return l;
+}
+
+/* The window, the bound in all, and replays: all refused, not held. */
+START_TEST(test_hold_bounds_and_replays)
+{
+	struct mempool_hold h = { .ahead = 2, .max = 2, .timeout_ns = 10 * SEC };
+	struct ledger *l = open_holding(&h);
+	struct signed_tx s, other;
+	char why[WHY_MAX];
+
+	make_transfer(&s, K_TENANT, K_OTHER, 3, 1);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
+	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
+	make_transfer(&s, K_TENANT, K_OTHER, 2, 1);
+	ck_assert(submit_held(l, &s));
+	/* The same bytes again; another transaction for the held nonce. */
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_REPLAY);
+	make_transfer(&other, K_TENANT, K_OTHER, 2, 2);
+	ck_assert_int_eq(submit_err(l, &other, why), TALLY_E_REPLAY);
+	ck_assert_msg(strstr(why, "already held") != NULL, "%s", why);
+	make_transfer(&s, K_TENANT, K_OTHER, 1, 1);
+	ck_assert(submit_held(l, &s));
+	/* Two held in all. */
+	make_transfer(&s, K_OTHER, K_TENANT, 1, 1);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_CAPACITY);
+	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
+	submit_ok(l, &s);
+	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 3);
+	/* A used nonce is a replay, never held. */
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_REPLAY);
+	ck_assert_msg(strstr(why, "already used") != NULL, "%s", why);
+	ledger_close(l);
+}
+END_TEST
+
+static uint64_t wall_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* The held transaction hash was dropped, the only one so far, with a
+ * reason that says `reason`; the status after it. */
+static struct ledger_status held_dropped(struct ledger *l, const uint8_t hash[HASH_LEN],
+					 const char *reason)
+{
+	struct ledger_tx_status ts;
+	struct ledger_status st;
+
+	ck_assert_int_eq(ledger_tx_status(l, hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
+	ck_assert_msg(strstr(ts.why, reason) != NULL, "%s", ts.why);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.held_dropped, 1);
+	return st;
+}
+
+/* A gap that never fills: the held transaction goes once it has waited
+ * longer than the timeout (block time), with a reason its sender can read. */
+START_TEST(test_hold_gap_never_fills)
+{
+	struct mempool_hold h = { .ahead = 8, .max = 8, .timeout_ns = 5 * SEC };
+	struct ledger *l = open_holding(&h);
+	struct signed_tx s;
+	struct ledger_tx_status ts;
+	struct ledger_status st;
+	uint64_t t0 = wall_now_ns();
+
+	make_transfer(&s, K_TENANT, K_OTHER, 1, 1);
+	ck_assert(submit_held(l, &s));
+	produce(l, t0 + SEC);
+	ck_assert_int_eq(ledger_tx_status(l, s.hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_HELD);
+	produce(l, t0 + 60 * SEC);
+	st = held_dropped(l, s.hash, "never arrived");
+	ck_assert_uint_eq(st.mempool_held, 0);
+	/* The gap fills now: nothing follows it. */
+	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
+	submit_ok(l, &s);
+	ck_assert_uint_eq(produce(l, t0 + 61 * SEC).ntx, 1);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 1);
+	ledger_close(l);
+}
+END_TEST
+
+/* A held transaction that no longer applies when its turn comes is
+ * dropped; the one that filled the gap stays. */
+START_TEST(test_hold_becomes_invalid)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx s1, s0;
+	struct ledger_status st;
+
+	make_transfer(&s1, K_OTHER, K_TENANT, 1, OTHER_FUNDS - 1000);
+	ck_assert(submit_held(l, &s1));
+	make_transfer(&s0, K_OTHER, K_TENANT, 0, 2000);
+	ck_assert(!submit_held(l, &s0));
+	st = held_dropped(l, s1.hash, "exceeds balance");
+	ck_assert_uint_eq(st.mempool_size, 1);
+	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 1);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS - 2000);
 	ledger_close(l);
 }
 END_TEST
@@ -1289,6 +1480,10 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_verify_detects_every_byte);
 	tcase_add_test(tc, test_replay_and_wrong_chain);
 	tcase_add_test(tc, test_nonce_gap);
+	tcase_add_test(tc, test_hold_order);
+	tcase_add_test(tc, test_hold_bounds_and_replays);
+	tcase_add_test(tc, test_hold_gap_never_fills);
+	tcase_add_test(tc, test_hold_becomes_invalid);
 	tcase_add_test(tc, test_overspend_refused);
 	tcase_add_test(tc, test_mempool_bound_and_roles);
 	tcase_add_test(tc, test_lease_flow_balances);
