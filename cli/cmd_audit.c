@@ -251,19 +251,25 @@ out:
 	return rc;
 }
 
-int cmd_audit(int argc, char **argv)
-{
-	enum { O_CHAIN = 256, O_CP, O_GENESIS };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "chain", required_argument, NULL, O_CHAIN },
-		{ "checkpoint", required_argument, NULL, O_CP },
-		{ "genesis", required_argument, NULL, O_GENESIS },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally audit ID [--node URL | --chain FILE] [--genesis FILE|HASH]\n"
-		"                      [--checkpoint HEIGHT:BLOCKID] [--json]\n\n"
+enum { O_CHAIN = 256, O_CP, O_GENESIS };
+
+static const struct opt_doc audit_opts[] = {
+	{ "genesis", O_GENESIS, "FILE|HASH", "the chain to trust: a genesis file or its hash; a node\n"
+	  "or file of another chain is refused. Without it the\n"
+	  "genesis is taken from the node or file, and printed", 0 },
+	{ "chain", O_CHAIN, "FILE", "audit from an exported chain file (tally chain export)\n"
+	  "instead of a node; the settlement compared is the one\nthe file carries", 0 },
+	{ "checkpoint", O_CP, "H:ID", "trust block H with id ID instead of starting at genesis\n"
+	  "(the lease must open after it)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_audit = {
+	.name = "audit",
+	.synopsis = "ID [--node URL | --chain FILE] [--genesis FILE|HASH]\n"
+		    " [--checkpoint HEIGHT:BLOCKID] [--json]",
+	.summary = "verify a lease's usage and bill from the chain",
+	.description =
 		"Verifies lease ID from genesis (or the pinned checkpoint): every header and\n"
 		"commit certificate and every signature; from genesis, every transaction of\n"
 		"the chain replayed through the validators' own rules with the state root\n"
@@ -271,18 +277,17 @@ int cmd_audit(int argc, char **argv)
 		"gap, reorder or duplicate), the inclusion proof of each record against the\n"
 		"latest verified header; and the recomputed bill (charged, SLA credits,\n"
 		"refund) compared with what the node settled. Each failure names the block\n"
-		"height or the record (seq), and the rule.\n\n"
-		"  --genesis FILE|HASH   the chain to trust: a genesis file or its hash; a node\n"
-		"                        or file of another chain is refused. Without it the\n"
-		"                        genesis is taken from the node or file, and printed\n"
-		"  --chain FILE          audit from an exported chain file (tally chain export)\n"
-		"                        instead of a node; the settlement compared is the one\n"
-		"                        the file carries\n"
-		"  --checkpoint H:ID     trust block H with id ID instead of starting at genesis\n"
-		"                        (the lease must open after it)\n"
-		COMMON_USAGE
-		"\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
-		"--json prints {\"verified\", \"records\", \"errors\": [...], \"bill\": {...}, ...}\n";
+		"height or the record (seq), and the rule. On a terminal, the blocks read so\n"
+		"far are shown as it goes.",
+	.opts = audit_opts,
+	.epilog =
+		"exit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
+		"--json prints {\"verified\", \"records\", \"errors\": [...], \"bill\": {...}, ...}",
+};
+
+int cmd_audit(int argc, char **argv)
+{
+	struct optable ot;
 	const char *chain = NULL, *cparg = NULL;
 	struct genesis_pin pin = { 0 };
 	uint8_t id[LEASE_ID_LEN], cp_id[HASH_LEN];
@@ -294,8 +299,9 @@ int cmd_audit(int argc, char **argv)
 	bool node_given = false;
 	int c, rc;
 
+	cmd_optable(&ot, &doc_audit, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (c == OPT_NODE)
 			node_given = true;
 		if (common_opt(&co, c, optarg))
@@ -312,7 +318,7 @@ int cmd_audit(int argc, char **argv)
 			return bad_option("audit", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_audit);
 	if (argc - optind != 1)
 		return usage_error("audit", "give one lease ID");
 	if (chain && node_given)

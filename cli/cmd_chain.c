@@ -58,14 +58,20 @@ static int add_leases(struct client *cl, struct chainfile *f, uint64_t *height)
 	return EXIT_OK;
 }
 
-int cmd_chain_export(int argc, char **argv)
-{
-	static const char help[] =
-		"usage: tally chain export FILE [--node URL] [--json]\n\n"
+const struct cmd_doc doc_chain_export = {
+	.name = "chain export",
+	.synopsis = "FILE [--node URL] [--json]",
+	.summary = "write the node's chain to a file",
+	.description =
 		"Writes the node's chain to FILE (atomically): the genesis, every block with\n"
 		"its commit certificate, the validator set wherever it changes, and the lease\n"
 		"states the node reports, which `tally audit --chain FILE` compares its\n"
-		"recomputed bills with. The format is in docs/PROTOCOL.md.\n\n" COMMON_USAGE;
+		"recomputed bills with. The format is in docs/PROTOCOL.md. On a terminal,\n"
+		"the blocks fetched so far are shown as it goes.",
+};
+
+int cmd_chain_export(int argc, char **argv)
+{
 	struct common co;
 	struct client cl;
 	struct chainfile f;
@@ -74,7 +80,7 @@ int cmd_chain_export(int argc, char **argv)
 	uint64_t tip1 = 0, tip2 = 0, states_height = 0;
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "chain export", help);
+	rc = parse_common_args(&co, argc, argv, &doc_chain_export);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (argc - optind != 1)
@@ -248,34 +254,43 @@ static int start(struct verify *s, const struct genesis *g, const char *where)
 	return EXIT_OK;
 }
 
-int cmd_chain_verify(int argc, char **argv)
-{
-	enum { O_GENESIS = 256 };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "genesis", required_argument, NULL, O_GENESIS },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct genesis_pin pin = { 0 };
-	static const char help[] =
-		"usage: tally chain verify FILE | --node URL [--genesis FILE|HASH] [--json]\n\n"
+enum { O_GENESIS = 256 };
+
+static const struct opt_doc verify_opts[] = {
+	{ "genesis", O_GENESIS, "FILE|HASH", "the chain to trust: a genesis file or its hash; a\n"
+	  "chain with another genesis is refused (exit 1)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_chain_verify = {
+	.name = "chain verify",
+	.synopsis = "FILE | --node URL [--genesis FILE|HASH] [--json]",
+	.summary = "verify a chain file or a node's chain",
+	.description =
 		"Replays a whole chain from its genesis as every validator applies it: links,\n"
 		"heights, times, transaction and usage-log roots, every transaction signature,\n"
 		"every transaction's rules and the state root after each block, validator sets\n"
 		"and commit certificates (more than 2/3 of the stake). FILE is a `tally chain\n"
 		"export` file, whose lease states are also compared with what the chain\n"
-		"committed; with --node the chain is read from that node instead.\n\n"
-		"  --genesis FILE|HASH   the chain to trust: a genesis file or its hash; a\n"
-		"                        chain with another genesis is refused (exit 1)\n"
-		COMMON_USAGE "\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n";
+		"committed; with --node the chain is read from that node instead. On a\n"
+		"terminal, the blocks verified so far are shown as it goes.",
+	.opts = verify_opts,
+	.epilog = "exit codes: 0 verified, 1 not verified, 2 usage or I/O error",
+};
+
+int cmd_chain_verify(int argc, char **argv)
+{
+	struct genesis_pin pin = { 0 };
+	struct optable ot;
 	struct common co;
 	struct verify *s;
 	bool node_given = false;
 	char source[600];
 	int c, rc;
 
+	cmd_optable(&ot, &doc_chain_verify, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (c == OPT_NODE)
 			node_given = true;
 		if (c == O_GENESIS) {
@@ -287,7 +302,7 @@ int cmd_chain_verify(int argc, char **argv)
 			return bad_option("chain verify", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_chain_verify);
 	if (argc - optind > 1 || (argc - optind == 1) == node_given)
 		return usage_error("chain verify", "give either FILE or --node URL");
 	s = calloc(1, sizeof(*s));

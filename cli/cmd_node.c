@@ -682,74 +682,69 @@ out:
 	return rc;
 }
 
-int cmd_node_init(int argc, char **argv)
-{
-	enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG,
-	       O_TLS, O_VALS, O_FULL, O_PEERPORT, O_JOIN, O_PEER, O_DIR, O_PEERLISTEN };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "dev", required_argument, NULL, O_DEV },
-		{ "chain-id", required_argument, NULL, O_CHAIN },
-		{ "fund", required_argument, NULL, O_FUND },
-		{ "listen", required_argument, NULL, O_LISTEN },
-		{ "interval", required_argument, NULL, O_INTERVAL },
-		{ "domain-type", required_argument, NULL, O_DOMAIN },
-		{ "network", required_argument, NULL, O_NET },
-		{ "image-dir", required_argument, NULL, O_IMG },
-		{ "tls", no_argument, NULL, O_TLS },
-		{ "validators", required_argument, NULL, O_VALS },
-		{ "full-nodes", required_argument, NULL, O_FULL },
-		{ "peer-port", required_argument, NULL, O_PEERPORT },
-		{ "join", required_argument, NULL, O_JOIN },
-		{ "peer", required_argument, NULL, O_PEER },
-		{ "dir", required_argument, NULL, O_DIR },
-		{ "peer-listen", required_argument, NULL, O_PEERLISTEN },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally node init --dev DIR [--validators N [--full-nodes M] [--peer-port P]]\n"
-		"                       [--chain-id ID] [--fund PUBKEY:AMOUNT ...] [--listen ADDR]\n"
-		"                       [--interval S] [--domain-type qemu|kvm]\n"
-		"                       [--network none|user|nat] [--image-dir DIR] [--tls]\n"
-		"       tally node init --join GENESIS.json --peer [KEY@]HOST:PORT ... --dir DIR\n"
-		"                       [--listen ADDR] [--peer-listen ADDR] [other options as above]\n\n"
+enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG,
+       O_TLS, O_VALS, O_FULL, O_PEERPORT, O_JOIN, O_PEER, O_DIR, O_PEERLISTEN };
+
+static const struct opt_doc init_opts[] = {
+	{ "dev", O_DEV, "DIR", "where to write a devnet", 0 },
+	{ "validators", O_VALS, "N", "validators in the devnet (1..32; with --full-nodes)", 0 },
+	{ "full-nodes", O_FULL, "M", "non-validating nodes in the devnet (default 0)", 0 },
+	{ "peer-port", O_PEERPORT, "P", "first peer port of the devnet", 0 },
+	{ "join", O_JOIN, "GENESIS.json", "the network to join", 0 },
+	{ "peer", O_PEER, "ADDR", "a peer to dial, [KEY@]HOST:PORT; repeatable", OPT_REPEAT },
+	{ "dir", O_DIR, "DIR", "where to write the joining node", 0 },
+	{ "peer-listen", O_PEERLISTEN, "ADDR",
+	  "accept peers on ADDR (joining node; default: dial only)", 0 },
+	{ "chain-id", O_CHAIN, "ID", "chain id, [a-z0-9._-] (default tally-dev-XXXXXXXX, random)", 0 },
+	{ "fund", O_FUND, "PUBKEY:AMOUNT", "also fund this account (micro-units); repeatable",
+	  OPT_REPEAT },
+	{ "listen", O_LISTEN, "ADDR", "API address (default 127.0.0.1:7654)", 0 },
+	{ "interval", O_INTERVAL, "S", "metering interval in seconds (default 60)", 0 },
+	{ "domain-type", O_DOMAIN, "kvm|qemu", "libvirt domain type: kvm (default) or qemu (TCG)", 0 },
+	{ "network", O_NET, "nat|user|none", "VM network: nat (default), user or none; user forwards\n"
+	  "ports 22000-22099 on 127.0.0.1 to the guests' SSH", 0 },
+	{ "image-dir", O_IMG, "DIR", "catalogue the images found in DIR: 'tiny' (vmlinuz and\n"
+	  "initrd.img, make guest-image) and 'debian-12'\n"
+	  "(debian-12.qcow2, .vmlinuz, .initrd.img, make guest-debian)", 0 },
+	{ "tls", O_TLS, NULL, "serve the API over HTTPS with a self-signed certificate\n"
+	  "for the listen address (clients: --cacert DIR/tls.crt)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_node_init = {
+	.name = "node init",
+	.synopsis = "--dev DIR [--validators N [--full-nodes M] [--peer-port P]]\n"
+		    " [--chain-id ID] [--fund PUBKEY:AMOUNT ...] [--listen ADDR]\n"
+		    " [--interval S] [--domain-type qemu|kvm]\n"
+		    " [--network none|user|nat] [--image-dir DIR] [--tls]\n"
+		    "--join GENESIS.json --peer [KEY@]HOST:PORT ... --dir DIR\n"
+		    " [--listen ADDR] [--peer-listen ADDR] [other options as above]",
+	.summary = "set up a devnet (one node or several) or a node joining a network",
+	.description =
 		"--dev DIR alone sets up a single-node devnet in DIR (which must be empty or absent):\n"
 		"  DIR/node.pem      the node's key: its validator and provider account\n"
 		"  DIR/faucet.pem    a dev account funded with 1000000000 units\n"
 		"  DIR/genesis.json  this node the only validator; faucet and --fund funded\n"
 		"  DIR/tallyd.conf   the daemon's configuration\n"
 		"  DIR/data/         the ledger's data directory\n"
-		"  DIR/tls.crt, DIR/tls.key   with --tls: a self-signed certificate and its key\n\n"
+		"  DIR/tls.crt, DIR/tls.key   with --tls: a self-signed certificate and its key\n"
+		"\n"
 		"With --validators N a devnet of N validators and M full nodes on this machine:\n"
 		"  DIR/faucet.pem, DIR/genesis.json (the N validators, equal stake)\n"
 		"  DIR/node-K/{node.pem,tallyd.conf,data/} for K = 1 .. N+M, API on ports\n"
 		"  PORT, PORT+1, ... of --listen, peers on P, P+1, ... (default P: after the\n"
-		"  API ports); each node dials every other by key.\n\n"
+		"  API ports); each node dials every other by key.\n"
+		"\n"
 		"--join sets up a node of an existing network in --dir DIR: a new key, a copy\n"
 		"of the network's genesis, and a tallyd.conf dialing each --peer (KEY@HOST:PORT\n"
 		"accepts only that key there; HOST:PORT any validator's). It prints the line\n"
-		"the peers' operators add to accept the new node.\n\n"
-		"  --dev DIR            where to write a devnet\n"
-		"  --validators N       validators in the devnet (1..32; with --full-nodes)\n"
-		"  --full-nodes M       non-validating nodes in the devnet (default 0)\n"
-		"  --peer-port P        first peer port of the devnet\n"
-		"  --join GENESIS.json  the network to join\n"
-		"  --peer ADDR          a peer to dial, [KEY@]HOST:PORT; repeatable\n"
-		"  --dir DIR            where to write the joining node\n"
-		"  --peer-listen ADDR   accept peers on ADDR (joining node; default: dial only)\n"
-		"  --chain-id ID        chain id, [a-z0-9._-] (default tally-dev-XXXXXXXX, random)\n"
-		"  --fund PUBKEY:AMOUNT also fund this account (micro-units); repeatable\n"
-		"  --listen ADDR        API address (default 127.0.0.1:7654)\n"
-		"  --interval S         metering interval in seconds (default 60)\n"
-		"  --domain-type T      libvirt domain type: kvm (default) or qemu (TCG)\n"
-		"  --network N          VM network: nat (default), user or none; user forwards\n"
-		"                       ports 22000-22099 on 127.0.0.1 to the guests' SSH\n"
-		"  --image-dir DIR      catalogue the images found in DIR: 'tiny' (vmlinuz and\n"
-		"                       initrd.img, make guest-image) and 'debian-12'\n"
-		"                       (debian-12.qcow2, .vmlinuz, .initrd.img, make guest-debian)\n"
-		"  --tls                serve the API over HTTPS with a self-signed certificate\n"
-		"                       for the listen address (clients: --cacert DIR/tls.crt)\n\n"
-		COMMON_USAGE;
+		"the peers' operators add to accept the new node.",
+	.opts = init_opts,
+};
+
+int cmd_node_init(int argc, char **argv)
+{
+	struct optable ot;
 	static const char *const domains[] = { "qemu", "kvm", NULL };
 	static const char *const networks[] = { "none", "user", "nat", NULL };
 	struct init_opts o;
@@ -763,8 +758,9 @@ int cmd_node_init(int argc, char **argv)
 	o.interval_s = 60;
 	o.domain_type = "kvm";
 	o.network = "nat";
+	cmd_optable(&ot, &doc_node_init, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		switch (c) {
@@ -815,7 +811,7 @@ int cmd_node_init(int argc, char **argv)
 		}
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_node_init);
 	if (optind != argc)
 		return usage_error("node init", "unexpected argument '%s'", argv[optind]);
 	if (!o.dir)
@@ -912,28 +908,35 @@ static void show_top(json_t *vms)
 		printf("(no VMs)\n");
 }
 
-int cmd_node_top(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "once", no_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally node top [--once] [--node URL] [--json]\n\n"
+static const struct opt_doc top_opts[] = {
+	{ "once", 'o', NULL, "print one screen and exit", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_node_top = {
+	.name = "node top",
+	.synopsis = "[--once] [--node URL] [--json]",
+	.summary = "live CPU, run delay and memory of the node's VMs",
+	.description =
 		"The node's VMs from GET /v1/node/vms: CPU use (% of one host CPU), vCPU\n"
 		"run-queue delay (%), memory and peak memory. The node computes the shares\n"
 		"over its last second or two of readings. Refreshes every second until\n"
 		"Ctrl-C; --once prints one screen (the node's second reading, a second\n"
-		"after the first). With --json, the node's answer as it is.\n\n"
-		COMMON_USAGE;
+		"after the first). With --json, the node's answer as it is.",
+	.opts = top_opts,
+};
+
+int cmd_node_top(int argc, char **argv)
+{
+	struct optable ot;
 	struct common co;
 	struct client cl;
 	bool once = false, first = true;
 	int c, rc = EXIT_OK;
 
+	cmd_optable(&ot, &doc_node_top, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		if (c == 'o')
@@ -942,7 +945,7 @@ int cmd_node_top(int argc, char **argv)
 			return bad_option("node top", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_node_top);
 	if (optind != argc)
 		return usage_error("node top", "unexpected argument '%s'", argv[optind]);
 	if (client_init(&cl, co.node)) {

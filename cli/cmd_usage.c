@@ -169,20 +169,27 @@ static void print_totals(const struct totals *t, const struct lease *l)
 	printf("\n");
 }
 
-int cmd_usage(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "follow", no_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally usage ID [--follow] [--node URL] [--json]\n\n"
+static const struct opt_doc usage_opts[] = {
+	{ "follow", 'f', NULL, "keep printing new records until the lease closes or Ctrl-C", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_usage = {
+	.name = "usage",
+	.synopsis = "ID [--follow] [--node URL] [--json]",
+	.summary = "a lease's metered usage and charges",
+	.description =
 		"The lease's usage records, one per metering interval: seq, start, length,\n"
 		"CPU time, vCPU run-queue delay, GPU time, memory and the charge, then the\n"
 		"totals (cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged\n"
 		"and SLA credits). --follow keeps printing new records until the lease\n"
-		"closes or Ctrl-C.\n\n" COMMON_USAGE;
+		"closes or Ctrl-C.",
+	.opts = usage_opts,
+};
+
+int cmd_usage(int argc, char **argv)
+{
+	struct optable ot;
 	struct common co;
 	struct client cl;
 	struct totals t;
@@ -193,8 +200,9 @@ int cmd_usage(int argc, char **argv)
 	json_t *recs = NULL;
 	int c, rc;
 
+	cmd_optable(&ot, &doc_usage, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		if (c != 'f')
@@ -202,7 +210,7 @@ int cmd_usage(int argc, char **argv)
 		follow = true;
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_usage);
 	if (argc - optind != 1)
 		return usage_error("usage", "give one lease ID");
 	if (client_init(&cl, co.node))
