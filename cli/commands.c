@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "cli/tally.h"
+#include "lib/version.h"
 
 static const struct cli_command key_cmds[] = {
 	{ "new", cmd_key_new, &doc_key_new, NULL, NULL },
@@ -91,7 +92,8 @@ static void put_summary(FILE *f, const struct cli_command *c)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tally COMMAND [ARGS] [--node URL] [--key FILE] [--json]\n\n%s\n\n"
+	fprintf(f, "usage: tally COMMAND [ARGS] [--node URL] [--key FILE] [--json]\n"
+		   "       tally help [COMMAND [SUBCOMMAND]] | --help | --version\n\n%s\n\n"
 		   "commands:\n", cli_intro);
 	for (const struct cli_command *c = cli_commands; c->name; c++) {
 		fprintf(f, "  %-10s ", c->name);
@@ -158,6 +160,8 @@ int cli_main(int argc, char **argv)
 	}
 	if (is_help(argv[1]))
 		return usage(stdout), EXIT_OK;
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return printf("tally %s\n", TALLY_VERSION), EXIT_OK;
 	if (!strcmp(argv[1], "help"))
 		return help(argc - 2, argv + 2);
 	c = find(cli_commands, argv[1]);

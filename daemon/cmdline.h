@@ -5,8 +5,8 @@
 #define TALLY_DAEMON_CMDLINE_H
 
 #include "lib/optable.h"
+#include "lib/version.h"
 
-#define TALLYD_VERSION "0.1.0"
 #define TALLYD_CONFIG_DEFAULT "/etc/tally/tallyd.conf"
 
 enum { TALLYD_OPT_NO_VMS = 256, TALLYD_OPT_CHECK_CONFIG };

@@ -241,10 +241,12 @@ const struct config_key config_keys[] = {
 
 	{ .section = "api", .key = "tls_cert", .type = CT_STR, NODE(api.tls_cert),
 	  .value = "PATH",
+	  .example = "/etc/tally/api.crt",
 	  .doc = "PEM certificate (chain): the API is HTTPS (TLS 1.2/1.3, GnuTLS); with "
 		 "tls_key, both or neither" },
 	{ .section = "api", .key = "tls_key", .type = CT_STR, NODE(api.tls_key),
 	  .value = "PATH",
+	  .example = "/etc/tally/api.key",
 	  .doc = "the certificate's PEM private key (keep it 0600)" },
 	{ .section = "api", .key = "max_connections", .type = CT_U32, NODE(api.max_connections),
 	  .min = 1, .max = 65536, .def = "256", .value = "N",
@@ -266,13 +268,16 @@ const struct config_key config_keys[] = {
 
 	{ .section = "peers", .key = "listen", .type = CT_FN,
 	  .set = set_peers_listen, .value = "ADDR",
+	  .example = "0.0.0.0:7700",
 	  .doc = "address peers connect to (`host:port`); empty: this node only dials" },
 	{ .section = "peers", .key = "peer", .type = CT_FN,
 	  .set = set_peer, .value = "[KEY@]HOST:PORT", .flags = CK_REPEAT,
+	  .example = "203.0.113.5:7700",
 	  .doc = "a peer to dial, `KEY@HOST:PORT` (only that key is accepted there) or "
 		 "`HOST:PORT` (any validator's or allowed key); at most 64" },
 	{ .section = "peers", .key = "allow", .type = CT_FN,
 	  .set = set_allow, .value = "KEY", .flags = CK_REPEAT,
+	  .example = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
 	  .doc = "a key that may connect without being dialed (a full node, a joining "
 		 "operator); at most 128. Configured peers' keys and the validators' need "
 		 "none" },
@@ -306,14 +311,17 @@ const struct config_key config_keys[] = {
 		 "user network, with forwarded SSH ports), `none`" },
 	{ .section = "libvirt", .key = "forward_address", .type = CT_STR, NODE(forward_address),
 	  .value = "IPV4",
+	  .example = "127.0.0.1",
 	  .doc = "`user`: the IPv4 address the forwarded ports listen on (the node's "
 		 "public address; `127.0.0.1` in tests)" },
 	{ .section = "libvirt", .key = "forward_ports", .type = CT_FN,
 	  .set = set_forward_ports, .value = "MIN-MAX",
+	  .example = "22000-22099",
 	  .doc = "`user`: the ports a lease's SSH forward comes from; each lease of an "
 		 "image with an `ssh_user` gets one, free again when the lease ends" },
 	{ .section = "libvirt", .key = "public_host", .type = CT_STR, NODE(public_host),
 	  .def_doc = "forward_address", .value = "HOST",
+	  .example = "node1.example.org",
 	  .doc = "the host name or address tenants are told to connect to" },
 	{ .section = "libvirt", .key = "guest_outbound", .type = CT_BOOL, NODE(guest_outbound),
 	  .def = "yes",
@@ -324,9 +332,11 @@ const struct config_key config_keys[] = {
 	  .doc = "domains are `<prefix><first 12 hex digits of the lease id>`" },
 	{ .section = "libvirt", .key = "state_dir", .type = CT_STR, NODE(state_dir),
 	  .def_doc = "<data_dir>/vms", .value = "PATH",
+	  .example = "/var/lib/tally/vms",
 	  .doc = "overlays, seeds, console logs" },
 	{ .section = "libvirt", .key = "archive_dir", .type = CT_STR, NODE(archive_dir),
 	  .def_doc = "<data_dir>/archive", .value = "PATH",
+	  .example = "/var/lib/tally/archive",
 	  .doc = "console logs of ended leases" },
 	{ .section = "libvirt", .key = "overcommit_cpu", .type = CT_MILLI, NODE(overcommit_cpu_milli),
 	  .def = "1.0", .value = "RATIO",
@@ -347,6 +357,7 @@ const struct config_key config_keys[] = {
 
 	{ .section = "image.NAME", .key = "path", .type = CT_STR, IMAGE(path),
 	  .value = "PATH",
+	  .example = "/var/lib/tally/images/debian-12.qcow2",
 	  .doc = "a base disk image; each lease boots from its own qcow2 overlay on it, "
 		 "sized by the contract's `disk_gib` and deleted at the end" },
 	{ .section = "image.NAME", .key = "format", .type = CT_CHOICE, IMAGE(format),
@@ -354,19 +365,23 @@ const struct config_key config_keys[] = {
 	  .doc = "the base disk's format" },
 	{ .section = "image.NAME", .key = "kernel", .type = CT_STR, IMAGE(kernel),
 	  .value = "PATH",
+	  .example = "/var/lib/tally/images/debian-12.vmlinuz",
 	  .doc = "a direct kernel boot (with `path`: of that disk, as the Debian guest "
 		 "does)" },
 	{ .section = "image.NAME", .key = "initrd", .type = CT_STR, IMAGE(initrd),
 	  .value = "PATH",
+	  .example = "/var/lib/tally/images/debian-12.initrd.img",
 	  .doc = "the initramfs of the direct kernel boot" },
 	{ .section = "image.NAME", .key = "cmdline", .type = CT_STR, IMAGE(cmdline),
 	  .value = "TEXT",
+	  .example = "root=/dev/vda rw console=ttyS0",
 	  .doc = "the kernel command line of the direct kernel boot" },
 	{ .section = "image.NAME", .key = "min_memory_mib", .type = CT_U32, IMAGE(min_memory_mib),
 	  .min = 1, .max = UINT32_MAX, .def = "64", .value = "MIB",
 	  .doc = "smallest memory a lease of this image may ask for" },
 	{ .section = "image.NAME", .key = "gpu_classes", .type = CT_STR, IMAGE(gpu_classes),
 	  .value = "LIST",
+	  .example = "nvidia-a100",
 	  .doc = "GPU classes the image supports (comma-separated)" },
 	{ .section = "image.NAME", .key = "cloud_init", .type = CT_BOOL, IMAGE(cloud_init),
 	  .def = "no",
@@ -374,11 +389,13 @@ const struct config_key config_keys[] = {
 		 "hostname" },
 	{ .section = "image.NAME", .key = "ssh_user", .type = CT_STR, IMAGE(ssh_user),
 	  .value = "USER",
+	  .example = "debian",
 	  .doc = "the login user cloud-init makes with the tenant's key (`debian` for "
 		 "`make guest-debian`); leases of the image get a forwarded SSH port" },
 
 	{ .section = "gpu.ADDRESS", .key = "class", .type = CT_FN,
 	  .set = set_gpu_class, .value = "NAME",
+	  .example = "nvidia-a100",
 	  .doc = "the GPU's class (at most 31 characters), as contracts and images name it" },
 	{ .section = NULL },
 };

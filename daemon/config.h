@@ -134,6 +134,7 @@ struct config_key {
 	int (*set)(void *base, const char *value);   /* CT_FN */
 	const char *def;         /* the default, as the file would spell it; NULL: none */
 	const char *def_doc;     /* a default derived from other keys, as docs name it */
+	const char *example;     /* for a key without a default: a valid value */
 	const char *value;       /* the value's shape in docs (PATH, N, ADDR); NULL for
 				  * choices and yes|no */
 	const char *doc;         /* what it means */

@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 			optable_help(stdout, "tallyd", &tallyd_doc, NULL);
 			return 0;
 		case 'V':
-			printf("tallyd %s\n", TALLYD_VERSION);
+			printf("tallyd %s\n", TALLY_VERSION);
 			return 0;
 		default:
 			optable_help(stderr, "tallyd", &tallyd_doc, NULL);
