@@ -16,7 +16,14 @@ PKGS     := libvirt libxml-2.0 libbpf libssl libcrypto sqlite3 jansson libmicroh
 PREFIX   ?= /usr/local
 SAN      ?= 0
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer targets (mk/fuzz.mk): every object instrumented for coverage,
+# ASan and UBSan; the fuzzer's main() is linked into the targets only.
+CC       := clang
+BUILD    := build/fuzz
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+else ifeq ($(SAN),1)
 BUILD    := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 else

@@ -291,6 +291,37 @@ int node_checkpoint(struct client *c, uint64_t height, struct chain_checkpoint *
 	return rc;
 }
 
+int node_lease_proof(struct client *c, const uint8_t id[LEASE_ID_LEN], uint64_t *height,
+		     struct state_proof *p)
+{
+	char path[128], hex[2 * LEASE_ID_LEN + 1];
+	json_t *j, *h;
+	uint8_t *bytes;
+	size_t n;
+	enum client_rc crc;
+	int rc;
+
+	hex_encode(id, LEASE_ID_LEN, hex);
+	snprintf(path, sizeof(path), "/v1/leases/%s/proof", hex);
+	crc = client_get(c, path, &j);
+	if (crc)
+		return client_fail(c, crc);
+	h = json_object_get(j, "height");
+	bytes = unhex(jget_str(j, "proof"), &n);
+	rc = json_is_integer(h) && json_integer_value(h) > 0 && bytes ?
+	     state_proof_decode(p, bytes, n) : TALLY_E_ENCODING;
+	if (!rc)
+		*height = (uint64_t)json_integer_value(h);
+	free(bytes);
+	json_decref(j);
+	if (rc) {
+		err("the node's state proof of lease %.16s does not decode: %s", hex,
+		    tally_strerror(rc));
+		return EXIT_REFUSED;
+	}
+	return EXIT_OK;
+}
+
 int parse_checkpoint(const char *arg, uint64_t *height, uint8_t id[HASH_LEN])
 {
 	const char *colon = strchr(arg, ':');

@@ -172,7 +172,12 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 		cp->cert = *f.blocks[cp_height - 1].cert;
 		first = cp_height;
 	}
-	rc = auditor_new(&a, &f.genesis, cp, cp_id, id, chainfile_find_lease(&f, id), why);
+	/* The settlement compared is the lease state the file claims, which
+	 * its state proof must show the chain committed. */
+	const struct chainfile_lease *claim = chainfile_find_lease(&f, id);
+	rc = auditor_new(&a, &f.genesis, cp, cp_id, id, NULL, why);
+	if (!rc && claim)
+		rc = auditor_set_claim(a, claim->height, &claim->proof, why);
 	if (rc) {
 		err("%s", why);
 		rc = EXIT_REFUSED;
@@ -194,32 +199,28 @@ out:
 	return rc;
 }
 
-static int audit_node(struct client *cl, const char *idhex, const uint8_t id[LEASE_ID_LEN],
+static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		      bool have_cp, uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
 		      const struct genesis_pin *pin, struct audit_result *res)
 {
 	uint8_t gh[HASH_LEN];
 	struct chain_checkpoint *cp = NULL;
 	struct genesis g;
-	struct lease settled;
+	struct state_proof claim;
+	uint64_t claim_height = 0;
+	bool have_claim = false;
 	struct feed feed = { NULL };
-	char *gjson = NULL, why[WHY_MAX], path[128];
+	char *gjson = NULL, why[WHY_MAX];
 	uint64_t tip;
-	json_t *j;
 	int rc;
 
 	memset(&g, 0, sizeof(g));
-	/* The settlement first: the blocks read after it cover it. */
-	snprintf(path, sizeof(path), "/v1/leases/%s", idhex);
-	enum client_rc crc = client_get(cl, path, &j);
-	if (crc)
-		return client_fail(cl, crc);
-	rc = lease_from_json(j, &settled, why);
-	json_decref(j);
-	if (rc) {
-		err("the node's lease %.16s: %s", idhex, why);
-		return EXIT_USAGE;
-	}
+	/* The settlement first, as the node's state proof: the blocks read
+	 * after it hold the block it names, whose state root it must reach. */
+	rc = node_lease_proof(cl, id, &claim_height, &claim);
+	if (rc)
+		return rc;
+	have_claim = true;
 	rc = node_genesis(cl, &gjson, &g);
 	if (!rc)
 		rc = genesis_pin_check(pin, &g, gh);
@@ -233,7 +234,8 @@ static int audit_node(struct client *cl, const char *idhex, const uint8_t id[LEA
 		if (rc)
 			goto out;
 	}
-	if (auditor_new(&feed.a, &g, cp, cp_id, id, &settled, why)) {
+	if (auditor_new(&feed.a, &g, cp, cp_id, id, NULL, why) ||
+	    auditor_set_claim(feed.a, claim_height, &claim, why)) {
 		err("%s", why);
 		rc = EXIT_REFUSED;
 		goto out;
@@ -245,6 +247,8 @@ static int audit_node(struct client *cl, const char *idhex, const uint8_t id[LEA
 	}
 out:
 	auditor_free(feed.a);
+	if (have_claim)
+		state_proof_free(&claim);
 	free(cp);
 	free(gjson);
 	genesis_free(&g);
@@ -341,7 +345,7 @@ int cmd_audit(int argc, char **argv)
 		if (!rc) {
 			hex_decode(idhex, id, LEASE_ID_LEN);
 			snprintf(source, sizeof(source), "node %.500s", cl.base);
-			rc = audit_node(&cl, idhex, id, cparg != NULL, cp_height, cp_id, &pin,
+			rc = audit_node(&cl, id, cparg != NULL, cp_height, cp_id, &pin,
 					&res);
 		}
 		client_free(&cl);

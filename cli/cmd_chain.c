@@ -1,7 +1,7 @@
 /* tally chain export FILE | chain verify FILE|--node URL: the whole chain
  * as one file (lib/chain/chainfile.h), and its verification from genesis:
  * every block replayed (lib/chain/replay.h), and the lease states a file
- * carries compared with the state the chain committed at their height. */
+ * carries proven against the state root of the block each names. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,38 +24,56 @@ static int add_block(void *ctx, const struct block *b, const struct commit_cert 
 	return EXIT_OK;
 }
 
-/* The node's leases and the height of the state they were read at. */
-static int add_leases(struct client *cl, struct chainfile *f, uint64_t *height)
+static int cmp_id(const void *a, const void *b)
 {
-	json_t *j, *l, *h;
-	size_t i;
-	char why[WHY_MAX];
-	enum client_rc rc = client_get(cl, "/v1/leases", &j);
+	return memcmp(a, b, LEASE_ID_LEN);
+}
 
-	if (rc)
-		return client_fail(cl, rc);
-	h = json_object_get(j, "height");
-	if (!json_is_integer(h) || json_integer_value(h) < 0) {
+/* Every lease the node holds, each as its state proof: the state the node
+ * committed at some height, which the file's readers check against that
+ * block's state root. *max_height is the highest such height. */
+static int add_leases(struct client *cl, struct chainfile *f, uint64_t *max_height)
+{
+	uint8_t (*ids)[LEASE_ID_LEN] = NULL;
+	json_t *j, *l;
+	size_t i, n = 0;
+	char why[WHY_MAX];
+	enum client_rc crc = client_get(cl, "/v1/leases", &j);
+	int rc = EXIT_OK;
+
+	if (crc)
+		return client_fail(cl, crc);
+	ids = calloc(json_array_size(json_object_get(j, "leases")) + 1, sizeof(*ids));
+	if (!ids) {
 		json_decref(j);
-		err("the node's lease list does not say at which height it was read");
-		return EXIT_USAGE;
+		return err("out of memory"), EXIT_USAGE;
 	}
-	*height = (uint64_t)json_integer_value(h);
 	json_array_foreach(json_object_get(j, "leases"), i, l) {
-		struct lease lease;
-		if (lease_from_json(l, &lease, why)) {
-			err("lease %.16s from the node: %s", jget_str(l, "id"), why);
-			json_decref(j);
-			return EXIT_USAGE;
+		if (parse_hex32(jget_str(l, "id"), ids[n], "the node's lease id")) {
+			rc = EXIT_USAGE;
+			break;
 		}
-		if (chainfile_add_lease(f, &lease)) {
-			json_decref(j);
-			err("out of memory");
-			return EXIT_USAGE;
-		}
+		n++;
 	}
 	json_decref(j);
-	return EXIT_OK;
+	qsort(ids, n, sizeof(*ids), cmp_id);
+	for (i = 0; i < n && !rc; i++) {
+		struct state_proof p;
+		uint64_t height;
+
+		rc = node_lease_proof(cl, ids[i], &height, &p);
+		if (rc)
+			break;
+		if (chainfile_add_lease(f, ids[i], height, &p, why)) {
+			err("the node's state proof: %s", why);
+			rc = EXIT_REFUSED;
+		}
+		if (height > *max_height)
+			*max_height = height;
+		state_proof_free(&p);
+	}
+	free(ids);
+	return rc;
 }
 
 const struct cmd_doc doc_chain_export = {
@@ -64,10 +82,11 @@ const struct cmd_doc doc_chain_export = {
 	.summary = "write the node's chain to a file",
 	.description =
 		"Writes the node's chain to FILE (atomically): the genesis, every block with\n"
-		"its commit certificate, the validator set wherever it changes, and the lease\n"
-		"states the node reports, which `tally audit --chain FILE` compares its\n"
-		"recomputed bills with. The format is in docs/PROTOCOL.md. On a terminal,\n"
-		"the blocks fetched so far are shown as it goes.",
+		"its commit certificate, the validator set wherever it changes, and each\n"
+		"lease's state with its state proof, which `tally audit --chain FILE` and\n"
+		"`tally chain verify FILE` check against the chain. The format is in\n"
+		"docs/FORMATS.md. On a terminal, the blocks fetched so far are shown as it\n"
+		"goes.",
 };
 
 int cmd_chain_export(int argc, char **argv)
@@ -77,7 +96,7 @@ int cmd_chain_export(int argc, char **argv)
 	struct chainfile f;
 	struct genesis g;
 	char *gjson = NULL, why[WHY_MAX];
-	uint64_t tip1 = 0, tip2 = 0, states_height = 0;
+	uint64_t tip = 0, leases_height = 0;
 	int rc;
 
 	rc = parse_common_args(&co, argc, argv, &doc_chain_export);
@@ -97,25 +116,20 @@ int cmd_chain_export(int argc, char **argv)
 		rc = EXIT_REFUSED;
 		goto out;
 	}
-	rc = node_tip(&cl, &tip1);
-	if (!rc && tip1)
-		rc = node_blocks(&cl, 1, tip1, add_block, &f);
+	/* The leases first, then every block up to the tip after them: the
+	 * file holds the block each lease's proof names. */
+	rc = add_leases(&cl, &f, &leases_height);
 	if (!rc)
-		rc = add_leases(&cl, &f, &states_height);
-	/* Blocks committed since: the file holds every block up to a height
-	 * at or after the lease states'. */
-	if (!rc)
-		rc = node_tip(&cl, &tip2);
-	if (!rc && tip2 > tip1)
-		rc = node_blocks(&cl, tip1 + 1, tip2, add_block, &f);
-	if (!rc && states_height > tip2) {
-		err("the node read its leases at height %" PRIu64 ", above its tip %" PRIu64,
-		    states_height, tip2);
+		rc = node_tip(&cl, &tip);
+	if (!rc && tip)
+		rc = node_blocks(&cl, 1, tip, add_block, &f);
+	if (!rc && leases_height > tip) {
+		err("the node proved a lease at height %" PRIu64 ", above its tip %" PRIu64,
+		    leases_height, tip);
 		rc = EXIT_USAGE;
 	}
 	if (rc)
 		goto out;
-	f.states_height = states_height;
 	if (chainfile_save(&f, argv[optind], why)) {
 		err("%s", why);
 		rc = EXIT_USAGE;
@@ -141,50 +155,36 @@ struct verify {
 	uint64_t blocks;
 	uint8_t genesis_hash[HASH_LEN];
 	struct genesis_pin pin;
-	const struct chainfile *file;    /* its lease states are compared, or NULL */
-	uint64_t leases_compared;
+	const struct chainfile *file;    /* its lease states are checked, or NULL */
+	const struct chainfile_lease **by_height;   /* the file's leases, by height */
+	size_t next_lease;
+	uint64_t leases_checked;
 	int failed;
 	char why[WHY_MAX];
 };
 
-/* Every lease the file carries against the state the chain committed at
- * the file's states_height (the replay's state now). */
-static int compare_leases(struct verify *s)
+static int cmp_height(const void *a, const void *b)
+{
+	const struct chainfile_lease *x = *(const struct chainfile_lease *const *)a;
+	const struct chainfile_lease *y = *(const struct chainfile_lease *const *)b;
+
+	return x->height < y->height ? -1 : x->height > y->height;
+}
+
+/* The file's leases whose state is of the block just replayed: each proof
+ * must lead to that block's state root (which the replay recomputed), so
+ * the file's claim is what the chain committed. */
+static int check_leases(struct verify *s, uint64_t height)
 {
 	const struct chainfile *f = s->file;
 
-	for (size_t i = 0; i < f->nleases; i++) {
-		const struct lease *claim = &f->leases[i];
-		struct lease l;
-		struct enc a, b;
-		char hex[17];
-		int rc = state_lease_get(&s->rp.state, claim->id, &l), same;
-
-		hex_encode(claim->id, 8, hex);
-		if (rc) {
-			why_set(s->why, rc, "lease %s: the file holds it, the chain's state at height"
-				" %" PRIu64 " does not", hex, f->states_height);
+	while (s->next_lease < f->nleases && s->by_height[s->next_lease]->height == height) {
+		if (chainfile_check_lease(f, s->by_height[s->next_lease], s->why)) {
 			s->failed = 1;
 			return EXIT_REFUSED;
 		}
-		enc_init(&a);
-		enc_init(&b);
-		lease_encode_to(&a, claim);
-		lease_encode_to(&b, &l);
-		same = !enc_error(&a) && !enc_error(&b) && a.len == b.len &&
-		       !memcmp(a.buf, b.buf, a.len);
-		enc_free(&a);
-		enc_free(&b);
-		if (!same) {
-			why_set(s->why, TALLY_E_STATEROOT, "lease %s: the file's state (%s, charged %"
-				PRIu64 ", escrow %" PRIu64 ") is not what the chain committed at height"
-				" %" PRIu64 " (%s, charged %" PRIu64 ", escrow %" PRIu64 ")", hex,
-				lease_state_name(claim->state), claim->charged, claim->escrow,
-				f->states_height, lease_state_name(l.state), l.charged, l.escrow);
-			s->failed = 1;
-			return EXIT_REFUSED;
-		}
-		s->leases_compared++;
+		s->next_lease++;
+		s->leases_checked++;
 	}
 	return EXIT_OK;
 }
@@ -199,9 +199,7 @@ static int verify_block(void *ctx, const struct block *b, const struct commit_ce
 		s->failed = 1;
 		return EXIT_REFUSED;
 	}
-	if (s->file && b->header.height == s->file->states_height)
-		return compare_leases(s);
-	return EXIT_OK;
+	return s->file ? check_leases(s, b->header.height) : EXIT_OK;
 }
 
 static int verify_report(const struct verify *s, const struct common *co, const char *source)
@@ -223,8 +221,8 @@ static int verify_report(const struct verify *s, const struct common *co, const 
 				     "blocks", (json_int_t)s->blocks,
 				     "height", (json_int_t)v->height, "block_id", id,
 				     "state_root", sroot, "usage_size", (json_int_t)v->usage.size,
-				     "usage_root", root, "leases_compared",
-				     (json_int_t)s->leases_compared,
+				     "usage_root", root, "leases_checked",
+				     (json_int_t)s->leases_checked,
 				     "errors", s->failed ? json_pack("[s]", s->why) : json_array()));
 	else if (s->failed)
 		printf("chain '%s' (genesis %s, %s) from %s NOT VERIFIED: %s (verified up to"
@@ -235,8 +233,8 @@ static int verify_report(const struct verify *s, const struct common *co, const 
 		       " replayed, height %" PRIu64 ", block %s, state root %s, usage log %" PRIu64
 		       " records%s\n", v->chain_id, gh, genesis_pin_word(&s->pin), source,
 		       s->blocks, v->height, id, sroot, v->usage.size,
-		       s->file ? (s->leases_compared == s->file->nleases ?
-				  ", every lease state in the file matches the chain" : "") : "");
+		       s->file ? (s->leases_checked == s->file->nleases ?
+				  ", every lease state in the file proven against the chain" : "") : "");
 	return s->failed ? EXIT_REFUSED : EXIT_OK;
 }
 
@@ -271,9 +269,10 @@ const struct cmd_doc doc_chain_verify = {
 		"heights, times, transaction and usage-log roots, every transaction signature,\n"
 		"every transaction's rules and the state root after each block, validator sets\n"
 		"and commit certificates (more than 2/3 of the stake). FILE is a `tally chain\n"
-		"export` file, whose lease states are also compared with what the chain\n"
-		"committed; with --node the chain is read from that node instead. On a\n"
-		"terminal, the blocks verified so far are shown as it goes.",
+		"export` file, whose lease states are also checked against what the chain\n"
+		"committed (each state proof against its block's state root); with --node\n"
+		"the chain is read from that node instead. On a terminal, the blocks verified\n"
+		"so far are shown as it goes.",
 	.opts = verify_opts,
 	.epilog = "exit codes: 0 verified, 1 not verified, 2 usage or I/O error",
 };
@@ -319,20 +318,23 @@ int cmd_chain_verify(int argc, char **argv)
 		}
 		snprintf(source, sizeof(source), "%.500s", argv[optind]);
 		rc = start(s, &f.genesis, argv[optind]);
-		if (!rc && f.states_height > f.nblocks) {
-			err("%s: the lease states are of height %" PRIu64 ", beyond its %zu blocks",
-			    argv[optind], f.states_height, f.nblocks);
+		s->file = &f;
+		s->by_height = calloc(f.nleases + 1, sizeof(*s->by_height));
+		if (!s->by_height) {
+			err("out of memory");
 			rc = EXIT_USAGE;
 		}
-		s->file = &f;
-		if (!rc && f.states_height == 0)
-			rc = compare_leases(s);
+		for (size_t i = 0; !rc && i < f.nleases; i++)
+			s->by_height[i] = &f.leases[i];
+		if (!rc)
+			qsort(s->by_height, f.nleases, sizeof(*s->by_height), cmp_height);
 		for (size_t i = 0; !rc && i < f.nblocks; i++)
 			rc = verify_block(s, &f.blocks[i].block, f.blocks[i].cert,
 					  f.blocks[i].next_vals);
 		if (!rc || s->failed)
 			rc = verify_report(s, &co, source);
 		s->file = NULL;
+		free(s->by_height);
 		chainfile_free(&f);
 	} else {
 		struct client cl;

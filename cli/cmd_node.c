@@ -623,8 +623,9 @@ static int do_init_devnet(struct init_opts *o, const struct common *co)
 		       "start each with:  tallyd -c %s/node-K/tallyd.conf\n",
 		       faucethex, dir, gpath, dir);
 		if (o->validators > 1)
-			printf("note: until the consensus engine lands, blocks are produced only when one\n"
-			       "validator holds more than 2/3 of the stake (--validators 1)\n");
+			printf("blocks need more than 2/3 of the validators' stake: with %" PRIu64
+			       " equal validators, at least %" PRIu64 " running\n", o->validators,
+			       o->validators * 2 / 3 + 1);
 	}
 out:
 	if (nodes)

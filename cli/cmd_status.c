@@ -20,6 +20,22 @@ static void show_sync(json_t *j)
 	printf(" (%" PRIu64 " blocks synced from peers)\n", jget_u64(s, "blocks_synced"));
 }
 
+/* Where the node's consensus engine is: the height being decided, its
+ * round and step, and the round's proposer. */
+static void show_consensus(json_t *j)
+{
+	json_t *c = json_object_get(j, "consensus");
+
+	if (!json_is_object(c))
+		return;
+	printf("consensus  height %" PRIu64 " round %" PRIu64 " %s%s, proposer %.16s (%s)\n",
+	       jget_u64(c, "height"), jget_u64(c, "round"), jget_str(c, "step"),
+	       json_is_true(json_object_get(c, "idle")) ? " (waiting for transactions)" : "",
+	       jget_str(c, "proposer"),
+	       json_is_true(json_object_get(c, "validator")) ? "this node votes"
+							     : "this node follows");
+}
+
 static void show_peers(json_t *j)
 {
 	json_t *p = json_object_get(j, "peers"), *c;
@@ -41,9 +57,10 @@ const struct cmd_doc doc_status = {
 	.summary = "the node's chain, height, peers and offer",
 	.description =
 		"The node's chain id, height, last block, usage log, whether it is caught up\n"
-		"with its peers, the peers it is connected to, the validator set with stake\n"
-		"and voting power, and the prices and metering interval it offers\n"
-		"(GET /v1/status).",
+		"with its peers, where its consensus engine is (height, round, step, the\n"
+		"round's proposer), the peers it is connected to, the validator set with\n"
+		"stake, voting power and the blocks each signed and missed since the node\n"
+		"started, and the prices and metering interval it offers (GET /v1/status).",
 };
 
 int cmd_status(int argc, char **argv)
@@ -71,6 +88,7 @@ int cmd_status(int argc, char **argv)
 	       json_object_get(j, "role") ? "  " : "", json_object_get(j, "role") ?
 	       jget_str(j, "role") : "");
 	show_sync(j);
+	show_consensus(j);
 	printf("usage log  %" PRIu64 " records, root %s\n", jget_u64(j, "usage_size"),
 	       jget_str(j, "usage_root"));
 	prices = json_object_get(j, "prices");
@@ -85,9 +103,10 @@ int cmd_status(int argc, char **argv)
 		if (json_is_string(v))
 			printf("validator  %s\n", json_string_value(v));
 		else if (json_is_number(json_object_get(v, "power_pct")))
-			printf("validator  %s  stake %" PRIu64 "  power %.2f%%\n",
-			       jget_str(v, "pubkey"), jget_u64(v, "stake"),
-			       json_number_value(json_object_get(v, "power_pct")));
+			printf("validator  %s  stake %" PRIu64 "  power %.2f%%  signed %" PRIu64
+			       "  missed %" PRIu64 "\n", jget_str(v, "pubkey"), jget_u64(v, "stake"),
+			       json_number_value(json_object_get(v, "power_pct")),
+			       jget_u64(v, "signed_blocks"), jget_u64(v, "missed_blocks"));
 		else
 			printf("validator  %s  stake %" PRIu64 "\n", jget_str(v, "pubkey"),
 			       jget_u64(v, "stake"));

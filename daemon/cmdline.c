@@ -16,6 +16,10 @@ static const struct opt_doc tallyd_opts[] = {
 	  "read the configuration, say whether it is valid, and exit\n(0 valid, 1 not)", 0 },
 	{ "no-vms", TALLYD_OPT_NO_VMS, NULL,
 	  "run the ledger and API only, without libvirt and meters", 0 },
+	{ "repair-signer-state", TALLYD_OPT_REPAIR_SIGNER, NULL,
+	  "replace a damaged signer_state with a guard past anything\n"
+	  "this validator can have signed (only when the data directory\n"
+	  "is its newest; docs/OPERATING.md)", 0 },
 	{ "help", 'h', NULL, "this help", OPT_SHORT },
 	{ "version", 'V', NULL, "print the version", OPT_SHORT },
 	{ NULL, 0, NULL, NULL, 0 },
@@ -23,7 +27,7 @@ static const struct opt_doc tallyd_opts[] = {
 
 const struct cmd_doc tallyd_doc = {
 	.name = "",
-	.synopsis = "[-c FILE] [--no-vms]\n--check-config [-c FILE]",
+	.synopsis = "[-c FILE] [--no-vms] [--repair-signer-state]\n--check-config [-c FILE]",
 	.summary = "a tally provider node",
 	.description =
 		"Runs a tally provider node: the ledger, the HTTP API on the configured\n"

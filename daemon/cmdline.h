@@ -9,7 +9,7 @@
 
 #define TALLYD_CONFIG_DEFAULT "/etc/tally/tallyd.conf"
 
-enum { TALLYD_OPT_NO_VMS = 256, TALLYD_OPT_CHECK_CONFIG };
+enum { TALLYD_OPT_NO_VMS = 256, TALLYD_OPT_CHECK_CONFIG, TALLYD_OPT_REPAIR_SIGNER };
 
 extern const struct cmd_doc tallyd_doc;
 

@@ -238,6 +238,10 @@ const struct config_key config_keys[] = {
 	{ .section = "node", .key = "block_interval_ms", .type = CT_U32, NODE(block_interval_ms),
 	  .min = 50, .max = 600000, .def = "1000", .value = "MS",
 	  .doc = "how often the validator proposes while transactions wait" },
+	{ .section = "node", .key = "min_free_mib", .type = CT_U32, NODE(min_free_mib),
+	  .max = 1048576, .def = "64", .value = "MIB",
+	  .doc = "free space `data_dir` keeps in reserve: below it the node takes no new "
+		 "transaction (`507 disk_full`), so the ones it took can still commit" },
 
 	{ .section = "api", .key = "tls_cert", .type = CT_STR, NODE(api.tls_cert),
 	  .value = "PATH",
@@ -539,6 +543,14 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		return 1;   /* keep the first error's message */
 	if (!section_known(section)) {
 		snprintf(ps->why, WHY_MAX, "unknown section [%s]", section);
+		ps->failed = 1;
+		return 0;
+	}
+	/* Contracts name the image: one rule for both. */
+	if (!strncmp(section, "image.", 6) && image_name_valid(section + 6)) {
+		snprintf(ps->why, WHY_MAX, "[%.80s]: an image section's name is 1..%d "
+			 "characters of [a-z0-9._-], as contracts name it", section,
+			 IMAGE_NAME_MAX);
 		ps->failed = 1;
 		return 0;
 	}

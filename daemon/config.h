@@ -76,6 +76,7 @@ struct config {
 	char log_level[16];
 	char log[16];                    /* stderr | syslog */
 	uint32_t block_interval_ms;      /* how often the node proposes a block */
+	uint32_t min_free_mib;           /* below this free on data_dir: no new transactions */
 	/* [api] */
 	struct config_api api;
 	/* [peers] */

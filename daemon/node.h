@@ -7,6 +7,7 @@
 
 #include "daemon/api/routes.h"
 #include "daemon/config.h"
+#include "daemon/driver.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/net/net.h"
 #include "lib/crypto.h"
@@ -22,6 +23,7 @@ struct node {
 	struct ledger *ledger;
 	struct keeper *keeper;           /* NULL when the node runs no VMs */
 	struct net *net;                 /* NULL without a [peers] section */
+	struct driver *driver;           /* runs the consensus engine */
 	bool validator;                  /* its key is in the genesis validator set */
 	struct api api;                  /* the API handlers' view of the node */
 };

@@ -26,20 +26,13 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
-static void sleep_ms(uint32_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static void ledger_log(void *ctx, const char *line)
 {
 	(void)ctx;
 	log_warn("ledger: %s", line);
 }
 
-static int node_open(struct node *n, const char *config_path, int run_vms)
+static int node_open(struct node *n, const char *config_path, int run_vms, int repair_signer)
 {
 	char why[WHY_MAX] = "";
 	int rc;
@@ -65,20 +58,33 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 	}
 	genesis_hash(&n->genesis, n->genesis_hash);
 	n->validator = valset_find(&n->genesis.validators, n->key.pub) != NULL;
+	/* With peers the engine runs over the transport; without, the
+	 * single-validator devnet's loopback. */
+	bool peers = n->cfg.peers.listen[0] || n->cfg.peers.npeers;
+	n->driver = driver_new(peers);
+	if (!n->driver) {
+		log_error("out of memory");
+		return TALLY_E_NOMEM;
+	}
 	struct ledger_config lc = {
 		.data_dir = n->cfg.data_dir,
 		.genesis = &n->genesis,
+		.min_free_bytes = (uint64_t)n->cfg.min_free_mib << 20,
 		.validator_key = n->validator ? &n->key : NULL,
+		.repair_signer_state = repair_signer,
 		.log = ledger_log,
 		.timeouts = cs_timeouts_default(),
+		.consensus_io = driver_io(n->driver),
+		.evidence = driver_on_evidence,
+		.evidence_ctx = n->driver,
 	};
-	/* The devnet proposes at most every block_interval_ms. */
+	/* A new height begins block_interval_ms after the last block. */
 	lc.timeouts.commit_ns = (uint64_t)n->cfg.block_interval_ms * 1000000ull;
 	if ((rc = ledger_open(&n->ledger, &lc, why))) {
 		log_error("ledger in %s: %s", n->cfg.data_dir, why);
 		return rc;
 	}
-	if (n->cfg.peers.listen[0] || n->cfg.peers.npeers) {
+	if (peers) {
 		struct net_config nc = {
 			.peers = &n->cfg.peers,
 			.key = &n->key,
@@ -91,6 +97,13 @@ static int node_open(struct node *n, const char *config_path, int run_vms)
 			return rc;
 		}
 	}
+	driver_attach(n->driver, &(struct driver_deps){
+		.ledger = n->ledger,
+		.net = n->net,
+		.key = &n->key,
+		.genesis_hash = n->genesis_hash,
+		.chain_id = n->genesis.chain_id,
+	});
 	struct keeper_deps kd = {
 		.cfg = &n->cfg,
 		.key = &n->key,
@@ -130,52 +143,17 @@ static void node_close(struct node *n)
 	net_stop(n->net);
 	if (n->ledger)
 		ledger_close(n->ledger);
+	/* Last: the network thread and the engine call into it until here. */
+	driver_free(n->driver);
 	auth_cache_free(&n->api.auth);
 	genesis_free(&n->genesis);
 	key_free(&n->key);
 }
 
-/* The devnet's consensus: the ledger's engine with the loopback I/O (this
- * node is the only validator). Its timers fire here; between heights it
- * waits block_interval_ms and then for transactions, so an idle chain makes
- * no empty blocks. */
-#define POLL_MS 50
-
-static void run_consensus(struct node *n)
-{
-	struct engine_status es;
-	char why[WHY_MAX] = "";
-	int rc;
-
-	if (ledger_consensus_status(n->ledger, &es)) {
-		log_info("this node's key is not a validator of the chain: it serves the chain"
-			 " as stored and produces no blocks");
-		while (!stopping)
-			sleep_ms(POLL_MS * 10);
-		return;
-	}
-	if ((rc = ledger_consensus_start(n->ledger, why)))
-		log_error("consensus: %s", why[0] ? why : tally_strerror(rc));
-	while (!stopping) {
-		struct ledger_tick t;
-		uint64_t now = node_clock_ns(), next = ledger_consensus_next_ns(n->ledger);
-		uint64_t poll = now + POLL_MS * 1000000ull;
-
-		if (next > now)
-			sleep_ms((uint32_t)(((next < poll ? next : poll) - now) / 1000000));
-		ledger_consensus_tick(n->ledger, node_clock_ns(), &t);
-		if (t.err)
-			log_error("consensus: %s", t.why[0] ? t.why : tally_strerror(t.err));
-		if (t.committed)
-			log_info("block %llu committed: %zu transactions (%zu dropped)",
-				 (unsigned long long)t.last.height, t.last.ntx, t.last.ndropped);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const char *config_path = TALLYD_CONFIG_DEFAULT;
-	int run_vms = 1, check_config = 0, c;
+	int run_vms = 1, check_config = 0, repair_signer = 0, c;
 	struct optable ot;
 	struct node n;
 
@@ -190,6 +168,9 @@ int main(int argc, char **argv)
 			break;
 		case TALLYD_OPT_CHECK_CONFIG:
 			check_config = 1;
+			break;
+		case TALLYD_OPT_REPAIR_SIGNER:
+			repair_signer = 1;
 			break;
 		case 'h':
 			optable_help(stdout, "tallyd", &tallyd_doc, NULL);
@@ -218,7 +199,7 @@ int main(int argc, char **argv)
 	node_clock_start();
 
 	memset(&n, 0, sizeof(n));
-	int rc = node_open(&n, config_path, run_vms);
+	int rc = node_open(&n, config_path, run_vms, repair_signer);
 	if (rc == 0) {
 		{
 			char pub[2 * PUBKEY_LEN + 1];
@@ -227,7 +208,7 @@ int main(int argc, char **argv)
 				 n.cfg.listen, n.cfg.peers.listen[0] ? ", peers on " : "",
 				 n.cfg.peers.listen, n.validator ? "validator" : "full node");
 		}
-		run_consensus(&n);
+		driver_run(n.driver, &stopping);
 		log_info("stopping");
 	}
 	node_close(&n);

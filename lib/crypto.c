@@ -215,7 +215,7 @@ static bool y_not_canonical(const uint8_t enc[32])
  * order 1, 2, 4 and 8 on edwards25519: the identity (y = 1), order 2
  * (y = p - 1), order 4 (y = 0, x = +-sqrt(-1)) and order 8 (y = +-y8 with
  * y8^2 = (-1 + sqrt(1 + d)) / d, the points whose double has y = 0).
- * docs/FORMATS.md section 3 derives them. */
+ * docs/FORMATS.md section 2 derives them. */
 static const uint8_t small_order_y[5][32] = {
 	{ 0 },
 	{ 1 },

@@ -9,7 +9,7 @@
  * so a signature made for one object type or one chain (two chains with the
  * same chain id have different genesis hashes) is never valid for another.
  *
- * Verification is strict (docs/FORMATS.md section 3): a public key or a
+ * Verification is strict (docs/FORMATS.md section 2): a public key or a
  * signature's R that is not a canonical encoding (y >= p) or is a point of
  * small order (1, 2, 4 or 8) is refused, and so is an S not below the group
  * order; key_check is the one function that decides whether a key may enter

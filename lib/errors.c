@@ -42,6 +42,7 @@ static const char *const messages[TALLY_E__COUNT] = {
 	[TALLY_E_VALSET] = "validator set hash mismatch",
 	[TALLY_E_CERT] = "commit certificate invalid",
 	[TALLY_E_QUORUM] = "commit certificate lacks a 2/3 stake quorum",
+	[TALLY_E_FUTURE] = "dated too far ahead of this node's clock",
 	[TALLY_E_USAGECHAIN] = "usage record chain broken",
 	[TALLY_E_BILL] = "recomputed bill differs from settlement",
 	[TALLY_E_STORE] = "store failure",

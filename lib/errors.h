@@ -48,6 +48,7 @@ enum tally_err {
 	TALLY_E_VALSET,         /* validator-set hash mismatch */
 	TALLY_E_CERT,           /* commit certificate invalid */
 	TALLY_E_QUORUM,         /* signatures hold 2/3 of stake or less */
+	TALLY_E_FUTURE,         /* dated too far ahead of the judging node's clock */
 	TALLY_E_USAGECHAIN,     /* per-lease usage chain gap, reorder or duplicate */
 	TALLY_E_BILL,           /* recomputed bill differs from the settlement */
 	TALLY_E_STORE,          /* the SQLite store failed */

@@ -12,7 +12,7 @@ check-e2e: bin/tallyd bin/tally $(BUILD)/tests/forge
 		TALLY_HOSTILE=$(CURDIR)/$(BUILD)/tests/hostile \
 		tests/e2e/run.sh
 
-$(BUILD)/tests/tamper: $(call obj,tests/e2e/tamper.c) $(LIBTALLY)
+$(BUILD)/tests/tamper: $(call obj,tests/e2e/tamper.c tests/support/fileclaim.c) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -6,7 +6,8 @@
 
 RULEBREAK := $(BUILD)/tests/rulebreak
 
-$(RULEBREAK): $(call obj,tests/rules/rulebreak.c tests/support/chainbuild.c) $(LIBTALLY)
+$(RULEBREAK): $(call obj,tests/rules/rulebreak.c tests/support/chainbuild.c \
+		tests/support/fileclaim.c) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -30,68 +30,56 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 
-# The area of a file, as "layer:rank" where layer names what may not meet.
-area_of() {
-	case $1 in
-	lib/chain/*) echo "chain 2" ;;
-	lib/*) echo "base 0" ;;
-	contracts/*) echo "contracts 1" ;;
-	daemon/config.* | daemon/log.* | daemon/clock.*) echo "daemon 3.0" ;;
-	daemon/consensus/* | daemon/meter/* | daemon/provision/*) echo "daemon 3.1" ;;
-	daemon/ledger/*) echo "daemon 3.2" ;;
-	daemon/keeper* | daemon/usage_record.* | daemon/net/*) echo "daemon 3.3" ;;
-	daemon/api/*) echo "daemon 3.4" ;;
-	daemon/*) echo "daemon 3.5" ;;
-	cli/*) echo "cli 3" ;;
-	*) echo "other -" ;;
-	esac
+# One awk pass over every #include "..." of the tree (file:include lines):
+# prints each include that breaks the layers, and the module edges for the
+# cycle check ("EDGE a b"). The area of a file is "layer rank"; areas:
+#   lib/chain 2, lib 0, contracts 1, daemon 3.x by part, cli 3, else "-".
+LAYERS_AWK='
+function area(f) {
+	if (f ~ /^lib\/chain\//) return "chain 2"
+	if (f ~ /^lib\//) return "base 0"
+	if (f ~ /^contracts\//) return "contracts 1"
+	if (f ~ /^daemon\/(config|log|clock)\./) return "daemon 3.0"
+	if (f ~ /^daemon\/(consensus|meter|provision)\//) return "daemon 3.1"
+	if (f ~ /^daemon\/ledger\//) return "daemon 3.2"
+	if (f ~ /^daemon\/keeper/ || f ~ /^daemon\/usage_record\./ || f ~ /^daemon\/net\//) return "daemon 3.3"
+	if (f ~ /^daemon\/api\//) return "daemon 3.4"
+	if (f ~ /^daemon\//) return "daemon 3.5"
+	if (f ~ /^cli\//) return "cli 3"
+	return "other -"
 }
-
-# Is an include from (file) to (target) allowed? Prints the reason if not.
-allowed() {
-	local from=$1 to=$2 fl fr tl tr
-	read -r fl fr <<<"$(area_of "$from")"
-	read -r tl tr <<<"$(area_of "$to")"
-	[ "$fr" = - ] && return 0                  # tests, bench: anything
-	[ "$tr" = - ] && { [ "$fl" = daemon ] || [ "$fl" = cli ]; } && return 0  # ebpf/, kmod/ ABI headers
-	[ "$tr" = - ] && { echo "includes $to, outside the layers"; return 1; }
-	if { [ "$fl" = cli ] && [ "$tl" = daemon ]; } || { [ "$fl" = daemon ] && [ "$tl" = cli ]; }; then
-		echo "points sideways ($fl includes $tl)"
-		return 1
-	fi
-	# Same folder and rank is free (cycles are checked separately).
-	[ "$(dirname "$from")" = "$(dirname "$to")" ] && [ "$fr" = "$tr" ] && return 0
-	if awk -v a="$fr" -v b="$tr" 'BEGIN { exit !(b + 0 > a + 0) }'; then
-		echo "points up ($fl rank $fr includes $tl rank $tr)"
-		return 1
-	fi
-	if [ "$fl" = daemon ] && [ "$tl" = daemon ] && [ "$fr" = "$tr" ]; then
-		echo "points sideways inside the daemon"
-		return 1
-	fi
-	return 0
-}
+function dir(f) { sub(/\/[^\/]*$/, "", f); return f }
+function module(f) { sub(/\.[^.\/]*$/, "", f); sub(/_impl$/, "", f); return f }
+{
+	i = index($0, ":"); from = substr($0, 1, i - 1); to = substr($0, i + 1)
+	split(area(from), fa, " "); split(area(to), ta, " ")
+	fl = fa[1]; fr = fa[2]; tl = ta[1]; tr = ta[2]
+	why = ""
+	if (fr == "-") why = ""
+	else if (tr == "-") { if (fl != "daemon" && fl != "cli") why = "includes " to ", outside the layers" }
+	else if ((fl == "cli" && tl == "daemon") || (fl == "daemon" && tl == "cli"))
+		why = "points sideways (" fl " includes " tl ")"
+	else if (dir(from) == dir(to) && fr == tr) why = ""
+	else if (tr + 0 > fr + 0) why = "points up (" fl " rank " fr " includes " tl " rank " tr ")"
+	else if (fl == "daemon" && tl == "daemon" && fr == tr) why = "points sideways inside the daemon"
+	if (why != "") printf "check-layers: %s: #include \"%s\" %s\n", from, to, why
+	a = module(from); b = module(to)
+	if (a != b) printf "EDGE %s %s\n", a, b
+}'
 
 check() {
-	local root=$1 bad=0 f inc why edges
-	edges=$(mktemp)
-	while IFS=: read -r f inc; do
-		inc=${inc#*\"}
-		inc=${inc%%\"*}
-		[ -e "$root/$inc" ] || continue         # generated headers, skeletons
-		if ! why=$(allowed "$f" "$inc"); then
-			echo "check-layers: $f: #include \"$inc\" $why" >&2
-			bad=1
-		fi
-		local a=${f%.*} b=${inc%.*}
-		a=${a%_impl} b=${b%_impl}
-		[ "$a" != "$b" ] && echo "$a $b" >>"$edges"
-	done < <(cd "$root" && grep -rHoE '^#include "[^"]+"' lib contracts daemon cli 2>/dev/null |
-		 sed 's/:#include /:/')
+	local root=$1 out edges loops bad=0
+	out=$(cd "$root" && grep -rHoE '^#include "[^"]+"' lib contracts daemon cli 2>/dev/null |
+	      sed 's/:#include "\(.*\)"$/:\1/' |
+	      while IFS=: read -r f inc; do [ -e "$inc" ] && echo "$f:$inc"; done |
+	      awk "$LAYERS_AWK")
+	if grep -v '^EDGE ' <<<"$out" | grep -q .; then
+		grep -v '^EDGE ' <<<"$out" >&2
+		bad=1
+	fi
+	edges=$(grep '^EDGE ' <<<"$out" | cut -d' ' -f2-)
 	# tsort names every module of a cycle on stderr.
-	local loops
-	loops=$(tsort "$edges" 2>&1 >/dev/null | grep -v 'input contains a loop' | sed 's/^tsort: //')
-	rm -f "$edges"
+	loops=$(tsort <<<"$edges" 2>&1 >/dev/null | grep -v 'input contains a loop' | sed 's/^tsort: //')
 	if [ -n "$loops" ]; then
 		echo "check-layers: files include each other in a cycle: $(echo $loops)" >&2
 		bad=1
@@ -128,7 +116,7 @@ if [ "${1:-}" = --self-test ]; then
 	echo '#include "daemon/api/http.h"' >>"$tmp/t/daemon/ledger/store.c"
 	expect_fail "the ledger including the API" "daemon/ledger/store.c"
 	fresh
-	echo '#include "daemon/keeper.h"' >>"$tmp/t/daemon/net/net.c"
+	echo '#include "daemon/keeper/keeper.h"' >>"$tmp/t/daemon/net/net.c"
 	expect_fail "the peer transport including the keeper" "points sideways inside the daemon"
 	fresh
 	echo '#include "lib/merkle.h"' >>"$tmp/t/lib/codec.h"

@@ -6,6 +6,8 @@ set -euo pipefail
 PKGS=(
 	# build
 	build-essential pkg-config git clang llvm libbpf-dev bpftool linux-libc-dev
+	# libFuzzer and the sanitizer runtimes for clang (make fuzz, check-fuzz)
+	libclang-rt-dev
 	libssl-dev libsqlite3-dev sqlite3 check libjansson-dev libmicrohttpd-dev
 	libcurl4-openssl-dev libinih-dev libvirt-dev uthash-dev libxml2-dev libevent-dev
 	# runtime: libvirt + QEMU (TCG), NAT network, guest seed images

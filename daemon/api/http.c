@@ -45,13 +45,41 @@ struct upload {
 	int too_large;
 };
 
+/* The first field of a request built without a connection: query keys
+ * match exactly, header names without regard to case, as MHD does. */
+static const char *field_lookup(const struct http_request *req, int is_query, const char *name,
+				unsigned *count)
+{
+	const char *first = NULL;
+
+	*count = 0;
+	for (size_t i = 0; i < req->nfields; i++) {
+		const struct http_field *f = &req->fields[i];
+
+		if (f->is_query != is_query || !f->name ||
+		    (is_query ? strcmp(f->name, name) : strcasecmp(f->name, name)))
+			continue;
+		if ((*count)++ == 0)
+			first = f->value;
+	}
+	return first;
+}
+
 const char *http_query(const struct http_request *req, const char *key)
 {
+	unsigned n;
+
+	if (!req->conn)
+		return field_lookup(req, 1, key, &n);
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *http_header(const struct http_request *req, const char *name)
 {
+	unsigned n;
+
+	if (!req->conn)
+		return field_lookup(req, 0, name, &n);
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
@@ -78,7 +106,10 @@ int http_header_once(const struct http_request *req, const char *name, const cha
 {
 	struct header_count hc = { .name = name };
 
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &hc);
+	if (req->conn)
+		MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &hc);
+	else
+		hc.first = field_lookup(req, 0, name, &hc.n);
 	*value = hc.first;
 	if (hc.n == 0 || !hc.first)
 		return TALLY_E_NOTFOUND;
@@ -238,6 +269,7 @@ static const struct {
 	{ TALLY_E_VALSET, 400, "validators" },
 	{ TALLY_E_CERT, 400, "certificate" },
 	{ TALLY_E_QUORUM, 400, "quorum" },
+	{ TALLY_E_FUTURE, 400, "future" },
 	{ TALLY_E_PROOF_INDEX, 400, "range" },
 	{ TALLY_E_PROOF_SIZE, 400, "proof" },
 	{ TALLY_E_PROOF_ROOT, 400, "proof" },
@@ -693,8 +725,12 @@ int http_server_start(struct http_server **out, const char *listen,
 		      size_t nroutes, void *ctx, char *why)
 {
 	struct sockaddr_storage ss = { 0 };
-	int rc = parse_listen(listen, &ss, why);
+	int rc = 0;
 
+	if (listen)
+		rc = parse_listen(listen, &ss, why);
+	else
+		ss.ss_family = AF_INET;     /* never bound: MHD_USE_NO_LISTEN_SOCKET */
 	if (rc)
 		return rc;
 	if (keyed_hash_init())
@@ -713,6 +749,12 @@ int http_server_start(struct http_server **out, const char *listen,
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* Without a socket (the fuzz target), poll(): in epoll mode MHD sees a
+	 * client's close after a partial request only at the idle timeout,
+	 * which would make every such input take timeout_s. */
+	if (!listen)
+		flags = (flags & ~(unsigned)MHD_USE_EPOLL) | MHD_USE_POLL |
+			MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
 	if (api->tls_cert[0]) {
 		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
 			server_free(s);
@@ -743,18 +785,25 @@ int http_server_start(struct http_server **out, const char *listen,
 				  MHD_OPTION_END);
 	if (!s->mhd) {
 		rc = why_set(why, TALLY_E_IO, "cannot serve %s on %s (address in use or not "
-			     "available%s)", s->tls ? "HTTPS" : "HTTP", listen,
+			     "available%s)", s->tls ? "HTTPS" : "HTTP", listen ? listen : "no socket",
 			     s->tls ? ", or the TLS certificate and key do not load or do not "
 			     "match" : "");
 		server_free(s);
 		return rc;
 	}
-	if (!s->tls && !is_loopback((struct sockaddr *)&ss))
+	if (listen && !s->tls && !is_loopback((struct sockaddr *)&ss))
 		log_warn("the API on %s is plain HTTP: signed private reads (consoles, VM "
 			 "addresses) are refused from other hosts until [api] tls_cert and tls_key "
 			 "are set", listen);
 	*out = s;
 	return 0;
+}
+
+int http_server_add_connection(struct http_server *s, int fd, const struct sockaddr *addr,
+			       socklen_t addrlen)
+{
+	/* MHD closes fd itself when it refuses it. */
+	return MHD_add_connection(s->mhd, fd, addr, addrlen) == MHD_YES ? 0 : TALLY_E_IO;
 }
 
 void http_server_stop(struct http_server *s)

@@ -23,6 +23,14 @@
 
 struct MHD_Connection;
 
+/* A header or query argument of a request built without a connection
+ * (tests and fuzz targets); a server's requests read theirs from conn. */
+struct http_field {
+	int is_query;                           /* 0: a header */
+	const char *name;
+	const char *value;
+};
+
 struct http_request {
 	const char *method;
 	const char *path;                       /* without the query */
@@ -31,6 +39,8 @@ struct http_request {
 	const uint8_t *body;
 	size_t body_len;
 	struct MHD_Connection *conn;            /* for headers and query args */
+	const struct http_field *fields;        /* instead, when conn is NULL */
+	size_t nfields;
 	int from_loopback;
 	int tls;                                /* arrived over TLS */
 	const struct sockaddr *client;          /* NULL when unknown */
@@ -91,10 +101,17 @@ void http_json(struct http_response *resp, unsigned status, json_t *body);
 struct http_server;
 
 /* listen is "host:port"; api holds the TLS files and per-client limits
- * (docs/OPERATING.md). Routes live as long as the server. why[WHY_MAX]. */
+ * (docs/OPERATING.md). Routes live as long as the server. why[WHY_MAX].
+ * listen NULL: no listening socket; connections come only from
+ * http_server_add_connection(). */
 int http_server_start(struct http_server **out, const char *listen,
 		      const struct config_api *api, const struct http_route *routes,
 		      size_t nroutes, void *ctx, char *why);
+/* Hands the server a connected stream socket (one end of a socketpair in the
+ * fuzz target), as if accepted from addr. The server owns fd afterwards,
+ * even on failure. 0 or TALLY_E_IO. */
+int http_server_add_connection(struct http_server *s, int fd, const struct sockaddr *addr,
+			       socklen_t addrlen);
 void http_server_stop(struct http_server *s);
 /* Requests answered with a 4xx or 5xx so far (for /metrics). */
 uint64_t http_server_errors(const struct http_server *s);

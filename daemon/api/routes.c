@@ -80,17 +80,51 @@ static void net_snapshot(struct api *n, const struct ledger_status *ls, struct n
 	*npeers = 0;
 }
 
-/* Validators with their share of the voting power (stake / total stake). */
-static json_t *valset_with_power(const struct validator_set *vals)
+/* Per validator: its share of the voting power (stake / total stake) and,
+ * since this node started, the blocks the chain's certificate holds its
+ * precommit for and those it missed (ledger_vote_stats). */
+static json_t *valset_with_power(struct api *n, const struct validator_set *vals)
 {
+	struct ledger_vote_stat *vs = calloc(VALIDATORS_MAX, sizeof(*vs));
 	json_t *arr = view_valset(vals), *v;
 	uint64_t total = valset_total_stake(vals);
-	size_t i;
+	size_t i, nvs = 0;
 
-	json_array_foreach(arr, i, v)
+	if (vs)
+		ledger_vote_stats(n->ledger, vs, VALIDATORS_MAX, &nvs);
+	json_array_foreach(arr, i, v) {
+		uint64_t signed_blocks = 0, missed = 0;
+
+		for (size_t j = 0; j < nvs; j++)
+			if (!memcmp(vs[j].validator, vals->v[i].pubkey, PUBKEY_LEN)) {
+				signed_blocks = vs[j].signed_blocks;
+				missed = vs[j].missed_blocks;
+			}
 		json_object_set_new(v, "power_pct", json_real(total ? 100.0 * (double)vals->v[i].stake /
 								 (double)total : 0.0));
+		json_object_set_new(v, "signed_blocks", json_u64(signed_blocks));
+		json_object_set_new(v, "missed_blocks", json_u64(missed));
+	}
+	free(vs);
 	return arr;
+}
+
+/* The consensus engine's state, or JSON null on a node that runs none. */
+static json_t *consensus_json(struct api *n)
+{
+	struct engine_status es;
+	char hex[2 * PUBKEY_LEN + 1];
+
+	if (ledger_consensus_status(n->ledger, &es))
+		return json_null();
+	hex_encode(es.proposer, PUBKEY_LEN, hex);
+	return json_pack("{s:o, s:I, s:s, s:b, s:b, s:s, s:I, s:I, s:o, s:o, s:o}",
+			 "height", json_u64(es.height), "round", (json_int_t)es.round,
+			 "step", cs_step_name(es.step), "idle", es.idle, "validator", es.validator,
+			 "proposer", hex, "locked_round", (json_int_t)es.locked_round,
+			 "valid_round", (json_int_t)es.valid_round,
+			 "committed", json_u64(es.committed), "evidence", json_u64(es.evidence),
+			 "wal_replayed", json_u64(es.replayed));
 }
 
 static json_t *peers_json(const struct net_stats *ns, const struct net_peer_info *p, size_t np)
@@ -145,7 +179,7 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				       "usage_root", json_hex(st.usage_root, HASH_LEN),
 				       "node", json_hex(n->node_pub, PUBKEY_LEN),
 				       "mempool", (json_int_t)st.mempool_size,
-				       "validators", valset_with_power(&vals),
+				       "validators", valset_with_power(n, &vals),
 				       "prices", prices_json(&n->cfg->prices),
 				       "interval_s", (json_int_t)n->cfg->interval_s,
 				       "vms", (json_int_t)(n->keeper ? keeper_vm_count(n->keeper) : 0)));
@@ -154,6 +188,7 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 									  : "full node"));
 	json_object_set_new(resp->json, "peers", pj);
 	json_object_set_new(resp->json, "sync", sync);
+	json_object_set_new(resp->json, "consensus", consensus_json(n));
 }
 
 static void get_genesis(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -262,6 +297,47 @@ static void get_lease(void *ctx, const struct http_request *req, struct http_res
 
 	if (!find_lease(ctx, req, &l, resp))
 		http_json(resp, 200, view_lease(&l));
+}
+
+/* The lease's state proven against the committed state root: what an
+ * exporter writes and an auditor checks (docs/FORMATS.md, "State proofs"). */
+static void get_lease_proof(void *ctx, const struct http_request *req,
+			    struct http_response *resp)
+{
+	struct api *n = ctx;
+	uint8_t id[LEASE_ID_LEN], key[STATE_KEY_LEN], root[HASH_LEN];
+	struct state_proof p;
+	uint64_t height;
+	struct enc e;
+	int rc;
+
+	if (seg_hash(req, 2, id, resp))
+		return;
+	state_key(key, STATE_KEY_LEASE, id);
+	rc = ledger_state_proof(n->ledger, key, &p, &height, root);
+	if (rc) {
+		http_error_from(resp, rc, "cannot prove the lease's state");
+		return;
+	}
+	/* The proof holds the whole bucket: a lease it does not hold is not
+	 * in the state (and the proof says so), but this route is for leases. */
+	if (state_proof_lease_value(&p, id, &(struct lease){ 0 }, NULL) == TALLY_E_NOTFOUND) {
+		state_proof_free(&p);
+		http_error(resp, 404, "not_found", "no lease %s", req->seg[2]);
+		return;
+	}
+	enc_init(&e);
+	state_proof_encode(&e, &p);
+	state_proof_free(&p);
+	if (enc_error(&e)) {
+		enc_free(&e);
+		http_error_from(resp, TALLY_E_NOMEM, "cannot encode the proof");
+		return;
+	}
+	http_json(resp, 200, json_pack("{s:o,s:I,s:o,s:o}", "id", json_hex(id, LEASE_ID_LEN),
+				       "height", (json_int_t)height, "state_root",
+				       json_hex(root, HASH_LEN), "proof", json_hex(e.buf, e.len)));
+	enc_free(&e);
 }
 
 static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u)
@@ -673,6 +749,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/v1/leases", get_leases },
 	{ "GET", "/v1/leases/*", get_lease },
 	{ "GET", "/v1/leases/*/usage", get_lease_usage },
+	{ "GET", "/v1/leases/*/proof", get_lease_proof },
 	{ "GET", "/v1/leases/*/private", get_lease_private },
 	{ "GET", "/v1/blocks", get_blocks },
 	{ "GET", "/v1/blocks/*", get_block },
@@ -717,6 +794,9 @@ static void metrics_peers(FILE *f, struct api *n, const struct ledger_status *ls
 	size_t np;
 
 	net_snapshot(n, ls, &st, NULL, 0, &np);
+	fprintf(f, "# HELP tally_consensus_messages_sent_total Proposals and votes sent to peers"
+		   " (each peer counts).\n# TYPE tally_consensus_messages_sent_total counter\n"
+		   "tally_consensus_messages_sent_total %" PRIu64 "\n", st.consensus_out);
 	fprintf(f, "# HELP tally_peers Peers connected.\n# TYPE tally_peers gauge\n"
 		   "tally_peers %zu\n", st.peers);
 	fprintf(f, "# HELP tally_peer_best_height Highest tip a connected peer reported.\n"
@@ -728,6 +808,70 @@ static void metrics_peers(FILE *f, struct api *n, const struct ledger_status *ls
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", m[i].name, m[i].help,
 			m[i].name, m[i].type, m[i].name,
 			*(const uint64_t *)((const char *)&st + m[i].off));
+}
+
+/* tally_validator_{signed,missed}_blocks_total, one line per validator. */
+static void vote_counter(FILE *f, const char *what, const char *verb,
+			 const struct ledger_vote_stat *vs, size_t nvs)
+{
+	fprintf(f, "# HELP tally_validator_%s_blocks_total Blocks whose certificate %s the"
+		   " validator's precommit, since this node started.\n"
+		   "# TYPE tally_validator_%s_blocks_total counter\n", what, verb, what);
+	for (size_t i = 0; i < nvs; i++) {
+		char hex[2 * PUBKEY_LEN + 1];
+
+		hex_encode(vs[i].validator, PUBKEY_LEN, hex);
+		fprintf(f, "tally_validator_%s_blocks_total{validator=\"%s\"} %" PRIu64 "\n", what,
+			hex, *what == 'm' ? vs[i].missed_blocks : vs[i].signed_blocks);
+	}
+}
+
+/* The consensus engine's figures, the last block interval and each
+ * validator's power and votes. */
+static void metrics_consensus(FILE *f, struct api *n, const struct ledger_status *ls)
+{
+	struct engine_status es;
+	struct validator_set vals;
+	struct block_header prev;
+	struct ledger_vote_stat *vs = calloc(VALIDATORS_MAX, sizeof(*vs));
+	uint64_t prev_ns = n->genesis->genesis_time_ns, total;
+	size_t nvs = 0;
+
+	if (ls->height > 1 && !ledger_header(n->ledger, ls->height - 1, &prev))
+		prev_ns = prev.time_ns;
+	fprintf(f, "# HELP tally_block_interval_seconds Time between the last two blocks.\n"
+		   "# TYPE tally_block_interval_seconds gauge\ntally_block_interval_seconds %.3f\n",
+		ls->height && ls->time_ns > prev_ns ? (double)(ls->time_ns - prev_ns) / 1e9 : 0.0);
+	if (!ledger_consensus_status(n->ledger, &es)) {
+		fprintf(f, "# HELP tally_consensus_height Height being decided.\n"
+			   "# TYPE tally_consensus_height gauge\ntally_consensus_height %" PRIu64 "\n",
+			es.height);
+		fprintf(f, "# HELP tally_consensus_round Round of the height being decided.\n"
+			   "# TYPE tally_consensus_round gauge\ntally_consensus_round %u\n", es.round);
+		fprintf(f, "# HELP tally_consensus_step Step: 0 new height, 1 propose, 2 prevote,"
+			   " 3 precommit, 4 decided.\n# TYPE tally_consensus_step gauge\n"
+			   "tally_consensus_step %u\n", es.step);
+		fprintf(f, "# HELP tally_consensus_evidence_total Conflicting votes seen (one per"
+			   " validator, height, round and type).\n"
+			   "# TYPE tally_consensus_evidence_total counter\n"
+			   "tally_consensus_evidence_total %" PRIu64 "\n", es.evidence);
+	}
+	if (vs)
+		ledger_vote_stats(n->ledger, vs, VALIDATORS_MAX, &nvs);
+	if (!ledger_valset(n->ledger, ls->height + 1, &vals) && (total = valset_total_stake(&vals))) {
+		fprintf(f, "# HELP tally_validator_power Share of the voting power of the next"
+			   " block's validator set.\n# TYPE tally_validator_power gauge\n");
+		for (size_t i = 0; i < vals.n; i++) {
+			char hex[2 * PUBKEY_LEN + 1];
+
+			hex_encode(vals.v[i].pubkey, PUBKEY_LEN, hex);
+			fprintf(f, "tally_validator_power{validator=\"%s\"} %.6f\n", hex,
+				(double)vals.v[i].stake / (double)total);
+		}
+	}
+	vote_counter(f, "missed", "lacks", vs, nvs);
+	vote_counter(f, "signed", "holds", vs, nvs);
+	free(vs);
 }
 
 /* Prometheus text exposition. Lease totals come from the committed state, so
@@ -796,6 +940,7 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 		   "# TYPE tally_charged_micros_total counter\n"
 		   "tally_charged_micros_total %" PRIu64 "\n", charged);
 	metrics_peers(f, n, &st);
+	metrics_consensus(f, n, &st);
 	fprintf(f, "# HELP tally_api_errors_total API requests answered with an error.\n"
 		   "# TYPE tally_api_errors_total counter\ntally_api_errors_total %" PRIu64 "\n",
 		http_server_errors(n->http));

@@ -9,6 +9,7 @@
 
 #include "daemon/consensus/wal.h"
 #include "lib/chain/state.h"
+#include "lib/chain/verify.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 
@@ -59,7 +60,9 @@ struct engine {
 	struct csm m;
 	struct engine_tip tip;           /* the application's, when this height began */
 
-	struct csm_action *owed;         /* votes and proposals held until engine_start */
+	struct csm_action *owed;         /* votes and proposals held until engine_start,
+					  * or whose signing failed (engine_retry) */
+	uint64_t retry_ns;               /* engine_retry waits until then */
 	size_t nowed, owed_cap;
 	struct blk *blocks;
 	size_t nblocks, blocks_cap;
@@ -79,6 +82,10 @@ struct engine {
 };
 
 /* --- small helpers -------------------------------------------------------------- */
+
+/* Work a failure left (a vote or proposal not signed, a commit not stored:
+ * a full disk) is tried again at most this often. */
+#define ENGINE_RETRY_NS 1000000000ull
 
 static void elog(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -384,13 +391,13 @@ static int judge_block(struct engine *e, const struct cs_msg *m, const struct wa
 	}
 	*valid = b->valid;
 	{
-		uint64_t t = now(e), bound = t + e->cfg.max_future_ns;
+		/* The chain's clock rule, against this node's clock (the I/O's). */
+		char sub[WHY_MAX] = "";
 
-		*timely = h.time_ns <= (bound < t ? UINT64_MAX : bound);
+		*timely = !chain_check_block_time(h.time_ns, now(e), e->cfg.max_future_ns, sub);
 		if (!*timely)
-			elog(e, "height %" PRIu64 " round %u: the proposed block's time is %" PRIu64
-			     " ms ahead of this node's clock", m->p.height, m->p.round,
-			     (h.time_ns - t) / 1000000);
+			elog(e, "height %" PRIu64 " round %u: the proposed block is not timely: %s",
+			     m->p.height, m->p.round, sub);
 	}
 	return 0;
 }
@@ -548,7 +555,10 @@ static void sign_vote(struct engine *e, const struct csm_action *a, struct queue
 	memcpy(m.validator, self_key(e), PUBKEY_LEN);
 	rc = privval_sign_vote(e->cfg.pv, e->chain, &m.v, m.sig, why);
 	if (rc) {
+		/* Not signed (its record could not be stored: a full disk): owed,
+		 * and tried again by engine_retry. */
 		fail(e, rc, why);
+		owe(e, a);
 		return;
 	}
 	feed_own(e, &m, q);
@@ -618,6 +628,7 @@ static void propose(struct engine *e, const struct csm_action *a, struct queue *
 	rc = privval_sign_proposal(e->cfg.pv, e->chain, &m.p, m.sig, why);
 	if (rc) {
 		fail(e, rc, why);
+		owe(e, a);
 		return;
 	}
 	feed_own(e, &m, q);
@@ -688,6 +699,7 @@ static void next_height(struct engine *e, struct queue *q)
 		fail(e, rc, "the application's validator set is ill-formed");
 		return;
 	}
+	csm_set_first_round(&e->m, privval_first_round(e->cfg.pv, e->tip.height + 1));
 	e->height_pending = false;
 	e->idle = false;
 	queue_out(e, q, &out);
@@ -790,6 +802,7 @@ static int replay(struct engine *e, char *why)
 	rc = csm_start_height(&e->m, height, &e->tip.vals, &out);
 	if (rc)
 		return why_set(why, rc, "the chain's validator set is ill-formed");
+	csm_set_first_round(&e->m, privval_first_round(e->cfg.pv, height));
 	e->replaying = true;
 	queue_out(e, &q, &out);
 	drain(e, &q);
@@ -860,6 +873,55 @@ err:
 	return rc;
 }
 
+/* Carries out the owed votes and proposals of the current height that the
+ * machine does not hold yet. One that fails again is owed again. */
+static void pay_owed(struct engine *e, struct queue *q)
+{
+	size_t n = e->nowed;
+	struct csm_action *due;
+
+	if (!n)
+		return;
+	due = malloc(n * sizeof(*due));
+	if (!due) {
+		fail(e, TALLY_E_NOMEM, "out of memory for consensus actions");
+		return;
+	}
+	memcpy(due, e->owed, n * sizeof(*due));
+	e->nowed = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct csm_action *a = &due[i];
+
+		if (a->height != e->m.height)
+			continue;
+		if (a->kind == CSM_VOTE && e->m.self_idx >= 0 &&
+		    csm_vote(&e->m, a->round, a->vote_type, (size_t)e->m.self_idx))
+			continue;
+		if (a->kind == CSM_PROPOSE && csm_proposal(&e->m, a->round))
+			continue;
+		queue_push(q, a);
+		drain(e, q);
+	}
+	free(due);
+}
+
+void engine_retry(struct engine *e)
+{
+	struct queue q = { 0 };
+	uint64_t t;
+
+	if (!e->started || e->replaying || (!e->nowed && !e->commit_pending && !e->height_pending))
+		return;
+	t = now(e);
+	if (t < e->retry_ns)
+		return;
+	e->retry_ns = t + ENGINE_RETRY_NS;
+	catch_up(e, &q);
+	drain(e, &q);
+	pay_owed(e, &q);
+	free(q.a);
+}
+
 int engine_start(struct engine *e, const struct engine_io *io, char *why)
 {
 	struct queue q = { 0 };
@@ -870,20 +932,7 @@ int engine_start(struct engine *e, const struct engine_io *io, char *why)
 	catch_up(e, &q);
 	drain(e, &q);
 	/* What the replayed machine asked for and the WAL does not hold. */
-	for (size_t i = 0; i < e->nowed; i++) {
-		const struct csm_action *a = &e->owed[i];
-
-		if (a->height != e->m.height)
-			continue;
-		if (a->kind == CSM_VOTE && e->m.self_idx >= 0 &&
-		    csm_vote(&e->m, a->round, a->vote_type, (size_t)e->m.self_idx))
-			continue;
-		if (a->kind == CSM_PROPOSE && csm_proposal(&e->m, a->round))
-			continue;
-		queue_push(&q, a);
-		drain(e, &q);
-	}
-	e->nowed = 0;
+	pay_owed(e, &q);
 	csm_pending_waits(&e->m, &out);
 	queue_out(e, &q, &out);
 	drain(e, &q);

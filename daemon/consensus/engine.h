@@ -44,10 +44,11 @@
 #include "daemon/consensus/round.h"
 #include "daemon/consensus/timeout.h"
 #include "lib/chain/block.h"
+#include "lib/chain/verify.h"
 
 /* How far ahead of this node's clock a new block's time may be before the
- * node prevotes nil on it. */
-#define CS_MAX_FUTURE_MS 3000
+ * node prevotes nil on it (chain_check_block_time, lib/chain/verify.h). */
+#define CS_MAX_FUTURE_MS (CHAIN_MAX_FUTURE_NS / 1000000ull)
 
 struct cs_timeout {
 	uint64_t height;
@@ -173,6 +174,12 @@ int engine_on_committed(struct engine *e);
  * names and every vote of the current round: the I/O layer calls it on a
  * timer or when a peer connects. */
 void engine_regossip(struct engine *e);
+/* Tries again, at most once a second, what a failure left undone: a vote
+ * or proposal whose signing state could not be stored, a commit that could
+ * not be written (a full disk), a height that could not begin. The I/O
+ * layer calls it on its timer; without it a validator whose disk filled
+ * would stay silent after the space came back. */
+void engine_retry(struct engine *e);
 
 void engine_status(const struct engine *e, struct engine_status *st);
 /* The last error of an action (signing, logging, building, committing), or

@@ -13,11 +13,18 @@
 #include "lib/codec.h"
 #include "lib/errors.h"
 
-#define PRIVVAL_VERSION 1
+#define PRIVVAL_VERSION 2
+#define PRIVVAL_V1_LEN (PRIVVAL_FILE_LEN - HASH_LEN)
+
+/* What the operator reads when the file cannot be trusted: signing without
+ * knowing what was signed could sign twice. */
+#define PRIVVAL_WHAT_TO_DO \
+	": refusing to sign; restore it or run tallyd --repair-signer-state " \
+	"(docs/OPERATING.md)"
 
 static int privval_load(struct privval *pv, char *why)
 {
-	uint8_t buf[256];
+	uint8_t buf[PRIVVAL_FILE_LEN + 1], sum[HASH_LEN];
 	struct dec d;
 	ssize_t n;
 	int fd = open(pv->path, O_RDONLY | O_CLOEXEC);
@@ -34,9 +41,21 @@ static int privval_load(struct privval *pv, char *why)
 		snprintf(why, WHY_MAX, "cannot read %s: %s", pv->path, strerror(errno));
 		return TALLY_E_IO;
 	}
-	dec_init(&d, buf, (size_t)n);
-	if (dec_u8(&d) != PRIVVAL_VERSION)
-		dec_fail(&d, TALLY_E_VERSION);
+	size_t want = n > 0 && buf[0] == 1 ? PRIVVAL_V1_LEN : PRIVVAL_FILE_LEN;
+	if (n == 0 || (buf[0] != 1 && buf[0] != PRIVVAL_VERSION))
+		return why_set(why, TALLY_E_ENCODING, "%s is %s" PRIVVAL_WHAT_TO_DO, pv->path,
+			       n ? "not a signer state file" : "empty");
+	if ((size_t)n != want)
+		return why_set(why, TALLY_E_ENCODING, "%s is %s (%zd bytes, not %zu)"
+			       PRIVVAL_WHAT_TO_DO, pv->path,
+			       (size_t)n < want ? "cut short" : "too long", n, want);
+	if (buf[0] == PRIVVAL_VERSION) {
+		sha256(buf, PRIVVAL_V1_LEN, sum);
+		if (memcmp(sum, buf + PRIVVAL_V1_LEN, HASH_LEN))
+			return why_set(why, TALLY_E_ENCODING, "%s is damaged (checksum)"
+				       PRIVVAL_WHAT_TO_DO, pv->path);
+	}
+	dec_init(&d, buf + 1, PRIVVAL_V1_LEN - 1);
 	pv->height = dec_u64(&d);
 	pv->round = dec_u32(&d);
 	pv->step = dec_u8(&d);
@@ -44,12 +63,9 @@ static int privval_load(struct privval *pv, char *why)
 	dec_fixed(&d, pv->sig, SIG_LEN);
 	if (!dec_error(&d) && (pv->step < SIGN_PROPOSAL || pv->step > SIGN_PRECOMMIT))
 		dec_fail(&d, TALLY_E_RANGE);
-	if (dec_finish(&d)) {
-		/* Refuse to guess: signing without knowing what was signed could
-		 * equivocate. The operator must restore or remove the file. */
-		snprintf(why, WHY_MAX, "%s is corrupt; refusing to sign without it", pv->path);
-		return TALLY_E_ENCODING;
-	}
+	if (dec_finish(&d))
+		return why_set(why, TALLY_E_ENCODING, "%s is damaged (step %u)"
+			       PRIVVAL_WHAT_TO_DO, pv->path, pv->step);
 	pv->any = true;
 	return 0;
 }
@@ -81,6 +97,7 @@ static int privval_persist(const struct privval *next, char *why)
 {
 	char tmp[4096];
 	struct enc e;
+	uint8_t sum[HASH_LEN];
 	int fd, rc = TALLY_E_IO;
 
 	enc_init(&e);
@@ -90,6 +107,10 @@ static int privval_persist(const struct privval *next, char *why)
 	enc_u8(&e, next->step);
 	enc_fixed(&e, next->block_id, HASH_LEN);
 	enc_fixed(&e, next->sig, SIG_LEN);
+	if (!enc_error(&e)) {
+		sha256(e.buf, e.len, sum);
+		enc_fixed(&e, sum, HASH_LEN);
+	}
 	if (enc_error(&e)) {
 		enc_free(&e);
 		return TALLY_E_NOMEM;
@@ -118,6 +139,16 @@ out:
 	return rc;
 }
 
+/* A repaired guard holds no signature to send again. */
+static bool sig_is_zero(const uint8_t sig[SIG_LEN])
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < SIG_LEN; i++)
+		acc |= sig[i];
+	return acc == 0;
+}
+
 /* CometBFT's rule: (height, round, step) never goes back, and the same
  * (height, round, step) is signed again only for the same block. */
 static int privval_check(const struct privval *pv, uint64_t height, uint32_t round,
@@ -132,7 +163,7 @@ static int privval_check(const struct privval *pv, uint64_t height, uint32_t rou
 		goto cmp_round;
 	if (step != pv->step)
 		goto cmp_step;
-	if (memcmp(block_id, pv->block_id, HASH_LEN) == 0) {
+	if (memcmp(block_id, pv->block_id, HASH_LEN) == 0 && !sig_is_zero(pv->sig)) {
 		*same = true;
 		return 0;
 	}
@@ -227,3 +258,25 @@ int privval_sign_proposal(struct privval *pv, const uint8_t chain[HASH_LEN],
 	return rc;
 }
 
+uint32_t privval_first_round(const struct privval *pv, uint64_t height)
+{
+	if (!pv || !pv->any || pv->height != height || pv->round < PRIVVAL_REPAIR_ROUND ||
+	    pv->round == UINT32_MAX)
+		return 0;
+	return pv->round + 1;
+}
+
+int privval_repair(const char *path, uint64_t next_height, char *why)
+{
+	struct privval next = { .any = true, .height = next_height,
+				.round = PRIVVAL_REPAIR_ROUND, .step = SIGN_PRECOMMIT };
+	char damaged[4200];
+
+	next.path = (char *)path;
+	snprintf(damaged, sizeof(damaged), "%s.damaged", path);
+	if (rename(path, damaged) != 0 && errno != ENOENT) {
+		snprintf(why, WHY_MAX, "cannot move %s aside: %s", path, strerror(errno));
+		return TALLY_E_IO;
+	}
+	return privval_persist(&next, why);
+}

@@ -84,6 +84,7 @@ int csm_start_height(struct csm *m, uint64_t height, const struct validator_set 
 	height_votes_init(&m->votes, &m->vals);
 	m->self_idx = m->has_self ? (int)index_of(m, m->self) : -1;
 	m->round = 0;
+	m->first_round = 0;
 	m->step = CS_NEW_HEIGHT;
 	m->locked_round = m->valid_round = -1;
 	memset(m->locked_id, 0, HASH_LEN);
@@ -93,6 +94,12 @@ int csm_start_height(struct csm *m, uint64_t height, const struct validator_set 
 	memset(m->decided_id, 0, HASH_LEN);
 	schedule(m, CS_WAIT_COMMIT, out);
 	return 0;
+}
+
+void csm_set_first_round(struct csm *m, uint32_t round)
+{
+	if (m->step == CS_NEW_HEIGHT)
+		m->first_round = round;
 }
 
 /* --- reads ------------------------------------------------------------------ */
@@ -503,7 +510,7 @@ int csm_on_timeout(struct csm *m, uint64_t height, uint32_t round, uint8_t wait,
 		return 0;
 	switch (wait) {
 	case CS_WAIT_COMMIT:
-		start_round(m, 0, out);
+		start_round(m, m->first_round, out);
 		break;
 	case CS_WAIT_PROPOSE:
 		vote(m, VOTE_PREVOTE, cs_nil_id, out);

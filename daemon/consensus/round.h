@@ -127,6 +127,7 @@ struct csm {
 	uint64_t height;
 	uint32_t round;
 	uint8_t step;                    /* enum cs_step */
+	uint32_t first_round;            /* the round the height's first StartRound takes */
 	struct validator_set vals;       /* S_height with proposer priorities */
 	int self_idx;                    /* in vals, or -1: this node only watches */
 	int64_t locked_round;            /* -1: not locked */
@@ -150,6 +151,11 @@ void csm_free(struct csm *m);
  * CS_WAIT_COMMIT wait scheduled. TALLY_E_VALSET for an ill-formed set. */
 int csm_start_height(struct csm *m, uint64_t height, const struct validator_set *vals,
 		     struct csm_out *out);
+/* Before the height's first round begins: it begins at round instead of 0
+ * (a validator whose signing guard was repaired can sign nothing below it;
+ * see privval_first_round). Votes and proposals of earlier rounds still
+ * count, so the node still decides with the others. */
+void csm_set_first_round(struct csm *m, uint32_t round);
 
 /* Read-only: what a message would be to the machine now (signatures checked
  * here). On CSM_REFUSED *err receives the reason (TALLY_E_SIGNATURE,

@@ -1,8 +1,10 @@
 /* The lease keeper (see keeper.h). One thread drives every lease of this
  * node by comparing the committed ledger state with the VMs it runs:
  *
- *   opened lease, no VM      -> provision it, commit LEASE_START
- *                               (or LEASE_CLOSE rejected when it can't)
+ *   opened lease, no VM      -> provision it on a thread of its own (no
+ *                               other lease's records wait for a boot),
+ *                               then commit LEASE_START (or LEASE_CLOSE
+ *                               rejected when it can't)
  *   running lease            -> every interval, one USAGE record: read the
  *                               meters (two-phase, see daemon/meter/cpumeter.h),
  *                               sign, submit; the next waits for its commit;
@@ -173,38 +175,92 @@ static void meter_register(struct keeper *k, struct kept *e, const struct lease 
 		meter_vm_commit(k->meter, e->vm, l->next_seq - 1);
 }
 
+static void *start_thread(void *arg)
+{
+	struct vm_start *js = arg;
+	struct keeper *k = js->k;
+	int rc = prov_create(k->prov, &js->req, &js->info, js->why);
+
+	pthread_mutex_lock(&k->lock);
+	js->rc = rc;
+	js->done = true;
+	k->starting--;
+	pthread_cond_broadcast(&k->wake);
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+/* An opened lease without a VM: the node's own admission rules again (the
+ * room was promised at admission), then its VM is made on a thread of its
+ * own (finish_start takes over when it is done). */
 static void start_lease(struct keeper *k, const struct lease *l)
 {
-	struct prov_request req = { .vm = l->contract.vm };
-	struct prov_vm_info info;
 	char why[WHY_MAX] = "";
 	struct kept *e = kept_add(k, l->id);
+	struct vm_start *js;
+	pthread_attr_t attr;
+	pthread_t t;
 
 	if (!e)
 		return;
-	memcpy(req.lease_id, l->id, LEASE_ID_LEN);
+	js = calloc(1, sizeof(*js));
+	if (!js) {
+		kept_remove(k, e);
+		return;
+	}
+	js->k = k;
+	js->req.vm = l->contract.vm;
+	memcpy(js->req.lease_id, l->id, LEASE_ID_LEN);
+	e->phase = KEPT_PROVISIONING;
+	e->start = js;
 	/* A VM adopted at reconcile (the node died between define and
 	 * LEASE_START) is used as it is. */
-	int rc = prov_lookup(k->prov, l->id, &info);
-	if (rc) {
-		rc = keeper_check_admission(k, &l->contract, l->id, why);
-		if (!rc)
-			rc = prov_create(k->prov, &req, &info, why);
+	if (prov_lookup(k->prov, l->id, &js->info) == 0) {
+		js->done = true;
+		return;
 	}
-	keeper_unpromise(k, l->id);    /* the VM exists now, or never will */
-	if (rc) {
-		log_warn("lease %.12s: rejected: %s", e->hex, why);
+	js->rc = keeper_check_admission(k, &l->contract, l->id, why);
+	if (js->rc) {
+		snprintf(js->why, sizeof(js->why), "%s", why);
+		js->done = true;
+		return;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	k->starting++;
+	if (pthread_create(&t, &attr, start_thread, js)) {
+		k->starting--;
+		/* No thread to spare: make it here. */
+		js->rc = prov_create(k->prov, &js->req, &js->info, js->why);
+		js->done = true;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* The VM is made (or could not be): commit LEASE_START, or close the lease
+ * as rejected. */
+static void finish_start(struct keeper *k, struct kept *e)
+{
+	struct vm_start *js = e->start;
+	char why[WHY_MAX] = "";
+
+	e->start = NULL;
+	keeper_unpromise(k, e->id);    /* the VM exists now, or never will */
+	if (js->rc) {
+		log_warn("lease %.12s: rejected: %s", e->hex, js->why);
+		free(js);
 		keeper_submit_close(k, e, CLOSE_REJECTED);
 		return;
 	}
-	e->ngpus = info.n_gpus;
-	memcpy(e->gpus, info.gpus, sizeof(e->gpus));
-	if (gpu_meter_attach(&k->gpu, l->id, (const char (*)[13])e->gpus, e->ngpus, why))
+	e->ngpus = js->info.n_gpus;
+	memcpy(e->gpus, js->info.gpus, sizeof(e->gpus));
+	free(js);
+	if (gpu_meter_attach(&k->gpu, e->id, (const char (*)[13])e->gpus, e->ngpus, why))
 		log_warn("lease %.12s: %s", e->hex, why);
 	/* The CPU meter starts when LEASE_START commits (tend_running): the
 	 * boot before it is not the tenant's. */
 	struct tx t = { .kind = TX_LEASE_START };
-	memcpy(t.u.start.lease_id, l->id, LEASE_ID_LEN);
+	memcpy(t.u.start.lease_id, e->id, LEASE_ID_LEN);
 	if (!keeper_submit(k, &t, "LEASE_START", e->hex, e->last_tx)) {
 		e->phase = KEPT_STARTING;
 		e->submitted_ns = keeper_now();
@@ -226,11 +282,20 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 		return;
 	if (e->inflight) {
 		if (l->next_seq <= e->inflight_seq) {
-			/* Not committed yet. One the ledger left out never
-			 * commits: send it again at once (with a fresh nonce). */
-			if (keeper_tx_lost(k, e->last_tx) ||
-			    now - e->submitted_ns > 4 * interval + 10 * NS_PER_S)
+			/* Not committed yet. One the ledger left out or forgot
+			 * never commits: send it again at once (with a fresh
+			 * nonce). One still pending waits for a block, however
+			 * long blocks take (a full disk, no quorum): sending the
+			 * same record again could only be refused. */
+			if (keeper_tx_lost(k, e->last_tx))
 				e->inflight = false;
+			else if (now - e->submitted_ns > 4 * interval + 10 * NS_PER_S &&
+				 now - e->warned_ns > 60 * NS_PER_S) {
+				log_warn("lease %.12s: USAGE %" PRIu64 " has waited %" PRIu64 " s for a"
+					 " block", e->hex, e->inflight_seq,
+					 (uint64_t)((now - e->submitted_ns) / NS_PER_S));
+				e->warned_ns = now;
+			}
 			return;
 		}
 		meter_vm_commit(k->meter, e->vm, e->inflight_seq);
@@ -296,6 +361,8 @@ static void tend_lease(struct keeper *k, const struct lease *l, uint64_t now)
 	case LEASE_OPENED:
 		if (!e && !k->libvirt_down)     /* no VM can start without libvirt */
 			start_lease(k, l);
+		else if (e && e->phase == KEPT_PROVISIONING && e->start->done)
+			finish_start(k, e);
 		else if (e->phase == KEPT_STARTING &&
 			 (keeper_tx_lost(k, e->last_tx) || now - e->submitted_ns > 10 * NS_PER_S)) {
 			struct tx t = { .kind = TX_LEASE_START };
@@ -392,6 +459,14 @@ static void tend(struct keeper *k)
 		struct lease l;
 		if (ledger_lease(d->ledger, e->id, &l) || l.state != LEASE_CLOSED)
 			continue;
+		if (e->start) {
+			/* Closed while its VM was being made: wait for that. */
+			if (!e->start->done)
+				continue;
+			keeper_unpromise(k, e->id);
+			free(e->start);
+			e->start = NULL;
+		}
 		keeper_stop_vm(k, e, &l);
 		kept_remove(k, e);
 	}
@@ -543,7 +618,7 @@ void keeper_stop(struct keeper *k)
 	pthread_join(k->thread, NULL);
 	ledger_set_commit_hook(k->d.ledger, NULL, NULL);
 	pthread_mutex_lock(&k->lock);
-	while (k->stopping)
+	while (k->stopping || k->starting)
 		pthread_cond_wait(&k->wake, &k->lock);
 	/* Stops still waiting for libvirt: the next start's reconcile removes
 	 * those VMs (their leases are closed). */
@@ -556,6 +631,8 @@ void keeper_stop(struct keeper *k)
 	prov_close(k->prov);
 	gpu_meter_close(&k->gpu);
 	meter_close(k->meter);
+	for (size_t i = 0; i < k->nkept; i++)
+		free(k->kept[i].start);
 	free(k->kept);
 	pthread_cond_destroy(&k->wake);
 	pthread_mutex_destroy(&k->lock);

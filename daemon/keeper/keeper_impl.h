@@ -23,6 +23,7 @@
 
 enum kept_phase {
 	KEPT_STARTING,      /* VM up, LEASE_START submitted, not yet committed */
+	KEPT_PROVISIONING,  /* the VM is being made on a thread of its own */
 	KEPT_RUNNING,       /* metering */
 	KEPT_CLOSING,       /* LEASE_CLOSE submitted */
 };
@@ -32,11 +33,13 @@ struct kept {
 	char hex[2 * LEASE_ID_LEN + 1];
 	char vm[PROV_NAME_MAX];          /* domain name, also the meter's VM name */
 	enum kept_phase phase;
+	struct vm_start *start;          /* while KEPT_PROVISIONING */
 	bool metered;                    /* registered with the CPU meter */
 	bool inflight;                   /* a USAGE record awaits its commit */
 	uint64_t inflight_seq;
 	uint8_t last_tx[HASH_LEN];       /* the last transaction sent for this lease */
 	uint64_t submitted_ns;           /* when the last tx of this lease went out */
+	uint64_t warned_ns;              /* the last "waits for a block" warning */
 	uint64_t final_end_ns;           /* the lease is ending: its last record ends here */
 	uint8_t final_reason;            /* ... and it closes for this reason */
 	/* Pauses and resumes no record has reached yet: each ends a record at
@@ -55,6 +58,18 @@ struct kept {
 
 struct vm_stop;
 
+/* Making one lease's VM (it may take seconds: disk, seed, boot under TCG)
+ * on a thread of its own, so no other lease's records wait for it. The
+ * thread writes only here; the keeper reads it once done. */
+struct vm_start {
+	struct keeper *k;
+	struct prov_request req;
+	bool done;                       /* under k->lock */
+	int rc;
+	char why[WHY_MAX];
+	struct prov_vm_info info;
+};
+
 struct keeper {
 	struct keeper_deps d;
 	struct prov *prov;
@@ -67,6 +82,7 @@ struct keeper {
 	struct kept *kept;
 	size_t nkept;
 	unsigned stopping;           /* VMs being stopped on their own threads */
+	unsigned starting;           /* VMs being made on their own threads */
 	/* Events from the libvirt thread, handled by the keeper thread:
 	 * provider failures, and guests that powered themselves off (when). */
 	uint8_t failed[FAILURES_MAX][LEASE_ID_LEN];

@@ -28,26 +28,8 @@ static void loop_schedule(void *ctx, uint64_t at_ns, const struct cs_timeout *t)
 {
 	struct ledger *l = ctx;
 
-	for (size_t i = 0; i < l->ntimers; i++)
-		if (!memcmp(&l->timers[i].t, t, sizeof(*t))) {
-			l->timers[i].at_ns = at_ns;
-			return;
-		}
-	if (l->ntimers == l->timers_cap) {
-		size_t cap = l->timers_cap ? 2 * l->timers_cap : 8;
-		struct loop_timer *grown = realloc(l->timers, cap * sizeof(*grown));
-
-		if (!grown) {
-			ledger_logf(l, "out of memory for a consensus timer");
-			return;
-		}
-		l->timers = grown;
-		l->timers_cap = cap;
-	}
-	memset(&l->timers[l->ntimers], 0, sizeof(l->timers[0]));
-	l->timers[l->ntimers].at_ns = at_ns;
-	l->timers[l->ntimers].t = *t;
-	l->ntimers++;
+	if (cs_timers_set(&l->timers, at_ns, t))
+		ledger_logf(l, "out of memory for a consensus timer");
 }
 
 static uint64_t loop_now(void *ctx)
@@ -60,17 +42,7 @@ static uint64_t loop_now(void *ctx)
 /* The earliest timer due at or before until; false when none. */
 static bool loop_pop(struct ledger *l, uint64_t until, struct cs_timeout *t)
 {
-	size_t best = l->ntimers;
-
-	for (size_t i = 0; i < l->ntimers; i++)
-		if (l->timers[i].at_ns <= until &&
-		    (best == l->ntimers || l->timers[i].at_ns < l->timers[best].at_ns))
-			best = i;
-	if (best == l->ntimers)
-		return false;
-	*t = l->timers[best].t;
-	l->timers[best] = l->timers[--l->ntimers];
-	return true;
+	return cs_timers_pop(&l->timers, until, t);
 }
 
 /* --- open, start, close -------------------------------------------------------------- */
@@ -113,9 +85,7 @@ void ledger_consensus_close(struct ledger *l)
 {
 	engine_close(l->cs);
 	l->cs = NULL;
-	free(l->timers);
-	l->timers = NULL;
-	l->ntimers = l->timers_cap = 0;
+	cs_timers_free(&l->timers);
 }
 
 int ledger_consensus_ensure_started(struct ledger *l, char *why)
@@ -226,6 +196,8 @@ int ledger_consensus_tick(struct ledger *l, uint64_t now_ns, struct ledger_tick 
 	}
 	if (!rc && mempool_size(l->mp))
 		engine_txs_available(l->cs);
+	if (!rc)
+		engine_retry(l->cs);
 	l->in_engine = false;
 	if (!rc)
 		rc = engine_take_error(l->cs, why);
@@ -241,12 +213,10 @@ int ledger_consensus_tick(struct ledger *l, uint64_t now_ns, struct ledger_tick 
 
 uint64_t ledger_consensus_next_ns(struct ledger *l)
 {
-	uint64_t next = UINT64_MAX;
+	uint64_t next;
 
 	ledger_lock(l);
-	for (size_t i = 0; i < l->ntimers; i++)
-		if (l->timers[i].at_ns < next)
-			next = l->timers[i].at_ns;
+	next = cs_timers_next(&l->timers);
 	ledger_unlock(l);
 	return next;
 }

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/clock.h"
 #include "lib/chain/exec.h"
 #include "lib/chain/trial.h"
 #include "lib/errors.h"
@@ -328,11 +329,66 @@ int ledger_check_block(struct ledger *l, const uint8_t *block, size_t len,
 
 /* --- applying a block from elsewhere ---------------------------------------------- */
 
+/* The chain's certificate of the tip block (c, the one the block being
+ * committed names) against the set that signed it: who signed, who missed.
+ * Called once that block is committed. */
+static void count_votes(struct ledger *l, const struct validator_set *set,
+			const struct commit_cert *c)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const uint8_t *key = set->v[i].pubkey;
+		struct ledger_vote_stat *st = NULL;
+		bool signed_it = false;
+
+		for (size_t j = 0; j < c->n && !signed_it; j++)
+			signed_it = !memcmp(c->sigs[j].validator, key, PUBKEY_LEN);
+		for (size_t j = 0; j < l->nvstats && !st; j++)
+			if (!memcmp(l->vstats[j].validator, key, PUBKEY_LEN))
+				st = &l->vstats[j];
+		if (!st) {
+			struct ledger_vote_stat *grown =
+				realloc(l->vstats, (l->nvstats + 1) * sizeof(*grown));
+			size_t at = 0;
+
+			if (!grown)
+				return;   /* figures for /metrics only: not worth failing for */
+			l->vstats = grown;
+			while (at < l->nvstats && memcmp(l->vstats[at].validator, key, PUBKEY_LEN) < 0)
+				at++;
+			memmove(&l->vstats[at + 1], &l->vstats[at],
+				(l->nvstats - at) * sizeof(*grown));
+			l->nvstats++;
+			st = &l->vstats[at];
+			memset(st, 0, sizeof(*st));
+			memcpy(st->validator, key, PUBKEY_LEN);
+		}
+		if (signed_it)
+			st->signed_blocks++;
+		else
+			st->missed_blocks++;
+	}
+}
+
+int ledger_vote_stats(struct ledger *l, struct ledger_vote_stat *out, size_t max, size_t *n)
+{
+	ledger_lock(l);
+	*n = l->nvstats < max ? l->nvstats : max;
+	memcpy(out, l->vstats, *n * sizeof(*out));
+	ledger_unlock(l);
+	return 0;
+}
+
+/* synced: a block fetched from a peer rather than decided here, which must
+ * also meet the chain's clock rule against this node's clock (a block
+ * this node's consensus decided is committed whatever its own judgement
+ * of its time was: more than 2/3 of the stake found it timely). */
 static int apply_locked(struct ledger *l, const struct block *in, const struct commit_cert *cert,
-			const struct commit_cert *prev, char *why)
+			const struct commit_cert *prev, bool synced, char *why)
 {
 	struct chain_verifier tip;
 	struct merkle_frontier usage;
+	struct validator_set last_set;
+	struct commit_cert last_cert;
 	bool adopt;
 	size_t failed_at;
 	struct build bd;
@@ -349,6 +405,14 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 		rc = 0;
 	if (!rc)
 		rc = chain_verify_header(&tip, in, cert, &usage, why);
+	if (!rc && synced) {
+		char sub[WHY_MAX] = "";
+
+		rc = chain_check_block_time(in->header.time_ns, node_clock_ns(), l->max_future_ns,
+					    sub);
+		if (rc)
+			why_set(why, rc, "block %" PRIu64 ": %s", in->header.height, sub);
+	}
 	if (rc)
 		return rc;
 	adopt = memcmp(tip.last_cert_hash, l->tip.last_cert_hash, HASH_LEN) != 0;
@@ -391,9 +455,15 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	if (rc)
 		goto out_abort;
 	bd.b.header = in->header;
+	/* Kept before the tip moves: the certificate of the last block this
+	 * block names, and the set that signed it. */
+	last_set = l->tip.last_vals;
+	last_cert = prev ? *prev : l->tip_cert;
 	rc = verify_and_commit(l, &bd, &tip, cert, &usage, why);
 	if (rc)
 		goto out_abort;
+	if (last_set.n && last_cert.n)
+		count_votes(l, &last_set, &last_cert);
 	after_commit(l, &bd);
 	goto out_free;
 out_abort:
@@ -406,7 +476,8 @@ out_free:
 /* A block and its certificate, decoded and committed; the last commit's
  * figures kept for ledger_produce_block and the devnet's log. */
 static int commit_bytes(struct ledger *l, const uint8_t *block, size_t block_len,
-			const struct commit_cert *cert, const struct commit_cert *prev, char *why)
+			const struct commit_cert *cert, const struct commit_cert *prev, bool synced,
+			char *why)
 {
 	struct block b;
 	int rc;
@@ -415,7 +486,7 @@ static int commit_bytes(struct ledger *l, const uint8_t *block, size_t block_len
 	rc = block_decode(&b, block, block_len);
 	if (rc)
 		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
-	rc = apply_locked(l, &b, cert, prev, why);
+	rc = apply_locked(l, &b, cert, prev, synced, why);
 	if (!rc) {
 		l->last.height = l->tip.height;
 		memcpy(l->last.id, l->tip.last_block_id, HASH_LEN);
@@ -442,7 +513,7 @@ int ledger_apply_synced_block(struct ledger *l, const uint8_t *block, size_t blo
 		return why_set(why, rc, "the previous block's certificate does not decode: %s",
 			       tally_strerror(rc));
 	ledger_lock(l);
-	rc = commit_bytes(l, block, block_len, &c, prev_cert ? &p : NULL, why);
+	rc = commit_bytes(l, block, block_len, &c, prev_cert ? &p : NULL, true, why);
 	/* Block sync moved the tip: the engine leaves that height. */
 	if (!rc && l->cs && !l->in_engine) {
 		l->in_engine = true;
@@ -493,7 +564,7 @@ static int app_check(void *ctx, const uint8_t *block, size_t len, const struct c
 static int app_commit(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *cert,
 		      const struct commit_cert *prev, char *why)
 {
-	return commit_bytes(ctx, block, len, cert, prev, why);
+	return commit_bytes(ctx, block, len, cert, prev, false, why);
 }
 
 static bool app_has_txs(void *ctx)

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "daemon/clock.h"
 #include "daemon/consensus/proposer.h"
+#include "lib/chain/evidence.h"
 #include "lib/errors.h"
 
 void ledger_logf(struct ledger *l, const char *fmt, ...)
@@ -279,6 +281,8 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	free(cid);
 	if (!rc)
 		rc = ledger_load_tip(l, why);
+	if (rc && store_corrupt(l->st))
+		why_set(why, rc, "%s is damaged (%s)" STORE_WHAT_TO_DO, path, store_errmsg(l->st));
 	return rc;
 }
 
@@ -288,6 +292,36 @@ static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
 	struct ledger *l = ctx;
 
 	return mempool_find(l->mp, hash) != NULL;
+}
+
+/* The signing guard, checked against the store: it cannot have signed
+ * above the tip + 1 unless the store lost committed blocks, and a damaged
+ * file is repaired only when the operator asks. */
+static int open_signer_state(struct ledger *l, const struct ledger_config *cfg,
+			     const char *path, char *why)
+{
+	int rc = privval_open(&l->pv, path, l->key, why);
+
+	if (rc == TALLY_E_ENCODING && cfg->repair_signer_state) {
+		ledger_logf(l, "%s; repairing it", why);
+		rc = privval_repair(path, l->tip.height + 1, why);
+		if (!rc)
+			rc = privval_open(&l->pv, path, l->key, why);
+		if (!rc)
+			ledger_logf(l, "signer_state repaired: signing resumes at height %" PRIu64
+				    " round %u (the damaged file is %s.damaged)",
+				    l->tip.height + 1, PRIVVAL_REPAIR_ROUND + 1, path);
+	}
+	if (rc)
+		return rc;
+	if (l->pv.any && l->pv.height > l->tip.height + 1) {
+		rc = why_set(why, TALLY_E_STORE, "%s says this validator signed at height %" PRIu64
+			     " but the ledger in %s ends at %" PRIu64 ": the store lost committed"
+			     " blocks; restore the data directory", path, l->pv.height,
+			     cfg->data_dir, l->tip.height);
+		privval_close(&l->pv);
+	}
+	return rc;
 }
 
 int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
@@ -307,6 +341,8 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	pthread_mutex_init(&l->mu, &attr);
 	pthread_mutexattr_destroy(&attr);
 	snprintf(l->chain_id, sizeof(l->chain_id), "%s", cfg->genesis->chain_id);
+	snprintf(l->data_dir, sizeof(l->data_dir), "%s", cfg->data_dir);
+	l->min_free_bytes = cfg->min_free_bytes;
 	genesis_hash(cfg->genesis, l->genesis_hash);
 	l->key = cfg->validator_key;
 	l->log = cfg->log;
@@ -336,12 +372,13 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	}
 	if (l->key) {
 		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_SIGNER_STATE);
-		rc = privval_open(&l->pv, path, l->key, why);
+		rc = open_signer_state(l, cfg, path, why);
 		if (rc)
 			goto err;
 		l->has_pv = true;
 	}
 	l->evidence = cfg->evidence;
+	l->max_future_ns = cfg->max_future_ns ? cfg->max_future_ns : CHAIN_MAX_FUTURE_NS;
 	l->evidence_ctx = cfg->evidence_ctx;
 	rc = ledger_consensus_open(l, cfg, why);
 	if (rc)
@@ -362,6 +399,7 @@ void ledger_close(struct ledger *l)
 		privval_close(&l->pv);
 	mempool_free(l->mp);
 	free(l->dropped);
+	free(l->vstats);
 	state_close(&l->state);
 	store_close(l->st);
 	pthread_mutex_destroy(&l->mu);
@@ -406,6 +444,24 @@ int ledger_submit(struct ledger *l, const uint8_t *bytes, size_t len, uint8_t ha
 	return ledger_submit_admitted(l, bytes, len, NULL, hash, why);
 }
 
+/* New work waits while data_dir is short of its reserve: what was admitted
+ * can still be committed with what is left, and reads go on. */
+static int check_free_space(const struct ledger *l, char *why)
+{
+	struct statvfs sv;
+	uint64_t free_bytes;
+
+	if (!l->min_free_bytes || statvfs(l->data_dir, &sv) != 0)
+		return 0;
+	free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (free_bytes >= l->min_free_bytes)
+		return 0;
+	return why_set(why, TALLY_E_DISKFULL, "the node's disk is nearly full (%" PRIu64 " MiB"
+		       " free in %s, %" PRIu64 " MiB kept in reserve): it takes no new transactions"
+		       " until space is freed; reads go on", free_bytes >> 20, l->data_dir,
+		       l->min_free_bytes >> 20);
+}
+
 int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], char *why)
 {
@@ -417,7 +473,12 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	why[0] = '\0';
 	if (!t)
 		return TALLY_E_NOMEM;
+	if ((rc = check_free_space(l, why)))
+		goto out;
 	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull, why);
+	/* The signatures an EVIDENCE carries besides its signer's. */
+	if (!rc && t->kind == TX_EVIDENCE)
+		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
 	if (rc)
 		goto out;
 	tx_hash(bytes, len, hash);

@@ -24,6 +24,7 @@
 #include "daemon/ledger/store.h"
 #include "lib/chain/block.h"
 #include "lib/chain/genesis.h"
+#include "lib/chain/state_proof.h"
 #include "lib/merkle.h"
 #include "lib/chain/tx.h"
 
@@ -47,14 +48,21 @@ struct ledger_config {
 	const char *data_dir;               /* created (0700) if missing */
 	const struct genesis *genesis;
 	const struct tally_key *validator_key;  /* NULL on a non-validating node; borrowed */
+	/* A damaged signer_state is replaced by privval_repair() at the
+	 * store's tip + 1 (tallyd --repair-signer-state) instead of refused. */
+	bool repair_signer_state;
 	size_t mempool_max;                 /* 0: LEDGER_MEMPOOL_DEFAULT */
 	size_t block_max_txs;               /* 0: BLOCK_MAX_TXS */
+	/* Free bytes data_dir keeps in reserve: with less, ledger_submit refuses
+	 * new transactions (TALLY_E_DISKFULL), so those already admitted can
+	 * still commit. 0: no reserve. */
+	uint64_t min_free_bytes;
 	/* Log lines (a transaction dropped from a block, ...); NULL: stderr. */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
 	/* Consensus (daemon/consensus/engine.h); zeros give the defaults. */
 	struct cs_timeouts timeouts;         /* all zero: cs_timeouts_default() */
-	uint64_t max_future_ns;              /* 0: CS_MAX_FUTURE_MS */
+	uint64_t max_future_ns;              /* 0: CS_MAX_FUTURE_MS (proposals and synced blocks) */
 	bool empty_blocks;                   /* false: between heights, wait for transactions */
 	/* The transport carrying consensus messages and timers; NULL: the
 	 * devnet's loopback (this node is its only peer; ledger_consensus_tick
@@ -116,7 +124,11 @@ int ledger_apply_block(struct ledger *l, const uint8_t *block, size_t block_len,
  * certificate of the block before it that its header names (prev_cert,
  * encoded; NULL: the one stored). Validators may hold different
  * certificates for a block; the next block's names the chain's, and this
- * node stores that one in place of its own (chain_adopt_last_cert). */
+ * node stores that one in place of its own (chain_adopt_last_cert). Both
+ * also refuse a block dated more than max_future_ns ahead of the node's
+ * clock (chain_check_block_time: TALLY_E_FUTURE, checked once its
+ * certificate verified), so a node never takes its chain ahead of its
+ * clock. */
 int ledger_apply_synced_block(struct ledger *l, const uint8_t *block, size_t block_len,
 			      const uint8_t *cert, size_t cert_len, const uint8_t *prev_cert,
 			      size_t prev_len, char *why);
@@ -181,6 +193,18 @@ int ledger_pending_each(struct ledger *l,
 				  const uint8_t hash[HASH_LEN]),
 			void *ctx);
 
+/* Per validator, counted since this node opened its ledger, for each block
+ * whose certificate the chain fixed (the one the next block names, so the
+ * same figures on every node): the blocks that certificate holds its
+ * precommit for, and the blocks it was in the signing set of but is missing
+ * from. Up to max entries into out in key order; *n receives how many. */
+struct ledger_vote_stat {
+	uint8_t validator[PUBKEY_LEN];
+	uint64_t signed_blocks;
+	uint64_t missed_blocks;
+};
+int ledger_vote_stats(struct ledger *l, struct ledger_vote_stat *out, size_t max, size_t *n);
+
 struct ledger_status {
 	char chain_id[CHAIN_ID_MAX + 1];
 	uint8_t genesis_hash[HASH_LEN];
@@ -201,6 +225,10 @@ int ledger_account(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct accou
 int ledger_next_nonce(struct ledger *l, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
 int ledger_validator(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v);
 int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease *out);
+/* The state proof (lib/chain/state_proof.h) of key in the committed state,
+ * with the height and state root it is of; free with state_proof_free. */
+int ledger_state_proof(struct ledger *l, const uint8_t key[STATE_KEY_LEN],
+		       struct state_proof *p, uint64_t *height, uint8_t root[HASH_LEN]);
 /* Leases matching the filter, in id order; *out is malloc'd. */
 int ledger_leases(struct ledger *l, const struct lease_filter *f, struct lease **out, size_t *n);
 /* The same, with the height of the state they were read at. */

@@ -4,10 +4,12 @@
 #ifndef TALLY_LEDGER_IMPL_H
 #define TALLY_LEDGER_IMPL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 
 #include "daemon/consensus/engine.h"
+#include "daemon/consensus/timers.h"
 #include "daemon/consensus/privval.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/mempool.h"
@@ -28,11 +30,6 @@ struct dropped_tx {
 };
 #define LEDGER_CONSENSUS_WAL "consensus.wal"
 
-/* A timer the devnet's loopback I/O holds for the engine. */
-struct loop_timer {
-	uint64_t at_ns;
-	struct cs_timeout t;
-};
 
 struct ledger {
 	pthread_mutex_t mu;
@@ -45,6 +42,8 @@ struct ledger {
 	struct privval pv;
 	struct mempool *mp;
 	size_t block_max_txs;
+	char data_dir[PATH_MAX];
+	uint64_t min_free_bytes;             /* data_dir's reserve (ledger_config) */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
 	ledger_hook_fn hook;
@@ -53,6 +52,7 @@ struct ledger {
 	void *admit_ctx;
 	void (*evidence)(void *ctx, const struct cs_evidence *ev);
 	void *evidence_ctx;
+	uint64_t max_future_ns;              /* the chain's clock rule's bound */
 
 	/* The tip, as an auditor's verifier holds it: height, time, last block
 	 * and certificate, the set that signs the next block, the usage log's
@@ -74,13 +74,17 @@ struct ledger {
 	struct engine_io cs_io;
 	bool in_engine;                      /* the engine is calling the ledger */
 	uint64_t loop_clock_ns;              /* 0: the wall clock */
-	struct loop_timer *timers;
-	size_t ntimers, timers_cap;
+	struct cs_timers timers;             /* the loopback's */
 	/* The block this node built last, and the last committed one. */
 	uint8_t built_id[HASH_LEN];
 	size_t built_dropped;
 	struct ledger_block_result last;
 	uint64_t ncommitted;                 /* blocks committed since open */
+	/* Per validator since open: blocks whose chain certificate holds its
+	 * precommit, and blocks of its set whose certificate does not
+	 * (execute.c, as each next block fixes the certificate). */
+	struct ledger_vote_stat *vstats;
+	size_t nvstats;
 };
 
 void ledger_lock(struct ledger *l);

@@ -39,6 +39,19 @@ int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease 
 	return rc;
 }
 
+int ledger_state_proof(struct ledger *l, const uint8_t key[STATE_KEY_LEN],
+		       struct state_proof *p, uint64_t *height, uint8_t root[HASH_LEN])
+{
+	int rc;
+
+	ledger_lock(l);
+	rc = state_proof_make(&l->state, key, STATE_KEY_LEN, p);
+	*height = l->tip.height;
+	state_root(&l->state, root);
+	ledger_unlock(l);
+	return rc;
+}
+
 struct lease_list {
 	struct lease *v;
 	size_t n, cap;

@@ -26,9 +26,12 @@
 #include "daemon/ledger/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -230,12 +233,97 @@ static int merkle_put(void *ctx, unsigned level, uint64_t index, const uint8_t h
 	return run(s, st);
 }
 
+bool store_corrupt(struct store *s)
+{
+	int prim = sqlite3_errcode(s->db) & 0xff;
+
+	return prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A database file cut short (an interrupted copy, a disk that lost its
+ * tail) would open, and SQLite would meet the missing pages only when some
+ * query reads them. Its header (sqlite.org/fileformat2.html, section 1.3)
+ * gives the page size and, when its "version-valid-for" number equals the
+ * change counter, the number of pages; while the WAL holds frames, pages may
+ * live there instead (a checkpoint the disk filled up), and quick_check()
+ * reads them all. No file or 0 bytes: a new store. */
+static int check_file(const char *path, char *why)
+{
+	char wal[4200];
+	uint8_t h[100];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (stat(wal, &st) == 0 && st.st_size > 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : why_set(why, TALLY_E_STORE, "cannot open %s: %s",
+						     path, strerror(errno));
+	if (fstat(fd, &st) != 0 || st.st_size == 0) {
+		close(fd);
+		return 0;
+	}
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16))
+		return why_set(why, TALLY_E_STORE, "%s is not a SQLite database or is cut short"
+			       " (%lld bytes)" STORE_WHAT_TO_DO, path, (long long)st.st_size);
+	uint64_t page = (uint64_t)h[16] << 8 | h[17];
+	if (page == 1)
+		page = 65536;
+	uint64_t want = page * be32(h + 28);
+	if (be32(h + 92) == be32(h + 24) && (uint64_t)st.st_size < want)
+		return why_set(why, TALLY_E_STORE, "%s is cut short (%lld of %llu bytes)"
+			       STORE_WHAT_TO_DO, path, (long long)st.st_size,
+			       (unsigned long long)want);
+	return 0;
+}
+
+/* A page lost or garbled inside the file (a write the disk dropped without
+ * saying so) shows only when a query reads it: SQLite's quick_check reads
+ * every page of every table and index once (linear in the file's size) at
+ * open, so a damaged store is refused before the node serves from it.
+ * Sets why on any failure. */
+static int quick_check(struct store *s, const char *path, char *why)
+{
+	sqlite3_stmt *st = NULL;
+	const char *res = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		res = (const char *)sqlite3_column_text(st, 0);
+		rc = res && !strcmp(res, "ok") ? 0 :
+		     why_set(why, TALLY_E_STORE, "%s is damaged (%.80s)" STORE_WHAT_TO_DO, path,
+			     res ? res : "no answer");
+	} else if (store_corrupt(s)) {
+		rc = why_set(why, TALLY_E_STORE, "%s is damaged (%s)" STORE_WHAT_TO_DO, path,
+			     sqlite3_errmsg(s->db));
+	} else {
+		rc = why_set(why, map_err(s, rc), "cannot check %s: %s", path,
+			     sqlite3_errmsg(s->db));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int store_open(struct store **out, const char *path, char *why)
 {
-	struct store *s = calloc(1, sizeof(*s));
-	int rc;
+	struct store *s;
+	int rc = check_file(path, why);
 
 	*out = NULL;
+	if (rc)
+		return rc;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return TALLY_E_NOMEM;
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -252,12 +340,18 @@ int store_open(struct store **out, const char *path, char *why)
 	 * committed block survives power loss, not just a process crash. */
 	rc = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		      " PRAGMA foreign_keys=ON;");
-	if (!rc)
+	if (!rc) {
+		rc = quick_check(s, path, why);
+		if (rc)
+			goto err;
 		rc = exec_sql(s, schema_sql);
-	if (rc) {
-		snprintf(why, WHY_MAX, "cannot set up %s: %s", path, sqlite3_errmsg(s->db));
-		goto err;
 	}
+	if (rc && store_corrupt(s))
+		why_set(why, rc, "%s is damaged (%s)" STORE_WHAT_TO_DO, path, sqlite3_errmsg(s->db));
+	else if (rc)
+		why_set(why, rc, "cannot set up %s: %s", path, sqlite3_errmsg(s->db));
+	if (rc)
+		goto err;
 	for (int i = 0; i < ST__COUNT; i++) {
 		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 				       &s->st[i], NULL) != SQLITE_OK) {

@@ -25,9 +25,16 @@
 
 struct store;
 
+/* What a refusal of a damaged database tells the operator to do. */
+#define STORE_WHAT_TO_DO ": restore the data directory from a backup (docs/OPERATING.md)"
+
 /* Opens or creates the database at path (WAL, synchronous=FULL, foreign
- * keys). why[WHY_MAX] gets a sentence on failure. */
+ * keys). A file that is not a database, or is shorter than its header
+ * says, is refused. why[WHY_MAX] gets a sentence on failure. */
 int store_open(struct store **out, const char *path, char *why);
+/* The last failure was SQLite finding the file damaged (SQLITE_CORRUPT or
+ * SQLITE_NOTADB). */
+bool store_corrupt(struct store *s);
 void store_close(struct store *s);
 /* The SQLite error text of the last failure, for log lines. */
 const char *store_errmsg(struct store *s);

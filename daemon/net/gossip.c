@@ -12,12 +12,17 @@
  * tx_check. A transaction that is merely stale (its nonce used, already
  * pending) is not held against anyone.
  *
- * Proposals and votes are deduplicated by the hash of their frame body in a
- * seen-set of their own and handed to the consensus engine; the engine
- * relays what it accepts by broadcasting it again. */
+ * Consensus messages are handed to the engine as they come: peers send
+ * them again on purpose (regossip, for whoever missed them), and the engine
+ * recognises what it holds before it checks a signature. The engine's own
+ * messages go to every peer whenever it sends them; one it accepted from a
+ * peer is relayed once to the others (net_relay_consensus), since it
+ * accepts each message once. A peer the engine finds sending forged
+ * messages is dropped here, on the network thread. */
 #include "daemon/net/net_impl.h"
 
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +35,7 @@ static __thread const struct conn *current_source;
 
 /* Queues an encoded frame for every peer (any thread). Takes frame. */
 static int queue_frame(struct net *n, uint8_t *frame, size_t len, const uint8_t hash[HASH_LEN],
-		       bool consensus, const struct conn *except)
+		       bool consensus, const struct conn *except, const uint8_t *except_key)
 {
 	struct outmsg *o = calloc(1, sizeof(*o));
 
@@ -40,9 +45,14 @@ static int queue_frame(struct net *n, uint8_t *frame, size_t len, const uint8_t 
 	}
 	o->frame = frame;
 	o->len = len;
-	memcpy(o->hash, hash, HASH_LEN);
+	if (hash)
+		memcpy(o->hash, hash, HASH_LEN);
 	o->consensus = consensus;
 	o->except = except;
+	if (except_key) {
+		o->has_except_key = true;
+		memcpy(o->except_key, except_key, PUBKEY_LEN);
+	}
 	pthread_mutex_lock(&n->mu);
 	if (n->stopping || n->noutq >= NET_QUEUE_MAX) {
 		pthread_mutex_unlock(&n->mu);
@@ -87,15 +97,47 @@ void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t 
 	m.u.tx.bytes = bytes;
 	m.u.tx.len = len;
 	if (encode_frame(&m, &frame, &flen) ||
-	    queue_frame(n, frame, flen, hash, false, current_source))
+	    queue_frame(n, frame, flen, hash, false, current_source, NULL))
 		log_warn("peers: a transaction could not be queued for gossip (queue full or out "
 			 "of memory); it stays in this node's mempool");
+}
+
+/* The peers the engine accused: dropped if connected, refused for a while
+ * either way. */
+static void drop_accused(struct net *n)
+{
+	struct accused a[NET_ACCUSED_MAX];
+	size_t na;
+
+	pthread_mutex_lock(&n->mu);
+	na = n->naccused;
+	memcpy(a, n->accused, na * sizeof(a[0]));
+	n->naccused = 0;
+	pthread_mutex_unlock(&n->mu);
+	for (size_t i = 0; i < na; i++) {
+		struct conn *c;
+
+		for (c = n->conns; c; c = c->next)
+			if (c->state == CONN_READY && !memcmp(c->key, a[i].key, PUBKEY_LEN))
+				break;
+		if (c)
+			conn_misbehave(c, "%s", a[i].why);
+		else
+			net_ban_key(n, a[i].key, a[i].why);
+	}
+}
+
+static bool send_to(const struct outmsg *o, const struct conn *c)
+{
+	return conn_ready(c) && c != o->except &&
+	       !(o->has_except_key && !memcmp(c->key, o->except_key, PUBKEY_LEN));
 }
 
 void gossip_flush(struct net *n)
 {
 	struct outmsg *q;
 
+	drop_accused(n);
 	pthread_mutex_lock(&n->mu);
 	q = n->outq;
 	n->outq = n->outq_tail = NULL;
@@ -104,12 +146,14 @@ void gossip_flush(struct net *n)
 	while (q) {
 		struct outmsg *o = q;
 		q = o->next;
-		if (seen_add(o->consensus ? n->seen_cs : n->seen_tx, o->hash)) {
+		if (o->consensus || seen_add(n->seen_tx, o->hash)) {
 			for (struct conn *c = n->conns; c; c = c->next) {
-				if (!conn_ready(c) || c == o->except)
+				if (!send_to(o, c))
 					continue;
 				conn_send_frame(c, o->frame, o->len);
-				if (!o->consensus)
+				if (o->consensus)
+					STAT_ADD(n, consensus_out, 1);
+				else
 					STAT_ADD(n, txs_out, 1);
 			}
 		}
@@ -164,25 +208,23 @@ void gossip_on_tx(struct conn *c, const struct wire_msg *m)
 			       why[0] ? why : tally_strerror(rc));
 }
 
-void gossip_on_consensus(struct conn *c, const struct wire_msg *m, const uint8_t *body,
-			 size_t len)
+static struct net_consensus engine_of(struct net *n)
 {
-	struct net *n = c->net;
 	struct net_consensus cs;
-	uint8_t hash[HASH_LEN];
 
-	sha256(body, len, hash);
-	if (!seen_add(n->seen_cs, hash))
-		return;
-	STAT_ADD(n, consensus_in, 1);
 	pthread_mutex_lock(&n->mu);
 	cs = n->cs;
 	pthread_mutex_unlock(&n->mu);
-	if (m->type == WIRE_PROPOSAL && cs.on_proposal)
-		cs.on_proposal(cs.ctx, c->key, &m->u.proposal.p, m->u.proposal.sig,
-			       m->u.proposal.block, m->u.proposal.block_len);
-	else if (m->type == WIRE_VOTE && cs.on_vote)
-		cs.on_vote(cs.ctx, c->key, &m->u.vote.v, m->u.vote.validator, m->u.vote.sig);
+	return cs;
+}
+
+void gossip_on_consensus(struct conn *c, const struct wire_msg *m)
+{
+	struct net_consensus cs = engine_of(c->net);
+
+	STAT_ADD(c->net, consensus_in, 1);
+	if (cs.on_message)
+		cs.on_message(cs.ctx, c->key, m->u.consensus.bytes, m->u.consensus.len);
 }
 
 struct greet {
@@ -209,9 +251,12 @@ static int greet_one(void *ctx, const uint8_t *bytes, size_t len, const uint8_t 
 void gossip_greet(struct conn *c)
 {
 	struct greet g = { c, 0 };
+	struct net_consensus cs = engine_of(c->net);
 
 	ledger_pending_each(c->net->ledger, greet_one, &g);
 	STAT_ADD(c->net, txs_out, g.sent);
+	if (cs.on_peer)
+		cs.on_peer(cs.ctx, c->key);
 }
 
 /* --- the consensus engine's side ---------------------------------------- */
@@ -226,38 +271,48 @@ void net_set_consensus(struct net *n, const struct net_consensus *c)
 	pthread_mutex_unlock(&n->mu);
 }
 
-/* The frame's body hash, as gossip_on_consensus computes it on arrival. */
-static int broadcast(struct net *n, const struct wire_msg *m)
+static int queue_consensus(struct net *n, const uint8_t *msg, size_t len, const uint8_t *except)
 {
-	uint8_t *frame, hash[HASH_LEN];
-	size_t len;
-	int rc = encode_frame(m, &frame, &len);
+	struct wire_msg m = { .type = WIRE_CONSENSUS };
+	uint8_t *frame;
+	size_t flen;
+	int rc;
 
-	if (rc)
-		return rc;
-	sha256(frame + WIRE_HEAD_LEN, len - WIRE_HEAD_LEN, hash);
-	return queue_frame(n, frame, len, hash, true, NULL);
+	m.u.consensus.bytes = msg;
+	m.u.consensus.len = len;
+	rc = encode_frame(&m, &frame, &flen);
+	return rc ? rc : queue_frame(n, frame, flen, NULL, true, NULL, except);
 }
 
-int net_broadcast_proposal(struct net *n, const struct proposal *p, const uint8_t sig[SIG_LEN],
-			   const uint8_t *block, size_t block_len)
+int net_broadcast_consensus(struct net *n, const uint8_t *msg, size_t len)
 {
-	struct wire_msg m = { .type = WIRE_PROPOSAL };
-
-	m.u.proposal.p = *p;
-	memcpy(m.u.proposal.sig, sig, SIG_LEN);
-	m.u.proposal.block = block;
-	m.u.proposal.block_len = block_len;
-	return broadcast(n, &m);
+	return queue_consensus(n, msg, len, NULL);
 }
 
-int net_broadcast_vote(struct net *n, const struct vote *v, const uint8_t validator[PUBKEY_LEN],
-		       const uint8_t sig[SIG_LEN])
+int net_relay_consensus(struct net *n, const uint8_t *msg, size_t len,
+			const uint8_t from[PUBKEY_LEN])
 {
-	struct wire_msg m = { .type = WIRE_VOTE };
+	return queue_consensus(n, msg, len, from);
+}
 
-	m.u.vote.v = *v;
-	memcpy(m.u.vote.validator, validator, PUBKEY_LEN);
-	memcpy(m.u.vote.sig, sig, SIG_LEN);
-	return broadcast(n, &m);
+void net_peer_misbehaved(struct net *n, const uint8_t key[PUBKEY_LEN], const char *why)
+{
+	pthread_mutex_lock(&n->mu);
+	/* A full list: the ones already listed go first; the engine accuses
+	 * again if this one keeps at it. */
+	if (n->naccused < NET_ACCUSED_MAX) {
+		memcpy(n->accused[n->naccused].key, key, PUBKEY_LEN);
+		snprintf(n->accused[n->naccused].why, sizeof(n->accused[0].why), "%s", why);
+		n->naccused++;
+	}
+	pthread_mutex_unlock(&n->mu);
+	event_active(n->wake, EV_TIMEOUT, 0);
+}
+
+void net_sync_soon(struct net *n)
+{
+	pthread_mutex_lock(&n->mu);
+	n->sync_soon = true;
+	pthread_mutex_unlock(&n->mu);
+	event_active(n->wake, EV_TIMEOUT, 0);
 }

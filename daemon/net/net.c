@@ -278,6 +278,16 @@ void conn_misbehave(struct conn *c, const char *fmt, ...)
 	conn_close(c, NULL);
 }
 
+void net_ban_key(struct net *n, const uint8_t key[PUBKEY_LEN], const char *why)
+{
+	char hex[2 * PUBKEY_LEN + 1];
+	uint64_t len = ban_start(n, true, key);
+
+	hex_encode(key, PUBKEY_LEN, hex);
+	STAT_ADD(n, peers_dropped, 1);
+	log_warn("peers: %.16s: %s; refused for %" PRIu64 " s", hex, why, len / 1000);
+}
+
 void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len)
 {
 	if (!c->bev || c->state == CONN_DEAD)
@@ -421,7 +431,7 @@ static void on_hello(struct conn *c, const struct wire_hello *h)
 		memcpy(d->key, c->key, PUBKEY_LEN);
 	}
 	/* Whole frames up to the largest message may now arrive. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, WIRE_HEAD_LEN + wire_max_len(WIRE_BLOCK));
+	bufferevent_setwatermark(c->bev, EV_READ, 0, WIRE_HEAD_LEN + wire_max_frame());
 	log_info("peers: connected to %s (%s), its height %" PRIu64, conn_name(c, name),
 		 c->outbound ? "dialed" : "inbound", h->height);
 	gossip_greet(c);
@@ -472,9 +482,8 @@ static void on_message(struct conn *c, uint8_t type, const uint8_t *body, size_t
 	case WIRE_NO_BLOCK:
 		sync_on_no_block(c, &m);
 		break;
-	case WIRE_PROPOSAL:
-	case WIRE_VOTE:
-		gossip_on_consensus(c, &m, body, len);
+	case WIRE_CONSENSUS:
+		gossip_on_consensus(c, &m);
 		break;
 	case WIRE_PING:
 		m.type = WIRE_PONG;
@@ -755,9 +764,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
+	struct net *n = arg;
+	bool sync;
 	(void)fd;
 	(void)what;
-	gossip_flush(arg);
+
+	gossip_flush(n);
+	pthread_mutex_lock(&n->mu);
+	sync = n->sync_soon;
+	n->sync_soon = false;
+	pthread_mutex_unlock(&n->mu);
+	if (sync)
+		sync_tick(n);
 }
 
 static void *net_main(void *arg)
@@ -810,7 +828,6 @@ static void net_free(struct net *n)
 	SSL_CTX_free(n->tls);
 	gossip_free_queue(n);
 	seen_free(n->seen_tx);
-	seen_free(n->seen_cs);
 	free(n->dials);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
@@ -835,10 +852,9 @@ int net_start(struct net **out, const struct net_config *cfg, char *why)
 	n->ledger = cfg->ledger;
 	n->st.configured = n->cfg.npeers;
 	n->seen_tx = seen_new(NET_SEEN_TXS);
-	n->seen_cs = seen_new(NET_SEEN_CONSENSUS);
 	n->dials = calloc(n->cfg.npeers ? n->cfg.npeers : 1, sizeof(*n->dials));
 	n->base = event_base_new();
-	if (!n->seen_tx || !n->seen_cs || !n->dials || !n->base) {
+	if (!n->seen_tx || !n->dials || !n->base) {
 		rc = why_set(why, TALLY_E_NOMEM, "cannot set up the peer transport: out of memory");
 		goto err;
 	}

@@ -6,12 +6,14 @@
  *     (from the API, the keeper or a peer) goes to every peer once; a
  *     bounded seen-set stops loops and repeats;
  *   - block sync: when a peer's tip is above this node's, committed blocks
- *     and their certificates are fetched in order and applied with
- *     ledger_apply_block (the auditor's verification, then execution); a
- *     peer that serves a block that does not verify is dropped;
- *   - consensus messages: proposals (with their block) and votes, handed to
- *     the engine set with net_set_consensus and sent with
- *     net_broadcast_proposal / net_broadcast_vote.
+ *     with their certificates and the certificate of the block before each
+ *     are fetched in order and applied with ledger_apply_synced_block (the
+ *     auditor's verification, then execution); a peer that serves a block
+ *     that does not verify is dropped; a block dated too far ahead of this
+ *     node's clock is refused (not the peer's fault);
+ *   - consensus messages: proposals (with their block) and votes in the
+ *     engine's encoding, handed to the engine set with net_set_consensus
+ *     and sent with net_broadcast_consensus / net_relay_consensus.
  *
  * Who may connect: a peer must prove a key that is expected: the key
  * configured for the address dialed, or (inbound, or an address configured
@@ -23,8 +25,9 @@
  * each offence. docs/PROTOCOL.md has the messages, docs/OPERATING.md the
  * operator's view.
  *
- * Thread safety: net_status and the broadcast functions may be called from
- * any thread; the consensus callbacks run on the network thread. */
+ * Thread safety: net_status, the broadcast functions, net_peer_misbehaved
+ * and net_sync_soon may be called from any thread; the consensus callbacks
+ * run on the network thread. */
 #ifndef TALLY_NET_H
 #define TALLY_NET_H
 
@@ -57,32 +60,46 @@ void net_stop(struct net *n);
 
 /* --- consensus ----------------------------------------------------------- */
 
-/* What the consensus engine receives. Each message is decoded strictly
- * (daemon/net/wire.h) and was not seen before, but its signature is NOT
- * checked: that, the signer's membership and the block's validity are the
- * engine's. `from` is the peer's key. The block is a view valid for the
- * call only. Callbacks run on the network thread and must not block; an
- * engine on its own thread queues them. To relay a message it accepted, the
- * engine broadcasts it again (the seen-set keeps it from returning). */
+/* What the consensus engine receives: each message in the engine's own
+ * encoding (daemon/consensus/msg.h), its form checked by cs_msg_decode but
+ * its signature NOT: that, the signer's membership and the block's validity
+ * are the engine's. Nothing is deduplicated here: peers send messages again
+ * on purpose (regossip), and the engine recognises what it holds. `from` is
+ * the peer's key; the bytes are a view valid for the call only. Callbacks
+ * run on the network thread and must not block: an engine on its own
+ * thread queues them. on_peer (may be NULL): a peer finished its handshake,
+ * so the engine may send again what it holds for the height. */
 struct net_consensus {
 	void *ctx;
-	void (*on_proposal)(void *ctx, const uint8_t from[PUBKEY_LEN], const struct proposal *p,
-			    const uint8_t sig[SIG_LEN], const uint8_t *block, size_t block_len);
-	void (*on_vote)(void *ctx, const uint8_t from[PUBKEY_LEN], const struct vote *v,
-			const uint8_t validator[PUBKEY_LEN], const uint8_t sig[SIG_LEN]);
+	void (*on_message)(void *ctx, const uint8_t from[PUBKEY_LEN], const uint8_t *msg,
+			   size_t len);
+	void (*on_peer)(void *ctx, const uint8_t key[PUBKEY_LEN]);
 };
-/* Sets (or with NULL clears) the engine. Until one is set, proposals and
- * votes from peers are decoded, counted and dropped. Thread-safe. */
+/* Sets (or with NULL clears) the engine. Until one is set, consensus
+ * messages from peers are decoded, counted and dropped. Thread-safe. */
 void net_set_consensus(struct net *n, const struct net_consensus *c);
 
-/* Queue a signed proposal with its encoded block (block_encode), or a signed
- * vote, for every connected peer. 0, TALLY_E_TOOLONG for a block above the
- * frame limit, TALLY_E_CAPACITY when the send queue is full (the engine's
- * timeouts retry), TALLY_E_NOMEM. Thread-safe. */
-int net_broadcast_proposal(struct net *n, const struct proposal *p, const uint8_t sig[SIG_LEN],
-			   const uint8_t *block, size_t block_len);
-int net_broadcast_vote(struct net *n, const struct vote *v, const uint8_t validator[PUBKEY_LEN],
-		       const uint8_t sig[SIG_LEN]);
+/* Queue a consensus message (msg.h bytes) for every connected peer
+ * (net_broadcast_consensus), or for every one but the peer it came from
+ * (net_relay_consensus: a message the engine accepted from `from`, sent on
+ * once so that peers not connected to its signer see it). 0,
+ * TALLY_E_TOOLONG above the frame limit, TALLY_E_CAPACITY when the send
+ * queue is full (the engine's regossip sends again), TALLY_E_NOMEM.
+ * Thread-safe; never blocks on the network. */
+int net_broadcast_consensus(struct net *n, const uint8_t *msg, size_t len);
+int net_relay_consensus(struct net *n, const uint8_t *msg, size_t len,
+			const uint8_t from[PUBKEY_LEN]);
+
+/* The engine found that peer `key` sent what no honest node sends (a
+ * message whose signature does not verify, signed by a key that is not a
+ * validator): it is dropped and refused for a while, as for any breach of
+ * the protocol (why says what it did). Thread-safe; acted on by the
+ * network thread. */
+void net_peer_misbehaved(struct net *n, const uint8_t key[PUBKEY_LEN], const char *why);
+
+/* Compare this node's tip with its peers' now and fetch what is missing
+ * (the engine saw messages of a later height). Thread-safe. */
+void net_sync_soon(struct net *n);
 
 /* --- status -------------------------------------------------------------- */
 
@@ -107,6 +124,7 @@ struct net_stats {
 	uint64_t txs_in;                     /* transactions from peers admitted here */
 	uint64_t txs_out;                    /* TX messages sent */
 	uint64_t consensus_in;               /* proposals and votes received */
+	uint64_t consensus_out;              /* proposals and votes sent (each peer counts) */
 	uint64_t peers_dropped;              /* disconnected for breaking the protocol */
 	uint64_t handshakes_refused;         /* unknown key, another chain, failed TLS */
 };

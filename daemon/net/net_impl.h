@@ -35,8 +35,8 @@
 #define NET_OUTBUF_MAX (64u << 20)    /* stop serving blocks above this much unsent */
 #define NET_PENDING_SEND_MAX 10000    /* mempool transactions sent to a new peer */
 #define NET_SEEN_TXS 100000
-#define NET_SEEN_CONSENSUS 20000
 #define NET_QUEUE_MAX 20000           /* outgoing messages from other threads */
+#define NET_ACCUSED_MAX 32            /* peers the engine found misbehaving, to drop */
 
 enum conn_state {
 	CONN_TLS,          /* TCP up, TLS handshake running */
@@ -97,14 +97,24 @@ struct ban {
 	struct bucket fails;               /* addresses only */
 };
 
-/* A frame queued by another thread for every peer. */
+/* A frame queued by another thread for every peer. A transaction goes
+ * through the seen-set (once per peer); a consensus message is sent
+ * whenever queued (the engine sends again on purpose). */
 struct outmsg {
 	uint8_t *frame;
 	size_t len;
-	uint8_t hash[HASH_LEN];            /* seen-set entry */
-	bool consensus;                    /* which seen-set */
+	uint8_t hash[HASH_LEN];            /* seen-set entry (transactions) */
+	bool consensus;
 	const struct conn *except;         /* its source (network thread only) */
+	bool has_except_key;               /* a relay: not back to this key */
+	uint8_t except_key[PUBKEY_LEN];
 	struct outmsg *next;
+};
+
+/* A peer the engine found misbehaving, for the network thread to drop. */
+struct accused {
+	uint8_t key[PUBKEY_LEN];
+	char why[160];
 };
 
 struct net {
@@ -129,10 +139,13 @@ struct net {
 	struct dial *dials;
 	size_t ndials;
 	struct ban bans[NET_BANS_MAX];
-	struct seen *seen_tx, *seen_cs;
+	struct seen *seen_tx;
 	struct outmsg *outq, *outq_tail;
 	size_t noutq;
 	bool stopping;
+	struct accused accused[NET_ACCUSED_MAX];
+	size_t naccused;
+	bool sync_soon;                    /* net_sync_soon asked */
 	struct net_consensus cs;
 	struct net_stats st;
 	uint64_t tip_height;               /* the ledger's, as last announced */
@@ -155,17 +168,21 @@ void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len);
  * for a doubling while, closes it. */
 void conn_misbehave(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_close(struct conn *c, const char *why);
+/* Refuses a key that broke the protocol but is not connected, for a
+ * doubling while, and logs why. */
+void net_ban_key(struct net *n, const uint8_t key[PUBKEY_LEN], const char *why);
 const char *conn_name(const struct conn *c, char buf[80]);
 bool conn_ready(const struct conn *c);
 
 /* gossip.c */
 void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN]);
-/* Sends what other threads queued; on the network thread. */
+/* Sends what other threads queued, drops the peers the engine accused;
+ * on the network thread. */
 void gossip_flush(struct net *n);
 void gossip_on_tx(struct conn *c, const struct wire_msg *m);
-void gossip_on_consensus(struct conn *c, const struct wire_msg *m, const uint8_t *body,
-			 size_t len);
-/* A new peer gets the transactions pending here. */
+void gossip_on_consensus(struct conn *c, const struct wire_msg *m);
+/* A new peer gets the transactions pending here, and the engine hears of
+ * it. */
 void gossip_greet(struct conn *c);
 /* Frees whatever is still queued (at stop). */
 void gossip_free_queue(struct net *n);

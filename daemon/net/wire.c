@@ -10,13 +10,13 @@ static const char *const names[WIRE__COUNT] = {
 	[WIRE_HELLO] = "HELLO",         [WIRE_STATUS] = "STATUS",
 	[WIRE_TX] = "TX",               [WIRE_GET_BLOCKS] = "GET_BLOCKS",
 	[WIRE_BLOCK] = "BLOCK",         [WIRE_NO_BLOCK] = "NO_BLOCK",
-	[WIRE_PROPOSAL] = "PROPOSAL",   [WIRE_VOTE] = "VOTE",
+	[WIRE_CONSENSUS] = "CONSENSUS",
 	[WIRE_PING] = "PING",           [WIRE_PONG] = "PONG",
 };
 
 const char *wire_type_name(uint8_t type)
 {
-	return type && type < WIRE__COUNT ? names[type] : "unknown";
+	return type && type < WIRE__COUNT && names[type] ? names[type] : "unknown";
 }
 
 /* Each maximum is the type byte plus the largest body its decoder accepts. */
@@ -32,18 +32,26 @@ size_t wire_max_len(uint8_t type)
 	case WIRE_GET_BLOCKS:
 		return 1 + 8 + 4;
 	case WIRE_BLOCK:
-		return 1 + 8 + 4 + WIRE_BLOCK_MAX + 4 + WIRE_CERT_MAX;
+		return 1 + 8 + 4 + WIRE_BLOCK_MAX + 2 * (4 + WIRE_CERT_MAX);
 	case WIRE_NO_BLOCK:
 	case WIRE_PING:
 	case WIRE_PONG:
 		return 1 + 8;
-	case WIRE_PROPOSAL:
-		return 1 + 8 + 4 + 4 + HASH_LEN + SIG_LEN + 4 + WIRE_BLOCK_MAX;
-	case WIRE_VOTE:
-		return 1 + VOTE_LEN + PUBKEY_LEN + SIG_LEN;
+	case WIRE_CONSENSUS:
+		return 1 + CS_MSG_MAX;
 	default:
 		return 0;
 	}
+}
+
+size_t wire_max_frame(void)
+{
+	size_t max = 0;
+
+	for (uint8_t t = 1; t < WIRE__COUNT; t++)
+		if (wire_max_len(t) > max)
+			max = wire_max_len(t);
+	return max;
 }
 
 static void encode_body(struct enc *e, const struct wire_msg *m)
@@ -75,6 +83,7 @@ static void encode_body(struct enc *e, const struct wire_msg *m)
 		enc_u64(e, m->u.block.height);
 		enc_bytes(e, m->u.block.block, m->u.block.block_len);
 		enc_bytes(e, m->u.block.cert, m->u.block.cert_len);
+		enc_bytes(e, m->u.block.prev_cert, m->u.block.prev_cert_len);
 		break;
 	case WIRE_NO_BLOCK:
 		enc_u64(e, m->u.no_block);
@@ -83,15 +92,8 @@ static void encode_body(struct enc *e, const struct wire_msg *m)
 	case WIRE_PONG:
 		enc_u64(e, m->u.ping);
 		break;
-	case WIRE_PROPOSAL:
-		proposal_encode(e, &m->u.proposal.p);
-		enc_fixed(e, m->u.proposal.sig, SIG_LEN);
-		enc_bytes(e, m->u.proposal.block, m->u.proposal.block_len);
-		break;
-	case WIRE_VOTE:
-		vote_encode(e, &m->u.vote.v);
-		enc_fixed(e, m->u.vote.validator, PUBKEY_LEN);
-		enc_fixed(e, m->u.vote.sig, SIG_LEN);
+	case WIRE_CONSENSUS:
+		enc_fixed(e, m->u.consensus.bytes, m->u.consensus.len);
 		break;
 	}
 }
@@ -152,34 +154,6 @@ static void decode_hello(struct dec *d, struct wire_hello *h)
 	dec_fixed(d, h->last_block_id, HASH_LEN);
 }
 
-static void decode_proposal(struct dec *d, struct wire_proposal *p)
-{
-	p->p.height = dec_u64(d);
-	p->p.round = dec_u32(d);
-	p->p.pol_round = (int32_t)dec_u32(d);
-	/* -1 (no proof-of-lock round) or an earlier round of the same height. */
-	if (!dec_error(d) && (p->p.pol_round < -1 ||
-			      (p->p.pol_round >= 0 && (uint32_t)p->p.pol_round >= p->p.round)))
-		dec_fail(d, TALLY_E_RANGE);
-	dec_fixed(d, p->p.block_id, HASH_LEN);
-	dec_fixed(d, p->sig, SIG_LEN);
-	p->block = dec_bytes(d, &p->block_len, WIRE_BLOCK_MAX);
-}
-
-static void decode_vote(struct dec *d, struct wire_vote *v)
-{
-	uint8_t raw[VOTE_LEN];
-
-	dec_fixed(d, raw, VOTE_LEN);
-	if (!dec_error(d)) {
-		int rc = vote_decode(&v->v, raw, VOTE_LEN);
-		if (rc)
-			dec_fail(d, rc);
-	}
-	dec_fixed(d, v->validator, PUBKEY_LEN);
-	dec_fixed(d, v->sig, SIG_LEN);
-}
-
 int wire_decode(uint8_t type, const uint8_t *body, size_t len, struct wire_msg *m)
 {
 	struct dec d;
@@ -211,7 +185,10 @@ int wire_decode(uint8_t type, const uint8_t *body, size_t len, struct wire_msg *
 		m->u.block.height = dec_u64(&d);
 		m->u.block.block = dec_bytes(&d, &m->u.block.block_len, WIRE_BLOCK_MAX);
 		m->u.block.cert = dec_bytes(&d, &m->u.block.cert_len, WIRE_CERT_MAX);
-		if (!dec_error(&d) && m->u.block.height == 0)
+		m->u.block.prev_cert = dec_bytes(&d, &m->u.block.prev_cert_len, WIRE_CERT_MAX);
+		/* Block 1 has no block before it; every other names one. */
+		if (!dec_error(&d) && (m->u.block.height == 0 ||
+				       (m->u.block.height == 1) != (m->u.block.prev_cert_len == 0)))
 			dec_fail(&d, TALLY_E_RANGE);
 		break;
 	case WIRE_NO_BLOCK:
@@ -221,12 +198,13 @@ int wire_decode(uint8_t type, const uint8_t *body, size_t len, struct wire_msg *
 	case WIRE_PONG:
 		m->u.ping = dec_u64(&d);
 		break;
-	case WIRE_PROPOSAL:
-		decode_proposal(&d, &m->u.proposal);
-		break;
-	case WIRE_VOTE:
-		decode_vote(&d, &m->u.vote);
-		break;
+	case WIRE_CONSENSUS: {
+		struct cs_msg cm;
+
+		m->u.consensus.bytes = body;
+		m->u.consensus.len = len;
+		return cs_msg_decode(&cm, body, len);
+	}
 	default:
 		return TALLY_E_RANGE;
 	}

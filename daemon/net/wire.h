@@ -17,13 +17,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/consensus/msg.h"
 #include "lib/chain/block.h"
 #include "lib/chain/tx.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
 
 #define WIRE_MAGIC "tallyp2p"          /* 8 bytes, no NUL */
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2           /* 2: one CONSENSUS type, BLOCK with prev_cert */
 #define WIRE_HEAD_LEN 5                /* u32 length | u8 type */
 /* Blocks asked for in one GET_BLOCKS. */
 #define WIRE_BLOCKS_MAX 64
@@ -39,10 +40,10 @@ enum wire_type {
 	WIRE_STATUS = 2,       /* the sender's new tip */
 	WIRE_TX = 3,           /* a transaction its sender admitted to its mempool */
 	WIRE_GET_BLOCKS = 4,   /* committed blocks from..from+count-1, please */
-	WIRE_BLOCK = 5,        /* one committed block and its commit certificate */
+	WIRE_BLOCK = 5,        /* one committed block, its certificate, the previous one's */
 	WIRE_NO_BLOCK = 6,     /* the sender has no block at this height */
-	WIRE_PROPOSAL = 7,     /* consensus: a signed proposal and its block */
-	WIRE_VOTE = 8,         /* consensus: a signed prevote or precommit */
+	WIRE_CONSENSUS = 7,    /* a proposal or vote in the engine's encoding (msg.h) */
+	/* 8: VOTE in version 1; unknown now */
 	WIRE_PING = 9,
 	WIRE_PONG = 10,
 	WIRE__COUNT
@@ -50,8 +51,9 @@ enum wire_type {
 
 const char *wire_type_name(uint8_t type);
 /* Largest frame length (type byte plus body) for a type; 0 for an unknown
- * type. */
+ * type. wire_max_frame: the largest of any type. */
 size_t wire_max_len(uint8_t type);
+size_t wire_max_frame(void);
 
 struct wire_hello {
 	uint16_t version;                    /* WIRE_VERSION */
@@ -72,23 +74,14 @@ struct wire_get_blocks {
 	uint32_t count;                      /* 1..WIRE_BLOCKS_MAX */
 };
 
-/* Views into the frame's bytes (not copied). */
+/* Views into the frame's bytes (not copied). The certificate of the block
+ * before (empty at height 1) is the one this block's header names: a node
+ * that holds another one for that block adopts it (chain_adopt_last_cert). */
 struct wire_block {
 	uint64_t height;
 	const uint8_t *block;  size_t block_len;   /* block_encode */
 	const uint8_t *cert;   size_t cert_len;    /* cert_encode */
-};
-
-struct wire_proposal {
-	struct proposal p;
-	uint8_t sig[SIG_LEN];                /* the proposer's, domain SIG_PROPOSAL */
-	const uint8_t *block;  size_t block_len;   /* the proposed block (a view) */
-};
-
-struct wire_vote {
-	struct vote v;
-	uint8_t validator[PUBKEY_LEN];
-	uint8_t sig[SIG_LEN];                /* domain SIG_VOTE */
+	const uint8_t *prev_cert;  size_t prev_cert_len;
 };
 
 /* A decoded frame body, by type. */
@@ -101,8 +94,10 @@ struct wire_msg {
 		struct wire_get_blocks get_blocks;
 		struct wire_block block;
 		uint64_t no_block;               /* height */
-		struct wire_proposal proposal;
-		struct wire_vote vote;
+		/* The whole body: one message as daemon/consensus/msg.h encodes
+		 * it, checked by cs_msg_decode (its form only: signatures and
+		 * membership are the engine's). */
+		struct { const uint8_t *bytes; size_t len; } consensus;
 		uint64_t ping;                   /* PING and PONG: a nonce echoed back */
 	} u;
 };

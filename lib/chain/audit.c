@@ -31,6 +31,9 @@ struct auditor {
 	struct lease settled;
 	bool have_match;             /* recomputed state at the claim's point */
 	struct lease match;
+	const struct state_proof *claim_proof;   /* the claim proven at claim_height */
+	uint64_t claim_height;
+	bool claim_seen;             /* the block at claim_height came */
 
 	uint64_t usage_index;        /* next usage-log index */
 	struct merkle_store *store;  /* usage leaves from the starting point on */
@@ -186,7 +189,7 @@ static void note_state(struct auditor *a)
 {
 	const struct lease *s = &a->settled;
 
-	if (!a->have_settled || s->state == LEASE_CLOSED)
+	if (!a->have_settled || a->claim_proof || s->state == LEASE_CLOSED)
 		return;
 	if (a->lease.state == s->state && a->lease.next_seq == s->next_seq) {
 		a->match = a->lease;
@@ -503,6 +506,53 @@ static void scan_txs(struct auditor *a, const struct block *b)
 	}
 }
 
+int auditor_set_claim(struct auditor *a, uint64_t height, const struct state_proof *proof,
+		      char *why)
+{
+	struct lease l;
+	int rc = state_proof_lease_value(proof, a->lease_id, &l, why);
+
+	if (rc)
+		return rc;
+	a->have_settled = true;
+	a->settled = l;
+	a->claim_proof = proof;
+	a->claim_height = height;
+	return 0;
+}
+
+/* The block the claim names: its proof must lead to this block's state
+ * root, and the lease recomputed so far is what the claim is compared
+ * with. */
+static void check_claim(struct auditor *a, const struct block_header *h)
+{
+	char why[WHY_MAX];
+	struct lease proven;
+	int rc;
+
+	a->claim_seen = true;
+	if (a->chain_broken) {
+		add_error(a, TALLY_E_STATEROOT, h->height, false, 0,
+			  "block %" PRIu64 ": the state claimed for lease %s at this block is not"
+			  " proven: the chain verifies only to block %" PRIu64, h->height,
+			  a->lease_hex, a->v->height);
+		return;
+	}
+	rc = state_proof_lease(a->claim_proof, a->lease_id, h->state_root, &proven, why);
+	if (rc) {
+		add_error(a, rc, h->height, false, 0,
+			  "block %" PRIu64 ": lease %s: the claimed state (%s, charged %" PRIu64
+			  ", escrow %" PRIu64 ") is not what the chain committed: %s", h->height,
+			  a->lease_hex, lease_state_name(a->settled.state), a->settled.charged,
+			  a->settled.escrow, why);
+		return;
+	}
+	if (a->opened && !a->replay_broken) {
+		a->match = a->lease;
+		a->have_match = true;
+	}
+}
+
 int auditor_add_block(struct auditor *a, const struct block *b, const struct commit_cert *cert,
 		      const struct validator_set *next_vals)
 {
@@ -525,6 +575,8 @@ int auditor_add_block(struct auditor *a, const struct block *b, const struct com
 		}
 	}
 	scan_txs(a, b);
+	if (a->claim_proof && b->header.height == a->claim_height)
+		check_claim(a, &b->header);
 	return a->nomem ? TALLY_E_NOMEM : 0;
 }
 
@@ -607,6 +659,22 @@ static void prove_records(struct auditor *a, audit_proof_fn fn, void *ctx)
 			  nunproven, list, a->v->height);
 }
 
+/* The same lease state, byte for byte. */
+static bool lease_same(const struct lease *x, const struct lease *y)
+{
+	struct enc a, b;
+	bool same;
+
+	enc_init(&a);
+	enc_init(&b);
+	lease_encode_to(&a, x);
+	lease_encode_to(&b, y);
+	same = !enc_error(&a) && !enc_error(&b) && a.len == b.len && !memcmp(a.buf, b.buf, a.len);
+	enc_free(&a);
+	enc_free(&b);
+	return same;
+}
+
 #define CMP_FIELD(field, label) do { \
 		if (s->field != l->field) \
 			add_error(a, TALLY_E_BILL, height, false, 0, \
@@ -622,7 +690,11 @@ static void compare_settlement(struct auditor *a)
 
 	if (!a->have_settled || !a->opened || a->replay_broken)
 		return;
-	if (s->state == LEASE_CLOSED) {
+	if (a->claim_proof) {
+		if (!a->have_match)
+			return;      /* check_claim or auditor_finish said why */
+		l = &a->match;
+	} else if (s->state == LEASE_CLOSED) {
 		l = &a->lease;
 	} else if (a->have_match) {
 		l = &a->match;
@@ -634,8 +706,9 @@ static void compare_settlement(struct auditor *a)
 			  lease_state_name(a->lease.state), a->lease.next_seq);
 		return;
 	}
-	height = l->closed_height;
+	height = a->claim_proof ? a->claim_height : l->closed_height;
 	a->res.compared = true;
+	size_t before = a->res.nerrors + a->res.errors_dropped;
 	if (s->state != l->state || s->close_reason != l->close_reason) {
 		add_error(a, TALLY_E_BILL, height, false, 0,
 			  "settlement of lease %s: the node says %s (%s), the chain gives %s (%s)",
@@ -655,6 +728,11 @@ static void compare_settlement(struct auditor *a)
 			  "settlement of lease %s: the node refunded %" PRIu64 ", the chain's "
 			  "records give %" PRIu64, a->lease_hex,
 			  s->contract.deposit - s->charged, a->refund);
+	if (a->claim_proof && a->res.nerrors + a->res.errors_dropped == before &&
+	    !lease_same(s, l))
+		add_error(a, TALLY_E_BILL, height, false, 0,
+			  "settlement of lease %s: the state the chain committed at block %" PRIu64
+			  " is not the one its records give", a->lease_hex, height);
 }
 
 int auditor_finish(struct auditor *a, audit_proof_fn proof_fn, void *proof_ctx,
@@ -663,6 +741,11 @@ int auditor_finish(struct auditor *a, audit_proof_fn proof_fn, void *proof_ctx,
 	struct audit_result *r = &a->res;
 
 	prove_records(a, proof_fn ? proof_fn : own_proof, proof_fn ? proof_ctx : a);
+	if (a->claim_proof && !a->claim_seen)
+		add_error(a, TALLY_E_HEIGHT, a->claim_height, false, 0,
+			  "block %" PRIu64 ": the state claimed for lease %s is of a block the audit"
+			  " was not given (it verified up to block %" PRIu64 ")",
+			  a->claim_height, a->lease_hex, a->v->height);
 	if (!a->opened && !a->missing_open_reported)
 		add_error(a, TALLY_E_NOTFOUND, 0, false, 0,
 			  "lease %s: its LEASE_OPEN is in none of the %" PRIu64 " blocks audited",
@@ -697,6 +780,13 @@ int audit_run(const struct audit_input *in, struct audit_result *out, char *why)
 			 in->settled, why);
 	if (rc)
 		return rc;
+	if (in->settled_proof) {
+		rc = auditor_set_claim(a, in->settled_height, in->settled_proof, why);
+		if (rc) {
+			auditor_free(a);
+			return rc;
+		}
+	}
 	for (size_t i = 0; i < in->nblocks && !rc; i++)
 		rc = auditor_add_block(a, in->blocks[i].block, in->blocks[i].cert,
 				       in->blocks[i].next_vals);

@@ -19,7 +19,12 @@
  *   5. replays the lease through contracts/ (lease_open, lease_start at the
  *      block time, lease_apply_usage, lease_close) and compares the
  *      recomputed lease (charged, SLA credits, escrow, totals, state) with
- *      the claimed settlement.
+ *      the claimed settlement;
+ *   6. when the claim comes with a state proof (auditor_set_claim: an
+ *      export file's, or a node's /v1/leases/{id}/proof), checks that the
+ *      claimed lease state is what the chain committed: the proof leads to
+ *      the state root of the block it names, once that block verifies, and
+ *      the recomputed lease after that block is the claim, byte for byte.
  *
  * Every failure becomes one sentence in the result that names the height
  * or the record (seq) it concerns; the audit is verified when there is none.
@@ -37,6 +42,7 @@
 #include "lib/chain/block.h"
 #include "lib/chain/verify.h"
 #include "lib/chain/genesis.h"
+#include "lib/chain/state_proof.h"
 #include "lib/merkle.h"
 
 #define AUDIT_ERRORS_MAX 200     /* further errors are counted, not kept */
@@ -102,6 +108,12 @@ struct auditor;
 int auditor_new(struct auditor **out, const struct genesis *g,
 		const struct chain_checkpoint *cp, const uint8_t pinned[HASH_LEN],
 		const uint8_t lease_id[LEASE_ID_LEN], const struct lease *settled, char *why);
+/* The claim is the lease state that proof holds for the lease at block
+ * height, replacing any settled given to auditor_new. proof is borrowed:
+ * it must outlive the auditor. Returns 0, or the proof's error when it does
+ * not hold the lease (why[WHY_MAX]). Call before the first block. */
+int auditor_set_claim(struct auditor *a, uint64_t height, const struct state_proof *proof,
+		      char *why);
 /* The next block. Failures are recorded in the result, not returned: only
  * running out of memory is (TALLY_E_NOMEM). */
 int auditor_add_block(struct auditor *a, const struct block *b, const struct commit_cert *cert,
@@ -129,6 +141,10 @@ struct audit_input {
 	size_t nblocks;
 	uint8_t lease_id[LEASE_ID_LEN];
 	const struct lease *settled;                /* NULL: nothing to compare */
+	/* Optional: the claim as a state proof at a height (auditor_set_claim);
+	 * settled is then ignored. */
+	const struct state_proof *settled_proof;
+	uint64_t settled_height;
 	audit_proof_fn proof_fn;                    /* NULL: computed from blocks */
 	void *proof_ctx;
 };

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@ void chainfile_free(struct chainfile *f)
 	for (size_t i = 0; i < f->nblocks; i++)
 		cfblock_free(&f->blocks[i]);
 	free(f->blocks);
+	for (size_t i = 0; i < f->nleases; i++)
+		state_proof_free(&f->leases[i].proof);
 	free(f->leases);
 	free(f->genesis_json);
 	if (f->have_genesis)
@@ -132,24 +135,70 @@ int chainfile_add_block(struct chainfile *f, const struct block *b,
 	return 0;
 }
 
-int chainfile_add_lease(struct chainfile *f, const struct lease *l)
+int chainfile_add_lease(struct chainfile *f, const uint8_t id[LEASE_ID_LEN], uint64_t height,
+			const struct state_proof *proof, char *why)
 {
+	struct chainfile_lease *cl;
+	char hex[17];
+	int rc;
+
+	hex_encode(id, 8, hex);
+	if (f->nleases && memcmp(f->leases[f->nleases - 1].id, id, LEASE_ID_LEN) >= 0)
+		return why_set(why, TALLY_E_ENCODING, "lease %s: leases must come in ascending id"
+			       " order, each once", hex);
 	if (grow((void **)&f->leases, f->nleases, sizeof(*f->leases)))
-		return TALLY_E_NOMEM;
-	f->leases[f->nleases++] = *l;
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	cl = &f->leases[f->nleases];
+	memset(cl, 0, sizeof(*cl));
+	rc = state_proof_lease_value(proof, id, &cl->lease, why);
+	if (rc)
+		return rc;
+	if (state_proof_copy(&cl->proof, proof))
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	memcpy(cl->id, id, LEASE_ID_LEN);
+	cl->height = height;
+	f->nleases++;
 	return 0;
 }
 
-const struct lease *chainfile_find_lease(const struct chainfile *f,
-					 const uint8_t id[LEASE_ID_LEN])
+const struct chainfile_lease *chainfile_find_lease(const struct chainfile *f,
+						   const uint8_t id[LEASE_ID_LEN])
 {
-	for (size_t i = 0; i < f->nleases; i++)
-		if (!memcmp(f->leases[i].id, id, LEASE_ID_LEN))
-			return &f->leases[i];
+	size_t lo = 0, hi = f->nleases;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(f->leases[mid].id, id, LEASE_ID_LEN);
+
+		if (c == 0)
+			return &f->leases[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
-/* --- validator sets ------------------------------------------------------- */
+int chainfile_check_lease(const struct chainfile *f, const struct chainfile_lease *cl, char *why)
+{
+	char sub[WHY_MAX], hex[17];
+	struct lease proven;
+	int rc;
+
+	hex_encode(cl->id, 8, hex);
+	if (cl->height == 0 || cl->height > f->nblocks)
+		return why_set(why, TALLY_E_HEIGHT, "lease %s: its state is of block %" PRIu64
+			       ", which the file does not hold", hex, cl->height);
+	rc = state_proof_lease(&cl->proof, cl->id,
+			       f->blocks[cl->height - 1].block.header.state_root, &proven, sub);
+	if (rc)
+		return why_set(why, rc, "block %" PRIu64 ": lease %s: the claimed state"
+			       " (%s, charged %" PRIu64 ", escrow %" PRIu64 ") is not what the chain"
+			       " committed: %s", cl->height, hex, lease_state_name(cl->lease.state),
+			       cl->lease.charged, cl->lease.escrow, sub);
+	return 0;
+}
 
 /* --- encoding ------------------------------------------------------------- */
 
@@ -160,7 +209,6 @@ void chainfile_encode(struct enc *e, const struct chainfile *f)
 	enc_fixed(e, CHAINFILE_MAGIC, CHAINFILE_MAGIC_LEN);
 	enc_u32(e, CHAINFILE_VERSION);
 	enc_str(e, f->genesis_json ? f->genesis_json : "");
-	enc_u64(e, f->states_height);
 	enc_u64(e, f->nblocks);
 	for (size_t i = 0; i < f->nblocks; i++) {
 		const struct chainfile_block *cb = &f->blocks[i];
@@ -182,8 +230,12 @@ void chainfile_encode(struct enc *e, const struct chainfile *f)
 	}
 	enc_u32(e, (uint32_t)f->nleases);
 	for (size_t i = 0; i < f->nleases; i++) {
+		const struct chainfile_lease *cl = &f->leases[i];
+
+		enc_fixed(e, cl->id, LEASE_ID_LEN);
+		enc_u64(e, cl->height);
 		enc_init(&sub);
-		lease_encode_to(&sub, &f->leases[i]);
+		state_proof_encode(&sub, &cl->proof);
 		if (enc_error(&sub))
 			e->err = enc_error(&sub);
 		enc_bytes(e, sub.buf, sub.len);
@@ -277,25 +329,39 @@ static int decode_leases(struct chainfile *f, struct dec *d, char *why)
 
 	if (dec_error(d))
 		return fail(why, dec_error(d), "lease count");
-	/* Each lease takes at least its 4-byte length: refuse counts the input
-	 * cannot hold before allocating for them. */
-	if (count > CHAINFILE_LEASES_MAX || count > dec_remaining(d) / 4)
+	/* Each lease takes at least its id, height and proof length: refuse
+	 * counts the input cannot hold before allocating for them. */
+	if (count > CHAINFILE_LEASES_MAX || count > dec_remaining(d) / (LEASE_ID_LEN + 12))
 		return fail(why, TALLY_E_TRUNCATED, "lease count");
 	for (uint32_t i = 0; i < count; i++) {
-		struct lease l;
+		uint8_t id[LEASE_ID_LEN];
+		struct state_proof proof;
+		uint64_t height;
 		size_t n;
-		const uint8_t *p = dec_bytes(d, &n, CHAINFILE_LEASE_MAX);
-		char where[48];
+		const uint8_t *p;
+		char where[48], sub[WHY_MAX];
 		int rc;
 
 		snprintf(where, sizeof(where), "lease %u", i);
+		dec_fixed(d, id, LEASE_ID_LEN);
+		height = dec_u64(d);
+		p = dec_bytes(d, &n, CHAINFILE_PROOF_MAX);
 		if (dec_error(d))
 			return fail(why, dec_error(d), where);
-		rc = lease_decode(&l, p, n);
+		if (height == 0 || height > f->nblocks) {
+			why_set(why, 0, "%s: its state is of block %" PRIu64 ", the file holds blocks"
+				" 1..%zu", where, height, f->nblocks);
+			return TALLY_E_HEIGHT;
+		}
+		rc = state_proof_decode(&proof, p, n);
 		if (rc)
 			return fail(why, rc, where);
-		if (chainfile_add_lease(f, &l))
-			return fail(why, TALLY_E_NOMEM, where);
+		rc = chainfile_add_lease(f, id, height, &proof, sub);
+		state_proof_free(&proof);
+		if (rc) {
+			why_set(why, 0, "%s: %s", where, sub);
+			return rc;
+		}
 	}
 	return 0;
 }
@@ -332,7 +398,6 @@ int chainfile_decode(struct chainfile *f, const uint8_t *p, size_t n, char *why)
 	rc = decode_genesis(f, &d, why);
 	if (rc)
 		goto err;
-	f->states_height = dec_u64(&d);
 	uint64_t count = dec_u64(&d);
 	if (dec_error(&d)) {
 		rc = fail(why, dec_error(&d), "chain file header");
@@ -399,8 +464,14 @@ int chainfile_load(struct chainfile *f, const char *path, char *why)
 	}
 	char inner[WHY_MAX];
 	rc = chainfile_decode(f, buf, len, inner);
-	if (rc)
+	/* A file cut short (an interrupted copy) or damaged is never read in
+	 * part; the cure is a fresh export. */
+	if (rc == TALLY_E_NOMEM)
 		why_set(why, 0, "%s: %s", path, inner);
+	else if (rc)
+		why_set(why, 0, "%s is %s: export it again with `tally chain export` (%s)", path,
+			rc == TALLY_E_TRUNCATED ? "cut short" : "damaged or not a chain file",
+			inner);
 out:
 	free(buf);
 	fclose(fp);

@@ -8,6 +8,7 @@
 
 #include "lib/errors.h"
 #include "lib/merkle.h"
+#include "lib/chain/evidence.h"
 
 #define NS_PER_S 1000000000ull
 
@@ -299,6 +300,30 @@ static int check_nonce(struct txn *x, const struct account *a)
 	return 0;
 }
 
+/* Evidence of equivocation (lib/chain/evidence.h): its votes' signatures
+ * were checked with the transaction's. Recorded in its block; it changes
+ * nothing but its signer's nonce until slashing is defined. */
+static int apply_evidence(struct txn *x)
+{
+	struct signed_vote a;
+	struct validator_entry v;
+	char hex[16];
+	int rc = evidence_check(&x->t->u.evidence, &a, NULL, x->why);
+
+	if (rc)
+		return rc;
+	if (a.v.height > x->b->height)
+		return why_set(x->why, TALLY_E_RANGE, "evidence: votes for height %" PRIu64
+			       " cannot be judged in block %" PRIu64, a.v.height, x->b->height);
+	rc = state_validator_get(x->s, a.validator, &v);
+	if (rc == TALLY_E_NOTFOUND)
+		return why_set(x->why, TALLY_E_UNAUTHORIZED, "evidence: %s is not a validator",
+			       short_hex(a.validator, hex));
+	if (rc)
+		return rc;
+	return write_accounts(x);
+}
+
 int state_apply_tx(struct state *s, const struct block_ctx *b, const struct tx *t,
 		   const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
 		   struct tx_receipt *r, char *why)
@@ -339,7 +364,7 @@ int state_apply_tx(struct state *s, const struct block_ctx *b, const struct tx *
 	case TX_UNSTAKE:
 		return apply_stake(&x, signer, false);
 	case TX_EVIDENCE:
-		return why_set(why, TALLY_E_STATE, "evidence transactions are not supported yet");
+		return apply_evidence(&x);
 	}
 	return why_set(why, TALLY_E_INVALID, "unknown transaction kind %u", t->kind);
 }

@@ -45,7 +45,10 @@
  *     (joining the set is not supported yet); STAKE moves balance to stake,
  *     UNSTAKE moves stake back to balance at once (no unbonding period yet)
  *     and may not leave the validator set without stake.
- *   - EVIDENCE: refused (TALLY_E_STATE), not supported yet.
+ *   - EVIDENCE: lib/chain/evidence.h's rules, the accused a validator the
+ *     state knows (TALLY_E_UNAUTHORIZED) and the votes' height not above
+ *     the block's (TALLY_E_RANGE); recorded in its block, no effect beyond
+ *     the signer's nonce (slashing is not defined yet).
  * All arithmetic is on uint64_t with explicit overflow checks. A
  * transaction reads what it touches into local copies, checks every rule,
  * and only then writes, so a refused transaction writes nothing. */
@@ -156,6 +159,15 @@ uint32_t state_bucket_of(const uint8_t *key, size_t klen);
 void state_mark_dirty(struct state *s, uint32_t bucket);
 /* SHA-256 hash of one bucket from its entries (zero when empty). */
 int state_bucket_hash(struct state *s, uint32_t bucket, uint8_t out[HASH_LEN]);
+/* Hands every entry of one bucket, in ascending key order, to fn. */
+typedef int (*state_scan_fn)(void *sctx, state_entry_fn fn, void *fctx);
+/* The bucket hash of the entries scan gives (the rule above; zero for
+ * none): the one computation behind state_bucket_hash and state proofs
+ * (lib/chain/state_proof.h). Returns scan's error, or TALLY_E_NOMEM. */
+int state_bucket_hash_scan(state_scan_fn scan, void *sctx, uint8_t out[HASH_LEN]);
+
+/* The key of an entry: type (enum state_key_type) || id. */
+void state_key(uint8_t key[STATE_KEY_LEN], uint8_t type, const uint8_t id[32]);
 
 /* Typed entries. A missing account reads as zeros with TALLY_E_NOTFOUND;
  * a missing validator or lease is TALLY_E_NOTFOUND. A stored value that

@@ -8,7 +8,7 @@
 #include "lib/codec.h"
 #include "lib/errors.h"
 
-static void make_key(uint8_t key[STATE_KEY_LEN], uint8_t type, const uint8_t id[32])
+void state_key(uint8_t key[STATE_KEY_LEN], uint8_t type, const uint8_t id[32])
 {
 	key[0] = type;
 	memcpy(key + 1, id, 32);
@@ -19,7 +19,7 @@ static int get_value(struct state *s, uint8_t type, const uint8_t id[32], uint8_
 {
 	uint8_t key[STATE_KEY_LEN];
 
-	make_key(key, type, id);
+	state_key(key, type, id);
 	return s->be.get(s->be.ctx, key, sizeof(key), val, STATE_VALUE_MAX, vlen);
 }
 
@@ -35,7 +35,7 @@ static int put_value(struct state *s, uint8_t type, const uint8_t id[32], struct
 		enc_free(e);
 		return rc;
 	}
-	make_key(key, type, id);
+	state_key(key, type, id);
 	rc = s->be.put(s->be.ctx, key, sizeof(key), e->buf, e->len);
 	if (!rc)
 		state_mark_dirty(s, state_bucket_of(key, sizeof(key)));

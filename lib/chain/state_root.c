@@ -52,52 +52,69 @@ static void tree_reset(struct state *s)
 	s->ndirty = 0;
 }
 
+/* The running hash of one bucket: the 0x02 tag goes in with the first
+ * entry, so a bucket with none stays all zero. */
+struct bucket_hasher {
+	struct sha256_stream *h;
+};
+
 /* One entry of a bucket into the running hash: u32 len(key) | key |
  * u32 len(value) | value. */
 static int hash_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
 		      size_t vlen)
 {
-	struct sha256_stream *h = ctx;
+	static const uint8_t tag = 0x02;
+	struct bucket_hasher *bh = ctx;
 	uint8_t len[4];
 
+	if (!bh->h) {
+		bh->h = sha256_begin();
+		if (!bh->h)
+			return TALLY_E_NOMEM;
+		sha256_add(bh->h, &tag, 1);
+	}
 	for (int i = 0; i < 4; i++)
 		len[i] = (uint8_t)(klen >> (8 * i));
-	sha256_add(h, len, 4);
-	sha256_add(h, key, klen);
+	sha256_add(bh->h, len, 4);
+	sha256_add(bh->h, key, klen);
 	for (int i = 0; i < 4; i++)
 		len[i] = (uint8_t)(vlen >> (8 * i));
-	sha256_add(h, len, 4);
-	sha256_add(h, val, vlen);
+	sha256_add(bh->h, len, 4);
+	sha256_add(bh->h, val, vlen);
 	return 0;
 }
 
-static int count_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-		       size_t vlen)
+int state_bucket_hash_scan(state_scan_fn scan, void *sctx, uint8_t out[HASH_LEN])
 {
-	(void)key, (void)klen, (void)val, (void)vlen;
-	(*(size_t *)ctx)++;
-	return 0;
+	struct bucket_hasher bh = { NULL };
+	int rc = scan(sctx, hash_entry, &bh);
+
+	memset(out, 0, HASH_LEN);
+	if (bh.h) {
+		sha256_end(bh.h, out);
+		if (rc)
+			memset(out, 0, HASH_LEN);
+	}
+	return rc;
+}
+
+struct bucket_scan {
+	struct state *s;
+	uint32_t bucket;
+};
+
+static int scan_backend_bucket(void *ctx, state_entry_fn fn, void *fctx)
+{
+	struct bucket_scan *bs = ctx;
+
+	return bs->s->be.scan_bucket(bs->s->be.ctx, bs->bucket, fn, fctx);
 }
 
 int state_bucket_hash(struct state *s, uint32_t bucket, uint8_t out[HASH_LEN])
 {
-	const uint8_t tag = 0x02;
-	struct sha256_stream *h;
-	size_t n = 0;
-	int rc = s->be.scan_bucket(s->be.ctx, bucket, count_entry, &n);
+	struct bucket_scan bs = { s, bucket };
 
-	memset(out, 0, HASH_LEN);
-	if (rc || n == 0)
-		return rc;
-	h = sha256_begin();
-	if (!h)
-		return TALLY_E_NOMEM;
-	sha256_add(h, &tag, 1);
-	rc = s->be.scan_bucket(s->be.ctx, bucket, hash_entry, h);
-	sha256_end(h, out);
-	if (rc)
-		memset(out, 0, HASH_LEN);
-	return rc;
+	return state_bucket_hash_scan(scan_backend_bucket, &bs, out);
 }
 
 struct load_ctx {

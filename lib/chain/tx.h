@@ -34,7 +34,7 @@ enum tx_kind {
 	TX_TRANSFER = 5,     /* any account: move funds */
 	TX_STAKE = 6,        /* validator: bond funds as stake */
 	TX_UNSTAKE = 7,      /* validator: unbond stake */
-	TX_EVIDENCE = 8,     /* two conflicting votes of one validator (defined, not yet used) */
+	TX_EVIDENCE = 8,     /* any account: two conflicting votes of one validator (evidence.h) */
 };
 
 struct tx_lease_ref {
@@ -55,8 +55,8 @@ struct tx_stake {
 	uint64_t amount;
 };
 
-/* Two signed votes (see lib/chain/block.h) for the same height and round with
- * different block ids. */
+/* Two signed votes of one validator for the same height, round and type with
+ * different block ids (lib/chain/evidence.h has the layout and the rules). */
 struct tx_evidence {
 	uint8_t vote_a[256];
 	uint32_t vote_a_len;

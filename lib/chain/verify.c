@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/errors.h"
+#include "lib/chain/evidence.h"
 #include "lib/chain/tx.h"
 
 #define CHAIN_WHY_MAX 256
@@ -190,7 +191,7 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		if (strcmp(t.chain_id, v->chain_id) != 0)
 			return refuse(why, TALLY_E_CHAIN_ID, height,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
-		rc = tx_already_verified(v, p, n) ? 0 : tx_verify(&t, p, n, v->genesis_hash);
+		rc = tx_already_verified(v, p, n) ? 0 : tx_verify_all(&t, p, n, v->genesis_hash);
 		if (rc) {
 			hex_encode(t.signer, 8, hex);
 			return refuse(why, rc, height,
@@ -303,6 +304,20 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
 	block_id(h, v->last_block_id);
 	cert_hash(cert, v->last_cert_hash);
 	return 0;
+}
+
+int chain_check_block_time(uint64_t time_ns, uint64_t now_ns, uint64_t max_future_ns,
+			   char *why)
+{
+	uint64_t bound = now_ns + max_future_ns;
+
+	if (bound < now_ns)
+		bound = UINT64_MAX;
+	if (time_ns <= bound)
+		return 0;
+	return why_set(why, TALLY_E_FUTURE, "its time is %llu ms ahead of this node's clock (at"
+		       " most %llu ms is taken)", (unsigned long long)((time_ns - now_ns) / 1000000),
+		       (unsigned long long)(max_future_ns / 1000000));
 }
 
 int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,

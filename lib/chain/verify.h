@@ -94,6 +94,19 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
 int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,
 			  const struct commit_cert *c, char *why);
 
+/* The chain's one clock rule (issue 11, kind 8), applied alike by every
+ * node: a block may be dated at most max_future_ns after the clock of the
+ * node judging it, now_ns (both unix ns). A validator prevotes nil on a
+ * proposed block that is not ("timely", daemon/consensus/engine.c); a node
+ * refuses a block it syncs that is not, rather than take its chain ahead of
+ * its clock (a certified block that far ahead means this node's clock is
+ * behind, or most validators' are ahead). That a block is dated strictly
+ * after the last one is chain_verify_header's. 0, or TALLY_E_FUTURE with a
+ * sentence saying how far ahead. */
+#define CHAIN_MAX_FUTURE_NS (3000ull * 1000000ull)
+int chain_check_block_time(uint64_t time_ns, uint64_t now_ns, uint64_t max_future_ns,
+			   char *why);
+
 int chain_verify_block(struct chain_verifier *v, const struct block *b,
 		       const struct commit_cert *cert, const struct validator_set *next_vals,
 		       char *why);

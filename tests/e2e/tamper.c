@@ -4,7 +4,9 @@
  *   tamper IN OUT LEASE byte SEQ      change one byte of usage record SEQ
  *   tamper IN OUT LEASE drop SEQ      remove usage record SEQ from its block
  *   tamper IN OUT LEASE swap SEQ SEQ  exchange two usage records
- *   tamper IN OUT LEASE header HEIGHT change the time in block HEIGHT's header */
+ *   tamper IN OUT LEASE header HEIGHT change the time in block HEIGHT's header
+ *   tamper IN OUT LEASE state 0       claim one unit less charged for the lease
+ *                                     (its state proof then fails) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "lib/chain/chainfile.h"
 #include "lib/codec.h"
 #include "lib/chain/tx.h"
+#include "tests/support/fileclaim.h"
 
 struct where {
 	struct block *b;
@@ -46,7 +49,7 @@ int main(int argc, char **argv)
 	struct where a, b;
 
 	if (argc < 6 || hex_decode(argv[3], lease, LEASE_ID_LEN)) {
-		fprintf(stderr, "usage: tamper IN OUT LEASE byte|drop|swap|header N [N]\n");
+		fprintf(stderr, "usage: tamper IN OUT LEASE byte|drop|swap|header|state N [N]\n");
 		return 2;
 	}
 	chainfile_init(&f);
@@ -74,6 +77,14 @@ int main(int argc, char **argv)
 		struct block_tx tmp = a.b->txs[a.i];
 		a.b->txs[a.i] = b.b->txs[b.i];
 		b.b->txs[b.i] = tmp;
+	} else if (!strcmp(what, "state")) {
+		const struct chainfile_lease *cl = chainfile_find_lease(&f, lease);
+		if (!cl) {
+			fprintf(stderr, "tamper: the file holds no state of that lease\n");
+			return 2;
+		}
+		if (fileclaim_undercharge(&f.leases[cl - f.leases]))
+			return 2;
 	} else if (!strcmp(what, "header")) {
 		if (n == 0 || n > f.nblocks) {
 			fprintf(stderr, "tamper: no block %llu\n", (unsigned long long)n);

@@ -61,6 +61,8 @@ refused "body over 64 KiB" 413 POST /v1/tx "{\"tx\":\"$(head -c 70000 /dev/zero 
 refused "bad account key" 400 GET /v1/accounts/xyz
 refused "bad lease id" 400 GET /v1/leases/123
 refused "unknown lease" 404 GET "/v1/leases/$(printf '0%.0s' $(seq 64))"
+refused "proof of a bad lease id" 400 GET /v1/leases/123/proof
+refused "proof of an unknown lease" 404 GET "/v1/leases/$(printf '0%.0s' $(seq 64))/proof"
 refused "bad height" 400 GET /v1/blocks/-1
 refused "height with junk" 400 GET /v1/blocks/1x
 refused "block beyond the tip" 404 GET /v1/blocks/999999

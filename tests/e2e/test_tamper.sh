@@ -39,4 +39,14 @@ audit_fails "one byte of record 1 changed" "(block [0-9]+|seq 1)" byte 1
 audit_fails "record 2 dropped" "seq 2" drop 2
 audit_fails "records 1 and 3 swapped" "(seq [13]|block [0-9]+)" swap 1 3
 audit_fails "a header changed" "block 3" header 3
+# The lease's settled state claimed one unit cheaper, money still adding up:
+# its state proof no longer reaches the state root of the block it names.
+audit_fails "the lease's state changed" "block [0-9]+: lease ${LEASE:0:16}: the claimed state" state 0
+"$TAMPER" "$CHAIN" "$E2E_DIR/bad.tally" "$LEASE" state 0
+rc=0
+out=$("$TALLY" chain verify "$E2E_DIR/bad.tally" 2>&1) || rc=$?
+e2e_log "chain verify of the changed state: exit $rc: $out"
+check "the lease's state changed: chain verify fails with exit 1" [ "$rc" -eq 1 ]
+check "the lease's state changed: chain verify names the lease and the block" \
+	grep -qE "block [0-9]+: lease ${LEASE:0:16}: the claimed state .* is not what the chain committed" <<<"$out"
 e2e_done

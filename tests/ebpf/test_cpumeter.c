@@ -734,7 +734,14 @@ START_TEST(no_program_runs_on_a_context_switch)
 	ck_assert_msg(stats >= 0, "BPF_ENABLE_STATS: %s", strerror(errno));
 	before = meter_prog_runs();
 	ping_pong(dir, 100000);
-	after = meter_prog_runs();
+	/* A task is freed after an RCU grace period, which can outlast the
+	 * parent's waitpid: wait (at most 10 s) for both frees to be seen. */
+	for (int tries = 0; tries < 100; tries++) {
+		after = meter_prog_runs();
+		if (after - before >= 4)
+			break;
+		usleep(100000);
+	}
 	close(stats);
 	printf("100000 round trips (%s): the meter's programs ran %" PRIu64
 	       " times\n", meter_attach_kind(m), after - before);

@@ -128,6 +128,13 @@ transfer_via() {
 		2>>"$NET_DIR/cli.err" || true
 }
 
+# proposers K: how many different proposers the headers of node K's blocks name.
+proposers() {
+	for i in $(seq 1 "$(height "$1")"); do
+		curl -sf "$(url "$1")/v1/blocks/$i" | jq -r .header.proposer
+	done | sort -u | wc -l
+}
+
 metric() { curl -sf "$(url "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 # metric_ge K NAME MIN
 metric_ge() { local v; v=$(metric "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }

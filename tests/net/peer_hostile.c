@@ -18,9 +18,20 @@
  *                       the node's GET_BLOCKS with a well-formed block that
  *                       does not verify (wrong links, no signatures)
  *       hello           a correct HELLO only (is the key accepted now?)
- *       consensus       a correct HELLO, then a VOTE twice and a PROPOSAL
- *                       with a small block (unsigned: only the transport's
- *                       decoding and deduplication are the point)
+ *       forged-vote     a correct HELLO, then a precommit for the node's next
+ *                       height naming validator key VKEY (the 64 hex of
+ *                       argument 6) with a signature that does not verify
+ *   peer_hostile equivocate PORT SRC GENESIS KEY.pem VALIDATOR.pem HEIGHT ROUND
+ *       a byzantine validator: after a correct HELLO, two precommits for
+ *       HEIGHT and ROUND for two different (made-up) blocks, both signed
+ *       with VALIDATOR.pem's key, as that validator would if it
+ *       equivocated; prints "open K1 K2" with the two block ids' first 8
+ *       bytes in hex (or "closed")
+ *       consensus       a correct HELLO, then a vote twice and a proposal
+ *                       with a small block, for a height far ahead
+ *                       (unsigned: a node behind would take them to be
+ *                       news of its peers' heights; only the transport's
+ *                       decoding is the point)
  *
  * Prints one line: "closed" when the node closed the connection (a TLS
  * refusal counts: "refused" when the handshake failed), "open" when it
@@ -36,6 +47,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/net/tlsid.h"
@@ -104,6 +116,20 @@ static void send_msg(SSL *ssl, const struct wire_msg *m)
 	enc_free(&e);
 }
 
+/* One consensus message in the engine's encoding, in a CONSENSUS frame. */
+static void send_consensus(SSL *ssl, const struct cs_msg *cm)
+{
+	struct wire_msg m = { .type = WIRE_CONSENSUS };
+	struct enc e;
+
+	enc_init(&e);
+	cs_msg_encode(&e, cm);
+	m.u.consensus.bytes = e.buf;
+	m.u.consensus.len = e.len;
+	send_msg(ssl, &m);
+	enc_free(&e);
+}
+
 /* Reads one frame; 0, or -1 when the connection closed or timed out
  * (*closed says which). */
 static int read_msg(SSL *ssl, struct wire_msg *m, uint8_t **body, int *closed)
@@ -138,23 +164,25 @@ static int read_msg(SSL *ssl, struct wire_msg *m, uint8_t **body, int *closed)
 	return wire_decode(type, *body, len, m) ? -1 : 0;
 }
 
-/* Waits up to 5 s for the node to close; "closed" or "open". */
+/* Waits 5 s for the node to close; "closed" or "open". */
 static const char *outcome(SSL *ssl)
 {
 	struct wire_msg m;
 	uint8_t *body = NULL;
 	int closed = 0;
+	time_t end = time(NULL) + 5;
 
-	/* Messages the node sends meanwhile (STATUS, PING) are read past. */
-	for (int i = 0; i < 1000; i++) {
+	/* Messages the node sends meanwhile (STATUS, PING, consensus) are read
+	 * past: it may send some every second. */
+	while (time(NULL) < end) {
 		memset(&m, 0, sizeof(m));
 		if (read_msg(ssl, &m, &body, &closed) == 0)
 			continue;
-		free(body);
-		return closed ? "closed" : "open";   /* not closed: 5 s of silence */
+		if (closed)
+			break;
 	}
 	free(body);
-	return "open";
+	return closed ? "closed" : "open";
 }
 
 static void hello(SSL *ssl, const struct tally_key *k, const uint8_t genesis[HASH_LEN],
@@ -204,7 +232,9 @@ static void bad_block(SSL *ssl, uint64_t h)
 static void usage(void)
 {
 	fprintf(stderr, "usage: peer_hostile garbage PORT SRC | unknown PORT SRC GENESIS |\n"
-			"       peer_hostile MODE PORT SRC GENESIS KEY.pem [N]\n");
+			"       peer_hostile MODE PORT SRC GENESIS KEY.pem [N | VKEY]\n"
+			"       peer_hostile equivocate PORT SRC GENESIS KEY.pem VALIDATOR.pem HEIGHT"
+			" ROUND\n");
 	exit(2);
 }
 
@@ -260,21 +290,62 @@ int main(int argc, char **argv)
 		puts(outcome(ssl));
 	} else if (!strcmp(mode, "consensus")) {
 		uint8_t blk[64];
-		struct wire_msg v = { .type = WIRE_VOTE }, p = { .type = WIRE_PROPOSAL };
+		struct cs_msg v = { .kind = CS_MSG_VOTE }, p = { .kind = CS_MSG_PROPOSAL };
 
 		hello(ssl, &k, genesis, node_height);
-		v.u.vote.v.type = VOTE_PREVOTE;
-		v.u.vote.v.height = node_height + 1;
-		memcpy(v.u.vote.validator, k.pub, PUBKEY_LEN);
-		send_msg(ssl, &v);
-		send_msg(ssl, &v);
+		v.v.type = VOTE_PREVOTE;
+		v.v.height = node_height + 1000;
+		memcpy(v.validator, k.pub, PUBKEY_LEN);
+		send_consensus(ssl, &v);
+		send_consensus(ssl, &v);
 		memset(blk, 7, sizeof(blk));
-		p.u.proposal.p.height = node_height + 1;
-		p.u.proposal.p.pol_round = -1;
-		p.u.proposal.block = blk;
-		p.u.proposal.block_len = sizeof(blk);
-		send_msg(ssl, &p);
+		p.p.height = node_height + 1000;
+		p.p.pol_round = -1;
+		p.block = blk;
+		p.block_len = sizeof(blk);
+		send_consensus(ssl, &p);
 		puts(outcome(ssl));
+	} else if (!strcmp(mode, "forged-vote")) {
+		struct cs_msg v = { .kind = CS_MSG_VOTE };
+
+		if (argc < 7 || hex_decode(argv[6], v.validator, PUBKEY_LEN))
+			usage();
+		hello(ssl, &k, genesis, node_height);
+		v.v.type = VOTE_PRECOMMIT;
+		v.v.height = node_height + 1;
+		memset(v.v.block_id, 0x5a, HASH_LEN);
+		memset(v.sig, 0x33, SIG_LEN);
+		send_consensus(ssl, &v);
+		puts(outcome(ssl));
+	} else if (!strcmp(mode, "equivocate")) {
+		struct tally_key val;
+		struct cs_msg v = { .kind = CS_MSG_VOTE };
+		char a[17], b[17];
+
+		if (argc < 9 || key_load_pem(&val, argv[6]))
+			usage();
+		srand((unsigned)getpid());
+		hello(ssl, &k, genesis, node_height);
+		v.v.type = VOTE_PRECOMMIT;
+		v.v.height = strtoull(argv[7], NULL, 10);
+		v.v.round = (uint32_t)strtoul(argv[8], NULL, 10);
+		memcpy(v.validator, val.pub, PUBKEY_LEN);
+		for (int i = 0; i < 2; i++) {
+			for (size_t j = 0; j < HASH_LEN; j++)
+				v.v.block_id[j] = (uint8_t)rand();
+			if (vote_sign(&v.v, &val, genesis, v.sig)) {
+				fprintf(stderr, "peer_hostile: cannot sign\n");
+				exit(2);
+			}
+			hex_encode(v.v.block_id, 8, i ? b : a);
+			send_consensus(ssl, &v);
+		}
+		const char *o = outcome(ssl);
+		if (!strcmp(o, "open"))
+			printf("open %s %s\n", a, b);
+		else
+			puts(o);
+		key_free(&val);
 	} else if (!strcmp(mode, "wrong-genesis")) {
 		genesis[0] ^= 0xff;
 		hello(ssl, &k, genesis, node_height);

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/chain/chainfile.h"
+#include "lib/errors.h"
 #include "tests/support/chainbuild.h"
+#include "tests/support/fileclaim.h"
 
 #define G 1700000000000000000ull          /* genesis time */
 #define BT(h) (G + (uint64_t)(h) * 10 * CB_SEC)   /* time of block h */
@@ -114,9 +117,10 @@ static void other_usage_size(struct block_header *h, void *ctx)
 
 struct scenario {
 	const char *name;
-	const char *phrase;      /* what the refusal must say */
+	const char *phrase;      /* what the refusal must say ("%s": the lease, short) */
 	void (*build)(struct base *b);   /* queue block 4's transactions */
 	void (*tamper)(struct block_header *h, void *ctx);
+	void (*file)(struct chainfile *f);   /* changes the file after the chain */
 };
 
 static void s_control(struct base *b)
@@ -370,55 +374,65 @@ static void s_stake_stranger(struct base *b)
 	cb_tx(&b->c, &t, CB_STRANGER, false, NULL);
 }
 
+/* The lease's state in the file, changed as a dishonest exporter would: one
+ * unit less charged and one more in escrow, so the money still adds up and
+ * the file decodes, but it is not the state block 4 committed. */
+static void f_lease_state(struct chainfile *f)
+{
+	if (fileclaim_undercharge(&f->leases[0]))
+		exit(2);
+}
+
 static void s_nothing(struct base *b)
 {
 	(void)b;
 }
 
 static const struct scenario scenarios[] = {
-	{ "control", "VERIFIED", s_control, NULL },
-	{ "close-tenant-provider-failed", "only as tenant-closed", s_tenant_provider_failed, NULL },
-	{ "close-tenant-term-ended", "only as tenant-closed", s_tenant_close_reason, NULL },
+	{ "control", "VERIFIED", s_control, NULL, NULL },
+	{ "close-tenant-provider-failed", "only as tenant-closed", s_tenant_provider_failed, NULL, NULL },
+	{ "close-tenant-term-ended", "only as tenant-closed", s_tenant_close_reason, NULL, NULL },
 	{ "close-provider-tenant-closed", "cannot close a running lease as tenant-closed",
-	  s_provider_close_tenant, NULL },
-	{ "close-term-not-ended", "term has not ended", s_term_not_ended, NULL },
-	{ "close-exhausted-covered", "still covers an interval", s_exhausted_covered, NULL },
-	{ "close-by-stranger", "only the lease's tenant or provider", s_stranger_close, NULL },
-	{ "start-by-tenant", "signed by its provider", s_start_by_tenant, NULL },
-	{ "start-twice", "only an opened lease can start", s_start_twice, NULL },
-	{ "usage-by-tenant", "signed by its provider", s_usage_by_tenant, NULL },
-	{ "nonce-ahead", "is ahead of", s_nonce_ahead, NULL },
-	{ "nonce-used", "already used", s_nonce_used, NULL },
-	{ "transfer-above-balance", "exceeds balance", s_transfer_above_balance, NULL },
+	  s_provider_close_tenant, NULL, NULL },
+	{ "close-term-not-ended", "term has not ended", s_term_not_ended, NULL, NULL },
+	{ "close-exhausted-covered", "still covers an interval", s_exhausted_covered, NULL, NULL },
+	{ "close-by-stranger", "only the lease's tenant or provider", s_stranger_close, NULL, NULL },
+	{ "start-by-tenant", "signed by its provider", s_start_by_tenant, NULL, NULL },
+	{ "start-twice", "only an opened lease can start", s_start_twice, NULL, NULL },
+	{ "usage-by-tenant", "signed by its provider", s_usage_by_tenant, NULL, NULL },
+	{ "nonce-ahead", "is ahead of", s_nonce_ahead, NULL, NULL },
+	{ "nonce-used", "already used", s_nonce_used, NULL, NULL },
+	{ "transfer-above-balance", "exceeds balance", s_transfer_above_balance, NULL, NULL },
 	{ "deposit-above-balance", "deposit 2000000 exceeds balance", s_deposit_above_balance,
-	  NULL },
-	{ "contract-expired", "expired", s_contract_expired, NULL },
-	{ "deposit-below-interval", "first interval", s_deposit_below_interval, NULL },
-	{ "contract-nonce", "differs from the contract's nonce", s_contract_nonce, NULL },
-	{ "contract-chain", "the contract is for chain", s_contract_chain, NULL },
-	{ "contract-not-tenant", "signed by its tenant", s_contract_not_tenant, NULL },
-	{ "usage-seq-gap", "expected seq 1, got 2", s_usage_gap, NULL },
-	{ "usage-prev-hash", "does not link", s_usage_prev_hash, NULL },
-	{ "usage-time-gap", "not where the previous one ended", s_usage_gap_in_time, NULL },
-	{ "usage-cpu-above-vcpus", "exceeds 1 vCPUs", s_usage_cpu, NULL },
-	{ "usage-memory", "MiB of memory", s_usage_memory, NULL },
-	{ "usage-after-term", "after the term ends", s_usage_after_term, NULL },
+	  NULL, NULL },
+	{ "contract-expired", "expired", s_contract_expired, NULL, NULL },
+	{ "deposit-below-interval", "first interval", s_deposit_below_interval, NULL, NULL },
+	{ "contract-nonce", "differs from the contract's nonce", s_contract_nonce, NULL, NULL },
+	{ "contract-chain", "the contract is for chain", s_contract_chain, NULL, NULL },
+	{ "contract-not-tenant", "signed by its tenant", s_contract_not_tenant, NULL, NULL },
+	{ "usage-seq-gap", "expected seq 1, got 2", s_usage_gap, NULL, NULL },
+	{ "usage-prev-hash", "does not link", s_usage_prev_hash, NULL, NULL },
+	{ "usage-time-gap", "not where the previous one ended", s_usage_gap_in_time, NULL, NULL },
+	{ "usage-cpu-above-vcpus", "exceeds 1 vCPUs", s_usage_cpu, NULL, NULL },
+	{ "usage-memory", "MiB of memory", s_usage_memory, NULL, NULL },
+	{ "usage-after-term", "after the term ends", s_usage_after_term, NULL, NULL },
 	{ "usage-after-close", "usage applies only to a running lease", s_usage_after_close,
-	  NULL },
+	  NULL, NULL },
 	{ "usage-past-tenant-close", "after the tenant closed the lease", s_usage_past_close,
-	  NULL },
-	{ "usage-in-the-future", "bills time that has not happened", s_usage_in_future, NULL },
-	{ "tenant-close-before-grace", "the lease is closing", s_close_twice_early, NULL },
-	{ "unstake-all", "without stake", s_unstake_all, NULL },
-	{ "stake-by-stranger", "is not a validator", s_stake_stranger, NULL },
-	{ "state-root", "state root", s_nothing, zero_state_root },
-	{ "next-validators", "next validator set", s_nothing, other_next_vals },
-	{ "usage-log-size", "usage log", s_nothing, other_usage_size },
+	  NULL, NULL },
+	{ "usage-in-the-future", "bills time that has not happened", s_usage_in_future, NULL, NULL },
+	{ "tenant-close-before-grace", "the lease is closing", s_close_twice_early, NULL, NULL },
+	{ "unstake-all", "without stake", s_unstake_all, NULL, NULL },
+	{ "stake-by-stranger", "is not a validator", s_stake_stranger, NULL, NULL },
+	{ "state-root", "state root", s_nothing, zero_state_root, NULL },
+	{ "next-validators", "next validator set", s_nothing, other_next_vals, NULL },
+	{ "usage-log-size", "usage log", s_nothing, other_usage_size, NULL },
+	{ "lease-state-changed", "lease %s: the claimed state", s_control, NULL, f_lease_state },
 };
 
 int main(int argc, char **argv)
 {
-	char path[4096], lease[2 * HASH_LEN + 1];
+	char path[4096], lease[2 * HASH_LEN + 1], short_id[17], phrase[128];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: rulebreak DIR\n");
@@ -434,9 +448,25 @@ int main(int argc, char **argv)
 		s->build(b);
 		cb_seal(&b->c, BT(4), true, s->tamper, NULL);
 		snprintf(path, sizeof(path), "%s/%s.chain", argv[1], s->name);
-		cb_write_file(&b->c, path);
+		if (s->file) {
+			struct chainfile f;
+			char why[WHY_MAX];
+
+			chainfile_init(&f);
+			cb_file(&b->c, &f);
+			s->file(&f);
+			if (chainfile_save(&f, path, why)) {
+				fprintf(stderr, "rulebreak: %s\n", why);
+				return 2;
+			}
+			chainfile_free(&f);
+		} else {
+			cb_write_file(&b->c, path);
+		}
 		hex_encode(b->lease, HASH_LEN, lease);
-		printf("%s %s %d %s\n", s->name, lease, i == 0 ? 0 : 4, s->phrase);
+		hex_encode(b->lease, 8, short_id);
+		snprintf(phrase, sizeof(phrase), s->phrase, short_id);
+		printf("%s %s %d %s\n", s->name, lease, i == 0 ? 0 : 4, phrase);
 		cb_free(&b->c);
 		free(b);
 	}

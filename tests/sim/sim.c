@@ -640,7 +640,7 @@ static void send_status(struct sim *s, int from, int to)
 	net_send(s, from, to, MSG_STATUS, h, sizeof(h), NULL, 0);
 }
 
-/* The block sync a transport will do: a peer behind gets the next block. */
+/* The block sync the transport does: a peer behind gets the next block. */
 static uint64_t last_sync[SIM_NODES_MAX][SIM_NODES_MAX];
 
 static void serve_sync(struct sim *s, int from, int to, uint64_t height)
@@ -693,10 +693,17 @@ static void deliver(struct sim *s, struct event *e)
 	case MSG_CONSENSUS: {
 		uint64_t h = msg_height(e->bytes, e->len);
 
-		engine_receive(n->eng, e->bytes, e->len, &verdict, why);
+		int rc = engine_receive(n->eng, e->bytes, e->len, &verdict, why);
+
 		if (verdict == CSM_REFUSED && !s->node[e->from].byzantine)
 			sim_fail(s, "node %d refused a message of honest node %d: %s", n->id, e->from,
 				 why);
+		/* As tallyd's driver does: a message the engine accepted goes on
+		 * once to the peers but the one it came from. */
+		if (!rc && verdict == CSM_ACCEPT && !n->byzantine)
+			for (int i = 0; i < s->n; i++)
+				if (i != e->from)
+					net_send(s, n->id, i, MSG_CONSENSUS, e->bytes, e->len, NULL, 0);
 		if (h && h <= committed(n))
 			serve_sync(s, n->id, e->from, h);
 		else if (verdict == CSM_AHEAD)
@@ -727,6 +734,13 @@ static void deliver(struct sim *s, struct event *e)
 		dec_init(&d, e->bytes, e->len);
 		if (header_decode_from(&d, &h) || h.height != committed(n) + 1)
 			break;
+		/* tallyd's rule for a synced block (ledger_apply_synced_block):
+		 * never one dated too far ahead of this node's clock. */
+		if (chain_check_block_time(h.time_ns, io_now(n), CS_MAX_FUTURE_MS * MS, why)) {
+			sim_trace(s, "node %d refuses synced block %" PRIu64 ": %s", n->id, h.height,
+				  why);
+			break;
+		}
 		if (chain_commit(&n->chain, e->bytes, e->len, &cert, pl ? &prev : NULL, why)) {
 			sim_fail(s, "node %d cannot apply synced block %" PRIu64 " from node %d: %s",
 				 n->id, h.height, e->from, why);

@@ -250,32 +250,60 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	c->nblocks++;
 }
 
-static int add_lease(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-		     size_t vlen)
-{
-	struct lease l;
+struct lease_ids {
+	uint8_t (*id)[LEASE_ID_LEN];
+	size_t n;
+};
 
-	(void)key, (void)klen;
-	if (lease_decode(&l, val, vlen) || chainfile_add_lease(ctx, &l))
+static int add_lease_id(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+			size_t vlen)
+{
+	struct lease_ids *ids = ctx;
+
+	(void)val, (void)vlen;
+	if (klen != STATE_KEY_LEN)
 		return TALLY_E_STORE;
+	ids->id = realloc(ids->id, (ids->n + 1) * sizeof(*ids->id));
+	if (!ids->id)
+		die("out of memory");
+	memcpy(ids->id[ids->n++], key + 1, LEASE_ID_LEN);
 	return 0;
 }
 
-void cb_write_file(const struct chainbuild *c, const char *path)
+void cb_file(struct chainbuild *c, struct chainfile *f)
 {
 	struct state_backend be = memstate_backend(c->mem);
+	struct lease_ids ids = { NULL, 0 };
+	char why[WHY_MAX];
+
+	if (chainfile_set_genesis(f, c->genesis_json, why))
+		die("genesis: %s", why);
+	for (size_t i = 0; i < c->nblocks; i++)
+		if (chainfile_add_block(f, &c->blocks[i], &c->certs[i], c->next_vals[i]))
+			die("out of memory");
+	if (be.scan_type(be.ctx, STATE_KEY_LEASE, add_lease_id, &ids))
+		die("cannot list the leases");
+	for (size_t i = 0; i < ids.n; i++) {
+		uint8_t key[STATE_KEY_LEN];
+		struct state_proof p;
+
+		state_key(key, STATE_KEY_LEASE, ids.id[i]);
+		if (state_proof_make(&c->state, key, sizeof(key), &p))
+			die("cannot prove lease %zu", i);
+		if (chainfile_add_lease(f, ids.id[i], c->height, &p, why))
+			die("lease %zu: %s", i, why);
+		state_proof_free(&p);
+	}
+	free(ids.id);
+}
+
+void cb_write_file(struct chainbuild *c, const char *path)
+{
 	struct chainfile f;
 	char why[WHY_MAX];
 
 	chainfile_init(&f);
-	if (chainfile_set_genesis(&f, c->genesis_json, why))
-		die("genesis: %s", why);
-	for (size_t i = 0; i < c->nblocks; i++)
-		if (chainfile_add_block(&f, &c->blocks[i], &c->certs[i], c->next_vals[i]))
-			die("out of memory");
-	if (be.scan_type(be.ctx, STATE_KEY_LEASE, add_lease, &f))
-		die("cannot list the leases");
-	f.states_height = c->height;
+	cb_file(c, &f);
 	if (chainfile_save(&f, path, why))
 		die("%s", why);
 	chainfile_free(&f);

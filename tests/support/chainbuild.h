@@ -78,8 +78,12 @@ void cb_usage(struct tx *t, const uint8_t lease_id[LEASE_ID_LEN], uint64_t seq,
 void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	     void (*tamper)(struct block_header *h, void *ctx), void *ctx);
 
-/* The chain as a `tally chain export` file at path, with the lease states of
- * the built state at the last height. */
-void cb_write_file(const struct chainbuild *c, const char *path);
+struct chainfile;
+/* The chain as a `tally chain export` file in f (chainfile_init'ed by the
+ * caller): every block, and each lease's state at the last height with its
+ * state proof. */
+void cb_file(struct chainbuild *c, struct chainfile *f);
+/* cb_file saved at path. */
+void cb_write_file(struct chainbuild *c, const char *path);
 
 #endif

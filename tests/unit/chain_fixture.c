@@ -246,6 +246,9 @@ void fixture_build(struct fixture *f)
 	bytes = sign_tx(&t, &f->validator, &len);
 	add(&p, bytes, len);
 	finish_block(f, 6, &p, &usage);
+	uint8_t key[STATE_KEY_LEN];
+	state_key(key, STATE_KEY_LEASE, f->lease_id);
+	ck_assert_int_eq(state_proof_make(&state, key, sizeof(key), &f->settled_proof), 0);
 	state_close(&state);
 	memstate_free(mem);
 
@@ -293,6 +296,7 @@ void fixture_free(struct fixture *f)
 	for (size_t i = 0; i < FIXTURE_BLOCKS; i++)
 		block_free(&f->blocks[i]);
 	genesis_free(&f->genesis);
+	state_proof_free(&f->settled_proof);
 	key_free(&f->validator);
 	key_free(&f->tenant);
 }

@@ -22,6 +22,7 @@
 #include "contracts/contract.h"
 #include "lib/chain/block.h"
 #include "lib/chain/genesis.h"
+#include "lib/chain/state_proof.h"
 #include "lib/chain/tx.h"
 
 #define FIXTURE_BLOCKS 7
@@ -37,6 +38,7 @@ struct fixture {
 	struct block blocks[FIXTURE_BLOCKS];     /* blocks[i] is height i + 1 */
 	struct commit_cert certs[FIXTURE_BLOCKS];
 	struct lease settled;                    /* what an honest node reports */
+	struct state_proof settled_proof;        /* its state proof at the last block */
 };
 
 /* Builds the chain; aborts the test on failure. */

@@ -843,6 +843,25 @@ START_TEST(test_genesis_strict)
 }
 END_TEST
 
+/* The one clock rule: at most the bound ahead of the judging node's clock,
+ * at the edge and one nanosecond past it, and no overflow near the end of
+ * time. */
+START_TEST(test_block_time_bound)
+{
+	const uint64_t now = 1700000000000000000ull, bound = CHAIN_MAX_FUTURE_NS;
+	char why[WHY_MAX] = "";
+
+	ck_assert_int_eq(chain_check_block_time(now - 1, now, bound, why), 0);
+	ck_assert_int_eq(chain_check_block_time(now + bound, now, bound, why), 0);
+	ck_assert_int_eq(chain_check_block_time(now + bound + 1, now, bound, why), TALLY_E_FUTURE);
+	ck_assert_int_eq(chain_check_block_time(now + 3600 * 1000000000ull, now, bound, why),
+			 TALLY_E_FUTURE);
+	ck_assert_msg(strstr(why, "3600000 ms ahead of this node's clock (at most 3000 ms"), "%s",
+		      why);
+	ck_assert_int_eq(chain_check_block_time(UINT64_MAX, UINT64_MAX - 5, bound, why), 0);
+}
+END_TEST
+
 Suite *chain_suite(void)
 {
 	Suite *s = suite_create("chain");
@@ -860,6 +879,7 @@ Suite *chain_suite(void)
 	tcase_add_test(tc, test_checkpoint_across_set_change);
 	tcase_add_test(tc, test_genesis_parse);
 	tcase_add_test(tc, test_genesis_strict);
+	tcase_add_test(tc, test_block_time_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }

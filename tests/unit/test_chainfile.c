@@ -10,6 +10,7 @@
 #include "lib/chain/audit.h"
 #include "lib/chain/chainfile.h"
 #include "lib/errors.h"
+#include "tests/support/fileclaim.h"
 #include "tests/unit/chain_fixture.h"
 
 static struct fixture fx;
@@ -38,11 +39,11 @@ static void setup(void)
 	char *json = genesis_json();
 	ck_assert_msg(chainfile_set_genesis(&f, json, why) == 0, "%s", why);
 	free(json);
-	f.states_height = FIXTURE_BLOCKS;
 	for (size_t i = 0; i < FIXTURE_BLOCKS; i++)
 		ck_assert_int_eq(chainfile_add_block(&f, &fx.blocks[i], &fx.certs[i],
 						     i == 2 ? &fx.genesis.validators : NULL), 0);
-	ck_assert_int_eq(chainfile_add_lease(&f, &fx.settled), 0);
+	ck_assert_msg(chainfile_add_lease(&f, fx.lease_id, FIXTURE_BLOCKS, &fx.settled_proof,
+					  why) == 0, "%s", why);
 	enc_init(&e);
 	chainfile_encode(&e, &f);
 	ck_assert_int_eq(enc_error(&e), 0);
@@ -65,13 +66,14 @@ START_TEST(round_trip_keeps_every_byte)
 	ck_assert_msg(chainfile_decode(&f, bytes, nbytes, why) == 0, "%s", why);
 	ck_assert_uint_eq(f.nblocks, FIXTURE_BLOCKS);
 	ck_assert_uint_eq(f.nleases, 1);
-	ck_assert_uint_eq(f.states_height, FIXTURE_BLOCKS);
 	ck_assert_ptr_nonnull(f.blocks[2].next_vals);
 	ck_assert_ptr_null(f.blocks[3].next_vals);
 	ck_assert_str_eq(f.genesis.chain_id, fx.genesis.chain_id);
-	const struct lease *l = chainfile_find_lease(&f, fx.lease_id);
-	ck_assert_ptr_nonnull(l);
-	ck_assert_uint_eq(l->charged, FIXTURE_CHARGED);
+	const struct chainfile_lease *cl = chainfile_find_lease(&f, fx.lease_id);
+	ck_assert_ptr_nonnull(cl);
+	ck_assert_uint_eq(cl->height, FIXTURE_BLOCKS);
+	ck_assert_uint_eq(cl->lease.charged, FIXTURE_CHARGED);
+	ck_assert_msg(chainfile_check_lease(&f, cl, why) == 0, "%s", why);
 	for (size_t i = 0; i < FIXTURE_BLOCKS; i++) {
 		uint8_t a[HASH_LEN], b[HASH_LEN];
 		block_id(&f.blocks[i].block.header, a);
@@ -124,9 +126,9 @@ START_TEST(bad_magic_and_version_fail)
 	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), TALLY_E_ENCODING);
 	ck_assert_ptr_nonnull(strstr(why, "magic"));
 	bytes[0] ^= 0x20;
-	bytes[CHAINFILE_MAGIC_LEN] = 2;         /* version 2 */
+	bytes[CHAINFILE_MAGIC_LEN] = 1;         /* version 1: no state proofs */
 	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), TALLY_E_VERSION);
-	bytes[CHAINFILE_MAGIC_LEN] = 1;
+	bytes[CHAINFILE_MAGIC_LEN] = 2;
 	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
 	chainfile_free(&f);
 }
@@ -230,9 +232,12 @@ START_TEST(save_and_load_a_file)
 	in.blocks = blocks;
 	in.nblocks = g.nblocks;
 	memcpy(in.lease_id, fx.lease_id, LEASE_ID_LEN);
-	in.settled = chainfile_find_lease(&g, fx.lease_id);
+	const struct chainfile_lease *cl = chainfile_find_lease(&g, fx.lease_id);
+	in.settled_proof = &cl->proof;
+	in.settled_height = cl->height;
 	ck_assert_int_eq(audit_run(&in, &res, why), 0);
 	ck_assert(res.verified);
+	ck_assert(res.compared);
 	ck_assert_uint_eq(res.lease.charged, FIXTURE_CHARGED);
 	audit_result_free(&res);
 	chainfile_free(&f);
@@ -242,12 +247,106 @@ START_TEST(save_and_load_a_file)
 }
 END_TEST
 
+/* The file's lease state changed the way a dishonest exporter would: money
+ * still adds up (charged 46 instead of 47, the rest refunded), so the file
+ * decodes, but its proof no longer leads to block 7's state root: both the
+ * file check and the audit refuse it, naming the lease and the block. */
+START_TEST(a_changed_lease_state_is_refused)
+{
+	struct chainfile f, g;
+	char why[WHY_MAX] = "", hex[17];
+	struct enc e;
+
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
+	ck_assert_int_eq(fileclaim_undercharge(&f.leases[0]), 0);
+	enc_init(&e);
+	chainfile_encode(&e, &f);
+	chainfile_free(&f);
+	ck_assert_msg(chainfile_decode(&g, e.buf, e.len, why) == 0, "%s", why);
+	enc_free(&e);
+	ck_assert_uint_eq(g.leases[0].lease.charged, FIXTURE_CHARGED - 1);
+
+	hex_encode(fx.lease_id, 8, hex);
+	ck_assert_int_eq(chainfile_check_lease(&g, &g.leases[0], why), TALLY_E_PROOF_ROOT);
+	ck_assert_ptr_nonnull(strstr(why, "block 7"));
+	ck_assert_ptr_nonnull(strstr(why, hex));
+	ck_assert_ptr_nonnull(strstr(why, "is not what the chain committed"));
+
+	struct audit_block blocks[FIXTURE_BLOCKS];
+	struct audit_input in;
+	struct audit_result res;
+	memset(&in, 0, sizeof(in));
+	for (size_t i = 0; i < g.nblocks; i++) {
+		blocks[i].block = &g.blocks[i].block;
+		blocks[i].cert = g.blocks[i].cert;
+		blocks[i].next_vals = NULL;
+	}
+	in.genesis = &g.genesis;
+	in.blocks = blocks;
+	in.nblocks = g.nblocks;
+	memcpy(in.lease_id, fx.lease_id, LEASE_ID_LEN);
+	in.settled_proof = &g.leases[0].proof;
+	in.settled_height = g.leases[0].height;
+	ck_assert_int_eq(audit_run(&in, &res, why), 0);
+	ck_assert(!res.verified);
+	ck_assert_uint_ge(res.nerrors, 1);
+	ck_assert_int_eq(res.errors[0].code, TALLY_E_PROOF_ROOT);
+	ck_assert_uint_eq(res.errors[0].height, 7);
+	ck_assert_ptr_nonnull(strstr(res.errors[0].msg, "is not what the chain committed"));
+	ck_assert_ptr_nonnull(strstr(res.errors[0].msg, hex));
+	audit_result_free(&res);
+
+	/* The honest claim, audited over blocks 1..6 only, names the block it
+	 * could not check. */
+	in.settled_proof = &fx.settled_proof;
+	in.nblocks = 6;
+	ck_assert_int_eq(audit_run(&in, &res, why), 0);
+	ck_assert(!res.verified);
+	ck_assert_int_eq(res.errors[0].code, TALLY_E_HEIGHT);
+	ck_assert_ptr_nonnull(strstr(res.errors[0].msg, "block 7"));
+	audit_result_free(&res);
+	chainfile_free(&g);
+}
+END_TEST
+
+/* Leases out of id order, and a lease of a height the file lacks. */
+START_TEST(lease_entries_are_strict)
+{
+	struct chainfile f;
+	char why[WHY_MAX] = "";
+	struct enc e;
+
+	chainfile_init(&f);
+	ck_assert_int_eq(chainfile_add_lease(&f, fx.lease_id, 3, &fx.settled_proof, why), 0);
+	ck_assert_int_eq(chainfile_add_lease(&f, fx.lease_id, 3, &fx.settled_proof, why),
+			 TALLY_E_ENCODING);
+	uint8_t other[LEASE_ID_LEN];
+	memset(other, 0xff, sizeof(other));
+	ck_assert_int_eq(chainfile_add_lease(&f, other, 3, &fx.settled_proof, why),
+			 TALLY_E_NOTFOUND);
+	chainfile_free(&f);
+
+	/* The fixture's file with its lease moved to height 8 of 7. */
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
+	f.leases[0].height = FIXTURE_BLOCKS + 1;
+	enc_init(&e);
+	chainfile_encode(&e, &f);
+	chainfile_free(&f);
+	ck_assert_int_eq(chainfile_decode(&f, e.buf, e.len, why), TALLY_E_HEIGHT);
+	ck_assert_ptr_nonnull(strstr(why, "block 8"));
+	enc_free(&e);
+}
+END_TEST
+
 Suite *chainfile_suite(void)
 {
 	Suite *s = suite_create("chainfile");
 	TCase *tc = tcase_create("chainfile");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	/* Every truncation decodes the genesis again: seconds under ASan on a
+	 * busy machine, beyond Check's default 4 s. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, round_trip_keeps_every_byte);
 	tcase_add_test(tc, every_truncation_fails);
 	tcase_add_test(tc, trailing_bytes_fail);
@@ -255,6 +354,8 @@ Suite *chainfile_suite(void)
 	tcase_add_test(tc, a_block_out_of_place_fails);
 	tcase_add_test(tc, a_valset_out_of_order_fails);
 	tcase_add_test(tc, save_and_load_a_file);
+	tcase_add_test(tc, a_changed_lease_state_is_refused);
+	tcase_add_test(tc, lease_entries_are_strict);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -76,6 +76,9 @@ START_TEST(each_bad_input_names_its_line)
 	} bad[] = {
 		{ "[node]\nlisten = x\nbogus = 1\n", ":3: unknown key 'bogus' in [node]" },
 		{ "[nodes]\nkey = /k\n", ":2: unknown section [nodes]" },
+		/* Found by the config fuzz target: names no contract can use. */
+		{ "[image.tin\xff]\nkernel = /k\n", ":2: [image.tin\xff]: an image section's name" },
+		{ "[image.Tiny]\nkernel = /k\n", ":2: [image.Tiny]: an image section's name" },
 		{ "[metering]\ninterval_s = 0\n", ":2: bad value '0' for 'interval_s'" },
 		{ "[metering]\ninterval_s = -5\n", ":2: bad value '-5'" },
 		{ "[prices]\nvcpu_second = 1e3\n", ":2: bad value '1e3'" },

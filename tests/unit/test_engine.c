@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/consensus/engine.h"
+#include "daemon/consensus/timers.h"
 #include "daemon/consensus/wal.h"
 #include "lib/errors.h"
 
@@ -464,6 +465,35 @@ START_TEST(test_evidence_surfaced_once)
 }
 END_TEST
 
+/* The timers an I/O layer keeps: one per (height, round, wait), the
+ * latest request winning; fired earliest first, only once due. */
+START_TEST(test_timer_set)
+{
+	struct cs_timers s = { 0 };
+	struct cs_timeout a = { 5, 0, CS_WAIT_PROPOSE }, b = { 5, 1, CS_WAIT_PROPOSE },
+			  c = { 5, 0, CS_WAIT_PREVOTE }, got;
+
+	ck_assert_uint_eq(cs_timers_next(&s), UINT64_MAX);
+	ck_assert(!cs_timers_pop(&s, UINT64_MAX, &got));
+	ck_assert_int_eq(cs_timers_set(&s, 300, &a), 0);
+	ck_assert_int_eq(cs_timers_set(&s, 200, &b), 0);
+	ck_assert_int_eq(cs_timers_set(&s, 100, &c), 0);
+	ck_assert_int_eq(cs_timers_set(&s, 50, &a), 0);   /* armed again: earlier */
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_uint_eq(cs_timers_next(&s), 50);
+	ck_assert(!cs_timers_pop(&s, 49, &got));
+	ck_assert(cs_timers_pop(&s, 150, &got));
+	ck_assert(!memcmp(&got, &a, sizeof(got)));
+	ck_assert(cs_timers_pop(&s, 150, &got));
+	ck_assert(!memcmp(&got, &c, sizeof(got)));
+	ck_assert(!cs_timers_pop(&s, 150, &got));
+	ck_assert(cs_timers_pop(&s, UINT64_MAX, &got));
+	ck_assert(!memcmp(&got, &b, sizeof(got)));
+	ck_assert_uint_eq(s.n, 0);
+	cs_timers_free(&s);
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -477,6 +507,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_next_height_message_waits);
 	tcase_add_test(tc, test_idle_until_transactions_or_a_peer);
 	tcase_add_test(tc, test_evidence_surfaced_once);
+	tcase_add_test(tc, test_timer_set);
 	suite_add_tcase(s, tc);
 	return s;
 }

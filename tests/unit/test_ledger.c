@@ -23,6 +23,7 @@
 #include "daemon/consensus/round.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/store.h"
+#include "lib/chain/evidence.h"
 #include "lib/errors.h"
 
 /* The state root recomputed from every entry of the store in data_dir (a
@@ -929,7 +930,9 @@ END_TEST
 
 #define CRASH_BATCH 400
 
-static void crash_child(const char *path)
+/* Opens the ledger, says so on ready (one byte), then commits blocks of
+ * transfers until it is killed. */
+static void crash_child(const char *path, int ready)
 {
 	struct ledger *l = open_at(path, true);
 	struct ledger_status st;
@@ -939,6 +942,8 @@ static void crash_child(const char *path)
 
 	ledger_status(l, &st);
 	ledger_account(l, keys[K_TENANT].pub, &a);
+	if (write(ready, "r", 1) != 1)
+		_exit(4);
 	for (uint64_t round = 0;; round++) {
 		for (int i = 0; i < CRASH_BATCH; i++) {
 			uint8_t h[HASH_LEN];
@@ -963,13 +968,21 @@ START_TEST(test_sigkill_mid_commit)
 		uint8_t scratch[HASH_LEN];
 		struct block_header h;
 		struct ledger *l;
-		int status;
-		pid_t pid = fork();
+		int status, ready[2];
+		char c;
+		pid_t pid;
 
+		ck_assert_int_eq(pipe(ready), 0);
+		pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0)
-			crash_child(dir);
-		usleep(150000 + rand_r(&seed) % 600000);
+			crash_child(dir, ready[1]);
+		/* Killed inside the commits, not while the store is first made
+		 * (a store never made is "not found", as it should be). */
+		ck_assert_int_eq(read(ready[0], &c, 1), 1);
+		close(ready[0]);
+		close(ready[1]);
+		usleep(rand_r(&seed) % 600000);
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		ck_assert_msg(WIFSIGNALED(status), "child exited early with %d",
@@ -1166,6 +1179,103 @@ START_TEST(test_certificate_is_real)
 }
 END_TEST
 
+/* Evidence of equivocation: two conflicting precommits the validator
+ * signed, submitted by another account, are committed and recorded (no
+ * effect beyond the submitter's nonce); what is not evidence is refused at
+ * admission with the rule it breaks; the stored chain still verifies. */
+static void signed_vote(struct signed_vote *sv, int who, uint8_t type, uint64_t height,
+			uint8_t id_byte)
+{
+	memset(sv, 0, sizeof(*sv));
+	sv->v.type = type;
+	sv->v.height = height;
+	sv->v.round = 2;
+	memset(sv->v.block_id, id_byte, HASH_LEN);
+	memcpy(sv->validator, keys[who].pub, PUBKEY_LEN);
+	ck_assert_int_eq(vote_sign(&sv->v, &keys[who], gen_hash(), sv->sig), 0);
+}
+
+/* An EVIDENCE of K_OTHER carrying a then b as they are (evidence_make
+ * would order them). */
+static void make_evidence(struct signed_tx *out, uint64_t nonce, const struct signed_vote *a,
+			  const struct signed_vote *b)
+{
+	struct tx t;
+	struct enc e;
+
+	tx_base(&t, TX_EVIDENCE, K_OTHER, nonce);
+	enc_init(&e);
+	signed_vote_encode(&e, a);
+	memcpy(t.u.evidence.vote_a, e.buf, e.len);
+	t.u.evidence.vote_a_len = (uint32_t)e.len;
+	e.len = 0;
+	signed_vote_encode(&e, b);
+	memcpy(t.u.evidence.vote_b, e.buf, e.len);
+	t.u.evidence.vote_b_len = (uint32_t)e.len;
+	enc_free(&e);
+	tx_finish(&t, K_OTHER, out);
+}
+
+START_TEST(test_evidence_recorded)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_vote a, b, c, p;
+	struct signed_tx s;
+	struct ledger_tx_status st;
+	struct account before, after;
+	char why[WHY_MAX];
+	uint64_t height;
+
+	signed_vote(&a, K_VAL, VOTE_PRECOMMIT, 1, 0xaa);
+	signed_vote(&b, K_VAL, VOTE_PRECOMMIT, 1, 0x11);
+	/* Not evidence: one block twice, a prevote against a precommit, a
+	 * non-validator, a forged signature, the wrong order, a height to come. */
+	ck_assert_int_eq(evidence_make(&(struct tx_evidence){ 0 }, &a, &a), TALLY_E_INVALID);
+	make_evidence(&s, 0, &a, &a);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_INVALID);
+	ck_assert_msg(strstr(why, "do not conflict"), "%s", why);
+	signed_vote(&p, K_VAL, VOTE_PREVOTE, 1, 0x11);
+	ck_assert_int_eq(evidence_make(&(struct tx_evidence){ 0 }, &a, &p), TALLY_E_INVALID);
+	make_evidence(&s, 0, &p, &a);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_INVALID);
+	signed_vote(&c, K_TENANT, VOTE_PRECOMMIT, 1, 0xaa);
+	signed_vote(&p, K_TENANT, VOTE_PRECOMMIT, 1, 0x11);
+	make_evidence(&s, 0, &p, &c);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_UNAUTHORIZED);
+	ck_assert_msg(strstr(why, "is not a validator"), "%s", why);
+	c = a;
+	c.sig[5] ^= 1;
+	make_evidence(&s, 0, &b, &c);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_SIGNATURE);
+	ck_assert_msg(strstr(why, "evidence"), "%s", why);
+	make_evidence(&s, 0, &a, &b);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_ENCODING);
+	signed_vote(&c, K_VAL, VOTE_PRECOMMIT, 9, 0xaa);
+	signed_vote(&p, K_VAL, VOTE_PRECOMMIT, 9, 0x11);
+	make_evidence(&s, 0, &p, &c);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_RANGE);
+
+	ck_assert_int_eq(ledger_account(l, keys[K_OTHER].pub, &before), 0);
+	{
+		struct tx t;
+
+		tx_base(&t, TX_EVIDENCE, K_OTHER, 0);
+		ck_assert_int_eq(evidence_make(&t.u.evidence, &a, &b), 0);
+		tx_finish(&t, K_OTHER, &s);
+	}
+	submit_ok(l, &s);
+	height = produce(l, T0 + SEC).height;
+	ck_assert_int_eq(ledger_tx_status(l, s.hash, &st), 0);
+	ck_assert_int_eq(st.status, LEDGER_TX_COMMITTED);
+	ck_assert_uint_eq(st.height, height);
+	ck_assert_int_eq(ledger_account(l, keys[K_OTHER].pub, &after), 0);
+	ck_assert_uint_eq(after.balance, before.balance);
+	ck_assert_uint_eq(after.nonce, before.nonce + 1);
+	ledger_close(l);
+	verify_ok(dir);
+}
+END_TEST
+
 Suite *ledger_suite(void)
 {
 	Suite *s = suite_create("ledger");
@@ -1192,6 +1302,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_proposer_rotation);
 	tcase_add_test(tc, test_signing_guard_survives_restart);
 	tcase_add_test(tc, test_certificate_is_real);
+	tcase_add_test(tc, test_evidence_recorded);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,5 +1,6 @@
 /* Prints the test vectors of docs/FORMATS.md in the form the document holds
- * them (and tests/unit/test_vectors.c parses): `make vectors`. */
+ * them (and tests/unit/test_vectors.c parses), then the rows of the
+ * settlement table: `make vectors`. */
 #include <stdio.h>
 
 #include "tests/vectors/examples.h"
@@ -27,6 +28,13 @@ int main(void)
 	examples_build(&x);
 	for (size_t i = 0; i < x.n; i++)
 		print_vector(&x.v[i]);
+	printf("Settlement table rows:\n\n");
+	for (size_t i = 0; i < EXAMPLE_SETTLE_CASES; i++) {
+		char row[512];
+
+		example_settle_row(&x.settle[i], row, sizeof(row));
+		printf("%s\n", row);
+	}
 	examples_free(&x);
 	return 0;
 }

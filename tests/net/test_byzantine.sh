@@ -1,0 +1,58 @@
+#!/bin/bash
+# A byzantine validator among four: a test tool (peer_hostile equivocate)
+# holding validator 4's key signs two precommits for one height and round
+# with two different blocks and sends both to node 1. Node 1 sees the
+# equivocation, submits an EVIDENCE transaction with its node key, and every
+# node commits it; the chain goes on, with the same blocks on every node
+# (no fork). A peer that sends a vote whose signature does not verify is
+# dropped.
+. "$(dirname "$0")/lib.sh"
+net_init byzantine 17890 4 0
+# The keys the test tools connect with, allowed by node 1 as an operator
+# would a new peer: one for the byzantine votes, one for the forgery (each
+# offence bans its key for a while).
+printf '[peers]\n' >>"$(conf 1)"
+for c in byzantine forger; do
+	printf 'allow = %s\n' "$("$TALLY" key new --key "$NET_DIR/$c.pem" 2>/dev/null)" >>"$(conf 1)"
+done
+for k in 1 2 3 4; do start "$k" --no-vms; done
+check "every validator connects to the three others" wait_for 30 peers_are 3 1 2 3 4
+H=$(transfer_via 1 1001)
+check "a first transfer commits everywhere" wait_for 60 committed_everywhere "$H" 1 2 3 4
+GH=$(status 1 | jq -r .genesis_hash)
+P=$(peer_port 1)
+V4=$(node_key 4)
+
+# The chain is idle (no transactions): node 1 waits at the next height, round 0.
+idle() { [ "$(status 1 | jq -r .consensus.idle)" = true ]; }
+check "node 1 waits for transactions at the next height" wait_for 30 idle
+CH=$(status 1 | jq -r .consensus.height)
+CR=$(status 1 | jq -r .consensus.round)
+OUT=$("$PEER_HOSTILE" equivocate "$P" 127.0.0.7 "$GH" "$NET_DIR/byzantine.pem" \
+	"$(dirname "$(conf 4)")/node.pem" "$CH" "$CR")
+check "two conflicting precommits signed with validator 4's key are sent (and taken: $OUT)" \
+	[ "${OUT%% *}" = open ]
+evidence_line() {
+	grep -E "consensus: validator ${V4:0:16} signed two different precommits at height $CH round $CR; EVIDENCE [0-9a-f]{64} submitted" \
+		"$(log_of 1)"
+}
+check "node 1 names the equivocation and submits EVIDENCE" wait_for 30 evidence_line
+EV=$(evidence_line | head -n 1 | grep -oE 'EVIDENCE [0-9a-f]{64}' | cut -d' ' -f2)
+check "the EVIDENCE transaction commits on every node" \
+	wait_for 60 committed_everywhere "$EV" 1 2 3 4
+check "... as an EVIDENCE carrying validator 4's key (read from node 3)" \
+	bash -c "curl -sf $(url 3)/v1/tx/$EV | jq -e '.kind == \"EVIDENCE\"' &&
+		 curl -sf $(url 3)/v1/tx/$EV | jq -r .tx | grep -q $V4"
+check "/metrics on node 1 counts the equivocation" metric_ge 1 tally_consensus_evidence_total 1
+H=$(transfer_via 2 2002)
+check "the chain goes on: a transfer commits everywhere" wait_for 60 committed_everywhere "$H" 1 2 3 4
+check "and every node holds the same blocks (no fork)" wait_for 30 same_chain 2 1 2 3 4
+check "the stored chain verifies from genesis, the evidence with it" \
+	"$TALLY" chain verify --node "$(url 2)" --genesis "$NET_DIR/net/genesis.json"
+
+# A vote naming validator 4 whose signature does not verify.
+OUT=$("$PEER_HOSTILE" forged-vote "$P" 127.0.0.8 "$GH" "$NET_DIR/forger.pem" "$V4")
+check "a vote with a forged signature: the peer is dropped ($OUT)" [ "$OUT" = closed ]
+check "node 1 says why" grep -q "dropped .*: it sent a consensus message that does not verify" "$(log_of 1)"
+check "the validators stay connected" peers_are 3 1 2 3 4
+net_done
