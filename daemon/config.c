@@ -237,7 +237,9 @@ const struct config_key config_keys[] = {
 		 "with its priority" },
 	{ .section = "node", .key = "block_interval_ms", .type = CT_U32, NODE(block_interval_ms),
 	  .min = 50, .max = 600000, .def = "1000", .value = "MS",
-	  .doc = "how often the validator proposes while transactions wait" },
+	  .doc = "how long the validators wait after a block before the next height begins "
+		 "(the consensus commit timeout); then they wait for transactions. Give every "
+		 "validator of a network the same value" },
 	{ .section = "node", .key = "min_free_mib", .type = CT_U32, NODE(min_free_mib),
 	  .max = 1048576, .def = "64", .value = "MIB",
 	  .doc = "free space `data_dir` keeps in reserve: below it the node takes no new "
