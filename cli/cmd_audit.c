@@ -7,6 +7,7 @@
 
 #include "cli/chainsrc.h"
 #include "cli/genesis_pin.h"
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "lib/chain/audit.h"
 #include "lib/chain/chainfile.h"
@@ -14,6 +15,8 @@
 
 struct feed {
 	struct auditor *a;
+	struct progress pr;
+	uint64_t fed;
 };
 
 static int feed_block(void *ctx, const struct block *b, const struct commit_cert *cert,
@@ -25,6 +28,7 @@ static int feed_block(void *ctx, const struct block *b, const struct commit_cert
 		err("out of memory");
 		return EXIT_USAGE;
 	}
+	progress_step(&f->pr, ++f->fed);
 	return EXIT_OK;
 }
 
@@ -119,9 +123,10 @@ static void report_human(const struct audit_result *r, const char *id, const cha
 
 static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool have_cp,
 		      uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
-		      const struct genesis_pin *pin, struct audit_result *res)
+		      const struct genesis_pin *pin, bool quiet, struct audit_result *res)
 {
 	uint8_t gh[HASH_LEN];
+	struct progress pr;
 	struct chainfile f;
 	struct chain_checkpoint *cp = NULL;
 	struct auditor *a = NULL;
@@ -183,9 +188,13 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 		rc = EXIT_REFUSED;
 		goto out;
 	}
-	for (size_t i = first; i < f.nblocks && !rc; i++)
+	progress_start(&pr, "blocks replayed", f.nblocks - first, quiet);
+	for (size_t i = first; i < f.nblocks && !rc; i++) {
 		rc = auditor_add_block(a, &f.blocks[i].block, f.blocks[i].cert,
 				       f.blocks[i].next_vals);
+		progress_step(&pr, i + 1 - first);
+	}
+	progress_end(&pr);
 	if (!rc)
 		rc = auditor_finish(a, NULL, NULL, res);
 	if (rc) {
@@ -201,7 +210,7 @@ out:
 
 static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		      bool have_cp, uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
-		      const struct genesis_pin *pin, struct audit_result *res)
+		      const struct genesis_pin *pin, bool quiet, struct audit_result *res)
 {
 	uint8_t gh[HASH_LEN];
 	struct chain_checkpoint *cp = NULL;
@@ -209,7 +218,7 @@ static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 	struct state_proof claim;
 	uint64_t claim_height = 0;
 	bool have_claim = false;
-	struct feed feed = { NULL };
+	struct feed feed = { .a = NULL };
 	char *gjson = NULL, why[WHY_MAX];
 	uint64_t tip;
 	int rc;
@@ -240,7 +249,9 @@ static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		rc = EXIT_REFUSED;
 		goto out;
 	}
+	progress_start(&feed.pr, "blocks replayed", tip - (have_cp ? cp_height : 0), quiet);
 	rc = node_blocks(cl, have_cp ? cp_height + 1 : 1, tip, feed_block, &feed);
+	progress_end(&feed.pr);
 	if (!rc && auditor_finish(feed.a, node_inclusion_proof, cl, res)) {
 		err("out of memory");
 		rc = EXIT_USAGE;
@@ -337,7 +348,7 @@ int cmd_audit(int argc, char **argv)
 			return EXIT_USAGE;
 		memcpy(idhex, argv[optind], 65);
 		snprintf(source, sizeof(source), "chain file %.500s", chain);
-		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &pin, &res);
+		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &pin, co.json, &res);
 	} else {
 		if (client_init(&cl, co.node))
 			return err("%s", cl.err), EXIT_USAGE;
@@ -346,7 +357,7 @@ int cmd_audit(int argc, char **argv)
 			hex_decode(idhex, id, LEASE_ID_LEN);
 			snprintf(source, sizeof(source), "node %.500s", cl.base);
 			rc = audit_node(&cl, id, cparg != NULL, cp_height, cp_id, &pin,
-					&res);
+					co.json, &res);
 		}
 		client_free(&cl);
 	}

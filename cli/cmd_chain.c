@@ -9,18 +9,27 @@
 
 #include "cli/chainsrc.h"
 #include "cli/genesis_pin.h"
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "lib/chain/chainfile.h"
 #include "lib/chain/replay.h"
 #include "lib/errors.h"
 
+struct export {
+	struct chainfile *f;
+	struct progress pr;
+};
+
 static int add_block(void *ctx, const struct block *b, const struct commit_cert *cert,
 		     const struct validator_set *next_vals)
 {
-	if (chainfile_add_block(ctx, b, cert, next_vals)) {
+	struct export *e = ctx;
+
+	if (chainfile_add_block(e->f, b, cert, next_vals)) {
 		err("out of memory");
 		return EXIT_USAGE;
 	}
+	progress_step(&e->pr, e->f->nblocks);
 	return EXIT_OK;
 }
 
@@ -121,8 +130,13 @@ int cmd_chain_export(int argc, char **argv)
 	rc = add_leases(&cl, &f, &leases_height);
 	if (!rc)
 		rc = node_tip(&cl, &tip);
-	if (!rc && tip)
-		rc = node_blocks(&cl, 1, tip, add_block, &f);
+	if (!rc && tip) {
+		struct export e = { .f = &f };
+
+		progress_start(&e.pr, "blocks fetched", tip, co.json);
+		rc = node_blocks(&cl, 1, tip, add_block, &e);
+		progress_end(&e.pr);
+	}
 	if (!rc && leases_height > tip) {
 		err("the node proved a lease at height %" PRIu64 ", above its tip %" PRIu64,
 		    leases_height, tip);
@@ -271,8 +285,7 @@ const struct cmd_doc doc_chain_verify = {
 		"and commit certificates (more than 2/3 of the stake). FILE is a `tally chain\n"
 		"export` file, whose lease states are also checked against what the chain\n"
 		"committed (each state proof against its block's state root); with --node\n"
-		"the chain is read from that node instead. On a terminal, the blocks verified\n"
-		"so far are shown as it goes.",
+		"the chain is read from that node instead.",
 	.opts = verify_opts,
 	.epilog = "exit codes: 0 verified, 1 not verified, 2 usage or I/O error",
 };

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
@@ -238,11 +239,12 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	return EXIT_OK;
 }
 
-static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
+static int wait_running_loop(struct progress *pr, struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
 {
 	char path[128];
 	time_t end = time(NULL) + (time_t)timeout_s;
 	int last = -1;
+	char line[128];
 
 	snprintf(path, sizeof(path), "/v1/leases/%s", id);
 	for (;;) {
@@ -277,9 +279,14 @@ static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, b
 				err("node's answer for lease %.16s: %s", id, why);
 				return EXIT_USAGE;
 			}
-			if (l.state != last && !quiet)
-				fprintf(stderr, "tally: lease %.16s %s (block %" PRIu64 ")\n", id,
-					lease_state_name(l.state), l.opened_height);
+			if (l.state != last && !quiet) {
+				snprintf(line, sizeof(line), "lease %.16s %s (block %" PRIu64 ")", id,
+					 lease_state_name(l.state), l.opened_height);
+				if (pr->on)
+					progress_text(pr, line);
+				else
+					fprintf(stderr, "tally: %s\n", line);
+			}
 			last = l.state;
 			if (l.state == LEASE_RUNNING)
 				return EXIT_OK;
@@ -295,6 +302,19 @@ static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, b
 		}
 		sleep(1);
 	}
+}
+
+/* --wait: the lease's state as it changes, in place on a terminal (one line
+ * per change when stderr is not one), until it runs or closes. */
+static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
+{
+	struct progress pr;
+	int rc;
+
+	progress_start(&pr, "", 0, quiet);
+	rc = wait_running_loop(&pr, cl, id, timeout_s, quiet);
+	progress_end(&pr);
+	return rc;
 }
 
 /* A numeric flag of at most max, set as obj[key]. */
@@ -568,8 +588,10 @@ static void print_lease(const struct lease *l, const char *id)
 	printf("term        %" PRIu64 " s, metered every %u s\n", c->duration_s, c->interval_s);
 	printf("opened      block %" PRIu64 "\n", l->opened_height);
 	if (l->started_ns)
-		printf("started     %" PRIu64 ".%09" PRIu64 " (unix s)\n",
-		       l->started_ns / 1000000000u, l->started_ns % 1000000000u);
+	{
+		char when[48];
+		printf("started     %s\n", fmt_local_time(l->started_ns, when, sizeof(when)));
+	}
 	printf("deposit     %s\ncharged     %s\nsla credit  %s\nescrow      %s\n",
 	       fmt_amount(c->deposit, d), fmt_amount(l->charged, a),
 	       fmt_amount(l->sla_credits, s), fmt_amount(l->escrow, b));

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
@@ -67,18 +68,18 @@ static int entry_record(const json_t *e, const struct lease *l, struct usage_rec
 
 static void print_header(void)
 {
-	printf("%5s %20s %8s %14s %14s %12s %8s %12s\n", "SEQ", "START (unix s)", "SECS",
+	printf("%5s %-29s %8s %14s %14s %12s %8s %12s\n", "SEQ", "START", "SECS",
 	       "CPU ns", "DELAY ns", "GPU ns", "MEM MiB", "CHARGE");
 }
 
 static void print_record(const struct usage_record *u, const struct usage_charge *ch)
 {
 	uint64_t span = u->end_ns - u->start_ns;
-	char a[32];
+	char a[32], when[48];
 
-	printf("%5" PRIu64 " %10" PRIu64 ".%09" PRIu64 " %4" PRIu64 ".%03" PRIu64
+	printf("%5" PRIu64 " %-29s %4" PRIu64 ".%03" PRIu64
 	       " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8u %12s%s\n",
-	       u->seq, u->start_ns / 1000000000u, u->start_ns % 1000000000u,
+	       u->seq, fmt_local_time(u->start_ns, when, sizeof(when)),
 	       span / 1000000000u, span % 1000000000u / 1000000u, u->cpu_ns, u->run_delay_ns,
 	       u->gpu_ns, u->mem_mib, fmt_amount(ch->net, a), ch->sla_credit ? " (sla)" : "");
 }
