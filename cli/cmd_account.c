@@ -6,13 +6,17 @@
 
 #include "cli/tally.h"
 
+const struct cmd_doc doc_account_show = {
+	.name = "account show",
+	.synopsis = "[PUBKEY] [--key FILE] [--node URL] [--json]",
+	.summary = "balance, nonce and stake of an account",
+	.description =
+		"Balance, nonce and stake of PUBKEY (default: the public key of --key).\n"
+		"Amounts are in units with six decimals (micro-units on the chain).",
+};
+
 int cmd_account_show(int argc, char **argv)
 {
-	static const char help[] =
-		"usage: tally account show [PUBKEY] [--key FILE] [--node URL] [--json]\n\n"
-		"Balance, nonce and stake of PUBKEY (default: the public key of --key).\n"
-		"Amounts are in units with six decimals (micro-units on the chain).\n\n"
-		COMMON_USAGE;
 	struct common co;
 	struct tally_key k;
 	uint8_t pub[PUBKEY_LEN];
@@ -20,7 +24,7 @@ int cmd_account_show(int argc, char **argv)
 	json_t *j;
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "account show", help);
+	rc = parse_common_args(&co, argc, argv, &doc_account_show);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (argc - optind > 1)

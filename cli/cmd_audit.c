@@ -7,6 +7,7 @@
 
 #include "cli/chainsrc.h"
 #include "cli/genesis_pin.h"
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "lib/chain/audit.h"
 #include "lib/chain/chainfile.h"
@@ -14,6 +15,8 @@
 
 struct feed {
 	struct auditor *a;
+	struct progress pr;
+	uint64_t fed;
 };
 
 static int feed_block(void *ctx, const struct block *b, const struct commit_cert *cert,
@@ -25,6 +28,7 @@ static int feed_block(void *ctx, const struct block *b, const struct commit_cert
 		err("out of memory");
 		return EXIT_USAGE;
 	}
+	progress_step(&f->pr, ++f->fed);
 	return EXIT_OK;
 }
 
@@ -119,9 +123,10 @@ static void report_human(const struct audit_result *r, const char *id, const cha
 
 static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool have_cp,
 		      uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
-		      const struct genesis_pin *pin, struct audit_result *res)
+		      const struct genesis_pin *pin, bool quiet, struct audit_result *res)
 {
 	uint8_t gh[HASH_LEN];
+	struct progress pr;
 	struct chainfile f;
 	struct chain_checkpoint *cp = NULL;
 	struct auditor *a = NULL;
@@ -183,9 +188,13 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 		rc = EXIT_REFUSED;
 		goto out;
 	}
-	for (size_t i = first; i < f.nblocks && !rc; i++)
+	progress_start(&pr, "blocks replayed", f.nblocks - first, quiet);
+	for (size_t i = first; i < f.nblocks && !rc; i++) {
 		rc = auditor_add_block(a, &f.blocks[i].block, f.blocks[i].cert,
 				       f.blocks[i].next_vals);
+		progress_step(&pr, i + 1 - first);
+	}
+	progress_end(&pr);
 	if (!rc)
 		rc = auditor_finish(a, NULL, NULL, res);
 	if (rc) {
@@ -201,7 +210,7 @@ out:
 
 static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		      bool have_cp, uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
-		      const struct genesis_pin *pin, struct audit_result *res)
+		      const struct genesis_pin *pin, bool quiet, struct audit_result *res)
 {
 	uint8_t gh[HASH_LEN];
 	struct chain_checkpoint *cp = NULL;
@@ -209,7 +218,7 @@ static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 	struct state_proof claim;
 	uint64_t claim_height = 0;
 	bool have_claim = false;
-	struct feed feed = { NULL };
+	struct feed feed = { .a = NULL };
 	char *gjson = NULL, why[WHY_MAX];
 	uint64_t tip;
 	int rc;
@@ -240,7 +249,9 @@ static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		rc = EXIT_REFUSED;
 		goto out;
 	}
+	progress_start(&feed.pr, "blocks replayed", tip - (have_cp ? cp_height : 0), quiet);
 	rc = node_blocks(cl, have_cp ? cp_height + 1 : 1, tip, feed_block, &feed);
+	progress_end(&feed.pr);
 	if (!rc && auditor_finish(feed.a, node_inclusion_proof, cl, res)) {
 		err("out of memory");
 		rc = EXIT_USAGE;
@@ -255,19 +266,25 @@ out:
 	return rc;
 }
 
-int cmd_audit(int argc, char **argv)
-{
-	enum { O_CHAIN = 256, O_CP, O_GENESIS };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "chain", required_argument, NULL, O_CHAIN },
-		{ "checkpoint", required_argument, NULL, O_CP },
-		{ "genesis", required_argument, NULL, O_GENESIS },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally audit ID [--node URL | --chain FILE] [--genesis FILE|HASH]\n"
-		"                      [--checkpoint HEIGHT:BLOCKID] [--json]\n\n"
+enum { O_CHAIN = 256, O_CP, O_GENESIS };
+
+static const struct opt_doc audit_opts[] = {
+	{ "genesis", O_GENESIS, "FILE|HASH", "the chain to trust: a genesis file or its hash; a node\n"
+	  "or file of another chain is refused. Without it the\n"
+	  "genesis is taken from the node or file, and printed", 0 },
+	{ "chain", O_CHAIN, "FILE", "audit from an exported chain file (tally chain export)\n"
+	  "instead of a node; the settlement compared is the one\nthe file carries", 0 },
+	{ "checkpoint", O_CP, "H:ID", "trust block H with id ID instead of starting at genesis\n"
+	  "(the lease must open after it)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_audit = {
+	.name = "audit",
+	.synopsis = "ID [--node URL | --chain FILE] [--genesis FILE|HASH]\n"
+		    " [--checkpoint HEIGHT:BLOCKID] [--json]",
+	.summary = "verify a lease's usage and bill from the chain",
+	.description =
 		"Verifies lease ID from genesis (or the pinned checkpoint): every header and\n"
 		"commit certificate and every signature; from genesis, every transaction of\n"
 		"the chain replayed through the validators' own rules with the state root\n"
@@ -275,18 +292,17 @@ int cmd_audit(int argc, char **argv)
 		"gap, reorder or duplicate), the inclusion proof of each record against the\n"
 		"latest verified header; and the recomputed bill (charged, SLA credits,\n"
 		"refund) compared with what the node settled. Each failure names the block\n"
-		"height or the record (seq), and the rule.\n\n"
-		"  --genesis FILE|HASH   the chain to trust: a genesis file or its hash; a node\n"
-		"                        or file of another chain is refused. Without it the\n"
-		"                        genesis is taken from the node or file, and printed\n"
-		"  --chain FILE          audit from an exported chain file (tally chain export)\n"
-		"                        instead of a node; the settlement compared is the one\n"
-		"                        the file carries\n"
-		"  --checkpoint H:ID     trust block H with id ID instead of starting at genesis\n"
-		"                        (the lease must open after it)\n"
-		COMMON_USAGE
-		"\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
-		"--json prints {\"verified\", \"records\", \"errors\": [...], \"bill\": {...}, ...}\n";
+		"height or the record (seq), and the rule. On a terminal, the blocks read so\n"
+		"far are shown as it goes.",
+	.opts = audit_opts,
+	.epilog =
+		"exit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
+		"--json prints {\"verified\", \"records\", \"errors\": [...], \"bill\": {...}, ...}",
+};
+
+int cmd_audit(int argc, char **argv)
+{
+	struct optable ot;
 	const char *chain = NULL, *cparg = NULL;
 	struct genesis_pin pin = { 0 };
 	uint8_t id[LEASE_ID_LEN], cp_id[HASH_LEN];
@@ -298,8 +314,9 @@ int cmd_audit(int argc, char **argv)
 	bool node_given = false;
 	int c, rc;
 
+	cmd_optable(&ot, &doc_audit, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (c == OPT_NODE)
 			node_given = true;
 		if (common_opt(&co, c, optarg))
@@ -316,7 +333,7 @@ int cmd_audit(int argc, char **argv)
 			return bad_option("audit", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_audit);
 	if (argc - optind != 1)
 		return usage_error("audit", "give one lease ID");
 	if (chain && node_given)
@@ -331,7 +348,7 @@ int cmd_audit(int argc, char **argv)
 			return EXIT_USAGE;
 		memcpy(idhex, argv[optind], 65);
 		snprintf(source, sizeof(source), "chain file %.500s", chain);
-		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &pin, &res);
+		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &pin, co.json, &res);
 	} else {
 		if (client_init(&cl, co.node))
 			return err("%s", cl.err), EXIT_USAGE;
@@ -340,7 +357,7 @@ int cmd_audit(int argc, char **argv)
 			hex_decode(idhex, id, LEASE_ID_LEN);
 			snprintf(source, sizeof(source), "node %.500s", cl.base);
 			rc = audit_node(&cl, id, cparg != NULL, cp_height, cp_id, &pin,
-					&res);
+					co.json, &res);
 		}
 		client_free(&cl);
 	}

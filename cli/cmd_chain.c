@@ -9,18 +9,27 @@
 
 #include "cli/chainsrc.h"
 #include "cli/genesis_pin.h"
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "lib/chain/chainfile.h"
 #include "lib/chain/replay.h"
 #include "lib/errors.h"
 
+struct export {
+	struct chainfile *f;
+	struct progress pr;
+};
+
 static int add_block(void *ctx, const struct block *b, const struct commit_cert *cert,
 		     const struct validator_set *next_vals)
 {
-	if (chainfile_add_block(ctx, b, cert, next_vals)) {
+	struct export *e = ctx;
+
+	if (chainfile_add_block(e->f, b, cert, next_vals)) {
 		err("out of memory");
 		return EXIT_USAGE;
 	}
+	progress_step(&e->pr, e->f->nblocks);
 	return EXIT_OK;
 }
 
@@ -76,15 +85,21 @@ static int add_leases(struct client *cl, struct chainfile *f, uint64_t *max_heig
 	return rc;
 }
 
-int cmd_chain_export(int argc, char **argv)
-{
-	static const char help[] =
-		"usage: tally chain export FILE [--node URL] [--json]\n\n"
+const struct cmd_doc doc_chain_export = {
+	.name = "chain export",
+	.synopsis = "FILE [--node URL] [--json]",
+	.summary = "write the node's chain to a file",
+	.description =
 		"Writes the node's chain to FILE (atomically): the genesis, every block with\n"
 		"its commit certificate, the validator set wherever it changes, and each\n"
 		"lease's state with its state proof, which `tally audit --chain FILE` and\n"
 		"`tally chain verify FILE` check against the chain. The format is in\n"
-		"docs/FORMATS.md.\n\n" COMMON_USAGE;
+		"docs/FORMATS.md. On a terminal, the blocks fetched so far are shown as it\n"
+		"goes.",
+};
+
+int cmd_chain_export(int argc, char **argv)
+{
 	struct common co;
 	struct client cl;
 	struct chainfile f;
@@ -93,7 +108,7 @@ int cmd_chain_export(int argc, char **argv)
 	uint64_t tip = 0, leases_height = 0;
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "chain export", help);
+	rc = parse_common_args(&co, argc, argv, &doc_chain_export);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (argc - optind != 1)
@@ -115,8 +130,13 @@ int cmd_chain_export(int argc, char **argv)
 	rc = add_leases(&cl, &f, &leases_height);
 	if (!rc)
 		rc = node_tip(&cl, &tip);
-	if (!rc && tip)
-		rc = node_blocks(&cl, 1, tip, add_block, &f);
+	if (!rc && tip) {
+		struct export e = { .f = &f };
+
+		progress_start(&e.pr, "blocks fetched", tip, co.json);
+		rc = node_blocks(&cl, 1, tip, add_block, &e);
+		progress_end(&e.pr);
+	}
 	if (!rc && leases_height > tip) {
 		err("the node proved a lease at height %" PRIu64 ", above its tip %" PRIu64,
 		    leases_height, tip);
@@ -246,35 +266,43 @@ static int start(struct verify *s, const struct genesis *g, const char *where)
 	return EXIT_OK;
 }
 
-int cmd_chain_verify(int argc, char **argv)
-{
-	enum { O_GENESIS = 256 };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "genesis", required_argument, NULL, O_GENESIS },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct genesis_pin pin = { 0 };
-	static const char help[] =
-		"usage: tally chain verify FILE | --node URL [--genesis FILE|HASH] [--json]\n\n"
+enum { O_GENESIS = 256 };
+
+static const struct opt_doc verify_opts[] = {
+	{ "genesis", O_GENESIS, "FILE|HASH", "the chain to trust: a genesis file or its hash; a\n"
+	  "chain with another genesis is refused (exit 1)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_chain_verify = {
+	.name = "chain verify",
+	.synopsis = "FILE | --node URL [--genesis FILE|HASH] [--json]",
+	.summary = "verify a chain file or a node's chain",
+	.description =
 		"Replays a whole chain from its genesis as every validator applies it: links,\n"
 		"heights, times, transaction and usage-log roots, every transaction signature,\n"
 		"every transaction's rules and the state root after each block, validator sets\n"
 		"and commit certificates (more than 2/3 of the stake). FILE is a `tally chain\n"
 		"export` file, whose lease states are also checked against what the chain\n"
 		"committed (each state proof against its block's state root); with --node\n"
-		"the chain is read from that node instead.\n\n"
-		"  --genesis FILE|HASH   the chain to trust: a genesis file or its hash; a\n"
-		"                        chain with another genesis is refused (exit 1)\n"
-		COMMON_USAGE "\nexit codes: 0 verified, 1 not verified, 2 usage or I/O error\n";
+		"the chain is read from that node instead.",
+	.opts = verify_opts,
+	.epilog = "exit codes: 0 verified, 1 not verified, 2 usage or I/O error",
+};
+
+int cmd_chain_verify(int argc, char **argv)
+{
+	struct genesis_pin pin = { 0 };
+	struct optable ot;
 	struct common co;
 	struct verify *s;
 	bool node_given = false;
 	char source[600];
 	int c, rc;
 
+	cmd_optable(&ot, &doc_chain_verify, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (c == OPT_NODE)
 			node_given = true;
 		if (c == O_GENESIS) {
@@ -286,7 +314,7 @@ int cmd_chain_verify(int argc, char **argv)
 			return bad_option("chain verify", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_chain_verify);
 	if (argc - optind > 1 || (argc - optind == 1) == node_given)
 		return usage_error("chain verify", "give either FILE or --node URL");
 	s = calloc(1, sizeof(*s));

@@ -42,18 +42,23 @@ static void print_pubkey(const char *hex, const struct common *co)
 		printf("%s\n", hex);
 }
 
+const struct cmd_doc doc_key_new = {
+	.name = "key new",
+	.synopsis = "[--key FILE] [--json]",
+	.summary = "make a new key (refuses to overwrite one)",
+	.description =
+		"Makes a new Ed25519 key and writes it to FILE (mode 0600), creating the\n"
+		"directory if needed. Refuses to overwrite an existing key.",
+};
+
 int cmd_key_new(int argc, char **argv)
 {
-	static const char help[] =
-		"usage: tally key new [--key FILE] [--json]\n\n"
-		"Makes a new Ed25519 key and writes it to FILE (mode 0600), creating the\n"
-		"directory if needed. Refuses to overwrite an existing key.\n\n" COMMON_USAGE;
 	struct common co;
 	struct tally_key k;
 	char hex[65];
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "key new", help);
+	rc = parse_common_args(&co, argc, argv, &doc_key_new);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (optind != argc)
@@ -85,18 +90,21 @@ int cmd_key_new(int argc, char **argv)
 	return EXIT_OK;
 }
 
+const struct cmd_doc doc_key_show = {
+	.name = "key show",
+	.synopsis = "[--key FILE] [--json]",
+	.summary = "print your public key",
+	.description = "Prints the public key (64 hex characters): your account on the chain.",
+};
+
 int cmd_key_show(int argc, char **argv)
 {
-	static const char help[] =
-		"usage: tally key show [--key FILE] [--json]\n\n"
-		"Prints the public key (64 hex characters): your account on the chain.\n\n"
-		COMMON_USAGE;
 	struct common co;
 	struct tally_key k;
 	char hex[65];
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "key show", help);
+	rc = parse_common_args(&co, argc, argv, &doc_key_show);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (optind != argc)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
@@ -239,11 +240,12 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	return EXIT_OK;
 }
 
-static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
+static int wait_running_loop(struct progress *pr, struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
 {
 	char path[128];
 	time_t end = time(NULL) + (time_t)timeout_s;
 	int last = -1;
+	char line[128];
 
 	snprintf(path, sizeof(path), "/v1/leases/%s", id);
 	for (;;) {
@@ -278,9 +280,14 @@ static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, b
 				err("node's answer for lease %.16s: %s", id, why);
 				return EXIT_USAGE;
 			}
-			if (l.state != last && !quiet)
-				fprintf(stderr, "tally: lease %.16s %s (block %" PRIu64 ")\n", id,
-					lease_state_name(l.state), l.opened_height);
+			if (l.state != last && !quiet) {
+				snprintf(line, sizeof(line), "lease %.16s %s (block %" PRIu64 ")", id,
+					 lease_state_name(l.state), l.opened_height);
+				if (pr->on)
+					progress_text(pr, line);
+				else
+					fprintf(stderr, "tally: %s\n", line);
+			}
 			last = l.state;
 			if (l.state == LEASE_RUNNING)
 				return EXIT_OK;
@@ -296,6 +303,19 @@ static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, b
 		}
 		sleep(1);
 	}
+}
+
+/* --wait: the lease's state as it changes, in place on a terminal (one line
+ * per change when stderr is not one), until it runs or closes. */
+static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
+{
+	struct progress pr;
+	int rc;
+
+	progress_start(&pr, "", 0, quiet);
+	rc = wait_running_loop(&pr, cl, id, timeout_s, quiet);
+	progress_end(&pr);
+	return rc;
 }
 
 /* A numeric flag of at most max, set as obj[key]. */
@@ -343,31 +363,34 @@ static int create_opt(struct create_flags *f, int c, const char *arg)
 	return -1;
 }
 
-int cmd_lease_create(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "vcpus", required_argument, NULL, 'c' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "disk", required_argument, NULL, 'd' },
-		{ "gpus", required_argument, NULL, 'g' },
-		{ "image", required_argument, NULL, 'i' },
-		{ "hostname", required_argument, NULL, 'H' },
-		{ "ssh-key", required_argument, NULL, 'K' },
-		{ "no-ssh-key", no_argument, NULL, 'N' },
-		{ "duration", required_argument, NULL, 'D' },
-		{ "deposit", required_argument, NULL, 'p' },
-		{ "interval", required_argument, NULL, 'I' },
-		{ "provider", required_argument, NULL, 'P' },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally lease create [CONTRACT.json] [--vcpus N] [--memory MIB] [--disk GIB]\n"
-		"                          [--gpus N] [--image NAME] [--hostname NAME]\n"
-		"                          [--ssh-key FILE | --no-ssh-key] [--duration S] [--deposit N]\n"
-		"                          [--interval S] [--provider PUBKEY] [--wait [--timeout S]]\n\n"
+static const struct opt_doc create_opts[] = {
+	{ "vcpus", 'c', "N", "vCPUs of the VM (default 1)", 0 },
+	{ "memory", 'm', "MIB", "memory of the VM in MiB (default 512)", 0 },
+	{ "disk", 'd', "GIB", "disk of the VM in GiB (default 1)", 0 },
+	{ "gpus", 'g', "N", "GPUs of the VM (default 0)", 0 },
+	{ "image", 'i', "NAME", "the image the VM boots, from the node's catalogue\n(default tiny)", 0 },
+	{ "hostname", 'H', "NAME", "the guest's hostname: a-z, 0-9 and inner '-', at most 63\n"
+	  "(default: the node names it)", 0 },
+	{ "ssh-key", 'K', "FILE", "the OpenSSH public key (one line) cloud-init installs for\n"
+	  "the image's login user (tally lease ssh); it is public,\non the chain with the contract", 0 },
+	{ "no-ssh-key", 'N', NULL, "no key, not even the default", 0 },
+	{ "duration", 'D', "S", "the lease term in seconds (default 3600)", 0 },
+	{ "deposit", 'p', "N", "micro-units moved to escrow (default: the most the\nwhole term can cost)", 0 },
+	{ "interval", 'I', "S", "metering interval (default: the node's)", 0 },
+	{ "provider", 'P', "PUBKEY", "the provider's public key (default: the node's)", 0 },
+	{ "wait", 'w', NULL, "wait until the VM runs (exit 1 if the lease closes)", 0 },
+	{ "timeout", 't', "S", "with --wait: give up after S seconds (default 300)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_lease_create = {
+	.name = "lease create",
+	.synopsis = "[CONTRACT.json] [--vcpus N] [--memory MIB] [--disk GIB]\n"
+		    " [--gpus N] [--image NAME] [--hostname NAME]\n"
+		    " [--ssh-key FILE | --no-ssh-key] [--duration S] [--deposit N]\n"
+		    " [--interval S] [--provider PUBKEY] [--wait [--timeout S]]",
+	.summary = "sign a lease contract and submit it",
+	.description =
 		"Signs a lease contract with your key and submits it as a LEASE_OPEN; prints\n"
 		"the lease id. The contract comes from CONTRACT.json (contracts/examples/),\n"
 		"flags override it, and what neither gives is filled in from the node:\n"
@@ -376,21 +399,14 @@ int cmd_lease_create(int argc, char **argv)
 		"1 GiB, no GPU, image 'tiny', 3600 s; the default deposit is the most the\n"
 		"whole term can cost; the SSH key is ~/.ssh/id_ed25519.pub when it exists.\n"
 		"The contract is validated locally first: an invalid one is refused with\n"
-		"the reason (exit 1).\n\n"
-		"  --vcpus N, --memory MIB, --disk GIB, --gpus N, --image NAME   the VM\n"
-		"  --hostname NAME  the guest's hostname: a-z, 0-9 and inner '-', at most 63\n"
-		"                   (default: the node names it)\n"
-		"  --ssh-key FILE   the OpenSSH public key (one line) cloud-init installs for\n"
-		"                   the image's login user (tally lease ssh); it is public,\n"
-		"                   on the chain with the contract\n"
-		"  --no-ssh-key     no key, not even the default\n"
-		"  --duration S     the lease term in seconds\n"
-		"  --deposit N      micro-units moved to escrow\n"
-		"  --interval S     metering interval\n"
-		"  --provider KEY   the provider's public key\n"
-		"  --wait           wait until the VM runs (exit 1 if the lease closes)\n"
-		"  --timeout S      with --wait: give up after S seconds (default 300)\n"
-		COMMON_USAGE;
+		"the reason (exit 1). With --wait, the lease's progress is shown on a\n"
+		"terminal.",
+	.opts = create_opts,
+};
+
+int cmd_lease_create(int argc, char **argv)
+{
+	struct optable ot;
 	struct create_flags f;
 	struct common co;
 	struct client cl;
@@ -405,8 +421,9 @@ int cmd_lease_create(int argc, char **argv)
 	f.timeout_s = DEFAULT_WAIT_S;
 	f.vm = json_object();
 	f.top = json_object();
+	cmd_optable(&ot, &doc_lease_create, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		rc = create_opt(&f, c, optarg);
@@ -417,7 +434,7 @@ int cmd_lease_create(int argc, char **argv)
 	}
 	rc = EXIT_OK;
 	if (co.help) {
-		fputs(help, stdout);
+		cmd_help(&doc_lease_create);
 		goto out_flags;
 	}
 	rc = EXIT_USAGE;
@@ -484,17 +501,22 @@ static void print_lease_row(const json_t *l)
 	       fmt_amount(jget_u64(l, "charged"), a), fmt_amount(jget_u64(l, "escrow"), b));
 }
 
+static const struct opt_doc list_opts[] = {
+	{ "all", 'a', NULL, "every lease, not only yours", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_lease_list = {
+	.name = "lease list",
+	.synopsis = "[--all] [--key FILE] [--node URL] [--json]",
+	.summary = "your leases (--all: every lease)",
+	.description = "Your leases as tenant (the public key of --key); --all lists every lease.",
+	.opts = list_opts,
+};
+
 int cmd_lease_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "all", no_argument, NULL, 'a' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally lease list [--all] [--key FILE] [--node URL] [--json]\n\n"
-		"Your leases as tenant (the public key of --key); --all lists every lease.\n\n"
-		COMMON_USAGE;
+	struct optable ot;
 	struct common co;
 	struct tally_key k;
 	bool all = false;
@@ -503,8 +525,9 @@ int cmd_lease_list(int argc, char **argv)
 	size_t i;
 	int c, rc;
 
+	cmd_optable(&ot, &doc_lease_list, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		if (c != 'a')
@@ -512,7 +535,7 @@ int cmd_lease_list(int argc, char **argv)
 		all = true;
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_lease_list);
 	if (optind != argc)
 		return usage_error("lease list", "unexpected argument '%s'", argv[optind]);
 	if (all) {
@@ -566,8 +589,10 @@ static void print_lease(const struct lease *l, const char *id)
 	printf("term        %" PRIu64 " s, metered every %u s\n", c->duration_s, c->interval_s);
 	printf("opened      block %" PRIu64 "\n", l->opened_height);
 	if (l->started_ns)
-		printf("started     %" PRIu64 ".%09" PRIu64 " (unix s)\n",
-		       l->started_ns / 1000000000u, l->started_ns % 1000000000u);
+	{
+		char when[48];
+		printf("started     %s\n", fmt_local_time(l->started_ns, when, sizeof(when)));
+	}
 	printf("deposit     %s\ncharged     %s\nsla credit  %s\nescrow      %s\n",
 	       fmt_amount(c->deposit, d), fmt_amount(l->charged, a),
 	       fmt_amount(l->sla_credits, s), fmt_amount(l->escrow, b));
@@ -576,12 +601,17 @@ static void print_lease(const struct lease *l, const char *id)
 	       l->gpu_ns);
 }
 
+const struct cmd_doc doc_lease_show = {
+	.name = "lease show",
+	.synopsis = "ID [--node URL] [--json]",
+	.summary = "one lease: state, contract, money",
+	.description =
+		"One lease: state, contract, escrow, charges and metered totals. ID is the\n"
+		"lease id or a unique prefix of at least 8 hex characters.",
+};
+
 int cmd_lease_show(int argc, char **argv)
 {
-	static const char help[] =
-		"usage: tally lease show ID [--node URL] [--json]\n\n"
-		"One lease: state, contract, escrow, charges and metered totals. ID is the\n"
-		"lease id or a unique prefix of at least 8 hex characters.\n\n" COMMON_USAGE;
 	struct common co;
 	struct client cl;
 	struct lease l;
@@ -590,7 +620,7 @@ int cmd_lease_show(int argc, char **argv)
 	json_t *j;
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "lease show", help);
+	rc = parse_common_args(&co, argc, argv, &doc_lease_show);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (argc - optind != 1)
@@ -625,13 +655,18 @@ out:
 
 /* --- close --------------------------------------------------------------- */
 
-int cmd_lease_close(int argc, char **argv)
-{
-	static const char help[] =
-		"usage: tally lease close ID [--key FILE] [--node URL] [--json]\n\n"
+const struct cmd_doc doc_lease_close = {
+	.name = "lease close",
+	.synopsis = "ID [--key FILE] [--node URL] [--json]",
+	.summary = "close your lease; the escrow left comes back",
+	.description =
 		"Signs a LEASE_CLOSE (reason tenant-closed) with your key: the node stops\n"
 		"the VM and the escrow left comes back to you. Only the lease's tenant (or\n"
-		"provider) may close it.\n\n" COMMON_USAGE;
+		"provider) may close it.",
+};
+
+int cmd_lease_close(int argc, char **argv)
+{
 	struct common co;
 	struct client cl;
 	struct tally_key k;
@@ -640,7 +675,7 @@ int cmd_lease_close(int argc, char **argv)
 	char id[65], hash[65];
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "lease close", help);
+	rc = parse_common_args(&co, argc, argv, &doc_lease_close);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (argc - optind != 1)
@@ -682,13 +717,18 @@ int fetch_lease_private(struct client *cl, const struct tally_key *k, const char
 	return crc ? client_fail(cl, crc) : EXIT_OK;
 }
 
-int cmd_lease_console(int argc, char **argv)
-{
-	static const char help[] =
-		"usage: tally lease console ID [--key FILE] [--node URL] [--json]\n\n"
+const struct cmd_doc doc_lease_console = {
+	.name = "lease console",
+	.synopsis = "ID [--key FILE] [--node URL] [--json]",
+	.summary = "your VM's console and address (signed request)",
+	.description =
 		"Prints your VM's private details: its domain, hostname, network address,\n"
 		"SSH host and port, and the tail of its serial console. The request is\n"
-		"signed with your key; only the lease's tenant may read them.\n\n" COMMON_USAGE;
+		"signed with your key; only the lease's tenant may read them.",
+};
+
+int cmd_lease_console(int argc, char **argv)
+{
 	struct common co;
 	struct client cl;
 	struct tally_key k;
@@ -696,7 +736,7 @@ int cmd_lease_console(int argc, char **argv)
 	json_t *j = NULL;
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "lease console", help);
+	rc = parse_common_args(&co, argc, argv, &doc_lease_console);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (argc - optind != 1)

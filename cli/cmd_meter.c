@@ -62,39 +62,47 @@ static json_t *names_json(const char (*names)[64], size_t n)
 	return a;
 }
 
-int cmd_node_meter_detach(int argc, char **argv)
-{
-	enum { O_CONFIG = 256, O_PIN_DIR };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "pin-dir", required_argument, NULL, O_PIN_DIR },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally node meter-detach [--config FILE | --pin-dir DIR] [--json]\n\n"
+enum { O_CONFIG = 256, O_PIN_DIR };
+
+static const struct opt_doc detach_opts[] = {
+	{ "config", O_CONFIG, "FILE", "the node's tallyd.conf: its [metering] pin_dir\n"
+	  "(default " DEFAULT_CONFIG ", if it exists)", 0 },
+	{ "pin-dir", O_PIN_DIR, "DIR", "the pin directory itself (default " METER_PIN_DIR_DEFAULT ")",
+	  0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_node_meter_detach = {
+	.name = "node meter-detach",
+	.synopsis = "[--config FILE | --pin-dir DIR] [--json]",
+	.summary = "detach and remove a node's pinned CPU meter",
+	.description =
 		"Detach a node's CPU meter and remove what it pinned: its eBPF programs\n"
 		"stop, its maps go, then the directory. The meter stays attached when\n"
 		"tallyd stops (it keeps the final figures of VM threads that end\n"
 		"meanwhile); this takes it away for good. Counts a node had not yet put\n"
 		"in a usage record are lost. Refused while a running tallyd holds the\n"
-		"directory (stop it first). Nothing pinned is not an error.\n\n"
-		"  --config FILE  the node's tallyd.conf: its [metering] pin_dir\n"
-		"                 (default " DEFAULT_CONFIG ", if it exists)\n"
-		"  --pin-dir DIR  the pin directory itself (default " METER_PIN_DIR_DEFAULT ")\n"
-		"  --json         {\"pin_dir\", \"found\", \"removed\": [...], \"kept\": [...],\n"
-		"                 \"dir_removed\"}\n"
-		"  -h, --help     this help\n\n"
+		"directory (stop it first). Nothing pinned is not an error.",
+	.opts = detach_opts,
+	.epilog =
+		"--json prints {\"pin_dir\", \"found\", \"removed\": [...], \"kept\": [...],\n"
+		"\"dir_removed\"}.\n"
 		"Exit: 0 detached (or nothing there), 1 refused (in use, or not a meter's\n"
-		"directory), 2 usage or I/O error.\n";
+		"directory), 2 usage or I/O error.",
+};
+
+int cmd_node_meter_detach(int argc, char **argv)
+{
+	struct optable ot;
 	const char *config = NULL, *pin_dir = NULL;
 	char dir[PATH_MAX], why[WHY_MAX] = "";
 	struct meter_pins_removal r;
 	struct common co;
 	int c, rc;
 
+	cmd_optable(&ot, &doc_node_meter_detach, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		if (c == O_CONFIG)
@@ -105,7 +113,7 @@ int cmd_node_meter_detach(int argc, char **argv)
 			return bad_option("node meter-detach", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_node_meter_detach);
 	if (optind != argc)
 		return usage_error("node meter-detach", "unexpected argument '%s'", argv[optind]);
 	if (config && pin_dir)

@@ -49,6 +49,7 @@ struct init_opts {
 	uint64_t validators;             /* 0: the single-node layout */
 	uint64_t full_nodes;
 	uint64_t peer_port;              /* first peer port; 0: after the API ports */
+	bool production;                 /* /etc/tally and /var/lib/tally */
 	/* joining */
 	const char *join;                /* genesis file */
 	const char *peer_listen;
@@ -173,8 +174,9 @@ static const char *scheme(const struct init_opts *o)
 }
 
 /* The genesis JSON of lib/chain/genesis.h, checked by genesis_parse before it
- * is written: the validators among nodes, equal stakes; accounts sorted by
- * pubkey, a key funded twice is an error. */
+ * is written: the validators among nodes, equal stakes; the faucet (if
+ * any) and the --fund accounts sorted by pubkey, a key funded twice is an
+ * error. */
 static char *genesis_text(const struct init_opts *o, const struct dev_node *nodes, size_t nnodes,
 			  const struct tally_key *faucet)
 {
@@ -183,7 +185,8 @@ static char *genesis_text(const struct init_opts *o, const struct dev_node *node
 	char hex[65], api[300], why[256] = "";
 	struct timespec now;
 
-	accts[n++] = account_json(faucet->pub, DEV_FAUCET_BALANCE);
+	if (faucet)
+		accts[n++] = account_json(faucet->pub, DEV_FAUCET_BALANCE);
 	for (size_t i = 0; i < o->nfund; i++)
 		accts[n++] = account_json(o->fund[i].pub, o->fund[i].amount);
 	qsort(accts, n, sizeof(accts[0]), cmp_account);
@@ -238,7 +241,9 @@ static bool has_file(const char *dir, const char *name)
 }
 
 /* tallyd.conf for a node in dir; genesis is the genesis file's path; a
- * [peers] section when peer_listen or peer lines are given. */
+ * [peers] section when peer_listen or peer lines are given. Without dir, the
+ * drop-in of a production node: the paths are tallyd's defaults (/etc/tally,
+ * /var/lib/tally), and the settings are the operator's to edit. */
 static char *conf_text(const struct init_opts *o, const char *dir, const char *genesis,
 		       const char *listen, const char *peer_listen, const char *const *peers,
 		       size_t npeers)
@@ -249,12 +254,21 @@ static char *conf_text(const struct init_opts *o, const char *dir, const char *g
 
 	if (!f)
 		return NULL;
+	if (dir)
+		fprintf(f,
+			"# tallyd configuration written by 'tally node init'\n"
+			"[node]\n"
+			"data_dir = %s/data\n"
+			"key = %s/node.pem\n"
+			"genesis = %s\n",
+			dir, dir, genesis);
+	else
+		fprintf(f,
+			"# This node's settings, written by 'tally node init --production'. tallyd\n"
+			"# reads them after /etc/tally/tallyd.conf; every key is in tallyd.conf(5).\n"
+			"# Check an edit with 'tallyd --check-config', then restart tallyd.\n"
+			"[node]\n");
 	fprintf(f,
-		"# tallyd configuration written by 'tally node init'\n"
-		"[node]\n"
-		"data_dir = %s/data\n"
-		"key = %s/node.pem\n"
-		"genesis = %s\n"
 		"listen = %s\n"
 		"log_level = info\n"
 		"\n[metering]\n"
@@ -262,11 +276,14 @@ static char *conf_text(const struct init_opts *o, const char *dir, const char *g
 		"\n[libvirt]\n"
 		"uri = qemu:///system\n"
 		"domain_type = %s\n"
-		"network = %s\n"
-		"state_dir = %s/vms\n"
-		"overcommit_cpu = 2.0\n"
-		"overcommit_mem = 1.0\n",
-		dir, dir, genesis, listen, o->interval_s, o->domain_type, o->network, dir);
+		"network = %s\n",
+		listen, o->interval_s, o->domain_type, o->network);
+	if (dir)
+		fprintf(f,
+			"state_dir = %s/vms\n"
+			"overcommit_cpu = 2.0\n"
+			"overcommit_mem = 1.0\n",
+			dir);
 	if (!strcmp(o->network, "user"))
 		fprintf(f,
 			"# the guests' SSH ports, on loopback; guests cannot connect out\n"
@@ -274,10 +291,10 @@ static char *conf_text(const struct init_opts *o, const char *dir, const char *g
 			"forward_ports = 22000-22099\n"
 			"guest_outbound = no\n");
 	fprintf(f,
-		"\n[prices]\n"
+		"\n[prices]\n%s"
 		"vcpu_second = 20\n"
 		"mem_gib_second = 5\n"
-		"gpu_second = 1000\n");
+		"gpu_second = 1000\n", dir ? "" : "# the node's offer, micro-units per unit-second\n");
 	if (o->image_dir && has_file(o->image_dir, "vmlinuz") &&
 	    has_file(o->image_dir, "initrd.img"))
 		fprintf(f,
@@ -287,7 +304,7 @@ static char *conf_text(const struct init_opts *o, const char *dir, const char *g
 			"cmdline = console=ttyS0 tally.burn=50\n"
 			"min_memory_mib = 64\n",
 			o->image_dir, o->image_dir);
-	if (o->tls)
+	if (o->tls && dir)
 		fprintf(f, "\n[api]\ntls_cert = %s/tls.crt\ntls_key = %s/tls.key\n", dir, dir);
 	/* The Debian cloud guest (make guest-debian), whenever it was built. */
 	if (o->image_dir && has_file(o->image_dir, "debian-12.qcow2") &&
@@ -683,74 +700,238 @@ out:
 	return rc;
 }
 
-int cmd_node_init(int argc, char **argv)
+/* --- a production node ---------------------------------------------------- */
+
+/* Where tallyd looks by default, and where the package put it. */
+#define PROD_ETC "/etc/tally"
+#define PROD_DROPINS PROD_ETC "/tallyd.conf.d"
+#define PROD_VAR "/var/lib/tally"
+
+/* mkdir, or an existing directory, then mode and owner root:root exactly:
+ * the package may have made it with others. */
+static int own_dir(const char *dir, mode_t mode)
 {
-	enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG,
-	       O_TLS, O_VALS, O_FULL, O_PEERPORT, O_JOIN, O_PEER, O_DIR, O_PEERLISTEN };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "dev", required_argument, NULL, O_DEV },
-		{ "chain-id", required_argument, NULL, O_CHAIN },
-		{ "fund", required_argument, NULL, O_FUND },
-		{ "listen", required_argument, NULL, O_LISTEN },
-		{ "interval", required_argument, NULL, O_INTERVAL },
-		{ "domain-type", required_argument, NULL, O_DOMAIN },
-		{ "network", required_argument, NULL, O_NET },
-		{ "image-dir", required_argument, NULL, O_IMG },
-		{ "tls", no_argument, NULL, O_TLS },
-		{ "validators", required_argument, NULL, O_VALS },
-		{ "full-nodes", required_argument, NULL, O_FULL },
-		{ "peer-port", required_argument, NULL, O_PEERPORT },
-		{ "join", required_argument, NULL, O_JOIN },
-		{ "peer", required_argument, NULL, O_PEER },
-		{ "dir", required_argument, NULL, O_DIR },
-		{ "peer-listen", required_argument, NULL, O_PEERLISTEN },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally node init --dev DIR [--validators N [--full-nodes M] [--peer-port P]]\n"
-		"                       [--chain-id ID] [--fund PUBKEY:AMOUNT ...] [--listen ADDR]\n"
-		"                       [--interval S] [--domain-type qemu|kvm]\n"
-		"                       [--network none|user|nat] [--image-dir DIR] [--tls]\n"
-		"       tally node init --join GENESIS.json --peer [KEY@]HOST:PORT ... --dir DIR\n"
-		"                       [--listen ADDR] [--peer-listen ADDR] [other options as above]\n\n"
+	struct stat st;
+
+	if (mkdir(dir, mode) && errno != EEXIST)
+		return err("cannot create %s: %s", dir, strerror(errno)), EXIT_USAGE;
+	if (lstat(dir, &st) || !S_ISDIR(st.st_mode))
+		return err("%s is not a directory", dir), EXIT_USAGE;
+	if (chmod(dir, mode) || chown(dir, 0, 0))
+		return err("cannot set the mode of %s: %s", dir, strerror(errno)), EXIT_USAGE;
+	return EXIT_OK;
+}
+
+/* Nothing of a node may be there yet: init never replaces a key, a
+ * genesis, settings or a ledger. */
+static int refuse_existing(void)
+{
+	static const char *const files[] = { PROD_ETC "/node.pem", PROD_ETC "/genesis.json",
+					     PROD_DROPINS "/50-node.conf" };
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (lstat(files[i], &st) == 0) {
+			err("%s exists: this host is a node already; node init replaces nothing "
+			    "(move it away to start over)", files[i]);
+			return EXIT_USAGE;
+		}
+	d = opendir(PROD_VAR);
+	if (!d)
+		return errno == ENOENT ? EXIT_OK :
+		       (err("cannot open %s: %s", PROD_VAR, strerror(errno)), EXIT_USAGE);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			closedir(d);
+			err("%s holds another node's data (%s); node init does not mix with it "
+			    "(move it away to start over)", PROD_VAR, e->d_name);
+			return EXIT_USAGE;
+		}
+	closedir(d);
+	return EXIT_OK;
+}
+
+/* The network's genesis: --join's file, checked, or a new one with this
+ * node its only validator and the --fund accounts funded. */
+static char *production_genesis(const struct init_opts *o, const struct tally_key *key,
+				char chain_id[CHAIN_ID_MAX + 1])
+{
+	struct dev_node node;
+	struct genesis g;
+	char why[256] = "", *text;
+
+	if (!o->join) {
+		memset(&node, 0, sizeof(node));
+		node.key = *key;
+		node.validator = true;
+		snprintf(node.listen, sizeof(node.listen), "%s", o->listen);
+		snprintf(chain_id, CHAIN_ID_MAX + 1, "%s", o->chain_id);
+		return genesis_text(o, &node, 1, NULL);
+	}
+	memset(&g, 0, sizeof(g));
+	int rc = genesis_load(&g, o->join, why);
+	if (rc) {
+		err("--join %s: %s", o->join, why[0] ? why : tally_strerror(rc));
+		return NULL;
+	}
+	snprintf(chain_id, CHAIN_ID_MAX + 1, "%s", g.chain_id);
+	text = genesis_to_json(&g);
+	genesis_free(&g);
+	if (!text)
+		err("out of memory");
+	return text;
+}
+
+/* `node init --production`: this host's node, where tallyd and its unit
+ * look by default. Written in an order that leaves nothing half made: the
+ * key last but one, the settings last, and what was made is removed again
+ * when a step fails. */
+static int do_init_production(struct init_opts *o, const struct common *co)
+{
+	static const char key_path[] = PROD_ETC "/node.pem";
+	static const char genesis_path[] = PROD_ETC "/genesis.json";
+	static const char conf_path[] = PROD_DROPINS "/50-node.conf";
+	char chain_id[CHAIN_ID_MAX + 1] = "", hex[65];
+	struct tally_key key;
+	char *genesis = NULL, *conf = NULL;
+	int rc;
+
+	if (geteuid() != 0)
+		return err("node init --production writes %s and %s: run it as root", PROD_ETC,
+			   PROD_VAR), EXIT_USAGE;
+	if ((rc = refuse_existing()))
+		return rc;
+	memset(&key, 0, sizeof(key));
+	rc = key_generate(&key);
+	if (rc)
+		return err("cannot make a key: %s", tally_strerror(rc)), EXIT_USAGE;
+	rc = EXIT_USAGE;
+	genesis = production_genesis(o, &key, chain_id);
+	conf = conf_text(o, NULL, NULL, o->listen, o->peer_listen, o->peers, o->npeers);
+	if (!genesis || !conf)
+		goto out;
+	if (own_dir(PROD_ETC, 0755) || own_dir(PROD_DROPINS, 0755) || own_dir(PROD_VAR, 0711))
+		goto out;
+	if (write_file(genesis_path, genesis, 0644))
+		goto out;
+	int krc = key_save_pem(&key, key_path);
+	if (krc) {
+		err("cannot write %s: %s", key_path, tally_strerror(krc));
+		unlink(genesis_path);
+		goto out;
+	}
+	if (write_file(conf_path, conf, 0644)) {
+		unlink(key_path);
+		unlink(genesis_path);
+		goto out;
+	}
+	rc = EXIT_OK;
+	hex_encode(key.pub, PUBKEY_LEN, hex);
+	if (co->json) {
+		print_json(json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "chain_id", chain_id, "node",
+				     hex, "key", key_path, "genesis", genesis_path, "config",
+				     conf_path, "data_dir", PROD_VAR, "validator", !o->join));
+	} else {
+		printf("this host is a node of chain '%s'%s\n"
+		       "  node key   %s  %s (0600)\n"
+		       "  genesis    %s\n"
+		       "  settings   %s (edit them; tallyd.conf(5))\n"
+		       "  data       %s (0711)\n"
+		       "start it with:  systemctl enable --now tallyd   (or: tallyd)\n",
+		       chain_id, o->join ? "" : ", its only validator", hex, key_path,
+		       genesis_path, conf_path, PROD_VAR);
+		if (o->join)
+			printf("Peers accept only keys they know: ask their operators to add\n"
+			       "  allow = %s\nunder [peers] (validators' keys need no entry).\n", hex);
+	}
+out:
+	free(genesis);
+	free(conf);
+	key_free(&key);
+	return rc;
+}
+
+enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG,
+       O_TLS, O_VALS, O_FULL, O_PEERPORT, O_JOIN, O_PEER, O_DIR, O_PEERLISTEN, O_PRODUCTION };
+
+static const struct opt_doc init_opts[] = {
+	{ "dev", O_DEV, "DIR", "where to write a devnet", 0 },
+	{ "production", O_PRODUCTION, NULL, "make this host a node: " PROD_ETC " and " PROD_VAR
+	  " (as root)", 0 },
+	{ "validators", O_VALS, "N", "validators in the devnet (1..32; with --full-nodes)", 0 },
+	{ "full-nodes", O_FULL, "M", "non-validating nodes in the devnet (default 0)", 0 },
+	{ "peer-port", O_PEERPORT, "P", "first peer port of the devnet", 0 },
+	{ "join", O_JOIN, "GENESIS.json", "the network to join", 0 },
+	{ "peer", O_PEER, "ADDR", "a peer to dial, [KEY@]HOST:PORT; repeatable", OPT_REPEAT },
+	{ "dir", O_DIR, "DIR", "where to write the joining node", 0 },
+	{ "peer-listen", O_PEERLISTEN, "ADDR",
+	  "accept peers on ADDR (joining node; default: dial only)", 0 },
+	{ "chain-id", O_CHAIN, "ID", "chain id, [a-z0-9._-] (default tally-dev-XXXXXXXX, random)", 0 },
+	{ "fund", O_FUND, "PUBKEY:AMOUNT", "also fund this account (micro-units); repeatable",
+	  OPT_REPEAT },
+	{ "listen", O_LISTEN, "ADDR", "API address (default 127.0.0.1:7654)", 0 },
+	{ "interval", O_INTERVAL, "S", "metering interval in seconds (default 60)", 0 },
+	{ "domain-type", O_DOMAIN, "kvm|qemu", "libvirt domain type: kvm (default) or qemu (TCG)", 0 },
+	{ "network", O_NET, "nat|user|none", "VM network: nat (default), user or none; user forwards\n"
+	  "ports 22000-22099 on 127.0.0.1 to the guests' SSH", 0 },
+	{ "image-dir", O_IMG, "DIR", "catalogue the images found in DIR: 'tiny' (vmlinuz and\n"
+	  "initrd.img, make guest-image) and 'debian-12'\n"
+	  "(debian-12.qcow2, .vmlinuz, .initrd.img, make guest-debian)", 0 },
+	{ "tls", O_TLS, NULL, "serve the API over HTTPS with a self-signed certificate\n"
+	  "for the listen address (clients: --cacert DIR/tls.crt)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_node_init = {
+	.name = "node init",
+	.synopsis = "--dev DIR [--validators N [--full-nodes M] [--peer-port P]]\n"
+		    " [--chain-id ID] [--fund PUBKEY:AMOUNT ...] [--listen ADDR]\n"
+		    " [--interval S] [--domain-type qemu|kvm]\n"
+		    " [--network none|user|nat] [--image-dir DIR] [--tls]\n"
+		    "--join GENESIS.json --peer [KEY@]HOST:PORT ... --dir DIR\n"
+		    " [--listen ADDR] [--peer-listen ADDR] [other options as above]\n"
+		    "--production (--chain-id ID [--fund PUBKEY:AMOUNT ...] | --join GENESIS.json\n"
+		    " --peer [KEY@]HOST:PORT ... [--peer-listen ADDR]) [--listen ADDR]\n"
+		    " [--interval S] [--domain-type kvm|qemu] [--network nat|user|none]\n"
+		    " [--image-dir DIR]",
+	.summary = "set up a devnet (one node or several) or a node joining a network",
+	.description =
 		"--dev DIR alone sets up a single-node devnet in DIR (which must be empty or absent):\n"
 		"  DIR/node.pem      the node's key: its validator and provider account\n"
 		"  DIR/faucet.pem    a dev account funded with 1000000000 units\n"
 		"  DIR/genesis.json  this node the only validator; faucet and --fund funded\n"
 		"  DIR/tallyd.conf   the daemon's configuration\n"
 		"  DIR/data/         the ledger's data directory\n"
-		"  DIR/tls.crt, DIR/tls.key   with --tls: a self-signed certificate and its key\n\n"
+		"  DIR/tls.crt, DIR/tls.key   with --tls: a self-signed certificate and its key\n"
+		"\n"
 		"With --validators N a devnet of N validators and M full nodes on this machine:\n"
 		"  DIR/faucet.pem, DIR/genesis.json (the N validators, equal stake)\n"
 		"  DIR/node-K/{node.pem,tallyd.conf,data/} for K = 1 .. N+M, API on ports\n"
 		"  PORT, PORT+1, ... of --listen, peers on P, P+1, ... (default P: after the\n"
-		"  API ports); each node dials every other by key.\n\n"
+		"  API ports); each node dials every other by key.\n"
+		"\n"
 		"--join sets up a node of an existing network in --dir DIR: a new key, a copy\n"
 		"of the network's genesis, and a tallyd.conf dialing each --peer (KEY@HOST:PORT\n"
 		"accepts only that key there; HOST:PORT any validator's). It prints the line\n"
-		"the peers' operators add to accept the new node.\n\n"
-		"  --dev DIR            where to write a devnet\n"
-		"  --validators N       validators in the devnet (1..32; with --full-nodes)\n"
-		"  --full-nodes M       non-validating nodes in the devnet (default 0)\n"
-		"  --peer-port P        first peer port of the devnet\n"
-		"  --join GENESIS.json  the network to join\n"
-		"  --peer ADDR          a peer to dial, [KEY@]HOST:PORT; repeatable\n"
-		"  --dir DIR            where to write the joining node\n"
-		"  --peer-listen ADDR   accept peers on ADDR (joining node; default: dial only)\n"
-		"  --chain-id ID        chain id, [a-z0-9._-] (default tally-dev-XXXXXXXX, random)\n"
-		"  --fund PUBKEY:AMOUNT also fund this account (micro-units); repeatable\n"
-		"  --listen ADDR        API address (default 127.0.0.1:7654)\n"
-		"  --interval S         metering interval in seconds (default 60)\n"
-		"  --domain-type T      libvirt domain type: kvm (default) or qemu (TCG)\n"
-		"  --network N          VM network: nat (default), user or none; user forwards\n"
-		"                       ports 22000-22099 on 127.0.0.1 to the guests' SSH\n"
-		"  --image-dir DIR      catalogue the images found in DIR: 'tiny' (vmlinuz and\n"
-		"                       initrd.img, make guest-image) and 'debian-12'\n"
-		"                       (debian-12.qcow2, .vmlinuz, .initrd.img, make guest-debian)\n"
-		"  --tls                serve the API over HTTPS with a self-signed certificate\n"
-		"                       for the listen address (clients: --cacert DIR/tls.crt)\n\n"
-		COMMON_USAGE;
+		"the peers' operators add to accept the new node.\n"
+		"\n"
+		"--production makes this host a node, where tallyd and its systemd unit look\n"
+		"by default (as root; it refuses to replace anything there):\n"
+		"  /etc/tally/node.pem        the node's key (0600)\n"
+		"  /etc/tally/genesis.json    a new network's (--chain-id: this node its only\n"
+		"                             validator, the --fund accounts funded), or a copy\n"
+		"                             of --join's, checked\n"
+		"  /etc/tally/tallyd.conf.d/50-node.conf   the node's settings, read after\n"
+		"                             the package's tallyd.conf (tallyd.conf(5))\n"
+		"  /var/lib/tally/            the data directory (0711; must be empty)",
+	.opts = init_opts,
+};
+
+int cmd_node_init(int argc, char **argv)
+{
+	struct optable ot;
 	static const char *const domains[] = { "qemu", "kvm", NULL };
 	static const char *const networks[] = { "none", "user", "nat", NULL };
 	struct init_opts o;
@@ -764,12 +945,14 @@ int cmd_node_init(int argc, char **argv)
 	o.interval_s = 60;
 	o.domain_type = "kvm";
 	o.network = "nat";
+	cmd_optable(&ot, &doc_node_init, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		switch (c) {
 		case O_DEV: o.dir = optarg; break;
+		case O_PRODUCTION: o.production = true; break;
 		case O_CHAIN: o.chain_id = optarg; break;
 		case O_FUND:
 			if (parse_fund(&o, optarg))
@@ -816,12 +999,20 @@ int cmd_node_init(int argc, char **argv)
 		}
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_node_init);
 	if (optind != argc)
 		return usage_error("node init", "unexpected argument '%s'", argv[optind]);
-	if (!o.dir)
+	if (o.production && (o.dir || o.validators || full_given || port_given || o.tls))
+		return usage_error("node init", "--production writes /etc/tally and /var/lib/tally: "
+				   "not with --dev, --dir, --validators, --full-nodes, --peer-port "
+				   "or --tls (a production API names its certificate in [api] "
+				   "tls_cert and tls_key)");
+	if (o.production && !o.join && !o.chain_id)
+		return usage_error("node init", "--production needs --chain-id ID for a new "
+				   "network, or --join GENESIS.json");
+	if (!o.dir && !o.production)
 		return usage_error("node init", o.join ? "--dir DIR is required with --join"
-						       : "--dev DIR (or --join) is required");
+						       : "--dev DIR, --production or --join is required");
 	if (o.join && !o.npeers)
 		return usage_error("node init", "--join needs at least one --peer [KEY@]HOST:PORT");
 	if (!o.join && (o.npeers || o.peer_listen))
@@ -863,6 +1054,8 @@ int cmd_node_init(int argc, char **argv)
 		}
 		o.image_dir = imgdir;
 	}
+	if (o.production)
+		return do_init_production(&o, &co);
 	if (o.join)
 		return do_init_join(&o, &co);
 	return o.validators ? do_init_devnet(&o, &co) : do_init(&o, &co);
@@ -913,28 +1106,35 @@ static void show_top(json_t *vms)
 		printf("(no VMs)\n");
 }
 
-int cmd_node_top(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "once", no_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally node top [--once] [--node URL] [--json]\n\n"
+static const struct opt_doc top_opts[] = {
+	{ "once", 'o', NULL, "print one screen and exit", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_node_top = {
+	.name = "node top",
+	.synopsis = "[--once] [--node URL] [--json]",
+	.summary = "live CPU, run delay and memory of the node's VMs",
+	.description =
 		"The node's VMs from GET /v1/node/vms: CPU use (% of one host CPU), vCPU\n"
 		"run-queue delay (%), memory and peak memory. The node computes the shares\n"
 		"over its last second or two of readings. Refreshes every second until\n"
 		"Ctrl-C; --once prints one screen (the node's second reading, a second\n"
-		"after the first). With --json, the node's answer as it is.\n\n"
-		COMMON_USAGE;
+		"after the first). With --json, the node's answer as it is.",
+	.opts = top_opts,
+};
+
+int cmd_node_top(int argc, char **argv)
+{
+	struct optable ot;
 	struct common co;
 	struct client cl;
 	bool once = false, first = true;
 	int c, rc = EXIT_OK;
 
+	cmd_optable(&ot, &doc_node_top, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		if (c == 'o')
@@ -943,7 +1143,7 @@ int cmd_node_top(int argc, char **argv)
 			return bad_option("node top", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_node_top);
 	if (optind != argc)
 		return usage_error("node top", "unexpected argument '%s'", argv[optind]);
 	if (client_init(&cl, co.node)) {

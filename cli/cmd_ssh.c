@@ -174,19 +174,22 @@ static int wait_ssh(struct client *cl, const struct tally_key *k, const char *id
 	}
 }
 
-int cmd_lease_ssh(int argc, char **argv)
-{
-	enum { O_TIMEOUT = 256 };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "identity", required_argument, NULL, 'i' },
-		{ "ssh-option", required_argument, NULL, 'o' },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally lease ssh ID [-i IDENTITY] [-o SSH_OPTION ...] [--timeout S]\n"
-		"                       [--key FILE] [--node URL] [--json] [-- COMMAND...]\n\n"
+enum { O_TIMEOUT = 256 };
+
+static const struct opt_doc ssh_opts_doc[] = {
+	{ "identity", 'i', "FILE", "the private key ssh offers (IdentitiesOnly)", OPT_SHORT },
+	{ "ssh-option", 'o', "OPT", "passed to ssh as -o OPT (repeatable, at most 8)",
+	  OPT_SHORT | OPT_REPEAT },
+	{ "timeout", O_TIMEOUT, "S", "wait at most S seconds for the host keys (default 300)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_lease_ssh = {
+	.name = "lease ssh",
+	.synopsis = "ID [-i IDENTITY] [-o SSH_OPTION ...] [--timeout S]\n"
+		    " [--key FILE] [--node URL] [--json] [-- COMMAND...]",
+	.summary = "log in to your VM with ssh (its host key checked)",
+	.description =
 		"Logs in to your VM with the system's ssh, at the host and port the node\n"
 		"forwards to the guest's port 22, as the image's login user, with the key\n"
 		"you gave at lease create (--ssh-key; ssh finds its private half as usual, or\n"
@@ -195,13 +198,15 @@ int cmd_lease_ssh(int argc, char **argv)
 		"printed, then they are written to a known_hosts file of the lease's own\n"
 		"(beside your tally key, in ssh/) and ssh is told to accept no other.\n"
 		"Waits for cloud-init to print them. With COMMAND, runs it and exits with\n"
-		"ssh's status.\n\n"
-		"  -i, --identity FILE  the private key ssh offers (IdentitiesOnly)\n"
-		"  -o, --ssh-option OPT passed to ssh as -o OPT (repeatable, at most 8)\n"
-		"  --timeout S          wait at most S seconds for the host keys (default 300)\n"
-		"  --json               print host, port, user, known_hosts and the ssh command\n"
-		"                       instead of running it\n"
-		COMMON_USAGE;
+		"ssh's status.",
+	.opts = ssh_opts_doc,
+	.epilog = "With --json, prints host, port, user, known_hosts and the ssh command\n"
+		  "instead of running it.",
+};
+
+int cmd_lease_ssh(int argc, char **argv)
+{
+	struct optable ot;
 	const char *identity = NULL, *lease_arg, *ssh_opts[8];
 	size_t n_opts = 0;
 	uint64_t timeout_s = DEFAULT_WAIT_S;
@@ -213,11 +218,12 @@ int cmd_lease_ssh(int argc, char **argv)
 	json_t *j = NULL, *ssh;
 	int c, rc, n = 0;
 
+	cmd_optable(&ot, &doc_lease_ssh, "+:");
 	common_init(&co);
 	/* Options may come before and after ID; "--" or the first other word
 	 * starts the command. */
 	for (int pass = 0; pass < 2; pass++) {
-		while ((c = getopt_long(argc, argv, "+:hi:o:", opts, NULL)) != -1) {
+		while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 			if (common_opt(&co, c, optarg))
 				continue;
 			if (c == 'i') {
@@ -234,7 +240,7 @@ int cmd_lease_ssh(int argc, char **argv)
 			}
 		}
 		if (co.help)
-			return fputs(help, stdout), EXIT_OK;
+			return cmd_help(&doc_lease_ssh);
 		if (pass == 0) {
 			if (optind >= argc)
 				return usage_error("lease ssh", "give one lease ID");

@@ -51,23 +51,27 @@ static void show_peers(json_t *j)
 		       jget_u64(c, "height"), jget_u64(c, "connected_s"));
 }
 
-int cmd_status(int argc, char **argv)
-{
-	static const char help[] =
-		"usage: tally status [--node URL] [--json]\n\n"
+const struct cmd_doc doc_status = {
+	.name = "status",
+	.synopsis = "[--node URL] [--json]",
+	.summary = "the node's chain, height, peers and offer",
+	.description =
 		"The node's chain id, height, last block, usage log, whether it is caught up\n"
 		"with its peers, where its consensus engine is (height, round, step, the\n"
 		"round's proposer), the peers it is connected to, the validator set with\n"
 		"stake, voting power and the blocks each signed and missed since the node\n"
-		"started, and the prices and metering interval it offers (GET /v1/status).\n\n"
-		COMMON_USAGE;
+		"started, and the prices and metering interval it offers (GET /v1/status).",
+};
+
+int cmd_status(int argc, char **argv)
+{
 	struct common co;
 	json_t *j, *v, *prices;
 	char a[32], b[32], g[32];
 	size_t i;
 	int rc;
 
-	rc = parse_common_args(&co, argc, argv, "status", help);
+	rc = parse_common_args(&co, argc, argv, &doc_status);
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (optind != argc)

@@ -8,22 +8,27 @@
 #include "lib/errors.h"
 #include "lib/chain/tx.h"
 
+enum { O_TO = 256, O_FROM };
+
+static const struct opt_doc transfer_opts[] = {
+	{ "to", O_TO, "PUBKEY", "the receiving account (64 hex)", 0 },
+	{ "from-key", O_FROM, "FILE", "the paying key (e.g. a devnet's faucet.pem)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_transfer = {
+	.name = "transfer",
+	.synopsis = "--to PUBKEY AMOUNT [--from-key FILE] [--node URL] [--json]",
+	.summary = "send funds to another account",
+	.description =
+		"Sends AMOUNT micro-units to PUBKEY, signed by --from-key (default: --key),\n"
+		"with the sender's next nonce from the node. Prints the transaction hash.",
+	.opts = transfer_opts,
+};
+
 int cmd_transfer(int argc, char **argv)
 {
-	enum { O_TO = 256, O_FROM };
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "to", required_argument, NULL, O_TO },
-		{ "from-key", required_argument, NULL, O_FROM },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally transfer --to PUBKEY AMOUNT [--from-key FILE] [--node URL] [--json]\n\n"
-		"Sends AMOUNT micro-units to PUBKEY, signed by --from-key (default: --key),\n"
-		"with the sender's next nonce from the node. Prints the transaction hash.\n\n"
-		"  --to PUBKEY      the receiving account (64 hex)\n"
-		"  --from-key FILE  the paying key (e.g. a devnet's faucet.pem)\n"
-		COMMON_USAGE;
+	struct optable ot;
 	const char *to = NULL, *from = NULL;
 	struct common co;
 	struct client cl;
@@ -33,8 +38,9 @@ int cmd_transfer(int argc, char **argv)
 	char hash[65], amt[32];
 	int c, rc;
 
+	cmd_optable(&ot, &doc_transfer, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		if (c == O_TO)
@@ -45,7 +51,7 @@ int cmd_transfer(int argc, char **argv)
 			return bad_option("transfer", c, argv);
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_transfer);
 	if (!to)
 		return usage_error("transfer", "--to PUBKEY is required");
 	if (argc - optind != 1)

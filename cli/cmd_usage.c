@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/progress.h"
 #include "cli/tally.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
@@ -67,18 +68,18 @@ static int entry_record(const json_t *e, const struct lease *l, struct usage_rec
 
 static void print_header(void)
 {
-	printf("%5s %20s %8s %14s %14s %12s %8s %12s\n", "SEQ", "START (unix s)", "SECS",
+	printf("%5s %-29s %8s %14s %14s %12s %8s %12s\n", "SEQ", "START", "SECS",
 	       "CPU ns", "DELAY ns", "GPU ns", "MEM MiB", "CHARGE");
 }
 
 static void print_record(const struct usage_record *u, const struct usage_charge *ch)
 {
 	uint64_t span = u->end_ns - u->start_ns;
-	char a[32];
+	char a[32], when[48];
 
-	printf("%5" PRIu64 " %10" PRIu64 ".%09" PRIu64 " %4" PRIu64 ".%03" PRIu64
+	printf("%5" PRIu64 " %-29s %4" PRIu64 ".%03" PRIu64
 	       " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8u %12s%s\n",
-	       u->seq, u->start_ns / 1000000000u, u->start_ns % 1000000000u,
+	       u->seq, fmt_local_time(u->start_ns, when, sizeof(when)),
 	       span / 1000000000u, span % 1000000000u / 1000000u, u->cpu_ns, u->run_delay_ns,
 	       u->gpu_ns, u->mem_mib, fmt_amount(ch->net, a), ch->sla_credit ? " (sla)" : "");
 }
@@ -169,20 +170,27 @@ static void print_totals(const struct totals *t, const struct lease *l)
 	printf("\n");
 }
 
-int cmd_usage(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		COMMON_LONGOPTS,
-		{ "follow", no_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char help[] =
-		"usage: tally usage ID [--follow] [--node URL] [--json]\n\n"
+static const struct opt_doc usage_opts[] = {
+	{ "follow", 'f', NULL, "keep printing new records until the lease closes or Ctrl-C", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_usage = {
+	.name = "usage",
+	.synopsis = "ID [--follow] [--node URL] [--json]",
+	.summary = "a lease's metered usage and charges",
+	.description =
 		"The lease's usage records, one per metering interval: seq, start, length,\n"
 		"CPU time, vCPU run-queue delay, GPU time, memory and the charge, then the\n"
 		"totals (cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged\n"
 		"and SLA credits). --follow keeps printing new records until the lease\n"
-		"closes or Ctrl-C.\n\n" COMMON_USAGE;
+		"closes or Ctrl-C.",
+	.opts = usage_opts,
+};
+
+int cmd_usage(int argc, char **argv)
+{
+	struct optable ot;
 	struct common co;
 	struct client cl;
 	struct totals t;
@@ -193,8 +201,9 @@ int cmd_usage(int argc, char **argv)
 	json_t *recs = NULL;
 	int c, rc;
 
+	cmd_optable(&ot, &doc_usage, ":");
 	common_init(&co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
 		if (c != 'f')
@@ -202,7 +211,7 @@ int cmd_usage(int argc, char **argv)
 		follow = true;
 	}
 	if (co.help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(&doc_usage);
 	if (argc - optind != 1)
 		return usage_error("usage", "give one lease ID");
 	if (client_init(&cl, co.node))

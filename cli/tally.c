@@ -1,10 +1,8 @@
-/* tally: the command line of the compute-leasing network.
- *
- * git-style: one table maps each command to one function (cli/cmd_*.c);
- * groups such as `tally key` have their own small table. Every command
- * takes --help, --json, --node URL and --key FILE; exit codes are 0 (ok),
- * 1 (verification failed or the node refused) and 2 (usage or I/O error).
- * docs/CLI.md documents them all. */
+/* What every tally command shares: the common options, help, error
+ * output, keys, JSON helpers, signing and submission, a lease from the
+ * node's JSON. Every command takes --help, --json, --node URL and --key
+ * FILE; exit codes are 0 (ok), 1 (verification failed or the node refused)
+ * and 2 (usage or I/O error). docs/CLI.md documents them all. */
 #include "cli/tally.h"
 
 #include <errno.h>
@@ -14,68 +12,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "contracts/contract.h"
 #include "lib/errors.h"
 #include "lib/json_u64.h"
 #include "lib/chain/tx.h"
 
-struct command {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *summary;
+const struct opt_doc cli_common_opts[] = {
+	{ "node", OPT_NODE, "URL", "the node's API (default $TALLY_NODE, else " DEFAULT_NODE ")", 0 },
+	{ "key", OPT_KEY, "FILE", "your key (default $TALLY_KEY, else ~/.config/tally/key.pem)", 0 },
+	{ "cacert", OPT_CACERT, "FILE", "trust the CAs in FILE for an https:// node (default\n"
+	  "$TALLY_CACERT, else the system's CAs)", 0 },
+	{ "json", OPT_JSON, NULL, "machine-readable output", 0 },
+	{ "help", OPT_HELP, NULL, "this help", OPT_SHORT },
+	{ NULL, 0, NULL, NULL, 0 },
 };
 
-static const struct command commands[] = {
-	{ "key", cmd_key, "make or show your key (key new, key show)" },
-	{ "node", cmd_node, "operate a node (node init --dev DIR, node top, node meter-detach)" },
-	{ "status", cmd_status, "the node's chain, height and offer" },
-	{ "account", cmd_account, "an account's balance and nonce (account show)" },
-	{ "transfer", cmd_transfer, "send funds to another account" },
-	{ "lease", cmd_lease, "lease VMs (lease create, list, show, close, console, ssh)" },
-	{ "usage", cmd_usage, "a lease's metered usage and charges" },
-	{ "audit", cmd_audit, "verify a lease's usage and bill from the chain" },
-	{ "chain", cmd_chain, "export or verify the whole chain (chain export, verify)" },
-	{ NULL, NULL, NULL },
-};
-
-static void usage(FILE *f)
+int cmd_help(const struct cmd_doc *d)
 {
-	fprintf(f, "usage: tally COMMAND [ARGS] [--node URL] [--key FILE] [--json]\n\n"
-		   "commands:\n");
-	for (const struct command *c = commands; c->name; c++)
-		fprintf(f, "  %-10s %s\n", c->name, c->summary);
-	fprintf(f, "\n'tally COMMAND --help' describes a command.\n"
-		   "exit codes: 0 ok, 1 verification failed or refused by the node, "
-		   "2 usage or I/O error\n");
+	optable_help(stdout, "tally", d, cli_common_opts);
+	return EXIT_OK;
 }
 
-int main(int argc, char **argv)
+void cmd_optable(struct optable *t, const struct cmd_doc *d, const char *prefix)
 {
-	int rc;
-
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return EXIT_OK;
-	}
-	for (const struct command *c = commands; c->name; c++) {
-		if (strcmp(argv[1], c->name))
-			continue;
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-			err("cannot initialise libcurl");
-			return EXIT_USAGE;
-		}
-		rc = c->fn(argc - 1, argv + 1);
-		curl_global_cleanup();
-		return rc;
-	}
-	err("'%s' is not a tally command; see 'tally --help'", argv[1]);
-	return EXIT_USAGE;
+	/* The tables are constant, and man/gen.c builds every command's when
+	 * the man page is made: a table that does not fit fails the build. */
+	if (optable_build(t, prefix, d->opts, cli_common_opts))
+		abort();
 }
 
 /* --- shared helpers ------------------------------------------------------ */
@@ -144,18 +107,18 @@ int bad_option(const char *cmd, int c, char **argv)
 	return usage_error(cmd, "unknown option '%s'", opt);
 }
 
-int parse_common_args(struct common *co, int argc, char **argv, const char *cmd,
-		      const char *help)
+int parse_common_args(struct common *co, int argc, char **argv, const struct cmd_doc *d)
 {
-	static const struct option opts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	struct optable t;
 	int c;
 
+	cmd_optable(&t, d, ":");
 	common_init(co);
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, t.shortopts, t.longopts, NULL)) != -1)
 		if (!common_opt(co, c, optarg))
-			return bad_option(cmd, c, argv);
+			return bad_option(d->name, c, argv);
 	if (co->help)
-		return fputs(help, stdout), EXIT_OK;
+		return cmd_help(d);
 	return ARGS_PARSED;
 }
 
@@ -443,84 +406,4 @@ int lease_from_json(const json_t *j, struct lease *l, char *why)
 	if (strlen(hex) == 64)
 		hex_decode(hex, l->last_usage_hash, HASH_LEN);
 	return 0;
-}
-
-/* --- groups -------------------------------------------------------------- */
-
-struct subcommand {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *summary;
-};
-
-static int dispatch(const char *group, const struct subcommand *subs, int argc, char **argv)
-{
-	bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
-
-	if (argc >= 2 && !help)
-		for (const struct subcommand *s = subs; s->name; s++)
-			if (!strcmp(argv[1], s->name))
-				return s->fn(argc - 1, argv + 1);
-	if (argc >= 2 && !help)
-		err("'%s %s' is not a tally command", group, argv[1]);
-	FILE *f = help ? stdout : stderr;
-	fprintf(f, "usage: tally %s SUBCOMMAND [ARGS]\n\n", group);
-	for (const struct subcommand *s = subs; s->name; s++)
-		fprintf(f, "  %-8s %s\n", s->name, s->summary);
-	fprintf(f, "\n'tally %s SUBCOMMAND --help' describes each.\n", group);
-	return help ? EXIT_OK : EXIT_USAGE;
-}
-
-int cmd_key(int argc, char **argv)
-{
-	static const struct subcommand subs[] = {
-		{ "new", cmd_key_new, "make a new key (refuses to overwrite one)" },
-		{ "show", cmd_key_show, "print your public key" },
-		{ NULL, NULL, NULL },
-	};
-	return dispatch("key", subs, argc, argv);
-}
-
-int cmd_node(int argc, char **argv)
-{
-	static const struct subcommand subs[] = {
-		{ "init", cmd_node_init, "set up a devnet (one node or several) or a node joining a network" },
-		{ "top", cmd_node_top, "live CPU, run delay and memory of the node's VMs" },
-		{ "meter-detach", cmd_node_meter_detach, "detach and remove a node's pinned CPU meter" },
-		{ NULL, NULL, NULL },
-	};
-	return dispatch("node", subs, argc, argv);
-}
-
-int cmd_account(int argc, char **argv)
-{
-	static const struct subcommand subs[] = {
-		{ "show", cmd_account_show, "balance, nonce and stake of an account" },
-		{ NULL, NULL, NULL },
-	};
-	return dispatch("account", subs, argc, argv);
-}
-
-int cmd_lease(int argc, char **argv)
-{
-	static const struct subcommand subs[] = {
-		{ "create", cmd_lease_create, "sign a lease contract and submit it" },
-		{ "list", cmd_lease_list, "your leases (--all: every lease)" },
-		{ "show", cmd_lease_show, "one lease: state, contract, money" },
-		{ "close", cmd_lease_close, "close your lease; the escrow left comes back" },
-		{ "console", cmd_lease_console, "your VM's console and address (signed request)" },
-		{ "ssh", cmd_lease_ssh, "log in to your VM with ssh (its host key checked)" },
-		{ NULL, NULL, NULL },
-	};
-	return dispatch("lease", subs, argc, argv);
-}
-
-int cmd_chain(int argc, char **argv)
-{
-	static const struct subcommand subs[] = {
-		{ "export", cmd_chain_export, "write the node's chain to a file" },
-		{ "verify", cmd_chain_verify, "verify a chain file or a node's chain" },
-		{ NULL, NULL, NULL },
-	};
-	return dispatch("chain", subs, argc, argv);
 }

@@ -16,6 +16,7 @@
 #include "cli/client.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
+#include "lib/optable.h"
 
 enum {
 	EXIT_OK = 0,
@@ -43,20 +44,33 @@ enum {
 	OPT_CACERT,
 };
 
-#define COMMON_LONGOPTS \
-	{ "help", no_argument, NULL, OPT_HELP }, \
-	{ "json", no_argument, NULL, OPT_JSON }, \
-	{ "node", required_argument, NULL, OPT_NODE }, \
-	{ "key", required_argument, NULL, OPT_KEY }, \
-	{ "cacert", required_argument, NULL, OPT_CACERT }
+/* The options above as a table (cli/tally.c): every command's --help and
+ * getopt_long arrays add them after its own. */
+extern const struct opt_doc cli_common_opts[];
 
-#define COMMON_USAGE \
-	"  --node URL   the node's API (default $TALLY_NODE, else " DEFAULT_NODE ")\n" \
-	"  --key FILE   your key (default $TALLY_KEY, else ~/.config/tally/key.pem)\n" \
-	"  --cacert FILE  trust the CAs in FILE for an https:// node (default\n" \
-	"               $TALLY_CACERT, else the system's CAs)\n" \
-	"  --json       machine-readable output\n" \
-	"  -h, --help   this help\n"
+/* One entry of the command table (cli/commands.c): a command, or a group
+ * such as `tally key` with its own table. The man page and the bash
+ * completion are made from the same table (man/gen.c). */
+struct cli_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);   /* a command; NULL for a group */
+	const struct cmd_doc *doc;          /* a command's options and help */
+	const struct cli_command *subs;     /* a group's commands, up to a NULL name */
+	const char *summary;                /* a group's one line */
+};
+extern const struct cli_command cli_commands[];
+/* What `tally --help` says before and after its list of commands. */
+extern const char cli_intro[], cli_outro[];
+
+/* `tally ...`: finds the command in cli_commands and runs it. */
+int cli_main(int argc, char **argv);
+
+/* A command's --help on stdout (its own options, then the common ones);
+ * returns EXIT_OK. */
+int cmd_help(const struct cmd_doc *d);
+/* getopt_long's arrays for d's options and the common ones; prefix as in
+ * optable_build (":" or "+:"). */
+void cmd_optable(struct optable *t, const struct cmd_doc *d, const char *prefix);
 
 void common_init(struct common *co);
 /* What parse_common_args returns when the command should go on. */
@@ -65,8 +79,7 @@ void common_init(struct common *co);
  * parses argv, printing help for --help. Returns ARGS_PARSED, or the exit
  * code the command returns now (after --help or a bad option); the operands
  * are argv[optind..argc-1]. */
-int parse_common_args(struct common *co, int argc, char **argv, const char *cmd,
-		      const char *help);
+int parse_common_args(struct common *co, int argc, char **argv, const struct cmd_doc *d);
 /* Handles a common option; false when c is not one. */
 bool common_opt(struct common *co, int c, const char *arg);
 /* For getopt's '?' and unknown values: prints usage hint, returns EXIT_USAGE. */
@@ -143,12 +156,11 @@ int cmd_audit(int argc, char **argv);
 int cmd_chain_export(int argc, char **argv);
 int cmd_chain_verify(int argc, char **argv);
 
-/* Groups (`tally key ...`) dispatch through their own table. */
-int cmd_key(int argc, char **argv);
-int cmd_node(int argc, char **argv);
-int cmd_account(int argc, char **argv);
-int cmd_lease(int argc, char **argv);
-int cmd_chain(int argc, char **argv);
+/* Their options and help, beside each command in cli/cmd_*.c. */
+extern const struct cmd_doc doc_key_new, doc_key_show, doc_node_init, doc_node_top,
+	doc_node_meter_detach, doc_status, doc_account_show, doc_transfer, doc_lease_create,
+	doc_lease_list, doc_lease_show, doc_lease_close, doc_lease_console, doc_lease_ssh,
+	doc_usage, doc_audit, doc_chain_export, doc_chain_verify;
 
 /* A lease id from the command line: 64 hex, or a unique prefix of at least
  * 8 hex characters looked up in GET /v1/leases. Writes 64 hex into out. */

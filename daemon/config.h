@@ -1,8 +1,10 @@
-/* tallyd's configuration: an INI file (default /etc/tally/tallyd.conf).
- * The sections and keys are listed in docs/OPERATING.md. */
+/* tallyd's configuration: an INI file (default /etc/tally/tallyd.conf) and
+ * the drop-ins beside it (FILE.d/ *.conf, in name order). config_keys[]
+ * lists every key; tallyd.conf(5) and docs/OPERATING.md are made from it. */
 #ifndef TALLY_CONFIG_H
 #define TALLY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,7 +105,51 @@ struct config {
 	/* [gpu.ADDRESS] */
 	size_t ngpus;
 	struct config_gpu gpus[CONFIG_GPUS_MAX];
+	/* drop-in files read after the main one */
+	size_t ndropins;
 };
+
+/* What a key's value is, as the parser checks it. */
+enum config_type {
+	CT_STR,          /* text that fits the field */
+	CT_CHOICE,       /* one of the words in choices, "kvm|qemu" */
+	CT_U32,          /* decimal, min..max */
+	CT_U64,          /* decimal */
+	CT_BOOL,         /* yes|no, true|false, 1|0 */
+	CT_MILLI,        /* a decimal with up to three places: 2.5 -> 2500 */
+	CT_FN,           /* checked and stored by set() */
+};
+
+enum { CK_REPEAT = 1 };   /* the key may appear more than once */
+
+/* One key of tallyd.conf. Sections "image.NAME" and "gpu.ADDRESS" stand for
+ * every such section; their keys' offsets are into struct config_image and
+ * struct config_gpu, all others' into struct config. */
+struct config_key {
+	const char *section;
+	const char *key;
+	enum config_type type;
+	size_t offset, size;     /* where the value goes */
+	uint64_t min, max;       /* CT_U32 */
+	const char *choices;     /* CT_CHOICE */
+	int (*set)(void *base, const char *value);   /* CT_FN */
+	const char *def;         /* the default, as the file would spell it; NULL: none */
+	const char *def_doc;     /* a default derived from other keys, as docs name it */
+	const char *example;     /* for a key without a default: a valid value */
+	const char *value;       /* the value's shape in docs (PATH, N, ADDR); NULL for
+				  * choices and yes|no */
+	const char *doc;         /* what it means */
+	unsigned flags;
+};
+
+struct config_section {
+	const char *name;
+	const char *doc;
+};
+
+/* Up to a NULL section. */
+extern const struct config_key config_keys[];
+extern const struct config_section config_sections[];
 
 /* Fills defaults, then reads path. why[WHY_MAX] names the file, line and key
  * of the first error. */

@@ -3,12 +3,15 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level current_level = LOG_LVL_INFO;
-static int to_syslog;
+static int to_syslog, to_journal;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
@@ -21,10 +24,24 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
+/* Under systemd stderr is a stream to journald, which names it in
+ * JOURNAL_STREAM ("DEVICE:INODE", sd_journal_stream_fd(3)). */
+static int stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st))
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_setup(enum log_level level, int use_syslog)
 {
 	current_level = level;
 	to_syslog = use_syslog;
+	to_journal = !use_syslog && stderr_is_journal();
 	if (use_syslog)
 		openlog("tallyd", LOG_PID, LOG_DAEMON);
 }
@@ -39,6 +56,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (to_syslog) {
 		vsyslog(syslog_prio[level], fmt, ap);
+	} else if (to_journal) {
+		/* journald keeps the time; "<N>" is the line's priority
+		 * (sd-daemon(3)), which journald strips and records. */
+		pthread_mutex_lock(&log_lock);
+		fprintf(stderr, "<%d>%s: ", syslog_prio[level], level_names[level]);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		pthread_mutex_unlock(&log_lock);
 	} else {
 		struct timespec ts;
 		struct tm tm;

@@ -1,4 +1,6 @@
-/* Leveled logging for tallyd, to stderr (with a timestamp) or syslog. */
+/* Leveled logging for tallyd, to stderr (with a timestamp) or syslog; on
+ * a stderr that systemd connected to journald, each line carries its
+ * priority instead of a time. */
 #ifndef TALLY_LOG_H
 #define TALLY_LOG_H
 

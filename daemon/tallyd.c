@@ -11,13 +11,12 @@
 #include <unistd.h>
 
 #include "daemon/clock.h"
+#include "daemon/cmdline.h"
 #include "daemon/keeper/keeper.h"
 #include "daemon/log.h"
 #include "daemon/node.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
-
-#define TALLYD_VERSION "0.1.0"
 
 static volatile sig_atomic_t stopping;
 
@@ -26,27 +25,6 @@ static void on_signal(int sig)
 	(void)sig;
 	stopping = 1;
 }
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: tallyd [-c FILE] [--no-vms] [--repair-signer-state]\n"
-		"\n"
-		"Runs a tally provider node: the ledger, the HTTP API on the configured\n"
-		"listen address, and the lease keeper that boots, meters and settles VMs.\n"
-		"\n"
-		"  -c, --config FILE   configuration (default /etc/tally/tallyd.conf)\n"
-		"      --no-vms        run the ledger and API only, without libvirt and meters\n"
-		"      --repair-signer-state\n"
-		"                      replace a damaged signer_state with a guard past\n"
-		"                      anything this validator can have signed (only when\n"
-		"                      the data directory is its newest; docs/OPERATING.md)\n"
-		"  -h, --help          this help\n"
-		"  -V, --version       print the version\n"
-		"\n"
-		"Stops cleanly on SIGINT or SIGTERM. See docs/OPERATING.md.\n");
-}
-
 
 static void ledger_log(void *ctx, const char *line)
 {
@@ -174,44 +152,45 @@ static void node_close(struct node *n)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "no-vms", no_argument, NULL, 'n' },
-		{ "repair-signer-state", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *config_path = "/etc/tally/tallyd.conf";
-	int run_vms = 1, repair_signer = 0, c;
+	const char *config_path = TALLYD_CONFIG_DEFAULT;
+	int run_vms = 1, check_config = 0, repair_signer = 0, c;
+	struct optable ot;
 	struct node n;
 
-	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+	optable_build(&ot, "", tallyd_doc.opts, NULL);
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
 			break;
-		case 'n':
+		case TALLYD_OPT_NO_VMS:
 			run_vms = 0;
 			break;
-		case 'r':
+		case TALLYD_OPT_CHECK_CONFIG:
+			check_config = 1;
+			break;
+		case TALLYD_OPT_REPAIR_SIGNER:
 			repair_signer = 1;
 			break;
 		case 'h':
-			usage(stdout);
+			optable_help(stdout, "tallyd", &tallyd_doc, NULL);
 			return 0;
 		case 'V':
-			printf("tallyd %s\n", TALLYD_VERSION);
+			printf("tallyd %s\n", TALLY_VERSION);
 			return 0;
 		default:
-			usage(stderr);
+			optable_help(stderr, "tallyd", &tallyd_doc, NULL);
 			return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		optable_help(stderr, "tallyd", &tallyd_doc, NULL);
 		return 2;
 	}
+	if (check_config)
+		return tallyd_check_config(config_path);
+	if (tallyd_preflight(config_path))
+		return 1;
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);

@@ -21,6 +21,8 @@ PKGS=(
 	linux-perf openssl procps psmisc iproute2 util-linux jq curl
 	# a wall clock that jumps (tests/e2e/test_clock.sh)
 	faketime
+	# man pages (make check-docs) and Debian packages (make deb, check-deb)
+	man-db bsdextrautils debhelper dh-dkms dpkg-dev fakeroot lintian
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -95,6 +96,10 @@ START_TEST(each_bad_input_names_its_line)
 		{ "[api]\nmax_connections = 4\nmax_connections_per_ip = 5\n",
 		  "max_connections_per_ip is above max_connections" },
 		{ "[api]\ntimeout_s = 0\n", ":2: bad value '0' for 'timeout_s'" },
+		{ "[node]\nlog = journal\n", ":2: bad value 'journal' for 'log'" },
+		{ "[image.t]\nclass = a100\n", ":2: unknown key 'class' in [image.t]" },
+		{ "[image]\nkernel = /k\n", ":2: unknown section [image]" },
+		{ "[node.x]\nkey = /k\n", ":2: unknown section [node.x]" },
 	};
 	struct config c;
 
@@ -140,6 +145,97 @@ START_TEST(a_missing_file_is_an_io_error)
 }
 END_TEST
 
+/* Every key of the table is read back from a file that sets it to its
+ * default, or to its example when it has none (the values tallyd.conf(5)
+ * and the packaged tallyd.conf show), so the table, its documentation and
+ * the parser cannot disagree; each section has a key. */
+START_TEST(every_key_of_the_table_is_read)
+{
+	char text[512], why[WHY_MAX];
+	struct config c;
+
+	for (const struct config_section *sec = config_sections; sec->name; sec++) {
+		size_t keys = 0;
+		for (const struct config_key *key = config_keys; key->section; key++)
+			keys += !strcmp(key->section, sec->name);
+		ck_assert_msg(keys > 0, "section [%s] has no key", sec->name);
+	}
+	for (const struct config_key *key = config_keys; key->section; key++) {
+		const char *v = key->def ? key->def : key->example;
+		const char *section = !strcmp(key->section, "image.NAME") ? "image.t" :
+				      !strcmp(key->section, "gpu.ADDRESS") ? "gpu.0000:65:00.0" :
+				      key->section;
+		/* with the keys each needs beside it */
+		const char *also = !strncmp(section, "image.", 6) ? "kernel = /k\n" :
+				   !strcmp(key->key, "forward_ports") ? "forward_address = 127.0.0.1\n" :
+				   !strcmp(key->key, "tls_cert") ? "tls_key = /k.pem\n" :
+				   !strcmp(key->key, "tls_key") ? "tls_cert = /c.pem\n" : "";
+
+		ck_assert_msg(v && key->doc && key->doc[0], "[%s] %s has no default, example or "
+			      "meaning", key->section, key->key);
+		ck_assert_msg(!key->def || !key->example, "[%s] %s has both a default and an "
+			      "example", key->section, key->key);
+		snprintf(text, sizeof(text), "[%s]\n%s = %s\n%s", section, key->key, v, also);
+		why[0] = '\0';
+		ck_assert_msg(load(text, &c, why) == 0, "[%s] %s = %s: %s", section, key->key, v,
+			      why);
+	}
+}
+END_TEST
+
+/* PATH.d/ *.conf come after PATH, in name order: a later value wins, lists
+ * add up, and an error names the drop-in's own file and line. */
+START_TEST(drop_ins_follow_the_file)
+{
+	char dir[] = "/tmp/tally-config-dropin.XXXXXX", conf[128], dropins[160], f[200];
+	char why[WHY_MAX] = "";
+	struct config c;
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/tallyd.conf", dir);
+	snprintf(dropins, sizeof(dropins), "%s.d", conf);
+	fp = fopen(conf, "w");
+	fputs("# all defaults\n[node]\nlisten = 127.0.0.1:1\n[peers]\npeer = 127.0.0.1:2\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(mkdir(dropins, 0755), 0);
+	snprintf(f, sizeof(f), "%s/50-node.conf", dropins);
+	fp = fopen(f, "w");
+	fputs("[node]\nlisten = 127.0.0.1:3\n[peers]\npeer = 127.0.0.1:4\n", fp);
+	fclose(fp);
+	snprintf(f, sizeof(f), "%s/60-late.conf", dropins);
+	fp = fopen(f, "w");
+	fputs("[node]\nlisten = 127.0.0.1:5\n", fp);
+	fclose(fp);
+	snprintf(f, sizeof(f), "%s/README", dropins);   /* not *.conf: not read */
+	fp = fopen(f, "w");
+	fputs("not ini\n", fp);
+	fclose(fp);
+	ck_assert_msg(config_load(&c, conf, why) == 0, "%s", why);
+	ck_assert_str_eq(c.listen, "127.0.0.1:5");
+	ck_assert_uint_eq(c.peers.npeers, 2);
+	ck_assert_uint_eq(c.ndropins, 2);
+
+	snprintf(f, sizeof(f), "%s/55-bad.conf", dropins);
+	fp = fopen(f, "w");
+	fputs("[node]\n\nlog = loud\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(config_load(&c, conf, why), TALLY_E_INVALID);
+	ck_assert_msg(strstr(why, "55-bad.conf:3: bad value 'loud' for 'log'"), "%s", why);
+
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/50-node.conf", dropins);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/60-late.conf", dropins);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/README", dropins);
+	unlink(f);
+	rmdir(dropins);
+	unlink(conf);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -149,6 +245,8 @@ Suite *config_suite(void)
 	tcase_add_test(tc, each_bad_input_names_its_line);
 	tcase_add_test(tc, forwarding_is_read);
 	tcase_add_test(tc, a_missing_file_is_an_io_error);
+	tcase_add_test(tc, every_key_of_the_table_is_read);
+	tcase_add_test(tc, drop_ins_follow_the_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
