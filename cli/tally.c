@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "the node's chain, height and offer" },
 	{ "account", cmd_account, "an account's balance and nonce (account show)" },
 	{ "transfer", cmd_transfer, "send funds to another account" },
+	{ "provider", cmd_provider, "the provider registry (provider list, show)" },
 	{ "lease", cmd_lease, "lease VMs (lease create, list, show, close, console, ssh)" },
 	{ "usage", cmd_usage, "a lease's metered usage and charges" },
 	{ "audit", cmd_audit, "verify a lease's usage and bill from the chain" },
@@ -512,6 +513,16 @@ int cmd_lease(int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	return dispatch("lease", subs, argc, argv);
+}
+
+int cmd_provider(int argc, char **argv)
+{
+	static const struct subcommand subs[] = {
+		{ "list", cmd_provider_list, "registered providers, their prices and images" },
+		{ "show", cmd_provider_show, "one provider's announcement" },
+		{ NULL, NULL, NULL },
+	};
+	return dispatch("provider", subs, argc, argv);
 }
 
 int cmd_chain(int argc, char **argv)

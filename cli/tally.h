@@ -142,6 +142,20 @@ int cmd_usage(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_chain_export(int argc, char **argv);
 int cmd_chain_verify(int argc, char **argv);
+int cmd_provider_list(int argc, char **argv);
+int cmd_provider_show(int argc, char **argv);
+
+/* The provider registry (cli/cmd_provider.c). provider_wait: GET
+ * /v1/providers/KEY until the provider is registered (not withdrawn),
+ * saying once on stderr that it waits; *out its JSON. EXIT_REFUSED after
+ * timeout_s. provider_cheapest: of the registered providers that offer
+ * shape's image and have its vCPUs, memory and GPUs in their capacity, the
+ * one whose prices and interval make shape's term cost least
+ * (settle_max_charge), ties to the lower key; its key into key_hex[65]. */
+struct lease_contract;
+int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, json_t **out);
+int provider_cheapest(struct client *cl, const struct lease_contract *shape, char key_hex[65],
+		      json_t **out);
 
 /* Groups (`tally key ...`) dispatch through their own table. */
 int cmd_key(int argc, char **argv);
@@ -149,6 +163,7 @@ int cmd_node(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_lease(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
+int cmd_provider(int argc, char **argv);
 
 /* A lease id from the command line: 64 hex, or a unique prefix of at least
  * 8 hex characters looked up in GET /v1/leases. Writes 64 hex into out. */

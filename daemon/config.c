@@ -30,6 +30,7 @@ void config_defaults(struct config *c)
 	c->peers.max_msgs_per_s = 1000;
 	c->peers.max_msg_burst = 4000;
 	c->interval_s = 60;
+	c->announce = 1;
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/tally");
 	snprintf(c->uri, sizeof(c->uri), "qemu:///system");
 	snprintf(c->domain_type, sizeof(c->domain_type), "kvm");
@@ -291,6 +292,21 @@ static int prices_key(struct config *c, const char *k, const char *v)
 	return TALLY_E_NOTFOUND;
 }
 
+static int provider_key(struct config *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "announce"))
+		return set_bool(&c->announce, v);
+	if (!strcmp(k, "endpoint"))
+		return set_str(c->endpoint, sizeof(c->endpoint), v);
+	if (!strcmp(k, "region"))
+		return set_str(c->region, sizeof(c->region), v);
+	if (!strcmp(k, "vcpus"))
+		return set_u32(&c->capacity_vcpus, v, 1, UINT32_MAX);
+	if (!strcmp(k, "memory_mib"))
+		return set_u32(&c->capacity_memory_mib, v, 1, UINT32_MAX);
+	return TALLY_E_NOTFOUND;
+}
+
 static int image_key(struct config_image *im, const char *k, const char *v)
 {
 	if (!strcmp(k, "path"))
@@ -389,6 +405,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		rc = libvirt_key(c, key, value);
 	} else if (!strcmp(section, "prices")) {
 		rc = prices_key(c, key, value);
+	} else if (!strcmp(section, "provider")) {
+		rc = provider_key(c, key, value);
 	} else if (!strncmp(section, "image.", 6)) {
 		/* Contracts name the image: one rule for both. */
 		if (image_name_valid(section + 6)) {
