@@ -1,7 +1,8 @@
 # The peer network: real tallyd processes on 127.0.0.1 (tests/net/).
 #
 #   make check-net     devnets of several nodes: gossip, block sync, restarts,
-#                      a late full node, hostile peers, leases across providers
+#                      a late full node, hostile peers, leases across providers,
+#                      the provider registry
 .PHONY: check-net
 CHECK_TARGETS += check-net
 
