@@ -166,10 +166,14 @@ static void open_lease(struct bench_chain *c)
 	k->sla.credit_ppm = 100000;
 	if (settle_max_charge(k, k->duration_s, &k->deposit))
 		die("the contract's maximum charge overflows");
+	struct tx ann;
+	bench_tx_base(&ann, CHAIN, TX_PROVIDER, &c->val, 0);
+	bench_offer_for(k, &ann.u.provider);
+	submit(c, &ann, &c->val, hash);
 	submit(c, &t, &c->tenant, c->lease_id);
-	produce(c, 1);
+	produce(c, 2);
 
-	bench_tx_base(&t, CHAIN, TX_LEASE_START, &c->val, 0);
+	bench_tx_base(&t, CHAIN, TX_LEASE_START, &c->val, 1);
 	memcpy(t.u.start.lease_id, c->lease_id, LEASE_ID_LEN);
 	submit(c, &t, &c->val, hash);
 	produce(c, 1);
@@ -192,7 +196,7 @@ static void add_usage(struct bench_chain *c)
 	for (size_t seq = 0; seq < RECORDS; seq++) {
 		struct usage_record *u = &t.u.usage;
 
-		bench_tx_base(&t, CHAIN, TX_USAGE, &c->val, 1 + seq);
+		bench_tx_base(&t, CHAIN, TX_USAGE, &c->val, 2 + seq);
 		memcpy(u->lease_id, c->lease_id, LEASE_ID_LEN);
 		u->seq = seq;
 		memcpy(u->prev_hash, prev, HASH_LEN);

@@ -112,3 +112,13 @@ void bench_rm_tree(const char *dir)
 {
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+void bench_offer_for(const struct lease_contract *c, struct provider_offer *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->endpoint, sizeof(o->endpoint), "http://127.0.0.1:1");
+	o->prices = c->prices;
+	o->interval_s = c->interval_s;
+	o->nimages = 1;
+	snprintf(o->images[0], sizeof(o->images[0]), "%s", c->vm.image);
+}

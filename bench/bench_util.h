@@ -21,6 +21,10 @@ uint64_t bench_rng_below(uint64_t n);
 void bench_tx_base(struct tx *t, const char *chain_id, enum tx_kind kind,
 		   const struct tally_key *k, uint64_t nonce);
 
+/* The provider's PROVIDER body for leases of contract c: its prices,
+ * interval and image (the chain's rule, contracts/provider.h). */
+void bench_offer_for(const struct lease_contract *c, struct provider_offer *o);
+
 /* The step of bench_raw_verify_rate() that failed. */
 enum raw_verify_step {
 	RAW_VERIFY_ALLOC,

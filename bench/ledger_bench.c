@@ -157,7 +157,18 @@ int main(void)
 		c->sla.credit_ppm = 100000;
 		opens[i] = sign_tx(&tx, &tenant);
 		tx_hash(opens[i].bytes, opens[i].len, lease_id[i]);
-		bench_tx_base(&tx, CHAIN, TX_LEASE_START, &val, i);
+		if (i == 0) {
+			/* The provider announces what the leases pay, first. */
+			struct lease_contract k = *c;
+			struct signed_tx ann;
+
+			bench_tx_base(&tx, CHAIN, TX_PROVIDER, &val, 0);
+			bench_offer_for(&k, &tx.u.provider);
+			ann = sign_tx(&tx, &val);
+			submit_all(l, &ann, 1);
+			produce(l, t += SEC, 1);
+		}
+		bench_tx_base(&tx, CHAIN, TX_LEASE_START, &val, 1 + i);
 		memcpy(tx.u.start.lease_id, lease_id[i], LEASE_ID_LEN);
 		starts[i] = sign_tx(&tx, &val);
 	}
@@ -171,7 +182,7 @@ int main(void)
 		for (int i = 0; i < LEASES; i++) {
 			struct usage_record *u = &tx.u.usage;
 
-			bench_tx_base(&tx, CHAIN, TX_USAGE, &val, (uint64_t)LEASES + (uint64_t)r * LEASES + i);
+			bench_tx_base(&tx, CHAIN, TX_USAGE, &val, 1 + (uint64_t)LEASES + (uint64_t)r * LEASES + i);
 			memcpy(u->lease_id, lease_id[i], LEASE_ID_LEN);
 			u->seq = r;
 			if (r)

@@ -66,6 +66,7 @@ struct create_flags {
 	const char *ssh_key_file;         /* --ssh-key; NULL: the default, if any */
 	bool no_ssh_key;                  /* --no-ssh-key */
 	bool deposit_given;
+	bool cheapest;                    /* --cheapest */
 	bool wait;
 	uint64_t timeout_s;
 };
@@ -185,13 +186,67 @@ static int add_ssh_key(struct create_flags *f, const json_t *user_vm)
 	return access(def, R_OK) == 0 ? read_ssh_key(def, f->vm) : EXIT_OK;
 }
 
+/* The contract as JSON so far, decoded for its shape (prices may be
+ * anything yet). */
+static int shape_of(json_t *d, struct lease_contract *c)
+{
+	char why[WHY_MAX], *text = json_dumps(d, JSON_COMPACT);
+	int rc = text ? contract_from_json(c, text, why) : TALLY_E_NOMEM;
+
+	free(text);
+	if (rc)
+		err("the contract is malformed: %s", why);
+	return rc ? EXIT_USAGE : EXIT_OK;
+}
+
+/* The provider from the registry: the one named (by default the node), or
+ * with --cheapest the cheapest for the contract's shape; it must be
+ * registered (tally waits for it, up to --timeout), and its announced
+ * prices and interval become the contract's unless the contract file or
+ * --interval gave them. */
+static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
+			   bool terms_in_file)
+{
+	char key[65];
+	json_t *p = NULL;
+	int rc;
+
+	snprintf(key, sizeof(key), "%s", jget_str(d, "provider"));
+	if (f->cheapest) {
+		struct lease_contract shape;
+
+		if ((rc = shape_of(d, &shape)))
+			return rc;
+		if ((rc = provider_cheapest(cl, &shape, key, &p)))
+			return rc;
+		json_object_set_new(d, "provider", json_string(key));
+		fprintf(stderr, "tally: the cheapest provider for this lease is %.16s (%s)\n", key,
+			jget_str(p, "endpoint"));
+	} else if ((rc = provider_wait(cl, key, f->timeout_s, &p))) {
+		return rc;
+	}
+	if (!terms_in_file) {
+		json_t *pr = json_object_get(p, "prices");
+
+		json_object_set_new(d, "prices", json_pack("{s:I,s:I,s:I}",
+			"vcpu_second", (json_int_t)jget_u64(pr, "vcpu_second"),
+			"mem_gib_second", (json_int_t)jget_u64(pr, "mem_gib_second"),
+			"gpu_second", (json_int_t)jget_u64(pr, "gpu_second")));
+		if (!json_object_get(f->top, "interval_s"))
+			json_object_set_new(d, "interval_s",
+					    json_integer((json_int_t)jget_u64(p, "interval_s")));
+	}
+	json_decref(p);
+	return EXIT_OK;
+}
+
 static int build_contract(struct client *cl, const struct tally_key *k,
 			  struct create_flags *f, struct lease_contract *c)
 {
 	json_t *d = contract_defaults(cl, k);
 	json_error_t jerr;
 	char why[WHY_MAX] = "";
-	bool deposit_in_file = false;
+	bool deposit_in_file = false, terms_in_file = false;
 	int rc;
 
 	if (!d)
@@ -205,6 +260,7 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 			return EXIT_USAGE;
 		}
 		deposit_in_file = json_object_get(user, "deposit") != NULL;
+		terms_in_file = json_object_get(user, "prices") || json_object_get(user, "interval_s");
 		rc = add_ssh_key(f, json_object_get(user, "vm"));
 		merge(d, user);
 		json_decref(user);
@@ -217,6 +273,11 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	}
 	merge(d, f->top);
 	json_object_update(json_object_get(d, "vm"), f->vm);
+	rc = choose_provider(cl, f, d, terms_in_file);
+	if (rc) {
+		json_decref(d);
+		return rc;
+	}
 	char *text = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
 	rc = text ? contract_from_json(c, text, why) : TALLY_E_NOMEM;
@@ -357,6 +418,7 @@ static int create_opt(struct create_flags *f, int c, const char *arg)
 		json_object_set_new(f->top, "provider", json_string(arg));
 		return EXIT_OK;
 	}
+	case 'C': f->cheapest = true; return EXIT_OK;
 	case 'w': f->wait = true; return EXIT_OK;
 	case 't': return parse_u64(arg, &f->timeout_s, "--timeout");
 	}
@@ -377,9 +439,13 @@ static const struct opt_doc create_opts[] = {
 	{ "duration", 'D', "S", "the lease term in seconds (default 3600)", 0 },
 	{ "deposit", 'p', "N", "micro-units moved to escrow (default: the most the\nwhole term can cost)", 0 },
 	{ "interval", 'I', "S", "metering interval (default: the node's)", 0 },
-	{ "provider", 'P', "PUBKEY", "the provider's public key (default: the node's)", 0 },
+	{ "provider", 'P', "PUBKEY", "the provider's public key (default: the node's); tally\n"
+	  "waits (up to --timeout) until it is registered on the chain", 0 },
+	{ "cheapest", 'C', NULL, "the registered provider whose prices make this lease's\n"
+	  "term cost least (it must offer the image and have the\nvCPUs, memory and GPUs in its capacity)", 0 },
 	{ "wait", 'w', NULL, "wait until the VM runs (exit 1 if the lease closes)", 0 },
-	{ "timeout", 't', "S", "with --wait: give up after S seconds (default 300)", 0 },
+	{ "timeout", 't', "S", "how long to wait for the provider's registration and,\n"
+	  "with --wait, for the VM (default 300)", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
 };
 
@@ -388,14 +454,16 @@ const struct cmd_doc doc_lease_create = {
 	.synopsis = "[CONTRACT.json] [--vcpus N] [--memory MIB] [--disk GIB]\n"
 		    " [--gpus N] [--image NAME] [--hostname NAME]\n"
 		    " [--ssh-key FILE | --no-ssh-key] [--duration S] [--deposit N]\n"
-		    " [--interval S] [--provider PUBKEY] [--wait [--timeout S]]",
+		    " [--interval S] [--provider PUBKEY | --cheapest]\n"
+		    " [--wait] [--timeout S]",
 	.summary = "sign a lease contract and submit it",
 	.description =
 		"Signs a lease contract with your key and submits it as a LEASE_OPEN; prints\n"
 		"the lease id. The contract comes from CONTRACT.json (contracts/examples/),\n"
-		"flags override it, and what neither gives is filled in from the node:\n"
-		"chain id, provider (the node), nonce (your account's), prices and interval\n"
-		"(the node's offer), expiry (now + 600 s); VM defaults are 1 vCPU, 512 MiB,\n"
+		"flags override it, and what neither gives is filled in from the node and\n"
+		"the provider registry: chain id, provider (the node), nonce (your\n"
+		"account's), prices and interval (the provider's PROVIDER announcement; the\n"
+		"chain refuses a lease below them), expiry (now + 600 s); VM defaults are 1 vCPU, 512 MiB,\n"
 		"1 GiB, no GPU, image 'tiny', 3600 s; the default deposit is the most the\n"
 		"whole term can cost; the SSH key is ~/.ssh/id_ed25519.pub when it exists.\n"
 		"The contract is validated locally first: an invalid one is refused with\n"

@@ -39,6 +39,12 @@ static const struct cli_command lease_cmds[] = {
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
+static const struct cli_command provider_cmds[] = {
+	{ "list", cmd_provider_list, &doc_provider_list, NULL, NULL },
+	{ "show", cmd_provider_show, &doc_provider_show, NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
 static const struct cli_command chain_cmds[] = {
 	{ "export", cmd_chain_export, &doc_chain_export, NULL, NULL },
 	{ "verify", cmd_chain_verify, &doc_chain_verify, NULL, NULL },
@@ -51,6 +57,7 @@ const struct cli_command cli_commands[] = {
 	{ "status", cmd_status, &doc_status, NULL, NULL },
 	{ "account", NULL, NULL, account_cmds, "an account's balance, nonce and stake" },
 	{ "transfer", cmd_transfer, &doc_transfer, NULL, NULL },
+	{ "provider", NULL, NULL, provider_cmds, "the provider registry" },
 	{ "lease", NULL, NULL, lease_cmds, "lease VMs" },
 	{ "usage", cmd_usage, &doc_usage, NULL, NULL },
 	{ "audit", cmd_audit, &doc_audit, NULL, NULL },

@@ -155,12 +155,27 @@ int cmd_usage(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_chain_export(int argc, char **argv);
 int cmd_chain_verify(int argc, char **argv);
+int cmd_provider_list(int argc, char **argv);
+int cmd_provider_show(int argc, char **argv);
+
+/* The provider registry (cli/cmd_provider.c). provider_wait: GET
+ * /v1/providers/KEY until the provider is registered (not withdrawn),
+ * saying once on stderr that it waits; *out its JSON. EXIT_REFUSED after
+ * timeout_s. provider_cheapest: of the registered providers that offer
+ * shape's image and have its vCPUs, memory and GPUs in their capacity, the
+ * one whose prices and interval make shape's term cost least
+ * (settle_max_charge), ties to the lower key; its key into key_hex[65]. */
+struct lease_contract;
+int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, json_t **out);
+int provider_cheapest(struct client *cl, const struct lease_contract *shape, char key_hex[65],
+		      json_t **out);
 
 /* Their options and help, beside each command in cli/cmd_*.c. */
 extern const struct cmd_doc doc_key_new, doc_key_show, doc_node_init, doc_node_top,
 	doc_node_meter_detach, doc_status, doc_account_show, doc_transfer, doc_lease_create,
 	doc_lease_list, doc_lease_show, doc_lease_close, doc_lease_console, doc_lease_ssh,
-	doc_usage, doc_audit, doc_chain_export, doc_chain_verify;
+	doc_usage, doc_audit, doc_chain_export, doc_chain_verify, doc_provider_list,
+	doc_provider_show;
 
 /* A lease id from the command line: 64 hex, or a unique prefix of at least
  * 8 hex characters looked up in GET /v1/leases. Writes 64 hex into out. */

@@ -205,8 +205,11 @@ const struct config_section config_sections[] = {
 	  "its eBPF programs." },
 	{ "libvirt", "How the node runs VMs: the libvirt connection, the domain type, the "
 	  "VMs' network, and how much of the host it may promise." },
-	{ "prices", "The node's offer, in micro-units per unit-second; contracts below it "
-	  "are rejected." },
+	{ "prices", "The node's offer, in micro-units per unit-second, announced on the chain "
+	  "([provider]); the chain refuses contracts below it." },
+	{ "provider", "The node's PROVIDER announcement on the chain (docs/OPERATING.md, "
+	  "\"The provider announcement\"): made from the prices, the interval, the catalogue, "
+	  "the GPUs and these keys; sent again whenever it differs from the chain's." },
 	{ "image.NAME", "One image of the node's catalogue, leased by NAME (at most 32 "
 	  "sections)." },
 	{ "gpu.ADDRESS", "One GPU of the node, by its PCI address dddd:bb:ss.f in lowercase "
@@ -360,6 +363,29 @@ const struct config_key config_keys[] = {
 	{ .section = "prices", .key = "gpu_second", .type = CT_U64, NODE(prices.gpu_second),
 	  .def = "0", .value = "N",
 	  .doc = "micro-units per GPU-second" },
+
+	{ .section = "provider", .key = "announce", .type = CT_BOOL, NODE(announce),
+	  .def = "yes",
+	  .doc = "announce the node as a provider (a PROVIDER transaction); `no` withdraws a "
+		 "standing announcement" },
+	{ .section = "provider", .key = "endpoint", .type = CT_STR, NODE(endpoint),
+	  .def_doc = "http(s)://<listen>", .value = "URL",
+	  .example = "https://node1.example.org:7654",
+	  .doc = "the API address tenants reach the node at, as announced (1..256 printable "
+		 "bytes, no spaces)" },
+	{ .section = "provider", .key = "region", .type = CT_STR, NODE(region),
+	  .value = "TEXT",
+	  .example = "eu-west",
+	  .doc = "free text for tenants choosing a provider (at most 64 printable bytes)" },
+	{ .section = "provider", .key = "vcpus", .type = CT_U32, NODE(capacity_vcpus),
+	  .min = 1, .max = UINT32_MAX, .def_doc = "host CPUs x overcommit_cpu", .value = "N",
+	  .example = "16",
+	  .doc = "the vCPUs of the capacity summary announced" },
+	{ .section = "provider", .key = "memory_mib", .type = CT_U32, NODE(capacity_memory_mib),
+	  .min = 1, .max = UINT32_MAX, .def_doc = "host memory x overcommit_mem", .value = "MIB",
+	  .example = "65536",
+	  .doc = "the memory of the capacity summary announced (GPUs are the [gpu.*] "
+		 "sections)" },
 
 	{ .section = "image.NAME", .key = "path", .type = CT_STR, IMAGE(path),
 	  .value = "PATH",

@@ -99,6 +99,12 @@ struct config {
 	uint32_t overcommit_mem_milli;
 	/* [prices] */
 	struct lease_prices prices;
+	/* [provider]: the node's PROVIDER announcement (daemon/announce.h) */
+	int announce;                    /* announce the catalogue (default yes) */
+	char endpoint[257];              /* "": http(s)://listen */
+	char region[65];
+	uint32_t capacity_vcpus;         /* 0: host CPUs x overcommit_cpu */
+	uint32_t capacity_memory_mib;    /* 0: host memory x overcommit_mem */
 	/* [image.NAME] */
 	size_t nimages;
 	struct config_image images[CONFIG_IMAGES_MAX];

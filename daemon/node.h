@@ -13,6 +13,7 @@
 #include "lib/crypto.h"
 #include "lib/chain/genesis.h"
 
+struct announcer;
 struct keeper;
 
 struct node {
@@ -24,6 +25,7 @@ struct node {
 	struct keeper *keeper;           /* NULL when the node runs no VMs */
 	struct net *net;                 /* NULL without a [peers] section */
 	struct driver *driver;           /* runs the consensus engine */
+	struct announcer *announcer;     /* puts its PROVIDER announcement on the chain */
 	bool validator;                  /* its key is in the genesis validator set */
 	struct api api;                  /* the API handlers' view of the node */
 };

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/announce.h"
 #include "daemon/clock.h"
 #include "daemon/cmdline.h"
 #include "daemon/keeper/keeper.h"
@@ -104,6 +105,21 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		.genesis_hash = n->genesis_hash,
 		.chain_id = n->genesis.chain_id,
 	});
+	struct provider_offer offer;
+	if ((rc = announce_offer(&n->cfg, &offer, why))) {
+		log_error("%s: %s", config_path, why);
+		return rc;
+	}
+	struct announce_deps ad = {
+		.ledger = n->ledger,
+		.key = &n->key,
+		.chain_id = n->genesis.chain_id,
+		.genesis_hash = n->genesis_hash,
+	};
+	if ((rc = announcer_start(&n->announcer, &ad, &offer, why))) {
+		log_error("provider announcement: %s", why);
+		return rc;
+	}
 	struct keeper_deps kd = {
 		.cfg = &n->cfg,
 		.key = &n->key,
@@ -138,6 +154,7 @@ static void node_close(struct node *n)
 {
 	/* The API goes first so nothing new arrives while the rest shuts down. */
 	http_server_stop(n->api.http);
+	announcer_stop(n->announcer);
 	if (n->keeper)
 		keeper_stop(n->keeper);
 	net_stop(n->net);

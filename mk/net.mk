@@ -2,7 +2,8 @@
 #
 #   make check-net     devnets of several nodes: gossip, block sync, restarts,
 #                      a late full node, hostile peers, leases across providers,
-#                      a provider killed mid-lease, pauses and partitions
+#                      a provider killed mid-lease, pauses and partitions,
+#                      the provider registry
 .PHONY: check-net
 CHECK_TARGETS += check-net
 

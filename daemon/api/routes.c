@@ -347,6 +347,77 @@ static void get_lease_proof(void *ctx, const struct http_request *req,
 	enc_free(&e);
 }
 
+static void get_providers(void *ctx, const struct http_request *req,
+			  struct http_response *resp)
+{
+	struct api *n = ctx;
+	uint8_t (*keys)[PUBKEY_LEN] = NULL;
+	struct provider_entry *e = NULL;
+	uint64_t height = 0;
+	size_t count = 0;
+	json_t *arr;
+	int rc;
+
+	(void)req;
+	rc = ledger_providers(n->ledger, &keys, &e, &count, &height);
+	if (rc) {
+		http_error_from(resp, rc, "cannot read the provider registry");
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(arr, view_provider(keys[i], &e[i]));
+	free(keys);
+	free(e);
+	http_json(resp, 200, json_pack("{s:I, s:o}", "height", (json_int_t)height, "providers",
+				       arr));
+}
+
+/* One provider's entry (withdrawn ones too) with its state proof. */
+static void get_provider(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct api *n = ctx;
+	uint8_t pub[PUBKEY_LEN], key[STATE_KEY_LEN], root[HASH_LEN];
+	struct provider_entry pe;
+	struct state_proof p;
+	uint64_t height;
+	struct enc e;
+	int rc;
+
+	if (seg_hash(req, 2, pub, resp))
+		return;
+	state_key(key, STATE_KEY_PROVIDER, pub);
+	rc = ledger_state_proof(n->ledger, key, &p, &height, root);
+	if (rc) {
+		http_error_from(resp, rc, "cannot prove the provider's entry");
+		return;
+	}
+	rc = state_proof_provider_value(&p, pub, &pe);
+	if (rc) {
+		state_proof_free(&p);
+		if (rc == TALLY_E_NOTFOUND)
+			http_error(resp, 404, "not_found", "provider %s has never announced itself",
+				   req->seg[2]);
+		else
+			http_error_from(resp, rc, "the provider's entry does not decode");
+		return;
+	}
+	enc_init(&e);
+	state_proof_encode(&e, &p);
+	state_proof_free(&p);
+	if (enc_error(&e)) {
+		enc_free(&e);
+		http_error_from(resp, TALLY_E_NOMEM, "cannot encode the proof");
+		return;
+	}
+	json_t *j = view_provider(pub, &pe);
+	json_object_set_new(j, "state_height", json_integer((json_int_t)height));
+	json_object_set_new(j, "state_root", json_hex(root, HASH_LEN));
+	json_object_set_new(j, "proof", json_hex(e.buf, e.len));
+	enc_free(&e);
+	http_json(resp, 200, j);
+}
+
 static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u)
 {
 	struct tx t;
@@ -764,6 +835,8 @@ const struct http_route api_routes[] = {
 	{ "GET", "/v1/blocks", get_blocks },
 	{ "GET", "/v1/blocks/*", get_block },
 	{ "GET", "/v1/validators", get_validators },
+	{ "GET", "/v1/providers", get_providers },
+	{ "GET", "/v1/providers/*", get_provider },
 	{ "GET", "/v1/tx/*", get_tx },
 	{ "GET", "/v1/tx/*/status", get_tx_status },
 	{ "POST", "/v1/tx", post_tx },

@@ -110,3 +110,25 @@ json_t *view_valset(const struct validator_set *s)
 						     "stake", json_u64(s->v[i].stake)));
 	return arr;
 }
+
+json_t *view_provider(const uint8_t pub[PUBKEY_LEN], const struct provider_entry *p)
+{
+	const struct provider_offer *o = &p->offer;
+	json_t *images = json_array(), *classes = json_array();
+
+	for (uint32_t i = 0; i < o->nimages; i++)
+		json_array_append_new(images, json_string(o->images[i]));
+	for (uint32_t i = 0; i < o->ngpu_classes; i++)
+		json_array_append_new(classes, json_string(o->gpu_classes[i]));
+	return json_pack("{s:o, s:o, s:b, s:s, s:{s:o, s:o, s:o}, s:I, s:o, s:o,"
+			 " s:{s:I, s:I, s:I}, s:s}",
+			 "provider", json_hex(pub, PUBKEY_LEN), "height", json_u64(p->height),
+			 "withdrawn", provider_offer_withdrawn(o), "endpoint", o->endpoint,
+			 "prices", "vcpu_second", json_u64(o->prices.vcpu_second),
+			 "mem_gib_second", json_u64(o->prices.mem_gib_second),
+			 "gpu_second", json_u64(o->prices.gpu_second),
+			 "interval_s", (json_int_t)o->interval_s, "images", images,
+			 "gpu_classes", classes, "capacity", "vcpus", (json_int_t)o->vcpus,
+			 "memory_mib", (json_int_t)o->memory_mib, "gpus", (json_int_t)o->gpus,
+			 "region", o->region);
+}

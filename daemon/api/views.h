@@ -7,6 +7,7 @@
 
 #include "contracts/contract.h"
 #include "lib/chain/block.h"
+#include "lib/chain/state.h"
 
 json_t *json_hex(const void *p, size_t n);
 json_t *view_lease(const struct lease *l);
@@ -14,5 +15,9 @@ json_t *view_usage_record(const struct usage_record *u);
 json_t *view_charge(const struct usage_charge *c);
 json_t *view_header(const struct block_header *h);
 json_t *view_valset(const struct validator_set *s);
+/* {"provider", "height", "withdrawn", "endpoint", "prices": {"vcpu_second",
+ * "mem_gib_second", "gpu_second"}, "interval_s", "images", "gpu_classes",
+ * "capacity": {"vcpus", "memory_mib", "gpus"}, "region"} */
+json_t *view_provider(const uint8_t pub[PUBKEY_LEN], const struct provider_entry *p);
 
 #endif

@@ -1,5 +1,5 @@
 /* Admission and promises: whether this node takes a lease addressed to it
- * (its prices, interval, catalogue and free room), and the room it holds for
+ * (its catalogue and free room; prices and interval are the chain's), and the room it holds for
  * leases admitted and not yet started, so capacity is promised once. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,27 +42,14 @@ static int room_for(struct keeper *k, const struct vm_spec *vm,
 	return rc;
 }
 
-/* The node's own admission rules for a lease addressed to it: its prices
- * and metering interval, an image from the catalogue, and room on the host.
- * Called with k->lock held. */
+/* The node's own admission rule for a lease addressed to it: an image of
+ * its catalogue and room on the host. Prices, interval and the images it
+ * offers are the chain's rule (its PROVIDER announcement, checked by
+ * every node's mempool and in blocks: contracts/provider.h). Called with
+ * k->lock held. */
 int keeper_check_admission(struct keeper *k, const struct lease_contract *c,
 		 const uint8_t except[LEASE_ID_LEN], char *why)
 {
-	const struct lease_prices *offer = &k->d.cfg->prices;
-
-	if (c->prices.vcpu_second < offer->vcpu_second ||
-	    c->prices.mem_gib_second < offer->mem_gib_second ||
-	    c->prices.gpu_second < offer->gpu_second) {
-		snprintf(why, WHY_MAX, "prices are below this node's offer (vcpu_second %" PRIu64
-			 ", mem_gib_second %" PRIu64 ", gpu_second %" PRIu64 ")",
-			 offer->vcpu_second, offer->mem_gib_second, offer->gpu_second);
-		return TALLY_E_CONTRACT;
-	}
-	if (c->interval_s != k->d.cfg->interval_s) {
-		snprintf(why, WHY_MAX, "the contract meters every %u s; this node meters every"
-			 " %u s", c->interval_s, k->d.cfg->interval_s);
-		return TALLY_E_CONTRACT;
-	}
 	return room_for(k, &c->vm, except, why);
 }
 

@@ -33,9 +33,9 @@ int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why)
 void keeper_stop(struct keeper *k);
 
 /* This node's own rules for a lease addressed to it, checked before the
- * LEASE_OPEN enters the mempool: prices at or above the node's offer, its
- * metering interval, an image from the catalogue, and room on the host
- * counting the leases already promised. On success the room is promised to
+ * LEASE_OPEN enters the mempool: an image from the catalogue and room on
+ * the host counting the leases already promised (prices and interval are
+ * the chain's rule, against the node's PROVIDER announcement). On success the room is promised to
  * lease_id (the LEASE_OPEN's hash) until its VM exists or it will never need
  * one; keeper_release gives it back at once (the submission failed).
  * TALLY_E_CAPACITY when it does not fit. */

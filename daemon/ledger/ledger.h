@@ -235,6 +235,13 @@ int ledger_account(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct accou
 int ledger_next_nonce(struct ledger *l, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
 int ledger_validator(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v);
 int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease *out);
+/* A provider's registry entry (TALLY_E_NOTFOUND when it never announced;
+ * a withdrawn one is found, provider_offer_withdrawn). */
+int ledger_provider(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct provider_entry *out);
+/* Every provider entry that is not withdrawn, in key order, with the height
+ * of the state read; *keys and *out are malloc'd (free both). */
+int ledger_providers(struct ledger *l, uint8_t (**keys)[PUBKEY_LEN], struct provider_entry **out,
+		     size_t *n, uint64_t *height);
 /* The state proof (lib/chain/state_proof.h) of key in the committed state,
  * with the height and state root it is of; free with state_proof_free. */
 int ledger_state_proof(struct ledger *l, const uint8_t key[STATE_KEY_LEN],

@@ -39,6 +39,69 @@ int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease 
 	return rc;
 }
 
+int ledger_provider(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct provider_entry *out)
+{
+	int rc;
+
+	ledger_lock(l);
+	rc = state_provider_get(&l->state, pub, out);
+	ledger_unlock(l);
+	return rc;
+}
+
+struct provider_list {
+	uint8_t (*keys)[PUBKEY_LEN];
+	struct provider_entry *e;
+	size_t n, cap;
+};
+
+static int provider_collect(void *ctx, const uint8_t pub[PUBKEY_LEN],
+			    const struct provider_entry *p)
+{
+	struct provider_list *pl = ctx;
+
+	if (provider_offer_withdrawn(&p->offer))
+		return 0;
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? 2 * pl->cap : 16;
+		void *k = realloc(pl->keys, cap * sizeof(*pl->keys));
+
+		if (!k)
+			return TALLY_E_NOMEM;
+		pl->keys = k;
+		void *e = realloc(pl->e, cap * sizeof(*pl->e));
+		if (!e)
+			return TALLY_E_NOMEM;
+		pl->e = e;
+		pl->cap = cap;
+	}
+	memcpy(pl->keys[pl->n], pub, PUBKEY_LEN);
+	pl->e[pl->n++] = *p;
+	return 0;
+}
+
+int ledger_providers(struct ledger *l, uint8_t (**keys)[PUBKEY_LEN], struct provider_entry **out,
+		     size_t *n, uint64_t *height)
+{
+	struct provider_list pl = { 0 };
+	int rc;
+
+	ledger_lock(l);
+	rc = state_provider_each(&l->state, provider_collect, &pl);
+	if (height)
+		*height = l->tip.height;
+	ledger_unlock(l);
+	if (rc) {
+		free(pl.keys);
+		free(pl.e);
+		return rc;
+	}
+	*keys = pl.keys;
+	*out = pl.e;
+	*n = pl.n;
+	return 0;
+}
+
 int ledger_state_proof(struct ledger *l, const uint8_t key[STATE_KEY_LEN],
 		       struct state_proof *p, uint64_t *height, uint8_t root[HASH_LEN])
 {

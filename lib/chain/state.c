@@ -119,6 +119,17 @@ static int write_lease(struct txn *x, const struct lease *l)
 	return rc;
 }
 
+/* The contract's provider must have an announcement that admits it. */
+static int check_provider(struct txn *x, const struct lease_contract *c)
+{
+	struct provider_entry p;
+	int rc = state_provider_get(x->s, c->provider, &p);
+
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	return provider_offer_admits(rc ? NULL : &p.offer, c, x->why);
+}
+
 static int apply_open(struct txn *x, struct account *signer)
 {
 	const struct lease_contract *c = &x->t->u.open;
@@ -129,7 +140,9 @@ static int apply_open(struct txn *x, struct account *signer)
 		return why_set(x->why, TALLY_E_REPLAY, "lease already exists");
 	if (rc != TALLY_E_NOTFOUND)
 		return rc;
-	rc = debit(x, signer, c->deposit, "deposit");
+	rc = check_provider(x, c);
+	if (!rc)
+		rc = debit(x, signer, c->deposit, "deposit");
 	if (!rc)
 		rc = lease_open(&l, x->hash, c, x->b->height, x->why);
 	if (!rc)
@@ -324,6 +337,28 @@ static int apply_evidence(struct txn *x)
 	return write_accounts(x);
 }
 
+/* A provider's announcement replaces its entry; a withdrawal needs one
+ * standing. */
+static int apply_provider(struct txn *x)
+{
+	struct provider_entry p;
+	char hex[16];
+	int rc = state_provider_get(x->s, x->t->signer, &p);
+
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	if (provider_offer_withdrawn(&x->t->u.provider) &&
+	    (rc == TALLY_E_NOTFOUND || provider_offer_withdrawn(&p.offer)))
+		return why_set(x->why, TALLY_E_NOTFOUND, "provider %s has no announcement to"
+			       " withdraw", short_hex(x->t->signer, hex));
+	p.height = x->b->height;
+	p.offer = x->t->u.provider;
+	rc = write_accounts(x);
+	if (!rc)
+		rc = state_provider_put(x->s, x->t->signer, &p);
+	return rc;
+}
+
 int state_apply_tx(struct state *s, const struct block_ctx *b, const struct tx *t,
 		   const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
 		   struct tx_receipt *r, char *why)
@@ -365,6 +400,8 @@ int state_apply_tx(struct state *s, const struct block_ctx *b, const struct tx *
 		return apply_stake(&x, signer, false);
 	case TX_EVIDENCE:
 		return apply_evidence(&x);
+	case TX_PROVIDER:
+		return apply_provider(&x);
 	}
 	return why_set(why, TALLY_E_INVALID, "unknown transaction kind %u", t->kind);
 }

@@ -12,6 +12,8 @@
  *   account   key = 0x01 || pubkey(32)   value = u64 balance | u64 nonce
  *   validator key = 0x02 || pubkey(32)   value = u64 stake | u8 jailed (0/1)
  *   lease     key = 0x03 || lease id(32) value = lease_encode_to() of the lease
+ *   provider  key = 0x20 || pubkey(32)   value = u8 version (1) | u64 height |
+ *                                        the announcement (contracts/provider.h)
  * (integers little-endian, as everywhere in lib/codec.h). An account appears
  * once it has been credited or has sent a transaction; one with balance and
  * nonce 0 that never existed is absent.
@@ -33,8 +35,10 @@
  *   - every kind: nonce == the signer's account nonce (lower:
  *     TALLY_E_REPLAY, higher: TALLY_E_NONCE); on success the nonce is
  *     incremented. A missing account reads as balance 0, nonce 0.
- *   - LEASE_OPEN: the deposit moves from the tenant's balance to the
- *     lease's escrow; lease id = the transaction's hash.
+ *   - LEASE_OPEN: the contract's provider has an announcement that admits
+ *     it (provider_offer_admits: image, prices, interval; TALLY_E_CONTRACT);
+ *     the deposit moves from the tenant's balance to the lease's escrow;
+ *     lease id = the transaction's hash.
  *   - LEASE_START, USAGE, LEASE_CLOSE: the lease rules of contracts/
  *     (lease_start, lease_apply_usage, lease_close: who may sign what, and
  *     when). USAGE appends the full signed transaction to the usage log
@@ -49,6 +53,11 @@
  *     state knows (TALLY_E_UNAUTHORIZED) and the votes' height not above
  *     the block's (TALLY_E_RANGE); recorded in its block, no effect beyond
  *     the signer's nonce (slashing is not defined yet).
+ *   - PROVIDER: the signer's registry entry becomes the announcement, at
+ *     this height (an update replaces it whole); the withdrawal (no image)
+ *     needs a standing announcement (TALLY_E_NOTFOUND) and leaves the entry
+ *     withdrawn (kept, like a validator with stake 0). Leases already open
+ *     keep their contracts.
  * All arithmetic is on uint64_t with explicit overflow checks. A
  * transaction reads what it touches into local copies, checks every rule,
  * and only then writes, so a refused transaction writes nothing. */
@@ -75,6 +84,16 @@ enum state_key_type {
 	STATE_KEY_ACCOUNT = 1,
 	STATE_KEY_VALIDATOR = 2,
 	STATE_KEY_LEASE = 3,
+	STATE_KEY_PROVIDER = 0x20,
+};
+
+#define PROVIDER_ENTRY_VERSION 1
+
+/* A provider's registry entry: its last announcement (or withdrawal) and
+ * the height of the block that committed it. */
+struct provider_entry {
+	uint64_t height;
+	struct provider_offer offer;
 };
 
 struct account {
@@ -184,6 +203,16 @@ int state_validator_each(struct state *s,
 				   const struct validator_entry *v), void *ctx);
 int state_lease_get(struct state *s, const uint8_t id[LEASE_ID_LEN], struct lease *l);
 int state_lease_put(struct state *s, const struct lease *l);
+/* A provider's entry; TALLY_E_NOTFOUND when it never announced. A
+ * withdrawn entry reads as found (provider_offer_withdrawn). */
+int state_provider_get(struct state *s, const uint8_t pub[PUBKEY_LEN], struct provider_entry *p);
+int state_provider_put(struct state *s, const uint8_t pub[PUBKEY_LEN],
+		       const struct provider_entry *p);
+/* Every provider entry (withdrawn ones too) in ascending pubkey order; a
+ * non-zero return of fn stops the scan and is returned. */
+int state_provider_each(struct state *s,
+			int (*fn)(void *ctx, const uint8_t pub[PUBKEY_LEN],
+				  const struct provider_entry *p), void *ctx);
 /* The staked, unjailed validators in pubkey order, priorities 0: the set
  * that signs the next block (TALLY_E_VALSET when it would be empty). */
 int state_validator_set(struct state *s, struct validator_set *out);
@@ -193,6 +222,8 @@ void account_value_encode(struct enc *e, const struct account *a);
 int account_value_decode(struct account *a, const uint8_t *p, size_t n);
 void validator_value_encode(struct enc *e, const struct validator_entry *v);
 int validator_value_decode(struct validator_entry *v, const uint8_t *p, size_t n);
+void provider_value_encode(struct enc *e, const struct provider_entry *p);
+int provider_value_decode(struct provider_entry *p, const uint8_t *v, size_t n);
 
 /* Genesis accounts and validators into an empty state. */
 int state_load_genesis(struct state *s, const struct genesis *g);

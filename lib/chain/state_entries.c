@@ -164,6 +164,72 @@ int state_lease_put(struct state *s, const struct lease *l)
 	return put_value(s, STATE_KEY_LEASE, l->id, &e);
 }
 
+void provider_value_encode(struct enc *e, const struct provider_entry *p)
+{
+	enc_u8(e, PROVIDER_ENTRY_VERSION);
+	enc_u64(e, p->height);
+	provider_offer_encode_to(e, &p->offer);
+}
+
+int provider_value_decode(struct provider_entry *p, const uint8_t *v, size_t n)
+{
+	struct dec d;
+
+	dec_init(&d, v, n);
+	if (dec_u8(&d) != PROVIDER_ENTRY_VERSION && !dec_error(&d))
+		dec_fail(&d, TALLY_E_VERSION);
+	p->height = dec_u64(&d);
+	provider_offer_decode_from(&d, &p->offer);
+	return dec_finish(&d);
+}
+
+int state_provider_get(struct state *s, const uint8_t pub[PUBKEY_LEN], struct provider_entry *p)
+{
+	uint8_t val[STATE_VALUE_MAX];
+	size_t n;
+	int rc = get_value(s, STATE_KEY_PROVIDER, pub, val, &n);
+
+	memset(p, 0, sizeof(*p));
+	if (rc)
+		return rc;
+	return provider_value_decode(p, val, n) ? TALLY_E_STORE : 0;
+}
+
+int state_provider_put(struct state *s, const uint8_t pub[PUBKEY_LEN],
+		       const struct provider_entry *p)
+{
+	struct enc e;
+
+	enc_init(&e);
+	provider_value_encode(&e, p);
+	return put_value(s, STATE_KEY_PROVIDER, pub, &e);
+}
+
+struct provider_scan {
+	int (*fn)(void *ctx, const uint8_t pub[PUBKEY_LEN], const struct provider_entry *p);
+	void *ctx;
+};
+
+static int provider_entry_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+			     size_t vlen)
+{
+	struct provider_scan *ps = ctx;
+	struct provider_entry p;
+
+	if (klen != STATE_KEY_LEN || provider_value_decode(&p, val, vlen))
+		return TALLY_E_STORE;
+	return ps->fn(ps->ctx, key + 1, &p);
+}
+
+int state_provider_each(struct state *s,
+			int (*fn)(void *ctx, const uint8_t pub[PUBKEY_LEN],
+				  const struct provider_entry *p), void *ctx)
+{
+	struct provider_scan ps = { fn, ctx };
+
+	return s->be.scan_type(s->be.ctx, STATE_KEY_PROVIDER, provider_entry_cb, &ps);
+}
+
 static int valset_add(void *ctx, const uint8_t pub[PUBKEY_LEN], const struct validator_entry *v)
 {
 	struct validator_set *set = ctx;

@@ -243,6 +243,18 @@ int state_proof_lease_value(const struct state_proof *p, const uint8_t id[LEASE_
 	return why_set(why, TALLY_E_NOTFOUND, "lease %s: its proof does not hold it", hex);
 }
 
+int state_proof_provider_value(const struct state_proof *p, const uint8_t pub[PUBKEY_LEN],
+			       struct provider_entry *out)
+{
+	uint8_t key[STATE_KEY_LEN];
+
+	state_key(key, STATE_KEY_PROVIDER, pub);
+	for (size_t i = 0; i < p->n; i++)
+		if (!memcmp(p->e[i].key, key, STATE_KEY_LEN))
+			return provider_value_decode(out, p->e[i].value, p->e[i].vlen);
+	return TALLY_E_NOTFOUND;
+}
+
 int state_proof_lease(const struct state_proof *p, const uint8_t id[LEASE_ID_LEN],
 		      const uint8_t root[HASH_LEN], struct lease *out, char *why)
 {

@@ -85,6 +85,11 @@ int state_proof_verify(const struct state_proof *p, const uint8_t *key, size_t k
  * does not decode as a lease of that id: its decode error). why[WHY_MAX]. */
 int state_proof_lease_value(const struct state_proof *p, const uint8_t id[LEASE_ID_LEN],
 			    struct lease *out, char *why);
+/* The provider's registry entry as the proof holds it, without checking a
+ * root (TALLY_E_NOTFOUND when the proof does not hold it; a value that does
+ * not decode: its decode error). */
+int state_proof_provider_value(const struct state_proof *p, const uint8_t pub[PUBKEY_LEN],
+			       struct provider_entry *out);
 /* state_proof_verify for the lease's key against root, then
  * state_proof_lease_value: the lease proven to be in that state. */
 int state_proof_lease(const struct state_proof *p, const uint8_t id[LEASE_ID_LEN],

@@ -20,11 +20,12 @@ static const char *const kind_names[] = {
 	[TX_STAKE] = "STAKE",
 	[TX_UNSTAKE] = "UNSTAKE",
 	[TX_EVIDENCE] = "EVIDENCE",
+	[TX_PROVIDER] = "PROVIDER",
 };
 
 static bool kind_known(unsigned k)
 {
-	return k >= TX_LEASE_OPEN && k <= TX_EVIDENCE;
+	return k < sizeof(kind_names) / sizeof(kind_names[0]) && kind_names[k];
 }
 
 const char *tx_kind_name(enum tx_kind k)
@@ -65,6 +66,9 @@ static void encode_body(struct enc *e, const struct tx *t)
 		}
 		enc_bytes(e, t->u.evidence.vote_a, t->u.evidence.vote_a_len);
 		enc_bytes(e, t->u.evidence.vote_b, t->u.evidence.vote_b_len);
+		break;
+	case TX_PROVIDER:
+		provider_offer_encode_to(e, &t->u.provider);
 		break;
 	default:
 		/* An unknown kind has no encoding; say so instead of emitting
@@ -140,6 +144,9 @@ static void decode_body(struct dec *d, struct tx *t)
 			memcpy(t->u.evidence.vote_b, p, n);
 			t->u.evidence.vote_b_len = (uint32_t)n;
 		}
+		break;
+	case TX_PROVIDER:
+		provider_offer_decode_from(d, &t->u.provider);
 		break;
 	default:
 		dec_fail(d, TALLY_E_RANGE);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "contracts/contract.h"
+#include "contracts/provider.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
 
@@ -35,6 +36,7 @@ enum tx_kind {
 	TX_STAKE = 6,        /* validator: bond funds as stake */
 	TX_UNSTAKE = 7,      /* validator: unbond stake */
 	TX_EVIDENCE = 8,     /* any account: two conflicting votes of one validator (evidence.h) */
+	TX_PROVIDER = 10,    /* provider: its announcement, or its withdrawal (contracts/provider.h) */
 };
 
 struct tx_lease_ref {
@@ -78,6 +80,7 @@ struct tx {
 		struct tx_transfer transfer;
 		struct tx_stake stake;       /* STAKE and UNSTAKE */
 		struct tx_evidence evidence;
+		struct provider_offer provider;
 	} u;
 	uint8_t sig[SIG_LEN];
 };

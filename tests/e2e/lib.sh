@@ -125,13 +125,27 @@ e2e_start_node() {
 	E2E_NODE_PID=$!
 	for _ in $(seq 1 100); do
 		curl -sf ${TALLY_CACERT:+--cacert "$TALLY_CACERT"} "$TALLY_NODE/healthz" \
-			>/dev/null 2>&1 && return 0
+			>/dev/null 2>&1 && { e2e_wait_announced; return 0; }
 		kill -0 "$E2E_NODE_PID" 2>/dev/null || break
 		sleep 0.1
 	done
 	echo "# tallyd did not come up:"
 	sed 's/^/#   /' "$E2E_DIR/tallyd.log"
 	return 1
+}
+
+# The node's PROVIDER announcement commits a block or two after it starts
+# (docs/OPERATING.md); tests that submit a LEASE_OPEN without the CLI (which
+# waits itself) need it first. A node that announces nothing is not waited
+# for beyond 30 s.
+e2e_wait_announced() {
+	local c=(curl -sf ${TALLY_CACERT:+--cacert "$TALLY_CACERT"}) key
+	key=$("${c[@]}" "$TALLY_NODE/v1/status" | jq -r .node)
+	for _ in $(seq 1 300); do
+		"${c[@]}" "$TALLY_NODE/v1/providers/$key" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	e2e_log "the node's provider announcement did not commit within 30 s"
 }
 
 e2e_stop_node() {

@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_require(size <= TX_MAX_SIZE, "a transaction of %zu bytes", size);
 	fuzz_require(t->version == TX_VERSION, "transaction version %u", t->version);
-	fuzz_require(t->kind >= TX_LEASE_OPEN && t->kind <= TX_EVIDENCE, "kind %u", t->kind);
+	fuzz_require((t->kind >= TX_LEASE_OPEN && t->kind <= TX_EVIDENCE) ||
+		     t->kind == TX_PROVIDER, "kind %u", t->kind);
 	fuzz_require(fuzz_chain_id_ok(t->chain_id), "chain id '%s'", t->chain_id);
 	enc_init(&e);
 	tx_encode(&e, t);
@@ -46,6 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_require(t->u.evidence.vote_a_len <= sizeof(t->u.evidence.vote_a) &&
 			     t->u.evidence.vote_b_len <= sizeof(t->u.evidence.vote_b),
 			     "evidence vote lengths");
+		break;
+	case TX_PROVIDER:
+		fuzz_require(provider_offer_check(&t->u.provider, NULL) == 0,
+			     "a decoded announcement breaks its rules");
 		break;
 	}
 	/* What a node checks before its mempool; a refusal says why. */

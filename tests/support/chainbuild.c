@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/chain/chainfile.h"
+#include "tests/support/offer.h"
 #include "lib/chain/exec.h"
 #include "lib/errors.h"
 #include "lib/merkle.h"
@@ -66,6 +67,17 @@ void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_n
 	genesis_hash(&c->genesis, c->prev_id);
 	c->vals = c->genesis.validators;
 	merkle_frontier_init(&c->usage);
+
+	/* The validator announces itself as a provider of cb_contract's leases
+	 * in the first block, before anything else. */
+	struct lease_contract k;
+	struct tx t;
+
+	cb_contract(c, &k, genesis_time_ns);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_PROVIDER;
+	test_offer_for(&k, &t.u.provider);
+	cb_tx(c, &t, CB_VALIDATOR, false, NULL);
 }
 
 void cb_free(struct chainbuild *c)

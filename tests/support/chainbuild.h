@@ -53,7 +53,9 @@ struct chainbuild {
 };
 
 /* Genesis at genesis_time_ns: the validator with stake 100 and balance
- * 1e9, the tenant with 1e9, the stranger with 1e6; keys from fixed seeds. */
+ * 1e9, the tenant with 1e9, the stranger with 1e6; keys from fixed seeds.
+ * The validator's PROVIDER announcement of cb_contract's image, prices and
+ * interval is queued first for the first block. */
 void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns);
 void cb_free(struct chainbuild *c);
 

@@ -9,6 +9,7 @@
 #include "lib/chain/exec.h"
 #include "lib/chain/memstate.h"
 #include "lib/merkle.h"
+#include "tests/support/offer.h"
 
 #define CHAIN_ID "audit-test"
 #define T0 1700000000000000000ull
@@ -158,7 +159,7 @@ static uint8_t *usage_tx(struct fixture *f, uint64_t seq, const uint8_t prev[HAS
 
 	memset(&t, 0, sizeof(t));
 	t.kind = TX_USAGE;
-	t.nonce = 1 + seq;
+	t.nonce = 2 + seq;
 	struct usage_record *u = &t.u.usage;
 	memcpy(u->lease_id, f->lease_id, LEASE_ID_LEN);
 	u->seq = seq;
@@ -202,6 +203,15 @@ void fixture_build(struct fixture *f)
 	t.u.transfer.amount = 5;
 	bytes = sign_tx(&t, &f->tenant, &len);
 	add(&p, bytes, len);
+	/* The provider announces what the lease will pay. */
+	struct lease_contract c;
+	contract(f, &c);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_PROVIDER;
+	t.nonce = 0;
+	test_offer_for(&c, &t.u.provider);
+	bytes = sign_tx(&t, &f->validator, &len);
+	add(&p, bytes, len);
 	finish_block(f, 0, &p, &usage);
 
 	memset(&t, 0, sizeof(t));
@@ -215,6 +225,7 @@ void fixture_build(struct fixture *f)
 
 	memset(&t, 0, sizeof(t));
 	t.kind = TX_LEASE_START;
+	t.nonce = 1;
 	memcpy(t.u.start.lease_id, f->lease_id, LEASE_ID_LEN);
 	bytes = sign_tx(&t, &f->validator, &len);
 	add(&p, bytes, len);
@@ -240,7 +251,7 @@ void fixture_build(struct fixture *f)
 	 * last record (the lease would otherwise wait, closing, for it). */
 	memset(&t, 0, sizeof(t));
 	t.kind = TX_LEASE_CLOSE;
-	t.nonce = 1 + FIXTURE_RECORDS;
+	t.nonce = 2 + FIXTURE_RECORDS;
 	memcpy(t.u.close.lease_id, f->lease_id, LEASE_ID_LEN);
 	t.u.close.reason = CLOSE_TENANT;
 	bytes = sign_tx(&t, &f->validator, &len);

@@ -4,7 +4,8 @@
  * transactions root, usage log, state root and next validator set that
  * executing it gives (lib/chain/exec.h), and a commit certificate.
  *
- *   block 1  TRANSFER (tenant -> provider), so that the lease opens later
+ *   block 1  TRANSFER (tenant -> provider), so that the lease opens later;
+ *            PROVIDER: the provider announces the lease's prices and image
  *   block 2  LEASE_OPEN
  *   block 3  LEASE_START
  *   block 4  USAGE seq 0, USAGE seq 1

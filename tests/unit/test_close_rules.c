@@ -18,7 +18,7 @@
 #include "daemon/ledger/ledger.h"
 #include "lib/chain/audit.h"
 #include "lib/errors.h"
-#include "tests/support/chainbuild.h"
+#include "tests/support/cbpaths.h"
 
 #define G 1700000000000000000ull
 #define BT(h) (G + (uint64_t)(h) * 10 * CB_SEC)
@@ -51,12 +51,6 @@ static int expected(const struct combo *c)
 		return c->started ? TALLY_E_STATE : 0;
 	}
 	return -1;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
 }
 
 /* The chain up to the close: the lease opens (deposit 40 when the escrow
@@ -110,56 +104,6 @@ static void quiet(void *ctx, const char *line)
 	(void)ctx, (void)line;
 }
 
-/* The blocks of cb, first..last (0-based), into the ledger. */
-static int apply_blocks(struct ledger *l, const struct chainbuild *cb, size_t first, size_t last,
-			char *why)
-{
-	int rc = 0;
-
-	for (size_t i = first; i <= last && !rc; i++) {
-		struct enc b, c;
-
-		enc_init(&b);
-		enc_init(&c);
-		block_encode(&b, &cb->blocks[i]);
-		cert_encode(&c, &cb->certs[i]);
-		ck_assert(!enc_error(&b) && !enc_error(&c));
-		rc = ledger_apply_block(l, b.buf, b.len, c.buf, c.len, why);
-		enc_free(&b);
-		enc_free(&c);
-	}
-	return rc;
-}
-
-/* The first error the auditor names at height h (0 when none). */
-static int audit_code(const struct chainbuild *cb, const uint8_t lease[HASH_LEN], uint64_t h)
-{
-	struct audit_block blocks[8];
-	struct audit_input in;
-	struct audit_result res;
-	char why[WHY_MAX];
-	int code = 0;
-
-	memset(&in, 0, sizeof(in));
-	for (size_t i = 0; i < cb->nblocks; i++) {
-		blocks[i].block = &cb->blocks[i];
-		blocks[i].cert = &cb->certs[i];
-		blocks[i].next_vals = NULL;
-	}
-	in.genesis = &cb->genesis;
-	in.blocks = blocks;
-	in.nblocks = cb->nblocks;
-	memcpy(in.lease_id, lease, LEASE_ID_LEN);
-	ck_assert_msg(audit_run(&in, &res, why) == 0, "%s", why);
-	for (size_t i = 0; i < res.nerrors && !code; i++)
-		if (res.errors[i].height == h)
-			code = res.errors[i].code;
-	if (!res.verified && !code)
-		code = -2;
-	audit_result_free(&res);
-	return code;
-}
-
 static void run_combo(const struct combo *c)
 {
 	char dir[] = "/tmp/tally-close-XXXXXX", why[WHY_MAX] = "";
@@ -180,16 +124,16 @@ static void run_combo(const struct combo *c)
 	cfg.data_dir = dir;
 	cfg.genesis = &cb->genesis;
 	ck_assert_msg(ledger_open(&l, &cfg, why) == 0, "%s", why);
-	ck_assert_msg(apply_blocks(l, cb, 0, cb->nblocks - 1, why) == 0, "%s", why);
+	ck_assert_msg(cb_apply_blocks(l, cb, 0, cb->nblocks - 1, why) == 0, "%s", why);
 	/* Admission judges at the node's clock; the term-ended case needs the
 	 * block's time, so admission is compared only where time does not
 	 * matter. */
 	admitted = ledger_submit(l, p->bytes, p->len, hash, why);
 	cb_seal(cb, when, true, NULL, NULL);
-	applied = apply_blocks(l, cb, cb->nblocks - 1, cb->nblocks - 1, why);
+	applied = cb_apply_blocks(l, cb, cb->nblocks - 1, cb->nblocks - 1, why);
 	ledger_close(l);
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-	audited = audit_code(cb, lease, cb->height);
+	cb_rm_tree(dir);
+	audited = cb_audit_code(cb, lease, cb->height);
 
 	ck_assert_msg(applied == want,
 		      "who %d reason %u started %d late %d low %d: the node applied it with %d"

@@ -27,6 +27,7 @@
 #include "daemon/ledger/store.h"
 #include "lib/chain/evidence.h"
 #include "lib/errors.h"
+#include "tests/support/offer.h"
 
 /* The state root recomputed from every entry of the store in data_dir (a
  * second connection, as an auditor of the node's disk), next to the one
@@ -239,6 +240,19 @@ static void make_open(struct signed_tx *out, uint64_t nonce, uint64_t deposit)
 	tx_finish(&t, K_TENANT, out);
 }
 
+/* The provider's announcement of make_open's image, prices and interval. */
+static void make_announce(struct signed_tx *out, uint64_t nonce)
+{
+	struct signed_tx open;
+	struct tx t, o;
+
+	make_open(&open, 0, 1);
+	ck_assert_int_eq(tx_decode(&o, open.bytes, open.len), 0);
+	tx_base(&t, TX_PROVIDER, K_PROV, nonce);
+	test_offer_for(&o.u.open, &t.u.provider);
+	tx_finish(&t, K_PROV, out);
+}
+
 static void make_start(struct signed_tx *out, const uint8_t lease[HASH_LEN], uint64_t nonce)
 {
 	struct tx t;
@@ -355,6 +369,7 @@ struct flow {
 	uint64_t tenant_nonce, prov_nonce;
 	uint8_t last_usage[HASH_LEN];
 	uint64_t seq;
+	bool announced;
 };
 
 static void flow_open(struct ledger *l, struct flow *f, uint64_t deposit)
@@ -362,6 +377,12 @@ static void flow_open(struct ledger *l, struct flow *f, uint64_t deposit)
 	struct signed_tx s;
 	struct lease le;
 
+	if (!f->announced) {
+		/* In the LEASE_OPEN's block, before it. */
+		make_announce(&s, f->prov_nonce++);
+		submit_ok(l, &s);
+		f->announced = true;
+	}
 	make_open(&s, f->tenant_nonce++, deposit);
 	memcpy(f->lease, s.hash, HASH_LEN);
 	submit_ok(l, &s);
@@ -785,6 +806,11 @@ START_TEST(test_overspend_refused)
 	char why[WHY_MAX];
 	struct ledger_status st;
 
+	make_open(&s, 0, TENANT_FUNDS + 1);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_CONTRACT);
+	ck_assert_msg(strstr(why, "is not registered") != NULL, "%s", why);
+	make_announce(&s, 0);
+	submit_ok(l, &s);
 	make_open(&s, 0, TENANT_FUNDS + 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_BALANCE);
 	ck_assert_msg(strcmp(why, "deposit 10000001 exceeds balance 10000000") == 0, "%s", why);

@@ -7,8 +7,8 @@
  * unit test replays it with every rule (tests/unit/test_vectors.c).
  *
  *   genesis   G = 1700000000 s; the provider is the only validator
- *   block 1   G + 12 s: LEASE_OPEN (tenant), LEASE_START (provider): the
- *             lease runs from G + 12 s
+ *   block 1   G + 12 s: PROVIDER (the provider's announcement), LEASE_OPEN
+ *             (tenant), LEASE_START (provider): the lease runs from G + 12 s
  *   block 2   G + 73 s: USAGE seq 0, G + 12 s .. G + 72 s
  *
  * Settlement goes on beyond the chain as lease-state transitions
@@ -79,7 +79,7 @@ struct examples {
 	uint8_t genesis_hash[HASH_LEN];      /* every signature is bound to it */
 	struct genesis_account accounts[2];
 	struct lease_contract contract;
-	struct tx open, start, usage;
+	struct tx provider_tx, open, start, usage;
 	uint8_t lease_id[LEASE_ID_LEN];
 	struct memstate *mem;
 	struct state state;                  /* after the last block built */
@@ -327,10 +327,30 @@ static inline void example_block_vectors(struct examples *x, uint64_t height, co
 		example_add_hash(x, cert_hash_name, v->bytes, v->len);
 }
 
-/* Genesis, block 1 (LEASE_OPEN, LEASE_START), block 2 (USAGE seq 0). */
+/* The provider's announcement: what the example contract pays, and more. */
+static inline void example_offer(struct provider_offer *o)
+{
+	memset(o, 0, sizeof(*o));
+	strcpy(o->endpoint, "https://node0.example:7654");
+	o->prices.vcpu_second = 10;
+	o->prices.mem_gib_second = 2;
+	o->prices.gpu_second = 0;
+	o->interval_s = 60;
+	o->nimages = 2;
+	strcpy(o->images[0], "debian-12");
+	strcpy(o->images[1], "tiny");
+	o->ngpu_classes = 0;
+	o->vcpus = 16;
+	o->memory_mib = 65536;
+	o->gpus = 0;
+	strcpy(o->region, "eu-west");
+}
+
+/* Genesis, block 1 (PROVIDER, LEASE_OPEN, LEASE_START), block 2 (USAGE
+ * seq 0). */
 static inline void example_chain(struct examples *x)
 {
-	static const char *const b1[] = { "lease_open.tx", "lease_start.tx" };
+	static const char *const b1[] = { "provider.tx", "lease_open.tx", "lease_start.tx" };
 	static const char *const b2[] = { "usage.tx" };
 	struct example_vector *v;
 	struct enc e;
@@ -339,6 +359,13 @@ static inline void example_chain(struct examples *x)
 	enc_init(&e);
 	contract_encode_to(&e, &x->contract);
 	example_add_enc(x, "contract", &e);
+
+	memset(&x->provider_tx, 0, sizeof(x->provider_tx));
+	example_offer(&x->provider_tx.u.provider);
+	enc_init(&e);
+	provider_offer_encode_to(&e, &x->provider_tx.u.provider);
+	example_add_enc(x, "provider.offer", &e);
+	example_tx(x, &x->provider_tx, TX_PROVIDER, &x->provider, 0, "provider.tx");
 
 	/* The exact bytes Ed25519 signs, to show the domain construction. */
 	memset(&x->open, 0, sizeof(x->open));
@@ -361,8 +388,8 @@ static inline void example_chain(struct examples *x)
 
 	memset(&x->start, 0, sizeof(x->start));
 	memcpy(x->start.u.start.lease_id, x->lease_id, HASH_LEN);
-	example_tx(x, &x->start, TX_LEASE_START, &x->provider, 0, "lease_start.tx");
-	example_seal(x, 1, EXAMPLE_BLOCK1_NS, b1, 2);
+	example_tx(x, &x->start, TX_LEASE_START, &x->provider, 1, "lease_start.tx");
+	example_seal(x, 1, EXAMPLE_BLOCK1_NS, b1, 3);
 
 	/* Record 0 starts at the LEASE_START block's time and ends a minute
 	 * later; block 2 commits it a second after it ended. */
@@ -381,7 +408,7 @@ static inline void example_chain(struct examples *x)
 	enc_init(&e);
 	usage_encode_to(&e, u);
 	example_add_enc(x, "usage.record", &e);
-	v = example_tx(x, &x->usage, TX_USAGE, &x->provider, 1, "usage.tx");
+	v = example_tx(x, &x->usage, TX_USAGE, &x->provider, 2, "usage.tx");
 	example_add_hash(x, "usage.hash", v->bytes, v->len);
 	uint8_t leaf[HASH_LEN];
 	merkle_leaf_hash(v->bytes, v->len, leaf);
@@ -420,6 +447,30 @@ static inline void example_lease_entry(struct examples *x, struct state_proof *p
 	enc_init(&e);
 	state_proof_encode(&e, p);
 	example_add_enc(x, "lease.proof", &e);
+}
+
+/* The provider's registry entry after block 2, and its proof against
+ * block 2's state root. */
+static inline void example_provider_entry(struct examples *x)
+{
+	uint8_t key[STATE_KEY_LEN];
+	struct provider_entry p;
+	struct state_proof pr;
+	struct enc e;
+
+	state_key(key, STATE_KEY_PROVIDER, x->provider.pub);
+	example_add(x, "provider.key", key, sizeof(key));
+	if (state_provider_get(&x->state, x->provider.pub, &p))
+		example_fail("provider entry");
+	enc_init(&e);
+	provider_value_encode(&e, &p);
+	example_add_enc(x, "provider.entry", &e);
+	if (state_proof_make(&x->state, key, sizeof(key), &pr))
+		example_fail("provider proof");
+	enc_init(&e);
+	state_proof_encode(&e, &pr);
+	example_add_enc(x, "provider.proof", &e);
+	state_proof_free(&pr);
 }
 
 /* The chain as an export file: genesis, blocks 1 and 2, the lease at 2. */
@@ -613,7 +664,7 @@ static inline void example_settlement(struct examples *x)
 	 * 5%): 10% of its gross back to the tenant. */
 	s[1].name = "settle.sla";
 	s[1].before = s[0].after;
-	tx = example_record(x, &s[1].before, 60, 100, 7 * EXAMPLE_SEC, 2, "settle.sla.tx",
+	tx = example_record(x, &s[1].before, 60, 100, 7 * EXAMPLE_SEC, 3, "settle.sla.tx",
 			    &s[1].rec);
 	example_apply(x, &s[1], tx, EXAMPLE_T(133));
 	example_add_lease(x, "settle.sla.lease", &s[1].after);
@@ -634,7 +685,7 @@ static inline void example_settlement(struct examples *x)
 	 * refunds the escrow left. */
 	s[3].name = "settle.last";
 	s[3].before = s[2].after;
-	tx = example_record(x, &s[3].before, 18, 20, 0, 3, "settle.last.tx", &s[3].rec);
+	tx = example_record(x, &s[3].before, 18, 20, 0, 4, "settle.last.tx", &s[3].rec);
 	example_apply(x, &s[3], tx, EXAMPLE_T(151));
 	example_add_lease(x, "settle.last.lease", &s[3].after);
 
@@ -660,7 +711,7 @@ static inline void example_settlement(struct examples *x)
 	    lease_start(&s[4].before, x->provider.pub, EXAMPLE_BLOCK1_NS, why))
 		example_fail("exhaust");
 	example_add_lease(x, "settle.exhaust.before", &s[4].before);
-	tx = example_record(x, &s[4].before, 120, 240, 0, 4, "settle.exhaust.tx", &s[4].rec);
+	tx = example_record(x, &s[4].before, 120, 240, 0, 5, "settle.exhaust.tx", &s[4].rec);
 	example_apply(x, &s[4], tx, EXAMPLE_T(133));
 	example_add_lease(x, "settle.exhaust.lease", &s[4].after);
 }
@@ -708,6 +759,7 @@ static inline void examples_build(struct examples *x)
 	example_genesis(x);
 	example_chain(x);
 	example_lease_entry(x, &p);
+	example_provider_entry(x);
 	example_export(x, &p);
 	state_proof_free(&p);
 	example_proposal(x);

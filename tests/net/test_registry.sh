@@ -1,0 +1,73 @@
+#!/bin/bash
+# The provider registry on a network of four validators: nodes 2 and 3 are
+# providers with different prices (node 3 asks twice node 2's), nodes 1 and
+# 4 announce nothing. Each provider's tallyd announces itself on the chain
+# at start; `tally provider list` through node 1 shows exactly the two;
+# `tally lease create --cheapest` through node 4 picks node 2; a lease
+# naming node 3 at node 2's (lower) prices, submitted through node 4 (not
+# node 3), is refused by the chain's rule; and a withdrawal takes a
+# provider out of the list.
+. "$(dirname "$0")/lib.sh"
+net_init registry 17930 4 0
+for k in 1 4; do printf '[provider]\nannounce = no\n' >>"$(conf $k)"; done
+printf '[prices]\nvcpu_second = 20\nmem_gib_second = 5\ngpu_second = 0\n[provider]\nregion = west\n' \
+	>>"$(conf 2)"
+printf '[prices]\nvcpu_second = 40\nmem_gib_second = 10\ngpu_second = 0\n[provider]\nregion = east\n' \
+	>>"$(conf 3)"
+for k in 1 2 3 4; do start $k --no-vms; done
+check "the four validators connect" wait_for 30 peers_are 3 1 2 3 4
+
+listed() { "$TALLY" provider list --node "$(url 1)" --json | jq -r '[.providers[].provider] | sort | join(",")'; }
+both=$(printf '%s\n%s\n' "$(node_key 2)" "$(node_key 3)" | sort | paste -sd,)
+check "each provider's announcement commits (its log says so)" wait_for 30 \
+	bash -c "grep -q 'provider announcement committed' $(log_of 2) &&
+		 grep -q 'provider announcement committed' $(log_of 3)"
+listed_is() { [ "$(listed)" = "$1" ]; }
+check "tally provider list shows both providers and no other node" wait_for 30 listed_is "$both"
+price_of() { "$TALLY" provider show "$1" --node "$(url 4)" --json | jq -r .prices.vcpu_second; }
+check "node 3's announced vCPU price is its [prices]" [ "$(price_of "$(node_key 3)")" = 40 ]
+check "--max-price keeps only the cheaper provider" \
+	[ "$("$TALLY" provider list --node "$(url 1)" --max-price vcpu_second=30 --json |
+	     jq -r '[.providers[].provider] | join(",")')" = "$(node_key 2)" ]
+check "--image keeps nobody for an image no provider offers" \
+	[ "$("$TALLY" provider list --node "$(url 1)" --image nosuch --json | jq '.providers | length')" = 0 ]
+"$TALLY" provider list --node "$(url 1)" >"$NET_DIR/list.txt" 2>&1
+sed 's/^/# /' "$NET_DIR/list.txt"
+
+LC=$("$TALLY" lease create --cheapest --node "$(url 4)" --no-ssh-key --vcpus 1 --memory 128 \
+	--duration 60 2>>"$NET_DIR/cli.err")
+check "a lease with --cheapest is accepted by node 4" [ ${#LC} -eq 64 ]
+provider_of() { curl -sf "$(url 1)/v1/leases/$1" | jq -r .contract.provider; }
+provider_is() { [ "$(provider_of "$1")" = "$2" ]; }
+check "--cheapest chose node 2, the cheaper provider" wait_for 30 provider_is "$LC" "$(node_key 2)"
+check "the lease pays node 2's announced prices" \
+	[ "$(curl -sf "$(url 1)/v1/leases/$LC" | jq -r .contract.prices.vcpu_second)" = 20 ]
+
+# Node 3's key at node 2's prices, through node 4: below node 3's announcement.
+cat >"$NET_DIR/below.json" <<JSON
+{"provider": "$(node_key 3)", "interval_s": 2,
+ "prices": {"vcpu_second": 20, "mem_gib_second": 5, "gpu_second": 0}}
+JSON
+wait_for 30 bash -c "[ \"\$(curl -sf $(url 4)/v1/accounts/$TENANT | jq -r .nonce)\" = 1 ]"
+if "$TALLY" lease create "$NET_DIR/below.json" --node "$(url 4)" --no-ssh-key --vcpus 1 \
+	--memory 128 --duration 60 >"$NET_DIR/below.out" 2>"$NET_DIR/below.err"; then
+	below_rc=0
+else
+	below_rc=$?
+fi
+sed 's/^/# /' "$NET_DIR/below.err"
+check "a lease below node 3's prices is refused through node 4 (exit 1)" [ "$below_rc" -eq 1 ]
+check "the refusal names the provider's announced prices" \
+	grep -q "prices are below provider $(node_key 3 | cut -c1-8)" "$NET_DIR/below.err"
+check "no lease names node 3" \
+	[ "$(curl -sf "$(url 1)/v1/leases?provider=$(node_key 3)" | jq '.leases | length')" = 0 ]
+
+# Node 3 stops announcing: it withdraws at its next start.
+stop 3
+printf '[provider]\nannounce = no\n' >>"$(conf 3)"
+start 3 --no-vms
+check "node 3's withdrawal commits" wait_for 30 grep -q 'provider withdrawal committed' "$(log_of 3)"
+check "tally provider list then shows node 2 alone" wait_for 30 listed_is "$(node_key 2)"
+check "tally provider show says node 3 withdrew" \
+	[ "$("$TALLY" provider show "$(node_key 3)" --node "$(url 1)" --json | jq -r .withdrawn)" = true ]
+net_done
