@@ -108,7 +108,7 @@ check "no file of A's domain is left (the stop removes them after the VM is down
 check "lease B closes" wait_for 60 lease_state_is "$B" closed
 check "B's port no longer answers" wait_for 30 bash -c "! $(declare -f answers); answers $PB"
 check "no domain and no VM file is left" \
-	wait_for 30 bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$E2E_PREFIX' &&
+	wait_for 120 bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$E2E_PREFIX' &&
 		[ -z \"\$(ls -A '$E2E_DIR/node/vms')\" ]"
 e2e_log "left in the VM directory: $(ls -A "$E2E_DIR/node/vms" | tr '\n' ' ')"
 for L in A B; do
