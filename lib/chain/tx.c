@@ -20,11 +20,12 @@ static const char *const kind_names[] = {
 	[TX_STAKE] = "STAKE",
 	[TX_UNSTAKE] = "UNSTAKE",
 	[TX_EVIDENCE] = "EVIDENCE",
+	[TX_UNJAIL] = "UNJAIL",
 };
 
 static bool kind_known(unsigned k)
 {
-	return k >= TX_LEASE_OPEN && k <= TX_EVIDENCE;
+	return k >= TX_LEASE_OPEN && k <= TX_UNJAIL;
 }
 
 const char *tx_kind_name(enum tx_kind k)
@@ -66,6 +67,8 @@ static void encode_body(struct enc *e, const struct tx *t)
 		enc_bytes(e, t->u.evidence.vote_a, t->u.evidence.vote_a_len);
 		enc_bytes(e, t->u.evidence.vote_b, t->u.evidence.vote_b_len);
 		break;
+	case TX_UNJAIL:
+		break;   /* no body: the signer is the validator */
 	default:
 		/* An unknown kind has no encoding; say so instead of emitting
 		 * bytes no decoder accepts. */
@@ -140,6 +143,8 @@ static void decode_body(struct dec *d, struct tx *t)
 			memcpy(t->u.evidence.vote_b, p, n);
 			t->u.evidence.vote_b_len = (uint32_t)n;
 		}
+		break;
+	case TX_UNJAIL:
 		break;
 	default:
 		dec_fail(d, TALLY_E_RANGE);

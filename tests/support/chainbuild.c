@@ -206,6 +206,7 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	}
 	b->ntx = c->npending;
 	c->npending = 0;
+	b->header.height = bc.height;   /* the end-of-block rules run at it */
 	if (exec_finish(&c->state, b, &r))
 		die("cannot finish block %" PRIu64, bc.height);
 	h = &b->header;

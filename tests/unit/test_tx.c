@@ -103,6 +103,8 @@ static void make_tx(struct tx *t, enum tx_kind kind)
 		memset(t->u.evidence.vote_b, 0x22, 256);
 		t->u.evidence.vote_b_len = 256;
 		break;
+	case TX_UNJAIL:
+		break;
 	}
 }
 
@@ -135,7 +137,7 @@ static uint8_t *reencode(const struct tx *t, size_t *n)
 
 START_TEST(test_round_trip_every_kind)
 {
-	for (int kind = TX_LEASE_OPEN; kind <= TX_EVIDENCE; kind++) {
+	for (int kind = TX_LEASE_OPEN; kind <= TX_UNJAIL; kind++) {
 		struct tx t, back;
 		size_t n, n2;
 		uint8_t *p;
@@ -198,7 +200,7 @@ END_TEST
 
 START_TEST(test_truncation_rejected)
 {
-	for (int kind = TX_LEASE_OPEN; kind <= TX_EVIDENCE; kind++) {
+	for (int kind = TX_LEASE_OPEN; kind <= TX_UNJAIL; kind++) {
 		struct tx t, back;
 		size_t n;
 		uint8_t *p;
@@ -249,7 +251,7 @@ START_TEST(test_version_and_kind)
 	p[0] = TX_VERSION;
 	p[1] = 0;
 	ck_assert_int_eq(tx_decode(&back, p, n), TALLY_E_RANGE);
-	p[1] = 9;
+	p[1] = 10;   /* the first kind not defined */
 	ck_assert_int_eq(tx_decode(&back, p, n), TALLY_E_RANGE);
 	free(p);
 
@@ -396,7 +398,7 @@ START_TEST(test_check_accepts)
 {
 	char why[WHY_MAX];
 
-	for (int kind = TX_LEASE_OPEN; kind <= TX_EVIDENCE; kind++) {
+	for (int kind = TX_LEASE_OPEN; kind <= TX_UNJAIL; kind++) {
 		struct tx t;
 
 		make_tx(&t, kind);
