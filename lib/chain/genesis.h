@@ -5,7 +5,7 @@
  *     "genesis_time_ns": 1700000000000000000,
  *     "params": { "unbonding_blocks": 100, "slash_ppm": 50000, "jail_blocks": 50,
  *                 "min_self_stake": 1000, "max_validators": 100,
- *                 "liveness_window": 100 },
+ *                 "liveness_window": 0 },
  *     "validators": [ { "pubkey": "<64 hex>", "stake": 1000000, "name": "node0",
  *                       "api": "http://127.0.0.1:7654" } ],
  *     "accounts":   [ { "pubkey": "<64 hex>", "balance": 1000000000 } ] }
@@ -46,23 +46,24 @@ struct chain_params {
 	uint64_t jail_blocks;        /* a validator jailed at h may UNJAIL from h + this */
 	uint64_t min_self_stake;     /* least stake that makes a validator candidate (>= 1) */
 	uint32_t max_validators;     /* set size limit, 1..VALIDATORS_MAX */
-	uint64_t liveness_window;    /* consecutive missed commits that jail; 0: off */
+	uint64_t liveness_window;    /* consecutive missed commits that jail; 0: off (the
+				      * only value taken until the rule is implemented) */
 };
 
 #define PARAMS_PPM 1000000u
 /* Written by `tally node init`. */
 #define GENESIS_DEFAULT_PARAMS ((struct chain_params){ .unbonding_blocks = 100,	\
 	.slash_ppm = 50000, .jail_blocks = 50, .min_self_stake = 1000,			\
-	.max_validators = 100, .liveness_window = 100 })
+	.max_validators = 100, .liveness_window = 0 })
 /* What a version-1 genesis (no "params") runs with. */
 #define GENESIS_V1_PARAMS ((struct chain_params){ .unbonding_blocks = 0,		\
 	.slash_ppm = 0, .jail_blocks = 0, .min_self_stake = 1,				\
 	.max_validators = VALIDATORS_MAX, .liveness_window = 0 })
 
 /* 0, or TALLY_E_RANGE with why[256]: slash_ppm <= PARAMS_PPM, min_self_stake
- * >= 1, max_validators 1..VALIDATORS_MAX, liveness_window 0 or >= 2 (a
- * validator that just joined cannot be in the commit before it), every
- * height count below 2^62. */
+ * >= 1, max_validators 1..VALIDATORS_MAX, liveness_window 0 (liveness
+ * jailing is not implemented yet: a window is refused rather than ignored),
+ * every height count below 2^62. */
 int chain_params_check(const struct chain_params *p, char *why);
 /* u64 unbonding_blocks | u32 slash_ppm | u64 jail_blocks | u64 min_self_stake |
  * u32 max_validators | u64 liveness_window   (40 bytes) */

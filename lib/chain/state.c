@@ -428,7 +428,7 @@ static int apply_evidence(struct txn *x)
 	state_evidence_id(a.validator, &a.v, id);
 	rc = state_evidence_get(x->s, id, &judged);
 	if (rc == 0)
-		return why_set(x->why, TALLY_E_REPLAY, "evidence: this offence of %s was judged in"
+		return why_set(x->why, TALLY_E_EXISTS, "evidence: this offence of %s was judged in"
 			       " block %" PRIu64, short_hex(a.validator, hex), judged);
 	if (rc != TALLY_E_NOTFOUND)
 		return rc;

@@ -59,7 +59,7 @@
  *   - EVIDENCE: lib/chain/evidence.h's rules, the accused a validator the
  *     state knows (TALLY_E_UNAUTHORIZED), the votes' height not above the
  *     block's (TALLY_E_RANGE) nor older than the unbonding period
- *     (TALLY_E_EXPIRED), the offence not judged before (TALLY_E_REPLAY, an
+ *     (TALLY_E_EXPIRED), the offence not judged before (TALLY_E_EXISTS, an
  *     evidence entry). Slashes slash_ppm (floor) of the offender's stake and
  *     of its unbonding entries begun at or after the offence, burned, and
  *     jails it until height + jail_blocks; refused when the set would be

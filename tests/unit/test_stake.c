@@ -344,7 +344,7 @@ START_TEST(evidence_slashes_and_jails)
 	ck_assert_uint_eq(next.n, 2);
 	ck_assert(!in_set(&next, V1));
 	/* The same offence twice, in any encoding: refused. */
-	ck_assert_int_eq(evidence(B, V1, 3, 0, 7, NULL, why), TALLY_E_REPLAY);
+	ck_assert_int_eq(evidence(B, V1, 3, 0, 7, NULL, why), TALLY_E_EXISTS);
 	ck_assert_msg(strstr(why, "judged in block 6"), "%s", why);
 	/* A jailed validator cannot leave itself out of a second offence. */
 	ok(evidence(B, V1, 3, 1, 7, &r, why), why);
