@@ -55,6 +55,9 @@ struct chainbuild {
 /* Genesis at genesis_time_ns: the validator with stake 100 and balance
  * 1e9, the tenant with 1e9, the stranger with 1e6; keys from fixed seeds. */
 void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns);
+/* The same with a version-2 genesis of parameters p. */
+void cb_init_params(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns,
+		    const struct chain_params *p);
 void cb_free(struct chainbuild *c);
 
 /* Fills version, chain id, signer and (unless keep_nonce) the signer's next

@@ -10,7 +10,9 @@
 #include "lib/chain/evidence.h"
 #include "lib/chain/exec.h"
 #include "lib/chain/memstate.h"
+#include "lib/chain/replay.h"
 #include "lib/errors.h"
+#include "tests/support/chainbuild.h"
 
 #define CHAIN "stake-test"
 #define NVAL 3
@@ -443,6 +445,110 @@ START_TEST(deletion_through_an_overlay)
 }
 END_TEST
 
+/* The auditor's replay (tally audit, tally chain verify) runs these rules:
+ * a chain of STAKE, UNSTAKE, its release and EVIDENCE replays; one whose
+ * block claims the state root without the release, or holds an EVIDENCE
+ * of an offence already judged, is refused at that block. */
+#define T0 (1700000000ull * CB_SEC)
+
+static void same_root_as_before(struct block_header *h, void *ctx)
+{
+	memcpy(h->state_root, ctx, HASH_LEN);
+}
+
+/* The staking chain; with tamper, the last block is tampered as said. */
+static void staking_chain(struct chainbuild *c, int tamper)
+{
+	const struct chain_params p = { .unbonding_blocks = 2, .slash_ppm = 100000,
+					.jail_blocks = 2, .min_self_stake = 1,
+					.max_validators = 10 };
+	struct signed_vote x, y;
+	struct tx t;
+	uint8_t root[HASH_LEN];
+
+	cb_init_params(c, "stake-audit", T0, &p);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_STAKE;
+	t.u.stake.amount = 40;              /* the validator keeps more than 2/3 */
+	cb_tx(c, &t, CB_TENANT, false, NULL);
+	cb_seal(c, T0 + 1 * CB_SEC, false, NULL, NULL);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_UNSTAKE;
+	t.u.stake.amount = 15;              /* released at the end of block 4 */
+	cb_tx(c, &t, CB_TENANT, false, NULL);
+	cb_seal(c, T0 + 2 * CB_SEC, false, NULL, NULL);
+	cb_seal(c, T0 + 3 * CB_SEC, false, NULL, NULL);
+	state_root(&c->state, root);
+	cb_seal(c, T0 + 4 * CB_SEC, false, tamper == 1 ? same_root_as_before : NULL, root);
+	/* The tenant equivocates at height 4 (it is in the set) and the
+	 * stranger reports it, twice when tampering. */
+	memset(&x, 0, sizeof(x));
+	x.v.type = VOTE_PRECOMMIT;
+	x.v.height = 4;
+	memcpy(x.validator, c->key[CB_TENANT].pub, PUBKEY_LEN);
+	y = x;
+	memset(x.v.block_id, 0x11, HASH_LEN);
+	memset(y.v.block_id, 0x22, HASH_LEN);
+	ck_assert_int_eq(vote_sign(&x.v, &c->key[CB_TENANT], c->genesis_hash, x.sig), 0);
+	ck_assert_int_eq(vote_sign(&y.v, &c->key[CB_TENANT], c->genesis_hash, y.sig), 0);
+	for (int i = 0; i < (tamper == 2 ? 2 : 1); i++) {
+		memset(&t, 0, sizeof(t));
+		t.kind = TX_EVIDENCE;
+		ck_assert_int_eq(evidence_make(&t.u.evidence, &x, &y), 0);
+		cb_tx(c, &t, CB_STRANGER, false, NULL);
+	}
+	cb_seal(c, T0 + 5 * CB_SEC, tamper == 2, NULL, NULL);
+}
+
+/* Replays c's blocks: 0, or the first failure with its height in *at. */
+static int replay_chain(struct chainbuild *c, uint64_t *at, char *why)
+{
+	struct replay r;
+	int rc = replay_init(&r, &c->genesis, why);
+
+	for (size_t i = 0; !rc && i < c->nblocks; i++) {
+		*at = i + 1;
+		rc = replay_block(&r, &c->blocks[i], &c->certs[i], c->next_vals[i], NULL, why);
+	}
+	if (!rc) {
+		struct account a;
+		struct validator_entry v;
+
+		/* 1e9 - 40 + 15 back; 25 staked less 10% (floor 2) burned. */
+		ck_assert_int_eq(state_account_get(&r.state, c->key[CB_TENANT].pub, &a), 0);
+		ck_assert_uint_eq(a.balance, 1000000000ull - 40 + 15);
+		ck_assert_int_eq(state_validator_get(&r.state, c->key[CB_TENANT].pub, &v), 0);
+		ck_assert_uint_eq(v.stake, 23);
+		ck_assert(v.jailed);
+	}
+	replay_free(&r);
+	return rc;
+}
+
+START_TEST(auditor_replays_staking)
+{
+	struct chainbuild c;
+	char why[WHY_MAX] = "";
+	uint64_t at = 0;
+
+	staking_chain(&c, 0);
+	ck_assert_msg(replay_chain(&c, &at, why) == 0, "%s", why);
+	cb_free(&c);
+	/* Block 4 claims the root as if nothing were released. */
+	staking_chain(&c, 1);
+	ck_assert_int_eq(replay_chain(&c, &at, why), TALLY_E_STATEROOT);
+	ck_assert_uint_eq(at, 4);
+	cb_free(&c);
+	/* Block 5 holds the same offence twice. */
+	staking_chain(&c, 2);
+	ck_assert_int_eq(replay_chain(&c, &at, why), TALLY_E_EXISTS);
+	ck_assert_uint_eq(at, 5);
+	ck_assert_msg(strstr(why, "transaction 1 (EVIDENCE) does not apply") &&
+		      strstr(why, "judged in block 5"), "%s", why);
+	cb_free(&c);
+}
+END_TEST
+
 Suite *stake_suite(void)
 {
 	Suite *s = suite_create("stake");
@@ -456,6 +562,7 @@ Suite *stake_suite(void)
 	tcase_add_test(tc, unjail_after_the_term);
 	tcase_add_test(tc, version1_unstake_at_once);
 	tcase_add_test(tc, deletion_through_an_overlay);
+	tcase_add_test(tc, auditor_replays_staking);
 	suite_add_tcase(s, tc);
 	return s;
 }
