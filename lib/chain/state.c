@@ -363,13 +363,34 @@ static uint64_t slash_part(uint64_t amount, uint32_t ppm)
 	return (uint64_t)((unsigned __int128)amount * ppm / PARAMS_PPM);
 }
 
+/* Unbonding entries collected by a scan, to be written after it (a scan's
+ * callback may not write entries of the type it scans). */
+struct unbonding_list {
+	struct unbonding *u;
+	size_t n, cap;
+};
+
+static int unbonding_push(struct unbonding_list *l, const struct unbonding *u)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct unbonding *p = realloc(l->u, cap * sizeof(*p));
+
+		if (!p)
+			return TALLY_E_NOMEM;
+		l->u = p;
+		l->cap = cap;
+	}
+	l->u[l->n++] = *u;
+	return 0;
+}
+
 /* The offender's unbonding entries that began at or after the offence (the
  * stake they hold was bonded when it was committed), to be slashed. */
 struct slash_scan {
 	const uint8_t *offender;
 	uint64_t since;
-	struct unbonding *u;
-	size_t n, cap;
+	struct unbonding_list list;
 };
 
 static int slash_collect(void *ctx, const struct unbonding *u)
@@ -378,17 +399,7 @@ static int slash_collect(void *ctx, const struct unbonding *u)
 
 	if (memcmp(u->owner, ss->offender, PUBKEY_LEN) || u->since < ss->since)
 		return 0;
-	if (ss->n == ss->cap) {
-		size_t cap = ss->cap ? 2 * ss->cap : 8;
-		struct unbonding *p = realloc(ss->u, cap * sizeof(*p));
-
-		if (!p)
-			return TALLY_E_NOMEM;
-		ss->u = p;
-		ss->cap = cap;
-	}
-	ss->u[ss->n++] = *u;
-	return 0;
+	return unbonding_push(&ss->list, u);
 }
 
 /* Evidence of equivocation (lib/chain/evidence.h): its votes' signatures
@@ -447,10 +458,10 @@ static int apply_evidence(struct txn *x)
 	ss.offender = a.validator;
 	ss.since = a.v.height;
 	rc = state_unbonding_each(x->s, slash_collect, &ss);
-	for (size_t i = 0; !rc && i < ss.n; i++) {
-		uint64_t cut = slash_part(ss.u[i].amount, p.slash_ppm);
+	for (size_t i = 0; !rc && i < ss.list.n; i++) {
+		uint64_t cut = slash_part(ss.list.u[i].amount, p.slash_ppm);
 
-		ss.u[i].amount -= cut;
+		ss.list.u[i].amount -= cut;
 		slashed += cut;   /* below the supply cap: cannot overflow */
 	}
 	if (!rc)
@@ -459,21 +470,20 @@ static int apply_evidence(struct txn *x)
 		rc = state_validator_put(x->s, a.validator, &v);
 	if (!rc)
 		rc = state_liveness_put(x->s, a.validator, &l);
-	for (size_t i = 0; !rc && i < ss.n; i++)
-		rc = state_unbonding_put(x->s, &ss.u[i]);
+	for (size_t i = 0; !rc && i < ss.list.n; i++)
+		rc = state_unbonding_put(x->s, &ss.list.u[i]);
 	if (!rc)
 		rc = state_evidence_put(x->s, id, x->b->height);
 	if (!rc && x->r)
 		x->r->slashed = slashed;
-	free(ss.u);
+	free(ss.list.u);
 	return rc;
 }
 
 /* Unbonding entries released at the end of a block. */
 struct release_scan {
 	uint64_t height;
-	struct unbonding *u;
-	size_t n, cap;
+	struct unbonding_list list;
 };
 
 #define RELEASE_STOP (-1)   /* past the entries due: ends the key-order scan */
@@ -484,17 +494,7 @@ static int release_collect(void *ctx, const struct unbonding *u)
 
 	if (u->release > rs->height)
 		return RELEASE_STOP;
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? 2 * rs->cap : 8;
-		struct unbonding *p = realloc(rs->u, cap * sizeof(*p));
-
-		if (!p)
-			return TALLY_E_NOMEM;
-		rs->u = p;
-		rs->cap = cap;
-	}
-	rs->u[rs->n++] = *u;
-	return 0;
+	return unbonding_push(&rs->list, u);
 }
 
 int state_end_block(struct state *s, uint64_t height)
@@ -505,24 +505,24 @@ int state_end_block(struct state *s, uint64_t height)
 	if (rc == RELEASE_STOP)
 		rc = 0;
 	/* Key order is release height first: the same order on every node. */
-	for (size_t i = 0; !rc && i < rs.n; i++) {
+	for (size_t i = 0; !rc && i < rs.list.n; i++) {
 		struct account a;
 
-		rc = state_account_get(s, rs.u[i].owner, &a);
+		rc = state_account_get(s, rs.list.u[i].owner, &a);
 		if (rc == TALLY_E_NOTFOUND)
 			rc = 0;
-		if (!rc && a.balance > UINT64_MAX - rs.u[i].amount)
+		if (!rc && a.balance > UINT64_MAX - rs.list.u[i].amount)
 			rc = TALLY_E_OVERFLOW;
 		if (!rc) {
-			a.balance += rs.u[i].amount;
-			rc = state_account_put(s, rs.u[i].owner, &a);
+			a.balance += rs.list.u[i].amount;
+			rc = state_account_put(s, rs.list.u[i].owner, &a);
 		}
 		if (!rc) {
-			rs.u[i].amount = 0;
-			rc = state_unbonding_put(s, &rs.u[i]);
+			rs.list.u[i].amount = 0;
+			rc = state_unbonding_put(s, &rs.list.u[i]);
 		}
 	}
-	free(rs.u);
+	free(rs.list.u);
 	return rc;
 }
 
