@@ -235,14 +235,14 @@ int state_validator_set_if(struct state *s, const uint8_t pub[PUBKEY_LEN],
 		rc = state_validator_each(s, candidate_cb, &c);
 	if (!rc && pub && !c.seen)
 		rc = candidate_add(&c, pub, v);
-	if (!rc) {
+	if (!rc && c.n) {   /* none: c.v is NULL, and qsort may not take it */
 		qsort(c.v, c.n, sizeof(*c.v), by_power);
 		out->n = c.n < p.max_validators ? c.n : p.max_validators;
-		if (c.n)
-			memcpy(out->v, c.v, out->n * sizeof(*c.v));
+		memcpy(out->v, c.v, out->n * sizeof(*c.v));
 		qsort(out->v, out->n, sizeof(*out->v), by_pubkey);
-		rc = valset_check(out);
 	}
+	if (!rc)
+		rc = valset_check(out);
 	free(c.v);
 	return rc;
 }
