@@ -205,11 +205,19 @@ static char *genesis_text(const struct init_opts *o, const struct dev_node *node
 						      "api", api));
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	json_t *g = json_pack("{s:s,s:I,s:o,s:o}",
+	const struct chain_params p = GENESIS_DEFAULT_PARAMS;
+	json_t *params = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+				   "unbonding_blocks", (json_int_t)p.unbonding_blocks,
+				   "slash_ppm", (json_int_t)p.slash_ppm,
+				   "jail_blocks", (json_int_t)p.jail_blocks,
+				   "min_self_stake", (json_int_t)p.min_self_stake,
+				   "max_validators", (json_int_t)p.max_validators,
+				   "liveness_window", (json_int_t)p.liveness_window);
+	json_t *g = json_pack("{s:s,s:I,s:o,s:o,s:o}",
 			      "chain_id", o->chain_id,
 			      "genesis_time_ns",
 			      (json_int_t)((uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec),
-			      "validators", vals, "accounts", arr);
+			      "params", params, "validators", vals, "accounts", arr);
 	char *dumped = g ? json_dumps(g, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	char *text = NULL;
 	if (dumped && asprintf(&text, "%s\n", dumped) < 0)

@@ -145,6 +145,10 @@ int cmd_node_meter_detach(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_account_show(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
+int cmd_stake(int argc, char **argv);
+int cmd_unstake(int argc, char **argv);
+int cmd_unjail(int argc, char **argv);
+int cmd_validators(int argc, char **argv);
 int cmd_lease_create(int argc, char **argv);
 int cmd_lease_list(int argc, char **argv);
 int cmd_lease_show(int argc, char **argv);
@@ -175,7 +179,7 @@ extern const struct cmd_doc doc_key_new, doc_key_show, doc_node_init, doc_node_t
 	doc_node_meter_detach, doc_status, doc_account_show, doc_transfer, doc_lease_create,
 	doc_lease_list, doc_lease_show, doc_lease_close, doc_lease_console, doc_lease_ssh,
 	doc_usage, doc_audit, doc_chain_export, doc_chain_verify, doc_provider_list,
-	doc_provider_show;
+	doc_provider_show, doc_stake, doc_unstake, doc_unjail, doc_validators;
 
 /* A lease id from the command line: 64 hex, or a unique prefix of at least
  * 8 hex characters looked up in GET /v1/leases. Writes 64 hex into out. */

@@ -71,7 +71,10 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		.data_dir = n->cfg.data_dir,
 		.genesis = &n->genesis,
 		.min_free_bytes = (uint64_t)n->cfg.min_free_mib << 20,
-		.validator_key = n->validator ? &n->key : NULL,
+		/* With peers every node runs the engine: one whose key is not in
+		 * the set follows the decisions and votes once a STAKE brings
+		 * it in (the set is the state's, height by height). */
+		.validator_key = n->validator || peers ? &n->key : NULL,
 		.repair_signer_state = repair_signer,
 		.log = ledger_log,
 		.timeouts = cs_timeouts_default(),

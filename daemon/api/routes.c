@@ -590,6 +590,88 @@ static void get_validators(void *ctx, const struct http_request *req,
 				       "validators", view_valset(&vals)));
 }
 
+/* The staking state read under the ledger's lock: parameters, every
+ * validator entry with its jail and liveness, every unbonding entry. */
+struct staking_read {
+	struct chain_params p;
+	json_t *validators, *unbonding;
+	struct state *s;
+};
+
+static int staking_validator(void *ctx, const uint8_t pub[PUBKEY_LEN],
+			     const struct validator_entry *v)
+{
+	struct staking_read *sr = ctx;
+	struct liveness l;
+	int rc = state_liveness_get(sr->s, pub, &l);
+
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	json_array_append_new(sr->validators,
+			      json_pack("{s:o, s:o, s:b, s:o, s:o}", "pubkey", json_hex(pub, PUBKEY_LEN),
+					"stake", json_u64(v->stake), "jailed", v->jailed,
+					"jailed_until", json_u64(l.jailed_until),
+					"missed_in_a_row", json_u64(l.missed)));
+	return 0;
+}
+
+static int staking_unbonding(void *ctx, const struct unbonding *u)
+{
+	struct staking_read *sr = ctx;
+
+	json_array_append_new(sr->unbonding,
+			      json_pack("{s:o, s:o, s:o, s:o}", "owner", json_hex(u->owner, PUBKEY_LEN),
+					"amount", json_u64(u->amount), "since", json_u64(u->since),
+					"release", json_u64(u->release)));
+	return 0;
+}
+
+static int staking_read(void *ctx, struct state *s)
+{
+	struct staking_read *sr = ctx;
+	int rc = state_params(s, &sr->p);
+
+	sr->s = s;
+	if (!rc)
+		rc = state_validator_each(s, staking_validator, sr);
+	if (!rc)
+		rc = state_unbonding_each(s, staking_unbonding, sr);
+	return rc;
+}
+
+/* GET /v1/staking: the set that signs the next block (with power and this
+ * node's vote counts), every staker, the unbonding entries and the chain's
+ * parameters, all of one height. */
+static void get_staking(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct api *n = ctx;
+	struct staking_read sr = { .validators = json_array(), .unbonding = json_array() };
+	struct validator_set vals;
+	uint64_t height;
+	int rc;
+
+	(void)req;
+	rc = ledger_read_state(n->ledger, staking_read, &sr, &height);
+	if (!rc)
+		rc = ledger_valset(n->ledger, height + 1, &vals);
+	if (rc) {
+		json_decref(sr.validators);
+		json_decref(sr.unbonding);
+		http_error_from(resp, rc, "cannot read the staking state");
+		return;
+	}
+	http_json(resp, 200, json_pack(
+		"{s:I, s:o, s:o, s:o, s:{s:o, s:I, s:o, s:o, s:I, s:o}}",
+		"height", (json_int_t)height, "set", valset_with_power(n, &vals),
+		"validators", sr.validators, "unbonding", sr.unbonding, "params",
+		"unbonding_blocks", json_u64(sr.p.unbonding_blocks),
+		"slash_ppm", (json_int_t)sr.p.slash_ppm,
+		"jail_blocks", json_u64(sr.p.jail_blocks),
+		"min_self_stake", json_u64(sr.p.min_self_stake),
+		"max_validators", (json_int_t)sr.p.max_validators,
+		"liveness_window", json_u64(sr.p.liveness_window)));
+}
+
 static void get_tx(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct api *n = ctx;
@@ -837,6 +919,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/v1/validators", get_validators },
 	{ "GET", "/v1/providers", get_providers },
 	{ "GET", "/v1/providers/*", get_provider },
+	{ "GET", "/v1/staking", get_staking },
 	{ "GET", "/v1/tx/*", get_tx },
 	{ "GET", "/v1/tx/*/status", get_tx_status },
 	{ "POST", "/v1/tx", post_tx },

@@ -234,6 +234,10 @@ int ledger_account(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct accou
  * transactions pending in the mempool. */
 int ledger_next_nonce(struct ledger *l, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
 int ledger_validator(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct validator_entry *v);
+/* Runs fn over the committed state under the ledger's lock (fn only reads)
+ * and gives the height it is of; fn's return is returned. */
+int ledger_read_state(struct ledger *l, int (*fn)(void *ctx, struct state *s), void *ctx,
+		      uint64_t *height);
 int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease *out);
 /* A provider's registry entry (TALLY_E_NOTFOUND when it never announced;
  * a withdrawn one is found, provider_offer_withdrawn). */

@@ -29,6 +29,18 @@ int ledger_validator(struct ledger *l, const uint8_t pub[PUBKEY_LEN], struct val
 	return rc;
 }
 
+int ledger_read_state(struct ledger *l, int (*fn)(void *ctx, struct state *s), void *ctx,
+		      uint64_t *height)
+{
+	int rc;
+
+	ledger_lock(l);
+	*height = l->tip.height;
+	rc = fn(ctx, &l->state);
+	ledger_unlock(l);
+	return rc;
+}
+
 int ledger_lease(struct ledger *l, const uint8_t id[LEASE_ID_LEN], struct lease *out)
 {
 	int rc;

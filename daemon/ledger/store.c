@@ -66,7 +66,7 @@ static const char schema_sql[] =
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_META_GET, ST_META_PUT,
-	ST_STATE_GET, ST_STATE_PUT, ST_STATE_TYPE, ST_STATE_BUCKET,
+	ST_STATE_GET, ST_STATE_PUT, ST_STATE_DEL, ST_STATE_TYPE, ST_STATE_BUCKET,
 	ST_LEASE_IDX_PUT, ST_LEASE_ALL,
 	ST_TX_PUT, ST_TX_GET,
 	ST_USAGE_PUT, ST_USAGE_OF, ST_USAGE_AT,
@@ -84,6 +84,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 	[ST_STATE_GET] = "SELECT value FROM state WHERE key = ?1",
 	[ST_STATE_PUT] = "INSERT OR REPLACE INTO state(key, bucket, value) VALUES (?1, ?2, ?3)",
+	[ST_STATE_DEL] = "DELETE FROM state WHERE key = ?1",
 	/* Keys of one type: from the type byte up to (not including) the next. */
 	[ST_STATE_TYPE] = "SELECT key, value FROM state WHERE key >= ?1 AND key < ?2 ORDER BY key",
 	[ST_STATE_BUCKET] = "SELECT key, value FROM state WHERE bucket = ?1 ORDER BY key",
@@ -472,6 +473,11 @@ static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 	sqlite3_stmt *st = s->st[ST_STATE_PUT];
 	int rc;
 
+	if (vlen == 0) {   /* an empty value deletes (lib/chain/state.h) */
+		st = s->st[ST_STATE_DEL];
+		sqlite3_bind_blob(st, 1, key, (int)klen, SQLITE_STATIC);
+		return run(s, st);
+	}
 	sqlite3_bind_blob(st, 1, key, (int)klen, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)state_bucket_of(key, klen));
 	sqlite3_bind_blob(st, 3, val, (int)vlen, SQLITE_STATIC);

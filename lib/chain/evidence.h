@@ -12,10 +12,8 @@
  * type with different block ids; vote_a's block id is the smaller
  * (bytewise), so one equivocation has one encoding.
  *
- * What the chain does with it (lib/chain/state.c): an EVIDENCE transaction
- * whose accused is a validator the state knows, for a height not above the
- * block's, is accepted and recorded in its block, and changes nothing but
- * its signer's nonce; slashing is not defined yet. Pure code. */
+ * What the chain does with it (lib/chain/state.c, docs/FORMATS.md 10.9):
+ * the offender is slashed and jailed, once per offence. Pure code. */
 #ifndef TALLY_CHAIN_EVIDENCE_H
 #define TALLY_CHAIN_EVIDENCE_H
 

@@ -13,6 +13,9 @@ int exec_finish(struct state *s, const struct block *b, struct exec_result *r)
 
 	memset(r, 0, sizeof(*r));
 	block_txs_root(b, r->txs_root);
+	rc = state_end_block(s, b->header.height);
+	if (rc)
+		return rc;
 	r->usage_size = s->usage_size;
 	rc = s->be.usage_root(s->be.ctx, r->usage_size, r->usage_root);
 	if (!rc)

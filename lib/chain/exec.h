@@ -30,8 +30,9 @@ struct exec_result {
 	uint8_t next_vals_hash[HASH_LEN];
 };
 
-/* Once every transaction of b is applied: updates the state root and fills
- * r (TALLY_E_VALSET when no validator would be left). */
+/* Once every transaction of b is applied: the end-of-block rules at b's
+ * height (state_end_block: unbonding stake released), then the state root,
+ * and r (TALLY_E_VALSET when no validator would be left). */
 int exec_finish(struct state *s, const struct block *b, struct exec_result *r);
 
 /* Applies every transaction of b at its header's height and time, in order,

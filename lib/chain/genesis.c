@@ -2,6 +2,7 @@
 #include "lib/chain/genesis.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 #include "lib/codec.h"
 #include "lib/errors.h"
 
-#define GENESIS_VERSION 1
+#define GENESIS_VERSION 2
 #define GENESIS_WHY_MAX 256
 #define GENESIS_FILE_MAX (64u << 20)   /* far above 100000 accounts */
 
@@ -209,6 +210,108 @@ static int parse_accounts(struct genesis *g, json_t *arr, char *why)
 	return 0;
 }
 
+int chain_params_check(const struct chain_params *p, char *why)
+{
+	const uint64_t height_max = 1ull << 62;
+
+	if (p->slash_ppm > PARAMS_PPM)
+		return fail(why, TALLY_E_RANGE, "params: \"slash_ppm\" must be at most %u",
+			    PARAMS_PPM);
+	if (p->min_self_stake == 0)
+		return fail(why, TALLY_E_RANGE, "params: \"min_self_stake\" must be at least 1");
+	if (p->max_validators == 0 || p->max_validators > VALIDATORS_MAX)
+		return fail(why, TALLY_E_RANGE, "params: \"max_validators\" must be 1..%d",
+			    VALIDATORS_MAX);
+	if (p->liveness_window != 0)
+		return fail(why, TALLY_E_RANGE, "params: \"liveness_window\" must be 0: jailing"
+			    " for missed blocks is not implemented yet");
+	if (p->unbonding_blocks >= height_max || p->jail_blocks >= height_max ||
+	    p->liveness_window >= height_max)
+		return fail(why, TALLY_E_RANGE, "params: block counts must be below 2^62");
+	return 0;
+}
+
+void chain_params_encode(struct enc *e, const struct chain_params *p)
+{
+	enc_u64(e, p->unbonding_blocks);
+	enc_u32(e, p->slash_ppm);
+	enc_u64(e, p->jail_blocks);
+	enc_u64(e, p->min_self_stake);
+	enc_u32(e, p->max_validators);
+	enc_u64(e, p->liveness_window);
+}
+
+int chain_params_decode(struct chain_params *p, const uint8_t *b, size_t n)
+{
+	struct dec d;
+	int rc;
+
+	dec_init(&d, b, n);
+	p->unbonding_blocks = dec_u64(&d);
+	p->slash_ppm = dec_u32(&d);
+	p->jail_blocks = dec_u64(&d);
+	p->min_self_stake = dec_u64(&d);
+	p->max_validators = dec_u32(&d);
+	p->liveness_window = dec_u64(&d);
+	rc = dec_finish(&d);
+	if (!rc && chain_params_check(p, NULL))
+		rc = TALLY_E_RANGE;
+	return rc;
+}
+
+static int parse_params(struct genesis *g, json_t *obj, char *why)
+{
+	static const char *const keys[] = { "unbonding_blocks", "slash_ppm", "jail_blocks",
+					    "min_self_stake", "max_validators",
+					    "liveness_window", NULL };
+	struct chain_params *p = &g->params;
+	uint64_t ppm, maxv;
+	int rc;
+
+	if (!json_is_object(obj))
+		return fail(why, TALLY_E_INVALID, "\"params\" must be an object");
+	rc = only_keys(obj, keys, "params", why);
+	if (!rc)
+		rc = get_u64(obj, "unbonding_blocks", false, &p->unbonding_blocks, "params", why);
+	if (!rc)
+		rc = get_u64(obj, "slash_ppm", false, &ppm, "params", why);
+	if (!rc)
+		rc = get_u64(obj, "jail_blocks", false, &p->jail_blocks, "params", why);
+	if (!rc)
+		rc = get_u64(obj, "min_self_stake", true, &p->min_self_stake, "params", why);
+	if (!rc)
+		rc = get_u64(obj, "max_validators", true, &maxv, "params", why);
+	if (!rc)
+		rc = get_u64(obj, "liveness_window", false, &p->liveness_window, "params", why);
+	if (rc)
+		return rc;
+	if (ppm > PARAMS_PPM || maxv > VALIDATORS_MAX)
+		return fail(why, TALLY_E_RANGE, "params: \"slash_ppm\" must be at most %u and"
+			    " \"max_validators\" at most %d", PARAMS_PPM, VALIDATORS_MAX);
+	p->slash_ppm = (uint32_t)ppm;
+	p->max_validators = (uint32_t)maxv;
+	return chain_params_check(p, why);
+}
+
+/* Under version 2 the genesis set must itself be one the rules would pick. */
+static int check_genesis_set(const struct genesis *g, char *why)
+{
+	char hex[2 * PUBKEY_LEN + 1];
+
+	if (g->validators.n > g->params.max_validators)
+		return fail(why, TALLY_E_RANGE, "genesis lists %zu validators, above"
+			    " \"max_validators\" %u", g->validators.n, g->params.max_validators);
+	for (size_t i = 0; i < g->validators.n; i++) {
+		if (g->validators.v[i].stake < g->params.min_self_stake) {
+			hex_encode(g->validators.v[i].pubkey, PUBKEY_LEN, hex);
+			return fail(why, TALLY_E_RANGE, "validator %s: stake %" PRIu64 " is below"
+				    " \"min_self_stake\" %" PRIu64, hex, g->validators.v[i].stake,
+				    g->params.min_self_stake);
+		}
+	}
+	return 0;
+}
+
 /* Everything that exists at genesis is the whole supply, and no rule mints:
  * capping it at 2^63 - 1 keeps every balance, stake, escrow and sum of them
  * a signed 64-bit integer as well (exact in JSON, docs/PROTOCOL.md). */
@@ -233,8 +336,8 @@ over:
 
 static int parse_root(struct genesis *g, json_t *root, char *why)
 {
-	static const char *const keys[] = { "chain_id", "genesis_time_ns", "validators",
-					    "accounts", NULL };
+	static const char *const keys[] = { "chain_id", "genesis_time_ns", "params",
+					    "validators", "accounts", NULL };
 	json_t *v;
 	int rc;
 
@@ -255,6 +358,11 @@ static int parse_root(struct genesis *g, json_t *root, char *why)
 	rc = get_u64(root, "genesis_time_ns", false, &g->genesis_time_ns, "genesis", why);
 	if (rc)
 		return rc;
+	v = json_object_get(root, "params");
+	g->version = v ? GENESIS_VERSION : 1;
+	g->params = GENESIS_V1_PARAMS;
+	if (v && (rc = parse_params(g, v, why)) != 0)
+		return rc;
 	v = json_object_get(root, "validators");
 	if (!v)
 		return fail(why, TALLY_E_INVALID, "genesis: \"validators\" is missing");
@@ -265,6 +373,8 @@ static int parse_root(struct genesis *g, json_t *root, char *why)
 	if (!v)
 		return fail(why, TALLY_E_INVALID, "genesis: \"accounts\" is missing");
 	rc = parse_accounts(g, v, why);
+	if (!rc)
+		rc = check_genesis_set(g, why);
 	if (rc)
 		return rc;
 	return check_supply(g, why);
@@ -386,6 +496,17 @@ static json_t *accounts_json(const struct genesis *g)
 	return arr;
 }
 
+static json_t *params_json(const struct chain_params *p)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+			 "unbonding_blocks", (json_int_t)p->unbonding_blocks,
+			 "slash_ppm", (json_int_t)p->slash_ppm,
+			 "jail_blocks", (json_int_t)p->jail_blocks,
+			 "min_self_stake", (json_int_t)p->min_self_stake,
+			 "max_validators", (json_int_t)p->max_validators,
+			 "liveness_window", (json_int_t)p->liveness_window);
+}
+
 char *genesis_to_json(const struct genesis *g)
 {
 	json_t *root, *vals, *accs;
@@ -402,6 +523,8 @@ char *genesis_to_json(const struct genesis *g)
 		json_object_set_new(root, "chain_id", json_string(g->chain_id));
 		json_object_set_new(root, "genesis_time_ns",
 				    json_integer((json_int_t)g->genesis_time_ns));
+		if (g->version >= 2)
+			json_object_set_new(root, "params", params_json(&g->params));
 		json_object_set(root, "validators", vals);
 		json_object_set(root, "accounts", accs);
 		out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -414,9 +537,11 @@ char *genesis_to_json(const struct genesis *g)
 
 void genesis_encode(struct enc *e, const struct genesis *g)
 {
-	enc_u8(e, GENESIS_VERSION);
+	enc_u8(e, g->version >= 2 ? GENESIS_VERSION : 1);
 	enc_str(e, g->chain_id);
 	enc_u64(e, g->genesis_time_ns);
+	if (g->version >= 2)
+		chain_params_encode(e, &g->params);
 	enc_u32(e, (uint32_t)g->validators.n);
 	for (size_t i = 0; i < g->validators.n; i++) {
 		enc_fixed(e, g->validators.v[i].pubkey, PUBKEY_LEN);

@@ -115,7 +115,7 @@ static int get(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, size_t 
 	i = find(b, key, &found);
 	if (!found && m->overlay)
 		return m->below.get(m->below.ctx, key, klen, val, cap, vlen);
-	if (!found)
+	if (!found || b->e[i].vlen == 0)   /* absent, or deleted here */
 		return TALLY_E_NOTFOUND;
 	if (b->e[i].vlen > cap)
 		return TALLY_E_TOOLONG;
@@ -229,6 +229,8 @@ static int emit_own(struct merge *mg, const uint8_t *key)
 
 	if (!found)
 		return TALLY_E_INTERNAL;
+	if (b->e[i].vlen == 0)
+		return 0;   /* deleted: hides below's entry and is not one itself */
 	memcpy(val, b->e[i].val, b->e[i].vlen);
 	vlen = b->e[i].vlen;
 	return mg->fn(mg->fctx, key, STATE_KEY_LEN, val, vlen);

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/errors.h"
@@ -245,55 +246,111 @@ static int apply_transfer(struct txn *x, struct account *signer)
 	return rc;
 }
 
-static int sum_stake(void *ctx, const uint8_t pub[PUBKEY_LEN], const struct validator_entry *v)
+/* "would leave the validator set empty" for a change of pub's entry to *v. */
+static int keeps_set(struct txn *x, const uint8_t pub[PUBKEY_LEN],
+		     const struct validator_entry *v, const char *what)
 {
-	uint64_t *total = ctx;
+	struct validator_set set;
+	int rc = state_validator_set_if(x->s, pub, v, &set);
 
-	(void)pub;
-	if (!v->jailed && *total <= UINT64_MAX - v->stake)
-		*total += v->stake;
-	return 0;
+	if (rc == TALLY_E_VALSET)
+		return why_set(x->why, TALLY_E_STATE, "%s would leave the validator set empty",
+			       what);
+	return rc;
 }
 
-static int apply_stake(struct txn *x, struct account *signer, bool bond)
+static int apply_stake(struct txn *x, struct account *signer)
 {
-	uint64_t amount = x->t->u.stake.amount, total = 0;
+	uint64_t amount = x->t->u.stake.amount;
 	struct validator_entry v;
+	int rc = state_validator_get(x->s, x->t->signer, &v);
+
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	rc = debit(x, signer, amount, "stake");
+	if (rc)
+		return rc;
+	if (v.stake > UINT64_MAX - amount)
+		return why_set(x->why, TALLY_E_OVERFLOW, "stake overflows 64 bits");
+	v.stake += amount;
+	rc = write_accounts(x);
+	if (!rc)
+		rc = state_validator_put(x->s, x->t->signer, &v);
+	return rc;
+}
+
+static int apply_unstake(struct txn *x, struct account *signer)
+{
+	uint64_t amount = x->t->u.stake.amount;
+	struct validator_entry v;
+	struct chain_params p;
+	struct unbonding u;
 	char a[16];
 	int rc = state_validator_get(x->s, x->t->signer, &v);
 
 	if (rc == TALLY_E_NOTFOUND)
-		return why_set(x->why, TALLY_E_UNAUTHORIZED,
-			       "account %s is not a validator (joining the set is not supported yet)",
+		return why_set(x->why, TALLY_E_UNAUTHORIZED, "account %s has no stake",
+			       short_hex(x->t->signer, a));
+	if (!rc)
+		rc = state_params(x->s, &p);
+	if (rc)
+		return rc;
+	if (amount > v.stake)
+		return why_set(x->why, TALLY_E_BALANCE, "unstake %" PRIu64
+			       " exceeds stake %" PRIu64, amount, v.stake);
+	v.stake -= amount;
+	rc = keeps_set(x, x->t->signer, &v, "this unstake");
+	if (rc)
+		return rc;
+	memset(&u, 0, sizeof(u));
+	if (p.unbonding_blocks == 0) {
+		rc = credit(x, signer, amount);   /* no unbonding period: back at once */
+	} else {
+		u.release = x->b->height + p.unbonding_blocks;
+		memcpy(u.tag, x->hash, sizeof(u.tag));
+		memcpy(u.owner, x->t->signer, PUBKEY_LEN);
+		u.amount = amount;
+		u.since = x->b->height;
+	}
+	if (!rc)
+		rc = write_accounts(x);
+	if (!rc)
+		rc = state_validator_put(x->s, x->t->signer, &v);
+	if (!rc && u.amount)
+		rc = state_unbonding_put(x->s, &u);
+	return rc;
+}
+
+/* A jailed validator whose term is over returns to the candidates. */
+static int apply_unjail(struct txn *x)
+{
+	struct validator_entry v;
+	struct liveness l;
+	char a[16];
+	int rc = state_validator_get(x->s, x->t->signer, &v);
+
+	if (rc == TALLY_E_NOTFOUND)
+		return why_set(x->why, TALLY_E_UNAUTHORIZED, "account %s is not a validator",
 			       short_hex(x->t->signer, a));
 	if (rc)
 		return rc;
-	if (bond) {
-		rc = debit(x, signer, amount, "stake");
-		if (rc)
-			return rc;
-		if (v.stake > UINT64_MAX - amount)
-			return why_set(x->why, TALLY_E_OVERFLOW, "stake overflows 64 bits");
-		v.stake += amount;
-	} else {
-		if (amount > v.stake)
-			return why_set(x->why, TALLY_E_BALANCE, "unstake %" PRIu64
-				       " exceeds stake %" PRIu64, amount, v.stake);
-		rc = state_validator_each(x->s, sum_stake, &total);
-		if (rc)
-			return rc;
-		if (!v.jailed && total - amount == 0)
-			return why_set(x->why, TALLY_E_STATE,
-				       "unstaking %" PRIu64 " would leave the validator set without stake",
-				       amount);
-		v.stake -= amount;
-		rc = credit(x, signer, amount);
-		if (rc)
-			return rc;
-	}
+	if (!v.jailed)
+		return why_set(x->why, TALLY_E_STATE, "validator %s is not jailed",
+			       short_hex(x->t->signer, a));
+	rc = state_liveness_get(x->s, x->t->signer, &l);
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	if (x->b->height < l.jailed_until)
+		return why_set(x->why, TALLY_E_STATE, "validator %s is jailed until block %" PRIu64
+			       " (this is block %" PRIu64 ")", short_hex(x->t->signer, a),
+			       l.jailed_until, x->b->height);
+	v.jailed = false;
+	memset(&l, 0, sizeof(l));
 	rc = write_accounts(x);
 	if (!rc)
 		rc = state_validator_put(x->s, x->t->signer, &v);
+	if (!rc)
+		rc = state_liveness_put(x->s, x->t->signer, &l);
 	return rc;
 }
 
@@ -313,13 +370,64 @@ static int check_nonce(struct txn *x, const struct account *a)
 	return 0;
 }
 
+/* floor(amount * ppm / 10^6): what a slash takes. */
+static uint64_t slash_part(uint64_t amount, uint32_t ppm)
+{
+	return (uint64_t)((unsigned __int128)amount * ppm / PARAMS_PPM);
+}
+
+/* Unbonding entries collected by a scan, to be written after it (a scan's
+ * callback may not write entries of the type it scans). */
+struct unbonding_list {
+	struct unbonding *u;
+	size_t n, cap;
+};
+
+static int unbonding_push(struct unbonding_list *l, const struct unbonding *u)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct unbonding *p = realloc(l->u, cap * sizeof(*p));
+
+		if (!p)
+			return TALLY_E_NOMEM;
+		l->u = p;
+		l->cap = cap;
+	}
+	l->u[l->n++] = *u;
+	return 0;
+}
+
+/* The offender's unbonding entries that began at or after the offence (the
+ * stake they hold was bonded when it was committed), to be slashed. */
+struct slash_scan {
+	const uint8_t *offender;
+	uint64_t since;
+	struct unbonding_list list;
+};
+
+static int slash_collect(void *ctx, const struct unbonding *u)
+{
+	struct slash_scan *ss = ctx;
+
+	if (memcmp(u->owner, ss->offender, PUBKEY_LEN) || u->since < ss->since)
+		return 0;
+	return unbonding_push(&ss->list, u);
+}
+
 /* Evidence of equivocation (lib/chain/evidence.h): its votes' signatures
- * were checked with the transaction's. Recorded in its block; it changes
- * nothing but its signer's nonce until slashing is defined. */
+ * were checked with the transaction's. The offence is judged once: the
+ * offender loses slash_ppm of its stake and of the unbonding entries that
+ * began at or after the offence (burned), and is jailed. */
 static int apply_evidence(struct txn *x)
 {
+	struct slash_scan ss = { 0 };
 	struct signed_vote a;
 	struct validator_entry v;
+	struct chain_params p;
+	struct liveness l;
+	uint8_t id[32];
+	uint64_t judged, slashed;
 	char hex[16];
 	int rc = evidence_check(&x->t->u.evidence, &a, NULL, x->why);
 
@@ -328,13 +436,107 @@ static int apply_evidence(struct txn *x)
 	if (a.v.height > x->b->height)
 		return why_set(x->why, TALLY_E_RANGE, "evidence: votes for height %" PRIu64
 			       " cannot be judged in block %" PRIu64, a.v.height, x->b->height);
+	rc = state_params(x->s, &p);
+	if (rc)
+		return rc;
+	if (p.unbonding_blocks && x->b->height - a.v.height > p.unbonding_blocks)
+		return why_set(x->why, TALLY_E_EXPIRED, "evidence: votes for height %" PRIu64
+			       " are older than the unbonding period (%" PRIu64 " blocks)",
+			       a.v.height, p.unbonding_blocks);
 	rc = state_validator_get(x->s, a.validator, &v);
 	if (rc == TALLY_E_NOTFOUND)
 		return why_set(x->why, TALLY_E_UNAUTHORIZED, "evidence: %s is not a validator",
 			       short_hex(a.validator, hex));
 	if (rc)
 		return rc;
-	return write_accounts(x);
+	state_evidence_id(a.validator, &a.v, id);
+	rc = state_evidence_get(x->s, id, &judged);
+	if (rc == 0)
+		return why_set(x->why, TALLY_E_EXISTS, "evidence: this offence of %s was judged in"
+			       " block %" PRIu64, short_hex(a.validator, hex), judged);
+	if (rc != TALLY_E_NOTFOUND)
+		return rc;
+	rc = state_liveness_get(x->s, a.validator, &l);
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	slashed = slash_part(v.stake, p.slash_ppm);
+	v.stake -= slashed;
+	v.jailed = true;
+	if (l.jailed_until < x->b->height + p.jail_blocks)
+		l.jailed_until = x->b->height + p.jail_blocks;
+	l.missed = 0;
+	rc = keeps_set(x, a.validator, &v, "jailing the last validator");
+	if (rc)
+		return rc;
+	ss.offender = a.validator;
+	ss.since = a.v.height;
+	rc = state_unbonding_each(x->s, slash_collect, &ss);
+	for (size_t i = 0; !rc && i < ss.list.n; i++) {
+		uint64_t cut = slash_part(ss.list.u[i].amount, p.slash_ppm);
+
+		ss.list.u[i].amount -= cut;
+		slashed += cut;   /* below the supply cap: cannot overflow */
+	}
+	if (!rc)
+		rc = write_accounts(x);
+	if (!rc)
+		rc = state_validator_put(x->s, a.validator, &v);
+	if (!rc)
+		rc = state_liveness_put(x->s, a.validator, &l);
+	for (size_t i = 0; !rc && i < ss.list.n; i++)
+		rc = state_unbonding_put(x->s, &ss.list.u[i]);
+	if (!rc)
+		rc = state_evidence_put(x->s, id, x->b->height);
+	if (!rc && x->r)
+		x->r->slashed = slashed;
+	free(ss.list.u);
+	return rc;
+}
+
+/* Unbonding entries released at the end of a block. */
+struct release_scan {
+	uint64_t height;
+	struct unbonding_list list;
+};
+
+#define RELEASE_STOP (-1)   /* past the entries due: ends the key-order scan */
+
+static int release_collect(void *ctx, const struct unbonding *u)
+{
+	struct release_scan *rs = ctx;
+
+	if (u->release > rs->height)
+		return RELEASE_STOP;
+	return unbonding_push(&rs->list, u);
+}
+
+int state_end_block(struct state *s, uint64_t height)
+{
+	struct release_scan rs = { .height = height };
+	int rc = state_unbonding_each(s, release_collect, &rs);
+
+	if (rc == RELEASE_STOP)
+		rc = 0;
+	/* Key order is release height first: the same order on every node. */
+	for (size_t i = 0; !rc && i < rs.list.n; i++) {
+		struct account a;
+
+		rc = state_account_get(s, rs.list.u[i].owner, &a);
+		if (rc == TALLY_E_NOTFOUND)
+			rc = 0;
+		if (!rc && a.balance > UINT64_MAX - rs.list.u[i].amount)
+			rc = TALLY_E_OVERFLOW;
+		if (!rc) {
+			a.balance += rs.list.u[i].amount;
+			rc = state_account_put(s, rs.list.u[i].owner, &a);
+		}
+		if (!rc) {
+			rs.list.u[i].amount = 0;
+			rc = state_unbonding_put(s, &rs.list.u[i]);
+		}
+	}
+	free(rs.list.u);
+	return rc;
 }
 
 /* A provider's announcement replaces its entry; a withdrawal needs one
@@ -395,11 +597,13 @@ int state_apply_tx(struct state *s, const struct block_ctx *b, const struct tx *
 	case TX_TRANSFER:
 		return apply_transfer(&x, signer);
 	case TX_STAKE:
-		return apply_stake(&x, signer, true);
+		return apply_stake(&x, signer);
 	case TX_UNSTAKE:
-		return apply_stake(&x, signer, false);
+		return apply_unstake(&x, signer);
 	case TX_EVIDENCE:
 		return apply_evidence(&x);
+	case TX_UNJAIL:
+		return apply_unjail(&x);
 	case TX_PROVIDER:
 		return apply_provider(&x);
 	}

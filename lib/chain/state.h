@@ -14,9 +14,17 @@
  *   lease     key = 0x03 || lease id(32) value = lease_encode_to() of the lease
  *   provider  key = 0x20 || pubkey(32)   value = u8 version (1) | u64 height |
  *                                        the announcement (contracts/provider.h)
+ *   unbonding key = 0x04 || u64 BE release height || tx hash[0..24)
+ *                                        value = fixed32 owner | u64 amount | u64 since
+ *   evidence  key = 0x05 || SHA-256(validator | u64 height | u32 round | u8 type)
+ *                                        value = u64 height of the block that judged it
+ *   params    key = 0x06 || 32 zero bytes value = chain_params_encode (version-2 genesis)
+ *   liveness  key = 0x07 || pubkey(32)   value = u64 jailed_until | u64 missed
+ *                                        (present only while one is not 0)
  * (integers little-endian, as everywhere in lib/codec.h). An account appears
  * once it has been credited or has sent a transaction; one with balance and
- * nonce 0 that never existed is absent.
+ * nonce 0 that never existed is absent. A backend put of an empty value
+ * deletes the key (no entry has an empty value).
  *
  * State root (byte-exact; docs/FORMATS.md section 9):
  *   - bucket(key) = big-endian u16 of the first 2 bytes of SHA-256(key);
@@ -45,19 +53,28 @@
  *     (leaf = merkle_leaf_hash(tx bytes)), charges the escrow and credits
  *     the provider; a close returns the escrow left to the tenant.
  *   - TRANSFER: amount from the signer's balance to `to`.
- *   - STAKE / UNSTAKE: only by an account that is already a validator
- *     (joining the set is not supported yet); STAKE moves balance to stake,
- *     UNSTAKE moves stake back to balance at once (no unbonding period yet)
- *     and may not leave the validator set without stake.
+ *   - STAKE: any account; balance to stake (a validator entry is created
+ *     on the first). A staker is a candidate once its stake reaches the
+ *     params' min_self_stake; state_validator_set picks the set.
+ *   - UNSTAKE: a staker; the amount leaves the stake at once and becomes an
+ *     unbonding entry released (to the balance) at the end of block
+ *     height + unbonding_blocks (at once when that is 0); refused when the
+ *     set would be empty (TALLY_E_STATE).
  *   - EVIDENCE: lib/chain/evidence.h's rules, the accused a validator the
- *     state knows (TALLY_E_UNAUTHORIZED) and the votes' height not above
- *     the block's (TALLY_E_RANGE); recorded in its block, no effect beyond
- *     the signer's nonce (slashing is not defined yet).
+ *     state knows (TALLY_E_UNAUTHORIZED), the votes' height not above the
+ *     block's (TALLY_E_RANGE) nor older than the unbonding period
+ *     (TALLY_E_EXPIRED), the offence not judged before (TALLY_E_EXISTS, an
+ *     evidence entry). Slashes slash_ppm (floor) of the offender's stake and
+ *     of its unbonding entries begun at or after the offence, burned, and
+ *     jails it until height + jail_blocks; refused when the set would be
+ *     empty (TALLY_E_STATE).
+ *   - UNJAIL: a jailed validator whose term is over (TALLY_E_STATE before).
  *   - PROVIDER: the signer's registry entry becomes the announcement, at
  *     this height (an update replaces it whole); the withdrawal (no image)
  *     needs a standing announcement (TALLY_E_NOTFOUND) and leaves the entry
  *     withdrawn (kept, like a validator with stake 0). Leases already open
  *     keep their contracts.
+ * After the transactions, state_end_block releases due unbonding entries.
  * All arithmetic is on uint64_t with explicit overflow checks. A
  * transaction reads what it touches into local copies, checks every rule,
  * and only then writes, so a refused transaction writes nothing. */
@@ -84,6 +101,10 @@ enum state_key_type {
 	STATE_KEY_ACCOUNT = 1,
 	STATE_KEY_VALIDATOR = 2,
 	STATE_KEY_LEASE = 3,
+	STATE_KEY_UNBONDING = 4,
+	STATE_KEY_EVIDENCE = 5,
+	STATE_KEY_PARAMS = 6,
+	STATE_KEY_LIVENESS = 7,
 	STATE_KEY_PROVIDER = 0x20,
 };
 
@@ -104,6 +125,21 @@ struct account {
 struct validator_entry {
 	uint64_t stake;
 	bool jailed;
+};
+
+/* Stake on its way back to a balance (section 10.8 of docs/FORMATS.md). */
+struct unbonding {
+	uint64_t release;                /* paid back at the end of this block */
+	uint8_t tag[24];                 /* the UNSTAKE's hash, first 24 bytes */
+	uint8_t owner[PUBKEY_LEN];
+	uint64_t amount;
+	uint64_t since;                  /* the block of the UNSTAKE */
+};
+
+/* A validator's jail term and liveness count. */
+struct liveness {
+	uint64_t jailed_until;           /* UNJAIL allowed from this height on */
+	uint64_t missed;                 /* consecutive commits missed */
 };
 
 /* Called for each entry, in ascending key order; a non-zero return stops
@@ -213,9 +249,38 @@ int state_provider_put(struct state *s, const uint8_t pub[PUBKEY_LEN],
 int state_provider_each(struct state *s,
 			int (*fn)(void *ctx, const uint8_t pub[PUBKEY_LEN],
 				  const struct provider_entry *p), void *ctx);
-/* The staked, unjailed validators in pubkey order, priorities 0: the set
- * that signs the next block (TALLY_E_VALSET when it would be empty). */
+/* The chain's parameters: the params entry, or GENESIS_V1_PARAMS when there
+ * is none (a version-1 genesis). */
+int state_params(struct state *s, struct chain_params *p);
+/* The validator set that signs the next block, in pubkey order, priorities
+ * 0: among the validator entries not jailed with stake >= min_self_stake,
+ * the max_validators of most stake (equal stakes: the smaller pubkey
+ * first). TALLY_E_VALSET when none qualifies. */
 int state_validator_set(struct state *s, struct validator_set *out);
+/* The same as if pub's entry were *v (a transaction's check before it
+ * writes). */
+int state_validator_set_if(struct state *s, const uint8_t pub[PUBKEY_LEN],
+			   const struct validator_entry *v, struct validator_set *out);
+/* Unbonding entries in ascending key order (release height first). */
+int state_unbonding_each(struct state *s,
+			 int (*fn)(void *ctx, const struct unbonding *u), void *ctx);
+/* Writes u, or deletes it when u->amount is 0. */
+int state_unbonding_put(struct state *s, const struct unbonding *u);
+/* A missing liveness entry reads as zeros with TALLY_E_NOTFOUND. */
+int state_liveness_get(struct state *s, const uint8_t pub[PUBKEY_LEN], struct liveness *l);
+/* Writes l, or deletes the entry when both fields are 0. */
+int state_liveness_put(struct state *s, const uint8_t pub[PUBKEY_LEN], const struct liveness *l);
+/* The evidence entry's id for an offence (validator, height, round, type). */
+void state_evidence_id(const uint8_t validator[PUBKEY_LEN], const struct vote *v,
+		       uint8_t id[32]);
+/* The height that judged it; TALLY_E_NOTFOUND when never judged. */
+int state_evidence_get(struct state *s, const uint8_t id[32], uint64_t *height);
+int state_evidence_put(struct state *s, const uint8_t id[32], uint64_t height);
+
+/* End-of-block rules (section 10.1 of docs/FORMATS.md), which exec_finish
+ * runs after the block's transactions: the unbonding entries whose release
+ * height is at most height are paid to their owners and removed. */
+int state_end_block(struct state *s, uint64_t height);
 
 /* Value encodings, as hashed into buckets (decoders are strict). */
 void account_value_encode(struct enc *e, const struct account *a);
@@ -247,6 +312,7 @@ struct tx_receipt {
 	uint64_t paid;                   /* USAGE: escrow paid to the provider */
 	uint64_t usage_index;            /* USAGE: its position in the usage log */
 	uint64_t refund;                 /* a close: escrow back to the tenant */
+	uint64_t slashed;                /* EVIDENCE: stake burned */
 };
 
 /* Applies a transaction whose signature was already checked. On a rule

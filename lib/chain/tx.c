@@ -20,6 +20,7 @@ static const char *const kind_names[] = {
 	[TX_STAKE] = "STAKE",
 	[TX_UNSTAKE] = "UNSTAKE",
 	[TX_EVIDENCE] = "EVIDENCE",
+	[TX_UNJAIL] = "UNJAIL",
 	[TX_PROVIDER] = "PROVIDER",
 };
 
@@ -70,6 +71,8 @@ static void encode_body(struct enc *e, const struct tx *t)
 	case TX_PROVIDER:
 		provider_offer_encode_to(e, &t->u.provider);
 		break;
+	case TX_UNJAIL:
+		break;   /* no body: the signer is the validator */
 	default:
 		/* An unknown kind has no encoding; say so instead of emitting
 		 * bytes no decoder accepts. */
@@ -145,6 +148,8 @@ static void decode_body(struct dec *d, struct tx *t)
 			t->u.evidence.vote_b_len = (uint32_t)n;
 		}
 		break;
+	case TX_UNJAIL:
+		break;   /* no body: the signer is the validator */
 	case TX_PROVIDER:
 		provider_offer_decode_from(d, &t->u.provider);
 		break;

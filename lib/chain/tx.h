@@ -33,9 +33,10 @@ enum tx_kind {
 	TX_USAGE = 3,        /* provider: one metering interval */
 	TX_LEASE_CLOSE = 4,  /* tenant or provider: end of lease, escrow settles */
 	TX_TRANSFER = 5,     /* any account: move funds */
-	TX_STAKE = 6,        /* validator: bond funds as stake */
-	TX_UNSTAKE = 7,      /* validator: unbond stake */
+	TX_STAKE = 6,        /* any account: bond funds as stake (a validator candidate) */
+	TX_UNSTAKE = 7,      /* a staker: start unbonding stake */
 	TX_EVIDENCE = 8,     /* any account: two conflicting votes of one validator (evidence.h) */
+	TX_UNJAIL = 9,       /* a jailed validator, its jail period over: back to candidate */
 	TX_PROVIDER = 10,    /* provider: its announcement, or its withdrawal (contracts/provider.h) */
 };
 

@@ -27,6 +27,11 @@
  *       with VALIDATOR.pem's key, as that validator would if it
  *       equivocated; prints "open K1 K2" with the two block ids' first 8
  *       bytes in hex (or "closed")
+ *   peer_hostile evidence-tx CHAIN_ID GENESIS SIGNER.pem VALIDATOR.pem HEIGHT ROUND NONCE
+ *       no connection: prints (hex) an EVIDENCE transaction signed by
+ *       SIGNER.pem with NONCE, of two precommits of VALIDATOR.pem's key for
+ *       HEIGHT and ROUND and two made-up blocks (another pair of votes for
+ *       the offence equivocate commits), for POST /v1/tx
  *       consensus       a correct HELLO, then a vote twice and a proposal
  *                       with a small block, for a height far ahead
  *                       (unsigned: a node behind would take them to be
@@ -53,6 +58,8 @@
 #include "daemon/net/tlsid.h"
 #include "daemon/net/wire.h"
 #include "lib/chain/block.h"
+#include "lib/chain/evidence.h"
+#include "lib/chain/tx.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
 
@@ -234,8 +241,55 @@ static void usage(void)
 	fprintf(stderr, "usage: peer_hostile garbage PORT SRC | unknown PORT SRC GENESIS |\n"
 			"       peer_hostile MODE PORT SRC GENESIS KEY.pem [N | VKEY]\n"
 			"       peer_hostile equivocate PORT SRC GENESIS KEY.pem VALIDATOR.pem HEIGHT"
-			" ROUND\n");
+			" ROUND\n"
+			"       peer_hostile evidence-tx CHAIN_ID GENESIS SIGNER.pem VALIDATOR.pem HEIGHT"
+			" ROUND NONCE\n");
 	exit(2);
+}
+
+static int evidence_tx(int argc, char **argv)
+{
+	struct tally_key signer, val;
+	struct signed_vote a, b;
+	uint8_t genesis[HASH_LEN];
+	struct tx t;
+	struct enc e;
+	char *hex;
+
+	if (argc < 9 || hex_decode(argv[3], genesis, HASH_LEN) || key_load_pem(&signer, argv[4]) ||
+	    key_load_pem(&val, argv[5]))
+		usage();
+	memset(&a, 0, sizeof(a));
+	a.v.type = VOTE_PRECOMMIT;
+	a.v.height = strtoull(argv[6], NULL, 10);
+	a.v.round = (uint32_t)strtoul(argv[7], NULL, 10);
+	memcpy(a.validator, val.pub, PUBKEY_LEN);
+	b = a;
+	memset(a.v.block_id, 0x01, HASH_LEN);
+	memset(b.v.block_id, 0x02, HASH_LEN);
+	memset(&t, 0, sizeof(t));
+	t.version = TX_VERSION;
+	t.kind = TX_EVIDENCE;
+	snprintf(t.chain_id, sizeof(t.chain_id), "%s", argv[2]);
+	memcpy(t.signer, signer.pub, PUBKEY_LEN);
+	t.nonce = strtoull(argv[8], NULL, 10);
+	if (vote_sign(&a.v, &val, genesis, a.sig) || vote_sign(&b.v, &val, genesis, b.sig) ||
+	    evidence_make(&t.u.evidence, &a, &b) || tx_sign(&t, &signer, genesis)) {
+		fprintf(stderr, "peer_hostile: cannot make the evidence\n");
+		exit(2);
+	}
+	enc_init(&e);
+	tx_encode(&e, &t);
+	hex = malloc(2 * e.len + 1);
+	if (enc_error(&e) || !hex)
+		exit(2);
+	hex_encode(e.buf, e.len, hex);
+	puts(hex);
+	free(hex);
+	enc_free(&e);
+	key_free(&signer);
+	key_free(&val);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -248,6 +302,8 @@ int main(int argc, char **argv)
 
 	if (argc < 4)
 		usage();
+	if (!strcmp(argv[1], "evidence-tx"))
+		return evidence_tx(argc, argv);
 	const char *mode = argv[1], *src = argv[3];
 	int port = atoi(argv[2]);
 	int fd = dial(port, src);

@@ -6,7 +6,12 @@
  * long delays that reorder, partitions that come and go, crashes and
  * restarts of nodes (some leaving a torn WAL record and losing what they
  * had just sent), clock skews (sometimes one node far ahead); transactions
- * from three clients and stake changes from the validators throughout.
+ * from three clients and stake changes from the validators throughout:
+ * honest validators stake and unstake (never below their genesis stake, so
+ * the byzantine stays below 1/3), and with one byzantine validator the
+ * evidence an engine surfaces is sent to the chain as an EVIDENCE (once per
+ * offence), which slashes and jails it (genesis version 2: unbonding 20
+ * blocks, slash 10%, a jail longer than a run).
  *
  * Each node runs the real engine (daemon/consensus/engine.h) with its real
  * signing guard and WAL files, and commits blocks through the chain layer
@@ -33,6 +38,8 @@
  *              others it sent for the same height, round and step;
  *   evidence   what an engine surfaces is two valid conflicting votes, of
  *              the byzantine validator only;
+ *   jailing    at the end no honest validator is jailed, and a jailed
+ *              byzantine validator lost stake (on every node: agreement);
  *   no engine error at an honest node (nothing here fails a disk);
  *   progress   after the faults heal, every honest node commits two more
  *              heights than any node had at the heal within 60 s.
@@ -55,6 +62,7 @@
 
 #include "daemon/consensus/msg.h"
 #include "daemon/consensus/wal.h"
+#include "lib/chain/evidence.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 #include "tests/sim/sim.h"
@@ -583,6 +591,77 @@ void sim_on_commit(struct sim *s, int node, uint64_t height, const uint8_t *bloc
 		  height, cert->round, (unsigned)cert->n, a);
 }
 
+/* Sends t, signed with k, to every node (clients reach them all). */
+static void submit_tx(struct sim *s, struct tx *t, const struct tally_key *k)
+{
+	struct enc e;
+
+	t->version = TX_VERSION;
+	snprintf(t->chain_id, sizeof(t->chain_id), "%s", s->g.chain_id);
+	memcpy(t->signer, k->pub, PUBKEY_LEN);
+	if (tx_sign(t, k, s->genesis_hash))
+		abort();
+	enc_init(&e);
+	tx_encode(&e, t);
+	if (enc_error(&e))
+		abort();
+	for (int i = 0; i < s->n; i++)
+		net_send(s, -1, i, MSG_TX, e.buf, e.len, NULL, 0);
+	enc_free(&e);
+}
+
+/* The reporter's EVIDENCE, once per offence, with one byzantine validator
+ * (with more, the run is meant to show a fork, not to jail them). */
+static void report_evidence(struct sim *s, const struct cs_evidence *ev)
+{
+	struct signed_vote a = { .v = ev->a }, b = { .v = ev->b };
+	struct tx t;
+
+	if (s->nbyz != 1 || s->nreported == sizeof(s->reported) / sizeof(s->reported[0]))
+		return;
+	for (size_t i = 0; i < s->nreported; i++)
+		if (s->reported[i].height == ev->a.height && s->reported[i].round == ev->a.round &&
+		    s->reported[i].type == ev->a.type)
+			return;
+	s->reported[s->nreported].height = ev->a.height;
+	s->reported[s->nreported].round = ev->a.round;
+	s->reported[s->nreported].type = ev->a.type;
+	s->nreported++;
+	memcpy(a.validator, ev->validator, PUBKEY_LEN);
+	memcpy(b.validator, ev->validator, PUBKEY_LEN);
+	memcpy(a.sig, ev->sig_a, SIG_LEN);
+	memcpy(b.sig, ev->sig_b, SIG_LEN);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_EVIDENCE;
+	if (evidence_make(&t.u.evidence, &a, &b))
+		abort();
+	t.nonce = s->reporter_nonce++;
+	submit_tx(s, &t, &s->reporter);
+}
+
+/* No honest validator jailed; a jailed byzantine one slashed. */
+static void check_jails(struct sim *s)
+{
+	struct state *st = &s->ref.state;
+
+	for (int i = 0; i < s->n && !s->failed; i++) {
+		struct validator_entry v;
+
+		if (state_validator_get(st, s->node[i].key.pub, &v))
+			continue;
+		if (v.jailed && !s->node[i].byzantine)
+			sim_fail(s, "jailing: honest validator %d is jailed", i);
+		/* At least one slash of 10% (floor), and byzantine validators
+		 * never stake. */
+		uint64_t g = s->g.validators.v[i].stake;
+		if (v.jailed && v.stake > g - g / 10)
+			sim_fail(s, "jailing: byzantine validator %d is jailed but kept its stake %"
+				 PRIu64 " of %" PRIu64, i, v.stake, g);
+		if (v.jailed)
+			s->jailed++;
+	}
+}
+
 void sim_on_evidence(struct sim *s, int node, const struct cs_evidence *ev)
 {
 	const struct validator *v = valset_find(&s->g.validators, ev->validator);
@@ -604,6 +683,7 @@ void sim_on_evidence(struct sim *s, int node, const struct cs_evidence *ev)
 	}
 	sim_trace(s, "node %d: evidence against validator %d at height %" PRIu64 " round %u", node,
 		  who, ev->a.height, ev->a.round);
+	report_evidence(s, ev);
 }
 
 /* Nothing fails inside an honest engine here (no disk fails, no crash
@@ -759,24 +839,30 @@ static void deliver(struct sim *s, struct event *e)
 static void make_tx(struct sim *s)
 {
 	struct tx t;
-	struct enc e;
 	const struct tally_key *k;
 	struct event next = { .at = s->now + 100 * MS + rng_below(&s->rng, 600 * MS),
 			      .kind = EV_TXGEN };
 
 	memset(&t, 0, sizeof(t));
-	t.version = TX_VERSION;
-	snprintf(t.chain_id, sizeof(t.chain_id), "%s", s->g.chain_id);
 	if (rng_ppm(&s->rng, 150000)) {
-		/* An honest validator adds stake: the set's powers change. */
+		/* An honest validator adds stake, or takes back some it added:
+		 * the set's powers change. */
 		int v = (int)rng_below(&s->rng, (uint64_t)s->n);
 
 		if (s->node[v].byzantine)
 			goto out;
 		k = &s->node[v].key;
-		t.kind = TX_STAKE;
 		t.nonce = s->validator_nonce[v]++;
-		t.u.stake.amount = 1 + rng_below(&s->rng, 5);
+		if (s->staked[v] && rng_ppm(&s->rng, 330000)) {
+			t.kind = TX_UNSTAKE;
+			t.u.stake.amount = 1 + rng_below(&s->rng, s->staked[v]);
+			s->staked[v] -= t.u.stake.amount;
+			s->unstakes++;
+		} else {
+			t.kind = TX_STAKE;
+			t.u.stake.amount = 1 + rng_below(&s->rng, 5);
+			s->staked[v] += t.u.stake.amount;
+		}
 	} else {
 		int u = (int)rng_below(&s->rng, SIM_USERS);
 
@@ -786,17 +872,7 @@ static void make_tx(struct sim *s)
 		memcpy(t.u.transfer.to, s->user[(u + 1) % SIM_USERS].pub, PUBKEY_LEN);
 		t.u.transfer.amount = 1 + rng_below(&s->rng, 100);
 	}
-	memcpy(t.signer, k->pub, PUBKEY_LEN);
-	if (tx_sign(&t, k, s->genesis_hash))
-		abort();
-	enc_init(&e);
-	tx_encode(&e, &t);
-	if (enc_error(&e))
-		abort();
-	/* Clients reach every node (transaction gossip is the transport's). */
-	for (int i = 0; i < s->n; i++)
-		net_send(s, -1, i, MSG_TX, e.buf, e.len, NULL, 0);
-	enc_free(&e);
+	submit_tx(s, &t, k);
 out:
 	queue_push(&s->q, &next);
 }
@@ -887,6 +963,9 @@ static void setup(struct sim *s, char *why)
 	 * With more (to show the checks catching what the fault model rules
 	 * out) every stake is equal. */
 	memset(&s->g, 0, sizeof(s->g));
+	s->g.version = 2;
+	s->g.params = (struct chain_params){ .unbonding_blocks = 20, .slash_ppm = 100000,
+		.jail_blocks = 1000000, .min_self_stake = 1, .max_validators = VALIDATORS_MAX };
 	snprintf(s->g.chain_id, sizeof(s->g.chain_id), "tally-sim");
 	s->g.genesis_time_ns = GENESIS_NS;
 	s->g.validators.n = (size_t)s->n;
@@ -1042,6 +1121,14 @@ static struct run_result run(const struct sim_opts *o)
 	setup(s, why);
 	for (int i = 0; i < s->n; i++)
 		nbyz += s->node[i].byzantine;
+	s->nbyz = nbyz;
+	{
+		uint8_t seed[32];
+
+		memset(seed, 0x7e, sizeof(seed));   /* not from the run's generator */
+		if (key_from_seed(&s->reporter, seed))
+			abort();
+	}
 	sim_trace(s, "%d validators (%d byzantine); drop %u%%, duplicate %u%%, slow %u%%, %d"
 		  " partitions", s->n, nbyz, s->drop_ppm / 10000, s->dup_ppm / 10000,
 		  s->slow_ppm / 10000, s->nparts);
@@ -1081,6 +1168,8 @@ static struct run_result run(const struct sim_opts *o)
 	}
 	if (!s->failed)
 		check_same_chain(s);
+	if (!s->failed)
+		check_jails(s);
 	if (!s->failed && !s->progress_at) {
 		char hs[128] = "";
 		size_t off = 0;
@@ -1103,11 +1192,13 @@ static struct run_result run(const struct sim_opts *o)
 	if (res.ok)
 		printf("seed %" PRIu64 ": %d validators (%d byzantine), %" PRIu64 " heights, max round %"
 		       PRIu64 ", %" PRIu64 " crashes (%" PRIu64 " torn), %d partitions, %" PRIu64
-		       " dropped, %" PRIu64 " equivocations, %" PRIu64 " evidence, progress %" PRIu64
+		       " dropped, %" PRIu64 " equivocations, %" PRIu64 " evidence, %" PRIu64
+		       " unstakes, %" PRIu64 " jailed, progress %" PRIu64
 		       ".%01" PRIu64 " s after heal: ok\n", o->seed, res.n, nbyz, res.heights,
 		       res.max_round, s->f.crashes, s->f.torn_tails, s->nparts,
 		       s->f.dropped + s->f.cut_by_partition, s->f.equivocations + s->f.bad_proposals,
-		       res.evidence, res.progress_ns / SEC, res.progress_ns % SEC / (SEC / 10));
+		       res.evidence, s->unstakes, s->jailed, res.progress_ns / SEC,
+		       res.progress_ns % SEC / (SEC / 10));
 	else {
 		printf("seed %" PRIu64 ": FAIL %s\n", o->seed, s->failure);
 		print_command(o);

@@ -156,6 +156,12 @@ struct sim {
 	struct tally_key user[SIM_USERS];
 	uint64_t user_nonce[SIM_USERS];
 	uint64_t validator_nonce[SIM_NODES_MAX];
+	uint64_t staked[SIM_NODES_MAX];  /* stake each honest validator added (STAKE sent) */
+	struct tally_key reporter;       /* signs the EVIDENCE of what the engines surface */
+	uint64_t reporter_nonce;
+	struct { uint64_t height; uint32_t round; uint8_t type; } reported[32];
+	size_t nreported;
+	int nbyz;
 	struct genesis_account accounts[SIM_USERS + SIM_NODES_MAX];
 
 	/* the network */
@@ -174,6 +180,8 @@ struct sim {
 	uint64_t heal_height;            /* the highest height committed anywhere at heal */
 	uint64_t progress_at;            /* when every honest node passed it by 2 */
 	uint64_t evidence, evidence_bad;
+	uint64_t unstakes;               /* UNSTAKE transactions sent */
+	uint64_t jailed;                 /* validators jailed at the end */
 	uint32_t max_round;
 	bool failed;
 	char failure[512];

@@ -26,7 +26,8 @@ static void die(const char *fmt, ...)
 	abort();
 }
 
-void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns)
+void cb_init_params(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns,
+		    const struct chain_params *p)
 {
 	static const uint8_t seeds[CB_NKEYS] = { 0x11, 0x22, 0x33 };
 	char hex[CB_NKEYS][2 * PUBKEY_LEN + 1], why[WHY_MAX] = "", *json;
@@ -42,14 +43,22 @@ void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_n
 			die("cannot make key %d", i);
 		hex_encode(c->key[i].pub, PUBKEY_LEN, hex[i]);
 	}
+	char params[512] = "";
+
+	if (p)
+		snprintf(params, sizeof(params), " \"params\": {\"unbonding_blocks\": %" PRIu64
+			 ", \"slash_ppm\": %u, \"jail_blocks\": %" PRIu64 ", \"min_self_stake\": %"
+			 PRIu64 ", \"max_validators\": %u, \"liveness_window\": %" PRIu64 "},",
+			 p->unbonding_blocks, p->slash_ppm, p->jail_blocks, p->min_self_stake,
+			 p->max_validators, p->liveness_window);
 	if (asprintf(&json,
-		     "{\"chain_id\": \"%s\", \"genesis_time_ns\": %" PRIu64 ","
+		     "{\"chain_id\": \"%s\", \"genesis_time_ns\": %" PRIu64 ",%s"
 		     " \"validators\": [{\"pubkey\": \"%s\", \"stake\": 100, \"name\": \"node-1\","
 		     " \"api\": \"http://127.0.0.1:7654\"}],"
 		     " \"accounts\": [{\"pubkey\": \"%s\", \"balance\": 1000000000},"
 		     " {\"pubkey\": \"%s\", \"balance\": 1000000000},"
 		     " {\"pubkey\": \"%s\", \"balance\": 1000000}]}",
-		     chain_id, genesis_time_ns, hex[CB_VALIDATOR], hex[CB_VALIDATOR],
+		     chain_id, genesis_time_ns, params, hex[CB_VALIDATOR], hex[CB_VALIDATOR],
 		     hex[CB_TENANT], hex[CB_STRANGER]) < 0)
 		die("out of memory");
 	if (genesis_parse(&c->genesis, json, why))
@@ -78,6 +87,11 @@ void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_n
 	t.kind = TX_PROVIDER;
 	test_offer_for(&k, &t.u.provider);
 	cb_tx(c, &t, CB_VALIDATOR, false, NULL);
+}
+
+void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns)
+{
+	cb_init_params(c, chain_id, genesis_time_ns, NULL);
 }
 
 void cb_free(struct chainbuild *c)
@@ -218,6 +232,7 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	}
 	b->ntx = c->npending;
 	c->npending = 0;
+	b->header.height = bc.height;   /* the end-of-block rules run at it */
 	if (exec_finish(&c->state, b, &r))
 		die("cannot finish block %" PRIu64, bc.height);
 	h = &b->header;

@@ -57,6 +57,9 @@ struct chainbuild {
  * The validator's PROVIDER announcement of cb_contract's image, prices and
  * interval is queued first for the first block. */
 void cb_init(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns);
+/* The same with a version-2 genesis of parameters p. */
+void cb_init_params(struct chainbuild *c, const char *chain_id, uint64_t genesis_time_ns,
+		    const struct chain_params *p);
 void cb_free(struct chainbuild *c);
 
 /* Fills version, chain id, signer and (unless keep_nonce) the signer's next

@@ -843,6 +843,96 @@ START_TEST(test_genesis_strict)
 }
 END_TEST
 
+#define PARAMS_JSON(ub, ppm, jail, minst, maxv, live)					\
+	" \"params\": { \"unbonding_blocks\": " ub ", \"slash_ppm\": " ppm ","		\
+	" \"jail_blocks\": " jail ", \"min_self_stake\": " minst ","			\
+	" \"max_validators\": " maxv ", \"liveness_window\": " live " },"
+
+/* Version 2: the parameters are read, hashed after genesis_time_ns and kept
+ * through JSON; a file without them is version 1 with its old hash. */
+START_TEST(test_genesis_params)
+{
+	struct genesis g, back;
+	char why[256] = "", *json;
+	uint8_t h1[HASH_LEN], h2[HASH_LEN];
+	struct enc e;
+
+	json = genesis_json(PARAMS_JSON("10", "250000", "5", "7", "3", "0"), "1000000", NULL);
+	ck_assert_msg(genesis_parse(&g, json, why) == 0, "%s", why);
+	free(json);
+	ck_assert_uint_eq(g.version, 2);
+	ck_assert_uint_eq(g.params.unbonding_blocks, 10);
+	ck_assert_uint_eq(g.params.slash_ppm, 250000);
+	ck_assert_uint_eq(g.params.jail_blocks, 5);
+	ck_assert_uint_eq(g.params.min_self_stake, 7);
+	ck_assert_uint_eq(g.params.max_validators, 3);
+	ck_assert_uint_eq(g.params.liveness_window, 0);
+	enc_init(&e);
+	enc_u8(&e, 2);
+	enc_str(&e, "tally-dev");
+	enc_u64(&e, 1700000000000000000ull);
+	enc_u64(&e, 10);
+	enc_u32(&e, 250000);
+	enc_u64(&e, 5);
+	enc_u64(&e, 7);
+	enc_u32(&e, 3);
+	enc_u64(&e, 0);
+	ck_assert_uint_eq(e.len, 1 + 4 + 9 + 8 + CHAIN_PARAMS_LEN);
+	enc_u32(&e, 2);
+	enc_fixed(&e, ch.vkeys[0].pub, PUBKEY_LEN);
+	enc_u64(&e, 7);
+	enc_fixed(&e, ch.vkeys[1].pub, PUBKEY_LEN);
+	enc_u64(&e, 1000000);
+	enc_u32(&e, 2);
+	enc_fixed(&e, ch.vkeys[0].pub, PUBKEY_LEN);
+	enc_u64(&e, 0);
+	enc_fixed(&e, ch.vkeys[1].pub, PUBKEY_LEN);
+	enc_u64(&e, 1000000000);
+	sha256(e.buf, e.len, h2);
+	enc_free(&e);
+	genesis_hash(&g, h1);
+	ck_assert_mem_eq(h1, h2, HASH_LEN);
+	json = genesis_to_json(&g);
+	ck_assert_msg(genesis_parse(&back, json, why) == 0, "%s", why);
+	free(json);
+	genesis_hash(&back, h2);
+	ck_assert_mem_eq(h1, h2, HASH_LEN);
+	ck_assert_mem_eq(&back.params, &g.params, sizeof(g.params));
+	genesis_free(&back);
+	genesis_free(&g);
+
+	/* Version 1 runs with the rules it began with. */
+	json = genesis_json("", "1000000", NULL);
+	ck_assert_msg(genesis_parse(&g, json, why) == 0, "%s", why);
+	free(json);
+	ck_assert_uint_eq(g.version, 1);
+	ck_assert_uint_eq(g.params.unbonding_blocks, 0);
+	ck_assert_uint_eq(g.params.max_validators, VALIDATORS_MAX);
+	json = genesis_to_json(&g);
+	ck_assert_ptr_null(strstr(json, "params"));
+	free(json);
+	genesis_free(&g);
+
+	/* Out of range, each with its reason. */
+	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1000001", "5", "7", "3", "0"), "9",
+					NULL), "slash_ppm");
+	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "0", "3", "0"), "9", NULL),
+			   "min_self_stake");
+	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "7", "129", "0"), "9", NULL),
+			   "max_validators");
+	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "7", "3", "4"), "9", NULL),
+			   "\"liveness_window\" must be 0");
+	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "7", "1", "0"), "9", NULL),
+			   "above \"max_validators\" 1");
+	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "8", "3", "0"), "9", NULL),
+			   "below \"min_self_stake\" 8");
+	expect_bad_genesis(genesis_json(" \"params\": { \"unbonding_blocks\": 1 },", "9", NULL),
+			   "\"slash_ppm\" is missing");
+	expect_bad_genesis(genesis_json(" \"params\": { \"colour\": 1 },", "9", NULL),
+			   "params: unknown key \"colour\"");
+}
+END_TEST
+
 /* The one clock rule: at most the bound ahead of the judging node's clock,
  * at the edge and one nanosecond past it, and no overflow near the end of
  * time. */
@@ -879,6 +969,7 @@ Suite *chain_suite(void)
 	tcase_add_test(tc, test_checkpoint_across_set_change);
 	tcase_add_test(tc, test_genesis_parse);
 	tcase_add_test(tc, test_genesis_strict);
+	tcase_add_test(tc, test_genesis_params);
 	tcase_add_test(tc, test_block_time_bound);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1480,8 +1480,29 @@ START_TEST(test_evidence_recorded)
 		ck_assert_int_eq(evidence_make(&t.u.evidence, &a, &b), 0);
 		tx_finish(&t, K_OTHER, &s);
 	}
+	/* The only validator cannot be jailed: the set would be empty. */
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_STATE);
+	ck_assert_msg(strstr(why, "validator set empty"), "%s", why);
+	/* With a second validator it is judged (slashing and jailing are
+	 * test_stake.c's; this is the node's admission and commit). */
+	{
+		struct tx t;
+
+		tx_base(&t, TX_STAKE, K_TENANT, 0);
+		t.u.stake.amount = 1;   /* K_VAL keeps more than 2/3 and signs alone */
+		tx_finish(&t, K_TENANT, &s);
+	}
 	submit_ok(l, &s);
-	height = produce(l, T0 + SEC).height;
+	produce(l, T0 + SEC);
+	{
+		struct tx t;
+
+		tx_base(&t, TX_EVIDENCE, K_OTHER, 0);
+		ck_assert_int_eq(evidence_make(&t.u.evidence, &a, &b), 0);
+		tx_finish(&t, K_OTHER, &s);
+	}
+	submit_ok(l, &s);
+	height = produce(l, T0 + 2 * SEC).height;
 	ck_assert_int_eq(ledger_tx_status(l, s.hash, &st), 0);
 	ck_assert_int_eq(st.status, LEDGER_TX_COMMITTED);
 	ck_assert_uint_eq(st.height, height);

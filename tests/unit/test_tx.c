@@ -123,6 +123,8 @@ static void make_tx(struct tx *t, enum tx_kind kind)
 		memset(t->u.evidence.vote_b, 0x22, 256);
 		t->u.evidence.vote_b_len = 256;
 		break;
+	case TX_UNJAIL:
+		break;
 	case TX_PROVIDER:
 		good_offer(&t->u.provider);
 		break;
@@ -275,8 +277,6 @@ START_TEST(test_version_and_kind)
 	ck_assert_int_eq(tx_decode(&back, p, n), TALLY_E_VERSION);
 	p[0] = TX_VERSION;
 	p[1] = 0;
-	ck_assert_int_eq(tx_decode(&back, p, n), TALLY_E_RANGE);
-	p[1] = 9;
 	ck_assert_int_eq(tx_decode(&back, p, n), TALLY_E_RANGE);
 	p[1] = TX_PROVIDER + 1;
 	ck_assert_int_eq(tx_decode(&back, p, n), TALLY_E_RANGE);

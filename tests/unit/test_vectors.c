@@ -136,6 +136,31 @@ START_TEST(test_hashes)
 	assert_hash_of("block2.id", "block2.header");
 	assert_hash_of("block1.cert.hash", "block1.cert");
 	assert_hash_of("cert3.hash", "cert3");
+	assert_hash_of("genesis.v2.hash", "genesis.v2");
+
+	/* The staking transactions decode to what the document says. */
+	static const struct { const char *name; uint8_t kind; uint64_t amount; } st[] = {
+		{ "stake.tx", TX_STAKE, 2000 }, { "unstake.tx", TX_UNSTAKE, 500 },
+		{ "evidence.tx", TX_EVIDENCE, 0 }, { "unjail.tx", TX_UNJAIL, 0 },
+	};
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		const struct example_vector *v = get(st[i].name);
+		struct tx t;
+
+		ck_assert_int_eq(tx_decode(&t, v->bytes, v->len), 0);
+		ck_assert_int_eq(t.kind, st[i].kind);
+		ck_assert_int_eq(tx_verify_all(&t, v->bytes, v->len, x.genesis_hash), 0);
+		if (st[i].amount)
+			ck_assert_uint_eq(t.u.stake.amount, st[i].amount);
+	}
+	/* The unbonding key is 0x04, the release height big-endian, then the
+	 * UNSTAKE's hash. */
+	const struct example_vector *uk = get("unbonding.key"), *ut = get("unstake.tx");
+	uint8_t uh[HASH_LEN];
+	tx_hash(ut->bytes, ut->len, uh);
+	ck_assert_uint_eq(uk->bytes[0], STATE_KEY_UNBONDING);
+	ck_assert_uint_eq(uk->bytes[8], 103);
+	ck_assert_mem_eq(uk->bytes + 9, uh, 24);
 
 	/* usage.leaf = SHA-256(0x00 || usage.tx) */
 	const struct example_vector *tx = get("usage.tx");

@@ -28,6 +28,7 @@
 #include "contracts/contract.h"
 #include "lib/chain/block.h"
 #include "lib/chain/chainfile.h"
+#include "lib/chain/evidence.h"
 #include "lib/chain/exec.h"
 #include "lib/chain/genesis.h"
 #include "lib/chain/memstate.h"
@@ -49,7 +50,7 @@
 #define EXAMPLE_BLOCK2_NS EXAMPLE_T(73)
 #define EXAMPLE_REQUEST_TS "1700000100"
 #define EXAMPLE_REQUEST_NONCE "00112233445566778899aabbccddeeff"
-#define EXAMPLES_MAX 64
+#define EXAMPLES_MAX 96
 #define EXAMPLE_SETTLE_CASES 5
 
 struct example_vector {
@@ -745,6 +746,114 @@ static inline void example_settle_row(const struct example_settle *s, char *out,
 		 (unsigned long long)s->paid, (unsigned long long)s->refund, state);
 }
 
+/* One entry of a staking state as key and value vectors. */
+static inline void example_entry(struct examples *x, struct state *st, uint8_t type,
+				 const uint8_t id[32], const char *key_name, const char *val_name)
+{
+	uint8_t key[STATE_KEY_LEN], val[STATE_VALUE_MAX];
+	size_t n;
+
+	state_key(key, type, id);
+	if (st->be.get(st->be.ctx, key, sizeof(key), val, sizeof(val), &n))
+		example_fail(key_name);
+	example_add(x, key_name, key, sizeof(key));
+	example_add(x, val_name, val, n);
+}
+
+/* Genesis version 2 (the example genesis with the default parameters), the
+ * staking transactions, and the entries they write, made by the chain's own
+ * state transition on the version-2 genesis state: others[0] stakes 2000 at
+ * height 1 and unstakes 500 at height 3; the tenant's EVIDENCE of two
+ * precommits of the provider at height 2, round 0, judged at height 4,
+ * slashes and jails it; the provider's UNJAIL. */
+static inline void example_staking(struct examples *x)
+{
+	struct genesis g = x->genesis;
+	struct memstate *mem = memstate_new();
+	struct state_backend be;
+	struct state st;
+	struct signed_vote a, b;
+	struct tx stake, unstake, ev, unjail;
+	struct account fund = { .balance = 10000, .nonce = 0 };
+	struct enc e;
+	uint8_t id[32] = { 0 }, hash[HASH_LEN];
+	char why[WHY_MAX];
+	const struct example_vector *v;
+
+	g.version = 2;
+	g.params = GENESIS_DEFAULT_PARAMS;
+	g.validators.v[0].stake = 1000000;
+	enc_init(&e);
+	genesis_encode(&e, &g);
+	v = example_add_enc(x, "genesis.v2", &e);
+	example_add_hash(x, "genesis.v2.hash", v->bytes, v->len);
+
+	memset(&stake, 0, sizeof(stake));
+	stake.u.stake.amount = 2000;
+	example_tx(x, &stake, TX_STAKE, &x->others[0], 0, "stake.tx");
+	memset(&unstake, 0, sizeof(unstake));
+	unstake.u.stake.amount = 500;
+	example_tx(x, &unstake, TX_UNSTAKE, &x->others[0], 1, "unstake.tx");
+	memset(&a, 0, sizeof(a));
+	a.v.type = VOTE_PRECOMMIT;
+	a.v.height = 2;
+	memcpy(a.validator, x->provider.pub, PUBKEY_LEN);
+	b = a;
+	memset(a.v.block_id, 0x11, HASH_LEN);
+	memset(b.v.block_id, 0xaa, HASH_LEN);
+	memset(&ev, 0, sizeof(ev));
+	if (vote_sign(&a.v, &x->provider, x->genesis_hash, a.sig) ||
+	    vote_sign(&b.v, &x->provider, x->genesis_hash, b.sig) ||
+	    evidence_make(&ev.u.evidence, &a, &b))
+		example_fail("evidence");
+	example_tx(x, &ev, TX_EVIDENCE, &x->tenant, 0, "evidence.tx");
+	memset(&unjail, 0, sizeof(unjail));
+	example_tx(x, &unjail, TX_UNJAIL, &x->provider, 0, "unjail.tx");
+
+	/* The state: a second validator so that jailing leaves one. */
+	if (!mem)
+		example_fail("staking state");
+	be = memstate_backend(mem);
+	if (state_open(&st, &be, 0) || state_load_genesis(&st, &g) ||
+	    state_account_put(&st, x->others[0].pub, &fund) ||
+	    state_validator_put(&st, x->others[1].pub,
+				&(struct validator_entry){ .stake = 1000000 }))
+		example_fail("staking state");
+	struct { struct tx *t; uint64_t height; } steps[] = {
+		{ &stake, 1 }, { &unstake, 3 }, { &ev, 4 },
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct block_ctx bc = { EXAMPLE_CHAIN, steps[i].height,
+					EXAMPLE_GENESIS_TIME_NS + steps[i].height * 1000000000ull };
+
+		enc_init(&e);
+		tx_encode(&e, steps[i].t);
+		tx_hash(e.buf, e.len, hash);
+		if (state_apply_tx(&st, &bc, steps[i].t, e.buf, e.len, hash, NULL, why)) {
+			fprintf(stderr, "%s\n", why);
+			example_fail("staking step");
+		}
+		if (steps[i].t == &unstake) {
+			/* key id: big-endian release height 3 + 100, then the hash */
+			memset(id, 0, sizeof(id));
+			id[7] = 103;
+			memcpy(id + 8, hash, 24);
+		}
+		enc_free(&e);
+	}
+	example_entry(x, &st, STATE_KEY_UNBONDING, id, "unbonding.key", "unbonding.value");
+	state_evidence_id(x->provider.pub, &a.v, id);
+	example_entry(x, &st, STATE_KEY_EVIDENCE, id, "evidence.key", "evidence.value");
+	memset(id, 0, sizeof(id));
+	example_entry(x, &st, STATE_KEY_PARAMS, id, "params.key", "params.value");
+	example_entry(x, &st, STATE_KEY_LIVENESS, x->provider.pub, "liveness.key",
+		      "liveness.value");
+	example_entry(x, &st, STATE_KEY_VALIDATOR, x->provider.pub, "validator.slashed.key",
+		      "validator.slashed.value");
+	state_close(&st);
+	memstate_free(mem);
+}
+
 static inline void examples_build(struct examples *x)
 {
 	struct state_proof p;
@@ -766,6 +875,7 @@ static inline void examples_build(struct examples *x)
 	example_cert3(x);
 	example_request(x);
 	example_settlement(x);
+	example_staking(x);
 }
 
 static inline const struct example_vector *examples_get(const struct examples *x,

@@ -1,0 +1,270 @@
+/* tally stake AMOUNT, tally unstake AMOUNT, tally unjail: the signer's
+ * STAKE, UNSTAKE and UNJAIL transactions (docs/FORMATS.md section 10.8,
+ * 10.10), with --wait for the block that commits them; tally validators:
+ * the set, every staker, its jail and the unbonding entries (GET
+ * /v1/staking). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/tally.h"
+#include "lib/errors.h"
+#include "lib/chain/tx.h"
+
+/* Polls /v1/tx/{hash}/status until the transaction is committed (its
+ * height into *height) or dropped (the node's reason; EXIT_REFUSED), at
+ * most timeout_s seconds. */
+static int wait_committed(struct client *cl, const char *hash, uint64_t timeout_s,
+			  uint64_t *height)
+{
+	char path[160];
+	time_t end = time(NULL) + (time_t)timeout_s;
+
+	snprintf(path, sizeof(path), "/v1/tx/%s/status", hash);
+	for (;;) {
+		json_t *st;
+		enum client_rc rc = client_get(cl, path, &st);
+		const char *status;
+
+		if (rc)
+			return client_fail(cl, rc);
+		status = jget_str(st, "status");
+		if (!strcmp(status, "committed")) {
+			*height = jget_u64(st, "height");
+			json_decref(st);
+			return EXIT_OK;
+		}
+		if (!strcmp(status, "dropped")) {
+			err("transaction %.16s was left out of block %" PRIu64 ": %s", hash,
+			    jget_u64(st, "height"), jget_str(st, "reason"));
+			json_decref(st);
+			return EXIT_REFUSED;
+		}
+		json_decref(st);
+		if (time(NULL) >= end) {
+			err("transaction %.16s not committed after %" PRIu64 " s (still %s)", hash,
+			    timeout_s, status);
+			return EXIT_REFUSED;
+		}
+		usleep(200 * 1000);
+	}
+}
+
+/* One signed staking transaction of kind, with AMOUNT unless UNJAIL. */
+static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc *doc)
+{
+	const char *name = doc->name;
+	struct optable ot;
+	bool wait = false;
+	uint64_t timeout_s = 60, height = 0;
+	struct common co;
+	struct client cl;
+	struct tally_key k;
+	struct tx t;
+	struct chain_ref chain;
+	char hash[65], amt[32];
+	int c, rc;
+
+	cmd_optable(&ot, doc, ":");
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		if (c == 'w')
+			wait = true;
+		else if (c == 't') {
+			if (parse_u64(optarg, &timeout_s, "--timeout"))
+				return EXIT_USAGE;
+		} else {
+			return bad_option(name, c, argv);
+		}
+	}
+	if (co.help)
+		return cmd_help(doc);
+	memset(&t, 0, sizeof(t));
+	t.kind = kind;
+	if (kind == TX_UNJAIL) {
+		if (argc != optind)
+			return usage_error(name, "takes no operand");
+	} else {
+		if (argc - optind != 1)
+			return usage_error(name, "give exactly one AMOUNT (micro-units)");
+		if (parse_u64(argv[optind], &t.u.stake.amount, "amount"))
+			return EXIT_USAGE;
+		if (t.u.stake.amount == 0)
+			return usage_error(name, "the amount must be above 0");
+	}
+	if (open_key_and_client(&k, co.key, &cl, co.node))
+		return EXIT_USAGE;
+	rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
+	if (!rc)
+		rc = sign_and_submit(&cl, &k, &chain, &t, name, hash);
+	if (!rc && wait)
+		rc = wait_committed(&cl, hash, timeout_s, &height);
+	key_free(&k);
+	client_free(&cl);
+	if (rc)
+		return rc;
+	if (co.json) {
+		json_t *j = json_pack("{s:s,s:s,s:I}", "hash", hash, "kind", tx_kind_name(kind),
+				      "nonce", (json_int_t)t.nonce);
+
+		if (kind != TX_UNJAIL)
+			json_object_set_new(j, "amount", json_integer((json_int_t)t.u.stake.amount));
+		if (wait)
+			json_object_set_new(j, "height", json_integer((json_int_t)height));
+		return print_json(j);
+	}
+	printf("%s\n", hash);
+	if (kind == TX_UNJAIL)
+		fprintf(stderr, "tally: unjail %s", wait ? "committed" : "submitted");
+	else
+		fprintf(stderr, "tally: %s of %s %s", name, fmt_amount(t.u.stake.amount, amt),
+			wait ? "committed" : "submitted");
+	if (wait)
+		fprintf(stderr, " in block %" PRIu64 "; the validator set follows from block %"
+			PRIu64 "\n", height, height + 1);
+	else
+		fprintf(stderr, " (nonce %" PRIu64 ")\n", t.nonce);
+	return EXIT_OK;
+}
+
+static const struct opt_doc wait_opts[] = {
+	{ "wait", 'w', NULL, "wait until a block commits it (exit 1 if it is left out)", 0 },
+	{ "timeout", 't', "S", "with --wait: give up after S seconds (default 60)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_stake = {
+	.name = "stake",
+	.synopsis = "AMOUNT [--wait [--timeout S]] [--node URL] [--key FILE] [--json]",
+	.summary = "bond funds as stake: become a validator candidate",
+	.description =
+		"Bonds AMOUNT micro-units of your balance as stake (a STAKE transaction).\n"
+		"Once your stake reaches the chain's min_self_stake and you are not jailed,\n"
+		"you are a validator candidate; the set is the max_validators candidates of\n"
+		"most stake, and a change made in block h takes effect at block h + 1.\n"
+		"Prints the transaction hash.",
+	.opts = wait_opts,
+};
+
+const struct cmd_doc doc_unstake = {
+	.name = "unstake",
+	.synopsis = "AMOUNT [--wait [--timeout S]] [--node URL] [--key FILE] [--json]",
+	.summary = "unbond stake (back to the balance after the unbonding period)",
+	.description =
+		"Starts unbonding AMOUNT micro-units of your stake (an UNSTAKE transaction).\n"
+		"The amount leaves your stake (and voting power from the next block) at\n"
+		"once, and comes back to your balance at the end of block h + unbonding_blocks\n"
+		"(h the block that commits it). Until then it can still be slashed for an\n"
+		"offence committed before it. Refused if the validator set would be empty.\n"
+		"Prints the transaction hash.",
+	.opts = wait_opts,
+};
+
+const struct cmd_doc doc_unjail = {
+	.name = "unjail",
+	.synopsis = "[--wait [--timeout S]] [--node URL] [--key FILE] [--json]",
+	.summary = "end your validator's jail once its term is over",
+	.description =
+		"Ends your validator's jail (an UNJAIL transaction), allowed from block\n"
+		"jailed_until on ('tally validators' shows it). You are a candidate again\n"
+		"if your stake is at least min_self_stake. Prints the transaction hash.",
+	.opts = wait_opts,
+};
+
+int cmd_stake(int argc, char **argv)
+{
+	return staking_tx(argc, argv, TX_STAKE, &doc_stake);
+}
+
+int cmd_unstake(int argc, char **argv)
+{
+	return staking_tx(argc, argv, TX_UNSTAKE, &doc_unstake);
+}
+
+int cmd_unjail(int argc, char **argv)
+{
+	return staking_tx(argc, argv, TX_UNJAIL, &doc_unjail);
+}
+
+/* The row of the set for pub, or NULL. */
+static json_t *set_member(json_t *set, const char *pub)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(set, i, m)
+		if (!strcmp(jget_str(m, "pubkey"), pub))
+			return m;
+	return NULL;
+}
+
+const struct cmd_doc doc_validators = {
+	.name = "validators",
+	.synopsis = "[--node URL] [--json]",
+	.summary = "the validator set, stakers, jails and unbonding",
+	.description =
+		"The validator set that signs the next block (stake, share of the voting\n"
+		"power, blocks this node saw it sign and miss since it started), every\n"
+		"staker (jailed or not, jailed until which block), the unbonding entries\n"
+		"(amount, owner, the block that pays it back) and the chain's parameters.",
+};
+
+int cmd_validators(int argc, char **argv)
+{
+	struct common co;
+	json_t *j, *params, *set, *vals, *ub, *v;
+	char amt[32];
+	size_t i;
+	int rc = parse_common_args(&co, argc, argv, &doc_validators);
+
+	if (rc != ARGS_PARSED)
+		return rc;
+	if (argc != optind)
+		return usage_error("validators", "takes no operand");
+	rc = fetch_json(co.node, "/v1/staking", &j);
+	if (rc)
+		return rc;
+	if (co.json)
+		return print_json(j);
+	params = json_object_get(j, "params");
+	set = json_object_get(j, "set");
+	vals = json_object_get(j, "validators");
+	ub = json_object_get(j, "unbonding");
+	printf("height %" PRIu64 ": %zu validator%s sign the next block"
+	       " (at most %" PRIu64 ", min self-stake %s)\n", jget_u64(j, "height"),
+	       json_array_size(set), json_array_size(set) == 1 ? "" : "s",
+	       jget_u64(params, "max_validators"),
+	       fmt_amount(jget_u64(params, "min_self_stake"), amt));
+	printf("%-16s  %16s  %7s  %-7s  %8s  %8s  %s\n", "PUBKEY", "STAKE", "POWER", "IN SET",
+	       "SIGNED", "MISSED", "JAILED");
+	json_array_foreach(vals, i, v) {
+		const char *pub = jget_str(v, "pubkey");
+		json_t *m = set_member(set, pub);
+		char jail[48] = "no";
+
+		if (json_is_true(json_object_get(v, "jailed")))
+			snprintf(jail, sizeof(jail), "until block %" PRIu64,
+				 jget_u64(v, "jailed_until"));
+		printf("%.16s  %16s  %6.2f%%  %-7s  %8" PRIu64 "  %8" PRIu64 "  %s\n", pub,
+		       fmt_amount(jget_u64(v, "stake"), amt),
+		       m ? json_real_value(json_object_get(m, "power_pct")) : 0.0,
+		       m ? "yes" : "no", m ? jget_u64(m, "signed_blocks") : 0,
+		       m ? jget_u64(m, "missed_blocks") : 0, jail);
+	}
+	if (json_array_size(ub)) {
+		printf("\nunbonding (back to the balance at the end of the block shown):\n");
+		json_array_foreach(ub, i, v)
+			printf("  %.16s  %16s  block %" PRIu64 " (since %" PRIu64 ")\n",
+			       jget_str(v, "owner"), fmt_amount(jget_u64(v, "amount"), amt),
+			       jget_u64(v, "release"), jget_u64(v, "since"));
+	}
+	printf("\nunbonding %" PRIu64 " blocks, slash %.4g%%, jail %" PRIu64 " blocks\n",
+	       jget_u64(params, "unbonding_blocks"),
+	       (double)jget_u64(params, "slash_ppm") / 10000.0, jget_u64(params, "jail_blocks"));
+	json_decref(j);
+	return EXIT_OK;
+}
