@@ -97,6 +97,8 @@ bin/tally: $(call obj,$(CLI_SRCS)) $(LIBTALLY)
 UNIT_SRCS := $(filter-out tests/unit/runner.c,$(wildcard tests/unit/*.c))
 # Fixtures shared by the unit tests and the test tools.
 TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
+# The CLI's parts with no main() and no node: tested as units too.
+UNIT_CLI_SRCS := cli/progress.c
 
 $(BUILD)/gen/unit_suites.h: $(UNIT_SRCS)
 	@mkdir -p $(@D)
@@ -105,7 +107,7 @@ $(BUILD)/gen/unit_suites.h: $(UNIT_SRCS)
 
 $(call obj,tests/unit/runner.c): $(BUILD)/gen/unit_suites.h
 
-$(BUILD)/tests/unit: $(call obj,tests/unit/runner.c $(UNIT_SRCS) $(TEST_SUPPORT_SRCS)) \
+$(BUILD)/tests/unit: $(call obj,tests/unit/runner.c $(UNIT_SRCS) $(TEST_SUPPORT_SRCS) $(UNIT_CLI_SRCS)) \
 		$(LIBTALLYD) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)

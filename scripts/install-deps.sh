@@ -19,6 +19,8 @@ PKGS=(
 	debootstrap e2fsprogs openssh-client
 	# benchmarks and tools
 	linux-perf openssl procps psmisc iproute2 util-linux jq curl
+	# script(1): a pseudo-terminal for the CLI's progress line (tests/e2e/test_human.sh)
+	bsdutils
 	# a wall clock that jumps (tests/e2e/test_clock.sh)
 	faketime
 	# man pages (make check-docs) and Debian packages (make deb, check-deb)

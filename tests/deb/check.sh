@@ -3,8 +3,10 @@
 # throwaway Debian 12 root made by debootstrap (packages from Debian's
 # archive only), then checked: where the files land, the conffile and the
 # unit, `tallyd --version`, DKMS building the module for the root's kernel
-# headers (`dkms status`), the edited conffile kept on upgrade, and purge
-# removing what install made; and lintian on the packages, without errors.
+# headers (`dkms status`), the edited conffile kept on upgrade, `tally node
+# init --production` (modes, refusing a second time), and purge removing
+# what install made while keeping the node's key, genesis and settings; and
+# lintian on the packages, without errors.
 #
 #   tests/deb/check.sh DEB_DIR     (make check-deb; as root; MIRROR= to
 #                                   use another Debian mirror)
@@ -153,6 +155,27 @@ check "tallyd reads the kept configuration (log_level = debug, the drop-in)" \
 	bash -c "chroot '$root' /usr/sbin/tallyd --check-config | grep -q '(1 drop-in)'"
 rm -f "$root/etc/tally/tallyd.conf.d/60-local.conf"
 
+# --- tally node init --production -------------------------------------------------------
+check "tally node init --production makes this host a node in /etc/tally" \
+	bash -c "chroot '$root' env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+		tally node init --production --chain-id deb-check --domain-type qemu --network none \
+		>'$work/init.out' 2>&1 || { cat '$work/init.out'; exit 1; }; cat '$work/init.out';
+		 grep -q \"this host is a node of chain 'deb-check'\" '$work/init.out'"
+check "the node's key is 0600, its genesis and settings 0644, the data dir 0711 and empty" \
+	bash -c "cd '$root' && [ \"\$(stat -c '%a %U' etc/tally/node.pem)\" = '600 root' ] &&
+		 [ \"\$(stat -c %a etc/tally/genesis.json)\" = 644 ] &&
+		 [ \"\$(stat -c %a etc/tally/tallyd.conf.d/50-node.conf)\" = 644 ] &&
+		 [ \"\$(stat -c %a var/lib/tally)\" = 711 ] && [ -z \"\$(ls -A var/lib/tally)\" ]"
+check "tallyd --check-config reads the package's tallyd.conf and the node's drop-in" \
+	bash -c "chroot '$root' /usr/sbin/tallyd --check-config | grep -q '(1 drop-in)'"
+cp "$root/etc/tally/node.pem" "$work/node.pem"
+check "a second node init --production is refused and replaces nothing" \
+	bash -c "! chroot '$root' env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+		tally node init --production --chain-id deb-other 2>'$work/init2.err' &&
+		 grep -q 'node.pem exists: this host is a node already' '$work/init2.err' &&
+		 cmp '$work/node.pem' '$root/etc/tally/node.pem' &&
+		 grep -q deb-check '$root/etc/tally/genesis.json'"
+
 # --- purge ---------------------------------------------------------------------------
 check "apt-get purge removes both packages" \
 	bash -c "chroot '$root' env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
@@ -160,8 +183,13 @@ check "apt-get purge removes both packages" \
 check "dkms no longer knows tallymeter" \
 	bash -c "! chroot '$root' dkms status 2>&1 | grep -q tallymeter &&
 		 [ -z \"\$(find '$root/lib/modules' -name 'tallymeter.ko*')\" ] && [ ! -e '$root/usr/src/tallymeter-0.1' ]"
-check "purge removed /etc/tally and /var/lib/tally" \
-	bash -c "[ ! -e '$root/etc/tally' ] && [ ! -e '$root/var/lib/tally' ]"
+check "purge removed the conffile and the empty /var/lib/tally, kept the node's files and said where" \
+	bash -c "[ ! -e '$root/etc/tally/tallyd.conf' ] && [ ! -e '$root/var/lib/tally' ] &&
+		 cmp '$work/node.pem' '$root/etc/tally/node.pem' && [ -s '$root/etc/tally/genesis.json' ] &&
+		 [ \"\$(cd '$root/etc/tally' && find . | sort | tr '\n' ' ')\" = \". ./genesis.json ./node.pem ./tallyd.conf.d ./tallyd.conf.d/50-node.conf \" ] &&
+		 grep -q '/etc/tally is not empty' '$work/purge.log'"
+# The node's files are the operator's: removed by hand, nothing else may be left.
+rm -rf "$root/etc/tally"
 in_root find / -xdev \( -path /debs -o -path /var/cache -o -path /var/lib/apt -o \
 	-path /var/lib/dpkg -o -path /var/log -o -path /tmp \) -prune -o -print | sort >"$work/after"
 # What the dependencies (dkms, headers, compilers) put there is theirs.
