@@ -10,6 +10,9 @@ net_init hostile 17830 1 1
 # Keys node 1 accepts, as an operator would new full nodes: one per case,
 # since each offence bans its key for a while.
 CASES="control genesis oversized frame flood block"
+# No provider announcement: the chain stays at height 0 until the test's own
+# transfers, so node 2 syncs block 1, the hostile peer's, from whoever serves it.
+for k in 1 2; do printf '[provider]\nannounce = no\n' >>"$(conf $k)"; done
 printf '[peers]\n' >>"$(conf 1)"
 for c in $CASES; do
 	printf 'allow = %s\n' "$("$TALLY" key new --key "$NET_DIR/$c.pem" 2>/dev/null)" >>"$(conf 1)"

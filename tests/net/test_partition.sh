@@ -111,7 +111,9 @@ check "once the partition heals the chain goes on" wait_for 90 committed_n $((N 
 touch "$NET_DIR/stop"
 wait "$PUMP" "$WATCH" 2>/dev/null || true
 MAXR=$(sort -n "$NET_DIR/rounds" | tail -n 1)
-check "the live nodes' /metrics showed rounds above 0 (highest: $MAXR)" [ "${MAXR:-0}" -gt 0 ]
+# Sampled twice a second, /metrics may miss a round that lasted less: the
+# certificates below are the record that cannot miss one.
+e2e_log "the highest round the live nodes' /metrics showed: ${MAXR:-0}"
 
 # The chain holds the same: the round of each block's commit certificate
 # (u64 height, then u32 round, little-endian, in the hex of GET /v1/blocks/N).
