@@ -306,6 +306,24 @@ static void get_lease(void *ctx, const struct http_request *req, struct http_res
 		http_json(resp, 200, view_lease(&l));
 }
 
+/* The proof's encoding as hex, freeing the proof; NULL (and a 500 answered)
+ * when it cannot be encoded. */
+static json_t *proof_hex(struct state_proof *p, struct http_response *resp)
+{
+	struct enc e;
+	json_t *j = NULL;
+
+	enc_init(&e);
+	state_proof_encode(&e, p);
+	state_proof_free(p);
+	if (enc_error(&e))
+		http_error_from(resp, TALLY_E_NOMEM, "cannot encode the proof");
+	else
+		j = json_hex(e.buf, e.len);
+	enc_free(&e);
+	return j;
+}
+
 /* The lease's state proven against the committed state root: what an
  * exporter writes and an auditor checks (docs/FORMATS.md, "State proofs"). */
 static void get_lease_proof(void *ctx, const struct http_request *req,
@@ -315,7 +333,6 @@ static void get_lease_proof(void *ctx, const struct http_request *req,
 	uint8_t id[LEASE_ID_LEN], key[STATE_KEY_LEN], root[HASH_LEN];
 	struct state_proof p;
 	uint64_t height;
-	struct enc e;
 	int rc;
 
 	if (seg_hash(req, 2, id, resp))
@@ -333,18 +350,12 @@ static void get_lease_proof(void *ctx, const struct http_request *req,
 		http_error(resp, 404, "not_found", "no lease %s", req->seg[2]);
 		return;
 	}
-	enc_init(&e);
-	state_proof_encode(&e, &p);
-	state_proof_free(&p);
-	if (enc_error(&e)) {
-		enc_free(&e);
-		http_error_from(resp, TALLY_E_NOMEM, "cannot encode the proof");
+	json_t *hex = proof_hex(&p, resp);
+	if (!hex)
 		return;
-	}
 	http_json(resp, 200, json_pack("{s:o,s:I,s:o,s:o}", "id", json_hex(id, LEASE_ID_LEN),
 				       "height", (json_int_t)height, "state_root",
-				       json_hex(root, HASH_LEN), "proof", json_hex(e.buf, e.len)));
-	enc_free(&e);
+				       json_hex(root, HASH_LEN), "proof", hex));
 }
 
 static void get_providers(void *ctx, const struct http_request *req,
@@ -381,7 +392,6 @@ static void get_provider(void *ctx, const struct http_request *req, struct http_
 	struct provider_entry pe;
 	struct state_proof p;
 	uint64_t height;
-	struct enc e;
 	int rc;
 
 	if (seg_hash(req, 2, pub, resp))
@@ -402,19 +412,13 @@ static void get_provider(void *ctx, const struct http_request *req, struct http_
 			http_error_from(resp, rc, "the provider's entry does not decode");
 		return;
 	}
-	enc_init(&e);
-	state_proof_encode(&e, &p);
-	state_proof_free(&p);
-	if (enc_error(&e)) {
-		enc_free(&e);
-		http_error_from(resp, TALLY_E_NOMEM, "cannot encode the proof");
+	json_t *hex = proof_hex(&p, resp);
+	if (!hex)
 		return;
-	}
 	json_t *j = view_provider(pub, &pe);
 	json_object_set_new(j, "state_height", json_integer((json_int_t)height));
 	json_object_set_new(j, "state_root", json_hex(root, HASH_LEN));
-	json_object_set_new(j, "proof", json_hex(e.buf, e.len));
-	enc_free(&e);
+	json_object_set_new(j, "proof", hex);
 	http_json(resp, 200, j);
 }
 
