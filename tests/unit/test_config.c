@@ -91,6 +91,10 @@ START_TEST(each_bad_input_names_its_line)
 		{ "[libvirt]\nforward_ports = 22000-22100\n", "forward_ports needs a forward_address" },
 		{ "[libvirt]\nguest_outbound = maybe\n", ":2: bad value 'maybe'" },
 		{ "[node\n", ":1: syntax error" },
+		/* A broken header is named, not the key below it (then in [node]). */
+		{ "[node]\nlisten = x\n[metering\ninterval_s = 2\n", ":3: syntax error" },
+		{ "[node]\nno equals here\nbogus = 1\n", ":2: syntax error" },
+		{ "[node]\nbogus = 1\n[metering\n", ":2: unknown key 'bogus' in [node]" },
 		{ "[api]\ntls_cert = /c.pem\n", "needs both tls_cert and tls_key" },
 		{ "[api]\nmax_connections = 0\n", ":2: bad value '0' for 'max_connections'" },
 		{ "[api]\nmax_connections = 4\nmax_connections_per_ip = 5\n",
