@@ -123,6 +123,15 @@ static int set_key(uint8_t out[32], const char *hex)
 
 /* --- keys with a setter of their own ----------------------------------------- */
 
+static int set_node_listen(void *base, const char *v)
+{
+	struct config *c = base;
+
+	if (!addr_valid(v))
+		return TALLY_E_RANGE;
+	return set_str(c->listen, sizeof(c->listen), v);
+}
+
 static int set_peers_listen(void *base, const char *v)
 {
 	struct config_peers *p = &((struct config *)base)->peers;
@@ -228,7 +237,7 @@ const struct config_key config_keys[] = {
 	{ .section = "node", .key = "genesis", .type = CT_STR, NODE(genesis),
 	  .def = "/etc/tally/genesis.json", .value = "PATH",
 	  .doc = "genesis file" },
-	{ .section = "node", .key = "listen", .type = CT_STR, NODE(listen),
+	{ .section = "node", .key = "listen", .type = CT_FN, .set = set_node_listen,
 	  .def = "127.0.0.1:7654", .value = "ADDR",
 	  .doc = "API address (`host:port`, `[v6]:port`)" },
 	{ .section = "node", .key = "log_level", .type = CT_CHOICE, NODE(log_level),

@@ -4,7 +4,9 @@
 # docs/CLI.md gives.
 #   - stake --wait that times out says what the transaction still is (the
 #     tenant's stake, with no node of its own running, leaves the only
-#     validator short of 2/3 of the power: nothing commits after it).
+#     validator short of 2/3 of the power: nothing commits after it);
+#   - an API port out of range is refused by node init and by tallyd's
+#     --check-config (tallyd used to listen on the port modulo 65536).
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -21,5 +23,16 @@ check "the tenant's stake commits" [ "$RC" -eq 0 ]
 run unstake 1 --wait --timeout 1
 check "unstake --wait on a stalled chain times out with exit 1" [ "$RC" -eq 1 ]
 check "... saying the transaction is still pending" grep -q '(still pending)$' <<<"$OUT"
+
+# --- an API port out of range -------------------------------------------------
+run node init --dev "$E2E_DIR/badport" --listen 127.0.0.1:99999
+check "node init --listen 127.0.0.1:99999 is a usage error (exit 2)" [ "$RC" -eq 2 ]
+check "... naming the port's range" grep -q "1..65535" <<<"$OUT"
+check "... and writes nothing" [ ! -e "$E2E_DIR/badport" ]
+sed 's/^listen = .*/listen = 127.0.0.1:99999/' "$E2E_DIR/node/tallyd.conf" >"$E2E_DIR/badport.conf"
+OUT=$("$TALLYD" --check-config -c "$E2E_DIR/badport.conf" 2>&1) && RC=0 || RC=$?
+e2e_log "tallyd --check-config with listen = 127.0.0.1:99999: exit $RC: $OUT"
+check "tallyd --check-config refuses listen = 127.0.0.1:99999 (exit 1)" [ "$RC" -eq 1 ]
+check "... naming the line and the value" grep -q ":[0-9]*: bad value '127.0.0.1:99999' for 'listen'" <<<"$OUT"
 
 e2e_done
