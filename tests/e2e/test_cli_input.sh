@@ -6,7 +6,9 @@
 #     tenant's stake, with no node of its own running, leaves the only
 #     validator short of 2/3 of the power: nothing commits after it);
 #   - an API port out of range is refused by node init and by tallyd's
-#     --check-config (tallyd used to listen on the port modulo 65536).
+#     --check-config (tallyd used to listen on the port modulo 65536);
+#   - lease create refuses flags that exclude each other (--provider with
+#     --cheapest took the cheapest silently) and submits nothing.
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -34,5 +36,16 @@ OUT=$("$TALLYD" --check-config -c "$E2E_DIR/badport.conf" 2>&1) && RC=0 || RC=$?
 e2e_log "tallyd --check-config with listen = 127.0.0.1:99999: exit $RC: $OUT"
 check "tallyd --check-config refuses listen = 127.0.0.1:99999 (exit 1)" [ "$RC" -eq 1 ]
 check "... naming the line and the value" grep -q ":[0-9]*: bad value '127.0.0.1:99999' for 'listen'" <<<"$OUT"
+
+# --- lease create: flags that exclude each other ---------------------------------
+NODE_KEY=$("$TALLY" status --json | jq -r .node)
+LEASES_BEFORE=$("$TALLY" lease list --json | jq '.leases | length')
+run lease create --provider "$NODE_KEY" --cheapest --no-ssh-key
+check "lease create --provider KEY --cheapest is a usage error (exit 2)" [ "$RC" -eq 2 ]
+check "... saying to give one of them" grep -q -- "--provider PUBKEY or --cheapest, not both" <<<"$OUT"
+run lease create --ssh-key /etc/hostname --no-ssh-key
+check "lease create --ssh-key FILE --no-ssh-key is a usage error (exit 2)" [ "$RC" -eq 2 ]
+check "... and neither submitted a lease" \
+	[ "$("$TALLY" lease list --json | jq '.leases | length')" = "$LEASES_BEFORE" ]
 
 e2e_done
