@@ -8,7 +8,9 @@
 #   - an API port out of range is refused by node init and by tallyd's
 #     --check-config (tallyd used to listen on the port modulo 65536);
 #   - lease create refuses flags that exclude each other (--provider with
-#     --cheapest took the cheapest silently) and submits nothing.
+#     --cheapest took the cheapest silently) and submits nothing;
+#   - an amount above 2^64-1 is "too large", not "not a non-negative
+#     integer", and an amount with a leading blank is refused.
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -47,5 +49,15 @@ run lease create --ssh-key /etc/hostname --no-ssh-key
 check "lease create --ssh-key FILE --no-ssh-key is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... and neither submitted a lease" \
 	[ "$("$TALLY" lease list --json | jq '.leases | length')" = "$LEASES_BEFORE" ]
+
+# --- amounts out of range ---------------------------------------------------------
+OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
+run transfer --to "$OTHER" 18446744073709551616
+check "transfer of 2^64 is a usage error (exit 2)" [ "$RC" -eq 2 ]
+check "... saying it is too large" grep -q "too large (at most 18446744073709551615)" <<<"$OUT"
+run transfer --to "$OTHER" " 12"
+check "transfer of ' 12' is a usage error (exit 2)" [ "$RC" -eq 2 ]
+check "... and the other account got nothing" \
+	[ "$("$TALLY" account show "$OTHER" --json | jq .balance)" = 0 ]
 
 e2e_done
