@@ -10,7 +10,8 @@
 #   - lease create refuses flags that exclude each other (--provider with
 #     --cheapest took the cheapest silently) and submits nothing;
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
-#     integer", and an amount with a leading blank is refused.
+#     integer", and an amount with a leading blank is refused;
+#   - --node with a port above 65535 is a bad URL, not an unreachable node.
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -59,5 +60,10 @@ run transfer --to "$OTHER" " 12"
 check "transfer of ' 12' is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... and the other account got nothing" \
 	[ "$("$TALLY" account show "$OTHER" --json | jq .balance)" = 0 ]
+
+# --- a node URL that cannot be one ------------------------------------------------
+run status --node http://127.0.0.1:99999
+check "--node http://127.0.0.1:99999 is a usage error (exit 2)" [ "$RC" -eq 2 ]
+check "... named as a bad node URL" grep -q "^tally: bad node URL 'http://127.0.0.1:99999'" <<<"$OUT"
 
 e2e_done
