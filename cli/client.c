@@ -60,6 +60,18 @@ void client_set_cacert(const char *path)
 	default_cacert = path ? path : "";
 }
 
+/* libcurl's own parser: a URL it would refuse later (a port above 65535, a
+ * space in the host) is refused here, as a bad URL rather than as a node
+ * that cannot be reached. */
+static bool url_parses(const char *url)
+{
+	CURLU *u = curl_url();
+	bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK;
+
+	curl_url_cleanup(u);
+	return ok;
+}
+
 int client_init(struct client *c, const char *base_url)
 {
 	size_t n;
@@ -71,7 +83,7 @@ int client_init(struct client *c, const char *base_url)
 		n--;
 	if (n == 0 || n >= sizeof(c->base) ||
 	    (strncasecmp(base_url, "http://", 7) && strncasecmp(base_url, "https://", 8)) ||
-	    n <= (size_t)(base_url[4] == ':' ? 7 : 8)) {
+	    n <= (size_t)(base_url[4] == ':' ? 7 : 8) || !url_parses(base_url)) {
 		set_err(c, "bad node URL '%s' (want http://HOST:PORT or https://HOST:PORT)",
 			base_url);
 		return -1;

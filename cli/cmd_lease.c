@@ -510,6 +510,14 @@ int cmd_lease_create(int argc, char **argv)
 		usage_error("lease create", "unexpected argument '%s'", argv[optind + 1]);
 		goto out_flags;
 	}
+	if (f.cheapest && json_object_get(f.top, "provider")) {
+		usage_error("lease create", "give --provider PUBKEY or --cheapest, not both");
+		goto out_flags;
+	}
+	if (f.no_ssh_key && f.ssh_key_file) {
+		usage_error("lease create", "give --ssh-key FILE or --no-ssh-key, not both");
+		goto out_flags;
+	}
 	f.file = optind < argc ? argv[optind] : NULL;
 	if (open_key_and_client(&k, co.key, &cl, co.node))
 		goto out_flags;

@@ -1052,8 +1052,11 @@ int cmd_node_init(int argc, char **argv)
 	if (check_choice("--domain-type", o.domain_type, domains) ||
 	    check_choice("--network", o.network, networks))
 		return EXIT_USAGE;
-	if (!*o.listen || strchr(o.listen, '/'))
-		return usage_error("node init", "--listen '%s' is not HOST:PORT", o.listen);
+	char lhost[128];
+	uint64_t lport;
+	if (strpbrk(o.listen, "/ \t@") || split_listen(o.listen, lhost, sizeof(lhost), &lport))
+		return usage_error("node init", "--listen '%s' is not HOST:PORT (a port of "
+				   "1..65535)", o.listen);
 	char imgdir[PATH_MAX];
 	if (o.image_dir) {
 		if (!realpath(o.image_dir, imgdir)) {

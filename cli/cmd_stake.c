@@ -42,12 +42,13 @@ static int wait_committed(struct client *cl, const char *hash, uint64_t timeout_
 			json_decref(st);
 			return EXIT_REFUSED;
 		}
-		json_decref(st);
 		if (time(NULL) >= end) {
 			err("transaction %.16s not committed after %" PRIu64 " s (still %s)", hash,
 			    timeout_s, status);
+			json_decref(st);
 			return EXIT_REFUSED;
 		}
+		json_decref(st);
 		usleep(200 * 1000);
 	}
 }

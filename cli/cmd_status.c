@@ -103,13 +103,14 @@ int cmd_status(int argc, char **argv)
 		if (json_is_string(v))
 			printf("validator  %s\n", json_string_value(v));
 		else if (json_is_number(json_object_get(v, "power_pct")))
-			printf("validator  %s  stake %" PRIu64 "  power %.2f%%  signed %" PRIu64
-			       "  missed %" PRIu64 "\n", jget_str(v, "pubkey"), jget_u64(v, "stake"),
+			printf("validator  %s  stake %s  power %.2f%%  signed %" PRIu64
+			       "  missed %" PRIu64 "\n", jget_str(v, "pubkey"),
+			       fmt_amount(jget_u64(v, "stake"), a),
 			       json_number_value(json_object_get(v, "power_pct")),
 			       jget_u64(v, "signed_blocks"), jget_u64(v, "missed_blocks"));
 		else
-			printf("validator  %s  stake %" PRIu64 "\n", jget_str(v, "pubkey"),
-			       jget_u64(v, "stake"));
+			printf("validator  %s  stake %s\n", jget_str(v, "pubkey"),
+			       fmt_amount(jget_u64(v, "stake"), a));
 	}
 	show_peers(j);
 	json_decref(j);

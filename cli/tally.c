@@ -197,13 +197,18 @@ int parse_u64(const char *s, uint64_t *out, const char *what)
 	char *end;
 
 	errno = 0;
-	if (!*s || *s == '-' || *s == '+') {
+	/* Digits only: strtoull() would also take blanks and a sign first. */
+	if (*s < '0' || *s > '9') {
 		err("%s '%s' is not a non-negative integer", what, s);
 		return EXIT_USAGE;
 	}
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end) {
+	if (*end) {
 		err("%s '%s' is not a non-negative integer", what, s);
+		return EXIT_USAGE;
+	}
+	if (errno == ERANGE) {
+		err("%s '%s' is too large (at most %" PRIu64 ")", what, s, UINT64_MAX);
 		return EXIT_USAGE;
 	}
 	*out = v;

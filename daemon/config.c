@@ -123,6 +123,15 @@ static int set_key(uint8_t out[32], const char *hex)
 
 /* --- keys with a setter of their own ----------------------------------------- */
 
+static int set_node_listen(void *base, const char *v)
+{
+	struct config *c = base;
+
+	if (!addr_valid(v))
+		return TALLY_E_RANGE;
+	return set_str(c->listen, sizeof(c->listen), v);
+}
+
 static int set_peers_listen(void *base, const char *v)
 {
 	struct config_peers *p = &((struct config *)base)->peers;
@@ -228,7 +237,7 @@ const struct config_key config_keys[] = {
 	{ .section = "node", .key = "genesis", .type = CT_STR, NODE(genesis),
 	  .def = "/etc/tally/genesis.json", .value = "PATH",
 	  .doc = "genesis file" },
-	{ .section = "node", .key = "listen", .type = CT_STR, NODE(listen),
+	{ .section = "node", .key = "listen", .type = CT_FN, .set = set_node_listen,
 	  .def = "127.0.0.1:7654", .value = "ADDR",
 	  .doc = "API address (`host:port`, `[v6]:port`)" },
 	{ .section = "node", .key = "log_level", .type = CT_CHOICE, NODE(log_level),
@@ -555,10 +564,25 @@ struct parse_state {
 	struct config *c;
 	char *why;
 	int failed;
+	FILE *f;
+	int line;       /* lines read so far: ini_parse_stream() counts the same */
+	int why_line;   /* the line the handler refused */
 };
 
-/* ini_parse() returns the line of the first entry this handler refuses, so
- * the messages here leave the line number to config_load(). */
+/* fgets() for ini_parse_stream(), counting lines so that a refusal names its
+ * own line, not an earlier syntax error's. */
+static char *read_line(char *str, int num, void *user)
+{
+	struct parse_state *ps = user;
+	char *r = fgets(str, num, ps->f);
+
+	if (r)
+		ps->line++;
+	return r;
+}
+
+/* ini_parse_stream() returns the line of the first error; read_line() gives
+ * the line of a refusal here, which load_file() puts before the message. */
 static int on_entry(void *user, const char *section, const char *key, const char *value)
 {
 	struct parse_state *ps = user;
@@ -569,6 +593,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
 
 	if (ps->failed)
 		return 1;   /* keep the first error's message */
+	ps->why_line = ps->line;
 	if (!section_known(section)) {
 		snprintf(ps->why, WHY_MAX, "unknown section [%s]", section);
 		ps->failed = 1;
@@ -622,14 +647,23 @@ static int load_file(struct config *c, const char *path, char *why)
 {
 	char inner[WHY_MAX] = "";
 	struct parse_state ps = { .c = c, .why = inner };
-	int rc = ini_parse(path, on_entry, &ps);
+	int rc;
 
-	if (rc == -1) {
+	ps.f = fopen(path, "r");
+	if (!ps.f) {
 		snprintf(why, WHY_MAX, "%s: cannot open: %s", path, strerror(errno));
 		return TALLY_E_IO;
 	}
-	if (ps.failed || rc != 0) {
-		snprintf(why, WHY_MAX, "%s:%d: %s", path, rc, ps.failed ? inner : "syntax error");
+	/* The handler's state is also the reader's stream. */
+	rc = ini_parse_stream(read_line, &ps, on_entry, &ps);
+	fclose(ps.f);
+	if (rc != 0 && !(ps.failed && ps.why_line == rc)) {
+		snprintf(why, WHY_MAX, "%s:%d: syntax error: a section is [NAME], an entry "
+			 "KEY = VALUE", path, rc);
+		return TALLY_E_INVALID;
+	}
+	if (ps.failed) {
+		snprintf(why, WHY_MAX, "%s:%d: %s", path, ps.why_line, inner);
 		return TALLY_E_INVALID;
 	}
 	return 0;

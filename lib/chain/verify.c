@@ -205,11 +205,15 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 			merkle_frontier_append(usage, leaf);
 		}
 	}
-	if (!frontier_matches(usage, b->header.usage_size, b->header.usage_root))
+	if (usage->size != b->header.usage_size)
 		return refuse(why, TALLY_E_USAGEROOT, height,
-			      "usage log root or size mismatch (recomputed size %llu, header says %llu)",
+			      "usage log size mismatch (recomputed %llu, header says %llu)",
 			      (unsigned long long)usage->size,
 			      (unsigned long long)b->header.usage_size);
+	if (!frontier_matches(usage, b->header.usage_size, b->header.usage_root))
+		return refuse(why, TALLY_E_USAGEROOT, height,
+			      "usage log root mismatch (the header's is not the root of its %llu records)",
+			      (unsigned long long)usage->size);
 	return 0;
 }
 

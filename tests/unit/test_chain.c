@@ -419,6 +419,7 @@ static void tweak_last_commit(struct block_header *h) { h->last_commit_hash[31] 
 static void tweak_vals(struct block_header *h) { h->validators_hash[3] ^= 1; }
 static void tweak_proposer(struct block_header *h) { memcpy(h->proposer, ch.tenant.pub, PUBKEY_LEN); }
 static void tweak_usage_size(struct block_header *h) { h->usage_size++; }
+static void tweak_usage_root(struct block_header *h) { h->usage_root[0] ^= 1; }
 static void tweak_chain(struct block_header *h) { strcpy(h->chain_id, "tally-other"); }
 
 static void expect_signed_fault(struct spec *s, int rc, const char *why_want)
@@ -445,7 +446,10 @@ START_TEST(test_signed_faults)
 		{ tweak_vals, TALLY_E_VALSET,
 		  "block 5: validators hash does not match the current validator set" },
 		{ tweak_proposer, TALLY_E_UNAUTHORIZED, NULL },
-		{ tweak_usage_size, TALLY_E_USAGEROOT, NULL },
+		{ tweak_usage_size, TALLY_E_USAGEROOT,
+		  "block 5: usage log size mismatch (recomputed 3, header says 4)" },
+		{ tweak_usage_root, TALLY_E_USAGEROOT,
+		  "block 5: usage log root mismatch (the header's is not the root of its 3 records)" },
 		{ tweak_chain, TALLY_E_CHAIN_ID, NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -72,7 +72,7 @@ START_TEST(each_bad_input_names_its_line)
 		const char *text;
 		const char *says;
 	} bad[] = {
-		{ "[node]\nlisten = x\nbogus = 1\n", ":3: unknown key 'bogus' in [node]" },
+		{ "[node]\nlog_level = info\nbogus = 1\n", ":3: unknown key 'bogus' in [node]" },
 		{ "[nodes]\nkey = /k\n", ":2: unknown section [nodes]" },
 		/* Found by the config fuzz target: names no contract can use. */
 		{ "[image.tin\xff]\nkernel = /k\n", ":2: [image.tin\xff]: an image section's name" },
@@ -91,6 +91,12 @@ START_TEST(each_bad_input_names_its_line)
 		{ "[libvirt]\nforward_ports = 22000-22100\n", "forward_ports needs a forward_address" },
 		{ "[libvirt]\nguest_outbound = maybe\n", ":2: bad value 'maybe'" },
 		{ "[node\n", ":1: syntax error" },
+		{ "[node]\nlisten = 127.0.0.1:99999\n", ":2: bad value '127.0.0.1:99999'" },
+		{ "[node]\nlisten = 127.0.0.1\n", ":2: bad value '127.0.0.1'" },
+		/* A broken header is named, not the key below it (then in [node]). */
+		{ "[node]\nlog_level = info\n[metering\ninterval_s = 2\n", ":3: syntax error" },
+		{ "[node]\nno equals here\nbogus = 1\n", ":2: syntax error" },
+		{ "[node]\nbogus = 1\n[metering\n", ":2: unknown key 'bogus' in [node]" },
 		{ "[api]\ntls_cert = /c.pem\n", "needs both tls_cert and tls_key" },
 		{ "[api]\nmax_connections = 0\n", ":2: bad value '0' for 'max_connections'" },
 		{ "[api]\nmax_connections = 4\nmax_connections_per_ip = 5\n",
