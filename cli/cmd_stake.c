@@ -53,12 +53,42 @@ static int wait_committed(struct client *cl, const char *hash, uint64_t timeout_
 	}
 }
 
+/* Whether a tallyd runs with key pub on the network: the node the CLI
+ * talks to is it, or one of its connected peers is. A STAKE or UNJAIL makes
+ * its signer a validator; one that runs no node is offline stake, and once
+ * offline stake passes 1/3 no block commits, not even the UNSTAKE that
+ * would undo it. EXIT_OK when it runs, EXIT_REFUSED (with why) when not. */
+static int validator_node_runs(struct client *cl, const uint8_t pub[PUBKEY_LEN], const char *name)
+{
+	char hex[65];
+	json_t *st, *p;
+	size_t i;
+	enum client_rc rc = client_get(cl, "/v1/status", &st);
+	bool found;
+
+	if (rc)
+		return client_fail(cl, rc);
+	hex_encode(pub, PUBKEY_LEN, hex);
+	found = !strcmp(jget_str(st, "node"), hex);
+	json_array_foreach(json_object_get(json_object_get(st, "peers"), "connected"), i, p)
+		found |= !strcmp(jget_str(p, "key"), hex);
+	json_decref(st);
+	if (found)
+		return EXIT_OK;
+	err("%s: no tallyd with key %.16s... is on this network (neither the node at %s nor "
+	    "any of its peers): a %s makes the key a validator, and a validator that runs "
+	    "no node is offline stake; once offline stake passes 1/3 no block commits, not "
+	    "even the unstake that would undo it. Start the node with this key first, or "
+	    "give --no-node-check", name, hex, cl->base, name);
+	return EXIT_REFUSED;
+}
+
 /* One signed staking transaction of kind, with AMOUNT unless UNJAIL. */
 static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc *doc)
 {
 	const char *name = doc->name;
 	struct optable ot;
-	bool wait = false;
+	bool wait = false, node_check = true;
 	uint64_t timeout_s = 60, height = 0;
 	struct common co;
 	struct client cl;
@@ -75,6 +105,8 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 			continue;
 		if (c == 'w')
 			wait = true;
+		else if (c == 'n' && kind != TX_UNSTAKE)
+			node_check = false;
 		else if (c == 't') {
 			if (parse_u64(optarg, &timeout_s, "--timeout"))
 				return EXIT_USAGE;
@@ -99,7 +131,9 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 	}
 	if (open_key_and_client(&k, co.key, &cl, co.node))
 		return EXIT_USAGE;
-	rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
+	rc = kind != TX_UNSTAKE && node_check ? validator_node_runs(&cl, k.pub, name) : EXIT_OK;
+	if (!rc)
+		rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
 	if (!rc)
 		rc = sign_and_submit(&cl, &k, &chain, &t, name, hash);
 	if (!rc && wait)
@@ -138,17 +172,28 @@ static const struct opt_doc wait_opts[] = {
 	{ NULL, 0, NULL, NULL, 0 },
 };
 
+static const struct opt_doc validator_opts[] = {
+	{ "wait", 'w', NULL, "wait until a block commits it (exit 1 if it is left out)", 0 },
+	{ "timeout", 't', "S", "with --wait: give up after S seconds (default 60)", 0 },
+	{ "no-node-check", 'n', NULL, "sign even when no tallyd with your key is on the\n"
+	  "network (its stake is then offline)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
 const struct cmd_doc doc_stake = {
 	.name = "stake",
-	.synopsis = "AMOUNT [--wait [--timeout S]] [--node URL] [--key FILE] [--json]",
+	.synopsis = "AMOUNT [--wait [--timeout S]] [--no-node-check] [--node URL] [--key FILE]\n"
+		    " [--json]",
 	.summary = "bond funds as stake: become a validator candidate",
 	.description =
 		"Bonds AMOUNT micro-units of your balance as stake (a STAKE transaction).\n"
 		"Once your stake reaches the chain's min_self_stake and you are not jailed,\n"
 		"you are a validator candidate; the set is the max_validators candidates of\n"
 		"most stake, and a change made in block h takes effect at block h + 1.\n"
-		"Prints the transaction hash.",
-	.opts = wait_opts,
+		"A validator must run: tally refuses unless the node it talks to, or one of\n"
+		"that node's peers, runs with your key (--no-node-check to skip), since\n"
+		"offline stake above 1/3 stops every block. Prints the transaction hash.",
+	.opts = validator_opts,
 };
 
 const struct cmd_doc doc_unstake = {
@@ -167,13 +212,15 @@ const struct cmd_doc doc_unstake = {
 
 const struct cmd_doc doc_unjail = {
 	.name = "unjail",
-	.synopsis = "[--wait [--timeout S]] [--node URL] [--key FILE] [--json]",
+	.synopsis = "[--wait [--timeout S]] [--no-node-check] [--node URL] [--key FILE] [--json]",
 	.summary = "end your validator's jail once its term is over",
 	.description =
 		"Ends your validator's jail (an UNJAIL transaction), allowed from block\n"
 		"jailed_until on ('tally validators' shows it). You are a candidate again\n"
-		"if your stake is at least min_self_stake. Prints the transaction hash.",
-	.opts = wait_opts,
+		"if your stake is at least min_self_stake. As for stake, the node with your\n"
+		"key must be on the network (--no-node-check to skip). Prints the\n"
+		"transaction hash.",
+	.opts = validator_opts,
 };
 
 int cmd_stake(int argc, char **argv)

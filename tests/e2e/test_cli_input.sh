@@ -2,6 +2,8 @@
 # What tally says on the edges a new user meets first, on an API-only devnet
 # (no VMs): each message names the real cause and the exit code is the one
 # docs/CLI.md gives.
+#   - a stake by a key that no node on the network runs with is refused
+#     (offline stake above 1/3 stops the chain for good);
 #   - stake --wait that times out says what the transaction still is (the
 #     tenant's stake, with no node of its own running, leaves the only
 #     validator short of 2/3 of the power: nothing commits after it);
@@ -22,9 +24,13 @@ run() {
 	e2e_log "tally $*: exit $RC: $OUT"
 }
 
-# --- stake --wait that times out ------------------------------------------------
+# --- a stake with no node behind it, and stake --wait that times out -------------
 run stake 2000000 --wait
-check "the tenant's stake commits" [ "$RC" -eq 0 ]
+check "a stake by a key no tallyd runs with is refused (exit 1)" [ "$RC" -eq 1 ]
+check "... saying why: offline stake stops the chain" grep -q "no tallyd with key .* is on this network" <<<"$OUT"
+check "... and nothing was submitted" [ "$(curl -s "$TALLY_NODE/v1/accounts/$("$TALLY" key show)" | jq .next_nonce)" = 0 ]
+run stake 2000000 --wait --no-node-check
+check "with --no-node-check the tenant's stake commits" [ "$RC" -eq 0 ]
 run unstake 1 --wait --timeout 1
 check "unstake --wait on a stalled chain times out with exit 1" [ "$RC" -eq 1 ]
 check "... saying the transaction is still pending" grep -q '(still pending)$' <<<"$OUT"
