@@ -364,14 +364,15 @@ static void s_unstake_all(struct base *b)
 	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
 }
 
-static void s_stake_stranger(struct base *b)
+/* Any account may stake now; a validator that is not jailed may not
+ * unjail. */
+static void s_unjail_not_jailed(struct base *b)
 {
 	struct tx t;
 
 	memset(&t, 0, sizeof(t));
-	t.kind = TX_STAKE;
-	t.u.stake.amount = 100;
-	cb_tx(&b->c, &t, CB_STRANGER, false, NULL);
+	t.kind = TX_UNJAIL;
+	cb_tx(&b->c, &t, CB_VALIDATOR, false, NULL);
 }
 
 /* The lease's state in the file, changed as a dishonest exporter would: one
@@ -422,8 +423,8 @@ static const struct scenario scenarios[] = {
 	  NULL, NULL },
 	{ "usage-in-the-future", "bills time that has not happened", s_usage_in_future, NULL, NULL },
 	{ "tenant-close-before-grace", "the lease is closing", s_close_twice_early, NULL, NULL },
-	{ "unstake-all", "without stake", s_unstake_all, NULL, NULL },
-	{ "stake-by-stranger", "is not a validator", s_stake_stranger, NULL, NULL },
+	{ "unstake-all", "would leave the validator set empty", s_unstake_all, NULL, NULL },
+	{ "unjail-not-jailed", "is not jailed", s_unjail_not_jailed, NULL, NULL },
 	{ "state-root", "state root", s_nothing, zero_state_root, NULL },
 	{ "next-validators", "next validator set", s_nothing, other_next_vals, NULL },
 	{ "usage-log-size", "usage log", s_nothing, other_usage_size, NULL },
