@@ -578,7 +578,8 @@ static void app_evidence(void *ctx, const struct cs_evidence *ev)
 {
 	struct ledger *l = ctx;
 
-	/* The engine logged it; the node submits EVIDENCE once its rules exist. */
+	/* The engine logged it; the node (daemon/driver.c) submits an EVIDENCE,
+	 * which the chain judges (docs/FORMATS.md section 10.9). */
 	if (l->evidence)
 		l->evidence(l->evidence_ctx, ev);
 }
