@@ -2,10 +2,14 @@
 #include "bench/bench_util.h"
 
 #include <ftw.h>
+#include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include "lib/errors.h"
 
@@ -121,4 +125,29 @@ void bench_offer_for(const struct lease_contract *c, struct provider_offer *o)
 	o->interval_s = c->interval_s;
 	o->nimages = 1;
 	snprintf(o->images[0], sizeof(o->images[0]), "%s", c->vm.image);
+}
+
+void bench_stop_children(pid_t *pids, int n)
+{
+	int status;
+
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	for (int i = 0; i < n; i++) {
+		bool gone = false;
+
+		if (pids[i] <= 0)
+			continue;
+		for (int t = 0; t < 100 && !gone; t++) {
+			gone = waitpid(pids[i], &status, WNOHANG) == pids[i];
+			if (!gone)
+				usleep(50000);
+		}
+		if (!gone) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], &status, 0);
+		}
+		pids[i] = -1;
+	}
 }

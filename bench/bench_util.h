@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/crypto.h"
 #include "lib/chain/tx.h"
@@ -47,5 +48,10 @@ const char *bench_raw_verify_failure(enum raw_verify_step step, int rc);
 
 /* Removes dir and all below it, best effort. */
 void bench_rm_tree(const char *dir);
+
+/* Stops the child processes pids[0..n) (tallyd nodes): SIGTERM to all,
+ * then up to 5 s each to exit before SIGKILL; each is reaped and its slot
+ * set to -1. Slots <= 0 are skipped. */
+void bench_stop_children(pid_t *pids, int n);
 
 #endif

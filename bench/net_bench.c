@@ -111,22 +111,7 @@ static void die(const char *fmt, ...)
 
 static void stop_nodes(void)
 {
-	int status;
-
-	for (int i = 0; i < g_nodes; i++)
-		if (g_node[i] > 0)
-			kill(g_node[i], SIGTERM);
-	for (int i = 0; i < g_nodes; i++) {
-		if (g_node[i] <= 0)
-			continue;
-		for (int t = 0; t < 100 && waitpid(g_node[i], &status, WNOHANG) != g_node[i]; t++)
-			usleep(50000);
-		if (kill(g_node[i], 0) == 0) {
-			kill(g_node[i], SIGKILL);
-			waitpid(g_node[i], &status, 0);
-		}
-		g_node[i] = -1;
-	}
+	bench_stop_children(g_node, g_nodes);
 	g_nodes = 0;
 }
 

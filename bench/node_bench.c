@@ -134,21 +134,7 @@ static void die(const char *fmt, ...)
 
 static void stop_node(void)
 {
-	int status;
-
-	if (g_node <= 0)
-		return;
-	kill(g_node, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(g_node, &status, WNOHANG) == g_node) {
-			g_node = -1;
-			return;
-		}
-		usleep(50000);
-	}
-	kill(g_node, SIGKILL);
-	waitpid(g_node, &status, 0);
-	g_node = -1;
+	bench_stop_children(&g_node, 1);
 }
 
 /* atexit: runs on success and after die() alike. */
@@ -267,10 +253,16 @@ static void make_devnet(const struct tally_key *node, const struct tally_key *te
 		 "\n[api]\n"
 		 "requests_per_s = 0\n"
 		 "\n[metering]\n"
-		 "interval_s = %d\n",
-		 g_dir, g_dir, g_dir, port, INTERVAL_S);
+		 "interval_s = %d\n"
+		 /* The chain takes leases only of a provider's announced image:
+		  * the node announces this one (it runs no VM). */
+		 "\n[image.tiny]\n"
+		 "path = %s/tiny.img\n",
+		 g_dir, g_dir, g_dir, port, INTERVAL_S, g_dir);
 	snprintf(path, sizeof(path), "%s/tallyd.conf", g_dir);
 	write_text(path, conf);
+	snprintf(path, sizeof(path), "%s/tiny.img", g_dir);
+	write_text(path, "");
 }
 
 static void start_node(const char *tallyd)
@@ -394,6 +386,32 @@ static void wait_healthy(void)
 		usleep(50000);
 	}
 	die("tallyd did not answer on %s within 10 s", g_base);
+}
+
+/* Until the node's PROVIDER announcement is on the chain (up to 30 s): the
+ * chain refuses leases of a provider that has none. */
+static void wait_announced(const uint8_t pub[PUBKEY_LEN])
+{
+	char path[128], hex[2 * PUBKEY_LEN + 1];
+	double end = bench_now_s() + 30;
+
+	hex_encode(pub, PUBKEY_LEN, hex);
+	snprintf(path, sizeof(path), "/v1/providers/%s", hex);
+	while (bench_now_s() < end) {
+		json_t *j;
+
+		check_alive();
+		j = get_json(path, 1);
+		if (j) {
+			bool withdrawn = json_is_true(json_object_get(j, "withdrawn"));
+
+			json_decref(j);
+			if (!withdrawn)
+				return;
+		}
+		usleep(100000);
+	}
+	die("the node's provider announcement did not commit within 30 s");
 }
 
 static uint64_t account_nonce(const uint8_t pub[PUBKEY_LEN])
@@ -948,6 +966,7 @@ int main(int argc, char **argv)
 	start_node(tallyd);
 	get_setup();
 	wait_healthy();
+	wait_announced(bn.node.pub);
 	submitter_init(&bn.sub);
 
 	open_leases(&bn);
