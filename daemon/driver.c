@@ -43,6 +43,7 @@ struct driver {
 	uint64_t dropped;                 /* messages refused for a full queue */
 	struct cs_timers timers;          /* on the node's clock */
 	bool regossip;                    /* a peer connected */
+	bool txs;                         /* a transaction entered the mempool */
 	struct cs_evidence evidence[EVIDENCE_MAX];
 	size_t nevidence;
 
@@ -95,6 +96,16 @@ void driver_on_evidence(void *ctx, const struct cs_evidence *ev)
 	pthread_mutex_lock(&d->mu);
 	if (d->nevidence < EVIDENCE_MAX)
 		d->evidence[d->nevidence++] = *ev;
+	wake_locked(d);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void driver_on_txs(void *ctx)
+{
+	struct driver *d = ctx;
+
+	pthread_mutex_lock(&d->mu);
+	d->txs = true;
 	wake_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
@@ -342,8 +353,9 @@ static void run_networked(struct driver *d, volatile sig_atomic_t *stopping)
 			until = next_regossip;
 		if (until > now + POLL_MS * MS)
 			until = now + POLL_MS * MS;
-		if (!d->q && !d->regossip && !d->nevidence && until > now)
+		if (!d->q && !d->regossip && !d->nevidence && !d->txs && until > now)
 			wait_locked(d, until - now);
+		d->txs = false;
 		now = node_clock_ns();
 		q = d->q;
 		d->q = d->qtail = NULL;
@@ -396,13 +408,11 @@ static void run_loopback(struct driver *d, volatile sig_atomic_t *stopping)
 		uint64_t now = node_clock_ns(), next = ledger_consensus_next_ns(d->d.ledger);
 		uint64_t poll = now + POLL_MS * MS;
 
-		if (next > now) {
-			uint64_t wait = (next < poll ? next : poll) - now;
-			struct timespec ts = { .tv_sec = (time_t)(wait / 1000000000ull),
-					       .tv_nsec = (long)(wait % 1000000000ull) };
-
-			nanosleep(&ts, NULL);
-		}
+		pthread_mutex_lock(&d->mu);
+		if (next > now && !d->txs)
+			wait_locked(d, (next < poll ? next : poll) - now);
+		d->txs = false;
+		pthread_mutex_unlock(&d->mu);
 		ledger_consensus_tick(d->d.ledger, node_clock_ns(), &t);
 		if (t.err)
 			log_error("consensus: %s", t.why[0] ? t.why : tally_strerror(t.err));

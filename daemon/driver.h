@@ -54,6 +54,9 @@ struct driver *driver_new(bool networked);
  * driver). */
 const struct engine_io *driver_io(struct driver *d);
 void driver_on_evidence(void *ctx, const struct cs_evidence *ev);
+/* For ledger_config.txs_waiting: a transaction entered the mempool; the
+ * driver's loop runs at once (an idle engine starts the height). */
+void driver_on_txs(void *ctx);
 
 struct driver_deps {
 	struct ledger *ledger;

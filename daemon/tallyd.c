@@ -81,6 +81,8 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		.consensus_io = driver_io(n->driver),
 		.evidence = driver_on_evidence,
 		.evidence_ctx = n->driver,
+		.txs_waiting = driver_on_txs,
+		.txs_waiting_ctx = n->driver,
 	};
 	/* A new height begins block_interval_ms after the last block. */
 	lc.timeouts.commit_ns = (uint64_t)n->cfg.block_interval_ms * 1000000ull;

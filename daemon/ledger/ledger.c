@@ -296,6 +296,10 @@ static void entered_mempool(void *ctx, const struct mempool_entry *e)
 
 	if (l->admit)
 		l->admit(l->admit_ctx, e->bytes, e->len, e->hash);
+	/* An engine waits between heights only with an empty mempool: the
+	 * first one in is the one that can find it idle. */
+	if (l->txs_waiting && mempool_size(l->mp) == 1)
+		l->txs_waiting(l->txs_waiting_ctx);
 }
 
 static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *why)
@@ -405,6 +409,8 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	l->evidence = cfg->evidence;
 	l->max_future_ns = cfg->max_future_ns ? cfg->max_future_ns : CHAIN_MAX_FUTURE_NS;
 	l->evidence_ctx = cfg->evidence_ctx;
+	l->txs_waiting = cfg->txs_waiting;
+	l->txs_waiting_ctx = cfg->txs_waiting_ctx;
 	rc = ledger_consensus_open(l, cfg, why);
 	if (rc)
 		goto err;

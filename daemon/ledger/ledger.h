@@ -76,6 +76,12 @@ struct ledger_config {
 	/* A validator's two conflicting votes (NULL: logged only). */
 	void (*evidence)(void *ctx, const struct cs_evidence *ev);
 	void *evidence_ctx;
+	/* A transaction entered the mempool (called under the ledger's lock,
+	 * so it must not call the ledger): the driver wakes at once instead
+	 * of at its next poll, so an idle chain starts a height without
+	 * waiting. NULL: the driver finds it at its poll. */
+	void (*txs_waiting)(void *ctx);
+	void *txs_waiting_ctx;
 };
 
 /* Creates the store from the genesis (state at height 0) or reopens it,

@@ -52,6 +52,8 @@ struct ledger {
 	void *admit_ctx;
 	void (*evidence)(void *ctx, const struct cs_evidence *ev);
 	void *evidence_ctx;
+	void (*txs_waiting)(void *ctx);
+	void *txs_waiting_ctx;
 	uint64_t max_future_ns;              /* the chain's clock rule's bound */
 
 	/* The tip, as an auditor's verifier holds it: height, time, last block
