@@ -4,13 +4,12 @@
  * A transaction enters the mempool through ledger_submit, from wherever it
  * came; the ledger's admit hook (gossip_admitted) queues it, and the network
  * thread sends it to every peer but the one it came from, once: the
- * seen-set remembers what was sent or refused. A TX from a peer already in
- * the set is ignored without being checked again, so a transaction crosses
- * each link at most once each way and loops end at the first node that has
- * it. A peer that sends a transaction which does not decode or whose
- * signature fails is dropped: an honest node relays only what passed
- * tx_check. A transaction that is merely stale (its nonce used, already
- * pending) is not held against anyone.
+ * seen-set remembers what was received, sent or refused. A TX from a peer
+ * already in the set is ignored without being checked again, so a
+ * transaction crosses each link at most once each way and loops end at the
+ * first node that has it; a new one is checked off this thread (intake.c).
+ * A peer that sends a transaction which does not decode or whose signature
+ * fails is dropped: an honest node relays only what passed tx_check.
  *
  * Consensus messages are handed to the engine as they come: peers send
  * them again on purpose (regossip, for whoever missed them), and the engine
@@ -29,13 +28,9 @@
 #include "daemon/log.h"
 #include "lib/errors.h"
 
-/* The peer a transaction being submitted came from: set on the network
- * thread around ledger_submit, read by the admit hook on the same thread. */
-static __thread const struct conn *current_source;
-
 /* Queues an encoded frame for every peer (any thread). Takes frame. */
 static int queue_frame(struct net *n, uint8_t *frame, size_t len, const uint8_t hash[HASH_LEN],
-		       bool consensus, const struct conn *except, const uint8_t *except_key)
+		       bool consensus, const uint8_t *except_key)
 {
 	struct outmsg *o = calloc(1, sizeof(*o));
 
@@ -48,7 +43,6 @@ static int queue_frame(struct net *n, uint8_t *frame, size_t len, const uint8_t 
 	if (hash)
 		memcpy(o->hash, hash, HASH_LEN);
 	o->consensus = consensus;
-	o->except = except;
 	if (except_key) {
 		o->has_except_key = true;
 		memcpy(o->except_key, except_key, PUBKEY_LEN);
@@ -91,13 +85,16 @@ void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t 
 {
 	struct net *n = ctx;
 	struct wire_msg m = { .type = WIRE_TX };
+	const uint8_t *source = intake_current_source();
 	uint8_t *frame;
 	size_t flen;
 
 	m.u.tx.bytes = bytes;
 	m.u.tx.len = len;
+	/* From a peer, the network thread marked it seen when it queued it:
+	 * it goes to every other peer once, now that it is in. */
 	if (encode_frame(&m, &frame, &flen) ||
-	    queue_frame(n, frame, flen, hash, false, current_source, NULL))
+	    queue_frame(n, frame, flen, hash, false, source))
 		log_warn("peers: a transaction could not be queued for gossip (queue full or out "
 			 "of memory); it stays in this node's mempool");
 }
@@ -129,7 +126,7 @@ static void drop_accused(struct net *n)
 
 static bool send_to(const struct outmsg *o, const struct conn *c)
 {
-	return conn_ready(c) && c != o->except &&
+	return conn_ready(c) &&
 	       !(o->has_except_key && !memcmp(c->key, o->except_key, PUBKEY_LEN));
 }
 
@@ -146,7 +143,7 @@ void gossip_flush(struct net *n)
 	while (q) {
 		struct outmsg *o = q;
 		q = o->next;
-		if (o->consensus || seen_add(n->seen_tx, o->hash)) {
+		if (o->consensus || o->has_except_key || seen_add(n->seen_tx, o->hash)) {
 			for (struct conn *c = n->conns; c; c = c->next) {
 				if (!send_to(o, c))
 					continue;
@@ -174,38 +171,18 @@ void gossip_free_queue(struct net *n)
 	n->noutq = 0;
 }
 
-/* Errors that only a bad sender causes: the bytes are not a transaction of
- * this chain signed by its signer. */
-static bool forged(int rc)
-{
-	return rc == TALLY_E_TRUNCATED || rc == TALLY_E_TRAILING || rc == TALLY_E_VERSION ||
-	       rc == TALLY_E_TOOLONG || rc == TALLY_E_ENCODING || rc == TALLY_E_SIGNATURE ||
-	       rc == TALLY_E_CHAIN_ID;
-}
-
 void gossip_on_tx(struct conn *c, const struct wire_msg *m)
 {
 	struct net *n = c->net;
 	uint8_t hash[HASH_LEN];
-	char why[WHY_MAX] = "";
-	int rc;
 
 	tx_hash(m->u.tx.bytes, m->u.tx.len, hash);
-	if (seen_has(n->seen_tx, hash))
+	/* Seen now, so the same transaction from another peer is not checked
+	 * again while this one waits for its check. */
+	if (!seen_add(n->seen_tx, hash))
 		return;
-	current_source = c;
-	rc = ledger_submit(n->ledger, m->u.tx.bytes, m->u.tx.len, hash, why);
-	current_source = NULL;
-	if (!rc) {
-		STAT_ADD(n, txs_in, 1);
-		/* Relay now, so the seen-set holds it before the next message. */
-		gossip_flush(n);
-		return;
-	}
-	seen_add(n->seen_tx, hash);
-	if (forged(rc))
-		conn_misbehave(c, "it relayed a transaction that is not valid: %s",
-			       why[0] ? why : tally_strerror(rc));
+	if (!intake_push(n, c->key, m->u.tx.bytes, m->u.tx.len))
+		STAT_ADD(n, txs_intake_dropped, 1);
 }
 
 static struct net_consensus engine_of(struct net *n)
@@ -281,7 +258,7 @@ static int queue_consensus(struct net *n, const uint8_t *msg, size_t len, const 
 	m.u.consensus.bytes = msg;
 	m.u.consensus.len = len;
 	rc = encode_frame(&m, &frame, &flen);
-	return rc ? rc : queue_frame(n, frame, flen, NULL, true, NULL, except);
+	return rc ? rc : queue_frame(n, frame, flen, NULL, true, except);
 }
 
 int net_broadcast_consensus(struct net *n, const uint8_t *msg, size_t len)

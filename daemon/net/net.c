@@ -842,6 +842,7 @@ static void net_free(struct net *n)
 	if (n->base)
 		event_base_free(n->base);
 	SSL_CTX_free(n->tls);
+	intake_stop(n);
 	gossip_free_queue(n);
 	seen_free(n->seen_tx);
 	free(n->dials);
@@ -889,6 +890,8 @@ int net_start(struct net **out, const struct net_config *cfg, char *why)
 		rc = why_set(why, TALLY_E_NOMEM, "cannot set up the peer transport's timers");
 		goto err;
 	}
+	if ((rc = intake_start(n, why)))
+		goto err;
 	ledger_set_admit_hook(n->ledger, gossip_admitted, n);
 	if (pthread_create(&n->thread, NULL, net_main, n)) {
 		ledger_set_admit_hook(n->ledger, NULL, NULL);
@@ -907,6 +910,8 @@ void net_stop(struct net *n)
 {
 	if (!n)
 		return;
+	/* The workers first: they call the ledger and queue relays. */
+	intake_stop(n);
 	ledger_set_admit_hook(n->ledger, NULL, NULL);
 	pthread_mutex_lock(&n->mu);
 	n->stopping = true;

@@ -37,6 +37,9 @@
 #define NET_SEEN_TXS 100000
 #define NET_QUEUE_MAX 20000           /* outgoing messages from other threads */
 #define NET_ACCUSED_MAX 32            /* peers the engine found misbehaving, to drop */
+#define NET_INTAKE_THREADS 4          /* at most, one per core: peers' transactions checked */
+#define NET_INTAKE_MAX 20000          /* peers' transactions waiting for a check ... */
+#define NET_INTAKE_BYTES (64u << 20)  /* ... and their bytes; beyond either, dropped */
 
 enum conn_state {
 	CONN_TLS,          /* TCP up, TLS handshake running */
@@ -105,8 +108,9 @@ struct outmsg {
 	size_t len;
 	uint8_t hash[HASH_LEN];            /* seen-set entry (transactions) */
 	bool consensus;
-	const struct conn *except;         /* its source (network thread only) */
-	bool has_except_key;               /* a relay: not back to this key */
+	/* A relay: not back to this key. A transaction from a peer, marked
+	 * seen when it arrived, goes to the others without the seen-set. */
+	bool has_except_key;
 	uint8_t except_key[PUBKEY_LEN];
 	struct outmsg *next;
 };
@@ -151,6 +155,15 @@ struct net {
 	uint64_t tip_height;               /* the ledger's, as last announced */
 	uint8_t tip_id[HASH_LEN];
 	bool sync_active;                  /* one GET_BLOCKS out at a time */
+	/* Peers' transactions waiting for a check (intake.c); intake_mu guards
+	 * the queue, taken by the network thread and the workers. */
+	pthread_mutex_t intake_mu;
+	pthread_cond_t intake_cv;
+	bool intake_init, intake_stopping;
+	pthread_t intake[NET_INTAKE_THREADS];
+	size_t nintake;
+	struct intake_item *intake_head, *intake_tail;
+	size_t intake_n, intake_bytes;
 };
 
 uint64_t net_now_ms(void);
@@ -187,6 +200,18 @@ void gossip_greet(struct conn *c);
 /* Frees whatever is still queued (at stop). */
 void gossip_free_queue(struct net *n);
 
+/* intake.c */
+/* Starts the workers that check peers' transactions (0, or TALLY_E_NOMEM
+ * when none could start). */
+int intake_start(struct net *n, char *why);
+/* Stops them (a transaction being checked finishes) and drops the queue. */
+void intake_stop(struct net *n);
+/* Queues a transaction from the peer with key `from` (network thread);
+ * false when the queue is full or memory is out: it is dropped. */
+bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len);
+/* The key of the peer whose transaction the calling worker is submitting,
+ * or NULL on any other thread. */
+const uint8_t *intake_current_source(void);
 /* sync.c */
 /* The tip changed or time passed: announce a new tip, ask for blocks. */
 void sync_tick(struct net *n);
