@@ -134,10 +134,8 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 	int rc;
 
 	rc = chainfile_load(&f, path, why);
-	if (rc) {
-		err("%s", why);
-		return EXIT_USAGE;
-	}
+	if (rc)
+		return chainfile_fail(rc, why, quiet);
 	rc = genesis_pin_check(pin, &f.genesis, gh);
 	if (rc)
 		goto out;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/chainsrc.h"
 #include "cli/genesis_pin.h"
@@ -85,9 +86,17 @@ static int add_leases(struct client *cl, struct chainfile *f, uint64_t *max_heig
 	return rc;
 }
 
+enum { O_GENESIS = 256, O_FORCE };
+
+static const struct opt_doc export_opts[] = {
+	{ "force", O_FORCE, NULL, "replace FILE if it exists (without it, an existing FILE\n"
+	  "is refused, exit 2)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
 const struct cmd_doc doc_chain_export = {
 	.name = "chain export",
-	.synopsis = "FILE [--node URL] [--json]",
+	.synopsis = "FILE [--force] [--node URL] [--json]",
 	.summary = "write the node's chain to a file",
 	.description =
 		"Writes the node's chain to FILE (atomically): the genesis, every block with\n"
@@ -96,6 +105,7 @@ const struct cmd_doc doc_chain_export = {
 		"`tally chain verify FILE` check against the chain. The format is in\n"
 		"docs/FORMATS.md. On a terminal, the blocks fetched so far are shown as it\n"
 		"goes.",
+	.opts = export_opts,
 };
 
 int cmd_chain_export(int argc, char **argv)
@@ -106,13 +116,29 @@ int cmd_chain_export(int argc, char **argv)
 	struct genesis g;
 	char *gjson = NULL, why[WHY_MAX];
 	uint64_t tip = 0, leases_height = 0;
-	int rc;
+	struct optable ot;
+	bool force = false;
+	struct stat st;
+	int c, rc;
 
-	rc = parse_common_args(&co, argc, argv, &doc_chain_export);
-	if (rc != ARGS_PARSED)
-		return rc;
+	cmd_optable(&ot, &doc_chain_export, ":");
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
+		if (c == O_FORCE)
+			force = true;
+		else if (!common_opt(&co, c, optarg))
+			return bad_option("chain export", c, argv);
+	}
+	if (co.help)
+		return cmd_help(&doc_chain_export);
 	if (argc - optind != 1)
 		return usage_error("chain export", "give one FILE");
+	/* Checked first, so a long export does not end in a refusal; the
+	 * file is replaced atomically either way. */
+	if (!force && stat(argv[optind], &st) == 0) {
+		err("%s exists: give --force to replace it", argv[optind]);
+		return EXIT_USAGE;
+	}
 	if (client_init(&cl, co.node))
 		return err("%s", cl.err), EXIT_USAGE;
 	chainfile_init(&f);
@@ -266,8 +292,6 @@ static int start(struct verify *s, const struct genesis *g, const char *where)
 	return EXIT_OK;
 }
 
-enum { O_GENESIS = 256 };
-
 static const struct opt_doc verify_opts[] = {
 	{ "genesis", O_GENESIS, "FILE|HASH", "the chain to trust: a genesis file or its hash; a\n"
 	  "chain with another genesis is refused (exit 1)", 0 },
@@ -324,10 +348,9 @@ int cmd_chain_verify(int argc, char **argv)
 	if (!node_given) {
 		struct chainfile f;
 		char why[WHY_MAX];
-		if (chainfile_load(&f, argv[optind], why)) {
-			err("%s", why);
+		if ((rc = chainfile_load(&f, argv[optind], why))) {
 			free(s);
-			return EXIT_USAGE;
+			return chainfile_fail(rc, why, co.json);
 		}
 		snprintf(source, sizeof(source), "%.500s", argv[optind]);
 		rc = start(s, &f.genesis, argv[optind]);

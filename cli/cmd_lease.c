@@ -25,17 +25,22 @@
 int resolve_lease_id(struct client *c, const char *arg, char out[65])
 {
 	size_t n = strlen(arg), i, found = 0;
+	char lower[65];
 	json_t *j, *l;
 	enum client_rc rc;
 
-	for (i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)arg[i]) || isupper((unsigned char)arg[i]))
+	for (i = 0; i < n && i < 64; i++) {
+		if (!isxdigit((unsigned char)arg[i]))
 			break;
+		/* Ids are shown in lowercase; one copied in capitals is the same. */
+		lower[i] = (char)tolower((unsigned char)arg[i]);
+	}
 	if (i != n || n < 8 || n > 64) {
-		err("lease id '%s' is not 64 lowercase hex characters (or a prefix of 8 or more)",
-		    arg);
+		err("lease id '%s' is not 64 hex characters (or a prefix of 8 or more)", arg);
 		return EXIT_USAGE;
 	}
+	lower[n] = '\0';
+	arg = lower;
 	if (n == 64) {
 		memcpy(out, arg, 65);
 		return EXIT_OK;

@@ -136,7 +136,7 @@ static int run(const struct cli_command *c, int argc, char **argv)
 	}
 	rc = c->fn(argc, argv);
 	curl_global_cleanup();
-	return rc;
+	return json_failure_report(rc);
 }
 
 /* `tally help [COMMAND [SUBCOMMAND]]`, as --help at that level. */
@@ -150,8 +150,8 @@ static int help(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!c || (c->subs && argc > 1 && !s) || argc > 2 || (!c->subs && argc > 1)) {
-		err("no such command: tally help %s%s%s", argv[0], argc > 1 ? " " : "",
-		    argc > 1 ? argv[1] : "");
+		err("'%s%s%s' is not a tally command; see 'tally --help'", argv[0],
+		    argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 		return EXIT_USAGE;
 	}
 	if (c->subs && !s) {

@@ -43,6 +43,27 @@ void cmd_optable(struct optable *t, const struct cmd_doc *d, const char *prefix)
 
 /* --- shared helpers ------------------------------------------------------ */
 
+/* A command run with --json that fails before it printed its JSON still
+ * owes stdout one object (json_failure_report): what it said last. */
+static struct {
+	bool asked, printed;
+	char last[1024];
+} json_state;
+
+static void remember(const char *fmt, va_list ap)
+{
+	vsnprintf(json_state.last, sizeof(json_state.last), fmt, ap);
+}
+
+int json_failure_report(int rc)
+{
+	if (rc == EXIT_OK || !json_state.asked || json_state.printed)
+		return rc;
+	print_json(json_pack("{s:b,s:s,s:i}", "ok", 0, "error",
+			     json_state.last[0] ? json_state.last : "failed", "exit_code", rc));
+	return rc;
+}
+
 void err(const char *fmt, ...)
 {
 	va_list ap;
@@ -52,12 +73,25 @@ void err(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	va_start(ap, fmt);
+	remember(fmt, ap);
+	va_end(ap);
 }
 
 int client_fail(const struct client *c, enum client_rc rc)
 {
 	err("%s", c->err);
 	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
+}
+
+int chainfile_fail(int rc, const char *why, bool json)
+{
+	err("%s", why);
+	if (rc == TALLY_E_NOTFOUND || rc == TALLY_E_IO || rc == TALLY_E_NOMEM)
+		return EXIT_USAGE;
+	if (json)
+		print_json(json_pack("{s:b,s:[s]}", "verified", 0, "errors", why));
+	return EXIT_REFUSED;
 }
 
 int usage_error(const char *cmd, const char *fmt, ...)
@@ -69,6 +103,9 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nsee 'tally %s --help'\n", cmd);
+	va_start(ap, fmt);
+	remember(fmt, ap);
+	va_end(ap);
 	return EXIT_USAGE;
 }
 
@@ -129,7 +166,7 @@ bool common_opt(struct common *co, int c, const char *arg)
 		co->help = true;
 		return true;
 	case OPT_JSON:
-		co->json = true;
+		co->json = json_state.asked = true;
 		return true;
 	case OPT_NODE:
 		co->node = arg;
@@ -220,6 +257,7 @@ int print_json(json_t *j)
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(j);
+	json_state.printed = true;
 	return EXIT_OK;
 }
 

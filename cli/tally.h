@@ -90,6 +90,16 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 int bad_option(const char *cmd, int c, char **argv);
 /* Prints c->err as "tally: ..." and returns the exit code for rc. */
 int client_fail(const struct client *c, enum client_rc rc);
+/* Prints why (chainfile_load's) and returns the exit code for its rc: a
+ * file that is missing or unreadable is an I/O error (EXIT_USAGE), one cut
+ * short or damaged is not verified (EXIT_REFUSED; with json, printed as
+ * {"verified": false, "errors": [why]}). */
+int chainfile_fail(int rc, const char *why, bool json);
+/* After a command ran: when it was given --json, failed (rc != 0) and
+ * printed no JSON, prints {"ok": false, "error": its last message,
+ * "exit_code": rc} on stdout, so a script always gets one object.
+ * Returns rc. */
+int json_failure_report(int rc);
 /* "tally: ..." on stderr. */
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -13,7 +13,13 @@
 #     --cheapest took the cheapest silently) and submits nothing;
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
 #     integer", and an amount with a leading blank is refused;
-#   - --node with a port above 65535 is a bad URL, not an unreachable node.
+#   - --node with a port above 65535 is a bad URL, not an unreachable node;
+#   - a command given --json that fails still prints one JSON object on stdout;
+#   - `tally help bogus` says bogus is not a command; a lease id in capitals is
+#     the same id;
+#   - chain export refuses to replace a file without --force; a chain file cut
+#     short or damaged is "not verified" (exit 1, verified false under --json),
+#     a missing one an I/O error (exit 2).
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -71,5 +77,46 @@ check "... and the other account got nothing" \
 run status --node http://127.0.0.1:99999
 check "--node http://127.0.0.1:99999 is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... named as a bad node URL" grep -q "^tally: bad node URL 'http://127.0.0.1:99999'" <<<"$OUT"
+
+# --- --json on failure, help for a command that does not exist -----------------------
+OUT=$("$TALLY" status --node http://127.0.0.1:1 --json 2>/dev/null) && RC=0 || RC=$?
+e2e_log "tally status --json against a closed port: exit $RC: $OUT"
+check "status --json against a closed port exits 2" [ "$RC" -eq 2 ]
+check "... and prints one JSON object saying why" \
+	jq -e '.ok == false and .exit_code == 2 and (.error | test("cannot reach node"))' <<<"$OUT"
+run help bogus
+check "tally help bogus is a usage error (exit 2)" [ "$RC" -eq 2 ]
+check "... saying bogus is not a tally command" \
+	grep -q "^tally: 'bogus' is not a tally command; see 'tally --help'" <<<"$OUT"
+
+# --- a lease id in capitals is the same id -------------------------------------------
+run lease show ABCDEF0123
+check "a lease id prefix in capitals is looked up, not refused as bad usage (exit 1)" [ "$RC" -eq 1 ]
+check "... as the lowercase id" grep -q "no lease id starts with 'abcdef0123'" <<<"$OUT"
+
+# --- chain files: replacing one, and one cut short -----------------------------------
+CHAIN="$E2E_DIR/chain.tally"
+run chain export "$CHAIN"
+check "chain export writes a new file" [ "$RC" -eq 0 ]
+SUM=$(sha256sum <"$CHAIN")
+run chain export "$CHAIN"
+check "chain export to an existing file is refused (exit 2)" [ "$RC" -eq 2 ]
+check "... saying to give --force" grep -q "exists: give --force to replace it" <<<"$OUT"
+check "... and leaves the file as it was" [ "$(sha256sum <"$CHAIN")" = "$SUM" ]
+run chain export "$CHAIN" --force
+check "chain export --force replaces it" [ "$RC" -eq 0 ]
+run chain verify "$CHAIN"
+check "the export verifies" [ "$RC" -eq 0 ]
+head -c $(($(stat -c %s "$CHAIN") - 7)) "$CHAIN" >"$E2E_DIR/short.tally"
+run chain verify "$E2E_DIR/short.tally"
+check "chain verify of a file cut short: not verified (exit 1)" [ "$RC" -eq 1 ]
+check "... saying it is cut short" grep -q "short.tally is cut short: export it again" <<<"$OUT"
+OUT=$("$TALLY" chain verify "$E2E_DIR/short.tally" --json 2>/dev/null) && RC=0 || RC=$?
+check "... and under --json: verified false with the reason" \
+	jq -e '.verified == false and (.errors[0] | test("cut short"))' <<<"$OUT"
+run audit "$(printf '%064d' 0)" --chain "$E2E_DIR/short.tally"
+check "audit --chain of a file cut short: not verified (exit 1)" [ "$RC" -eq 1 ]
+run chain verify "$E2E_DIR/missing.tally"
+check "chain verify of a missing file is an I/O error (exit 2)" [ "$RC" -eq 2 ]
 
 e2e_done
