@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "cli/progress.h"
 #include "cli/tally.h"
 
 /* "caught up" or how far behind, from the node's own view of its peers. */
@@ -36,6 +37,23 @@ static void show_consensus(json_t *j)
 							     : "this node follows");
 }
 
+/* Whether this node hears from more than 2/3 of the voting power: a
+ * stalled chain otherwise looks merely idle. */
+static void show_quorum(json_t *j)
+{
+	json_t *q = json_object_get(j, "quorum");
+	double pct = json_number_value(json_object_get(q, "reachable_power_pct"));
+
+	if (!json_is_object(q))
+		return;
+	if (json_is_true(json_object_get(q, "reachable")))
+		printf("quorum     %.2f%% of the voting power is this node or its peers\n", pct);
+	else
+		printf("quorum     NONE: %.2f%% of the voting power is this node or its peers;"
+		       " blocks need more than 2/3, so none commit here until more validators"
+		       " connect\n", pct);
+}
+
 static void show_peers(json_t *j)
 {
 	json_t *p = json_object_get(j, "peers"), *c;
@@ -58,7 +76,9 @@ const struct cmd_doc doc_status = {
 	.description =
 		"The node's chain id, height, last block, usage log, whether it is caught up\n"
 		"with its peers, where its consensus engine is (height, round, step, the\n"
-		"round's proposer), the peers it is connected to, the validator set with\n"
+		"round's proposer), how much of the voting power it hears from (more than\n"
+		"2/3 is needed for blocks to commit), the peers it is connected to, the\n"
+		"validator set with\n"
 		"stake, voting power and the blocks each signed and missed since the node\n"
 		"started, and the prices and metering interval it offers (GET /v1/status).",
 };
@@ -82,12 +102,20 @@ int cmd_status(int argc, char **argv)
 	if (co.json)
 		return print_json(j);
 	printf("chain      %s\n", jget_str(j, "chain_id"));
-	printf("height     %" PRIu64 "\n", jget_u64(j, "height"));
+	printf("height     %" PRIu64, jget_u64(j, "height"));
+	if (jget_u64(j, "time_ns")) {
+		char when[64];
+
+		printf(" (block time %s)", fmt_local_time(jget_u64(j, "time_ns"), when,
+							   sizeof(when)));
+	}
+	printf("\n");
 	printf("block      %s\n", jget_str(j, "block_id"));
 	printf("node       %s%s%s\n", jget_str(j, "node"),
 	       json_object_get(j, "role") ? "  " : "", json_object_get(j, "role") ?
 	       jget_str(j, "role") : "");
 	show_sync(j);
+	show_quorum(j);
 	show_consensus(j);
 	printf("usage log  %" PRIu64 " records, root %s\n", jget_u64(j, "usage_size"),
 	       jget_str(j, "usage_root"));

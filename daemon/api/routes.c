@@ -127,6 +127,29 @@ static json_t *consensus_json(struct api *n)
 			 "wal_replayed", json_u64(es.replayed));
 }
 
+/* The voting power this node can hear from: its own (a validator) and its
+ * connected peers' that are validators, in percent of the set's, and
+ * whether that is more than 2/3 (what a block's certificate needs). Below
+ * it the node cannot decide blocks with its peers: the chain stalls for it
+ * unless peers it cannot see carry the votes (docs/OPERATING.md). */
+static json_t *quorum_json(struct api *n, const struct validator_set *vals,
+			   const struct net_peer_info *p, size_t np)
+{
+	unsigned __int128 reach = 0, total = valset_total_stake(vals);
+
+	for (size_t i = 0; i < vals->n; i++) {
+		bool heard = !memcmp(vals->v[i].pubkey, n->node_pub, PUBKEY_LEN);
+
+		for (size_t k = 0; !heard && k < np; k++)
+			heard = !memcmp(vals->v[i].pubkey, p[k].key, PUBKEY_LEN);
+		if (heard)
+			reach += vals->v[i].stake;
+	}
+	return json_pack("{s:f, s:b}", "reachable_power_pct",
+			 total ? 100.0 * (double)reach / (double)total : 0.0,
+			 "reachable", total && 3 * reach > 2 * total);
+}
+
 static json_t *peers_json(const struct net_stats *ns, const struct net_peer_info *p, size_t np)
 {
 	json_t *list = json_array();
@@ -163,6 +186,7 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				 "best_peer_height", (json_int_t)ns.best_peer_height,
 				 "blocks_synced", (json_int_t)ns.blocks_synced);
 	json_t *pj = peers_json(&ns, peers, np);
+	json_t *quorum = quorum_json(n, &vals, peers, np);
 	free(peers);
 	json_t *images = json_array();
 	for (size_t i = 0; i < n->cfg->nimages; i++)
@@ -188,6 +212,7 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 									  : "full node"));
 	json_object_set_new(resp->json, "peers", pj);
 	json_object_set_new(resp->json, "sync", sync);
+	json_object_set_new(resp->json, "quorum", quorum);
 	json_object_set_new(resp->json, "consensus", consensus_json(n));
 }
 

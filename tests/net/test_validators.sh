@@ -71,9 +71,15 @@ sleep 10
 check "... and no block commits for 10 s (half the stake is no quorum)" \
 	bash -c "[ $(height 1) = $TIP ] && [ $(height 2) = $TIP ] && [ $(status 1 | jq .consensus.height) = $((TIP + 1)) ]"
 check "... and the transfer is not committed" bash -c "! curl -sf $(url 1)/v1/tx/$H >/dev/null"
+no_quorum() { [ "$(status 1 | jq -c '[.quorum.reachable, .quorum.reachable_power_pct]')" = '[false,50]' ]; }
+check "node 1's status says it hears from 50% of the power: no quorum" wait_for 30 no_quorum
+check "... and tally status says so" \
+	bash -c "$TALLY status --node $(url 1) | grep -q '^quorum     NONE: 50.00% of the voting power'"
 start 3 --no-vms
 check "with a third validator back the transfer commits" \
 	wait_for 120 committed_everywhere "$H" 1 2 3
+quorum_back() { [ "$(status 1 | jq -c '[.quorum.reachable, .quorum.reachable_power_pct]')" = '[true,75]' ]; }
+check "... and node 1 hears from 75% of the power again" wait_for 30 quorum_back
 check "the three hold the same blocks (no fork)" wait_for 30 same_chain $((TIP + 1)) 1 2 3
 start 4 --no-vms
 check "the fourth catches up to the same blocks" wait_for 60 same_chain $((TIP + 1)) 1 2 3 4
