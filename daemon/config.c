@@ -569,15 +569,49 @@ struct parse_state {
 	int why_line;   /* the line the handler refused */
 };
 
+static bool section_known(const char *section);
+
+/* A [NAME] line's NAME, blanks around it dropped as inih drops them, into
+ * out (false when the line is not a section header). */
+static bool header_name(const char *line, char *out, size_t cap)
+{
+	const char *s = line, *e;
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s++ != '[' || !(e = strchr(s, ']')))
+		return false;
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	n = (size_t)(e - s) < cap - 1 ? (size_t)(e - s) : cap - 1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}
+
 /* fgets() for ini_parse_stream(), counting lines so that a refusal names its
- * own line, not an earlier syntax error's. */
+ * own line, not an earlier syntax error's. A section header is checked
+ * here: inih reports a section only with its first entry, and an unknown
+ * section left empty (a typo in its name, its keys commented out) would
+ * otherwise pass unseen. */
 static char *read_line(char *str, int num, void *user)
 {
 	struct parse_state *ps = user;
 	char *r = fgets(str, num, ps->f);
+	char name[128];
 
-	if (r)
-		ps->line++;
+	if (!r)
+		return r;
+	ps->line++;
+	if (!ps->failed && header_name(r, name, sizeof(name)) && !section_known(name)) {
+		snprintf(ps->why, WHY_MAX, "unknown section [%s]", name);
+		ps->failed = 1;
+		ps->why_line = ps->line;
+		return NULL;   /* the parse ends here; load_file() reports it */
+	}
 	return r;
 }
 

@@ -13,6 +13,7 @@
 #include "daemon/announce.h"
 #include "daemon/clock.h"
 #include "daemon/cmdline.h"
+#include "daemon/precheck.h"
 #include "daemon/keeper/keeper.h"
 #include "daemon/log.h"
 #include "daemon/node.h"

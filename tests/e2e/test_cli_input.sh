@@ -14,6 +14,8 @@
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
 #     integer", and an amount with a leading blank is refused;
 #   - --node with a port above 65535 is a bad URL, not an unreachable node;
+#   - tallyd --check-config loads the key and genesis it names, and refuses an
+#     unknown section even when it has no entries;
 #   - a command given --json that fails still prints one JSON object on stdout;
 #   - `tally help bogus` says bogus is not a command; a lease id in capitals is
 #     the same id;
@@ -51,6 +53,27 @@ OUT=$("$TALLYD" --check-config -c "$E2E_DIR/badport.conf" 2>&1) && RC=0 || RC=$?
 e2e_log "tallyd --check-config with listen = 127.0.0.1:99999: exit $RC: $OUT"
 check "tallyd --check-config refuses listen = 127.0.0.1:99999 (exit 1)" [ "$RC" -eq 1 ]
 check "... naming the line and the value" grep -q ":[0-9]*: bad value '127.0.0.1:99999' for 'listen'" <<<"$OUT"
+
+# --- tallyd --check-config reads what the configuration names -----------------------
+NODE_PUB=$("$TALLY" status --json | jq -r .node)
+OUT=$("$TALLYD" --check-config -c "$E2E_DIR/node/tallyd.conf" 2>&1) && RC=0 || RC=$?
+e2e_log "tallyd --check-config of the node's configuration: exit $RC: $OUT"
+check "tallyd --check-config of the node's configuration: valid (exit 0)" [ "$RC" -eq 0 ]
+check "... naming its key and chain" \
+	grep -q "valid (0 drop-ins): node ${NODE_PUB:0:16}, chain 'e2e-cliinput', a genesis validator" <<<"$OUT"
+GENESIS=$(sed -n 's/^genesis = //p' "$E2E_DIR/node/tallyd.conf")
+echo '{"chain_id": ' >"$E2E_DIR/bad-genesis.json"
+sed "s|^genesis = .*|genesis = $E2E_DIR/bad-genesis.json|" "$E2E_DIR/node/tallyd.conf" >"$E2E_DIR/badgen.conf"
+OUT=$("$TALLYD" --check-config -c "$E2E_DIR/badgen.conf" 2>&1) && RC=0 || RC=$?
+e2e_log "tallyd --check-config with a broken genesis: exit $RC: $OUT"
+check "tallyd --check-config refuses a genesis file that does not parse (exit 1)" [ "$RC" -eq 1 ]
+check "... naming the file" grep -q "genesis $E2E_DIR/bad-genesis.json (named in" <<<"$OUT"
+{ cat "$E2E_DIR/node/tallyd.conf"; printf '\n[provder]\n# announce = no\n'; } >"$E2E_DIR/typo.conf"
+OUT=$("$TALLYD" --check-config -c "$E2E_DIR/typo.conf" 2>&1) && RC=0 || RC=$?
+e2e_log "tallyd --check-config with an empty [provder]: exit $RC: $OUT"
+check "tallyd --check-config refuses an unknown section even with no entries (exit 1)" [ "$RC" -eq 1 ]
+check "... naming its line" grep -q "typo.conf:$(($(wc -l <"$E2E_DIR/node/tallyd.conf") + 2)): unknown section \[provder\]" <<<"$OUT"
+[ -n "$GENESIS" ]
 
 # --- lease create: flags that exclude each other ---------------------------------
 NODE_KEY=$("$TALLY" status --json | jq -r .node)
