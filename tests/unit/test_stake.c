@@ -142,7 +142,7 @@ static void end_block(uint64_t height, struct validator_set *next)
 
 	memset(&b, 0, sizeof(b));
 	b.header.height = height;
-	ck_assert_int_eq(exec_finish(&st, &b, &r), 0);
+	ck_assert_int_eq(exec_finish(&st, &b, NULL, &r), 0);
 	ck_assert_int_eq(state_root_recompute(&st, full), 0);
 	ck_assert_mem_eq(full, r.state_root, HASH_LEN);   /* deletions included */
 	if (next)
