@@ -1,6 +1,6 @@
 /* The liveness rule: missed commits counted from the certificate each block
  * names, and jailing without slashing for downtime (rule in
- * lib/chain/state.h, state_liveness; docs/FORMATS.md section 10.11). */
+ * lib/chain/state.h, state_liveness; docs/FORMATS.md section 10.10). */
 #include "lib/chain/state.h"
 
 #include <string.h>

@@ -302,7 +302,7 @@ struct liveness_jailed {
 	uint8_t pub[VALIDATORS_MAX][PUBKEY_LEN];
 };
 
-/* The liveness rule (section 10.11 of docs/FORMATS.md), which exec_finish
+/* The liveness rule (section 10.10 of docs/FORMATS.md), which exec_finish
  * runs at the end of block height, before state_end_block. Off (nothing
  * read or written but the params) when params.liveness_window is 0 or
  * height < 2. Else lc must hold the certificate of block height - 1 whose

@@ -1,4 +1,4 @@
-/* The liveness rule (lib/chain/liveness.c, docs/FORMATS.md section 10.11)
+/* The liveness rule (lib/chain/liveness.c, docs/FORMATS.md section 10.10)
  * on chains of four validators whose blocks carry real certificates, built
  * and replayed as an auditor replays them (lib/chain/replay.h): misses
  * counted from the certificate each block names, the count reset by a
