@@ -257,8 +257,12 @@ const struct cmd_doc doc_validators = {
 	.description =
 		"The validator set that signs the next block (stake, share of the voting\n"
 		"power, blocks this node saw it sign and miss since it started), every\n"
-		"staker (jailed or not, jailed until which block), the unbonding entries\n"
-		"(amount, owner, the block that pays it back) and the chain's parameters.",
+		"staker (jailed or not, jailed until which block, and IN A ROW: the\n"
+		"commits it missed in a row as the chain counts them, which jail it\n"
+		"without a slash when they reach the liveness window), the unbonding\n"
+		"entries (amount, owner, the block that pays it back) and the chain's\n"
+		"parameters. --json prints the node's /v1/staking answer (the chain's\n"
+		"count is \"missed_in_a_row\").",
 };
 
 int cmd_validators(int argc, char **argv)
@@ -287,8 +291,8 @@ int cmd_validators(int argc, char **argv)
 	       json_array_size(set), json_array_size(set) == 1 ? "" : "s",
 	       jget_u64(params, "max_validators"),
 	       fmt_amount(jget_u64(params, "min_self_stake"), amt));
-	printf("%-16s  %16s  %7s  %-7s  %8s  %8s  %s\n", "PUBKEY", "STAKE", "POWER", "IN SET",
-	       "SIGNED", "MISSED", "JAILED");
+	printf("%-16s  %16s  %7s  %-7s  %8s  %8s  %9s  %s\n", "PUBKEY", "STAKE", "POWER",
+	       "IN SET", "SIGNED", "MISSED", "IN A ROW", "JAILED");
 	json_array_foreach(vals, i, v) {
 		const char *pub = jget_str(v, "pubkey");
 		json_t *m = set_member(set, pub);
@@ -297,11 +301,11 @@ int cmd_validators(int argc, char **argv)
 		if (json_is_true(json_object_get(v, "jailed")))
 			snprintf(jail, sizeof(jail), "until block %" PRIu64,
 				 jget_u64(v, "jailed_until"));
-		printf("%.16s  %16s  %6.2f%%  %-7s  %8" PRIu64 "  %8" PRIu64 "  %s\n", pub,
-		       fmt_amount(jget_u64(v, "stake"), amt),
+		printf("%.16s  %16s  %6.2f%%  %-7s  %8" PRIu64 "  %8" PRIu64 "  %9" PRIu64
+		       "  %s\n", pub, fmt_amount(jget_u64(v, "stake"), amt),
 		       m ? json_real_value(json_object_get(m, "power_pct")) : 0.0,
 		       m ? "yes" : "no", m ? jget_u64(m, "signed_blocks") : 0,
-		       m ? jget_u64(m, "missed_blocks") : 0, jail);
+		       m ? jget_u64(m, "missed_blocks") : 0, jget_u64(v, "missed_in_a_row"), jail);
 	}
 	if (json_array_size(ub)) {
 		printf("\nunbonding (back to the balance at the end of the block shown):\n");
@@ -310,9 +314,14 @@ int cmd_validators(int argc, char **argv)
 			       jget_str(v, "owner"), fmt_amount(jget_u64(v, "amount"), amt),
 			       jget_u64(v, "release"), jget_u64(v, "since"));
 	}
-	printf("\nunbonding %" PRIu64 " blocks, slash %.4g%%, jail %" PRIu64 " blocks\n",
+	printf("\nunbonding %" PRIu64 " blocks, slash %.4g%%, jail %" PRIu64 " blocks, ",
 	       jget_u64(params, "unbonding_blocks"),
 	       (double)jget_u64(params, "slash_ppm") / 10000.0, jget_u64(params, "jail_blocks"));
+	if (jget_u64(params, "liveness_window"))
+		printf("jailed (no slash) after %" PRIu64 " missed commits in a row\n",
+		       jget_u64(params, "liveness_window"));
+	else
+		printf("no jailing for missed commits\n");
 	json_decref(j);
 	return EXIT_OK;
 }

@@ -243,6 +243,7 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 {
 	size_t cap = mempool_size(l->mp) < l->block_max_txs ? mempool_size(l->mp) :
 		     l->block_max_txs;
+	struct last_commit lc;
 	struct exec_result r;
 	struct trial t;
 	struct block b;
@@ -266,8 +267,9 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		return why_set(why, rc, "cannot try a block: %s", tally_strerror(rc));
 	}
 	rc = build_txs(l, &t, &b, dropped);
+	chain_last_commit(&l->tip, &lc);
 	if (!rc)
-		rc = exec_finish(&t.state, &b, &r);
+		rc = exec_finish(&t.state, &b, &lc, &r);
 	trial_end(&t);
 	if (rc) {
 		free(b.txs);
@@ -389,6 +391,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	struct merkle_frontier usage;
 	struct validator_set last_set;
 	struct commit_cert last_cert;
+	struct last_commit lc;
 	bool adopt;
 	size_t failed_at;
 	struct build bd;
@@ -440,7 +443,8 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 			goto out_abort;
 		}
 	}
-	rc = exec_block(&l->state, in, NULL, NULL, &bd.r, &failed_at, why);
+	chain_last_commit(&tip, &lc);
+	rc = exec_block(&l->state, in, &lc, NULL, NULL, &bd.r, &failed_at, why);
 	for (size_t i = 0; !rc && i < in->ntx; i++) {
 		uint8_t hash[HASH_LEN];
 
@@ -464,6 +468,14 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 		goto out_abort;
 	if (last_set.n && last_cert.n)
 		count_votes(l, &last_set, &last_cert);
+	for (size_t i = 0; i < bd.r.downtime.n; i++) {
+		char hex[2 * PUBKEY_LEN + 1];
+
+		hex_encode(bd.r.downtime.pub[i], PUBKEY_LEN, hex);
+		ledger_logf(l, "height %" PRIu64 ": validator %s jailed for downtime (missed the"
+			    " liveness window of commits in a row); it may UNJAIL after the"
+			    " jail term", in->header.height, hex);
+	}
 	after_commit(l, &bd);
 	goto out_free;
 out_abort:

@@ -227,6 +227,7 @@ int ledger_load_tip(struct ledger *l, char *why)
 			l->tip.time_ns = h.time_ns;
 			block_id(&h, l->tip.last_block_id);
 			cert_hash(&c, l->tip.last_cert_hash);
+			l->tip.last_cert = c;
 			l->tip_cert = c;
 			rc = merkle_frontier_load(store_merkle(l->st), h.usage_size, &l->tip.usage);
 		}

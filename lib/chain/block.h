@@ -153,6 +153,15 @@ void cert_hash(const struct commit_cert *c, uint8_t out[HASH_LEN]);
 int cert_verify(const struct commit_cert *c, const struct validator_set *vals,
 		const uint8_t chain[HASH_LEN]);
 
+/* The commit of block h - 1 as block h's execution sees it: the
+ * certificate its header's last_commit_hash names and the validator set
+ * that signed h - 1 (the liveness rule, lib/chain/state.h). Either is NULL
+ * when not known (height 1, or a chain verified from a checkpoint). */
+struct last_commit {
+	const struct commit_cert *cert;
+	const struct validator_set *signers;
+};
+
 /* A proposer's proposal of a block for (height, round). */
 struct proposal {
 	uint64_t height;

@@ -7,13 +7,16 @@
 
 #include "lib/errors.h"
 
-int exec_finish(struct state *s, const struct block *b, struct exec_result *r)
+int exec_finish(struct state *s, const struct block *b, const struct last_commit *lc,
+		struct exec_result *r)
 {
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	block_txs_root(b, r->txs_root);
-	rc = state_end_block(s, b->header.height);
+	rc = state_liveness(s, b->header.height, b->header.last_commit_hash, lc, &r->downtime);
+	if (!rc)
+		rc = state_end_block(s, b->header.height);
 	if (rc)
 		return rc;
 	r->usage_size = s->usage_size;
@@ -29,7 +32,8 @@ int exec_finish(struct state *s, const struct block *b, struct exec_result *r)
 	return rc;
 }
 
-int exec_block(struct state *s, const struct block *b, const struct tx *txs,
+int exec_block(struct state *s, const struct block *b, const struct last_commit *lc,
+	       const struct tx *txs,
 	       struct tx_receipt *receipts, struct exec_result *r, size_t *failed_at,
 	       char *why)
 {
@@ -70,8 +74,13 @@ int exec_block(struct state *s, const struct block *b, const struct tx *txs,
 		}
 	}
 	free(own);
-	rc = exec_finish(s, b, r);
-	if (rc)
+	rc = exec_finish(s, b, lc, r);
+	if (rc == TALLY_E_CERT)
+		why_set(why, rc, "block %" PRIu64 ": the liveness rule needs the certificate of"
+			" block %" PRIu64 " that its last_commit_hash names and the set that"
+			" signed it", h->height,
+			h->height - 1);
+	else if (rc)
 		why_set(why, rc, "block %" PRIu64 ": %s", h->height,
 			rc == TALLY_E_VALSET ? "no validator with stake would be left"
 					     : tally_strerror(rc));

@@ -28,21 +28,28 @@ struct exec_result {
 	uint8_t state_root[HASH_LEN];
 	struct validator_set next_vals;      /* staked and unjailed after the block */
 	uint8_t next_vals_hash[HASH_LEN];
+	struct liveness_jailed downtime;     /* jailed by the liveness rule */
 };
 
-/* Once every transaction of b is applied: the end-of-block rules at b's
- * height (state_end_block: unbonding stake released), then the state root,
- * and r (TALLY_E_VALSET when no validator would be left). */
-int exec_finish(struct state *s, const struct block *b, struct exec_result *r);
+/* Once every transaction of b is applied: the liveness rule with lc, the
+ * commit of the block before b that b's last_commit_hash names
+ * (state_liveness; chain_last_commit gives it from the verifier b is
+ * checked against; NULL only for a chain whose liveness_window is 0), the
+ * end-of-block rules at b's height (state_end_block: unbonding stake
+ * released, expired evidence pruned), then the state root, and r
+ * (TALLY_E_VALSET when no validator would be left). */
+int exec_finish(struct state *s, const struct block *b, const struct last_commit *lc,
+		struct exec_result *r);
 
 /* Applies every transaction of b at its header's height and time, in order,
- * then exec_finish. txs holds the transactions decoded (b->ntx of them) or
+ * then exec_finish with lc. txs holds the transactions decoded (b->ntx of them) or
  * is NULL to decode them here; receipts, when not NULL, receives one per
  * transaction. The first transaction that does not apply ends it: its error,
  * with why[WHY_MAX] naming the height, the index and the kind
  * ("block 7: transaction 2 (USAGE) does not apply: ..."); *failed_at, when
  * not NULL, gets its index. A store failure is returned as it is. */
-int exec_block(struct state *s, const struct block *b, const struct tx *txs,
+int exec_block(struct state *s, const struct block *b, const struct last_commit *lc,
+	       const struct tx *txs,
 	       struct tx_receipt *receipts, struct exec_result *r, size_t *failed_at,
 	       char *why);
 

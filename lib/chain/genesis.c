@@ -222,11 +222,10 @@ int chain_params_check(const struct chain_params *p, char *why)
 	if (p->max_validators == 0 || p->max_validators > VALIDATORS_MAX)
 		return fail(why, TALLY_E_RANGE, "params: \"max_validators\" must be 1..%d",
 			    VALIDATORS_MAX);
-	if (p->liveness_window != 0)
-		return fail(why, TALLY_E_RANGE, "params: \"liveness_window\" must be 0: jailing"
-			    " for missed blocks is not implemented yet");
-	if (p->unbonding_blocks >= height_max || p->jail_blocks >= height_max ||
-	    p->liveness_window >= height_max)
+	if (p->liveness_window > PARAMS_LIVENESS_MAX)
+		return fail(why, TALLY_E_RANGE, "params: \"liveness_window\" must be 0 (off) or"
+			    " 1..%u blocks", PARAMS_LIVENESS_MAX);
+	if (p->unbonding_blocks >= height_max || p->jail_blocks >= height_max)
 		return fail(why, TALLY_E_RANGE, "params: block counts must be below 2^62");
 	return 0;
 }

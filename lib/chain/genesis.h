@@ -46,11 +46,14 @@ struct chain_params {
 	uint64_t jail_blocks;        /* a validator jailed at h may UNJAIL from h + this */
 	uint64_t min_self_stake;     /* least stake that makes a validator candidate (>= 1) */
 	uint32_t max_validators;     /* set size limit, 1..VALIDATORS_MAX */
-	uint64_t liveness_window;    /* consecutive missed commits that jail; 0: off (the
-				      * only value taken until the rule is implemented) */
+	uint64_t liveness_window;    /* consecutive missed commits that jail (without
+				      * slashing); 0: off */
 };
 
 #define PARAMS_PPM 1000000u
+/* The largest liveness window: a million blocks (about 11 days at one block
+ * a second); a longer one would never jail anyone that matters. */
+#define PARAMS_LIVENESS_MAX 1000000u
 /* Written by `tally node init`. */
 #define GENESIS_DEFAULT_PARAMS ((struct chain_params){ .unbonding_blocks = 100,	\
 	.slash_ppm = 50000, .jail_blocks = 50, .min_self_stake = 1000,			\
@@ -61,9 +64,8 @@ struct chain_params {
 	.max_validators = VALIDATORS_MAX, .liveness_window = 0 })
 
 /* 0, or TALLY_E_RANGE with why[256]: slash_ppm <= PARAMS_PPM, min_self_stake
- * >= 1, max_validators 1..VALIDATORS_MAX, liveness_window 0 (liveness
- * jailing is not implemented yet: a window is refused rather than ignored),
- * every height count below 2^62. */
+ * >= 1, max_validators 1..VALIDATORS_MAX, liveness_window 0..
+ * PARAMS_LIVENESS_MAX, every height count below 2^62. */
 int chain_params_check(const struct chain_params *p, char *why);
 /* u64 unbonding_blocks | u32 slash_ppm | u64 jail_blocks | u64 min_self_stake |
  * u32 max_validators | u64 liveness_window   (40 bytes) */

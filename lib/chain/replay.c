@@ -43,6 +43,7 @@ int replay_block(struct replay *r, const struct block *b, const struct commit_ce
 {
 	struct chain_verifier next = r->v;
 	struct merkle_frontier usage;
+	struct last_commit lc;
 	struct exec_result er;
 	int rc;
 
@@ -54,7 +55,8 @@ int replay_block(struct replay *r, const struct block *b, const struct commit_ce
 	if (rc)
 		goto broken;
 	r->signed_ok = true;
-	rc = exec_block(&r->state, b, NULL, receipts, &er, NULL, why);
+	chain_last_commit(&r->v, &lc);
+	rc = exec_block(&r->state, b, &lc, NULL, receipts, &er, NULL, why);
 	if (!rc)
 		rc = exec_check_header(&b->header, &er, why);
 	if (!rc)

@@ -510,6 +510,53 @@ static int release_collect(void *ctx, const struct unbonding *u)
 	return unbonding_push(&rs->list, u);
 }
 
+/* Evidence entries that can no longer refuse anything (collected by the
+ * scan, deleted after it). */
+struct prune_scan {
+	uint64_t height, unbonding_blocks;
+	uint8_t (*id)[32];
+	size_t n, cap;
+};
+
+static int prune_collect(void *ctx, const uint8_t id[32], uint64_t judged)
+{
+	struct prune_scan *ps = ctx;
+
+	if (judged > ps->height || ps->height - judged < ps->unbonding_blocks)
+		return 0;
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? 2 * ps->cap : 8;
+		uint8_t (*p)[32] = realloc(ps->id, cap * sizeof(*p));
+
+		if (!p)
+			return TALLY_E_NOMEM;
+		ps->id = p;
+		ps->cap = cap;
+	}
+	memcpy(ps->id[ps->n++], id, 32);
+	return 0;
+}
+
+/* An evidence entry judged in block j refuses the same offence again; from
+ * block j + unbonding_blocks + 1 on, that offence (its votes no later than
+ * j) is refused as expired anyway, so the entry goes at the end of block
+ * j + unbonding_blocks. Never when unbonding_blocks is 0 (no expiry). */
+static int prune_evidence(struct state *s, uint64_t height)
+{
+	struct prune_scan ps = { .height = height };
+	struct chain_params p;
+	int rc = state_params(s, &p);
+
+	if (rc || p.unbonding_blocks == 0)
+		return rc;
+	ps.unbonding_blocks = p.unbonding_blocks;
+	rc = state_evidence_each(s, prune_collect, &ps);
+	for (size_t i = 0; !rc && i < ps.n; i++)
+		rc = state_evidence_del(s, ps.id[i]);
+	free(ps.id);
+	return rc;
+}
+
 int state_end_block(struct state *s, uint64_t height)
 {
 	struct release_scan rs = { .height = height };
@@ -536,6 +583,8 @@ int state_end_block(struct state *s, uint64_t height)
 		}
 	}
 	free(rs.list.u);
+	if (!rc)
+		rc = prune_evidence(s, height);
 	return rc;
 }
 

@@ -20,7 +20,10 @@
  *                                        value = u64 height of the block that judged it
  *   params    key = 0x06 || 32 zero bytes value = chain_params_encode (version-2 genesis)
  *   liveness  key = 0x07 || pubkey(32)   value = u64 jailed_until | u64 missed
- *                                        (present only while one is not 0)
+ *                                        (present only while one is not 0;
+ *                                        missed: the consecutive commits of
+ *                                        sets it was in that lack its
+ *                                        precommit, state_liveness)
  * (integers little-endian, as everywhere in lib/codec.h). An account appears
  * once it has been credited or has sent a transaction; one with balance and
  * nonce 0 that never existed is absent. A backend put of an empty value
@@ -74,7 +77,9 @@
  *     needs a standing announcement (TALLY_E_NOTFOUND) and leaves the entry
  *     withdrawn (kept, like a validator with stake 0). Leases already open
  *     keep their contracts.
- * After the transactions, state_end_block releases due unbonding entries.
+ * After the transactions, state_liveness counts missed commits and jails
+ * for downtime, and state_end_block releases due unbonding entries and
+ * prunes expired evidence entries.
  * All arithmetic is on uint64_t with explicit overflow checks. A
  * transaction reads what it touches into local copies, checks every rule,
  * and only then writes, so a refused transaction writes nothing. */
@@ -276,11 +281,47 @@ void state_evidence_id(const uint8_t validator[PUBKEY_LEN], const struct vote *v
 /* The height that judged it; TALLY_E_NOTFOUND when never judged. */
 int state_evidence_get(struct state *s, const uint8_t id[32], uint64_t *height);
 int state_evidence_put(struct state *s, const uint8_t id[32], uint64_t height);
+/* Every evidence entry in ascending id order; a non-zero return of fn stops
+ * the scan and is returned (fn may not write evidence entries). */
+int state_evidence_each(struct state *s,
+			int (*fn)(void *ctx, const uint8_t id[32], uint64_t height), void *ctx);
+int state_evidence_del(struct state *s, const uint8_t id[32]);
 
 /* End-of-block rules (section 10.1 of docs/FORMATS.md), which exec_finish
- * runs after the block's transactions: the unbonding entries whose release
- * height is at most height are paid to their owners and removed. */
+ * runs after the block's transactions and state_liveness: the unbonding
+ * entries whose release height is at most height are paid to their owners
+ * and removed; when unbonding_blocks > 0, the evidence entries judged at
+ * or before height - unbonding_blocks are removed (any evidence they could
+ * refuse as judged is now refused as expired: its votes are at most as
+ * recent as the block that judged them). */
 int state_end_block(struct state *s, uint64_t height);
+
+/* Who the liveness rule jailed in one block, in pubkey order. */
+struct liveness_jailed {
+	size_t n;
+	uint8_t pub[VALIDATORS_MAX][PUBKEY_LEN];
+};
+
+/* The liveness rule (section 10.10 of docs/FORMATS.md), which exec_finish
+ * runs at the end of block height, before state_end_block. Off (nothing
+ * read or written but the params) when params.liveness_window is 0 or
+ * height < 2. Else lc must hold the certificate of block height - 1 whose
+ * SHA-256 is named (the header's last_commit_hash) and the set that signed
+ * height - 1: TALLY_E_CERT when either is missing or the certificate is
+ * not the named one for height - 1. For each member of that set, in pubkey
+ * order, whose validator entry exists and is not jailed: missed = 0 when
+ * its precommit is in the certificate, else missed + 1 (saturating). One
+ * whose missed reaches the window is jailed, without slashing:
+ * jailed = 1, jailed_until = height + jail_blocks, missed = 0; so it leaves
+ * the set that signs height + 1 (this block's next_validators_hash). Two
+ * limits keep the chain live, checked for each in pubkey order with the
+ * jailings before it: the validators one block jails hold together less
+ * than 1/3 of the stake of the set that signed height - 1, and the set
+ * after it is not empty; one that a limit spares keeps its count and is
+ * jailed at a later block that allows it. jailed, when not NULL, receives
+ * who was jailed. A store failure is returned as it is. */
+int state_liveness(struct state *s, uint64_t height, const uint8_t named[HASH_LEN],
+		   const struct last_commit *lc, struct liveness_jailed *jailed);
 
 /* Value encodings, as hashed into buckets (decoders are strict). */
 void account_value_encode(struct enc *e, const struct account *a);

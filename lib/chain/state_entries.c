@@ -496,3 +496,37 @@ int state_load_genesis(struct state *s, const struct genesis *g)
 	}
 	return rc;
 }
+
+struct evidence_scan {
+	int (*fn)(void *ctx, const uint8_t id[32], uint64_t height);
+	void *ctx;
+};
+
+static int evidence_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+		       size_t vlen)
+{
+	struct evidence_scan *es = ctx;
+	uint64_t height;
+	struct dec d;
+
+	if (klen != STATE_KEY_LEN)
+		return TALLY_E_STORE;
+	dec_init(&d, val, vlen);
+	height = dec_u64(&d);
+	if (dec_finish(&d))
+		return TALLY_E_STORE;
+	return es->fn(es->ctx, key + 1, height);
+}
+
+int state_evidence_each(struct state *s,
+			int (*fn)(void *ctx, const uint8_t id[32], uint64_t height), void *ctx)
+{
+	struct evidence_scan es = { fn, ctx };
+
+	return s->be.scan_type(s->be.ctx, STATE_KEY_EVIDENCE, evidence_cb, &es);
+}
+
+int state_evidence_del(struct state *s, const uint8_t id[32])
+{
+	return del_value(s, STATE_KEY_EVIDENCE, id);
+}

@@ -118,6 +118,7 @@ int trial_check_block(const struct chain_verifier *v, const struct state *s, con
 {
 	struct chain_verifier next = *v;
 	struct merkle_frontier usage;
+	struct last_commit lc;
 	struct exec_result r;
 	struct trial t;
 	int rc = prev ? chain_adopt_last_cert(&next, &b->header, prev, why) : 0;
@@ -131,7 +132,8 @@ int trial_check_block(const struct chain_verifier *v, const struct state *s, con
 	if (rc)
 		return why_set(why, rc, "cannot try block %llu: %s",
 			       (unsigned long long)b->header.height, tally_strerror(rc));
-	rc = exec_block(&t.state, b, NULL, NULL, &r, NULL, why);
+	chain_last_commit(&next, &lc);
+	rc = exec_block(&t.state, b, &lc, NULL, NULL, &r, NULL, why);
 	if (!rc)
 		rc = exec_check_header(&b->header, &r, why);
 	trial_end(&t);

@@ -101,6 +101,7 @@ int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_
 	v->time_ns = h->time_ns;
 	memcpy(v->last_block_id, id, HASH_LEN);
 	cert_hash(&cp->cert, v->last_cert_hash);
+	v->last_cert = cp->cert;
 	v->vals = cp->vals;
 	/* The set that signed the checkpoint is known when it did not change. */
 	if (memcmp(vals_hash, h->validators_hash, HASH_LEN) == 0)
@@ -307,6 +308,7 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
 	v->time_ns = h->time_ns;
 	block_id(h, v->last_block_id);
 	cert_hash(cert, v->last_cert_hash);
+	v->last_cert = *cert;
 	return 0;
 }
 
@@ -350,7 +352,14 @@ int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *n
 			      "the certificate it names for block %llu does not verify: %s",
 			      (unsigned long long)v->height, tally_strerror(rc));
 	cert_hash(c, v->last_cert_hash);
+	v->last_cert = *c;
 	return 0;
+}
+
+void chain_last_commit(const struct chain_verifier *v, struct last_commit *lc)
+{
+	lc->cert = v->height ? &v->last_cert : NULL;
+	lc->signers = v->last_vals.n ? &v->last_vals : NULL;
 }
 
 int chain_verify_block(struct chain_verifier *v, const struct block *b,

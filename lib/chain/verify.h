@@ -19,6 +19,8 @@ struct chain_verifier {
 	uint64_t time_ns;
 	uint8_t last_block_id[HASH_LEN];     /* genesis hash at height 0 */
 	uint8_t last_cert_hash[HASH_LEN];    /* zero at height 0 */
+	struct commit_cert last_cert;        /* the last block's certificate, the one
+					      * the next block must name (height 0: none) */
 	struct validator_set vals;           /* signs the next block */
 	struct validator_set last_vals;      /* signed the last block (n = 0: none, or not known) */
 	struct merkle_frontier usage;        /* usage log, recomputed from USAGE txs */
@@ -93,6 +95,11 @@ int chain_advance(struct chain_verifier *v, const struct block *b,
  * hash. v is unchanged on failure. */
 int chain_adopt_last_cert(struct chain_verifier *v, const struct block_header *next,
 			  const struct commit_cert *c, char *why);
+
+/* What the next block's execution needs of the last block's commit (the
+ * liveness rule, lib/chain/state.h): v's last certificate and the set that
+ * signed it; signers is NULL when that set is not known (a checkpoint). */
+void chain_last_commit(const struct chain_verifier *v, struct last_commit *lc);
 
 /* The chain's one clock rule (issue 11, kind 8), applied alike by every
  * node: a block may be dated at most max_future_ns after the clock of the

@@ -127,6 +127,7 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 	struct block b;
 	struct block_header *h = &b.header;
 	struct block_ctx bc = { c->r.v.chain_id, height, time_ns };
+	struct last_commit lc;
 	struct exec_result r;
 	struct trial t;
 	struct enc e;
@@ -154,8 +155,9 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 			rc = arc;
 		}
 	}
+	chain_last_commit(&c->r.v, &lc);
 	if (!rc)
-		rc = exec_finish(&t.state, &b, &r);
+		rc = exec_finish(&t.state, &b, &lc, &r);
 	trial_end(&t);
 	if (rc) {
 		free(b.txs);

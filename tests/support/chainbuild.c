@@ -195,6 +195,7 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	struct block_header *h;
 	struct commit_cert *cert;
 	struct block_ctx bc = { c->chain_id, c->height + 1, time_ns };
+	struct last_commit lc;
 	struct exec_result r;
 	char why[WHY_MAX];
 	struct vote v;
@@ -233,7 +234,10 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	b->ntx = c->npending;
 	c->npending = 0;
 	b->header.height = bc.height;   /* the end-of-block rules run at it */
-	if (exec_finish(&c->state, b, &r))
+	memcpy(b->header.last_commit_hash, c->last_cert_hash, HASH_LEN);
+	lc.cert = c->nblocks ? &c->certs[c->nblocks - 1] : NULL;
+	lc.signers = c->nblocks ? &c->last_vals : NULL;
+	if (exec_finish(&c->state, b, &lc, &r))
 		die("cannot finish block %" PRIu64, bc.height);
 	h = &b->header;
 	h->version = BLOCK_VERSION;
@@ -263,6 +267,7 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 		die("cannot sign the precommit");
 
 	c->next_vals[c->nblocks] = NULL;
+	c->last_vals = c->vals;
 	if (memcmp(h->next_validators_hash, h->validators_hash, HASH_LEN)) {
 		c->next_vals[c->nblocks] = malloc(sizeof(r.next_vals));
 		if (!c->next_vals[c->nblocks])

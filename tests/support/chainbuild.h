@@ -43,6 +43,7 @@ struct chainbuild {
 	uint64_t height, time_ns;
 	uint8_t prev_id[HASH_LEN], last_cert_hash[HASH_LEN];
 	struct validator_set vals;
+	struct validator_set last_vals;      /* signed the last block (the liveness rule) */
 	struct merkle_frontier usage;        /* the usage log the headers name */
 	size_t nblocks, cap;
 	struct block *blocks;                /* blocks[i] is height i + 1 */

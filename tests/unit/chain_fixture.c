@@ -129,7 +129,7 @@ static void finish_block(struct fixture *f, size_t i, struct pending *p,
 		genesis_hash(&f->genesis, h->prev_block_id);
 	else
 		block_id(&f->blocks[i - 1].header, h->prev_block_id);
-	ck_assert_msg(exec_block(&state, b, NULL, NULL, &r, NULL, why) == 0, "%s", why);
+	ck_assert_msg(exec_block(&state, b, NULL, NULL, NULL, &r, NULL, why) == 0, "%s", why);
 	exec_fill_header(h, &r);
 	ck_assert_uint_eq(h->usage_size, usage->size);
 	valset_hash(&f->genesis.validators, h->validators_hash);

@@ -872,7 +872,7 @@ START_TEST(test_genesis_params)
 	uint8_t h1[HASH_LEN], h2[HASH_LEN];
 	struct enc e;
 
-	json = genesis_json(PARAMS_JSON("10", "250000", "5", "7", "3", "0"), "1000000", NULL);
+	json = genesis_json(PARAMS_JSON("10", "250000", "5", "7", "3", "12"), "1000000", NULL);
 	ck_assert_msg(genesis_parse(&g, json, why) == 0, "%s", why);
 	free(json);
 	ck_assert_uint_eq(g.version, 2);
@@ -881,7 +881,7 @@ START_TEST(test_genesis_params)
 	ck_assert_uint_eq(g.params.jail_blocks, 5);
 	ck_assert_uint_eq(g.params.min_self_stake, 7);
 	ck_assert_uint_eq(g.params.max_validators, 3);
-	ck_assert_uint_eq(g.params.liveness_window, 0);
+	ck_assert_uint_eq(g.params.liveness_window, 12);
 	enc_init(&e);
 	enc_u8(&e, 2);
 	enc_str(&e, "tally-dev");
@@ -891,7 +891,7 @@ START_TEST(test_genesis_params)
 	enc_u64(&e, 5);
 	enc_u64(&e, 7);
 	enc_u32(&e, 3);
-	enc_u64(&e, 0);
+	enc_u64(&e, 12);
 	ck_assert_uint_eq(e.len, 1 + 4 + 9 + 8 + CHAIN_PARAMS_LEN);
 	expect_genesis_hash(&g, &e);
 	json = genesis_to_json(&g);
@@ -923,8 +923,8 @@ START_TEST(test_genesis_params)
 			   "min_self_stake");
 	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "7", "129", "0"), "9", NULL),
 			   "max_validators");
-	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "7", "3", "4"), "9", NULL),
-			   "\"liveness_window\" must be 0");
+	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "7", "3", "1000001"), "9",
+					NULL), "\"liveness_window\" must be 0 (off) or 1..1000000");
 	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "7", "1", "0"), "9", NULL),
 			   "above \"max_validators\" 1");
 	expect_bad_genesis(genesis_json(PARAMS_JSON("10", "1", "5", "8", "3", "0"), "9", NULL),

@@ -142,7 +142,7 @@ static void end_block(uint64_t height, struct validator_set *next)
 
 	memset(&b, 0, sizeof(b));
 	b.header.height = height;
-	ck_assert_int_eq(exec_finish(&st, &b, &r), 0);
+	ck_assert_int_eq(exec_finish(&st, &b, NULL, &r), 0);
 	ck_assert_int_eq(state_root_recompute(&st, full), 0);
 	ck_assert_mem_eq(full, r.state_root, HASH_LEN);   /* deletions included */
 	if (next)
@@ -549,6 +549,60 @@ START_TEST(auditor_replays_staking)
 }
 END_TEST
 
+static int count_evidence(void *ctx, const uint8_t id[32], uint64_t height)
+{
+	(void)id;
+	(void)height;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int evidence_entries(void)
+{
+	int n = 0;
+
+	ck_assert_int_eq(state_evidence_each(&st, count_evidence, &n), 0);
+	return n;
+}
+
+/* An evidence entry judged in block 3 (unbonding 10) refuses the offence
+ * again up to block 13 and is pruned at the end of it; from block 14 the
+ * offence is refused as expired. */
+START_TEST(evidence_entry_pruned_when_expired)
+{
+	char why[WHY_MAX];
+
+	ok(evidence(A, V0, 3, 0, 3, NULL, why), why);
+	ck_assert_int_eq(evidence_entries(), 1);
+	end_block(3, NULL);
+	end_block(12, NULL);
+	ck_assert_int_eq(evidence_entries(), 1);
+	ck_assert_int_eq(evidence(A, V0, 3, 0, 13, NULL, why), TALLY_E_EXISTS);
+	end_block(13, NULL);                    /* root recomputed: deletion included */
+	ck_assert_int_eq(evidence_entries(), 0);
+	ck_assert_int_eq(evidence(A, V0, 3, 0, 14, NULL, why), TALLY_E_EXPIRED);
+	/* A newer offence is judged and kept. */
+	ok(evidence(B, V1, 12, 0, 14, NULL, why), why);
+	end_block(14, NULL);
+	ck_assert_int_eq(evidence_entries(), 1);
+}
+END_TEST
+
+/* Without an unbonding period evidence never expires: nothing is pruned. */
+START_TEST(evidence_kept_without_unbonding)
+{
+	char why[WHY_MAX];
+
+	teardown();
+	gen.params.unbonding_blocks = 0;
+	open_state(&gen);
+	ok(evidence(A, V0, 3, 0, 3, NULL, why), why);
+	end_block(1000, NULL);
+	ck_assert_int_eq(evidence_entries(), 1);
+	ck_assert_int_eq(evidence(A, V0, 3, 0, 1001, NULL, why), TALLY_E_EXISTS);
+}
+END_TEST
+
 Suite *stake_suite(void)
 {
 	Suite *s = suite_create("stake");
@@ -560,6 +614,8 @@ Suite *stake_suite(void)
 	tcase_add_test(tc, unbonding_entries_are_separate);
 	tcase_add_test(tc, evidence_slashes_and_jails);
 	tcase_add_test(tc, unjail_after_the_term);
+	tcase_add_test(tc, evidence_entry_pruned_when_expired);
+	tcase_add_test(tc, evidence_kept_without_unbonding);
 	tcase_add_test(tc, version1_unstake_at_once);
 	tcase_add_test(tc, deletion_through_an_overlay);
 	tcase_add_test(tc, auditor_replays_staking);

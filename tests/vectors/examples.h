@@ -284,7 +284,7 @@ static inline void example_seal(struct examples *x, uint64_t height, uint64_t ti
 		block_id(&x->blocks[height - 2].header, h->prev_block_id);
 		cert_hash(&x->certs[height - 2], h->last_commit_hash);
 	}
-	if (exec_block(&x->state, b, NULL, NULL, &r, NULL, why)) {
+	if (exec_block(&x->state, b, NULL, NULL, NULL, &r, NULL, why)) {
 		fprintf(stderr, "examples: %s\n", why);
 		abort();
 	}
