@@ -73,7 +73,10 @@ START_TEST(each_bad_input_names_its_line)
 		const char *says;
 	} bad[] = {
 		{ "[node]\nlog_level = info\nbogus = 1\n", ":3: unknown key 'bogus' in [node]" },
-		{ "[nodes]\nkey = /k\n", ":2: unknown section [nodes]" },
+		/* An unknown section is named at its header, entries or not. */
+		{ "[nodes]\nkey = /k\n", ":1: unknown section [nodes]" },
+		{ "[node]\nlog_level = info\n[provder]\n# announce = no\n", ":3: unknown section [provder]" },
+		{ "[node]\nlog_level = info\n  [ bogus ]  \n", ":3: unknown section [bogus]" },
 		/* Found by the config fuzz target: names no contract can use. */
 		{ "[image.tin\xff]\nkernel = /k\n", ":2: [image.tin\xff]: an image section's name" },
 		{ "[image.Tiny]\nkernel = /k\n", ":2: [image.Tiny]: an image section's name" },
@@ -104,8 +107,8 @@ START_TEST(each_bad_input_names_its_line)
 		{ "[api]\ntimeout_s = 0\n", ":2: bad value '0' for 'timeout_s'" },
 		{ "[node]\nlog = journal\n", ":2: bad value 'journal' for 'log'" },
 		{ "[image.t]\nclass = a100\n", ":2: unknown key 'class' in [image.t]" },
-		{ "[image]\nkernel = /k\n", ":2: unknown section [image]" },
-		{ "[node.x]\nkey = /k\n", ":2: unknown section [node.x]" },
+		{ "[image]\nkernel = /k\n", ":1: unknown section [image]" },
+		{ "[node.x]\nkey = /k\n", ":1: unknown section [node.x]" },
 	};
 	struct config c;
 
