@@ -33,6 +33,9 @@
 #define FUND_MAX 64
 #define DEV_NODES_MAX 32
 #define JOIN_PEERS_MAX 64
+/* Certificates in a row a validator of a new production network may miss
+ * before it is jailed: with blocks a second apart, some 17 minutes away. */
+#define PRODUCTION_LIVENESS_WINDOW 1000
 
 struct init_opts {
 	const char *dir;
@@ -50,6 +53,8 @@ struct init_opts {
 	uint64_t full_nodes;
 	uint64_t peer_port;              /* first peer port; 0: after the API ports */
 	bool production;                 /* /etc/tally and /var/lib/tally */
+	bool liveness_given;
+	uint64_t liveness_window;        /* the genesis's (--liveness-window) */
 	/* joining */
 	const char *join;                /* genesis file */
 	const char *peer_listen;
@@ -205,7 +210,13 @@ static char *genesis_text(const struct init_opts *o, const struct dev_node *node
 						      "api", api));
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	const struct chain_params p = GENESIS_DEFAULT_PARAMS;
+	struct chain_params p = GENESIS_DEFAULT_PARAMS;
+
+	/* A new production network jails validators that stay away; a devnet,
+	 * whose tests stop nodes for as long as they like, does not unless
+	 * asked. */
+	p.liveness_window = o->liveness_given ? o->liveness_window :
+			    o->production ? PRODUCTION_LIVENESS_WINDOW : 0;
 	json_t *params = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
 				   "unbonding_blocks", (json_int_t)p.unbonding_blocks,
 				   "slash_ppm", (json_int_t)p.slash_ppm,
@@ -862,7 +873,8 @@ out:
 }
 
 enum { O_DEV = 256, O_CHAIN, O_FUND, O_LISTEN, O_INTERVAL, O_DOMAIN, O_NET, O_IMG,
-       O_TLS, O_VALS, O_FULL, O_PEERPORT, O_JOIN, O_PEER, O_DIR, O_PEERLISTEN, O_PRODUCTION };
+       O_TLS, O_VALS, O_FULL, O_PEERPORT, O_JOIN, O_PEER, O_DIR, O_PEERLISTEN, O_PRODUCTION,
+       O_LIVENESS };
 
 static const struct opt_doc init_opts[] = {
 	{ "dev", O_DEV, "DIR", "where to write a devnet", 0 },
@@ -881,6 +893,9 @@ static const struct opt_doc init_opts[] = {
 	  OPT_REPEAT },
 	{ "listen", O_LISTEN, "ADDR", "API address (default 127.0.0.1:7654)", 0 },
 	{ "interval", O_INTERVAL, "S", "metering interval in seconds (default 60)", 0 },
+	{ "liveness-window", O_LIVENESS, "N", "a new chain jails (without a slash) a validator that\n"
+	  "misses N certificates in a row; 0 turns it off (default\n"
+	  "1000 with --production, 0 for a devnet)", 0 },
 	{ "domain-type", O_DOMAIN, "kvm|qemu", "libvirt domain type: kvm (default) or qemu (TCG)", 0 },
 	{ "network", O_NET, "nat|user|none", "VM network: nat (default), user or none; user forwards\n"
 	  "ports 22000-22099 on 127.0.0.1 to the guests' SSH", 0 },
@@ -971,6 +986,14 @@ int cmd_node_init(int argc, char **argv)
 			if (parse_u64(optarg, &o.interval_s, "--interval"))
 				return EXIT_USAGE;
 			break;
+		case O_LIVENESS:
+			if (parse_u64(optarg, &o.liveness_window, "--liveness-window"))
+				return EXIT_USAGE;
+			if (o.liveness_window > PARAMS_LIVENESS_MAX)
+				return usage_error("node init", "--liveness-window must be 0..%u",
+						   PARAMS_LIVENESS_MAX);
+			o.liveness_given = true;
+			break;
 		case O_DOMAIN: o.domain_type = optarg; break;
 		case O_NET: o.network = optarg; break;
 		case O_IMG: o.image_dir = optarg; break;
@@ -1015,6 +1038,9 @@ int cmd_node_init(int argc, char **argv)
 				   "not with --dev, --dir, --validators, --full-nodes, --peer-port "
 				   "or --tls (a production API names its certificate in [api] "
 				   "tls_cert and tls_key)");
+	if (o.join && o.liveness_given)
+		return usage_error("node init", "--liveness-window is a new chain's rule: a joining"
+				   " node takes the network's genesis as it is");
 	if (o.production && !o.join && !o.chain_id)
 		return usage_error("node init", "--production needs --chain-id ID for a new "
 				   "network, or --join GENESIS.json");

@@ -402,6 +402,37 @@ static int judge_block(struct engine *e, const struct cs_msg *m, const struct wa
 	return 0;
 }
 
+/* A precommit for the last block that came after this node decided it, in
+ * the round its certificate is of: added to that certificate, which this
+ * node's next proposal names (last_commit_hash) and carries. The chain then
+ * records every validator that signed in time for the block interval, not
+ * only the first 2/3 to arrive, and the liveness rule (lib/chain/state.h)
+ * does not count a slow but honest validator as absent: CometBFT gathers
+ * its LastCommit during timeout_commit the same way. A signer the set that
+ * signed the block does not hold, one held already or a signature that
+ * does not verify changes nothing. */
+static void late_precommit(struct engine *e, const struct cs_msg *m)
+{
+	struct commit_cert *c = &e->tip.last_cert;
+	size_t i;
+
+	if (m->kind != CS_MSG_VOTE || m->v.type != VOTE_PRECOMMIT || !e->tip.height ||
+	    !c->n || c->n >= VALIDATORS_MAX || m->v.height != c->height ||
+	    m->v.round != c->round || memcmp(m->v.block_id, c->block_id, HASH_LEN) ||
+	    !valset_find(&e->tip.signers, m->validator))
+		return;
+	for (i = 0; i < c->n && memcmp(c->sigs[i].validator, m->validator, PUBKEY_LEN) < 0; i++)
+		;
+	if (i < c->n && !memcmp(c->sigs[i].validator, m->validator, PUBKEY_LEN))
+		return;
+	if (vote_verify(&m->v, m->validator, e->chain, m->sig))
+		return;
+	memmove(&c->sigs[i + 1], &c->sigs[i], (c->n - i) * sizeof(c->sigs[0]));
+	memcpy(c->sigs[i].validator, m->validator, PUBKEY_LEN);
+	memcpy(c->sigs[i].sig, m->sig, SIG_LEN);
+	c->n++;
+}
+
 /* One message, from a peer, from this node, or from the WAL (from != NULL). */
 static int handle_msg(struct engine *e, const uint8_t *bytes, size_t len,
 		      const struct wal_rec *from, enum csm_check *verdict, struct queue *q,
@@ -435,6 +466,10 @@ static int handle_msg(struct engine *e, const uint8_t *bytes, size_t len,
 		return 0;
 	case CSM_NEXT_HEIGHT:
 		hold_next(e, &m, bytes, len);
+		return 0;
+	case CSM_OLD:
+		if (!from)
+			late_precommit(e, &m);
 		return 0;
 	default:
 		return 0;
@@ -588,7 +623,8 @@ static void propose(struct engine *e, const struct csm_action *a, struct queue *
 		/* Never before the last block: the chain's times only increase. */
 		if (t <= e->tip.time_ns)
 			t = e->tip.time_ns + 1;
-		rc = e->app.build(e->app.ctx, a->height, t, self_key(e), &bytes, &len, why);
+		rc = e->app.build(e->app.ctx, a->height, t, self_key(e),
+				  e->tip.height ? &e->tip.last_cert : NULL, &bytes, &len, why);
 		if (rc) {
 			free(bytes);
 			fail(e, rc, why);

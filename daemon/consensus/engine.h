@@ -73,16 +73,23 @@ struct engine_tip {
 	 * the one a block this node builds names (last_commit_hash) and its
 	 * proposal carries. */
 	struct commit_cert last_cert;
+	/* The set that signed the last block (n = 0 when not known): a
+	 * precommit for it that comes after the decision is checked against
+	 * it and added to last_cert. */
+	struct validator_set signers;
 };
 
 struct engine_app {
 	void *ctx;
 	int (*tip)(void *ctx, struct engine_tip *out);
 	/* The block for height at time_ns with this proposer, from the pending
-	 * transactions, executed but not committed. *block is malloc'd
-	 * (block_encode). */
+	 * transactions, executed but not committed, naming prev as the last
+	 * block's certificate (NULL at height 1; it may hold more precommits
+	 * than the one the application stored, trial_with_last_cert). *block
+	 * is malloc'd (block_encode). */
 	int (*build)(void *ctx, uint64_t height, uint64_t time_ns,
-		     const uint8_t proposer[PUBKEY_LEN], uint8_t **block, size_t *len, char *why);
+		     const uint8_t proposer[PUBKEY_LEN], const struct commit_cert *prev,
+		     uint8_t **block, size_t *len, char *why);
 	/* 0 when the block verifies (lib/chain/verify.h, without certificate) and
 	 * executes (lib/chain/exec.h) on the state after the tip, the last
 	 * block's certificate being prev, the one the proposal carried (NULL at

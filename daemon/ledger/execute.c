@@ -239,8 +239,10 @@ static int build_txs(struct ledger *l, struct trial *t, struct block *b, size_t 
 }
 
 static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
-			uint8_t **out, size_t *len, size_t *dropped, char *why)
+			const struct commit_cert *prev, uint8_t **out, size_t *len, size_t *dropped,
+			char *why)
 {
+	struct chain_verifier *tip;
 	size_t cap = mempool_size(l->mp) < l->block_max_txs ? mempool_size(l->mp) :
 		     l->block_max_txs;
 	struct last_commit lc;
@@ -257,20 +259,28 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		return why_set(why, TALLY_E_INVALID, "block time %" PRIu64 " ns is not after the"
 			       " previous block's %" PRIu64 " ns", time_ns, l->tip.time_ns);
 	memset(&b, 0, sizeof(b));
-	trial_next_header(&l->tip, time_ns, proposer, &b.header);
+	/* The block names the certificate the engine holds for the tip. */
+	rc = trial_with_last_cert(&l->tip, prev, &tip, why);
+	if (rc)
+		return rc;
+	trial_next_header(tip, time_ns, proposer, &b.header);
 	b.txs = calloc(cap ? cap : 1, sizeof(*b.txs));
-	if (!b.txs)
+	if (!b.txs) {
+		free(tip);
 		return TALLY_E_NOMEM;
+	}
 	rc = trial_begin(&t, &l->state, &l->tip.usage);
 	if (rc) {
+		free(tip);
 		free(b.txs);
 		return why_set(why, rc, "cannot try a block: %s", tally_strerror(rc));
 	}
 	rc = build_txs(l, &t, &b, dropped);
-	chain_last_commit(&l->tip, &lc);
+	chain_last_commit(tip, &lc);
 	if (!rc)
 		rc = exec_finish(&t.state, &b, &lc, &r);
 	trial_end(&t);
+	free(tip);
 	if (rc) {
 		free(b.txs);
 		return why_set(why, rc, "building block %" PRIu64 ": %s (%s)", b.header.height,
@@ -299,7 +309,7 @@ int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t propose
 
 	why[0] = '\0';
 	ledger_lock(l);
-	rc = build_locked(l, time_ns, proposer, block, len, dropped ? dropped : &d, why);
+	rc = build_locked(l, time_ns, proposer, NULL, block, len, dropped ? dropped : &d, why);
 	ledger_unlock(l);
 	return rc;
 }
@@ -552,11 +562,13 @@ static int app_tip(void *ctx, struct engine_tip *t)
 	t->time_ns = l->tip.time_ns;
 	t->vals = l->vals;
 	t->last_cert = l->tip_cert;
+	t->signers = l->tip.last_vals;
 	return 0;
 }
 
 static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
-		     const uint8_t proposer[PUBKEY_LEN], uint8_t **block, size_t *len, char *why)
+		     const uint8_t proposer[PUBKEY_LEN], const struct commit_cert *prev,
+		     uint8_t **block, size_t *len, char *why)
 {
 	struct ledger *l = ctx;
 	size_t dropped;
@@ -564,7 +576,7 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 	if (height != l->tip.height + 1)
 		return why_set(why, TALLY_E_HEIGHT, "asked for block %" PRIu64 " after block %"
 			       PRIu64, height, l->tip.height);
-	return build_locked(l, time_ns, proposer, block, len, &dropped, why);
+	return build_locked(l, time_ns, proposer, prev, block, len, &dropped, why);
 }
 
 static int app_check(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *prev,

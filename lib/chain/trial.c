@@ -4,6 +4,7 @@
 #include "lib/chain/trial.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/chain/exec.h"
@@ -111,6 +112,27 @@ void trial_next_header(const struct chain_verifier *v, uint64_t time_ns,
 	memcpy(h->last_commit_hash, v->last_cert_hash, HASH_LEN);
 	valset_hash(&v->vals, h->validators_hash);
 	memcpy(h->proposer, proposer, PUBKEY_LEN);
+}
+
+int trial_with_last_cert(const struct chain_verifier *v, const struct commit_cert *prev,
+			 struct chain_verifier **out, char *why)
+{
+	struct block_header next = { .height = v->height + 1 };
+	struct chain_verifier *c = malloc(sizeof(*c));
+	int rc = 0;
+
+	*out = NULL;
+	if (!c)
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	*c = *v;
+	if (prev)
+		rc = chain_adopt_last_cert(c, &next, prev, why);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
 }
 
 int trial_check_block(const struct chain_verifier *v, const struct state *s, const struct block *b,

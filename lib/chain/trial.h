@@ -35,6 +35,14 @@ void trial_end(struct trial *t);
 void trial_next_header(const struct chain_verifier *v, uint64_t time_ns,
 		       const uint8_t proposer[PUBKEY_LEN], struct block_header *h);
 
+/* A copy of v (*out, malloc'd) whose last block's certificate is prev, by
+ * chain_adopt_last_cert's rules (prev NULL: a plain copy), for building the
+ * block after it: a proposer names the certificate it holds, which may have
+ * gathered precommits that came after the decision (daemon/consensus/
+ * engine.c). TALLY_E_NOMEM, or what chain_adopt_last_cert refuses. */
+int trial_with_last_cert(const struct chain_verifier *v, const struct commit_cert *prev,
+			 struct chain_verifier **out, char *why);
+
 /* Whether a proposed block is valid as the next block after the one v
  * verified last, on the state s after it: prev, when not NULL, is the
  * certificate of that block the proposal carried (chain_adopt_last_cert);

@@ -167,7 +167,9 @@ check "the node's key is 0600, its genesis and settings 0644, the data dir 0711 
 		 [ \"\$(stat -c %a etc/tally/tallyd.conf.d/50-node.conf)\" = 644 ] &&
 		 [ \"\$(stat -c %a var/lib/tally)\" = 711 ] && [ -z \"\$(ls -A var/lib/tally)\" ]"
 check "tallyd --check-config reads the package's tallyd.conf and the node's drop-in" \
-	bash -c "chroot '$root' /usr/sbin/tallyd --check-config | grep -q '(1 drop-in)'"
+	bash -c "chroot '$root' /usr/sbin/tallyd --check-config | grep -q '(1 drop-in): node [0-9a-f]*, chain .deb-check., a genesis validator'"
+check "the new network jails a validator that misses 1000 certificates in a row" \
+	[ "$(jq .params.liveness_window "$root/etc/tally/genesis.json")" = 1000 ]
 cp "$root/etc/tally/node.pem" "$work/node.pem"
 check "a second node init --production is refused and replaces nothing" \
 	bash -c "! chroot '$root' env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \

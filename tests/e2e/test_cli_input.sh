@@ -54,6 +54,17 @@ e2e_log "tallyd --check-config with listen = 127.0.0.1:99999: exit $RC: $OUT"
 check "tallyd --check-config refuses listen = 127.0.0.1:99999 (exit 1)" [ "$RC" -eq 1 ]
 check "... naming the line and the value" grep -q ":[0-9]*: bad value '127.0.0.1:99999' for 'listen'" <<<"$OUT"
 
+# --- the liveness window a new chain starts with ------------------------------------
+run node init --dev "$E2E_DIR/lw" --liveness-window 25
+check "node init --liveness-window 25 writes it into the genesis" \
+	bash -c "[ $RC -eq 0 ] && [ \"\$(jq .params.liveness_window '$E2E_DIR/lw/genesis.json')\" = 25 ]"
+run node init --dev "$E2E_DIR/lw0"
+check "a devnet leaves the liveness rule off by default" \
+	[ "$(jq .params.liveness_window "$E2E_DIR/lw0/genesis.json")" = 0 ]
+run node init --join "$E2E_DIR/lw/genesis.json" --peer 127.0.0.1:1 --dir "$E2E_DIR/lwj" --liveness-window 5
+check "a joining node cannot choose the window (exit 2)" \
+	bash -c "[ $RC -eq 2 ] && [ ! -e '$E2E_DIR/lwj' ]"
+
 # --- tallyd --check-config reads what the configuration names -----------------------
 NODE_PUB=$("$TALLY" status --json | jq -r .node)
 OUT=$("$TALLYD" --check-config -c "$E2E_DIR/node/tallyd.conf" 2>&1) && RC=0 || RC=$?

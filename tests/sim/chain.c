@@ -117,13 +117,16 @@ static int app_tip(void *ctx, struct engine_tip *t)
 	memset(&t->last_cert, 0, sizeof(t->last_cert));
 	if (c->nblocks)
 		t->last_cert = c->cert[c->nblocks - 1];
+	t->signers = c->r.v.last_vals;
 	return 0;
 }
 
 static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
-		     const uint8_t proposer[PUBKEY_LEN], uint8_t **out, size_t *len, char *why)
+		     const uint8_t proposer[PUBKEY_LEN], const struct commit_cert *prev,
+		     uint8_t **out, size_t *len, char *why)
 {
 	struct chain *c = ctx;
+	struct chain_verifier *tip;
 	struct block b;
 	struct block_header *h = &b.header;
 	struct block_ctx bc = { c->r.v.chain_id, height, time_ns };
@@ -136,10 +139,14 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 	memset(&b, 0, sizeof(b));
 	if (height != c->r.v.height + 1)
 		return why_set(why, TALLY_E_HEIGHT, "asked for block %" PRIu64, height);
-	trial_next_header(&c->r.v, time_ns, proposer, h);
+	if ((rc = trial_with_last_cert(&c->r.v, prev, &tip, why)))
+		return rc;
+	trial_next_header(tip, time_ns, proposer, h);
 	b.txs = calloc(BLOCK_TXS_MAX, sizeof(*b.txs));
-	if (!b.txs)
+	if (!b.txs) {
+		free(tip);
 		return TALLY_E_NOMEM;
+	}
 	rc = trial_begin(&t, &c->r.state, &c->r.v.usage);
 	for (size_t i = 0; !rc && i < c->npool && b.ntx < BLOCK_TXS_MAX; i++) {
 		struct pending_tx *p = &c->pool[i];
@@ -155,10 +162,11 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 			rc = arc;
 		}
 	}
-	chain_last_commit(&c->r.v, &lc);
+	chain_last_commit(tip, &lc);
 	if (!rc)
 		rc = exec_finish(&t.state, &b, &lc, &r);
 	trial_end(&t);
+	free(tip);
 	if (rc) {
 		free(b.txs);
 		return why_set(why, rc, "building block %" PRIu64 ": %s", height, tally_strerror(rc));

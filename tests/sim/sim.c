@@ -311,7 +311,7 @@ static bool byzantine_proposal(struct sim *s, int from, const struct cs_msg *m)
 
 	dec_init(&d, m->block, m->block_len);
 	if (header_decode_from(&d, &h) ||
-	    app.build(app.ctx, h.height, h.time_ns + MS, h.proposer, &block, &len, why)) {
+	    app.build(app.ctx, h.height, h.time_ns + MS, h.proposer, NULL, &block, &len, why)) {
 		free(block);
 		return false;
 	}

@@ -45,16 +45,17 @@ static int a_tip(void *ctx, struct engine_tip *t)
 	t->time_ns = A.time_ns;
 	t->vals = vals;
 	t->last_cert = A.last_cert;
+	t->signers = vals;
 	return 0;
 }
 
 static int a_build(void *ctx, uint64_t height, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
-		   uint8_t **out, size_t *len, char *why)
+		   const struct commit_cert *prev, uint8_t **out, size_t *len, char *why)
 {
 	struct block b;
 	struct enc e;
 
-	(void)ctx, (void)why;
+	(void)ctx, (void)why, (void)prev;
 	memset(&b, 0, sizeof(b));
 	b.header.version = BLOCK_VERSION;
 	strcpy(b.header.chain_id, "tally-engine-test");
@@ -440,6 +441,72 @@ START_TEST(test_idle_until_transactions_or_a_peer)
 }
 END_TEST
 
+/* Whether the engine's regossip of the last block's certificate carries
+ * validator k's precommit for it. */
+static bool regossips_precommit_of(struct engine *e, int k, const uint8_t id[HASH_LEN])
+{
+	clear_sent();
+	engine_regossip(e);
+	for (size_t i = 0; i < nsent; i++) {
+		struct cs_msg m;
+
+		ck_assert_int_eq(cs_msg_decode(&m, sent[i].bytes, sent[i].len), 0);
+		if (m.kind == CS_MSG_VOTE && m.v.type == VOTE_PRECOMMIT && m.v.height == 1 &&
+		    !memcmp(m.v.block_id, id, HASH_LEN) && !memcmp(m.validator, key[k].pub, PUBKEY_LEN))
+			return true;
+	}
+	return false;
+}
+
+/* A precommit for the decided block that comes after the decision joins the
+ * certificate the engine names next; a forged one, one for another block
+ * or one from outside the set does not. */
+START_TEST(test_late_precommit_joins_certificate)
+{
+	struct engine *e = start(false);
+	uint8_t id[HASH_LEN], other_id[HASH_LEN];
+	struct tally_key stranger;
+	uint8_t seed[32];
+
+	to_precommit(e, id);
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_int_eq(A.commits, 1);
+	ck_assert_uint_eq(A.last_cert.n, 3);
+	ck_assert(!regossips_precommit_of(e, other(2), id));
+	/* Another block's precommit, and a key outside the set: nothing. */
+	memset(other_id, 0x5a, sizeof(other_id));
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PRECOMMIT, 1, 0, other_id), CSM_OLD);
+	ck_assert(!regossips_precommit_of(e, other(2), id));
+	memset(seed, 0x07, sizeof(seed));
+	ck_assert_int_eq(key_from_seed(&stranger, seed), 0);
+	{
+		struct cs_msg m = { .kind = CS_MSG_VOTE };
+		enum csm_check verdict;
+		char why[WHY_MAX];
+		struct enc enc;
+
+		m.v.type = VOTE_PRECOMMIT;
+		m.v.height = 1;
+		memcpy(m.v.block_id, id, HASH_LEN);
+		/* Signed by a stranger in the name of validator other(2). */
+		memcpy(m.validator, key[other(2)].pub, PUBKEY_LEN);
+		ck_assert_int_eq(vote_sign(&m.v, &stranger, GH, m.sig), 0);
+		enc_init(&enc);
+		cs_msg_encode(&enc, &m);
+		ck_assert_int_eq(engine_receive(e, enc.buf, enc.len, &verdict, why), 0);
+		enc_free(&enc);
+	}
+	key_free(&stranger);
+	ck_assert(!regossips_precommit_of(e, other(2), id));
+	/* The real one joins it, once. */
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PRECOMMIT, 1, 0, id), CSM_OLD);
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PRECOMMIT, 1, 0, id), CSM_OLD);
+	ck_assert(regossips_precommit_of(e, other(2), id));
+	stop(e);
+}
+END_TEST
+
 START_TEST(test_evidence_surfaced_once)
 {
 	struct engine *e = start(false);
@@ -507,6 +574,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_next_height_message_waits);
 	tcase_add_test(tc, test_idle_until_transactions_or_a_peer);
 	tcase_add_test(tc, test_evidence_surfaced_once);
+	tcase_add_test(tc, test_late_precommit_joins_certificate);
 	tcase_add_test(tc, test_timer_set);
 	suite_add_tcase(s, tc);
 	return s;
