@@ -255,7 +255,10 @@ static void make_devnet(const struct tally_key *node, const struct tally_key *te
 		 "\n[metering]\n"
 		 "interval_s = %d\n"
 		 /* The chain takes leases only of a provider's announced image:
-		  * the node announces this one (it runs no VM). */
+		  * the node announces this one although it runs no VM (the
+		  * bench starts and meters the leases itself). */
+		 "\n[provider]\n"
+		 "announce = yes\n"
 		 "\n[image.tiny]\n"
 		 "path = %s/tiny.img\n",
 		 g_dir, g_dir, g_dir, port, INTERVAL_S, g_dir);

@@ -35,12 +35,12 @@ static int by_name(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-int announce_offer(const struct config *cfg, struct provider_offer *o, char *why)
+int announce_offer(const struct config *cfg, bool runs_vms, struct provider_offer *o, char *why)
 {
 	char inner[WHY_MAX];
 
 	memset(o, 0, sizeof(*o));
-	if (!cfg->announce || cfg->nimages == 0)
+	if (!(cfg->announce > 0 || (cfg->announce < 0 && runs_vms)) || cfg->nimages == 0)
 		return 0;
 	if (cfg->endpoint[0])
 		snprintf(o->endpoint, sizeof(o->endpoint), "%s", cfg->endpoint);

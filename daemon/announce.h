@@ -19,9 +19,10 @@
 #include "lib/crypto.h"
 
 /* The announcement of this configuration (the withdrawal when announce is
- * off or there is no image). TALLY_E_INVALID with why[WHY_MAX] naming the
- * [provider] key when it breaks the announcement's rules. */
-int announce_offer(const struct config *cfg, struct provider_offer *o, char *why);
+ * no, or auto on a node that runs no VMs, or there is no image).
+ * TALLY_E_INVALID with why[WHY_MAX] naming the [provider] key when it
+ * breaks the announcement's rules. */
+int announce_offer(const struct config *cfg, bool runs_vms, struct provider_offer *o, char *why);
 
 struct announce_deps {
 	struct ledger *ledger;

@@ -88,6 +88,19 @@ static int set_port_range(uint32_t *min, uint32_t *max, const char *value)
 	return 0;
 }
 
+static int set_bool(int *dst, const char *value);
+
+static int set_announce(void *base, const char *value)
+{
+	struct config *c = base;
+
+	if (!strcmp(value, "auto")) {
+		c->announce = -1;
+		return 0;
+	}
+	return set_bool(&c->announce, value);
+}
+
 static int set_bool(int *dst, const char *value)
 {
 	if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
@@ -373,10 +386,12 @@ const struct config_key config_keys[] = {
 	  .def = "0", .value = "N",
 	  .doc = "micro-units per GPU-second" },
 
-	{ .section = "provider", .key = "announce", .type = CT_BOOL, NODE(announce),
-	  .def = "yes",
+	{ .section = "provider", .key = "announce", .type = CT_FN, .set = set_announce,
+	  .def = "auto", .value = "auto|yes|no",
 	  .doc = "announce the node as a provider (a PROVIDER transaction); `no` withdraws a "
-		 "standing announcement" },
+		 "standing announcement; `auto` announces when the node runs VMs and withdraws "
+		 "under `tallyd --no-vms`, so tenants never pick a node that cannot start "
+		 "their lease; `yes` announces even then (leases driven by other means)" },
 	{ .section = "provider", .key = "endpoint", .type = CT_STR, NODE(endpoint),
 	  .def_doc = "http(s)://<listen>", .value = "URL",
 	  .example = "https://node1.example.org:7654",

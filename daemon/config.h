@@ -100,7 +100,8 @@ struct config {
 	/* [prices] */
 	struct lease_prices prices;
 	/* [provider]: the node's PROVIDER announcement (daemon/announce.h) */
-	int announce;                    /* announce the catalogue (default yes) */
+	int announce;                    /* 1 yes, 0 no, -1 auto (the default): yes
+					  * when the node runs VMs (not --no-vms) */
 	char endpoint[257];              /* "": http(s)://listen */
 	char region[65];
 	uint32_t capacity_vcpus;         /* 0: host CPUs x overcommit_cpu */

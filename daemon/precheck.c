@@ -34,7 +34,9 @@ int tallyd_check_config(const char *config_path)
 			config_path);
 		return 1;
 	}
-	if (announce_offer(&c, &offer, why)) {
+	/* The rules of the announcement the configuration makes when it
+	 * makes one (a node that runs VMs). */
+	if (announce_offer(&c, true, &offer, why)) {
 		fprintf(stderr, "tallyd: %s: %s\n", config_path, why);
 		return 1;
 	}

@@ -112,7 +112,11 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		.chain_id = n->genesis.chain_id,
 	});
 	struct provider_offer offer;
-	if ((rc = announce_offer(&n->cfg, &offer, why))) {
+	if (!run_vms && n->cfg.announce < 0 && n->cfg.nimages)
+		log_info("provider: not announced (a standing announcement is withdrawn): this"
+			 " node runs no VMs (--no-vms); [provider] announce = yes announces it"
+			 " anyway");
+	if ((rc = announce_offer(&n->cfg, run_vms, &offer, why))) {
 		log_error("%s: %s", config_path, why);
 		return rc;
 	}

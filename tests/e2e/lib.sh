@@ -137,9 +137,10 @@ e2e_start_node() {
 # The node's PROVIDER announcement commits a block or two after it starts
 # (docs/OPERATING.md); tests that submit a LEASE_OPEN without the CLI (which
 # waits itself) need it first. A node that announces nothing is not waited
-# for beyond 30 s.
+# for beyond 30 s, and one that says it will not (--no-vms) not at all.
 e2e_wait_announced() {
 	local c=(curl -sf ${TALLY_CACERT:+--cacert "$TALLY_CACERT"}) key
+	grep -q "provider: not announced" "$E2E_DIR/tallyd.log" && return 0
 	key=$("${c[@]}" "$TALLY_NODE/v1/status" | jq -r .node)
 	for _ in $(seq 1 300); do
 		"${c[@]}" "$TALLY_NODE/v1/providers/$key" >/dev/null 2>&1 && return 0

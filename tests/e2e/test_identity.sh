@@ -13,6 +13,9 @@
 . "$(dirname "$0")/lib.sh"
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
 e2e_init identity 7721
+# Devnet A's node is the provider of the lease below; it runs no VM, so it
+# announces itself only when told to.
+printf '\n[provider]\nannounce = yes\n' >>"$E2E_DIR/node/tallyd.conf"
 e2e_start_node --no-vms
 A=$TALLY_NODE
 B_PORT=$(free_port $((E2E_PORT + 1)))

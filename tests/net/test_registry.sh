@@ -1,7 +1,9 @@
 #!/bin/bash
 # The provider registry on a network of four validators: nodes 2 and 3 are
 # providers with different prices (node 3 asks twice node 2's), nodes 1 and
-# 4 announce nothing. Each provider's tallyd announces itself on the chain
+# 4 announce nothing (node 1 says announce = no; node 4 runs no VMs and
+# leaves announce at auto). Each provider's tallyd (--no-vms too, with
+# announce = yes: the test drives no VM) announces itself on the chain
 # at start; `tally provider list` through node 1 shows exactly the two;
 # `tally lease create --cheapest` through node 4 picks node 2; a lease
 # naming node 3 at node 2's (lower) prices, submitted through node 4 (not
@@ -9,10 +11,10 @@
 # provider out of the list.
 . "$(dirname "$0")/lib.sh"
 net_init registry 17930 4 0
-for k in 1 4; do printf '[provider]\nannounce = no\n' >>"$(conf $k)"; done
-printf '[prices]\nvcpu_second = 20\nmem_gib_second = 5\ngpu_second = 0\n[provider]\nregion = west\n' \
+printf '[provider]\nannounce = no\n' >>"$(conf 1)"
+printf '[prices]\nvcpu_second = 20\nmem_gib_second = 5\ngpu_second = 0\n[provider]\nregion = west\nannounce = yes\n' \
 	>>"$(conf 2)"
-printf '[prices]\nvcpu_second = 40\nmem_gib_second = 10\ngpu_second = 0\n[provider]\nregion = east\n' \
+printf '[prices]\nvcpu_second = 40\nmem_gib_second = 10\ngpu_second = 0\n[provider]\nregion = east\nannounce = yes\n' \
 	>>"$(conf 3)"
 for k in 1 2 3 4; do start $k --no-vms; done
 check "the four validators connect" wait_for 30 peers_are 3 1 2 3 4
@@ -24,6 +26,8 @@ check "each provider's announcement commits (its log says so)" wait_for 30 \
 		 grep -q 'provider announcement committed' $(log_of 3)"
 listed_is() { [ "$(listed)" = "$1" ]; }
 check "tally provider list shows both providers and no other node" wait_for 30 listed_is "$both"
+check "node 4 (no VMs, announce = auto) says why it is not announced" \
+	grep -q "provider: not announced .*this node runs no VMs (--no-vms)" "$(log_of 4)"
 price_of() { "$TALLY" provider show "$1" --node "$(url 4)" --json | jq -r .prices.vcpu_second; }
 check "node 3's announced vCPU price is its [prices]" [ "$(price_of "$(node_key 3)")" = 40 ]
 check "--max-price keeps only the cheaper provider" \
