@@ -394,6 +394,8 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	}
 	if (cfg->hold)
 		mempool_set_hold(l->mp, cfg->hold);
+	/* None started: a batch is checked on the caller's thread alone. */
+	l->workers = workers_new(0);
 	mempool_set_hooks(l->mp, entered_mempool, held_dropped, l);
 	if (l->key) {
 		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_SIGNER_STATE);
@@ -422,6 +424,7 @@ void ledger_close(struct ledger *l)
 	ledger_consensus_close(l);
 	if (l->has_pv)
 		privval_close(&l->pv);
+	workers_free(l->workers);
 	mempool_free(l->mp);
 	free(l->dropped);
 	free(l->vstats);
@@ -487,38 +490,57 @@ static int check_free_space(const struct ledger *l, char *why)
 		       l->min_free_bytes >> 20);
 }
 
+/* What a submission needs no lock for: the strict decode, the signature
+ * (tx_check), an EVIDENCE's own signatures, the hash and the node's own
+ * admission. */
+static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint64_t now_ns,
+			const struct ledger_admission *adm, struct tx *t, uint8_t hash[HASH_LEN],
+			char *why)
+{
+	int rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull,
+			  why);
+
+	/* The signatures an EVIDENCE carries besides its signer's. */
+	if (!rc && t->kind == TX_EVIDENCE)
+		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
+	if (rc)
+		return rc;
+	tx_hash(bytes, len, hash);
+	if (adm && adm->admit)
+		rc = adm->admit(adm->ctx, t, hash, why);
+	return rc;
+}
+
+/* With the lock held: into the mempool, applied as the next block would
+ * apply it at the node's time (never before the tip's: the next block
+ * cannot be). */
+static int submit_add_locked(struct ledger *l, uint64_t now_ns, const struct tx *t,
+			     const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+			     bool *held, char *why)
+{
+	struct block_ctx bc = { l->chain_id, l->tip.height + 1, now_ns };
+
+	if (bc.time_ns <= l->tip.time_ns)
+		bc.time_ns = l->tip.time_ns + 1;
+	return mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
+}
+
 int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], bool *held,
 			   char *why)
 {
 	uint64_t now_ns = node_clock_ns();
-	struct block_ctx bc;
 	struct tx *t = malloc(sizeof(*t));
 	int rc;
 
 	why[0] = '\0';
 	if (!t)
 		return TALLY_E_NOMEM;
-	if ((rc = check_free_space(l, why)))
-		goto out;
-	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull, why);
-	/* The signatures an EVIDENCE carries besides its signer's. */
-	if (!rc && t->kind == TX_EVIDENCE)
-		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
-	if (rc)
-		goto out;
-	tx_hash(bytes, len, hash);
-	if (adm && adm->admit && (rc = adm->admit(adm->ctx, t, hash, why)) != 0)
+	if ((rc = check_free_space(l, why)) ||
+	    (rc = submit_check(l, bytes, len, now_ns, adm, t, hash, why)))
 		goto out;
 	ledger_lock(l);
-	/* Admission applies it as the next block would, at the node's time
-	 * (never before the tip's: the next block cannot be). */
-	bc.chain_id = l->chain_id;
-	bc.height = l->tip.height + 1;
-	bc.time_ns = now_ns;
-	if (bc.time_ns <= l->tip.time_ns)
-		bc.time_ns = l->tip.time_ns + 1;
-	rc = mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
+	rc = submit_add_locked(l, now_ns, t, bytes, len, hash, held, why);
 	ledger_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);
@@ -527,6 +549,72 @@ out:
 		why_set(why, rc, "%s", tally_strerror(rc));
 	free(t);
 	return rc;
+}
+
+/* A batch on the worker threads: item i's checks, into its own slots. */
+struct batch_job {
+	struct ledger *l;
+	struct ledger_batch_item *items;
+	struct tx *txs;
+	bool *checked;                       /* passed submit_check */
+	const struct ledger_admission *adm;
+	uint64_t now_ns;
+};
+
+static void batch_check_one(void *ctx, size_t i)
+{
+	struct batch_job *j = ctx;
+	struct ledger_batch_item *it = &j->items[i];
+
+	if (!it->bytes)
+		return;
+	it->held = false;
+	it->why[0] = '\0';
+	it->rc = submit_check(j->l, it->bytes, it->len, j->now_ns, j->adm, &j->txs[i], it->hash,
+			      it->why);
+	j->checked[i] = it->rc == 0;
+}
+
+int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_t n,
+			const struct ledger_admission *adm, char *why)
+{
+	struct batch_job j = { l, items, NULL, NULL, adm, node_clock_ns() };
+	int rc;
+
+	why[0] = '\0';
+	if (n > LEDGER_BATCH_MAX)
+		return why_set(why, TALLY_E_TOOLONG, "a batch holds at most %d transactions, not"
+			       " %zu", LEDGER_BATCH_MAX, n);
+	if ((rc = check_free_space(l, why)))
+		return rc;
+	j.txs = malloc((n ? n : 1) * sizeof(*j.txs));
+	j.checked = calloc(n ? n : 1, sizeof(*j.checked));
+	if (!j.txs || !j.checked) {
+		free(j.txs);
+		free(j.checked);
+		return why_set(why, TALLY_E_NOMEM, "no memory for a batch of %zu", n);
+	}
+	workers_run(l->workers, n, batch_check_one, &j);
+	ledger_lock(l);
+	for (size_t i = 0; i < n; i++)
+		if (j.checked[i])
+			items[i].rc = submit_add_locked(l, j.now_ns, &j.txs[i], items[i].bytes,
+							items[i].len, items[i].hash,
+							&items[i].held, items[i].why);
+	ledger_unlock(l);
+	for (size_t i = 0; i < n; i++) {
+		struct ledger_batch_item *it = &items[i];
+
+		if (!it->bytes || !it->rc)
+			continue;
+		if (j.checked[i] && adm && adm->undo)
+			adm->undo(adm->ctx, it->hash);
+		if (!it->why[0])
+			why_set(it->why, it->rc, "%s", tally_strerror(it->rc));
+	}
+	free(j.txs);
+	free(j.checked);
+	return 0;
 }
 
 int ledger_status(struct ledger *l, struct ledger_status *st)

@@ -14,6 +14,7 @@
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/mempool.h"
 #include "daemon/ledger/store.h"
+#include "daemon/ledger/workers.h"
 #include "lib/chain/state.h"
 #include "lib/chain/verify.h"
 
@@ -41,6 +42,7 @@ struct ledger {
 	bool has_pv;
 	struct privval pv;
 	struct mempool *mp;
+	struct workers *workers;             /* batch submissions' signature checks */
 	size_t block_max_txs;
 	char data_dir[PATH_MAX];
 	uint64_t min_free_bytes;             /* data_dir's reserve (ledger_config) */
