@@ -61,6 +61,7 @@ int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
 		st->status = LEDGER_TX_COMMITTED;
 	} else if (rc == TALLY_E_NOTFOUND) {
 		rc = 0;
+		ledger_mp_lock(l);
 		if (mempool_find(l->mp, hash)) {
 			st->status = LEDGER_TX_PENDING;
 		} else if (mempool_is_held(l->mp, hash)) {
@@ -79,6 +80,7 @@ int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
 				break;
 			}
 		}
+		ledger_mp_unlock(l);
 	}
 	ledger_unlock(l);
 	return rc;
@@ -92,6 +94,32 @@ void ledger_lock(struct ledger *l)
 void ledger_unlock(struct ledger *l)
 {
 	pthread_mutex_unlock(&l->mu);
+}
+
+void ledger_mp_lock(struct ledger *l)
+{
+	pthread_mutex_lock(&l->mp_mu);
+}
+
+void ledger_mp_unlock(struct ledger *l)
+{
+	pthread_mutex_unlock(&l->mp_mu);
+}
+
+int ledger_mp_rebase(struct ledger *l)
+{
+	int rc = store_snapshot_release(l->mp_reader);
+
+	/* With no snapshot held the checkpoint can take the whole WAL, and
+	 * the WAL start over. */
+	if (!rc)
+		rc = store_checkpoint(l->st);
+	if (!rc)
+		rc = store_snapshot_renew(l->mp_reader);
+	l->mp_base.usage_size = l->state.usage_size;
+	l->mp_tip_height = l->tip.height;
+	l->mp_tip_time_ns = l->tip.time_ns;
+	return rc;
 }
 
 /* --- open ------------------------------------------------------------------- */
@@ -285,7 +313,17 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 		rc = ledger_load_tip(l, why);
 	if (rc && store_corrupt(l->st))
 		why_set(why, rc, "%s is damaged (%s)" STORE_WHAT_TO_DO, path, store_errmsg(l->st));
-	return rc;
+	if (rc)
+		return rc;
+	/* The mempool's view of the committed state (ledger_impl.h). */
+	rc = store_open_reader(&l->mp_reader, path, why);
+	if (rc)
+		return rc;
+	l->mp_base.be = store_state_backend(l->mp_reader);
+	l->mp_base.usage_size = l->state.usage_size;
+	l->mp_tip_height = l->tip.height;
+	l->mp_tip_time_ns = l->tip.time_ns;
+	return 0;
 }
 
 /* A transaction joined the mempool's queue (submitted, or held until its
@@ -305,15 +343,19 @@ static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *wh
 
 	hex_encode(hash, HASH_LEN, hex);
 	ledger_logf(l, "held transaction %s dropped: %s", hex, why);
-	ledger_note_dropped(l, hash, l->tip.height, why);
+	ledger_note_dropped(l, hash, l->mp_tip_height, why);
 }
 
 /* The mempool says it verified a transaction's signature at admission. */
 static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
 {
 	struct ledger *l = ctx;
+	bool found;
 
-	return mempool_find(l->mp, hash) != NULL;
+	ledger_mp_lock(l);
+	found = mempool_find(l->mp, hash) != NULL;
+	ledger_mp_unlock(l);
+	return found;
 }
 
 /* The signing guard, checked against the store: it cannot have signed
@@ -361,6 +403,7 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&l->mu, &attr);
+	pthread_mutex_init(&l->mp_mu, &attr);
 	pthread_mutexattr_destroy(&attr);
 	snprintf(l->chain_id, sizeof(l->chain_id), "%s", cfg->genesis->chain_id);
 	snprintf(l->data_dir, sizeof(l->data_dir), "%s", cfg->data_dir);
@@ -387,7 +430,7 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	if (rc)
 		goto err;
 	l->mp = mempool_new(cfg->mempool_max ? cfg->mempool_max : LEDGER_MEMPOOL_DEFAULT,
-			    &l->state);
+			    &l->mp_base);
 	if (!l->mp) {
 		rc = TALLY_E_NOMEM;
 		goto err;
@@ -429,7 +472,9 @@ void ledger_close(struct ledger *l)
 	free(l->dropped);
 	free(l->vstats);
 	state_close(&l->state);
+	store_close(l->mp_reader);
 	store_close(l->st);
+	pthread_mutex_destroy(&l->mp_mu);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -457,10 +502,10 @@ int ledger_pending_each(struct ledger *l,
 {
 	int rc = 0;
 
-	ledger_lock(l);
+	ledger_mp_lock(l);
 	for (const struct mempool_entry *e = mempool_first(l->mp); e && !rc; e = mempool_next(e))
 		rc = fn(ctx, e->bytes, e->len, e->hash);
-	ledger_unlock(l);
+	ledger_mp_unlock(l);
 	return rc;
 }
 
@@ -511,17 +556,19 @@ static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint
 	return rc;
 }
 
-/* With the lock held: into the mempool, applied as the next block would
+/* With mp_mu held: into the mempool, applied as the next block would
  * apply it at the node's time (never before the tip's: the next block
- * cannot be). */
+ * cannot be). The tip is the one the mempool's base is at: a block being
+ * committed meanwhile is not there yet for it, and its transactions are
+ * still pending. */
 static int submit_add_locked(struct ledger *l, uint64_t now_ns, const struct tx *t,
 			     const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
 			     bool *held, char *why)
 {
-	struct block_ctx bc = { l->chain_id, l->tip.height + 1, now_ns };
+	struct block_ctx bc = { l->chain_id, l->mp_tip_height + 1, now_ns };
 
-	if (bc.time_ns <= l->tip.time_ns)
-		bc.time_ns = l->tip.time_ns + 1;
+	if (bc.time_ns <= l->mp_tip_time_ns)
+		bc.time_ns = l->mp_tip_time_ns + 1;
 	return mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
 }
 
@@ -539,9 +586,9 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	if ((rc = check_free_space(l, why)) ||
 	    (rc = submit_check(l, bytes, len, now_ns, adm, t, hash, why)))
 		goto out;
-	ledger_lock(l);
+	ledger_mp_lock(l);
 	rc = submit_add_locked(l, now_ns, t, bytes, len, hash, held, why);
-	ledger_unlock(l);
+	ledger_mp_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);
 out:
@@ -595,13 +642,13 @@ int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_
 		return why_set(why, TALLY_E_NOMEM, "no memory for a batch of %zu", n);
 	}
 	workers_run(l->workers, n, batch_check_one, &j);
-	ledger_lock(l);
+	ledger_mp_lock(l);
 	for (size_t i = 0; i < n; i++)
 		if (j.checked[i])
 			items[i].rc = submit_add_locked(l, j.now_ns, &j.txs[i], items[i].bytes,
 							items[i].len, items[i].hash,
 							&items[i].held, items[i].why);
-	ledger_unlock(l);
+	ledger_mp_unlock(l);
 	for (size_t i = 0; i < n; i++) {
 		struct ledger_batch_item *it = &items[i];
 
@@ -629,9 +676,11 @@ int ledger_status(struct ledger *l, struct ledger_status *st)
 	state_root(&l->state, st->state_root);
 	st->usage_size = l->tip.usage.size;
 	merkle_frontier_root(&l->tip.usage, st->usage_root);
+	ledger_mp_lock(l);
 	st->mempool_size = mempool_size(l->mp);
 	st->mempool_held = mempool_held(l->mp);
 	st->held_dropped = mempool_held_dropped(l->mp);
+	ledger_mp_unlock(l);
 	ledger_unlock(l);
 	return 0;
 }
@@ -640,8 +689,8 @@ int ledger_next_nonce(struct ledger *l, const uint8_t pub[PUBKEY_LEN], uint64_t 
 {
 	int rc;
 
-	ledger_lock(l);
+	ledger_mp_lock(l);
 	rc = mempool_next_nonce(l->mp, pub, nonce);
-	ledger_unlock(l);
+	ledger_mp_unlock(l);
 	return rc;
 }
