@@ -107,7 +107,7 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
  * ledger_submit_admitted would answer it alone: their signatures are
  * checked at the same time on the ledger's worker threads (one fewer than
  * the cores, and the caller), then they enter the mempool in the order
- * given, under one hold of the ledger's lock, so an account's transactions
+ * given, under one hold of the mempool's lock, so an account's transactions
  * in one batch may follow each other's nonces. An item whose bytes is NULL
  * is skipped: its rc and why stay as the caller set them. Returns 0 when
  * every item has its answer (rc 0: pending, or held), or refuses the whole
@@ -209,14 +209,15 @@ void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx);
 
 /* Called once for each transaction that enters the mempool, whoever
  * submitted it (the API, the keeper, a peer), with its signed bytes and
- * hash, on the submitter's thread and under the ledger's lock: copy what is
+ * hash, on the submitter's thread and under the mempool's lock (which a
+ * block's commit holds only at its end, daemon/ledger/ledger_impl.h): copy what is
  * needed and return; never call back into the ledger. The peer transport
  * gossips transactions from here. */
 typedef void (*ledger_admit_fn)(void *ctx, const uint8_t *bytes, size_t len,
 				const uint8_t hash[HASH_LEN]);
 void ledger_set_admit_hook(struct ledger *l, ledger_admit_fn fn, void *ctx);
 
-/* Each pending transaction in mempool order, under the ledger's lock (fn
+/* Each pending transaction in mempool order, under the mempool's lock (fn
  * copies and must not call back into the ledger); stops at fn's first
  * non-zero return and returns it. For a peer that just connected. */
 int ledger_pending_each(struct ledger *l,
