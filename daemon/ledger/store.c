@@ -335,6 +335,23 @@ static int quick_check(struct store *s, const char *path, char *why)
 	return rc;
 }
 
+/* The connection, with extended result codes and a busy timeout; no
+ * SQLite mutex: each connection is used under one of the ledger's locks. */
+static int open_db(struct store *s, const char *path, int flags, char *why)
+{
+	int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+
+	if (rc != SQLITE_OK) {
+		snprintf(why, WHY_MAX, "cannot open %s%s: %s", path,
+			 flags & SQLITE_OPEN_READONLY ? " to read" : "",
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		return TALLY_E_STORE;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, 5000);
+	return 0;
+}
+
 static int prepare_all(struct store *s, const char *path, char *why)
 {
 	for (int i = 0; i < ST__COUNT; i++) {
@@ -359,15 +376,9 @@ int store_open_reader(struct store **out, const char *path, char *why)
 	*out = NULL;
 	if (!s)
 		return TALLY_E_NOMEM;
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(why, WHY_MAX, "cannot open %s to read: %s", path,
-			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-		rc = TALLY_E_STORE;
+	rc = open_db(s, path, SQLITE_OPEN_READONLY, why);
+	if (rc)
 		goto err;
-	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, 5000);
 	rc = exec_sql(s, "PRAGMA cache_size=-" STORE_CACHE_KIB ";");
 	if (rc) {
 		why_set(why, rc, "cannot set up %s: %s", path, sqlite3_errmsg(s->db));
@@ -436,16 +447,9 @@ int store_open(struct store **out, const char *path, char *why)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return TALLY_E_NOMEM;
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(why, WHY_MAX, "cannot open %s: %s", path,
-			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-		rc = TALLY_E_STORE;
+	rc = open_db(s, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, why);
+	if (rc)
 		goto err;
-	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, 5000);
 	/* synchronous=FULL: in WAL mode the WAL is fsynced at every COMMIT, so a
 	 * committed block survives power loss, not just a process crash. */
 	/* cache_size: SQLite's default 2 MiB page cache holds a fraction of
