@@ -177,7 +177,6 @@ static void after_commit(struct ledger *l, struct build *bd)
 	};
 	struct block_ctx next = { l->chain_id, l->tip.height + 1, bd->bc.time_ns };
 	long dropped;
-
 	int rc;
 
 	if (l->hook)

@@ -44,7 +44,8 @@ struct ledger {
 	struct workers *workers;             /* batch submissions' signature checks */
 
 	/* Admission runs under mp_mu, not mu, so that submissions go on while
-	 * a block is built elsewhere or committed (lock order: mu, then mp_mu).
+	 * a block commits; a block's build holds both, as it borrows the
+	 * pool's entries (lock order: mu, then mp_mu).
 	 * mp_mu covers the mempool; its check state's base, mp_base: a
 	 * snapshot of the committed state read on a connection of its own
 	 * (store_open_reader), which moves on after each commit, with the tip
