@@ -64,8 +64,15 @@
 #define CHAIN "tally-node-bench"
 #define SEC 1000000000ull
 #define LEASES 500
-#define RECORDS 40             /* per lease: LEASES x RECORDS USAGE transactions */
+#define RECORDS 80             /* per lease: LEASES x RECORDS USAGE transactions */
 #define CONNS 4                /* concurrent connections (tallyd serves 4 threads) */
+/* POST /v1/txs: transactions per request on one connection, and on CONNS
+ * (where CONNS requests in flight stay within the 64 nonces the mempool
+ * holds ahead; a USAGE transaction is 251 bytes, so 100 of them make a
+ * body of about 50 KB, under the API's 64 KiB). */
+#define PER_POST_MAX 100
+#define PER_POST_CONNS 16
+#define PHASES 4               /* RECORDS / PHASES rounds each */
 #define INTERVAL_S 60
 /* A record may not bill time that has not happened yet (it ends at most
  * USAGE_MAX_AHEAD_NS after the block that commits it), and the records are
@@ -493,14 +500,19 @@ struct conn {
 	CURL *h;
 	struct buf resp;
 	long idx;                      /* transaction in flight; -1 when idle */
+	/* POST /v1/txs: the transactions in flight, in the body's order. */
+	size_t sent[PER_POST_MAX];
+	size_t nsent;
+	char *body;
 };
 
 struct submitter {
 	CURLM *multi;
 	struct curl_slist *hdrs;
-	char url[128];
+	char url[128], batch_url[128];
 	struct conn c[CONNS];
 	int nconns;                    /* in use: 1..CONNS */
+	size_t per_post;               /* 0: POST /v1/tx; else up to this many per POST /v1/txs */
 };
 
 static void submitter_init(struct submitter *s)
@@ -514,6 +526,7 @@ static void submitter_init(struct submitter *s)
 	/* One connection per easy handle, kept alive. */
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CONNS);
 	snprintf(s->url, sizeof(s->url), "%s/v1/tx", g_base);
+	snprintf(s->batch_url, sizeof(s->batch_url), "%s/v1/txs", g_base);
 	for (int i = 0; i < CONNS; i++) {
 		struct conn *c = &s->c[i];
 
@@ -538,6 +551,7 @@ static void submitter_free(struct submitter *s)
 			curl_multi_remove_handle(s->multi, s->c[i].h);
 		curl_easy_cleanup(s->c[i].h);
 		free(s->c[i].resp.p);
+		free(s->c[i].body);
 	}
 	curl_multi_cleanup(s->multi);
 	curl_slist_free_all(s->hdrs);
@@ -566,9 +580,106 @@ static void send_one(struct submitter *s, struct conn *c, struct batch *b, long 
 	c->idx = idx;
 	c->resp.len = 0;
 	b->state[idx] = TX_FLIGHT;
+	curl_easy_setopt(c->h, CURLOPT_URL, s->url);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, b->txs[idx].body);
 	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
 		die("curl_multi_add_handle failed");
+}
+
+/* POST /v1/txs: the transactions to send next in one request, into c->sent.
+ * Fresh ones in order; after a refusal, once nothing is in flight (every
+ * transaction before the refused ones is then in), the refused ones in
+ * order. */
+static size_t pick_post(struct submitter *s, struct batch *b, struct conn *c)
+{
+	c->nsent = 0;
+	if (b->nretry) {
+		for (int i = 0; i < s->nconns; i++)
+			if (s->c[i].idx >= 0)
+				return 0;
+		for (size_t i = b->lo; i < b->n && c->nsent < s->per_post; i++)
+			if (b->state[i] == TX_RETRY) {
+				c->sent[c->nsent++] = i;
+				b->nretry--;
+				b->resent++;
+			}
+		return c->nsent;
+	}
+	while (b->fresh < b->n && c->nsent < s->per_post)
+		c->sent[c->nsent++] = b->fresh++;
+	return c->nsent;
+}
+
+/* {"txs":["<hex>",...]} of c->sent. */
+static void send_post(struct submitter *s, struct conn *c, struct batch *b)
+{
+	size_t len = 16, at;
+
+	for (size_t k = 0; k < c->nsent; k++)
+		len += 2 * b->txs[c->sent[k]].len + 3;
+	free(c->body);
+	c->body = malloc(len);
+	if (!c->body)
+		die("out of memory");
+	at = (size_t)sprintf(c->body, "{\"txs\":[");
+	for (size_t k = 0; k < c->nsent; k++) {
+		const struct signed_tx *t = &b->txs[c->sent[k]];
+
+		/* t->body is {"tx":"<hex>"}: its hex starts at byte 7. */
+		at += (size_t)sprintf(c->body + at, "%s\"%.*s\"", k ? "," : "", (int)(2 * t->len),
+				      t->body + 7);
+		b->state[c->sent[k]] = TX_FLIGHT;
+	}
+	strcpy(c->body + at, "]}");
+	c->idx = (long)c->sent[0];
+	c->resp.len = 0;
+	curl_easy_setopt(c->h, CURLOPT_URL, s->batch_url);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
+	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
+		die("curl_multi_add_handle failed");
+}
+
+static void mark_done(struct batch *b, size_t idx)
+{
+	b->state[idx] = TX_DONE;
+	while (b->lo < b->n && b->state[b->lo] == TX_DONE)
+		b->lo++;
+}
+
+/* 200 with one answer per transaction: "pending" or "held" is in; refused
+ * with code "nonce" goes again; anything else is a failure. */
+static void on_post_answer(struct conn *c, struct batch *b, CURLcode rc)
+{
+	long status = 0;
+	json_t *j = NULL, *res;
+
+	c->idx = -1;
+	if (rc != CURLE_OK)
+		die("POST /v1/txs: %s", curl_easy_strerror(rc));
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 200 && c->resp.p)
+		j = json_loadb(c->resp.p, c->resp.len, 0, NULL);
+	res = json_object_get(j, "results");
+	if (!j || json_array_size(res) != c->nsent)
+		die("POST /v1/txs (%zu transactions): HTTP %ld: %s", c->nsent, status,
+		    c->resp.p ? c->resp.p : "(no body)");
+	for (size_t k = 0; k < c->nsent; k++) {
+		json_t *r = json_array_get(res, k);
+		const char *st = json_string_value(json_object_get(r, "status"));
+		const char *code = json_string_value(json_object_get(r, "code"));
+
+		if (st && (!strcmp(st, "pending") || !strcmp(st, "held"))) {
+			mark_done(b, c->sent[k]);
+		} else if (code && !strcmp(code, "nonce")) {
+			b->state[c->sent[k]] = TX_RETRY;
+			b->nretry++;
+		} else {
+			die("POST /v1/txs: transaction %zu of %zu refused: %s", c->sent[k], b->n,
+			    json_string_value(json_object_get(r, "error")));
+		}
+	}
+	c->nsent = 0;
+	json_decref(j);
 }
 
 /* 202: accepted (queued or held). 409 "nonce": it overtook its predecessor
@@ -585,9 +696,7 @@ static void on_answer(struct conn *c, struct batch *b, CURLcode rc)
 		die("POST /v1/tx: %s", curl_easy_strerror(rc));
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 202) {
-		b->state[idx] = TX_DONE;
-		while (b->lo < b->n && b->state[b->lo] == TX_DONE)
-			b->lo++;
+		mark_done(b, (size_t)idx);
 		return;
 	}
 	if (c->resp.p)
@@ -619,7 +728,14 @@ static void submit_batch(struct submitter *s, struct batch *b)
 		for (int i = 0; i < s->nconns; i++) {
 			long idx;
 
-			if (s->c[i].idx >= 0 || (idx = next_to_send(b)) < 0)
+			if (s->c[i].idx >= 0)
+				continue;
+			if (s->per_post) {
+				if (pick_post(s, b, &s->c[i]))
+					send_post(s, &s->c[i], b);
+				continue;
+			}
+			if ((idx = next_to_send(b)) < 0)
 				continue;
 			send_one(s, &s->c[i], b, idx);
 		}
@@ -634,7 +750,10 @@ static void submit_batch(struct submitter *s, struct batch *b)
 			CURLcode rc = m->data.result;
 
 			curl_multi_remove_handle(s->multi, c->h);
-			on_answer(c, b, rc);
+			if (s->per_post)
+				on_post_answer(c, b, rc);
+			else
+				on_answer(c, b, rc);
 			answered++;
 		}
 		check_alive();
@@ -865,6 +984,7 @@ static struct signed_tx *sign_usage(struct bench *bn)
 
 struct result {
 	int conns;
+	size_t per_post;               /* 0: one POST /v1/tx per transaction */
 	size_t n;
 	double accepted_s, committed_s;
 	uint64_t blocks;
@@ -874,7 +994,7 @@ struct result {
 /* 4. Submits n records on conns connections and waits until the usage log
  * holds them all, after the before_n committed earlier. */
 static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
-		      uint64_t before_n, int conns, struct result *res)
+		      uint64_t before_n, int conns, size_t per_post, struct result *res)
 {
 	struct batch b = { .txs = usage, .n = n };
 	struct status st0, st;
@@ -885,31 +1005,39 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 		die("the usage log holds %" PRIu64 " records, not %" PRIu64, st0.usage_size,
 		    before_n);
 	bn->sub.nconns = conns;
+	bn->sub.per_post = per_post;
 	t0 = bench_now_s();
 	submit_batch(&bn->sub, &b);
+	bn->sub.per_post = 0;
 	res->accepted_s = bench_now_s() - t0;
 	wait_usage(before_n + n, &st);
 	res->committed_s = bench_now_s() - t0;
 	res->blocks = st.height - st0.height;
 	res->resent = b.resent;
 	res->conns = conns;
+	res->per_post = per_post;
 	res->n = n;
 }
 
 static void report_run(const struct result *res, double raw)
 {
 	double rate = res->n / res->committed_s;
+	char how[64];
 
-	printf("node_bench: node USAGE accept+commit, %d connection%s: %.0f records/s;"
-	       " ratio node / raw verify: %.3f\n", res->conns, res->conns > 1 ? "s" : "", rate,
-	       rate / raw);
+	if (res->per_post)
+		snprintf(how, sizeof(how), "batches of %zu per POST /v1/txs", res->per_post);
+	else
+		snprintf(how, sizeof(how), "one POST /v1/tx each");
+	printf("node_bench: node USAGE accept+commit, %s, %d connection%s: %.0f records/s;"
+	       " ratio node / raw verify: %.3f\n", how, res->conns, res->conns > 1 ? "s" : "",
+	       rate, rate / raw);
 	printf("node_bench:   %zu records: all accepted (202) after %.2f s, all committed after"
 	       " %.2f s, in %" PRIu64 " blocks; %zu submits (%.1f%%) sent again after"
 	       " overtaking their predecessor's nonce\n", res->n, res->accepted_s,
 	       res->committed_s, res->blocks, res->resent, 100.0 * res->resent / res->n);
 }
 
-static void report(const struct result *serial, const struct result *conc, double raw_before,
+static void report(const struct result *res, size_t nres, double raw_before,
 		   double raw_after, size_t msg_len)
 {
 	double raw = (raw_before + raw_after) / 2;
@@ -917,21 +1045,25 @@ static void report(const struct result *serial, const struct result *conc, doubl
 	printf("node_bench: raw Ed25519 verify: %.0f /s (mean of %.0f before and %.0f after the"
 	       " node; %d signatures, %zu-byte messages: a signed USAGE payload)\n", raw,
 	       raw_before, raw_after, RAW_N, msg_len);
-	printf("node_bench: %d leases x %d records through POST /v1/tx, block_interval_ms 100\n",
-	       LEASES, RECORDS);
-	report_run(serial, raw);
-	report_run(conc, raw);
+	printf("node_bench: %d leases x %d records, a quarter of them each way below,"
+	       " block_interval_ms 100\n", LEASES, RECORDS);
+	for (size_t i = 0; i < nres; i++)
+		report_run(&res[i], raw);
 }
 
 int main(int argc, char **argv)
 {
 	const char *tallyd = argc > 1 ? argv[1] : "bin/tallyd";
-	const size_t nusage = (size_t)LEASES * RECORDS, half = (size_t)LEASES * (RECORDS / 2);
+	const size_t nusage = (size_t)LEASES * RECORDS, part = (size_t)LEASES * (RECORDS / PHASES);
+	/* One POST per record on one connection and on CONNS, then batches. */
+	static const struct { int conns; size_t per_post; } phase[PHASES] = {
+		{ 1, 0 }, { CONNS, 0 }, { 1, PER_POST_MAX }, { CONNS, PER_POST_CONNS },
+	};
 	static struct bench bn;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct lease_contract probe;
 	struct signed_tx *usage;
-	struct result serial, concurrent;
+	struct result res[PHASES];
 	struct quiet_report quiet;
 	double raw_before, raw_after;
 	int rc, port;
@@ -975,14 +1107,14 @@ int main(int argc, char **argv)
 	open_leases(&bn);
 	start_leases(&bn);
 	usage = sign_usage(&bn);
-	/* The first half of the rounds on one connection, the second half on
-	 * CONNS at once. */
-	run_usage(&bn, usage, half, 0, 1, &serial);
-	run_usage(&bn, usage + half, nusage - half, half, CONNS, &concurrent);
+	/* A quarter of the rounds each way, in nonce order. */
+	for (size_t i = 0; i < PHASES; i++)
+		run_usage(&bn, usage + i * part, part, i * part, phase[i].conns, phase[i].per_post,
+			  &res[i]);
 
 	stop_node();
 	raw_after = raw_verify_rate(bn.msg_len);
-	report(&serial, &concurrent, raw_before, raw_after, bn.msg_len);
+	report(res, PHASES, raw_before, raw_after, bn.msg_len);
 
 	submitter_free(&bn.sub);
 	curl_easy_cleanup(g_get);

@@ -930,6 +930,107 @@ static void post_tx(void *ctx, const struct http_request *req, struct http_respo
 				       held ? "held" : "pending"));
 }
 
+/* One item's answer in a batch: what POST /v1/tx would have answered. */
+static json_t *batch_answer(const struct ledger_batch_item *it)
+{
+	char msg[HTTP_ERROR_MAX];
+	const char *code;
+	unsigned status;
+
+	if (!it->rc)
+		return json_pack("{s:o, s:s}", "hash", json_hex(it->hash, HASH_LEN), "status",
+				 it->held ? "held" : "pending");
+	status = http_status_of(it->rc, &code);
+	http_clean_text(msg, sizeof(msg), it->why[0] ? it->why : tally_strerror(it->rc));
+	return json_pack("{s:s, s:i, s:s, s:s}", "status", "refused", "http_status", (int)status,
+			 "code", code, "error", msg);
+}
+
+/* POST /v1/txs: {"txs": [hex, ...]}, 1 to LEDGER_BATCH_MAX signed
+ * transactions, each answered in its place (docs/PROTOCOL.md). A body of
+ * any other shape is refused whole, and nothing of it is admitted. */
+static void post_txs(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct api *n = ctx;
+	struct ledger_admission adm = { n, admit_lease, release_lease };
+	struct ledger_batch_item *items = NULL;
+	uint8_t *bytes = NULL;
+	char why[WHY_MAX];
+	json_error_t jerr;
+	json_t *body, *txs, *v, *results = NULL;
+	size_t count, i, at = 0, accepted = 0;
+	int rc;
+
+	body = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	txs = json_object_get(body, "txs");
+	count = json_array_size(txs);
+	if (!body || !json_is_array(txs) || json_object_size(body) != 1 || !count) {
+		http_error(resp, 400, "invalid", "body must be {\"txs\": [\"<hex of a signed "
+			   "transaction>\", ...]} with 1 to %d transactions", LEDGER_BATCH_MAX);
+		goto out;
+	}
+	if (count > LEDGER_BATCH_MAX) {
+		http_error(resp, 400, "too_long", "a batch holds at most %d transactions, not %zu;"
+			   " nothing was submitted", LEDGER_BATCH_MAX, count);
+		goto out;
+	}
+	json_array_foreach(txs, i, v) {
+		if (!json_is_string(v)) {
+			http_error(resp, 400, "invalid", "txs[%zu] is not a string; nothing was"
+				   " submitted", i);
+			goto out;
+		}
+	}
+	/* The body is at most HTTP_BODY_MAX: its hex decodes into half that. */
+	items = calloc(count, sizeof(*items));
+	bytes = malloc(req->body_len / 2 + 1);
+	if (!items || !bytes) {
+		http_error(resp, 503, "unavailable", "no memory for a batch of %zu", count);
+		goto out;
+	}
+	json_array_foreach(txs, i, v) {
+		const char *hex = json_string_value(v);
+		size_t hexlen = json_string_length(v);
+
+		if (hexlen % 2 || hexlen / 2 > TX_MAX_SIZE || strlen(hex) != hexlen ||
+		    hex_decode(hex, bytes + at, hexlen / 2)) {
+			items[i].rc = TALLY_E_ENCODING;
+			snprintf(items[i].why, sizeof(items[i].why), "tx is not hex of at most %d"
+				 " bytes", TX_MAX_SIZE);
+			continue;
+		}
+		items[i].bytes = bytes + at;
+		items[i].len = hexlen / 2;
+		at += hexlen / 2;
+	}
+	rc = ledger_submit_batch(n->ledger, items, count, &adm, why);
+	if (rc) {
+		http_error_from(resp, rc, why);
+		goto out;
+	}
+	results = json_array();
+	for (i = 0; results && i < count; i++) {
+		accepted += items[i].rc == 0;
+		if (json_array_append_new(results, batch_answer(&items[i]))) {
+			json_decref(results);
+			results = NULL;
+		}
+	}
+	if (!results) {
+		/* Admitted all the same: the client learns each one's fate from
+		 * GET /v1/tx/{hash}/status. */
+		http_error(resp, 503, "unavailable", "the batch was taken but its answer could"
+			   " not be built (out of memory)");
+		goto out;
+	}
+	http_json(resp, 200, json_pack("{s:o, s:I, s:I}", "results", results, "accepted",
+				       (json_int_t)accepted, "refused", (json_int_t)(count - accepted)));
+out:
+	free(items);
+	free(bytes);
+	json_decref(body);
+}
+
 static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp);
 
 const struct http_route api_routes[] = {
@@ -952,6 +1053,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/v1/tx/*", get_tx },
 	{ "GET", "/v1/tx/*/status", get_tx_status },
 	{ "POST", "/v1/tx", post_tx },
+	{ "POST", "/v1/txs", post_txs },
 	{ "GET", "/v1/proofs/inclusion", get_inclusion },
 	{ "GET", "/v1/proofs/consistency", get_consistency },
 	{ "GET", "/v1/node/vms", get_node_vms },

@@ -177,16 +177,26 @@ static void after_commit(struct ledger *l, struct build *bd)
 	};
 	struct block_ctx next = { l->chain_id, l->tip.height + 1, bd->bc.time_ns };
 	long dropped;
+	int rc;
 
-	/* Hook first: it gets the bytes, which still live in the mempool. */
 	if (l->hook)
 		l->hook(l->hook_ctx, &c);
+	/* Admission waits from here until the mempool stands on the new state:
+	 * until then it saw the state before this block, with the block's
+	 * transactions pending. */
+	ledger_mp_lock(l);
 	for (size_t i = 0; i < bd->b.ntx; i++)
 		mempool_remove(l->mp, bd->hash[i]);
+	rc = ledger_mp_rebase(l);
+	if (rc)
+		ledger_logf(l, "height %" PRIu64 ": the mempool's view of the state did not move"
+			    " on: %s (%s)", l->tip.height, tally_strerror(rc),
+			    store_errmsg(l->mp_reader));
 	dropped = mempool_recheck(l->mp, &next, log_dropped, l);
 	if (dropped < 0)
 		ledger_logf(l, "height %" PRIu64 ": rechecking the mempool failed: %s",
 			    l->tip.height, tally_strerror((int)-dropped));
+	ledger_mp_unlock(l);
 }
 
 /* Steps 4 and 5 for a block whose transactions are applied, with the tip it
@@ -238,6 +248,8 @@ static int build_txs(struct ledger *l, struct trial *t, struct block *b, size_t 
 	return 0;
 }
 
+/* With both locks: the mempool may not change while the block borrows
+ * its entries. */
 static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
 			const struct commit_cert *prev, uint8_t **out, size_t *len, size_t *dropped,
 			char *why)
@@ -301,6 +313,18 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 	return 0;
 }
 
+static int build_mp_locked(struct ledger *l, uint64_t time_ns,
+			   const uint8_t proposer[PUBKEY_LEN], const struct commit_cert *prev,
+			   uint8_t **out, size_t *len, size_t *dropped, char *why)
+{
+	int rc;
+
+	ledger_mp_lock(l);
+	rc = build_locked(l, time_ns, proposer, prev, out, len, dropped, why);
+	ledger_mp_unlock(l);
+	return rc;
+}
+
 int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t proposer[PUBKEY_LEN],
 		       uint8_t **block, size_t *len, size_t *dropped, char *why)
 {
@@ -309,7 +333,7 @@ int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t propose
 
 	why[0] = '\0';
 	ledger_lock(l);
-	rc = build_locked(l, time_ns, proposer, NULL, block, len, dropped ? dropped : &d, why);
+	rc = build_mp_locked(l, time_ns, proposer, NULL, block, len, dropped ? dropped : &d, why);
 	ledger_unlock(l);
 	return rc;
 }
@@ -576,7 +600,7 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 	if (height != l->tip.height + 1)
 		return why_set(why, TALLY_E_HEIGHT, "asked for block %" PRIu64 " after block %"
 			       PRIu64, height, l->tip.height);
-	return build_locked(l, time_ns, proposer, prev, block, len, &dropped, why);
+	return build_mp_locked(l, time_ns, proposer, prev, block, len, &dropped, why);
 }
 
 static int app_check(void *ctx, const uint8_t *block, size_t len, const struct commit_cert *prev,

@@ -61,6 +61,7 @@ int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
 		st->status = LEDGER_TX_COMMITTED;
 	} else if (rc == TALLY_E_NOTFOUND) {
 		rc = 0;
+		ledger_mp_lock(l);
 		if (mempool_find(l->mp, hash)) {
 			st->status = LEDGER_TX_PENDING;
 		} else if (mempool_is_held(l->mp, hash)) {
@@ -79,6 +80,7 @@ int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
 				break;
 			}
 		}
+		ledger_mp_unlock(l);
 	}
 	ledger_unlock(l);
 	return rc;
@@ -92,6 +94,32 @@ void ledger_lock(struct ledger *l)
 void ledger_unlock(struct ledger *l)
 {
 	pthread_mutex_unlock(&l->mu);
+}
+
+void ledger_mp_lock(struct ledger *l)
+{
+	pthread_mutex_lock(&l->mp_mu);
+}
+
+void ledger_mp_unlock(struct ledger *l)
+{
+	pthread_mutex_unlock(&l->mp_mu);
+}
+
+int ledger_mp_rebase(struct ledger *l)
+{
+	int rc = store_snapshot_release(l->mp_reader);
+
+	/* With no snapshot held the checkpoint can take the whole WAL, and
+	 * the WAL start over. */
+	if (!rc)
+		rc = store_checkpoint(l->st);
+	if (!rc)
+		rc = store_snapshot_renew(l->mp_reader);
+	l->mp_base.usage_size = l->state.usage_size;
+	l->mp_tip_height = l->tip.height;
+	l->mp_tip_time_ns = l->tip.time_ns;
+	return rc;
 }
 
 /* --- open ------------------------------------------------------------------- */
@@ -286,7 +314,17 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 		rc = ledger_load_tip(l, why);
 	if (rc && store_corrupt(l->st))
 		why_set(why, rc, "%s is damaged (%s)" STORE_WHAT_TO_DO, path, store_errmsg(l->st));
-	return rc;
+	if (rc)
+		return rc;
+	/* The mempool's view of the committed state (ledger_impl.h). */
+	rc = store_open_reader(&l->mp_reader, path, why);
+	if (rc)
+		return rc;
+	l->mp_base.be = store_state_backend(l->mp_reader);
+	l->mp_base.usage_size = l->state.usage_size;
+	l->mp_tip_height = l->tip.height;
+	l->mp_tip_time_ns = l->tip.time_ns;
+	return 0;
 }
 
 /* A transaction joined the mempool's queue (submitted, or held until its
@@ -310,15 +348,19 @@ static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *wh
 
 	hex_encode(hash, HASH_LEN, hex);
 	ledger_logf(l, "held transaction %s dropped: %s", hex, why);
-	ledger_note_dropped(l, hash, l->tip.height, why);
+	ledger_note_dropped(l, hash, l->mp_tip_height, why);
 }
 
 /* The mempool says it verified a transaction's signature at admission. */
 static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
 {
 	struct ledger *l = ctx;
+	bool found;
 
-	return mempool_find(l->mp, hash) != NULL;
+	ledger_mp_lock(l);
+	found = mempool_find(l->mp, hash) != NULL;
+	ledger_mp_unlock(l);
+	return found;
 }
 
 /* The signing guard, checked against the store: it cannot have signed
@@ -366,6 +408,7 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&l->mu, &attr);
+	pthread_mutex_init(&l->mp_mu, &attr);
 	pthread_mutexattr_destroy(&attr);
 	snprintf(l->chain_id, sizeof(l->chain_id), "%s", cfg->genesis->chain_id);
 	snprintf(l->data_dir, sizeof(l->data_dir), "%s", cfg->data_dir);
@@ -392,13 +435,15 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	if (rc)
 		goto err;
 	l->mp = mempool_new(cfg->mempool_max ? cfg->mempool_max : LEDGER_MEMPOOL_DEFAULT,
-			    &l->state);
+			    &l->mp_base);
 	if (!l->mp) {
 		rc = TALLY_E_NOMEM;
 		goto err;
 	}
 	if (cfg->hold)
 		mempool_set_hold(l->mp, cfg->hold);
+	/* None started: a batch is checked on the caller's thread alone. */
+	l->workers = workers_new(0);
 	mempool_set_hooks(l->mp, entered_mempool, held_dropped, l);
 	if (l->key) {
 		snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_SIGNER_STATE);
@@ -429,11 +474,14 @@ void ledger_close(struct ledger *l)
 	ledger_consensus_close(l);
 	if (l->has_pv)
 		privval_close(&l->pv);
+	workers_free(l->workers);
 	mempool_free(l->mp);
 	free(l->dropped);
 	free(l->vstats);
 	state_close(&l->state);
+	store_close(l->mp_reader);
 	store_close(l->st);
+	pthread_mutex_destroy(&l->mp_mu);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -461,10 +509,10 @@ int ledger_pending_each(struct ledger *l,
 {
 	int rc = 0;
 
-	ledger_lock(l);
+	ledger_mp_lock(l);
 	for (const struct mempool_entry *e = mempool_first(l->mp); e && !rc; e = mempool_next(e))
 		rc = fn(ctx, e->bytes, e->len, e->hash);
-	ledger_unlock(l);
+	ledger_mp_unlock(l);
 	return rc;
 }
 
@@ -494,39 +542,60 @@ static int check_free_space(const struct ledger *l, char *why)
 		       l->min_free_bytes >> 20);
 }
 
+/* What a submission needs no lock for: the strict decode, the signature
+ * (tx_check), an EVIDENCE's own signatures, the hash and the node's own
+ * admission. */
+static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint64_t now_ns,
+			const struct ledger_admission *adm, struct tx *t, uint8_t hash[HASH_LEN],
+			char *why)
+{
+	int rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull,
+			  why);
+
+	/* The signatures an EVIDENCE carries besides its signer's. */
+	if (!rc && t->kind == TX_EVIDENCE)
+		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
+	if (rc)
+		return rc;
+	tx_hash(bytes, len, hash);
+	if (adm && adm->admit)
+		rc = adm->admit(adm->ctx, t, hash, why);
+	return rc;
+}
+
+/* With mp_mu held: into the mempool, applied as the next block would
+ * apply it at the node's time (never before the tip's: the next block
+ * cannot be). The tip is the one the mempool's base is at: a block being
+ * committed meanwhile is not there yet for it, and its transactions are
+ * still pending. */
+static int submit_add_locked(struct ledger *l, uint64_t now_ns, const struct tx *t,
+			     const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+			     bool *held, char *why)
+{
+	struct block_ctx bc = { l->chain_id, l->mp_tip_height + 1, now_ns };
+
+	if (bc.time_ns <= l->mp_tip_time_ns)
+		bc.time_ns = l->mp_tip_time_ns + 1;
+	return mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
+}
+
 int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], bool *held,
 			   char *why)
 {
 	uint64_t now_ns = node_clock_ns();
-	struct block_ctx bc;
 	struct tx *t = malloc(sizeof(*t));
 	int rc;
 
 	why[0] = '\0';
 	if (!t)
 		return TALLY_E_NOMEM;
-	if ((rc = check_free_space(l, why)))
+	if ((rc = check_free_space(l, why)) ||
+	    (rc = submit_check(l, bytes, len, now_ns, adm, t, hash, why)))
 		goto out;
-	rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull, why);
-	/* The signatures an EVIDENCE carries besides its signer's. */
-	if (!rc && t->kind == TX_EVIDENCE)
-		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
-	if (rc)
-		goto out;
-	tx_hash(bytes, len, hash);
-	if (adm && adm->admit && (rc = adm->admit(adm->ctx, t, hash, why)) != 0)
-		goto out;
-	ledger_lock(l);
-	/* Admission applies it as the next block would, at the node's time
-	 * (never before the tip's: the next block cannot be). */
-	bc.chain_id = l->chain_id;
-	bc.height = l->tip.height + 1;
-	bc.time_ns = now_ns;
-	if (bc.time_ns <= l->tip.time_ns)
-		bc.time_ns = l->tip.time_ns + 1;
-	rc = mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
-	ledger_unlock(l);
+	ledger_mp_lock(l);
+	rc = submit_add_locked(l, now_ns, t, bytes, len, hash, held, why);
+	ledger_mp_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);
 out:
@@ -534,6 +603,72 @@ out:
 		why_set(why, rc, "%s", tally_strerror(rc));
 	free(t);
 	return rc;
+}
+
+/* A batch on the worker threads: item i's checks, into its own slots. */
+struct batch_job {
+	struct ledger *l;
+	struct ledger_batch_item *items;
+	struct tx *txs;
+	bool *checked;                       /* passed submit_check */
+	const struct ledger_admission *adm;
+	uint64_t now_ns;
+};
+
+static void batch_check_one(void *ctx, size_t i)
+{
+	struct batch_job *j = ctx;
+	struct ledger_batch_item *it = &j->items[i];
+
+	if (!it->bytes)
+		return;
+	it->held = false;
+	it->why[0] = '\0';
+	it->rc = submit_check(j->l, it->bytes, it->len, j->now_ns, j->adm, &j->txs[i], it->hash,
+			      it->why);
+	j->checked[i] = it->rc == 0;
+}
+
+int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_t n,
+			const struct ledger_admission *adm, char *why)
+{
+	struct batch_job j = { l, items, NULL, NULL, adm, node_clock_ns() };
+	int rc;
+
+	why[0] = '\0';
+	if (n > LEDGER_BATCH_MAX)
+		return why_set(why, TALLY_E_TOOLONG, "a batch holds at most %d transactions, not"
+			       " %zu", LEDGER_BATCH_MAX, n);
+	if ((rc = check_free_space(l, why)))
+		return rc;
+	j.txs = malloc((n ? n : 1) * sizeof(*j.txs));
+	j.checked = calloc(n ? n : 1, sizeof(*j.checked));
+	if (!j.txs || !j.checked) {
+		free(j.txs);
+		free(j.checked);
+		return why_set(why, TALLY_E_NOMEM, "no memory for a batch of %zu", n);
+	}
+	workers_run(l->workers, n, batch_check_one, &j);
+	ledger_mp_lock(l);
+	for (size_t i = 0; i < n; i++)
+		if (j.checked[i])
+			items[i].rc = submit_add_locked(l, j.now_ns, &j.txs[i], items[i].bytes,
+							items[i].len, items[i].hash,
+							&items[i].held, items[i].why);
+	ledger_mp_unlock(l);
+	for (size_t i = 0; i < n; i++) {
+		struct ledger_batch_item *it = &items[i];
+
+		if (!it->bytes || !it->rc)
+			continue;
+		if (j.checked[i] && adm && adm->undo)
+			adm->undo(adm->ctx, it->hash);
+		if (!it->why[0])
+			why_set(it->why, it->rc, "%s", tally_strerror(it->rc));
+	}
+	free(j.txs);
+	free(j.checked);
+	return 0;
 }
 
 int ledger_status(struct ledger *l, struct ledger_status *st)
@@ -548,9 +683,11 @@ int ledger_status(struct ledger *l, struct ledger_status *st)
 	state_root(&l->state, st->state_root);
 	st->usage_size = l->tip.usage.size;
 	merkle_frontier_root(&l->tip.usage, st->usage_root);
+	ledger_mp_lock(l);
 	st->mempool_size = mempool_size(l->mp);
 	st->mempool_held = mempool_held(l->mp);
 	st->held_dropped = mempool_held_dropped(l->mp);
+	ledger_mp_unlock(l);
 	ledger_unlock(l);
 	return 0;
 }
@@ -559,8 +696,8 @@ int ledger_next_nonce(struct ledger *l, const uint8_t pub[PUBKEY_LEN], uint64_t 
 {
 	int rc;
 
-	ledger_lock(l);
+	ledger_mp_lock(l);
 	rc = mempool_next_nonce(l->mp, pub, nonce);
-	ledger_unlock(l);
+	ledger_mp_unlock(l);
 	return rc;
 }

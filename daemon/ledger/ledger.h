@@ -109,6 +109,29 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 			   const struct ledger_admission *adm, uint8_t hash[HASH_LEN], bool *held,
 			   char *why);
 
+/* Many transactions at once (POST /v1/txs), each answered as
+ * ledger_submit_admitted would answer it alone: their signatures are
+ * checked at the same time on the ledger's worker threads (one fewer than
+ * the cores, and the caller), then they enter the mempool in the order
+ * given, under one hold of the mempool's lock, so an account's transactions
+ * in one batch may follow each other's nonces. An item whose bytes is NULL
+ * is skipped: its rc and why stay as the caller set them. Returns 0 when
+ * every item has its answer (rc 0: pending, or held), or refuses the whole
+ * batch, admitting none of it: more than LEDGER_BATCH_MAX items
+ * (TALLY_E_TOOLONG), the disk short of its reserve (TALLY_E_DISKFULL), no
+ * memory. */
+#define LEDGER_BATCH_MAX 256
+struct ledger_batch_item {
+	const uint8_t *bytes;                /* in: a signed transaction */
+	size_t len;
+	int rc;                              /* out: 0 or the refusal */
+	uint8_t hash[HASH_LEN];              /* out, when it decoded */
+	bool held;                           /* out: waits for a nonce gap */
+	char why[WHY_MAX];                   /* out, with rc */
+};
+int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_t n,
+			const struct ledger_admission *adm, char *why);
+
 struct ledger_block_result {
 	uint64_t height;
 	uint8_t id[HASH_LEN];
@@ -192,14 +215,15 @@ void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx);
 
 /* Called once for each transaction that enters the mempool, whoever
  * submitted it (the API, the keeper, a peer), with its signed bytes and
- * hash, on the submitter's thread and under the ledger's lock: copy what is
+ * hash, on the submitter's thread and under the mempool's lock (which a
+ * block's commit holds only at its end, daemon/ledger/ledger_impl.h): copy what is
  * needed and return; never call back into the ledger. The peer transport
  * gossips transactions from here. */
 typedef void (*ledger_admit_fn)(void *ctx, const uint8_t *bytes, size_t len,
 				const uint8_t hash[HASH_LEN]);
 void ledger_set_admit_hook(struct ledger *l, ledger_admit_fn fn, void *ctx);
 
-/* Each pending transaction in mempool order, under the ledger's lock (fn
+/* Each pending transaction in mempool order, under the mempool's lock (fn
  * copies and must not call back into the ledger); stops at fn's first
  * non-zero return and returns it. For a peer that just connected. */
 int ledger_pending_each(struct ledger *l,

@@ -14,6 +14,7 @@
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/mempool.h"
 #include "daemon/ledger/store.h"
+#include "daemon/ledger/workers.h"
 #include "lib/chain/state.h"
 #include "lib/chain/verify.h"
 
@@ -40,7 +41,21 @@ struct ledger {
 	const struct tally_key *key;
 	bool has_pv;
 	struct privval pv;
+	struct workers *workers;             /* batch submissions' signature checks */
+
+	/* Admission runs under mp_mu, not mu, so that submissions go on while
+	 * a block commits; a block's build holds both, as it borrows the
+	 * pool's entries (lock order: mu, then mp_mu).
+	 * mp_mu covers the mempool; its check state's base, mp_base: a
+	 * snapshot of the committed state read on a connection of its own
+	 * (store_open_reader), which moves on after each commit, with the tip
+	 * it is at; and the dropped ring. Only mp_base's backend and usage
+	 * size are used. */
+	pthread_mutex_t mp_mu;
 	struct mempool *mp;
+	struct store *mp_reader;
+	struct state mp_base;
+	uint64_t mp_tip_height, mp_tip_time_ns;
 	size_t block_max_txs;
 	char data_dir[PATH_MAX];
 	uint64_t min_free_bytes;             /* data_dir's reserve (ledger_config) */
@@ -90,7 +105,13 @@ struct ledger {
 };
 
 void ledger_lock(struct ledger *l);
-/* Remembers a transaction left out of block `height` (with the lock held). */
+/* The mempool's lock (mp_mu above). */
+void ledger_mp_lock(struct ledger *l);
+void ledger_mp_unlock(struct ledger *l);
+/* After a commit, with both locks held: the mempool's base moves to the
+ * new committed state (the WAL checkpointed first when it is long). */
+int ledger_mp_rebase(struct ledger *l);
+/* Remembers a transaction left out of block `height` (with mp_mu held). */
 void ledger_note_dropped(struct ledger *l, const uint8_t hash[HASH_LEN], uint64_t height,
 			 const char *why);
 void ledger_unlock(struct ledger *l);

@@ -35,7 +35,10 @@ struct held_tx {
 };
 
 struct mempool {
-	size_t max, n;
+	size_t max;
+	/* Read without the caller's lock by mempool_size (the consensus
+	 * engine asks whether a block is worth making). */
+	_Atomic size_t n;
 	struct mempool_hold hold;
 	struct held_tx *held_by_key, *held_by_hash, *held_head, *held_tail;
 	size_t nheld;

@@ -15,7 +15,11 @@
  * and the pending transactions are applied to it again in order; those
  * that no longer apply are dropped. Entries keep the decoded transaction, so
  * block production does not decode or verify a signature twice. Not thread
- * safe: the ledger's lock covers it.
+ * safe: the ledger's mempool lock covers it (daemon/ledger/ledger_impl.h).
+ * The committed state it stands on is the ledger's read-only snapshot of
+ * it, which moves on only after a block has committed and its
+ * transactions have left the pool, so admission never sees a block half
+ * applied.
  *
  * Held transactions. Clients that submit an account's transactions on
  * several connections cannot keep them in order: a transaction whose nonce

@@ -38,6 +38,9 @@
 #include "lib/codec.h"
 #include "lib/errors.h"
 
+/* The page cache, in KiB (PRAGMA cache_size, negative for KiB). */
+#define STORE_CACHE_KIB "65536"
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS blocks(height INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
@@ -115,7 +118,23 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	struct merkle_store merkle;
+	int wal_frames;              /* in the WAL after the last commit */
 };
+
+/* SQLite's own automatic checkpoint runs inside COMMIT, while the reader
+ * (store_open_reader) still holds the snapshot before it: the WAL could
+ * then never start over and would grow with every block. The writer counts
+ * the WAL's frames instead, and store_checkpoint runs when the reader has
+ * let go. */
+static int count_wal(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = ctx;
+
+	(void)db;
+	(void)name;
+	s->wal_frames = frames;
+	return SQLITE_OK;
+}
 
 static int map_err(struct store *s, int rc)
 {
@@ -316,6 +335,107 @@ static int quick_check(struct store *s, const char *path, char *why)
 	return rc;
 }
 
+/* The connection, with extended result codes and a busy timeout; no
+ * SQLite mutex: each connection is used under one of the ledger's locks. */
+static int open_db(struct store *s, const char *path, int flags, char *why)
+{
+	int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+
+	if (rc != SQLITE_OK) {
+		snprintf(why, WHY_MAX, "cannot open %s%s: %s", path,
+			 flags & SQLITE_OPEN_READONLY ? " to read" : "",
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		return TALLY_E_STORE;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, 5000);
+	return 0;
+}
+
+static int prepare_all(struct store *s, const char *path, char *why)
+{
+	for (int i = 0; i < ST__COUNT; i++) {
+		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &s->st[i], NULL) != SQLITE_OK) {
+			snprintf(why, WHY_MAX, "cannot prepare a statement on %s: %s", path,
+				 sqlite3_errmsg(s->db));
+			return TALLY_E_STORE;
+		}
+	}
+	s->merkle.ctx = s;
+	s->merkle.get = merkle_get;
+	s->merkle.put = merkle_put;
+	return 0;
+}
+
+int store_open_reader(struct store **out, const char *path, char *why)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return TALLY_E_NOMEM;
+	rc = open_db(s, path, SQLITE_OPEN_READONLY, why);
+	if (rc)
+		goto err;
+	rc = exec_sql(s, "PRAGMA cache_size=-" STORE_CACHE_KIB ";");
+	if (rc) {
+		why_set(why, rc, "cannot set up %s: %s", path, sqlite3_errmsg(s->db));
+		goto err;
+	}
+	rc = prepare_all(s, path, why);
+	if (!rc)
+		rc = store_snapshot_renew(s);
+	if (rc) {
+		if (!why[0])
+			why_set(why, rc, "cannot read %s: %s", path, sqlite3_errmsg(s->db));
+		goto err;
+	}
+	*out = s;
+	return 0;
+err:
+	store_close(s);
+	return rc;
+}
+
+int store_snapshot_renew(struct store *s)
+{
+	sqlite3_stmt *st = s->st[ST_META_GET];
+	int rc;
+
+	if (!sqlite3_get_autocommit(s->db) && (rc = exec_sql(s, "COMMIT")))
+		return rc;
+	if ((rc = exec_sql(s, "BEGIN")))
+		return rc;
+	/* BEGIN takes its snapshot at the first read: read now. */
+	sqlite3_bind_text(st, 1, "schema_version", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return map_err(s, rc);
+	return 0;
+}
+
+int store_snapshot_release(struct store *s)
+{
+	return sqlite3_get_autocommit(s->db) ? 0 : exec_sql(s, "COMMIT");
+}
+
+int store_checkpoint(struct store *s)
+{
+	int rc;
+
+	if (s->wal_frames < STORE_CHECKPOINT_FRAMES)
+		return 0;
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return map_err(s, rc);
+	s->wal_frames = 0;
+	return 0;
+}
+
 int store_open(struct store **out, const char *path, char *why)
 {
 	struct store *s;
@@ -327,20 +447,18 @@ int store_open(struct store **out, const char *path, char *why)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return TALLY_E_NOMEM;
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(why, WHY_MAX, "cannot open %s: %s", path,
-			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-		rc = TALLY_E_STORE;
+	rc = open_db(s, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, why);
+	if (rc)
 		goto err;
-	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, 5000);
 	/* synchronous=FULL: in WAL mode the WAL is fsynced at every COMMIT, so a
 	 * committed block survives power loss, not just a process crash. */
+	/* cache_size: SQLite's default 2 MiB page cache holds a fraction of
+	 * the pages a block touches (transactions are keyed by hash, so their
+	 * rows land all over the table): each block read its pages back with
+	 * pread and spilled dirty ones before COMMIT (issue 18's profile).
+	 * STORE_CACHE_KIB is an upper bound, taken as the store grows. */
 	rc = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		      " PRAGMA foreign_keys=ON;");
+		      " PRAGMA foreign_keys=ON; PRAGMA cache_size=-" STORE_CACHE_KIB ";");
 	if (!rc) {
 		rc = quick_check(s, path, why);
 		if (rc)
@@ -353,18 +471,10 @@ int store_open(struct store **out, const char *path, char *why)
 		why_set(why, rc, "cannot set up %s: %s", path, sqlite3_errmsg(s->db));
 	if (rc)
 		goto err;
-	for (int i = 0; i < ST__COUNT; i++) {
-		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-				       &s->st[i], NULL) != SQLITE_OK) {
-			snprintf(why, WHY_MAX, "cannot prepare a statement on %s: %s", path,
-				 sqlite3_errmsg(s->db));
-			rc = TALLY_E_STORE;
-			goto err;
-		}
-	}
-	s->merkle.ctx = s;
-	s->merkle.get = merkle_get;
-	s->merkle.put = merkle_put;
+	rc = prepare_all(s, path, why);
+	if (rc)
+		goto err;
+	sqlite3_wal_hook(s->db, count_wal, s);
 	*out = s;
 	return 0;
 err:

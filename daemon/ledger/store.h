@@ -35,6 +35,21 @@ int store_open(struct store **out, const char *path, char *why);
 /* The last failure was SQLite finding the file damaged (SQLITE_CORRUPT or
  * SQLITE_NOTADB). */
 bool store_corrupt(struct store *s);
+/* A second connection to the database at path, read-only, for the
+ * mempool's admission (daemon/ledger/ledger.c): it reads one snapshot of
+ * the committed state, from open or from the last store_snapshot_renew, in
+ * a read transaction of its own, while the writer's connection commits the
+ * next block (SQLite's WAL keeps both). Its state backend only reads. */
+int store_open_reader(struct store **out, const char *path, char *why);
+/* A reader's snapshot moves to the last committed state; release lets go
+ * of it, so that a checkpoint can take the whole WAL. */
+int store_snapshot_renew(struct store *s);
+int store_snapshot_release(struct store *s);
+/* The writer's checkpoint, once the WAL holds STORE_CHECKPOINT_FRAMES pages
+ * (SQLite's automatic checkpoint is off, see store.c): call it with no
+ * reader's snapshot held. A checkpoint a reader blocks is left for later. */
+#define STORE_CHECKPOINT_FRAMES 1000
+int store_checkpoint(struct store *s);
 void store_close(struct store *s);
 /* The SQLite error text of the last failure, for log lines. */
 const char *store_errmsg(struct store *s);

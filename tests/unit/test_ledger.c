@@ -5,10 +5,15 @@
  * bounds, expiry, replays, one that no longer applies), the full lease flow with exact
  * balances, escrow exhaustion, deterministic headers, incremental vs
  * from-scratch state roots, SIGKILL in the middle of commits, a full disk,
- * proposer selection and the validator's signing guard. */
+ * proposer selection and the validator's signing guard; batch submission
+ * (each transaction answered in its place), the worker pool that checks a
+ * batch's signatures, admission while blocks commit, and a WAL that stays
+ * bounded while the mempool's snapshot is held. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,7 @@
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/mempool.h"
 #include "daemon/ledger/store.h"
+#include "daemon/ledger/workers.h"
 #include "lib/chain/evidence.h"
 #include "lib/errors.h"
 #include "tests/support/offer.h"
@@ -1514,6 +1520,264 @@ START_TEST(test_evidence_recorded)
 }
 END_TEST
 
+/* --- batches, the worker pool, admission during commits ------------------- */
+
+static void batch_item(struct ledger_batch_item *it, const struct signed_tx *s)
+{
+	memset(it, 0, sizeof(*it));
+	it->bytes = s->bytes;
+	it->len = s->len;
+}
+
+/* Good and bad transactions in one batch: each gets what a submission of
+ * its own would have got, in the batch's order. */
+START_TEST(test_batch_answers_each)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx ok0, badsig, gap2, ok1, reuse0, cut;
+	struct ledger_batch_item it[8];
+	struct ledger_status st;
+	char why[WHY_MAX];
+	uint64_t next;
+
+	make_transfer(&ok0, K_TENANT, K_OTHER, 0, 5);
+	make_transfer(&badsig, K_OTHER, K_TENANT, 0, 7);
+	badsig.bytes[badsig.len - 1] ^= 1;               /* in the signature */
+	make_transfer(&gap2, K_TENANT, K_OTHER, 2, 5);
+	make_transfer(&ok1, K_TENANT, K_OTHER, 1, 5);
+	make_transfer(&reuse0, K_TENANT, K_OTHER, 0, 6);
+	cut = ok1;
+	cut.len -= 10;
+	batch_item(&it[0], &ok0);
+	batch_item(&it[1], &badsig);
+	batch_item(&it[2], &gap2);         /* held until ok1 ... */
+	batch_item(&it[3], &ok1);          /* ... which follows in the batch */
+	batch_item(&it[4], &ok0);          /* the same bytes again */
+	batch_item(&it[5], &reuse0);       /* nonce 0 is taken (a used nonce is a replay) */
+	batch_item(&it[6], &cut);
+	memset(&it[7], 0, sizeof(it[7]));  /* the caller's own refusal stays */
+	it[7].rc = TALLY_E_ENCODING;
+	strcpy(it[7].why, "not hex");
+	ck_assert_int_eq(ledger_submit_batch(l, it, 8, NULL, why), 0);
+	ck_assert_int_eq(it[0].rc, 0);
+	ck_assert(!it[0].held);
+	ck_assert_mem_eq(it[0].hash, ok0.hash, HASH_LEN);
+	ck_assert_int_eq(it[1].rc, TALLY_E_SIGNATURE);
+	ck_assert_int_eq(it[2].rc, 0);
+	ck_assert(it[2].held);
+	ck_assert_int_eq(it[3].rc, 0);
+	ck_assert(!it[3].held);
+	ck_assert_int_eq(it[4].rc, TALLY_E_REPLAY);
+	ck_assert_int_eq(it[5].rc, TALLY_E_REPLAY);
+	ck_assert_msg(it[6].rc != 0 && it[6].why[0], "a cut transaction: %d", it[6].rc);
+	ck_assert_int_eq(it[7].rc, TALLY_E_ENCODING);
+	ck_assert_str_eq(it[7].why, "not hex");
+	for (int i = 1; i < 7; i++)
+		if (it[i].rc)
+			ck_assert_msg(it[i].why[0], "item %d has no reason", i);
+	ck_assert_int_eq(ledger_next_nonce(l, keys[K_TENANT].pub, &next), 0);
+	ck_assert_uint_eq(next, 3);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 3);
+	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 3);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 15);
+	ledger_close(l);
+}
+END_TEST
+
+/* A batch over the limit is refused whole: nothing of it is admitted. */
+START_TEST(test_batch_too_long_refused)
+{
+	struct ledger *l = open_at(dir, true);
+	struct ledger_batch_item *it = calloc(LEDGER_BATCH_MAX + 1, sizeof(*it));
+	struct signed_tx s;
+	struct ledger_status st;
+	char why[WHY_MAX];
+
+	ck_assert_ptr_nonnull(it);
+	make_transfer(&s, K_TENANT, K_OTHER, 0, 5);
+	batch_item(&it[0], &s);
+	ck_assert_int_eq(ledger_submit_batch(l, it, LEDGER_BATCH_MAX + 1, NULL, why),
+			 TALLY_E_TOOLONG);
+	ck_assert_msg(strstr(why, "at most"), "%s", why);
+	ck_assert_int_eq(it[0].rc, 0);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 0);
+	/* The same transaction alone is fine. */
+	ck_assert_int_eq(ledger_submit_batch(l, it, 1, NULL, why), 0);
+	ck_assert_int_eq(it[0].rc, 0);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 1);
+	free(it);
+	ledger_close(l);
+}
+END_TEST
+
+struct squares {
+	uint64_t *out;
+	size_t n;
+};
+
+static void square(void *ctx, size_t i)
+{
+	struct squares *q = ctx;
+
+	ck_assert_uint_lt(i, q->n);
+	ck_assert_uint_eq(q->out[i], 0);         /* each item once */
+	q->out[i] = (uint64_t)i * i + 1;
+}
+
+struct caller {
+	struct workers *w;
+	struct squares q;
+};
+
+static void *run_caller(void *arg)
+{
+	struct caller *c = arg;
+
+	workers_run(c->w, c->q.n, square, &c->q);
+	return NULL;
+}
+
+/* Every item runs once, whoever runs it, with several callers at once; and
+ * without a pool the caller runs them all. */
+START_TEST(test_workers_run_every_item_once)
+{
+	enum { CALLERS = 4, N = 5000 };
+	struct workers *w = workers_new(3);
+	struct caller c[CALLERS];
+	pthread_t t[CALLERS];
+
+	ck_assert_ptr_nonnull(w);
+	ck_assert_uint_eq(workers_threads(w), 3);
+	for (int k = 0; k < CALLERS; k++) {
+		c[k].w = k == CALLERS - 1 ? NULL : w;
+		c[k].q.n = N - (size_t)k;            /* 1 item short each: no two alike */
+		c[k].q.out = calloc(N, sizeof(uint64_t));
+		ck_assert_ptr_nonnull(c[k].q.out);
+		ck_assert_int_eq(pthread_create(&t[k], NULL, run_caller, &c[k]), 0);
+	}
+	for (int k = 0; k < CALLERS; k++) {
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+		for (size_t i = 0; i < c[k].q.n; i++)
+			ck_assert_uint_eq(c[k].q.out[i], (uint64_t)i * i + 1);
+		ck_assert_uint_eq(c[k].q.out[c[k].q.n - 1 + (k ? 1 : 0)],
+				  k ? 0 : (uint64_t)(N - 1) * (N - 1) + 1);
+		free(c[k].q.out);
+	}
+	/* Zero items, and one. */
+	{
+		uint64_t one = 0;
+		struct squares q = { &one, 1 };
+
+		workers_run(w, 0, square, &q);
+		ck_assert_uint_eq(one, 0);
+		workers_run(w, 1, square, &q);
+		ck_assert_uint_eq(one, 1);
+	}
+	workers_free(w);
+	workers_free(NULL);
+}
+END_TEST
+
+enum { RACE_TXS = 400 };
+
+struct submitter_arg {
+	struct ledger *l;
+	struct signed_tx *txs;
+	int failed_at;                   /* -1: every one admitted */
+	int rc;
+	char why[WHY_MAX];
+};
+
+static void *submit_all(void *arg)
+{
+	struct submitter_arg *a = arg;
+
+	a->failed_at = -1;
+	for (int i = 0; i < RACE_TXS; i++) {
+		uint8_t hash[HASH_LEN];
+
+		a->rc = ledger_submit(a->l, a->txs[i].bytes, a->txs[i].len, hash, a->why);
+		if (a->rc) {
+			a->failed_at = i;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Submissions while blocks commit on another thread: each one is judged
+ * against the committed state plus what is pending, never against a block
+ * half applied, so an account's transactions sent in nonce order are all
+ * admitted, and all committed exactly once. */
+START_TEST(test_admission_while_committing)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx *txs = calloc(RACE_TXS, sizeof(*txs));
+	struct submitter_arg a = { .l = l };
+	struct account acc;
+	pthread_t t;
+	uint64_t time_ns = T0, blocks = 0, total = 0;
+
+	ck_assert_ptr_nonnull(txs);
+	for (int i = 0; i < RACE_TXS; i++)
+		make_transfer(&txs[i], K_TENANT, K_OTHER, (uint64_t)i, 1);
+	a.txs = txs;
+	ck_assert_int_eq(pthread_create(&t, NULL, submit_all, &a), 0);
+	do {
+		struct ledger_block_result r = produce(l, time_ns += SEC);
+
+		total += r.ntx;
+		blocks++;
+		ck_assert_int_eq(ledger_account(l, keys[K_TENANT].pub, &acc), 0);
+	} while (acc.nonce < RACE_TXS && a.failed_at < 0 && blocks < 100000);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(a.failed_at < 0, "transaction %d refused: %s", a.failed_at, a.why);
+	ck_assert_uint_eq(acc.nonce, RACE_TXS);
+	ck_assert_uint_eq(total, RACE_TXS);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + RACE_TXS);
+	ck_assert_uint_eq(total_supply(l), TENANT_FUNDS + OTHER_FUNDS + STAKE);
+	ledger_close(l);
+	free(txs);
+	verify_ok(dir);
+}
+END_TEST
+
+/* The mempool's snapshot holds the WAL's start while a block commits; the
+ * writer checkpoints once it lets go, so the WAL file stops growing at
+ * about STORE_CHECKPOINT_FRAMES pages whatever the number of blocks. */
+START_TEST(test_wal_stays_bounded)
+{
+	struct ledger *l = open_at(dir, true);
+	char wal[sizeof(dir) + 32];
+	struct stat sb;
+	uint64_t nonce = 0, most = 0;
+	int blocks;
+
+	snprintf(wal, sizeof(wal), "%s/ledger.sqlite-wal", dir);
+	/* A block of five transfers writes about 19 pages: 200 of them grow a
+	 * WAL nobody checkpoints to about 15 MB, near twice the bound. */
+	for (blocks = 0; blocks < 200; blocks++) {
+		struct signed_tx s;
+
+		for (int i = 0; i < 5; i++) {
+			make_transfer(&s, K_TENANT, K_OTHER, nonce++, 1);
+			submit_ok(l, &s);
+		}
+		produce(l, T0 + (uint64_t)(blocks + 1) * SEC);
+		ck_assert_int_eq(stat(wal, &sb), 0);
+		if ((uint64_t)sb.st_size > most)
+			most = (uint64_t)sb.st_size;
+	}
+	ck_assert_msg(most <= (uint64_t)2 * STORE_CHECKPOINT_FRAMES * (4096 + 24) + 32,
+		      "the WAL reached %" PRIu64 " bytes after %d blocks", most, blocks);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
+	ledger_close(l);
+}
+END_TEST
+
 Suite *ledger_suite(void)
 {
 	Suite *s = suite_create("ledger");
@@ -1545,6 +1809,11 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_signing_guard_survives_restart);
 	tcase_add_test(tc, test_certificate_is_real);
 	tcase_add_test(tc, test_evidence_recorded);
+	tcase_add_test(tc, test_batch_answers_each);
+	tcase_add_test(tc, test_batch_too_long_refused);
+	tcase_add_test(tc, test_workers_run_every_item_once);
+	tcase_add_test(tc, test_admission_while_committing);
+	tcase_add_test(tc, test_wal_stays_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }

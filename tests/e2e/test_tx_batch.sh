@@ -1,0 +1,93 @@
+#!/bin/bash
+# POST /v1/txs on a real node (--no-vms): good and bad transactions in one
+# batch each get the answer POST /v1/tx would give them, in their place, and
+# only the good ones move money; a malformed or oversize batch is refused
+# whole with a clear error, and nothing of it is admitted (a good
+# transaction inside it included).
+. "$(dirname "$0")/lib.sh"
+FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
+e2e_init txbatch 7723
+printf '[api]\nrequests_per_s = 0\n' >>"$E2E_DIR/node/tallyd.conf"
+e2e_start_node --no-vms
+N=$TALLY_NODE
+TALLY_CHAIN_ID=$(curl -s "$N/v1/status" | jq -r .chain_id)
+TALLY_GENESIS_HASH=$(curl -s "$N/v1/status" | jq -r .genesis_hash)
+export TALLY_CHAIN_ID TALLY_GENESIS_HASH
+OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
+PAUPER=$("$TALLY" key new --key "$E2E_DIR/pauper.pem" 2>/dev/null)
+
+# post BODY: the status of POST /v1/txs; the answer in $E2E_DIR/body.
+post() {
+	curl -s -o "$E2E_DIR/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary "@$1" "$N/v1/txs"
+}
+next_nonce() { curl -s "$N/v1/accounts/$1" | jq .next_nonce; }
+balance() { curl -s "$N/v1/accounts/$1" | jq .balance; }
+tx() { "$FORGE" transfer "$OTHER" "$1" "$2" "${3:-$TALLY_KEY}"; }
+# txs HEX...: a {"txs": [...]} body in $E2E_DIR/req.
+txs() { printf '%s\n' "$@" | jq -R . | jq -sc '{txs: .}' >"$E2E_DIR/req"; }
+
+N0=$(next_nonce "$TENANT")
+OTHER0=$(balance "$OTHER")
+e2e_log "tenant's next nonce $N0, the other account holds ${OTHER0}"
+
+# --- a malformed batch admits nothing, its good transaction included --------
+GOOD=$(tx 100 "$N0")
+refused() {
+	local name=$1 want=$2 code=$3 got
+	got=$(post "$E2E_DIR/req")
+	check "$name: $want $code (got $got: $(head -c 200 "$E2E_DIR/body"))" \
+		bash -c "[ '$got' = '$want' ] && jq -e '.code == \"$code\" and (.error | length > 0)' '$E2E_DIR/body' >/dev/null"
+}
+printf 'not json {' >"$E2E_DIR/req"
+refused "not JSON" 400 invalid
+printf '{"txs": []}' >"$E2E_DIR/req"
+refused "an empty batch" 400 invalid
+printf '{"txs": "%s"}' "$GOOD" >"$E2E_DIR/req"
+refused "txs not an array" 400 invalid
+printf '{"txs": ["%s", 7]}' "$GOOD" >"$E2E_DIR/req"
+refused "a good transaction and a number" 400 invalid
+printf '{"txs": ["%s"], "more": 1}' "$GOOD" >"$E2E_DIR/req"
+refused "a key besides txs" 400 invalid
+printf '{"txs": ["%s"], "txs": ["%s"]}' "$GOOD" "$GOOD" >"$E2E_DIR/req"
+refused "txs twice" 400 invalid
+# 257 short entries: more than a batch holds, under the body limit.
+{ printf '{"txs": ["%s"' "$GOOD"; for _ in $(seq 256); do printf ',"00"'; done; printf ']}'; } \
+	>"$E2E_DIR/req"
+refused "257 transactions" 400 too_long
+check "... the error says the limit" jq -e '.error | contains("256")' "$E2E_DIR/body"
+printf '{"txs": ["%s", "%s"]}' "$GOOD" "$(head -c 70000 /dev/zero | tr '\0' a)" >"$E2E_DIR/req"
+refused "a body over 64 KiB" 413 too_large
+check "nothing of the refused batches was admitted (next nonce still $N0)" \
+	[ "$(next_nonce "$TENANT")" = "$N0" ]
+
+# --- one batch, each answered in its place ----------------------------------
+BADSIG=$(tx 1 "$((N0 + 5))")
+BADSIG=${BADSIG%?}$([ "${BADSIG: -1}" = 0 ] && echo 1 || echo 0)   # the signature's last nibble
+GAP=$(tx 300 "$((N0 + 2))")                         # held until N0+1 arrives ...
+NEXT=$(tx 200 "$((N0 + 1))")                        # ... later in the same batch
+FAR=$(tx 1 "$((N0 + 1000))")                        # beyond what the node holds
+BROKE=$(tx 1 0 "$E2E_DIR/pauper.pem")               # an account with nothing
+txs "$GOOD" "$BADSIG" "$GAP" "$NEXT" "$GOOD" "zz" "$FAR" "$BROKE"
+got=$(post "$E2E_DIR/req")
+e2e_log "a batch of 8: HTTP $got: $(jq -c '[.results[] | .status + (if .code then ":" + .code else "" end)]' "$E2E_DIR/body")"
+check "a mixed batch: 200" [ "$got" = 200 ]
+r() { jq -r ".results[$1] | [.status, (.http_status // \"-\"), (.code // \"-\")] | join(\" \")" "$E2E_DIR/body"; }
+check "1: a good transfer is pending (got $(r 0))" [ "$(r 0)" = "pending - -" ]
+check "... with its hash" jq -e '.results[0].hash | test("^[0-9a-f]{64}$")' "$E2E_DIR/body"
+check "2: a bad signature: refused 400 signature (got $(r 1))" [ "$(r 1)" = "refused 400 signature" ]
+check "3: a nonce ahead: held (got $(r 2))" [ "$(r 2)" = "held - -" ]
+check "4: the missing nonce: pending (got $(r 3))" [ "$(r 3)" = "pending - -" ]
+check "5: the first transfer again: refused 409 replay (got $(r 4))" [ "$(r 4)" = "refused 409 replay" ]
+check "6: not hex: refused 400 encoding (got $(r 5))" [ "$(r 5)" = "refused 400 encoding" ]
+check "7: a nonce too far ahead: refused 409 nonce (got $(r 6))" [ "$(r 6)" = "refused 409 nonce" ]
+check "8: an empty account: refused 402 balance (got $(r 7))" [ "$(r 7)" = "refused 402 balance" ]
+check "every refusal says why" \
+	jq -e '[.results[] | select(.status == "refused") | .error | length > 0] | all' "$E2E_DIR/body"
+check "accepted 3, refused 5" jq -e '.accepted == 3 and .refused == 5' "$E2E_DIR/body"
+check "the tenant's next nonce moved by 3" [ "$(next_nonce "$TENANT")" = "$((N0 + 3))" ]
+wait_for 20 bash -c "[ \"\$(curl -s '$N/v1/accounts/$TENANT' | jq .nonce)\" = $((N0 + 3)) ]"
+check "the three good transfers committed: the other account got 600" \
+	[ "$(balance "$OTHER")" = "$((OTHER0 + 600))" ]
+check "the node still answers" curl -sf "$N/healthz"
+e2e_done
