@@ -26,12 +26,10 @@ bool meter_pin_known(const char *name);
 bool meter_pins_stale(const char *dir);
 
 /* Opens dir and takes the writer's lock on it (flock, exclusive, without
- * waiting); *fd holds it until closed. TALLY_E_STATE, with why[WHY_MAX]
- * naming the holder's pid and command, when another process holds it. */
+ * waiting, lib/dirlock.h); *fd holds it until closed. TALLY_E_STATE, with
+ * why[WHY_MAX] naming the holder's pid and command, when another process
+ * holds it. */
 int meter_pins_lock(const char *dir, int *fd, char *why);
-
-/* The process holding the lock on dir: 0 when none (or unknown). */
-pid_t meter_pins_holder(const char *dir, char comm[16]);
 
 #define METER_PINS_MAX 16
 

@@ -12,10 +12,12 @@
 #include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/clock.h"
 #include "daemon/consensus/proposer.h"
 #include "lib/chain/evidence.h"
+#include "lib/dirlock.h"
 #include "lib/errors.h"
 
 void ledger_logf(struct ledger *l, const char *fmt, ...)
@@ -293,6 +295,20 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST)
 		return why_set(why, TALLY_E_IO, "cannot create %s: %s", cfg->data_dir,
 			       strerror(errno));
+	/* One node per data directory: a second one on the same store, WAL and
+	 * signing guard would sign with the same key twice. */
+	{
+		char comm[16];
+		pid_t pid;
+
+		rc = dir_lock(cfg->data_dir, &l->dir_fd, &pid, comm, why);
+		if (rc == TALLY_E_STATE)
+			return why_set(why, rc, "the data directory %s is in use by %s (pid %d):"
+				       " one node runs on a data directory at a time", cfg->data_dir,
+				       comm[0] ? comm : "another process", (int)pid);
+		if (rc)
+			return rc;
+	}
 	if (snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_DB) >= (int)sizeof(path))
 		return why_set(why, TALLY_E_INVALID, "data directory path too long");
 	rc = store_open(&l->st, path, why);
@@ -405,6 +421,7 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return TALLY_E_NOMEM;
+	l->dir_fd = -1;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&l->mu, &attr);
@@ -481,6 +498,8 @@ void ledger_close(struct ledger *l)
 	state_close(&l->state);
 	store_close(l->mp_reader);
 	store_close(l->st);
+	if (l->dir_fd >= 0)
+		close(l->dir_fd);   /* the data directory's lock goes with it */
 	pthread_mutex_destroy(&l->mp_mu);
 	pthread_mutex_destroy(&l->mu);
 	free(l);

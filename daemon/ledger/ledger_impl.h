@@ -54,6 +54,7 @@ struct ledger {
 	pthread_mutex_t mp_mu;
 	struct mempool *mp;
 	struct store *mp_reader;
+	int dir_fd;                      /* holds the data directory's lock (lib/dirlock.h) */
 	struct state mp_base;
 	uint64_t mp_tip_height, mp_tip_time_ns;
 	size_t block_max_txs;
