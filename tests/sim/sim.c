@@ -203,6 +203,23 @@ static void note_signed(struct sim *s, int node, uint8_t step, uint64_t height, 
 	s->nsigned++;
 }
 
+/* What honest node signed for that step, or NULL. */
+static const uint8_t *signed_find(const struct sim *s, int node, uint8_t step, uint64_t height,
+				  uint32_t round)
+{
+	if (!s->signed_cap)
+		return NULL;
+	for (size_t j = rec_hash(node, step, height, round) % s->signed_cap;;
+	     j = (j + 1) % s->signed_cap) {
+		const struct signed_rec *r = &s->signed_recs[j];
+
+		if (!r->used)
+			return NULL;
+		if (r->node == node && r->step == step && r->height == height && r->round == round)
+			return r->id;
+	}
+}
+
 /* --- the byzantine validators' shared knowledge --------------------------------------- */
 
 /* The second block a byzantine proposer made for a round, so that its
@@ -545,14 +562,23 @@ static void liveness_count(struct sim *s, uint64_t height, const struct commit_c
 						  height - 1);
 				}
 			} else {
+				const uint8_t *id = signed_find(s, i, VOTE_PRECOMMIT, height - 1,
+								named->round);
+				bool late = id && !memcmp(id, named->block_id, HASH_LEN);
+
 				s->missed[i]++;
+				if (i != s->stopped) {
+					s->live_absent++;
+					s->live_late += late;
+				}
 				sim_trace(s, "liveness: validator %d is not in the certificate of"
-					  " height %" PRIu64 " (%" PRIu64 " in a row)", i, height - 1,
-					  s->missed[i]);
+					  " height %" PRIu64 " (%" PRIu64 " in a row): %s", i,
+					  height - 1, s->missed[i], late ?
+					  "its precommit came too late" :
+					  "it signed no precommit for that block and round");
 			}
 			if (i != s->stopped) {
 				s->live_counted++;
-				s->live_absent += s->missed[i] > 0;
 				if (s->missed[i] > s->live_missed_max)
 					s->live_missed_max = s->missed[i];
 			}
@@ -1351,7 +1377,7 @@ struct run_result {
 	uint64_t progress_ns;
 	struct fault_stats f;
 	int n, byzantine;
-	uint64_t live_absent, live_counted, live_missed_max;   /* the liveness scenario */
+	uint64_t live_absent, live_late, live_counted, live_missed_max;   /* the liveness scenario */
 };
 
 /* The command that replays this run and prints these very lines again. */
@@ -1456,6 +1482,7 @@ static struct run_result run(const struct sim_opts *o)
 	res.n = s->n;
 	res.byzantine = nbyz;
 	res.live_absent = s->live_absent;
+	res.live_late = s->live_late;
 	res.live_counted = s->live_counted;
 	res.live_missed_max = s->live_missed_max;
 	if (res.ok && s->o.liveness)
@@ -1464,7 +1491,8 @@ static struct run_result run(const struct sim_opts *o)
 		       ".%01" PRIu64 " s, jailed at height %" PRIu64 ", heal at %" PRIu64 ".%01" PRIu64
 		       " s, unjailed at height %" PRIu64 ", signs again at %" PRIu64 "; %" PRIu64
 		       " heights, max round %" PRIu64 ", %" PRIu64 " dropped; the others absent from"
-		       " %" PRIu64 " of %" PRIu64 " certificates, at most %" PRIu64 " in a row;"
+		       " %" PRIu64 " of %" PRIu64 " certificates (%" PRIu64 " though they had"
+		       " precommitted), at most %" PRIu64 " in a row;"
 		       " progress %" PRIu64 ".%01" PRIu64 " s after heal: ok\n", o->seed, res.n,
 		       s->g.params.liveness_window, s->g.params.jail_blocks, s->stopped,
 		       s->g.validators.v[s->stopped].stake, valset_total_stake(&s->g.validators),
@@ -1472,7 +1500,7 @@ static struct run_result run(const struct sim_opts *o)
 		       s->stop_at % SEC / (SEC / 10), s->jailed_at, s->heal_at / SEC,
 		       s->heal_at % SEC / (SEC / 10), s->unjailed_at, s->rejoined_at, res.heights,
 		       res.max_round, s->f.dropped, s->live_absent, s->live_counted,
-		       s->live_missed_max, res.progress_ns / SEC, res.progress_ns % SEC / (SEC / 10));
+		       s->live_late, s->live_missed_max, res.progress_ns / SEC, res.progress_ns % SEC / (SEC / 10));
 	else if (res.ok)
 		printf("seed %" PRIu64 ": %d validators (%d byzantine), %" PRIu64 " heights, max round %"
 		       PRIu64 ", %" PRIu64 " crashes (%" PRIu64 " torn), %d partitions, %" PRIu64
@@ -1546,7 +1574,7 @@ int main(int argc, char **argv)
 	struct fault_stats tot = { 0 };
 	uint64_t heights = 0, hmin = UINT64_MAX, hmax = 0, evidence = 0, runs_with_evidence = 0;
 	uint64_t byz_runs = 0, max_progress = 0, max_round = 0;
-	uint64_t live_absent = 0, live_counted = 0, live_missed_max = 0;
+	uint64_t live_absent = 0, live_late = 0, live_counted = 0, live_missed_max = 0;
 	double t0;
 	int c;
 
@@ -1640,6 +1668,7 @@ int main(int argc, char **argv)
 		max_progress = r.progress_ns > max_progress ? r.progress_ns : max_progress;
 		max_round = r.max_round > max_round ? r.max_round : max_round;
 		live_absent += r.live_absent;
+		live_late += r.live_late;
 		live_counted += r.live_counted;
 		if (r.live_missed_max > live_missed_max)
 			live_missed_max = r.live_missed_max;
@@ -1682,9 +1711,10 @@ int main(int argc, char **argv)
 		if (o.liveness)
 			fprintf(stderr, "sim: liveness: in each of %" PRIu64 " runs the stopped validator"
 				" was jailed by the rule, kept its stake and came back; the validators"
-				" never stopped were absent from %" PRIu64 " of %" PRIu64 " certificates,"
-				" at most %" PRIu64 " in a row (windows %d to %d)\n", ok, live_absent,
-				live_counted, live_missed_max, LIVENESS_WINDOW_MIN, LIVENESS_WINDOW_MAX);
+				" never stopped were absent from %" PRIu64 " of %" PRIu64 " certificates"
+				" (%" PRIu64 " though they had precommitted the block), at most %"
+				PRIu64 " in a row (windows %d to %d)\n", ok, live_absent,
+				live_counted, live_late, live_missed_max, LIVENESS_WINDOW_MIN, LIVENESS_WINDOW_MAX);
 	}
 	if (expect_fail)
 		return failed ? 0 : 1;

@@ -193,7 +193,8 @@ struct sim {
 	uint64_t stop_at;                /* simulated ns */
 	uint64_t missed[SIM_NODES_MAX];  /* consecutive named certificates without it */
 	uint64_t live_missed_max;        /* the most in a row of a validator never stopped */
-	uint64_t live_absent, live_counted;   /* its absences, of all its counts */
+	uint64_t live_absent, live_counted;   /* their absences, of all their counts */
+	uint64_t live_late;              /* absences though it had precommitted that block */
 	uint64_t jailed_at, unjailed_at, rejoined_at;   /* heights, of the stopped one */
 	bool failed;
 	char failure[512];
