@@ -44,6 +44,32 @@
  *   progress   after the faults heal, every honest node commits two more
  *              heights than any node had at the heal within 60 s.
  *
+ * The liveness scenario (--liveness) keeps the drops, duplicates, delays
+ * and clock skews but has no byzantine validator, no other partition or
+ * crash, and a genesis with a liveness window of 4 to 8 blocks and a jail
+ * term of 4 to 12 (docs/FORMATS.md section 10.10). One validator whose
+ * stake is below 1/3 of the total is stopped, crashed or cut off from all
+ * others, 1 to 5 s into the run and until the rule jails it; then the
+ * faults heal, it comes back and sends an UNJAIL. Checked, besides
+ * agreement, validity, no equivocation, no engine error and progress:
+ *   the rule   counted again here from the certificate each decided block
+ *              names and the set that signed the block before: a validator
+ *              is jailed at exactly the height where its missed count
+ *              reaches the window (while what one block jails stays below
+ *              1/3 of that set's stake), with jailed_until = height +
+ *              jail_blocks and its stake unchanged (no slash); a set is left;
+ *   the stopped validator is jailed (by 120 s), unjailed after its term,
+ *              and its precommit is back in a certificate;
+ *   no other validator is ever jailed, and at the end every node holds
+ *              every validator unjailed and the stopped one's genesis stake
+ *              (it sends no STAKE).
+ * "No other jailed" is what the fault model should give, not a guarantee of
+ * the protocol: a validator that sees +2/3 precommits before it precommits
+ * signs none for that height, and a precommit can reach the next proposer
+ * after it built its block; the trace says which of the two each absence
+ * was, and the summary how many there were and the longest run of them
+ * (below the window in every seed run so far).
+ *
  * A failing seed prints the violation and a command that replays it; a run
  * prints the same bytes every time (-v adds a trace of each node's
  * commits, crashes, restarts and engine log lines). */
