@@ -1,14 +1,16 @@
 #!/bin/bash
-# make check-sim: the simulator over a bounded number of seeds, then two
-# checks that the checks themselves work:
+# make check-sim: the simulator over a bounded number of seeds, the
+# liveness scenario (--liveness) over fewer, then checks that the checks
+# themselves work:
 #   - a run with two byzantine validators of four (more stake than
 #     consensus tolerates) must be caught breaking agreement, and the
 #     command it prints must replay that failure, byte for byte;
-#   - a run traced with -v prints the same bytes every time.
+#   - a run traced with -v prints the same bytes every time, in either
+#     scenario.
 #
-#   tests/sim/check.sh SIM SEEDS
+#   tests/sim/check.sh SIM SEEDS LIVENESS_SEEDS
 set -uo pipefail
-sim=$1 seeds=$2
+sim=$1 seeds=$2 live_seeds=$3
 tmp=$(mktemp -d /tmp/tally-sim-check.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 checks=0 failures=0
@@ -25,6 +27,14 @@ if ! "$sim" --seeds "$seeds" >"$tmp/run.out" 2>"$tmp/run.err"; then
 	fail "$(grep -c FAIL "$tmp/run.out") of $seeds seeds failed"
 fi
 cat "$tmp/run.err"
+
+# 1b. The liveness scenario's seeds.
+checks=$((checks + 1))
+if ! "$sim" --liveness --seeds "$live_seeds" >"$tmp/live.out" 2>"$tmp/live.err"; then
+	grep -A1 FAIL "$tmp/live.out" >&2
+	fail "$(grep -c FAIL "$tmp/live.out") of $live_seeds liveness seeds failed"
+fi
+grep -E '^sim: ([0-9]+ seeds|liveness)' "$tmp/live.err"
 
 # 2. Beyond the fault model, the checks must fire and the failure replay.
 checks=$((checks + 1))
@@ -56,6 +66,17 @@ if ! cmp -s "$tmp/trace1" "$tmp/trace2"; then
 	diff "$tmp/trace1" "$tmp/trace2" | head >&2
 else
 	echo "check-sim: seed 7 traced twice: the same $(wc -l <"$tmp/trace1") lines"
+fi
+checks=$((checks + 1))
+"$sim" --liveness --seed 3 -v >"$tmp/ltrace1" 2>&1
+"$sim" --liveness --seed 3 -v >"$tmp/ltrace2" 2>&1
+if ! cmp -s "$tmp/ltrace1" "$tmp/ltrace2"; then
+	fail "liveness seed 3 traced twice printed different bytes"
+	diff "$tmp/ltrace1" "$tmp/ltrace2" | head >&2
+elif ! grep -q 'liveness: validator [0-9]* jailed at height' "$tmp/ltrace1"; then
+	fail "liveness seed 3 traced no jailing by the liveness rule"
+else
+	echo "check-sim: liveness seed 3 traced twice: the same $(wc -l <"$tmp/ltrace1") lines"
 fi
 
 echo "check-sim: $(( (checks - failures) * 100 / checks ))%: Checks: $checks, Failures: $failures, Errors: 0"

@@ -44,6 +44,33 @@
  *   progress   after the faults heal, every honest node commits two more
  *              heights than any node had at the heal within 60 s.
  *
+ * The liveness scenario (--liveness) keeps the drops, duplicates, delays
+ * and clock skews but has no byzantine validator, no other partition or
+ * crash, and a genesis with a liveness window of 4 to 8 blocks and a jail
+ * term of 4 to 12 (docs/FORMATS.md section 10.10). One validator whose
+ * stake is below 1/3 of the total is stopped, crashed or cut off from all
+ * others, 1 to 5 s into the run and until the rule jails it; then the
+ * faults heal, it comes back and sends an UNJAIL. Checked, besides
+ * agreement, validity, no equivocation, no engine error and progress:
+ *   the rule   counted again here from the certificate each decided block
+ *              names and the set that signed the block before: a validator
+ *              is jailed at exactly the height where its missed count
+ *              reaches the window (while what one block jails stays below
+ *              1/3 of that set's stake), with jailed_until = height +
+ *              jail_blocks and its stake unchanged (no slash); a set is left;
+ *   the stopped validator is jailed (by 120 s), unjailed after its term,
+ *              and its precommit is back in a certificate;
+ *   no other validator is ever jailed, and at the end every node holds
+ *              every validator unjailed and the stopped one's genesis stake
+ *              (it sends no STAKE).
+ * "No other jailed" is what the fault model should give, not a guarantee of
+ * the protocol: a validator that sees +2/3 precommits before it precommits
+ * signs none for that height, and a precommit can reach the next proposer
+ * after it built its block; the trace says which of the two each absence
+ * was, and the summary how many there were and the longest run of them.
+ * Seeds 1..500 have one such jailing (--liveness --seed 438: four in a
+ * row, window 4), which this check reports as it should.
+ *
  * A failing seed prints the violation and a command that replays it; a run
  * prints the same bytes every time (-v adds a trace of each node's
  * commits, crashes, restarts and engine log lines). */
@@ -73,6 +100,9 @@
 #define TICK_NS SEC
 #define GENESIS_NS ((uint64_t)1700000000000000000)
 #define SYNC_GAP_NS (200 * MS)
+#define LIVENESS_WINDOW_MIN 4
+#define LIVENESS_WINDOW_MAX 8
+#define LIVENESS_DEADLINE_NS (120 * SEC)
 
 static struct sim S;
 static const char *g_argv0 = "sim";
@@ -198,6 +228,23 @@ static void note_signed(struct sim *s, int node, uint8_t step, uint64_t height, 
 	r->round = round;
 	memcpy(r->id, id, HASH_LEN);
 	s->nsigned++;
+}
+
+/* What honest node signed for that step, or NULL. */
+static const uint8_t *signed_find(const struct sim *s, int node, uint8_t step, uint64_t height,
+				  uint32_t round)
+{
+	if (!s->signed_cap)
+		return NULL;
+	for (size_t j = rec_hash(node, step, height, round) % s->signed_cap;;
+	     j = (j + 1) % s->signed_cap) {
+		const struct signed_rec *r = &s->signed_recs[j];
+
+		if (!r->used)
+			return NULL;
+		if (r->node == node && r->step == step && r->height == height && r->round == round)
+			return r->id;
+	}
 }
 
 /* --- the byzantine validators' shared knowledge --------------------------------------- */
@@ -496,6 +543,125 @@ static uint64_t committed(const struct node *n)
 	return n->chain.r.v.height;
 }
 
+/* The validator entries of the auditor's state (a missing one reads as
+ * jailed with no stake). */
+static void ref_entries(struct sim *s, struct validator_entry v[SIM_NODES_MAX])
+{
+	for (int i = 0; i < s->n; i++)
+		if (state_validator_get(&s->ref.state, s->node[i].key.pub, &v[i]))
+			v[i] = (struct validator_entry){ .jailed = true };
+}
+
+/* The liveness rule counted again, from outside the chain code, for block
+ * height just replayed: named is the certificate of height - 1 it names,
+ * signers the set that signed height - 1, before the entries before it. */
+static bool cert_holds(const struct commit_cert *c, const uint8_t pub[PUBKEY_LEN])
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!memcmp(c->sigs[i].validator, pub, PUBKEY_LEN))
+			return true;
+	return false;
+}
+
+static void liveness_count(struct sim *s, uint64_t height, const struct commit_cert *named,
+			   const struct validator_set *set,
+			   const struct validator_entry before[SIM_NODES_MAX])
+{
+	struct validator_entry after[SIM_NODES_MAX];
+	uint64_t window = s->g.params.liveness_window, total, gone = 0;
+
+	ref_entries(s, after);
+	if (height >= 2) {
+		total = valset_total_stake(set);
+		for (int i = 0; i < s->n && !s->failed; i++) {
+			const struct validator *v = valset_find(set, s->node[i].key.pub);
+			bool expect = false, jailed = after[i].jailed && !before[i].jailed;
+			struct liveness l;
+
+			if (!v || before[i].jailed)
+				continue;
+			if (cert_holds(named, v->pubkey)) {
+				s->missed[i] = 0;
+				if (i == s->stopped && s->unjailed_at && !s->rejoined_at) {
+					s->rejoined_at = height - 1;
+					sim_trace(s, "liveness: validator %d signs again: its precommit"
+						  " is in the certificate of height %" PRIu64, i,
+						  height - 1);
+				}
+			} else {
+				const uint8_t *id = signed_find(s, i, VOTE_PRECOMMIT, height - 1,
+								named->round);
+				bool late = id && !memcmp(id, named->block_id, HASH_LEN);
+
+				s->missed[i]++;
+				if (i != s->stopped) {
+					s->live_absent++;
+					s->live_late += late;
+				}
+				sim_trace(s, "liveness: validator %d is not in the certificate of"
+					  " height %" PRIu64 " (%" PRIu64 " in a row): %s", i,
+					  height - 1, s->missed[i], late ?
+					  "its precommit came too late" :
+					  "it signed no precommit for that block and round");
+			}
+			if (i != s->stopped) {
+				s->live_counted++;
+				if (s->missed[i] > s->live_missed_max)
+					s->live_missed_max = s->missed[i];
+			}
+			/* The rule: jailed at the window, while what this block
+			 * jails stays below 1/3 of the set that signed height - 1. */
+			if (s->missed[i] >= window &&
+			    ((unsigned __int128)gone + v->stake) * 3 < total) {
+				expect = true;
+				gone += v->stake;
+			}
+			if (jailed != expect) {
+				sim_fail(s, "liveness: validator %d %s at height %" PRIu64 " after %"
+					 PRIu64 " certificates in a row without its precommit"
+					 " (window %" PRIu64 ")", i,
+					 jailed ? "is jailed" : "is not jailed", height,
+					 s->missed[i], window);
+				break;
+			}
+			if (!jailed)
+				continue;
+			s->missed[i] = 0;
+			if (state_liveness_get(&s->ref.state, v->pubkey, &l) ||
+			    l.jailed_until != height + s->g.params.jail_blocks)
+				sim_fail(s, "liveness: validator %d jailed at height %" PRIu64
+					 " without a jail term to height %" PRIu64, i, height,
+					 height + s->g.params.jail_blocks);
+			else if (after[i].stake != before[i].stake)
+				sim_fail(s, "liveness: validator %d jailed at height %" PRIu64
+					 " for downtime lost stake: %" PRIu64 " of %" PRIu64, i,
+					 height, before[i].stake - after[i].stake, before[i].stake);
+			else if (i != s->stopped)
+				sim_fail(s, "liveness: validator %d, never stopped, is jailed at"
+					 " height %" PRIu64 ": %" PRIu64 " certificates in a row"
+					 " lack its precommit", i, height, window);
+			else if (s->jailed_at)
+				sim_fail(s, "liveness: validator %d, back since height %" PRIu64
+					 ", is jailed again at height %" PRIu64, i, s->unjailed_at,
+					 height);
+			else
+				s->jailed_at = height;
+			sim_trace(s, "liveness: validator %d jailed at height %" PRIu64
+				  " (stake %" PRIu64 " kept)", i, height, after[i].stake);
+		}
+		if (!s->ref.v.vals.n)
+			sim_fail(s, "liveness: no validator is left after height %" PRIu64, height);
+	}
+	for (int i = 0; i < s->n && !s->failed; i++)
+		if (before[i].jailed && !after[i].jailed) {
+			if (i != s->stopped || !s->jailed_at || s->unjailed_at)
+				sim_fail(s, "liveness: validator %d unjailed at height %" PRIu64
+					 " though never jailed by the rule", i, height);
+			s->unjailed_at = height;
+			sim_trace(s, "liveness: validator %d unjailed at height %" PRIu64, i, height);
+		}
+}
+
 /* Block height of c (committed, its certificate final) into the auditor's
  * replay: verify with the certificate, execute, compare the roots. */
 static void ref_replay(struct sim *s, const struct chain *c, uint64_t height)
@@ -504,8 +670,18 @@ static void ref_replay(struct sim *s, const struct chain *c, uint64_t height)
 	struct block bl;
 	int rc;
 
+	/* What the liveness rule reads, as the verifier held it before. */
+	static struct commit_cert named;
+	static struct validator_set signers;
+	struct validator_entry before[SIM_NODES_MAX];
+
 	if (height != s->ref.v.height + 1 || height > c->nblocks)
 		return;
+	if (s->o.liveness) {
+		ref_entries(s, before);
+		named = s->ref.v.last_cert;
+		signers = s->ref.v.last_vals;
+	}
 	rc = block_decode(&bl, c->block[height - 1], c->block_len[height - 1]);
 	if (!rc) {
 		rc = replay_block(&s->ref, &bl, &c->cert[height - 1], NULL, NULL, why);
@@ -516,6 +692,8 @@ static void ref_replay(struct sim *s, const struct chain *c, uint64_t height)
 	if (rc)
 		sim_fail(s, "validity: the block decided at height %" PRIu64 " fails the auditor's"
 			 " replay: %s", height, why);
+	else if (s->o.liveness)
+		liveness_count(s, height, &named, &signers, before);
 }
 
 /* Every node holds the same chain: the same blocks, and the same
@@ -849,7 +1027,9 @@ static void make_tx(struct sim *s)
 		 * the set's powers change. */
 		int v = (int)rng_below(&s->rng, (uint64_t)s->n);
 
-		if (s->node[v].byzantine)
+		/* The stopped validator's stake stays as it was, to show
+		 * that the liveness rule takes none. */
+		if (s->node[v].byzantine || v == s->stopped)
 			goto out;
 		k = &s->node[v].key;
 		t.nonce = s->validator_nonce[v]++;
@@ -941,6 +1121,89 @@ static int cmp_accounts(const void *a, const void *b)
 		      ((const struct genesis_account *)b)->pubkey, PUBKEY_LEN);
 }
 
+/* Clocks off by up to 200 ms, sometimes one far ahead. */
+static void clock_skews(struct sim *s)
+{
+	for (int i = 0; i < s->n; i++)
+		s->node[i].skew_ns = (int64_t)rng_below(&s->rng, 400 * MS) - 200 * (int64_t)MS;
+	if (rng_ppm(&s->rng, 100000)) {
+		int v = (int)rng_below(&s->rng, (uint64_t)s->n);
+
+		s->node[v].skew_ns = 10 * (int64_t)SEC;   /* its proposals are too far ahead */
+	}
+}
+
+/* The usual scenario's faults until the heal: partitions, clock skews,
+ * crashes. */
+static void random_faults(struct sim *s)
+{
+	s->nparts = (int)rng_below(&s->rng, 4);
+	for (int i = 0; i < s->nparts; i++) {
+		uint64_t from = rng_below(&s->rng, HEAL_NS - 2 * SEC);
+		uint64_t len = SEC + rng_below(&s->rng, 12 * SEC);
+
+		s->part[i].from = from;
+		s->part[i].to = from + len < HEAL_NS ? from + len : HEAL_NS;
+		s->part[i].side = 1 + (uint32_t)rng_below(&s->rng, (1u << s->n) - 2);
+	}
+	s->f.partitions = (uint64_t)s->nparts;
+	clock_skews(s);
+	for (int c = (int)rng_below(&s->rng, 4); c > 0; c--) {
+		struct event e = { .at = SEC + rng_below(&s->rng, HEAL_NS - 3 * SEC),
+				   .kind = EV_CRASH, .node = (int)rng_below(&s->rng, (uint64_t)s->n) };
+
+		e.arg = 200 * MS + rng_below(&s->rng, 15 * SEC);   /* downtime */
+		queue_push(&s->q, &e);
+	}
+}
+
+/* The liveness scenario's chain: a short liveness window and jail term, so
+ * that a run sees the rule jail and the validator come back. One validator
+ * whose stake is below 1/3 of the total (the smallest always is, with four
+ * or more) is the one to stop. */
+static void liveness_params(struct sim *s)
+{
+	uint64_t total = valset_total_stake(&s->g.validators);
+	int can[SIM_NODES_MAX], ncan = 0;
+
+	s->g.params.liveness_window = LIVENESS_WINDOW_MIN +
+				      rng_below(&s->rng, LIVENESS_WINDOW_MAX - LIVENESS_WINDOW_MIN + 1);
+	s->g.params.jail_blocks = 4 + rng_below(&s->rng, 9);
+	for (int i = 0; i < s->n; i++)
+		if ((unsigned __int128)s->g.validators.v[i].stake * 3 < total)
+			can[ncan++] = i;
+	if (!ncan)
+		abort();   /* n >= 4: the smallest stake is at most total / 4 */
+	s->stopped = can[rng_below(&s->rng, (uint64_t)ncan)];
+}
+
+/* The liveness scenario's faults: drops, duplicates, delays and clock
+ * skews as usual until the heal, and one validator stopped, crashed or cut
+ * off from all the others, from early in the run until the rule jails it
+ * (the heal comes then, run() sees to it) or LIVENESS_DEADLINE_NS. No other
+ * node crashes or is cut off: any other validator the rule jails is a
+ * violation. */
+static void liveness_faults(struct sim *s)
+{
+	s->heal_at = LIVENESS_DEADLINE_NS;
+	s->end_at = s->heal_at + PROGRESS_BOUND_NS;
+	clock_skews(s);
+	s->stop_at = SEC + rng_below(&s->rng, 4 * SEC);
+	s->stop_by_crash = rng_ppm(&s->rng, 500000);
+	if (s->stop_by_crash) {
+		struct event e = { .at = s->stop_at, .kind = EV_CRASH, .node = s->stopped,
+				   .arg = s->heal_at };
+
+		queue_push(&s->q, &e);
+	} else {
+		s->nparts = 1;
+		s->part[0].from = s->stop_at;
+		s->part[0].to = s->heal_at;
+		s->part[0].side = 1u << s->stopped;
+		s->f.partitions = 1;
+	}
+}
+
 static void setup(struct sim *s, char *why)
 {
 	uint64_t honest = 0, byz = 0;
@@ -950,7 +1213,10 @@ static void setup(struct sim *s, char *why)
 	for (int i = 0; i < s->n; i++)
 		key_for(s, &s->node[i].key);
 	qsort(s->node, (size_t)s->n, sizeof(s->node[0]), cmp_node_keys);
-	nbyz = s->o.byzantine >= 0 ? s->o.byzantine : rng_ppm(&s->rng, 850000) ? 1 : 0;
+	if (s->o.liveness)
+		nbyz = 0;
+	else
+		nbyz = s->o.byzantine >= 0 ? s->o.byzantine : rng_ppm(&s->rng, 850000) ? 1 : 0;
 	for (int k = 0; k < nbyz; k++) {
 		int v;
 
@@ -985,6 +1251,8 @@ static void setup(struct sim *s, char *why)
 			byz = s->g.validators.v[i].stake;
 		}
 	(void)byz;
+	if (s->o.liveness)
+		liveness_params(s);
 	for (int i = 0; i < SIM_USERS; i++) {
 		key_for(s, &s->user[i]);
 		memcpy(s->accounts[i].pubkey, s->user[i].pub, PUBKEY_LEN);
@@ -1009,30 +1277,10 @@ static void setup(struct sim *s, char *why)
 	s->slow_ppm = (uint32_t)rng_below(&s->rng, 150000);
 	s->heal_at = HEAL_NS;
 	s->end_at = HEAL_NS + PROGRESS_BOUND_NS;
-	s->nparts = (int)rng_below(&s->rng, 4);
-	for (int i = 0; i < s->nparts; i++) {
-		uint64_t from = rng_below(&s->rng, HEAL_NS - 2 * SEC);
-		uint64_t len = SEC + rng_below(&s->rng, 12 * SEC);
-
-		s->part[i].from = from;
-		s->part[i].to = from + len < HEAL_NS ? from + len : HEAL_NS;
-		s->part[i].side = 1 + (uint32_t)rng_below(&s->rng, (1u << s->n) - 2);
-	}
-	s->f.partitions = (uint64_t)s->nparts;
-	for (int i = 0; i < s->n; i++)
-		s->node[i].skew_ns = (int64_t)rng_below(&s->rng, 400 * MS) - 200 * (int64_t)MS;
-	if (rng_ppm(&s->rng, 100000)) {
-		int v = (int)rng_below(&s->rng, (uint64_t)s->n);
-
-		s->node[v].skew_ns = 10 * (int64_t)SEC;   /* its proposals are too far ahead */
-	}
-	for (int c = (int)rng_below(&s->rng, 4); c > 0; c--) {
-		struct event e = { .at = SEC + rng_below(&s->rng, HEAL_NS - 3 * SEC),
-				   .kind = EV_CRASH, .node = (int)rng_below(&s->rng, (uint64_t)s->n) };
-
-		e.arg = 200 * MS + rng_below(&s->rng, 15 * SEC);   /* downtime */
-		queue_push(&s->q, &e);
-	}
+	if (s->o.liveness)
+		liveness_faults(s);
+	else
+		random_faults(s);
 	for (int i = 0; i < s->n; i++) {
 		struct event e = { .at = rng_below(&s->rng, TICK_NS), .kind = EV_TICK, .node = i };
 
@@ -1087,18 +1335,84 @@ static void teardown(struct sim *s)
 
 /* --- one run ---------------------------------------------------------------------------- */
 
+/* The faults end: from now on no message is lost or held up. In the
+ * liveness scenario the stopped validator comes back (restarted, or its
+ * partition over) and sends its UNJAIL, which the chain takes once the
+ * jail term is over. Returns true (the run is healed). */
+static bool heal(struct sim *s)
+{
+	s->heal_height = s->ndecided;
+	sim_trace(s, "faults heal; height %" PRIu64 " is the highest committed", s->heal_height);
+	if (!s->o.liveness)
+		return true;
+	if (!s->jailed_at) {
+		sim_fail(s, "liveness: validator %d, stopped at %" PRIu64 ".%03" PRIu64 " s, is not"
+			 " jailed %" PRIu64 " s later (window %" PRIu64 ", %zu heights decided)",
+			 s->stopped, s->stop_at / SEC, s->stop_at % SEC / MS,
+			 (s->now - s->stop_at) / SEC, s->g.params.liveness_window, s->ndecided);
+		return true;
+	}
+	s->end_at = s->now + PROGRESS_BOUND_NS;
+	if (s->stop_by_crash) {
+		struct event e = { .at = s->now, .kind = EV_RESTART, .node = s->stopped };
+
+		queue_push(&s->q, &e);
+	} else {
+		s->part[0].to = s->now;
+	}
+	{
+		struct tx t;
+
+		memset(&t, 0, sizeof(t));
+		t.kind = TX_UNJAIL;
+		t.nonce = s->validator_nonce[s->stopped]++;
+		submit_tx(s, &t, &s->node[s->stopped].key);
+	}
+	return true;
+}
+
+/* The liveness scenario's end, on every node's state: the stopped
+ * validator came back with its genesis stake (it sends no STAKE), and no
+ * other validator is jailed. */
+static void check_liveness_end(struct sim *s)
+{
+	if (!s->rejoined_at) {
+		sim_fail(s, "liveness: validator %d, jailed at height %" PRIu64 ", %s", s->stopped,
+			 s->jailed_at, s->unjailed_at ? "was unjailed but signs no certificate" :
+			 "is not unjailed after its term");
+		return;
+	}
+	for (int k = 0; k < s->n && !s->failed; k++)
+		for (int i = 0; i < s->n && !s->failed; i++) {
+			struct validator_entry v;
+			uint64_t g = s->g.validators.v[i].stake;
+
+			if (state_validator_get(&s->node[k].chain.r.state, s->node[i].key.pub, &v))
+				sim_fail(s, "liveness: node %d holds no validator %d", k, i);
+			else if (v.jailed)
+				sim_fail(s, "liveness: node %d holds validator %d jailed at the end",
+					 k, i);
+			else if (i == s->stopped && v.stake != g)
+				sim_fail(s, "liveness: node %d holds the stake of validator %d at %"
+					 PRIu64 ", not %" PRIu64, k, i, v.stake, g);
+		}
+}
+
 struct run_result {
 	bool ok;
 	uint64_t heights, evidence, max_round;
 	uint64_t progress_ns;
 	struct fault_stats f;
 	int n, byzantine;
+	uint64_t live_absent, live_late, live_counted, live_missed_max;   /* the liveness scenario */
 };
 
 /* The command that replays this run and prints these very lines again. */
 static void print_command(const struct sim_opts *o)
 {
 	printf("replay: %s --seed %" PRIu64, g_argv0, o->seed);
+	if (o->liveness)
+		printf(" --liveness");
 	if (o->byzantine >= 0)
 		printf(" --byzantine %d", o->byzantine);
 	printf("   (-v adds a trace)\n");
@@ -1117,6 +1431,7 @@ static struct run_result run(const struct sim_opts *o)
 	memset(last_sync, 0, sizeof(last_sync));
 	nalt = 0;
 	s->o = *o;
+	s->stopped = -1;
 	s->rng.s = o->seed * 0x2545f4914f6cdd1dull + 0x1234567;
 	setup(s, why);
 	for (int i = 0; i < s->n; i++)
@@ -1146,20 +1461,22 @@ static struct run_result run(const struct sim_opts *o)
 			break;
 		}
 		s->now = e.at;
-		if (!healed && s->now >= s->heal_at) {
-			healed = true;
-			s->heal_height = s->ndecided;
-			sim_trace(s, "faults heal; height %" PRIu64 " is the highest committed",
-				  s->heal_height);
-		}
+		if (!healed && s->now >= s->heal_at)
+			healed = heal(s);
 		handle(s, &e);
 		free(e.bytes);
 		free(e.bytes2);
 		check_engines(s);
-		if (healed && !s->failed && progress_done(s)) {
-			s->progress_at = s->now;
-			break;
+		/* The liveness scenario heals once the rule jailed the stopped
+		 * validator. */
+		if (!healed && !s->failed && s->jailed_at) {
+			s->heal_at = s->now;
+			healed = heal(s);
 		}
+		if (healed && !s->failed && !s->progress_at && progress_done(s))
+			s->progress_at = s->now;
+		if (s->progress_at && (!s->o.liveness || s->rejoined_at))
+			break;
 	}
 	if (interrupted) {
 		teardown(s);
@@ -1168,8 +1485,10 @@ static struct run_result run(const struct sim_opts *o)
 	}
 	if (!s->failed)
 		check_same_chain(s);
-	if (!s->failed)
+	if (!s->failed && !s->o.liveness)
 		check_jails(s);
+	if (!s->failed && s->o.liveness)
+		check_liveness_end(s);
 	if (!s->failed && !s->progress_at) {
 		char hs[128] = "";
 		size_t off = 0;
@@ -1189,7 +1508,27 @@ static struct run_result run(const struct sim_opts *o)
 	res.f = s->f;
 	res.n = s->n;
 	res.byzantine = nbyz;
-	if (res.ok)
+	res.live_absent = s->live_absent;
+	res.live_late = s->live_late;
+	res.live_counted = s->live_counted;
+	res.live_missed_max = s->live_missed_max;
+	if (res.ok && s->o.liveness)
+		printf("seed %" PRIu64 ": liveness, %d validators, window %" PRIu64 ", jail %" PRIu64
+		       " blocks: validator %d (stake %" PRIu64 " of %" PRIu64 ") %s at %" PRIu64
+		       ".%01" PRIu64 " s, jailed at height %" PRIu64 ", heal at %" PRIu64 ".%01" PRIu64
+		       " s, unjailed at height %" PRIu64 ", signs again at %" PRIu64 "; %" PRIu64
+		       " heights, max round %" PRIu64 ", %" PRIu64 " dropped; the others absent from"
+		       " %" PRIu64 " of %" PRIu64 " certificates (%" PRIu64 " though they had"
+		       " precommitted), at most %" PRIu64 " in a row;"
+		       " progress %" PRIu64 ".%01" PRIu64 " s after heal: ok\n", o->seed, res.n,
+		       s->g.params.liveness_window, s->g.params.jail_blocks, s->stopped,
+		       s->g.validators.v[s->stopped].stake, valset_total_stake(&s->g.validators),
+		       s->stop_by_crash ? "crashed" : "cut off", s->stop_at / SEC,
+		       s->stop_at % SEC / (SEC / 10), s->jailed_at, s->heal_at / SEC,
+		       s->heal_at % SEC / (SEC / 10), s->unjailed_at, s->rejoined_at, res.heights,
+		       res.max_round, s->f.dropped, s->live_absent, s->live_counted,
+		       s->live_late, s->live_missed_max, res.progress_ns / SEC, res.progress_ns % SEC / (SEC / 10));
+	else if (res.ok)
 		printf("seed %" PRIu64 ": %d validators (%d byzantine), %" PRIu64 " heights, max round %"
 		       PRIu64 ", %" PRIu64 " crashes (%" PRIu64 " torn), %d partitions, %" PRIu64
 		       " dropped, %" PRIu64 " equivocations, %" PRIu64 " evidence, %" PRIu64
@@ -1212,16 +1551,22 @@ static struct run_result run(const struct sim_opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sim [--seed N | --seeds N [--from S]] [--byzantine K] [-v] [--dir DIR]\n"
+		"usage: sim [--seed N | --seeds N [--from S]] [--byzantine K | --liveness] [-v]\n"
+		"           [--dir DIR]\n"
 		"\n"
 		"Runs the consensus simulator: validators running the real engine over a\n"
 		"simulated network with faults from each seed; checks agreement, validity,\n"
 		"no honest equivocation, evidence and progress after the faults heal.\n"
+		"With --liveness, each run instead stops one validator (below 1/3 of the\n"
+		"stake) until the liveness rule jails it, then brings it back: checks that\n"
+		"the rule jails it, without a slash, and no other, and that it returns.\n"
 		"\n"
 		"  --seed N        one run (default 1)\n"
 		"  --seeds N       N runs, seeds S .. S+N-1 (--from S, default 1)\n"
 		"  --byzantine K   K equivocating validators (default: from the seed, 0 or 1;\n"
 		"                  K >= 2 of 4 exceeds what consensus tolerates)\n"
+		"  --liveness      the liveness scenario (no byzantine validator; a liveness\n"
+		"                  window of 4 to 8 blocks, a jail term of 4 to 12)\n"
 		"  --expect-fail   exit 0 only if some run fails (checks that checks can fail)\n"
 		"  -v              trace every commit, crash, restart and engine log line\n"
 		"  --dir DIR       where the nodes' WAL and signer files go (default a new\n"
@@ -1243,6 +1588,7 @@ int main(int argc, char **argv)
 		{ "seeds", required_argument, NULL, 'n' },
 		{ "from", required_argument, NULL, 'f' },
 		{ "byzantine", required_argument, NULL, 'b' },
+		{ "liveness", no_argument, NULL, 'l' },
 		{ "expect-fail", no_argument, NULL, 'x' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1255,6 +1601,7 @@ int main(int argc, char **argv)
 	struct fault_stats tot = { 0 };
 	uint64_t heights = 0, hmin = UINT64_MAX, hmax = 0, evidence = 0, runs_with_evidence = 0;
 	uint64_t byz_runs = 0, max_progress = 0, max_round = 0;
+	uint64_t live_absent = 0, live_late = 0, live_counted = 0, live_missed_max = 0;
 	double t0;
 	int c;
 
@@ -1277,6 +1624,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'l':
+			o.liveness = true;
+			break;
 		case 'x':
 			expect_fail = true;
 			break;
@@ -1296,6 +1646,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (o.liveness && o.byzantine > 0) {
+		fprintf(stderr, "sim: --liveness runs without byzantine validators\n");
 		return 2;
 	}
 	if (!o.dir) {
@@ -1340,6 +1694,11 @@ int main(int argc, char **argv)
 		byz_runs += r.byzantine > 0;
 		max_progress = r.progress_ns > max_progress ? r.progress_ns : max_progress;
 		max_round = r.max_round > max_round ? r.max_round : max_round;
+		live_absent += r.live_absent;
+		live_late += r.live_late;
+		live_counted += r.live_counted;
+		if (r.live_missed_max > live_missed_max)
+			live_missed_max = r.live_missed_max;
 		tot.sent += r.f.sent;
 		tot.dropped += r.f.dropped;
 		tot.duplicated += r.f.duplicated;
@@ -1376,6 +1735,13 @@ int main(int argc, char **argv)
 			tot.lost_in_crash, tot.crashes, tot.torn_tails, byz_runs, tot.equivocations,
 			tot.bad_proposals, evidence, runs_with_evidence, heights, ok ? hmin : 0, hmax,
 			max_round, (double)max_progress / SEC);
+		if (o.liveness)
+			fprintf(stderr, "sim: liveness: in each of %" PRIu64 " runs the stopped validator"
+				" was jailed by the rule, kept its stake and came back; the validators"
+				" never stopped were absent from %" PRIu64 " of %" PRIu64 " certificates"
+				" (%" PRIu64 " though they had precommitted the block), at most %"
+				PRIu64 " in a row (windows %d to %d)\n", ok, live_absent,
+				live_counted, live_late, live_missed_max, LIVENESS_WINDOW_MIN, LIVENESS_WINDOW_MAX);
 	}
 	if (expect_fail)
 		return failed ? 0 : 1;

@@ -119,6 +119,7 @@ struct sim_opts {
 	uint64_t seed;
 	bool verbose;
 	int byzantine;                   /* -1: from the seed; else that many equivocating validators */
+	bool liveness;                   /* the liveness scenario (sim.c) instead of the usual one */
 	const char *dir;                 /* where the nodes' WAL and signer files go */
 };
 
@@ -183,6 +184,18 @@ struct sim {
 	uint64_t unstakes;               /* UNSTAKE transactions sent */
 	uint64_t jailed;                 /* validators jailed at the end */
 	uint32_t max_round;
+
+	/* the liveness scenario: one validator stopped until the liveness rule
+	 * jails it, then back; the rule counted again here from the
+	 * certificates the decided blocks name */
+	int stopped;                     /* the stopped validator, -1 in the usual scenario */
+	bool stop_by_crash;              /* else cut off by a partition */
+	uint64_t stop_at;                /* simulated ns */
+	uint64_t missed[SIM_NODES_MAX];  /* consecutive named certificates without it */
+	uint64_t live_missed_max;        /* the most in a row of a validator never stopped */
+	uint64_t live_absent, live_counted;   /* their absences, of all their counts */
+	uint64_t live_late;              /* absences though it had precommitted that block */
+	uint64_t jailed_at, unjailed_at, rejoined_at;   /* heights, of the stopped one */
 	bool failed;
 	char failure[512];
 	struct fault_stats f;
