@@ -679,6 +679,39 @@ static void schedule(struct engine *e, const struct cs_timeout *t)
 }
 
 static void next_height(struct engine *e, struct queue *q);
+static void send_msg(struct engine *e, const struct cs_msg *m);
+
+/* This validator decided a block without a precommit of its own for it in
+ * the round that decided it (the others' precommits came first, or its own
+ * went to nil before the proposal arrived): it signs that precommit now, if
+ * its signing guard allows (nothing later or conflicting signed), sends it
+ * and adds it to the certificate its next proposal names (late_precommit),
+ * so that the liveness rule does not count a live validator absent. Safe:
+ * the block is decided at this height already, and more than 2/3
+ * precommitted it in that round, so a polka for it was there to be seen. */
+static void precommit_decided(struct engine *e, const struct commit_cert *cert)
+{
+	struct cs_msg m = { .kind = CS_MSG_VOTE };
+	char why[WHY_MAX] = "";
+
+	/* Called once the next height began: e->tip.signers is the decided
+	 * block's set (this node may not be in it, or only in the next). */
+	if (!e->cfg.pv || !e->started || e->replaying ||
+	    !valset_find(&e->tip.signers, self_key(e)))
+		return;
+	for (size_t i = 0; i < cert->n; i++)
+		if (!memcmp(cert->sigs[i].validator, self_key(e), PUBKEY_LEN))
+			return;
+	m.v.type = VOTE_PRECOMMIT;
+	m.v.height = cert->height;
+	m.v.round = cert->round;
+	memcpy(m.v.block_id, cert->block_id, HASH_LEN);
+	memcpy(m.validator, self_key(e), PUBKEY_LEN);
+	if (privval_sign_vote(e->cfg.pv, e->chain, &m.v, m.sig, why))
+		return;   /* the guard says no: it signed something after it */
+	late_precommit(e, &m);
+	send_msg(e, &m);
+}
 
 static void commit(struct engine *e, struct queue *q)
 {
@@ -713,6 +746,7 @@ static void commit(struct engine *e, struct queue *q)
 	e->commit_pending = false;
 	e->committed++;
 	next_height(e, q);
+	precommit_decided(e, &cert);
 }
 
 static void next_height(struct engine *e, struct queue *q)
@@ -1180,6 +1214,16 @@ void engine_regossip(struct engine *e)
 	}
 	send_votes(e, e->m.round, VOTE_PREVOTE);
 	send_votes(e, e->m.round, VOTE_PRECOMMIT);
+	/* The precommits that ended the round before: a validator still in it
+	 * (it missed them, and its own precommit was among them) moves on
+	 * with them. One further behind needs none: the validators that went
+	 * on without its votes hold more than 2/3, and their votes of this
+	 * round are more than the 1/3 that takes it here. Without these, such
+	 * a validator with more than a third of the power, and the others
+	 * waiting for its votes of this round, waited for each other for
+	 * good (simulator seed 418 of the liveness scenario). */
+	if (e->m.round > 0)
+		send_votes(e, e->m.round - 1, VOTE_PRECOMMIT);
 }
 
 void engine_status(const struct engine *e, struct engine_status *st)

@@ -507,6 +507,34 @@ START_TEST(test_late_precommit_joins_certificate)
 }
 END_TEST
 
+/* A validator that decides from the others' precommits before it
+ * precommitted itself signs that precommit afterwards, sends it, and names
+ * it in its next certificate. */
+START_TEST(test_decided_without_own_precommit_signs_it)
+{
+	struct engine *e = start(false);
+	uint8_t id[HASH_LEN];
+	struct cs_msg m;
+
+	ck_assert_int_eq(engine_skip_wait(e), 0);
+	ck_assert(find_sent(CS_MSG_PROPOSAL, 0, &m));
+	memcpy(id, m.p.block_id, HASH_LEN);
+	ck_assert(!find_sent(CS_MSG_VOTE, VOTE_PRECOMMIT, &m));
+	clear_sent();
+	/* The others' precommits arrive before any polka reached this node. */
+	for (int k = 0; k < NV - 1; k++)
+		send_vote(e, other(k), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_int_eq(A.commits, 1);
+	ck_assert_uint_eq(A.last_cert.n, 3);
+	ck_assert(find_sent(CS_MSG_VOTE, VOTE_PRECOMMIT, &m));
+	ck_assert_mem_eq(m.validator, key[self].pub, PUBKEY_LEN);
+	ck_assert_uint_eq(m.v.height, 1);
+	ck_assert_mem_eq(m.v.block_id, id, HASH_LEN);
+	ck_assert(regossips_precommit_of(e, self, id));
+	stop(e);
+}
+END_TEST
+
 START_TEST(test_evidence_surfaced_once)
 {
 	struct engine *e = start(false);
@@ -575,6 +603,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_idle_until_transactions_or_a_peer);
 	tcase_add_test(tc, test_evidence_surfaced_once);
 	tcase_add_test(tc, test_late_precommit_joins_certificate);
+	tcase_add_test(tc, test_decided_without_own_precommit_signs_it);
 	tcase_add_test(tc, test_timer_set);
 	suite_add_tcase(s, tc);
 	return s;
