@@ -14,6 +14,7 @@
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
 #     integer", and an amount with a leading blank is refused;
 #   - --node with a port above 65535 is a bad URL, not an unreachable node;
+#   - a second tallyd on a data directory in use is refused, naming the pid;
 #   - tallyd --check-config loads the key and genesis it names, and refuses an
 #     unknown section even when it has no entries;
 #   - a command given --json that fails still prints one JSON object on stdout;
@@ -53,6 +54,15 @@ OUT=$("$TALLYD" --check-config -c "$E2E_DIR/badport.conf" 2>&1) && RC=0 || RC=$?
 e2e_log "tallyd --check-config with listen = 127.0.0.1:99999: exit $RC: $OUT"
 check "tallyd --check-config refuses listen = 127.0.0.1:99999 (exit 1)" [ "$RC" -eq 1 ]
 check "... naming the line and the value" grep -q ":[0-9]*: bad value '127.0.0.1:99999' for 'listen'" <<<"$OUT"
+
+# --- one node per data directory ---------------------------------------------------
+sed 's/^listen = .*/listen = 127.0.0.1:7799/' "$E2E_DIR/node/tallyd.conf" >"$E2E_DIR/second.conf"
+OUT=$(timeout 30 "$TALLYD" -c "$E2E_DIR/second.conf" --no-vms 2>&1) && RC=0 || RC=$?
+e2e_log "a second tallyd on the running node's data directory: exit $RC: $OUT"
+check "a second tallyd on a data directory in use is refused (and not by the timeout)" \
+	bash -c "[ $RC -ne 0 ] && [ $RC -ne 124 ]"
+check "... naming the running one's pid" grep -q "is in use by tallyd (pid $E2E_NODE_PID)" <<<"$OUT"
+check "... and the running node still answers" curl -sf "$TALLY_NODE/healthz"
 
 # --- the liveness window a new chain starts with ------------------------------------
 run node init --dev "$E2E_DIR/lw" --liveness-window 25
