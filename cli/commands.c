@@ -136,12 +136,24 @@ static int run(const struct cli_command *c, int argc, char **argv)
 	}
 	rc = c->fn(argc, argv);
 	curl_global_cleanup();
-	return json_failure_report(rc);
+	return rc;
 }
 
-/* `tally help [COMMAND [SUBCOMMAND]]`, as --help at that level. */
+/* `tally help [COMMAND [SUBCOMMAND]]`, as --help at that level (options
+ * such as --json are not names). */
 static int help(int argc, char **argv)
 {
+	char *names[2];
+	int n = 0;
+
+	for (int i = 0; i < argc; i++)
+		if (argv[i][0] != '-') {
+			if (n == 2)
+				return usage_error("help", "at most a COMMAND and a SUBCOMMAND");
+			names[n++] = argv[i];
+		}
+	argc = n;
+	argv = names;
 	const struct cli_command *c = argc > 0 ? find(cli_commands, argv[0]) : NULL;
 	const struct cli_command *s = c && c->subs && argc > 1 ? find(c->subs, argv[1]) : NULL;
 
@@ -161,7 +173,7 @@ static int help(int argc, char **argv)
 	return cmd_help(s ? s->doc : c->doc);
 }
 
-int cli_main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
 	const struct cli_command *c, *s;
 
@@ -187,10 +199,23 @@ int cli_main(int argc, char **argv)
 		return argc < 3 ? EXIT_USAGE : EXIT_OK;
 	}
 	s = find(c->subs, argv[2]);
+	if (!s && argv[2][0] == '-') {
+		err("'tally %s' needs a SUBCOMMAND before its options", c->name);
+		group_usage(stderr, c);
+		return EXIT_USAGE;
+	}
 	if (!s) {
 		err("'%s %s' is not a tally command", c->name, argv[2]);
 		group_usage(stderr, c);
 		return EXIT_USAGE;
 	}
 	return run(s, argc - 2, argv + 2);
+}
+
+int cli_main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--json"))
+			json_failure_expected();
+	return json_failure_report(dispatch(argc, argv));
 }

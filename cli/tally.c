@@ -55,6 +55,11 @@ static void remember(const char *fmt, va_list ap)
 	vsnprintf(json_state.last, sizeof(json_state.last), fmt, ap);
 }
 
+void json_failure_expected(void)
+{
+	json_state.asked = true;
+}
+
 int json_failure_report(int rc)
 {
 	if (rc == EXIT_OK || !json_state.asked || json_state.printed)

@@ -100,6 +100,9 @@ int chainfile_fail(int rc, const char *why, bool json);
  * "exit_code": rc} on stdout, so a script always gets one object.
  * Returns rc. */
 int json_failure_report(int rc);
+/* --json is on the command line (found before the options are parsed, so
+ * that a bad option or an unknown command also answers in JSON). */
+void json_failure_expected(void);
 /* "tally: ..." on stderr. */
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

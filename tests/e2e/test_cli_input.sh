@@ -128,6 +128,11 @@ e2e_log "tally status --json against a closed port: exit $RC: $OUT"
 check "status --json against a closed port exits 2" [ "$RC" -eq 2 ]
 check "... and prints one JSON object saying why" \
 	jq -e '.ok == false and .exit_code == 2 and (.error | test("cannot reach node"))' <<<"$OUT"
+for args in "status --bogus --json" "bogus --json" "lease --json" "help bogus --json"; do
+	"$TALLY" $args >"$E2E_DIR/fail.json" 2>/dev/null && RC=0 || RC=$?
+	check "tally $args: exit 2 with one JSON object on stdout" \
+		bash -c "[ $RC -eq 2 ] && jq -e '.ok == false and .exit_code == 2' '$E2E_DIR/fail.json' >/dev/null"
+done
 run help bogus
 check "tally help bogus is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... saying bogus is not a tally command" \
