@@ -204,6 +204,59 @@ static int shape_of(json_t *d, struct lease_contract *c)
 	return rc ? EXIT_USAGE : EXIT_OK;
 }
 
+/* The VM the contract asks for, checked before a provider is chosen (which
+ * may mean waiting for it): a VM no provider could run is refused at once.
+ * The provider and terms are not known yet; what stands in for them here
+ * is only there to parse, and the whole contract is validated again once
+ * they are. */
+static int check_vm_early(const json_t *d)
+{
+	struct lease_contract c;
+	char why[WHY_MAX], *text;
+	json_t *copy = json_deep_copy(d);
+	int rc;
+
+	if (!copy)
+		return EXIT_OK;
+	if (!json_is_string(json_object_get(copy, "provider")))
+		json_object_set_new(copy, "provider", json_string(
+			"0000000000000000000000000000000000000000000000000000000000000000"));
+	if (!json_object_get(copy, "prices"))
+		json_object_set_new(copy, "prices", json_pack("{s:i,s:i,s:i}", "vcpu_second", 0,
+							      "mem_gib_second", 0, "gpu_second", 0));
+	text = json_dumps(copy, JSON_COMPACT);
+	json_decref(copy);
+	rc = text ? contract_from_json(&c, text, why) : TALLY_E_NOMEM;
+	free(text);
+	if (rc)
+		return EXIT_OK;   /* said later, with the provider's terms in place */
+	if (contract_check_vm(&c.vm, why)) {
+		err("the contract is invalid: %s", why);
+		return EXIT_REFUSED;
+	}
+	return EXIT_OK;
+}
+
+/* The provider is the node asked, and it offers no image: no announcement
+ * is coming, so waiting for one would only run out --timeout. */
+static int node_offers_nothing(struct client *cl, const char *key)
+{
+	json_t *st;
+	int rc = EXIT_OK;
+
+	if (client_get(cl, "/v1/status", &st) != CLIENT_OK)
+		return EXIT_OK;   /* provider_wait says what is wrong */
+	if (!strcmp(jget_str(st, "node"), key) &&
+	    json_array_size(json_object_get(st, "images")) == 0) {
+		err("the node at %s (%.16s) offers no image, so it is no provider; name one with"
+		    " --provider PUBKEY or use --cheapest ('tally provider list' shows them)",
+		    cl->base, key);
+		rc = EXIT_REFUSED;
+	}
+	json_decref(st);
+	return rc;
+}
+
 /* The provider from the registry: the one named (by default the node), or
  * with --cheapest the cheapest for the contract's shape; it must be
  * registered (tally waits for it, up to --timeout), and its announced
@@ -227,7 +280,8 @@ static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
 		json_object_set_new(d, "provider", json_string(key));
 		fprintf(stderr, "tally: the cheapest provider for this lease is %.16s (%s)\n", key,
 			jget_str(p, "endpoint"));
-	} else if ((rc = provider_wait(cl, key, f->timeout_s, &p))) {
+	} else if ((rc = node_offers_nothing(cl, key)) ||
+		   (rc = provider_wait(cl, key, f->timeout_s, &p))) {
 		return rc;
 	}
 	if (!terms_in_file) {
@@ -278,7 +332,9 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	}
 	merge(d, f->top);
 	json_object_update(json_object_get(d, "vm"), f->vm);
-	rc = choose_provider(cl, f, d, terms_in_file);
+	rc = check_vm_early(d);
+	if (!rc)
+		rc = choose_provider(cl, f, d, terms_in_file);
 	if (rc) {
 		json_decref(d);
 		return rc;

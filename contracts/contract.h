@@ -140,6 +140,10 @@ int usage_decode(struct usage_record *u, const uint8_t *p, size_t n);
  * "deposit 10 is below the first interval's maximum charge 12". */
 int contract_validate(const struct lease_contract *c, const char *chain_id,
 		      uint64_t now_s, char *why);
+/* The VM part of contract_validate (its shape, image, hostname, SSH key):
+ * what a tenant can get wrong before a provider and its terms are chosen.
+ * TALLY_E_CONTRACT with why[WHY_MAX] as contract_validate. */
+int contract_check_vm(const struct vm_spec *vm, char *why);
 
 /* JSON as users write it (contracts/examples/). Keys in hex; amounts as
  * integers in micro-units. Unknown keys are errors. */

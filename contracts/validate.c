@@ -64,7 +64,7 @@ static int check_identity(const struct lease_contract *c, const char *chain_id,
 	return 0;
 }
 
-static int check_vm(const struct vm_spec *vm, char *why)
+int contract_check_vm(const struct vm_spec *vm, char *why)
 {
 	if (vm->vcpus == 0)
 		return why_set(why, TALLY_E_CONTRACT, "vcpus is 0: a VM needs at least 1");
@@ -192,7 +192,7 @@ int contract_validate(const struct lease_contract *c, const char *chain_id,
 
 	rc = check_identity(c, chain_id, now_s, why);
 	if (!rc)
-		rc = check_vm(&c->vm, why);
+		rc = contract_check_vm(&c->vm, why);
 	if (!rc)
 		rc = check_terms(c, why);
 	if (!rc)

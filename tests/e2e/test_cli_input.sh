@@ -102,6 +102,9 @@ LEASES_BEFORE=$("$TALLY" lease list --json | jq '.leases | length')
 run lease create --provider "$NODE_KEY" --cheapest --no-ssh-key
 check "lease create --provider KEY --cheapest is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... saying to give one of them" grep -q -- "--provider PUBKEY or --cheapest, not both" <<<"$OUT"
+run lease create --vcpus 0 --no-ssh-key --timeout 600
+check "lease create --vcpus 0 is refused at once, before any wait for a provider (exit 1)" \
+	bash -c "[ $RC -eq 1 ] && grep -q 'the contract is invalid: vcpus is 0' <<<\"\$0\"" "$OUT"
 run lease create --ssh-key /etc/hostname --no-ssh-key
 check "lease create --ssh-key FILE --no-ssh-key is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... and neither submitted a lease" \
