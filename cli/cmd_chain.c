@@ -180,8 +180,9 @@ int cmd_chain_export(int argc, char **argv)
 				     (json_int_t)f.nblocks, "leases", (json_int_t)f.nleases,
 				     "chain_id", g.chain_id));
 	else
-		printf("exported %zu blocks and %zu leases of chain '%s' to %s\n", f.nblocks,
-		       f.nleases, g.chain_id, argv[optind]);
+		printf("exported %zu block%s and %zu lease%s of chain '%s' to %s\n", f.nblocks,
+		       f.nblocks == 1 ? "" : "s", f.nleases, f.nleases == 1 ? "" : "s",
+		       g.chain_id, argv[optind]);
 out:
 	free(gjson);
 	genesis_free(&g);

@@ -913,12 +913,13 @@ const struct cmd_doc doc_node_init = {
 		    " [--chain-id ID] [--fund PUBKEY:AMOUNT ...] [--listen ADDR]\n"
 		    " [--interval S] [--domain-type qemu|kvm]\n"
 		    " [--network none|user|nat] [--image-dir DIR] [--tls]\n"
+		    " [--liveness-window N]\n"
 		    "--join GENESIS.json --peer [KEY@]HOST:PORT ... --dir DIR\n"
 		    " [--listen ADDR] [--peer-listen ADDR] [other options as above]\n"
 		    "--production (--chain-id ID [--fund PUBKEY:AMOUNT ...] | --join GENESIS.json\n"
 		    " --peer [KEY@]HOST:PORT ... [--peer-listen ADDR]) [--listen ADDR]\n"
 		    " [--interval S] [--domain-type kvm|qemu] [--network nat|user|none]\n"
-		    " [--image-dir DIR]",
+		    " [--image-dir DIR] [--liveness-window N]",
 	.summary = "set up a devnet (one node or several) or a node joining a network",
 	.description =
 		"--dev DIR alone sets up a single-node devnet in DIR (which must be empty or absent):\n"

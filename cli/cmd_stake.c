@@ -76,7 +76,7 @@ static int validator_node_runs(struct client *cl, const uint8_t pub[PUBKEY_LEN],
 	if (found)
 		return EXIT_OK;
 	err("%s: no tallyd with key %.16s... is on this network (neither the node at %s nor "
-	    "any of its peers): a %s makes the key a validator, and a validator that runs "
+	    "any of its peers): this %s makes the key a validator, and a validator that runs "
 	    "no node is offline stake; once offline stake passes 1/3 no block commits, not "
 	    "even the unstake that would undo it. Start the node with this key first, or "
 	    "give --no-node-check", name, hex, cl->base, name);

@@ -116,6 +116,8 @@ int cmd_status(int argc, char **argv)
 	       jget_str(j, "role") : "");
 	show_sync(j);
 	show_quorum(j);
+	printf("mempool    %" PRIu64 " transaction%s waiting\n", jget_u64(j, "mempool"),
+	       jget_u64(j, "mempool") == 1 ? "" : "s");
 	show_consensus(j);
 	printf("usage log  %" PRIu64 " records, root %s\n", jget_u64(j, "usage_size"),
 	       jget_str(j, "usage_root"));
