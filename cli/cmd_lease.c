@@ -270,6 +270,11 @@ static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
 	int rc;
 
 	snprintf(key, sizeof(key), "%s", jget_str(d, "provider"));
+	if (!f->cheapest && strlen(jget_str(d, "provider")) != 64) {
+		if ((rc = provider_key_resolve(cl, jget_str(d, "provider"), key)))
+			return rc;
+		json_object_set_new(d, "provider", json_string(key));
+	}
 	if (f->cheapest) {
 		struct lease_contract shape;
 
@@ -472,13 +477,11 @@ static int create_opt(struct create_flags *f, int c, const char *arg)
 		f->deposit_given = true;
 		return flag_uint(f->top, "deposit", arg, "--deposit", INT64_MAX);
 	case 'I': return flag_uint(f->top, "interval_s", arg, "--interval", UINT32_MAX);
-	case 'P': {
-		uint8_t pub[PUBKEY_LEN];
-		if (parse_hex32(arg, pub, "--provider"))
-			return EXIT_USAGE;
+	case 'P':
+		/* Resolved against the registry once the node is reached
+		 * (choose_provider): a prefix of the key will do. */
 		json_object_set_new(f->top, "provider", json_string(arg));
 		return EXIT_OK;
-	}
 	case 'C': f->cheapest = true; return EXIT_OK;
 	case 'w': f->wait = true; return EXIT_OK;
 	case 't': return parse_u64(arg, &f->timeout_s, "--timeout");
@@ -500,8 +503,9 @@ static const struct opt_doc create_opts[] = {
 	{ "duration", 'D', "S", "the lease term in seconds (default 3600)", 0 },
 	{ "deposit", 'p', "N", "micro-units moved to escrow (default: the most the\nwhole term can cost)", 0 },
 	{ "interval", 'I', "S", "metering interval (default: the node's)", 0 },
-	{ "provider", 'P', "PUBKEY", "the provider's public key (default: the node's); tally\n"
-	  "waits (up to --timeout) until it is registered on the chain", 0 },
+	{ "provider", 'P', "PUBKEY", "the provider's public key, or 8+ of its first hex\n"
+	  "characters (default: the node's); tally waits (up to\n"
+	  "--timeout) until it is registered on the chain", 0 },
 	{ "cheapest", 'C', NULL, "the registered provider whose prices make this lease's\n"
 	  "term cost least (it must offer the image and have the\nvCPUs, memory and GPUs in its capacity)", 0 },
 	{ "wait", 'w', NULL, "wait until the VM runs (exit 1 if the lease closes)", 0 },

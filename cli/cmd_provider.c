@@ -2,6 +2,7 @@
  * /v1/providers), and what tally lease create needs of it: waiting for a
  * provider's announcement, and the cheapest provider for a lease's shape. */
 #include <getopt.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,44 @@ static bool offers_image(const json_t *p, const char *image)
 		if (json_is_string(v) && !strcmp(json_string_value(v), image))
 			return true;
 	return false;
+}
+
+int provider_key_resolve(struct client *cl, const char *arg, char out[65])
+{
+	size_t n = strlen(arg), i, found = 0;
+	char lower[65];
+	json_t *j, *p;
+	enum client_rc rc;
+
+	for (i = 0; i < n && i < 64 && isxdigit((unsigned char)arg[i]); i++)
+		lower[i] = (char)tolower((unsigned char)arg[i]);
+	if (i != n || n < 8 || n > 64) {
+		err("provider key '%s' is not 64 hex characters (or a prefix of 8 or more)", arg);
+		return EXIT_USAGE;
+	}
+	lower[n] = '\0';
+	if (n == 64) {
+		memcpy(out, lower, 65);
+		return EXIT_OK;
+	}
+	rc = client_get(cl, "/v1/providers", &j);
+	if (rc)
+		return client_fail(cl, rc);
+	json_array_foreach(json_object_get(j, "providers"), i, p) {
+		const char *key = jget_str(p, "provider");
+
+		if (strlen(key) != 64 || strncmp(key, lower, n))
+			continue;
+		if (found++)
+			break;
+		memcpy(out, key, 65);
+	}
+	json_decref(j);
+	if (found == 1)
+		return EXIT_OK;
+	err(found ? "provider key prefix '%s' is ambiguous" :
+		    "no registered provider's key starts with '%s' ('tally provider list')", lower);
+	return EXIT_REFUSED;
 }
 
 int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, json_t **out)
@@ -265,7 +304,6 @@ const struct cmd_doc doc_provider_show = {
 int cmd_provider_show(int argc, char **argv)
 {
 	struct common co;
-	uint8_t pub[PUBKEY_LEN];
 	char path[128], a[32], b[32], g[32];
 	json_t *j, *v, *pr, *cap;
 	size_t i;
@@ -274,13 +312,26 @@ int cmd_provider_show(int argc, char **argv)
 	if (rc != ARGS_PARSED)
 		return rc;
 	if (argc - optind != 1)
-		return usage_error("provider show", "give one provider key");
-	if (parse_hex32(argv[optind], pub, "provider key"))
-		return EXIT_USAGE;
-	snprintf(path, sizeof(path), "/v1/providers/%s", argv[optind]);
-	rc = fetch_json(co.node, path, &j);
-	if (rc)
-		return rc;
+		return usage_error("provider show", "give one provider key (or 8 or more of its first"
+				   " hex characters)");
+	{
+		struct client cl;
+		char key[65];
+		enum client_rc crc;
+
+		if (client_init(&cl, co.node))
+			return err("%s", cl.err), EXIT_USAGE;
+		rc = provider_key_resolve(&cl, argv[optind], key);
+		if (!rc) {
+			snprintf(path, sizeof(path), "/v1/providers/%s", key);
+			crc = client_get(&cl, path, &j);
+			if (crc)
+				rc = client_fail(&cl, crc);
+		}
+		client_free(&cl);
+		if (rc)
+			return rc;
+	}
 	if (co.json)
 		return print_json(j);
 	pr = json_object_get(j, "prices");

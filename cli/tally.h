@@ -184,6 +184,12 @@ int cmd_provider_show(int argc, char **argv);
  * (settle_max_charge), ties to the lower key; its key into key_hex[65]. */
 struct lease_contract;
 int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, json_t **out);
+/* A provider's key from what a user typed (into out, lowercase): all 64 hex
+ * characters, or a prefix of 8 or more (the listings print 16) that one
+ * registered provider's key starts with (GET /v1/providers). EXIT_USAGE
+ * for what is not hex, EXIT_REFUSED for a prefix no provider or several
+ * have, with the message printed. */
+int provider_key_resolve(struct client *cl, const char *arg, char out[65]);
 int provider_cheapest(struct client *cl, const struct lease_contract *shape, char key_hex[65],
 		      json_t **out);
 

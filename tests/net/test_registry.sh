@@ -30,6 +30,13 @@ check "node 4 (no VMs, announce = auto) says why it is not announced" \
 	grep -q "provider: not announced .*this node runs no VMs (--no-vms)" "$(log_of 4)"
 price_of() { "$TALLY" provider show "$1" --node "$(url 4)" --json | jq -r .prices.vcpu_second; }
 check "node 3's announced vCPU price is its [prices]" [ "$(price_of "$(node_key 3)")" = 40 ]
+K3=$(node_key 3)
+check "provider show takes the 16 hex characters the listings print" \
+	[ "$(price_of "${K3:0:16}")" = 40 ]
+check "... in capitals too" [ "$(price_of "$(tr a-f A-F <<<"${K3:0:16}")")" = 40 ]
+rc=0; out=$("$TALLY" provider show 00000000 --node "$(url 4)" 2>&1) || rc=$?
+check "a prefix no provider has is refused (exit 1), pointing to provider list" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'tally provider list' <<<\"\$0\"" "$out"
 check "--max-price keeps only the cheaper provider" \
 	[ "$("$TALLY" provider list --node "$(url 1)" --max-price vcpu_second=30 --json |
 	     jq -r '[.providers[].provider] | join(",")')" = "$(node_key 2)" ]
