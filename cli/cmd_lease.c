@@ -24,43 +24,12 @@
 
 int resolve_lease_id(struct client *c, const char *arg, char out[65])
 {
-	size_t n = strlen(arg), i, found = 0;
-	char lower[65];
-	json_t *j, *l;
-	enum client_rc rc;
+	static const struct hex_prefix leases = {
+		.what = "lease id", .list_path = "/v1/leases", .list_key = "leases",
+		.id_key = "id", .none_hint = "",
+	};
 
-	for (i = 0; i < n && i < 64; i++) {
-		if (!isxdigit((unsigned char)arg[i]))
-			break;
-		/* Ids are shown in lowercase; one copied in capitals is the same. */
-		lower[i] = (char)tolower((unsigned char)arg[i]);
-	}
-	if (i != n || n < 8 || n > 64) {
-		err("lease id '%s' is not 64 hex characters (or a prefix of 8 or more)", arg);
-		return EXIT_USAGE;
-	}
-	lower[n] = '\0';
-	arg = lower;
-	if (n == 64) {
-		memcpy(out, arg, 65);
-		return EXIT_OK;
-	}
-	rc = client_get(c, "/v1/leases", &j);
-	if (rc)
-		return client_fail(c, rc);
-	json_array_foreach(json_object_get(j, "leases"), i, l) {
-		const char *id = jget_str(l, "id");
-		if (strncmp(id, arg, n) || strlen(id) != 64)
-			continue;
-		if (found++)
-			break;
-		memcpy(out, id, 65);
-	}
-	json_decref(j);
-	if (found == 1)
-		return EXIT_OK;
-	err(found ? "lease id prefix '%s' is ambiguous" : "no lease id starts with '%s'", arg);
-	return EXIT_REFUSED;
+	return resolve_hex_prefix(c, &leases, arg, out);
 }
 
 /* --- create -------------------------------------------------------------- */

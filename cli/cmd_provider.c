@@ -27,40 +27,13 @@ static bool offers_image(const json_t *p, const char *image)
 
 int provider_key_resolve(struct client *cl, const char *arg, char out[65])
 {
-	size_t n = strlen(arg), i, found = 0;
-	char lower[65];
-	json_t *j, *p;
-	enum client_rc rc;
+	static const struct hex_prefix providers = {
+		.what = "provider key", .list_path = "/v1/providers", .list_key = "providers",
+		.id_key = "provider", .none_hint = " among the registered providers ('tally"
+						   " provider list')",
+	};
 
-	for (i = 0; i < n && i < 64 && isxdigit((unsigned char)arg[i]); i++)
-		lower[i] = (char)tolower((unsigned char)arg[i]);
-	if (i != n || n < 8 || n > 64) {
-		err("provider key '%s' is not 64 hex characters (or a prefix of 8 or more)", arg);
-		return EXIT_USAGE;
-	}
-	lower[n] = '\0';
-	if (n == 64) {
-		memcpy(out, lower, 65);
-		return EXIT_OK;
-	}
-	rc = client_get(cl, "/v1/providers", &j);
-	if (rc)
-		return client_fail(cl, rc);
-	json_array_foreach(json_object_get(j, "providers"), i, p) {
-		const char *key = jget_str(p, "provider");
-
-		if (strlen(key) != 64 || strncmp(key, lower, n))
-			continue;
-		if (found++)
-			break;
-		memcpy(out, key, 65);
-	}
-	json_decref(j);
-	if (found == 1)
-		return EXIT_OK;
-	err(found ? "provider key prefix '%s' is ambiguous" :
-		    "no registered provider's key starts with '%s' ('tally provider list')", lower);
-	return EXIT_REFUSED;
+	return resolve_hex_prefix(cl, &providers, arg, out);
 }
 
 int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, json_t **out)

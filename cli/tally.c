@@ -5,6 +5,7 @@
  * and 2 (usage or I/O error). docs/CLI.md documents them all. */
 #include "cli/tally.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -87,6 +88,48 @@ int client_fail(const struct client *c, enum client_rc rc)
 {
 	err("%s", c->err);
 	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
+}
+
+int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
+		       char out[65])
+{
+	size_t n = strlen(arg), i, found = 0;
+	char lower[65];
+	json_t *j, *item;
+	enum client_rc rc;
+
+	for (i = 0; i < n && i < 64 && isxdigit((unsigned char)arg[i]); i++)
+		/* Shown in lowercase; one copied in capitals is the same. */
+		lower[i] = (char)tolower((unsigned char)arg[i]);
+	if (i != n || n < 8 || n > 64) {
+		err("%s '%s' is not 64 hex characters (or a prefix of 8 or more)", h->what, arg);
+		return EXIT_USAGE;
+	}
+	lower[n] = '\0';
+	if (n == 64) {
+		memcpy(out, lower, 65);
+		return EXIT_OK;
+	}
+	rc = client_get(c, h->list_path, &j);
+	if (rc)
+		return client_fail(c, rc);
+	json_array_foreach(json_object_get(j, h->list_key), i, item) {
+		const char *id = jget_str(item, h->id_key);
+
+		if (strlen(id) != 64 || strncmp(id, lower, n))
+			continue;
+		if (found++)
+			break;
+		memcpy(out, id, 65);
+	}
+	json_decref(j);
+	if (found == 1)
+		return EXIT_OK;
+	if (found)
+		err("%s prefix '%s' is ambiguous", h->what, lower);
+	else
+		err("no %s starts with '%s'%s", h->what, lower, h->none_hint);
+	return EXIT_REFUSED;
 }
 
 int chainfile_fail(int rc, const char *why, bool json)

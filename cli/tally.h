@@ -95,6 +95,20 @@ int client_fail(const struct client *c, enum client_rc rc);
  * short or damaged is not verified (EXIT_REFUSED; with json, printed as
  * {"verified": false, "errors": [why]}). */
 int chainfile_fail(int rc, const char *why, bool json);
+
+/* Where the ids of one kind are listed: GET list_path, the array list_key
+ * of objects whose id_key is a 64-hex id. */
+struct hex_prefix {
+	const char *what;                /* "lease id", "provider key" */
+	const char *list_path, *list_key, *id_key;
+	const char *none_hint;           /* after "no WHAT starts with 'P'" */
+};
+/* An id from what a user typed, into out (lowercase): all 64 hex
+ * characters, or a prefix of 8 or more (listings print 16) that exactly one
+ * listed id starts with, in either case. EXIT_USAGE for what is not hex,
+ * EXIT_REFUSED for a prefix none or several have, the message printed. */
+int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
+		       char out[65]);
 /* After a command ran: when it was given --json, failed (rc != 0) and
  * printed no JSON, prints {"ok": false, "error": its last message,
  * "exit_code": rc} on stdout, so a script always gets one object.
