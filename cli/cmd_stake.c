@@ -6,52 +6,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli/tally.h"
 #include "lib/errors.h"
 #include "lib/chain/tx.h"
-
-/* Polls /v1/tx/{hash}/status until the transaction is committed (its
- * height into *height) or dropped (the node's reason; EXIT_REFUSED), at
- * most timeout_s seconds. */
-static int wait_committed(struct client *cl, const char *hash, uint64_t timeout_s,
-			  uint64_t *height)
-{
-	char path[160];
-	time_t end = time(NULL) + (time_t)timeout_s;
-
-	snprintf(path, sizeof(path), "/v1/tx/%s/status", hash);
-	for (;;) {
-		json_t *st;
-		enum client_rc rc = client_get(cl, path, &st);
-		const char *status;
-
-		if (rc)
-			return client_fail(cl, rc);
-		status = jget_str(st, "status");
-		if (!strcmp(status, "committed")) {
-			*height = jget_u64(st, "height");
-			json_decref(st);
-			return EXIT_OK;
-		}
-		if (!strcmp(status, "dropped")) {
-			err("transaction %.16s was left out of block %" PRIu64 ": %s", hash,
-			    jget_u64(st, "height"), jget_str(st, "reason"));
-			json_decref(st);
-			return EXIT_REFUSED;
-		}
-		if (time(NULL) >= end) {
-			err("transaction %.16s not committed after %" PRIu64 " s (still %s)", hash,
-			    timeout_s, status);
-			json_decref(st);
-			return EXIT_REFUSED;
-		}
-		json_decref(st);
-		usleep(200 * 1000);
-	}
-}
 
 /* Whether a tallyd runs with key pub on the network: the node the CLI
  * talks to is it, or one of its connected peers is. A STAKE or UNJAIL makes
@@ -137,7 +95,7 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 	if (!rc)
 		rc = sign_and_submit(&cl, &k, &chain, &t, name, hash);
 	if (!rc && wait)
-		rc = wait_committed(&cl, hash, timeout_s, &height);
+		rc = tx_wait_committed(&cl, hash, timeout_s, &height);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)

@@ -57,6 +57,7 @@ const struct cli_command cli_commands[] = {
 	{ "status", cmd_status, &doc_status, NULL, NULL },
 	{ "account", NULL, NULL, account_cmds, "an account's balance, nonce and stake" },
 	{ "transfer", cmd_transfer, &doc_transfer, NULL, NULL },
+	{ "tx", cmd_tx, &doc_tx, NULL, NULL },
 	{ "stake", cmd_stake, &doc_stake, NULL, NULL },
 	{ "unstake", cmd_unstake, &doc_unstake, NULL, NULL },
 	{ "unjail", cmd_unjail, &doc_unjail, NULL, NULL },

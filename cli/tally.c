@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "contracts/contract.h"
 #include "lib/errors.h"
@@ -89,6 +91,43 @@ int client_fail(const struct client *c, enum client_rc rc)
 	err("%s", c->err);
 	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
 }
+
+int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, uint64_t *height)
+{
+	char path[160];
+	time_t end = time(NULL) + (time_t)timeout_s;
+
+	snprintf(path, sizeof(path), "/v1/tx/%s/status", hash);
+	for (;;) {
+		json_t *st;
+		enum client_rc rc = client_get(cl, path, &st);
+		const char *status;
+
+		if (rc)
+			return client_fail(cl, rc);
+		status = jget_str(st, "status");
+		if (!strcmp(status, "committed")) {
+			*height = jget_u64(st, "height");
+			json_decref(st);
+			return EXIT_OK;
+		}
+		if (!strcmp(status, "dropped")) {
+			err("transaction %.16s was left out of block %" PRIu64 ": %s", hash,
+			    jget_u64(st, "height"), jget_str(st, "reason"));
+			json_decref(st);
+			return EXIT_REFUSED;
+		}
+		if (time(NULL) >= end) {
+			err("transaction %.16s not committed after %" PRIu64 " s (still %s)", hash,
+			    timeout_s, status);
+			json_decref(st);
+			return EXIT_REFUSED;
+		}
+		json_decref(st);
+		usleep(200 * 1000);
+	}
+}
+
 
 int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
 		       char out[65])

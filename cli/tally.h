@@ -109,6 +109,11 @@ struct hex_prefix {
  * EXIT_REFUSED for a prefix none or several have, the message printed. */
 int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
 		       char out[65]);
+/* Polls GET /v1/tx/{hash}/status until the transaction is committed (its
+ * height into *height; EXIT_OK) or dropped (the node's reason printed;
+ * EXIT_REFUSED), at most timeout_s seconds (EXIT_REFUSED, saying what it
+ * still is). */
+int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, uint64_t *height);
 /* After a command ran: when it was given --json, failed (rc != 0) and
  * printed no JSON, prints {"ok": false, "error": its last message,
  * "exit_code": rc} on stdout, so a script always gets one object.
@@ -172,6 +177,7 @@ int cmd_node_meter_detach(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_account_show(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
+int cmd_tx(int argc, char **argv);
 int cmd_stake(int argc, char **argv);
 int cmd_unstake(int argc, char **argv);
 int cmd_unjail(int argc, char **argv);
@@ -209,7 +215,7 @@ int provider_cheapest(struct client *cl, const struct lease_contract *shape, cha
 
 /* Their options and help, beside each command in cli/cmd_*.c. */
 extern const struct cmd_doc doc_key_new, doc_key_show, doc_node_init, doc_node_top,
-	doc_node_meter_detach, doc_status, doc_account_show, doc_transfer, doc_lease_create,
+	doc_node_meter_detach, doc_status, doc_account_show, doc_transfer, doc_tx, doc_lease_create,
 	doc_lease_list, doc_lease_show, doc_lease_close, doc_lease_console, doc_lease_ssh,
 	doc_usage, doc_audit, doc_chain_export, doc_chain_verify, doc_provider_list,
 	doc_provider_show, doc_stake, doc_unstake, doc_unjail, doc_validators;

@@ -70,8 +70,12 @@ int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
 			st->status = LEDGER_TX_HELD;
 		} else {
 			st->status = LEDGER_TX_UNKNOWN;
-			/* The newest drop of this hash wins. */
-			for (size_t i = 0; l->dropped && i < LEDGER_DROPPED_MAX; i++) {
+			/* The newest drop of this hash wins; slots not written yet
+			 * (fewer drops than the ring holds) are no drops. */
+			size_t used = l->dropped_next < LEDGER_DROPPED_MAX ? l->dropped_next :
+				      LEDGER_DROPPED_MAX;
+
+			for (size_t i = 0; l->dropped && i < used; i++) {
 				size_t k = (l->dropped_next + LEDGER_DROPPED_MAX - 1 - i) %
 					   LEDGER_DROPPED_MAX;
 				if (memcmp(l->dropped[k].hash, hash, HASH_LEN))

@@ -33,6 +33,22 @@ run() {
 	e2e_log "tally $*: exit $RC: $OUT"
 }
 
+# --- what became of a transaction ---------------------------------------------------
+# (first: the stake below stalls this one-validator chain for good)
+TX_TO=$("$TALLY" key new --key "$E2E_DIR/txto.pem" 2>/dev/null)
+H=$("$TALLY" transfer --from-key "$E2E_DIR/node/faucet.pem" --to "$TX_TO" 7 2>/dev/null)
+run tx "$H" --wait --timeout 60
+check "tally tx HASH --wait: committed in a block (exit 0)" \
+	bash -c "[ $RC -eq 0 ] && grep -q '^transaction $H: committed in block [0-9]*$' <<<\"\$0\"" "$OUT"
+run tx "$(tr a-f A-F <<<"$H")" --json
+check "... the same hash in capitals, under --json: the node's answer" \
+	bash -c "[ $RC -eq 0 ] && jq -e '.status == \"committed\"' <<<\"\$0\" >/dev/null" "$OUT"
+run tx "$(printf '%064d' 0)"
+check "tally tx of a hash the node never saw: unknown (exit 1)" \
+	bash -c "[ $RC -eq 1 ] && grep -q 'unknown to the node' <<<\"\$0\"" "$OUT"
+run tx 1234
+check "tally tx of something that is no hash: usage error (exit 2)" [ "$RC" -eq 2 ]
+
 # --- a stake with no node behind it, and stake --wait that times out -------------
 run stake 2000000 --wait
 check "a stake by a key no tallyd runs with is refused (exit 1)" [ "$RC" -eq 1 ]

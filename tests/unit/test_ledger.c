@@ -752,6 +752,14 @@ static struct ledger_status held_dropped(struct ledger *l, const uint8_t hash[HA
 	ck_assert_int_eq(ledger_tx_status(l, hash, &ts), 0);
 	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
 	ck_assert_msg(strstr(ts.why, reason) != NULL, "%s", ts.why);
+	{
+		/* The ring's slots not written yet are no drops: the all-zero
+		 * hash, never seen, is unknown (it read "dropped at block 0"). */
+		static const uint8_t zero[HASH_LEN];
+
+		ck_assert_int_eq(ledger_tx_status(l, zero, &ts), 0);
+		ck_assert_int_eq(ts.status, LEDGER_TX_UNKNOWN);
+	}
 	ck_assert_int_eq(ledger_status(l, &st), 0);
 	ck_assert_uint_eq(st.held_dropped, 1);
 	return st;
