@@ -17,6 +17,8 @@
 
 #define POLL_MS 50
 #define EVIDENCE_MAX 64
+#define EVIDENCE_TRIES 10             /* a refused submission is tried again ... */
+#define EVIDENCE_RETRY_MS 500         /* ... this long after, up to that many times */
 #define MS 1000000ull
 
 /* A message from a peer, waiting for the engine. */
@@ -46,6 +48,9 @@ struct driver {
 	bool txs;                         /* a transaction entered the mempool */
 	struct cs_evidence evidence[EVIDENCE_MAX];
 	size_t nevidence;
+	/* Evidence whose submission failed, tried again (driver thread only). */
+	struct { struct cs_evidence ev; unsigned tries; uint64_t at_ns; } retry[EVIDENCE_MAX];
+	size_t nretry;
 
 	uint64_t height;                  /* the tip last logged */
 };
@@ -253,7 +258,12 @@ static void log_commits(struct driver *d)
  * here (gossip takes it to the others). The node key is also the keeper's
  * account: a nonce it took meanwhile makes this one stale, so it is tried
  * again with the next. */
-static void submit_evidence(struct driver *d, const struct cs_evidence *ev)
+/* Signs and submits an EVIDENCE transaction for ev with the node key. A
+ * refusal (the mempool full, the ledger busy with a state that cannot judge
+ * it yet) is tried again EVIDENCE_RETRY_MS later, up to EVIDENCE_TRIES
+ * times in all: an offence seen once must not be lost to a passing state;
+ * the chain refuses the same evidence twice anyway. */
+static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsigned tries)
 {
 	struct signed_vote a = { .v = ev->a }, b = { .v = ev->b };
 	char why[WHY_MAX] = "", hex[2 * PUBKEY_LEN + 1], th[2 * HASH_LEN + 1];
@@ -290,10 +300,20 @@ static void submit_evidence(struct driver *d, const struct cs_evidence *ev)
 		if (rc != TALLY_E_NONCE && rc != TALLY_E_REPLAY)
 			break;
 	}
+	if (rc && tries + 1 < EVIDENCE_TRIES && d->nretry < EVIDENCE_MAX) {
+		log_debug("consensus: evidence against validator %.16s (height %" PRIu64 " round %u)"
+			  " not submitted yet (try %u): %s", hex, ev->a.height, ev->a.round,
+			  tries + 1, why[0] ? why : tally_strerror(rc));
+		d->retry[d->nretry].ev = *ev;
+		d->retry[d->nretry].tries = tries + 1;
+		d->retry[d->nretry].at_ns = node_clock_ns() + EVIDENCE_RETRY_MS * MS;
+		d->nretry++;
+		return;
+	}
 	if (rc) {
 		log_error("consensus: evidence against validator %.16s (height %" PRIu64 " round %u)"
-			  " not submitted: %s", hex, ev->a.height, ev->a.round,
-			  why[0] ? why : tally_strerror(rc));
+			  " not submitted after %u tries: %s", hex, ev->a.height, ev->a.round,
+			  tries + 1, why[0] ? why : tally_strerror(rc));
 		return;
 	}
 	hex_encode(hash, HASH_LEN, th);
@@ -301,6 +321,27 @@ static void submit_evidence(struct driver *d, const struct cs_evidence *ev)
 		 " round %u; EVIDENCE %s submitted", hex,
 		 ev->a.type == VOTE_PREVOTE ? "prevotes" : "precommits", ev->a.height, ev->a.round,
 		 th);
+}
+
+/* The failed submissions whose time has come, tried again (a new failure
+ * puts one back with its count). */
+static void retry_evidence(struct driver *d, uint64_t now)
+{
+	struct cs_evidence due[EVIDENCE_MAX];
+	unsigned tries[EVIDENCE_MAX];
+	size_t ndue = 0, kept = 0;
+
+	for (size_t i = 0; i < d->nretry; i++) {
+		if (d->retry[i].at_ns <= now) {
+			due[ndue] = d->retry[i].ev;
+			tries[ndue++] = d->retry[i].tries;
+		} else {
+			d->retry[kept++] = d->retry[i];
+		}
+	}
+	d->nretry = kept;
+	for (size_t i = 0; i < ndue; i++)
+		submit_evidence(d, &due[i], tries[i]);
 }
 
 /* One message from a peer, to the engine. */
@@ -390,7 +431,8 @@ static void run_networked(struct driver *d, volatile sig_atomic_t *stopping)
 		if (tick.err)
 			log_error("consensus: %s", tick.why[0] ? tick.why : tally_strerror(tick.err));
 		for (size_t i = 0; i < nev; i++)
-			submit_evidence(d, &ev[i]);
+			submit_evidence(d, &ev[i], 0);
+		retry_evidence(d, now);
 		if (dropped > reported) {
 			log_warn("consensus: %" PRIu64 " messages from peers dropped: the engine is"
 				 " behind its queue (peers send them again)", dropped - reported);

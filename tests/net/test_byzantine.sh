@@ -37,6 +37,8 @@ evidence_line() {
 		"$(log_of 1)"
 }
 check "node 1 names the equivocation and submits EVIDENCE" wait_for 30 evidence_line
+# What node 1 said of it, for a failure's reader.
+grep -iE "evidence|equivocat|two different" "$(log_of 1)" | tail -n 5 | sed 's/^/# node 1: /' || true
 EV=$(evidence_line | head -n 1 | grep -oE 'EVIDENCE [0-9a-f]{64}' | cut -d' ' -f2)
 check "the EVIDENCE transaction commits on every node" \
 	wait_for 60 committed_everywhere "$EV" 1 2 3 4
