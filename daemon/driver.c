@@ -258,11 +258,20 @@ static void log_commits(struct driver *d)
  * here (gossip takes it to the others). The node key is also the keeper's
  * account: a nonce it took meanwhile makes this one stale, so it is tried
  * again with the next. */
+/* Whether a refused submission may pass later: the node was short of room
+ * (the mempool, the disk, memory) or its store failed. A rule's refusal
+ * (the evidence judged already, too old, ...) is final. */
+static bool evidence_transient(int rc)
+{
+	return rc == TALLY_E_CAPACITY || rc == TALLY_E_DISKFULL || rc == TALLY_E_NOMEM ||
+	       rc == TALLY_E_STORE || rc == TALLY_E_IO || rc == TALLY_E_NONCE ||
+	       rc == TALLY_E_REPLAY;
+}
+
 /* Signs and submits an EVIDENCE transaction for ev with the node key. A
- * refusal (the mempool full, the ledger busy with a state that cannot judge
- * it yet) is tried again EVIDENCE_RETRY_MS later, up to EVIDENCE_TRIES
- * times in all: an offence seen once must not be lost to a passing state;
- * the chain refuses the same evidence twice anyway. */
+ * transient refusal is tried again EVIDENCE_RETRY_MS later, up to
+ * EVIDENCE_TRIES times in all: an offence seen once must not be lost to a
+ * passing shortage; a final one is logged at once. */
 static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsigned tries)
 {
 	struct signed_vote a = { .v = ev->a }, b = { .v = ev->b };
@@ -300,7 +309,8 @@ static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsi
 		if (rc != TALLY_E_NONCE && rc != TALLY_E_REPLAY)
 			break;
 	}
-	if (rc && tries + 1 < EVIDENCE_TRIES && d->nretry < EVIDENCE_MAX) {
+	if (rc && evidence_transient(rc) && tries + 1 < EVIDENCE_TRIES &&
+	    d->nretry < EVIDENCE_MAX) {
 		log_debug("consensus: evidence against validator %.16s (height %" PRIu64 " round %u)"
 			  " not submitted yet (try %u): %s", hex, ev->a.height, ev->a.round,
 			  tries + 1, why[0] ? why : tally_strerror(rc));
@@ -312,7 +322,7 @@ static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsi
 	}
 	if (rc) {
 		log_error("consensus: evidence against validator %.16s (height %" PRIu64 " round %u)"
-			  " not submitted after %u tries: %s", hex, ev->a.height, ev->a.round,
+			  " not submitted (try %u): %s", hex, ev->a.height, ev->a.round,
 			  tries + 1, why[0] ? why : tally_strerror(rc));
 		return;
 	}
