@@ -408,9 +408,19 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 void mempool_remove(struct mempool *m, const uint8_t hash[HASH_LEN])
 {
 	struct mempool_entry *e = (struct mempool_entry *)mempool_find(m, hash);
+	struct held_tx *h;
 
-	if (e)
+	if (e) {
 		unlink_entry(m, e);
+		return;
+	}
+	/* A transaction held here for its gap may be committed by a block
+	 * another node built (it had the whole sequence): it is no drop. */
+	if ((h = held_find_hash(m, hash))) {
+		held_unlink(m, h);
+		free(h->bytes);
+		free(h);
+	}
 }
 
 /* Held transactions after a block: those whose nonce was used meanwhile, or

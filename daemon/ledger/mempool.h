@@ -102,6 +102,7 @@ const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t 
 /* The nonce the account's next transaction must carry, counting its pending
  * ones. */
 int mempool_next_nonce(struct mempool *m, const uint8_t pub[PUBKEY_LEN], uint64_t *nonce);
+/* Forgets a transaction a block committed, queued or held. */
 void mempool_remove(struct mempool *m, const uint8_t hash[HASH_LEN]);
 /* After a block (the committed state changed): a new check state, every
  * pending transaction applied to it again in order at bc, and the ones that

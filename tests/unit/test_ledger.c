@@ -700,6 +700,44 @@ static struct ledger *open_holding(const struct mempool_hold *h)
 	return l;
 }
 
+/* A node holds nonce 2 for its gap; a block another node built commits
+ * nonces 0..2: the held transaction is committed, not dropped (it was
+ * logged as "held for nonce 2, which another transaction of the account
+ * used" and counted as a drop). */
+START_TEST(test_hold_committed_elsewhere)
+{
+	char dir2[128];
+	struct ledger *a, *b;
+	struct signed_tx s[3];
+	struct stored_block sb;
+	struct ledger_tx_status ts;
+	struct ledger_status st;
+	char why[WHY_MAX];
+
+	snprintf(dir2, sizeof(dir2), "%s/second", dir);
+	a = open_at(dir, true);
+	b = open_at(dir2, true);
+	for (int i = 0; i < 3; i++) {
+		make_transfer(&s[i], K_TENANT, K_OTHER, (uint64_t)i, 1);
+		submit_ok(b, &s[i]);
+	}
+	ck_assert(submit_held(a, &s[2]));
+	ck_assert_uint_eq(produce(b, T0 + SEC).ntx, 3);
+	ck_assert_int_eq(ledger_block_raw(b, 1, &sb), 0);
+	ck_assert_msg(ledger_apply_block(a, sb.body, sb.body_len, sb.cert, sb.cert_len, why) == 0,
+		      "%s", why);
+	stored_block_free(&sb);
+	ck_assert_int_eq(ledger_tx_status(a, s[2].hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_COMMITTED);
+	ck_assert_int_eq(ledger_status(a, &st), 0);
+	ck_assert_uint_eq(st.mempool_held, 0);
+	ck_assert_uint_eq(st.held_dropped, 0);
+	ck_assert_uint_eq(balance(a, K_OTHER), OTHER_FUNDS + 3);
+	ledger_close(a);
+	ledger_close(b);
+}
+END_TEST
+
 /* The window, the bound in all, and replays: all refused, not held. */
 START_TEST(test_hold_bounds_and_replays)
 {
@@ -1801,6 +1839,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_nonce_gap);
 	tcase_add_test(tc, test_hold_order);
 	tcase_add_test(tc, test_hold_bounds_and_replays);
+	tcase_add_test(tc, test_hold_committed_elsewhere);
 	tcase_add_test(tc, test_hold_gap_never_fills);
 	tcase_add_test(tc, test_hold_becomes_invalid);
 	tcase_add_test(tc, test_overspend_refused);
