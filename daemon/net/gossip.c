@@ -4,7 +4,10 @@
  * A transaction enters the mempool through ledger_submit, from wherever it
  * came; the ledger's admit hook (gossip_admitted) queues it, and the network
  * thread sends it to every peer but the one it came from, once: the
- * seen-set remembers what was received, sent or refused. A TX from a peer
+ * seen-set remembers what was received, sent or refused. What was queued
+ * between two turns of the network thread goes out as TXS frames of up to
+ * WIRE_TXS_MAX transactions each, so a node under load sends each peer a
+ * few frames per turn, not one per transaction. A transaction from a peer
  * already in the set is ignored without being checked again, so a
  * transaction crosses each link at most once each way and loops end at the
  * first node that has it; a new one is checked off this thread (intake.c).
@@ -84,19 +87,29 @@ static int encode_frame(const struct wire_msg *m, uint8_t **frame, size_t *len)
 void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN])
 {
 	struct net *n = ctx;
-	struct wire_msg m = { .type = WIRE_TX };
 	const uint8_t *source = intake_current_source();
-	uint8_t *frame;
-	size_t flen;
+	uint8_t *copy = malloc(len);
 
-	m.u.tx.bytes = bytes;
-	m.u.tx.len = len;
 	/* From a peer, the network thread marked it seen when it queued it:
 	 * it goes to every other peer once, now that it is in. */
-	if (encode_frame(&m, &frame, &flen) ||
-	    queue_frame(n, frame, flen, hash, false, source))
+	if (copy)
+		memcpy(copy, bytes, len);
+	if (!copy || queue_frame(n, copy, len, hash, false, source))
 		log_warn("peers: a transaction could not be queued for gossip (queue full or out "
 			 "of memory); it stays in this node's mempool");
+}
+
+/* Sends items[0..n) to c as TXS frames of up to WIRE_TXS_MAX each. */
+static void send_txs(struct conn *c, const struct wire_bytes *items, size_t n)
+{
+	for (size_t at = 0; at < n && conn_ready(c); at += WIRE_TXS_MAX) {
+		struct wire_msg m = { .type = WIRE_TXS };
+
+		m.u.txs.n = (uint16_t)(n - at < WIRE_TXS_MAX ? n - at : WIRE_TXS_MAX);
+		m.u.txs.items = items + at;
+		if (conn_send(c, &m))
+			log_warn("peers: cannot encode a TXS message (out of memory)");
+	}
 }
 
 /* The peers the engine accused: dropped if connected, refused for a while
@@ -130,9 +143,36 @@ static bool send_to(const struct outmsg *o, const struct conn *c)
 	       !(o->has_except_key && !memcmp(c->key, o->except_key, PUBKEY_LEN));
 }
 
+/* The transactions of q that go out (each once: the seen-set), for each
+ * peer in one go. */
+static void flush_txs(struct net *n, struct outmsg **txs, size_t ntxs)
+{
+	struct wire_bytes *items;
+
+	if (!ntxs)
+		return;
+	items = malloc(ntxs * sizeof(*items));
+	if (!items) {
+		log_warn("peers: %zu transactions not gossiped (out of memory); they stay in this"
+			 " node's mempool", ntxs);
+		return;
+	}
+	for (struct conn *c = n->conns; c; c = c->next) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < ntxs; i++)
+			if (send_to(txs[i], c))
+				items[k++] = (struct wire_bytes){ txs[i]->frame, txs[i]->len };
+		send_txs(c, items, k);
+		STAT_ADD(n, txs_out, k);
+	}
+	free(items);
+}
+
 void gossip_flush(struct net *n)
 {
-	struct outmsg *q;
+	struct outmsg *q, **txs = NULL;
+	size_t ntxs = 0, cap = 0;
 
 	drop_accused(n);
 	pthread_mutex_lock(&n->mu);
@@ -140,20 +180,33 @@ void gossip_flush(struct net *n)
 	n->outq = n->outq_tail = NULL;
 	n->noutq = 0;
 	pthread_mutex_unlock(&n->mu);
+	for (struct outmsg *o = q; o; o = o->next) {
+		if (o->consensus) {
+			for (struct conn *c = n->conns; c; c = c->next)
+				if (send_to(o, c)) {
+					conn_send_frame(c, o->frame, o->len);
+					STAT_ADD(n, consensus_out, 1);
+				}
+			continue;
+		}
+		if (!o->has_except_key && !seen_add(n->seen_tx, o->hash))
+			continue;
+		if (ntxs == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			struct outmsg **grown = realloc(txs, ncap * sizeof(*txs));
+
+			if (!grown)
+				break;   /* flush_txs sends what fits; the rest stays in the mempool */
+			txs = grown;
+			cap = ncap;
+		}
+		txs[ntxs++] = o;
+	}
+	flush_txs(n, txs, ntxs);
+	free(txs);
 	while (q) {
 		struct outmsg *o = q;
 		q = o->next;
-		if (o->consensus || o->has_except_key || seen_add(n->seen_tx, o->hash)) {
-			for (struct conn *c = n->conns; c; c = c->next) {
-				if (!send_to(o, c))
-					continue;
-				conn_send_frame(c, o->frame, o->len);
-				if (o->consensus)
-					STAT_ADD(n, consensus_out, 1);
-				else
-					STAT_ADD(n, txs_out, 1);
-			}
-		}
 		free(o->frame);
 		free(o);
 	}
@@ -171,18 +224,24 @@ void gossip_free_queue(struct net *n)
 	n->noutq = 0;
 }
 
-void gossip_on_tx(struct conn *c, const struct wire_msg *m)
+void gossip_on_txs(struct conn *c, const struct wire_msg *m)
 {
 	struct net *n = c->net;
-	uint8_t hash[HASH_LEN];
+	struct wire_txs_iter it;
+	struct wire_bytes tx;
 
-	tx_hash(m->u.tx.bytes, m->u.tx.len, hash);
-	/* Seen now, so the same transaction from another peer is not checked
-	 * again while this one waits for its check. */
-	if (!seen_add(n->seen_tx, hash))
-		return;
-	if (!intake_push(n, c->key, m->u.tx.bytes, m->u.tx.len))
-		STAT_ADD(n, txs_intake_dropped, 1);
+	wire_txs_begin(&it, &m->u.txs);
+	while (wire_txs_next(&it, &tx)) {
+		uint8_t hash[HASH_LEN];
+
+		tx_hash(tx.bytes, tx.len, hash);
+		/* Seen now, so the same transaction from another peer is not
+		 * checked again while this one waits for its check. */
+		if (!seen_add(n->seen_tx, hash))
+			continue;
+		if (!intake_push(n, c->key, tx.bytes, tx.len))
+			STAT_ADD(n, txs_intake_dropped, 1);
+	}
 }
 
 static struct net_consensus engine_of(struct net *n)
@@ -204,34 +263,59 @@ void gossip_on_consensus(struct conn *c, const struct wire_msg *m)
 		cs.on_message(cs.ctx, c->key, m->u.consensus.bytes, m->u.consensus.len);
 }
 
+/* A new peer's greeting: the pending transactions, up to
+ * NET_PENDING_SEND_MAX, as long as its output buffer has room. The walk
+ * holds the mempool's lock, so a batch is copied out of it. */
 struct greet {
 	struct conn *c;
-	size_t sent;
+	struct wire_bytes items[WIRE_TXS_MAX];
+	size_t n, sent;
+	bool nomem;
 };
+
+static bool greet_send(struct greet *g)
+{
+	send_txs(g->c, g->items, g->n);
+	g->sent += g->n;
+	for (size_t i = 0; i < g->n; i++)
+		free((uint8_t *)g->items[i].bytes);
+	g->n = 0;
+	return conn_ready(g->c) &&
+	       evbuffer_get_length(bufferevent_get_output(g->c->bev)) <= NET_OUTBUF_MAX;
+}
 
 static int greet_one(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN])
 {
 	struct greet *g = ctx;
-	struct wire_msg m = { .type = WIRE_TX };
+	uint8_t *copy;
 	(void)hash;
 
-	if (g->sent >= NET_PENDING_SEND_MAX || !conn_ready(g->c) ||
-	    evbuffer_get_length(bufferevent_get_output(g->c->bev)) > NET_OUTBUF_MAX)
+	if (g->sent + g->n >= NET_PENDING_SEND_MAX)
 		return 1;
-	m.u.tx.bytes = bytes;
-	m.u.tx.len = len;
-	conn_send(g->c, &m);
-	g->sent++;
-	return 0;
+	if (!(copy = malloc(len))) {
+		g->nomem = true;
+		return 1;
+	}
+	memcpy(copy, bytes, len);
+	g->items[g->n++] = (struct wire_bytes){ copy, len };
+	return g->n == WIRE_TXS_MAX && !greet_send(g);
 }
 
 void gossip_greet(struct conn *c)
 {
-	struct greet g = { c, 0 };
+	struct greet *g = calloc(1, sizeof(*g));
 	struct net_consensus cs = engine_of(c->net);
 
-	ledger_pending_each(c->net->ledger, greet_one, &g);
-	STAT_ADD(c->net, txs_out, g.sent);
+	if (g) {
+		g->c = c;
+		ledger_pending_each(c->net->ledger, greet_one, g);
+		greet_send(g);
+		if (g->nomem)
+			log_warn("peers: not every pending transaction was sent to a new peer (out"
+				 " of memory)");
+		STAT_ADD(c->net, txs_out, g->sent);
+		free(g);
+	}
 	if (cs.on_peer)
 		cs.on_peer(cs.ctx, c->key);
 }

@@ -484,8 +484,8 @@ static void on_message(struct conn *c, uint8_t type, const uint8_t *body, size_t
 		pthread_mutex_unlock(&n->mu);
 		sync_tick(n);
 		break;
-	case WIRE_TX:
-		gossip_on_tx(c, &m);
+	case WIRE_TXS:
+		gossip_on_txs(c, &m);
 		break;
 	case WIRE_GET_BLOCKS:
 		sync_on_get_blocks(c, &m);

@@ -104,7 +104,7 @@ struct ban {
  * through the seen-set (once per peer); a consensus message is sent
  * whenever queued (the engine sends again on purpose). */
 struct outmsg {
-	uint8_t *frame;
+	uint8_t *frame;                    /* a transaction: its bytes (sent in TXS) */
 	size_t len;
 	uint8_t hash[HASH_LEN];            /* seen-set entry (transactions) */
 	bool consensus;
@@ -192,7 +192,8 @@ void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t 
 /* Sends what other threads queued, drops the peers the engine accused;
  * on the network thread. */
 void gossip_flush(struct net *n);
-void gossip_on_tx(struct conn *c, const struct wire_msg *m);
+/* A TXS frame: each transaction not seen yet goes to intake. */
+void gossip_on_txs(struct conn *c, const struct wire_msg *m);
 void gossip_on_consensus(struct conn *c, const struct wire_msg *m);
 /* A new peer gets the transactions pending here, and the engine hears of
  * it. */

@@ -8,7 +8,7 @@
 
 static const char *const names[WIRE__COUNT] = {
 	[WIRE_HELLO] = "HELLO",         [WIRE_STATUS] = "STATUS",
-	[WIRE_TX] = "TX",               [WIRE_GET_BLOCKS] = "GET_BLOCKS",
+	[WIRE_TXS] = "TXS",             [WIRE_GET_BLOCKS] = "GET_BLOCKS",
 	[WIRE_BLOCK] = "BLOCK",         [WIRE_NO_BLOCK] = "NO_BLOCK",
 	[WIRE_CONSENSUS] = "CONSENSUS",
 	[WIRE_PING] = "PING",           [WIRE_PONG] = "PONG",
@@ -27,8 +27,8 @@ size_t wire_max_len(uint8_t type)
 		return 1 + 8 + 2 + HASH_LEN + 4 + CHAIN_ID_MAX + PUBKEY_LEN + 8 + HASH_LEN;
 	case WIRE_STATUS:
 		return 1 + 8 + HASH_LEN;
-	case WIRE_TX:
-		return 1 + 4 + TX_MAX_SIZE;
+	case WIRE_TXS:
+		return 1 + 2 + (size_t)WIRE_TXS_MAX * (4 + TX_MAX_SIZE);
 	case WIRE_GET_BLOCKS:
 		return 1 + 8 + 4;
 	case WIRE_BLOCK:
@@ -72,8 +72,23 @@ static void encode_body(struct enc *e, const struct wire_msg *m)
 		enc_u64(e, m->u.status.height);
 		enc_fixed(e, m->u.status.last_block_id, HASH_LEN);
 		break;
-	case WIRE_TX:
-		enc_bytes(e, m->u.tx.bytes, m->u.tx.len);
+	case WIRE_TXS:
+		if (m->u.txs.n == 0 || m->u.txs.n > WIRE_TXS_MAX) {
+			if (!e->err)
+				e->err = TALLY_E_RANGE;
+			break;
+		}
+		enc_u16(e, m->u.txs.n);
+		if (!m->u.txs.items)   /* a decoded one, as it came */
+			enc_fixed(e, m->u.txs.body, m->u.txs.len);
+		else
+			for (size_t i = 0; i < m->u.txs.n; i++) {
+				size_t len = m->u.txs.items[i].len;
+
+				if ((len == 0 || len > TX_MAX_SIZE) && !e->err)
+					e->err = len ? TALLY_E_TOOLONG : TALLY_E_RANGE;
+				enc_bytes(e, m->u.txs.items[i].bytes, len);
+			}
 		break;
 	case WIRE_GET_BLOCKS:
 		enc_u64(e, m->u.get_blocks.from);
@@ -154,6 +169,50 @@ static void decode_hello(struct dec *d, struct wire_hello *h)
 	dec_fixed(d, h->last_block_id, HASH_LEN);
 }
 
+static void decode_txs(struct dec *d, struct wire_txs *t)
+{
+	size_t start;
+
+	t->n = dec_u16(d);
+	if (!dec_error(d) && (t->n == 0 || t->n > WIRE_TXS_MAX))
+		dec_fail(d, TALLY_E_RANGE);
+	start = d->off;
+	for (size_t i = 0; i < t->n && !dec_error(d); i++) {
+		size_t len;
+
+		dec_bytes(d, &len, TX_MAX_SIZE);
+		if (!dec_error(d) && len == 0)
+			dec_fail(d, TALLY_E_TRUNCATED);
+	}
+	if (!dec_error(d)) {
+		t->body = d->p + start;
+		t->len = d->off - start;
+	}
+}
+
+void wire_txs_begin(struct wire_txs_iter *it, const struct wire_txs *t)
+{
+	it->p = t->body;
+	it->end = t->body ? t->body + t->len : NULL;
+}
+
+bool wire_txs_next(struct wire_txs_iter *it, struct wire_bytes *tx)
+{
+	size_t len;
+
+	/* The decoder checked every length: each fits what follows it. */
+	if (!it->p || it->end - it->p < 4)
+		return false;
+	len = (size_t)it->p[0] | (size_t)it->p[1] << 8 | (size_t)it->p[2] << 16 |
+	      (size_t)it->p[3] << 24;
+	if ((size_t)(it->end - it->p - 4) < len)
+		return false;
+	tx->bytes = it->p + 4;
+	tx->len = len;
+	it->p += 4 + len;
+	return true;
+}
+
 int wire_decode(uint8_t type, const uint8_t *body, size_t len, struct wire_msg *m)
 {
 	struct dec d;
@@ -169,10 +228,8 @@ int wire_decode(uint8_t type, const uint8_t *body, size_t len, struct wire_msg *
 		m->u.status.height = dec_u64(&d);
 		dec_fixed(&d, m->u.status.last_block_id, HASH_LEN);
 		break;
-	case WIRE_TX:
-		m->u.tx.bytes = dec_bytes(&d, &m->u.tx.len, TX_MAX_SIZE);
-		if (!dec_error(&d) && m->u.tx.len == 0)
-			dec_fail(&d, TALLY_E_TRUNCATED);
+	case WIRE_TXS:
+		decode_txs(&d, &m->u.txs);
 		break;
 	case WIRE_GET_BLOCKS:
 		m->u.get_blocks.from = dec_u64(&d);

@@ -24,10 +24,14 @@
 #include "lib/crypto.h"
 
 #define WIRE_MAGIC "tallyp2p"          /* 8 bytes, no NUL */
-#define WIRE_VERSION 2           /* 2: one CONSENSUS type, BLOCK with prev_cert */
+#define WIRE_VERSION 3           /* 2: one CONSENSUS type, BLOCK with prev_cert;
+                                    3: TXS carries up to WIRE_TXS_MAX transactions */
 #define WIRE_HEAD_LEN 5                /* u32 length | u8 type */
 /* Blocks asked for in one GET_BLOCKS. */
 #define WIRE_BLOCKS_MAX 64
+/* Transactions in one TXS frame: a node under load sends its peers a few
+ * frames a block interval, not one per transaction. */
+#define WIRE_TXS_MAX 256
 /* The largest block body (lib/chain/block.h): a header, a count and
  * BLOCK_MAX_TXS transactions of TX_MAX_SIZE, each length-prefixed. */
 #define WIRE_HEADER_MAX 512
@@ -38,7 +42,7 @@
 enum wire_type {
 	WIRE_HELLO = 1,        /* first message each way: protocol, chain, key, tip */
 	WIRE_STATUS = 2,       /* the sender's new tip */
-	WIRE_TX = 3,           /* a transaction its sender admitted to its mempool */
+	WIRE_TXS = 3,          /* transactions its sender admitted to its mempool */
 	WIRE_GET_BLOCKS = 4,   /* committed blocks from..from+count-1, please */
 	WIRE_BLOCK = 5,        /* one committed block, its certificate, the previous one's */
 	WIRE_NO_BLOCK = 6,     /* the sender has no block at this height */
@@ -84,13 +88,37 @@ struct wire_block {
 	const uint8_t *prev_cert;  size_t prev_cert_len;
 };
 
+struct wire_bytes {
+	const uint8_t *bytes;
+	size_t len;
+};
+
+/* 1..WIRE_TXS_MAX transactions, each 1..TX_MAX_SIZE bytes. To encode, items
+ * holds them; decoding checks every one and leaves body (the n encoded
+ * transactions after the count) for wire_txs_next to walk, and a decoded
+ * one (items NULL) encodes back to the same bytes. */
+struct wire_txs {
+	uint16_t n;
+	const struct wire_bytes *items;      /* encode */
+	const uint8_t *body;                 /* decode */
+	size_t len;
+};
+
+/* Walks a decoded TXS: each call gives the next transaction (a view into
+ * the frame) and true, or false after the last. */
+struct wire_txs_iter {
+	const uint8_t *p, *end;
+};
+void wire_txs_begin(struct wire_txs_iter *it, const struct wire_txs *t);
+bool wire_txs_next(struct wire_txs_iter *it, struct wire_bytes *tx);
+
 /* A decoded frame body, by type. */
 struct wire_msg {
 	uint8_t type;
 	union {
 		struct wire_hello hello;
 		struct wire_status status;
-		struct { const uint8_t *bytes; size_t len; } tx;
+		struct wire_txs txs;
 		struct wire_get_blocks get_blocks;
 		struct wire_block block;
 		uint64_t no_block;               /* height */

@@ -434,10 +434,11 @@ static void seed_peer(const struct examples *x, const struct fixchain *fx)
 	m.u.status.height = 2;
 	block_id(&fx->c.blocks[1].header, m.u.status.last_block_id);
 	seed_frame(&m, "status");
-	m.type = WIRE_TX;
-	m.u.tx.bytes = tx.buf;
-	m.u.tx.len = tx.len;
-	seed_frame(&m, "tx");
+	struct wire_bytes txv = { tx.buf, tx.len };
+	m.type = WIRE_TXS;
+	m.u.txs.n = 1;
+	m.u.txs.items = &txv;
+	seed_frame(&m, "txs");
 	m.type = WIRE_GET_BLOCKS;
 	m.u.get_blocks.from = 1;
 	m.u.get_blocks.count = 5;

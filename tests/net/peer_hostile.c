@@ -12,7 +12,7 @@
  *       with a key the node accepts, after TLS:
  *       wrong-genesis   a HELLO of another chain
  *       oversized       a correct HELLO, then a frame head announcing 64 MiB
- *       garbage-frame   a correct HELLO, then a TX frame of random bytes
+ *       garbage-frame   a correct HELLO, then a TXS frame of random bytes
  *       flood           a correct HELLO, then N PINGs as fast as they go
  *       bad-block       a HELLO announcing a tip 5 above the node's; answers
  *                       the node's GET_BLOCKS with a well-formed block that
@@ -408,12 +408,12 @@ int main(int argc, char **argv)
 		puts(outcome(ssl));
 	} else if (!strcmp(mode, "oversized")) {
 		hello(ssl, &k, genesis, node_height);
-		uint8_t head[WIRE_HEAD_LEN] = { 0, 0, 0, 4, WIRE_TX };   /* 64 MiB */
+		uint8_t head[WIRE_HEAD_LEN] = { 0, 0, 0, 4, WIRE_TXS };   /* 64 MiB */
 		SSL_write(ssl, head, sizeof(head));
 		puts(outcome(ssl));
 	} else if (!strcmp(mode, "garbage-frame")) {
 		hello(ssl, &k, genesis, node_height);
-		uint8_t f[WIRE_HEAD_LEN + 200] = { 201, 0, 0, 0, WIRE_TX };
+		uint8_t f[WIRE_HEAD_LEN + 200] = { 201, 0, 0, 0, WIRE_TXS };
 		for (size_t i = WIRE_HEAD_LEN; i < sizeof(f); i++)
 			f[i] = (uint8_t)rand();
 		SSL_write(ssl, f, sizeof(f));

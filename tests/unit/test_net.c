@@ -114,6 +114,31 @@ START_TEST(messages_round_trip)
 	ck_assert_int_eq(round_trip(&m, &out, &e), 0);
 	ck_assert_uint_eq(out.u.get_blocks.count, WIRE_BLOCKS_MAX);
 	enc_free(&e);
+
+	/* A TXS frame: the transactions come back in order, as sent. */
+	static uint8_t txb[WIRE_TXS_MAX][8];
+	struct wire_bytes items[WIRE_TXS_MAX];
+	for (size_t i = 0; i < WIRE_TXS_MAX; i++) {
+		memset(txb[i], (int)i, sizeof(txb[i]));
+		items[i] = (struct wire_bytes){ txb[i], 1 + i % sizeof(txb[i]) };
+	}
+	m = (struct wire_msg){ .type = WIRE_TXS };
+	m.u.txs.n = WIRE_TXS_MAX;
+	m.u.txs.items = items;
+	ck_assert_int_eq(round_trip(&m, &out, &e), 0);
+	ck_assert_uint_eq(out.u.txs.n, WIRE_TXS_MAX);
+	struct wire_txs_iter it;
+	struct wire_bytes got;
+	size_t k = 0;
+	wire_txs_begin(&it, &out.u.txs);
+	while (wire_txs_next(&it, &got)) {
+		ck_assert_uint_lt(k, WIRE_TXS_MAX);
+		ck_assert_uint_eq(got.len, items[k].len);
+		ck_assert(!memcmp(got.bytes, items[k].bytes, got.len));
+		k++;
+	}
+	ck_assert_uint_eq(k, WIRE_TXS_MAX);
+	enc_free(&e);
 }
 END_TEST
 
@@ -232,18 +257,47 @@ START_TEST(malformed_messages_are_refused)
 	ck_assert_int_eq(wire_decode(WIRE_CONSENSUS, (const uint8_t *)"", 0, &m),
 			 TALLY_E_TRUNCATED);
 
-	/* An empty transaction, and one above TX_MAX_SIZE. */
+	/* An empty transaction, one above TX_MAX_SIZE, no transaction, more
+	 * than WIRE_TXS_MAX, a count above what follows, bytes after them. */
 	uint8_t big[TX_MAX_SIZE + 1];
+	struct wire_bytes item = { big, 0 };
 	memset(big, 0, sizeof(big));
-	m = (struct wire_msg){ .type = WIRE_TX };
-	m.u.tx.bytes = big;
-	m.u.tx.len = 0;
-	ck_assert_int_eq(decode_changed(&m, NULL), TALLY_E_TRUNCATED);
 	struct enc e;
+	m = (struct wire_msg){ .type = WIRE_TXS };
+	m.u.txs.n = 1;
+	m.u.txs.items = &item;
 	enc_init(&e);
-	m.u.tx.len = sizeof(big);
+	wire_encode(&e, &m);
+	ck_assert_int_eq(enc_error(&e), TALLY_E_RANGE);
+	enc_free(&e);
+	ck_assert_int_eq(wire_decode(WIRE_TXS, (const uint8_t *)"\x01\0\0\0\0\0", 6, &m),
+			 TALLY_E_TRUNCATED);
+	ck_assert_int_eq(wire_decode(WIRE_TXS, (const uint8_t *)"\x02\0\x01\0\0\0\x07\0\0\0\0",
+				     11, &m), TALLY_E_TRUNCATED);
+	enc_init(&e);
+	m = (struct wire_msg){ .type = WIRE_TXS };
+	m.u.txs.n = 1;
+	m.u.txs.items = &item;
+	item.len = sizeof(big);
 	wire_encode(&e, &m);
 	ck_assert_int_eq(enc_error(&e), TALLY_E_TOOLONG);
+	enc_free(&e);
+	item.len = 5;
+	ck_assert_int_eq(decode_changed(&m, NULL), 0);
+	ck_assert_int_eq(decode_changed(&m, add_byte), TALLY_E_TRAILING);
+	ck_assert_int_eq(decode_changed(&m, cut_byte), TALLY_E_TRUNCATED);
+	ck_assert_int_eq(wire_decode(WIRE_TXS, (const uint8_t *)"\0\0", 2, &m), TALLY_E_RANGE);
+	/* A count of 257, and a count of 2 over one transaction. */
+	ck_assert_int_eq(wire_decode(WIRE_TXS, (const uint8_t *)"\x01\x01", 2, &m),
+			 TALLY_E_RANGE);
+	ck_assert_int_eq(wire_decode(WIRE_TXS, (const uint8_t *)"\x02\0\x01\0\0\0\x07", 7,
+				     &m), TALLY_E_TRUNCATED);
+	ck_assert_int_eq(wire_decode(WIRE_TXS, (const uint8_t *)"\x01\0\x01\0\0\0\x07", 7,
+				     &m), 0);
+	m = (struct wire_msg){ .type = WIRE_TXS };
+	enc_init(&e);
+	wire_encode(&e, &m);   /* no transaction: nothing to send */
+	ck_assert_int_eq(enc_error(&e), TALLY_E_RANGE);
 	enc_free(&e);
 	ck_assert_int_eq(wire_decode(99, big, 4, &m), TALLY_E_RANGE);
 }
