@@ -7,6 +7,9 @@
 # a new full node started from genesis syncs to the tip and verifies.
 . "$(dirname "$0")/lib.sh"
 net_init devnet 17810 1 4
+# A tight flood limit: the burst below must reach every node in a few
+# frames per peer (TXS), not a frame per transaction.
+for k in 1 2 3 4 5; do printf '[peers]\nmax_msgs_per_s = 200\nmax_msg_burst = 200\n' >>"$(conf "$k")"; done
 for k in 1 2 3 4; do start "$k" --no-vms; done
 
 check "every node connects to the three others" wait_for 30 peers_are 3 1 2 3 4
@@ -37,6 +40,41 @@ check "a full node follows the validator's consensus without voting, at the next
 check "/metrics on a full node: caught up" [ "$(metric 2 tally_sync_caught_up)" = 1 ]
 check "gossip reached the validator: it admitted transactions from peers" \
 	metric_ge 1 tally_gossip_txs_received_total 3
+
+# A burst: 600 transfers in four POST /v1/txs batches to full node 2, which
+# gossips them on. Each peer gets them in a few TXS frames: with a frame per
+# transaction, 600 frames in a second are a flood past the limit above,
+# and node 2 would be dropped by its peers.
+FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
+TALLY_CHAIN_ID=net-devnet TALLY_GENESIS_HASH=$(status 1 | jq -r .genesis_hash)
+export TALLY_CHAIN_ID TALLY_GENESIS_HASH
+FAUCET_PUB=$("$TALLY" key show --key "$FAUCET")
+N0=$(curl -sf "$(url 2)/v1/accounts/$FAUCET_PUB" | jq .next_nonce)
+# msgs_to K J: the messages node K sent node J since they connected.
+msgs_to() { status "$1" | jq ".peers.connected[] | select(.key == \"$(node_key "$2")\") | .msgs_out"; }
+SENT0=$(metric 2 tally_gossip_txs_sent_total)
+MSGS0=$(msgs_to 2 1)
+for b in 0 1 2 3; do
+	for i in $(seq 0 149); do
+		"$FORGE" transfer "$TENANT" 1 $((N0 + b * 150 + i)) "$FAUCET"
+	done | jq -R . | jq -sc '{txs: .}' >"$NET_DIR/burst-$b.json"
+done
+LAST=$(jq -r '.txs[-1]' "$NET_DIR/burst-3.json")
+for b in 0 1 2 3; do
+	curl -sf -H 'Content-Type: application/json' --data-binary "@$NET_DIR/burst-$b.json" \
+		"$(url 2)/v1/txs" >"$NET_DIR/burst-$b.out" || true
+done
+check "the burst's 600 transfers were each admitted by node 2" \
+	bash -c "cat $NET_DIR/burst-*.out | jq -s '[.[].results[] | select(.status == \"pending\")] | length' | grep -qx 600"
+check "the burst commits, and every node holds the faucet's 600 nonces" \
+	wait_for 60 bash -c "for k in 1 2 3 4; do [ \"\$(curl -sf http://127.0.0.1:\$((17810 + k - 1))/v1/accounts/$FAUCET_PUB | jq .next_nonce)\" = $((N0 + 600)) ] || exit 1; done"
+check "no node dropped a peer for flooding" bash -c "! grep -h 'flooding' $NET_DIR/node-*.log"
+check "every node still has its three peers" peers_are 3 1 2 3 4
+check "node 2 sent each of the 600 to its three peers (tally_gossip_txs_sent_total)" \
+	metric_ge 2 tally_gossip_txs_sent_total $((SENT0 + 1800))
+MSGS1=$(msgs_to 2 1)
+check "... in TXS frames: node 2 sent node 1 fewer than 300 messages meanwhile (sent $((MSGS1 - MSGS0)))" \
+	[ $((MSGS1 - MSGS0)) -lt 300 ]
 
 # SIGKILL a full node; the others go on; it catches up after its restart.
 stop 3 KILL
