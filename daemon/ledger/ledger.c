@@ -354,7 +354,7 @@ static void entered_mempool(void *ctx, const struct mempool_entry *e)
 	struct ledger *l = ctx;
 
 	if (l->admit)
-		l->admit(l->admit_ctx, e->bytes, e->len, e->hash);
+		l->admit(l->admit_ctx, e->bytes, e->len, e->hash, l->admit_origin);
 	/* An engine waits between heights only with an empty mempool: the
 	 * first one in is the one that can find it idle. */
 	if (l->txs_waiting && mempool_size(l->mp) == 1)
@@ -593,13 +593,17 @@ static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint
  * still pending. */
 static int submit_add_locked(struct ledger *l, uint64_t now_ns, const struct tx *t,
 			     const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
-			     bool *held, char *why)
+			     const uint8_t *origin, bool *held, char *why)
 {
 	struct block_ctx bc = { l->chain_id, l->mp_tip_height + 1, now_ns };
+	int rc;
 
 	if (bc.time_ns <= l->mp_tip_time_ns)
 		bc.time_ns = l->mp_tip_time_ns + 1;
-	return mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
+	l->admit_origin = origin;
+	rc = mempool_add(l->mp, &bc, t, bytes, len, hash, held, why);
+	l->admit_origin = NULL;
+	return rc;
 }
 
 int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
@@ -617,7 +621,7 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	    (rc = submit_check(l, bytes, len, now_ns, adm, t, hash, why)))
 		goto out;
 	ledger_mp_lock(l);
-	rc = submit_add_locked(l, now_ns, t, bytes, len, hash, held, why);
+	rc = submit_add_locked(l, now_ns, t, bytes, len, hash, NULL, held, why);
 	ledger_mp_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);
@@ -676,7 +680,7 @@ int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_
 	for (size_t i = 0; i < n; i++)
 		if (j.checked[i])
 			items[i].rc = submit_add_locked(l, j.now_ns, &j.txs[i], items[i].bytes,
-							items[i].len, items[i].hash,
+							items[i].len, items[i].hash, items[i].origin,
 							&items[i].held, items[i].why);
 	ledger_mp_unlock(l);
 	for (size_t i = 0; i < n; i++) {

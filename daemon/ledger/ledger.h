@@ -124,6 +124,7 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 struct ledger_batch_item {
 	const uint8_t *bytes;                /* in: a signed transaction */
 	size_t len;
+	const uint8_t *origin;               /* in: for the admit hook, or NULL */
 	int rc;                              /* out: 0 or the refusal */
 	uint8_t hash[HASH_LEN];              /* out, when it decoded */
 	bool held;                           /* out: waits for a nonce gap */
@@ -217,10 +218,13 @@ void ledger_set_commit_hook(struct ledger *l, ledger_hook_fn fn, void *ctx);
  * submitted it (the API, the keeper, a peer), with its signed bytes and
  * hash, on the submitter's thread and under the mempool's lock (which a
  * block's commit holds only at its end, daemon/ledger/ledger_impl.h): copy what is
- * needed and return; never call back into the ledger. The peer transport
- * gossips transactions from here. */
+ * needed and return; never call back into the ledger. origin is the
+ * submission's (ledger_batch_item.origin: the peer a transaction came
+ * from), or NULL; a held transaction whose gap a submission filled enters
+ * with that submission's origin. The peer transport gossips transactions
+ * from here, to every peer but the origin. */
 typedef void (*ledger_admit_fn)(void *ctx, const uint8_t *bytes, size_t len,
-				const uint8_t hash[HASH_LEN]);
+				const uint8_t hash[HASH_LEN], const uint8_t *origin);
 void ledger_set_admit_hook(struct ledger *l, ledger_admit_fn fn, void *ctx);
 
 /* Each pending transaction in mempool order, under the mempool's lock (fn

@@ -66,6 +66,7 @@ struct ledger {
 	void *hook_ctx;
 	ledger_admit_fn admit;
 	void *admit_ctx;
+	const uint8_t *admit_origin;         /* the submission's, under mp_mu */
 	void (*evidence)(void *ctx, const struct cs_evidence *ev);
 	void *evidence_ctx;
 	void (*txs_waiting)(void *ctx);

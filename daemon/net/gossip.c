@@ -84,17 +84,17 @@ static int encode_frame(const struct wire_msg *m, uint8_t **frame, size_t *len)
 	return 0;
 }
 
-void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN])
+void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+		     const uint8_t *origin)
 {
 	struct net *n = ctx;
-	const uint8_t *source = intake_current_source();
 	uint8_t *copy = malloc(len);
 
 	/* From a peer, the network thread marked it seen when it queued it:
 	 * it goes to every other peer once, now that it is in. */
 	if (copy)
 		memcpy(copy, bytes, len);
-	if (!copy || queue_frame(n, copy, len, hash, false, source))
+	if (!copy || queue_frame(n, copy, len, hash, false, origin))
 		log_warn("peers: a transaction could not be queued for gossip (queue full or out "
 			 "of memory); it stays in this node's mempool");
 }
@@ -169,6 +169,14 @@ static void flush_txs(struct net *n, struct outmsg **txs, size_t ntxs)
 	free(items);
 }
 
+void net_unsee(struct net *n, const uint8_t hash[HASH_LEN])
+{
+	pthread_mutex_lock(&n->mu);
+	if (n->nunsee < NET_UNSEE_MAX)
+		memcpy(n->unsee[n->nunsee++], hash, HASH_LEN);
+	pthread_mutex_unlock(&n->mu);
+}
+
 void gossip_flush(struct net *n)
 {
 	struct outmsg *q, **txs = NULL;
@@ -179,6 +187,9 @@ void gossip_flush(struct net *n)
 	q = n->outq;
 	n->outq = n->outq_tail = NULL;
 	n->noutq = 0;
+	for (size_t i = 0; i < n->nunsee; i++)
+		seen_forget(n->seen_tx, n->unsee[i]);
+	n->nunsee = 0;
 	pthread_mutex_unlock(&n->mu);
 	for (struct outmsg *o = q; o; o = o->next) {
 		if (o->consensus) {
@@ -239,8 +250,10 @@ void gossip_on_txs(struct conn *c, const struct wire_msg *m)
 		 * checked again while this one waits for its check. */
 		if (!seen_add(n->seen_tx, hash))
 			continue;
-		if (!intake_push(n, c->key, tx.bytes, tx.len))
+		if (!intake_push(n, c->key, tx.bytes, tx.len)) {
 			STAT_ADD(n, txs_intake_dropped, 1);
+			seen_forget(n->seen_tx, hash);
+		}
 	}
 }
 

@@ -1,24 +1,31 @@
 /* Transactions from peers, checked off the network thread (see net_impl.h).
  *
- * A TX frame costs its receiver a signature check and, to enter the
- * mempool, the ledger's lock, which a block being committed holds for tens
- * of milliseconds. Done on the network thread, that work delayed every
- * frame behind it on every connection: under load a proposal waited
- * hundreds of milliseconds behind the transactions gossiped before it. So
- * the network thread only marks a transaction seen and queues it here;
- * worker threads (one per core, at most NET_INTAKE_THREADS) submit it to
- * the ledger, which relays it once it is in (gossip_admitted), and report a
- * peer that sent a forged one to the network thread (net_peer_misbehaved).
+ * A TXS frame costs its receiver a signature check per transaction and, to
+ * enter the mempool, the mempool's lock. Done on the network thread, that
+ * work delayed every frame behind it on every connection: under load a
+ * proposal waited hundreds of milliseconds behind the transactions gossiped
+ * before it. So the network thread only marks a transaction seen and queues
+ * it here; one intake thread hands what waits, in arrival order, to the
+ * ledger as batches (ledger_submit_batch: signatures checked on the
+ * ledger's worker pool, admitted in order), so an account's transactions
+ * enter this node's mempool in the order they came. The ledger relays each
+ * one that enters (gossip_admitted) to every peer but the one it came from.
+ *
+ * What the ledger refused: a forged transaction gets its sender dropped
+ * (net_peer_misbehaved); one refused only for now (its nonce too far
+ * ahead of what this node holds, no room, no memory, the disk short) is
+ * taken out of the seen-set again (net_unsee), so the same transaction from
+ * another peer is judged again instead of lost to this node; one merely
+ * stale (its nonce used, already pending) is not held against anyone.
  *
  * The queue is bounded (NET_INTAKE_MAX transactions, NET_INTAKE_BYTES): a
- * transaction beyond it is dropped and counted. Nothing is lost for the
- * chain: the peers that sent it keep it in their mempools, and a block
- * that carries it reaches this node anyway. */
+ * transaction beyond it is dropped, counted, and also taken out of the
+ * seen-set. Nothing is lost for the chain: the peers that sent it keep it
+ * in their mempools, and a block that carries it reaches this node anyway. */
 #include "daemon/net/net_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "daemon/log.h"
 #include "lib/errors.h"
@@ -30,18 +37,8 @@ struct intake_item {
 	struct intake_item *next;
 };
 
-/* The peer whose transaction this worker is submitting: read by the admit
- * hook (gossip_admitted) on the same thread, so the relay skips it. */
-static __thread const uint8_t *current_source_key;
-
-const uint8_t *intake_current_source(void)
-{
-	return current_source_key;
-}
-
 /* Errors that only a bad sender causes: the bytes are not a transaction of
- * this chain signed by its signer. A transaction that is merely stale (its
- * nonce used, already pending) is not held against anyone. */
+ * this chain signed by its signer. */
 static bool forged(int rc)
 {
 	return rc == TALLY_E_TRUNCATED || rc == TALLY_E_TRAILING || rc == TALLY_E_VERSION ||
@@ -49,71 +46,107 @@ static bool forged(int rc)
 	       rc == TALLY_E_CHAIN_ID;
 }
 
-static void submit_one(struct net *n, const struct intake_item *it)
+/* Refusals that say nothing of the transaction, only of this node now. */
+static bool for_now(int rc)
 {
-	uint8_t hash[HASH_LEN];
-	char why[WHY_MAX] = "";
+	return rc == TALLY_E_NONCE || rc == TALLY_E_CAPACITY || rc == TALLY_E_NOMEM ||
+	       rc == TALLY_E_DISKFULL || rc == TALLY_E_STORE;
+}
+
+/* One batch: admitted in order, then each refusal judged. */
+static void submit_batch(struct net *n, struct intake_item **its, size_t k,
+			 struct ledger_batch_item *items)
+{
+	char why[WHY_MAX];
 	int rc;
 
-	current_source_key = it->from;
-	rc = ledger_submit(n->ledger, it->bytes, it->len, hash, why);
-	current_source_key = NULL;
-	if (!rc) {
-		STAT_ADD(n, txs_in, 1);
-		return;
+	memset(items, 0, k * sizeof(*items));
+	for (size_t i = 0; i < k; i++) {
+		items[i].bytes = its[i]->bytes;
+		items[i].len = its[i]->len;
+		items[i].origin = its[i]->from;
 	}
-	if (forged(rc)) {
-		char line[WHY_MAX + 64];
+	rc = ledger_submit_batch(n->ledger, items, k, NULL, why);
+	for (size_t i = 0; i < k; i++) {
+		uint8_t hash[HASH_LEN];
 
-		snprintf(line, sizeof(line), "it relayed a transaction that is not valid: %s",
-			 why[0] ? why : tally_strerror(rc));
-		net_peer_misbehaved(n, it->from, line);
+		if (rc) {
+			items[i].rc = rc;
+			snprintf(items[i].why, sizeof(items[i].why), "%s", why);
+		}
+		if (!items[i].rc) {
+			STAT_ADD(n, txs_in, 1);
+		} else if (forged(items[i].rc)) {
+			char line[WHY_MAX + 64];
+
+			snprintf(line, sizeof(line), "it relayed a transaction that is not valid: %s",
+				 items[i].why[0] ? items[i].why : tally_strerror(items[i].rc));
+			net_peer_misbehaved(n, its[i]->from, line);
+		} else if (for_now(items[i].rc)) {
+			tx_hash(its[i]->bytes, its[i]->len, hash);
+			net_unsee(n, hash);
+		}
 	}
 }
 
 static void *intake_main(void *arg)
 {
 	struct net *n = arg;
+	struct intake_item *its[LEDGER_BATCH_MAX];
+	struct ledger_batch_item *items = malloc(LEDGER_BATCH_MAX * sizeof(*items));
 
 	pthread_mutex_lock(&n->intake_mu);
 	for (;;) {
-		struct intake_item *it;
+		size_t k = 0;
 
 		while (!n->intake_head && !n->intake_stopping)
 			pthread_cond_wait(&n->intake_cv, &n->intake_mu);
 		if (n->intake_stopping)
 			break;
-		it = n->intake_head;
-		n->intake_head = it->next;
-		if (!n->intake_head)
-			n->intake_tail = NULL;
-		n->intake_n--;
-		n->intake_bytes -= it->len;
+		while (n->intake_head && k < LEDGER_BATCH_MAX && (items || !k)) {
+			struct intake_item *it = n->intake_head;
+
+			n->intake_head = it->next;
+			if (!n->intake_head)
+				n->intake_tail = NULL;
+			n->intake_n--;
+			n->intake_bytes -= it->len;
+			its[k++] = it;
+		}
 		pthread_mutex_unlock(&n->intake_mu);
-		submit_one(n, it);
-		free(it->bytes);
-		free(it);
+		if (items) {
+			submit_batch(n, its, k, items);
+		} else {
+			/* No memory for a batch's answers: one at a time. */
+			uint8_t hash[HASH_LEN];
+			char why[WHY_MAX];
+
+			if (ledger_submit(n->ledger, its[0]->bytes, its[0]->len, hash, why) == 0)
+				STAT_ADD(n, txs_in, 1);
+		}
+		for (size_t i = 0; i < k; i++) {
+			free(its[i]->bytes);
+			free(its[i]);
+		}
 		pthread_mutex_lock(&n->intake_mu);
 	}
 	pthread_mutex_unlock(&n->intake_mu);
+	free(items);
 	return NULL;
 }
 
 int intake_start(struct net *n, char *why)
 {
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t want = cores < 1 ? 1 : cores > NET_INTAKE_THREADS ? NET_INTAKE_THREADS :
-		      (size_t)cores;
-
 	pthread_mutex_init(&n->intake_mu, NULL);
 	pthread_cond_init(&n->intake_cv, NULL);
 	n->intake_init = true;
-	for (n->nintake = 0; n->nintake < want; n->nintake++)
-		if (pthread_create(&n->intake[n->nintake], NULL, intake_main, n))
-			break;
-	if (!n->nintake)
-		return why_set(why, TALLY_E_NOMEM, "cannot start the threads that check peers'"
+	if (pthread_create(&n->intake, NULL, intake_main, n)) {
+		pthread_cond_destroy(&n->intake_cv);
+		pthread_mutex_destroy(&n->intake_mu);
+		n->intake_init = false;
+		return why_set(why, TALLY_E_NOMEM, "cannot start the thread that checks peers'"
 			       " transactions");
+	}
 	return 0;
 }
 
@@ -125,9 +158,7 @@ void intake_stop(struct net *n)
 	n->intake_stopping = true;
 	pthread_cond_broadcast(&n->intake_cv);
 	pthread_mutex_unlock(&n->intake_mu);
-	for (size_t i = 0; i < n->nintake; i++)
-		pthread_join(n->intake[i], NULL);
-	n->nintake = 0;
+	pthread_join(n->intake, NULL);
 	while (n->intake_head) {
 		struct intake_item *it = n->intake_head;
 

@@ -37,7 +37,7 @@
 #define NET_SEEN_TXS 100000
 #define NET_QUEUE_MAX 20000           /* outgoing messages from other threads */
 #define NET_ACCUSED_MAX 32            /* peers the engine found misbehaving, to drop */
-#define NET_INTAKE_THREADS 4          /* at most, one per core: peers' transactions checked */
+#define NET_UNSEE_MAX 4096            /* refused-for-now hashes a turn forgets (more stay seen) */
 #define NET_INTAKE_MAX 20000          /* peers' transactions waiting for a check ... */
 #define NET_INTAKE_BYTES (64u << 20)  /* ... and their bytes; beyond either, dropped */
 
@@ -149,6 +149,8 @@ struct net {
 	bool stopping;
 	struct accused accused[NET_ACCUSED_MAX];
 	size_t naccused;
+	uint8_t unsee[NET_UNSEE_MAX][HASH_LEN];   /* net_unsee: out of the seen-set */
+	size_t nunsee;
 	bool sync_soon;                    /* net_sync_soon asked */
 	struct net_consensus cs;
 	struct net_stats st;
@@ -160,8 +162,7 @@ struct net {
 	pthread_mutex_t intake_mu;
 	pthread_cond_t intake_cv;
 	bool intake_init, intake_stopping;
-	pthread_t intake[NET_INTAKE_THREADS];
-	size_t nintake;
+	pthread_t intake;
 	struct intake_item *intake_head, *intake_tail;
 	size_t intake_n, intake_bytes;
 };
@@ -188,7 +189,11 @@ const char *conn_name(const struct conn *c, char buf[80]);
 bool conn_ready(const struct conn *c);
 
 /* gossip.c */
-void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN]);
+void gossip_admitted(void *ctx, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+		     const uint8_t *origin);
+/* A transaction refused only for now (any thread): the network thread
+ * takes it out of the seen-set (seen_forget) at its next turn. */
+void net_unsee(struct net *n, const uint8_t hash[HASH_LEN]);
 /* Sends what other threads queued, drops the peers the engine accused;
  * on the network thread. */
 void gossip_flush(struct net *n);
@@ -202,17 +207,14 @@ void gossip_greet(struct conn *c);
 void gossip_free_queue(struct net *n);
 
 /* intake.c */
-/* Starts the workers that check peers' transactions (0, or TALLY_E_NOMEM
- * when none could start). */
+/* Starts the thread that hands peers' transactions to the ledger (0, or
+ * TALLY_E_NOMEM). */
 int intake_start(struct net *n, char *why);
-/* Stops them (a transaction being checked finishes) and drops the queue. */
+/* Stops it (a batch being checked finishes) and drops the queue. */
 void intake_stop(struct net *n);
 /* Queues a transaction from the peer with key `from` (network thread);
  * false when the queue is full or memory is out: it is dropped. */
 bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len);
-/* The key of the peer whose transaction the calling worker is submitting,
- * or NULL on any other thread. */
-const uint8_t *intake_current_source(void);
 /* sync.c */
 /* The tip changed or time passed: announce a new tip, ask for blocks. */
 void sync_tick(struct net *n);

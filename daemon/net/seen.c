@@ -1,5 +1,6 @@
 /* The bounded seen-set (see seen.h): a uthash table under the keyed hash
- * (lib/table.h), and a ring of its entries in insertion order for eviction. */
+ * (lib/table.h), and a ring of its entries in insertion order for eviction;
+ * a forgotten entry leaves an empty slot, which eviction passes over. */
 #include "daemon/net/seen.h"
 
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 struct seen_entry {
 	uint8_t hash[HASH_LEN];
+	size_t slot;                 /* its place in the ring */
 	int oom;
 	UT_hash_handle hh;
 };
@@ -59,8 +61,10 @@ bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN])
 	if (s->n == s->cap) {
 		struct seen_entry *old = s->ring[s->head];
 
-		HASH_DEL(s->table, old);
-		free(old);
+		if (old) {
+			HASH_DEL(s->table, old);
+			free(old);
+		}
 		s->head = (s->head + 1) % s->cap;
 		s->n--;
 	}
@@ -73,12 +77,25 @@ bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN])
 		free(e);
 		return false;
 	}
-	s->ring[(s->head + s->n) % s->cap] = e;
+	e->slot = (s->head + s->n) % s->cap;
+	s->ring[e->slot] = e;
 	s->n++;
 	return true;
 }
 
+void seen_forget(struct seen *s, const uint8_t hash[HASH_LEN])
+{
+	struct seen_entry *e;
+
+	HASH_FIND(hh, s->table, hash, HASH_LEN, e);
+	if (!e)
+		return;
+	HASH_DEL(s->table, e);
+	s->ring[e->slot] = NULL;
+	free(e);
+}
+
 size_t seen_size(const struct seen *s)
 {
-	return s->n;
+	return HASH_COUNT(s->table);
 }

@@ -22,6 +22,11 @@ bool seen_has(const struct seen *s, const uint8_t hash[HASH_LEN]);
  * there before; false when it was, or when memory ran out (then the caller
  * treats it as seen: never relaying is the safe side). */
 bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN]);
+/* Takes hash out again (nothing when it is not there): a transaction this
+ * node refused for now (its nonce too far ahead, no room) may come back
+ * from another peer and is judged again then. */
+void seen_forget(struct seen *s, const uint8_t hash[HASH_LEN]);
+/* Hashes held. */
 size_t seen_size(const struct seen *s);
 
 #endif

@@ -18,6 +18,8 @@
  *                       the node's GET_BLOCKS with a well-formed block that
  *                       does not verify (wrong links, no signatures)
  *       hello           a correct HELLO only (is the key accepted now?)
+ *       txs             a correct HELLO, then one TXS frame of the signed
+ *                       transactions given in hex as arguments 6 and on
  *       forged-vote     a correct HELLO, then a precommit for the node's next
  *                       height naming validator key VKEY (the 64 hex of
  *                       argument 6) with a signature that does not verify
@@ -361,6 +363,29 @@ int main(int argc, char **argv)
 		p.block_len = sizeof(blk);
 		send_consensus(ssl, &p);
 		puts(outcome(ssl));
+	} else if (!strcmp(mode, "txs")) {
+		struct wire_bytes items[WIRE_TXS_MAX];
+		struct wire_msg t = { .type = WIRE_TXS };
+		uint8_t *bufs[WIRE_TXS_MAX];
+		int n = argc - 6;
+
+		if (n < 1 || n > WIRE_TXS_MAX)
+			usage();
+		for (int i = 0; i < n; i++) {
+			size_t len = strlen(argv[6 + i]) / 2;
+
+			bufs[i] = malloc(len ? len : 1);
+			if (!bufs[i] || hex_decode(argv[6 + i], bufs[i], len))
+				usage();
+			items[i] = (struct wire_bytes){ bufs[i], len };
+		}
+		hello(ssl, &k, genesis, node_height);
+		t.u.txs.n = (uint16_t)n;
+		t.u.txs.items = items;
+		send_msg(ssl, &t);
+		puts(outcome(ssl));
+		for (int i = 0; i < n; i++)
+			free(bufs[i]);
 	} else if (!strcmp(mode, "forged-vote")) {
 		struct cs_msg v = { .kind = CS_MSG_VOTE };
 

@@ -9,7 +9,7 @@
 net_init hostile 17830 1 1
 # Keys node 1 accepts, as an operator would new full nodes: one per case,
 # since each offence bans its key for a while.
-CASES="control genesis oversized frame flood block"
+CASES="control genesis oversized frame flood block txs"
 # No provider announcement: the chain stays at height 0 until the test's own
 # transfers, so node 2 syncs block 1, the hostile peer's, from whoever serves it.
 for k in 1 2; do printf '[provider]\nannounce = no\n' >>"$(conf $k)"; done
@@ -55,9 +55,9 @@ check "the ban ends (5 s for a first offence)" wait_for 30 unbanned
 check "a frame head announcing 64 MiB: closed before the body" \
 	[ "$(hostile oversized 127.0.0.4 "$NET_DIR/oversized.pem")" = closed ]
 check "the node names the oversized frame" grep -q "above its type's size limit" "$(log_of 1)"
-check "a TX frame of random bytes: closed" \
+check "a TXS frame of random bytes: closed" \
 	[ "$(hostile garbage-frame 127.0.0.4 "$NET_DIR/frame.pem")" = closed ]
-check "the node names the undecodable message" grep -q "TX message that does not decode" "$(log_of 1)"
+check "the node names the undecodable message" grep -q "TXS message that does not decode" "$(log_of 1)"
 FLOOD=$(hostile flood 127.0.0.4 "$NET_DIR/flood.pem" 200000)
 check "a flood of PINGs: closed long before the 200000th ($FLOOD)" \
 	bash -c "[[ '$FLOOD' =~ ^closed\ after\ [0-9]+$ ]] && [ ${FLOOD##* } -lt 200000 ]"
@@ -76,6 +76,37 @@ check "a block that does not verify: the serving peer is dropped" \
 check "node 2 says why" grep -q "served block 1 that does not verify" "$(log_of 2)"
 check "node 2 stays on the real chain (height 0, no block from the hostile peer)" \
 	[ "$(height 2)" = "$(height 1)" ]
+
+# A transaction refused only for now is judged again when it comes back: a
+# faucet transfer 70 nonces ahead (more than the 64 a node holds for a gap)
+# is refused, not held against the peer; once the gap is filled, the same
+# transaction from a peer is taken (it was lost to the node for good, marked
+# seen, when a peer's stream ran that far ahead of another's).
+P=$(peer_port 1)
+FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
+TALLY_CHAIN_ID=net-hostile TALLY_GENESIS_HASH=$GH
+export TALLY_CHAIN_ID TALLY_GENESIS_HASH
+FAUCET_PUB=$("$TALLY" key show --key "$FAUCET")
+next_nonce() { curl -sf "$(url 1)/v1/accounts/$FAUCET_PUB" | jq .next_nonce; }
+N0=$(next_nonce)
+AHEAD=$("$FORGE" transfer "$TENANT" 1 $((N0 + 70)) "$FAUCET")
+check "a TXS with a transaction 70 nonces ahead: taken without offence" \
+	[ "$(hostile txs 127.0.0.4 "$NET_DIR/txs.pem" "$AHEAD")" = open ]
+check "... and refused for now: the account's next nonce is still $N0" [ "$(next_nonce)" = "$N0" ]
+for i in $(seq 0 69); do "$FORGE" transfer "$TENANT" 1 $((N0 + i)) "$FAUCET"; done |
+	jq -R . | jq -sc '{txs: .}' >"$NET_DIR/gap.json"
+curl -sf -H 'Content-Type: application/json' --data-binary "@$NET_DIR/gap.json" \
+	"$(url 1)/v1/txs" >/dev/null
+check "the gap's 70 transactions fill it" wait_for 10 bash -c "[ \$(curl -sf $(url 1)/v1/accounts/$FAUCET_PUB | jq .next_nonce) -ge $((N0 + 70)) ]"
+check "the same transaction from the peer again: taken" \
+	[ "$(hostile txs 127.0.0.4 "$NET_DIR/txs.pem" "$AHEAD")" = open ]
+check "... and admitted now: the account's next nonce is $((N0 + 71))" \
+	wait_for 10 bash -c "[ \$(curl -sf $(url 1)/v1/accounts/$FAUCET_PUB | jq .next_nonce) = $((N0 + 71)) ]"
+# The signature's last byte changed (to another value S may take).
+if [ "${AHEAD: -2}" = 00 ]; then FORGED=${AHEAD%??}01; else FORGED=${AHEAD%??}00; fi
+check "a TXS carrying a transaction whose signature fails: closed" \
+	[ "$(hostile txs 127.0.0.4 "$NET_DIR/txs.pem" "$FORGED")" = closed ]
+check "the node names it" grep -q "relayed a transaction that is not valid" "$(log_of 1)"
 
 H=$(transfer_via 2 4242)
 check "after all this a transaction sent to the full node commits on both" \

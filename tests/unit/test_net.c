@@ -354,6 +354,19 @@ START_TEST(the_seen_set_forgets_the_oldest)
 	ck_assert(seen_has(s, h[1]) && seen_has(s, h[2]) && seen_has(s, h[3]));
 	ck_assert(seen_add(s, h[4]));     /* h[1] goes */
 	ck_assert(!seen_has(s, h[1]));
+	/* Forgotten: judged again when it comes back; its slot is passed over. */
+	seen_forget(s, h[3]);
+	seen_forget(s, h[3]);
+	ck_assert(!seen_has(s, h[3]));
+	ck_assert_uint_eq(seen_size(s), 2);
+	ck_assert(seen_add(s, h[3]));     /* h[2] goes */
+	ck_assert(!seen_has(s, h[2]));
+	ck_assert(seen_has(s, h[4]) && seen_has(s, h[3]));
+	ck_assert(seen_add(s, h[0]));     /* the forgotten slot goes */
+	ck_assert(seen_has(s, h[4]) && seen_has(s, h[3]) && seen_has(s, h[0]));
+	ck_assert(seen_add(s, h[1]));     /* h[4] goes */
+	ck_assert(!seen_has(s, h[4]));
+	ck_assert_uint_eq(seen_size(s), 3);
 	seen_free(s);
 }
 END_TEST
