@@ -40,10 +40,11 @@
 /* --- a block in the making ----------------------------------------------------- */
 
 /* Its transactions borrow their bytes from the mempool or from the decoded
- * block being applied. */
+ * block being applied. No array of decoded transactions: a struct tx is
+ * 3.6 KiB, and an array of them for a block of thousands was fresh memory
+ * (page faults) at every commit. */
 struct build {
 	struct block b;
-	struct tx *dtx;
 	uint8_t (*hash)[HASH_LEN];
 	size_t cap;
 	struct block_ctx bc;
@@ -55,9 +56,8 @@ static int build_init(struct ledger *l, struct build *bd, size_t cap, uint64_t t
 	memset(bd, 0, sizeof(*bd));
 	bd->cap = cap;
 	bd->b.txs = calloc(cap ? cap : 1, sizeof(*bd->b.txs));
-	bd->dtx = malloc((cap ? cap : 1) * sizeof(*bd->dtx));
 	bd->hash = malloc((cap ? cap : 1) * sizeof(*bd->hash));
-	if (!bd->b.txs || !bd->dtx || !bd->hash)
+	if (!bd->b.txs || !bd->hash)
 		return TALLY_E_NOMEM;
 	bd->bc.chain_id = l->chain_id;
 	bd->bc.height = l->tip.height + 1;
@@ -68,7 +68,6 @@ static int build_init(struct ledger *l, struct build *bd, size_t cap, uint64_t t
 static void build_free(struct build *bd)
 {
 	free(bd->b.txs);   /* the bytes are borrowed */
-	free(bd->dtx);
 	free(bd->hash);
 }
 
@@ -84,7 +83,6 @@ static int build_record(struct ledger *l, struct build *bd, const struct tx *t,
 		return rc;
 	bd->b.txs[i].bytes = (uint8_t *)bytes;
 	bd->b.txs[i].len = len;
-	bd->dtx[i] = *t;
 	memcpy(bd->hash[i], hash, HASH_LEN);
 	bd->b.ntx++;
 	return 0;
@@ -171,7 +169,6 @@ static void after_commit(struct ledger *l, struct build *bd)
 		.header = &bd->b.header,
 		.block_id = l->tip.last_block_id,
 		.ntx = bd->b.ntx,
-		.txs = bd->dtx,
 		.hashes = (const uint8_t (*)[HASH_LEN])bd->hash,
 		.raw = bd->b.txs,
 	};
@@ -426,6 +423,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	struct validator_set last_set;
 	struct commit_cert last_cert;
 	struct last_commit lc;
+	struct tx *t = NULL;
 	bool adopt;
 	size_t failed_at;
 	struct build bd;
@@ -479,15 +477,17 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	}
 	chain_last_commit(&tip, &lc);
 	rc = exec_block(&l->state, in, &lc, NULL, NULL, &bd.r, &failed_at, why);
+	if (!rc && !(t = malloc(sizeof(*t))))
+		rc = TALLY_E_NOMEM;
 	for (size_t i = 0; !rc && i < in->ntx; i++) {
 		uint8_t hash[HASH_LEN];
 
-		rc = tx_decode(&bd.dtx[i], in->txs[i].bytes, in->txs[i].len);
+		rc = tx_decode(t, in->txs[i].bytes, in->txs[i].len);
 		tx_hash(in->txs[i].bytes, in->txs[i].len, hash);
 		if (!rc)
-			rc = build_record(l, &bd, &bd.dtx[i], in->txs[i].bytes, in->txs[i].len,
-					  hash);
+			rc = build_record(l, &bd, t, in->txs[i].bytes, in->txs[i].len, hash);
 	}
+	free(t);
 	if (!rc)
 		rc = exec_check_header(&in->header, &bd.r, why);
 	if (rc)

@@ -39,8 +39,7 @@ struct ledger_committed {
 	const struct block_header *header;
 	const uint8_t *block_id;            /* HASH_LEN */
 	size_t ntx;
-	const struct tx *txs;               /* decoded, in block order */
-	const uint8_t (*hashes)[HASH_LEN];  /* tx hashes */
+	const uint8_t (*hashes)[HASH_LEN];  /* tx hashes, in block order */
 	const struct block_tx *raw;         /* the signed bytes */
 };
 typedef void (*ledger_hook_fn)(void *ctx, const struct ledger_committed *c);

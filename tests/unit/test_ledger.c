@@ -1411,8 +1411,11 @@ static void hook(void *ctx, const struct ledger_committed *c)
 	h->height = c->header->height;
 	h->ntx = c->ntx;
 	if (c->ntx) {
+		struct tx t;
+
 		memcpy(h->hash, c->hashes[0], HASH_LEN);
-		h->kind = c->txs[0].kind;
+		ck_assert_int_eq(tx_decode(&t, c->raw[0].bytes, c->raw[0].len), 0);
+		h->kind = t.kind;
 	}
 }
 
