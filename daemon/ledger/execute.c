@@ -18,8 +18,11 @@
  * mempool changes only after a successful COMMIT.
  *
  * Signatures: a transaction in the mempool was verified when it was
- * submitted; verification skips it (chain_verifier.tx_verified). Every other
- * transaction of a block is verified.
+ * submitted, and the ledger remembers the last LEDGER_VERIFIED_MAX it
+ * verified; verification skips those (chain_verifier.tx_verified,
+ * ledger_tx_verified). The other transactions of a proposed or synced block
+ * are verified on the worker pool first (preverify), then found verified;
+ * the same bytes arriving by gossip afterwards are not verified again.
  *
  * Which block commits is the consensus engine's decision
  * (daemon/consensus/engine.h, hosted by consensus.c), and what happens after
@@ -33,6 +36,7 @@
 #include <string.h>
 
 #include "daemon/clock.h"
+#include "lib/chain/evidence.h"
 #include "lib/chain/exec.h"
 #include "lib/chain/trial.h"
 #include "lib/errors.h"
@@ -335,6 +339,60 @@ int ledger_build_block(struct ledger *l, uint64_t time_ns, const uint8_t propose
 	return rc;
 }
 
+/* --- signatures ahead of the chain's verification ------------------------------- */
+
+struct preverify {
+	struct ledger *l;
+	const struct block *b;
+	size_t *idx;                         /* transactions not verified yet */
+	uint8_t (*hash)[HASH_LEN];           /* of every transaction */
+	bool *ok;
+};
+
+static void preverify_one(void *ctx, size_t i)
+{
+	struct preverify *p = ctx;
+	const struct block_tx *bt = &p->b->txs[p->idx[i]];
+	struct tx t;
+
+	p->ok[i] = tx_decode(&t, bt->bytes, bt->len) == 0 &&
+		   strcmp(t.chain_id, p->l->chain_id) == 0 &&
+		   tx_verify_all(&t, bt->bytes, bt->len, p->l->genesis_hash) == 0;
+}
+
+/* The signatures of b's transactions that this node has not verified yet
+ * (not in its mempool: gossip had not brought them yet), checked on the
+ * worker pool, each that verifies noted (ledger_note_verified). The chain's
+ * verification, on this thread, then finds them verified; one that does not
+ * verify is left to it, which refuses the block and says why. Without
+ * memory, it all is left to it. */
+static void preverify(struct ledger *l, const struct block *b)
+{
+	struct preverify p = { l, b, NULL, NULL, NULL };
+	size_t k = 0;
+
+	p.idx = malloc((b->ntx ? b->ntx : 1) * sizeof(*p.idx));
+	p.hash = malloc((b->ntx ? b->ntx : 1) * sizeof(*p.hash));
+	p.ok = calloc(b->ntx ? b->ntx : 1, sizeof(*p.ok));
+	if (!p.idx || !p.hash || !p.ok)
+		goto out;
+	for (size_t i = 0; i < b->ntx; i++) {
+		tx_hash(b->txs[i].bytes, b->txs[i].len, p.hash[i]);
+		if (!ledger_tx_verified(l, p.hash[i]))
+			p.idx[k++] = i;
+	}
+	if (k > 1) {
+		workers_run(l->workers, k, preverify_one, &p);
+		for (size_t i = 0; i < k; i++)
+			if (p.ok[i])
+				ledger_note_verified(l, p.hash[p.idx[i]]);
+	}
+out:
+	free(p.idx);
+	free(p.hash);
+	free(p.ok);
+}
+
 static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len,
 			const struct commit_cert *prev, char *why)
 {
@@ -343,6 +401,7 @@ static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len,
 
 	if (rc)
 		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
+	preverify(l, &b);
 	rc = trial_check_block(&l->tip, &l->state, &b, prev, why);
 	block_free(&b);
 	return rc;
@@ -434,6 +493,9 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	 * verify is never executed. The last block's certificate is the one
 	 * this block names. */
 	tip = l->tip;
+	/* A block from block sync was not checked as a proposal here. */
+	if (synced)
+		preverify(l, in);
 	if (prev)
 		rc = chain_adopt_last_cert(&tip, &in->header, prev, why);
 	else

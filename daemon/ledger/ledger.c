@@ -372,15 +372,33 @@ static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *wh
 }
 
 /* The mempool says it verified a transaction's signature at admission. */
-static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
+bool ledger_tx_verified(struct ledger *l, const uint8_t hash[HASH_LEN])
 {
-	struct ledger *l = ctx;
 	bool found;
 
 	ledger_mp_lock(l);
-	found = mempool_find(l->mp, hash) != NULL;
+	found = mempool_find(l->mp, hash) || mempool_is_held(l->mp, hash);
 	ledger_mp_unlock(l);
+	if (found || !l->verified)
+		return found;
+	pthread_mutex_lock(&l->verified_mu);
+	found = seen_has(l->verified, hash);
+	pthread_mutex_unlock(&l->verified_mu);
 	return found;
+}
+
+void ledger_note_verified(struct ledger *l, const uint8_t hash[HASH_LEN])
+{
+	if (!l->verified)
+		return;
+	pthread_mutex_lock(&l->verified_mu);
+	seen_add(l->verified, hash);
+	pthread_mutex_unlock(&l->verified_mu);
+}
+
+static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
+{
+	return ledger_tx_verified(ctx, hash);
 }
 
 /* The signing guard, checked against the store: it cannot have signed
@@ -431,6 +449,9 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	pthread_mutex_init(&l->mu, &attr);
 	pthread_mutex_init(&l->mp_mu, &attr);
 	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&l->verified_mu, NULL);
+	/* Without it (no memory) every signature is verified: slower, not wrong. */
+	l->verified = seen_new(LEDGER_VERIFIED_MAX);
 	snprintf(l->chain_id, sizeof(l->chain_id), "%s", cfg->genesis->chain_id);
 	snprintf(l->data_dir, sizeof(l->data_dir), "%s", cfg->data_dir);
 	l->min_free_bytes = cfg->min_free_bytes;
@@ -496,6 +517,7 @@ void ledger_close(struct ledger *l)
 	if (l->has_pv)
 		privval_close(&l->pv);
 	workers_free(l->workers);
+	seen_free(l->verified);
 	mempool_free(l->mp);
 	free(l->dropped);
 	free(l->vstats);
@@ -505,6 +527,7 @@ void ledger_close(struct ledger *l)
 	if (l->dir_fd >= 0)
 		close(l->dir_fd);   /* the data directory's lock goes with it */
 	pthread_mutex_destroy(&l->mp_mu);
+	pthread_mutex_destroy(&l->verified_mu);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -572,15 +595,24 @@ static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint
 			const struct ledger_admission *adm, struct tx *t, uint8_t hash[HASH_LEN],
 			char *why)
 {
-	int rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_ns / 1000000000ull,
-			  why);
+	uint64_t now_s = now_ns / 1000000000ull;
+	int rc;
 
-	/* The signatures an EVIDENCE carries besides its signer's. */
-	if (!rc && t->kind == TX_EVIDENCE)
-		rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
+	/* The same bytes verified here before (in a proposed block, or
+	 * submitted by another peer) carry the same signatures. */
+	tx_hash(bytes, len, hash);
+	if (ledger_tx_verified(l, hash)) {
+		rc = tx_check_unsigned(t, bytes, len, l->chain_id, now_s, why);
+	} else {
+		rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_s, why);
+		/* The signatures an EVIDENCE carries besides its signer's. */
+		if (!rc && t->kind == TX_EVIDENCE)
+			rc = evidence_verify(&t->u.evidence, l->genesis_hash, why);
+		if (!rc)
+			ledger_note_verified(l, hash);
+	}
 	if (rc)
 		return rc;
-	tx_hash(bytes, len, hash);
 	if (adm && adm->admit)
 		rc = adm->admit(adm->ctx, t, hash, why);
 	return rc;

@@ -15,6 +15,7 @@
 #include "daemon/ledger/mempool.h"
 #include "daemon/ledger/store.h"
 #include "daemon/ledger/workers.h"
+#include "lib/seen.h"
 #include "lib/chain/state.h"
 #include "lib/chain/verify.h"
 
@@ -30,6 +31,7 @@ struct dropped_tx {
 	char why[WHY_MAX];
 };
 #define LEDGER_CONSENSUS_WAL "consensus.wal"
+#define LEDGER_VERIFIED_MAX 32768            /* verified signatures remembered */
 
 
 struct ledger {
@@ -42,6 +44,12 @@ struct ledger {
 	bool has_pv;
 	struct privval pv;
 	struct workers *workers;             /* batch submissions' signature checks */
+	/* Transactions whose signatures this node verified lately (a proposed
+	 * block's, ahead of the chain's verification; submissions'), so that
+	 * neither the block nor the same transaction arriving by gossip after
+	 * it is verified a second time; under verified_mu. */
+	pthread_mutex_t verified_mu;
+	struct seen *verified;
 
 	/* Admission runs under mp_mu, not mu, so that submissions go on while
 	 * a block commits; a block's build holds both, as it borrows the
@@ -113,6 +121,12 @@ void ledger_mp_unlock(struct ledger *l);
 /* After a commit, with both locks held: the mempool's base moves to the
  * new committed state (the WAL checkpointed first when it is long). */
 int ledger_mp_rebase(struct ledger *l);
+/* Whether this node verified every signature of the transaction with this
+ * hash: its mempool holds it (queued or held), or it was verified lately;
+ * and noting one whose signatures verified. Any thread; not with mp_mu
+ * held. */
+bool ledger_tx_verified(struct ledger *l, const uint8_t hash[HASH_LEN]);
+void ledger_note_verified(struct ledger *l, const uint8_t hash[HASH_LEN]);
 /* Remembers a transaction left out of block `height` (with mp_mu held). */
 void ledger_note_dropped(struct ledger *l, const uint8_t hash[HASH_LEN], uint64_t height,
 			 const char *why);

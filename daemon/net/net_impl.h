@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 #include "daemon/net/net.h"
-#include "daemon/net/seen.h"
+#include "lib/seen.h"
 #include "daemon/net/wire.h"
 #include "lib/codec.h"
 

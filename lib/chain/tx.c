@@ -235,10 +235,9 @@ int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, cha
 	return 0;
 }
 
-int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
-	     const uint8_t chain[HASH_LEN], uint64_t now_s, char *why)
+int tx_check_unsigned(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
+		      uint64_t now_s, char *why)
 {
-	char hex[2 * PUBKEY_LEN + 1];
 	int rc;
 
 	if (why)
@@ -249,7 +248,15 @@ int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
 	rc = tx_decode(t, p, n);
 	if (rc)
 		return why_set(why, rc, "transaction does not decode: %s", tally_strerror(rc));
-	rc = tx_check_rules(t, chain_id, now_s, why);
+	return tx_check_rules(t, chain_id, now_s, why);
+}
+
+int tx_check(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,
+	     const uint8_t chain[HASH_LEN], uint64_t now_s, char *why)
+{
+	char hex[2 * PUBKEY_LEN + 1];
+	int rc = tx_check_unsigned(t, p, n, chain_id, now_s, why);
+
 	if (rc)
 		return rc;
 	rc = tx_verify(t, p, n, chain);

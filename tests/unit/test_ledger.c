@@ -1195,6 +1195,60 @@ START_TEST(test_apply_block_replays_and_refuses_tampering)
 }
 END_TEST
 
+/* A proposed block whose transactions this node never saw: their
+ * signatures are checked ahead on the worker pool (execute.c, preverify);
+ * one that does not verify still gets the block refused for it, and the
+ * good block's transactions submitted afterwards are taken. */
+START_TEST(test_block_signatures_checked_ahead)
+{
+	char dir2[128], why[WHY_MAX];
+	struct ledger *a, *b;
+	struct signed_tx s[6];
+	struct block blk;
+	struct enc e;
+	uint8_t *bytes;
+	size_t len, dropped, at;
+	uint64_t t1;
+	struct ledger_status st;
+
+	snprintf(dir2, sizeof(dir2), "%s/builder", dir);
+	a = open_at(dir, true);
+	b = open_at(dir2, true);
+	for (int i = 0; i < 6; i++) {
+		make_transfer(&s[i], K_TENANT, K_OTHER, (uint64_t)i, 1);
+		submit_ok(b, &s[i]);
+	}
+	ck_assert_int_eq(ledger_status(b, &st), 0);
+	t1 = st.time_ns + SEC;
+	ck_assert_msg(ledger_build_block(b, t1, keys[K_VAL].pub, &bytes, &len, &dropped, why) == 0,
+		      "%s", why);
+	ck_assert_uint_eq(dropped, 0);
+	/* The fourth transaction's signature changed, the transactions root
+	 * made to match: only the signature is wrong. */
+	ck_assert_int_eq(block_decode(&blk, bytes, len), 0);
+	ck_assert_uint_eq(blk.ntx, 6);
+	at = blk.txs[3].len - 2;
+	blk.txs[3].bytes[at] ^= 0x01;
+	block_txs_root(&blk, blk.header.txs_root);
+	enc_init(&e);
+	block_encode(&e, &blk);
+	ck_assert_int_eq(enc_error(&e), 0);
+	ck_assert_int_eq(ledger_check_block(a, e.buf, e.len, NULL, why), TALLY_E_SIGNATURE);
+	ck_assert_msg(strstr(why, "transaction 3") != NULL, "%s", why);
+	/* Checked again: still refused (nothing of the bad one was noted). */
+	ck_assert_int_eq(ledger_check_block(a, e.buf, e.len, NULL, why), TALLY_E_SIGNATURE);
+	enc_free(&e);
+	block_free(&blk);
+	ck_assert_msg(ledger_check_block(a, bytes, len, NULL, why) == 0, "%s", why);
+	free(bytes);
+	for (int i = 0; i < 6; i++)
+		submit_ok(a, &s[i]);
+	ck_assert_uint_eq(produce(a, t1).ntx, 6);
+	ledger_close(a);
+	ledger_close(b);
+}
+END_TEST
+
 /* --- SIGKILL in the middle of commits ------------------------------------------------ */
 
 #define CRASH_BATCH 400
@@ -1853,6 +1907,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_state_root_changes_with_state);
 	tcase_add_test(tc, test_time_must_increase);
 	tcase_add_test(tc, test_apply_block_replays_and_refuses_tampering);
+	tcase_add_test(tc, test_block_signatures_checked_ahead);
 	tcase_add_test(tc, test_sigkill_mid_commit);
 	tcase_add_test(tc, test_disk_full);
 	tcase_add_test(tc, test_proposer_rotation);

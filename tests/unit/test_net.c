@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
-#include "daemon/net/seen.h"
+#include "lib/seen.h"
 #include "daemon/net/tlsid.h"
 #include "daemon/net/wire.h"
 #include "lib/errors.h"

@@ -1,7 +1,7 @@
 /* The bounded seen-set (see seen.h): a uthash table under the keyed hash
  * (lib/table.h), and a ring of its entries in insertion order for eviction;
  * a forgotten entry leaves an empty slot, which eviction passes over. */
-#include "daemon/net/seen.h"
+#include "lib/seen.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,12 @@
-/* A bounded set of hashes: the transactions (and consensus messages) this
- * node has already relayed or refused, so gossip never sends one twice to a
- * peer nor loops between peers. It holds at most `cap` hashes and forgets the
- * oldest first; a forgotten hash that comes back is judged again by the
- * mempool, which refuses what it holds or what has committed. Not thread
- * safe (the network thread owns it). */
-#ifndef TALLY_NET_SEEN_H
-#define TALLY_NET_SEEN_H
+/* A bounded set of hashes that forgets the oldest first: at most `cap`
+ * hashes. The peer transport keeps the transactions it relayed or refused
+ * in one (daemon/net/gossip.c: gossip never sends one twice to a peer nor
+ * loops; a forgotten hash that comes back is judged again by the mempool,
+ * which refuses what it holds or what has committed); the ledger the
+ * transactions whose signatures it verified (daemon/ledger/ledger.c). Not
+ * thread safe: its owner locks it or keeps it to one thread. */
+#ifndef TALLY_SEEN_H
+#define TALLY_SEEN_H
 
 #include <stdbool.h>
 #include <stddef.h>
