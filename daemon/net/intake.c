@@ -93,7 +93,6 @@ static void *intake_main(void *arg)
 {
 	struct net *n = arg;
 	struct intake_item *its[LEDGER_BATCH_MAX];
-	struct ledger_batch_item *items = malloc(LEDGER_BATCH_MAX * sizeof(*items));
 
 	pthread_mutex_lock(&n->intake_mu);
 	for (;;) {
@@ -103,7 +102,7 @@ static void *intake_main(void *arg)
 			pthread_cond_wait(&n->intake_cv, &n->intake_mu);
 		if (n->intake_stopping)
 			break;
-		while (n->intake_head && k < LEDGER_BATCH_MAX && (items || !k)) {
+		while (n->intake_head && k < LEDGER_BATCH_MAX) {
 			struct intake_item *it = n->intake_head;
 
 			n->intake_head = it->next;
@@ -114,16 +113,7 @@ static void *intake_main(void *arg)
 			its[k++] = it;
 		}
 		pthread_mutex_unlock(&n->intake_mu);
-		if (items) {
-			submit_batch(n, its, k, items);
-		} else {
-			/* No memory for a batch's answers: one at a time. */
-			uint8_t hash[HASH_LEN];
-			char why[WHY_MAX];
-
-			if (ledger_submit(n->ledger, its[0]->bytes, its[0]->len, hash, why) == 0)
-				STAT_ADD(n, txs_in, 1);
-		}
+		submit_batch(n, its, k, n->intake_items);
 		for (size_t i = 0; i < k; i++) {
 			free(its[i]->bytes);
 			free(its[i]);
@@ -131,12 +121,14 @@ static void *intake_main(void *arg)
 		pthread_mutex_lock(&n->intake_mu);
 	}
 	pthread_mutex_unlock(&n->intake_mu);
-	free(items);
 	return NULL;
 }
 
 int intake_start(struct net *n, char *why)
 {
+	n->intake_items = malloc(LEDGER_BATCH_MAX * sizeof(*n->intake_items));
+	if (!n->intake_items)
+		return why_set(why, TALLY_E_NOMEM, "no memory to check peers' transactions");
 	pthread_mutex_init(&n->intake_mu, NULL);
 	pthread_cond_init(&n->intake_cv, NULL);
 	n->intake_init = true;
@@ -144,6 +136,8 @@ int intake_start(struct net *n, char *why)
 		pthread_cond_destroy(&n->intake_cv);
 		pthread_mutex_destroy(&n->intake_mu);
 		n->intake_init = false;
+		free(n->intake_items);
+		n->intake_items = NULL;
 		return why_set(why, TALLY_E_NOMEM, "cannot start the thread that checks peers'"
 			       " transactions");
 	}
@@ -171,6 +165,8 @@ void intake_stop(struct net *n)
 	pthread_cond_destroy(&n->intake_cv);
 	pthread_mutex_destroy(&n->intake_mu);
 	n->intake_init = false;
+	free(n->intake_items);
+	n->intake_items = NULL;
 }
 
 bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len)

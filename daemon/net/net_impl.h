@@ -163,6 +163,7 @@ struct net {
 	pthread_cond_t intake_cv;
 	bool intake_init, intake_stopping;
 	pthread_t intake;
+	struct ledger_batch_item *intake_items;   /* one batch's answers, the thread's */
 	struct intake_item *intake_head, *intake_tail;
 	size_t intake_n, intake_bytes;
 };
