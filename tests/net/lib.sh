@@ -10,8 +10,23 @@
 PEER_HOSTILE=${TALLY_PEER_HOSTILE:-$E2E_ROOT/build/out/tests/peer_hostile}
 declare -A NET_PID=()
 
+# The nodes' last log lines, for a failure.
+net_print_logs() {
+	for k in $(seq 1 "$NET_N"); do
+		[ -f "$(log_of "$k")" ] || continue
+		echo "# node $k log:"
+		tail -n 40 "$(log_of "$k")" | sed 's/^/#   /'
+	done
+}
+
 net_cleanup() {
 	set +e
+	# A step the rest needed failed (set -e ended the script before
+	# net_done): what the nodes logged is all there is to go on.
+	if [ -z "${NET_DONE:-}" ] && [ -n "${NET_N:-}" ]; then
+		echo "# the test stopped early, at a step the rest needed"
+		net_print_logs
+	fi
 	for k in "${!NET_PID[@]}"; do
 		# A node a test paused (SIGSTOP) would keep its SIGTERM pending.
 		kill -CONT "${NET_PID[$k]}" 2>/dev/null
@@ -162,13 +177,8 @@ peers_are() {
 }
 
 net_done() {
-	if [ "$E2E_FAILS" -gt 0 ]; then
-		for k in $(seq 1 "$NET_N"); do
-			[ -f "$(log_of "$k")" ] || continue
-			echo "# node $k log:"
-			tail -n 40 "$(log_of "$k")" | sed 's/^/#   /'
-		done
-	fi
+	NET_DONE=1
+	[ "$E2E_FAILS" -eq 0 ] || net_print_logs
 	echo "# result: $E2E_CHECKS checks, $E2E_FAILS failures"
 	[ "$E2E_FAILS" -eq 0 ] && [ "$E2E_CHECKS" -gt 0 ]
 }
