@@ -58,6 +58,7 @@ const struct cli_command cli_commands[] = {
 	{ "account", NULL, NULL, account_cmds, "an account's balance, nonce and stake" },
 	{ "transfer", cmd_transfer, &doc_transfer, NULL, NULL },
 	{ "tx", cmd_tx, &doc_tx, NULL, NULL },
+	{ "submit", cmd_submit, &doc_submit, NULL, NULL },
 	{ "stake", cmd_stake, &doc_stake, NULL, NULL },
 	{ "unstake", cmd_unstake, &doc_unstake, NULL, NULL },
 	{ "unjail", cmd_unjail, &doc_unjail, NULL, NULL },

@@ -178,6 +178,7 @@ int cmd_status(int argc, char **argv);
 int cmd_account_show(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
 int cmd_tx(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
 int cmd_stake(int argc, char **argv);
 int cmd_unstake(int argc, char **argv);
 int cmd_unjail(int argc, char **argv);
@@ -215,7 +216,7 @@ int provider_cheapest(struct client *cl, const struct lease_contract *shape, cha
 
 /* Their options and help, beside each command in cli/cmd_*.c. */
 extern const struct cmd_doc doc_key_new, doc_key_show, doc_node_init, doc_node_top,
-	doc_node_meter_detach, doc_status, doc_account_show, doc_transfer, doc_tx, doc_lease_create,
+	doc_node_meter_detach, doc_status, doc_account_show, doc_transfer, doc_tx, doc_submit, doc_lease_create,
 	doc_lease_list, doc_lease_show, doc_lease_close, doc_lease_console, doc_lease_ssh,
 	doc_usage, doc_audit, doc_chain_export, doc_chain_verify, doc_provider_list,
 	doc_provider_show, doc_stake, doc_unstake, doc_unjail, doc_validators;

@@ -89,5 +89,38 @@ check "the tenant's next nonce moved by 3" [ "$(next_nonce "$TENANT")" = "$((N0 
 wait_for 20 bash -c "[ \"\$(curl -s '$N/v1/accounts/$TENANT' | jq .nonce)\" = $((N0 + 3)) ]"
 check "the three good transfers committed: the other account got 600" \
 	[ "$(balance "$OTHER")" = "$((OTHER0 + 600))" ]
+
+# --- tally submit: a file of signed transactions, in batches ----------------
+N1=$(next_nonce "$TENANT")
+OTHER1=$(balance "$OTHER")
+{
+	echo "# 300 transfers of 1, then a line that is not a transaction"
+	for i in $(seq 0 299); do tx 1 "$((N1 + i))"; done
+	echo
+	echo "zz"
+} >"$E2E_DIR/many.txt"
+set +e
+"$TALLY" submit "$E2E_DIR/many.txt" --wait --timeout 60 >"$E2E_DIR/submit.out" 2>"$E2E_DIR/submit.err"
+rc=$?
+set -e
+e2e_log "tally submit: exit $rc; $(tail -n 1 "$E2E_DIR/submit.err")"
+check "tally submit with one bad line: exit 1" [ "$rc" = 1 ]
+check "... a line for each of the 301 transactions" [ "$(wc -l <"$E2E_DIR/submit.out")" = 301 ]
+check "... 300 pending and committed" \
+	[ "$(grep -cE '^[0-9a-f]{64}  pending, committed$' "$E2E_DIR/submit.out")" = 300 ]
+check "... the bad one refused in its place, naming its line (303)" \
+	grep -qE '^-  +refused \(line 303\): .*hex' "$E2E_DIR/submit.out"
+check "... and the count on stderr" grep -q "300 of 301 taken by the node" "$E2E_DIR/submit.err"
+check "the 300 moved 300 units (more than one batch of 256)" \
+	[ "$(balance "$OTHER")" = "$((OTHER1 + 300))" ]
+N2=$(next_nonce "$TENANT")
+OUT=$(tx 1 "$N2" | "$TALLY" submit --json)
+check "tally submit from standard input, --json: taken 1, refused 0, its hash" \
+	jq -e '.taken == 1 and .refused == 0 and (.results[0].hash | test("^[0-9a-f]{64}$"))' <<<"$OUT"
+set +e
+"$TALLY" submit "$E2E_DIR/absent.txt" 2>"$E2E_DIR/submit.err"; rc=$?
+set -e
+check "tally submit of a file that is not there: exit 2, saying so" \
+	bash -c "[ $rc = 2 ] && grep -q 'cannot open .*absent.txt' '$E2E_DIR/submit.err'"
 check "the node still answers" curl -sf "$N/healthz"
 e2e_done

@@ -1,0 +1,263 @@
+/* tally submit [FILE]: signed transactions (hex, one a line) sent to the
+ * node in POST /v1/txs batches, each answered in its place: pending, held
+ * for an earlier nonce, or refused and why. For what signs many
+ * transactions ahead (a script, a provider's tool): one request for up to
+ * 256 of them instead of one each. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/progress.h"
+#include "cli/tally.h"
+#include "lib/errors.h"
+
+enum { O_WAIT = 256, O_TIMEOUT };
+
+/* A batch is at most SUBMIT_BATCH_MAX transactions (POST /v1/txs) and its
+ * body at most SUBMIT_BODY_MAX bytes (the API's limit, 64 KiB, less room
+ * for the JSON around the entries). */
+#define SUBMIT_BATCH_MAX 256
+#define SUBMIT_BODY_MAX (64 * 1024 - 64)
+
+static const struct opt_doc submit_opts[] = {
+	{ "wait", O_WAIT, NULL, "then wait until every admitted one is committed", 0 },
+	{ "timeout", O_TIMEOUT, "S", "with --wait, give up after S seconds each (default 60)", 0 },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
+const struct cmd_doc doc_submit = {
+	.name = "submit",
+	.synopsis = "[FILE] [--wait [--timeout S]] [--node URL] [--json]",
+	.summary = "send signed transactions in batches",
+	.description =
+		"Sends the signed transactions in FILE (or standard input when FILE is\n"
+		"absent or '-'), one in hex on each line (blank lines and lines starting\n"
+		"with '#' are passed over), to the node in order, in POST /v1/txs batches\n"
+		"of up to 256. Prints one line for each: its hash and whether the node\n"
+		"took it (pending, or held for an earlier nonce of its account) or refused\n"
+		"it, and why. A line that is not hex of a transaction is refused in its\n"
+		"place; the others go on.",
+	.opts = submit_opts,
+	.epilog = "exit codes: 0 every one taken (and with --wait committed); 1 one refused,\n"
+		  "dropped or not committed in time; 2 usage or I/O error",
+};
+
+struct line {
+	char *hex;
+	unsigned long no;                    /* line number, for messages */
+};
+
+/* The transactions in f, in order; NULL with a message printed on error. */
+static struct line *read_lines(FILE *f, const char *name, size_t *n)
+{
+	struct line *v = NULL;
+	size_t cap = 0;
+	char *buf = NULL;
+	size_t bcap = 0;
+	ssize_t len;
+	unsigned long no = 0;
+
+	*n = 0;
+	while ((len = getline(&buf, &bcap, f)) >= 0) {
+		char *s = buf, *e;
+
+		no++;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (!*s || *s == '#')
+			continue;
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			struct line *grown = realloc(v, ncap * sizeof(*v));
+
+			if (!grown)
+				goto nomem;
+			v = grown;
+			cap = ncap;
+		}
+		if (!(v[*n].hex = strdup(s)))
+			goto nomem;
+		v[*n].no = no;
+		(*n)++;
+	}
+	if (ferror(f)) {
+		err("cannot read %s: %s", name, strerror(errno));
+		goto fail;
+	}
+	free(buf);
+	return v ? v : calloc(1, sizeof(*v));
+nomem:
+	err("out of memory reading %s", name);
+fail:
+	for (size_t i = 0; i < *n; i++)
+		free(v[i].hex);
+	free(v);
+	free(buf);
+	return NULL;
+}
+
+/* How many of v[from..n) go in the next batch. A single line above the body
+ * limit goes alone: the node refuses it, in its place. */
+static size_t batch_len(const struct line *v, size_t from, size_t n)
+{
+	size_t k = 0, body = 0;
+
+	while (from + k < n && k < SUBMIT_BATCH_MAX) {
+		size_t add = strlen(v[from + k].hex) + 3;   /* quotes and a comma */
+
+		if (k && body + add > SUBMIT_BODY_MAX)
+			break;
+		body += add;
+		k++;
+	}
+	return k;
+}
+
+static int send_batch(struct client *cl, const struct line *v, size_t k, json_t *results)
+{
+	json_t *arr = json_array(), *body, *answer = NULL, *got;
+	enum client_rc rc;
+
+	for (size_t i = 0; i < k; i++)
+		json_array_append_new(arr, json_string(v[i].hex));
+	body = json_pack("{s:o}", "txs", arr);
+	rc = client_post(cl, "/v1/txs", body, &answer);
+	json_decref(body);
+	if (rc)
+		return client_fail(cl, rc);
+	got = json_object_get(answer, "results");
+	if (!json_is_array(got) || json_array_size(got) != k) {
+		json_decref(answer);
+		return err("the node's answer to a batch of %zu does not list each", k),
+		       EXIT_USAGE;
+	}
+	for (size_t i = 0; i < k; i++) {
+		json_t *r = json_array_get(got, i);
+
+		json_object_set_new(r, "line", json_integer((json_int_t)v[i].no));
+		json_array_append(results, r);
+	}
+	json_decref(answer);
+	return EXIT_OK;
+}
+
+static bool taken(const json_t *r)
+{
+	const char *st = json_string_value(json_object_get(r, "status"));
+
+	return st && (!strcmp(st, "pending") || !strcmp(st, "held"));
+}
+
+int cmd_submit(int argc, char **argv)
+{
+	uint64_t timeout_s = 60;
+	struct optable ot;
+	struct common co;
+	struct client cl;
+	struct progress pr;
+	struct line *v;
+	const char *name;
+	json_t *results;
+	size_t n, refused = 0, late = 0;
+	bool wait = false;
+	FILE *f;
+	int c, rc = EXIT_OK;
+
+	cmd_optable(&ot, &doc_submit, ":");
+	common_init(&co);
+	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
+		if (common_opt(&co, c, optarg))
+			continue;
+		if (c == O_WAIT)
+			wait = true;
+		else if (c == O_TIMEOUT) {
+			if (parse_u64(optarg, &timeout_s, "--timeout"))
+				return EXIT_USAGE;
+		} else
+			return bad_option("submit", c, argv);
+	}
+	if (co.help)
+		return cmd_help(&doc_submit);
+	if (argc - optind > 1)
+		return usage_error("submit", "give at most one FILE");
+	name = argc - optind == 1 ? argv[optind] : "-";
+	f = strcmp(name, "-") ? fopen(name, "r") : stdin;
+	if (!f)
+		return err("cannot open %s: %s", name, strerror(errno)), EXIT_USAGE;
+	v = read_lines(f, strcmp(name, "-") ? name : "standard input", &n);
+	if (f != stdin)
+		fclose(f);
+	if (!v)
+		return EXIT_USAGE;
+	if (!n) {
+		free(v);
+		return err("no transaction in %s", strcmp(name, "-") ? name : "standard input"),
+		       EXIT_USAGE;
+	}
+	if (client_init(&cl, co.node)) {
+		err("%s", cl.err);
+		rc = EXIT_USAGE;
+		goto out_lines;
+	}
+	results = json_array();
+	progress_start(&pr, "transactions submitted", n, co.json);
+	for (size_t at = 0, k; at < n && !rc; at += k) {
+		k = batch_len(v, at, n);
+		rc = send_batch(&cl, v + at, k, results);
+		progress_step(&pr, at + k);
+	}
+	progress_end(&pr);
+	for (size_t i = 0; !rc && wait && i < json_array_size(results); i++) {
+		json_t *r = json_array_get(results, i);
+		uint64_t height = 0;
+
+		if (!taken(r))
+			continue;
+		if (tx_wait_committed(&cl, json_string_value(json_object_get(r, "hash")),
+				      timeout_s, &height)) {
+			late++;
+			json_object_set_new(r, "committed", json_false());
+		} else {
+			json_object_set_new(r, "committed", json_true());
+			json_object_set_new(r, "height", json_integer((json_int_t)height));
+		}
+	}
+	client_free(&cl);
+	for (size_t i = 0; i < json_array_size(results); i++)
+		refused += !taken(json_array_get(results, i));
+	if (!rc && (refused || late))
+		rc = EXIT_REFUSED;
+	if (co.json && json_array_size(results)) {
+		print_json(json_pack("{s:o,s:I,s:I}", "results", results,
+				     "taken", (json_int_t)(json_array_size(results) - refused),
+				     "refused", (json_int_t)refused));
+		goto out_lines;
+	}
+	for (size_t i = 0; i < json_array_size(results); i++) {
+		json_t *r = json_array_get(results, i);
+		const char *hash = json_string_value(json_object_get(r, "hash"));
+		json_t *committed = json_object_get(r, "committed");
+
+		if (taken(r))
+			printf("%s  %s%s\n", hash, json_string_value(json_object_get(r, "status")),
+			       !committed ? "" : json_is_true(committed) ? ", committed" :
+			       ", not committed in time");
+		else
+			printf("%-64s  refused (line %" JSON_INTEGER_FORMAT "): %s\n",
+			       hash ? hash : "-", json_integer_value(json_object_get(r, "line")),
+			       json_string_value(json_object_get(r, "error")));
+	}
+	fprintf(stderr, "tally: %zu of %zu taken by the node%s\n", json_array_size(results) - refused,
+		n, refused ? "; see the refusals above" : "");
+	json_decref(results);
+out_lines:
+	for (size_t i = 0; i < n; i++)
+		free(v[i].hex);
+	free(v);
+	return rc;
+}
