@@ -83,6 +83,22 @@ const struct cmd_doc doc_status = {
 		"started, and the prices and metering interval it offers (GET /v1/status).",
 };
 
+/* This node's own key as a validator, when that is news: jailed, or staked
+ * but outside the set. */
+static void show_self(json_t *j)
+{
+	json_t *sv = json_object_get(j, "self_validator");
+
+	if (!json_is_object(sv))
+		return;
+	if (json_is_true(json_object_get(sv, "jailed")))
+		printf("jailed     this node's validator key, until block %" PRIu64 ": it does not vote;"
+		       " tally unjail from then on\n", jget_u64(sv, "jailed_until"));
+	else if (!json_is_true(json_object_get(sv, "in_set")))
+		printf("validator  this node's key is staked but not in the set (too little stake,"
+		       " or it left)\n");
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct common co;
@@ -114,6 +130,7 @@ int cmd_status(int argc, char **argv)
 	printf("node       %s%s%s\n", jget_str(j, "node"),
 	       json_object_get(j, "role") ? "  " : "", json_object_get(j, "role") ?
 	       jget_str(j, "role") : "");
+	show_self(j);
 	show_sync(j);
 	show_quorum(j);
 	printf("mempool    %" PRIu64 " transaction%s waiting\n", jget_u64(j, "mempool"),

@@ -165,6 +165,46 @@ static json_t *peers_json(const struct net_stats *ns, const struct net_peer_info
 	return json_pack("{s:o, s:I}", "connected", list, "configured", (json_int_t)ns->configured);
 }
 
+/* This node's key as a validator, read under the ledger's lock. */
+struct self_read {
+	const uint8_t *pub;
+	struct validator_entry v;
+	struct liveness l;
+	bool found;
+};
+
+static int self_read(void *ctx, struct state *s)
+{
+	struct self_read *sr = ctx;
+	int rc = state_validator_get(s, sr->pub, &sr->v);
+
+	if (rc == TALLY_E_NOTFOUND)
+		return 0;
+	if (!rc)
+		rc = state_liveness_get(s, sr->pub, &sr->l);
+	if (rc == TALLY_E_NOTFOUND)
+		rc = 0;
+	sr->found = !rc;
+	return rc;
+}
+
+/* {"stake", "in_set", "jailed", "jailed_until"} of this node's key, or null
+ * when it has no validator entry (never staked). */
+static json_t *self_validator_json(struct api *n, const struct validator_set *vals)
+{
+	struct self_read sr = { .pub = n->node_pub };
+	uint64_t height;
+	bool in_set = false;
+
+	memset(&sr.l, 0, sizeof(sr.l));
+	if (ledger_read_state(n->ledger, self_read, &sr, &height) || !sr.found)
+		return json_null();
+	for (size_t i = 0; i < vals->n; i++)
+		in_set = in_set || !memcmp(vals->v[i].pubkey, n->node_pub, PUBKEY_LEN);
+	return json_pack("{s:o, s:b, s:b, s:o}", "stake", json_u64(sr.v.stake), "in_set", in_set,
+			 "jailed", sr.v.jailed, "jailed_until", json_u64(sr.l.jailed_until));
+}
+
 static void get_status(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct api *n = ctx;
@@ -210,6 +250,7 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 	json_object_set_new(resp->json, "images", images);
 	json_object_set_new(resp->json, "role", json_string(n->validator ? "validator"
 									  : "full node"));
+	json_object_set_new(resp->json, "self_validator", self_validator_json(n, &vals));
 	json_object_set_new(resp->json, "peers", pj);
 	json_object_set_new(resp->json, "sync", sync);
 	json_object_set_new(resp->json, "quorum", quorum);

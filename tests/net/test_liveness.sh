@@ -76,6 +76,10 @@ kill -CONT "${NET_PID[4]}"
 synced4() { [ "$(height 4)" -ge "$(height 1)" ]; }
 check "validator 4 resumes and catches up" wait_for 60 synced4
 check "it has the same blocks as the others" wait_for 30 same_chain "$JH" 1 2 3 4
+check "tally status on node 4 says its key is jailed until block $((JH + JAIL))" \
+	bash -c "$TALLY status --node $(url 4) | grep -q '^jailed     this node.s validator key, until block $((JH + JAIL))'"
+check "... and /v1/status its state: jailed, out of the set" \
+	bash -c "curl -sf $(url 4)/v1/status | jq -e '.self_validator | .jailed and (.in_set | not) and .jailed_until == $((JH + JAIL))'"
 if [ "$(height 1)" -lt $((JH + JAIL - 1)) ]; then
 	OUT=$("$TALLY" unjail --wait --key "$KEY4" --node "$(url 4)" 2>&1 || true)
 	check "tally unjail before block $((JH + JAIL)) is refused and says until when ($OUT)" \
@@ -85,6 +89,8 @@ while [ "$(height 1)" -lt $((JH + JAIL)) ]; do tick 1 1 2 3 4 || break; done
 OUT=$("$TALLY" unjail --wait --json --key "$KEY4" --node "$(url 4)" 2>>"$NET_DIR/cli.err" || true)
 check "after the term tally unjail commits" [ "$(echo "$OUT" | jq -r .kind)" = UNJAIL ]
 check "validator 4 is back in the set" in_set 1 "$V4"
+check "tally status on node 4 no longer says jailed" \
+	bash -c "! $TALLY status --node $(url 4) | grep -q '^jailed'"
 check "its stake is still $S4" [ "$(field_of 1 "$V4" stake)" = "$S4" ]
 B4=$(signed4)
 # A certificate holds the precommits its proposer had at a quorum: one that
