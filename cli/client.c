@@ -110,10 +110,18 @@ void client_free(struct client *c)
 	c->curl = NULL;
 }
 
-/* "Connection refused" -> "connection refused": a clause inside a sentence. */
+/* "Connection refused" -> "connection refused": a clause inside a sentence;
+ * a name ("OpenSSL", "TLS") keeps its capitals. */
 static void lower_first(char *s)
 {
-	if (s[0] && isupper((unsigned char)s[0]) && !isupper((unsigned char)s[1]))
+	size_t i = 1;
+
+	if (!s[0] || !isupper((unsigned char)s[0]))
+		return;
+	while (s[i] && !isspace((unsigned char)s[i]) && !isupper((unsigned char)s[i]) &&
+	       s[i] != '/')
+		i++;
+	if (!s[i] || isspace((unsigned char)s[i]))
 		s[0] = (char)tolower((unsigned char)s[0]);
 }
 
@@ -139,7 +147,19 @@ static void transport_error(struct client *c, CURLcode rc, const char *curl_err)
 	else
 		snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
 	lower_first(why);
-	set_err(c, "cannot reach node at %s: %s", c->base, why);
+	/* The scheme the other way round from the node's API: say so, rather
+	 * than leave OpenSSL's or HTTP's words to be decoded. */
+	if (!strncasecmp(c->base, "https://", 8) && rc == CURLE_SSL_CONNECT_ERROR &&
+	    (strstr(why, "wrong version number") || strstr(why, "packet length too long")))
+		set_err(c, "cannot reach node at %s: it does not speak TLS there (%s); if its API"
+			" is plain HTTP, use http://", c->base, why);
+	else if (!strncasecmp(c->base, "http://", 7) &&
+		 (rc == CURLE_GOT_NOTHING || rc == CURLE_WEIRD_SERVER_REPLY ||
+		  rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_RECV_ERROR))
+		set_err(c, "cannot reach node at %s: %s; if its API uses TLS, use https://",
+			c->base, why);
+	else
+		set_err(c, "cannot reach node at %s: %s", c->base, why);
 }
 
 /* The node's {"error", "code"} body, or the status line when there is none. */

@@ -36,7 +36,9 @@ check "localhost, which the certificate names, is accepted" \
 	"$TALLY" status --node "https://localhost:$E2E_PORT"
 rc=0
 out=$("$TALLY" status --node "http://127.0.0.1:$E2E_PORT" 2>&1) || rc=$?
+e2e_log "http:// to the TLS port: exit $rc: $out"
 check "plain HTTP to the TLS port gets no answer (exit 2)" [ "$rc" = 2 ]
+check "... and the message says to use https://" grep -q "use https://" <<<"$out"
 rc=0
 out=$("$TALLY" status --node "file:///etc/passwd" 2>&1) || rc=$?
 e2e_log "file:// node: exit $rc: $out"

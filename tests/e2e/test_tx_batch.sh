@@ -122,5 +122,10 @@ set +e
 set -e
 check "tally submit of a file that is not there: exit 2, saying so" \
 	bash -c "[ $rc = 2 ] && grep -q 'cannot open .*absent.txt' '$E2E_DIR/submit.err'"
+rc=0
+out=$("$TALLY" status --node "https://${N#http://}" 2>&1) || rc=$?
+e2e_log "https:// to the plain port: exit $rc: $out"
+check "https:// to the node's plain HTTP port: exit 2, saying to use http://" \
+	bash -c "[ $rc = 2 ] && grep -q 'does not speak TLS there.*use http://' <<<'$out'"
 check "the node still answers" curl -sf "$N/healthz"
 e2e_done
