@@ -153,6 +153,10 @@ static void transport_error(struct client *c, CURLcode rc, const char *curl_err)
 	    (strstr(why, "wrong version number") || strstr(why, "packet length too long")))
 		set_err(c, "cannot reach node at %s: it does not speak TLS there (%s); if its API"
 			" is plain HTTP, use http://", c->base, why);
+	else if (!strncasecmp(c->base, "https://", 8) && rc == CURLE_SSL_CONNECT_ERROR)
+		/* A plain HTTP server may also just close the connection. */
+		set_err(c, "cannot reach node at %s: the TLS handshake failed (%s); if its API is"
+			" plain HTTP, use http://", c->base, why);
 	else if (!strncasecmp(c->base, "http://", 7) &&
 		 (rc == CURLE_GOT_NOTHING || rc == CURLE_WEIRD_SERVER_REPLY ||
 		  rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_RECV_ERROR))

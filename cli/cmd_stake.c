@@ -46,31 +46,30 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 {
 	const char *name = doc->name;
 	struct optable ot;
-	bool wait = false, node_check = true;
-	uint64_t timeout_s = 60, height = 0;
+	struct wait_opts w = WAIT_OPTS_INIT;
+	bool node_check = true;
+	uint64_t height = 0;
 	struct common co;
 	struct client cl;
 	struct tally_key k;
 	struct tx t;
 	struct chain_ref chain;
 	char hash[65], amt[32];
-	int c, rc;
+	int c, r, rc;
 
 	cmd_optable(&ot, doc, ":");
 	common_init(&co);
 	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
-		if (c == 'w')
-			wait = true;
-		else if (c == 'n' && kind != TX_UNSTAKE)
+		if ((r = wait_opt(&w, c, optarg)) < 0)
+			return EXIT_USAGE;
+		if (r)
+			continue;
+		if (c == 'n' && kind != TX_UNSTAKE)
 			node_check = false;
-		else if (c == 't') {
-			if (parse_u64(optarg, &timeout_s, "--timeout"))
-				return EXIT_USAGE;
-		} else {
+		else
 			return bad_option(name, c, argv);
-		}
 	}
 	if (co.help)
 		return cmd_help(doc);
@@ -94,8 +93,8 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 		rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
 	if (!rc)
 		rc = sign_and_submit(&cl, &k, &chain, &t, name, hash);
-	if (!rc && wait)
-		rc = tx_wait_committed(&cl, hash, timeout_s, &height);
+	if (!rc && w.wait)
+		rc = tx_wait_committed(&cl, hash, w.timeout_s, &height);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)
@@ -106,17 +105,17 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 
 		if (kind != TX_UNJAIL)
 			json_object_set_new(j, "amount", json_integer((json_int_t)t.u.stake.amount));
-		if (wait)
+		if (w.wait)
 			json_object_set_new(j, "height", json_integer((json_int_t)height));
 		return print_json(j);
 	}
 	printf("%s\n", hash);
 	if (kind == TX_UNJAIL)
-		fprintf(stderr, "tally: unjail %s", wait ? "committed" : "submitted");
+		fprintf(stderr, "tally: unjail %s", w.wait ? "committed" : "submitted");
 	else
 		fprintf(stderr, "tally: %s of %s %s", name, fmt_amount(t.u.stake.amount, amt),
-			wait ? "committed" : "submitted");
-	if (wait)
+			w.wait ? "committed" : "submitted");
+	if (w.wait)
 		fprintf(stderr, " in block %" PRIu64 "; the validator set follows from block %"
 			PRIu64 "\n", height, height + 1);
 	else

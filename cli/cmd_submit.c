@@ -11,9 +11,8 @@
 
 #include "cli/progress.h"
 #include "cli/tally.h"
+#include "lib/chain/tx.h"
 #include "lib/errors.h"
-
-enum { O_WAIT = 256, O_TIMEOUT };
 
 /* A batch is at most SUBMIT_BATCH_MAX transactions (POST /v1/txs) and its
  * body at most SUBMIT_BODY_MAX bytes (the API's limit, 64 KiB, less room
@@ -22,8 +21,8 @@ enum { O_WAIT = 256, O_TIMEOUT };
 #define SUBMIT_BODY_MAX (64 * 1024 - 64)
 
 static const struct opt_doc submit_opts[] = {
-	{ "wait", O_WAIT, NULL, "then wait until every admitted one is committed", 0 },
-	{ "timeout", O_TIMEOUT, "S", "with --wait, give up after S seconds each (default 60)", 0 },
+	{ "wait", 'w', NULL, "then wait until every admitted one is committed", 0 },
+	{ "timeout", 't', "S", "with --wait, give up after S seconds each (default 60)", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
 };
 
@@ -38,7 +37,8 @@ const struct cmd_doc doc_submit = {
 		"of up to 256. Prints one line for each: its hash and whether the node\n"
 		"took it (pending, or held for an earlier nonce of its account) or refused\n"
 		"it, and why. A line that is not hex of a transaction is refused in its\n"
-		"place; the others go on.",
+		"place; the others go on. When the node does not answer a batch, what\n"
+		"was sent before is reported and the lines not sent are named.",
 	.opts = submit_opts,
 	.epilog = "exit codes: 0 every one taken (and with --wait committed); 1 one refused,\n"
 		  "dropped or not committed in time; 2 usage or I/O error",
@@ -101,13 +101,31 @@ fail:
 	return NULL;
 }
 
-/* How many of v[from..n) go in the next batch. A single line above the body
- * limit goes alone: the node refuses it, in its place. */
+/* A line longer than any transaction's hex: refused here, in its place (it
+ * would make its batch's body too large for the node, and every line in
+ * that batch refused with it). */
+static bool too_long(const struct line *l)
+{
+	return strlen(l->hex) > 2 * (size_t)TX_MAX_SIZE;
+}
+
+static json_t *refused_here(const struct line *l)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "line %lu is %zu characters, longer than a transaction's"
+		 " hex (at most %d)", l->no, strlen(l->hex), 2 * TX_MAX_SIZE);
+	return json_pack("{s:s, s:s, s:s, s:I}", "status", "refused", "code", "too_long",
+			 "error", why, "line", (json_int_t)l->no);
+}
+
+/* How many of v[from..n) go in the next batch: up to a line refused here,
+ * within the node's limits. */
 static size_t batch_len(const struct line *v, size_t from, size_t n)
 {
 	size_t k = 0, body = 0;
 
-	while (from + k < n && k < SUBMIT_BATCH_MAX) {
+	while (from + k < n && k < SUBMIT_BATCH_MAX && !too_long(&v[from + k])) {
 		size_t add = strlen(v[from + k].hex) + 3;   /* quotes and a comma */
 
 		if (k && body + add > SUBMIT_BODY_MAX)
@@ -155,7 +173,7 @@ static bool taken(const json_t *r)
 
 int cmd_submit(int argc, char **argv)
 {
-	uint64_t timeout_s = 60;
+	struct wait_opts w = WAIT_OPTS_INIT;
 	struct optable ot;
 	struct common co;
 	struct client cl;
@@ -163,22 +181,18 @@ int cmd_submit(int argc, char **argv)
 	struct line *v;
 	const char *name;
 	json_t *results;
-	size_t n, refused = 0, late = 0;
-	bool wait = false;
+	size_t n, refused = 0, late = 0, sent = 0;
 	FILE *f;
-	int c, rc = EXIT_OK;
+	int c, r, rc = EXIT_OK;
 
 	cmd_optable(&ot, &doc_submit, ":");
 	common_init(&co);
 	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
-		if (c == O_WAIT)
-			wait = true;
-		else if (c == O_TIMEOUT) {
-			if (parse_u64(optarg, &timeout_s, "--timeout"))
-				return EXIT_USAGE;
-		} else
+		if ((r = wait_opt(&w, c, optarg)) < 0)
+			return EXIT_USAGE;
+		if (!r)
 			return bad_option("submit", c, argv);
 	}
 	if (co.help)
@@ -206,20 +220,29 @@ int cmd_submit(int argc, char **argv)
 	}
 	results = json_array();
 	progress_start(&pr, "transactions submitted", n, co.json);
-	for (size_t at = 0, k; at < n && !rc; at += k) {
-		k = batch_len(v, at, n);
-		rc = send_batch(&cl, v + at, k, results);
-		progress_step(&pr, at + k);
+	/* A batch the node did not answer (unreachable, ...) ends it: what was
+	 * sent before is still reported, and the lines not sent are named. */
+	for (size_t k; sent < n && !rc; sent += k) {
+		if (too_long(&v[sent])) {
+			json_array_append_new(results, refused_here(&v[sent]));
+			k = 1;
+		} else {
+			k = batch_len(v, sent, n);
+			rc = send_batch(&cl, v + sent, k, results);
+			if (rc)
+				k = 0;
+		}
+		progress_step(&pr, sent + k);
 	}
 	progress_end(&pr);
-	for (size_t i = 0; !rc && wait && i < json_array_size(results); i++) {
+	for (size_t i = 0; !rc && w.wait && i < json_array_size(results); i++) {
 		json_t *r = json_array_get(results, i);
 		uint64_t height = 0;
 
 		if (!taken(r))
 			continue;
 		if (tx_wait_committed(&cl, json_string_value(json_object_get(r, "hash")),
-				      timeout_s, &height)) {
+				      w.timeout_s, &height)) {
 			late++;
 			json_object_set_new(r, "committed", json_false());
 		} else {
@@ -232,10 +255,15 @@ int cmd_submit(int argc, char **argv)
 		refused += !taken(json_array_get(results, i));
 	if (!rc && (refused || late))
 		rc = EXIT_REFUSED;
-	if (co.json && json_array_size(results)) {
-		print_json(json_pack("{s:o,s:I,s:I}", "results", results,
-				     "taken", (json_int_t)(json_array_size(results) - refused),
-				     "refused", (json_int_t)refused));
+	if (co.json) {
+		json_t *out = json_pack("{s:o,s:I,s:I,s:I}", "results", results,
+					"taken", (json_int_t)(json_array_size(results) - refused),
+					"refused", (json_int_t)refused,
+					"not_sent", (json_int_t)(n - sent));
+
+		if (rc)
+			json_object_set_new(out, "error", json_string(last_error()));
+		print_json(out);
 		goto out_lines;
 	}
 	for (size_t i = 0; i < json_array_size(results); i++) {
@@ -252,6 +280,9 @@ int cmd_submit(int argc, char **argv)
 			       hash ? hash : "-", json_integer_value(json_object_get(r, "line")),
 			       json_string_value(json_object_get(r, "error")));
 	}
+	if (sent < n)
+		fprintf(stderr, "tally: lines %lu to %lu not sent (the batch with line %lu got no"
+			" answer, above)\n", v[sent].no, v[n - 1].no, v[sent].no);
 	fprintf(stderr, "tally: %zu of %zu taken by the node%s\n", json_array_size(results) - refused,
 		n, refused ? "; see the refusals above" : "");
 	json_decref(results);

@@ -9,11 +9,9 @@
 #include "cli/tally.h"
 #include "lib/errors.h"
 
-enum { O_WAIT = 256, O_TIMEOUT };
-
 static const struct opt_doc tx_opts[] = {
-	{ "wait", O_WAIT, NULL, "wait until it is committed (exit 0) or dropped (exit 1)", 0 },
-	{ "timeout", O_TIMEOUT, "S", "with --wait, give up after S seconds (default 60, exit 1)", 0 },
+	{ "wait", 'w', NULL, "wait until it is committed (exit 0) or dropped (exit 1)", 0 },
+	{ "timeout", 't', "S", "with --wait, give up after S seconds (default 60, exit 1)", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
 };
 
@@ -34,28 +32,25 @@ const struct cmd_doc doc_tx = {
 
 int cmd_tx(int argc, char **argv)
 {
-	uint64_t timeout_s = 60, height = 0;
+	struct wait_opts w = WAIT_OPTS_INIT;
+	uint64_t height = 0;
 	const char *status;
 	struct optable ot;
 	struct common co;
 	struct client cl;
-	bool wait = false;
 	char hash[65], path[160];
 	json_t *j;
 	size_t n;
-	int c, rc;
+	int c, r, rc;
 
 	cmd_optable(&ot, &doc_tx, ":");
 	common_init(&co);
 	while ((c = getopt_long(argc, argv, ot.shortopts, ot.longopts, NULL)) != -1) {
 		if (common_opt(&co, c, optarg))
 			continue;
-		if (c == O_WAIT)
-			wait = true;
-		else if (c == O_TIMEOUT) {
-			if (parse_u64(optarg, &timeout_s, "--timeout"))
-				return EXIT_USAGE;
-		} else
+		if ((r = wait_opt(&w, c, optarg)) < 0)
+			return EXIT_USAGE;
+		if (!r)
 			return bad_option("tx", c, argv);
 	}
 	if (co.help)
@@ -71,8 +66,8 @@ int cmd_tx(int argc, char **argv)
 				   argv[optind]);
 	if (client_init(&cl, co.node))
 		return err("%s", cl.err), EXIT_USAGE;
-	if (wait) {
-		rc = tx_wait_committed(&cl, hash, timeout_s, &height);
+	if (w.wait) {
+		rc = tx_wait_committed(&cl, hash, w.timeout_s, &height);
 		if (rc) {
 			client_free(&cl);
 			return rc;

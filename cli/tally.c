@@ -58,6 +58,11 @@ static void remember(const char *fmt, va_list ap)
 	vsnprintf(json_state.last, sizeof(json_state.last), fmt, ap);
 }
 
+const char *last_error(void)
+{
+	return json_state.last[0] ? json_state.last : "failed";
+}
+
 void json_failure_expected(void)
 {
 	json_state.asked = true;
@@ -67,8 +72,7 @@ int json_failure_report(int rc)
 {
 	if (rc == EXIT_OK || !json_state.asked || json_state.printed)
 		return rc;
-	print_json(json_pack("{s:b,s:s,s:i}", "ok", 0, "error",
-			     json_state.last[0] ? json_state.last : "failed", "exit_code", rc));
+	print_json(json_pack("{s:b,s:s,s:i}", "ok", 0, "error", last_error(), "exit_code", rc));
 	return rc;
 }
 
@@ -90,6 +94,17 @@ int client_fail(const struct client *c, enum client_rc rc)
 {
 	err("%s", c->err);
 	return rc == CLIENT_REFUSED ? EXIT_REFUSED : EXIT_USAGE;
+}
+
+int wait_opt(struct wait_opts *w, int c, const char *arg)
+{
+	if (c == 'w') {
+		w->wait = true;
+		return 1;
+	}
+	if (c != 't')
+		return 0;
+	return parse_u64(arg, &w->timeout_s, "--timeout") ? -1 : 1;
 }
 
 int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, uint64_t *height)

@@ -114,6 +114,16 @@ int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char 
  * EXIT_REFUSED), at most timeout_s seconds (EXIT_REFUSED, saying what it
  * still is). */
 int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, uint64_t *height);
+/* --wait and --timeout S of the commands that can wait for a commit (their
+ * opt_doc entries use the codes 'w' and 't'): WAIT_OPTS_INIT, then
+ * wait_opt for each option, which is 1 when c was one of the two, 0 when
+ * not, -1 for a --timeout that is not a number (said). */
+struct wait_opts {
+	bool wait;
+	uint64_t timeout_s;
+};
+#define WAIT_OPTS_INIT { false, 60 }
+int wait_opt(struct wait_opts *w, int c, const char *arg);
 /* After a command ran: when it was given --json, failed (rc != 0) and
  * printed no JSON, prints {"ok": false, "error": its last message,
  * "exit_code": rc} on stdout, so a script always gets one object.
@@ -124,6 +134,8 @@ int json_failure_report(int rc);
 void json_failure_expected(void);
 /* "tally: ..." on stderr. */
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* What err() said last (without "tally: "), or "failed". */
+const char *last_error(void);
 
 /* Loads the key at path with a message on failure (EXIT_USAGE). */
 int load_key(struct tally_key *k, const char *path);

@@ -381,7 +381,7 @@ static void preverify(struct ledger *l, const struct block *b)
 		if (!ledger_tx_verified(l, p.hash[i]))
 			p.idx[k++] = i;
 	}
-	if (k > 1) {
+	if (k) {
 		workers_run(l->workers, k, preverify_one, &p);
 		for (size_t i = 0; i < k; i++)
 			if (p.ok[i])

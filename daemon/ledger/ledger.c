@@ -372,18 +372,29 @@ static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *wh
 }
 
 /* The mempool says it verified a transaction's signature at admission. */
+/* The verified set alone: no mempool lock, which a block's commit holds
+ * for a while (submissions check signatures without it). */
+static bool verified_lately(struct ledger *l, const uint8_t hash[HASH_LEN])
+{
+	bool found;
+
+	if (!l->verified)
+		return false;
+	pthread_mutex_lock(&l->verified_mu);
+	found = seen_has(l->verified, hash);
+	pthread_mutex_unlock(&l->verified_mu);
+	return found;
+}
+
 bool ledger_tx_verified(struct ledger *l, const uint8_t hash[HASH_LEN])
 {
 	bool found;
 
+	if (verified_lately(l, hash))
+		return true;
 	ledger_mp_lock(l);
 	found = mempool_find(l->mp, hash) || mempool_is_held(l->mp, hash);
 	ledger_mp_unlock(l);
-	if (found || !l->verified)
-		return found;
-	pthread_mutex_lock(&l->verified_mu);
-	found = seen_has(l->verified, hash);
-	pthread_mutex_unlock(&l->verified_mu);
 	return found;
 }
 
@@ -601,7 +612,7 @@ static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint
 	/* The same bytes verified here before (in a proposed block, or
 	 * submitted by another peer) carry the same signatures. */
 	tx_hash(bytes, len, hash);
-	if (ledger_tx_verified(l, hash)) {
+	if (verified_lately(l, hash)) {
 		rc = tx_check_unsigned(t, bytes, len, l->chain_id, now_s, why);
 	} else {
 		rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_s, why);

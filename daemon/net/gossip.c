@@ -206,8 +206,10 @@ void gossip_flush(struct net *n)
 			size_t ncap = cap ? 2 * cap : 64;
 			struct outmsg **grown = realloc(txs, ncap * sizeof(*txs));
 
+			/* This one is not gossiped (it stays in the mempool); the
+			 * consensus messages after it still go. */
 			if (!grown)
-				break;   /* flush_txs sends what fits; the rest stays in the mempool */
+				continue;
 			txs = grown;
 			cap = ncap;
 		}

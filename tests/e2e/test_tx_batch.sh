@@ -117,6 +117,27 @@ N2=$(next_nonce "$TENANT")
 OUT=$(tx 1 "$N2" | "$TALLY" submit --json)
 check "tally submit from standard input, --json: taken 1, refused 0, its hash" \
 	jq -e '.taken == 1 and .refused == 0 and (.results[0].hash | test("^[0-9a-f]{64}$"))' <<<"$OUT"
+# A line longer than any transaction (above the API's 64 KiB body limit
+# too) is refused here, in its place; the lines around it go.
+N3=$(next_nonce "$TENANT")
+{ tx 1 "$N3"; head -c 70000 /dev/zero | tr '\0' a; echo; tx 1 "$((N3 + 1))"; } >"$E2E_DIR/long.txt"
+set +e
+"$TALLY" submit "$E2E_DIR/long.txt" --json >"$E2E_DIR/long.json"; rc=$?
+set -e
+check "a 70000-character line: refused in its place as too long, the two around it taken (exit $rc)" \
+	bash -c "[ $rc = 1 ] && jq -e '.taken == 2 and .refused == 1 and .not_sent == 0 and
+		 (.results[1] | .code == \"too_long\" and .line == 2) and
+		 (.results[0].status == \"pending\") and (.results[2].status == \"pending\")' \
+		 '$E2E_DIR/long.json' >/dev/null"
+# A node that does not answer: nothing is lost silently, the lines not
+# sent are named.
+set +e
+OUT=$("$TALLY" submit "$E2E_DIR/many.txt" --node http://127.0.0.1:1 --json); rc=$?
+"$TALLY" submit "$E2E_DIR/many.txt" --node http://127.0.0.1:1 >/dev/null 2>"$E2E_DIR/submit.err"
+set -e
+check "tally submit to a node that does not answer: exit 2, all 301 named not sent" \
+	bash -c "[ $rc = 2 ] && jq -e '.not_sent == 301 and .taken == 0 and (.error | test(\"cannot reach\"))' >/dev/null" <<<"$OUT"
+check "... and says so on stderr" grep -q "lines 2 to 303 not sent" "$E2E_DIR/submit.err"
 set +e
 "$TALLY" submit "$E2E_DIR/absent.txt" 2>"$E2E_DIR/submit.err"; rc=$?
 set -e
@@ -126,6 +147,6 @@ rc=0
 out=$("$TALLY" status --node "https://${N#http://}" 2>&1) || rc=$?
 e2e_log "https:// to the plain port: exit $rc: $out"
 check "https:// to the node's plain HTTP port: exit 2, saying to use http://" \
-	bash -c "[ $rc = 2 ] && grep -q 'does not speak TLS there.*use http://' <<<'$out'"
+	bash -c "[ $rc = 2 ] && grep -q 'TLS.*; if its API is plain HTTP, use http://' <<<'$out'"
 check "the node still answers" curl -sf "$N/healthz"
 e2e_done
