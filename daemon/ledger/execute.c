@@ -6,13 +6,13 @@
  * verification (lib/chain/verify.h). A block is committed as
  *   1. chain_verify_header: links, transactions, usage log, certificate;
  *   2. BEGIN IMMEDIATE; apply each transaction to the SQLite state
- *      (state_apply_tx); its row goes into txs, USAGE appends to the usage
- *      log;
+ *      (state_apply_tx); USAGE appends to the usage log;
  *   3. the state root, usage log and next validator set (exec_finish),
  *      compared with the header (exec_check_header);
  *   4. chain_advance against the tip, exactly as `tally audit` does;
- *   5. write the block row (header, body, cert, next set) and the proposer
- *      priorities, then COMMIT.
+ *   5. write the block row (header, body, cert, next set), a txs row for
+ *      each transaction (its hash and where it lies in the body) and the
+ *      proposer priorities, then COMMIT.
  * Any failure rolls the SQLite transaction back and reloads the tip and the
  * state tree from the store, so memory never runs ahead of the disk; the
  * mempool changes only after a successful COMMIT.
@@ -75,21 +75,17 @@ static void build_free(struct build *bd)
 	free(bd->hash);
 }
 
-/* Records an applied transaction in the block and in the txs table. */
-static int build_record(struct ledger *l, struct build *bd, const struct tx *t,
-			const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN])
+/* Records an applied transaction in the block (its txs row is written
+ * with the block's row, build_commit). */
+static void build_record(struct build *bd, const uint8_t *bytes, size_t len,
+			 const uint8_t hash[HASH_LEN])
 {
 	size_t i = bd->b.ntx;
-	int rc = store_tx_put(l->st, hash, bd->bc.height, (uint32_t)i, t->kind, t->signer,
-			      bytes, len);
 
-	if (rc)
-		return rc;
 	bd->b.txs[i].bytes = (uint8_t *)bytes;
 	bd->b.txs[i].len = len;
 	memcpy(bd->hash[i], hash, HASH_LEN);
 	bd->b.ntx++;
-	return 0;
 }
 
 /* Block row, priorities, COMMIT; then the tip follows. */
@@ -125,7 +121,7 @@ static int build_commit(struct ledger *l, struct build *bd, const struct commit_
 	sb.next_vals = ev.len ? ev.buf : NULL;
 	sb.next_vals_len = ev.len;
 	valset_next(&l->vals, &bd->r.next_vals, &next);
-	rc = store_block_put(l->st, &sb);
+	rc = store_block_put(l->st, &sb, (const uint8_t (*)[HASH_LEN])bd->hash);
 	if (!rc)
 		rc = ledger_put_priorities(l, &next);
 	if (!rc)
@@ -482,7 +478,6 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	struct validator_set last_set;
 	struct commit_cert last_cert;
 	struct last_commit lc;
-	struct tx *t = NULL;
 	bool adopt;
 	size_t failed_at;
 	struct build bd;
@@ -539,17 +534,12 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	}
 	chain_last_commit(&tip, &lc);
 	rc = exec_block(&l->state, in, &lc, NULL, NULL, &bd.r, &failed_at, why);
-	if (!rc && !(t = malloc(sizeof(*t))))
-		rc = TALLY_E_NOMEM;
 	for (size_t i = 0; !rc && i < in->ntx; i++) {
 		uint8_t hash[HASH_LEN];
 
-		rc = tx_decode(t, in->txs[i].bytes, in->txs[i].len);
 		tx_hash(in->txs[i].bytes, in->txs[i].len, hash);
-		if (!rc)
-			rc = build_record(l, &bd, t, in->txs[i].bytes, in->txs[i].len, hash);
+		build_record(&bd, in->txs[i].bytes, in->txs[i].len, hash);
 	}
-	free(t);
 	if (!rc)
 		rc = exec_check_header(&in->header, &bd.r, why);
 	if (rc)

@@ -1,13 +1,16 @@
 /* The ledger's SQLite store (see store.h).
  *
- * Schema (version 2):
+ * Schema (version 3):
  *   meta(key TEXT PK, value BLOB)            chain_id, genesis_hash, schema_version,
  *                                            priorities, ...
  *   blocks(height PK, id UNIQUE, header, body, cert, next_vals)
  *                                            body = block_encode() (header + txs);
  *                                            next_vals = the validator set for the
  *                                            next height when it changes, else NULL
- *   txs(hash PK, height -> blocks, idx, kind, signer, bytes)
+ *   txs(hash PK, height -> blocks, idx, off, len)
+ *                                            where each transaction's bytes lie
+ *                                            in its block's body (block_tx_each);
+ *                                            the bytes are kept once, in the body
  *   state(key PK, bucket, value)             the state entries of lib/chain/state.h
  *   leases(id PK, tenant, provider, state, key)
  *                                            an index of the lease entries (key:
@@ -35,19 +38,27 @@
 
 #include <sqlite3.h>
 
+#include "lib/chain/block.h"
+#include "lib/chain/tx.h"
 #include "lib/codec.h"
 #include "lib/errors.h"
 
 /* The page cache, in KiB (PRAGMA cache_size, negative for KiB). */
 #define STORE_CACHE_KIB "65536"
 
+/* Version 3's txs table (under another name while a version-2 store is
+ * migrated). A row is small: a block's rows, keyed by hash, land all over
+ * the table, and each page they touch is written again at the commit. */
+#define TXS_TABLE(name)									\
+	"CREATE TABLE IF NOT EXISTS " name "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL"	\
+	" REFERENCES blocks(height) DEFERRABLE INITIALLY DEFERRED, idx INTEGER NOT NULL,"	\
+	" off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;"
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS blocks(height INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
 	" header BLOB NOT NULL, body BLOB NOT NULL, cert BLOB NOT NULL, next_vals BLOB);"
-	"CREATE TABLE IF NOT EXISTS txs(hash BLOB PRIMARY KEY, height INTEGER NOT NULL"
-	" REFERENCES blocks(height) DEFERRABLE INITIALLY DEFERRED, idx INTEGER NOT NULL,"
-	" kind INTEGER NOT NULL, signer BLOB NOT NULL, bytes BLOB NOT NULL) WITHOUT ROWID;"
+	TXS_TABLE("txs")
 	/* Foreign-key children need indexes: without them SQLite scans the
 	 * child table whenever a parent row is inserted. */
 	"CREATE INDEX IF NOT EXISTS txs_height ON txs(height);"
@@ -96,9 +107,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_LEASE_ALL] = "SELECT s.value FROM leases l JOIN state s ON s.key = l.key"
 			 " WHERE (?1 IS NULL OR l.tenant = ?1) AND (?2 IS NULL OR l.provider = ?2)"
 			 " AND (?3 = 0 OR l.state = ?3) ORDER BY l.id",
-	[ST_TX_PUT] = "INSERT INTO txs(hash, height, idx, kind, signer, bytes)"
-		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_TX_GET] = "SELECT bytes, height, idx FROM txs WHERE hash = ?1",
+	[ST_TX_PUT] = "INSERT INTO txs(hash, height, idx, off, len) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_TX_GET] = "SELECT height, idx, off, len FROM txs WHERE hash = ?1",
 	[ST_USAGE_PUT] = "INSERT INTO usage(idx, tx_hash, lease_id, seq) VALUES (?1, ?2, ?3, ?4)",
 	[ST_USAGE_OF] = "SELECT idx, seq, tx_hash FROM usage WHERE lease_id = ?1 ORDER BY seq",
 	[ST_USAGE_AT] = "SELECT tx_hash, lease_id, seq FROM usage WHERE idx = ?1",
@@ -119,6 +129,7 @@ struct store {
 	sqlite3_stmt *st[ST__COUNT];
 	struct merkle_store merkle;
 	int wal_frames;              /* in the WAL after the last commit */
+	unsigned upgraded_from;      /* the schema version store_open upgraded, or 0 */
 };
 
 /* SQLite's own automatic checkpoint runs inside COMMIT, while the reader
@@ -147,6 +158,11 @@ static int map_err(struct store *s, int rc)
 	if (prim == SQLITE_NOMEM)
 		return TALLY_E_NOMEM;
 	return TALLY_E_STORE;
+}
+
+unsigned store_upgraded_from(const struct store *s)
+{
+	return s->upgraded_from;
 }
 
 const char *store_errmsg(struct store *s)
@@ -436,9 +452,137 @@ int store_checkpoint(struct store *s)
 	return 0;
 }
 
+/* A block's txs rows: each transaction's hash and its place in the body. */
+struct tx_rows {
+	struct store *s;
+	sqlite3_stmt *st;
+	uint64_t height;
+	const uint8_t *body;
+	const uint8_t (*hash)[HASH_LEN];     /* NULL: hashed here */
+};
+
+static int tx_row_put(void *ctx, size_t i, size_t off, size_t len)
+{
+	struct tx_rows *r = ctx;
+	uint8_t h[HASH_LEN];
+
+	if (!r->hash)
+		tx_hash(r->body + off, len, h);
+	sqlite3_bind_blob(r->st, 1, r->hash ? r->hash[i] : h, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(r->st, 2, (int64_t)r->height);
+	sqlite3_bind_int64(r->st, 3, (int64_t)i);
+	sqlite3_bind_int64(r->st, 4, (int64_t)off);
+	sqlite3_bind_int64(r->st, 5, (int64_t)len);
+	return run(r->s, r->st);
+}
+
+static int tx_rows_put(struct store *s, sqlite3_stmt *st, uint64_t height, const uint8_t *body,
+		       size_t len, const uint8_t (*hash)[HASH_LEN])
+{
+	struct tx_rows r = { s, st, height, body, hash };
+
+	return block_tx_each(body, len, tx_row_put, &r);
+}
+
+/* The schema version in meta: 0 when the store has none yet (new). */
+static int schema_version(struct store *s, unsigned *ver)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'",
+				    -1, &st, NULL);
+
+	*ver = 0;
+	if (rc != SQLITE_OK)
+		return map_err(s, rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 4)
+		*ver = ((const uint8_t *)sqlite3_column_blob(st, 0))[0];
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : map_err(s, rc);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Version 2 to 3: the txs rows no longer carry the transactions' bytes (a
+ * second copy of what the blocks' bodies hold), only where they lie in the
+ * body. Every stored body is walked once, in one SQLite transaction, by
+ * SQLite's procedure for changing a table's shape (foreign keys off, a new
+ * table, the old dropped, the new renamed, foreign_key_check): the store
+ * is wholly version 2 or wholly version 3, whatever happens meanwhile.
+ * The freed pages are reused as the chain grows. */
+static int migrate_v2(struct store *s, const char *path, char *why)
+{
+	static const char begin[] =
+		"PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE; DROP TABLE IF EXISTS txs_v3; "
+		TXS_TABLE("txs_v3");
+	static const char finish_sql[] =
+		"DROP TABLE txs; ALTER TABLE txs_v3 RENAME TO txs;"
+		" CREATE INDEX txs_height ON txs(height);"
+		" UPDATE meta SET value = X'03000000' WHERE key = 'schema_version';";
+	sqlite3_stmt *blocks = NULL, *put = NULL, *check = NULL;
+	int rc, step = SQLITE_DONE;
+
+	why[0] = '\0';
+	rc = exec_sql(s, begin);
+	if (!rc && sqlite3_prepare_v2(s->db, "SELECT height, body FROM blocks ORDER BY height", -1,
+				      &blocks, NULL) != SQLITE_OK)
+		rc = TALLY_E_STORE;
+	if (!rc && sqlite3_prepare_v2(s->db, "INSERT INTO txs_v3(hash, height, idx, off, len)"
+				      " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &put, NULL) != SQLITE_OK)
+		rc = TALLY_E_STORE;
+	while (!rc && (step = sqlite3_step(blocks)) == SQLITE_ROW) {
+		uint64_t height = (uint64_t)sqlite3_column_int64(blocks, 0);
+		const uint8_t *body = sqlite3_column_blob(blocks, 1);
+		int n = sqlite3_column_bytes(blocks, 1);
+
+		rc = tx_rows_put(s, put, height, body, (size_t)n, NULL);
+		if (rc)
+			why_set(why, rc, "upgrading %s: block %llu: %s", path,
+				(unsigned long long)height, rc == TALLY_E_STORE ?
+				sqlite3_errmsg(s->db) : tally_strerror(rc));
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = map_err(s, step);
+	sqlite3_finalize(blocks);
+	sqlite3_finalize(put);
+	/* Every transaction the old table had, and nothing else. */
+	if (!rc && sqlite3_prepare_v2(s->db, "SELECT (SELECT count(*) FROM txs) = (SELECT count(*)"
+				      " FROM txs_v3) AND NOT EXISTS (SELECT 1 FROM txs t LEFT JOIN"
+				      " txs_v3 n ON n.hash = t.hash WHERE n.hash IS NULL OR n.height !="
+				      " t.height OR n.idx != t.idx)", -1, &check, NULL) != SQLITE_OK)
+		rc = TALLY_E_STORE;
+	if (!rc && (sqlite3_step(check) != SQLITE_ROW || !sqlite3_column_int(check, 0)))
+		rc = why_set(why, TALLY_E_STORE, "upgrading %s: its transactions do not match its"
+			     " blocks' bodies" STORE_WHAT_TO_DO, path);
+	sqlite3_finalize(check);
+	check = NULL;
+	if (!rc)
+		rc = exec_sql(s, finish_sql);
+	if (!rc && sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &check, NULL) !=
+	    SQLITE_OK)
+		rc = TALLY_E_STORE;
+	if (!rc && sqlite3_step(check) != SQLITE_DONE)
+		rc = why_set(why, TALLY_E_STORE, "upgrading %s: a foreign key does not hold after"
+			     " it" STORE_WHAT_TO_DO, path);
+	sqlite3_finalize(check);
+	if (!rc)
+		rc = exec_sql(s, "COMMIT");
+	if (rc) {
+		if (!why[0])
+			why_set(why, rc, "cannot upgrade %s from schema version 2: %s", path,
+				sqlite3_errmsg(s->db));
+		if (!sqlite3_get_autocommit(s->db))
+			exec_sql(s, "ROLLBACK");
+	}
+	exec_sql(s, "PRAGMA foreign_keys=ON");
+	if (!rc)
+		s->upgraded_from = 2;
+	return rc;
+}
+
 int store_open(struct store **out, const char *path, char *why)
 {
 	struct store *s;
+	unsigned ver;
 	int rc = check_file(path, why);
 
 	*out = NULL;
@@ -465,6 +609,10 @@ int store_open(struct store **out, const char *path, char *why)
 			goto err;
 		rc = exec_sql(s, schema_sql);
 	}
+	if (!rc)
+		rc = schema_version(s, &ver);
+	if (!rc && ver == 2 && (rc = migrate_v2(s, path, why)))
+		goto err;
 	if (rc && store_corrupt(s))
 		why_set(why, rc, "%s is damaged (%s)" STORE_WHAT_TO_DO, path, sqlite3_errmsg(s->db));
 	else if (rc)
@@ -748,35 +896,59 @@ out:
 
 /* --- transactions and the usage log --------------------------------------- */
 
-int store_tx_put(struct store *s, const uint8_t hash[HASH_LEN], uint64_t height, uint32_t index,
-		 uint8_t kind, const uint8_t signer[PUBKEY_LEN], const uint8_t *bytes, size_t len)
+/* len bytes at off in the body of block height, into *out (malloc'd),
+ * read in place (incremental blob I/O: only the pages that hold them). */
+static int body_read(struct store *s, uint64_t height, int64_t off, int64_t len, uint8_t **out)
 {
-	sqlite3_stmt *st = s->st[ST_TX_PUT];
+	sqlite3_blob *b;
+	int rc = sqlite3_blob_open(s->db, "main", "blocks", "body", (sqlite3_int64)height, 0, &b);
 
-	sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)height);
-	sqlite3_bind_int64(st, 3, index);
-	sqlite3_bind_int(st, 4, kind);
-	sqlite3_bind_blob(st, 5, signer, PUBKEY_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, bytes, (int)len, SQLITE_STATIC);
-	return run(s, st);
+	*out = NULL;
+	if (rc != SQLITE_OK)
+		return map_err(s, rc);
+	if (off < 0 || len < 0 || off > sqlite3_blob_bytes(b) ||
+	    len > sqlite3_blob_bytes(b) - off) {
+		sqlite3_blob_close(b);
+		return TALLY_E_STORE;
+	}
+	*out = malloc(len ? (size_t)len : 1);
+	if (!*out) {
+		sqlite3_blob_close(b);
+		return TALLY_E_NOMEM;
+	}
+	rc = sqlite3_blob_read(b, *out, (int)len, (int)off);
+	sqlite3_blob_close(b);
+	if (rc != SQLITE_OK) {
+		free(*out);
+		*out = NULL;
+		return map_err(s, rc);
+	}
+	return 0;
 }
 
 int store_tx_get(struct store *s, const uint8_t hash[HASH_LEN], uint8_t **bytes, size_t *len,
 		 uint64_t *height, uint32_t *index)
 {
 	sqlite3_stmt *st = s->st[ST_TX_GET];
+	uint64_t h;
+	int64_t off, n;
 	int rc;
 
 	rc = row_by_blob(s, st, hash, HASH_LEN);
 	if (!rc) {
-		rc = blob_dup(st, 0, bytes, len);
-		if (height)
-			*height = (uint64_t)sqlite3_column_int64(st, 1);
+		h = (uint64_t)sqlite3_column_int64(st, 0);
 		if (index)
-			*index = (uint32_t)sqlite3_column_int64(st, 2);
+			*index = (uint32_t)sqlite3_column_int64(st, 1);
+		off = sqlite3_column_int64(st, 2);
+		n = sqlite3_column_int64(st, 3);
+		if (height)
+			*height = h;
 	}
 	finish(st);
+	if (!rc) {
+		rc = body_read(s, h, off, n, bytes);
+		*len = rc ? 0 : (size_t)n;
+	}
 	return rc;
 }
 
@@ -830,9 +1002,11 @@ struct merkle_store *store_merkle(struct store *s)
 
 /* --- blocks ---------------------------------------------------------------- */
 
-int store_block_put(struct store *s, const struct stored_block *b)
+int store_block_put(struct store *s, const struct stored_block *b,
+		    const uint8_t (*tx_hashes)[HASH_LEN])
 {
 	sqlite3_stmt *st = s->st[ST_BLOCK_PUT];
+	int rc;
 
 	sqlite3_bind_int64(st, 1, (int64_t)b->height);
 	sqlite3_bind_blob(st, 2, b->id, HASH_LEN, SQLITE_STATIC);
@@ -841,7 +1015,10 @@ int store_block_put(struct store *s, const struct stored_block *b)
 	sqlite3_bind_blob(st, 5, b->cert, (int)b->cert_len, SQLITE_STATIC);
 	if (b->next_vals)
 		sqlite3_bind_blob(st, 6, b->next_vals, (int)b->next_vals_len, SQLITE_STATIC);
-	return run(s, st);
+	rc = run(s, st);
+	if (!rc)
+		rc = tx_rows_put(s, s->st[ST_TX_PUT], b->height, b->body, b->body_len, tx_hashes);
+	return rc;
 }
 
 int store_cert_put(struct store *s, uint64_t height, const uint8_t *cert, size_t len)

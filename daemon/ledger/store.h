@@ -21,7 +21,7 @@
 #include "lib/crypto.h"
 #include "lib/merkle.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -30,8 +30,12 @@ struct store;
 
 /* Opens or creates the database at path (WAL, synchronous=FULL, foreign
  * keys). A file that is not a database, or is shorter than its header
- * says, is refused. why[WHY_MAX] gets a sentence on failure. */
+ * says, is refused. A store of schema version 2 is upgraded to this one,
+ * wholly or not at all (store_upgraded_from says so). why[WHY_MAX] gets a
+ * sentence on failure. */
 int store_open(struct store **out, const char *path, char *why);
+/* The schema version store_open upgraded the store from, or 0. */
+unsigned store_upgraded_from(const struct store *s);
 /* The last failure was SQLite finding the file damaged (SQLITE_CORRUPT or
  * SQLITE_NOTADB). */
 bool store_corrupt(struct store *s);
@@ -74,9 +78,9 @@ struct lease_filter {
 int store_lease_each(struct store *s, const struct lease_filter *f,
 		     int (*fn)(void *ctx, const struct lease *l), void *ctx);
 
-int store_tx_put(struct store *s, const uint8_t hash[HASH_LEN], uint64_t height, uint32_t index,
-		 uint8_t kind, const uint8_t signer[PUBKEY_LEN], const uint8_t *bytes, size_t len);
-/* *bytes is malloc'd. */
+/* A committed transaction by hash, read from its block's body: *bytes is
+ * malloc'd; height and index may be NULL. TALLY_E_NOTFOUND when no block
+ * holds it. */
 int store_tx_get(struct store *s, const uint8_t hash[HASH_LEN], uint8_t **bytes, size_t *len,
 		 uint64_t *height, uint32_t *index);
 
@@ -97,7 +101,11 @@ struct stored_block {
 	uint8_t *cert;    size_t cert_len;
 	uint8_t *next_vals; size_t next_vals_len;  /* NULL when unchanged */
 };
-int store_block_put(struct store *s, const struct stored_block *b);
+/* The block's row and a txs row for each of its transactions (its hash,
+ * tx_hashes[i] for transaction i of the body, and where its bytes lie in
+ * the body: store_tx_get reads them there). */
+int store_block_put(struct store *s, const struct stored_block *b,
+		    const uint8_t (*tx_hashes)[HASH_LEN]);
 /* Fills b with malloc'd copies; free with stored_block_free(). */
 int store_block_get(struct store *s, uint64_t height, struct stored_block *b);
 /* Replaces the stored certificate of a block (with the one the next block

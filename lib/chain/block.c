@@ -95,42 +95,85 @@ void block_encode(struct enc *e, const struct block *b)
 	}
 }
 
-int block_decode(struct block *b, const uint8_t *p, size_t n)
+/* The one walk of an encoded block: the header into h, the count (given
+ * to on_count, when not NULL, before any transaction), then each
+ * transaction, fn called with its place in p; strict (the count and each
+ * length within their limits, nothing trailing). */
+static int walk_txs(const uint8_t *p, size_t n, struct block_header *h,
+		    int (*on_count)(void *ctx, size_t count),
+		    int (*fn)(void *ctx, size_t i, size_t off, size_t len), void *ctx)
 {
 	struct dec d;
-	uint32_t count;
+	uint32_t k;
 	int rc;
 
-	memset(b, 0, sizeof(*b));
 	dec_init(&d, p, n);
-	header_decode_from(&d, &b->header);
-	count = dec_u32(&d);
-	if (!dec_error(&d) && count > BLOCK_MAX_TXS)
+	header_decode_from(&d, h);
+	k = dec_u32(&d);
+	if (!dec_error(&d) && k > BLOCK_MAX_TXS)
 		dec_fail(&d, TALLY_E_TOOLONG);
-	if (!dec_error(&d) && count > 0) {
-		b->txs = calloc(count, sizeof(*b->txs));
-		if (!b->txs)
-			dec_fail(&d, TALLY_E_NOMEM);
-	}
-	for (uint32_t i = 0; i < count && !dec_error(&d); i++) {
+	if (!dec_error(&d) && on_count && (rc = on_count(ctx, k)))
+		dec_fail(&d, rc);
+	for (uint32_t i = 0; i < k && !dec_error(&d); i++) {
 		size_t len;
 		const uint8_t *tx = dec_bytes(&d, &len, TX_MAX_SIZE);
 
 		if (!tx)
 			break;
-		b->txs[i].bytes = malloc(len ? len : 1);
-		if (!b->txs[i].bytes) {
-			dec_fail(&d, TALLY_E_NOMEM);
+		if ((rc = fn(ctx, i, (size_t)(tx - p), len))) {
+			dec_fail(&d, rc);
 			break;
 		}
-		memcpy(b->txs[i].bytes, tx, len);
-		b->txs[i].len = len;
-		b->ntx = i + 1;
 	}
-	rc = dec_finish(&d);
+	return dec_finish(&d);
+}
+
+struct decode_ctx {
+	struct block *b;
+	const uint8_t *p;
+};
+
+static int decode_count(void *ctx, size_t count)
+{
+	struct decode_ctx *c = ctx;
+
+	if (count && !(c->b->txs = calloc(count, sizeof(*c->b->txs))))
+		return TALLY_E_NOMEM;
+	return 0;
+}
+
+static int decode_tx(void *ctx, size_t i, size_t off, size_t len)
+{
+	struct decode_ctx *c = ctx;
+	struct block *b = c->b;
+
+	b->txs[i].bytes = malloc(len ? len : 1);
+	if (!b->txs[i].bytes)
+		return TALLY_E_NOMEM;
+	memcpy(b->txs[i].bytes, c->p + off, len);
+	b->txs[i].len = len;
+	b->ntx = i + 1;
+	return 0;
+}
+
+int block_decode(struct block *b, const uint8_t *p, size_t n)
+{
+	struct decode_ctx c = { b, p };
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	rc = walk_txs(p, n, &b->header, decode_count, decode_tx, &c);
 	if (rc)
 		block_free(b);
 	return rc;
+}
+
+int block_tx_each(const uint8_t *p, size_t n,
+		  int (*fn)(void *ctx, size_t i, size_t off, size_t len), void *ctx)
+{
+	struct block_header h;
+
+	return walk_txs(p, n, &h, NULL, fn, ctx);
 }
 
 void block_free(struct block *b)

@@ -72,6 +72,13 @@ void block_encode(struct enc *e, const struct block *b);
 /* Strict; copies every transaction. On failure b is left empty (freed). */
 int block_decode(struct block *b, const uint8_t *p, size_t n);
 void block_free(struct block *b);
+/* Where each transaction's bytes lie in an encoded block (block_encode's
+ * layout), without copying them: fn(ctx, i, off, len) for transaction i in
+ * order, its bytes p[off .. off + len). As strict as block_decode (the same
+ * walk); a non-zero return of fn stops it and is returned. The node's
+ * store keeps these places instead of a second copy of the bytes. */
+int block_tx_each(const uint8_t *p, size_t n,
+		  int (*fn)(void *ctx, size_t i, size_t off, size_t len), void *ctx);
 /* RFC 6962 root over the block's transactions. */
 void block_txs_root(const struct block *b, uint8_t out[HASH_LEN]);
 

@@ -166,6 +166,64 @@ START_TEST(test_block_round_trip)
 }
 END_TEST
 
+/* block_tx_each: each transaction's place in the encoding, in order; the
+ * same refusals as block_decode for every cut and a trailing byte; a
+ * refusal of the callback stops the walk and is returned. */
+struct spans {
+	const uint8_t *p;
+	const struct block *b;
+	size_t seen;
+	size_t stop_at;
+};
+
+static int span_check(void *ctx, size_t i, size_t off, size_t len)
+{
+	struct spans *s = ctx;
+
+	ck_assert_uint_eq(i, s->seen);
+	ck_assert_uint_eq(len, s->b->txs[i].len);
+	ck_assert_mem_eq(s->p + off, s->b->txs[i].bytes, len);
+	s->seen++;
+	return i + 1 == s->stop_at ? TALLY_E_STORE : 0;
+}
+
+START_TEST(test_block_tx_each)
+{
+	for (size_t ntx = 0; ntx < 4; ntx++) {
+		struct block b, back;
+		size_t n;
+		uint8_t *p;
+
+		make_block(&b, ntx);
+		p = block_bytes(&b, &n);
+		struct spans s = { p, &b, 0, 0 };
+		ck_assert_int_eq(block_tx_each(p, n, span_check, &s), 0);
+		ck_assert_uint_eq(s.seen, ntx);
+		for (size_t cut = 0; cut < n; cut++) {
+			int want = block_decode(&back, p, cut);
+
+			s.seen = 0;
+			ck_assert_int_ne(want, 0);
+			ck_assert_int_eq(block_tx_each(p, cut, span_check, &s), want);
+		}
+		if (ntx) {
+			s.seen = 0;
+			s.stop_at = 1;
+			ck_assert_int_eq(block_tx_each(p, n, span_check, &s), TALLY_E_STORE);
+			ck_assert_uint_eq(s.seen, 1);
+			s.stop_at = 0;
+		}
+		p = realloc(p, n + 1);
+		p[n] = 0;
+		s.p = p;
+		s.seen = 0;
+		ck_assert_int_eq(block_tx_each(p, n + 1, span_check, &s), TALLY_E_TRAILING);
+		free(p);
+		block_free(&b);
+	}
+}
+END_TEST
+
 START_TEST(test_block_limits)
 {
 	struct block b, back;
@@ -492,6 +550,7 @@ Suite *block_suite(void)
 	tcase_add_test(tc, test_header_round_trip);
 	tcase_add_test(tc, test_block_round_trip);
 	tcase_add_test(tc, test_block_limits);
+	tcase_add_test(tc, test_block_tx_each);
 	tcase_add_test(tc, test_txs_root);
 	tcase_add_test(tc, test_votes);
 	tcase_add_test(tc, test_valset);

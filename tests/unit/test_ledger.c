@@ -7,8 +7,9 @@
  * from-scratch state roots, SIGKILL in the middle of commits, a full disk,
  * proposer selection and the validator's signing guard; batch submission
  * (each transaction answered in its place), the worker pool that checks a
- * batch's signatures, admission while blocks commit, and a WAL that stays
- * bounded while the mempool's snapshot is held. */
+ * batch's signatures, admission while blocks commit, a WAL that stays
+ * bounded while the mempool's snapshot is held, and a store of schema
+ * version 2 upgraded (or, damaged, refused and left as it was). */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -471,6 +472,142 @@ START_TEST(test_reopen_same_chain)
 	ck_assert_uint_eq(b.height, 6);
 	ck_assert_uint_eq(b.usage_size, 4);
 	ledger_close(l);
+}
+END_TEST
+
+/* sql on the store in data_dir, with a second connection (as an operator's
+ * sqlite3 would). */
+static void store_sql(const char *data_dir, const char *sql)
+{
+	char path[4096], *err = NULL;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/ledger.sqlite", data_dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK, "%s: %s", sql, err);
+	sqlite3_close(db);
+}
+
+/* The first column of the first row of sql, as an integer. */
+static long long store_int(const char *data_dir, const char *sql)
+{
+	char path[4096];
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	long long v;
+
+	snprintf(path, sizeof(path), "%s/ledger.sqlite", data_dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Back to schema version 2's shape: each txs row with its own copy of the
+ * transaction's bytes (and its kind and signer), as a node of that version
+ * wrote it. */
+static const char to_v2_sql[] =
+	"PRAGMA foreign_keys=OFF; BEGIN;"
+	" CREATE TABLE txs_v2(hash BLOB PRIMARY KEY, height INTEGER NOT NULL REFERENCES"
+	" blocks(height) DEFERRABLE INITIALLY DEFERRED, idx INTEGER NOT NULL, kind INTEGER NOT"
+	" NULL, signer BLOB NOT NULL, bytes BLOB NOT NULL) WITHOUT ROWID;"
+	" INSERT INTO txs_v2 SELECT t.hash, t.height, t.idx, 0, zeroblob(32),"
+	" substr(b.body, t.off + 1, t.len) FROM txs t JOIN blocks b ON b.height = t.height;"
+	" DROP TABLE txs; ALTER TABLE txs_v2 RENAME TO txs;"
+	" CREATE INDEX txs_height ON txs(height);"
+	" UPDATE meta SET value = X'02000000' WHERE key = 'schema_version'; COMMIT;";
+
+/* Every committed transaction found by hash: its bytes, block and index
+ * those of the block's own copy. Returns how many. */
+static int check_every_tx(struct ledger *l, uint64_t tip)
+{
+	int n = 0;
+
+	for (uint64_t h = 1; h <= tip; h++) {
+		struct block b;
+
+		ck_assert_int_eq(ledger_block(l, h, &b), 0);
+		for (size_t i = 0; i < b.ntx; i++) {
+			uint8_t hash[HASH_LEN], *bytes;
+			uint64_t height;
+			uint32_t index;
+			size_t len;
+
+			tx_hash(b.txs[i].bytes, b.txs[i].len, hash);
+			ck_assert_int_eq(ledger_tx(l, hash, &bytes, &len, &height, &index), 0);
+			ck_assert_uint_eq(height, h);
+			ck_assert_uint_eq(index, i);
+			ck_assert_uint_eq(len, b.txs[i].len);
+			ck_assert_mem_eq(bytes, b.txs[i].bytes, len);
+			free(bytes);
+			n++;
+		}
+		block_free(&b);
+	}
+	return n;
+}
+
+START_TEST(test_store_upgrade_from_v2)
+{
+	struct ledger_config cfg = { .data_dir = dir, .genesis = &gen, .log = quiet };
+	struct ledger_status a, b;
+	struct flow f;
+	struct ledger *l = open_at(dir, true);
+	char why[WHY_MAX], path[4096];
+	uint64_t h;
+	int ntx;
+
+	build_chain(l, &f);
+	ck_assert_int_eq(ledger_status(l, &a), 0);
+	ntx = check_every_tx(l, a.height);
+	ck_assert_int_ge(ntx, 6);
+	ledger_close(l);
+	store_sql(dir, to_v2_sql);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM pragma_table_info('txs')"
+				   " WHERE name = 'bytes'"), 1);
+
+	/* A damaged version-2 store (a row whose transaction no block holds)
+	 * is refused, and left as it was. */
+	store_sql(dir, "UPDATE txs SET hash = zeroblob(32) WHERE idx = 0 AND height ="
+		       " (SELECT min(height) FROM txs)");
+	ck_assert_int_eq(ledger_open(&l, &cfg, why), TALLY_E_STORE);
+	ck_assert_msg(strstr(why, "do not match") != NULL, "%s", why);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM pragma_table_info('txs')"
+				   " WHERE name = 'bytes'"), 1);
+	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '02000000' FROM meta"
+				   " WHERE key = 'schema_version'"), 1);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM sqlite_master WHERE name ="
+				   " 'txs_v3'"), 0);
+
+	/* Rebuilt from scratch, then upgraded: the same chain, each
+	 * transaction read from its block. */
+	rm_tree(dir);
+	l = open_at(dir, true);
+	build_chain(l, &f);
+	ledger_close(l);
+	store_sql(dir, to_v2_sql);
+	l = open_at(dir, true);
+	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '03000000' FROM meta"
+				   " WHERE key = 'schema_version'"), 1);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM pragma_table_info('txs')"
+				   " WHERE name = 'bytes'"), 0);
+	ck_assert_int_eq(ledger_status(l, &b), 0);
+	ck_assert_uint_eq(b.height, a.height);
+	ck_assert_mem_eq(b.last_block_id, a.last_block_id, HASH_LEN);
+	ck_assert_mem_eq(b.state_root, a.state_root, HASH_LEN);
+	ck_assert_int_eq(check_every_tx(l, b.height), ntx);
+	/* The chain goes on, and its store verifies as an auditor's would. */
+	flow_usage(l, &f, 2);
+	ck_assert_int_eq(ledger_status(l, &b), 0);
+	ck_assert_uint_eq(b.height, a.height + 1);
+	ck_assert_int_eq(check_every_tx(l, b.height), ntx + 2);
+	ledger_close(l);
+	snprintf(path, sizeof(path), "%s", dir);
+	ck_assert_msg(ledger_verify_store(path, &gen, &h, why) == 0, "%s", why);
+	ck_assert_uint_eq(h, b.height);
 }
 END_TEST
 
@@ -1891,6 +2028,7 @@ Suite *ledger_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_reopen_same_chain);
 	tcase_add_test(tc, test_reopen_other_genesis_refused);
+	tcase_add_test(tc, test_store_upgrade_from_v2);
 	tcase_add_test(tc, test_verify_detects_every_byte);
 	tcase_add_test(tc, test_replay_and_wrong_chain);
 	tcase_add_test(tc, test_nonce_gap);
