@@ -50,15 +50,12 @@ void ledger_note_dropped(struct ledger *l, const uint8_t hash[HASH_LEN], uint64_
 int ledger_tx_status(struct ledger *l, const uint8_t hash[HASH_LEN],
 		     struct ledger_tx_status *st)
 {
-	uint8_t *bytes = NULL;
-	size_t len;
 	uint32_t index;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	ledger_lock(l);
-	rc = store_tx_get(l->st, hash, &bytes, &len, &st->height, &index);
-	free(bytes);
+	rc = store_tx_get(l->st, hash, NULL, NULL, &st->height, &index);
 	if (rc == 0) {
 		st->status = LEDGER_TX_COMMITTED;
 	} else if (rc == TALLY_E_NOTFOUND) {
@@ -315,7 +312,7 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	}
 	if (snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, LEDGER_DB) >= (int)sizeof(path))
 		return why_set(why, TALLY_E_INVALID, "data directory path too long");
-	rc = store_open(&l->st, path, why);
+	rc = store_open(&l->st, path, true, why);
 	if (rc)
 		return rc;
 	if (store_upgraded_from(l->st))

@@ -21,8 +21,9 @@
  *
  * u64 amounts are stored in SQLite's signed 64-bit INTEGER by bit pattern
  * (cast on the way in and out); no SQL ever compares or sums them.
- * Foreign keys are DEFERRABLE INITIALLY DEFERRED because a block's row is
- * written after its transactions (the certificate comes last); SQLite checks
+ * Foreign keys are DEFERRABLE INITIALLY DEFERRED because a block's usage
+ * rows are written while its transactions execute, before their txs rows
+ * (written with the block's row, once the block is encoded); SQLite checks
  * them at COMMIT.
  *
  * Every statement is prepared once at open. */
@@ -535,10 +536,15 @@ static int migrate_v2(struct store *s, const char *path, char *why)
 		int n = sqlite3_column_bytes(blocks, 1);
 
 		rc = tx_rows_put(s, put, height, body, (size_t)n, NULL);
-		if (rc)
-			why_set(why, rc, "upgrading %s: block %llu: %s", path,
-				(unsigned long long)height, rc == TALLY_E_STORE ?
-				sqlite3_errmsg(s->db) : tally_strerror(rc));
+		if (rc == TALLY_E_EXISTS)
+			why_set(why, TALLY_E_STORE, "upgrading %s: a transaction of block %llu is"
+				" stored twice" STORE_WHAT_TO_DO, path, (unsigned long long)height);
+		else if (rc && rc != TALLY_E_STORE && rc != TALLY_E_DISKFULL && rc != TALLY_E_NOMEM)
+			why_set(why, TALLY_E_STORE, "upgrading %s: block %llu's body does not decode"
+				" (%s)" STORE_WHAT_TO_DO, path, (unsigned long long)height,
+				tally_strerror(rc));
+		if (rc == TALLY_E_EXISTS || (rc && why[0]))
+			rc = TALLY_E_STORE;
 	}
 	if (!rc && step != SQLITE_DONE)
 		rc = map_err(s, step);
@@ -550,7 +556,9 @@ static int migrate_v2(struct store *s, const char *path, char *why)
 				      " txs_v3 n ON n.hash = t.hash WHERE n.hash IS NULL OR n.height !="
 				      " t.height OR n.idx != t.idx)", -1, &check, NULL) != SQLITE_OK)
 		rc = TALLY_E_STORE;
-	if (!rc && (sqlite3_step(check) != SQLITE_ROW || !sqlite3_column_int(check, 0)))
+	if (!rc && (step = sqlite3_step(check)) != SQLITE_ROW)
+		rc = map_err(s, step);
+	else if (!rc && !sqlite3_column_int(check, 0))
 		rc = why_set(why, TALLY_E_STORE, "upgrading %s: its transactions do not match its"
 			     " blocks' bodies" STORE_WHAT_TO_DO, path);
 	sqlite3_finalize(check);
@@ -560,9 +568,11 @@ static int migrate_v2(struct store *s, const char *path, char *why)
 	if (!rc && sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &check, NULL) !=
 	    SQLITE_OK)
 		rc = TALLY_E_STORE;
-	if (!rc && sqlite3_step(check) != SQLITE_DONE)
+	if (!rc && (step = sqlite3_step(check)) == SQLITE_ROW)
 		rc = why_set(why, TALLY_E_STORE, "upgrading %s: a foreign key does not hold after"
 			     " it" STORE_WHAT_TO_DO, path);
+	else if (!rc && step != SQLITE_DONE)
+		rc = map_err(s, step);
 	sqlite3_finalize(check);
 	if (!rc)
 		rc = exec_sql(s, "COMMIT");
@@ -573,13 +583,16 @@ static int migrate_v2(struct store *s, const char *path, char *why)
 		if (!sqlite3_get_autocommit(s->db))
 			exec_sql(s, "ROLLBACK");
 	}
-	exec_sql(s, "PRAGMA foreign_keys=ON");
+	/* Never run on with foreign keys off. */
+	if (exec_sql(s, "PRAGMA foreign_keys=ON") && !rc)
+		rc = why_set(why, TALLY_E_STORE, "cannot turn foreign keys on again in %s: %s",
+			     path, sqlite3_errmsg(s->db));
 	if (!rc)
 		s->upgraded_from = 2;
 	return rc;
 }
 
-int store_open(struct store **out, const char *path, char *why)
+int store_open(struct store **out, const char *path, bool upgrade, char *why)
 {
 	struct store *s;
 	unsigned ver;
@@ -611,6 +624,11 @@ int store_open(struct store **out, const char *path, char *why)
 	}
 	if (!rc)
 		rc = schema_version(s, &ver);
+	if (!rc && ver == 2 && !upgrade) {
+		rc = why_set(why, TALLY_E_VERSION, "%s has schema version 2: start tallyd on it"
+			     " once to upgrade it to version %u", path, STORE_SCHEMA_VERSION);
+		goto err;
+	}
 	if (!rc && ver == 2 && (rc = migrate_v2(s, path, why)))
 		goto err;
 	if (rc && store_corrupt(s))
@@ -897,7 +915,7 @@ out:
 /* --- transactions and the usage log --------------------------------------- */
 
 /* len bytes at off in the body of block height, into *out (malloc'd),
- * read in place (incremental blob I/O: only the pages that hold them). */
+ * through SQLite's incremental blob I/O (no copy of the whole body). */
 static int body_read(struct store *s, uint64_t height, int64_t off, int64_t len, uint8_t **out)
 {
 	sqlite3_blob *b;
@@ -945,9 +963,22 @@ int store_tx_get(struct store *s, const uint8_t hash[HASH_LEN], uint8_t **bytes,
 			*height = h;
 	}
 	finish(st);
-	if (!rc) {
+	if (!rc && bytes) {
+		uint8_t got[HASH_LEN];
+
 		rc = body_read(s, h, off, n, bytes);
 		*len = rc ? 0 : (size_t)n;
+		/* A row that points at other bytes must not serve them (they
+		 * would end up in a proof): the hash is the row's key. */
+		if (!rc) {
+			tx_hash(*bytes, *len, got);
+			if (memcmp(got, hash, HASH_LEN)) {
+				free(*bytes);
+				*bytes = NULL;
+				*len = 0;
+				rc = TALLY_E_STORE;
+			}
+		}
 	}
 	return rc;
 }

@@ -30,10 +30,11 @@ struct store;
 
 /* Opens or creates the database at path (WAL, synchronous=FULL, foreign
  * keys). A file that is not a database, or is shorter than its header
- * says, is refused. A store of schema version 2 is upgraded to this one,
- * wholly or not at all (store_upgraded_from says so). why[WHY_MAX] gets a
- * sentence on failure. */
-int store_open(struct store **out, const char *path, char *why);
+ * says, is refused. A store of schema version 2 is upgraded to this one
+ * when upgrade is set, wholly or not at all (store_upgraded_from says so),
+ * else refused (TALLY_E_VERSION). why[WHY_MAX] gets a sentence on
+ * failure. */
+int store_open(struct store **out, const char *path, bool upgrade, char *why);
 /* The schema version store_open upgraded the store from, or 0. */
 unsigned store_upgraded_from(const struct store *s);
 /* The last failure was SQLite finding the file damaged (SQLITE_CORRUPT or
@@ -78,9 +79,10 @@ struct lease_filter {
 int store_lease_each(struct store *s, const struct lease_filter *f,
 		     int (*fn)(void *ctx, const struct lease *l), void *ctx);
 
-/* A committed transaction by hash, read from its block's body: *bytes is
- * malloc'd; height and index may be NULL. TALLY_E_NOTFOUND when no block
- * holds it. */
+/* A committed transaction by hash, read from its block's body and checked
+ * against the hash (TALLY_E_STORE when they differ): *bytes is malloc'd;
+ * bytes (then len is not set), height and index may be NULL.
+ * TALLY_E_NOTFOUND when no block holds it. */
 int store_tx_get(struct store *s, const uint8_t hash[HASH_LEN], uint8_t **bytes, size_t *len,
 		 uint64_t *height, uint32_t *index);
 

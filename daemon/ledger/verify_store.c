@@ -83,7 +83,7 @@ int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t 
 	why[0] = '\0';
 	*height = 0;
 	snprintf(path, sizeof(path), "%s/%s", data_dir, LEDGER_DB);
-	rc = store_open(&st, path, why);
+	rc = store_open(&st, path, false, why);
 	if (rc)
 		return rc;
 	genesis_hash(g, want);

@@ -47,7 +47,7 @@ static void scratch_root(const char *data_dir, uint8_t out[HASH_LEN])
 	char path[4096], why[WHY_MAX];
 
 	snprintf(path, sizeof(path), "%s/ledger.sqlite", data_dir);
-	ck_assert_msg(store_open(&st, path, why) == 0, "%s", why);
+	ck_assert_msg(store_open(&st, path, false, why) == 0, "%s", why);
 	be = store_state_backend(st);
 	ck_assert_int_eq(state_open(&s, &be, 0), 0);
 	ck_assert_int_eq(state_root_recompute(&s, out), 0);
@@ -589,6 +589,9 @@ START_TEST(test_store_upgrade_from_v2)
 	build_chain(l, &f);
 	ledger_close(l);
 	store_sql(dir, to_v2_sql);
+	/* Verification reads; it does not upgrade. */
+	ck_assert_int_eq(ledger_verify_store(dir, &gen, &h, why), TALLY_E_VERSION);
+	ck_assert_msg(strstr(why, "start tallyd on it once") != NULL, "%s", why);
 	l = open_at(dir, true);
 	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '03000000' FROM meta"
 				   " WHERE key = 'schema_version'"), 1);
@@ -608,6 +611,22 @@ START_TEST(test_store_upgrade_from_v2)
 	snprintf(path, sizeof(path), "%s", dir);
 	ck_assert_msg(ledger_verify_store(path, &gen, &h, why) == 0, "%s", why);
 	ck_assert_uint_eq(h, b.height);
+
+	/* A row that points at other bytes does not serve them. */
+	store_sql(dir, "UPDATE txs SET off = off + 1 WHERE height = 1 AND idx = 0");
+	l = open_at(dir, true);
+	{
+		struct block blk;
+		uint8_t hash[HASH_LEN], *bytes = NULL;
+		size_t len;
+
+		ck_assert_int_eq(ledger_block(l, 1, &blk), 0);
+		tx_hash(blk.txs[0].bytes, blk.txs[0].len, hash);
+		ck_assert_int_eq(ledger_tx(l, hash, &bytes, &len, NULL, NULL), TALLY_E_STORE);
+		ck_assert_ptr_null(bytes);
+		block_free(&blk);
+	}
+	ledger_close(l);
 }
 END_TEST
 
