@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -181,8 +182,9 @@ static void http_error(struct client *c, const struct body *b)
 	json_decref(j);
 }
 
-static enum client_rc perform(struct client *c, const char *path, const char *post,
-			      struct curl_slist *hdrs, struct body *b)
+/* One request; hdrs stay the caller's. */
+static enum client_rc perform_once(struct client *c, const char *path, const char *post,
+				   struct curl_slist *hdrs, struct body *b)
 {
 	char url[2048], curl_err[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
@@ -211,14 +213,11 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->cacert[0])
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->cacert);
-	if (post) {
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (post)
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, post);
-	}
 	if (hdrs)
 		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(c->curl);
-	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
 		if (b->too_big)
 			set_err(c, "node at %s sent an answer above %u MiB", c->base,
@@ -237,6 +236,41 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 		return CLIENT_REFUSED;
 	}
 	return CLIENT_OK;
+}
+
+/* A node over its rate limit answers 429 before it reads the request
+ * (docs/PROTOCOL.md), so the request is sent again after the Retry-After
+ * it names (1 to RETRY_WAIT_MAX_S s each time), for as long as the
+ * client's own timeout: a command that polls (tx --wait, submit --wait, an
+ * audit's proofs) slows down to the node's rate instead of failing. */
+#define RETRY_WAIT_MAX_S 10
+
+static enum client_rc perform(struct client *c, const char *path, const char *post,
+			      struct curl_slist *hdrs, struct body *b)
+{
+	long waited = 0;
+	enum client_rc rc;
+
+	if (post)
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	for (;;) {
+		curl_off_t after = 0;
+
+		rc = perform_once(c, path, post, hdrs, b);
+		if (rc != CLIENT_REFUSED || c->status != 429)
+			break;
+		curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER, &after);
+		if (after < 1)
+			after = 1;
+		if (after > RETRY_WAIT_MAX_S)
+			after = RETRY_WAIT_MAX_S;
+		if (waited + after > c->timeout_s)
+			break;
+		sleep((unsigned)after);
+		waited += after;
+	}
+	curl_slist_free_all(hdrs);
+	return rc;
 }
 
 static enum client_rc parse(struct client *c, const char *path, struct body *b, json_t **out)

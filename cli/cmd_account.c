@@ -11,7 +11,8 @@ const struct cmd_doc doc_account_show = {
 	.synopsis = "[PUBKEY] [--key FILE] [--node URL] [--json]",
 	.summary = "balance, nonce and stake of an account",
 	.description =
-		"Balance, nonce and stake of PUBKEY (default: the public key of --key).\n"
+		"Balance, nonce, stake and stake unbonding of PUBKEY (default: the public\n"
+		"key of --key).\n"
 		"Amounts are in units with six decimals (micro-units on the chain).",
 };
 
@@ -49,6 +50,9 @@ int cmd_account_show(int argc, char **argv)
 	printf("balance  %s\n", fmt_amount(jget_u64(j, "balance"), a));
 	printf("nonce    %" PRIu64 "\n", jget_u64(j, "nonce"));
 	printf("stake    %s\n", fmt_amount(jget_u64(j, "stake"), s));
+	if (jget_u64(j, "unbonding"))
+		printf("unbonding %s (back from the end of block %" PRIu64 " on)\n",
+		       fmt_amount(jget_u64(j, "unbonding"), s), jget_u64(j, "unbonding_release"));
 	json_decref(j);
 	return EXIT_OK;
 }

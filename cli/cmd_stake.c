@@ -41,6 +41,62 @@ static int validator_node_runs(struct client *cl, const uint8_t pub[PUBKEY_LEN],
 	return EXIT_REFUSED;
 }
 
+/* Where a key stands once its staking transaction is in (GET /v1/staking):
+ * its stake, whether it is in the set that signs the next block, jailed,
+ * and the chain's min_self_stake. known is false when the node could not
+ * say (the command's result stands without it). */
+struct standing {
+	bool known, in_set, jailed;
+	uint64_t stake, jailed_until, min_self_stake, max_validators;
+};
+
+static void standing_of(struct client *cl, const uint8_t pub[PUBKEY_LEN], struct standing *s)
+{
+	char hex[65];
+	json_t *j, *v;
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	hex_encode(pub, PUBKEY_LEN, hex);
+	if (client_get(cl, "/v1/staking", &j))
+		return;
+	s->known = true;
+	s->min_self_stake = jget_u64(json_object_get(j, "params"), "min_self_stake");
+	s->max_validators = jget_u64(json_object_get(j, "params"), "max_validators");
+	json_array_foreach(json_object_get(j, "validators"), i, v)
+		if (!strcmp(jget_str(v, "pubkey"), hex)) {
+			s->stake = jget_u64(v, "stake");
+			s->jailed = json_is_true(json_object_get(v, "jailed"));
+			s->jailed_until = jget_u64(v, "jailed_until");
+		}
+	json_array_foreach(json_object_get(j, "set"), i, v)
+		s->in_set |= !strcmp(jget_str(v, "pubkey"), hex);
+	json_decref(j);
+}
+
+/* "; from block N ..." after "stake of X committed in block H". */
+static void print_standing(const struct standing *s, uint64_t height)
+{
+	char a[32], b[32];
+
+	if (!s->known)
+		fprintf(stderr, "; the validator set follows from block %" PRIu64 "\n", height + 1);
+	else if (s->in_set)
+		fprintf(stderr, "; from block %" PRIu64 " the key is in the validator set, with"
+			" stake %s\n", height + 1, fmt_amount(s->stake, a));
+	else if (s->jailed)
+		fprintf(stderr, "; the key is jailed until block %" PRIu64 " (tally unjail then),"
+			" outside the validator set\n", s->jailed_until);
+	else if (s->stake < s->min_self_stake)
+		fprintf(stderr, "; its stake %s is below the chain's min_self_stake %s, so the key"
+			" is not a validator candidate\n", fmt_amount(s->stake, a),
+			fmt_amount(s->min_self_stake, b));
+	else
+		fprintf(stderr, "; the key is a candidate with stake %s, outside the set (the %"
+			PRIu64 " candidates of most stake)\n", fmt_amount(s->stake, a),
+			s->max_validators);
+}
+
 /* One signed staking transaction of kind, with AMOUNT unless UNJAIL. */
 static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc *doc)
 {
@@ -49,13 +105,14 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 	struct wait_opts w = WAIT_OPTS_INIT;
 	bool node_check = true;
 	uint64_t height = 0;
+	struct standing sd = { 0 };
 	struct common co;
 	struct client cl;
 	struct tally_key k;
 	struct tx t;
 	struct chain_ref chain;
 	char hash[65], amt[32];
-	int c, r, rc;
+	int c, r, rc, wrc = EXIT_OK;
 
 	cmd_optable(&ot, doc, ":");
 	common_init(&co);
@@ -73,6 +130,8 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 	}
 	if (co.help)
 		return cmd_help(doc);
+	if ((rc = wait_opts_check(&w, name)))
+		return rc;
 	memset(&t, 0, sizeof(t));
 	t.kind = kind;
 	if (kind == TX_UNJAIL) {
@@ -93,8 +152,16 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 		rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
 	if (!rc)
 		rc = sign_and_submit(&cl, &k, &chain, &t, name, hash);
+	/* The node took it: its hash is the user's handle on it (tally tx
+	 * HASH), also when the wait for its block fails. */
+	if (!rc && !co.json) {
+		printf("%s\n", hash);
+		fflush(stdout);
+	}
 	if (!rc && w.wait)
-		rc = tx_wait_committed(&cl, hash, w.timeout_s, &height);
+		wrc = tx_wait_committed(&cl, hash, w.timeout_s, &height);
+	if (!rc && w.wait && !wrc)
+		standing_of(&cl, k.pub, &sd);
 	key_free(&k);
 	client_free(&cl);
 	if (rc)
@@ -105,19 +172,31 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 
 		if (kind != TX_UNJAIL)
 			json_object_set_new(j, "amount", json_integer((json_int_t)t.u.stake.amount));
-		if (w.wait)
+		if (w.wait && !wrc)
 			json_object_set_new(j, "height", json_integer((json_int_t)height));
-		return print_json(j);
+		if (sd.known) {
+			json_object_set_new(j, "stake", json_integer((json_int_t)sd.stake));
+			json_object_set_new(j, "in_set", json_boolean(sd.in_set));
+		}
+		if (wrc) {
+			json_object_set_new(j, "ok", json_false());
+			json_object_set_new(j, "error", json_string(last_error()));
+			json_object_set_new(j, "exit_code", json_integer(wrc));
+		}
+		print_json(j);
+		return wrc;
 	}
-	printf("%s\n", hash);
+	if (wrc)
+		return wrc;
 	if (kind == TX_UNJAIL)
 		fprintf(stderr, "tally: unjail %s", w.wait ? "committed" : "submitted");
 	else
 		fprintf(stderr, "tally: %s of %s %s", name, fmt_amount(t.u.stake.amount, amt),
 			w.wait ? "committed" : "submitted");
-	if (w.wait)
-		fprintf(stderr, " in block %" PRIu64 "; the validator set follows from block %"
-			PRIu64 "\n", height, height + 1);
+	if (w.wait) {
+		fprintf(stderr, " in block %" PRIu64, height);
+		print_standing(&sd, height);
+	}
 	else
 		fprintf(stderr, " (nonce %" PRIu64 ")\n", t.nonce);
 	return EXIT_OK;

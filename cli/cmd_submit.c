@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/progress.h"
 #include "cli/tally.h"
@@ -22,7 +23,7 @@
 
 static const struct opt_doc submit_opts[] = {
 	{ "wait", 'w', NULL, "then wait until every admitted one is committed", 0 },
-	{ "timeout", 't', "S", "with --wait, give up after S seconds each (default 60)", 0 },
+	{ "timeout", 't', "S", "with --wait, give up after S seconds in all (default 60)", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
 };
 
@@ -136,6 +137,26 @@ static size_t batch_len(const struct line *v, size_t from, size_t n)
 	return k;
 }
 
+/* The hash of a line that is hex of some bytes, for a refusal's line: the
+ * same transaction found again (already pending, its nonce used) is
+ * named. */
+static void add_hash(json_t *r, const struct line *l)
+{
+	size_t len = strlen(l->hex);
+	uint8_t *bytes, hash[HASH_LEN];
+	char hex[2 * HASH_LEN + 1];
+
+	if (json_object_get(r, "hash") || !len || len % 2 || len > 2 * (size_t)TX_MAX_SIZE ||
+	    !(bytes = malloc(len / 2)))
+		return;
+	if (!hex_decode(l->hex, bytes, len / 2)) {
+		tx_hash(bytes, len / 2, hash);
+		hex_encode(hash, HASH_LEN, hex);
+		json_object_set_new(r, "hash", json_string(hex));
+	}
+	free(bytes);
+}
+
 static int send_batch(struct client *cl, const struct line *v, size_t k, json_t *results)
 {
 	json_t *arr = json_array(), *body, *answer = NULL, *got;
@@ -158,6 +179,7 @@ static int send_batch(struct client *cl, const struct line *v, size_t k, json_t 
 		json_t *r = json_array_get(got, i);
 
 		json_object_set_new(r, "line", json_integer((json_int_t)v[i].no));
+		add_hash(r, &v[i]);
 		json_array_append(results, r);
 	}
 	json_decref(answer);
@@ -197,6 +219,8 @@ int cmd_submit(int argc, char **argv)
 	}
 	if (co.help)
 		return cmd_help(&doc_submit);
+	if ((rc = wait_opts_check(&w, "submit")))
+		return rc;
 	if (argc - optind > 1)
 		return usage_error("submit", "give at most one FILE");
 	name = argc - optind == 1 ? argv[optind] : "-";
@@ -235,20 +259,31 @@ int cmd_submit(int argc, char **argv)
 		progress_step(&pr, sent + k);
 	}
 	progress_end(&pr);
-	for (size_t i = 0; !rc && w.wait && i < json_array_size(results); i++) {
-		json_t *r = json_array_get(results, i);
-		uint64_t height = 0;
+	if (!rc && w.wait) {
+		/* One deadline for them all: --timeout bounds the whole wait. */
+		time_t end = time(NULL) + (time_t)w.timeout_s;
+		size_t ntaken = 0, done = 0;
 
-		if (!taken(r))
-			continue;
-		if (tx_wait_committed(&cl, json_string_value(json_object_get(r, "hash")),
-				      w.timeout_s, &height)) {
-			late++;
-			json_object_set_new(r, "committed", json_false());
-		} else {
-			json_object_set_new(r, "committed", json_true());
-			json_object_set_new(r, "height", json_integer((json_int_t)height));
+		for (size_t i = 0; i < json_array_size(results); i++)
+			ntaken += taken(json_array_get(results, i));
+		progress_start(&pr, "transactions committed", ntaken, co.json);
+		for (size_t i = 0; i < json_array_size(results); i++) {
+			json_t *r = json_array_get(results, i);
+			uint64_t height = 0;
+
+			if (!taken(r))
+				continue;
+			if (tx_wait_until(&cl, json_string_value(json_object_get(r, "hash")), end,
+					  w.timeout_s, &height)) {
+				late++;
+				json_object_set_new(r, "committed", json_false());
+			} else {
+				json_object_set_new(r, "committed", json_true());
+				json_object_set_new(r, "height", json_integer((json_int_t)height));
+			}
+			progress_step(&pr, ++done);
 		}
+		progress_end(&pr);
 	}
 	client_free(&cl);
 	for (size_t i = 0; i < json_array_size(results); i++)
@@ -261,7 +296,9 @@ int cmd_submit(int argc, char **argv)
 					"refused", (json_int_t)refused,
 					"not_sent", (json_int_t)(n - sent));
 
-		if (rc)
+		/* Refusals are in their places; error is for a batch with no
+		 * answer, the reason the rest was not sent. */
+		if (sent < n)
 			json_object_set_new(out, "error", json_string(last_error()));
 		print_json(out);
 		goto out_lines;

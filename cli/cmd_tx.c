@@ -24,7 +24,8 @@ const struct cmd_doc doc_tx = {
 		"lease close and the others print) at the node: committed in a block,\n"
 		"pending in its mempool, held there for an earlier nonce of its account,\n"
 		"dropped (and why), or unknown to it. A node remembers the last 1024\n"
-		"dropped transactions.",
+		"dropped transactions; its mempool is in memory only, so what was pending\n"
+		"when it restarted is unknown to it afterwards.",
 	.opts = tx_opts,
 	.epilog = "exit codes: 0 committed, pending or held; 1 dropped, unknown, or not\n"
 		  "committed by --timeout; 2 usage or I/O error",
@@ -55,6 +56,8 @@ int cmd_tx(int argc, char **argv)
 	}
 	if (co.help)
 		return cmd_help(&doc_tx);
+	if ((rc = wait_opts_check(&w, "tx")))
+		return rc;
 	if (argc - optind != 1)
 		return usage_error("tx", "give one transaction HASH (64 hex)");
 	n = strlen(argv[optind]);
@@ -100,8 +103,9 @@ int cmd_tx(int argc, char **argv)
 	else if (!strcmp(status, "pending"))
 		printf("transaction %s: pending in the mempool\n", hash);
 	else
-		printf("transaction %s: unknown to the node at %s (not admitted there, or dropped"
-		       " long ago)\n", hash, co.node ? co.node : "the default node");
+		printf("transaction %s: unknown to the node at %s (not admitted there, dropped"
+		       " long ago, or pending when the node restarted: its mempool is in memory"
+		       " only; submit it again)\n", hash, co.node ? co.node : "the default node");
 	json_decref(j);
 	return rc;
 }

@@ -19,6 +19,7 @@
 struct totals {
 	uint64_t records, cpu_ns, run_delay_ns, gpu_ns, charged, sla;
 	unsigned __int128 mem_mib_ns;
+	bool header_printed;                 /* once the lease is known to exist */
 };
 
 static volatile sig_atomic_t stop;
@@ -145,6 +146,10 @@ static int poll_once(struct client *cl, const char *id, bool json, json_t *out,
 			continue;
 		*next = u.seq + 1;
 		add_total(t, &u, &ch);
+		if (!json && !t->header_printed) {
+			print_header();
+			t->header_printed = true;
+		}
 		if (json)
 			json_array_append_new(out, record_json(e, &u, &ch));
 		else
@@ -221,11 +226,13 @@ int cmd_usage(int argc, char **argv)
 		goto out;
 	memset(&t, 0, sizeof(t));
 	recs = json_array();
-	if (!co.json)
-		print_header();
 	signal(SIGINT, on_sigint);
 	for (;;) {
 		rc = poll_once(&cl, id, co.json, recs, &t, &next, &l);
+		if (!rc && !co.json && !t.header_printed) {
+			print_header();   /* no record yet: the lease has none so far */
+			t.header_printed = true;
+		}
 		if (rc || !follow || stop || l.state == LEASE_CLOSED)
 			break;
 		unsigned wait = l.contract.interval_s > 2 ? l.contract.interval_s / 2 : 1;

@@ -104,13 +104,26 @@ int wait_opt(struct wait_opts *w, int c, const char *arg)
 	}
 	if (c != 't')
 		return 0;
+	w->timeout_given = true;
 	return parse_u64(arg, &w->timeout_s, "--timeout") ? -1 : 1;
+}
+
+int wait_opts_check(const struct wait_opts *w, const char *cmd)
+{
+	if (w->timeout_given && !w->wait)
+		return usage_error(cmd, "--timeout is for --wait: give both, or neither");
+	return EXIT_OK;
 }
 
 int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, uint64_t *height)
 {
+	return tx_wait_until(cl, hash, time(NULL) + (time_t)timeout_s, timeout_s, height);
+}
+
+int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t timeout_s,
+		  uint64_t *height)
+{
 	char path[160];
-	time_t end = time(NULL) + (time_t)timeout_s;
 
 	snprintf(path, sizeof(path), "/v1/tx/%s/status", hash);
 	for (;;) {

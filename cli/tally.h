@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -114,16 +115,24 @@ int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char 
  * EXIT_REFUSED), at most timeout_s seconds (EXIT_REFUSED, saying what it
  * still is). */
 int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, uint64_t *height);
+/* The same until the time end (time(2)), for a wait that several
+ * transactions share; timeout_s is the whole wait's, for the message. */
+int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t timeout_s,
+		  uint64_t *height);
 /* --wait and --timeout S of the commands that can wait for a commit (their
  * opt_doc entries use the codes 'w' and 't'): WAIT_OPTS_INIT, then
  * wait_opt for each option, which is 1 when c was one of the two, 0 when
  * not, -1 for a --timeout that is not a number (said). */
 struct wait_opts {
 	bool wait;
+	bool timeout_given;
 	uint64_t timeout_s;
 };
-#define WAIT_OPTS_INIT { false, 60 }
+#define WAIT_OPTS_INIT { false, false, 60 }
 int wait_opt(struct wait_opts *w, int c, const char *arg);
+/* After the options: --timeout without --wait is refused (it would be
+ * ignored), with a usage message naming the command. */
+int wait_opts_check(const struct wait_opts *w, const char *cmd);
 /* After a command ran: when it was given --json, failed (rc != 0) and
  * printed no JSON, prints {"ok": false, "error": its last message,
  * "exit_code": rc} on stdout, so a script always gets one object.

@@ -269,6 +269,32 @@ static void get_genesis(void *ctx, const struct http_request *req, struct http_r
 		http_error(resp, 500, "internal", "out of memory");
 }
 
+/* An account's stake on its way back: the sum of its unbonding entries and
+ * the first block at whose end one is paid back (0: none). */
+struct owned_unbonding {
+	const uint8_t *owner;
+	uint64_t amount, next_release;
+};
+
+static int add_owned(void *ctx, const struct unbonding *u)
+{
+	struct owned_unbonding *o = ctx;
+
+	if (memcmp(u->owner, o->owner, PUBKEY_LEN))
+		return 0;
+	if (u->amount > UINT64_MAX - o->amount)
+		return TALLY_E_OVERFLOW;
+	o->amount += u->amount;
+	if (!o->next_release || u->release < o->next_release)
+		o->next_release = u->release;
+	return 0;
+}
+
+static int read_owned(void *ctx, struct state *s)
+{
+	return state_unbonding_each(s, add_owned, ctx);
+}
+
 static void get_account(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct api *n = ctx;
@@ -291,10 +317,20 @@ static void get_account(void *ctx, const struct http_request *req, struct http_r
 	uint64_t next = a.nonce;
 	if (ledger_next_nonce(n->ledger, pub, &next))
 		next = a.nonce;
-	http_json(resp, 200, json_pack("{s:s, s:o, s:o, s:o, s:o}", "pubkey", req->seg[2],
+	struct owned_unbonding ub = { pub, 0, 0 };
+	uint64_t at;
+
+	if ((rc = ledger_read_state(n->ledger, read_owned, &ub, &at))) {
+		http_error_from(resp, rc, "cannot read the account's unbonding stake");
+		return;
+	}
+	/* Ids are echoed in their canonical lowercase, whatever case was asked. */
+	http_json(resp, 200, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "pubkey",
+				       json_hex(pub, PUBKEY_LEN),
 				       "balance", json_u64(a.balance), "nonce",
 				       json_u64(a.nonce), "next_nonce", json_u64(next),
-				       "stake", json_u64(v.stake)));
+				       "stake", json_u64(v.stake), "unbonding", json_u64(ub.amount),
+				       "unbonding_release", json_u64(ub.next_release)));
 }
 
 static int parse_state(const char *s, uint8_t *state)
@@ -764,7 +800,8 @@ static void get_tx(void *ctx, const struct http_request *req, struct http_respon
 		http_error(resp, 500, "internal", "cannot read the transaction");
 		return;
 	}
-	http_json(resp, 200, json_pack("{s:s, s:I, s:I, s:s, s:o}", "hash", req->seg[2],
+	http_json(resp, 200, json_pack("{s:o, s:I, s:I, s:s, s:o}", "hash",
+				       json_hex(hash, HASH_LEN),
 				       "height", (json_int_t)height, "index", (json_int_t)index,
 				       "kind", tx_kind_name(t.kind), "tx", json_hex(bytes, len)));
 	free(bytes);
@@ -791,7 +828,7 @@ static void get_tx_status(void *ctx, const struct http_request *req, struct http
 		http_error_from(resp, rc, "cannot read the transaction's status");
 		return;
 	}
-	j = json_pack("{s:s, s:s}", "hash", req->seg[2], "status", names[st.status]);
+	j = json_pack("{s:o, s:s}", "hash", json_hex(hash, HASH_LEN), "status", names[st.status]);
 	if (st.status == LEDGER_TX_COMMITTED || st.status == LEDGER_TX_DROPPED)
 		json_object_set_new(j, "height", json_integer((json_int_t)st.height));
 	if (st.status == LEDGER_TX_DROPPED)

@@ -513,7 +513,8 @@ int chainfile_save(const struct chainfile *f, const char *path, char *why)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = TALLY_E_IO;
-		why_set(why, 0, "cannot create %s: %s", tmp, strerror(errno));
+		/* Named as the user gave it: the temporary name is ours. */
+		why_set(why, 0, "cannot create %s: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = write_all(fd, e.buf, e.len);

@@ -58,5 +58,28 @@ check "another address is not limited by that one" \
 	bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.5 $N/v1/status) = 200 ]"
 check "/metrics counts the rate-limited requests" \
 	bash -c "[ \$(curl -sf --interface 127.0.0.6 $N/metrics | awk '\$1 == \"tally_api_rate_limited_total\" { print \$2 }') -ge 100 ]"
+# A command that asks faster than the rate slows down to it: tally submit
+# --wait asks after each of 100 transactions (the burst allows 40); the
+# node answers 429 and tally waits its Retry-After instead of failing.
+FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
+side() { curl -s --interface 127.0.0.6 "$N$1"; }
+TALLY_CHAIN_ID=$(side /v1/status | jq -r .chain_id)
+TALLY_GENESIS_HASH=$(side /v1/status | jq -r .genesis_hash)
+export TALLY_CHAIN_ID TALLY_GENESIS_HASH
+OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
+N0=$(side "/v1/accounts/$TENANT" | jq .next_nonce)
+for i in $(seq 0 99); do "$FORGE" transfer "$OTHER" 1 "$((N0 + i))" "$TALLY_KEY"; done \
+	>"$E2E_DIR/many.txt"
+limited0=$(side /metrics | awk '$1 == "tally_api_rate_limited_total" { print $2 }')
+sleep 3   # the burst allowance comes back
+"$TALLY" submit "$E2E_DIR/many.txt" --wait --timeout 120 --json >"$E2E_DIR/submit.json" \
+	2>"$E2E_DIR/submit.err" && rc=0 || rc=$?
+limited1=$(side /metrics | awk '$1 == "tally_api_rate_limited_total" { print $2 }')
+e2e_log "tally submit --wait of 100 at 20 requests/s: exit $rc, rate-limited $limited0 -> $limited1"
+check "tally submit --wait of 100 past the node's rate: exit 0, all 100 committed (exit $rc)" \
+	bash -c "[ $rc = 0 ] && jq -e '[.results[] | select(.committed == true)] | length == 100' \
+		 '$E2E_DIR/submit.json' >/dev/null"
+check "... having been answered 429 and waited ($limited0 -> $limited1 rate-limited requests)" \
+	[ "$limited1" -gt "$limited0" ]
 check "the node is alive and serves its ordinary client" "$TALLY" status
 e2e_done

@@ -127,8 +127,25 @@ set -e
 check "a 70000-character line: refused in its place as too long, the two around it taken (exit $rc)" \
 	bash -c "[ $rc = 1 ] && jq -e '.taken == 2 and .refused == 1 and .not_sent == 0 and
 		 (.results[1] | .code == \"too_long\" and .line == 2) and
-		 (.results[0].status == \"pending\") and (.results[2].status == \"pending\")' \
-		 '$E2E_DIR/long.json' >/dev/null"
+		 (.results[0].status == \"pending\") and (.results[2].status == \"pending\") and
+		 (has(\"error\") | not)' '$E2E_DIR/long.json' >/dev/null"
+# The same transaction sent again is refused in its place, named by its
+# hash; refusals are no "error" (that is for a batch with no answer).
+H0=$(jq -r '.results[0].hash' "$E2E_DIR/long.json")
+OUT=$(head -n 1 "$E2E_DIR/long.txt" | "$TALLY" submit --json) && rc=0 || rc=$?
+check "a transaction sent again: exit 1, refused with its hash, no error key (exit $rc)" \
+	bash -c "[ $rc = 1 ] && jq -e '.refused == 1 and .results[0].status == \"refused\" and
+		 .results[0].hash == \"$H0\" and (has(\"error\") | not)' >/dev/null <<<'$OUT'"
+head -n 1 "$E2E_DIR/long.txt" | "$TALLY" submit >"$E2E_DIR/again.out" 2>/dev/null || true
+check "... the human line too starts with its hash" grep -q "^$H0  refused (line 1)" "$E2E_DIR/again.out"
+out=$("$TALLY" tx "$H0" --timeout 5 2>&1) && rc=0 || rc=$?
+check "tally tx --timeout without --wait: exit 2, saying so (exit $rc)" \
+	bash -c "[ $rc = 2 ] && grep -q 'timeout is for --wait' <<<'$out'"
+"$TALLY" tx "$H0" --wait --timeout 30 >/dev/null
+UP=$(tr a-f A-F <<<"$H0")
+check "GET /v1/tx/{hash in capitals} and its status echo the hash in lowercase" \
+	bash -c "curl -s '$N/v1/tx/$UP/status' | jq -e '.hash == \"$H0\"' >/dev/null &&
+		 curl -s '$N/v1/tx/$UP' | jq -e '.hash == \"$H0\"' >/dev/null"
 # A node that does not answer: nothing is lost silently, the lines not
 # sent are named.
 set +e

@@ -42,6 +42,8 @@ check "the fifth node is not in the set" not_in_set 1 "$V5"
 OUT=$("$TALLY" stake 2000000 --wait --json --key "$KEY5" --node "$(url 5)" 2>>"$NET_DIR/cli.err")
 SH=$(echo "$OUT" | jq -r .height)
 check "tally stake --wait commits the STAKE (block $SH)" [ "$SH" -ge 1 ]
+check "... and says where the key stands: in the set, stake 2000000 ($(echo "$OUT" | jq -c '{stake, in_set}'))" \
+	jq -e '.in_set == true and .stake == 2000000' <<<"$OUT"
 check "its stake is 2000000 on every node" wait_for 30 every_node stake_is "$V5" 2000000
 check "the header of block $SH names the new set as the next (its hash differs from the current)" \
 	bash -c "h=\$(curl -sf $(url 1)/v1/blocks/$SH | jq -r .header); [ \$(echo \"\$h\" | jq -r .validators_hash) != \$(echo \"\$h\" | jq -r .next_validators_hash) ]"
@@ -60,6 +62,8 @@ B5=$(balance_of 1 "$V5")
 OUT=$("$TALLY" unstake 2000000 --wait --json --key "$KEY5" --node "$(url 5)" 2>>"$NET_DIR/cli.err")
 UH=$(echo "$OUT" | jq -r .height)
 check "tally unstake --wait commits the UNSTAKE (block $UH)" [ "$UH" -gt "$SH" ]
+check "... and says the key is out of the set, stake 0 ($(echo "$OUT" | jq -c '{stake, in_set}'))" \
+	jq -e '.in_set == false and .stake == 0' <<<"$OUT"
 check "the fifth node leaves the set" not_in_set 1 "$V5"
 has_unbonding() {
 	staking "$1" | jq -e --arg k "$2" --argjson r "$3" \
@@ -68,6 +72,10 @@ has_unbonding() {
 check "an unbonding entry releases 2000000 at the end of block $((UH + 8))" \
 	has_unbonding 1 "$V5" $((UH + 8))
 check "its balance did not change with the UNSTAKE" balance_is 1 "$V5" "$B5"
+check "tally account show counts it as unbonding, back at the end of block $((UH + 8))" \
+	bash -c "$TALLY account show $V5 --json --node $(url 2) |
+		 jq -e '.unbonding == 2000000 and .unbonding_release == $((UH + 8))' >/dev/null &&
+		 $TALLY account show $V5 --node $(url 2) | grep -q '^unbonding 2.000000 (back from the end of block $((UH + 8)) on)'"
 # One transaction, one block: walk to block UH + 7, the last before release.
 while [ "$(height 1)" -lt $((UH + 7)) ]; do tick $(($(height 1) % 4 + 1)) || break; done
 check "at block $((UH + 7)) (node 1 at $(height 1)) the funds are not back" \
