@@ -146,7 +146,7 @@ static int read_ssh_key(const char *path, json_t *vm)
 static int add_ssh_key(struct create_flags *f, const json_t *user_vm)
 {
 	char def[4096];
-	const char *home = getenv("HOME");
+	const char *home = home_dir();
 
 	if (f->no_ssh_key) {
 		json_object_set_new(f->vm, "ssh_key", json_string(""));

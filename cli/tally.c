@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,18 @@ void cmd_optable(struct optable *t, const struct cmd_doc *d, const char *prefix)
 }
 
 /* --- shared helpers ------------------------------------------------------ */
+
+const char *home_dir(void)
+{
+	const char *home = getenv("HOME");
+	const struct passwd *pw;
+
+	if (home && *home)
+		return home;
+	/* Without $HOME (a service, env -i): the account's own, not "." */
+	pw = getpwuid(getuid());
+	return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : ".";
+}
 
 /* A command run with --json that fails before it printed its JSON still
  * owes stdout one object (json_failure_report): what it said last. */
@@ -237,9 +250,7 @@ void common_init(struct common *co)
 	if (env && *env) {
 		co->key = env;
 	} else {
-		const char *home = getenv("HOME");
-		snprintf(keypath, sizeof(keypath), "%s/.config/tally/key.pem",
-			 home && *home ? home : ".");
+		snprintf(keypath, sizeof(keypath), "%s/.config/tally/key.pem", home_dir());
 		co->key = keypath;
 	}
 	/* Each command parses its own argv from the start, and reports bad
@@ -301,7 +312,7 @@ int load_key(struct tally_key *k, const char *path)
 	int rc = key_load_pem(k, path);
 
 	if (rc == TALLY_E_NOTFOUND)
-		err("no key at %s (make one with 'tally key new')", path);
+		err("no key at %s (make one with 'tally key new --key %s')", path, path);
 	else if (rc)
 		err("cannot load the key %s: %s", path, tally_strerror(rc));
 	return rc ? EXIT_USAGE : EXIT_OK;

@@ -146,6 +146,8 @@ void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* What err() said last (without "tally: "), or "failed". */
 const char *last_error(void);
 
+/* $HOME, else the user's home from the password database, else ".". */
+const char *home_dir(void);
 /* Loads the key at path with a message on failure (EXIT_USAGE). */
 int load_key(struct tally_key *k, const char *path);
 /* Loads the key at key_path, then connects a client to node; a message and

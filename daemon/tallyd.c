@@ -115,13 +115,13 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 	struct provider_offer offer;
 	/* Why a node is not in `tally provider list`, said once at start. */
 	if (!n->cfg.nimages)
-		log_info("provider: not announced (a standing announcement is withdrawn): no"
+		log_info("provider: not announced (an earlier announcement, if any, is withdrawn): no"
 			 " [image.*] in the configuration, and a provider offers at least one");
 	else if (!n->cfg.announce)
-		log_info("provider: not announced (a standing announcement is withdrawn):"
+		log_info("provider: not announced (an earlier announcement, if any, is withdrawn):"
 			 " [provider] announce = no");
 	else if (!run_vms && n->cfg.announce < 0)
-		log_info("provider: not announced (a standing announcement is withdrawn): this"
+		log_info("provider: not announced (an earlier announcement, if any, is withdrawn): this"
 			 " node runs no VMs (--no-vms); [provider] announce = yes announces it"
 			 " anyway");
 	if ((rc = announce_offer(&n->cfg, run_vms, &offer, why))) {
