@@ -80,7 +80,9 @@ const struct cmd_doc doc_status = {
 		"2/3 is needed for blocks to commit), the peers it is connected to, the\n"
 		"validator set with\n"
 		"stake, voting power and the blocks each signed and missed since the node\n"
-		"started, and the prices and metering interval it offers (GET /v1/status).",
+		"started, whether tenants can pick it as a provider (announced on the\n"
+		"chain, not announced or withdrawn) and the prices and metering interval\n"
+		"of its configuration (GET /v1/status).",
 };
 
 /* This node's own key as a validator, when that is news: jailed, or staked
@@ -97,6 +99,32 @@ static void show_self(json_t *j)
 	else if (!json_is_true(json_object_get(sv, "in_set")))
 		printf("validator  this node's key is staked but not in the set (too little stake,"
 		       " or it left)\n");
+}
+
+/* Whether tenants can pick this node: its registry entry on the chain
+ * (GET /v1/providers/{key}). The prices below are its configuration;
+ * only an announcement offers them. Nothing printed when the node
+ * cannot say. */
+static void show_provider(const char *node, const char *key)
+{
+	struct client cl;
+	char path[128];
+	json_t *p;
+	enum client_rc rc;
+
+	if (client_init(&cl, node))
+		return;
+	snprintf(path, sizeof(path), "/v1/providers/%s", key);
+	rc = client_get(&cl, path, &p);
+	if (rc == CLIENT_OK && json_is_true(json_object_get(p, "withdrawn")))
+		printf("provider   withdrawn at block %" PRIu64 ": tenants cannot pick this node\n",
+		       jget_u64(p, "height"));
+	else if (rc == CLIENT_OK)
+		printf("provider   announced at block %" PRIu64 "\n", jget_u64(p, "height"));
+	else if (rc == CLIENT_REFUSED && cl.status == 404)
+		printf("provider   not announced: tenants cannot pick this node\n");
+	json_decref(p);
+	client_free(&cl);
 }
 
 int cmd_status(int argc, char **argv)
@@ -138,9 +166,10 @@ int cmd_status(int argc, char **argv)
 	show_consensus(j);
 	printf("usage log  %" PRIu64 " records, root %s\n", jget_u64(j, "usage_size"),
 	       jget_str(j, "usage_root"));
+	show_provider(co.node, jget_str(j, "node"));
 	prices = json_object_get(j, "prices");
 	if (json_is_object(prices))
-		printf("prices     %s per vCPU-s, %s per GiB-s, %s per GPU-s\n",
+		printf("prices     %s per vCPU-s, %s per GiB-s, %s per GPU-s (configured)\n",
 		       fmt_amount(jget_u64(prices, "vcpu_second"), a),
 		       fmt_amount(jget_u64(prices, "mem_gib_second"), b),
 		       fmt_amount(jget_u64(prices, "gpu_second"), g));

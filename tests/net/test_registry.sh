@@ -81,4 +81,8 @@ check "node 3's withdrawal commits" wait_for 30 grep -q 'provider withdrawal com
 check "tally provider list then shows node 2 alone" wait_for 30 listed_is "$(node_key 2)"
 check "tally provider show says node 3 withdrew" \
 	[ "$("$TALLY" provider show "$(node_key 3)" --node "$(url 1)" --json | jq -r .withdrawn)" = true ]
+check "tally status says whether tenants can pick each node: node 2 announced, 3 withdrawn, 4 not" \
+	bash -c "$TALLY status --node $(url 2) | grep -q '^provider   announced at block' &&
+		 $TALLY status --node $(url 3) | grep -q '^provider   withdrawn at block .*cannot pick' &&
+		 $TALLY status --node $(url 4) | grep -q '^provider   not announced: tenants cannot pick'"
 net_done
