@@ -246,8 +246,10 @@ static void log_commits(struct driver *d)
 		return;
 	if (st.height == d->height + 1 && !ledger_header(d->d.ledger, st.height, &h)) {
 		hex_encode(h.proposer, PUBKEY_LEN, who);
-		log_info("block %" PRIu64 " committed: proposer %.16s, time %" PRIu64 ".%03" PRIu64,
-			 st.height, who, h.time_ns / 1000000000, h.time_ns / 1000000 % 1000);
+		char when[32];
+
+		log_info("block %" PRIu64 " committed: proposer %.16s, time %s", st.height, who,
+			 log_time_ns(h.time_ns, when));
 	} else if (st.height > d->height) {
 		log_info("blocks %" PRIu64 "..%" PRIu64 " committed", d->height + 1, st.height);
 	}

@@ -46,6 +46,18 @@ void log_setup(enum log_level level, int use_syslog)
 		openlog("tallyd", LOG_PID, LOG_DAEMON);
 }
 
+const char *log_time_ns(uint64_t ns, char out[32])
+{
+	time_t sec = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	char when[24];
+
+	gmtime_r(&sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%s.%03uZ", when, (unsigned)(ns / 1000000u % 1000u));
+	return out;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };

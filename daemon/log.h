@@ -4,6 +4,8 @@
 #ifndef TALLY_LOG_H
 #define TALLY_LOG_H
 
+#include <stdint.h>
+
 enum log_level {
 	LOG_LVL_ERROR = 0,
 	LOG_LVL_WARN,
@@ -14,6 +16,9 @@ enum log_level {
 /* level: "error", "warn", "info" or "debug"; returns -1 for anything else. */
 int log_level_parse(const char *s);
 void log_setup(enum log_level level, int use_syslog);
+/* A chain time (Unix ns) as the log's own timestamps are written, ISO 8601
+ * in UTC to the millisecond ("2026-11-30T09:12:03.250Z"), into out[32]. */
+const char *log_time_ns(uint64_t ns, char out[32]);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
