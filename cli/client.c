@@ -238,11 +238,13 @@ static enum client_rc perform_once(struct client *c, const char *path, const cha
 	return CLIENT_OK;
 }
 
-/* A node over its rate limit answers 429 before it reads the request
- * (docs/PROTOCOL.md), so the request is sent again after the Retry-After
- * it names (1 to RETRY_WAIT_MAX_S s each time), for as long as the
- * client's own timeout: a command that polls (tx --wait, submit --wait, an
- * audit's proofs) slows down to the node's rate instead of failing. */
+/* A node over its per-address rate answers 429 with a Retry-After before
+ * it reads the request (docs/PROTOCOL.md), so the request is sent again
+ * after the wait it names (at most RETRY_WAIT_MAX_S s each time), for as
+ * long as the client's own timeout and its retry_until allow: a command
+ * that polls (tx --wait, submit --wait, an audit's proofs) slows down to
+ * the node's rate instead of failing. A 429 without Retry-After (a key over
+ * its signed-request budget) is final. */
 #define RETRY_WAIT_MAX_S 10
 
 static enum client_rc perform(struct client *c, const char *path, const char *post,
@@ -261,10 +263,11 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 			break;
 		curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER, &after);
 		if (after < 1)
-			after = 1;
+			break;
 		if (after > RETRY_WAIT_MAX_S)
 			after = RETRY_WAIT_MAX_S;
-		if (waited + after > c->timeout_s)
+		if (waited + after > c->timeout_s ||
+		    (c->retry_until && time(NULL) + after > c->retry_until))
 			break;
 		sleep((unsigned)after);
 		waited += after;

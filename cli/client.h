@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -30,6 +31,7 @@ struct client {
 	char code[32];         /* the node's error code ("balance", "not_found") */
 	char err[CLIENT_ERR_MAX];
 	char cacert[4096];     /* PEM file of trusted CAs; empty: the system's */
+	time_t retry_until;    /* no wait for a 429 past this (time(2)); 0: the timeout */
 	void *curl;            /* CURL * */
 };
 

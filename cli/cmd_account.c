@@ -51,7 +51,7 @@ int cmd_account_show(int argc, char **argv)
 	printf("nonce    %" PRIu64 "\n", jget_u64(j, "nonce"));
 	printf("stake    %s\n", fmt_amount(jget_u64(j, "stake"), s));
 	if (jget_u64(j, "unbonding"))
-		printf("unbonding %s (back from the end of block %" PRIu64 " on)\n",
+		printf("unbonding %s (first back at the end of block %" PRIu64 ")\n",
 		       fmt_amount(jget_u64(j, "unbonding"), s), jget_u64(j, "unbonding_release"));
 	json_decref(j);
 	return EXIT_OK;

@@ -15,6 +15,16 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Whether a progress line is on the terminal now, for progress_interrupt. */
+static bool line_shown;
+
+void progress_interrupt(void)
+{
+	if (line_shown)
+		fputs("\r\033[K", stderr);
+	line_shown = false;
+}
+
 void progress_start(struct progress *p, const char *what, uint64_t total, bool quiet)
 {
 	p->on = !quiet && isatty(STDERR_FILENO);
@@ -33,6 +43,7 @@ void progress_step(struct progress *p, uint64_t done)
 	if (t - p->last_ms < 100 && done != p->total)
 		return;
 	p->last_ms = t;
+	line_shown = true;
 	if (p->total)
 		fprintf(stderr, "\rtally: %" PRIu64 "/%" PRIu64 " %s (%" PRIu64 "%%)\033[K", done,
 			p->total, p->what, done * 100 / p->total);
@@ -42,8 +53,10 @@ void progress_step(struct progress *p, uint64_t done)
 
 void progress_text(struct progress *p, const char *text)
 {
-	if (p->on)
+	if (p->on) {
 		fprintf(stderr, "\rtally: %s\033[K", text);
+		line_shown = true;
+	}
 }
 
 void progress_end(struct progress *p)
@@ -51,6 +64,7 @@ void progress_end(struct progress *p)
 	if (p->on)
 		fputs("\r\033[K", stderr);
 	p->on = false;
+	line_shown = false;
 }
 
 const char *fmt_local_time(uint64_t ns, char *buf, size_t cap)

@@ -25,6 +25,9 @@ void progress_step(struct progress *p, uint64_t done);
 void progress_text(struct progress *p, const char *text);
 /* Clears the line, so what follows starts on a clean one. */
 void progress_end(struct progress *p);
+/* Clears a progress line on the terminal, if one is shown, before a message
+ * (err() calls it); the next step draws it again below the message. */
+void progress_interrupt(void);
 
 /* ISO 8601 in the local time zone with its offset, to the millisecond:
  * "2025-11-30T09:12:03.250+01:00"; ns is Unix time in nanoseconds. buf

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/progress.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
 #include "lib/json_u64.h"
@@ -56,7 +57,7 @@ const char *home_dir(void)
 		return home;
 	/* Without $HOME (a service, env -i): the account's own, not "." */
 	pw = getpwuid(getuid());
-	return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : ".";
+	return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
 }
 
 /* A command run with --json that fails before it printed its JSON still
@@ -93,6 +94,7 @@ void err(const char *fmt, ...)
 {
 	va_list ap;
 
+	progress_interrupt();
 	fputs("tally: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -118,7 +120,14 @@ int wait_opt(struct wait_opts *w, int c, const char *arg)
 	if (c != 't')
 		return 0;
 	w->timeout_given = true;
-	return parse_u64(arg, &w->timeout_s, "--timeout") ? -1 : 1;
+	if (parse_u64(arg, &w->timeout_s, "--timeout"))
+		return -1;
+	if (w->timeout_s > WAIT_TIMEOUT_MAX_S) {
+		err("--timeout %" PRIu64 " is more than %d s (a year)", w->timeout_s,
+		    WAIT_TIMEOUT_MAX_S);
+		return -1;
+	}
+	return 1;
 }
 
 int wait_opts_check(const struct wait_opts *w, const char *cmd)
@@ -136,37 +145,55 @@ int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, u
 int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t timeout_s,
 		  uint64_t *height)
 {
+	time_t was = cl->retry_until;
 	char path[160];
+	int rc;
 
 	snprintf(path, sizeof(path), "/v1/tx/%s/status", hash);
+	/* A node's 429s are waited out only until the wait's own end. */
+	cl->retry_until = end;
 	for (;;) {
 		json_t *st;
-		enum client_rc rc = client_get(cl, path, &st);
+		enum client_rc crc = client_get(cl, path, &st);
 		const char *status;
 
-		if (rc)
-			return client_fail(cl, rc);
+		/* Still refused for the rate: the waits it named ran past the end. */
+		if (crc == CLIENT_REFUSED && cl->status == 429) {
+			err("transaction %s not committed after %" PRIu64 " s (the node at %s asks"
+			    " to slow down: %s)", hash, timeout_s, cl->base, cl->err);
+			rc = EXIT_REFUSED;
+			break;
+		}
+		if (crc) {
+			rc = client_fail(cl, crc);
+			break;
+		}
 		status = jget_str(st, "status");
 		if (!strcmp(status, "committed")) {
 			*height = jget_u64(st, "height");
 			json_decref(st);
-			return EXIT_OK;
+			rc = EXIT_OK;
+			break;
 		}
 		if (!strcmp(status, "dropped")) {
-			err("transaction %.16s was left out of block %" PRIu64 ": %s", hash,
+			err("transaction %s was left out of block %" PRIu64 ": %s", hash,
 			    jget_u64(st, "height"), jget_str(st, "reason"));
 			json_decref(st);
-			return EXIT_REFUSED;
+			rc = EXIT_REFUSED;
+			break;
 		}
 		if (time(NULL) >= end) {
-			err("transaction %.16s not committed after %" PRIu64 " s (still %s)", hash,
+			err("transaction %s not committed after %" PRIu64 " s (still %s)", hash,
 			    timeout_s, status);
 			json_decref(st);
-			return EXIT_REFUSED;
+			rc = EXIT_REFUSED;
+			break;
 		}
 		json_decref(st);
 		usleep(200 * 1000);
 	}
+	cl->retry_until = was;
+	return rc;
 }
 
 
@@ -250,7 +277,8 @@ void common_init(struct common *co)
 	if (env && *env) {
 		co->key = env;
 	} else {
-		snprintf(keypath, sizeof(keypath), "%s/.config/tally/key.pem", home_dir());
+		snprintf(keypath, sizeof(keypath), "%s/.config/tally/key.pem",
+			 home_dir() ? home_dir() : ".");
 		co->key = keypath;
 	}
 	/* Each command parses its own argv from the start, and reports bad

@@ -129,6 +129,7 @@ struct wait_opts {
 	uint64_t timeout_s;
 };
 #define WAIT_OPTS_INIT { false, false, 60 }
+#define WAIT_TIMEOUT_MAX_S 31536000   /* a year: a deadline that time_t holds */
 int wait_opt(struct wait_opts *w, int c, const char *arg);
 /* After the options: --timeout without --wait is refused (it would be
  * ignored), with a usage message naming the command. */
@@ -146,7 +147,7 @@ void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* What err() said last (without "tally: "), or "failed". */
 const char *last_error(void);
 
-/* $HOME, else the user's home from the password database, else ".". */
+/* $HOME, else the user's home from the password database, else NULL. */
 const char *home_dir(void);
 /* Loads the key at path with a message on failure (EXIT_USAGE). */
 int load_key(struct tally_key *k, const char *path);

@@ -62,6 +62,8 @@ cleanup() {
 	echo "done"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 scripts/libvirt.sh up "$DIR.libvirt"
 # QEMU runs as libvirt-qemu: give it a copy of the guest it can surely read.
 mkdir -m 0755 "$DIR/guest"

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 state=$(mktemp /tmp/tally-libvirt.XXXXXX)
 trap 'scripts/libvirt.sh down "$state"' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 if ! scripts/libvirt.sh up "$state"; then
 	echo "run-checks: cannot start libvirt" >&2
 	exit 1

@@ -269,68 +269,73 @@ static void get_genesis(void *ctx, const struct http_request *req, struct http_r
 		http_error(resp, 500, "internal", "out of memory");
 }
 
-/* An account's stake on its way back: the sum of its unbonding entries and
- * the first block at whose end one is paid back (0: none). */
-struct owned_unbonding {
-	const uint8_t *owner;
-	uint64_t amount, next_release;
+/* An account as of one height: balance and nonce, stake, and the stake on
+ * its way back (the sum of its unbonding entries and the first block at
+ * whose end one is paid back, 0: none), read in one go so the figures
+ * agree (an entry paid back is in the balance or in unbonding, never both
+ * or neither). */
+struct account_read {
+	const uint8_t *pub;
+	struct account a;
+	struct validator_entry v;
+	uint64_t unbonding, next_release;
 };
 
 static int add_owned(void *ctx, const struct unbonding *u)
 {
-	struct owned_unbonding *o = ctx;
+	struct account_read *r = ctx;
 
-	if (memcmp(u->owner, o->owner, PUBKEY_LEN))
+	if (memcmp(u->owner, r->pub, PUBKEY_LEN))
 		return 0;
-	if (u->amount > UINT64_MAX - o->amount)
+	if (u->amount > UINT64_MAX - r->unbonding)
 		return TALLY_E_OVERFLOW;
-	o->amount += u->amount;
-	if (!o->next_release || u->release < o->next_release)
-		o->next_release = u->release;
+	r->unbonding += u->amount;
+	if (!r->next_release || u->release < r->next_release)
+		r->next_release = u->release;
 	return 0;
 }
 
-static int read_owned(void *ctx, struct state *s)
+static int read_account(void *ctx, struct state *s)
 {
-	return state_unbonding_each(s, add_owned, ctx);
+	struct account_read *r = ctx;
+	int rc = state_account_get(s, r->pub, &r->a);
+
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	rc = state_validator_get(s, r->pub, &r->v);
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	return state_unbonding_each(s, add_owned, r);
 }
 
 static void get_account(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct api *n = ctx;
 	uint8_t pub[PUBKEY_LEN];
-	struct account a = { 0 };
-	struct validator_entry v = { 0 };
+	struct account_read r = { .pub = pub };
+	uint64_t at, next;
+	int rc;
 
 	if (seg_hash(req, 2, pub, resp))
 		return;
-	int rc = ledger_account(n->ledger, pub, &a);
-	if (rc && rc != TALLY_E_NOTFOUND) {
+	if ((rc = ledger_read_state(n->ledger, read_account, &r, &at))) {
 		http_error_from(resp, rc, "cannot read the account");
 		return;
 	}
-	if (ledger_validator(n->ledger, pub, &v))
-		memset(&v, 0, sizeof(v));
 	/* The nonce a new transaction of this account takes here: after the
 	 * ones waiting in this node's mempool, so that commands sent one after
 	 * another do not reuse a nonce before the first commits. */
-	uint64_t next = a.nonce;
-	if (ledger_next_nonce(n->ledger, pub, &next))
-		next = a.nonce;
-	struct owned_unbonding ub = { pub, 0, 0 };
-	uint64_t at;
-
-	if ((rc = ledger_read_state(n->ledger, read_owned, &ub, &at))) {
-		http_error_from(resp, rc, "cannot read the account's unbonding stake");
-		return;
-	}
+	next = r.a.nonce;
+	if (ledger_next_nonce(n->ledger, pub, &next) || next < r.a.nonce)
+		next = r.a.nonce;
 	/* Ids are echoed in their canonical lowercase, whatever case was asked. */
 	http_json(resp, 200, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "pubkey",
 				       json_hex(pub, PUBKEY_LEN),
-				       "balance", json_u64(a.balance), "nonce",
-				       json_u64(a.nonce), "next_nonce", json_u64(next),
-				       "stake", json_u64(v.stake), "unbonding", json_u64(ub.amount),
-				       "unbonding_release", json_u64(ub.next_release)));
+				       "balance", json_u64(r.a.balance), "nonce",
+				       json_u64(r.a.nonce), "next_nonce", json_u64(next),
+				       "stake", json_u64(r.v.stake), "unbonding",
+				       json_u64(r.unbonding), "unbonding_release",
+				       json_u64(r.next_release)));
 }
 
 static int parse_state(const char *s, uint8_t *state)

@@ -33,6 +33,8 @@ disk_cleanup() {
 	e2e_cleanup
 }
 trap disk_cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 echo "min_free_mib = 8" >>"$E2E_DIR/node/tallyd.conf"   # the last section is [node]
 e2e_start_node
 OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)

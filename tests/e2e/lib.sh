@@ -65,6 +65,11 @@ free_port() {
 e2e_workdir() {
 	E2E_DIR=$(mktemp -d "/tmp/tally-$1-$2.XXXXXX")
 	trap "$3" EXIT
+	# A signal (a CI run's timeout, ^C) ends the test through its EXIT trap,
+	# which a shell killed by the default action would not run.
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
+	trap 'exit 129' HUP
 	# QEMU runs as libvirt-qemu and must reach the VM files below it.
 	chmod 0755 "$E2E_DIR"
 	"$E2E_ROOT/scripts/build-guest-image.sh" "$GUEST_DIR" >/dev/null

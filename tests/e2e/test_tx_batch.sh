@@ -135,12 +135,12 @@ H0=$(jq -r '.results[0].hash' "$E2E_DIR/long.json")
 OUT=$(head -n 1 "$E2E_DIR/long.txt" | "$TALLY" submit --json) && rc=0 || rc=$?
 check "a transaction sent again: exit 1, refused with its hash, no error key (exit $rc)" \
 	bash -c "[ $rc = 1 ] && jq -e '.refused == 1 and .results[0].status == \"refused\" and
-		 .results[0].hash == \"$H0\" and (has(\"error\") | not)' >/dev/null <<<'$OUT'"
+		 .results[0].hash == \"$H0\" and (has(\"error\") | not)' >/dev/null" <<<"$OUT"
 head -n 1 "$E2E_DIR/long.txt" | "$TALLY" submit >"$E2E_DIR/again.out" 2>/dev/null || true
 check "... the human line too starts with its hash" grep -q "^$H0  refused (line 1)" "$E2E_DIR/again.out"
 out=$("$TALLY" tx "$H0" --timeout 5 2>&1) && rc=0 || rc=$?
 check "tally tx --timeout without --wait: exit 2, saying so (exit $rc)" \
-	bash -c "[ $rc = 2 ] && grep -q 'timeout is for --wait' <<<'$out'"
+	bash -c "[ $rc = 2 ] && grep -q 'timeout is for --wait'" <<<"$out"
 "$TALLY" tx "$H0" --wait --timeout 30 >/dev/null
 UP=$(tr a-f A-F <<<"$H0")
 check "GET /v1/tx/{hash in capitals} and its status echo the hash in lowercase" \

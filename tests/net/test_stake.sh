@@ -75,7 +75,7 @@ check "its balance did not change with the UNSTAKE" balance_is 1 "$V5" "$B5"
 check "tally account show counts it as unbonding, back at the end of block $((UH + 8))" \
 	bash -c "$TALLY account show $V5 --json --node $(url 2) |
 		 jq -e '.unbonding == 2000000 and .unbonding_release == $((UH + 8))' >/dev/null &&
-		 $TALLY account show $V5 --node $(url 2) | grep -q '^unbonding 2.000000 (back from the end of block $((UH + 8)) on)'"
+		 $TALLY account show $V5 --node $(url 2) | grep -q '^unbonding 2.000000 (first back at the end of block $((UH + 8)))'"
 # One transaction, one block: walk to block UH + 7, the last before release.
 while [ "$(height 1)" -lt $((UH + 7)) ]; do tick $(($(height 1) % 4 + 1)) || break; done
 check "at block $((UH + 7)) (node 1 at $(height 1)) the funds are not back" \
