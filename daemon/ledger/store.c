@@ -624,6 +624,20 @@ int store_open(struct store **out, const char *path, bool upgrade, char *why)
 	}
 	if (!rc)
 		rc = schema_version(s, &ver);
+	/* Before any statement is prepared: one of another version's shape
+	 * would fail on a column, which says nothing of why. */
+	if (!rc && ver > STORE_SCHEMA_VERSION) {
+		rc = why_set(why, TALLY_E_VERSION, "%s has schema version %u, newer than this"
+			     " tallyd's %u: a newer tallyd upgraded it; run that one, or restore the"
+			     " backup taken before the upgrade (docs/OPERATING.md, \"Upgrades\")",
+			     path, ver, STORE_SCHEMA_VERSION);
+		goto err;
+	}
+	if (!rc && ver && ver < 2) {
+		rc = why_set(why, TALLY_E_VERSION, "%s has schema version %u, older than any this"
+			     " tallyd upgrades (2 and up)", path, ver);
+		goto err;
+	}
 	if (!rc && ver == 2 && !upgrade) {
 		rc = why_set(why, TALLY_E_VERSION, "%s has schema version 2: start tallyd on it"
 			     " once to upgrade it to version %u", path, STORE_SCHEMA_VERSION);

@@ -612,7 +612,17 @@ START_TEST(test_store_upgrade_from_v2)
 	ck_assert_msg(ledger_verify_store(path, &gen, &h, why) == 0, "%s", why);
 	ck_assert_uint_eq(h, b.height);
 
-	/* A row that points at other bytes does not serve them. */
+	/* A store of a newer schema (a newer tallyd upgraded it) is refused
+	 * with its version, before anything else is read, and not changed. */
+	store_sql(dir, "UPDATE meta SET value = X'04000000' WHERE key = 'schema_version'");
+	ck_assert_int_eq(ledger_open(&l, &cfg, why), TALLY_E_VERSION);
+	ck_assert_msg(strstr(why, "schema version 4, newer than this tallyd's 3") != NULL, "%s",
+		      why);
+	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '04000000' FROM meta"
+				   " WHERE key = 'schema_version'"), 1);
+	store_sql(dir, "UPDATE meta SET value = X'03000000' WHERE key = 'schema_version'");
+
+		/* A row that points at other bytes does not serve them. */
 	store_sql(dir, "UPDATE txs SET off = off + 1 WHERE height = 1 AND idx = 0");
 	l = open_at(dir, true);
 	{
