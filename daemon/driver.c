@@ -322,6 +322,15 @@ static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsi
 		d->nretry++;
 		return;
 	}
+	if (rc == TALLY_E_EXISTS) {
+		/* Another node saw it too and its EVIDENCE came first (committed,
+		 * or pending for the next block): the offence is punished once. */
+		log_warn("consensus: validator %.16s signed two different %s at height %" PRIu64
+			 " round %u; another node's EVIDENCE came first: %s", hex,
+			 ev->a.type == VOTE_PREVOTE ? "prevotes" : "precommits", ev->a.height,
+			 ev->a.round, why[0] ? why : tally_strerror(rc));
+		return;
+	}
 	if (rc) {
 		log_error("consensus: evidence against validator %.16s (height %" PRIu64 " round %u)"
 			  " not submitted (try %u): %s", hex, ev->a.height, ev->a.round,

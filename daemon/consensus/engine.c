@@ -39,6 +39,7 @@ struct held {
 
 struct reported {
 	uint8_t who[PUBKEY_LEN];
+	uint64_t height;
 	uint32_t round;
 	uint8_t type;
 };
@@ -281,20 +282,19 @@ static void hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *b
 
 /* --- evidence ------------------------------------------------------------------------ */
 
-static void surface_evidence(struct engine *e, const struct cs_msg *m)
+/* Reports validator who's two votes for one step (one height, round and
+ * type; different blocks) to the application as evidence, once per step:
+ * "have" is the vote this node held, m the one that conflicts with it. */
+static void report_equivocation(struct engine *e, const struct vote *have,
+				const uint8_t have_sig[SIG_LEN], const struct cs_msg *m)
 {
-	const struct validator *val = valset_find(&e->m.vals, m->validator);
-	const struct vs_vote *have;
 	struct cs_evidence ev;
+	char hex[17];
 
-	if (!val)
-		return;
-	have = csm_vote(&e->m, m->v.round, m->v.type, (size_t)(val - e->m.vals.v));
-	if (!have)
-		return;
 	for (size_t i = 0; i < e->nreported; i++)
 		if (!memcmp(e->reported[i].who, m->validator, PUBKEY_LEN) &&
-		    e->reported[i].round == m->v.round && e->reported[i].type == m->v.type)
+		    e->reported[i].height == m->v.height && e->reported[i].round == m->v.round &&
+		    e->reported[i].type == m->v.type)
 			return;
 	if (e->nreported == e->reported_cap) {
 		size_t cap = e->reported_cap ? 2 * e->reported_cap : 8;
@@ -306,27 +306,40 @@ static void surface_evidence(struct engine *e, const struct cs_msg *m)
 		e->reported_cap = cap;
 	}
 	memcpy(e->reported[e->nreported].who, m->validator, PUBKEY_LEN);
+	e->reported[e->nreported].height = m->v.height;
 	e->reported[e->nreported].round = m->v.round;
 	e->reported[e->nreported].type = m->v.type;
 	e->nreported++;
 	e->evidence++;
 	memset(&ev, 0, sizeof(ev));
 	memcpy(ev.validator, m->validator, PUBKEY_LEN);
-	ev.a = m->v;
-	memcpy(ev.a.block_id, have->id, HASH_LEN);
-	memcpy(ev.sig_a, have->sig, SIG_LEN);
+	ev.a = *have;
+	memcpy(ev.sig_a, have_sig, SIG_LEN);
 	ev.b = m->v;
 	memcpy(ev.sig_b, m->sig, SIG_LEN);
-	{
-		char hex[17];
-
-		hex_encode(m->validator, 8, hex);
-		elog(e, "validator %s signed two different %s at height %" PRIu64 " round %u",
-		     hex, m->v.type == VOTE_PREVOTE ? "prevotes" : "precommits", m->v.height,
-		     m->v.round);
-	}
+	hex_encode(m->validator, 8, hex);
+	elog(e, "validator %s signed two different %s at height %" PRIu64 " round %u", hex,
+	     m->v.type == VOTE_PREVOTE ? "prevotes" : "precommits", m->v.height, m->v.round);
 	if (e->app.evidence)
 		e->app.evidence(e->app.ctx, &ev);
+}
+
+/* A vote of this height that conflicts with the one held for its step
+ * (csm_check_vote said so, and checked its signature). */
+static void surface_evidence(struct engine *e, const struct cs_msg *m)
+{
+	const struct validator *val = valset_find(&e->m.vals, m->validator);
+	const struct vs_vote *have;
+	struct vote v;
+
+	if (!val)
+		return;
+	have = csm_vote(&e->m, m->v.round, m->v.type, (size_t)(val - e->m.vals.v));
+	if (!have)
+		return;
+	v = m->v;
+	memcpy(v.block_id, have->id, HASH_LEN);
+	report_equivocation(e, &v, have->sig, m);
 }
 
 /* --- inputs -------------------------------------------------------------------------- */
@@ -410,20 +423,33 @@ static int judge_block(struct engine *e, const struct cs_msg *m, const struct wa
  * does not count a slow but honest validator as absent: CometBFT gathers
  * its LastCommit during timeout_commit the same way. A signer the set that
  * signed the block does not hold, one held already or a signature that
- * does not verify changes nothing. */
+ * does not verify changes nothing. A verified precommit for another block
+ * (or nil) from a signer the certificate holds is an equivocation found
+ * late, reported as evidence like one found during the height. */
 static void late_precommit(struct engine *e, const struct cs_msg *m)
 {
 	struct commit_cert *c = &e->tip.last_cert;
 	size_t i;
 
 	if (m->kind != CS_MSG_VOTE || m->v.type != VOTE_PRECOMMIT || !e->tip.height ||
-	    !c->n || c->n >= VALIDATORS_MAX || m->v.height != c->height ||
-	    m->v.round != c->round || memcmp(m->v.block_id, c->block_id, HASH_LEN) ||
-	    !valset_find(&e->tip.signers, m->validator))
+	    !c->n || c->n > VALIDATORS_MAX || m->v.height != c->height ||
+	    m->v.round != c->round || !valset_find(&e->tip.signers, m->validator))
 		return;
 	for (i = 0; i < c->n && memcmp(c->sigs[i].validator, m->validator, PUBKEY_LEN) < 0; i++)
 		;
-	if (i < c->n && !memcmp(c->sigs[i].validator, m->validator, PUBKEY_LEN))
+	bool in_cert = i < c->n && !memcmp(c->sigs[i].validator, m->validator, PUBKEY_LEN);
+	bool same = !memcmp(m->v.block_id, c->block_id, HASH_LEN);
+
+	if (in_cert && !same) {
+		struct vote have = m->v;
+
+		if (vote_verify(&m->v, m->validator, e->chain, m->sig))
+			return;
+		memcpy(have.block_id, c->block_id, HASH_LEN);
+		report_equivocation(e, &have, c->sigs[i].sig, m);
+		return;
+	}
+	if (in_cert || !same || c->n >= VALIDATORS_MAX)
 		return;
 	if (vote_verify(&m->v, m->validator, e->chain, m->sig))
 		return;

@@ -47,6 +47,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -70,7 +71,7 @@ static int dial(int port, const char *src)
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct sockaddr_in from = { .sin_family = AF_INET };
 	struct timeval tv = { 5, 0 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
 	inet_pton(AF_INET, src, &from.sin_addr);
@@ -81,6 +82,11 @@ static int dial(int port, const char *src)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* As tallyd's own peer connections: with Nagle's algorithm a second
+	 * small frame (equivocate's second vote) would wait for the node's
+	 * delayed ACK, tens of milliseconds, and reach it after the rest of
+	 * the network had moved on. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 

@@ -5,7 +5,8 @@
  * replays its WAL; after a restart the engine sends again exactly what it
  * had signed; a WAL for a later height than the chain's is refused; a
  * message of the next height waits for it; an idle engine starts on
- * transactions or on a peer's message; evidence is surfaced once. */
+ * transactions or on a peer's message; evidence is surfaced once, and
+ * found after the commit too. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,6 +561,70 @@ START_TEST(test_evidence_surfaced_once)
 }
 END_TEST
 
+/* A precommit that conflicts with one the certificate holds, arriving after
+ * the commit, is evidence like one found during the height: once per step,
+ * with the certificate's signature and the late vote's, both verifying. A
+ * forged one, or a conflicting one from a validator the certificate does
+ * not hold (nothing to pair it with), is not. */
+START_TEST(test_late_equivocation_is_evidence)
+{
+	struct engine *e = start(false);
+	struct engine_status st;
+	uint8_t id[HASH_LEN], other_id[HASH_LEN], nil[HASH_LEN] = { 0 };
+	struct tally_key stranger;
+	uint8_t seed[32];
+
+	to_precommit(e, id);
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_int_eq(A.commits, 1);
+	ck_assert_int_eq(A.evidence, 0);
+	memset(other_id, 0x5a, sizeof(other_id));
+	/* other(2) is not in the certificate: nothing to pair it with. */
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PRECOMMIT, 1, 0, other_id), CSM_OLD);
+	ck_assert_int_eq(A.evidence, 0);
+	/* Signed by a stranger in other(0)'s name: nothing. */
+	memset(seed, 0x07, sizeof(seed));
+	ck_assert_int_eq(key_from_seed(&stranger, seed), 0);
+	{
+		struct cs_msg m = { .kind = CS_MSG_VOTE };
+		enum csm_check verdict;
+		char why[WHY_MAX];
+		struct enc enc;
+
+		m.v.type = VOTE_PRECOMMIT;
+		m.v.height = 1;
+		memcpy(m.v.block_id, other_id, HASH_LEN);
+		memcpy(m.validator, key[other(0)].pub, PUBKEY_LEN);
+		ck_assert_int_eq(vote_sign(&m.v, &stranger, GH, m.sig), 0);
+		enc_init(&enc);
+		cs_msg_encode(&enc, &m);
+		ck_assert_int_eq(engine_receive(e, enc.buf, enc.len, &verdict, why), 0);
+		enc_free(&enc);
+	}
+	key_free(&stranger);
+	ck_assert_int_eq(A.evidence, 0);
+	/* other(0) signed another precommit for round 0: evidence. */
+	ck_assert_int_eq(send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, other_id), CSM_OLD);
+	ck_assert_int_eq(A.evidence, 1);
+	ck_assert_mem_eq(A.ev.validator, key[other(0)].pub, PUBKEY_LEN);
+	ck_assert_uint_eq(A.ev.a.height, 1);
+	ck_assert_uint_eq(A.ev.b.height, 1);
+	ck_assert_mem_eq(A.ev.a.block_id, id, HASH_LEN);
+	ck_assert_mem_eq(A.ev.b.block_id, other_id, HASH_LEN);
+	ck_assert_int_eq(vote_verify(&A.ev.a, A.ev.validator, GH, A.ev.sig_a), 0);
+	ck_assert_int_eq(vote_verify(&A.ev.b, A.ev.validator, GH, A.ev.sig_b), 0);
+	/* A third vote of the same step (nil) is the same offence. */
+	ck_assert_int_eq(send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, nil), CSM_OLD);
+	ck_assert_int_eq(A.evidence, 1);
+	/* The certificate keeps its signers. */
+	ck_assert_uint_eq(A.last_cert.n, 3);
+	engine_status(e, &st);
+	ck_assert_uint_eq(st.evidence, 1);
+	stop(e);
+}
+END_TEST
+
 /* The timers an I/O layer keeps: one per (height, round, wait), the
  * latest request winning; fired earliest first, only once due. */
 START_TEST(test_timer_set)
@@ -603,6 +668,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_idle_until_transactions_or_a_peer);
 	tcase_add_test(tc, test_evidence_surfaced_once);
 	tcase_add_test(tc, test_late_precommit_joins_certificate);
+	tcase_add_test(tc, test_late_equivocation_is_evidence);
 	tcase_add_test(tc, test_decided_without_own_precommit_signs_it);
 	tcase_add_test(tc, test_timer_set);
 	suite_add_tcase(s, tc);
