@@ -17,8 +17,8 @@
 
 #define POLL_MS 50
 #define EVIDENCE_MAX 64
-#define EVIDENCE_TRIES 10             /* a refused submission is tried again ... */
-#define EVIDENCE_RETRY_MS 500         /* ... this long after, up to that many times */
+#define EVIDENCE_RETRY_MS 500         /* a submission refused for now is tried again ... */
+#define EVIDENCE_RETRY_MAX_MS 30000   /* ... after twice as long each time, up to this */
 #define MS 1000000ull
 
 /* A message from a peer, waiting for the engine. */
@@ -256,10 +256,6 @@ static void log_commits(struct driver *d)
 	d->height = st.height;
 }
 
-/* An EVIDENCE transaction for ev, signed with the node key and submitted
- * here (gossip takes it to the others). The node key is also the keeper's
- * account: a nonce it took meanwhile makes this one stale, so it is tried
- * again with the next. */
 /* Whether a refused submission may pass later: the node was short of room
  * (the mempool, the disk, memory) or its store failed. A rule's refusal
  * (the evidence judged already, too old, ...) is final. */
@@ -270,10 +266,20 @@ static bool evidence_transient(int rc)
 	       rc == TALLY_E_REPLAY;
 }
 
-/* Signs and submits an EVIDENCE transaction for ev with the node key. A
- * transient refusal is tried again EVIDENCE_RETRY_MS later, up to
- * EVIDENCE_TRIES times in all: an offence seen once must not be lost to a
- * passing shortage; a final one is logged at once. */
+static const char *votes_name(const struct cs_evidence *ev)
+{
+	return ev->a.type == VOTE_PREVOTE ? "prevotes" : "precommits";
+}
+
+/* Signs and submits an EVIDENCE transaction for ev with the node key (the
+ * keeper's account too: a nonce it took meanwhile makes this one stale, so
+ * it is signed again with the next); gossip takes it to the others. An
+ * offence seen once must not be lost to a passing shortage: a transient
+ * refusal is tried again EVIDENCE_RETRY_MS later, then twice as long each
+ * time up to EVIDENCE_RETRY_MAX_MS, until the node takes it or refuses it
+ * for good (judged already, or older than the unbonding period: the chain's
+ * own bound), EVIDENCE_MAX offences waiting at most. tries: the
+ * submissions made before this one. */
 static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsigned tries)
 {
 	struct signed_vote a = { .v = ev->a }, b = { .v = ev->b };
@@ -311,14 +317,24 @@ static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsi
 		if (rc != TALLY_E_NONCE && rc != TALLY_E_REPLAY)
 			break;
 	}
-	if (rc && evidence_transient(rc) && tries + 1 < EVIDENCE_TRIES &&
-	    d->nretry < EVIDENCE_MAX) {
-		log_debug("consensus: evidence against validator %.16s (height %" PRIu64 " round %u)"
-			  " not submitted yet (try %u): %s", hex, ev->a.height, ev->a.round,
-			  tries + 1, why[0] ? why : tally_strerror(rc));
+	if (rc && evidence_transient(rc) && d->nretry < EVIDENCE_MAX) {
+		unsigned shift = tries < 6 ? tries : 6;
+		uint64_t wait_ms = (uint64_t)EVIDENCE_RETRY_MS << shift;
+
+		if (wait_ms > EVIDENCE_RETRY_MAX_MS)
+			wait_ms = EVIDENCE_RETRY_MAX_MS;
+		if (tries == 0)
+			log_warn("consensus: validator %.16s signed two different %s at height %"
+				 PRIu64 " round %u; its EVIDENCE waits (tried again until the node"
+				 " takes it): %s", hex, votes_name(ev), ev->a.height, ev->a.round,
+				 why[0] ? why : tally_strerror(rc));
+		else
+			log_debug("consensus: evidence against validator %.16s (height %" PRIu64
+				  " round %u) not submitted yet (try %u): %s", hex, ev->a.height,
+				  ev->a.round, tries + 1, why[0] ? why : tally_strerror(rc));
 		d->retry[d->nretry].ev = *ev;
 		d->retry[d->nretry].tries = tries + 1;
-		d->retry[d->nretry].at_ns = node_clock_ns() + EVIDENCE_RETRY_MS * MS;
+		d->retry[d->nretry].at_ns = node_clock_ns() + wait_ms * MS;
 		d->nretry++;
 		return;
 	}
@@ -326,22 +342,26 @@ static void submit_evidence(struct driver *d, const struct cs_evidence *ev, unsi
 		/* Another node saw it too and its EVIDENCE came first (committed,
 		 * or pending for the next block): the offence is punished once. */
 		log_warn("consensus: validator %.16s signed two different %s at height %" PRIu64
-			 " round %u; another node's EVIDENCE came first: %s", hex,
-			 ev->a.type == VOTE_PREVOTE ? "prevotes" : "precommits", ev->a.height,
-			 ev->a.round, why[0] ? why : tally_strerror(rc));
+			 " round %u; another node's EVIDENCE came first: %s", hex, votes_name(ev),
+			 ev->a.height, ev->a.round, why[0] ? why : tally_strerror(rc));
 		return;
 	}
 	if (rc) {
 		log_error("consensus: evidence against validator %.16s (height %" PRIu64 " round %u)"
-			  " not submitted (try %u): %s", hex, ev->a.height, ev->a.round,
-			  tries + 1, why[0] ? why : tally_strerror(rc));
+			  " not submitted (try %u)%s: %s", hex, ev->a.height, ev->a.round,
+			  tries + 1, evidence_transient(rc) ? ", no room to keep it for later" : "",
+			  why[0] ? why : tally_strerror(rc));
 		return;
 	}
 	hex_encode(hash, HASH_LEN, th);
-	log_warn("consensus: validator %.16s signed two different %s at height %" PRIu64
-		 " round %u; EVIDENCE %s submitted", hex,
-		 ev->a.type == VOTE_PREVOTE ? "prevotes" : "precommits", ev->a.height, ev->a.round,
-		 th);
+	if (tries)
+		log_warn("consensus: validator %.16s signed two different %s at height %" PRIu64
+			 " round %u; EVIDENCE %s submitted (try %u)", hex, votes_name(ev),
+			 ev->a.height, ev->a.round, th, tries + 1);
+	else
+		log_warn("consensus: validator %.16s signed two different %s at height %" PRIu64
+			 " round %u; EVIDENCE %s submitted", hex, votes_name(ev), ev->a.height,
+			 ev->a.round, th);
 }
 
 /* The failed submissions whose time has come, tried again (a new failure

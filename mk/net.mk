@@ -3,7 +3,7 @@
 #   make check-net     devnets of several nodes: gossip, block sync, restarts,
 #                      a late full node, hostile peers, leases across providers,
 #                      a provider killed mid-lease, pauses and partitions,
-#                      the provider registry
+#                      the provider registry, evidence kept through a full disk
 .PHONY: check-net
 CHECK_TARGETS += check-net
 
