@@ -282,7 +282,18 @@ static void hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *b
 
 /* --- evidence ------------------------------------------------------------------------ */
 
-/* Reports validator who's two votes for one step (one height, round and
+/* Whether m's step (validator, height, round, type) was reported already. */
+static bool reported_already(const struct engine *e, const struct cs_msg *m)
+{
+	for (size_t i = 0; i < e->nreported; i++)
+		if (!memcmp(e->reported[i].who, m->validator, PUBKEY_LEN) &&
+		    e->reported[i].height == m->v.height && e->reported[i].round == m->v.round &&
+		    e->reported[i].type == m->v.type)
+			return true;
+	return false;
+}
+
+/* Reports a validator's two votes for one step (one height, round and
  * type; different blocks) to the application as evidence, once per step:
  * "have" is the vote this node held, m the one that conflicts with it. */
 static void report_equivocation(struct engine *e, const struct vote *have,
@@ -291,11 +302,8 @@ static void report_equivocation(struct engine *e, const struct vote *have,
 	struct cs_evidence ev;
 	char hex[17];
 
-	for (size_t i = 0; i < e->nreported; i++)
-		if (!memcmp(e->reported[i].who, m->validator, PUBKEY_LEN) &&
-		    e->reported[i].height == m->v.height && e->reported[i].round == m->v.round &&
-		    e->reported[i].type == m->v.type)
-			return;
+	if (reported_already(e, m))
+		return;
 	if (e->nreported == e->reported_cap) {
 		size_t cap = e->reported_cap ? 2 * e->reported_cap : 8;
 		struct reported *grown = realloc(e->reported, cap * sizeof(*grown));
@@ -443,7 +451,8 @@ static void late_precommit(struct engine *e, const struct cs_msg *m)
 	if (in_cert && !same) {
 		struct vote have = m->v;
 
-		if (vote_verify(&m->v, m->validator, e->chain, m->sig))
+		/* Once per offence: more of its votes cost no signature check. */
+		if (reported_already(e, m) || vote_verify(&m->v, m->validator, e->chain, m->sig))
 			return;
 		memcpy(have.block_id, c->block_id, HASH_LEN);
 		report_equivocation(e, &have, c->sigs[i].sig, m);
