@@ -924,7 +924,7 @@ const struct cmd_doc doc_node_init = {
 	.description =
 		"--dev DIR alone sets up a single-node devnet in DIR (which must be empty or absent):\n"
 		"  DIR/node.pem      the node's key: its validator and provider account\n"
-		"  DIR/faucet.pem    a dev account funded with 1000000000 units\n"
+		"  DIR/faucet.pem    a dev account funded with 10^15 micro-units (10^9 units)\n"
 		"  DIR/genesis.json  this node the only validator; faucet and --fund funded\n"
 		"  DIR/tallyd.conf   the daemon's configuration\n"
 		"  DIR/data/         the ledger's data directory\n"
