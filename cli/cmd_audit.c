@@ -111,8 +111,10 @@ static void report_human(const struct audit_result *r, const char *id, const cha
 		printf("    cpu %" PRIu64 " ns, run delay %" PRIu64 " ns, gpu %" PRIu64
 		       " ns, memory %" PRIu64 " MiB*s\n", r->lease.cpu_ns, r->lease.run_delay_ns,
 		       r->lease.gpu_ns, r->mem_mib_s);
-		printf("  settlement      %s\n", r->compared ? "compared with the node's" :
-		       "not compared");
+		printf("  settlement      %s\n", !r->compared ? "not compared" :
+		       !strncmp(source, "chain file", 10) ?
+		       "compared with the one the file carries (its state proof checked)" :
+		       "compared with the node's");
 	}
 	for (size_t i = 0; i < r->nerrors; i++)
 		printf("  FAIL  %s\n", r->errors[i].msg);

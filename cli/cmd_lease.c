@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,12 +279,14 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 {
 	json_t *d = contract_defaults(cl, k);
 	json_error_t jerr;
-	char why[WHY_MAX] = "";
+	char why[WHY_MAX] = "", node_chain[CHAIN_ID_MAX + 1], me[2 * PUBKEY_LEN + 1];
 	bool deposit_in_file = false, terms_in_file = false;
 	int rc;
 
 	if (!d)
 		return EXIT_USAGE;
+	snprintf(node_chain, sizeof(node_chain), "%s", jget_str(d, "chain_id"));
+	snprintf(me, sizeof(me), "%s", jget_str(d, "tenant"));
 	if (f->file) {
 		json_t *user = json_load_file(f->file, JSON_REJECT_DUPLICATES, &jerr);
 		if (!user || !json_is_object(user)) {
@@ -306,6 +309,21 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	}
 	merge(d, f->top);
 	json_object_update(json_object_get(d, "vm"), f->vm);
+	/* What the node would refuse anyway, said before any wait for the
+	 * provider. */
+	if (strcmp(jget_str(d, "chain_id"), node_chain)) {
+		err("the contract is for chain '%s', the node runs '%s'", jget_str(d, "chain_id"),
+		    node_chain);
+		json_decref(d);
+		return EXIT_USAGE;
+	}
+	if (strcasecmp(jget_str(d, "tenant"), me)) {
+		err("the contract names tenant %.16s, but your key is %.16s (a lease contract must"
+		    " be signed by its tenant: give that tenant's --key, or drop \"tenant\" from"
+		    " the file)", jget_str(d, "tenant"), me);
+		json_decref(d);
+		return EXIT_USAGE;
+	}
 	rc = check_vm_early(d);
 	if (!rc)
 		rc = choose_provider(cl, f, d, terms_in_file);

@@ -259,20 +259,25 @@ static bool has_file(const char *dir, const char *name)
 	return access(path, R_OK) == 0;
 }
 
-/* tallyd.conf for a node in dir; genesis is the genesis file's path; a
- * [peers] section when peer_listen or peer lines are given. Without dir, the
- * drop-in of a production node: the paths are tallyd's defaults (/etc/tally,
- * /var/lib/tally), and the settings are the operator's to edit. */
-static char *conf_text(const struct init_opts *o, const char *dir, const char *genesis,
-		       const char *listen, const char *peer_listen, const char *const *peers,
-		       size_t npeers)
+/* tallyd.conf for a node in dir, whose key is pub; genesis is the genesis
+ * file's path; a [peers] section when peer_listen or peer lines are given.
+ * The meter's pin directory and the domains' name prefix are the node's own
+ * (from its key), so that several nodes, of one devnet or of several, run
+ * VMs side by side on one host. Without dir, the drop-in of a production
+ * node: the paths are tallyd's defaults (/etc/tally, /var/lib/tally), and
+ * the settings are the operator's to edit. */
+static char *conf_text(const struct init_opts *o, const char *dir, const uint8_t *pub,
+		       const char *genesis, const char *listen, const char *peer_listen,
+		       const char *const *peers, size_t npeers)
 {
-	char *text = NULL;
+	char *text = NULL, tag[9] = "";
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
 	if (!f)
 		return NULL;
+	if (dir && pub)
+		hex_encode(pub, 4, tag);
 	if (dir)
 		fprintf(f,
 			"# tallyd configuration written by 'tally node init'\n"
@@ -291,12 +296,18 @@ static char *conf_text(const struct init_opts *o, const char *dir, const char *g
 		"listen = %s\n"
 		"log_level = info\n"
 		"\n[metering]\n"
-		"interval_s = %" PRIu64 "\n"
+		"interval_s = %" PRIu64 "\n",
+		listen, o->interval_s);
+	if (tag[0])
+		fprintf(f, "pin_dir = /sys/fs/bpf/tally-%s\n", tag);
+	fprintf(f,
 		"\n[libvirt]\n"
 		"uri = qemu:///system\n"
 		"domain_type = %s\n"
 		"network = %s\n",
-		listen, o->interval_s, o->domain_type, o->network);
+		o->domain_type, o->network);
+	if (tag[0])
+		fprintf(f, "name_prefix = tally-%s-\n", tag);
 	if (dir)
 		fprintf(f,
 			"state_dir = %s/vms\n"
@@ -462,8 +473,8 @@ static int write_node(const struct init_opts *o, const struct dev_node *node, co
 		      const char *const *peers, size_t npeers)
 {
 	char path[PATH_MAX + 32];
-	char *conf = conf_text(o, node->dir, genesis, node->listen, node->peer_listen, peers,
-			       npeers);
+	char *conf = conf_text(o, node->dir, node->key.pub, genesis, node->listen,
+			       node->peer_listen, peers, npeers);
 	int rc = EXIT_USAGE;
 
 	if (!conf)
@@ -528,8 +539,9 @@ static int do_init(struct init_opts *o, const struct common *co)
 		       "  genesis                     %s/genesis.json\n"
 		       "  config                      %s/tallyd.conf\n"
 		       "start it with:  tallyd -c %s/tallyd.conf\n"
-		       "then lease with: TALLY_KEY=%s/faucet.pem tally lease create --wait\n",
-		       o->chain_id, dir, nodehex, dir, faucethex, dir, dir, dir, dir, dir);
+		       "then lease with: TALLY_KEY=%s/faucet.pem tally lease create --node %s"
+		       " --wait\n",
+		       o->chain_id, dir, nodehex, dir, faucethex, dir, dir, dir, dir, dir, api);
 		if (o->tls)
 			printf("the API is HTTPS with a self-signed certificate; clients use\n"
 			       "  --node %s --cacert %s/tls.crt\n"
@@ -828,7 +840,7 @@ static int do_init_production(struct init_opts *o, const struct common *co)
 		return err("cannot make a key: %s", tally_strerror(rc)), EXIT_USAGE;
 	rc = EXIT_USAGE;
 	genesis = production_genesis(o, &key, chain_id);
-	conf = conf_text(o, NULL, NULL, o->listen, o->peer_listen, o->peers, o->npeers);
+	conf = conf_text(o, NULL, NULL, NULL, o->listen, o->peer_listen, o->peers, o->npeers);
 	if (!genesis || !conf)
 		goto out;
 	if (own_dir(PROD_ETC, 0755) || own_dir(PROD_DROPINS, 0755) || own_dir(PROD_VAR, 0711))

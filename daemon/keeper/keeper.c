@@ -535,9 +535,15 @@ static int open_prov(struct keeper *k, char *why)
 		snprintf(gpus[i].class_name, sizeof(gpus[i].class_name), "%s",
 			 cfg->gpus[i].class_name);
 	}
+	char owner[2 * PUBKEY_LEN + 1];
+
+	/* Other nodes on this host may use the same prefix: each domain
+	 * records whose it is. */
+	hex_encode(k->d.key->pub, PUBKEY_LEN, owner);
 	struct prov_config pc = {
 		.uri = cfg->uri,
 		.name_prefix = cfg->name_prefix,
+		.owner = owner,
 		.domain_type = strcmp(cfg->domain_type, "qemu") ? PROV_DOMAIN_KVM : PROV_DOMAIN_QEMU,
 		.images = images,
 		.n_images = cfg->nimages,
@@ -590,6 +596,11 @@ int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why)
 	log_info("reconciled VMs: %u adopted, %u orphans removed, %u stopped removed, "
 		 "%u stray files removed", rep.adopted, rep.removed_orphans, rep.removed_stopped,
 		 rep.removed_files);
+	if (rep.foreign)
+		log_info("reconciled VMs: %u domain%s named %s* left alone: made by another node"
+			 " on this host (or by a tallyd that did not record its maker, for a lease"
+			 " this node does not run)", rep.foreign, rep.foreign == 1 ? "" : "s",
+			 deps->cfg->name_prefix);
 	ledger_set_commit_hook(deps->ledger, on_commit, k);
 	if ((rc = pthread_create(&k->thread, NULL, keeper_main, k))) {
 		snprintf(why, WHY_MAX, "cannot start the keeper thread: %s", strerror(rc));

@@ -110,10 +110,11 @@ int prov_config_copy(struct prov *p, const struct prov_config *cfg, char *why)
 	p->state_dir = cfg->state_dir ? strdup(cfg->state_dir) : NULL;
 	p->archive_dir = cfg->log_archive_dir ? strdup(cfg->log_archive_dir) : NULL;
 	p->forward_address = strdup(cfg->forward_address ? cfg->forward_address : "");
+	p->owner = strdup(cfg->owner ? cfg->owner : "");
 	p->images = calloc(cfg->n_images + 1, sizeof(*p->images));
 	p->gpus = calloc(cfg->n_gpus + 1, sizeof(*p->gpus));
 	if (!p->uri || !p->prefix || (cfg->state_dir && !p->state_dir) ||
-	    (cfg->log_archive_dir && !p->archive_dir) || !p->forward_address || !p->images ||
+	    (cfg->log_archive_dir && !p->archive_dir) || !p->forward_address || !p->owner || !p->images ||
 	    !p->gpus)
 		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	if (cfg->n_images)
@@ -125,6 +126,10 @@ int prov_config_copy(struct prov *p, const struct prov_config *cfg, char *why)
 	p->cfg.state_dir = p->state_dir;
 	p->cfg.log_archive_dir = p->archive_dir;
 	p->cfg.forward_address = p->forward_address;
+	p->cfg.owner = p->owner[0] ? p->owner : NULL;
+	if (p->owner[0] && !domxml_owner_valid(p->owner))
+		return why_set(why, TALLY_E_INVALID, "the owner recorded in domains must be 64"
+			       " lowercase hex (a node key)");
 	p->cfg.images = p->images;
 	p->cfg.gpus = p->gpus;
 	if (p->cfg.cpu_overcommit == 0)

@@ -49,7 +49,8 @@ void pci_addr_nodedev_name(const struct pci_addr *a, char out[32])
 /* ---- the metadata: one table, written and read ---------------------------- */
 
 enum meta_attr {
-	META_ID, META_IMAGE, META_DISK_GIB, META_GPUS, META_SSH_PORT, META_HOSTNAME, META_N
+	META_ID, META_IMAGE, META_DISK_GIB, META_GPUS, META_SSH_PORT, META_HOSTNAME, META_OWNER,
+	META_N
 };
 
 static const struct {
@@ -62,6 +63,7 @@ static const struct {
 	[META_GPUS] = { "gpus", false },
 	[META_SSH_PORT] = { "ssh-port", true },
 	[META_HOSTNAME] = { "hostname", true },
+	[META_OWNER] = { "owner", true },
 };
 
 #define META_VALUE_MAX (PROV_GPUS_MAX * (PROV_PCI_ADDR_LEN + 1) + 1)
@@ -92,6 +94,9 @@ static void meta_format(const struct domxml_lease_meta *m, enum meta_attr a,
 		break;
 	case META_HOSTNAME:
 		snprintf(out, META_VALUE_MAX, "%s", m->hostname);
+		break;
+	case META_OWNER:
+		snprintf(out, META_VALUE_MAX, "%s", m->owner);
 		break;
 	case META_N:
 		break;
@@ -132,6 +137,16 @@ static int parse_gpus(const char *list, struct domxml_lease_meta *m)
 	return 0;
 }
 
+bool domxml_owner_valid(const char *s)
+{
+	if (strlen(s) != PROV_OWNER_LEN)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!isdigit((unsigned char)*c) && (*c < 'a' || *c > 'f'))
+			return false;
+	return true;
+}
+
 /* The inverse of meta_format. */
 static int meta_parse(struct domxml_lease_meta *m, enum meta_attr a, const char *v)
 {
@@ -162,6 +177,11 @@ static int meta_parse(struct domxml_lease_meta *m, enum meta_attr a, const char 
 		if (hostname_check(v, NULL))
 			return TALLY_E_ENCODING;
 		snprintf(m->hostname, sizeof(m->hostname), "%s", v);
+		return 0;
+	case META_OWNER:
+		if (!domxml_owner_valid(v))
+			return TALLY_E_ENCODING;
+		snprintf(m->owner, sizeof(m->owner), "%s", v);
 		return 0;
 	case META_N:
 		break;
@@ -244,6 +264,8 @@ static void put_metadata(xmlNodePtr dom, const struct domxml_lease_meta *m)
 
 	xmlSetNs(lease, ns);
 	for (enum meta_attr a = 0; a < META_N; a++) {
+		if (a == META_OWNER && !m->owner[0])
+			continue;
 		meta_format(m, a, v);
 		xmlNewProp(lease, X(meta_attrs[a].name), X(v));
 	}

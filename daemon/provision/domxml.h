@@ -23,6 +23,7 @@
 #ifndef TALLY_PROVISION_DOMXML_H
 #define TALLY_PROVISION_DOMXML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,11 @@ int pci_addr_parse(const char *s, struct pci_addr *a);
 void pci_addr_nodedev_name(const struct pci_addr *a, char out[32]);
 
 /* What the metadata element says. */
+/* A domain's owner: the public key (lowercase hex) of the node that made it,
+ * so that a node sharing the host and the name prefix leaves it alone. */
+#define PROV_OWNER_LEN 64
+bool domxml_owner_valid(const char *s);
+
 struct domxml_lease_meta {
 	uint8_t lease_id[LEASE_ID_LEN];
 	char image[IMAGE_NAME_MAX + 1];
@@ -48,6 +54,7 @@ struct domxml_lease_meta {
 	char gpus[PROV_GPUS_MAX][PROV_PCI_ADDR_LEN + 1];
 	uint16_t ssh_port;                        /* 0: none */
 	char hostname[HOSTNAME_MAX + 1];          /* what the seed set */
+	char owner[PROV_OWNER_LEN + 1];           /* the node that made it; "": not recorded */
 };
 
 struct domxml_params {

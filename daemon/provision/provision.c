@@ -119,6 +119,7 @@ static void free_prov(struct prov *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p->uri);
 	free(p->prefix);
+	free(p->owner);
 	free(p->state_dir);
 	free(p->archive_dir);
 	free(p->forward_address);
@@ -293,6 +294,8 @@ static int render(struct prov *p, const struct prov_lease *l, const struct prov_
 	dp.meta.n_gpus = l->n_gpus;
 	memcpy(dp.meta.gpus, l->gpus, sizeof(dp.meta.gpus));
 	dp.meta.ssh_port = l->ssh_port;
+	if (p->cfg.owner)
+		snprintf(dp.meta.owner, sizeof(dp.meta.owner), "%s", p->cfg.owner);
 	if (seed)
 		effective_hostname(vm, l->name, dp.meta.hostname);
 

@@ -61,6 +61,12 @@ struct prov_config {
 	const char *uri;                     /* NULL: qemu:///system */
 	enum prov_domain_type domain_type;   /* default kvm */
 	const char *name_prefix;             /* NULL: "tally-"; reconcile touches only these */
+	/* The node's public key, 64 lowercase hex, recorded in each domain it
+	 * makes: reconcile leaves a domain another node recorded alone, and one
+	 * that records none (made before owners were recorded) unless its lease
+	 * is active (is_active). NULL: none recorded, every domain of the
+	 * prefix is this node's (tests of one node). */
+	const char *owner;
 	const struct prov_image *images;     /* the image catalogue */
 	size_t n_images;
 	const struct prov_gpu *gpus;         /* the GPU inventory */
@@ -125,6 +131,7 @@ struct prov_reconcile_report {
 	unsigned removed_orphans;  /* tally domains of leases that are not active */
 	unsigned removed_stopped;  /* active lease, but its domain was not running */
 	unsigned removed_files;    /* state-dir files no domain owned */
+	unsigned foreign;          /* of the prefix, but another node's (or maybe): left */
 };
 
 /* Says whether a lease is one this node should still be running a VM for

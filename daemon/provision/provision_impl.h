@@ -38,7 +38,7 @@ struct prov {
 	virConnectPtr retired[PROV_RETIRED_MAX];   /* replaced, closed at prov_close */
 	size_t nretired;
 	struct prov_config cfg;         /* pointers below replace the caller's */
-	char *uri, *prefix, *state_dir, *archive_dir, *forward_address;
+	char *uri, *prefix, *state_dir, *archive_dir, *forward_address, *owner;
 	struct prov_image *images;
 	struct prov_gpu *gpus;
 	int lifecycle_cb;               /* on conn; -1 when not registered */

@@ -2,8 +2,11 @@
  *
  * A node may have died anywhere inside prov_create or prov_stop. What it can
  * leave behind is a domain (running or only defined) and some of the lease's
- * files. Only domains named with this node's prefix and carrying tally
- * metadata are touched; everything else belongs to someone else. */
+ * files. Only domains named with this node's prefix, carrying tally
+ * metadata and made by this node are touched; everything else belongs to
+ * someone else. Several nodes may share a host and a prefix (a devnet's
+ * nodes do), so the prefix alone does not say whose a domain is: the owner
+ * its metadata records does. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +16,7 @@
 #include "daemon/provision/provision_impl.h"
 #include "lib/errors.h"
 
-enum verdict { SKIP, ADOPT, REMOVE_ORPHAN, REMOVE_STOPPED };
+enum verdict { SKIP, FOREIGN, ADOPT, REMOVE_ORPHAN, REMOVE_STOPPED };
 
 static enum verdict judge(struct prov *p, virDomainPtr dom, prov_is_active_fn is_active,
 			  void *arg, struct domxml_lease_meta *m)
@@ -38,8 +41,12 @@ static enum verdict judge(struct prov *p, virDomainPtr dom, prov_is_active_fn is
 	pthread_mutex_unlock(&p->lock);
 	if (tracked)
 		return SKIP;
+	if (p->cfg.owner && m->owner[0] && strcmp(m->owner, p->cfg.owner))
+		return FOREIGN;         /* another node's, whatever its lease */
 	if (!is_active(arg, m->lease_id))
-		return REMOVE_ORPHAN;
+		/* With no owner recorded (made by an older tallyd) it may be
+		 * another node's: only an active lease of this one says whose. */
+		return p->cfg.owner && !m->owner[0] ? FOREIGN : REMOVE_ORPHAN;
 	return virDomainIsActive(dom) == 1 ? ADOPT : REMOVE_STOPPED;
 }
 
@@ -94,6 +101,9 @@ static int reconcile_domains(struct prov *p, prov_is_active_fn is_active, void *
 		snprintf(name, sizeof(name), "%s", virDomainGetName(doms[i]));
 		switch (judge(p, doms[i], is_active, arg, &m)) {
 		case SKIP:
+			break;
+		case FOREIGN:
+			r->foreign++;
 			break;
 		case ADOPT:
 			if (!err)

@@ -91,6 +91,24 @@ run node init --join "$E2E_DIR/lw/genesis.json" --peer 127.0.0.1:1 --dir "$E2E_D
 check "a joining node cannot choose the window (exit 2)" \
 	bash -c "[ $RC -eq 2 ] && [ ! -e '$E2E_DIR/lwj' ]"
 
+# --- nodes of one host keep apart ----------------------------------------------------
+# Each node node init writes pins its meter and names its domains on its own
+# (from its key), so a devnet's nodes can all run VMs on one host.
+run node init --dev "$E2E_DIR/three" --validators 3 --listen 127.0.0.1:19400 --json
+own_names() {
+	local k key
+	for k in 1 2 3; do
+		key=$(jq -r ".nodes[$((k - 1))].key" <<<"$OUT")
+		grep -qx "pin_dir = /sys/fs/bpf/tally-${key:0:8}" "$E2E_DIR/three/node-$k/tallyd.conf" &&
+			grep -qx "name_prefix = tally-${key:0:8}-" "$E2E_DIR/three/node-$k/tallyd.conf" ||
+			return 1
+	done
+}
+check "node init --validators 3 gives each node its own pin_dir and name_prefix" own_names
+LEASE_HINT=$("$TALLY" node init --dev "$E2E_DIR/hint" --listen 127.0.0.1:19410 | grep "then lease with")
+check "node init's next step names the node it set up ($LEASE_HINT)" \
+	grep -q -- "--node http://127.0.0.1:19410 " <<<"$LEASE_HINT"
+
 # --- tallyd --check-config reads what the configuration names -----------------------
 NODE_PUB=$("$TALLY" status --json | jq -r .node)
 OUT=$("$TALLYD" --check-config -c "$E2E_DIR/node/tallyd.conf" 2>&1) && RC=0 || RC=$?

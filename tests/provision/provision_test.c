@@ -771,6 +771,69 @@ START_TEST(test_kill_and_reconcile)
 }
 END_TEST
 
+/* Several nodes on one host may share the prefix (a devnet's do): a node
+ * restarting removes only the domains it made. One that records another
+ * node as its maker is left, whatever its lease; one that records no maker
+ * (made by a tallyd before makers were recorded) is taken only for an
+ * active lease of this node, never removed as an orphan. */
+START_TEST(test_reconcile_leaves_other_nodes_domains)
+{
+	static const char owner_a[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	static const char owner_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	struct prov_request o = request(7, "tiny", 96);   /* node A's, lease over */
+	struct prov_request q = request(8, "tiny", 96);   /* no maker recorded */
+	struct active_set none = { { NULL }, 0 }, active_q = { { q.lease_id }, 1 };
+	struct prov_reconcile_report rep;
+	struct prov_config ca = config(PROV_NET_NONE), cb = config(PROV_NET_NONE);
+	virConnectPtr c = connect_or_start();
+	struct prov *p;
+	char why[WHY_MAX], hexo[65], hexq[65];
+	int with_id;
+
+	ca.owner = owner_a;
+	cb.owner = owner_b;
+	lease_hex(o.lease_id, hexo);
+	lease_hex(q.lease_id, hexq);
+	ck_assert_msg(prov_open(&p, &ca, why) == 0, "%s", why);
+	ck_assert_msg(prov_create(p, &o, NULL, why) == 0, "%s", why);
+	prov_close(p);
+	p = open_prov(PROV_NET_NONE);
+	ck_assert_msg(prov_create(p, &q, NULL, why) == 0, "%s", why);
+	prov_close(p);
+
+	/* Node B restarts: neither is its own. */
+	ck_assert_msg(prov_open(&p, &cb, why) == 0, "%s", why);
+	ck_assert_msg(prov_reconcile(p, is_active, &none, &rep, why) == 0, "%s", why);
+	ck_assert_uint_eq(rep.foreign, 2);
+	ck_assert_uint_eq(rep.removed_orphans, 0);
+	ck_assert_uint_eq(rep.adopted, 0);
+	ck_assert_int_eq(count_test_domains(c, hexo, &with_id), 2);
+	ck_assert_int_eq(with_id, 1);
+	ck_assert_int_eq(count_test_domains(c, hexq, &with_id), 2);
+	ck_assert_int_eq(with_id, 1);
+	prov_close(p);
+
+	/* Node A restarts: o is its own, its lease is over. */
+	ck_assert_msg(prov_open(&p, &ca, why) == 0, "%s", why);
+	ck_assert_msg(prov_reconcile(p, is_active, &none, &rep, why) == 0, "%s", why);
+	ck_assert_uint_eq(rep.removed_orphans, 1);
+	ck_assert_uint_eq(rep.foreign, 1);
+	ck_assert_int_eq(count_test_domains(c, hexo, &with_id), 1);
+	ck_assert_int_eq(with_id, 0);
+	prov_close(p);
+
+	/* Node B again, now running q's lease: it takes the unmarked domain. */
+	ck_assert_msg(prov_open(&p, &cb, why) == 0, "%s", why);
+	ck_assert_msg(prov_reconcile(p, is_active, &active_q, &rep, why) == 0, "%s", why);
+	ck_assert_uint_eq(rep.adopted, 1);
+	ck_assert_uint_eq(rep.foreign, 0);
+	ck_assert_msg(prov_stop(p, q.lease_id, 0, NULL, why) == 0, "%s", why);
+	ck_assert_int_eq(count_test_domains(c, NULL, &with_id), 0);
+	virConnectClose(c);
+	prov_close(p);
+}
+END_TEST
+
 /* ---- refusals ----------------------------------------------------------- */
 
 static void expect_refused(struct prov *p, const struct prov_request *r, int want_err,
@@ -984,6 +1047,7 @@ static Suite *provision_suite(void)
 	tcase_add_test(tc, test_qemu_killed);
 	tcase_add_test(tc, test_two_leases);
 	tcase_add_test(tc, test_kill_and_reconcile);
+	tcase_add_test(tc, test_reconcile_leaves_other_nodes_domains);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -72,7 +72,10 @@ START_TEST(metadata_round_trips)
 	char *xml, *meta;
 
 	for (int variant = 0; variant < 3; variant++) {
-		if (variant == 1) {             /* no GPU, no port, no hostname */
+		if (variant == 0)               /* the node that made it */
+			memset(p.meta.owner, 'a', PROV_OWNER_LEN);
+		if (variant == 1) {             /* no GPU, no port, no hostname, no owner */
+			p.meta.owner[0] = '\0';
 			p.meta.n_gpus = 0;
 			p.meta.ssh_port = 0;
 			p.meta.hostname[0] = '\0';
@@ -96,6 +99,8 @@ START_TEST(metadata_round_trips)
 			ck_assert_str_eq(back.gpus[i], p.meta.gpus[i]);
 		ck_assert_uint_eq(back.ssh_port, p.meta.ssh_port);
 		ck_assert_str_eq(back.hostname, p.meta.hostname);
+		ck_assert_str_eq(back.owner, p.meta.owner);
+		ck_assert((strstr(meta, "owner=") != NULL) == (p.meta.owner[0] != '\0'));
 		free(meta);
 		free(xml);
 	}
@@ -206,6 +211,11 @@ START_TEST(metadata_reader_is_strict)
 		"<tally:lease " NS " id=\"" ID "\" image=\"x\" disk-gib=\"1\" gpus=\"\" "
 		"hostname=\"a&lt;b\"/>",
 		"<tally:lease " NS " id=\"" ID "\" image=\"x\" disk-gib=\"1\" gpus=\"\" extra=\"1\"/>",
+		"<tally:lease " NS " id=\"" ID "\" image=\"x\" disk-gib=\"1\" gpus=\"\" owner=\"\"/>",
+		"<tally:lease " NS " id=\"" ID "\" image=\"x\" disk-gib=\"1\" gpus=\"\" "
+		"owner=\"" ID "0\"/>",
+		"<tally:lease " NS " id=\"" ID "\" image=\"x\" disk-gib=\"1\" gpus=\"\" "
+		"owner=\"ABCDEF0000000000000000000000000000000000000000000000000000000001\"/>",
 		"<tally:lease " NS " id=\"" ID "\" image=\"x\" disk-gib=\"1\" gpus=\"\">x</tally:lease>",
 		"<tally:lease " NS " id=\"" ID "\" image=\"x\" disk-gib=\"1\" gpus=\"\"/><x/>",
 		"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
@@ -225,7 +235,11 @@ START_TEST(metadata_reader_is_strict)
 					   "disk-gib=\"1\" gpus=\"\"/>", &m), 0);
 	ck_assert_uint_eq(m.ssh_port, 0);
 	ck_assert_str_eq(m.hostname, "");
+	ck_assert_str_eq(m.owner, "");
 	ck_assert_uint_eq(m.lease_id[31], 1);
+	ck_assert_int_eq(domxml_parse_meta("<lease id=\"" ID "\" image=\"x\" disk-gib=\"1\" "
+					   "gpus=\"\" owner=\"" ID "\"/>", &m), 0);
+	ck_assert_str_eq(m.owner, ID);
 }
 END_TEST
 
