@@ -193,6 +193,9 @@ static void after_commit(struct ledger *l, struct build *bd)
 	if (dropped < 0)
 		ledger_logf(l, "height %" PRIu64 ": rechecking the mempool failed: %s",
 			    l->tip.height, tally_strerror((int)-dropped));
+	/* The block's transactions and the ones dropped have left the pool:
+	 * their records in the mempool's log are what it can shed. */
+	ledger_pending_compact(l);
 	ledger_mp_unlock(l);
 }
 

@@ -443,6 +443,179 @@ static int open_signer_state(struct ledger *l, const struct ledger_config *cfg,
 	return rc;
 }
 
+/* --- the mempool's log (pending.h) ---------------------------------------------- */
+
+/* With mp_mu held: records the pool just took go to the log. A failure is
+ * logged once, not per transaction, and refuses no one: the node goes on
+ * as it would without the log, and the next commit rewrites it. */
+static void pending_write(struct ledger *l, const uint8_t *recs, size_t n)
+{
+	char why[WHY_MAX];
+
+	if (!l->pending || pending_append(l->pending, recs, n, why) == 0)
+		return;
+	if (!l->pending_failed)
+		ledger_logf(l, "mempool: %s: transactions accepted now are lost if the node is"
+			    " killed before they commit, until the log is rewritten after the next"
+			    " block", why);
+	l->pending_failed = true;
+}
+
+static void pending_write_one(struct ledger *l, const uint8_t *bytes, size_t len)
+{
+	uint8_t rec[PENDING_RECORD_MAX];
+
+	pending_write(l, rec, pending_frame(rec, bytes, len));
+}
+
+static int pool_bytes(void *ctx, const uint8_t *bytes, size_t len)
+{
+	(void)bytes;
+	*(uint64_t *)ctx += 4 + len + PENDING_CHECK_LEN;
+	return 0;
+}
+
+static int pool_rewrite_one(void *ctx, const uint8_t *bytes, size_t len)
+{
+	struct ledger *l = ctx;
+	char why[WHY_MAX];
+
+	return pending_rewrite_add(l->pending, bytes, len, why);
+}
+
+/* With mp_mu held: the log holds the pool again, queued transactions in
+ * order, then held ones. */
+static int pending_rewrite(struct ledger *l, char *why)
+{
+	int rc = pending_rewrite_begin(l->pending, why);
+
+	if (!rc)
+		mempool_each(l->mp, pool_rewrite_one, l);
+	if (!rc)
+		rc = pending_rewrite_commit(l->pending, why);
+	return rc;
+}
+
+#define PENDING_SLACK (1u << 20)          /* bytes the log may exceed the pool by */
+
+void ledger_pending_compact(struct ledger *l)
+{
+	uint64_t size, pool = 0;
+	char why[WHY_MAX];
+	int rc;
+
+	if (!l->pending)
+		return;
+	size = pending_size(l->pending);
+	if (!mempool_size(l->mp) && !mempool_held(l->mp)) {
+		if (size == 0 && !l->pending_failed)
+			return;
+		rc = pending_truncate(l->pending, why);
+	} else {
+		if (!l->pending_failed && size <= PENDING_SLACK)
+			return;
+		mempool_each(l->mp, pool_bytes, &pool);
+		if (!l->pending_failed && size <= 4 * pool + PENDING_SLACK)
+			return;
+		rc = pending_rewrite(l, why);
+	}
+	if (rc) {
+		if (!l->pending_failed)
+			ledger_logf(l, "mempool: %s: accepted transactions may be lost if the node"
+				    " is killed before they commit; tried again after the next block",
+				    why[0] ? why : tally_strerror(rc));
+		l->pending_failed = true;
+		return;
+	}
+	if (l->pending_failed)
+		ledger_logf(l, "mempool: %s/%s holds the pending transactions again", l->data_dir,
+			    PENDING_FILE);
+	l->pending_failed = false;
+}
+
+static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint64_t now_ns,
+			const struct ledger_admission *adm, struct tx *t, uint8_t hash[HASH_LEN],
+			char *why);
+static int submit_add_locked(struct ledger *l, uint64_t now_ns, const struct tx *t,
+			     const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+			     const uint8_t *origin, bool *held, char *why);
+
+/* What the last run accepted and no block committed (DATA_DIR/mempool.log),
+ * submitted again in the order it was accepted, each with every check of
+ * a submission: the strict decode, the signature, the chain's rules
+ * against the committed state and the transactions before it, nonce order
+ * (a nonce ahead is held again). A record a block committed meanwhile, a
+ * repeated one, one expired since, is refused and dropped.
+ *
+ * Two gates of a client's submission are not asked again. The node's own
+ * admission (struct ledger_admission: the keeper's room for a LEASE_OPEN
+ * addressed to this node) took the transaction once; the keeper is not
+ * running yet, and it checks the room again before it makes the VM
+ * (start_lease in daemon/keeper/keeper.c), closing the lease as rejected,
+ * deposit returned, when it no longer fits; a LEASE_OPEN gossiped from a peer
+ * enters without it too. The disk's reserve keeps room for what was
+ * admitted, which these were.
+ *
+ * Then the log is rewritten from the pool: the refused records and a torn
+ * tail go. An unreadable log refuses the open (its transactions would be
+ * lost by the rewrite); a failed rewrite is logged, and the next commit
+ * tries again. */
+static int restore_pending(struct ledger *l, char *why)
+{
+	uint64_t now_ns = node_clock_ns();
+	size_t n, restored = 0, refused = 0;
+	struct tx *t = malloc(sizeof(*t));
+	char line[WHY_MAX] = "";
+	int rc;
+
+	if (!t)
+		return TALLY_E_NOMEM;
+	rc = pending_open(&l->pending, l->data_dir, line);
+	if (rc) {
+		free(t);
+		return why_set(why, rc, "%s; move it aside to start without the transactions it"
+			       " holds", line[0] ? line : tally_strerror(rc));
+	}
+	n = pending_count(l->pending);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t hash[HASH_LEN];
+		size_t len;
+		const uint8_t *bytes = pending_record(l->pending, i, &len);
+
+		rc = submit_check(l, bytes, len, now_ns, NULL, t, hash, line);
+		if (!rc) {
+			ledger_mp_lock(l);
+			rc = submit_add_locked(l, now_ns, t, bytes, len, hash, NULL, NULL, line);
+			ledger_mp_unlock(l);
+		}
+		if (rc)
+			refused++;
+		else
+			restored++;
+	}
+	free(t);
+	if (n || pending_cut_bytes(l->pending)) {
+		ledger_logf(l, "mempool: %zu pending transactions restored from %s, %zu no longer"
+			    " applied", restored, PENDING_FILE, refused);
+		if (pending_cut_bytes(l->pending))
+			ledger_logf(l, "mempool: %s ended in %" PRIu64 " bytes that are no whole"
+				    " record (a write the last run did not finish, or damage):"
+				    " dropped", PENDING_FILE, pending_cut_bytes(l->pending));
+	}
+	pending_forget_read(l->pending);
+	ledger_mp_lock(l);
+	rc = mempool_size(l->mp) || mempool_held(l->mp) ? pending_rewrite(l, line) :
+	     pending_truncate(l->pending, line);
+	if (rc) {
+		ledger_logf(l, "mempool: %s: accepted transactions may be lost if the node is"
+			    " killed before they commit; tried again after the next block",
+			    line[0] ? line : tally_strerror(rc));
+		l->pending_failed = true;
+	}
+	ledger_mp_unlock(l);
+	return 0;
+}
+
 int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 {
 	pthread_mutexattr_t attr;
@@ -514,6 +687,9 @@ int ledger_open(struct ledger **out, const struct ledger_config *cfg, char *why)
 	rc = ledger_consensus_open(l, cfg, why);
 	if (rc)
 		goto err;
+	rc = restore_pending(l, why);
+	if (rc)
+		goto err;
 	*out = l;
 	return 0;
 err:
@@ -530,6 +706,7 @@ void ledger_close(struct ledger *l)
 		privval_close(&l->pv);
 	workers_free(l->workers);
 	seen_free(l->verified);
+	pending_close(l->pending);
 	mempool_free(l->mp);
 	free(l->dropped);
 	free(l->vstats);
@@ -666,6 +843,9 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 		goto out;
 	ledger_mp_lock(l);
 	rc = submit_add_locked(l, now_ns, t, bytes, len, hash, NULL, held, why);
+	/* Under the same hold of the lock: the log's order is the pool's. */
+	if (!rc)
+		pending_write_one(l, bytes, len);
 	ledger_mp_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);
@@ -700,6 +880,33 @@ static void batch_check_one(void *ctx, size_t i)
 	j->checked[i] = it->rc == 0;
 }
 
+/* With mp_mu held: the batch's transactions the pool took, into its log
+ * with one write (one per transaction without the memory for that). */
+static void batch_write_pending(struct ledger *l, const struct ledger_batch_item *items,
+				size_t n, const bool *checked)
+{
+	size_t total = 0, at = 0;
+	uint8_t *recs;
+
+	if (!l->pending)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (checked[i] && !items[i].rc)
+			total += 4 + items[i].len + PENDING_CHECK_LEN;
+	recs = malloc(total ? total : 1);
+	for (size_t i = 0; i < n; i++) {
+		if (!checked[i] || items[i].rc)
+			continue;
+		if (recs)
+			at += pending_frame(recs + at, items[i].bytes, items[i].len);
+		else
+			pending_write_one(l, items[i].bytes, items[i].len);
+	}
+	if (recs)
+		pending_write(l, recs, at);
+	free(recs);
+}
+
 int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_t n,
 			const struct ledger_admission *adm, char *why)
 {
@@ -726,6 +933,7 @@ int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_
 			items[i].rc = submit_add_locked(l, j.now_ns, &j.txs[i], items[i].bytes,
 							items[i].len, items[i].hash, items[i].origin,
 							&items[i].held, items[i].why);
+	batch_write_pending(l, items, n, j.checked);
 	ledger_mp_unlock(l);
 	for (size_t i = 0; i < n; i++) {
 		struct ledger_batch_item *it = &items[i];

@@ -7,6 +7,8 @@
  *   ledger.sqlite (+ -wal, -shm)   the store (daemon/ledger/store.c)
  *   signer_state                   what the validator last signed (privval.h)
  *   consensus.wal                  the height being decided (wal.h)
+ *   mempool.log                    the transactions accepted and not yet
+ *                                  committed, read again at open (pending.h)
  *
  * Every function takes the engine's lock (a recursive mutex), so the API
  * server may call from several threads, and the commit hook may call the

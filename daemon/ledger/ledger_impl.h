@@ -13,6 +13,7 @@
 #include "daemon/consensus/privval.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/mempool.h"
+#include "daemon/ledger/pending.h"
 #include "daemon/ledger/store.h"
 #include "daemon/ledger/workers.h"
 #include "lib/seen.h"
@@ -61,6 +62,13 @@ struct ledger {
 	 * size are used. */
 	pthread_mutex_t mp_mu;
 	struct mempool *mp;
+	/* The mempool's durable copy (pending.h), under mp_mu: every
+	 * transaction the pool takes is appended, in the pool's order. NULL
+	 * until ledger_open has submitted what the last run left in it.
+	 * pending_failed: an append or a rewrite failed (logged once); the next
+	 * commit rewrites the log from the pool. */
+	struct pending *pending;
+	bool pending_failed;
 	struct store *mp_reader;
 	int dir_fd;                      /* holds the data directory's lock (lib/dirlock.h) */
 	struct state mp_base;
@@ -127,6 +135,11 @@ int ledger_mp_rebase(struct ledger *l);
  * held. */
 bool ledger_tx_verified(struct ledger *l, const uint8_t hash[HASH_LEN]);
 void ledger_note_verified(struct ledger *l, const uint8_t hash[HASH_LEN]);
+/* After a commit, once the mempool is rebased, with mp_mu held: the
+ * mempool's log emptied when the pool is, rewritten from the pool when it
+ * outgrew it (more than 4 times the pool's records + 1 MiB) or when an
+ * append failed. */
+void ledger_pending_compact(struct ledger *l);
 /* Remembers a transaction left out of block `height` (with mp_mu held). */
 void ledger_note_dropped(struct ledger *l, const uint8_t hash[HASH_LEN], uint64_t height,
 			 const char *why);

@@ -206,6 +206,18 @@ const struct mempool_entry *mempool_next(const struct mempool_entry *e)
 	return e->next;
 }
 
+int mempool_each(const struct mempool *m,
+		 int (*fn)(void *ctx, const uint8_t *bytes, size_t len), void *ctx)
+{
+	int rc = 0;
+
+	for (const struct mempool_entry *e = m->head; e && !rc; e = e->next)
+		rc = fn(ctx, e->bytes, e->len);
+	for (const struct held_tx *h = m->held_head; h && !rc; h = h->next)
+		rc = fn(ctx, h->bytes, h->len);
+	return rc;
+}
+
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN])
 {
 	struct mempool_entry *e;

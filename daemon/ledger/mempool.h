@@ -97,6 +97,12 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 /* The oldest entry, and the next one after e (NULL at the end). */
 const struct mempool_entry *mempool_first(const struct mempool *m);
 const struct mempool_entry *mempool_next(const struct mempool_entry *e);
+/* Every transaction of the pool, the queued ones in queue order and then the
+ * held ones in arrival order, with its signed bytes; stops at fn's first
+ * non-zero return and returns it. For the pool's durable copy
+ * (daemon/ledger/pending.h). */
+int mempool_each(const struct mempool *m,
+		 int (*fn)(void *ctx, const uint8_t *bytes, size_t len), void *ctx);
 /* The entry with this hash (a transaction whose signature was verified). */
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN]);
 /* The nonce the account's next transaction must carry, counting its pending
