@@ -1,5 +1,6 @@
 /* HTTP client for the node API (see cli/client.h). */
 #include "cli/client.h"
+#include "cli/progress.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -251,6 +252,7 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 			      struct curl_slist *hdrs, struct body *b)
 {
 	long waited = 0;
+	bool said = false;
 	enum client_rc rc;
 
 	if (post)
@@ -259,6 +261,21 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 		curl_off_t after = 0;
 
 		rc = perform_once(c, path, post, hdrs, b);
+		/* Only reads: a request that may have been applied is not sent
+		 * twice. */
+		if (rc == CLIENT_UNREACHABLE && !post && !b->too_big && c->reach_until &&
+		    time(NULL) + 1 <= c->reach_until) {
+			if (!said) {
+				progress_interrupt();
+				fprintf(stderr, "tally: %s; trying again every second\n", c->err);
+				said = true;
+			}
+			if (sleep(1))
+				break;   /* a signal (Ctrl-C in usage --follow): stop */
+			continue;
+		}
+		if (said && rc != CLIENT_UNREACHABLE)
+			fprintf(stderr, "tally: node at %s answers again\n", c->base);
 		if (rc != CLIENT_REFUSED || c->status != 429)
 			break;
 		curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER, &after);

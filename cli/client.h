@@ -32,6 +32,10 @@ struct client {
 	char err[CLIENT_ERR_MAX];
 	char cacert[4096];     /* PEM file of trusted CAs; empty: the system's */
 	time_t retry_until;    /* no wait for a 429 past this (time(2)); 0: the timeout */
+	/* A command that waits (lease create --wait, tx --wait, usage --follow)
+	 * sets this: a read the node did not answer (down, restarting) is tried
+	 * again every second until then (time(2)), saying so once; 0: not. */
+	time_t reach_until;
 	void *curl;            /* CURL * */
 };
 

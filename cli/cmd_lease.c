@@ -362,6 +362,8 @@ static int wait_running_loop(struct progress *pr, struct client *cl, const char 
 	char line[128];
 
 	snprintf(path, sizeof(path), "/v1/leases/%s", id);
+	/* The node restarting meanwhile does not end the wait. */
+	cl->reach_until = end;
 	for (;;) {
 		json_t *j;
 		enum client_rc rc = client_get(cl, path, &j);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/progress.h"
@@ -227,6 +228,9 @@ int cmd_usage(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	recs = json_array();
 	signal(SIGINT, on_sigint);
+	/* Following, a node restarting is waited for (Ctrl-C ends it). */
+	if (follow)
+		cl.reach_until = time(NULL) + 365 * 86400;
 	for (;;) {
 		rc = poll_once(&cl, id, co.json, recs, &t, &next, &l);
 		if (!rc && !co.json && !t.header_printed) {

@@ -145,13 +145,15 @@ int tx_wait_committed(struct client *cl, const char *hash, uint64_t timeout_s, u
 int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t timeout_s,
 		  uint64_t *height)
 {
-	time_t was = cl->retry_until;
+	time_t was = cl->retry_until, was_reach = cl->reach_until;
 	char path[160];
 	int rc;
 
 	snprintf(path, sizeof(path), "/v1/tx/%s/status", hash);
-	/* A node's 429s are waited out only until the wait's own end. */
+	/* A node's 429s, and a node down for a while, are waited out only
+	 * until the wait's own end. */
 	cl->retry_until = end;
+	cl->reach_until = end;
 	for (;;) {
 		json_t *st;
 		enum client_rc crc = client_get(cl, path, &st);
@@ -193,6 +195,7 @@ int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t time
 		usleep(200 * 1000);
 	}
 	cl->retry_until = was;
+	cl->reach_until = was_reach;
 	return rc;
 }
 

@@ -107,10 +107,20 @@ int keeper_submit(struct keeper *k, struct tx *t, const char *what, const char *
 	if (!rc)
 		rc = ledger_submit(d->ledger, e.buf, e.len, hash, why);
 	enc_free(&e);
-	if (rc)
-		log_warn("lease %.12s: %s not submitted: %s", lease_hex, what,
+	if (rc) {
+		char line[sizeof(k->last_refusal)];
+		uint64_t now = keeper_now();
+
+		snprintf(line, sizeof(line), "lease %.12s: %s not submitted: %s", lease_hex, what,
 			 why[0] ? why : tally_strerror(rc));
-	else
+		if (!strcmp(line, k->last_refusal) && now - k->last_refusal_ns < 60 * NS_PER_S) {
+			log_debug("%s", line);
+		} else {
+			log_warn("%s", line);
+			snprintf(k->last_refusal, sizeof(k->last_refusal), "%s", line);
+			k->last_refusal_ns = now;
+		}
+	} else
 		log_info("lease %.12s: %s submitted", lease_hex, what);
 	if (!rc && hash_out)
 		memcpy(hash_out, hash, HASH_LEN);

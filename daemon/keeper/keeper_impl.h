@@ -79,6 +79,11 @@ struct keeper {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
+	/* The last refusal logged by keeper_submit, and when: the same one
+	 * again soon after (a record retried each tick while a close is
+	 * pending) goes to the debug log. */
+	char last_refusal[WHY_MAX + 64];
+	uint64_t last_refusal_ns;
 	struct kept *kept;
 	size_t nkept;
 	unsigned stopping;           /* VMs being stopped on their own threads */

@@ -23,7 +23,13 @@ B_OTHER=$(balance "$OTHER")
 
 HASH=$("$TALLY" transfer --to "$OTHER" 777)
 STATUS=$(tx_status "$HASH")
+# A tenant waiting for it meanwhile: the node going away does not end the
+# wait (the client tries again every second until its timeout).
+"$TALLY" tx "$HASH" --wait --timeout 120 >"$E2E_DIR/wait.out" 2>"$E2E_DIR/wait.err" &
+WAITER=$!
+sleep 1
 e2e_stop_node KILL
+sleep 3
 check "the transfer was accepted and pending when the node was killed (got $STATUS)" \
 	[ "$STATUS" = pending ]
 check "the node left the transfer in its data directory" \
@@ -36,6 +42,13 @@ check "the restarted node restored it from mempool.log" \
 check "it is pending again after the restart" [ "$(tx_status "$HASH")" = pending ]
 check "the transfer commits after the restart" wait_for 60 committed "$HASH"
 check "tally tx says so" "$TALLY" tx "$HASH"
+WAIT_RC=0
+wait "$WAITER" || WAIT_RC=$?
+sed 's/^/# waiter: /' "$E2E_DIR/wait.err"
+check "tally tx --wait, started before the kill, saw it commit (exit $WAIT_RC)" [ "$WAIT_RC" -eq 0 ]
+check "... saying it could not reach the node and tried again" \
+	grep -q "cannot reach node at .*; trying again every second" "$E2E_DIR/wait.err"
+check "... and that the node answered again" grep -q "answers again" "$E2E_DIR/wait.err"
 check "the recipient got it exactly once" [ "$(balance "$OTHER")" -eq $((B_OTHER + 777)) ]
 check "the sender paid it exactly once" [ "$(balance "$TENANT")" -eq $((B_TENANT - 777)) ]
 check "the log is emptied once the pool is" wait_for 10 \
