@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,12 +355,12 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	return EXIT_OK;
 }
 
-static int wait_running_loop(struct progress *pr, struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
+static int wait_running_loop(struct progress *pr, struct client *cl, const char *id,
+			     uint64_t timeout_s, bool quiet, char line[128])
 {
 	char path[128];
 	time_t end = time(NULL) + (time_t)timeout_s;
 	int last = -1;
-	char line[128];
 
 	snprintf(path, sizeof(path), "/v1/leases/%s", id);
 	/* The node restarting meanwhile does not end the wait. */
@@ -397,7 +398,7 @@ static int wait_running_loop(struct progress *pr, struct client *cl, const char 
 				return EXIT_USAGE;
 			}
 			if (l.state != last && !quiet) {
-				snprintf(line, sizeof(line), "lease %.16s %s (block %" PRIu64 ")", id,
+				snprintf(line, 128, "lease %.16s %s (block %" PRIu64 ")", id,
 					 lease_state_name(l.state), l.opened_height);
 				if (pr->on)
 					progress_text(pr, line);
@@ -421,16 +422,42 @@ static int wait_running_loop(struct progress *pr, struct client *cl, const char 
 	}
 }
 
+/* Ctrl-C during --wait ends the wait, not the lease: the tenant is told so
+ * (written by the handler: async-signal-safe). */
+static char interrupt_note[256];
+
+static void on_wait_interrupt(int sig)
+{
+	ssize_t ignored = write(STDERR_FILENO, interrupt_note, strlen(interrupt_note));
+
+	(void)ignored;
+	_exit(128 + sig);
+}
+
 /* --wait: the lease's state as it changes, in place on a terminal (one line
- * per change when stderr is not one), until it runs or closes. */
+ * per change when stderr is not one), until it runs or closes; on a
+ * terminal the state it reached stays on the screen. */
 static int wait_running(struct client *cl, const char *id, uint64_t timeout_s, bool quiet)
 {
+	struct sigaction sa = { .sa_handler = on_wait_interrupt }, old;
 	struct progress pr;
+	char line[128] = "";
 	int rc;
 
 	progress_start(&pr, "", 0, quiet);
-	rc = wait_running_loop(&pr, cl, id, timeout_s, quiet);
+	snprintf(interrupt_note, sizeof(interrupt_note),
+		 "%stally: stopped waiting; lease %.16s stays open (its deposit in escrow,"
+		 " billed once it runs): 'tally lease show %.16s' follows it, 'tally lease close"
+		 " %.16s' ends it\n", pr.on ? "\r\033[K" : "\n", id, id, id);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old);
+	rc = wait_running_loop(&pr, cl, id, timeout_s, quiet, line);
+	bool drawn = pr.on;
+
 	progress_end(&pr);
+	if (drawn && rc == EXIT_OK && line[0])
+		fprintf(stderr, "tally: %s\n", line);
+	sigaction(SIGINT, &old, NULL);
 	return rc;
 }
 

@@ -591,8 +591,25 @@ static void get_lease_private(void *ctx, const struct http_request *req,
 	}
 	int rc = n->keeper ? keeper_vm_private(n->keeper, l.id, &info) : TALLY_E_NOTFOUND;
 	if (rc == TALLY_E_NOTFOUND) {
-		http_error(resp, 404, "not_found", "this node runs no VM for lease %s (state %s)",
-			   req->seg[2], lease_state_name(l.state));
+		struct provider_entry pe;
+		char key[2 * PUBKEY_LEN + 1];
+
+		hex_encode(l.contract.provider, PUBKEY_LEN, key);
+		/* Another node's lease: say where its VM is. */
+		if (memcmp(l.contract.provider, n->node_pub, PUBKEY_LEN) &&
+		    !ledger_provider(n->ledger, l.contract.provider, &pe) &&
+		    !provider_offer_withdrawn(&pe.offer))
+			http_error(resp, 404, "not_found", "this node runs no VM for lease %s (state"
+				   " %s): its provider is %.16s, whose node is at %s (ask it: --node"
+				   " %s)", req->seg[2], lease_state_name(l.state), key,
+				   pe.offer.endpoint, pe.offer.endpoint);
+		else if (memcmp(l.contract.provider, n->node_pub, PUBKEY_LEN))
+			http_error(resp, 404, "not_found", "this node runs no VM for lease %s (state"
+				   " %s): its provider is %.16s, another node", req->seg[2],
+				   lease_state_name(l.state), key);
+		else
+			http_error(resp, 404, "not_found", "this node runs no VM for lease %s"
+				   " (state %s)", req->seg[2], lease_state_name(l.state));
 		return;
 	}
 	if (rc) {

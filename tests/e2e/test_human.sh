@@ -47,6 +47,8 @@ check "lease create --wait on a terminal returns the lease id" [ ${#LEASE} -eq 6
 check "on a terminal, --wait redraws the lease's state in place until it runs" \
 	has "$E2E_DIR/create.out.tty" $'\rtally: lease '"${LEASE:0:16}"' running (block '
 check "and clears its line when done" has "$E2E_DIR/create.out.tty" $'\r\033[K'
+check "... leaving the state it reached on the screen, on a line of its own" \
+	has "$E2E_DIR/create.out.tty" $'\r\033[Ktally: lease '"${LEASE:0:16}"' running (block '
 
 "$TALLY" "${CREATE[@]}" >"$E2E_DIR/create2.out" 2>"$E2E_DIR/create2.err" || true
 LEASE2=$(cat "$E2E_DIR/create2.out")
@@ -56,6 +58,21 @@ check "piped, --wait prints each state change as a line of its own" \
 check "piped, --wait draws no progress line (no carriage return, no escape)" \
 	plain "$E2E_DIR/create2.err"
 [ ${#LEASE2} -ne 64 ] || "$TALLY" lease close "$LEASE2" >/dev/null 2>&1
+
+# Ctrl-C during --wait ends the wait, not the lease, and says so.
+"$TALLY" "${CREATE[@]}" >"$E2E_DIR/create3.out" 2>"$E2E_DIR/create3.err" &
+WAITING=$!
+for _ in $(seq 1 50); do grep -q "submitted\|opened" "$E2E_DIR/create3.err" && break; sleep 0.1; done
+kill -INT "$WAITING"
+INT_RC=0
+wait "$WAITING" || INT_RC=$?
+sed 's/^/# /' "$E2E_DIR/create3.err"
+check "Ctrl-C during lease create --wait ends the wait (exit 130, got $INT_RC)" [ "$INT_RC" -eq 130 ]
+check "... saying the lease stays open and how to end it" \
+	grep -q "stopped waiting; lease [0-9a-f]\{16\} stays open.*'tally lease close [0-9a-f]\{16\}' ends it" \
+	"$E2E_DIR/create3.err"
+LEASE3=$(grep -o "tally lease close [0-9a-f]*" "$E2E_DIR/create3.err" | head -n 1 | cut -d' ' -f4)
+[ -z "$LEASE3" ] || "$TALLY" lease close "$LEASE3" >/dev/null 2>&1 || true
 
 # --- times in lease show ---------------------------------------------------
 "$TALLY" lease show "$LEASE" --json >"$E2E_DIR/lease.json" || true

@@ -58,6 +58,14 @@ check "node 3's usage records for lease B reach node 1" wait_for 60 has_records 
 check "lease A's provider is node 2's key, lease B's node 3's" \
 	bash -c "[ \"\$(curl -sf $(url 1)/v1/leases/$LA | jq -r .contract.provider)\" = $(node_key 2) ] &&
 		 [ \"\$(curl -sf $(url 1)/v1/leases/$LB | jq -r .contract.provider)\" = $(node_key 3) ]"
+# The VM's private details come from its provider's node; another node says
+# which node that is and where.
+EP3=$(curl -sf "$(url 1)/v1/providers/$(node_key 3)" | jq -r .endpoint)
+OUT=$("$TALLY" lease console "$LB" --node "$(url 4)" 2>&1) && RC=0 || RC=$?
+check "lease console through node 4 (no VM) is refused, naming node 3 and its API ($EP3): $OUT" \
+	bash -c "[ $RC -ne 0 ] && grep -qF 'its provider is $(node_key 3 | cut -c1-16), whose node is at $EP3' <<<'$OUT'"
+check "... and lease console through node 3 shows the VM" \
+	"$TALLY" lease console "$LB" --node "$(url 3)"
 
 "$TALLY" lease close "$LA" --node "$(url 4)" >/dev/null 2>>"$NET_DIR/cli.err"
 check "lease A closes by the tenant's close sent to node 4" \
