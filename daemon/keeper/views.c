@@ -27,11 +27,25 @@ static json_t *console_tail(const char *path)
 	if (got < 0)
 		got = 0;
 	buf[got] = '\0';
-	/* jansson refuses invalid UTF-8; a console log can hold anything. */
-	for (ssize_t i = 0; i < got; i++)
-		if ((unsigned char)buf[i] >= 0x80 || (buf[i] < 0x20 && buf[i] != '\n' &&
-						      buf[i] != '\t'))
-			buf[i] = '?';
+	/* Text to read: a serial console ends its lines with CR LF and draws
+	 * with escape sequences (ESC [ ... final byte), which are dropped;
+	 * jansson refuses invalid UTF-8 and a console log can hold anything,
+	 * so any other control byte or non-ASCII byte reads '?'. */
+	ssize_t j = 0;
+	for (ssize_t i = 0; i < got; i++) {
+		unsigned char ch = (unsigned char)buf[i];
+
+		if (ch == '\r')
+			continue;
+		if (ch == 0x1b && i + 1 < got && buf[i + 1] == '[') {
+			for (i += 2; i < got && ((unsigned char)buf[i] < 0x40 ||
+						 (unsigned char)buf[i] > 0x7e); i++)
+				;
+			continue;
+		}
+		buf[j++] = ch >= 0x80 || (ch < 0x20 && ch != '\n' && ch != '\t') ? '?' : (char)ch;
+	}
+	buf[j] = '\0';
 	return json_string(buf);
 }
 

@@ -66,6 +66,9 @@ check "lease console through node 4 (no VM) is refused, naming node 3 and its AP
 	bash -c "[ $RC -ne 0 ] && grep -qF 'its provider is $(node_key 3 | cut -c1-16), whose node is at $EP3' <<<'$OUT'"
 check "... and lease console through node 3 shows the VM" \
 	"$TALLY" lease console "$LB" --node "$(url 3)"
+CONSOLE=$("$TALLY" lease console "$LB" --node "$(url 3)" --json | jq -r .console)
+check "its console reads as text: lines without a CR turned into '?' ($(wc -l <<<"$CONSOLE") lines)" \
+	bash -c "[ -n \"\$1\" ] && ! grep -q '?\$' <<<\"\$1\" && ! grep -q \$'\\r' <<<\"\$1\"" _ "$CONSOLE"
 
 "$TALLY" lease close "$LA" --node "$(url 4)" >/dev/null 2>>"$NET_DIR/cli.err"
 check "lease A closes by the tenant's close sent to node 4" \
