@@ -753,6 +753,10 @@ static void print_lease(const struct lease *l, const char *id)
 	printf("deposit     %s\ncharged     %s\nsla credit  %s\nescrow      %s\n",
 	       fmt_amount(c->deposit, d), fmt_amount(l->charged, a),
 	       fmt_amount(l->sla_credits, s), fmt_amount(l->escrow, b));
+	/* The chain's settlement: what the provider was not paid went back. */
+	if (l->state == LEASE_CLOSED && c->deposit >= l->charged)
+		printf("refunded    %s (to the tenant, block %" PRIu64 ")\n",
+		       fmt_amount(c->deposit - l->charged, a), l->closed_height);
 	printf("records     %" PRIu64 " (cpu %" PRIu64 " ns, run delay %" PRIu64
 	       " ns, gpu %" PRIu64 " ns)\n", l->next_seq, l->cpu_ns, l->run_delay_ns,
 	       l->gpu_ns);

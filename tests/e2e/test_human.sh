@@ -74,6 +74,18 @@ check "... saying the lease stays open and how to end it" \
 LEASE3=$(grep -o "tally lease close [0-9a-f]*" "$E2E_DIR/create3.err" | head -n 1 | cut -d' ' -f4)
 [ -z "$LEASE3" ] || "$TALLY" lease close "$LEASE3" >/dev/null 2>&1 || true
 
+# A closed lease shows what came back: the deposit less what was charged.
+closed() { [ "$(lease_field "$LEASE2" state)" = closed ]; }
+if [ ${#LEASE2} -eq 64 ] && wait_for 60 closed; then
+	L2=$("$TALLY" lease show "$LEASE2" --json)
+	REFUND=$(($(jq .contract.deposit <<<"$L2") - $(jq .charged <<<"$L2")))
+	WANT=$(printf '%d.%06d' $((REFUND / 1000000)) $((REFUND % 1000000)))
+	check "lease show of a closed lease says what was refunded ($WANT) and at which block" \
+		bash -c "'$TALLY' lease show '$LEASE2' | grep -qx 'refunded    $WANT (to the tenant, block $(jq .closed_height <<<"$L2"))'"
+else
+	check "the lease closed by its tenant closes" false
+fi
+
 # --- times in lease show ---------------------------------------------------
 "$TALLY" lease show "$LEASE" --json >"$E2E_DIR/lease.json" || true
 STARTED=$(json_int started_ns <"$E2E_DIR/lease.json")
