@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -341,11 +342,19 @@ bool common_opt(struct common *co, int c, const char *arg)
 int load_key(struct tally_key *k, const char *path)
 {
 	int rc = key_load_pem(k, path);
+	struct stat st;
 
 	if (rc == TALLY_E_NOTFOUND)
 		err("no key at %s (make one with 'tally key new --key %s')", path, path);
+	else if (rc == TALLY_E_KEY)
+		err("cannot load the key %s: it is not an unencrypted Ed25519 private key in PEM"
+		    " (as 'tally key new' writes; an RSA or ECDSA key, a public key or a key"
+		    " with a passphrase is refused)", path);
 	else if (rc)
 		err("cannot load the key %s: %s", path, tally_strerror(rc));
+	else if (!stat(path, &st) && (st.st_mode & 007))
+		fprintf(stderr, "tally: warning: the key %s may be read by any user (mode"
+			" %04o): chmod 600 %s\n", path, (unsigned)(st.st_mode & 07777), path);
 	return rc ? EXIT_USAGE : EXIT_OK;
 }
 

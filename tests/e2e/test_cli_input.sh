@@ -109,6 +109,17 @@ LEASE_HINT=$("$TALLY" node init --dev "$E2E_DIR/hint" --listen 127.0.0.1:19410 |
 check "node init's next step names the node it set up ($LEASE_HINT)" \
 	grep -q -- "--node http://127.0.0.1:19410 " <<<"$LEASE_HINT"
 
+# --- keys that are not tally keys, and one others may read -------------------------------
+openssl genrsa -out "$E2E_DIR/rsa.pem" 2048 2>/dev/null
+run key show --key "$E2E_DIR/rsa.pem"
+check "an RSA key is refused as not an Ed25519 private key (exit 2)" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "is not an unencrypted Ed25519 private key in PEM" <<<"$2"' _ "$RC" "$OUT"
+"$TALLY" key new --key "$E2E_DIR/open.pem" >/dev/null 2>&1
+chmod 644 "$E2E_DIR/open.pem"
+run key show --key "$E2E_DIR/open.pem"
+check "a key any user may read still works, with a warning to chmod 600 it" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "warning: the key .*open.pem may be read by any user (mode 0644): chmod 600" <<<"$2"' _ "$RC" "$OUT"
+
 # --- tallyd --check-config reads what the configuration names -----------------------
 NODE_PUB=$("$TALLY" status --json | jq -r .node)
 OUT=$("$TALLYD" --check-config -c "$E2E_DIR/node/tallyd.conf" 2>&1) && RC=0 || RC=$?
