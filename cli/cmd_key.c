@@ -76,8 +76,8 @@ int cmd_key_new(int argc, char **argv)
 	hex_encode(k.pub, PUBKEY_LEN, hex);
 	key_free(&k);
 	if (rc == TALLY_E_EXISTS) {
-		err("%s already exists; not overwriting it (use --key FILE for another key)",
-		    co.key);
+		err("%s already exists; not overwriting it ('tally key show --key %s' shows its"
+		    " public key; give another --key FILE for a new one)", co.key, co.key);
 		return EXIT_USAGE;
 	}
 	if (rc) {
