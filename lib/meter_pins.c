@@ -57,9 +57,11 @@ int meter_pins_lock(const char *dir, int *fd, char *why)
 		return rc;
 	if (pid)
 		return why_set(why, TALLY_E_STATE, "the meter pinned at %s is in use by "
-			       "%s (pid %d)", dir, comm[0] ? comm : "a process", (int)pid);
+			       "%s (pid %d); each node on a host pins its own ([metering] "
+			       "pin_dir)", dir, comm[0] ? comm : "a process", (int)pid);
 	return why_set(why, TALLY_E_STATE, "the meter pinned at %s is in use by "
-		       "another process", dir);
+		       "another process; each node on a host pins its own ([metering] pin_dir)",
+		       dir);
 }
 
 /* Unlinks the meter's pins in dir: its links, or everything else. */
