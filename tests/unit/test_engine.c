@@ -265,6 +265,33 @@ static enum csm_check send_vote(struct engine *e, int k, uint8_t type, uint64_t 
 	return verdict;
 }
 
+/* A precommit for id at height, round 0, naming validator k but signed by
+ * a key outside the set: the engine takes it without error and uses it for
+ * nothing. */
+static void send_forged_precommit(struct engine *e, int k, uint64_t height,
+				  const uint8_t id[HASH_LEN])
+{
+	struct cs_msg m = { .kind = CS_MSG_VOTE };
+	struct tally_key stranger;
+	enum csm_check verdict;
+	uint8_t seed[32];
+	char why[WHY_MAX];
+	struct enc enc;
+
+	memset(seed, 0x07, sizeof(seed));
+	ck_assert_int_eq(key_from_seed(&stranger, seed), 0);
+	m.v.type = VOTE_PRECOMMIT;
+	m.v.height = height;
+	memcpy(m.v.block_id, id, HASH_LEN);
+	memcpy(m.validator, key[k].pub, PUBKEY_LEN);
+	ck_assert_int_eq(vote_sign(&m.v, &stranger, GH, m.sig), 0);
+	enc_init(&enc);
+	cs_msg_encode(&enc, &m);
+	ck_assert_int_eq(engine_receive(e, enc.buf, enc.len, &verdict, why), 0);
+	enc_free(&enc);
+	key_free(&stranger);
+}
+
 /* The block of the proposal the engine sent, and its own votes' ids. */
 static bool find_sent(uint8_t kind, uint8_t type, struct cs_msg *out)
 {
@@ -466,8 +493,6 @@ START_TEST(test_late_precommit_joins_certificate)
 {
 	struct engine *e = start(false);
 	uint8_t id[HASH_LEN], other_id[HASH_LEN];
-	struct tally_key stranger;
-	uint8_t seed[32];
 
 	to_precommit(e, id);
 	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
@@ -479,26 +504,7 @@ START_TEST(test_late_precommit_joins_certificate)
 	memset(other_id, 0x5a, sizeof(other_id));
 	ck_assert_int_eq(send_vote(e, other(2), VOTE_PRECOMMIT, 1, 0, other_id), CSM_OLD);
 	ck_assert(!regossips_precommit_of(e, other(2), id));
-	memset(seed, 0x07, sizeof(seed));
-	ck_assert_int_eq(key_from_seed(&stranger, seed), 0);
-	{
-		struct cs_msg m = { .kind = CS_MSG_VOTE };
-		enum csm_check verdict;
-		char why[WHY_MAX];
-		struct enc enc;
-
-		m.v.type = VOTE_PRECOMMIT;
-		m.v.height = 1;
-		memcpy(m.v.block_id, id, HASH_LEN);
-		/* Signed by a stranger in the name of validator other(2). */
-		memcpy(m.validator, key[other(2)].pub, PUBKEY_LEN);
-		ck_assert_int_eq(vote_sign(&m.v, &stranger, GH, m.sig), 0);
-		enc_init(&enc);
-		cs_msg_encode(&enc, &m);
-		ck_assert_int_eq(engine_receive(e, enc.buf, enc.len, &verdict, why), 0);
-		enc_free(&enc);
-	}
-	key_free(&stranger);
+	send_forged_precommit(e, other(2), 1, id);
 	ck_assert(!regossips_precommit_of(e, other(2), id));
 	/* The real one joins it, once. */
 	ck_assert_int_eq(send_vote(e, other(2), VOTE_PRECOMMIT, 1, 0, id), CSM_OLD);
@@ -571,8 +577,6 @@ START_TEST(test_late_equivocation_is_evidence)
 	struct engine *e = start(false);
 	struct engine_status st;
 	uint8_t id[HASH_LEN], other_id[HASH_LEN], nil[HASH_LEN] = { 0 };
-	struct tally_key stranger;
-	uint8_t seed[32];
 
 	to_precommit(e, id);
 	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
@@ -584,25 +588,7 @@ START_TEST(test_late_equivocation_is_evidence)
 	ck_assert_int_eq(send_vote(e, other(2), VOTE_PRECOMMIT, 1, 0, other_id), CSM_OLD);
 	ck_assert_int_eq(A.evidence, 0);
 	/* Signed by a stranger in other(0)'s name: nothing. */
-	memset(seed, 0x07, sizeof(seed));
-	ck_assert_int_eq(key_from_seed(&stranger, seed), 0);
-	{
-		struct cs_msg m = { .kind = CS_MSG_VOTE };
-		enum csm_check verdict;
-		char why[WHY_MAX];
-		struct enc enc;
-
-		m.v.type = VOTE_PRECOMMIT;
-		m.v.height = 1;
-		memcpy(m.v.block_id, other_id, HASH_LEN);
-		memcpy(m.validator, key[other(0)].pub, PUBKEY_LEN);
-		ck_assert_int_eq(vote_sign(&m.v, &stranger, GH, m.sig), 0);
-		enc_init(&enc);
-		cs_msg_encode(&enc, &m);
-		ck_assert_int_eq(engine_receive(e, enc.buf, enc.len, &verdict, why), 0);
-		enc_free(&enc);
-	}
-	key_free(&stranger);
+	send_forged_precommit(e, other(0), 1, other_id);
 	ck_assert_int_eq(A.evidence, 0);
 	/* other(0) signed another precommit for round 0: evidence. */
 	ck_assert_int_eq(send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, other_id), CSM_OLD);
