@@ -157,14 +157,15 @@ int keeper_submit_close(struct keeper *k, struct kept *e, enum lease_close_reaso
 	return rc;
 }
 
-static bool is_active(void *arg, const uint8_t id[LEASE_ID_LEN])
+static enum prov_lease_standing lease_standing(void *arg, const uint8_t id[LEASE_ID_LEN])
 {
 	struct keeper *k = arg;
 	struct lease l;
 
-	if (ledger_lease(k->d.ledger, id, &l))
-		return false;
-	return l.state != LEASE_CLOSED && !memcmp(l.contract.provider, k->d.key->pub, PUBKEY_LEN);
+	if (ledger_lease(k->d.ledger, id, &l) ||
+	    memcmp(l.contract.provider, k->d.key->pub, PUBKEY_LEN))
+		return PROV_LEASE_OTHER;
+	return l.state == LEASE_CLOSED ? PROV_LEASE_ENDED : PROV_LEASE_ACTIVE;
 }
 
 static void meter_register(struct keeper *k, struct kept *e, const struct lease *l)
@@ -601,7 +602,7 @@ int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why)
 	log_info("%s", note);
 	if ((rc = open_prov(k, why)))
 		goto err;
-	if ((rc = prov_reconcile(k->prov, is_active, k, &rep, why)))
+	if ((rc = prov_reconcile(k->prov, lease_standing, k, &rep, why)))
 		goto err;
 	log_info("reconciled VMs: %u adopted, %u orphans removed, %u stopped removed, "
 		 "%u stray files removed", rep.adopted, rep.removed_orphans, rep.removed_stopped,
@@ -609,7 +610,7 @@ int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why)
 	if (rep.foreign)
 		log_info("reconciled VMs: %u domain%s named %s* left alone: made by another node"
 			 " on this host (or by a tallyd that did not record its maker, for a lease"
-			 " this node does not run)", rep.foreign, rep.foreign == 1 ? "" : "s",
+			 " that is not this node's)", rep.foreign, rep.foreign == 1 ? "" : "s",
 			 deps->cfg->name_prefix);
 	ledger_set_commit_hook(deps->ledger, on_commit, k);
 	if ((rc = pthread_create(&k->thread, NULL, keeper_main, k))) {

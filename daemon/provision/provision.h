@@ -64,8 +64,8 @@ struct prov_config {
 	/* The node's public key, 64 lowercase hex, recorded in each domain it
 	 * makes: reconcile leaves a domain another node recorded alone, and one
 	 * that records none (made before owners were recorded) unless its lease
-	 * is active (is_active). NULL: none recorded, every domain of the
-	 * prefix is this node's (tests of one node). */
+	 * is this node's (prov_lease_fn). NULL: none recorded, every domain of
+	 * the prefix is this node's (tests of one node). */
 	const char *owner;
 	const struct prov_image *images;     /* the image catalogue */
 	size_t n_images;
@@ -134,9 +134,12 @@ struct prov_reconcile_report {
 	unsigned foreign;          /* of the prefix, but another node's (or maybe): left */
 };
 
-/* Says whether a lease is one this node should still be running a VM for
- * (opened and assigned to it, or running). */
-typedef bool (*prov_is_active_fn)(void *arg, const uint8_t lease_id[LEASE_ID_LEN]);
+/* Where a lease stands for this node: one it should still be running a VM
+ * for (opened and assigned to it, or running), one assigned to it that has
+ * closed, or another provider's (or one its chain does not know). */
+enum prov_lease_standing { PROV_LEASE_OTHER, PROV_LEASE_ENDED, PROV_LEASE_ACTIVE };
+typedef enum prov_lease_standing (*prov_lease_fn)(void *arg,
+						  const uint8_t lease_id[LEASE_ID_LEN]);
 
 struct prov;
 
@@ -162,9 +165,11 @@ bool prov_connected(struct prov *p);
 int prov_reconnect(struct prov *p, unsigned *checked, char *why);
 
 /* Adopts running domains of active leases and removes the rest (domains
- * named with this node's prefix that carry tally metadata, and unowned
- * files in the state dir). Call once after prov_open, before prov_create. */
-int prov_reconcile(struct prov *p, prov_is_active_fn is_active, void *arg,
+ * named with this node's prefix that carry tally metadata and are this
+ * node's, and unowned files in the state dir, never a domain's left
+ * alone). standing says where each domain's lease stands. Call once after
+ * prov_open, before prov_create. */
+int prov_reconcile(struct prov *p, prov_lease_fn standing, void *arg,
 		   struct prov_reconcile_report *report, char *why);
 
 /* Checks the spec against the catalogue and the host's free capacity,

@@ -18,11 +18,12 @@
 
 enum verdict { SKIP, FOREIGN, ADOPT, REMOVE_ORPHAN, REMOVE_STOPPED };
 
-static enum verdict judge(struct prov *p, virDomainPtr dom, prov_is_active_fn is_active,
+static enum verdict judge(struct prov *p, virDomainPtr dom, prov_lease_fn standing,
 			  void *arg, struct domxml_lease_meta *m)
 {
 	const char *name = virDomainGetName(dom);
 	size_t plen = strlen(p->prefix);
+	enum prov_lease_standing st;
 	bool tracked;
 	char *meta;
 	int bad;
@@ -43,10 +44,13 @@ static enum verdict judge(struct prov *p, virDomainPtr dom, prov_is_active_fn is
 		return SKIP;
 	if (p->cfg.owner && m->owner[0] && strcmp(m->owner, p->cfg.owner))
 		return FOREIGN;         /* another node's, whatever its lease */
-	if (!is_active(arg, m->lease_id))
-		/* With no owner recorded (made by an older tallyd) it may be
-		 * another node's: only an active lease of this one says whose. */
-		return p->cfg.owner && !m->owner[0] ? FOREIGN : REMOVE_ORPHAN;
+	st = standing(arg, m->lease_id);
+	/* With no owner recorded (made by an older tallyd) only the lease says
+	 * whose it is: this node's, running or ended, or someone else's. */
+	if (p->cfg.owner && !m->owner[0] && st == PROV_LEASE_OTHER)
+		return FOREIGN;
+	if (st != PROV_LEASE_ACTIVE)
+		return REMOVE_ORPHAN;
 	return virDomainIsActive(dom) == 1 ? ADOPT : REMOVE_STOPPED;
 }
 
@@ -84,8 +88,22 @@ static int adopt(struct prov *p, virDomainPtr dom, const struct domxml_lease_met
 	return 0;
 }
 
-static int reconcile_domains(struct prov *p, prov_is_active_fn is_active, void *arg,
-			     struct prov_reconcile_report *r, char *why)
+/* The names of the domains left alone: their files are not stray. */
+struct names {
+	char (*v)[PROV_NAME_MAX];
+	size_t n;
+};
+
+static bool names_has(const struct names *ns, const char *name)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (!strcmp(ns->v[i], name))
+			return true;
+	return false;
+}
+
+static int reconcile_domains(struct prov *p, prov_lease_fn standing, void *arg,
+			     struct prov_reconcile_report *r, struct names *left, char *why)
 {
 	virDomainPtr *doms = NULL;
 	int n = virConnectListAllDomains(prov_conn(p), &doms, 0);
@@ -94,16 +112,24 @@ static int reconcile_domains(struct prov *p, prov_is_active_fn is_active, void *
 	if (n < 0)
 		return why_set(why, TALLY_E_INTERNAL, "cannot list domains: %s",
 				 prov_virt_error());
+	left->v = calloc((size_t)n + 1, sizeof(*left->v));
+	if (!left->v) {
+		for (int i = 0; i < n; i++)
+			virDomainFree(doms[i]);
+		free(doms);
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	}
 	for (int i = 0; i < n; i++) {
 		struct domxml_lease_meta m;
 		char name[PROV_NAME_MAX];
 
 		snprintf(name, sizeof(name), "%s", virDomainGetName(doms[i]));
-		switch (judge(p, doms[i], is_active, arg, &m)) {
+		switch (judge(p, doms[i], standing, arg, &m)) {
 		case SKIP:
 			break;
 		case FOREIGN:
 			r->foreign++;
+			memcpy(left->v[left->n++], name, PROV_NAME_MAX);
 			break;
 		case ADOPT:
 			if (!err)
@@ -117,7 +143,7 @@ static int reconcile_domains(struct prov *p, prov_is_active_fn is_active, void *
 			prov_remove_files(p, name, m.lease_id);
 			if (virDomainIsActive(doms[i]) == 1)
 				break;
-			if (is_active(arg, m.lease_id))
+			if (standing(arg, m.lease_id) == PROV_LEASE_ACTIVE)
 				r->removed_stopped++;
 			else
 				r->removed_orphans++;
@@ -130,8 +156,10 @@ static int reconcile_domains(struct prov *p, prov_is_active_fn is_active, void *
 }
 
 /* Files named "<prefix>..." that no managed lease owns are left from a
- * create or stop that never finished. */
-static size_t sweep_some(struct prov *p, struct prov_reconcile_report *r)
+ * create or stop that never finished (those of a domain left alone are
+ * that domain's). */
+static size_t sweep_some(struct prov *p, const struct names *left,
+			 struct prov_reconcile_report *r)
 {
 	size_t plen = strlen(p->prefix);
 	DIR *d = opendir(p->state_dir);
@@ -153,7 +181,7 @@ static size_t sweep_some(struct prov *p, struct prov_reconcile_report *r)
 		pthread_mutex_lock(&p->lock);
 		owned = prov_find_lease_by_name(p, name) != NULL;
 		pthread_mutex_unlock(&p->lock);
-		if (owned)
+		if (owned || names_has(left, name))
 			continue;
 		/* Removal rewrites the directory; collect names first. */
 		for (size_t i = 0; i < n_owners; i++)
@@ -168,20 +196,23 @@ next:;
 	return n_owners;
 }
 
-static void sweep_files(struct prov *p, struct prov_reconcile_report *r)
+static void sweep_files(struct prov *p, const struct names *left,
+			struct prov_reconcile_report *r)
 {
-	while (sweep_some(p, r) == 64)
+	while (sweep_some(p, left, r) == 64)
 		;
 }
 
-int prov_reconcile(struct prov *p, prov_is_active_fn is_active, void *arg,
+int prov_reconcile(struct prov *p, prov_lease_fn standing, void *arg,
 		   struct prov_reconcile_report *report, char *why)
 {
 	struct prov_reconcile_report r = { 0 };
-	int err = reconcile_domains(p, is_active, arg, &r, why);
+	struct names left = { 0 };
+	int err = reconcile_domains(p, standing, arg, &r, &left, why);
 
 	if (!err)
-		sweep_files(p, &r);
+		sweep_files(p, &left, &r);
+	free(left.v);
 	if (report)
 		*report = r;
 	return err;

@@ -683,19 +683,26 @@ static void create_and_kill(const struct prov_request *r, bool after_define)
 	close(fds[0]);
 }
 
+/* The node's leases: ids[0..n) active, ended[0..nended) closed; any other
+ * lease is another provider's. */
 struct active_set {
 	const uint8_t *ids[4];
 	int n;
+	const uint8_t *ended[4];
+	int nended;
 };
 
-static bool is_active(void *arg, const uint8_t id[LEASE_ID_LEN])
+static enum prov_lease_standing is_active(void *arg, const uint8_t id[LEASE_ID_LEN])
 {
 	const struct active_set *s = arg;
 
 	for (int i = 0; i < s->n; i++)
 		if (!memcmp(s->ids[i], id, LEASE_ID_LEN))
-			return true;
-	return false;
+			return PROV_LEASE_ACTIVE;
+	for (int i = 0; i < s->nended; i++)
+		if (!memcmp(s->ended[i], id, LEASE_ID_LEN))
+			return PROV_LEASE_ENDED;
+	return PROV_LEASE_OTHER;
 }
 
 START_TEST(test_kill_and_reconcile)
@@ -703,7 +710,7 @@ START_TEST(test_kill_and_reconcile)
 	struct prov_request a = request(4, "tiny", 96);   /* killed after define */
 	struct prov_request b = request(5, "tiny", 96);   /* killed after create */
 	struct prov_request o = request(6, "tiny", 96);   /* its lease has ended */
-	struct active_set active = { { a.lease_id, b.lease_id }, 2 };
+	struct active_set active = { .ids = { a.lease_id, b.lease_id }, .n = 2 };
 	struct prov_reconcile_report rep;
 	struct prov_vm_info *list;
 	virConnectPtr c;
@@ -772,61 +779,75 @@ START_TEST(test_kill_and_reconcile)
 END_TEST
 
 /* Several nodes on one host may share the prefix (a devnet's do): a node
- * restarting removes only the domains it made. One that records another
- * node as its maker is left, whatever its lease; one that records no maker
- * (made by a tallyd before makers were recorded) is taken only for an
- * active lease of this node, never removed as an orphan. */
+ * restarting removes only the domains it made, and keeps the files of the
+ * others. One that records another node as its maker is left, whatever its
+ * lease; one that records no maker (made by a tallyd before makers were
+ * recorded) is this node's when its lease is (running: adopted; ended:
+ * removed), and left when the lease is another provider's. */
 START_TEST(test_reconcile_leaves_other_nodes_domains)
 {
 	static const char owner_a[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 	static const char owner_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 	struct prov_request o = request(7, "tiny", 96);   /* node A's, lease over */
 	struct prov_request q = request(8, "tiny", 96);   /* no maker recorded */
-	struct active_set none = { { NULL }, 0 }, active_q = { { q.lease_id }, 1 };
+	struct prov_request u = request(9, "tiny", 96);   /* no maker, B's lease ended */
+	struct active_set none = { .n = 0 };
+	struct active_set b_leases = { .ids = { q.lease_id }, .n = 1, .ended = { u.lease_id },
+				       .nended = 1 };
 	struct prov_reconcile_report rep;
 	struct prov_config ca = config(PROV_NET_NONE), cb = config(PROV_NET_NONE);
 	virConnectPtr c = connect_or_start();
 	struct prov *p;
-	char why[WHY_MAX], hexo[65], hexq[65];
+	char why[WHY_MAX], hexo[65], hexq[65], hexu[65], name_o[PROV_NAME_MAX];
+	char *files;
 	int with_id;
 
 	ca.owner = owner_a;
 	cb.owner = owner_b;
 	lease_hex(o.lease_id, hexo);
 	lease_hex(q.lease_id, hexq);
+	lease_hex(u.lease_id, hexu);
 	ck_assert_msg(prov_open(&p, &ca, why) == 0, "%s", why);
 	ck_assert_msg(prov_create(p, &o, NULL, why) == 0, "%s", why);
+	prov_domain_name(p, o.lease_id, name_o);
 	prov_close(p);
 	p = open_prov(PROV_NET_NONE);
 	ck_assert_msg(prov_create(p, &q, NULL, why) == 0, "%s", why);
+	ck_assert_msg(prov_create(p, &u, NULL, why) == 0, "%s", why);
 	prov_close(p);
 
-	/* Node B restarts: neither is its own. */
+	/* Node B restarts, knowing none of the leases: none is its own. */
 	ck_assert_msg(prov_open(&p, &cb, why) == 0, "%s", why);
 	ck_assert_msg(prov_reconcile(p, is_active, &none, &rep, why) == 0, "%s", why);
-	ck_assert_uint_eq(rep.foreign, 2);
+	ck_assert_uint_eq(rep.foreign, 3);
 	ck_assert_uint_eq(rep.removed_orphans, 0);
 	ck_assert_uint_eq(rep.adopted, 0);
-	ck_assert_int_eq(count_test_domains(c, hexo, &with_id), 2);
+	ck_assert_int_eq(count_test_domains(c, hexo, &with_id), 3);
 	ck_assert_int_eq(with_id, 1);
-	ck_assert_int_eq(count_test_domains(c, hexq, &with_id), 2);
-	ck_assert_int_eq(with_id, 1);
+	/* The domains it left keep their files (the state dir is shared here). */
+	files = dir_listing(STATE);
+	ck_assert_msg(strstr(files, name_o), "node A's files were removed:\n%s", files);
+	free(files);
 	prov_close(p);
 
 	/* Node A restarts: o is its own, its lease is over. */
 	ck_assert_msg(prov_open(&p, &ca, why) == 0, "%s", why);
 	ck_assert_msg(prov_reconcile(p, is_active, &none, &rep, why) == 0, "%s", why);
 	ck_assert_uint_eq(rep.removed_orphans, 1);
-	ck_assert_uint_eq(rep.foreign, 1);
-	ck_assert_int_eq(count_test_domains(c, hexo, &with_id), 1);
+	ck_assert_uint_eq(rep.foreign, 2);
+	ck_assert_int_eq(count_test_domains(c, hexo, &with_id), 2);
 	ck_assert_int_eq(with_id, 0);
 	prov_close(p);
 
-	/* Node B again, now running q's lease: it takes the unmarked domain. */
+	/* Node B again, knowing its leases: the unmarked domains are its own,
+	 * q's running lease adopted, u's ended one removed. */
 	ck_assert_msg(prov_open(&p, &cb, why) == 0, "%s", why);
-	ck_assert_msg(prov_reconcile(p, is_active, &active_q, &rep, why) == 0, "%s", why);
+	ck_assert_msg(prov_reconcile(p, is_active, &b_leases, &rep, why) == 0, "%s", why);
 	ck_assert_uint_eq(rep.adopted, 1);
+	ck_assert_uint_eq(rep.removed_orphans, 1);
 	ck_assert_uint_eq(rep.foreign, 0);
+	ck_assert_int_eq(count_test_domains(c, hexu, &with_id), 1);
+	ck_assert_int_eq(with_id, 0);
 	ck_assert_msg(prov_stop(p, q.lease_id, 0, NULL, why) == 0, "%s", why);
 	ck_assert_int_eq(count_test_domains(c, NULL, &with_id), 0);
 	virConnectClose(c);
