@@ -127,6 +127,16 @@ static void lower_first(char *s)
 		s[0] = (char)tolower((unsigned char)s[0]);
 }
 
+/* libcurl's progress callback: non-zero abandons the transfer. */
+static int cancelled(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		     curl_off_t ulnow)
+{
+	const struct client *c = ctx;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return c->cancel && *c->cancel;
+}
+
 static void transport_error(struct client *c, CURLcode rc, const char *curl_err)
 {
 	long os_errno = 0;
@@ -205,6 +215,11 @@ static enum client_rc perform_once(struct client *c, const char *path, const cha
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->timeout_s);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	if (c->cancel) {
+		curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, cancelled);
+		curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+		curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+	}
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "tally-cli/1");
 	/* Only the API's schemes, also after a redirect; verification is
 	 * libcurl's default and stays on. */
@@ -264,7 +279,7 @@ static enum client_rc perform(struct client *c, const char *path, const char *po
 		/* Only reads: a request that may have been applied is not sent
 		 * twice. */
 		if (rc == CLIENT_UNREACHABLE && !post && !b->too_big && c->reach_until &&
-		    time(NULL) + 1 <= c->reach_until) {
+		    time(NULL) + 1 <= c->reach_until && !(c->cancel && *c->cancel)) {
 			if (!said) {
 				progress_interrupt();
 				fprintf(stderr, "tally: %s; trying again every second\n", c->err);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -36,6 +37,10 @@ struct client {
 	 * sets this: a read the node did not answer (down, restarting) is tried
 	 * again every second until then (time(2)), saying so once; 0: not. */
 	time_t reach_until;
+	/* Set by a command that ends on a signal (usage --follow's Ctrl-C): once
+	 * *cancel is non-zero a request in progress is abandoned and none is
+	 * tried again. NULL: none. */
+	volatile sig_atomic_t *cancel;
 	void *curl;            /* CURL * */
 };
 

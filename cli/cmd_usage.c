@@ -201,7 +201,8 @@ int cmd_usage(int argc, char **argv)
 	struct client cl;
 	struct totals t;
 	struct lease l;
-	bool follow = false;
+	bool follow = false, polled = false;
+	struct lease last;
 	uint64_t next = 0;
 	char id[65];
 	json_t *recs = NULL;
@@ -231,8 +232,20 @@ int cmd_usage(int argc, char **argv)
 	/* Following, a node restarting is waited for (Ctrl-C ends it). */
 	if (follow)
 		cl.reach_until = time(NULL) + 365 * 86400;
+	cl.cancel = &stop;
 	for (;;) {
 		rc = poll_once(&cl, id, co.json, recs, &t, &next, &l);
+		/* Ctrl-C while the node was being asked ends the follow as
+		 * between two polls: with what was printed so far. */
+		if (rc && stop && follow && polled) {
+			rc = EXIT_OK;
+			l = last;
+			break;
+		}
+		if (!rc) {
+			polled = true;
+			last = l;
+		}
 		if (!rc && !co.json && !t.header_printed) {
 			print_header();   /* no record yet: the lease has none so far */
 			t.header_printed = true;

@@ -430,11 +430,12 @@ static int judge_block(struct engine *e, const struct cs_msg *m, const struct wa
  * only the first 2/3 to arrive, and the liveness rule (lib/chain/state.h)
  * does not count a slow but honest validator as absent: CometBFT gathers
  * its LastCommit during timeout_commit the same way. A signer the set that
- * signed the block does not hold, one held already or a signature that
- * does not verify changes nothing. A verified precommit for another block
- * (or nil) from a signer the certificate holds is an equivocation found
- * late, reported as evidence like one found during the height. */
-static void late_precommit(struct engine *e, const struct cs_msg *m)
+ * signed the block does not hold, or one held already, changes nothing; a
+ * signature that does not verify is TALLY_E_SIGNATURE (the peer forged it).
+ * A verified precommit for another block (or nil) from a signer the
+ * certificate holds is an equivocation found late, reported as evidence
+ * like one found during the height. */
+static int late_precommit(struct engine *e, const struct cs_msg *m)
 {
 	struct commit_cert *c = &e->tip.last_cert;
 	size_t i;
@@ -442,7 +443,7 @@ static void late_precommit(struct engine *e, const struct cs_msg *m)
 	if (m->kind != CS_MSG_VOTE || m->v.type != VOTE_PRECOMMIT || !e->tip.height ||
 	    !c->n || c->n > VALIDATORS_MAX || m->v.height != c->height ||
 	    m->v.round != c->round || !valset_find(&e->tip.signers, m->validator))
-		return;
+		return 0;
 	for (i = 0; i < c->n && memcmp(c->sigs[i].validator, m->validator, PUBKEY_LEN) < 0; i++)
 		;
 	bool in_cert = i < c->n && !memcmp(c->sigs[i].validator, m->validator, PUBKEY_LEN);
@@ -452,20 +453,23 @@ static void late_precommit(struct engine *e, const struct cs_msg *m)
 		struct vote have = m->v;
 
 		/* Once per offence: more of its votes cost no signature check. */
-		if (reported_already(e, m) || vote_verify(&m->v, m->validator, e->chain, m->sig))
-			return;
+		if (reported_already(e, m))
+			return 0;
+		if (vote_verify(&m->v, m->validator, e->chain, m->sig))
+			return TALLY_E_SIGNATURE;
 		memcpy(have.block_id, c->block_id, HASH_LEN);
 		report_equivocation(e, &have, c->sigs[i].sig, m);
-		return;
+		return 0;
 	}
 	if (in_cert || !same || c->n >= VALIDATORS_MAX)
-		return;
+		return 0;
 	if (vote_verify(&m->v, m->validator, e->chain, m->sig))
-		return;
+		return TALLY_E_SIGNATURE;
 	memmove(&c->sigs[i + 1], &c->sigs[i], (c->n - i) * sizeof(c->sigs[0]));
 	memcpy(c->sigs[i].validator, m->validator, PUBKEY_LEN);
 	memcpy(c->sigs[i].sig, m->sig, SIG_LEN);
 	c->n++;
+	return 0;
 }
 
 /* One message, from a peer, from this node, or from the WAL (from != NULL). */
@@ -503,8 +507,10 @@ static int handle_msg(struct engine *e, const uint8_t *bytes, size_t len,
 		hold_next(e, &m, bytes, len);
 		return 0;
 	case CSM_OLD:
-		if (!from)
-			late_precommit(e, &m);
+		/* A forgery: no honest node sends one (the peer is dropped). */
+		if (!from && late_precommit(e, &m))
+			return why_set(why, TALLY_E_SIGNATURE, "a precommit for the last block"
+				       " whose signature does not verify");
 		return 0;
 	default:
 		return 0;
@@ -744,7 +750,7 @@ static void precommit_decided(struct engine *e, const struct commit_cert *cert)
 	memcpy(m.validator, self_key(e), PUBKEY_LEN);
 	if (privval_sign_vote(e->cfg.pv, e->chain, &m.v, m.sig, why))
 		return;   /* the guard says no: it signed something after it */
-	late_precommit(e, &m);
+	(void)late_precommit(e, &m);
 	send_msg(e, &m);
 }
 

@@ -955,7 +955,8 @@ static void deliver(struct sim *s, struct event *e)
 
 		int rc = engine_receive(n->eng, e->bytes, e->len, &verdict, why);
 
-		if (verdict == CSM_REFUSED && !s->node[e->from].byzantine)
+		if ((verdict == CSM_REFUSED || rc == TALLY_E_SIGNATURE) &&
+		    !s->node[e->from].byzantine)
 			sim_fail(s, "node %d refused a message of honest node %d: %s", n->id, e->from,
 				 why);
 		/* As tallyd's driver does: a message the engine accepted goes on

@@ -266,8 +266,8 @@ static enum csm_check send_vote(struct engine *e, int k, uint8_t type, uint64_t 
 }
 
 /* A precommit for id at height, round 0, naming validator k but signed by
- * a key outside the set: the engine takes it without error and uses it for
- * nothing. */
+ * a key outside the set: refused as a forgery (the driver drops the peer
+ * that sent it) and used for nothing. */
 static void send_forged_precommit(struct engine *e, int k, uint64_t height,
 				  const uint8_t id[HASH_LEN])
 {
@@ -287,7 +287,7 @@ static void send_forged_precommit(struct engine *e, int k, uint64_t height,
 	ck_assert_int_eq(vote_sign(&m.v, &stranger, GH, m.sig), 0);
 	enc_init(&enc);
 	cs_msg_encode(&enc, &m);
-	ck_assert_int_eq(engine_receive(e, enc.buf, enc.len, &verdict, why), 0);
+	ck_assert_int_eq(engine_receive(e, enc.buf, enc.len, &verdict, why), TALLY_E_SIGNATURE);
 	enc_free(&enc);
 	key_free(&stranger);
 }
