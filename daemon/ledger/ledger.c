@@ -489,8 +489,11 @@ static int pending_rewrite(struct ledger *l, char *why)
 {
 	int rc = pending_rewrite_begin(l->pending, why);
 
+	/* A record the walk could not add marks the rewrite failed
+	 * (pending_rewrite_add), so the commit below refuses it and the log
+	 * never holds part of the pool. */
 	if (!rc)
-		mempool_each(l->mp, pool_rewrite_one, l);
+		(void)mempool_each(l->mp, pool_rewrite_one, l);
 	if (!rc)
 		rc = pending_rewrite_commit(l->pending, why);
 	return rc;

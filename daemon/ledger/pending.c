@@ -304,9 +304,11 @@ int pending_rewrite_add(struct pending *p, const uint8_t *tx, size_t len, char *
 		return why_set(why, TALLY_E_IO, "%s: the rewrite failed", p->tmp);
 	if (p->nwbuf + PENDING_RECORD_MAX > PENDING_WBUF && (rc = rewrite_flush(p, why)))
 		return rc;
-	if (!pending_frame(p->wbuf + p->nwbuf, tx, len))
+	if (!pending_frame(p->wbuf + p->nwbuf, tx, len)) {
+		p->tmp_failed = true;   /* a rewrite missing a record must not commit */
 		return why_set(why, TALLY_E_TOOLONG, "a transaction of %zu bytes in the mempool",
 			       len);
+	}
 	p->nwbuf += 4 + len + PENDING_CHECK_LEN;
 	return 0;
 }
