@@ -549,7 +549,8 @@ const struct cmd_doc doc_lease_create = {
 		"whole term can cost; the SSH key is ~/.ssh/id_ed25519.pub when it exists.\n"
 		"The contract is validated locally first: an invalid one is refused with\n"
 		"the reason (exit 1). With --wait, the lease's progress is shown on a\n"
-		"terminal.",
+		"terminal; a node restarting meanwhile is waited through, and Ctrl-C ends\n"
+		"the wait, not the lease (exit 130).",
 	.opts = create_opts,
 };
 

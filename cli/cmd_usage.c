@@ -190,7 +190,7 @@ const struct cmd_doc doc_usage = {
 		"CPU time, vCPU run-queue delay, GPU time, memory and the charge, then the\n"
 		"totals (cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged\n"
 		"and SLA credits). --follow keeps printing new records until the lease\n"
-		"closes or Ctrl-C.",
+		"closes or Ctrl-C, waiting through a node restart.",
 	.opts = usage_opts,
 };
 
