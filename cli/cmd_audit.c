@@ -123,29 +123,41 @@ static void report_human(const struct audit_result *r, const char *id, const cha
 	printf("%s\n", r->verified ? "VERIFIED" : "NOT VERIFIED");
 }
 
-static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool have_cp,
+/* The lease a typed id names among the file's leases (the export holds
+ * every lease the node listed): the full id, or a unique prefix of 8 or
+ * more hex characters, as against a node. */
+static int resolve_file_lease(const struct chainfile *f, const char *arg, char out[65])
+{
+	struct hex_match m;
+	char hex[65];
+	int rc = hex_match_begin(&m, "lease id", arg);
+
+	for (size_t i = 0; !rc && m.n < 64 && i < f->nleases; i++) {
+		hex_encode(f->leases[i].id, LEASE_ID_LEN, hex);
+		hex_match_offer(&m, hex);
+	}
+	return rc ? rc : hex_match_end(&m, "lease id", " among the file's leases", out);
+}
+
+static int audit_file(const struct chainfile *f, const uint8_t id[LEASE_ID_LEN], bool have_cp,
 		      uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
 		      const struct genesis_pin *pin, bool quiet, struct audit_result *res)
 {
 	uint8_t gh[HASH_LEN];
 	struct progress pr;
-	struct chainfile f;
 	struct chain_checkpoint *cp = NULL;
 	struct auditor *a = NULL;
 	char why[WHY_MAX];
 	int rc;
 
-	rc = chainfile_load(&f, path, why);
-	if (rc)
-		return chainfile_fail(rc, why, quiet);
-	rc = genesis_pin_check(pin, &f.genesis, gh);
+	rc = genesis_pin_check(pin, &f->genesis, gh);
 	if (rc)
 		goto out;
 	size_t first = 0;
 	if (have_cp) {
-		if (cp_height > f.nblocks) {
+		if (cp_height > f->nblocks) {
 			err("checkpoint height %" PRIu64 " is beyond the file's %zu blocks",
-			    cp_height, f.nblocks);
+			    cp_height, f->nblocks);
 			rc = EXIT_USAGE;
 			goto out;
 		}
@@ -157,10 +169,10 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 		/* The validator set and usage-log frontier at the checkpoint come
 		 * from the file's earlier blocks; the checkpoint check binds them
 		 * to the pinned header. */
-		cp->vals = f.genesis.validators;
+		cp->vals = f->genesis.validators;
 		merkle_frontier_init(&cp->usage);
 		for (size_t i = 0; i < cp_height; i++) {
-			const struct chainfile_block *cb = &f.blocks[i];
+			const struct chainfile_block *cb = &f->blocks[i];
 			if (cb->next_vals)
 				cp->vals = *cb->next_vals;
 			for (size_t k = 0; k < cb->block.ntx; k++) {
@@ -173,14 +185,14 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 				merkle_frontier_append(&cp->usage, leaf);
 			}
 		}
-		cp->header = f.blocks[cp_height - 1].block.header;
-		cp->cert = *f.blocks[cp_height - 1].cert;
+		cp->header = f->blocks[cp_height - 1].block.header;
+		cp->cert = *f->blocks[cp_height - 1].cert;
 		first = cp_height;
 	}
 	/* The settlement compared is the lease state the file claims, which
 	 * its state proof must show the chain committed. */
-	const struct chainfile_lease *claim = chainfile_find_lease(&f, id);
-	rc = auditor_new(&a, &f.genesis, cp, cp_id, id, NULL, why);
+	const struct chainfile_lease *claim = chainfile_find_lease(f, id);
+	rc = auditor_new(&a, &f->genesis, cp, cp_id, id, NULL, why);
 	if (!rc && claim)
 		rc = auditor_set_claim(a, claim->height, &claim->proof, why);
 	if (rc) {
@@ -188,10 +200,10 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 		rc = EXIT_REFUSED;
 		goto out;
 	}
-	progress_start(&pr, "blocks replayed", f.nblocks - first, quiet);
-	for (size_t i = first; i < f.nblocks && !rc; i++) {
-		rc = auditor_add_block(a, &f.blocks[i].block, f.blocks[i].cert,
-				       f.blocks[i].next_vals);
+	progress_start(&pr, "blocks replayed", f->nblocks - first, quiet);
+	for (size_t i = first; i < f->nblocks && !rc; i++) {
+		rc = auditor_add_block(a, &f->blocks[i].block, f->blocks[i].cert,
+				       f->blocks[i].next_vals);
 		progress_step(&pr, i + 1 - first);
 	}
 	progress_end(&pr);
@@ -204,7 +216,6 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 out:
 	auditor_free(a);
 	free(cp);
-	chainfile_free(&f);
 	return rc;
 }
 
@@ -293,7 +304,8 @@ const struct cmd_doc doc_audit = {
 		"latest verified header; and the recomputed bill (charged, SLA credits,\n"
 		"refund) compared with what the node settled. Each failure names the block\n"
 		"height or the record (seq), and the rule. On a terminal, the blocks read so\n"
-		"far are shown as it goes.",
+		"far are shown as it goes. ID may be a unique prefix of 8 or more hex\n"
+		"characters, of a lease the node (or, with --chain, the file) holds.",
 	.opts = audit_opts,
 	.epilog =
 		"exit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
@@ -342,13 +354,20 @@ int cmd_audit(int argc, char **argv)
 		return EXIT_USAGE;
 	memset(&res, 0, sizeof(res));
 	if (chain) {
-		if (strlen(argv[optind]) != 64)
-			return usage_error("audit", "with --chain, give the full 64-hex lease id");
-		if (parse_hex32(argv[optind], id, "lease id"))
-			return EXIT_USAGE;
-		memcpy(idhex, argv[optind], 65);
-		snprintf(source, sizeof(source), "chain file %.500s", chain);
-		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &pin, co.json, &res);
+		struct chainfile f;
+		char why[WHY_MAX];
+
+		rc = chainfile_load(&f, chain, why);
+		if (rc)
+			return chainfile_fail(rc, why, co.json);
+		rc = resolve_file_lease(&f, argv[optind], idhex);
+		if (!rc) {
+			hex_decode(idhex, id, LEASE_ID_LEN);
+			snprintf(source, sizeof(source), "chain file %.500s", chain);
+			rc = audit_file(&f, id, cparg != NULL, cp_height, cp_id, &pin, co.json,
+					&res);
+		}
+		chainfile_free(&f);
 	} else {
 		if (client_init(&cl, co.node))
 			return err("%s", cl.err), EXIT_USAGE;

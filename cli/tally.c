@@ -201,46 +201,67 @@ int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t time
 }
 
 
+int hex_match_begin(struct hex_match *m, const char *what, const char *arg)
+{
+	size_t n = strlen(arg), i;
+
+	memset(m, 0, sizeof(*m));
+	for (i = 0; i < n && i < 64 && isxdigit((unsigned char)arg[i]); i++)
+		/* Shown in lowercase; one copied in capitals is the same. */
+		m->lower[i] = (char)tolower((unsigned char)arg[i]);
+	if (i != n || n < 8 || n > 64) {
+		err("%s '%s' is not 64 hex characters (or a prefix of 8 or more)", what, arg);
+		return EXIT_USAGE;
+	}
+	m->lower[n] = '\0';
+	m->n = n;
+	if (n == 64) {
+		memcpy(m->id, m->lower, 65);
+		m->found = 1;
+	}
+	return EXIT_OK;
+}
+
+void hex_match_offer(struct hex_match *m, const char *id)
+{
+	if (m->n == 64 || strlen(id) != 64 || strncmp(id, m->lower, m->n))
+		return;
+	if (m->found++ == 0)
+		memcpy(m->id, id, 65);
+}
+
+int hex_match_end(const struct hex_match *m, const char *what, const char *none_hint,
+		  char out[65])
+{
+	if (m->found == 1) {
+		memcpy(out, m->id, 65);
+		return EXIT_OK;
+	}
+	if (m->found)
+		err("%s prefix '%s' is ambiguous", what, m->lower);
+	else
+		err("no %s starts with '%s'%s", what, m->lower, none_hint);
+	return EXIT_REFUSED;
+}
+
 int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
 		       char out[65])
 {
-	size_t n = strlen(arg), i, found = 0;
-	char lower[65];
+	struct hex_match m;
 	json_t *j, *item;
 	enum client_rc rc;
+	size_t i;
+	int erc = hex_match_begin(&m, h->what, arg);
 
-	for (i = 0; i < n && i < 64 && isxdigit((unsigned char)arg[i]); i++)
-		/* Shown in lowercase; one copied in capitals is the same. */
-		lower[i] = (char)tolower((unsigned char)arg[i]);
-	if (i != n || n < 8 || n > 64) {
-		err("%s '%s' is not 64 hex characters (or a prefix of 8 or more)", h->what, arg);
-		return EXIT_USAGE;
-	}
-	lower[n] = '\0';
-	if (n == 64) {
-		memcpy(out, lower, 65);
-		return EXIT_OK;
-	}
+	if (erc || m.n == 64)
+		return erc ? erc : hex_match_end(&m, h->what, h->none_hint, out);
 	rc = client_get(c, h->list_path, &j);
 	if (rc)
 		return client_fail(c, rc);
-	json_array_foreach(json_object_get(j, h->list_key), i, item) {
-		const char *id = jget_str(item, h->id_key);
-
-		if (strlen(id) != 64 || strncmp(id, lower, n))
-			continue;
-		if (found++)
-			break;
-		memcpy(out, id, 65);
-	}
+	json_array_foreach(json_object_get(j, h->list_key), i, item)
+		hex_match_offer(&m, jget_str(item, h->id_key));
 	json_decref(j);
-	if (found == 1)
-		return EXIT_OK;
-	if (found)
-		err("%s prefix '%s' is ambiguous", h->what, lower);
-	else
-		err("no %s starts with '%s'%s", h->what, lower, h->none_hint);
-	return EXIT_REFUSED;
+	return hex_match_end(&m, h->what, h->none_hint, out);
 }
 
 int chainfile_fail(int rc, const char *why, bool json)

@@ -110,6 +110,19 @@ struct hex_prefix {
  * EXIT_REFUSED for a prefix none or several have, the message printed. */
 int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
 		       char out[65]);
+/* The same, against ids the caller has at hand (a chain file's leases):
+ * hex_match_begin checks what was typed (EXIT_USAGE, printed; all 64
+ * characters match at once), hex_match_offer gives each candidate id (64
+ * lowercase hex), hex_match_end the one id into out (EXIT_OK) or EXIT_REFUSED
+ * for none or several, printed with none_hint after "no WHAT starts with". */
+struct hex_match {
+	char lower[65], id[65];
+	size_t n, found;
+};
+int hex_match_begin(struct hex_match *m, const char *what, const char *arg);
+void hex_match_offer(struct hex_match *m, const char *id);
+int hex_match_end(const struct hex_match *m, const char *what, const char *none_hint,
+		  char out[65]);
 /* Polls GET /v1/tx/{hash}/status until the transaction is committed (its
  * height into *height; EXIT_OK) or dropped (the node's reason printed;
  * EXIT_REFUSED), at most timeout_s seconds (EXIT_REFUSED, saying what it
