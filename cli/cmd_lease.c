@@ -659,6 +659,17 @@ static void print_lease_row(const json_t *l)
 	       fmt_amount(jget_u64(l, "charged"), a), fmt_amount(jget_u64(l, "escrow"), b));
 }
 
+/* qsort order of lease list rows: by the block that opened them, then id. */
+static int by_opened(const void *a, const void *b)
+{
+	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+	uint64_t hx = jget_u64(x, "opened_height"), hy = jget_u64(y, "opened_height");
+
+	if (hx != hy)
+		return hx < hy ? -1 : 1;
+	return strcmp(jget_str(x, "id"), jget_str(y, "id"));
+}
+
 static const struct opt_doc list_opts[] = {
 	{ "all", 'a', NULL, "every lease, not only yours", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
@@ -668,7 +679,9 @@ const struct cmd_doc doc_lease_list = {
 	.name = "lease list",
 	.synopsis = "[--all] [--key FILE] [--node URL] [--json]",
 	.summary = "your leases (--all: every lease)",
-	.description = "Your leases as tenant (the public key of --key); --all lists every lease.",
+	.description = "Your leases as tenant (the public key of --key); --all lists every lease.\n"
+		"Listed in the order they were opened, the newest last (--json: by id, as\n"
+		"the node lists them).",
 	.opts = list_opts,
 };
 
@@ -710,12 +723,26 @@ int cmd_lease_list(int argc, char **argv)
 		return rc;
 	if (co.json)
 		return print_json(j);
+	/* The node lists by id (random); a person reads them in the order they
+	 * were opened, the newest last, next to the prompt. */
+	json_t *rows = json_object_get(j, "leases");
+	size_t n = json_array_size(rows);
+	const json_t **order = calloc(n ? n : 1, sizeof(*order));
+
+	if (!order) {
+		json_decref(j);
+		return err("out of memory"), EXIT_USAGE;
+	}
+	json_array_foreach(rows, i, l)
+		order[i] = l;
+	qsort(order, n, sizeof(*order), by_opened);
 	printf("%-16s %-8s %-16s %4s %8s %14s %14s\n", "LEASE", "STATE", "CLOSED AS", "VCPU",
 	       "MEM MiB", "CHARGED", "ESCROW");
-	json_array_foreach(json_object_get(j, "leases"), i, l)
-		print_lease_row(l);
-	if (!json_array_size(json_object_get(j, "leases")))
+	for (i = 0; i < n; i++)
+		print_lease_row(order[i]);
+	if (!n)
 		printf("(no leases)\n");
+	free(order);
 	json_decref(j);
 	return EXIT_OK;
 }

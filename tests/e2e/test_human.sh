@@ -126,6 +126,12 @@ check "usage's human output shows no raw nanosecond start" \
 "$TALLY" lease close "$LEASE" >/dev/null 2>&1
 check "both leases close" wait_for 60 bash -c "$TALLY lease show $LEASE --json | jq -e '.state == \"closed\"' &&
 	{ [ ${#LEASE2} -ne 64 ] || $TALLY lease show $LEASE2 --json | jq -e '.state == \"closed\"'; }"
+check "lease list shows the leases in the order they were opened, the newest last" \
+	bash -c "[ \"\$($TALLY lease list | tail -n +2 | cut -c1-16)\" = \
+		   \"\$($TALLY lease list --json | jq -r '.leases | sort_by(.opened_height, .id) | .[].id[0:16]')\" ] &&
+		 $TALLY lease list | grep -n '^${LEASE:0:16} ' | cut -d: -f1 >'$E2E_DIR/l1' &&
+		 $TALLY lease list | grep -n '^${LEASE2:0:16} ' | cut -d: -f1 >'$E2E_DIR/l2' &&
+		 [ \"\$(cat '$E2E_DIR/l1')\" -lt \"\$(cat '$E2E_DIR/l2')\" ]"
 
 # --- chain export ----------------------------------------------------------
 on_tty "$E2E_DIR/export.out" "$TALLY" chain export "$E2E_DIR/tty.chain" || true

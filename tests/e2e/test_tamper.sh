@@ -21,8 +21,8 @@ check "chain export writes the chain" "$TALLY" chain export "$CHAIN"
 check "chain verify accepts the honest export" "$TALLY" chain verify "$CHAIN"
 check "chain verify accepts the node's chain" "$TALLY" chain verify --node "$TALLY_NODE"
 check "the honest export audits clean" "$TALLY" audit "$LEASE" --chain "$CHAIN"
-check "with --chain, the lease id's first 12 characters (as lease list shows) will do" \
-	bash -c "'$TALLY' audit '${LEASE:0:12}' --chain '$CHAIN' --json | jq -e --arg id '$LEASE' '.verified and .lease == \$id'"
+check "with --chain, the lease id's first 16 characters (as lease list shows) will do" \
+	bash -c "'$TALLY' audit '${LEASE:0:16}' --chain '$CHAIN' --json | jq -e --arg id '$LEASE' '.verified and .lease == \$id'"
 rc=0
 "$TALLY" audit deadbeefdeadbeef --chain "$CHAIN" 2>"$E2E_DIR/noprefix.err" || rc=$?
 check "a prefix no lease in the file has: exit 1, saying so" \
