@@ -1,6 +1,7 @@
 /* Making a file's name durable (see durable.h). */
 #include "daemon/consensus/durable.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -24,4 +25,23 @@ int durable_dir_of(const char *path)
 		rc = TALLY_E_IO;
 	close(fd);
 	return rc;
+}
+
+int durable_write_at(int fd, const uint8_t *b, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t k = pwrite(fd, b, n, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		b += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
 }

@@ -258,22 +258,6 @@ uint64_t wal_cut_bytes(const struct wal *w)
 	return w->cut;
 }
 
-static int write_at(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t k = pwrite(fd, p, n, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 int wal_append(struct wal *w, const struct wal_rec *r, char *why)
 {
 	struct enc e;
@@ -300,7 +284,7 @@ int wal_append(struct wal *w, const struct wal_rec *r, char *why)
 		frame[4 + i] = (uint8_t)(crc >> (8 * i));
 	}
 	memcpy(e.buf, frame, sizeof(frame));
-	if (write_at(w->fd, e.buf, e.len, w->size) || fdatasync(w->fd)) {
+	if (durable_write_at(w->fd, e.buf, e.len, w->size) || fdatasync(w->fd)) {
 		rc = io_err(why, "append", w->path);
 		/* Leave no partial record for the next append to follow. */
 		if (ftruncate(w->fd, (off_t)w->size) || fdatasync(w->fd))

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/consensus/durable.h"
 #include "lib/crypto.h"
 #include "lib/errors.h"
 
@@ -216,25 +217,6 @@ uint64_t pending_size(const struct pending *p)
 	return p->size;
 }
 
-static int write_at(int fd, const uint8_t *b, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t k = pwrite(fd, b, n, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = ENOSPC;
-			return -1;
-		}
-		b += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 int pending_append(struct pending *p, const uint8_t *recs, size_t n, char *why)
 {
 	if (p->fd < 0 || !n)
@@ -242,7 +224,7 @@ int pending_append(struct pending *p, const uint8_t *recs, size_t n, char *why)
 	if (p->broken)
 		return why_set(why, TALLY_E_IO, "%s: an earlier append could not be cut back;"
 			       " appends wait for the next rewrite", p->path);
-	if (write_at(p->fd, recs, n, p->size)) {
+	if (durable_write_at(p->fd, recs, n, p->size)) {
 		int rc = io_err(why, "append", p->path);
 
 		if (ftruncate(p->fd, (off_t)p->size))
@@ -287,7 +269,7 @@ int pending_rewrite_begin(struct pending *p, char *why)
 
 static int rewrite_flush(struct pending *p, char *why)
 {
-	if (write_at(p->tmp_fd, p->wbuf, p->nwbuf, p->tmp_size)) {
+	if (durable_write_at(p->tmp_fd, p->wbuf, p->nwbuf, p->tmp_size)) {
 		p->tmp_failed = true;
 		return io_err(why, "write", p->tmp);
 	}

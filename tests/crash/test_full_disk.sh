@@ -8,14 +8,7 @@
 #   - Full to the last byte with transactions already admitted (no reserve):
 #     their commits fail, the node stays up and serves reads, and once space
 #     is freed they commit; the chain replays and the audit verifies.
-if [ -z "${TALLY_DISK_NS:-}" ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "SKIP: needs root (a private mount namespace)"
-		echo "# result: 0 checks, 0 failures"
-		exit 0
-	fi
-	exec env TALLY_DISK_NS=1 unshare --mount --propagation private bash "$0" "$@"
-fi
+. "$(dirname "$0")/../support/mount_ns.sh"
 . "$(dirname "$0")/../e2e/lib.sh"
 e2e_init disk 7770
 DATA="$E2E_DIR/node/data"

@@ -14,14 +14,7 @@
 #   - a QEMU process killed while libvirtd is down is found at the reconnect:
 #     the lease closes as provider-failed;
 #   - a lease made after all that runs.
-if [ -z "${TALLY_LIFECYCLE_NS:-}" ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "SKIP: needs root (a private mount namespace and libvirtd)"
-		echo "# result: 0 checks, 0 failures"
-		exit 0
-	fi
-	exec env TALLY_LIFECYCLE_NS=1 unshare --mount --propagation private bash "$0" "$@"
-fi
+. "$(dirname "$0")/../support/mount_ns.sh"
 . "$(dirname "$0")/lib.sh"
 
 # --- a libvirtd of this test's own --------------------------------------------

@@ -10,14 +10,7 @@
 # round after the one the network is idle in: node 1 relays the first, the
 # others hold it, and nobody else sees a second vote of that round, so the
 # EVIDENCE can only come from node 1.
-if [ -z "${TALLY_DISK_NS:-}" ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "SKIP: needs root (a private mount namespace)"
-		echo "# result: 0 checks, 0 failures"
-		exit 0
-	fi
-	exec env TALLY_DISK_NS=1 unshare --mount --propagation private bash "$0" "$@"
-fi
+. "$(dirname "$0")/../support/mount_ns.sh"
 . "$(dirname "$0")/lib.sh"
 net_init evwait 17970 4 0
 DATA="$NET_DIR/net/node-1/data"

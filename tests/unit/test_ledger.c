@@ -13,7 +13,6 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +33,8 @@
 #include "daemon/ledger/workers.h"
 #include "lib/chain/evidence.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 #include "tests/support/offer.h"
 
 /* The state root recomputed from every entry of the store in data_dir (a
@@ -82,45 +83,11 @@ static struct genesis_account gen_accounts[2];
 static char base[32];   /* per test case, made in the runner's process */
 static char dir[64];    /* per test, inside base */
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void setup(void)
 {
-	uint8_t seed[32];
-
-	for (int i = 0; i < NKEYS; i++) {
-		memset(seed, 0x40 + i, sizeof(seed));
-		ck_assert_int_eq(key_from_seed(&keys[i], seed), 0);
-	}
-	memset(&gen, 0, sizeof(gen));
-	strcpy(gen.chain_id, CHAIN);
-	gen.genesis_time_ns = T0;
-	gen.validators.n = 1;
-	memcpy(gen.validators.v[0].pubkey, keys[K_VAL].pub, PUBKEY_LEN);
-	gen.validators.v[0].stake = STAKE;
-	strcpy(gen.info[0].name, "node0");
-	/* Accounts sorted by pubkey. */
-	memcpy(gen_accounts[0].pubkey, keys[K_TENANT].pub, PUBKEY_LEN);
-	gen_accounts[0].balance = TENANT_FUNDS;
-	memcpy(gen_accounts[1].pubkey, keys[K_OTHER].pub, PUBKEY_LEN);
-	gen_accounts[1].balance = OTHER_FUNDS;
-	if (memcmp(gen_accounts[0].pubkey, gen_accounts[1].pubkey, PUBKEY_LEN) > 0) {
-		struct genesis_account t = gen_accounts[0];
-
-		gen_accounts[0] = gen_accounts[1];
-		gen_accounts[1] = t;
-	}
-	gen.naccounts = 2;
-	gen.accounts = gen_accounts;
+	lt_keys(keys, NKEYS, 0x40);
+	lt_genesis(&gen, gen_accounts, CHAIN, T0, &keys[K_VAL], STAKE, &keys[K_TENANT],
+		   TENANT_FUNDS, &keys[K_OTHER], OTHER_FUNDS);
 	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 }
@@ -149,12 +116,12 @@ static void base_teardown(void)
 				again = true;
 		fclose(f);
 	}
-	rm_tree(base);
+	cb_rm_tree(base);
 }
 
 static void teardown(void)
 {
-	rm_tree(dir);
+	cb_rm_tree(dir);
 	for (int i = 0; i < NKEYS; i++)
 		key_free(&keys[i]);
 }
@@ -180,12 +147,6 @@ static struct ledger *open_at(const char *path, bool validator)
 
 /* --- transactions --------------------------------------------------------- */
 
-struct signed_tx {
-	uint8_t bytes[TX_MAX_SIZE];
-	size_t len;
-	uint8_t hash[HASH_LEN];
-};
-
 static void tx_base(struct tx *t, enum tx_kind kind, int who, uint64_t nonce)
 {
 	memset(t, 0, sizeof(*t));
@@ -198,17 +159,7 @@ static void tx_base(struct tx *t, enum tx_kind kind, int who, uint64_t nonce)
 
 static void tx_finish(struct tx *t, int who, struct signed_tx *out)
 {
-	struct enc e;
-
-	ck_assert_int_eq(tx_sign(t, &keys[who], gen_hash()), 0);
-	enc_init(&e);
-	tx_encode(&e, t);
-	ck_assert_int_eq(enc_error(&e), 0);
-	ck_assert_uint_le(e.len, TX_MAX_SIZE);
-	memcpy(out->bytes, e.buf, e.len);
-	out->len = e.len;
-	tx_hash(out->bytes, out->len, out->hash);
-	enc_free(&e);
+	lt_sign(t, &keys[who], &gen, out);
 }
 
 static void make_transfer(struct signed_tx *out, int from, int to, uint64_t nonce, uint64_t amount)
@@ -318,35 +269,9 @@ static int submit_err(struct ledger *l, const struct signed_tx *s, char *why)
 	return ledger_submit(l, s->bytes, s->len, hash, why);
 }
 
-/* Accepted: true when held for a nonce gap, false when queued. */
-static bool submit_held(struct ledger *l, const struct signed_tx *s)
-{
-	uint8_t hash[HASH_LEN];
-	char why[WHY_MAX];
-	bool held;
-	int rc = ledger_submit_admitted(l, s->bytes, s->len, NULL, hash, &held, why);
-
-	ck_assert_msg(rc == 0, "submit: %s (%s)", why, tally_strerror(rc));
-	return held;
-}
-
-static struct ledger_block_result produce(struct ledger *l, uint64_t time_ns)
-{
-	struct ledger_block_result r;
-	char why[WHY_MAX];
-	int rc = ledger_produce_block(l, time_ns, &r, why);
-
-	ck_assert_msg(rc == 0, "produce: %s (%s)", why, tally_strerror(rc));
-	return r;
-}
-
 static uint64_t balance(struct ledger *l, int who)
 {
-	struct account a;
-	int rc = ledger_account(l, keys[who].pub, &a);
-
-	ck_assert(rc == 0 || rc == TALLY_E_NOTFOUND);
-	return a.balance;
+	return lt_balance(l, keys[who].pub);
 }
 
 /* Everything money can be: balances, escrows and stake. */
@@ -393,10 +318,10 @@ static void flow_open(struct ledger *l, struct flow *f, uint64_t deposit)
 	make_open(&s, f->tenant_nonce++, deposit);
 	memcpy(f->lease, s.hash, HASH_LEN);
 	submit_ok(l, &s);
-	produce(l, f->time += SEC);
+	lt_produce(l, f->time += SEC);
 	make_start(&s, f->lease, f->prov_nonce++);
 	submit_ok(l, &s);
-	produce(l, f->time += SEC);
+	lt_produce(l, f->time += SEC);
 	ck_assert_int_eq(ledger_lease(l, f->lease, &le), 0);
 	ck_assert_int_eq(le.state, LEASE_RUNNING);
 	f->started_ns = le.started_ns;
@@ -419,7 +344,7 @@ static void flow_usage(struct ledger *l, struct flow *f, int n)
 	f->time += SEC;
 	if (f->time < f->started_ns + f->seq * INTERVAL * SEC)
 		f->time = f->started_ns + f->seq * INTERVAL * SEC;
-	produce(l, f->time);
+	lt_produce(l, f->time);
 }
 
 static void build_chain(struct ledger *l, struct flow *f)
@@ -430,7 +355,7 @@ static void build_chain(struct ledger *l, struct flow *f)
 	f->time = T0;
 	make_transfer(&s, K_OTHER, K_PROV, 0, 1000);
 	submit_ok(l, &s);
-	produce(l, f->time += SEC);
+	lt_produce(l, f->time += SEC);
 	flow_open(l, f, 1000000);
 	flow_usage(l, f, 2);
 	flow_usage(l, f, 1);
@@ -584,7 +509,7 @@ START_TEST(test_store_upgrade_from_v2)
 
 	/* Rebuilt from scratch, then upgraded: the same chain, each
 	 * transaction read from its block. */
-	rm_tree(dir);
+	cb_rm_tree(dir);
 	l = open_at(dir, true);
 	build_chain(l, &f);
 	ledger_close(l);
@@ -693,10 +618,10 @@ START_TEST(test_verify_detects_every_byte)
 
 	make_transfer(&s, K_OTHER, K_PROV, 0, 10);
 	submit_ok(l, &s);
-	produce(l, T0 + SEC);
+	lt_produce(l, T0 + SEC);
 	make_transfer(&s, K_TENANT, K_OTHER, 0, 20);
 	submit_ok(l, &s);
-	produce(l, T0 + 2 * SEC);
+	lt_produce(l, T0 + 2 * SEC);
 	ledger_close(l);
 	verify_ok(dir);
 
@@ -749,7 +674,7 @@ START_TEST(test_replay_and_wrong_chain)
 	/* Another tx with the pending nonce. */
 	make_transfer(&s2, K_TENANT, K_OTHER, 0, 6);
 	ck_assert_int_eq(submit_err(l, &s2, why), TALLY_E_REPLAY);
-	produce(l, T0 + SEC);
+	lt_produce(l, T0 + SEC);
 	/* After commit: the nonce is used. */
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_REPLAY);
 	ck_assert_msg(strstr(why, "nonce 0 already used by account") != NULL, "%s", why);
@@ -780,19 +705,19 @@ START_TEST(test_nonce_gap)
 	uint64_t next;
 
 	make_transfer(&s[2], K_TENANT, K_OTHER, 2, 5);
-	ck_assert(submit_held(l, &s[2]));
+	ck_assert(lt_submit_held(l, &s[2]));
 	ck_assert_int_eq(ledger_tx_status(l, s[2].hash, &ts), 0);
 	ck_assert_int_eq(ts.status, LEDGER_TX_HELD);
 	ck_assert_int_eq(ledger_status(l, &st), 0);
 	ck_assert_uint_eq(st.mempool_size, 0);
 	ck_assert_uint_eq(st.mempool_held, 1);
 	make_transfer(&s[0], K_TENANT, K_OTHER, 0, 5);
-	ck_assert(!submit_held(l, &s[0]));
+	ck_assert(!lt_submit_held(l, &s[0]));
 	/* Held ones do not count for the next nonce. */
 	ck_assert_int_eq(ledger_next_nonce(l, keys[K_TENANT].pub, &next), 0);
 	ck_assert_uint_eq(next, 1);
 	make_transfer(&s[1], K_TENANT, K_OTHER, 1, 5);
-	ck_assert(!submit_held(l, &s[1]));
+	ck_assert(!lt_submit_held(l, &s[1]));
 	ck_assert_int_eq(ledger_next_nonce(l, keys[K_TENANT].pub, &next), 0);
 	ck_assert_uint_eq(next, 3);
 	ck_assert_int_eq(ledger_tx_status(l, s[2].hash, &ts), 0);
@@ -800,7 +725,7 @@ START_TEST(test_nonce_gap)
 	ck_assert_int_eq(ledger_status(l, &st), 0);
 	ck_assert_uint_eq(st.mempool_size, 3);
 	ck_assert_uint_eq(st.mempool_held, 0);
-	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 3);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 15);
 	ledger_close(l);
 }
@@ -834,15 +759,15 @@ START_TEST(test_hold_order)
 
 	for (int i = 5; i >= 1; i--) {
 		make_transfer(&s, K_TENANT, K_OTHER, (uint64_t)i, 1);
-		ck_assert(submit_held(l, &s));
+		ck_assert(lt_submit_held(l, &s));
 		make_transfer(&s, K_OTHER, K_TENANT, (uint64_t)i, 1);
-		ck_assert(submit_held(l, &s));
+		ck_assert(lt_submit_held(l, &s));
 	}
 	make_transfer(&s, K_OTHER, K_TENANT, 0, 1);
-	ck_assert(!submit_held(l, &s));
+	ck_assert(!lt_submit_held(l, &s));
 	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
-	ck_assert(!submit_held(l, &s));
-	r = produce(l, T0 + SEC);
+	ck_assert(!lt_submit_held(l, &s));
+	r = lt_produce(l, T0 + SEC);
 	ck_assert_uint_eq(r.ntx, 12);
 	ck_assert_uint_eq(block_nonces(l, r.height, nonces, 16), 12);
 	for (int i = 0; i < 6; i++) {
@@ -887,8 +812,8 @@ START_TEST(test_hold_committed_elsewhere)
 		make_transfer(&s[i], K_TENANT, K_OTHER, (uint64_t)i, 1);
 		submit_ok(b, &s[i]);
 	}
-	ck_assert(submit_held(a, &s[2]));
-	ck_assert_uint_eq(produce(b, T0 + SEC).ntx, 3);
+	ck_assert(lt_submit_held(a, &s[2]));
+	ck_assert_uint_eq(lt_produce(b, T0 + SEC).ntx, 3);
 	ck_assert_int_eq(ledger_block_raw(b, 1, &sb), 0);
 	ck_assert_msg(ledger_apply_block(a, sb.body, sb.body_len, sb.cert, sb.cert_len, why) == 0,
 		      "%s", why);
@@ -916,20 +841,20 @@ START_TEST(test_hold_bounds_and_replays)
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
 	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
 	make_transfer(&s, K_TENANT, K_OTHER, 2, 1);
-	ck_assert(submit_held(l, &s));
+	ck_assert(lt_submit_held(l, &s));
 	/* The same bytes again; another transaction for the held nonce. */
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_REPLAY);
 	make_transfer(&other, K_TENANT, K_OTHER, 2, 2);
 	ck_assert_int_eq(submit_err(l, &other, why), TALLY_E_REPLAY);
 	ck_assert_msg(strstr(why, "already held") != NULL, "%s", why);
 	make_transfer(&s, K_TENANT, K_OTHER, 1, 1);
-	ck_assert(submit_held(l, &s));
+	ck_assert(lt_submit_held(l, &s));
 	/* Two held in all. */
 	make_transfer(&s, K_OTHER, K_TENANT, 1, 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_CAPACITY);
 	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
 	submit_ok(l, &s);
-	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 3);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
 	/* A used nonce is a replay, never held. */
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_REPLAY);
 	ck_assert_msg(strstr(why, "already used") != NULL, "%s", why);
@@ -981,17 +906,17 @@ START_TEST(test_hold_gap_never_fills)
 	uint64_t t0 = wall_now_ns();
 
 	make_transfer(&s, K_TENANT, K_OTHER, 1, 1);
-	ck_assert(submit_held(l, &s));
-	produce(l, t0 + SEC);
+	ck_assert(lt_submit_held(l, &s));
+	lt_produce(l, t0 + SEC);
 	ck_assert_int_eq(ledger_tx_status(l, s.hash, &ts), 0);
 	ck_assert_int_eq(ts.status, LEDGER_TX_HELD);
-	produce(l, t0 + 60 * SEC);
+	lt_produce(l, t0 + 60 * SEC);
 	st = held_dropped(l, s.hash, "never arrived");
 	ck_assert_uint_eq(st.mempool_held, 0);
 	/* The gap fills now: nothing follows it. */
 	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
 	submit_ok(l, &s);
-	ck_assert_uint_eq(produce(l, t0 + 61 * SEC).ntx, 1);
+	ck_assert_uint_eq(lt_produce(l, t0 + 61 * SEC).ntx, 1);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 1);
 	ledger_close(l);
 }
@@ -1006,12 +931,12 @@ START_TEST(test_hold_becomes_invalid)
 	struct ledger_status st;
 
 	make_transfer(&s1, K_OTHER, K_TENANT, 1, OTHER_FUNDS - 1000);
-	ck_assert(submit_held(l, &s1));
+	ck_assert(lt_submit_held(l, &s1));
 	make_transfer(&s0, K_OTHER, K_TENANT, 0, 2000);
-	ck_assert(!submit_held(l, &s0));
+	ck_assert(!lt_submit_held(l, &s0));
 	st = held_dropped(l, s1.hash, "exceeds balance");
 	ck_assert_uint_eq(st.mempool_size, 1);
-	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 1);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 1);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS - 2000);
 	ledger_close(l);
 }
@@ -1037,7 +962,7 @@ START_TEST(test_overspend_refused)
 	submit_ok(l, &s);
 	make_transfer(&s, K_OTHER, K_TENANT, 1, 101);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_BALANCE);
-	produce(l, T0 + SEC);
+	lt_produce(l, T0 + SEC);
 	ck_assert_uint_eq(balance(l, K_OTHER), 100);
 	ck_assert_uint_eq(balance(l, K_TENANT), TENANT_FUNDS + OTHER_FUNDS - 100);
 	ck_assert_int_eq(ledger_status(l, &st), 0);
@@ -1075,7 +1000,7 @@ START_TEST(test_mempool_bound_and_roles)
 	submit_ok(l, &s);
 	make_transfer(&s, K_TENANT, K_OTHER, f.tenant_nonce + 2, 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_CAPACITY);
-	ck_assert_uint_eq(produce(l, f.time += SEC).ntx, 2);
+	ck_assert_uint_eq(lt_produce(l, f.time += SEC).ntx, 2);
 	ledger_close(l);
 }
 END_TEST
@@ -1117,7 +1042,7 @@ START_TEST(test_lease_flow_balances)
 	make_close(&s, K_TENANT, f.lease, f.tenant_nonce++, CLOSE_TENANT);
 	submit_ok(l, &s);
 	f.time = f.started_ns + (f.seq + 1) * INTERVAL * SEC;
-	produce(l, f.time);
+	lt_produce(l, f.time);
 	ck_assert_int_eq(ledger_lease(l, f.lease, &le), 0);
 	ck_assert_int_eq(le.state, LEASE_CLOSING);
 	ck_assert_uint_eq(le.closing_ns, f.time);
@@ -1218,7 +1143,7 @@ START_TEST(test_escrow_exhaustion)
 		   f.started_ns + f.seq * INTERVAL * SEC);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_STATE);
 	ck_assert_msg(strstr(why, "lease is closed") != NULL, "%s", why);
-	r = produce(l, f.time = f.started_ns + f.seq * INTERVAL * SEC);
+	r = lt_produce(l, f.time = f.started_ns + f.seq * INTERVAL * SEC);
 	ck_assert_uint_eq(r.ntx, 1);
 	ck_assert_uint_eq(r.ndropped, 0);
 	ck_assert_int_eq(ledger_lease(l, f.lease, &le), 0);
@@ -1281,12 +1206,12 @@ START_TEST(test_state_root_changes_with_state)
 	ck_assert_int_eq(ledger_status(l, &s0), 0);
 	scratch_root(dir, scratch);
 	ck_assert_mem_eq(s0.state_root, scratch, HASH_LEN);
-	produce(l, T0 + SEC);   /* an empty block changes no state */
+	lt_produce(l, T0 + SEC);   /* an empty block changes no state */
 	ck_assert_int_eq(ledger_status(l, &s1), 0);
 	ck_assert_mem_eq(s0.state_root, s1.state_root, HASH_LEN);
 	make_transfer(&s, K_TENANT, K_PROV, 0, 1);
 	submit_ok(l, &s);
-	produce(l, T0 + 2 * SEC);
+	lt_produce(l, T0 + 2 * SEC);
 	ck_assert_int_eq(ledger_status(l, &s2), 0);
 	ck_assert_mem_ne(s1.state_root, s2.state_root, HASH_LEN);
 	scratch_root(dir, scratch);
@@ -1301,7 +1226,7 @@ START_TEST(test_time_must_increase)
 	char why[WHY_MAX];
 
 	ck_assert_int_eq(ledger_produce_block(l, T0, NULL, why), TALLY_E_INVALID);
-	produce(l, T0 + 5);
+	lt_produce(l, T0 + 5);
 	ck_assert_int_eq(ledger_produce_block(l, T0 + 5, NULL, why), TALLY_E_INVALID);
 	ledger_close(l);
 }
@@ -1346,7 +1271,7 @@ START_TEST(test_apply_block_replays_and_refuses_tampering)
 	snprintf(dir2, sizeof(dir2), "%s/replay", dir);
 	replay_into(l, dir2, 5);
 	/* A block whose certificate is for another block is refused. */
-	rm_tree(dir2);
+	cb_rm_tree(dir2);
 	dst = open_at(dir2, false);
 	ck_assert_int_eq(ledger_block_raw(l, 1, &sb), 0);
 	sb.cert[sb.cert_len - 1] ^= 1;
@@ -1409,7 +1334,7 @@ START_TEST(test_block_signatures_checked_ahead)
 	free(bytes);
 	for (int i = 0; i < 6; i++)
 		submit_ok(a, &s[i]);
-	ck_assert_uint_eq(produce(a, t1).ntx, 6);
+	ck_assert_uint_eq(lt_produce(a, t1).ntx, 6);
 	ledger_close(a);
 	ledger_close(b);
 }
@@ -1490,11 +1415,11 @@ START_TEST(test_sigkill_mid_commit)
 		ck_assert_uint_eq(total_supply(l), TENANT_FUNDS + OTHER_FUNDS + STAKE);
 		/* The state is what replaying the stored blocks gives. */
 		snprintf(dir2, sizeof(dir2), "%s/replay", dir);
-		rm_tree(dir2);
+		cb_rm_tree(dir2);
 		replay_into(l, dir2, st.height);
-		rm_tree(dir2);
+		cb_rm_tree(dir2);
 		/* The validator goes on (at a later round if it had signed). */
-		produce(l, st.time_ns + SEC);
+		lt_produce(l, st.time_ns + SEC);
 		ledger_close(l);
 	}
 }
@@ -1652,7 +1577,7 @@ START_TEST(test_certificate_is_real)
 	ledger_set_commit_hook(l, hook, &seen);
 	make_transfer(&s, K_TENANT, K_OTHER, 0, 3);
 	submit_ok(l, &s);
-	produce(l, T0 + SEC);
+	lt_produce(l, T0 + SEC);
 	ck_assert_int_eq(seen.calls, 1);
 	ck_assert_uint_eq(seen.height, 1);
 	ck_assert_uint_eq(seen.ntx, 1);
@@ -1768,7 +1693,7 @@ START_TEST(test_evidence_recorded)
 		tx_finish(&t, K_TENANT, &s);
 	}
 	submit_ok(l, &s);
-	produce(l, T0 + SEC);
+	lt_produce(l, T0 + SEC);
 	{
 		struct tx t;
 
@@ -1777,7 +1702,7 @@ START_TEST(test_evidence_recorded)
 		tx_finish(&t, K_OTHER, &s);
 	}
 	submit_ok(l, &s);
-	height = produce(l, T0 + 2 * SEC).height;
+	height = lt_produce(l, T0 + 2 * SEC).height;
 	ck_assert_int_eq(ledger_tx_status(l, s.hash, &st), 0);
 	ck_assert_int_eq(st.status, LEDGER_TX_COMMITTED);
 	ck_assert_uint_eq(st.height, height);
@@ -1848,7 +1773,7 @@ START_TEST(test_batch_answers_each)
 	ck_assert_uint_eq(next, 3);
 	ck_assert_int_eq(ledger_status(l, &st), 0);
 	ck_assert_uint_eq(st.mempool_size, 3);
-	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 3);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 15);
 	ledger_close(l);
 }
@@ -1996,7 +1921,7 @@ START_TEST(test_admission_while_committing)
 	a.txs = txs;
 	ck_assert_int_eq(pthread_create(&t, NULL, submit_all, &a), 0);
 	do {
-		struct ledger_block_result r = produce(l, time_ns += SEC);
+		struct ledger_block_result r = lt_produce(l, time_ns += SEC);
 
 		total += r.ntx;
 		blocks++;
@@ -2035,7 +1960,7 @@ START_TEST(test_wal_stays_bounded)
 			make_transfer(&s, K_TENANT, K_OTHER, nonce++, 1);
 			submit_ok(l, &s);
 		}
-		produce(l, T0 + (uint64_t)(blocks + 1) * SEC);
+		lt_produce(l, T0 + (uint64_t)(blocks + 1) * SEC);
 		ck_assert_int_eq(stat(wal, &sb), 0);
 		if ((uint64_t)sb.st_size > most)
 			most = (uint64_t)sb.st_size;

@@ -10,7 +10,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,8 @@
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/pending.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
 /* Under ASan (make check-unit SAN=1) the torn-tail loop takes every
  * STRIDE-th cut, the plain run every one. */
@@ -43,12 +44,6 @@ static struct genesis_account gen_accounts[2];
 static char base[40];    /* per test case, made and removed in the runner's process */
 static char dir[80];     /* per test, inside base */
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(path);
-}
-
 static void base_setup(void)
 {
 	strcpy(base, "/tmp/tally-pending-XXXXXX");
@@ -58,38 +53,21 @@ static void base_setup(void)
 
 static void base_teardown(void)
 {
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	cb_rm_tree(base);
 }
 
 static void setup(void)
 {
-	uint8_t seed[32];
-
-	for (int i = 0; i < NKEYS; i++) {
-		memset(seed, 0x50 + i, sizeof(seed));
-		ck_assert_int_eq(key_from_seed(&keys[i], seed), 0);
-	}
-	memset(&gen, 0, sizeof(gen));
-	strcpy(gen.chain_id, CHAIN);
-	gen.genesis_time_ns = T0;
-	gen.validators.n = 1;
-	memcpy(gen.validators.v[0].pubkey, keys[K_VAL].pub, PUBKEY_LEN);
-	gen.validators.v[0].stake = STAKE;
-	strcpy(gen.info[0].name, "node0");
-	/* Accounts sorted by pubkey. */
-	int lo = memcmp(keys[K_TENANT].pub, keys[K_OTHER].pub, PUBKEY_LEN) < 0 ? K_TENANT : K_OTHER;
-	memcpy(gen_accounts[0].pubkey, keys[lo].pub, PUBKEY_LEN);
-	memcpy(gen_accounts[1].pubkey, keys[lo == K_TENANT ? K_OTHER : K_TENANT].pub, PUBKEY_LEN);
-	gen_accounts[0].balance = gen_accounts[1].balance = FUNDS;
-	gen.naccounts = 2;
-	gen.accounts = gen_accounts;
+	lt_keys(keys, NKEYS, 0x50);
+	lt_genesis(&gen, gen_accounts, CHAIN, T0, &keys[K_VAL], STAKE, &keys[K_TENANT], FUNDS,
+		   &keys[K_OTHER], FUNDS);
 	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
 static void teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	cb_rm_tree(dir);
 	for (int i = 0; i < NKEYS; i++)
 		key_free(&keys[i]);
 }
@@ -127,16 +105,9 @@ static struct ledger *open_at(const char *path)
 	return l;
 }
 
-struct signed_tx {
-	uint8_t bytes[TX_MAX_SIZE];
-	size_t len;
-	uint8_t hash[HASH_LEN];
-};
-
 static void make_transfer(struct signed_tx *out, int from, int to, uint64_t nonce, uint64_t amount)
 {
 	struct tx t;
-	struct enc e;
 
 	memset(&t, 0, sizeof(t));
 	t.version = TX_VERSION;
@@ -146,47 +117,12 @@ static void make_transfer(struct signed_tx *out, int from, int to, uint64_t nonc
 	t.nonce = nonce;
 	memcpy(t.u.transfer.to, keys[to].pub, PUBKEY_LEN);
 	t.u.transfer.amount = amount;
-	uint8_t gh[HASH_LEN];
-	genesis_hash(&gen, gh);
-	ck_assert_int_eq(tx_sign(&t, &keys[from], gh), 0);
-	enc_init(&e);
-	tx_encode(&e, &t);
-	ck_assert_int_eq(enc_error(&e), 0);
-	memcpy(out->bytes, e.buf, e.len);
-	out->len = e.len;
-	tx_hash(out->bytes, out->len, out->hash);
-	enc_free(&e);
-}
-
-/* Accepted: true when held for a nonce gap. */
-static bool submit_ok(struct ledger *l, const struct signed_tx *s)
-{
-	uint8_t hash[HASH_LEN];
-	char why[WHY_MAX];
-	bool held;
-	int rc = ledger_submit_admitted(l, s->bytes, s->len, NULL, hash, &held, why);
-
-	ck_assert_msg(rc == 0, "submit: %s (%s)", why, tally_strerror(rc));
-	return held;
-}
-
-static struct ledger_block_result produce(struct ledger *l, uint64_t time_ns)
-{
-	struct ledger_block_result r;
-	char why[WHY_MAX];
-	int rc = ledger_produce_block(l, time_ns, &r, why);
-
-	ck_assert_msg(rc == 0, "produce: %s (%s)", why, tally_strerror(rc));
-	return r;
+	lt_sign(&t, &keys[from], &gen, out);
 }
 
 static uint64_t balance(struct ledger *l, int who)
 {
-	struct account a;
-	int rc = ledger_account(l, keys[who].pub, &a);
-
-	ck_assert(rc == 0 || rc == TALLY_E_NOTFOUND);
-	return a.balance;
+	return lt_balance(l, keys[who].pub);
 }
 
 static enum ledger_tx_state status_of(struct ledger *l, const uint8_t hash[HASH_LEN])
@@ -284,12 +220,12 @@ START_TEST(test_pending_survives_reopen)
 
 	for (int i = 0; i < 3; i++) {
 		make_transfer(&s[i], K_TENANT, K_OTHER, i, 100 + i);
-		ck_assert(!submit_ok(l, &s[i]));
+		ck_assert(!lt_submit_held(l, &s[i]));
 	}
 	make_transfer(&s[4], K_TENANT, K_OTHER, 4, 104);
-	ck_assert(submit_ok(l, &s[4]));
+	ck_assert(lt_submit_held(l, &s[4]));
 	make_transfer(&other, K_OTHER, K_TENANT, 0, 7);
-	ck_assert(!submit_ok(l, &other));
+	ck_assert(!lt_submit_held(l, &other));
 	/* What a SIGKILL now would leave: the log as it is. */
 	path_in(logp, sizeof(logp), dir, PENDING_FILE);
 	log = slurp(logp, &len);
@@ -315,8 +251,8 @@ START_TEST(test_pending_survives_reopen)
 		ck_assert_int_eq(status_of(l, s[4].hash), LEDGER_TX_HELD);
 		/* The gap fills: the held one follows. */
 		make_transfer(&s[3], K_TENANT, K_OTHER, 3, 103);
-		ck_assert(!submit_ok(l, &s[3]));
-		struct ledger_block_result r = produce(l, T0 + SEC);
+		ck_assert(!lt_submit_held(l, &s[3]));
+		struct ledger_block_result r = lt_produce(l, T0 + SEC);
 		ck_assert_uint_eq(r.ntx, 6);
 		ck_assert_uint_eq(r.ndropped, 0);
 		for (int i = 0; i < 5; i++)
@@ -324,11 +260,11 @@ START_TEST(test_pending_survives_reopen)
 		ck_assert_uint_eq(balance(l, K_TENANT), FUNDS - (100 + 101 + 102 + 103 + 104) + 7);
 		ck_assert_uint_eq(balance(l, K_OTHER), FUNDS + (100 + 101 + 102 + 103 + 104) - 7);
 		/* Nothing left to commit twice, now or after another reopen. */
-		ck_assert_uint_eq(produce(l, T0 + 2 * SEC).ntx, 0);
+		ck_assert_uint_eq(lt_produce(l, T0 + 2 * SEC).ntx, 0);
 		ledger_close(l);
 		l = open_at(d);
 		ck_assert_uint_eq(pool_of(l).n, 0);
-		ck_assert_uint_eq(produce(l, T0 + 3 * SEC).ntx, 0);
+		ck_assert_uint_eq(lt_produce(l, T0 + 3 * SEC).ntx, 0);
 		ck_assert_uint_eq(balance(l, K_TENANT), FUNDS - (100 + 101 + 102 + 103 + 104) + 7);
 		ledger_close(l);
 	}
@@ -348,7 +284,7 @@ START_TEST(test_pending_torn_tail)
 
 	for (int i = 0; i < 3; i++) {
 		make_transfer(&s[i], K_TENANT, K_OTHER, i, 10);
-		submit_ok(l, &s[i]);
+		lt_submit_held(l, &s[i]);
 	}
 	ledger_close(l);
 	path_in(logp, sizeof(logp), dir, PENDING_FILE);
@@ -372,7 +308,7 @@ START_TEST(test_pending_torn_tail)
 	spill(logp, log, len);
 	l = open_at(dir);
 	ck_assert_uint_eq(pool_of(l).n, 3);
-	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 3);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
 	ck_assert_uint_eq(balance(l, K_OTHER), FUNDS + 30);
 	ledger_close(l);
 	printf("torn-file: mempool.log cut at %zu offsets of its last record\n", cases);
@@ -470,7 +406,7 @@ START_TEST(test_pending_damaged)
 		fresh_dir_with_log(d, sizeof(d), name, junk, m);
 		l = open_at(d);
 		ck_assert_uint_eq(pool_of(l).n, 0);
-		produce(l, T0 + SEC);
+		lt_produce(l, T0 + SEC);
 		ledger_close(l);
 	}
 }
@@ -488,11 +424,11 @@ START_TEST(test_pending_committed_dropped)
 
 	for (int i = 0; i < 2; i++) {
 		make_transfer(&s[i], K_TENANT, K_OTHER, i, 1000);
-		submit_ok(l, &s[i]);
+		lt_submit_held(l, &s[i]);
 	}
 	path_in(logp, sizeof(logp), dir, PENDING_FILE);
 	log = slurp(logp, &len);
-	ck_assert_uint_eq(produce(l, T0 + SEC).ntx, 2);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 2);
 	/* Emptied with the pool. */
 	ck_assert_uint_eq(file_size(logp), 0);
 	ledger_close(l);
@@ -504,7 +440,7 @@ START_TEST(test_pending_committed_dropped)
 			 " applied"));
 	ck_assert_uint_eq(pool_of(l).n, 0);
 	ck_assert_uint_eq(file_size(logp), 0);
-	ck_assert_uint_eq(produce(l, T0 + 2 * SEC).ntx, 0);
+	ck_assert_uint_eq(lt_produce(l, T0 + 2 * SEC).ntx, 0);
 	ck_assert_uint_eq(balance(l, K_OTHER), FUNDS + 2000);
 	ck_assert_uint_eq(balance(l, K_TENANT), FUNDS - 2000);
 	ledger_close(l);
@@ -528,13 +464,13 @@ START_TEST(test_pending_stays_bounded)
 
 	path_in(logp, sizeof(logp), dir, PENDING_FILE);
 	make_transfer(&s, K_TENANT, K_OTHER, nonce++, 1);
-	submit_ok(l, &s);
-	produce(l, T0 + SEC);
+	lt_submit_held(l, &s);
+	lt_produce(l, T0 + SEC);
 	ck_assert_uint_eq(file_size(logp), 0);
 
 	/* Nonce 1 of K_OTHER never comes: this one is held throughout. */
 	make_transfer(&held, K_OTHER, K_TENANT, 2, 1);
-	ck_assert(submit_ok(l, &held));
+	ck_assert(lt_submit_held(l, &held));
 	for (int b = 0; b < 30; b++) {
 		uint64_t before, after;
 
@@ -550,7 +486,7 @@ START_TEST(test_pending_stays_bounded)
 			ck_assert_msg(items[i].rc == 0, "%s", items[i].why);
 		before = file_size(logp);
 		ck_assert_uint_ge(before, 200 * (4 + batch[0].len + PENDING_CHECK_LEN));
-		ck_assert_uint_eq(produce(l, T0 + (2 + b) * SEC).ntx, 200);
+		ck_assert_uint_eq(lt_produce(l, T0 + (2 + b) * SEC).ntx, 200);
 		after = file_size(logp);
 		if (after < before)
 			shrank = true;

@@ -1,0 +1,44 @@
+/* What the ledger's unit tests do to a real ledger (daemon/ledger/ledger.h)
+ * over and over: sign a transaction into its wire bytes, submit it, make a
+ * block, read a balance. Each one asserts success with Check (a failure
+ * ends the test, naming the ledger's reason). For unit tests: links the
+ * ledger. */
+#ifndef TALLY_TEST_LEDGERTEST_H
+#define TALLY_TEST_LEDGERTEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/ledger/ledger.h"
+#include "lib/chain/genesis.h"
+#include "lib/chain/tx.h"
+
+/* A transaction as a client sends it: its bytes and their hash. */
+struct signed_tx {
+	uint8_t bytes[TX_MAX_SIZE];
+	size_t len;
+	uint8_t hash[HASH_LEN];
+};
+
+/* keys[0..n) from fixed seeds: every byte of key i's seed is seed0 + i. */
+void lt_keys(struct tally_key *keys, int n, uint8_t seed0);
+/* A genesis of chain at t0_ns (ns since the epoch) with one validator, val
+ * with stake (named "node0"), and two accounts, a with balance fa and b
+ * with fb, in the key order a genesis requires; accounts is the storage g
+ * points into. */
+void lt_genesis(struct genesis *g, struct genesis_account accounts[2], const char *chain,
+		uint64_t t0_ns, const struct tally_key *val, uint64_t stake,
+		const struct tally_key *a, uint64_t fa, const struct tally_key *b, uint64_t fb);
+
+/* t signed by k for the chain of genesis g, encoded into out. */
+void lt_sign(struct tx *t, const struct tally_key *k, const struct genesis *g,
+	     struct signed_tx *out);
+/* s submitted through admission (ledger_submit_admitted): true when it is
+ * held for a nonce gap, false when queued. */
+bool lt_submit_held(struct ledger *l, const struct signed_tx *s);
+/* The block the ledger makes and commits at time_ns (ns since the epoch). */
+struct ledger_block_result lt_produce(struct ledger *l, uint64_t time_ns);
+/* An account's balance, micro-units; 0 for an account the chain lacks. */
+uint64_t lt_balance(struct ledger *l, const uint8_t pub[PUBKEY_LEN]);
+
+#endif
