@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "contracts/contract.h"
 #include "lib/errors.h"
 
 double bench_now_s(void)
@@ -125,6 +126,52 @@ void bench_offer_for(const struct lease_contract *c, struct provider_offer *o)
 	o->interval_s = c->interval_s;
 	o->nimages = 1;
 	snprintf(o->images[0], sizeof(o->images[0]), "%s", c->vm.image);
+}
+
+int bench_lease_contract(struct lease_contract *c, const char *chain_id,
+			 const uint8_t tenant[PUBKEY_LEN], const uint8_t provider[PUBKEY_LEN],
+			 uint64_t nonce, uint64_t expiry_s, uint64_t records, uint32_t interval_s)
+{
+	memset(c, 0, sizeof(*c));
+	c->version = CONTRACT_VERSION;
+	snprintf(c->chain_id, sizeof(c->chain_id), "%s", chain_id);
+	memcpy(c->tenant, tenant, PUBKEY_LEN);
+	memcpy(c->provider, provider, PUBKEY_LEN);
+	c->nonce = nonce;
+	c->expiry = expiry_s;
+	c->vm.vcpus = BENCH_LEASE_VCPUS;
+	c->vm.memory_mib = BENCH_LEASE_MEMORY_MIB;
+	c->vm.disk_gib = 10;
+	strcpy(c->vm.image, "tiny");
+	c->duration_s = records * interval_s;
+	c->interval_s = interval_s;
+	c->prices.vcpu_second = 20;
+	c->prices.mem_gib_second = 5;
+	c->prices.gpu_second = 1000;
+	c->sla.max_delay_ppm = 50000;
+	c->sla.credit_ppm = 100000;
+	return settle_max_charge(c, c->duration_s, &c->deposit) ? TALLY_E_OVERFLOW : 0;
+}
+
+void bench_usage_record(struct usage_record *u, const uint8_t lease_id[LEASE_ID_LEN],
+			uint64_t seq, const uint8_t prev[HASH_LEN], uint64_t start_ns,
+			size_t lease)
+{
+	uint64_t span = BENCH_LEASE_SPAN_NS;
+	uint64_t cap = (uint64_t)BENCH_LEASE_VCPUS * span;
+
+	memset(u, 0, sizeof(*u));
+	memcpy(u->lease_id, lease_id, LEASE_ID_LEN);
+	u->seq = seq;
+	if (seq)
+		memcpy(u->prev_hash, prev, HASH_LEN);
+	u->start_ns = start_ns;
+	u->end_ns = start_ns + span;
+	u->cpu_ns = cap / 20 * (1 + (lease * 7 + seq * 3) % 20);
+	u->run_delay_ns = ((lease + seq) % 5) * (span / 8);
+	u->mem_mib = BENCH_LEASE_MEMORY_MIB;
+	u->mem_peak_bytes = ((uint64_t)BENCH_LEASE_MEMORY_MIB / 2 + (lease + seq) % 256) << 20;
+	u->gpu_source = GPU_SOURCE_NONE;
 }
 
 void bench_stop_children(pid_t *pids, int n)

@@ -26,6 +26,36 @@ void bench_tx_base(struct tx *t, const char *chain_id, enum tx_kind kind,
  * interval and image (the chain's rule, contracts/provider.h). */
 void bench_offer_for(const struct lease_contract *c, struct provider_offer *o);
 
+/* The leases the node and network benches meter: VCPUS vCPUs and
+ * MEMORY_MIB of memory, image "tiny", at the prices a dev node announces
+ * (`tally node init --dev`: 20 per vCPU-second, 5 per GiB-second; 1000 per
+ * GPU-second, none used), records of SPAN_NS each. A record may not bill
+ * time that has not happened yet (it ends at most USAGE_MAX_AHEAD_NS after
+ * the block that commits it) and the benches sign records before they send
+ * them, so each spans 20 ms: a lease's records end within seconds of its
+ * start. The span changes nothing of what a record costs a node (a USAGE
+ * transaction has a fixed size). */
+#define BENCH_LEASE_VCPUS 2
+#define BENCH_LEASE_MEMORY_MIB 1024
+#define BENCH_LEASE_SPAN_NS 20000000ull
+
+/* The contract of a lease of chain_id from tenant to provider, opened with
+ * the tenant's nonce, for `records` intervals of interval_s, expiring at
+ * expiry_s (Unix s), its deposit the whole term's maximum charge (no
+ * record can exhaust it). TALLY_E_OVERFLOW when that charge overflows. */
+int bench_lease_contract(struct lease_contract *c, const char *chain_id,
+			 const uint8_t tenant[PUBKEY_LEN], const uint8_t provider[PUBKEY_LEN],
+			 uint64_t nonce, uint64_t expiry_s, uint64_t records, uint32_t interval_s);
+
+/* Synthetic meter input for record seq of lease number `lease` (which only
+ * varies the figures): BENCH_LEASE_SPAN_NS from start_ns, CPU between 5%
+ * and 100% of the vCPUs, run delay sometimes above the SLA's threshold,
+ * memory as contracted; prev is the hash of the lease's previous USAGE
+ * transaction (unused for seq 0). */
+void bench_usage_record(struct usage_record *u, const uint8_t lease_id[LEASE_ID_LEN],
+			uint64_t seq, const uint8_t prev[HASH_LEN], uint64_t start_ns,
+			size_t lease);
+
 /* The step of bench_raw_verify_rate() that failed. */
 enum raw_verify_step {
 	RAW_VERIFY_ALLOC,

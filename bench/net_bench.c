@@ -33,12 +33,18 @@
  * duration; transfers per second, under load, the transfers over the time
  * from the first submit until the last was seen committed.
  *
- * Transfers, not USAGE records: a USAGE record needs a lease opened by a
- * tenant and started by its provider first (bench/node_bench.c does that
- * for one node); a transfer costs a node the same signature check, decode
- * and block application without the lease set-up, so it measures the
- * consensus path and leaves the usage log to bench-node. The raw Ed25519
- * verification baseline uses messages as long as a signed transfer.
+ *   usage: what the network exists for: every node is a provider (its
+ *          dev config announces the image "tiny", and `--no-vms` leaves
+ *          its leases to the bench), a tenant opens ULEASES leases over
+ *          the providers in turn, each provider starts its own, and then
+ *          each provider's URECORDS records per lease, signed with its node
+ *          key before the clock starts, go to its own node in POST /v1/txs
+ *          batches of UBATCH, as its keeper would submit them; timed from
+ *          the first submit until node 1's usage log holds them all.
+ *
+ * The raw Ed25519 verification baseline is measured before and after the
+ * devnets, for messages as long as a signed transfer and as a signed USAGE
+ * payload; each rate is compared with its own.
  *
  * Everything the bench started is stopped and its temp dir removed at the
  * end, pass or fail (also on ^C; the nodes get SIGTERM if the bench itself
@@ -55,12 +61,14 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
 #include "bench/bench_util.h"
+#include "contracts/contract.h"
 #include "lib/codec.h"
 #include "lib/crypto.h"
 #include "lib/errors.h"
@@ -72,10 +80,21 @@
 #define LOAD 1000              /* transfers per sender under load: seconds of it */
 #define BATCH 150              /* transfers per POST /v1/txs (64 KiB body limit) */
 #define PROBES 40              /* one-at-a-time transfers with an empty mempool */
+#define ULEASES 200            /* leases of the usage phase, over the providers in turn */
+#define URECORDS 40            /* USAGE records per lease: ULEASES x URECORDS in all */
+#define INTERVAL_S 60          /* the metering interval a dev node announces */
+/* Transactions per POST /v1/txs in the usage phase, within the API's 64 KiB
+ * body: a USAGE transaction is 251 bytes (502 in hex), a LEASE_OPEN with
+ * its contract about 400. */
+#define UBATCH 100
+#define OBATCH 60
 #define BLOCK_MS 100
 #define RAW_N 20000
 #define WAIT_S 90              /* longest wait for any one step */
 #define MAX_HEIGHT 100000
+#define SEC 1000000000ull
+#define TENANT (SENDERS + 1)   /* keys[]: the senders, the probes' key, the tenant */
+#define NKEYS (SENDERS + 2)
 
 /* --- process state and cleanup ---------------------------------------------- */
 
@@ -335,27 +354,25 @@ struct sent {
 static uint8_t g_genesis_hash[HASH_LEN];
 static size_t g_tx_len;
 
-static void sign_transfer(const struct tally_key *from, uint64_t nonce, const uint8_t to[PUBKEY_LEN],
-			  struct sent *out)
+/* t signed by k into out: its POST body and hash; the encoded length into
+ * *len when len is not NULL. */
+static void sign_sent(struct tx *t, const struct tally_key *k, struct sent *out, size_t *len)
 {
 	static const char head[] = "{\"tx\":\"", tail[] = "\"}";
-	struct tx t;
 	struct enc e;
 	uint8_t h[HASH_LEN];
 	int rc;
 
-	bench_tx_base(&t, CHAIN, TX_TRANSFER, from, nonce);
-	memcpy(t.u.transfer.to, to, PUBKEY_LEN);
-	t.u.transfer.amount = 1 + nonce;
-	if ((rc = tx_sign(&t, from, g_genesis_hash)))
+	if ((rc = tx_sign(t, k, g_genesis_hash)))
 		die("tx_sign: %s", tally_strerror(rc));
 	enc_init(&e);
-	tx_encode(&e, &t);
+	tx_encode(&e, t);
 	if (enc_error(&e))
 		die("tx_encode: %s", tally_strerror(enc_error(&e)));
 	tx_hash(e.buf, e.len, h);
 	hex_encode(h, HASH_LEN, out->hash);
-	g_tx_len = e.len;
+	if (len)
+		*len = e.len;
 	if (!(out->body = malloc(sizeof(head) - 1 + 2 * e.len + sizeof(tail))))
 		die("out of memory");
 	strcpy(out->body, head);
@@ -363,6 +380,33 @@ static void sign_transfer(const struct tally_key *from, uint64_t nonce, const ui
 	strcat(out->body, tail);
 	enc_free(&e);
 	out->height = -1;
+}
+
+static void sign_transfer(const struct tally_key *from, uint64_t nonce, const uint8_t to[PUBKEY_LEN],
+			  struct sent *out)
+{
+	struct tx t;
+
+	bench_tx_base(&t, CHAIN, TX_TRANSFER, from, nonce);
+	memcpy(t.u.transfer.to, to, PUBKEY_LEN);
+	t.u.transfer.amount = 1 + nonce;
+	sign_sent(&t, from, out, &g_tx_len);
+}
+
+static void free_sent(struct sent *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(s[i].body);
+	free(s);
+}
+
+static struct sent *alloc_sent(size_t n)
+{
+	struct sent *s = calloc(n, sizeof(*s));
+
+	if (!s)
+		die("out of memory");
+	return s;
 }
 
 /* --- the height watcher ----------------------------------------------------- */
@@ -503,7 +547,7 @@ struct load {
 
 struct figures {
 	double idle_p50_ms, idle_p99_ms, idle_blocks_s;
-	struct load load, batched;
+	struct load load, batched, usage;
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -540,8 +584,8 @@ static void latencies(struct sent *txs, size_t n, double *p50, double *p99)
 static void make_devnet(const char *tally, int n, struct tally_key *keys, int nkeys)
 {
 	char net[sizeof(g_net)], log[sizeof(g_net) + 16], nv[8], listen[32];
-	char fund[SENDERS + 1][2 * PUBKEY_LEN + 16];
-	char *argv[32 + 2 * (SENDERS + 1)];
+	char fund[NKEYS][2 * PUBKEY_LEN + 16];
+	char *argv[32 + 2 * NKEYS];
 	int a = 0;
 
 	snprintf(g_net, sizeof(g_net), "%s/net-%d", g_dir, n);
@@ -578,9 +622,18 @@ static void make_devnet(const char *tally, int n, struct tally_key *keys, int nk
 		snprintf(conf, sizeof(conf), "%s/node-%d/tallyd.conf", g_net, k);
 		if (!(f = fopen(conf, "a")))
 			die("%s: %s", conf, strerror(errno));
-		fprintf(f, "[node]\nblock_interval_ms = %d\n[api]\nrequests_per_s = 0\n", BLOCK_MS);
+		/* Every node a provider of the image "tiny", announced although
+		 * it runs no VM: the bench starts and meters its leases. */
+		fprintf(f, "[node]\nblock_interval_ms = %d\n[api]\nrequests_per_s = 0\n"
+			"[provider]\nannounce = yes\n[image.tiny]\npath = %s/tiny.img\n",
+			BLOCK_MS, g_net);
 		fclose(f);
 	}
+	snprintf(log, sizeof(log), "%s/tiny.img", g_net);
+	FILE *img = fopen(log, "w");
+	if (!img)
+		die("%s: %s", log, strerror(errno));
+	fclose(img);
 }
 
 /* Until every node answers and, in a network, is connected to all others. */
@@ -609,6 +662,158 @@ static void wait_ready(struct http *c, int n)
 	if (!gh || hex_decode(gh, g_genesis_hash, HASH_LEN))
 		die("no genesis_hash in node 1's status");
 	json_decref(j);
+}
+
+/* GET path's non-negative integer key on node k; dies after WAIT_S without one. */
+static uint64_t get_u64(struct http *c, int k, const char *path, const char *key)
+{
+	double end = bench_now_s() + WAIT_S;
+	int64_t v;
+
+	while ((v = get_int(c, k, path, key)) < 0) {
+		check_alive();
+		if (bench_now_s() > end)
+			die("GET %s on node %d: no \"%s\" within %d s", path, k, key, WAIT_S);
+		usleep(20000);
+	}
+	return (uint64_t)v;
+}
+
+/* The provider keys of the devnet's n nodes, each one's announcement
+ * committed, and each one's next nonce. */
+static void load_providers(struct http *c, int n, struct tally_key *prov, uint64_t *nonce)
+{
+	for (int k = 1; k <= n; k++) {
+		char path[sizeof(g_net) + 128], hex[2 * PUBKEY_LEN + 1];
+		double end = bench_now_s() + WAIT_S;
+		json_t *j;
+
+		snprintf(path, sizeof(path), "%s/node-%d/node.pem", g_net, k);
+		if (key_load_pem(&prov[k - 1], path))
+			die("cannot read node %d's key %s", k, path);
+		hex_encode(prov[k - 1].pub, PUBKEY_LEN, hex);
+		snprintf(path, sizeof(path), "/v1/providers/%s", hex);
+		while (!(j = get_json(c, 1, path)) || json_is_true(json_object_get(j, "withdrawn"))) {
+			json_decref(j);
+			check_alive();
+			if (bench_now_s() > end)
+				die("node %d's provider announcement not committed within %d s", k,
+				    WAIT_S);
+			usleep(50000);
+		}
+		json_decref(j);
+		snprintf(path, sizeof(path), "/v1/accounts/%s", hex);
+		nonce[k - 1] = get_u64(c, 1, path, "nonce");
+	}
+}
+
+/* Sends txs[0..n) in order to node k in batches, then waits until each is
+ * committed. */
+static void send_committed(struct http *c, int k, struct sent *txs, size_t n, const char *what)
+{
+	struct sender s = { .node = k, .txs = txs, .n = n, .batch = OBATCH };
+
+	send_all(&s);
+	if (s.failed)
+		die("%s: refused (HTTP %d: %s)", what, s.failed, c->body.p ? c->body.p : "");
+	for (size_t i = 0; i < n; i++)
+		wait_committed(c, &txs[i]);
+}
+
+static size_t g_usage_len;             /* of a signed USAGE transaction */
+
+/* The usage phase (see the top): ULEASES leases over the n providers,
+ * URECORDS records each, submitted by each provider to its own node. */
+static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
+{
+	struct http c;
+	struct tally_key prov[MAX_NODES];
+	uint64_t nonce[MAX_NODES], next[ULEASES], u0, total = (uint64_t)ULEASES * URECORDS;
+	uint8_t id[ULEASES][LEASE_ID_LEN], prev[ULEASES][HASH_LEN];
+	struct sender snd[MAX_NODES];
+	struct sent *opens = alloc_sent(ULEASES), *starts = alloc_sent(ULEASES);
+	struct tx t;
+	int64_t h0;
+	double t0, t1;
+
+	http_init(&c);
+	load_providers(&c, n, prov, nonce);
+	for (size_t i = 0; i < ULEASES; i++) {
+		bench_tx_base(&t, CHAIN, TX_LEASE_OPEN, tenant, i);
+		if (bench_lease_contract(&t.u.open, CHAIN, tenant->pub, prov[i % (size_t)n].pub, i,
+					 (uint64_t)time(NULL) + 3600, URECORDS, INTERVAL_S))
+			die("the contract's maximum charge overflows");
+		sign_sent(&t, tenant, &opens[i], NULL);
+		if (hex_decode(opens[i].hash, id[i], LEASE_ID_LEN))
+			die("bad hash");
+	}
+	send_committed(&c, 1, opens, ULEASES, "LEASE_OPEN");
+	for (size_t i = 0; i < ULEASES; i++) {
+		size_t k = i % (size_t)n;
+
+		bench_tx_base(&t, CHAIN, TX_LEASE_START, &prov[k], nonce[k]++);
+		memcpy(t.u.start.lease_id, id[i], LEASE_ID_LEN);
+		sign_sent(&t, &prov[k], &starts[i], NULL);
+	}
+	send_committed(&c, 1, starts, ULEASES, "LEASE_START");
+	for (size_t i = 0; i < ULEASES; i++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "/v1/leases/%s", opens[i].hash);
+		next[i] = get_u64(&c, 1, path, "started_ns");
+	}
+
+	/* Each provider's records, round r of its leases before round r + 1
+	 * (as the meters of concurrent leases deliver them), its nonces in
+	 * that order. */
+	for (int k = 0; k < n; k++) {
+		size_t mine = (ULEASES - (size_t)k + (size_t)n - 1) / (size_t)n, j = 0;
+
+		snd[k] = (struct sender){ .node = k + 1, .n = mine * URECORDS, .batch = UBATCH };
+		snd[k].txs = alloc_sent(snd[k].n);
+		for (size_t r = 0; r < URECORDS; r++)
+			for (size_t i = (size_t)k; i < ULEASES; i += (size_t)n) {
+				struct sent *s = &snd[k].txs[j++];
+
+				bench_tx_base(&t, CHAIN, TX_USAGE, &prov[k], nonce[k]++);
+				bench_usage_record(&t.u.usage, id[i], r, prev[i], next[i], i);
+				next[i] = t.u.usage.end_ns;
+				sign_sent(&t, &prov[k], s, &g_usage_len);
+				if (hex_decode(s->hash, prev[i], HASH_LEN))
+					die("bad hash");
+			}
+	}
+
+	u0 = get_u64(&c, 1, "/v1/status", "usage_size");
+	h0 = top();
+	t0 = bench_now_s();
+	for (int k = 0; k < n; k++)
+		if (pthread_create(&snd[k].th, NULL, send_all, &snd[k]))
+			die("pthread_create failed");
+	for (int k = 0; k < n; k++)
+		pthread_join(snd[k].th, NULL);
+	for (int k = 0; k < n; k++)
+		if (snd[k].failed)
+			die("provider %d: a USAGE record was refused (HTTP %d)", k + 1, snd[k].failed);
+	for (double end = bench_now_s() + WAIT_S;
+	     get_u64(&c, 1, "/v1/status", "usage_size") < u0 + total; usleep(1000)) {
+		check_alive();
+		if (bench_now_s() > end)
+			die("the usage records were not all committed within %d s", WAIT_S);
+	}
+	t1 = bench_now_s();
+	f->blocks = top() - h0;
+	f->blocks_s = (double)f->blocks / (t1 - t0);
+	f->tx_s = (double)total / (t1 - t0);
+	f->p50_ms = f->p99_ms = 0;
+
+	for (int k = 0; k < n; k++) {
+		free_sent(snd[k].txs, snd[k].n);
+		key_free(&prov[k]);
+	}
+	free_sent(opens, ULEASES);
+	free_sent(starts, ULEASES);
+	http_free(&c);
 }
 
 /* SENDERS senders at once against a running devnet of n nodes, each LOAD
@@ -685,7 +890,7 @@ static void run_devnet(const char *tally, const char *tallyd, int n, struct tall
 	memset(g_seen, 0, sizeof(g_seen));
 	g_top = 0;
 	g_watch_stop = 0;
-	make_devnet(tally, n, keys, SENDERS + 1);
+	make_devnet(tally, n, keys, NKEYS);
 	for (int k = 1; k <= n; k++)
 		start_node(tallyd, k);
 	http_init(&c);
@@ -715,6 +920,7 @@ static void run_devnet(const char *tally, const char *tallyd, int n, struct tall
 	/* Load: every sender at once, one POST per transfer, then in batches. */
 	load_phase(n, keys, 0, 1, &f->load);
 	load_phase(n, keys, LOAD, BATCH, &f->batched);
+	usage_phase(n, &keys[TENANT], &f->usage);
 
 	g_watch_stop = 1;
 	pthread_join(watcher, NULL);
@@ -757,9 +963,9 @@ static void report_load(const char *title, const char *how, size_t batch,
 
 int main(int argc, char **argv)
 {
-	struct tally_key keys[SENDERS + 1];
+	struct tally_key keys[NKEYS];
 	struct figures one, four;
-	double raw_before, raw_after, raw;
+	double raw_before, raw_after, raw, uraw_before, uraw_after, uraw;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: net_bench PATH/TO/tally PATH/TO/tallyd\n"
@@ -775,19 +981,30 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	for (int i = 0; i <= SENDERS; i++)
+	for (int i = 0; i < NKEYS; i++)
 		if (key_generate(&keys[i]))
 			die("key_generate failed");
 
-	/* g_tx_len is set by the first signed transfer: sign one first. */
+	/* The lengths of a signed transfer and a signed USAGE transaction (each
+	 * of a fixed size) from one of each. */
+	static const uint8_t zero[HASH_LEN];
 	struct sent probe;
+	struct tx t;
+
 	sign_transfer(&keys[0], 0, keys[1].pub, &probe);
 	free(probe.body);
+	bench_tx_base(&t, CHAIN, TX_USAGE, &keys[0], 0);
+	bench_usage_record(&t.u.usage, zero, 0, zero, (uint64_t)time(NULL) * SEC, 0);
+	sign_sent(&t, &keys[0], &probe, &g_usage_len);
+	free(probe.body);
 	raw_before = raw_verify_rate(g_tx_len - SIG_LEN);
+	uraw_before = raw_verify_rate(g_usage_len - SIG_LEN);
 	run_devnet(argv[1], argv[2], 1, keys, &one);
 	run_devnet(argv[1], argv[2], 4, keys, &four);
 	raw_after = raw_verify_rate(g_tx_len - SIG_LEN);
+	uraw_after = raw_verify_rate(g_usage_len - SIG_LEN);
 	raw = (raw_before + raw_after) / 2;
+	uraw = (uraw_before + uraw_after) / 2;
 
 	printf("net_bench: 4 validators (real tallyd --no-vms on loopback, block_interval_ms = %d)"
 	       " against 1, same run\n", BLOCK_MS);
@@ -797,17 +1014,26 @@ int main(int argc, char **argv)
 	line("blocks per second", four.idle_blocks_s, one.idle_blocks_s, "/s");
 	report_load("under load", "one POST /v1/tx each", 1, &four.load, &one.load);
 	report_load("under load, batched", "POST /v1/txs", BATCH, &four.batched, &one.batched);
-	printf("raw Ed25519 verification (%zu-byte messages, one core): %.0f/s"
-	       " (before %.0f, after %.0f)\n", g_tx_len - SIG_LEN, raw, raw_before, raw_after);
-	printf("  transfers committed by 4 validators / raw verification: ratio %.3f batched"
-	       " (target >= 0.25), %.3f one POST each\n", four.batched.tx_s / raw,
-	       four.load.tx_s / raw);
+	printf("usage records (%d leases over the providers, %d records each, each provider"
+	       " to its own node, POST /v1/txs, %d a request; %" PRId64 " blocks):\n", ULEASES,
+	       URECORDS, UBATCH, four.usage.blocks);
+	line("blocks per second", four.usage.blocks_s, one.usage.blocks_s, "/s");
+	line("USAGE records committed per second", four.usage.tx_s, one.usage.tx_s, "/s");
+	printf("raw Ed25519 verification (one core): %.0f/s for %zu-byte messages (a transfer;"
+	       " before %.0f, after %.0f), %.0f/s for %zu-byte messages (a USAGE record; before"
+	       " %.0f, after %.0f)\n", raw, g_tx_len - SIG_LEN, raw_before, raw_after, uraw,
+	       g_usage_len - SIG_LEN, uraw_before, uraw_after);
+	printf("  USAGE records committed by 4 validators / raw verification: ratio %.3f"
+	       " (target >= 0.25); 1 validator: %.3f\n", four.usage.tx_s / uraw,
+	       one.usage.tx_s / uraw);
+	printf("  transfers committed by 4 validators / raw verification: ratio %.3f batched,"
+	       " %.3f one POST each\n", four.batched.tx_s / raw, four.load.tx_s / raw);
 	printf("  transfers committed by 1 validator  / raw verification: ratio %.3f batched,"
 	       " %.3f one POST each\n", one.batched.tx_s / raw, one.load.tx_s / raw);
 	printf("targets (issue 14, printed, not enforced): p50 commit latency <= 50 ms"
 	       " (measured %.1f ms idle, %.1f ms under load, %.1f ms batched)\n",
 	       four.idle_p50_ms, four.load.p50_ms, four.batched.p50_ms);
-	for (int i = 0; i <= SENDERS; i++)
+	for (int i = 0; i < NKEYS; i++)
 		key_free(&keys[i]);
 	curl_global_cleanup();
 	return 0;

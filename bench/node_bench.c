@@ -74,14 +74,6 @@
 #define PER_POST_CONNS 16
 #define PHASES 4               /* RECORDS / PHASES rounds each */
 #define INTERVAL_S 60
-/* A record may not bill time that has not happened yet (it ends at most
- * USAGE_MAX_AHEAD_NS after the block that commits it), and the records are
- * signed before they are sent: each spans 20 ms, so a lease's RECORDS
- * records end within a second of its start. The span changes nothing of
- * what a record costs the node (a USAGE transaction has a fixed size). */
-#define SPAN_NS 20000000ull
-#define VCPUS 2
-#define MEMORY_MIB 1024
 #define RAW_N 20000
 #define WAIT_S 60              /* longest wait for any one step */
 
@@ -773,51 +765,9 @@ static void submit_batch(struct submitter *s, struct batch *b)
 static void make_contract(struct lease_contract *c, const struct tally_key *tenant,
 			  const struct tally_key *provider, uint64_t nonce)
 {
-	uint64_t max;
-
-	memset(c, 0, sizeof(*c));
-	c->version = CONTRACT_VERSION;
-	strcpy(c->chain_id, CHAIN);
-	memcpy(c->tenant, tenant->pub, PUBKEY_LEN);
-	memcpy(c->provider, provider->pub, PUBKEY_LEN);
-	c->nonce = nonce;
-	c->expiry = wall_ns() / SEC + 3600;
-	c->vm.vcpus = VCPUS;
-	c->vm.memory_mib = MEMORY_MIB;
-	c->vm.disk_gib = 10;
-	strcpy(c->vm.image, "tiny");
-	c->duration_s = (uint64_t)RECORDS * INTERVAL_S;
-	c->interval_s = INTERVAL_S;
-	c->prices.vcpu_second = 20;
-	c->prices.mem_gib_second = 5;
-	c->sla.max_delay_ppm = 50000;
-	c->sla.credit_ppm = 100000;
-	/* Enough for the whole term at full use: no record can exhaust it. */
-	if (settle_max_charge(c, c->duration_s, &max))
+	if (bench_lease_contract(c, CHAIN, tenant->pub, provider->pub, nonce,
+				 wall_ns() / SEC + 3600, RECORDS, INTERVAL_S))
 		die("the contract's maximum charge overflows");
-	c->deposit = max;
-}
-
-/* Synthetic meter input over SPAN_NS: CPU between 5% and 100% of the vCPUs,
- * run delay sometimes above the SLA's threshold, memory as contracted. */
-static void make_usage(struct usage_record *u, const uint8_t lease_id[LEASE_ID_LEN],
-		       uint64_t seq, const uint8_t prev[HASH_LEN], uint64_t start_ns, size_t lease)
-{
-	uint64_t span = SPAN_NS;
-	uint64_t cap = (uint64_t)VCPUS * span;
-
-	memset(u, 0, sizeof(*u));
-	memcpy(u->lease_id, lease_id, LEASE_ID_LEN);
-	u->seq = seq;
-	if (seq)
-		memcpy(u->prev_hash, prev, HASH_LEN);
-	u->start_ns = start_ns;
-	u->end_ns = start_ns + span;
-	u->cpu_ns = cap / 20 * (1 + (lease * 7 + seq * 3) % 20);
-	u->run_delay_ns = ((lease + seq) % 5) * (span / 8);
-	u->mem_mib = MEMORY_MIB;
-	u->mem_peak_bytes = ((uint64_t)MEMORY_MIB / 2 + (lease + seq) % 256) << 20;
-	u->gpu_source = GPU_SOURCE_NONE;
 }
 
 static struct signed_tx *alloc_txs(size_t n)
@@ -913,7 +863,7 @@ static size_t usage_payload_len(const struct bench *bn)
 	struct tx t;
 
 	bench_tx_base(&t, CHAIN, TX_USAGE, &bn->node, 0);
-	make_usage(&t.u.usage, zero, 0, zero, wall_ns(), 0);
+	bench_usage_record(&t.u.usage, zero, 0, zero, wall_ns(), 0);
 	sign_tx(&t, &bn->node, &s);
 	free(s.body);
 	return s.len - SIG_LEN;
@@ -971,7 +921,7 @@ static struct signed_tx *sign_usage(struct bench *bn)
 			struct signed_tx *s = &usage[r * LEASES + i];
 
 			bench_tx_base(&t, CHAIN, TX_USAGE, &bn->node, bn->provider_nonce++);
-			make_usage(&t.u.usage, bn->lease_id[i], r, bn->prev[i], bn->next_start[i], i);
+			bench_usage_record(&t.u.usage, bn->lease_id[i], r, bn->prev[i], bn->next_start[i], i);
 			bn->next_start[i] = t.u.usage.end_ns;
 			sign_tx(&t, &bn->node, s);
 			memcpy(bn->prev[i], s->hash, HASH_LEN);
