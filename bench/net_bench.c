@@ -1,6 +1,6 @@
-/* Four validators on loopback: commit latency, blocks per second and
- * transfers committed per second, each against a baseline measured in the
- * same run.
+/* Four validators on loopback: commit latency, blocks per second, and
+ * transfers and USAGE records committed per second, each against a
+ * baseline measured in the same run.
  *
  * The bench makes a devnet with `tally node init --dev DIR --validators N`
  * (the same command an operator runs), funds its own sender keys in the

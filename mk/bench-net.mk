@@ -3,8 +3,9 @@
 #
 #   make bench-net     four validators (real tallyd --no-vms on loopback)
 #                      against one: commit latency p50/p99 and blocks/s with
-#                      an empty mempool and under load; transfers committed
-#                      per second against raw Ed25519 verification
+#                      an empty mempool and under load; transfers and USAGE
+#                      records committed per second against raw Ed25519
+#                      verification
 
 NET_BENCH := $(BUILD)/bench/net_bench
 
