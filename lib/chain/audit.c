@@ -402,10 +402,11 @@ static void replay_usage(struct auditor *a, struct audit_record *r,
 	rc = lease_apply_usage(&a->lease, signer, &r->rec, r->hash, r->height, r->time_ns,
 			       &r->charge, &r->paid, &refund, why);
 	if (rc) {
+		/* The rule's own error (the chain's), whatever it is. */
 		if (refusal_is_new(a, r->height))
-			add_error(a, rc == TALLY_E_UNAUTHORIZED ? rc : TALLY_E_USAGECHAIN, r->height,
-				  true, r->rec.seq, "usage record seq %" PRIu64 " (block %" PRIu64
-				  "): refused by the contract rules: %s", r->rec.seq, r->height, why);
+			add_error(a, rc, r->height, true, r->rec.seq, "usage record seq %" PRIu64
+				  " (block %" PRIu64 "): refused by the contract rules: %s",
+				  r->rec.seq, r->height, why);
 		a->replay_broken = true;
 		return;
 	}
