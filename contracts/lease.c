@@ -373,7 +373,8 @@ static bool reason_allowed(enum lease_state s, enum lease_close_reason r)
 static int close_allowed(const struct lease *l, enum lease_party who,
 			 enum lease_close_reason reason, uint64_t time_ns, char *why)
 {
-	uint64_t max_charge, until;
+	uint64_t max_charge;
+	u128 until;
 
 	if (who == PARTY_NONE)
 		return why_set(why, TALLY_E_UNAUTHORIZED,
@@ -383,12 +384,15 @@ static int close_allowed(const struct lease *l, enum lease_party who,
 			return why_set(why, TALLY_E_UNAUTHORIZED,
 				       "the tenant can close a lease only as tenant-closed, not %s",
 				       lease_close_reason_name(reason));
-		until = l->close_asked_ns + lease_close_grace_ns(&l->contract);
+		/* Exact: a close asked near the end of time does not wrap
+		 * around to a grace already passed. */
+		until = (u128)l->close_asked_ns + lease_close_grace_ns(&l->contract);
 		if (l->state == LEASE_CLOSING && time_ns < until)
 			return why_set(why, TALLY_E_STATE,
 				       "the lease is closing: its provider may bill the time up to"
 				       " the close until %" PRIu64 " ns (block time now %" PRIu64
-				       " ns)", until, time_ns);
+				       " ns)", until > UINT64_MAX ? UINT64_MAX : (uint64_t)until,
+				       time_ns);
 		return 0;
 	}
 	switch (reason) {

@@ -804,6 +804,336 @@ END_TEST
 
 /* --- arithmetic ------------------------------------------------------------ */
 
+typedef unsigned __int128 u128;
+
+static const uint8_t TENANT[PUBKEY_LEN] = { [0 ... PUBKEY_LEN - 1] = 0x11 };
+static const uint8_t PROVIDER[PUBKEY_LEN] = { [0 ... PUBKEY_LEN - 1] = 0x22 };
+static const uint8_t LEASE_ID[LEASE_ID_LEN] = { 0x5a };
+
+/* xorshift64*: a fixed sequence, so a failure repeats. */
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 2685821657736338717ull;
+}
+
+/* 0..n (inclusive), often one of the ends. */
+static uint64_t upto(uint64_t n)
+{
+	switch (rnd() % 8) {
+	case 0: return 0;
+	case 1: return n;
+	default: return n == UINT64_MAX ? rnd() : rnd() % (n + 1);
+	}
+}
+
+/* A number of any magnitude, 0 included. */
+static uint64_t any_size(unsigned max_bits)
+{
+	unsigned bits = (unsigned)(rnd() % (max_bits + 1));
+
+	return bits ? rnd() >> (64 - bits) : 0;
+}
+
+static void base_contract(struct lease_contract *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->version = CONTRACT_VERSION;
+	strcpy(c->chain_id, "tally-devnet");
+	memcpy(c->tenant, TENANT, PUBKEY_LEN);
+	memcpy(c->provider, PROVIDER, PUBKEY_LEN);
+	c->expiry = 1893456000;
+	c->vm.vcpus = 2;
+	c->vm.memory_mib = 2048;
+	strcpy(c->vm.image, "debian-12");
+	c->duration_s = 3600;
+	c->interval_s = 60;
+	c->prices.vcpu_second = 12;
+	c->prices.mem_gib_second = 2;
+	c->sla.max_delay_ppm = 50000;
+	c->sla.credit_ppm = 100000;
+	c->deposit = 1000000;
+}
+
+/* A contract contract_validate accepts, anywhere in its ranges: the deposit
+ * one interval's most (the least allowed) or a random amount above. */
+static void random_contract(struct lease_contract *c)
+{
+	char why[WHY_MAX];
+	uint64_t first;
+
+	for (;;) {
+		base_contract(c);
+		c->vm.vcpus = 1 + (uint32_t)upto(CONTRACT_VCPUS_MAX - 1);
+		c->vm.memory_mib = CONTRACT_MEMORY_MIB_MIN +
+				   (uint32_t)upto(CONTRACT_MEMORY_MIB_MAX - CONTRACT_MEMORY_MIB_MIN);
+		c->vm.gpus = (uint32_t)upto(CONTRACT_GPUS_MAX);
+		c->interval_s = 1 + (uint32_t)upto(CONTRACT_INTERVAL_S_MAX - 1);
+		c->duration_s = c->interval_s + upto(CONTRACT_DURATION_S_MAX - c->interval_s);
+		c->prices.vcpu_second = any_size(63);
+		c->prices.mem_gib_second = any_size(63);
+		c->prices.gpu_second = any_size(63);
+		c->sla.max_delay_ppm = (uint32_t)upto(PPM_ONE);
+		c->sla.credit_ppm = (uint32_t)upto(PPM_ONE);
+		if (settle_max_interval_charge(c, &first) || first > CONTRACT_U64_FIELD_MAX)
+			continue;
+		c->deposit = first ? first : 1;
+		if (rnd() % 2)
+			c->deposit += upto(CONTRACT_U64_FIELD_MAX - c->deposit);
+		if (contract_validate(c, "tally-devnet", 1700000000, why) == 0)
+			return;
+	}
+}
+
+/* A record the quantity rules accept for span ns of contract c. */
+static void random_quantities(const struct lease_contract *c, struct usage_record *u,
+			      uint64_t span)
+{
+	u->cpu_ns = upto((uint64_t)c->vm.vcpus * span);
+	u->run_delay_ns = upto((uint64_t)c->vm.vcpus * span);
+	u->gpu_ns = upto((uint64_t)c->vm.gpus * span);
+	u->mem_mib = rnd() % 4 ? c->vm.memory_mib : 0;
+	u->gpu_source = c->vm.gpus ? GPU_SOURCE_KMOD : GPU_SOURCE_NONE;
+}
+
+/* Section 11, each rounding as the documents say it falls: cpu, mem and
+ * gpu down (the tenant's side), the SLA credit down too (the provider's
+ * side, by less than one micro-unit: the tenant gets at most credit_ppm of
+ * the gross), and no record a valid contract allows overflows. */
+START_TEST(rounding_and_range_of_every_valid_record)
+{
+	struct lease_contract c;
+	struct usage_record u;
+	struct usage_charge ch;
+	uint64_t term_max;
+
+	rnd_state = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 20000; i++) {
+		uint64_t span;
+		u128 exact;
+
+		random_contract(&c);
+		ck_assert_int_eq(settle_max_charge(&c, c.duration_s, &term_max), 0);
+		memset(&u, 0, sizeof(u));
+		span = 1 + upto(c.duration_s * CB_SEC - 1);
+		u.start_ns = 1700000000ull * CB_SEC;
+		u.end_ns = u.start_ns + span;
+		random_quantities(&c, &u, span);
+		ck_assert_msg(settle_usage(&c, &u, &ch) == 0,
+			      "case %d: a valid record of a valid contract overflows", i);
+		exact = (u128)u.cpu_ns * c.prices.vcpu_second;
+		ck_assert(exact >= (u128)ch.cpu * CB_SEC && exact < (u128)(ch.cpu + 1) * CB_SEC);
+		exact = (u128)u.gpu_ns * c.prices.gpu_second;
+		ck_assert(exact >= (u128)ch.gpu * CB_SEC && exact < (u128)(ch.gpu + 1) * CB_SEC);
+		exact = (u128)u.mem_mib * span * c.prices.mem_gib_second;
+		ck_assert(exact >= (u128)ch.mem * 1024 * CB_SEC &&
+			  exact < (u128)(ch.mem + 1) * 1024 * CB_SEC);
+		ck_assert((u128)ch.gross == (u128)ch.cpu + ch.mem + ch.gpu);
+		ck_assert_uint_le(ch.gross, term_max);
+		bool breached = (u128)u.run_delay_ns * PPM_ONE >
+				(u128)c.sla.max_delay_ppm * c.vm.vcpus * span;
+		exact = breached ? (u128)ch.gross * c.sla.credit_ppm : 0;
+		ck_assert(exact >= (u128)ch.sla_credit * PPM_ONE &&
+			  (!breached || exact < (u128)(ch.sla_credit + 1) * PPM_ONE));
+		ck_assert_uint_eq(ch.net, ch.gross - ch.sla_credit);
+	}
+}
+END_TEST
+
+/* The roundings by hand, at one micro-unit. */
+START_TEST(rounding_by_hand)
+{
+	struct lease_contract c;
+	struct usage_record u;
+	struct usage_charge ch;
+
+	base_contract(&c);
+	c.prices.vcpu_second = 999999999;
+	c.prices.mem_gib_second = 1;
+	memset(&u, 0, sizeof(u));
+	u.start_ns = 1700000000ull * CB_SEC;
+	u.end_ns = u.start_ns + 511;            /* 2048 MiB x 511 ns: 0.999 of a unit */
+	u.cpu_ns = 1;                           /* 0.999999999 of a unit */
+	u.mem_mib = 2048;
+	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_uint_eq(ch.cpu, 0);
+	ck_assert_uint_eq(ch.mem, 0);
+	ck_assert_uint_eq(ch.net, 0);
+	/* 19 units gross, every vCPU waiting: 10% is 1.9, credited 1. */
+	c.prices.vcpu_second = 19;
+	c.prices.mem_gib_second = 0;
+	u.end_ns = u.start_ns + CB_SEC;
+	u.cpu_ns = CB_SEC;
+	u.run_delay_ns = 2 * CB_SEC;
+	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_uint_eq(ch.gross, 19);
+	ck_assert_uint_eq(ch.sla_credit, 1);
+	ck_assert_uint_eq(ch.net, 18);
+}
+END_TEST
+
+/* Any order of records and closes a lease can see: money is conserved at
+ * every step (escrow + charged = deposit while open; paid plus refunded =
+ * deposit once closed), charged is the sum of what the records paid, a
+ * refused step changes nothing, and a closed lease takes nothing more. */
+START_TEST(money_conserved_over_random_leases)
+{
+	static const uint8_t *const who[] = { TENANT, PROVIDER };
+	uint64_t closed_as[CLOSE_REASON_MAX + 1] = { 0 }, by_record = 0, refused = 0;
+	char why[WHY_MAX];
+
+	rnd_state = 0x243f6a8885a308d3ull;
+	for (int run = 0; run < 3000; run++) {
+		struct lease_contract c;
+		struct lease l, before;
+		uint64_t t = 1700000000ull * CB_SEC, paid_sum = 0, refund_sum = 0;
+		uint64_t seq_hash = 0;
+		int steps = 0;
+
+		random_contract(&c);
+		if (rnd() % 2) {   /* a lease that can run short */
+			uint64_t first;
+			settle_max_interval_charge(&c, &first);
+			c.deposit = first ? first + upto(3 * first) : 1;
+		}
+		memset(&l, 0, sizeof(l));
+		ck_assert_int_eq(lease_open(&l, LEASE_ID, &c, 1, why), 0);
+		if (rnd() % 8)
+			ck_assert_int_eq(lease_start(&l, PROVIDER, t, why), 0);
+		while (l.state != LEASE_CLOSED && steps++ < 64) {
+			uint64_t interval = (uint64_t)c.interval_s * CB_SEC;
+			uint64_t gets = 0, refund = 0;
+			struct usage_record u;
+			uint8_t h[HASH_LEN];
+			int rc;
+
+			t += 1 + upto(3 * interval);
+			memcpy(&before, &l, sizeof(l));
+			if (rnd() % 4) {
+				/* A record up to where the rules allow, maybe beyond. */
+				uint64_t end = t + USAGE_MAX_AHEAD_NS, term = lease_term_end_ns(&l);
+				if (l.state == LEASE_CLOSING && l.closing_ns < end)
+					end = l.closing_ns;
+				if (term && term < end)
+					end = term;
+				memset(&u, 0, sizeof(u));
+				memcpy(u.lease_id, LEASE_ID, LEASE_ID_LEN);
+				u.seq = l.next_seq;
+				memcpy(u.prev_hash, l.last_usage_hash, HASH_LEN);
+				u.start_ns = l.last_end_ns;
+				if (end <= u.start_ns)
+					end = u.start_ns + 1;          /* refused: beyond */
+				u.end_ns = u.start_ns + 1 + upto(end - u.start_ns - 1);
+				if (rnd() % 16 == 0)
+					u.end_ns = end + 1;            /* refused: beyond */
+				random_quantities(&c, &u, u.end_ns - u.start_ns);
+				memset(h, 0, sizeof(h));
+				seq_hash++;
+				memcpy(h, &seq_hash, sizeof(seq_hash));
+				rc = lease_apply_usage(&l, PROVIDER, &u, h, 2, t, NULL, &gets,
+						       &refund, why);
+				if (!rc) {
+					ck_assert_uint_eq(before.escrow - l.escrow, gets + refund);
+					ck_assert_uint_eq(l.charged, before.charged + gets);
+				}
+			} else {
+				uint8_t reason = 1 + (uint8_t)(rnd() % CLOSE_REASON_MAX);
+				rc = lease_close(&l, who[rnd() % 2], reason, 2, t, &refund, why);
+				if (!rc)
+					ck_assert_uint_eq(before.escrow - l.escrow, refund);
+			}
+			if (rc) {
+				ck_assert_mem_eq(&l, &before, sizeof(l));
+				refused++;
+				continue;
+			}
+			if (l.state == LEASE_CLOSED) {
+				closed_as[l.close_reason]++;
+				by_record += before.next_seq != l.next_seq;
+			}
+			paid_sum += gets;
+			refund_sum += refund;
+			ck_assert_uint_eq(l.charged, paid_sum);
+			if (l.state == LEASE_CLOSED)
+				ck_assert_uint_eq(paid_sum + refund_sum, c.deposit);
+			else
+				ck_assert_uint_eq(l.escrow + l.charged, c.deposit);
+			ck_assert_uint_le(l.last_end_ns, t + USAGE_MAX_AHEAD_NS);
+		}
+		if (l.state == LEASE_CLOSED) {
+			struct usage_record u;
+			memset(&u, 0, sizeof(u));
+			memcpy(u.lease_id, LEASE_ID, LEASE_ID_LEN);
+			u.seq = l.next_seq;
+			memcpy(u.prev_hash, l.last_usage_hash, HASH_LEN);
+			u.start_ns = l.last_end_ns;
+			u.end_ns = u.start_ns + 1;
+			ck_assert_int_eq(lease_apply_usage(&l, PROVIDER, &u, LEASE_ID, 3, u.end_ns,
+							   NULL, NULL, NULL, why), TALLY_E_STATE);
+			ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 3, t, NULL, why),
+					 TALLY_E_STATE);
+		}
+	}
+	/* The runs reached every end a lease has, and were refused some steps. */
+	for (int r = CLOSE_TERM_ENDED; r <= CLOSE_REASON_MAX; r++)
+		ck_assert_msg(closed_as[r] > 0, "no run closed as %s",
+			      lease_close_reason_name((enum lease_close_reason)r));
+	ck_assert_uint_gt(by_record, 0);
+	ck_assert_uint_gt(refused, 0);
+	printf("billing_rules: random leases closed as term-ended %llu, tenant-closed %llu,"
+	       " escrow-exhausted %llu, provider-failed %llu, rejected %llu, guest-stopped %llu;"
+	       " %llu closed by a record, %llu steps refused\n",
+	       (unsigned long long)closed_as[1], (unsigned long long)closed_as[2],
+	       (unsigned long long)closed_as[3], (unsigned long long)closed_as[4],
+	       (unsigned long long)closed_as[5], (unsigned long long)closed_as[6],
+	       (unsigned long long)by_record, (unsigned long long)refused);
+}
+END_TEST
+
+/* The tenant may close a closing lease again once the grace has passed:
+ * t >= close_asked_ns + grace, exactly, even at the end of u64 time. */
+START_TEST(grace_is_exact_at_the_end_of_time)
+{
+	const uint64_t grace = 120 * CB_SEC;    /* 2 x 60 s */
+	struct lease_contract c;
+	struct lease l;
+	uint64_t asked = UINT64_MAX - 100 * CB_SEC;
+	char why[WHY_MAX];
+
+	base_contract(&c);
+	ck_assert_uint_eq(lease_close_grace_ns(&c), grace);
+	ck_assert_int_eq(lease_open(&l, LEASE_ID, &c, 1, why), 0);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, asked - 1000 * CB_SEC, why), 0);
+	ck_assert_uint_eq(lease_term_end_ns(&l), UINT64_MAX);      /* capped */
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 2, asked, NULL, why), 0);
+	ck_assert_uint_eq(l.state, LEASE_CLOSING);
+	ck_assert_uint_eq(l.close_asked_ns, asked);
+	/* asked + grace is past 2^64 - 1: no block time reaches it. */
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 3, asked + 10 * CB_SEC, NULL,
+				     why), TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 3, UINT64_MAX, NULL, why),
+			 TALLY_E_STATE);
+	ck_assert_uint_eq(l.state, LEASE_CLOSING);
+	/* The provider may still take the close. */
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_TENANT, 3, UINT64_MAX, NULL, why), 0);
+
+	/* Away from the end, the grace is exact to the nanosecond. */
+	asked = 1700000000ull * CB_SEC;
+	ck_assert_int_eq(lease_open(&l, LEASE_ID, &c, 1, why), 0);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, asked - 1000 * CB_SEC, why), 0);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 2, asked, NULL, why), 0);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 3, asked + grace - 1, NULL, why),
+			 TALLY_E_STATE);
+	ck_assert_int_eq(lease_close(&l, TENANT, CLOSE_TENANT, 3, asked + grace, NULL, why), 0);
+	ck_assert_uint_eq(l.state, LEASE_CLOSED);
+}
+END_TEST
+
+
 Suite *billing_rules_suite(void)
 {
 	Suite *s = suite_create("billing_rules");
@@ -811,6 +1141,13 @@ Suite *billing_rules_suite(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, attack, 0, sizeof(attacks) / sizeof(attacks[0]));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("arithmetic");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, rounding_by_hand);
+	tcase_add_test(tc, rounding_and_range_of_every_valid_record);
+	tcase_add_test(tc, money_conserved_over_random_leases);
+	tcase_add_test(tc, grace_is_exact_at_the_end_of_time);
 	suite_add_tcase(s, tc);
 	return s;
 }
