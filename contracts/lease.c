@@ -198,6 +198,16 @@ bool lease_term_ended(const struct lease *l, uint64_t time_ns)
 	return l->state == LEASE_RUNNING && time_ns >= lease_term_end_ns(l);
 }
 
+bool lease_escrow_short(const struct lease *l)
+{
+	uint64_t max_charge;
+
+	/* A contract whose interval overflows: no escrow can cover it. */
+	if (settle_max_interval_charge(&l->contract, &max_charge))
+		return true;
+	return l->escrow < max_charge;
+}
+
 /* seq, prev_hash and time contiguity: the record's place in the chain. */
 static int check_chain(const struct lease *l, const struct usage_record *u, char *why)
 {
@@ -316,7 +326,7 @@ int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 	    !add_ok(l->run_delay_ns, u->run_delay_ns) || !add_ok(l->gpu_ns, u->gpu_ns))
 		return why_set(why, TALLY_E_OVERFLOW, "lease totals overflow 64 bits");
 
-	pay = ch.net <= l->escrow ? ch.net : l->escrow;
+	pay = settle_paid(ch.net, l->escrow);
 	l->escrow -= pay;
 	l->charged += pay;        /* cannot overflow: charged + escrow == deposit */
 	l->sla_credits += ch.sla_credit;
@@ -373,7 +383,7 @@ static bool reason_allowed(enum lease_state s, enum lease_close_reason r)
 static int close_allowed(const struct lease *l, enum lease_party who,
 			 enum lease_close_reason reason, uint64_t time_ns, char *why)
 {
-	uint64_t max_charge;
+	uint64_t max_charge = 0;
 	u128 until;
 
 	if (who == PARTY_NONE)
@@ -408,12 +418,12 @@ static int close_allowed(const struct lease *l, enum lease_party who,
 				       lease_term_end_ns(l));
 		return 0;
 	case CLOSE_EXHAUSTED:
-		if (settle_max_interval_charge(&l->contract, &max_charge))
-			max_charge = UINT64_MAX;   /* no escrow can cover it */
-		if (l->state == LEASE_RUNNING && l->escrow >= max_charge)
+		if (l->state == LEASE_RUNNING && !lease_escrow_short(l)) {
+			settle_max_interval_charge(&l->contract, &max_charge);
 			return why_set(why, TALLY_E_STATE,
 				       "escrow %" PRIu64 " still covers an interval (at most %"
 				       PRIu64 ")", l->escrow, max_charge);
+		}
 		return 0;
 	case CLOSE_GUEST_STOPPED:
 	case CLOSE_PROVIDER_FAILED:

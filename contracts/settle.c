@@ -105,6 +105,11 @@ int settle_usage(const struct lease_contract *c, const struct usage_record *u,
 	return 0;
 }
 
+uint64_t settle_paid(uint64_t net, uint64_t escrow)
+{
+	return net <= escrow ? net : escrow;
+}
+
 /* count * seconds * price, exactly. */
 static int unit_charge(uint32_t count, uint64_t seconds, uint64_t price, uint64_t *out)
 {

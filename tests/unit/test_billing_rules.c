@@ -973,6 +973,11 @@ START_TEST(rounding_by_hand)
 	ck_assert_uint_eq(ch.gross, 19);
 	ck_assert_uint_eq(ch.sla_credit, 1);
 	ck_assert_uint_eq(ch.net, 18);
+	/* A record pays its net, or the escrow left when that is less. */
+	ck_assert_uint_eq(settle_paid(18, 19), 18);
+	ck_assert_uint_eq(settle_paid(18, 18), 18);
+	ck_assert_uint_eq(settle_paid(18, 17), 17);
+	ck_assert_uint_eq(settle_paid(UINT64_MAX, 0), 0);
 }
 END_TEST
 
