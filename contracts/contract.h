@@ -238,6 +238,9 @@ struct lease {
 };
 
 void lease_encode_to(struct enc *e, const struct lease *l);
+/* The same lease state: equal canonical encodings (so padding and fields
+ * the encoding lacks do not count). False when either does not encode. */
+bool lease_same(const struct lease *x, const struct lease *y);
 void lease_decode_from(struct dec *d, struct lease *l);
 int lease_decode(struct lease *l, const uint8_t *p, size_t n);
 

@@ -509,6 +509,21 @@ void lease_encode_to(struct enc *e, const struct lease *l)
 	enc_u64(e, l->close_asked_ns);
 }
 
+bool lease_same(const struct lease *x, const struct lease *y)
+{
+	struct enc a, b;
+	bool same;
+
+	enc_init(&a);
+	enc_init(&b);
+	lease_encode_to(&a, x);
+	lease_encode_to(&b, y);
+	same = !enc_error(&a) && !enc_error(&b) && a.len == b.len && !memcmp(a.buf, b.buf, a.len);
+	enc_free(&a);
+	enc_free(&b);
+	return same;
+}
+
 /* State, reason and money must agree. */
 static bool lease_consistent(const struct lease *l)
 {

@@ -660,22 +660,6 @@ static void prove_records(struct auditor *a, audit_proof_fn fn, void *ctx)
 			  nunproven, list, a->v->height);
 }
 
-/* The same lease state, byte for byte. */
-static bool lease_same(const struct lease *x, const struct lease *y)
-{
-	struct enc a, b;
-	bool same;
-
-	enc_init(&a);
-	enc_init(&b);
-	lease_encode_to(&a, x);
-	lease_encode_to(&b, y);
-	same = !enc_error(&a) && !enc_error(&b) && a.len == b.len && !memcmp(a.buf, b.buf, a.len);
-	enc_free(&a);
-	enc_free(&b);
-	return same;
-}
-
 #define CMP_FIELD(field, label) do { \
 		if (s->field != l->field) \
 			add_error(a, TALLY_E_BILL, height, false, 0, \

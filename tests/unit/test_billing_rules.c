@@ -727,21 +727,6 @@ static uint64_t money(struct ledger *l, const struct chainbuild *cb, const uint8
 	return sum + ls.escrow;
 }
 
-static bool same_lease(const struct lease *x, const struct lease *y)
-{
-	struct enc a, b;
-	bool same;
-
-	enc_init(&a);
-	enc_init(&b);
-	lease_encode_to(&a, x);
-	lease_encode_to(&b, y);
-	same = !enc_error(&a) && !enc_error(&b) && a.len == b.len && !memcmp(a.buf, b.buf, a.len);
-	enc_free(&a);
-	enc_free(&b);
-	return same;
-}
-
 START_TEST(attack)
 {
 	const struct attack *a = &attacks[_i];
@@ -790,9 +775,9 @@ START_TEST(attack)
 	ck_assert_msg(before == after, "%s: money moved from %llu to %llu", a->name,
 		      (unsigned long long)before, (unsigned long long)after);
 	if (a->want == 0) {
-		ck_assert_msg(same_lease(&node, &full), "%s: the node and the auditor differ",
+		ck_assert_msg(lease_same(&node, &full), "%s: the node and the auditor differ",
 			      a->name);
-		ck_assert_msg(same_lease(&node, &cp),
+		ck_assert_msg(lease_same(&node, &cp),
 			      "%s: the node and the auditor from a checkpoint differ", a->name);
 		if (a->after)
 			a->after(&s, &node);
