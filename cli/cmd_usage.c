@@ -1,8 +1,9 @@
 /* tally usage ID: a lease's metered intervals and what each was charged.
  *
  * Each record is decoded from its signed USAGE transaction (not from the
- * node's JSON summary) and its charge recomputed with contracts/ when the
- * node sends none. */
+ * node's JSON summary), its charge computed with contracts/ (settle_usage)
+ * and what it paid out of the escrow with the chain's rule (settle_paid):
+ * a record costing more than the escrow left pays only that. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 
 struct totals {
 	uint64_t records, cpu_ns, run_delay_ns, gpu_ns, charged, sla;
+	uint64_t escrow;                     /* the deposit less what the records paid */
+	bool escrow_known;
 	unsigned __int128 mem_mib_ns;
 	bool header_printed;                 /* once the lease is known to exist */
 };
@@ -55,16 +58,7 @@ static int entry_record(const json_t *e, const struct lease *l, struct usage_rec
 		return rc;
 	}
 	*u = t.u.usage;
-	const json_t *cj = json_object_get(e, "charge");
-	if (json_is_object(cj)) {
-		ch->cpu = jget_u64(cj, "cpu");
-		ch->mem = jget_u64(cj, "mem");
-		ch->gpu = jget_u64(cj, "gpu");
-		ch->gross = jget_u64(cj, "gross");
-		ch->sla_credit = jget_u64(cj, "sla_credit");
-		ch->net = jget_u64(cj, "net");
-		return 0;
-	}
+	/* The chain's arithmetic on the signed record, not the node's summary. */
 	return settle_usage(&l->contract, u, ch);
 }
 
@@ -74,41 +68,57 @@ static void print_header(void)
 	       "CPU ns", "DELAY ns", "GPU ns", "MEM MiB", "CHARGE");
 }
 
-static void print_record(const struct usage_record *u, const struct usage_charge *ch)
+static void print_record(const struct usage_record *u, const struct usage_charge *ch,
+			 uint64_t paid)
 {
 	uint64_t span = u->end_ns - u->start_ns;
-	char a[32], when[48];
+	char a[32], b[32], when[48];
 
 	printf("%5" PRIu64 " %-29s %4" PRIu64 ".%03" PRIu64
-	       " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8u %12s%s\n",
+	       " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8u %12s%s",
 	       u->seq, fmt_local_time(u->start_ns, when, sizeof(when)),
 	       span / 1000000000u, span % 1000000000u / 1000000u, u->cpu_ns, u->run_delay_ns,
 	       u->gpu_ns, u->mem_mib, fmt_amount(ch->net, a), ch->sla_credit ? " (sla)" : "");
+	if (paid < ch->net)
+		printf(" (escrow exhausted: paid %s)", fmt_amount(paid, b));
+	printf("\n");
 }
 
-static void add_total(struct totals *t, const struct usage_record *u,
-		      const struct usage_charge *ch)
+/* What the record paid: its net, or what the escrow still held (the chain's
+ * rule, settle_paid). Records come in seq order from seq 0. */
+static uint64_t add_total(struct totals *t, const struct lease *l, const struct usage_record *u,
+			  const struct usage_charge *ch)
 {
+	uint64_t paid;
+
+	if (!t->escrow_known) {
+		t->escrow = l->contract.deposit;
+		t->escrow_known = true;
+	}
+	paid = settle_paid(ch->net, t->escrow);
+	t->escrow -= paid;
 	t->records++;
 	t->cpu_ns += u->cpu_ns;
 	t->run_delay_ns += u->run_delay_ns;
 	t->gpu_ns += u->gpu_ns;
-	t->charged += ch->net;
+	t->charged += paid;
 	t->sla += ch->sla_credit;
 	t->mem_mib_ns += (unsigned __int128)u->mem_mib * (u->end_ns - u->start_ns);
+	return paid;
 }
 
 static json_t *record_json(const json_t *e, const struct usage_record *u,
-			   const struct usage_charge *ch)
+			   const struct usage_charge *ch, uint64_t paid)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:I,s:I}",
 			 "seq", (json_int_t)u->seq, "height", (json_int_t)jget_u64(e, "height"),
 			 "start_ns", (json_int_t)u->start_ns, "end_ns", (json_int_t)u->end_ns,
 			 "cpu_ns", (json_int_t)u->cpu_ns, "run_delay_ns",
 			 (json_int_t)u->run_delay_ns, "gpu_ns", (json_int_t)u->gpu_ns,
 			 "mem_mib", (int)u->mem_mib, "mem_peak_bytes",
 			 (json_int_t)u->mem_peak_bytes, "gross", (json_int_t)ch->gross,
-			 "sla_credit", (json_int_t)ch->sla_credit, "charge", (json_int_t)ch->net);
+			 "sla_credit", (json_int_t)ch->sla_credit, "charge", (json_int_t)ch->net,
+			 "paid", (json_int_t)paid);
 }
 
 /* Fetches the lease and its records; prints those with seq >= *next. */
@@ -146,15 +156,15 @@ static int poll_once(struct client *cl, const char *id, bool json, json_t *out,
 		if (u.seq < *next)
 			continue;
 		*next = u.seq + 1;
-		add_total(t, &u, &ch);
+		uint64_t paid = add_total(t, l, &u, &ch);
 		if (!json && !t->header_printed) {
 			print_header();
 			t->header_printed = true;
 		}
 		if (json)
-			json_array_append_new(out, record_json(e, &u, &ch));
+			json_array_append_new(out, record_json(e, &u, &ch, paid));
 		else
-			print_record(&u, &ch);
+			print_record(&u, &ch, paid);
 	}
 	json_decref(j);
 	fflush(stdout);
@@ -189,8 +199,11 @@ const struct cmd_doc doc_usage = {
 		"The lease's usage records, one per metering interval: seq, start, length,\n"
 		"CPU time, vCPU run-queue delay, GPU time, memory and the charge, then the\n"
 		"totals (cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged\n"
-		"and SLA credits). --follow keeps printing new records until the lease\n"
-		"closes or Ctrl-C, waiting through a node restart.",
+		"and SLA credits). A record that cost more than the escrow left paid only\n"
+		"that and closed the lease: it is marked 'escrow exhausted: paid N' (paid\n"
+		"in --json), and the amount charged counts what was paid. --follow keeps\n"
+		"printing new records until the lease closes or Ctrl-C, waiting through a\n"
+		"node restart.",
 	.opts = usage_opts,
 };
 

@@ -166,6 +166,10 @@ struct usage_charge {
 };
 int settle_usage(const struct lease_contract *c, const struct usage_record *u,
 		 struct usage_charge *out);
+/* What a record whose net is `net` pays out of an escrow holding `escrow`:
+ * min(net, escrow). When net is more, the escrow is all paid and the lease
+ * closes as escrow-exhausted (lease_apply_usage). */
+uint64_t settle_paid(uint64_t net, uint64_t escrow);
 /* The most that `seconds` of this lease can cost before SLA credit: every vCPU
  * busy, the contract's memory and every GPU assigned the whole time. It equals
  * settle_usage's gross for such a record:
@@ -234,6 +238,9 @@ struct lease {
 };
 
 void lease_encode_to(struct enc *e, const struct lease *l);
+/* The same lease state: equal canonical encodings (so padding and fields
+ * the encoding lacks do not count). False when either does not encode. */
+bool lease_same(const struct lease *x, const struct lease *y);
 void lease_decode_from(struct dec *d, struct lease *l);
 int lease_decode(struct lease *l, const uint8_t *p, size_t n);
 
@@ -308,6 +315,10 @@ int lease_close(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		uint64_t *tenant_refund, char *why);
 /* True when a running lease's term has ended at time_ns. */
 bool lease_term_ended(const struct lease *l, uint64_t time_ns);
+/* The escrow is "short": below the most one more interval can cost
+ * (settle_max_interval_charge), so the provider may close the running lease
+ * as escrow-exhausted (docs/FORMATS.md section 10.6). */
+bool lease_escrow_short(const struct lease *l);
 /* started_ns + duration_s * 1e9 (saturating at UINT64_MAX); 0 before start. */
 uint64_t lease_term_end_ns(const struct lease *l);
 

@@ -198,6 +198,16 @@ bool lease_term_ended(const struct lease *l, uint64_t time_ns)
 	return l->state == LEASE_RUNNING && time_ns >= lease_term_end_ns(l);
 }
 
+bool lease_escrow_short(const struct lease *l)
+{
+	uint64_t max_charge;
+
+	/* A contract whose interval overflows: no escrow can cover it. */
+	if (settle_max_interval_charge(&l->contract, &max_charge))
+		return true;
+	return l->escrow < max_charge;
+}
+
 /* seq, prev_hash and time contiguity: the record's place in the chain. */
 static int check_chain(const struct lease *l, const struct usage_record *u, char *why)
 {
@@ -316,7 +326,7 @@ int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 	    !add_ok(l->run_delay_ns, u->run_delay_ns) || !add_ok(l->gpu_ns, u->gpu_ns))
 		return why_set(why, TALLY_E_OVERFLOW, "lease totals overflow 64 bits");
 
-	pay = ch.net <= l->escrow ? ch.net : l->escrow;
+	pay = settle_paid(ch.net, l->escrow);
 	l->escrow -= pay;
 	l->charged += pay;        /* cannot overflow: charged + escrow == deposit */
 	l->sla_credits += ch.sla_credit;
@@ -373,7 +383,8 @@ static bool reason_allowed(enum lease_state s, enum lease_close_reason r)
 static int close_allowed(const struct lease *l, enum lease_party who,
 			 enum lease_close_reason reason, uint64_t time_ns, char *why)
 {
-	uint64_t max_charge, until;
+	uint64_t max_charge = 0;
+	u128 until;
 
 	if (who == PARTY_NONE)
 		return why_set(why, TALLY_E_UNAUTHORIZED,
@@ -383,12 +394,15 @@ static int close_allowed(const struct lease *l, enum lease_party who,
 			return why_set(why, TALLY_E_UNAUTHORIZED,
 				       "the tenant can close a lease only as tenant-closed, not %s",
 				       lease_close_reason_name(reason));
-		until = l->close_asked_ns + lease_close_grace_ns(&l->contract);
+		/* Exact: a close asked near the end of time does not wrap
+		 * around to a grace already passed. */
+		until = (u128)l->close_asked_ns + lease_close_grace_ns(&l->contract);
 		if (l->state == LEASE_CLOSING && time_ns < until)
 			return why_set(why, TALLY_E_STATE,
 				       "the lease is closing: its provider may bill the time up to"
 				       " the close until %" PRIu64 " ns (block time now %" PRIu64
-				       " ns)", until, time_ns);
+				       " ns)", until > UINT64_MAX ? UINT64_MAX : (uint64_t)until,
+				       time_ns);
 		return 0;
 	}
 	switch (reason) {
@@ -404,12 +418,12 @@ static int close_allowed(const struct lease *l, enum lease_party who,
 				       lease_term_end_ns(l));
 		return 0;
 	case CLOSE_EXHAUSTED:
-		if (settle_max_interval_charge(&l->contract, &max_charge))
-			max_charge = UINT64_MAX;   /* no escrow can cover it */
-		if (l->state == LEASE_RUNNING && l->escrow >= max_charge)
+		if (l->state == LEASE_RUNNING && !lease_escrow_short(l)) {
+			settle_max_interval_charge(&l->contract, &max_charge);
 			return why_set(why, TALLY_E_STATE,
 				       "escrow %" PRIu64 " still covers an interval (at most %"
 				       PRIu64 ")", l->escrow, max_charge);
+		}
 		return 0;
 	case CLOSE_GUEST_STOPPED:
 	case CLOSE_PROVIDER_FAILED:
@@ -493,6 +507,21 @@ void lease_encode_to(struct enc *e, const struct lease *l)
 	enc_u64(e, l->gpu_ns);
 	enc_u64(e, l->closing_ns);
 	enc_u64(e, l->close_asked_ns);
+}
+
+bool lease_same(const struct lease *x, const struct lease *y)
+{
+	struct enc a, b;
+	bool same;
+
+	enc_init(&a);
+	enc_init(&b);
+	lease_encode_to(&a, x);
+	lease_encode_to(&b, y);
+	same = !enc_error(&a) && !enc_error(&b) && a.len == b.len && !memcmp(a.buf, b.buf, a.len);
+	enc_free(&a);
+	enc_free(&b);
+	return same;
 }
 
 /* State, reason and money must agree. */

@@ -2,8 +2,12 @@
  *
  * Integers only. Every product is formed in 128 bits and divided once, so the
  * only rounding is the final floor of each component (cpu, mem, gpu,
- * sla_credit): a remainder always falls to the tenant's side. Any result
- * that does not fit 64 bits is TALLY_E_OVERFLOW, never a wrapped number.
+ * sla_credit) of each record. The floors of cpu, mem and gpu fall to the
+ * tenant's side (a record never costs more than its exact price); the floor
+ * of sla_credit falls to the provider's (the credit is never more than
+ * credit_ppm of the gross, so net is rounded up by less than one unit). Any
+ * result that does not fit 64 bits is TALLY_E_OVERFLOW, never a wrapped
+ * number.
  *
  *   dur        = end_ns - start_ns
  *   cpu        = floor(cpu_ns * vcpu_second / 1e9)
@@ -99,6 +103,11 @@ int settle_usage(const struct lease_contract *c, const struct usage_record *u,
 	ch.net = ch.gross - ch.sla_credit;
 	*out = ch;
 	return 0;
+}
+
+uint64_t settle_paid(uint64_t net, uint64_t escrow)
+{
+	return net <= escrow ? net : escrow;
 }
 
 /* count * seconds * price, exactly. */

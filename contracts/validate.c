@@ -18,7 +18,10 @@
  *  8. both SLA ppm values are at most 1000000;
  *  9. nonce, expiry, deposit and prices are at most 2^63 - 1
  *     (CONTRACT_U64_FIELD_MAX), so the contract has a JSON form;
- * 10. the prices are not all zero (one may be);
+ * 10. something the contract leases has a price: vcpu_second or
+ *     mem_gib_second is set, or gpu_second with at least one GPU (a GPU
+ *     price alone on a lease without GPU would make a lease that can never
+ *     cost anything, whose deposit and exhaustion rules mean nothing);
  * 11. the deposit is not zero;
  * 12. the most the full term can cost fits 64 bits;
  * 13. the deposit covers the most the first interval can cost.
@@ -169,6 +172,10 @@ static int check_money(const struct lease_contract *c, char *why)
 	if (!p->vcpu_second && !p->mem_gib_second && !p->gpu_second)
 		return why_set(why, TALLY_E_CONTRACT,
 			       "all prices are zero: at least one must be set");
+	if (!p->vcpu_second && !p->mem_gib_second && c->vm.gpus == 0)
+		return why_set(why, TALLY_E_CONTRACT,
+			       "only GPU time has a price and the contract leases no GPU: the"
+			       " lease could never cost anything (price vCPU or memory time)");
 	if (c->deposit == 0)
 		return why_set(why, TALLY_E_CONTRACT, "deposit is zero");
 	if (settle_max_charge(c, c->duration_s, &term_max) != 0)

@@ -334,8 +334,7 @@ static void tend_running(struct keeper *k, struct kept *e, const struct lease *l
 			return;
 		}
 	}
-	uint64_t max_charge = 0;
-	bool exhausted = settle_max_interval_charge(c, &max_charge) || l->escrow < max_charge;
+	bool exhausted = lease_escrow_short(l);
 	bool term_over = now >= term_end;
 	if (!e->final_end_ns && (term_over || exhausted)) {
 		/* Decide once where the last record ends, so the lease ends with

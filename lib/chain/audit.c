@@ -402,10 +402,11 @@ static void replay_usage(struct auditor *a, struct audit_record *r,
 	rc = lease_apply_usage(&a->lease, signer, &r->rec, r->hash, r->height, r->time_ns,
 			       &r->charge, &r->paid, &refund, why);
 	if (rc) {
+		/* The rule's own error (the chain's), whatever it is. */
 		if (refusal_is_new(a, r->height))
-			add_error(a, rc == TALLY_E_UNAUTHORIZED ? rc : TALLY_E_USAGECHAIN, r->height,
-				  true, r->rec.seq, "usage record seq %" PRIu64 " (block %" PRIu64
-				  "): refused by the contract rules: %s", r->rec.seq, r->height, why);
+			add_error(a, rc, r->height, true, r->rec.seq, "usage record seq %" PRIu64
+				  " (block %" PRIu64 "): refused by the contract rules: %s",
+				  r->rec.seq, r->height, why);
 		a->replay_broken = true;
 		return;
 	}
@@ -657,22 +658,6 @@ static void prove_records(struct auditor *a, audit_proof_fn fn, void *ctx)
 			  "%" PRIu64 " usage record(s) (seq %s) lie in blocks after the last "
 			  "verified block %" PRIu64 " and are not proven",
 			  nunproven, list, a->v->height);
-}
-
-/* The same lease state, byte for byte. */
-static bool lease_same(const struct lease *x, const struct lease *y)
-{
-	struct enc a, b;
-	bool same;
-
-	enc_init(&a);
-	enc_init(&b);
-	lease_encode_to(&a, x);
-	lease_encode_to(&b, y);
-	same = !enc_error(&a) && !enc_error(&b) && a.len == b.len && !memcmp(a.buf, b.buf, a.len);
-	enc_free(&a);
-	enc_free(&b);
-	return same;
 }
 
 #define CMP_FIELD(field, label) do { \

@@ -22,9 +22,12 @@ check "close reason is escrow-exhausted" \
 check "the VM is stopped and removed" \
 	wait_for 30 bash -c "! virsh -q -c qemu:///system list --all --name | grep -q '^$DOMAIN'"
 CHARGED=$(lease_field "$LEASE" charged)
-SUM=$("$TALLY" usage "$LEASE" --json | jq '[.records[].charge] | add')
-e2e_log "charged $CHARGED, sum of record charges $SUM, deposit 200"
+USAGE=$("$TALLY" usage "$LEASE" --json)
+SUM=$(jq '[.records[].paid] | add' <<<"$USAGE")
+e2e_log "charged $CHARGED, sum of what the records paid $SUM, deposit 200"
 check "the provider was paid exactly the metered usage" [ "$CHARGED" = "$SUM" ]
+check "tally usage's total is the lease's charged" \
+	[ "$(jq .totals.charged <<<"$USAGE")" = "$CHARGED" ]
 check "the provider's balance grew by exactly that" [ "$(provider_balance)" -eq $((P0 + CHARGED)) ]
 check "the tenant paid exactly that and got the rest back" \
 	[ "$("$TALLY" account show --json | jq .balance)" -eq $((T0 - CHARGED)) ]

@@ -559,6 +559,9 @@ static const struct rule_case rule_cases[] = {
 	{ "ssh key newline", TALLY_E_CONTRACT,
 	  "SSH key holds a control or non-ASCII byte 0x0a at 80 (one line of printable "
 	  "ASCII is expected)" },
+	{ "free without its GPU", TALLY_E_CONTRACT,
+	  "only GPU time has a price and the contract leases no GPU: the lease could never"
+	  " cost anything (price vCPU or memory time)" },
 };
 
 /* Breaks exactly one rule of a valid contract; returns the chain to check against. */
@@ -609,6 +612,12 @@ static const char *break_rule(struct lease_contract *c, size_t i, uint64_t *now)
 	case 27: strcpy(c->vm.hostname, "web<b>"); break;
 	case 28:
 		strcpy(c->vm.ssh_key, KEY_ED25519 "\nssh-rsa AAAA injected");
+		break;
+	case 29:
+		c->vm.gpus = 0;
+		c->prices.vcpu_second = 0;
+		c->prices.mem_gib_second = 0;
+		c->prices.gpu_second = 700;
 		break;
 	}
 	return CHAIN;
@@ -671,6 +680,9 @@ START_TEST(rule_boundaries_accepted)
 	ACCEPT(c.duration_s = CONTRACT_DURATION_S_MAX);
 	ACCEPT((c.sla.max_delay_ppm = PPM_ONE, c.sla.credit_ppm = PPM_ONE));
 	ACCEPT((c.prices.vcpu_second = 0, c.prices.gpu_second = 0));
+	/* A GPU price alone prices a lease with a GPU. */
+	ACCEPT((c.vm.gpus = 1, c.prices.vcpu_second = 0, c.prices.mem_gib_second = 0,
+		c.prices.gpu_second = 1, c.deposit = 60));
 	ACCEPT((c.nonce = (uint64_t)INT64_MAX));
 	/* The deposit may equal the first interval's maximum charge. */
 	ACCEPT((settle_max_interval_charge(&c, &first), c.deposit = first));
