@@ -154,7 +154,6 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		.genesis = &n->genesis,
 		.genesis_hash = n->genesis_hash,
 		.node_pub = n->key.pub,
-		.validator = n->validator,
 		.ledger = n->ledger,
 		.keeper = n->keeper,
 		.net = n->net,
@@ -183,6 +182,17 @@ static void node_close(struct node *n)
 	auth_cache_free(&n->api.auth);
 	genesis_free(&n->genesis);
 	key_free(&n->key);
+}
+
+/* Whether the node's key signs the next block: the chain's set at its
+ * tip (STAKE, UNSTAKE and jails change it), not the genesis's. */
+static bool in_validator_set(struct node *n)
+{
+	struct ledger_status st;
+	struct validator_set vals;
+
+	return !ledger_status(n->ledger, &st) && !ledger_valset(n->ledger, st.height + 1, &vals) &&
+	       valset_find(&vals, n->key.pub);
 }
 
 int main(int argc, char **argv)
@@ -248,7 +258,7 @@ int main(int argc, char **argv)
 			hex_encode(n.key.pub, PUBKEY_LEN, pub);
 			log_info("node %s serving chain %s on %s%s%s (%s)", pub, n.genesis.chain_id,
 				 n.cfg.listen, n.cfg.peers.listen[0] ? ", peers on " : "",
-				 n.cfg.peers.listen, n.validator ? "validator" : "full node");
+				 n.cfg.peers.listen, in_validator_set(&n) ? "validator" : "full node");
 		}
 		driver_run(n.driver, &stopping);
 		log_info("stopping");
