@@ -415,7 +415,13 @@ static int wait_running_loop(struct progress *pr, struct client *cl, const char 
 			}
 		}
 		if (time(NULL) >= end) {
-			err("lease %.16s is not running after %" PRIu64 " s", id, timeout_s);
+			if (last == LEASE_OPENED)
+				err("lease %.16s is not running after %" PRIu64 " s: it is opened and"
+				    " its provider has not started it (the deposit stays in escrow"
+				    " until then; 'tally lease close %.16s' returns it)", id,
+				    timeout_s, id);
+			else
+				err("lease %.16s is not running after %" PRIu64 " s", id, timeout_s);
 			return EXIT_REFUSED;
 		}
 		sleep(1);
