@@ -128,16 +128,6 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		log_error("%s: %s", config_path, why);
 		return rc;
 	}
-	struct announce_deps ad = {
-		.ledger = n->ledger,
-		.key = &n->key,
-		.chain_id = n->genesis.chain_id,
-		.genesis_hash = n->genesis_hash,
-	};
-	if ((rc = announcer_start(&n->announcer, &ad, &offer, why))) {
-		log_error("provider announcement: %s", why);
-		return rc;
-	}
 	struct keeper_deps kd = {
 		.cfg = &n->cfg,
 		.key = &n->key,
@@ -146,7 +136,26 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		.ledger = n->ledger,
 	};
 	if (run_vms && (rc = keeper_start(&n->keeper, &kd, why))) {
-		log_error("lease keeper: %s", why);
+		/* libvirt is reached after the meter is pinned: say both. */
+		if (rc == TALLY_E_UNAVAILABLE && strstr(why, "libvirt"))
+			log_error("lease keeper: %s; is libvirtd running? (tallyd --no-vms runs the"
+				  " ledger and API without VMs; the CPU meter stays pinned in %s"
+				  " for the next start, and tally node meter-detach --config %s"
+				  " removes it)", why, n->cfg.pin_dir, config_path);
+		else
+			log_error("lease keeper: %s", why);
+		return rc;
+	}
+	/* Announced once the node can run what it offers: a start that fails
+	 * before here puts nothing on the chain. */
+	struct announce_deps ad = {
+		.ledger = n->ledger,
+		.key = &n->key,
+		.chain_id = n->genesis.chain_id,
+		.genesis_hash = n->genesis_hash,
+	};
+	if ((rc = announcer_start(&n->announcer, &ad, &offer, why))) {
+		log_error("provider announcement: %s", why);
 		return rc;
 	}
 	n->api = (struct api){
