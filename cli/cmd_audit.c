@@ -273,7 +273,7 @@ static const struct opt_doc audit_opts[] = {
 	  "or file of another chain is refused. Without it the\n"
 	  "genesis is taken from the node or file, and printed", 0 },
 	{ "chain", O_CHAIN, "FILE", "audit from an exported chain file (tally chain export)\n"
-	  "instead of a node; the settlement compared is the one\nthe file carries", 0 },
+	  "instead of a node (ID then in full: 64 hex); the\nsettlement compared is the one the file carries", 0 },
 	{ "checkpoint", O_CP, "H:ID", "trust block H with id ID instead of starting at genesis\n"
 	  "(the lease must open after it)", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
@@ -293,7 +293,8 @@ const struct cmd_doc doc_audit = {
 		"latest verified header; and the recomputed bill (charged, SLA credits,\n"
 		"refund) compared with what the node settled. Each failure names the block\n"
 		"height or the record (seq), and the rule. On a terminal, the blocks read so\n"
-		"far are shown as it goes.",
+		"far are shown as it goes. Against a node, ID may be a unique prefix of at\n"
+		"least 8 hex characters.",
 	.opts = audit_opts,
 	.epilog =
 		"exit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
