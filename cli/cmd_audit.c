@@ -123,10 +123,38 @@ static void report_human(const struct audit_result *r, const char *id, const cha
 	printf("%s\n", r->verified ? "VERIFIED" : "NOT VERIFIED");
 }
 
-static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool have_cp,
+/* idhex, a lease id or a prefix of 8 or more (lowercase), made the full id
+ * of the one lease of the file's list that it starts; a full id stands as
+ * given (the auditor then looks for it in the blocks). */
+static int file_lease_id(const struct chainfile *f, const char *path, char idhex[65],
+			 uint8_t id[LEASE_ID_LEN])
+{
+	size_t n = strlen(idhex), found = 0;
+	char hex[2 * LEASE_ID_LEN + 1], match[2 * LEASE_ID_LEN + 1];
+
+	for (size_t i = 0; n < 64 && i < f->nleases; i++) {
+		hex_encode(f->leases[i].id, LEASE_ID_LEN, hex);
+		if (!strncmp(hex, idhex, n) && !found++)
+			memcpy(match, hex, sizeof(match));
+	}
+	if (n < 64 && found != 1) {
+		if (found)
+			err("lease id prefix '%s' is ambiguous among the leases of %s", idhex, path);
+		else
+			err("no lease id of %s starts with '%s'", path, idhex);
+		return EXIT_REFUSED;
+	}
+	if (n < 64)
+		memcpy(idhex, match, sizeof(match));
+	hex_decode(idhex, id, LEASE_ID_LEN);
+	return EXIT_OK;
+}
+
+static int audit_file(const char *path, char idhex[65], bool have_cp,
 		      uint64_t cp_height, const uint8_t cp_id[HASH_LEN],
 		      const struct genesis_pin *pin, bool quiet, struct audit_result *res)
 {
+	uint8_t id[LEASE_ID_LEN];
 	uint8_t gh[HASH_LEN];
 	struct progress pr;
 	struct chainfile f;
@@ -138,7 +166,9 @@ static int audit_file(const char *path, const uint8_t id[LEASE_ID_LEN], bool hav
 	rc = chainfile_load(&f, path, why);
 	if (rc)
 		return chainfile_fail(rc, why, quiet);
-	rc = genesis_pin_check(pin, &f.genesis, gh);
+	rc = file_lease_id(&f, path, idhex, id);
+	if (!rc)
+		rc = genesis_pin_check(pin, &f.genesis, gh);
 	if (rc)
 		goto out;
 	size_t first = 0;
@@ -273,7 +303,7 @@ static const struct opt_doc audit_opts[] = {
 	  "or file of another chain is refused. Without it the\n"
 	  "genesis is taken from the node or file, and printed", 0 },
 	{ "chain", O_CHAIN, "FILE", "audit from an exported chain file (tally chain export)\n"
-	  "instead of a node (ID then in full: 64 hex); the\nsettlement compared is the one the file carries", 0 },
+	  "instead of a node; the settlement compared is the one\nthe file carries", 0 },
 	{ "checkpoint", O_CP, "H:ID", "trust block H with id ID instead of starting at genesis\n"
 	  "(the lease must open after it)", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
@@ -293,8 +323,8 @@ const struct cmd_doc doc_audit = {
 		"latest verified header; and the recomputed bill (charged, SLA credits,\n"
 		"refund) compared with what the node settled. Each failure names the block\n"
 		"height or the record (seq), and the rule. On a terminal, the blocks read so\n"
-		"far are shown as it goes. Against a node, ID may be a unique prefix of at\n"
-		"least 8 hex characters.",
+		"far are shown as it goes. ID may be a unique prefix of at least 8 hex\n"
+		"characters, of a lease the node (or the file) holds.",
 	.opts = audit_opts,
 	.epilog =
 		"exit codes: 0 verified, 1 not verified, 2 usage or I/O error\n"
@@ -343,13 +373,10 @@ int cmd_audit(int argc, char **argv)
 		return EXIT_USAGE;
 	memset(&res, 0, sizeof(res));
 	if (chain) {
-		if (strlen(argv[optind]) != 64)
-			return usage_error("audit", "with --chain, give the full 64-hex lease id");
-		if (parse_hex32(argv[optind], id, "lease id"))
+		if (parse_hex_prefix("lease id", argv[optind], idhex))
 			return EXIT_USAGE;
-		memcpy(idhex, argv[optind], 65);
 		snprintf(source, sizeof(source), "chain file %.500s", chain);
-		rc = audit_file(chain, id, cparg != NULL, cp_height, cp_id, &pin, co.json, &res);
+		rc = audit_file(chain, idhex, cparg != NULL, cp_height, cp_id, &pin, co.json, &res);
 	} else {
 		if (client_init(&cl, co.node))
 			return err("%s", cl.err), EXIT_USAGE;

@@ -201,22 +201,32 @@ int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t time
 }
 
 
+int parse_hex_prefix(const char *what, const char *arg, char out[65])
+{
+	size_t n = strlen(arg), i;
+
+	for (i = 0; i < n && i < 64 && isxdigit((unsigned char)arg[i]); i++)
+		/* Shown in lowercase; one copied in capitals is the same. */
+		out[i] = (char)tolower((unsigned char)arg[i]);
+	if (i != n || n < 8 || n > 64) {
+		err("%s '%s' is not 64 hex characters (or a prefix of 8 or more)", what, arg);
+		return EXIT_USAGE;
+	}
+	out[n] = '\0';
+	return EXIT_OK;
+}
+
 int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
 		       char out[65])
 {
-	size_t n = strlen(arg), i, found = 0;
+	size_t n, i, found = 0;
 	char lower[65];
 	json_t *j, *item;
 	enum client_rc rc;
 
-	for (i = 0; i < n && i < 64 && isxdigit((unsigned char)arg[i]); i++)
-		/* Shown in lowercase; one copied in capitals is the same. */
-		lower[i] = (char)tolower((unsigned char)arg[i]);
-	if (i != n || n < 8 || n > 64) {
-		err("%s '%s' is not 64 hex characters (or a prefix of 8 or more)", h->what, arg);
+	if (parse_hex_prefix(h->what, arg, lower))
 		return EXIT_USAGE;
-	}
-	lower[n] = '\0';
+	n = strlen(lower);
 	if (n == 64) {
 		memcpy(out, lower, 65);
 		return EXIT_OK;

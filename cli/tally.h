@@ -110,6 +110,10 @@ struct hex_prefix {
  * EXIT_REFUSED for a prefix none or several have, the message printed. */
 int resolve_hex_prefix(struct client *c, const struct hex_prefix *h, const char *arg,
 		       char out[65]);
+/* What a user typed as an id of kind what ("lease id"), into out in
+ * lowercase: 64 hex characters or a prefix of 8 or more, else EXIT_USAGE
+ * with the message printed. */
+int parse_hex_prefix(const char *what, const char *arg, char out[65]);
 /* Polls GET /v1/tx/{hash}/status until the transaction is committed (its
  * height into *height; EXIT_OK) or dropped (the node's reason printed;
  * EXIT_REFUSED), at most timeout_s seconds (EXIT_REFUSED, saying what it

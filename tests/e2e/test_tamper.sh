@@ -1,6 +1,6 @@
 #!/bin/bash
 # Tampering: a lease runs to the end of its term; its exported chain audits
-# clean, and each way of doctoring a copy (a changed byte in a usage record,
+# clean (also by a prefix of its id), and each way of doctoring a copy (a changed byte in a usage record,
 # a dropped record, two records swapped, a changed header) makes the audit
 # fail with exit 1 and name the record or block.
 . "$(dirname "$0")/lib.sh"
@@ -21,6 +21,11 @@ check "chain export writes the chain" "$TALLY" chain export "$CHAIN"
 check "chain verify accepts the honest export" "$TALLY" chain verify "$CHAIN"
 check "chain verify accepts the node's chain" "$TALLY" chain verify --node "$TALLY_NODE"
 check "the honest export audits clean" "$TALLY" audit "$LEASE" --chain "$CHAIN"
+check "... also given a prefix of the lease id, looked up among the file's leases" \
+	bash -c "$TALLY audit ${LEASE:0:8} --chain $CHAIN --json | jq -e '.verified and .lease == \"$LEASE\"'"
+rc=0; out=$("$TALLY" audit 00000000 --chain "$CHAIN" 2>&1) || rc=$?
+check "a prefix no lease of the file has is refused (exit 1), naming the file ($out)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'no lease id of .*chain.tally starts with .00000000.' <<<\"\$0\"" "$out"
 
 # audit_fails NAME PATTERN TAMPER-ARGS...
 audit_fails() {
