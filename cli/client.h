@@ -4,7 +4,7 @@
  * client_set_cacert(), and the host name). Every call has a timeout; a
  * failure leaves one clear sentence in c->err:
  *   "cannot reach node at http://127.0.0.1:7654: connection refused"
- *   "node refused: deposit 5000000 exceeds balance 1200 (balance)" */
+ *   "node refused (HTTP 402): deposit 5000000 exceeds balance 1200 (micro-units)" */
 #ifndef TALLY_CLI_CLIENT_H
 #define TALLY_CLI_CLIENT_H
 

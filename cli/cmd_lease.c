@@ -415,7 +415,13 @@ static int wait_running_loop(struct progress *pr, struct client *cl, const char 
 			}
 		}
 		if (time(NULL) >= end) {
-			err("lease %.16s is not running after %" PRIu64 " s", id, timeout_s);
+			if (last == LEASE_OPENED)
+				err("lease %.16s is not running after %" PRIu64 " s: it is opened and"
+				    " its provider has not started it (the deposit stays in escrow"
+				    " until then; 'tally lease close %.16s' returns it)", id,
+				    timeout_s, id);
+			else
+				err("lease %.16s is not running after %" PRIu64 " s", id, timeout_s);
 			return EXIT_REFUSED;
 		}
 		sleep(1);
@@ -941,9 +947,11 @@ int cmd_lease_console(int argc, char **argv)
 		return rc;
 	if (co.json)
 		return print_json(j);
-	const char *state = jget_str(j, "state");
+	const char *state = jget_str(j, "state"), *host = jget_str(j, "hostname");
+	const char *console = jget_str(j, "console");
 	printf("domain   %s\nhostname %s\nnetwork  %s\naddress  %s\nrunning  %s%s%s%s\n",
-	       jget_str(j, "domain"), jget_str(j, "hostname"), jget_str(j, "network"),
+	       jget_str(j, "domain"), *host ? host : "- (none: the image has no cloud-init to set one)",
+	       jget_str(j, "network"),
 	       jget_str(j, "address"),
 	       json_is_true(json_object_get(j, "running")) ? "yes" : "no",
 	       *state ? " (" : "", state, *state ? ")" : "");
@@ -951,7 +959,8 @@ int cmd_lease_console(int argc, char **argv)
 	if (json_is_object(ssh))
 		printf("ssh      %s@%s port %" PRIu64 " (tally lease ssh %.16s)\n",
 		       jget_str(ssh, "user"), jget_str(ssh, "host"), jget_u64(ssh, "port"), id);
-	printf("--- console (tail)\n%s", jget_str(j, "console"));
+	printf("--- console (tail)\n%s", *console ? console : "(nothing yet: the guest has"
+	       " printed nothing on its serial console)\n");
 	json_decref(j);
 	return EXIT_OK;
 }

@@ -59,10 +59,10 @@ int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, js
 		else if (!(rc == CLIENT_REFUSED && cl->status == 404))
 			return client_fail(cl, rc);
 		if (time(NULL) >= end) {
-			err("provider %.16s is not registered on the chain (no PROVIDER"
-			    " announcement%s after %" PRIu64 " s); 'tally provider list' shows"
-			    " who is", key_hex, rc == CLIENT_OK ? ", or it withdrew" : "",
-			    timeout_s);
+			err("provider %.16s is not registered on the chain: %s, and waiting %"
+			    PRIu64 " s did not change that; 'tally provider list' shows who is",
+			    key_hex, rc == CLIENT_OK ? "it withdrew (its node runs no VMs, or"
+			    " announces none)" : "it never announced itself", timeout_s);
 			return EXIT_REFUSED;
 		}
 		if (!told)

@@ -322,9 +322,9 @@ int cmd_validators(int argc, char **argv)
 	set = json_object_get(j, "set");
 	vals = json_object_get(j, "validators");
 	ub = json_object_get(j, "unbonding");
-	printf("height %" PRIu64 ": %zu validator%s sign the next block"
+	printf("height %" PRIu64 ": %zu validator%s the next block"
 	       " (at most %" PRIu64 ", min self-stake %s)\n", jget_u64(j, "height"),
-	       json_array_size(set), json_array_size(set) == 1 ? "" : "s",
+	       json_array_size(set), json_array_size(set) == 1 ? " signs" : "s sign",
 	       jget_u64(params, "max_validators"),
 	       fmt_amount(jget_u64(params, "min_self_stake"), amt));
 	printf("%-16s  %16s  %7s  %-7s  %8s  %8s  %9s  %s\n", "PUBKEY", "STAKE", "POWER",

@@ -50,8 +50,8 @@ static void show_quorum(json_t *j)
 		printf("quorum     %.2f%% of the voting power is this node or its peers\n", pct);
 	else
 		printf("quorum     NONE: %.2f%% of the voting power is this node or its peers;"
-		       " blocks need more than 2/3, so none commit here until more validators"
-		       " connect\n", pct);
+		       " blocks need more than 2/3: none commit here unless its peers relay"
+		       " the other validators' votes\n", pct);
 }
 
 static void show_peers(json_t *j)
@@ -96,9 +96,12 @@ static void show_self(json_t *j)
 	if (json_is_true(json_object_get(sv, "jailed")))
 		printf("jailed     this node's validator key, until block %" PRIu64 ": it does not vote;"
 		       " tally unjail from then on\n", jget_u64(sv, "jailed_until"));
+	else if (!json_is_true(json_object_get(sv, "in_set")) && jget_u64(sv, "stake") == 0)
+		printf("validator  this node's key has no stake: not in the set (what it unstaked,"
+		       " and when it comes back: tally account show)\n");
 	else if (!json_is_true(json_object_get(sv, "in_set")))
-		printf("validator  this node's key is staked but not in the set (too little stake,"
-		       " or it left)\n");
+		printf("validator  this node's key is staked but not in the set (below the chain's"
+		       " min_self_stake, or outside the max_validators of most stake)\n");
 }
 
 /* Whether tenants can pick this node: its registry entry on the chain

@@ -187,7 +187,8 @@ static int check_money(const struct lease_contract *c, char *why)
 			       "one interval overflows although the full term does not");
 	if (c->deposit < first_max)
 		return why_set(why, TALLY_E_CONTRACT,
-			       "deposit %" PRIu64 " is below the first interval's maximum charge %" PRIu64,
+			       "deposit %" PRIu64 " is below the first interval's maximum charge %" PRIu64
+			       " (micro-units)",
 			       c->deposit, first_max);
 	return 0;
 }

@@ -14,6 +14,7 @@
 
 #define ANNOUNCE_POLL_MS 200
 #define ANNOUNCE_RETRY_MS 2000
+#define ANNOUNCE_WATCH_MS 1000
 
 /* Host CPUs x overcommit, host memory x overcommit: what the node can
  * lease in all, unless [provider] says. */
@@ -169,12 +170,18 @@ static bool nap(struct announcer *a, unsigned ms)
 	return stop;
 }
 
+/* Brings the chain's entry to a->want, then keeps watching it: a PROVIDER
+ * this key signed before (a start that failed, or a node started since with
+ * another configuration) may still be in a mempool, this node's restored
+ * from mempool.log or a peer's, and commit after the entry was found
+ * current. Only this node signs with its key, so any later change is such
+ * a stale one, and is put right. */
 static void *announcer_main(void *arg)
 {
 	struct announcer *a = arg;
 	const char *what = provider_offer_withdrawn(&a->want) ? "withdrawal" : "announcement";
 	uint8_t hash[HASH_LEN];
-	bool pending = false;
+	bool pending = false, current = false;
 	uint64_t height;
 
 	do {
@@ -184,11 +191,18 @@ static void *announcer_main(void *arg)
 		if (chain_current(a, &height)) {
 			if (pending)
 				log_info("provider %s committed at height %" PRIu64, what, height);
-			else if (height)
+			else if (height && !current)
 				log_info("provider announcement on the chain is current (height %"
 					 PRIu64 ")", height);
-			return NULL;
+			pending = false;
+			current = true;
+			continue;
 		}
+		if (current && !pending)
+			log_warn("provider: an earlier PROVIDER of this node's key committed at height %"
+				 PRIu64 " (sent before this start); sending the %s again", height,
+				 what);
+		current = false;
 		if (pending && !ledger_tx_status(a->d.ledger, hash, &st) &&
 		    (st.status == LEDGER_TX_PENDING || st.status == LEDGER_TX_COMMITTED))
 			continue;
@@ -203,7 +217,7 @@ static void *announcer_main(void *arg)
 			if (nap(a, ANNOUNCE_RETRY_MS))
 				return NULL;
 		}
-	} while (!nap(a, ANNOUNCE_POLL_MS));
+	} while (!nap(a, current ? ANNOUNCE_WATCH_MS : ANNOUNCE_POLL_MS));
 	return NULL;
 }
 

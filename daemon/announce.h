@@ -7,8 +7,10 @@
  * the chain holds for the node's key; when they differ it signs a PROVIDER
  * transaction with the node key, submits it, and waits until it commits
  * (sending it again if a block left it out), then logs the height and
- * ends. A node with [provider] announce = no, or without images, withdraws
- * a standing announcement the same way. Leases are refused by the chain
+ * keeps watching the entry: an earlier PROVIDER of the key that commits
+ * later (restored from mempool.log, or in a peer's mempool) is put right
+ * the same way. A node with [provider] announce = no, or without images,
+ * withdraws a standing announcement the same way. Leases are refused by the chain
  * until the announcement commits (docs/FORMATS.md section 10.3). */
 #ifndef TALLY_ANNOUNCE_H
 #define TALLY_ANNOUNCE_H

@@ -128,6 +128,26 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		log_error("%s: %s", config_path, why);
 		return rc;
 	}
+	struct keeper_deps kd = {
+		.cfg = &n->cfg,
+		.key = &n->key,
+		.chain_id = n->genesis.chain_id,
+		.genesis_hash = n->genesis_hash,
+		.ledger = n->ledger,
+	};
+	if (run_vms && (rc = keeper_start(&n->keeper, &kd, why))) {
+		/* libvirt is reached after the meter is pinned: say both. */
+		if (rc == TALLY_E_UNAVAILABLE && strstr(why, "libvirt"))
+			log_error("lease keeper: %s; is libvirtd running? (tallyd --no-vms runs the"
+				  " ledger and API without VMs; the CPU meter stays pinned in %s"
+				  " for the next start, and tally node meter-detach --config %s"
+				  " removes it)", why, n->cfg.pin_dir, config_path);
+		else
+			log_error("lease keeper: %s", why);
+		return rc;
+	}
+	/* Announced once the node can run what it offers: a start that fails
+	 * before here puts nothing on the chain. */
 	struct announce_deps ad = {
 		.ledger = n->ledger,
 		.key = &n->key,
@@ -138,23 +158,11 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		log_error("provider announcement: %s", why);
 		return rc;
 	}
-	struct keeper_deps kd = {
-		.cfg = &n->cfg,
-		.key = &n->key,
-		.chain_id = n->genesis.chain_id,
-		.genesis_hash = n->genesis_hash,
-		.ledger = n->ledger,
-	};
-	if (run_vms && (rc = keeper_start(&n->keeper, &kd, why))) {
-		log_error("lease keeper: %s", why);
-		return rc;
-	}
 	n->api = (struct api){
 		.cfg = &n->cfg,
 		.genesis = &n->genesis,
 		.genesis_hash = n->genesis_hash,
 		.node_pub = n->key.pub,
-		.validator = n->validator,
 		.ledger = n->ledger,
 		.keeper = n->keeper,
 		.net = n->net,
@@ -183,6 +191,17 @@ static void node_close(struct node *n)
 	auth_cache_free(&n->api.auth);
 	genesis_free(&n->genesis);
 	key_free(&n->key);
+}
+
+/* Whether the node's key signs the next block: the chain's set at its
+ * tip (STAKE, UNSTAKE and jails change it), not the genesis's. */
+static bool in_validator_set(struct node *n)
+{
+	struct ledger_status st;
+	struct validator_set vals;
+
+	return !ledger_status(n->ledger, &st) && !ledger_valset(n->ledger, st.height + 1, &vals) &&
+	       valset_find(&vals, n->key.pub);
 }
 
 int main(int argc, char **argv)
@@ -248,7 +267,7 @@ int main(int argc, char **argv)
 			hex_encode(n.key.pub, PUBKEY_LEN, pub);
 			log_info("node %s serving chain %s on %s%s%s (%s)", pub, n.genesis.chain_id,
 				 n.cfg.listen, n.cfg.peers.listen[0] ? ", peers on " : "",
-				 n.cfg.peers.listen, n.validator ? "validator" : "full node");
+				 n.cfg.peers.listen, in_validator_set(&n) ? "validator" : "full node");
 		}
 		driver_run(n.driver, &stopping);
 		log_info("stopping");

@@ -248,8 +248,10 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				       "interval_s", (json_int_t)n->cfg->interval_s,
 				       "vms", (json_int_t)(n->keeper ? keeper_vm_count(n->keeper) : 0)));
 	json_object_set_new(resp->json, "images", images);
-	json_object_set_new(resp->json, "role", json_string(n->validator ? "validator"
-									  : "full node"));
+	/* The set of the next height, as the chain's STAKE, UNSTAKE and jails
+	 * have made it, not the genesis's. */
+	json_object_set_new(resp->json, "role", json_string(valset_find(&vals, n->node_pub)
+							    ? "validator" : "full node"));
 	json_object_set_new(resp->json, "self_validator", self_validator_json(n, &vals));
 	json_object_set_new(resp->json, "peers", pj);
 	json_object_set_new(resp->json, "sync", sync);

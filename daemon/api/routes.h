@@ -23,7 +23,6 @@ struct api {
 	const struct genesis *genesis;
 	const uint8_t *genesis_hash;      /* HASH_LEN bytes */
 	const uint8_t *node_pub;          /* PUBKEY_LEN bytes: the node's key */
-	bool validator;                   /* its key is in the genesis validator set */
 	struct ledger *ledger;
 	struct keeper *keeper;            /* NULL when the node runs no VMs */
 	struct net *net;                  /* NULL without a [peers] section */

@@ -441,6 +441,7 @@ static void on_hello(struct conn *c, const struct wire_hello *h)
 	if (c->dial >= 0) {
 		struct dial *d = &n->dials[c->dial];
 		d->backoff_ms = NET_DIAL_MIN_MS;
+		d->refusal_said = false;
 		d->key_learned = true;
 		memcpy(d->key, c->key, PUBKEY_LEN);
 	}
@@ -560,6 +561,35 @@ static void on_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* A peer this node dialed that ends the connection with a TLS alert after
+ * the handshake and before its HELLO has refused this node's certificate
+ * (TLS 1.3: the client's handshake is over before the server checks it),
+ * which a peer does only for a key it does not take. Said once per
+ * configured peer until it connects, with what its operator must add: a
+ * joining operator otherwise sees nothing but "no peer connected". */
+static bool peer_refused_us(struct conn *c, short what)
+{
+	struct net *n = c->net;
+	unsigned long e = bufferevent_get_openssl_error(c->bev);
+	char name[80], ssl_err[160], hex[2 * PUBKEY_LEN + 1];
+
+	if (!(what & BEV_EVENT_ERROR) || !e || ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return false;
+	ERR_error_string_n(e, ssl_err, sizeof(ssl_err));
+	if (!strstr(ssl_err, "alert"))
+		return false;
+	if (c->dial >= 0 && !n->dials[c->dial].refusal_said) {
+		n->dials[c->dial].refusal_said = true;
+		hex_encode(n->key->pub, PUBKEY_LEN, hex);
+		log_warn("peers: %s refused this node's key (%s): it takes only its configured "
+			 "peers, allowed keys and validators; its operator adds 'allow = %s' under "
+			 "[peers] and restarts it (tried again with backoff)",
+			 conn_name(c, name), ssl_err, hex);
+	}
+	conn_close(c, "it refused this node's key");
+	return true;
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
@@ -605,6 +635,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		conn_close(c, NULL);
 		return;
 	}
+	if (c->state == CONN_HELLO && c->outbound && peer_refused_us(c, what))
+		return;
 	conn_close(c, (what & BEV_EVENT_EOF) ? "closed by the peer" : "connection error");
 }
 

@@ -85,6 +85,7 @@ struct dial {
 	uint64_t backoff_ms;
 	struct conn *conn;                 /* the attempt or connection, or NULL */
 	bool key_learned;                  /* a key-less line: the key found there */
+	bool refusal_said;                 /* "refused this node's key" logged once */
 	uint8_t key[PUBKEY_LEN];
 };
 

@@ -130,6 +130,18 @@ int auditor_new(struct auditor **out, const struct genesis *g,
 
 		genesis_hash(g, gh);
 		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned, gh);
+		if (rc == TALLY_E_LINK) {
+			uint8_t id[HASH_LEN];
+			char have[2 * HASH_LEN + 1], want[2 * HASH_LEN + 1];
+
+			block_id(&cp->header, id);
+			hex_encode(id, HASH_LEN, have);
+			hex_encode(pinned, HASH_LEN, want);
+			snprintf(why, WHY_MAX, "checkpoint at height %" PRIu64 " does not verify: the"
+				 " chain's block %" PRIu64 " is %s, not the pinned %s",
+				 cp->header.height, cp->header.height, have, want);
+			goto err;
+		}
 		if (rc) {
 			snprintf(why, WHY_MAX, "checkpoint at height %" PRIu64 " does not verify: %s",
 				 cp->header.height, tally_strerror(rc));

@@ -68,7 +68,8 @@ static int account_ref(struct txn *x, const uint8_t pub[PUBKEY_LEN], struct acco
 static int debit(struct txn *x, struct account *a, uint64_t amount, const char *what)
 {
 	if (a->balance < amount)
-		return why_set(x->why, TALLY_E_BALANCE, "%s %" PRIu64 " exceeds balance %" PRIu64,
+		return why_set(x->why, TALLY_E_BALANCE, "%s %" PRIu64 " exceeds balance %" PRIu64
+			       " (micro-units)",
 			       what, amount, a->balance);
 	a->balance -= amount;
 	return 0;
@@ -297,7 +298,7 @@ static int apply_unstake(struct txn *x, struct account *signer)
 		return rc;
 	if (amount > v.stake)
 		return why_set(x->why, TALLY_E_BALANCE, "unstake %" PRIu64
-			       " exceeds stake %" PRIu64, amount, v.stake);
+			       " exceeds stake %" PRIu64 " (micro-units)", amount, v.stake);
 	v.stake -= amount;
 	rc = keeps_set(x, x->t->signer, &v, "this unstake");
 	if (rc)

@@ -11,8 +11,11 @@
 #     --check-config (tallyd used to listen on the port modulo 65536);
 #   - lease create refuses flags that exclude each other (--provider with
 #     --cheapest took the cheapest silently) and submits nothing;
+#   - lease create through a node that never announced itself says so
+#     once its --timeout has passed;
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
-#     integer", and an amount with a leading blank is refused;
+#     integer", and an amount with a leading blank is refused; one above the
+#     balance is refused naming both amounts in micro-units;
 #   - --node with a port above 65535 is a bad URL, not an unreachable node;
 #   - a second tallyd on a data directory in use is refused, naming the pid;
 #   - tallyd --check-config loads the key and genesis it names, and refuses an
@@ -154,6 +157,11 @@ run lease create --ssh-key /etc/hostname --no-ssh-key
 check "lease create --ssh-key FILE --no-ssh-key is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... and neither submitted a lease" \
 	[ "$("$TALLY" lease list --json | jq '.leases | length')" = "$LEASES_BEFORE" ]
+run lease create --no-ssh-key --timeout 1
+check "lease create naming a node that runs no VMs (never announced) gives up after --timeout (exit 1)" \
+	[ "$RC" -eq 1 ]
+check "... saying the provider never announced itself and how long it waited" \
+	grep -q "is not registered on the chain: it never announced itself, and waiting 1 s" <<<"$OUT"
 
 # --- amounts out of range ---------------------------------------------------------
 OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
@@ -164,6 +172,10 @@ run transfer --to "$OTHER" " 12"
 check "transfer of ' 12' is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... and the other account got nothing" \
 	[ "$("$TALLY" account show "$OTHER" --json | jq .balance)" = 0 ]
+run transfer --to "$("$TALLY" key show)" 12 --from-key "$E2E_DIR/other.pem"
+check "a transfer above the balance is refused by the node (exit 1)" [ "$RC" -eq 1 ]
+check "... naming both amounts with their unit" \
+	grep -q "(HTTP 402): transfer 12 exceeds balance 0 (micro-units)$" <<<"$OUT"
 
 # --- a node URL that cannot be one ------------------------------------------------
 run status --node http://127.0.0.1:99999

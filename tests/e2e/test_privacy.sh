@@ -36,6 +36,8 @@ rc=0
 "$TALLY" lease console "$LEASE" >"$E2E_DIR/after.out" 2>&1 || rc=$?
 check "right after, the tenant still reads its console (exit $rc)" \
 	bash -c "[ $rc = 0 ] && grep -q 'tally-guest' '$E2E_DIR/after.out'"
+check "... whose hostname line says the tiny image (no cloud-init) has none, not an empty value" \
+	grep -q '^hostname - (none: the image has no cloud-init to set one)$' "$E2E_DIR/after.out"
 check "an unsigned request cannot read it" \
 	bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $TALLY_NODE/v1/leases/$LEASE/private) = 401 ]"
 rc=0

@@ -116,6 +116,9 @@ check "node init --join writes a node that names the network's genesis" \
 start 6 --no-vms
 check "node 2 refuses the joining node while its key is unknown" \
 	wait_for 15 grep -q "refused .*key ${JK:0:16} is unknown" "$(log_of 2)"
+check "the joining node says node 2 refused its key, and the line to add there" \
+	wait_for 15 grep -q "peers: $(node_key 2 | cut -c1-16) (.*) refused this node's key .*'allow = $JK'" \
+	"$(log_of 6)"
 check "the joining node says it cannot know whether it is caught up" \
 	bash -c "$TALLY status --node $(url 6) | grep -q '^sync       unknown: no peer connected'"
 printf '[peers]\nallow = %s\n' "$JK" >>"$(conf 2)"

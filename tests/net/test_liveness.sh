@@ -29,10 +29,16 @@ signed4() { metric 1 "tally_validator_signed_blocks_total{validator=\"$V4\"}"; }
 
 check "the genesis sets a liveness window of $WINDOW" \
 	bash -c "$TALLY validators --node $(url 1) | grep -q 'after $WINDOW missed commits in a row'"
-for i in 1 2; do tick $((i % 4 + 1)) 1 2 3 4; done
-S4=$(field_of 1 "$V4" stake)
 # A certificate holds the precommits its proposer had at a quorum (three of
-# four): a running validator may be left out of some, never of a window.
+# four): a running validator may be left out of some (a busy host), never of
+# a window. So blocks are made until the last counted holds validator 4's,
+# at most WINDOW - 2 of them (too few to jail it).
+holds4() { [ "$(field_of 1 "$V4" missed_in_a_row)" = 0 ] && [ "$(signed4)" -ge 1 ] 2>/dev/null; }
+for i in $(seq 1 $((WINDOW - 2))); do
+	tick $((i % 4 + 1)) 1 2 3 4
+	[ "$i" -lt 2 ] || ! holds4 || break
+done
+S4=$(field_of 1 "$V4" stake)
 check "validator 4 signs while it runs ($(signed4) certificates), not jailed" \
 	bash -c "[ '$(field_of 1 "$V4" missed_in_a_row)' -lt $WINDOW ] && [ '$(field_of 1 "$V4" jailed)' = false ] && [ $(signs=$(signed4); echo "${signs:-0}") -ge 1 ]"
 

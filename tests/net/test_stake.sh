@@ -56,6 +56,8 @@ signed5() { [ "$(curl -sf "$(url 1)/metrics" | awk -v m="tally_validator_signed_
 check "the fifth node signs blocks (node 1 counts its precommits)" wait_for 60 signed5
 check "tally validators shows it in the set with its power" \
 	bash -c "$TALLY validators --node $(url 3) | grep -E '^${V5:0:16} .* yes '"
+check "tally status on the fifth node names it a validator (the chain's set, not the genesis's)" \
+	bash -c "$TALLY status --node $(url 5) | grep -q '^node       $V5  validator\$'"
 
 # Unstake everything: out of the set at once, funds back after 8 blocks.
 B5=$(balance_of 1 "$V5")
@@ -65,6 +67,9 @@ check "tally unstake --wait commits the UNSTAKE (block $UH)" [ "$UH" -gt "$SH" ]
 check "... and says the key is out of the set, stake 0 ($(echo "$OUT" | jq -c '{stake, in_set}'))" \
 	jq -e '.in_set == false and .stake == 0' <<<"$OUT"
 check "the fifth node leaves the set" not_in_set 1 "$V5"
+check "tally status on it says full node, its key with no stake" \
+	bash -c "$TALLY status --node $(url 5) | grep -q '^node       $V5  full node\$' &&
+		 $TALLY status --node $(url 5) | grep -q '^validator  this node.s key has no stake: not in the set'"
 has_unbonding() {
 	staking "$1" | jq -e --arg k "$2" --argjson r "$3" \
 		'any(.unbonding[]; .owner == $k and .amount == 2000000 and .release == $r)' >/dev/null

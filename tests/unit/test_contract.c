@@ -550,7 +550,7 @@ static const struct rule_case rule_cases[] = {
 	{ "term overflows", TALLY_E_CONTRACT,
 	  "the most the full term of 3600 s can cost overflows 64 bits" },
 	{ "small deposit", TALLY_E_CONTRACT,
-	  "deposit 10 is below the first interval's maximum charge 12" },
+	  "deposit 10 is below the first interval's maximum charge 12 (micro-units)" },
 	{ "CPU totals overflow", TALLY_E_CONTRACT,
 	  "256 vCPUs for 316224000 s could bill more CPU time than a lease's totals hold"
 	  " (2^63 ns); lease for at most 36028797 s" },
@@ -690,7 +690,8 @@ START_TEST(rule_boundaries_accepted)
 	ck_assert_uint_eq(first, 1680);
 	c.deposit = first - 1;
 	ck_assert_int_eq(contract_validate(&c, CHAIN, NOW, why), TALLY_E_CONTRACT);
-	ck_assert_str_eq(why, "deposit 1679 is below the first interval's maximum charge 1680");
+	ck_assert_str_eq(why, "deposit 1679 is below the first interval's maximum charge 1680"
+			 " (micro-units)");
 	/* why may be NULL. */
 	ck_assert_int_eq(contract_validate(&c, CHAIN, NOW, NULL), TALLY_E_CONTRACT);
 }

@@ -956,7 +956,7 @@ START_TEST(test_overspend_refused)
 	submit_ok(l, &s);
 	make_open(&s, 0, TENANT_FUNDS + 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_BALANCE);
-	ck_assert_msg(strcmp(why, "deposit 10000001 exceeds balance 10000000") == 0, "%s", why);
+	ck_assert_msg(strcmp(why, "deposit 10000001 exceeds balance 10000000 (micro-units)") == 0, "%s", why);
 	/* Pending debits count: two transfers that together overspend. */
 	make_transfer(&s, K_OTHER, K_TENANT, 0, OTHER_FUNDS - 100);
 	submit_ok(l, &s);
