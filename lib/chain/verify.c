@@ -171,7 +171,7 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 {
 	uint64_t height = b->header.height;
 	uint8_t root[HASH_LEN];
-	char hex[17];
+	char sub[CHAIN_WHY_MAX];
 	struct tx t;
 	int rc;
 
@@ -192,13 +192,11 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		if (strcmp(t.chain_id, v->chain_id) != 0)
 			return refuse(why, TALLY_E_CHAIN_ID, height,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
-		rc = tx_already_verified(v, p, n) ? 0 : tx_verify_all(&t, p, n, v->genesis_hash);
-		if (rc) {
-			hex_encode(t.signer, 8, hex);
-			return refuse(why, rc, height,
-				      "signature of transaction %zu does not verify for signer %s",
-				      i, hex);
-		}
+		rc = tx_already_verified(v, p, n) ? 0 :
+		     tx_verify_all(&t, p, n, v->genesis_hash, sub);
+		if (rc)
+			return refuse(why, rc, height, "transaction %zu (%s): %s", i,
+				      tx_kind_name(t.kind), sub);
 		if (t.kind == TX_USAGE) {
 			uint8_t leaf[HASH_LEN];
 
