@@ -126,13 +126,12 @@ int auditor_new(struct auditor **out, const struct genesis *g,
 		goto err;
 	}
 	if (cp) {
-		uint8_t gh[HASH_LEN];
+		char sub[WHY_MAX];
 
-		genesis_hash(g, gh);
-		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned, gh);
+		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned, g, sub);
 		if (rc) {
-			snprintf(why, WHY_MAX, "checkpoint at height %" PRIu64 " does not verify: %s",
-				 cp->header.height, tally_strerror(rc));
+			why_set(why, 0, "checkpoint at height %" PRIu64 " does not verify: %s",
+				cp->header.height, sub[0] ? sub : tally_strerror(rc));
 			goto err;
 		}
 		a->v = &a->cv;
