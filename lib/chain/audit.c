@@ -477,6 +477,12 @@ static void scan_txs(struct auditor *a, const struct block *b)
 			continue;
 		}
 		tx_hash(p, n, hash);
+		uint64_t index = a->usage_index;
+		if (tx_usage_leaf(&t, p, n, leaf)) {
+			a->usage_index++;
+			if (!a->store_err)
+				a->store_err = merkle_append(a->store, index, leaf);
+		}
 		switch (t.kind) {
 		case TX_LEASE_OPEN:
 			if (!memcmp(hash, a->lease_id, LEASE_ID_LEN))
@@ -486,15 +492,10 @@ static void scan_txs(struct auditor *a, const struct block *b)
 			if (!memcmp(t.u.start.lease_id, a->lease_id, LEASE_ID_LEN))
 				on_start(a, &t, p, n, h);
 			break;
-		case TX_USAGE: {
-			uint64_t index = a->usage_index++;
-			merkle_leaf_hash(p, n, leaf);
-			if (!a->store_err)
-				a->store_err = merkle_append(a->store, index, leaf);
+		case TX_USAGE:
 			if (!memcmp(t.u.usage.lease_id, a->lease_id, LEASE_ID_LEN))
 				on_usage(a, &t, p, n, h, index, hash, leaf);
 			break;
-		}
 		case TX_LEASE_CLOSE:
 			if (!memcmp(t.u.close.lease_id, a->lease_id, LEASE_ID_LEN))
 				on_close(a, &t, p, n, h);

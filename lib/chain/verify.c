@@ -191,7 +191,7 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		     struct merkle_frontier *usage, char *why)
 {
 	uint64_t height = b->header.height;
-	uint8_t root[HASH_LEN];
+	uint8_t root[HASH_LEN], leaf[HASH_LEN];
 	char sub[CHAIN_WHY_MAX];
 	struct tx t;
 	int rc;
@@ -218,12 +218,8 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		if (rc)
 			return refuse(why, rc, height, "transaction %zu (%s): %s", i,
 				      tx_kind_name(t.kind), sub);
-		if (t.kind == TX_USAGE) {
-			uint8_t leaf[HASH_LEN];
-
-			merkle_leaf_hash(p, n, leaf);
+		if (tx_usage_leaf(&t, p, n, leaf))
 			merkle_frontier_append(usage, leaf);
-		}
 	}
 	if (usage->size != b->header.usage_size)
 		return refuse(why, TALLY_E_USAGEROOT, height,
