@@ -9,6 +9,7 @@
 #include "cli/tally.h"
 #include "contracts/contract.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 
 #define BLOCKS_PER_CALL 1000
 
@@ -37,8 +38,15 @@ int node_tip(struct client *c, uint64_t *height)
 
 	if (rc)
 		return client_fail(c, rc);
-	*height = jget_u64(j, "height");
+	/* A status without a height is no tip: taken as 0 it would verify
+	 * nothing and say the chain verified. */
+	int bad = json_u64_get(json_object_get(j, "height"), height);
 	json_decref(j);
+	if (bad) {
+		err("the node's status gives no height (a number from 0 up): it is not a tally"
+		    " node, or a broken one");
+		return EXIT_REFUSED;
+	}
 	return EXIT_OK;
 }
 

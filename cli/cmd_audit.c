@@ -178,11 +178,10 @@ static int audit_file(const struct chainfile *f, const uint8_t id[LEASE_ID_LEN],
 			for (size_t k = 0; k < cb->block.ntx; k++) {
 				struct tx t;
 				uint8_t leaf[HASH_LEN];
-				if (tx_decode(&t, cb->block.txs[k].bytes, cb->block.txs[k].len) ||
-				    t.kind != TX_USAGE)
-					continue;
-				merkle_leaf_hash(cb->block.txs[k].bytes, cb->block.txs[k].len, leaf);
-				merkle_frontier_append(&cp->usage, leaf);
+				const uint8_t *p = cb->block.txs[k].bytes;
+				size_t n = cb->block.txs[k].len;
+				if (!tx_decode(&t, p, n) && tx_usage_leaf(&t, p, n, leaf))
+					merkle_frontier_append(&cp->usage, leaf);
 			}
 		}
 		cp->header = f->blocks[cp_height - 1].block.header;

@@ -356,7 +356,7 @@ static void preverify_one(void *ctx, size_t i)
 
 	p->ok[i] = tx_decode(&t, bt->bytes, bt->len) == 0 &&
 		   strcmp(t.chain_id, p->l->chain_id) == 0 &&
-		   tx_verify_all(&t, bt->bytes, bt->len, p->l->genesis_hash) == 0;
+		   tx_verify_all(&t, bt->bytes, bt->len, p->l->genesis_hash, NULL) == 0;
 }
 
 /* The signatures of b's transactions that this node has not verified yet

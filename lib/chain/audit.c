@@ -126,25 +126,12 @@ int auditor_new(struct auditor **out, const struct genesis *g,
 		goto err;
 	}
 	if (cp) {
-		uint8_t gh[HASH_LEN];
+		char sub[WHY_MAX];
 
-		genesis_hash(g, gh);
-		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned, gh);
-		if (rc == TALLY_E_LINK) {
-			uint8_t id[HASH_LEN];
-			char have[2 * HASH_LEN + 1], want[2 * HASH_LEN + 1];
-
-			block_id(&cp->header, id);
-			hex_encode(id, HASH_LEN, have);
-			hex_encode(pinned, HASH_LEN, want);
-			snprintf(why, WHY_MAX, "checkpoint at height %" PRIu64 " does not verify: the"
-				 " chain's block %" PRIu64 " is %s, not the pinned %s",
-				 cp->header.height, cp->header.height, have, want);
-			goto err;
-		}
+		rc = chain_verifier_from_checkpoint(&a->cv, cp, pinned, g, sub);
 		if (rc) {
-			snprintf(why, WHY_MAX, "checkpoint at height %" PRIu64 " does not verify: %s",
-				 cp->header.height, tally_strerror(rc));
+			why_set(why, 0, "checkpoint at height %" PRIu64 " does not verify: %s",
+				cp->header.height, sub[0] ? sub : tally_strerror(rc));
 			goto err;
 		}
 		a->v = &a->cv;
@@ -491,6 +478,12 @@ static void scan_txs(struct auditor *a, const struct block *b)
 			continue;
 		}
 		tx_hash(p, n, hash);
+		uint64_t index = a->usage_index;
+		if (tx_usage_leaf(&t, p, n, leaf)) {
+			a->usage_index++;
+			if (!a->store_err)
+				a->store_err = merkle_append(a->store, index, leaf);
+		}
 		switch (t.kind) {
 		case TX_LEASE_OPEN:
 			if (!memcmp(hash, a->lease_id, LEASE_ID_LEN))
@@ -500,15 +493,10 @@ static void scan_txs(struct auditor *a, const struct block *b)
 			if (!memcmp(t.u.start.lease_id, a->lease_id, LEASE_ID_LEN))
 				on_start(a, &t, p, n, h);
 			break;
-		case TX_USAGE: {
-			uint64_t index = a->usage_index++;
-			merkle_leaf_hash(p, n, leaf);
-			if (!a->store_err)
-				a->store_err = merkle_append(a->store, index, leaf);
+		case TX_USAGE:
 			if (!memcmp(t.u.usage.lease_id, a->lease_id, LEASE_ID_LEN))
 				on_usage(a, &t, p, n, h, index, hash, leaf);
 			break;
-		}
 		case TX_LEASE_CLOSE:
 			if (!memcmp(t.u.close.lease_id, a->lease_id, LEASE_ID_LEN))
 				on_close(a, &t, p, n, h);

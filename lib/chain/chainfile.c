@@ -310,6 +310,16 @@ static int decode_block(struct chainfile *f, struct dec *d, uint64_t height, cha
 	bool has_next = dec_bool(d);
 	if (dec_error(d))
 		return fail(why, dec_error(d), where);
+	/* One chain, one file: the set is there exactly where the header
+	 * announces a change (a set no check would read, or one withheld where
+	 * a reader starting at a later checkpoint needs it, is refused). */
+	const struct block_header *h = &cb->block.header;
+	if (has_next != (memcmp(h->next_validators_hash, h->validators_hash, HASH_LEN) != 0)) {
+		why_set(why, 0, has_next ? "%s: a next validator set follows, but its header"
+			" announces no change of the set" : "%s: its header announces a change of"
+			" the validator set, but no next set follows", where);
+		return TALLY_E_ENCODING;
+	}
 	if (!has_next)
 		return 0;
 	cb->next_vals = malloc(sizeof(*cb->next_vals));
@@ -464,6 +474,8 @@ int chainfile_load(struct chainfile *f, const char *path, char *why)
 	}
 	char inner[WHY_MAX];
 	rc = chainfile_decode(f, buf, len, inner);
+	if (rc == TALLY_E_NOTFOUND)
+		rc = TALLY_E_ENCODING;
 	/* A file cut short (an interrupted copy) or damaged is never read in
 	 * part; the cure is a fresh export. */
 	if (rc == TALLY_E_NOMEM)

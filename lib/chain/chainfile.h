@@ -28,8 +28,9 @@
  *                            its state at that height, as the file claims it
  *
  * Decoding is strict: a wrong magic or version, any inner object that does
- * not decode canonically, a block whose height is not its position, a length
- * beyond its maximum, leases out of order, a lease height outside the file's
+ * not decode canonically, a block whose height is not its position, a next
+ * validator set present where its header announces no change or absent
+ * where it does, a length beyond its maximum, leases out of order, a lease height outside the file's
  * blocks, a proof that does not hold its lease, and bytes after the last
  * lease are all errors. Whether a proof leads to its block's state root is
  * the verifiers' check (chainfile_check_lease), once that block verifies.
@@ -114,7 +115,12 @@ void chainfile_encode(struct enc *e, const struct chainfile *f);
 int chainfile_decode(struct chainfile *f, const uint8_t *p, size_t n, char *why);
 
 /* Whole-file I/O. Saving writes a temporary file in the same directory,
- * fsyncs it and renames it over path, so a reader never sees half a file. */
+ * fsyncs it and renames it over path, so a reader never sees half a file.
+ * Loading returns TALLY_E_NOTFOUND only for a file that does not exist,
+ * TALLY_E_IO for one that cannot be read, TALLY_E_NOMEM; any other code is
+ * chainfile_decode's refusal of the content (its TALLY_E_NOTFOUND, a lease
+ * proof that does not hold its lease, becomes TALLY_E_ENCODING here, so a
+ * damaged file is never taken for a missing one). */
 int chainfile_load(struct chainfile *f, const char *path, char *why);
 int chainfile_save(const struct chainfile *f, const char *path, char *why);
 

@@ -111,17 +111,27 @@ int evidence_verify(const struct tx_evidence *ev, const uint8_t chain[HASH_LEN],
 	if (rc)
 		return rc;
 	if (vote_verify(&a.v, a.validator, chain, a.sig) ||
-	    vote_verify(&b.v, b.validator, chain, b.sig))
+	    vote_verify(&b.v, b.validator, chain, b.sig)) {
+		char hex[17];
+
+		hex_encode(a.validator, 8, hex);
 		return why_set(why, TALLY_E_SIGNATURE, "evidence: a vote's signature does not verify"
-			       " for the accused validator");
+			       " for the accused validator %s", hex);
+	}
 	return 0;
 }
 
-int tx_verify_all(const struct tx *t, const uint8_t *p, size_t n, const uint8_t chain[HASH_LEN])
+int tx_verify_all(const struct tx *t, const uint8_t *p, size_t n, const uint8_t chain[HASH_LEN],
+		  char *why)
 {
+	char hex[17];
 	int rc = tx_verify(t, p, n, chain);
 
-	if (!rc && t->kind == TX_EVIDENCE)
-		rc = evidence_verify(&t->u.evidence, chain, NULL);
-	return rc;
+	if (rc) {
+		hex_encode(t->signer, 8, hex);
+		return why_set(why, rc, "its signature does not verify for its signer %s", hex);
+	}
+	if (t->kind == TX_EVIDENCE)
+		return evidence_verify(&t->u.evidence, chain, why);
+	return 0;
 }

@@ -56,7 +56,10 @@ int evidence_verify(const struct tx_evidence *ev, const uint8_t chain[HASH_LEN],
 
 /* Every signature a transaction carries: its signer's (tx_verify) and, for
  * EVIDENCE, the two votes'. What block verification and the auditor check
- * once per transaction. */
-int tx_verify_all(const struct tx *t, const uint8_t *p, size_t n, const uint8_t chain[HASH_LEN]);
+ * once per transaction. why (may be NULL) names whose signature failed: the
+ * signer's, or the accused validator's in an EVIDENCE (an offence pinned on
+ * a validator that did not sign it). */
+int tx_verify_all(const struct tx *t, const uint8_t *p, size_t n, const uint8_t chain[HASH_LEN],
+		  char *why);
 
 #endif

@@ -193,7 +193,7 @@ static int apply_usage(struct txn *x, const uint8_t *bytes, size_t len)
 	if (rc)
 		return rc;
 	/* Every check passed: now write. */
-	merkle_leaf_hash(bytes, len, leaf);
+	tx_usage_leaf(x->t, bytes, len, leaf);
 	rc = write_lease(x, &l);
 	if (!rc)
 		rc = x->s->be.usage_append(x->s->be.ctx, x->s->usage_size, leaf, x->hash,

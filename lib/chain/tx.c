@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/errors.h"
+#include "lib/merkle.h"
 
 #define EVIDENCE_VOTE_MAX 256
 
@@ -32,6 +33,14 @@ static bool kind_known(unsigned k)
 const char *tx_kind_name(enum tx_kind k)
 {
 	return kind_known(k) ? kind_names[k] : "UNKNOWN";
+}
+
+bool tx_usage_leaf(const struct tx *t, const uint8_t *p, size_t n, uint8_t leaf[HASH_LEN])
+{
+	if (t->kind != TX_USAGE)
+		return false;
+	merkle_leaf_hash(p, n, leaf);
+	return true;
 }
 
 static void encode_body(struct enc *e, const struct tx *t)

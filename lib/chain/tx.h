@@ -16,6 +16,7 @@
 #ifndef TALLY_TX_H
 #define TALLY_TX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +88,12 @@ struct tx {
 };
 
 const char *tx_kind_name(enum tx_kind k);
+
+/* The usage log's rule (docs/FORMATS.md, sections 6 and 9): a USAGE
+ * transaction enters the log as the RFC 6962 leaf hash of its whole signed
+ * bytes p[n]; no other kind does. Returns true, leaf set, for one that
+ * enters. What block verification, execution and the auditor all apply. */
+bool tx_usage_leaf(const struct tx *t, const uint8_t *p, size_t n, uint8_t leaf[HASH_LEN]);
 
 /* The signed payload (everything before the signature). An unknown kind sets
  * the encoder's error to TALLY_E_RANGE; an evidence vote above 256 bytes or a

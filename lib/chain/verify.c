@@ -61,42 +61,63 @@ static bool frontier_matches(const struct merkle_frontier *f, uint64_t size,
 }
 
 int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_checkpoint *cp,
-				   const uint8_t pinned_block_id[HASH_LEN],
-				   const uint8_t genesis_hash[HASH_LEN])
+				   const uint8_t pinned_block_id[HASH_LEN], const struct genesis *g,
+				   char *why)
 {
 	const struct block_header *h = &cp->header;
-	uint8_t id[HASH_LEN], vals_hash[HASH_LEN];
+	uint8_t id[HASH_LEN], vals_hash[HASH_LEN], genesis_id[HASH_LEN];
+	char got[17], want[17];
 	int rc;
 
 	memset(v, 0, sizeof(*v));
+	if (why)
+		why[0] = '\0';
 	if (h->version != BLOCK_VERSION)
-		return TALLY_E_VERSION;
-	if (chain_id_valid(h->chain_id) != 0)
-		return TALLY_E_CHAIN_ID;
+		return refuse(why, TALLY_E_VERSION, h->height, "unknown header version %u",
+			      h->version);
+	/* The header is from the source, only its id is pinned: its chain
+	 * must be the genesis's before anything is read from it. */
+	if (chain_id_valid(h->chain_id) != 0 || strcmp(h->chain_id, g->chain_id) != 0)
+		return refuse(why, TALLY_E_CHAIN_ID, h->height,
+			      "the checkpoint is for chain '%.48s', the genesis is chain '%s'",
+			      h->chain_id, g->chain_id);
 	block_id(h, id);
-	if (memcmp(id, pinned_block_id, HASH_LEN) != 0)
-		return TALLY_E_LINK;
+	if (memcmp(id, pinned_block_id, HASH_LEN) != 0) {
+		hex_encode(id, 8, got);
+		hex_encode(pinned_block_id, 8, want);
+		return refuse(why, TALLY_E_LINK, h->height, "its id %s... is not the pinned block"
+			      " id %s...: the source holds another block at this height", got, want);
+	}
 	rc = valset_check(&cp->vals);
 	if (rc)
-		return rc;
+		return refuse(why, rc, h->height, "the validator set given for block %llu is"
+			      " malformed", (unsigned long long)h->height + 1);
 	valset_hash(&cp->vals, vals_hash);
 	if (memcmp(vals_hash, h->next_validators_hash, HASH_LEN) != 0)
-		return TALLY_E_VALSET;
+		return refuse(why, TALLY_E_VALSET, h->height, "the validator set given for block"
+			      " %llu does not match the header's next validators hash",
+			      (unsigned long long)h->height + 1);
 	if (cp->cert.height != h->height || memcmp(cp->cert.block_id, id, HASH_LEN) != 0)
-		return TALLY_E_CERT;
+		return refuse(why, TALLY_E_CERT, h->height,
+			      "commit certificate is for another block");
 	/* The certificate was signed by the set named in validators_hash. When
 	 * that set is the one handed over, its signatures are checked too; when
 	 * the set changed at this block the pinned id is the trust, and the next
 	 * block's last_commit_hash still binds this certificate. */
+	genesis_hash(g, genesis_id);
 	if (memcmp(vals_hash, h->validators_hash, HASH_LEN) == 0) {
-		rc = cert_verify(&cp->cert, &cp->vals, genesis_hash);
+		rc = cert_verify(&cp->cert, &cp->vals, genesis_id);
 		if (rc)
-			return rc;
+			return refuse(why, rc, h->height, "commit certificate does not verify: %s",
+				      tally_strerror(rc));
 	}
 	if (!frontier_matches(&cp->usage, h->usage_size, h->usage_root))
-		return TALLY_E_USAGEROOT;
+		return refuse(why, TALLY_E_USAGEROOT, h->height, "the usage log given (%llu"
+			      " records) is not the one the header names (%llu records)",
+			      (unsigned long long)cp->usage.size,
+			      (unsigned long long)h->usage_size);
 	strcpy(v->chain_id, h->chain_id);
-	memcpy(v->genesis_hash, genesis_hash, HASH_LEN);
+	memcpy(v->genesis_hash, genesis_id, HASH_LEN);
 	v->height = h->height;
 	v->time_ns = h->time_ns;
 	memcpy(v->last_block_id, id, HASH_LEN);
@@ -170,8 +191,8 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		     struct merkle_frontier *usage, char *why)
 {
 	uint64_t height = b->header.height;
-	uint8_t root[HASH_LEN];
-	char hex[17];
+	uint8_t root[HASH_LEN], leaf[HASH_LEN];
+	char sub[CHAIN_WHY_MAX];
 	struct tx t;
 	int rc;
 
@@ -192,19 +213,13 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		if (strcmp(t.chain_id, v->chain_id) != 0)
 			return refuse(why, TALLY_E_CHAIN_ID, height,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
-		rc = tx_already_verified(v, p, n) ? 0 : tx_verify_all(&t, p, n, v->genesis_hash);
-		if (rc) {
-			hex_encode(t.signer, 8, hex);
-			return refuse(why, rc, height,
-				      "signature of transaction %zu does not verify for signer %s",
-				      i, hex);
-		}
-		if (t.kind == TX_USAGE) {
-			uint8_t leaf[HASH_LEN];
-
-			merkle_leaf_hash(p, n, leaf);
+		rc = tx_already_verified(v, p, n) ? 0 :
+		     tx_verify_all(&t, p, n, v->genesis_hash, sub);
+		if (rc)
+			return refuse(why, rc, height, "transaction %zu (%s): %s", i,
+				      tx_kind_name(t.kind), sub);
+		if (tx_usage_leaf(&t, p, n, leaf))
 			merkle_frontier_append(usage, leaf);
-		}
 	}
 	if (usage->size != b->header.usage_size)
 		return refuse(why, TALLY_E_USAGEROOT, height,

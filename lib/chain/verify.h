@@ -41,17 +41,19 @@ struct chain_checkpoint {
 };
 
 int chain_verifier_from_genesis(struct chain_verifier *v, const struct genesis *g);
-/* Checks that the checkpoint's header has the pinned id (TALLY_E_LINK), that
+/* Checks that the checkpoint's header is a version 1 header of g's chain
+ * (TALLY_E_VERSION, TALLY_E_CHAIN_ID), has the pinned id (TALLY_E_LINK), that
  * vals is well formed and hashes to header.next_validators_hash (it signs the
  * next block; TALLY_E_VALSET), that the certificate names the header
  * (TALLY_E_CERT) and, when vals also hashes to header.validators_hash (the set
  * did not change at this block), that it verifies against vals; and that the
  * frontier matches header.usage_size/usage_root (TALLY_E_USAGEROOT). When
  * the set did change, the pinned id is the trust and the next block's
- * last_commit_hash binds the certificate. */
+ * last_commit_hash binds the certificate. Signatures are bound to g's
+ * genesis hash. On failure why[256] names the block and what differs. */
 int chain_verifier_from_checkpoint(struct chain_verifier *v, const struct chain_checkpoint *cp,
-				   const uint8_t pinned_block_id[HASH_LEN],
-				   const uint8_t genesis_hash[HASH_LEN]);
+				   const uint8_t pinned_block_id[HASH_LEN], const struct genesis *g,
+				   char *why);
 
 /* Verifies the next block and its commit certificate: version and chain id,
  * height = last + 1, time strictly after the last (after genesis_time_ns for

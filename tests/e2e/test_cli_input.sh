@@ -25,7 +25,10 @@
 #     the same id;
 #   - chain export refuses to replace a file without --force; a chain file cut
 #     short or damaged is "not verified" (exit 1, verified false under --json),
-#     a missing one an I/O error (exit 2).
+#     a missing one an I/O error (exit 2);
+#   - a node that lies (its answers doctored, served by busybox httpd): a
+#     status without a height is refused, not taken as an empty chain that
+#     verifies; a block it changed is refused, naming the block.
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -227,5 +230,33 @@ run audit "$(printf '%064d' 0)" --chain "$E2E_DIR/short.tally"
 check "audit --chain of a file cut short: not verified (exit 1)" [ "$RC" -eq 1 ]
 run chain verify "$E2E_DIR/missing.tally"
 check "chain verify of a missing file is an I/O error (exit 2)" [ "$RC" -eq 2 ]
+
+# --- a node that lies -------------------------------------------------------------------
+# The real node's answers, doctored, served as static files (busybox httpd
+# leaves the query out): the CLI trusts no node for what the chain proves.
+LIAR="$E2E_DIR/liar"
+LIAR_URL="http://127.0.0.1:$(free_port $((E2E_PORT + 20)))"
+mkdir -p "$LIAR/v1"
+curl -sf "$TALLY_NODE/v1/genesis" >"$LIAR/v1/genesis"
+curl -sf "$TALLY_NODE/v1/status" | jq 'del(.height)' >"$LIAR/v1/status"
+busybox httpd -f -p "${LIAR_URL#http://}" -h "$LIAR" &
+LIAR_PID=$!
+trap 'kill $LIAR_PID 2>/dev/null || true; e2e_cleanup' EXIT
+wait_for 10 curl -sf -o /dev/null "$LIAR_URL/v1/genesis"
+run chain verify --node "$LIAR_URL"
+check "chain verify --node of a node whose status gives no height: not verified (exit 1)" \
+	[ "$RC" -eq 1 ]
+check "... saying so (it verified an empty chain)" grep -q "status gives no height" <<<"$OUT"
+curl -sf "$TALLY_NODE/v1/status" | jq '.height = 1' >"$LIAR/v1/status"
+# Byte 100 of block 1 (in its header) changed.
+curl -sf "$TALLY_NODE/v1/blocks?from=1&to=1" |
+	jq '.blocks[0].block |= (.[0:200] + (if .[200:201] == "0" then "1" else "0" end) + .[201:])' \
+	>"$LIAR/v1/blocks"
+run chain verify --node "$LIAR_URL"
+check "a block the node changed: not verified (exit 1), naming block 1" \
+	bash -c "[ $RC -eq 1 ] && grep -q 'block 1: ' <<<\"\$0\"" "$OUT"
+kill "$LIAR_PID"
+wait "$LIAR_PID" 2>/dev/null || true
+trap e2e_cleanup EXIT
 
 e2e_done

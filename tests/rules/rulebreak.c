@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lib/chain/chainfile.h"
+#include "lib/chain/evidence.h"
 #include "lib/errors.h"
 #include "tests/support/chainbuild.h"
 #include "tests/support/fileclaim.h"
@@ -120,7 +121,8 @@ struct scenario {
 	const char *phrase;      /* what the refusal must say ("%s": the lease, short) */
 	void (*build)(struct base *b);   /* queue block 4's transactions */
 	void (*tamper)(struct block_header *h, void *ctx);
-	void (*file)(struct chainfile *f);   /* changes the file after the chain */
+	/* changes the file after the chain */
+	void (*file)(struct base *b, struct chainfile *f);
 };
 
 static void s_control(struct base *b)
@@ -378,10 +380,85 @@ static void s_unjail_not_jailed(struct base *b)
 /* The lease's state in the file, changed as a dishonest exporter would: one
  * unit less charged and one more in escrow, so the money still adds up and
  * the file decodes, but it is not the state block 4 committed. */
-static void f_lease_state(struct chainfile *f)
+static void f_lease_state(struct base *b, struct chainfile *f)
 {
+	(void)b;
 	if (fileclaim_undercharge(&f->leases[0]))
 		exit(2);
+}
+
+/* Block 4 timed before block 3 (certified all the same). */
+static void time_backwards(struct block_header *h, void *ctx)
+{
+	(void)ctx;
+	h->time_ns = BT(3) - 1;
+}
+
+/* An EVIDENCE against the validator for two precommits at height 3, the
+ * second of which it never signed: its signature is another vote's. */
+static void s_evidence_forged(struct base *b)
+{
+	struct signed_vote x, y;
+	struct tx t;
+
+	memset(&x, 0, sizeof(x));
+	x.v.type = VOTE_PRECOMMIT;
+	x.v.height = 3;
+	memcpy(x.validator, b->c.key[CB_VALIDATOR].pub, PUBKEY_LEN);
+	y = x;
+	memset(x.v.block_id, 0x11, HASH_LEN);
+	memset(y.v.block_id, 0x22, HASH_LEN);
+	if (vote_sign(&x.v, &b->c.key[CB_VALIDATOR], b->c.genesis_hash, x.sig))
+		exit(2);
+	memcpy(y.sig, x.sig, SIG_LEN);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_EVIDENCE;
+	if (evidence_make(&t.u.evidence, &x, &y))
+		exit(2);
+	cb_tx(&b->c, &t, CB_STRANGER, false, NULL);
+}
+
+/* Block 4's certificate, changed after it was made. */
+static struct commit_cert *cert4(struct chainfile *f)
+{
+	return f->blocks[3].cert;
+}
+
+static void f_cert_unsigned(struct base *b, struct chainfile *f)
+{
+	(void)b;
+	cert4(f)->n = 0;
+}
+
+static void f_cert_round(struct base *b, struct chainfile *f)
+{
+	(void)b;
+	cert4(f)->round = 1;
+}
+
+static void f_cert_other_block(struct base *b, struct chainfile *f)
+{
+	(void)b;
+	block_id(&f->blocks[2].block.header, cert4(f)->block_id);
+}
+
+/* The stranger's precommit for block 4 added: a signer outside the set. */
+static void f_cert_stranger(struct base *b, struct chainfile *f)
+{
+	struct commit_cert *c = cert4(f);
+	struct vote v = { .type = VOTE_PRECOMMIT, .height = c->height, .round = c->round };
+	struct commit_sig s;
+	size_t at = 0;
+
+	memcpy(v.block_id, c->block_id, HASH_LEN);
+	memcpy(s.validator, b->c.key[CB_STRANGER].pub, PUBKEY_LEN);
+	if (vote_sign(&v, &b->c.key[CB_STRANGER], b->c.genesis_hash, s.sig))
+		exit(2);
+	while (at < c->n && memcmp(c->sigs[at].validator, s.validator, PUBKEY_LEN) < 0)
+		at++;
+	memmove(&c->sigs[at + 1], &c->sigs[at], (c->n - at) * sizeof(s));
+	c->sigs[at] = s;
+	c->n++;
 }
 
 static void s_nothing(struct base *b)
@@ -429,6 +506,15 @@ static const struct scenario scenarios[] = {
 	{ "next-validators", "next validator set", s_nothing, other_next_vals, NULL },
 	{ "usage-log-size", "usage log", s_nothing, other_usage_size, NULL },
 	{ "lease-state-changed", "lease %s: the claimed state", s_control, NULL, f_lease_state },
+	{ "time-backwards", "is not after the previous time", s_control, time_backwards, NULL },
+	{ "evidence-forged-vote", "does not verify for the accused validator", s_evidence_forged,
+	  NULL, NULL },
+	{ "cert-unsigned", "2/3 of the stake or less", s_control, NULL, f_cert_unsigned },
+	{ "cert-other-round", "commit certificate signature does not verify", s_control, NULL,
+	  f_cert_round },
+	{ "cert-other-block", "commit certificate is for another block", s_control, NULL,
+	  f_cert_other_block },
+	{ "cert-signer-outside-set", "not validators", s_control, NULL, f_cert_stranger },
 };
 
 int main(int argc, char **argv)
@@ -455,7 +541,7 @@ int main(int argc, char **argv)
 
 			chainfile_init(&f);
 			cb_file(&b->c, &f);
-			s->file(&f);
+			s->file(b, &f);
 			if (chainfile_save(&f, path, why)) {
 				fprintf(stderr, "rulebreak: %s\n", why);
 				return 2;

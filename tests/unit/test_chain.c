@@ -627,11 +627,12 @@ START_TEST(test_checkpoint)
 	struct chain_checkpoint cp;
 	struct chain_verifier v, full;
 	uint8_t pin[HASH_LEN];
+	char why[256], want[256], hex[17];
 
 	build_chain();
 	checkpoint_at(&cp, 2);
 	block_id(&ch.blocks[1].header, pin);
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), 0);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), 0);
 	verifier_at(&full, 2);
 	assert_same_verifier(&v, &full);
 	verify_ok(&v, 2);
@@ -643,33 +644,45 @@ START_TEST(test_checkpoint)
 	uint8_t other[HASH_LEN];
 	memcpy(other, pin, HASH_LEN);
 	other[0] ^= 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, other, ch.gh), TALLY_E_LINK);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, other, &ch.g, why), TALLY_E_LINK);
+	hex_encode(pin, 8, hex);
+	snprintf(want, sizeof(want), "block 2: its id %s... is not the pinned block id", hex);
+	ck_assert_msg(strncmp(why, want, strlen(want)) == 0, "%s", why);
+	/* A block of another chain, pinned by its own id. */
+	checkpoint_at(&cp, 2);
+	strcpy(cp.header.chain_id, "tally-other");
+	block_id(&cp.header, other);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, other, &ch.g, why),
+			 TALLY_E_CHAIN_ID);
+	ck_assert_str_eq(why, "block 2: the checkpoint is for chain 'tally-other', the genesis is"
+			 " chain '" CHAIN "'");
 	/* A usage frontier that is not the header's log. */
 	checkpoint_at(&cp, 2);
 	cp.usage.edge[0][0] ^= 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_USAGEROOT);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), TALLY_E_USAGEROOT);
 	checkpoint_at(&cp, 2);
 	merkle_frontier_init(&cp.usage);
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_USAGEROOT);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), TALLY_E_USAGEROOT);
 	/* A validator set other than the header names. */
 	checkpoint_at(&cp, 2);
 	cp.vals.v[0].stake++;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_VALSET);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), TALLY_E_VALSET);
+	ck_assert_str_eq(why, "block 2: the validator set given for block 3 does not match the"
+			 " header's next validators hash");
 	/* A forged or too thin certificate. */
 	checkpoint_at(&cp, 2);
 	cp.cert.sigs[0].sig[0] ^= 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_SIGNATURE);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), TALLY_E_SIGNATURE);
 	checkpoint_at(&cp, 2);
 	cp.cert.n = 1;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_QUORUM);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), TALLY_E_QUORUM);
 	checkpoint_at(&cp, 2);
 	cp.cert = ch.certs[0];
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_CERT);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), TALLY_E_CERT);
 	/* The checkpoint's certificate is the one block 3 links to. */
 	checkpoint_at(&cp, 2);
 	sign_cert(&cp.cert, &cp.header, 7);   /* valid, but not the chain's */
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), 0);
-	char why[256];
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), 0);
 	ck_assert_int_eq(chain_verify_block(&v, &ch.blocks[2], &ch.certs[2], NULL, why),
 			 TALLY_E_LINK);
 }
@@ -681,6 +694,7 @@ START_TEST(test_checkpoint_across_set_change)
 	struct chain_checkpoint cp;
 	struct chain_verifier v;
 	uint8_t pin[HASH_LEN];
+	char why[256];
 
 	build_chain();
 	memset(&s, 0, sizeof(s));
@@ -694,11 +708,11 @@ START_TEST(test_checkpoint_across_set_change)
 	checkpoint_at(&cp, 5);
 	ck_assert_mem_eq(&cp.vals, &joined, sizeof(joined));
 	block_id(&ch.blocks[4].header, pin);
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), 0);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), 0);
 	verify_ok(&v, 5);
 	/* The old set is not the one the next block needs. */
 	cp.vals = ch.g.validators;
-	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, ch.gh), TALLY_E_VALSET);
+	ck_assert_int_eq(chain_verifier_from_checkpoint(&v, &cp, pin, &ch.g, why), TALLY_E_VALSET);
 }
 END_TEST
 

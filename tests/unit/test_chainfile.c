@@ -1,6 +1,7 @@
 /* The chain export file: a round trip keeps every byte, and the decoder is
  * strict (every truncation, trailing bytes, bad magic, bad version, a block
- * out of place). */
+ * out of place, a next validator set where the header announces none or
+ * none where it does). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "lib/chain/audit.h"
 #include "lib/chain/chainfile.h"
 #include "lib/errors.h"
+#include "tests/support/chainbuild.h"
 #include "tests/support/fileclaim.h"
 #include "tests/unit/chain_fixture.h"
 
@@ -44,9 +46,9 @@ static void audit_input_from(struct audit_input *in, struct audit_block *blocks,
 	in->settled_height = cl->height;
 }
 
-/* The fixture as a chain file, with one lease state and one validator-set
- * change record on block 3 (its header does not announce a change, but the
- * format carries what it is given). */
+/* The fixture as a chain file, with one lease state (its validator set
+ * never changes: the_next_set_is_where_the_header_says has a chain whose
+ * set does). */
 static void setup(void)
 {
 	struct chainfile f;
@@ -59,8 +61,7 @@ static void setup(void)
 	ck_assert_msg(chainfile_set_genesis(&f, json, why) == 0, "%s", why);
 	free(json);
 	for (size_t i = 0; i < FIXTURE_BLOCKS; i++)
-		ck_assert_int_eq(chainfile_add_block(&f, &fx.blocks[i], &fx.certs[i],
-						     i == 2 ? &fx.genesis.validators : NULL), 0);
+		ck_assert_int_eq(chainfile_add_block(&f, &fx.blocks[i], &fx.certs[i], NULL), 0);
 	ck_assert_msg(chainfile_add_lease(&f, fx.lease_id, FIXTURE_BLOCKS, &fx.settled_proof,
 					  why) == 0, "%s", why);
 	enc_init(&e);
@@ -85,8 +86,8 @@ START_TEST(round_trip_keeps_every_byte)
 	ck_assert_msg(chainfile_decode(&f, bytes, nbytes, why) == 0, "%s", why);
 	ck_assert_uint_eq(f.nblocks, FIXTURE_BLOCKS);
 	ck_assert_uint_eq(f.nleases, 1);
-	ck_assert_ptr_nonnull(f.blocks[2].next_vals);
-	ck_assert_ptr_null(f.blocks[3].next_vals);
+	for (size_t i = 0; i < FIXTURE_BLOCKS; i++)
+		ck_assert_ptr_null(f.blocks[i].next_vals);
 	ck_assert_str_eq(f.genesis.chain_id, fx.genesis.chain_id);
 	const struct chainfile_lease *cl = chainfile_find_lease(&f, fx.lease_id);
 	ck_assert_ptr_nonnull(cl);
@@ -222,6 +223,71 @@ START_TEST(a_valset_out_of_order_fails)
 }
 END_TEST
 
+/* f, encoded, is refused as non-canonical with the sentence want. */
+static void expect_refused(const struct chainfile *f, const char *want)
+{
+	struct chainfile g;
+	char why[WHY_MAX] = "";
+	struct enc e;
+
+	enc_init(&e);
+	chainfile_encode(&e, f);
+	ck_assert_int_eq(chainfile_decode(&g, e.buf, e.len, why), TALLY_E_ENCODING);
+	ck_assert_str_eq(why, want);
+	enc_free(&e);
+}
+
+/* A chain whose set changes at block 1 (a STAKE): its file carries the new
+ * set there and round-trips. The same chain with that set withheld, or with
+ * a set on block 2, whose header announces no change, is refused, naming
+ * the block: an exporter cannot leave out what a reader from a later
+ * checkpoint needs, nor add a set no check reads. */
+START_TEST(the_next_set_is_where_the_header_says)
+{
+	const struct chain_params p = { .unbonding_blocks = 2, .slash_ppm = 100000,
+					.jail_blocks = 2, .min_self_stake = 1,
+					.max_validators = 10 };
+	struct chainbuild c;
+	struct chainfile f, g;
+	char why[WHY_MAX] = "";
+	struct enc e;
+	struct tx t;
+
+	cb_init_params(&c, "next-set", 1700000000ull * CB_SEC, &p);
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_STAKE;
+	t.u.stake.amount = 40;
+	cb_tx(&c, &t, CB_TENANT, false, NULL);
+	cb_seal(&c, (1700000000ull + 1) * CB_SEC, false, NULL, NULL);
+	cb_seal(&c, (1700000000ull + 2) * CB_SEC, false, NULL, NULL);
+	chainfile_init(&f);
+	cb_file(&c, &f);
+	ck_assert_ptr_nonnull(f.blocks[0].next_vals);
+	ck_assert_ptr_null(f.blocks[1].next_vals);
+	enc_init(&e);
+	chainfile_encode(&e, &f);
+	ck_assert_msg(chainfile_decode(&g, e.buf, e.len, why) == 0, "%s", why);
+	ck_assert_mem_eq(g.blocks[0].next_vals, f.blocks[0].next_vals, sizeof(struct validator_set));
+	chainfile_free(&g);
+	enc_free(&e);
+
+	/* The new set withheld at block 1. */
+	struct validator_set *set = f.blocks[0].next_vals;
+	f.blocks[0].next_vals = NULL;
+	expect_refused(&f, "block at height 1: its header announces a change of the validator"
+		       " set, but no next set follows");
+	/* A set on block 2, whose header announces none. */
+	f.blocks[0].next_vals = set;
+	f.blocks[1].next_vals = malloc(sizeof(*set));
+	ck_assert_ptr_nonnull(f.blocks[1].next_vals);
+	*f.blocks[1].next_vals = *set;
+	expect_refused(&f, "block at height 2: a next validator set follows, but its header"
+		       " announces no change of the set");
+	chainfile_free(&f);
+	cb_free(&c);
+}
+END_TEST
+
 START_TEST(save_and_load_a_file)
 {
 	char path[] = "/tmp/tally-chainfile-XXXXXX";
@@ -322,6 +388,29 @@ START_TEST(lease_entries_are_strict)
 			 TALLY_E_NOTFOUND);
 	chainfile_free(&f);
 
+	/* Such a file is damaged, not missing: loading it says so
+	 * (TALLY_E_NOTFOUND is kept for a file that does not exist). */
+	char path[] = "/tmp/tally-chainfile-XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
+	ck_assert_uint_eq(f.nleases, 1);
+	f.leases[0].id[0] ^= 0x01;      /* the proof holds the lease it names, not this one */
+	enc_init(&e);
+	chainfile_encode(&e, &f);
+	chainfile_free(&f);
+	ck_assert_int_eq(chainfile_decode(&f, e.buf, e.len, why), TALLY_E_NOTFOUND);
+	FILE *fp = fopen(path, "wb");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(e.buf, 1, e.len, fp), e.len);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_eq(chainfile_load(&f, path, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "damaged") && strstr(why, "its proof does not hold it"), "%s", why);
+	unlink(path);
+	enc_free(&e);
+
 	/* The fixture's file with its lease moved to height 8 of 7. */
 	ck_assert_int_eq(chainfile_decode(&f, bytes, nbytes, why), 0);
 	f.leases[0].height = FIXTURE_BLOCKS + 1;
@@ -349,6 +438,7 @@ Suite *chainfile_suite(void)
 	tcase_add_test(tc, bad_magic_and_version_fail);
 	tcase_add_test(tc, a_block_out_of_place_fails);
 	tcase_add_test(tc, a_valset_out_of_order_fails);
+	tcase_add_test(tc, the_next_set_is_where_the_header_says);
 	tcase_add_test(tc, save_and_load_a_file);
 	tcase_add_test(tc, a_changed_lease_state_is_refused);
 	tcase_add_test(tc, lease_entries_are_strict);

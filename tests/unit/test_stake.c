@@ -4,6 +4,7 @@
  * and not before, the slash and where it goes, the jail and its end, every
  * refusal with its error, and the state root after deletions. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -447,8 +448,9 @@ END_TEST
 
 /* The auditor's replay (tally audit, tally chain verify) runs these rules:
  * a chain of STAKE, UNSTAKE, its release and EVIDENCE replays; one whose
- * block claims the state root without the release, or holds an EVIDENCE
- * of an offence already judged, is refused at that block. */
+ * block claims the state root without the release, holds an EVIDENCE of an
+ * offence already judged, or one against a validator that did not sign one
+ * of its votes (an innocent one slashed), is refused at that block. */
 #define T0 (1700000000ull * CB_SEC)
 
 static void same_root_as_before(struct block_header *h, void *ctx)
@@ -491,6 +493,8 @@ static void staking_chain(struct chainbuild *c, int tamper)
 	memset(y.v.block_id, 0x22, HASH_LEN);
 	ck_assert_int_eq(vote_sign(&x.v, &c->key[CB_TENANT], c->genesis_hash, x.sig), 0);
 	ck_assert_int_eq(vote_sign(&y.v, &c->key[CB_TENANT], c->genesis_hash, y.sig), 0);
+	if (tamper == 3)
+		y.sig[7] ^= 0x10;           /* the second vote is forged */
 	for (int i = 0; i < (tamper == 2 ? 2 : 1); i++) {
 		memset(&t, 0, sizeof(t));
 		t.kind = TX_EVIDENCE;
@@ -545,6 +549,19 @@ START_TEST(auditor_replays_staking)
 	ck_assert_uint_eq(at, 5);
 	ck_assert_msg(strstr(why, "transaction 1 (EVIDENCE) does not apply") &&
 		      strstr(why, "judged in block 5"), "%s", why);
+	cb_free(&c);
+	/* Block 5 slashes the tenant for a vote it never signed: the chain
+	 * refuses it as a forgery of the accused's signature, not the
+	 * reporter's. */
+	char accused[17], want[WHY_MAX];
+
+	staking_chain(&c, 3);
+	hex_encode(c.key[CB_TENANT].pub, 8, accused);
+	snprintf(want, sizeof(want), "block 5: transaction 0 (EVIDENCE): evidence: a vote's"
+		 " signature does not verify for the accused validator %s", accused);
+	ck_assert_int_eq(replay_chain(&c, &at, why), TALLY_E_SIGNATURE);
+	ck_assert_uint_eq(at, 5);
+	ck_assert_str_eq(why, want);
 	cb_free(&c);
 }
 END_TEST

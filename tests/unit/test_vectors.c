@@ -149,7 +149,7 @@ START_TEST(test_hashes)
 
 		ck_assert_int_eq(tx_decode(&t, v->bytes, v->len), 0);
 		ck_assert_int_eq(t.kind, st[i].kind);
-		ck_assert_int_eq(tx_verify_all(&t, v->bytes, v->len, x.genesis_hash), 0);
+		ck_assert_int_eq(tx_verify_all(&t, v->bytes, v->len, x.genesis_hash, NULL), 0);
 		if (st[i].amount)
 			ck_assert_uint_eq(t.u.stake.amount, st[i].amount);
 	}
