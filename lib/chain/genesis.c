@@ -424,6 +424,13 @@ int genesis_load(struct genesis *g, const char *path, char *why)
 		}
 		size_t got = fread(buf + len, 1, cap - len - 1, f);
 		len += got;
+		/* The file users mix up with a genesis: both come from a node. */
+		if (len >= 8 && !memcmp(buf, "TALLYCHN", 8)) {
+			rc = fail(why, TALLY_E_ENCODING, "%s is a chain file (tally chain export),"
+				  " not a genesis file: the genesis is a JSON file, the network's"
+				  " genesis.json (GET /v1/genesis of any of its nodes)", path);
+			goto out;
+		}
 		if (len > GENESIS_FILE_MAX) {
 			rc = fail(why, TALLY_E_TOOLONG, "genesis file %s is larger than %u bytes",
 				  path, GENESIS_FILE_MAX);

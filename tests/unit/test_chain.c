@@ -1,6 +1,7 @@
 /* Genesis and chain verification, on a hand-built chain of three validators
  * with real signatures, USAGE transactions and commit certificates. */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -816,6 +817,31 @@ START_TEST(test_genesis_parse)
 	genesis_free(&back);
 	ck_assert_int_eq(genesis_load(&back, path, why), TALLY_E_NOTFOUND);
 	ck_assert_ptr_nonnull(strstr(why, path));
+
+	/* A chain file given for a genesis (both come from a node) is named,
+	 * however large, and so is the binary one that is not. */
+	static const char chain_head[] = "TALLYCHN\0\0\0\1";
+	strcpy(path, "/tmp/tally-genesis-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, chain_head, sizeof(chain_head)), (ssize_t)sizeof(chain_head));
+	for (int i = 0; i < 40; i++) {
+		static char junk[8192];
+		ck_assert_int_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	}
+	close(fd);
+	rc = genesis_load(&back, path, why);
+	ck_assert_int_eq(rc, TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "is a chain file (tally chain export), not a genesis file"),
+		      "%s", why);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "{\"a\0", 5), 5);
+	close(fd);
+	rc = genesis_load(&back, path, why);
+	unlink(path);
+	ck_assert_int_eq(rc, TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "contains a NUL byte"), "%s", why);
 	genesis_free(&g);
 }
 END_TEST
