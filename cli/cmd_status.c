@@ -1,6 +1,7 @@
 /* tally status: the node's chain, height, peers, sync and what it offers. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/progress.h"
 #include "cli/tally.h"
@@ -61,8 +62,14 @@ static void show_peers(json_t *j)
 
 	if (!json_is_object(p))
 		return;
-	printf("peers      %zu connected of %" PRIu64 " configured\n",
-	       json_array_size(json_object_get(p, "connected")), jget_u64(p, "configured"));
+	/* Peers dial each other both ways: a peer that dialed in is not one of
+	 * this node's configured addresses answering. */
+	size_t dialed = 0, n = json_array_size(json_object_get(p, "connected"));
+
+	json_array_foreach(json_object_get(p, "connected"), i, c)
+		dialed += !strcmp(jget_str(c, "direction"), "dialed");
+	printf("peers      %zu connected: %zu of %" PRIu64 " configured dialed, %zu inbound\n",
+	       n, dialed, jget_u64(p, "configured"), n - dialed);
 	json_array_foreach(json_object_get(p, "connected"), i, c)
 		printf("peer       %.16s  %-21s %-7s height %" PRIu64 "  up %" PRIu64 " s\n",
 		       jget_str(c, "key"), jget_str(c, "address"), jget_str(c, "direction"),

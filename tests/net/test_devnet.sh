@@ -32,7 +32,7 @@ check "the tenant received all four transfers (read from node 4)" \
 check "all four nodes hold the same block ids" wait_for 30 same_chain 1 1 2 3 4
 check "tally status on a full node shows its peers, the validator's power and that it is caught up" \
 	bash -c "out=\$($TALLY status --node $(url 3)); echo \"\$out\" | grep -q '^sync       caught up' &&
-		 echo \"\$out\" | grep -q '^peers      3 connected of 4 configured' &&
+		 echo \"\$out\" | grep -q '^peers      3 connected: [0-3] of 4 configured dialed, [0-3] inbound' &&
 		 echo \"\$out\" | grep -q \"^validator  $(node_key 1)  stake 1.000000  power 100.00%\""
 check "/metrics on a full node: 3 peers" [ "$(metric 2 tally_peers)" = 3 ]
 check "a full node follows the validator's consensus without voting, at the next height" \
