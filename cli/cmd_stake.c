@@ -74,6 +74,23 @@ static void standing_of(struct client *cl, const uint8_t pub[PUBKEY_LEN], struct
 	json_decref(j);
 }
 
+/* An UNJAIL of a key the chain does not hold jailed can only be refused:
+ * say so before anything else (the node check's advice is beside the
+ * point). EXIT_OK when jailed, or when the node could not say. */
+static int unjail_makes_sense(struct client *cl, const uint8_t pub[PUBKEY_LEN])
+{
+	struct standing s;
+	char hex[65];
+
+	standing_of(cl, pub, &s);
+	if (!s.known || s.jailed)
+		return EXIT_OK;
+	hex_encode(pub, PUBKEY_LEN, hex);
+	err("unjail: key %.16s... is not jailed, so there is nothing to unjail ('tally"
+	    " validators' lists the jailed)", hex);
+	return EXIT_REFUSED;
+}
+
 /* "; from block N ..." after "stake of X committed in block H". */
 static void print_standing(const struct standing *s, uint64_t height)
 {
@@ -147,7 +164,9 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 	}
 	if (open_key_and_client(&k, co.key, &cl, co.node))
 		return EXIT_USAGE;
-	rc = kind != TX_UNSTAKE && node_check ? validator_node_runs(&cl, k.pub, name) : EXIT_OK;
+	rc = kind == TX_UNJAIL ? unjail_makes_sense(&cl, k.pub) : EXIT_OK;
+	if (!rc && kind != TX_UNSTAKE && node_check)
+		rc = validator_node_runs(&cl, k.pub, name);
 	if (!rc)
 		rc = fetch_chain_and_nonce(&cl, k.pub, &chain, &t.nonce);
 	if (!rc)
@@ -254,8 +273,8 @@ const struct cmd_doc doc_unjail = {
 		"Ends your validator's jail (an UNJAIL transaction), allowed from block\n"
 		"jailed_until on ('tally validators' shows it). You are a candidate again\n"
 		"if your stake is at least min_self_stake. As for stake, the node with your\n"
-		"key must be on the network (--no-node-check to skip). Prints the\n"
-		"transaction hash.",
+		"key must be on the network (--no-node-check to skip). A key that is not\n"
+		"jailed is told so, and nothing is signed. Prints the transaction hash.",
 	.opts = validator_opts,
 };
 

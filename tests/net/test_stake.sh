@@ -175,6 +175,9 @@ while [ "$(height 1)" -lt $((EH + 3)) ]; do tick 1 || break; done
 OUT=$("$TALLY" unjail --wait --json --key "$KEY4" --node "$(url 4)" 2>>"$NET_DIR/cli.err" || true)
 check "after the term tally unjail commits" [ "$(echo "$OUT" | jq -r .kind)" = UNJAIL ]
 check "validator 4 is back in the set" in_set 1 "$V4"
+OUT=$("$TALLY" unjail --key "$KEY4" --node "$(url 4)" 2>&1) && RC=0 || RC=$?
+check "a second unjail is refused before it is signed: the key is not jailed ($OUT)" \
+	bash -c "[ $RC -eq 1 ] && grep -q 'key ${V4:0:16}... is not jailed' <<<\"\$0\"" "$OUT"
 H=$(transfer_via 3 3003)
 check "the chain goes on, validator 4 voting again" \
 	wait_for 60 committed_everywhere "$H" 1 2 3 4 5
