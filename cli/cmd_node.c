@@ -1225,6 +1225,8 @@ int cmd_node_top(int argc, char **argv)
 				if (!once && isatty(STDOUT_FILENO))
 					printf("\033[H\033[2J");
 				show_top(vms);
+				if (json_is_true(json_object_get(j, "no_vms")))
+					printf("(the node runs with --no-vms: it runs no VMs at all)\n");
 			}
 			fflush(stdout);
 		}

@@ -609,6 +609,10 @@ static void get_lease_private(void *ctx, const struct http_request *req,
 			http_error(resp, 404, "not_found", "this node runs no VM for lease %s (state"
 				   " %s): its provider is %.16s, another node", req->seg[2],
 				   lease_state_name(l.state), key);
+		else if (!n->keeper)
+			http_error(resp, 404, "not_found", "this node runs no VM for lease %s"
+				   " (state %s): it was started with --no-vms, so it runs no VMs at"
+				   " all", req->seg[2], lease_state_name(l.state));
 		else
 			http_error(resp, 404, "not_found", "this node runs no VM for lease %s"
 				   " (state %s)", req->seg[2], lease_state_name(l.state));
@@ -961,7 +965,8 @@ static void get_node_vms(void *ctx, const struct http_request *req, struct http_
 	(void)req;
 
 	if (!n->keeper) {
-		http_json(resp, 200, json_pack("{s:[]}", "vms"));
+		/* Said, so that an empty list is not read as an idle host. */
+		http_json(resp, 200, json_pack("{s:[],s:b}", "vms", "no_vms", 1));
 		return;
 	}
 	http_json(resp, 200, keeper_vms_json(n->keeper));

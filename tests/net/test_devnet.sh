@@ -35,6 +35,9 @@ check "tally status on a full node shows its peers, the validator's power and th
 		 echo \"\$out\" | grep -q '^peers      3 connected: [0-3] of 4 configured dialed, [0-3] inbound' &&
 		 echo \"\$out\" | grep -q \"^validator  $(node_key 1)  stake 1.000000  power 100.00%\""
 check "/metrics on a full node: 3 peers" [ "$(metric 2 tally_peers)" = 3 ]
+check "tally node top on a --no-vms node says it runs no VMs at all, not that it is idle" \
+	bash -c "$TALLY node top --once --node $(url 2) | grep -q 'runs with --no-vms' &&
+		 $TALLY node top --once --json --node $(url 2) | jq -e '.no_vms == true and .vms == []'"
 check "a full node follows the validator's consensus without voting, at the next height" \
 	bash -c "[ \"\$(curl -sf $(url 2)/v1/status | jq -c '[.consensus.validator, .consensus.height - .height]')\" = '[false,1]' ]"
 check "/metrics on a full node: caught up" [ "$(metric 2 tally_sync_caught_up)" = 1 ]
