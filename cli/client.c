@@ -179,7 +179,7 @@ static void transport_error(struct client *c, CURLcode rc, const char *curl_err)
 }
 
 /* The node's {"error", "code"} body, or the status line when there is none. */
-static void http_error(struct client *c, const struct body *b)
+static void http_error(struct client *c, const char *path, const struct body *b)
 {
 	json_t *j = b->p ? json_loads(b->p, 0, NULL) : NULL;
 	const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
@@ -189,7 +189,7 @@ static void http_error(struct client *c, const struct body *b)
 	if (msg)
 		set_err(c, "node refused (HTTP %ld): %s", c->status, msg);
 	else
-		set_err(c, "node answered HTTP %ld", c->status);
+		set_err(c, "node at %s answered HTTP %ld to %.200s", c->base, c->status, path);
 	json_decref(j);
 }
 
@@ -246,7 +246,7 @@ static enum client_rc perform_once(struct client *c, const char *path, const cha
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->status);
 	if (c->status >= 400) {
-		http_error(c, b);
+		http_error(c, path, b);
 		free(b->p);
 		b->p = NULL;
 		return CLIENT_REFUSED;

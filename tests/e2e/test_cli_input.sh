@@ -255,6 +255,9 @@ curl -sf "$TALLY_NODE/v1/blocks?from=1&to=1" |
 run chain verify --node "$LIAR_URL"
 check "a block the node changed: not verified (exit 1), naming block 1" \
 	bash -c "[ $RC -eq 1 ] && grep -q 'block 1: ' <<<\"\$0\"" "$OUT"
+run lease show "$(printf '%064d' 7)" --node "$LIAR_URL"
+check "a node answering 404 with no tally body is named, with the path it was asked" \
+	bash -c "[ $RC -ne 0 ] && grep -q 'node at $LIAR_URL answered HTTP 404 to /v1/leases/' <<<\"\$0\"" "$OUT"
 kill "$LIAR_PID"
 wait "$LIAR_PID" 2>/dev/null || true
 trap e2e_cleanup EXIT
