@@ -686,8 +686,8 @@ const struct cmd_doc doc_lease_list = {
 	.synopsis = "[--all] [--key FILE] [--node URL] [--json]",
 	.summary = "your leases (--all: every lease)",
 	.description = "Your leases as tenant (the public key of --key); --all lists every lease.\n"
-		"Listed in the order they were opened, the newest last (--json: by id, as\n"
-		"the node lists them).",
+		"Listed by the block that opened them, the newest last, then by id\n"
+		"(--json: by id, as the node lists them).",
 	.opts = list_opts,
 };
 

@@ -103,20 +103,24 @@ static bool same_offer(const struct provider_offer *a, const struct provider_off
 	return same;
 }
 
-/* Whether the chain holds what the node wants; *height the entry's. */
-static bool chain_current(struct announcer *a, uint64_t *height)
+enum standing { CHAIN_DIFFERS, CHAIN_CURRENT, CHAIN_UNREAD };
+
+/* Whether the chain holds what the node wants; *height the entry's.
+ * CHAIN_UNREAD when the registry could not be read (the caller waits and
+ * asks again: an unread entry is not one that differs). */
+static enum standing chain_current(struct announcer *a, uint64_t *height)
 {
 	struct provider_entry e;
 	int rc = ledger_provider(a->d.ledger, a->d.key->pub, &e);
 
 	*height = rc ? 0 : e.height;
 	if (rc == TALLY_E_NOTFOUND)
-		return provider_offer_withdrawn(&a->want);
+		return provider_offer_withdrawn(&a->want) ? CHAIN_CURRENT : CHAIN_DIFFERS;
 	if (rc)
-		return false;
+		return CHAIN_UNREAD;
 	if (provider_offer_withdrawn(&a->want))
-		return provider_offer_withdrawn(&e.offer);
-	return same_offer(&e.offer, &a->want);
+		return provider_offer_withdrawn(&e.offer) ? CHAIN_CURRENT : CHAIN_DIFFERS;
+	return same_offer(&e.offer, &a->want) ? CHAIN_CURRENT : CHAIN_DIFFERS;
 }
 
 static int submit(struct announcer *a, uint8_t hash[HASH_LEN], char *why)
@@ -187,8 +191,11 @@ static void *announcer_main(void *arg)
 	do {
 		struct ledger_tx_status st = { 0 };
 		char why[WHY_MAX] = "";
+		enum standing cs = chain_current(a, &height);
 
-		if (chain_current(a, &height)) {
+		if (cs == CHAIN_UNREAD)
+			continue;
+		if (cs == CHAIN_CURRENT) {
 			if (pending)
 				log_info("provider %s committed at height %" PRIu64, what, height);
 			else if (height && !current)

@@ -129,6 +129,9 @@ int tx_verify_all(const struct tx *t, const uint8_t *p, size_t n, const uint8_t 
 
 	if (rc) {
 		hex_encode(t->signer, 8, hex);
+		if (rc == TALLY_E_KEY)
+			return why_set(why, rc, "its signer %s is not a usable Ed25519 public key",
+				       hex);
 		return why_set(why, rc, "its signature does not verify for its signer %s", hex);
 	}
 	if (t->kind == TX_EVIDENCE)
