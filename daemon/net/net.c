@@ -575,9 +575,20 @@ static bool peer_refused_us(struct conn *c, short what)
 
 	if (!(what & BEV_EVENT_ERROR) || !e || ERR_GET_LIB(e) != ERR_LIB_SSL)
 		return false;
-	ERR_error_string_n(e, ssl_err, sizeof(ssl_err));
-	if (!strstr(ssl_err, "alert"))
+	/* The alerts a refused certificate draws (OpenSSL maps the verify
+	 * callback's refusal to one of these), not any alert. */
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+	case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		break;
+	default:
 		return false;
+	}
+	ERR_error_string_n(e, ssl_err, sizeof(ssl_err));
 	if (c->dial >= 0 && !n->dials[c->dial].refusal_said) {
 		n->dials[c->dial].refusal_said = true;
 		hex_encode(n->key->pub, PUBKEY_LEN, hex);
