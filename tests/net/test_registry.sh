@@ -53,6 +53,9 @@ provider_is() { [ "$(provider_of "$1")" = "$2" ]; }
 check "--cheapest chose node 2, the cheaper provider" wait_for 30 provider_is "$LC" "$(node_key 2)"
 check "the lease pays node 2's announced prices" \
 	[ "$(curl -sf "$(url 1)/v1/leases/$LC" | jq -r .contract.prices.vcpu_second)" = 20 ]
+OUT=$("$TALLY" lease console "$LC" --node "$(url 2)" 2>&1) && RC=0 || RC=$?
+check "the tenant's VM read at its provider's --no-vms node says that node runs no VMs ($OUT)" \
+	bash -c "[ $RC -ne 0 ] && grep -q 'it was started with --no-vms, so it runs no VMs at all' <<<\"\$0\"" "$OUT"
 
 # Node 3's key at node 2's prices, through node 4: below node 3's announcement.
 cat >"$NET_DIR/below.json" <<JSON
