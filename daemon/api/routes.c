@@ -1316,6 +1316,15 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 	fprintf(f, "# HELP tally_block_height Height of the last committed block.\n"
 		   "# TYPE tally_block_height gauge\ntally_block_height %" PRIu64 "\n",
 		st.height);
+	fprintf(f, "# HELP tally_blocks_committed_total Blocks committed since the node"
+		   " started.\n# TYPE tally_blocks_committed_total counter\n"
+		   "tally_blocks_committed_total %" PRIu64 "\n", st.committed);
+	fprintf(f, "# HELP tally_blocks_committed_from_trial_total Of them, blocks whose"
+		   " state was written from the trial this node made when it built or checked"
+		   " the block, not executed a second time.\n"
+		   "# TYPE tally_blocks_committed_from_trial_total counter\n"
+		   "tally_blocks_committed_from_trial_total %" PRIu64 "\n",
+		st.committed_from_trial);
 	fprintf(f, "# HELP tally_clock_skew_seconds How far the wall clock stands from the"
 		   " node's clock (wall - node; a step the node did not follow).\n"
 		   "# TYPE tally_clock_skew_seconds gauge\ntally_clock_skew_seconds %.3f\n",

@@ -1,7 +1,6 @@
 /* Blocks in the node: the application side of consensus (building a block
  * from the mempool and checking a proposed one, both on a trial of the
- * state that is then forgotten; committing a decided one) and applying a
- * block made elsewhere. Every path runs the chain layer's own block
+ * state; committing a decided one) and applying a block made elsewhere. Every path runs the chain layer's own block
  * execution (lib/chain/exec.h) and checks the result with the auditor's
  * verification (lib/chain/verify.h). A block is committed as
  *   1. chain_verify_header: links, transactions, usage log, certificate;
@@ -9,6 +8,11 @@
  *      (state_apply_tx); USAGE appends to the usage log;
  *   3. the state root, usage log and next validator set (exec_finish),
  *      compared with the header (exec_check_header);
+ *      for the block this node built or checked last (the one decided,
+ *      unless a later round decided another), 2 and 3 are not done again:
+ *      the trial it was tried on was kept, and its writes, usage appends,
+ *      bucket hashes and tree go to the store (trial_commit), the state
+ *      that executing it again would make;
  *   4. chain_advance against the tip, exactly as `tally audit` does;
  *   5. write the block row (header, body, cert, next set), a txs row for
  *      each transaction (its hash and where it lies in the body) and the
@@ -220,6 +224,56 @@ static int verify_and_commit(struct ledger *l, struct build *bd, const struct ch
 
 /* --- trying a block: building and checking ---------------------------------------- */
 
+/* The kept trial (struct ledger's kept) is forgotten. */
+static void kept_drop(struct ledger *l)
+{
+	trial_end(&l->kept);
+	l->kept_valid = false;
+}
+
+/* l->kept, just tried with the outcome rc, is kept for the commit of the
+ * block whose header is h when rc is 0, with r; else forgotten. */
+static void kept_take(struct ledger *l, int rc, const struct block_header *h,
+		      const struct exec_result *r)
+{
+	if (rc) {
+		kept_drop(l);
+		return;
+	}
+	l->kept_valid = true;
+	l->kept_height = h->height;
+	block_id(h, l->kept_id);
+	l->kept_r = *r;
+}
+
+/* Steps 2 and 3 for block in when it is the one this node tried last: the
+ * trial's writes go to the store and its tree becomes the state's, and
+ * *r is what its execution produced (lib/chain/trial.h: the state is what
+ * executing the block again would make it). *used false: no such trial,
+ * nothing done. */
+static int commit_kept(struct ledger *l, const struct block *in, struct exec_result *r,
+		       bool *used, char *why)
+{
+	uint8_t id[HASH_LEN];
+	int rc;
+
+	*used = false;
+	if (!l->kept_valid || l->kept_height != in->header.height)
+		return 0;
+	block_id(&in->header, id);
+	if (memcmp(id, l->kept_id, HASH_LEN))
+		return 0;
+	*used = true;
+	rc = trial_commit(&l->kept, &l->state);
+	if (rc)
+		return why_set(why, rc, "block %" PRIu64 ": cannot write the state its trial"
+			       " made: %s (%s)", in->header.height, tally_strerror(rc),
+			       store_errmsg(l->st));
+	*r = l->kept_r;
+	l->ncommitted_tried++;
+	return 0;
+}
+
 /* Mempool transactions in order, each applied to the trial; one that the
  * state refuses now is left out (the mempool drops it after the next
  * commit, when it no longer applies). */
@@ -259,7 +313,7 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		     l->block_max_txs;
 	struct last_commit lc;
 	struct exec_result r;
-	struct trial t;
+	struct trial *t = &l->kept;
 	struct block b;
 	struct enc e;
 	int rc;
@@ -281,19 +335,20 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		free(tip);
 		return TALLY_E_NOMEM;
 	}
-	rc = trial_begin(&t, &l->state, &l->tip.usage);
+	kept_drop(l);
+	rc = trial_begin(t, &l->state, &l->tip.usage);
 	if (rc) {
 		free(tip);
 		free(b.txs);
 		return why_set(why, rc, "cannot try a block: %s", tally_strerror(rc));
 	}
-	rc = build_txs(l, &t, &b, dropped);
+	rc = build_txs(l, t, &b, dropped);
 	chain_last_commit(tip, &lc);
 	if (!rc)
-		rc = exec_finish(&t.state, &b, &lc, &r);
-	trial_end(&t);
+		rc = exec_finish(&t->state, &b, &lc, &r);
 	free(tip);
 	if (rc) {
+		kept_drop(l);
 		free(b.txs);
 		return why_set(why, rc, "building block %" PRIu64 ": %s (%s)", b.header.height,
 			       tally_strerror(rc), store_errmsg(l->st));
@@ -303,6 +358,7 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 	block_encode(&e, &b);
 	free(b.txs);   /* the bytes were borrowed */
 	rc = enc_error(&e);
+	kept_take(l, rc, &b.header, &r);
 	if (rc) {
 		enc_free(&e);
 		return why_set(why, rc, "cannot encode block %" PRIu64, b.header.height);
@@ -396,12 +452,15 @@ static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len,
 			const struct commit_cert *prev, char *why)
 {
 	struct block b;
+	struct exec_result r;
 	int rc = block_decode(&b, bytes, len);
 
 	if (rc)
 		return why_set(why, rc, "the block does not decode: %s", tally_strerror(rc));
 	preverify(l, &b);
-	rc = trial_check_block(&l->tip, &l->state, &b, prev, why);
+	kept_drop(l);
+	rc = trial_check_block_kept(&l->tip, &l->state, &b, prev, &l->kept, &r, why);
+	kept_take(l, rc, &b.header, &r);
 	block_free(&b);
 	return rc;
 }
@@ -481,7 +540,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	struct validator_set last_set;
 	struct commit_cert last_cert;
 	struct last_commit lc;
-	bool adopt;
+	bool adopt, tried;
 	size_t failed_at;
 	struct build bd;
 	int rc;
@@ -536,7 +595,10 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 		}
 	}
 	chain_last_commit(&tip, &lc);
-	rc = exec_block(&l->state, in, &lc, NULL, NULL, &bd.r, &failed_at, why);
+	rc = commit_kept(l, in, &bd.r, &tried, why);
+	if (!tried)
+		rc = exec_block(&l->state, in, &lc, NULL, NULL, &bd.r, &failed_at, why);
+	kept_drop(l);   /* the state it stood on is gone either way */
 	for (size_t i = 0; !rc && i < in->ntx; i++) {
 		uint8_t hash[HASH_LEN];
 

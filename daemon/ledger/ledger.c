@@ -713,6 +713,7 @@ void ledger_close(struct ledger *l)
 	mempool_free(l->mp);
 	free(l->dropped);
 	free(l->vstats);
+	trial_end(&l->kept);
 	state_close(&l->state);
 	store_close(l->mp_reader);
 	store_close(l->st);
@@ -965,6 +966,8 @@ int ledger_status(struct ledger *l, struct ledger_status *st)
 	state_root(&l->state, st->state_root);
 	st->usage_size = l->tip.usage.size;
 	merkle_frontier_root(&l->tip.usage, st->usage_root);
+	st->committed = l->ncommitted;
+	st->committed_from_trial = l->ncommitted_tried;
 	ledger_mp_lock(l);
 	st->mempool_size = mempool_size(l->mp);
 	st->mempool_held = mempool_held(l->mp);

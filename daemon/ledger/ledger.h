@@ -260,6 +260,10 @@ struct ledger_status {
 	size_t mempool_size;
 	size_t mempool_held;                 /* waiting for a nonce gap to fill */
 	uint64_t held_dropped;               /* held ones dropped since open */
+	uint64_t committed;                  /* blocks committed since open */
+	uint64_t committed_from_trial;       /* of them, written from the trial this
+					      * node made building or checking the
+					      * block, not executed a second time */
 };
 int ledger_status(struct ledger *l, struct ledger_status *st);
 

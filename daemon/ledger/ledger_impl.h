@@ -18,6 +18,7 @@
 #include "daemon/ledger/workers.h"
 #include "lib/seen.h"
 #include "lib/chain/state.h"
+#include "lib/chain/trial.h"
 #include "lib/chain/verify.h"
 
 #define LEDGER_DB "ledger.sqlite"
@@ -110,6 +111,16 @@ struct ledger {
 	bool in_engine;                      /* the engine is calling the ledger */
 	uint64_t loop_clock_ns;              /* 0: the wall clock */
 	struct cs_timers timers;             /* the loopback's */
+	/* The trial of the block this node built or found valid last, kept
+	 * until the next commit: when that block is the one decided, its
+	 * commit writes the trial's result instead of executing it again
+	 * (execute.c, lib/chain/trial.h). */
+	struct trial kept;
+	bool kept_valid;
+	uint64_t kept_height;
+	uint8_t kept_id[HASH_LEN];
+	struct exec_result kept_r;
+	uint64_t ncommitted_tried;           /* commits that wrote a kept trial */
 	/* The block this node built last, and the last committed one. */
 	uint8_t built_id[HASH_LEN];
 	size_t built_dropped;

@@ -304,6 +304,29 @@ static int scan_bucket(void *ctx, uint32_t bucket, state_entry_fn fn, void *fctx
 	return rc;
 }
 
+int memstate_each_own(struct memstate *m, state_entry_fn fn, void *fctx)
+{
+	int rc = 0;
+
+	for (int t = 0; t < 256 && !rc; t++) {
+		struct own_list ol = { .m = m };
+
+		twalk_r(m->by_type[t], collect_key, &ol);
+		rc = ol.rc;
+		for (size_t k = 0; k < ol.n && !rc; k++) {
+			const struct mem_bucket *b =
+				&m->bucket[state_bucket_of(ol.key[k], STATE_KEY_LEN)];
+			bool found;
+			uint32_t i = find(b, ol.key[k], &found);
+
+			rc = found ? fn(fctx, ol.key[k], STATE_KEY_LEN, b->e[i].val, b->e[i].vlen)
+				   : TALLY_E_INTERNAL;
+		}
+		free(ol.key);
+	}
+	return rc;
+}
+
 static int usage_append(void *ctx, uint64_t index, const uint8_t leaf_hash[HASH_LEN],
 			const uint8_t tx_hash[HASH_LEN], const uint8_t lease_id[LEASE_ID_LEN],
 			uint64_t seq)

@@ -29,6 +29,12 @@ struct memstate *memstate_new_overlay(const struct state_backend *below);
 void memstate_free(struct memstate *m);
 /* The backend to hand to state_open. */
 struct state_backend memstate_backend(struct memstate *m);
+/* Every entry this state holds itself (in an overlay: what was written to
+ * it), deletions included (an empty value), in ascending key order: fn's
+ * non-zero return stops it and is returned; TALLY_E_NOMEM. fn may not
+ * write to m. A trial's writes reach the committed state this way
+ * (lib/chain/trial.h). */
+int memstate_each_own(struct memstate *m, state_entry_fn fn, void *fctx);
 /* The usage log's Merkle store (for inclusion proofs). */
 struct merkle_store *memstate_usage(struct memstate *m);
 

@@ -49,11 +49,56 @@ static int t_usage_append(void *ctx, uint64_t index, const uint8_t leaf_hash[HAS
 			  uint64_t seq)
 {
 	struct trial *t = ctx;
+	struct trial_usage *u;
 
-	(void)tx_hash, (void)lease_id, (void)seq;
 	if (index != t->usage.size)
 		return TALLY_E_STATE;
 	merkle_frontier_append(&t->usage, leaf_hash);
+	if (t->nappended == t->cap_appended && !t->rc) {
+		size_t cap = t->cap_appended ? 2 * t->cap_appended : 256;
+		struct trial_usage *p = realloc(t->appended, cap * sizeof(*p));
+
+		if (p) {
+			t->appended = p;
+			t->cap_appended = cap;
+		} else {
+			t->rc = TALLY_E_NOMEM;   /* trial_commit refuses; the root stands */
+		}
+	}
+	if (t->rc)
+		return 0;
+	u = &t->appended[t->nappended++];
+	u->index = index;
+	memcpy(u->leaf, leaf_hash, HASH_LEN);
+	memcpy(u->tx_hash, tx_hash, HASH_LEN);
+	memcpy(u->lease_id, lease_id, LEASE_ID_LEN);
+	u->seq = seq;
+	return 0;
+}
+
+/* The trial keeps no bucket hashes of its own: it notes them for
+ * trial_commit. */
+static int t_bucket_hash_put(void *ctx, uint32_t bucket, const uint8_t hash[HASH_LEN])
+{
+	struct trial *t = ctx;
+	struct trial_bucket *b;
+
+	if (t->nbuckets == t->cap_buckets && !t->rc) {
+		size_t cap = t->cap_buckets ? 2 * t->cap_buckets : 256;
+		struct trial_bucket *p = realloc(t->buckets, cap * sizeof(*p));
+
+		if (p) {
+			t->buckets = p;
+			t->cap_buckets = cap;
+		} else {
+			t->rc = TALLY_E_NOMEM;
+		}
+	}
+	if (t->rc)
+		return 0;
+	b = &t->buckets[t->nbuckets++];
+	b->bucket = bucket;
+	memcpy(b->hash, hash, HASH_LEN);
 	return 0;
 }
 
@@ -77,6 +122,7 @@ int trial_begin(struct trial *t, const struct state *base, const struct merkle_f
 		.scan_bucket = t_scan_bucket,
 		.usage_append = t_usage_append,
 		.usage_root = t_usage_root,
+		.bucket_hash_put = t_bucket_hash_put,
 	};
 	int rc;
 
@@ -84,6 +130,7 @@ int trial_begin(struct trial *t, const struct state *base, const struct merkle_f
 	if (usage->size != base->usage_size)
 		return TALLY_E_STATE;
 	t->usage = *usage;
+	t->base_usage_size = base->usage_size;
 	t->over = memstate_new_overlay(&base->be);
 	if (!t->over)
 		return TALLY_E_NOMEM;
@@ -98,6 +145,50 @@ void trial_end(struct trial *t)
 	state_close(&t->state);
 	memstate_free(t->over);
 	t->over = NULL;
+	free(t->appended);
+	free(t->buckets);
+	t->appended = NULL;
+	t->buckets = NULL;
+	t->nappended = t->cap_appended = t->nbuckets = t->cap_buckets = 0;
+}
+
+static int put_below(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+		     size_t vlen)
+{
+	struct state *base = ctx;
+
+	return base->be.put(base->be.ctx, key, klen, val, vlen);
+}
+
+int trial_commit(struct trial *t, struct state *base)
+{
+	uint8_t (*node)[HASH_LEN];
+	int rc;
+
+	if (t->rc)
+		return t->rc;
+	if (!t->state.node || t->state.ndirty || !base->node || base->ndirty ||
+	    base->usage_size != t->base_usage_size)
+		return TALLY_E_STATE;
+	rc = memstate_each_own(t->over, put_below, base);
+	for (size_t i = 0; i < t->nappended && !rc; i++) {
+		const struct trial_usage *u = &t->appended[i];
+
+		rc = base->be.usage_append(base->be.ctx, u->index, u->leaf, u->tx_hash,
+					   u->lease_id, u->seq);
+	}
+	for (size_t i = 0; i < t->nbuckets && !rc && base->be.bucket_hash_put; i++)
+		rc = base->be.bucket_hash_put(base->be.ctx, t->buckets[i].bucket,
+					      t->buckets[i].hash);
+	if (rc)
+		return rc;
+	/* The trees trade places: the trial's is the state's after the block,
+	 * and the state's old one goes with the trial when it ends. */
+	node = base->node;
+	base->node = t->state.node;
+	t->state.node = node;
+	base->usage_size = t->state.usage_size;
+	return 0;
 }
 
 void trial_next_header(const struct chain_verifier *v, uint64_t time_ns,
@@ -138,26 +229,37 @@ int trial_with_last_cert(const struct chain_verifier *v, const struct commit_cer
 int trial_check_block(const struct chain_verifier *v, const struct state *s, const struct block *b,
 		      const struct commit_cert *prev, char *why)
 {
+	struct exec_result r;
+
+	return trial_check_block_kept(v, s, b, prev, NULL, &r, why);
+}
+
+int trial_check_block_kept(const struct chain_verifier *v, const struct state *s,
+			   const struct block *b, const struct commit_cert *prev,
+			   struct trial *kept, struct exec_result *r, char *why)
+{
 	struct chain_verifier next = *v;
 	struct merkle_frontier usage;
 	struct last_commit lc;
-	struct exec_result r;
-	struct trial t;
-	int rc = prev ? chain_adopt_last_cert(&next, &b->header, prev, why) : 0;
+	struct trial local, *t = kept ? kept : &local;   /* its backend points at it */
+	int rc;
 
+	memset(t, 0, sizeof(*t));   /* ending it is harmless whatever comes */
+	rc = prev ? chain_adopt_last_cert(&next, &b->header, prev, why) : 0;
 	/* What verification refuses is never executed. */
 	if (!rc)
 		rc = chain_verify_proposal(&next, b, &usage, why);
 	if (rc)
 		return rc;
-	rc = trial_begin(&t, s, &v->usage);
+	rc = trial_begin(t, s, &v->usage);
 	if (rc)
 		return why_set(why, rc, "cannot try block %llu: %s",
 			       (unsigned long long)b->header.height, tally_strerror(rc));
 	chain_last_commit(&next, &lc);
-	rc = exec_block(&t.state, b, &lc, NULL, NULL, &r, NULL, why);
+	rc = exec_block(&t->state, b, &lc, NULL, NULL, r, NULL, why);
 	if (!rc)
-		rc = exec_check_header(&b->header, &r, why);
-	trial_end(&t);
+		rc = exec_check_header(&b->header, r, why);
+	if (rc || !kept)
+		trial_end(t);
 	return rc;
 }

@@ -6,20 +6,46 @@
  * reads fall through, writes stay in memory), a copy of the state's root
  * tree and of its usage log's frontier. Execution (lib/chain/exec.h) on
  * trial.state runs the one state transition and gives the roots the block
- * would give on the state itself. */
+ * would give on the state itself.
+ *
+ * A trial of the block that is then decided need not be executed again:
+ * trial_commit writes what it wrote into the state it was begun on, which
+ * is then exactly what executing the block there would have made it. */
 #ifndef TALLY_CHAIN_TRIAL_H
 #define TALLY_CHAIN_TRIAL_H
 
 #include "lib/chain/block.h"
+#include "lib/chain/exec.h"
 #include "lib/chain/memstate.h"
 #include "lib/chain/state.h"
 #include "lib/chain/verify.h"
 #include "lib/merkle.h"
 
+/* A usage log append of the trial, as the state's backend takes it. */
+struct trial_usage {
+	uint64_t index;
+	uint8_t leaf[HASH_LEN];
+	uint8_t tx_hash[HASH_LEN];
+	uint8_t lease_id[LEASE_ID_LEN];
+	uint64_t seq;
+};
+
+/* A bucket hash the trial's root update computed. */
+struct trial_bucket {
+	uint32_t bucket;
+	uint8_t hash[HASH_LEN];
+};
+
 struct trial {
 	struct state state;              /* execute the block on this */
 	struct memstate *over;
 	struct merkle_frontier usage;    /* the usage log, appended to by the trial */
+	uint64_t base_usage_size;        /* of the state it was begun on */
+	struct trial_usage *appended;    /* in order; nappended of them */
+	size_t nappended, cap_appended;
+	struct trial_bucket *buckets;    /* in the order computed; a later one wins */
+	size_t nbuckets, cap_buckets;
+	int rc;                          /* an append or bucket the trial could not keep */
 };
 
 /* base: the committed state (it must not change while the trial lives);
@@ -28,6 +54,19 @@ struct trial {
 int trial_begin(struct trial *t, const struct state *base, const struct merkle_frontier *usage);
 /* Forgets everything the trial wrote. */
 void trial_end(struct trial *t);
+
+/* Writes what trial t wrote into base, the state it was begun on, which
+ * must not have changed since (TALLY_E_STATE when its usage log moved or
+ * it has writes not in its root): t's entries in ascending key order (an
+ * empty value deletes), its usage log appends in order, and the bucket
+ * hashes its root update computed, through base's backend; then base takes
+ * t's tree and usage size. base is then the state that executing the same
+ * transactions on it would have made, so a decided block that was tried
+ * is not executed twice. A backend failure is returned as it is, with
+ * base's backend part-written: the caller rolls its store back and reloads
+ * base (state_reload). TALLY_E_NOMEM when t could not record what it
+ * wrote. t is to be ended afterwards either way. */
+int trial_commit(struct trial *t, struct state *base);
 
 /* The header of the block after the one v verified last, before execution
  * fills its roots: version, chain id, height, time_ns, the links, the
@@ -51,5 +90,12 @@ int trial_with_last_cert(const struct chain_verifier *v, const struct commit_cer
  * breaks, with why[WHY_MAX]; s is not changed. */
 int trial_check_block(const struct chain_verifier *v, const struct state *s, const struct block *b,
 		      const struct commit_cert *prev, char *why);
+/* trial_check_block, which keeps its trial when the block is valid: kept
+ * then holds the state after the block (for trial_commit; the caller ends
+ * it) and r what its execution produced. When the block is not valid
+ * nothing is kept (ending kept is harmless). */
+int trial_check_block_kept(const struct chain_verifier *v, const struct state *s,
+			   const struct block *b, const struct commit_cert *prev,
+			   struct trial *kept, struct exec_result *r, char *why);
 
 #endif
