@@ -543,6 +543,7 @@ static void *send_all(void *arg)
 struct load {
 	double p50_ms, p99_ms, blocks_s, tx_s;
 	int64_t blocks;
+	double cpu_us;                   /* the nodes' CPU time per transaction, summed */
 };
 
 struct figures {
@@ -722,6 +723,36 @@ static void send_committed(struct http *c, int k, struct sent *txs, size_t n, co
 
 static size_t g_usage_len;             /* of a signed USAGE transaction */
 
+/* The CPU time (user and system, s) the running nodes have used so far,
+ * summed over them: from /proc/PID/stat, fields 14 and 15 (proc(5)). */
+static double nodes_cpu_s(void)
+{
+	long tick = sysconf(_SC_CLK_TCK);
+	double sum = 0;
+
+	for (int i = 0; i < g_nodes; i++) {
+		char path[64], buf[1024], *p;
+		unsigned long long ut, st;
+		size_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)g_node[i]);
+		f = fopen(path, "r");
+		if (!f)
+			die("cannot read %s", path);
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* After the command's closing parenthesis: state (field 3) ... */
+		p = strrchr(buf, ')');
+		if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				 &ut, &st) != 2)
+			die("%s does not parse", path);
+		sum += (double)(ut + st) / (double)tick;
+	}
+	return sum;
+}
+
 /* The usage phase (see the top): ULEASES leases over the n providers,
  * URECORDS records each, submitted by each provider to its own node. */
 static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
@@ -734,7 +765,7 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 	struct sent *opens = alloc_sent(ULEASES), *starts = alloc_sent(ULEASES);
 	struct tx t;
 	int64_t h0;
-	double t0, t1;
+	double t0, t1, cpu0;
 
 	http_init(&c);
 	load_providers(&c, n, prov, nonce);
@@ -786,6 +817,7 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 
 	u0 = get_u64(&c, 1, "/v1/status", "usage_size");
 	h0 = top();
+	cpu0 = nodes_cpu_s();
 	t0 = bench_now_s();
 	for (int k = 0; k < n; k++)
 		if (pthread_create(&snd[k].th, NULL, send_all, &snd[k]))
@@ -802,6 +834,7 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 			die("the usage records were not all committed within %d s", WAIT_S);
 	}
 	t1 = bench_now_s();
+	f->cpu_us = (nodes_cpu_s() - cpu0) * 1e6 / (double)total;
 	f->blocks = top() - h0;
 	f->blocks_s = (double)f->blocks / (t1 - t0);
 	f->tx_s = (double)total / (t1 - t0);
@@ -1019,6 +1052,7 @@ int main(int argc, char **argv)
 	       URECORDS, UBATCH, four.usage.blocks);
 	line("blocks per second", four.usage.blocks_s, one.usage.blocks_s, "/s");
 	line("USAGE records committed per second", four.usage.tx_s, one.usage.tx_s, "/s");
+	line("node CPU per record, all nodes", four.usage.cpu_us, one.usage.cpu_us, "us");
 	printf("raw Ed25519 verification (one core): %.0f/s for %zu-byte messages (a transfer;"
 	       " before %.0f, after %.0f), %.0f/s for %zu-byte messages (a USAGE record; before"
 	       " %.0f, after %.0f)\n", raw, g_tx_len - SIG_LEN, raw_before, raw_after, uraw,
@@ -1026,6 +1060,9 @@ int main(int argc, char **argv)
 	printf("  USAGE records committed by 4 validators / raw verification: ratio %.3f"
 	       " (target >= 0.25); 1 validator: %.3f\n", four.usage.tx_s / uraw,
 	       one.usage.tx_s / uraw);
+	printf("  CPU per USAGE record, per node: %.1f us with 4 validators, %.1f us alone;"
+	       " one raw verification %.1f us\n", four.usage.cpu_us / MAX_NODES,
+	       one.usage.cpu_us, 1e6 / uraw);
 	printf("  transfers committed by 4 validators / raw verification: ratio %.3f batched,"
 	       " %.3f one POST each\n", four.batched.tx_s / raw, four.load.tx_s / raw);
 	printf("  transfers committed by 1 validator  / raw verification: ratio %.3f batched,"
