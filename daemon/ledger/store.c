@@ -98,13 +98,25 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 	[ST_STATE_GET] = "SELECT value FROM state WHERE key = ?1",
-	[ST_STATE_PUT] = "INSERT OR REPLACE INTO state(key, bucket, value) VALUES (?1, ?2, ?3)",
+	/* An update rewrites the row alone: bucket follows from key, so the
+	 * state_bucket index keeps its entry (REPLACE would delete and insert
+	 * it again, one more page written per entry). */
+	[ST_STATE_PUT] = "INSERT INTO state(key, bucket, value) VALUES (?1, ?2, ?3)"
+			 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[ST_STATE_DEL] = "DELETE FROM state WHERE key = ?1",
 	/* Keys of one type: from the type byte up to (not including) the next. */
 	[ST_STATE_TYPE] = "SELECT key, value FROM state WHERE key >= ?1 AND key < ?2 ORDER BY key",
 	[ST_STATE_BUCKET] = "SELECT key, value FROM state WHERE bucket = ?1 ORDER BY key",
-	[ST_LEASE_IDX_PUT] = "INSERT OR REPLACE INTO leases(id, tenant, provider, state, key)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* Every USAGE rewrites its lease's entry, but tenant, provider and
+	 * state change only at its START and CLOSE: an unchanged row is left
+	 * alone, its pages and those of leases_tenant and leases_provider
+	 * clean. */
+	[ST_LEASE_IDX_PUT] = "INSERT INTO leases(id, tenant, provider, state, key)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET"
+			     " tenant = excluded.tenant, provider = excluded.provider,"
+			     " state = excluded.state, key = excluded.key"
+			     " WHERE tenant != excluded.tenant OR provider != excluded.provider"
+			     " OR state != excluded.state OR key != excluded.key",
 	[ST_LEASE_ALL] = "SELECT s.value FROM leases l JOIN state s ON s.key = l.key"
 			 " WHERE (?1 IS NULL OR l.tenant = ?1) AND (?2 IS NULL OR l.provider = ?2)"
 			 " AND (?3 = 0 OR l.state = ?3) ORDER BY l.id",
