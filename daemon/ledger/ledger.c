@@ -316,9 +316,8 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	if (rc)
 		return rc;
 	if (store_upgraded_from(l->st))
-		ledger_logf(l, "upgraded %s from schema version %u to %u: transactions are read from"
-			    " their blocks, no longer kept twice", path, store_upgraded_from(l->st),
-			    STORE_SCHEMA_VERSION);
+		ledger_logf(l, "upgraded %s from schema version %u to %u (docs/OPERATING.md,"
+			    " \"Upgrades\")", path, store_upgraded_from(l->st), STORE_SCHEMA_VERSION);
 	be = store_state_backend(l->st);
 	rc = state_open(&l->state, &be, 0);
 	if (rc)

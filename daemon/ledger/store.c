@@ -1,6 +1,6 @@
 /* The ledger's SQLite store (see store.h).
  *
- * Schema (version 3):
+ * Schema (version 4):
  *   meta(key TEXT PK, value BLOB)            chain_id, genesis_hash, schema_version,
  *                                            priorities, ...
  *   blocks(height PK, id UNIQUE, header, body, cert, next_vals)
@@ -15,16 +15,17 @@
  *   leases(id PK, tenant, provider, state, key)
  *                                            an index of the lease entries (key:
  *                                            theirs in state), for the API's lists
- *   usage(idx PK, tx_hash -> txs, lease_id, seq)   UNIQUE(lease_id, seq)
+ *   usage(idx PK, tx_hash, lease_id, seq)    UNIQUE(lease_id, seq); tx_hash
+ *                                            is a txs row's (no foreign key:
+ *                                            see upgrade_v3)
  *   usage_nodes(level, idx, hash) PK(level, idx)  perfect-subtree hashes
  *   buckets(bucket PK, hash)                 non-empty state-root buckets only
  *
  * u64 amounts are stored in SQLite's signed 64-bit INTEGER by bit pattern
  * (cast on the way in and out); no SQL ever compares or sums them.
- * Foreign keys are DEFERRABLE INITIALLY DEFERRED because a block's usage
- * rows are written while its transactions execute, before their txs rows
- * (written with the block's row, once the block is encoded); SQLite checks
- * them at COMMIT.
+ * The foreign key of txs to blocks is DEFERRABLE INITIALLY DEFERRED, as it
+ * was when usage rows, written before their block's, named txs rows too;
+ * SQLite checks it at COMMIT.
  *
  * Every statement is prepared once at open. */
 #include "daemon/ledger/store.h"
@@ -55,6 +56,14 @@
 	" REFERENCES blocks(height) DEFERRABLE INITIALLY DEFERRED, idx INTEGER NOT NULL,"	\
 	" off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;"
 
+/* Version 4's usage table (under another name while a version-3 store is
+ * migrated): the log in append order, and (lease_id, seq) for a lease's
+ * records. tx_hash names the record's transaction in txs; no key says so
+ * (see upgrade_v3). */
+#define USAGE_TABLE(name)								\
+	"CREATE TABLE IF NOT EXISTS " name "(idx INTEGER PRIMARY KEY, tx_hash BLOB NOT NULL,"	\
+	" lease_id BLOB NOT NULL, seq INTEGER NOT NULL, UNIQUE(lease_id, seq));"
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS blocks(height INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
@@ -70,10 +79,7 @@ static const char schema_sql[] =
 	" provider BLOB NOT NULL, state INTEGER NOT NULL, key BLOB NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS leases_tenant ON leases(tenant, id);"
 	"CREATE INDEX IF NOT EXISTS leases_provider ON leases(provider, id);"
-	"CREATE TABLE IF NOT EXISTS usage(idx INTEGER PRIMARY KEY, tx_hash BLOB NOT NULL"
-	" REFERENCES txs(hash) DEFERRABLE INITIALLY DEFERRED, lease_id BLOB NOT NULL,"
-	" seq INTEGER NOT NULL, UNIQUE(lease_id, seq));"
-	"CREATE INDEX IF NOT EXISTS usage_tx ON usage(tx_hash);"
+	USAGE_TABLE("usage")
 	"CREATE TABLE IF NOT EXISTS usage_nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL,"
 	" hash BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS buckets(bucket INTEGER PRIMARY KEY, hash BLOB NOT NULL);";
@@ -98,13 +104,25 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 	[ST_STATE_GET] = "SELECT value FROM state WHERE key = ?1",
-	[ST_STATE_PUT] = "INSERT OR REPLACE INTO state(key, bucket, value) VALUES (?1, ?2, ?3)",
+	/* An update rewrites the row alone: bucket follows from key, so the
+	 * state_bucket index keeps its entry (REPLACE would delete and insert
+	 * it again, one more page written per entry). */
+	[ST_STATE_PUT] = "INSERT INTO state(key, bucket, value) VALUES (?1, ?2, ?3)"
+			 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[ST_STATE_DEL] = "DELETE FROM state WHERE key = ?1",
 	/* Keys of one type: from the type byte up to (not including) the next. */
 	[ST_STATE_TYPE] = "SELECT key, value FROM state WHERE key >= ?1 AND key < ?2 ORDER BY key",
 	[ST_STATE_BUCKET] = "SELECT key, value FROM state WHERE bucket = ?1 ORDER BY key",
-	[ST_LEASE_IDX_PUT] = "INSERT OR REPLACE INTO leases(id, tenant, provider, state, key)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* Every USAGE rewrites its lease's entry, but tenant, provider and
+	 * state change only at its START and CLOSE: an unchanged row is left
+	 * alone, its pages and those of leases_tenant and leases_provider
+	 * clean. */
+	[ST_LEASE_IDX_PUT] = "INSERT INTO leases(id, tenant, provider, state, key)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET"
+			     " tenant = excluded.tenant, provider = excluded.provider,"
+			     " state = excluded.state, key = excluded.key"
+			     " WHERE tenant != excluded.tenant OR provider != excluded.provider"
+			     " OR state != excluded.state OR key != excluded.key",
 	[ST_LEASE_ALL] = "SELECT s.value FROM leases l JOIN state s ON s.key = l.key"
 			 " WHERE (?1 IS NULL OR l.tenant = ?1) AND (?2 IS NULL OR l.provider = ?2)"
 			 " AND (?3 = 0 OR l.state = ?3) ORDER BY l.id",
@@ -505,24 +523,18 @@ static int schema_version(struct store *s, unsigned *ver)
 
 /* Version 2 to 3: the txs rows no longer carry the transactions' bytes (a
  * second copy of what the blocks' bodies hold), only where they lie in the
- * body. Every stored body is walked once, in one SQLite transaction, by
- * SQLite's procedure for changing a table's shape (foreign keys off, a new
- * table, the old dropped, the new renamed, foreign_key_check): the store
- * is wholly version 2 or wholly version 3, whatever happens meanwhile.
- * The freed pages are reused as the chain grows. */
-static int migrate_v2(struct store *s, const char *path, char *why)
+ * body. Every stored body is walked once into a new table, which then
+ * takes the old one's place. The freed pages are reused as the chain
+ * grows. */
+static int upgrade_v2(struct store *s, const char *path, char *why)
 {
-	static const char begin[] =
-		"PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE; DROP TABLE IF EXISTS txs_v3; "
-		TXS_TABLE("txs_v3");
+	static const char begin[] = "DROP TABLE IF EXISTS txs_v3; " TXS_TABLE("txs_v3");
 	static const char finish_sql[] =
 		"DROP TABLE txs; ALTER TABLE txs_v3 RENAME TO txs;"
-		" CREATE INDEX txs_height ON txs(height);"
-		" UPDATE meta SET value = X'03000000' WHERE key = 'schema_version';";
+		" CREATE INDEX txs_height ON txs(height);";
 	sqlite3_stmt *blocks = NULL, *put = NULL, *check = NULL;
 	int rc, step = SQLITE_DONE;
 
-	why[0] = '\0';
 	rc = exec_sql(s, begin);
 	if (!rc && sqlite3_prepare_v2(s->db, "SELECT height, body FROM blocks ORDER BY height", -1,
 				      &blocks, NULL) != SQLITE_OK)
@@ -562,23 +574,64 @@ static int migrate_v2(struct store *s, const char *path, char *why)
 		rc = why_set(why, TALLY_E_STORE, "upgrading %s: its transactions do not match its"
 			     " blocks' bodies" STORE_WHAT_TO_DO, path);
 	sqlite3_finalize(check);
-	check = NULL;
 	if (!rc)
 		rc = exec_sql(s, finish_sql);
+	return rc;
+}
+
+/* Version 3 to 4: the usage table loses its foreign key to txs and the
+ * index usage_tx(tx_hash) that the key needed. No read looks a usage
+ * record up by its transaction (a record's transaction is found from the
+ * record, through txs), the rows of both tables are written in the same
+ * SQLite transaction, and each record cost one more B-tree keyed by a
+ * random hash, written at every commit. The rows are copied as they are. */
+static int upgrade_v3(struct store *s, const char *path, char *why)
+{
+	static const char sql[] =
+		"DROP TABLE IF EXISTS usage_v4; " USAGE_TABLE("usage_v4")
+		" INSERT INTO usage_v4(idx, tx_hash, lease_id, seq)"
+		"  SELECT idx, tx_hash, lease_id, seq FROM usage ORDER BY idx;"
+		" DROP TABLE usage; ALTER TABLE usage_v4 RENAME TO usage;";
+
+	(void)path;
+	(void)why;
+	return exec_sql(s, sql);
+}
+
+/* Upgrades a store of schema version from to the next, by SQLite's
+ * procedure for changing a table's shape (foreign keys off, new tables,
+ * the old dropped, the new renamed, foreign_key_check) in one SQLite
+ * transaction: the store is wholly of one version or the other, whatever
+ * happens meanwhile. step does the work; it may set why. */
+static int upgrade_step(struct store *s, const char *path, unsigned from,
+			int (*step)(struct store *s, const char *path, char *why), char *why)
+{
+	sqlite3_stmt *check = NULL;
+	char ver[96];
+	int rc, res;
+
+	why[0] = '\0';
+	rc = exec_sql(s, "PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE;");
+	if (!rc)
+		rc = step(s, path, why);
+	snprintf(ver, sizeof(ver), "UPDATE meta SET value = X'%02x000000'"
+		 " WHERE key = 'schema_version'", from + 1);
+	if (!rc)
+		rc = exec_sql(s, ver);
 	if (!rc && sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &check, NULL) !=
 	    SQLITE_OK)
 		rc = TALLY_E_STORE;
-	if (!rc && (step = sqlite3_step(check)) == SQLITE_ROW)
+	if (!rc && (res = sqlite3_step(check)) == SQLITE_ROW)
 		rc = why_set(why, TALLY_E_STORE, "upgrading %s: a foreign key does not hold after"
 			     " it" STORE_WHAT_TO_DO, path);
-	else if (!rc && step != SQLITE_DONE)
-		rc = map_err(s, step);
+	else if (!rc && res != SQLITE_DONE)
+		rc = map_err(s, res);
 	sqlite3_finalize(check);
 	if (!rc)
 		rc = exec_sql(s, "COMMIT");
 	if (rc) {
 		if (!why[0])
-			why_set(why, rc, "cannot upgrade %s from schema version 2: %s", path,
+			why_set(why, rc, "cannot upgrade %s from schema version %u: %s", path, from,
 				sqlite3_errmsg(s->db));
 		if (!sqlite3_get_autocommit(s->db))
 			exec_sql(s, "ROLLBACK");
@@ -587,8 +640,8 @@ static int migrate_v2(struct store *s, const char *path, char *why)
 	if (exec_sql(s, "PRAGMA foreign_keys=ON") && !rc)
 		rc = why_set(why, TALLY_E_STORE, "cannot turn foreign keys on again in %s: %s",
 			     path, sqlite3_errmsg(s->db));
-	if (!rc)
-		s->upgraded_from = 2;
+	if (!rc && !s->upgraded_from)
+		s->upgraded_from = from;
 	return rc;
 }
 
@@ -638,12 +691,16 @@ int store_open(struct store **out, const char *path, bool upgrade, char *why)
 			     " tallyd upgrades (2 and up)", path, ver);
 		goto err;
 	}
-	if (!rc && ver == 2 && !upgrade) {
-		rc = why_set(why, TALLY_E_VERSION, "%s has schema version 2: start tallyd on it"
-			     " once to upgrade it to version %u", path, STORE_SCHEMA_VERSION);
+	if (!rc && ver && ver < STORE_SCHEMA_VERSION && !upgrade) {
+		rc = why_set(why, TALLY_E_VERSION, "%s has schema version %u: start tallyd on it"
+			     " once to upgrade it to version %u", path, ver, STORE_SCHEMA_VERSION);
 		goto err;
 	}
-	if (!rc && ver == 2 && (rc = migrate_v2(s, path, why)))
+	/* One version at a time, each step whole: a store left between two
+	 * steps is of the version between, and upgraded on from there. */
+	if (!rc && ver == 2 && (rc = upgrade_step(s, path, 2, upgrade_v2, why)))
+		goto err;
+	if (!rc && ver && ver <= 3 && (rc = upgrade_step(s, path, 3, upgrade_v3, why)))
 		goto err;
 	if (rc && store_corrupt(s))
 		why_set(why, rc, "%s is damaged (%s)" STORE_WHAT_TO_DO, path, sqlite3_errmsg(s->db));

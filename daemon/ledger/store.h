@@ -21,7 +21,7 @@
 #include "lib/crypto.h"
 #include "lib/merkle.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -30,10 +30,10 @@ struct store;
 
 /* Opens or creates the database at path (WAL, synchronous=FULL, foreign
  * keys). A file that is not a database, or is shorter than its header
- * says, is refused. A store of schema version 2 is upgraded to this one
- * when upgrade is set, wholly or not at all (store_upgraded_from says so),
- * else refused (TALLY_E_VERSION). why[WHY_MAX] gets a sentence on
- * failure. */
+ * says, is refused. A store of an older schema version (2 and up) is
+ * upgraded to this one when upgrade is set, one version at a time, each
+ * step wholly or not at all (store_upgraded_from says so), else refused
+ * (TALLY_E_VERSION). why[WHY_MAX] gets a sentence on failure. */
 int store_open(struct store **out, const char *path, bool upgrade, char *why);
 /* The schema version store_open upgraded the store from, or 0. */
 unsigned store_upgraded_from(const struct store *s);

@@ -8,8 +8,9 @@
  * proposer selection and the validator's signing guard; batch submission
  * (each transaction answered in its place), the worker pool that checks a
  * batch's signatures, admission while blocks commit, a WAL that stays
- * bounded while the mempool's snapshot is held, and a store of schema
- * version 2 upgraded (or, damaged, refused and left as it was). */
+ * bounded while the mempool's snapshot is held, and stores of schema
+ * versions 2 and 3 upgraded (or, damaged, refused and left as they
+ * were). */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -431,9 +432,76 @@ static long long store_int(const char *data_dir, const char *sql)
 	return v;
 }
 
-/* Back to schema version 2's shape: each txs row with its own copy of the
- * transaction's bytes (and its kind and signer), as a node of that version
+/* Back to schema version 3's shape: the usage table with its foreign key
+ * to txs and the index usage_tx that key needed, as a node of that version
  * wrote it. */
+static const char to_v3_sql[] =
+	"PRAGMA foreign_keys=OFF; BEGIN;"
+	" CREATE TABLE usage_v3(idx INTEGER PRIMARY KEY, tx_hash BLOB NOT NULL REFERENCES"
+	" txs(hash) DEFERRABLE INITIALLY DEFERRED, lease_id BLOB NOT NULL, seq INTEGER NOT NULL,"
+	" UNIQUE(lease_id, seq));"
+	" INSERT INTO usage_v3 SELECT idx, tx_hash, lease_id, seq FROM usage;"
+	" DROP TABLE usage; ALTER TABLE usage_v3 RENAME TO usage;"
+	" CREATE INDEX usage_tx ON usage(tx_hash);"
+	" UPDATE meta SET value = X'03000000' WHERE key = 'schema_version'; COMMIT;";
+
+/* The usage table as version 4 has it: no foreign key, no usage_tx. */
+static void assert_usage_v4(const char *data_dir)
+{
+	ck_assert_int_eq(store_int(data_dir, "SELECT hex(value) = '04000000' FROM meta"
+				   " WHERE key = 'schema_version'"), 1);
+	ck_assert_int_eq(store_int(data_dir, "SELECT count(*) FROM"
+				   " pragma_foreign_key_list('usage')"), 0);
+	ck_assert_int_eq(store_int(data_dir, "SELECT count(*) FROM sqlite_master WHERE name IN"
+				   " ('usage_tx', 'usage_v4')"), 0);
+}
+
+/* What a tenant reads of the flow's lease: every usage record in seq
+ * order with its transaction and block, each with an inclusion proof that
+ * holds against the usage root, and the lease in its tenant's and its
+ * provider's lists. */
+static void check_usage_reads(struct ledger *l, const struct flow *f)
+{
+	struct lease_filter byt = { .tenant = keys[K_TENANT].pub };
+	struct lease_filter byp = { .provider = keys[K_PROV].pub, .state = LEASE_RUNNING };
+	struct ledger_status st;
+	struct ledger_usage *u;
+	struct lease *ls;
+	uint8_t root[HASH_LEN], leaf[HASH_LEN], proof[MERKLE_MAX_PROOF][HASH_LEN];
+	size_t n, np;
+
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_int_eq(ledger_usage_root(l, st.usage_size, root), 0);
+	ck_assert_mem_eq(root, st.usage_root, HASH_LEN);
+	ck_assert_int_eq(ledger_lease_usage(l, f->lease, &u, &n), 0);
+	ck_assert_uint_eq(n, f->seq);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t h[HASH_LEN];
+
+		ck_assert_uint_eq(u[i].seq, i);
+		ck_assert_ptr_nonnull(u[i].tx);
+		tx_hash(u[i].tx, u[i].tx_len, h);
+		ck_assert_mem_eq(h, u[i].tx_hash, HASH_LEN);
+		ck_assert_uint_ge(u[i].height, 1);
+		ck_assert_int_eq(ledger_usage_inclusion(l, u[i].index, st.usage_size, leaf, proof,
+							&np), 0);
+		ck_assert_int_eq(merkle_inclusion_verify(u[i].index, st.usage_size, leaf, proof, np,
+							 root), 0);
+	}
+	ledger_usage_free(u, n);
+	ck_assert_int_eq(ledger_leases(l, &byt, &ls, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_mem_eq(ls[0].id, f->lease, LEASE_ID_LEN);
+	free(ls);
+	ck_assert_int_eq(ledger_leases(l, &byp, &ls, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_mem_eq(ls[0].id, f->lease, LEASE_ID_LEN);
+	free(ls);
+}
+
+/* Back to schema version 2's shape (after version 3's, to_v3_sql): each
+ * txs row with its own copy of the transaction's bytes (and its kind and
+ * signer), as a node of that version wrote it. */
 static const char to_v2_sql[] =
 	"PRAGMA foreign_keys=OFF; BEGIN;"
 	" CREATE TABLE txs_v2(hash BLOB PRIMARY KEY, height INTEGER NOT NULL REFERENCES"
@@ -490,6 +558,7 @@ START_TEST(test_store_upgrade_from_v2)
 	ntx = check_every_tx(l, a.height);
 	ck_assert_int_ge(ntx, 6);
 	ledger_close(l);
+	store_sql(dir, to_v3_sql);
 	store_sql(dir, to_v2_sql);
 	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM pragma_table_info('txs')"
 				   " WHERE name = 'bytes'"), 1);
@@ -513,15 +582,17 @@ START_TEST(test_store_upgrade_from_v2)
 	l = open_at(dir, true);
 	build_chain(l, &f);
 	ledger_close(l);
+	store_sql(dir, to_v3_sql);
 	store_sql(dir, to_v2_sql);
 	/* Verification reads; it does not upgrade. */
 	ck_assert_int_eq(ledger_verify_store(dir, &gen, &h, why), TALLY_E_VERSION);
 	ck_assert_msg(strstr(why, "start tallyd on it once") != NULL, "%s", why);
+	/* Through version 3 to this one, each step whole. */
 	l = open_at(dir, true);
-	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '03000000' FROM meta"
-				   " WHERE key = 'schema_version'"), 1);
+	assert_usage_v4(dir);
 	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM pragma_table_info('txs')"
 				   " WHERE name = 'bytes'"), 0);
+	check_usage_reads(l, &f);
 	ck_assert_int_eq(ledger_status(l, &b), 0);
 	ck_assert_uint_eq(b.height, a.height);
 	ck_assert_mem_eq(b.last_block_id, a.last_block_id, HASH_LEN);
@@ -539,13 +610,13 @@ START_TEST(test_store_upgrade_from_v2)
 
 	/* A store of a newer schema (a newer tallyd upgraded it) is refused
 	 * with its version, before anything else is read, and not changed. */
-	store_sql(dir, "UPDATE meta SET value = X'04000000' WHERE key = 'schema_version'");
+	store_sql(dir, "UPDATE meta SET value = X'05000000' WHERE key = 'schema_version'");
 	ck_assert_int_eq(ledger_open(&l, &cfg, why), TALLY_E_VERSION);
-	ck_assert_msg(strstr(why, "schema version 4, newer than this tallyd's 3") != NULL, "%s",
+	ck_assert_msg(strstr(why, "schema version 5, newer than this tallyd's 4") != NULL, "%s",
 		      why);
-	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '04000000' FROM meta"
+	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '05000000' FROM meta"
 				   " WHERE key = 'schema_version'"), 1);
-	store_sql(dir, "UPDATE meta SET value = X'03000000' WHERE key = 'schema_version'");
+	store_sql(dir, "UPDATE meta SET value = X'04000000' WHERE key = 'schema_version'");
 
 		/* A row that points at other bytes does not serve them. */
 	store_sql(dir, "UPDATE txs SET off = off + 1 WHERE height = 1 AND idx = 0");
@@ -562,6 +633,73 @@ START_TEST(test_store_upgrade_from_v2)
 		block_free(&blk);
 	}
 	ledger_close(l);
+}
+END_TEST
+
+/* A store of schema version 3 (usage rows with a foreign key to txs and
+ * an index by transaction) is upgraded in place: the same rows, every read
+ * a tenant makes of its usage the same, and the chain goes on. */
+START_TEST(test_store_upgrade_from_v3)
+{
+	struct ledger_status a, b;
+	struct flow f;
+	struct ledger *l = open_at(dir, true);
+	char why[WHY_MAX];
+	long long rows;
+	uint64_t h;
+
+	build_chain(l, &f);
+	check_usage_reads(l, &f);
+	ck_assert_int_eq(ledger_status(l, &a), 0);
+	ledger_close(l);
+	store_sql(dir, to_v3_sql);
+	rows = store_int(dir, "SELECT count(*) FROM usage");
+	ck_assert_int_eq(rows, (long long)f.seq);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM pragma_foreign_key_list('usage')"), 1);
+	ck_assert_int_eq(ledger_verify_store(dir, &gen, &h, why), TALLY_E_VERSION);
+	ck_assert_msg(strstr(why, "schema version 3: start tallyd on it once") != NULL, "%s",
+		      why);
+
+	/* An upgrade that fails half-way (a table of its own name in the
+	 * way is dropped first; a usage row whose lease is stored twice at
+	 * one seq cannot be copied) leaves version 3 as it was. */
+	store_sql(dir, "PRAGMA foreign_keys=OFF; DROP INDEX usage_tx; CREATE TABLE tmp AS"
+		       " SELECT * FROM usage; DROP TABLE usage; CREATE TABLE usage(idx INTEGER"
+		       " PRIMARY KEY, tx_hash BLOB NOT NULL REFERENCES txs(hash) DEFERRABLE"
+		       " INITIALLY DEFERRED, lease_id BLOB NOT NULL, seq INTEGER NOT NULL);"
+		       " INSERT INTO usage SELECT * FROM tmp; DROP TABLE tmp;"
+		       " CREATE INDEX usage_tx ON usage(tx_hash);"
+		       " INSERT INTO usage SELECT idx + 1000, tx_hash, lease_id, seq FROM usage"
+		       " WHERE idx = 0;");
+	{
+		struct ledger_config cfg = { .data_dir = dir, .genesis = &gen, .log = quiet };
+
+		ck_assert_int_eq(ledger_open(&l, &cfg, why), TALLY_E_STORE);
+		ck_assert_msg(strstr(why, "cannot upgrade") != NULL &&
+			      strstr(why, "from schema version 3") != NULL, "%s", why);
+	}
+	ck_assert_int_eq(store_int(dir, "SELECT hex(value) = '03000000' FROM meta"
+				   " WHERE key = 'schema_version'"), 1);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM usage"), rows + 1);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM sqlite_master WHERE name ="
+				   " 'usage_v4'"), 0);
+	store_sql(dir, "DELETE FROM usage WHERE idx >= 1000; CREATE UNIQUE INDEX usage_ls"
+		       " ON usage(lease_id, seq);");
+
+	l = open_at(dir, true);
+	assert_usage_v4(dir);
+	ck_assert_int_eq(store_int(dir, "SELECT count(*) FROM usage"), rows);
+	ck_assert_int_eq(ledger_status(l, &b), 0);
+	ck_assert_uint_eq(b.height, a.height);
+	ck_assert_mem_eq(b.usage_root, a.usage_root, HASH_LEN);
+	ck_assert_mem_eq(b.state_root, a.state_root, HASH_LEN);
+	check_usage_reads(l, &f);
+	flow_usage(l, &f, 2);
+	check_usage_reads(l, &f);
+	ck_assert_int_eq(ledger_status(l, &b), 0);
+	ledger_close(l);
+	ck_assert_msg(ledger_verify_store(dir, &gen, &h, why) == 0, "%s", why);
+	ck_assert_uint_eq(h, b.height);
 }
 END_TEST
 
@@ -2075,6 +2213,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_reopen_same_chain);
 	tcase_add_test(tc, test_reopen_other_genesis_refused);
 	tcase_add_test(tc, test_store_upgrade_from_v2);
+	tcase_add_test(tc, test_store_upgrade_from_v3);
 	tcase_add_test(tc, test_verify_detects_every_byte);
 	tcase_add_test(tc, test_replay_and_wrong_chain);
 	tcase_add_test(tc, test_nonce_gap);
