@@ -1779,12 +1779,27 @@ START_TEST(test_disk_full)
 	ck_assert_mem_eq(after.state_root, before.state_root, HASH_LEN);
 	ck_assert_uint_eq(after.mempool_size, before.mempool_size);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
+	printf("disk full: block %" PRIu64 " refused: %s\n", before.height + 1, why);
+	/* With room again the same node, not reopened, goes on: the decided
+	 * block is committed after all (its trial was dropped with the failed
+	 * commit: executed on the state reloaded from the disk), then another
+	 * from its trial. What it holds in memory is what the disk holds. */
+	ck_assert_int_eq(mount(NULL, mnt, NULL, MS_REMOUNT, "size=4m"), 0);
+	rc = ledger_produce_block(l, t += SEC, NULL, why);
+	ck_assert_msg(rc == 0, "after the disk has room: %s", why);
+	nonce += 100;
+	ck_assert_int_eq(ledger_status(l, &after), 0);
+	ck_assert_uint_gt(after.height, before.height);
+	ck_assert_uint_gt(after.committed_from_trial, 0);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
+	before = after;
 	ledger_close(l);
 	verify_ok(mnt);
 	l = open_at(mnt, false);
 	ck_assert_int_eq(ledger_status(l, &after), 0);
 	ck_assert_uint_eq(after.height, before.height);
 	ck_assert_mem_eq(after.last_block_id, before.last_block_id, HASH_LEN);
+	ck_assert_mem_eq(after.state_root, before.state_root, HASH_LEN);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
 	ledger_close(l);
 	ck_assert_int_eq(umount(mnt), 0);
