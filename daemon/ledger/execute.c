@@ -279,7 +279,6 @@ static int commit_kept(struct ledger *l, const struct block *in, struct exec_res
 			       " made: %s (%s)", in->header.height, tally_strerror(rc),
 			       store_errmsg(l->st));
 	*r = l->kept_r;
-	l->ncommitted_tried++;
 	return 0;
 }
 
@@ -626,6 +625,8 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	rc = verify_and_commit(l, &bd, &tip, cert, &usage, why);
 	if (rc)
 		goto out_abort;
+	if (tried)
+		l->ncommitted_tried++;   /* counted once committed, as ncommitted is */
 	if (last_set.n && last_cert.n)
 		count_votes(l, &last_set, &last_cert);
 	for (size_t i = 0; i < bd.r.downtime.n; i++) {

@@ -1779,6 +1779,9 @@ START_TEST(test_disk_full)
 	ck_assert_mem_eq(after.state_root, before.state_root, HASH_LEN);
 	ck_assert_uint_eq(after.mempool_size, before.mempool_size);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
+	/* Nor in /metrics: a block that failed is not counted as committed. */
+	ck_assert_uint_eq(after.committed, before.committed);
+	ck_assert_uint_eq(after.committed_from_trial, before.committed_from_trial);
 	printf("disk full: block %" PRIu64 " refused: %s\n", before.height + 1, why);
 	/* With room again the same node, not reopened, goes on: the decided
 	 * block is committed after all (its trial was dropped with the failed
