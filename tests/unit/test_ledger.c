@@ -1462,6 +1462,18 @@ static void build_own(struct ledger *dst, uint64_t time_ns)
 	free(bytes);
 }
 
+/* The node in dir2 (made "<dir>/decider", 128 bytes), which decided
+ * blocks 1 to 5 (build_chain, each committed from its trial). */
+static struct ledger *open_decider(char *dir2, struct flow *f)
+{
+	struct ledger *src;
+
+	snprintf(dir2, 128, "%s/decider", dir);
+	src = open_at(dir2, true);
+	build_chain(src, f);
+	return src;
+}
+
 /* The block decided at a height is not always the one this node tried
  * last: another round's proposal was checked after it, or a proposal that
  * does not verify, or the node built a block of its own. Then the decided
@@ -1471,15 +1483,11 @@ static void build_own(struct ledger *dst, uint64_t time_ns)
  * trial), verifies, and the node goes on after a restart. */
 START_TEST(test_decided_not_the_block_tried_last)
 {
-	struct ledger *src, *l;
 	struct ledger_status a, b;
 	char dir2[128];
 	struct flow f;
+	struct ledger *src = open_decider(dir2, &f), *l = open_at(dir, true);
 
-	snprintf(dir2, sizeof(dir2), "%s/decider", dir);
-	src = open_at(dir2, true);
-	build_chain(src, &f);                      /* blocks 1 to 5 */
-	l = open_at(dir, true);
 	build_own(l, T0 + SEC + 1);                /* its own block 1, not decided */
 	apply_from(src, l, 1);
 	check_from(src, l, 2, false);              /* block 2 checked, */
@@ -1527,15 +1535,11 @@ END_TEST
  * committed: the block is executed instead, and the commit succeeds. */
 START_TEST(test_trial_out_of_memory_executes)
 {
-	struct ledger *src, *l;
 	struct ledger_status a, b;
 	char dir2[128];
 	struct flow f;
+	struct ledger *src = open_decider(dir2, &f), *l = open_at(dir, true);
 
-	snprintf(dir2, sizeof(dir2), "%s/decider", dir);
-	src = open_at(dir2, true);
-	build_chain(src, &f);
-	l = open_at(dir, true);
 	for (uint64_t h = 1; h <= 5; h++) {
 		check_from(src, l, h, false);
 		ck_assert(l->kept_valid);
