@@ -250,7 +250,7 @@ static void kept_take(struct ledger *l, int rc, const struct block_header *h,
  * trial's writes go to the store and its tree becomes the state's, and
  * *r is what its execution produced (lib/chain/trial.h: the state is what
  * executing the block again would make it). *used false: no such trial,
- * nothing done. */
+ * or one that cannot be committed (trial_can_commit), nothing done. */
 static int commit_kept(struct ledger *l, const struct block *in, struct exec_result *r,
 		       bool *used, char *why)
 {
@@ -263,6 +263,15 @@ static int commit_kept(struct ledger *l, const struct block *in, struct exec_res
 	block_id(&in->header, id);
 	if (memcmp(id, l->kept_id, HASH_LEN))
 		return 0;
+	/* A trial that cannot be written as it is (it ran out of memory noting
+	 * its writes, or the state is not the one it was begun on) has written
+	 * nothing: the block is executed instead. */
+	rc = trial_can_commit(&l->kept, &l->state);
+	if (rc) {
+		ledger_logf(l, "block %" PRIu64 ": its trial cannot be committed (%s): executing"
+			    " it again", in->header.height, tally_strerror(rc));
+		return 0;
+	}
 	*used = true;
 	rc = trial_commit(&l->kept, &l->state);
 	if (rc)
@@ -270,7 +279,6 @@ static int commit_kept(struct ledger *l, const struct block *in, struct exec_res
 			       " made: %s (%s)", in->header.height, tally_strerror(rc),
 			       store_errmsg(l->st));
 	*r = l->kept_r;
-	l->ncommitted_tried++;
 	return 0;
 }
 
@@ -617,6 +625,8 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	rc = verify_and_commit(l, &bd, &tip, cert, &usage, why);
 	if (rc)
 		goto out_abort;
+	if (tried)
+		l->ncommitted_tried++;   /* counted once committed, as ncommitted is */
 	if (last_set.n && last_cert.n)
 		count_votes(l, &last_set, &last_cert);
 	for (size_t i = 0; i < bd.r.downtime.n; i++) {

@@ -349,9 +349,12 @@ int ledger_tx(struct ledger *l, const uint8_t hash[HASH_LEN], uint8_t **bytes, s
 /* Verifies the chain stored in data_dir from the genesis, as an auditor
  * would: every stored block replayed (lib/chain/replay.h: signatures,
  * certificates, every transaction's rules and every state root), and each
- * stored header blob equal to the header inside the stored body. Opens its
- * own connection, so it may run while the ledger is open. *height receives
- * the last verified height. */
+ * stored header blob equal to the header inside the stored body; then the
+ * state the store keeps (its entries, the bucket hashes its root is loaded
+ * from, its usage log) equal to the state the blocks make
+ * (TALLY_E_STATEROOT, TALLY_E_USAGEROOT). Opens its own connection and
+ * reads one snapshot, so it may run while the ledger is open. *height
+ * receives the last verified height. */
 int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t *height,
 			char *why);
 

@@ -1,6 +1,8 @@
 /* Verifying a stored chain as an auditor would: every stored block read
  * back, decoded and replayed from the genesis (lib/chain/replay.h), with
- * the stored header checked against the header inside the stored body. */
+ * the stored header checked against the header inside the stored body;
+ * then the state the store keeps checked against the state the replay
+ * made. */
 #include "daemon/ledger/ledger_impl.h"
 
 #include <inttypes.h>
@@ -9,7 +11,10 @@
 #include <string.h>
 
 #include "lib/chain/chainfile.h"
+#include "lib/chain/memstate.h"
 #include "lib/chain/replay.h"
+#include "lib/crypto.h"
+#include "lib/merkle.h"
 #include "lib/errors.h"
 
 static int verify_one(struct store *st, struct replay *r, uint64_t h, char *why)
@@ -69,6 +74,100 @@ out:
 	return rc;
 }
 
+/* A running digest of entries in the order given, and how many. */
+struct entries_digest {
+	struct sha256_stream *h;
+	uint64_t n;
+};
+
+static int digest_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+			size_t vlen)
+{
+	struct entries_digest *d = ctx;
+	uint8_t len[8];
+
+	for (int i = 0; i < 4; i++) {
+		len[i] = (uint8_t)(klen >> (8 * i));
+		len[4 + i] = (uint8_t)(vlen >> (8 * i));
+	}
+	sha256_add(d->h, len, 4);
+	sha256_add(d->h, key, klen);
+	sha256_add(d->h, len + 4, 4);
+	sha256_add(d->h, val, vlen);
+	d->n++;
+	return 0;
+}
+
+/* Every entry be holds, of every key type in key order: their digest and
+ * number. */
+static int entries_of(const struct state_backend *be, uint8_t out[HASH_LEN], uint64_t *n)
+{
+	struct entries_digest d = { sha256_begin(), 0 };
+	int rc = 0;
+
+	if (!d.h)
+		return TALLY_E_NOMEM;
+	for (int type = 0; type < 256 && !rc; type++)
+		rc = be->scan_type(be->ctx, (uint8_t)type, digest_entry, &d);
+	sha256_end(d.h, out);
+	*n = d.n;
+	return rc;
+}
+
+/* Every node of the usage log's tree that the store keeps (each perfect
+ * subtree of its size leaves: inclusion proofs read them) is the replay's. */
+static int verify_usage(struct merkle_store *mine, struct merkle_store *chain, uint64_t size,
+			char *why)
+{
+	for (unsigned level = 0; level < 64 && (size >> level); level++) {
+		for (uint64_t i = 0; i < size >> level; i++) {
+			uint8_t a[HASH_LEN], b[HASH_LEN];
+			int rc = mine->get(mine->ctx, level, i, a);
+
+			if (!rc)
+				rc = chain->get(chain->ctx, level, i, b);
+			if (rc || memcmp(a, b, HASH_LEN))
+				return why_set(why, rc ? rc : TALLY_E_USAGEROOT, "the stored usage log"
+					       " of %" PRIu64 " records is not the one the stored blocks"
+					       " make (level %u node %" PRIu64 ")", size, level, i);
+		}
+	}
+	return 0;
+}
+
+/* The state the store keeps beside its blocks is the state they make (r,
+ * every block replayed): the same entries, kept bucket hashes that give
+ * its root, and its usage log. A node commits its state without
+ * replaying it (a decided block from its trial, execute.c), so replaying
+ * the blocks alone would not see a store whose state went astray. */
+static int verify_state(struct store *st, struct replay *r, char *why)
+{
+	struct state_backend be = store_state_backend(st);
+	uint8_t mine[HASH_LEN], chain[HASH_LEN];
+	uint64_t nmine, nchain;
+	struct state kept;
+	int rc = entries_of(&be, mine, &nmine);
+
+	if (!rc)
+		rc = entries_of(&r->state.be, chain, &nchain);
+	if (rc)
+		return why_set(why, rc, "cannot read the stored state: %s", tally_strerror(rc));
+	if (nmine != nchain || memcmp(mine, chain, HASH_LEN))
+		return why_set(why, TALLY_E_STATEROOT, "the stored state entries (%" PRIu64 ") are"
+			       " not the ones the stored blocks make (%" PRIu64 ")", nmine, nchain);
+	rc = state_open(&kept, &be, r->state.usage_size);
+	if (rc)
+		return why_set(why, rc, "cannot load the stored state-root buckets: %s",
+			       tally_strerror(rc));
+	state_root(&kept, mine);
+	state_close(&kept);
+	state_root(&r->state, chain);
+	if (memcmp(mine, chain, HASH_LEN))
+		return why_set(why, TALLY_E_STATEROOT, "the stored state-root bucket hashes do not"
+			       " give the state root of the stored blocks");
+	return verify_usage(store_merkle(st), memstate_usage(r->mem), r->state.usage_size, why);
+}
+
 int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t *height,
 			char *why)
 {
@@ -90,6 +189,9 @@ int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t 
 	rc = store_meta_get(st, "genesis_hash", &gh, &ghl);
 	if (!rc && (ghl != HASH_LEN || memcmp(gh, want, HASH_LEN)))
 		rc = why_set(why, TALLY_E_INVALID, "the store was made from another genesis");
+	/* One snapshot: a node that commits meanwhile is not seen half-way. */
+	if (!rc && (rc = store_snapshot_renew(st)))
+		why_set(why, rc, "cannot read %s: %s", path, store_errmsg(st));
 	if (!rc)
 		rc = replay_init(&r, g, why);
 	if (!rc)
@@ -99,6 +201,9 @@ int ledger_verify_store(const char *data_dir, const struct genesis *g, uint64_t 
 		if (!rc)
 			*height = h;
 	}
+	if (!rc)
+		rc = verify_state(st, &r, why);
+	store_snapshot_release(st);
 	if (rc && !why[0])
 		why_set(why, rc, "%s", tally_strerror(rc));
 	free(gh);

@@ -131,6 +131,8 @@ int trial_begin(struct trial *t, const struct state *base, const struct merkle_f
 		return TALLY_E_STATE;
 	t->usage = *usage;
 	t->base_usage_size = base->usage_size;
+	if (base->node)
+		state_root(base, t->base_root);
 	t->over = memstate_new_overlay(&base->be);
 	if (!t->over)
 		return TALLY_E_NOMEM;
@@ -160,16 +162,28 @@ static int put_below(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 	return base->be.put(base->be.ctx, key, klen, val, vlen);
 }
 
-int trial_commit(struct trial *t, struct state *base)
+int trial_can_commit(const struct trial *t, const struct state *base)
 {
-	uint8_t (*node)[HASH_LEN];
-	int rc;
+	uint8_t root[HASH_LEN];
 
 	if (t->rc)
 		return t->rc;
-	if (!t->state.node || t->state.ndirty || !base->node || base->ndirty ||
+	if (!t->over || !t->state.node || t->state.ndirty || !base->node || base->ndirty ||
 	    base->usage_size != t->base_usage_size)
 		return TALLY_E_STATE;
+	/* The usage log alone does not tell: a block with no USAGE moves the
+	 * state and not the log. */
+	state_root(base, root);
+	return memcmp(root, t->base_root, HASH_LEN) ? TALLY_E_STATE : 0;
+}
+
+int trial_commit(struct trial *t, struct state *base)
+{
+	uint8_t (*node)[HASH_LEN];
+	int rc = trial_can_commit(t, base);
+
+	if (rc)
+		return rc;
 	rc = memstate_each_own(t->over, put_below, base);
 	for (size_t i = 0; i < t->nappended && !rc; i++) {
 		const struct trial_usage *u = &t->appended[i];

@@ -41,6 +41,7 @@ struct trial {
 	struct memstate *over;
 	struct merkle_frontier usage;    /* the usage log, appended to by the trial */
 	uint64_t base_usage_size;        /* of the state it was begun on */
+	uint8_t base_root[HASH_LEN];     /* its root then */
 	struct trial_usage *appended;    /* in order; nappended of them */
 	size_t nappended, cap_appended;
 	struct trial_bucket *buckets;    /* in the order computed; a later one wins */
@@ -55,9 +56,16 @@ int trial_begin(struct trial *t, const struct state *base, const struct merkle_f
 /* Forgets everything the trial wrote. */
 void trial_end(struct trial *t);
 
+/* Whether trial t can be committed into base (trial_commit) with nothing
+ * written yet: 0; t->rc when t could not record what it wrote
+ * (TALLY_E_NOMEM); TALLY_E_STATE when base is not the state t was begun on
+ * as it stood then (its root or usage log moved, or it has writes not in
+ * its root) or t's execution is unfinished. A caller that gets an error
+ * here executes the block instead. */
+int trial_can_commit(const struct trial *t, const struct state *base);
 /* Writes what trial t wrote into base, the state it was begun on, which
- * must not have changed since (TALLY_E_STATE when its usage log moved or
- * it has writes not in its root): t's entries in ascending key order (an
+ * must not have changed since (trial_can_commit's refusals, before any
+ * write): t's entries in ascending key order (an
  * empty value deletes), its usage log appends in order, and the bucket
  * hashes its root update computed, through base's backend; then base takes
  * t's tree and usage size. base is then the state that executing the same

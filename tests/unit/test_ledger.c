@@ -29,6 +29,7 @@
 
 #include "daemon/consensus/round.h"
 #include "daemon/ledger/ledger.h"
+#include "daemon/ledger/ledger_impl.h"   /* the kept trial, for a test that fails it */
 #include "daemon/ledger/mempool.h"
 #include "daemon/ledger/store.h"
 #include "daemon/ledger/workers.h"
@@ -795,6 +796,68 @@ START_TEST(test_verify_detects_every_byte)
 }
 END_TEST
 
+/* from's bytes into to (a closed store's file). */
+static void file_copy(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	char buf[65536];
+	size_t n;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	ck_assert_int_eq(ferror(in), 0);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+/* The state a store keeps beside its blocks is checked against the state
+ * the blocks make (ledger_verify_store): an entry changed, removed or
+ * added, a kept bucket hash changed, a usage log node changed; each is
+ * refused though every block verifies, and the store put back verifies. */
+START_TEST(test_verify_detects_stored_state)
+{
+	static const struct {
+		const char *sql;
+		int err;
+	} spoil[] = {
+		{ "UPDATE state SET value = CAST(X'00' || value AS BLOB)"
+		  " WHERE key = (SELECT max(key) FROM state)", TALLY_E_STATEROOT },
+		{ "DELETE FROM state WHERE key = (SELECT min(key) FROM state)", TALLY_E_STATEROOT },
+		{ "INSERT INTO state(key, bucket, value) SELECT X'01"   /* an account no one has */
+		  "0000000000000000000000000000000000000000000000000000000000000000', bucket,"
+		  " value FROM state WHERE key = (SELECT max(key) FROM state)", TALLY_E_STATEROOT },
+		{ "UPDATE buckets SET hash = (SELECT hash FROM buckets ORDER BY bucket DESC LIMIT 1)"
+		  " WHERE bucket = (SELECT min(bucket) FROM buckets)", TALLY_E_STATEROOT },
+		{ "UPDATE usage_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0",
+		  TALLY_E_USAGEROOT },
+	};
+	struct ledger *l = open_at(dir, true);
+	char db[128], good[128], why[WHY_MAX];
+	struct flow f;
+	uint64_t h;
+
+	build_chain(l, &f);
+	ledger_close(l);
+	verify_ok(dir);
+	snprintf(db, sizeof(db), "%s/ledger.sqlite", dir);
+	snprintf(good, sizeof(good), "%s/good.sqlite", dir);
+	file_copy(db, good);
+	for (size_t i = 0; i < sizeof(spoil) / sizeof(spoil[0]); i++) {
+		int rc;
+
+		store_sql(dir, spoil[i].sql);
+		rc = ledger_verify_store(dir, &gen, &h, why);
+		ck_assert_msg(rc == spoil[i].err, "%s: verify gave %d (%s), not %d", spoil[i].sql,
+			      rc, why, spoil[i].err);
+		ck_assert_uint_eq(h, 5);   /* the blocks themselves verified */
+		file_copy(good, db);
+		verify_ok(dir);
+	}
+}
+END_TEST
+
 /* --- mempool refusals ---------------------------------------------------------- */
 
 START_TEST(test_replay_and_wrong_chain)
@@ -1457,6 +1520,183 @@ static long long rows_digest(const char *data_dir, const char *sql, uint8_t out[
 	return n;
 }
 
+static const char *const store_tables[] = {
+	"SELECT key, bucket, value FROM state ORDER BY key",
+	"SELECT id, tenant, provider, state, key FROM leases ORDER BY id",
+	"SELECT idx, tx_hash, lease_id, seq FROM usage ORDER BY idx",
+	"SELECT level, idx, hash FROM usage_nodes ORDER BY level, idx",
+	"SELECT bucket, hash FROM buckets ORDER BY bucket",
+	"SELECT hash, height, idx, off, len FROM txs ORDER BY hash",
+};
+
+/* The stores in data dirs a and b (closed) hold the same rows in every
+ * table the state and the chain's reads are kept in. */
+static void same_store_rows(const char *a, const char *b)
+{
+	for (size_t i = 0; i < sizeof(store_tables) / sizeof(store_tables[0]); i++) {
+		uint8_t da[HASH_LEN], db[HASH_LEN];
+		long long na = rows_digest(a, store_tables[i], da);
+		long long nb = rows_digest(b, store_tables[i], db);
+
+		ck_assert_msg(na > 0 && na == nb && !memcmp(da, db, HASH_LEN),
+			      "%s: %lld rows in %s, %lld in %s, %s", store_tables[i], na, a, nb, b,
+			      memcmp(da, db, HASH_LEN) ? "different" : "the same");
+	}
+}
+
+/* Block h of src and its certificate, applied to dst as consensus decided
+ * it there. */
+static void apply_from(struct ledger *src, struct ledger *dst, uint64_t h)
+{
+	struct stored_block sb;
+	char why[WHY_MAX];
+
+	ck_assert_int_eq(ledger_block_raw(src, h, &sb), 0);
+	ck_assert_msg(ledger_apply_block(dst, sb.body, sb.body_len, sb.cert, sb.cert_len, why)
+		      == 0, "block %llu: %s", (unsigned long long)h, why);
+	stored_block_free(&sb);
+}
+
+/* Block h of src checked by dst as a proposal; ok: whether it must pass.
+ * With tamper, a byte of the block's first transaction is changed first
+ * (its signature no longer verifies). */
+static void check_from(struct ledger *src, struct ledger *dst, uint64_t h, bool tamper)
+{
+	struct stored_block sb;
+	struct block b;
+	struct enc e;
+	char why[WHY_MAX];
+	int rc;
+
+	ck_assert_int_eq(ledger_block_raw(src, h, &sb), 0);
+	ck_assert_int_eq(block_decode(&b, sb.body, sb.body_len), 0);
+	if (tamper) {
+		ck_assert_uint_gt(b.ntx, 0);
+		b.txs[0].bytes[b.txs[0].len - 2] ^= 0x01;
+		block_txs_root(&b, b.header.txs_root);
+	}
+	enc_init(&e);
+	block_encode(&e, &b);
+	ck_assert_int_eq(enc_error(&e), 0);
+	rc = ledger_check_block(dst, e.buf, e.len, NULL, why);
+	if (tamper)
+		ck_assert_int_ne(rc, 0);
+	else
+		ck_assert_msg(rc == 0, "block %llu: %s", (unsigned long long)h, why);
+	enc_free(&e);
+	block_free(&b);
+	stored_block_free(&sb);
+}
+
+/* dst builds a block of its own at the next height (not the one decided). */
+static void build_own(struct ledger *dst, uint64_t time_ns)
+{
+	uint8_t *bytes;
+	size_t len, dropped;
+	char why[WHY_MAX];
+
+	ck_assert_msg(ledger_build_block(dst, time_ns, keys[K_VAL].pub, &bytes, &len, &dropped,
+					 why) == 0, "%s", why);
+	free(bytes);
+}
+
+/* The node in dir2 (made "<dir>/decider", 128 bytes), which decided
+ * blocks 1 to 5 (build_chain, each committed from its trial). */
+static struct ledger *open_decider(char *dir2, struct flow *f)
+{
+	struct ledger *src;
+
+	snprintf(dir2, 128, "%s/decider", dir);
+	src = open_at(dir2, true);
+	build_chain(src, f);
+	return src;
+}
+
+/* The block decided at a height is not always the one this node tried
+ * last: another round's proposal was checked after it, or a proposal that
+ * does not verify, or the node built a block of its own. Then the decided
+ * block is executed; when it is the one tried last it is committed from
+ * that trial. Either way the store comes out row for row as the store of
+ * the node that made the chain (which committed every block from its
+ * trial), verifies, and the node goes on after a restart. */
+START_TEST(test_decided_not_the_block_tried_last)
+{
+	struct ledger_status a, b;
+	char dir2[128];
+	struct flow f;
+	struct ledger *src = open_decider(dir2, &f), *l = open_at(dir, true);
+
+	build_own(l, T0 + SEC + 1);                /* its own block 1, not decided */
+	apply_from(src, l, 1);
+	check_from(src, l, 2, false);              /* block 2 checked, */
+	check_from(src, l, 2, true);               /* then one that is not valid */
+	apply_from(src, l, 2);
+	check_from(src, l, 3, false);              /* block 3 checked, then its own */
+	ck_assert_int_eq(ledger_status(l, &a), 0);
+	build_own(l, a.time_ns + 1);
+	apply_from(src, l, 3);
+	ck_assert_int_eq(ledger_status(l, &a), 0);
+	ck_assert_uint_eq(a.committed, 3);
+	ck_assert_uint_eq(a.committed_from_trial, 0);
+	check_from(src, l, 4, false);              /* block 4 checked last */
+	apply_from(src, l, 4);
+	ck_assert_int_eq(ledger_status(l, &a), 0);
+	build_own(l, a.time_ns + 1);               /* its own block 5, then 5 */
+	check_from(src, l, 5, false);
+	apply_from(src, l, 5);
+	ck_assert_int_eq(ledger_status(l, &a), 0);
+	ck_assert_int_eq(ledger_status(src, &b), 0);
+	ck_assert_uint_eq(a.height, 5);
+	ck_assert_uint_eq(a.committed, 5);
+	ck_assert_uint_eq(a.committed_from_trial, 2);
+	ck_assert_uint_eq(b.committed_from_trial, 5);
+	ck_assert_mem_eq(a.state_root, b.state_root, HASH_LEN);
+	ck_assert_mem_eq(a.usage_root, b.usage_root, HASH_LEN);
+	ledger_close(l);
+	ledger_close(src);
+	same_store_rows(dir, dir2);
+	verify_ok(dir);
+	/* After a restart the node goes on from the same state. */
+	l = open_at(dir, true);
+	ck_assert_int_eq(ledger_status(l, &b), 0);
+	ck_assert_mem_eq(a.state_root, b.state_root, HASH_LEN);
+	flow_usage(l, &f, 1);
+	ck_assert_int_eq(ledger_status(l, &b), 0);
+	ck_assert_uint_eq(b.height, 6);
+	ck_assert_uint_eq(b.committed_from_trial, 1);
+	ledger_close(l);
+	verify_ok(dir);
+}
+END_TEST
+
+/* A trial that could not note what it wrote (t->rc, memory) is not
+ * committed: the block is executed instead, and the commit succeeds. */
+START_TEST(test_trial_out_of_memory_executes)
+{
+	struct ledger_status a, b;
+	char dir2[128];
+	struct flow f;
+	struct ledger *src = open_decider(dir2, &f), *l = open_at(dir, true);
+
+	for (uint64_t h = 1; h <= 5; h++) {
+		check_from(src, l, h, false);
+		ck_assert(l->kept_valid);
+		l->kept.rc = TALLY_E_NOMEM;
+		apply_from(src, l, h);
+		ck_assert(!l->kept_valid);
+	}
+	ck_assert_int_eq(ledger_status(l, &a), 0);
+	ck_assert_int_eq(ledger_status(src, &b), 0);
+	ck_assert_uint_eq(a.committed, 5);
+	ck_assert_uint_eq(a.committed_from_trial, 0);
+	ck_assert_mem_eq(a.state_root, b.state_root, HASH_LEN);
+	ledger_close(l);
+	ledger_close(src);
+	same_store_rows(dir, dir2);
+	verify_ok(dir);
+}
+END_TEST
+
 /* A validator that built each block commits it from the trial it built it
  * on (execute.c, lib/chain/trial.h); a node that applies the same blocks
  * executes them. Their stores are the same row for row: the state entries,
@@ -1464,14 +1704,6 @@ static long long rows_digest(const char *data_dir, const char *sql, uint8_t out[
  * hashes, the txs rows. */
 START_TEST(test_trial_commit_same_store)
 {
-	static const char *const tables[] = {
-		"SELECT key, bucket, value FROM state ORDER BY key",
-		"SELECT id, tenant, provider, state, key FROM leases ORDER BY id",
-		"SELECT idx, tx_hash, lease_id, seq FROM usage ORDER BY idx",
-		"SELECT level, idx, hash FROM usage_nodes ORDER BY level, idx",
-		"SELECT bucket, hash FROM buckets ORDER BY bucket",
-		"SELECT hash, height, idx, off, len FROM txs ORDER BY hash",
-	};
 	struct ledger *a = open_at(dir, true), *b;
 	struct ledger_status sa, sb;
 	struct signed_tx s;
@@ -1505,14 +1737,7 @@ START_TEST(test_trial_commit_same_store)
 	ck_assert_mem_eq(sa.state_root, sb.state_root, HASH_LEN);
 	ledger_close(a);
 	ledger_close(b);
-	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-		uint8_t da[HASH_LEN], db[HASH_LEN];
-		long long na = rows_digest(dir, tables[i], da), nb = rows_digest(dir2, tables[i], db);
-
-		ck_assert_msg(na > 0 && na == nb && !memcmp(da, db, HASH_LEN),
-			      "%s: %lld rows from trials, %lld executed, %s", tables[i], na, nb,
-			      memcmp(da, db, HASH_LEN) ? "different" : "the same");
-	}
+	same_store_rows(dir, dir2);
 }
 END_TEST
 
@@ -1696,12 +1921,30 @@ START_TEST(test_disk_full)
 	ck_assert_mem_eq(after.state_root, before.state_root, HASH_LEN);
 	ck_assert_uint_eq(after.mempool_size, before.mempool_size);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
+	/* Nor in /metrics: a block that failed is not counted as committed. */
+	ck_assert_uint_eq(after.committed, before.committed);
+	ck_assert_uint_eq(after.committed_from_trial, before.committed_from_trial);
+	printf("disk full: block %" PRIu64 " refused: %s\n", before.height + 1, why);
+	/* With room again the same node, not reopened, goes on: the decided
+	 * block is committed after all (its trial was dropped with the failed
+	 * commit: executed on the state reloaded from the disk), then another
+	 * from its trial. What it holds in memory is what the disk holds. */
+	ck_assert_int_eq(mount(NULL, mnt, NULL, MS_REMOUNT, "size=4m"), 0);
+	rc = ledger_produce_block(l, t += SEC, NULL, why);
+	ck_assert_msg(rc == 0, "after the disk has room: %s", why);
+	nonce += 100;
+	ck_assert_int_eq(ledger_status(l, &after), 0);
+	ck_assert_uint_gt(after.height, before.height);
+	ck_assert_uint_gt(after.committed_from_trial, 0);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
+	before = after;
 	ledger_close(l);
 	verify_ok(mnt);
 	l = open_at(mnt, false);
 	ck_assert_int_eq(ledger_status(l, &after), 0);
 	ck_assert_uint_eq(after.height, before.height);
 	ck_assert_mem_eq(after.last_block_id, before.last_block_id, HASH_LEN);
+	ck_assert_mem_eq(after.state_root, before.state_root, HASH_LEN);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + nonce);
 	ledger_close(l);
 	ck_assert_int_eq(umount(mnt), 0);
@@ -2215,6 +2458,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_store_upgrade_from_v2);
 	tcase_add_test(tc, test_store_upgrade_from_v3);
 	tcase_add_test(tc, test_verify_detects_every_byte);
+	tcase_add_test(tc, test_verify_detects_stored_state);
 	tcase_add_test(tc, test_replay_and_wrong_chain);
 	tcase_add_test(tc, test_nonce_gap);
 	tcase_add_test(tc, test_hold_order);
@@ -2231,6 +2475,8 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_time_must_increase);
 	tcase_add_test(tc, test_apply_block_replays_and_refuses_tampering);
 	tcase_add_test(tc, test_trial_commit_same_store);
+	tcase_add_test(tc, test_decided_not_the_block_tried_last);
+	tcase_add_test(tc, test_trial_out_of_memory_executes);
 	tcase_add_test(tc, test_block_signatures_checked_ahead);
 	tcase_add_test(tc, test_sigkill_mid_commit);
 	tcase_add_test(tc, test_disk_full);

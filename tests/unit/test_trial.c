@@ -225,6 +225,48 @@ START_TEST(trial_of_a_moved_state_refuses)
 }
 END_TEST
 
+/* A trial of block 2 on the state after block 1, and that state then
+ * moved on by blocks 2 and 3, neither of which appends to the usage log:
+ * committing the trial there would put block 2's writes back over block
+ * 3's (the lease opened again after it started) under block 2's tree. It
+ * refuses, and the state is untouched. */
+START_TEST(trial_of_a_state_moved_without_usage_refuses)
+{
+	struct chainbuild c;
+	struct replay r;
+	struct exec_result er;
+	struct trial t;
+	char why[WHY_MAX] = "";
+	uint8_t root[HASH_LEN], d0[HASH_LEN], d1[HASH_LEN];
+	size_t n0, n1;
+
+	every_kind_chain(&c);
+	ck_assert_int_eq(replay_init(&r, &c.genesis, why), 0);
+	ck_assert_int_eq(replay_block(&r, &c.blocks[0], &c.certs[0], c.next_vals[0], NULL, why),
+			 0);
+	ck_assert_msg(trial_check_block_kept(&r.v, &r.state, &c.blocks[1], NULL, &t, &er, why)
+		      == 0, "%s", why);
+	for (size_t i = 1; i < 3; i++)
+		ck_assert_msg(replay_block(&r, &c.blocks[i], &c.certs[i], c.next_vals[i], NULL,
+					   why) == 0, "%s", why);
+	ck_assert_uint_eq(r.state.usage_size, 0);   /* the log did not move */
+	state_root(&r.state, root);
+	n0 = entries_digest(&r.state, d0);
+	ck_assert_int_eq(trial_commit(&t, &r.state), TALLY_E_STATE);
+	trial_end(&t);
+	n1 = entries_digest(&r.state, d1);
+	ck_assert_mem_eq(r.state.node[1], root, HASH_LEN);
+	ck_assert_uint_eq(n0, n1);
+	ck_assert_mem_eq(d0, d1, HASH_LEN);
+	/* The chain goes on from there as it should. */
+	for (size_t i = 3; i < c.nblocks; i++)
+		ck_assert_msg(replay_block(&r, &c.blocks[i], &c.certs[i], c.next_vals[i], NULL,
+					   why) == 0, "%s", why);
+	replay_free(&r);
+	cb_free(&c);
+}
+END_TEST
+
 Suite *trial_suite(void)
 {
 	Suite *s = suite_create("trial");
@@ -233,6 +275,7 @@ Suite *trial_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, trial_commit_is_execution);
 	tcase_add_test(tc, trial_of_a_moved_state_refuses);
+	tcase_add_test(tc, trial_of_a_state_moved_without_usage_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }
