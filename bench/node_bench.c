@@ -939,7 +939,37 @@ struct result {
 	double accepted_s, committed_s;
 	uint64_t blocks;
 	size_t resent;
+	double cpu_s;                  /* the node's user + system CPU time */
+	uint64_t minflt;               /* the node's minor page faults */
 };
+
+/* The node's CPU time (user + system, all its threads) and minor page
+ * faults so far, from /proc/PID/stat (proc(5): fields 10 and 14, 15; the
+ * times in clock ticks). Unlike the wall-clock rates, these do not count
+ * what other processes on the machine take meanwhile. */
+static void node_usage(double *cpu_s, uint64_t *minflt)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long flt, ut, st;
+	size_t got;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)g_node);
+	f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	/* The command name may hold spaces and parentheses: fields count
+	 * from the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu",
+			 &flt, &ut, &st) != 3)
+		die("%s: cannot read it", path);
+	*cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	*minflt = flt;
+}
 
 /* 4. Submits n records on conns connections and waits until the usage log
  * holds them all, after the before_n committed earlier. */
@@ -948,7 +978,8 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 {
 	struct batch b = { .txs = usage, .n = n };
 	struct status st0, st;
-	double t0;
+	double t0, cpu0, cpu1;
+	uint64_t flt0, flt1;
 
 	get_status(&st0);
 	if (st0.usage_size != before_n)
@@ -956,12 +987,16 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 		    before_n);
 	bn->sub.nconns = conns;
 	bn->sub.per_post = per_post;
+	node_usage(&cpu0, &flt0);
 	t0 = bench_now_s();
 	submit_batch(&bn->sub, &b);
 	bn->sub.per_post = 0;
 	res->accepted_s = bench_now_s() - t0;
 	wait_usage(before_n + n, &st);
 	res->committed_s = bench_now_s() - t0;
+	node_usage(&cpu1, &flt1);
+	res->cpu_s = cpu1 - cpu0;
+	res->minflt = flt1 - flt0;
 	res->blocks = st.height - st0.height;
 	res->resent = b.resent;
 	res->conns = conns;
@@ -985,6 +1020,9 @@ static void report_run(const struct result *res, double raw)
 	       " %.2f s, in %" PRIu64 " blocks; %zu submits (%.1f%%) sent again after"
 	       " overtaking their predecessor's nonce\n", res->n, res->accepted_s,
 	       res->committed_s, res->blocks, res->resent, 100.0 * res->resent / res->n);
+	printf("node_bench:   node CPU (user + system, all threads) %.1f us per record, %.2f"
+	       " minor page faults per record\n", 1e6 * res->cpu_s / res->n,
+	       (double)res->minflt / res->n);
 }
 
 static void report(const struct result *res, size_t nres, double raw_before,
