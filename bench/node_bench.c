@@ -19,6 +19,10 @@
  *      connections at once; each half is timed from its first submit until
  *      GET /v1/status counts every one of its records in the usage log.
  *
+ * Each quarter also prints the node's own CPU time (user + system, all its
+ * threads, from /proc/PID/stat) and minor page faults per record: unlike
+ * the rate, they do not move with what else runs on the machine.
+ *
  * Signing is done before the clock starts: it is the provider's cost, not
  * the node's. The baseline is OpenSSL Ed25519 verification of messages as
  * long as the signed payload of one USAGE transaction. The node's figure
