@@ -947,32 +947,11 @@ struct result {
 	uint64_t minflt;               /* the node's minor page faults */
 };
 
-/* The node's CPU time (user + system, all its threads) and minor page
- * faults so far, from /proc/PID/stat (proc(5): fields 10 and 14, 15; the
- * times in clock ticks). Unlike the wall-clock rates, these do not count
- * what other processes on the machine take meanwhile. */
+/* The node's CPU time and minor page faults so far (bench_proc_usage). */
 static void node_usage(double *cpu_s, uint64_t *minflt)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long flt, ut, st;
-	size_t got;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)g_node);
-	f = fopen(path, "r");
-	if (!f)
-		die("%s: %s", path, strerror(errno));
-	got = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[got] = '\0';
-	/* The command name may hold spaces and parentheses: fields count
-	 * from the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu",
-			 &flt, &ut, &st) != 3)
-		die("%s: cannot read it", path);
-	*cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	*minflt = flt;
+	if (bench_proc_usage(g_node, cpu_s, minflt))
+		die("cannot read /proc/%d/stat", (int)g_node);
 }
 
 /* 4. Submits n records on conns connections and waits until the usage log

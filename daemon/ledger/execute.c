@@ -286,12 +286,7 @@ static int build_txs(struct ledger *l, struct trial *t, struct block *b, struct 
 	int rc;
 
 	for (e = mempool_first(l->mp); e && b->ntx < l->block_max_txs; e = mempool_next(e)) {
-		rc = mempool_entry_tx(e, tx);
-		if (rc)
-			why_set(why, rc, "it no longer decodes: %s", tally_strerror(rc));
-		else
-			rc = state_apply_tx(&t->state, &bc, tx, e->bytes, e->len, e->hash, NULL,
-					    why);
+		rc = mempool_entry_apply(e, &t->state, &bc, tx, why);
 		if (!rc) {
 			b->txs[b->ntx].bytes = e->bytes;   /* borrowed */
 			b->txs[b->ntx].len = e->len;

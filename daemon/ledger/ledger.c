@@ -933,11 +933,8 @@ int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_
 
 		if (!j.checked[i])
 			continue;
-		/* The bytes submit_check decoded: this cannot fail. */
-		it->rc = tx_decode(&t, it->bytes, it->len);
-		if (it->rc)
-			why_set(it->why, it->rc, "it no longer decodes: %s", tally_strerror(it->rc));
-		else
+		it->rc = mempool_tx_decode(&t, it->bytes, it->len, it->why);
+		if (!it->rc)
 			it->rc = submit_add_locked(l, j.now_ns, &t, it->bytes, it->len, it->hash,
 						   it->origin, &it->held, it->why);
 	}

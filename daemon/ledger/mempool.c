@@ -226,9 +226,23 @@ int mempool_each(const struct mempool *m,
 	return rc;
 }
 
-int mempool_entry_tx(const struct mempool_entry *e, struct tx *t)
+int mempool_tx_decode(struct tx *t, const uint8_t *bytes, size_t len, char *why)
 {
-	return tx_decode(t, e->bytes, e->len);
+	int rc = tx_decode(t, bytes, len);
+
+	if (rc)
+		return why_set(why, rc, "its bytes no longer decode: %s", tally_strerror(rc));
+	return 0;
+}
+
+int mempool_entry_apply(const struct mempool_entry *e, struct state *s,
+			const struct block_ctx *bc, struct tx *scratch, char *why)
+{
+	int rc = mempool_tx_decode(scratch, e->bytes, e->len, why);
+
+	if (rc)
+		return rc;
+	return state_apply_tx(s, bc, scratch, e->bytes, e->len, e->hash, NULL, why);
 }
 
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN])
@@ -335,13 +349,11 @@ static void promote(struct mempool *m, const struct block_ctx *bc, const uint8_t
 		memcpy(hash, h->hash, HASH_LEN);
 		held_unlink(m, h);
 		free(h);
-		rc = tx_decode(m->scratch, bytes, len);
-		if (rc) {
+		rc = mempool_tx_decode(m->scratch, bytes, len, why);
+		if (rc)
 			free(bytes);
-			why_set(why, rc, "it no longer decodes: %s", tally_strerror(rc));
-		} else {
+		else
 			rc = queue_tx(m, bc, m->scratch, bytes, len, hash, why);
-		}
 		if (rc == 0)
 			continue;
 		snprintf(line, sizeof(line), "held until its nonce's turn, then refused: %s", why);
@@ -511,12 +523,7 @@ long mempool_recheck(struct mempool *m, const struct block_ctx *bc,
 		return -rc;
 	for (e = m->head; e; e = next) {
 		next = e->next;
-		rc = mempool_entry_tx(e, m->scratch);
-		if (rc)
-			why_set(why, rc, "it no longer decodes: %s", tally_strerror(rc));
-		else
-			rc = state_apply_tx(&m->check, bc, m->scratch, e->bytes, e->len, e->hash,
-					    NULL, why);
+		rc = mempool_entry_apply(e, &m->check, bc, m->scratch, why);
 		if (state_err_is_fatal(rc))
 			return -rc;
 		if (rc) {

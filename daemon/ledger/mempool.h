@@ -18,7 +18,7 @@
  * transaction (a struct tx is kilobytes, a USAGE transaction's bytes a few
  * hundred): where one is applied again (recheck, a held one's turn, block
  * production) it is decoded again from the bytes, which tx_check() already
- * took (mempool_entry_tx), and its signature is never verified again. Not
+ * took (mempool_tx_decode), and its signature is never verified again. Not
  * thread safe: the ledger's mempool lock covers it (daemon/ledger/ledger_impl.h).
  * The committed state it stands on is the ledger's read-only snapshot of
  * it, which moves on only after a block has committed and its
@@ -109,9 +109,15 @@ const struct mempool_entry *mempool_next(const struct mempool_entry *e);
  * (daemon/ledger/pending.h). */
 int mempool_each(const struct mempool *m,
 		 int (*fn)(void *ctx, const uint8_t *bytes, size_t len), void *ctx);
-/* Decodes e's bytes into *t, to apply it: 0, or the decoder's error (never,
- * for bytes that passed tx_check() on admission). */
-int mempool_entry_tx(const struct mempool_entry *e, struct tx *t);
+/* Decodes into *t, to apply it again, the bytes of a transaction that
+ * passed tx_check() (a pool entry's, a batch's): 0, or the decoder's error
+ * with why (which those bytes never draw). Its signature is not verified
+ * again. */
+int mempool_tx_decode(struct tx *t, const uint8_t *bytes, size_t len, char *why);
+/* Applies e's transaction to s in the block bc as state_apply_tx() does,
+ * decoded into *scratch (mempool_tx_decode); state_apply_tx's result. */
+int mempool_entry_apply(const struct mempool_entry *e, struct state *s,
+			const struct block_ctx *bc, struct tx *scratch, char *why);
 /* The entry with this hash (a transaction whose signature was verified). */
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN]);
 /* The nonce the account's next transaction must carry, counting its pending
