@@ -14,6 +14,31 @@
 #include "contracts/contract.h"
 #include "lib/errors.h"
 
+int bench_proc_usage(pid_t pid, double *cpu_s, uint64_t *minflt)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long flt, ut, st;
+	size_t got;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	/* The command name may hold spaces and parentheses: fields count
+	 * from the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu",
+			 &flt, &ut, &st) != 3)
+		return -1;
+	*cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	*minflt = flt;
+	return 0;
+}
+
 double bench_now_s(void)
 {
 	struct timespec ts;

@@ -15,6 +15,13 @@
 /* Seconds on CLOCK_MONOTONIC. */
 double bench_now_s(void);
 
+/* Process pid's CPU time so far (user + system, all its threads, in
+ * seconds) and its minor page faults, from /proc/PID/stat (proc(5): fields
+ * 10, 14 and 15, the times in clock ticks): 0, or -1 when it cannot be
+ * read. Unlike a wall-clock rate, neither counts what other processes on
+ * the machine take meanwhile. */
+int bench_proc_usage(pid_t pid, double *cpu_s, uint64_t *minflt);
+
 /* A fixed-seed xorshift below n: the same indices on every run. */
 uint64_t bench_rng_below(uint64_t n);
 

@@ -543,8 +543,25 @@ static void *send_all(void *arg)
 struct load {
 	double p50_ms, p99_ms, blocks_s, tx_s;
 	int64_t blocks;
-	double cpu_us;                   /* the nodes' CPU time per transaction, summed */
+	double cpu_us, minflt;         /* all the nodes', per record (usage phase) */
 };
+
+/* The CPU time (user + system) and minor page faults of all n nodes so far
+ * (bench_proc_usage). */
+static void nodes_usage(int n, double *cpu_s, uint64_t *minflt)
+{
+	*cpu_s = 0;
+	*minflt = 0;
+	for (int k = 0; k < n; k++) {
+		double c;
+		uint64_t f;
+
+		if (bench_proc_usage(g_node[k], &c, &f))
+			die("cannot read /proc/%d/stat (node %d)", (int)g_node[k], k + 1);
+		*cpu_s += c;
+		*minflt += f;
+	}
+}
 
 struct figures {
 	double idle_p50_ms, idle_p99_ms, idle_blocks_s;
@@ -723,36 +740,6 @@ static void send_committed(struct http *c, int k, struct sent *txs, size_t n, co
 
 static size_t g_usage_len;             /* of a signed USAGE transaction */
 
-/* The CPU time (user and system, s) the running nodes have used so far,
- * summed over them: from /proc/PID/stat, fields 14 and 15 (proc(5)). */
-static double nodes_cpu_s(void)
-{
-	long tick = sysconf(_SC_CLK_TCK);
-	double sum = 0;
-
-	for (int i = 0; i < g_nodes; i++) {
-		char path[64], buf[1024], *p;
-		unsigned long long ut, st;
-		size_t n;
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)g_node[i]);
-		f = fopen(path, "r");
-		if (!f)
-			die("cannot read %s", path);
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		/* After the command's closing parenthesis: state (field 3) ... */
-		p = strrchr(buf, ')');
-		if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-				 &ut, &st) != 2)
-			die("%s does not parse", path);
-		sum += (double)(ut + st) / (double)tick;
-	}
-	return sum;
-}
-
 /* The usage phase (see the top): ULEASES leases over the n providers,
  * URECORDS records each, submitted by each provider to its own node. */
 static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
@@ -765,7 +752,8 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 	struct sent *opens = alloc_sent(ULEASES), *starts = alloc_sent(ULEASES);
 	struct tx t;
 	int64_t h0;
-	double t0, t1, cpu0;
+	double t0, t1, cpu0, cpu1;
+	uint64_t flt0, flt1;
 
 	http_init(&c);
 	load_providers(&c, n, prov, nonce);
@@ -817,7 +805,7 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 
 	u0 = get_u64(&c, 1, "/v1/status", "usage_size");
 	h0 = top();
-	cpu0 = nodes_cpu_s();
+	nodes_usage(n, &cpu0, &flt0);
 	t0 = bench_now_s();
 	for (int k = 0; k < n; k++)
 		if (pthread_create(&snd[k].th, NULL, send_all, &snd[k]))
@@ -834,11 +822,13 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 			die("the usage records were not all committed within %d s", WAIT_S);
 	}
 	t1 = bench_now_s();
-	f->cpu_us = (nodes_cpu_s() - cpu0) * 1e6 / (double)total;
+	nodes_usage(n, &cpu1, &flt1);
 	f->blocks = top() - h0;
 	f->blocks_s = (double)f->blocks / (t1 - t0);
 	f->tx_s = (double)total / (t1 - t0);
 	f->p50_ms = f->p99_ms = 0;
+	f->cpu_us = 1e6 * (cpu1 - cpu0) / (double)total;
+	f->minflt = (double)(flt1 - flt0) / (double)total;
 
 	for (int k = 0; k < n; k++) {
 		free_sent(snd[k].txs, snd[k].n);
@@ -1052,7 +1042,10 @@ int main(int argc, char **argv)
 	       URECORDS, UBATCH, four.usage.blocks);
 	line("blocks per second", four.usage.blocks_s, one.usage.blocks_s, "/s");
 	line("USAGE records committed per second", four.usage.tx_s, one.usage.tx_s, "/s");
-	line("node CPU per record, all nodes", four.usage.cpu_us, one.usage.cpu_us, "us");
+	line("CPU per record, all nodes", four.usage.cpu_us,
+	     one.usage.cpu_us, "us");
+	line("page faults per 1000 records, all", 1000 * four.usage.minflt,
+	     1000 * one.usage.minflt, "");
 	printf("raw Ed25519 verification (one core): %.0f/s for %zu-byte messages (a transfer;"
 	       " before %.0f, after %.0f), %.0f/s for %zu-byte messages (a USAGE record; before"
 	       " %.0f, after %.0f)\n", raw, g_tx_len - SIG_LEN, raw_before, raw_after, uraw,

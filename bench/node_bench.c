@@ -19,6 +19,10 @@
  *      connections at once; each half is timed from its first submit until
  *      GET /v1/status counts every one of its records in the usage log.
  *
+ * Each quarter also prints the node's own CPU time (user + system, all its
+ * threads, from /proc/PID/stat) and minor page faults per record: unlike
+ * the rate, they do not move with what else runs on the machine.
+ *
  * Signing is done before the clock starts: it is the provider's cost, not
  * the node's. The baseline is OpenSSL Ed25519 verification of messages as
  * long as the signed payload of one USAGE transaction. The node's figure
@@ -939,7 +943,16 @@ struct result {
 	double accepted_s, committed_s;
 	uint64_t blocks;
 	size_t resent;
+	double cpu_s;                  /* the node's user + system CPU time */
+	uint64_t minflt;               /* the node's minor page faults */
 };
+
+/* The node's CPU time and minor page faults so far (bench_proc_usage). */
+static void node_usage(double *cpu_s, uint64_t *minflt)
+{
+	if (bench_proc_usage(g_node, cpu_s, minflt))
+		die("cannot read /proc/%d/stat", (int)g_node);
+}
 
 /* 4. Submits n records on conns connections and waits until the usage log
  * holds them all, after the before_n committed earlier. */
@@ -948,7 +961,8 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 {
 	struct batch b = { .txs = usage, .n = n };
 	struct status st0, st;
-	double t0;
+	double t0, cpu0, cpu1;
+	uint64_t flt0, flt1;
 
 	get_status(&st0);
 	if (st0.usage_size != before_n)
@@ -956,12 +970,16 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 		    before_n);
 	bn->sub.nconns = conns;
 	bn->sub.per_post = per_post;
+	node_usage(&cpu0, &flt0);
 	t0 = bench_now_s();
 	submit_batch(&bn->sub, &b);
 	bn->sub.per_post = 0;
 	res->accepted_s = bench_now_s() - t0;
 	wait_usage(before_n + n, &st);
 	res->committed_s = bench_now_s() - t0;
+	node_usage(&cpu1, &flt1);
+	res->cpu_s = cpu1 - cpu0;
+	res->minflt = flt1 - flt0;
 	res->blocks = st.height - st0.height;
 	res->resent = b.resent;
 	res->conns = conns;
@@ -985,6 +1003,9 @@ static void report_run(const struct result *res, double raw)
 	       " %.2f s, in %" PRIu64 " blocks; %zu submits (%.1f%%) sent again after"
 	       " overtaking their predecessor's nonce\n", res->n, res->accepted_s,
 	       res->committed_s, res->blocks, res->resent, 100.0 * res->resent / res->n);
+	printf("node_bench:   node CPU (user + system, all threads) %.1f us per record, %.2f"
+	       " minor page faults per record\n", 1e6 * res->cpu_s / res->n,
+	       (double)res->minflt / res->n);
 }
 
 static void report(const struct result *res, size_t nres, double raw_before,

@@ -163,7 +163,7 @@ static void log_dropped(void *ctx, const struct mempool_entry *e, const char *wh
 
 	hex_encode(e->hash, HASH_LEN, hex);
 	ledger_logf(l, "height %" PRIu64 ": pending %s transaction %s no longer applies and was"
-		    " dropped: %s", l->tip.height, tx_kind_name(e->tx.kind), hex, why);
+		    " dropped: %s", l->tip.height, tx_kind_name(e->kind), hex, why);
 	ledger_note_dropped(l, e->hash, l->tip.height, why);
 }
 
@@ -282,10 +282,11 @@ static int commit_kept(struct ledger *l, const struct block *in, struct exec_res
 	return 0;
 }
 
-/* Mempool transactions in order, each applied to the trial; one that the
- * state refuses now is left out (the mempool drops it after the next
- * commit, when it no longer applies). */
-static int build_txs(struct ledger *l, struct trial *t, struct block *b, size_t *dropped)
+/* Mempool transactions in order, each decoded into tx (scratch) and
+ * applied to the trial; one that the state refuses now is left out (the
+ * mempool drops it after the next commit, when it no longer applies). */
+static int build_txs(struct ledger *l, struct trial *t, struct block *b, struct tx *tx,
+		     size_t *dropped)
 {
 	struct block_ctx bc = { l->chain_id, b->header.height, b->header.time_ns };
 	const struct mempool_entry *e;
@@ -293,7 +294,7 @@ static int build_txs(struct ledger *l, struct trial *t, struct block *b, size_t 
 	int rc;
 
 	for (e = mempool_first(l->mp); e && b->ntx < l->block_max_txs; e = mempool_next(e)) {
-		rc = state_apply_tx(&t->state, &bc, &e->tx, e->bytes, e->len, e->hash, NULL, why);
+		rc = mempool_entry_apply(e, &t->state, &bc, tx, why);
 		if (!rc) {
 			b->txs[b->ntx].bytes = e->bytes;   /* borrowed */
 			b->txs[b->ntx].len = e->len;
@@ -304,7 +305,7 @@ static int build_txs(struct ledger *l, struct trial *t, struct block *b, size_t 
 			return rc;
 		hex_encode(e->hash, HASH_LEN, hex);
 		ledger_logf(l, "height %" PRIu64 ": leaving out %s transaction %s: %s", bc.height,
-			    tx_kind_name(e->tx.kind), hex, why);
+			    tx_kind_name(e->kind), hex, why);
 		(*dropped)++;
 	}
 	return 0;
@@ -322,6 +323,7 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 	struct last_commit lc;
 	struct exec_result r;
 	struct trial *t = &l->kept;
+	struct tx *tx;
 	struct block b;
 	struct enc e;
 	int rc;
@@ -350,7 +352,9 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		free(b.txs);
 		return why_set(why, rc, "cannot try a block: %s", tally_strerror(rc));
 	}
-	rc = build_txs(l, t, &b, dropped);
+	tx = malloc(sizeof(*tx));
+	rc = tx ? build_txs(l, t, &b, tx, dropped) : TALLY_E_NOMEM;
+	free(tx);
 	chain_last_commit(tip, &lc);
 	if (!rc)
 		rc = exec_finish(&t->state, &b, &lc, &r);

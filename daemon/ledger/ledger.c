@@ -835,17 +835,15 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 			   char *why)
 {
 	uint64_t now_ns = node_clock_ns();
-	struct tx *t = malloc(sizeof(*t));
+	struct tx t;
 	int rc;
 
 	why[0] = '\0';
-	if (!t)
-		return TALLY_E_NOMEM;
 	if ((rc = check_free_space(l, why)) ||
-	    (rc = submit_check(l, bytes, len, now_ns, adm, t, hash, why)))
+	    (rc = submit_check(l, bytes, len, now_ns, adm, &t, hash, why)))
 		goto out;
 	ledger_mp_lock(l);
-	rc = submit_add_locked(l, now_ns, t, bytes, len, hash, NULL, held, why);
+	rc = submit_add_locked(l, now_ns, &t, bytes, len, hash, NULL, held, why);
 	/* Under the same hold of the lock: the log's order is the pool's. */
 	if (!rc)
 		pending_write_one(l, bytes, len);
@@ -855,15 +853,16 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 out:
 	if (rc && !why[0])
 		why_set(why, rc, "%s", tally_strerror(rc));
-	free(t);
 	return rc;
 }
 
-/* A batch on the worker threads: item i's checks, into its own slots. */
+/* A batch on the worker threads: item i's checks, into its own slots. The
+ * decoded transaction is not kept (a struct tx is kilobytes, so n of them
+ * cost more in memory traffic and page faults than decoding again): the
+ * admission under the lock decodes each one again into one scratch. */
 struct batch_job {
 	struct ledger *l;
 	struct ledger_batch_item *items;
-	struct tx *txs;
 	bool *checked;                       /* passed submit_check */
 	const struct ledger_admission *adm;
 	uint64_t now_ns;
@@ -873,13 +872,13 @@ static void batch_check_one(void *ctx, size_t i)
 {
 	struct batch_job *j = ctx;
 	struct ledger_batch_item *it = &j->items[i];
+	struct tx t;
 
 	if (!it->bytes)
 		return;
 	it->held = false;
 	it->why[0] = '\0';
-	it->rc = submit_check(j->l, it->bytes, it->len, j->now_ns, j->adm, &j->txs[i], it->hash,
-			      it->why);
+	it->rc = submit_check(j->l, it->bytes, it->len, j->now_ns, j->adm, &t, it->hash, it->why);
 	j->checked[i] = it->rc == 0;
 }
 
@@ -913,7 +912,8 @@ static void batch_write_pending(struct ledger *l, const struct ledger_batch_item
 int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_t n,
 			const struct ledger_admission *adm, char *why)
 {
-	struct batch_job j = { l, items, NULL, NULL, adm, node_clock_ns() };
+	struct batch_job j = { l, items, NULL, adm, node_clock_ns() };
+	struct tx t;
 	int rc;
 
 	why[0] = '\0';
@@ -922,20 +922,21 @@ int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_
 			       " %zu", LEDGER_BATCH_MAX, n);
 	if ((rc = check_free_space(l, why)))
 		return rc;
-	j.txs = malloc((n ? n : 1) * sizeof(*j.txs));
 	j.checked = calloc(n ? n : 1, sizeof(*j.checked));
-	if (!j.txs || !j.checked) {
-		free(j.txs);
-		free(j.checked);
+	if (!j.checked)
 		return why_set(why, TALLY_E_NOMEM, "no memory for a batch of %zu", n);
-	}
 	workers_run(l->workers, n, batch_check_one, &j);
 	ledger_mp_lock(l);
-	for (size_t i = 0; i < n; i++)
-		if (j.checked[i])
-			items[i].rc = submit_add_locked(l, j.now_ns, &j.txs[i], items[i].bytes,
-							items[i].len, items[i].hash, items[i].origin,
-							&items[i].held, items[i].why);
+	for (size_t i = 0; i < n; i++) {
+		struct ledger_batch_item *it = &items[i];
+
+		if (!j.checked[i])
+			continue;
+		it->rc = mempool_tx_decode(&t, it->bytes, it->len, it->why);
+		if (!it->rc)
+			it->rc = submit_add_locked(l, j.now_ns, &t, it->bytes, it->len, it->hash,
+						   it->origin, &it->held, it->why);
+	}
 	batch_write_pending(l, items, n, j.checked);
 	ledger_mp_unlock(l);
 	for (size_t i = 0; i < n; i++) {
@@ -948,7 +949,6 @@ int ledger_submit_batch(struct ledger *l, struct ledger_batch_item *items, size_
 		if (!it->why[0])
 			why_set(it->why, it->rc, "%s", tally_strerror(it->rc));
 	}
-	free(j.txs);
 	free(j.checked);
 	return 0;
 }

@@ -7,7 +7,11 @@
  *
  * Held transactions live apart from the queue: in a table by (signer,
  * nonce), which finds the one that follows a queued transaction, in a table
- * by hash, and in a list in arrival order, which the expiry walks. */
+ * by hash, and in a list in arrival order, which the expiry walks.
+ *
+ * Neither keeps the decoded transaction: a transaction applied again is
+ * decoded into the pool's one scratch struct tx (the caller's lock covers
+ * it), so an entry costs its bytes and a few fields, not kilobytes. */
 #include "daemon/ledger/mempool.h"
 
 #include <inttypes.h>
@@ -25,8 +29,9 @@ struct held_tx {
 	struct held_tx *next, *prev;     /* arrival order */
 	uint8_t key[PUBKEY_LEN + 8];     /* signer || nonce (big-endian) */
 	uint8_t hash[HASH_LEN];
-	struct tx tx;
-	uint8_t *bytes;
+	uint8_t signer[PUBKEY_LEN];
+	uint64_t nonce;
+	uint8_t *bytes;                  /* as signed; they passed tx_check() */
 	size_t len;
 	uint64_t since_ns;               /* block time when it arrived */
 	int oom;
@@ -51,6 +56,7 @@ struct mempool {
 	struct state *committed;
 	struct memstate *pending;        /* the check state's entries */
 	struct state check;              /* committed + pending */
+	struct tx *scratch;              /* a transaction decoded to apply it again */
 };
 
 /* A check state with nothing pending. */
@@ -76,9 +82,10 @@ struct mempool *mempool_new(size_t max, struct state *committed)
 		return NULL;
 	m->max = max;
 	m->committed = committed;
+	m->scratch = malloc(sizeof(*m->scratch));
 	m->hold = (struct mempool_hold){ MEMPOOL_HOLD_AHEAD, MEMPOOL_HOLD_MAX,
 					 MEMPOOL_HOLD_TIMEOUT_NS };
-	if (check_reset(m)) {
+	if (!m->scratch || check_reset(m)) {
 		mempool_free(m);
 		return NULL;
 	}
@@ -106,6 +113,7 @@ void mempool_free(struct mempool *m)
 		free(e);
 	}
 	memstate_free(m->pending);
+	free(m->scratch);
 	free(m);
 }
 
@@ -218,6 +226,25 @@ int mempool_each(const struct mempool *m,
 	return rc;
 }
 
+int mempool_tx_decode(struct tx *t, const uint8_t *bytes, size_t len, char *why)
+{
+	int rc = tx_decode(t, bytes, len);
+
+	if (rc)
+		return why_set(why, rc, "its bytes no longer decode: %s", tally_strerror(rc));
+	return 0;
+}
+
+int mempool_entry_apply(const struct mempool_entry *e, struct state *s,
+			const struct block_ctx *bc, struct tx *scratch, char *why)
+{
+	int rc = mempool_tx_decode(scratch, e->bytes, e->len, why);
+
+	if (rc)
+		return rc;
+	return state_apply_tx(s, bc, scratch, e->bytes, e->len, e->hash, NULL, why);
+}
+
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN])
 {
 	struct mempool_entry *e;
@@ -252,7 +279,8 @@ static void unlink_entry(struct mempool *m, struct mempool_entry *e)
 	free(e);
 }
 
-/* Applies and queues; e's bytes are taken over (freed on failure). */
+/* Applies t and queues it with its bytes, which are taken over (freed on
+ * failure). t may be the pool's scratch: it is not read after the apply. */
 static int queue_tx(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
 		    uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why)
 {
@@ -280,7 +308,9 @@ static int queue_tx(struct mempool *m, const struct block_ctx *bc, const struct 
 		return rc;
 	}
 	memcpy(e->hash, hash, HASH_LEN);
-	e->tx = *t;
+	e->kind = t->kind;
+	memcpy(e->signer, t->signer, PUBKEY_LEN);
+	e->nonce = t->nonce;
 	e->bytes = bytes;
 	e->len = len;
 	e->prev = m->tail;
@@ -312,7 +342,6 @@ static void promote(struct mempool *m, const struct block_ctx *bc, const uint8_t
 
 	while (mempool_next_nonce(m, pub, &next) == 0 && (h = held_find(m, pub, next))) {
 		uint8_t hash[HASH_LEN];
-		struct tx t = h->tx;
 		uint8_t *bytes = h->bytes;
 		size_t len = h->len;
 		int rc;
@@ -320,7 +349,11 @@ static void promote(struct mempool *m, const struct block_ctx *bc, const uint8_t
 		memcpy(hash, h->hash, HASH_LEN);
 		held_unlink(m, h);
 		free(h);
-		rc = queue_tx(m, bc, &t, bytes, len, hash, why);
+		rc = mempool_tx_decode(m->scratch, bytes, len, why);
+		if (rc)
+			free(bytes);
+		else
+			rc = queue_tx(m, bc, m->scratch, bytes, len, hash, why);
 		if (rc == 0)
 			continue;
 		snprintf(line, sizeof(line), "held until its nonce's turn, then refused: %s", why);
@@ -347,7 +380,8 @@ static int hold_tx(struct mempool *m, const struct block_ctx *bc, const struct t
 	}
 	held_key(h->key, t->signer, t->nonce);
 	memcpy(h->hash, hash, HASH_LEN);
-	h->tx = *t;
+	memcpy(h->signer, t->signer, PUBKEY_LEN);
+	h->nonce = t->nonce;
 	memcpy(h->bytes, bytes, len);
 	h->len = len;
 	h->since_ns = bc->time_ns;
@@ -445,17 +479,17 @@ static void recheck_held(struct mempool *m, const struct block_ctx *bc)
 
 	for (h = m->held_head; h; h = hn) {
 		hn = h->next;
-		if (mempool_next_nonce(m, h->tx.signer, &next))
+		if (mempool_next_nonce(m, h->signer, &next))
 			return;
-		if (h->tx.nonce < next) {
+		if (h->nonce < next) {
 			snprintf(why, sizeof(why), "held for nonce %" PRIu64 ", which another"
-				 " transaction of the account used", h->tx.nonce);
+				 " transaction of the account used", h->nonce);
 			held_drop(m, h, why);
 		} else if (bc->time_ns > h->since_ns &&
 			   bc->time_ns - h->since_ns > m->hold.timeout_ns) {
 			snprintf(why, sizeof(why), "held for nonce %" PRIu64 " for more than %" PRIu64
 				 " s, and the account's nonce %" PRIu64 " never arrived",
-				 h->tx.nonce, (uint64_t)(m->hold.timeout_ns / 1000000000ull), next);
+				 h->nonce, (uint64_t)(m->hold.timeout_ns / 1000000000ull), next);
 			held_drop(m, h, why);
 		}
 	}
@@ -464,13 +498,13 @@ static void recheck_held(struct mempool *m, const struct block_ctx *bc)
 	for (h = m->held_head; h; h = hn) {
 		uint8_t pub[PUBKEY_LEN];
 
-		if (mempool_next_nonce(m, h->tx.signer, &next))
+		if (mempool_next_nonce(m, h->signer, &next))
 			return;
 		hn = h->next;
-		if (h->tx.nonce != next)
+		if (h->nonce != next)
 			continue;
-		memcpy(pub, h->tx.signer, PUBKEY_LEN);
-		while (hn && !memcmp(hn->tx.signer, pub, PUBKEY_LEN))
+		memcpy(pub, h->signer, PUBKEY_LEN);
+		while (hn && !memcmp(hn->signer, pub, PUBKEY_LEN))
 			hn = hn->next;
 		promote(m, bc, pub);
 	}
@@ -489,7 +523,7 @@ long mempool_recheck(struct mempool *m, const struct block_ctx *bc,
 		return -rc;
 	for (e = m->head; e; e = next) {
 		next = e->next;
-		rc = state_apply_tx(&m->check, bc, &e->tx, e->bytes, e->len, e->hash, NULL, why);
+		rc = mempool_entry_apply(e, &m->check, bc, m->scratch, why);
 		if (state_err_is_fatal(rc))
 			return -rc;
 		if (rc) {

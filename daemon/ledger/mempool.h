@@ -13,9 +13,13 @@
  * Transactions leave in arrival order, which is nonce order per signer.
  * After each block the check state is rebuilt over the new committed state
  * and the pending transactions are applied to it again in order; those
- * that no longer apply are dropped. Entries keep the decoded transaction, so
- * block production does not decode or verify a signature twice. Not thread
- * safe: the ledger's mempool lock covers it (daemon/ledger/ledger_impl.h).
+ * that no longer apply are dropped. Entries keep the signed bytes and the
+ * few fields the pool orders them by (kind, signer, nonce), not the decoded
+ * transaction (a struct tx is kilobytes, a USAGE transaction's bytes a few
+ * hundred): where one is applied again (recheck, a held one's turn, block
+ * production) it is decoded again from the bytes, which tx_check() already
+ * took (mempool_tx_decode), and its signature is never verified again. Not
+ * thread safe: the ledger's mempool lock covers it (daemon/ledger/ledger_impl.h).
  * The committed state it stands on is the ledger's read-only snapshot of
  * it, which moves on only after a block has committed and its
  * transactions have left the pool, so admission never sees a block half
@@ -47,8 +51,10 @@
 struct mempool_entry {
 	struct mempool_entry *next, *prev;
 	uint8_t hash[HASH_LEN];
-	struct tx tx;
-	uint8_t *bytes;
+	enum tx_kind kind;           /* of the decoded transaction */
+	uint8_t signer[PUBKEY_LEN];
+	uint64_t nonce;
+	uint8_t *bytes;              /* as signed; they passed tx_check() */
 	size_t len;
 	int oom;                     /* uthash could not index it */
 	UT_hash_handle hh;           /* by hash */
@@ -103,6 +109,15 @@ const struct mempool_entry *mempool_next(const struct mempool_entry *e);
  * (daemon/ledger/pending.h). */
 int mempool_each(const struct mempool *m,
 		 int (*fn)(void *ctx, const uint8_t *bytes, size_t len), void *ctx);
+/* Decodes into *t, to apply it again, the bytes of a transaction that
+ * passed tx_check() (a pool entry's, a batch's): 0, or the decoder's error
+ * with why (which those bytes never draw). Its signature is not verified
+ * again. */
+int mempool_tx_decode(struct tx *t, const uint8_t *bytes, size_t len, char *why);
+/* Applies e's transaction to s in the block bc as state_apply_tx() does,
+ * decoded into *scratch (mempool_tx_decode); state_apply_tx's result. */
+int mempool_entry_apply(const struct mempool_entry *e, struct state *s,
+			const struct block_ctx *bc, struct tx *scratch, char *why);
 /* The entry with this hash (a transaction whose signature was verified). */
 const struct mempool_entry *mempool_find(const struct mempool *m, const uint8_t hash[HASH_LEN]);
 /* The nonce the account's next transaction must carry, counting its pending

@@ -1030,6 +1030,78 @@ START_TEST(test_hold_committed_elsewhere)
 }
 END_TEST
 
+/* The pool keeps each transaction's bytes, not its decoded form, and
+ * decodes them again to apply them after a block (the recheck), when a held
+ * one's turn comes, and to build a block: every amount here differs, so a
+ * transaction decoded from the wrong bytes, applied twice or not at all
+ * shows in the balances. A block another node built takes the tenant's
+ * nonce 0 with other bytes: the recheck drops the pending one it replaced,
+ * keeps the rest and the held one; the held one's gap then fills. */
+START_TEST(test_recheck_and_promote_from_bytes)
+{
+	char dir2[128];
+	struct ledger *a, *b;
+	struct signed_tx mine0, theirs0, t1, t2, t3, o0;
+	struct stored_block sb;
+	struct ledger_tx_status ts;
+	struct ledger_status st;
+	struct ledger_block_result r;
+	uint64_t nonces[8], next;
+	char why[WHY_MAX];
+
+	snprintf(dir2, sizeof(dir2), "%s/second", dir);
+	a = open_at(dir, true);
+	b = open_at(dir2, true);
+	make_transfer(&mine0, K_TENANT, K_OTHER, 0, 5);
+	make_transfer(&theirs0, K_TENANT, K_OTHER, 0, 100);
+	make_transfer(&t1, K_TENANT, K_OTHER, 1, 11);
+	make_transfer(&t2, K_TENANT, K_OTHER, 2, 17);
+	make_transfer(&t3, K_TENANT, K_OTHER, 3, 13);
+	make_transfer(&o0, K_OTHER, K_TENANT, 0, 7);
+	submit_ok(a, &mine0);
+	submit_ok(a, &t1);
+	ck_assert(lt_submit_held(a, &t3));
+	submit_ok(a, &o0);
+	submit_ok(b, &theirs0);
+	ck_assert_uint_eq(lt_produce(b, T0 + SEC).ntx, 1);
+	ck_assert_int_eq(ledger_block_raw(b, 1, &sb), 0);
+	ck_assert_msg(ledger_apply_block(a, sb.body, sb.body_len, sb.cert, sb.cert_len, why) == 0,
+		      "%s", why);
+	stored_block_free(&sb);
+	/* Recheck: mine0's nonce is used, t1 and o0 still apply, t3 waits. */
+	ck_assert_int_eq(ledger_tx_status(a, mine0.hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
+	ck_assert_msg(strstr(ts.why, "nonce 0") != NULL, "%s", ts.why);
+	ck_assert_int_eq(ledger_status(a, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 2);
+	ck_assert_uint_eq(st.mempool_held, 1);
+	ck_assert_int_eq(ledger_next_nonce(a, keys[K_TENANT].pub, &next), 0);
+	ck_assert_uint_eq(next, 2);
+	/* t2 fills the gap: t3 is promoted behind it. */
+	ck_assert(!lt_submit_held(a, &t2));
+	ck_assert_int_eq(ledger_next_nonce(a, keys[K_TENANT].pub, &next), 0);
+	ck_assert_uint_eq(next, 4);
+	ck_assert_int_eq(ledger_tx_status(a, t3.hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_PENDING);
+	r = lt_produce(a, T0 + 2 * SEC);
+	ck_assert_uint_eq(r.ntx, 4);
+	ck_assert_uint_eq(r.ndropped, 0);
+	ck_assert_uint_eq(block_nonces(a, r.height, nonces, 8), 4);
+	ck_assert_uint_eq(nonces[0], 1);      /* t1, then o0 in arrival order */
+	ck_assert_uint_eq(nonces[1], 0);
+	ck_assert_uint_eq(nonces[2], 2);
+	ck_assert_uint_eq(nonces[3], 3);
+	ck_assert_uint_eq(balance(a, K_OTHER), OTHER_FUNDS + 100 + 11 + 17 + 13 - 7);
+	ck_assert_uint_eq(balance(a, K_TENANT), TENANT_FUNDS - 100 - 11 - 17 - 13 + 7);
+	ck_assert_int_eq(ledger_status(a, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 0);
+	ck_assert_uint_eq(st.mempool_held, 0);
+	ck_assert_uint_eq(st.held_dropped, 0);
+	ledger_close(a);
+	ledger_close(b);
+}
+END_TEST
+
 /* The window, the bound in all, and replays: all refused, not held. */
 START_TEST(test_hold_bounds_and_replays)
 {
@@ -2464,6 +2536,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_hold_order);
 	tcase_add_test(tc, test_hold_bounds_and_replays);
 	tcase_add_test(tc, test_hold_committed_elsewhere);
+	tcase_add_test(tc, test_recheck_and_promote_from_bytes);
 	tcase_add_test(tc, test_hold_gap_never_fills);
 	tcase_add_test(tc, test_hold_becomes_invalid);
 	tcase_add_test(tc, test_overspend_refused);
