@@ -11,7 +11,8 @@ $(BUILD)/tests/peer_hostile: $(call obj,tests/net/peer_hostile.c) $(LIBTALLYD) $
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-check-net: bin/tallyd bin/tally $(BUILD)/tests/peer_hostile
+check-net: bin/tallyd bin/tally $(BUILD)/tests/peer_hostile $(BUILD)/tests/forge
 	@scripts/build-guest-image.sh build/guest
-	@TALLY_PEER_HOSTILE=$(CURDIR)/$(BUILD)/tests/peer_hostile TALLY_SUITE=net \
+	@TALLY_PEER_HOSTILE=$(CURDIR)/$(BUILD)/tests/peer_hostile \
+		TALLY_FORGE=$(CURDIR)/$(BUILD)/tests/forge TALLY_SUITE=net \
 		tests/e2e/run.sh $(sort $(wildcard $(CURDIR)/tests/net/test_*.sh))
