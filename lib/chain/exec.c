@@ -58,7 +58,7 @@ int exec_block(struct state *s, const struct block *b, const struct last_commit 
 			why_set(why, rc, "block %" PRIu64 ": transaction %zu does not decode: %s",
 				h->height, i, tally_strerror(rc));
 		} else {
-			tx_hash(p, n, hash);
+			block_tx_hash(&b->txs[i], hash);
 			rc = state_apply_tx(s, &bc, t, p, n, hash, receipts ? &receipts[i] : NULL,
 					    sub);
 			if (rc)

@@ -290,9 +290,11 @@ void fixture_set_txs(struct fixture *f, size_t i, const uint8_t *const *txs,
 
 	ck_assert_ptr_nonnull(nt);
 	for (size_t k = 0; k < n; k++) {
-		nt[k].bytes = malloc(lens[k]);
-		ck_assert_ptr_nonnull(nt[k].bytes);
-		memcpy(nt[k].bytes, txs[k], lens[k]);
+		uint8_t *copy = malloc(lens[k]);
+
+		ck_assert_ptr_nonnull(copy);
+		memcpy(copy, txs[k], lens[k]);
+		nt[k].bytes = copy;
 		nt[k].len = lens[k];
 	}
 	struct block_header h = b->header;

@@ -143,7 +143,7 @@ static int build(struct replay *r, struct block *b, struct block_tx *txs, size_t
 static void block_drop(struct block *b)
 {
 	for (size_t i = 0; i < b->ntx; i++)
-		free(b->txs[i].bytes);
+		free((void *)b->txs[i].bytes);   /* signed here, owned */
 	b->ntx = 0;
 	b->txs = NULL;
 }
