@@ -353,7 +353,7 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		return why_set(why, rc, "building block %" PRIu64 ": %s (%s)", b.header.height,
 			       tally_strerror(rc), store_errmsg(l->st));
 	}
-	exec_fill_header(&b.header, &r);
+	exec_fill_header(&b, &r);
 	enc_init(&e);
 	block_encode(&e, &b);
 	free(b.txs);   /* the bytes were borrowed */

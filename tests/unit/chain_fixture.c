@@ -130,7 +130,7 @@ static void finish_block(struct fixture *f, size_t i, struct pending *p,
 	else
 		block_id(&f->blocks[i - 1].header, h->prev_block_id);
 	ck_assert_msg(exec_block(&state, b, NULL, NULL, NULL, &r, NULL, why) == 0, "%s", why);
-	exec_fill_header(h, &r);
+	exec_fill_header(b, &r);
 	ck_assert_uint_eq(h->usage_size, usage->size);
 	valset_hash(&f->genesis.validators, h->validators_hash);
 	memcpy(h->proposer, f->validator.pub, PUBKEY_LEN);

@@ -136,7 +136,7 @@ static int build(struct replay *r, struct block *b, struct block_tx *txs, size_t
 	rc = exec_block(&t.state, b, &lc, NULL, NULL, er, NULL, why);
 	trial_end(&t);
 	if (!rc)
-		exec_fill_header(&b->header, er);
+		exec_fill_header(b, er);
 	return rc;
 }
 

@@ -290,7 +290,7 @@ static inline void example_seal(struct examples *x, uint64_t height, uint64_t ti
 		fprintf(stderr, "examples: %s\n", why);
 		abort();
 	}
-	exec_fill_header(h, &r);
+	exec_fill_header(b, &r);
 	valset_hash(&x->genesis.validators, h->validators_hash);
 	memcpy(h->proposer, x->provider.pub, PUBKEY_LEN);
 
