@@ -86,7 +86,7 @@ static void build_record(struct build *bd, const uint8_t *bytes, size_t len,
 {
 	size_t i = bd->b.ntx;
 
-	bd->b.txs[i].bytes = (uint8_t *)bytes;
+	bd->b.txs[i].bytes = bytes;
 	bd->b.txs[i].len = len;
 	memcpy(bd->hash[i], hash, HASH_LEN);
 	bd->b.ntx++;
@@ -365,7 +365,7 @@ static int build_locked(struct ledger *l, uint64_t time_ns, const uint8_t propos
 		return why_set(why, rc, "building block %" PRIu64 ": %s (%s)", b.header.height,
 			       tally_strerror(rc), store_errmsg(l->st));
 	}
-	exec_fill_header(&b.header, &r);
+	exec_fill_header(&b, &r);
 	enc_init(&e);
 	block_encode(&e, &b);
 	free(b.txs);   /* the bytes were borrowed */
@@ -444,7 +444,7 @@ static void preverify(struct ledger *l, const struct block *b)
 	if (!p.idx || !p.hash || !p.ok)
 		goto out;
 	for (size_t i = 0; i < b->ntx; i++) {
-		tx_hash(b->txs[i].bytes, b->txs[i].len, p.hash[i]);
+		block_tx_hash(&b->txs[i], p.hash[i]);
 		if (!ledger_tx_verified(l, p.hash[i]))
 			p.idx[k++] = i;
 	}
@@ -614,7 +614,7 @@ static int apply_locked(struct ledger *l, const struct block *in, const struct c
 	for (size_t i = 0; !rc && i < in->ntx; i++) {
 		uint8_t hash[HASH_LEN];
 
-		tx_hash(in->txs[i].bytes, in->txs[i].len, hash);
+		block_tx_hash(&in->txs[i], hash);
 		build_record(&bd, in->txs[i].bytes, in->txs[i].len, hash);
 	}
 	if (!rc)

@@ -477,9 +477,10 @@ static void scan_txs(struct auditor *a, const struct block *b)
 			on_undecodable(a, p, n, h->height, i, rc);
 			continue;
 		}
-		tx_hash(p, n, hash);
+		block_tx_hash(&b->txs[i], hash);
 		uint64_t index = a->usage_index;
-		if (tx_usage_leaf(&t, p, n, leaf)) {
+		if (tx_enters_usage_log(&t)) {
+			block_tx_leaf(&b->txs[i], leaf);
 			a->usage_index++;
 			if (!a->store_err)
 				a->store_err = merkle_append(a->store, index, leaf);

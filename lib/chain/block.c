@@ -142,18 +142,31 @@ static int decode_count(void *ctx, size_t count)
 	return 0;
 }
 
+/* A copy of bytes[len] into t, hashed. */
+static int tx_copy(struct block_tx *t, const uint8_t *bytes, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+
+	if (!copy)
+		return TALLY_E_NOMEM;
+	memcpy(copy, bytes, len);
+	t->bytes = copy;
+	t->len = len;
+	tx_hash(copy, len, t->hash);
+	merkle_leaf_hash(copy, len, t->leaf);
+	t->hashed = true;
+	return 0;
+}
+
 static int decode_tx(void *ctx, size_t i, size_t off, size_t len)
 {
 	struct decode_ctx *c = ctx;
 	struct block *b = c->b;
+	int rc = tx_copy(&b->txs[i], c->p + off, len);
 
-	b->txs[i].bytes = malloc(len ? len : 1);
-	if (!b->txs[i].bytes)
-		return TALLY_E_NOMEM;
-	memcpy(b->txs[i].bytes, c->p + off, len);
-	b->txs[i].len = len;
-	b->ntx = i + 1;
-	return 0;
+	if (!rc)
+		b->ntx = i + 1;
+	return rc;
 }
 
 int block_decode(struct block *b, const uint8_t *p, size_t n)
@@ -179,9 +192,42 @@ int block_tx_each(const uint8_t *p, size_t n,
 void block_free(struct block *b)
 {
 	for (size_t i = 0; i < b->ntx; i++)
-		free(b->txs[i].bytes);
+		free((void *)b->txs[i].bytes);   /* owned: block_decode's copies */
 	free(b->txs);
 	memset(b, 0, sizeof(*b));
+}
+
+int block_tx_replace(struct block *b, size_t i, const uint8_t *bytes, size_t len)
+{
+	struct block_tx t;
+	int rc;
+
+	if (i >= b->ntx)
+		return TALLY_E_RANGE;
+	if (len > TX_MAX_SIZE)
+		return TALLY_E_TOOLONG;
+	rc = tx_copy(&t, bytes, len);
+	if (rc)
+		return rc;
+	free((void *)b->txs[i].bytes);
+	b->txs[i] = t;
+	return 0;
+}
+
+void block_tx_hash(const struct block_tx *t, uint8_t out[HASH_LEN])
+{
+	if (t->hashed)
+		memcpy(out, t->hash, HASH_LEN);
+	else
+		tx_hash(t->bytes, t->len, out);
+}
+
+void block_tx_leaf(const struct block_tx *t, uint8_t out[HASH_LEN])
+{
+	if (t->hashed)
+		memcpy(out, t->leaf, HASH_LEN);
+	else
+		merkle_leaf_hash(t->bytes, t->len, out);
 }
 
 void block_txs_root(const struct block *b, uint8_t out[HASH_LEN])
@@ -196,7 +242,7 @@ void block_txs_root(const struct block *b, uint8_t out[HASH_LEN])
 	if (!leaves)
 		abort();   /* a root that cannot be computed must not come out wrong */
 	for (size_t i = 0; i < b->ntx; i++)
-		merkle_leaf_hash(b->txs[i].bytes, b->txs[i].len, leaves[i]);
+		block_tx_leaf(&b->txs[i], leaves[i]);
 	merkle_root_of((const uint8_t (*)[HASH_LEN])leaves, b->ntx, out);
 	free(leaves);
 }

@@ -24,6 +24,7 @@
 #ifndef TALLY_BLOCK_H
 #define TALLY_BLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,10 +56,28 @@ int header_decode_from(struct dec *d, struct block_header *h);
 int header_decode(struct block_header *h, const uint8_t *p, size_t n);
 void block_id(const struct block_header *h, uint8_t out[HASH_LEN]);
 
+/* One transaction of a block: its bytes and, when hashed, their hashes,
+ * computed from these bytes on this machine (never taken from a peer):
+ * hash is tx_hash of the bytes, leaf their RFC 6962 leaf hash (the
+ * transaction's leaf in txs_root and, for a USAGE, in the usage log).
+ * block_decode and block_tx_replace compute them once for all that follows
+ * (verification, execution, the node's records); a block put together
+ * from borrowed bytes leaves hashed false (zeroed), and block_tx_hash and
+ * block_tx_leaf compute them when asked. The bytes are const so that
+ * hashes cannot go stale in place: a transaction is changed whole
+ * (block_tx_replace, or the struct moved with its hashes). */
 struct block_tx {
-	uint8_t *bytes;
+	const uint8_t *bytes;
 	size_t len;
+	bool hashed;
+	uint8_t hash[HASH_LEN];
+	uint8_t leaf[HASH_LEN];
 };
+
+/* The transaction's hash and leaf hash: the kept ones when hashed, else
+ * computed from the bytes. */
+void block_tx_hash(const struct block_tx *t, uint8_t out[HASH_LEN]);
+void block_tx_leaf(const struct block_tx *t, uint8_t out[HASH_LEN]);
 
 struct block {
 	struct block_header header;
@@ -72,6 +91,11 @@ void block_encode(struct enc *e, const struct block *b);
 /* Strict; copies every transaction. On failure b is left empty (freed). */
 int block_decode(struct block *b, const uint8_t *p, size_t n);
 void block_free(struct block *b);
+/* Transaction i of a decoded block (one whose bytes it owns) becomes a copy
+ * of bytes[len], hashed anew; the header is left as it is (a tool or test
+ * that makes a changed block). TALLY_E_RANGE when i >= ntx, TALLY_E_TOOLONG
+ * above TX_MAX_SIZE, TALLY_E_NOMEM (then nothing changed). */
+int block_tx_replace(struct block *b, size_t i, const uint8_t *bytes, size_t len);
 /* Where each transaction's bytes lie in an encoded block (block_encode's
  * layout), without copying them: fn(ctx, i, off, len) for transaction i in
  * order, its bytes p[off .. off + len). As strict as block_decode (the same
@@ -79,7 +103,8 @@ void block_free(struct block *b);
  * store keeps these places instead of a second copy of the bytes. */
 int block_tx_each(const uint8_t *p, size_t n,
 		  int (*fn)(void *ctx, size_t i, size_t off, size_t len), void *ctx);
-/* RFC 6962 root over the block's transactions. */
+/* RFC 6962 root over the block's transactions (from their kept leaf
+ * hashes where hashed). */
 void block_txs_root(const struct block *b, uint8_t out[HASH_LEN]);
 
 enum vote_type {

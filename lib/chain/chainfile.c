@@ -78,14 +78,16 @@ static int block_copy(struct block *dst, const struct block *src)
 	if (!dst->txs)
 		return TALLY_E_NOMEM;
 	for (size_t i = 0; i < src->ntx; i++) {
-		dst->txs[i].bytes = malloc(src->txs[i].len ? src->txs[i].len : 1);
-		if (!dst->txs[i].bytes) {
+		uint8_t *copy = malloc(src->txs[i].len ? src->txs[i].len : 1);
+
+		if (!copy) {
 			dst->ntx = i;
 			block_free(dst);
 			return TALLY_E_NOMEM;
 		}
-		memcpy(dst->txs[i].bytes, src->txs[i].bytes, src->txs[i].len);
-		dst->txs[i].len = src->txs[i].len;
+		memcpy(copy, src->txs[i].bytes, src->txs[i].len);
+		dst->txs[i] = src->txs[i];   /* the same bytes: their hashes too */
+		dst->txs[i].bytes = copy;
 	}
 	dst->ntx = src->ntx;
 	return 0;

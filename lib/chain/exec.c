@@ -13,7 +13,6 @@ int exec_finish(struct state *s, const struct block *b, const struct last_commit
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	block_txs_root(b, r->txs_root);
 	rc = state_liveness(s, b->header.height, b->header.last_commit_hash, lc, &r->downtime);
 	if (!rc)
 		rc = state_end_block(s, b->header.height);
@@ -58,7 +57,7 @@ int exec_block(struct state *s, const struct block *b, const struct last_commit 
 			why_set(why, rc, "block %" PRIu64 ": transaction %zu does not decode: %s",
 				h->height, i, tally_strerror(rc));
 		} else {
-			tx_hash(p, n, hash);
+			block_tx_hash(&b->txs[i], hash);
 			rc = state_apply_tx(s, &bc, t, p, n, hash, receipts ? &receipts[i] : NULL,
 					    sub);
 			if (rc)
@@ -103,9 +102,11 @@ int exec_check_header(const struct block_header *h, const struct exec_result *r,
 	return 0;
 }
 
-void exec_fill_header(struct block_header *h, const struct exec_result *r)
+void exec_fill_header(struct block *b, const struct exec_result *r)
 {
-	memcpy(h->txs_root, r->txs_root, HASH_LEN);
+	struct block_header *h = &b->header;
+
+	block_txs_root(b, h->txs_root);
 	h->usage_size = r->usage_size;
 	memcpy(h->usage_root, r->usage_root, HASH_LEN);
 	memcpy(h->state_root, r->state_root, HASH_LEN);

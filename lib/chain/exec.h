@@ -20,9 +20,9 @@
 #include "lib/chain/state.h"
 #include "lib/chain/tx.h"
 
-/* What executing a block produced. */
+/* What executing a block produced. (Its transactions root is not
+ * execution's: verification checks it, exec_fill_header fills it.) */
 struct exec_result {
-	uint8_t txs_root[HASH_LEN];
 	uint64_t usage_size;
 	uint8_t usage_root[HASH_LEN];
 	uint8_t state_root[HASH_LEN];
@@ -58,7 +58,8 @@ int exec_block(struct state *s, const struct block *b, const struct last_commit 
  * sentence naming the height. */
 int exec_check_header(const struct block_header *h, const struct exec_result *r, char *why);
 
-/* The header fields a proposer fills from r. */
-void exec_fill_header(struct block_header *h, const struct exec_result *r);
+/* The header fields a proposer fills: b's transactions root
+ * (block_txs_root) and the rest from r. */
+void exec_fill_header(struct block *b, const struct exec_result *r);
 
 #endif

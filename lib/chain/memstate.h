@@ -3,8 +3,9 @@
  * (lib/chain/state.h) without SQLite.
  *
  * Entries sit in their state-root buckets (65536 sorted arrays), so a
- * lookup is one SHA-256 and a binary search, and a table keyed by keys an
- * attacker chooses cannot be flooded without grinding SHA-256. The keys of
+ * lookup is one SHA-256 (none for a key state_bucket_of remembers) and a
+ * binary search, and a table keyed by keys an attacker chooses cannot be
+ * flooded without grinding SHA-256. The keys of
  * each type are also kept in a balanced tree for scans in key order. The
  * usage log is an in-memory Merkle store, so inclusion proofs can be
  * computed from it. */

@@ -213,7 +213,9 @@ int state_root_update(struct state *s);
 void state_root(const struct state *s, uint8_t out[HASH_LEN]);
 /* From scratch, every bucket from the entries (slow: tests and audits). */
 int state_root_recompute(struct state *s, uint8_t out[HASH_LEN]);
-/* bucket(key) as above. */
+/* bucket(key) as above. Each thread remembers the buckets of the keys it
+ * asked for last (the same keys come back within a block), compared whole,
+ * so the answer is always SHA-256's. */
 uint32_t state_bucket_of(const uint8_t *key, size_t klen);
 /* Marks the bucket of an entry just written (every entry write calls it). */
 void state_mark_dirty(struct state *s, uint32_t bucket);

@@ -10,12 +10,54 @@
 
 #define LEAVES STATE_BUCKETS
 
-uint32_t state_bucket_of(const uint8_t *key, size_t klen)
+static uint32_t bucket_hashed(const uint8_t *key, size_t klen)
 {
 	uint8_t h[HASH_LEN];
 
 	sha256(key, klen, h);
 	return (uint32_t)h[0] << 8 | h[1];
+}
+
+/* The buckets of the keys this thread asked for last: a transaction reads
+ * and writes the same few keys (its signer, its lease), and a block is
+ * applied to a trial, its writes committed and the mempool checked again
+ * over the same keys, each asking for the bucket (a SHA-256) once more.
+ * Direct-mapped by bytes of the key's id (a public key or a hash, so well
+ * spread); a slot holds the whole key and answers only for an equal one,
+ * so two keys that share a slot cost a SHA-256, never a wrong bucket. Per
+ * thread: no lock, and the node's threads each keep theirs. */
+#define BUCKET_MEMO_SLOTS 2048
+
+struct bucket_memo {
+	uint8_t key[STATE_KEY_LEN];
+	bool used;
+	uint16_t bucket;
+};
+
+static _Thread_local struct bucket_memo bucket_memo[BUCKET_MEMO_SLOTS];
+
+static uint32_t memo_slot(const uint8_t key[STATE_KEY_LEN])
+{
+	uint32_t x = (uint32_t)key[1] | (uint32_t)key[2] << 8 | (uint32_t)key[3] << 16 |
+		     (uint32_t)key[4] << 24;
+
+	x ^= (uint32_t)key[0] * 0x9e3779b1u ^ (uint32_t)key[STATE_KEY_LEN - 1] << 5;
+	return x % BUCKET_MEMO_SLOTS;
+}
+
+uint32_t state_bucket_of(const uint8_t *key, size_t klen)
+{
+	struct bucket_memo *m;
+
+	if (klen != STATE_KEY_LEN)
+		return bucket_hashed(key, klen);
+	m = &bucket_memo[memo_slot(key)];
+	if (!m->used || memcmp(m->key, key, STATE_KEY_LEN)) {
+		memcpy(m->key, key, STATE_KEY_LEN);
+		m->bucket = (uint16_t)bucket_hashed(key, klen);
+		m->used = true;
+	}
+	return m->bucket;
 }
 
 /* Recompute the ancestors of the given leaves (ascending, unique); idx is

@@ -35,9 +35,14 @@ const char *tx_kind_name(enum tx_kind k)
 	return kind_known(k) ? kind_names[k] : "UNKNOWN";
 }
 
+bool tx_enters_usage_log(const struct tx *t)
+{
+	return t->kind == TX_USAGE;
+}
+
 bool tx_usage_leaf(const struct tx *t, const uint8_t *p, size_t n, uint8_t leaf[HASH_LEN])
 {
-	if (t->kind != TX_USAGE)
+	if (!tx_enters_usage_log(t))
 		return false;
 	merkle_leaf_hash(p, n, leaf);
 	return true;

@@ -94,6 +94,9 @@ const char *tx_kind_name(enum tx_kind k);
  * bytes p[n]; no other kind does. Returns true, leaf set, for one that
  * enters. What block verification, execution and the auditor all apply. */
 bool tx_usage_leaf(const struct tx *t, const uint8_t *p, size_t n, uint8_t leaf[HASH_LEN]);
+/* Whether t enters the usage log (the rule above), for a caller that holds
+ * the leaf hash of its bytes already (a decoded block's, block.h). */
+bool tx_enters_usage_log(const struct tx *t);
 
 /* The signed payload (everything before the signature). An unknown kind sets
  * the encoder's error to TALLY_E_RANGE; an evidence vote above 256 bytes or a

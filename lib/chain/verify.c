@@ -177,13 +177,13 @@ static int check_header(const struct chain_verifier *v, const struct block_heade
 /* Every transaction decodes strictly, is for this chain and is signed by
  * its signer (unless v->tx_verified says this node checked it already);
  * USAGE transactions are appended to the usage log. */
-static bool tx_already_verified(const struct chain_verifier *v, const uint8_t *p, size_t n)
+static bool tx_already_verified(const struct chain_verifier *v, const struct block_tx *bt)
 {
 	uint8_t hash[HASH_LEN];
 
 	if (!v->tx_verified)
 		return false;
-	tx_hash(p, n, hash);
+	block_tx_hash(bt, hash);
 	return v->tx_verified(v->tx_verified_ctx, hash);
 }
 
@@ -213,13 +213,15 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		if (strcmp(t.chain_id, v->chain_id) != 0)
 			return refuse(why, TALLY_E_CHAIN_ID, height,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
-		rc = tx_already_verified(v, p, n) ? 0 :
+		rc = tx_already_verified(v, &b->txs[i]) ? 0 :
 		     tx_verify_all(&t, p, n, v->genesis_hash, sub);
 		if (rc)
 			return refuse(why, rc, height, "transaction %zu (%s): %s", i,
 				      tx_kind_name(t.kind), sub);
-		if (tx_usage_leaf(&t, p, n, leaf))
+		if (tx_enters_usage_log(&t)) {
+			block_tx_leaf(&b->txs[i], leaf);   /* its leaf in txs_root too */
 			merkle_frontier_append(usage, leaf);
+		}
 	}
 	if (usage->size != b->header.usage_size)
 		return refuse(why, TALLY_E_USAGEROOT, height,

@@ -63,11 +63,17 @@ int main(int argc, char **argv)
 		if (find_record(&f, lease, n, &a))
 			return 2;
 		/* A byte in the middle: inside the metered figures. */
-		a.b->txs[a.i].bytes[a.b->txs[a.i].len / 2] ^= 0x01;
+		uint8_t changed[TX_MAX_SIZE];
+		size_t len = a.b->txs[a.i].len;
+
+		memcpy(changed, a.b->txs[a.i].bytes, len);
+		changed[len / 2] ^= 0x01;
+		if (block_tx_replace(a.b, a.i, changed, len))
+			return 2;
 	} else if (!strcmp(what, "drop")) {
 		if (find_record(&f, lease, n, &a))
 			return 2;
-		free(a.b->txs[a.i].bytes);
+		free((void *)a.b->txs[a.i].bytes);   /* the chain file's own copy */
 		memmove(&a.b->txs[a.i], &a.b->txs[a.i + 1], (a.b->ntx - a.i - 1) * sizeof(a.b->txs[0]));
 		a.b->ntx--;
 	} else if (!strcmp(what, "swap") && argc == 7) {

@@ -171,7 +171,7 @@ static int app_build(void *ctx, uint64_t height, uint64_t time_ns,
 		free(b.txs);
 		return why_set(why, rc, "building block %" PRIu64 ": %s", height, tally_strerror(rc));
 	}
-	exec_fill_header(h, &r);
+	exec_fill_header(&b, &r);
 	enc_init(&e);
 	block_encode(&e, &b);
 	free(b.txs);

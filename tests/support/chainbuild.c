@@ -246,7 +246,7 @@ void cb_seal(struct chainbuild *c, uint64_t time_ns, bool lenient,
 	h->time_ns = time_ns;
 	memcpy(h->prev_block_id, c->prev_id, HASH_LEN);
 	memcpy(h->last_commit_hash, c->last_cert_hash, HASH_LEN);
-	exec_fill_header(h, &r);
+	exec_fill_header(b, &r);
 	h->usage_size = c->usage.size;
 	merkle_frontier_root(&c->usage, h->usage_root);
 	valset_hash(&c->vals, h->validators_hash);

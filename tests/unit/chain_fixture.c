@@ -130,7 +130,7 @@ static void finish_block(struct fixture *f, size_t i, struct pending *p,
 	else
 		block_id(&f->blocks[i - 1].header, h->prev_block_id);
 	ck_assert_msg(exec_block(&state, b, NULL, NULL, NULL, &r, NULL, why) == 0, "%s", why);
-	exec_fill_header(h, &r);
+	exec_fill_header(b, &r);
 	ck_assert_uint_eq(h->usage_size, usage->size);
 	valset_hash(&f->genesis.validators, h->validators_hash);
 	memcpy(h->proposer, f->validator.pub, PUBKEY_LEN);
@@ -290,9 +290,11 @@ void fixture_set_txs(struct fixture *f, size_t i, const uint8_t *const *txs,
 
 	ck_assert_ptr_nonnull(nt);
 	for (size_t k = 0; k < n; k++) {
-		nt[k].bytes = malloc(lens[k]);
-		ck_assert_ptr_nonnull(nt[k].bytes);
-		memcpy(nt[k].bytes, txs[k], lens[k]);
+		uint8_t *copy = malloc(lens[k]);
+
+		ck_assert_ptr_nonnull(copy);
+		memcpy(copy, txs[k], lens[k]);
+		nt[k].bytes = copy;
 		nt[k].len = lens[k];
 	}
 	struct block_header h = b->header;

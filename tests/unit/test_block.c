@@ -111,9 +111,11 @@ static void make_block(struct block *b, size_t ntx)
 	b->ntx = ntx;
 	b->txs = calloc(ntx ? ntx : 1, sizeof(*b->txs));
 	for (size_t i = 0; i < ntx; i++) {
+		uint8_t *bytes = malloc(10 + i);
+
+		memset(bytes, (int)(0x40 + i), 10 + i);
 		b->txs[i].len = 10 + i;
-		b->txs[i].bytes = malloc(b->txs[i].len);
-		memset(b->txs[i].bytes, (int)(0x40 + i), b->txs[i].len);
+		b->txs[i].bytes = bytes;
 	}
 }
 
@@ -243,7 +245,7 @@ START_TEST(test_block_limits)
 
 	/* A transaction longer than TX_MAX_SIZE, both ways. */
 	make_block(&b, 1);
-	free(b.txs[0].bytes);
+	free((void *)b.txs[0].bytes);
 	b.txs[0].len = TX_MAX_SIZE + 1;
 	b.txs[0].bytes = calloc(1, TX_MAX_SIZE + 1);
 	enc_init(&e);
@@ -294,6 +296,96 @@ START_TEST(test_txs_root)
 	sha256(buf, sizeof(buf), want);
 	block_txs_root(&b, root);
 	ck_assert_mem_eq(root, want, HASH_LEN);
+	block_free(&b);
+}
+END_TEST
+
+/* tx_hash and the RFC 6962 leaf of bytes[n], computed here. */
+static void hashes_of(const uint8_t *bytes, size_t n, uint8_t hash[HASH_LEN],
+		      uint8_t leaf[HASH_LEN])
+{
+	uint8_t buf[TX_MAX_SIZE + 1];
+
+	sha256(bytes, n, hash);
+	buf[0] = 0x00;
+	memcpy(buf + 1, bytes, n);
+	sha256(buf, 1 + n, leaf);
+}
+
+/* A decoded block keeps each transaction's hashes, and they are always
+ * those of the bytes it holds: after decoding, after a transaction is
+ * replaced (never the old one's), and for a block put together by hand
+ * (none kept: computed when asked). The root follows the bytes. */
+START_TEST(test_block_tx_hashes)
+{
+	static const uint8_t other[] = "another transaction's bytes";
+	struct block b, back, by_hand;
+	uint8_t hash[HASH_LEN], leaf[HASH_LEN], got[HASH_LEN], root[HASH_LEN];
+	uint8_t root_before[HASH_LEN], root_by_hand[HASH_LEN];
+	size_t n;
+	uint8_t *p;
+
+	make_block(&b, 3);
+	p = block_bytes(&b, &n);
+	ck_assert_int_eq(block_decode(&back, p, n), 0);
+	free(p);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert(!b.txs[i].hashed);
+		ck_assert(back.txs[i].hashed);
+		hashes_of(back.txs[i].bytes, back.txs[i].len, hash, leaf);
+		ck_assert_mem_eq(back.txs[i].hash, hash, HASH_LEN);
+		ck_assert_mem_eq(back.txs[i].leaf, leaf, HASH_LEN);
+		block_tx_hash(&b.txs[i], got);
+		ck_assert_mem_eq(got, hash, HASH_LEN);
+		block_tx_leaf(&b.txs[i], got);
+		ck_assert_mem_eq(got, leaf, HASH_LEN);
+	}
+	block_txs_root(&b, root_by_hand);
+	block_txs_root(&back, root_before);
+	ck_assert_mem_eq(root_before, root_by_hand, HASH_LEN);
+
+	/* Transaction 1 replaced: its hashes are the new bytes', the root
+	 * moves, and is the root of the same bytes put together by hand. */
+	ck_assert_int_eq(block_tx_replace(&back, 1, other, sizeof(other)), 0);
+	ck_assert_uint_eq(back.txs[1].len, sizeof(other));
+	ck_assert_mem_eq(back.txs[1].bytes, other, sizeof(other));
+	hashes_of(other, sizeof(other), hash, leaf);
+	block_tx_hash(&back.txs[1], got);
+	ck_assert_mem_eq(got, hash, HASH_LEN);
+	block_tx_leaf(&back.txs[1], got);
+	ck_assert_mem_eq(got, leaf, HASH_LEN);
+	block_txs_root(&back, root);
+	ck_assert_mem_ne(root, root_before, HASH_LEN);
+	by_hand = b;
+	by_hand.txs = calloc(3, sizeof(*by_hand.txs));
+	ck_assert_ptr_nonnull(by_hand.txs);
+	by_hand.txs[0] = b.txs[0];
+	by_hand.txs[1].bytes = other;
+	by_hand.txs[1].len = sizeof(other);
+	by_hand.txs[2] = b.txs[2];
+	block_txs_root(&by_hand, root_by_hand);
+	free(by_hand.txs);
+	ck_assert_mem_eq(root, root_by_hand, HASH_LEN);
+
+	/* Two transactions trading places take their hashes with them. */
+	struct block_tx tmp = back.txs[0];
+
+	back.txs[0] = back.txs[2];
+	back.txs[2] = tmp;
+	for (size_t i = 0; i < 3; i++) {
+		hashes_of(back.txs[i].bytes, back.txs[i].len, hash, leaf);
+		ck_assert_mem_eq(back.txs[i].hash, hash, HASH_LEN);
+		ck_assert_mem_eq(back.txs[i].leaf, leaf, HASH_LEN);
+	}
+
+	/* Refused: no such transaction, or too long; nothing changes. */
+	ck_assert_int_eq(block_tx_replace(&back, 3, other, sizeof(other)), TALLY_E_RANGE);
+	p = calloc(1, TX_MAX_SIZE + 1);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(block_tx_replace(&back, 0, p, TX_MAX_SIZE + 1), TALLY_E_TOOLONG);
+	free(p);
+	ck_assert_mem_eq(back.txs[1].bytes, other, sizeof(other));
+	block_free(&back);
 	block_free(&b);
 }
 END_TEST
@@ -552,6 +644,7 @@ Suite *block_suite(void)
 	tcase_add_test(tc, test_block_limits);
 	tcase_add_test(tc, test_block_tx_each);
 	tcase_add_test(tc, test_txs_root);
+	tcase_add_test(tc, test_block_tx_hashes);
 	tcase_add_test(tc, test_votes);
 	tcase_add_test(tc, test_valset);
 	tcase_add_test(tc, test_cert_codec);

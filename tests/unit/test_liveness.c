@@ -136,14 +136,14 @@ static int build(struct replay *r, struct block *b, struct block_tx *txs, size_t
 	rc = exec_block(&t.state, b, &lc, NULL, NULL, er, NULL, why);
 	trial_end(&t);
 	if (!rc)
-		exec_fill_header(&b->header, er);
+		exec_fill_header(b, er);
 	return rc;
 }
 
 static void block_drop(struct block *b)
 {
 	for (size_t i = 0; i < b->ntx; i++)
-		free(b->txs[i].bytes);
+		free((void *)b->txs[i].bytes);   /* signed here, owned */
 	b->ntx = 0;
 	b->txs = NULL;
 }

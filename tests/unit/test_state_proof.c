@@ -250,6 +250,58 @@ START_TEST(the_decoder_is_strict)
 }
 END_TEST
 
+/* SHA-256's answer: the bucket as docs/FORMATS.md section 9 defines it. */
+static uint32_t bucket_by_sha256(const uint8_t *key, size_t klen)
+{
+	uint8_t h[HASH_LEN];
+
+	sha256(key, klen, h);
+	return (uint32_t)h[0] << 8 | h[1];
+}
+
+/* state_bucket_of remembers the buckets of recent keys: it must answer
+ * each key with its own bucket, whatever it was asked before, also for
+ * keys that differ in one byte anywhere (some of them sharing a place in
+ * what it remembers) and for keys of other lengths. */
+START_TEST(bucket_of_answers_each_key_its_own)
+{
+	enum { N = 3 * STATE_KEY_LEN };
+	uint8_t keys[N][STATE_KEY_LEN], base[STATE_KEY_LEN];
+	uint32_t want[N];
+	size_t differ = 0;
+
+	for (size_t i = 0; i < sizeof(base); i++)
+		base[i] = (uint8_t)(0x5a + 7 * i);
+	base[0] = STATE_KEY_LEASE;
+	/* The base key with byte k changed, in three ways each. */
+	for (size_t k = 0; k < N; k++) {
+		memcpy(keys[k], base, STATE_KEY_LEN);
+		keys[k][k % STATE_KEY_LEN] ^= (uint8_t)(1 + k / STATE_KEY_LEN);
+		want[k] = bucket_by_sha256(keys[k], STATE_KEY_LEN);
+	}
+	for (size_t k = 0; k < N; k++)
+		differ += want[k] != want[0];
+	ck_assert_uint_gt(differ, N / 2);   /* the test can tell buckets apart */
+	/* Asked over and over, interleaved with the base key, in both orders. */
+	for (int round = 0; round < 3; round++) {
+		for (size_t k = 0; k < N; k++) {
+			size_t j = round == 1 ? N - 1 - k : k;
+
+			ck_assert_uint_eq(state_bucket_of(keys[j], STATE_KEY_LEN), want[j]);
+			ck_assert_uint_eq(state_bucket_of(base, STATE_KEY_LEN),
+					  bucket_by_sha256(base, STATE_KEY_LEN));
+			ck_assert_uint_eq(state_bucket_of(keys[j], STATE_KEY_LEN), want[j]);
+		}
+	}
+	/* A key of another length (a proof's, from the network) with the same
+	 * leading bytes is its own key too. */
+	ck_assert_uint_eq(state_bucket_of(base, STATE_KEY_LEN - 1),
+			  bucket_by_sha256(base, STATE_KEY_LEN - 1));
+	ck_assert_uint_eq(state_bucket_of(base, STATE_KEY_LEN),
+			  bucket_by_sha256(base, STATE_KEY_LEN));
+}
+END_TEST
+
 Suite *state_proof_suite(void)
 {
 	Suite *s = suite_create("state_proof");
@@ -260,6 +312,7 @@ Suite *state_proof_suite(void)
 	tcase_add_test(tc, absence_is_proven);
 	tcase_add_test(tc, any_change_is_refused);
 	tcase_add_test(tc, the_decoder_is_strict);
+	tcase_add_test(tc, bucket_of_answers_each_key_its_own);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -266,10 +266,12 @@ static inline void example_seal(struct examples *x, uint64_t height, uint64_t ti
 		for (size_t j = 0; j < x->n; j++) {
 			if (strcmp(x->v[j].name, tx_names[i]))
 				continue;
-			b->txs[i].bytes = malloc(x->v[j].len);
-			if (!b->txs[i].bytes)
+			uint8_t *copy = malloc(x->v[j].len);
+
+			if (!copy)
 				example_fail("out of memory");
-			memcpy(b->txs[i].bytes, x->v[j].bytes, x->v[j].len);
+			memcpy(copy, x->v[j].bytes, x->v[j].len);
+			b->txs[i].bytes = copy;
 			b->txs[i].len = x->v[j].len;
 		}
 	}
@@ -288,7 +290,7 @@ static inline void example_seal(struct examples *x, uint64_t height, uint64_t ti
 		fprintf(stderr, "examples: %s\n", why);
 		abort();
 	}
-	exec_fill_header(h, &r);
+	exec_fill_header(b, &r);
 	valset_hash(&x->genesis.validators, h->validators_hash);
 	memcpy(h->proposer, x->provider.pub, PUBKEY_LEN);
 
