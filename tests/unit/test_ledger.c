@@ -1643,8 +1643,12 @@ static void check_from(struct ledger *src, struct ledger *dst, uint64_t h, bool 
 	ck_assert_int_eq(ledger_block_raw(src, h, &sb), 0);
 	ck_assert_int_eq(block_decode(&b, sb.body, sb.body_len), 0);
 	if (tamper) {
+		uint8_t changed[TX_MAX_SIZE];
+
 		ck_assert_uint_gt(b.ntx, 0);
-		b.txs[0].bytes[b.txs[0].len - 2] ^= 0x01;
+		memcpy(changed, b.txs[0].bytes, b.txs[0].len);
+		changed[b.txs[0].len - 2] ^= 0x01;
+		ck_assert_int_eq(block_tx_replace(&b, 0, changed, b.txs[0].len), 0);
 		block_txs_root(&b, b.header.txs_root);
 	}
 	enc_init(&e);
