@@ -176,6 +176,21 @@ void cb_usage(struct tx *t, const uint8_t lease_id[LEASE_ID_LEN], uint64_t seq,
 	u->gpu_source = GPU_SOURCE_NONE;
 }
 
+void cb_double_precommit(const struct chainbuild *c, enum cb_who who, uint64_t height,
+			 struct signed_vote *x, struct signed_vote *y)
+{
+	memset(x, 0, sizeof(*x));
+	x->v.type = VOTE_PRECOMMIT;
+	x->v.height = height;
+	memcpy(x->validator, c->key[who].pub, PUBKEY_LEN);
+	*y = *x;
+	memset(x->v.block_id, 0x11, HASH_LEN);
+	memset(y->v.block_id, 0x22, HASH_LEN);
+	if (vote_sign(&x->v, &c->key[who], c->genesis_hash, x->sig) ||
+	    vote_sign(&y->v, &c->key[who], c->genesis_hash, y->sig))
+		die("cannot sign a vote");
+}
+
 static void grow(struct chainbuild *c)
 {
 	if (c->nblocks < c->cap)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "lib/chain/block.h"
+#include "lib/chain/evidence.h"
 #include "lib/chain/genesis.h"
 #include "lib/chain/memstate.h"
 #include "lib/chain/state.h"
@@ -76,6 +77,11 @@ void cb_contract(const struct chainbuild *c, struct lease_contract *k, uint64_t 
  * span_ns, using cpu_ns. */
 void cb_usage(struct tx *t, const uint8_t lease_id[LEASE_ID_LEN], uint64_t seq,
 	      const uint8_t prev[HASH_LEN], uint64_t start_ns, uint64_t span_ns, uint64_t cpu_ns);
+
+/* Two precommits of who's key at height for different blocks (0x11... and
+ * 0x22...), both signed: an equivocation, for an EVIDENCE (evidence_make). */
+void cb_double_precommit(const struct chainbuild *c, enum cb_who who, uint64_t height,
+			 struct signed_vote *x, struct signed_vote *y);
 
 /* Seals the queued transactions into the next block at time_ns. Strict: each
  * must apply (else abort). Lenient: those the state refuses stay in the block

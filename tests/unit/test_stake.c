@@ -484,15 +484,7 @@ static void staking_chain(struct chainbuild *c, int tamper)
 	cb_seal(c, T0 + 4 * CB_SEC, false, tamper == 1 ? same_root_as_before : NULL, root);
 	/* The tenant equivocates at height 4 (it is in the set) and the
 	 * stranger reports it, twice when tampering. */
-	memset(&x, 0, sizeof(x));
-	x.v.type = VOTE_PRECOMMIT;
-	x.v.height = 4;
-	memcpy(x.validator, c->key[CB_TENANT].pub, PUBKEY_LEN);
-	y = x;
-	memset(x.v.block_id, 0x11, HASH_LEN);
-	memset(y.v.block_id, 0x22, HASH_LEN);
-	ck_assert_int_eq(vote_sign(&x.v, &c->key[CB_TENANT], c->genesis_hash, x.sig), 0);
-	ck_assert_int_eq(vote_sign(&y.v, &c->key[CB_TENANT], c->genesis_hash, y.sig), 0);
+	cb_double_precommit(c, CB_TENANT, 4, &x, &y);
 	if (tamper == 3)
 		y.sig[7] ^= 0x10;           /* the second vote is forged */
 	for (int i = 0; i < (tamper == 2 ? 2 : 1); i++) {

@@ -66,15 +66,7 @@ static void every_kind_chain(struct chainbuild *c)
 
 	/* The tenant (in the set) equivocates at height 4; the stranger
 	 * reports it. */
-	memset(&x, 0, sizeof(x));
-	x.v.type = VOTE_PRECOMMIT;
-	x.v.height = 4;
-	memcpy(x.validator, c->key[CB_TENANT].pub, PUBKEY_LEN);
-	y = x;
-	memset(x.v.block_id, 0x11, HASH_LEN);
-	memset(y.v.block_id, 0x22, HASH_LEN);
-	ck_assert_int_eq(vote_sign(&x.v, &c->key[CB_TENANT], c->genesis_hash, x.sig), 0);
-	ck_assert_int_eq(vote_sign(&y.v, &c->key[CB_TENANT], c->genesis_hash, y.sig), 0);
+	cb_double_precommit(c, CB_TENANT, 4, &x, &y);
 	memset(&t, 0, sizeof(t));
 	t.kind = TX_EVIDENCE;
 	ck_assert_int_eq(evidence_make(&t.u.evidence, &x, &y), 0);
