@@ -3,6 +3,7 @@
  * so that exec_finish gets the root the block would give. */
 #include "lib/chain/trial.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,26 @@ static int t_scan_bucket(void *ctx, uint32_t bucket, state_entry_fn fn, void *fc
 	return be.scan_bucket(be.ctx, bucket, fn, fctx);
 }
 
+/* Room for one more record of size bytes in *arr (n held, *cap allocated).
+ * False when there is none: t->rc is then TALLY_E_NOMEM, the trial notes
+ * nothing more and trial_commit refuses it (its roots still stand, so the
+ * block is judged; its commit executes it instead). */
+static bool note_room(struct trial *t, void **arr, size_t *cap, size_t n, size_t size)
+{
+	if (!t->rc && n == *cap) {
+		size_t grown = *cap ? 2 * *cap : 256;
+		void *p = realloc(*arr, grown * size);
+
+		if (p) {
+			*arr = p;
+			*cap = grown;
+		} else {
+			t->rc = TALLY_E_NOMEM;
+		}
+	}
+	return !t->rc;
+}
+
 static int t_usage_append(void *ctx, uint64_t index, const uint8_t leaf_hash[HASH_LEN],
 			  const uint8_t tx_hash[HASH_LEN], const uint8_t lease_id[LEASE_ID_LEN],
 			  uint64_t seq)
@@ -54,18 +75,8 @@ static int t_usage_append(void *ctx, uint64_t index, const uint8_t leaf_hash[HAS
 	if (index != t->usage.size)
 		return TALLY_E_STATE;
 	merkle_frontier_append(&t->usage, leaf_hash);
-	if (t->nappended == t->cap_appended && !t->rc) {
-		size_t cap = t->cap_appended ? 2 * t->cap_appended : 256;
-		struct trial_usage *p = realloc(t->appended, cap * sizeof(*p));
-
-		if (p) {
-			t->appended = p;
-			t->cap_appended = cap;
-		} else {
-			t->rc = TALLY_E_NOMEM;   /* trial_commit refuses; the root stands */
-		}
-	}
-	if (t->rc)
+	if (!note_room(t, (void **)&t->appended, &t->cap_appended, t->nappended,
+		       sizeof(*t->appended)))
 		return 0;
 	u = &t->appended[t->nappended++];
 	u->index = index;
@@ -83,18 +94,8 @@ static int t_bucket_hash_put(void *ctx, uint32_t bucket, const uint8_t hash[HASH
 	struct trial *t = ctx;
 	struct trial_bucket *b;
 
-	if (t->nbuckets == t->cap_buckets && !t->rc) {
-		size_t cap = t->cap_buckets ? 2 * t->cap_buckets : 256;
-		struct trial_bucket *p = realloc(t->buckets, cap * sizeof(*p));
-
-		if (p) {
-			t->buckets = p;
-			t->cap_buckets = cap;
-		} else {
-			t->rc = TALLY_E_NOMEM;
-		}
-	}
-	if (t->rc)
+	if (!note_room(t, (void **)&t->buckets, &t->cap_buckets, t->nbuckets,
+		       sizeof(*t->buckets)))
 		return 0;
 	b = &t->buckets[t->nbuckets++];
 	b->bucket = bucket;
