@@ -168,6 +168,10 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		.net = n->net,
 	};
 	auth_cache_init(&n->api.auth);
+	if ((rc = api_inbox_start(&n->api, why))) {
+		log_error("API: %s", why);
+		return rc;
+	}
 	if ((rc = http_server_start(&n->api.http, n->cfg.listen, &n->cfg.api, api_routes,
 				     api_nroutes, &n->api, why))) {
 		log_error("API: %s", why);
@@ -180,6 +184,8 @@ static void node_close(struct node *n)
 {
 	/* The API goes first so nothing new arrives while the rest shuts down. */
 	http_server_stop(n->api.http);
+	/* What it received is checked and admitted before the ledger closes. */
+	api_inbox_stop(&n->api);
 	announcer_stop(n->announcer);
 	if (n->keeper)
 		keeper_stop(n->keeper);

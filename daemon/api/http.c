@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,59 @@ int http_header_once(const struct http_request *req, const char *name, const cha
 	if (hc.n == 0 || !hc.first)
 		return TALLY_E_NOTFOUND;
 	return hc.n > 1 ? TALLY_E_EXISTS : 0;
+}
+
+/* Whether token is one of the comma-separated preference names in value
+ * (RFC 7240 section 2: a name, optionally "=value" and ";params" after it;
+ * names compare without regard to case). */
+static bool prefer_lists(const char *value, const char *token)
+{
+	size_t tlen = strlen(token);
+
+	for (const char *p = value; p && *p;) {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,;=");
+		if (n == tlen && !strncasecmp(p, token, n))
+			return true;
+		p = strchr(p, ',');
+	}
+	return false;
+}
+
+struct prefer_scan {
+	const char *token;
+	bool found;
+};
+
+static enum MHD_Result scan_prefer(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct prefer_scan *ps = cls;
+	(void)kind;
+
+	if (key && value && !strcasecmp(key, "Prefer") && prefer_lists(value, ps->token))
+		ps->found = true;
+	return MHD_YES;
+}
+
+bool http_prefers(const struct http_request *req, const char *token)
+{
+	struct prefer_scan ps = { token, false };
+
+	if (req->conn) {
+		MHD_get_connection_values(req->conn, MHD_HEADER_KIND, scan_prefer, &ps);
+		return ps.found;
+	}
+	for (size_t i = 0; i < req->nfields; i++) {
+		const struct http_field *f = &req->fields[i];
+
+		if (!f->is_query && f->name && f->value && !strcasecmp(f->name, "Prefer") &&
+		    prefer_lists(f->value, token))
+			return true;
+	}
+	return false;
 }
 
 int http_query_u64(const struct http_request *req, const char *key, uint64_t *out)
@@ -481,6 +535,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_se
 		snprintf(v, sizeof(v), "%u", resp->retry_after_s);
 		MHD_add_response_header(r, "Retry-After", v);
 	}
+	if (resp->preference_applied)
+		MHD_add_response_header(r, "Preference-Applied", resp->preference_applied);
 	enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
 	MHD_destroy_response(r);
 	return ret;

@@ -8,6 +8,7 @@
 #define TALLY_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -55,6 +56,7 @@ struct http_response {
 						   body the server must build
 						   without json (out of memory) */
 	unsigned retry_after_s;                 /* sent as Retry-After when set */
+	const char *preference_applied;         /* static: sent as Preference-Applied */
 };
 
 typedef void (*http_handler)(void *ctx, const struct http_request *req,
@@ -73,6 +75,10 @@ const char *http_header(const struct http_request *req, const char *name);
 /* The value of a header that must appear at most once: 0 with *value set,
  * TALLY_E_NOTFOUND when absent, TALLY_E_EXISTS when given twice or more. */
 int http_header_once(const struct http_request *req, const char *name, const char **value);
+/* Whether a Prefer header of the request names the preference token
+ * (RFC 7240: "Prefer: respond-async", case-insensitive, in any of several
+ * headers or comma-separated in one). */
+bool http_prefers(const struct http_request *req, const char *token);
 /* Parses a decimal u64 query argument; returns 0, TALLY_E_NOTFOUND when absent
  * or TALLY_E_RANGE. */
 int http_query_u64(const struct http_request *req, const char *key, uint64_t *out);

@@ -846,14 +846,37 @@ static void get_tx_status(void *ctx, const struct http_request *req, struct http
 	};
 	struct api *n = ctx;
 	struct ledger_tx_status st;
+	struct inbox_status in = { 0 };
 	uint8_t hash[HASH_LEN];
 	json_t *j;
 
 	if (seg_hash(req, 2, hash, resp))
 		return;
+	/* The inbox first: a transaction leaves it only once the ledger has
+	 * it or it is refused, so asking in this order misses none. */
+	if (n->inbox)
+		inbox_status(n->inbox, hash, &in);
+	if (in.state == INBOX_RECEIVED) {
+		http_json(resp, 200, json_pack("{s:o, s:s}", "hash", json_hex(hash, HASH_LEN),
+					       "status", "received"));
+		return;
+	}
 	int rc = ledger_tx_status(n->ledger, hash, &st);
 	if (rc) {
 		http_error_from(resp, rc, "cannot read the transaction's status");
+		return;
+	}
+	/* Refused when its turn came, and not taken since (sent again). */
+	if (st.status == LEDGER_TX_UNKNOWN && in.state == INBOX_REFUSED) {
+		char msg[HTTP_ERROR_MAX];
+		const char *code;
+		unsigned status = http_status_of(in.rc, &code);
+
+		http_clean_text(msg, sizeof(msg), in.why);
+		http_json(resp, 200, json_pack("{s:o, s:s, s:i, s:s, s:s}", "hash",
+					       json_hex(hash, HASH_LEN), "status", "refused",
+					       "http_status", (int)status, "code", code,
+					       "reason", msg));
 		return;
 	}
 	j = json_pack("{s:o, s:s}", "hash", json_hex(hash, HASH_LEN), "status", names[st.status]);
@@ -995,6 +1018,19 @@ static void release_lease(void *ctx, const uint8_t hash[HASH_LEN])
 		keeper_release(n->keeper, hash);
 }
 
+int api_inbox_start(struct api *n, char *why)
+{
+	n->adm = (struct ledger_admission){ n, admit_lease, release_lease };
+	n->inbox = inbox_new(n->ledger, n->genesis->chain_id, &n->adm, 0, why);
+	return n->inbox ? 0 : TALLY_E_NOMEM;
+}
+
+void api_inbox_stop(struct api *n)
+{
+	inbox_free(n->inbox);
+	n->inbox = NULL;
+}
+
 static void post_tx(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct api *n = ctx;
@@ -1025,6 +1061,21 @@ static void post_tx(void *ctx, const struct http_request *req, struct http_respo
 		return;
 	}
 	json_decref(body);
+	if (n->inbox && http_prefers(req, "respond-async")) {
+		int rc = inbox_put(n->inbox, bytes, hexlen / 2, now_s(), hash, why);
+
+		free(bytes);
+		resp->preference_applied = "respond-async";
+		if (rc) {
+			http_error_from(resp, rc, why);
+			if (rc == TALLY_E_UNAVAILABLE)
+				resp->retry_after_s = 1;
+			return;
+		}
+		http_json(resp, 202, json_pack("{s:o, s:s}", "hash", json_hex(hash, HASH_LEN),
+					       "status", "received"));
+		return;
+	}
 	struct ledger_admission adm = { n, admit_lease, release_lease };
 	bool held;
 	int rc = ledger_submit_admitted(n->ledger, bytes, hexlen / 2, &adm, hash, &held, why);
@@ -1037,8 +1088,9 @@ static void post_tx(void *ctx, const struct http_request *req, struct http_respo
 				       held ? "held" : "pending"));
 }
 
-/* One item's answer in a batch: what POST /v1/tx would have answered. */
-static json_t *batch_answer(const struct ledger_batch_item *it)
+/* One item's answer in a batch: what POST /v1/tx would have answered
+ * (received: it went to the inbox, asynchronously). */
+static json_t *batch_answer(const struct ledger_batch_item *it, bool received)
 {
 	char msg[HTTP_ERROR_MAX];
 	const char *code;
@@ -1046,7 +1098,7 @@ static json_t *batch_answer(const struct ledger_batch_item *it)
 
 	if (!it->rc)
 		return json_pack("{s:o, s:s}", "hash", json_hex(it->hash, HASH_LEN), "status",
-				 it->held ? "held" : "pending");
+				 received ? "received" : it->held ? "held" : "pending");
 	status = http_status_of(it->rc, &code);
 	http_clean_text(msg, sizeof(msg), it->why[0] ? it->why : tally_strerror(it->rc));
 	return json_pack("{s:s, s:i, s:s, s:s}", "status", "refused", "http_status", (int)status,
@@ -1060,6 +1112,7 @@ static void post_txs(void *ctx, const struct http_request *req, struct http_resp
 {
 	struct api *n = ctx;
 	struct ledger_admission adm = { n, admit_lease, release_lease };
+	bool async = n->inbox && http_prefers(req, "respond-async");
 	struct ledger_batch_item *items = NULL;
 	uint8_t *bytes = NULL;
 	char why[WHY_MAX];
@@ -1110,15 +1163,24 @@ static void post_txs(void *ctx, const struct http_request *req, struct http_resp
 		items[i].len = hexlen / 2;
 		at += hexlen / 2;
 	}
-	rc = ledger_submit_batch(n->ledger, items, count, &adm, why);
-	if (rc) {
+	if (async) {
+		/* Each on its own: one refused (the inbox full) leaves the
+		 * others received. */
+		uint64_t now = now_s();
+
+		resp->preference_applied = "respond-async";
+		for (i = 0; i < count; i++)
+			if (items[i].bytes)
+				items[i].rc = inbox_put(n->inbox, items[i].bytes, items[i].len, now,
+							items[i].hash, items[i].why);
+	} else if ((rc = ledger_submit_batch(n->ledger, items, count, &adm, why))) {
 		http_error_from(resp, rc, why);
 		goto out;
 	}
 	results = json_array();
 	for (i = 0; results && i < count; i++) {
 		accepted += items[i].rc == 0;
-		if (json_array_append_new(results, batch_answer(&items[i]))) {
+		if (json_array_append_new(results, batch_answer(&items[i], async))) {
 			json_decref(results);
 			results = NULL;
 		}
@@ -1283,6 +1345,28 @@ static void metrics_consensus(FILE *f, struct api *n, const struct ledger_status
 
 /* Prometheus text exposition. Lease totals come from the committed state, so
  * they are what was billed, not an estimate. */
+/* The inbox of asynchronous submissions (Prefer: respond-async). */
+static void metrics_inbox(FILE *f, struct api *n)
+{
+	struct inbox_stats s = { 0 };
+
+	if (n->inbox)
+		inbox_stats(n->inbox, &s);
+	fprintf(f, "# HELP tally_inbox_received_total Transactions taken asynchronously (Prefer:"
+		   " respond-async), before their checks.\n"
+		   "# TYPE tally_inbox_received_total counter\n"
+		   "tally_inbox_received_total %" PRIu64 "\n", s.received);
+	fprintf(f, "# HELP tally_inbox_admitted_total Of them, admitted to the mempool once"
+		   " checked.\n# TYPE tally_inbox_admitted_total counter\n"
+		   "tally_inbox_admitted_total %" PRIu64 "\n", s.admitted);
+	fprintf(f, "# HELP tally_inbox_refused_total Of them, refused once checked.\n"
+		   "# TYPE tally_inbox_refused_total counter\n"
+		   "tally_inbox_refused_total %" PRIu64 "\n", s.refused);
+	fprintf(f, "# HELP tally_inbox_waiting Transactions taken asynchronously and not yet"
+		   " checked.\n# TYPE tally_inbox_waiting gauge\ntally_inbox_waiting %zu\n",
+		s.waiting);
+}
+
 static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct api *n = ctx;
@@ -1339,6 +1423,7 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 		   " outlived the timeout, their nonce was used, or they no longer applied.\n"
 		   "# TYPE tally_mempool_held_dropped_total counter\n"
 		   "tally_mempool_held_dropped_total %" PRIu64 "\n", st.held_dropped);
+	metrics_inbox(f, n);
 	fprintf(f, "# HELP tally_usage_records Usage records in the usage log.\n"
 		   "# TYPE tally_usage_records gauge\ntally_usage_records %" PRIu64 "\n",
 		st.usage_size);

@@ -11,6 +11,7 @@
 #include "daemon/api/http.h"
 #include "daemon/config.h"
 #include "daemon/keeper/keeper.h"
+#include "daemon/ledger/inbox.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/net/net.h"
 #include "lib/chain/genesis.h"
@@ -28,7 +29,18 @@ struct api {
 	struct net *net;                  /* NULL without a [peers] section */
 	struct auth_cache auth;
 	struct http_server *http;
+	/* Asynchronous submissions (Prefer: respond-async); NULL: answered
+	 * synchronously. Started by api_inbox_start with the node's own
+	 * admission (adm). */
+	struct inbox *inbox;
+	struct ledger_admission adm;
 };
+
+/* The inbox of received transactions (daemon/ledger/inbox.h) for n, with the
+ * node's admission of leases addressed to it; started before the HTTP
+ * server, stopped after it (what waits is then checked and admitted). */
+int api_inbox_start(struct api *n, char *why);
+void api_inbox_stop(struct api *n);
 
 extern const struct http_route api_routes[];
 extern const size_t api_nroutes;

@@ -1,0 +1,86 @@
+/* Transactions received and not yet checked: the asynchronous submission
+ * (POST /v1/tx and /v1/txs with "Prefer: respond-async", RFC 7240; the
+ * same idea as CometBFT's broadcast_tx_async).
+ *
+ * A synchronous submission answers once the signature is checked and the
+ * mempool has taken the transaction, so one connection submits at most one
+ * transaction per signature check, and waits for each. Here the answer
+ * comes once the transaction is decoded (strictly, with every check that
+ * needs neither its signature nor the state: tx_check_unsigned) and queued;
+ * one thread of the inbox hands what waits, in arrival order, to the ledger
+ * as batches (ledger_submit_batch: signatures checked on the ledger's
+ * worker pool, admitted in order, so an account's transactions sent in
+ * order on one connection enter the mempool in that order).
+ *
+ * What became of a received transaction: inbox_status says "received"
+ * while it waits, then the ledger's ledger_tx_status (pending, held,
+ * committed, dropped); a transaction the ledger refused when its turn came
+ * is remembered here with its error (the last INBOX_REFUSED_MAX refusals).
+ * A transaction leaves the queue only once its outcome is recorded, so
+ * asking the inbox first and the ledger second never misses one in
+ * between.
+ *
+ * Bounds: INBOX_MAX_TXS transactions (or fewer, as inbox_new says) and
+ * INBOX_MAX_BYTES bytes wait at most; beyond them inbox_put refuses with TALLY_E_UNAVAILABLE (try again
+ * shortly). Received transactions are in memory only: a node killed before
+ * checking them loses them (its mempool's log keeps only what the mempool
+ * took), so a client that needs them committed asks their status and
+ * submits again what the node does not know. inbox_free checks and admits
+ * what still waits before it returns. */
+#ifndef TALLY_LEDGER_INBOX_H
+#define TALLY_LEDGER_INBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/ledger/ledger.h"
+
+#define INBOX_MAX_TXS 16384
+#define INBOX_MAX_BYTES (16u << 20)
+#define INBOX_REFUSED_MAX 4096
+
+struct inbox;
+
+/* An inbox in front of l for transactions of chain chain_id (copied); adm
+ * (may be NULL; borrowed, and must outlive the inbox) is passed to every
+ * batch; at most max_txs transactions wait (0: INBOX_MAX_TXS). Starts its
+ * thread. NULL with why set when memory or threads run out. */
+struct inbox *inbox_new(struct ledger *l, const char *chain_id,
+			const struct ledger_admission *adm, size_t max_txs, char *why);
+/* Stops taking transactions, hands what waits to the ledger, joins the
+ * thread, frees. NULL is a no-op. */
+void inbox_free(struct inbox *q);
+
+/* Decodes bytes (len bytes of a signed transaction) with every check that
+ * needs no signature and no state (tx_check_unsigned at now_s, seconds)
+ * and queues a copy. hash receives the transaction's hash. Errors: the
+ * decoder's and tx_check_unsigned's, TALLY_E_REPLAY when the same
+ * transaction waits already, TALLY_E_UNAVAILABLE when the queue is full or
+ * stopping, TALLY_E_NOMEM. */
+int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
+	      uint8_t hash[HASH_LEN], char *why);
+
+/* What the inbox knows of a transaction. */
+enum inbox_state {
+	INBOX_UNKNOWN = 0,           /* not waiting here, nor refused lately */
+	INBOX_RECEIVED,              /* waiting for its checks */
+	INBOX_REFUSED,               /* refused by the ledger: rc and why say why */
+};
+struct inbox_status {
+	enum inbox_state state;
+	int rc;                      /* INBOX_REFUSED: the tally_err */
+	char why[WHY_MAX];
+};
+void inbox_status(struct inbox *q, const uint8_t hash[HASH_LEN], struct inbox_status *st);
+
+/* Counters since the inbox was made, and what waits now. */
+struct inbox_stats {
+	uint64_t received;           /* taken by inbox_put */
+	uint64_t admitted;           /* then taken by the mempool (queued or held) */
+	uint64_t refused;            /* then refused by the ledger */
+	size_t waiting;              /* in the queue now */
+};
+void inbox_stats(struct inbox *q, struct inbox_stats *s);
+
+#endif

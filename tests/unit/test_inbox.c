@@ -1,0 +1,327 @@
+/* The inbox of received transactions (daemon/ledger/inbox.h) in front of a
+ * real ledger on real files: what it takes is admitted in the order it
+ * came; what fails to decode is refused at once, what fails its signature
+ * or the state is refused when its turn comes and remembered with its
+ * reason; the same transaction twice and a full queue are refused; what
+ * still waits when the inbox is freed is admitted, not lost. */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/ledger/inbox.h"
+#include "daemon/ledger/ledger.h"
+#include "daemon/ledger/ledger_impl.h"
+#include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
+
+#define CHAIN "tally-inbox-test"
+#define T0 1700000000000000000ull          /* genesis time, ns */
+#define SEC 1000000000ull
+#define FUNDS 10000000ull
+#define STAKE 1000ull
+#define WAIT_S 60
+
+enum { K_VAL, K_TENANT, K_OTHER, NKEYS };
+
+static struct tally_key keys[NKEYS];
+static struct genesis gen;
+static struct genesis_account gen_accounts[2];
+static char base[40];    /* per test case, made and removed in the runner's process */
+static char dir[80];     /* per test, inside base */
+
+static void base_setup(void)
+{
+	strcpy(base, "/tmp/tally-inbox-XXXXXX");
+	if (!mkdtemp(base))
+		abort();
+}
+
+static void base_teardown(void)
+{
+	cb_rm_tree(base);
+}
+
+static void setup(void)
+{
+	lt_keys(keys, NKEYS, 0x60);
+	lt_genesis(&gen, gen_accounts, CHAIN, T0, &keys[K_VAL], STAKE, &keys[K_TENANT], FUNDS,
+		   &keys[K_OTHER], FUNDS);
+	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	cb_rm_tree(dir);
+	for (int i = 0; i < NKEYS; i++)
+		key_free(&keys[i]);
+}
+
+static void quiet(void *ctx, const char *line)
+{
+	(void)ctx; (void)line;
+}
+
+static struct ledger *open_ledger(void)
+{
+	struct ledger_config cfg = {
+		.data_dir = dir, .genesis = &gen, .validator_key = &keys[K_VAL], .log = quiet,
+	};
+	struct ledger *l = NULL;
+	char why[WHY_MAX];
+	int rc = ledger_open(&l, &cfg, why);
+
+	ck_assert_msg(rc == 0, "ledger_open: %s (%s)", why, tally_strerror(rc));
+	return l;
+}
+
+static struct inbox *open_inbox(struct ledger *l, size_t max_txs)
+{
+	char why[WHY_MAX];
+	struct inbox *q = inbox_new(l, CHAIN, NULL, max_txs, why);
+
+	ck_assert_msg(q, "inbox_new: %s", why);
+	return q;
+}
+
+static void make_transfer(struct signed_tx *out, const char *chain, int from, uint64_t nonce,
+			  uint64_t amount)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.version = TX_VERSION;
+	t.kind = TX_TRANSFER;
+	strcpy(t.chain_id, chain);
+	memcpy(t.signer, keys[from].pub, PUBKEY_LEN);
+	t.nonce = nonce;
+	memcpy(t.u.transfer.to, keys[from == K_OTHER ? K_TENANT : K_OTHER].pub, PUBKEY_LEN);
+	t.u.transfer.amount = amount;
+	lt_sign(&t, &keys[from], &gen, out);
+}
+
+static uint64_t now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static int put(struct inbox *q, const struct signed_tx *s, char *why)
+{
+	uint8_t hash[HASH_LEN];
+	int rc = inbox_put(q, s->bytes, s->len, now_s(), hash, why);
+
+	if (!rc)
+		ck_assert_mem_eq(hash, s->hash, HASH_LEN);
+	return rc;
+}
+
+static void put_ok(struct inbox *q, const struct signed_tx *s)
+{
+	char why[WHY_MAX];
+	int rc = put(q, s, why);
+
+	ck_assert_msg(rc == 0, "inbox_put: %s (%s)", why, tally_strerror(rc));
+}
+
+/* Waits until the inbox has settled `settled` transactions in all
+ * (admitted or refused) and none waits. */
+static struct inbox_stats wait_settled(struct inbox *q, uint64_t settled)
+{
+	struct inbox_stats s;
+
+	for (int i = 0; i < WAIT_S * 1000; i++) {
+		inbox_stats(q, &s);
+		if (s.admitted + s.refused >= settled && !s.waiting)
+			return s;
+		usleep(1000);
+	}
+	ck_abort_msg("the inbox settled %" PRIu64 " of %" PRIu64 " in %d s",
+		     s.admitted + s.refused, settled, WAIT_S);
+	return s;
+}
+
+static enum ledger_tx_state ledger_state_of(struct ledger *l, const uint8_t hash[HASH_LEN])
+{
+	struct ledger_tx_status st;
+
+	ck_assert_int_eq(ledger_tx_status(l, hash, &st), 0);
+	return st.status;
+}
+
+/* One account's transactions, put in nonce order, enter the mempool in
+ * that order (none held, none refused) and commit. */
+START_TEST(test_inbox_admits_in_order)
+{
+	enum { N = 300 };
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 0);
+	static struct signed_tx s[N];
+	struct inbox_stats st;
+	struct ledger_status ls;
+
+	for (int i = 0; i < N; i++) {
+		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		put_ok(q, &s[i]);
+	}
+	st = wait_settled(q, N);
+	ck_assert_uint_eq(st.received, N);
+	ck_assert_uint_eq(st.admitted, N);
+	ck_assert_uint_eq(st.refused, 0);
+	ck_assert_int_eq(ledger_status(l, &ls), 0);
+	ck_assert_uint_eq(ls.mempool_size, N);
+	ck_assert_uint_eq(ls.mempool_held, 0);
+	for (int i = 0; i < N; i++) {
+		struct inbox_status is;
+
+		inbox_status(q, s[i].hash, &is);
+		ck_assert_int_eq(is.state, INBOX_UNKNOWN);
+		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+	}
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, N);
+	ck_assert_uint_eq(lt_balance(l, keys[K_OTHER].pub), FUNDS + N);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* Bytes that do not decode, or are for another chain, are refused at once
+ * and never counted received; a bad signature or a transfer the account
+ * cannot pay is taken, then refused when its turn comes, with its reason;
+ * a good transaction between them is admitted all the same. */
+START_TEST(test_inbox_refusals)
+{
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 0);
+	struct signed_tx good, badsig, broke, other_chain, cut;
+	struct inbox_status is;
+	struct inbox_stats st;
+	char why[WHY_MAX];
+
+	make_transfer(&good, CHAIN, K_TENANT, 0, 5);
+	make_transfer(&badsig, CHAIN, K_TENANT, 1, 5);
+	badsig.bytes[badsig.len - 1] ^= 1;             /* in the signature */
+	tx_hash(badsig.bytes, badsig.len, badsig.hash);
+	make_transfer(&broke, CHAIN, K_OTHER, 0, FUNDS + 1000);   /* more than it has, good's 5 too */
+	make_transfer(&other_chain, "tally-elsewhere", K_TENANT, 1, 5);
+	cut = good;
+	cut.len -= 10;
+
+	ck_assert_int_ne(put(q, &cut, why), 0);
+	ck_assert_msg(why[0], "a cut transaction is refused with a reason");
+	ck_assert_int_eq(put(q, &other_chain, why), TALLY_E_CHAIN_ID);
+	ck_assert_msg(why[0], "another chain's transaction is refused with a reason");
+	put_ok(q, &badsig);
+	put_ok(q, &good);
+	put_ok(q, &broke);
+	st = wait_settled(q, 3);
+	ck_assert_uint_eq(st.received, 3);
+	ck_assert_uint_eq(st.admitted, 1);
+	ck_assert_uint_eq(st.refused, 2);
+
+	inbox_status(q, badsig.hash, &is);
+	ck_assert_int_eq(is.state, INBOX_REFUSED);
+	ck_assert_int_eq(is.rc, TALLY_E_SIGNATURE);
+	ck_assert_msg(is.why[0], "a refusal keeps its reason");
+	ck_assert_int_eq(ledger_state_of(l, badsig.hash), LEDGER_TX_UNKNOWN);
+	inbox_status(q, broke.hash, &is);
+	ck_assert_int_eq(is.state, INBOX_REFUSED);
+	ck_assert_int_eq(is.rc, TALLY_E_BALANCE);
+	inbox_status(q, good.hash, &is);
+	ck_assert_int_eq(is.state, INBOX_UNKNOWN);
+	ck_assert_int_eq(ledger_state_of(l, good.hash), LEDGER_TX_PENDING);
+	inbox_status(q, cut.hash, &is);
+	ck_assert_int_eq(is.state, INBOX_UNKNOWN);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* While the ledger is busy (its mempool lock held), what comes waits: the
+ * same transaction again is a replay, one beyond the bound is refused for
+ * now with a reason; once the ledger is free every one waiting is
+ * admitted. */
+START_TEST(test_inbox_bound_and_duplicates)
+{
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 3);
+	struct signed_tx s[4];
+	struct inbox_status is;
+	struct inbox_stats st;
+	char why[WHY_MAX];
+
+	for (int i = 0; i < 4; i++)
+		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+	ledger_mp_lock(l);
+	put_ok(q, &s[0]);
+	ck_assert_int_eq(put(q, &s[0], why), TALLY_E_REPLAY);
+	ck_assert_msg(strstr(why, "received already"), "%s", why);
+	put_ok(q, &s[1]);
+	put_ok(q, &s[2]);
+	ck_assert_int_eq(put(q, &s[3], why), TALLY_E_UNAVAILABLE);
+	ck_assert_msg(strstr(why, "try again"), "%s", why);
+	for (int i = 0; i < 3; i++) {
+		inbox_status(q, s[i].hash, &is);
+		ck_assert_int_eq(is.state, INBOX_RECEIVED);
+	}
+	inbox_stats(q, &st);
+	ck_assert_uint_eq(st.waiting, 3);
+	ck_assert_uint_eq(st.received, 3);
+	ledger_mp_unlock(l);
+	st = wait_settled(q, 3);
+	ck_assert_uint_eq(st.admitted, 3);
+	/* Room again: the one refused for now is taken. */
+	put_ok(q, &s[3]);
+	st = wait_settled(q, 4);
+	ck_assert_uint_eq(st.admitted, 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* Freed while transactions wait (the node stopping), the inbox admits
+ * them first: every one answered "received" reaches the mempool. */
+START_TEST(test_inbox_free_admits_what_waits)
+{
+	enum { N = 64 };
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 0);
+	struct signed_tx s[N];
+	struct ledger_status ls;
+
+	ledger_mp_lock(l);
+	for (int i = 0; i < N; i++) {
+		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		put_ok(q, &s[i]);
+	}
+	ledger_mp_unlock(l);
+	inbox_free(q);
+	ck_assert_int_eq(ledger_status(l, &ls), 0);
+	ck_assert_uint_eq(ls.mempool_size, N);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+	ledger_close(l);
+}
+END_TEST
+
+Suite *inbox_suite(void)
+{
+	Suite *s = suite_create("inbox");
+	TCase *tc = tcase_create("inbox");
+
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_inbox_admits_in_order);
+	tcase_add_test(tc, test_inbox_refusals);
+	tcase_add_test(tc, test_inbox_bound_and_duplicates);
+	tcase_add_test(tc, test_inbox_free_admits_what_waits);
+	suite_add_tcase(s, tc);
+	return s;
+}
