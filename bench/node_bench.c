@@ -14,12 +14,17 @@
  *      chained per lease (seq, prev_hash = hash of the previous USAGE tx,
  *      each start where the last one ended), provider nonces in order,
  *      leases interleaved;
- *   4. it submits them through POST /v1/tx (curl multi, keep-alive): the
- *      first half of the rounds on one connection, the second half on CONNS
- *      connections at once; each half is timed from its first submit until
- *      GET /v1/status counts every one of its records in the usage log.
+ *   4. it submits them (curl multi, keep-alive) in six parts of the rounds,
+ *      in nonce order: one POST /v1/tx per record on one connection, then
+ *      on CONNS connections at once, each answered once the mempool took
+ *      it; the same two with "Prefer: respond-async", answered once the
+ *      record is decoded and queued (daemon/ledger/inbox.h); then POST
+ *      /v1/txs batches of PER_POST_MAX on one connection and of
+ *      PER_POST_CONNS on CONNS. Each part is timed from its first submit
+ *      until GET /v1/status counts every one of its records in the usage
+ *      log.
  *
- * Each quarter also prints the node's own CPU time (user + system, all its
+ * Each part also prints the node's own CPU time (user + system, all its
  * threads, from /proc/PID/stat) and minor page faults per record: unlike
  * the rate, they do not move with what else runs on the machine.
  *
@@ -68,7 +73,7 @@
 #define CHAIN "tally-node-bench"
 #define SEC 1000000000ull
 #define LEASES 500
-#define RECORDS 80             /* per lease: LEASES x RECORDS USAGE transactions */
+#define RECORDS 120            /* per lease: LEASES x RECORDS USAGE transactions */
 #define CONNS 4                /* concurrent connections (tallyd serves 4 threads) */
 /* POST /v1/txs: transactions per request on one connection, and on CONNS
  * (where CONNS requests in flight stay within the 64 nonces the mempool
@@ -76,7 +81,7 @@
  * body of about 50 KB, under the API's 64 KiB). */
 #define PER_POST_MAX 100
 #define PER_POST_CONNS 16
-#define PHASES 4               /* RECORDS / PHASES rounds each */
+#define PHASES 6               /* RECORDS / PHASES rounds each */
 #define INTERVAL_S 60
 #define RAW_N 20000
 #define WAIT_S 60              /* longest wait for any one step */
@@ -504,11 +509,12 @@ struct conn {
 
 struct submitter {
 	CURLM *multi;
-	struct curl_slist *hdrs;
+	struct curl_slist *hdrs, *hdrs_async;
 	char url[128], batch_url[128];
 	struct conn c[CONNS];
 	int nconns;                    /* in use: 1..CONNS */
 	size_t per_post;               /* 0: POST /v1/tx; else up to this many per POST /v1/txs */
+	bool async;                    /* POST /v1/tx with Prefer: respond-async */
 };
 
 static void submitter_init(struct submitter *s)
@@ -517,7 +523,10 @@ static void submitter_init(struct submitter *s)
 	s->nconns = CONNS;
 	s->multi = curl_multi_init();
 	s->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	if (!s->multi || !s->hdrs)
+	s->hdrs_async = curl_slist_append(NULL, "Content-Type: application/json");
+	if (s->hdrs_async)
+		s->hdrs_async = curl_slist_append(s->hdrs_async, "Prefer: respond-async");
+	if (!s->multi || !s->hdrs || !s->hdrs_async)
 		die("cannot initialise libcurl");
 	/* One connection per easy handle, kept alive. */
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CONNS);
@@ -551,6 +560,7 @@ static void submitter_free(struct submitter *s)
 	}
 	curl_multi_cleanup(s->multi);
 	curl_slist_free_all(s->hdrs);
+	curl_slist_free_all(s->hdrs_async);
 }
 
 /* The next transaction to send, or -1 for none now. After a refusal nothing
@@ -577,6 +587,7 @@ static void send_one(struct submitter *s, struct conn *c, struct batch *b, long 
 	c->resp.len = 0;
 	b->state[idx] = TX_FLIGHT;
 	curl_easy_setopt(c->h, CURLOPT_URL, s->url);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->async ? s->hdrs_async : s->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, b->txs[idx].body);
 	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
 		die("curl_multi_add_handle failed");
@@ -630,6 +641,7 @@ static void send_post(struct submitter *s, struct conn *c, struct batch *b)
 	c->idx = (long)c->sent[0];
 	c->resp.len = 0;
 	curl_easy_setopt(c->h, CURLOPT_URL, s->batch_url);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
 	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
 		die("curl_multi_add_handle failed");
@@ -939,6 +951,7 @@ static struct signed_tx *sign_usage(struct bench *bn)
 struct result {
 	int conns;
 	size_t per_post;               /* 0: one POST /v1/tx per transaction */
+	bool async;                    /* answered once received (Prefer: respond-async) */
 	size_t n;
 	double accepted_s, committed_s;
 	uint64_t blocks;
@@ -957,7 +970,8 @@ static void node_usage(double *cpu_s, uint64_t *minflt)
 /* 4. Submits n records on conns connections and waits until the usage log
  * holds them all, after the before_n committed earlier. */
 static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
-		      uint64_t before_n, int conns, size_t per_post, struct result *res)
+		      uint64_t before_n, int conns, size_t per_post, bool async,
+		      struct result *res)
 {
 	struct batch b = { .txs = usage, .n = n };
 	struct status st0, st;
@@ -970,10 +984,12 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 		    before_n);
 	bn->sub.nconns = conns;
 	bn->sub.per_post = per_post;
+	bn->sub.async = async;
 	node_usage(&cpu0, &flt0);
 	t0 = bench_now_s();
 	submit_batch(&bn->sub, &b);
 	bn->sub.per_post = 0;
+	bn->sub.async = false;
 	res->accepted_s = bench_now_s() - t0;
 	wait_usage(before_n + n, &st);
 	res->committed_s = bench_now_s() - t0;
@@ -984,6 +1000,7 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 	res->resent = b.resent;
 	res->conns = conns;
 	res->per_post = per_post;
+	res->async = async;
 	res->n = n;
 }
 
@@ -994,6 +1011,8 @@ static void report_run(const struct result *res, double raw)
 
 	if (res->per_post)
 		snprintf(how, sizeof(how), "batches of %zu per POST /v1/txs", res->per_post);
+	else if (res->async)
+		snprintf(how, sizeof(how), "one POST /v1/tx each, Prefer: respond-async");
 	else
 		snprintf(how, sizeof(how), "one POST /v1/tx each");
 	printf("node_bench: node USAGE accept+commit, %s, %d connection%s: %.0f records/s;"
@@ -1016,7 +1035,7 @@ static void report(const struct result *res, size_t nres, double raw_before,
 	printf("node_bench: raw Ed25519 verify: %.0f /s (mean of %.0f before and %.0f after the"
 	       " node; %d signatures, %zu-byte messages: a signed USAGE payload)\n", raw,
 	       raw_before, raw_after, RAW_N, msg_len);
-	printf("node_bench: %d leases x %d records, a quarter of them each way below,"
+	printf("node_bench: %d leases x %d records, a sixth of them each way below,"
 	       " block_interval_ms 100\n", LEASES, RECORDS);
 	for (size_t i = 0; i < nres; i++)
 		report_run(&res[i], raw);
@@ -1026,9 +1045,11 @@ int main(int argc, char **argv)
 {
 	const char *tallyd = argc > 1 ? argv[1] : "bin/tallyd";
 	const size_t nusage = (size_t)LEASES * RECORDS, part = (size_t)LEASES * (RECORDS / PHASES);
-	/* One POST per record on one connection and on CONNS, then batches. */
-	static const struct { int conns; size_t per_post; } phase[PHASES] = {
-		{ 1, 0 }, { CONNS, 0 }, { 1, PER_POST_MAX }, { CONNS, PER_POST_CONNS },
+	/* One POST per record on one connection and on CONNS, answered once
+	 * admitted and then once received; then batches. */
+	static const struct { int conns; size_t per_post; bool async; } phase[PHASES] = {
+		{ 1, 0, false }, { CONNS, 0, false }, { 1, 0, true }, { CONNS, 0, true },
+		{ 1, PER_POST_MAX, false }, { CONNS, PER_POST_CONNS, false },
 	};
 	static struct bench bn;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -1078,10 +1099,10 @@ int main(int argc, char **argv)
 	open_leases(&bn);
 	start_leases(&bn);
 	usage = sign_usage(&bn);
-	/* A quarter of the rounds each way, in nonce order. */
+	/* A sixth of the rounds each way, in nonce order. */
 	for (size_t i = 0; i < PHASES; i++)
 		run_usage(&bn, usage + i * part, part, i * part, phase[i].conns, phase[i].per_post,
-			  &res[i]);
+			  phase[i].async, &res[i]);
 
 	stop_node();
 	raw_after = raw_verify_rate(bn.msg_len);
