@@ -56,6 +56,24 @@ void lt_sign(struct tx *t, const struct tally_key *k, const struct genesis *g,
 	enc_free(&e);
 }
 
+void lt_transfer(struct signed_tx *out, const char *chain, const struct tally_key *from,
+		 const struct tally_key *to, uint64_t nonce, uint64_t amount,
+		 const struct genesis *g)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.version = TX_VERSION;
+	t.kind = TX_TRANSFER;
+	ck_assert_uint_le(strlen(chain), CHAIN_ID_MAX);
+	strcpy(t.chain_id, chain);
+	memcpy(t.signer, from->pub, PUBKEY_LEN);
+	t.nonce = nonce;
+	memcpy(t.u.transfer.to, to->pub, PUBKEY_LEN);
+	t.u.transfer.amount = amount;
+	lt_sign(&t, from, g, out);
+}
+
 bool lt_submit_held(struct ledger *l, const struct signed_tx *s)
 {
 	uint8_t hash[HASH_LEN];

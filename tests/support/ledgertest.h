@@ -33,6 +33,12 @@ void lt_genesis(struct genesis *g, struct genesis_account accounts[2], const cha
 /* t signed by k for the chain of genesis g, encoded into out. */
 void lt_sign(struct tx *t, const struct tally_key *k, const struct genesis *g,
 	     struct signed_tx *out);
+/* A TRANSFER of amount from `from` to `to` at nonce, for chain (which may
+ * differ from g's, for a transaction of another chain), signed by from for
+ * the chain of genesis g. */
+void lt_transfer(struct signed_tx *out, const char *chain, const struct tally_key *from,
+		 const struct tally_key *to, uint64_t nonce, uint64_t amount,
+		 const struct genesis *g);
 /* s submitted through admission (ledger_submit_admitted): true when it is
  * held for a nonce gap, false when queued. */
 bool lt_submit_held(struct ledger *l, const struct signed_tx *s);

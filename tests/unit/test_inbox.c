@@ -89,20 +89,12 @@ static struct inbox *open_inbox(struct ledger *l, size_t max_txs)
 	return q;
 }
 
+/* From `from` to the other of tenant and other. */
 static void make_transfer(struct signed_tx *out, const char *chain, int from, uint64_t nonce,
 			  uint64_t amount)
 {
-	struct tx t;
-
-	memset(&t, 0, sizeof(t));
-	t.version = TX_VERSION;
-	t.kind = TX_TRANSFER;
-	strcpy(t.chain_id, chain);
-	memcpy(t.signer, keys[from].pub, PUBKEY_LEN);
-	t.nonce = nonce;
-	memcpy(t.u.transfer.to, keys[from == K_OTHER ? K_TENANT : K_OTHER].pub, PUBKEY_LEN);
-	t.u.transfer.amount = amount;
-	lt_sign(&t, &keys[from], &gen, out);
+	lt_transfer(out, chain, &keys[from], &keys[from == K_OTHER ? K_TENANT : K_OTHER], nonce,
+		    amount, &gen);
 }
 
 static uint64_t now_s(void)

@@ -107,17 +107,7 @@ static struct ledger *open_at(const char *path)
 
 static void make_transfer(struct signed_tx *out, int from, int to, uint64_t nonce, uint64_t amount)
 {
-	struct tx t;
-
-	memset(&t, 0, sizeof(t));
-	t.version = TX_VERSION;
-	t.kind = TX_TRANSFER;
-	strcpy(t.chain_id, CHAIN);
-	memcpy(t.signer, keys[from].pub, PUBKEY_LEN);
-	t.nonce = nonce;
-	memcpy(t.u.transfer.to, keys[to].pub, PUBKEY_LEN);
-	t.u.transfer.amount = amount;
-	lt_sign(&t, &keys[from], &gen, out);
+	lt_transfer(out, CHAIN, &keys[from], &keys[to], nonce, amount, &gen);
 }
 
 static uint64_t balance(struct ledger *l, int who)
