@@ -1,6 +1,7 @@
 /* tally tx HASH [--wait]: what became of a transaction the node admitted
- * (GET /v1/tx/{hash}/status): committed in which block, pending, held for
- * an earlier nonce, dropped and why, or unknown to the node. */
+ * or received (GET /v1/tx/{hash}/status): committed in which block,
+ * pending, held for an earlier nonce, dropped and why, received and not yet
+ * checked, refused when checked and why, or unknown to the node. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,7 +11,8 @@
 #include "lib/errors.h"
 
 static const struct opt_doc tx_opts[] = {
-	{ "wait", 'w', NULL, "wait until it is committed (exit 0) or dropped (exit 1)", 0 },
+	{ "wait", 'w', NULL, "wait until it is committed (exit 0), dropped or refused (exit 1)",
+	  0 },
 	{ "timeout", 't', "S", "with --wait, give up after S seconds (default 60, exit 1)", 0 },
 	{ NULL, 0, NULL, NULL, 0 },
 };
@@ -23,12 +25,14 @@ const struct cmd_doc doc_tx = {
 		"What became of the transaction with this hash (what transfer, stake,\n"
 		"lease close and the others print) at the node: committed in a block,\n"
 		"pending in its mempool, held there for an earlier nonce of its account,\n"
-		"dropped (and why), or unknown to it. A node remembers the last 1024\n"
-		"dropped transactions; its mempool is in memory only, so what was pending\n"
-		"when it restarted is unknown to it afterwards.",
+		"dropped (and why), received (sent with Prefer: respond-async) and not yet\n"
+		"checked, refused when the node checked it (and why), or unknown to it.\n"
+		"A node remembers the last 1024 dropped and 4096 refused transactions; its\n"
+		"mempool survives a restart, but what it had received and not yet checked\n"
+		"when it was killed is unknown to it afterwards.",
 	.opts = tx_opts,
-	.epilog = "exit codes: 0 committed, pending or held; 1 dropped, unknown, or not\n"
-		  "committed by --timeout; 2 usage or I/O error",
+	.epilog = "exit codes: 0 committed, pending, held or received; 1 dropped, refused,\n"
+		  "unknown, or not committed by --timeout; 2 usage or I/O error",
 };
 
 int cmd_tx(int argc, char **argv)
@@ -86,7 +90,7 @@ int cmd_tx(int argc, char **argv)
 	client_free(&cl);
 	status = jget_str(j, "status");
 	rc = !strcmp(status, "committed") || !strcmp(status, "pending") ||
-	     !strcmp(status, "held") ? EXIT_OK : EXIT_REFUSED;
+	     !strcmp(status, "held") || !strcmp(status, "received") ? EXIT_OK : EXIT_REFUSED;
 	if (co.json) {
 		print_json(j);
 		return rc;
@@ -102,10 +106,18 @@ int cmd_tx(int argc, char **argv)
 		       hash);
 	else if (!strcmp(status, "pending"))
 		printf("transaction %s: pending in the mempool\n", hash);
+	else if (!strcmp(status, "received"))
+		printf("transaction %s: received (submitted asynchronously), waiting for the"
+		       " node's checks\n", hash);
+	else if (!strcmp(status, "refused"))
+		printf("transaction %s: refused when the node checked it (%" PRIu64 " %s): %s\n",
+		       hash, jget_u64(j, "http_status"), jget_str(j, "code"),
+		       jget_str(j, "reason"));
 	else
 		printf("transaction %s: unknown to the node at %s (not admitted there, dropped"
-		       " long ago, or pending when the node restarted: its mempool is in memory"
-		       " only; submit it again)\n", hash, co.node ? co.node : "the default node");
+		       " or refused long ago, or received asynchronously and lost when the node"
+		       " was killed before checking it; submit it again)\n", hash,
+		       co.node ? co.node : "the default node");
 	json_decref(j);
 	return rc;
 }

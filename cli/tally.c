@@ -178,6 +178,13 @@ int tx_wait_until(struct client *cl, const char *hash, time_t end, uint64_t time
 			rc = EXIT_OK;
 			break;
 		}
+		if (!strcmp(status, "refused")) {
+			err("transaction %s was refused when the node checked it: %s", hash,
+			    jget_str(st, "reason"));
+			json_decref(st);
+			rc = EXIT_REFUSED;
+			break;
+		}
 		if (!strcmp(status, "dropped")) {
 			err("transaction %s was left out of block %" PRIu64 ": %s", hash,
 			    jget_u64(st, "height"), jget_str(st, "reason"));

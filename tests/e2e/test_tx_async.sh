@@ -55,6 +55,12 @@ HB=$(jq -r .hash "$E2E_DIR/body")
 check "... then its status: refused, 400 signature, with the reason" \
 	wait_for 30 bash -c "curl -s '$N/v1/tx/$HB/status' | jq -e '.status == \"refused\" and .http_status == 400 and .code == \"signature\" and (.reason | length > 0)'"
 check "... and the account's nonce did not move" [ "$(next_nonce "$TENANT")" = "$N1" ]
+out=$("$TALLY" tx "$HB" 2>&1) && rc=0 || rc=$?
+check "tally tx: refused when the node checked it, with the code, exit 1 (exit $rc: $out)" \
+	bash -c "[ $rc = 1 ] && grep -q 'refused when the node checked it (400 signature): ' <<<'$out'"
+out=$("$TALLY" tx "$HB" --wait --timeout 20 2>&1) && rc=0 || rc=$?
+check "tally tx --wait: ends at once on the refusal, exit 1 (exit $rc: $out)" \
+	bash -c "[ $rc = 1 ] && grep -q 'was refused when the node checked it' <<<'$out'"
 
 # --- refused at once: what does not decode ------------------------------------
 got=$(post_async /v1/tx '{"tx":"zz"}')
