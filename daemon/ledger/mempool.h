@@ -62,8 +62,11 @@ struct mempool_entry {
 
 struct mempool;
 
-/* Bounds of the held transactions (see above). */
-#define MEMPOOL_HOLD_AHEAD 64                          /* nonces past the next one */
+/* Bounds of the held transactions (see above). The window is four batches
+ * of LEDGER_BATCH_MAX (256) in flight on as many connections, each of which
+ * may overtake the others whole; the bound in all keeps the memory held
+ * (at most MEMPOOL_HOLD_MAX x TX_MAX_SIZE bytes) what it was. */
+#define MEMPOOL_HOLD_AHEAD 1024                        /* nonces past the next one */
 #define MEMPOOL_HOLD_MAX 4096                          /* held in all */
 #define MEMPOOL_HOLD_TIMEOUT_NS (30ull * 1000000000ull)  /* of block time */
 struct mempool_hold {

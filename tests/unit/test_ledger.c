@@ -1135,6 +1135,24 @@ START_TEST(test_hold_bounds_and_replays)
 }
 END_TEST
 
+/* The default window: four batches of LEDGER_BATCH_MAX that overtake one
+ * another whole on four connections are held, not refused; one nonce past
+ * the window is refused. */
+START_TEST(test_hold_default_window)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx s;
+	char why[WHY_MAX];
+
+	make_transfer(&s, K_TENANT, K_OTHER, 4 * LEDGER_BATCH_MAX, 1);
+	ck_assert(lt_submit_held(l, &s));
+	make_transfer(&s, K_TENANT, K_OTHER, MEMPOOL_HOLD_AHEAD + 1, 1);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
+	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
+	ledger_close(l);
+}
+END_TEST
+
 static uint64_t wall_now_ns(void)
 {
 	struct timespec ts;
@@ -2541,6 +2559,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_nonce_gap);
 	tcase_add_test(tc, test_hold_order);
 	tcase_add_test(tc, test_hold_bounds_and_replays);
+	tcase_add_test(tc, test_hold_default_window);
 	tcase_add_test(tc, test_hold_committed_elsewhere);
 	tcase_add_test(tc, test_recheck_and_promote_from_bytes);
 	tcase_add_test(tc, test_hold_gap_never_fills);
