@@ -14,12 +14,15 @@
  *      chained per lease (seq, prev_hash = hash of the previous USAGE tx,
  *      each start where the last one ended), provider nonces in order,
  *      leases interleaved;
- *   4. it submits them through POST /v1/tx (curl multi, keep-alive): the
- *      first half of the rounds on one connection, the second half on CONNS
- *      connections at once; each half is timed from its first submit until
- *      GET /v1/status counts every one of its records in the usage log.
+ *   4. it submits them (curl multi, keep-alive) in PHASES parts of the
+ *      rounds, each another way: one POST /v1/tx per record on one
+ *      connection and on CONNS at once, then POST /v1/txs batches as JSON
+ *      on one connection and on CONNS, then the same batches as the binary
+ *      body (Content-Type application/octet-stream, docs/PROTOCOL.md); each
+ *      part is timed from its first submit until GET /v1/status counts
+ *      every one of its records in the usage log.
  *
- * Each quarter also prints the node's own CPU time (user + system, all its
+ * Each part also prints the node's own CPU time (user + system, all its
  * threads, from /proc/PID/stat) and minor page faults per record: unlike
  * the rate, they do not move with what else runs on the machine.
  *
@@ -68,7 +71,7 @@
 #define CHAIN "tally-node-bench"
 #define SEC 1000000000ull
 #define LEASES 500
-#define RECORDS 80             /* per lease: LEASES x RECORDS USAGE transactions */
+#define RECORDS 120            /* per lease: LEASES x RECORDS USAGE transactions */
 #define CONNS 4                /* concurrent connections (tallyd serves 4 threads) */
 /* POST /v1/txs: transactions per request on one connection, and on CONNS
  * (CONNS requests in flight stay well within the 1024 nonces the mempool
@@ -76,7 +79,7 @@
  * body of about 50 KB, under the API's 64 KiB). */
 #define PER_POST_MAX 100
 #define PER_POST_CONNS 16
-#define PHASES 4               /* RECORDS / PHASES rounds each */
+#define PHASES 6               /* RECORDS / PHASES rounds each */
 #define INTERVAL_S 60
 #define RAW_N 20000
 #define WAIT_S 60              /* longest wait for any one step */
@@ -509,6 +512,8 @@ struct submitter {
 	struct conn c[CONNS];
 	int nconns;                    /* in use: 1..CONNS */
 	size_t per_post;               /* 0: POST /v1/tx; else up to this many per POST /v1/txs */
+	bool binary;                   /* POST /v1/txs with the binary body */
+	struct curl_slist *bin_hdrs;
 };
 
 static void submitter_init(struct submitter *s)
@@ -517,7 +522,8 @@ static void submitter_init(struct submitter *s)
 	s->nconns = CONNS;
 	s->multi = curl_multi_init();
 	s->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	if (!s->multi || !s->hdrs)
+	s->bin_hdrs = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+	if (!s->multi || !s->hdrs || !s->bin_hdrs)
 		die("cannot initialise libcurl");
 	/* One connection per easy handle, kept alive. */
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CONNS);
@@ -551,6 +557,7 @@ static void submitter_free(struct submitter *s)
 	}
 	curl_multi_cleanup(s->multi);
 	curl_slist_free_all(s->hdrs);
+	curl_slist_free_all(s->bin_hdrs);
 }
 
 /* The next transaction to send, or -1 for none now. After a refusal nothing
@@ -577,7 +584,9 @@ static void send_one(struct submitter *s, struct conn *c, struct batch *b, long 
 	c->resp.len = 0;
 	b->state[idx] = TX_FLIGHT;
 	curl_easy_setopt(c->h, CURLOPT_URL, s->url);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, b->txs[idx].body);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(b->txs[idx].body));
 	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
 		die("curl_multi_add_handle failed");
 }
@@ -606,31 +615,71 @@ static size_t pick_post(struct submitter *s, struct batch *b, struct conn *c)
 	return c->nsent;
 }
 
-/* {"txs":["<hex>",...]} of c->sent. */
-static void send_post(struct submitter *s, struct conn *c, struct batch *b)
+/* The binary body of c->sent (daemon/api/txbody.h): u16 count, then each
+ * transaction as u32 length and bytes, little-endian. Built from the hex of
+ * each one's {"tx":"<hex>"}: the bench's cost, not the node's. */
+static size_t binary_body(struct conn *c, struct batch *b)
 {
-	size_t len = 16, at;
+	size_t len = 2, at = 2;
+	uint8_t *p;
 
 	for (size_t k = 0; k < c->nsent; k++)
-		len += 2 * b->txs[c->sent[k]].len + 3;
+		len += 4 + b->txs[c->sent[k]].len;
 	free(c->body);
 	c->body = malloc(len);
 	if (!c->body)
 		die("out of memory");
-	at = (size_t)sprintf(c->body, "{\"txs\":[");
+	p = (uint8_t *)c->body;
+	p[0] = (uint8_t)c->nsent;
+	p[1] = (uint8_t)(c->nsent >> 8);
 	for (size_t k = 0; k < c->nsent; k++) {
 		const struct signed_tx *t = &b->txs[c->sent[k]];
+		char hex[2 * TX_MAX_SIZE + 1];
 
+		for (int i = 0; i < 4; i++)
+			p[at + i] = (uint8_t)(t->len >> (8 * i));
 		/* t->body is {"tx":"<hex>"}: its hex starts at byte 7. */
-		at += (size_t)sprintf(c->body + at, "%s\"%.*s\"", k ? "," : "", (int)(2 * t->len),
-				      t->body + 7);
-		b->state[c->sent[k]] = TX_FLIGHT;
+		snprintf(hex, sizeof(hex), "%.*s", (int)(2 * t->len), t->body + 7);
+		if (hex_decode(hex, p + at + 4, t->len))
+			die("a signed transaction's hex does not decode");
+		at += 4 + t->len;
 	}
-	strcpy(c->body + at, "]}");
+	return len;
+}
+
+/* {"txs":["<hex>",...]} of c->sent, or its binary body. */
+static void send_post(struct submitter *s, struct conn *c, struct batch *b)
+{
+	size_t len = 16, at;
+
+	if (s->binary) {
+		at = binary_body(c, b);
+	} else {
+		for (size_t k = 0; k < c->nsent; k++)
+			len += 2 * b->txs[c->sent[k]].len + 3;
+		free(c->body);
+		c->body = malloc(len);
+		if (!c->body)
+			die("out of memory");
+		at = (size_t)sprintf(c->body, "{\"txs\":[");
+		for (size_t k = 0; k < c->nsent; k++) {
+			const struct signed_tx *t = &b->txs[c->sent[k]];
+
+			/* t->body is {"tx":"<hex>"}: its hex starts at byte 7. */
+			at += (size_t)sprintf(c->body + at, "%s\"%.*s\"", k ? "," : "",
+					      (int)(2 * t->len), t->body + 7);
+		}
+		strcpy(c->body + at, "]}");
+		at += 2;
+	}
+	for (size_t k = 0; k < c->nsent; k++)
+		b->state[c->sent[k]] = TX_FLIGHT;
 	c->idx = (long)c->sent[0];
 	c->resp.len = 0;
 	curl_easy_setopt(c->h, CURLOPT_URL, s->batch_url);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->binary ? s->bin_hdrs : s->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)at);
 	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
 		die("curl_multi_add_handle failed");
 }
@@ -939,6 +988,7 @@ static struct signed_tx *sign_usage(struct bench *bn)
 struct result {
 	int conns;
 	size_t per_post;               /* 0: one POST /v1/tx per transaction */
+	bool binary;                   /* batches as the binary body */
 	size_t n;
 	double accepted_s, committed_s;
 	uint64_t blocks;
@@ -957,7 +1007,8 @@ static void node_usage(double *cpu_s, uint64_t *minflt)
 /* 4. Submits n records on conns connections and waits until the usage log
  * holds them all, after the before_n committed earlier. */
 static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
-		      uint64_t before_n, int conns, size_t per_post, struct result *res)
+		      uint64_t before_n, int conns, size_t per_post, bool binary,
+		      struct result *res)
 {
 	struct batch b = { .txs = usage, .n = n };
 	struct status st0, st;
@@ -970,10 +1021,12 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 		    before_n);
 	bn->sub.nconns = conns;
 	bn->sub.per_post = per_post;
+	bn->sub.binary = binary;
 	node_usage(&cpu0, &flt0);
 	t0 = bench_now_s();
 	submit_batch(&bn->sub, &b);
 	bn->sub.per_post = 0;
+	bn->sub.binary = false;
 	res->accepted_s = bench_now_s() - t0;
 	wait_usage(before_n + n, &st);
 	res->committed_s = bench_now_s() - t0;
@@ -984,16 +1037,18 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 	res->resent = b.resent;
 	res->conns = conns;
 	res->per_post = per_post;
+	res->binary = binary;
 	res->n = n;
 }
 
 static void report_run(const struct result *res, double raw)
 {
 	double rate = res->n / res->committed_s;
-	char how[64];
+	char how[96];
 
 	if (res->per_post)
-		snprintf(how, sizeof(how), "batches of %zu per POST /v1/txs", res->per_post);
+		snprintf(how, sizeof(how), "batches of %zu per POST /v1/txs (%s body)",
+			 res->per_post, res->binary ? "binary" : "JSON");
 	else
 		snprintf(how, sizeof(how), "one POST /v1/tx each");
 	printf("node_bench: node USAGE accept+commit, %s, %d connection%s: %.0f records/s;"
@@ -1016,8 +1071,8 @@ static void report(const struct result *res, size_t nres, double raw_before,
 	printf("node_bench: raw Ed25519 verify: %.0f /s (mean of %.0f before and %.0f after the"
 	       " node; %d signatures, %zu-byte messages: a signed USAGE payload)\n", raw,
 	       raw_before, raw_after, RAW_N, msg_len);
-	printf("node_bench: %d leases x %d records, a quarter of them each way below,"
-	       " block_interval_ms 100\n", LEASES, RECORDS);
+	printf("node_bench: %d leases x %d records, in %d parts each sent another way below,"
+	       " block_interval_ms 100\n", LEASES, RECORDS, PHASES);
 	for (size_t i = 0; i < nres; i++)
 		report_run(&res[i], raw);
 }
@@ -1026,9 +1081,12 @@ int main(int argc, char **argv)
 {
 	const char *tallyd = argc > 1 ? argv[1] : "bin/tallyd";
 	const size_t nusage = (size_t)LEASES * RECORDS, part = (size_t)LEASES * (RECORDS / PHASES);
-	/* One POST per record on one connection and on CONNS, then batches. */
-	static const struct { int conns; size_t per_post; } phase[PHASES] = {
-		{ 1, 0 }, { CONNS, 0 }, { 1, PER_POST_MAX }, { CONNS, PER_POST_CONNS },
+	/* One POST per record on one connection and on CONNS, then batches as
+	 * JSON and as the binary body. */
+	static const struct { int conns; size_t per_post; bool binary; } phase[PHASES] = {
+		{ 1, 0, false }, { CONNS, 0, false },
+		{ 1, PER_POST_MAX, false }, { CONNS, PER_POST_CONNS, false },
+		{ 1, PER_POST_MAX, true }, { CONNS, PER_POST_CONNS, true },
 	};
 	static struct bench bn;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -1078,10 +1136,10 @@ int main(int argc, char **argv)
 	open_leases(&bn);
 	start_leases(&bn);
 	usage = sign_usage(&bn);
-	/* A quarter of the rounds each way, in nonce order. */
+	/* A part of the rounds each way, in nonce order. */
 	for (size_t i = 0; i < PHASES; i++)
 		run_usage(&bn, usage + i * part, part, i * part, phase[i].conns, phase[i].per_post,
-			  &res[i]);
+			  phase[i].binary, &res[i]);
 
 	stop_node();
 	raw_after = raw_verify_rate(bn.msg_len);
