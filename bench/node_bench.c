@@ -35,7 +35,7 @@
  *
  * One signer signs every record. Requests on parallel connections can
  * overtake one another inside the node (its HTTP server runs four threads);
- * the mempool holds one that arrives early, up to 1024 nonces ahead, until
+ * the mempool holds one that arrives early, up to 2048 nonces ahead, until
  * its predecessors are in (daemon/ledger/mempool.h). One further ahead is
  * refused with 409 "nonce" and sent again once its predecessor is in: the
  * bench counts these resends and prints them with the figures.
@@ -74,7 +74,7 @@
 #define RECORDS 120            /* per lease: LEASES x RECORDS USAGE transactions */
 #define CONNS 4                /* concurrent connections (tallyd serves 4 threads) */
 /* POST /v1/txs: transactions per request on one connection, and on CONNS
- * (CONNS requests in flight stay well within the 1024 nonces the mempool
+ * (CONNS requests in flight stay well within the 2048 nonces the mempool
  * holds ahead; a USAGE transaction is 251 bytes, so 100 of them make a
  * body of about 50 KB, under the API's 64 KiB). */
 #define PER_POST_MAX 100

@@ -78,11 +78,11 @@ check "node 2 stays on the real chain (height 0, no block from the hostile peer)
 	[ "$(height 2)" = "$(height 1)" ]
 
 # A transaction refused only for now is judged again when it comes back: a
-# faucet transfer GAP nonces ahead (more than the 1024 a node holds for a gap,
+# faucet transfer GAP nonces ahead (more than the 2048 a node holds for a gap,
 # MEMPOOL_HOLD_AHEAD) is refused, not held against the peer; once the gap is
 # filled, the same transaction from a peer is taken (it was lost to the node
 # for good, marked seen, when a peer's stream ran that far ahead of another's).
-GAP=1030
+GAP=2060
 P=$(peer_port 1)
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
 TALLY_CHAIN_ID=net-hostile TALLY_GENESIS_HASH=$GH

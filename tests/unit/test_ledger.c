@@ -1137,16 +1137,16 @@ START_TEST(test_hold_bounds_and_replays)
 }
 END_TEST
 
-/* The default window: four batches of LEDGER_BATCH_MAX that overtake one
- * another whole on four connections are held, not refused; one nonce past
- * the window is refused. */
+/* The default window: eight batches of LEDGER_BATCH_MAX that overtake one
+ * another whole (four connections, each sending its next when one is
+ * answered) are held, not refused; one nonce past the window is refused. */
 START_TEST(test_hold_default_window)
 {
 	struct ledger *l = open_at(dir, true);
 	struct signed_tx s;
 	char why[WHY_MAX];
 
-	make_transfer(&s, K_TENANT, K_OTHER, 4 * LEDGER_BATCH_MAX, 1);
+	make_transfer(&s, K_TENANT, K_OTHER, 8 * LEDGER_BATCH_MAX, 1);
 	ck_assert(lt_submit_held(l, &s));
 	make_transfer(&s, K_TENANT, K_OTHER, MEMPOOL_HOLD_AHEAD + 1, 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
