@@ -14,15 +14,17 @@
  *      chained per lease (seq, prev_hash = hash of the previous USAGE tx,
  *      each start where the last one ended), provider nonces in order,
  *      leases interleaved;
- *   4. it submits them (curl multi, keep-alive) in six parts of the rounds,
- *      in nonce order: one POST /v1/tx per record on one connection, then
- *      on CONNS connections at once, each answered once the mempool took
+ *   4. it submits them (curl multi, keep-alive) in PHASES parts of the
+ *      rounds, each another way: one POST /v1/tx per record on one
+ *      connection and on CONNS at once, answered once the mempool took
  *      it; the same two with "Prefer: respond-async", answered once the
  *      record is decoded and queued (daemon/ledger/inbox.h); then POST
- *      /v1/txs batches of PER_POST_MAX on one connection and of
- *      PER_POST_CONNS on CONNS. Each part is timed from its first submit
- *      until GET /v1/status counts every one of its records in the usage
- *      log.
+ *      /v1/txs batches as JSON on one connection and on CONNS, then the
+ *      same batches as the binary body (Content-Type
+ *      application/octet-stream, docs/PROTOCOL.md), and last the binary
+ *      batches on CONNS asynchronously; each part is timed from its first
+ *      submit until GET /v1/status counts every one of its records in the
+ *      usage log.
  *
  * Each part also prints the node's own CPU time (user + system, all its
  * threads, from /proc/PID/stat) and minor page faults per record: unlike
@@ -37,7 +39,7 @@
  *
  * One signer signs every record. Requests on parallel connections can
  * overtake one another inside the node (its HTTP server runs four threads);
- * the mempool holds one that arrives early, up to 64 nonces ahead, until
+ * the mempool holds one that arrives early, up to 2048 nonces ahead, until
  * its predecessors are in (daemon/ledger/mempool.h). One further ahead is
  * refused with 409 "nonce" and sent again once its predecessor is in: the
  * bench counts these resends and prints them with the figures.
@@ -73,15 +75,15 @@
 #define CHAIN "tally-node-bench"
 #define SEC 1000000000ull
 #define LEASES 500
-#define RECORDS 120            /* per lease: LEASES x RECORDS USAGE transactions */
+#define RECORDS 180            /* per lease: LEASES x RECORDS USAGE transactions */
 #define CONNS 4                /* concurrent connections (tallyd serves 4 threads) */
 /* POST /v1/txs: transactions per request on one connection, and on CONNS
- * (where CONNS requests in flight stay within the 64 nonces the mempool
+ * (CONNS requests in flight stay well within the 2048 nonces the mempool
  * holds ahead; a USAGE transaction is 251 bytes, so 100 of them make a
  * body of about 50 KB, under the API's 64 KiB). */
 #define PER_POST_MAX 100
 #define PER_POST_CONNS 16
-#define PHASES 6               /* RECORDS / PHASES rounds each */
+#define PHASES 9               /* RECORDS / PHASES rounds each */
 #define INTERVAL_S 60
 #define RAW_N 20000
 #define WAIT_S 60              /* longest wait for any one step */
@@ -509,12 +511,14 @@ struct conn {
 
 struct submitter {
 	CURLM *multi;
-	struct curl_slist *hdrs, *hdrs_async;
+	struct curl_slist *hdrs, *async_hdrs;
 	char url[128], batch_url[128];
 	struct conn c[CONNS];
 	int nconns;                    /* in use: 1..CONNS */
 	size_t per_post;               /* 0: POST /v1/tx; else up to this many per POST /v1/txs */
-	bool async;                    /* POST /v1/tx with Prefer: respond-async */
+	bool binary;                   /* POST /v1/txs with the binary body */
+	bool async;                    /* with Prefer: respond-async */
+	struct curl_slist *bin_hdrs, *async_bin_hdrs;
 };
 
 static void submitter_init(struct submitter *s)
@@ -523,10 +527,14 @@ static void submitter_init(struct submitter *s)
 	s->nconns = CONNS;
 	s->multi = curl_multi_init();
 	s->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	s->hdrs_async = curl_slist_append(NULL, "Content-Type: application/json");
-	if (s->hdrs_async)
-		s->hdrs_async = curl_slist_append(s->hdrs_async, "Prefer: respond-async");
-	if (!s->multi || !s->hdrs || !s->hdrs_async)
+	s->bin_hdrs = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+	s->async_hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	s->async_bin_hdrs = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+	if (s->async_hdrs)
+		s->async_hdrs = curl_slist_append(s->async_hdrs, "Prefer: respond-async");
+	if (s->async_bin_hdrs)
+		s->async_bin_hdrs = curl_slist_append(s->async_bin_hdrs, "Prefer: respond-async");
+	if (!s->multi || !s->hdrs || !s->bin_hdrs || !s->async_hdrs || !s->async_bin_hdrs)
 		die("cannot initialise libcurl");
 	/* One connection per easy handle, kept alive. */
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CONNS);
@@ -560,7 +568,9 @@ static void submitter_free(struct submitter *s)
 	}
 	curl_multi_cleanup(s->multi);
 	curl_slist_free_all(s->hdrs);
-	curl_slist_free_all(s->hdrs_async);
+	curl_slist_free_all(s->bin_hdrs);
+	curl_slist_free_all(s->async_hdrs);
+	curl_slist_free_all(s->async_bin_hdrs);
 }
 
 /* The next transaction to send, or -1 for none now. After a refusal nothing
@@ -587,8 +597,9 @@ static void send_one(struct submitter *s, struct conn *c, struct batch *b, long 
 	c->resp.len = 0;
 	b->state[idx] = TX_FLIGHT;
 	curl_easy_setopt(c->h, CURLOPT_URL, s->url);
-	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->async ? s->hdrs_async : s->hdrs);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->async ? s->async_hdrs : s->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, b->txs[idx].body);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(b->txs[idx].body));
 	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
 		die("curl_multi_add_handle failed");
 }
@@ -617,32 +628,73 @@ static size_t pick_post(struct submitter *s, struct batch *b, struct conn *c)
 	return c->nsent;
 }
 
-/* {"txs":["<hex>",...]} of c->sent. */
-static void send_post(struct submitter *s, struct conn *c, struct batch *b)
+/* The binary body of c->sent (daemon/api/txbody.h): u16 count, then each
+ * transaction as u32 length and bytes, little-endian. Built from the hex of
+ * each one's {"tx":"<hex>"}: the bench's cost, not the node's. */
+static size_t binary_body(struct conn *c, struct batch *b)
 {
-	size_t len = 16, at;
+	size_t len = 2, at = 2;
+	uint8_t *p;
 
 	for (size_t k = 0; k < c->nsent; k++)
-		len += 2 * b->txs[c->sent[k]].len + 3;
+		len += 4 + b->txs[c->sent[k]].len;
 	free(c->body);
 	c->body = malloc(len);
 	if (!c->body)
 		die("out of memory");
-	at = (size_t)sprintf(c->body, "{\"txs\":[");
+	p = (uint8_t *)c->body;
+	p[0] = (uint8_t)c->nsent;
+	p[1] = (uint8_t)(c->nsent >> 8);
 	for (size_t k = 0; k < c->nsent; k++) {
 		const struct signed_tx *t = &b->txs[c->sent[k]];
+		char hex[2 * TX_MAX_SIZE + 1];
 
+		for (int i = 0; i < 4; i++)
+			p[at + i] = (uint8_t)(t->len >> (8 * i));
 		/* t->body is {"tx":"<hex>"}: its hex starts at byte 7. */
-		at += (size_t)sprintf(c->body + at, "%s\"%.*s\"", k ? "," : "", (int)(2 * t->len),
-				      t->body + 7);
-		b->state[c->sent[k]] = TX_FLIGHT;
+		snprintf(hex, sizeof(hex), "%.*s", (int)(2 * t->len), t->body + 7);
+		if (hex_decode(hex, p + at + 4, t->len))
+			die("a signed transaction's hex does not decode");
+		at += 4 + t->len;
 	}
-	strcpy(c->body + at, "]}");
+	return len;
+}
+
+/* {"txs":["<hex>",...]} of c->sent, or its binary body. */
+static void send_post(struct submitter *s, struct conn *c, struct batch *b)
+{
+	size_t len = 16, at;
+
+	if (s->binary) {
+		at = binary_body(c, b);
+	} else {
+		for (size_t k = 0; k < c->nsent; k++)
+			len += 2 * b->txs[c->sent[k]].len + 3;
+		free(c->body);
+		c->body = malloc(len);
+		if (!c->body)
+			die("out of memory");
+		at = (size_t)sprintf(c->body, "{\"txs\":[");
+		for (size_t k = 0; k < c->nsent; k++) {
+			const struct signed_tx *t = &b->txs[c->sent[k]];
+
+			/* t->body is {"tx":"<hex>"}: its hex starts at byte 7. */
+			at += (size_t)sprintf(c->body + at, "%s\"%.*s\"", k ? "," : "",
+					      (int)(2 * t->len), t->body + 7);
+		}
+		strcpy(c->body + at, "]}");
+		at += 2;
+	}
+	for (size_t k = 0; k < c->nsent; k++)
+		b->state[c->sent[k]] = TX_FLIGHT;
 	c->idx = (long)c->sent[0];
 	c->resp.len = 0;
 	curl_easy_setopt(c->h, CURLOPT_URL, s->batch_url);
-	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->hdrs);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER,
+			 s->binary ? (s->async ? s->async_bin_hdrs : s->bin_hdrs) :
+				     (s->async ? s->async_hdrs : s->hdrs));
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)at);
 	if (curl_multi_add_handle(s->multi, c->h) != CURLM_OK)
 		die("curl_multi_add_handle failed");
 }
@@ -654,7 +706,7 @@ static void mark_done(struct batch *b, size_t idx)
 		b->lo++;
 }
 
-/* 200 with one answer per transaction: "pending" or "held" is in; refused
+/* 200 with one answer per transaction: "pending", "held" or "received" is in; refused
  * with code "nonce" goes again; anything else is a failure. */
 static void on_post_answer(struct conn *c, struct batch *b, CURLcode rc)
 {
@@ -676,7 +728,8 @@ static void on_post_answer(struct conn *c, struct batch *b, CURLcode rc)
 		const char *st = json_string_value(json_object_get(r, "status"));
 		const char *code = json_string_value(json_object_get(r, "code"));
 
-		if (st && (!strcmp(st, "pending") || !strcmp(st, "held"))) {
+		if (st && (!strcmp(st, "pending") || !strcmp(st, "held") ||
+			   !strcmp(st, "received"))) {
 			mark_done(b, c->sent[k]);
 		} else if (code && !strcmp(code, "nonce")) {
 			b->state[c->sent[k]] = TX_RETRY;
@@ -948,9 +1001,18 @@ static struct signed_tx *sign_usage(struct bench *bn)
 	return usage;
 }
 
+/* How one part is sent. */
+struct way {
+	int conns;
+	size_t per_post;               /* 0: one POST /v1/tx per transaction */
+	bool binary;                   /* batches as the binary body */
+	bool async;                    /* with Prefer: respond-async */
+};
+
 struct result {
 	int conns;
 	size_t per_post;               /* 0: one POST /v1/tx per transaction */
+	bool binary;                   /* batches as the binary body */
 	bool async;                    /* answered once received (Prefer: respond-async) */
 	size_t n;
 	double accepted_s, committed_s;
@@ -970,8 +1032,7 @@ static void node_usage(double *cpu_s, uint64_t *minflt)
 /* 4. Submits n records on conns connections and waits until the usage log
  * holds them all, after the before_n committed earlier. */
 static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
-		      uint64_t before_n, int conns, size_t per_post, bool async,
-		      struct result *res)
+		      uint64_t before_n, const struct way *w, struct result *res)
 {
 	struct batch b = { .txs = usage, .n = n };
 	struct status st0, st;
@@ -982,13 +1043,15 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 	if (st0.usage_size != before_n)
 		die("the usage log holds %" PRIu64 " records, not %" PRIu64, st0.usage_size,
 		    before_n);
-	bn->sub.nconns = conns;
-	bn->sub.per_post = per_post;
-	bn->sub.async = async;
+	bn->sub.nconns = w->conns;
+	bn->sub.per_post = w->per_post;
+	bn->sub.binary = w->binary;
+	bn->sub.async = w->async;
 	node_usage(&cpu0, &flt0);
 	t0 = bench_now_s();
 	submit_batch(&bn->sub, &b);
 	bn->sub.per_post = 0;
+	bn->sub.binary = false;
 	bn->sub.async = false;
 	res->accepted_s = bench_now_s() - t0;
 	wait_usage(before_n + n, &st);
@@ -998,23 +1061,25 @@ static void run_usage(struct bench *bn, const struct signed_tx *usage, size_t n,
 	res->minflt = flt1 - flt0;
 	res->blocks = st.height - st0.height;
 	res->resent = b.resent;
-	res->conns = conns;
-	res->per_post = per_post;
-	res->async = async;
+	res->conns = w->conns;
+	res->per_post = w->per_post;
+	res->binary = w->binary;
+	res->async = w->async;
 	res->n = n;
 }
 
 static void report_run(const struct result *res, double raw)
 {
 	double rate = res->n / res->committed_s;
-	char how[64];
+	char how[128];
 
 	if (res->per_post)
-		snprintf(how, sizeof(how), "batches of %zu per POST /v1/txs", res->per_post);
-	else if (res->async)
-		snprintf(how, sizeof(how), "one POST /v1/tx each, Prefer: respond-async");
+		snprintf(how, sizeof(how), "batches of %zu per POST /v1/txs (%s body)%s",
+			 res->per_post, res->binary ? "binary" : "JSON",
+			 res->async ? ", Prefer: respond-async" : "");
 	else
-		snprintf(how, sizeof(how), "one POST /v1/tx each");
+		snprintf(how, sizeof(how), "one POST /v1/tx each%s",
+			 res->async ? ", Prefer: respond-async" : "");
 	printf("node_bench: node USAGE accept+commit, %s, %d connection%s: %.0f records/s;"
 	       " ratio node / raw verify: %.3f\n", how, res->conns, res->conns > 1 ? "s" : "",
 	       rate, rate / raw);
@@ -1035,8 +1100,8 @@ static void report(const struct result *res, size_t nres, double raw_before,
 	printf("node_bench: raw Ed25519 verify: %.0f /s (mean of %.0f before and %.0f after the"
 	       " node; %d signatures, %zu-byte messages: a signed USAGE payload)\n", raw,
 	       raw_before, raw_after, RAW_N, msg_len);
-	printf("node_bench: %d leases x %d records, a sixth of them each way below,"
-	       " block_interval_ms 100\n", LEASES, RECORDS);
+	printf("node_bench: %d leases x %d records, in %d parts each sent another way below,"
+	       " block_interval_ms 100\n", LEASES, RECORDS, PHASES);
 	for (size_t i = 0; i < nres; i++)
 		report_run(&res[i], raw);
 }
@@ -1046,10 +1111,14 @@ int main(int argc, char **argv)
 	const char *tallyd = argc > 1 ? argv[1] : "bin/tallyd";
 	const size_t nusage = (size_t)LEASES * RECORDS, part = (size_t)LEASES * (RECORDS / PHASES);
 	/* One POST per record on one connection and on CONNS, answered once
-	 * admitted and then once received; then batches. */
-	static const struct { int conns; size_t per_post; bool async; } phase[PHASES] = {
-		{ 1, 0, false }, { CONNS, 0, false }, { 1, 0, true }, { CONNS, 0, true },
-		{ 1, PER_POST_MAX, false }, { CONNS, PER_POST_CONNS, false },
+	 * admitted and then once received; then batches as JSON and as the
+	 * binary body; last binary batches answered once received. */
+	static const struct way phase[PHASES] = {
+		{ 1, 0, false, false }, { CONNS, 0, false, false },
+		{ 1, 0, false, true }, { CONNS, 0, false, true },
+		{ 1, PER_POST_MAX, false, false }, { CONNS, PER_POST_CONNS, false, false },
+		{ 1, PER_POST_MAX, true, false }, { CONNS, PER_POST_CONNS, true, false },
+		{ CONNS, PER_POST_CONNS, true, true },
 	};
 	static struct bench bn;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -1099,10 +1168,9 @@ int main(int argc, char **argv)
 	open_leases(&bn);
 	start_leases(&bn);
 	usage = sign_usage(&bn);
-	/* A sixth of the rounds each way, in nonce order. */
+	/* A part of the rounds each way, in nonce order. */
 	for (size_t i = 0; i < PHASES; i++)
-		run_usage(&bn, usage + i * part, part, i * part, phase[i].conns, phase[i].per_post,
-			  phase[i].async, &res[i]);
+		run_usage(&bn, usage + i * part, part, i * part, &phase[i], &res[i]);
 
 	stop_node();
 	raw_after = raw_verify_rate(bn.msg_len);

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "daemon/api/routes.h"
+#include "daemon/api/txbody.h"
 #include "daemon/api/views.h"
 #include "daemon/clock.h"
 #include "daemon/keeper/keeper.h"
@@ -1105,33 +1107,38 @@ static json_t *batch_answer(const struct ledger_batch_item *it, bool received)
 			 "code", code, "error", msg);
 }
 
-/* POST /v1/txs: {"txs": [hex, ...]}, 1 to LEDGER_BATCH_MAX signed
- * transactions, each answered in its place (docs/PROTOCOL.md). A body of
- * any other shape is refused whole, and nothing of it is admitted. */
-static void post_txs(void *ctx, const struct http_request *req, struct http_response *resp)
+/* Whether a request's Content-Type names the binary batch body (any
+ * parameters after ';' aside). */
+static bool is_octet_stream(const char *type)
 {
-	struct api *n = ctx;
-	struct ledger_admission adm = { n, admit_lease, release_lease };
-	bool async = n->inbox && http_prefers(req, "respond-async");
-	struct ledger_batch_item *items = NULL;
-	uint8_t *bytes = NULL;
-	char why[WHY_MAX];
+	static const char want[] = "application/octet-stream";
+	size_t n = sizeof(want) - 1;
+
+	return type && !strncasecmp(type, want, n) &&
+	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ' || type[n] == '\t');
+}
+
+/* {"txs": [hex, ...]} into items[*count], the hex decoded into *bytes
+ * (the caller frees both); or the whole body refused into resp (false). */
+static bool txs_from_json(const struct http_request *req, struct http_response *resp,
+			  struct ledger_batch_item **items, uint8_t **bytes, size_t *count)
+{
 	json_error_t jerr;
-	json_t *body, *txs, *v, *results = NULL;
-	size_t count, i, at = 0, accepted = 0;
-	int rc;
+	json_t *body, *txs, *v;
+	size_t i, at = 0, n;
+	bool ok = false;
 
 	body = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	txs = json_object_get(body, "txs");
-	count = json_array_size(txs);
-	if (!body || !json_is_array(txs) || json_object_size(body) != 1 || !count) {
+	n = json_array_size(txs);
+	if (!body || !json_is_array(txs) || json_object_size(body) != 1 || !n) {
 		http_error(resp, 400, "invalid", "body must be {\"txs\": [\"<hex of a signed "
 			   "transaction>\", ...]} with 1 to %d transactions", LEDGER_BATCH_MAX);
 		goto out;
 	}
-	if (count > LEDGER_BATCH_MAX) {
+	if (n > LEDGER_BATCH_MAX) {
 		http_error(resp, 400, "too_long", "a batch holds at most %d transactions, not %zu;"
-			   " nothing was submitted", LEDGER_BATCH_MAX, count);
+			   " nothing was submitted", LEDGER_BATCH_MAX, n);
 		goto out;
 	}
 	json_array_foreach(txs, i, v) {
@@ -1142,34 +1149,142 @@ static void post_txs(void *ctx, const struct http_request *req, struct http_resp
 		}
 	}
 	/* The body is at most HTTP_BODY_MAX: its hex decodes into half that. */
-	items = calloc(count, sizeof(*items));
-	bytes = malloc(req->body_len / 2 + 1);
-	if (!items || !bytes) {
-		http_error(resp, 503, "unavailable", "no memory for a batch of %zu", count);
+	*items = calloc(n, sizeof(**items));
+	*bytes = malloc(req->body_len / 2 + 1);
+	if (!*items || !*bytes) {
+		http_error(resp, 503, "unavailable", "no memory for a batch of %zu", n);
 		goto out;
 	}
 	json_array_foreach(txs, i, v) {
 		const char *hex = json_string_value(v);
 		size_t hexlen = json_string_length(v);
+		struct ledger_batch_item *it = &(*items)[i];
 
 		if (hexlen % 2 || hexlen / 2 > TX_MAX_SIZE || strlen(hex) != hexlen ||
-		    hex_decode(hex, bytes + at, hexlen / 2)) {
-			items[i].rc = TALLY_E_ENCODING;
-			snprintf(items[i].why, sizeof(items[i].why), "tx is not hex of at most %d"
-				 " bytes", TX_MAX_SIZE);
+		    hex_decode(hex, *bytes + at, hexlen / 2)) {
+			it->rc = TALLY_E_ENCODING;
+			snprintf(it->why, sizeof(it->why), "tx is not hex of at most %d bytes",
+				 TX_MAX_SIZE);
 			continue;
 		}
-		items[i].bytes = bytes + at;
-		items[i].len = hexlen / 2;
+		it->bytes = *bytes + at;
+		it->len = hexlen / 2;
 		at += hexlen / 2;
 	}
+	*count = n;
+	ok = true;
+out:
+	json_decref(body);
+	return ok;
+}
+
+/* The binary body (daemon/api/txbody.h) into items[*count], views into
+ * the request's body; or the whole body refused into resp (false). */
+static bool txs_from_binary(const struct http_request *req, struct http_response *resp,
+			    struct ledger_batch_item **items, size_t *count)
+{
+	struct txbody_tx txs[LEDGER_BATCH_MAX];
+	char why[WHY_MAX];
+	size_t n;
+	int rc = txbody_split(req->body, req->body_len, txs, LEDGER_BATCH_MAX, &n, why);
+
+	if (rc) {
+		http_error(resp, 400, rc == TALLY_E_TOOLONG ? "too_long" : "invalid",
+			   "%s; nothing was submitted", why);
+		return false;
+	}
+	*items = calloc(n, sizeof(**items));
+	if (!*items) {
+		http_error(resp, 503, "unavailable", "no memory for a batch of %zu", n);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		(*items)[i].bytes = txs[i].bytes;
+		(*items)[i].len = txs[i].len;
+	}
+	*count = n;
+	return true;
+}
+
+/* The answer to a batch, as text: the same JSON as json_dumps(JSON_COMPACT)
+ * of {"results": [batch_answer(..., received)...], "accepted": n,
+ * "refused": n}, without
+ * a tree of objects per transaction (an accepted one's answer holds no
+ * text to escape; a refused one's is built as before). NULL without
+ * memory. */
+static char *batch_answers(const struct ledger_batch_item *items, size_t n, bool received)
+{
+	static const char head[] = "{\"results\":[";
+	const size_t one = sizeof(",{\"hash\":\"\",\"status\":\"received\"}") - 1 + 2 * HASH_LEN;
+	char **refused = calloc(n ? n : 1, sizeof(*refused)), *out = NULL;
+	size_t cap = sizeof(head) + n * one + 64, at, accepted = 0;
+
+	if (!refused)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_t *j;
+
+		if (!items[i].rc)
+			continue;
+		j = batch_answer(&items[i], received);
+		refused[i] = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (!refused[i])
+			goto out;
+		cap += strlen(refused[i]) + 1;
+	}
+	if (!(out = malloc(cap)))
+		goto out;
+	at = (size_t)snprintf(out, cap, "%s", head);
+	for (size_t i = 0; i < n; i++) {
+		char hex[2 * HASH_LEN + 1];
+
+		if (refused[i]) {
+			at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? "," : "", refused[i]);
+			continue;
+		}
+		accepted++;
+		hex_encode(items[i].hash, HASH_LEN, hex);
+		at += (size_t)snprintf(out + at, cap - at, "%s{\"hash\":\"%s\",\"status\":\"%s\"}",
+				       i ? "," : "", hex,
+				       received ? "received" : items[i].held ? "held" : "pending");
+	}
+	snprintf(out + at, cap - at, "],\"accepted\":%zu,\"refused\":%zu}\n", accepted,
+		 n - accepted);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(refused[i]);
+	free(refused);
+	return out;
+}
+
+/* POST /v1/txs: {"txs": [hex, ...]}, or the binary body of
+ * daemon/api/txbody.h with Content-Type application/octet-stream: 1 to
+ * LEDGER_BATCH_MAX signed transactions, each answered in its place
+ * (docs/PROTOCOL.md). A body of any other shape is refused whole, and
+ * nothing of it is admitted. */
+static void post_txs(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct api *n = ctx;
+	struct ledger_admission adm = { n, admit_lease, release_lease };
+	bool async = n->inbox && http_prefers(req, "respond-async");
+	struct ledger_batch_item *items = NULL;
+	uint8_t *bytes = NULL;
+	char why[WHY_MAX], *text;
+	size_t count = 0;
+	int rc;
+
+	if (is_octet_stream(http_header(req, "Content-Type")) ?
+	    !txs_from_binary(req, resp, &items, &count) :
+	    !txs_from_json(req, resp, &items, &bytes, &count))
+		goto out;
 	if (async) {
 		/* Each on its own: one refused (the inbox full) leaves the
 		 * others received. */
 		uint64_t now = now_s();
 
 		resp->preference_applied = "respond-async";
-		for (i = 0; i < count; i++)
+		for (size_t i = 0; i < count; i++)
 			if (items[i].bytes)
 				items[i].rc = inbox_put(n->inbox, items[i].bytes, items[i].len, now,
 							items[i].hash, items[i].why);
@@ -1177,27 +1292,20 @@ static void post_txs(void *ctx, const struct http_request *req, struct http_resp
 		http_error_from(resp, rc, why);
 		goto out;
 	}
-	results = json_array();
-	for (i = 0; results && i < count; i++) {
-		accepted += items[i].rc == 0;
-		if (json_array_append_new(results, batch_answer(&items[i], async))) {
-			json_decref(results);
-			results = NULL;
-		}
-	}
-	if (!results) {
+	text = batch_answers(items, count, async);
+	if (!text) {
 		/* Admitted all the same: the client learns each one's fate from
 		 * GET /v1/tx/{hash}/status. */
 		http_error(resp, 503, "unavailable", "the batch was taken but its answer could"
 			   " not be built (out of memory)");
 		goto out;
 	}
-	http_json(resp, 200, json_pack("{s:o, s:I, s:I}", "results", results, "accepted",
-				       (json_int_t)accepted, "refused", (json_int_t)(count - accepted)));
+	resp->status = 200;
+	resp->text = text;
+	resp->content_type = "application/json";
 out:
 	free(items);
 	free(bytes);
-	json_decref(body);
 }
 
 static void get_metrics(void *ctx, const struct http_request *req, struct http_response *resp);

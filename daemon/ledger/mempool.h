@@ -62,8 +62,14 @@ struct mempool_entry {
 
 struct mempool;
 
-/* Bounds of the held transactions (see above). */
-#define MEMPOOL_HOLD_AHEAD 64                          /* nonces past the next one */
+/* Bounds of the held transactions (see above). The window is eight batches
+ * of LEDGER_BATCH_MAX (256): a client with one in flight on each of four
+ * connections sends the next as soon as one is answered, so the others may
+ * run past a request that waits (node_bench, four connections sending
+ * batches of 256: 5% of records refused and sent again with a window of
+ * 1024, none with 2048). The bound in all keeps the memory held (at most
+ * MEMPOOL_HOLD_MAX x TX_MAX_SIZE bytes) what it was. */
+#define MEMPOOL_HOLD_AHEAD 2048                        /* nonces past the next one */
 #define MEMPOOL_HOLD_MAX 4096                          /* held in all */
 #define MEMPOOL_HOLD_TIMEOUT_NS (30ull * 1000000000ull)  /* of block time */
 struct mempool_hold {

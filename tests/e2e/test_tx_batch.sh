@@ -66,7 +66,7 @@ BADSIG=$(tx 1 "$((N0 + 5))")
 BADSIG=${BADSIG%?}$([ "${BADSIG: -1}" = 0 ] && echo 1 || echo 0)   # the signature's last nibble
 GAP=$(tx 300 "$((N0 + 2))")                         # held until N0+1 arrives ...
 NEXT=$(tx 200 "$((N0 + 1))")                        # ... later in the same batch
-FAR=$(tx 1 "$((N0 + 1000))")                        # beyond what the node holds
+FAR=$(tx 1 "$((N0 + 3000))")                        # beyond what the node holds (2048)
 BROKE=$(tx 1 0 "$E2E_DIR/pauper.pem")               # an account with nothing
 txs "$GOOD" "$BADSIG" "$GAP" "$NEXT" "$GOOD" "zz" "$FAR" "$BROKE"
 got=$(post "$E2E_DIR/req")

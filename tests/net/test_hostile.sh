@@ -78,10 +78,11 @@ check "node 2 stays on the real chain (height 0, no block from the hostile peer)
 	[ "$(height 2)" = "$(height 1)" ]
 
 # A transaction refused only for now is judged again when it comes back: a
-# faucet transfer 70 nonces ahead (more than the 64 a node holds for a gap)
-# is refused, not held against the peer; once the gap is filled, the same
-# transaction from a peer is taken (it was lost to the node for good, marked
-# seen, when a peer's stream ran that far ahead of another's).
+# faucet transfer GAP nonces ahead (more than the 2048 a node holds for a gap,
+# MEMPOOL_HOLD_AHEAD) is refused, not held against the peer; once the gap is
+# filled, the same transaction from a peer is taken (it was lost to the node
+# for good, marked seen, when a peer's stream ran that far ahead of another's).
+GAP=2060
 P=$(peer_port 1)
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
 TALLY_CHAIN_ID=net-hostile TALLY_GENESIS_HASH=$GH
@@ -89,19 +90,24 @@ export TALLY_CHAIN_ID TALLY_GENESIS_HASH
 FAUCET_PUB=$("$TALLY" key show --key "$FAUCET")
 next_nonce() { curl -sf "$(url 1)/v1/accounts/$FAUCET_PUB" | jq .next_nonce; }
 N0=$(next_nonce)
-AHEAD=$("$FORGE" transfer "$TENANT" 1 $((N0 + 70)) "$FAUCET")
-check "a TXS with a transaction 70 nonces ahead: taken without offence" \
+AHEAD=$("$FORGE" transfer "$TENANT" 1 $((N0 + GAP)) "$FAUCET")
+check "a TXS with a transaction $GAP nonces ahead: taken without offence" \
 	[ "$(hostile txs 127.0.0.4 "$NET_DIR/txs.pem" "$AHEAD")" = open ]
 check "... and refused for now: the account's next nonce is still $N0" [ "$(next_nonce)" = "$N0" ]
-for i in $(seq 0 69); do "$FORGE" transfer "$TENANT" 1 $((N0 + i)) "$FAUCET"; done |
-	jq -R . | jq -sc '{txs: .}' >"$NET_DIR/gap.json"
-curl -sf -H 'Content-Type: application/json' --data-binary "@$NET_DIR/gap.json" \
-	"$(url 1)/v1/txs" >/dev/null
-check "the gap's 70 transactions fill it" wait_for 10 bash -c "[ \$(curl -sf $(url 1)/v1/accounts/$FAUCET_PUB | jq .next_nonce) -ge $((N0 + 70)) ]"
+# The gap in order, in batches of 100 (POST /v1/txs takes at most 256 and 64 KiB).
+for i in $(seq 0 $((GAP - 1))); do "$FORGE" transfer "$TENANT" 1 $((N0 + i)) "$FAUCET"; done \
+	>"$NET_DIR/gap.hex"
+split -l 100 "$NET_DIR/gap.hex" "$NET_DIR/gap.part."
+for part in "$NET_DIR"/gap.part.*; do
+	jq -R . "$part" | jq -sc '{txs: .}' |
+		curl -sf -H 'Content-Type: application/json' --data-binary @- \
+			"$(url 1)/v1/txs" >/dev/null
+done
+check "the gap's $GAP transactions fill it" wait_for 30 bash -c "[ \$(curl -sf $(url 1)/v1/accounts/$FAUCET_PUB | jq .next_nonce) -ge $((N0 + GAP)) ]"
 check "the same transaction from the peer again: taken" \
 	[ "$(hostile txs 127.0.0.4 "$NET_DIR/txs.pem" "$AHEAD")" = open ]
-check "... and admitted now: the account's next nonce is $((N0 + 71))" \
-	wait_for 10 bash -c "[ \$(curl -sf $(url 1)/v1/accounts/$FAUCET_PUB | jq .next_nonce) = $((N0 + 71)) ]"
+check "... and admitted now: the account's next nonce is $((N0 + GAP + 1))" \
+	wait_for 10 bash -c "[ \$(curl -sf $(url 1)/v1/accounts/$FAUCET_PUB | jq .next_nonce) = $((N0 + GAP + 1)) ]"
 # The signature's last byte changed (to another value S may take).
 if [ "${AHEAD: -2}" = 00 ]; then FORGED=${AHEAD%??}01; else FORGED=${AHEAD%??}00; fi
 check "a TXS carrying a transaction whose signature fails: closed" \

@@ -14,6 +14,9 @@
 #include "daemon/api/auth.h"
 #include "daemon/api/http.h"
 #include "daemon/api/ratelimit.h"
+#include "daemon/api/txbody.h"
+#include "lib/chain/tx.h"
+#include "lib/codec.h"
 #include "lib/errors.h"
 #include "lib/keyed_hash.h"
 
@@ -283,6 +286,110 @@ START_TEST(only_the_nodes_failures_are_5xx)
 }
 END_TEST
 
+/* A binary batch body (daemon/api/txbody.h) of the given lengths, each
+ * transaction's bytes filled with its index; its length. */
+static size_t txbody_of(uint8_t *out, size_t cap, const size_t *lens, size_t n)
+{
+	struct enc e;
+	uint8_t *p;
+	size_t len;
+
+	enc_init(&e);
+	enc_u16(&e, (uint16_t)n);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t fill[TX_MAX_SIZE + 2];
+
+		memset(fill, (int)i, sizeof(fill));
+		enc_bytes(&e, fill, lens[i]);
+	}
+	ck_assert_int_eq(enc_error(&e), 0);
+	p = enc_take(&e, &len);
+	ck_assert_uint_le(len, cap);
+	memcpy(out, p, len);
+	free(p);
+	return len;
+}
+
+static int split(const uint8_t *body, size_t len, size_t *n, char *why)
+{
+	struct txbody_tx txs[4];
+
+	return txbody_split(body, len, txs, 4, n, why);
+}
+
+/* Views into the body, in order; the framing is checked whole. */
+START_TEST(txbody_splits_a_well_framed_body)
+{
+	static const size_t lens[] = { 251, 1, TX_MAX_SIZE };
+	static uint8_t body[3 * (4 + TX_MAX_SIZE) + 2];
+	struct txbody_tx txs[4];
+	char why[WHY_MAX];
+	size_t n, len = txbody_of(body, sizeof(body), lens, 3);
+
+	ck_assert_uint_eq(len, 2 + 3 * 4 + 251 + 1 + TX_MAX_SIZE);
+	ck_assert_int_eq(txbody_split(body, len, txs, 4, &n, why), 0);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_uint_eq(txs[i].len, lens[i]);
+		ck_assert_uint_eq(txs[i].bytes[0], i);
+		ck_assert_uint_eq(txs[i].bytes[txs[i].len - 1], i);
+	}
+	ck_assert_ptr_eq(txs[0].bytes, body + 2 + 4);
+	/* Exactly max transactions. */
+	ck_assert_int_eq(txbody_split(body, len, txs, 3, &n, why), 0);
+	ck_assert_uint_eq(n, 3);
+}
+END_TEST
+
+/* Every malformed body is refused whole, with the place it went wrong. */
+START_TEST(txbody_refuses_malformed_bodies)
+{
+	static const size_t two[] = { 10, 20 }, five[] = { 1, 1, 1, 1, 1 };
+	static const size_t long_one[] = { 10, TX_MAX_SIZE + 1 }, empty[] = { 10, 0 };
+	static uint8_t body[2 * (4 + TX_MAX_SIZE + 1) + 2];
+	char why[WHY_MAX];
+	size_t n = 99, len;
+
+	/* Nothing, or less than the count. */
+	ck_assert_int_eq(split(body, 0, &n, why), TALLY_E_ENCODING);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(split((const uint8_t *)"\x01", 1, &n, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "u16 count") != NULL, "%s", why);
+	/* A count of 0. */
+	ck_assert_int_eq(split((const uint8_t *)"\x00\x00", 2, &n, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "is 0") != NULL, "%s", why);
+	/* More than max (4 here). */
+	len = txbody_of(body, sizeof(body), five, 5);
+	ck_assert_int_eq(split(body, len, &n, why), TALLY_E_TOOLONG);
+	ck_assert_msg(strstr(why, "at most 4") != NULL, "%s", why);
+	/* Cut short: in the second one's bytes, in its length, before it. */
+	len = txbody_of(body, sizeof(body), two, 2);
+	ck_assert_int_eq(split(body, len, &n, why), 0);
+	ck_assert_int_eq(split(body, len - 1, &n, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "transaction 2 of 2 (at byte 16) is cut short") != NULL, "%s",
+		      why);
+	ck_assert_int_eq(split(body, 2 + 4 + 10 + 3, &n, why), TALLY_E_ENCODING);
+	ck_assert_int_eq(split(body, 2 + 4 + 10, &n, why), TALLY_E_ENCODING);
+	ck_assert_uint_eq(n, 0);
+	/* A byte after the last one. */
+	body[len] = 0;
+	ck_assert_int_eq(split(body, len + 1, &n, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "1 bytes follow") != NULL, "%s", why);
+	/* A count above what follows. */
+	body[0] = 3;
+	ck_assert_int_eq(split(body, len, &n, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "transaction 3 of 3") != NULL, "%s", why);
+	/* One longer than a transaction can be; an empty one. */
+	len = txbody_of(body, sizeof(body), long_one, 2);
+	ck_assert_int_eq(split(body, len, &n, why), TALLY_E_TOOLONG);
+	ck_assert_msg(strstr(why, "transaction 2 of 2") != NULL, "%s", why);
+	len = txbody_of(body, sizeof(body), empty, 2);
+	ck_assert_int_eq(split(body, len, &n, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "is empty") != NULL, "%s", why);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -297,6 +404,8 @@ Suite *api_suite(void)
 	tcase_add_test(tc, rate_limit_is_per_address);
 	tcase_add_test(tc, rate_limit_table_is_bounded_and_fails_open);
 	tcase_add_test(tc, only_the_nodes_failures_are_5xx);
+	tcase_add_test(tc, txbody_splits_a_well_framed_body);
+	tcase_add_test(tc, txbody_refuses_malformed_bodies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -27,6 +27,8 @@
 
 #include <sqlite3.h>
 
+#include "daemon/api/http.h"
+#include "daemon/api/routes.h"
 #include "daemon/consensus/round.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/ledger_impl.h"   /* the kept trial, for a test that fails it */
@@ -1131,6 +1133,136 @@ START_TEST(test_hold_bounds_and_replays)
 	/* A used nonce is a replay, never held. */
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_REPLAY);
 	ck_assert_msg(strstr(why, "already used") != NULL, "%s", why);
+	ledger_close(l);
+}
+END_TEST
+
+/* The default window: eight batches of LEDGER_BATCH_MAX that overtake one
+ * another whole (four connections, each sending its next when one is
+ * answered) are held, not refused; one nonce past the window is refused. */
+START_TEST(test_hold_default_window)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx s;
+	char why[WHY_MAX];
+
+	make_transfer(&s, K_TENANT, K_OTHER, 8 * LEDGER_BATCH_MAX, 1);
+	ck_assert(lt_submit_held(l, &s));
+	make_transfer(&s, K_TENANT, K_OTHER, MEMPOOL_HOLD_AHEAD + 1, 1);
+	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
+	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
+	ledger_close(l);
+}
+END_TEST
+
+/* POST /v1/txs through the API's own route, without a socket: the answer's
+ * status, and its body parsed (NULL when it is not JSON) into *answer with
+ * the text in text[cap]. */
+static unsigned post_txs_route(struct ledger *l, const char *type, const void *body, size_t len,
+			       json_t **answer, char *text, size_t cap)
+{
+	struct api api = { .ledger = l };
+	struct http_field ct = { 0, "Content-Type", type };
+	struct http_request req = {
+		.method = "POST", .path = "/v1/txs", .nseg = 2, .seg = { "v1", "txs" },
+		.body = body, .body_len = len, .fields = &ct, .nfields = 1, .from_loopback = 1,
+	};
+	struct http_response resp = { 0 };
+	http_handler h = NULL;
+	char *dumped = NULL;
+
+	for (size_t i = 0; i < api_nroutes; i++)
+		if (!strcmp(api_routes[i].method, "POST") &&
+		    !strcmp(api_routes[i].pattern, "/v1/txs"))
+			h = api_routes[i].handler;
+	ck_assert_ptr_nonnull(h);
+	h(&api, &req, &resp);
+	if (resp.json) {
+		dumped = json_dumps(resp.json, JSON_COMPACT);
+		snprintf(text, cap, "%s\n", dumped);
+		free(dumped);
+	} else {
+		ck_assert_ptr_nonnull(resp.text);
+		ck_assert_str_eq(resp.content_type, "application/json");
+		snprintf(text, cap, "%s", resp.text);
+	}
+	*answer = json_loads(text, 0, NULL);
+	json_decref(resp.json);
+	free(resp.text);
+	return resp.status;
+}
+
+static const char *answer_status(json_t *answer, size_t i)
+{
+	return json_string_value(json_object_get(json_array_get(json_object_get(answer,
+							"results"), i), "status"));
+}
+
+/* The binary batch body (daemon/api/txbody.h, Content-Type
+ * application/octet-stream): each transaction answered in its place as in
+ * a JSON batch, and the answer the same JSON text jansson would write. */
+START_TEST(test_api_txs_binary)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx s[3];
+	struct ledger_status st;
+	static const uint8_t junk[] = { 1, 2, 3 };
+	static char text[16384];
+	char *again;
+	json_t *a;
+	struct enc e;
+	uint8_t *body;
+	size_t len;
+
+	make_transfer(&s[0], K_TENANT, K_OTHER, 0, 5);
+	make_transfer(&s[1], K_TENANT, K_OTHER, 2, 5);      /* held until nonce 1 */
+	make_transfer(&s[2], K_TENANT, K_OTHER, 1, 5);
+	enc_init(&e);
+	enc_u16(&e, 4);
+	enc_bytes(&e, s[0].bytes, s[0].len);
+	enc_bytes(&e, s[1].bytes, s[1].len);
+	enc_bytes(&e, junk, sizeof(junk));                  /* framed, but no transaction */
+	enc_bytes(&e, s[2].bytes, s[2].len);
+	body = enc_take(&e, &len);
+	ck_assert_ptr_nonnull(body);
+
+	/* Cut short by a byte: refused whole, nothing admitted. */
+	ck_assert_uint_eq(post_txs_route(l, "application/octet-stream", body, len - 1, &a, text,
+					 sizeof(text)), 400);
+	ck_assert_str_eq(json_string_value(json_object_get(a, "code")), "invalid");
+	ck_assert_msg(strstr(json_string_value(json_object_get(a, "error")), "cut short"), "%s",
+		      text);
+	json_decref(a);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size + st.mempool_held, 0);
+
+	/* As JSON it is no batch at all. */
+	ck_assert_uint_eq(post_txs_route(l, "application/json", body, len, &a, text,
+					 sizeof(text)), 400);
+	json_decref(a);
+
+	ck_assert_uint_eq(post_txs_route(l, "Application/Octet-Stream; x=1", body, len, &a, text,
+					 sizeof(text)), 200);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(answer_status(a, 0), "pending");
+	ck_assert_str_eq(answer_status(a, 1), "held");
+	ck_assert_str_eq(answer_status(a, 2), "refused");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+				json_object_get(a, "results"), 2), "code")), "truncated");
+	ck_assert_str_eq(answer_status(a, 3), "pending");
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "accepted")), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "refused")), 1);
+	again = json_dumps(a, JSON_COMPACT);
+	ck_assert_uint_eq(strlen(text), strlen(again) + 1);
+	ck_assert_int_eq(strncmp(text, again, strlen(again)), 0);
+	ck_assert_int_eq(text[strlen(again)], '\n');
+	free(again);
+	json_decref(a);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 3);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 15);
+	free(body);
 	ledger_close(l);
 }
 END_TEST
@@ -2541,6 +2673,8 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_nonce_gap);
 	tcase_add_test(tc, test_hold_order);
 	tcase_add_test(tc, test_hold_bounds_and_replays);
+	tcase_add_test(tc, test_hold_default_window);
+	tcase_add_test(tc, test_api_txs_binary);
 	tcase_add_test(tc, test_hold_committed_elsewhere);
 	tcase_add_test(tc, test_recheck_and_promote_from_bytes);
 	tcase_add_test(tc, test_hold_gap_never_fills);
