@@ -1157,15 +1157,19 @@ END_TEST
 
 /* POST /v1/txs through the API's own route, without a socket: the answer's
  * status, and its body parsed (NULL when it is not JSON) into *answer with
- * the text in text[cap]. */
-static unsigned post_txs_route(struct ledger *l, const char *type, const void *body, size_t len,
-			       json_t **answer, char *text, size_t cap)
+ * the text in text[cap]. With an inbox, the request prefers respond-async. */
+static unsigned post_txs_route_to(struct ledger *l, struct inbox *inbox, const char *type,
+				  const void *body, size_t len, json_t **answer, char *text,
+				  size_t cap)
 {
-	struct api api = { .ledger = l };
-	struct http_field ct = { 0, "Content-Type", type };
+	struct api api = { .ledger = l, .inbox = inbox };
+	struct http_field fields[] = {
+		{ 0, "Content-Type", type }, { 0, "Prefer", "wait=5, Respond-Async" },
+	};
 	struct http_request req = {
 		.method = "POST", .path = "/v1/txs", .nseg = 2, .seg = { "v1", "txs" },
-		.body = body, .body_len = len, .fields = &ct, .nfields = 1, .from_loopback = 1,
+		.body = body, .body_len = len, .fields = fields, .nfields = inbox ? 2 : 1,
+		.from_loopback = 1,
 	};
 	struct http_response resp = { 0 };
 	http_handler h = NULL;
@@ -1189,7 +1193,17 @@ static unsigned post_txs_route(struct ledger *l, const char *type, const void *b
 	*answer = json_loads(text, 0, NULL);
 	json_decref(resp.json);
 	free(resp.text);
+	if (inbox)
+		ck_assert_str_eq(resp.preference_applied, "respond-async");
+	else
+		ck_assert_ptr_null(resp.preference_applied);
 	return resp.status;
+}
+
+static unsigned post_txs_route(struct ledger *l, const char *type, const void *body, size_t len,
+			       json_t **answer, char *text, size_t cap)
+{
+	return post_txs_route_to(l, NULL, type, body, len, answer, text, cap);
 }
 
 static const char *answer_status(json_t *answer, size_t i)
@@ -1262,6 +1276,68 @@ START_TEST(test_api_txs_binary)
 	ck_assert_uint_eq(st.mempool_size, 3);
 	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
 	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 15);
+	free(body);
+	ledger_close(l);
+}
+END_TEST
+
+/* A binary batch preferring respond-async: each one that decodes is
+ * "received" in its place (the one that does not refused at once), the
+ * answer the JSON text jansson would write; then the inbox admits them in
+ * order, the one held until its gap fills too. */
+START_TEST(test_api_txs_binary_async)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx s[3];
+	static const uint8_t junk[] = { 1, 2, 3 };
+	static char text[16384];
+	struct inbox_stats is;
+	struct ledger_status st;
+	char why[WHY_MAX], hex[2 * HASH_LEN + 1], *again;
+	struct inbox *q = inbox_new(l, CHAIN, NULL, 0, why);
+	json_t *a;
+	struct enc e;
+	uint8_t *body;
+	size_t len;
+
+	ck_assert_msg(q, "%s", why);
+	make_transfer(&s[0], K_TENANT, K_OTHER, 0, 5);
+	make_transfer(&s[1], K_TENANT, K_OTHER, 2, 5);      /* held until nonce 1 */
+	make_transfer(&s[2], K_TENANT, K_OTHER, 1, 5);
+	enc_init(&e);
+	enc_u16(&e, 4);
+	enc_bytes(&e, s[0].bytes, s[0].len);
+	enc_bytes(&e, s[1].bytes, s[1].len);
+	enc_bytes(&e, junk, sizeof(junk));
+	enc_bytes(&e, s[2].bytes, s[2].len);
+	body = enc_take(&e, &len);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_uint_eq(post_txs_route_to(l, q, "application/octet-stream", body, len, &a, text,
+					    sizeof(text)), 200);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(answer_status(a, 0), "received");
+	ck_assert_str_eq(answer_status(a, 1), "received");
+	ck_assert_str_eq(answer_status(a, 2), "refused");
+	ck_assert_str_eq(answer_status(a, 3), "received");
+	hex_encode(s[1].hash, HASH_LEN, hex);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+				json_object_get(a, "results"), 1), "hash")), hex);
+	again = json_dumps(a, JSON_COMPACT);
+	ck_assert_int_eq(strncmp(text, again, strlen(again)), 0);
+	free(again);
+	json_decref(a);
+	for (int i = 0; i < 60000; i++) {
+		inbox_stats(q, &is);
+		if (is.admitted == 3)
+			break;
+		usleep(1000);
+	}
+	ck_assert_uint_eq(is.admitted, 3);
+	ck_assert_uint_eq(is.refused, 0);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_size, 3);
+	inbox_free(q);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
 	free(body);
 	ledger_close(l);
 }
@@ -2675,6 +2751,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_hold_bounds_and_replays);
 	tcase_add_test(tc, test_hold_default_window);
 	tcase_add_test(tc, test_api_txs_binary);
+	tcase_add_test(tc, test_api_txs_binary_async);
 	tcase_add_test(tc, test_hold_committed_elsewhere);
 	tcase_add_test(tc, test_recheck_and_promote_from_bytes);
 	tcase_add_test(tc, test_hold_gap_never_fills);
