@@ -67,10 +67,12 @@ struct mempool;
  * connections sends the next as soon as one is answered, so the others may
  * run past a request that waits (node_bench, four connections sending
  * batches of 256: 5% of records refused and sent again with a window of
- * 1024, none with 2048). The bound in all keeps the memory held (at most
- * MEMPOOL_HOLD_MAX x TX_MAX_SIZE bytes) what it was. */
+ * 1024, none with 2048). The bound in all is eight windows, so that a few
+ * accounts holding their whole window leave room for the others; it bounds
+ * the memory held at MEMPOOL_HOLD_MAX x TX_MAX_SIZE bytes (64 MiB, about
+ * 5 MiB of USAGE records). */
 #define MEMPOOL_HOLD_AHEAD 2048                        /* nonces past the next one */
-#define MEMPOOL_HOLD_MAX 4096                          /* held in all */
+#define MEMPOOL_HOLD_MAX 16384                         /* held in all */
 #define MEMPOOL_HOLD_TIMEOUT_NS (30ull * 1000000000ull)  /* of block time */
 struct mempool_hold {
 	uint64_t ahead;                  /* 0: nothing is held (a gap is refused) */
