@@ -252,7 +252,7 @@ void gossip_on_txs(struct conn *c, const struct wire_msg *m)
 		 * checked again while this one waits for its check. */
 		if (!seen_add(n->seen_tx, hash))
 			continue;
-		if (!intake_push(n, c->key, tx.bytes, tx.len)) {
+		if (!intake_push(n, c->key, tx.bytes, tx.len, hash)) {
 			STAT_ADD(n, txs_intake_dropped, 1);
 			seen_forget(n->seen_tx, hash);
 		}

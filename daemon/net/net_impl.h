@@ -214,9 +214,12 @@ void gossip_free_queue(struct net *n);
 int intake_start(struct net *n, char *why);
 /* Stops it (a batch being checked finishes) and drops the queue. */
 void intake_stop(struct net *n);
-/* Queues a transaction from the peer with key `from` (network thread);
- * false when the queue is full or memory is out: it is dropped. */
-bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len);
+/* Queues a transaction from the peer with key `from` (network thread),
+ * with hash = tx_hash(bytes, len) as the seen-set computed it (the ledger
+ * does not hash it again); false when the queue is full or memory is out:
+ * it is dropped. */
+bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len,
+		 const uint8_t hash[HASH_LEN]);
 /* sync.c */
 /* The tip changed or time passed: announce a new tip, ask for blocks. */
 void sync_tick(struct net *n);
