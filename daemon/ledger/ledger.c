@@ -374,7 +374,7 @@ static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *wh
 /* The mempool says it verified a transaction's signature at admission. */
 /* The verified set alone: no mempool lock, which a block's commit holds
  * for a while (submissions check signatures without it). */
-static bool verified_lately(struct ledger *l, const uint8_t hash[HASH_LEN])
+bool ledger_verified_lately(struct ledger *l, const uint8_t hash[HASH_LEN])
 {
 	bool found;
 
@@ -390,7 +390,7 @@ bool ledger_tx_verified(struct ledger *l, const uint8_t hash[HASH_LEN])
 {
 	bool found;
 
-	if (verified_lately(l, hash))
+	if (ledger_verified_lately(l, hash))
 		return true;
 	ledger_mp_lock(l);
 	found = mempool_find(l->mp, hash) || mempool_is_held(l->mp, hash);
@@ -794,7 +794,7 @@ static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint
 	 * submitted by another peer) carry the same signatures. */
 	if (!hashed)
 		tx_hash(bytes, len, hash);
-	if (verified_lately(l, hash)) {
+	if (ledger_verified_lately(l, hash)) {
 		rc = tx_check_unsigned(t, bytes, len, l->chain_id, now_s, why);
 	} else {
 		rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_s, why);
