@@ -145,15 +145,8 @@ int intake_start(struct net *n, char *why)
 	return 0;
 }
 
-void intake_stop(struct net *n)
+void intake_drop(struct net *n)
 {
-	if (!n->intake_init)
-		return;
-	pthread_mutex_lock(&n->intake_mu);
-	n->intake_stopping = true;
-	pthread_cond_broadcast(&n->intake_cv);
-	pthread_mutex_unlock(&n->intake_mu);
-	pthread_join(n->intake, NULL);
 	while (n->intake_head) {
 		struct intake_item *it = n->intake_head;
 
@@ -163,6 +156,18 @@ void intake_stop(struct net *n)
 	}
 	n->intake_tail = NULL;
 	n->intake_n = n->intake_bytes = 0;
+}
+
+void intake_stop(struct net *n)
+{
+	if (!n->intake_init)
+		return;
+	pthread_mutex_lock(&n->intake_mu);
+	n->intake_stopping = true;
+	pthread_cond_broadcast(&n->intake_cv);
+	pthread_mutex_unlock(&n->intake_mu);
+	pthread_join(n->intake, NULL);
+	intake_drop(n);
 	pthread_cond_destroy(&n->intake_cv);
 	pthread_mutex_destroy(&n->intake_mu);
 	n->intake_init = false;
