@@ -119,11 +119,11 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
  * is skipped: its rc and why stay as the caller set them. A caller that
  * hashed the bytes already (the peer transport, for its seen-set) hands the
  * hash over with hashed set, and it is not computed again: it must be
- * tx_hash's of exactly those bytes, as the mempool files them under it. Returns 0 when
- * every item has its answer (rc 0: pending, or held), or refuses the whole
- * batch, admitting none of it: more than LEDGER_BATCH_MAX items
- * (TALLY_E_TOOLONG), the disk short of its reserve (TALLY_E_DISKFULL), no
- * memory. */
+ * tx_hash's of exactly those bytes, as the mempool files them under it.
+ * Returns 0 when every item has its answer (rc 0: pending, or held), or
+ * refuses the whole batch, admitting none of it: more than LEDGER_BATCH_MAX
+ * items (TALLY_E_TOOLONG), the disk short of its reserve
+ * (TALLY_E_DISKFULL), no memory. */
 #define LEDGER_BATCH_MAX 256
 struct ledger_batch_item {
 	const uint8_t *bytes;                /* in: a signed transaction */
