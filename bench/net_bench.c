@@ -544,11 +544,12 @@ struct load {
 	double p50_ms, p99_ms, blocks_s, tx_s;
 	int64_t blocks;
 	double cpu_us, minflt;         /* all the nodes', per record (usage phase) */
+	double node_cpu_us[MAX_NODES]; /* each node's, per record (usage phase) */
 };
 
 /* The CPU time (user + system) and minor page faults of all n nodes so far
  * (bench_proc_usage). */
-static void nodes_usage(int n, double *cpu_s, uint64_t *minflt)
+static void nodes_usage(int n, double *cpu_s, uint64_t *minflt, double *node_s)
 {
 	*cpu_s = 0;
 	*minflt = 0;
@@ -560,7 +561,24 @@ static void nodes_usage(int n, double *cpu_s, uint64_t *minflt)
 			die("cannot read /proc/%d/stat (node %d)", (int)g_node[k], k + 1);
 		*cpu_s += c;
 		*minflt += f;
+		node_s[k] = c;
 	}
+}
+
+/* With NET_BENCH_PERF_CTL=FIFO, writes cmd ("enable" or "disable") to that
+ * fifo: `perf record -D -1 --control fifo:FIFO` then samples the
+ * four-validator usage phase alone (bench/README.md). */
+static void perf_ctl(int n, const char *cmd)
+{
+	const char *path = getenv("NET_BENCH_PERF_CTL");
+	FILE *f;
+
+	if (n != MAX_NODES || !path || !*path)
+		return;
+	if (!(f = fopen(path, "w")))
+		die("NET_BENCH_PERF_CTL %s: %s", path, strerror(errno));
+	fprintf(f, "%s\n", cmd);
+	fclose(f);
 }
 
 struct figures {
@@ -752,7 +770,7 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 	struct sent *opens = alloc_sent(ULEASES), *starts = alloc_sent(ULEASES);
 	struct tx t;
 	int64_t h0;
-	double t0, t1, cpu0, cpu1;
+	double t0, t1, cpu0, cpu1, node0[MAX_NODES], node1[MAX_NODES];
 	uint64_t flt0, flt1;
 
 	http_init(&c);
@@ -805,7 +823,8 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 
 	u0 = get_u64(&c, 1, "/v1/status", "usage_size");
 	h0 = top();
-	nodes_usage(n, &cpu0, &flt0);
+	perf_ctl(n, "enable");
+	nodes_usage(n, &cpu0, &flt0, node0);
 	t0 = bench_now_s();
 	for (int k = 0; k < n; k++)
 		if (pthread_create(&snd[k].th, NULL, send_all, &snd[k]))
@@ -822,7 +841,10 @@ static void usage_phase(int n, const struct tally_key *tenant, struct load *f)
 			die("the usage records were not all committed within %d s", WAIT_S);
 	}
 	t1 = bench_now_s();
-	nodes_usage(n, &cpu1, &flt1);
+	nodes_usage(n, &cpu1, &flt1, node1);
+	perf_ctl(n, "disable");
+	for (int k = 0; k < n; k++)
+		f->node_cpu_us[k] = 1e6 * (node1[k] - node0[k]) / (double)total;
 	f->blocks = top() - h0;
 	f->blocks_s = (double)f->blocks / (t1 - t0);
 	f->tx_s = (double)total / (t1 - t0);
@@ -1056,6 +1078,10 @@ int main(int argc, char **argv)
 	printf("  CPU per USAGE record, per node: %.1f us with 4 validators, %.1f us alone;"
 	       " one raw verification %.1f us\n", four.usage.cpu_us / MAX_NODES,
 	       one.usage.cpu_us, 1e6 / uraw);
+	printf("  CPU per USAGE record of each of the 4 nodes:");
+	for (int k = 0; k < MAX_NODES; k++)
+		printf(" %.1f", four.usage.node_cpu_us[k]);
+	printf(" us\n");
 	printf("  transfers committed by 4 validators / raw verification: ratio %.3f batched,"
 	       " %.3f one POST each\n", four.batched.tx_s / raw, four.load.tx_s / raw);
 	printf("  transfers committed by 1 validator  / raw verification: ratio %.3f batched,"

@@ -11,6 +11,7 @@
 struct seen_entry {
 	uint8_t hash[HASH_LEN];
 	size_t slot;                 /* its place in the ring */
+	uint64_t marks;              /* seen_add_marked */
 	int oom;
 	UT_hash_handle hh;
 };
@@ -54,10 +55,18 @@ bool seen_has(const struct seen *s, const uint8_t hash[HASH_LEN])
 
 bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN])
 {
+	return seen_add_marked(s, hash, 0);
+}
+
+bool seen_add_marked(struct seen *s, const uint8_t hash[HASH_LEN], uint64_t marks)
+{
 	struct seen_entry *e;
 
-	if (seen_has(s, hash))
+	HASH_FIND(hh, s->table, hash, HASH_LEN, e);
+	if (e) {
+		e->marks |= marks;
 		return false;
+	}
 	if (s->n == s->cap) {
 		struct seen_entry *old = s->ring[s->head];
 
@@ -72,6 +81,7 @@ bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN])
 	if (!e)
 		return false;
 	memcpy(e->hash, hash, HASH_LEN);
+	e->marks = marks;
 	HASH_ADD(hh, s->table, hash, HASH_LEN, e);
 	if (e->oom) {
 		free(e);
@@ -93,6 +103,20 @@ void seen_forget(struct seen *s, const uint8_t hash[HASH_LEN])
 	HASH_DEL(s->table, e);
 	s->ring[e->slot] = NULL;
 	free(e);
+}
+
+uint64_t seen_marks(const struct seen *s, const uint8_t hash[HASH_LEN])
+{
+	struct seen_entry *e;
+
+	HASH_FIND(hh, s->table, hash, HASH_LEN, e);
+	return e ? e->marks : 0;
+}
+
+void seen_unmark(struct seen *s, uint64_t marks)
+{
+	for (struct seen_entry *e = s->table; e; e = e->hh.next)
+		e->marks &= ~marks;
 }
 
 size_t seen_size(const struct seen *s)

@@ -23,6 +23,15 @@ bool seen_has(const struct seen *s, const uint8_t hash[HASH_LEN]);
  * there before; false when it was, or when memory ran out (then the caller
  * treats it as seen: never relaying is the safe side). */
 bool seen_add(struct seen *s, const uint8_t hash[HASH_LEN]);
+/* seen_add that also ORs marks into the hash's marks, whether it was there
+ * or not (when memory ran out, nothing is marked). The peer transport marks
+ * each transaction with the peers that sent it (one bit each), so that it
+ * relays it to the others only. */
+bool seen_add_marked(struct seen *s, const uint8_t hash[HASH_LEN], uint64_t marks);
+/* The marks of hash (0 when it is not there). */
+uint64_t seen_marks(const struct seen *s, const uint8_t hash[HASH_LEN]);
+/* Clears marks from every hash (a peer gone: its bit may go to another). */
+void seen_unmark(struct seen *s, uint64_t marks);
 /* Takes hash out again (nothing when it is not there): a transaction this
  * node refused for now (its nonce too far ahead, no room) may come back
  * from another peer and is judged again then. */

@@ -412,52 +412,54 @@ struct preverify {
 	struct ledger *l;
 	const struct block *b;
 	size_t *idx;                         /* transactions not verified yet */
+	size_t k;                            /* how many */
 	uint8_t (*hash)[HASH_LEN];           /* of every transaction */
-	bool *ok;
 };
 
+/* Item i takes the k - 1 - i-th of them, so the pool works from the end of
+ * the block: the peers' intake (ledger_submit_batch) checks the same
+ * transactions from the front, in the order they were gossiped, at the same
+ * time. Each side looks in the verified set just before it verifies one and
+ * notes one as soon as it verified, so a transaction the other side did
+ * meanwhile is not verified twice, and the two meet in the middle. */
 static void preverify_one(void *ctx, size_t i)
 {
 	struct preverify *p = ctx;
-	const struct block_tx *bt = &p->b->txs[p->idx[i]];
+	size_t at = p->idx[p->k - 1 - i];
+	const struct block_tx *bt = &p->b->txs[at];
 	struct tx t;
 
-	p->ok[i] = tx_decode(&t, bt->bytes, bt->len) == 0 &&
-		   strcmp(t.chain_id, p->l->chain_id) == 0 &&
-		   tx_verify_all(&t, bt->bytes, bt->len, p->l->genesis_hash, NULL) == 0;
+	if (ledger_verified_lately(p->l, p->hash[at]))
+		return;
+	if (tx_decode(&t, bt->bytes, bt->len) == 0 && strcmp(t.chain_id, p->l->chain_id) == 0 &&
+	    tx_verify_all(&t, bt->bytes, bt->len, p->l->genesis_hash, NULL) == 0)
+		ledger_note_verified(p->l, p->hash[at]);
 }
 
 /* The signatures of b's transactions that this node has not verified yet
- * (not in its mempool: gossip had not brought them yet), checked on the
- * worker pool, each that verifies noted (ledger_note_verified). The chain's
- * verification, on this thread, then finds them verified; one that does not
- * verify is left to it, which refuses the block and says why. Without
- * memory, it all is left to it. */
+ * (not in its mempool: gossip had not brought them yet, or its intake has
+ * not checked them yet), checked on the worker pool, each that verifies
+ * noted (ledger_note_verified). The chain's verification, on this thread,
+ * then finds them verified; one that does not verify is left to it, which
+ * refuses the block and says why. Without memory, it all is left to it. */
 static void preverify(struct ledger *l, const struct block *b)
 {
-	struct preverify p = { l, b, NULL, NULL, NULL };
-	size_t k = 0;
+	struct preverify p = { l, b, NULL, 0, NULL };
 
 	p.idx = malloc((b->ntx ? b->ntx : 1) * sizeof(*p.idx));
 	p.hash = malloc((b->ntx ? b->ntx : 1) * sizeof(*p.hash));
-	p.ok = calloc(b->ntx ? b->ntx : 1, sizeof(*p.ok));
-	if (!p.idx || !p.hash || !p.ok)
+	if (!p.idx || !p.hash)
 		goto out;
 	for (size_t i = 0; i < b->ntx; i++) {
 		block_tx_hash(&b->txs[i], p.hash[i]);
 		if (!ledger_tx_verified(l, p.hash[i]))
-			p.idx[k++] = i;
+			p.idx[p.k++] = i;
 	}
-	if (k) {
-		workers_run(l->workers, k, preverify_one, &p);
-		for (size_t i = 0; i < k; i++)
-			if (p.ok[i])
-				ledger_note_verified(l, p.hash[p.idx[i]]);
-	}
+	if (p.k)
+		workers_run(l->workers, p.k, preverify_one, &p);
 out:
 	free(p.idx);
 	free(p.hash);
-	free(p.ok);
 }
 
 static int check_locked(struct ledger *l, const uint8_t *bytes, size_t len,

@@ -374,7 +374,7 @@ static void held_dropped(void *ctx, const uint8_t hash[HASH_LEN], const char *wh
 /* The mempool says it verified a transaction's signature at admission. */
 /* The verified set alone: no mempool lock, which a block's commit holds
  * for a while (submissions check signatures without it). */
-static bool verified_lately(struct ledger *l, const uint8_t hash[HASH_LEN])
+bool ledger_verified_lately(struct ledger *l, const uint8_t hash[HASH_LEN])
 {
 	bool found;
 
@@ -390,7 +390,7 @@ bool ledger_tx_verified(struct ledger *l, const uint8_t hash[HASH_LEN])
 {
 	bool found;
 
-	if (verified_lately(l, hash))
+	if (ledger_verified_lately(l, hash))
 		return true;
 	ledger_mp_lock(l);
 	found = mempool_find(l->mp, hash) || mempool_is_held(l->mp, hash);
@@ -536,8 +536,8 @@ void ledger_pending_compact(struct ledger *l)
 }
 
 static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint64_t now_ns,
-			const struct ledger_admission *adm, struct tx *t, uint8_t hash[HASH_LEN],
-			char *why);
+			const struct ledger_admission *adm, struct tx *t, bool hashed,
+			uint8_t hash[HASH_LEN], char *why);
 static int submit_add_locked(struct ledger *l, uint64_t now_ns, const struct tx *t,
 			     const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
 			     const uint8_t *origin, bool *held, char *why);
@@ -584,7 +584,7 @@ static int restore_pending(struct ledger *l, char *why)
 		size_t len;
 		const uint8_t *bytes = pending_record(l->pending, i, &len);
 
-		rc = submit_check(l, bytes, len, now_ns, NULL, t, hash, line);
+		rc = submit_check(l, bytes, len, now_ns, NULL, t, false, hash, line);
 		if (!rc) {
 			ledger_mp_lock(l);
 			rc = submit_add_locked(l, now_ns, t, bytes, len, hash, NULL, NULL, line);
@@ -781,19 +781,20 @@ static int check_free_space(const struct ledger *l, char *why)
 }
 
 /* What a submission needs no lock for: the strict decode, the signature
- * (tx_check), an EVIDENCE's own signatures, the hash and the node's own
- * admission. */
+ * (tx_check), an EVIDENCE's own signatures, the hash (unless hashed: the
+ * caller's) and the node's own admission. */
 static int submit_check(struct ledger *l, const uint8_t *bytes, size_t len, uint64_t now_ns,
-			const struct ledger_admission *adm, struct tx *t, uint8_t hash[HASH_LEN],
-			char *why)
+			const struct ledger_admission *adm, struct tx *t, bool hashed,
+			uint8_t hash[HASH_LEN], char *why)
 {
 	uint64_t now_s = now_ns / 1000000000ull;
 	int rc;
 
 	/* The same bytes verified here before (in a proposed block, or
 	 * submitted by another peer) carry the same signatures. */
-	tx_hash(bytes, len, hash);
-	if (verified_lately(l, hash)) {
+	if (!hashed)
+		tx_hash(bytes, len, hash);
+	if (ledger_verified_lately(l, hash)) {
 		rc = tx_check_unsigned(t, bytes, len, l->chain_id, now_s, why);
 	} else {
 		rc = tx_check(t, bytes, len, l->chain_id, l->genesis_hash, now_s, why);
@@ -840,7 +841,7 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 
 	why[0] = '\0';
 	if ((rc = check_free_space(l, why)) ||
-	    (rc = submit_check(l, bytes, len, now_ns, adm, &t, hash, why)))
+	    (rc = submit_check(l, bytes, len, now_ns, adm, &t, false, hash, why)))
 		goto out;
 	ledger_mp_lock(l);
 	rc = submit_add_locked(l, now_ns, &t, bytes, len, hash, NULL, held, why);
@@ -878,7 +879,8 @@ static void batch_check_one(void *ctx, size_t i)
 		return;
 	it->held = false;
 	it->why[0] = '\0';
-	it->rc = submit_check(j->l, it->bytes, it->len, j->now_ns, j->adm, &t, it->hash, it->why);
+	it->rc = submit_check(j->l, it->bytes, it->len, j->now_ns, j->adm, &t, it->hashed, it->hash,
+			      it->why);
 	j->checked[i] = it->rc == 0;
 }
 

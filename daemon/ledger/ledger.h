@@ -116,18 +116,22 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
  * the cores, and the caller), then they enter the mempool in the order
  * given, under one hold of the mempool's lock, so an account's transactions
  * in one batch may follow each other's nonces. An item whose bytes is NULL
- * is skipped: its rc and why stay as the caller set them. Returns 0 when
- * every item has its answer (rc 0: pending, or held), or refuses the whole
- * batch, admitting none of it: more than LEDGER_BATCH_MAX items
- * (TALLY_E_TOOLONG), the disk short of its reserve (TALLY_E_DISKFULL), no
- * memory. */
+ * is skipped: its rc and why stay as the caller set them. A caller that
+ * hashed the bytes already (the peer transport, for its seen-set) hands the
+ * hash over with hashed set, and it is not computed again: it must be
+ * tx_hash's of exactly those bytes, as the mempool files them under it.
+ * Returns 0 when every item has its answer (rc 0: pending, or held), or
+ * refuses the whole batch, admitting none of it: more than LEDGER_BATCH_MAX
+ * items (TALLY_E_TOOLONG), the disk short of its reserve
+ * (TALLY_E_DISKFULL), no memory. */
 #define LEDGER_BATCH_MAX 256
 struct ledger_batch_item {
 	const uint8_t *bytes;                /* in: a signed transaction */
 	size_t len;
 	const uint8_t *origin;               /* in: for the admit hook, or NULL */
+	bool hashed;                         /* in: hash holds tx_hash(bytes, len) already */
 	int rc;                              /* out: 0 or the refusal */
-	uint8_t hash[HASH_LEN];              /* out, when it decoded */
+	uint8_t hash[HASH_LEN];              /* out, when it decoded (in, with hashed) */
 	bool held;                           /* out: waits for a nonce gap */
 	char why[WHY_MAX];                   /* out, with rc */
 };

@@ -146,6 +146,9 @@ int ledger_mp_rebase(struct ledger *l);
  * held. */
 bool ledger_tx_verified(struct ledger *l, const uint8_t hash[HASH_LEN]);
 void ledger_note_verified(struct ledger *l, const uint8_t hash[HASH_LEN]);
+/* The verified set alone (no mempool lock): whether the transaction with
+ * this hash was noted verified lately. Any thread. */
+bool ledger_verified_lately(struct ledger *l, const uint8_t hash[HASH_LEN]);
 /* After a commit, once the mempool is rebased, with mp_mu held: the
  * mempool's log emptied when the pool is, rewritten from the pool when it
  * outgrew it (more than 4 times the pool's records + 1 MiB) or when an

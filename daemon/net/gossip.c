@@ -4,7 +4,11 @@
  * A transaction enters the mempool through ledger_submit, from wherever it
  * came; the ledger's admit hook (gossip_admitted) queues it, and the network
  * thread sends it to every peer but the one it came from, once: the
- * seen-set remembers what was received, sent or refused. What was queued
+ * seen-set remembers what was received, sent or refused, and which peers
+ * sent each transaction (a bit per peer): a peer that sent it before it
+ * was relayed is not sent it back (it holds it). Among validators that
+ * all gossip to each other, a transaction then often crosses a link
+ * between two relaying nodes once instead of once each way. What was queued
  * between two turns of the network thread goes out as TXS frames of up to
  * WIRE_TXS_MAX transactions each, so a node under load sends each peer a
  * few frames per turn, not one per transaction. A transaction from a peer
@@ -139,7 +143,7 @@ static void drop_accused(struct net *n)
 
 static bool send_to(const struct outmsg *o, const struct conn *c)
 {
-	return conn_ready(c) &&
+	return conn_ready(c) && !(o->holders & c->mark) &&
 	       !(o->has_except_key && !memcmp(c->key, o->except_key, PUBKEY_LEN));
 }
 
@@ -202,6 +206,9 @@ void gossip_flush(struct net *n)
 		}
 		if (!o->has_except_key && !seen_add(n->seen_tx, o->hash))
 			continue;
+		/* A relay skips the peers that sent it too, meanwhile: they hold it. */
+		if (o->has_except_key)
+			o->holders = seen_marks(n->seen_tx, o->hash);
 		if (ntxs == cap) {
 			size_t ncap = cap ? 2 * cap : 64;
 			struct outmsg **grown = realloc(txs, ncap * sizeof(*txs));
@@ -249,10 +256,11 @@ void gossip_on_txs(struct conn *c, const struct wire_msg *m)
 
 		tx_hash(tx.bytes, tx.len, hash);
 		/* Seen now, so the same transaction from another peer is not
-		 * checked again while this one waits for its check. */
-		if (!seen_add(n->seen_tx, hash))
+		 * checked again while this one waits for its check; marked with
+		 * the peer either way, which is not sent it again (flush_txs). */
+		if (!seen_add_marked(n->seen_tx, hash, c->mark))
 			continue;
-		if (!intake_push(n, c->key, tx.bytes, tx.len)) {
+		if (!intake_push(n, c->key, tx.bytes, tx.len, hash)) {
 			STAT_ADD(n, txs_intake_dropped, 1);
 			seen_forget(n->seen_tx, hash);
 		}

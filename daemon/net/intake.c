@@ -32,6 +32,7 @@
 
 struct intake_item {
 	uint8_t from[PUBKEY_LEN];
+	uint8_t hash[HASH_LEN];      /* tx_hash of bytes, from the network thread */
 	uint8_t *bytes;
 	size_t len;
 	struct intake_item *next;
@@ -65,11 +66,12 @@ static void submit_batch(struct net *n, struct intake_item **its, size_t k,
 		items[i].bytes = its[i]->bytes;
 		items[i].len = its[i]->len;
 		items[i].origin = its[i]->from;
+		/* Hashed once, for the seen-set: the ledger takes it as is. */
+		memcpy(items[i].hash, its[i]->hash, HASH_LEN);
+		items[i].hashed = true;
 	}
 	rc = ledger_submit_batch(n->ledger, items, k, NULL, why);
 	for (size_t i = 0; i < k; i++) {
-		uint8_t hash[HASH_LEN];
-
 		if (rc) {
 			items[i].rc = rc;
 			snprintf(items[i].why, sizeof(items[i].why), "%s", why);
@@ -83,8 +85,7 @@ static void submit_batch(struct net *n, struct intake_item **its, size_t k,
 				 items[i].why[0] ? items[i].why : tally_strerror(items[i].rc));
 			net_peer_misbehaved(n, its[i]->from, line);
 		} else if (for_now(items[i].rc)) {
-			tx_hash(its[i]->bytes, its[i]->len, hash);
-			net_unsee(n, hash);
+			net_unsee(n, its[i]->hash);
 		}
 	}
 }
@@ -144,15 +145,8 @@ int intake_start(struct net *n, char *why)
 	return 0;
 }
 
-void intake_stop(struct net *n)
+void intake_drop(struct net *n)
 {
-	if (!n->intake_init)
-		return;
-	pthread_mutex_lock(&n->intake_mu);
-	n->intake_stopping = true;
-	pthread_cond_broadcast(&n->intake_cv);
-	pthread_mutex_unlock(&n->intake_mu);
-	pthread_join(n->intake, NULL);
 	while (n->intake_head) {
 		struct intake_item *it = n->intake_head;
 
@@ -162,6 +156,18 @@ void intake_stop(struct net *n)
 	}
 	n->intake_tail = NULL;
 	n->intake_n = n->intake_bytes = 0;
+}
+
+void intake_stop(struct net *n)
+{
+	if (!n->intake_init)
+		return;
+	pthread_mutex_lock(&n->intake_mu);
+	n->intake_stopping = true;
+	pthread_cond_broadcast(&n->intake_cv);
+	pthread_mutex_unlock(&n->intake_mu);
+	pthread_join(n->intake, NULL);
+	intake_drop(n);
 	pthread_cond_destroy(&n->intake_cv);
 	pthread_mutex_destroy(&n->intake_mu);
 	n->intake_init = false;
@@ -169,7 +175,8 @@ void intake_stop(struct net *n)
 	n->intake_items = NULL;
 }
 
-bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len)
+bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len,
+		 const uint8_t hash[HASH_LEN])
 {
 	struct intake_item *it;
 	bool full;
@@ -187,6 +194,7 @@ bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *b
 		return false;
 	}
 	memcpy(it->from, from, PUBKEY_LEN);
+	memcpy(it->hash, hash, HASH_LEN);
 	memcpy(it->bytes, bytes, len);
 	it->len = len;
 	pthread_mutex_lock(&n->intake_mu);

@@ -236,6 +236,12 @@ void conn_close(struct conn *c, const char *why)
 	else if (why)
 		log_debug("peers: %s closed: %s", conn_name(c, name), why);
 	sync_forget(c);
+	if (c->mark) {
+		/* Its bit may go to the next peer, which has none of these. */
+		seen_unmark(n->seen_tx, c->mark);
+		n->marks_used &= ~c->mark;
+		c->mark = 0;
+	}
 	if (c->dial >= 0 && n->dials[c->dial].conn == c) {
 		struct dial *d = &n->dials[c->dial];
 		d->conn = NULL;
@@ -438,6 +444,10 @@ static void on_hello(struct conn *c, const struct wire_hello *h)
 	pthread_mutex_unlock(&n->mu);
 	if (!keep_one(c))
 		return;
+	if (~n->marks_used) {
+		c->mark = ~n->marks_used & (n->marks_used + 1);   /* the lowest free bit */
+		n->marks_used |= c->mark;
+	}
 	if (c->dial >= 0) {
 		struct dial *d = &n->dials[c->dial];
 		d->backoff_ms = NET_DIAL_MIN_MS;

@@ -65,6 +65,9 @@ struct conn {
 	struct sockaddr_storage sa;
 	bool key_known;
 	uint8_t key[PUBKEY_LEN];
+	/* Its bit in the seen-set's marks while it is a peer (0: none left, more
+	 * than 64 peers): the transactions it sent are not relayed back to it. */
+	uint64_t mark;
 	char refusal[160];                 /* why the verify callback refused the key */
 	uint64_t opened_ms, ready_ms, last_rx_ms, last_tx_ms;
 	struct bucket msgs;
@@ -113,6 +116,7 @@ struct outmsg {
 	 * seen when it arrived, goes to the others without the seen-set. */
 	bool has_except_key;
 	uint8_t except_key[PUBKEY_LEN];
+	uint64_t holders;                  /* a relay: the peers that sent it (their marks) */
 	struct outmsg *next;
 };
 
@@ -145,6 +149,7 @@ struct net {
 	size_t ndials;
 	struct ban bans[NET_BANS_MAX];
 	struct seen *seen_tx;
+	uint64_t marks_used;               /* the peers' bits in seen_tx (conn.mark) */
 	struct outmsg *outq, *outq_tail;
 	size_t noutq;
 	bool stopping;
@@ -214,9 +219,14 @@ void gossip_free_queue(struct net *n);
 int intake_start(struct net *n, char *why);
 /* Stops it (a batch being checked finishes) and drops the queue. */
 void intake_stop(struct net *n);
-/* Queues a transaction from the peer with key `from` (network thread);
- * false when the queue is full or memory is out: it is dropped. */
-bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len);
+/* Frees what waits in the queue (the thread stopped, or never started). */
+void intake_drop(struct net *n);
+/* Queues a transaction from the peer with key `from` (network thread),
+ * with hash = tx_hash(bytes, len) as the seen-set computed it (the ledger
+ * does not hash it again); false when the queue is full or memory is out:
+ * it is dropped. */
+bool intake_push(struct net *n, const uint8_t from[PUBKEY_LEN], const uint8_t *bytes, size_t len,
+		 const uint8_t hash[HASH_LEN]);
 /* sync.c */
 /* The tip changed or time passed: announce a new tip, ask for blocks. */
 void sync_tick(struct net *n);

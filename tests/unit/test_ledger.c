@@ -2538,6 +2538,40 @@ START_TEST(test_batch_answers_each)
 }
 END_TEST
 
+/* A hash handed over with the batch (the peer transport hashed the bytes
+ * for its seen-set) is taken as is, not computed again: the mempool files
+ * the transaction under it. A wrong one shows that it was not recomputed;
+ * the transport only ever hands over tx_hash's. */
+START_TEST(test_batch_takes_handed_hash)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx a, b;
+	struct ledger_batch_item it[2];
+	uint8_t other[HASH_LEN];
+	char why[WHY_MAX];
+
+	make_transfer(&a, K_TENANT, K_OTHER, 0, 5);
+	make_transfer(&b, K_TENANT, K_OTHER, 1, 5);
+	batch_item(&it[0], &a);
+	memcpy(it[0].hash, a.hash, HASH_LEN);
+	it[0].hashed = true;
+	batch_item(&it[1], &b);
+	memcpy(other, b.hash, HASH_LEN);
+	other[0] ^= 1;
+	memcpy(it[1].hash, other, HASH_LEN);
+	it[1].hashed = true;
+	ck_assert_int_eq(ledger_submit_batch(l, it, 2, NULL, why), 0);
+	ck_assert_int_eq(it[0].rc, 0);
+	ck_assert_int_eq(it[1].rc, 0);
+	ck_assert_mem_eq(it[0].hash, a.hash, HASH_LEN);
+	ck_assert_mem_eq(it[1].hash, other, HASH_LEN);
+	ck_assert(ledger_tx_verified(l, a.hash));
+	ck_assert(ledger_tx_verified(l, other));
+	ck_assert(!ledger_tx_verified(l, b.hash));
+	ledger_close(l);
+}
+END_TEST
+
 /* A batch over the limit is refused whole: nothing of it is admitted. */
 START_TEST(test_batch_too_long_refused)
 {
@@ -2775,6 +2809,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_certificate_is_real);
 	tcase_add_test(tc, test_evidence_recorded);
 	tcase_add_test(tc, test_batch_answers_each);
+	tcase_add_test(tc, test_batch_takes_handed_hash);
 	tcase_add_test(tc, test_batch_too_long_refused);
 	tcase_add_test(tc, test_workers_run_every_item_once);
 	tcase_add_test(tc, test_admission_while_committing);

@@ -1,8 +1,9 @@
 /* The peer protocol's pure parts: frames and messages round-trip and every
  * malformed one is refused with its own error; the seen-set forgets the
- * oldest first; the TLS identity carries exactly the node key; [peers] in
- * the configuration. The transport itself runs in tests/net/ with real
- * tallyd processes. */
+ * oldest first and keeps who sent what; a relay skips the peers that sent
+ * the transaction (gossip on connections without sockets); the TLS
+ * identity carries exactly the node key; [peers] in the configuration. The
+ * transport itself runs in tests/net/ with real tallyd processes. */
 #include <check.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -10,7 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "daemon/config.h"
+#include "daemon/net/net_impl.h"
 #include "lib/seen.h"
 #include "daemon/net/tlsid.h"
 #include "daemon/net/wire.h"
@@ -371,6 +375,115 @@ START_TEST(the_seen_set_forgets_the_oldest)
 }
 END_TEST
 
+/* Marks: ORed in whether the hash was there or not, read back, cleared
+ * from every hash at once; a hash new to the set starts with the marks it
+ * was added with. */
+START_TEST(the_seen_set_keeps_marks)
+{
+	struct seen *s = seen_new(4);
+	uint8_t h[3][HASH_LEN];
+
+	ck_assert_ptr_nonnull(s);
+	for (int i = 0; i < 3; i++)
+		memset(h[i], i + 1, HASH_LEN);
+	ck_assert(seen_add_marked(s, h[0], 1));
+	ck_assert(!seen_add_marked(s, h[0], 4));
+	ck_assert(seen_add(s, h[1]));
+	ck_assert(!seen_add_marked(s, h[1], 2));
+	ck_assert(!seen_add(s, h[1]));
+	ck_assert_uint_eq(seen_marks(s, h[0]), 5);
+	ck_assert_uint_eq(seen_marks(s, h[1]), 2);
+	ck_assert_uint_eq(seen_marks(s, h[2]), 0);      /* not there */
+	seen_unmark(s, 4 | 2);
+	ck_assert_uint_eq(seen_marks(s, h[0]), 1);
+	ck_assert_uint_eq(seen_marks(s, h[1]), 0);
+	seen_forget(s, h[0]);
+	ck_assert(seen_add(s, h[0]));                     /* back without its marks */
+	ck_assert_uint_eq(seen_marks(s, h[0]), 0);
+	seen_free(s);
+}
+END_TEST
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static size_t queued(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* A transaction comes from peer A first, then from peer B while this node
+ * checks it; admitted, it is relayed to C alone: not back to A, which it
+ * came from, nor to B, which sent it too (gossip.c). Connections without a
+ * socket: what is sent stays in their output buffers. */
+START_TEST(a_relay_skips_the_peers_that_sent_it)
+{
+	struct net n;
+	struct conn c[3];
+	struct wire_bytes item;
+	struct wire_msg m = { .type = WIRE_TXS }, got;
+	struct enc e;
+	uint8_t tx[100], hash[HASH_LEN];
+
+	memset(&n, 0, sizeof(n));
+	memset(c, 0, sizeof(c));
+	ck_assert_ptr_nonnull(n.base = event_base_new());
+	ck_assert_ptr_nonnull(n.wake = event_new(n.base, -1, 0, wake_cb, NULL));
+	ck_assert_ptr_nonnull(n.seen_tx = seen_new(16));
+	pthread_mutex_init(&n.mu, NULL);
+	pthread_mutex_init(&n.intake_mu, NULL);
+	pthread_cond_init(&n.intake_cv, NULL);
+	for (int i = 0; i < 3; i++) {
+		c[i].net = &n;
+		c[i].state = CONN_READY;
+		c[i].dial = -1;
+		c[i].mark = 1u << i;
+		memset(c[i].key, 'a' + i, PUBKEY_LEN);
+		ck_assert_ptr_nonnull(c[i].bev = bufferevent_socket_new(n.base, -1, 0));
+		c[i].next = i < 2 ? &c[i + 1] : NULL;
+	}
+	n.conns = &c[0];
+	n.marks_used = 7;
+
+	memset(tx, 7, sizeof(tx));
+	tx_hash(tx, sizeof(tx), hash);
+	item = (struct wire_bytes){ tx, sizeof(tx) };
+	m.u.txs.n = 1;
+	m.u.txs.items = &item;
+	ck_assert_int_eq(round_trip(&m, &got, &e), 0);
+	gossip_on_txs(&c[0], &got);                       /* first: to the intake */
+	gossip_on_txs(&c[1], &got);                       /* seen: B holds it */
+	ck_assert_uint_eq(n.intake_n, 1);
+	gossip_admitted(&n, tx, sizeof(tx), hash, c[0].key);
+	gossip_flush(&n);
+	ck_assert_uint_eq(queued(&c[0]), 0);
+	ck_assert_uint_eq(queued(&c[1]), 0);
+	ck_assert_uint_eq(queued(&c[2]), e.len);          /* the same TXS frame */
+
+	/* B's bit is cleared when it goes: a peer after it with that bit is sent
+	 * what B had sent. */
+	conn_close(&c[1], NULL);
+	ck_assert_uint_eq(n.marks_used, 5);
+	ck_assert_uint_eq(seen_marks(n.seen_tx, hash), 1);
+	enc_free(&e);
+
+	for (int i = 0; i < 3; i++)
+		if (c[i].bev)
+			bufferevent_free(c[i].bev);
+	intake_drop(&n);
+	seen_free(n.seen_tx);
+	event_free(n.wake);
+	event_base_free(n.base);
+	pthread_cond_destroy(&n.intake_cv);
+	pthread_mutex_destroy(&n.intake_mu);
+	pthread_mutex_destroy(&n.mu);
+}
+END_TEST
+
 static int accept_all(int ok, X509_STORE_CTX *st)
 {
 	(void)ok;
@@ -459,6 +572,8 @@ Suite *net_suite(void)
 	tcase_add_test(tc, malformed_messages_are_refused);
 	tcase_add_test(tc, frame_heads_are_judged_before_the_body);
 	tcase_add_test(tc, the_seen_set_forgets_the_oldest);
+	tcase_add_test(tc, the_seen_set_keeps_marks);
+	tcase_add_test(tc, a_relay_skips_the_peers_that_sent_it);
 	tcase_add_test(tc, the_tls_certificate_carries_the_node_key);
 	tcase_add_test(tc, the_peers_section_is_read_strictly);
 	suite_add_tcase(s, tc);
