@@ -96,6 +96,9 @@ static void check_batch(struct inbox *q, size_t k)
 	for (size_t i = 0; i < k; i++) {
 		q->items[i].bytes = q->batch[i]->bytes;
 		q->items[i].len = q->batch[i]->len;
+		/* inbox_put hashed it: not again. */
+		memcpy(q->items[i].hash, q->batch[i]->hash, HASH_LEN);
+		q->items[i].hashed = true;
 	}
 	rc = ledger_submit_batch(q->l, q->items, k, q->adm, why);
 	pthread_mutex_lock(&q->mu);
