@@ -173,6 +173,22 @@ struct lease_memo {
 	uint8_t state;
 };
 
+/* A state entry as the store's transaction holds it: a block reads each
+ * lease and account it touches (the trial falls through to the store)
+ * and writes them back at its commit, and the next block reads the same
+ * ones again. Direct-mapped by the key's type and bytes of its id (a
+ * public key or a hash); values up to ENTRY_MEMO_VALUE bytes (a lease's
+ * is about 300). */
+#define ENTRY_MEMO_SLOTS 4096
+#define ENTRY_MEMO_VALUE 512
+
+struct entry_memo {
+	bool valid;
+	uint8_t key[STATE_KEY_LEN];
+	uint16_t vlen;
+	uint8_t val[ENTRY_MEMO_VALUE];
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
@@ -181,6 +197,7 @@ struct store {
 	 * when it rolls back (store_rollback, memo_forget). */
 	struct node_memo node_memo[NODE_LEVELS];
 	struct lease_memo *lease_memo;   /* LEASE_MEMO_SLOTS; NULL in a reader */
+	struct entry_memo *entry_memo;   /* ENTRY_MEMO_SLOTS; NULL in a reader */
 	int wal_frames;              /* in the WAL after the last commit */
 	unsigned upgraded_from;      /* the schema version store_open upgraded, or 0 */
 };
@@ -303,6 +320,8 @@ static void memo_forget(struct store *s)
 	memset(s->node_memo, 0, sizeof(s->node_memo));
 	if (s->lease_memo)
 		memset(s->lease_memo, 0, LEASE_MEMO_SLOTS * sizeof(*s->lease_memo));
+	if (s->entry_memo)
+		memset(s->entry_memo, 0, ENTRY_MEMO_SLOTS * sizeof(*s->entry_memo));
 }
 
 static int merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[HASH_LEN])
@@ -767,7 +786,8 @@ int store_open(struct store **out, const char *path, bool upgrade, char *why)
 	if (rc)
 		goto err;
 	s->lease_memo = calloc(LEASE_MEMO_SLOTS, sizeof(*s->lease_memo));
-	if (!s->lease_memo) {
+	s->entry_memo = calloc(ENTRY_MEMO_SLOTS, sizeof(*s->entry_memo));
+	if (!s->lease_memo || !s->entry_memo) {
 		rc = TALLY_E_NOMEM;
 		goto err;
 	}
@@ -787,6 +807,7 @@ void store_close(struct store *s)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
 	free(s->lease_memo);
+	free(s->entry_memo);
 	free(s);
 }
 
@@ -837,14 +858,52 @@ int store_meta_put(struct store *s, const char *key, const void *val, size_t len
 
 /* --- state entries (struct state_backend) ---------------------------------- */
 
+/* The memo slot of a state key, or NULL (a reader's store, another key
+ * length). */
+static struct entry_memo *entry_memo_slot(struct store *s, const uint8_t *key, size_t klen)
+{
+	uint32_t x;
+
+	if (!s->entry_memo || klen != STATE_KEY_LEN)
+		return NULL;
+	x = (uint32_t)key[1] | (uint32_t)key[2] << 8 | (uint32_t)key[3] << 16 |
+	    (uint32_t)key[4] << 24;
+	x ^= (uint32_t)key[0] * 0x9e3779b1u;
+	return &s->entry_memo[x % ENTRY_MEMO_SLOTS];
+}
+
+/* Notes key's value as the transaction now holds it (vlen 0 or rc: the
+ * slot is let go instead). */
+static void entry_memo_note(struct entry_memo *m, const uint8_t *key, const uint8_t *val,
+			    size_t vlen, int rc)
+{
+	if (!m)
+		return;
+	m->valid = !rc && vlen && vlen <= ENTRY_MEMO_VALUE;
+	if (!m->valid)
+		return;
+	memcpy(m->key, key, STATE_KEY_LEN);
+	memcpy(m->val, val, vlen);
+	m->vlen = (uint16_t)vlen;
+}
+
 static int state_get(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
 		     size_t *vlen)
 {
 	struct store *s = ctx;
 	sqlite3_stmt *st = s->st[ST_STATE_GET];
-	int rc = row_by_blob(s, st, key, (int)klen);
+	struct entry_memo *m = entry_memo_slot(s, key, klen);
+	int rc;
 	int n;
 
+	if (m && m->valid && !memcmp(m->key, key, STATE_KEY_LEN)) {
+		if (m->vlen > cap)
+			return TALLY_E_STORE;
+		memcpy(val, m->val, m->vlen);
+		*vlen = m->vlen;
+		return 0;
+	}
+	rc = row_by_blob(s, st, key, (int)klen);
 	if (!rc) {
 		n = sqlite3_column_bytes(st, 0);
 		if ((size_t)n > cap) {
@@ -852,6 +911,7 @@ static int state_get(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, s
 		} else {
 			memcpy(val, sqlite3_column_blob(st, 0), n);
 			*vlen = (size_t)n;
+			entry_memo_note(m, key, val, *vlen, 0);
 		}
 	}
 	finish(st);
@@ -904,6 +964,7 @@ static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 {
 	struct store *s = ctx;
 	sqlite3_stmt *st = s->st[ST_STATE_PUT];
+	struct entry_memo *em = entry_memo_slot(s, key, klen);
 	int rc;
 
 	if (vlen == 0) {   /* an empty value deletes (lib/chain/state.h) */
@@ -911,6 +972,7 @@ static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 
 		if (m)
 			m->valid = false;
+		entry_memo_note(em, key, val, 0, 0);
 		st = s->st[ST_STATE_DEL];
 		sqlite3_bind_blob(st, 1, key, (int)klen, SQLITE_STATIC);
 		return run(s, st);
@@ -919,6 +981,7 @@ static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 	sqlite3_bind_int(st, 2, (int)state_bucket_of(key, klen));
 	sqlite3_bind_blob(st, 3, val, (int)vlen, SQLITE_STATIC);
 	rc = run(s, st);
+	entry_memo_note(em, key, val, vlen, rc);
 	if (!rc && klen == STATE_KEY_LEN && key[0] == STATE_KEY_LEASE)
 		rc = lease_index_put(s, key, klen, val, vlen);
 	return rc;

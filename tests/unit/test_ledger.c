@@ -744,6 +744,19 @@ static void memo_put(struct state_backend *be, const struct lease *l)
 	enc_free(&e);
 }
 
+/* The state of l's entry as be reads it. */
+static unsigned memo_state(struct state_backend *be, const struct lease *l)
+{
+	uint8_t key[STATE_KEY_LEN], val[STATE_VALUE_MAX];
+	struct lease got;
+	size_t n;
+
+	state_key(key, STATE_KEY_LEASE, l->id);
+	ck_assert_int_eq(be->get(be->ctx, key, sizeof(key), val, sizeof(val), &n), 0);
+	ck_assert_int_eq(lease_decode(&got, val, n), 0);
+	return got.state;
+}
+
 static int count_lease(void *ctx, const struct lease *l)
 {
 	(void)l;
@@ -760,9 +773,9 @@ static int leases_in(struct store *st, uint8_t state)
 	return n;
 }
 
-/* The writer remembers the leases rows and the usage nodes it wrote, so as
- * not to ask SQLite for them again; a rolled-back block took them away, and
- * what it remembered of them goes too. */
+/* The writer remembers the state entries, leases rows and usage nodes it
+ * read and wrote, so as not to ask SQLite for them again; a rolled-back
+ * block took its writes away, and what it remembered of them goes too. */
 START_TEST(test_store_rollback_forgets)
 {
 	struct store *st;
@@ -792,7 +805,9 @@ START_TEST(test_store_rollback_forgets)
 	memo_put(&be, &l);
 	ck_assert_int_eq(be.usage_append(be.ctx, 1, b, b, l.id, 1), 0);
 	ck_assert_int_eq(leases_in(st, LEASE_RUNNING), 1);
+	ck_assert_uint_eq(memo_state(&be, &l), LEASE_RUNNING);
 	store_rollback(st);
+	ck_assert_uint_eq(memo_state(&be, &l), LEASE_OPENED);
 	ck_assert_int_eq(leases_in(st, LEASE_OPENED), 1);
 	ck_assert_int_eq(leases_in(st, LEASE_RUNNING), 0);
 	ck_assert_int_eq(m->get(m->ctx, 0, 1, got), TALLY_E_NOTFOUND);
