@@ -2592,7 +2592,7 @@ START_TEST(test_admission_while_committing)
 {
 	struct ledger *l = open_at(dir, true);
 	struct signed_tx *txs = calloc(RACE_TXS, sizeof(*txs));
-	struct submitter_arg a = { .l = l };
+	struct submitter_arg a = { .l = l, .failed_at = -1 };
 	struct account acc;
 	pthread_t t;
 	uint64_t time_ns = T0, blocks = 0, total = 0;
