@@ -138,15 +138,66 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BLOCK_GET] = "SELECT id, header, body, cert, next_vals FROM blocks WHERE height = ?1",
 	[ST_CERT_PUT] = "UPDATE blocks SET cert = ?2 WHERE height = ?1",
 	[ST_TIP] = "SELECT COALESCE(MAX(height), 0) FROM blocks",
-	[ST_BKT_PUT] = "INSERT OR REPLACE INTO buckets(bucket, hash) VALUES (?1, ?2)",
+	/* An update rewrites the row in place (REPLACE would delete it and
+	 * insert it again). */
+	[ST_BKT_PUT] = "INSERT INTO buckets(bucket, hash) VALUES (?1, ?2)"
+		       " ON CONFLICT(bucket) DO UPDATE SET hash = excluded.hash",
 	[ST_BKT_DEL] = "DELETE FROM buckets WHERE bucket = ?1",
 	[ST_BKT_ALL] = "SELECT bucket, hash FROM buckets ORDER BY bucket",
+};
+
+/* The usage log's levels (lib/merkle.c's MERKLE_LEVELS). */
+#define NODE_LEVELS 64
+
+/* The last usage node written at one level. Appending leaf n reads, at
+ * each level it closes a subtree, the left sibling: the node written last
+ * at that level. The root reads the same nodes. */
+struct node_memo {
+	bool valid;
+	uint64_t idx;
+	uint8_t hash[HASH_LEN];
+};
+
+/* A leases row as the store's transaction holds it. Every USAGE rewrites
+ * its lease's entry, while the row changes only at START and CLOSE: a
+ * lease found here unchanged is not sent to SQLite again. Direct-mapped
+ * by bytes of the lease id (a hash). */
+#define LEASE_MEMO_SLOTS 4096
+
+struct lease_memo {
+	bool valid;
+	uint8_t key[STATE_KEY_LEN];
+	uint8_t id[LEASE_ID_LEN];
+	uint8_t tenant[PUBKEY_LEN];
+	uint8_t provider[PUBKEY_LEN];
+	uint8_t state;
+};
+
+/* A state entry as the store's transaction holds it: a block reads each
+ * lease and account it touches (the trial falls through to the store)
+ * and writes them back at its commit, and the next block reads the same
+ * ones again. Direct-mapped by the key's type and bytes of its id (a
+ * public key or a hash); values up to ENTRY_MEMO_VALUE bytes (a lease's
+ * is about 300). */
+#define ENTRY_MEMO_SLOTS 4096
+#define ENTRY_MEMO_VALUE 512
+
+struct entry_memo {
+	bool valid;
+	uint8_t key[STATE_KEY_LEN];
+	uint16_t vlen;
+	uint8_t val[ENTRY_MEMO_VALUE];
 };
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	struct merkle_store merkle;
+	/* What the writer's transaction holds, kept as it writes and forgotten
+	 * when it rolls back (store_rollback, memo_forget). */
+	struct node_memo node_memo[NODE_LEVELS];
+	struct lease_memo *lease_memo;   /* LEASE_MEMO_SLOTS; NULL in a reader */
+	struct entry_memo *entry_memo;   /* ENTRY_MEMO_SLOTS; NULL in a reader */
 	int wal_frames;              /* in the WAL after the last commit */
 	unsigned upgraded_from;      /* the schema version store_open upgraded, or 0 */
 };
@@ -262,12 +313,27 @@ static int exec_sql(struct store *s, const char *sql)
 	return rc == SQLITE_OK ? 0 : map_err(s, rc);
 }
 
+/* Forgets what the writer remembers of its rows: after a rollback they may
+ * be gone. */
+static void memo_forget(struct store *s)
+{
+	memset(s->node_memo, 0, sizeof(s->node_memo));
+	if (s->lease_memo)
+		memset(s->lease_memo, 0, LEASE_MEMO_SLOTS * sizeof(*s->lease_memo));
+	if (s->entry_memo)
+		memset(s->entry_memo, 0, ENTRY_MEMO_SLOTS * sizeof(*s->entry_memo));
+}
+
 static int merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[HASH_LEN])
 {
 	struct store *s = ctx;
 	sqlite3_stmt *st = s->st[ST_NODE_GET];
 	int rc;
 
+	if (level < NODE_LEVELS && s->node_memo[level].valid && s->node_memo[level].idx == index) {
+		memcpy(out, s->node_memo[level].hash, HASH_LEN);
+		return 0;
+	}
 	sqlite3_bind_int(st, 1, level);
 	sqlite3_bind_int64(st, 2, (int64_t)index);
 	rc = step_row(s, st);
@@ -282,10 +348,18 @@ static int merkle_put(void *ctx, unsigned level, uint64_t index, const uint8_t h
 	struct store *s = ctx;
 	sqlite3_stmt *st = s->st[ST_NODE_PUT];
 
+	int rc;
+
 	sqlite3_bind_int(st, 1, level);
 	sqlite3_bind_int64(st, 2, (int64_t)index);
 	sqlite3_bind_blob(st, 3, hash, HASH_LEN, SQLITE_STATIC);
-	return run(s, st);
+	rc = run(s, st);
+	if (level < NODE_LEVELS) {
+		s->node_memo[level].valid = !rc;
+		s->node_memo[level].idx = index;
+		memcpy(s->node_memo[level].hash, hash, HASH_LEN);
+	}
+	return rc;
 }
 
 bool store_corrupt(struct store *s)
@@ -711,6 +785,12 @@ int store_open(struct store **out, const char *path, bool upgrade, char *why)
 	rc = prepare_all(s, path, why);
 	if (rc)
 		goto err;
+	s->lease_memo = calloc(LEASE_MEMO_SLOTS, sizeof(*s->lease_memo));
+	s->entry_memo = calloc(ENTRY_MEMO_SLOTS, sizeof(*s->entry_memo));
+	if (!s->lease_memo || !s->entry_memo) {
+		rc = TALLY_E_NOMEM;
+		goto err;
+	}
 	sqlite3_wal_hook(s->db, count_wal, s);
 	*out = s;
 	return 0;
@@ -726,6 +806,8 @@ void store_close(struct store *s)
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+	free(s->lease_memo);
+	free(s->entry_memo);
 	free(s);
 }
 
@@ -747,6 +829,7 @@ int store_commit(struct store *s)
 
 void store_rollback(struct store *s)
 {
+	memo_forget(s);
 	if (!sqlite3_get_autocommit(s->db))
 		run(s, s->st[ST_ROLLBACK]);
 }
@@ -775,14 +858,52 @@ int store_meta_put(struct store *s, const char *key, const void *val, size_t len
 
 /* --- state entries (struct state_backend) ---------------------------------- */
 
+/* The memo slot of a state key, or NULL (a reader's store, another key
+ * length). */
+static struct entry_memo *entry_memo_slot(struct store *s, const uint8_t *key, size_t klen)
+{
+	uint32_t x;
+
+	if (!s->entry_memo || klen != STATE_KEY_LEN)
+		return NULL;
+	x = (uint32_t)key[1] | (uint32_t)key[2] << 8 | (uint32_t)key[3] << 16 |
+	    (uint32_t)key[4] << 24;
+	x ^= (uint32_t)key[0] * 0x9e3779b1u;
+	return &s->entry_memo[x % ENTRY_MEMO_SLOTS];
+}
+
+/* Notes key's value as the transaction now holds it (vlen 0 or rc: the
+ * slot is let go instead). */
+static void entry_memo_note(struct entry_memo *m, const uint8_t *key, const uint8_t *val,
+			    size_t vlen, int rc)
+{
+	if (!m)
+		return;
+	m->valid = !rc && vlen && vlen <= ENTRY_MEMO_VALUE;
+	if (!m->valid)
+		return;
+	memcpy(m->key, key, STATE_KEY_LEN);
+	memcpy(m->val, val, vlen);
+	m->vlen = (uint16_t)vlen;
+}
+
 static int state_get(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, size_t cap,
 		     size_t *vlen)
 {
 	struct store *s = ctx;
 	sqlite3_stmt *st = s->st[ST_STATE_GET];
-	int rc = row_by_blob(s, st, key, (int)klen);
+	struct entry_memo *m = entry_memo_slot(s, key, klen);
+	int rc;
 	int n;
 
+	if (m && m->valid && !memcmp(m->key, key, STATE_KEY_LEN)) {
+		if (m->vlen > cap)
+			return TALLY_E_STORE;
+		memcpy(val, m->val, m->vlen);
+		*vlen = m->vlen;
+		return 0;
+	}
+	rc = row_by_blob(s, st, key, (int)klen);
 	if (!rc) {
 		n = sqlite3_column_bytes(st, 0);
 		if ((size_t)n > cap) {
@@ -790,10 +911,19 @@ static int state_get(void *ctx, const uint8_t *key, size_t klen, uint8_t *val, s
 		} else {
 			memcpy(val, sqlite3_column_blob(st, 0), n);
 			*vlen = (size_t)n;
+			entry_memo_note(m, key, val, *vlen, 0);
 		}
 	}
 	finish(st);
 	return rc;
+}
+
+static struct lease_memo *lease_memo_slot(struct store *s, const uint8_t key[STATE_KEY_LEN])
+{
+	uint32_t x = (uint32_t)key[1] | (uint32_t)key[2] << 8 | (uint32_t)key[3] << 16 |
+		     (uint32_t)key[4] << 24;
+
+	return s->lease_memo ? &s->lease_memo[x % LEASE_MEMO_SLOTS] : NULL;
 }
 
 /* A lease entry also updates the index the API's lists read. */
@@ -801,16 +931,32 @@ static int lease_index_put(struct store *s, const uint8_t *key, size_t klen,
 			   const uint8_t *val, size_t vlen)
 {
 	sqlite3_stmt *st = s->st[ST_LEASE_IDX_PUT];
+	struct lease_memo *m = lease_memo_slot(s, key);
 	struct lease l;
+	int rc;
 
 	if (lease_decode(&l, val, vlen))
 		return TALLY_E_STORE;
+	if (m && m->valid && !memcmp(m->key, key, STATE_KEY_LEN) &&
+	    !memcmp(m->id, l.id, LEASE_ID_LEN) &&
+	    !memcmp(m->tenant, l.contract.tenant, PUBKEY_LEN) &&
+	    !memcmp(m->provider, l.contract.provider, PUBKEY_LEN) && m->state == l.state)
+		return 0;   /* the row says so already */
 	sqlite3_bind_blob(st, 1, l.id, LEASE_ID_LEN, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(st, 2, l.contract.tenant, PUBKEY_LEN, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(st, 3, l.contract.provider, PUBKEY_LEN, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 4, l.state);
 	sqlite3_bind_blob(st, 5, key, (int)klen, SQLITE_STATIC);
-	return run(s, st);
+	rc = run(s, st);
+	if (m) {
+		m->valid = !rc;
+		memcpy(m->key, key, STATE_KEY_LEN);
+		memcpy(m->id, l.id, LEASE_ID_LEN);
+		memcpy(m->tenant, l.contract.tenant, PUBKEY_LEN);
+		memcpy(m->provider, l.contract.provider, PUBKEY_LEN);
+		m->state = (uint8_t)l.state;
+	}
+	return rc;
 }
 
 static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
@@ -818,9 +964,15 @@ static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 {
 	struct store *s = ctx;
 	sqlite3_stmt *st = s->st[ST_STATE_PUT];
+	struct entry_memo *em = entry_memo_slot(s, key, klen);
 	int rc;
 
 	if (vlen == 0) {   /* an empty value deletes (lib/chain/state.h) */
+		struct lease_memo *m = klen == STATE_KEY_LEN ? lease_memo_slot(s, key) : NULL;
+
+		if (m)
+			m->valid = false;
+		entry_memo_note(em, key, val, 0, 0);
 		st = s->st[ST_STATE_DEL];
 		sqlite3_bind_blob(st, 1, key, (int)klen, SQLITE_STATIC);
 		return run(s, st);
@@ -829,6 +981,7 @@ static int state_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 	sqlite3_bind_int(st, 2, (int)state_bucket_of(key, klen));
 	sqlite3_bind_blob(st, 3, val, (int)vlen, SQLITE_STATIC);
 	rc = run(s, st);
+	entry_memo_note(em, key, val, vlen, rc);
 	if (!rc && klen == STATE_KEY_LEN && key[0] == STATE_KEY_LEASE)
 		rc = lease_index_put(s, key, klen, val, vlen);
 	return rc;

@@ -20,6 +20,11 @@ struct mem_bucket {
 
 struct memstate {
 	struct mem_bucket *bucket;       /* STATE_BUCKETS of them */
+	/* The buckets that hold an array, each once: memstate_free visits
+	 * these, not all 65536 (a trial or the mempool's overlay over the
+	 * committed state holds a few hundred and is freed once a block). */
+	uint32_t *used;
+	uint32_t nused, cap_used;
 	void *by_type[256];              /* tsearch trees of key copies, per key type */
 	struct merkle_store *usage;      /* NULL in an overlay */
 	bool overlay;
@@ -63,11 +68,14 @@ void memstate_free(struct memstate *m)
 		return;
 	for (int t = 0; t < 256; t++)
 		tdestroy(m->by_type[t], free);
-	for (uint32_t b = 0; m->bucket && b < STATE_BUCKETS; b++) {
-		for (uint32_t i = 0; i < m->bucket[b].n; i++)
-			free(m->bucket[b].e[i].val);
-		free(m->bucket[b].e);
+	for (uint32_t u = 0; m->bucket && u < m->nused; u++) {
+		struct mem_bucket *b = &m->bucket[m->used[u]];
+
+		for (uint32_t i = 0; i < b->n; i++)
+			free(b->e[i].val);
+		free(b->e);
 	}
+	free(m->used);
 	free(m->bucket);
 	if (m->usage)
 		merkle_mem_store_free(m->usage);
@@ -129,13 +137,43 @@ static int key_cmp(const void *a, const void *b)
 	return memcmp(a, b, STATE_KEY_LEN);
 }
 
+/* Room for one more entry in bucket number bn: false when out of memory.
+ * A bucket's first array is noted in m->used. */
+static bool bucket_room(struct memstate *m, uint32_t bn)
+{
+	struct mem_bucket *b = &m->bucket[bn];
+	uint32_t cap;
+	struct mem_entry *p;
+
+	if (b->n < b->cap)
+		return true;
+	if (b->cap == 0 && m->nused == m->cap_used) {
+		uint32_t ucap = m->cap_used ? 2 * m->cap_used : 64;
+		uint32_t *u = realloc(m->used, ucap * sizeof(*u));
+
+		if (!u)
+			return false;
+		m->used = u;
+		m->cap_used = ucap;
+	}
+	cap = b->cap ? 2 * b->cap : 2;
+	p = realloc(b->e, cap * sizeof(*p));
+	if (!p)
+		return false;
+	if (b->cap == 0)
+		m->used[m->nused++] = bn;
+	b->e = p;
+	b->cap = cap;
+	return true;
+}
+
 static int put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
 	struct memstate *m = ctx;
 	struct mem_bucket *b;
 	uint8_t *copy, *tkey;
 	bool found;
-	uint32_t i;
+	uint32_t bn, i;
 
 	if (klen != STATE_KEY_LEN)
 		return TALLY_E_INVALID;
@@ -143,7 +181,8 @@ static int put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, s
 	if (!copy)
 		return TALLY_E_NOMEM;
 	memcpy(copy, val, vlen);
-	b = &m->bucket[state_bucket_of(key, klen)];
+	bn = state_bucket_of(key, klen);
+	b = &m->bucket[bn];
 	i = find(b, key, &found);
 	if (found) {
 		free(b->e[i].val);
@@ -152,16 +191,7 @@ static int put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, s
 		return 0;
 	}
 	tkey = malloc(STATE_KEY_LEN);
-	if (b->n == b->cap) {
-		uint32_t cap = b->cap ? 2 * b->cap : 2;
-		struct mem_entry *p = realloc(b->e, cap * sizeof(*p));
-
-		if (p) {
-			b->e = p;
-			b->cap = cap;
-		}
-	}
-	if (!tkey || b->n == b->cap) {
+	if (!tkey || !bucket_room(m, bn)) {
 		free(tkey);
 		free(copy);
 		return TALLY_E_NOMEM;

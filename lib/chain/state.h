@@ -179,6 +179,15 @@ struct state_backend {
 				void *fctx);
 };
 
+/* A copy of a state's tree made ready for its next trial (trial_commit
+ * leaves one): state_open_copy takes it instead of copying 4 MiB. It is
+ * the tree node as it stood at version (struct state's tree_version). */
+struct state_spare {
+	uint8_t (*node)[HASH_LEN];           /* NULL once taken */
+	const void *of;
+	uint64_t version;
+};
+
 struct state {
 	struct state_backend be;
 	uint64_t usage_size;                 /* usage log size */
@@ -187,6 +196,8 @@ struct state {
 	uint8_t *dirty_bits;                 /* buckets written since the last root update */
 	uint32_t *dirty;
 	size_t ndirty;
+	uint64_t tree_version;               /* moves whenever node changes */
+	struct state_spare *spare;           /* NULL, or a copy of node for a trial */
 };
 
 /* Binds s to a backend holding a state whose usage log has usage_size
@@ -199,6 +210,11 @@ int state_open(struct state *s, const struct state_backend *be, uint64_t usage_s
  * base is not changed (lib/chain/trial.h). TALLY_E_STATE when base keeps no
  * tree or has writes not yet in its root. */
 int state_open_copy(struct state *s, const struct state_backend *be, const struct state *base);
+/* Keeps copy (malloc'd, 2 * 65536 nodes, equal to s->node as it stands) as
+ * s's spare for its next state_open_copy, which then takes it instead of
+ * copying the tree; any change to s's tree before then voids it. Takes
+ * copy in every case (out of memory: freed, and the next copy is made). */
+void state_spare_keep(struct state *s, uint8_t (*copy)[HASH_LEN]);
 /* A state with no root (the mempool's check state): the transition runs,
  * state_root_update is TALLY_E_STATE. */
 void state_open_scratch(struct state *s, const struct state_backend *be, uint64_t usage_size);

@@ -185,6 +185,7 @@ static int tree_build(struct state *s)
 	if (!lc.idx)
 		return TALLY_E_NOMEM;
 	tree_reset(s);
+	s->tree_version++;
 	if (s->be.bucket_hash_each) {
 		rc = s->be.bucket_hash_each(s->be.ctx, load_one, &lc);
 	} else {
@@ -203,13 +204,15 @@ static int tree_build(struct state *s)
 	return rc;
 }
 
-/* A state over be with room for its tree. */
-static int tree_alloc(struct state *s, const struct state_backend *be, uint64_t usage_size)
+/* A state over be with room for its tree (node, when not NULL, is that
+ * room, taken over). */
+static int tree_alloc(struct state *s, const struct state_backend *be, uint64_t usage_size,
+		      uint8_t (*node)[HASH_LEN])
 {
 	memset(s, 0, sizeof(*s));
 	s->be = *be;
 	s->usage_size = usage_size;
-	s->node = malloc(sizeof(*s->node) * 2 * LEAVES);
+	s->node = node ? node : malloc(sizeof(*s->node) * 2 * LEAVES);
 	s->dirty_bits = calloc(LEAVES / 8, 1);
 	s->dirty = malloc(sizeof(*s->dirty) * LEAVES);
 	if (!s->node || !s->dirty_bits || !s->dirty) {
@@ -221,7 +224,7 @@ static int tree_alloc(struct state *s, const struct state_backend *be, uint64_t 
 
 int state_open(struct state *s, const struct state_backend *be, uint64_t usage_size)
 {
-	int rc = tree_alloc(s, be, usage_size);
+	int rc = tree_alloc(s, be, usage_size, NULL);
 
 	if (rc)
 		return rc;
@@ -233,6 +236,7 @@ int state_open(struct state *s, const struct state_backend *be, uint64_t usage_s
 
 int state_open_copy(struct state *s, const struct state_backend *be, const struct state *base)
 {
+	struct state_spare *sp = base->spare;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -240,12 +244,36 @@ int state_open_copy(struct state *s, const struct state_backend *be, const struc
 	 * neither its before nor its after. */
 	if (!base->node || base->ndirty)
 		return TALLY_E_STATE;
-	rc = tree_alloc(s, be, base->usage_size);
-	if (rc)
-		return rc;
-	memcpy(s->node, base->node, sizeof(*s->node) * 2 * LEAVES);
+	/* base's spare, when it is a copy of base's tree as it stands (the
+	 * spare is base's to give: it is not part of the state). */
+	if (sp && sp->node && sp->of == (const void *)base->node &&
+	    sp->version == base->tree_version) {
+		rc = tree_alloc(s, be, base->usage_size, sp->node);
+		sp->node = NULL;
+		if (rc)
+			return rc;
+	} else {
+		rc = tree_alloc(s, be, base->usage_size, NULL);
+		if (rc)
+			return rc;
+		memcpy(s->node, base->node, sizeof(*s->node) * 2 * LEAVES);
+	}
 	memcpy(s->empty, base->empty, sizeof(s->empty));
 	return 0;
+}
+
+void state_spare_keep(struct state *s, uint8_t (*copy)[HASH_LEN])
+{
+	if (!s->spare)
+		s->spare = calloc(1, sizeof(*s->spare));
+	if (!s->spare) {
+		free(copy);   /* the next trial copies the tree instead */
+		return;
+	}
+	free(s->spare->node);
+	s->spare->node = copy;
+	s->spare->of = s->node;
+	s->spare->version = s->tree_version;
 }
 
 void state_open_scratch(struct state *s, const struct state_backend *be, uint64_t usage_size)
@@ -257,6 +285,10 @@ void state_open_scratch(struct state *s, const struct state_backend *be, uint64_
 
 void state_close(struct state *s)
 {
+	if (s->spare)
+		free(s->spare->node);
+	free(s->spare);
+	s->spare = NULL;
 	free(s->node);
 	free(s->dirty_bits);
 	free(s->dirty);
@@ -296,6 +328,7 @@ int state_root_update(struct state *s)
 
 	if (!s->node)
 		return TALLY_E_STATE;
+	s->tree_version++;
 	qsort(s->dirty, s->ndirty, sizeof(*s->dirty), cmp_u32);
 	for (size_t i = 0; i < s->ndirty && !rc; i++) {
 		uint32_t b = s->dirty[i];

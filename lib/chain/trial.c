@@ -197,12 +197,19 @@ int trial_commit(struct trial *t, struct state *base)
 					      t->buckets[i].hash);
 	if (rc)
 		return rc;
-	/* The trees trade places: the trial's is the state's after the block,
-	 * and the state's old one goes with the trial when it ends. */
+	/* The trees trade places: the trial's is the state's after the block.
+	 * The state's old one differs from it on the paths from the buckets
+	 * the block changed to the root alone: copied along those, it is the
+	 * next trial's tree, ready (state_spare_keep). */
 	node = base->node;
 	base->node = t->state.node;
-	t->state.node = node;
+	t->state.node = NULL;
+	base->tree_version++;
 	base->usage_size = t->state.usage_size;
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (uint32_t k = STATE_BUCKETS + t->buckets[i].bucket; k >= 1; k >>= 1)
+			memcpy(node[k], base->node[k], HASH_LEN);
+	state_spare_keep(base, node);
 	return 0;
 }
 

@@ -706,6 +706,137 @@ START_TEST(test_store_upgrade_from_v3)
 }
 END_TEST
 
+/* A lease as the store keeps it: opened with a contract of the tests'. */
+static void memo_lease(struct lease *l)
+{
+	struct lease_contract c;
+	static const uint8_t id[LEASE_ID_LEN] = { 0x51, 0x52, 0x53, 0x54 };
+	char why[WHY_MAX];
+
+	memset(&c, 0, sizeof(c));
+	c.version = CONTRACT_VERSION;
+	strcpy(c.chain_id, CHAIN);
+	memset(c.tenant, 0x11, PUBKEY_LEN);
+	memset(c.provider, 0x22, PUBKEY_LEN);
+	c.expiry = EXPIRY;
+	c.vm.vcpus = 1;
+	c.vm.memory_mib = 1024;
+	c.vm.disk_gib = 10;
+	strcpy(c.vm.image, "debian-12");
+	c.duration_s = 3600;
+	c.deposit = 120000;
+	c.interval_s = INTERVAL;
+	c.prices.vcpu_second = 100;
+	c.prices.mem_gib_second = 10;
+	c.sla.max_delay_ppm = 50000;
+	c.sla.credit_ppm = 100000;
+	ck_assert_msg(lease_open(l, id, &c, 1, why) == 0, "%s", why);
+}
+
+static void memo_put(struct state_backend *be, const struct lease *l)
+{
+	uint8_t key[STATE_KEY_LEN];
+	struct enc e;
+
+	enc_init(&e);
+	lease_encode_to(&e, l);
+	ck_assert_int_eq(enc_error(&e), 0);
+	state_key(key, STATE_KEY_LEASE, l->id);
+	ck_assert_int_eq(be->put(be->ctx, key, sizeof(key), e.buf, e.len), 0);
+	enc_free(&e);
+}
+
+/* The state of l's entry as be reads it. */
+static unsigned memo_state(struct state_backend *be, const struct lease *l)
+{
+	uint8_t key[STATE_KEY_LEN], val[STATE_VALUE_MAX];
+	struct lease got;
+	size_t n;
+
+	state_key(key, STATE_KEY_LEASE, l->id);
+	ck_assert_int_eq(be->get(be->ctx, key, sizeof(key), val, sizeof(val), &n), 0);
+	ck_assert_int_eq(lease_decode(&got, val, n), 0);
+	return got.state;
+}
+
+static int count_lease(void *ctx, const struct lease *l)
+{
+	(void)l;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int leases_in(struct store *st, uint8_t state)
+{
+	struct lease_filter f = { .state = state };
+	int n = 0;
+
+	ck_assert_int_eq(store_lease_each(st, &f, count_lease, &n), 0);
+	return n;
+}
+
+/* The writer remembers the state entries, leases rows and usage nodes it
+ * read and wrote, so as not to ask SQLite for them again; a rolled-back
+ * block took its writes away, and what it remembered of them goes too. */
+START_TEST(test_store_rollback_forgets)
+{
+	struct store *st;
+	struct state_backend be;
+	struct merkle_store *m;
+	struct lease l;
+	uint8_t a[HASH_LEN], b[HASH_LEN], c[HASH_LEN], root[HASH_LEN], want[HASH_LEN], got[HASH_LEN];
+	char path[128], why[WHY_MAX];
+
+	snprintf(path, sizeof(path), "%s/memo.sqlite", dir);
+	ck_assert_msg(store_open(&st, path, false, why) == 0, "%s", why);
+	be = store_state_backend(st);
+	m = store_merkle(st);
+	memset(a, 0xa1, HASH_LEN);
+	memset(b, 0xb2, HASH_LEN);
+	memset(c, 0xc3, HASH_LEN);
+	memo_lease(&l);
+	ck_assert_int_eq(store_begin(st), 0);
+	memo_put(&be, &l);
+	ck_assert_int_eq(be.usage_append(be.ctx, 0, a, a, l.id, 0), 0);
+	ck_assert_int_eq(store_commit(st), 0);
+	ck_assert_int_eq(leases_in(st, LEASE_OPENED), 1);
+
+	/* A block that starts the lease and appends a record, rolled back. */
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_msg(lease_start(&l, l.contract.provider, T0, why) == 0, "%s", why);
+	memo_put(&be, &l);
+	ck_assert_int_eq(be.usage_append(be.ctx, 1, b, b, l.id, 1), 0);
+	ck_assert_int_eq(leases_in(st, LEASE_RUNNING), 1);
+	ck_assert_uint_eq(memo_state(&be, &l), LEASE_RUNNING);
+	store_rollback(st);
+	ck_assert_uint_eq(memo_state(&be, &l), LEASE_OPENED);
+	ck_assert_int_eq(leases_in(st, LEASE_OPENED), 1);
+	ck_assert_int_eq(leases_in(st, LEASE_RUNNING), 0);
+	ck_assert_int_eq(m->get(m->ctx, 0, 1, got), TALLY_E_NOTFOUND);
+	ck_assert_int_eq(m->get(m->ctx, 1, 0, got), TALLY_E_NOTFOUND);
+
+	/* The same start again, and another record in that place. */
+	ck_assert_int_eq(store_begin(st), 0);
+	memo_put(&be, &l);
+	ck_assert_int_eq(be.usage_append(be.ctx, 1, c, c, l.id, 1), 0);
+	ck_assert_int_eq(store_commit(st), 0);
+	ck_assert_int_eq(leases_in(st, LEASE_RUNNING), 1);
+	ck_assert_int_eq(leases_in(st, LEASE_OPENED), 0);
+	merkle_node_hash(a, c, want);
+	ck_assert_int_eq(be.usage_root(be.ctx, 2, root), 0);
+	ck_assert_mem_eq(root, want, HASH_LEN);
+	store_close(st);
+
+	/* What was committed, read afresh. */
+	ck_assert_msg(store_open(&st, path, false, why) == 0, "%s", why);
+	be = store_state_backend(st);
+	ck_assert_int_eq(be.usage_root(be.ctx, 2, root), 0);
+	ck_assert_mem_eq(root, want, HASH_LEN);
+	ck_assert_int_eq(leases_in(st, LEASE_RUNNING), 1);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_reopen_other_genesis_refused)
 {
 	struct ledger_config cfg = { .data_dir = dir, .genesis = &gen, .log = quiet };
@@ -2703,7 +2834,7 @@ START_TEST(test_admission_while_committing)
 {
 	struct ledger *l = open_at(dir, true);
 	struct signed_tx *txs = calloc(RACE_TXS, sizeof(*txs));
-	struct submitter_arg a = { .l = l };
+	struct submitter_arg a = { .l = l, .failed_at = -1 };
 	struct account acc;
 	pthread_t t;
 	uint64_t time_ns = T0, blocks = 0, total = 0;
@@ -2777,6 +2908,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_reopen_other_genesis_refused);
 	tcase_add_test(tc, test_store_upgrade_from_v2);
 	tcase_add_test(tc, test_store_upgrade_from_v3);
+	tcase_add_test(tc, test_store_rollback_forgets);
 	tcase_add_test(tc, test_verify_detects_every_byte);
 	tcase_add_test(tc, test_verify_detects_stored_state);
 	tcase_add_test(tc, test_replay_and_wrong_chain);

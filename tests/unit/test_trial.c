@@ -183,6 +183,47 @@ START_TEST(trial_commit_is_execution)
 }
 END_TEST
 
+/* A trial commit leaves the next trial a ready copy of the tree; a block
+ * executed on the state in between changes the tree under that copy, which
+ * must then go unused. Trials and plain execution alternate here on one
+ * state, each block compared with execution alone. */
+START_TEST(trial_after_plain_execution)
+{
+	struct chainbuild c;
+	struct replay a, b;
+	char why[WHY_MAX] = "";
+	uint8_t before[HASH_LEN], after[HASH_LEN];
+	int moved = 0;
+
+	every_kind_chain(&c);
+	ck_assert_int_eq(replay_init(&a, &c.genesis, why), 0);
+	ck_assert_int_eq(replay_init(&b, &c.genesis, why), 0);
+	for (size_t i = 0; i < c.nblocks; i++) {
+		state_root(&a.state, before);
+		ck_assert_msg(replay_block(&a, &c.blocks[i], &c.certs[i], c.next_vals[i], NULL,
+					   why) == 0, "%s", why);
+		state_root(&a.state, after);
+		if (i % 2 == 1) {
+			/* The tree moves under the copy the last trial left. */
+			moved += memcmp(before, after, HASH_LEN) != 0;
+			ck_assert_msg(replay_block(&b, &c.blocks[i], &c.certs[i], c.next_vals[i],
+						   NULL, why) == 0, "%s", why);
+		} else {
+			commit_from_trial(&b, &c.blocks[i], &c.certs[i]);
+			ck_assert_ptr_nonnull(b.state.spare);
+			ck_assert_ptr_nonnull(b.state.spare->node);
+			ck_assert_mem_eq(b.state.spare->node, b.state.node,
+					 2 * STATE_BUCKETS * HASH_LEN);
+		}
+		same_state(&a, &b, i + 1);
+	}
+	ck_assert_int_gt(moved, 0);
+	replay_free(&a);
+	replay_free(&b);
+	cb_free(&c);
+}
+END_TEST
+
 START_TEST(trial_of_a_moved_state_refuses)
 {
 	struct chainbuild c;
@@ -266,6 +307,7 @@ Suite *trial_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, trial_commit_is_execution);
+	tcase_add_test(tc, trial_after_plain_execution);
 	tcase_add_test(tc, trial_of_a_moved_state_refuses);
 	tcase_add_test(tc, trial_of_a_state_moved_without_usage_refuses);
 	suite_add_tcase(s, tc);
