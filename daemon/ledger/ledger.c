@@ -111,18 +111,27 @@ void ledger_mp_unlock(struct ledger *l)
 
 int ledger_mp_rebase(struct ledger *l)
 {
+	/* No snapshot until ledger_mp_settle: the mempool reads the committed
+	 * state as it is, which nothing writes before then. */
 	int rc = store_snapshot_release(l->mp_reader);
 
-	/* With no snapshot held the checkpoint can take the whole WAL, and
-	 * the WAL start over. */
-	if (!rc)
-		rc = store_checkpoint(l->st);
-	if (!rc)
-		rc = store_snapshot_renew(l->mp_reader);
 	l->mp_base.usage_size = l->state.usage_size;
 	l->mp_tip_height = l->tip.height;
 	l->mp_tip_time_ns = l->tip.time_ns;
 	return rc;
+}
+
+int ledger_mp_settle(struct ledger *l)
+{
+	/* With no snapshot held the checkpoint can take the whole WAL, and the
+	 * WAL start over at the next write; admission goes on meanwhile. */
+	int rc = store_checkpoint(l->st);
+	int rc2;
+
+	ledger_mp_lock(l);
+	rc2 = store_snapshot_renew(l->mp_reader);
+	ledger_mp_unlock(l);
+	return rc ? rc : rc2;
 }
 
 /* --- open ------------------------------------------------------------------- */

@@ -138,8 +138,12 @@ void ledger_lock(struct ledger *l);
 void ledger_mp_lock(struct ledger *l);
 void ledger_mp_unlock(struct ledger *l);
 /* After a commit, with both locks held: the mempool's base moves to the
- * new committed state (the WAL checkpointed first when it is long). */
+ * new committed state, read without a snapshot (nothing writes it until the
+ * next block). Then, with the ledger's lock alone, ledger_mp_settle
+ * checkpoints the WAL when it is long (admission goes on meanwhile) and
+ * takes the mempool's snapshot again, before anything writes the store. */
 int ledger_mp_rebase(struct ledger *l);
+int ledger_mp_settle(struct ledger *l);
 /* Whether this node verified every signature of the transaction with this
  * hash: its mempool holds it (queued or held), or it was verified lately;
  * and noting one whose signatures verified. Any thread; not with mp_mu
