@@ -117,6 +117,24 @@ int http_header_once(const struct http_request *req, const char *name, const cha
 	return hc.n > 1 ? TALLY_E_EXISTS : 0;
 }
 
+/* The comma that ends the preference at p, or NULL for the last one: a
+ * comma inside a quoted-string value (RFC 7230 section 3.2.6, with its
+ * backslash escapes) is part of that value, not a separator. */
+static const char *prefer_next(const char *p)
+{
+	bool quoted = false;
+
+	for (; *p; p++) {
+		if (quoted && *p == '\\' && p[1])
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && *p == ',')
+			return p;
+	}
+	return NULL;
+}
+
 /* Whether token is one of the comma-separated preference names in value
  * (RFC 7240 section 2: a name, optionally "=value" and ";params" after it;
  * names compare without regard to case). */
@@ -131,7 +149,7 @@ static bool prefer_lists(const char *value, const char *token)
 		n = strcspn(p, " \t,;=");
 		if (n == tlen && !strncasecmp(p, token, n))
 			return true;
-		p = strchr(p, ',');
+		p = prefer_next(p);
 	}
 	return false;
 }

@@ -422,9 +422,14 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 	why[0] = '\0';
 	if (held)
 		*held = false;
-	if (mempool_find(m, hash) || held_find_hash(m, hash)) {
+	if (mempool_find(m, hash)) {
 		hex_encode(hash, HASH_LEN, hex);
 		return why_set(why, TALLY_E_REPLAY, "transaction %s is already pending", hex);
+	}
+	if (held_find_hash(m, hash)) {
+		hex_encode(hash, HASH_LEN, hex);
+		return why_set(why, TALLY_E_REPLAY, "transaction %s is already held (waiting for"
+			       " an earlier nonce of its account)", hex);
 	}
 	if ((rc = mempool_next_nonce(m, t->signer, &next)))
 		return rc;

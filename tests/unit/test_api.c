@@ -390,6 +390,36 @@ START_TEST(txbody_refuses_malformed_bodies)
 }
 END_TEST
 
+/* Whether one Prefer header of value v names respond-async. */
+static bool prefers_async(const char *v)
+{
+	struct http_field f[] = { { 0, "Content-Type", "application/json" }, { 0, "prefer", v } };
+	struct http_request req = { .method = "POST", .path = "/v1/tx", .fields = f,
+				    .nfields = 2 };
+
+	return http_prefers(&req, "respond-async");
+}
+
+/* RFC 7240's preferences: names compared without case, in a list, with
+ * values and parameters after them; a comma inside a quoted value separates
+ * nothing, so what follows it there is no preference. */
+START_TEST(prefer_names_a_preference_not_a_quoted_value)
+{
+	ck_assert(prefers_async("respond-async"));
+	ck_assert(prefers_async("Respond-Async"));
+	ck_assert(prefers_async("wait=5, respond-async"));
+	ck_assert(prefers_async("respond-async; x=1, wait=5"));
+	ck_assert(prefers_async("foo=\"a,b\", respond-async"));
+	ck_assert(prefers_async("foo=\"a\\\",b\", respond-async"));
+	ck_assert(!prefers_async("respond-asyncx"));
+	ck_assert(!prefers_async("return=minimal; respond-async"));
+	ck_assert(!prefers_async(""));
+	ck_assert(!prefers_async("foo=\"a,respond-async\""));
+	ck_assert(!prefers_async("foo=\"a, respond-async;\""));
+	ck_assert(!prefers_async("foo=\"a\\\", respond-async\""));
+}
+END_TEST
+
 Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -406,6 +436,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, only_the_nodes_failures_are_5xx);
 	tcase_add_test(tc, txbody_splits_a_well_framed_body);
 	tcase_add_test(tc, txbody_refuses_malformed_bodies);
+	tcase_add_test(tc, prefer_names_a_preference_not_a_quoted_value);
 	suite_add_tcase(s, tc);
 	return s;
 }

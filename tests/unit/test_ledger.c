@@ -1248,8 +1248,11 @@ START_TEST(test_hold_bounds_and_replays)
 	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
 	make_transfer(&s, K_TENANT, K_OTHER, 2, 1);
 	ck_assert(lt_submit_held(l, &s));
-	/* The same bytes again; another transaction for the held nonce. */
+	/* The same bytes again (named held, not pending); another transaction
+	 * for the held nonce. */
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_REPLAY);
+	ck_assert_msg(strstr(why, "is already held (waiting for an earlier nonce") != NULL, "%s",
+		      why);
 	make_transfer(&other, K_TENANT, K_OTHER, 2, 2);
 	ck_assert_int_eq(submit_err(l, &other, why), TALLY_E_REPLAY);
 	ck_assert_msg(strstr(why, "already held") != NULL, "%s", why);
