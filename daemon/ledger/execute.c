@@ -203,10 +203,7 @@ static void after_commit(struct ledger *l, struct build *bd)
 	ledger_mp_unlock(l);
 	/* The checkpoint, outside the mempool's lock: admission waits only
 	 * for the recheck above, not for the WAL's pages to be copied. */
-	if ((rc = ledger_mp_settle(l)))
-		ledger_logf(l, "height %" PRIu64 ": the mempool's view of the state did not move"
-			    " on: %s (%s)", l->tip.height, tally_strerror(rc),
-			    store_errmsg(l->mp_reader));
+	ledger_mp_settle(l);
 }
 
 /* Steps 4 and 5 for a block whose transactions are applied, with the tip it

@@ -121,17 +121,24 @@ int ledger_mp_rebase(struct ledger *l)
 	return rc;
 }
 
-int ledger_mp_settle(struct ledger *l)
+void ledger_mp_settle(struct ledger *l)
 {
 	/* With no snapshot held the checkpoint can take the whole WAL, and the
 	 * WAL start over at the next write; admission goes on meanwhile. */
 	int rc = store_checkpoint(l->st);
-	int rc2;
 
+	/* The writer's message, read by the thread that owns the writer. */
+	if (rc)
+		ledger_logf(l, "height %" PRIu64 ": checkpointing the WAL failed: %s (%s)",
+			    l->tip.height, tally_strerror(rc), store_errmsg(l->st));
 	ledger_mp_lock(l);
-	rc2 = store_snapshot_renew(l->mp_reader);
+	rc = store_snapshot_renew(l->mp_reader);
+	/* The reader's, under the lock admission uses it under. */
+	if (rc)
+		ledger_logf(l, "height %" PRIu64 ": the mempool's view of the state did not move"
+			    " on: %s (%s)", l->tip.height, tally_strerror(rc),
+			    store_errmsg(l->mp_reader));
 	ledger_mp_unlock(l);
-	return rc ? rc : rc2;
 }
 
 /* --- open ------------------------------------------------------------------- */

@@ -143,7 +143,7 @@ void ledger_mp_unlock(struct ledger *l);
  * checkpoints the WAL when it is long (admission goes on meanwhile) and
  * takes the mempool's snapshot again, before anything writes the store. */
 int ledger_mp_rebase(struct ledger *l);
-int ledger_mp_settle(struct ledger *l);
+void ledger_mp_settle(struct ledger *l);     /* logs what fails */
 /* Whether this node verified every signature of the transaction with this
  * hash: its mempool holds it (queued or held), or it was verified lately;
  * and noting one whose signatures verified. Any thread; not with mp_mu
