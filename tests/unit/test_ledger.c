@@ -1346,6 +1346,29 @@ static const char *answer_status(json_t *answer, size_t i)
 							"results"), i), "status"));
 }
 
+/* Transfers of nonce 0, 2 (held until nonce 1) and 1 into s, framed as a
+ * binary batch body (daemon/api/txbody.h) of four, the third framed bytes
+ * that are no transaction; malloc'd, *len its length. */
+static uint8_t *four_framed(struct signed_tx s[3], size_t *len)
+{
+	static const uint8_t junk[] = { 1, 2, 3 };
+	struct enc e;
+	uint8_t *body;
+
+	make_transfer(&s[0], K_TENANT, K_OTHER, 0, 5);
+	make_transfer(&s[1], K_TENANT, K_OTHER, 2, 5);
+	make_transfer(&s[2], K_TENANT, K_OTHER, 1, 5);
+	enc_init(&e);
+	enc_u16(&e, 4);
+	enc_bytes(&e, s[0].bytes, s[0].len);
+	enc_bytes(&e, s[1].bytes, s[1].len);
+	enc_bytes(&e, junk, sizeof(junk));
+	enc_bytes(&e, s[2].bytes, s[2].len);
+	body = enc_take(&e, len);
+	ck_assert_ptr_nonnull(body);
+	return body;
+}
+
 /* The binary batch body (daemon/api/txbody.h, Content-Type
  * application/octet-stream): each transaction answered in its place as in
  * a JSON batch, and the answer the same JSON text jansson would write. */
@@ -1354,25 +1377,11 @@ START_TEST(test_api_txs_binary)
 	struct ledger *l = open_at(dir, true);
 	struct signed_tx s[3];
 	struct ledger_status st;
-	static const uint8_t junk[] = { 1, 2, 3 };
 	static char text[16384];
 	char *again;
 	json_t *a;
-	struct enc e;
-	uint8_t *body;
 	size_t len;
-
-	make_transfer(&s[0], K_TENANT, K_OTHER, 0, 5);
-	make_transfer(&s[1], K_TENANT, K_OTHER, 2, 5);      /* held until nonce 1 */
-	make_transfer(&s[2], K_TENANT, K_OTHER, 1, 5);
-	enc_init(&e);
-	enc_u16(&e, 4);
-	enc_bytes(&e, s[0].bytes, s[0].len);
-	enc_bytes(&e, s[1].bytes, s[1].len);
-	enc_bytes(&e, junk, sizeof(junk));                  /* framed, but no transaction */
-	enc_bytes(&e, s[2].bytes, s[2].len);
-	body = enc_take(&e, &len);
-	ck_assert_ptr_nonnull(body);
+	uint8_t *body = four_framed(s, &len);
 
 	/* Cut short by a byte: refused whole, nothing admitted. */
 	ck_assert_uint_eq(post_txs_route(l, "application/octet-stream", body, len - 1, &a, text,
@@ -1423,29 +1432,17 @@ START_TEST(test_api_txs_binary_async)
 {
 	struct ledger *l = open_at(dir, true);
 	struct signed_tx s[3];
-	static const uint8_t junk[] = { 1, 2, 3 };
 	static char text[16384];
 	struct inbox_stats is;
 	struct ledger_status st;
 	char why[WHY_MAX], hex[2 * HASH_LEN + 1], *again;
 	struct inbox *q = inbox_new(l, CHAIN, NULL, 0, why);
 	json_t *a;
-	struct enc e;
-	uint8_t *body;
 	size_t len;
+	uint8_t *body;
 
 	ck_assert_msg(q, "%s", why);
-	make_transfer(&s[0], K_TENANT, K_OTHER, 0, 5);
-	make_transfer(&s[1], K_TENANT, K_OTHER, 2, 5);      /* held until nonce 1 */
-	make_transfer(&s[2], K_TENANT, K_OTHER, 1, 5);
-	enc_init(&e);
-	enc_u16(&e, 4);
-	enc_bytes(&e, s[0].bytes, s[0].len);
-	enc_bytes(&e, s[1].bytes, s[1].len);
-	enc_bytes(&e, junk, sizeof(junk));
-	enc_bytes(&e, s[2].bytes, s[2].len);
-	body = enc_take(&e, &len);
-	ck_assert_ptr_nonnull(body);
+	body = four_framed(s, &len);
 	ck_assert_uint_eq(post_txs_route_to(l, q, "application/octet-stream", body, len, &a, text,
 					    sizeof(text)), 200);
 	ck_assert_ptr_nonnull(a);
