@@ -111,7 +111,9 @@ check "usage --json keeps start_ns and end_ns as integers" \
 	"$E2E_DIR/usage.json"
 SEQ1=$(nth_int 2 seq <"$E2E_DIR/usage.json")
 START1=$(nth_int 2 start_ns <"$E2E_DIR/usage.json")
-row_start() { TZ=$1 "$TALLY" usage "$LEASE" | awk -v seq="$SEQ1" '$1 == seq { print $2; exit }'; }
+# awk reads to the end: leaving early would end tally with SIGPIPE when its
+# output is long, and pipefail would end the test.
+row_start() { TZ=$1 "$TALLY" usage "$LEASE" | awk -v seq="$SEQ1" '$1 == seq && !n++ { print $2 }'; }
 UTC_ROW=$(row_start UTC0)
 WEST_ROW=$(row_start "$WEST")
 e2e_log "record $SEQ1 start_ns $START1: '$UTC_ROW' under TZ=UTC0, '$WEST_ROW' under TZ=$WEST"
