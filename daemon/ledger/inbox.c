@@ -1,7 +1,5 @@
-/* The inbox of received transactions (see inbox.h). One mutex covers the
- * queue, its index by hash, the ring of refusals and the counters; the
- * thread holds it only to take a batch out and to record its outcomes, never
- * while the ledger checks the batch. */
+/* The inbox of received transactions (see inbox.h): a txqueue that checks
+ * them, and what became of those the ledger refused. */
 #include "daemon/ledger/inbox.h"
 
 #include <pthread.h>
@@ -9,18 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/ledger/txqueue.h"
 #include "lib/chain/tx.h"
 #include "lib/errors.h"
-#include "lib/table.h"
-
-struct inbox_item {
-	struct inbox_item *next;             /* the queue, in arrival order */
-	uint8_t hash[HASH_LEN];
-	int oom;                             /* uthash could not index it */
-	UT_hash_handle hh;                   /* the index, by hash */
-	size_t len;
-	uint8_t bytes[];
-};
 
 struct refusal {
 	uint8_t hash[HASH_LEN];
@@ -29,117 +18,56 @@ struct refusal {
 };
 
 struct inbox {
-	struct ledger *l;
-	const struct ledger_admission *adm;
+	struct txqueue *queue;
 	char chain_id[CHAIN_ID_MAX + 1];
 
-	pthread_mutex_t mu;
-	pthread_cond_t cv;                   /* something waits, or stopping */
-	struct inbox_item *head, *tail;      /* waiting, not yet taken */
-	struct inbox_item *index;            /* waiting or being checked, by hash */
-	size_t n, bytes;                     /* in the index */
-	size_t max_txs;
-	bool stopping;
+	pthread_mutex_t mu;                  /* the ring of refusals, the counters */
 	struct refusal *refused;             /* a ring of INBOX_REFUSED_MAX */
 	size_t refused_next;
 	struct inbox_stats stats;
-	pthread_t thread;
-
-	/* The thread's own: one batch. */
-	struct inbox_item *batch[LEDGER_BATCH_MAX];
-	struct ledger_batch_item items[LEDGER_BATCH_MAX];
 };
 
-/* With mu held: what the ledger answered for one item, then the item
- * leaves the index (and the inbox): in that order, so inbox_status then
- * ledger_tx_status always finds it in one of them. */
-static void settle(struct inbox *q, struct inbox_item *it, int rc, const char *why)
+/* A batch's answers (the queue's thread): refusals remembered, before the
+ * queue lets the batch go (txqueue.h), so inbox_status then
+ * ledger_tx_status always finds a transaction in one of them. */
+static void settled(void *ctx, const struct ledger_batch_item *items, size_t k)
 {
-	if (rc) {
-		struct refusal *r = &q->refused[q->refused_next++ % INBOX_REFUSED_MAX];
+	struct inbox *q = ctx;
 
-		memcpy(r->hash, it->hash, HASH_LEN);
-		r->rc = rc;
-		snprintf(r->why, sizeof(r->why), "%s", why && why[0] ? why : tally_strerror(rc));
+	pthread_mutex_lock(&q->mu);
+	for (size_t i = 0; i < k; i++) {
+		struct refusal *r;
+
+		if (!items[i].rc) {
+			q->stats.admitted++;
+			continue;
+		}
+		r = &q->refused[q->refused_next++ % INBOX_REFUSED_MAX];
+		memcpy(r->hash, items[i].hash, HASH_LEN);
+		r->rc = items[i].rc;
+		snprintf(r->why, sizeof(r->why), "%s",
+			 items[i].why[0] ? items[i].why : tally_strerror(items[i].rc));
 		q->stats.refused++;
-	} else {
-		q->stats.admitted++;
-	}
-	HASH_DEL(q->index, it);
-	q->n--;
-	q->bytes -= it->len;
-	free(it);
-}
-
-/* Takes up to LEDGER_BATCH_MAX waiting transactions into q->batch, with mu
- * held; returns how many. */
-static size_t take_batch(struct inbox *q)
-{
-	size_t k = 0;
-
-	while (q->head && k < LEDGER_BATCH_MAX) {
-		q->batch[k++] = q->head;
-		q->head = q->head->next;
-	}
-	if (!q->head)
-		q->tail = NULL;
-	return k;
-}
-
-/* One batch through the ledger, then each outcome recorded. */
-static void check_batch(struct inbox *q, size_t k)
-{
-	char why[WHY_MAX];
-	int rc;
-
-	memset(q->items, 0, k * sizeof(q->items[0]));
-	for (size_t i = 0; i < k; i++) {
-		q->items[i].bytes = q->batch[i]->bytes;
-		q->items[i].len = q->batch[i]->len;
-		/* inbox_put hashed it: not again. */
-		memcpy(q->items[i].hash, q->batch[i]->hash, HASH_LEN);
-		q->items[i].hashed = true;
-	}
-	rc = ledger_submit_batch(q->l, q->items, k, q->adm, why);
-	pthread_mutex_lock(&q->mu);
-	for (size_t i = 0; i < k; i++) {
-		/* A batch refused whole (the disk short of its reserve, no
-		 * memory) refuses each of its transactions for that. */
-		if (rc)
-			settle(q, q->batch[i], rc, why);
-		else
-			settle(q, q->batch[i], q->items[i].rc, q->items[i].why);
 	}
 	pthread_mutex_unlock(&q->mu);
-}
-
-static void *inbox_main(void *arg)
-{
-	struct inbox *q = arg;
-
-	pthread_mutex_lock(&q->mu);
-	for (;;) {
-		size_t k;
-
-		while (!q->head && !q->stopping)
-			pthread_cond_wait(&q->cv, &q->mu);
-		/* Stopping, the thread still checks what waits: it was
-		 * answered "received". */
-		k = take_batch(q);
-		if (!k)
-			break;
-		pthread_mutex_unlock(&q->mu);
-		check_batch(q, k);
-		pthread_mutex_lock(&q->mu);
-	}
-	pthread_mutex_unlock(&q->mu);
-	return NULL;
 }
 
 struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 			const struct ledger_admission *adm, size_t max_txs, char *why)
 {
 	struct inbox *q = calloc(1, sizeof(*q));
+	struct txqueue_config cfg = {
+		.ledger = l,
+		.adm = adm,
+		.max_txs = max_txs ? max_txs : INBOX_MAX_TXS,
+		.max_bytes = INBOX_MAX_BYTES,
+		/* Stopping, what waits is still checked: it was answered
+		 * "received". */
+		.drain_at_stop = true,
+		.settled = settled,
+		.ctx = q,
+		.what = "received transactions",
+	};
 
 	if (q)
 		q->refused = calloc(INBOX_REFUSED_MAX, sizeof(*q->refused));
@@ -149,18 +77,14 @@ struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 		why_set(why, TALLY_E_NOMEM, "no memory for the inbox of received transactions");
 		return NULL;
 	}
-	q->l = l;
-	q->adm = adm;
-	q->max_txs = max_txs ? max_txs : INBOX_MAX_TXS;
 	snprintf(q->chain_id, sizeof(q->chain_id), "%s", chain_id);
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
-	if (pthread_create(&q->thread, NULL, inbox_main, q)) {
-		pthread_cond_destroy(&q->cv);
+	q->queue = txqueue_new(&cfg, why);
+	if (!q->queue || txqueue_start(q->queue, why)) {
+		txqueue_free(q->queue);
 		pthread_mutex_destroy(&q->mu);
 		free(q->refused);
 		free(q);
-		why_set(why, TALLY_E_NOMEM, "cannot start the inbox's thread");
 		return NULL;
 	}
 	return q;
@@ -170,13 +94,8 @@ void inbox_free(struct inbox *q)
 {
 	if (!q)
 		return;
-	pthread_mutex_lock(&q->mu);
-	q->stopping = true;
-	pthread_cond_signal(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	pthread_join(q->thread, NULL);
-	/* The thread leaves once the queue is empty: every item was settled. */
-	pthread_cond_destroy(&q->cv);
+	/* Checks and settles what still waits before it returns. */
+	txqueue_free(q->queue);
 	pthread_mutex_destroy(&q->mu);
 	free(q->refused);
 	free(q);
@@ -185,7 +104,6 @@ void inbox_free(struct inbox *q)
 int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	      uint8_t hash[HASH_LEN], char *why)
 {
-	struct inbox_item *it, *dup;
 	struct tx t;
 	int rc;
 
@@ -193,58 +111,30 @@ int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	if ((rc = tx_check_unsigned(&t, bytes, len, q->chain_id, now_s, why)))
 		return rc;
 	tx_hash(bytes, len, hash);
-	it = malloc(sizeof(*it) + len);
-	if (!it)
-		return why_set(why, TALLY_E_NOMEM, "no memory for a received transaction");
-	memset(it, 0, sizeof(*it));
-	memcpy(it->hash, hash, HASH_LEN);
-	memcpy(it->bytes, bytes, len);
-	it->len = len;
+	/* Counted first: its batch may be settled before put returns. */
 	pthread_mutex_lock(&q->mu);
-	HASH_FIND(hh, q->index, hash, HASH_LEN, dup);
-	if (dup)
-		rc = why_set(why, TALLY_E_REPLAY, "this transaction was received already and waits"
-			     " for its checks");
-	else if (q->stopping)
-		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node is stopping");
-	else if (q->n >= q->max_txs || q->bytes + len > INBOX_MAX_BYTES)
-		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node has %zu received transactions"
-			     " (%zu KiB) waiting for their checks, as many as it queues; try"
-			     " again shortly", q->n, q->bytes >> 10);
-	if (!rc) {
-		HASH_ADD(hh, q->index, hash, HASH_LEN, it);
-		if (it->oom)
-			rc = why_set(why, TALLY_E_NOMEM, "no memory for a received transaction");
-	}
-	if (!rc) {
-		if (q->tail)
-			q->tail->next = it;
-		else
-			q->head = it;
-		q->tail = it;
-		q->n++;
-		q->bytes += len;
-		q->stats.received++;
-		pthread_cond_signal(&q->cv);
-	}
+	q->stats.received++;
 	pthread_mutex_unlock(&q->mu);
-	if (rc)
-		free(it);
+	if ((rc = txqueue_put(q->queue, bytes, len, hash, NULL, why))) {
+		pthread_mutex_lock(&q->mu);
+		q->stats.received--;
+		pthread_mutex_unlock(&q->mu);
+	}
 	return rc;
 }
 
 void inbox_status(struct inbox *q, const uint8_t hash[HASH_LEN], struct inbox_status *st)
 {
-	struct inbox_item *it;
 	size_t used;
 
 	memset(st, 0, sizeof(*st));
-	pthread_mutex_lock(&q->mu);
-	HASH_FIND(hh, q->index, hash, HASH_LEN, it);
-	if (it) {
+	/* The queue first: a transaction leaves it only once its refusal is
+	 * in the ring. */
+	if (txqueue_waiting(q->queue, hash)) {
 		st->state = INBOX_RECEIVED;
-		goto out;
+		return;
 	}
+	pthread_mutex_lock(&q->mu);
 	/* The newest refusal of this hash wins; slots not written yet are no
 	 * refusals. */
 	used = q->refused_next < INBOX_REFUSED_MAX ? q->refused_next : INBOX_REFUSED_MAX;
@@ -259,7 +149,6 @@ void inbox_status(struct inbox *q, const uint8_t hash[HASH_LEN], struct inbox_st
 		snprintf(st->why, sizeof(st->why), "%s", r->why);
 		break;
 	}
-out:
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -267,6 +156,6 @@ void inbox_stats(struct inbox *q, struct inbox_stats *s)
 {
 	pthread_mutex_lock(&q->mu);
 	*s = q->stats;
-	s->waiting = q->n;
 	pthread_mutex_unlock(&q->mu);
+	s->waiting = txqueue_count(q->queue);
 }

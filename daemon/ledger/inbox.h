@@ -6,9 +6,9 @@
  * mempool has taken the transaction, so one connection submits at most one
  * transaction per signature check, and waits for each. Here the answer
  * comes once the transaction is decoded (strictly, with every check that
- * needs neither its signature nor the state: tx_check_unsigned) and queued;
- * one thread of the inbox hands what waits, in arrival order, to the ledger
- * as batches (ledger_submit_batch: signatures checked on the ledger's
+ * needs neither its signature nor the state: tx_check_unsigned) and queued
+ * (a txqueue, txqueue.h, as peers' transactions are); its thread hands what
+ * waits, in arrival order, to the ledger as batches (ledger_submit_batch: signatures checked on the ledger's
  * worker pool, admitted in order, so an account's transactions sent in
  * order on one connection enter the mempool in that order).
  *

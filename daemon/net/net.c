@@ -943,7 +943,7 @@ int net_start(struct net **out, const struct net_config *cfg, char *why)
 		rc = why_set(why, TALLY_E_NOMEM, "cannot set up the peer transport's timers");
 		goto err;
 	}
-	if ((rc = intake_start(n, why)))
+	if ((rc = intake_new(n, why)) || (rc = intake_start(n, why)))
 		goto err;
 	ledger_set_admit_hook(n->ledger, gossip_admitted, n);
 	if (pthread_create(&n->thread, NULL, net_main, n)) {

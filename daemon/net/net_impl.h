@@ -18,6 +18,8 @@
 #include "daemon/net/wire.h"
 #include "lib/codec.h"
 
+struct txqueue;
+
 #define NET_TICK_MS 100
 #define NET_HANDSHAKE_MS 10000        /* TLS and HELLO must be done by then */
 #define NET_PING_MS 10000             /* a PING when nothing was sent for this long */
@@ -163,15 +165,8 @@ struct net {
 	uint64_t tip_height;               /* the ledger's, as last announced */
 	uint8_t tip_id[HASH_LEN];
 	bool sync_active;                  /* one GET_BLOCKS out at a time */
-	/* Peers' transactions waiting for a check (intake.c); intake_mu guards
-	 * the queue, taken by the network thread and the workers. */
-	pthread_mutex_t intake_mu;
-	pthread_cond_t intake_cv;
-	bool intake_init, intake_stopping;
-	pthread_t intake;
-	struct ledger_batch_item *intake_items;   /* one batch's answers, the thread's */
-	struct intake_item *intake_head, *intake_tail;
-	size_t intake_n, intake_bytes;
+	/* Peers' transactions waiting for a check (intake.c). */
+	struct txqueue *intake;
 };
 
 uint64_t net_now_ms(void);
@@ -214,13 +209,14 @@ void gossip_greet(struct conn *c);
 void gossip_free_queue(struct net *n);
 
 /* intake.c */
-/* Starts the thread that hands peers' transactions to the ledger (0, or
+/* Makes the queue of peers' transactions, not yet checking them (0, or
  * TALLY_E_NOMEM). */
+int intake_new(struct net *n, char *why);
+/* Starts the thread that hands them to the ledger (0, or TALLY_E_NOMEM). */
 int intake_start(struct net *n, char *why);
-/* Stops it (a batch being checked finishes) and drops the queue. */
+/* Stops it (a batch being checked finishes), drops what waits, frees the
+ * queue; no-op when there is none. */
 void intake_stop(struct net *n);
-/* Frees what waits in the queue (the thread stopped, or never started). */
-void intake_drop(struct net *n);
 /* Queues a transaction from the peer with key `from` (network thread),
  * with hash = tx_hash(bytes, len) as the seen-set computed it (the ledger
  * does not hash it again); false when the queue is full or memory is out:

@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 
 #include "daemon/config.h"
+#include "daemon/ledger/txqueue.h"
 #include "daemon/net/net_impl.h"
 #include "lib/seen.h"
 #include "daemon/net/tlsid.h"
@@ -428,6 +429,7 @@ START_TEST(a_relay_skips_the_peers_that_sent_it)
 	struct wire_msg m = { .type = WIRE_TXS }, got;
 	struct enc e;
 	uint8_t tx[100], hash[HASH_LEN];
+	char why[WHY_MAX];
 
 	memset(&n, 0, sizeof(n));
 	memset(c, 0, sizeof(c));
@@ -435,8 +437,7 @@ START_TEST(a_relay_skips_the_peers_that_sent_it)
 	ck_assert_ptr_nonnull(n.wake = event_new(n.base, -1, 0, wake_cb, NULL));
 	ck_assert_ptr_nonnull(n.seen_tx = seen_new(16));
 	pthread_mutex_init(&n.mu, NULL);
-	pthread_mutex_init(&n.intake_mu, NULL);
-	pthread_cond_init(&n.intake_cv, NULL);
+	ck_assert_int_eq(intake_new(&n, why), 0);   /* not started: nothing is checked */
 	for (int i = 0; i < 3; i++) {
 		c[i].net = &n;
 		c[i].state = CONN_READY;
@@ -457,7 +458,7 @@ START_TEST(a_relay_skips_the_peers_that_sent_it)
 	ck_assert_int_eq(round_trip(&m, &got, &e), 0);
 	gossip_on_txs(&c[0], &got);                       /* first: to the intake */
 	gossip_on_txs(&c[1], &got);                       /* seen: B holds it */
-	ck_assert_uint_eq(n.intake_n, 1);
+	ck_assert_uint_eq(txqueue_count(n.intake), 1);
 	gossip_admitted(&n, tx, sizeof(tx), hash, c[0].key);
 	gossip_flush(&n);
 	ck_assert_uint_eq(queued(&c[0]), 0);
@@ -474,12 +475,10 @@ START_TEST(a_relay_skips_the_peers_that_sent_it)
 	for (int i = 0; i < 3; i++)
 		if (c[i].bev)
 			bufferevent_free(c[i].bev);
-	intake_drop(&n);
+	intake_stop(&n);
 	seen_free(n.seen_tx);
 	event_free(n.wake);
 	event_base_free(n.base);
-	pthread_cond_destroy(&n.intake_cv);
-	pthread_mutex_destroy(&n.intake_mu);
 	pthread_mutex_destroy(&n.mu);
 }
 END_TEST

@@ -1,0 +1,72 @@
+/* Transactions taken and not yet checked, handed to the ledger in batches.
+ *
+ * Two doors of the node take transactions faster than their signatures can
+ * be checked one by one on the thread that took them: the asynchronous
+ * submission of the API (inbox.h) and the TXS frames of peers (the peer
+ * transport's intake). Both queue what they took here; one thread per queue
+ * takes up to LEDGER_BATCH_MAX of what waits, in arrival order, and hands
+ * them to the ledger as one batch (ledger_submit_batch: signatures checked
+ * on the ledger's worker pool, admitted in order under one hold of the
+ * mempool's lock), so an account's transactions taken in order enter the
+ * mempool in that order. The owner hears each batch's answers through its
+ * settled callback.
+ *
+ * The queue is bounded by a count and by bytes, and indexed by hash: a
+ * transaction waits at most once, and txqueue_waiting says whether it still
+ * does. A transaction leaves the index only after its batch's settled call
+ * returned, so an owner that records outcomes there and is asked of a hash
+ * finds it either waiting here or recorded by itself, never neither. */
+#ifndef TALLY_LEDGER_TXQUEUE_H
+#define TALLY_LEDGER_TXQUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/ledger/ledger.h"
+
+struct txqueue;
+
+/* One batch's answers, on the queue's thread, without the queue's lock:
+ * items[0..k) as ledger_submit_batch left them (bytes, len, origin and
+ * hash as put; rc and why the answer; a batch refused whole has its error
+ * in every item). The items and their bytes are valid during the call. */
+typedef void (*txqueue_settled_fn)(void *ctx, const struct ledger_batch_item *items, size_t k);
+
+struct txqueue_config {
+	struct ledger *ledger;                   /* borrowed: outlives the queue */
+	const struct ledger_admission *adm;      /* for every batch; may be NULL; borrowed */
+	size_t max_txs;                          /* at most this many wait (> 0) */
+	size_t max_bytes;                        /* and at most this many bytes (> 0) */
+	/* At txqueue_free: true checks what still waits (it was promised an
+	 * answer), false drops it. */
+	bool drain_at_stop;
+	txqueue_settled_fn settled;
+	void *ctx;
+	const char *what;                        /* "received transactions": for messages */
+};
+
+/* A queue, not yet running: txqueue_put queues, nothing is checked until
+ * txqueue_start. NULL with why set (TALLY_E_NOMEM) when memory is out. */
+struct txqueue *txqueue_new(const struct txqueue_config *cfg, char *why);
+/* Starts the thread: 0, or TALLY_E_NOMEM with why. */
+int txqueue_start(struct txqueue *q, char *why);
+/* Stops taking transactions; drains or drops what waits (drain_at_stop),
+ * a batch being checked finishes; joins the thread; frees. NULL is a
+ * no-op. */
+void txqueue_free(struct txqueue *q);
+
+/* Queues a copy of bytes (len bytes of a transaction) under hash (its
+ * tx_hash: the ledger does not compute it again), with origin (PUBKEY_LEN
+ * bytes, copied; NULL for none) for the ledger's admit hook. Errors, with
+ * why: TALLY_E_REPLAY when the same hash waits already, TALLY_E_UNAVAILABLE
+ * when the queue is full or stopping, TALLY_E_NOMEM. */
+int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+		const uint8_t *origin, char *why);
+
+/* Whether a transaction waits (or is being checked) here now. */
+bool txqueue_waiting(struct txqueue *q, const uint8_t hash[HASH_LEN]);
+/* How many wait (or are being checked) now. */
+size_t txqueue_count(struct txqueue *q);
+
+#endif
