@@ -168,7 +168,15 @@ static int audit_file(const struct chainfile *f, const uint8_t id[LEASE_ID_LEN],
 		}
 		/* The validator set and usage-log frontier at the checkpoint come
 		 * from the file's earlier blocks; the checkpoint check binds them
-		 * to the pinned header. */
+		 * to the pinned header, and their hashes bind every byte of them. */
+		rc = chainfile_check_prefix(f, cp_height, why);
+		if (rc) {
+			char msg[WHY_MAX + 32];
+
+			snprintf(msg, sizeof(msg), "%s (before the checkpoint)", why);
+			rc = chainfile_fail(rc, msg, quiet);
+			goto out;
+		}
 		cp->vals = f->genesis.validators;
 		merkle_frontier_init(&cp->usage);
 		for (size_t i = 0; i < cp_height; i++) {
