@@ -219,6 +219,18 @@ static int audit_file(const struct chainfile *f, const uint8_t id[LEASE_ID_LEN],
 	if (rc) {
 		err("out of memory");
 		rc = EXIT_USAGE;
+		goto out;
+	}
+	/* The file's other lease states are claims too, which its blocks must
+	 * prove (as tally chain verify checks them): a file that holds a false
+	 * one is refused, whichever lease is audited. */
+	for (size_t i = 0; res->verified && i < f->nleases; i++) {
+		if (f->leases[i].height > res->verified_height)
+			continue;   /* beyond the verified chain: the audit said so */
+		if (chainfile_check_lease(f, &f->leases[i], why)) {
+			rc = chainfile_fail(TALLY_E_PROOF_ROOT, why, quiet);
+			goto out;
+		}
 	}
 out:
 	auditor_free(a);
