@@ -168,7 +168,15 @@ static int audit_file(const struct chainfile *f, const uint8_t id[LEASE_ID_LEN],
 		}
 		/* The validator set and usage-log frontier at the checkpoint come
 		 * from the file's earlier blocks; the checkpoint check binds them
-		 * to the pinned header. */
+		 * to the pinned header, and their hashes bind every byte of them. */
+		rc = chainfile_check_prefix(f, cp_height, why);
+		if (rc) {
+			char msg[WHY_MAX + 32];
+
+			snprintf(msg, sizeof(msg), "%s (before the checkpoint)", why);
+			rc = chainfile_fail(rc, msg, quiet);
+			goto out;
+		}
 		cp->vals = f->genesis.validators;
 		merkle_frontier_init(&cp->usage);
 		for (size_t i = 0; i < cp_height; i++) {
@@ -211,6 +219,18 @@ static int audit_file(const struct chainfile *f, const uint8_t id[LEASE_ID_LEN],
 	if (rc) {
 		err("out of memory");
 		rc = EXIT_USAGE;
+		goto out;
+	}
+	/* The file's other lease states are claims too, which its blocks must
+	 * prove (as tally chain verify checks them): a file that holds a false
+	 * one is refused, whichever lease is audited. */
+	for (size_t i = 0; res->verified && i < f->nleases; i++) {
+		if (f->leases[i].height > res->verified_height)
+			continue;   /* beyond the verified chain: the audit said so */
+		if (chainfile_check_lease(f, &f->leases[i], why)) {
+			rc = chainfile_fail(TALLY_E_PROOF_ROOT, why, quiet);
+			goto out;
+		}
 	}
 out:
 	auditor_free(a);

@@ -202,6 +202,40 @@ int chainfile_check_lease(const struct chainfile *f, const struct chainfile_leas
 	return 0;
 }
 
+int chainfile_check_prefix(const struct chainfile *f, size_t height, char *why)
+{
+	uint8_t prev[HASH_LEN], prev_cert[HASH_LEN] = { 0 }, h[HASH_LEN];
+
+	if (height > f->nblocks)
+		return why_set(why, TALLY_E_HEIGHT, "block %zu: the file holds %zu blocks", height,
+			       f->nblocks);
+	genesis_hash(&f->genesis, prev);
+	for (size_t i = 0; i < height; i++) {
+		const struct chainfile_block *cb = &f->blocks[i];
+		const struct block_header *hd = &cb->block.header;
+
+		if (memcmp(hd->prev_block_id, prev, HASH_LEN) != 0)
+			return why_set(why, TALLY_E_LINK, "block %zu: previous block id does not "
+				       "match %s", i + 1, i ? "the block before" : "the genesis hash");
+		if (memcmp(hd->last_commit_hash, prev_cert, HASH_LEN) != 0)
+			return why_set(why, TALLY_E_LINK, "block %zu: last commit hash does not "
+				       "match the certificate the file holds for block %zu", i + 1, i);
+		block_txs_root(&cb->block, h);
+		if (memcmp(hd->txs_root, h, HASH_LEN) != 0)
+			return why_set(why, TALLY_E_TXROOT, "block %zu: transactions root mismatch",
+				       i + 1);
+		if (cb->next_vals) {
+			valset_hash(cb->next_vals, h);
+			if (memcmp(hd->next_validators_hash, h, HASH_LEN) != 0)
+				return why_set(why, TALLY_E_VALSET, "block %zu: the next validator "
+					       "set does not match next validators hash", i + 1);
+		}
+		block_id(hd, prev);
+		cert_hash(cb->cert, prev_cert);
+	}
+	return 0;
+}
+
 /* --- encoding ------------------------------------------------------------- */
 
 void chainfile_encode(struct enc *e, const struct chainfile *f)

@@ -109,6 +109,18 @@ const struct chainfile_lease *chainfile_find_lease(const struct chainfile *f,
  * first. On failure why[WHY_MAX] names the block and the lease. */
 int chainfile_check_lease(const struct chainfile *f, const struct chainfile_lease *cl, char *why);
 
+/* Whether blocks 1..height of the file are the ones the header at height
+ * commits to, by hashes alone (no signature, no execution): each block's
+ * prev_block_id is the id of the one before (block 1's the genesis hash),
+ * its last_commit_hash the hash of the certificate the file holds for the
+ * one before (zero for block 1), its txs_root the root of its transactions,
+ * and a next validator set the file holds for it hashes to its
+ * next_validators_hash. An audit from a checkpoint at height, which reads
+ * the validator set and usage log from these blocks, so refuses a changed
+ * byte before the checkpoint (TALLY_E_LINK, TALLY_E_TXROOT, TALLY_E_VALSET;
+ * why[WHY_MAX] names the block). */
+int chainfile_check_prefix(const struct chainfile *f, size_t height, char *why);
+
 void chainfile_encode(struct enc *e, const struct chainfile *f);
 /* Strict decode; on failure why[WHY_MAX] says what and where
  * ("block at height 7: commit certificate: input truncated"). */

@@ -11,6 +11,8 @@
 #include "lib/chain/evidence.h"
 #include "lib/chain/tx.h"
 
+#define NS_PER_S 1000000000ull
+
 #define CHAIN_WHY_MAX 256
 
 static int refuse(char *why, int rc, uint64_t height, const char *fmt, ...)
@@ -215,6 +217,12 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 				      "transaction %zu is for chain '%s'", i, t.chain_id);
 		rc = tx_already_verified(v, &b->txs[i]) ? 0 :
 		     tx_verify_all(&t, p, n, v->genesis_hash, sub);
+		/* The rules that need no state (keys, a LEASE_OPEN's contract at
+		 * the block's time): the ones state_apply_tx applies first, here
+		 * too, so that a verifier that does not execute (from a
+		 * checkpoint) refuses what every validator would. */
+		if (!rc)
+			rc = tx_check_rules(&t, v->chain_id, b->header.time_ns / NS_PER_S, sub);
 		if (rc)
 			return refuse(why, rc, height, "transaction %zu (%s): %s", i,
 				      tx_kind_name(t.kind), sub);

@@ -387,6 +387,32 @@ static void f_lease_state(struct base *b, struct chainfile *f)
 		exit(2);
 }
 
+/* A second lease opens in block 4 and is the one audited; the file lies
+ * about the first one. An audit of any lease of the file refuses a file
+ * that holds a false claim, as chain verify does. */
+static uint8_t first_lease[HASH_LEN];
+
+static void s_second_lease(struct base *b)
+{
+	struct tx t;
+
+	memcpy(first_lease, b->lease, HASH_LEN);
+	contract(b, &t);
+	cb_tx(&b->c, &t, CB_TENANT, false, b->lease);
+}
+
+static void f_other_lease_state(struct base *b, struct chainfile *f)
+{
+	(void)b;
+	for (size_t i = 0; i < f->nleases; i++)
+		if (!memcmp(f->leases[i].id, first_lease, HASH_LEN)) {
+			if (fileclaim_undercharge(&f->leases[i]))
+				exit(2);
+			return;
+		}
+	exit(2);
+}
+
 /* Block 4 timed before block 3 (certified all the same). */
 static void time_backwards(struct block_header *h, void *ctx)
 {
@@ -506,6 +532,8 @@ static const struct scenario scenarios[] = {
 	{ "next-validators", "next validator set", s_nothing, other_next_vals, NULL },
 	{ "usage-log-size", "usage log", s_nothing, other_usage_size, NULL },
 	{ "lease-state-changed", "lease %s: the claimed state", s_control, NULL, f_lease_state },
+	{ "other-lease-state-changed", "the claimed state (", s_second_lease, NULL,
+	  f_other_lease_state },
 	{ "time-backwards", "is not after the previous time", s_control, time_backwards, NULL },
 	{ "evidence-forged-vote", "does not verify for the accused validator", s_evidence_forged,
 	  NULL, NULL },

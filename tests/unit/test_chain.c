@@ -475,6 +475,35 @@ START_TEST(test_signed_faults)
 	expect_signed_fault(&s, TALLY_E_CHAIN_ID,
 			    "block 5: transaction 0 is for chain 'tally-other'");
 
+	/* Signed, for this chain, but refused by a rule that needs no state: a
+	 * verifier that does not execute (from a checkpoint) refuses it too. */
+	{
+		struct tx t = { .kind = TX_TRANSFER };
+
+		t.u.transfer.to[0] = 1;   /* the identity point: small order */
+		t.u.transfer.amount = 5;
+		memset(&s, 0, sizeof(s));
+		s.txs[s.ntx++] = sign_tx(&t, &ch.tenant, &ch.tenant_nonce);
+		s.signers = 7;
+		expect_signed_fault(&s, TALLY_E_KEY, "block 5: transaction 0 (TRANSFER): the "
+				    "recipient's key is not a valid Ed25519 key (small order or "
+				    "not canonical)");
+	}
+	{
+		struct tx t = { .kind = TX_LEASE_OPEN };
+		struct block_tx bt;
+
+		memset(&s, 0, sizeof(s));
+		s.txs[s.ntx++] = bt = tx_open();   /* the contract as built */
+		ck_assert_int_eq(tx_decode(&t, bt.bytes, bt.len), 0);
+		free((void *)bt.bytes);
+		ch.tenant_nonce--;
+		t.u.open.deposit = 1;   /* below the first interval's most */
+		s.txs[0] = sign_tx(&t, &ch.tenant, &ch.tenant_nonce);
+		s.signers = 7;
+		expect_signed_fault(&s, TALLY_E_CONTRACT, NULL);
+	}
+
 	/* A transaction whose signature does not verify. */
 	memset(&s, 0, sizeof(s));
 	spec_add(&s, tx_transfer(CHAIN), false);

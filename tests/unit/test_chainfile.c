@@ -110,6 +110,52 @@ START_TEST(round_trip_keeps_every_byte)
 }
 END_TEST
 
+/* Blocks before a checkpoint are bound to the block after them by hashes
+ * alone: a changed byte anywhere in blocks 1..6 of the file (a block, its
+ * certificate or its set flag) either does not decode or breaks the chain
+ * of hashes up to block 7, which an audit from a checkpoint at 7 pins. */
+START_TEST(a_changed_byte_before_a_checkpoint_is_refused)
+{
+	struct chainfile f;
+	char why[WHY_MAX] = "";
+	size_t start, end;
+	struct enc e;
+
+	ck_assert_msg(chainfile_decode(&f, bytes, nbytes, why) == 0, "%s", why);
+	for (size_t h = 0; h <= FIXTURE_BLOCKS; h++)
+		ck_assert_msg(chainfile_check_prefix(&f, h, why) == 0, "%zu: %s", h, why);
+	ck_assert_int_eq(chainfile_check_prefix(&f, FIXTURE_BLOCKS + 1, why), TALLY_E_HEIGHT);
+	/* Where blocks 1..6 lie: after the magic, version, genesis and count,
+	 * each a block, a certificate (both length-prefixed) and a flag. */
+	start = CHAINFILE_MAGIC_LEN + 4 + 4 + strlen(f.genesis_json) + 8;
+	end = start;
+	for (size_t i = 0; i + 1 < FIXTURE_BLOCKS; i++) {
+		enc_init(&e);
+		block_encode(&e, &f.blocks[i].block);
+		cert_encode(&e, f.blocks[i].cert);
+		end += 4 + 4 + 1 + e.len;
+		enc_free(&e);
+	}
+	chainfile_free(&f);
+	ck_assert_uint_lt(end, nbytes);
+	for (size_t at = start; at < end; at++) {
+		uint8_t *b = malloc(nbytes);
+
+		ck_assert_ptr_nonnull(b);
+		memcpy(b, bytes, nbytes);
+		b[at] ^= 0x01;
+		if (chainfile_decode(&f, b, nbytes, why) == 0) {
+			int rc = chainfile_check_prefix(&f, FIXTURE_BLOCKS, why);
+
+			ck_assert_msg(rc == TALLY_E_LINK || rc == TALLY_E_TXROOT,
+				      "byte %zu changed: %d (%s)", at, rc, why);
+			chainfile_free(&f);
+		}
+		free(b);
+	}
+}
+END_TEST
+
 START_TEST(every_truncation_fails)
 {
 	struct chainfile f;
@@ -434,6 +480,7 @@ Suite *chainfile_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, round_trip_keeps_every_byte);
 	tcase_add_test(tc, every_truncation_fails);
+	tcase_add_test(tc, a_changed_byte_before_a_checkpoint_is_refused);
 	tcase_add_test(tc, trailing_bytes_fail);
 	tcase_add_test(tc, bad_magic_and_version_fail);
 	tcase_add_test(tc, a_block_out_of_place_fails);
