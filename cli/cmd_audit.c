@@ -203,8 +203,9 @@ static int audit_file(const struct chainfile *f, const uint8_t id[LEASE_ID_LEN],
 	if (!rc && claim)
 		rc = auditor_set_claim(a, claim->height, &claim->proof, why);
 	if (rc) {
-		err("%s", why);
-		rc = EXIT_REFUSED;
+		/* A checkpoint that is not the pinned block, a claim that does
+		 * not decode: the audit's answer, not a usage error. */
+		rc = chainfile_fail(rc, why, quiet);
 		goto out;
 	}
 	progress_start(&pr, "blocks replayed", f->nblocks - first, quiet);
@@ -273,10 +274,9 @@ static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		if (rc)
 			goto out;
 	}
-	if (auditor_new(&feed.a, &g, cp, cp_id, id, NULL, why) ||
-	    auditor_set_claim(feed.a, claim_height, &claim, why)) {
-		err("%s", why);
-		rc = EXIT_REFUSED;
+	if ((rc = auditor_new(&feed.a, &g, cp, cp_id, id, NULL, why)) ||
+	    (rc = auditor_set_claim(feed.a, claim_height, &claim, why))) {
+		rc = chainfile_fail(rc, why, quiet);
 		goto out;
 	}
 	progress_start(&feed.pr, "blocks replayed", tip - (have_cp ? cp_height : 0), quiet);

@@ -55,6 +55,15 @@ while read -r name lease height phrase; do
 		expect "$out" "$rc" "$want" "$height" "$vphrase"
 done <"$dir/manifest"
 
+# A checkpoint that is not the chain's block is the audit's refusal, in
+# --json as any other: "verified": false and the reason, exit 1.
+read -r name lease _ < <(awk '$3 == 0' "$dir/manifest" | head -1)
+zeros=0000000000000000000000000000000000000000000000000000000000000000
+out=$("$tally" audit "$lease" --chain "$dir/$name.chain" --checkpoint "1:$zeros" --json 2>/dev/null); rc=$?
+check "audit --checkpoint with another block's id: refused, \"verified\": false in --json" \
+	expect "$out" "$rc" 1 0 '"verified": false'
+check "... and the reason names the pinned id" expect "$out" "$rc" 1 0 "is not the pinned block id"
+
 echo "1..$n"
 echo "rules: $(( (n - failed) * 100 / (n > 0 ? n : 1) ))%: Checks: $n, Failures: $failed, Errors: 0"
 [ "$failed" -eq 0 ] && [ "$n" -gt 0 ]
