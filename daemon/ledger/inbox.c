@@ -4,6 +4,9 @@
  * while the ledger checks the batch. */
 #include "daemon/ledger/inbox.h"
 
+#include "daemon/ledger/ledger_impl.h"
+#include "daemon/ledger/pending.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +46,9 @@ struct inbox {
 	struct refusal *refused;             /* a ring of INBOX_REFUSED_MAX */
 	size_t refused_next;
 	struct inbox_stats stats;
+	struct pending *log;                 /* INBOX_FILE: what waits, for a restart */
+	int log_rc;                          /* the log failed: nothing is taken */
+	char log_why[WHY_MAX];
 	pthread_t thread;
 
 	/* The thread's own: one batch. */
@@ -69,6 +75,42 @@ static void settle(struct inbox *q, struct inbox_item *it, int rc, const char *w
 	q->n--;
 	q->bytes -= it->len;
 	free(it);
+}
+
+/* With mu held: the log holds what waits, and no more than it must. A
+ * record leaves it only once its transaction's outcome is recorded (the
+ * ledger's own log has it, or the refusal is remembered here), so a node
+ * killed at any moment finds, when it restarts, every transaction it
+ * answered "received" in one log or the other: emptied when nothing waits,
+ * rewritten with what waits when it grew past twice what may wait (or
+ * when rewrite says, as it must at the start: until this run wrote the file
+ * once, appends write nothing). */
+static void log_settled(struct inbox *q, bool rewrite)
+{
+	char why[WHY_MAX] = "";
+	int rc;
+
+	if (!q->n) {
+		rc = pending_truncate(q->log, why);
+	} else if (!rewrite && !q->log_rc && pending_size(q->log) <= 2 * ((uint64_t)INBOX_MAX_BYTES +
+				(uint64_t)q->max_txs * (4 + PENDING_CHECK_LEN))) {
+		return;
+	} else if (!(rc = pending_rewrite_begin(q->log, why))) {
+		for (struct inbox_item *it = q->head; it && !rc; it = it->next)
+			rc = pending_rewrite_add(q->log, it->bytes, it->len, why);
+		rc = pending_rewrite_commit(q->log, why) ? : rc;
+	}
+	if (rc) {
+		if (!q->log_rc)
+			ledger_logf(q->l, "inbox: %s: asynchronous submissions are refused until it"
+				    " can be written", why[0] ? why : tally_strerror(rc));
+		q->log_rc = rc;
+		snprintf(q->log_why, sizeof(q->log_why), "%s", why[0] ? why : tally_strerror(rc));
+	} else if (q->log_rc) {
+		ledger_logf(q->l, "inbox: %s written again: asynchronous submissions are taken",
+			    INBOX_FILE);
+		q->log_rc = 0;
+	}
 }
 
 /* Takes up to LEDGER_BATCH_MAX waiting transactions into q->batch, with mu
@@ -110,7 +152,105 @@ static void check_batch(struct inbox *q, size_t k)
 		else
 			settle(q, q->batch[i], q->items[i].rc, q->items[i].why);
 	}
+	log_settled(q, false);
 	pthread_mutex_unlock(&q->mu);
+}
+
+/* Queues a copy of a transaction's bytes, with mu held or before the
+ * thread starts: 0, TALLY_E_REPLAY (it waits already) or TALLY_E_NOMEM. */
+static int enqueue(struct inbox *q, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN])
+{
+	struct inbox_item *it, *dup;
+
+	HASH_FIND(hh, q->index, hash, HASH_LEN, dup);
+	if (dup)
+		return TALLY_E_REPLAY;
+	it = malloc(sizeof(*it) + len);
+	if (!it)
+		return TALLY_E_NOMEM;
+	memset(it, 0, sizeof(*it));
+	memcpy(it->hash, hash, HASH_LEN);
+	memcpy(it->bytes, bytes, len);
+	it->len = len;
+	HASH_ADD(hh, q->index, hash, HASH_LEN, it);
+	if (it->oom) {
+		free(it);
+		return TALLY_E_NOMEM;
+	}
+	if (q->tail)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->n++;
+	q->bytes += len;
+	q->stats.received++;
+	return 0;
+}
+
+/* Takes back what enqueue() queued last (its log record was not written). */
+static void unqueue_last(struct inbox *q)
+{
+	struct inbox_item *it = q->tail, *p;
+
+	for (p = q->head; p && p->next != it; p = p->next)
+		;
+	if (p)
+		p->next = NULL;
+	else
+		q->head = NULL;
+	q->tail = p;
+	HASH_DEL(q->index, it);
+	q->n--;
+	q->bytes -= it->len;
+	q->stats.received--;
+	free(it);
+}
+
+static void free_items(struct inbox *q)
+{
+	struct inbox_item *it, *tmp;
+
+	HASH_ITER(hh, q->index, it, tmp) {
+		HASH_DEL(q->index, it);
+		free(it);
+	}
+	q->head = q->tail = NULL;
+}
+
+/* What a node killed last time had received and not settled, from its log,
+ * queued again in the order it came (each is checked as any other), and
+ * the log rewritten with it. The log's file cannot be read: the node does
+ * not start (the operator moves it aside). */
+static int restore(struct inbox *q, char *why)
+{
+	char line[WHY_MAX] = "";
+	size_t count, queued = 0;
+	int rc = pending_open_named(&q->log, q->l->data_dir, INBOX_FILE, line);
+
+	if (rc)
+		return why_set(why, rc, "%s; move it aside to start without the transactions it"
+			       " holds", line[0] ? line : tally_strerror(rc));
+	count = pending_count(q->log);
+	for (size_t i = 0; i < count; i++) {
+		uint8_t hash[HASH_LEN];
+		size_t len;
+		const uint8_t *bytes = pending_record(q->log, i, &len);
+
+		tx_hash(bytes, len, hash);
+		rc = enqueue(q, bytes, len, hash);
+		if (rc == TALLY_E_NOMEM)
+			return why_set(why, rc, "no memory for the %zu transactions of %s", count,
+				       INBOX_FILE);
+		queued += !rc;
+	}
+	if (count || pending_cut_bytes(q->log))
+		ledger_logf(q->l, "inbox: %zu received transactions restored from %s, to be"
+			    " checked%s", queued, INBOX_FILE, pending_cut_bytes(q->log) ?
+			    " (a torn record after them dropped)" : "");
+	pending_forget_read(q->log);
+	log_settled(q, true);
+	return 0;
 }
 
 static void *inbox_main(void *arg)
@@ -155,15 +295,21 @@ struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 	snprintf(q->chain_id, sizeof(q->chain_id), "%s", chain_id);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	if (restore(q, why))
+		goto fail;
 	if (pthread_create(&q->thread, NULL, inbox_main, q)) {
-		pthread_cond_destroy(&q->cv);
-		pthread_mutex_destroy(&q->mu);
-		free(q->refused);
-		free(q);
 		why_set(why, TALLY_E_NOMEM, "cannot start the inbox's thread");
-		return NULL;
+		goto fail;
 	}
 	return q;
+fail:
+	free_items(q);
+	pending_close(q->log);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q->refused);
+	free(q);
+	return NULL;
 }
 
 void inbox_free(struct inbox *q)
@@ -175,7 +321,9 @@ void inbox_free(struct inbox *q)
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->thread, NULL);
-	/* The thread leaves once the queue is empty: every item was settled. */
+	/* The thread leaves once the queue is empty: every item was settled,
+	 * and the log emptied. */
+	pending_close(q->log);
 	pthread_cond_destroy(&q->cv);
 	pthread_mutex_destroy(&q->mu);
 	free(q->refused);
@@ -185,7 +333,7 @@ void inbox_free(struct inbox *q)
 int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	      uint8_t hash[HASH_LEN], char *why)
 {
-	struct inbox_item *it, *dup;
+	uint8_t rec[PENDING_RECORD_MAX];
 	struct tx t;
 	int rc;
 
@@ -193,43 +341,29 @@ int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	if ((rc = tx_check_unsigned(&t, bytes, len, q->chain_id, now_s, why)))
 		return rc;
 	tx_hash(bytes, len, hash);
-	it = malloc(sizeof(*it) + len);
-	if (!it)
-		return why_set(why, TALLY_E_NOMEM, "no memory for a received transaction");
-	memset(it, 0, sizeof(*it));
-	memcpy(it->hash, hash, HASH_LEN);
-	memcpy(it->bytes, bytes, len);
-	it->len = len;
 	pthread_mutex_lock(&q->mu);
-	HASH_FIND(hh, q->index, hash, HASH_LEN, dup);
-	if (dup)
-		rc = why_set(why, TALLY_E_REPLAY, "this transaction was received already and waits"
-			     " for its checks");
-	else if (q->stopping)
+	if (q->log_rc && !q->n)
+		log_settled(q, false);       /* the log empty again, perhaps */
+	if (q->stopping)
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node is stopping");
+	else if (q->log_rc)
+		rc = why_set(why, q->log_rc, "the node cannot keep received transactions (%s):"
+			     " submit without Prefer: respond-async", q->log_why);
 	else if (q->n >= q->max_txs || q->bytes + len > INBOX_MAX_BYTES)
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node has %zu received transactions"
 			     " (%zu KiB) waiting for their checks, as many as it queues; try"
 			     " again shortly", q->n, q->bytes >> 10);
-	if (!rc) {
-		HASH_ADD(hh, q->index, hash, HASH_LEN, it);
-		if (it->oom)
-			rc = why_set(why, TALLY_E_NOMEM, "no memory for a received transaction");
-	}
-	if (!rc) {
-		if (q->tail)
-			q->tail->next = it;
-		else
-			q->head = it;
-		q->tail = it;
-		q->n++;
-		q->bytes += len;
-		q->stats.received++;
+	/* In the log before it is answered "received": a node killed now
+	 * finds it there when it restarts. */
+	else if ((rc = enqueue(q, bytes, len, hash)) == TALLY_E_REPLAY)
+		why_set(why, rc, "this transaction was received already and waits for its checks");
+	else if (rc)
+		why_set(why, rc, "no memory for a received transaction");
+	else if ((rc = pending_append(q->log, rec, pending_frame(rec, bytes, len), why)))
+		unqueue_last(q);
+	else
 		pthread_cond_signal(&q->cv);
-	}
 	pthread_mutex_unlock(&q->mu);
-	if (rc)
-		free(it);
 	return rc;
 }
 
