@@ -77,20 +77,32 @@ static void settle(struct inbox *q, struct inbox_item *it, int rc, const char *w
 	free(it);
 }
 
+/* With mu held: the log could not be written; asynchronous submissions are
+ * refused until log_settled() writes it whole again. */
+static void log_failed(struct inbox *q, int rc, const char *why)
+{
+	if (!q->log_rc)
+		ledger_logf(q->l, "inbox: %s: asynchronous submissions are refused until it can be"
+			    " written", why[0] ? why : tally_strerror(rc));
+	q->log_rc = rc;
+	snprintf(q->log_why, sizeof(q->log_why), "%s", why[0] ? why : tally_strerror(rc));
+}
+
 /* With mu held: the log holds what waits, and no more than it must. A
  * record leaves it only once its transaction's outcome is recorded (the
  * ledger's own log has it, or the refusal is remembered here), so a node
  * killed at any moment finds, when it restarts, every transaction it
  * answered "received" in one log or the other: emptied when nothing waits,
- * rewritten with what waits when it grew past twice what may wait (or
+ * rewritten with what waits when it grew past twice what may wait, after
+ * a failure (a new file: the old one's descriptor may be what failed), or
  * when rewrite says, as it must at the start: until this run wrote the file
- * once, appends write nothing). */
+ * once, appends write nothing. */
 static void log_settled(struct inbox *q, bool rewrite)
 {
 	char why[WHY_MAX] = "";
 	int rc;
 
-	if (!q->n) {
+	if (!q->n && !q->log_rc) {
 		rc = pending_truncate(q->log, why);
 	} else if (!rewrite && !q->log_rc && pending_size(q->log) <= 2 * ((uint64_t)INBOX_MAX_BYTES +
 				(uint64_t)q->max_txs * (4 + PENDING_CHECK_LEN))) {
@@ -101,11 +113,7 @@ static void log_settled(struct inbox *q, bool rewrite)
 		rc = pending_rewrite_commit(q->log, why) ? : rc;
 	}
 	if (rc) {
-		if (!q->log_rc)
-			ledger_logf(q->l, "inbox: %s: asynchronous submissions are refused until it"
-				    " can be written", why[0] ? why : tally_strerror(rc));
-		q->log_rc = rc;
-		snprintf(q->log_why, sizeof(q->log_why), "%s", why[0] ? why : tally_strerror(rc));
+		log_failed(q, rc, why);
 	} else if (q->log_rc) {
 		ledger_logf(q->l, "inbox: %s written again: asynchronous submissions are taken",
 			    INBOX_FILE);
@@ -359,9 +367,15 @@ int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 		why_set(why, rc, "this transaction was received already and waits for its checks");
 	else if (rc)
 		why_set(why, rc, "no memory for a received transaction");
-	else if ((rc = pending_append(q->log, rec, pending_frame(rec, bytes, len), why)))
+	else if ((rc = pending_append(q->log, rec, pending_frame(rec, bytes, len), why))) {
+		/* Not answered "received": taken back, and the log written
+		 * whole again (at once when nothing waits, else after the
+		 * batch being checked) before another is taken. */
 		unqueue_last(q);
-	else
+		log_failed(q, rc, why);
+		if (!q->n)
+			log_settled(q, false);
+	} else
 		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return rc;

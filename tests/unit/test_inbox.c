@@ -404,6 +404,42 @@ START_TEST(test_inbox_survives_a_kill)
 }
 END_TEST
 
+/* A log that cannot be written: the transaction is refused with the
+ * error, not answered "received" (a kill would lose it), and the inbox
+ * writes a new log and takes the next one. */
+START_TEST(test_inbox_log_failure_refuses)
+{
+	struct ledger *l = open_ledger();
+	struct signed_tx s[2];
+	struct inbox_stats st;
+	struct inbox *q;
+	struct stat sb;
+	char logp[160], why[WHY_MAX];
+	int rc;
+
+	snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* every write: ENOSPC */
+	q = open_inbox(l, 0);
+	make_transfer(&s[0], CHAIN, K_TENANT, 0, 1);
+	make_transfer(&s[1], CHAIN, K_TENANT, 1, 1);
+	rc = put(q, &s[0], why);
+	ck_assert_msg(rc == TALLY_E_DISKFULL || rc == TALLY_E_IO, "%s (%s)", why, tally_strerror(rc));
+	ck_assert_msg(strstr(why, INBOX_FILE), "%s", why);
+	inbox_stats(q, &st);
+	ck_assert_uint_eq(st.received, 0);
+	ck_assert_uint_eq(st.waiting, 0);
+	/* A new file in its place: the next one is taken, and logged there. */
+	ck_assert_int_eq(lstat(logp, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	put_ok(q, &s[0]);
+	put_ok(q, &s[1]);
+	st = wait_settled(q, 2);
+	ck_assert_uint_eq(st.admitted, 2);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
 Suite *inbox_suite(void)
 {
 	Suite *s = suite_create("inbox");
@@ -417,6 +453,7 @@ Suite *inbox_suite(void)
 	tcase_add_test(tc, test_inbox_bound_and_duplicates);
 	tcase_add_test(tc, test_inbox_free_admits_what_waits);
 	tcase_add_test(tc, test_inbox_survives_a_kill);
+	tcase_add_test(tc, test_inbox_log_failure_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }
