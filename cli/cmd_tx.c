@@ -115,8 +115,8 @@ int cmd_tx(int argc, char **argv)
 		       jget_str(j, "reason"));
 	else
 		printf("transaction %s: unknown to the node at %s (not admitted there, dropped"
-		       " or refused long ago, or received asynchronously and lost when the node"
-		       " was killed before checking it; submit it again)\n", hash,
+		       " or refused long ago or before the node restarted, or lost when its"
+		       " host lost power; submit it again)\n", hash,
 		       co.node ? co.node : "the default node");
 	json_decref(j);
 	return rc;

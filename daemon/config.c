@@ -244,7 +244,8 @@ const struct config_key config_keys[] = {
 	  .def = "/var/lib/tally", .value = "PATH",
 	  .doc = "ledger store (`ledger.sqlite`), signer state (`signer_state`), consensus "
 		 "WAL (`consensus.wal`), transactions accepted and not yet committed "
-		 "(`mempool.log`), VM files" },
+		 "(`mempool.log`), transactions received asynchronously and not yet "
+		 "checked (`inbox.log`), VM files" },
 	{ .section = "node", .key = "key", .type = CT_STR, NODE(key),
 	  .def = "/etc/tally/node.pem", .value = "PATH",
 	  .doc = "the node's Ed25519 key (PEM)" },

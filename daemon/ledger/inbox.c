@@ -67,7 +67,9 @@ struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 		.settled = settled,
 		.ctx = q,
 		.what = "received transactions",
+		.log_file = INBOX_FILE,
 	};
+	size_t restored;
 
 	if (q)
 		q->refused = calloc(INBOX_REFUSED_MAX, sizeof(*q->refused));
@@ -79,7 +81,9 @@ struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 	}
 	snprintf(q->chain_id, sizeof(q->chain_id), "%s", chain_id);
 	pthread_mutex_init(&q->mu, NULL);
-	q->queue = txqueue_new(&cfg, why);
+	/* What a killed node had received is received again: counted so. */
+	q->queue = txqueue_new(&cfg, &restored, why);
+	q->stats.received = restored;
 	if (!q->queue || txqueue_start(q->queue, why)) {
 		txqueue_free(q->queue);
 		pthread_mutex_destroy(&q->mu);
@@ -115,7 +119,12 @@ int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	pthread_mutex_lock(&q->mu);
 	q->stats.received++;
 	pthread_mutex_unlock(&q->mu);
+	/* In inbox.log before it is answered "received" (txqueue.h). */
 	if ((rc = txqueue_put(q->queue, bytes, len, hash, NULL, why))) {
+		size_t used = strlen(why);
+
+		if ((rc == TALLY_E_IO || rc == TALLY_E_DISKFULL) && used < WHY_MAX)
+			snprintf(why + used, WHY_MAX - used, ": submit without Prefer: respond-async");
 		pthread_mutex_lock(&q->mu);
 		q->stats.received--;
 		pthread_mutex_unlock(&q->mu);

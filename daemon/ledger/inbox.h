@@ -21,12 +21,19 @@
  * between.
  *
  * Bounds: INBOX_MAX_TXS transactions (or fewer, as inbox_new says) and
- * INBOX_MAX_BYTES bytes wait at most; beyond them inbox_put refuses with TALLY_E_UNAVAILABLE (try again
- * shortly). Received transactions are in memory only: a node killed before
- * checking them loses them (its mempool's log keeps only what the mempool
- * took), so a client that needs them committed asks their status and
- * submits again what the node does not know. inbox_free checks and admits
- * what still waits before it returns. */
+ * INBOX_MAX_BYTES bytes wait at most; beyond them inbox_put refuses with
+ * TALLY_E_UNAVAILABLE (try again shortly).
+ *
+ * Received transactions survive the node being killed: inbox_put appends
+ * each to DATA_DIR/inbox.log (the format of the mempool's log,
+ * daemon/ledger/pending.h: written, not fsynced) before it answers, and a
+ * record leaves the log only once its outcome is recorded (the ledger's
+ * mempool log has it, or it was refused); inbox_new queues again, in their
+ * order, what a killed node's log holds, and each is checked as any other.
+ * The refusals remembered are in memory only. While the log cannot be
+ * written inbox_put refuses (with the I/O error) rather than answer
+ * "received" for a transaction a kill would lose. inbox_free checks and
+ * admits what still waits before it returns. */
 #ifndef TALLY_LEDGER_INBOX_H
 #define TALLY_LEDGER_INBOX_H
 
@@ -39,13 +46,15 @@
 #define INBOX_MAX_TXS 16384
 #define INBOX_MAX_BYTES (16u << 20)
 #define INBOX_REFUSED_MAX 4096
+#define INBOX_FILE "inbox.log"
 
 struct inbox;
 
 /* An inbox in front of l for transactions of chain chain_id (copied); adm
  * (may be NULL; borrowed, and must outlive the inbox) is passed to every
- * batch; at most max_txs transactions wait (0: INBOX_MAX_TXS). Starts its
- * thread. NULL with why set when memory or threads run out. */
+ * batch; at most max_txs transactions wait (0: INBOX_MAX_TXS). Queues what
+ * l's data directory's inbox.log holds, then starts its thread. NULL with
+ * why set when memory or threads run out or the log cannot be read. */
 struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 			const struct ledger_admission *adm, size_t max_txs, char *why);
 /* Stops taking transactions, hands what waits to the ledger, joins the
@@ -57,7 +66,8 @@ void inbox_free(struct inbox *q);
  * and queues a copy. hash receives the transaction's hash. Errors: the
  * decoder's and tx_check_unsigned's, TALLY_E_REPLAY when the same
  * transaction waits already, TALLY_E_UNAVAILABLE when the queue is full or
- * stopping, TALLY_E_NOMEM. */
+ * stopping, TALLY_E_IO or TALLY_E_DISKFULL when its log cannot be written,
+ * TALLY_E_NOMEM. */
 int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	      uint8_t hash[HASH_LEN], char *why);
 

@@ -130,6 +130,11 @@ static int read_records(struct pending *p, FILE *f, char *why)
 
 int pending_open(struct pending **out, const char *data_dir, char *why)
 {
+	return pending_open_named(out, data_dir, PENDING_FILE, why);
+}
+
+int pending_open_named(struct pending **out, const char *data_dir, const char *name, char *why)
+{
 	struct pending *p = calloc(1, sizeof(*p));
 	FILE *f;
 	int rc = 0;
@@ -139,7 +144,7 @@ int pending_open(struct pending **out, const char *data_dir, char *why)
 		return TALLY_E_NOMEM;
 	p->fd = -1;
 	p->tmp_fd = -1;
-	if (snprintf(p->path, sizeof(p->path), "%s/%s", data_dir, PENDING_FILE) >=
+	if (snprintf(p->path, sizeof(p->path), "%s/%s", data_dir, name) >=
 	    (int)sizeof(p->path) ||
 	    snprintf(p->tmp, sizeof(p->tmp), "%s.tmp", p->path) >= (int)sizeof(p->tmp)) {
 		free(p);

@@ -41,6 +41,9 @@ struct pending;
  * writes nothing. Errors: TALLY_E_NOMEM; TALLY_E_IO (the file exists and
  * cannot be read), TALLY_E_INVALID (the path is too long), with why. */
 int pending_open(struct pending **out, const char *data_dir, char *why);
+/* The same for another log of the same format, DATA_DIR/NAME (the inbox's,
+ * daemon/ledger/inbox.h). */
+int pending_open_named(struct pending **out, const char *data_dir, const char *name, char *why);
 void pending_close(struct pending *p);
 
 /* The records read at open, in file order: how many, and record i's

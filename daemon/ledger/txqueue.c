@@ -4,11 +4,15 @@
  * the batch go, never while the ledger checks it or the owner settles it. */
 #include "daemon/ledger/txqueue.h"
 
+#include "daemon/ledger/ledger_impl.h"
+#include "daemon/ledger/pending.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/chain/tx.h"
 #include "lib/errors.h"
 #include "lib/table.h"
 
@@ -33,6 +37,9 @@ struct txqueue {
 	size_t n, bytes;                     /* in the index */
 	bool stopping, started;
 	pthread_t thread;
+	struct pending *log;                 /* cfg.log_file: what waits, for a restart */
+	int log_rc;                          /* the log failed: nothing is taken */
+	char log_why[WHY_MAX];
 
 	/* The thread's own: one batch. */
 	struct txqueue_item *batch[LEDGER_BATCH_MAX];
@@ -61,6 +68,50 @@ static void release(struct txqueue *q, struct txqueue_item *it)
 	q->n--;
 	q->bytes -= it->len;
 	free(it);
+}
+
+/* With mu held: the log could not be written; txqueue_put refuses until
+ * log_settled() writes it whole again. */
+static void log_failed(struct txqueue *q, int rc, const char *why)
+{
+	if (!q->log_rc)
+		ledger_logf(q->cfg.ledger, "%s: %s: %s are refused until it can be written",
+			    q->cfg.log_file, why[0] ? why : tally_strerror(rc), q->cfg.what);
+	q->log_rc = rc;
+	snprintf(q->log_why, sizeof(q->log_why), "%s", why[0] ? why : tally_strerror(rc));
+}
+
+/* With mu held: the log holds what waits, and no more than it must (see
+ * txqueue.h): emptied when nothing waits, written again with what waits
+ * (a new file: the old one's descriptor may be what failed) when it grew
+ * past twice what may wait, after a failure, or when rewrite says, as it
+ * must at the start: until this run wrote the file once, appends write
+ * nothing. */
+static void log_settled(struct txqueue *q, bool rewrite)
+{
+	char why[WHY_MAX] = "";
+	int rc;
+
+	if (!q->log)
+		return;
+	if (!q->n && !q->log_rc) {
+		rc = pending_truncate(q->log, why);
+	} else if (!rewrite && !q->log_rc &&
+		   pending_size(q->log) <= 2 * ((uint64_t)q->cfg.max_bytes +
+						(uint64_t)q->cfg.max_txs * (4 + PENDING_CHECK_LEN))) {
+		return;
+	} else if (!(rc = pending_rewrite_begin(q->log, why))) {
+		for (struct txqueue_item *it = q->head; it && !rc; it = it->next)
+			rc = pending_rewrite_add(q->log, it->bytes, it->len, why);
+		rc = pending_rewrite_commit(q->log, why) ? : rc;
+	}
+	if (rc) {
+		log_failed(q, rc, why);
+	} else if (q->log_rc) {
+		ledger_logf(q->cfg.ledger, "%s written again: %s are taken", q->cfg.log_file,
+			    q->cfg.what);
+		q->log_rc = 0;
+	}
 }
 
 /* One batch through the ledger, the owner told, then the batch let go: in
@@ -92,6 +143,7 @@ static void check_batch(struct txqueue *q, size_t k)
 	pthread_mutex_lock(&q->mu);
 	for (size_t i = 0; i < k; i++)
 		release(q, q->batch[i]);
+	log_settled(q, false);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -118,10 +170,101 @@ static void *txqueue_main(void *arg)
 	return NULL;
 }
 
-struct txqueue *txqueue_new(const struct txqueue_config *cfg, char *why)
+/* Queues a copy of a transaction, with mu held or before the thread
+ * starts: 0, TALLY_E_REPLAY (it waits already) or TALLY_E_NOMEM. */
+static int enqueue(struct txqueue *q, const uint8_t *bytes, size_t len,
+		   const uint8_t hash[HASH_LEN], const uint8_t *origin)
+{
+	struct txqueue_item *it, *dup;
+
+	HASH_FIND(hh, q->index, hash, HASH_LEN, dup);
+	if (dup)
+		return TALLY_E_REPLAY;
+	it = malloc(sizeof(*it) + len);
+	if (!it)
+		return TALLY_E_NOMEM;
+	memset(it, 0, sizeof(*it));
+	memcpy(it->hash, hash, HASH_LEN);
+	if (origin) {
+		memcpy(it->origin, origin, PUBKEY_LEN);
+		it->has_origin = true;
+	}
+	memcpy(it->bytes, bytes, len);
+	it->len = len;
+	HASH_ADD(hh, q->index, hash, HASH_LEN, it);
+	if (it->oom) {
+		free(it);
+		return TALLY_E_NOMEM;
+	}
+	if (q->tail)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->n++;
+	q->bytes += len;
+	return 0;
+}
+
+/* Takes back what enqueue() queued last (its log record was not written),
+ * with mu held. */
+static void unqueue_last(struct txqueue *q)
+{
+	struct txqueue_item *it = q->tail, *p;
+
+	for (p = q->head; p && p->next != it; p = p->next)
+		;
+	if (p)
+		p->next = NULL;
+	else
+		q->head = NULL;
+	q->tail = p;
+	release(q, it);
+}
+
+/* What a process killed last time had taken and not settled, from its log,
+ * queued again in the order it came, and the log written again with it.
+ * A log that cannot be read stops the start (the operator moves it
+ * aside). */
+static int restore(struct txqueue *q, size_t *restored, char *why)
+{
+	char line[WHY_MAX] = "";
+	size_t count, queued = 0;
+	int rc = pending_open_named(&q->log, q->cfg.ledger->data_dir, q->cfg.log_file, line);
+
+	if (rc)
+		return why_set(why, rc, "%s; move it aside to start without the transactions it"
+			       " holds", line[0] ? line : tally_strerror(rc));
+	count = pending_count(q->log);
+	for (size_t i = 0; i < count; i++) {
+		uint8_t hash[HASH_LEN];
+		size_t len;
+		const uint8_t *bytes = pending_record(q->log, i, &len);
+
+		tx_hash(bytes, len, hash);
+		rc = enqueue(q, bytes, len, hash, NULL);
+		if (rc == TALLY_E_NOMEM)
+			return why_set(why, rc, "no memory for the %zu transactions of %s", count,
+				       q->cfg.log_file);
+		queued += !rc;
+	}
+	if (count || pending_cut_bytes(q->log))
+		ledger_logf(q->cfg.ledger, "%zu %s restored from %s, to be checked%s", queued,
+			    q->cfg.what, q->cfg.log_file, pending_cut_bytes(q->log) ?
+			    " (a torn record after them dropped)" : "");
+	pending_forget_read(q->log);
+	log_settled(q, true);
+	if (restored)
+		*restored = queued;
+	return 0;
+}
+
+struct txqueue *txqueue_new(const struct txqueue_config *cfg, size_t *restored, char *why)
 {
 	struct txqueue *q = calloc(1, sizeof(*q));
 
+	if (restored)
+		*restored = 0;
 	if (!q) {
 		why_set(why, TALLY_E_NOMEM, "no memory for the queue of %s", cfg->what);
 		return NULL;
@@ -129,6 +272,10 @@ struct txqueue *txqueue_new(const struct txqueue_config *cfg, char *why)
 	q->cfg = *cfg;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	if (q->cfg.log_file && restore(q, restored, why)) {
+		txqueue_free(q);
+		return NULL;
+	}
 	return q;
 }
 
@@ -152,13 +299,16 @@ void txqueue_free(struct txqueue *q)
 	if (q->started)
 		pthread_join(q->thread, NULL);
 	/* Drained, nothing is left; dropped (or never started), what waits
-	 * goes unchecked. */
+	 * goes unchecked here. */
 	while (q->head) {
 		struct txqueue_item *it = q->head;
 
 		q->head = it->next;
 		release(q, it);
 	}
+	/* Drained, the log was emptied; dropped, what waited stays in it for
+	 * the next start. */
+	pending_close(q->log);
 	pthread_cond_destroy(&q->cv);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
@@ -167,48 +317,42 @@ void txqueue_free(struct txqueue *q)
 int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
 		const uint8_t *origin, char *why)
 {
-	struct txqueue_item *it = malloc(sizeof(*it) + len), *dup;
-	int rc = 0;
+	uint8_t rec[PENDING_RECORD_MAX];
+	int rc;
 
-	if (!it)
-		return why_set(why, TALLY_E_NOMEM, "no memory for one of the %s", q->cfg.what);
-	memset(it, 0, sizeof(*it));
-	memcpy(it->hash, hash, HASH_LEN);
-	if (origin) {
-		memcpy(it->origin, origin, PUBKEY_LEN);
-		it->has_origin = true;
-	}
-	memcpy(it->bytes, bytes, len);
-	it->len = len;
+	if (q->log && len > TX_MAX_SIZE)
+		return why_set(why, TALLY_E_TOOLONG, "a transaction of %zu bytes, above %d", len,
+			       TX_MAX_SIZE);
 	pthread_mutex_lock(&q->mu);
-	HASH_FIND(hh, q->index, hash, HASH_LEN, dup);
-	if (dup)
-		rc = why_set(why, TALLY_E_REPLAY, "this transaction was received already and waits"
-			     " for its checks");
-	else if (q->stopping)
+	if (q->log_rc && !q->n)
+		log_settled(q, false);       /* the log written again, perhaps */
+	if (q->stopping)
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node is stopping");
+	else if (q->log_rc)
+		rc = why_set(why, q->log_rc, "the node cannot keep %s on disk (%s)", q->cfg.what,
+			     q->log_why);
 	else if (q->n >= q->cfg.max_txs || q->bytes + len > q->cfg.max_bytes)
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node has %zu %s (%zu KiB) waiting for"
 			     " their checks, as many as it queues; try again shortly", q->n,
 			     q->cfg.what, q->bytes >> 10);
-	if (!rc) {
-		HASH_ADD(hh, q->index, hash, HASH_LEN, it);
-		if (it->oom)
-			rc = why_set(why, TALLY_E_NOMEM, "no memory for one of the %s", q->cfg.what);
+	else if ((rc = enqueue(q, bytes, len, hash, origin)) == TALLY_E_REPLAY)
+		why_set(why, rc, "this transaction was received already and waits for its checks");
+	else if (rc)
+		why_set(why, rc, "no memory for one of the %s", q->cfg.what);
+	/* In the log before it is taken: a process killed now finds it there
+	 * when it starts again. */
+	else if (q->log && (rc = pending_append(q->log, rec, pending_frame(rec, bytes, len), why))) {
+		/* Not taken: back out, and the log written whole again (at
+		 * once when nothing waits, else after the batch being checked)
+		 * before another is taken. */
+		unqueue_last(q);
+		log_failed(q, rc, why);
+		if (!q->n)
+			log_settled(q, false);
 	}
-	if (!rc) {
-		if (q->tail)
-			q->tail->next = it;
-		else
-			q->head = it;
-		q->tail = it;
-		q->n++;
-		q->bytes += len;
+	if (!rc)
 		pthread_cond_signal(&q->cv);
-	}
 	pthread_mutex_unlock(&q->mu);
-	if (rc)
-		free(it);
 	return rc;
 }
 

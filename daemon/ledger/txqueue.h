@@ -15,7 +15,18 @@
  * transaction waits at most once, and txqueue_waiting says whether it still
  * does. A transaction leaves the index only after its batch's settled call
  * returned, so an owner that records outcomes there and is asked of a hash
- * finds it either waiting here or recorded by itself, never neither. */
+ * finds it either waiting here or recorded by itself, never neither.
+ *
+ * With a log (txqueue_config.log_file), what waits survives the process
+ * being killed: txqueue_put appends each transaction to the ledger's
+ * DATA_DIR/log_file (the format of the mempool's log, pending.h: written,
+ * not fsynced) before it returns 0, and a record leaves the log only once
+ * its batch was settled (the mempool's log has it, or the owner recorded
+ * its refusal): the log is emptied when nothing waits, and written again
+ * with what waits when it grew past twice what may wait, or after a write
+ * failed. txqueue_new queues again, in their order, what the log of a
+ * killed process holds. While the log cannot be written txqueue_put
+ * refuses (with the I/O error) rather than take what a kill would lose. */
 #ifndef TALLY_LEDGER_TXQUEUE_H
 #define TALLY_LEDGER_TXQUEUE_H
 
@@ -44,11 +55,14 @@ struct txqueue_config {
 	txqueue_settled_fn settled;
 	void *ctx;
 	const char *what;                        /* "received transactions": for messages */
+	const char *log_file;                    /* in the ledger's data directory; NULL: none */
 };
 
 /* A queue, not yet running: txqueue_put queues, nothing is checked until
- * txqueue_start. NULL with why set (TALLY_E_NOMEM) when memory is out. */
-struct txqueue *txqueue_new(const struct txqueue_config *cfg, char *why);
+ * txqueue_start. With a log, what it holds is queued first (*restored, may
+ * be NULL, says how many). NULL with why set: TALLY_E_NOMEM when memory is
+ * out, the log's error (TALLY_E_IO, ...) when it cannot be read. */
+struct txqueue *txqueue_new(const struct txqueue_config *cfg, size_t *restored, char *why);
 /* Starts the thread: 0, or TALLY_E_NOMEM with why. */
 int txqueue_start(struct txqueue *q, char *why);
 /* Stops taking transactions; drains or drops what waits (drain_at_stop),
@@ -60,7 +74,8 @@ void txqueue_free(struct txqueue *q);
  * tx_hash: the ledger does not compute it again), with origin (PUBKEY_LEN
  * bytes, copied; NULL for none) for the ledger's admit hook. Errors, with
  * why: TALLY_E_REPLAY when the same hash waits already, TALLY_E_UNAVAILABLE
- * when the queue is full or stopping, TALLY_E_NOMEM. */
+ * when the queue is full or stopping, TALLY_E_IO or TALLY_E_DISKFULL when
+ * the log cannot be written, TALLY_E_NOMEM. */
 int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
 		const uint8_t *origin, char *why);
 

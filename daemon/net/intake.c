@@ -79,7 +79,7 @@ int intake_new(struct net *n, char *why)
 		.what = "transactions from peers",
 	};
 
-	n->intake = txqueue_new(&cfg, why);
+	n->intake = txqueue_new(&cfg, NULL, why);
 	return n->intake ? 0 : TALLY_E_NOMEM;
 }
 

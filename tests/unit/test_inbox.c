@@ -3,18 +3,21 @@
  * came; what fails to decode is refused at once, what fails its signature
  * or the state is refused when its turn comes and remembered with its
  * reason; the same transaction twice and a full queue are refused; what
- * still waits when the inbox is freed is admitted, not lost. */
+ * still waits when the inbox is freed is admitted, not lost, and what waits
+ * when the node is killed is in inbox.log, checked when it restarts. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "daemon/ledger/inbox.h"
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/ledger_impl.h"
+#include "daemon/ledger/pending.h"
 #include "lib/errors.h"
 #include "tests/support/cbpaths.h"
 #include "tests/support/ledgertest.h"
@@ -302,6 +305,141 @@ START_TEST(test_inbox_free_admits_what_waits)
 }
 END_TEST
 
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+
+	*len = 0;
+	if (!f)
+		return NULL;
+	buf = malloc(1 << 20);
+	ck_assert_ptr_nonnull(buf);
+	*len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	return buf;
+}
+
+static void spill(const char *path, const char *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A node killed while transactions wait for their checks: each one it
+ * answered "received" was in inbox.log before the answer, and the node
+ * restarted on that log (the ledger's own files gone with the kill, so the
+ * mempool never saw them) checks them in their order: the good ones
+ * admitted, the bad signature refused with its reason; then the log is
+ * empty. */
+START_TEST(test_inbox_survives_a_kill)
+{
+	enum { N = 40, BAD = 7 };
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 0);
+	struct signed_tx s[N], extra;
+	struct inbox_status is;
+	struct inbox_stats st;
+	struct stat sb;
+	char logp[160];
+	size_t len, want = 0;
+	char *saved;
+
+	snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+	for (int i = 0; i < N; i++) {
+		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		if (i == BAD) {
+			s[i].bytes[s[i].len - 1] ^= 1;     /* in the signature */
+			tx_hash(s[i].bytes, s[i].len, s[i].hash);
+		}
+	}
+	ledger_mp_lock(l);
+	for (int i = 0; i < N; i++) {
+		put_ok(q, &s[i]);
+		want += 4 + s[i].len + PENDING_CHECK_LEN;
+		/* In the log as soon as it is answered. */
+		ck_assert_int_eq(stat(logp, &sb), 0);
+		ck_assert_uint_eq((size_t)sb.st_size, want);
+	}
+	saved = slurp(logp, &len);     /* what a kill now would leave */
+	ck_assert_uint_eq(len, want);
+	ledger_mp_unlock(l);
+	inbox_free(q);
+	ledger_close(l);
+
+	/* The restart, on a ledger that never admitted them. */
+	cb_rm_tree(dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	spill(logp, saved, len);
+	free(saved);
+	l = open_ledger();
+	ledger_mp_lock(l);
+	q = open_inbox(l, 0);
+	/* What comes after the restart is logged behind what was restored. */
+	make_transfer(&extra, CHAIN, K_TENANT, N, 1);
+	put_ok(q, &extra);
+	ck_assert_int_eq(stat(logp, &sb), 0);
+	ck_assert_uint_eq((size_t)sb.st_size, want + 4 + extra.len + PENDING_CHECK_LEN);
+	ledger_mp_unlock(l);
+	st = wait_settled(q, N + 1);
+	ck_assert_uint_eq(st.received, N + 1);
+	ck_assert_uint_eq(st.admitted, N);
+	ck_assert_uint_eq(st.refused, 1);
+	inbox_status(q, s[BAD].hash, &is);
+	ck_assert_int_eq(is.state, INBOX_REFUSED);
+	ck_assert_int_eq(is.rc, TALLY_E_SIGNATURE);
+	for (int i = 0; i < BAD; i++)
+		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+	/* After the gap of the refused one, the rest wait for its nonce. */
+	for (int i = BAD + 1; i < N; i++)
+		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_HELD);
+	ck_assert_int_eq(ledger_state_of(l, extra.hash), LEDGER_TX_HELD);
+	ck_assert_int_eq(stat(logp, &sb), 0);
+	ck_assert_uint_eq((size_t)sb.st_size, 0);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* A log that cannot be written: the transaction is refused with the
+ * error, not answered "received" (a kill would lose it), and the inbox
+ * writes a new log and takes the next one. */
+START_TEST(test_inbox_log_failure_refuses)
+{
+	struct ledger *l = open_ledger();
+	struct signed_tx s[2];
+	struct inbox_stats st;
+	struct inbox *q;
+	struct stat sb;
+	char logp[160], why[WHY_MAX];
+	int rc;
+
+	snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* every write: ENOSPC */
+	q = open_inbox(l, 0);
+	make_transfer(&s[0], CHAIN, K_TENANT, 0, 1);
+	make_transfer(&s[1], CHAIN, K_TENANT, 1, 1);
+	rc = put(q, &s[0], why);
+	ck_assert_msg(rc == TALLY_E_DISKFULL || rc == TALLY_E_IO, "%s (%s)", why, tally_strerror(rc));
+	ck_assert_msg(strstr(why, INBOX_FILE), "%s", why);
+	inbox_stats(q, &st);
+	ck_assert_uint_eq(st.received, 0);
+	ck_assert_uint_eq(st.waiting, 0);
+	/* A new file in its place: the next one is taken, and logged there. */
+	ck_assert_int_eq(lstat(logp, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	put_ok(q, &s[0]);
+	put_ok(q, &s[1]);
+	st = wait_settled(q, 2);
+	ck_assert_uint_eq(st.admitted, 2);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
 Suite *inbox_suite(void)
 {
 	Suite *s = suite_create("inbox");
@@ -314,6 +452,8 @@ Suite *inbox_suite(void)
 	tcase_add_test(tc, test_inbox_refusals);
 	tcase_add_test(tc, test_inbox_bound_and_duplicates);
 	tcase_add_test(tc, test_inbox_free_admits_what_waits);
+	tcase_add_test(tc, test_inbox_survives_a_kill);
+	tcase_add_test(tc, test_inbox_log_failure_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }
