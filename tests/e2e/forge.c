@@ -7,9 +7,10 @@
  *   forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB NONCE KEY.pem
  *       a USAGE record (PREV: 64 hex, or 0 for none) signed by KEY.pem, for
  *       the chain id in $TALLY_CHAIN_ID
- *   forge transfer TO AMOUNT NONCE KEY.pem
+ *   forge transfer TO AMOUNT NONCE KEY.pem [COUNT]
  *       a TRANSFER to any 64 hex, a weak key too, signed by KEY.pem, for the
- *       chain id in $TALLY_CHAIN_ID
+ *       chain id in $TALLY_CHAIN_ID; COUNT of them (one a line) with nonces
+ *       NONCE, NONCE + 1, ...
  *
  * Signatures are bound to the chain whose genesis hash (64 hex) is in
  * $TALLY_GENESIS_HASH.
@@ -77,14 +78,20 @@ static int sign_and_print(struct tx *t, const char *key_path)
 static int forge_transfer(int argc, char **argv)
 {
 	struct tx t = { .version = TX_VERSION, .kind = TX_TRANSFER };
+	uint64_t nonce, count = argc == 7 ? strtoull(argv[6], NULL, 10) : 1;
+	int rc = 0;
 
-	if (argc != 6 || hex_decode(argv[2], t.u.transfer.to, PUBKEY_LEN)) {
-		fprintf(stderr, "usage: forge transfer TO AMOUNT NONCE KEY.pem\n");
+	if ((argc != 6 && argc != 7) || hex_decode(argv[2], t.u.transfer.to, PUBKEY_LEN)) {
+		fprintf(stderr, "usage: forge transfer TO AMOUNT NONCE KEY.pem [COUNT]\n");
 		return 2;
 	}
-	t.u.transfer.amount = strtoull(argv[3], NULL, 10);
-	t.nonce = strtoull(argv[4], NULL, 10);
-	return sign_and_print(&t, argv[5]);
+	nonce = strtoull(argv[4], NULL, 10);
+	for (uint64_t i = 0; i < count && !rc; i++) {
+		t.u.transfer.amount = strtoull(argv[3], NULL, 10);
+		t.nonce = nonce + i;
+		rc = sign_and_print(&t, argv[5]);
+	}
+	return rc;
 }
 
 static int forge_usage(int argc, char **argv)

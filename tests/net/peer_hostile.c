@@ -34,6 +34,11 @@
  *       SIGNER.pem with NONCE, of two precommits of VALIDATOR.pem's key for
  *       HEIGHT and ROUND and two made-up blocks (another pair of votes for
  *       the offence equivocate commits), for POST /v1/tx
+ *   peer_hostile deaf PORT SRC GENESIS KEY.pem SECONDS
+ *       a correct HELLO with a tiny receive buffer, then never a read: a
+ *       PING every 2 s (so the node does not find it silent) for up to
+ *       SECONDS; prints "closed after S" when the node closed the
+ *       connection S seconds after HELLO, else "open after S"
  *       consensus       a correct HELLO, then a vote twice and a proposal
  *                       with a small block, for a height far ahead
  *                       (unsigned: a node behind would take them to be
@@ -53,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -66,6 +72,8 @@
 #include "lib/codec.h"
 #include "lib/crypto.h"
 
+static int rcvbuf;   /* deaf: SO_RCVBUF before connecting (0: the default) */
+
 static int dial(int port, const char *src)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -75,6 +83,8 @@ static int dial(int port, const char *src)
 
 	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
 	inet_pton(AF_INET, src, &from.sin_addr);
+	if (fd >= 0 && rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof(from)) ||
 	    connect(fd, (struct sockaddr *)&to, sizeof(to))) {
 		perror("peer_hostile: connect");
@@ -314,6 +324,9 @@ int main(int argc, char **argv)
 		return evidence_tx(argc, argv);
 	const char *mode = argv[1], *src = argv[3];
 	int port = atoi(argv[2]);
+
+	if (!strcmp(mode, "deaf"))
+		rcvbuf = 4096;
 	int fd = dial(port, src);
 
 	if (!strcmp(mode, "garbage")) {
@@ -469,6 +482,30 @@ int main(int argc, char **argv)
 			}
 		}
 		printf("%s after %ld\n", o ? o : outcome(ssl), sent);
+	} else if (!strcmp(mode, "deaf")) {
+		long secs = argc > 6 ? atol(argv[6]) : 60, t = 0;
+		struct wire_msg ping = { .type = WIRE_PING };
+		const char *o = "open";
+
+		/* A write after the node closed: an error, not SIGPIPE. */
+		signal(SIGPIPE, SIG_IGN);
+		hello(ssl, &k, genesis, node_height);
+		for (t = 0; t < secs; t += 2) {
+			struct enc e;
+			int w;
+
+			sleep(2);
+			enc_init(&e);
+			ping.u.ping = (uint64_t)t;
+			wire_encode(&e, &ping);
+			w = SSL_write(ssl, e.buf, (int)e.len);
+			enc_free(&e);
+			if (w <= 0 && SSL_get_error(ssl, w) != SSL_ERROR_WANT_WRITE) {
+				o = "closed";
+				break;
+			}
+		}
+		printf("%s after %ld\n", o, t);
 	} else if (!strcmp(mode, "bad-block")) {
 		hello(ssl, &k, genesis, node_height + 5);
 		const char *o = "open";
