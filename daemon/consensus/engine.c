@@ -238,20 +238,26 @@ static int log_input(struct engine *e, const struct wal_rec *r)
 
 /* --- next-height messages ------------------------------------------------------------ */
 
-static void hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *bytes,
-		      size_t len)
+/* Keeps m, of the next height, for when it begins: 0 (kept or not), or
+ * TALLY_E_SIGNATURE for a vote whose signature does not verify (a forgery:
+ * an honest peer relays only votes an engine verified). A vote is verified
+ * before it takes one of its validator's places, so forgeries naming a
+ * validator cannot take them all and leave that validator's own early
+ * votes out. */
+static int hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *bytes,
+		     size_t len)
 {
 	size_t proposals = 0, mine = 0;
 	struct held *grown;
 	uint8_t *copy;
 
 	if (e->replaying)
-		return;
+		return 0;
 	for (size_t i = 0; i < e->nnext; i++) {
 		struct cs_msg o;
 
 		if (e->next[i].len == len && !memcmp(e->next[i].bytes, bytes, len))
-			return;
+			return 0;
 		if (cs_msg_decode(&o, e->next[i].bytes, e->next[i].len))
 			continue;
 		if (o.kind == CS_MSG_PROPOSAL)
@@ -264,20 +270,23 @@ static void hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *b
 	if (m->kind == CS_MSG_PROPOSAL ? proposals >= NEXT_PROPOSALS_MAX :
 	    (mine >= NEXT_VOTES_PER_VALIDATOR || e->nnext >= NEXT_VOTES_MAX + NEXT_PROPOSALS_MAX ||
 	     !valset_find(&e->m.vals, m->validator)))
-		return;
+		return 0;
+	if (m->kind == CS_MSG_VOTE && vote_verify(&m->v, m->validator, e->chain, m->sig))
+		return TALLY_E_SIGNATURE;
 	copy = malloc(len);
 	grown = realloc(e->next, (e->nnext + 1) * sizeof(*grown));
 	if (!copy || !grown) {
 		free(copy);
 		if (grown)
 			e->next = grown;
-		return;
+		return 0;
 	}
 	e->next = grown;
 	memcpy(copy, bytes, len);
 	e->next[e->nnext].bytes = copy;
 	e->next[e->nnext].len = len;
 	e->nnext++;
+	return 0;
 }
 
 /* --- evidence ------------------------------------------------------------------------ */
@@ -504,7 +513,9 @@ static int handle_msg(struct engine *e, const uint8_t *bytes, size_t len,
 	case CSM_EQUIVOCATION:
 		return 0;
 	case CSM_NEXT_HEIGHT:
-		hold_next(e, &m, bytes, len);
+		if (hold_next(e, &m, bytes, len))
+			return why_set(why, TALLY_E_SIGNATURE, "a vote for the next height whose"
+				       " signature does not verify");
 		return 0;
 	case CSM_OLD:
 		/* A forgery: no honest node sends one (the peer is dropped). */

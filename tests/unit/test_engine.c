@@ -4,7 +4,8 @@
  * votes. A decided block whose commit failed is committed when the engine
  * replays its WAL; after a restart the engine sends again exactly what it
  * had signed; a WAL for a later height than the chain's is refused; a
- * message of the next height waits for it; an idle engine starts on
+ * message of the next height waits for it (a forged one is refused, and
+ * takes no place of its validator's); an idle engine starts on
  * transactions or on a peer's message; evidence is surfaced once, and
  * found after the commit too. */
 #include <check.h>
@@ -432,6 +433,29 @@ START_TEST(test_next_height_message_waits)
 }
 END_TEST
 
+/* A peer forging votes of the next height in a validator's name: each is
+ * refused (the driver drops that peer) and takes none of the places the
+ * engine keeps for that validator's early votes, so its own vote, coming
+ * after them, still waits for height 2 and counts there. */
+START_TEST(test_next_height_forgeries_leave_room)
+{
+	struct engine *e = start(false);
+	uint8_t id[HASH_LEN], nil[HASH_LEN] = { 0 }, junk[HASH_LEN];
+
+	to_precommit(e, id);
+	for (int i = 0; i < 8; i++) {
+		memset(junk, 0x40 + i, sizeof(junk));
+		send_forged_precommit(e, other(2), 2, junk);
+	}
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 2, 0, nil), CSM_NEXT_HEIGHT);
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_uint_eq(A.height, 1);
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 2, 0, nil), CSM_DUPLICATE);
+	stop(e);
+}
+END_TEST
+
 START_TEST(test_idle_until_transactions_or_a_peer)
 {
 	struct cs_timeout t = { .height = 1, .round = 0, .wait = CS_WAIT_COMMIT };
@@ -651,6 +675,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_restart_resends_what_was_signed);
 	tcase_add_test(tc, test_wal_of_a_later_height_refused);
 	tcase_add_test(tc, test_next_height_message_waits);
+	tcase_add_test(tc, test_next_height_forgeries_leave_room);
 	tcase_add_test(tc, test_idle_until_transactions_or_a_peer);
 	tcase_add_test(tc, test_evidence_surfaced_once);
 	tcase_add_test(tc, test_late_precommit_joins_certificate);
