@@ -31,6 +31,12 @@ struct txqueue {
 	struct txqueue_item *head, *tail;    /* waiting, not yet taken */
 	struct txqueue_item *index;          /* waiting or being checked, by hash */
 	size_t n, bytes;                     /* in the index */
+	/* What is in the index per origin (max_origin_*), unordered. */
+	struct txqueue_share {
+		uint8_t origin[PUBKEY_LEN];
+		size_t n, bytes;
+	} shares[TXQUEUE_ORIGINS];
+	size_t nshares;
 	bool stopping, started;
 	pthread_t thread;
 
@@ -54,9 +60,40 @@ static size_t take_batch(struct txqueue *q)
 	return k;
 }
 
+/* With mu held: the share of origin, or NULL (not there and add false, or
+ * no slot left). */
+static struct txqueue_share *share_of(struct txqueue *q, const uint8_t origin[PUBKEY_LEN],
+				      bool add)
+{
+	struct txqueue_share *sh;
+
+	for (size_t i = 0; i < q->nshares; i++)
+		if (!memcmp(q->shares[i].origin, origin, PUBKEY_LEN))
+			return &q->shares[i];
+	if (!add || q->nshares == TXQUEUE_ORIGINS)
+		return NULL;
+	sh = &q->shares[q->nshares++];
+	memcpy(sh->origin, origin, PUBKEY_LEN);
+	sh->n = sh->bytes = 0;
+	return sh;
+}
+
+static bool shared(const struct txqueue *q, const struct txqueue_item *it)
+{
+	return it->has_origin && (q->cfg.max_origin_txs || q->cfg.max_origin_bytes);
+}
+
 /* With mu held: the item leaves the index and the queue's counts. */
 static void release(struct txqueue *q, struct txqueue_item *it)
 {
+	struct txqueue_share *sh = shared(q, it) ? share_of(q, it->origin, false) : NULL;
+
+	if (sh) {
+		sh->n--;
+		sh->bytes -= it->len;
+		if (!sh->n)
+			*sh = q->shares[--q->nshares];
+	}
 	HASH_DEL(q->index, it);
 	q->n--;
 	q->bytes -= it->len;
@@ -168,6 +205,7 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		const uint8_t *origin, char *why)
 {
 	struct txqueue_item *it = malloc(sizeof(*it) + len), *dup;
+	struct txqueue_share *sh = NULL;
 	int rc = 0;
 
 	if (!it)
@@ -191,6 +229,13 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node has %zu %s (%zu KiB) waiting for"
 			     " their checks, as many as it queues; try again shortly", q->n,
 			     q->cfg.what, q->bytes >> 10);
+	else if (shared(q, it) && (!(sh = share_of(q, it->origin, true)) ||
+				   (q->cfg.max_origin_txs && sh->n >= q->cfg.max_origin_txs) ||
+				   (q->cfg.max_origin_bytes &&
+				    sh->bytes + len > q->cfg.max_origin_bytes)))
+		rc = why_set(why, TALLY_E_UNAVAILABLE, "%zu of the %s waiting for their checks"
+			     " came from this sender, as many as the node queues from one; try"
+			     " again shortly", sh ? sh->n : 0, q->cfg.what);
 	if (!rc) {
 		HASH_ADD(hh, q->index, hash, HASH_LEN, it);
 		if (it->oom)
@@ -204,6 +249,10 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		q->tail = it;
 		q->n++;
 		q->bytes += len;
+		if (sh) {
+			sh->n++;
+			sh->bytes += len;
+		}
 		pthread_cond_signal(&q->cv);
 	}
 	pthread_mutex_unlock(&q->mu);

@@ -49,6 +49,11 @@ struct txqueue;
 #define NET_UNSEE_MAX 4096            /* refused-for-now hashes a turn forgets (more stay seen) */
 #define NET_INTAKE_MAX 20000          /* peers' transactions waiting for a check ... */
 #define NET_INTAKE_BYTES (64u << 20)  /* ... and their bytes; beyond either, dropped */
+/* One peer's share of the intake: what waits from one sender is at most
+ * half of it, so a peer flooding transactions (valid ones that are refused
+ * only when checked cost it nothing) leaves room for the others'. */
+#define NET_INTAKE_PEER_MAX (NET_INTAKE_MAX / 2)
+#define NET_INTAKE_PEER_BYTES (NET_INTAKE_BYTES / 2)
 
 enum conn_state {
 	CONN_TLS,          /* TCP up, TLS handshake running */
