@@ -238,12 +238,35 @@ static int log_input(struct engine *e, const struct wal_rec *r)
 
 /* --- next-height messages ------------------------------------------------------------ */
 
+/* Whether a proposal of the next height is worth one of its places: a new
+ * block (pol_round -1) whose header names a proposer of the current set
+ * that signed the proposal. Its proposer is not known before this height is
+ * decided, and a re-proposal is signed by another than its block's
+ * proposer: those are left to regossip, which sends them again once the
+ * node is at that height. Nobody is accused for one: a byzantine
+ * validator's proposal naming another proposer is relayed by honest peers. */
+static bool next_proposal_verifies(const struct engine *e, const struct cs_msg *m)
+{
+	struct block_header h;
+	uint8_t id[HASH_LEN];
+	struct dec d;
+
+	if (m->p.pol_round != -1)
+		return false;
+	dec_init(&d, m->block, m->block_len);
+	if (header_decode_from(&d, &h))
+		return false;
+	block_id(&h, id);
+	return !memcmp(id, m->p.block_id, HASH_LEN) && valset_find(&e->m.vals, h.proposer) &&
+	       !proposal_verify(&m->p, h.proposer, e->chain, m->sig);
+}
+
 /* Keeps m, of the next height, for when it begins: 0 (kept or not), or
  * TALLY_E_SIGNATURE for a vote whose signature does not verify (a forgery:
  * an honest peer relays only votes an engine verified). A vote is verified
- * before it takes one of its validator's places, so forgeries naming a
- * validator cannot take them all and leave that validator's own early
- * votes out. */
+ * before it takes one of its validator's places, and a proposal before it
+ * takes one of the two (next_proposal_verifies), so forgeries cannot take
+ * them all and leave the validators' own early messages out. */
 static int hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *bytes,
 		     size_t len)
 {
@@ -273,6 +296,8 @@ static int hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *by
 		return 0;
 	if (m->kind == CS_MSG_VOTE && vote_verify(&m->v, m->validator, e->chain, m->sig))
 		return TALLY_E_SIGNATURE;
+	if (m->kind == CS_MSG_PROPOSAL && !next_proposal_verifies(e, m))
+		return 0;
 	copy = malloc(len);
 	grown = realloc(e->next, (e->nnext + 1) * sizeof(*grown));
 	if (!copy || !grown) {
