@@ -238,20 +238,49 @@ static int log_input(struct engine *e, const struct wal_rec *r)
 
 /* --- next-height messages ------------------------------------------------------------ */
 
-static void hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *bytes,
-		      size_t len)
+/* Whether a proposal of the next height is worth one of its places: a new
+ * block (pol_round -1) whose header names a proposer of the current set
+ * that signed the proposal. Its proposer is not known before this height is
+ * decided, and a re-proposal is signed by another than its block's
+ * proposer: those are left to regossip, which sends them again once the
+ * node is at that height. Nobody is accused for one: a byzantine
+ * validator's proposal naming another proposer is relayed by honest peers. */
+static bool next_proposal_verifies(const struct engine *e, const struct cs_msg *m)
+{
+	struct block_header h;
+	uint8_t id[HASH_LEN];
+	struct dec d;
+
+	if (m->p.pol_round != -1)
+		return false;
+	dec_init(&d, m->block, m->block_len);
+	if (header_decode_from(&d, &h))
+		return false;
+	block_id(&h, id);
+	return !memcmp(id, m->p.block_id, HASH_LEN) && valset_find(&e->m.vals, h.proposer) &&
+	       !proposal_verify(&m->p, h.proposer, e->chain, m->sig);
+}
+
+/* Keeps m, of the next height, for when it begins: 0 (kept or not), or
+ * TALLY_E_SIGNATURE for a vote whose signature does not verify (a forgery:
+ * an honest peer relays only votes an engine verified). A vote is verified
+ * before it takes one of its validator's places, and a proposal before it
+ * takes one of the two (next_proposal_verifies), so forgeries cannot take
+ * them all and leave the validators' own early messages out. */
+static int hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *bytes,
+		     size_t len)
 {
 	size_t proposals = 0, mine = 0;
 	struct held *grown;
 	uint8_t *copy;
 
 	if (e->replaying)
-		return;
+		return 0;
 	for (size_t i = 0; i < e->nnext; i++) {
 		struct cs_msg o;
 
 		if (e->next[i].len == len && !memcmp(e->next[i].bytes, bytes, len))
-			return;
+			return 0;
 		if (cs_msg_decode(&o, e->next[i].bytes, e->next[i].len))
 			continue;
 		if (o.kind == CS_MSG_PROPOSAL)
@@ -264,20 +293,25 @@ static void hold_next(struct engine *e, const struct cs_msg *m, const uint8_t *b
 	if (m->kind == CS_MSG_PROPOSAL ? proposals >= NEXT_PROPOSALS_MAX :
 	    (mine >= NEXT_VOTES_PER_VALIDATOR || e->nnext >= NEXT_VOTES_MAX + NEXT_PROPOSALS_MAX ||
 	     !valset_find(&e->m.vals, m->validator)))
-		return;
+		return 0;
+	if (m->kind == CS_MSG_VOTE && vote_verify(&m->v, m->validator, e->chain, m->sig))
+		return TALLY_E_SIGNATURE;
+	if (m->kind == CS_MSG_PROPOSAL && !next_proposal_verifies(e, m))
+		return 0;
 	copy = malloc(len);
 	grown = realloc(e->next, (e->nnext + 1) * sizeof(*grown));
 	if (!copy || !grown) {
 		free(copy);
 		if (grown)
 			e->next = grown;
-		return;
+		return 0;
 	}
 	e->next = grown;
 	memcpy(copy, bytes, len);
 	e->next[e->nnext].bytes = copy;
 	e->next[e->nnext].len = len;
 	e->nnext++;
+	return 0;
 }
 
 /* --- evidence ------------------------------------------------------------------------ */
@@ -504,7 +538,9 @@ static int handle_msg(struct engine *e, const uint8_t *bytes, size_t len,
 	case CSM_EQUIVOCATION:
 		return 0;
 	case CSM_NEXT_HEIGHT:
-		hold_next(e, &m, bytes, len);
+		if (hold_next(e, &m, bytes, len))
+			return why_set(why, TALLY_E_SIGNATURE, "a vote for the next height whose"
+				       " signature does not verify");
 		return 0;
 	case CSM_OLD:
 		/* A forgery: no honest node sends one (the peer is dropped). */

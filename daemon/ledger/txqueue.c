@@ -35,6 +35,12 @@ struct txqueue {
 	struct txqueue_item *head, *tail;    /* waiting, not yet taken */
 	struct txqueue_item *index;          /* waiting or being checked, by hash */
 	size_t n, bytes;                     /* in the index */
+	/* What is in the index per origin (max_origin_*), unordered. */
+	struct txqueue_share {
+		uint8_t origin[PUBKEY_LEN];
+		size_t n, bytes;
+	} shares[TXQUEUE_ORIGINS];
+	size_t nshares;
 	bool stopping, started;
 	pthread_t thread;
 	struct pending *log;                 /* cfg.log_file: what waits, for a restart */
@@ -61,9 +67,42 @@ static size_t take_batch(struct txqueue *q)
 	return k;
 }
 
+/* With mu held: the share of origin, or NULL (not there and add false, or
+ * no slot left). */
+static struct txqueue_share *share_of(struct txqueue *q, const uint8_t origin[PUBKEY_LEN],
+				      bool add)
+{
+	struct txqueue_share *sh;
+
+	for (size_t i = 0; i < q->nshares; i++)
+		if (!memcmp(q->shares[i].origin, origin, PUBKEY_LEN))
+			return &q->shares[i];
+	if (!add || q->nshares == TXQUEUE_ORIGINS)
+		return NULL;
+	sh = &q->shares[q->nshares++];
+	memcpy(sh->origin, origin, PUBKEY_LEN);
+	sh->n = sh->bytes = 0;
+	return sh;
+}
+
+/* Whether the queue bounds each origin's share. */
+static bool shared(const struct txqueue *q)
+{
+	return q->cfg.max_origin_txs || q->cfg.max_origin_bytes;
+}
+
 /* With mu held: the item leaves the index and the queue's counts. */
 static void release(struct txqueue *q, struct txqueue_item *it)
 {
+	struct txqueue_share *sh = it->has_origin && shared(q) ? share_of(q, it->origin, false)
+								: NULL;
+
+	if (sh) {
+		sh->n--;
+		sh->bytes -= it->len;
+		if (!sh->n)
+			*sh = q->shares[--q->nshares];
+	}
 	HASH_DEL(q->index, it);
 	q->n--;
 	q->bytes -= it->len;
@@ -203,6 +242,15 @@ static int enqueue(struct txqueue *q, const uint8_t *bytes, size_t len,
 	q->tail = it;
 	q->n++;
 	q->bytes += len;
+	if (origin && shared(q)) {
+		/* txqueue_put made its share; restored ones have no origin. */
+		struct txqueue_share *sh = share_of(q, origin, true);
+
+		if (sh) {
+			sh->n++;
+			sh->bytes += len;
+		}
+	}
 	return 0;
 }
 
@@ -318,7 +366,8 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		const uint8_t *origin, char *why)
 {
 	uint8_t rec[PENDING_RECORD_MAX];
-	int rc;
+	struct txqueue_share *sh = NULL;
+	int rc = 0;
 
 	if (q->log && len > TX_MAX_SIZE)
 		return why_set(why, TALLY_E_TOOLONG, "a transaction of %zu bytes, above %d", len,
@@ -335,6 +384,13 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node has %zu %s (%zu KiB) waiting for"
 			     " their checks, as many as it queues; try again shortly", q->n,
 			     q->cfg.what, q->bytes >> 10);
+	else if (origin && shared(q) && (!(sh = share_of(q, origin, true)) ||
+					(q->cfg.max_origin_txs && sh->n >= q->cfg.max_origin_txs) ||
+					(q->cfg.max_origin_bytes &&
+					 sh->bytes + len > q->cfg.max_origin_bytes)))
+		rc = why_set(why, TALLY_E_UNAVAILABLE, "%zu of the %s waiting for their checks"
+			     " came from this sender, as many as the node queues from one; try"
+			     " again shortly", sh ? sh->n : 0, q->cfg.what);
 	else if ((rc = enqueue(q, bytes, len, hash, origin)) == TALLY_E_REPLAY)
 		why_set(why, rc, "this transaction was received already and waits for its checks");
 	else if (rc)
@@ -350,6 +406,9 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		if (!q->n)
 			log_settled(q, false);
 	}
+	/* A share made for a sender whose transaction was not taken goes. */
+	if (rc && sh && !sh->n)
+		*sh = q->shares[--q->nshares];
 	if (!rc)
 		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);

@@ -11,8 +11,9 @@
  * mempool in that order. The owner hears each batch's answers through its
  * settled callback.
  *
- * The queue is bounded by a count and by bytes, and indexed by hash: a
- * transaction waits at most once, and txqueue_waiting says whether it still
+ * The queue is bounded by a count and by bytes, optionally also per origin
+ * (TXQUEUE_ORIGINS origins with transactions waiting at most), and indexed
+ * by hash: a transaction waits at most once, and txqueue_waiting says whether it still
  * does. A transaction leaves the index only after its batch's settled call
  * returned, so an owner that records outcomes there and is asked of a hash
  * finds it either waiting here or recorded by itself, never neither.
@@ -38,6 +39,8 @@
 
 struct txqueue;
 
+#define TXQUEUE_ORIGINS 256
+
 /* One batch's answers, on the queue's thread, without the queue's lock:
  * items[0..k) as ledger_submit_batch left them (bytes, len, origin and
  * hash as put; rc and why the answer; a batch refused whole has its error
@@ -49,6 +52,9 @@ struct txqueue_config {
 	const struct ledger_admission *adm;      /* for every batch; may be NULL; borrowed */
 	size_t max_txs;                          /* at most this many wait (> 0) */
 	size_t max_bytes;                        /* and at most this many bytes (> 0) */
+	/* Of one origin, at most this many and bytes (0: no bound of its
+	 * own), so one sender flooding the queue leaves room for the others. */
+	size_t max_origin_txs, max_origin_bytes;
 	/* At txqueue_free: true checks what still waits (it was promised an
 	 * answer), false drops it. */
 	bool drain_at_stop;

@@ -18,8 +18,10 @@
  * another peer is judged again instead of lost to this node; one merely
  * stale (its nonce used, already pending) is not held against anyone.
  *
- * The queue is bounded (NET_INTAKE_MAX transactions, NET_INTAKE_BYTES): a
- * transaction beyond it is dropped, counted, and also taken out of the
+ * The queue is bounded (NET_INTAKE_MAX transactions, NET_INTAKE_BYTES), and
+ * so is each sender's share of it (NET_INTAKE_PEER_MAX, NET_INTAKE_PEER_BYTES:
+ * one peer flooding it would otherwise leave no room for the transactions
+ * of the others): a transaction beyond either is dropped, counted, and also taken out of the
  * seen-set. Nothing is lost for the chain: the peers that sent it keep it
  * in their mempools, and a block that carries it reaches this node anyway. */
 #include "daemon/net/net_impl.h"
@@ -72,6 +74,8 @@ int intake_new(struct net *n, char *why)
 		.ledger = n->ledger,
 		.max_txs = NET_INTAKE_MAX,
 		.max_bytes = NET_INTAKE_BYTES,
+		.max_origin_txs = NET_INTAKE_PEER_MAX,
+		.max_origin_bytes = NET_INTAKE_PEER_BYTES,
 		/* Stopping, what waits is dropped: its senders keep it. */
 		.drain_at_stop = false,
 		.settled = settled,

@@ -222,6 +222,7 @@ static int verify_peer(int preverify_ok, X509_STORE_CTX *store)
 /* --- connections --------------------------------------------------------- */
 
 static void on_read(struct bufferevent *bev, void *arg);
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
 void conn_close(struct conn *c, const char *why)
@@ -295,10 +296,31 @@ void net_ban_key(struct net *n, const uint8_t key[PUBKEY_LEN], const char *why)
 	log_warn("peers: %.16s: %s; refused for %" PRIu64 " s", hex, why, len / 1000);
 }
 
+/* The output's progress, for the stall rule (on_tick): a peer whose
+ * output waits is given NET_STALL_MS from when it last took some. */
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	(void)buf;
+
+	if (info->n_deleted || (info->n_added && !info->orig_size))
+		c->drained_ms = net_now_ms();
+}
+
 void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len)
 {
+	char why[96];
+	size_t unsent;
+
 	if (!c->bev || c->state == CONN_DEAD)
 		return;
+	unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (unsent + len > NET_OUTBUF_HARD) {
+		snprintf(why, sizeof(why), "it does not read what it is sent (%zu MiB unsent)",
+			 unsent >> 20);
+		conn_close(c, why);
+		return;
+	}
 	if (bufferevent_write(c->bev, frame, len)) {
 		conn_close(c, "cannot queue a message (out of memory)");
 		return;
@@ -349,7 +371,7 @@ static struct conn *conn_new(struct net *n, int fd, bool outbound, const char *a
 	c->outbound = outbound;
 	c->dial = -1;
 	c->state = CONN_TLS;
-	c->opened_ms = c->last_rx_ms = c->last_tx_ms = net_now_ms();
+	c->opened_ms = c->last_rx_ms = c->last_tx_ms = c->drained_ms = net_now_ms();
 	c->msgs.tokens = n->cfg.max_msg_burst;
 	c->msgs.at_ms = c->opened_ms;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
@@ -370,6 +392,11 @@ static struct conn *conn_new(struct net *n, int fd, bool outbound, const char *a
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	set_nodelay(fd);
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+	if (!evbuffer_add_cb(bufferevent_get_output(c->bev), on_output, c)) {
+		bufferevent_free(c->bev);
+		free(c);
+		return NULL;
+	}
 	/* Before HELLO only a HELLO may come: read no further than one. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, WIRE_HEAD_LEN + wire_max_len(WIRE_HELLO));
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -820,6 +847,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			conn_close(c, "handshake not finished in time");
 		} else if (c->state == CONN_READY && now - c->last_rx_ms > NET_IDLE_MS) {
 			conn_close(c, "silent for too long");
+		} else if (c->state == CONN_READY && now - c->drained_ms > NET_STALL_MS &&
+			   evbuffer_get_length(bufferevent_get_output(c->bev))) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "it took nothing of what it was sent for %d s"
+				 " (%zu KiB wait)", NET_STALL_MS / 1000,
+				 evbuffer_get_length(bufferevent_get_output(c->bev)) >> 10);
+			conn_close(c, why);
 		} else if (c->state == CONN_READY && now - c->last_tx_ms > NET_PING_MS) {
 			struct wire_msg m = { .type = WIRE_PING, .u.ping = now };
 			conn_send(c, &m);

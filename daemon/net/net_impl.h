@@ -35,6 +35,13 @@ struct txqueue;
 #define NET_PREAUTH_SLACK 16          /* beyond max_peers, for handshakes */
 #define NET_SYNC_TIMEOUT_MS 15000     /* a GET_BLOCKS not answered by then: ask another */
 #define NET_OUTBUF_MAX (64u << 20)    /* stop serving blocks above this much unsent */
+/* A peer that takes nothing of what it is sent (its output waits, none of
+ * it goes) for this long is gone, as one that sends nothing; and one with
+ * this much unsent is closed at once, whatever it takes: what waits for a
+ * peer is bounded, not just what a block sync adds (above that, one BLOCK
+ * or proposal of up to 41 MB, and consensus messages). */
+#define NET_STALL_MS NET_IDLE_MS
+#define NET_OUTBUF_HARD (128u << 20)
 #define NET_PENDING_SEND_MAX 10000    /* mempool transactions sent to a new peer */
 #define NET_SEEN_TXS 100000
 #define NET_QUEUE_MAX 20000           /* outgoing messages from other threads */
@@ -42,6 +49,11 @@ struct txqueue;
 #define NET_UNSEE_MAX 4096            /* refused-for-now hashes a turn forgets (more stay seen) */
 #define NET_INTAKE_MAX 20000          /* peers' transactions waiting for a check ... */
 #define NET_INTAKE_BYTES (64u << 20)  /* ... and their bytes; beyond either, dropped */
+/* One peer's share of the intake: what waits from one sender is at most
+ * half of it, so a peer flooding transactions (valid ones that are refused
+ * only when checked cost it nothing) leaves room for the others'. */
+#define NET_INTAKE_PEER_MAX (NET_INTAKE_MAX / 2)
+#define NET_INTAKE_PEER_BYTES (NET_INTAKE_BYTES / 2)
 
 enum conn_state {
 	CONN_TLS,          /* TCP up, TLS handshake running */
@@ -72,6 +84,8 @@ struct conn {
 	uint64_t mark;
 	char refusal[160];                 /* why the verify callback refused the key */
 	uint64_t opened_ms, ready_ms, last_rx_ms, last_tx_ms;
+	/* When its output last drained some bytes, or became non-empty. */
+	uint64_t drained_ms;
 	struct bucket msgs;
 	uint64_t msgs_in, msgs_out;
 	/* The peer's tip. */

@@ -34,6 +34,18 @@
  *       SIGNER.pem with NONCE, of two precommits of VALIDATOR.pem's key for
  *       HEIGHT and ROUND and two made-up blocks (another pair of votes for
  *       the offence equivocate commits), for POST /v1/tx
+ *   peer_hostile deaf PORT SRC GENESIS KEY.pem SECONDS
+ *       a correct HELLO with a tiny receive buffer, then never a read: a
+ *       PING every 2 s (so the node does not find it silent) for up to
+ *       SECONDS; prints "closed after S" when the node closed the
+ *       connection S seconds after HELLO, else "open after S"
+ *   peer_hostile txs-flood PORT SRC GENESIS KEY.pem CHAIN_ID SIGNER.pem SECONDS
+ *       a correct HELLO, then for SECONDS, up to 800 TXS frames a second (below
+ *       the node's message rate) of 256 transfers each, signed by
+ *       SIGNER.pem with nonces a million ahead: valid transactions the
+ *       node refuses only once it checked them, so they cost the sender
+ *       nothing and come back; prints "open after K" or "closed after K"
+ *       (K frames sent)
  *       consensus       a correct HELLO, then a vote twice and a proposal
  *                       with a small block, for a height far ahead
  *                       (unsigned: a node behind would take them to be
@@ -53,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -66,6 +79,8 @@
 #include "lib/codec.h"
 #include "lib/crypto.h"
 
+static int rcvbuf;   /* deaf: SO_RCVBUF before connecting (0: the default) */
+
 static int dial(int port, const char *src)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -75,6 +90,8 @@ static int dial(int port, const char *src)
 
 	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
 	inet_pton(AF_INET, src, &from.sin_addr);
+	if (fd >= 0 && rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof(from)) ||
 	    connect(fd, (struct sockaddr *)&to, sizeof(to))) {
 		perror("peer_hostile: connect");
@@ -314,6 +331,9 @@ int main(int argc, char **argv)
 		return evidence_tx(argc, argv);
 	const char *mode = argv[1], *src = argv[3];
 	int port = atoi(argv[2]);
+
+	if (!strcmp(mode, "deaf"))
+		rcvbuf = 4096;
 	int fd = dial(port, src);
 
 	if (!strcmp(mode, "garbage")) {
@@ -469,6 +489,84 @@ int main(int argc, char **argv)
 			}
 		}
 		printf("%s after %ld\n", o ? o : outcome(ssl), sent);
+	} else if (!strcmp(mode, "txs-flood")) {
+		enum { NTX = 30000 };
+		struct wire_bytes *items = calloc(NTX, sizeof(*items));
+		struct wire_msg t = { .type = WIRE_TXS };
+		struct tally_key signer;
+		struct timespec pause = { 0, 1200000 };   /* at most 800 frames a second */
+		long secs, frames = 0;
+		time_t end;
+		const char *o = "open";
+
+		if (argc < 9 || !items || key_load_pem(&signer, argv[7]))
+			usage();
+		secs = atol(argv[8]);
+		for (int i = 0; i < NTX; i++) {
+			struct tx x = { .version = TX_VERSION, .kind = TX_TRANSFER };
+			struct enc e;
+
+			snprintf(x.chain_id, sizeof(x.chain_id), "%s", argv[6]);
+			memcpy(x.signer, signer.pub, PUBKEY_LEN);
+			memset(x.u.transfer.to, 0x11, PUBKEY_LEN);
+			x.u.transfer.amount = 1;
+			x.nonce = 1000000 + (uint64_t)i;
+			if (tx_sign(&x, &signer, genesis))
+				usage();
+			enc_init(&e);
+			tx_encode(&e, &x);
+			items[i].len = e.len;
+			items[i].bytes = enc_take(&e, &items[i].len);
+		}
+		signal(SIGPIPE, SIG_IGN);
+		hello(ssl, &k, genesis, node_height);
+		end = time(NULL) + secs;
+		for (int at = 0; time(NULL) < end; at = (at + WIRE_TXS_MAX) % (NTX - WIRE_TXS_MAX)) {
+			struct enc e;
+			int w;
+
+			t.u.txs.n = WIRE_TXS_MAX;
+			t.u.txs.items = items + at;
+			enc_init(&e);
+			wire_encode(&e, &t);
+			w = SSL_write(ssl, e.buf, (int)e.len);
+			enc_free(&e);
+			if (w <= 0 && SSL_get_error(ssl, w) != SSL_ERROR_WANT_WRITE) {
+				o = "closed";
+				break;
+			}
+			frames++;
+			nanosleep(&pause, NULL);
+		}
+		printf("%s after %ld\n", o, frames);
+		for (int i = 0; i < NTX; i++)
+			free((uint8_t *)items[i].bytes);
+		free(items);
+		key_free(&signer);
+	} else if (!strcmp(mode, "deaf")) {
+		long secs = argc > 6 ? atol(argv[6]) : 60, t = 0;
+		struct wire_msg ping = { .type = WIRE_PING };
+		const char *o = "open";
+
+		/* A write after the node closed: an error, not SIGPIPE. */
+		signal(SIGPIPE, SIG_IGN);
+		hello(ssl, &k, genesis, node_height);
+		for (t = 0; t < secs; t += 2) {
+			struct enc e;
+			int w;
+
+			sleep(2);
+			enc_init(&e);
+			ping.u.ping = (uint64_t)t;
+			wire_encode(&e, &ping);
+			w = SSL_write(ssl, e.buf, (int)e.len);
+			enc_free(&e);
+			if (w <= 0 && SSL_get_error(ssl, w) != SSL_ERROR_WANT_WRITE) {
+				o = "closed";
+				break;
+			}
+		}
+		printf("%s after %ld\n", o, t);
 	} else if (!strcmp(mode, "bad-block")) {
 		hello(ssl, &k, genesis, node_height + 5);
 		const char *o = "open";

@@ -4,7 +4,8 @@
  * votes. A decided block whose commit failed is committed when the engine
  * replays its WAL; after a restart the engine sends again exactly what it
  * had signed; a WAL for a later height than the chain's is refused; a
- * message of the next height waits for it; an idle engine starts on
+ * message of the next height waits for it (a forged one is refused, and
+ * takes no place of its validator's); an idle engine starts on
  * transactions or on a peer's message; evidence is surfaced once, and
  * found after the commit too. */
 #include <check.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/consensus/engine.h"
+#include "daemon/consensus/proposer.h"
 #include "daemon/consensus/timers.h"
 #include "daemon/consensus/wal.h"
 #include "lib/errors.h"
@@ -432,6 +434,104 @@ START_TEST(test_next_height_message_waits)
 }
 END_TEST
 
+/* A peer forging votes of the next height in a validator's name: each is
+ * refused (the driver drops that peer) and takes none of the places the
+ * engine keeps for that validator's early votes, so its own vote, coming
+ * after them, still waits for height 2 and counts there. */
+START_TEST(test_next_height_forgeries_leave_room)
+{
+	struct engine *e = start(false);
+	uint8_t id[HASH_LEN], nil[HASH_LEN] = { 0 }, junk[HASH_LEN];
+
+	to_precommit(e, id);
+	for (int i = 0; i < 8; i++) {
+		memset(junk, 0x40 + i, sizeof(junk));
+		send_forged_precommit(e, other(2), 2, junk);
+	}
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 2, 0, nil), CSM_NEXT_HEIGHT);
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_uint_eq(A.height, 1);
+	ck_assert_int_eq(send_vote(e, other(2), VOTE_PREVOTE, 2, 0, nil), CSM_DUPLICATE);
+	stop(e);
+}
+END_TEST
+
+/* A proposal for height 2, round 1, of a new block on block prev by
+ * validator k, signed by signer; the engine's verdict. */
+static enum csm_check send_next_proposal(struct engine *e, int k, const struct tally_key *signer,
+					 const uint8_t prev[HASH_LEN], uint64_t t, int *rc)
+{
+	struct cs_msg m = { .kind = CS_MSG_PROPOSAL };
+	enum csm_check verdict = CSM_IGNORED;
+	struct block b;
+	struct enc eb, ep, em;
+	char why[WHY_MAX];
+
+	memset(&b, 0, sizeof(b));
+	b.header.version = BLOCK_VERSION;
+	strcpy(b.header.chain_id, "tally-engine-test");
+	b.header.height = 2;
+	b.header.time_ns = t;
+	memcpy(b.header.proposer, key[k].pub, PUBKEY_LEN);
+	memcpy(b.header.prev_block_id, prev, HASH_LEN);
+	enc_init(&eb);
+	block_encode(&eb, &b);
+	m.p.height = 2;
+	m.p.round = 1;
+	m.p.pol_round = -1;
+	block_id(&b.header, m.p.block_id);
+	enc_init(&ep);
+	proposal_encode(&ep, &m.p);
+	ck_assert_int_eq(sig_sign(signer, SIG_PROPOSAL, GH, ep.buf, ep.len, m.sig), 0);
+	m.block = eb.buf;
+	m.block_len = eb.len;
+	enc_init(&em);
+	cs_msg_encode(&em, &m);
+	*rc = engine_receive(e, em.buf, em.len, &verdict, why);
+	enc_free(&eb);
+	enc_free(&ep);
+	enc_free(&em);
+	return verdict;
+}
+
+/* Proposals of the next height signed by others than the proposer their
+ * block names take none of the two places the engine keeps for them, and
+ * accuse nobody: the real one, coming after them, still waits for height 2
+ * and is the round's proposal there. */
+START_TEST(test_next_height_forged_proposals_leave_room)
+{
+	struct engine *e = start(false);
+	uint8_t id[HASH_LEN], nil[HASH_LEN] = { 0 };
+	struct tally_key stranger;
+	uint8_t seed[32];
+	int p = (int)valset_proposer(&vals, 1), rc;
+
+	ck_assert_int_ne(p, self);
+	memset(seed, 0x09, sizeof(seed));
+	ck_assert_int_eq(key_from_seed(&stranger, seed), 0);
+	to_precommit(e, id);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(send_next_proposal(e, p, &stranger, id, T0 + 5000 + i, &rc),
+				 CSM_NEXT_HEIGHT);
+		ck_assert_int_eq(rc, 0);
+	}
+	ck_assert_int_eq(send_next_proposal(e, p, &key[p], id, T0 + 4000, &rc), CSM_NEXT_HEIGHT);
+	ck_assert_int_eq(rc, 0);
+	send_vote(e, other(0), VOTE_PRECOMMIT, 1, 0, id);
+	send_vote(e, other(1), VOTE_PRECOMMIT, 1, 0, id);
+	ck_assert_uint_eq(A.height, 1);
+	/* Round 1 of height 2 (the others' precommits for nil in round 0). */
+	for (int i = 0; i < 3; i++)
+		send_vote(e, other(i), VOTE_PRECOMMIT, 2, 0, nil);
+	for (int i = 0; i < 3; i++)
+		send_vote(e, other(i), VOTE_PREVOTE, 2, 1, nil);
+	ck_assert_int_eq(send_next_proposal(e, p, &key[p], id, T0 + 4000, &rc), CSM_DUPLICATE);
+	key_free(&stranger);
+	stop(e);
+}
+END_TEST
+
 START_TEST(test_idle_until_transactions_or_a_peer)
 {
 	struct cs_timeout t = { .height = 1, .round = 0, .wait = CS_WAIT_COMMIT };
@@ -651,6 +751,8 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_restart_resends_what_was_signed);
 	tcase_add_test(tc, test_wal_of_a_later_height_refused);
 	tcase_add_test(tc, test_next_height_message_waits);
+	tcase_add_test(tc, test_next_height_forgeries_leave_room);
+	tcase_add_test(tc, test_next_height_forged_proposals_leave_room);
 	tcase_add_test(tc, test_idle_until_transactions_or_a_peer);
 	tcase_add_test(tc, test_evidence_surfaced_once);
 	tcase_add_test(tc, test_late_precommit_joins_certificate);
