@@ -90,6 +90,13 @@ int client_init(struct client *c, const char *base_url)
 			base_url);
 		return -1;
 	}
+	/* The API's paths are appended to it: a URL that names them already
+	 * would ask for /v1/v1/... and read as a node without them. */
+	if (n >= 3 && !strncasecmp(base_url + n - 3, "/v1", 3)) {
+		set_err(c, "bad node URL '%s': give the node's address without /v1 (e.g. %.*s)",
+			base_url, (int)(n - 3), base_url);
+		return -1;
+	}
 	if (strlen(default_cacert) >= sizeof(c->cacert)) {
 		set_err(c, "--cacert path too long");
 		return -1;

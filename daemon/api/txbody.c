@@ -15,8 +15,8 @@ int txbody_split(const uint8_t *body, size_t len, struct txbody_tx *out, size_t 
 	dec_init(&d, body, len);
 	count = dec_u16(&d);
 	if (dec_error(&d))
-		return why_set(why, TALLY_E_ENCODING, "the body is %zu bytes: it must start with"
-			       " a u16 count of transactions", len);
+		return why_set(why, TALLY_E_ENCODING, "the body is %zu byte%s: it must start with"
+			       " a u16 count of transactions", len, len == 1 ? "" : "s");
 	if (count == 0)
 		return why_set(why, TALLY_E_ENCODING, "the body's count of transactions is 0");
 	if (count > max)
@@ -37,8 +37,9 @@ int txbody_split(const uint8_t *body, size_t len, struct txbody_tx *out, size_t 
 				       " is empty", i + 1, count, at);
 	}
 	if (dec_remaining(&d))
-		return why_set(why, TALLY_E_ENCODING, "%zu bytes follow the last of the %zu"
-			       " transactions", dec_remaining(&d), count);
+		return why_set(why, TALLY_E_ENCODING, "%zu byte%s follow%s the last of the %zu"
+			       " transaction%s", dec_remaining(&d), dec_remaining(&d) == 1 ? "" : "s",
+			       dec_remaining(&d) == 1 ? "s" : "", count, count == 1 ? "" : "s");
 	*n = count;
 	return 0;
 }

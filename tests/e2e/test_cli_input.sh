@@ -184,6 +184,10 @@ check "... naming both amounts with their unit" \
 run status --node http://127.0.0.1:99999
 check "--node http://127.0.0.1:99999 is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... named as a bad node URL" grep -q "^tally: bad node URL 'http://127.0.0.1:99999'" <<<"$OUT"
+# The node's address with the API's /v1 on it: not read as a node lacking paths.
+run status --node "$TALLY_NODE/v1/"
+check "--node ending in /v1 is a usage error (exit 2), not the node's 404" [ "$RC" -eq 2 ]
+check "... saying to drop /v1" grep -q "bad node URL .*without /v1 (e.g. $TALLY_NODE)" <<<"$OUT"
 
 # --- --json on failure, help for a command that does not exist -----------------------
 OUT=$("$TALLY" status --node http://127.0.0.1:1 --json 2>/dev/null) && RC=0 || RC=$?

@@ -374,7 +374,8 @@ START_TEST(txbody_refuses_malformed_bodies)
 	/* A byte after the last one. */
 	body[len] = 0;
 	ck_assert_int_eq(split(body, len + 1, &n, why), TALLY_E_ENCODING);
-	ck_assert_msg(strstr(why, "1 bytes follow") != NULL, "%s", why);
+	ck_assert_msg(strstr(why, "1 byte follows the last of the 2 transactions") != NULL, "%s",
+		      why);
 	/* A count above what follows. */
 	body[0] = 3;
 	ck_assert_int_eq(split(body, len, &n, why), TALLY_E_ENCODING);
