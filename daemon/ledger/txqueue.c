@@ -402,6 +402,9 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		 * once when nothing waits, else after the batch being checked)
 		 * before another is taken. */
 		unqueue_last(q);
+		/* Its share went with it, if this was its only one: sh
+		 * may now hold another sender's, or be past the last. */
+		sh = NULL;
 		log_failed(q, rc, why);
 		if (!q->n)
 			log_settled(q, false);

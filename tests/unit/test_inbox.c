@@ -18,6 +18,7 @@
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/ledger_impl.h"
 #include "daemon/ledger/pending.h"
+#include "daemon/ledger/txqueue.h"
 #include "lib/errors.h"
 #include "tests/support/cbpaths.h"
 #include "tests/support/ledgertest.h"
@@ -440,6 +441,61 @@ START_TEST(test_inbox_log_failure_refuses)
 }
 END_TEST
 
+static void noop_settled(void *ctx, const struct ledger_batch_item *items, size_t k)
+{
+	(void)ctx;
+	(void)items;
+	(void)k;
+}
+
+/* A queue with a log and a bound per origin: a sender whose transaction
+ * was backed out because the log failed leaves no share behind, and its
+ * share goes once (with the back-out), not once more for the refusal,
+ * which would take another sender's share with it or count the shares
+ * below zero. Not started: what is taken waits, so the shares stay
+ * counted, and each sender gets its one place and no more. */
+START_TEST(test_txqueue_log_failure_keeps_shares)
+{
+	struct ledger *l = open_ledger();
+	struct txqueue_config cfg = {
+		.ledger = l,
+		.max_txs = 16,
+		.max_bytes = 1 << 20,
+		.max_origin_txs = 1,
+		.settled = noop_settled,
+		.what = "test transactions",
+		.log_file = "txq.log",
+	};
+	uint8_t a[PUBKEY_LEN], b[PUBKEY_LEN];
+	struct signed_tx s[5];
+	struct txqueue *q;
+	char logp[160], why[WHY_MAX];
+	int rc;
+
+	memset(a, 0xa, sizeof(a));
+	memset(b, 0xb, sizeof(b));
+	for (int i = 0; i < 5; i++)
+		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+	snprintf(logp, sizeof(logp), "%s/txq.log", dir);
+	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* the first append fails */
+	q = txqueue_new(&cfg, NULL, why);
+	ck_assert_msg(q != NULL, "%s", why);
+	rc = txqueue_put(q, s[0].bytes, s[0].len, s[0].hash, a, why);
+	ck_assert_msg(rc == TALLY_E_DISKFULL || rc == TALLY_E_IO, "%s", why);
+	ck_assert_uint_eq(txqueue_count(q), 0);
+	/* The log written again: each sender has one place. */
+	ck_assert_int_eq(txqueue_put(q, s[1].bytes, s[1].len, s[1].hash, b, why), 0);
+	ck_assert_int_eq(txqueue_put(q, s[2].bytes, s[2].len, s[2].hash, b, why),
+			 TALLY_E_UNAVAILABLE);
+	ck_assert_int_eq(txqueue_put(q, s[3].bytes, s[3].len, s[3].hash, a, why), 0);
+	ck_assert_int_eq(txqueue_put(q, s[4].bytes, s[4].len, s[4].hash, a, why),
+			 TALLY_E_UNAVAILABLE);
+	ck_assert_uint_eq(txqueue_count(q), 2);
+	txqueue_free(q);
+	ledger_close(l);
+}
+END_TEST
+
 Suite *inbox_suite(void)
 {
 	Suite *s = suite_create("inbox");
@@ -454,6 +510,7 @@ Suite *inbox_suite(void)
 	tcase_add_test(tc, test_inbox_free_admits_what_waits);
 	tcase_add_test(tc, test_inbox_survives_a_kill);
 	tcase_add_test(tc, test_inbox_log_failure_refuses);
+	tcase_add_test(tc, test_txqueue_log_failure_keeps_shares);
 	suite_add_tcase(s, tc);
 	return s;
 }
