@@ -496,6 +496,44 @@ START_TEST(test_txqueue_log_failure_keeps_shares)
 }
 END_TEST
 
+/* Shares of TXQUEUE_ORIGINS senders taken: one more sender is refused for
+ * that, and told so (not that it sent as many as one may). */
+START_TEST(test_txqueue_senders_bound_said)
+{
+	struct ledger *l = open_ledger();
+	struct txqueue_config cfg = {
+		.ledger = l,
+		.max_txs = 2 * TXQUEUE_ORIGINS,
+		.max_bytes = 1 << 20,
+		.max_origin_txs = 4,
+		.settled = noop_settled,
+		.what = "test transactions",
+	};
+	uint8_t origin[PUBKEY_LEN] = { 0 }, hash[HASH_LEN] = { 0 }, tx[8] = { 1 };
+	struct txqueue *q;
+	char why[WHY_MAX];
+
+	q = txqueue_new(&cfg, NULL, why);
+	ck_assert_msg(q != NULL, "%s", why);
+	for (int i = 0; i <= TXQUEUE_ORIGINS; i++) {
+		memcpy(origin, &i, sizeof(i));
+		memcpy(hash, &i, sizeof(i));
+		why[0] = '\0';
+		if (i < TXQUEUE_ORIGINS) {
+			ck_assert_msg(txqueue_put(q, tx, sizeof(tx), hash, origin, why) == 0, "%s",
+				      why);
+			continue;
+		}
+		ck_assert_int_eq(txqueue_put(q, tx, sizeof(tx), hash, origin, why),
+				 TALLY_E_UNAVAILABLE);
+		ck_assert_msg(strstr(why, "256 senders"), "%s", why);
+	}
+	ck_assert_uint_eq(txqueue_count(q), TXQUEUE_ORIGINS);
+	txqueue_free(q);
+	ledger_close(l);
+}
+END_TEST
+
 Suite *inbox_suite(void)
 {
 	Suite *s = suite_create("inbox");
@@ -511,6 +549,7 @@ Suite *inbox_suite(void)
 	tcase_add_test(tc, test_inbox_survives_a_kill);
 	tcase_add_test(tc, test_inbox_log_failure_refuses);
 	tcase_add_test(tc, test_txqueue_log_failure_keeps_shares);
+	tcase_add_test(tc, test_txqueue_senders_bound_said);
 	suite_add_tcase(s, tc);
 	return s;
 }
