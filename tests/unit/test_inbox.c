@@ -7,6 +7,7 @@
  * when the node is killed is in inbox.log, checked when it restarts. */
 #include <check.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,6 +535,69 @@ START_TEST(test_txqueue_senders_bound_said)
 }
 END_TEST
 
+/* A log a killed node left torn, or followed by garbage: the whole records
+ * before the damage are checked (and admitted), the rest is dropped, and
+ * the log is written again without it, so what comes next is appended
+ * behind whole records only. */
+START_TEST(test_inbox_restores_a_damaged_log)
+{
+	static const char *const tails[] = { "torn", "garbage" };
+	uint8_t rec[PENDING_RECORD_MAX];
+
+	for (int t = 0; t < 2; t++) {
+		struct ledger *l = open_ledger();
+		struct signed_tx s[3];
+		struct inbox_stats st;
+		struct inbox *q;
+		struct stat sb;
+		char logp[160];
+		FILE *f;
+		size_t n, whole = 0;
+
+		snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+		for (int i = 0; i < 3; i++)
+			make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		ck_assert_ptr_nonnull(f = fopen(logp, "wb"));
+		for (int i = 0; i < 2; i++) {
+			n = pending_frame(rec, s[i].bytes, s[i].len);
+			ck_assert_uint_eq(fwrite(rec, 1, n, f), n);
+			whole += n;
+		}
+		n = pending_frame(rec, s[2].bytes, s[2].len);
+		if (t == 0) {
+			ck_assert_uint_eq(fwrite(rec, 1, n - 5, f), n - 5);   /* cut short */
+		} else {
+			memset(rec, 0xee, n);                                  /* not a record */
+			ck_assert_uint_eq(fwrite(rec, 1, n, f), n);
+		}
+		ck_assert_int_eq(fclose(f), 0);
+		ledger_mp_lock(l);
+		q = open_inbox(l, 0);
+		/* Written again at once: the two whole records, nothing after. */
+		ck_assert_int_eq(stat(logp, &sb), 0);
+		ck_assert_msg((size_t)sb.st_size == whole, "%s: %jd bytes, not %zu", tails[t],
+			      (intmax_t)sb.st_size, whole);
+		ledger_mp_unlock(l);
+		st = wait_settled(q, 2);
+		ck_assert_uint_eq(st.received, 2);
+		ck_assert_uint_eq(st.admitted, 2);
+		ck_assert_int_eq(ledger_state_of(l, s[0].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(ledger_state_of(l, s[1].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(ledger_state_of(l, s[2].hash), LEDGER_TX_UNKNOWN);
+		/* The third, sent again, is logged behind nothing. */
+		put_ok(q, &s[2]);
+		st = wait_settled(q, 3);
+		ck_assert_uint_eq(st.admitted, 3);
+		ck_assert_int_eq(stat(logp, &sb), 0);
+		ck_assert_uint_eq((size_t)sb.st_size, 0);
+		inbox_free(q);
+		ledger_close(l);
+		cb_rm_tree(dir);
+		ck_assert_int_eq(mkdir(dir, 0700), 0);
+	}
+}
+END_TEST
+
 Suite *inbox_suite(void)
 {
 	Suite *s = suite_create("inbox");
@@ -548,6 +612,7 @@ Suite *inbox_suite(void)
 	tcase_add_test(tc, test_inbox_free_admits_what_waits);
 	tcase_add_test(tc, test_inbox_survives_a_kill);
 	tcase_add_test(tc, test_inbox_log_failure_refuses);
+	tcase_add_test(tc, test_inbox_restores_a_damaged_log);
 	tcase_add_test(tc, test_txqueue_log_failure_keeps_shares);
 	tcase_add_test(tc, test_txqueue_senders_bound_said);
 	suite_add_tcase(s, tc);
