@@ -17,7 +17,8 @@
  * again, with every check, when it reads the log (daemon/ledger/ledger.c),
  * so a stale or repeated record costs a refusal, never a wrong state.
  *
- * Not thread safe: the ledger calls it under its mempool lock. */
+ * Not thread safe: the ledger calls it under its mempool lock, a txqueue
+ * with a log (txqueue.h: the inbox's, inbox.log) under the queue's. */
 #ifndef TALLY_LEDGER_PENDING_H
 #define TALLY_LEDGER_PENDING_H
 

@@ -384,13 +384,15 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node has %zu %s (%zu KiB) waiting for"
 			     " their checks, as many as it queues; try again shortly", q->n,
 			     q->cfg.what, q->bytes >> 10);
-	else if (origin && shared(q) && (!(sh = share_of(q, origin, true)) ||
-					(q->cfg.max_origin_txs && sh->n >= q->cfg.max_origin_txs) ||
-					(q->cfg.max_origin_bytes &&
-					 sh->bytes + len > q->cfg.max_origin_bytes)))
+	else if (origin && shared(q) && !(sh = share_of(q, origin, true)))
+		rc = why_set(why, TALLY_E_UNAVAILABLE, "the %s waiting for their checks came"
+			     " from %d senders, as many as the node queues from at once; try"
+			     " again shortly", q->cfg.what, TXQUEUE_ORIGINS);
+	else if (sh && ((q->cfg.max_origin_txs && sh->n >= q->cfg.max_origin_txs) ||
+			(q->cfg.max_origin_bytes && sh->bytes + len > q->cfg.max_origin_bytes)))
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "%zu of the %s waiting for their checks"
 			     " came from this sender, as many as the node queues from one; try"
-			     " again shortly", sh ? sh->n : 0, q->cfg.what);
+			     " again shortly", sh->n, q->cfg.what);
 	else if ((rc = enqueue(q, bytes, len, hash, origin)) == TALLY_E_REPLAY)
 		why_set(why, rc, "this transaction was received already and waits for its checks");
 	else if (rc)
@@ -402,6 +404,9 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		 * once when nothing waits, else after the batch being checked)
 		 * before another is taken. */
 		unqueue_last(q);
+		/* Its share went with it, if this was its only one: sh
+		 * may now hold another sender's, or be past the last. */
+		sh = NULL;
 		log_failed(q, rc, why);
 		if (!q->n)
 			log_settled(q, false);

@@ -998,9 +998,11 @@ void net_stop(struct net *n)
 {
 	if (!n)
 		return;
-	/* The workers first: they call the ledger and queue relays. */
-	intake_stop(n);
-	ledger_set_admit_hook(n->ledger, NULL, NULL);
+	/* The network thread first: it queues peers' transactions in the
+	 * intake on every TXS frame, so the intake is freed only once that
+	 * thread is gone. Then the intake's thread, which calls the ledger
+	 * and queues relays and accusations (under mu, for a loop that no
+	 * longer runs: net_free drops them), and the ledger's hook. */
 	pthread_mutex_lock(&n->mu);
 	n->stopping = true;
 	pthread_mutex_unlock(&n->mu);
@@ -1008,6 +1010,8 @@ void net_stop(struct net *n)
 		event_base_loopbreak(n->base);
 		pthread_join(n->thread, NULL);
 	}
+	intake_stop(n);
+	ledger_set_admit_hook(n->ledger, NULL, NULL);
 	net_free(n);
 }
 

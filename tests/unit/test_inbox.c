@@ -7,6 +7,7 @@
  * when the node is killed is in inbox.log, checked when it restarts. */
 #include <check.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "daemon/ledger/ledger.h"
 #include "daemon/ledger/ledger_impl.h"
 #include "daemon/ledger/pending.h"
+#include "daemon/ledger/txqueue.h"
 #include "lib/errors.h"
 #include "tests/support/cbpaths.h"
 #include "tests/support/ledgertest.h"
@@ -440,6 +442,162 @@ START_TEST(test_inbox_log_failure_refuses)
 }
 END_TEST
 
+static void noop_settled(void *ctx, const struct ledger_batch_item *items, size_t k)
+{
+	(void)ctx;
+	(void)items;
+	(void)k;
+}
+
+/* A queue with a log and a bound per origin: a sender whose transaction
+ * was backed out because the log failed leaves no share behind, and its
+ * share goes once (with the back-out), not once more for the refusal,
+ * which would take another sender's share with it or count the shares
+ * below zero. Not started: what is taken waits, so the shares stay
+ * counted, and each sender gets its one place and no more. */
+START_TEST(test_txqueue_log_failure_keeps_shares)
+{
+	struct ledger *l = open_ledger();
+	struct txqueue_config cfg = {
+		.ledger = l,
+		.max_txs = 16,
+		.max_bytes = 1 << 20,
+		.max_origin_txs = 1,
+		.settled = noop_settled,
+		.what = "test transactions",
+		.log_file = "txq.log",
+	};
+	uint8_t a[PUBKEY_LEN], b[PUBKEY_LEN];
+	struct signed_tx s[5];
+	struct txqueue *q;
+	char logp[160], why[WHY_MAX];
+	int rc;
+
+	memset(a, 0xa, sizeof(a));
+	memset(b, 0xb, sizeof(b));
+	for (int i = 0; i < 5; i++)
+		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+	snprintf(logp, sizeof(logp), "%s/txq.log", dir);
+	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* the first append fails */
+	q = txqueue_new(&cfg, NULL, why);
+	ck_assert_msg(q != NULL, "%s", why);
+	rc = txqueue_put(q, s[0].bytes, s[0].len, s[0].hash, a, why);
+	ck_assert_msg(rc == TALLY_E_DISKFULL || rc == TALLY_E_IO, "%s", why);
+	ck_assert_uint_eq(txqueue_count(q), 0);
+	/* The log written again: each sender has one place. */
+	ck_assert_int_eq(txqueue_put(q, s[1].bytes, s[1].len, s[1].hash, b, why), 0);
+	ck_assert_int_eq(txqueue_put(q, s[2].bytes, s[2].len, s[2].hash, b, why),
+			 TALLY_E_UNAVAILABLE);
+	ck_assert_int_eq(txqueue_put(q, s[3].bytes, s[3].len, s[3].hash, a, why), 0);
+	ck_assert_int_eq(txqueue_put(q, s[4].bytes, s[4].len, s[4].hash, a, why),
+			 TALLY_E_UNAVAILABLE);
+	ck_assert_uint_eq(txqueue_count(q), 2);
+	txqueue_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* Shares of TXQUEUE_ORIGINS senders taken: one more sender is refused for
+ * that, and told so (not that it sent as many as one may). */
+START_TEST(test_txqueue_senders_bound_said)
+{
+	struct ledger *l = open_ledger();
+	struct txqueue_config cfg = {
+		.ledger = l,
+		.max_txs = 2 * TXQUEUE_ORIGINS,
+		.max_bytes = 1 << 20,
+		.max_origin_txs = 4,
+		.settled = noop_settled,
+		.what = "test transactions",
+	};
+	uint8_t origin[PUBKEY_LEN] = { 0 }, hash[HASH_LEN] = { 0 }, tx[8] = { 1 };
+	struct txqueue *q;
+	char why[WHY_MAX];
+
+	q = txqueue_new(&cfg, NULL, why);
+	ck_assert_msg(q != NULL, "%s", why);
+	for (int i = 0; i <= TXQUEUE_ORIGINS; i++) {
+		memcpy(origin, &i, sizeof(i));
+		memcpy(hash, &i, sizeof(i));
+		why[0] = '\0';
+		if (i < TXQUEUE_ORIGINS) {
+			ck_assert_msg(txqueue_put(q, tx, sizeof(tx), hash, origin, why) == 0, "%s",
+				      why);
+			continue;
+		}
+		ck_assert_int_eq(txqueue_put(q, tx, sizeof(tx), hash, origin, why),
+				 TALLY_E_UNAVAILABLE);
+		ck_assert_msg(strstr(why, "256 senders"), "%s", why);
+	}
+	ck_assert_uint_eq(txqueue_count(q), TXQUEUE_ORIGINS);
+	txqueue_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* A log a killed node left torn, or followed by garbage: the whole records
+ * before the damage are checked (and admitted), the rest is dropped, and
+ * the log is written again without it, so what comes next is appended
+ * behind whole records only. */
+START_TEST(test_inbox_restores_a_damaged_log)
+{
+	static const char *const tails[] = { "torn", "garbage" };
+	uint8_t rec[PENDING_RECORD_MAX];
+
+	for (int t = 0; t < 2; t++) {
+		struct ledger *l = open_ledger();
+		struct signed_tx s[3];
+		struct inbox_stats st;
+		struct inbox *q;
+		struct stat sb;
+		char logp[160];
+		FILE *f;
+		size_t n, whole = 0;
+
+		snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+		for (int i = 0; i < 3; i++)
+			make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		ck_assert_ptr_nonnull(f = fopen(logp, "wb"));
+		for (int i = 0; i < 2; i++) {
+			n = pending_frame(rec, s[i].bytes, s[i].len);
+			ck_assert_uint_eq(fwrite(rec, 1, n, f), n);
+			whole += n;
+		}
+		n = pending_frame(rec, s[2].bytes, s[2].len);
+		if (t == 0) {
+			ck_assert_uint_eq(fwrite(rec, 1, n - 5, f), n - 5);   /* cut short */
+		} else {
+			memset(rec, 0xee, n);                                  /* not a record */
+			ck_assert_uint_eq(fwrite(rec, 1, n, f), n);
+		}
+		ck_assert_int_eq(fclose(f), 0);
+		ledger_mp_lock(l);
+		q = open_inbox(l, 0);
+		/* Written again at once: the two whole records, nothing after. */
+		ck_assert_int_eq(stat(logp, &sb), 0);
+		ck_assert_msg((size_t)sb.st_size == whole, "%s: %jd bytes, not %zu", tails[t],
+			      (intmax_t)sb.st_size, whole);
+		ledger_mp_unlock(l);
+		st = wait_settled(q, 2);
+		ck_assert_uint_eq(st.received, 2);
+		ck_assert_uint_eq(st.admitted, 2);
+		ck_assert_int_eq(ledger_state_of(l, s[0].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(ledger_state_of(l, s[1].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(ledger_state_of(l, s[2].hash), LEDGER_TX_UNKNOWN);
+		/* The third, sent again, is logged behind nothing. */
+		put_ok(q, &s[2]);
+		st = wait_settled(q, 3);
+		ck_assert_uint_eq(st.admitted, 3);
+		ck_assert_int_eq(stat(logp, &sb), 0);
+		ck_assert_uint_eq((size_t)sb.st_size, 0);
+		inbox_free(q);
+		ledger_close(l);
+		cb_rm_tree(dir);
+		ck_assert_int_eq(mkdir(dir, 0700), 0);
+	}
+}
+END_TEST
+
 Suite *inbox_suite(void)
 {
 	Suite *s = suite_create("inbox");
@@ -454,6 +612,9 @@ Suite *inbox_suite(void)
 	tcase_add_test(tc, test_inbox_free_admits_what_waits);
 	tcase_add_test(tc, test_inbox_survives_a_kill);
 	tcase_add_test(tc, test_inbox_log_failure_refuses);
+	tcase_add_test(tc, test_inbox_restores_a_damaged_log);
+	tcase_add_test(tc, test_txqueue_log_failure_keeps_shares);
+	tcase_add_test(tc, test_txqueue_senders_bound_said);
 	suite_add_tcase(s, tc);
 	return s;
 }
