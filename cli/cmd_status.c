@@ -38,6 +38,22 @@ static void show_consensus(json_t *j)
 							     : "this node follows");
 }
 
+/* The mempool's queue, then what waits outside it when anything does: held
+ * for an earlier nonce of their account, or received asynchronously and not
+ * yet checked. */
+static void show_mempool(json_t *j)
+{
+	uint64_t n = jget_u64(j, "mempool"), held = jget_u64(j, "held"),
+		 inbox = jget_u64(j, "inbox");
+
+	printf("mempool    %" PRIu64 " transaction%s waiting", n, n == 1 ? "" : "s");
+	if (held)
+		printf(", %" PRIu64 " held for an earlier nonce", held);
+	if (inbox)
+		printf(", %" PRIu64 " received and not yet checked", inbox);
+	printf("\n");
+}
+
 /* Whether this node hears from more than 2/3 of the voting power: a
  * stalled chain otherwise looks merely idle. */
 static void show_quorum(json_t *j)
@@ -171,8 +187,7 @@ int cmd_status(int argc, char **argv)
 	show_self(j);
 	show_sync(j);
 	show_quorum(j);
-	printf("mempool    %" PRIu64 " transaction%s waiting\n", jget_u64(j, "mempool"),
-	       jget_u64(j, "mempool") == 1 ? "" : "s");
+	show_mempool(j);
 	show_consensus(j);
 	printf("usage log  %" PRIu64 " records, root %s\n", jget_u64(j, "usage_size"),
 	       jget_str(j, "usage_root"));

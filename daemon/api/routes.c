@@ -213,6 +213,7 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 	struct ledger_status st;
 	struct validator_set vals;
 	struct net_stats ns;
+	struct inbox_stats in = { 0 };
 	struct net_peer_info *peers = calloc(STATUS_PEERS_MAX, sizeof(*peers));
 	size_t np = 0;
 	(void)req;
@@ -224,6 +225,8 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	net_snapshot(n, &st, &ns, peers, STATUS_PEERS_MAX, &np);
+	if (n->inbox)
+		inbox_stats(n->inbox, &in);
 	json_t *sync = json_pack("{s:b, s:I, s:I}", "caught_up", ns.caught_up,
 				 "best_peer_height", (json_int_t)ns.best_peer_height,
 				 "blocks_synced", (json_int_t)ns.blocks_synced);
@@ -233,8 +236,8 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 	json_t *images = json_array();
 	for (size_t i = 0; i < n->cfg->nimages; i++)
 		json_array_append_new(images, json_string(n->cfg->images[i].name));
-	http_json(resp, 200, json_pack("{s:s, s:o, s:I, s:o, s:I, s:o, s:I, s:o, s:o, s:I, s:o,"
-				       " s:o, s:I, s:I}",
+	http_json(resp, 200, json_pack("{s:s, s:o, s:I, s:o, s:I, s:o, s:I, s:o, s:o, s:I, s:I,"
+				       " s:I, s:o, s:o, s:I, s:I}",
 				       "chain_id", st.chain_id,
 				       "genesis_hash", json_hex(st.genesis_hash, HASH_LEN),
 				       "height", (json_int_t)st.height,
@@ -245,6 +248,8 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				       "usage_root", json_hex(st.usage_root, HASH_LEN),
 				       "node", json_hex(n->node_pub, PUBKEY_LEN),
 				       "mempool", (json_int_t)st.mempool_size,
+				       "held", (json_int_t)st.mempool_held,
+				       "inbox", (json_int_t)in.waiting,
 				       "validators", valset_with_power(n, &vals),
 				       "prices", prices_json(&n->cfg->prices),
 				       "interval_s", (json_int_t)n->cfg->interval_s,

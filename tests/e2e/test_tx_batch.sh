@@ -89,6 +89,23 @@ check "the tenant's next nonce moved by 3" [ "$(next_nonce "$TENANT")" = "$((N0 
 wait_for 20 bash -c "[ \"\$(curl -s '$N/v1/accounts/$TENANT' | jq .nonce)\" = $((N0 + 3)) ]"
 check "the three good transfers committed: the other account got 600" \
 	[ "$(balance "$OTHER")" = "$((OTHER0 + 600))" ]
+# --- what waits outside the queue is counted in the status ------------------
+NH=$(next_nonce "$TENANT")
+LATE=$(tx 1 "$((NH + 1))")
+txs "$LATE"
+got=$(post "$E2E_DIR/req")
+check "a lone transaction one nonce ahead: held (HTTP $got)" \
+	jq -e '.results[0].status == "held"' "$E2E_DIR/body"
+check "GET /v1/status counts it held, none in the inbox" \
+	bash -c "curl -s '$N/v1/status' | jq -e '.held == 1 and .inbox == 0' >/dev/null"
+"$TALLY" status >"$E2E_DIR/status.out"
+check "tally status says one is held: $(grep '^mempool' "$E2E_DIR/status.out")" \
+	grep -q '^mempool .*, 1 held for an earlier nonce$' "$E2E_DIR/status.out"
+txs "$(tx 1 "$NH")"
+post "$E2E_DIR/req" >/dev/null
+wait_for 20 bash -c "[ \"\$(curl -s '$N/v1/accounts/$TENANT' | jq .nonce)\" = $((NH + 2)) ]"
+check "the missing nonce sent: both committed, nothing held" \
+	bash -c "curl -s '$N/v1/status' | jq -e '.held == 0' >/dev/null"
 
 # --- tally submit: a file of signed transactions, in batches ----------------
 N1=$(next_nonce "$TENANT")
