@@ -286,9 +286,10 @@ void gossip_on_consensus(struct conn *c, const struct wire_msg *m)
 		cs.on_message(cs.ctx, c->key, m->u.consensus.bytes, m->u.consensus.len);
 }
 
-/* A new peer's greeting: the pending transactions, up to
- * NET_PENDING_SEND_MAX, as long as its output buffer has room. The walk
- * holds the mempool's lock, so a batch is copied out of it. */
+/* A new peer's greeting, and each offer again (gossip_reoffer): the pending
+ * transactions, up to NET_PENDING_SEND_MAX, but those the peer sent this
+ * node, as long as its output buffer has room. The walk holds the
+ * mempool's lock, so a batch is copied out of it. */
 struct greet {
 	struct conn *c;
 	struct wire_bytes items[WIRE_TXS_MAX];
@@ -311,10 +312,11 @@ static int greet_one(void *ctx, const uint8_t *bytes, size_t len, const uint8_t 
 {
 	struct greet *g = ctx;
 	uint8_t *copy;
-	(void)hash;
 
 	if (g->sent + g->n >= NET_PENDING_SEND_MAX)
 		return 1;
+	if (g->c->mark && (seen_marks(g->c->net->seen_tx, hash) & g->c->mark))
+		return 0;
 	if (!(copy = malloc(len))) {
 		g->nomem = true;
 		return 1;
@@ -324,23 +326,40 @@ static int greet_one(void *ctx, const uint8_t *bytes, size_t len, const uint8_t 
 	return g->n == WIRE_TXS_MAX && !greet_send(g);
 }
 
-void gossip_greet(struct conn *c)
+static void offer_pending(struct conn *c, bool again)
 {
 	struct greet *g = calloc(1, sizeof(*g));
+	const char *to_whom = again ? "a peer again" : "a new peer";
+
+	c->offered_ms = net_now_ms();
+	if (!g) {
+		log_warn("peers: no pending transaction was sent to %s (out of memory)", to_whom);
+		return;
+	}
+	g->c = c;
+	ledger_pending_each(c->net->ledger, greet_one, g);
+	greet_send(g);
+	if (g->nomem)
+		log_warn("peers: not every pending transaction was sent to %s (out of memory)",
+			 to_whom);
+	STAT_ADD(c->net, txs_out, g->sent);
+	if (again)
+		STAT_ADD(c->net, txs_reoffered, g->sent);
+	free(g);
+}
+
+void gossip_greet(struct conn *c)
+{
 	struct net_consensus cs = engine_of(c->net);
 
-	if (g) {
-		g->c = c;
-		ledger_pending_each(c->net->ledger, greet_one, g);
-		greet_send(g);
-		if (g->nomem)
-			log_warn("peers: not every pending transaction was sent to a new peer (out"
-				 " of memory)");
-		STAT_ADD(c->net, txs_out, g->sent);
-		free(g);
-	}
+	offer_pending(c, false);
 	if (cs.on_peer)
 		cs.on_peer(cs.ctx, c->key);
+}
+
+void gossip_reoffer(struct conn *c)
+{
+	offer_pending(c, true);
 }
 
 /* --- the consensus engine's side ---------------------------------------- */

@@ -855,9 +855,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 				 " (%zu KiB wait)", NET_STALL_MS / 1000,
 				 evbuffer_get_length(bufferevent_get_output(c->bev)) >> 10);
 			conn_close(c, why);
-		} else if (c->state == CONN_READY && now - c->last_tx_ms > NET_PING_MS) {
-			struct wire_msg m = { .type = WIRE_PING, .u.ping = now };
-			conn_send(c, &m);
+		} else {
+			if (c->state == CONN_READY && now - c->last_tx_ms > NET_PING_MS) {
+				struct wire_msg m = { .type = WIRE_PING, .u.ping = now };
+				conn_send(c, &m);
+			}
+			/* Only once what it was sent has gone: a peer slow to
+			 * read is not given more. */
+			if (conn_ready(c) && now - c->offered_ms > NET_REOFFER_MS &&
+			    !evbuffer_get_length(bufferevent_get_output(c->bev)))
+				gossip_reoffer(c);
 		}
 	}
 	reap(n);

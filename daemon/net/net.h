@@ -124,6 +124,7 @@ struct net_stats {
 	uint64_t txs_in;                     /* transactions from peers admitted here */
 	uint64_t txs_intake_dropped;         /* from peers, dropped: too many waiting for a check */
 	uint64_t txs_out;                    /* transactions sent to peers (one per peer) */
+	uint64_t txs_reoffered;              /* of them, pending ones offered a peer again */
 	uint64_t consensus_in;               /* proposals and votes received */
 	uint64_t consensus_out;              /* proposals and votes sent (each peer counts) */
 	uint64_t peers_dropped;              /* disconnected for breaking the protocol */

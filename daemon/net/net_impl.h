@@ -43,6 +43,12 @@ struct txqueue;
 #define NET_STALL_MS NET_IDLE_MS
 #define NET_OUTBUF_HARD (128u << 20)
 #define NET_PENDING_SEND_MAX 10000    /* mempool transactions sent to a new peer */
+/* Each peer is offered again, this often, the pending transactions it did
+ * not send this node (up to NET_PENDING_SEND_MAX): a peer's intake drops
+ * what comes while it is full (NET_INTAKE_MAX), and nothing else would
+ * bring a transaction it dropped back to it before they reconnect. It
+ * ignores those it already has (its seen-set) without checking them. */
+#define NET_REOFFER_MS 15000
 #define NET_SEEN_TXS 100000
 #define NET_QUEUE_MAX 20000           /* outgoing messages from other threads */
 #define NET_ACCUSED_MAX 32            /* peers the engine found misbehaving, to drop */
@@ -84,6 +90,7 @@ struct conn {
 	uint64_t mark;
 	char refusal[160];                 /* why the verify callback refused the key */
 	uint64_t opened_ms, ready_ms, last_rx_ms, last_tx_ms;
+	uint64_t offered_ms;               /* pending transactions last offered */
 	/* When its output last drained some bytes, or became non-empty. */
 	uint64_t drained_ms;
 	struct bucket msgs;
@@ -219,6 +226,9 @@ void gossip_on_consensus(struct conn *c, const struct wire_msg *m);
 /* A new peer gets the transactions pending here, and the engine hears of
  * it. */
 void gossip_greet(struct conn *c);
+/* Offers a peer again the pending transactions it did not send (see
+ * NET_REOFFER_MS); on_tick calls it when its output has drained. */
+void gossip_reoffer(struct conn *c);
 /* Frees whatever is still queued (at stop). */
 void gossip_free_queue(struct net *n);
 

@@ -39,6 +39,12 @@
  *       PING every 2 s (so the node does not find it silent) for up to
  *       SECONDS; prints "closed after S" when the node closed the
  *       connection S seconds after HELLO, else "open after S"
+ *   peer_hostile txs-listen PORT SRC GENESIS KEY.pem SECONDS [TXHEX ...]
+ *       a correct HELLO, one TXS frame of the transactions given (if any),
+ *       then for SECONDS it reads what the node sends and never relays
+ *       anything (a PING every 2 s, so the node does not find it silent);
+ *       prints a line per distinct transaction it was sent: "HASH TIMES
+ *       FIRST LAST" (seconds after HELLO), then "closed" or "open"
  *   peer_hostile txs-flood PORT SRC GENESIS KEY.pem CHAIN_ID SIGNER.pem SECONDS
  *       a correct HELLO, then for SECONDS, up to 800 TXS frames a second (below
  *       the node's message rate) of 256 transfers each, signed by
@@ -317,6 +323,111 @@ static int evidence_tx(int argc, char **argv)
 	return 0;
 }
 
+/* txs-listen (see the top): what the node sends it, by transaction. */
+struct heard {
+	uint8_t hash[HASH_LEN];
+	long times;
+	double first, last;
+};
+
+static void heard_add(struct heard **h, size_t *n, const uint8_t hash[HASH_LEN], double at)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (!memcmp((*h)[i].hash, hash, HASH_LEN)) {
+			(*h)[i].times++;
+			(*h)[i].last = at;
+			return;
+		}
+	}
+	if (!(*h = realloc(*h, (*n + 1) * sizeof(**h))))
+		exit(2);
+	memcpy((*h)[*n].hash, hash, HASH_LEN);
+	(*h)[*n].times = 1;
+	(*h)[*n].first = (*h)[*n].last = at;
+	(*n)++;
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void txs_listen(SSL *ssl, const struct tally_key *k, const uint8_t genesis[HASH_LEN],
+		       uint64_t node_height, int argc, char **argv)
+{
+	struct timeval tv = { 1, 0 };
+	struct wire_msg m, ping = { .type = WIRE_PING };
+	struct heard *h = NULL;
+	struct timespec t0;
+	uint8_t *body = NULL;
+	double secs, pinged = 0;
+	size_t n = 0;
+	int closed = 0;
+
+	if (argc < 7)
+		usage();
+	secs = atof(argv[6]);
+	setsockopt(SSL_get_fd(ssl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	signal(SIGPIPE, SIG_IGN);
+	hello(ssl, k, genesis, node_height);
+	if (argc > 7) {
+		struct wire_bytes items[WIRE_TXS_MAX];
+		struct wire_msg t = { .type = WIRE_TXS };
+		int nt = argc - 7;
+
+		if (nt > WIRE_TXS_MAX)
+			usage();
+		for (int i = 0; i < nt; i++) {
+			size_t len = strlen(argv[7 + i]) / 2;
+			uint8_t *b = malloc(len ? len : 1);
+
+			if (!b || hex_decode(argv[7 + i], b, len))
+				usage();
+			items[i] = (struct wire_bytes){ b, len };
+		}
+		t.u.txs.n = (uint16_t)nt;
+		t.u.txs.items = items;
+		send_msg(ssl, &t);
+		for (int i = 0; i < nt; i++)
+			free((uint8_t *)items[i].bytes);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!closed && since(&t0) < secs) {
+		if (since(&t0) - pinged >= 2) {
+			pinged = since(&t0);
+			ping.u.ping = (uint64_t)pinged;
+			send_msg(ssl, &ping);
+		}
+		memset(&m, 0, sizeof(m));
+		if (read_msg(ssl, &m, &body, &closed))
+			continue;
+		if (m.type == WIRE_TXS) {
+			struct wire_txs_iter it;
+			struct wire_bytes tx;
+
+			wire_txs_begin(&it, &m.u.txs);
+			while (wire_txs_next(&it, &tx)) {
+				uint8_t hash[HASH_LEN];
+
+				tx_hash(tx.bytes, tx.len, hash);
+				heard_add(&h, &n, hash, since(&t0));
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		char hex[2 * HASH_LEN + 1];
+
+		hex_encode(h[i].hash, HASH_LEN, hex);
+		printf("%s %ld %.1f %.1f\n", hex, h[i].times, h[i].first, h[i].last);
+	}
+	puts(closed ? "closed" : "open");
+	free(h);
+	free(body);
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t genesis[HASH_LEN];
@@ -412,6 +523,8 @@ int main(int argc, char **argv)
 		puts(outcome(ssl));
 		for (int i = 0; i < n; i++)
 			free(bufs[i]);
+	} else if (!strcmp(mode, "txs-listen")) {
+		txs_listen(ssl, &k, genesis, node_height, argc, argv);
 	} else if (!strcmp(mode, "forged-vote")) {
 		struct cs_msg v = { .kind = CS_MSG_VOTE };
 
