@@ -7,7 +7,11 @@
  *
  * Held transactions live apart from the queue: in a table by (signer,
  * nonce), which finds the one that follows a queued transaction, in a table
- * by hash, and in a list in arrival order, which the expiry walks.
+ * by hash, and in a list in arrival order, which the expiry walks. Each
+ * account that holds some has a held_acct: its held transactions in a heap
+ * by nonce, and itself in the pool's heap of accounts by how many they
+ * hold (lib/maxheap.h), so that a full hold finds the account holding most
+ * and its highest nonce in O(1), and every change costs O(log n).
  *
  * Neither keeps the decoded transaction: a transaction applied again is
  * decoded into the pool's one scratch struct tx (the caller's lock covers
@@ -23,10 +27,24 @@
 
 #include "lib/chain/memstate.h"
 #include "lib/errors.h"
+#include "lib/maxheap.h"
 #include "lib/table.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* An account's held transactions (while it has at least one). */
+struct held_acct {
+	uint8_t signer[PUBKEY_LEN];
+	struct maxheap nonces;           /* its held_tx by nonce */
+	struct maxheap_node by_count;    /* in the pool's accts; key: nonces.n */
+	int oom;
+	UT_hash_handle hh;               /* by signer */
+};
 
 struct held_tx {
 	struct held_tx *next, *prev;     /* arrival order */
+	struct held_acct *acct;
+	struct maxheap_node by_nonce;    /* in acct->nonces; key: nonce */
 	uint8_t key[PUBKEY_LEN + 8];     /* signer || nonce (big-endian) */
 	uint8_t hash[HASH_LEN];
 	uint8_t signer[PUBKEY_LEN];
@@ -47,6 +65,8 @@ struct mempool {
 	struct mempool_hold hold;
 	struct held_tx *held_by_key, *held_by_hash, *held_head, *held_tail;
 	size_t nheld;
+	struct held_acct *held_accts;    /* by signer */
+	struct maxheap accts;            /* held_acct by how many they hold */
 	uint64_t held_dropped;
 	void (*entered)(void *ctx, const struct mempool_entry *e);
 	void (*on_held_dropped)(void *ctx, const uint8_t hash[HASH_LEN], const char *why);
@@ -102,6 +122,13 @@ void mempool_free(struct mempool *m)
 	HASH_CLEAR(hh, m->by_hash);
 	HASH_CLEAR(hh, m->held_by_key);
 	HASH_CLEAR(hh_hash, m->held_by_hash);
+	for (struct held_acct *a = m->held_accts, *an; a; a = an) {
+		an = a->hh.next;
+		HASH_DELETE(hh, m->held_accts, a);
+		maxheap_free(&a->nonces);
+		free(a);
+	}
+	maxheap_free(&m->accts);
 	for (struct held_tx *h = m->held_head, *hn; h; h = hn) {
 		hn = h->next;
 		free(h->bytes);
@@ -178,6 +205,72 @@ static struct held_tx *held_find(const struct mempool *m, const uint8_t pub[PUBK
 	return h;
 }
 
+static struct held_acct *acct_find(const struct mempool *m, const uint8_t pub[PUBKEY_LEN])
+{
+	struct held_acct *a;
+
+	HASH_FIND(hh, m->held_accts, pub, PUBKEY_LEN, a);
+	return a;
+}
+
+/* Forgets a, which holds nothing (any more). */
+static void acct_free(struct mempool *m, struct held_acct *a)
+{
+	maxheap_remove(&m->accts, &a->by_count);
+	HASH_DELETE(hh, m->held_accts, a);
+	maxheap_free(&a->nonces);
+	free(a);
+}
+
+/* Files h under its signer's held_acct, made when it is the first: 0 or
+ * TALLY_E_NOMEM, with nothing changed. */
+static int acct_put(struct mempool *m, struct held_tx *h)
+{
+	struct held_acct *a = acct_find(m, h->signer);
+	int rc;
+
+	if (!a) {
+		if (!(a = calloc(1, sizeof(*a))))
+			return TALLY_E_NOMEM;
+		memcpy(a->signer, h->signer, PUBKEY_LEN);
+		HASH_ADD(hh, m->held_accts, signer, PUBKEY_LEN, a);
+		if (a->oom) {
+			free(a);
+			return TALLY_E_NOMEM;
+		}
+		if (maxheap_push(&m->accts, &a->by_count)) {
+			HASH_DELETE(hh, m->held_accts, a);
+			free(a);
+			return TALLY_E_NOMEM;
+		}
+	}
+	h->by_nonce.key = h->nonce;
+	if ((rc = maxheap_push(&a->nonces, &h->by_nonce))) {
+		if (!a->nonces.n)
+			acct_free(m, a);
+		return rc;
+	}
+	h->acct = a;
+	a->by_count.key = a->nonces.n;
+	maxheap_update(&m->accts, &a->by_count);
+	return 0;
+}
+
+/* Takes h out of its account's heap (and the account out of the pool's,
+ * when that was its last). */
+static void acct_take(struct mempool *m, struct held_tx *h)
+{
+	struct held_acct *a = h->acct;
+
+	maxheap_remove(&a->nonces, &h->by_nonce);
+	if (!a->nonces.n) {
+		acct_free(m, a);
+		return;
+	}
+	a->by_count.key = a->nonces.n;
+	maxheap_update(&m->accts, &a->by_count);
+}
+
 /* Takes h out of the held set; the caller frees it or queues its bytes. */
 static void held_unlink(struct mempool *m, struct held_tx *h)
 {
@@ -192,6 +285,7 @@ static void held_unlink(struct mempool *m, struct held_tx *h)
 	HASH_DELETE(hh, m->held_by_key, h);
 	HASH_DELETE(hh_hash, m->held_by_hash, h);
 	m->nheld--;
+	acct_take(m, h);
 }
 
 static void held_drop(struct mempool *m, struct held_tx *h, const char *why)
@@ -364,15 +458,71 @@ static void promote(struct mempool *m, const struct block_ctx *bc, const uint8_t
 	}
 }
 
+/* Whether the chain knows the account a was read for (from the check
+ * state, so pending transactions count): it has a balance, has used a
+ * nonce, or has a validator entry (a genesis validator may have stake and
+ * nothing else; a provider's entry came with a nonce). A key that has none
+ * of these has nothing on the chain, and costs nothing to make: holding
+ * its early transactions would let anyone fill the hold with fresh keys. */
+static int account_known(struct mempool *m, const uint8_t pub[PUBKEY_LEN],
+			 const struct account *a, bool *known)
+{
+	struct validator_entry v;
+	int rc;
+
+	*known = a->balance > 0 || a->nonce > 0;
+	if (*known)
+		return 0;
+	rc = state_validator_get(&m->check, pub, &v);
+	if (rc && rc != TALLY_E_NOTFOUND)
+		return rc;
+	*known = rc == 0;
+	return 0;
+}
+
+/* The hold is full: t may take the place of the highest nonce held by the
+ * account that holds most, when t's account holds fewer (so no few
+ * accounts keep the others out: they lose their furthest transactions
+ * first, those that wait longest); 0 when it did, TALLY_E_CAPACITY with
+ * why when not. */
+static int hold_evict(struct mempool *m, const struct tx *t, char *why)
+{
+	char line[WHY_MAX];
+	struct held_acct *mine = acct_find(m, t->signer), *most;
+	struct maxheap_node *top = maxheap_top(&m->accts);
+	size_t have = mine ? mine->nonces.n : 0;
+	struct held_tx *victim;
+
+	/* One drop makes room unless the pool is fuller than that (the queue
+	 * grew past it meanwhile). */
+	if (!top || m->nheld > m->hold.max || m->n + m->nheld > m->max)
+		return why_set(why, TALLY_E_CAPACITY, "nonce %" PRIu64 " leaves a gap and the"
+			       " node holds no more early transactions (%zu held, %zu pending);"
+			       " send the missing ones first", t->nonce, m->nheld, m->n);
+	most = container_of(top, struct held_acct, by_count);
+	if (most->nonces.n <= have)
+		return why_set(why, TALLY_E_CAPACITY, "nonce %" PRIu64 " leaves a gap and the"
+			       " node holds no more early transactions (%zu held, %zu pending;"
+			       " this account holds %zu of them, and no account more); send the"
+			       " missing ones first", t->nonce, m->nheld, m->n, have);
+	victim = container_of(maxheap_top(&most->nonces), struct held_tx, by_nonce);
+	snprintf(line, sizeof(line), "held for nonce %" PRIu64 ", evicted: the node's held"
+		 " transactions were full (%zu) and this account held %zu of them, the most"
+		 " of any, so its highest nonce made room for another account's",
+		 victim->nonce, m->nheld, most->nonces.n);
+	held_drop(m, victim, line);
+	return 0;
+}
+
 static int hold_tx(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
 		   const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], char *why)
 {
 	struct held_tx *h;
+	int rc;
 
-	if (m->nheld >= m->hold.max || m->n + m->nheld >= m->max)
-		return why_set(why, TALLY_E_CAPACITY, "nonce %" PRIu64 " leaves a gap and the"
-			       " node holds no more early transactions (%zu held, %zu pending);"
-			       " send the missing ones first", t->nonce, m->nheld, m->n);
+	if ((m->nheld >= m->hold.max || m->n + m->nheld >= m->max) &&
+	    (rc = hold_evict(m, t, why)))
+		return rc;
 	h = calloc(1, sizeof(*h));
 	if (!h || !(h->bytes = malloc(len))) {
 		free(h);
@@ -393,8 +543,10 @@ static int hold_tx(struct mempool *m, const struct block_ctx *bc, const struct t
 		return TALLY_E_NOMEM;
 	}
 	HASH_ADD(hh_hash, m->held_by_hash, hash, HASH_LEN, h);
-	if (h->oom) {
+	if (h->oom || acct_put(m, h)) {
 		HASH_DELETE(hh, m->held_by_key, h);
+		if (!h->oom)
+			HASH_DELETE(hh_hash, m->held_by_hash, h);
 		free(h->bytes);
 		free(h);
 		return TALLY_E_NOMEM;
@@ -414,9 +566,10 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 		char *why)
 {
 	char hex[2 * HASH_LEN + 1];
+	struct account acct;
 	struct held_tx *h;
 	uint8_t *copy;
-	uint64_t next;
+	bool known;
 	int rc;
 
 	why[0] = '\0';
@@ -431,12 +584,21 @@ int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *
 		return why_set(why, TALLY_E_REPLAY, "transaction %s is already held (waiting for"
 			       " an earlier nonce of its account)", hex);
 	}
-	if ((rc = mempool_next_nonce(m, t->signer, &next)))
+	rc = state_account_get(&m->check, t->signer, &acct);
+	if (rc && rc != TALLY_E_NOTFOUND)
 		return rc;
-	if (t->nonce > next && t->nonce - next <= m->hold.ahead) {
+	if (t->nonce > acct.nonce && t->nonce - acct.nonce <= m->hold.ahead) {
 		if ((h = held_find(m, t->signer, t->nonce)))
 			return why_set(why, TALLY_E_REPLAY, "nonce %" PRIu64 " is already held for"
 				       " another transaction of this account", t->nonce);
+		if ((rc = account_known(m, t->signer, &acct, &known)))
+			return rc;
+		if (!known)
+			return why_set(why, TALLY_E_NONCE, "nonce %" PRIu64 " leaves a gap (next"
+				       " nonce %" PRIu64 "), and the chain knows nothing of this"
+				       " account (no balance, no nonce used, no stake), so nothing"
+				       " is held for it: send nonce %" PRIu64 " first",
+				       t->nonce, acct.nonce, acct.nonce);
 		if ((rc = hold_tx(m, bc, t, bytes, len, hash, why)))
 			return rc;
 		if (held)

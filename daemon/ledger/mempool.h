@@ -30,14 +30,24 @@
  * is ahead of the account's next one (counting its pending transactions) by
  * at most hold.ahead is held, outside the queue, until the gap fills; then
  * it is applied like any other (and refused then if it no longer applies).
- * The window bounds an account's held transactions (hold.ahead at most),
- * hold.max bounds them in all. A held transaction is dropped, and reported
- * to the held_dropped hook, when its gap is still open hold.timeout_ns of
- * block time after it arrived, when its nonce was used by another
- * transaction, when it no longer applies once its turn comes, or when the
- * pool is full at that moment. A nonce further ahead, a nonce already used,
- * the same bytes or another transaction for a held nonce are refused as
- * before (TALLY_E_NONCE, TALLY_E_REPLAY). */
+ * A held transaction is checked for its signature alone, and a chain
+ * without fees charges nothing for it, so only accounts the check state
+ * knows are held for: a balance, a nonce used or a validator entry (a key
+ * with none of these is free to make, and a few thousand fresh keys would
+ * fill the hold); an unknown account's early nonce is TALLY_E_NONCE. The
+ * window bounds an account's held transactions (hold.ahead at most),
+ * hold.max bounds them in all. When they are full, an account that holds
+ * fewer than the account holding most takes the place of that account's
+ * highest nonce (dropped, "evicted"), so a few accounts (known ones cost a
+ * transaction each, nothing more) cannot keep the others' out: the
+ * account holding most, or as many as any, is refused (TALLY_E_CAPACITY).
+ * A held transaction is also dropped, and reported to the held_dropped hook
+ * as an eviction is, when its gap is still open hold.timeout_ns of block
+ * time after it arrived, when its nonce was used by another transaction,
+ * when it no longer applies once its turn comes, or when the pool is full
+ * at that moment. A nonce further ahead, a nonce already used, the same
+ * bytes or another transaction for a held nonce are refused as before
+ * (TALLY_E_NONCE, TALLY_E_REPLAY). */
 #ifndef TALLY_LEDGER_MEMPOOL_H
 #define TALLY_LEDGER_MEMPOOL_H
 
@@ -68,9 +78,10 @@ struct mempool;
  * run past a request that waits (node_bench, four connections sending
  * batches of 256: 5% of records refused and sent again with a window of
  * 1024, none with 2048). The bound in all is eight windows, so that a few
- * accounts holding their whole window leave room for the others; it bounds
- * the memory held at MEMPOOL_HOLD_MAX x TX_MAX_SIZE bytes (64 MiB, about
- * 5 MiB of USAGE records). */
+ * accounts holding their whole window leave room for the others (and past
+ * it, an account holding less takes the place of the one holding most); it
+ * bounds the memory held at MEMPOOL_HOLD_MAX x TX_MAX_SIZE bytes (64 MiB,
+ * about 5 MiB of USAGE records). */
 #define MEMPOOL_HOLD_AHEAD 2048                        /* nonces past the next one */
 #define MEMPOOL_HOLD_MAX 16384                         /* held in all */
 #define MEMPOOL_HOLD_TIMEOUT_NS (30ull * 1000000000ull)  /* of block time */
@@ -103,8 +114,11 @@ bool mempool_is_held(const struct mempool *m, const uint8_t hash[HASH_LEN]);
 /* Applies t (which passed tx_check()) to the check state in the block bc
  * (the next height, the node's time), then queues it, and after it the held
  * transactions of its signer that now follow in nonce order. A nonce ahead
- * within the window holds t instead: 0 with *held true (held may be NULL
- * when the caller does not ask). */
+ * within the window holds t instead, when the check state knows its
+ * account (TALLY_E_NONCE otherwise): 0 with *held true (held may be NULL
+ * when the caller does not ask), having evicted another account's held
+ * transaction when the hold was full (see above; TALLY_E_CAPACITY when
+ * none may go). */
 int mempool_add(struct mempool *m, const struct block_ctx *bc, const struct tx *t,
 		const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN], bool *held,
 		char *why);

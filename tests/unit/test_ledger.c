@@ -1238,12 +1238,12 @@ END_TEST
 /* The window, the bound in all, and replays: all refused, not held. */
 START_TEST(test_hold_bounds_and_replays)
 {
-	struct mempool_hold h = { .ahead = 2, .max = 2, .timeout_ns = 10 * SEC };
+	struct mempool_hold h = { .ahead = 3, .max = 2, .timeout_ns = 10 * SEC };
 	struct ledger *l = open_holding(&h);
 	struct signed_tx s, other;
 	char why[WHY_MAX];
 
-	make_transfer(&s, K_TENANT, K_OTHER, 3, 1);
+	make_transfer(&s, K_TENANT, K_OTHER, 4, 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
 	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
 	make_transfer(&s, K_TENANT, K_OTHER, 2, 1);
@@ -1258,9 +1258,12 @@ START_TEST(test_hold_bounds_and_replays)
 	ck_assert_msg(strstr(why, "already held") != NULL, "%s", why);
 	make_transfer(&s, K_TENANT, K_OTHER, 1, 1);
 	ck_assert(lt_submit_held(l, &s));
-	/* Two held in all. */
-	make_transfer(&s, K_OTHER, K_TENANT, 1, 1);
+	/* Two held in all, both this account's: its third has no room (and
+	 * the account holds the most, so it takes no other's place). */
+	make_transfer(&s, K_TENANT, K_OTHER, 3, 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_CAPACITY);
+	ck_assert_msg(strstr(why, "holds no more early transactions (2 held, 0 pending;"
+			     " this account holds 2 of them") != NULL, "%s", why);
 	make_transfer(&s, K_TENANT, K_OTHER, 0, 1);
 	submit_ok(l, &s);
 	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
@@ -1285,6 +1288,114 @@ START_TEST(test_hold_default_window)
 	make_transfer(&s, K_TENANT, K_OTHER, MEMPOOL_HOLD_AHEAD + 1, 1);
 	ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
 	ck_assert_msg(strstr(why, "next nonce 0") != NULL, "%s", why);
+	ledger_close(l);
+}
+END_TEST
+
+/* A key the chain knows nothing of (no balance, no nonce used, no stake) is
+ * free to make, so nothing is held for it: its early nonce is refused as
+ * one past the window is, with its next nonce, and the hold stays empty.
+ * A genesis validator with stake alone is known; so is a key funded by a
+ * transfer still pending (the check state counts pending transactions). */
+START_TEST(test_hold_unknown_account)
+{
+	struct ledger *l = open_at(dir, true);
+	struct signed_tx s, fund;
+	struct ledger_tx_status ts;
+	struct ledger_status st;
+	char why[WHY_MAX];
+
+	for (uint64_t n = 1; n <= 3; n++) {
+		make_transfer(&s, K_PROV, K_OTHER, n, 1);
+		ck_assert_int_eq(submit_err(l, &s, why), TALLY_E_NONCE);
+		ck_assert_msg(strstr(why, "(next nonce 0), and the chain knows nothing of this"
+				     " account") != NULL, "%s", why);
+		ck_assert_msg(strstr(why, "nothing is held for it: send nonce 0 first") != NULL,
+			      "%s", why);
+		ck_assert_int_eq(ledger_tx_status(l, s.hash, &ts), 0);
+		ck_assert_int_eq(ts.status, LEDGER_TX_UNKNOWN);
+	}
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_held, 0);
+	ck_assert_uint_eq(st.mempool_size, 0);
+	/* The validator has stake and no account entry. */
+	make_transfer(&s, K_VAL, K_OTHER, 1, 1);
+	ck_assert(lt_submit_held(l, &s));
+	/* Funded by a pending transfer, the key is known. */
+	make_transfer(&fund, K_TENANT, K_PROV, 0, 10);
+	submit_ok(l, &fund);
+	make_transfer(&s, K_PROV, K_OTHER, 1, 1);
+	ck_assert(lt_submit_held(l, &s));
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_held, 2);
+	ledger_close(l);
+}
+END_TEST
+
+/* A full hold: an account that holds fewer than the one holding most takes
+ * the place of that one's highest nonce (a drop with its reason); the
+ * account holding most takes no other's, nor do two holding as many. What
+ * stays held is queued in order once the gaps fill. */
+START_TEST(test_hold_full_evicts_greedy)
+{
+	struct mempool_hold h = { .ahead = 8, .max = 4, .timeout_ns = 10 * SEC };
+	struct ledger *l = open_holding(&h);
+	struct signed_tx t[6], o[4], s;
+	struct ledger_tx_status ts;
+	struct ledger_status st;
+	char why[WHY_MAX];
+
+	for (int i = 0; i < 6; i++)
+		make_transfer(&t[i], K_TENANT, K_OTHER, (uint64_t)i, 1);
+	for (int i = 0; i < 4; i++)
+		make_transfer(&o[i], K_OTHER, K_TENANT, (uint64_t)i, 1);
+	/* The tenant holds every place: 4, 2, 1, 3 (its highest is not its last). */
+	ck_assert(lt_submit_held(l, &t[4]));
+	ck_assert(lt_submit_held(l, &t[2]));
+	ck_assert(lt_submit_held(l, &t[1]));
+	ck_assert(lt_submit_held(l, &t[3]));
+	/* Its own fifth: refused, it holds most. */
+	ck_assert_int_eq(submit_err(l, &t[5], why), TALLY_E_CAPACITY);
+	ck_assert_msg(strstr(why, "this account holds 4 of them, and no account more") != NULL,
+		      "%s", why);
+	/* Another account's takes the place of the tenant's nonce 4. */
+	ck_assert(lt_submit_held(l, &o[1]));
+	ck_assert_int_eq(ledger_tx_status(l, t[4].hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
+	ck_assert_msg(strstr(ts.why, "held for nonce 4, evicted: the node's held transactions"
+			     " were full (4) and this account held 4 of them, the most of"
+			     " any") != NULL, "%s", ts.why);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_held, 4);
+	ck_assert_uint_eq(st.held_dropped, 1);
+	/* The tenant (3) still holds most: it cannot take the other's place. */
+	ck_assert_int_eq(submit_err(l, &t[4], why), TALLY_E_CAPACITY);
+	ck_assert_int_eq(ledger_tx_status(l, o[1].hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_HELD);
+	/* The other (1 < 3) takes the tenant's nonce 3. */
+	ck_assert(lt_submit_held(l, &o[2]));
+	ck_assert_int_eq(ledger_tx_status(l, t[3].hash, &ts), 0);
+	ck_assert_int_eq(ts.status, LEDGER_TX_DROPPED);
+	ck_assert_msg(strstr(ts.why, "held for nonce 3, evicted") != NULL, "%s", ts.why);
+	/* Two each: neither takes the other's place. */
+	ck_assert_int_eq(submit_err(l, &o[3], why), TALLY_E_CAPACITY);
+	ck_assert_int_eq(submit_err(l, &t[3], why), TALLY_E_CAPACITY);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_held, 4);
+	ck_assert_uint_eq(st.held_dropped, 2);
+	/* The gaps fill: 1, 2 of each follow their 0. */
+	submit_ok(l, &t[0]);
+	submit_ok(l, &o[0]);
+	ck_assert_int_eq(ledger_status(l, &st), 0);
+	ck_assert_uint_eq(st.mempool_held, 0);
+	ck_assert_uint_eq(st.mempool_size, 6);
+	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 6);
+	/* Room again: the tenant's evicted ones come back in order. */
+	make_transfer(&s, K_TENANT, K_OTHER, 4, 1);
+	ck_assert(lt_submit_held(l, &s));
+	ck_assert(!lt_submit_held(l, &t[3]));
+	ck_assert_uint_eq(lt_produce(l, T0 + 2 * SEC).ntx, 2);
+	ck_assert_uint_eq(balance(l, K_OTHER), OTHER_FUNDS + 5 - 3);
 	ledger_close(l);
 }
 END_TEST
@@ -2916,6 +3027,8 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_hold_order);
 	tcase_add_test(tc, test_hold_bounds_and_replays);
 	tcase_add_test(tc, test_hold_default_window);
+	tcase_add_test(tc, test_hold_unknown_account);
+	tcase_add_test(tc, test_hold_full_evicts_greedy);
 	tcase_add_test(tc, test_api_txs_binary);
 	tcase_add_test(tc, test_api_txs_binary_async);
 	tcase_add_test(tc, test_hold_committed_elsewhere);
