@@ -499,6 +499,32 @@ START_TEST(test_pending_stays_bounded)
 }
 END_TEST
 
+/* A log that cannot be read stops the open, saying which file and that
+ * moving it aside starts the node without what it holds: its transactions
+ * are not dropped by a rewrite. */
+START_TEST(test_pending_unreadable_refuses)
+{
+	struct ledger_config cfg = {
+		.data_dir = dir, .genesis = &gen, .validator_key = &keys[K_VAL], .log = keep_line,
+	};
+	struct ledger *l = open_at(dir);
+	char logp[256], why[WHY_MAX] = "";
+	int rc;
+
+	ledger_close(l);
+	l = NULL;
+	path_in(logp, sizeof(logp), dir, PENDING_FILE);
+	ck_assert_int_eq(unlink(logp) == 0 || errno == ENOENT, 1);
+	ck_assert_int_eq(mkdir(logp, 0700), 0);   /* opens, and no read succeeds */
+	rc = ledger_open(&l, &cfg, why);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_ptr_null(l);
+	ck_assert_msg(strstr(why, logp) && strstr(why, "; move it aside to start without the"
+						  " transactions it holds"), "%s", why);
+	ck_assert_int_eq(rmdir(logp), 0);
+}
+END_TEST
+
 Suite *pending_suite(void)
 {
 	Suite *s = suite_create("pending");
@@ -512,6 +538,7 @@ Suite *pending_suite(void)
 	tcase_add_test(tc, test_pending_damaged);
 	tcase_add_test(tc, test_pending_committed_dropped);
 	tcase_add_test(tc, test_pending_stays_bounded);
+	tcase_add_test(tc, test_pending_unreadable_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }
