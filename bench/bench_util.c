@@ -1,6 +1,7 @@
 /* Helpers the benchmarks share (see bench_util.h). */
 #include "bench/bench_util.h"
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -9,9 +10,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "contracts/contract.h"
+#include "lib/codec.h"
 #include "lib/errors.h"
 
 int bench_proc_usage(pid_t pid, double *cpu_s, uint64_t *minflt)
@@ -222,4 +225,92 @@ void bench_stop_children(pid_t *pids, int n)
 		}
 		pids[i] = -1;
 	}
+}
+
+int bench_sign_json(struct tx *t, const struct tally_key *k, const uint8_t chain[HASH_LEN],
+		    char **body, uint8_t hash[HASH_LEN], size_t *len, char *why)
+{
+	static const char head[] = "{\"tx\":\"", tail[] = "\"}";
+	struct enc e;
+	int rc = tx_sign(t, k, chain);
+
+	if (rc)
+		return why_set(why, rc, "tx_sign: %s", tally_strerror(rc));
+	enc_init(&e);
+	tx_encode(&e, t);
+	if ((rc = enc_error(&e))) {
+		enc_free(&e);
+		return why_set(why, rc, "tx_encode: %s", tally_strerror(rc));
+	}
+	tx_hash(e.buf, e.len, hash);
+	if (len)
+		*len = e.len;
+	*body = malloc(sizeof(head) - 1 + 2 * e.len + sizeof(tail));
+	if (!*body) {
+		enc_free(&e);
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	}
+	strcpy(*body, head);
+	hex_encode(e.buf, e.len, *body + sizeof(head) - 1);
+	strcat(*body, tail);
+	enc_free(&e);
+	return 0;
+}
+
+size_t bench_buf_append(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct bench_buf *b = ctx;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 1024;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap)))
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+pid_t bench_spawn_tallyd(const char *tallyd, const char *conf, const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		FILE *f = fopen(log, "w");
+
+		/* The node must not outlive a bench killed with SIGKILL. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (f) {
+			dup2(fileno(f), STDOUT_FILENO);
+			dup2(fileno(f), STDERR_FILENO);
+		}
+		execl(tallyd, "tallyd", "-c", conf, "--no-vms", (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", tallyd, strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int bench_child_exited(pid_t *pids, int n, const char **how)
+{
+	static char text[32];
+	int status;
+
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+			pids[i] = -1;
+			snprintf(text, sizeof(text), "%s %d", WIFEXITED(status) ? "status" : "signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			*how = text;
+			return i;
+		}
+	return -1;
 }

@@ -1,7 +1,8 @@
 /* Helpers the benchmarks in bench/ share: a monotonic clock, a fixed-seed
- * random index, the transaction skeleton they sign, the raw Ed25519
- * verification baseline and temp-dir removal. Each benchmark keeps its own
- * die(): the messages name the benchmark. */
+ * random index, the transaction skeleton they sign and its signed JSON
+ * body, the raw Ed25519 verification baseline, an HTTP answer buffer,
+ * starting and stopping tallyd children and temp-dir removal. Each
+ * benchmark keeps its own die(): the messages name the benchmark. */
 #ifndef TALLY_BENCH_UTIL_H
 #define TALLY_BENCH_UTIL_H
 
@@ -82,6 +83,35 @@ int bench_raw_verify_rate(size_t n, size_t msg_len, size_t warmup, double *rate,
  * ("key", "sign", "raw verify") and error rc, as "sign: <message>". The
  * text lives in a static buffer until the next call. */
 const char *bench_raw_verify_failure(enum raw_verify_step step, int rc);
+
+/* t signed by k for the chain whose genesis hash is chain, as the body of
+ * POST /v1/tx, {"tx":"<hex>"} (malloc'd, into *body), with its hash and
+ * its encoded length (into *len when len is not NULL). 0, or the error
+ * with why[WHY_MAX] saying which step failed: "tx_sign: <error>",
+ * "tx_encode: <error>" or "out of memory". */
+int bench_sign_json(struct tx *t, const struct tally_key *k, const uint8_t chain[HASH_LEN],
+		    char **body, uint8_t hash[HASH_LEN], size_t *len, char *why);
+
+/* An HTTP answer's body as it arrives, NUL-terminated; p is malloc'd. */
+struct bench_buf {
+	char *p;
+	size_t len, cap;
+};
+
+/* A libcurl CURLOPT_WRITEFUNCTION appending to the struct bench_buf ctx
+ * (its CURLOPT_WRITEDATA): size * nmemb, or 0 (which ends the transfer)
+ * when out of memory. */
+size_t bench_buf_append(char *data, size_t size, size_t nmemb, void *ctx);
+
+/* Forks `tallyd -c conf --no-vms` (tallyd a path), its stdout and stderr
+ * into the file log (created or emptied), sent SIGTERM should the bench die
+ * first. The child's pid, or -1 with errno when fork fails. */
+pid_t bench_spawn_tallyd(const char *tallyd, const char *conf, const char *log);
+
+/* Whether one of the child processes pids[0..n) has exited (slots <= 0
+ * skipped): its index, reaped, its slot set to -1 and how it ended into
+ * *how ("status N" or "signal N", static until the next call); or -1. */
+int bench_child_exited(pid_t *pids, int n, const char **how);
 
 /* Removes dir and all below it, best effort. */
 void bench_rm_tree(const char *dir);

@@ -58,7 +58,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -160,17 +159,13 @@ static void on_signal(int sig)
 /* Every wait loop calls this: a node that died or a ^C ends the bench. */
 static void check_alive(void)
 {
-	int status;
+	const char *how;
+	int i;
 
 	if (g_interrupted)
 		die("interrupted");
-	for (int i = 0; i < g_nodes; i++)
-		if (g_node[i] > 0 && waitpid(g_node[i], &status, WNOHANG) == g_node[i]) {
-			g_node[i] = -1;
-			die("node %d's tallyd exited (%s %d)", i + 1,
-			    WIFEXITED(status) ? "status" : "signal",
-			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-		}
+	if ((i = bench_child_exited(g_node, g_nodes, &how)) >= 0)
+		die("node %d's tallyd exited (%s)", i + 1, how);
 }
 
 /* --- the devnet ------------------------------------------------------------- */
@@ -228,56 +223,18 @@ static void start_node(const char *tallyd, int k)
 
 	snprintf(conf, sizeof(conf), "%s/node-%d/tallyd.conf", g_net, k);
 	snprintf(log, sizeof(log), "%s/node-%d.log", g_net, k);
-	pid = fork();
+	pid = bench_spawn_tallyd(tallyd, conf, log);
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		FILE *f = fopen(log, "w");
-
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (f) {
-			dup2(fileno(f), STDOUT_FILENO);
-			dup2(fileno(f), STDERR_FILENO);
-		}
-		execl(tallyd, "tallyd", "-c", conf, "--no-vms", (char *)NULL);
-		_exit(127);
-	}
 	g_node[g_nodes++] = pid;
 }
 
 /* --- HTTP ------------------------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
-{
-	struct buf *b = ctx;
-	size_t n = size * nmemb;
-
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (!(p = realloc(b->p, cap)))
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
 /* One keep-alive connection's handle and answer buffer; one per thread. */
 struct http {
 	CURL *h;
-	struct buf body;
+	struct bench_buf body;
 	struct curl_slist *hdrs;
 };
 
@@ -287,7 +244,7 @@ static void http_init(struct http *c)
 	if (!(c->h = curl_easy_init()))
 		die("cannot initialise libcurl");
 	c->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, bench_buf_append);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 10L);
 	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
@@ -358,27 +315,12 @@ static size_t g_tx_len;
  * *len when len is not NULL. */
 static void sign_sent(struct tx *t, const struct tally_key *k, struct sent *out, size_t *len)
 {
-	static const char head[] = "{\"tx\":\"", tail[] = "\"}";
-	struct enc e;
 	uint8_t h[HASH_LEN];
-	int rc;
+	char why[WHY_MAX];
 
-	if ((rc = tx_sign(t, k, g_genesis_hash)))
-		die("tx_sign: %s", tally_strerror(rc));
-	enc_init(&e);
-	tx_encode(&e, t);
-	if (enc_error(&e))
-		die("tx_encode: %s", tally_strerror(enc_error(&e)));
-	tx_hash(e.buf, e.len, h);
+	if (bench_sign_json(t, k, g_genesis_hash, &out->body, h, len, why))
+		die("%s", why);
 	hex_encode(h, HASH_LEN, out->hash);
-	if (len)
-		*len = e.len;
-	if (!(out->body = malloc(sizeof(head) - 1 + 2 * e.len + sizeof(tail))))
-		die("out of memory");
-	strcpy(out->body, head);
-	hex_encode(e.buf, e.len, out->body + sizeof(head) - 1);
-	strcat(out->body, tail);
-	enc_free(&e);
 	out->height = -1;
 }
 

@@ -53,7 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,15 +164,12 @@ static void on_signal(int sig)
 /* Every wait loop calls this: a node that died or a ^C ends the bench. */
 static void check_alive(void)
 {
-	int status;
+	const char *how;
 
 	if (g_interrupted)
 		die("interrupted");
-	if (g_node > 0 && waitpid(g_node, &status, WNOHANG) == g_node) {
-		g_node = -1;
-		die("tallyd exited (%s %d)", WIFEXITED(status) ? "status" : "signal",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	}
+	if (bench_child_exited(&g_node, 1, &how) >= 0)
+		die("tallyd exited (%s)", how);
 }
 
 /* --- baseline --------------------------------------------------------------- */
@@ -284,56 +280,15 @@ static void start_node(const char *tallyd)
 
 	snprintf(conf, sizeof(conf), "%s/tallyd.conf", g_dir);
 	snprintf(log, sizeof(log), "%s/tallyd.log", g_dir);
-	g_node = fork();
+	g_node = bench_spawn_tallyd(tallyd, conf, log);
 	if (g_node < 0)
 		die("fork: %s", strerror(errno));
-	if (g_node == 0) {
-		FILE *f = fopen(log, "w");
-
-		/* The node must not outlive a bench killed with SIGKILL. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (f) {
-			dup2(fileno(f), STDOUT_FILENO);
-			dup2(fileno(f), STDERR_FILENO);
-		}
-		execl(tallyd, "tallyd", "-c", conf, "--no-vms", (char *)NULL);
-		fprintf(stderr, "cannot run %s: %s\n", tallyd, strerror(errno));
-		_exit(127);
-	}
 }
 
 /* --- HTTP ------------------------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
-{
-	struct buf *b = ctx;
-	size_t n = size * nmemb;
-
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
 static CURL *g_get;            /* for the bench's reads */
-static struct buf g_get_buf;
+static struct bench_buf g_get_buf;
 
 /* GET base + path; the JSON body of a 200 answer, or NULL (no answer yet,
  * or another status) when may_fail, else dies. */
@@ -376,7 +331,7 @@ static void get_setup(void)
 	g_get = curl_easy_init();
 	if (!g_get)
 		die("cannot initialise libcurl");
-	curl_easy_setopt(g_get, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(g_get, CURLOPT_WRITEFUNCTION, bench_buf_append);
 	curl_easy_setopt(g_get, CURLOPT_WRITEDATA, &g_get_buf);
 	curl_easy_setopt(g_get, CURLOPT_TIMEOUT, 10L);
 	curl_easy_setopt(g_get, CURLOPT_NOSIGNAL, 1L);
@@ -464,25 +419,10 @@ struct signed_tx {
 
 static void sign_tx(struct tx *t, const struct tally_key *k, struct signed_tx *out)
 {
-	static const char head[] = "{\"tx\":\"", tail[] = "\"}";
-	struct enc e;
-	int rc = tx_sign(t, k, g_genesis_hash);
+	char why[WHY_MAX];
 
-	if (rc)
-		die("tx_sign: %s", tally_strerror(rc));
-	enc_init(&e);
-	tx_encode(&e, t);
-	if (enc_error(&e))
-		die("tx_encode: %s", tally_strerror(enc_error(&e)));
-	tx_hash(e.buf, e.len, out->hash);
-	out->len = e.len;
-	out->body = malloc(sizeof(head) - 1 + 2 * e.len + sizeof(tail));
-	if (!out->body)
-		die("out of memory");
-	strcpy(out->body, head);
-	hex_encode(e.buf, e.len, out->body + sizeof(head) - 1);
-	strcat(out->body, tail);
-	enc_free(&e);
+	if (bench_sign_json(t, k, g_genesis_hash, &out->body, out->hash, &out->len, why))
+		die("%s", why);
 }
 
 enum { TX_NEW, TX_FLIGHT, TX_RETRY, TX_DONE };
@@ -501,7 +441,7 @@ struct batch {
 
 struct conn {
 	CURL *h;
-	struct buf resp;
+	struct bench_buf resp;
 	long idx;                      /* transaction in flight; -1 when idle */
 	/* POST /v1/txs: the transactions in flight, in the body's order. */
 	size_t sent[PER_POST_MAX];
@@ -549,7 +489,7 @@ static void submitter_init(struct submitter *s)
 		c->idx = -1;
 		curl_easy_setopt(c->h, CURLOPT_URL, s->url);
 		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, s->hdrs);
-		curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, bench_buf_append);
 		curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->resp);
 		curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 30L);
 		curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);

@@ -588,11 +588,10 @@ static int restore_pending(struct ledger *l, char *why)
 
 	if (!t)
 		return TALLY_E_NOMEM;
-	rc = pending_open(&l->pending, l->data_dir, line);
+	rc = pending_open_to_restore(&l->pending, l->data_dir, PENDING_FILE, why);
 	if (rc) {
 		free(t);
-		return why_set(why, rc, "%s; move it aside to start without the transactions it"
-			       " holds", line[0] ? line : tally_strerror(rc));
+		return rc;
 	}
 	n = pending_count(l->pending);
 	for (size_t i = 0; i < n; i++) {

@@ -128,11 +128,6 @@ static int read_records(struct pending *p, FILE *f, char *why)
 	return 0;
 }
 
-int pending_open(struct pending **out, const char *data_dir, char *why)
-{
-	return pending_open_named(out, data_dir, PENDING_FILE, why);
-}
-
 int pending_open_named(struct pending **out, const char *data_dir, const char *name, char *why)
 {
 	struct pending *p = calloc(1, sizeof(*p));
@@ -165,6 +160,18 @@ int pending_open_named(struct pending **out, const char *data_dir, const char *n
 	 * once this run writes it (pending_truncate, pending_rewrite_*). */
 	p->size = 0;
 	*out = p;
+	return 0;
+}
+
+int pending_open_to_restore(struct pending **out, const char *data_dir, const char *name,
+			    char *why)
+{
+	char line[WHY_MAX] = "";
+	int rc = pending_open_named(out, data_dir, name, line);
+
+	if (rc)
+		return why_set(why, rc, "%s; move it aside to start without the transactions it"
+			       " holds", line[0] ? line : tally_strerror(rc));
 	return 0;
 }
 

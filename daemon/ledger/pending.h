@@ -35,16 +35,20 @@
 
 struct pending;
 
-/* Reads DATA_DIR/mempool.log as a previous run left it (a missing file
- * reads as empty): the whole records before the first bad one are kept in
- * memory for pending_record(). The file is not written until
+/* Reads DATA_DIR/NAME (PENDING_FILE, or another log of the same format:
+ * the inbox's, daemon/ledger/inbox.h) as a previous run left it (a missing
+ * file reads as empty): the whole records before the first bad one are kept
+ * in memory for pending_record(). The file is not written until
  * pending_rewrite_begin() or pending_truncate(): until then pending_append()
  * writes nothing. Errors: TALLY_E_NOMEM; TALLY_E_IO (the file exists and
  * cannot be read), TALLY_E_INVALID (the path is too long), with why. */
-int pending_open(struct pending **out, const char *data_dir, char *why);
-/* The same for another log of the same format, DATA_DIR/NAME (the inbox's,
- * daemon/ledger/inbox.h). */
 int pending_open_named(struct pending **out, const char *data_dir, const char *name, char *why);
+/* pending_open_named for a start that restores the log's transactions: on
+ * failure why says what could not be read and to move the file aside to
+ * start without them (the start stops rather than lose them). The same
+ * errors. */
+int pending_open_to_restore(struct pending **out, const char *data_dir, const char *name,
+			    char *why);
 void pending_close(struct pending *p);
 
 /* The records read at open, in file order: how many, and record i's

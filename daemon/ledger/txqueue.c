@@ -276,13 +276,11 @@ static void unqueue_last(struct txqueue *q)
  * aside). */
 static int restore(struct txqueue *q, size_t *restored, char *why)
 {
-	char line[WHY_MAX] = "";
 	size_t count, queued = 0;
-	int rc = pending_open_named(&q->log, q->cfg.ledger->data_dir, q->cfg.log_file, line);
+	int rc = pending_open_to_restore(&q->log, q->cfg.ledger->data_dir, q->cfg.log_file, why);
 
 	if (rc)
-		return why_set(why, rc, "%s; move it aside to start without the transactions it"
-			       " holds", line[0] ? line : tally_strerror(rc));
+		return rc;
 	count = pending_count(q->log);
 	for (size_t i = 0; i < count; i++) {
 		uint8_t hash[HASH_LEN];

@@ -243,7 +243,7 @@ static void on_open(struct auditor *a, const struct tx *t, const uint8_t *p, siz
 			  "block %" PRIu64 ": the tenant's signature on the contract of lease %s "
 			  "does not verify", h->height, a->lease_hex);
 	/* The contract's rules at the block's time, as the chain applies them. */
-	rc = tx_check_rules(t, a->v->chain_id, h->time_ns / NS_PER_S, why);
+	rc = tx_check_rules_at_block(t, a->v->chain_id, h->time_ns, why);
 	if (!rc)
 		rc = lease_open(&a->lease, a->lease_id, &t->u.open, h->height, why);
 	if (rc) {

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +13,7 @@
 #include "lib/errors.h"
 
 #define GENESIS_VERSION 2
-#define GENESIS_WHY_MAX 256
 #define GENESIS_FILE_MAX (64u << 20)   /* far above 100000 accounts */
-
-static int fail(char *why, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, GENESIS_WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* Rejects any key of obj not in the NULL-terminated list. */
 static int only_keys(json_t *obj, const char *const *allowed, const char *where, char *why)
@@ -42,7 +28,7 @@ static int only_keys(json_t *obj, const char *const *allowed, const char *where,
 			if (strcmp(key, allowed[i]) == 0)
 				break;
 		if (!allowed[i])
-			return fail(why, TALLY_E_INVALID, "%s: unknown key \"%s\"", where, key);
+			return why_set(why, TALLY_E_INVALID, "%s: unknown key \"%s\"", where, key);
 	}
 	return 0;
 }
@@ -53,10 +39,10 @@ static int get_u64(json_t *obj, const char *key, bool positive, uint64_t *out,
 	json_t *v = json_object_get(obj, key);
 
 	if (!v)
-		return fail(why, TALLY_E_INVALID, "%s: \"%s\" is missing", where, key);
+		return why_set(why, TALLY_E_INVALID, "%s: \"%s\" is missing", where, key);
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (positive && json_integer_value(v) == 0))
-		return fail(why, TALLY_E_RANGE, "%s: \"%s\" must be a%s integer", where, key,
+		return why_set(why, TALLY_E_RANGE, "%s: \"%s\" must be a%s integer", where, key,
 			    positive ? " positive" : " non-negative");
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
@@ -67,12 +53,12 @@ static int get_pubkey(json_t *obj, uint8_t out[PUBKEY_LEN], const char *where, c
 	json_t *v = json_object_get(obj, "pubkey");
 
 	if (!v)
-		return fail(why, TALLY_E_INVALID, "%s: \"pubkey\" is missing", where);
+		return why_set(why, TALLY_E_INVALID, "%s: \"pubkey\" is missing", where);
 	if (!json_is_string(v) || hex_decode(json_string_value(v), out, PUBKEY_LEN) != 0)
-		return fail(why, TALLY_E_ENCODING, "%s: \"pubkey\" must be %d hex digits",
+		return why_set(why, TALLY_E_ENCODING, "%s: \"pubkey\" must be %d hex digits",
 			    where, 2 * PUBKEY_LEN);
 	if (key_check(out))
-		return fail(why, TALLY_E_KEY, "%s: \"pubkey\" is not a valid Ed25519 key (small"
+		return why_set(why, TALLY_E_KEY, "%s: \"pubkey\" is not a valid Ed25519 key (small"
 			    " order or not canonical)", where);
 	return 0;
 }
@@ -88,8 +74,9 @@ static int get_opt_str(json_t *obj, const char *key, char *out, size_t max,
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) >= max ||
 	    strlen(json_string_value(v)) != json_string_length(v))
-		return fail(why, TALLY_E_RANGE, "%s: \"%s\" must be a string of at most %zu bytes",
-			    where, key, max - 1);
+		return why_set(why, TALLY_E_RANGE,
+			       "%s: \"%s\" must be a string of at most %zu bytes", where, key,
+			       max - 1);
 	memcpy(out, json_string_value(v), json_string_length(v) + 1);
 	return 0;
 }
@@ -120,20 +107,20 @@ static int parse_validators(struct genesis *g, json_t *arr, char *why)
 	int rc = 0;
 
 	if (!json_is_array(arr))
-		return fail(why, TALLY_E_INVALID, "\"validators\" must be an array");
+		return why_set(why, TALLY_E_INVALID, "\"validators\" must be an array");
 	n = json_array_size(arr);
 	if (n == 0 || n > VALIDATORS_MAX)
-		return fail(why, TALLY_E_RANGE, "genesis needs 1 to %d validators, not %zu",
+		return why_set(why, TALLY_E_RANGE, "genesis needs 1 to %d validators, not %zu",
 			    VALIDATORS_MAX, n);
 	e = calloc(n, sizeof(*e));
 	if (!e)
-		return fail(why, TALLY_E_NOMEM, "out of memory");
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	for (size_t i = 0; i < n && !rc; i++) {
 		json_t *o = json_array_get(arr, i);
 
 		snprintf(where, sizeof(where), "validators[%zu]", i);
 		if (!json_is_object(o))
-			rc = fail(why, TALLY_E_INVALID, "%s must be an object", where);
+			rc = why_set(why, TALLY_E_INVALID, "%s must be an object", where);
 		if (!rc)
 			rc = only_keys(o, keys, where, why);
 		if (!rc)
@@ -152,7 +139,8 @@ static int parse_validators(struct genesis *g, json_t *arr, char *why)
 		for (size_t i = 1; i < n && !rc; i++) {
 			if (cmp_val(&e[i - 1], &e[i]) == 0) {
 				hex_encode(e[i].v.pubkey, PUBKEY_LEN, hex);
-				rc = fail(why, TALLY_E_EXISTS, "validator %s is listed twice", hex);
+				rc = why_set(why, TALLY_E_EXISTS, "validator %s is listed twice",
+					     hex);
 			}
 		}
 	}
@@ -163,7 +151,8 @@ static int parse_validators(struct genesis *g, json_t *arr, char *why)
 			g->info[i] = e[i].info;
 		}
 		if (valset_check(&g->validators) != 0)
-			rc = fail(why, TALLY_E_OVERFLOW, "the validators' total stake exceeds 2^64 - 1");
+			rc = why_set(why, TALLY_E_OVERFLOW,
+				     "the validators' total stake exceeds 2^64 - 1");
 	}
 	free(e);
 	return rc;
@@ -176,14 +165,14 @@ static int parse_accounts(struct genesis *g, json_t *arr, char *why)
 	size_t n;
 
 	if (!json_is_array(arr))
-		return fail(why, TALLY_E_INVALID, "\"accounts\" must be an array");
+		return why_set(why, TALLY_E_INVALID, "\"accounts\" must be an array");
 	n = json_array_size(arr);
 	if (n > GENESIS_ACCOUNTS_MAX)
-		return fail(why, TALLY_E_RANGE, "genesis holds at most %d accounts, not %zu",
+		return why_set(why, TALLY_E_RANGE, "genesis holds at most %d accounts, not %zu",
 			    GENESIS_ACCOUNTS_MAX, n);
 	g->accounts = calloc(n ? n : 1, sizeof(*g->accounts));
 	if (!g->accounts)
-		return fail(why, TALLY_E_NOMEM, "out of memory");
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
 	g->naccounts = n;
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_array_get(arr, i);
@@ -191,7 +180,7 @@ static int parse_accounts(struct genesis *g, json_t *arr, char *why)
 
 		snprintf(where, sizeof(where), "accounts[%zu]", i);
 		if (!json_is_object(o))
-			return fail(why, TALLY_E_INVALID, "%s must be an object", where);
+			return why_set(why, TALLY_E_INVALID, "%s must be an object", where);
 		rc = only_keys(o, keys, where, why);
 		if (!rc)
 			rc = get_pubkey(o, g->accounts[i].pubkey, where, why);
@@ -204,7 +193,7 @@ static int parse_accounts(struct genesis *g, json_t *arr, char *why)
 	for (size_t i = 1; i < n; i++) {
 		if (cmp_account(&g->accounts[i - 1], &g->accounts[i]) == 0) {
 			hex_encode(g->accounts[i].pubkey, PUBKEY_LEN, hex);
-			return fail(why, TALLY_E_EXISTS, "account %s is listed twice", hex);
+			return why_set(why, TALLY_E_EXISTS, "account %s is listed twice", hex);
 		}
 	}
 	return 0;
@@ -215,18 +204,18 @@ int chain_params_check(const struct chain_params *p, char *why)
 	const uint64_t height_max = 1ull << 62;
 
 	if (p->slash_ppm > PARAMS_PPM)
-		return fail(why, TALLY_E_RANGE, "params: \"slash_ppm\" must be at most %u",
+		return why_set(why, TALLY_E_RANGE, "params: \"slash_ppm\" must be at most %u",
 			    PARAMS_PPM);
 	if (p->min_self_stake == 0)
-		return fail(why, TALLY_E_RANGE, "params: \"min_self_stake\" must be at least 1");
+		return why_set(why, TALLY_E_RANGE, "params: \"min_self_stake\" must be at least 1");
 	if (p->max_validators == 0 || p->max_validators > VALIDATORS_MAX)
-		return fail(why, TALLY_E_RANGE, "params: \"max_validators\" must be 1..%d",
+		return why_set(why, TALLY_E_RANGE, "params: \"max_validators\" must be 1..%d",
 			    VALIDATORS_MAX);
 	if (p->liveness_window > PARAMS_LIVENESS_MAX)
-		return fail(why, TALLY_E_RANGE, "params: \"liveness_window\" must be 0 (off) or"
+		return why_set(why, TALLY_E_RANGE, "params: \"liveness_window\" must be 0 (off) or"
 			    " 1..%u blocks", PARAMS_LIVENESS_MAX);
 	if (p->unbonding_blocks >= height_max || p->jail_blocks >= height_max)
-		return fail(why, TALLY_E_RANGE, "params: block counts must be below 2^62");
+		return why_set(why, TALLY_E_RANGE, "params: block counts must be below 2^62");
 	return 0;
 }
 
@@ -268,7 +257,7 @@ static int parse_params(struct genesis *g, json_t *obj, char *why)
 	int rc;
 
 	if (!json_is_object(obj))
-		return fail(why, TALLY_E_INVALID, "\"params\" must be an object");
+		return why_set(why, TALLY_E_INVALID, "\"params\" must be an object");
 	rc = only_keys(obj, keys, "params", why);
 	if (!rc)
 		rc = get_u64(obj, "unbonding_blocks", false, &p->unbonding_blocks, "params", why);
@@ -285,7 +274,7 @@ static int parse_params(struct genesis *g, json_t *obj, char *why)
 	if (rc)
 		return rc;
 	if (ppm > PARAMS_PPM || maxv > VALIDATORS_MAX)
-		return fail(why, TALLY_E_RANGE, "params: \"slash_ppm\" must be at most %u and"
+		return why_set(why, TALLY_E_RANGE, "params: \"slash_ppm\" must be at most %u and"
 			    " \"max_validators\" at most %d", PARAMS_PPM, VALIDATORS_MAX);
 	p->slash_ppm = (uint32_t)ppm;
 	p->max_validators = (uint32_t)maxv;
@@ -298,14 +287,14 @@ static int check_genesis_set(const struct genesis *g, char *why)
 	char hex[2 * PUBKEY_LEN + 1];
 
 	if (g->validators.n > g->params.max_validators)
-		return fail(why, TALLY_E_RANGE, "genesis lists %zu validators, above"
+		return why_set(why, TALLY_E_RANGE, "genesis lists %zu validators, above"
 			    " \"max_validators\" %u", g->validators.n, g->params.max_validators);
 	for (size_t i = 0; i < g->validators.n; i++) {
 		if (g->validators.v[i].stake < g->params.min_self_stake) {
 			hex_encode(g->validators.v[i].pubkey, PUBKEY_LEN, hex);
-			return fail(why, TALLY_E_RANGE, "validator %s: stake %" PRIu64 " is below"
-				    " \"min_self_stake\" %" PRIu64, hex, g->validators.v[i].stake,
-				    g->params.min_self_stake);
+			return why_set(why, TALLY_E_RANGE, "validator %s: stake %" PRIu64
+				       " is below \"min_self_stake\" %" PRIu64, hex,
+				       g->validators.v[i].stake, g->params.min_self_stake);
 		}
 	}
 	return 0;
@@ -330,7 +319,7 @@ static int check_supply(const struct genesis *g, char *why)
 	}
 	return 0;
 over:
-	return fail(why, TALLY_E_OVERFLOW, "the total of stakes and balances exceeds 2^63 - 1");
+	return why_set(why, TALLY_E_OVERFLOW, "the total of stakes and balances exceeds 2^63 - 1");
 }
 
 static int parse_root(struct genesis *g, json_t *root, char *why)
@@ -341,16 +330,16 @@ static int parse_root(struct genesis *g, json_t *root, char *why)
 	int rc;
 
 	if (!json_is_object(root))
-		return fail(why, TALLY_E_INVALID, "genesis must be a JSON object");
+		return why_set(why, TALLY_E_INVALID, "genesis must be a JSON object");
 	rc = only_keys(root, keys, "genesis", why);
 	if (rc)
 		return rc;
 	v = json_object_get(root, "chain_id");
 	if (!v)
-		return fail(why, TALLY_E_INVALID, "genesis: \"chain_id\" is missing");
+		return why_set(why, TALLY_E_INVALID, "genesis: \"chain_id\" is missing");
 	if (!json_is_string(v) || json_string_length(v) > CHAIN_ID_MAX ||
 	    chain_id_valid(json_string_value(v)) != 0)
-		return fail(why, TALLY_E_CHAIN_ID,
+		return why_set(why, TALLY_E_CHAIN_ID,
 			    "genesis: \"chain_id\" must be 1..%d bytes of [a-z0-9._-]",
 			    CHAIN_ID_MAX);
 	strcpy(g->chain_id, json_string_value(v));
@@ -364,13 +353,13 @@ static int parse_root(struct genesis *g, json_t *root, char *why)
 		return rc;
 	v = json_object_get(root, "validators");
 	if (!v)
-		return fail(why, TALLY_E_INVALID, "genesis: \"validators\" is missing");
+		return why_set(why, TALLY_E_INVALID, "genesis: \"validators\" is missing");
 	rc = parse_validators(g, v, why);
 	if (rc)
 		return rc;
 	v = json_object_get(root, "accounts");
 	if (!v)
-		return fail(why, TALLY_E_INVALID, "genesis: \"accounts\" is missing");
+		return why_set(why, TALLY_E_INVALID, "genesis: \"accounts\" is missing");
 	rc = parse_accounts(g, v, why);
 	if (!rc)
 		rc = check_genesis_set(g, why);
@@ -390,7 +379,7 @@ int genesis_parse(struct genesis *g, const char *json, char *why)
 		why[0] = '\0';
 	root = json_loads(json, JSON_REJECT_DUPLICATES, &err);
 	if (!root)
-		return fail(why, TALLY_E_ENCODING, "genesis is not valid JSON: %s (line %d)",
+		return why_set(why, TALLY_E_ENCODING, "genesis is not valid JSON: %s (line %d)",
 			    err.text, err.line);
 	rc = parse_root(g, root, why);
 	json_decref(root);
@@ -408,7 +397,7 @@ int genesis_load(struct genesis *g, const char *path, char *why)
 
 	memset(g, 0, sizeof(*g));
 	if (!f)
-		return fail(why, errno == ENOENT ? TALLY_E_NOTFOUND : TALLY_E_IO,
+		return why_set(why, errno == ENOENT ? TALLY_E_NOTFOUND : TALLY_E_IO,
 			    "cannot open genesis file %s: %s", path, strerror(errno));
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
@@ -417,7 +406,7 @@ int genesis_load(struct genesis *g, const char *path, char *why)
 			cap = cap ? cap * 2 : 65536;
 			nb = realloc(buf, cap);
 			if (!nb) {
-				rc = fail(why, TALLY_E_NOMEM, "out of memory reading %s", path);
+				rc = why_set(why, TALLY_E_NOMEM, "out of memory reading %s", path);
 				goto out;
 			}
 			buf = nb;
@@ -426,26 +415,28 @@ int genesis_load(struct genesis *g, const char *path, char *why)
 		len += got;
 		/* The file users mix up with a genesis: both come from a node. */
 		if (len >= 8 && !memcmp(buf, "TALLYCHN", 8)) {
-			rc = fail(why, TALLY_E_ENCODING, "%s is a chain file (tally chain export),"
-				  " not a genesis file: the genesis is a JSON file, the network's"
-				  " genesis.json (GET /v1/genesis of any of its nodes)", path);
+			rc = why_set(why, TALLY_E_ENCODING,
+				     "%s is a chain file (tally chain export), not a genesis file:"
+				     " the genesis is a JSON file, the network's genesis.json"
+				     " (GET /v1/genesis of any of its nodes)", path);
 			goto out;
 		}
 		if (len > GENESIS_FILE_MAX) {
-			rc = fail(why, TALLY_E_TOOLONG, "genesis file %s is larger than %u bytes",
-				  path, GENESIS_FILE_MAX);
+			rc = why_set(why, TALLY_E_TOOLONG,
+				     "genesis file %s is larger than %u bytes", path,
+				     GENESIS_FILE_MAX);
 			goto out;
 		}
 		if (got == 0)
 			break;
 	}
 	if (ferror(f)) {
-		rc = fail(why, TALLY_E_IO, "cannot read genesis file %s", path);
+		rc = why_set(why, TALLY_E_IO, "cannot read genesis file %s", path);
 		goto out;
 	}
 	buf[len] = '\0';
 	if (strlen(buf) != len) {
-		rc = fail(why, TALLY_E_ENCODING, "genesis file %s contains a NUL byte", path);
+		rc = why_set(why, TALLY_E_ENCODING, "genesis file %s contains a NUL byte", path);
 		goto out;
 	}
 	rc = genesis_parse(g, buf, why);

@@ -11,8 +11,6 @@
 #include "lib/merkle.h"
 #include "lib/chain/evidence.h"
 
-#define NS_PER_S 1000000000ull
-
 /* "ab12cd34…": enough of a key for a message. */
 static const char *short_hex(const uint8_t *p, char buf[16])
 {
@@ -625,7 +623,7 @@ int state_apply_tx(struct state *s, const struct block_ctx *b, const struct tx *
 		memset(r, 0, sizeof(*r));
 		r->kind = t->kind;
 	}
-	rc = tx_check_rules(t, b->chain_id, b->time_ns / NS_PER_S, why);
+	rc = tx_check_rules_at_block(t, b->chain_id, b->time_ns, why);
 	if (rc)
 		return rc;
 	rc = account_ref(&x, t->signer, &signer);

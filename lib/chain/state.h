@@ -41,8 +41,8 @@
  * buckets written in it and their 16 ancestors are recomputed.
  *
  * Transaction rules (beyond tx_check_rules, which state_apply_tx applies at
- * the block's time; signatures are the caller's: chain_verify_block or the
- * node's admission):
+ * the block's time through tx_check_rules_at_block; signatures are the
+ * caller's: chain_verify_block or the node's admission):
  *   - every kind: nonce == the signer's account nonce (lower:
  *     TALLY_E_REPLAY, higher: TALLY_E_NONCE); on success the nonce is
  *     incremented. A missing account reads as balance 0, nonce 0.

@@ -11,6 +11,7 @@
 #include "lib/merkle.h"
 
 #define EVIDENCE_VOTE_MAX 256
+#define NS_PER_S 1000000000ull
 
 static const char *const kind_names[] = {
 	[TX_LEASE_OPEN] = "LEASE_OPEN",
@@ -247,6 +248,12 @@ int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, cha
 		return contract_check_open(&t->u.open, t->signer, t->nonce, t->chain_id, chain_id,
 					   now_s, why);
 	return 0;
+}
+
+int tx_check_rules_at_block(const struct tx *t, const char *chain_id, uint64_t block_time_ns,
+			    char *why)
+{
+	return tx_check_rules(t, chain_id, block_time_ns / NS_PER_S, why);
 }
 
 int tx_check_unsigned(struct tx *t, const uint8_t *p, size_t n, const char *chain_id,

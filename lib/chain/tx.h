@@ -121,6 +121,12 @@ void tx_hash(const uint8_t *p, size_t n, uint8_t out[HASH_LEN]);
  * contract_check_open at now_s (unix seconds). The state transition applies them at the block's
  * time, the node at admission with its clock. */
 int tx_check_rules(const struct tx *t, const char *chain_id, uint64_t now_s, char *why);
+/* tx_check_rules at a block's time, block_time_ns (unix nanoseconds, the
+ * header's time_ns), truncated to whole seconds: the one way the state
+ * transition, the verifier and the auditor turn a block's time into the
+ * rules' clock, so that they refuse the same transactions. */
+int tx_check_rules_at_block(const struct tx *t, const char *chain_id, uint64_t block_time_ns,
+			    char *why);
 
 /* Stateless checks a node makes before the mempool: decodes strictly,
  * tx_check_rules at now_s, and the signature. why[WHY_MAX] receives a

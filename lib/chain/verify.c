@@ -11,8 +11,6 @@
 #include "lib/chain/evidence.h"
 #include "lib/chain/tx.h"
 
-#define NS_PER_S 1000000000ull
-
 #define CHAIN_WHY_MAX 256
 
 static int refuse(char *why, int rc, uint64_t height, const char *fmt, ...)
@@ -222,7 +220,7 @@ static int check_txs(const struct chain_verifier *v, const struct block *b,
 		 * too, so that a verifier that does not execute (from a
 		 * checkpoint) refuses what every validator would. */
 		if (!rc)
-			rc = tx_check_rules(&t, v->chain_id, b->header.time_ns / NS_PER_S, sub);
+			rc = tx_check_rules_at_block(&t, v->chain_id, b->header.time_ns, sub);
 		if (rc)
 			return refuse(why, rc, height, "transaction %zu (%s): %s", i,
 				      tx_kind_name(t.kind), sub);

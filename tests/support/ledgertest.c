@@ -1,10 +1,59 @@
 /* Helpers of the ledger's unit tests (ledgertest.h). */
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/codec.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
 #include "tests/support/ledgertest.h"
+
+void lt_case_dir(char *base, size_t size, const char *name)
+{
+	if (snprintf(base, size, "/tmp/tally-%s-XXXXXX", name) >= (int)size || !mkdtemp(base))
+		abort();
+}
+
+void lt_test_dir(char *dir, size_t size, const char *base)
+{
+	ck_assert_int_lt(snprintf(dir, size, "%s/t-XXXXXX", base), (int)size);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void lt_world_case_begin(struct lt_world *w, const char *name)
+{
+	lt_case_dir(w->base, sizeof(w->base), name);
+}
+
+void lt_world_case_end(struct lt_world *w)
+{
+	cb_rm_tree(w->base);
+}
+
+void lt_world_begin(struct lt_world *w, const char *chain, uint64_t t0_ns, uint8_t seed0,
+		    uint64_t stake, uint64_t funds)
+{
+	lt_keys(w->keys, LT_NKEYS, seed0);
+	lt_genesis(&w->gen, w->accounts, chain, t0_ns, &w->keys[LT_VAL], stake,
+		   &w->keys[LT_TENANT], funds, &w->keys[LT_OTHER], funds);
+	lt_test_dir(w->dir, sizeof(w->dir), w->base);
+}
+
+void lt_world_end(struct lt_world *w)
+{
+	cb_rm_tree(w->dir);
+	for (int i = 0; i < LT_NKEYS; i++)
+		key_free(&w->keys[i]);
+}
+
+enum ledger_tx_state lt_tx_state(struct ledger *l, const uint8_t hash[HASH_LEN])
+{
+	struct ledger_tx_status st;
+
+	ck_assert_int_eq(ledger_tx_status(l, hash, &st), 0);
+	return st.status;
+}
 
 void lt_keys(struct tally_key *keys, int n, uint8_t seed0)
 {

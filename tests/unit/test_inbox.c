@@ -31,40 +31,26 @@
 #define STAKE 1000ull
 #define WAIT_S 60
 
-enum { K_VAL, K_TENANT, K_OTHER, NKEYS };
-
-static struct tally_key keys[NKEYS];
-static struct genesis gen;
-static struct genesis_account gen_accounts[2];
-static char base[40];    /* per test case, made and removed in the runner's process */
-static char dir[80];     /* per test, inside base */
+static struct lt_world w;
 
 static void base_setup(void)
 {
-	strcpy(base, "/tmp/tally-inbox-XXXXXX");
-	if (!mkdtemp(base))
-		abort();
+	lt_world_case_begin(&w, "inbox");
 }
 
 static void base_teardown(void)
 {
-	cb_rm_tree(base);
+	lt_world_case_end(&w);
 }
 
 static void setup(void)
 {
-	lt_keys(keys, NKEYS, 0x60);
-	lt_genesis(&gen, gen_accounts, CHAIN, T0, &keys[K_VAL], STAKE, &keys[K_TENANT], FUNDS,
-		   &keys[K_OTHER], FUNDS);
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	lt_world_begin(&w, CHAIN, T0, 0x60, STAKE, FUNDS);
 }
 
 static void teardown(void)
 {
-	cb_rm_tree(dir);
-	for (int i = 0; i < NKEYS; i++)
-		key_free(&keys[i]);
+	lt_world_end(&w);
 }
 
 static void quiet(void *ctx, const char *line)
@@ -75,7 +61,8 @@ static void quiet(void *ctx, const char *line)
 static struct ledger *open_ledger(void)
 {
 	struct ledger_config cfg = {
-		.data_dir = dir, .genesis = &gen, .validator_key = &keys[K_VAL], .log = quiet,
+		.data_dir = w.dir, .genesis = &w.gen, .validator_key = &w.keys[LT_VAL],
+		.log = quiet,
 	};
 	struct ledger *l = NULL;
 	char why[WHY_MAX];
@@ -98,8 +85,8 @@ static struct inbox *open_inbox(struct ledger *l, size_t max_txs)
 static void make_transfer(struct signed_tx *out, const char *chain, int from, uint64_t nonce,
 			  uint64_t amount)
 {
-	lt_transfer(out, chain, &keys[from], &keys[from == K_OTHER ? K_TENANT : K_OTHER], nonce,
-		    amount, &gen);
+	lt_transfer(out, chain, &w.keys[from], &w.keys[from == LT_OTHER ? LT_TENANT : LT_OTHER],
+		    nonce, amount, &w.gen);
 }
 
 static uint64_t now_s(void)
@@ -142,14 +129,6 @@ static struct inbox_stats wait_settled(struct inbox *q, uint64_t settled)
 	return s;
 }
 
-static enum ledger_tx_state ledger_state_of(struct ledger *l, const uint8_t hash[HASH_LEN])
-{
-	struct ledger_tx_status st;
-
-	ck_assert_int_eq(ledger_tx_status(l, hash, &st), 0);
-	return st.status;
-}
-
 /* One account's transactions, put in nonce order, enter the mempool in
  * that order (none held, none refused) and commit. */
 START_TEST(test_inbox_admits_in_order)
@@ -162,7 +141,7 @@ START_TEST(test_inbox_admits_in_order)
 	struct ledger_status ls;
 
 	for (int i = 0; i < N; i++) {
-		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
 		put_ok(q, &s[i]);
 	}
 	st = wait_settled(q, N);
@@ -177,10 +156,10 @@ START_TEST(test_inbox_admits_in_order)
 
 		inbox_status(q, s[i].hash, &is);
 		ck_assert_int_eq(is.state, INBOX_UNKNOWN);
-		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_PENDING);
 	}
 	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, N);
-	ck_assert_uint_eq(lt_balance(l, keys[K_OTHER].pub), FUNDS + N);
+	ck_assert_uint_eq(lt_balance(l, w.keys[LT_OTHER].pub), FUNDS + N);
 	inbox_free(q);
 	ledger_close(l);
 }
@@ -199,12 +178,13 @@ START_TEST(test_inbox_refusals)
 	struct inbox_stats st;
 	char why[WHY_MAX];
 
-	make_transfer(&good, CHAIN, K_TENANT, 0, 5);
-	make_transfer(&badsig, CHAIN, K_TENANT, 1, 5);
+	make_transfer(&good, CHAIN, LT_TENANT, 0, 5);
+	make_transfer(&badsig, CHAIN, LT_TENANT, 1, 5);
 	badsig.bytes[badsig.len - 1] ^= 1;             /* in the signature */
 	tx_hash(badsig.bytes, badsig.len, badsig.hash);
-	make_transfer(&broke, CHAIN, K_OTHER, 0, FUNDS + 1000);   /* more than it has, good's 5 too */
-	make_transfer(&other_chain, "tally-elsewhere", K_TENANT, 1, 5);
+	/* More than it has, good's 5 too. */
+	make_transfer(&broke, CHAIN, LT_OTHER, 0, FUNDS + 1000);
+	make_transfer(&other_chain, "tally-elsewhere", LT_TENANT, 1, 5);
 	cut = good;
 	cut.len -= 10;
 
@@ -224,13 +204,13 @@ START_TEST(test_inbox_refusals)
 	ck_assert_int_eq(is.state, INBOX_REFUSED);
 	ck_assert_int_eq(is.rc, TALLY_E_SIGNATURE);
 	ck_assert_msg(is.why[0], "a refusal keeps its reason");
-	ck_assert_int_eq(ledger_state_of(l, badsig.hash), LEDGER_TX_UNKNOWN);
+	ck_assert_int_eq(lt_tx_state(l, badsig.hash), LEDGER_TX_UNKNOWN);
 	inbox_status(q, broke.hash, &is);
 	ck_assert_int_eq(is.state, INBOX_REFUSED);
 	ck_assert_int_eq(is.rc, TALLY_E_BALANCE);
 	inbox_status(q, good.hash, &is);
 	ck_assert_int_eq(is.state, INBOX_UNKNOWN);
-	ck_assert_int_eq(ledger_state_of(l, good.hash), LEDGER_TX_PENDING);
+	ck_assert_int_eq(lt_tx_state(l, good.hash), LEDGER_TX_PENDING);
 	inbox_status(q, cut.hash, &is);
 	ck_assert_int_eq(is.state, INBOX_UNKNOWN);
 	inbox_free(q);
@@ -252,7 +232,7 @@ START_TEST(test_inbox_bound_and_duplicates)
 	char why[WHY_MAX];
 
 	for (int i = 0; i < 4; i++)
-		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
 	ledger_mp_lock(l);
 	put_ok(q, &s[0]);
 	ck_assert_int_eq(put(q, &s[0], why), TALLY_E_REPLAY);
@@ -276,7 +256,7 @@ START_TEST(test_inbox_bound_and_duplicates)
 	st = wait_settled(q, 4);
 	ck_assert_uint_eq(st.admitted, 4);
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_PENDING);
 	inbox_free(q);
 	ledger_close(l);
 }
@@ -294,7 +274,7 @@ START_TEST(test_inbox_free_admits_what_waits)
 
 	ledger_mp_lock(l);
 	for (int i = 0; i < N; i++) {
-		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
 		put_ok(q, &s[i]);
 	}
 	ledger_mp_unlock(l);
@@ -302,7 +282,7 @@ START_TEST(test_inbox_free_admits_what_waits)
 	ck_assert_int_eq(ledger_status(l, &ls), 0);
 	ck_assert_uint_eq(ls.mempool_size, N);
 	for (int i = 0; i < N; i++)
-		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_PENDING);
 	ledger_close(l);
 }
 END_TEST
@@ -350,9 +330,9 @@ START_TEST(test_inbox_survives_a_kill)
 	size_t len, want = 0;
 	char *saved;
 
-	snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+	snprintf(logp, sizeof(logp), "%s/%s", w.dir, INBOX_FILE);
 	for (int i = 0; i < N; i++) {
-		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
 		if (i == BAD) {
 			s[i].bytes[s[i].len - 1] ^= 1;     /* in the signature */
 			tx_hash(s[i].bytes, s[i].len, s[i].hash);
@@ -373,15 +353,15 @@ START_TEST(test_inbox_survives_a_kill)
 	ledger_close(l);
 
 	/* The restart, on a ledger that never admitted them. */
-	cb_rm_tree(dir);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	cb_rm_tree(w.dir);
+	ck_assert_int_eq(mkdir(w.dir, 0700), 0);
 	spill(logp, saved, len);
 	free(saved);
 	l = open_ledger();
 	ledger_mp_lock(l);
 	q = open_inbox(l, 0);
 	/* What comes after the restart is logged behind what was restored. */
-	make_transfer(&extra, CHAIN, K_TENANT, N, 1);
+	make_transfer(&extra, CHAIN, LT_TENANT, N, 1);
 	put_ok(q, &extra);
 	ck_assert_int_eq(stat(logp, &sb), 0);
 	ck_assert_uint_eq((size_t)sb.st_size, want + 4 + extra.len + PENDING_CHECK_LEN);
@@ -394,11 +374,11 @@ START_TEST(test_inbox_survives_a_kill)
 	ck_assert_int_eq(is.state, INBOX_REFUSED);
 	ck_assert_int_eq(is.rc, TALLY_E_SIGNATURE);
 	for (int i = 0; i < BAD; i++)
-		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_PENDING);
 	/* After the gap of the refused one, the rest wait for its nonce. */
 	for (int i = BAD + 1; i < N; i++)
-		ck_assert_int_eq(ledger_state_of(l, s[i].hash), LEDGER_TX_HELD);
-	ck_assert_int_eq(ledger_state_of(l, extra.hash), LEDGER_TX_HELD);
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_HELD);
+	ck_assert_int_eq(lt_tx_state(l, extra.hash), LEDGER_TX_HELD);
 	ck_assert_int_eq(stat(logp, &sb), 0);
 	ck_assert_uint_eq((size_t)sb.st_size, 0);
 	inbox_free(q);
@@ -419,11 +399,11 @@ START_TEST(test_inbox_log_failure_refuses)
 	char logp[160], why[WHY_MAX];
 	int rc;
 
-	snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+	snprintf(logp, sizeof(logp), "%s/%s", w.dir, INBOX_FILE);
 	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* every write: ENOSPC */
 	q = open_inbox(l, 0);
-	make_transfer(&s[0], CHAIN, K_TENANT, 0, 1);
-	make_transfer(&s[1], CHAIN, K_TENANT, 1, 1);
+	make_transfer(&s[0], CHAIN, LT_TENANT, 0, 1);
+	make_transfer(&s[1], CHAIN, LT_TENANT, 1, 1);
 	rc = put(q, &s[0], why);
 	ck_assert_msg(rc == TALLY_E_DISKFULL || rc == TALLY_E_IO, "%s (%s)", why, tally_strerror(rc));
 	ck_assert_msg(strstr(why, INBOX_FILE), "%s", why);
@@ -476,8 +456,8 @@ START_TEST(test_txqueue_log_failure_keeps_shares)
 	memset(a, 0xa, sizeof(a));
 	memset(b, 0xb, sizeof(b));
 	for (int i = 0; i < 5; i++)
-		make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
-	snprintf(logp, sizeof(logp), "%s/txq.log", dir);
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
+	snprintf(logp, sizeof(logp), "%s/txq.log", w.dir);
 	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* the first append fails */
 	q = txqueue_new(&cfg, NULL, why);
 	ck_assert_msg(q != NULL, "%s", why);
@@ -554,9 +534,9 @@ START_TEST(test_inbox_restores_a_damaged_log)
 		FILE *f;
 		size_t n, whole = 0;
 
-		snprintf(logp, sizeof(logp), "%s/%s", dir, INBOX_FILE);
+		snprintf(logp, sizeof(logp), "%s/%s", w.dir, INBOX_FILE);
 		for (int i = 0; i < 3; i++)
-			make_transfer(&s[i], CHAIN, K_TENANT, (uint64_t)i, 1);
+			make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
 		ck_assert_ptr_nonnull(f = fopen(logp, "wb"));
 		for (int i = 0; i < 2; i++) {
 			n = pending_frame(rec, s[i].bytes, s[i].len);
@@ -581,9 +561,9 @@ START_TEST(test_inbox_restores_a_damaged_log)
 		st = wait_settled(q, 2);
 		ck_assert_uint_eq(st.received, 2);
 		ck_assert_uint_eq(st.admitted, 2);
-		ck_assert_int_eq(ledger_state_of(l, s[0].hash), LEDGER_TX_PENDING);
-		ck_assert_int_eq(ledger_state_of(l, s[1].hash), LEDGER_TX_PENDING);
-		ck_assert_int_eq(ledger_state_of(l, s[2].hash), LEDGER_TX_UNKNOWN);
+		ck_assert_int_eq(lt_tx_state(l, s[0].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(lt_tx_state(l, s[1].hash), LEDGER_TX_PENDING);
+		ck_assert_int_eq(lt_tx_state(l, s[2].hash), LEDGER_TX_UNKNOWN);
 		/* The third, sent again, is logged behind nothing. */
 		put_ok(q, &s[2]);
 		st = wait_settled(q, 3);
@@ -592,8 +572,8 @@ START_TEST(test_inbox_restores_a_damaged_log)
 		ck_assert_uint_eq((size_t)sb.st_size, 0);
 		inbox_free(q);
 		ledger_close(l);
-		cb_rm_tree(dir);
-		ck_assert_int_eq(mkdir(dir, 0700), 0);
+		cb_rm_tree(w.dir);
+		ck_assert_int_eq(mkdir(w.dir, 0700), 0);
 	}
 }
 END_TEST

@@ -92,8 +92,7 @@ static void setup(void)
 	lt_keys(keys, NKEYS, 0x40);
 	lt_genesis(&gen, gen_accounts, CHAIN, T0, &keys[K_VAL], STAKE, &keys[K_TENANT],
 		   TENANT_FUNDS, &keys[K_OTHER], OTHER_FUNDS);
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	lt_test_dir(dir, sizeof(dir), base);
 }
 
 /* An unchecked fixture runs in the runner's process even when a test fails
@@ -101,9 +100,7 @@ static void setup(void)
  * where everything a test made is removed for sure: mounts first. */
 static void base_setup(void)
 {
-	strcpy(base, "/tmp/tally-ledger-XXXXXX");
-	if (!mkdtemp(base))
-		abort();
+	lt_case_dir(base, sizeof(base), "ledger");
 }
 
 static void base_teardown(void)

@@ -36,40 +36,26 @@
 #define FUNDS 10000000ull
 #define STAKE 1000ull
 
-enum { K_VAL, K_TENANT, K_OTHER, NKEYS };
-
-static struct tally_key keys[NKEYS];
-static struct genesis gen;
-static struct genesis_account gen_accounts[2];
-static char base[40];    /* per test case, made and removed in the runner's process */
-static char dir[80];     /* per test, inside base */
+static struct lt_world w;
 
 static void base_setup(void)
 {
-	strcpy(base, "/tmp/tally-pending-XXXXXX");
-	if (!mkdtemp(base))
-		abort();
+	lt_world_case_begin(&w, "pending");
 }
 
 static void base_teardown(void)
 {
-	cb_rm_tree(base);
+	lt_world_case_end(&w);
 }
 
 static void setup(void)
 {
-	lt_keys(keys, NKEYS, 0x50);
-	lt_genesis(&gen, gen_accounts, CHAIN, T0, &keys[K_VAL], STAKE, &keys[K_TENANT], FUNDS,
-		   &keys[K_OTHER], FUNDS);
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	lt_world_begin(&w, CHAIN, T0, 0x50, STAKE, FUNDS);
 }
 
 static void teardown(void)
 {
-	cb_rm_tree(dir);
-	for (int i = 0; i < NKEYS; i++)
-		key_free(&keys[i]);
+	lt_world_end(&w);
 }
 
 /* The ledger's log lines, kept for the test to read. */
@@ -93,7 +79,8 @@ static bool logged(const char *part)
 static struct ledger *open_at(const char *path)
 {
 	struct ledger_config cfg = {
-		.data_dir = path, .genesis = &gen, .validator_key = &keys[K_VAL], .log = keep_line,
+		.data_dir = path, .genesis = &w.gen, .validator_key = &w.keys[LT_VAL],
+		.log = keep_line,
 	};
 	struct ledger *l = NULL;
 	char why[WHY_MAX];
@@ -107,20 +94,12 @@ static struct ledger *open_at(const char *path)
 
 static void make_transfer(struct signed_tx *out, int from, int to, uint64_t nonce, uint64_t amount)
 {
-	lt_transfer(out, CHAIN, &keys[from], &keys[to], nonce, amount, &gen);
+	lt_transfer(out, CHAIN, &w.keys[from], &w.keys[to], nonce, amount, &w.gen);
 }
 
 static uint64_t balance(struct ledger *l, int who)
 {
-	return lt_balance(l, keys[who].pub);
-}
-
-static enum ledger_tx_state status_of(struct ledger *l, const uint8_t hash[HASH_LEN])
-{
-	struct ledger_tx_status st;
-
-	ck_assert_int_eq(ledger_tx_status(l, hash, &st), 0);
-	return st.status;
+	return lt_balance(l, w.keys[who].pub);
 }
 
 /* The pending (queued) transactions' hashes, in mempool order. */
@@ -192,7 +171,7 @@ static void fresh_dir_with_log(char *out, size_t size, const char *name, const u
 {
 	char p[256];
 
-	ck_assert_int_lt(snprintf(out, size, "%s/%s", dir, name), (int)size);
+	ck_assert_int_lt(snprintf(out, size, "%s/%s", w.dir, name), (int)size);
 	ck_assert_int_eq(mkdir(out, 0700), 0);
 	path_in(p, sizeof(p), out, PENDING_FILE);
 	spill(p, log, len);
@@ -206,24 +185,24 @@ START_TEST(test_pending_survives_reopen)
 	char logp[256], copy[128];
 	uint8_t *log;
 	size_t len;
-	struct ledger *l = open_at(dir);
+	struct ledger *l = open_at(w.dir);
 
 	for (int i = 0; i < 3; i++) {
-		make_transfer(&s[i], K_TENANT, K_OTHER, i, 100 + i);
+		make_transfer(&s[i], LT_TENANT, LT_OTHER, i, 100 + i);
 		ck_assert(!lt_submit_held(l, &s[i]));
 	}
-	make_transfer(&s[4], K_TENANT, K_OTHER, 4, 104);
+	make_transfer(&s[4], LT_TENANT, LT_OTHER, 4, 104);
 	ck_assert(lt_submit_held(l, &s[4]));
-	make_transfer(&other, K_OTHER, K_TENANT, 0, 7);
+	make_transfer(&other, LT_OTHER, LT_TENANT, 0, 7);
 	ck_assert(!lt_submit_held(l, &other));
 	/* What a SIGKILL now would leave: the log as it is. */
-	path_in(logp, sizeof(logp), dir, PENDING_FILE);
+	path_in(logp, sizeof(logp), w.dir, PENDING_FILE);
 	log = slurp(logp, &len);
 	ck_assert_uint_gt(len, 0);
 	ledger_close(l);
 
 	for (int round = 0; round < 2; round++) {
-		const char *d = dir;
+		const char *d = w.dir;
 
 		if (round == 1) {
 			fresh_dir_with_log(copy, sizeof(copy), "killed", log, len);
@@ -238,24 +217,24 @@ START_TEST(test_pending_survives_reopen)
 		ck_assert_mem_eq(p.hash[1], s[1].hash, HASH_LEN);
 		ck_assert_mem_eq(p.hash[2], s[2].hash, HASH_LEN);
 		ck_assert_mem_eq(p.hash[3], other.hash, HASH_LEN);
-		ck_assert_int_eq(status_of(l, s[4].hash), LEDGER_TX_HELD);
+		ck_assert_int_eq(lt_tx_state(l, s[4].hash), LEDGER_TX_HELD);
 		/* The gap fills: the held one follows. */
-		make_transfer(&s[3], K_TENANT, K_OTHER, 3, 103);
+		make_transfer(&s[3], LT_TENANT, LT_OTHER, 3, 103);
 		ck_assert(!lt_submit_held(l, &s[3]));
 		struct ledger_block_result r = lt_produce(l, T0 + SEC);
 		ck_assert_uint_eq(r.ntx, 6);
 		ck_assert_uint_eq(r.ndropped, 0);
 		for (int i = 0; i < 5; i++)
-			ck_assert_int_eq(status_of(l, s[i].hash), LEDGER_TX_COMMITTED);
-		ck_assert_uint_eq(balance(l, K_TENANT), FUNDS - (100 + 101 + 102 + 103 + 104) + 7);
-		ck_assert_uint_eq(balance(l, K_OTHER), FUNDS + (100 + 101 + 102 + 103 + 104) - 7);
+			ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_COMMITTED);
+		ck_assert_uint_eq(balance(l, LT_TENANT), FUNDS - (100 + 101 + 102 + 103 + 104) + 7);
+		ck_assert_uint_eq(balance(l, LT_OTHER), FUNDS + (100 + 101 + 102 + 103 + 104) - 7);
 		/* Nothing left to commit twice, now or after another reopen. */
 		ck_assert_uint_eq(lt_produce(l, T0 + 2 * SEC).ntx, 0);
 		ledger_close(l);
 		l = open_at(d);
 		ck_assert_uint_eq(pool_of(l).n, 0);
 		ck_assert_uint_eq(lt_produce(l, T0 + 3 * SEC).ntx, 0);
-		ck_assert_uint_eq(balance(l, K_TENANT), FUNDS - (100 + 101 + 102 + 103 + 104) + 7);
+		ck_assert_uint_eq(balance(l, LT_TENANT), FUNDS - (100 + 101 + 102 + 103 + 104) + 7);
 		ledger_close(l);
 	}
 	free(log);
@@ -270,21 +249,21 @@ START_TEST(test_pending_torn_tail)
 	char logp[256];
 	uint8_t *log;
 	size_t len, cases = 0;
-	struct ledger *l = open_at(dir);
+	struct ledger *l = open_at(w.dir);
 
 	for (int i = 0; i < 3; i++) {
-		make_transfer(&s[i], K_TENANT, K_OTHER, i, 10);
+		make_transfer(&s[i], LT_TENANT, LT_OTHER, i, 10);
 		lt_submit_held(l, &s[i]);
 	}
 	ledger_close(l);
-	path_in(logp, sizeof(logp), dir, PENDING_FILE);
+	path_in(logp, sizeof(logp), w.dir, PENDING_FILE);
 	log = slurp(logp, &len);
 	size_t last = len - (4 + s[2].len + PENDING_CHECK_LEN);
 	ck_assert_uint_eq(last, 2 * (4 + s[0].len + PENDING_CHECK_LEN));
 
 	for (size_t cut = last; cut < len; cut += STRIDE) {
 		spill(logp, log, cut);
-		l = open_at(dir);
+		l = open_at(w.dir);
 		struct pool_list p = pool_of(l);
 		ck_assert_msg(p.n == 2, "cut at %zu of %zu: %zu restored", cut, len, p.n);
 		ck_assert_mem_eq(p.hash[0], s[0].hash, HASH_LEN);
@@ -296,10 +275,10 @@ START_TEST(test_pending_torn_tail)
 	}
 	/* Whole, it restores all three. */
 	spill(logp, log, len);
-	l = open_at(dir);
+	l = open_at(w.dir);
 	ck_assert_uint_eq(pool_of(l).n, 3);
 	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 3);
-	ck_assert_uint_eq(balance(l, K_OTHER), FUNDS + 30);
+	ck_assert_uint_eq(balance(l, LT_OTHER), FUNDS + 30);
 	ledger_close(l);
 	printf("torn-file: mempool.log cut at %zu offsets of its last record\n", cases);
 	free(log);
@@ -319,7 +298,7 @@ START_TEST(test_pending_damaged)
 	struct ledger *l;
 
 	for (int i = 0; i < 3; i++) {
-		make_transfer(&s[i], K_TENANT, K_OTHER, i, 10);
+		make_transfer(&s[i], LT_TENANT, LT_OTHER, i, 10);
 		rl[i] = pending_frame(recs[i], s[i].bytes, s[i].len);
 		ck_assert_uint_eq(rl[i], 4 + s[i].len + PENDING_CHECK_LEN);
 	}
@@ -375,7 +354,7 @@ START_TEST(test_pending_damaged)
 	ck_assert(logged("mempool: 2 pending transactions restored from mempool.log, 1 no longer"
 			 " applied"));
 	ck_assert_uint_eq(pool_of(l).n, 1);
-	ck_assert_int_eq(status_of(l, s[2].hash), LEDGER_TX_HELD);
+	ck_assert_int_eq(lt_tx_state(l, s[2].hash), LEDGER_TX_HELD);
 	ledger_close(l);
 
 	/* Garbage of several sizes. */
@@ -410,13 +389,13 @@ START_TEST(test_pending_committed_dropped)
 	char logp[256];
 	uint8_t *log;
 	size_t len;
-	struct ledger *l = open_at(dir);
+	struct ledger *l = open_at(w.dir);
 
 	for (int i = 0; i < 2; i++) {
-		make_transfer(&s[i], K_TENANT, K_OTHER, i, 1000);
+		make_transfer(&s[i], LT_TENANT, LT_OTHER, i, 1000);
 		lt_submit_held(l, &s[i]);
 	}
-	path_in(logp, sizeof(logp), dir, PENDING_FILE);
+	path_in(logp, sizeof(logp), w.dir, PENDING_FILE);
 	log = slurp(logp, &len);
 	ck_assert_uint_eq(lt_produce(l, T0 + SEC).ntx, 2);
 	/* Emptied with the pool. */
@@ -425,14 +404,14 @@ START_TEST(test_pending_committed_dropped)
 	/* As if the node died after the commit and before the log was
 	 * emptied. */
 	spill(logp, log, len);
-	l = open_at(dir);
+	l = open_at(w.dir);
 	ck_assert(logged("mempool: 0 pending transactions restored from mempool.log, 2 no longer"
 			 " applied"));
 	ck_assert_uint_eq(pool_of(l).n, 0);
 	ck_assert_uint_eq(file_size(logp), 0);
 	ck_assert_uint_eq(lt_produce(l, T0 + 2 * SEC).ntx, 0);
-	ck_assert_uint_eq(balance(l, K_OTHER), FUNDS + 2000);
-	ck_assert_uint_eq(balance(l, K_TENANT), FUNDS - 2000);
+	ck_assert_uint_eq(balance(l, LT_OTHER), FUNDS + 2000);
+	ck_assert_uint_eq(balance(l, LT_TENANT), FUNDS - 2000);
 	ledger_close(l);
 	free(log);
 }
@@ -450,16 +429,16 @@ START_TEST(test_pending_stays_bounded)
 	struct ledger_batch_item items[LEDGER_BATCH_MAX];
 	static struct signed_tx batch[LEDGER_BATCH_MAX];
 	char why[WHY_MAX];
-	struct ledger *l = open_at(dir);
+	struct ledger *l = open_at(w.dir);
 
-	path_in(logp, sizeof(logp), dir, PENDING_FILE);
-	make_transfer(&s, K_TENANT, K_OTHER, nonce++, 1);
+	path_in(logp, sizeof(logp), w.dir, PENDING_FILE);
+	make_transfer(&s, LT_TENANT, LT_OTHER, nonce++, 1);
 	lt_submit_held(l, &s);
 	lt_produce(l, T0 + SEC);
 	ck_assert_uint_eq(file_size(logp), 0);
 
-	/* Nonce 1 of K_OTHER never comes: this one is held throughout. */
-	make_transfer(&held, K_OTHER, K_TENANT, 2, 1);
+	/* Nonce 1 of LT_OTHER never comes: this one is held throughout. */
+	make_transfer(&held, LT_OTHER, LT_TENANT, 2, 1);
 	ck_assert(lt_submit_held(l, &held));
 	for (int b = 0; b < 30; b++) {
 		uint64_t before, after;
@@ -467,7 +446,7 @@ START_TEST(test_pending_stays_bounded)
 		/* One batch of 200: one write. */
 		memset(items, 0, sizeof(items));
 		for (int i = 0; i < 200; i++) {
-			make_transfer(&batch[i], K_TENANT, K_OTHER, nonce++, 1);
+			make_transfer(&batch[i], LT_TENANT, LT_OTHER, nonce++, 1);
 			items[i].bytes = batch[i].bytes;
 			items[i].len = batch[i].len;
 		}
@@ -486,16 +465,43 @@ START_TEST(test_pending_stays_bounded)
 		ck_assert_uint_le(after, 4 * (4 + held.len + PENDING_CHECK_LEN) + (1u << 20));
 	}
 	ck_assert(shrank);
-	ck_assert_int_eq(status_of(l, held.hash), LEDGER_TX_HELD);
+	ck_assert_int_eq(lt_tx_state(l, held.hash), LEDGER_TX_HELD);
 	ledger_close(l);
 	/* What is left restores the held transaction alone. */
-	l = open_at(dir);
+	l = open_at(w.dir);
 	ck_assert(logged("mempool: 1 pending transactions restored from mempool.log, 0 no longer"
 			 " applied"));
-	ck_assert_int_eq(status_of(l, held.hash), LEDGER_TX_HELD);
+	ck_assert_int_eq(lt_tx_state(l, held.hash), LEDGER_TX_HELD);
 	ck_assert_uint_eq(file_size(logp), 4 + held.len + PENDING_CHECK_LEN);
 	ledger_close(l);
 	ck_assert_uint_gt(max_size, 0);
+}
+END_TEST
+
+/* A log that cannot be read stops the open, saying which file and that
+ * moving it aside starts the node without what it holds: its transactions
+ * are not dropped by a rewrite. */
+START_TEST(test_pending_unreadable_refuses)
+{
+	struct ledger_config cfg = {
+		.data_dir = w.dir, .genesis = &w.gen, .validator_key = &w.keys[LT_VAL],
+		.log = keep_line,
+	};
+	struct ledger *l = open_at(w.dir);
+	char logp[256], why[WHY_MAX] = "";
+	int rc;
+
+	ledger_close(l);
+	l = NULL;
+	path_in(logp, sizeof(logp), w.dir, PENDING_FILE);
+	ck_assert_int_eq(unlink(logp) == 0 || errno == ENOENT, 1);
+	ck_assert_int_eq(mkdir(logp, 0700), 0);   /* opens, and no read succeeds */
+	rc = ledger_open(&l, &cfg, why);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_ptr_null(l);
+	ck_assert_msg(strstr(why, logp) && strstr(why, "; move it aside to start without the"
+						  " transactions it holds"), "%s", why);
+	ck_assert_int_eq(rmdir(logp), 0);
 }
 END_TEST
 
@@ -512,6 +518,7 @@ Suite *pending_suite(void)
 	tcase_add_test(tc, test_pending_damaged);
 	tcase_add_test(tc, test_pending_committed_dropped);
 	tcase_add_test(tc, test_pending_stays_bounded);
+	tcase_add_test(tc, test_pending_unreadable_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }

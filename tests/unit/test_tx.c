@@ -510,6 +510,25 @@ START_TEST(test_check_lease_open_rules)
 }
 END_TEST
 
+/* At a block's time the rules read whole seconds: a contract expiring at
+ * second E may commit in a block dated any nanosecond of E, not in one
+ * dated the first nanosecond of E + 1. */
+START_TEST(test_check_rules_at_block_time)
+{
+	struct tx t;
+	char why[WHY_MAX] = "";
+	const uint64_t ns = 1000000000ull;
+
+	make_tx(&t, TX_LEASE_OPEN);
+	ck_assert_int_eq(tx_check_rules_at_block(&t, CHAIN, t.u.open.expiry * ns, why), 0);
+	ck_assert_int_eq(tx_check_rules_at_block(&t, CHAIN, t.u.open.expiry * ns + ns - 1, why),
+			 0);
+	ck_assert_int_eq(tx_check_rules_at_block(&t, CHAIN, (t.u.open.expiry + 1) * ns, why),
+			 TALLY_E_EXPIRED);
+	ck_assert_ptr_nonnull(strstr(why, "expired"));
+}
+END_TEST
+
 /* The signed votes an EVIDENCE carries decode strictly: every length short
  * of SIGNED_VOTE_LEN, a trailing byte and a vote type other than prevote
  * and precommit are refused; a good one round-trips and verifies, and
@@ -585,6 +604,7 @@ Suite *tx_suite(void)
 	tcase_add_test(tc, test_check_wrong_chain);
 	tcase_add_test(tc, test_check_bad_signature);
 	tcase_add_test(tc, test_check_lease_open_rules);
+	tcase_add_test(tc, test_check_rules_at_block_time);
 	tcase_add_test(tc, test_evidence_votes_strict);
 	suite_add_tcase(s, tc);
 	return s;
