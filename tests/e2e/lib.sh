@@ -125,6 +125,23 @@ CONF
 }
 
 # e2e_start_node [TALLYD-OPTION...], e.g. --no-vms for the API-only tests.
+# e2e_start_tx_node NAME PORT: a --no-vms node with no request rate limit,
+# for tests that send many transactions made by the forge tool: $N its URL,
+# TALLY_CHAIN_ID and TALLY_GENESIS_HASH exported for forge, $OTHER a new
+# key (other.pem) to send to, and next_nonce / balance ACCOUNT helpers.
+e2e_start_tx_node() {
+	e2e_init "$1" "$2"
+	printf '[api]\nrequests_per_s = 0\n' >>"$E2E_DIR/node/tallyd.conf"
+	e2e_start_node --no-vms
+	N=$TALLY_NODE
+	TALLY_CHAIN_ID=$(curl -s "$N/v1/status" | jq -r .chain_id)
+	TALLY_GENESIS_HASH=$(curl -s "$N/v1/status" | jq -r .genesis_hash)
+	export TALLY_CHAIN_ID TALLY_GENESIS_HASH
+	OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
+}
+next_nonce() { curl -s "$N/v1/accounts/$1" | jq .next_nonce; }
+balance() { curl -s "$N/v1/accounts/$1" | jq .balance; }
+
 e2e_start_node() {
 	"$TALLYD" -c "$E2E_DIR/node/tallyd.conf" "$@" >>"$E2E_DIR/tallyd.log" 2>&1 &
 	E2E_NODE_PID=$!

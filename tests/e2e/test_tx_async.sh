@@ -10,17 +10,8 @@
 # (SIGKILL) finds them in its inbox.log when it restarts and commits them.
 . "$(dirname "$0")/lib.sh"
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
-e2e_init txasync 7724
-printf '[api]\nrequests_per_s = 0\n' >>"$E2E_DIR/node/tallyd.conf"
-e2e_start_node --no-vms
-N=$TALLY_NODE
-TALLY_CHAIN_ID=$(curl -s "$N/v1/status" | jq -r .chain_id)
-TALLY_GENESIS_HASH=$(curl -s "$N/v1/status" | jq -r .genesis_hash)
-export TALLY_CHAIN_ID TALLY_GENESIS_HASH
-OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
+e2e_start_tx_node txasync 7724
 
-next_nonce() { curl -s "$N/v1/accounts/$1" | jq .next_nonce; }
-balance() { curl -s "$N/v1/accounts/$1" | jq .balance; }
 tx() { "$FORGE" transfer "$OTHER" "$1" "$2" "${3:-$TALLY_KEY}"; }
 # post_async PATH BODY: the HTTP status; answer in $E2E_DIR/body, headers in
 # $E2E_DIR/headers.

@@ -6,14 +6,7 @@
 # transaction inside it included).
 . "$(dirname "$0")/lib.sh"
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
-e2e_init txbatch 7723
-printf '[api]\nrequests_per_s = 0\n' >>"$E2E_DIR/node/tallyd.conf"
-e2e_start_node --no-vms
-N=$TALLY_NODE
-TALLY_CHAIN_ID=$(curl -s "$N/v1/status" | jq -r .chain_id)
-TALLY_GENESIS_HASH=$(curl -s "$N/v1/status" | jq -r .genesis_hash)
-export TALLY_CHAIN_ID TALLY_GENESIS_HASH
-OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
+e2e_start_tx_node txbatch 7723
 PAUPER=$("$TALLY" key new --key "$E2E_DIR/pauper.pem" 2>/dev/null)
 
 # post BODY: the status of POST /v1/txs; the answer in $E2E_DIR/body.
@@ -21,8 +14,6 @@ post() {
 	curl -s -o "$E2E_DIR/body" -w '%{http_code}' -H 'Content-Type: application/json' \
 		--data-binary "@$1" "$N/v1/txs"
 }
-next_nonce() { curl -s "$N/v1/accounts/$1" | jq .next_nonce; }
-balance() { curl -s "$N/v1/accounts/$1" | jq .balance; }
 tx() { "$FORGE" transfer "$OTHER" "$1" "$2" "${3:-$TALLY_KEY}"; }
 # txs HEX...: a {"txs": [...]} body in $E2E_DIR/req.
 txs() { printf '%s\n' "$@" | jq -R . | jq -sc '{txs: .}' >"$E2E_DIR/req"; }

@@ -8,16 +8,7 @@
 # sent before its predecessor is then still held, and both commit.
 . "$(dirname "$0")/lib.sh"
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
-e2e_init txhold 7725
-printf '[api]\nrequests_per_s = 0\n' >>"$E2E_DIR/node/tallyd.conf"
-e2e_start_node --no-vms
-N=$TALLY_NODE
-TALLY_CHAIN_ID=$(curl -s "$N/v1/status" | jq -r .chain_id)
-TALLY_GENESIS_HASH=$(curl -s "$N/v1/status" | jq -r .genesis_hash)
-export TALLY_CHAIN_ID TALLY_GENESIS_HASH
-OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
-next_nonce() { curl -s "$N/v1/accounts/$1" | jq .next_nonce; }
-balance() { curl -s "$N/v1/accounts/$1" | jq .balance; }
+e2e_start_tx_node txhold 7725
 held() { curl -sf "$N/metrics" | awk '/^tally_mempool_held_transactions / { print $2 }'; }
 
 # --- the flood: 8 fresh keys x nonces 1..2048 --------------------------------
