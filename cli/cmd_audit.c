@@ -12,6 +12,7 @@
 #include "lib/chain/audit.h"
 #include "lib/chain/chainfile.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 
 struct feed {
 	struct auditor *a;
@@ -37,7 +38,7 @@ static int report_json(const struct audit_result *r, const char *id,
 {
 	char gh[65];
 	json_t *errs = json_array(), *recs = json_array();
-	char bid[65], root[65], a[32];
+	char bid[65], root[65];
 
 	for (size_t i = 0; i < r->nerrors; i++)
 		json_array_append_new(errs, json_string(r->errors[i].msg));
@@ -49,32 +50,33 @@ static int report_json(const struct audit_result *r, const char *id,
 	for (size_t i = 0; i < r->nrecords; i++) {
 		const struct audit_record *x = &r->records[i];
 		json_array_append_new(recs, json_pack(
-			"{s:I,s:I,s:I,s:b,s:b,s:I,s:I}", "seq", (json_int_t)x->rec.seq,
-			"height", (json_int_t)x->height, "index", (json_int_t)x->index,
+			"{s:o,s:o,s:I,s:b,s:b,s:o,s:o}", "seq", json_u64(x->rec.seq),
+			"height", json_u64(x->height), "index", (json_int_t)x->index,
 			"signature_ok", x->signature_ok, "proven", x->proven,
-			"gross", (json_int_t)x->charge.gross, "paid", (json_int_t)x->paid));
+			"gross", json_u64(x->charge.gross), "paid", json_u64(x->paid)));
 	}
 	hex_encode(r->verified_block_id, HASH_LEN, bid);
 	hex_encode(r->usage_root, HASH_LEN, root);
 	hex_encode(r->genesis_hash, HASH_LEN, gh);
-	(void)a;
+	/* Every u64 through json_u64: above 2^63 - 1 it is a decimal string,
+	 * never a negative integer (docs/PROTOCOL.md, "Numbers"). */
 	return print_json(json_pack(
-		"{s:b,s:s,s:b,s:b,s:I,s:o,s:s,s:I,s:s,s:I,s:s,s:b,s:b,"
-		"s:{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
+		"{s:b,s:s,s:b,s:b,s:I,s:o,s:s,s:o,s:s,s:o,s:s,s:b,s:b,"
+		"s:{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o},s:o}",
 		"verified", r->verified, "genesis_hash", gh, "genesis_pinned", pin->set,
 		"state_replayed", r->replayed_state,
 		"records", (json_int_t)r->nrecords, "errors", errs,
-		"lease", id, "verified_height", (json_int_t)r->verified_height,
-		"verified_block_id", bid, "usage_size", (json_int_t)r->usage_size,
+		"lease", id, "verified_height", json_u64(r->verified_height),
+		"verified_block_id", bid, "usage_size", json_u64(r->usage_size),
 		"usage_root", root, "replayed", r->replayed, "compared", r->compared,
 		"bill", "state", lease_state_name(r->lease.state),
 		"close_reason", lease_close_reason_name(r->lease.close_reason),
-		"charged", (json_int_t)r->lease.charged,
-		"sla_credits", (json_int_t)r->lease.sla_credits,
-		"refund", (json_int_t)r->refund, "escrow", (json_int_t)r->lease.escrow,
-		"cpu_ns", (json_int_t)r->lease.cpu_ns,
-		"run_delay_ns", (json_int_t)r->lease.run_delay_ns,
-		"gpu_ns", (json_int_t)r->lease.gpu_ns, "mem_mib_s", (json_int_t)r->mem_mib_s,
+		"charged", json_u64(r->lease.charged),
+		"sla_credits", json_u64(r->lease.sla_credits),
+		"refund", json_u64(r->refund), "escrow", json_u64(r->lease.escrow),
+		"cpu_ns", json_u64(r->lease.cpu_ns),
+		"run_delay_ns", json_u64(r->lease.run_delay_ns),
+		"gpu_ns", json_u64(r->lease.gpu_ns), "mem_mib_s", json_u64(r->mem_mib_s),
 		"record_list", recs));
 }
 
@@ -274,9 +276,21 @@ static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		if (rc)
 			goto out;
 	}
-	if ((rc = auditor_new(&feed.a, &g, cp, cp_id, id, NULL, why)) ||
-	    (rc = auditor_set_claim(feed.a, claim_height, &claim, why))) {
+	if (have_cp && tip < cp_height) {
+		err("the node's chain ends at block %" PRIu64 ", before the checkpoint's %" PRIu64,
+		    tip, cp_height);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((rc = auditor_new(&feed.a, &g, cp, cp_id, id, NULL, why))) {
 		rc = chainfile_fail(rc, why, quiet);
+		goto out;
+	}
+	/* A proof that does not hold the lease is the node's false claim: not
+	 * verified (1), as a chain file's would be, not a fault of the command
+	 * (chainfile_fail would take its TALLY_E_NOTFOUND for one). */
+	if ((rc = auditor_set_claim(feed.a, claim_height, &claim, why))) {
+		rc = chainfile_fail(rc == TALLY_E_NOTFOUND ? TALLY_E_PROOF_ROOT : rc, why, quiet);
 		goto out;
 	}
 	progress_start(&feed.pr, "blocks replayed", tip - (have_cp ? cp_height : 0), quiet);
