@@ -397,7 +397,8 @@ int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8
 		why_set(why, rc, "no memory for one of the %s", q->cfg.what);
 	/* In the log before it is taken: a process killed now finds it there
 	 * when it starts again. */
-	else if (q->log && (rc = pending_append(q->log, rec, pending_frame(rec, bytes, len), why))) {
+	else if (q->log && (rc = pending_append(q->log, rec,
+						  pending_frame_hashed(rec, bytes, len, hash), why))) {
 		/* Not taken: back out, and the log written whole again (at
 		 * once when nothing waits, else after the batch being checked)
 		 * before another is taken. */
