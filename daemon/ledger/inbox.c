@@ -68,6 +68,8 @@ struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 		.ctx = q,
 		.what = "received transactions",
 		.log_file = INBOX_FILE,
+		/* The synchronous submission needs no inbox.log. */
+		.log_advice = "submit without Prefer: respond-async",
 	};
 	size_t restored;
 
@@ -121,10 +123,6 @@ int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	pthread_mutex_unlock(&q->mu);
 	/* In inbox.log before it is answered "received" (txqueue.h). */
 	if ((rc = txqueue_put(q->queue, bytes, len, hash, NULL, why))) {
-		size_t used = strlen(why);
-
-		if ((rc == TALLY_E_IO || rc == TALLY_E_DISKFULL) && used < WHY_MAX)
-			snprintf(why + used, WHY_MAX - used, ": submit without Prefer: respond-async");
 		pthread_mutex_lock(&q->mu);
 		q->stats.received--;
 		pthread_mutex_unlock(&q->mu);
