@@ -1284,15 +1284,11 @@ static void post_txs(void *ctx, const struct http_request *req, struct http_resp
 	    !txs_from_json(req, resp, &items, &bytes, &count))
 		goto out;
 	if (async) {
-		/* Each on its own: one refused (the inbox full) leaves the
-		 * others received. */
-		uint64_t now = now_s();
-
+		/* Each answered on its own: one refused (the inbox full)
+		 * leaves the others received; those refused already (not
+		 * hex) are skipped. */
 		resp->preference_applied = "respond-async";
-		for (size_t i = 0; i < count; i++)
-			if (items[i].bytes)
-				items[i].rc = inbox_put(n->inbox, items[i].bytes, items[i].len, now,
-							items[i].hash, items[i].why);
+		inbox_put_batch(n->inbox, items, count, now_s());
 	} else if ((rc = ledger_submit_batch(n->ledger, items, count, &adm, why))) {
 		http_error_from(resp, rc, why);
 		goto out;

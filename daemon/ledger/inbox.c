@@ -68,6 +68,8 @@ struct inbox *inbox_new(struct ledger *l, const char *chain_id,
 		.ctx = q,
 		.what = "received transactions",
 		.log_file = INBOX_FILE,
+		/* The synchronous submission needs no inbox.log. */
+		.log_advice = "submit without Prefer: respond-async",
 	};
 	size_t restored;
 
@@ -105,31 +107,52 @@ void inbox_free(struct inbox *q)
 	free(q);
 }
 
+size_t inbox_put_batch(struct inbox *q, struct ledger_batch_item *items, size_t n,
+		       uint64_t now_s)
+{
+	size_t checked = 0, taken;
+
+	for (size_t i = 0; i < n; i++) {
+		struct ledger_batch_item *it = &items[i];
+		struct tx t;
+
+		if (it->rc)
+			continue;
+		it->why[0] = '\0';
+		if ((it->rc = tx_check_unsigned(&t, it->bytes, it->len, q->chain_id, now_s,
+						it->why)))
+			continue;
+		tx_hash(it->bytes, it->len, it->hash);
+		it->hashed = true;           /* the queue and its log take it as is */
+		checked++;
+	}
+	if (!checked)
+		return 0;
+	/* Counted first: their batch may be settled before put returns. */
+	pthread_mutex_lock(&q->mu);
+	q->stats.received += checked;
+	pthread_mutex_unlock(&q->mu);
+	/* In inbox.log before they are answered "received" (txqueue.h). */
+	taken = txqueue_put_batch(q->queue, items, n);
+	if (taken < checked) {
+		pthread_mutex_lock(&q->mu);
+		q->stats.received -= checked - taken;
+		pthread_mutex_unlock(&q->mu);
+	}
+	return taken;
+}
+
 int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	      uint8_t hash[HASH_LEN], char *why)
 {
-	struct tx t;
-	int rc;
+	struct ledger_batch_item it = { .bytes = bytes, .len = len };
 
-	why[0] = '\0';
-	if ((rc = tx_check_unsigned(&t, bytes, len, q->chain_id, now_s, why)))
-		return rc;
-	tx_hash(bytes, len, hash);
-	/* Counted first: its batch may be settled before put returns. */
-	pthread_mutex_lock(&q->mu);
-	q->stats.received++;
-	pthread_mutex_unlock(&q->mu);
-	/* In inbox.log before it is answered "received" (txqueue.h). */
-	if ((rc = txqueue_put(q->queue, bytes, len, hash, NULL, why))) {
-		size_t used = strlen(why);
-
-		if ((rc == TALLY_E_IO || rc == TALLY_E_DISKFULL) && used < WHY_MAX)
-			snprintf(why + used, WHY_MAX - used, ": submit without Prefer: respond-async");
-		pthread_mutex_lock(&q->mu);
-		q->stats.received--;
-		pthread_mutex_unlock(&q->mu);
-	}
-	return rc;
+	inbox_put_batch(q, &it, 1, now_s);
+	if (it.hashed)
+		memcpy(hash, it.hash, HASH_LEN);
+	if (it.rc)
+		snprintf(why, WHY_MAX, "%s", it.why);
+	return it.rc;
 }
 
 void inbox_status(struct inbox *q, const uint8_t hash[HASH_LEN], struct inbox_status *st)

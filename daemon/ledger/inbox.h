@@ -26,13 +26,15 @@
  *
  * Received transactions survive the node being killed: inbox_put appends
  * each to DATA_DIR/inbox.log (the format of the mempool's log,
- * daemon/ledger/pending.h: written, not fsynced) before it answers, and a
+ * daemon/ledger/pending.h: written, not fsynced; inbox_put_batch a batch's
+ * with one write) before it answers, and a
  * record leaves the log only once its outcome is recorded (the ledger's
  * mempool log has it, or it was refused); inbox_new queues again, in their
  * order, what a killed node's log holds, and each is checked as any other.
  * The refusals remembered are in memory only. While the log cannot be
- * written inbox_put refuses (with the I/O error) rather than answer
- * "received" for a transaction a kill would lose. inbox_free checks and
+ * written inbox_put refuses (with the I/O error, and the advice to submit
+ * synchronously) rather than answer "received" for a transaction a kill
+ * would lose. inbox_free checks and
  * admits what still waits before it returns. */
 #ifndef TALLY_LEDGER_INBOX_H
 #define TALLY_LEDGER_INBOX_H
@@ -67,9 +69,22 @@ void inbox_free(struct inbox *q);
  * decoder's and tx_check_unsigned's, TALLY_E_REPLAY when the same
  * transaction waits already, TALLY_E_UNAVAILABLE when the queue is full or
  * stopping, TALLY_E_IO or TALLY_E_DISKFULL when its log cannot be written,
- * TALLY_E_NOMEM. */
+ * TALLY_E_NOMEM. A batch of one for inbox_put_batch. */
 int inbox_put(struct inbox *q, const uint8_t *bytes, size_t len, uint64_t now_s,
 	      uint8_t hash[HASH_LEN], char *why);
+
+/* inbox_put for items[0..n) (bytes and len in; rc, why and, when it
+ * decoded, hash out), in order, with one hold of the queue's lock and one
+ * write to inbox.log for those taken (txqueue_put_batch): each item is
+ * answered as inbox_put would have answered it in its turn (the same
+ * transaction twice in the batch: the second is TALLY_E_REPLAY; the queue
+ * full: those after refused for now, those before taken). An item whose
+ * rc is not 0 on entry (refused already) is skipped and left as it is.
+ * When inbox.log cannot be written none of the batch is taken: each
+ * that passed its checks answers with the log's error (TALLY_E_IO or
+ * TALLY_E_DISKFULL). Returns how many were taken ("received"). */
+size_t inbox_put_batch(struct inbox *q, struct ledger_batch_item *items, size_t n,
+		       uint64_t now_s);
 
 /* What the inbox knows of a transaction. */
 enum inbox_state {
@@ -86,7 +101,7 @@ void inbox_status(struct inbox *q, const uint8_t hash[HASH_LEN], struct inbox_st
 
 /* Counters since the inbox was made, and what waits now. */
 struct inbox_stats {
-	uint64_t received;           /* taken by inbox_put */
+	uint64_t received;           /* taken by inbox_put(_batch) */
 	uint64_t admitted;           /* then taken by the mempool (queued or held) */
 	uint64_t refused;            /* then refused by the ledger */
 	size_t waiting;              /* in the queue now */

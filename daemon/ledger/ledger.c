@@ -476,11 +476,13 @@ static void pending_write(struct ledger *l, const uint8_t *recs, size_t n)
 	l->pending_failed = true;
 }
 
-static void pending_write_one(struct ledger *l, const uint8_t *bytes, size_t len)
+/* hash: the transaction's tx_hash, which the record's check is made of. */
+static void pending_write_one(struct ledger *l, const uint8_t *bytes, size_t len,
+			      const uint8_t hash[HASH_LEN])
 {
 	uint8_t rec[PENDING_RECORD_MAX];
 
-	pending_write(l, rec, pending_frame(rec, bytes, len));
+	pending_write(l, rec, pending_frame_hashed(rec, bytes, len, hash));
 }
 
 static int pool_bytes(void *ctx, const uint8_t *bytes, size_t len)
@@ -862,7 +864,7 @@ int ledger_submit_admitted(struct ledger *l, const uint8_t *bytes, size_t len,
 	rc = submit_add_locked(l, now_ns, &t, bytes, len, hash, NULL, held, why);
 	/* Under the same hold of the lock: the log's order is the pool's. */
 	if (!rc)
-		pending_write_one(l, bytes, len);
+		pending_write_one(l, bytes, len, hash);
 	ledger_mp_unlock(l);
 	if (rc && adm && adm->undo)
 		adm->undo(adm->ctx, hash);
@@ -916,10 +918,12 @@ static void batch_write_pending(struct ledger *l, const struct ledger_batch_item
 	for (size_t i = 0; i < n; i++) {
 		if (!checked[i] || items[i].rc)
 			continue;
+		/* Checked: its hash is filled in (submit_check). */
 		if (recs)
-			at += pending_frame(recs + at, items[i].bytes, items[i].len);
+			at += pending_frame_hashed(recs + at, items[i].bytes, items[i].len,
+						   items[i].hash);
 		else
-			pending_write_one(l, items[i].bytes, items[i].len);
+			pending_write_one(l, items[i].bytes, items[i].len, items[i].hash);
 	}
 	if (recs)
 		pending_write(l, recs, at);

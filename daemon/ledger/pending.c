@@ -47,23 +47,36 @@ static int io_err(char *why, const char *what, const char *path)
 	return why_set(why, rc, "%s: cannot %s: %s", path, what, strerror(errno));
 }
 
+/* A record's check: the head of the transaction's hash (tx_hash: SHA-256
+ * of its bytes, which the writers mostly have already). */
 static void check_of(const uint8_t *tx, size_t len, uint8_t out[PENDING_CHECK_LEN])
 {
 	uint8_t h[HASH_LEN];
 
-	sha256(tx, len, h);
+	tx_hash(tx, len, h);
 	memcpy(out, h, PENDING_CHECK_LEN);
 }
 
-size_t pending_frame(uint8_t *out, const uint8_t *tx, size_t len)
+size_t pending_frame_hashed(uint8_t *out, const uint8_t *tx, size_t len,
+			    const uint8_t hash[HASH_LEN])
 {
 	if (len == 0 || len > TX_MAX_SIZE)
 		return 0;
 	for (int i = 0; i < 4; i++)
 		out[i] = (uint8_t)(len >> (8 * i));
 	memcpy(out + 4, tx, len);
-	check_of(tx, len, out + 4 + len);
+	memcpy(out + 4 + len, hash, PENDING_CHECK_LEN);
 	return 4 + len + PENDING_CHECK_LEN;
+}
+
+size_t pending_frame(uint8_t *out, const uint8_t *tx, size_t len)
+{
+	uint8_t h[HASH_LEN];
+
+	if (len == 0 || len > TX_MAX_SIZE)
+		return 0;
+	tx_hash(tx, len, h);
+	return pending_frame_hashed(out, tx, len, h);
 }
 
 /* Reads up to n bytes; fewer only at the end of the file. */

@@ -4,7 +4,8 @@
  *
  * A record is
  *   u32 len (little-endian) | len bytes: the signed transaction | check
- * where check is the first PENDING_CHECK_LEN bytes of SHA-256 of the bytes.
+ * where check is the first PENDING_CHECK_LEN bytes of SHA-256 of the bytes
+ * (of the transaction's tx_hash, lib/chain/tx.h, which is that SHA-256).
  * Reading stops at the first record that is short (a torn tail: the process
  * died inside a write), whose length is 0 or above TX_MAX_SIZE, or whose
  * check does not match; what follows it is not read. Any file content reads
@@ -61,8 +62,14 @@ uint64_t pending_cut_bytes(const struct pending *p);
 void pending_forget_read(struct pending *p);
 
 /* Frames a transaction of len bytes (1 .. TX_MAX_SIZE) as a record into out,
- * which has room for PENDING_RECORD_MAX bytes; returns the record's length
- * (0 for a length out of range, which frames nothing). */
+ * which has room for 4 + len + PENDING_CHECK_LEN bytes (PENDING_RECORD_MAX
+ * holds any); returns the record's length (0 for a length out of range,
+ * which frames nothing). pending_frame_hashed takes the transaction's
+ * hash (tx_hash(tx, len): SHA-256 of the bytes, whose first
+ * PENDING_CHECK_LEN bytes are the check) from a caller that has it, so the
+ * bytes are not hashed again; pending_frame hashes them. */
+size_t pending_frame_hashed(uint8_t *out, const uint8_t *tx, size_t len,
+			    const uint8_t hash[HASH_LEN]);
 size_t pending_frame(uint8_t *out, const uint8_t *tx, size_t len);
 
 /* Appends n bytes of records framed by pending_frame() with one write(),

@@ -254,20 +254,23 @@ static int enqueue(struct txqueue *q, const uint8_t *bytes, size_t len,
 	return 0;
 }
 
-/* Takes back what enqueue() queued last (its log record was not written),
- * with mu held. */
-static void unqueue_last(struct txqueue *q)
+/* Takes back what enqueue() queued after last (NULL: the whole queue),
+ * whose log records were not written, with mu held. */
+static void unqueue_after(struct txqueue *q, struct txqueue_item *last)
 {
-	struct txqueue_item *it = q->tail, *p;
+	struct txqueue_item *it = last ? last->next : q->head;
 
-	for (p = q->head; p && p->next != it; p = p->next)
-		;
-	if (p)
-		p->next = NULL;
+	if (last)
+		last->next = NULL;
 	else
 		q->head = NULL;
-	q->tail = p;
-	release(q, it);
+	q->tail = last;
+	while (it) {
+		struct txqueue_item *next = it->next;
+
+		release(q, it);
+		it = next;
+	}
 }
 
 /* What a process killed last time had taken and not settled, from its log,
@@ -360,62 +363,130 @@ void txqueue_free(struct txqueue *q)
 	free(q);
 }
 
-int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
-		const uint8_t *origin, char *why)
+/* A refusal for the log: why, then the owner's advice (log_advice). */
+static void advise(const struct txqueue *q, char *why)
 {
-	uint8_t rec[PENDING_RECORD_MAX];
+	size_t used = strlen(why);
+
+	if (q->cfg.log_advice && used < WHY_MAX)
+		snprintf(why + used, WHY_MAX - used, ": %s", q->cfg.log_advice);
+}
+
+/* With mu held: queues a copy of the item (txqueue_put's checks, in its
+ * order), or answers it in it->rc and it->why. */
+static int put_locked(struct txqueue *q, struct ledger_batch_item *it)
+{
 	struct txqueue_share *sh = NULL;
+	size_t len = it->len;
+	char *why = it->why;
 	int rc = 0;
 
-	if (q->log && len > TX_MAX_SIZE)
-		return why_set(why, TALLY_E_TOOLONG, "a transaction of %zu bytes, above %d", len,
-			       TX_MAX_SIZE);
-	pthread_mutex_lock(&q->mu);
-	if (q->log_rc && !q->n)
-		log_settled(q, false);       /* the log written again, perhaps */
-	if (q->stopping)
+	if (q->stopping) {
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node is stopping");
-	else if (q->log_rc)
+	} else if (q->log_rc) {
 		rc = why_set(why, q->log_rc, "the node cannot keep %s on disk (%s)", q->cfg.what,
 			     q->log_why);
-	else if (q->n >= q->cfg.max_txs || q->bytes + len > q->cfg.max_bytes)
+		advise(q, why);
+	} else if (q->n >= q->cfg.max_txs || q->bytes + len > q->cfg.max_bytes) {
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the node has %zu %s (%zu KiB) waiting for"
 			     " their checks, as many as it queues; try again shortly", q->n,
 			     q->cfg.what, q->bytes >> 10);
-	else if (origin && shared(q) && !(sh = share_of(q, origin, true)))
+	} else if (it->origin && shared(q) && !(sh = share_of(q, it->origin, true))) {
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "the %s waiting for their checks came"
 			     " from %d senders, as many as the node queues from at once; try"
 			     " again shortly", q->cfg.what, TXQUEUE_ORIGINS);
-	else if (sh && ((q->cfg.max_origin_txs && sh->n >= q->cfg.max_origin_txs) ||
-			(q->cfg.max_origin_bytes && sh->bytes + len > q->cfg.max_origin_bytes)))
+	} else if (sh && ((q->cfg.max_origin_txs && sh->n >= q->cfg.max_origin_txs) ||
+			  (q->cfg.max_origin_bytes && sh->bytes + len > q->cfg.max_origin_bytes))) {
 		rc = why_set(why, TALLY_E_UNAVAILABLE, "%zu of the %s waiting for their checks"
 			     " came from this sender, as many as the node queues from one; try"
 			     " again shortly", sh->n, q->cfg.what);
-	else if ((rc = enqueue(q, bytes, len, hash, origin)) == TALLY_E_REPLAY)
+	} else if ((rc = enqueue(q, it->bytes, len, it->hash, it->origin)) == TALLY_E_REPLAY) {
 		why_set(why, rc, "this transaction was received already and waits for its checks");
-	else if (rc)
+	} else if (rc) {
 		why_set(why, rc, "no memory for one of the %s", q->cfg.what);
-	/* In the log before it is taken: a process killed now finds it there
-	 * when it starts again. */
-	else if (q->log && (rc = pending_append(q->log, rec, pending_frame(rec, bytes, len), why))) {
-		/* Not taken: back out, and the log written whole again (at
-		 * once when nothing waits, else after the batch being checked)
-		 * before another is taken. */
-		unqueue_last(q);
-		/* Its share went with it, if this was its only one: sh
-		 * may now hold another sender's, or be past the last. */
-		sh = NULL;
-		log_failed(q, rc, why);
-		if (!q->n)
-			log_settled(q, false);
 	}
 	/* A share made for a sender whose transaction was not taken goes. */
 	if (rc && sh && !sh->n)
 		*sh = q->shares[--q->nshares];
-	if (!rc)
+	it->rc = rc;
+	return rc;
+}
+
+size_t txqueue_put_batch(struct txqueue *q, struct ledger_batch_item *items, size_t n)
+{
+	uint8_t one[PENDING_RECORD_MAX], *recs = one;
+	struct txqueue_item *before;
+	size_t size = 0, at = 0, taken = 0;
+	char why[WHY_MAX] = "";
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].rc)
+			continue;
+		items[i].why[0] = '\0';
+		if (q->log && items[i].len > TX_MAX_SIZE)
+			items[i].rc = why_set(items[i].why, TALLY_E_TOOLONG, "a transaction of %zu"
+					      " bytes, above %d", items[i].len, TX_MAX_SIZE);
+		else
+			size += 4 + items[i].len + PENDING_CHECK_LEN;
+	}
+	/* The records' room, before the lock is taken. */
+	if (q->log && size > sizeof(one) && !(recs = malloc(size))) {
+		for (size_t i = 0; i < n; i++)
+			if (!items[i].rc)
+				items[i].rc = why_set(items[i].why, TALLY_E_NOMEM, "no memory for a"
+						      " batch of %zu %s", n, q->cfg.what);
+		return 0;
+	}
+	pthread_mutex_lock(&q->mu);
+	if (q->log_rc && !q->n)
+		log_settled(q, false);       /* the log written again, perhaps */
+	before = q->tail;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].rc || put_locked(q, &items[i]))
+			continue;
+		taken++;
+		if (q->log)
+			at += pending_frame_hashed(recs + at, items[i].bytes, items[i].len,
+						   items[i].hash);
+	}
+	/* In the log before they are taken, with one write: a process killed
+	 * now finds them there when it starts again. */
+	if (taken && q->log && (rc = pending_append(q->log, recs, at, why))) {
+		/* None taken: each backed out (its share with it), and the
+		 * log written whole again (at once when nothing waits, else
+		 * after the batch being checked) before another is taken. */
+		unqueue_after(q, before);
+		log_failed(q, rc, why);
+		if (!q->n)
+			log_settled(q, false);
+		advise(q, why);
+		/* Those put above are the ones still unanswered. */
+		for (size_t i = 0; i < n; i++) {
+			if (items[i].rc)
+				continue;
+			items[i].rc = rc;
+			snprintf(items[i].why, sizeof(items[i].why), "%s", why);
+		}
+		taken = 0;
+	}
+	if (taken)
 		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
-	return rc;
+	if (recs != one)
+		free(recs);
+	return taken;
+}
+
+int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
+		const uint8_t *origin, char *why)
+{
+	struct ledger_batch_item it = { .bytes = bytes, .len = len, .origin = origin };
+
+	memcpy(it.hash, hash, HASH_LEN);
+	if (!txqueue_put_batch(q, &it, 1))
+		snprintf(why, WHY_MAX, "%s", it.why);
+	return it.rc;
 }
 
 bool txqueue_waiting(struct txqueue *q, const uint8_t hash[HASH_LEN])

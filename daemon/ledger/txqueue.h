@@ -21,13 +21,14 @@
  * With a log (txqueue_config.log_file), what waits survives the process
  * being killed: txqueue_put appends each transaction to the ledger's
  * DATA_DIR/log_file (the format of the mempool's log, pending.h: written,
- * not fsynced) before it returns 0, and a record leaves the log only once
- * its batch was settled (the mempool's log has it, or the owner recorded
- * its refusal): the log is emptied when nothing waits, and written again
- * with what waits when it grew past twice what may wait, or after a write
- * failed. txqueue_new queues again, in their order, what the log of a
- * killed process holds. While the log cannot be written txqueue_put
- * refuses (with the I/O error) rather than take what a kill would lose. */
+ * not fsynced) before it returns 0 (txqueue_put_batch: a batch's with one
+ * write), and a record leaves the log only once its batch was settled (the
+ * mempool's log has it, or the owner recorded its refusal): the log is
+ * emptied when nothing waits, and written again with what waits when it
+ * grew past twice what may wait, or after a write failed. txqueue_new
+ * queues again, in their order, what the log of a killed process holds.
+ * While the log cannot be written txqueue_put refuses (with the I/O error)
+ * rather than take what a kill would lose. */
 #ifndef TALLY_LEDGER_TXQUEUE_H
 #define TALLY_LEDGER_TXQUEUE_H
 
@@ -62,6 +63,9 @@ struct txqueue_config {
 	void *ctx;
 	const char *what;                        /* "received transactions": for messages */
 	const char *log_file;                    /* in the ledger's data directory; NULL: none */
+	/* Said after a refusal for the log (": <log_advice>"): what the
+	 * sender can do instead. NULL: nothing. */
+	const char *log_advice;
 };
 
 /* A queue, not yet running: txqueue_put queues, nothing is checked until
@@ -77,14 +81,30 @@ int txqueue_start(struct txqueue *q, char *why);
 void txqueue_free(struct txqueue *q);
 
 /* Queues a copy of bytes (len bytes of a transaction) under hash (its
- * tx_hash: the ledger does not compute it again), with origin (PUBKEY_LEN
- * bytes, copied; NULL for none) for the ledger's admit hook. Errors, with
- * why: TALLY_E_REPLAY when the same hash waits already, TALLY_E_UNAVAILABLE
- * when the queue is full or stopping, TALLY_E_IO or TALLY_E_DISKFULL when
- * the log cannot be written, TALLY_E_NOMEM. */
+ * tx_hash: the ledger does not compute it again, nor does the log's
+ * record), with origin (PUBKEY_LEN bytes, copied; NULL for none) for the
+ * ledger's admit hook. Errors, with why: TALLY_E_REPLAY when the same hash
+ * waits already, TALLY_E_UNAVAILABLE when the queue is full (in all, or
+ * this origin's share) or stopping, TALLY_E_IO or TALLY_E_DISKFULL when
+ * the log cannot be written, TALLY_E_TOOLONG (above TX_MAX_SIZE, with a
+ * log), TALLY_E_NOMEM. A batch of one for txqueue_put_batch. */
 int txqueue_put(struct txqueue *q, const uint8_t *bytes, size_t len, const uint8_t hash[HASH_LEN],
 		const uint8_t *origin, char *why);
 
+/* Queues items[0..n), in order, under one hold of the queue's lock, and
+ * appends the log records of those taken with one write: each item's
+ * bytes, len, origin and hash (in: its tx_hash) as txqueue_put takes
+ * them. An item whose rc is not 0 on entry (refused already) is skipped
+ * and left as it is. Each other item is answered in its rc and why as
+ * txqueue_put would have answered it, put alone in its turn: 0 when
+ * taken; TALLY_E_REPLAY for the same hash waiting, also when an earlier
+ * item of this batch was it; TALLY_E_UNAVAILABLE once the queue (or the
+ * origin's share) is full, the items before taken; and so on. When the
+ * log's write fails, none of the batch is taken (a kill would lose them
+ * all): each item that would have been answers with the log's error
+ * (TALLY_E_IO or TALLY_E_DISKFULL), and the queue refuses as txqueue_put
+ * says until the log is written again. Returns how many were taken. */
+size_t txqueue_put_batch(struct txqueue *q, struct ledger_batch_item *items, size_t n);
 /* Whether a transaction waits (or is being checked) here now. */
 bool txqueue_waiting(struct txqueue *q, const uint8_t hash[HASH_LEN]);
 /* How many wait (or are being checked) now. */

@@ -578,6 +578,329 @@ START_TEST(test_inbox_restores_a_damaged_log)
 }
 END_TEST
 
+/* items[i] for s[i] (bytes and len; the rest zero: not refused yet). */
+static void batch_of(struct ledger_batch_item *items, const struct signed_tx *const *s, size_t n)
+{
+	memset(items, 0, n * sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		items[i].bytes = s[i]->bytes;
+		items[i].len = s[i]->len;
+	}
+}
+
+static size_t file_size(const char *path)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return (size_t)sb.st_size;
+}
+
+/* inbox.log's expected content: s[0..n)'s records, in order. */
+static size_t frames_of(uint8_t *out, const struct signed_tx *const *s, size_t n)
+{
+	size_t at = 0;
+
+	for (size_t i = 0; i < n; i++)
+		at += pending_frame(out + at, s[i]->bytes, s[i]->len);
+	return at;
+}
+
+/* A batch answers each transaction in its place, as one put each would:
+ * one waiting already and one twice in the batch are replays (the first
+ * of the pair taken), bytes that do not decode are refused at once, an
+ * item refused before (not hex, say) is left as it was; those taken are
+ * counted received, are in inbox.log in their order, and are admitted. */
+START_TEST(test_inbox_batch_duplicates)
+{
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 0);
+	struct signed_tx s[3], cut;
+	const struct signed_tx *b[] = { &s[1], &s[0], &s[2], &s[1], &cut, &s[2] };
+	const struct signed_tx *logged[] = { &s[0], &s[1], &s[2] };
+	struct ledger_batch_item items[6];
+	uint8_t want[3 * PENDING_RECORD_MAX];
+	struct inbox_stats st;
+	char logp[160], *got;
+	size_t len, n;
+
+	snprintf(logp, sizeof(logp), "%s/%s", w.dir, INBOX_FILE);
+	for (int i = 0; i < 3; i++)
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
+	cut = s[0];
+	cut.len -= 10;
+	ledger_mp_lock(l);
+	put_ok(q, &s[0]);
+	batch_of(items, b, 6);
+	items[5].rc = TALLY_E_ENCODING;                /* refused before: skipped */
+	snprintf(items[5].why, sizeof(items[5].why), "not hex");
+	ck_assert_uint_eq(inbox_put_batch(q, items, 6, now_s()), 2);
+	ck_assert_msg(items[0].rc == 0, "%s", items[0].why);
+	ck_assert_mem_eq(items[0].hash, s[1].hash, HASH_LEN);
+	ck_assert_int_eq(items[1].rc, TALLY_E_REPLAY);
+	ck_assert_msg(strstr(items[1].why, "received already"), "%s", items[1].why);
+	ck_assert_msg(items[2].rc == 0, "%s", items[2].why);
+	ck_assert_mem_eq(items[2].hash, s[2].hash, HASH_LEN);
+	ck_assert_int_eq(items[3].rc, TALLY_E_REPLAY);
+	ck_assert_msg(strstr(items[3].why, "received already"), "%s", items[3].why);
+	ck_assert_int_ne(items[4].rc, 0);
+	ck_assert_int_ne(items[4].rc, TALLY_E_REPLAY);
+	ck_assert_msg(items[4].why[0], "a cut transaction is refused with a reason");
+	ck_assert_int_eq(items[5].rc, TALLY_E_ENCODING);
+	ck_assert_str_eq(items[5].why, "not hex");
+	inbox_stats(q, &st);
+	ck_assert_uint_eq(st.received, 3);
+	ck_assert_uint_eq(st.waiting, 3);
+	n = frames_of(want, logged, 3);
+	got = slurp(logp, &len);
+	ck_assert_uint_eq(len, n);
+	ck_assert_mem_eq(got, want, n);
+	free(got);
+	ledger_mp_unlock(l);
+	st = wait_settled(q, 3);
+	ck_assert_uint_eq(st.admitted, 3);
+	ck_assert_uint_eq(st.refused, 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_PENDING);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* A batch that reaches the inbox's bound: its head is taken, its tail
+ * refused for now (try again), and once there is room the tail sent
+ * again is taken. */
+START_TEST(test_inbox_batch_bound)
+{
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 3);
+	struct signed_tx s[5];
+	const struct signed_tx *b[] = { &s[1], &s[2], &s[3], &s[4] };
+	struct ledger_batch_item items[4];
+	struct inbox_stats st;
+	char logp[160];
+
+	snprintf(logp, sizeof(logp), "%s/%s", w.dir, INBOX_FILE);
+	for (int i = 0; i < 5; i++)
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
+	ledger_mp_lock(l);
+	put_ok(q, &s[0]);
+	batch_of(items, b, 4);
+	ck_assert_uint_eq(inbox_put_batch(q, items, 4, now_s()), 2);
+	ck_assert_msg(items[0].rc == 0, "%s", items[0].why);
+	ck_assert_msg(items[1].rc == 0, "%s", items[1].why);
+	for (int i = 2; i < 4; i++) {
+		ck_assert_int_eq(items[i].rc, TALLY_E_UNAVAILABLE);
+		ck_assert_msg(strstr(items[i].why, "try again"), "%s", items[i].why);
+	}
+	inbox_stats(q, &st);
+	ck_assert_uint_eq(st.received, 3);
+	ck_assert_uint_eq(st.waiting, 3);
+	ck_assert_uint_eq(file_size(logp), 3 * (4 + s[0].len + PENDING_CHECK_LEN));
+	ledger_mp_unlock(l);
+	st = wait_settled(q, 3);
+	ck_assert_uint_eq(st.admitted, 3);
+	batch_of(items, b + 2, 2);
+	ck_assert_uint_eq(inbox_put_batch(q, items, 2, now_s()), 2);
+	st = wait_settled(q, 5);
+	ck_assert_uint_eq(st.received, 5);
+	ck_assert_uint_eq(st.admitted, 5);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_PENDING);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* A batch whose inbox.log write fails is not received at all: each of its
+ * transactions that passed its checks is refused with the log's error
+ * and the advice to submit synchronously (one that did not decode keeps
+ * its own reason), none is counted or waits; sent again once the inbox
+ * wrote a new log, the whole batch is taken. */
+START_TEST(test_inbox_batch_log_failure_takes_nothing)
+{
+	struct ledger *l = open_ledger();
+	struct signed_tx s[3], cut;
+	const struct signed_tx *b[] = { &s[0], &cut, &s[1], &s[2] };
+	struct ledger_batch_item items[4];
+	struct inbox_stats st;
+	struct inbox *q;
+	struct stat sb;
+	char logp[160];
+
+	snprintf(logp, sizeof(logp), "%s/%s", w.dir, INBOX_FILE);
+	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* every write: ENOSPC */
+	q = open_inbox(l, 0);
+	for (int i = 0; i < 3; i++)
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
+	cut = s[0];
+	cut.len -= 10;
+	batch_of(items, b, 4);
+	ck_assert_uint_eq(inbox_put_batch(q, items, 4, now_s()), 0);
+	for (int i = 0; i < 4; i++) {
+		if (i == 1) {
+			ck_assert_int_ne(items[i].rc, 0);
+			ck_assert_msg(!strstr(items[i].why, INBOX_FILE), "%s", items[i].why);
+			continue;
+		}
+		ck_assert_msg(items[i].rc == TALLY_E_DISKFULL || items[i].rc == TALLY_E_IO,
+			      "%d: %s (%s)", i, items[i].why, tally_strerror(items[i].rc));
+		ck_assert_msg(strstr(items[i].why, INBOX_FILE) &&
+			      strstr(items[i].why, "without Prefer: respond-async"), "%s",
+			      items[i].why);
+	}
+	inbox_stats(q, &st);
+	ck_assert_uint_eq(st.received, 0);
+	ck_assert_uint_eq(st.waiting, 0);
+	for (int i = 0; i < 3; i++) {
+		struct inbox_status is;
+
+		inbox_status(q, s[i].hash, &is);
+		ck_assert_int_eq(is.state, INBOX_UNKNOWN);
+	}
+	/* A new file in its place: the batch sent again is taken whole. */
+	ck_assert_int_eq(lstat(logp, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	batch_of(items, b, 4);
+	ck_assert_uint_eq(inbox_put_batch(q, items, 4, now_s()), 3);
+	st = wait_settled(q, 3);
+	ck_assert_uint_eq(st.received, 3);
+	ck_assert_uint_eq(st.admitted, 3);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* A node killed after answering batches: inbox.log holds each batch's
+ * transactions in their order, behind what came before, and the node
+ * restarted on it checks them in that order (the bad signature refused,
+ * those after it held for its nonce). */
+START_TEST(test_inbox_batch_survives_a_kill)
+{
+	enum { N = 24, BAD = 13 };
+	struct ledger *l = open_ledger();
+	struct inbox *q = open_inbox(l, 0);
+	static struct signed_tx s[N];
+	const struct signed_tx *all[N];
+	struct ledger_batch_item items[N];
+	static uint8_t want[N * PENDING_RECORD_MAX];
+	struct inbox_status is;
+	struct inbox_stats st;
+	char logp[160], *saved;
+	size_t len, n;
+
+	snprintf(logp, sizeof(logp), "%s/%s", w.dir, INBOX_FILE);
+	for (int i = 0; i < N; i++) {
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
+		if (i == BAD) {
+			s[i].bytes[s[i].len - 1] ^= 1;     /* in the signature */
+			tx_hash(s[i].bytes, s[i].len, s[i].hash);
+		}
+		all[i] = &s[i];
+	}
+	ledger_mp_lock(l);
+	put_ok(q, &s[0]);                              /* one alone, then two batches */
+	batch_of(items, all + 1, 10);
+	ck_assert_uint_eq(inbox_put_batch(q, items, 10, now_s()), 10);
+	batch_of(items, all + 11, N - 11);
+	ck_assert_uint_eq(inbox_put_batch(q, items, N - 11, now_s()), N - 11);
+	n = frames_of(want, all, N);
+	saved = slurp(logp, &len);                     /* what a kill now would leave */
+	ck_assert_uint_eq(len, n);
+	ck_assert_mem_eq(saved, want, n);
+	ledger_mp_unlock(l);
+	inbox_free(q);
+	ledger_close(l);
+
+	/* The restart, on a ledger that never admitted them. */
+	cb_rm_tree(w.dir);
+	ck_assert_int_eq(mkdir(w.dir, 0700), 0);
+	spill(logp, saved, len);
+	free(saved);
+	l = open_ledger();
+	q = open_inbox(l, 0);
+	st = wait_settled(q, N);
+	ck_assert_uint_eq(st.received, N);
+	ck_assert_uint_eq(st.admitted, N - 1);
+	ck_assert_uint_eq(st.refused, 1);
+	inbox_status(q, s[BAD].hash, &is);
+	ck_assert_int_eq(is.state, INBOX_REFUSED);
+	ck_assert_int_eq(is.rc, TALLY_E_SIGNATURE);
+	for (int i = 0; i < BAD; i++)
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_PENDING);
+	for (int i = BAD + 1; i < N; i++)
+		ck_assert_int_eq(lt_tx_state(l, s[i].hash), LEDGER_TX_HELD);
+	ck_assert_uint_eq(file_size(logp), 0);
+	inbox_free(q);
+	ledger_close(l);
+}
+END_TEST
+
+/* A batch through a queue with a bound per origin and a log: each sender
+ * gets its one place, the next of the same sender in the batch is
+ * refused for that; when the batch's log write fails nothing stays
+ * queued and no share is left behind (each sender has its place again
+ * in the next batch). Not started: what is taken waits. */
+START_TEST(test_txqueue_batch_shares)
+{
+	struct ledger *l = open_ledger();
+	struct txqueue_config cfg = {
+		.ledger = l,
+		.max_txs = 16,
+		.max_bytes = 1 << 20,
+		.max_origin_txs = 1,
+		.settled = noop_settled,
+		.what = "test transactions",
+		.log_file = "txq.log",
+	};
+	uint8_t a[PUBKEY_LEN], b[PUBKEY_LEN];
+	const uint8_t *from[] = { a, b, a, b, a };
+	struct ledger_batch_item items[5];
+	struct signed_tx s[6];
+	struct txqueue *q;
+	char logp[160], why[WHY_MAX];
+
+	memset(a, 0xa, sizeof(a));
+	memset(b, 0xb, sizeof(b));
+	for (int i = 0; i < 6; i++)
+		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
+	snprintf(logp, sizeof(logp), "%s/txq.log", w.dir);
+	ck_assert_int_eq(symlink("/dev/full", logp), 0);   /* the first append fails */
+	q = txqueue_new(&cfg, NULL, why);
+	ck_assert_msg(q != NULL, "%s", why);
+	memset(items, 0, sizeof(items));
+	for (int i = 0; i < 5; i++) {
+		items[i].bytes = s[i].bytes;
+		items[i].len = s[i].len;
+		items[i].origin = from[i];
+		memcpy(items[i].hash, s[i].hash, HASH_LEN);
+	}
+	ck_assert_uint_eq(txqueue_put_batch(q, items, 2), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_msg(items[i].rc == TALLY_E_DISKFULL || items[i].rc == TALLY_E_IO, "%s",
+			      items[i].why);
+	ck_assert_uint_eq(txqueue_count(q), 0);
+	/* The log written again: a and b one place each, in one batch. */
+	for (int i = 0; i < 5; i++) {
+		items[i].rc = 0;
+		items[i].why[0] = '\0';
+	}
+	ck_assert_uint_eq(txqueue_put_batch(q, items, 5), 2);
+	ck_assert_msg(items[0].rc == 0, "%s", items[0].why);
+	ck_assert_msg(items[1].rc == 0, "%s", items[1].why);
+	for (int i = 2; i < 5; i++) {
+		ck_assert_int_eq(items[i].rc, TALLY_E_UNAVAILABLE);
+		ck_assert_msg(strstr(items[i].why, "from this sender"), "%s", items[i].why);
+	}
+	ck_assert_uint_eq(txqueue_count(q), 2);
+	/* Without an origin: no share to count against. */
+	ck_assert_int_eq(txqueue_put(q, s[5].bytes, s[5].len, s[5].hash, NULL, why), 0);
+	ck_assert_uint_eq(txqueue_count(q), 3);
+	txqueue_free(q);
+	ledger_close(l);
+}
+END_TEST
+
 Suite *inbox_suite(void)
 {
 	Suite *s = suite_create("inbox");
@@ -595,6 +918,11 @@ Suite *inbox_suite(void)
 	tcase_add_test(tc, test_inbox_restores_a_damaged_log);
 	tcase_add_test(tc, test_txqueue_log_failure_keeps_shares);
 	tcase_add_test(tc, test_txqueue_senders_bound_said);
+	tcase_add_test(tc, test_inbox_batch_duplicates);
+	tcase_add_test(tc, test_inbox_batch_bound);
+	tcase_add_test(tc, test_inbox_batch_log_failure_takes_nothing);
+	tcase_add_test(tc, test_inbox_batch_survives_a_kill);
+	tcase_add_test(tc, test_txqueue_batch_shares);
 	suite_add_tcase(s, tc);
 	return s;
 }

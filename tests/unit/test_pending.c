@@ -478,6 +478,40 @@ START_TEST(test_pending_stays_bounded)
 }
 END_TEST
 
+/* A record framed from the hash its writer has (pending_frame_hashed with
+ * tx_hash, as the ledger and the inbox write) is byte for byte the one
+ * framed from the bytes alone, and a log of such records is read back
+ * whole; a length out of range frames nothing either way. */
+START_TEST(test_pending_frame_hashed)
+{
+	struct signed_tx s[3];
+	uint8_t a[PENDING_RECORD_MAX], b[PENDING_RECORD_MAX], buf[3 * PENDING_RECORD_MAX];
+	size_t na, nb, n = 0;
+	char d[128];
+	struct ledger *l;
+
+	for (int i = 0; i < 3; i++) {
+		uint8_t hash[HASH_LEN];
+
+		make_transfer(&s[i], LT_TENANT, LT_OTHER, i, 10);
+		tx_hash(s[i].bytes, s[i].len, hash);
+		na = pending_frame(a, s[i].bytes, s[i].len);
+		nb = pending_frame_hashed(b, s[i].bytes, s[i].len, hash);
+		ck_assert_uint_eq(na, 4 + s[i].len + PENDING_CHECK_LEN);
+		ck_assert_uint_eq(nb, na);
+		ck_assert_mem_eq(a, b, na);
+		memcpy(buf + n, b, nb);
+		n += nb;
+	}
+	ck_assert_uint_eq(pending_frame_hashed(a, s[0].bytes, 0, s[0].hash), 0);
+	ck_assert_uint_eq(pending_frame_hashed(a, buf, TX_MAX_SIZE + 1, s[0].hash), 0);
+	fresh_dir_with_log(d, sizeof(d), "hashed", buf, n);
+	l = open_at(d);
+	ck_assert_uint_eq(pool_of(l).n, 3);
+	ledger_close(l);
+}
+END_TEST
+
 /* A log that cannot be read stops the open, saying which file and that
  * moving it aside starts the node without what it holds: its transactions
  * are not dropped by a rewrite. */
@@ -519,6 +553,7 @@ Suite *pending_suite(void)
 	tcase_add_test(tc, test_pending_committed_dropped);
 	tcase_add_test(tc, test_pending_stays_bounded);
 	tcase_add_test(tc, test_pending_unreadable_refuses);
+	tcase_add_test(tc, test_pending_frame_hashed);
 	suite_add_tcase(s, tc);
 	return s;
 }
