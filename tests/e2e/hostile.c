@@ -24,14 +24,34 @@
  *       was a refusal, each line starting "> ".
  *   hostile signed PORT KEY.pem GENESIS-HASH COUNT PATH
  *       COUNT signed GETs of PATH (docs/PROTOCOL.md, private reads) with
- *       fresh nonces; prints "status N" lines with counts. */
+ *       fresh nonces; prints "status N" lines with counts.
+ *   hostile liar PORT UPSTREAM RULE...
+ *       a lying node: listens on 127.0.0.1:PORT and answers each GET by
+ *       asking the node at 127.0.0.1:UPSTREAM and relaying its answer, with
+ *       Connection: close (one connection at a time), changed by the RULEs
+ *       (none: an honest relay). TARGET is the request's path and query as
+ *       the client sent it:
+ *         rewrite TARGET OTHER   a request for exactly TARGET is sent on as
+ *                                OTHER (lease B's proof for lease A's)
+ *         flip PREFIX HEX K      in answers to a target starting PREFIX, the
+ *                                first HEX (lowercase) in the body has its
+ *                                digit K (from 0) changed to another hex
+ *                                digit: one byte of the object it encodes
+ *         set PREFIX KEY N       in answers to a target starting PREFIX (a
+ *                                JSON object), the integer KEY becomes N
+ *       Says on stderr each lie it told, and each it could not (no HEX, no
+ *       KEY in the answer). Non-GETs are refused (405); a client silent
+ *       for 10 s or a node silent for 30 s ends that request; no request
+ *       for 300 s ends the liar. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +61,7 @@
 #include "lib/codec.h"
 #include "lib/crypto.h"
 #include "lib/chain/request.h"
+#include "lib/json_u64.h"
 
 #define ANSWER_MAX (1 << 20)
 
@@ -475,6 +496,315 @@ static int signed_reads(int port, const char *key_path, const char *chain_hex, u
 	return 0;
 }
 
+/* --- liar ---------------------------------------------------------------- */
+
+/* A node that lies: the real one's answers, changed by the rules. */
+enum lie { LIE_REWRITE, LIE_FLIP, LIE_SET };
+
+struct rule {
+	enum lie kind;
+	const char *path;     /* rewrite: the target asked; flip, set: its prefix */
+	const char *arg;      /* rewrite: the target sent; flip: the hex; set: the key */
+	size_t digit;         /* flip: which digit of the hex */
+	uint64_t value;       /* set */
+};
+
+#define LIAR_RULES_MAX 16
+#define LIAR_HEAD_MAX (64 * 1024)
+#define LIAR_ANSWER_MAX ((size_t)64 << 20)
+#define LIAR_IDLE_S 300
+
+static int parse_rules(int argc, char **argv, struct rule *r, int *n)
+{
+	*n = 0;
+	for (int i = 0; i < argc; (*n)++) {
+		int need = !strcmp(argv[i], "rewrite") ? 3 : !strcmp(argv[i], "flip") ||
+			   !strcmp(argv[i], "set") ? 4 : 0;
+		char *end;
+
+		if (!need || i + need > argc || *n == LIAR_RULES_MAX) {
+			fprintf(stderr, "hostile liar: bad rule at '%s'\n", argv[i]);
+			return -1;
+		}
+		r[*n] = (struct rule){ .path = argv[i + 1], .arg = argv[i + 2] };
+		if (argv[i][0] == 'r') {
+			r[*n].kind = LIE_REWRITE;
+		} else if (argv[i][0] == 'f') {
+			size_t len = strlen(argv[i + 2]);
+			r[*n].kind = LIE_FLIP;
+			r[*n].digit = strtoul(argv[i + 3], &end, 10);
+			if (!len || strspn(argv[i + 2], "0123456789abcdef") != len || *end ||
+			    r[*n].digit >= len) {
+				fprintf(stderr, "hostile liar: flip needs lowercase hex and a digit"
+					" index within it\n");
+				return -1;
+			}
+		} else {
+			r[*n].kind = LIE_SET;
+			errno = 0;
+			r[*n].value = strtoull(argv[i + 3], &end, 10);
+			if (errno || *end || !isdigit((unsigned char)argv[i + 3][0])) {
+				fprintf(stderr, "hostile liar: set needs a decimal u64\n");
+				return -1;
+			}
+		}
+		i += need;
+	}
+	return 0;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* Reads from fd until the peer closes, into a malloc'd, NUL-ended buffer;
+ * at most LIAR_ANSWER_MAX bytes and 30 s of silence. NULL on failure. */
+static char *read_all(int fd, size_t *len)
+{
+	size_t cap = 1 << 16;
+	char *buf = malloc(cap);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	*len = 0;
+	while (buf) {
+		if (cap - *len < 2) {
+			char *more = cap < LIAR_ANSWER_MAX ? realloc(buf, cap * 2) : NULL;
+			if (!more)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+		if (poll(&p, 1, 30000) <= 0)
+			break;
+		ssize_t r = recv(fd, buf + *len, cap - 1 - *len, 0);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			buf[*len] = '\0';
+			return buf;
+		}
+		*len += (size_t)r;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* The request head (up to the blank line) from the client, NUL-ended; 10 s
+ * at most. -1 for a client that sent none. */
+static int read_head(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	while (len < cap - 1) {
+		if (poll(&p, 1, 10000) <= 0)
+			return -1;
+		ssize_t r = recv(fd, buf + len, cap - 1 - len, 0);
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			return 0;
+	}
+	return -1;
+}
+
+/* The header line named name in a head (which ends with a blank line), or
+ * NULL. */
+static const char *find_header(const char *head, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *l = strstr(head, "\r\n"); l && l[2] != '\r'; l = strstr(l + 2, "\r\n"))
+		if (!strncasecmp(l + 2, name, n) && l[2 + n] == ':')
+			return l + 2;
+	return NULL;
+}
+
+/* Copies head's header lines (up to its blank line) to f but those named in
+ * skip. */
+static void copy_headers(FILE *f, const char *head, const char *const *skip)
+{
+	for (const char *l = strstr(head, "\r\n"); l && l[2] != '\r';) {
+		const char *next = strstr(l + 2, "\r\n");
+		int keep = 1;
+		for (size_t i = 0; skip[i] && keep; i++)
+			keep = !(!strncasecmp(l + 2, skip[i], strlen(skip[i])) &&
+				 l[2 + strlen(skip[i])] == ':');
+		if (keep)
+			fprintf(f, "%.*s\r\n", (int)(next - l - 2), l + 2);
+		l = next;
+	}
+}
+
+/* The liar's own refusal, in the node's error shape. */
+static void liar_refuse(int fd, int status, const char *why)
+{
+	char body[256], ans[512];
+	int b = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"code\":\"liar\"}", why);
+	int n = snprintf(ans, sizeof(ans), "HTTP/1.1 %d Liar\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %d\r\nConnection: close\r\n\r\n%s", status, b, body);
+
+	send_all(fd, ans, (size_t)n);
+	fprintf(stderr, "liar: refused: %s\n", why);
+}
+
+/* The body after the rules for target: the same buffer, or a new one. */
+static char *lie(const struct rule *r, int n, const char *target, char *body, size_t *len)
+{
+	for (int i = 0; i < n; i++) {
+		if (r[i].kind == LIE_REWRITE || !starts_with(target, r[i].path))
+			continue;
+		if (r[i].kind == LIE_FLIP) {
+			char *at = memmem(body, *len, r[i].arg, strlen(r[i].arg));
+			if (!at) {
+				fprintf(stderr, "liar: flip: %s: the hex is not in the answer\n",
+					target);
+				continue;
+			}
+			char *c = at + r[i].digit;   /* stays a hex digit, another one */
+			*c = *c == '9' ? '8' : *c == 'f' ? 'e' : (char)(*c + 1);
+			fprintf(stderr, "liar: flip: %s: digit %zu of the hex changed\n", target,
+				r[i].digit);
+			continue;
+		}
+		json_error_t e;
+		json_t *j = json_loadb(body, *len, 0, &e);
+		char *out;
+		if (!json_is_object(j) || !json_is_integer(json_object_get(j, r[i].arg)) ||
+		    json_object_set_new(j, r[i].arg, json_u64(r[i].value)) ||
+		    !(out = json_dumps(j, JSON_COMPACT))) {
+			fprintf(stderr, "liar: set: %s: no number \"%s\" in the answer\n", target,
+				r[i].arg);
+			json_decref(j);
+			continue;
+		}
+		json_decref(j);
+		free(body);
+		body = out;
+		*len = strlen(out);
+		fprintf(stderr, "liar: set: %s: \"%s\" is now %llu\n", target, r[i].arg,
+			(unsigned long long)r[i].value);
+	}
+	return body;
+}
+
+/* The node's answer to the request head for target (sent as sent),
+ * malloc'd in *ans; NULL if none came. */
+static char *forward(int upstream, const char *head, const char *sent, size_t *len)
+{
+	static const char *const skip[] = { "Host", "Connection", "Keep-Alive", NULL };
+	char *req = NULL, *ans = NULL;
+	size_t req_len;
+	FILE *f = open_memstream(&req, &req_len);
+	int up;
+
+	/* Connection: close, so the answer ends where the node closes. */
+	fprintf(f, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n", sent,
+		upstream);
+	copy_headers(f, head, skip);
+	fputs("\r\n", f);
+	fclose(f);
+	up = dial(upstream, NULL);
+	if (up >= 0 && !send_all(up, req, req_len))
+		ans = read_all(up, len);
+	if (up >= 0)
+		close(up);
+	free(req);
+	return ans;
+}
+
+/* One request from the client, answered with Connection: close. */
+static void liar_serve(int fd, int upstream, const struct rule *r, int n)
+{
+	static const char *const skip[] = { "Content-Length", "Connection", "Keep-Alive",
+					    "Transfer-Encoding", NULL };
+	static char head[LIAR_HEAD_MAX];
+	char method[16], target[4096], version[16], *ans, *body, *out = NULL, *end;
+	const char *sent;
+	size_t ans_len, body_len, out_len;
+	FILE *f;
+
+	if (read_head(fd, head, sizeof(head)))
+		return;
+	if (sscanf(head, "%15s %4095s %15s", method, target, version) != 3 ||
+	    strncmp(version, "HTTP/1.", 7)) {
+		liar_refuse(fd, 400, "not an HTTP/1.x request line");
+		return;
+	}
+	if (strcmp(method, "GET") || find_header(head, "Content-Length") ||
+	    find_header(head, "Transfer-Encoding")) {
+		liar_refuse(fd, 405, "the liar forwards GETs without a body only");
+		return;
+	}
+	sent = target;
+	for (int i = 0; i < n; i++)
+		if (r[i].kind == LIE_REWRITE && !strcmp(target, r[i].path)) {
+			sent = r[i].arg;
+			fprintf(stderr, "liar: rewrite: %s sent as %s\n", target, sent);
+		}
+	ans = forward(upstream, head, sent, &ans_len);
+	if (!ans) {
+		liar_refuse(fd, 502, "no answer from the node");
+		return;
+	}
+	/* The node frames its answers with Content-Length; a chunked one
+	 * would need decoding, which the liar does not do. */
+	end = strstr(ans, "\r\n\r\n");
+	if (!end || status_of(ans) < 100 || find_header(ans, "Transfer-Encoding")) {
+		liar_refuse(fd, 502, "an answer from the node the liar cannot relay");
+		free(ans);
+		return;
+	}
+	body_len = ans_len - (size_t)(end + 4 - ans);
+	body = malloc(body_len + 1);
+	if (body) {
+		memcpy(body, end + 4, body_len + 1);
+		body = lie(r, n, target, body, &body_len);
+		f = open_memstream(&out, &out_len);
+		fprintf(f, "%.*s\r\n", (int)strcspn(ans, "\r"), ans);
+		copy_headers(f, ans, skip);
+		fprintf(f, "Content-Length: %zu\r\nConnection: close\r\n\r\n", body_len);
+		fwrite(body, 1, body_len, f);
+		fclose(f);
+		send_all(fd, out, out_len);
+	}
+	free(out);
+	free(body);
+	free(ans);
+}
+
+static int liar(int port, int upstream, int argc, char **argv)
+{
+	struct rule rules[LIAR_RULES_MAX];
+	struct sockaddr_in at = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int n, one = 1, ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (parse_rules(argc, argv, rules, &n))
+		return 2;
+	inet_pton(AF_INET, "127.0.0.1", &at.sin_addr);
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ls < 0 || bind(ls, (struct sockaddr *)&at, sizeof(at)) || listen(ls, 16)) {
+		fprintf(stderr, "hostile liar: cannot listen on 127.0.0.1:%d: %s\n", port,
+			strerror(errno));
+		return 2;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = ls, .events = POLLIN };
+		if (poll(&p, 1, LIAR_IDLE_S * 1000) == 0) {
+			fprintf(stderr, "liar: no request for %d s: exiting\n", LIAR_IDLE_S);
+			return 0;
+		}
+		int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		liar_serve(fd, upstream, rules, n);
+		close(fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5 && !strcmp(argv[1], "fuzz"))
@@ -490,6 +820,8 @@ int main(int argc, char **argv)
 	if (argc == 7 && !strcmp(argv[1], "signed"))
 		return signed_reads(atoi(argv[2]), argv[3], argv[4], (unsigned)atoi(argv[5]),
 				    argv[6]);
+	if (argc >= 4 && !strcmp(argv[1], "liar"))
+		return liar(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
 	fprintf(stderr, "usage: see the comment at the top of tests/e2e/hostile.c\n");
 	return 2;
 }
