@@ -303,9 +303,10 @@ int node_lease_proof(struct client *c, const uint8_t id[LEASE_ID_LEN], uint64_t 
 		     struct state_proof *p)
 {
 	char path[128], hex[2 * LEASE_ID_LEN + 1];
-	json_t *j, *h;
+	json_t *j;
 	uint8_t *bytes;
 	size_t n;
+	uint64_t h = 0;
 	enum client_rc crc;
 	int rc;
 
@@ -314,12 +315,11 @@ int node_lease_proof(struct client *c, const uint8_t id[LEASE_ID_LEN], uint64_t 
 	crc = client_get(c, path, &j);
 	if (crc)
 		return client_fail(c, crc);
-	h = json_object_get(j, "height");
 	bytes = unhex(jget_str(j, "proof"), &n);
-	rc = json_is_integer(h) && json_integer_value(h) > 0 && bytes ?
+	rc = !json_u64_get(json_object_get(j, "height"), &h) && h > 0 && bytes ?
 	     state_proof_decode(p, bytes, n) : TALLY_E_ENCODING;
 	if (!rc)
-		*height = (uint64_t)json_integer_value(h);
+		*height = h;
 	free(bytes);
 	json_decref(j);
 	if (rc) {

@@ -15,6 +15,7 @@
 #include "lib/chain/chainfile.h"
 #include "lib/chain/replay.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 
 struct export {
 	struct chainfile *f;
@@ -256,14 +257,14 @@ static int verify_report(const struct verify *s, const struct common *co, const 
 	hex_encode(r, HASH_LEN, sroot);
 	hex_encode(s->genesis_hash, HASH_LEN, gh);
 	if (co->json)
-		print_json(json_pack("{s:b,s:s,s:s,s:b,s:I,s:I,s:s,s:s,s:I,s:s,s:I,s:o}",
+		print_json(json_pack("{s:b,s:s,s:s,s:b,s:o,s:o,s:s,s:s,s:o,s:s,s:o,s:o}",
 				     "verified", !s->failed, "chain_id", v->chain_id,
 				     "genesis_hash", gh, "genesis_pinned", s->pin.set,
-				     "blocks", (json_int_t)s->blocks,
-				     "height", (json_int_t)v->height, "block_id", id,
-				     "state_root", sroot, "usage_size", (json_int_t)v->usage.size,
+				     "blocks", json_u64(s->blocks),
+				     "height", json_u64(v->height), "block_id", id,
+				     "state_root", sroot, "usage_size", json_u64(v->usage.size),
 				     "usage_root", root, "leases_checked",
-				     (json_int_t)s->leases_checked,
+				     json_u64(s->leases_checked),
 				     "errors", s->failed ? json_pack("[s]", s->why) : json_array()));
 	else if (s->failed)
 		printf("chain '%s' (genesis %s, %s) from %s NOT VERIFIED: %s (verified up to"

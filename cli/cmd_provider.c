@@ -12,6 +12,7 @@
 
 #include "cli/tally.h"
 #include "contracts/contract.h"
+#include "lib/json_u64.h"
 
 /* Whether provider p (its JSON) offers image. */
 static bool offers_image(const json_t *p, const char *image)
@@ -247,7 +248,7 @@ int cmd_provider_list(int argc, char **argv)
 		json_array_append(keep, p);
 	}
 	if (co.json) {
-		json_t *outj = json_pack("{s:I, s:o}", "height", (json_int_t)jget_u64(j, "height"),
+		json_t *outj = json_pack("{s:o, s:o}", "height", json_u64(jget_u64(j, "height")),
 					 "providers", keep);
 		json_decref(j);
 		return print_json(outj);

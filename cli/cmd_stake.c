@@ -9,6 +9,7 @@
 
 #include "cli/tally.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 #include "lib/chain/tx.h"
 
 /* Whether a tallyd runs with key pub on the network: the node the CLI
@@ -186,15 +187,15 @@ static int staking_tx(int argc, char **argv, uint8_t kind, const struct cmd_doc 
 	if (rc)
 		return rc;
 	if (co.json) {
-		json_t *j = json_pack("{s:s,s:s,s:I}", "hash", hash, "kind", tx_kind_name(kind),
-				      "nonce", (json_int_t)t.nonce);
+		json_t *j = json_pack("{s:s,s:s,s:o}", "hash", hash, "kind", tx_kind_name(kind),
+				      "nonce", json_u64(t.nonce));
 
 		if (kind != TX_UNJAIL)
-			json_object_set_new(j, "amount", json_integer((json_int_t)t.u.stake.amount));
+			json_object_set_new(j, "amount", json_u64(t.u.stake.amount));
 		if (w.wait && !wrc)
-			json_object_set_new(j, "height", json_integer((json_int_t)height));
+			json_object_set_new(j, "height", json_u64(height));
 		if (sd.known) {
-			json_object_set_new(j, "stake", json_integer((json_int_t)sd.stake));
+			json_object_set_new(j, "stake", json_u64(sd.stake));
 			json_object_set_new(j, "in_set", json_boolean(sd.in_set));
 		}
 		if (wrc) {

@@ -14,6 +14,7 @@
 #include "cli/tally.h"
 #include "lib/chain/tx.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 
 /* A batch is at most SUBMIT_BATCH_MAX transactions (POST /v1/txs) and its
  * body at most SUBMIT_BODY_MAX bytes (the API's limit, 64 KiB, less room
@@ -279,7 +280,7 @@ int cmd_submit(int argc, char **argv)
 				json_object_set_new(r, "committed", json_false());
 			} else {
 				json_object_set_new(r, "committed", json_true());
-				json_object_set_new(r, "height", json_integer((json_int_t)height));
+				json_object_set_new(r, "height", json_u64(height));
 			}
 			progress_step(&pr, ++done);
 		}

@@ -6,6 +6,7 @@
 
 #include "cli/tally.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 #include "lib/chain/tx.h"
 
 enum { O_TO = 256, O_FROM };
@@ -73,9 +74,9 @@ int cmd_transfer(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (co.json)
-		return print_json(json_pack("{s:s,s:s,s:I,s:I}", "hash", hash, "to", to,
-					    "amount", (json_int_t)t.u.transfer.amount,
-					    "nonce", (json_int_t)t.nonce));
+		return print_json(json_pack("{s:s,s:s,s:o,s:o}", "hash", hash, "to", to,
+					    "amount", json_u64(t.u.transfer.amount),
+					    "nonce", json_u64(t.nonce)));
 	printf("%s\n", hash);
 	fprintf(stderr, "tally: transfer of %s to %.16s... submitted (nonce %" PRIu64 ")\n",
 		fmt_amount(t.u.transfer.amount, amt), to, t.nonce);

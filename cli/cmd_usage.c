@@ -17,6 +17,7 @@
 #include "contracts/contract.h"
 #include "lib/errors.h"
 #include "lib/chain/tx.h"
+#include "lib/json_u64.h"
 
 struct totals {
 	uint64_t records, cpu_ns, run_delay_ns, gpu_ns, charged, sla;
@@ -110,15 +111,14 @@ static uint64_t add_total(struct totals *t, const struct lease *l, const struct 
 static json_t *record_json(const json_t *e, const struct usage_record *u,
 			   const struct usage_charge *ch, uint64_t paid)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:I,s:I}",
-			 "seq", (json_int_t)u->seq, "height", (json_int_t)jget_u64(e, "height"),
-			 "start_ns", (json_int_t)u->start_ns, "end_ns", (json_int_t)u->end_ns,
-			 "cpu_ns", (json_int_t)u->cpu_ns, "run_delay_ns",
-			 (json_int_t)u->run_delay_ns, "gpu_ns", (json_int_t)u->gpu_ns,
-			 "mem_mib", (int)u->mem_mib, "mem_peak_bytes",
-			 (json_int_t)u->mem_peak_bytes, "gross", (json_int_t)ch->gross,
-			 "sla_credit", (json_int_t)ch->sla_credit, "charge", (json_int_t)ch->net,
-			 "paid", (json_int_t)paid);
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o}",
+			 "seq", json_u64(u->seq), "height", json_u64(jget_u64(e, "height")),
+			 "start_ns", json_u64(u->start_ns), "end_ns", json_u64(u->end_ns),
+			 "cpu_ns", json_u64(u->cpu_ns), "run_delay_ns", json_u64(u->run_delay_ns),
+			 "gpu_ns", json_u64(u->gpu_ns), "mem_mib", (json_int_t)u->mem_mib,
+			 "mem_peak_bytes", json_u64(u->mem_peak_bytes), "gross", json_u64(ch->gross),
+			 "sla_credit", json_u64(ch->sla_credit), "charge", json_u64(ch->net),
+			 "paid", json_u64(paid));
 }
 
 /* Fetches the lease and its records; prints those with seq >= *next. */
@@ -274,14 +274,14 @@ int cmd_usage(int argc, char **argv)
 	if (rc)
 		goto out;
 	if (co.json)
-		print_json(json_pack("{s:s,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:s}",
+		print_json(json_pack("{s:s,s:O,s:{s:o,s:o,s:o,s:o,s:o,s:o,s:o},s:s}",
 				     "lease", id, "records", recs, "totals",
-				     "records", (json_int_t)t.records, "cpu_ns", (json_int_t)t.cpu_ns,
-				     "run_delay_ns", (json_int_t)t.run_delay_ns,
-				     "gpu_ns", (json_int_t)t.gpu_ns,
-				     "mem_mib_s", (json_int_t)(t.mem_mib_ns / 1000000000u),
-				     "charged", (json_int_t)t.charged,
-				     "sla_credits", (json_int_t)t.sla,
+				     "records", json_u64(t.records), "cpu_ns", json_u64(t.cpu_ns),
+				     "run_delay_ns", json_u64(t.run_delay_ns),
+				     "gpu_ns", json_u64(t.gpu_ns),
+				     "mem_mib_s", json_u64((uint64_t)(t.mem_mib_ns / 1000000000u)),
+				     "charged", json_u64(t.charged),
+				     "sla_credits", json_u64(t.sla),
 				     "state", lease_state_name(l.state)));
 	else
 		print_totals(&t, &l);

@@ -157,13 +157,13 @@ static json_t *peers_json(const struct net_stats *ns, const struct net_peer_info
 	json_t *list = json_array();
 
 	for (size_t i = 0; i < np; i++)
-		json_array_append_new(list, json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I}",
+		json_array_append_new(list, json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
 					"key", json_hex(p[i].key, PUBKEY_LEN), "address", p[i].addr,
 					"direction", p[i].outbound ? "dialed" : "inbound",
-					"height", (json_int_t)p[i].height,
-					"connected_s", (json_int_t)p[i].connected_s,
-					"msgs_in", (json_int_t)p[i].msgs_in,
-					"msgs_out", (json_int_t)p[i].msgs_out));
+					"height", json_u64(p[i].height),
+					"connected_s", json_u64(p[i].connected_s),
+					"msgs_in", json_u64(p[i].msgs_in),
+					"msgs_out", json_u64(p[i].msgs_out)));
 	return json_pack("{s:o, s:I}", "connected", list, "configured", (json_int_t)ns->configured);
 }
 
@@ -227,24 +227,24 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 	net_snapshot(n, &st, &ns, peers, STATUS_PEERS_MAX, &np);
 	if (n->inbox)
 		inbox_stats(n->inbox, &in);
-	json_t *sync = json_pack("{s:b, s:I, s:I}", "caught_up", ns.caught_up,
-				 "best_peer_height", (json_int_t)ns.best_peer_height,
-				 "blocks_synced", (json_int_t)ns.blocks_synced);
+	json_t *sync = json_pack("{s:b, s:o, s:o}", "caught_up", ns.caught_up,
+				 "best_peer_height", json_u64(ns.best_peer_height),
+				 "blocks_synced", json_u64(ns.blocks_synced));
 	json_t *pj = peers_json(&ns, peers, np);
 	json_t *quorum = quorum_json(n, &vals, peers, np);
 	free(peers);
 	json_t *images = json_array();
 	for (size_t i = 0; i < n->cfg->nimages; i++)
 		json_array_append_new(images, json_string(n->cfg->images[i].name));
-	http_json(resp, 200, json_pack("{s:s, s:o, s:I, s:o, s:I, s:o, s:I, s:o, s:o, s:I, s:I,"
+	http_json(resp, 200, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I,"
 				       " s:I, s:o, s:o, s:I, s:I}",
 				       "chain_id", st.chain_id,
 				       "genesis_hash", json_hex(st.genesis_hash, HASH_LEN),
-				       "height", (json_int_t)st.height,
+				       "height", json_u64(st.height),
 				       "block_id", json_hex(st.last_block_id, HASH_LEN),
-				       "time_ns", (json_int_t)st.time_ns,
+				       "time_ns", json_u64(st.time_ns),
 				       "state_root", json_hex(st.state_root, HASH_LEN),
-				       "usage_size", (json_int_t)st.usage_size,
+				       "usage_size", json_u64(st.usage_size),
 				       "usage_root", json_hex(st.usage_root, HASH_LEN),
 				       "node", json_hex(n->node_pub, PUBKEY_LEN),
 				       "mempool", (json_int_t)st.mempool_size,
@@ -396,7 +396,7 @@ static void get_leases(void *ctx, const struct http_request *req, struct http_re
 		json_array_append_new(arr, view_lease(&leases[i]));
 	free(leases);
 	/* The height tells an exporter which state these leases are. */
-	http_json(resp, 200, json_pack("{s:o,s:I}", "leases", arr, "height", (json_int_t)height));
+	http_json(resp, 200, json_pack("{s:o,s:o}", "leases", arr, "height", json_u64(height)));
 }
 
 static int find_lease(struct api *n, const struct http_request *req, struct lease *l,
@@ -469,8 +469,8 @@ static void get_lease_proof(void *ctx, const struct http_request *req,
 	json_t *hex = proof_hex(&p, resp);
 	if (!hex)
 		return;
-	http_json(resp, 200, json_pack("{s:o,s:I,s:o,s:o}", "id", json_hex(id, LEASE_ID_LEN),
-				       "height", (json_int_t)height, "state_root",
+	http_json(resp, 200, json_pack("{s:o,s:o,s:o,s:o}", "id", json_hex(id, LEASE_ID_LEN),
+				       "height", json_u64(height), "state_root",
 				       json_hex(root, HASH_LEN), "proof", hex));
 }
 
@@ -496,7 +496,7 @@ static void get_providers(void *ctx, const struct http_request *req,
 		json_array_append_new(arr, view_provider(keys[i], &e[i]));
 	free(keys);
 	free(e);
-	http_json(resp, 200, json_pack("{s:I, s:o}", "height", (json_int_t)height, "providers",
+	http_json(resp, 200, json_pack("{s:o, s:o}", "height", json_u64(height), "providers",
 				       arr));
 }
 
@@ -532,7 +532,7 @@ static void get_provider(void *ctx, const struct http_request *req, struct http_
 	if (!hex)
 		return;
 	json_t *j = view_provider(pub, &pe);
-	json_object_set_new(j, "state_height", json_integer((json_int_t)height));
+	json_object_set_new(j, "state_height", json_u64(height));
 	json_object_set_new(j, "state_root", json_hex(root, HASH_LEN));
 	json_object_set_new(j, "proof", hex);
 	http_json(resp, 200, j);
@@ -546,8 +546,8 @@ static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u)
 	if (tx_decode(&t, u->tx, u->tx_len) || t.kind != TX_USAGE)
 		return NULL;
 	settle_usage(&l->contract, &t.u.usage, &charge);
-	return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "seq", (json_int_t)u->seq,
-			 "index", (json_int_t)u->index, "height", (json_int_t)u->height,
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seq", json_u64(u->seq),
+			 "index", json_u64(u->index), "height", json_u64(u->height),
 			 "hash", json_hex(u->tx_hash, HASH_LEN), "tx", json_hex(u->tx, u->tx_len),
 			 "record", view_usage_record(&t.u.usage), "charge", view_charge(&charge));
 }
@@ -645,8 +645,8 @@ static json_t *block_entry(struct api *n, uint64_t height, int *rc)
 	if (*rc)
 		return NULL;
 	*rc = header_decode(&h, sb.header, sb.header_len);
-	json_t *j = *rc ? NULL : json_pack("{s:I, s:o, s:o, s:o, s:o}", "height",
-					   (json_int_t)height, "id", json_hex(sb.id, HASH_LEN),
+	json_t *j = *rc ? NULL : json_pack("{s:o, s:o, s:o, s:o, s:o}", "height",
+					   json_u64(height), "id", json_hex(sb.id, HASH_LEN),
 					   "header", view_header(&h),
 					   "block", json_hex(sb.body, sb.body_len),
 					   "cert", json_hex(sb.cert, sb.cert_len));
@@ -701,8 +701,8 @@ static void get_blocks(void *ctx, const struct http_request *req, struct http_re
 		}
 		json_array_append_new(arr, e);
 	}
-	http_json(resp, 200, json_pack("{s:o, s:I}", "blocks", arr, "height",
-				       (json_int_t)st.height));
+	http_json(resp, 200, json_pack("{s:o, s:o}", "blocks", arr, "height",
+				       json_u64(st.height)));
 }
 
 static void get_validators(void *ctx, const struct http_request *req,
@@ -727,7 +727,7 @@ static void get_validators(void *ctx, const struct http_request *req,
 		http_error_from(resp, rc, "cannot read the validator set");
 		return;
 	}
-	http_json(resp, 200, json_pack("{s:I, s:o}", "height", (json_int_t)height,
+	http_json(resp, 200, json_pack("{s:o, s:o}", "height", json_u64(height),
 				       "validators", view_valset(&vals)));
 }
 
@@ -802,8 +802,8 @@ static void get_staking(void *ctx, const struct http_request *req, struct http_r
 		return;
 	}
 	http_json(resp, 200, json_pack(
-		"{s:I, s:o, s:o, s:o, s:{s:o, s:I, s:o, s:o, s:I, s:o}}",
-		"height", (json_int_t)height, "set", valset_with_power(n, &vals),
+		"{s:o, s:o, s:o, s:o, s:{s:o, s:I, s:o, s:o, s:I, s:o}}",
+		"height", json_u64(height), "set", valset_with_power(n, &vals),
 		"validators", sr.validators, "unbonding", sr.unbonding, "params",
 		"unbonding_blocks", json_u64(sr.p.unbonding_blocks),
 		"slash_ppm", (json_int_t)sr.p.slash_ppm,
@@ -835,9 +835,9 @@ static void get_tx(void *ctx, const struct http_request *req, struct http_respon
 		http_error(resp, 500, "internal", "cannot read the transaction");
 		return;
 	}
-	http_json(resp, 200, json_pack("{s:o, s:I, s:I, s:s, s:o}", "hash",
+	http_json(resp, 200, json_pack("{s:o, s:o, s:I, s:s, s:o}", "hash",
 				       json_hex(hash, HASH_LEN),
-				       "height", (json_int_t)height, "index", (json_int_t)index,
+				       "height", json_u64(height), "index", (json_int_t)index,
 				       "kind", tx_kind_name(t.kind), "tx", json_hex(bytes, len)));
 	free(bytes);
 }
@@ -888,7 +888,7 @@ static void get_tx_status(void *ctx, const struct http_request *req, struct http
 	}
 	j = json_pack("{s:o, s:s}", "hash", json_hex(hash, HASH_LEN), "status", names[st.status]);
 	if (st.status == LEDGER_TX_COMMITTED || st.status == LEDGER_TX_DROPPED)
-		json_object_set_new(j, "height", json_integer((json_int_t)st.height));
+		json_object_set_new(j, "height", json_u64(st.height));
 	if (st.status == LEDGER_TX_DROPPED)
 		json_object_set_new(j, "reason", json_string(st.why));
 	http_json(resp, 200, j);
@@ -947,8 +947,8 @@ static void get_inclusion(void *ctx, const struct http_request *req,
 				"no such index or size in the usage log");
 		return;
 	}
-	http_json(resp, 200, json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)index,
-				       "size", (json_int_t)size, "leaf_hash",
+	http_json(resp, 200, json_pack("{s:o, s:o, s:o, s:o, s:o}", "index", json_u64(index),
+				       "size", json_u64(size), "leaf_hash",
 				       json_hex(leaf, HASH_LEN), "root", json_hex(root, HASH_LEN),
 				       "proof", proof_json(proof, count)));
 }
@@ -982,8 +982,8 @@ static void get_consistency(void *ctx, const struct http_request *req,
 				"no such sizes in the usage log");
 		return;
 	}
-	http_json(resp, 200, json_pack("{s:I, s:I, s:o, s:o, s:o}", "old", (json_int_t)old_size,
-				       "new", (json_int_t)new_size, "old_root",
+	http_json(resp, 200, json_pack("{s:o, s:o, s:o, s:o, s:o}", "old", json_u64(old_size),
+				       "new", json_u64(new_size), "old_root",
 				       json_hex(old_root, HASH_LEN), "new_root",
 				       json_hex(new_root, HASH_LEN), "proof",
 				       proof_json(proof, count)));

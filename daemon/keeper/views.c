@@ -11,6 +11,7 @@
 #include "daemon/keeper/keeper_impl.h"
 #include "daemon/log.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 
 
 static json_t *console_tail(const char *path)
@@ -108,24 +109,24 @@ json_t *keeper_vms_json(struct keeper *k)
 		    ledger_lease(k->d.ledger, e->id, &l))
 			continue;
 		bool known = meter_rate_update(&e->rate, &s.total, &sh);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:I, s:o,"
-						     " s:I, s:I, s:I}",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o,"
+						     " s:o, s:o, s:o}",
 						     "lease", e->hex, "domain", e->vm, "state",
 						     lease_state_name(l.state),
 						     "vcpus", (json_int_t)l.contract.vm.vcpus,
 						     "memory_mib",
 						     (json_int_t)l.contract.vm.memory_mib,
-						     "cpu_ns", (json_int_t)s.total.cpu_ns,
+						     "cpu_ns", json_u64(s.total.cpu_ns),
 						     "cpu_pct", known ? json_real(sh.cpu_pct) : json_null(),
-						     "run_delay_ns", (json_int_t)s.total.run_delay_ns,
+						     "run_delay_ns", json_u64(s.total.run_delay_ns),
 						     "run_delay_pct",
 						     known ? json_real(sh.wait_pct) : json_null(),
-						     "mem_bytes", (json_int_t)s.mem_current_bytes,
-						     "mem_peak_bytes", (json_int_t)s.mem_peak_bytes,
-						     "gpu_ns", (json_int_t)l.gpu_ns));
+						     "mem_bytes", json_u64(s.mem_current_bytes),
+						     "mem_peak_bytes", json_u64(s.mem_peak_bytes),
+						     "gpu_ns", json_u64(l.gpu_ns)));
 	}
 	pthread_mutex_unlock(&k->lock);
-	return json_pack("{s:I, s:o}", "time_ns", (json_int_t)now, "vms", arr);
+	return json_pack("{s:o, s:o}", "time_ns", json_u64(now), "vms", arr);
 }
 
 size_t keeper_vm_count(struct keeper *k)

@@ -37,6 +37,7 @@
 #include "daemon/ledger/workers.h"
 #include "lib/chain/evidence.h"
 #include "lib/errors.h"
+#include "lib/json_u64.h"
 #include "tests/support/cbpaths.h"
 #include "tests/support/ledgertest.h"
 #include "tests/support/offer.h"
@@ -1952,6 +1953,63 @@ START_TEST(test_time_must_increase)
 }
 END_TEST
 
+/* GET pattern through the API's own route, without a socket: the answer's
+ * JSON as the node would send it (dumped and parsed back). */
+static json_t *get_route(struct api *api, const char *pattern, size_t nseg,
+			 const char *const *seg)
+{
+	struct http_request req = { .method = "GET", .path = pattern, .nseg = nseg,
+				    .from_loopback = 1 };
+	struct http_response resp = { 0 };
+	http_handler h = NULL;
+
+	for (size_t i = 0; i < nseg; i++)
+		req.seg[i] = seg[i];
+	for (size_t i = 0; i < api_nroutes; i++)
+		if (!strcmp(api_routes[i].method, "GET") && !strcmp(api_routes[i].pattern, pattern))
+			h = api_routes[i].handler;
+	ck_assert_ptr_nonnull(h);
+	h(api, &req, &resp);
+	ck_assert_uint_eq(resp.status, 200);
+	ck_assert_ptr_nonnull(resp.json);
+	char *text = json_dumps(resp.json, JSON_COMPACT);
+	json_t *j = json_loads(text, 0, NULL);
+
+	free(text);
+	json_decref(resp.json);
+	return j;
+}
+
+/* A block time above 2^63 - 1 (nothing refuses one) is sent as a decimal
+ * string, not as the negative number a signed JSON integer would print
+ * (docs/PROTOCOL.md, "Numbers"); the figures below it stay integers. */
+START_TEST(test_api_u64_above_int64_is_a_string)
+{
+	struct ledger *l = open_at(dir, true);
+	struct config cfg = { 0 };
+	struct api api = { .cfg = &cfg, .ledger = l, .node_pub = keys[K_VAL].pub };
+	const uint64_t t = (uint64_t)INT64_MAX + 1 + 5;
+	const char *status_seg[] = { "v1", "status" }, *block_seg[] = { "v1", "blocks", "1" };
+	uint64_t v = 0;
+
+	lt_produce(l, t);
+	json_t *st = get_route(&api, "/v1/status", 2, status_seg);
+	ck_assert_str_eq(json_string_value(json_object_get(st, "time_ns")),
+			 "9223372036854775813");
+	ck_assert_int_eq(json_u64_get(json_object_get(st, "time_ns"), &v), 0);
+	ck_assert_uint_eq(v, t);
+	ck_assert(json_is_integer(json_object_get(st, "height")));
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "height")), 1);
+	json_decref(st);
+	json_t *b = get_route(&api, "/v1/blocks/*", 3, block_seg);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "header"),
+							   "time_ns")), "9223372036854775813");
+	ck_assert_int_eq(json_integer_value(json_object_get(b, "height")), 1);
+	json_decref(b);
+	ledger_close(l);
+}
+END_TEST
+
 /* --- replay of a stored chain into a fresh store ------------------------------------ */
 
 static void replay_into(struct ledger *src, const char *path, uint64_t height)
@@ -3039,6 +3097,7 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_two_stores_identical_headers);
 	tcase_add_test(tc, test_state_root_changes_with_state);
 	tcase_add_test(tc, test_time_must_increase);
+	tcase_add_test(tc, test_api_u64_above_int64_is_a_string);
 	tcase_add_test(tc, test_apply_block_replays_and_refuses_tampering);
 	tcase_add_test(tc, test_trial_commit_same_store);
 	tcase_add_test(tc, test_decided_not_the_block_tried_last);
