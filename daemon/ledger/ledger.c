@@ -428,14 +428,45 @@ static bool verified_at_admission(void *ctx, const uint8_t hash[HASH_LEN])
 	return ledger_tx_verified(ctx, hash);
 }
 
+/* A missing signer state is a new validator's, unless the store shows this
+ * key signed: its precommit is in the certificate of the ledger's last
+ * block (the file was deleted, or lost while the store was kept). Such a
+ * validator does not know what it signed at the next height, and could
+ * sign twice: as a damaged file, it is refused until restored or repaired.
+ * TALLY_E_ENCODING with why then, else 0 (a certificate that cannot be
+ * read leaves the checks of the store to its own readers). */
+static int signer_state_lost(struct ledger *l, const char *path, char *why)
+{
+	struct stored_block sb;
+	struct commit_cert *c;
+	int rc = 0;
+
+	if (l->pv.any || !l->tip.height || store_block_get(l->st, l->tip.height, &sb))
+		return 0;
+	c = malloc(sizeof(*c));
+	if (c && !cert_decode(c, sb.cert, sb.cert_len))
+		for (size_t i = 0; i < c->n && !rc; i++)
+			if (!memcmp(c->sigs[i].validator, l->key->pub, PUBKEY_LEN))
+				rc = why_set(why, TALLY_E_ENCODING, "%s is missing, but this"
+					     " validator signed block %" PRIu64 " (its precommit"
+					     " is in the block's certificate): refusing to sign;"
+					     " restore it or run tallyd --repair-signer-state"
+					     " (docs/OPERATING.md)", path, l->tip.height);
+	free(c);
+	stored_block_free(&sb);
+	return rc;
+}
+
 /* The signing guard, checked against the store: it cannot have signed
  * above the tip + 1 unless the store lost committed blocks, and a damaged
- * file is repaired only when the operator asks. */
+ * or lost file is repaired only when the operator asks. */
 static int open_signer_state(struct ledger *l, const struct ledger_config *cfg,
 			     const char *path, char *why)
 {
 	int rc = privval_open(&l->pv, path, l->key, why);
 
+	if (!rc && (rc = signer_state_lost(l, path, why)))
+		privval_close(&l->pv);
 	if (rc == TALLY_E_ENCODING && cfg->repair_signer_state) {
 		ledger_logf(l, "%s; repairing it", why);
 		rc = privval_repair(path, l->tip.height + 1, why);

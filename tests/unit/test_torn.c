@@ -423,6 +423,60 @@ START_TEST(ledger_refuses_a_signer_state_ahead_of_its_store)
 }
 END_TEST
 
+/* A validator whose signer_state is gone, with its store kept: the store
+ * shows it signed the last block, so it does not know what it signed next
+ * and is refused as with a damaged file; the repair flag puts the guard
+ * in place. A key the last certificate does not hold starts as new. */
+START_TEST(ledger_refuses_a_lost_signer_state_of_a_validator_that_signed)
+{
+	char path[128], why[WHY_MAX];
+	struct ledger *l;
+	struct ledger_block_result res;
+	struct log_seen seen = { "" };
+	struct commit_cert cert;
+
+	validator_store(dir);
+	path_in(path, sizeof(path), dir, "signer_state");
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(open_ledger(&l, dir, true, false, NULL, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "is missing") && strstr(why, "signed block 6") &&
+		      strstr(why, "--repair-signer-state"), "%s", why);
+	ck_assert_int_eq(access(path, F_OK), -1);
+
+	ck_assert_msg(open_ledger(&l, dir, true, true, &seen, why) == 0, "%s", why);
+	ck_assert_msg(strstr(seen.text, "signer_state repaired: signing resumes at height 7"),
+		      "%s", seen.text);
+	ck_assert_msg(ledger_produce_block(l, FIX_BLOCK_NS(7), &res, why) == 0, "%s", why);
+	ck_assert_int_eq(ledger_cert(l, 7, &cert), 0);
+	ck_assert_uint_eq(cert.round, PRIVVAL_REPAIR_ROUND + 1);
+	ledger_close(l);
+}
+END_TEST
+
+START_TEST(ledger_starts_a_new_validator_without_signer_state)
+{
+	char path[128], why[WHY_MAX];
+	struct tally_key fresh;
+	struct ledger *l;
+
+	/* The fixed chain's blocks, certified by its validators: a new key
+	 * signed none of them. */
+	ck_assert_msg(open_ledger(&l, dir, false, false, NULL, why) == 0, "%s", why);
+	apply_fixchain(l);
+	ledger_close(l);
+	ck_assert_int_eq(key_generate(&fresh), 0);
+	struct ledger_config lc = { .data_dir = dir, .genesis = &fx.c.genesis,
+				    .validator_key = &fresh };
+	ck_assert_msg(ledger_open(&l, &lc, why) == 0, "%s", why);
+	ledger_close(l);
+	path_in(path, sizeof(path), dir, "signer_state");
+	/* The fixed chain's own validator signed block 5: refused. */
+	ck_assert_int_eq(open_ledger(&l, dir, true, false, NULL, why), TALLY_E_ENCODING);
+	ck_assert_msg(strstr(why, "signed block 5"), "%s", why);
+	key_free(&fresh);
+}
+END_TEST
+
 /* --- the SQLite store and its WAL ------------------------------------------- */
 
 static void copy_file(const char *from, const char *to, size_t cut)
@@ -731,6 +785,8 @@ Suite *torn_suite(void)
 	tcase_add_test(tc, signer_state_repair_never_signs_twice);
 	tcase_add_test(tc, ledger_refuses_a_damaged_signer_state_and_repairs_on_request);
 	tcase_add_test(tc, ledger_refuses_a_signer_state_ahead_of_its_store);
+	tcase_add_test(tc, ledger_refuses_a_lost_signer_state_of_a_validator_that_signed);
+	tcase_add_test(tc, ledger_starts_a_new_validator_without_signer_state);
 	tcase_add_test(tc, store_wal_cut_anywhere_opens_at_a_consistent_height);
 	tcase_add_test(tc, store_database_cut_short_is_refused);
 	tcase_add_test(tc, chainfile_cut_or_damaged_is_refused);
