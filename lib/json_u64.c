@@ -1,6 +1,8 @@
 /* Unsigned 64-bit counters in JSON (see json_u64.h). */
 #include "lib/json_u64.h"
 
+#include "lib/decimal.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,15 +33,8 @@ int json_u64_get(const json_t *j, uint64_t *v)
 		return -1;
 	s = json_string_value(j);
 	n = json_string_length(j);
-	if (n == 0 || n > 20 || strlen(s) != n || (s[0] == '0' && n > 1))
+	if (strlen(s) != n || decimal_u64(s, n, &x))
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (d > 9 || x > (UINT64_MAX - d) / 10)
-			return -1;
-		x = x * 10 + d;
-	}
 	*v = x;
 	return 0;
 }

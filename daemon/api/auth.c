@@ -1,12 +1,14 @@
 #include "daemon/api/auth.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/table.h"
 #include "lib/codec.h"
+#include "lib/decimal.h"
 #include "lib/errors.h"
 #include "lib/chain/request.h"
 
@@ -163,7 +165,6 @@ int auth_verify(const struct http_request *req, const uint8_t chain[HASH_LEN], u
 	const char *v[4];
 	uint8_t sig[SIG_LEN];
 	char msg[1024];
-	char *end;
 
 	for (size_t i = 0; i < 4; i++) {
 		int rc = http_header_once(req, names[i], &v[i]);
@@ -184,15 +185,14 @@ int auth_verify(const struct http_request *req, const uint8_t chain[HASH_LEN], u
 			   "of the right length");
 		return TALLY_E_ENCODING;
 	}
-	errno = 0;
-	unsigned long long t = strtoull(ts, &end, 10);
-	if (errno || end == ts || *end || ts[0] < '0' || ts[0] > '9') {
+	uint64_t t;
+	if (decimal_u64(ts, strlen(ts), &t)) {
 		http_error(resp, 400, "encoding", "X-Tally-Timestamp is not unix seconds");
 		return TALLY_E_ENCODING;
 	}
 	if (t + AUTH_SKEW_S < now_s || t > now_s + AUTH_SKEW_S) {
-		http_error(resp, 401, "expired", "request timestamp %llu is more than %d s from "
-			   "the node's clock %llu", t, AUTH_SKEW_S, (unsigned long long)now_s);
+		http_error(resp, 401, "expired", "request timestamp %" PRIu64 " is more than %d s"
+			   " from the node's clock %llu", t, AUTH_SKEW_S, (unsigned long long)now_s);
 		return TALLY_E_EXPIRED;
 	}
 	if (!nonce_valid(nonce)) {

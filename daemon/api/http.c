@@ -14,6 +14,7 @@
 
 #include "daemon/api/ratelimit.h"
 #include "daemon/log.h"
+#include "lib/decimal.h"
 #include "lib/errors.h"
 #include "lib/keyed_hash.h"
 
@@ -191,16 +192,10 @@ bool http_prefers(const struct http_request *req, const char *token)
 int http_query_u64(const struct http_request *req, const char *key, uint64_t *out)
 {
 	const char *s = http_query(req, key);
-	char *end;
 
 	if (!s)
 		return TALLY_E_NOTFOUND;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] < '0' || s[0] > '9')
-		return TALLY_E_RANGE;
-	*out = v;
-	return 0;
+	return decimal_u64(s, strlen(s), out);
 }
 
 /* Length of the well-formed UTF-8 character at p (RFC 3629, table 3-7 of

@@ -79,8 +79,9 @@ int http_header_once(const struct http_request *req, const char *name, const cha
  * (RFC 7240: "Prefer: respond-async", case-insensitive, in any of several
  * headers or comma-separated in one). */
 bool http_prefers(const struct http_request *req, const char *token);
-/* Parses a decimal u64 query argument; returns 0, TALLY_E_NOTFOUND when absent
- * or TALLY_E_RANGE. */
+/* Parses a decimal u64 query argument (lib/decimal.h: digits only, no
+ * leading zero); returns 0, TALLY_E_NOTFOUND when absent, TALLY_E_ENCODING
+ * when not such digits or TALLY_E_RANGE above 2^64 - 1. */
 int http_query_u64(const struct http_request *req, const char *key, uint64_t *out);
 
 /* Copies the NUL-terminated in into out[cap] (cap >= 8) as valid UTF-8

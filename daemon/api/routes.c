@@ -15,6 +15,7 @@
 #include "daemon/clock.h"
 #include "daemon/keeper/keeper.h"
 #include "lib/codec.h"
+#include "lib/decimal.h"
 #include "lib/errors.h"
 #include "lib/json_u64.h"
 
@@ -41,14 +42,12 @@ static int seg_u64(const struct http_request *req, size_t i, uint64_t *out,
 		   struct http_response *resp)
 {
 	const char *s = req->seg[i];
-	char *end;
+	int rc = decimal_u64(s, strlen(s), out);
 
-	*out = strtoull(s, &end, 10);
-	if (!*s || *end || s[0] == '-' || s[0] == '+' || (s[0] == '0' && s[1])) {
-		http_error(resp, 400, "encoding", "'%s' is not a height", s);
-		return TALLY_E_ENCODING;
-	}
-	return 0;
+	if (rc)
+		http_error(resp, 400, "encoding", "'%s' is not a height%s", s,
+			   rc == TALLY_E_RANGE ? " (above 2^64 - 1)" : "");
+	return rc;
 }
 
 static void get_healthz(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -682,7 +681,8 @@ static void get_blocks(void *ctx, const struct http_request *req, struct http_re
 	}
 	to = st.height;
 	int rf = http_query_u64(req, "from", &from), rt = http_query_u64(req, "to", &to);
-	if (rf == TALLY_E_RANGE || rt == TALLY_E_RANGE || from == 0 || from > to + 1) {
+	if ((rf && rf != TALLY_E_NOTFOUND) || (rt && rt != TALLY_E_NOTFOUND) || from == 0 ||
+	    from > to + 1) {
 		http_error(resp, 400, "range", "from and to must be heights with 1 <= from <= to");
 		return;
 	}
@@ -718,7 +718,13 @@ static void get_validators(void *ctx, const struct http_request *req,
 		return;
 	}
 	height = st.height;
-	if (http_query_u64(req, "height", &height) == TALLY_E_RANGE || height > st.height) {
+	int rh = http_query_u64(req, "height", &height);
+	if (rh && rh != TALLY_E_NOTFOUND) {
+		http_error(resp, 400, "encoding", "height must be a decimal integer (digits only,"
+			   " no leading zero) of at most 2^64 - 1");
+		return;
+	}
+	if (height > st.height) {
 		http_error(resp, 400, "range", "height must be at most %" PRIu64, st.height);
 		return;
 	}

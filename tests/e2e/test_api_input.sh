@@ -65,6 +65,13 @@ refused "proof of a bad lease id" 400 GET /v1/leases/123/proof
 refused "proof of an unknown lease" 404 GET "/v1/leases/$(printf '0%.0s' $(seq 64))/proof"
 refused "bad height" 400 GET /v1/blocks/-1
 refused "height with junk" 400 GET /v1/blocks/1x
+refused "a height above 2^64 - 1" 400 GET /v1/blocks/99999999999999999999999
+check "a height above 2^64 - 1 is named so, not read as another height" \
+	jq -e '.error == "'"'"'99999999999999999999999'"'"' is not a height (above 2^64 - 1)"' "$E2E_DIR/body"
+refused "a height with a leading zero" 400 GET /v1/blocks/01
+refused "a negative validator set height" 400 GET '/v1/validators?height=-3'
+check "a negative height is not a number, not one above the tip" \
+	jq -e '.code == "encoding" and (.error | test("decimal integer"))' "$E2E_DIR/body"
 refused "block beyond the tip" 404 GET /v1/blocks/999999
 refused "proof without size" 400 GET '/v1/proofs/inclusion?index=0'
 refused "proof index beyond size" 400 GET '/v1/proofs/inclusion?index=5&size=1'

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/decimal.h"
+#include "lib/errors.h"
 #include "lib/json_u64.h"
 
 static char *dump(uint64_t v)
@@ -71,6 +73,38 @@ START_TEST(test_reader_is_strict)
 }
 END_TEST
 
+/* The one reader of decimal text the node did not write (lib/decimal.h):
+ * what it takes, what it refuses, and which refusal. */
+START_TEST(test_decimal_canonical)
+{
+	static const struct { const char *s; int rc; uint64_t v; } cases[] = {
+		{ "0", 0, 0 }, { "7", 0, 7 }, { "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", TALLY_E_RANGE, 0 },
+		{ "99999999999999999999999", TALLY_E_RANGE, 0 },
+		{ "", TALLY_E_ENCODING, 0 }, { "01", TALLY_E_ENCODING, 0 },
+		{ "00", TALLY_E_ENCODING, 0 }, { "-3", TALLY_E_ENCODING, 0 },
+		{ "+3", TALLY_E_ENCODING, 0 }, { " 3", TALLY_E_ENCODING, 0 },
+		{ "3 ", TALLY_E_ENCODING, 0 }, { "1x", TALLY_E_ENCODING, 0 },
+		{ "0x10", TALLY_E_ENCODING, 0 }, { "1e3", TALLY_E_ENCODING, 0 },
+		{ "-0", TALLY_E_ENCODING, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 12345;
+		int rc = decimal_u64(cases[i].s, strlen(cases[i].s), &v);
+
+		ck_assert_msg(rc == cases[i].rc, "'%s': rc %d, not %d", cases[i].s, rc,
+			      cases[i].rc);
+		ck_assert_msg(v == (rc ? 12345 : cases[i].v), "'%s': read %llu", cases[i].s,
+			      (unsigned long long)v);
+	}
+	/* Only the n bytes given are read. */
+	uint64_t v;
+	ck_assert_int_eq(decimal_u64("123junk", 3, &v), 0);
+	ck_assert_uint_eq(v, 123);
+}
+END_TEST
+
 Suite *json_u64_suite(void)
 {
 	Suite *s = suite_create("json_u64");
@@ -79,6 +113,7 @@ Suite *json_u64_suite(void)
 	tcase_add_test(tc, test_written_exactly);
 	tcase_add_test(tc, test_read_back);
 	tcase_add_test(tc, test_reader_is_strict);
+	tcase_add_test(tc, test_decimal_canonical);
 	suite_add_tcase(s, tc);
 	return s;
 }
