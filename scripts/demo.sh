@@ -117,13 +117,10 @@ if [ "$GUEST" = tiny ]; then
 	echo "lease: $LEASE"
 	"$TALLY" lease show "$LEASE" --node "$(url 1)"
 	echo "node 2 runs it: $(curl -sf "$(url 2)/v1/node/vms" | jq -c '[.vms[].lease[0:16]]')"
-	echo "usage, followed on node 3:"
-	end=$((SECONDS + DURATION - 10))
-	while [ $SECONDS -lt $end ]; do
-		sleep 10
-		echo
-		"$TALLY" usage "$LEASE" --node "$(url 3)" | tail -n 6
-	done
+	follow=$((DURATION > 20 ? DURATION - 10 : 10))
+	echo "usage, followed on node 3 (tally usage --follow, for $follow s):"
+	timeout --foreground "$follow" \
+		"$TALLY" usage "$LEASE" --follow --node "$(url 3)" || true
 else
 	step "5. lease the Debian cloud guest (1 vCPU, 512 MiB, 3 GiB) from node 2, submitted to node 1, and log in"
 	ssh-keygen -q -t ed25519 -N '' -C demo-tenant -f "$DIR/id_ed25519"
@@ -143,7 +140,7 @@ else
 fi
 
 step "6. close the lease (sent to node 1) and audit it against node 4"
-"$TALLY" lease close "$LEASE" --node "$(url 1)" || true
+echo "LEASE_CLOSE sent: $("$TALLY" lease close "$LEASE" --node "$(url 1)" || true)"
 for _ in $(seq 1 60); do
 	[ "$("$TALLY" lease show "$LEASE" --node "$(url 4)" --json | jq -r .state)" = closed ] && break
 	sleep 1
