@@ -79,8 +79,11 @@ struct lease_prices {
 };
 
 /* When the VM's vCPUs waited for a host CPU for more than max_delay_ppm of
- * the interval's vCPU time (vcpus x interval), the provider owes credit_ppm
- * of that interval's gross charge back to the tenant. */
+ * a usage record's vCPU time (vcpus x the record's span: one interval as a
+ * rule, though a record may span several), the provider owes credit_ppm of
+ * that record's gross charge back to the tenant (docs/FORMATS.md section
+ * 11; judged per record, so a record spanning several intervals is judged
+ * over them all). */
 struct lease_sla {
 	uint32_t max_delay_ppm;
 	uint32_t credit_ppm;
