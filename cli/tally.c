@@ -369,15 +369,22 @@ bool common_opt(struct common *co, int c, const char *arg)
 
 int load_key(struct tally_key *k, const char *path)
 {
-	int rc = key_load_pem(k, path);
+	int rc = key_load_pem(k, path), os_err = errno;
 	struct stat st;
 
-	if (rc == TALLY_E_NOTFOUND)
+	/* fopen() opens a directory, and reading it fails: said as what it
+	 * is, not as a file that holds no key. */
+	if (rc && !stat(path, &st) && S_ISDIR(st.st_mode))
+		err("cannot load the key %s: it is a directory (--key names the key's file)",
+		    path);
+	else if (rc == TALLY_E_NOTFOUND)
 		err("no key at %s (make one with 'tally key new --key %s')", path, path);
 	else if (rc == TALLY_E_KEY)
 		err("cannot load the key %s: it is not an unencrypted Ed25519 private key in PEM"
 		    " (as 'tally key new' writes; an RSA or ECDSA key, a public key or a key"
 		    " with a passphrase is refused)", path);
+	else if (rc == TALLY_E_IO)
+		err("cannot open the key %s: %s", path, strerror(os_err));
 	else if (rc)
 		err("cannot load the key %s: %s", path, tally_strerror(rc));
 	else if (!stat(path, &st) && (st.st_mode & 007))

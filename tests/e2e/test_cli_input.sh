@@ -120,6 +120,15 @@ openssl genrsa -out "$E2E_DIR/rsa.pem" 2048 2>/dev/null
 run key show --key "$E2E_DIR/rsa.pem"
 check "an RSA key is refused as not an Ed25519 private key (exit 2)" \
 	bash -c '[ "$1" -eq 2 ] && grep -q "is not an unencrypted Ed25519 private key in PEM" <<<"$2"' _ "$RC" "$OUT"
+run key show --key "$E2E_DIR"
+check "key show --key DIR: exit 2, saying it is a directory" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "cannot load the key $3: it is a directory" <<<"$2"' _ "$RC" "$OUT" "$E2E_DIR"
+run key new --key "$E2E_DIR"
+check "key new --key DIR: exit 2, saying it is a directory (not a key to keep)" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "cannot create $3: it is a directory" <<<"$2"' _ "$RC" "$OUT" "$E2E_DIR"
+run key new --key /proc/tally-e2e-key.pem
+check "key new where no file can be made: exit 2, naming the path and the OS error" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "cannot create /proc/tally-e2e-key.pem: No such file or directory" <<<"$2"' _ "$RC" "$OUT"
 "$TALLY" key new --key "$E2E_DIR/open.pem" >/dev/null 2>&1
 chmod 644 "$E2E_DIR/open.pem"
 run key show --key "$E2E_DIR/open.pem"
