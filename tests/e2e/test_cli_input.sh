@@ -11,8 +11,8 @@
 #     --check-config (tallyd used to listen on the port modulo 65536);
 #   - lease create refuses flags that exclude each other (--provider with
 #     --cheapest took the cheapest silently) and submits nothing;
-#   - lease create through a node that never announced itself says so
-#     once its --timeout has passed;
+#   - lease create whose provider is a node started with --no-vms is refused
+#     at once, saying so (it waited its whole --timeout);
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
 #     integer", and an amount with a leading blank is refused; one above the
 #     balance is refused naming both amounts in micro-units;
@@ -169,11 +169,14 @@ run lease create --ssh-key /etc/hostname --no-ssh-key
 check "lease create --ssh-key FILE --no-ssh-key is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... and neither submitted a lease" \
 	[ "$("$TALLY" lease list --json | jq '.leases | length')" = "$LEASES_BEFORE" ]
-run lease create --no-ssh-key --timeout 1
-check "lease create naming a node that runs no VMs (never announced) gives up after --timeout (exit 1)" \
-	[ "$RC" -eq 1 ]
-check "... saying the provider never announced itself and how long it waited" \
-	grep -q "is not registered on the chain: it never announced itself, and waiting 1 s" <<<"$OUT"
+check "GET /v1/status of a node started with --no-vms: runs_vms false, no images" \
+	bash -c "curl -sf '$TALLY_NODE/v1/status' | jq -e '.runs_vms == false and .images == []' >/dev/null"
+START=$(date +%s)
+run lease create --no-ssh-key --timeout 60
+check "lease create whose provider is a node that runs no VMs is refused at once (exit 1, $(($(date +%s) - START)) s)" \
+	bash -c "[ $RC -eq 1 ] && [ $(($(date +%s) - START)) -lt 10 ]"
+check "... saying the node runs no VMs (--no-vms)" \
+	grep -q "the node at $TALLY_NODE (${NODE_KEY:0:16}) runs no VMs (--no-vms), so it is no provider" <<<"$OUT"
 
 # --- amounts out of range ---------------------------------------------------------
 OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
