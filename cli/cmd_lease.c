@@ -74,6 +74,10 @@ static json_t *contract_defaults(struct client *c, const struct tally_key *k)
 		client_fail(c, rc);
 		return NULL;
 	}
+	if (status_bad(st)) {
+		json_decref(st);
+		return NULL;
+	}
 	hex_encode(k->pub, PUBKEY_LEN, me);
 	snprintf(path, sizeof(path), "/v1/accounts/%s", me);
 	rc = client_get(c, path, &acct);

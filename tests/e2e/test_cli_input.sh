@@ -28,7 +28,11 @@
 #     a missing one an I/O error (exit 2);
 #   - a node that lies (its answers doctored, served by busybox httpd): a
 #     status without a height is refused, not taken as an empty chain that
-#     verifies; a block it changed is refused, naming the block.
+#     verifies; a block it changed is refused, naming the block; tally status
+#     refuses an answer that is no node's status; a batch it refuses whole
+#     has each line refused with its answer;
+#   - key files: a directory, or a path where no file can be made, is named
+#     as such, with the OS's reason.
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -263,6 +267,28 @@ run chain verify --node "$LIAR_URL"
 check "chain verify --node of a node whose status gives no height: not verified (exit 1)" \
 	[ "$RC" -eq 1 ]
 check "... saying so (it verified an empty chain)" grep -q "status gives no height" <<<"$OUT"
+# An answer that is no node's status is refused, not printed as a blank one.
+for bogus in '{"chain_id": 5}' '[]' "$(curl -sf "$TALLY_NODE/v1/status" | jq -c 'del(.height)')"; do
+	echo "$bogus" >"$LIAR/v1/status"
+	run status --node "$LIAR_URL"
+	check "status of a node answering ${bogus:0:20}...: exit 2, saying it is not a node's status" \
+		bash -c "[ $RC -eq 2 ] && grep -q \"the node's status .*: it is not a tally node\" <<<\"\$0\"" "$OUT"
+	OUT=$("$TALLY" status --node "$LIAR_URL" --json 2>/dev/null) && RC=0 || RC=$?
+	check "... and with --json: exit 2, {ok: false}" \
+		bash -c "[ $RC -eq 2 ] && jq -e '.ok == false and .exit_code == 2' >/dev/null <<<\"\$0\"" "$OUT"
+done
+# A node that refuses a whole batch (busybox answers POST with 501): each
+# line is refused in its place with the node's answer, none "got no answer".
+printf '00\n0000\n' >"$E2E_DIR/two.txt"
+OUT=$("$TALLY" submit "$E2E_DIR/two.txt" --node "$LIAR_URL" --json 2>/dev/null) && RC=0 || RC=$?
+e2e_log "submit to a node refusing the batch: exit $RC: $OUT"
+check "submit of a batch the node refuses whole: exit 1, both lines refused with its HTTP status" \
+	bash -c "[ $RC -eq 1 ] && jq -e '.refused == 2 and .not_sent == 0 and (has(\"error\") | not) and
+		 ([.results[] | .http_status] == [501, 501]) and ([.results[].line] == [1, 2]) and
+		 (.results[0].error | test(\"answered HTTP 501 to /v1/txs\"))' >/dev/null <<<\"\$0\"" "$OUT"
+run submit "$E2E_DIR/two.txt" --node "$LIAR_URL"
+check "... the human lines name the node's answer, not a batch with no answer" \
+	bash -c "grep -q 'refused (line 2): node at .* answered HTTP 501' <<<\"\$0\" && ! grep -q 'got no answer' <<<\"\$0\"" "$OUT"
 curl -sf "$TALLY_NODE/v1/status" | jq '.height = 1' >"$LIAR/v1/status"
 # Byte 100 of block 1 (in its header) changed.
 curl -sf "$TALLY_NODE/v1/blocks?from=1&to=1" |
