@@ -40,14 +40,9 @@ int node_tip(struct client *c, uint64_t *height)
 		return client_fail(c, rc);
 	/* A status without a height is no tip: taken as 0 it would verify
 	 * nothing and say the chain verified. */
-	int bad = json_u64_get(json_object_get(j, "height"), height);
+	int bad = status_bad(j) || json_u64_get(json_object_get(j, "height"), height);
 	json_decref(j);
-	if (bad) {
-		err("the node's status gives no height (a number from 0 up): it is not a tally"
-		    " node, or a broken one");
-		return EXIT_REFUSED;
-	}
-	return EXIT_OK;
+	return bad ? EXIT_REFUSED : EXIT_OK;
 }
 
 /* Hex of a canonical object into a malloc'd buffer. */

@@ -55,6 +55,7 @@ int cmd_key_new(int argc, char **argv)
 {
 	struct common co;
 	struct tally_key k;
+	struct stat st;
 	char hex[65];
 	int rc;
 
@@ -73,11 +74,21 @@ int cmd_key_new(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	rc = key_save_pem(&k, co.key);
+	int os_err = errno;
+
 	hex_encode(k.pub, PUBKEY_LEN, hex);
 	key_free(&k);
+	if (rc == TALLY_E_EXISTS && !stat(co.key, &st) && S_ISDIR(st.st_mode)) {
+		err("cannot create %s: it is a directory (--key names the key's file)", co.key);
+		return EXIT_USAGE;
+	}
 	if (rc == TALLY_E_EXISTS) {
 		err("%s already exists; not overwriting it ('tally key show --key %s' shows its"
 		    " public key; give another --key FILE for a new one)", co.key, co.key);
+		return EXIT_USAGE;
+	}
+	if (rc == TALLY_E_IO) {
+		err("cannot create %s: %s", co.key, strerror(os_err));
 		return EXIT_USAGE;
 	}
 	if (rc) {

@@ -74,6 +74,10 @@ static json_t *contract_defaults(struct client *c, const struct tally_key *k)
 		client_fail(c, rc);
 		return NULL;
 	}
+	if (status_bad(st)) {
+		json_decref(st);
+		return NULL;
+	}
 	hex_encode(k->pub, PUBKEY_LEN, me);
 	snprintf(path, sizeof(path), "/v1/accounts/%s", me);
 	rc = client_get(c, path, &acct);
@@ -208,8 +212,9 @@ static int check_vm_early(const json_t *d)
 	return EXIT_OK;
 }
 
-/* The provider is the node asked, and it offers no image: no announcement
- * is coming, so waiting for one would only run out --timeout. */
+/* The provider is the node asked, and it runs no VMs (--no-vms) or offers
+ * no image: no VM is coming (nor, for most such nodes, an announcement),
+ * so waiting would only run out --timeout. */
 static int node_offers_nothing(struct client *cl, const char *key)
 {
 	json_t *st;
@@ -217,8 +222,14 @@ static int node_offers_nothing(struct client *cl, const char *key)
 
 	if (client_get(cl, "/v1/status", &st) != CLIENT_OK)
 		return EXIT_OK;   /* provider_wait says what is wrong */
-	if (!strcmp(jget_str(st, "node"), key) &&
-	    json_array_size(json_object_get(st, "images")) == 0) {
+	if (strcmp(jget_str(st, "node"), key))
+		;
+	else if (json_is_false(json_object_get(st, "runs_vms"))) {
+		err("the node at %s (%.16s) runs no VMs (--no-vms), so it is no provider; name"
+		    " one with --provider PUBKEY or use --cheapest ('tally provider list' shows"
+		    " them)", cl->base, key);
+		rc = EXIT_REFUSED;
+	} else if (json_array_size(json_object_get(st, "images")) == 0) {
 		err("the node at %s (%.16s) offers no image, so it is no provider; name one with"
 		    " --provider PUBKEY or use --cheapest ('tally provider list' shows them)",
 		    cl->base, key);

@@ -27,6 +27,10 @@ static int validator_node_runs(struct client *cl, const uint8_t pub[PUBKEY_LEN],
 
 	if (rc)
 		return client_fail(cl, rc);
+	if (status_bad(st)) {
+		json_decref(st);
+		return EXIT_USAGE;
+	}
 	hex_encode(pub, PUBKEY_LEN, hex);
 	found = !strcmp(jget_str(st, "node"), hex);
 	json_array_foreach(json_object_get(json_object_get(st, "peers"), "connected"), i, p)

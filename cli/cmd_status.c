@@ -169,6 +169,11 @@ int cmd_status(int argc, char **argv)
 	rc = fetch_json(co.node, "/v1/status", &j);
 	if (rc)
 		return rc;
+	/* An answer that is no node's status would print as a blank one. */
+	if (status_bad(j)) {
+		json_decref(j);
+		return EXIT_USAGE;
+	}
 	if (co.json)
 		return print_json(j);
 	printf("chain      %s\n", jget_str(j, "chain_id"));

@@ -39,8 +39,10 @@ const struct cmd_doc doc_submit = {
 		"of up to 256. Prints one line for each: its hash and whether the node\n"
 		"took it (pending, or held for an earlier nonce of its account) or refused\n"
 		"it, and why. A line that is not hex of a transaction is refused in its\n"
-		"place; the others go on. When the node does not answer a batch, what\n"
-		"was sent before is reported and the lines not sent are named.",
+		"place; the others go on (one that is not hex of even length is refused\n"
+		"here, unsent). A batch the node refuses whole has each of its lines\n"
+		"refused with the node's answer. When the node does not answer a batch,\n"
+		"what was sent before is reported and the lines not sent are named.",
 	.opts = submit_opts,
 	.epilog = "exit codes: 0 every one taken (and with --wait committed); 1 one refused,\n"
 		  "dropped or not committed in time; 2 usage or I/O error",
@@ -49,6 +51,7 @@ const struct cmd_doc doc_submit = {
 struct line {
 	char *hex;
 	unsigned long no;                    /* line number, for messages */
+	bool nul;                            /* it held a NUL byte (hex is cut there) */
 };
 
 /* The transactions in f, in order; NULL with a message printed on error. */
@@ -66,12 +69,14 @@ static struct line *read_lines(FILE *f, const char *name, size_t *n)
 		char *s = buf, *e;
 
 		no++;
+		bool nul = memchr(buf, 0, (size_t)len) != NULL;
+
 		while (*s == ' ' || *s == '\t')
 			s++;
 		e = s + strlen(s);
 		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
 			*--e = '\0';
-		if (!*s || *s == '#')
+		if ((!*s || *s == '#') && !nul)
 			continue;
 		if (*n == cap) {
 			size_t ncap = cap ? 2 * cap : 64;
@@ -85,6 +90,7 @@ static struct line *read_lines(FILE *f, const char *name, size_t *n)
 		if (!(v[*n].hex = strdup(s)))
 			goto nomem;
 		v[*n].no = no;
+		v[*n].nul = nul;
 		(*n)++;
 	}
 	if (ferror(f)) {
@@ -103,21 +109,58 @@ fail:
 	return NULL;
 }
 
-/* A line longer than any transaction's hex: refused here, in its place (it
- * would make its batch's body too large for the node, and every line in
- * that batch refused with it). */
-static bool too_long(const struct line *l)
+/* Why a line cannot be a transaction, checked here so that it is refused
+ * in its place and never sent: in a batch it would be refused with the
+ * whole batch (bytes that are not UTF-8 cannot even go into the JSON body,
+ * a line too long makes the body too large for the node). Empty when it
+ * is hex of even length within TX_MAX_SIZE bytes; else the reason, naming
+ * the line, into why[WHY_LEN] and its error code into *code ("too_long"
+ * or "encoding", the node's codes for the same faults). */
+#define WHY_LEN 200
+static bool line_bad(const struct line *l, char why[WHY_LEN], const char **code)
 {
-	return strlen(l->hex) > 2 * (size_t)TX_MAX_SIZE;
+	size_t len = strlen(l->hex);
+
+	*code = "encoding";
+	if (l->nul) {
+		snprintf(why, WHY_LEN, "line %lu is not hex of a transaction: it holds a NUL"
+			 " byte", l->no);
+		return true;
+	}
+	if (len > 2 * (size_t)TX_MAX_SIZE) {
+		*code = "too_long";
+		snprintf(why, WHY_LEN, "line %lu is %zu characters, longer than a transaction's"
+			 " hex (at most %d)", l->no, len, 2 * TX_MAX_SIZE);
+		return true;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)l->hex[i];
+
+		if (strchr("0123456789abcdefABCDEF", ch) && ch)
+			continue;
+		if (ch >= 0x20 && ch < 0x7f)
+			snprintf(why, WHY_LEN, "line %lu is not hex of a transaction: '%c' at"
+				 " column %zu is not a hex digit", l->no, ch, i + 1);
+		else
+			snprintf(why, WHY_LEN, "line %lu is not hex of a transaction: byte 0x%02x"
+				 " at column %zu is not a hex digit", l->no, ch, i + 1);
+		return true;
+	}
+	if (len % 2) {
+		snprintf(why, WHY_LEN, "line %lu is not hex of a transaction: an odd number of"
+			 " hex digits (%zu)", l->no, len);
+		return true;
+	}
+	return false;
 }
 
 static json_t *refused_here(const struct line *l)
 {
-	char why[160];
+	char why[WHY_LEN];
+	const char *code;
 
-	snprintf(why, sizeof(why), "line %lu is %zu characters, longer than a transaction's"
-		 " hex (at most %d)", l->no, strlen(l->hex), 2 * TX_MAX_SIZE);
-	return json_pack("{s:s, s:s, s:s, s:I}", "status", "refused", "code", "too_long",
+	line_bad(l, why, &code);
+	return json_pack("{s:s, s:s, s:s, s:I}", "status", "refused", "code", code,
 			 "error", why, "line", (json_int_t)l->no);
 }
 
@@ -126,8 +169,10 @@ static json_t *refused_here(const struct line *l)
 static size_t batch_len(const struct line *v, size_t from, size_t n)
 {
 	size_t k = 0, body = 0;
+	char why[WHY_LEN];
+	const char *code;
 
-	while (from + k < n && k < SUBMIT_BATCH_MAX && !too_long(&v[from + k])) {
+	while (from + k < n && k < SUBMIT_BATCH_MAX && !line_bad(&v[from + k], why, &code)) {
 		size_t add = strlen(v[from + k].hex) + 3;   /* quotes and a comma */
 
 		if (k && body + add > SUBMIT_BODY_MAX)
@@ -168,6 +213,21 @@ static int send_batch(struct client *cl, const struct line *v, size_t k, json_t 
 	body = json_pack("{s:o}", "txs", arr);
 	rc = client_post(cl, "/v1/txs", body, &answer);
 	json_decref(body);
+	if (rc == CLIENT_REFUSED) {
+		/* The node answered, refusing the batch whole (its shape, its
+		 * size, a full disk): each line is refused in its place with the
+		 * node's status, code and reason, and the next batch goes on. */
+		for (size_t i = 0; i < k; i++) {
+			json_t *r = json_pack("{s:s, s:I, s:s, s:s, s:I}", "status", "refused",
+					      "http_status", (json_int_t)cl->status,
+					      "code", cl->code, "error", cl->err,
+					      "line", (json_int_t)v[i].no);
+
+			add_hash(r, &v[i]);
+			json_array_append_new(results, r);
+		}
+		return EXIT_OK;
+	}
 	if (rc)
 		return client_fail(cl, rc);
 	got = json_object_get(answer, "results");
@@ -248,7 +308,7 @@ int cmd_submit(int argc, char **argv)
 	/* A batch the node did not answer (unreachable, ...) ends it: what was
 	 * sent before is still reported, and the lines not sent are named. */
 	for (size_t k; sent < n && !rc; sent += k) {
-		if (too_long(&v[sent])) {
+		if (!batch_len(v, sent, n)) {
 			json_array_append_new(results, refused_here(&v[sent]));
 			k = 1;
 		} else {

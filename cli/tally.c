@@ -369,15 +369,22 @@ bool common_opt(struct common *co, int c, const char *arg)
 
 int load_key(struct tally_key *k, const char *path)
 {
-	int rc = key_load_pem(k, path);
+	int rc = key_load_pem(k, path), os_err = errno;
 	struct stat st;
 
-	if (rc == TALLY_E_NOTFOUND)
+	/* fopen() opens a directory, and reading it fails: said as what it
+	 * is, not as a file that holds no key. */
+	if (rc && !stat(path, &st) && S_ISDIR(st.st_mode))
+		err("cannot load the key %s: it is a directory (--key names the key's file)",
+		    path);
+	else if (rc == TALLY_E_NOTFOUND)
 		err("no key at %s (make one with 'tally key new --key %s')", path, path);
 	else if (rc == TALLY_E_KEY)
 		err("cannot load the key %s: it is not an unencrypted Ed25519 private key in PEM"
 		    " (as 'tally key new' writes; an RSA or ECDSA key, a public key or a key"
 		    " with a passphrase is refused)", path);
+	else if (rc == TALLY_E_IO)
+		err("cannot open the key %s: %s", path, strerror(os_err));
 	else if (rc)
 		err("cannot load the key %s: %s", path, tally_strerror(rc));
 	else if (!stat(path, &st) && (st.st_mode & 007))
@@ -475,6 +482,37 @@ const char *fmt_amount(uint64_t micro, char *buf)
 	return buf;
 }
 
+/* 64 hex characters (a key, a hash) in st's field key. */
+static bool hex32_field(const json_t *st, const char *key)
+{
+	uint8_t b[32];
+	const char *s = json_string_value(json_object_get(st, key));
+
+	return s && strlen(s) == 64 && !hex_decode(s, b, sizeof(b));
+}
+
+bool status_bad(const json_t *st)
+{
+	const char *what = NULL;
+	uint64_t height;
+
+	if (!json_is_object(st))
+		what = "is not a JSON object";
+	else if (chain_id_valid(jget_str(st, "chain_id")))
+		what = "gives no chain id (a string of 1 to 64 letters, digits, '-', '_' and '.')";
+	else if (!hex32_field(st, "genesis_hash"))
+		what = "gives no genesis hash (64 hex characters)";
+	else if (json_u64_get(json_object_get(st, "height"), &height))
+		what = "gives no height (a number from 0 up)";
+	else if (!hex32_field(st, "block_id"))
+		what = "gives no block id (64 hex characters)";
+	else if (!hex32_field(st, "node"))
+		what = "gives no node key (64 hex characters)";
+	if (what)
+		err("the node's status %s: it is not a tally node, or a broken one", what);
+	return what != NULL;
+}
+
 int fetch_chain(struct client *c, struct chain_ref *chain)
 {
 	enum client_rc rc;
@@ -483,14 +521,12 @@ int fetch_chain(struct client *c, struct chain_ref *chain)
 	rc = client_get(c, "/v1/status", &j);
 	if (rc)
 		return client_fail(c, rc);
-	const char *id = jget_str(j, "chain_id");
-	if (chain_id_valid(id) != 0 ||
-	    hex_decode(jget_str(j, "genesis_hash"), chain->genesis, HASH_LEN)) {
-		err("node at %s reports no valid chain id and genesis hash", c->base);
+	if (status_bad(j)) {
 		json_decref(j);
 		return EXIT_USAGE;
 	}
-	snprintf(chain->id, sizeof(chain->id), "%s", id);
+	snprintf(chain->id, sizeof(chain->id), "%s", jget_str(j, "chain_id"));
+	hex_decode(jget_str(j, "genesis_hash"), chain->genesis, HASH_LEN);
 	json_decref(j);
 	return EXIT_OK;
 }

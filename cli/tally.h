@@ -189,7 +189,15 @@ struct chain_ref {
 	char id[CHAIN_ID_MAX + 1];
 	uint8_t genesis[HASH_LEN];
 };
-/* The chain from /v1/status. */
+/* Whether st, a node's GET /v1/status answer, is not one: an object whose
+ * chain_id is a valid chain id, genesis_hash, block_id and node 64 hex
+ * characters and height a u64 (docs/PROTOCOL.md). When it is not, prints
+ * which field is wrong and returns true; the caller exits with its
+ * command's code for a node's malformed answer (EXIT_USAGE, as for an
+ * answer that is not JSON; EXIT_REFUSED, "not verified", for chain verify
+ * and audit). One rule for every command that reads the status. */
+bool status_bad(const json_t *st);
+/* The chain from /v1/status (EXIT_USAGE for a status status_bad refuses). */
 int fetch_chain(struct client *c, struct chain_ref *chain);
 /* The signed-transaction path every writing command takes: the chain from
  * /v1/status and the signer's next nonce from /v1/accounts/{pubkey}. */

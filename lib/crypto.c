@@ -143,7 +143,7 @@ int key_load_pem(struct tally_key *k, const char *path)
 int key_save_pem(const struct tally_key *k, const char *path)
 {
 	char tmp[4096];
-	int rc = TALLY_E_IO;
+	int rc = TALLY_E_IO, err;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
 		return TALLY_E_INVALID;
@@ -176,7 +176,9 @@ int key_save_pem(const struct tally_key *k, const char *path)
 	}
 	rc = 0;
 out_unlink:
+	err = errno;
 	unlink(tmp);
+	errno = err;   /* the caller names the failure, not unlink's */
 	return rc;
 }
 

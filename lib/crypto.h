@@ -53,9 +53,13 @@ struct tally_key {
 int key_generate(struct tally_key *k);
 /* From a 32-byte RFC 8032 seed: used by the test vectors and dev keys. */
 int key_from_seed(struct tally_key *k, const uint8_t seed[32]);
-/* A PKCS#8 PEM private key, as `openssl genpkey -algorithm ed25519` writes. */
+/* A PKCS#8 PEM private key, as `openssl genpkey -algorithm ed25519` writes.
+ * TALLY_E_NOTFOUND when path does not exist, TALLY_E_IO (errno says why)
+ * when it cannot be opened, TALLY_E_KEY when it holds no such key. */
 int key_load_pem(struct tally_key *k, const char *path);
-/* Written atomically with mode 0600; refuses to overwrite an existing file. */
+/* Written atomically with mode 0600; refuses to overwrite an existing file
+ * (TALLY_E_EXISTS). On TALLY_E_IO errno says why (the temporary file next
+ * to path could not be created, written or linked). */
 int key_save_pem(const struct tally_key *k, const char *path);
 void key_free(struct tally_key *k);
 

@@ -232,8 +232,10 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 	json_t *pj = peers_json(&ns, peers, np);
 	json_t *quorum = quorum_json(n, &vals, peers, np);
 	free(peers);
+	/* The images it starts VMs of: none under --no-vms, whatever is
+	 * configured, so that a tenant is told at once it is no provider. */
 	json_t *images = json_array();
-	for (size_t i = 0; i < n->cfg->nimages; i++)
+	for (size_t i = 0; n->keeper && i < n->cfg->nimages; i++)
 		json_array_append_new(images, json_string(n->cfg->images[i].name));
 	http_json(resp, 200, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I,"
 				       " s:I, s:o, s:o, s:I, s:I}",
@@ -254,6 +256,7 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				       "interval_s", (json_int_t)n->cfg->interval_s,
 				       "vms", (json_int_t)(n->keeper ? keeper_vm_count(n->keeper) : 0)));
 	json_object_set_new(resp->json, "images", images);
+	json_object_set_new(resp->json, "runs_vms", json_boolean(n->keeper != NULL));
 	/* The set of the next height, as the chain's STAKE, UNSTAKE and jails
 	 * have made it, not the genesis's. */
 	json_object_set_new(resp->json, "role", json_string(valset_find(&vals, n->node_pub)

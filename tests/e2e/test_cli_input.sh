@@ -11,8 +11,8 @@
 #     --check-config (tallyd used to listen on the port modulo 65536);
 #   - lease create refuses flags that exclude each other (--provider with
 #     --cheapest took the cheapest silently) and submits nothing;
-#   - lease create through a node that never announced itself says so
-#     once its --timeout has passed;
+#   - lease create whose provider is a node started with --no-vms is refused
+#     at once, saying so (it waited its whole --timeout);
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
 #     integer", and an amount with a leading blank is refused; one above the
 #     balance is refused naming both amounts in micro-units;
@@ -28,7 +28,11 @@
 #     a missing one an I/O error (exit 2);
 #   - a node that lies (its answers doctored, served by busybox httpd): a
 #     status without a height is refused, not taken as an empty chain that
-#     verifies; a block it changed is refused, naming the block.
+#     verifies; a block it changed is refused, naming the block; tally status
+#     refuses an answer that is no node's status; a batch it refuses whole
+#     has each line refused with its answer;
+#   - key files: a directory, or a path where no file can be made, is named
+#     as such, with the OS's reason.
 . "$(dirname "$0")/lib.sh"
 e2e_init cliinput 7722
 e2e_start_node --no-vms
@@ -120,6 +124,15 @@ openssl genrsa -out "$E2E_DIR/rsa.pem" 2048 2>/dev/null
 run key show --key "$E2E_DIR/rsa.pem"
 check "an RSA key is refused as not an Ed25519 private key (exit 2)" \
 	bash -c '[ "$1" -eq 2 ] && grep -q "is not an unencrypted Ed25519 private key in PEM" <<<"$2"' _ "$RC" "$OUT"
+run key show --key "$E2E_DIR"
+check "key show --key DIR: exit 2, saying it is a directory" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "cannot load the key $3: it is a directory" <<<"$2"' _ "$RC" "$OUT" "$E2E_DIR"
+run key new --key "$E2E_DIR"
+check "key new --key DIR: exit 2, saying it is a directory (not a key to keep)" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "cannot create $3: it is a directory" <<<"$2"' _ "$RC" "$OUT" "$E2E_DIR"
+run key new --key /proc/tally-e2e-key.pem
+check "key new where no file can be made: exit 2, naming the path and the OS error" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "cannot create /proc/tally-e2e-key.pem: No such file or directory" <<<"$2"' _ "$RC" "$OUT"
 "$TALLY" key new --key "$E2E_DIR/open.pem" >/dev/null 2>&1
 chmod 644 "$E2E_DIR/open.pem"
 run key show --key "$E2E_DIR/open.pem"
@@ -160,11 +173,14 @@ run lease create --ssh-key /etc/hostname --no-ssh-key
 check "lease create --ssh-key FILE --no-ssh-key is a usage error (exit 2)" [ "$RC" -eq 2 ]
 check "... and neither submitted a lease" \
 	[ "$("$TALLY" lease list --json | jq '.leases | length')" = "$LEASES_BEFORE" ]
-run lease create --no-ssh-key --timeout 1
-check "lease create naming a node that runs no VMs (never announced) gives up after --timeout (exit 1)" \
-	[ "$RC" -eq 1 ]
-check "... saying the provider never announced itself and how long it waited" \
-	grep -q "is not registered on the chain: it never announced itself, and waiting 1 s" <<<"$OUT"
+check "GET /v1/status of a node started with --no-vms: runs_vms false, no images" \
+	bash -c "curl -sf '$TALLY_NODE/v1/status' | jq -e '.runs_vms == false and .images == []' >/dev/null"
+START=$(date +%s)
+run lease create --no-ssh-key --timeout 60
+check "lease create whose provider is a node that runs no VMs is refused at once (exit 1, $(($(date +%s) - START)) s)" \
+	bash -c "[ $RC -eq 1 ] && [ $(($(date +%s) - START)) -lt 10 ]"
+check "... saying the node runs no VMs (--no-vms)" \
+	grep -q "the node at $TALLY_NODE (${NODE_KEY:0:16}) runs no VMs (--no-vms), so it is no provider" <<<"$OUT"
 
 # --- amounts out of range ---------------------------------------------------------
 OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
@@ -251,6 +267,28 @@ run chain verify --node "$LIAR_URL"
 check "chain verify --node of a node whose status gives no height: not verified (exit 1)" \
 	[ "$RC" -eq 1 ]
 check "... saying so (it verified an empty chain)" grep -q "status gives no height" <<<"$OUT"
+# An answer that is no node's status is refused, not printed as a blank one.
+for bogus in '{"chain_id": 5}' '[]' "$(curl -sf "$TALLY_NODE/v1/status" | jq -c 'del(.height)')"; do
+	echo "$bogus" >"$LIAR/v1/status"
+	run status --node "$LIAR_URL"
+	check "status of a node answering ${bogus:0:20}...: exit 2, saying it is not a node's status" \
+		bash -c "[ $RC -eq 2 ] && grep -q \"the node's status .*: it is not a tally node\" <<<\"\$0\"" "$OUT"
+	OUT=$("$TALLY" status --node "$LIAR_URL" --json 2>/dev/null) && RC=0 || RC=$?
+	check "... and with --json: exit 2, {ok: false}" \
+		bash -c "[ $RC -eq 2 ] && jq -e '.ok == false and .exit_code == 2' >/dev/null <<<\"\$0\"" "$OUT"
+done
+# A node that refuses a whole batch (busybox answers POST with 501): each
+# line is refused in its place with the node's answer, none "got no answer".
+printf '00\n0000\n' >"$E2E_DIR/two.txt"
+OUT=$("$TALLY" submit "$E2E_DIR/two.txt" --node "$LIAR_URL" --json 2>/dev/null) && RC=0 || RC=$?
+e2e_log "submit to a node refusing the batch: exit $RC: $OUT"
+check "submit of a batch the node refuses whole: exit 1, both lines refused with its HTTP status" \
+	bash -c "[ $RC -eq 1 ] && jq -e '.refused == 2 and .not_sent == 0 and (has(\"error\") | not) and
+		 ([.results[] | .http_status] == [501, 501]) and ([.results[].line] == [1, 2]) and
+		 (.results[0].error | test(\"answered HTTP 501 to /v1/txs\"))' >/dev/null <<<\"\$0\"" "$OUT"
+run submit "$E2E_DIR/two.txt" --node "$LIAR_URL"
+check "... the human lines name the node's answer, not a batch with no answer" \
+	bash -c "grep -q 'refused (line 2): node at .* answered HTTP 501' <<<\"\$0\" && ! grep -q 'got no answer' <<<\"\$0\"" "$OUT"
 curl -sf "$TALLY_NODE/v1/status" | jq '.height = 1' >"$LIAR/v1/status"
 # Byte 100 of block 1 (in its header) changed.
 curl -sf "$TALLY_NODE/v1/blocks?from=1&to=1" |

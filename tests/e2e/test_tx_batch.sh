@@ -137,6 +137,27 @@ check "a 70000-character line: refused in its place as too long, the two around 
 		 (.results[1] | .code == \"too_long\" and .line == 2) and
 		 (.results[0].status == \"pending\") and (.results[2].status == \"pending\") and
 		 (has(\"error\") | not)' '$E2E_DIR/long.json' >/dev/null"
+# Lines that are not hex of a transaction (bytes that are not UTF-8, an odd
+# number of digits, a NUL byte, letters) are refused here, in their places,
+# naming the line: not sent, so the transaction after them is taken (bytes
+# that are not UTF-8 in a JSON body had the node refuse the whole batch).
+N4=$(next_nonce "$TENANT")
+{ printf 'ab\xff\nabc\n00\000\nzz\n'; tx 1 "$N4"; } >"$E2E_DIR/bad.txt"
+set +e
+"$TALLY" submit "$E2E_DIR/bad.txt" --json >"$E2E_DIR/bad.json" 2>"$E2E_DIR/bad.err"; rc=$?
+"$TALLY" submit "$E2E_DIR/bad.txt" >"$E2E_DIR/bad.out" 2>&1
+set -e
+e2e_log "tally submit of 4 bad lines and a transaction: exit $rc: $(cat "$E2E_DIR/bad.json" "$E2E_DIR/bad.err")"
+check "4 lines that are not hex: each refused in its place, the transaction after them taken (exit $rc)" \
+	bash -c "[ $rc = 1 ] && jq -e '.taken == 1 and .refused == 4 and .not_sent == 0 and
+		 ([.results[0:4][] | .code] == [\"encoding\", \"encoding\", \"encoding\", \"encoding\"]) and
+		 ([.results[].line] == [1, 2, 3, 4, 5]) and .results[4].status == \"pending\" and
+		 (has(\"error\") | not)' '$E2E_DIR/bad.json' >/dev/null"
+check "... each named: not UTF-8, odd length, a NUL byte, not a hex digit" \
+	bash -c "grep -q 'refused (line 1): line 1 is not hex of a transaction: byte 0xff at column 3' '$E2E_DIR/bad.out' &&
+		 grep -q 'refused (line 2): line 2 is not hex of a transaction: an odd number of hex digits (3)' '$E2E_DIR/bad.out' &&
+		 grep -q 'refused (line 3): line 3 is not hex of a transaction: it holds a NUL byte' '$E2E_DIR/bad.out' &&
+		 grep -q \"refused (line 4): line 4 is not hex of a transaction: 'z' at column 1\" '$E2E_DIR/bad.out'"
 # The same transaction sent again is refused in its place, named by its
 # hash; refusals are no "error" (that is for a batch with no answer).
 H0=$(jq -r '.results[0].hash' "$E2E_DIR/long.json")
