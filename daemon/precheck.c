@@ -36,7 +36,7 @@ int tallyd_check_config(const char *config_path)
 	}
 	/* The rules of the announcement the configuration makes when it
 	 * makes one (a node that runs VMs). */
-	if (announce_offer(&c, true, &offer, why)) {
+	if (announce_offer(&c, true, NULL, &offer, why)) {
 		fprintf(stderr, "tallyd: %s: %s\n", config_path, why);
 		return 1;
 	}

@@ -561,6 +561,8 @@ static int open_prov(struct keeper *k, char *why)
 		.n_gpus = cfg->ngpus,
 		.cpu_overcommit = cfg->overcommit_cpu_milli / 1000.0,
 		.mem_overcommit = cfg->overcommit_mem_milli / 1000.0,
+		.max_vcpus = cfg->capacity_vcpus,
+		.max_memory_mib = cfg->capacity_memory_mib,
 		.state_dir = cfg->state_dir,
 		.log_archive_dir = cfg->archive_dir,
 		.net = !strcmp(cfg->network, "nat") ? PROV_NET_NAT :
@@ -628,6 +630,11 @@ err:
 		meter_close(k->meter);
 	free(k);
 	return rc;
+}
+
+int keeper_capacity(struct keeper *k, struct prov_capacity *c, char *why)
+{
+	return prov_capacity(k->prov, c, why);
 }
 
 void keeper_stop(struct keeper *k)

@@ -14,6 +14,7 @@
 #include "contracts/contract.h"
 #include "daemon/config.h"
 #include "daemon/ledger/ledger.h"
+#include "daemon/provision/provision.h"
 #include "lib/crypto.h"
 
 struct keeper;
@@ -42,6 +43,9 @@ void keeper_stop(struct keeper *k);
 int keeper_admit(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN],
 		 const struct lease_contract *c, char *why);
 void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN]);
+/* What the host leases in all, the totals keeper_admit checks against
+ * (prov_capacity): what the node announces. why[WHY_MAX]. */
+int keeper_capacity(struct keeper *k, struct prov_capacity *c, char *why);
 
 /* The VM's private details for its tenant: {"domain", "hostname", "network",
  * "running", "state", "address", "ssh", "console"}; "running" is true only

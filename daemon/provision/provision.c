@@ -468,6 +468,13 @@ int prov_admit_check(struct prov *p, const struct vm_spec *vm, char *why)
 	return err;
 }
 
+int prov_capacity(struct prov *p, struct prov_capacity *c, char *why)
+{
+	int err = require_connection(p, why);
+
+	return err ? err : prov_host_capacity(p, c, why);
+}
+
 int prov_render_xml(struct prov *p, const struct prov_request *req, char **xml, char *why)
 {
 	const struct prov_image *img = NULL;
