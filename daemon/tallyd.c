@@ -261,7 +261,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (check_config)
-		return tallyd_check_config(config_path);
+		return tallyd_check_config(config_path, run_vms);
 	if (tallyd_preflight(config_path))
 		return 1;
 

@@ -32,6 +32,11 @@ struct keeper_deps {
  * the chain, and starts the keeper's thread. why[WHY_MAX]. */
 int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why);
 void keeper_stop(struct keeper *k);
+/* The checks of its configuration keeper_start makes before it touches the
+ * host (the image catalogue and its files, the GPU inventory, [libvirt]):
+ * for `tallyd --check-config`. TALLY_E_INVALID, or TALLY_E_NOTFOUND naming
+ * a file it cannot read, with why[WHY_MAX] as keeper_start says it. */
+int keeper_check_config(const struct config *cfg, char *why);
 
 /* This node's own rules for a lease addressed to it, checked before the
  * LEASE_OPEN enters the mempool: an image from the catalogue and room on

@@ -128,6 +128,22 @@ static void free_prov(struct prov *p)
 	free(p);
 }
 
+int prov_config_validate(const struct prov_config *cfg, char *why)
+{
+	struct prov *p = calloc(1, sizeof(*p));
+	int err;
+
+	if (!p)
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->changed, NULL);
+	err = prov_config_copy(p, cfg, why);
+	if (!err)
+		err = prov_config_check(p, why);
+	free_prov(p);
+	return err;
+}
+
 int prov_open(struct prov **out, const struct prov_config *cfg, char *why)
 {
 	struct prov *p = calloc(1, sizeof(*p));

@@ -153,6 +153,11 @@ struct prov;
  * state and archive directories and, in nat mode, the default network. The
  * config is copied. */
 int prov_open(struct prov **out, const struct prov_config *cfg, char *why);
+/* The checks prov_open makes of the config before it touches the host (the
+ * catalogue, its files readable, the GPU inventory, the directories' form,
+ * the ratios), without connecting or making anything: for
+ * `tallyd --check-config`. TALLY_E_INVALID or TALLY_E_NOTFOUND (a file). */
+int prov_config_validate(const struct prov_config *cfg, char *why);
 /* Deregisters events and disconnects. VMs keep running. */
 void prov_close(struct prov *p);
 /* Whether the libvirt connection is up. A libvirtd that dies or restarts
