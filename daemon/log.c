@@ -130,13 +130,25 @@ static void repeat_release(struct repeat *r, uint64_t now)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Releases the slots whose window has passed; all of them when every is
- * true (exit). Called with log_lock held. */
+/* Writes the counts of the windows that have passed, each of which goes on
+ * from now while it held some (its line still repeating); a window that
+ * held none is over. Every window is written and over when `every` is true
+ * (exit). Called with log_lock held. */
 static void repeats_flush(uint64_t now, bool every)
 {
-	for (size_t i = 0; i < REPEAT_SLOTS; i++)
-		if (repeats[i].text && (every || now - repeats[i].since_ns >= LOG_REPEAT_WINDOW_NS))
-			repeat_release(&repeats[i], now);
+	for (size_t i = 0; i < REPEAT_SLOTS; i++) {
+		struct repeat *r = &repeats[i];
+
+		if (!r->text || (!every && now - r->since_ns < LOG_REPEAT_WINDOW_NS))
+			continue;
+		if (every || !r->held) {
+			repeat_release(r, now);
+			continue;
+		}
+		emit(r->level, r->text, r->held, now - r->since_ns);
+		r->since_ns = now;
+		r->held = 0;
+	}
 }
 
 void log_flush(void)

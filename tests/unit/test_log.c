@@ -76,6 +76,32 @@ START_TEST(a_flood_is_counted_per_window)
 }
 END_TEST
 
+/* Two places logging one fault, interleaved (the ledger's warning and the
+ * engine's error of a failed commit): still a line per window each. */
+START_TEST(interleaved_floods_are_counted_per_window)
+{
+	int logged = 0, total = 0, n;
+	char *text;
+
+	capture();
+	for (int i = 0; i < 38 * 25; i++, logged += 2) {
+		log_warn("ledger: committing block 57: disk full");
+		log_error("consensus: committing block 57: disk full");
+		fake_now += 1000000000ull / 38;
+	}
+	text = captured();
+	ck_assert_int_eq(count(text, "warn: ledger: committing block 57: disk full"), 4);
+	ck_assert_int_eq(count(text, "error: consensus: committing block 57: disk full"), 4);
+	total = count(text, "disk full\n");
+	for (const char *p = text; (p = strstr(p, "(repeated ")); p++) {
+		ck_assert_int_eq(sscanf(p, "(repeated %d times", &n), 1);
+		total += n;
+	}
+	ck_assert_int_eq(total, logged);
+	free(text);
+}
+END_TEST
+
 /* Different lines are each written; a line is held only beside its twin. */
 START_TEST(different_lines_are_all_written)
 {
@@ -142,6 +168,7 @@ Suite *log_suite(void)
 	TCase *tc = tcase_create("repeats");
 
 	tcase_add_test(tc, a_flood_is_counted_per_window);
+	tcase_add_test(tc, interleaved_floods_are_counted_per_window);
 	tcase_add_test(tc, different_lines_are_all_written);
 	tcase_add_test(tc, a_full_table_loses_no_count);
 	suite_add_tcase(s, tc);
