@@ -55,10 +55,12 @@ int announce_offer(const struct config *cfg, bool runs_vms, const struct prov_ca
 			 cfg->gpus[i].class_name);
 	}
 	qsort(o->gpu_classes, o->ngpu_classes, sizeof(o->gpu_classes[0]), by_name);
-	/* Admission's totals (prov_capacity); a node that admits nothing
-	 * announces what [provider] says. */
-	o->vcpus = cap ? cap->vcpus : cfg->capacity_vcpus;
-	o->memory_mib = cap ? cap->memory_mib : cfg->capacity_memory_mib;
+	/* Admission's totals (prov_capacity). A node that runs no VMs checks
+	 * no room for a lease (its keeper is what would): it announces what
+	 * [provider] says, or no limit. */
+	o->vcpus = cap ? cap->vcpus : cfg->capacity_vcpus ? cfg->capacity_vcpus : UINT32_MAX;
+	o->memory_mib = cap ? cap->memory_mib :
+			cfg->capacity_memory_mib ? cfg->capacity_memory_mib : UINT32_MAX;
 	o->gpus = (uint32_t)cfg->ngpus;
 	snprintf(o->region, sizeof(o->region), "%s", cfg->region);
 	if (provider_offer_check(o, inner))

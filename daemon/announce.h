@@ -25,7 +25,8 @@
  * no, or auto on a node that runs no VMs, or there is no image). Its
  * capacity (vCPUs, MiB of memory, in all) is *cap, the totals the node's
  * admission checks leases against (keeper_capacity); NULL on a node that
- * admits no lease (--no-vms): [provider] vcpus and memory_mib, 0 unset.
+ * runs no VMs (--no-vms), which checks no room for a lease: [provider] vcpus
+ * and memory_mib, UINT32_MAX (no limit) when unset.
  * TALLY_E_INVALID with why[WHY_MAX] naming the [provider] key when it
  * breaks the announcement's rules. */
 int announce_offer(const struct config *cfg, bool runs_vms, const struct prov_capacity *cap,

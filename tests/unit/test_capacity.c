@@ -130,7 +130,8 @@ START_TEST(provider_caps_bind_admission_too)
 }
 END_TEST
 
-/* A node that admits nothing (--no-vms) announces what [provider] says. */
+/* A node that runs no VMs (--no-vms) checks no room for a lease: it
+ * announces what [provider] says, or no limit. */
 START_TEST(a_node_without_vms_announces_its_provider_section)
 {
 	struct fixture f;
@@ -141,6 +142,11 @@ START_TEST(a_node_without_vms_announces_its_provider_section)
 	ck_assert_msg(announce_offer(&f.cfg, false, NULL, &o, why) == 0, "%s", why);
 	ck_assert_uint_eq(o.vcpus, 3);
 	ck_assert_uint_eq(o.memory_mib, 1000);
+	teardown(&f);
+	setup(&f, "");
+	ck_assert_msg(announce_offer(&f.cfg, false, NULL, &o, why) == 0, "%s", why);
+	ck_assert_uint_eq(o.vcpus, UINT32_MAX);
+	ck_assert_uint_eq(o.memory_mib, UINT32_MAX);
 	teardown(&f);
 }
 END_TEST
