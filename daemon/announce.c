@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "daemon/log.h"
 #include "lib/errors.h"
@@ -16,27 +15,13 @@
 #define ANNOUNCE_RETRY_MS 2000
 #define ANNOUNCE_WATCH_MS 1000
 
-/* Host CPUs x overcommit, host memory x overcommit: what the node can
- * lease in all, unless [provider] says. */
-static void host_capacity(const struct config *cfg, uint32_t *vcpus, uint32_t *memory_mib)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES);
-	long page = sysconf(_SC_PAGESIZE);
-	uint64_t v = cpus > 0 ? (uint64_t)cpus * cfg->overcommit_cpu_milli / 1000 : 0;
-	uint64_t m = pages > 0 && page > 0 ?
-		     ((uint64_t)pages * (uint64_t)page >> 20) * cfg->overcommit_mem_milli / 1000 : 0;
-
-	*vcpus = cfg->capacity_vcpus ? cfg->capacity_vcpus : (uint32_t)(v > UINT32_MAX ? UINT32_MAX : v);
-	*memory_mib = cfg->capacity_memory_mib ? cfg->capacity_memory_mib :
-		      (uint32_t)(m > UINT32_MAX ? UINT32_MAX : m);
-}
-
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(a, b);
 }
 
-int announce_offer(const struct config *cfg, bool runs_vms, struct provider_offer *o, char *why)
+int announce_offer(const struct config *cfg, bool runs_vms, const struct prov_capacity *cap,
+		   struct provider_offer *o, char *why)
 {
 	char inner[WHY_MAX];
 
@@ -70,7 +55,12 @@ int announce_offer(const struct config *cfg, bool runs_vms, struct provider_offe
 			 cfg->gpus[i].class_name);
 	}
 	qsort(o->gpu_classes, o->ngpu_classes, sizeof(o->gpu_classes[0]), by_name);
-	host_capacity(cfg, &o->vcpus, &o->memory_mib);
+	/* Admission's totals (prov_capacity). A node that runs no VMs checks
+	 * no room for a lease (its keeper is what would): it announces what
+	 * [provider] says, or no limit. */
+	o->vcpus = cap ? cap->vcpus : cfg->capacity_vcpus ? cfg->capacity_vcpus : UINT32_MAX;
+	o->memory_mib = cap ? cap->memory_mib :
+			cfg->capacity_memory_mib ? cfg->capacity_memory_mib : UINT32_MAX;
 	o->gpus = (uint32_t)cfg->ngpus;
 	snprintf(o->region, sizeof(o->region), "%s", cfg->region);
 	if (provider_offer_check(o, inner))

@@ -18,13 +18,19 @@
 #include "contracts/provider.h"
 #include "daemon/config.h"
 #include "daemon/ledger/ledger.h"
+#include "daemon/provision/provision.h"
 #include "lib/crypto.h"
 
 /* The announcement of this configuration (the withdrawal when announce is
- * no, or auto on a node that runs no VMs, or there is no image).
+ * no, or auto on a node that runs no VMs, or there is no image). Its
+ * capacity (vCPUs, MiB of memory, in all) is *cap, the totals the node's
+ * admission checks leases against (keeper_capacity); NULL on a node that
+ * runs no VMs (--no-vms), which checks no room for a lease: [provider] vcpus
+ * and memory_mib, UINT32_MAX (no limit) when unset.
  * TALLY_E_INVALID with why[WHY_MAX] naming the [provider] key when it
  * breaks the announcement's rules. */
-int announce_offer(const struct config *cfg, bool runs_vms, struct provider_offer *o, char *why);
+int announce_offer(const struct config *cfg, bool runs_vms, const struct prov_capacity *cap,
+		   struct provider_offer *o, char *why);
 
 struct announce_deps {
 	struct ledger *ledger;

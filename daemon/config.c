@@ -406,12 +406,13 @@ const struct config_key config_keys[] = {
 	{ .section = "provider", .key = "vcpus", .type = CT_U32, NODE(capacity_vcpus),
 	  .min = 1, .max = UINT32_MAX, .def_doc = "host CPUs x overcommit_cpu", .value = "N",
 	  .example = "16",
-	  .doc = "the vCPUs of the capacity summary announced" },
+	  .doc = "the most vCPUs the node leases in all, and announces (at most host CPUs "
+		 "x overcommit_cpu, libvirt's count)" },
 	{ .section = "provider", .key = "memory_mib", .type = CT_U32, NODE(capacity_memory_mib),
 	  .min = 1, .max = UINT32_MAX, .def_doc = "host memory x overcommit_mem", .value = "MIB",
 	  .example = "65536",
-	  .doc = "the memory of the capacity summary announced (GPUs are the [gpu.*] "
-		 "sections)" },
+	  .doc = "the most memory the node leases in all, and announces (at most host "
+		 "memory x overcommit_mem, libvirt's figure; GPUs are the [gpu.*] sections)" },
 
 	{ .section = "image.NAME", .key = "path", .type = CT_STR, IMAGE(path),
 	  .value = "PATH",

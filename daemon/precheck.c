@@ -9,12 +9,13 @@
 #include "daemon/announce.h"
 #include "daemon/cmdline.h"
 #include "daemon/config.h"
+#include "daemon/keeper/keeper.h"
 #include "daemon/log.h"
 #include "lib/chain/genesis.h"
 #include "lib/crypto.h"
 #include "lib/errors.h"
 
-int tallyd_check_config(const char *config_path)
+int tallyd_check_config(const char *config_path, bool run_vms)
 {
 	static struct config c;   /* large: not on the stack */
 	static struct provider_offer offer;
@@ -36,8 +37,16 @@ int tallyd_check_config(const char *config_path)
 	}
 	/* The rules of the announcement the configuration makes when it
 	 * makes one (a node that runs VMs). */
-	if (announce_offer(&c, true, &offer, why)) {
+	if (announce_offer(&c, true, NULL, &offer, why)) {
 		fprintf(stderr, "tallyd: %s: %s\n", config_path, why);
+		return 1;
+	}
+	/* What the lease keeper refuses at start (a catalogue file it cannot
+	 * read, ...), by the keeper's own check; a node started --no-vms
+	 * runs no keeper, and neither does its check. */
+	if (run_vms && keeper_check_config(&c, why)) {
+		fprintf(stderr, "tallyd: %s: lease keeper: %s (under --no-vms the node runs no VMs"
+			" and does not read them)\n", config_path, why);
 		return 1;
 	}
 	/* A package's configuration comes before `tally node init` makes the

@@ -3,12 +3,17 @@
 #ifndef TALLY_DAEMON_PRECHECK_H
 #define TALLY_DAEMON_PRECHECK_H
 
-/* `tallyd --check-config`: reads the configuration (and its drop-ins) and
- * what it names: the provider announcement's rules, the key and genesis
- * files when they exist (their absence is said on stderr: a package's
- * configuration precedes `tally node init`). Prints the first error, or
- * that it is valid with the node's key and chain; the exit code, 0 or 1. */
-int tallyd_check_config(const char *config_path);
+#include <stdbool.h>
+
+/* `tallyd --check-config [--no-vms]`: reads the configuration (and its
+ * drop-ins) and what it names: the provider announcement's rules, unless
+ * run_vms is false what the lease keeper checks at start (the image
+ * catalogue's files, the GPU inventory: keeper_check_config), the key and
+ * genesis files when they exist (their absence is said on stderr: a
+ * package's configuration precedes `tally node init`). Prints the first
+ * error, or that it is valid with the node's key and chain; the exit code,
+ * 0 or 1. */
+int tallyd_check_config(const char *config_path, bool run_vms);
 
 /* Before the node opens: the default configuration missing, or naming a
  * key or genesis file that is missing, is a host that is not a node yet,

@@ -124,10 +124,6 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 		log_info("provider: not announced (an earlier announcement, if any, is withdrawn): this"
 			 " node runs no VMs (--no-vms); [provider] announce = yes announces it"
 			 " anyway");
-	if ((rc = announce_offer(&n->cfg, run_vms, &offer, why))) {
-		log_error("%s: %s", config_path, why);
-		return rc;
-	}
 	struct keeper_deps kd = {
 		.cfg = &n->cfg,
 		.key = &n->key,
@@ -144,6 +140,16 @@ static int node_open(struct node *n, const char *config_path, int run_vms, int r
 				  " removes it)", why, n->cfg.pin_dir, config_path);
 		else
 			log_error("lease keeper: %s", why);
+		return rc;
+	}
+	/* The capacity announced is the one admission checks leases against. */
+	struct prov_capacity cap;
+	if (run_vms && (rc = keeper_capacity(n->keeper, &cap, why))) {
+		log_error("lease keeper: %s", why);
+		return rc;
+	}
+	if ((rc = announce_offer(&n->cfg, run_vms, run_vms ? &cap : NULL, &offer, why))) {
+		log_error("%s: %s", config_path, why);
 		return rc;
 	}
 	/* Announced once the node can run what it offers: a start that fails
@@ -255,7 +261,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (check_config)
-		return tallyd_check_config(config_path);
+		return tallyd_check_config(config_path, run_vms);
 	if (tallyd_preflight(config_path))
 		return 1;
 

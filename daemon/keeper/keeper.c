@@ -513,14 +513,16 @@ static void on_commit(void *ctx, const struct ledger_committed *c)
 	pthread_cond_signal(&k->wake);
 }
 
-static int open_prov(struct keeper *k, char *why)
+/* The provisioner's configuration from the node's, into images[] and gpus[]
+ * (CONFIG_IMAGES_MAX and CONFIG_GPUS_MAX, which *pc points to); owner, 64
+ * hex or NULL, is borrowed too. One mapping for the keeper's start and
+ * keeper_check_config. */
+static void prov_config_of(const struct config *cfg, const char *owner,
+			   struct prov_image *images, struct prov_gpu *gpus,
+			   struct prov_config *pc)
 {
-	const struct config *cfg = k->d.cfg;
-	struct prov_image images[CONFIG_IMAGES_MAX];
-	struct prov_gpu gpus[CONFIG_GPUS_MAX];
-
-	memset(images, 0, sizeof(images));
-	memset(gpus, 0, sizeof(gpus));
+	memset(images, 0, CONFIG_IMAGES_MAX * sizeof(*images));
+	memset(gpus, 0, CONFIG_GPUS_MAX * sizeof(*gpus));
 	for (size_t i = 0; i < cfg->nimages; i++) {
 		const struct config_image *ci = &cfg->images[i];
 		struct prov_image *pi = &images[i];
@@ -545,12 +547,7 @@ static int open_prov(struct keeper *k, char *why)
 		snprintf(gpus[i].class_name, sizeof(gpus[i].class_name), "%s",
 			 cfg->gpus[i].class_name);
 	}
-	char owner[2 * PUBKEY_LEN + 1];
-
-	/* Other nodes on this host may use the same prefix: each domain
-	 * records whose it is. */
-	hex_encode(k->d.key->pub, PUBKEY_LEN, owner);
-	struct prov_config pc = {
+	*pc = (struct prov_config){
 		.uri = cfg->uri,
 		.name_prefix = cfg->name_prefix,
 		.owner = owner,
@@ -561,6 +558,8 @@ static int open_prov(struct keeper *k, char *why)
 		.n_gpus = cfg->ngpus,
 		.cpu_overcommit = cfg->overcommit_cpu_milli / 1000.0,
 		.mem_overcommit = cfg->overcommit_mem_milli / 1000.0,
+		.max_vcpus = cfg->capacity_vcpus,
+		.max_memory_mib = cfg->capacity_memory_mib,
 		.state_dir = cfg->state_dir,
 		.log_archive_dir = cfg->archive_dir,
 		.net = !strcmp(cfg->network, "nat") ? PROV_NET_NAT :
@@ -569,9 +568,32 @@ static int open_prov(struct keeper *k, char *why)
 		.forward_port_min = (uint16_t)cfg->forward_port_min,
 		.forward_port_max = (uint16_t)cfg->forward_port_max,
 		.guest_outbound = cfg->guest_outbound,
-		.on_event = keeper_on_prov_event,
-		.event_arg = k,
 	};
+}
+
+int keeper_check_config(const struct config *cfg, char *why)
+{
+	struct prov_image images[CONFIG_IMAGES_MAX];
+	struct prov_gpu gpus[CONFIG_GPUS_MAX];
+	struct prov_config pc;
+
+	prov_config_of(cfg, NULL, images, gpus, &pc);
+	return prov_config_validate(&pc, why);
+}
+
+static int open_prov(struct keeper *k, char *why)
+{
+	struct prov_image images[CONFIG_IMAGES_MAX];
+	struct prov_gpu gpus[CONFIG_GPUS_MAX];
+	struct prov_config pc;
+	char owner[2 * PUBKEY_LEN + 1];
+
+	/* Other nodes on this host may use the same prefix: each domain
+	 * records whose it is. */
+	hex_encode(k->d.key->pub, PUBKEY_LEN, owner);
+	prov_config_of(k->d.cfg, owner, images, gpus, &pc);
+	pc.on_event = keeper_on_prov_event;
+	pc.event_arg = k;
 	return prov_open(&k->prov, &pc, why);
 }
 
@@ -628,6 +650,11 @@ err:
 		meter_close(k->meter);
 	free(k);
 	return rc;
+}
+
+int keeper_capacity(struct keeper *k, struct prov_capacity *c, char *why)
+{
+	return prov_capacity(k->prov, c, why);
 }
 
 void keeper_stop(struct keeper *k)

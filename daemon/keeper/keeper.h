@@ -14,6 +14,7 @@
 #include "contracts/contract.h"
 #include "daemon/config.h"
 #include "daemon/ledger/ledger.h"
+#include "daemon/provision/provision.h"
 #include "lib/crypto.h"
 
 struct keeper;
@@ -31,6 +32,11 @@ struct keeper_deps {
  * the chain, and starts the keeper's thread. why[WHY_MAX]. */
 int keeper_start(struct keeper **out, const struct keeper_deps *deps, char *why);
 void keeper_stop(struct keeper *k);
+/* The checks of its configuration keeper_start makes before it touches the
+ * host (the image catalogue and its files, the GPU inventory, [libvirt]):
+ * for `tallyd --check-config`. TALLY_E_INVALID, or TALLY_E_NOTFOUND naming
+ * a file it cannot read, with why[WHY_MAX] as keeper_start says it. */
+int keeper_check_config(const struct config *cfg, char *why);
 
 /* This node's own rules for a lease addressed to it, checked before the
  * LEASE_OPEN enters the mempool: an image from the catalogue and room on
@@ -42,6 +48,9 @@ void keeper_stop(struct keeper *k);
 int keeper_admit(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN],
 		 const struct lease_contract *c, char *why);
 void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN]);
+/* What the host leases in all, the totals keeper_admit checks against
+ * (prov_capacity): what the node announces. why[WHY_MAX]. */
+int keeper_capacity(struct keeper *k, struct prov_capacity *c, char *why);
 
 /* The VM's private details for its tenant: {"domain", "hostname", "network",
  * "running", "state", "address", "ssh", "console"}; "running" is true only

@@ -1,8 +1,9 @@
 /* Inventory and reservation: whether the host can hold one more lease.
  *
  * CPUs and memory come from libvirt (virNodeGetInfo, virNodeGetMemoryStats)
- * scaled by the node's overcommit ratios; what tally's own leases already
- * hold is subtracted. GPUs come from the node's inventory, each checked
+ * scaled by the node's overcommit ratios and capped by [provider] vcpus and
+ * memory_mib (prov_host_capacity: the node announces the same totals); what
+ * tally's own leases already hold is subtracted. GPUs come from the node's inventory, each checked
  * against libvirt's node devices so that a GPU the configuration lists but
  * the host does not have is never handed out. A forwarded SSH port comes from
  * the node's range: one no lease holds and nothing else on the host is
@@ -37,18 +38,50 @@ static struct held held_by_leases(const struct prov *p)
 	return h;
 }
 
-static int check_cpus(const struct prov *p, const virNodeInfo *ni, const struct held *h,
+static uint32_t scaled(uint64_t host, double overcommit, uint32_t max)
+{
+	double v = floor((double)host * overcommit);
+	uint32_t n = v >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+
+	return max && max < n ? max : n;
+}
+
+int prov_host_capacity(struct prov *p, struct prov_capacity *c, char *why)
+{
+	virNodeInfo ni;
+
+	if (virNodeGetInfo(prov_conn(p), &ni) < 0)
+		return why_set(why, TALLY_E_INTERNAL, "cannot read the host's CPUs and memory: %s",
+				 prov_virt_error());
+	c->host_cpus = ni.cpus;
+	c->host_memory_mib = ni.memory / 1024;   /* KiB -> MiB */
+	c->vcpus = scaled(c->host_cpus, p->cfg.cpu_overcommit, p->cfg.max_vcpus);
+	c->memory_mib = scaled(c->host_memory_mib, p->cfg.mem_overcommit, p->cfg.max_memory_mib);
+	return 0;
+}
+
+/* ", at most N ([provider] KEY)" when the configuration's cap binds, into buf[64]. */
+static const char *capped(char *buf, uint32_t cap, uint32_t max, const char *key)
+{
+	buf[0] = 0;
+	if (max && cap == max)
+		snprintf(buf, 64, ", at most %u ([provider] %s)", max, key);
+	return buf;
+}
+
+static int check_cpus(const struct prov *p, const struct prov_capacity *c, const struct held *h,
 		      uint32_t want, char *why)
 {
-	uint64_t cap = (uint64_t)floor(ni->cpus * p->cfg.cpu_overcommit);
-	uint64_t room = cap > h->vcpus ? cap - h->vcpus : 0;
+	uint64_t room = c->vcpus > h->vcpus ? c->vcpus - h->vcpus : 0;
+	char note[64];
 
 	if (want <= room)
 		return 0;
 	return why_set(why, TALLY_E_CAPACITY,
 			 "lease needs %u vCPUs but the host can hold %llu more "
-			 "(%u host CPUs x overcommit %.1f, %llu in use)",
-			 want, (unsigned long long)room, ni->cpus, p->cfg.cpu_overcommit,
+			 "(%u host CPUs x overcommit %.1f%s, %llu in use)",
+			 want, (unsigned long long)room, c->host_cpus, p->cfg.cpu_overcommit,
+			 capped(note, c->vcpus, p->cfg.max_vcpus, "vcpus"),
 			 (unsigned long long)h->vcpus);
 }
 
@@ -76,20 +109,21 @@ static unsigned long long available_bytes(const struct prov *p)
 	return kib * 1024;
 }
 
-static int check_memory(const struct prov *p, const virNodeInfo *ni, const struct held *h,
-			uint32_t want, char *why)
+static int check_memory(const struct prov *p, const struct prov_capacity *c,
+			const struct held *h, uint32_t want, char *why)
 {
-	uint64_t total = ni->memory / 1024;   /* KiB -> MiB */
-	uint64_t cap = (uint64_t)floor((double)total * p->cfg.mem_overcommit);
-	uint64_t room = cap > h->memory_mib ? cap - h->memory_mib : 0;
+	uint64_t room = c->memory_mib > h->memory_mib ? c->memory_mib - h->memory_mib : 0;
 	unsigned long long free_bytes;
+	char note[64];
 
 	if (want > room)
 		return why_set(why, TALLY_E_CAPACITY,
 				 "lease needs %u MiB of memory but the host can hold %llu MiB more "
-				 "(%llu MiB x overcommit %.1f, %llu MiB in use)",
-				 want, (unsigned long long)room, (unsigned long long)total,
-				 p->cfg.mem_overcommit, (unsigned long long)h->memory_mib);
+				 "(%llu MiB x overcommit %.1f%s, %llu MiB in use)",
+				 want, (unsigned long long)room,
+				 (unsigned long long)c->host_memory_mib, p->cfg.mem_overcommit,
+				 capped(note, c->memory_mib, p->cfg.max_memory_mib, "memory_mib"),
+				 (unsigned long long)h->memory_mib);
 	/* Without overcommit the memory must also be free right now: other
 	 * processes on the host use memory tally does not account for. */
 	if (p->cfg.mem_overcommit > 1.0)
@@ -241,15 +275,13 @@ int prov_reserve(struct prov *p, const struct vm_spec *vm,
 		 const struct prov_image *img, struct prov_lease *l, char *why)
 {
 	struct held h = held_by_leases(p);
-	virNodeInfo ni;
-	int err;
+	struct prov_capacity c;
+	int err = prov_host_capacity(p, &c, why);
 
-	if (virNodeGetInfo(prov_conn(p), &ni) < 0)
-		return why_set(why, TALLY_E_INTERNAL, "cannot read the host's CPUs and memory: %s",
-				 prov_virt_error());
-	err = check_cpus(p, &ni, &h, vm->vcpus, why);
 	if (!err)
-		err = check_memory(p, &ni, &h, vm->memory_mib, why);
+		err = check_cpus(p, &c, &h, vm->vcpus, why);
+	if (!err)
+		err = check_memory(p, &c, &h, vm->memory_mib, why);
 	if (!err)
 		err = pick_gpus(p, vm->gpus, img, l, why);
 	if (!err)

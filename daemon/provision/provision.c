@@ -128,6 +128,22 @@ static void free_prov(struct prov *p)
 	free(p);
 }
 
+int prov_config_validate(const struct prov_config *cfg, char *why)
+{
+	struct prov *p = calloc(1, sizeof(*p));
+	int err;
+
+	if (!p)
+		return why_set(why, TALLY_E_NOMEM, "out of memory");
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->changed, NULL);
+	err = prov_config_copy(p, cfg, why);
+	if (!err)
+		err = prov_config_check(p, why);
+	free_prov(p);
+	return err;
+}
+
 int prov_open(struct prov **out, const struct prov_config *cfg, char *why)
 {
 	struct prov *p = calloc(1, sizeof(*p));
@@ -466,6 +482,13 @@ int prov_admit_check(struct prov *p, const struct vm_spec *vm, char *why)
 	err = prov_reserve(p, vm, img, &scratch, why);
 	pthread_mutex_unlock(&p->lock);
 	return err;
+}
+
+int prov_capacity(struct prov *p, struct prov_capacity *c, char *why)
+{
+	int err = require_connection(p, why);
+
+	return err ? err : prov_host_capacity(p, c, why);
 }
 
 int prov_render_xml(struct prov *p, const struct prov_request *req, char **xml, char *why)

@@ -73,6 +73,9 @@ struct prov_config {
 	size_t n_gpus;
 	double cpu_overcommit;               /* vCPUs per host CPU; 0 means 1.0 */
 	double mem_overcommit;               /* guest MiB per host MiB; 0 means 1.0 */
+	/* At most this much is leased in all ([provider] vcpus, memory_mib);
+	 * 0: host CPUs x cpu_overcommit, host memory x mem_overcommit. */
+	uint32_t max_vcpus, max_memory_mib;
 	const char *state_dir;               /* overlays, seeds, console logs (required) */
 	const char *log_archive_dir;         /* console logs go here on stop; NULL: deleted */
 	enum prov_net_mode net;
@@ -150,6 +153,11 @@ struct prov;
  * state and archive directories and, in nat mode, the default network. The
  * config is copied. */
 int prov_open(struct prov **out, const struct prov_config *cfg, char *why);
+/* The checks prov_open makes of the config before it touches the host (the
+ * catalogue, its files readable, the GPU inventory, the directories' form,
+ * the ratios), without connecting or making anything: for
+ * `tallyd --check-config`. TALLY_E_INVALID or TALLY_E_NOTFOUND (a file). */
+int prov_config_validate(const struct prov_config *cfg, char *why);
 /* Deregisters events and disconnects. VMs keep running. */
 void prov_close(struct prov *p);
 /* Whether the libvirt connection is up. A libvirtd that dies or restarts
@@ -180,6 +188,20 @@ int prov_reconcile(struct prov *p, prov_lease_fn standing, void *arg,
  * TALLY_E_INVALID for a malformed spec. info may be NULL. */
 int prov_create(struct prov *p, const struct prov_request *req,
 		struct prov_vm_info *info, char *why);
+
+/* What the host can lease in all: the totals admission checks a lease
+ * against (before what leases already hold is subtracted), and the
+ * capacity the node announces. */
+struct prov_capacity {
+	uint32_t host_cpus;          /* libvirt's (virNodeGetInfo) */
+	uint64_t host_memory_mib;    /* libvirt's (virNodeGetInfo), MiB */
+	uint32_t vcpus;              /* host_cpus x cpu_overcommit, capped by max_vcpus */
+	uint32_t memory_mib;         /* host_memory_mib x mem_overcommit, capped by max_memory_mib */
+};
+
+/* Fills *c from libvirt and the configuration. TALLY_E_INTERNAL when
+ * libvirt cannot say, TALLY_E_UNAVAILABLE when it is not connected. */
+int prov_capacity(struct prov *p, struct prov_capacity *c, char *why);
 
 /* The checks of prov_create without creating or reserving anything: for
  * admitting a lease before it is committed. Same errors as prov_create. */

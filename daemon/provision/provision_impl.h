@@ -85,6 +85,10 @@ int prov_config_check(const struct prov *p, char *why);
  * l->gpus and l->ssh_port. */
 int prov_reserve(struct prov *p, const struct vm_spec *vm,
 		 const struct prov_image *img, struct prov_lease *l, char *why);
+/* capacity.c — prov_capacity without the connection check: the one rule
+ * for what the host leases in all, which admission and the announcement
+ * share. */
+int prov_host_capacity(struct prov *p, struct prov_capacity *c, char *why);
 
 /* files.c */
 enum prov_file {

@@ -127,8 +127,12 @@ check "the packaged tallyd.conf, as it comes, sets nothing" \
 check "tallyd accepts the packaged tallyd.conf" \
 	"$bin/tallyd" --check-config -c "$doc/tallyd.conf"
 sed -E 's/^#([a-z_]+ = )/\1/; s/^#\[/[/' "$doc/tallyd.conf" >"$tmp/all.conf"
+# Each value on its own, read as a node that runs no VMs: the examples do not
+# make one VM host together (the example images are not on this machine, and
+# forwarded ports go with network = user), which the lease keeper's checks
+# would say.
 check "tallyd accepts it with every key uncommented (each default or example valid)" \
-	bash -c "'$bin/tallyd' --check-config -c '$tmp/all.conf' &&
+	bash -c "'$bin/tallyd' --check-config --no-vms -c '$tmp/all.conf' &&
 		 [ \$(grep -cE '^[a-z_]+ = ' '$tmp/all.conf') -eq $(wc -l <"$tmp/keys.txt") ]"
 mkdir "$tmp/all.conf.d"
 printf '[node]\nlisten = 127.0.0.1:7700\n' >"$tmp/all.conf.d/50-node.conf"
@@ -138,7 +142,7 @@ check "a bad drop-in is refused, naming its file and line" \
 		 grep -q '60-bad.conf:3: bad value .0. for .interval_s.' '$tmp/err'"
 rm "$tmp/all.conf.d/60-bad.conf"
 check "--check-config counts the drop-ins it read" \
-	bash -c "'$bin/tallyd' --check-config -c '$tmp/all.conf' | grep -q '(1 drop-in)'"
+	bash -c "'$bin/tallyd' --check-config --no-vms -c '$tmp/all.conf' | grep -q '(1 drop-in)'"
 printf '[node]\nlisten_on = x\n' >"$tmp/typo.conf"
 check "a key outside the table is refused, naming it" \
 	bash -c "! '$bin/tallyd' --check-config -c '$tmp/typo.conf' 2>'$tmp/err' &&

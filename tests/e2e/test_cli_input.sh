@@ -19,7 +19,8 @@
 #   - --node with a port above 65535 is a bad URL, not an unreachable node;
 #   - a second tallyd on a data directory in use is refused, naming the pid;
 #   - tallyd --check-config loads the key and genesis it names, and refuses an
-#     unknown section even when it has no entries;
+#     unknown section even when it has no entries, and an image file the lease
+#     keeper could not read (unless --no-vms, a node that reads none);
 #   - a command given --json that fails still prints one JSON object on stdout;
 #   - `tally help bogus` says bogus is not a command; a lease id in capitals is
 #     the same id;
@@ -158,6 +159,17 @@ OUT=$("$TALLYD" --check-config -c "$E2E_DIR/typo.conf" 2>&1) && RC=0 || RC=$?
 e2e_log "tallyd --check-config with an empty [provder]: exit $RC: $OUT"
 check "tallyd --check-config refuses an unknown section even with no entries (exit 1)" [ "$RC" -eq 1 ]
 check "... naming its line" grep -q "typo.conf:$(($(wc -l <"$E2E_DIR/node/tallyd.conf") + 2)): unknown section \[provder\]" <<<"$OUT"
+{ cat "$E2E_DIR/node/tallyd.conf"; printf '\n[image.ghost]\nkernel = /nonexistent/vmlinuz\n'; } \
+	>"$E2E_DIR/ghost.conf"
+OUT=$("$TALLYD" --check-config -c "$E2E_DIR/ghost.conf" 2>&1) && RC=0 || RC=$?
+e2e_log "tallyd --check-config with an image kernel that does not exist: exit $RC: $OUT"
+check "tallyd --check-config refuses an image whose kernel it cannot read, as the keeper's start does (exit 1)" \
+	[ "$RC" -eq 1 ]
+check "... naming the image and the file" \
+	grep -q "ghost.conf: lease keeper: image 'ghost': cannot read /nonexistent/vmlinuz: No such file" <<<"$OUT"
+OUT=$("$TALLYD" --check-config --no-vms -c "$E2E_DIR/ghost.conf" 2>&1) && RC=0 || RC=$?
+e2e_log "tallyd --check-config --no-vms of the same: exit $RC: $OUT"
+check "tallyd --check-config --no-vms accepts it: that node reads no image (exit 0)" [ "$RC" -eq 0 ]
 [ -n "$GENESIS" ]
 
 # --- lease create: flags that exclude each other ---------------------------------
