@@ -39,12 +39,15 @@ void keeper_stop(struct keeper *k);
 int keeper_check_config(const struct config *cfg, char *why);
 
 /* This node's own rules for a lease addressed to it, checked before the
- * LEASE_OPEN enters the mempool: an image from the catalogue and room on
- * the host counting the leases already promised (prices and interval are
- * the chain's rule, against the node's PROVIDER announcement). On success the room is promised to
- * lease_id (the LEASE_OPEN's hash) until its VM exists or it will never need
- * one; keeper_release gives it back at once (the submission failed).
- * TALLY_E_CAPACITY when it does not fit. */
+ * LEASE_OPEN enters the mempool: SLA terms within [provider]
+ * sla_max_credit_ppm and sla_min_delay_ppm, an image from the catalogue and
+ * room on the host counting the leases already promised (prices and
+ * interval are the chain's rule, against the node's PROVIDER
+ * announcement). On success the room is promised to lease_id (the
+ * LEASE_OPEN's hash) until its VM exists or it will never need one;
+ * keeper_release gives it back at once (the submission failed).
+ * TALLY_E_CONTRACT for SLA terms out of bounds, TALLY_E_CAPACITY when it
+ * does not fit. */
 int keeper_admit(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN],
 		 const struct lease_contract *c, char *why);
 void keeper_release(struct keeper *k, const uint8_t lease_id[LEASE_ID_LEN]);

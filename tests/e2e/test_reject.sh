@@ -68,6 +68,15 @@ refused "more vCPUs than the host has" 409 "vCPUs" \
 contract '.vm.memory_mib = 4000000'
 refused "more memory than the host has" 409 "memory|MiB" \
 	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+# SLA terms the chain takes but this provider does not (its [provider]
+# sla_max_credit_ppm and sla_min_delay_ppm, by default 50 % and 1 %): no
+# delay allowed and the whole charge back would make every record free.
+contract '.sla.credit_ppm = 1000000'
+refused "an SLA credit above the provider's bound" 400 "credits at most 500000 ppm" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
+contract '.sla.max_delay_ppm = 0'
+refused "an SLA allowing no run-queue delay" 400 "at least 10000 ppm" \
+	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
 contract '.vm.image = "no-such-image"'
 refused "an image the node does not offer" 404 "catalogue" \
 	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
