@@ -534,8 +534,9 @@ END_TEST
  * above the announced ones, interval) but the announcement has no SLA
  * terms, so a tenant may sign max_delay_ppm 0 with credit_ppm 1000000:
  * any run delay at all (every real host has some steal time) makes the
- * record free. The provider's node starts it too (keeper admission checks
- * only capacity). Input: cb's provider (vcpu 20, mem 5 per GiB-s), a
+ * record free. The provider's own node refuses to start it ([provider]
+ * sla_max_credit_ppm and sla_min_delay_ppm, daemon/keeper/admission.c),
+ * but nothing on the chain holds a provider to that. Input: cb's provider (vcpu 20, mem 5 per GiB-s), a
  * contract at those prices with that SLA, records of 1 s at full CPU with
  * 1 ns of delay: the chain takes the contract and charges 0 per record,
  * below the announced price floor. Should: the chain refuses a contract
