@@ -751,6 +751,38 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *w
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The path's and the query's %HH escapes decoded in place, as the library
+ * would, except %00: a NUL would end the C string there and cut what the
+ * node reads short ("1%00zz" read as the height 1), so it stays the three
+ * characters "%00", which no route, number or key takes. Returns the new
+ * length. */
+static size_t unescape_but_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+
+	(void)cls;
+	(void)c;
+	for (const char *r = s; *r;) {
+		int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
+		int lo = hi >= 0 ? hex_digit(r[2]) : -1;
+
+		if (lo >= 0 && (hi || lo)) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 /* Reads a PEM file whole (NUL-terminated): libmicrohttpd takes the
  * certificate and key as text. */
 static int read_pem(const char *path, const char *what, char **out, char *why)
@@ -848,6 +880,7 @@ int http_server_start(struct http_server **out, const char *listen,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADERS_MAX,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_UNESCAPE_CALLBACK, unescape_but_nul, NULL,
 				  s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
 				  MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
 				  MHD_OPTION_HTTPS_PRIORITIES, HTTP_TLS_PRIORITIES,

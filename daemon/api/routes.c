@@ -50,6 +50,24 @@ static int seg_u64(const struct http_request *req, size_t i, uint64_t *out,
 	return rc;
 }
 
+/* Query argument key as a decimal u64 (lib/decimal.h) into *out: 0, or 404
+ * when absent (*out untouched), or 400 with the error answered, naming the
+ * argument. */
+static int query_u64(const struct http_request *req, const char *key, uint64_t *out,
+		     struct http_response *resp)
+{
+	int rc = http_query_u64(req, key, out);
+
+	if (rc == TALLY_E_NOTFOUND)
+		return 404;
+	if (rc) {
+		http_error(resp, 400, "encoding", "%s must be a decimal integer (digits only, no"
+			   " leading zero) of at most 2^64 - 1", key);
+		return 400;
+	}
+	return 0;
+}
+
 static void get_healthz(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	(void)ctx;
@@ -683,10 +701,12 @@ static void get_blocks(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	to = st.height;
-	int rf = http_query_u64(req, "from", &from), rt = http_query_u64(req, "to", &to);
-	if ((rf && rf != TALLY_E_NOTFOUND) || (rt && rt != TALLY_E_NOTFOUND) || from == 0 ||
-	    from > to + 1) {
-		http_error(resp, 400, "range", "from and to must be heights with 1 <= from <= to");
+	if (query_u64(req, "from", &from, resp) == 400 || query_u64(req, "to", &to, resp) == 400)
+		return;
+	/* from = to + 1 asks for nothing (a follower at the tip): no error. */
+	if (from == 0 || (to != UINT64_MAX && from > to + 1)) {
+		http_error(resp, 400, "range", "from must be at least 1 and at most to + 1, not"
+			   " %" PRIu64 " (to %" PRIu64 ")", from, to);
 		return;
 	}
 	if (to > st.height)
@@ -721,12 +741,8 @@ static void get_validators(void *ctx, const struct http_request *req,
 		return;
 	}
 	height = st.height;
-	int rh = http_query_u64(req, "height", &height);
-	if (rh && rh != TALLY_E_NOTFOUND) {
-		http_error(resp, 400, "encoding", "height must be a decimal integer (digits only,"
-			   " no leading zero) of at most 2^64 - 1");
+	if (query_u64(req, "height", &height, resp) == 400)
 		return;
-	}
 	if (height > st.height) {
 		http_error(resp, 400, "range", "height must be at most %" PRIu64, st.height);
 		return;
@@ -937,7 +953,10 @@ static void get_inclusion(void *ctx, const struct http_request *req,
 	uint64_t index, size;
 	size_t count;
 
-	if (http_query_u64(req, "index", &index) || http_query_u64(req, "size", &size)) {
+	if (query_u64(req, "index", &index, resp) == 400 ||
+	    query_u64(req, "size", &size, resp) == 400)
+		return;
+	if (!http_query(req, "index") || !http_query(req, "size")) {
 		http_error(resp, 400, "invalid", "index and size are required decimal integers");
 		return;
 	}
@@ -970,7 +989,10 @@ static void get_consistency(void *ctx, const struct http_request *req,
 	uint64_t old_size, new_size;
 	size_t count;
 
-	if (http_query_u64(req, "old", &old_size) || http_query_u64(req, "new", &new_size)) {
+	if (query_u64(req, "old", &old_size, resp) == 400 ||
+	    query_u64(req, "new", &new_size, resp) == 400)
+		return;
+	if (!http_query(req, "old") || !http_query(req, "new")) {
 		http_error(resp, 400, "invalid", "old and new are required decimal integers");
 		return;
 	}

@@ -69,6 +69,17 @@ refused "a height above 2^64 - 1" 400 GET /v1/blocks/99999999999999999999999
 check "a height above 2^64 - 1 is named so, not read as another height" \
 	jq -e '.error == "'"'"'99999999999999999999999'"'"' is not a height (above 2^64 - 1)"' "$E2E_DIR/body"
 refused "a height with a leading zero" 400 GET /v1/blocks/01
+# A %00 is not decoded into a NUL that would end the string: "1%00zz" is no
+# height, though its first character is one.
+refused "a height, %00 and more" 400 GET '/v1/blocks/1%00zz'
+refused "a query height, %00 and more" 400 GET '/v1/validators?height=1%00abc'
+refused "a query from, %00 and more" 400 GET '/v1/blocks?from=1%00junk&to=1'
+refused "an index that is not canonical decimal" 400 GET '/v1/proofs/inclusion?index=00&size=1'
+check "... names the argument" jq -e '.code == "encoding" and (.error | startswith("index "))' \
+	"$E2E_DIR/body"
+got=$(code GET '/v1/blocks?from=1&to=18446744073709551615')
+check "blocks from 1 to 2^64 - 1: a range, not an overflow (got $got)" \
+	bash -c "[ '$got' = 200 ] && jq -e '.blocks | type == \"array\"' '$E2E_DIR/body'"
 refused "a negative validator set height" 400 GET '/v1/validators?height=-3'
 check "a negative height is not a number, not one above the tip" \
 	jq -e '.code == "encoding" and (.error | test("decimal integer"))' "$E2E_DIR/body"
