@@ -147,8 +147,10 @@ static void log_settled(struct txqueue *q, bool rewrite)
 	if (rc) {
 		log_failed(q, rc, why);
 	} else if (q->log_rc) {
-		ledger_logf(q->cfg.ledger, "%s written again: %s are taken", q->cfg.log_file,
-			    q->cfg.what);
+		/* Not yet proof of room: a rewrite of nothing needs none. */
+		ledger_logf(q->cfg.ledger, "%s rewritten with the %zu %s waiting: more are"
+			    " taken again, and refused again if a write fails", q->cfg.log_file,
+			    q->n, q->cfg.what);
 		q->log_rc = 0;
 	}
 }
@@ -461,9 +463,15 @@ size_t txqueue_put_batch(struct txqueue *q, struct ledger_batch_item *items, siz
 		if (!q->n)
 			log_settled(q, false);
 		advise(q, why);
-		/* Those put above are the ones still unanswered. */
+		/* Those put above are the ones still unanswered; so is a
+		 * repeat of one of them within the batch (refused as waiting
+		 * already, and now nothing of it waits). */
 		for (size_t i = 0; i < n; i++) {
-			if (items[i].rc)
+			struct txqueue_item *was = NULL;
+
+			if (items[i].rc == TALLY_E_REPLAY)
+				HASH_FIND(hh, q->index, items[i].hash, HASH_LEN, was);
+			if (items[i].rc && (items[i].rc != TALLY_E_REPLAY || was))
 				continue;
 			items[i].rc = rc;
 			snprintf(items[i].why, sizeof(items[i].why), "%s", why);

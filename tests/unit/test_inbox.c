@@ -721,8 +721,10 @@ START_TEST(test_inbox_batch_log_failure_takes_nothing)
 {
 	struct ledger *l = open_ledger();
 	struct signed_tx s[3], cut;
-	const struct signed_tx *b[] = { &s[0], &cut, &s[1], &s[2] };
-	struct ledger_batch_item items[4];
+	/* The last one repeats the first: refused with the same error, not
+	 * as "waiting already" for a transaction that does not wait. */
+	const struct signed_tx *b[] = { &s[0], &cut, &s[1], &s[2], &s[0] };
+	struct ledger_batch_item items[5];
 	struct inbox_stats st;
 	struct inbox *q;
 	struct stat sb;
@@ -735,9 +737,9 @@ START_TEST(test_inbox_batch_log_failure_takes_nothing)
 		make_transfer(&s[i], CHAIN, LT_TENANT, (uint64_t)i, 1);
 	cut = s[0];
 	cut.len -= 10;
-	batch_of(items, b, 4);
-	ck_assert_uint_eq(inbox_put_batch(q, items, 4, now_s()), 0);
-	for (int i = 0; i < 4; i++) {
+	batch_of(items, b, 5);
+	ck_assert_uint_eq(inbox_put_batch(q, items, 5, now_s()), 0);
+	for (int i = 0; i < 5; i++) {
 		if (i == 1) {
 			ck_assert_int_ne(items[i].rc, 0);
 			ck_assert_msg(!strstr(items[i].why, INBOX_FILE), "%s", items[i].why);
