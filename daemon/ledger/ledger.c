@@ -468,14 +468,21 @@ static int open_signer_state(struct ledger *l, const struct ledger_config *cfg,
 	if (!rc && (rc = signer_state_lost(l, path, why)))
 		privval_close(&l->pv);
 	if (rc == TALLY_E_ENCODING && cfg->repair_signer_state) {
-		ledger_logf(l, "%s; repairing it", why);
+		/* The fault without its advice, which was to do just this. */
+		char *advice = strstr(why, ": refusing to sign");
+		bool had = access(path, F_OK) == 0;
+
+		if (advice)
+			*advice = '\0';
+		ledger_logf(l, "%s; repairing it (--repair-signer-state)", why);
 		rc = privval_repair(path, l->tip.height + 1, why);
 		if (!rc)
 			rc = privval_open(&l->pv, path, l->key, why);
 		if (!rc)
 			ledger_logf(l, "signer_state repaired: signing resumes at height %" PRIu64
-				    " round %u (the damaged file is %s.damaged)",
-				    l->tip.height + 1, PRIVVAL_REPAIR_ROUND + 1, path);
+				    " round %u%s%s%s", l->tip.height + 1, PRIVVAL_REPAIR_ROUND + 1,
+				    had ? " (the damaged file is " : "", had ? path : "",
+				    had ? ".damaged)" : "");
 	}
 	if (rc)
 		return rc;

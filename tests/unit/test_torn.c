@@ -446,6 +446,9 @@ START_TEST(ledger_refuses_a_lost_signer_state_of_a_validator_that_signed)
 	ck_assert_msg(open_ledger(&l, dir, true, true, &seen, why) == 0, "%s", why);
 	ck_assert_msg(strstr(seen.text, "signer_state repaired: signing resumes at height 7"),
 		      "%s", seen.text);
+	/* Nothing was there to keep aside, and the flag given is not advised. */
+	ck_assert_msg(!strstr(seen.text, ".damaged") && !strstr(seen.text, "refusing"), "%s",
+		      seen.text);
 	ck_assert_msg(ledger_produce_block(l, FIX_BLOCK_NS(7), &res, why) == 0, "%s", why);
 	ck_assert_int_eq(ledger_cert(l, 7, &cert), 0);
 	ck_assert_uint_eq(cert.round, PRIVVAL_REPAIR_ROUND + 1);
