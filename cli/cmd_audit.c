@@ -270,17 +270,20 @@ static int audit_node(struct client *cl, const uint8_t id[LEASE_ID_LEN],
 		rc = node_tip(cl, &tip);
 	if (rc)
 		goto out;
-	if (have_cp) {
-		cp = calloc(1, sizeof(*cp));
-		rc = cp ? node_checkpoint(cl, cp_height, cp) : EXIT_USAGE;
-		if (rc)
-			goto out;
-	}
+	/* Before the checkpoint's block is asked for: a node short of it
+	 * answers 404, which would read as a failed audit (1), not a
+	 * checkpoint the node cannot serve (2). */
 	if (have_cp && tip < cp_height) {
 		err("the node's chain ends at block %" PRIu64 ", before the checkpoint's %" PRIu64,
 		    tip, cp_height);
 		rc = EXIT_USAGE;
 		goto out;
+	}
+	if (have_cp) {
+		cp = calloc(1, sizeof(*cp));
+		rc = cp ? node_checkpoint(cl, cp_height, cp) : EXIT_USAGE;
+		if (rc)
+			goto out;
 	}
 	if ((rc = auditor_new(&feed.a, &g, cp, cp_id, id, NULL, why))) {
 		rc = chainfile_fail(rc, why, quiet);

@@ -214,7 +214,9 @@ static int check_vm_early(const json_t *d)
 
 /* The provider is the node asked, and it runs no VMs (--no-vms) or offers
  * no image: no VM is coming (nor, for most such nodes, an announcement),
- * so waiting would only run out --timeout. */
+ * so waiting would only run out --timeout. Asked only of the default
+ * provider: one the user named is waited for like any other (a --no-vms
+ * node may still announce itself). */
 static int node_offers_nothing(struct client *cl, const char *key)
 {
 	json_t *st;
@@ -239,13 +241,13 @@ static int node_offers_nothing(struct client *cl, const char *key)
 	return rc;
 }
 
-/* The provider from the registry: the one named (by default the node), or
- * with --cheapest the cheapest for the contract's shape; it must be
- * registered (tally waits for it, up to --timeout), and its announced
- * prices and interval become the contract's unless the contract file or
- * --interval gave them. */
+/* The provider from the registry: the one named (named: by --provider or
+ * the contract file; else the node), or with --cheapest the cheapest for
+ * the contract's shape; it must be registered (tally waits for it, up to
+ * --timeout), and its announced prices and interval become the contract's
+ * unless the contract file or --interval gave them. */
 static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
-			   bool terms_in_file)
+			   bool terms_in_file, bool named)
 {
 	char key[65];
 	json_t *p = NULL;
@@ -267,7 +269,7 @@ static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
 		json_object_set_new(d, "provider", json_string(key));
 		fprintf(stderr, "tally: the cheapest provider for this lease is %.16s (%s)\n", key,
 			jget_str(p, "endpoint"));
-	} else if ((rc = node_offers_nothing(cl, key)) ||
+	} else if ((!named && (rc = node_offers_nothing(cl, key))) ||
 		   (rc = provider_wait(cl, key, f->timeout_s, &p))) {
 		return rc;
 	}
@@ -293,6 +295,7 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	json_error_t jerr;
 	char why[WHY_MAX] = "", node_chain[CHAIN_ID_MAX + 1], me[2 * PUBKEY_LEN + 1];
 	bool deposit_in_file = false, terms_in_file = false;
+	bool provider_named = json_object_get(f->top, "provider") != NULL;
 	int rc;
 
 	if (!d)
@@ -309,6 +312,7 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 		}
 		deposit_in_file = json_object_get(user, "deposit") != NULL;
 		terms_in_file = json_object_get(user, "prices") || json_object_get(user, "interval_s");
+		provider_named = provider_named || json_object_get(user, "provider");
 		rc = add_ssh_key(f, json_object_get(user, "vm"));
 		merge(d, user);
 		json_decref(user);
@@ -338,7 +342,7 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	}
 	rc = check_vm_early(d);
 	if (!rc)
-		rc = choose_provider(cl, f, d, terms_in_file);
+		rc = choose_provider(cl, f, d, terms_in_file, provider_named);
 	if (rc) {
 		json_decref(d);
 		return rc;

@@ -131,16 +131,44 @@ int provider_cheapest(struct client *cl, const struct lease_contract *shape, cha
 	return EXIT_OK;
 }
 
+/* An array element the node sent as a string, or "?" when it is not one (a hostile
+ * or broken node): printed as is, never NULL. */
+static const char *elem_str(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s ? s : "?";
+}
+
+/* The comma-joined image names of provider answer p in images[size] (size >= 4),
+ * ending in "..." when they do not all fit: a node may announce any number. */
+static void join_images(const json_t *p, char *images, size_t size)
+{
+	const json_t *v;
+	size_t i, n = 0;
+	int w;
+
+	images[0] = '\0';
+	json_array_foreach(json_object_get(p, "images"), i, v) {
+		w = snprintf(images + n, size - n, "%s%s", i ? "," : "", elem_str(v));
+		if (w < 0) {
+			images[n] = '\0';
+			return;
+		}
+		if ((size_t)w >= size - n) {
+			memcpy(images + size - 4, "...", 4);
+			return;
+		}
+		n += (size_t)w;
+	}
+}
+
 static void print_provider_line(const json_t *p)
 {
 	const json_t *pr = json_object_get(p, "prices"), *cap = json_object_get(p, "capacity");
-	char a[32], b[32], g[32], images[256] = "";
-	json_t *v;
-	size_t i, n = 0;
+	char a[32], b[32], g[32], images[256];
 
-	json_array_foreach(json_object_get(p, "images"), i, v)
-		n += (size_t)snprintf(images + n, n < sizeof(images) ? sizeof(images) - n : 0,
-				      "%s%s", i ? "," : "", json_string_value(v));
+	join_images(p, images, sizeof(images));
 	printf("%.16s  %-10s %-10s %-10s %4" PRIu64 "s  %4" PRIu64 " vCPU %7" PRIu64 " MiB %2"
 	       PRIu64 " GPU  %-16s %s  %s\n", jget_str(p, "provider"),
 	       fmt_amount(jget_u64(pr, "vcpu_second"), a),
@@ -324,9 +352,9 @@ int cmd_provider_show(int argc, char **argv)
 		printf("capacity   %" PRIu64 " vCPUs, %" PRIu64 " MiB, %" PRIu64 " GPUs\n",
 		       jget_u64(cap, "vcpus"), jget_u64(cap, "memory_mib"), jget_u64(cap, "gpus"));
 		json_array_foreach(json_object_get(j, "images"), i, v)
-			printf("image      %s\n", json_string_value(v));
+			printf("image      %s\n", elem_str(v));
 		json_array_foreach(json_object_get(j, "gpu_classes"), i, v)
-			printf("gpu class  %s\n", json_string_value(v));
+			printf("gpu class  %s\n", elem_str(v));
 		printf("region     %s\n", jget_str(j, "region"));
 	}
 	json_decref(j);

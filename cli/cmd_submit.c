@@ -264,7 +264,7 @@ int cmd_submit(int argc, char **argv)
 	struct line *v;
 	const char *name;
 	json_t *results;
-	size_t n, refused = 0, late = 0, sent = 0;
+	size_t n, refused = 0, late = 0, sent = 0, here = 0;   /* here: refused, never sent */
 	FILE *f;
 	int c, r, rc = EXIT_OK;
 
@@ -310,6 +310,7 @@ int cmd_submit(int argc, char **argv)
 	for (size_t k; sent < n && !rc; sent += k) {
 		if (!batch_len(v, sent, n)) {
 			json_array_append_new(results, refused_here(&v[sent]));
+			here++;
 			k = 1;
 		} else {
 			k = batch_len(v, sent, n);
@@ -381,8 +382,12 @@ int cmd_submit(int argc, char **argv)
 	if (sent < n)
 		fprintf(stderr, "tally: lines %lu to %lu not sent (the batch with line %lu got no"
 			" answer, above)\n", v[sent].no, v[n - 1].no, v[sent].no);
-	fprintf(stderr, "tally: %zu of %zu taken by the node%s\n", json_array_size(results) - refused,
-		n, refused ? "; see the refusals above" : "");
+	/* Of the lines the node was sent: one refused here was never its to take. */
+	fprintf(stderr, "tally: %zu of %zu sent taken by the node", json_array_size(results) - refused,
+		sent - here);
+	if (here)
+		fprintf(stderr, "; %zu refused here", here);
+	fprintf(stderr, "%s\n", refused ? "; see the refusals above" : "");
 	json_decref(results);
 out_lines:
 	for (size_t i = 0; i < n; i++)

@@ -11,8 +11,9 @@
 #     --check-config (tallyd used to listen on the port modulo 65536);
 #   - lease create refuses flags that exclude each other (--provider with
 #     --cheapest took the cheapest silently) and submits nothing;
-#   - lease create whose provider is a node started with --no-vms is refused
-#     at once, saying so (it waited its whole --timeout);
+#   - lease create whose default provider is a node started with --no-vms is
+#     refused at once, saying so (it waited its whole --timeout); named with
+#     --provider, it is waited for like any provider;
 #   - an amount above 2^64-1 is "too large", not "not a non-negative
 #     integer", and an amount with a leading blank is refused; one above the
 #     balance is refused naming both amounts in micro-units;
@@ -31,7 +32,9 @@
 #     status without a height is refused, not taken as an empty chain that
 #     verifies; a block it changed is refused, naming the block; tally status
 #     refuses an answer that is no node's status; a batch it refuses whole
-#     has each line refused with its answer;
+#     has each line refused with its answer; images and GPU classes that
+#     are no strings, or too many for the provider list's line, are printed
+#     as "?" and cut short with "...";
 #   - key files: a directory, or a path where no file can be made, is named
 #     as such, with the OS's reason.
 . "$(dirname "$0")/lib.sh"
@@ -193,6 +196,10 @@ check "lease create whose provider is a node that runs no VMs is refused at once
 	bash -c "[ $RC -eq 1 ] && [ $(($(date +%s) - START)) -lt 10 ]"
 check "... saying the node runs no VMs (--no-vms)" \
 	grep -q "the node at $TALLY_NODE (${NODE_KEY:0:16}) runs no VMs (--no-vms), so it is no provider" <<<"$OUT"
+run lease create --provider "$NODE_KEY" --no-ssh-key --timeout 1
+check "... but named with --provider, it is waited for as any provider (exit 1: never announced)" \
+	bash -c "[ $RC -eq 1 ] && grep -q 'is not registered on the chain: it never announced itself' <<<\"\$0\" &&
+		 ! grep -q 'runs no VMs' <<<\"\$0\"" "$OUT"
 
 # --- amounts out of range ---------------------------------------------------------
 OTHER=$("$TALLY" key new --key "$E2E_DIR/other.pem" 2>/dev/null)
@@ -312,6 +319,28 @@ check "a block the node changed: not verified (exit 1), naming block 1" \
 run lease show "$(printf '%064d' 7)" --node "$LIAR_URL"
 check "a node answering 404 with no tally body is named, with the path it was asked" \
 	bash -c "[ $RC -ne 0 ] && grep -q 'node at $LIAR_URL answered HTTP 404 to /v1/leases/' <<<\"\$0\"" "$OUT"
+# Providers whose images and GPU classes are no strings, or too many to
+# list: each is printed as "?", the list cut short with "...", taken as data
+# (exit 0), never read past the line's buffer.
+PKEY=$(printf '%064d' 5)
+PROV=$(jq -nc --arg k "$PKEY" '{provider: $k, height: 1, withdrawn: false,
+	endpoint: "http://x", region: "r", interval_s: 10,
+	prices: {vcpu_second: 1, mem_gib_second: 1, gpu_second: 1},
+	capacity: {vcpus: 1, memory_mib: 1, gpus: 1},
+	images: ([5, null] + [range(100) | "image-with-a-rather-long-name-\(.)"]),
+	gpu_classes: [{"a": 1}, "h100"]}')
+mkdir -p "$LIAR/v1/providers"
+echo "$PROV" >"$LIAR/v1/providers/$PKEY"
+run provider show "$PKEY" --node "$LIAR_URL"
+check "provider show of images and GPU classes that are no strings: exit 0, each one '?'" \
+	bash -c "[ $RC -eq 0 ] && [ \$(grep -c '^image      ?$' <<<\"\$0\") -eq 2 ] &&
+		 grep -q '^gpu class  ?$' <<<\"\$0\" && grep -q '^gpu class  h100$' <<<\"\$0\"" "$OUT"
+rm -r "$LIAR/v1/providers"
+jq -nc --argjson p "$PROV" '{height: 1, providers: [$p]}' >"$LIAR/v1/providers"
+run provider list --node "$LIAR_URL"
+check "provider list of 102 images, two no strings: exit 0, the list cut short with '...'" \
+	bash -c "[ $RC -eq 0 ] && grep -q '^${PKEY:0:16} .* ?,?,image-with-a-rather-long-name-0,.*\\.\\.\\. ' <<<\"\$0\"" \
+	"$OUT"
 kill "$LIAR_PID"
 wait "$LIAR_PID" 2>/dev/null || true
 trap e2e_cleanup EXIT

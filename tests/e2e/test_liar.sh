@@ -10,7 +10,8 @@
 #   - another genesis (its time changed): refused against the pinned hash,
 #     and unpinned the chain does not link to it (block 1);
 #   - a tip reported before the block the state proof names: the claim is
-#     of a block the audit was not given.
+#     of a block the audit was not given;
+#   - (the real node) a --checkpoint above its tip is a usage error (exit 2).
 . "$(dirname "$0")/lib.sh"
 HOSTILE=${TALLY_HOSTILE:-$E2E_ROOT/build/out/tests/hostile}
 e2e_init liar 7726
@@ -105,4 +106,12 @@ check "... saying the claim's block was not given" jq -e --arg l "${A:0:16}" \
 	'.verified == false and ([.errors[] | test("lease " + $l + ".* is of a block the audit was not given")] | any)' \
 	<<<"$OUT"
 liar_stop
+
+# --- a checkpoint beyond the node's tip --------------------------------------------
+# Refused before the checkpoint's block is asked for (the node would answer
+# 404, read as a failed audit): a usage error (exit 2), naming both heights.
+run audit "$A" --node "$N" --checkpoint "$((TIP + 100)):$(printf '%064d' 0)" --json
+check "--checkpoint above the node's tip: exit 2, naming the tip and the checkpoint" \
+	bash -c "[ $RC -eq 2 ] && grep -q \"the node's chain ends at block [0-9]*, before the checkpoint's $((TIP + 100))\" <<<\"\$0\"" \
+	"$ERR"
 e2e_done

@@ -118,7 +118,8 @@ check "... 300 pending and committed" \
 	[ "$(grep -cE '^[0-9a-f]{64}  pending, committed$' "$E2E_DIR/submit.out")" = 300 ]
 check "... the bad one refused in its place, naming its line (303)" \
 	grep -qE '^-  +refused \(line 303\): .*hex' "$E2E_DIR/submit.out"
-check "... and the count on stderr" grep -q "300 of 301 taken by the node" "$E2E_DIR/submit.err"
+check "... and the count on stderr, of the lines sent, the bad one apart" \
+	grep -q "300 of 300 sent taken by the node; 1 refused here" "$E2E_DIR/submit.err"
 check "the 300 moved 300 units (more than one batch of 256)" \
 	[ "$(balance "$OTHER")" = "$((OTHER1 + 300))" ]
 N2=$(next_nonce "$TENANT")
