@@ -540,7 +540,8 @@ int ledger_vote_stats(struct ledger *l, struct ledger_vote_stat *out, size_t max
 {
 	ledger_lock(l);
 	*n = l->nvstats < max ? l->nvstats : max;
-	memcpy(out, l->vstats, *n * sizeof(*out));
+	if (*n)   /* vstats is NULL until the first certificate counted */
+		memcpy(out, l->vstats, *n * sizeof(*out));
 	ledger_unlock(l);
 	return 0;
 }
