@@ -13,6 +13,22 @@
 #include "daemon/config.h"
 #include "daemon/provision/provision.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
+
+/* The case's directory, made and removed in the runner's process: a test
+ * whose assertion fails ends before its teardown, and leaves nothing. */
+static char base[40];
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "capacity");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
+}
 
 struct fixture {
 	char dir[64], conf[96], kernel[96], state[96];
@@ -35,8 +51,7 @@ static void setup(struct fixture *f, const char *provider)
 {
 	char text[1024], why[WHY_MAX] = "";
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/tally-capacity.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	lt_test_dir(f->dir, sizeof(f->dir), base);
 	snprintf(f->conf, sizeof(f->conf), "%s/tallyd.conf", f->dir);
 	snprintf(f->kernel, sizeof(f->kernel), "%s/vmlinuz", f->dir);
 	snprintf(f->state, sizeof(f->state), "%s/vms", f->dir);
@@ -69,11 +84,8 @@ static void setup(struct fixture *f, const char *provider)
 
 static void teardown(struct fixture *f)
 {
-	char cmd[128];
-
 	prov_close(f->p);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	ck_assert_int_eq(system(cmd), 0);
+	cb_rm_tree(f->dir);
 }
 
 static int admit(struct fixture *f, uint32_t vcpus, uint32_t memory_mib, char *why)
@@ -155,6 +167,8 @@ Suite *capacity_suite(void)
 {
 	Suite *s = suite_create("capacity");
 	TCase *tc = tcase_create("core");
+
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
 
 	tcase_add_test(tc, announced_capacity_is_what_admission_takes);
 	tcase_add_test(tc, provider_caps_bind_admission_too);
