@@ -1,9 +1,10 @@
 /* tally usage ID: a lease's metered intervals and what each was charged.
  *
  * Each record is decoded from its signed USAGE transaction (not from the
- * node's JSON summary), its charge computed with contracts/ (settle_usage)
- * and what it paid out of the escrow with the chain's rule (settle_paid):
- * a record costing more than the escrow left pays only that. */
+ * node's JSON summary), its charge computed with contracts/ (settle_usage,
+ * carrying the remainders from record to record from seq 0 as the chain
+ * does) and what it paid out of the escrow with the chain's rule
+ * (settle_paid): a record costing more than the escrow left pays only that. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,9 +36,11 @@ static void on_sigint(int sig)
 	stop = 1;
 }
 
-/* One record from the API's entry; 0 or an error with why. */
-static int entry_record(const json_t *e, const struct lease *l, struct usage_record *u,
-			struct usage_charge *ch, char *why)
+/* The API's entry i, which must be record seq i; its charge given the
+ * settlement carry before it, advanced past it. 0 or an error with why. */
+static int entry_record(const json_t *e, size_t i, const struct lease *l,
+			struct usage_record *u, struct usage_charge *ch,
+			struct settle_carry *carry, char *why)
 {
 	const char *hex = jget_str(e, "tx");
 	size_t n = strlen(hex) / 2;
@@ -59,8 +62,16 @@ static int entry_record(const json_t *e, const struct lease *l, struct usage_rec
 		return rc;
 	}
 	*u = t.u.usage;
+	if (u->seq != i) {
+		snprintf(why, WHY_MAX, "the node lists record seq %" PRIu64 " in place %zu", u->seq,
+			 i);
+		return TALLY_E_INVALID;
+	}
 	/* The chain's arithmetic on the signed record, not the node's summary. */
-	return settle_usage(&l->contract, u, ch);
+	rc = settle_usage(&l->contract, carry, u, ch, carry);
+	if (rc)
+		snprintf(why, WHY_MAX, "its charge does not compute: %s", tally_strerror(rc));
+	return rc;
 }
 
 static void print_header(void)
@@ -111,12 +122,14 @@ static uint64_t add_total(struct totals *t, const struct lease *l, const struct 
 static json_t *record_json(const json_t *e, const struct usage_record *u,
 			   const struct usage_charge *ch, uint64_t paid)
 {
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o}",
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
 			 "seq", json_u64(u->seq), "height", json_u64(jget_u64(e, "height")),
 			 "start_ns", json_u64(u->start_ns), "end_ns", json_u64(u->end_ns),
 			 "cpu_ns", json_u64(u->cpu_ns), "run_delay_ns", json_u64(u->run_delay_ns),
 			 "gpu_ns", json_u64(u->gpu_ns), "mem_mib", (json_int_t)u->mem_mib,
 			 "mem_peak_bytes", json_u64(u->mem_peak_bytes), "gross", json_u64(ch->gross),
+			 "sla_windows", json_u64(ch->sla_windows),
+			 "sla_breached", json_u64(ch->sla_breached),
 			 "sla_credit", json_u64(ch->sla_credit), "charge", json_u64(ch->net),
 			 "paid", json_u64(paid));
 }
@@ -144,11 +157,12 @@ static int poll_once(struct client *cl, const char *id, bool json, json_t *out,
 	rc = client_get(cl, path, &j);
 	if (rc)
 		return client_fail(cl, rc);
+	struct settle_carry carry = { 0 };
 	json_array_foreach(json_object_get(j, "records"), i, e) {
 		struct usage_record u;
 		struct usage_charge ch;
 
-		if (entry_record(e, l, &u, &ch, why)) {
+		if (entry_record(e, i, l, &u, &ch, &carry, why)) {
 			err("record %zu of lease %.16s: %s", i, id, why);
 			json_decref(j);
 			return EXIT_USAGE;

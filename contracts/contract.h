@@ -155,20 +155,43 @@ int contract_from_json(struct lease_contract *c, const char *text, char *why);
  * CONTRACT_U64_FIELD_MAX (contract_validate refuses such contracts). */
 char *contract_to_json(const struct lease_contract *c);
 
-/* Settlement of one usage record (integers only, rounding in docs/FORMATS.md):
- *   cpu   = floor(cpu_ns * vcpu_second / 1e9)
- *   mem   = floor(mem_mib * (end_ns - start_ns) * mem_gib_second / (1024 * 1e9))
- *   gpu   = floor(gpu_ns * gpu_second / 1e9)
+/* Settlement of one usage record of a lease (integers only; the rules and
+ * why in contracts/settle.c and docs/FORMATS.md section 11). The remainders
+ * of its divisions are carried from record to record in the lease, so that
+ * a lease pays its usage's exact price floored once:
+ *   cpu   = floor((cpu_ns * vcpu_second + carry.cpu) / 1e9)
+ *   mem   = floor((mem_mib * (end_ns - start_ns) * mem_gib_second + carry.mem)
+ *                 / (1024 * 1e9))
+ *   gpu   = floor((gpu_ns * gpu_second + carry.gpu) / 1e9)
  *   gross = cpu + mem + gpu
- *   sla_credit = floor(gross * credit_ppm / 1e6) when
- *                run_delay_ns * 1e6 > max_delay_ppm * vcpus * (end_ns - start_ns)
- *   net   = gross - sla_credit
- * Returns TALLY_E_OVERFLOW if any step overflows 64 bits. */
+ *   sla_windows  = max(1, floor((end_ns - start_ns) / (interval_s * 1e9)))
+ *   sla_breached = how many windows the run delay could have breached
+ *   sla_credit   = floor((ceil(gross * breached / windows) * credit_ppm
+ *                         + carry.credit) / 1e6)
+ *   net   = gross - sla_credit */
+struct settle_carry {
+	uint64_t cpu;      /* 0 .. 1e9 - 1, of cpu_ns x vcpu_second */
+	uint64_t mem;      /* 0 .. 1024e9 - 1, of mem_mib x ns x mem_gib_second */
+	uint64_t gpu;      /* 0 .. 1e9 - 1, of gpu_ns x gpu_second */
+	uint64_t credit;   /* 0 .. 1e6 - 1, of credited gross x credit_ppm */
+};
+#define SETTLE_MEM_DIV (1024ull * 1000000000ull)
+/* True when each remainder is below its divisor. */
+bool settle_carry_valid(const struct settle_carry *c);
+
 struct usage_charge {
 	uint64_t cpu, mem, gpu, gross, sla_credit, net;
+	uint64_t sla_windows;    /* the record's SLA windows, at least 1 */
+	uint64_t sla_breached;   /* of them, judged breached */
 };
-int settle_usage(const struct lease_contract *c, const struct usage_record *u,
-		 struct usage_charge *out);
+/* The charge of record u given the lease's carry before it (carry is not
+ * changed; *carry_out, which may be NULL or carry itself, gets the carry
+ * after it). TALLY_E_RANGE when u ends before it starts, credit_ppm is above
+ * 1e6 or a remainder is not below its divisor; TALLY_E_OVERFLOW when a
+ * result does not fit 64 bits. Nothing is written on error. */
+int settle_usage(const struct lease_contract *c, const struct settle_carry *carry,
+		 const struct usage_record *u, struct usage_charge *out,
+		 struct settle_carry *carry_out);
 /* What a record whose net is `net` pays out of an escrow holding `escrow`:
  * min(net, escrow). When net is more, the escrow is all paid and the lease
  * closes as escrow-exhausted (lease_apply_usage). */
@@ -238,6 +261,7 @@ struct lease {
 	uint64_t closing_ns;             /* closing: the last record ends here, at
 					  * the tenant's close or the term's end */
 	uint64_t close_asked_ns;         /* closing: block time of the tenant's close */
+	struct settle_carry carry;       /* settlement's remainders after the last record */
 };
 
 void lease_encode_to(struct enc *e, const struct lease *l);

@@ -52,9 +52,9 @@
  *  - gpu_source is "none" exactly when the lease has no GPU.
  * A refused record changes nothing.
  *
- * Lease state encoding (version 2):
+ * Lease state encoding (version 3; version 3 added the carry):
  *
- *   u8      version          = 2
+ *   u8      version          = 3
  *   fixed32 id
  *   ...     contract         as contract_encode_to (contracts/contract.c)
  *   u8      state            1 opened, 2 running, 3 closed, 4 closing
@@ -73,10 +73,15 @@
  *   u64     gpu_ns
  *   u64     closing_ns       0 unless closing (or closed from closing)
  *   u64     close_asked_ns   0 unless closing (or closed from closing)
+ *   u64     carry_cpu        settlement's remainders after the last record
+ *   u64     carry_mem        (struct settle_carry), each below its divisor
+ *   u64     carry_gpu
+ *   u64     carry_credit
  *
- * Decoding also checks that state and close reason agree and that money is
+ * Decoding also checks that state and close reason agree, that money is
  * conserved (escrow + charged == deposit while open or closing, escrow == 0
- * and charged <= deposit once closed): TALLY_E_RANGE otherwise. */
+ * and charged <= deposit once closed) and that each remainder is below its
+ * divisor: TALLY_E_RANGE otherwise. */
 #include "contracts/contract.h"
 
 #include <inttypes.h>
@@ -86,7 +91,7 @@
 
 #include "lib/errors.h"
 
-#define LEASE_VERSION 2
+#define LEASE_VERSION 3
 #define NS_PER_S 1000000000u
 
 typedef unsigned __int128 u128;
@@ -300,6 +305,7 @@ int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		      uint64_t *provider_gets, uint64_t *tenant_refund, char *why)
 {
 	struct usage_charge ch;
+	struct settle_carry carry;
 	uint64_t pay, refund = 0;
 	int rc = provider_only(l, signer, "a usage record", why);
 
@@ -319,7 +325,7 @@ int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 			       " block that commits it (%" PRIu64 " ns): it bills time that has not"
 			       " happened", u->seq, u->end_ns, (u->end_ns - time_ns) / 1000000,
 			       time_ns);
-	rc = settle_usage(&l->contract, u, &ch);
+	rc = settle_usage(&l->contract, &l->carry, u, &ch, &carry);
 	if (rc)
 		return why_set(why, rc, "charge of record %" PRIu64 " overflows 64 bits", u->seq);
 	if (!add_ok(l->sla_credits, ch.sla_credit) || !add_ok(l->cpu_ns, u->cpu_ns) ||
@@ -333,6 +339,7 @@ int lease_apply_usage(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 	l->cpu_ns += u->cpu_ns;
 	l->run_delay_ns += u->run_delay_ns;
 	l->gpu_ns += u->gpu_ns;
+	l->carry = carry;
 	l->next_seq = u->seq + 1;
 	memcpy(l->last_usage_hash, record_hash, HASH_LEN);
 	l->last_end_ns = u->end_ns;
@@ -507,6 +514,10 @@ void lease_encode_to(struct enc *e, const struct lease *l)
 	enc_u64(e, l->gpu_ns);
 	enc_u64(e, l->closing_ns);
 	enc_u64(e, l->close_asked_ns);
+	enc_u64(e, l->carry.cpu);
+	enc_u64(e, l->carry.mem);
+	enc_u64(e, l->carry.gpu);
+	enc_u64(e, l->carry.credit);
 }
 
 bool lease_same(const struct lease *x, const struct lease *y)
@@ -572,7 +583,11 @@ void lease_decode_from(struct dec *d, struct lease *l)
 	l->gpu_ns = dec_u64(d);
 	l->closing_ns = dec_u64(d);
 	l->close_asked_ns = dec_u64(d);
-	if (!dec_error(d) && !lease_consistent(l))
+	l->carry.cpu = dec_u64(d);
+	l->carry.mem = dec_u64(d);
+	l->carry.gpu = dec_u64(d);
+	l->carry.credit = dec_u64(d);
+	if (!dec_error(d) && (!lease_consistent(l) || !settle_carry_valid(&l->carry)))
 		dec_fail(d, TALLY_E_RANGE);
 }
 

@@ -1,24 +1,33 @@
-/* Settlement arithmetic: what one usage record costs.
+/* Settlement arithmetic: what one usage record of a lease costs
+ * (docs/FORMATS.md section 11).
  *
- * Integers only. Every product is formed in 128 bits and divided once, so the
- * only rounding is the final floor of each component (cpu, mem, gpu,
- * sla_credit) of each record. The floors of cpu, mem and gpu fall to the
- * tenant's side (a record never costs more than its exact price); the floor
- * of sla_credit falls to the provider's (the credit is never more than
- * credit_ppm of the gross, so net is rounded up by less than one unit). Any
- * result that does not fit 64 bits is TALLY_E_OVERFLOW, never a wrapped
- * number.
+ * Integers only. Every product is formed in 128 bits. Each division's
+ * remainder is carried in the lease (struct settle_carry) into the next
+ * record's numerator, so a lease pays the exact price of all its usage
+ * floored once, however the provider cuts it into records: without the carry
+ * a component worth less than one micro-unit per record would never be
+ * billed, and splitting a record would change the SLA credit. Any result that
+ * does not fit 64 bits is TALLY_E_OVERFLOW, never a wrapped number.
  *
  *   dur        = end_ns - start_ns
- *   cpu        = floor(cpu_ns * vcpu_second / 1e9)
- *   mem        = floor(mem_mib * dur * mem_gib_second / (1024 * 1e9))
- *   gpu        = floor(gpu_ns * gpu_second / 1e9)
+ *   cpu        = floor((cpu_ns * vcpu_second + carry.cpu) / 1e9)
+ *   mem        = floor((mem_mib * dur * mem_gib_second + carry.mem) / (1024 * 1e9))
+ *   gpu        = floor((gpu_ns * gpu_second + carry.gpu) / 1e9)
  *   gross      = cpu + mem + gpu
- *   breached   = run_delay_ns * 1e6 > max_delay_ppm * vcpus * dur
- *   sla_credit = breached ? floor(gross * credit_ppm / 1e6) : 0
+ *   windows    = max(1, floor(dur / (interval_s * 1e9)))
+ *   breached   = the largest k <= windows with
+ *                run_delay_ns * 1e6 * windows > k * max_delay_ppm * vcpus * dur
+ *   credited   = ceil(gross * breached / windows)
+ *   sla_credit = floor((credited * credit_ppm + carry.credit) / 1e6)
  *   net        = gross - sla_credit
  *
- * A delay exactly at the threshold is not a breach. */
+ * The SLA is promised per metering interval, but a record may span many (one
+ * record covers a node's outage): it is judged as `windows` equal windows,
+ * and since the record does not say in which of them the delay fell, the
+ * rule takes the tenant's side and counts as breached as many windows as the
+ * delay could have breached. A record of one interval or less is one window,
+ * breached when its delay is above max_delay_ppm of vcpus x dur; a delay
+ * exactly at the threshold is not a breach. */
 #include "contracts/contract.h"
 
 #include "lib/errors.h"
@@ -45,21 +54,27 @@ static int narrow(u128 v, uint64_t *out)
 	return 0;
 }
 
-/* floor(a * b / div) with a, b below 2^64: the product always fits 128 bits. */
-static int mul_div(uint64_t a, uint64_t b, uint64_t div, uint64_t *out)
+/* *out = floor((num + *carry) / div), *carry = the remainder; num is
+ * unchanged on error. */
+static int carry_div(u128 num, uint64_t *carry, uint64_t div, uint64_t *out)
 {
-	return narrow((u128)a * b / div, out);
+	if (num > U128_MAX - *carry)
+		return TALLY_E_OVERFLOW;
+	num += *carry;
+	*carry = (uint64_t)(num % div);
+	return narrow(num / div, out);
 }
 
-static int mem_charge(uint32_t mem_mib, uint64_t dur_ns, uint64_t price, uint64_t *out)
+/* mem_mib * dur fits 96 bits; with the price it may not fit 128, but then
+ * the quotient (divided by about 2^40) could not fit 64 either. */
+static int mem_charge(uint32_t mem_mib, uint64_t dur_ns, uint64_t price, uint64_t *carry,
+		      uint64_t *out)
 {
 	u128 product;
 
-	/* mem_mib * dur fits 96 bits; with the price it may not fit 128, but then
-	 * the quotient (divided by about 2^40) could not fit 64 either. */
 	if (!mul128((u128)mem_mib * dur_ns, price, &product))
 		return TALLY_E_OVERFLOW;
-	return narrow(product / ((u128)1024 * NS_PER_S), out);
+	return carry_div(product, carry, SETTLE_MEM_DIV, out);
 }
 
 static int sum3(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
@@ -67,42 +82,81 @@ static int sum3(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
 	return narrow((u128)a + b + c, out);
 }
 
-static bool sla_breached(const struct lease_contract *c, uint64_t run_delay_ns,
-			 uint64_t dur_ns)
+/* The record's SLA windows: one per whole interval of its span, at least
+ * one. */
+static uint64_t sla_windows(const struct lease_contract *c, uint64_t dur_ns)
 {
-	u128 delay = (u128)run_delay_ns * PPM_ONE;
-	u128 allowed;
+	uint64_t interval_ns = (uint64_t)c->interval_s * NS_PER_S;
+	uint64_t n = interval_ns ? dur_ns / interval_ns : 1;
 
-	/* An allowance beyond 128 bits is beyond any delay (below 2^84). */
-	if (!mul128((u128)c->sla.max_delay_ppm * c->vm.vcpus, dur_ns, &allowed))
-		return false;
-	return delay > allowed;
+	return n ? n : 1;
 }
 
-int settle_usage(const struct lease_contract *c, const struct usage_record *u,
-		 struct usage_charge *out)
+/* How many of n windows of dur_ns / n each the delay could have breached:
+ * the largest k <= n with delay * 1e6 * n > k * allowed, allowed being
+ * max_delay_ppm * vcpus * dur (the delay a whole record may have). */
+static uint64_t sla_breached(const struct lease_contract *c, uint64_t run_delay_ns,
+			     uint64_t dur_ns, uint64_t n)
+{
+	/* run_delay_ns * 1e6 * n < 2^64 * 2^20 * 2^35: it fits 128 bits. */
+	u128 delay = (u128)run_delay_ns * PPM_ONE * n;
+	u128 allowed, k;
+
+	if (run_delay_ns == 0)
+		return 0;
+	/* An allowance beyond 128 bits is beyond any delay (below 2^119). */
+	if (!mul128((u128)c->sla.max_delay_ppm * c->vm.vcpus, dur_ns, &allowed))
+		return 0;
+	if (allowed == 0)
+		return n;        /* no delay allowed: any delay breaches every window */
+	k = (delay - 1) / allowed;
+	return k < n ? (uint64_t)k : n;
+}
+
+int settle_usage(const struct lease_contract *c, const struct settle_carry *carry,
+		 const struct usage_record *u, struct usage_charge *out,
+		 struct settle_carry *carry_out)
 {
 	struct usage_charge ch = { 0 };
-	uint64_t dur;
+	struct settle_carry next = *carry;
+	uint64_t dur, credited;
 	int rc;
 
-	if (u->end_ns < u->start_ns || c->sla.credit_ppm > PPM_ONE)
+	if (u->end_ns < u->start_ns || c->sla.credit_ppm > PPM_ONE || !settle_carry_valid(carry))
 		return TALLY_E_RANGE;
 	dur = u->end_ns - u->start_ns;
-	rc = mul_div(u->cpu_ns, c->prices.vcpu_second, NS_PER_S, &ch.cpu);
+	rc = carry_div((u128)u->cpu_ns * c->prices.vcpu_second, &next.cpu, NS_PER_S, &ch.cpu);
 	if (!rc)
-		rc = mem_charge(u->mem_mib, dur, c->prices.mem_gib_second, &ch.mem);
+		rc = mem_charge(u->mem_mib, dur, c->prices.mem_gib_second, &next.mem, &ch.mem);
 	if (!rc)
-		rc = mul_div(u->gpu_ns, c->prices.gpu_second, NS_PER_S, &ch.gpu);
+		rc = carry_div((u128)u->gpu_ns * c->prices.gpu_second, &next.gpu, NS_PER_S,
+			       &ch.gpu);
 	if (!rc)
 		rc = sum3(ch.cpu, ch.mem, ch.gpu, &ch.gross);
 	if (rc)
 		return rc;
-	if (sla_breached(c, u->run_delay_ns, dur))
-		ch.sla_credit = (uint64_t)((u128)ch.gross * c->sla.credit_ppm / PPM_ONE);
+	ch.sla_windows = sla_windows(c, dur);
+	ch.sla_breached = sla_breached(c, u->run_delay_ns, dur, ch.sla_windows);
+	/* ceil(gross * k / n) <= gross; gross * k < 2^64 * 2^35 fits 128 bits. */
+	credited = (uint64_t)(((u128)ch.gross * ch.sla_breached + ch.sla_windows - 1) /
+			      ch.sla_windows);
+	/* credited * credit_ppm + carry < (gross + 1) * 1e6: the credit is at
+	 * most the gross. */
+	rc = carry_div((u128)credited * c->sla.credit_ppm, &next.credit, PPM_ONE,
+		       &ch.sla_credit);
+	if (rc)
+		return rc;
 	ch.net = ch.gross - ch.sla_credit;
 	*out = ch;
+	if (carry_out)
+		*carry_out = next;
 	return 0;
+}
+
+bool settle_carry_valid(const struct settle_carry *c)
+{
+	return c->cpu < NS_PER_S && c->mem < SETTLE_MEM_DIV && c->gpu < NS_PER_S &&
+	       c->credit < PPM_ONE;
 }
 
 uint64_t settle_paid(uint64_t net, uint64_t escrow)

@@ -558,14 +558,17 @@ static void get_provider(void *ctx, const struct http_request *req, struct http_
 	http_json(resp, 200, j);
 }
 
-static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u)
+/* A record and its charge; *carry is the lease's settlement carry before
+ * it (zero before seq 0), advanced past it. */
+static json_t *usage_entry(const struct lease *l, const struct ledger_usage *u,
+			   struct settle_carry *carry)
 {
 	struct tx t;
 	struct usage_charge charge = { 0 };
 
 	if (tx_decode(&t, u->tx, u->tx_len) || t.kind != TX_USAGE)
 		return NULL;
-	settle_usage(&l->contract, &t.u.usage, &charge);
+	settle_usage(&l->contract, carry, &t.u.usage, &charge, carry);
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seq", json_u64(u->seq),
 			 "index", json_u64(u->index), "height", json_u64(u->height),
 			 "hash", json_hex(u->tx_hash, HASH_LEN), "tx", json_hex(u->tx, u->tx_len),
@@ -588,8 +591,10 @@ static void get_lease_usage(void *ctx, const struct http_request *req,
 		return;
 	}
 	json_t *arr = json_array();
+	struct settle_carry carry = { 0 };
+	/* In seq order from 0, as the chain charged them. */
 	for (size_t i = 0; i < count; i++)
-		json_array_append_new(arr, usage_entry(&l, &u[i]));
+		json_array_append_new(arr, usage_entry(&l, &u[i], &carry));
 	ledger_usage_free(u, count);
 	http_json(resp, 200, json_pack("{s:o}", "records", arr));
 }

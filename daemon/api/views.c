@@ -52,6 +52,11 @@ json_t *view_lease(const struct lease *l)
 			 "gpu_ns", json_u64(l->gpu_ns),
 			 "closing_ns", json_u64(l->closing_ns),
 			 "close_asked_ns", json_u64(l->close_asked_ns));
+	json_object_set_new(j, "carry", json_pack("{s:o, s:o, s:o, s:o}",
+						   "cpu", json_u64(l->carry.cpu),
+						   "mem", json_u64(l->carry.mem),
+						   "gpu", json_u64(l->carry.gpu),
+						   "credit", json_u64(l->carry.credit)));
 	/* The canonical bytes, so an exported chain carries the exact state. */
 	json_object_set_new(j, "encoded", encoded);
 	return j;
@@ -77,8 +82,10 @@ json_t *view_usage_record(const struct usage_record *u)
 
 json_t *view_charge(const struct usage_charge *c)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "cpu", json_u64(c->cpu), "mem", json_u64(c->mem),
-			 "gpu", json_u64(c->gpu), "gross", json_u64(c->gross),
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "cpu", json_u64(c->cpu),
+			 "mem", json_u64(c->mem), "gpu", json_u64(c->gpu), "gross", json_u64(c->gross),
+			 "sla_windows", json_u64(c->sla_windows),
+			 "sla_breached", json_u64(c->sla_breached),
 			 "sla_credit", json_u64(c->sla_credit), "net", json_u64(c->net));
 }
 

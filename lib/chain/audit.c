@@ -45,6 +45,9 @@ struct auditor {
 	struct lease lease;
 	uint64_t refund;
 	unsigned __int128 mem_mib_ns;
+	/* Once the replay broke: the settlement carry of the records charged
+	 * for the report only, from the lease's at the break on. */
+	struct settle_carry report_carry;
 
 	bool have_prev;              /* highest-seq record seen so far */
 	uint64_t prev_seq;
@@ -393,7 +396,8 @@ static void replay_usage(struct auditor *a, struct audit_record *r,
 
 	if (!a->opened || a->replay_broken) {
 		if (a->opened)
-			settle_usage(&a->lease.contract, &r->rec, &r->charge);
+			settle_usage(&a->lease.contract, &a->report_carry, &r->rec, &r->charge,
+				     &a->report_carry);
 		return;
 	}
 	uint64_t refund = 0;
@@ -409,6 +413,7 @@ static void replay_usage(struct auditor *a, struct audit_record *r,
 		a->replay_broken = true;
 		return;
 	}
+	a->report_carry = a->lease.carry;
 	if (a->lease.state == LEASE_CLOSED)      /* the escrow ran out, or the last record */
 		a->refund = refund;
 	span = r->rec.end_ns - r->rec.start_ns;

@@ -280,6 +280,7 @@ void fixture_build(struct fixture *f)
 	s->last_end_ns = started + FIXTURE_RECORDS * SEC;
 	s->cpu_ns = FIXTURE_RECORDS * SEC / 2;
 	s->run_delay_ns = SEC / 5;
+	s->carry.credit = 200000;          /* 0.2 of seq 2's credit of 1.2 */
 }
 
 void fixture_set_txs(struct fixture *f, size_t i, const uint8_t *const *txs,

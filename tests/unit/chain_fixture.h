@@ -15,8 +15,9 @@
  *            which takes the close without a last record
  *
  * Each record: 1 s, cpu 0.5 s at 20 per vCPU-second = 10, 512 MiB at 5 per
- * GiB-second = 2, gross 12; seq 2 nets 11 after a 1 credit. Charged 47,
- * SLA credits 1, refund FIXTURE_DEPOSIT - 47. */
+ * GiB-second = 2.5, the half carried to the next record (FORMATS section
+ * 11): gross 12, 13, 12, 13; seq 2 nets 11 after a credit of 1.2 floored
+ * (0.2 carried). Charged 49, SLA credits 1, refund FIXTURE_DEPOSIT - 49. */
 #ifndef TALLY_TEST_CHAIN_FIXTURE_H
 #define TALLY_TEST_CHAIN_FIXTURE_H
 
@@ -29,7 +30,7 @@
 #define FIXTURE_BLOCKS 7
 #define FIXTURE_RECORDS 4
 #define FIXTURE_DEPOSIT 1000000u
-#define FIXTURE_CHARGED 47u
+#define FIXTURE_CHARGED 49u
 #define FIXTURE_SLA 1u
 
 struct fixture {

@@ -114,7 +114,7 @@ START_TEST(a_different_settlement_fails)
 	claim.charged += 1;
 	run_from(0, NULL, NULL, &claim, NULL, NULL);
 	ck_assert(!res.verified);
-	ck_assert(has_error(0, -1, "the amount charged is 48 on the node"));
+	ck_assert(has_error(0, -1, "the amount charged is 50 on the node"));
 }
 END_TEST
 
@@ -122,13 +122,15 @@ START_TEST(a_running_lease_compares_at_the_claimed_record)
 {
 	struct lease claim = fx.settled;
 
-	/* The node read the lease after record seq 1: two records of 12. */
+	/* The node read the lease after record seq 1: 12 and 13 (the halves
+	 * carried). */
 	claim.state = LEASE_RUNNING;
 	claim.close_reason = CLOSE_NONE;
 	claim.closed_height = 0;
 	claim.next_seq = 2;
-	claim.charged = 24;
-	claim.escrow = FIXTURE_DEPOSIT - 24;
+	claim.charged = 25;
+	claim.escrow = FIXTURE_DEPOSIT - 25;
+	memset(&claim.carry, 0, sizeof(claim.carry));
 	claim.sla_credits = 0;
 	claim.cpu_ns = 1000000000;
 	claim.run_delay_ns = 0;

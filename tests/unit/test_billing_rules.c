@@ -18,6 +18,7 @@
  * which way each rounding falls, the biggest contract that validates, the
  * conservation of money over long random runs, and the grace of a close. */
 #include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,10 +224,11 @@ static void up_to_term(struct scene *s)
 
 static void after_term(const struct scene *s, const struct lease *l)
 {
-	/* 3599 s of 512 MiB at 5 per GiB-second, floored: 8997 (.5). */
+	/* 3599 s of 512 MiB at 5 per GiB-second: 8997.5, and record 0's 12.5:
+	 * the halves carried (section 11), the lease pays 9010 exactly. */
 	ck_assert_uint_eq(l->state, LEASE_RUNNING);
 	ck_assert_uint_eq(l->last_end_ns, s->started + TERM);
-	ck_assert_uint_eq(l->charged, 12 + 8997);
+	ck_assert_uint_eq(l->charged, 12 + 8998);
 }
 
 static void ahead_over(struct scene *s)
@@ -273,12 +275,13 @@ static void up_to_closing(struct scene *s)
 
 static void after_closing(const struct scene *s, const struct lease *l)
 {
-	/* Record 1: BT(4) + 1 s .. BT(5), 19 s of memory, 47 (.5 floored). */
+	/* Record 1: BT(4) + 1 s .. BT(5), 19 s of memory, 47.5, with record 0's
+	 * half carried: 48. */
 	ck_assert_uint_eq(l->state, LEASE_CLOSED);
 	ck_assert_uint_eq(l->close_reason, CLOSE_TENANT);
 	ck_assert_uint_eq(l->closing_ns, BT(5));
 	ck_assert_uint_eq(l->last_end_ns, BT(5));
-	ck_assert_uint_eq(l->charged, 12 + 47);
+	ck_assert_uint_eq(l->charged, 12 + 48);
 	ck_assert_uint_eq(l->escrow, 0);
 	(void)s;
 }
@@ -343,7 +346,8 @@ static void after_record_then_close(const struct scene *s, const struct lease *l
 {
 	ck_assert_uint_eq(l->state, LEASE_CLOSED);
 	ck_assert_uint_eq(l->close_reason, CLOSE_GUEST_STOPPED);
-	ck_assert_uint_eq(l->charged, 12 + 22);
+	/* 20 + 2.5, and record 0's half carried. */
+	ck_assert_uint_eq(l->charged, 12 + 23);
 	ck_assert_uint_eq(l->next_seq, 2);
 	(void)s;
 }
@@ -385,8 +389,8 @@ static void delay_at(struct scene *s)
 
 static void after_delay(const struct scene *s, const struct lease *l)
 {
-	/* 20 + 2 = 22 gross, credit floor(2.2) = 2. */
-	ck_assert_uint_eq(l->charged, 12 + 20);
+	/* 20 + 2.5 + record 0's half carried = 23 gross, credit floor(2.3) = 2. */
+	ck_assert_uint_eq(l->charged, 12 + 21);
 	ck_assert_uint_eq(l->sla_credits, 2);
 	(void)s;
 }
@@ -896,20 +900,54 @@ static void random_quantities(const struct lease_contract *c, struct usage_recor
 	u->gpu_source = c->vm.gpus ? GPU_SOURCE_KMOD : GPU_SOURCE_NONE;
 }
 
-/* Section 11, each rounding as the documents say it falls: cpu, mem and
- * gpu down (the tenant's side), the SLA credit down too (the provider's
- * side, by less than one micro-unit: the tenant gets at most credit_ppm of
- * the gross), and no record a valid contract allows overflows. */
+/* The SLA windows and how many the delay could have breached, by the words
+ * of section 11: the largest k <= n for which k windows of span / n each
+ * could each hold more than their allowance. */
+static uint64_t breached_windows(const struct lease_contract *c, const struct usage_record *u,
+				 uint64_t *windows)
+{
+	uint64_t span = u->end_ns - u->start_ns;
+	uint64_t n = span / ((uint64_t)c->interval_s * CB_SEC);
+	uint64_t k = 0;
+
+	n = n ? n : 1;
+	*windows = n;
+	if (u->run_delay_ns == 0)
+		return 0;
+	/* Bisection over k: the condition holds for k and every smaller k. */
+	for (uint64_t lo = 0, hi = n; lo <= hi;) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		bool fits = (u128)u->run_delay_ns * PPM_ONE * n >
+			    (u128)mid * c->sla.max_delay_ppm * c->vm.vcpus * span;
+		if (fits) {
+			k = mid;
+			lo = mid + 1;
+		} else {
+			if (mid == 0)
+				break;
+			hi = mid - 1;
+		}
+	}
+	return k;
+}
+
+/* Section 11, each rounding as the documents say it falls, with any carry
+ * a lease may hold: each component is the floor of its exact amount plus
+ * the carry, and the new carry is the rest (so nothing is lost or billed
+ * twice across records); the credit is credit_ppm of the breached share of
+ * the gross rounded up, plus its carry, floored; and no record a valid
+ * contract allows overflows. */
 START_TEST(rounding_and_range_of_every_valid_record)
 {
 	struct lease_contract c;
 	struct usage_record u;
 	struct usage_charge ch;
+	struct settle_carry in, out;
 	uint64_t term_max;
 
 	rnd_state = 0x9e3779b97f4a7c15ull;
 	for (int i = 0; i < 20000; i++) {
-		uint64_t span;
+		uint64_t span, n, k;
 		u128 exact;
 
 		random_contract(&c);
@@ -919,23 +957,84 @@ START_TEST(rounding_and_range_of_every_valid_record)
 		u.start_ns = 1700000000ull * CB_SEC;
 		u.end_ns = u.start_ns + span;
 		random_quantities(&c, &u, span);
-		ck_assert_msg(settle_usage(&c, &u, &ch) == 0,
+		in = (struct settle_carry){ upto(CB_SEC - 1), upto(SETTLE_MEM_DIV - 1),
+					    upto(CB_SEC - 1), upto(PPM_ONE - 1) };
+		if (i % 3 == 0)
+			memset(&in, 0, sizeof(in));
+		ck_assert_msg(settle_usage(&c, &in, &u, &ch, &out) == 0,
 			      "case %d: a valid record of a valid contract overflows", i);
-		exact = (u128)u.cpu_ns * c.prices.vcpu_second;
-		ck_assert(exact >= (u128)ch.cpu * CB_SEC && exact < (u128)(ch.cpu + 1) * CB_SEC);
-		exact = (u128)u.gpu_ns * c.prices.gpu_second;
-		ck_assert(exact >= (u128)ch.gpu * CB_SEC && exact < (u128)(ch.gpu + 1) * CB_SEC);
-		exact = (u128)u.mem_mib * span * c.prices.mem_gib_second;
-		ck_assert(exact >= (u128)ch.mem * 1024 * CB_SEC &&
-			  exact < (u128)(ch.mem + 1) * 1024 * CB_SEC);
+		exact = (u128)u.cpu_ns * c.prices.vcpu_second + in.cpu;
+		ck_assert(exact == (u128)ch.cpu * CB_SEC + out.cpu && out.cpu < CB_SEC);
+		exact = (u128)u.gpu_ns * c.prices.gpu_second + in.gpu;
+		ck_assert(exact == (u128)ch.gpu * CB_SEC + out.gpu && out.gpu < CB_SEC);
+		exact = (u128)u.mem_mib * span * c.prices.mem_gib_second + in.mem;
+		ck_assert(exact == (u128)ch.mem * SETTLE_MEM_DIV + out.mem &&
+			  out.mem < SETTLE_MEM_DIV);
 		ck_assert((u128)ch.gross == (u128)ch.cpu + ch.mem + ch.gpu);
-		ck_assert_uint_le(ch.gross, term_max);
-		bool breached = (u128)u.run_delay_ns * PPM_ONE >
-				(u128)c.sla.max_delay_ppm * c.vm.vcpus * span;
-		exact = breached ? (u128)ch.gross * c.sla.credit_ppm : 0;
-		ck_assert(exact >= (u128)ch.sla_credit * PPM_ONE &&
-			  (!breached || exact < (u128)(ch.sla_credit + 1) * PPM_ONE));
+		/* The carry adds less than one unit to each component. */
+		ck_assert((u128)ch.gross <= (u128)term_max + 3);
+		k = breached_windows(&c, &u, &n);
+		ck_assert_uint_eq(ch.sla_windows, n);
+		ck_assert_uint_eq(ch.sla_breached, k);
+		u128 credited = ((u128)ch.gross * k + n - 1) / n;
+		exact = credited * c.sla.credit_ppm + in.credit;
+		ck_assert(exact == (u128)ch.sla_credit * PPM_ONE + out.credit &&
+			  out.credit < PPM_ONE);
+		ck_assert_uint_le(ch.sla_credit, ch.gross);
 		ck_assert_uint_eq(ch.net, ch.gross - ch.sla_credit);
+	}
+}
+END_TEST
+
+/* However a stretch of usage is cut into records, the lease pays the same
+ * gross: the exact price of the whole, floored once. Random contracts, a
+ * random stretch, cut at random points into 1..8 records with its CPU,
+ * GPU and delay shared out at random. */
+START_TEST(gross_does_not_depend_on_the_cut)
+{
+	struct lease_contract c;
+
+	rnd_state = 0x2545f4914f6cdd1dull;
+	for (int i = 0; i < 5000; i++) {
+		struct usage_record whole, part;
+		struct usage_charge ch;
+		struct settle_carry carry = { 0 }, none = { 0 };
+		uint64_t span, gross = 0, at, cpu_left, gpu_left;
+		int cuts;
+
+		random_contract(&c);
+		memset(&whole, 0, sizeof(whole));
+		span = 1 + upto(c.duration_s * CB_SEC - 1);
+		whole.start_ns = 1700000000ull * CB_SEC;
+		whole.end_ns = whole.start_ns + span;
+		random_quantities(&c, &whole, span);
+		whole.mem_mib = c.vm.memory_mib;
+		ck_assert_int_eq(settle_usage(&c, &none, &whole, &ch, NULL), 0);
+		cuts = (int)upto(7);
+		part = whole;
+		at = whole.start_ns;
+		cpu_left = whole.cpu_ns;
+		gpu_left = whole.gpu_ns;
+		for (int j = 0; j <= cuts; j++) {
+			struct usage_charge pc;
+			uint64_t left = whole.end_ns - at;
+
+			part.start_ns = at;
+			part.end_ns = j == cuts || left < 2 ? whole.end_ns : at + 1 + upto(left - 2);
+			part.cpu_ns = j == cuts || part.end_ns == whole.end_ns ? cpu_left
+										: upto(cpu_left);
+			part.gpu_ns = j == cuts || part.end_ns == whole.end_ns ? gpu_left
+										: upto(gpu_left);
+			cpu_left -= part.cpu_ns;
+			gpu_left -= part.gpu_ns;
+			ck_assert_int_eq(settle_usage(&c, &carry, &part, &pc, &carry), 0);
+			gross += pc.gross;
+			at = part.end_ns;
+			if (at == whole.end_ns)
+				break;
+		}
+		ck_assert_msg(gross == ch.gross, "case %d: %" PRIu64 " in parts, %" PRIu64
+			      " whole", i, gross, ch.gross);
 	}
 }
 END_TEST
@@ -946,6 +1045,7 @@ START_TEST(rounding_by_hand)
 	struct lease_contract c;
 	struct usage_record u;
 	struct usage_charge ch;
+	struct settle_carry zero = { 0 }, carry;
 
 	base_contract(&c);
 	c.prices.vcpu_second = 999999999;
@@ -955,20 +1055,32 @@ START_TEST(rounding_by_hand)
 	u.end_ns = u.start_ns + 511;            /* 2048 MiB x 511 ns: 0.999 of a unit */
 	u.cpu_ns = 1;                           /* 0.999999999 of a unit */
 	u.mem_mib = 2048;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero, &u, &ch, &carry), 0);
 	ck_assert_uint_eq(ch.cpu, 0);
 	ck_assert_uint_eq(ch.mem, 0);
 	ck_assert_uint_eq(ch.net, 0);
+	ck_assert_uint_eq(carry.cpu, 999999999);
+	ck_assert_uint_eq(carry.mem, 2048ull * 511);
+	/* The next such record pays the unit the two make together. */
+	ck_assert_int_eq(settle_usage(&c, &carry, &u, &ch, &carry), 0);
+	ck_assert_uint_eq(ch.cpu, 1);
+	ck_assert_uint_eq(carry.cpu, 999999998);
+	ck_assert_uint_eq(ch.mem, 0);
 	/* 19 units gross, every vCPU waiting: 10% is 1.9, credited 1. */
 	c.prices.vcpu_second = 19;
 	c.prices.mem_gib_second = 0;
 	u.end_ns = u.start_ns + CB_SEC;
 	u.cpu_ns = CB_SEC;
 	u.run_delay_ns = 2 * CB_SEC;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero, &u, &ch, &carry), 0);
 	ck_assert_uint_eq(ch.gross, 19);
 	ck_assert_uint_eq(ch.sla_credit, 1);
 	ck_assert_uint_eq(ch.net, 18);
+	ck_assert_uint_eq(carry.credit, 900000);
+	/* The second such record: 1.9 + 0.9 carried is 2.8, credited 2. */
+	ck_assert_int_eq(settle_usage(&c, &carry, &u, &ch, &carry), 0);
+	ck_assert_uint_eq(ch.sla_credit, 2);
+	ck_assert_uint_eq(carry.credit, 800000);
 	/* A record pays its net, or the escrow left when that is less. */
 	ck_assert_uint_eq(settle_paid(18, 19), 18);
 	ck_assert_uint_eq(settle_paid(18, 18), 18);
@@ -1147,6 +1259,7 @@ Suite *billing_rules_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, rounding_by_hand);
 	tcase_add_test(tc, rounding_and_range_of_every_valid_record);
+	tcase_add_test(tc, gross_does_not_depend_on_the_cut);
 	tcase_add_test(tc, money_conserved_over_random_leases);
 	tcase_add_test(tc, grace_is_exact_at_the_end_of_time);
 	suite_add_tcase(s, tc);

@@ -367,7 +367,7 @@ START_TEST(save_and_load_a_file)
 END_TEST
 
 /* The file's lease state changed the way a dishonest exporter would: money
- * still adds up (charged 46 instead of 47, the rest refunded), so the file
+ * still adds up (charged 48 instead of 49, the rest refunded), so the file
  * decodes, but its proof no longer leads to block 7's state root: both the
  * file check and the audit refuse it, naming the lease and the block. */
 START_TEST(a_changed_lease_state_is_refused)

@@ -619,7 +619,7 @@ static void assert_round_trip(const struct lease *l)
 	uint8_t *buf = encode_lease(l, &n);
 
 	ck_assert_uint_eq(n, 1 + 32 + 165 + strlen(l->contract.chain_id) +
-			  strlen(l->contract.vm.image) + 2 + 13 * 8 + 32);
+			  strlen(l->contract.vm.image) + 2 + 17 * 8 + 32);
 	ck_assert_int_eq(lease_decode(&back, buf, n), 0);
 	uint8_t *again = encode_lease(&back, &n2);
 	ck_assert_uint_eq(n, n2);
@@ -627,6 +627,7 @@ static void assert_round_trip(const struct lease *l)
 	ck_assert_uint_eq(back.state, l->state);
 	ck_assert_uint_eq(back.escrow, l->escrow);
 	ck_assert_mem_eq(back.last_usage_hash, l->last_usage_hash, HASH_LEN);
+	ck_assert_mem_eq(&back.carry, &l->carry, sizeof(l->carry));
 	free(buf);
 	free(again);
 }
@@ -674,9 +675,9 @@ START_TEST(lease_decode_strict)
 	free(longer);
 
 	ck_assert_uint_eq(buf[state_at], LEASE_RUNNING);
-	buf[0] = 1;
+	buf[0] = 2;                                  /* the version before the carry */
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_VERSION);
-	buf[0] = 2;
+	buf[0] = 3;
 	buf[33] = 1;                                 /* the contract's old version */
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_VERSION);
 	buf[33] = CONTRACT_VERSION;
@@ -697,6 +698,23 @@ START_TEST(lease_decode_strict)
 	ck_assert_int_eq(lease_decode(&back, buf, n), 0);
 	buf[escrow_at] ^= 1;                         /* money from nowhere */
 	ck_assert_int_eq(lease_decode(&back, buf, n), TALLY_E_RANGE);
+	buf[escrow_at] ^= 1;
+	ck_assert_int_eq(lease_decode(&back, buf, n), 0);
+	/* Each carried remainder below its divisor (the last four u64s). */
+	const uint64_t divisor[4] = { 1000000000ull, SETTLE_MEM_DIV, 1000000000ull, PPM_ONE };
+	for (int f = 0; f < 4; f++) {
+		uint8_t *at = buf + n - 32 + 8 * f, keep[8];
+
+		memcpy(keep, at, 8);
+		for (int b = 0; b < 8; b++)
+			at[b] = (uint8_t)((divisor[f] - 1) >> (8 * b));
+		ck_assert_int_eq(lease_decode(&back, buf, n), 0);
+		for (int b = 0; b < 8; b++)
+			at[b] = (uint8_t)(divisor[f] >> (8 * b));
+		ck_assert_msg(lease_decode(&back, buf, n) == TALLY_E_RANGE,
+			      "carry field %d at its divisor not refused", f);
+		memcpy(at, keep, 8);
+	}
 	free(buf);
 }
 END_TEST

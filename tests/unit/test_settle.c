@@ -9,6 +9,8 @@
 #define S 1000000000ull           /* one second in ns */
 #define T0 1700000000000000000ull  /* an arbitrary record start, unix ns */
 
+static const struct settle_carry zero_carry;   /* a lease before its first record */
+
 /* 2 vCPUs, 2 GiB, 1 GPU; 12 / 2 / 700 micro-units per unit-second; credit
  * 10% when the vCPUs waited more than 5% of the time. */
 static void make_contract(struct lease_contract *c)
@@ -49,7 +51,7 @@ START_TEST(hand_computed_charge)
 	make_usage(&u, 60);
 	u.cpu_ns = 90 * S;          /* 1.5 of 2 vCPUs busy for a minute */
 	u.gpu_ns = 60 * S;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.cpu, 1080);      /* 90 s x 12 */
 	ck_assert_uint_eq(ch.mem, 240);       /* 2 GiB x 60 s x 2 */
 	ck_assert_uint_eq(ch.gpu, 42000);     /* 60 s x 700 */
@@ -73,7 +75,7 @@ START_TEST(floor_per_component)
 	u.mem_mib = 1000;
 	u.cpu_ns = 1234567891;      /* x 12 = 14.814814692 */
 	u.gpu_ns = 999999999;       /* x 700 = 699.9999993 */
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.cpu, 14);
 	ck_assert_uint_eq(ch.mem, 6);         /* 1000 x 7 / 1024 = 6.836 */
 	ck_assert_uint_eq(ch.gpu, 699);
@@ -84,10 +86,10 @@ START_TEST(floor_per_component)
 	u.cpu_ns = 83333333;        /* x 12 = 0.999999996 */
 	u.gpu_ns = 0;
 	u.mem_mib = 0;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.cpu, 0);
 	u.cpu_ns = 83333334;        /* x 12 = 1.000000008 */
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.cpu, 1);
 }
 END_TEST
@@ -104,45 +106,45 @@ START_TEST(sla_credit_threshold)
 	u.gpu_ns = 60 * S;
 	/* 5% of 2 vCPUs x 60 s = 6 s of delay is allowed. */
 	u.run_delay_ns = 6 * S;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.sla_credit, 0);
 	ck_assert_uint_eq(ch.net, 43320);
 
 	u.run_delay_ns = 6 * S + 1;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.gross, 43320);
 	ck_assert_uint_eq(ch.sla_credit, 4332);   /* 10% */
 	ck_assert_uint_eq(ch.net, 38988);
 
 	/* The credit is rounded down too: 43320 x 0.333333 = 14439.98. */
 	c.sla.credit_ppm = 333333;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.sla_credit, 14439);
 	ck_assert_uint_eq(ch.net, 28881);
 
 	/* A 100% credit makes the interval free. */
 	c.sla.credit_ppm = PPM_ONE;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.net, 0);
 
 	/* With no tolerance, any delay is a breach, and none is not. */
 	c.sla.max_delay_ppm = 0;
 	c.sla.credit_ppm = 100000;
 	u.run_delay_ns = 1;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.sla_credit, 4332);
 	u.run_delay_ns = 0;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.sla_credit, 0);
 
 	/* The threshold scales with the vCPU count: 4 vCPUs allow 12 s. */
 	c.sla.max_delay_ppm = 50000;
 	c.vm.vcpus = 4;
 	u.run_delay_ns = 12 * S;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.sla_credit, 0);
 	u.run_delay_ns = 12 * S + 1;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.sla_credit, 4332);
 }
 END_TEST
@@ -161,7 +163,7 @@ START_TEST(overflow_detected)
 	/* The largest CPU charge that fits. */
 	c.prices.vcpu_second = UINT64_MAX;
 	u.cpu_ns = S;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.cpu, UINT64_MAX);
 	ck_assert_uint_eq(ch.gross, UINT64_MAX);
 
@@ -170,21 +172,21 @@ START_TEST(overflow_detected)
 	u.gpu_ns = S;
 	memset(&ch, 0x5a, sizeof(ch));
 	untouched = ch;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_OVERFLOW);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_OVERFLOW);
 	ck_assert_mem_eq(&ch, &untouched, sizeof(ch));   /* nothing written */
 
 	/* CPU: the product fits 128 bits, the quotient not 64. */
 	u.gpu_ns = 0;
 	u.cpu_ns = UINT64_MAX;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_OVERFLOW);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_OVERFLOW);
 	u.cpu_ns = S + 1;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_OVERFLOW);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_OVERFLOW);
 
 	/* GPU likewise. */
 	u.cpu_ns = 0;
 	c.prices.gpu_second = UINT64_MAX;
 	u.gpu_ns = 2 * S;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_OVERFLOW);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_OVERFLOW);
 
 	/* Memory: exactly 1 GiB-second at the largest price fits... */
 	u.gpu_ns = 0;
@@ -192,16 +194,16 @@ START_TEST(overflow_detected)
 	c.prices.vcpu_second = 0;
 	c.prices.mem_gib_second = UINT64_MAX;
 	u.mem_mib = 1024;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 	ck_assert_uint_eq(ch.mem, UINT64_MAX);
 	/* ...two do not... */
 	u.mem_mib = 2048;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_OVERFLOW);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_OVERFLOW);
 	/* ...and a product beyond 128 bits is caught before it wraps. */
 	u.mem_mib = UINT32_MAX;
 	u.start_ns = 0;
 	u.end_ns = UINT64_MAX;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_OVERFLOW);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_OVERFLOW);
 }
 END_TEST
 
@@ -214,10 +216,10 @@ START_TEST(bad_records_refused)
 	make_contract(&c);
 	make_usage(&u, 60);
 	u.end_ns = u.start_ns - 1;
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_RANGE);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_RANGE);
 	make_usage(&u, 60);
 	c.sla.credit_ppm = PPM_ONE + 1;     /* a credit above the charge */
-	ck_assert_int_eq(settle_usage(&c, &u, &ch), TALLY_E_RANGE);
+	ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), TALLY_E_RANGE);
 }
 END_TEST
 
@@ -302,7 +304,7 @@ START_TEST(max_charge_matches_settle)
 		u.cpu_ns = c.vm.vcpus * secs * S;
 		u.gpu_ns = c.vm.gpus * secs * S;
 		u.mem_mib = c.vm.memory_mib;
-		ck_assert_int_eq(settle_usage(&c, &u, &ch), 0);
+		ck_assert_int_eq(settle_usage(&c, &zero_carry, &u, &ch, NULL), 0);
 		ck_assert_int_eq(settle_max_charge(&c, secs, &max), 0);
 		ck_assert_uint_eq(max, ch.gross);
 	}
