@@ -63,7 +63,8 @@ struct engine {
 
 	struct csm_action *owed;         /* votes and proposals held until engine_start,
 					  * or whose signing failed (engine_retry) */
-	uint64_t retry_ns;               /* engine_retry waits until then */
+	uint64_t retry_ns;               /* catch_up waits until then */
+	uint64_t owed_retry_ns;          /* engine_retry waits until then */
 	size_t nowed, owed_cap;
 	struct blk *blocks;
 	size_t nblocks, blocks_cap;
@@ -914,12 +915,23 @@ static void drain(struct engine *e, struct queue *q)
 	q->head = q->n = 0;
 }
 
-/* Work left by a failure: a commit to retry, a height to begin. */
+/* Work left by a failure: a commit to retry, a height to begin. At most
+ * once per ENGINE_RETRY_NS: every input and engine_retry come here, and a
+ * failure that lasts (a full disk) would otherwise be retried, and logged,
+ * as often as votes arrive. */
 static void catch_up(struct engine *e, struct queue *q)
 {
+	uint64_t t;
+
+	if (!(e->commit_pending && e->m.step == CS_DECIDED) && !e->height_pending)
+		return;
+	t = now(e);
+	if (t < e->retry_ns)
+		return;
+	e->retry_ns = t + ENGINE_RETRY_NS;
 	if (e->commit_pending && e->m.step == CS_DECIDED)
 		commit(e, q);
-	else if (e->height_pending)
+	else
 		next_height(e, q);
 }
 
@@ -1060,9 +1072,9 @@ void engine_retry(struct engine *e)
 	if (!e->started || e->replaying || (!e->nowed && !e->commit_pending && !e->height_pending))
 		return;
 	t = now(e);
-	if (t < e->retry_ns)
+	if (t < e->owed_retry_ns)
 		return;
-	e->retry_ns = t + ENGINE_RETRY_NS;
+	e->owed_retry_ns = t + ENGINE_RETRY_NS;
 	catch_up(e, &q);
 	drain(e, &q);
 	pay_owed(e, &q);
