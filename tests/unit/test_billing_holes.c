@@ -527,22 +527,17 @@ START_TEST(record_ahead_is_billed_past_the_close)
 }
 END_TEST
 
-/* --- holes ------------------------------------------------------------------ */
-
-/* HOLE: the SLA terms of a contract are the tenant's alone. Section 10.3
- * holds a LEASE_OPEN to the provider's announcement (image, prices at or
- * above the announced ones, interval) but the announcement has no SLA
- * terms, so a tenant may sign max_delay_ppm 0 with credit_ppm 1000000:
- * any run delay at all (every real host has some steal time) makes the
- * record free. The provider's own node refuses to start it ([provider]
- * sla_max_credit_ppm and sla_min_delay_ppm, daemon/keeper/admission.c),
- * but nothing on the chain holds a provider to that. Input: cb's provider (vcpu 20, mem 5 per GiB-s), a
- * contract at those prices with that SLA, records of 1 s at full CPU with
- * 1 ns of delay: the chain takes the contract and charges 0 per record,
- * below the announced price floor. Should: the chain refuses a contract
- * whose SLA the provider did not announce (or the announcement bounds it),
- * TALLY_E_CONTRACT at LEASE_OPEN. */
-START_TEST(hole_sla_terms_bypass_the_announced_prices)
+/* The SLA terms are bounded by the provider's announcement (section 10.3,
+ * contracts/provider.c): a contract may promise no more credit than the
+ * announced sla_max_credit_ppm and must allow at least the announced
+ * sla_min_delay_ppm of run delay, so a tenant cannot sign max_delay_ppm 0
+ * with credit_ppm 1000000 (any run delay at all, and every real host has
+ * some steal time, would make each record free, below the announced price
+ * floor). Input: cb's provider (vcpu 20, mem 5 per GiB-s, announcing cb's
+ * SLA of 10 % delay / 10 % credit as its bounds), a contract at those
+ * prices with full credit for no delay, or one ppm past either bound:
+ * TALLY_E_CONTRACT at LEASE_OPEN; the one at exactly the bounds opens. */
+START_TEST(sla_terms_held_to_the_announced_bounds)
 {
 	struct world w;
 	struct tx t;
@@ -555,9 +550,21 @@ START_TEST(hole_sla_terms_bypass_the_announced_prices)
 	cb_contract(&w.cb, &t.u.open, G + 2 * S);
 	full_credit(&t.u.open);
 	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), TALLY_E_CONTRACT);
+	/* One ppm past either bound. */
+	cb_contract(&w.cb, &t.u.open, G + 2 * S);
+	t.u.open.sla.credit_ppm++;
+	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), TALLY_E_CONTRACT);
+	cb_contract(&w.cb, &t.u.open, G + 2 * S);
+	t.u.open.sla.max_delay_ppm--;
+	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), TALLY_E_CONTRACT);
+	cb_contract(&w.cb, &t.u.open, G + 2 * S);
+	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), 0);
 	teardown_world(&w);
 }
 END_TEST
+
+/* --- holes ------------------------------------------------------------------ */
+
 
 /* One lease of cb's contract edited by edit, started at t0, with the
  * records given (span, cpu, delay), each committed a second after it ends;
@@ -687,13 +694,13 @@ Suite *billing_holes_suite(void)
 	tcase_add_test(tc, sla_credit_never_above_the_charge);
 	tcase_add_test(tc, quantities_bounded_by_the_contract);
 	tcase_add_test(tc, record_ahead_is_billed_past_the_close);
+	tcase_add_test(tc, sla_terms_held_to_the_announced_bounds);
 	suite_add_tcase(s, tc);
 	/* Known holes (see each test's HOLE comment): they fail until the
 	 * rules change, so they run only when asked for. */
 	if (getenv("TALLY_HOLES")) {
 		tc = tcase_create("holes");
 		tcase_set_timeout(tc, 120);
-		tcase_add_test(tc, hole_sla_terms_bypass_the_announced_prices);
 		tcase_add_test(tc, hole_sla_window_chosen_by_the_provider);
 		tcase_add_test(tc, hole_splitting_records_bills_more);
 		tcase_add_test(tc, hole_light_lease_runs_free);
