@@ -1,6 +1,8 @@
 /* Admission and promises: whether this node takes a lease addressed to it
- * (its catalogue and free room; prices and interval are the chain's), and the room it holds for
- * leases admitted and not yet started, so capacity is promised once. */
+ * (its catalogue, free room and the SLA bounds it announces now; prices,
+ * interval and the announced SLA bounds are the chain's), and the room it
+ * holds for leases admitted and not yet started, so capacity is promised
+ * once. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
