@@ -152,6 +152,8 @@ void bench_offer_for(const struct lease_contract *c, struct provider_offer *o)
 	snprintf(o->endpoint, sizeof(o->endpoint), "http://127.0.0.1:1");
 	o->prices = c->prices;
 	o->interval_s = c->interval_s;
+	o->sla_max_credit_ppm = c->sla.credit_ppm;
+	o->sla_min_delay_ppm = c->sla.max_delay_ppm;
 	o->nimages = 1;
 	snprintf(o->images[0], sizeof(o->images[0]), "%s", c->vm.image);
 }

@@ -31,7 +31,8 @@ void bench_tx_base(struct tx *t, const char *chain_id, enum tx_kind kind,
 		   const struct tally_key *k, uint64_t nonce);
 
 /* The provider's PROVIDER body for leases of contract c: its prices,
- * interval and image (the chain's rule, contracts/provider.h). */
+ * interval, image and SLA terms as bounds (the chain's rule,
+ * contracts/provider.h). */
 void bench_offer_for(const struct lease_contract *c, struct provider_offer *o);
 
 /* The leases the node and network benches meter: VCPUS vCPUs and

@@ -18,11 +18,16 @@
 #include "cli/progress.h"
 #include "cli/tally.h"
 #include "contracts/contract.h"
+#include "contracts/provider.h"
 #include "lib/errors.h"
 #include "lib/chain/tx.h"
 
 #define DEFAULT_EXPIRY_S 600
 #define DEFAULT_WAIT_S 300
+/* The SLA terms a contract gets when neither file nor flag gives them,
+ * moved to the nearest the provider's announcement admits. */
+#define DEFAULT_MAX_DELAY_PPM 50000u
+#define DEFAULT_CREDIT_PPM 100000u
 
 int resolve_lease_id(struct client *c, const char *arg, char out[65])
 {
@@ -45,6 +50,10 @@ struct create_flags {
 	bool cheapest;                    /* --cheapest */
 	bool wait;
 	uint64_t timeout_s;
+	/* SLA terms the file or a flag gave (not the defaults), and the
+	 * chosen provider's announced bounds they are checked against. */
+	bool delay_given, credit_given;
+	struct provider_offer bounds;
 };
 
 /* dst[key] = src[key] for every key; objects one level deep merge. */
@@ -103,7 +112,8 @@ static json_t *contract_defaults(struct client *c, const struct tally_key *k)
 		      "prices", "vcpu_second", (json_int_t)jget_u64(prices, "vcpu_second"),
 		      "mem_gib_second", (json_int_t)jget_u64(prices, "mem_gib_second"),
 		      "gpu_second", (json_int_t)jget_u64(prices, "gpu_second"),
-		      "sla", "max_delay_ppm", 50000, "credit_ppm", 100000);
+		      "sla", "max_delay_ppm", (json_int_t)DEFAULT_MAX_DELAY_PPM,
+		      "credit_ppm", (json_int_t)DEFAULT_CREDIT_PPM);
 	json_decref(st);
 	json_decref(acct);
 	if (!d)
@@ -241,11 +251,33 @@ static int node_offers_nothing(struct client *cl, const char *key)
 	return rc;
 }
 
+/* The SLA terms of a contract for a provider announcing bounds b: each
+ * term the file or a flag gave stays (build_contract checks it against b),
+ * each other one is the default moved into b (a delay of at least its
+ * sla_min_delay_ppm, a credit of at most its sla_max_credit_ppm). */
+static void sla_for(const struct create_flags *f, json_t *d, const struct provider_offer *b)
+{
+	json_t *sla = json_object_get(d, "sla");
+
+	if (!json_is_object(sla))
+		return;   /* contract_from_json says what is wrong */
+	if (!f->delay_given)
+		json_object_set_new(sla, "max_delay_ppm", json_integer(
+			b->sla_min_delay_ppm > DEFAULT_MAX_DELAY_PPM ? b->sla_min_delay_ppm :
+			DEFAULT_MAX_DELAY_PPM));
+	if (!f->credit_given)
+		json_object_set_new(sla, "credit_ppm", json_integer(
+			b->sla_max_credit_ppm < DEFAULT_CREDIT_PPM ? b->sla_max_credit_ppm :
+			DEFAULT_CREDIT_PPM));
+}
+
 /* The provider from the registry: the one named (named: by --provider or
  * the contract file; else the node), or with --cheapest the cheapest for
- * the contract's shape; it must be registered (tally waits for it, up to
- * --timeout), and its announced prices and interval become the contract's
- * unless the contract file or --interval gave them. */
+ * the contract's shape (of those whose SLA bounds admit the terms given);
+ * it must be registered (tally waits for it, up to --timeout), its
+ * announced prices and interval become the contract's unless the contract
+ * file or --interval gave them, and SLA terms not given are set within its
+ * bounds (sla_for). */
 static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
 			   bool terms_in_file, bool named)
 {
@@ -264,6 +296,12 @@ static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
 
 		if ((rc = shape_of(d, &shape)))
 			return rc;
+		/* Terms not given are made to fit whichever provider is chosen:
+		 * any bounds admit these. */
+		if (!f->credit_given)
+			shape.sla.credit_ppm = 0;
+		if (!f->delay_given)
+			shape.sla.max_delay_ppm = PPM_ONE;
 		if ((rc = provider_cheapest(cl, &shape, key, &p)))
 			return rc;
 		json_object_set_new(d, "provider", json_string(key));
@@ -284,8 +322,22 @@ static int choose_provider(struct client *cl, struct create_flags *f, json_t *d,
 			json_object_set_new(d, "interval_s",
 					    json_integer((json_int_t)jget_u64(p, "interval_s")));
 	}
+	provider_sla_bounds(p, &f->bounds);
+	sla_for(f, d, &f->bounds);
 	json_decref(p);
 	return EXIT_OK;
+}
+
+/* Whether the file (its "sla", user_sla, may be NULL) or a flag gave each
+ * SLA term. */
+static void sla_given(struct create_flags *f, const json_t *user_sla)
+{
+	const json_t *flags = json_object_get(f->top, "sla");
+
+	f->delay_given = json_object_get(flags, "max_delay_ppm") ||
+			 json_object_get(user_sla, "max_delay_ppm");
+	f->credit_given = json_object_get(flags, "credit_ppm") ||
+			  json_object_get(user_sla, "credit_ppm");
 }
 
 static int build_contract(struct client *cl, const struct tally_key *k,
@@ -313,10 +365,12 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 		deposit_in_file = json_object_get(user, "deposit") != NULL;
 		terms_in_file = json_object_get(user, "prices") || json_object_get(user, "interval_s");
 		provider_named = provider_named || json_object_get(user, "provider");
+		sla_given(f, json_object_get(user, "sla"));
 		rc = add_ssh_key(f, json_object_get(user, "vm"));
 		merge(d, user);
 		json_decref(user);
 	} else {
+		sla_given(f, NULL);
 		rc = add_ssh_key(f, NULL);
 	}
 	if (rc) {
@@ -365,6 +419,15 @@ static int build_contract(struct client *cl, const struct tally_key *k,
 	rc = contract_validate(c, c->chain_id, (uint64_t)time(NULL), why);
 	if (rc) {
 		err("the contract is invalid: %s", why);
+		return EXIT_REFUSED;
+	}
+	/* SLA terms the user gave, held to the provider's bounds as the chain
+	 * will (section 10.3): said now, not by a refused LEASE_OPEN. */
+	if (provider_offer_sla_admits(&f->bounds, c, why)) {
+		err("the contract's SLA terms are outside its provider's announcement: %s (give"
+		    " --credit-ppm at most %" PRIu32 " and --max-delay-ppm at least %" PRIu32
+		    ", or leave them out for terms within them)", why,
+		    f->bounds.sla_max_credit_ppm, f->bounds.sla_min_delay_ppm);
 		return EXIT_REFUSED;
 	}
 	return EXIT_OK;
@@ -498,6 +561,18 @@ static int flag_uint(json_t *obj, const char *key, const char *arg, const char *
 	return EXIT_OK;
 }
 
+/* f->top's "sla" object, made on first use. */
+static json_t *sla_flags(struct create_flags *f)
+{
+	json_t *sla = json_object_get(f->top, "sla");
+
+	if (!sla) {
+		sla = json_object();
+		json_object_set_new(f->top, "sla", sla);
+	}
+	return sla;
+}
+
 static int create_opt(struct create_flags *f, int c, const char *arg)
 {
 	switch (c) {
@@ -514,6 +589,9 @@ static int create_opt(struct create_flags *f, int c, const char *arg)
 		f->deposit_given = true;
 		return flag_uint(f->top, "deposit", arg, "--deposit", INT64_MAX);
 	case 'I': return flag_uint(f->top, "interval_s", arg, "--interval", UINT32_MAX);
+	case 'y': return flag_uint(sla_flags(f), "max_delay_ppm", arg, "--max-delay-ppm",
+				   UINT32_MAX);
+	case 'r': return flag_uint(sla_flags(f), "credit_ppm", arg, "--credit-ppm", UINT32_MAX);
 	case 'P':
 		/* Resolved against the registry once the node is reached
 		 * (choose_provider): a prefix of the key will do. */
@@ -540,11 +618,18 @@ static const struct opt_doc create_opts[] = {
 	{ "duration", 'D', "S", "the lease term in seconds (default 3600)", 0 },
 	{ "deposit", 'p', "N", "micro-units moved to escrow (default: the most the\nwhole term can cost)", 0 },
 	{ "interval", 'I', "S", "metering interval (default: the node's)", 0 },
+	{ "max-delay-ppm", 'y', "PPM", "the SLA: run-queue delay allowed, in millionths of the\n"
+	  "vCPU time, before a record is a breach (default 50000,\n"
+	  "or the provider's announced minimum if above)", 0 },
+	{ "credit-ppm", 'r', "PPM", "the SLA: the share of a breaching record's charge\n"
+	  "credited back, in millionths (default 100000, or the\n"
+	  "provider's announced maximum if below)", 0 },
 	{ "provider", 'P', "PUBKEY", "the provider's public key, or 8+ of its first hex\n"
 	  "characters (default: the node's); tally waits (up to\n"
 	  "--timeout) until it is registered on the chain", 0 },
 	{ "cheapest", 'C', NULL, "the registered provider whose prices make this lease's\n"
-	  "term cost least (it must offer the image and have the\nvCPUs, memory and GPUs in its capacity)", 0 },
+	  "term cost least (it must offer the image, have the\nvCPUs, memory and GPUs in its capacity, and admit the\n"
+	  "SLA terms given)", 0 },
 	{ "wait", 'w', NULL, "wait until the VM runs (exit 1 if the lease closes)", 0 },
 	{ "timeout", 't', "S", "how long to wait for the provider's registration and,\n"
 	  "with --wait, for the VM (default 300)", 0 },
@@ -556,7 +641,8 @@ const struct cmd_doc doc_lease_create = {
 	.synopsis = "[CONTRACT.json] [--vcpus N] [--memory MIB] [--disk GIB]\n"
 		    " [--gpus N] [--image NAME] [--hostname NAME]\n"
 		    " [--ssh-key FILE | --no-ssh-key] [--duration S] [--deposit N]\n"
-		    " [--interval S] [--provider PUBKEY | --cheapest]\n"
+		    " [--interval S] [--max-delay-ppm PPM] [--credit-ppm PPM]\n"
+		    " [--provider PUBKEY | --cheapest]\n"
 		    " [--wait] [--timeout S]",
 	.summary = "sign a lease contract and submit it",
 	.description =
@@ -565,13 +651,15 @@ const struct cmd_doc doc_lease_create = {
 		"flags override it, and what neither gives is filled in from the node and\n"
 		"the provider registry: chain id, provider (the node), nonce (your\n"
 		"account's), prices and interval (the provider's PROVIDER announcement; the\n"
-		"chain refuses a lease below them), expiry (now + 600 s); VM defaults are 1 vCPU, 512 MiB,\n"
-		"1 GiB, no GPU, image 'tiny', 3600 s; the default deposit is the most the\n"
-		"whole term can cost; the SSH key is ~/.ssh/id_ed25519.pub when it exists.\n"
-		"The contract is validated locally first: an invalid one is refused with\n"
-		"the reason (exit 1). With --wait, the lease's progress is shown on a\n"
-		"terminal; a node restarting meanwhile is waited through, and Ctrl-C ends\n"
-		"the wait, not the lease (exit 130).",
+		"chain refuses a lease below them), expiry (now + 600 s); VM defaults are\n"
+		"1 vCPU, 512 MiB, 1 GiB, no GPU, image 'tiny', 3600 s; the SLA is 5% delay /\n"
+		"10% credit, moved within the provider's announced bounds (the chain refuses\n"
+		"terms outside them); the default deposit is the most the whole term can\n"
+		"cost; the SSH key is ~/.ssh/id_ed25519.pub when it exists. The contract is\n"
+		"validated locally first: an invalid one, or SLA terms given outside the\n"
+		"provider's bounds, is refused with the reason (exit 1). With --wait, the\n"
+		"lease's progress is shown on a terminal; a node restarting meanwhile is\n"
+		"waited through, and Ctrl-C ends the wait, not the lease (exit 130).",
 	.opts = create_opts,
 };
 

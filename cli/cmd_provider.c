@@ -12,6 +12,7 @@
 
 #include "cli/tally.h"
 #include "contracts/contract.h"
+#include "contracts/provider.h"
 #include "lib/json_u64.h"
 
 /* Whether provider p (its JSON) offers image. */
@@ -88,15 +89,30 @@ static int cost_at(const struct lease_contract *shape, const json_t *p, uint64_t
 	return settle_max_charge(&c, c.duration_s, cost);
 }
 
-/* Whether p can take a lease of shape: the image, and the vCPUs, memory
- * and GPUs within its capacity. */
+void provider_sla_bounds(const json_t *p, struct provider_offer *o)
+{
+	uint64_t credit = jget_u64(p, "sla_max_credit_ppm"), delay = jget_u64(p, "sla_min_delay_ppm");
+
+	memset(o, 0, sizeof(*o));
+	/* Above a u32 (a broken node): kept above any ppm, so it admits every
+	 * credit and no delay, as a bound that large would. */
+	o->sla_max_credit_ppm = credit > UINT32_MAX ? UINT32_MAX : (uint32_t)credit;
+	o->sla_min_delay_ppm = delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
+}
+
+/* Whether p can take a lease of shape: the image, the vCPUs, memory and
+ * GPUs within its capacity, and its SLA terms within the announced bounds
+ * (the chain's rule, contracts/provider.h). */
 static bool fits(const json_t *p, const struct lease_contract *shape)
 {
 	const json_t *cap = json_object_get(p, "capacity");
+	struct provider_offer bounds;
 
+	provider_sla_bounds(p, &bounds);
 	return offers_image(p, shape->vm.image) && jget_u64(cap, "vcpus") >= shape->vm.vcpus &&
 	       jget_u64(cap, "memory_mib") >= shape->vm.memory_mib &&
-	       jget_u64(cap, "gpus") >= shape->vm.gpus;
+	       jget_u64(cap, "gpus") >= shape->vm.gpus &&
+	       !provider_offer_sla_admits(&bounds, shape, NULL);
 }
 
 int provider_cheapest(struct client *cl, const struct lease_contract *shape, char key_hex[65],
@@ -120,8 +136,10 @@ int provider_cheapest(struct client *cl, const struct lease_contract *shape, cha
 	}
 	if (!best) {
 		err("no registered provider offers image '%s' with room for %u vCPUs, %u MiB"
-		    " and %u GPUs ('tally provider list' shows the registry)", shape->vm.image,
-		    shape->vm.vcpus, shape->vm.memory_mib, shape->vm.gpus);
+		    " and %u GPUs and SLA bounds that admit credit_ppm %u and max_delay_ppm %u"
+		    " ('tally provider list' shows the registry)", shape->vm.image,
+		    shape->vm.vcpus, shape->vm.memory_mib, shape->vm.gpus, shape->sla.credit_ppm,
+		    shape->sla.max_delay_ppm);
 		json_decref(j);
 		return EXIT_REFUSED;
 	}
@@ -169,11 +187,12 @@ static void print_provider_line(const json_t *p)
 	char a[32], b[32], g[32], images[256];
 
 	join_images(p, images, sizeof(images));
-	printf("%.16s  %-10s %-10s %-10s %4" PRIu64 "s  %4" PRIu64 " vCPU %7" PRIu64 " MiB %2"
-	       PRIu64 " GPU  %-16s %s  %s\n", jget_str(p, "provider"),
+	printf("%.16s  %-10s %-10s %-10s %4" PRIu64 "s  %10" PRIu64 " %9" PRIu64 "  %4" PRIu64
+	       " vCPU %7" PRIu64 " MiB %2" PRIu64 " GPU  %-16s %s  %s\n", jget_str(p, "provider"),
 	       fmt_amount(jget_u64(pr, "vcpu_second"), a),
 	       fmt_amount(jget_u64(pr, "mem_gib_second"), b),
 	       fmt_amount(jget_u64(pr, "gpu_second"), g), jget_u64(p, "interval_s"),
+	       jget_u64(p, "sla_max_credit_ppm"), jget_u64(p, "sla_min_delay_ppm"),
 	       jget_u64(cap, "vcpus"), jget_u64(cap, "memory_mib"), jget_u64(cap, "gpus"),
 	       images, jget_str(p, "region")[0] ? jget_str(p, "region") : "-",
 	       jget_str(p, "endpoint"));
@@ -224,8 +243,10 @@ const struct cmd_doc doc_provider_list = {
 	.description =
 		"The providers registered on the chain (GET /v1/providers): each one's key,\n"
 		"prices (micro-units per vCPU-second, GiB-second, GPU-second), metering\n"
-		"interval, capacity, images, region and API endpoint, as its PROVIDER\n"
-		"announcement says. Withdrawn providers are not shown.",
+		"interval, SLA bounds (the largest credit_ppm and the smallest\n"
+		"max_delay_ppm a contract may have), capacity, images, region and API\n"
+		"endpoint, as its PROVIDER announcement says. Withdrawn providers are not\n"
+		"shown.",
 	.opts = list_opts,
 };
 
@@ -281,8 +302,9 @@ int cmd_provider_list(int argc, char **argv)
 		json_decref(j);
 		return print_json(outj);
 	}
-	printf("%-16s  %-10s %-10s %-10s %5s  %-32s  %-16s %s  %s\n", "PROVIDER", "VCPU-S",
-	       "GIB-S", "GPU-S", "INTVL", "CAPACITY", "IMAGES", "REGION", "ENDPOINT");
+	printf("%-16s  %-10s %-10s %-10s %5s  %10s %9s  %-32s  %-16s %s  %s\n", "PROVIDER",
+	       "VCPU-S", "GIB-S", "GPU-S", "INTVL", "MAX-CREDIT", "MIN-DELAY", "CAPACITY",
+	       "IMAGES", "REGION", "ENDPOINT");
 	json_array_foreach(keep, i, p)
 		print_provider_line(p);
 	if (json_array_size(keep) == 0)
@@ -298,9 +320,9 @@ const struct cmd_doc doc_provider_show = {
 	.summary = "one provider's announcement",
 	.description =
 		"One provider's registry entry (GET /v1/providers/KEY): its announcement\n"
-		"(endpoint, prices, interval, images, GPU classes, capacity, region), the\n"
-		"block that committed it, whether it withdrew, and with --json the state\n"
-		"proof of the entry against the node's state root.",
+		"(endpoint, prices, interval, SLA bounds, images, GPU classes, capacity,\n"
+		"region), the block that committed it, whether it withdrew, and with --json\n"
+		"the state proof of the entry against the node's state root.",
 };
 
 int cmd_provider_show(int argc, char **argv)
@@ -349,6 +371,9 @@ int cmd_provider_show(int argc, char **argv)
 		       fmt_amount(jget_u64(pr, "mem_gib_second"), b),
 		       fmt_amount(jget_u64(pr, "gpu_second"), g));
 		printf("interval   %" PRIu64 " s\n", jget_u64(j, "interval_s"));
+		printf("sla        credit at most %" PRIu64 " ppm of a breaching record's charge,"
+		       " run-queue delay allowed at least %" PRIu64 " ppm\n",
+		       jget_u64(j, "sla_max_credit_ppm"), jget_u64(j, "sla_min_delay_ppm"));
 		printf("capacity   %" PRIu64 " vCPUs, %" PRIu64 " MiB, %" PRIu64 " GPUs\n",
 		       jget_u64(cap, "vcpus"), jget_u64(cap, "memory_mib"), jget_u64(cap, "gpus"));
 		json_array_foreach(json_object_get(j, "images"), i, v)

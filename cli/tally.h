@@ -245,11 +245,17 @@ int cmd_provider_show(int argc, char **argv);
  * /v1/providers/KEY until the provider is registered (not withdrawn),
  * saying once on stderr that it waits; *out its JSON. EXIT_REFUSED after
  * timeout_s. provider_cheapest: of the registered providers that offer
- * shape's image and have its vCPUs, memory and GPUs in their capacity, the
- * one whose prices and interval make shape's term cost least
- * (settle_max_charge), ties to the lower key; its key into key_hex[65]. */
+ * shape's image, have its vCPUs, memory and GPUs in their capacity and
+ * announce SLA bounds that admit shape's SLA terms, the one whose prices
+ * and interval make shape's term cost least (settle_max_charge), ties to
+ * the lower key; its key into key_hex[65]. */
 struct lease_contract;
+struct provider_offer;
 int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, json_t **out);
+/* The SLA bounds of provider answer p (GET /v1/providers[/KEY]) into o,
+ * every other field zero: what provider_offer_sla_admits reads. A key
+ * missing or not a number reads as 0. */
+void provider_sla_bounds(const json_t *p, struct provider_offer *o);
 /* A provider's key from what a user typed (into out, lowercase): all 64 hex
  * characters, or a prefix of 8 or more (the listings print 16) that one
  * registered provider's key starts with (GET /v1/providers). EXIT_USAGE

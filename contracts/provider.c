@@ -1,5 +1,5 @@
 /* Provider announcements: encoding, their rules, and whether a contract
- * meets one (contracts/provider.h; docs/FORMATS.md sections 4 and 10.10). */
+ * meets one (contracts/provider.h; docs/FORMATS.md sections 4, 10.3 and 10.11). */
 #include "contracts/provider.h"
 
 #include <inttypes.h>
@@ -40,7 +40,8 @@ static bool class_name_valid(const char *s)
 static int check_withdrawal(const struct provider_offer *o, char *why)
 {
 	if (o->endpoint[0] || o->prices.vcpu_second || o->prices.mem_gib_second ||
-	    o->prices.gpu_second || o->interval_s || o->ngpu_classes || o->vcpus ||
+	    o->prices.gpu_second || o->interval_s || o->sla_max_credit_ppm ||
+	    o->sla_min_delay_ppm || o->ngpu_classes || o->vcpus ||
 	    o->memory_mib || o->gpus || o->region[0])
 		return why_set(why, TALLY_E_ENCODING, "a withdrawal (no image) has every other"
 			       " field empty or zero");
@@ -100,6 +101,12 @@ int provider_offer_check(const struct provider_offer *o, char *why)
 	if (o->interval_s < CONTRACT_INTERVAL_S_MIN || o->interval_s > CONTRACT_INTERVAL_S_MAX)
 		return why_set(why, TALLY_E_RANGE, "interval_s %" PRIu32 " is not %d..%d",
 			       o->interval_s, CONTRACT_INTERVAL_S_MIN, CONTRACT_INTERVAL_S_MAX);
+	if (o->sla_max_credit_ppm > PPM_ONE)
+		return why_set(why, TALLY_E_RANGE, "sla_max_credit_ppm %" PRIu32 " is above %u",
+			       o->sla_max_credit_ppm, PPM_ONE);
+	if (o->sla_min_delay_ppm > PPM_ONE)
+		return why_set(why, TALLY_E_RANGE, "sla_min_delay_ppm %" PRIu32 " is above %u",
+			       o->sla_min_delay_ppm, PPM_ONE);
 	int rc = check_lists(o, why);
 	if (rc)
 		return rc;
@@ -120,6 +127,8 @@ void provider_offer_encode_to(struct enc *e, const struct provider_offer *o)
 	enc_u64(e, o->prices.mem_gib_second);
 	enc_u64(e, o->prices.gpu_second);
 	enc_u32(e, o->interval_s);
+	enc_u32(e, o->sla_max_credit_ppm);
+	enc_u32(e, o->sla_min_delay_ppm);
 	enc_u32(e, ni);
 	for (uint32_t i = 0; i < ni; i++)
 		enc_str(e, o->images[i]);
@@ -140,6 +149,8 @@ void provider_offer_decode_from(struct dec *d, struct provider_offer *o)
 	o->prices.mem_gib_second = dec_u64(d);
 	o->prices.gpu_second = dec_u64(d);
 	o->interval_s = dec_u32(d);
+	o->sla_max_credit_ppm = dec_u32(d);
+	o->sla_min_delay_ppm = dec_u32(d);
 	o->nimages = dec_u32(d);
 	if (!dec_error(d) && o->nimages > PROVIDER_IMAGES_MAX)
 		dec_fail(d, TALLY_E_TOOLONG);
@@ -172,13 +183,39 @@ bool provider_offer_has_image(const struct provider_offer *o, const char *image)
 	return false;
 }
 
+/* The first 8 hex digits of c's provider and an ellipsis, for sentences. */
+static void provider_short(const struct lease_contract *c, char key[16])
+{
+	hex_encode(c->provider, 4, key);
+	strcat(key, "\xe2\x80\xa6");
+}
+
+int provider_offer_sla_admits(const struct provider_offer *o, const struct lease_contract *c,
+			      char *why)
+{
+	char key[16];
+
+	provider_short(c, key);
+	/* The credit is what the provider gives back on a breach, the delay
+	 * what it may take before one: a tenant may ask less of the first
+	 * and allow more of the second, never the other way. */
+	if (c->sla.credit_ppm > o->sla_max_credit_ppm)
+		return why_set(why, TALLY_E_CONTRACT, "provider %s credits at most %" PRIu32
+			       " ppm of a record's charge on an SLA breach (sla_max_credit_ppm),"
+			       " not %" PRIu32, key, o->sla_max_credit_ppm, c->sla.credit_ppm);
+	if (c->sla.max_delay_ppm < o->sla_min_delay_ppm)
+		return why_set(why, TALLY_E_CONTRACT, "provider %s allows a run-queue delay of at"
+			       " least %" PRIu32 " ppm before an SLA breach (sla_min_delay_ppm),"
+			       " not %" PRIu32, key, o->sla_min_delay_ppm, c->sla.max_delay_ppm);
+	return 0;
+}
+
 int provider_offer_admits(const struct provider_offer *o, const struct lease_contract *c,
 			  char *why)
 {
 	char key[16];
 
-	hex_encode(c->provider, 4, key);
-	strcat(key, "\xe2\x80\xa6");
+	provider_short(c, key);
 	if (!o || provider_offer_withdrawn(o))
 		return why_set(why, TALLY_E_CONTRACT, "provider %s is not registered: it has no"
 			       " PROVIDER announcement on the chain", key);
@@ -196,5 +233,5 @@ int provider_offer_admits(const struct provider_offer *o, const struct lease_con
 		return why_set(why, TALLY_E_CONTRACT, "the contract meters every %" PRIu32 " s;"
 			       " provider %s meters every %" PRIu32 " s", c->interval_s, key,
 			       o->interval_s);
-	return 0;
+	return provider_offer_sla_admits(o, c, why);
 }

@@ -4,14 +4,15 @@
  *
  * An announcement says where the provider's API is, what it charges (the
  * contract's three prices, micro-units per unit-second), how often it
- * meters, which images and GPU classes it offers, how much it has in all
+ * meters, the SLA terms it stands behind (the most credit a contract may
+ * promise on a breach, the least run-queue delay it must allow), which images and GPU classes it offers, how much it has in all
  * (a summary: the room free at a given moment is the node's own business)
  * and a free-text region. The announcement with no image is the
  * withdrawal: every other field is then empty or zero.
  *
  * Byte layout (docs/FORMATS.md section 4, PROVIDER):
  *   str endpoint | u64 vcpu_second | u64 mem_gib_second | u64 gpu_second |
- *   u32 interval_s | u32 n | n x str image | u32 m | m x str gpu_class |
+ *   u32 interval_s | u32 sla_max_credit_ppm | u32 sla_min_delay_ppm | u32 n | n x str image | u32 m | m x str gpu_class |
  *   u32 vcpus | u32 memory_mib | u32 gpus | str region */
 #ifndef TALLY_PROVIDER_H
 #define TALLY_PROVIDER_H
@@ -32,6 +33,8 @@ struct provider_offer {
 	char endpoint[PROVIDER_ENDPOINT_MAX + 1];
 	struct lease_prices prices;
 	uint32_t interval_s;
+	uint32_t sla_max_credit_ppm;       /* a contract's credit_ppm at most this */
+	uint32_t sla_min_delay_ppm;        /* a contract's max_delay_ppm at least this */
 	uint32_t nimages;                  /* 0: the withdrawal */
 	char images[PROVIDER_IMAGES_MAX][IMAGE_NAME_MAX + 1];
 	uint32_t ngpu_classes;
@@ -51,6 +54,7 @@ bool provider_offer_withdrawn(const struct provider_offer *o);
  *   an announcement: endpoint 1..256 bytes of 0x21..0x7e (TALLY_E_RANGE
  *   when empty, TALLY_E_ENCODING for a bad byte); each price at most
  *   2^63 - 1 (TALLY_E_RANGE); 1 <= interval_s <= 3600 (TALLY_E_RANGE);
+ *   sla_max_credit_ppm and sla_min_delay_ppm each 0..1000000 (TALLY_E_RANGE);
  *   images valid names (image_name_valid) strictly ascending
  *   (TALLY_E_ENCODING); GPU classes 1..63 bytes of [a-z0-9._-] strictly
  *   ascending (TALLY_E_ENCODING);
@@ -68,9 +72,19 @@ bool provider_offer_has_image(const struct provider_offer *o, const char *image)
 /* The chain's rule for a LEASE_OPEN naming this provider (docs/FORMATS.md
  * section 10.3): the provider has an announcement (not withdrawn), the
  * contract's image is one it offers, each of the contract's three prices is
- * at or above the announced one, and its interval is the announced one.
+ * at or above the announced one, its interval is the announced one, and its
+ * SLA terms are within the announced bounds (provider_offer_sla_admits).
  * TALLY_E_CONTRACT with a sentence otherwise. o NULL: no announcement. */
 int provider_offer_admits(const struct provider_offer *o, const struct lease_contract *c,
 			  char *why);
+
+/* The SLA part of that rule, on its own for who holds only the bounds (the
+ * CLI choosing terms, the provider's node checking a lease against what it
+ * announces now): c's credit_ppm at most o's sla_max_credit_ppm, then c's
+ * max_delay_ppm at least o's sla_min_delay_ppm; TALLY_E_CONTRACT with a
+ * sentence naming the numbers and the field otherwise. Reads only those two
+ * fields of o. */
+int provider_offer_sla_admits(const struct provider_offer *o, const struct lease_contract *c,
+			      char *why);
 
 #endif

@@ -35,6 +35,10 @@ int announce_offer(const struct config *cfg, bool runs_vms, const struct prov_ca
 			 cfg->api.tls_cert[0] ? "https" : "http", cfg->listen);
 	o->prices = cfg->prices;
 	o->interval_s = cfg->interval_s;
+	/* The bounds the keeper checks a lease against (keeper_check_admission):
+	 * announced, the chain holds every LEASE_OPEN to them. */
+	o->sla_max_credit_ppm = cfg->sla_max_credit_ppm;
+	o->sla_min_delay_ppm = cfg->sla_min_delay_ppm;
 	if (cfg->nimages > PROVIDER_IMAGES_MAX)
 		return why_set(why, TALLY_E_INVALID, "%zu images in the catalogue; an announcement"
 			       " holds at most %d", cfg->nimages, PROVIDER_IMAGES_MAX);

@@ -1,6 +1,7 @@
 /* The node's PROVIDER announcement: what it offers, from its configuration
  * ([prices], [metering] interval_s, its [image.*] catalogue, the classes of
- * its [gpu.*], and [provider] endpoint, region and capacity), and a thread
+ * its [gpu.*], and [provider] endpoint, region, capacity, sla_max_credit_ppm
+ * and sla_min_delay_ppm), and a thread
  * that puts it on the chain.
  *
  * At start the announcer compares the announcement with the registry entry

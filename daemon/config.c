@@ -415,14 +415,15 @@ const struct config_key config_keys[] = {
 		 "memory x overcommit_mem, libvirt's figure; GPUs are the [gpu.*] sections)" },
 	{ .section = "provider", .key = "sla_max_credit_ppm", .type = CT_U32,
 	  NODE(sla_max_credit_ppm), .min = 0, .max = 1000000, .def = "500000", .value = "PPM",
-	  .doc = "the largest SLA credit (a contract's credit_ppm) the node starts a lease "
-		 "with: the chain takes any terms a tenant signs, so a lease promising more "
-		 "back on a breach is refused when submitted here, or closed as rejected" },
+	  .doc = "the largest SLA credit a contract may promise (its credit_ppm): announced, "
+		 "so the chain refuses a lease promising more back on a breach; the node also "
+		 "refuses, or closes as rejected, a lease opened under an earlier, looser "
+		 "announcement" },
 	{ .section = "provider", .key = "sla_min_delay_ppm", .type = CT_U32,
 	  NODE(sla_min_delay_ppm), .min = 0, .max = 1000000, .def = "10000", .value = "PPM",
-	  .doc = "the smallest run-queue delay a contract may allow (its max_delay_ppm) for "
-		 "the node to start the lease: below it every record would breach on a busy "
-		 "host; refused or closed as rejected as above" },
+	  .doc = "the smallest run-queue delay a contract may allow (its max_delay_ppm): "
+		 "below it every record would breach on a busy host; announced and enforced "
+		 "as sla_max_credit_ppm" },
 
 	{ .section = "image.NAME", .key = "path", .type = CT_STR, IMAGE(path),
 	  .value = "PATH",

@@ -106,8 +106,9 @@ struct config {
 	char region[65];
 	uint32_t capacity_vcpus;         /* 0: host CPUs x overcommit_cpu */
 	uint32_t capacity_memory_mib;    /* 0: host memory x overcommit_mem */
-	/* The SLA terms the node starts a lease with (keeper_check_admission):
-	 * the chain takes any a tenant signs, the provider need not. */
+	/* The SLA terms the node announces (announce_offer: the chain holds
+	 * every LEASE_OPEN to them) and starts a lease with
+	 * (keeper_check_admission). */
 	uint32_t sla_max_credit_ppm;     /* at most this credit_ppm */
 	uint32_t sla_min_delay_ppm;      /* at least this max_delay_ppm */
 	/* [image.NAME] */

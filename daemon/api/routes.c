@@ -1039,7 +1039,7 @@ static void get_node_vms(void *ctx, const struct http_request *req, struct http_
 }
 
 /* A lease addressed to this node must also pass the node's own rules
- * (prices, interval, images, capacity) before it is accepted: refusing it
+ * (its images, capacity and current SLA bounds) before it is accepted: refusing it
  * later would move the tenant's deposit for nothing. Called once the
  * transaction is known valid, so a contract the chain refuses is refused
  * for that, not for the node's capacity. */

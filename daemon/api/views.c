@@ -127,14 +127,16 @@ json_t *view_provider(const uint8_t pub[PUBKEY_LEN], const struct provider_entry
 		json_array_append_new(images, json_string(o->images[i]));
 	for (uint32_t i = 0; i < o->ngpu_classes; i++)
 		json_array_append_new(classes, json_string(o->gpu_classes[i]));
-	return json_pack("{s:o, s:o, s:b, s:s, s:{s:o, s:o, s:o}, s:I, s:o, s:o,"
+	return json_pack("{s:o, s:o, s:b, s:s, s:{s:o, s:o, s:o}, s:I, s:I, s:I, s:o, s:o,"
 			 " s:{s:I, s:I, s:I}, s:s}",
 			 "provider", json_hex(pub, PUBKEY_LEN), "height", json_u64(p->height),
 			 "withdrawn", provider_offer_withdrawn(o), "endpoint", o->endpoint,
 			 "prices", "vcpu_second", json_u64(o->prices.vcpu_second),
 			 "mem_gib_second", json_u64(o->prices.mem_gib_second),
 			 "gpu_second", json_u64(o->prices.gpu_second),
-			 "interval_s", (json_int_t)o->interval_s, "images", images,
+			 "interval_s", (json_int_t)o->interval_s,
+			 "sla_max_credit_ppm", (json_int_t)o->sla_max_credit_ppm,
+			 "sla_min_delay_ppm", (json_int_t)o->sla_min_delay_ppm, "images", images,
 			 "gpu_classes", classes, "capacity", "vcpus", (json_int_t)o->vcpus,
 			 "memory_mib", (json_int_t)o->memory_mib, "gpus", (json_int_t)o->gpus,
 			 "region", o->region);

@@ -16,7 +16,8 @@ json_t *view_charge(const struct usage_charge *c);
 json_t *view_header(const struct block_header *h);
 json_t *view_valset(const struct validator_set *s);
 /* {"provider", "height", "withdrawn", "endpoint", "prices": {"vcpu_second",
- * "mem_gib_second", "gpu_second"}, "interval_s", "images", "gpu_classes",
+ * "mem_gib_second", "gpu_second"}, "interval_s", "sla_max_credit_ppm",
+ * "sla_min_delay_ppm", "images", "gpu_classes",
  * "capacity": {"vcpus", "memory_mib", "gpus"}, "region"} */
 json_t *view_provider(const uint8_t pub[PUBKEY_LEN], const struct provider_entry *p);
 

@@ -1,11 +1,14 @@
 /* Admission and promises: whether this node takes a lease addressed to it
- * (its catalogue and free room; prices and interval are the chain's), and the room it holds for
- * leases admitted and not yet started, so capacity is promised once. */
+ * (its catalogue, free room and the SLA bounds it announces now; prices,
+ * interval and the announced SLA bounds are the chain's), and the room it
+ * holds for leases admitted and not yet started, so capacity is promised
+ * once. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "contracts/provider.h"
 #include "daemon/keeper/keeper_impl.h"
 #include "daemon/log.h"
 #include "lib/errors.h"
@@ -43,26 +46,25 @@ static int room_for(struct keeper *k, const struct vm_spec *vm,
 }
 
 /* The node's own admission rule for a lease addressed to it: SLA terms
- * within its [provider] bounds, an image of its catalogue and room on the
- * host. Prices, interval and the images it
- * offers are the chain's rule (its PROVIDER announcement, checked by
- * every node's mempool and in blocks: contracts/provider.h). Called with
- * k->lock held. */
+ * within the bounds it announces now, an image of its catalogue and room on
+ * the host. Prices, interval, the images it offers and the SLA bounds of
+ * its announcement are the chain's rule (its PROVIDER announcement, checked
+ * by every node's mempool and in blocks: contracts/provider.h); the SLA
+ * bounds are checked here again, by the same rule against [provider]
+ * sla_max_credit_ppm and sla_min_delay_ppm (the numbers announce_offer
+ * announces), for a lease opened under an earlier announcement with looser
+ * ones. Called with k->lock held. */
 int keeper_check_admission(struct keeper *k, const struct lease_contract *c,
 		 const uint8_t except[LEASE_ID_LEN], char *why)
 {
-	const struct config *cfg = k->d.cfg;
+	struct provider_offer now = {
+		.sla_max_credit_ppm = k->d.cfg->sla_max_credit_ppm,
+		.sla_min_delay_ppm = k->d.cfg->sla_min_delay_ppm,
+	};
+	int rc = provider_offer_sla_admits(&now, c, why);
 
-	/* The chain takes any SLA terms the tenant signs (FORMATS section
-	 * 10.3); these are the provider's own. */
-	if (c->sla.credit_ppm > cfg->sla_max_credit_ppm)
-		return why_set(why, TALLY_E_CONTRACT, "this provider credits at most %u ppm of a"
-			       " record's charge on an SLA breach (sla_max_credit_ppm), not %u",
-			       cfg->sla_max_credit_ppm, c->sla.credit_ppm);
-	if (c->sla.max_delay_ppm < cfg->sla_min_delay_ppm)
-		return why_set(why, TALLY_E_CONTRACT, "this provider allows a run-queue delay of"
-			       " at least %u ppm before an SLA breach (sla_min_delay_ppm), not %u",
-			       cfg->sla_min_delay_ppm, c->sla.max_delay_ppm);
+	if (rc)
+		return rc;
 	return room_for(k, &c->vm, except, why);
 }
 

@@ -40,10 +40,11 @@ int keeper_check_config(const struct config *cfg, char *why);
 
 /* This node's own rules for a lease addressed to it, checked before the
  * LEASE_OPEN enters the mempool: SLA terms within [provider]
- * sla_max_credit_ppm and sla_min_delay_ppm, an image from the catalogue and
- * room on the host counting the leases already promised (prices and
- * interval are the chain's rule, against the node's PROVIDER
- * announcement). On success the room is promised to lease_id (the
+ * sla_max_credit_ppm and sla_min_delay_ppm (the bounds it announces now;
+ * the chain holds the lease to those of the announcement it was opened
+ * under), an image from the catalogue and room on the host counting the
+ * leases already promised (prices, interval and SLA bounds are the chain's
+ * rule, against the node's PROVIDER announcement). On success the room is promised to lease_id (the
  * LEASE_OPEN's hash) until its VM exists or it will never need one;
  * keeper_release gives it back at once (the submission failed).
  * TALLY_E_CONTRACT for SLA terms out of bounds, TALLY_E_CAPACITY when it

@@ -113,7 +113,9 @@ enum state_key_type {
 	STATE_KEY_PROVIDER = 0x20,
 };
 
-#define PROVIDER_ENTRY_VERSION 1
+/* 2: the announcement holds its SLA bounds (a version-1 entry is
+ * TALLY_E_VERSION: nothing of the older layout is kept). */
+#define PROVIDER_ENTRY_VERSION 2
 
 /* A provider's registry entry: its last announcement (or withdrawal) and
  * the height of the block that committed it. */

@@ -68,9 +68,10 @@ refused "more vCPUs than the host has" 409 "vCPUs" \
 contract '.vm.memory_mib = 4000000'
 refused "more memory than the host has" 409 "memory|MiB" \
 	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"
-# SLA terms the chain takes but this provider does not (its [provider]
-# sla_max_credit_ppm and sla_min_delay_ppm, by default 50 % and 1 %): no
-# delay allowed and the whole charge back would make every record free.
+# SLA terms beyond the provider's announced bounds (its [provider]
+# sla_max_credit_ppm and sla_min_delay_ppm, by default 50 % and 1 %), which
+# the chain holds every LEASE_OPEN to: no delay allowed and the whole charge
+# back would make every record free.
 contract '.sla.credit_ppm = 1000000'
 refused "an SLA credit above the provider's bound" 400 "credits at most 500000 ppm" \
 	"$("$FORGE" "$E2E_DIR/contract.json" --sign-with "$TALLY_KEY")"

@@ -1,7 +1,9 @@
 /* The announcement a test provider makes for the leases it will take: its
- * prices, interval and image are those of the contract c, so a LEASE_OPEN
- * of c (or of one at or above its prices) meets the chain's provider rule
- * (contracts/provider.h). Header-only: every test and tool that builds a
+ * prices, interval, image and SLA bounds are those of the contract c (the
+ * largest credit it promises c's credit_ppm, the smallest delay it allows
+ * c's max_delay_ppm), so a LEASE_OPEN of c (or of one at or above its
+ * prices, with no more credit and no less delay) meets the chain's provider
+ * rule (contracts/provider.h). Header-only: every test and tool that builds a
  * chain with leases includes it without a build rule of its own. */
 #ifndef TALLY_TEST_OFFER_H
 #define TALLY_TEST_OFFER_H
@@ -17,6 +19,8 @@ static inline void test_offer_for(const struct lease_contract *c, struct provide
 	snprintf(o->endpoint, sizeof(o->endpoint), "http://127.0.0.1:7654");
 	o->prices = c->prices;
 	o->interval_s = c->interval_s;
+	o->sla_max_credit_ppm = c->sla.credit_ppm;
+	o->sla_min_delay_ppm = c->sla.max_delay_ppm;
 	o->nimages = 1;
 	snprintf(o->images[0], sizeof(o->images[0]), "%s", c->vm.image);
 	o->vcpus = 64;

@@ -6,11 +6,9 @@
  * that the auditor can replay the same chain from genesis and must end with
  * the same lease, byte for byte (one rule, one place).
  *
- * "sound": what the documents promise and the code does.
- * "holes": cases where the rules let one party take what a reasonable user
- * would call the other's (each marked HOLE below). They fail until the
- * rules change, so they run only with TALLY_HOLES=1 in the environment and
- * `make check-unit` stays green. */
+ * The later cases are holes the rules once had, where one party could take
+ * what a reasonable user would call the other's: each says what the rule
+ * now does and what it did. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -529,22 +527,17 @@ START_TEST(record_ahead_is_billed_past_the_close)
 }
 END_TEST
 
-/* --- holes ------------------------------------------------------------------ */
-
-/* HOLE: the SLA terms of a contract are the tenant's alone. Section 10.3
- * holds a LEASE_OPEN to the provider's announcement (image, prices at or
- * above the announced ones, interval) but the announcement has no SLA
- * terms, so a tenant may sign max_delay_ppm 0 with credit_ppm 1000000:
- * any run delay at all (every real host has some steal time) makes the
- * record free. The provider's own node refuses to start it ([provider]
- * sla_max_credit_ppm and sla_min_delay_ppm, daemon/keeper/admission.c),
- * but nothing on the chain holds a provider to that. Input: cb's provider (vcpu 20, mem 5 per GiB-s), a
- * contract at those prices with that SLA, records of 1 s at full CPU with
- * 1 ns of delay: the chain takes the contract and charges 0 per record,
- * below the announced price floor. Should: the chain refuses a contract
- * whose SLA the provider did not announce (or the announcement bounds it),
- * TALLY_E_CONTRACT at LEASE_OPEN. */
-START_TEST(hole_sla_terms_bypass_the_announced_prices)
+/* The SLA terms are bounded by the provider's announcement (section 10.3,
+ * contracts/provider.c): a contract may promise no more credit than the
+ * announced sla_max_credit_ppm and must allow at least the announced
+ * sla_min_delay_ppm of run delay, so a tenant cannot sign max_delay_ppm 0
+ * with credit_ppm 1000000 (any run delay at all, and every real host has
+ * some steal time, would make each record free, below the announced price
+ * floor). Input: cb's provider (vcpu 20, mem 5 per GiB-s, announcing cb's
+ * SLA of 10 % delay / 10 % credit as its bounds), a contract at those
+ * prices with full credit for no delay, or one ppm past either bound:
+ * TALLY_E_CONTRACT at LEASE_OPEN; the one at exactly the bounds opens. */
+START_TEST(sla_terms_held_to_the_announced_bounds)
 {
 	struct world w;
 	struct tx t;
@@ -557,9 +550,21 @@ START_TEST(hole_sla_terms_bypass_the_announced_prices)
 	cb_contract(&w.cb, &t.u.open, G + 2 * S);
 	full_credit(&t.u.open);
 	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), TALLY_E_CONTRACT);
+	/* One ppm past either bound. */
+	cb_contract(&w.cb, &t.u.open, G + 2 * S);
+	t.u.open.sla.credit_ppm++;
+	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), TALLY_E_CONTRACT);
+	cb_contract(&w.cb, &t.u.open, G + 2 * S);
+	t.u.open.sla.max_delay_ppm--;
+	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), TALLY_E_CONTRACT);
+	cb_contract(&w.cb, &t.u.open, G + 2 * S);
+	ck_assert_int_eq(step(&w, &t, CB_TENANT, G + 2 * S), 0);
 	teardown_world(&w);
 }
 END_TEST
+
+/* --- holes the rules once had ------------------------------------------------ */
+
 
 /* One lease of cb's contract edited by edit, started at t0, with the
  * records given (span, cpu, delay), each committed a second after it ends;
@@ -701,14 +706,7 @@ Suite *billing_holes_suite(void)
 	tcase_add_test(tc, sla_window_not_chosen_by_the_provider);
 	tcase_add_test(tc, splitting_records_does_not_bill_more);
 	tcase_add_test(tc, light_lease_pays_its_price);
+	tcase_add_test(tc, sla_terms_held_to_the_announced_bounds);
 	suite_add_tcase(s, tc);
-	/* Known holes (see each test's HOLE comment): they fail until the
-	 * rules change, so they run only when asked for. */
-	if (getenv("TALLY_HOLES")) {
-		tc = tcase_create("holes");
-		tcase_set_timeout(tc, 120);
-		tcase_add_test(tc, hole_sla_terms_bypass_the_announced_prices);
-		suite_add_tcase(s, tc);
-	}
 	return s;
 }

@@ -163,6 +163,28 @@ START_TEST(a_node_without_vms_announces_its_provider_section)
 }
 END_TEST
 
+/* The SLA bounds a node announces are its [provider] keys, the defaults
+ * when unset (the numbers its keeper admits leases by, one source). */
+START_TEST(a_node_announces_its_sla_bounds)
+{
+	struct fixture f;
+	struct provider_offer o;
+	char why[WHY_MAX] = "";
+
+	setup(&f, "");
+	ck_assert_msg(announce_offer(&f.cfg, true, NULL, &o, why) == 0, "%s", why);
+	ck_assert_uint_eq(o.sla_max_credit_ppm, 500000);
+	ck_assert_uint_eq(o.sla_min_delay_ppm, 10000);
+	teardown(&f);
+	setup(&f, "sla_max_credit_ppm = 200000\nsla_min_delay_ppm = 30000");
+	ck_assert_msg(announce_offer(&f.cfg, false, NULL, &o, why) == 0, "%s", why);
+	ck_assert_uint_eq(o.sla_max_credit_ppm, 200000);
+	ck_assert_uint_eq(o.sla_min_delay_ppm, 30000);
+	ck_assert_int_eq(provider_offer_check(&o, why), 0);
+	teardown(&f);
+}
+END_TEST
+
 Suite *capacity_suite(void)
 {
 	Suite *s = suite_create("capacity");
@@ -173,6 +195,7 @@ Suite *capacity_suite(void)
 	tcase_add_test(tc, announced_capacity_is_what_admission_takes);
 	tcase_add_test(tc, provider_caps_bind_admission_too);
 	tcase_add_test(tc, a_node_without_vms_announces_its_provider_section);
+	tcase_add_test(tc, a_node_announces_its_sla_bounds);
 	suite_add_tcase(s, tc);
 	return s;
 }

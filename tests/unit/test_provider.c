@@ -1,7 +1,7 @@
 /* The provider registry: the PROVIDER body's strict decoding, what a
  * PROVIDER does to the state (announce, replace, withdraw), and the chain's
  * rule that a LEASE_OPEN meets its provider's announcement, run through the
- * three paths that must agree (docs/FORMATS.md sections 4, 10.3, 10.10):
+ * three paths that must agree (docs/FORMATS.md sections 4, 9, 10.3, 10.11):
  *   - a node's admission (ledger_submit: the mempool's check state),
  *   - a node applying a block that holds the LEASE_OPEN,
  *   - the auditor replaying that block. */
@@ -74,7 +74,8 @@ START_TEST(offer_round_trip_and_strict_decoding)
 	ck_assert_int_eq(round_trip(&o, &back), 0);
 	ck_assert_mem_eq(&o, &back, sizeof(o));
 
-	/* The withdrawal: all zero; anything beside it is not canonical. */
+	/* The withdrawal: all zero; anything beside it is not canonical, SLA
+	 * bounds included. */
 	memset(&o, 0, sizeof(o));
 	ck_assert(provider_offer_withdrawn(&o));
 	ck_assert_int_eq(round_trip(&o, &back), 0);
@@ -83,6 +84,29 @@ START_TEST(offer_round_trip_and_strict_decoding)
 	memset(&o, 0, sizeof(o));
 	strcpy(o.region, "eu");
 	ck_assert_int_eq(round_trip(&o, &back), TALLY_E_ENCODING);
+	memset(&o, 0, sizeof(o));
+	o.sla_max_credit_ppm = 1;
+	ck_assert_int_eq(round_trip(&o, &back), TALLY_E_ENCODING);
+	memset(&o, 0, sizeof(o));
+	o.sla_min_delay_ppm = 1;
+	ck_assert_int_eq(round_trip(&o, &back), TALLY_E_ENCODING);
+	{
+		/* Its one encoding is 64 zero bytes; the 56 of the layout before
+		 * the SLA bounds are cut short. */
+		static const uint8_t zeros[64];
+		struct enc e;
+		struct dec d;
+
+		memset(&o, 0, sizeof(o));
+		enc_init(&e);
+		provider_offer_encode_to(&e, &o);
+		ck_assert_uint_eq(e.len, 64);
+		ck_assert_mem_eq(e.buf, zeros, 64);
+		enc_free(&e);
+		dec_init(&d, zeros, 56);
+		provider_offer_decode_from(&d, &back);
+		ck_assert_int_eq(dec_finish(&d), TALLY_E_TRUNCATED);
+	}
 
 	good_offer(&o);
 	o.endpoint[0] = '\0';
@@ -98,6 +122,23 @@ START_TEST(offer_round_trip_and_strict_decoding)
 	good_offer(&o);
 	o.prices.mem_gib_second = CONTRACT_U64_FIELD_MAX + 1;
 	ck_assert_int_eq(round_trip(&o, &back), TALLY_E_RANGE);
+	/* The SLA bounds: ppm, 0..1000000 each. */
+	good_offer(&o);
+	o.sla_max_credit_ppm = PPM_ONE;
+	o.sla_min_delay_ppm = 0;
+	ck_assert_int_eq(round_trip(&o, &back), 0);
+	ck_assert_mem_eq(&o, &back, sizeof(o));
+	o.sla_max_credit_ppm = PPM_ONE + 1;
+	ck_assert_int_eq(round_trip(&o, &back), TALLY_E_RANGE);
+	ck_assert_int_eq(provider_offer_check(&o, why), TALLY_E_RANGE);
+	ck_assert_msg(strstr(why, "sla_max_credit_ppm 1000001") != NULL, "%s", why);
+	good_offer(&o);
+	o.sla_min_delay_ppm = PPM_ONE;
+	ck_assert_int_eq(round_trip(&o, &back), 0);
+	o.sla_min_delay_ppm = UINT32_MAX;
+	ck_assert_int_eq(round_trip(&o, &back), TALLY_E_RANGE);
+	ck_assert_int_eq(provider_offer_check(&o, why), TALLY_E_RANGE);
+	ck_assert_msg(strstr(why, "sla_min_delay_ppm") != NULL, "%s", why);
 	/* Images and classes: valid names, each once, ascending. */
 	good_offer(&o);
 	strcpy(o.images[1], "Debian");
@@ -127,8 +168,9 @@ START_TEST(offer_round_trip_and_strict_decoding)
 		enc_init(&e);
 		provider_offer_encode_to(&e, &o);
 		ck_assert_int_eq(enc_error(&e), 0);
-		/* n sits after endpoint (4 + len), three prices and interval_s. */
-		size_t at = 4 + strlen(o.endpoint) + 24 + 4;
+		/* n sits after endpoint (4 + len), three prices, interval_s and
+		 * the two SLA bounds. */
+		size_t at = 4 + strlen(o.endpoint) + 24 + 4 + 8;
 		e.buf[at] = PROVIDER_IMAGES_MAX + 1;
 		dec_init(&d, e.buf, e.len);
 		provider_offer_decode_from(&d, &back);
@@ -158,6 +200,83 @@ START_TEST(offer_admits_contracts_at_or_above_it)
 	c.prices.mem_gib_second--;
 	ck_assert_int_eq(provider_offer_admits(&o, &c, why), TALLY_E_CONTRACT);
 	ck_assert_msg(strstr(why, "below") != NULL, "%s", why);
+}
+END_TEST
+
+/* The SLA bounds: a contract may promise up to the announced credit and
+ * must allow at least the announced delay; exactly at each bound is
+ * admitted, one ppm past it refused, with the numbers said. */
+START_TEST(offer_bounds_the_sla_terms)
+{
+	struct provider_offer o;
+	struct lease_contract c;
+	struct chainbuild cb;
+	char why[WHY_MAX];
+
+	memset(&cb, 0, sizeof(cb));
+	snprintf(cb.chain_id, sizeof(cb.chain_id), "offer");
+	cb_contract(&cb, &c, G);
+	test_offer_for(&c, &o);
+	o.sla_max_credit_ppm = 300000;
+	o.sla_min_delay_ppm = 20000;
+	c.sla.credit_ppm = 300000;
+	c.sla.max_delay_ppm = 20000;
+	ck_assert_int_eq(provider_offer_admits(&o, &c, why), 0);
+	ck_assert_int_eq(provider_offer_sla_admits(&o, &c, why), 0);
+	/* Less credit and more delay are the tenant's to give up. */
+	c.sla.credit_ppm = 0;
+	c.sla.max_delay_ppm = PPM_ONE;
+	ck_assert_int_eq(provider_offer_admits(&o, &c, why), 0);
+
+	c.sla.max_delay_ppm = 20000;
+	c.sla.credit_ppm = 300001;
+	ck_assert_int_eq(provider_offer_admits(&o, &c, why), TALLY_E_CONTRACT);
+	ck_assert_msg(strstr(why, "credits at most 300000 ppm") && strstr(why, "not 300001") &&
+		      strstr(why, "sla_max_credit_ppm"), "%s", why);
+	ck_assert_int_eq(provider_offer_sla_admits(&o, &c, why), TALLY_E_CONTRACT);
+
+	c.sla.credit_ppm = 300000;
+	c.sla.max_delay_ppm = 19999;
+	ck_assert_int_eq(provider_offer_admits(&o, &c, why), TALLY_E_CONTRACT);
+	ck_assert_msg(strstr(why, "at least 20000 ppm") && strstr(why, "not 19999") &&
+		      strstr(why, "sla_min_delay_ppm"), "%s", why);
+
+	/* Bounds of 0 credit and a whole delay: only a contract promising
+	 * nothing is admitted. */
+	o.sla_max_credit_ppm = 0;
+	o.sla_min_delay_ppm = PPM_ONE;
+	c.sla.credit_ppm = 0;
+	c.sla.max_delay_ppm = PPM_ONE;
+	ck_assert_int_eq(provider_offer_admits(&o, &c, why), 0);
+	c.sla.credit_ppm = 1;
+	ck_assert_int_eq(provider_offer_admits(&o, &c, why), TALLY_E_CONTRACT);
+	c.sla.credit_ppm = 0;
+	c.sla.max_delay_ppm = PPM_ONE - 1;
+	ck_assert_int_eq(provider_offer_admits(&o, &c, why), TALLY_E_CONTRACT);
+}
+END_TEST
+
+/* The registry entry: version 2 (the announcement with its SLA bounds); a
+ * version-1 entry is TALLY_E_VERSION. */
+START_TEST(provider_entry_version)
+{
+	struct provider_entry p, back;
+	struct enc e;
+
+	memset(&p, 0, sizeof(p));
+	p.height = 7;
+	good_offer(&p.offer);
+	enc_init(&e);
+	provider_value_encode(&e, &p);
+	ck_assert_int_eq(enc_error(&e), 0);
+	ck_assert_uint_eq(e.buf[0], 2);
+	ck_assert_int_eq(provider_value_decode(&back, e.buf, e.len), 0);
+	ck_assert_mem_eq(&back, &p, sizeof(p));
+	e.buf[0] = 1;
+	ck_assert_int_eq(provider_value_decode(&back, e.buf, e.len), TALLY_E_VERSION);
+	e.buf[0] = 3;
+	ck_assert_int_eq(provider_value_decode(&back, e.buf, e.len), TALLY_E_VERSION);
+	enc_free(&e);
 }
 END_TEST
 
@@ -300,6 +419,39 @@ static void other_interval(struct lease_contract *c, struct chainbuild *cb)
 	c->interval_s = 2;
 }
 
+/* The provider announces again with SLA bounds of 300000 ppm of credit at
+ * most and 20000 ppm of delay at least; the contract's terms are then
+ * these moved by the two deltas. */
+static void sla_bounds(struct lease_contract *c, struct chainbuild *cb, int credit_delta,
+		       int delay_delta)
+{
+	struct tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = TX_PROVIDER;
+	test_offer_for(c, &t.u.provider);
+	t.u.provider.sla_max_credit_ppm = 300000;
+	t.u.provider.sla_min_delay_ppm = 20000;
+	cb_tx(cb, &t, CB_VALIDATOR, false, NULL);
+	c->sla.credit_ppm = (uint32_t)(300000 + credit_delta);
+	c->sla.max_delay_ppm = (uint32_t)(20000 + delay_delta);
+}
+
+static void sla_at_bounds(struct lease_contract *c, struct chainbuild *cb)
+{
+	sla_bounds(c, cb, 0, 0);
+}
+
+static void credit_above(struct lease_contract *c, struct chainbuild *cb)
+{
+	sla_bounds(c, cb, 1, 0);
+}
+
+static void delay_below(struct lease_contract *c, struct chainbuild *cb)
+{
+	sla_bounds(c, cb, 0, -1);
+}
+
 static void above(struct lease_contract *c, struct chainbuild *cb)
 {
 	(void)cb;
@@ -369,6 +521,9 @@ START_TEST(lease_open_meets_the_announcement_everywhere)
 		{ "mem_gib_second below", mem_below, false, TALLY_E_CONTRACT },
 		{ "gpu_second below", gpu_below, false, TALLY_E_CONTRACT },
 		{ "another interval", other_interval, false, TALLY_E_CONTRACT },
+		{ "SLA at both announced bounds", sla_at_bounds, false, 0 },
+		{ "credit_ppm one above the bound", credit_above, false, TALLY_E_CONTRACT },
+		{ "max_delay_ppm one below the bound", delay_below, false, TALLY_E_CONTRACT },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -436,6 +591,8 @@ Suite *provider_suite(void)
 	tcase_add_checked_fixture(tc, clock_setup, NULL);
 	tcase_add_test(tc, offer_round_trip_and_strict_decoding);
 	tcase_add_test(tc, offer_admits_contracts_at_or_above_it);
+	tcase_add_test(tc, offer_bounds_the_sla_terms);
+	tcase_add_test(tc, provider_entry_version);
 	tcase_add_test(tc, announce_replace_and_withdraw);
 	tcase_add_test(tc, lease_open_meets_the_announcement_everywhere);
 	tcase_add_test(tc, a_state_root_without_the_announcement_is_refused);

@@ -62,6 +62,8 @@ static void good_offer(struct provider_offer *o)
 	o->prices.mem_gib_second = 2;
 	o->prices.gpu_second = 300;
 	o->interval_s = 60;
+	o->sla_max_credit_ppm = 250000;
+	o->sla_min_delay_ppm = 20000;
 	o->nimages = 2;
 	strcpy(o->images[0], "debian-12");
 	strcpy(o->images[1], "tiny");

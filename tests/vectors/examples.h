@@ -339,6 +339,8 @@ static inline void example_offer(struct provider_offer *o)
 	o->prices.mem_gib_second = 2;
 	o->prices.gpu_second = 0;
 	o->interval_s = 60;
+	o->sla_max_credit_ppm = 500000;    /* the node's defaults: 50% at most, */
+	o->sla_min_delay_ppm = 10000;      /* 1% of delay allowed at least */
 	o->nimages = 2;
 	strcpy(o->images[0], "debian-12");
 	strcpy(o->images[1], "tiny");
