@@ -733,7 +733,7 @@ static inline void example_settle_row(const struct example_settle *s, char *out,
 	else
 		snprintf(state, sizeof(state), "%s", lease_state_name(s->after.state));
 	if (s->close) {
-		snprintf(out, cap, "| `%s` | %llu | tenant's LEASE_CLOSE | | | | | | | %llu | %s |",
+		snprintf(out, cap, "| `%s` | %llu | tenant's LEASE_CLOSE | | | | | | | 0 | %llu | %s |",
 			 s->name,
 			 (unsigned long long)((s->time_ns - EXAMPLE_GENESIS_TIME_NS) / EXAMPLE_SEC),
 			 (unsigned long long)s->refund, state);
