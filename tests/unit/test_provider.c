@@ -180,17 +180,24 @@ START_TEST(offer_round_trip_and_strict_decoding)
 }
 END_TEST
 
+/* cb's contract and the announcement made for it. */
+static void offer_and_contract(struct provider_offer *o, struct lease_contract *c)
+{
+	struct chainbuild cb;
+
+	memset(&cb, 0, sizeof(cb));
+	snprintf(cb.chain_id, sizeof(cb.chain_id), "offer");
+	cb_contract(&cb, c, G);
+	test_offer_for(c, o);
+}
+
 START_TEST(offer_admits_contracts_at_or_above_it)
 {
 	struct provider_offer o;
 	struct lease_contract c;
-	struct chainbuild cb;
 	char why[WHY_MAX];
 
-	memset(&cb, 0, sizeof(cb));
-	snprintf(cb.chain_id, sizeof(cb.chain_id), "offer");
-	cb_contract(&cb, &c, G);
-	test_offer_for(&c, &o);
+	offer_and_contract(&o, &c);
 	ck_assert_int_eq(provider_offer_admits(&o, &c, why), 0);
 	c.prices.vcpu_second++;
 	c.prices.gpu_second += 7;
@@ -210,13 +217,9 @@ START_TEST(offer_bounds_the_sla_terms)
 {
 	struct provider_offer o;
 	struct lease_contract c;
-	struct chainbuild cb;
 	char why[WHY_MAX];
 
-	memset(&cb, 0, sizeof(cb));
-	snprintf(cb.chain_id, sizeof(cb.chain_id), "offer");
-	cb_contract(&cb, &c, G);
-	test_offer_for(&c, &o);
+	offer_and_contract(&o, &c);
 	o.sla_max_credit_ppm = 300000;
 	o.sla_min_delay_ppm = 20000;
 	c.sla.credit_ppm = 300000;
