@@ -44,6 +44,12 @@ int cmd_account_show(int argc, char **argv)
 	rc = fetch_json(co.node, path, &j);
 	if (rc)
 		return rc;
+	static const char *const fields[] = { "balance", "nonce", "stake", "?unbonding",
+					      "?unbonding_release", NULL };
+	if (answer_lacks_u64(j, "account", fields)) {
+		json_decref(j);
+		return EXIT_USAGE;
+	}
 	if (co.json)
 		return print_json(j);
 	printf("account  %s\n", hex);

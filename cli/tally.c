@@ -513,6 +513,32 @@ bool status_bad(const json_t *st)
 	return what != NULL;
 }
 
+bool answer_lacks_u64(const json_t *j, const char *what, const char *const *keys)
+{
+	for (; *keys; keys++) {
+		const char *key = *keys, *dot;
+		bool optional = key[0] == '?';
+		const json_t *obj = j, *v;
+		uint64_t n;
+
+		key += optional;
+		dot = strchr(key, '.');
+		if (dot) {
+			char head[64];
+
+			snprintf(head, sizeof(head), "%.*s", (int)(dot - key), key);
+			obj = json_object_get(j, head);
+		}
+		v = json_object_get(obj, dot ? dot + 1 : key);
+		if ((optional && !v) || (json_is_object(obj) && !json_u64_get(v, &n)))
+			continue;
+		err("the node's %s answer gives no %s (a number from 0 up): it is not a tally"
+		    " node, or a broken one", what, key);
+		return true;
+	}
+	return false;
+}
+
 int fetch_chain(struct client *c, struct chain_ref *chain)
 {
 	enum client_rc rc;

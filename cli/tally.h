@@ -197,6 +197,14 @@ struct chain_ref {
  * answer that is not JSON; EXIT_REFUSED, "not verified", for chain verify
  * and audit). One rule for every command that reads the status. */
 bool status_bad(const json_t *st);
+/* Whether j, a node's answer the command calls `what` ("account",
+ * "provider"), lacks one of the unsigned 64-bit integers named by the
+ * NULL-ended keys ("balance", or a member of an object: "prices.vcpu_second").
+ * A key written "?key" may be absent but, when present, must be one. When
+ * one is wrong, prints which and returns true: the caller exits EXIT_USAGE,
+ * as for an answer that is not JSON, instead of printing a 0 the node did not
+ * say. */
+bool answer_lacks_u64(const json_t *j, const char *what, const char *const *keys);
 /* The chain from /v1/status (EXIT_USAGE for a status status_bad refuses). */
 int fetch_chain(struct client *c, struct chain_ref *chain);
 /* The signed-transaction path every writing command takes: the chain from

@@ -296,6 +296,16 @@ for bogus in '{"chain_id": 5}' '[]' "$(curl -sf "$TALLY_NODE/v1/status" | jq -c 
 	check "... and with --json: exit 2, {ok: false}" \
 		bash -c "[ $RC -eq 2 ] && jq -e '.ok == false and .exit_code == 2' >/dev/null <<<\"\$0\"" "$OUT"
 done
+# An account whose balance is no number is refused, not shown as 0.
+mkdir -p "$LIAR/v1/accounts"
+curl -sf "$TALLY_NODE/v1/accounts/$OTHER" | jq '.balance = "plenty"' >"$LIAR/v1/accounts/$OTHER"
+run account show "$OTHER" --node "$LIAR_URL"
+check "account show of a node whose balance is a string: exit 2, naming the balance" \
+	bash -c "[ $RC -eq 2 ] && grep -q \"account answer gives no balance\" <<<\"\$0\"" "$OUT"
+curl -sf "$TALLY_NODE/v1/accounts/$OTHER" | jq '.unbonding = -1' >"$LIAR/v1/accounts/$OTHER"
+run account show "$OTHER" --node "$LIAR_URL"
+check "... and one whose unbonding is negative" \
+	bash -c "[ $RC -eq 2 ] && grep -q \"gives no unbonding\" <<<\"\$0\"" "$OUT"
 # A node that refuses a whole batch (busybox answers POST with 501): each
 # line is refused in its place with the node's answer, none "got no answer".
 printf '00\n0000\n' >"$E2E_DIR/two.txt"
