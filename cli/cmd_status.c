@@ -169,8 +169,14 @@ int cmd_status(int argc, char **argv)
 	rc = fetch_json(co.node, "/v1/status", &j);
 	if (rc)
 		return rc;
-	/* An answer that is no node's status would print as a blank one. */
-	if (status_bad(j)) {
+	/* An answer that is no node's status would print as a blank one, and a
+	 * figure that is no number as 0. */
+	static const char *const figures[] = {
+		"?time_ns", "?usage_size", "?mempool", "?held", "?inbox", "?interval_s",
+		"?sync.best_peer_height", "?sync.blocks_synced", "?consensus.height",
+		"?consensus.round", "?prices.vcpu_second", "?prices.mem_gib_second",
+		"?prices.gpu_second", NULL };
+	if (status_bad(j) || answer_lacks_u64(j, "status", figures)) {
 		json_decref(j);
 		return EXIT_USAGE;
 	}

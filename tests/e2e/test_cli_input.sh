@@ -296,6 +296,11 @@ for bogus in '{"chain_id": 5}' '[]' "$(curl -sf "$TALLY_NODE/v1/status" | jq -c 
 	check "... and with --json: exit 2, {ok: false}" \
 		bash -c "[ $RC -eq 2 ] && jq -e '.ok == false and .exit_code == 2' >/dev/null <<<\"\$0\"" "$OUT"
 done
+# A status whose figures are no numbers is refused, not shown as 0.
+curl -sf "$TALLY_NODE/v1/status" | jq '.mempool = "many"' >"$LIAR/v1/status"
+run status --node "$LIAR_URL"
+check "status of a node whose mempool count is a string: exit 2, naming it" \
+	bash -c "[ $RC -eq 2 ] && grep -q \"status answer gives no mempool\" <<<\"\$0\"" "$OUT"
 # An account whose balance is no number is refused, not shown as 0.
 mkdir -p "$LIAR/v1/accounts"
 curl -sf "$TALLY_NODE/v1/accounts/$OTHER" | jq '.balance = "plenty"' >"$LIAR/v1/accounts/$OTHER"
