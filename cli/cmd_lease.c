@@ -856,6 +856,20 @@ int cmd_lease_list(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Parts per million as a percentage without trailing zeros: "10 %",
+ * "0.5 %", "12.3456 %"; buf holds 32. */
+static const char *fmt_ppm(uint32_t ppm, char *buf)
+{
+	int n = snprintf(buf, 32, "%u.%04u", ppm / 10000, ppm % 10000);
+
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	snprintf(buf + n, 32 - (size_t)n, " %%");
+	return buf;
+}
+
 static void print_lease(const struct lease *l, const char *id)
 {
 	const struct lease_contract *c = &l->contract;
@@ -881,6 +895,11 @@ static void print_lease(const struct lease *l, const char *id)
 		       comment ? "," : "", comment ? comment : "");
 	}
 	printf("term        %" PRIu64 " s, metered every %u s\n", c->duration_s, c->interval_s);
+	printf("prices      %s per vCPU-s, %s per GiB-s, %s per GPU-s\n",
+	       fmt_amount(c->prices.vcpu_second, a), fmt_amount(c->prices.mem_gib_second, b),
+	       fmt_amount(c->prices.gpu_second, d));
+	printf("sla         %s of an interval's charge back when its vCPUs wait more than %s"
+	       " of it\n", fmt_ppm(c->sla.credit_ppm, a), fmt_ppm(c->sla.max_delay_ppm, b));
 	printf("opened      block %" PRIu64 "\n", l->opened_height);
 	if (l->started_ns)
 	{

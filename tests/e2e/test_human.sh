@@ -92,6 +92,10 @@ STARTED=$(json_int started_ns <"$E2E_DIR/lease.json")
 check "lease show --json keeps started_ns as an integer of Unix nanoseconds" \
 	bash -c "grep -Eq '\"started_ns\": ?$STARTED([^0-9]|\$)' '$E2E_DIR/lease.json' && [ ${#STARTED} -eq 19 ]"
 started_in() { TZ=$1 "$TALLY" lease show "$LEASE" | sed -n 's/^started  *//p'; }
+# The terms signed, as a tenant reads them: the SLA in percent.
+SLA_LINE=$(jq -r '.contract.sla | "sla         \(.credit_ppm / 10000) % of an interval'"'"'s charge back when its vCPUs wait more than \(.max_delay_ppm / 10000) % of it"' "$E2E_DIR/lease.json")
+check "lease show states the SLA terms signed, in percent ($SLA_LINE)" \
+	bash -c "'$TALLY' lease show '$LEASE' | grep -qxF \"\$0\"" "$SLA_LINE"
 UTC_SHOWN=$(started_in UTC0)
 WEST_SHOWN=$(started_in "$WEST")
 e2e_log "started_ns $STARTED: '$UTC_SHOWN' under TZ=UTC0, '$WEST_SHOWN' under TZ=$WEST"
