@@ -619,9 +619,9 @@ static const struct opt_doc create_opts[] = {
 	{ "deposit", 'p', "N", "micro-units moved to escrow (default: the most the\nwhole term can cost)", 0 },
 	{ "interval", 'I', "S", "metering interval (default: the node's)", 0 },
 	{ "max-delay-ppm", 'y', "PPM", "the SLA: run-queue delay allowed, in millionths of the\n"
-	  "vCPU time, before a record is a breach (default 50000,\n"
-	  "or the provider's announced minimum if above)", 0 },
-	{ "credit-ppm", 'r', "PPM", "the SLA: the share of a breaching record's charge\n"
+	  "vCPU time, before an interval is a breach (default\n"
+	  "50000, or the provider's announced minimum if above)", 0 },
+	{ "credit-ppm", 'r', "PPM", "the SLA: the share of a breached interval's charge\n"
 	  "credited back, in millionths (default 100000, or the\n"
 	  "provider's announced maximum if below)", 0 },
 	{ "provider", 'P', "PUBKEY", "the provider's public key, or 8+ of its first hex\n"

@@ -381,7 +381,7 @@ int cmd_provider_show(int argc, char **argv)
 		       fmt_amount(jget_u64(pr, "mem_gib_second"), b),
 		       fmt_amount(jget_u64(pr, "gpu_second"), g));
 		printf("interval   %" PRIu64 " s\n", jget_u64(j, "interval_s"));
-		printf("sla        credit at most %" PRIu64 " ppm of a breaching record's charge,"
+		printf("sla        credit at most %" PRIu64 " ppm of a breached interval's charge,"
 		       " run-queue delay allowed at least %" PRIu64 " ppm\n",
 		       jget_u64(j, "sla_max_credit_ppm"), jget_u64(j, "sla_min_delay_ppm"));
 		printf("capacity   %" PRIu64 " vCPUs, %" PRIu64 " MiB, %" PRIu64 " GPUs\n",
