@@ -13,7 +13,7 @@
 # tally usage's add up to that (floored per record, they gave 6 and 0);
 # record 4 is marked (sla) though its own credit is 0; tally usage --follow
 # prints the records that arrive between its polls once each; the audit
-# verifies the bill.
+# verifies the bill and recomputes the carries.
 . "$(dirname "$0")/lib.sh"
 FORGE=${TALLY_FORGE:-$E2E_ROOT/build/out/tests/forge}
 e2e_init carry 7727
@@ -105,4 +105,6 @@ check "... and the lease's charged ($CHARGED) as its total" \
 check "the API's nets still add up to the lease's charged" \
 	[ "$(curl -s "$TALLY_NODE/v1/leases/$LEASE/usage" | jq '[.records[].charge.net] | add')" = "$CHARGED" ]
 check "the audit verifies the bill" "$TALLY" audit "$LEASE"
+check "... and its recomputed carries are the lease's" \
+	[ "$("$TALLY" audit "$LEASE" --json | jq -c .bill.carry)" = "$(lease_json | jq -c .carry)" ]
 e2e_done
