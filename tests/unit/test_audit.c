@@ -201,6 +201,14 @@ START_TEST(a_dropped_record_is_named)
 	ck_assert(!res.verified);
 	ck_assert(has_error(4, -1, NULL));
 	ck_assert(has_error(5, 2, "record seq 1 is missing"));
+	/* The records after the break are still charged for the report, in
+	 * chain order from the carries record 0 left: seq 2 gets its half
+	 * micro-unit of memory, seq 3 carries a half on. */
+	ck_assert_uint_eq(res.nrecords, 3);
+	ck_assert_uint_eq(res.records[0].charge.gross, 12);
+	ck_assert_uint_eq(res.records[1].charge.gross, 13);
+	ck_assert_uint_eq(res.records[2].charge.gross, 12);
+	ck_assert_uint_eq(res.records[1].paid, 0);
 }
 END_TEST
 
