@@ -732,9 +732,12 @@ int cmd_lease_create(int argc, char **argv)
 		goto out_client;
 	if (!co.json) {
 		printf("%s\n", id);
+		/* The SLA terms too: those not given were moved within the
+		 * provider's bounds, and may promise less than the defaults. */
 		fprintf(stderr, "tally: lease submitted: %u vCPU, %u MiB, image %s, %" PRIu64
-			" s, deposit %s\n", ct.vm.vcpus, ct.vm.memory_mib, ct.vm.image,
-			ct.duration_s, fmt_amount(ct.deposit, amt));
+			" s, deposit %s, SLA credit %u ppm above %u ppm delay\n", ct.vm.vcpus,
+			ct.vm.memory_mib, ct.vm.image, ct.duration_s, fmt_amount(ct.deposit, amt),
+			ct.sla.credit_ppm, ct.sla.max_delay_ppm);
 		fflush(stdout);
 	}
 	if (f.wait)
