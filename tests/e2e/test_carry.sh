@@ -44,7 +44,7 @@ record() {
 	code=$(post_tx "$("$FORGE" usage "$LEASE" "$1" "$prev" "$start" "$2" $((10 * S / 1000)) 128 \
 		"$(node_nonce)" "$E2E_DIR/node/node.pem" "$3")")
 	[ "$code" = 202 ] || e2e_log "record $1: $code $(cat "$E2E_DIR/post.json")"
-	wait_for 30 next_seq_is $(($1 + 1))
+	wait_for 30 next_seq_is $(($1 + 1)) || e2e_log "record $1 did not commit"
 }
 
 LEASE=$("$TALLY" lease create --provider "$NODE" --no-ssh-key --vcpus 1 --memory 128 \
@@ -58,6 +58,7 @@ STARTED=$(lease_json | json_int started_ns)
 for i in 0 1 2 3; do record $i $((STARTED + (i + 1) * 2 * S)) 0; done
 "$TALLY" usage "$LEASE" --follow >"$E2E_DIR/follow.out" 2>"$E2E_DIR/follow.err" &
 FOLLOW=$!
+trap 'kill $FOLLOW 2>/dev/null || true; e2e_cleanup' EXIT
 for i in 4 5; do record $i $((STARTED + (i + 1) * 2 * S)) $((200 * S / 1000)); done
 
 L=$(lease_json)
@@ -96,6 +97,7 @@ check "the last record closes it" wait_for 30 \
 	bash -c "[ \"\$(curl -s $TALLY_NODE/v1/leases/$LEASE | jq -r .state)\" = closed ]"
 CHARGED=$(lease_json | jq .charged)
 check "tally usage --follow ends with the lease" wait_for 30 bash -c "! kill -0 $FOLLOW"
+kill "$FOLLOW" 2>/dev/null || true     # one that did not would wait for the node for good
 sed 's/^/# /' "$E2E_DIR/follow.out"
 check "--follow printed each record once, those that came between its polls too" \
 	[ "$(grep -oE '^ +[0-9]+ ' "$E2E_DIR/follow.out" | tr -d ' ' | paste -sd,)" = 0,1,2,3,4,5,6 ]
