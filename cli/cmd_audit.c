@@ -62,7 +62,7 @@ static int report_json(const struct audit_result *r, const char *id,
 	 * never a negative integer (docs/PROTOCOL.md, "Numbers"). */
 	return print_json(json_pack(
 		"{s:b,s:s,s:b,s:b,s:I,s:o,s:s,s:o,s:s,s:o,s:s,s:b,s:b,"
-		"s:{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o},s:o}",
+		"s:{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o}},s:o}",
 		"verified", r->verified, "genesis_hash", gh, "genesis_pinned", pin->set,
 		"state_replayed", r->replayed_state,
 		"records", (json_int_t)r->nrecords, "errors", errs,
@@ -77,6 +77,8 @@ static int report_json(const struct audit_result *r, const char *id,
 		"cpu_ns", json_u64(r->lease.cpu_ns),
 		"run_delay_ns", json_u64(r->lease.run_delay_ns),
 		"gpu_ns", json_u64(r->lease.gpu_ns), "mem_mib_s", json_u64(r->mem_mib_s),
+		"carry", "cpu", json_u64(r->lease.carry.cpu), "mem", json_u64(r->lease.carry.mem),
+		"gpu", json_u64(r->lease.carry.gpu), "credit", json_u64(r->lease.carry.credit),
 		"record_list", recs));
 }
 

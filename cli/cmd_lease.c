@@ -619,9 +619,9 @@ static const struct opt_doc create_opts[] = {
 	{ "deposit", 'p', "N", "micro-units moved to escrow (default: the most the\nwhole term can cost)", 0 },
 	{ "interval", 'I', "S", "metering interval (default: the node's)", 0 },
 	{ "max-delay-ppm", 'y', "PPM", "the SLA: run-queue delay allowed, in millionths of the\n"
-	  "vCPU time, before a record is a breach (default 50000,\n"
-	  "or the provider's announced minimum if above)", 0 },
-	{ "credit-ppm", 'r', "PPM", "the SLA: the share of a breaching record's charge\n"
+	  "vCPU time, before an interval is a breach (default\n"
+	  "50000, or the provider's announced minimum if above)", 0 },
+	{ "credit-ppm", 'r', "PPM", "the SLA: the share of a breached interval's charge\n"
 	  "credited back, in millionths (default 100000, or the\n"
 	  "provider's announced maximum if below)", 0 },
 	{ "provider", 'P', "PUBKEY", "the provider's public key, or 8+ of its first hex\n"
@@ -732,9 +732,12 @@ int cmd_lease_create(int argc, char **argv)
 		goto out_client;
 	if (!co.json) {
 		printf("%s\n", id);
+		/* The SLA terms too: those not given were moved within the
+		 * provider's bounds, and may promise less than the defaults. */
 		fprintf(stderr, "tally: lease submitted: %u vCPU, %u MiB, image %s, %" PRIu64
-			" s, deposit %s\n", ct.vm.vcpus, ct.vm.memory_mib, ct.vm.image,
-			ct.duration_s, fmt_amount(ct.deposit, amt));
+			" s, deposit %s, SLA credit %u ppm above %u ppm delay\n", ct.vm.vcpus,
+			ct.vm.memory_mib, ct.vm.image, ct.duration_s, fmt_amount(ct.deposit, amt),
+			ct.sla.credit_ppm, ct.sla.max_delay_ppm);
 		fflush(stdout);
 	}
 	if (f.wait)

@@ -135,11 +135,21 @@ int provider_cheapest(struct client *cl, const struct lease_contract *shape, cha
 		}
 	}
 	if (!best) {
+		/* Only terms some bounds refuse are named: a credit of 0 and a
+		 * delay of 1000000 are what the caller puts for terms the user
+		 * left out, and every provider admits them. */
+		char sla[96] = "", credit[32] = "", delay[32] = "";
+
+		if (shape->sla.credit_ppm > 0)
+			snprintf(credit, sizeof(credit), "credit_ppm %u", shape->sla.credit_ppm);
+		if (shape->sla.max_delay_ppm < PPM_ONE)
+			snprintf(delay, sizeof(delay), "max_delay_ppm %u", shape->sla.max_delay_ppm);
+		if (credit[0] || delay[0])
+			snprintf(sla, sizeof(sla), " and SLA bounds that admit %s%s%s", credit,
+				 credit[0] && delay[0] ? " and " : "", delay);
 		err("no registered provider offers image '%s' with room for %u vCPUs, %u MiB"
-		    " and %u GPUs and SLA bounds that admit credit_ppm %u and max_delay_ppm %u"
-		    " ('tally provider list' shows the registry)", shape->vm.image,
-		    shape->vm.vcpus, shape->vm.memory_mib, shape->vm.gpus, shape->sla.credit_ppm,
-		    shape->sla.max_delay_ppm);
+		    " and %u GPUs%s ('tally provider list' shows the registry)", shape->vm.image,
+		    shape->vm.vcpus, shape->vm.memory_mib, shape->vm.gpus, sla);
 		json_decref(j);
 		return EXIT_REFUSED;
 	}
@@ -371,7 +381,7 @@ int cmd_provider_show(int argc, char **argv)
 		       fmt_amount(jget_u64(pr, "mem_gib_second"), b),
 		       fmt_amount(jget_u64(pr, "gpu_second"), g));
 		printf("interval   %" PRIu64 " s\n", jget_u64(j, "interval_s"));
-		printf("sla        credit at most %" PRIu64 " ppm of a breaching record's charge,"
+		printf("sla        credit at most %" PRIu64 " ppm of a breached interval's charge,"
 		       " run-queue delay allowed at least %" PRIu64 " ppm\n",
 		       jget_u64(j, "sla_max_credit_ppm"), jget_u64(j, "sla_min_delay_ppm"));
 		printf("capacity   %" PRIu64 " vCPUs, %" PRIu64 " MiB, %" PRIu64 " GPUs\n",

@@ -90,7 +90,7 @@ static void print_record(const struct usage_record *u, const struct usage_charge
 	       " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8u %12s%s",
 	       u->seq, fmt_local_time(u->start_ns, when, sizeof(when)),
 	       span / 1000000000u, span % 1000000000u / 1000000u, u->cpu_ns, u->run_delay_ns,
-	       u->gpu_ns, u->mem_mib, fmt_amount(ch->net, a), ch->sla_credit ? " (sla)" : "");
+	       u->gpu_ns, u->mem_mib, fmt_amount(ch->net, a), ch->sla_breached ? " (sla)" : "");
 	if (paid < ch->net)
 		printf(" (escrow exhausted: paid %s)", fmt_amount(paid, b));
 	printf("\n");
@@ -211,9 +211,11 @@ const struct cmd_doc doc_usage = {
 	.summary = "a lease's metered usage and charges",
 	.description =
 		"The lease's usage records, one per metering interval: seq, start, length,\n"
-		"CPU time, vCPU run-queue delay, GPU time, memory and the charge, then the\n"
-		"totals (cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged\n"
-		"and SLA credits). A record that cost more than the escrow left paid only\n"
+		"CPU time, vCPU run-queue delay, GPU time, memory and the charge (marked\n"
+		"'(sla)' when its delay breached the SLA: its credit may be 0, the\n"
+		"fraction of a micro-unit carried to the next breach), then the totals\n"
+		"(cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged and SLA\n"
+		"credits). A record that cost more than the escrow left paid only\n"
 		"that and closed the lease: it is marked 'escrow exhausted: paid N' (paid\n"
 		"in --json), and the amount charged counts what was paid. --follow keeps\n"
 		"printing new records until the lease closes or Ctrl-C, waiting through a\n"

@@ -78,12 +78,12 @@ struct lease_prices {
 	uint64_t gpu_second;      /* per GPU-second assigned */
 };
 
-/* When the VM's vCPUs waited for a host CPU for more than max_delay_ppm of
- * a usage record's vCPU time (vcpus x the record's span: one interval as a
- * rule, though a record may span several), the provider owes credit_ppm of
- * that record's gross charge back to the tenant (docs/FORMATS.md section
- * 11; judged per record, so a record spanning several intervals is judged
- * over them all). */
+/* The SLA, promised per metering interval: when the VM's vCPUs waited for a
+ * host CPU for more than max_delay_ppm of an interval's vCPU time (vcpus x
+ * the interval), the provider owes credit_ppm of that interval's share of
+ * the gross charge back to the tenant. A record spanning several intervals
+ * is judged as one window per whole interval, as many counted breached as
+ * its delay could have breached (docs/FORMATS.md section 11). */
 struct lease_sla {
 	uint32_t max_delay_ppm;
 	uint32_t credit_ppm;
@@ -198,7 +198,8 @@ int settle_usage(const struct lease_contract *c, const struct settle_carry *carr
 uint64_t settle_paid(uint64_t net, uint64_t escrow);
 /* The most that `seconds` of this lease can cost before SLA credit: every vCPU
  * busy, the contract's memory and every GPU assigned the whole time. It equals
- * settle_usage's gross for such a record:
+ * settle_usage's gross for such a record of a lease whose carries are 0 (the
+ * memory carry can add one micro-unit; the CPU and GPU terms are whole):
  *   vcpus * seconds * vcpu_second
  *   + floor(memory_mib * seconds * mem_gib_second / 1024)
  *   + gpus * seconds * gpu_second

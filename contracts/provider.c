@@ -201,7 +201,7 @@ int provider_offer_sla_admits(const struct provider_offer *o, const struct lease
 	 * and allow more of the second, never the other way. */
 	if (c->sla.credit_ppm > o->sla_max_credit_ppm)
 		return why_set(why, TALLY_E_CONTRACT, "provider %s credits at most %" PRIu32
-			       " ppm of a record's charge on an SLA breach (sla_max_credit_ppm),"
+			       " ppm of a breached interval's charge (sla_max_credit_ppm),"
 			       " not %" PRIu32, key, o->sla_max_credit_ppm, c->sla.credit_ppm);
 	if (c->sla.max_delay_ppm < o->sla_min_delay_ppm)
 		return why_set(why, TALLY_E_CONTRACT, "provider %s allows a run-queue delay of at"

@@ -301,6 +301,68 @@ int ledger_load_tip(struct ledger *l, char *why)
 	return 0;
 }
 
+/* The first entry of one kind in the state, decoded with this tallyd's
+ * rules (first_entry_check). */
+struct first_entry {
+	uint8_t type;                /* STATE_KEY_LEASE or STATE_KEY_PROVIDER */
+	bool found;
+	int rc;
+	uint8_t version;             /* the value's first byte */
+	char id[17];                 /* the key's id, short */
+};
+
+static int first_entry_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+			  size_t vlen)
+{
+	struct first_entry *f = ctx;
+	struct provider_entry p;
+	struct lease l;
+
+	f->found = true;
+	f->version = vlen ? val[0] : 0;
+	if (klen == STATE_KEY_LEN)
+		hex_encode(key + 1, 8, f->id);
+	f->rc = f->type == STATE_KEY_LEASE ? lease_decode(&l, val, vlen)
+					   : provider_value_decode(&p, val, vlen);
+	/* One is enough (every entry of a kind is of one format): stop the
+	 * scan with a code the caller tells from a failure by f->found. */
+	return TALLY_E_EXISTS;
+}
+
+/* A store an earlier tallyd wrote may hold state entries of a format this
+ * one does not read (docs/FORMATS.md section 9: a lease state of version
+ * 2, a provider entry of version 1). Such a chain cannot go on under this
+ * tallyd's rules, and a node running on it would fail each read of them
+ * (its leases and registry answered with 500s, its announcement never
+ * sent): refused at open, naming what was found. */
+static int check_state_format(struct ledger *l, const char *path, char *why)
+{
+	static const struct { uint8_t type; const char *what; } kinds[] = {
+		{ STATE_KEY_LEASE, "lease %s is a lease state of version %u" },
+		{ STATE_KEY_PROVIDER, "provider %s's registry entry is of version %u" },
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct first_entry f = { .type = kinds[i].type };
+		char found[96];
+		int rc = l->state.be.scan_type(l->state.be.ctx, kinds[i].type, first_entry_cb, &f);
+
+		if (rc && !(f.found && rc == TALLY_E_EXISTS))
+			return why_set(why, rc, "cannot read the state in %s: %s", path,
+				       tally_strerror(rc));
+		if (!f.found || !f.rc)
+			continue;
+		snprintf(found, sizeof(found), kinds[i].what, f.id, f.version);
+		if (f.rc == TALLY_E_VERSION)
+			return why_set(why, f.rc, "%s: %s, which this tallyd does not read"
+				       " (docs/FORMATS.md section 9): an earlier tallyd began this"
+				       " chain; run that one, or begin a new chain", path, found);
+		return why_set(why, TALLY_E_STORE, "%s is damaged: %s, and does not decode (%s)"
+			       STORE_WHAT_TO_DO, path, found, tally_strerror(f.rc));
+	}
+	return 0;
+}
+
 static int open_store(struct ledger *l, const struct ledger_config *cfg, char *why)
 {
 	struct state_backend be;
@@ -346,6 +408,8 @@ static int open_store(struct ledger *l, const struct ledger_config *cfg, char *w
 	else
 		why_set(why, rc, "cannot read %s: %s", path, store_errmsg(l->st));
 	free(cid);
+	if (!rc)
+		rc = check_state_format(l, path, why);
 	if (!rc)
 		rc = ledger_load_tip(l, why);
 	if (rc && store_corrupt(l->st))

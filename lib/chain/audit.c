@@ -714,6 +714,12 @@ static void compare_settlement(struct auditor *a)
 	CMP_FIELD(cpu_ns, "cpu_ns");
 	CMP_FIELD(run_delay_ns, "run_delay_ns");
 	CMP_FIELD(gpu_ns, "gpu_ns");
+	/* What the lease owes below a micro-unit is billed by its next
+	 * records: a claim that differs here bills them differently. */
+	CMP_FIELD(carry.cpu, "carry_cpu");
+	CMP_FIELD(carry.mem, "carry_mem");
+	CMP_FIELD(carry.gpu, "carry_gpu");
+	CMP_FIELD(carry.credit, "carry_credit");
 	if (s->state == LEASE_CLOSED && s->contract.deposit - s->charged != a->refund)
 		add_error(a, TALLY_E_BILL, height, false, 0,
 			  "settlement of lease %s: the node refunded %" PRIu64 ", the chain's "

@@ -18,8 +18,8 @@
  *      transactions of the blocks given;
  *   5. replays the lease through contracts/ (lease_open, lease_start at the
  *      block time, lease_apply_usage, lease_close) and compares the
- *      recomputed lease (charged, SLA credits, escrow, totals, state) with
- *      the claimed settlement;
+ *      recomputed lease (charged, SLA credits, escrow, totals, carries,
+ *      state) with the claimed settlement;
  *   6. when the claim comes with a state proof (auditor_set_claim: an
  *      export file's, or a node's /v1/leases/{id}/proof), checks that the
  *      claimed lease state is what the chain committed: the proof leads to

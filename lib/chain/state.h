@@ -12,7 +12,7 @@
  *   account   key = 0x01 || pubkey(32)   value = u64 balance | u64 nonce
  *   validator key = 0x02 || pubkey(32)   value = u64 stake | u8 jailed (0/1)
  *   lease     key = 0x03 || lease id(32) value = lease_encode_to() of the lease
- *   provider  key = 0x20 || pubkey(32)   value = u8 version (1) | u64 height |
+ *   provider  key = 0x20 || pubkey(32)   value = u8 version (2) | u64 height |
  *                                        the announcement (contracts/provider.h)
  *   unbonding key = 0x04 || u64 BE release height || tx hash[0..24)
  *                                        value = fixed32 owner | u64 amount | u64 since

@@ -4,9 +4,13 @@
  * Prints the transaction as hex.
  *
  *   forge CONTRACT.json [--sign-with KEY.pem | --unsigned]
- *   forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB NONCE KEY.pem
+ *   forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB NONCE KEY.pem [DELAY_NS]
  *       a USAGE record (PREV: 64 hex, or 0 for none) signed by KEY.pem, for
- *       the chain id in $TALLY_CHAIN_ID
+ *       the chain id in $TALLY_CHAIN_ID, with DELAY_NS of run-queue delay
+ *       (default 0)
+ *   forge start LEASE NONCE KEY.pem
+ *       a LEASE_START signed by KEY.pem (a --no-vms node's key starts a
+ *       lease no keeper will), for the chain id in $TALLY_CHAIN_ID
  *   forge transfer TO AMOUNT NONCE KEY.pem [COUNT]
  *       a TRANSFER to any 64 hex, a weak key too, signed by KEY.pem, for the
  *       chain id in $TALLY_CHAIN_ID; with COUNT, COUNT of them (one a line)
@@ -102,10 +106,10 @@ static int forge_usage(int argc, char **argv)
 	struct tx t = { .version = TX_VERSION, .kind = TX_USAGE };
 	struct usage_record *u = &t.u.usage;
 
-	if (argc != 11 || hex_decode(argv[2], u->lease_id, LEASE_ID_LEN) ||
+	if ((argc != 11 && argc != 12) || hex_decode(argv[2], u->lease_id, LEASE_ID_LEN) ||
 	    (strcmp(argv[4], "0") && hex_decode(argv[4], u->prev_hash, HASH_LEN))) {
 		fprintf(stderr, "usage: forge usage LEASE SEQ PREV START_NS END_NS CPU_NS MEM_MIB"
-			" NONCE KEY.pem\n");
+			" NONCE KEY.pem [DELAY_NS]\n");
 		return 2;
 	}
 	u->seq = strtoull(argv[3], NULL, 10);
@@ -114,8 +118,22 @@ static int forge_usage(int argc, char **argv)
 	u->cpu_ns = strtoull(argv[7], NULL, 10);
 	u->mem_mib = (uint32_t)strtoul(argv[8], NULL, 10);
 	u->gpu_source = GPU_SOURCE_NONE;
+	if (argc == 12)
+		u->run_delay_ns = strtoull(argv[11], NULL, 10);
 	t.nonce = strtoull(argv[9], NULL, 10);
 	return sign_and_print(&t, argv[10]);
+}
+
+static int forge_start(int argc, char **argv)
+{
+	struct tx t = { .version = TX_VERSION, .kind = TX_LEASE_START };
+
+	if (argc != 5 || hex_decode(argv[2], t.u.start.lease_id, LEASE_ID_LEN)) {
+		fprintf(stderr, "usage: forge start LEASE NONCE KEY.pem\n");
+		return 2;
+	}
+	t.nonce = strtoull(argv[3], NULL, 10);
+	return sign_and_print(&t, argv[4]);
 }
 
 int main(int argc, char **argv)
@@ -124,6 +142,8 @@ int main(int argc, char **argv)
 		return forge_usage(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "transfer"))
 		return forge_transfer(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "start"))
+		return forge_start(argc, argv);
 	struct tx t = { .version = TX_VERSION, .kind = TX_LEASE_OPEN };
 	char why[WHY_MAX] = "";
 	struct tally_key key;

@@ -9,8 +9,9 @@
 # naming node 3 at node 2's (lower) prices, submitted through node 4 (not
 # node 3), is refused by the chain's rule; node 3's SLA bounds (a credit of
 # at most 80000 ppm, a delay of at least 60000 ppm) are in its entry, tally
-# lease create moves its default terms within them and refuses terms given
-# beyond them before signing, and a LEASE_OPEN signed without the CLI beyond
+# lease create moves its default terms within them (and says so) and refuses terms given
+# beyond them before signing (--cheapest naming only the terms given when
+# no provider fits), and a LEASE_OPEN signed without the CLI beyond
 # them is refused by node 4 (the chain's rule); and a withdrawal takes a
 # provider out of the list.
 . "$(dirname "$0")/lib.sh"
@@ -106,9 +107,21 @@ rc=0
 	--vcpus 1 --memory 128 --duration 60 >"$NET_DIR/sla.out" 2>"$NET_DIR/sla.err" || rc=$?
 check "--cheapest with a credit no provider's bounds admit is refused (exit 1), saying so" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'SLA bounds that admit credit_ppm 600000' '$NET_DIR/sla.err'"
+check "... naming no delay, which was not given (it named max_delay_ppm 1000000)" \
+	bash -c "! grep -q 'max_delay_ppm' '$NET_DIR/sla.err'"
+rc=0
+"$TALLY" lease create --cheapest --image nosuch --node "$(url 4)" --no-ssh-key \
+	--vcpus 1 --memory 128 --duration 60 >"$NET_DIR/sla.out" 2>"$NET_DIR/sla.err" || rc=$?
+sed 's/^/# /' "$NET_DIR/sla.err"
+check "--cheapest for an image nobody offers names the image and no SLA term (none was given)" \
+	bash -c "[ $rc -eq 1 ] && grep -q \"offers image 'nosuch'\" '$NET_DIR/sla.err' &&
+		 ! grep -q 'SLA' '$NET_DIR/sla.err'"
 L3=$("$TALLY" lease create --provider "$K3" --node "$(url 4)" --no-ssh-key --vcpus 1 \
-	--memory 128 --duration 60 2>>"$NET_DIR/cli.err")
+	--memory 128 --duration 60 2>"$NET_DIR/l3.err")
+sed 's/^/# /' "$NET_DIR/l3.err"
 check "a lease naming node 3 with the default SLA is accepted" [ ${#L3} -eq 64 ]
+check "... and tally says the SLA terms it signed, moved within node 3's bounds" \
+	grep -q 'lease submitted: .*SLA credit 80000 ppm above 60000 ppm delay' "$NET_DIR/l3.err"
 sla_terms() { curl -sf "$(url 1)/v1/leases/$1" |
 	jq -r '"\(.contract.sla.credit_ppm)/\(.contract.sla.max_delay_ppm)"'; }
 sla_terms_are() { [ "$(sla_terms "$1")" = "$2" ]; }

@@ -118,6 +118,21 @@ START_TEST(a_different_settlement_fails)
 }
 END_TEST
 
+/* The carries are part of the bill: what the lease owes below a micro-unit
+ * is billed by its next records. A claim that differs in them alone is
+ * named, also when it comes without a state proof. */
+START_TEST(a_different_carry_fails)
+{
+	struct lease claim = fx.settled;
+
+	claim.carry.credit = (claim.carry.credit + 1) % PPM_ONE;
+	run_from(0, NULL, NULL, &claim, NULL, NULL);
+	dump();
+	ck_assert(!res.verified);
+	ck_assert(has_error(0, -1, "carry_credit is"));
+}
+END_TEST
+
 START_TEST(a_running_lease_compares_at_the_claimed_record)
 {
 	struct lease claim = fx.settled;
@@ -186,6 +201,14 @@ START_TEST(a_dropped_record_is_named)
 	ck_assert(!res.verified);
 	ck_assert(has_error(4, -1, NULL));
 	ck_assert(has_error(5, 2, "record seq 1 is missing"));
+	/* The records after the break are still charged for the report, in
+	 * chain order from the carries record 0 left: seq 2 gets its half
+	 * micro-unit of memory, seq 3 carries a half on. */
+	ck_assert_uint_eq(res.nrecords, 3);
+	ck_assert_uint_eq(res.records[0].charge.gross, 12);
+	ck_assert_uint_eq(res.records[1].charge.gross, 13);
+	ck_assert_uint_eq(res.records[2].charge.gross, 12);
+	ck_assert_uint_eq(res.records[1].paid, 0);
 }
 END_TEST
 
@@ -338,6 +361,7 @@ Suite *audit_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, honest_chain_verifies_with_the_bill);
 	tcase_add_test(tc, a_different_settlement_fails);
+	tcase_add_test(tc, a_different_carry_fails);
 	tcase_add_test(tc, a_running_lease_compares_at_the_claimed_record);
 	tcase_add_test(tc, one_changed_byte_in_a_record_is_named);
 	tcase_add_test(tc, a_dropped_record_is_named);

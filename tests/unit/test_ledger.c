@@ -852,6 +852,79 @@ START_TEST(test_reopen_other_genesis_refused)
 }
 END_TEST
 
+/* Sets the first byte of every state entry of type (its key's first byte)
+ * to byte, or cuts each to its first len bytes when len > 0. */
+static void state_doctor(const char *data_dir, uint8_t type, uint8_t byte, int len)
+{
+	char path[4096];
+	sqlite3_stmt *rd, *wr;
+	sqlite3 *db;
+	uint8_t lo = type, hi = (uint8_t)(type + 1);
+
+	snprintf(path, sizeof(path), "%s/ledger.sqlite", data_dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT key, value FROM state WHERE key >= ?1"
+					    " AND key < ?2", -1, &rd, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE state SET value = ?2 WHERE key = ?1",
+					    -1, &wr, NULL), SQLITE_OK);
+	sqlite3_bind_blob(rd, 1, &lo, 1, SQLITE_STATIC);
+	sqlite3_bind_blob(rd, 2, &hi, 1, SQLITE_STATIC);
+	while (sqlite3_step(rd) == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(rd, 1);
+		uint8_t v[4096];
+
+		ck_assert_int_le(n, (int)sizeof(v));
+		memcpy(v, sqlite3_column_blob(rd, 1), (size_t)n);
+		v[0] = byte;
+		sqlite3_bind_blob(wr, 1, sqlite3_column_blob(rd, 0), sqlite3_column_bytes(rd, 0),
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_blob(wr, 2, v, len > 0 && len < n ? len : n, SQLITE_TRANSIENT);
+		ck_assert_int_eq(sqlite3_step(wr), SQLITE_DONE);
+		sqlite3_reset(wr);
+	}
+	sqlite3_finalize(rd);
+	sqlite3_finalize(wr);
+	sqlite3_close(db);
+}
+
+/* A store whose chain an earlier tallyd began, with state entries of a
+ * format this one does not read (a lease state of version 2, a provider
+ * entry of version 1), is refused at open, naming the entry: the node came
+ * up on it and answered every lease and registry read with a 500. A
+ * damaged entry is named as damage. */
+START_TEST(test_reopen_older_state_format_refused)
+{
+	struct ledger_config cfg = { .data_dir = dir, .genesis = &gen, .log = quiet };
+	struct ledger *l = open_at(dir, true);
+	char why[WHY_MAX];
+	struct flow f;
+	int rc;
+
+	build_chain(l, &f);
+	ledger_close(l);
+	state_doctor(dir, STATE_KEY_LEASE, 2, 0);
+	rc = ledger_open(&l, &cfg, why);
+	ck_assert_msg(rc == TALLY_E_VERSION, "%s", why);
+	ck_assert_msg(strstr(why, "is a lease state of version 2, which this tallyd does not"
+				  " read") && strstr(why, "begin a new chain"), "%s", why);
+	state_doctor(dir, STATE_KEY_LEASE, 3, 0);
+	state_doctor(dir, STATE_KEY_PROVIDER, 1, 0);
+	rc = ledger_open(&l, &cfg, why);
+	ck_assert_msg(rc == TALLY_E_VERSION, "%s", why);
+	ck_assert_msg(strstr(why, "registry entry is of version 1"), "%s", why);
+	state_doctor(dir, STATE_KEY_PROVIDER, PROVIDER_ENTRY_VERSION, 0);
+	/* As it was: it opens, and the chain goes on. */
+	l = open_at(dir, true);
+	flow_usage(l, &f, 1);
+	ledger_close(l);
+	state_doctor(dir, STATE_KEY_LEASE, 3, 20);
+	rc = ledger_open(&l, &cfg, why);
+	ck_assert_msg(rc == TALLY_E_STORE, "%s", why);
+	ck_assert_msg(strstr(why, "is damaged") && strstr(why, "lease state of version 3"),
+		      "%s", why);
+}
+END_TEST
+
 /* --- chain verification of the stored chain ------------------------------------ */
 
 static void verify_ok(const char *path)
@@ -3079,6 +3152,7 @@ Suite *ledger_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_reopen_same_chain);
 	tcase_add_test(tc, test_reopen_other_genesis_refused);
+	tcase_add_test(tc, test_reopen_older_state_format_refused);
 	tcase_add_test(tc, test_store_upgrade_from_v2);
 	tcase_add_test(tc, test_store_upgrade_from_v3);
 	tcase_add_test(tc, test_store_rollback_forgets);
