@@ -146,7 +146,9 @@ static void show_provider(const char *node, const char *key)
 		printf("provider   withdrawn at block %" PRIu64 ": tenants cannot pick this node\n",
 		       jget_u64(p, "height"));
 	else if (rc == CLIENT_OK)
-		printf("provider   announced at block %" PRIu64 "\n", jget_u64(p, "height"));
+		printf("provider   announced at block %" PRIu64 ": SLA credit at most %" PRIu64
+		       " ppm, delay allowed at least %" PRIu64 " ppm\n", jget_u64(p, "height"),
+		       jget_u64(p, "sla_max_credit_ppm"), jget_u64(p, "sla_min_delay_ppm"));
 	else if (rc == CLIENT_REFUSED && cl.status == 404)
 		printf("provider   not announced: tenants cannot pick this node\n");
 	json_decref(p);
