@@ -617,7 +617,7 @@ static const struct opt_doc create_opts[] = {
 	{ "no-ssh-key", 'N', NULL, "no key, not even the default", 0 },
 	{ "duration", 'D', "S", "the lease term in seconds (default 3600)", 0 },
 	{ "deposit", 'p', "N", "micro-units moved to escrow (default: the most the\nwhole term can cost)", 0 },
-	{ "interval", 'I', "S", "metering interval (default: the node's)", 0 },
+	{ "interval", 'I', "S", "metering interval (default: the provider's announced one)", 0 },
 	{ "max-delay-ppm", 'y', "PPM", "the SLA: run-queue delay allowed, in millionths of the\n"
 	  "vCPU time, before an interval is a breach (default\n"
 	  "50000, or the provider's announced minimum if above)", 0 },

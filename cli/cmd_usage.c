@@ -210,10 +210,10 @@ const struct cmd_doc doc_usage = {
 	.synopsis = "ID [--follow] [--node URL] [--json]",
 	.summary = "a lease's metered usage and charges",
 	.description =
-		"The lease's usage records, one per metering interval: seq, start, length,\n"
-		"CPU time, vCPU run-queue delay, GPU time, memory and the charge (marked\n"
-		"'(sla)' when its delay breached the SLA: its credit may be 0, the\n"
-		"fraction of a micro-unit carried to the next breach), then the totals\n"
+		"The lease's usage records, one per metering interval as a rule: seq,\n"
+		"start, length, CPU time, vCPU run-queue delay, GPU time, memory and the\n"
+		"charge (marked '(sla)' when its delay breached the SLA: its credit may\n"
+		"be 0, the fraction of a micro-unit carried to the next breach), then the totals\n"
 		"(cpu_ns, run_delay_ns, gpu_ns, memory in MiB x s, amount charged and SLA\n"
 		"credits). A record that cost more than the escrow left paid only\n"
 		"that and closed the lease: it is marked 'escrow exhausted: paid N' (paid\n"

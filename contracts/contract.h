@@ -82,8 +82,9 @@ struct lease_prices {
  * host CPU for more than max_delay_ppm of an interval's vCPU time (vcpus x
  * the interval), the provider owes credit_ppm of that interval's share of
  * the gross charge back to the tenant. A record spanning several intervals
- * is judged as one window per whole interval, as many counted breached as
- * its delay could have breached (docs/FORMATS.md section 11). */
+ * is judged in as many windows as its span holds intervals (rounded to the
+ * nearest), as many counted breached as its delay could have breached
+ * (docs/FORMATS.md section 11). */
 struct lease_sla {
 	uint32_t max_delay_ppm;
 	uint32_t credit_ppm;
@@ -104,7 +105,8 @@ struct lease_contract {
 	struct lease_sla sla;
 };
 
-/* One metering interval of one lease, as the provider signs it. */
+/* One span of a lease's metering (one interval as a rule, several after the
+ * provider's node was down), as the provider signs it. */
 enum gpu_source {
 	GPU_SOURCE_NONE = 0,       /* the lease has no GPU */
 	GPU_SOURCE_KMOD = 1,       /* tallymeter.ko assignment counters */
@@ -116,7 +118,7 @@ struct usage_record {
 	uint64_t seq;                    /* 0, 1, 2, ... per lease */
 	uint8_t prev_hash[HASH_LEN];     /* hash of the previous record's tx; zero for seq 0 */
 	uint64_t start_ns;               /* unix ns; equals the previous record's end_ns
-					  * (seq 0: at or after the lease's started_ns) */
+					  * (seq 0: the lease's started_ns) */
 	uint64_t end_ns;
 	uint64_t cpu_ns;                 /* CPU time the VM used; at most vcpus x
 					  * (end_ns - start_ns), so the meter caps
@@ -164,7 +166,7 @@ char *contract_to_json(const struct lease_contract *c);
  *                 / (1024 * 1e9))
  *   gpu   = floor((gpu_ns * gpu_second + carry.gpu) / 1e9)
  *   gross = cpu + mem + gpu
- *   sla_windows  = max(1, floor((end_ns - start_ns) / (interval_s * 1e9)))
+ *   sla_windows  = max(1, the span in intervals rounded to the nearest, half up)
  *   sla_breached = how many windows the run delay could have breached
  *   sla_credit   = floor((ceil(gross * breached / windows) * credit_ppm
  *                         + carry.credit) / 1e6)

@@ -14,7 +14,7 @@
  *   mem        = floor((mem_mib * dur * mem_gib_second + carry.mem) / (1024 * 1e9))
  *   gpu        = floor((gpu_ns * gpu_second + carry.gpu) / 1e9)
  *   gross      = cpu + mem + gpu
- *   windows    = max(1, floor(dur / (interval_s * 1e9)))
+ *   windows    = max(1, floor((dur + interval_s * 1e9 / 2) / (interval_s * 1e9)))
  *   breached   = the largest k <= windows with
  *                run_delay_ns * 1e6 * windows > k * max_delay_ppm * vcpus * dur
  *   credited   = ceil(gross * breached / windows)
@@ -23,10 +23,11 @@
  *
  * The SLA is promised per metering interval, but a record may span many (one
  * record covers a node's outage): it is judged as `windows` equal windows,
- * and since the record does not say in which of them the delay fell, the
+ * its span in intervals rounded to the nearest, half up (a record shorter
+ * than 1.5 intervals is one window; a longer one is cut into windows of
+ * 0.75 to 1.25 intervals), and since the record does not say in which of them the delay fell, the
  * rule takes the tenant's side and counts as breached as many windows as the
- * delay could have breached. A record of one interval or less is one window,
- * breached when its delay is above max_delay_ppm of vcpus x dur; a delay
+ * delay could have breached. A one-window record is breached when its delay is above max_delay_ppm of vcpus x dur; a delay
  * exactly at the threshold is not a breach. */
 #include "contracts/contract.h"
 
@@ -82,13 +83,20 @@ static int sum3(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
 	return narrow((u128)a + b + c, out);
 }
 
-/* The record's SLA windows: one per whole interval of its span, at least
- * one. */
+/* The record's SLA windows: its span in intervals rounded to the nearest,
+ * half up, at least one. A record a little longer or shorter than an
+ * interval (the keeper's, give or take a read's jitter) is one window; one
+ * of 1.5 intervals or more is judged in two or more, so a bad interval is
+ * not averaged over nearly two. */
 static uint64_t sla_windows(const struct lease_contract *c, uint64_t dur_ns)
 {
 	uint64_t interval_ns = (uint64_t)c->interval_s * NS_PER_S;
-	uint64_t n = interval_ns ? dur_ns / interval_ns : 1;
+	uint64_t n;
 
+	if (!interval_ns)
+		return 1;
+	/* dur_ns + interval_ns / 2 may pass 2^64: in 128 bits. */
+	n = (uint64_t)(((u128)dur_ns + interval_ns / 2) / interval_ns);
 	return n ? n : 1;
 }
 

@@ -593,7 +593,8 @@ static struct lease run_records(void (*edit)(struct lease_contract *k), const st
 
 /* The SLA is promised per interval, and the provider chooses the records'
  * spans (section 10.5 lets one cover any number of intervals): a record is
- * judged as one window per whole interval, counting as breached as many as
+ * judged as one window per interval of its span (rounded to the nearest),
+ * counting as breached as many as
  * its delay could have breached (section 11), so merging a bad interval
  * with a good one, or waiting out a bad patch and sending one long record,
  * does not erase the credit. Input: cb's contract (1 vCPU, interval 1 s,
@@ -627,6 +628,16 @@ START_TEST(sla_window_not_chosen_by_the_provider)
 	const struct rec past[] = { { 2 * S, 2 * S, S / 10 + 1 } };
 	b = run_records(NULL, past, 1);
 	ck_assert_uint_gt(b.sla_credits, 0);
+	/* Windows are the span in intervals rounded to the nearest: 1.9 s is
+	 * two windows of 0.95 s (0.095 s allowed each), so 0.15 s breaches one
+	 * (a whole-interval count would have averaged it over 1.9 s); 1.4 s is
+	 * one window, 0.14 s allowed. */
+	const struct rec almost_two[] = { { 19 * S / 10, 19 * S / 10, 15 * S / 100 } };
+	b = run_records(NULL, almost_two, 1);
+	ck_assert_uint_gt(b.sla_credits, 0);
+	const struct rec one_and_less_than_half[] = { { 14 * S / 10, 14 * S / 10, 14 * S / 100 } };
+	b = run_records(NULL, one_and_less_than_half, 1);
+	ck_assert_uint_eq(b.sla_credits, 0);
 }
 END_TEST
 

@@ -907,7 +907,8 @@ static uint64_t breached_windows(const struct lease_contract *c, const struct us
 				 uint64_t *windows)
 {
 	uint64_t span = u->end_ns - u->start_ns;
-	uint64_t n = span / ((uint64_t)c->interval_s * CB_SEC);
+	uint64_t interval = (uint64_t)c->interval_s * CB_SEC;
+	uint64_t n = (uint64_t)(((u128)span + interval / 2) / interval);
 	uint64_t k = 0;
 
 	n = n ? n : 1;
