@@ -10,6 +10,8 @@
 #include "lib/chain/verify.h"
 #include "lib/errors.h"
 #include "lib/chain/tx.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
 #define CHAIN "tally-test"
 #define T0 1700000000000000000ull
@@ -218,6 +220,20 @@ static void append_block(struct spec *s)
 	ch.next_vals[i] = s->next;
 	if (s->next)
 		ch.vals = *s->next;
+}
+
+/* The case's directory, made and removed in the runner's process: a test
+ * whose assertion fails ends before its own clean-up, and leaves nothing. */
+static char base[40];
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "chain");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
 }
 
 static struct validator_set joined;   /* vkeys 0, 1 and 3 after block 3 of chain_joined */
@@ -832,7 +848,8 @@ START_TEST(test_genesis_parse)
 	genesis_free(&back);
 
 	/* From a file, and a file that is not there. */
-	char path[] = "/tmp/tally-genesis-XXXXXX";
+	char path[96];
+	snprintf(path, sizeof(path), "%s/genesis-XXXXXX", base);
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	json = genesis_to_json(&g);
@@ -851,7 +868,7 @@ START_TEST(test_genesis_parse)
 	/* A chain file given for a genesis (both come from a node) is named,
 	 * however large, and so is the binary one that is not. */
 	static const char chain_head[] = "TALLYCHN\0\0\0\1";
-	strcpy(path, "/tmp/tally-genesis-XXXXXX");
+	snprintf(path, sizeof(path), "%s/genesis-XXXXXX", base);
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, chain_head, sizeof(chain_head)), (ssize_t)sizeof(chain_head));
@@ -1030,6 +1047,7 @@ Suite *chain_suite(void)
 	Suite *s = suite_create("chain");
 	TCase *tc = tcase_create("chain");
 
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
 	tcase_add_checked_fixture(tc, chain_setup, chain_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_chain_accepted);

@@ -11,9 +11,25 @@
 #include "lib/chain/audit.h"
 #include "lib/chain/chainfile.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
 #include "tests/support/chainbuild.h"
 #include "tests/support/fileclaim.h"
+#include "tests/support/ledgertest.h"
 #include "tests/unit/chain_fixture.h"
+
+/* The case's directory, made and removed in the runner's process: a test
+ * whose assertion fails ends before its own clean-up, and leaves nothing. */
+static char base[40];
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "chainfile");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
+}
 
 static struct fixture fx;
 static uint8_t *bytes;
@@ -336,10 +352,13 @@ END_TEST
 
 START_TEST(save_and_load_a_file)
 {
-	char path[] = "/tmp/tally-chainfile-XXXXXX";
+	char path[96];
 	struct chainfile f, g;
 	char why[WHY_MAX] = "";
-	int fd = mkstemp(path);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/chain-XXXXXX", base);
+	fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
@@ -436,7 +455,8 @@ START_TEST(lease_entries_are_strict)
 
 	/* Such a file is damaged, not missing: loading it says so
 	 * (TALLY_E_NOTFOUND is kept for a file that does not exist). */
-	char path[] = "/tmp/tally-chainfile-XXXXXX";
+	char path[96];
+	snprintf(path, sizeof(path), "%s/chain-XXXXXX", base);
 	int fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
@@ -474,6 +494,7 @@ Suite *chainfile_suite(void)
 	Suite *s = suite_create("chainfile");
 	TCase *tc = tcase_create("chainfile");
 
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	/* Every truncation decodes the genesis again: seconds under ASan on a
 	 * busy machine, beyond Check's default 4 s. */

@@ -9,12 +9,28 @@
 
 #include "daemon/config.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
-static char path[64];
+/* The case's directory, made and removed in the runner's process: a test
+ * whose assertion fails ends before its own clean-up, and leaves nothing. */
+static char base[40];
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "config");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
+}
+
+static char path[96];
 
 static void write_conf(const char *text)
 {
-	snprintf(path, sizeof(path), "/tmp/tally-config-test.XXXXXX");
+	snprintf(path, sizeof(path), "%s/conf-XXXXXX", base);
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -196,12 +212,12 @@ END_TEST
  * add up, and an error names the drop-in's own file and line. */
 START_TEST(drop_ins_follow_the_file)
 {
-	char dir[] = "/tmp/tally-config-dropin.XXXXXX", conf[128], dropins[160], f[200];
+	char dir[80], conf[128], dropins[160], f[200];
 	char why[WHY_MAX] = "";
 	struct config c;
 	FILE *fp;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	lt_test_dir(dir, sizeof(dir), base);
 	snprintf(conf, sizeof(conf), "%s/tallyd.conf", dir);
 	snprintf(dropins, sizeof(dropins), "%s.d", conf);
 	fp = fopen(conf, "w");
@@ -249,6 +265,8 @@ Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("file");
+
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
 
 	tcase_add_test(tc, a_full_file_is_read);
 	tcase_add_test(tc, each_bad_input_names_its_line);

@@ -13,12 +13,10 @@
  * height, round and step (every signed message is logged as it leaves). */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +24,8 @@
 #include "daemon/consensus/msg.h"
 #include "daemon/ledger/ledger.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
 #define NV 4
 #define CHAIN "tally-consensus-test"
@@ -36,7 +36,8 @@ static struct tally_key vkey[NV], user;
 static struct genesis gen;
 static struct genesis_account accounts[1];
 static uint8_t gh[HASH_LEN];
-static char base[64];
+static char base[40];   /* per test case, made and removed in the runner's process */
+static char dir[80];    /* per test, inside base: its nodes' directories and log */
 
 struct qmsg {
 	int to;
@@ -74,12 +75,6 @@ static void quiet(void *ctx, const char *line)
 	(void)ctx, (void)line;
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
-
 static void setup(void)
 {
 	uint8_t seed[32];
@@ -112,10 +107,12 @@ static void setup(void)
 	gen.accounts = accounts;
 	gen.naccounts = 1;
 	genesis_hash(&gen, gh);
+	lt_test_dir(dir, sizeof(dir), base);
 }
 
 static void teardown(void)
 {
+	cb_rm_tree(dir);
 	for (int i = 0; i < NV; i++)
 		key_free(&vkey[i]);
 	key_free(&user);
@@ -125,14 +122,12 @@ static void teardown(void)
  * it goes even when a test fails inside its fork. */
 static void base_setup(void)
 {
-	strcpy(base, "/tmp/tally-consensus-XXXXXX");
-	if (!mkdtemp(base))
-		abort();
+	lt_case_dir(base, sizeof(base), "consensus");
 }
 
 static void base_teardown(void)
 {
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	cb_rm_tree(base);
 }
 
 /* --- the network ----------------------------------------------------------------- */
@@ -205,7 +200,7 @@ static void net_open(struct tnet *n)
 
 	memset(n, 0, sizeof(*n));
 	n->clock = T0 + 1000 * MSEC;
-	snprintf(logpath, sizeof(logpath), "%s/signed.log", base);
+	snprintf(logpath, sizeof(logpath), "%s/signed.log", dir);
 	n->logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	ck_assert_int_ge(n->logfd, 0);
 	for (int i = 0; i < NV; i++) {
@@ -220,7 +215,7 @@ static void net_open(struct tnet *n)
 			.empty_blocks = true,
 		};
 
-		snprintf(n->dir[i], sizeof(n->dir[i]), "%s/node%d", base, i);
+		snprintf(n->dir[i], sizeof(n->dir[i]), "%s/node%d", dir, i);
 		n->ctx[i].net = n;
 		n->ctx[i].idx = i;
 		n->io[i].ctx = &n->ctx[i];
@@ -455,7 +450,7 @@ static size_t check_no_equivocation(void)
 	uint32_t hdr[2];
 	FILE *f;
 
-	snprintf(logpath, sizeof(logpath), "%s/signed.log", base);
+	snprintf(logpath, sizeof(logpath), "%s/signed.log", dir);
 	f = fopen(logpath, "rb");
 	ck_assert_ptr_nonnull(f);
 	while (fread(hdr, sizeof(hdr), 1, f) == 1) {
@@ -521,7 +516,7 @@ static void tear_wal(int node, unsigned *seed)
 	size_t len = 1 + rand_r(seed) % sizeof(junk);
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/node%d/consensus.wal", base, node);
+	snprintf(path, sizeof(path), "%s/node%d/consensus.wal", dir, node);
 	for (size_t i = 0; i < len; i++)
 		junk[i] = (uint8_t)rand_r(seed);
 	junk[0] = 200;   /* a record header promising more than follows */

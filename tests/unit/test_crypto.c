@@ -15,6 +15,8 @@
 #include "lib/codec.h"
 #include "lib/crypto.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
 static void unhex(const char *s, uint8_t *out, size_t n)
 {
@@ -404,33 +406,31 @@ START_TEST(test_chain_id_valid)
 END_TEST
 
 /* --- PEM files ------------------------------------------------------------
- * Each test works in its own directory, made and removed by the parent
- * process (an unchecked fixture), so it is removed even when a test fails. */
+ * Each test works in its own directory inside the case's, which is made and
+ * removed by the parent process (an unchecked fixture), so it is removed
+ * even when a test fails. */
 
-static char tmpdir[] = "/tmp/tally-test-crypto.XXXXXX";
+static char base[40];     /* per test case */
+static char tmpdir[80];   /* per test, inside base */
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "crypto");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
+}
 
 static void tmpdir_setup(void)
 {
-	if (!mkdtemp(tmpdir))
-		abort();
+	lt_test_dir(tmpdir, sizeof(tmpdir), base);
 }
 
 static void tmpdir_teardown(void)
 {
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-	char path[512];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(tmpdir);
+	cb_rm_tree(tmpdir);
 }
 
 static const char *tmp_path(const char *name)
@@ -534,7 +534,7 @@ START_TEST(test_pem_no_overwrite)
 	ck_assert_int_eq(key_load_pem(&back, path), 0);
 	ck_assert_mem_eq(back.pub, a.pub, PUBKEY_LEN);
 
-	/* No temporary file left behind (other tests share the directory). */
+	/* No temporary file left behind. */
 	d = opendir(tmpdir);
 	ck_assert_ptr_nonnull(d);
 	while ((e = readdir(d)))
@@ -646,7 +646,8 @@ Suite *crypto_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pem");
-	tcase_add_unchecked_fixture(tc, tmpdir_setup, tmpdir_teardown);
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
+	tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
 	tcase_add_test(tc, test_pem_round_trip);
 	tcase_add_test(tc, test_pem_from_openssl);
 	tcase_add_test(tc, test_pem_no_overwrite);

@@ -11,8 +11,24 @@
 #include "daemon/provision/domxml.h"
 #include "daemon/provision/provision.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
 #define KEY_ED "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC04IPLC+X+sR4FdA34U4BvbU/Qes+rxENYW7bE+QRkm"
+
+/* The case's directory, made and removed in the runner's process: a test
+ * whose assertion fails ends before its own clean-up, and leaves nothing. */
+static char base[40];
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "domxml");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
+}
 
 static void sample_meta(struct domxml_lease_meta *m)
 {
@@ -243,11 +259,16 @@ START_TEST(metadata_reader_is_strict)
 }
 END_TEST
 
+/* A console log holding text, in the case's directory: its path, to free. */
 static char *write_log(const char *text)
 {
-	char *path = strdup("/tmp/tally-unit-console.XXXXXX");
-	int fd = mkstemp(path);
+	char tmpl[96], *path;
+	int fd;
 
+	snprintf(tmpl, sizeof(tmpl), "%s/console-XXXXXX", base);
+	path = strdup(tmpl);
+	ck_assert_ptr_nonnull(path);
+	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
@@ -307,6 +328,7 @@ Suite *domxml_suite(void)
 	Suite *s = suite_create("domxml");
 	TCase *tc = tcase_create("xml");
 
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
 	tcase_add_test(tc, metadata_round_trips);
 	tcase_add_test(tc, text_is_escaped);
 	tcase_add_test(tc, user_network_forward);

@@ -19,6 +19,8 @@
 #include "daemon/consensus/timers.h"
 #include "daemon/consensus/wal.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
 #define NV 4
 #define T0 1700000000000000000ull
@@ -27,7 +29,8 @@
 static struct tally_key key[NV];
 static struct validator_set vals;
 static int self;                              /* the engine's validator */
-static char dir[64], wal_path[128], pv_path[128];
+static char base[40];   /* per test case, made and removed in the runner's process */
+static char dir[80], wal_path[128], pv_path[128];   /* per test, inside base */
 
 /* --- the application ------------------------------------------------------------- */
 
@@ -186,38 +189,31 @@ static void setup(void)
 	self = (int)valset_proposer(&vals, 0);
 	memset(&A, 0, sizeof(A));
 	A.time_ns = T0;
-	/* Each test starts with no WAL and no signer state. */
-	unlink(wal_path);
-	unlink(pv_path);
+	/* Each test starts with no WAL and no signer state: a directory of
+	 * its own. */
+	lt_test_dir(dir, sizeof(dir), base);
+	snprintf(wal_path, sizeof(wal_path), "%s/consensus.wal", dir);
+	snprintf(pv_path, sizeof(pv_path), "%s/signer_state", dir);
 }
 
 static void teardown(void)
 {
+	cb_rm_tree(dir);
 	clear_sent();
 	for (int i = 0; i < NV; i++)
 		key_free(&key[i]);
 }
 
-/* The directory lives in the runner's process (an unchecked fixture), so
- * it goes even when a test fails inside its fork. */
+/* The case's directory lives in the runner's process (an unchecked
+ * fixture), so it goes even when a test fails inside its fork. */
 static void dir_setup(void)
 {
-	strcpy(dir, "/tmp/tally-engine-XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(wal_path, sizeof(wal_path), "%s/consensus.wal", dir);
-	snprintf(pv_path, sizeof(pv_path), "%s/signer_state", dir);
+	lt_case_dir(base, sizeof(base), "engine");
 }
 
 static void dir_teardown(void)
 {
-	char tmp[160];
-
-	unlink(wal_path);
-	unlink(pv_path);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", pv_path);
-	unlink(tmp);
-	rmdir(dir);
+	cb_rm_tree(base);
 }
 
 static struct engine *start(bool wait_for_txs)

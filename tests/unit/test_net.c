@@ -20,6 +20,22 @@
 #include "daemon/net/tlsid.h"
 #include "daemon/net/wire.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
+
+/* The case's directory, made and removed in the runner's process: a test
+ * whose assertion fails ends before its own clean-up, and leaves nothing. */
+static char base[40];
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "net");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
+}
 
 /* Encodes m, checks the head, decodes the body into out. */
 static int round_trip(const struct wire_msg *m, struct wire_msg *out, struct enc *e)
@@ -512,8 +528,11 @@ END_TEST
 
 static int load_peers(const char *text, struct config *c, char *why)
 {
-	char path[] = "/tmp/tally-net-config.XXXXXX";
-	int fd = mkstemp(path);
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/conf-XXXXXX", base);
+	fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -567,6 +586,7 @@ Suite *net_suite(void)
 	Suite *s = suite_create("net");
 	TCase *tc = tcase_create("wire");
 
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
 	tcase_add_test(tc, messages_round_trip);
 	tcase_add_test(tc, malformed_messages_are_refused);
 	tcase_add_test(tc, frame_heads_are_judged_before_the_body);

@@ -15,7 +15,22 @@
 #include "lib/chain/state.h"
 #include "lib/errors.h"
 #include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 #include "tests/support/offer.h"
+
+/* The case's directory, made and removed in the runner's process: a test
+ * whose assertion fails ends before its own clean-up, and leaves nothing. */
+static char base[40];
+
+static void case_begin(void)
+{
+	lt_case_dir(base, sizeof(base), "provider");
+}
+
+static void case_end(void)
+{
+	cb_rm_tree(base);
+}
 
 /* An hour ago, so that blocks are in the past and contracts unexpired at
  * the node's clock (admission judges with it). */
@@ -465,7 +480,7 @@ static void above(struct lease_contract *c, struct chainbuild *cb)
 
 static void run_open_case(const struct open_case *oc)
 {
-	char dir[] = "/tmp/tally-provider-XXXXXX", why[WHY_MAX] = "";
+	char dir[80], why[WHY_MAX] = "";
 	struct chainbuild *cb = calloc(1, sizeof(*cb));
 	struct ledger_config cfg = { 0 };
 	uint8_t lease[HASH_LEN], hash[HASH_LEN];
@@ -474,7 +489,7 @@ static void run_open_case(const struct open_case *oc)
 	int admitted, applied, audited;
 
 	ck_assert_ptr_nonnull(cb);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	lt_test_dir(dir, sizeof(dir), base);
 	cb_init(cb, "registry", G);
 	memset(&t, 0, sizeof(t));
 	t.kind = TX_LEASE_OPEN;
@@ -544,7 +559,7 @@ static void other_root(struct block_header *h, void *ctx)
 
 START_TEST(a_state_root_without_the_announcement_is_refused)
 {
-	char dir[] = "/tmp/tally-provider-XXXXXX", why[WHY_MAX] = "";
+	char dir[80], why[WHY_MAX] = "";
 	struct chainbuild *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	struct ledger_config cfg = { 0 };
 	uint8_t lease[HASH_LEN] = { 0 }, root[HASH_LEN];
@@ -571,7 +586,7 @@ START_TEST(a_state_root_without_the_announcement_is_refused)
 	cb_seal(a, BT(1), false, other_root, root);
 
 	ck_assert_int_eq(cb_audit_code(a, lease, 1), TALLY_E_STATEROOT);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	lt_test_dir(dir, sizeof(dir), base);
 	cfg.data_dir = dir;
 	cfg.genesis = &a->genesis;
 	ck_assert_msg(ledger_open(&l, &cfg, why) == 0, "%s", why);
@@ -591,6 +606,7 @@ Suite *provider_suite(void)
 	TCase *tc = tcase_create("provider");
 
 	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, case_begin, case_end);
 	tcase_add_checked_fixture(tc, clock_setup, NULL);
 	tcase_add_test(tc, offer_round_trip_and_strict_decoding);
 	tcase_add_test(tc, offer_admits_contracts_at_or_above_it);

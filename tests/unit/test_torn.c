@@ -9,7 +9,6 @@
  * `make reliability` collects. */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,7 +24,9 @@
 #include "lib/chain/chainfile.h"
 #include "lib/chain/replay.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
 #include "tests/support/fixchain.h"
+#include "tests/support/ledgertest.h"
 
 /* Under ASan (make check-unit SAN=1) every case costs several times more:
  * the sanitized run takes every STRIDE-th cut or byte of the costly loops,
@@ -40,35 +41,25 @@ static char base[40];    /* per test case, made and removed in the runner's proc
 static char dir[80];     /* per test, inside base */
 static struct fixchain fx;
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void base_setup(void)
 {
-	strcpy(base, "/tmp/tally-torn-XXXXXX");
-	if (!mkdtemp(base))
-		abort();
+	lt_case_dir(base, sizeof(base), "torn");
 }
 
 static void base_teardown(void)
 {
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	cb_rm_tree(base);
 }
 
 static void setup(void)
 {
 	fixchain_build(&fx);
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	lt_test_dir(dir, sizeof(dir), base);
 }
 
 static void teardown(void)
 {
+	cb_rm_tree(dir);
 	fixchain_free(&fx);
 }
 
@@ -401,14 +392,15 @@ END_TEST
 
 START_TEST(ledger_refuses_a_signer_state_ahead_of_its_store)
 {
-	char path[128], other[128], why[WHY_MAX];
+	char path[128], odir[80], other[128], why[WHY_MAX];
 	struct ledger *l;
 	struct privval pv;
 	size_t n;
 
 	validator_store(dir);
 	path_in(path, sizeof(path), dir, "signer_state");
-	path_in(other, sizeof(other), base, "ahead");
+	lt_test_dir(odir, sizeof(odir), base);
+	path_in(other, sizeof(other), odir, "ahead");
 	ck_assert_int_eq(privval_open(&pv, other, val_key(), why), 0);
 	sign_at(&pv, 9, 0, VOTE_PRECOMMIT, 0xaa, 0);
 	privval_close(&pv);
@@ -572,7 +564,7 @@ START_TEST(store_wal_cut_anywhere_opens_at_a_consistent_height)
 			ck_assert_msg(h >= last, "%s: height %" PRIu64 " after %" PRIu64
 				      " at a shorter cut", what, h, last);
 			last = h;
-			nftw(d, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+			cb_rm_tree(d);
 			cases++;
 		}
 	}
@@ -595,7 +587,7 @@ START_TEST(store_wal_cut_anywhere_opens_at_a_consistent_height)
 		free(bad);
 		snprintf(what, sizeof(what), "WAL frame %zu of %zu torn", f, frames);
 		open_consistent(d, what);
-		nftw(d, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+		cb_rm_tree(d);
 		torn++;
 	}
 	report("SQLite WAL: %zu cuts (%zu frames of %zu bytes) and %zu torn frames, each opened "
@@ -648,7 +640,7 @@ START_TEST(store_database_cut_short_is_refused)
 		ck_assert_msg(rc != 0, "ledger.sqlite cut at %zu of %zu bytes was opened", at, n);
 		ck_assert_msg(strstr(why, "ledger.sqlite") && strstr(why, "restore"),
 			      "cut at %zu: the refusal does not say what to do: %s", at, why);
-		nftw(d, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+		cb_rm_tree(d);
 		cases++;
 	}
 	/* A page of zeros (a write the disk lost without saying so): refused
@@ -678,7 +670,7 @@ START_TEST(store_database_cut_short_is_refused)
 					      "the damage went unseen (verified to %" PRIu64 ")", p, h);
 		}
 		ck_assert_msg(!rc || why[0], "page %zu zeroed: refused without a reason", p);
-		nftw(d, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+		cb_rm_tree(d);
 		zeroed++;
 	}
 	report("SQLite database: %zu cuts refused; %zu zeroed pages: %zu refused at open, %zu by "

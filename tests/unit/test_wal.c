@@ -12,28 +12,34 @@
 
 #include "daemon/consensus/wal.h"
 #include "lib/errors.h"
+#include "tests/support/cbpaths.h"
+#include "tests/support/ledgertest.h"
 
-static char dir[64], path[128];
+static char base[40];   /* per test case, made and removed in the runner's process */
+static char dir[80], path[128];   /* per test, inside base */
 
-/* The directory lives in the runner's process (an unchecked fixture), so
- * it goes even when a test fails inside its fork. */
+/* The case's directory lives in the runner's process (an unchecked
+ * fixture), so it goes even when a test fails inside its fork. */
 static void dir_setup(void)
 {
-	strcpy(dir, "/tmp/tally-wal-XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof(path), "%s/consensus.wal", dir);
+	lt_case_dir(base, sizeof(base), "wal");
 }
 
 static void dir_teardown(void)
 {
-	unlink(path);
-	rmdir(dir);
+	cb_rm_tree(base);
 }
 
+/* Each test starts with no WAL: a directory of its own. */
 static void setup(void)
 {
-	unlink(path);
+	lt_test_dir(dir, sizeof(dir), base);
+	snprintf(path, sizeof(path), "%s/consensus.wal", dir);
+}
+
+static void teardown(void)
+{
+	cb_rm_tree(dir);
 }
 
 static struct wal *open_ok(void)
@@ -239,7 +245,7 @@ Suite *wal_suite(void)
 	TCase *tc = tcase_create("wal");
 
 	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
-	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_records_read_back);
 	tcase_add_test(tc, test_crc32c_every_length);
 	tcase_add_test(tc, test_torn_last_record_cut_at_every_byte);
