@@ -379,7 +379,8 @@ END_TEST
 START_TEST(test_settlement)
 {
 	const char *after[EXAMPLE_SETTLE_CASES] = { "lease.state", "settle.sla.lease",
-		"settle.closing.lease", "settle.last.lease", "settle.exhaust.lease" };
+		"settle.closing.lease", "settle.last.lease", "settle.exhaust.lease",
+		"settle.window.lease", "settle.carry.lease" };
 	char row[512];
 
 	for (int i = 0; i < EXAMPLE_SETTLE_CASES; i++) {

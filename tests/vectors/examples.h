@@ -51,7 +51,7 @@
 #define EXAMPLE_REQUEST_TS "1700000100"
 #define EXAMPLE_REQUEST_NONCE "00112233445566778899aabbccddeeff"
 #define EXAMPLES_MAX 96
-#define EXAMPLE_SETTLE_CASES 5
+#define EXAMPLE_SETTLE_CASES 7
 
 struct example_vector {
 	const char *name;
@@ -647,8 +647,10 @@ static inline void example_apply(struct examples *x, struct example_settle *s,
 }
 
 /* Settlement, record by record: the record of block 2; an SLA breach; the
- * tenant's close (closing); the last record, up to the close; and a second
- * lease whose record costs more than its escrow holds. */
+ * tenant's close (closing); the last record, up to the close; a second
+ * lease whose record costs more than its escrow holds; and a third whose
+ * memory charge leaves fractions to carry, its first record judged in three
+ * SLA windows. */
 static inline void example_settlement(struct examples *x)
 {
 	struct example_settle *s = x->settle;
@@ -719,6 +721,41 @@ static inline void example_settlement(struct examples *x)
 	tx = example_record(x, &s[4].before, 120, 240, 0, 5, "settle.exhaust.tx", &s[4].rec);
 	example_apply(x, &s[4], tx, EXAMPLE_T(133));
 	example_add_lease(x, "settle.exhaust.lease", &s[4].after);
+
+	/* settle.window: a third lease, of 1000 MiB (a memory charge of
+	 * 1.953125 a second: fractions to carry), started at block 1's time;
+	 * its first record spans 150 s (2.5 intervals, rounded up: three SLA
+	 * windows of 50 s, 5 s of delay allowed in each) at full CPU with 6 s
+	 * of delay: one window counts as breached, and a third of the gross,
+	 * rounded up, earns the credit. settle.carry: its next record, 60 s
+	 * with 7 s of delay (one window, breached), pays the memory fraction
+	 * the first left and takes the credit's fraction with it. */
+	struct lease_contract c3 = x->contract;
+	struct tx open3;
+	uint8_t id3[LEASE_ID_LEN];
+
+	c3.nonce = 2;
+	c3.vm.memory_mib = 1000;
+	memset(&open3, 0, sizeof(open3));
+	open3.u.open = c3;
+	tx = example_tx(x, &open3, TX_LEASE_OPEN, &x->tenant, 2, "settle.window.open_tx");
+	tx_hash(tx->bytes, tx->len, id3);
+	free(tx->bytes);
+	x->n--;
+	s[5].name = "settle.window";
+	if (lease_open(&s[5].before, id3, &c3, 1, why) ||
+	    lease_start(&s[5].before, x->provider.pub, EXAMPLE_BLOCK1_NS, why))
+		example_fail("window");
+	tx = example_record(x, &s[5].before, 150, 300, 6 * EXAMPLE_SEC, 6, "settle.window.tx",
+			    &s[5].rec);
+	example_apply(x, &s[5], tx, EXAMPLE_T(163));
+	example_add_lease(x, "settle.window.lease", &s[5].after);
+	s[6].name = "settle.carry";
+	s[6].before = s[5].after;
+	tx = example_record(x, &s[6].before, 60, 120, 7 * EXAMPLE_SEC, 7, "settle.carry.tx",
+			    &s[6].rec);
+	example_apply(x, &s[6], tx, EXAMPLE_T(223));
+	example_add_lease(x, "settle.carry.lease", &s[6].after);
 }
 
 /* The row of docs/FORMATS.md's settlement table for one case (times in
