@@ -339,8 +339,9 @@ const struct cmd_doc doc_audit = {
 		"the chain replayed through the validators' own rules with the state root\n"
 		"checked at every height; the hash chain of the lease's usage records (no\n"
 		"gap, reorder or duplicate), the inclusion proof of each record against the\n"
-		"latest verified header; and the recomputed bill (charged, SLA credits,\n"
-		"refund) compared with what the node settled. Each failure names the block\n"
+		"latest verified header; and the recomputed bill (state, charged, SLA\n"
+		"credits, escrow, refund, metered totals and the settlement's carries)\n"
+		"compared with what the node settled. Each failure names the block\n"
 		"height or the record (seq), and the rule. On a terminal, the blocks read so\n"
 		"far are shown as it goes. ID may be a unique prefix of 8 or more hex\n"
 		"characters, of a lease the node (or, with --chain, the file) holds.",

@@ -657,7 +657,8 @@ const struct cmd_doc doc_lease_create = {
 		"terms outside them); the default deposit is the most the whole term can\n"
 		"cost; the SSH key is ~/.ssh/id_ed25519.pub when it exists. The contract is\n"
 		"validated locally first: an invalid one, or SLA terms given outside the\n"
-		"provider's bounds, is refused with the reason (exit 1). With --wait, the\n"
+		"provider's bounds, is refused with the reason (exit 1). stderr says what\n"
+		"was submitted: VM, term, deposit and SLA terms. With --wait, the\n"
 		"lease's progress is shown on a terminal; a node restarting meanwhile is\n"
 		"waited through, and Ctrl-C ends the wait, not the lease (exit 130).",
 	.opts = create_opts,
@@ -926,8 +927,10 @@ const struct cmd_doc doc_lease_show = {
 	.synopsis = "ID [--node URL] [--json]",
 	.summary = "one lease: state, contract, money",
 	.description =
-		"One lease: state, contract, escrow, charges and metered totals. ID is the\n"
-		"lease id or a unique prefix of at least 8 hex characters.",
+		"One lease: state, parties, VM, term, the prices and SLA terms signed,\n"
+		"deposit, charged, SLA credits, escrow, what a closed lease refunded,\n"
+		"records and metered totals. ID is the lease id or a unique prefix of at\n"
+		"least 8 hex characters.",
 };
 
 int cmd_lease_show(int argc, char **argv)

@@ -104,8 +104,8 @@ const struct cmd_doc doc_status = {
 		"validator set with\n"
 		"stake, voting power and the blocks each signed and missed since the node\n"
 		"started, whether tenants can pick it as a provider (announced on the\n"
-		"chain, not announced or withdrawn) and the prices and metering interval\n"
-		"of its configuration (GET /v1/status).",
+		"chain, with the SLA bounds announced; not announced or withdrawn) and\n"
+		"the prices and metering interval of its configuration (GET /v1/status).",
 };
 
 /* This node's own key as a validator, when that is news: jailed, or staked

@@ -274,6 +274,10 @@ static void get_status(void *ctx, const struct http_request *req, struct http_re
 				       "interval_s", (json_int_t)n->cfg->interval_s,
 				       "vms", (json_int_t)(n->keeper ? keeper_vm_count(n->keeper) : 0)));
 	json_object_set_new(resp->json, "images", images);
+	json_object_set_new(resp->json, "sla_max_credit_ppm",
+			    json_integer(n->cfg->sla_max_credit_ppm));
+	json_object_set_new(resp->json, "sla_min_delay_ppm",
+			    json_integer(n->cfg->sla_min_delay_ppm));
 	json_object_set_new(resp->json, "runs_vms", json_boolean(n->keeper != NULL));
 	/* The set of the next height, as the chain's STAKE, UNSTAKE and jails
 	 * have made it, not the genesis's. */
@@ -402,7 +406,7 @@ static void get_leases(void *ctx, const struct http_request *req, struct http_re
 		f.provider = provider;
 	}
 	if ((q = http_query(req, "state")) && parse_state(q, &f.state)) {
-		http_error(resp, 400, "invalid", "state must be opened, running or closed");
+		http_error(resp, 400, "invalid", "state must be opened, running, closing or closed");
 		return;
 	}
 	uint64_t height = 0;
