@@ -75,6 +75,19 @@ int provider_wait(struct client *cl, const char *key_hex, uint64_t timeout_s, js
 	}
 }
 
+/* Whether p, one provider of a node's answer, lacks a figure it must give
+ * as a u64 (answer_lacks_u64 prints which): a broken or hostile node's
+ * provider is refused, not read as prices, bounds or room of 0. */
+static bool provider_bad(const json_t *p)
+{
+	static const char *const figures[] = {
+		"height", "interval_s", "sla_max_credit_ppm", "sla_min_delay_ppm",
+		"prices.vcpu_second", "prices.mem_gib_second", "prices.gpu_second",
+		"capacity.vcpus", "capacity.memory_mib", "capacity.gpus", NULL };
+
+	return answer_lacks_u64(p, "provider", figures);
+}
+
 /* The contract's cost over its term at provider p's prices and interval
  * (settle_max_charge: the contract's own cost formula). */
 static int cost_at(const struct lease_contract *shape, const json_t *p, uint64_t *cost)
@@ -126,6 +139,10 @@ int provider_cheapest(struct client *cl, const struct lease_contract *shape, cha
 	if (rc)
 		return client_fail(cl, rc);
 	json_array_foreach(json_object_get(j, "providers"), i, p) {
+		if (provider_bad(p)) {
+			json_decref(j);
+			return EXIT_USAGE;
+		}
 		if (!fits(p, shape) || cost_at(shape, p, &cost))
 			continue;
 		/* Ties go to the lower key: the list is in key order. */
@@ -297,6 +314,11 @@ int cmd_provider_list(int argc, char **argv)
 	json_array_foreach(json_object_get(j, "providers"), i, p) {
 		const json_t *pr = json_object_get(p, "prices");
 
+		if (provider_bad(p)) {
+			json_decref(keep);
+			json_decref(j);
+			return EXIT_USAGE;
+		}
 		if (image && !offers_image(p, image))
 			continue;
 		if (jget_u64(json_object_get(p, "capacity"), "gpus") < gpus)
@@ -365,6 +387,10 @@ int cmd_provider_show(int argc, char **argv)
 		client_free(&cl);
 		if (rc)
 			return rc;
+	}
+	if (provider_bad(j)) {
+		json_decref(j);
+		return EXIT_USAGE;
 	}
 	if (co.json)
 		return print_json(j);

@@ -340,6 +340,7 @@ check "a node answering 404 with no tally body is named, with the path it was as
 PKEY=$(printf '%064d' 5)
 PROV=$(jq -nc --arg k "$PKEY" '{provider: $k, height: 1, withdrawn: false,
 	endpoint: "http://x", region: "r", interval_s: 10,
+	sla_max_credit_ppm: 500000, sla_min_delay_ppm: 10000,
 	prices: {vcpu_second: 1, mem_gib_second: 1, gpu_second: 1},
 	capacity: {vcpus: 1, memory_mib: 1, gpus: 1},
 	images: ([5, null] + [range(100) | "image-with-a-rather-long-name-\(.)"]),
@@ -356,6 +357,12 @@ run provider list --node "$LIAR_URL"
 check "provider list of 102 images, two no strings: exit 0, the list cut short with '...'" \
 	bash -c "[ $RC -eq 0 ] && grep -q '^${PKEY:0:16} .* ?,?,image-with-a-rather-long-name-0,.*\\.\\.\\. ' <<<\"\$0\"" \
 	"$OUT"
+# A provider whose figures are no numbers is refused, not listed at price 0.
+jq -nc --argjson p "$PROV" '{height: 1, providers: [($p | .prices.vcpu_second = "cheap")]}' \
+	>"$LIAR/v1/providers"
+run provider list --node "$LIAR_URL"
+check "provider list of a provider whose price is a string: exit 2, naming the price" \
+	bash -c "[ $RC -eq 2 ] && grep -q 'provider answer gives no prices.vcpu_second' <<<\"\$0\"" "$OUT"
 kill "$LIAR_PID"
 wait "$LIAR_PID" 2>/dev/null || true
 trap e2e_cleanup EXIT
