@@ -345,9 +345,15 @@ int lease_close(struct lease *l, const uint8_t signer[PUBKEY_LEN],
 		uint64_t *tenant_refund, char *why);
 /* True when a running lease's term has ended at time_ns. */
 bool lease_term_ended(const struct lease *l, uint64_t time_ns);
-/* The escrow is "short": below the most one more interval can cost
- * (settle_max_interval_charge), so the provider may close the running lease
- * as escrow-exhausted (docs/FORMATS.md section 10.6). */
+/* The most one more interval of the lease can cost, in micro-units: the
+ * gross settle_usage gives a record of one interval at full use (every vCPU
+ * busy, the contract's memory, every GPU assigned) with the lease's
+ * carries, i.e. settle_max_interval_charge, or one more when the memory
+ * carry completes a micro-unit. TALLY_E_OVERFLOW when it does not fit. */
+int lease_next_interval_max(const struct lease *l, uint64_t *out);
+/* The escrow is "short": below lease_next_interval_max, so the provider may
+ * close the running lease as escrow-exhausted (docs/FORMATS.md section
+ * 10.6). */
 bool lease_escrow_short(const struct lease *l);
 /* started_ns + duration_s * 1e9 (saturating at UINT64_MAX); 0 before start. */
 uint64_t lease_term_end_ns(const struct lease *l);

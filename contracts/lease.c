@@ -203,12 +203,33 @@ bool lease_term_ended(const struct lease *l, uint64_t time_ns)
 	return l->state == LEASE_RUNNING && time_ns >= lease_term_end_ns(l);
 }
 
+int lease_next_interval_max(const struct lease *l, uint64_t *out)
+{
+	const struct lease_contract *c = &l->contract;
+	uint64_t span = (uint64_t)c->interval_s * NS_PER_S;
+	struct usage_record u = {
+		.end_ns = span,
+		.cpu_ns = c->vm.vcpus * span,        /* at most 256 x 3600 s: fits */
+		.gpu_ns = c->vm.gpus * span,
+		.mem_mib = c->vm.memory_mib,
+	};
+	struct usage_charge ch;
+	int rc;
+
+	/* Settlement's own arithmetic on a fully used interval, with the
+	 * lease's carries: what the next such record would be charged. */
+	rc = settle_usage(c, &l->carry, &u, &ch, NULL);
+	if (!rc)
+		*out = ch.gross;
+	return rc;
+}
+
 bool lease_escrow_short(const struct lease *l)
 {
 	uint64_t max_charge;
 
 	/* A contract whose interval overflows: no escrow can cover it. */
-	if (settle_max_interval_charge(&l->contract, &max_charge))
+	if (lease_next_interval_max(l, &max_charge))
 		return true;
 	return l->escrow < max_charge;
 }
@@ -426,7 +447,7 @@ static int close_allowed(const struct lease *l, enum lease_party who,
 		return 0;
 	case CLOSE_EXHAUSTED:
 		if (l->state == LEASE_RUNNING && !lease_escrow_short(l)) {
-			settle_max_interval_charge(&l->contract, &max_charge);
+			lease_next_interval_max(l, &max_charge);
 			return why_set(why, TALLY_E_STATE,
 				       "escrow %" PRIu64 " still covers an interval (at most %"
 				       PRIu64 ")", l->escrow, max_charge);

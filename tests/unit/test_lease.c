@@ -414,6 +414,53 @@ START_TEST(escrow_exactly_spent)
 }
 END_TEST
 
+/* "Short" is judged with the lease's carries: the next interval at full
+ * use costs what settlement would charge it, one micro-unit more than
+ * settle_max_interval_charge when the memory carry completes one. 1000 MiB
+ * at 2 per GiB-second is 117.1875 an interval: after five full intervals the
+ * carry holds 0.9375, and the sixth costs 1440 + 118 = 1558. */
+START_TEST(escrow_short_counts_the_carry)
+{
+	struct lease_contract c;
+	struct usage_record u;
+	struct lease l, more, next;
+	uint64_t max, refund;
+	char why[WHY_MAX];
+
+	make_contract(&c);
+	c.vm.memory_mib = 1000;
+	c.deposit = 5 * 1557 + 1557;
+	open_lease(&l, &c);
+	ck_assert_int_eq(lease_start(&l, PROVIDER, T0, why), 0);
+	for (int i = 0; i < 5; i++) {
+		next_record(&l, &u, 60, 120 * S);
+		ck_assert_uint_eq(apply_ok(&l, &u), 1557);
+	}
+	ck_assert_int_eq(settle_max_interval_charge(&l.contract, &max), 0);
+	ck_assert_uint_eq(max, 1557);
+	ck_assert_uint_eq(l.escrow, 1557);
+	ck_assert_int_eq(lease_next_interval_max(&l, &max), 0);
+	ck_assert_uint_eq(max, 1558);
+	ck_assert(lease_escrow_short(&l));
+	/* It is: the next full interval costs more than the escrow holds. */
+	next = l;
+	next_record(&next, &u, 60, 120 * S);
+	ck_assert_uint_eq(apply_ok(&next, &u), 1557);
+	ck_assert_uint_eq(next.state, LEASE_CLOSED);
+	ck_assert_uint_eq(next.close_reason, CLOSE_EXHAUSTED);
+	/* One micro-unit more in escrow covers it: the provider may not close. */
+	more = l;
+	more.contract.deposit++;
+	more.escrow++;
+	ck_assert(!lease_escrow_short(&more));
+	ck_assert_int_eq(lease_close(&more, PROVIDER, CLOSE_EXHAUSTED, 30, T0 + TERM, &refund, why),
+			 TALLY_E_STATE);
+	ck_assert_str_eq(why, "escrow 1558 still covers an interval (at most 1558)");
+	ck_assert_int_eq(lease_close(&l, PROVIDER, CLOSE_EXHAUSTED, 30, T0 + TERM, &refund, why), 0);
+	ck_assert_uint_eq(refund, 1557);
+}
+END_TEST
+
 /* A record cannot bill time that has not happened: it ends at most
  * USAGE_MAX_AHEAD_NS after the block that commits it. */
 START_TEST(records_bill_only_past_time)
@@ -742,6 +789,7 @@ Suite *lease_suite(void)
 	tcase_add_test(tc, record_quantities_checked);
 	tcase_add_test(tc, gpu_lease_records);
 	tcase_add_test(tc, records_stay_within_term);
+	tcase_add_test(tc, escrow_short_counts_the_carry);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("encoding");
