@@ -646,6 +646,29 @@ static inline void example_apply(struct examples *x, struct example_settle *s,
 	}
 }
 
+/* Another lease of the tenant, of contract c (nonce its LEASE_OPEN's),
+ * opened and started at block 1's time into *out, for a settlement case
+ * named name. Its id, the hash of its LEASE_OPEN, is all the document
+ * needs of that transaction: no vector of its own. */
+static inline void example_other_lease(struct examples *x, const struct lease_contract *c,
+				       const char *name, struct lease *out)
+{
+	struct example_vector *tx;
+	uint8_t id[LEASE_ID_LEN];
+	char why[WHY_MAX];
+	struct tx open;
+
+	memset(&open, 0, sizeof(open));
+	open.u.open = *c;
+	tx = example_tx(x, &open, TX_LEASE_OPEN, &x->tenant, c->nonce, name);
+	tx_hash(tx->bytes, tx->len, id);
+	free(tx->bytes);
+	x->n--;
+	if (lease_open(out, id, c, 1, why) ||
+	    lease_start(out, x->provider.pub, EXAMPLE_BLOCK1_NS, why))
+		example_fail(name);
+}
+
 /* Settlement, record by record: the record of block 2; an SLA breach; the
  * tenant's close (closing); the last record, up to the close; a second
  * lease whose record costs more than its escrow holds; and a third whose
@@ -701,22 +724,11 @@ static inline void example_settlement(struct examples *x)
 	 * intervals (the provider's node was down) at full CPU: 2880 due, the
 	 * escrow's 1440 paid, the lease closed as escrow-exhausted. */
 	struct lease_contract c2 = x->contract;
-	struct tx open2;
-	uint8_t id2[LEASE_ID_LEN];
 
 	c2.nonce = 1;
 	c2.deposit = 1440;
-	memset(&open2, 0, sizeof(open2));
-	open2.u.open = c2;
-	tx = example_tx(x, &open2, TX_LEASE_OPEN, &x->tenant, 1, "settle.exhaust.open_tx");
-	tx_hash(tx->bytes, tx->len, id2);
-	/* Its id is all the document needs of its LEASE_OPEN. */
-	free(tx->bytes);
-	x->n--;
 	s[4].name = "settle.exhaust";
-	if (lease_open(&s[4].before, id2, &c2, 1, why) ||
-	    lease_start(&s[4].before, x->provider.pub, EXAMPLE_BLOCK1_NS, why))
-		example_fail("exhaust");
+	example_other_lease(x, &c2, "settle.exhaust.open_tx", &s[4].before);
 	example_add_lease(x, "settle.exhaust.before", &s[4].before);
 	tx = example_record(x, &s[4].before, 120, 240, 0, 5, "settle.exhaust.tx", &s[4].rec);
 	example_apply(x, &s[4], tx, EXAMPLE_T(133));
@@ -731,21 +743,11 @@ static inline void example_settlement(struct examples *x)
 	 * with 7 s of delay (one window, breached), pays the memory fraction
 	 * the first left and takes the credit's fraction with it. */
 	struct lease_contract c3 = x->contract;
-	struct tx open3;
-	uint8_t id3[LEASE_ID_LEN];
 
 	c3.nonce = 2;
 	c3.vm.memory_mib = 1000;
-	memset(&open3, 0, sizeof(open3));
-	open3.u.open = c3;
-	tx = example_tx(x, &open3, TX_LEASE_OPEN, &x->tenant, 2, "settle.window.open_tx");
-	tx_hash(tx->bytes, tx->len, id3);
-	free(tx->bytes);
-	x->n--;
 	s[5].name = "settle.window";
-	if (lease_open(&s[5].before, id3, &c3, 1, why) ||
-	    lease_start(&s[5].before, x->provider.pub, EXAMPLE_BLOCK1_NS, why))
-		example_fail("window");
+	example_other_lease(x, &c3, "settle.window.open_tx", &s[5].before);
 	tx = example_record(x, &s[5].before, 150, 300, 6 * EXAMPLE_SEC, 6, "settle.window.tx",
 			    &s[5].rec);
 	example_apply(x, &s[5], tx, EXAMPLE_T(163));
