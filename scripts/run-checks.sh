@@ -17,9 +17,11 @@ fi
 failed=()
 for t in "$@"; do
 	echo "=== $t"
+	start=$SECONDS
 	if ! make --no-print-directory "$t"; then
 		failed+=("$t")
 	fi
+	echo "=== $t: $((SECONDS - start)) s"
 done
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "FAILED: ${failed[*]}" >&2

@@ -8,9 +8,11 @@ tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(test_*.sh)
 for t in "${tests[@]}"; do
 	echo "# --- $t"
+	start=$SECONDS
 	out=$(bash "$t" 2>&1)
 	rc=$?
 	echo "$out"
+	echo "# time: $t $((SECONDS - start)) s"
 	line=$(grep -E '^# result: [0-9]+ checks, [0-9]+ failures' <<<"$out" | tail -n 1)
 	c=$(sed -E 's/# result: ([0-9]+) checks.*/\1/' <<<"$line")
 	f=$(sed -E 's/.* ([0-9]+) failures/\1/' <<<"$line")
